@@ -1,0 +1,189 @@
+// The contract between the parts of the product. The extension (protocol side), the
+// offline CLI and the learning side all speak in these types, so keep them small and
+// stable; ../shared/docs/design.md is the prose version of the same contract.
+
+/** One result row as osqueryd logged it, after the log line format has been unpacked. */
+export interface ResultRow {
+  /** scheduled query name as logged, pack prefix kept (`pack_user-behavior_process_events`) */
+  query: string;
+  /** hostIdentifier */
+  host: string;
+  /** unixTime of the result, seconds */
+  time: number;
+  action: RowAction;
+  /** column values; osquery logs strings unless --logger_numerics, parse() normalises to strings */
+  columns: Record<string, string>;
+  /** decorations, hoisted ones included; empty object when none */
+  decorations: Record<string, string>;
+  /** evaluation only: a top-level "label" on a labelled results line */
+  label?: Label;
+}
+
+export type RowAction = 'added' | 'removed' | 'snapshot';
+export type Label = 'normal' | 'anomalous';
+export type Verdict = 'good' | 'ugly' | 'bad' | 'learning';
+export type ModelName = 'rarity' | 'ocsvm' | 'lstm';
+export const MODEL_NAMES: readonly ModelName[] = ['rarity', 'ocsvm', 'lstm'];
+
+/**
+ * The generalised event the models see. Feature extraction turns a ResultRow into one of
+ * these; sequence data sets (HDFS, ADFA-LD) build them straight from their keys.
+ */
+export interface BehaviourEvent {
+  /** generalised event key, e.g. `exec /usr/bin/nc <- /bin/bash`; the LSTM's vocabulary */
+  key: string;
+  /**
+   * generalised single values as `field=value` tokens, e.g. `exe=/usr/bin/nc`,
+   * `rport=4444`, `raddr=public`, `hour=03`, `wday=6`, `query=process_events`
+   */
+  values: string[];
+  /**
+   * generalised value pairs as `a=x>b=y` tokens, e.g. `parent=/bin/bash>exe=/usr/bin/nc`,
+   * `exe=/usr/bin/nc>rport=4444`, `user=alice>src=public`, `user=alice>hour=03`
+   */
+  pairs: string[];
+  /** raw command line (or other free text) for character-level rarity; '' when none */
+  text: string;
+  /** unixTime seconds; 0 when the data has no clock (sequence data sets) */
+  time: number;
+}
+
+/**
+ * Evidence one model gives about one event. `value` is a nonconformity: larger means less
+ * normal, on the model's own scale (calibration makes the scales comparable). `detail` is a
+ * short phrase for the reasons sentence, e.g. "`/usr/bin/nc` never run by alice".
+ */
+export interface Evidence {
+  value: number;
+  detail: string;
+}
+
+/** What one model needs to score an event: the event and the subject's recent events before it. */
+export interface ScoringInput {
+  event: BehaviourEvent;
+  /** preceding events of the same subject/session, oldest first (may be empty) */
+  context: readonly BehaviourEvent[];
+}
+
+/**
+ * The one small interface every model implements (loglizer style). Models are per subject.
+ * `fit` sees sequences (a subject's stream is one sequence; a data set of sessions is many).
+ * `score` is batched because the LSTM is far cheaper per event in batches; it must not
+ * change the model.
+ */
+export interface Model {
+  readonly name: ModelName;
+  fit(sequences: readonly (readonly BehaviourEvent[])[]): Promise<void>;
+  score(batch: readonly ScoringInput[]): Promise<Evidence[]>;
+  /** learn one event incrementally where the model can (rarity can, the others wait for retraining) */
+  observe?(event: BehaviourEvent, context: readonly BehaviourEvent[]): void;
+  /** JSON-serialisable state; `loadModel` in scorer/models/index.ts restores it */
+  toState(): ModelState;
+}
+
+export interface ModelState {
+  name: ModelName;
+  version: number;
+  [key: string]: unknown;
+}
+
+/** One row of `anomaly_scores` (design doc): what the scorer produced for one result row. */
+export interface ScoredEvent {
+  id: string;
+  time: number;
+  host: string;
+  subject: string;
+  query: string;
+  action: RowAction;
+  event: string;
+  /** calibrated normality in [0,1]; null while the subject is learning */
+  score: number | null;
+  verdict: Verdict;
+  model: ModelName | '';
+  reasons: string;
+  /** the original row's columns as JSON */
+  columns: string;
+}
+
+export type SubjectState = 'learning' | 'monitoring';
+
+/** One row of `anomaly_models`: a subject and one of its models. */
+export interface ModelSummary {
+  subject: string;
+  model: ModelName;
+  state: SubjectState;
+  events: number;
+  /** unixTime seconds of the last (re)training, 0 if never */
+  lastTrained: number;
+  calibration: number;
+  backend: string;
+}
+
+/** Ingest counters of the logger, reported in `anomaly_models`. */
+export interface IngestCounters {
+  /** result lines accepted into the durable queue */
+  accepted: number;
+  /** result lines refused (malformed, oversized, wrong types); always answered 0 all the same */
+  rejected: number;
+  /** rows waiting in the durable queue */
+  queued: number;
+  /** rows scored so far */
+  scored: number;
+  /** rows dropped because the queue was full (bounded queue) */
+  dropped: number;
+}
+
+export interface FeedbackRecord {
+  id: string;
+  label: Label;
+  note: string;
+  time: number;
+}
+
+/** A bound pushed down from a SQL constraint; SQLite re-checks every row, so bounds are hints. */
+export interface Bound {
+  op: '>' | '>=' | '<' | '<=';
+  value: number;
+}
+
+/**
+ * Push-down filter for `anomaly_scores`. Each present field narrows the rows: numeric
+ * bounds are ANDed, value lists are "any of" (osqueryd sends `IN (...)` as several
+ * equality constraints). `score` bounds never match rows whose score is null.
+ */
+export interface ScoreFilter {
+  time?: Bound[];
+  score?: Bound[];
+  subject?: string[];
+  host?: string[];
+  verdict?: string[];
+  query?: string[];
+  id?: string[];
+}
+
+/** Retained scored events, newest first; persisted in the state directory. */
+export interface ScoreStore {
+  append(events: readonly ScoredEvent[]): void;
+  /** rows matching the filter, newest first */
+  select(filter: ScoreFilter): ScoredEvent[];
+  get(id: string): ScoredEvent | undefined;
+  readonly size: number;
+  /** make everything appended so far durable */
+  flush(): void;
+  close(): void;
+}
+
+/**
+ * What the extension's tables and logger need from the scoring side. The extension owns the
+ * durable queue; the service scores rows off the Thrift event loop (worker thread).
+ */
+export interface ScoringService {
+  /** score parsed rows; resolves when they are scored and appended to `scores` */
+  score(rows: readonly ResultRow[]): Promise<ScoredEvent[]>;
+  models(): ModelSummary[];
+  readonly scores: ScoreStore;
+  /** label a scored event; rejects with a clear message when the id is unknown */
+  feedback(record: FeedbackRecord): Promise<void>;
+  /** persist state and stop workers */
+  close(): Promise<void>;
+}
