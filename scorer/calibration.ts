@@ -1,0 +1,186 @@
+import type { ModelName, Verdict } from './types';
+
+// How model evidence becomes the score of the contract (design.md, "The score").
+//
+// Each model speaks on its own scale, so evidence is first turned into a per-model conformal
+// p-value against the same model's evidence on the subject's held-out normal events. The
+// combined statistic is the strongest of those (the smallest p-value, as −log p): one model
+// that is sure is enough, and it names the model that decided. That statistic is calibrated
+// once more against the held-out events' own combined statistics, which removes the
+// look-elsewhere effect of taking a minimum over models: the final p-value is uniform on
+// normal behaviour whatever the number of models.
+//
+// A held-out set of n events cannot express p-values below 1/(n+1). Rather than wait for
+// thousands of events before anything can be called bad, the upper tail beyond the top
+// exceedances is extrapolated with an exponential fitted to them (peaks over threshold, as
+// in SPOT, Siffer et al. KDD'17). Inside the observed range the p-value stays the plain
+// empirical conformal one.
+//
+// Score mapping: p → 1 + log10(p)/4, clamped to [0,1], so P(score < s) = 10^(−4(1−s)) when p
+// is uniform: 0.3 ↔ p 0.0016, 0.5 ↔ 0.01, 0.7 ↔ 0.063.
+
+export const BAD_BELOW = 0.3;
+export const GOOD_FROM = 0.7;
+/** fewer held-out events than this cannot calibrate a subject: it stays learning */
+export const MIN_CALIBRATION = 50;
+/** smallest p-value reported, so a score is a finite number */
+const P_FLOOR = 1e-8;
+
+export function scoreFromP(p: number): number {
+  const s = 1 + Math.log10(Math.max(p, P_FLOOR)) / 4;
+  return s < 0 ? 0 : s > 1 ? 1 : s;
+}
+
+export function verdictOf(score: number | null): Verdict {
+  if (score === null) return 'learning';
+  if (score < BAD_BELOW) return 'bad';
+  if (score < GOOD_FROM) return 'ugly';
+  return 'good';
+}
+
+/**
+ * Conformal p-values of one statistic against a sorted calibration sample, with an
+ * exponential upper tail. Larger statistic = less normal.
+ */
+export class TailCalibratedStatistic {
+  private readonly sorted: Float64Array;
+  /** threshold above which the exponential tail is used */
+  private readonly threshold: number;
+  /** fraction of the sample above the threshold */
+  private readonly tailMass: number;
+  /** mean exceedance over the threshold (the exponential's scale) */
+  private readonly scale: number;
+
+  constructor(sample: ArrayLike<number>) {
+    const sorted = Float64Array.from(sample).sort();
+    this.sorted = sorted;
+    const n = sorted.length;
+    // the top 10% (at least 5 points) carry the tail fit; ties at the maximum (e.g. many
+    // "never seen" events) leave a flat tail, which then extrapolates with a tiny scale
+    const k = Math.max(5, Math.floor(n * 0.1));
+    if (n < 2 * k) {
+      this.threshold = Infinity;
+      this.tailMass = 0;
+      this.scale = 1;
+      return;
+    }
+    const u = sorted[n - k - 1];
+    let sum = 0;
+    let above = 0;
+    for (let i = n - k; i < n; i++) {
+      if (sorted[i] > u) {
+        sum += sorted[i] - u;
+        above++;
+      }
+    }
+    this.threshold = u;
+    this.tailMass = above / (n + 1);
+    this.scale = above > 0 ? Math.max(sum / above, 1e-9) : 1e-9;
+  }
+
+  get size(): number {
+    return this.sorted.length;
+  }
+
+  /** p-value of `x`: the chance a normal event's statistic is at least x */
+  pValue(x: number): number {
+    const n = this.sorted.length;
+    if (n === 0) return 1;
+    if (!(x === x)) return 1; // NaN carries no evidence
+    // count of sample values >= x by binary search for the first index with value >= x
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.sorted[mid] < x) lo = mid + 1;
+      else hi = mid;
+    }
+    const empirical = (1 + (n - lo)) / (n + 1);
+    if (x <= this.threshold) return empirical;
+    const tail = this.tailMass * Math.exp(-(x - this.threshold) / this.scale);
+    // the extrapolation only ever sharpens the empirical value beyond the observed range
+    return Math.max(Math.min(empirical, tail), P_FLOOR);
+  }
+
+  toJSON(): number[] {
+    return Array.from(this.sorted);
+  }
+}
+
+export interface Calibrated {
+  p: number;
+  score: number;
+  verdict: Verdict;
+  /** the model whose evidence was strongest; '' when no model spoke */
+  model: ModelName | '';
+}
+
+/** The per-subject calibration of the combined model evidence. */
+export class Calibrator {
+  private readonly perModel: Map<ModelName, TailCalibratedStatistic>;
+  private readonly combined: TailCalibratedStatistic;
+
+  /**
+   * @param heldOut per model, its evidence values on the same held-out normal events (equal
+   *   lengths, index i is event i)
+   */
+  constructor(readonly heldOut: Partial<Record<ModelName, number[]>>) {
+    this.perModel = new Map();
+    let n = -1;
+    for (const [name, values] of Object.entries(heldOut) as [ModelName, number[]][]) {
+      if (n >= 0 && values.length !== n) throw new Error(`calibration: ${name} has ${values.length} values, others ${n}`);
+      n = values.length;
+      this.perModel.set(name, new TailCalibratedStatistic(values));
+    }
+    const combinedSample: number[] = [];
+    for (let i = 0; i < Math.max(n, 0); i++) {
+      const evidence: Partial<Record<ModelName, number>> = {};
+      for (const [name, values] of Object.entries(heldOut) as [ModelName, number[]][]) evidence[name] = values[i];
+      combinedSample.push(this.combine(evidence).statistic);
+    }
+    this.combined = new TailCalibratedStatistic(combinedSample);
+  }
+
+  get size(): number {
+    return this.combined.size;
+  }
+
+  get models(): ModelName[] {
+    return [...this.perModel.keys()];
+  }
+
+  private combine(evidence: Partial<Record<ModelName, number>>): { statistic: number; model: ModelName | '' } {
+    let best = 0;
+    let model: ModelName | '' = '';
+    for (const [name, stat] of this.perModel) {
+      const value = evidence[name];
+      if (value === undefined) continue;
+      const strength = -Math.log(stat.pValue(value));
+      if (strength > best || model === '') {
+        best = strength;
+        model = name;
+      }
+    }
+    return { statistic: best, model };
+  }
+
+  calibrate(evidence: Partial<Record<ModelName, number>>): Calibrated {
+    const { statistic, model } = this.combine(evidence);
+    const p = this.combined.pValue(statistic);
+    const score = scoreFromP(p);
+    return { p, score, verdict: verdictOf(score), model };
+  }
+
+  /** per-model p-value, for reasons ("… rarer than 99.9 % of alice's history") */
+  modelP(name: ModelName, value: number): number {
+    return this.perModel.get(name)?.pValue(value) ?? 1;
+  }
+
+  toState(): { heldOut: Partial<Record<ModelName, number[]>> } {
+    return { heldOut: this.heldOut };
+  }
+
+  static fromState(state: { heldOut: Partial<Record<ModelName, number[]>> }): Calibrator {
+    return new Calibrator(state.heldOut);
+  }
+}

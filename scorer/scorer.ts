@@ -1,0 +1,243 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type { AnomalyConfig } from '../conf/config';
+import { FeatureExtractor } from './features/extract';
+import { UidMap } from './features/subject';
+import { selectBackend } from './models/backend';
+import { Subject, type SubjectOptions, type SubjectStateFile } from './subject';
+import { readStateFile, writeStateFile, StateFileError } from '../state/atomic';
+import type { BehaviourEvent, FeedbackRecord, ModelSummary, ResultRow, ScoredEvent } from './types';
+import { MODEL_NAMES } from './types';
+
+// The scorer: result rows in, scored events out, one Subject per user (or the host). The
+// extension runs it inside a worker thread (scorer/worker.ts); the CLI runs it in-process.
+// Both paths therefore learn and score identically.
+
+export type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
+
+export interface ScorerOptions {
+  config: AnomalyConfig;
+  /** where subjects are persisted; null keeps everything in memory (evaluation) */
+  stateDir: string | null;
+  log?: LogFn;
+  /** overrides for model sizes (tests, benchmarks) */
+  modelOptions?: SubjectOptions['modelOptions'];
+  contextLength?: number;
+}
+
+const SUBJECT_KIND = 'subject';
+const SUBJECT_VERSION = 1;
+const EXTRACTOR_KIND = 'extractor';
+const EXTRACTOR_VERSION = 1;
+
+export class Scorer {
+  private readonly subjects = new Map<string, Subject>();
+  private readonly log: LogFn;
+  readonly backend: string;
+  private readonly subjectOptions: SubjectOptions;
+  private lastIdTime = -1;
+  private idsAtTime = new Map<string, number>();
+
+  private constructor(
+    private readonly opts: ScorerOptions,
+    backend: string,
+    private readonly extractor: FeatureExtractor,
+    private readonly users: UidMap,
+  ) {
+    this.log = opts.log ?? (() => {});
+    this.backend = backend;
+    const c = opts.config;
+    this.subjectOptions = {
+      models: MODEL_NAMES.filter((m) => c.models[m]),
+      minEvents: c.learning.min_events,
+      minSeconds: c.learning.min_days * 86400,
+      windowEvents: c.retrain.window_events,
+      retrainSeconds: c.retrain.interval_seconds,
+      contextLength: opts.contextLength ?? 10,
+      heldOutFraction: 0.3,
+      backend,
+      modelOptions: opts.modelOptions,
+    };
+  }
+
+  static async open(opts: ScorerOptions): Promise<Scorer> {
+    const log = opts.log ?? (() => {});
+    const backend = opts.config.models.lstm ? await selectBackend() : 'none';
+    const users = new UidMap();
+    let extractor: FeatureExtractor | null = null;
+    if (opts.stateDir) {
+      fs.mkdirSync(path.join(opts.stateDir, 'subjects'), { recursive: true });
+      try {
+        const saved = readStateFile(path.join(opts.stateDir, 'extractor.json'), EXTRACTOR_KIND, EXTRACTOR_VERSION);
+        if (saved) extractor = FeatureExtractor.fromState(saved as never, { users, overrides: opts.config.queries });
+      } catch (err) {
+        log('error', `${(err as Error).message}; feature extraction starts afresh (templates are re-mined as rows arrive)`);
+      }
+    }
+    extractor ??= new FeatureExtractor({ users, overrides: opts.config.queries });
+    const scorer = new Scorer(opts, backend, extractor, users);
+    if (opts.stateDir) scorer.loadSubjects(opts.stateDir);
+    return scorer;
+  }
+
+  private loadSubjects(stateDir: string): void {
+    const dir = path.join(stateDir, 'subjects');
+    for (const file of fs.readdirSync(dir)) {
+      if (!file.endsWith('.json')) continue;
+      const full = path.join(dir, file);
+      try {
+        const state = readStateFile(full, SUBJECT_KIND, SUBJECT_VERSION) as SubjectStateFile | undefined;
+        if (!state) continue;
+        const subject = Subject.fromState(state, this.subjectOptions);
+        this.subjects.set(subject.name, subject);
+      } catch (err) {
+        const why = err instanceof StateFileError ? err.message : `${full}: ${(err as Error).message}`;
+        this.log('error', `${why}; that subject starts learning again from new events`);
+        if (!(err instanceof StateFileError)) quarantine(full);
+      }
+    }
+    const monitoring = [...this.subjects.values()].filter((s) => s.state === 'monitoring').length;
+    if (this.subjects.size) this.log('info', `resumed ${this.subjects.size} subjects (${monitoring} monitoring) from ${dir}`);
+  }
+
+  /** uid → username rows from the manager's `users` table */
+  setUsers(rows: ReadonlyArray<{ uid: string; username: string }>): void {
+    this.users.update(rows);
+  }
+
+  private subject(name: string): Subject {
+    let s = this.subjects.get(name);
+    if (!s) {
+      s = new Subject(name, this.subjectOptions);
+      this.subjects.set(name, s);
+    }
+    return s;
+  }
+
+  /** score rows in order; rows of one subject keep their order */
+  async scoreRows(rows: readonly ResultRow[]): Promise<ScoredEvent[]> {
+    const out = new Array<ScoredEvent | undefined>(rows.length);
+    const bySubject = new Map<string, { index: number[]; events: BehaviourEvent[] }>();
+    const extracted: { subject: string; event: BehaviourEvent }[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const x = this.extractor.extract(rows[i]);
+      extracted.push(x);
+      let group = bySubject.get(x.subject);
+      if (!group) bySubject.set(x.subject, (group = { index: [], events: [] }));
+      group.index.push(i);
+      group.events.push(x.event);
+    }
+    for (const [name, group] of bySubject) {
+      const verdicts = await this.subject(name).scoreEvents(group.events);
+      for (let j = 0; j < verdicts.length; j++) {
+        const i = group.index[j];
+        const row = rows[i];
+        const v = verdicts[j];
+        out[i] = {
+          id: this.idFor(row),
+          time: row.time,
+          host: row.host,
+          subject: name,
+          query: row.query,
+          action: row.action,
+          event: extracted[i].event.key,
+          score: v.score,
+          verdict: v.verdict,
+          model: v.model,
+          reasons: v.reasons,
+          columns: JSON.stringify(row.columns),
+        };
+      }
+    }
+    return out as ScoredEvent[];
+  }
+
+  /**
+   * A stable id for a row: the same row scored again gets the same id, and identical rows
+   * logged in the same second are told apart by their position.
+   */
+  private idFor(row: ResultRow): string {
+    const h = fnv1a64(`${row.host}\u0000${row.query}\u0000${row.action}\u0000${row.time}\u0000${JSON.stringify(row.columns)}`);
+    if (row.time !== this.lastIdTime) {
+      this.lastIdTime = row.time;
+      this.idsAtTime.clear();
+    }
+    const seen = this.idsAtTime.get(h) ?? 0;
+    this.idsAtTime.set(h, seen + 1);
+    return `${row.time.toString(36)}-${h}${seen ? `-${seen}` : ''}`;
+  }
+
+  /** apply feedback to the subject of a scored event */
+  feedback(scored: ScoredEvent, record: FeedbackRecord): void {
+    let columns: Record<string, string>;
+    try {
+      columns = JSON.parse(scored.columns);
+    } catch {
+      throw new Error(`feedback ${record.id}: the retained row's columns are not JSON`);
+    }
+    const { event } = this.extractor.extract({ query: scored.query, host: scored.host, time: scored.time, action: scored.action, columns, decorations: {} });
+    const subject = this.subjects.get(scored.subject);
+    if (!subject) throw new Error(`feedback ${record.id}: subject ${scored.subject} is not modelled`);
+    subject.label(event, record.label);
+  }
+
+  summaries(): ModelSummary[] {
+    const out: ModelSummary[] = [];
+    for (const s of this.subjects.values()) out.push(...s.summaries());
+    return out;
+  }
+
+  get subjectCount(): number {
+    return this.subjects.size;
+  }
+
+  /** train every subject that has enough events, whatever the lifecycle minimum (CLI `train`) */
+  async trainAll(): Promise<void> {
+    for (const s of this.subjects.values()) await s.train();
+  }
+
+  /** persist the subjects that changed, atomically */
+  save(): void {
+    const dir = this.opts.stateDir;
+    if (!dir) return;
+    writeStateFile(path.join(dir, 'extractor.json'), EXTRACTOR_KIND, EXTRACTOR_VERSION, this.extractor.toState());
+    for (const s of this.subjects.values()) {
+      if (!s.dirty) continue;
+      writeStateFile(path.join(dir, 'subjects', `${fileNameFor(s.name)}.json`), SUBJECT_KIND, SUBJECT_VERSION, s.toState());
+      s.dirty = false;
+    }
+  }
+}
+
+/** subject names are user names or `uid:1001`; keep file names safe and reversible enough */
+function fileNameFor(subject: string): string {
+  return encodeURIComponent(subject).replace(/\./g, '%2E');
+}
+
+function quarantine(file: string): void {
+  const q = path.join(path.dirname(file), 'quarantine');
+  fs.mkdirSync(q, { recursive: true });
+  try {
+    fs.renameSync(file, path.join(q, `${path.basename(file)}.${Date.now()}`));
+  } catch {
+    /* already moved or gone: nothing more to keep */
+  }
+}
+
+/** 64-bit FNV-1a as 16 hex digits, computed in two 32-bit halves to stay in Smi arithmetic */
+export function fnv1a64(text: string): string {
+  let h0 = 0x2325, h1 = 0x8422, h2 = 0x9ce4, h3 = 0xcbf2;
+  for (let i = 0; i < text.length; i++) {
+    h0 ^= text.charCodeAt(i);
+    // multiply by the FNV prime 2^40 + 0x1b3 in 16-bit limbs
+    const t0 = h0 * 0x1b3, t1 = h1 * 0x1b3, t2 = h2 * 0x1b3 + (h0 << 8), t3 = h3 * 0x1b3 + (h1 << 8);
+    const c1 = t1 + (t0 >>> 16);
+    const c2 = t2 + (c1 >>> 16);
+    h3 = (t3 + (c2 >>> 16)) & 0xffff;
+    h2 = c2 & 0xffff;
+    h1 = c1 & 0xffff;
+    h0 = t0 & 0xffff;
+  }
+  return [h3, h2, h1, h0].map((x) => x.toString(16).padStart(4, '0')).join('');
+}
+

@@ -1,0 +1,292 @@
+import { Calibrator, MIN_CALIBRATION, verdictOf, scoreFromP, GOOD_FROM } from './calibration';
+import { createModel, loadModel } from './models';
+import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, ScoringInput, SubjectState, Verdict } from './types';
+
+// One subject's behaviour: its models, its calibration and where it is in the lifecycle
+// (design.md, "Lifecycle"). A subject learns until it has seen enough events over enough
+// time, then trains on the older part of what it saw and calibrates on the newer part, and
+// monitors. Only good events and events labelled normal feed later retraining, so an
+// attacker cannot make an attack normal by repeating it.
+
+export interface SubjectOptions {
+  models: readonly ModelName[];
+  minEvents: number;
+  minSeconds: number;
+  windowEvents: number;
+  retrainSeconds: number;
+  /** how many preceding events a model sees as context */
+  contextLength: number;
+  /** fraction of the window held out for calibration */
+  heldOutFraction: number;
+  /** backend name reported for the lstm */
+  backend: string;
+  /** lstm and ocsvm sizes; small values keep tests fast */
+  modelOptions?: Partial<Record<ModelName, Record<string, unknown>>>;
+}
+
+export interface SubjectVerdict {
+  score: number | null;
+  verdict: Verdict;
+  model: ModelName | '';
+  reasons: string;
+}
+
+export interface SubjectStateFile {
+  name: string;
+  state: SubjectState;
+  events: number;
+  firstTime: number;
+  lastTime: number;
+  lastTrained: number;
+  trainedAtEvents: number;
+  window: BehaviourEvent[];
+  context: BehaviourEvent[];
+  models: ModelState[];
+  calibration: ReturnType<Calibrator['toState']> | null;
+  normalKeys: string[];
+  anomalousKeys: string[];
+}
+
+const DAY = 86400;
+
+export class Subject {
+  state: SubjectState = 'learning';
+  events = 0;
+  firstTime = 0;
+  lastTime = 0;
+  lastTrained = 0;
+  private trainedAtEvents = 0;
+  private window: BehaviourEvent[] = [];
+  private context: BehaviourEvent[] = [];
+  private models = new Map<ModelName, Model>();
+  private calibrator: Calibrator | null = null;
+  /** generalised event keys labelled through feedback */
+  private normalKeys = new Set<string>();
+  private anomalousKeys = new Set<string>();
+  private training: Promise<void> | null = null;
+  dirty = true;
+
+  constructor(readonly name: string, private readonly opts: SubjectOptions) {}
+
+  /** score a batch of this subject's events in order, learning from them as the lifecycle allows */
+  async scoreEvents(events: readonly BehaviourEvent[]): Promise<SubjectVerdict[]> {
+    const out: SubjectVerdict[] = [];
+    if (this.state === 'learning') {
+      for (const event of events) {
+        this.note(event);
+        this.remember(event, true);
+        out.push(this.learningVerdict());
+      }
+      if (this.ready()) await this.train();
+      return out;
+    }
+    const inputs: ScoringInput[] = [];
+    const ctx = this.context.slice();
+    for (const event of events) {
+      inputs.push({ event, context: ctx.slice(-this.opts.contextLength) });
+      ctx.push(event);
+    }
+    const evidence = await this.evaluate(inputs);
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i];
+      const verdict = this.judge(event, evidence[i]);
+      this.note(event);
+      const learn = verdict.verdict === 'good' && !this.anomalousKeys.has(event.key);
+      this.remember(event, learn);
+      if (learn) for (const m of this.models.values()) m.observe?.(event, inputs[i].context);
+      out.push(verdict);
+    }
+    if (this.dueForRetraining()) await this.train();
+    return out;
+  }
+
+  private note(event: BehaviourEvent): void {
+    this.events++;
+    if (event.time) {
+      if (!this.firstTime || event.time < this.firstTime) this.firstTime = event.time;
+      if (event.time > this.lastTime) this.lastTime = event.time;
+    }
+    this.dirty = true;
+  }
+
+  private remember(event: BehaviourEvent, learn: boolean): void {
+    this.context.push(event);
+    if (this.context.length > this.opts.contextLength * 4) this.context.splice(0, this.context.length - this.opts.contextLength);
+    if (!learn) return;
+    this.window.push(event);
+    if (this.window.length > this.opts.windowEvents * 1.25) this.window.splice(0, this.window.length - this.opts.windowEvents);
+  }
+
+  private learningVerdict(): SubjectVerdict {
+    const days = this.lastTime && this.firstTime ? (this.lastTime - this.firstTime) / DAY : 0;
+    const needDays = this.opts.minSeconds / DAY;
+    return {
+      score: null,
+      verdict: 'learning',
+      model: '',
+      reasons: `learning ${this.name}: ${this.events} of ${this.opts.minEvents} events` + (needDays > 0 ? `, ${days.toFixed(1)} of ${needDays.toFixed(1)} days` : ''),
+    };
+  }
+
+  private ready(): boolean {
+    return this.events >= this.opts.minEvents && this.lastTime - this.firstTime >= this.opts.minSeconds;
+  }
+
+  private dueForRetraining(): boolean {
+    if (this.window.length < this.trainedAtEvents * 0.1 + MIN_CALIBRATION) return false;
+    const now = this.lastTime || Date.now() / 1000;
+    return now - this.lastTrained >= this.opts.retrainSeconds && this.events - this.trainedAtEvents >= this.opts.minEvents / 4;
+  }
+
+  private async evaluate(inputs: ScoringInput[]): Promise<Partial<Record<ModelName, Evidence>>[]> {
+    const perEvent: Partial<Record<ModelName, Evidence>>[] = inputs.map(() => ({}));
+    for (const [name, model] of this.models) {
+      const ev = await model.score(inputs);
+      for (let i = 0; i < ev.length; i++) perEvent[i][name] = ev[i];
+    }
+    return perEvent;
+  }
+
+  private judge(event: BehaviourEvent, evidence: Partial<Record<ModelName, Evidence>>): SubjectVerdict {
+    const cal = this.calibrator!;
+    const values: Partial<Record<ModelName, number>> = {};
+    for (const k of Object.keys(evidence) as ModelName[]) values[k] = evidence[k]!.value;
+    const c = cal.calibrate(values);
+    let score = c.score;
+    let reasons = this.explain(evidence, c.model, c.score);
+    // feedback outranks the models: "normal" stops flagging the same generalised event,
+    // "anomalous" keeps flagging it however often it recurs
+    if (this.normalKeys.has(event.key) && score < GOOD_FROM) {
+      score = GOOD_FROM;
+      reasons = `marked normal by feedback for ${this.name}; models alone said: ${reasons}`;
+    } else if (this.anomalousKeys.has(event.key) && score >= 0.3) {
+      score = Math.min(score, scoreFromP(0.001));
+      reasons = `labelled anomalous by feedback for ${this.name}; ${reasons}`;
+    }
+    return { score, verdict: verdictOf(score), model: c.model, reasons };
+  }
+
+  private explain(evidence: Partial<Record<ModelName, Evidence>>, decided: ModelName | '', score: number): string {
+    const history = this.historyPhrase();
+    if (score >= GOOD_FROM || !decided) return `usual for ${this.name} (${history})`;
+    const cal = this.calibrator!;
+    const parts: string[] = [];
+    const ranked = (Object.keys(evidence) as ModelName[])
+      .map((name) => ({ name, p: cal.modelP(name, evidence[name]!.value), detail: evidence[name]!.detail }))
+      .sort((a, b) => a.p - b.p);
+    for (const r of ranked) {
+      if (r.name !== decided && r.p > 0.01) continue;
+      if (r.detail && !parts.includes(r.detail)) parts.push(r.detail);
+    }
+    return `${parts.join('; ') || `unusual for ${this.name}`} (${decided}; ${history})`;
+  }
+
+  private historyPhrase(): string {
+    const days = this.lastTime && this.firstTime ? (this.lastTime - this.firstTime) / DAY : 0;
+    const span = days >= 1 ? `${Math.round(days)} days` : days > 0 ? `${Math.max(1, Math.round(days * 24))} hours` : '';
+    return `${this.events.toLocaleString('en-US')} events${span ? ` in ${span}` : ''} of history`;
+  }
+
+  /** fit every model on the older part of the window, calibrate on the newer part, then swap */
+  async train(): Promise<void> {
+    if (this.training) return this.training;
+    this.training = (async () => {
+      const window = this.window.slice();
+      const cut = Math.floor(window.length * (1 - this.opts.heldOutFraction));
+      const fitPart = window.slice(0, cut);
+      const heldOutPart = window.slice(cut);
+      if (heldOutPart.length < MIN_CALIBRATION) return;
+      const models = new Map<ModelName, Model>();
+      for (const name of this.opts.models) {
+        const model = createModel(name, this.opts.modelOptions?.[name] ?? {});
+        await model.fit([fitPart]);
+        models.set(name, model);
+      }
+      const inputs: ScoringInput[] = heldOutPart.map((event, i) => ({
+        event,
+        context: window.slice(Math.max(0, cut + i - this.opts.contextLength), cut + i),
+      }));
+      const heldOut: Partial<Record<ModelName, number[]>> = {};
+      for (const [name, model] of models) heldOut[name] = (await model.score(inputs)).map((e) => e.value);
+      // the held-out events are normal history too: models that learn online take them in
+      for (const [, model] of models) for (const input of inputs) model.observe?.(input.event, input.context);
+      this.models = models;
+      this.calibrator = new Calibrator(heldOut);
+      this.state = 'monitoring';
+      this.lastTrained = this.lastTime || Math.floor(Date.now() / 1000);
+      this.trainedAtEvents = this.events;
+      this.dirty = true;
+    })().finally(() => {
+      this.training = null;
+    });
+    return this.training;
+  }
+
+  /** feedback on a scored event of this subject */
+  label(event: BehaviourEvent, label: 'normal' | 'anomalous'): void {
+    if (label === 'normal') {
+      this.anomalousKeys.delete(event.key);
+      this.normalKeys.add(event.key);
+      this.window.push(event);
+      for (const m of this.models.values()) m.observe?.(event, []);
+    } else {
+      this.normalKeys.delete(event.key);
+      this.anomalousKeys.add(event.key);
+      // drop it from what later retraining would learn
+      this.window = this.window.filter((e) => e.key !== event.key);
+    }
+    this.dirty = true;
+  }
+
+  summaries(): ModelSummary[] {
+    const names = this.models.size ? [...this.models.keys()] : this.opts.models;
+    return names.map((model) => ({
+      subject: this.name,
+      model,
+      state: this.state,
+      events: this.events,
+      lastTrained: this.lastTrained,
+      calibration: this.calibrator?.size ?? 0,
+      backend: model === 'lstm' ? this.opts.backend : 'js',
+    }));
+  }
+
+  toState(): SubjectStateFile {
+    return {
+      name: this.name,
+      state: this.state,
+      events: this.events,
+      firstTime: this.firstTime,
+      lastTime: this.lastTime,
+      lastTrained: this.lastTrained,
+      trainedAtEvents: this.trainedAtEvents,
+      window: this.window,
+      context: this.context.slice(-this.opts.contextLength),
+      models: [...this.models.values()].map((m) => m.toState()),
+      calibration: this.calibrator?.toState() ?? null,
+      normalKeys: [...this.normalKeys],
+      anomalousKeys: [...this.anomalousKeys],
+    };
+  }
+
+  static fromState(s: SubjectStateFile, opts: SubjectOptions): Subject {
+    const subject = new Subject(s.name, opts);
+    subject.state = s.state;
+    subject.events = s.events;
+    subject.firstTime = s.firstTime;
+    subject.lastTime = s.lastTime;
+    subject.lastTrained = s.lastTrained;
+    subject.trainedAtEvents = s.trainedAtEvents;
+    subject.window = s.window;
+    subject.context = s.context;
+    for (const m of s.models) subject.models.set(m.name, loadModel(m));
+    subject.calibrator = s.calibration ? Calibrator.fromState(s.calibration) : null;
+    if (subject.state === 'monitoring' && (!subject.calibrator || subject.models.size === 0)) {
+      throw new Error(`subject ${s.name}: state says monitoring but has no ${subject.calibrator ? 'models' : 'calibration'}`);
+    }
+    subject.normalKeys = new Set(s.normalKeys);
+    subject.anomalousKeys = new Set(s.anomalousKeys);
+    subject.dirty = false;
+    return subject;
+  }
+}

@@ -1,0 +1,83 @@
+import { parentPort, workerData } from 'worker_threads';
+import type { AnomalyConfig } from '../conf/config';
+import { Scorer } from './scorer';
+import type { SubjectOptions } from './subject';
+import type { FeedbackRecord, ResultRow, ScoredEvent } from './types';
+
+// The scorer's thread. Everything that can take long (LSTM and SVM training, LSTM inference)
+// happens here, so the extension's Thrift event loop keeps answering osqueryd's pings.
+// Requests are handled one at a time, in order: the scorer's state is not shared.
+
+export interface WorkerInit {
+  config: AnomalyConfig;
+  stateDir: string;
+  modelOptions?: SubjectOptions['modelOptions'];
+  saveEverySeconds: number;
+}
+
+export type WorkerRequest =
+  | { type: 'score'; id: number; rows: ResultRow[] }
+  | { type: 'feedback'; id: number; scored: ScoredEvent; record: FeedbackRecord }
+  | { type: 'users'; id: number; rows: Array<{ uid: string; username: string }> }
+  | { type: 'save'; id: number }
+  | { type: 'close'; id: number };
+
+export type WorkerReply =
+  | { type: 'ready'; backend: string; summaries: ReturnType<Scorer['summaries']> }
+  | { type: 'done'; id: number; events?: ScoredEvent[]; summaries: ReturnType<Scorer['summaries']> }
+  | { type: 'failed'; id: number; message: string }
+  | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string };
+
+async function main(): Promise<void> {
+  const port = parentPort!;
+  const init = workerData as WorkerInit;
+  const log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => port.postMessage({ type: 'log', level, msg } satisfies WorkerReply);
+  const scorer = await Scorer.open({ config: init.config, stateDir: init.stateDir, log, modelOptions: init.modelOptions });
+  const save = () => {
+    try {
+      scorer.save();
+    } catch (err) {
+      log('error', `saving scorer state failed: ${(err as Error).message}`);
+    }
+  };
+  const timer = setInterval(save, init.saveEverySeconds * 1000);
+  timer.unref();
+
+  let chain: Promise<void> = Promise.resolve();
+  port.on('message', (req: WorkerRequest) => {
+    chain = chain.then(async () => {
+      try {
+        let events: ScoredEvent[] | undefined;
+        switch (req.type) {
+          case 'score':
+            events = await scorer.scoreRows(req.rows);
+            break;
+          case 'feedback':
+            scorer.feedback(req.scored, req.record);
+            save();
+            break;
+          case 'users':
+            scorer.setUsers(req.rows);
+            break;
+          case 'save':
+            save();
+            break;
+          case 'close':
+            clearInterval(timer);
+            save();
+            break;
+        }
+        port.postMessage({ type: 'done', id: req.id, events, summaries: scorer.summaries() } satisfies WorkerReply);
+      } catch (err) {
+        port.postMessage({ type: 'failed', id: req.id, message: (err as Error).message } satisfies WorkerReply);
+      }
+    });
+  });
+  port.postMessage({ type: 'ready', backend: scorer.backend, summaries: scorer.summaries() } satisfies WorkerReply);
+}
+
+main().catch((err) => {
+  // the service sees the worker exit with this message and reports it
+  console.error(`scorer worker failed to start: ${(err as Error).stack ?? err}`);
+  process.exit(70);
+});
