@@ -1,0 +1,60 @@
+import * as path from 'path';
+import { Scorer } from '../../scorer/scorer';
+import { RetainedScores } from '../../state/scores';
+import { parseFlags } from '../flags';
+import { progress } from '../progress';
+import { CliError, EXIT } from '../exit';
+import { configFrom, rowBatches, STATE_FLAGS, STATE_HELP, stderrLog, table, type RowStreamStats } from './shared';
+
+export const help = `Usage: anomaly score --log FILE [options]
+
+Score every row of osquery results logs with the models in the state directory and print
+one anomaly_scores row per result row: JSON lines by default, or an osqueryi-style table.
+Scored rows are also retained in the state directory (for 'anomaly report'), and good rows
+keep teaching the models, exactly as in the extension.
+
+Options:
+  --log FILE...        results logs to score
+  --format json|table  output format (default json)
+  --only VERDICTS      comma-separated verdicts to print, e.g. bad,ugly (default all)
+  --fail-on-bad        exit 1 when any row is bad (for scripts and CI)
+${STATE_HELP}`;
+
+const COLUMNS = ['time', 'subject', 'query', 'event', 'score', 'verdict', 'model', 'reasons'];
+
+export async function run(argv: string[]): Promise<number> {
+  const { flags } = parseFlags(argv, { ...STATE_FLAGS, log: { kind: 'many' }, format: { kind: 'value' }, only: { kind: 'value' }, 'fail-on-bad': { kind: 'bool' } });
+  const files = (flags.log as string[] | undefined) ?? [];
+  if (!files.length) throw new CliError('score needs --log FILE (see anomaly score --help)', EXIT.usage);
+  const format = (flags.format as string | undefined) ?? 'json';
+  if (format !== 'json' && format !== 'table') throw new CliError(`--format must be json or table, not ${JSON.stringify(format)}`, EXIT.usage);
+  const only = flags.only ? new Set(String(flags.only).split(',')) : null;
+  const config = configFrom(flags);
+  const log = stderrLog(flags);
+  const bar = progress(process.stderr, Boolean(flags.quiet));
+  const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
+  const retained = new RetainedScores({ dir: path.join(config.state_dir, 'scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
+  const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0 };
+  const tableRows: Record<string, unknown>[] = [];
+  let bad = 0;
+  try {
+    for await (const batch of rowBatches(files, stats, (msg) => log('warn', `skipped ${msg}`))) {
+      const scored = await scorer.scoreRows(batch);
+      retained.append(scored);
+      for (const s of scored) {
+        if (s.verdict === 'bad') bad++;
+        if (only && !only.has(s.verdict)) continue;
+        if (format === 'json') process.stdout.write(`${JSON.stringify(s)}\n`);
+        else tableRows.push({ ...s, time: new Date(s.time * 1000).toISOString().replace('.000Z', 'Z'), score: s.score === null ? '' : s.score.toFixed(3) });
+      }
+      bar.update('scoring', stats.rows, 0);
+    }
+  } finally {
+    retained.flush();
+    retained.close();
+    scorer.save();
+  }
+  bar.done(`scored ${stats.rows.toLocaleString('en-US')} rows (${bad} bad)${stats.errors ? `, ${stats.errors} lines skipped` : ''}`);
+  if (format === 'table') process.stdout.write(table(tableRows, COLUMNS));
+  return flags['fail-on-bad'] && bad > 0 ? EXIT.findings : EXIT.ok;
+}

@@ -1,0 +1,49 @@
+import { Scorer } from '../../scorer/scorer';
+import { parseFlags } from '../flags';
+import { progress } from '../progress';
+import { CliError, EXIT } from '../exit';
+import { configFrom, fileSizes, rowBatches, STATE_FLAGS, STATE_HELP, stderrLog, type RowStreamStats } from './shared';
+
+export const help = `Usage: anomaly train --log FILE... [options]
+
+Learn each subject's normal behaviour from osquery results logs and save the models in the
+state directory, so that the extension (or 'anomaly score') starts out monitoring.
+Accepts JSON lines as osqueryd's filesystem logger writes them (event and batch formats,
+snapshots), JSON-array exports, and .gz files of either.
+
+Options:
+  --log FILE...    results logs to learn from (repeatable)
+${STATE_HELP}`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { flags } = parseFlags(argv, { ...STATE_FLAGS, log: { kind: 'many' } });
+  const files = (flags.log as string[] | undefined) ?? [];
+  if (!files.length) throw new CliError('train needs --log FILE (see anomaly train --help)', EXIT.usage);
+  const config = configFrom(flags);
+  const log = stderrLog(flags);
+  const bar = progress(process.stderr, Boolean(flags.quiet));
+  const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
+  const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0 };
+  const total = fileSizes(files);
+  let shown = 0;
+  for await (const batch of rowBatches(files, stats, (msg) => shown++ < 5 && log('warn', `skipped ${msg}`))) {
+    await scorer.scoreRows(batch);
+    bar.update('learning', stats.rows, 0);
+  }
+  if (stats.rows === 0) throw new CliError(`${files.join(', ')}: no result rows found`, EXIT.dataerr);
+  bar.update('training models', 0, 1);
+  await scorer.trainAll();
+  scorer.save();
+  const summaries = scorer.summaries();
+  const subjects = new Map(summaries.map((s) => [s.subject, s]));
+  const monitoring = [...subjects.values()].filter((s) => s.state === 'monitoring');
+  bar.done();
+  process.stdout.write(
+    `learned ${stats.rows.toLocaleString('en-US')} rows from ${stats.lines.toLocaleString('en-US')} lines` +
+      (stats.errors ? ` (${stats.errors} lines skipped)` : '') +
+      `: ${subjects.size} subjects, ${monitoring.length} monitoring (${monitoring.map((s) => s.subject).join(', ') || 'none'}); tfjs backend ${scorer.backend}; state in ${config.state_dir}\n`,
+  );
+  const learning = [...subjects.values()].filter((s) => s.state === 'learning');
+  if (learning.length) process.stdout.write(`still learning (too little history to calibrate): ${learning.map((s) => `${s.subject} (${s.events} events)`).join(', ')}\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+import { ConfigError } from '../conf/config';
+import { UsageError } from './flags';
+import { EXIT, CliError } from './exit';
+import { COMMANDS, usage } from './commands';
+
+// `anomaly`: the command line of anomaly.ext. Exit codes follow sysexits(3): 64 usage,
+// 65 bad input data, 66 missing input, 69 extension unavailable, 70 internal error,
+// 78 configuration error.
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    const topic = name === 'help' ? args[0] : undefined;
+    const cmd = topic ? COMMANDS[topic] : undefined;
+    process.stdout.write(cmd ? cmd.help : usage());
+    return EXIT.ok;
+  }
+  if (name === '--version') {
+    process.stdout.write(`${require('../package.json').version}\n`);
+    return EXIT.ok;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(cmd.help);
+    return EXIT.ok;
+  }
+  return cmd.run(args);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const e = err as Error;
+    if (err instanceof UsageError) {
+      process.stderr.write(`anomaly: ${e.message}\nRun 'anomaly --help' for usage.\n`);
+      process.exitCode = EXIT.usage;
+    } else if (err instanceof ConfigError) {
+      process.stderr.write(`anomaly: config error: ${e.message}\n`);
+      process.exitCode = EXIT.config;
+    } else if (err instanceof CliError) {
+      process.stderr.write(`anomaly: ${e.message}\n`);
+      process.exitCode = err.code;
+    } else {
+      process.stderr.write(`anomaly: internal error: ${e.stack ?? e}\n`);
+      process.exitCode = EXIT.software;
+    }
+  },
+);

@@ -1,0 +1,86 @@
+import t from 'tap';
+import { Calibrator, TailCalibratedStatistic, scoreFromP, verdictOf } from '../scorer/calibration';
+
+// seeded PRNG so the bounds below are checked on the same draws every run
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let x = s;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const gauss = (r: () => number) => Math.sqrt(-2 * Math.log(r() || 1e-12)) * Math.cos(2 * Math.PI * r());
+
+t.test('score mapping follows the contract', async (t) => {
+  t.equal(scoreFromP(1), 1);
+  t.ok(Math.abs(scoreFromP(10 ** -2.8) - 0.3) < 1e-9, 'p 0.0016 maps to 0.3');
+  t.ok(Math.abs(scoreFromP(0.01) - 0.5) < 1e-9, 'p 0.01 maps to 0.5');
+  t.equal(scoreFromP(1e-12), 0, 'clamped at 0');
+  t.equal(verdictOf(null), 'learning');
+  t.equal(verdictOf(0.29), 'bad');
+  t.equal(verdictOf(0.3), 'ugly');
+  t.equal(verdictOf(0.7), 'good');
+});
+
+t.test('empirical p-values are conformal inside the observed range', async (t) => {
+  const stat = new TailCalibratedStatistic([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+  t.equal(stat.pValue(0), 1, 'below everything: p = 1');
+  t.equal(stat.pValue(10), 11 / 20, 'ties count as at least as extreme');
+  t.ok(stat.pValue(1000) < 1 / 20, 'beyond the sample the tail sharpens the p-value');
+  t.ok(stat.pValue(1000) > 0, 'but stays positive');
+});
+
+t.test('on held-out normal data the score is calibrated as the contract says', async (t) => {
+  // three models with differently shaped evidence, two of them correlated, as real models are
+  const r = rng(42);
+  const draw = () => {
+    const z = gauss(r);
+    return { rarity: Math.exp(0.8 * z + 0.3 * gauss(r)), ocsvm: z + 0.5 * gauss(r), lstm: -Math.log(r() || 1e-12) };
+  };
+  const heldOut = { rarity: [] as number[], ocsvm: [] as number[], lstm: [] as number[] };
+  for (let i = 0; i < 3000; i++) {
+    const d = draw();
+    heldOut.rarity.push(d.rarity);
+    heldOut.ocsvm.push(d.ocsvm);
+    heldOut.lstm.push(d.lstm);
+  }
+  const cal = new Calibrator(heldOut);
+  const n = 200_000;
+  let b3 = 0, b5 = 0, b7 = 0;
+  for (let i = 0; i < n; i++) {
+    const s = cal.calibrate(draw()).score;
+    if (s < 0.3) b3++;
+    if (s < 0.5) b5++;
+    if (s < 0.7) b7++;
+  }
+  const f3 = b3 / n, f5 = b5 / n, f7 = b7 / n;
+  t.comment(`normal below 0.3: ${f3}, 0.5: ${f5}, 0.7: ${f7}`);
+  t.ok(f3 <= 0.0016 * 2.5, `below 0.3 stays near 0.16 % (${(f3 * 100).toFixed(3)} %)`);
+  t.ok(f5 > 0.01 / 2.5 && f5 < 0.01 * 2.5, `below 0.5 near 1 % (${(f5 * 100).toFixed(2)} %)`);
+  t.ok(f7 > 0.063 / 1.5 && f7 < 0.063 * 1.5, `below 0.7 near 6.3 % (${(f7 * 100).toFixed(2)} %)`);
+});
+
+t.test('strong evidence from one model decides and can reach bad', async (t) => {
+  const r = rng(7);
+  const heldOut = { rarity: [] as number[], lstm: [] as number[] };
+  for (let i = 0; i < 500; i++) {
+    heldOut.rarity.push(Math.abs(gauss(r)));
+    heldOut.lstm.push(Math.abs(gauss(r)));
+  }
+  const cal = new Calibrator(heldOut);
+  const c = cal.calibrate({ rarity: 0.5, lstm: 12 });
+  t.equal(c.model, 'lstm', 'the model with the strongest evidence is named');
+  t.equal(c.verdict, 'bad', `far beyond the held-out range is bad even with 500 held-out events (score ${c.score.toFixed(3)})`);
+  const usual = cal.calibrate({ rarity: 0.4, lstm: 0.4 });
+  t.equal(usual.verdict, 'good');
+});
+
+t.test('state round trip gives the same scores', async (t) => {
+  const cal = new Calibrator({ rarity: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20].map((x) => x / 3) });
+  const again = Calibrator.fromState(JSON.parse(JSON.stringify(cal.toState())));
+  for (const v of [0, 1, 3.3, 6.9, 50]) t.equal(again.calibrate({ rarity: v }).score, cal.calibrate({ rarity: v }).score);
+});
