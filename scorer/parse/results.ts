@@ -1,0 +1,208 @@
+import * as fs from 'fs';
+import * as readline from 'readline';
+import * as zlib from 'zlib';
+import type { Label, ResultRow, RowAction } from '../types';
+
+// osquery result log lines (protocol doc §7) into rows. One parser serves the extension's
+// logger and the CLI, so a line the extension would reject is rejected offline too.
+
+export class ResultLineError extends Error {
+  constructor(detail: string) {
+    super(detail);
+    this.name = 'ResultLineError';
+  }
+}
+
+const EXPECTED = 'expected a JSON object with name, hostIdentifier, unixTime and columns, diffResults or snapshot';
+
+/** keys osqueryd writes itself; any other top-level scalar is a hoisted decoration */
+const STANDARD = new Set(['name', 'hostIdentifier', 'calendarTime', 'unixTime', 'epoch', 'counter', 'numerics', 'decorations', 'columns', 'action', 'diffResults', 'snapshot', 'label']);
+
+const MONTHS: Record<string, number> = { Jan: 0, Feb: 1, Mar: 2, Apr: 3, May: 4, Jun: 5, Jul: 6, Aug: 7, Sep: 8, Oct: 9, Nov: 10, Dec: 11 };
+
+export function parseResultLine(line: string): ResultRow[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(line);
+  } catch (err) {
+    const trimmed = line.trimEnd();
+    const hint = trimmed.startsWith('{') && !trimmed.endsWith('}') ? 'truncated JSON' : 'not JSON';
+    throw new ResultLineError(`${hint} (${(err as Error).message}); ${EXPECTED}`);
+  }
+  return parseResultRecord(doc);
+}
+
+export function parseResultRecord(doc: unknown): ResultRow[] {
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new ResultLineError(`${Array.isArray(doc) ? 'an array' : typeof doc}; ${EXPECTED}`);
+  const d = doc as Record<string, unknown>;
+  if (typeof d.name !== 'string' || !d.name.trim()) throw new ResultLineError(`"name" must be a non-empty string (the scheduled query's name); ${EXPECTED}`);
+  const query = d.name;
+  const host = typeof d.hostIdentifier === 'string' ? d.hostIdentifier : d.hostIdentifier === undefined ? '' : String(d.hostIdentifier);
+  const time = resultTime(d);
+  const decorations: Record<string, string> = {};
+  if (d.decorations !== undefined) {
+    if (!d.decorations || typeof d.decorations !== 'object' || Array.isArray(d.decorations)) throw new ResultLineError('"decorations" must be an object');
+    copyScalars(d.decorations as Record<string, unknown>, decorations, 'decorations');
+  }
+  for (const k of Object.keys(d)) {
+    const v = d[k];
+    if (!STANDARD.has(k) && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) decorations[k] = String(v);
+  }
+  let label: Label | undefined;
+  if (d.label !== undefined) {
+    if (d.label !== 'normal' && d.label !== 'anomalous') throw new ResultLineError(`"label" must be "normal" or "anomalous", not ${JSON.stringify(d.label)}`);
+    label = d.label;
+  }
+  const make = (columns: Record<string, string>, action: RowAction): ResultRow => (label ? { query, host, time, action, columns, decorations, label } : { query, host, time, action, columns, decorations });
+
+  if (d.columns !== undefined) {
+    const action = d.action === undefined ? 'added' : d.action;
+    if (action !== 'added' && action !== 'removed' && action !== 'snapshot') throw new ResultLineError(`"action" must be added, removed or snapshot, not ${JSON.stringify(d.action)}`);
+    return [make(columnsOf(d.columns, 'columns'), action)];
+  }
+  if (d.diffResults !== undefined) {
+    const diff = d.diffResults as Record<string, unknown>;
+    if (!diff || typeof diff !== 'object' || Array.isArray(diff)) throw new ResultLineError('"diffResults" must be an object with added and removed lists');
+    const rows: ResultRow[] = [];
+    // osqueryd logs removed rows before added ones; keep that order
+    for (const action of ['removed', 'added'] as const) {
+      const list = diff[action];
+      if (list === undefined) continue;
+      if (!Array.isArray(list)) throw new ResultLineError(`"diffResults.${action}" must be a list of rows`);
+      list.forEach((r, i) => rows.push(make(columnsOf(r, `diffResults.${action}[${i}]`), action)));
+    }
+    return rows;
+  }
+  if (d.snapshot !== undefined) {
+    if (!Array.isArray(d.snapshot)) throw new ResultLineError('"snapshot" must be a list of rows');
+    return d.snapshot.map((r, i) => make(columnsOf(r, `snapshot[${i}]`), 'snapshot'));
+  }
+  throw new ResultLineError(`no columns, diffResults or snapshot; ${EXPECTED}`);
+}
+
+function resultTime(d: Record<string, unknown>): number {
+  const u = d.unixTime;
+  if (typeof u === 'number' && Number.isFinite(u)) return Math.floor(u);
+  if (typeof u === 'string' && /^\d+$/.test(u)) return Number(u);
+  if (typeof d.calendarTime === 'string') {
+    // "Thu Mar 16 03:08:58 2023 UTC"
+    const m = /^\w{3} (\w{3}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})/.exec(d.calendarTime);
+    if (m && MONTHS[m[1]] !== undefined) return Date.UTC(+m[6], MONTHS[m[1]], +m[2], +m[3], +m[4], +m[5]) / 1000;
+  }
+  throw new ResultLineError('"unixTime" must be a number of seconds (or calendarTime a date osquery writes)');
+}
+
+function columnsOf(value: unknown, where: string): Record<string, string> {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ResultLineError(`"${where}" must be an object of column values`);
+  const out: Record<string, string> = {};
+  copyScalars(value as Record<string, unknown>, out, where);
+  return out;
+}
+
+function copyScalars(from: Record<string, unknown>, to: Record<string, string>, where: string): void {
+  for (const k in from) {
+    const v = from[k];
+    if (typeof v === 'string') to[k] = v;
+    else if (typeof v === 'number' || typeof v === 'boolean') to[k] = String(v); // --logger_numerics
+    else if (v === null) to[k] = '';
+    else throw new ResultLineError(`"${where}.${k}" must be a string, number or boolean, not ${Array.isArray(v) ? 'a list' : typeof v}`);
+  }
+}
+
+export interface LogItem {
+  file: string;
+  line: number;
+  rows?: ResultRow[];
+  error?: Error;
+}
+
+/** consecutive bad lines at the start of a file after which it is not osquery output */
+const NOT_OSQUERY_AFTER = 5;
+
+/**
+ * Rows of results logs: JSON lines, JSON-array exports (one record per line, as osquery's
+ * exports and the 2017 workstation set are written), and .gz of either. Errors name the file
+ * and line; a file that is not osquery output at all ends with one clear error.
+ */
+export async function* readResultLogs(files: readonly string[], opts: { onProgress?(bytes: number, total: number): void } = {}): AsyncGenerator<LogItem> {
+  for (const file of files) {
+    const raw = fs.createReadStream(file);
+    const input = file.endsWith('.gz') ? raw.pipe(zlib.createGunzip()) : raw;
+    const total = (() => {
+      try {
+        return fs.statSync(file).size;
+      } catch {
+        return 0;
+      }
+    })();
+    const lines = readline.createInterface({ input, crlfDelay: Infinity });
+    let n = 0;
+    let goodSeen = false;
+    let badStreak = 0;
+    let arrayMode = false;
+    let arrayBuffer: string[] | null = null;
+    try {
+      for await (const rawLine of lines) {
+        n++;
+        let line = rawLine.trim();
+        if (!line) continue;
+        if (n === 1 && line.startsWith('[')) {
+          arrayMode = true;
+          line = line.slice(1).trim();
+          if (!line) continue;
+        }
+        if (arrayMode) {
+          // one record per line: `{…},` and a final `{…}]`; a record itself ends with `}`
+          if (line === ']') continue;
+          if (line.endsWith(']')) line = line.slice(0, -1).trimEnd();
+          if (line.endsWith(',')) line = line.slice(0, -1);
+          if (arrayBuffer) {
+            arrayBuffer.push(line);
+            continue;
+          }
+        }
+        try {
+          const rows = parseResultLine(line);
+          goodSeen = true;
+          badStreak = 0;
+          yield { file, line: n, rows };
+        } catch (err) {
+          badStreak++;
+          if (!goodSeen && badStreak >= NOT_OSQUERY_AFTER) {
+            if (arrayMode) {
+              // not one record per line: read the whole array at once
+              arrayBuffer = [];
+              continue;
+            }
+            yield { file, line: 1, error: new ResultLineError(`${file}: line 1: not osquery results output (${EXPECTED}, one per line)`) };
+            break;
+          }
+          yield { file, line: n, error: new ResultLineError(`${file}:${n}: ${(err as Error).message}`) };
+        }
+        if (opts.onProgress && n % 1000 === 0) opts.onProgress(raw.bytesRead, total);
+      }
+    } catch (err) {
+      yield { file, line: n, error: new ResultLineError(`${file}: ${(err as Error).message}`) };
+      continue;
+    }
+    if (arrayBuffer) {
+      let records: unknown;
+      try {
+        const bytes = fs.readFileSync(file);
+        records = JSON.parse((file.endsWith('.gz') ? zlib.gunzipSync(bytes) : bytes).toString('utf8'));
+      } catch (err) {
+        yield { file, line: 1, error: new ResultLineError(`${file}: not osquery results output (${(err as Error).message})`) };
+        continue;
+      }
+      const list = Array.isArray(records) ? records : [];
+      for (let i = 0; i < list.length; i++) {
+        try {
+          yield { file, line: i + 1, rows: parseResultRecord(list[i]) };
+        } catch (err) {
+          yield { file, line: i + 1, error: new ResultLineError(`${file}: record ${i + 1}: ${(err as Error).message}`) };
+        }
+      }
+    }
+    opts.onProgress?.(total, total);
+  }
+}

