@@ -1,0 +1,111 @@
+// Generalisation: the same behaviour must produce the same value however volatile its
+// details (pids, temp names, home directories, ephemeral ports), or every row is new.
+
+/** columns that change on every row without changing the behaviour */
+export const VOLATILE = new Set([
+  'pid', 'parent', 'ppid', 'fd', 'inode', 'socket', 'eid', 'time', 'atime', 'mtime', 'ctime', 'btime', 'start_time', 'uptime',
+  'size', 'blocks', 'block_size', 'hard_links', 'user_time', 'system_time', 'resident_size', 'total_size', 'wired_size',
+  'disk_bytes_read', 'disk_bytes_written', 'threads', 'nice', 'pgroup', 'net_namespace', 'counter', 'epoch', 'transaction_id',
+  'env', 'env_count', 'env_size', 'cmdline_size', 'overflows', 'md5', 'sha1', 'sha256', 'hashed', 'history_file',
+  'owner_uid', 'owner_gid', 'fsuid', 'suid', 'fsgid', 'sgid', 'gid', 'egid', 'mode', 'uid_signed', 'gid_signed', 'state', 'seconds',
+]);
+
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+const HEX_ID = /(?<![a-z])[0-9a-f]{8,}(?![a-z])/gi;
+const DIGITS = /\d+/g;
+const HOME = /^\/home\/[^/]+/;
+const TMP_ENTRY = /^(\/tmp|\/var\/tmp|\/dev\/shm|\/run\/user\/<n>)\/[^/]+/;
+const PROC_PID = /^\/proc\/\d+/;
+
+const cache = new Map<string, string>();
+const CACHE_MAX = 50_000;
+
+function cached(key: string, make: () => string): string {
+  let v = cache.get(key);
+  if (v === undefined) {
+    v = make();
+    if (cache.size >= CACHE_MAX) cache.clear();
+    cache.set(key, v);
+  }
+  return v;
+}
+
+/**
+ * `/home/alice/.cache/tmp.X3f9/1234.log` → `~/.cache/tmp.X3f9/<n>.log`; temp entries fold
+ * to `/tmp/<tmp>` (a fresh name each run is still "something in /tmp").
+ */
+export function generalisePath(p: string): string {
+  if (!p) return '';
+  return cached(`p${p}`, () => {
+    let g = p.replace(HOME, '~').replace(/^\/root(?=\/|$)/, '~').replace(PROC_PID, '/proc/<n>');
+    g = g.replace(UUID, '<uuid>').replace(HEX_ID, '<hex>').replace(DIGITS, '<n>');
+    const tmp = TMP_ENTRY.exec(g);
+    if (tmp) g = `${tmp[1]}/<tmp>${g.slice(tmp[0].length)}`;
+    return g;
+  });
+}
+
+/** executable identity: a path generalised, or a bare name kept */
+export function generaliseExe(path: string, name = ''): string {
+  if (path) return generalisePath(path);
+  return name ? name.replace(DIGITS, '<n>') : '';
+}
+
+/** address class and prefix: loopback, private, link-local, multicast, unspecified, public:198.51 */
+export function addressClass(addr: string): string {
+  if (!addr) return 'none';
+  return cached(`a${addr}`, () => {
+    const a = addr.trim().toLowerCase().replace(/^::ffff:/, '');
+    if (a.includes(':')) return ipv6Class(a);
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(a);
+    if (!m) return 'name';
+    const [o1, o2] = [Number(m[1]), Number(m[2])];
+    if (a === '0.0.0.0') return 'any';
+    if (o1 === 127) return 'loopback';
+    if (o1 === 10 || (o1 === 172 && o2 >= 16 && o2 <= 31) || (o1 === 192 && o2 === 168)) return `private:${o1}.${o2}`;
+    if (o1 === 100 && o2 >= 64 && o2 <= 127) return `cgnat:${o1}.${o2}`;
+    if (o1 === 169 && o2 === 254) return 'link-local';
+    if (o1 >= 224 && o1 <= 239) return 'multicast';
+    return `public:${o1}.${o2}`;
+  });
+}
+
+function ipv6Class(a: string): string {
+  if (a === '::' ) return 'any';
+  if (a === '::1') return 'loopback';
+  if (a.startsWith('fe80')) return 'link-local';
+  if (a.startsWith('ff')) return 'multicast';
+  if (a.startsWith('fc') || a.startsWith('fd')) return 'private:v6';
+  const groups = a.split(':');
+  return `public:${groups.slice(0, 2).join(':')}`;
+}
+
+/** registered service ports above 1023 that are kept exact, like the well-known ones */
+const SERVICE_PORTS = new Set([1080, 1194, 1433, 1521, 2049, 2375, 2376, 3000, 3128, 3306, 3389, 4369, 5000, 5432, 5601, 5672, 5900, 5985, 5986, 6379, 6443, 8000, 8008, 8080, 8081, 8088, 8443, 8888, 9000, 9090, 9092, 9100, 9200, 9300, 9418, 11211, 15672, 27017]);
+
+/** well-known and service ports exact; others by range */
+export function portClass(port: string): string {
+  const n = Number(port);
+  if (!port || !Number.isInteger(n) || n < 0) return 'none';
+  if (n === 0) return '0';
+  if (n < 1024 || SERVICE_PORTS.has(n)) return String(n);
+  return n >= 32768 ? 'ephemeral' : 'high';
+}
+
+export function hourOf(time: number): string {
+  return String(new Date(time * 1000).getUTCHours()).padStart(2, '0');
+}
+
+export function weekdayOf(time: number): string {
+  return String(new Date(time * 1000).getUTCDay());
+}
+
+/** tty kind: pts, tty, ssh, console, or the raw name generalised */
+export function ttyClass(tty: string): string {
+  if (!tty) return 'none';
+  if (tty.startsWith('pts')) return 'pts';
+  if (tty.startsWith('tty')) return 'tty';
+  if (tty.startsWith('ssh')) return 'ssh';
+  if (tty === 'console' || tty === ':0' || tty.startsWith(':')) return 'console';
+  return tty.replace(DIGITS, '<n>');
+}

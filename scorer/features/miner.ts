@@ -1,0 +1,170 @@
+// An online log-template miner after Drain (He et al., ICWS 2017): a fixed-depth tree keyed
+// by token count and leading tokens leads to a few candidate templates; the most similar one
+// absorbs the line (differing positions become <*>) or a new template starts. Command lines
+// are mined the same way, so `tar czf /tmp/a.tgz x` and `tar czf /tmp/b.tgz y` become one
+// `tar czf <*> <*>`.
+
+export const WILDCARD = '<*>';
+
+export interface MinerOptions {
+  /** similarity a line needs to join a template */
+  similarity: number;
+  /** tree depth, counting the root and the length layer */
+  depth: number;
+  maxChildren: number;
+  /** regexes whose matches are masked to <*> before mining */
+  masks: RegExp[];
+  /** templates kept at most; the least used are forgotten past it */
+  maxTemplates: number;
+}
+
+interface Cluster {
+  id: number;
+  tokens: string[];
+  size: number;
+}
+
+interface Node {
+  children: Map<string, Node>;
+  clusters: Cluster[];
+}
+
+const HAS_DIGIT = /\d/;
+
+export interface MinerState {
+  options: { similarity: number; depth: number; maxChildren: number; masks: string[]; maxTemplates: number };
+  clusters: Array<[number, string[], number]>;
+}
+
+export class TemplateMiner {
+  private readonly root: Node = { children: new Map(), clusters: [] };
+  private readonly opts: MinerOptions;
+  private nextId = 1;
+  private count = 0;
+
+  constructor(opts: Partial<MinerOptions> = {}) {
+    this.opts = { similarity: 0.5, depth: 4, maxChildren: 100, masks: [], maxTemplates: 5000, ...opts };
+  }
+
+  /** the template id and text a line belongs to, learning from it */
+  add(line: string): { id: number; template: string } {
+    const tokens = this.tokens(line);
+    const best = this.bestMatch(tokens);
+    if (best) {
+      for (let i = 0; i < tokens.length; i++) if (best.tokens[i] !== tokens[i]) best.tokens[i] = WILDCARD;
+      best.size++;
+      return { id: best.id, template: best.tokens.join(' ') };
+    }
+    const cluster: Cluster = { id: this.nextId++, tokens, size: 1 };
+    this.insert(cluster);
+    this.count++;
+    if (this.count > this.opts.maxTemplates) this.forget();
+    return { id: cluster.id, template: tokens.join(' ') };
+  }
+
+  /** the template a line would join, without learning; the masked line when none fits */
+  match(line: string): string {
+    const tokens = this.tokens(line);
+    return (this.bestMatch(tokens)?.tokens ?? tokens).join(' ');
+  }
+
+  /** search: a literal child if there is one, else the wildcard child (Drain's treeSearch) */
+  private bestMatch(tokens: string[]): Cluster | null {
+    let node = this.root.children.get(String(tokens.length));
+    const levels = Math.min(this.opts.depth - 2, tokens.length);
+    for (let i = 0; node && i < levels; i++) node = node.children.get(tokens[i]) ?? node.children.get(WILDCARD);
+    if (!node) return null;
+    let best: Cluster | null = null;
+    let bestSim = -1;
+    let bestParams = -1;
+    for (const c of node.clusters) {
+      const [sim, params] = similarity(c.tokens, tokens);
+      if (sim > bestSim || (sim === bestSim && params > bestParams)) {
+        best = c;
+        bestSim = sim;
+        bestParams = params;
+      }
+    }
+    return best && bestSim >= this.opts.similarity ? best : null;
+  }
+
+  /** insert: tokens with digits, and tokens past the fan-out limit, share the wildcard child */
+  private insert(cluster: Cluster): void {
+    const tokens = cluster.tokens;
+    const lengthKey = String(tokens.length);
+    let node: Node | undefined = this.root.children.get(lengthKey);
+    if (!node) this.root.children.set(lengthKey, (node = { children: new Map(), clusters: [] }));
+    const levels = Math.min(this.opts.depth - 2, tokens.length);
+    for (let i = 0; i < levels; i++) {
+      const token = tokens[i];
+      let next: Node | undefined = node.children.get(token);
+      if (!next) {
+        const size = node.children.size;
+        const hasWild = node.children.has(WILDCARD);
+        let key = WILDCARD;
+        if (!HAS_DIGIT.test(token) && (hasWild ? size < this.opts.maxChildren : size + 1 < this.opts.maxChildren)) key = token;
+        next = node.children.get(key);
+        if (!next) node.children.set(key, (next = { children: new Map(), clusters: [] }));
+      }
+      node = next;
+    }
+    node.clusters.push(cluster);
+  }
+
+  private tokens(line: string): string[] {
+    let s = line;
+    for (const m of this.opts.masks) s = s.replace(m, WILDCARD);
+    return s.trim().split(/\s+/).filter(Boolean);
+  }
+
+  /** drop the least used half of the single-line templates when there are too many */
+  private forget(): void {
+    const walk = (n: Node) => {
+      n.clusters = n.clusters.filter((c) => c.size > 1);
+      for (const c of n.children.values()) walk(c);
+    };
+    walk(this.root);
+    this.count = 0;
+    const recount = (n: Node) => {
+      this.count += n.clusters.length;
+      for (const c of n.children.values()) recount(c);
+    };
+    recount(this.root);
+  }
+
+  toState(): MinerState {
+    const clusters: Array<[number, string[], number]> = [];
+    const walk = (n: Node) => {
+      for (const c of n.clusters) clusters.push([c.id, c.tokens, c.size]);
+      for (const child of n.children.values()) walk(child);
+    };
+    walk(this.root);
+    const o = this.opts;
+    return { options: { similarity: o.similarity, depth: o.depth, maxChildren: o.maxChildren, masks: o.masks.map((m) => m.source), maxTemplates: o.maxTemplates }, clusters };
+  }
+
+  static fromState(state: MinerState): TemplateMiner {
+    const o = state.options;
+    const miner = new TemplateMiner({ ...o, masks: o.masks.map((m) => new RegExp(m, 'g')) });
+    for (const [id, tokens, size] of state.clusters) {
+      miner.insert({ id, tokens, size });
+      miner.nextId = Math.max(miner.nextId, id + 1);
+      miner.count++;
+    }
+    return miner;
+  }
+}
+
+/** Drain's sequence distance: share of equal positions, and how many of them are wildcards */
+function similarity(template: string[], tokens: string[]): [number, number] {
+  let same = 0;
+  let params = 0;
+  for (let i = 0; i < template.length; i++) {
+    if (template[i] === WILDCARD) {
+      params++;
+      continue;
+    }
+    if (template[i] === tokens[i]) same++;
+  }
+  return [same / template.length, params];
+}

@@ -1,0 +1,61 @@
+import type { QueryOverride } from '../../conf/config';
+import type { ResultRow } from '../types';
+
+// Who a row belongs to. The login user (auid) is preferred over uid/euid because it
+// survives sudo and su: a root shell opened by alice is still alice's behaviour.
+
+/** uid → username, from the manager's `SELECT uid, username FROM users` */
+export class UidMap {
+  private names = new Map<string, string>();
+
+  update(rows: ReadonlyArray<{ uid: string; username: string }>): void {
+    const next = new Map<string, string>();
+    for (const r of rows) if (r && r.uid !== undefined && r.username) next.set(String(r.uid), r.username);
+    if (!next.has('0')) next.set('0', 'root');
+    this.names = next;
+  }
+
+  name(uid: string): string {
+    return this.names.get(uid) ?? (uid === '0' ? 'root' : `uid:${uid}`);
+  }
+
+  toState(): Array<[string, string]> {
+    return [...this.names];
+  }
+
+  load(state: Array<[string, string]>): void {
+    this.names = new Map(state);
+  }
+}
+
+/** auid 4294967295 (−1) means "no login user" (daemons, early boot) */
+const UNSET_IDS = new Set(['', '-1', '4294967295']);
+const NOT_USERS = new Set(['', 'LOGIN', '(unknown)', 'reboot', 'shutdown', 'runlevel']);
+
+const NAME_COLUMNS = ['username', 'user'];
+const ID_COLUMNS = ['auid', 'uid', 'euid'];
+
+export function resolveSubject(row: ResultRow, users: UidMap, override?: QueryOverride): string {
+  const c = row.columns;
+  if (override?.subject) {
+    if (override.subject === 'host') return 'host';
+    const v = c[override.subject] ?? row.decorations[override.subject];
+    if (v !== undefined) return /^\d+$/.test(v) ? users.name(v) : NOT_USERS.has(v) ? 'host' : v;
+  }
+  // auid first: the login identity, kept across sudo
+  const auid = c.auid;
+  if (auid !== undefined && !UNSET_IDS.has(auid)) return users.name(auid);
+  for (const k of NAME_COLUMNS) {
+    const v = c[k];
+    if (v !== undefined && !NOT_USERS.has(v)) return v;
+  }
+  for (const k of ID_COLUMNS) {
+    const v = c[k];
+    if (v !== undefined && !UNSET_IDS.has(v) && /^\d+$/.test(v)) return users.name(v);
+  }
+  for (const k of NAME_COLUMNS) {
+    const v = row.decorations[k];
+    if (v !== undefined && !NOT_USERS.has(v)) return v;
+  }
+  return 'host';
+}
