@@ -173,7 +173,7 @@ export class FeatureExtractor {
     }
     const hour = hourOf(row.time);
     v('hour', hour);
-    v('wday', weekdayOf(row.time));
+    v('day', weekdayOf(row.time));
     v('query', shortQuery(row.query));
     pair('kind', kind, 'hour', hour);
     if (row.action === 'removed') v('removed', 'yes');

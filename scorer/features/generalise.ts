@@ -92,12 +92,20 @@ export function portClass(port: string): string {
   return n >= 32768 ? 'ephemeral' : 'high';
 }
 
+/**
+ * Three-hour block of the day (UTC), e.g. `03-05`: exact hours make every routine look new
+ * for the first weeks, while blocks still set 03:00 apart from office hours.
+ */
 export function hourOf(time: number): string {
-  return String(new Date(time * 1000).getUTCHours()).padStart(2, '0');
+  const h = new Date(time * 1000).getUTCHours();
+  const start = h - (h % 3);
+  return `${String(start).padStart(2, '0')}-${String(start + 2).padStart(2, '0')}`;
 }
 
+/** weekday or weekend: seven weekday values would need weeks of history to be trusted */
 export function weekdayOf(time: number): string {
-  return String(new Date(time * 1000).getUTCDay());
+  const d = new Date(time * 1000).getUTCDay();
+  return d === 0 || d === 6 ? 'weekend' : 'weekday';
 }
 
 /** tty kind: pts, tty, ssh, console, or the raw name generalised */

@@ -1,0 +1,195 @@
+import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '../types';
+import { hashEvent, type SparseVector } from './hashing';
+
+// One-Class SVM (libsvm-js) on hashed event vectors. libsvm-js only predicts ±1, so the
+// model is read back from libsvm's own serialisation (support vectors, their coefficients,
+// rho) and the continuous decision value f(x) = Σ αᵢ K(svᵢ, x) − ρ is computed here; that
+// also means scoring never calls into libsvm again and a saved model needs no libsvm at all.
+
+export interface OcsvmOptions {
+  dims: number;
+  nu: number;
+  /** RBF gamma; 0 picks it from the data (median heuristic) */
+  gamma: number;
+  /** most training vectors handed to libsvm */
+  maxTrain: number;
+}
+
+const DEFAULTS: OcsvmOptions = { dims: 512, nu: 0.05, gamma: 0, maxTrain: 2000 };
+const VERSION = 1;
+
+interface LibSvm {
+  train(samples: number[][], labels: number[]): void;
+  predict(samples: number[][]): number[];
+  serializeModel(): string;
+  free?(): void;
+}
+
+export class OcsvmModel implements Model {
+  readonly name = 'ocsvm' as const;
+  private readonly opts: OcsvmOptions;
+  /** support vectors, dense, row-major */
+  private sv = new Float64Array(0);
+  private svNorm = new Float64Array(0);
+  private coef = new Float64Array(0);
+  private rho = 0;
+  private gamma = 1;
+  private trained = false;
+
+  constructor(opts: Partial<OcsvmOptions> = {}) {
+    this.opts = { ...DEFAULTS, ...opts };
+  }
+
+  async fit(sequences: readonly (readonly BehaviourEvent[])[]): Promise<void> {
+    const vectors: SparseVector[] = [];
+    const seen = new Set<string>();
+    for (const seq of sequences) {
+      for (let i = 0; i < seq.length; i++) {
+        const v = hashEvent(seq[i], seq.slice(Math.max(0, i - 5), i), this.opts.dims);
+        // identical vectors add nothing to the support but cost training time
+        const key = `${v.index.join(',')}|${Array.from(v.value, (x) => x.toFixed(4)).join(',')}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        vectors.push(v);
+      }
+    }
+    if (vectors.length < 2) throw new Error(`ocsvm: ${vectors.length} distinct training vectors; at least 2 are needed`);
+    const sample = evenSample(vectors, this.opts.maxTrain);
+    const dense = sample.map((v) => toDense(v, this.opts.dims));
+    this.gamma = this.opts.gamma > 0 ? this.opts.gamma : medianGamma(dense);
+    const SVM = loadLibsvm();
+    const svm: LibSvm = new SVM({ type: SVM.SVM_TYPES.ONE_CLASS, kernel: SVM.KERNEL_TYPES.RBF, nu: this.opts.nu, gamma: this.gamma, quiet: true });
+    silently(() => svm.train(dense, dense.map(() => 1)));
+    this.readModel(svm.serializeModel());
+    svm.free?.();
+    this.trained = true;
+  }
+
+  /** libsvm's text model: header lines, then `SV`, then `coef idx:val idx:val …` per vector */
+  private readModel(text: string): void {
+    const lines = text.split('\n');
+    const svAt = lines.findIndex((l) => l.trim() === 'SV');
+    const rhoLine = lines.find((l) => l.startsWith('rho '));
+    if (svAt < 0 || !rhoLine) throw new Error('ocsvm: libsvm model has no support vectors or rho');
+    this.rho = Number(rhoLine.slice(4));
+    const rows = lines.slice(svAt + 1).filter((l) => l.trim());
+    const d = this.opts.dims;
+    this.sv = new Float64Array(rows.length * d);
+    this.coef = new Float64Array(rows.length);
+    this.svNorm = new Float64Array(rows.length);
+    rows.forEach((row, r) => {
+      const parts = row.trim().split(/\s+/);
+      this.coef[r] = Number(parts[0]);
+      let norm = 0;
+      for (let k = 1; k < parts.length; k++) {
+        const [idx, val] = parts[k].split(':');
+        const v = Number(val);
+        this.sv[r * d + Number(idx) - 1] = v; // libsvm indices start at 1
+        norm += v * v;
+      }
+      this.svNorm[r] = norm;
+    });
+  }
+
+  /** f(x) = Σ αᵢ exp(−γ‖x − svᵢ‖²) − ρ; positive inside the learned support */
+  decision(x: SparseVector): number {
+    const d = this.opts.dims;
+    let xNorm = 0;
+    for (let j = 0; j < x.value.length; j++) xNorm += x.value[j] * x.value[j];
+    let f = 0;
+    for (let r = 0; r < this.coef.length; r++) {
+      let dot = 0;
+      const base = r * d;
+      for (let j = 0; j < x.index.length; j++) dot += this.sv[base + x.index[j]] * x.value[j];
+      f += this.coef[r] * Math.exp(-this.gamma * Math.max(0, xNorm + this.svNorm[r] - 2 * dot));
+    }
+    return f - this.rho;
+  }
+
+  async score(batch: readonly ScoringInput[]): Promise<Evidence[]> {
+    if (!this.trained) throw new Error('ocsvm: score before fit');
+    return batch.map(({ event, context }) => {
+      const f = this.decision(hashEvent(event, context.length > 5 ? context.slice(-5) : context, this.opts.dims));
+      return { value: -f, detail: f < 0 ? `\`${event.key}\` lies outside the learned shape of this subject's events (SVM margin ${f.toFixed(3)})` : '' };
+    });
+  }
+
+  toState(): ModelState {
+    return { name: 'ocsvm', version: VERSION, opts: this.opts, gamma: this.gamma, rho: this.rho, coef: Array.from(this.coef), sv: sparseRows(this.sv, this.coef.length, this.opts.dims) };
+  }
+
+  static fromState(s: ModelState): OcsvmModel {
+    if (s.version !== VERSION) throw new Error(`ocsvm model state version ${s.version}, this build reads ${VERSION}`);
+    const m = new OcsvmModel(s.opts as OcsvmOptions);
+    const d = m.opts.dims;
+    m.gamma = s.gamma as number;
+    m.rho = s.rho as number;
+    m.coef = Float64Array.from(s.coef as number[]);
+    m.sv = new Float64Array(m.coef.length * d);
+    m.svNorm = new Float64Array(m.coef.length);
+    (s.sv as number[][]).forEach((row, r) => {
+      for (let k = 0; k < row.length; k += 2) {
+        m.sv[r * d + row[k]] = row[k + 1];
+        m.svNorm[r] += row[k + 1] * row[k + 1];
+      }
+    });
+    m.trained = true;
+    return m;
+  }
+}
+
+let libsvm: any;
+function loadLibsvm(): any {
+  // the asm.js build loads synchronously and needs no wasm fetch; it prints nothing itself
+  // with quiet: true, and `silently` guards against what emscripten prints anyway
+  libsvm ??= silently(() => require('libsvm-js/asm'));
+  return libsvm;
+}
+
+/** run fn with process.stdout writes swallowed: stdout may be the osquery-style output */
+function silently<T>(fn: () => T): T {
+  const write = process.stdout.write;
+  process.stdout.write = (() => true) as typeof process.stdout.write;
+  try {
+    return fn();
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
+function toDense(v: SparseVector, dims: number): number[] {
+  const out = new Array<number>(dims).fill(0);
+  for (let j = 0; j < v.index.length; j++) out[v.index[j]] = v.value[j];
+  return out;
+}
+
+function sparseRows(sv: Float64Array, rows: number, d: number): number[][] {
+  const out: number[][] = [];
+  for (let r = 0; r < rows; r++) {
+    const row: number[] = [];
+    for (let i = 0; i < d; i++) if (sv[r * d + i] !== 0) row.push(i, sv[r * d + i]);
+    out.push(row);
+  }
+  return out;
+}
+
+function evenSample<T>(items: T[], max: number): T[] {
+  if (items.length <= max) return items;
+  const step = items.length / max;
+  return Array.from({ length: max }, (_, i) => items[Math.floor(i * step)]);
+}
+
+/** γ = 1 / median squared distance between a sample of pairs */
+function medianGamma(dense: number[][]): number {
+  const d2: number[] = [];
+  for (let i = 0; i < Math.min(200, dense.length); i++) {
+    const a = dense[(i * 7919) % dense.length];
+    const b = dense[(i * 104729 + 1) % dense.length];
+    let s = 0;
+    for (let k = 0; k < a.length; k++) s += (a[k] - b[k]) ** 2;
+    if (s > 0) d2.push(s);
+  }
+  d2.sort((x, y) => x - y);
+  const med = d2.length ? d2[Math.floor(d2.length / 2)] : 1;
+  return 1 / med;
+}
