@@ -1,0 +1,55 @@
+// The argv osqueryd gives an extension it launches (protocol doc §3.2):
+//   <path> [--verbose] --socket <path> --timeout <seconds> --interval <seconds>
+// plus the `--x=v` forms and the `--extensions_*` long names for manual runs.
+
+export interface ExtensionArgs {
+  socket: string;
+  /** seconds to wait for the manager socket */
+  timeout: number;
+  /** seconds between health checks */
+  interval: number;
+  verbose: boolean;
+}
+
+export const DEFAULT_SOCKET = '/var/osquery/osquery.em';
+
+const ALIASES: Record<string, keyof ExtensionArgs> = {
+  socket: 'socket',
+  extensions_socket: 'socket',
+  timeout: 'timeout',
+  extensions_timeout: 'timeout',
+  interval: 'interval',
+  extensions_interval: 'interval',
+  verbose: 'verbose',
+};
+
+export class ArgsError extends Error {}
+
+export function parseArgs(argv: readonly string[]): ExtensionArgs {
+  const out: ExtensionArgs = { socket: DEFAULT_SOCKET, timeout: 3, interval: 3, verbose: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) throw new ArgsError(`unexpected argument ${JSON.stringify(arg)} (expected --socket, --timeout, --interval, --verbose)`);
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const key = ALIASES[name];
+    if (!key) throw new ArgsError(`unknown flag --${name} (expected --socket, --timeout, --interval, --verbose)`);
+    if (key === 'verbose') {
+      out.verbose = eq < 0 ? true : !/^(false|0|no)$/i.test(arg.slice(eq + 1));
+      continue;
+    }
+    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new ArgsError(`--${name} needs a value`);
+    if (key === 'socket') {
+      if (!value) throw new ArgsError('--socket needs a path');
+      out.socket = value;
+    } else {
+      // osquery keeps these flags as strings and parses integer seconds
+      const n = Number(value);
+      if (!Number.isFinite(n) || n <= 0) throw new ArgsError(`--${name} must be a positive number of seconds, not ${JSON.stringify(value)}`);
+      out[key] = n;
+    }
+    value = undefined;
+  }
+  return out;
+}

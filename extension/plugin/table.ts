@@ -1,0 +1,160 @@
+import type { Bound, ScoreFilter } from '../../scorer/types';
+import type { Plugin, PluginResponse } from './types';
+
+// A table plugin from plain functions (osquery-go's table.NewPlugin): columns, a generate
+// function and, for writable tables, an insert function. Route info and the `columns`
+// answer are built from the same list, since osqueryd compares them (protocol doc §3.3).
+
+export type ColumnType = 'TEXT' | 'INTEGER' | 'BIGINT' | 'UNSIGNED BIGINT' | 'DOUBLE' | 'BLOB';
+
+export interface ColumnDefinition {
+  name: string;
+  type: ColumnType;
+  /** ColumnOptions bitmask (INDEX 1, REQUIRED 2, ADDITIONAL 4, HIDDEN 16 …) */
+  options?: number;
+}
+
+export interface Constraint {
+  op: number;
+  expr: string;
+}
+
+export interface QueryContext {
+  /** usable constraints per column; columns without any are absent */
+  constraints: Map<string, Constraint[]>;
+  /** columns the query uses, when osqueryd said */
+  colsUsed: Set<string> | null;
+}
+
+export type Row = Record<string, string>;
+
+export type InsertResult = { status: 'success'; id?: string } | { status: 'constraint' | 'failure' | 'readonly'; message: string };
+
+export interface TableDefinition {
+  name: string;
+  columns: readonly ColumnDefinition[];
+  generate(context: QueryContext): Row[] | Promise<Row[]>;
+  /** values by column name, null for SQL NULL */
+  insert?(values: Record<string, string | null>): InsertResult | Promise<InsertResult>;
+}
+
+export const OP = { EQUALS: 2, GREATER_THAN: 4, LESS_THAN_OR_EQUALS: 8, LESS_THAN: 16, GREATER_THAN_OR_EQUALS: 32 } as const;
+
+export function tablePlugin(def: TableDefinition): Plugin {
+  const routes = def.columns.map((c) => ({ id: 'column', name: c.name, type: c.type, op: String(c.options ?? 0) }));
+  return {
+    registry: 'table',
+    name: def.name,
+    routes: () => routes.map((r) => ({ ...r })),
+    async call(request): Promise<PluginResponse> {
+      switch (request.action) {
+        case 'columns':
+          return { code: 0, rows: routes.map((r) => ({ ...r })) };
+        case 'generate':
+          return { code: 0, rows: await def.generate(parseContext(request.context)) };
+        case 'insert': {
+          if (!def.insert) return { code: 0, rows: [{ status: 'readonly' }] };
+          const values = parseValueArray(request.json_value_array, def.columns);
+          const res = await def.insert(values);
+          return res.status === 'success' ? { code: 0, rows: [{ status: 'success', ...(res.id ? { id: res.id } : {}) }] } : { code: 0, message: res.message, rows: [{ status: res.status, message: res.message }] };
+        }
+        case 'update':
+        case 'delete':
+          return { code: 0, rows: [{ status: 'readonly' }] };
+        default:
+          return { code: 1, message: `unknown table action ${JSON.stringify(request.action)}` };
+      }
+    },
+  };
+}
+
+/**
+ * The generate context (protocol doc §5.3), parsed defensively: ops as numbers or strings,
+ * `list` as an array or "" (osquery < 3), missing colsUsed, unknown ops ignored. A context
+ * that is not JSON means no constraints: SQLite re-checks every row anyway.
+ */
+export function parseContext(text: string | undefined): QueryContext {
+  const ctx: QueryContext = { constraints: new Map(), colsUsed: null };
+  if (!text) return ctx;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return ctx;
+  }
+  if (!doc || typeof doc !== 'object') return ctx;
+  const d = doc as { constraints?: unknown; colsUsed?: unknown };
+  if (Array.isArray(d.constraints)) {
+    for (const c of d.constraints) {
+      if (!c || typeof c !== 'object') continue;
+      const { name, list } = c as { name?: unknown; list?: unknown };
+      if (typeof name !== 'string' || !Array.isArray(list)) continue;
+      for (const item of list) {
+        if (!item || typeof item !== 'object') continue;
+        const op = Number((item as { op?: unknown }).op);
+        const expr = (item as { expr?: unknown }).expr;
+        if (!Number.isInteger(op) || expr === undefined || expr === null) continue;
+        const arr = ctx.constraints.get(name) ?? [];
+        arr.push({ op, expr: String(expr) });
+        ctx.constraints.set(name, arr);
+      }
+    }
+  }
+  if (Array.isArray(d.colsUsed)) ctx.colsUsed = new Set(d.colsUsed.filter((x): x is string => typeof x === 'string'));
+  return ctx;
+}
+
+const BOUND_OPS: Record<number, Bound['op']> = { [OP.GREATER_THAN]: '>', [OP.GREATER_THAN_OR_EQUALS]: '>=', [OP.LESS_THAN]: '<', [OP.LESS_THAN_OR_EQUALS]: '<=' };
+
+/** numeric bounds for a column (ranges ANDed); equality becomes a closed range */
+export function boundsOf(ctx: QueryContext, column: string): Bound[] | undefined {
+  const list = ctx.constraints.get(column);
+  if (!list) return undefined;
+  const out: Bound[] = [];
+  const equals: number[] = [];
+  for (const c of list) {
+    const v = Number(c.expr);
+    if (!Number.isFinite(v)) continue;
+    if (c.op === OP.EQUALS) equals.push(v);
+    else if (BOUND_OPS[c.op]) out.push({ op: BOUND_OPS[c.op], value: v });
+  }
+  // several equalities are an IN list: their span bounds the rows
+  if (equals.length) out.push({ op: '>=', value: Math.min(...equals) }, { op: '<=', value: Math.max(...equals) });
+  return out.length ? out : undefined;
+}
+
+/** `=` and `IN (…)` values for a column */
+export function equalsOf(ctx: QueryContext, column: string): string[] | undefined {
+  const list = ctx.constraints.get(column)?.filter((c) => c.op === OP.EQUALS);
+  return list?.length ? list.map((c) => c.expr) : undefined;
+}
+
+export function scoreFilterOf(ctx: QueryContext): ScoreFilter {
+  const f: ScoreFilter = {};
+  const time = boundsOf(ctx, 'time');
+  const score = boundsOf(ctx, 'score');
+  if (time) f.time = time;
+  if (score) f.score = score;
+  for (const col of ['subject', 'host', 'verdict', 'query', 'id'] as const) {
+    const eq = equalsOf(ctx, col);
+    if (eq) f[col] = eq;
+  }
+  return f;
+}
+
+function parseValueArray(json: string | undefined, columns: readonly ColumnDefinition[]): Record<string, string | null> {
+  let values: unknown;
+  try {
+    values = JSON.parse(json ?? '');
+  } catch {
+    throw new Error('insert: json_value_array is not a JSON array');
+  }
+  if (!Array.isArray(values)) throw new Error('insert: json_value_array is not a JSON array');
+  if (values.length > columns.length) throw new Error(`insert: ${values.length} values for ${columns.length} columns`);
+  const out: Record<string, string | null> = {};
+  columns.forEach((c, i) => {
+    const v = values[i];
+    out[c.name] = v === undefined || v === null ? null : String(v);
+  });
+  return out;
+}

@@ -1,0 +1,52 @@
+import type { ScoredEvent, ScoringService } from '../../scorer/types';
+import { scoreFilterOf, tablePlugin, type ColumnDefinition, type Row } from '../plugin/table';
+
+// anomaly_scores (design.md): one row per scored result row, newest first, with the
+// constraints osqueryd passes on time, score, subject, host and verdict pushed down.
+
+export const SCORE_COLUMNS: ColumnDefinition[] = [
+  { name: 'id', type: 'TEXT' },
+  { name: 'time', type: 'BIGINT' },
+  { name: 'host', type: 'TEXT' },
+  { name: 'subject', type: 'TEXT' },
+  { name: 'query', type: 'TEXT' },
+  { name: 'action', type: 'TEXT' },
+  { name: 'event', type: 'TEXT' },
+  { name: 'score', type: 'DOUBLE' },
+  { name: 'verdict', type: 'TEXT' },
+  { name: 'model', type: 'TEXT' },
+  { name: 'reasons', type: 'TEXT' },
+  { name: 'columns', type: 'TEXT' },
+];
+
+export function scoreRow(s: ScoredEvent): Row {
+  const row: Row = {
+    id: s.id,
+    time: String(s.time),
+    host: s.host,
+    subject: s.subject,
+    query: s.query,
+    action: s.action,
+    event: s.event,
+    verdict: s.verdict,
+    model: s.model,
+    reasons: s.reasons,
+    columns: s.columns,
+  };
+  // a missing key is SQL NULL: the score of a subject still learning
+  if (s.score !== null) row.score = formatDouble(s.score);
+  return row;
+}
+
+/** strtod-friendly: no exponent for the small numbers scores are */
+export function formatDouble(x: number): string {
+  return Number.isInteger(x) ? `${x}.0` : x.toFixed(6).replace(/0+$/, '');
+}
+
+export function scoresTable(service: Promise<ScoringService>) {
+  return tablePlugin({
+    name: 'anomaly_scores',
+    columns: SCORE_COLUMNS,
+    generate: async (ctx) => (await service).scores.select(scoreFilterOf(ctx)).map(scoreRow),
+  });
+}
