@@ -1,0 +1,53 @@
+import { spawn, type ChildProcess } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+
+// How osqueryd starts an extension (protocol doc §3.2, §4.2): the autoload safety checks,
+// then execve of the file itself with exactly osqueryd's argv, OSQUERY_EXTENSION set to the
+// child's own pid.
+
+export interface LaunchOptions {
+  socket: string;
+  timeout: number;
+  interval: number;
+  verbose?: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** osqueryd's --allow_unsafe: skip the permission checks */
+  allowUnsafe?: boolean;
+  /** where the child's stderr goes; default inherited */
+  stderr?: 'inherit' | 'pipe' | 'ignore';
+}
+
+/** the checks osqueryd makes before every launch; the message is osqueryd's own wording */
+export function checkExtensionFile(file: string): string | null {
+  if (!file.endsWith('.ext')) return `Will not autoload extension not ending in one of '.ext': ${file}`;
+  let st: fs.Stats;
+  let dirSt: fs.Stats;
+  try {
+    st = fs.statSync(file);
+    dirSt = fs.statSync(path.dirname(file));
+  } catch {
+    return `Cannot find extension: ${file}`;
+  }
+  if (dirSt.mode & 0o1000) return `Will not autoload extension with unsafe directory permissions: ${file}`;
+  if (!st.isFile()) return `Extension binary has unsafe permissions: ${file}`;
+  const uid = process.getuid?.() ?? 0;
+  if (st.uid !== 0 && st.uid !== uid) return `Extension binary has unsafe permissions: ${file}`;
+  if (!(st.mode & 0o100)) return `Extension binary has unsafe permissions: ${file}`;
+  if (st.mode & 0o002) return `Extension binary has unsafe permissions: ${file}`;
+  return null;
+}
+
+export function launchExtension(file: string, opts: LaunchOptions): ChildProcess {
+  if (!opts.allowUnsafe) {
+    const problem = checkExtensionFile(file);
+    if (problem) throw new Error(problem);
+  }
+  const argv = [...(opts.verbose ? ['--verbose'] : []), '--socket', opts.socket, '--timeout', String(opts.timeout), '--interval', String(opts.interval)];
+  // sh sets OSQUERY_EXTENSION to its own pid and execs the file, which keeps that pid:
+  // the same environment osqueryd's fork+execve gives
+  return spawn('/bin/sh', ['-c', 'OSQUERY_EXTENSION=$$; export OSQUERY_EXTENSION; exec "$0" "$@"', file, ...argv], {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'ignore', opts.stderr ?? 'inherit'],
+  });
+}

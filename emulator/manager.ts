@@ -1,0 +1,398 @@
+import type { ChildProcess } from 'child_process';
+import { EventEmitter } from 'events';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as path from 'path';
+import * as thrift from 'thrift';
+import { Extension, ExtensionManager, rpc, toNumber, types } from '../extension/rpc';
+import { launchExtension, type LaunchOptions } from './launcher';
+import { generateContext, loadTable, queryColumnNames, referencedTables, runQuery, sqlite, type ColumnRoute } from './sql';
+
+// An osqueryd double for tests and the demo: the ExtensionManager side of the protocol,
+// as strict as osqueryd itself (protocol doc §1–§6). It registers extensions by osquery's
+// rules, health-checks them with a fresh connection per ping and drops them on the first
+// failure, drives a logger the way the daemon does (init, features, buffered status, result
+// lines), reports the catastrophic shutdown osqueryd would make when a result line is not
+// answered with 0, and runs SQL over extension tables in real SQLite.
+
+export interface EmulatorOptions {
+  /** directory for the manager socket (osquery.em) */
+  dir: string;
+  interval?: number;
+  timeout?: number;
+  hostIdentifier?: string;
+  /** rows of the built-in users table */
+  users?: Array<{ uid: string; username: string }>;
+  /** status lines buffered since "start", flushed after features */
+  statusLog?: Array<{ s: number; f: string; i: number; m: string }>;
+}
+
+interface Registered {
+  uuid: number;
+  info: { name: string; version: string; sdk_version: string; min_sdk_version: string };
+  registry: Record<string, Record<string, Array<Record<string, string>>>>;
+  socket: string;
+  checked: boolean;
+}
+
+/** registries osquery knows (Registry::registries in osquery 5) */
+const KNOWN_REGISTRIES = new Set(['table', 'logger', 'config', 'distributed', 'killswitch', 'numeric_monitoring', 'enroll', 'database', 'event_publisher', 'event_subscriber', 'sql']);
+/** a few of osqueryd's own plugin names: an extension may not reuse them */
+const BUILTIN: Record<string, string[]> = {
+  table: ['processes', 'users', 'process_events', 'socket_events', 'file_events', 'listening_ports', 'logged_in_users', 'last', 'shell_history', 'osquery_info', 'osquery_extensions', 'osquery_registry'],
+  logger: ['filesystem', 'tls', 'syslog', 'stdout', 'kinesis', 'firehose', 'kafka_producer', 'aws_kinesis', 'aws_firehose'],
+  config: ['filesystem', 'tls', 'update'],
+  distributed: ['tls'],
+};
+
+export interface ReplayResult {
+  lines: number;
+  failed: number;
+}
+
+export class OsquerydEmulator extends EventEmitter {
+  readonly socket: string;
+  readonly interval: number;
+  readonly timeout: number;
+  private readonly extensions = new Map<number, Registered>();
+  private server: net.Server | null = null;
+  private health: NodeJS.Timeout | null = null;
+  private children = new Set<ChildProcess>();
+  /** set when osqueryd would have requested a catastrophic shutdown */
+  catastrophic: string | null = null;
+  readonly users: Array<{ uid: string; username: string }>;
+
+  constructor(private readonly opts: EmulatorOptions) {
+    super();
+    this.socket = path.join(opts.dir, 'osquery.em');
+    this.interval = opts.interval ?? 3;
+    this.timeout = opts.timeout ?? 3;
+    this.users = opts.users ?? [{ uid: '0', username: 'root' }];
+  }
+
+  async start(): Promise<void> {
+    fs.mkdirSync(this.opts.dir, { recursive: true });
+    this.removeStaleSockets();
+    const handler = this.handler();
+    this.server = thrift.createServer(ExtensionManager, handler as never, { transport: thrift.TBufferedTransport, protocol: thrift.TBinaryProtocol }) as unknown as net.Server;
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.socket, () => resolve());
+    });
+    this.health = setInterval(() => void this.checkHealth(), Math.max(200, this.interval * 1000));
+  }
+
+  /** osqueryd deletes `<socket>.*` when it starts and stops */
+  private removeStaleSockets(): void {
+    const base = path.basename(this.socket);
+    for (const f of fs.readdirSync(this.opts.dir)) {
+      if (f === base || f.startsWith(`${base}.`)) fs.rmSync(path.join(this.opts.dir, f), { force: true });
+    }
+  }
+
+  private handler() {
+    const status = (code: number, message: string, uuid = 0) => new types.ExtensionStatus({ code, message, uuid });
+    return {
+      ping: (cb: (e: null, r: unknown) => void) => cb(null, status(0, 'pong')),
+      call: (registry: string, item: string, _req: unknown, cb: (e: null, r: unknown) => void) =>
+        cb(null, new types.ExtensionResponse({ status: status(1, `Unknown registry plugin: ${registry}/${item}`), response: [] })),
+      shutdown: (cb: (e: null) => void) => cb(null),
+      extensions: (cb: (e: null, r: unknown) => void) => {
+        // the generated writer iterates an object and hands each key to writeI64, and
+        // node-int64 reads a string key as hex: so the keys are the uuids in hex
+        const out: Record<string, unknown> = {};
+        for (const e of this.extensions.values()) out[e.uuid.toString(16)] = new types.InternalExtensionInfo(e.info);
+        cb(null, out);
+      },
+      options: (cb: (e: null, r: unknown) => void) => {
+        const opt = (value: string, type = 'string') => new types.InternalOptionInfo({ value, default_value: value, type });
+        cb(null, {
+          logger_plugin: opt('filesystem,anomaly'),
+          config_plugin: opt('filesystem'),
+          extensions_interval: opt(String(this.interval)),
+          extensions_timeout: opt(String(this.timeout)),
+          extensions_socket: opt(this.socket),
+          host_identifier: opt('hostname'),
+          disable_extensions: opt('false', 'bool'),
+        });
+      },
+      registerExtension: (info: Registered['info'], registry: Registered['registry'], cb: (e: null, r: unknown) => void) => {
+        const problem = this.refuse(info, registry);
+        if (problem) {
+          this.emit('refused', problem);
+          return cb(null, status(1, problem));
+        }
+        let uuid = 0;
+        do uuid = 1 + Math.floor(Math.random() * 65535);
+        while (this.extensions.has(uuid));
+        this.extensions.set(uuid, { uuid, info: { ...info }, registry, socket: `${this.socket}.${uuid}`, checked: false });
+        this.emit('register', uuid, info.name);
+        cb(null, status(0, 'OK', uuid));
+      },
+      deregisterExtension: (uuid: unknown, cb: (e: null, r: unknown) => void) => {
+        const id = toNumber(uuid);
+        if (!this.extensions.delete(id)) return cb(null, status(1, 'No extension UUID found'));
+        this.emit('deregister', id, 'deregistered');
+        cb(null, status(0, 'OK'));
+      },
+      query: (sql: string, cb: (e: null, r: unknown) => void) => {
+        this.query(sql).then(
+          (rows) => cb(null, new types.ExtensionResponse({ status: status(0, 'OK'), response: rows })),
+          (err: Error) => cb(null, new types.ExtensionResponse({ status: status(1, err.message), response: [] })),
+        );
+      },
+      getQueryColumns: (sql: string, cb: (e: null, r: unknown) => void) => {
+        this.columnsOf(sql).then(
+          (cols) => cb(null, new types.ExtensionResponse({ status: status(0, 'OK'), response: cols.map((c) => ({ [c]: 'TEXT' })) })),
+          (err: Error) => cb(null, new types.ExtensionResponse({ status: status(1, err.message), response: [] })),
+        );
+      },
+    };
+  }
+
+  /** osquery's registration rules (protocol doc §3.3); null when the registration is fine */
+  private refuse(info: Registered['info'], registry: Registered['registry']): string | null {
+    if (!info || typeof info.name !== 'string' || !info.name) return 'Extension name is required';
+    const sdk = info.sdk_version ?? '';
+    if (sdk !== '' && sdk !== '0.0.0' && compareVersions(sdk, '1.7.7') < 0) return 'Incompatible extension SDK version';
+    for (const e of this.extensions.values()) if (e.info.name === info.name) return 'Duplicate extension registered';
+    const entries = registry instanceof Map ? [...registry.entries()] : Object.entries(registry ?? {});
+    for (const [reg, routes] of entries as Array<[string, Record<string, Array<Record<string, string>>>]>) {
+      if (!KNOWN_REGISTRIES.has(reg)) return `Unknown registry: ${reg}`;
+      const plugins = routes instanceof Map ? [...(routes as Map<string, Array<Record<string, string>>>).entries()] : Object.entries(routes ?? {});
+      for (const [name, route] of plugins) {
+        if (BUILTIN[reg]?.includes(name)) return `Duplicate registry item exists: ${name}`;
+        for (const e of this.extensions.values()) if (e.registry[reg]?.[name]) return `Duplicate registry item exists: ${name}`;
+        if (reg === 'table') {
+          if (!Array.isArray(route) || route.length === 0) return 'Invalid route info';
+          if (route.some((r) => !r || typeof r.id !== 'string')) return 'Invalid route info';
+        }
+      }
+    }
+    return null;
+  }
+
+  /** the watcher thread: first wait for a new socket, then ping on a new connection; one failure removes it */
+  private async checkHealth(): Promise<void> {
+    for (const e of [...this.extensions.values()]) {
+      let reason: string | null = null;
+      if (!e.checked) {
+        const deadline = Date.now() + this.timeout * 1000;
+        while (!fs.existsSync(e.socket) && Date.now() < deadline) await sleep(20);
+        e.checked = true;
+      }
+      if (!fs.existsSync(e.socket)) reason = 'socket path missing';
+      else {
+        try {
+          const s = await rpc<{ code: number }>(e.socket, Extension, 'ping', [], 10_000);
+          if (s.code === 1) reason = 'ping answered code 1';
+        } catch (err) {
+          reason = (err as Error).message;
+        }
+      }
+      if (reason && this.extensions.get(e.uuid) === e) {
+        this.extensions.delete(e.uuid);
+        this.emit('deregister', e.uuid, `Extension UUID ${e.uuid} has gone away (${reason})`);
+      }
+    }
+  }
+
+  registered(): Array<{ uuid: number; name: string; socket: string }> {
+    return [...this.extensions.values()].map((e) => ({ uuid: e.uuid, name: e.info.name, socket: e.socket }));
+  }
+
+  /** wait until an extension of that name is registered and its socket is up */
+  async waitFor(name: string, timeoutMs = 20_000): Promise<{ uuid: number; socket: string }> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const e = [...this.extensions.values()].find((x) => x.info.name === name);
+      if (e && fs.existsSync(e.socket)) return { uuid: e.uuid, socket: e.socket };
+      await sleep(50);
+    }
+    throw new Error(`extension ${name} did not register within ${timeoutMs} ms`);
+  }
+
+  private plugin(registry: string, name: string): Registered | undefined {
+    for (const e of this.extensions.values()) if (e.registry[registry]?.[name]) return e;
+    return undefined;
+  }
+
+  /** call a plugin of a registered extension on a new connection, as osqueryd does */
+  async callPlugin(registry: string, name: string, request: Record<string, string>, timeoutMs = 300_000): Promise<{ code: number; message: string; rows: Array<Record<string, string>> }> {
+    const e = this.plugin(registry, name);
+    if (!e) throw new Error(`Unknown registry plugin: ${registry}/${name}`);
+    const res = await rpc<{ status: { code: number; message: string }; response: Array<Record<string, string>> }>(e.socket, Extension, 'call', [registry, name, request], timeoutMs);
+    return { code: res.status?.code ?? 1, message: res.status?.message ?? '', rows: res.response ?? [] };
+  }
+
+  /** logger start-up as the daemon does it: init, features, then the buffered status lines */
+  async startLogger(name: string): Promise<number> {
+    await this.callPlugin('logger', name, { init: 'osqueryd' });
+    const features = (await this.callPlugin('logger', name, { action: 'features' })).code;
+    if (features & 1) {
+      const log = (this.opts.statusLog ?? [{ s: 0, f: 'init.cpp', i: 1, m: 'osqueryd started (emulated)' }]).map((l) => ({ ...l, h: this.opts.hostIdentifier ?? 'emulated', c: new Date().toUTCString(), u: Math.floor(Date.now() / 1000) }));
+      await this.callPlugin('logger', name, { status: 'true', log: JSON.stringify(log) });
+    }
+    return features;
+  }
+
+  /**
+   * Send one result line. A non-zero answer or a failed call is what makes osqueryd log
+   * "Error logging the results of query" and request a catastrophic shutdown.
+   */
+  async logResult(name: string, line: string): Promise<void> {
+    const snapshot = /"action"\s*:\s*"snapshot"/.test(line) && /"snapshot"\s*:\s*\[/.test(line);
+    try {
+      const res = await this.callPlugin('logger', name, snapshot ? { snapshot: line } : { string: line, category: 'event' });
+      if (res.code !== 0) throw new Error(`code ${res.code}: ${res.message}`);
+    } catch (err) {
+      this.catastrophic ??= `Error logging the results of query: ${(err as Error).message}`;
+      this.emit('catastrophic', this.catastrophic);
+      throw err;
+    }
+  }
+
+  /** replay a results log: JSON lines or a JSON-array export, each record as osqueryd logs it */
+  async replay(name: string, file: string): Promise<ReplayResult> {
+    const lines = readLogRecords(file);
+    let failed = 0;
+    for (const line of lines) {
+      try {
+        await this.logResult(name, line);
+      } catch {
+        failed++;
+        break; // osqueryd stops here: the daemon is shutting down
+      }
+    }
+    return { lines: lines.length, failed };
+  }
+
+  /** run SQL as osqueryd's `query` does: extension tables are generated with a constraint context */
+  async query(sql: string): Promise<Array<Record<string, string>>> {
+    const SQL = await sqlite();
+    const db = new SQL.Database();
+    try {
+      await this.attach(db, sql);
+      return runQuery(db, sql);
+    } finally {
+      db.close();
+    }
+  }
+
+  private async columnsOf(sql: string): Promise<string[]> {
+    const SQL = await sqlite();
+    const db = new SQL.Database();
+    try {
+      await this.attach(db, sql, true);
+      return queryColumnNames(db, sql);
+    } finally {
+      db.close();
+    }
+  }
+
+  private async attach(db: import('sql.js').Database, sql: string, schemaOnly = false): Promise<void> {
+    const tables = new Map<string, ColumnRoute[]>();
+    for (const e of this.extensions.values()) {
+      for (const [name, routes] of Object.entries(e.registry.table ?? {})) {
+        tables.set(name, routes.filter((r) => r.id === 'column').map((r) => ({ name: r.name, type: r.type, op: r.op })));
+      }
+    }
+    // built-ins the extension and the packs use
+    const builtins: Record<string, { columns: ColumnRoute[]; rows: () => Array<Record<string, string>> }> = {
+      users: { columns: [col('uid', 'BIGINT'), col('username', 'TEXT')], rows: () => this.users },
+      osquery_registry: {
+        columns: [col('registry', 'TEXT'), col('name', 'TEXT'), col('owner_uuid', 'INTEGER'), col('internal', 'INTEGER'), col('active', 'INTEGER')],
+        rows: () => [...this.extensions.values()].flatMap((e) => Object.entries(e.registry).flatMap(([reg, plugins]) => Object.keys(plugins).map((n) => ({ registry: reg, name: n, owner_uuid: String(e.uuid), internal: '0', active: '1' })))),
+      },
+      osquery_extensions: {
+        columns: [col('uuid', 'BIGINT'), col('name', 'TEXT'), col('version', 'TEXT'), col('sdk_version', 'TEXT'), col('path', 'TEXT'), col('type', 'TEXT')],
+        rows: () => [{ uuid: '0', name: 'core', version: '5.12.1', sdk_version: '0.0.0', path: this.socket, type: 'core' }, ...[...this.extensions.values()].map((e) => ({ uuid: String(e.uuid), name: e.info.name, version: e.info.version, sdk_version: e.info.sdk_version, path: e.socket, type: 'extension' }))],
+      },
+    };
+    for (const name of referencedTables(sql, [...tables.keys()])) {
+      const columns = tables.get(name)!;
+      let rows: Array<Record<string, string>> = [];
+      if (!schemaOnly) {
+        const res = await this.callPlugin('table', name, { action: 'generate', context: generateContext(sql, columns) });
+        if (res.code !== 0) throw new Error(`Error generating table ${name}: ${res.message}`);
+        rows = res.rows;
+      }
+      loadTable(db, name, columns, rows);
+    }
+    for (const name of referencedTables(sql, Object.keys(builtins))) {
+      if (tables.has(name)) continue;
+      loadTable(db, name, builtins[name].columns, builtins[name].rows());
+    }
+  }
+
+  /** start an extension as osqueryd does, with its argv; emits 'exit' when it ends */
+  launch(file: string, opts: Partial<LaunchOptions> = {}): ChildProcess {
+    const child = launchExtension(file, { socket: this.socket, timeout: this.timeout, interval: this.interval, ...opts });
+    this.children.add(child);
+    child.on('exit', (code, signal) => {
+      this.children.delete(child);
+      this.emit('exit', code, signal);
+    });
+    return child;
+  }
+
+  /** osqueryd's shutdown: shutdown() to every extension, then its own socket and the stale ones go */
+  async stop(opts: { notifyExtensions?: boolean } = {}): Promise<void> {
+    if (this.health) clearInterval(this.health);
+    this.health = null;
+    if (opts.notifyExtensions !== false) {
+      await Promise.all([...this.extensions.values()].map((e) => rpc(e.socket, Extension, 'shutdown', [], 2000).catch(() => undefined)));
+    }
+    this.extensions.clear();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server = null;
+    this.removeStaleSockets();
+  }
+
+  /** stop the manager and wait for launched extensions to exit (or kill them after a grace period) */
+  async shutdown(graceMs = 11_000): Promise<void> {
+    await this.stop();
+    await Promise.all(
+      [...this.children].map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            const t = setTimeout(() => c.kill('SIGKILL'), graceMs);
+            c.once('exit', () => {
+              clearTimeout(t);
+              resolve();
+            });
+            c.kill('SIGTERM');
+          }),
+      ),
+    );
+  }
+}
+
+function col(name: string, type: string): ColumnRoute {
+  return { name, type, op: '0' };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** "5.12.1" vs "1.7.7"; non-numeric parts count as 0 */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split(/[.-]/).map((x) => parseInt(x, 10) || 0);
+  const pb = b.split(/[.-]/).map((x) => parseInt(x, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d) return d;
+  }
+  return 0;
+}
+
+/** the records of a results log as the single lines osqueryd would send */
+export function readLogRecords(file: string): string[] {
+  const buf = fs.readFileSync(file);
+  const text = (file.endsWith('.gz') ? require('zlib').gunzipSync(buf) : buf).toString('utf8');
+  const trimmed = text.trimStart();
+  if (trimmed.startsWith('[')) return (JSON.parse(trimmed) as unknown[]).map((r) => JSON.stringify(r));
+  return text.split('\n').filter((l: string) => l.trim());
+}
