@@ -146,17 +146,24 @@ async function main(): Promise<void> {
     const oldPath = socketPath;
     socketPath = `${args.socket}.${uuid}`;
     server = await startServer({ path: socketPath, plugins, onShutdown: () => void shutdown(0, 'osqueryd asked the extension to shut down'), log });
-    if (oldServer) closeServer(oldServer, oldPath);
+    if (oldServer) void closeServer(oldServer, oldPath);
     log('info', `registered as ${NAME} (uuid ${uuid}), serving ${socketPath}`);
   };
 
-  const closeServer = (s: net.Server, p: string) => {
-    s.close();
+  /** stop taking connections, let calls already on a connection finish, remove the socket */
+  const closeServer = (s: net.Server, p: string): Promise<void> => {
     try {
       fs.unlinkSync(p);
     } catch {
       /* the manager may have removed it */
     }
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, 2000);
+      s.close(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
   };
 
   const shutdown = async (code: number, why: string): Promise<void> => {
@@ -165,7 +172,8 @@ async function main(): Promise<void> {
     log('info', `shutting down: ${why}`);
     clearInterval(watchdog);
     if (uuid) await rpc(args.socket, ExtensionManager, 'deregisterExtension', [uuid], 1000).catch(() => undefined);
-    if (server) closeServer(server, socketPath);
+    // the queue stays open until no call can arrive any more: a line answered 0 is a line kept
+    if (server) await closeServer(server, socketPath);
     await ingest.stop();
     queue.close();
     feedback.close();

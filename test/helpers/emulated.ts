@@ -1,0 +1,81 @@
+import type { ChildProcess } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { OsquerydEmulator } from '../../emulator';
+import { DIST, ROOT } from './paths';
+
+// An emulated osqueryd with anomaly.ext installed the way osqueryd wants it: a copy of the
+// launcher in a non-sticky directory, owned by us, mode 755, with its own state and config.
+
+export interface Emulated {
+  dir: string;
+  stateDir: string;
+  ext: string;
+  emu: OsquerydEmulator;
+  env: NodeJS.ProcessEnv;
+  child: ChildProcess | null;
+  stderr: string[];
+  launch(): Promise<ChildProcess>;
+  close(): Promise<void>;
+}
+
+export async function emulated(opts: { config?: Record<string, unknown>; interval?: number; users?: Array<{ uid: string; username: string }> } = {}): Promise<Emulated> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-emu-'));
+  const stateDir = path.join(dir, 'state');
+  const extDir = path.join(dir, 'extensions');
+  fs.mkdirSync(extDir, { mode: 0o755 });
+  fs.chmodSync(extDir, 0o755);
+  const ext = path.join(extDir, 'anomaly.ext');
+  fs.copyFileSync(path.join(ROOT, 'extension', 'anomaly.ext'), ext);
+  fs.chmodSync(ext, 0o755);
+  const configFile = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(configFile, JSON.stringify({ state_dir: stateDir, learning: { min_events: 200, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: false }, ...opts.config }));
+  const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: opts.interval ?? 1, timeout: 5, users: opts.users });
+  await emu.start();
+  const env = { ANOMALY_DIST: DIST, ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '' };
+  const stderr: string[] = [];
+  const e: Emulated = {
+    dir,
+    stateDir,
+    ext,
+    emu,
+    env,
+    child: null,
+    stderr,
+    async launch() {
+      const child = emu.launch(ext, { env, stderr: 'pipe' });
+      child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
+      e.child = child;
+      await emu.waitFor('anomaly');
+      await emu.startLogger('anomaly');
+      return child;
+    },
+    async close() {
+      await emu.shutdown(5000);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return e;
+}
+
+export function exited(child: ChildProcess, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(null), timeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, signal });
+    });
+  });
+}
+
+export async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let v = await fn();
+  while (!ok(v) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    v = await fn();
+  }
+  return v;
+}

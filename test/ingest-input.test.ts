@@ -1,0 +1,58 @@
+import t from 'tap';
+import { Extension, rpc } from '../extension/rpc';
+import { emulated, until } from './helpers/emulated';
+
+const good = (i: number) =>
+  JSON.stringify({ name: 'pack_user-behavior_process_events', hostIdentifier: 'h', calendarTime: 'Sat Nov 21 09:15:02 2026 UTC', unixTime: 1_790_000_000 + i, epoch: 0, counter: i, numerics: false, columns: { pid: String(i), path: '/usr/bin/ls', cmdline: 'ls -la', auid: '1000', parent: '1' }, action: 'added' });
+
+t.test('bad input is answered 0, counted rejected, and the extension stays up', async (t) => {
+  const e = await emulated();
+  t.teardown(() => e.close());
+  await e.launch();
+  const bad = [
+    'this is not json',
+    good(1).slice(0, 60),
+    JSON.stringify({ name: 'q', hostIdentifier: 'h', unixTime: 1, columns: { x: 'y' }, filler: 'x'.repeat(10 * 1024 * 1024) }),
+    JSON.stringify({ name: 'q', hostIdentifier: 'h', unixTime: 1, columns: 'not an object', action: 'added' }),
+    JSON.stringify({ name: 42, hostIdentifier: 'h', unixTime: 1, columns: {}, action: 'added' }),
+    JSON.stringify({ name: '', hostIdentifier: 'h', unixTime: 1, columns: { a: 'b' }, action: 'added' }),
+    JSON.stringify({ name: 'q', hostIdentifier: 'h', unixTime: 'yesterday', columns: { a: 'b' }, action: 'added' }),
+    JSON.stringify({ name: 'q', hostIdentifier: 'h', unixTime: 1, columns: { a: { nested: true } }, action: 'added' }),
+    JSON.stringify([1, 2, 3]),
+  ];
+  for (const line of bad) await e.emu.logResult('anomaly', line); // throws if not answered 0
+  // an empty row and an unknown query name are valid osquery output: accepted
+  await e.emu.logResult('anomaly', JSON.stringify({ name: 'pack_unknown_whatever', hostIdentifier: 'h', unixTime: 1, columns: {}, action: 'added' }));
+  await e.emu.logResult('anomaly', good(2));
+  t.equal(e.emu.catastrophic, null, 'no answer would have stopped osqueryd');
+  const [c] = await until(() => e.emu.query("SELECT accepted, rejected FROM anomaly_models WHERE subject = '*'"), (r) => r.length === 1);
+  t.equal(c.rejected, String(bad.length), 'each bad line counted rejected');
+  t.equal(c.accepted, '2', 'the valid lines accepted');
+  const [ext] = e.emu.registered();
+  const pong = await rpc<{ code: number }>(ext.socket, Extension, 'ping', []);
+  t.equal(pong.code, 0, 'still answering pings');
+  t.ok(e.stderr.join('').includes('rejected a result line'), 'rejections are logged with the reason');
+});
+
+t.test('16 concurrent connections × 1,000 lines: every line accounted for', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  await e.launch();
+  const perConnection = 1000;
+  let failures = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async (_, c) => {
+      for (let i = 0; i < perConnection; i++) {
+        // every tenth line is malformed, so both counters are exercised under load
+        const line = i % 10 === 9 ? `{"name":"broken ${c}-${i}"` : good(c * perConnection + i);
+        await e.emu.logResult('anomaly', line).catch(() => failures++);
+      }
+    }),
+  );
+  t.equal(failures, 0, 'every call answered 0');
+  const [c] = await until(() => e.emu.query("SELECT accepted, rejected, queued FROM anomaly_models WHERE subject = '*'"), (r) => r[0]?.queued === '0', 60_000);
+  t.equal(Number(c.accepted) + Number(c.rejected), 16 * perConnection, 'accepted + rejected = lines sent');
+  t.equal(Number(c.rejected), 16 * 100, 'exactly the malformed ones rejected');
+  const [n] = await e.emu.query('SELECT count(*) AS n FROM anomaly_scores');
+  t.equal(Number(n.n), 16 * 900, 'every accepted row scored and retained');
+});

@@ -1,0 +1,97 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import t from 'tap';
+import { OsquerydEmulator } from '../emulator';
+import { ExtensionManager, rpc, types } from '../extension/rpc';
+import { emulated, exited, until } from './helpers/emulated';
+
+const info = (name: string, sdk = '0.0.0') => new types.InternalExtensionInfo({ name, version: '1', sdk_version: sdk, min_sdk_version: sdk });
+const table = { anomaly_x: [{ id: 'column', name: 'a', type: 'TEXT', op: '0' }] };
+
+t.test('the emulator refuses what osqueryd refuses', async (t) => {
+  const e = await emulated();
+  t.teardown(() => e.close());
+  const register = (i: unknown, registry: unknown) => rpc<{ code: number; message: string }>(e.emu.socket, ExtensionManager, 'registerExtension', [i, registry]);
+  t.match(await register(info('a', '1.0.0'), { table }), { code: 1, message: 'Incompatible extension SDK version' });
+  t.match(await register(info('a', '5.12.1'), { table }), { code: 0 }, 'a newer SDK version is fine');
+  t.match(await register(info('a'), { table: { anomaly_y: table.anomaly_x } }), { code: 1, message: 'Duplicate extension registered' });
+  t.match(await register(info('b'), { bogus: {} }), { code: 1, message: 'Unknown registry: bogus' });
+  t.match(await register(info('b'), { table: { empty_table: [] } }), { code: 1, message: 'Invalid route info' });
+  t.match(await register(info('b'), { table: { no_id: [{ name: 'a', type: 'TEXT' }] } }), { code: 1, message: 'Invalid route info' });
+  t.match(await register(info('b'), { logger: { filesystem: [] } }), { code: 1, message: /Duplicate registry item/ });
+  t.match(await register(info('b'), { table }), { code: 1, message: /Duplicate registry item/ }, "another extension's table name");
+  t.equal(e.emu.registered().length, 1, 'refusals leave nothing registered');
+});
+
+t.test('registration, stale sockets, and the manager vanishing', async (t) => {
+  const e = await emulated();
+  t.teardown(() => e.close());
+  // a stale extension socket left by a crash is removed when osqueryd starts
+  fs.writeFileSync(`${e.emu.socket}.4242`, '');
+  await e.emu.stop({ notifyExtensions: false });
+  await e.emu.start();
+  t.notOk(fs.existsSync(`${e.emu.socket}.4242`), 'stale <socket>.<uuid> files are gone');
+
+  const child = await e.launch();
+  const [ext] = e.emu.registered();
+  t.equal(ext.name, 'anomaly');
+  t.ok(fs.existsSync(ext.socket), 'the extension serves <socket>.<uuid>');
+  // osqueryd disappears without a word: no shutdown() call
+  await e.emu.stop({ notifyExtensions: false });
+  const exit = await exited(child, 2 * e.emu.interval * 1000 + 3000);
+  t.ok(exit, 'the extension exits within two intervals of the manager vanishing');
+  t.equal(exit?.code, 0, 'and exits 0, as osquery extensions do when the core goes away');
+  t.notOk(fs.existsSync(ext.socket), 'its socket is removed');
+});
+
+t.test('a restarted manager that forgot the extension gets it back', async (t) => {
+  const e = await emulated();
+  t.teardown(() => e.close());
+  const child = await e.launch();
+  const before = e.emu.registered()[0].uuid;
+  // the osqueryd worker is respawned: same socket path, no memory of extensions
+  await e.emu.stop({ notifyExtensions: false });
+  const fresh = new OsquerydEmulator({ dir: path.dirname(e.emu.socket), interval: 1, timeout: 5 });
+  await fresh.start();
+  t.teardown(() => fresh.stop());
+  const again = await fresh.waitFor('anomaly', 15_000);
+  t.ok(again.uuid > 0, `re-registered (uuid ${before} → ${again.uuid})`);
+  t.equal(child.exitCode, null, 'without exiting');
+  await fresh.startLogger('anomaly');
+  const rows = await fresh.query("SELECT subject FROM anomaly_models WHERE subject = '*'");
+  t.equal(rows.length, 1, 'its tables answer through the new manager');
+  await fresh.stop();
+  await exited(child, 5000);
+});
+
+t.test('SIGTERM mid-stream loses no accepted row', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  const child = await e.launch();
+  const lines: string[] = [];
+  for (let i = 0; i < 3000; i++) {
+    lines.push(JSON.stringify({ name: 'pack_user-behavior_process_events', hostIdentifier: 'h', calendarTime: 'x', unixTime: 1_790_000_000 + i, epoch: 0, counter: i, numerics: false, columns: { pid: String(i), path: `/usr/bin/tool${i % 7}`, cmdline: `tool${i % 7} --n ${i}`, auid: '1000', parent: '1' }, action: 'added' }));
+  }
+  let answered = 0;
+  const sending = (async () => {
+    for (const l of lines) {
+      try {
+        await e.emu.logResult('anomaly', l);
+        answered++;
+      } catch {
+        break;
+      }
+    }
+  })();
+  await until(async () => answered, (n) => n >= 1000, 20_000);
+  child.kill('SIGTERM');
+  const exit = await exited(child, 15_000);
+  await sending;
+  t.equal(exit?.code, 0, 'SIGTERM is a clean exit');
+  t.ok(answered >= 1000 && answered < lines.length, `stopped mid-stream after ${answered} acknowledged lines`);
+  e.emu.catastrophic = null; // the daemon would restart the extension; the next start is what matters
+
+  await e.launch();
+  const counted = await until(() => e.emu.query('SELECT count(*) AS n FROM anomaly_scores'), (r) => Number(r[0].n) >= answered, 30_000);
+  t.ok(Number(counted[0].n) >= answered, `every acknowledged line is scored after the restart (${counted[0].n} of ${answered})`);
+});
