@@ -17,7 +17,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   if (name === '--version') {
-    process.stdout.write(`${require('../package.json').version}\n`);
+    process.stdout.write(`${require('../../package.json').version}\n`);
     return EXIT.ok;
   }
   const cmd = COMMANDS[name];

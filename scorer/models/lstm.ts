@@ -21,7 +21,8 @@ export interface LstmOptions {
   topG: number;
 }
 
-const DEFAULTS: LstmOptions = { window: 10, units: 64, epochs: 6, batchSize: 256, learningRate: 0.01, maxVocab: 2000, maxWindows: 60_000, topG: 9 };
+// sized for per-subject models trained in the background; evaluations pass larger values
+const DEFAULTS: LstmOptions = { window: 10, units: 32, epochs: 4, batchSize: 256, learningRate: 0.01, maxVocab: 2000, maxWindows: 20_000, topG: 9 };
 const VERSION = 1;
 const UNK = 0;
 const PAD = 1;
@@ -42,7 +43,9 @@ export class LstmModel implements Model {
   private build(): tf.LayersModel {
     const V = this.keys.length;
     const model = tf.sequential();
-    model.add(tf.layers.lstm({ units: this.opts.units, inputShape: [this.opts.window, V] }));
+    // glorot instead of the default orthogonal recurrent initialiser: same quality here, and
+    // tfjs's orthogonal init is slow (and says so on the console) for larger layers
+    model.add(tf.layers.lstm({ units: this.opts.units, inputShape: [this.opts.window, V], recurrentInitializer: 'glorotUniform' }));
     model.add(tf.layers.dense({ units: V, activation: 'softmax' }));
     model.compile({ optimizer: tf.train.adam(this.opts.learningRate), loss: 'sparseCategoricalCrossentropy' });
     return model;
@@ -113,10 +116,11 @@ export class LstmModel implements Model {
         const p = row[id];
         let rank = 0;
         for (let k = 2; k < V; k++) if (row[k] > p) rank++;
+        const unexpected = rank >= this.opts.topG || p < 0.01;
         const value = Math.min(-Math.log(Math.max(p, 1e-12)), UNSEEN_NATS);
         out[start + j] = {
           value,
-          detail: rank >= this.opts.topG ? `\`${key}\` was not among the ${this.opts.topG} likeliest next events after \`${part[j].context.at(-1)?.key ?? 'the start'}\` (p=${p.toPrecision(2)})` : '',
+          detail: unexpected ? `\`${key}\` was unexpected after \`${part[j].context.at(-1)?.key ?? 'the start'}\` (p=${p.toPrecision(2)}, ${rank + 1}${ordinal(rank + 1)} likeliest)` : '',
         };
       }
     }
@@ -144,6 +148,10 @@ export class LstmModel implements Model {
     tensors.forEach((t) => t.dispose());
     return m;
   }
+}
+
+function ordinal(n: number): string {
+  return n % 10 === 1 && n % 100 !== 11 ? 'st' : n % 10 === 2 && n % 100 !== 12 ? 'nd' : n % 10 === 3 && n % 100 !== 13 ? 'rd' : 'th';
 }
 
 function evenIndices(n: number, max: number): number[] {
