@@ -75,7 +75,11 @@ export class TailCalibratedStatistic {
     }
     this.threshold = u;
     this.tailMass = above / (n + 1);
-    this.scale = above > 0 ? Math.max(sum / above, 1e-9) : 1e-9;
+    // a near-constant sample (a service account's identical nightly jobs) would fit a tail
+    // so thin that any rounding difference looks impossible; the scale is kept at least a
+    // tenth of the sample's upper spread
+    const spread = sorted[n - 1] - sorted[Math.floor(n / 2)];
+    this.scale = Math.max(above > 0 ? sum / above : 0, spread / 10, 1e-6);
   }
 
   get size(): number {

@@ -26,8 +26,10 @@ export function hashEvent(event: BehaviourEvent, context: readonly BehaviourEven
     const sign = h & 0x80000000 ? -1 : 1;
     acc.set(i, (acc.get(i) ?? 0) + sign * weight);
   };
-  for (const t of event.values) add(t, 1);
-  for (const t of event.pairs) add(t, 1);
+  // when something happened is the rarity model's business (down-weighted there): in the
+  // SVM's geometry a first weekend would move every event of the day off the learned shape
+  for (const t of event.values) if (!isTimeToken(t)) add(t, 1);
+  for (const t of event.pairs) if (!isTimeToken(t)) add(t, 1);
   add(`key=${event.key}`, 1);
   const n = context.length;
   if (n >= 1) add(`next1=${context[n - 1].key}>${event.key}`, 1);
@@ -47,4 +49,8 @@ export function hashEvent(event: BehaviourEvent, context: readonly BehaviourEven
   norm = Math.sqrt(norm) || 1;
   for (let j = 0; j < value.length; j++) value[j] /= norm;
   return { index, value };
+}
+
+function isTimeToken(t: string): boolean {
+  return t.startsWith('hour=') || t.startsWith('day=') || t.includes('>hour=');
 }

@@ -44,7 +44,7 @@ export class RarityModel implements Model {
   }
 
   async fit(sequences: readonly (readonly BehaviourEvent[])[]): Promise<void> {
-    for (const seq of sequences) for (let i = 0; i < seq.length; i++) this.observe(seq[i], seq.slice(Math.max(0, i - 2), i));
+    for (const seq of sequences) for (let i = 0; i < seq.length; i++) this.observe(seq[i], i > 0 ? [seq[i - 1]] : []);
   }
 
   observe(event: BehaviourEvent, context: readonly BehaviourEvent[]): void {
@@ -91,16 +91,18 @@ export class RarityModel implements Model {
     const out: Evidence[] = new Array(batch.length);
     for (let b = 0; b < batch.length; b++) {
       const { event, context } = batch[b];
-      const tokens = tokensOf(event, context.length > 2 ? context.slice(-2) : context);
-      let best = 0, second = 0;
+      const tokens = tokensOf(event, context.length > 1 ? context.slice(-1) : context);
+      let best = 0, second = 0, timeBest = 0;
       let bestToken = '';
       for (let i = 0; i < tokens.length; i++) {
         const t = tokens[i];
         const f = this.fields.get(fieldOf(t));
-        let excess = f ? this.surprise(f, t) - f.typical : EMPTY_FIELD_BITS;
-        // when something happens says less than what happens: an odd hour alone is a hint
-        if (isTimeField(t)) excess *= 0.5;
-        if (excess > best) {
+        const excess = f ? this.surprise(f, t) - f.typical : EMPTY_FIELD_BITS;
+        // when something happens only modifies what happens: a first weekend, an odd hour
+        // alone is a hint, not an alert
+        if (isTimeField(t)) {
+          if (excess > timeBest) timeBest = excess;
+        } else if (excess > best) {
           second = best;
           best = excess;
           bestToken = t;
@@ -111,7 +113,7 @@ export class RarityModel implements Model {
         // bits per character above the usual, weighed by length: a long odd blob counts more
         textExcess = (this.chars.surprise(event.text) - this.textTypical) * Math.sqrt(Math.min(event.text.length, 400));
       }
-      const value = best + 0.5 * second + Math.max(0, textExcess - best) * 0.5;
+      const value = best + 0.5 * second + 0.3 * timeBest + Math.max(0, textExcess - best) * 0.5;
       const odd = textExcess > 3 ? `command line ${truncate(event.text)} is unlike the usual ones` : '';
       const rare = best > 1 ? this.describe(bestToken) : '';
       out[b] = { value, detail: [rare, odd].filter(Boolean).join('; ') };
@@ -169,8 +171,9 @@ export class RarityModel implements Model {
 function tokensOf(event: BehaviourEvent, context: readonly BehaviourEvent[]): string[] {
   const tokens = event.values.concat(event.pairs);
   const n = context.length;
+  // the previous key → this key; longer contexts are the LSTM's job (trigrams of a user's
+  // events are mostly unique, so their rarity says little)
   if (n >= 1) tokens.push(`next1=${context[n - 1].key}>${event.key}`);
-  if (n >= 2) tokens.push(`next2=${context[n - 2].key}>${context[n - 1].key}>${event.key}`);
   return tokens;
 }
 
@@ -193,7 +196,7 @@ const FIELD_NAMES: Record<string, string> = {
 };
 
 function describeToken(token: string): string {
-  if (token.startsWith('next1=') || token.startsWith('next2=')) return `the step \`${token.slice(6).replace(/>/g, ' → ')}\``;
+  if (token.startsWith('next1=')) return `the step \`${token.slice(6).replace('>', '` → `')}\``;
   const parts = token.split('>');
   const shown = parts.map((p) => {
     const eq = p.indexOf('=');
