@@ -39,7 +39,9 @@ export interface SubjectStateFile {
   lastTime: number;
   lastTrained: number;
   trainedAtEvents: number;
-  window: BehaviourEvent[];
+  window: Numbered[];
+  recent: Numbered[];
+  seq: number;
   context: BehaviourEvent[];
   models: ModelState[];
   calibration: ReturnType<Calibrator['toState']> | null;
@@ -49,6 +51,11 @@ export interface SubjectStateFile {
 
 const DAY = 86400;
 
+interface Numbered {
+  e: BehaviourEvent;
+  n: number;
+}
+
 export class Subject {
   state: SubjectState = 'learning';
   events = 0;
@@ -56,7 +63,14 @@ export class Subject {
   lastTime = 0;
   lastTrained = 0;
   private trainedAtEvents = 0;
-  private window: BehaviourEvent[] = [];
+  /** what retraining fits on: learning-phase, good and normal-labelled events */
+  private window: Numbered[] = [];
+  /**
+   * what calibration holds out: the newest events that were not bad. Calibrating on good
+   * events only would make normal look narrower than it is, and flag its edges.
+   */
+  private recent: Numbered[] = [];
+  private seq = 0;
   private context: BehaviourEvent[] = [];
   private models = new Map<ModelName, Model>();
   private calibrator: Calibrator | null = null;
@@ -74,7 +88,7 @@ export class Subject {
     if (this.state === 'learning') {
       for (const event of events) {
         this.note(event);
-        this.remember(event, true);
+        this.remember(event, true, true);
         out.push(this.learningVerdict());
       }
       if (this.ready()) await this.train();
@@ -92,7 +106,7 @@ export class Subject {
       const verdict = this.judge(event, evidence[i]);
       this.note(event);
       const learn = verdict.verdict === 'good' && !this.anomalousKeys.has(event.key);
-      this.remember(event, learn);
+      this.remember(event, learn, verdict.verdict !== 'bad' && !this.anomalousKeys.has(event.key));
       if (learn) for (const m of this.models.values()) m.observe?.(event, inputs[i].context);
       out.push(verdict);
     }
@@ -109,11 +123,17 @@ export class Subject {
     this.dirty = true;
   }
 
-  private remember(event: BehaviourEvent, learn: boolean): void {
+  private remember(event: BehaviourEvent, learn: boolean, calibrate: boolean): void {
     this.context.push(event);
     if (this.context.length > this.opts.contextLength * 4) this.context.splice(0, this.context.length - this.opts.contextLength);
+    const n = ++this.seq;
+    if (calibrate) {
+      this.recent.push({ e: event, n });
+      const keep = Math.ceil(this.opts.windowEvents * this.opts.heldOutFraction);
+      if (this.recent.length > keep * 1.25) this.recent.splice(0, this.recent.length - keep);
+    }
     if (!learn) return;
-    this.window.push(event);
+    this.window.push({ e: event, n });
     if (this.window.length > this.opts.windowEvents * 1.25) this.window.splice(0, this.window.length - this.opts.windowEvents);
   }
 
@@ -133,7 +153,7 @@ export class Subject {
   }
 
   private dueForRetraining(): boolean {
-    if (this.window.length < this.trainedAtEvents * 0.1 + MIN_CALIBRATION) return false;
+    if (this.recent.length < MIN_CALIBRATION) return false;
     const now = this.lastTime || Date.now() / 1000;
     return now - this.lastTrained >= this.opts.retrainSeconds && this.events - this.trainedAtEvents >= this.opts.minEvents / 4;
   }
@@ -191,11 +211,15 @@ export class Subject {
   async train(): Promise<void> {
     if (this.training) return this.training;
     this.training = (async () => {
-      const window = this.window.slice();
-      const cut = Math.floor(window.length * (1 - this.opts.heldOutFraction));
-      const fitPart = window.slice(0, cut);
-      const heldOutPart = window.slice(cut);
-      if (heldOutPart.length < MIN_CALIBRATION) return;
+      // hold out the newest non-bad events; fit on what the window has from before them
+      const span = this.window.length ? this.seq - this.window[0].n + 1 : 0;
+      const want = Math.max(MIN_CALIBRATION, Math.floor(Math.min(span, this.opts.windowEvents) * this.opts.heldOutFraction));
+      const held = this.recent.slice(-want);
+      if (held.length < MIN_CALIBRATION) return;
+      const cutAt = held[0].n;
+      const fitPart = this.window.filter((x) => x.n < cutAt).map((x) => x.e);
+      const heldOutPart = held.map((x) => x.e);
+      if (fitPart.length < MIN_CALIBRATION) return;
       const models = new Map<ModelName, Model>();
       for (const name of this.opts.models) {
         const model = createModel(name, this.opts.modelOptions?.[name] ?? {});
@@ -204,7 +228,7 @@ export class Subject {
       }
       const inputs: ScoringInput[] = heldOutPart.map((event, i) => ({
         event,
-        context: window.slice(Math.max(0, cut + i - this.opts.contextLength), cut + i),
+        context: heldOutPart.slice(Math.max(0, i - this.opts.contextLength), i),
       }));
       const heldOut: Partial<Record<ModelName, number[]>> = {};
       for (const [name, model] of models) heldOut[name] = (await model.score(inputs)).map((e) => e.value);
@@ -227,13 +251,14 @@ export class Subject {
     if (label === 'normal') {
       this.anomalousKeys.delete(event.key);
       this.normalKeys.add(event.key);
-      this.window.push(event);
+      this.window.push({ e: event, n: ++this.seq });
       for (const m of this.models.values()) m.observe?.(event, []);
     } else {
       this.normalKeys.delete(event.key);
       this.anomalousKeys.add(event.key);
       // drop it from what later retraining would learn
-      this.window = this.window.filter((e) => e.key !== event.key);
+      this.window = this.window.filter((x) => x.e.key !== event.key);
+      this.recent = this.recent.filter((x) => x.e.key !== event.key);
     }
     this.dirty = true;
   }
@@ -261,6 +286,8 @@ export class Subject {
       lastTrained: this.lastTrained,
       trainedAtEvents: this.trainedAtEvents,
       window: this.window,
+      recent: this.recent,
+      seq: this.seq,
       context: this.context.slice(-this.opts.contextLength),
       models: [...this.models.values()].map((m) => m.toState()),
       calibration: this.calibrator?.toState() ?? null,
@@ -278,6 +305,8 @@ export class Subject {
     subject.lastTrained = s.lastTrained;
     subject.trainedAtEvents = s.trainedAtEvents;
     subject.window = s.window;
+    subject.recent = s.recent;
+    subject.seq = s.seq;
     subject.context = s.context;
     for (const m of s.models) subject.models.set(m.name, loadModel(m));
     subject.calibrator = s.calibration ? Calibrator.fromState(s.calibration) : null;

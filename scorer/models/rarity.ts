@@ -113,7 +113,7 @@ export class RarityModel implements Model {
         // bits per character above the usual, weighed by length: a long odd blob counts more
         textExcess = (this.chars.surprise(event.text) - this.textTypical) * Math.sqrt(Math.min(event.text.length, 400));
       }
-      const value = best + 0.5 * second + 0.3 * timeBest + Math.max(0, textExcess - best) * 0.5;
+      const value = best + 0.5 * second + 0.2 * timeBest + Math.max(0, textExcess - best) * 0.5;
       const odd = textExcess > 3 ? `command line ${truncate(event.text)} is unlike the usual ones` : '';
       const rare = best > 1 ? this.describe(bestToken) : '';
       out[b] = { value, detail: [rare, odd].filter(Boolean).join('; ') };
