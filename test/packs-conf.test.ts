@@ -1,0 +1,52 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import Ajv from 'ajv';
+import t from 'tap';
+import { loadConfig, resolveConfig, ConfigError } from '../conf/config';
+import { ROOT } from './helpers/paths';
+
+const packSchema = JSON.parse(fs.readFileSync(path.join(ROOT, 'conf', 'pack.schema.json'), 'utf8'));
+const validatePack = new Ajv({ allErrors: true }).compile(packSchema);
+
+t.test('the shipped packs are valid osquery packs', async (t) => {
+  for (const name of ['user-behavior.conf', 'anomaly-alerts.conf']) {
+    const pack = JSON.parse(fs.readFileSync(path.join(ROOT, 'packs', name), 'utf8'));
+    t.ok(validatePack(pack), `${name}: ${JSON.stringify(validatePack.errors)}`);
+  }
+  const alerts = JSON.parse(fs.readFileSync(path.join(ROOT, 'packs', 'anomaly-alerts.conf'), 'utf8'));
+  t.match(alerts.discovery[0], /osquery_registry.*anomaly_scores/, 'the alert pack only runs where the table is registered');
+  t.match(alerts.queries.bad.query, /score < 0\.3/);
+  t.match(alerts.queries.ugly.query, /score >= 0\.3 AND score < 0\.7/);
+});
+
+t.test('a broken pack is refused, naming the key', async (t) => {
+  const bad = { queries: { q: { query: 'SELECT 1', interval: 700000, snapshott: true } } };
+  t.notOk(validatePack(bad));
+  const paths = (validatePack.errors ?? []).map((e) => `${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`).join('; ');
+  t.match(paths, /\/queries\/q/, `errors point at the query: ${paths}`);
+  t.match(paths, /snapshott|interval/, 'and at the bad key');
+  t.notOk(validatePack({ queries: {} }), 'a pack needs queries');
+});
+
+t.test('the example config is valid and covers every section', async (t) => {
+  const file = path.join(ROOT, 'conf', 'anomaly.example.json');
+  const cfg = loadConfig(file, {});
+  t.equal(cfg.state_dir, '/var/osquery/anomaly');
+  t.equal(cfg.learning.min_days, 3);
+  t.same(cfg.models, { rarity: true, ocsvm: true, lstm: true });
+  t.equal(cfg.queries['pack_user-behavior_listening_ports'].subject, 'host');
+  t.same(cfg.queries['pack_user-behavior_file_events'].key, ['action', 'target_path']);
+});
+
+t.test('a bad config is refused with the path of the offending key', async (t) => {
+  t.throws(() => resolveConfig({ learning: { min_events: 'many' } }, 'x.json', {}), /x\.json: learning\.min_events: must be integer/);
+  t.throws(() => resolveConfig({ models: { lstm: true, gru: true } }, 'x.json', {}), /models\.gru: unknown key/);
+  t.throws(() => resolveConfig({ queries: { q: { subject: '' } } }, 'x.json', {}), /queries\.q\.subject/);
+  t.throws(() => loadConfig('/nonexistent/anomaly.json', {}), ConfigError, 'a config that was asked for must exist');
+  t.equal(loadConfig(undefined, { ANOMALY_STATE_DIR: '/tmp/x' }).state_dir, '/tmp/x', 'ANOMALY_STATE_DIR overrides the state directory');
+});
+
+t.test('the flags file uses osquery flag names', async (t) => {
+  const flags = fs.readFileSync(path.join(ROOT, 'conf', 'osquery.flags'), 'utf8').split('\n').filter((l) => l.startsWith('--'));
+  for (const f of ['--logger_plugin=filesystem,anomaly', '--extensions_require=anomaly', '--disable_audit=false', '--enable_file_events=true']) t.ok(flags.includes(f), f);
+});
