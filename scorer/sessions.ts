@@ -20,6 +20,23 @@ export interface SessionResult extends Calibrated {
   evidence: Partial<Record<ModelName, Evidence>>;
 }
 
+/** the end of a session is an event too: sessions cut short end where they never did */
+export const END_OF_SESSION: BehaviourEvent = { key: '<end>', values: ['key=<end>'], pairs: [], text: '', time: 0 };
+
+/**
+ * A session's evidence from one model: the mean of its strongest tenth of events (at least
+ * three). One odd step in a short HDFS session counts, and so does a long syscall trace
+ * whose unusual stretch is many steps long, while one stray step in a long trace does not
+ * dominate it.
+ */
+export function tailMean(list: Evidence[]): Evidence {
+  const sorted = [...list].sort((a, b) => b.value - a.value);
+  const k = Math.min(sorted.length, Math.max(3, Math.ceil(sorted.length * 0.1)));
+  let sum = 0;
+  for (let i = 0; i < k; i++) sum += sorted[i].value;
+  return { value: k ? sum / k : 0, detail: sorted[0]?.detail ?? '' };
+}
+
 export class SessionScorer {
   private models = new Map<ModelName, Model>();
   private calibrator: Calibrator | null = null;
@@ -39,7 +56,7 @@ export class SessionScorer {
     for (const name of this.opts.models) {
       this.opts.onProgress?.(`fit ${name}`, 0, 1);
       const model = createModel(name, this.opts.modelOptions?.[name] ?? {});
-      await model.fit(fitPart);
+      await model.fit(fitPart.map((s) => [...s, END_OF_SESSION]));
       this.models.set(name, model);
       this.opts.onProgress?.(`fit ${name}`, 1, 1);
     }
@@ -57,17 +74,17 @@ export class SessionScorer {
       const inputs: ScoringInput[] = [];
       const owner: number[] = [];
       slice.forEach((session, j) => {
-        for (let i = 0; i < session.length; i++) {
-          inputs.push({ event: session[i], context: session.slice(Math.max(0, i - this.opts.contextLength), i) });
+        const events = [...session, END_OF_SESSION];
+        for (let i = 0; i < events.length; i++) {
+          inputs.push({ event: events[i], context: events.slice(Math.max(0, i - this.opts.contextLength), i) });
           owner.push(start + j);
         }
       });
       for (const [name, model] of this.models) {
         const ev = await model.score(inputs);
-        for (let i = 0; i < ev.length; i++) {
-          const cur = out[owner[i]][name];
-          if (!cur || ev[i].value > cur.value) out[owner[i]][name] = ev[i];
-        }
+        const perSession = new Map<number, Evidence[]>();
+        for (let i = 0; i < ev.length; i++) (perSession.get(owner[i]) ?? perSession.set(owner[i], []).get(owner[i])!).push(ev[i]);
+        for (const [o, list] of perSession) out[o][name] = tailMean(list);
       }
       for (let j = 0; j < slice.length; j++) {
         for (const name of this.models.keys()) out[start + j][name] ??= { value: 0, detail: 'empty session' };

@@ -50,7 +50,9 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
 
 async function evalSessions(train: LabelledSequence[], test: LabelledSequence[], models: ModelName[], opts: EvalOptions): Promise<ScoredUnit[]> {
   const toEvents = (s: LabelledSequence) => s.keys.map((k, i) => sequenceEvent(k, i));
-  const scorer = new SessionScorer({ models, contextLength: 10, heldOutFraction: 0.2, modelOptions: opts.modelOptions, onProgress: opts.onProgress });
+  // sessions are short and strictly ordered: longer n-grams and a larger LSTM pay off here
+  const modelOptions = { rarity: { ngram: 4 }, lstm: { units: 64, epochs: 6, maxWindows: 100_000 }, ...opts.modelOptions };
+  const scorer = new SessionScorer({ models, contextLength: 10, heldOutFraction: 0.2, modelOptions, onProgress: opts.onProgress });
   await scorer.fit(train.map(toEvents));
   const results = await scorer.score(test.map(toEvents));
   return results.map((r, i) => ({ score: r.score, rank: -Math.log(r.p), anomalous: test[i].anomalous, type: test[i].type }));

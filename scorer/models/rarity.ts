@@ -10,9 +10,15 @@ import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '
 export interface RarityOptions {
   halfLifeEvents: number;
   maxTokensPerField: number;
+  /**
+   * longest context, in preceding keys, whose n-gram is counted. A user's stream keeps 1
+   * (longer n-grams of interleaved activity are mostly unique); the strictly ordered
+   * sessions of a log data set benefit from 4.
+   */
+  ngram: number;
 }
 
-const DEFAULTS: RarityOptions = { halfLifeEvents: 50_000, maxTokensPerField: 20_000 };
+const DEFAULTS: RarityOptions = { halfLifeEvents: 50_000, maxTokensPerField: 20_000, ngram: 1 };
 const VERSION = 1;
 /** surprise given to the very first value of a field nobody has seen a value of */
 const EMPTY_FIELD_BITS = 4;
@@ -44,11 +50,11 @@ export class RarityModel implements Model {
   }
 
   async fit(sequences: readonly (readonly BehaviourEvent[])[]): Promise<void> {
-    for (const seq of sequences) for (let i = 0; i < seq.length; i++) this.observe(seq[i], i > 0 ? [seq[i - 1]] : []);
+    for (const seq of sequences) for (let i = 0; i < seq.length; i++) this.observe(seq[i], seq.slice(Math.max(0, i - this.opts.ngram), i));
   }
 
   observe(event: BehaviourEvent, context: readonly BehaviourEvent[]): void {
-    const tokens = tokensOf(event, context);
+    const tokens = tokensOf(event, context, this.opts.ngram);
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i];
       const f = this.field(fieldOf(t));
@@ -91,7 +97,7 @@ export class RarityModel implements Model {
     const out: Evidence[] = new Array(batch.length);
     for (let b = 0; b < batch.length; b++) {
       const { event, context } = batch[b];
-      const tokens = tokensOf(event, context.length > 1 ? context.slice(-1) : context);
+      const tokens = tokensOf(event, context, this.opts.ngram);
       let best = 0, second = 0, timeBest = 0;
       let bestToken = '';
       for (let i = 0; i < tokens.length; i++) {
@@ -167,13 +173,17 @@ export class RarityModel implements Model {
   }
 }
 
-/** the event's values and pairs plus key n-grams over its context */
-function tokensOf(event: BehaviourEvent, context: readonly BehaviourEvent[]): string[] {
+/** the event's values and pairs plus the key n-grams ending in it, up to `ngram` keys back */
+function tokensOf(event: BehaviourEvent, context: readonly BehaviourEvent[], ngram: number): string[] {
   const tokens = event.values.concat(event.pairs);
   const n = context.length;
-  // the previous key → this key; longer contexts are the LSTM's job (trigrams of a user's
-  // events are mostly unique, so their rarity says little)
-  if (n >= 1) tokens.push(`next1=${context[n - 1].key}>${event.key}`);
+  let path = event.key;
+  for (let k = 1; k <= ngram; k++) {
+    // at a sequence's start the missing keys are part of the n-gram: `^` marks the start
+    path = `${n - k >= 0 ? context[n - k].key : '^'}>${path}`;
+    tokens.push(`next${k}=${path}`);
+    if (n - k < 0) break;
+  }
   return tokens;
 }
 
@@ -196,7 +206,7 @@ const FIELD_NAMES: Record<string, string> = {
 };
 
 function describeToken(token: string): string {
-  if (token.startsWith('next1=')) return `the step \`${token.slice(6).replace('>', '` → `')}\``;
+  if (/^next\d=/.test(token)) return `the steps \`${token.slice(6).split('>').join('` → `')}\``;
   const parts = token.split('>');
   const shown = parts.map((p) => {
     const eq = p.indexOf('=');
