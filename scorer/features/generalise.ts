@@ -16,6 +16,8 @@ const DIGITS = /\d+/g;
 const HOME = /^\/home\/[^/]+/;
 const TMP_ENTRY = /^(\/tmp|\/var\/tmp|\/dev\/shm|\/run\/user\/<n>)\/[^/]+/;
 const PROC_PID = /^\/proc\/\d+/;
+/** mktemp-style names: tmp.X3f9aQ, ssh-XXXXabcd, systemd-private-… */
+const TMP_NAME = /(?<=\/)(?:tmp\.[A-Za-z0-9]{4,}|[a-z]+-[A-Za-z0-9]{8,})(?=\/|$)/g;
 
 const cache = new Map<string, string>();
 const CACHE_MAX = 50_000;
@@ -37,7 +39,7 @@ function cached(key: string, make: () => string): string {
 export function generalisePath(p: string): string {
   if (!p) return '';
   return cached(`p${p}`, () => {
-    let g = p.replace(HOME, '~').replace(/^\/root(?=\/|$)/, '~').replace(PROC_PID, '/proc/<n>');
+    let g = p.replace(HOME, '~').replace(/^\/root(?=\/|$)/, '~').replace(PROC_PID, '/proc/<n>').replace(TMP_NAME, '<tmp>');
     g = g.replace(UUID, '<uuid>').replace(HEX_ID, '<hex>').replace(DIGITS, '<n>');
     const tmp = TMP_ENTRY.exec(g);
     if (tmp) g = `${tmp[1]}/<tmp>${g.slice(tmp[0].length)}`;

@@ -35,6 +35,8 @@ export class OcsvmModel implements Model {
   private rho = 0;
   private gamma = 1;
   private trained = false;
+  /** share of training vectors where the computed decision's sign matches libsvm's ±1 */
+  fitAgreement = 0;
 
   constructor(opts: Partial<OcsvmOptions> = {}) {
     this.opts = { ...DEFAULTS, ...opts };
@@ -61,6 +63,13 @@ export class OcsvmModel implements Model {
     const svm: LibSvm = new SVM({ type: SVM.SVM_TYPES.ONE_CLASS, kernel: SVM.KERNEL_TYPES.RBF, nu: this.opts.nu, gamma: this.gamma, quiet: true });
     silently(() => svm.train(dense, dense.map(() => 1)));
     this.readModel(svm.serializeModel());
+    // the decision value is ours, so check it against libsvm's own verdicts once
+    const labels = silently(() => svm.predict(dense));
+    let agree = 0;
+    sample.forEach((v, i) => {
+      if (this.decision(v) >= 0 === labels[i] > 0) agree++;
+    });
+    this.fitAgreement = agree / sample.length;
     svm.free?.();
     this.trained = true;
   }

@@ -1,0 +1,96 @@
+import * as path from 'path';
+import { Worker } from 'worker_threads';
+import t from 'tap';
+import { sequenceEvent } from '../scorer/features/extract';
+import { createModel, loadModel } from '../scorer/models';
+import { OcsvmModel } from '../scorer/models/ocsvm';
+import type { BehaviourEvent, Model } from '../scorer/types';
+import { DIST } from './helpers/paths';
+
+function ev(exe: string, port: string, i: number): BehaviourEvent {
+  return { key: `exec ${exe}`, values: [`kind=process`, `exe=${exe}`, `rport=${port}`], pairs: [`exe=${exe}>rport=${port}`], text: `${exe.split('/').pop()} --flag ${i % 3}`, time: 1_790_000_000 + i * 60 };
+}
+
+const HABITS = [['/usr/bin/git', '22'], ['/usr/bin/curl', '443'], ['/usr/bin/ssh', '22'], ['/usr/bin/node', '443']];
+function habitual(n: number): BehaviourEvent[] {
+  return Array.from({ length: n }, (_, i) => ev(HABITS[i % HABITS.length][0], HABITS[i % HABITS.length][1], i));
+}
+
+async function one(m: Model, e: BehaviourEvent, context: BehaviourEvent[] = []): Promise<number> {
+  return (await m.score([{ event: e, context }]))[0].value;
+}
+
+t.test('rarity learns habits and flags a never-seen program and port', async (t) => {
+  const m = createModel('rarity');
+  const train = habitual(2000);
+  await m.fit([train]);
+  const usual = await one(m, ev('/usr/bin/git', '22', 5), train.slice(-3));
+  const [odd] = await m.score([{ event: ev('/usr/bin/nc', '4444', 5), context: train.slice(-3) }]);
+  t.ok(odd.value > usual + 5, `nc:4444 (${odd.value.toFixed(2)}) far above git:22 (${usual.toFixed(2)})`);
+  t.match(odd.detail, /never seen/, `reason: ${odd.detail}`);
+  const again = loadModel(JSON.parse(JSON.stringify(m.toState())));
+  t.equal(await one(again, ev('/usr/bin/nc', '4444', 5), train.slice(-3)), odd.value, 'state round trip scores the same');
+});
+
+t.test('ocsvm: a continuous decision value that agrees with libsvm and flags an outlier', async (t) => {
+  const m = new OcsvmModel({ dims: 256 });
+  const train = habitual(800);
+  await m.fit([train]);
+  t.ok(m.fitAgreement >= 0.99, `sign agreement with libsvm's ±1 on the training data: ${(m.fitAgreement * 100).toFixed(1)} %`);
+  const usual = await one(m, ev('/usr/bin/curl', '443', 7), train.slice(-5));
+  const odd = await one(m, { key: 'exec /tmp/x', values: ['kind=process', 'exe=/tmp/x', 'rport=31337'], pairs: ['exe=/tmp/x>rport=31337'], text: '', time: 0 }, []);
+  t.ok(odd > usual, `outlier evidence ${odd.toFixed(3)} above usual ${usual.toFixed(3)}`);
+  t.ok(odd > 0, 'the outlier is outside the support (decision < 0)');
+  const again = loadModel(JSON.parse(JSON.stringify(m.toState())));
+  t.equal(await one(again, ev('/usr/bin/curl', '443', 7), train.slice(-5)), usual, 'a saved model scores without libsvm, identically');
+});
+
+t.test('lstm learns an order and flags a broken one', async (t) => {
+  const seqs = Array.from({ length: 120 }, () => Array.from({ length: 24 }, (_, j) => sequenceEvent('ABCD'[j % 4], j)));
+  const m = createModel('lstm', { epochs: 4, units: 16 });
+  await m.fit(seqs);
+  const ctx = seqs[0].slice(0, 9); // … A B C D A → next is B
+  const [expected, broken, unseen] = await m.score([
+    { event: sequenceEvent('B', 9), context: ctx },
+    { event: sequenceEvent('D', 9), context: ctx },
+    { event: sequenceEvent('Z', 9), context: ctx },
+  ]);
+  t.ok(broken.value > expected.value + 2, `A→D (${broken.value.toFixed(2)}) far less likely than A→B (${expected.value.toFixed(2)})`);
+  t.ok(unseen.value >= broken.value, 'a key never seen is the strongest evidence');
+  t.match(broken.detail, /unexpected after/);
+  const again = loadModel(JSON.parse(JSON.stringify(m.toState())));
+  const [b2] = await again.score([{ event: sequenceEvent('D', 9), context: ctx }]);
+  t.ok(Math.abs(b2.value - broken.value) < 1e-5, 'restored weights give the same scores');
+});
+
+t.test('lstm trains inside a worker thread', async (t) => {
+  const script = `
+    const { parentPort } = require('worker_threads');
+    const { createModel } = require(${JSON.stringify(path.join(DIST, 'scorer', 'models'))});
+    const { sequenceEvent } = require(${JSON.stringify(path.join(DIST, 'scorer', 'features', 'extract'))});
+    (async () => {
+      const seqs = Array.from({ length: 60 }, () => Array.from({ length: 16 }, (_, j) => sequenceEvent('ABC'[j % 3], j)));
+      const m = createModel('lstm', { epochs: 8, units: 16 });
+      await m.fit(seqs);
+      const ctx = seqs[0].slice(0, 6);
+      const ev = await m.score([{ event: sequenceEvent('A', 6), context: ctx }, { event: sequenceEvent('C', 6), context: ctx }]);
+      parentPort.postMessage(ev.map((e) => e.value));
+    })().catch((e) => parentPort.postMessage(String(e)));`;
+  const result = await new Promise<unknown>((resolve, reject) => {
+    const w = new Worker(script, { eval: true });
+    w.once('message', (m) => {
+      resolve(m);
+      void w.terminate();
+    });
+    w.once('error', reject);
+  });
+  t.ok(Array.isArray(result), `scores came back: ${JSON.stringify(result)}`);
+  const [expected, broken] = result as number[];
+  t.ok(broken > expected, 'and they separate the expected from the unexpected key');
+});
+
+t.test('foreign or incompatible model state is refused clearly', async (t) => {
+  t.throws(() => loadModel({ name: 'gru', version: 1 } as never), /unknown model "gru"/);
+  t.throws(() => loadModel({ name: 'rarity', version: 99 } as never), /version 99/);
+  t.throws(() => loadModel(null as never), /not an object/);
+});

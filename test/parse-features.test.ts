@@ -1,0 +1,106 @@
+import * as path from 'path';
+import t from 'tap';
+import { readResultLogs, parseResultLine, ResultLineError } from '../scorer/parse/results';
+import { CharModel } from '../scorer/features/chars';
+import { FeatureExtractor } from '../scorer/features/extract';
+import { addressClass, generalisePath, portClass } from '../scorer/features/generalise';
+import { BENCHMARK, evaluateMiner } from '../scorer/features/miner-eval';
+import { resolveSubject, UidMap } from '../scorer/features/subject';
+import type { ResultRow } from '../scorer/types';
+import { DATA, ROOT } from './helpers/paths';
+
+const head = { name: 'pack_p_q', hostIdentifier: 'build-07', calendarTime: 'Sat Nov 21 09:15:02 2026 UTC', unixTime: 1795338902, epoch: 0, counter: 4, numerics: false };
+
+t.test('every result line format osqueryd writes', async (t) => {
+  const event = parseResultLine(JSON.stringify({ ...head, decorations: { host_uuid: 'u' }, columns: { port: '4444' }, action: 'added' }));
+  t.match(event, [{ query: 'pack_p_q', host: 'build-07', time: 1795338902, action: 'added', columns: { port: '4444' }, decorations: { host_uuid: 'u' } }]);
+  const batch = parseResultLine(JSON.stringify({ ...head, diffResults: { added: [{ pid: '2' }], removed: [{ pid: '1' }] } }));
+  t.same(batch.map((r) => [r.action, r.columns.pid]), [['removed', '1'], ['added', '2']], 'batch format: removed rows first');
+  const snap = parseResultLine(JSON.stringify({ ...head, snapshot: [{ user: 'alice' }, { user: 'root' }], action: 'snapshot' }));
+  t.same(snap.map((r) => [r.action, r.columns.user]), [['snapshot', 'alice'], ['snapshot', 'root']]);
+  const numerics = parseResultLine(JSON.stringify({ ...head, unixTime: '1795338902', numerics: true, columns: { port: 4444, ok: true }, action: 'added', host_uuid: 'hoisted', label: 'anomalous' }));
+  t.match(numerics[0], { time: 1795338902, columns: { port: '4444', ok: 'true' }, decorations: { host_uuid: 'hoisted' }, label: 'anomalous' }, 'numerics, string unixTime, top-level decorations, labels');
+  t.same(parseResultLine(JSON.stringify({ ...head, diffResults: { added: [], removed: [] } })), [], 'an empty batch is valid and has no rows');
+});
+
+t.test('malformed lines say what was expected', async (t) => {
+  t.throws(() => parseResultLine('{"name": "x", "hostIdent'), /truncated JSON/);
+  t.throws(() => parseResultLine('hello'), /not JSON.*expected a JSON object with name/);
+  t.throws(() => parseResultLine(JSON.stringify({ ...head, name: 7, columns: {} })), /"name" must be a non-empty string/);
+  t.throws(() => parseResultLine(JSON.stringify({ ...head, columns: { a: [1] } })), /"columns\.a" must be a string/);
+  t.throws(() => parseResultLine(JSON.stringify({ ...head })), ResultLineError);
+});
+
+t.test('the real logs parse completely, from files and a JSON-array export', async (t) => {
+  const counts: Record<string, number> = {};
+  for await (const item of readResultLogs([path.join(DATA, 'osquery', 'jumpvm.results.log'), path.join(DATA, 'osquery', 'workstation-2017-03-28.results.json')])) {
+    t.notOk(item.error, item.error?.message ?? '');
+    counts[path.basename(item.file)] = (counts[path.basename(item.file)] ?? 0) + (item.rows?.length ?? 0);
+  }
+  t.same(counts, { 'jumpvm.results.log': 266, 'workstation-2017-03-28.results.json': 5941 });
+  const errors: string[] = [];
+  for await (const item of readResultLogs([path.join(ROOT, 'package.json')])) if (item.error) errors.push(item.error.message);
+  t.match(errors.at(-1), /package\.json: line 1: not osquery results output/, 'a file that is not osquery output is named as such');
+});
+
+t.test('subject resolution: auid survives sudo, then uid, username, decorations, host', async (t) => {
+  const users = new UidMap();
+  users.update([{ uid: '1000', username: 'alice' }, { uid: '1001', username: 'bob' }]);
+  const row = (columns: Record<string, string>, decorations: Record<string, string> = {}): ResultRow => ({ query: 'q', host: 'h', time: 0, action: 'added', columns, decorations });
+  t.equal(resolveSubject(row({ auid: '1000', uid: '0', euid: '0' }), users), 'alice', 'sudo: the login user, not root');
+  t.equal(resolveSubject(row({ auid: '4294967295', uid: '1001' }), users), 'bob', 'unset auid falls back to uid');
+  t.equal(resolveSubject(row({ username: 'carol', uid: '1002' }), users), 'carol');
+  t.equal(resolveSubject(row({ uid: '1500' }), users), 'uid:1500', 'an unknown uid stays numeric');
+  t.equal(resolveSubject(row({ port: '22' }, { username: 'dave' }), users), 'dave', 'decorations');
+  t.equal(resolveSubject(row({ port: '22' }, { username: 'LOGIN' }), users), 'host', 'no user: the host');
+  t.equal(resolveSubject(row({ user: 'alice' }), users, { subject: 'host' }), 'host', 'per-query override');
+});
+
+t.test('generalisation keeps behaviour and drops what changes every time', async (t) => {
+  t.equal(generalisePath('/home/alice/.cache/tmp.X3f9aQ/1234.log'), '~/.cache/<tmp>/<n>.log');
+  t.equal(generalisePath('/tmp/ssh-XXXXabcd/agent.4242'), '/tmp/<tmp>/agent.<n>');
+  t.equal(generalisePath('/proc/31337/maps'), '/proc/<n>/maps');
+  t.equal(generalisePath('/var/lib/docker/containers/0123456789abcdef0123/config.json'), '/var/lib/docker/containers/<hex>/config.json');
+  t.equal(addressClass('127.0.0.1'), 'loopback');
+  t.equal(addressClass('10.0.4.17'), 'private:10.0');
+  t.equal(addressClass('198.51.100.7'), 'public:198.51');
+  t.equal(addressClass('::1'), 'loopback');
+  t.equal(addressClass('2001:db8::1'), 'public:2001:db8');
+  t.equal(addressClass('fe80::1'), 'link-local');
+  t.equal(portClass('443'), '443');
+  t.equal(portClass('5432'), '5432', 'service ports stay exact');
+  t.equal(portClass('4444'), 'high');
+  t.equal(portClass('51514'), 'ephemeral');
+});
+
+t.test('event keys from real rows', async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const keys: string[] = [];
+  for await (const item of readResultLogs([path.join(DATA, 'osquery', 'jumpvm.results.log')])) for (const r of item.rows ?? []) keys.push(x.extract(r).event.key);
+  t.ok(keys.some((k) => /^shell nmap -A <\*>/.test(k)), 'johndoe\'s nmap scans become one shell template');
+  t.ok(keys.some((k) => /^login \S+ from /.test(k)), 'logins become login keys');
+  t.ok(keys.some((k) => /^listen /.test(k)), 'listening ports become listen keys');
+  const shell = x.extract({ query: 'pack_x_shell_history', host: 'h', time: 1, action: 'added', columns: { uid: '1000', command: 'tar czf /tmp/a.tgz /home/alice/docs' }, decorations: {} });
+  t.match(shell.event.key, /^shell tar /);
+});
+
+t.test('character rarity sets encoded commands apart', async (t) => {
+  const m = new CharModel();
+  for (const c of ['ls -la /home', 'cd /var/log', 'grep -r error /var/log/syslog', 'systemctl status nginx', 'vim /etc/hosts', 'cat README.md', 'git status']) for (let i = 0; i < 20; i++) m.observe(c);
+  const plain = m.surprise('ls -la /home');
+  t.ok(m.surprise('echo aGVsbG8gd29ybGQ=|base64 -d|sh') > plain + 1, 'base64 payload');
+  t.ok(m.surprise('\\x48\\x31\\xc0\\x50\\x68\\x2f\\x2f\\x73\\x68') > plain + 1, 'hex shellcode');
+});
+
+t.test('the template miner reaches Drain\'s published accuracy on loghub', async (t) => {
+  const results = evaluateMiner(path.join(DATA, 'loghub'));
+  for (const r of results) t.comment(`${r.dataset}: ${r.accuracy} (Drain ${r.published})`);
+  for (const name of ['HDFS', 'BGL', 'Linux']) {
+    const r = results.find((x) => x.dataset === name)!;
+    t.ok(r.accuracy >= BENCHMARK[name].published - 0.005, `${name} ${r.accuracy} ≥ Drain's ${r.published}`);
+  }
+  for (const name of ['OpenSSH', 'Thunderbird']) {
+    const r = results.find((x) => x.dataset === name)!;
+    t.ok(r.accuracy >= BENCHMARK[name].published - 0.07, `${name} ${r.accuracy} within 0.07 of Drain's ${r.published} (see docs/template-miner.md)`);
+  }
+});

@@ -1,0 +1,105 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { readStateFile, StateFileError, writeStateFile } from '../state/atomic';
+import { RetainedScores } from '../state/scores';
+import type { ScoredEvent, ScoreFilter, Verdict } from '../scorer/types';
+
+const tmp = (t: Tap) => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-state-'));
+  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
+  return d;
+};
+type Tap = { teardown(fn: () => void): void };
+
+t.test('atomic, versioned state files; bad ones are quarantined', async (t) => {
+  const dir = tmp(t);
+  const file = path.join(dir, 'alice.json');
+  writeStateFile(file, 'subject', 1, { a: 1 });
+  t.same(readStateFile(file, 'subject', 1), { a: 1 });
+  // a crash after writing the temp file but before the rename leaves the old file whole
+  fs.writeFileSync(path.join(dir, '.alice.json.999.tmp'), '{"format":"anomaly-ext","kind":"subj');
+  t.same(readStateFile(file, 'subject', 1), { a: 1 }, 'the target is never half-written');
+  t.equal(readStateFile(path.join(dir, 'missing.json'), 'subject', 1), undefined);
+  for (const [content, why] of [
+    ['{"format":"anomaly-ext","kind":"subject","vers', /corrupt/],
+    ['{"hello":"world"}', /not an anomaly-ext state file/],
+    [JSON.stringify({ format: 'anomaly-ext', kind: 'subject', version: 7, payload: {} }), /format version 7/],
+    [JSON.stringify({ format: 'anomaly-ext', kind: 'queue-cursor', version: 1, payload: {} }), /holds "queue-cursor" state/],
+  ] as const) {
+    fs.writeFileSync(file, content);
+    t.throws(() => readStateFile(file, 'subject', 1), StateFileError);
+    t.notOk(fs.existsSync(file), 'moved away');
+    const q = fs.readdirSync(path.join(dir, 'quarantine'));
+    t.ok(q.length > 0, `quarantined (${why})`);
+  }
+});
+
+function rng(seed: number) {
+  let s = seed;
+  return () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+}
+
+function events(n: number, seed = 1, start = 1_790_000_000): ScoredEvent[] {
+  const r = rng(seed);
+  const verdicts: Verdict[] = ['good', 'ugly', 'bad', 'learning'];
+  return Array.from({ length: n }, (_, i) => {
+    const verdict = verdicts[Math.floor(r() * 4)];
+    return { id: `id-${seed}-${i}`, time: start + i * 10, host: `h${Math.floor(r() * 3)}`, subject: ['alice', 'bob', 'host'][Math.floor(r() * 3)], query: 'q', action: 'added', event: `e${i}`, score: verdict === 'learning' ? null : Math.round(r() * 1000) / 1000, verdict, model: 'rarity', reasons: `why ${i}`, columns: '{}' };
+  });
+}
+
+t.test('retained scores: push-down filters equal brute force, across reopen', async (t) => {
+  const dir = tmp(t);
+  const all = events(5000);
+  let store = new RetainedScores({ dir, maxRows: 100_000, maxDays: 3650 });
+  store.append(all.slice(0, 2500));
+  store.append(all.slice(2500));
+  store.close();
+  store = new RetainedScores({ dir, maxRows: 100_000, maxDays: 3650 });
+  t.equal(store.size, 5000, 'everything reloaded');
+  const newestFirst = [...all].reverse();
+  const r = rng(99);
+  for (let k = 0; k < 40; k++) {
+    const f: ScoreFilter = {};
+    if (r() < 0.5) f.score = [{ op: r() < 0.5 ? '<' : '<=', value: Math.round(r() * 100) / 100 }, ...(r() < 0.3 ? [{ op: '>' as const, value: 0.1 }] : [])];
+    if (r() < 0.4) f.time = [{ op: '>=', value: 1_790_000_000 + Math.floor(r() * 50000) }];
+    if (r() < 0.4) f.subject = r() < 0.5 ? ['alice'] : ['bob', 'host'];
+    if (r() < 0.3) f.verdict = ['bad'];
+    if (r() < 0.2) f.host = ['h1', 'nope'];
+    const expected = newestFirst.filter((e) => {
+      if (f.score && (e.score === null || !f.score.every((b) => cmp(Math.fround(e.score!), b.op, Math.fround(b.value))))) return false;
+      if (f.time && !f.time.every((b) => cmp(e.time, b.op, b.value))) return false;
+      if (f.subject && !f.subject.includes(e.subject)) return false;
+      if (f.verdict && !f.verdict.includes(e.verdict)) return false;
+      if (f.host && !f.host.includes(e.host)) return false;
+      return true;
+    });
+    t.same(store.select(f).map((e) => e.id), expected.map((e) => e.id), `filter ${JSON.stringify(f)}`);
+  }
+  t.equal(store.get('id-1-1234')?.event, 'e1234', 'get by id');
+  store.close();
+});
+
+function cmp(a: number, op: string, b: number): boolean {
+  return op === '<' ? a < b : op === '<=' ? a <= b : op === '>' ? a > b : a >= b;
+}
+
+t.test('retention by rows and by age, and a torn tail after a crash', async (t) => {
+  const dir = tmp(t);
+  const store = new RetainedScores({ dir, maxRows: 1000, maxDays: 1 });
+  store.append(events(3000, 2));
+  t.equal(store.size, 1000, 'at most max_rows');
+  t.equal(store.select({})[0].id, 'id-2-2999', 'newest first');
+  store.append(events(10, 3, 1_790_000_000 + 5 * 86400));
+  t.equal(store.size, 10, 'rows older than max_days before the newest are dropped');
+  store.close();
+  const seg = fs.readdirSync(dir).filter((f) => f.startsWith('segment-')).sort().at(-1)!;
+  fs.appendFileSync(path.join(dir, seg), '{"id":"torn","ti');
+  const again = new RetainedScores({ dir, maxRows: 1000, maxDays: 1 });
+  t.equal(again.size, 10, 'the torn record is skipped');
+  again.append(events(1, 4, 1_790_000_000 + 5 * 86400 + 100));
+  again.close();
+  t.equal(new RetainedScores({ dir, maxRows: 1000, maxDays: 1 }).size, 11, 'and appends after it stay readable');
+});
