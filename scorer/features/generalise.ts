@@ -17,7 +17,7 @@ const HOME = /^\/home\/[^/]+/;
 const TMP_ENTRY = /^(\/tmp|\/var\/tmp|\/dev\/shm|\/run\/user\/<n>)\/[^/]+/;
 const PROC_PID = /^\/proc\/\d+/;
 /** mktemp-style names: tmp.X3f9aQ, ssh-XXXXabcd, systemd-private-… */
-const TMP_NAME = /(?<=\/)(?:tmp\.[A-Za-z0-9]{4,}|[a-z]+-[A-Za-z0-9]{8,})(?=\/|$)/g;
+const TMP_NAME = /(?<=\/)(?:tmp\.[A-Za-z0-9]{4,}|[a-z]+-(?=[A-Za-z]*\d)[A-Za-z0-9]{8,})(?=\/|$)/g;
 
 const cache = new Map<string, string>();
 const CACHE_MAX = 50_000;
