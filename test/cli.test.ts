@@ -1,0 +1,69 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { DATA, DIST } from './helpers/paths';
+
+const CLI = path.join(DIST, 'cli', 'main.js');
+function anomaly(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ANOMALY_CONFIG: '', ...env }, timeout: 240_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+t.test('help and usage errors follow Unix conventions', async (t) => {
+  const help = anomaly(['--help']);
+  t.equal(help.code, 0);
+  for (const c of ['demo', 'train', 'score', 'eval', 'report', 'status', 'feedback']) t.match(help.out, new RegExp(`\\n  ${c} `), `--help lists ${c}`);
+  t.match(anomaly(['eval', '--help']).out, /--train FILE/);
+  const unknown = anomaly(['frobnicate']);
+  t.equal(unknown.code, 64, 'unknown command: EX_USAGE');
+  t.match(unknown.err, /unknown command "frobnicate"/);
+  t.equal(anomaly(['score', '--log']).code, 64, 'a flag without its value');
+  t.equal(anomaly(['score', '--bogus', 'x']).code, 64);
+});
+
+t.test('train and score on real logs, and errors that name the file', async (t) => {
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-'));
+  t.teardown(() => fs.rmSync(state, { recursive: true, force: true }));
+  const cfg = path.join(state, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ learning: { min_events: 150, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: false } }));
+  const trained = anomaly(['train', '--log', path.join(DATA, 'osquery', 'workstation-2017-03-28.results.json'), '--state', state, '--config', cfg, '--quiet']);
+  t.equal(trained.code, 0, trained.err);
+  t.match(trained.out, /learned 5,941 rows/);
+  t.ok(fs.readdirSync(path.join(state, 'subjects')).length > 0, 'models saved in the state directory');
+  const scored = anomaly(['score', '--log', path.join(DATA, 'osquery', 'jumpvm.results.log'), '--state', state, '--config', cfg, '--quiet']);
+  t.equal(scored.code, 0, scored.err);
+  const rows = scored.out.trim().split('\n').map((l) => JSON.parse(l));
+  t.equal(rows.length, 266, 'one JSON line per row');
+  t.ok(rows.every((r) => 'score' in r && 'verdict' in r && 'reasons' in r));
+  const table = anomaly(['score', '--log', path.join(DATA, 'osquery', 'jumpvm.results.log'), '--state', state, '--config', cfg, '--format', 'table', '--only', 'bad', '--quiet']);
+  t.match(table.out, /\| time +\| subject +\|/, 'an osqueryi-style table');
+
+  const missing = anomaly(['score', '--log', '/nonexistent.log', '--state', state, '--config', cfg]);
+  t.equal(missing.code, 66, 'a missing file: EX_NOINPUT');
+  t.match(missing.err, /\/nonexistent\.log: no such file/);
+  const notOsquery = anomaly(['train', '--log', path.join(DATA, 'hdfs', 'dev_labelled.csv'), '--state', state, '--config', cfg]);
+  t.equal(notOsquery.code, 65, 'not osquery output: EX_DATAERR');
+  t.match(notOsquery.err, /dev_labelled\.csv: line 1: not osquery results output/);
+  fs.writeFileSync(cfg, JSON.stringify({ learning: { min_event: 3 } }));
+  const badConfig = anomaly(['train', '--log', path.join(DATA, 'osquery', 'jumpvm.results.log'), '--state', state, '--config', cfg]);
+  t.equal(badConfig.code, 78, 'a bad config: EX_CONFIG');
+  t.match(badConfig.err, /learning\.min_event: unknown key/);
+});
+
+t.test('eval --json ends with one JSON object of metrics', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-eval-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const normal = (i: number) => Array.from({ length: 12 }, (_, j) => String((j % 4) + 1 + (i % 2) * 4)).join(' ');
+  fs.writeFileSync(path.join(dir, 'train.txt'), Array.from({ length: 400 }, (_, i) => normal(i)).join('\n') + '\n');
+  const test = ['Sequence,label', ...Array.from({ length: 100 }, (_, i) => `${normal(i)},0`), ...Array.from({ length: 20 }, (_, i) => `${normal(i).split(' ').map((k, j) => (j === 5 ? '9' : k)).join(' ')},1`)];
+  fs.writeFileSync(path.join(dir, 'test.csv'), test.join('\n') + '\n');
+  const r = anomaly(['eval', '--train', path.join(dir, 'train.txt'), '--test', path.join(dir, 'test.csv'), '--json', '--models', 'rarity,ocsvm', '--quiet']);
+  t.equal(r.code, 0, r.err);
+  const last = JSON.parse(r.out.trim().split('\n').at(-1)!);
+  for (const k of ['precision', 'recall', 'f1', 'fpr', 'auc', 'n']) t.type(last[k], 'number', k);
+  t.equal(last.n, 120);
+  t.ok(last.recall >= 0.9, `an unseen key in a session is found (recall ${last.recall})`);
+  t.ok(last.fpr <= 0.02, `normal sessions stay below the line (fpr ${last.fpr})`);
+});
