@@ -194,9 +194,12 @@ export class Subject {
     const ranked = (Object.keys(evidence) as ModelName[])
       .map((name) => ({ name, p: cal.modelP(name, evidence[name]!.value), detail: evidence[name]!.detail }))
       .sort((a, b) => a.p - b.p);
-    for (const r of ranked) {
+    // one short sentence: the deciding model's phrase, and one more if another model agrees
+    for (const r of [...ranked.filter((x) => x.name === decided), ...ranked.filter((x) => x.name !== decided)]) {
+      if (parts.length >= 2) break;
       if (r.name !== decided && r.p > 0.01) continue;
-      if (r.detail && !parts.includes(r.detail)) parts.push(r.detail);
+      const first = r.detail.split('; ')[0];
+      if (first && !parts.includes(first)) parts.push(first);
     }
     return `${parts.join('; ') || `unusual for ${this.name}`} (${decided}; ${history})`;
   }

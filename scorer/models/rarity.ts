@@ -180,12 +180,15 @@ function tokensOf(event: BehaviourEvent, context: readonly BehaviourEvent[], ngr
   let path = event.key;
   for (let k = 1; k <= ngram; k++) {
     // at a sequence's start the missing keys are part of the n-gram: `^` marks the start
-    path = `${n - k >= 0 ? context[n - k].key : '^'}>${path}`;
+    // ⇒ joins the keys: event keys themselves contain '>' and '='
+    path = `${n - k >= 0 ? context[n - k].key : '^'}${STEP}${path}`;
     tokens.push(`next${k}=${path}`);
     if (n - k < 0) break;
   }
   return tokens;
 }
+
+const STEP = '\u21d2';
 
 function isTimeField(token: string): boolean {
   return token.startsWith('hour=') || token.startsWith('day=') || token.startsWith('kind=') && token.includes('>hour=');
@@ -193,6 +196,7 @@ function isTimeField(token: string): boolean {
 
 /** `exe=/usr/bin/nc` → exe; `parent=/bin/bash>exe=/usr/bin/nc` → parent>exe */
 function fieldOf(token: string): string {
+  if (token.startsWith('next') && token[5] === '=') return token.slice(0, 5);
   const eq = token.indexOf('=');
   const gt = token.indexOf('>', eq);
   if (gt < 0) return token.slice(0, eq);
@@ -206,7 +210,7 @@ const FIELD_NAMES: Record<string, string> = {
 };
 
 function describeToken(token: string): string {
-  if (/^next\d=/.test(token)) return `the steps \`${token.slice(6).split('>').join('` → `')}\``;
+  if (/^next\d=/.test(token)) return `the steps \`${token.slice(6).split(STEP).join('` → `')}\``;
   const parts = token.split('>');
   const shown = parts.map((p) => {
     const eq = p.indexOf('=');

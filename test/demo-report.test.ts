@@ -1,0 +1,93 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as zlib from 'zlib';
+import t from 'tap';
+import { generateDemo } from '../demo/generate';
+import { writeReport } from '../report/report';
+import type { ScoredEvent } from '../scorer/types';
+import { DIST } from './helpers/paths';
+
+t.test('the demo stream is osquery output with six attack stories', async (t) => {
+  const a = generateDemo({ seed: 3, days: 6, start: 1_790_000_000 - (1_790_000_000 % 86400), host: 'web-01', attacks: true });
+  const b = generateDemo({ seed: 3, days: 6, start: 1_790_000_000 - (1_790_000_000 % 86400), host: 'web-01', attacks: true });
+  t.same(a.lines, b.lines, 'deterministic for a seed');
+  t.equal(a.stories.length, 6);
+  const names = new Set(a.lines.map((l) => JSON.parse(l).name));
+  for (const q of ['process_events', 'socket_events', 'logged_in_users', 'last', 'shell_history', 'listening_ports', 'file_events']) t.ok(names.has(`pack_user-behavior_${q}`), q);
+  const first = JSON.parse(a.lines[0]);
+  t.match(first, { hostIdentifier: 'web-01', calendarTime: /^\w{3} \w{3} \d{2} \d{2}:\d{2}:\d{2} \d{4} UTC$/, epoch: 0, numerics: false });
+  const storyLines = a.stories.flatMap((s) => s.lines.map((i) => a.lines[i]));
+  t.notOk(storyLines.some((l) => /attack|malicious|"story"/i.test(l)), 'attack rows carry no marker');
+  const calm = generateDemo({ seed: 3, days: 6, start: 1_790_000_000 - (1_790_000_000 % 86400), host: 'web-01', attacks: false });
+  t.equal(calm.stories.length, 0);
+});
+
+t.test('npm run demo: the real extension finds every story through the emulator', async (t) => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-demo-test-'));
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  const r = spawnSync(process.execPath, [path.join(DIST, 'cli', 'main.js'), 'demo', '--out', out, '--days', '10', '--quiet'], { encoding: 'utf8', timeout: 300_000 });
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /osquery> SELECT .* FROM anomaly_scores WHERE score < 0\.3/);
+  const found = r.stdout.match(/^ {2}found /gm)?.length ?? 0;
+  const missed = r.stdout.match(/^ {2}missed /gm)?.length ?? 0;
+  t.equal(found + missed, 6, 'six stories reported');
+  t.ok(found >= 5, `found ${found} of 6 stories because they are rare for their users`);
+  const outside = Number(/(\d+) bad rows outside the attack stories/.exec(r.stdout)?.[1]);
+  const scored = Number(/([\d,]+) rows scored/.exec(r.stdout)?.[1].replace(/,/g, ''));
+  t.ok(outside / scored < 0.01, `bad rows outside the stories stay rare (${outside} of ${scored})`);
+  t.ok(fs.existsSync(path.join(out, 'report', 'index.html')), 'the report was written');
+});
+
+function scoredRows(): ScoredEvent[] {
+  const rows: ScoredEvent[] = [];
+  for (let i = 0; i < 400; i++) {
+    const score = i % 97 === 0 ? 0.12 : i % 13 === 0 ? 0.55 : 0.7 + (i % 30) / 100;
+    rows.push({ id: `r${i}`, time: 1_790_000_000 + i * 600, host: 'web-01', subject: i % 3 ? 'alice' : 'bob', query: 'pack_user-behavior_process_events', action: 'added', event: `exec /usr/bin/tool${i % 7} <- /bin/bash`, score, verdict: score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good', model: 'rarity', reasons: i === 0 ? 'program `<script>alert(1)</script>` never seen before' : 'usual', columns: '{}' });
+  }
+  return rows;
+}
+
+t.test('the report is self-contained HTML with SVG plots', async (t) => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-'));
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  const file = await writeReport(out, { scores: scoredRows(), models: [{ subject: 'alice', model: 'rarity', state: 'monitoring', events: 5000, lastTrained: 1_790_100_000, calibration: 700, backend: 'js' }], generated: 1_790_300_000 });
+  const html = fs.readFileSync(file, 'utf8');
+  t.equal((html.match(/<svg/g) ?? []).length, 3, 'two subject timelines and one histogram');
+  t.notOk(/<(script|img|link)[^>]+(src|href)=["']https?:/i.test(html), 'no external resources');
+  t.notOk(html.includes('<script>alert(1)</script>'), 'reasons are escaped');
+  t.ok(html.includes('&lt;script&gt;alert(1)&lt;/script&gt;'));
+  t.match(html, /Top anomalies/);
+
+  const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
+  if (!chromium) {
+    t.comment('screenshot skipped: Debian chromium is not installed (apt-get install chromium; .ci/run installs it)');
+    return;
+  }
+  const png = path.join(out, 'report.png');
+  const shot = spawnSync(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${path.join(out, 'profile')}`, `--screenshot=${png}`, '--window-size=1280,2000', `file://${file}`], { encoding: 'utf8', timeout: 120_000 });
+  t.ok(fs.existsSync(png), `chromium took a screenshot ${shot.stderr?.slice(0, 200) ?? ''}`);
+  const variance = pngVariance(fs.readFileSync(png));
+  t.ok(variance > 100, `the page is not blank (pixel variance ${variance.toFixed(0)})`);
+  if (process.env.ANOMALY_KEEP_SCREENSHOT) fs.copyFileSync(png, process.env.ANOMALY_KEEP_SCREENSHOT);
+});
+
+/** variance of the decoded bytes of an 8-bit PNG: a blank page is one colour */
+function pngVariance(buf: Buffer): number {
+  const chunks: Buffer[] = [];
+  for (let pos = 8; pos < buf.length; ) {
+    const len = buf.readUInt32BE(pos);
+    const type = buf.toString('ascii', pos + 4, pos + 8);
+    if (type === 'IDAT') chunks.push(buf.subarray(pos + 8, pos + 8 + len));
+    pos += 12 + len;
+  }
+  const raw = zlib.inflateSync(Buffer.concat(chunks));
+  let sum = 0, sq = 0;
+  for (let i = 0; i < raw.length; i += 7) {
+    sum += raw[i];
+    sq += raw[i] * raw[i];
+  }
+  const n = Math.ceil(raw.length / 7);
+  return sq / n - (sum / n) ** 2;
+}
