@@ -1,0 +1,258 @@
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { resolveConfig } from '../conf/config';
+import { DEMO_USERS, generateDemo } from '../demo/generate';
+import { OsquerydEmulator } from '../emulator';
+import { Ingest } from '../extension/ingest';
+import { loggerPlugin } from '../extension/plugin/logger';
+import { DurableQueue } from '../extension/queue';
+import { Extension, ExtensionManager, rpc, toNumber, types } from '../extension/rpc';
+import { startServer } from '../extension/server';
+import { scoresTable } from '../extension/tables/scores';
+import { parseResultLine } from '../scorer/parse/results';
+import { FeatureExtractor, sequenceEvent } from '../scorer/features/extract';
+import { UidMap } from '../scorer/features/subject';
+import { createModel, selectBackend } from '../scorer/models';
+import { Scorer } from '../scorer/scorer';
+import { createScoringService } from '../scorer/service';
+import type { BehaviourEvent, ScoredEvent, ScoringInput, ScoringService } from '../scorer/types';
+import { RetainedScores } from '../state/scores';
+
+// `npm run bench`: every figure next to a baseline measured in the same run, as a ratio,
+// because these machines are shared and absolute numbers drift. Results: docs/benchmarks.md.
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const DATA = path.resolve(ROOT, '..', 'shared', 'data');
+const only = process.argv.slice(2);
+const results: string[] = [];
+
+function report(measure: string, value: string, baseline: string, ratio: string, target: string): void {
+  const line = `| ${measure} | ${value} | ${baseline} | ${ratio} | ${target} |`;
+  results.push(line);
+  console.log(line);
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+function tmpdir(name: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `anomaly-bench-${name}-`));
+}
+
+/** osqueryd's pattern: a new connection per call, `concurrency` calls in flight */
+async function drive(socket: string, lines: string[], concurrency: number): Promise<{ rate: number; p99: number; p50: number }> {
+  const lat: number[] = [];
+  let next = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < lines.length) {
+        const line = lines[next++];
+        const t0 = process.hrtime.bigint();
+        await rpc(socket, Extension, 'call', ['logger', 'anomaly', { string: line, category: 'event' }]);
+        lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { rate: lines.length / seconds, p99: percentile(lat, 99), p50: percentile(lat, 50) };
+}
+
+/** the baseline: a bare unix-socket server answering each Thrift call with a canned reply */
+function bareServer(socket: string): Promise<net.Server> {
+  const server = net.createServer((conn) => {
+    let buf = Buffer.alloc(0);
+    conn.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length < 12) return;
+      const nameLen = buf.readUInt32BE(4);
+      if (buf.length < 12 + nameLen) return;
+      const seqid = buf.readUInt32BE(8 + nameLen);
+      const name = buf.subarray(8, 8 + nameLen);
+      // REPLY: {0: ExtensionResponse {1: ExtensionStatus {1: code 0}, 2: list<map> []}}
+      const head = Buffer.alloc(8);
+      head.writeUInt32BE(0x80010002, 0);
+      head.writeUInt32BE(nameLen, 4);
+      const seq = Buffer.alloc(4);
+      seq.writeUInt32BE(seqid, 0);
+      const body = Buffer.from([0x0c, 0x00, 0x00, 0x0c, 0x00, 0x01, 0x08, 0x00, 0x01, 0, 0, 0, 0, 0x00, 0x0f, 0x00, 0x02, 0x0d, 0, 0, 0, 0, 0x00, 0x00]);
+      conn.end(Buffer.concat([head, name, seq, body]));
+      buf = Buffer.alloc(0);
+    });
+  });
+  return new Promise((resolve) => server.listen(socket, () => resolve(server)));
+}
+
+async function benchIngest(): Promise<void> {
+  const dir = tmpdir('ingest');
+  const lines = generateDemo({ seed: 1, days: 6, start: 1_790_000_000 - (1_790_000_000 % 86400), host: 'web-01', attacks: false }).lines.slice(0, 3000);
+  const config = resolveConfig({ state_dir: dir, learning: { min_events: 100000, min_days: 0 } }, 'bench', {});
+  const service = await createScoringService({ config, log: () => {} });
+  const queue = new DurableQueue(path.join(dir, 'queue'), config.queue.max_bytes);
+  const ingest = new Ingest(queue, service, config, () => {});
+  ingest.start();
+  const socket = path.join(dir, 'ext.sock');
+  const server = await startServer({ path: socket, plugins: [loggerPlugin('anomaly', { features: 1, result: (l) => ingest.accept(l) })], onShutdown: () => {}, log: () => {} });
+  const bareSocket = path.join(dir, 'bare.sock');
+  const bare = await bareServer(bareSocket);
+  await drive(socket, lines.slice(0, 300), 8); // warm up both paths
+  await drive(bareSocket, lines.slice(0, 300), 8);
+  const real = await drive(socket, lines, 8);
+  const base = await drive(bareSocket, lines, 8);
+  report('Logger ingest, Thrift socket, 8 concurrent, new connection per call', `${Math.round(real.rate)} rows/s`, `${Math.round(base.rate)} rows/s (bare socket, same framing)`, `${(real.rate / base.rate).toFixed(2)}×`, '≥ 5,000 rows/s');
+  report('Logger acknowledgement latency p99 (p50)', `${real.p99.toFixed(2)} ms (${real.p50.toFixed(2)})`, `${base.p99.toFixed(2)} ms (${base.p50.toFixed(2)})`, `${(real.p99 / base.p99).toFixed(2)}×`, '≤ 5 ms');
+  server.close();
+  bare.close();
+  await ingest.stop();
+  queue.close();
+  await service.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+function demoEvents(): BehaviourEvent[] {
+  const stream = generateDemo({ seed: 2, days: 14, start: 1_790_000_000 - (1_790_000_000 % 86400), host: 'web-01', attacks: false });
+  const users = new UidMap();
+  users.update(DEMO_USERS);
+  const x = new FeatureExtractor({ users, overrides: {} });
+  const events: BehaviourEvent[] = [];
+  for (const line of stream.lines) for (const row of parseResultLine(line)) {
+    const e = x.extract(row);
+    if (e.subject === 'bob') events.push(e.event);
+  }
+  return events;
+}
+
+async function benchScoring(): Promise<void> {
+  await selectBackend();
+  const events = demoEvents();
+  const fitPart = events.slice(0, Math.floor(events.length / 2));
+  const inputs: ScoringInput[] = events.slice(fitPart.length).map((event, i) => ({ event, context: events.slice(Math.max(0, fitPart.length + i - 10), fitPart.length + i) }));
+  // baseline: what a trivial scorer costs per event (a Map lookup of the key)
+  const counts = new Map<string, number>();
+  for (const e of fitPart) counts.set(e.key, (counts.get(e.key) ?? 0) + 1);
+  const reps = Math.ceil(50_000 / inputs.length);
+  let t0 = process.hrtime.bigint();
+  let sink = 0;
+  for (let r = 0; r < reps; r++) for (const i of inputs) sink += counts.get(i.event.key) ?? 0;
+  const baseRate = (reps * inputs.length) / (Number(process.hrtime.bigint() - t0) / 1e9);
+  const rates: Record<string, number> = {};
+  for (const name of ['rarity', 'ocsvm', 'lstm'] as const) {
+    const model = createModel(name);
+    await model.fit([fitPart]);
+    await model.score(inputs.slice(0, 200));
+    const n = name === 'rarity' ? reps : 1;
+    t0 = process.hrtime.bigint();
+    for (let r = 0; r < n; r++) await model.score(inputs);
+    rates[name] = (n * inputs.length) / (Number(process.hrtime.bigint() - t0) / 1e9);
+    report(`Scoring throughput, ${name}${name === 'lstm' ? ` (${tf.getBackend()})` : ''}, one core`, `${Math.round(rates[name])} events/s`, `${Math.round(baseRate)} events/s (key lookup)`, `${(rates[name] / baseRate).toFixed(4)}×`, name === 'rarity' ? '≥ 50,000 events/s' : '—');
+  }
+  const ensemble = 1 / (1 / rates.rarity + 1 / rates.ocsvm + 1 / rates.lstm);
+  report('Scoring throughput, ensemble (sum of the three)', `${Math.round(ensemble)} events/s`, `${Math.round(baseRate)} events/s (key lookup)`, `${(ensemble / baseRate).toFixed(4)}×`, '≥ 5,000 events/s');
+  if (sink < 0) console.log(sink);
+}
+
+async function benchLstmTraining(): Promise<void> {
+  const backend = await selectBackend();
+  const sessions = fs.readFileSync(path.join(DATA, 'hdfs', 'train_normal.txt'), 'utf8').trim().split('\n').map((l) => l.trim().split(/\s+/).map((k, i) => sequenceEvent(k, i)));
+  // baseline: a fixed amount of dense algebra on the same backend
+  const a = tf.randomNormal([256, 256]);
+  let t0 = Date.now();
+  for (let i = 0; i < 200; i++) tf.tidy(() => tf.matMul(a, a).dataSync());
+  const probe = (Date.now() - t0) / 1000;
+  a.dispose();
+  const model = createModel('lstm', { units: 64, epochs: 6, maxWindows: 100_000 });
+  t0 = Date.now();
+  await model.fit(sessions);
+  const seconds = (Date.now() - t0) / 1000;
+  report(`LSTM training on HDFS train (${sessions.length} sessions, 64 units, 6 epochs, ${backend})`, `${seconds.toFixed(1)} s`, `${probe.toFixed(2)} s (200 matmuls 256×256, ${backend})`, `${(seconds / probe).toFixed(1)}×`, '—');
+}
+
+function userEvents(u: number, n: number): BehaviourEvent[] {
+  const tools = Array.from({ length: 12 }, (_, i) => `/usr/bin/tool${(u * 7 + i) % 40}`);
+  return Array.from({ length: n }, (_, i) => {
+    const exe = tools[(i * 5 + u) % tools.length];
+    return { key: `exec ${exe} <- /bin/bash`, values: ['kind=process', `exe=${exe}`, 'parent=/bin/bash', `cmd=${exe.split('/').pop()} -x <*>`, `hour=${String(9 + (i % 9)).padStart(2, '0')}`], pairs: [`parent=/bin/bash>exe=${exe}`], text: `${exe} -x ${i % 17}`, time: 1_790_000_000 + i * 120 };
+  });
+}
+
+async function benchMemory(): Promise<void> {
+  const config = resolveConfig({ learning: { min_events: 300, min_days: 0 }, retrain: { window_events: 2000 } }, 'bench', {});
+  const rowsFor = (u: number) =>
+    userEvents(u, 400).map((e, i) => ({ query: 'pack_user-behavior_process_events', host: 'web-01', time: e.time, action: 'added' as const, decorations: {}, columns: { pid: String(i), path: e.values[1].slice(4), cmdline: e.text, auid: String(2000 + u), parent: '1' } }));
+  const measure = async (subjects: number) => {
+    const gc = (global as { gc?: () => void }).gc;
+    gc?.();
+    const before = process.memoryUsage().rss;
+    const scorer = await Scorer.open({ config, stateDir: null });
+    for (let u = 0; u < subjects; u++) await scorer.scoreRows(rowsFor(u));
+    gc?.();
+    const after = process.memoryUsage().rss;
+    return { scorer, growth: (after - before) / 1e6 };
+  };
+  const one = await measure(1);
+  const hundred = await measure(100);
+  const monitoring = new Set(hundred.scorer.summaries().filter((s) => s.state === 'monitoring').map((s) => s.subject)).size;
+  report(`Resident memory growth, 100 modelled subjects (${monitoring} monitoring, all three models)`, `${hundred.growth.toFixed(0)} MB`, `${one.growth.toFixed(0)} MB (1 subject)`, `${(hundred.growth / Math.max(one.growth, 1)).toFixed(1)}×`, '≤ 150 MB');
+  void one.scorer;
+}
+
+async function benchSelect(): Promise<void> {
+  const dir = tmpdir('select');
+  const store = new RetainedScores({ dir: path.join(dir, 'scores'), maxRows: 1_000_000, maxDays: 3650 });
+  const batch: ScoredEvent[] = [];
+  for (let i = 0; i < 1_000_000; i++) {
+    const bad = i % 997 === 0;
+    const score = bad ? 0.1 : 0.7 + (i % 300) / 1000;
+    batch.push({ id: `id-${i}`, time: 1_790_000_000 + i, host: 'web-01', subject: `user${i % 100}`, query: 'pack_user-behavior_process_events', action: 'added', event: `exec /usr/bin/tool${i % 50} <- /bin/bash`, score, verdict: bad ? 'bad' : 'good', model: 'rarity', reasons: bad ? 'program `/usr/bin/nc` never seen before' : 'usual', columns: '{"pid":"1"}' });
+    if (batch.length === 50_000) store.append(batch.splice(0));
+  }
+  const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: 60, timeout: 5 });
+  await emu.start();
+  const service = { scores: store } as unknown as ScoringService;
+  const table = scoresTable(Promise.resolve(service));
+  const status = await rpc<{ uuid: unknown }>(emu.socket, ExtensionManager, 'registerExtension', [new types.InternalExtensionInfo({ name: 'bench', version: '1', sdk_version: '0.0.0', min_sdk_version: '0.0.0' }), { table: { anomaly_scores: table.routes() } }]);
+  const server = await startServer({ path: `${emu.socket}.${toNumber(status.uuid)}`, plugins: [table], onShutdown: () => {}, log: () => {} });
+  const time = async (sql: string) => {
+    const lat: number[] = [];
+    let rows = 0;
+    for (let i = 0; i < 7; i++) {
+      const t0 = process.hrtime.bigint();
+      rows = (await emu.query(sql)).length;
+      lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    return { ms: percentile(lat, 50), rows };
+  };
+  const pushed = await time('SELECT * FROM anomaly_scores WHERE score < 0.3');
+  // the same rows without push-down: the filter hidden from the constraint extraction
+  const unpushed = await time("SELECT * FROM anomaly_scores WHERE verdict || '' = 'bad'");
+  report(`SELECT * FROM anomaly_scores WHERE score < 0.3, 1,000,000 retained rows, through the emulator (${pushed.rows} rows)`, `${pushed.ms.toFixed(0)} ms`, `${unpushed.ms.toFixed(0)} ms (same rows, no push-down)`, `${(pushed.ms / unpushed.ms).toFixed(4)}×`, '≤ 100 ms');
+  server.close();
+  await emu.stop();
+  store.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+async function main(): Promise<void> {
+  console.log(`node ${process.version}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}`);
+  console.log('| measure | value | baseline (same run) | ratio | target |');
+  console.log('|---|---|---|---|---|');
+  const all: Record<string, () => Promise<void>> = { ingest: benchIngest, scoring: benchScoring, select: benchSelect, memory: benchMemory, lstm: benchLstmTraining };
+  for (const [name, fn] of Object.entries(all)) {
+    if (only.length && !only.includes(name)) continue;
+    await fn();
+  }
+  if (process.env.BENCH_OUT) fs.writeFileSync(process.env.BENCH_OUT, results.join('\n') + '\n');
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
