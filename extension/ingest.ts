@@ -84,15 +84,17 @@ export class Ingest {
   private async pump(): Promise<void> {
     let failures = 0;
     while (!this.stopped) {
-      const lines = this.queue.take(this.batchLines);
-      if (!lines.length) {
+      if (this.queue.length < this.batchLines) {
+        // let a batch gather: one scoring round trip per line would cost more than the line
         await new Promise<void>((resolve) => {
           this.wake = resolve;
           setTimeout(resolve, 250).unref();
         });
         this.wake = null;
-        continue;
+        if (!this.stopped) await new Promise((r) => setTimeout(r, 25).unref());
       }
+      const lines = this.queue.take(this.batchLines);
+      if (!lines.length) continue;
       const rows: ResultRow[] = [];
       for (const line of lines) {
         try {
