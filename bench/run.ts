@@ -228,9 +228,9 @@ async function benchSelect(): Promise<void> {
     return { ms: percentile(lat, 50), rows };
   };
   const pushed = await time('SELECT * FROM anomaly_scores WHERE score < 0.3');
-  // the same rows without push-down: the filter hidden from the constraint extraction
-  const unpushed = await time("SELECT * FROM anomaly_scores WHERE verdict || '' = 'bad'");
-  report(`SELECT * FROM anomaly_scores WHERE score < 0.3, 1,000,000 retained rows, through the emulator (${pushed.rows} rows)`, `${pushed.ms.toFixed(0)} ms`, `${unpushed.ms.toFixed(0)} ms (same rows, no push-down)`, `${(pushed.ms / unpushed.ms).toFixed(4)}×`, '≤ 100 ms');
+  // the fixed cost of a query through the emulator: same table, a filter nothing matches
+  const empty = await time("SELECT * FROM anomaly_scores WHERE score < 0.3 AND subject = 'nobody'");
+  report(`SELECT * FROM anomaly_scores WHERE score < 0.3, 1,000,000 retained rows, through the emulator (${pushed.rows} rows)`, `${pushed.ms.toFixed(1)} ms`, `${empty.ms.toFixed(1)} ms (same query matching nothing)`, `${(pushed.ms / empty.ms).toFixed(2)}×`, '≤ 100 ms');
   server.close();
   await emu.stop();
   store.close();
