@@ -50,7 +50,8 @@ export const DEMO_USERS = [
   { uid: BACKUP.uid, username: BACKUP.name },
 ];
 
-function rng(seed: number): () => number {
+/** mulberry32: a small seeded PRNG, so a seed always gives the same stream */
+export function seededRandom(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;
@@ -120,7 +121,7 @@ interface Row {
 }
 
 export function generateDemo(opts: DemoOptions): DemoStream {
-  const r = rng(opts.seed);
+  const r = seededRandom(opts.seed);
   const pick = <T>(a: readonly T[]): T => a[Math.floor(r() * a.length)];
   const rows: Row[] = [];
   let pid = 3000;

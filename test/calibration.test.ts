@@ -1,17 +1,7 @@
 import t from 'tap';
+import { seededRandom as rng } from '../demo/generate';
 import { Calibrator, TailCalibratedStatistic, scoreFromP, verdictOf } from '../scorer/calibration';
 
-// seeded PRNG so the bounds below are checked on the same draws every run
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = s;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const gauss = (r: () => number) => Math.sqrt(-2 * Math.log(r() || 1e-12)) * Math.cos(2 * Math.PI * r());
 

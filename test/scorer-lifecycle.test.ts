@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
+import { seededRandom as rng } from '../demo/generate';
 import { resolveConfig } from '../conf/config';
 import { Scorer } from '../scorer/scorer';
 import type { ResultRow } from '../scorer/types';
@@ -12,15 +13,6 @@ import type { ResultRow } from '../scorer/types';
 const HOUR = 3600;
 const START = 1_790_000_000;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(s ^ (s >>> 15), s | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const HABITS = [
   ['/usr/bin/git', 'git status', '/bin/bash'],
