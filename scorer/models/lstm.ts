@@ -116,11 +116,14 @@ export class LstmModel implements Model {
         const p = row[id];
         let rank = 0;
         for (let k = 2; k < V; k++) if (row[k] > p) rank++;
+        // DeepLog calls a key outside the g likeliest anomalous; in a small vocabulary every key
+        // is inside g, so a key that merely was not the likeliest is still named, more mildly
         const unexpected = rank >= this.opts.topG || p < 0.01;
         const value = Math.min(-Math.log(Math.max(p, 1e-12)), UNSEEN_NATS);
+        const after = part[j].context.at(-1)?.key ?? 'the start';
         out[start + j] = {
           value,
-          detail: unexpected ? `\`${key}\` was unexpected after \`${part[j].context.at(-1)?.key ?? 'the start'}\` (p=${p.toPrecision(2)}, ${rank + 1}${ordinal(rank + 1)} likeliest)` : '',
+          detail: rank === 0 ? '' : `\`${key}\` was ${unexpected ? 'unexpected' : 'unusual'} after \`${after}\` (p=${p.toPrecision(2)}, ${rank + 1}${ordinal(rank + 1)} likeliest)`,
         };
       }
     }
