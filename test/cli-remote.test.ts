@@ -1,0 +1,47 @@
+import { spawn } from 'child_process';
+import * as path from 'path';
+import t from 'tap';
+import { emulated, until } from './helpers/emulated';
+import { DIST } from './helpers/paths';
+
+// `anomaly status` and `anomaly feedback` talk to a running extension through its socket.
+
+function anomaly(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(DIST, 'cli', 'main.js'), ...args], { env: { ...process.env, ANOMALY_CONFIG: '' } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('exit', (code) => resolve({ code, out, err }));
+  });
+}
+
+t.test('status and feedback against a running extension', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 60, min_days: 0 } }, users: [{ uid: '1000', username: 'alice' }] });
+  t.teardown(() => e.close());
+  await e.launch();
+  for (let i = 0; i < 120; i++) {
+    const tool = `/usr/bin/tool${i % 4}`;
+    await e.emu.logResult('anomaly', JSON.stringify({ name: 'pack_user-behavior_process_events', hostIdentifier: 'h', unixTime: 1_790_000_000 + i * 60, columns: { pid: String(i), path: tool, cmdline: `${tool} -v`, auid: '1000', parent: '1' }, action: 'added' }));
+  }
+  await e.emu.logResult('anomaly', JSON.stringify({ name: 'pack_user-behavior_process_events', hostIdentifier: 'h', unixTime: 1_790_010_000, columns: { pid: '999', path: '/usr/bin/nc', cmdline: 'nc -lvp 4444', auid: '1000', parent: '1' }, action: 'added' }));
+  const [odd] = await until(() => e.emu.query("SELECT id, score, verdict FROM anomaly_scores WHERE event LIKE '%/usr/bin/nc%'"), (r) => r.length === 1 && r[0].score !== '');
+
+  const status = await anomaly(['status', '--socket', e.emu.socket]);
+  t.equal(status.code, 0, status.err);
+  t.match(status.out, /\| alice +\| rarity +\| monitoring/, 'alice is listed with her models');
+  t.match(status.out, /\| \* +\| ingest/, 'and the ingest counters');
+
+  const fb = await anomaly(['feedback', odd.id, 'normal', '--note', 'port check by the admin', '--socket', e.emu.socket]);
+  t.equal(fb.code, 0, fb.err);
+  t.match(fb.out, new RegExp(`labelled ${odd.id} normal`));
+  const stored = await e.emu.query('SELECT id, label, note FROM anomaly_feedback');
+  t.same(stored, [{ id: odd.id, label: 'normal', note: 'port check by the admin' }], 'the label is kept and listed');
+
+  const unknown = await anomaly(['feedback', 'no-such-id', 'anomalous', '--socket', e.emu.socket]);
+  t.equal(unknown.code, 65, 'an unknown id is refused');
+  t.match(unknown.err, /no retained anomaly_scores row has id "no-such-id"/);
+  const nobody = await anomaly(['status', '--socket', path.join(e.dir, 'nothing-here.em')]);
+  t.equal(nobody.code, 69, 'no extension there: EX_UNAVAILABLE');
+});
