@@ -111,35 +111,38 @@ export class TailCalibratedStatistic {
   }
 }
 
-export interface Calibrated {
+export interface Calibrated<K extends string = ModelName> {
   p: number;
   score: number;
   verdict: Verdict;
-  /** the model whose evidence was strongest; '' when no model spoke */
-  model: ModelName | '';
+  /** the evidence (a model's, for rows) that was strongest; '' when none spoke */
+  model: K | '';
 }
 
-/** The per-subject calibration of the combined model evidence. */
-export class Calibrator {
-  private readonly perModel: Map<ModelName, TailCalibratedStatistic>;
+/**
+ * The per-subject calibration of the combined model evidence. Each evidence source (per row, a
+ * model) is named by a K.
+ */
+export class Calibrator<K extends string = ModelName> {
+  private readonly perModel: Map<K, TailCalibratedStatistic>;
   private readonly combined: TailCalibratedStatistic;
 
   /**
    * @param heldOut per model, its evidence values on the same held-out normal events (equal
    *   lengths, index i is event i)
    */
-  constructor(readonly heldOut: Partial<Record<ModelName, number[]>>) {
+  constructor(readonly heldOut: Partial<Record<K, number[]>>) {
     this.perModel = new Map();
     let n = -1;
-    for (const [name, values] of Object.entries(heldOut) as [ModelName, number[]][]) {
+    for (const [name, values] of Object.entries(heldOut) as [K, number[]][]) {
       if (n >= 0 && values.length !== n) throw new Error(`calibration: ${name} has ${values.length} values, others ${n}`);
       n = values.length;
       this.perModel.set(name, new TailCalibratedStatistic(values));
     }
     const combinedSample: number[] = [];
     for (let i = 0; i < Math.max(n, 0); i++) {
-      const evidence: Partial<Record<ModelName, number>> = {};
-      for (const [name, values] of Object.entries(heldOut) as [ModelName, number[]][]) evidence[name] = values[i];
+      const evidence: Partial<Record<K, number>> = {};
+      for (const [name, values] of Object.entries(heldOut) as [K, number[]][]) evidence[name] = values[i];
       combinedSample.push(this.combine(evidence).statistic);
     }
     this.combined = new TailCalibratedStatistic(combinedSample);
@@ -149,13 +152,13 @@ export class Calibrator {
     return this.combined.size;
   }
 
-  get models(): ModelName[] {
+  get models(): K[] {
     return [...this.perModel.keys()];
   }
 
-  private combine(evidence: Partial<Record<ModelName, number>>): { statistic: number; model: ModelName | '' } {
+  private combine(evidence: Partial<Record<K, number>>): { statistic: number; model: K | '' } {
     let best = 0;
-    let model: ModelName | '' = '';
+    let model: K | '' = '';
     for (const [name, stat] of this.perModel) {
       const value = evidence[name];
       if (value === undefined) continue;
@@ -168,7 +171,7 @@ export class Calibrator {
     return { statistic: best, model };
   }
 
-  calibrate(evidence: Partial<Record<ModelName, number>>): Calibrated {
+  calibrate(evidence: Partial<Record<K, number>>): Calibrated<K> {
     const { statistic, model } = this.combine(evidence);
     const p = this.combined.pValue(statistic);
     const score = scoreFromP(p);
@@ -176,15 +179,15 @@ export class Calibrator {
   }
 
   /** per-model p-value, for reasons ("… rarer than 99.9 % of alice's history") */
-  modelP(name: ModelName, value: number): number {
+  modelP(name: K, value: number): number {
     return this.perModel.get(name)?.pValue(value) ?? 1;
   }
 
-  toState(): { heldOut: Partial<Record<ModelName, number[]>> } {
+  toState(): { heldOut: Partial<Record<K, number[]>> } {
     return { heldOut: this.heldOut };
   }
 
-  static fromState(state: { heldOut: Partial<Record<ModelName, number[]>> }): Calibrator {
-    return new Calibrator(state.heldOut);
+  static fromState<K extends string = ModelName>(state: { heldOut: Partial<Record<K, number[]>> }): Calibrator<K> {
+    return new Calibrator<K>(state.heldOut);
   }
 }

@@ -3,10 +3,12 @@ import { createModel } from './models';
 import type { BehaviourEvent, Evidence, Model, ModelName, ScoringInput } from './types';
 
 // Session-level scoring for data whose unit is a whole sequence (an HDFS block session, an
-// ADFA-LD syscall trace). The models are the product's own, fitted the same way; a session's
-// evidence from each model is the strongest evidence over its events (DeepLog flags a session
-// when any step is unexpected), and it is calibrated the same way a row is, against held-out
-// normal sessions, so 0.3 means the same for a session as for a row.
+// ADFA-LD syscall trace). The models are the product's own, fitted the same way. Each model
+// gives a session two statistics of its events' evidence: its peak (DeepLog flags a session
+// when any step is unexpected) and its mean (an intrusion can also be a trace that is a little
+// odd all along, no single step standing out). Both are calibrated, and combined, the same way
+// a row's models are, against held-out normal sessions, so 0.3 means the same for a session as
+// for a row and the statistic that matters for the data at hand decides.
 
 export interface SessionScorerOptions {
   models: readonly ModelName[];
@@ -16,8 +18,11 @@ export interface SessionScorerOptions {
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
-export interface SessionResult extends Calibrated {
-  evidence: Partial<Record<ModelName, Evidence>>;
+/** `rarity` is the model's peak statistic, `rarity:mean` its mean */
+export type SessionStatistic = ModelName | `${ModelName}:mean`;
+
+export interface SessionResult extends Calibrated<SessionStatistic> {
+  evidence: Partial<Record<SessionStatistic, Evidence>>;
 }
 
 /** the end of a session is an event too: sessions cut short end where they never did */
@@ -37,9 +42,15 @@ export function tailMean(list: Evidence[]): Evidence {
   return { value: k ? sum / k : 0, detail: sorted[0]?.detail ?? '' };
 }
 
+function mean(list: Evidence[]): number {
+  let sum = 0;
+  for (const e of list) sum += e.value;
+  return sum / list.length;
+}
+
 export class SessionScorer {
   private models = new Map<ModelName, Model>();
-  private calibrator: Calibrator | null = null;
+  private calibrator: Calibrator<SessionStatistic> | null = null;
 
   constructor(private readonly opts: SessionScorerOptions) {}
 
@@ -61,13 +72,13 @@ export class SessionScorer {
       this.opts.onProgress?.(`fit ${name}`, 1, 1);
     }
     const evidence = await this.sessionEvidence(heldOut, 'calibrate');
-    const perModel: Partial<Record<ModelName, number[]>> = {};
-    for (const name of this.models.keys()) perModel[name] = evidence.map((e) => e[name]!.value);
-    this.calibrator = new Calibrator(perModel);
+    const perStatistic: Partial<Record<SessionStatistic, number[]>> = {};
+    for (const stat of Object.keys(evidence[0] ?? {}) as SessionStatistic[]) perStatistic[stat] = evidence.map((e) => e[stat]!.value);
+    this.calibrator = new Calibrator(perStatistic);
   }
 
-  private async sessionEvidence(sessions: readonly (readonly BehaviourEvent[])[], stage: string): Promise<Partial<Record<ModelName, Evidence>>[]> {
-    const out: Partial<Record<ModelName, Evidence>>[] = sessions.map(() => ({}));
+  private async sessionEvidence(sessions: readonly (readonly BehaviourEvent[])[], stage: string): Promise<Partial<Record<SessionStatistic, Evidence>>[]> {
+    const out: Partial<Record<SessionStatistic, Evidence>>[] = sessions.map(() => ({}));
     const chunk = 64;
     for (let start = 0; start < sessions.length; start += chunk) {
       const slice = sessions.slice(start, start + chunk);
@@ -84,10 +95,10 @@ export class SessionScorer {
         const ev = await model.score(inputs);
         const perSession = new Map<number, Evidence[]>();
         for (let i = 0; i < ev.length; i++) (perSession.get(owner[i]) ?? perSession.set(owner[i], []).get(owner[i])!).push(ev[i]);
-        for (const [o, list] of perSession) out[o][name] = tailMean(list);
-      }
-      for (let j = 0; j < slice.length; j++) {
-        for (const name of this.models.keys()) out[start + j][name] ??= { value: 0, detail: 'empty session' };
+        for (const [o, list] of perSession) {
+          out[o][name] = tailMean(list);
+          out[o][`${name}:mean`] = { value: mean(list), detail: '' };
+        }
       }
       this.opts.onProgress?.(stage, Math.min(start + chunk, sessions.length), sessions.length);
     }
@@ -98,8 +109,8 @@ export class SessionScorer {
     if (!this.calibrator) throw new Error('SessionScorer.score before fit');
     const evidence = await this.sessionEvidence(sessions, 'score');
     return evidence.map((e) => {
-      const values: Partial<Record<ModelName, number>> = {};
-      for (const k of Object.keys(e) as ModelName[]) values[k] = e[k]!.value;
+      const values: Partial<Record<SessionStatistic, number>> = {};
+      for (const k of Object.keys(e) as SessionStatistic[]) values[k] = e[k]!.value;
       return { ...this.calibrator!.calibrate(values), evidence: e };
     });
   }
