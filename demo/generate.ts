@@ -324,3 +324,20 @@ export function generateDemo(opts: DemoOptions): DemoStream {
   });
   return { lines, stories };
 }
+
+/**
+ * The stream as an `anomaly eval` pair: train is every day but the last, unlabelled; test is
+ * the last day (where the stories are), every line labelled `normal` or `anomalous`.
+ */
+export function evaluationSplit(stream: DemoStream): { train: string[]; test: string[] } {
+  const times = stream.lines.map((l) => (JSON.parse(l) as { unixTime: number }).unixTime);
+  const lastDay = Math.floor(times[times.length - 1] / DAY) * DAY;
+  const attack = new Set(stream.stories.flatMap((s) => s.lines));
+  const train: string[] = [];
+  const test: string[] = [];
+  stream.lines.forEach((line, i) => {
+    if (times[i] < lastDay) train.push(line);
+    else test.push(`${line.slice(0, -1)},"label":"${attack.has(i) ? 'anomalous' : 'normal'}"}`);
+  });
+  return { train, test };
+}

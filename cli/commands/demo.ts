@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { DEMO_USERS, generateDemo } from '../../demo/generate';
+import { DEMO_USERS, evaluationSplit, generateDemo } from '../../demo/generate';
 import { OsquerydEmulator } from '../../emulator';
 import { writeReport } from '../../report/report';
 import type { ModelName, ScoredEvent } from '../../scorer/types';
@@ -10,7 +10,7 @@ import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
 import { table } from './shared';
 
-export const help = `Usage: anomaly demo [--out DIR] [--days N] [--seed N] [--no-attacks]
+export const help = `Usage: anomaly demo [--out DIR] [--days N] [--seed N] [--no-attacks] [--eval-split]
 
 Run the product end to end on a fresh machine, without osqueryd: generate a multi-user,
 multi-day osquery result stream for one Linux host (an admin, a developer, a service
@@ -23,13 +23,16 @@ Options:
   --days N       days of history to generate (default 14)
   --seed N       random seed (default 7)
   --no-attacks   generate normal behaviour only
+  --eval-split   only write the stream as an evaluation pair, DIR/train.log (every day but
+                 the last) and DIR/test.log (the last day, lines labelled normal or
+                 anomalous), for: anomaly eval --train DIR/train.log --test DIR/test.log
   --quiet        no progress output
 `;
 
 const DAY = 86400;
 
 export async function run(argv: string[]): Promise<number> {
-  const { flags } = parseFlags(argv, { out: { kind: 'value' }, days: { kind: 'value' }, seed: { kind: 'value' }, 'no-attacks': { kind: 'bool' }, quiet: { kind: 'bool' } });
+  const { flags } = parseFlags(argv, { out: { kind: 'value' }, days: { kind: 'value' }, seed: { kind: 'value' }, 'no-attacks': { kind: 'bool' }, 'eval-split': { kind: 'bool' }, quiet: { kind: 'bool' } });
   const days = Number(flags.days ?? 14);
   const seed = Number(flags.seed ?? 7);
   if (!Number.isInteger(days) || days < 4 || days > 60) throw new CliError('--days must be a whole number from 4 to 60', EXIT.usage);
@@ -42,6 +45,13 @@ export async function run(argv: string[]): Promise<number> {
   const today = Math.floor(Date.now() / 1000 / DAY) * DAY;
   const stream = generateDemo({ seed, days, start: today - days * DAY, host: 'web-01', attacks: !flags['no-attacks'] });
   fs.mkdirSync(out, { recursive: true });
+  if (flags['eval-split']) {
+    const { train, test } = evaluationSplit(stream);
+    fs.writeFileSync(path.join(out, 'train.log'), train.join('\n') + '\n');
+    fs.writeFileSync(path.join(out, 'test.log'), test.join('\n') + '\n');
+    process.stdout.write(`wrote ${train.length} training and ${test.length} labelled test lines; evaluate with\n  anomaly eval --train ${path.join(out, 'train.log')} --test ${path.join(out, 'test.log')}\n`);
+    return EXIT.ok;
+  }
   const logFile = path.join(out, 'osqueryd.results.log');
   fs.writeFileSync(logFile, stream.lines.join('\n') + '\n');
 
