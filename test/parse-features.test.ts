@@ -95,12 +95,6 @@ t.test('character rarity sets encoded commands apart', async (t) => {
 t.test('the template miner reaches Drain\'s published accuracy on loghub', async (t) => {
   const results = evaluateMiner(path.join(DATA, 'loghub'));
   for (const r of results) t.comment(`${r.dataset}: ${r.accuracy} (Drain ${r.published})`);
-  for (const name of ['HDFS', 'BGL', 'Linux']) {
-    const r = results.find((x) => x.dataset === name)!;
-    t.ok(r.accuracy >= BENCHMARK[name].published - 0.005, `${name} ${r.accuracy} ≥ Drain's ${r.published}`);
-  }
-  for (const name of ['OpenSSH', 'Thunderbird']) {
-    const r = results.find((x) => x.dataset === name)!;
-    t.ok(r.accuracy >= BENCHMARK[name].published - 0.07, `${name} ${r.accuracy} within 0.07 of Drain's ${r.published} (see docs/template-miner.md)`);
-  }
+  t.equal(results.length, 5, 'all five loghub samples');
+  for (const r of results) t.ok(r.accuracy >= r.published, `${r.dataset} ${r.accuracy} ≥ Drain's ${r.published}`);
 });

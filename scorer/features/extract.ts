@@ -40,7 +40,9 @@ export class FeatureExtractor {
   constructor(opts: { users: UidMap; overrides: Record<string, QueryOverride> }, miner?: TemplateMiner) {
     this.users = opts.users;
     this.overrides = opts.overrides;
-    this.miner = miner ?? new TemplateMiner({ masks: CMD_MASKS, similarity: 0.5, depth: 4, maxTemplates: 20_000 });
+    // depth 5: the executable and its first argument lead down the tree, so `git push …` and
+    // `git pull …` never compete for one template
+    this.miner = miner ?? new TemplateMiner({ masks: CMD_MASKS, similarity: 0.5, depth: 5, maxTemplates: 20_000 });
   }
 
   /** identical strings share one copy: windows of events repeat the same few tokens */

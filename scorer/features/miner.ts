@@ -9,7 +9,7 @@ export const WILDCARD = '<*>';
 export interface MinerOptions {
   /** similarity a line needs to join a template */
   similarity: number;
-  /** tree depth, counting the root and the length layer */
+  /** tree depth as Drain counts it: the root, the length layer, depth − 3 token layers, the leaves */
   depth: number;
   maxChildren: number;
   /** regexes whose matches are masked to <*> before mining */
@@ -71,7 +71,7 @@ export class TemplateMiner {
   /** search: a literal child if there is one, else the wildcard child (Drain's treeSearch) */
   private bestMatch(tokens: string[]): Cluster | null {
     let node = this.root.children.get(String(tokens.length));
-    const levels = Math.min(this.opts.depth - 2, tokens.length);
+    const levels = Math.min(this.opts.depth - 3, tokens.length);
     for (let i = 0; node && i < levels; i++) node = node.children.get(tokens[i]) ?? node.children.get(WILDCARD);
     if (!node) return null;
     let best: Cluster | null = null;
@@ -94,7 +94,7 @@ export class TemplateMiner {
     const lengthKey = String(tokens.length);
     let node: Node | undefined = this.root.children.get(lengthKey);
     if (!node) this.root.children.set(lengthKey, (node = { children: new Map(), clusters: [] }));
-    const levels = Math.min(this.opts.depth - 2, tokens.length);
+    const levels = Math.min(this.opts.depth - 3, tokens.length);
     for (let i = 0; i < levels; i++) {
       const token = tokens[i];
       let next: Node | undefined = node.children.get(token);
