@@ -54,6 +54,10 @@ t.test('subject resolution: auid survives sudo, then uid, username, decorations,
   t.equal(resolveSubject(row({ port: '22' }, { username: 'dave' }), users), 'dave', 'decorations');
   t.equal(resolveSubject(row({ port: '22' }, { username: 'LOGIN' }), users), 'host', 'no user: the host');
   t.equal(resolveSubject(row({ user: 'alice' }), users, { subject: 'host' }), 'host', 'per-query override');
+  t.equal(resolveSubject(row({ uid: '1002' }), users), 'carol', 'a row with uid and username taught the map');
+  users.update([{ uid: '1002', username: 'erin' }]);
+  t.equal(resolveSubject(row({ uid: '1002' }), users), 'erin', "the manager's users table outranks what rows taught");
+  t.equal(resolveSubject(row({ uid: '1000' }), users), 'uid:1000', 'a uid the manager no longer lists is no longer named');
 });
 
 t.test('generalisation keeps behaviour and drops what changes every time', async (t) => {

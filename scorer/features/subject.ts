@@ -4,9 +4,14 @@ import type { ResultRow } from '../types';
 // Who a row belongs to. The login user (auid) is preferred over uid/euid because it
 // survives sudo and su: a root shell opened by alice is still alice's behaviour.
 
-/** uid → username, from the manager's `SELECT uid, username FROM users` */
+/**
+ * uid → username. The manager's `SELECT uid, username FROM users` is authoritative; rows that
+ * carry both a uid and a username (shell_history, user_ssh_keys, …) fill the gaps, so that
+ * results read offline, with no manager to ask, still put alice's uid-only rows under alice.
+ */
 export class UidMap {
   private names = new Map<string, string>();
+  private learned = new Map<string, string>();
 
   update(rows: ReadonlyArray<{ uid: string; username: string }>): void {
     const next = new Map<string, string>();
@@ -15,16 +20,21 @@ export class UidMap {
     this.names = next;
   }
 
+  learn(uid: string, username: string): void {
+    if (this.learned.get(uid) !== username && this.learned.size < 100_000) this.learned.set(uid, username);
+  }
+
   name(uid: string): string {
-    return this.names.get(uid) ?? (uid === '0' ? 'root' : `uid:${uid}`);
+    return this.names.get(uid) ?? this.learned.get(uid) ?? (uid === '0' ? 'root' : `uid:${uid}`);
   }
 
   toState(): Array<[string, string]> {
-    return [...this.names];
+    return [...new Map([...this.learned, ...this.names])];
   }
 
+  /** names from an earlier run stand in until the manager answers */
   load(state: Array<[string, string]>): void {
-    this.names = new Map(state);
+    this.learned = new Map(state);
   }
 }
 
@@ -37,6 +47,7 @@ const ID_COLUMNS = ['auid', 'uid', 'euid'];
 
 export function resolveSubject(row: ResultRow, users: UidMap, override?: QueryOverride): string {
   const c = row.columns;
+  if (c.uid !== undefined && c.username && /^\d+$/.test(c.uid) && !NOT_USERS.has(c.username)) users.learn(c.uid, c.username);
   if (override?.subject) {
     if (override.subject === 'host') return 'host';
     const v = c[override.subject] ?? row.decorations[override.subject];
