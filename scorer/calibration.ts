@@ -11,10 +11,13 @@ import type { ModelName, Verdict } from './types';
 // normal behaviour whatever the number of models.
 //
 // A held-out set of n events cannot express p-values below 1/(n+1). Rather than wait for
-// thousands of events before anything can be called bad, the upper tail beyond the top
-// exceedances is extrapolated with an exponential fitted to them (peaks over threshold, as
-// in SPOT, Siffer et al. KDD'17). Inside the observed range the p-value stays the plain
-// empirical conformal one.
+// thousands of events before anything can be called bad, each model's upper tail beyond its
+// top exceedances is extrapolated with an exponential fitted to them (peaks over threshold,
+// as in SPOT, Siffer et al. KDD'17). Inside the observed range the p-value stays the plain
+// empirical conformal one. The combined statistic is not extrapolated a second time: beyond
+// its observed range it is already a p-value, and the only correction it needs is for having
+// taken the smallest of m (Bonferroni: m·p). Fitting a second exponential there compounded
+// the first and called a barely-outside event impossible.
 //
 // Score mapping: p → 1 + log10(p)/4, clamped to [0,1], so P(score < s) = 10^(−4(1−s)) when p
 // is uniform: 0.3 ↔ p 0.0016, 0.5 ↔ 0.01, 0.7 ↔ 0.063.
@@ -40,7 +43,8 @@ export function verdictOf(score: number | null): Verdict {
 
 /**
  * Conformal p-values of one statistic against a sorted calibration sample, with an
- * exponential upper tail. Larger statistic = less normal.
+ * exponential upper tail, or a given bound beyond the sample's largest value. Larger
+ * statistic = less normal.
  */
 export class TailCalibratedStatistic {
   private readonly sorted: Float64Array;
@@ -51,12 +55,21 @@ export class TailCalibratedStatistic {
   /** mean exceedance over the threshold (the exponential's scale) */
   private readonly scale: number;
 
-  constructor(sample: ArrayLike<number>) {
+  /**
+   * @param beyond when given, the p-value bound used past the sample's largest value, instead
+   *   of an exponential fitted to the sample's tail
+   */
+  constructor(sample: ArrayLike<number>, private readonly beyond?: (x: number) => number) {
     const sorted = Float64Array.from(sample).sort();
     this.sorted = sorted;
     const n = sorted.length;
-    // the top 10% (at least 5 points) carry the tail fit; ties at the maximum (e.g. many
-    // "never seen" events) leave a flat tail, which then extrapolates with a tiny scale
+    if (beyond) {
+      this.threshold = n ? sorted[n - 1] : Infinity;
+      this.tailMass = 0;
+      this.scale = 1;
+      return;
+    }
+    // the top 10% (at least 5 points) carry the tail fit
     const k = Math.max(5, Math.floor(n * 0.1));
     if (n < 2 * k) {
       this.threshold = Infinity;
@@ -74,12 +87,14 @@ export class TailCalibratedStatistic {
       }
     }
     this.threshold = u;
-    this.tailMass = above / (n + 1);
-    // a near-constant sample (a service account's identical nightly jobs) would fit a tail
-    // so thin that any rounding difference looks impossible; the scale is kept at least a
-    // tenth of the sample's upper spread
-    const spread = sorted[n - 1] - sorted[Math.floor(n / 2)];
-    this.scale = Math.max(above > 0 ? sum / above : 0, spread / 10, 1e-6);
+    // conformally, a new value above all n has chance 1/(n+1) even when the top is one tie
+    this.tailMass = Math.max(above, 1) / (n + 1);
+    // the tail may not decay faster than the sample's body is wide (median to threshold):
+    // a flat or bunched top (an SVM's support vectors all at margin 0, a service account's
+    // identical nightly jobs) would otherwise fit a tail so thin that an event just outside
+    // the observed range is called impossible
+    const body = u - sorted[Math.floor(n / 2)];
+    this.scale = Math.max(above > 0 ? sum / above : 0, body, 1e-6);
   }
 
   get size(): number {
@@ -101,7 +116,7 @@ export class TailCalibratedStatistic {
     }
     const empirical = (1 + (n - lo)) / (n + 1);
     if (x <= this.threshold) return empirical;
-    const tail = this.tailMass * Math.exp(-(x - this.threshold) / this.scale);
+    const tail = this.beyond ? this.beyond(x) : this.tailMass * Math.exp(-(x - this.threshold) / this.scale);
     // the extrapolation only ever sharpens the empirical value beyond the observed range
     return Math.max(Math.min(empirical, tail), P_FLOOR);
   }
@@ -145,7 +160,8 @@ export class Calibrator<K extends string = ModelName> {
       for (const [name, values] of Object.entries(heldOut) as [K, number[]][]) evidence[name] = values[i];
       combinedSample.push(this.combine(evidence).statistic);
     }
-    this.combined = new TailCalibratedStatistic(combinedSample);
+    const m = this.perModel.size;
+    this.combined = new TailCalibratedStatistic(combinedSample, (statistic) => m * Math.exp(-statistic));
   }
 
   get size(): number {

@@ -13,7 +13,7 @@ function session(r: () => number, swaps: number, length = 40) {
 t.test('a session that is odd all along is caught by its mean, one odd step by its peak', async (t) => {
   const r = seededRandom(7);
   const scorer = new SessionScorer({ models: ['rarity'], contextLength: 10, heldOutFraction: 0.2, modelOptions: { rarity: { ngram: 4 } } });
-  await scorer.fit(Array.from({ length: 600 }, () => session(r, 0.08)));
+  await scorer.fit(Array.from({ length: 1000 }, () => session(r, 0.08)));
   const normal = await scorer.score(Array.from({ length: 200 }, () => session(r, 0.08)));
   // out of turn three times as often: every single step is one seen many times in training
   const restless = await scorer.score(Array.from({ length: 30 }, () => session(r, 0.25)));
@@ -21,11 +21,13 @@ t.test('a session that is odd all along is caught by its mean, one odd step by i
   withC[20] = sequenceEvent('C', 20);
   const [oneOddStep] = await scorer.score([withC]);
 
-  const sorted = normal.map((s) => s.score).sort((a, b) => a - b);
-  const fifthPercentile = sorted[Math.floor(sorted.length * 0.05)];
-  const caught = restless.filter((s) => s.score < fifthPercentile);
-  t.ok(caught.length >= 27, `${caught.length}/30 restless sessions score below the normal sessions' 5th percentile (${fifthPercentile.toFixed(2)})`);
-  t.ok(caught.filter((s) => s.model === 'rarity:mean').length >= caught.length * 0.8, 'and it is the mean that decided');
+  // how often a restless session scores below a normal one (AUC); the peak alone gives 0.90
+  let below = 0;
+  for (const a of restless) for (const b of normal) below += a.score < b.score ? 1 : a.score === b.score ? 0.5 : 0;
+  const auc = below / restless.length / normal.length;
+  t.ok(auc >= 0.94, `restless sessions score below normal ones (AUC ${auc.toFixed(3)})`);
+  const byMean = restless.filter((s) => s.model === 'rarity:mean').length;
+  t.ok(byMean >= 24, `and it is the mean that decided (${byMean}/30)`);
   t.ok(oneOddStep.score < 0.3, `one never-seen step scores ${oneOddStep.score.toFixed(2)}`);
   t.equal(oneOddStep.model, 'rarity', 'and it is the peak that decided');
   t.ok(normal.filter((s) => s.score < 0.3).length <= 2, 'normal sessions rarely score bad');
