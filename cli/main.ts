@@ -8,6 +8,14 @@ import { COMMANDS, usage } from './commands';
 // 65 bad input data, 66 missing input, 69 extension unavailable, 70 internal error,
 // 78 configuration error.
 
+// `anomaly score … | head`: a reader that stops early is normal in a pipeline, not an error
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.ok);
+    throw err;
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
