@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import { Worker } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { resolveConfig } from '../conf/config';
 import { DEMO_USERS, generateDemo } from '../demo/generate';
@@ -9,7 +10,7 @@ import { OsquerydEmulator } from '../emulator';
 import { Ingest } from '../extension/ingest';
 import { loggerPlugin } from '../extension/plugin/logger';
 import { DurableQueue } from '../extension/queue';
-import { Extension, ExtensionManager, rpc, toNumber, types } from '../extension/rpc';
+import { ExtensionManager, rpc, toNumber, types } from '../extension/rpc';
 import { startServer } from '../extension/server';
 import { scoresTable } from '../extension/tables/scores';
 import { parseResultLine } from '../scorer/parse/results';
@@ -20,6 +21,7 @@ import { Scorer } from '../scorer/scorer';
 import { createScoringService } from '../scorer/service';
 import type { BehaviourEvent, ScoredEvent, ScoringInput, ScoringService } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
+import { percentile, type DriveResult } from './ingest-client';
 
 // `npm run bench`: every figure next to a baseline measured in the same run, as a ratio,
 // because these machines are shared and absolute numbers drift. Results: docs/benchmarks.md.
@@ -35,32 +37,20 @@ function report(measure: string, value: string, baseline: string, ratio: string,
   console.log(line);
 }
 
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-}
-
 function tmpdir(name: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `anomaly-bench-${name}-`));
 }
 
-/** osqueryd's pattern: a new connection per call, `concurrency` calls in flight */
-async function drive(socket: string, lines: string[], concurrency: number): Promise<{ rate: number; p99: number; p50: number }> {
-  const lat: number[] = [];
-  let next = 0;
-  const started = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < lines.length) {
-        const line = lines[next++];
-        const t0 = process.hrtime.bigint();
-        await rpc(socket, Extension, 'call', ['logger', 'anomaly', { string: line, category: 'event' }]);
-        lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      }
-    }),
-  );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { rate: lines.length / seconds, p99: percentile(lat, 99), p50: percentile(lat, 50) };
+/** drive `socket` as osqueryd does, from a thread of its own (bench/ingest-client.ts) */
+function drive(socket: string, lines: string[], concurrency: number): Promise<DriveResult> {
+  return new Promise((resolve, reject) => {
+    const client = new Worker(path.join(__dirname, 'ingest-client.js'), { workerData: { socket, lines, concurrency } });
+    client.once('message', (r: DriveResult) => {
+      resolve(r);
+      void client.terminate();
+    });
+    client.once('error', reject);
+  });
 }
 
 /** the baseline: a bare unix-socket server answering each Thrift call with a canned reply */
