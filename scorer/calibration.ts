@@ -11,13 +11,15 @@ import type { ModelName, Verdict } from './types';
 // normal behaviour whatever the number of models.
 //
 // A held-out set of n events cannot express p-values below 1/(n+1). Rather than wait for
-// thousands of events before anything can be called bad, each model's upper tail beyond its
-// top exceedances is extrapolated with an exponential fitted to them (peaks over threshold,
-// as in SPOT, Siffer et al. KDD'17). Inside the observed range the p-value stays the plain
-// empirical conformal one. The combined statistic is not extrapolated a second time: beyond
-// its observed range it is already a p-value, and the only correction it needs is for having
-// taken the smallest of m (Bonferroni: m·p). Fitting a second exponential there compounded
-// the first and called a barely-outside event impossible.
+// thousands of events before anything can be called bad, each model's tail beyond the
+// largest held-out value is extrapolated with an exponential fitted to the top exceedances
+// (peaks over threshold, as in SPOT, Siffer et al. KDD'17). Inside the observed range the
+// p-value stays the plain empirical conformal one, so the held-out events' own combined
+// statistics never exceed log(n+1) and one odd held-out event cannot stretch the range that
+// a real anomaly must leave. The combined statistic is extrapolated the same way, with one
+// difference: it is a −log p, whose tail a valid p-value never lets decay faster than e^(−s),
+// so its scale is kept at least 1 (a thinner fitted tail compounded the per-model
+// extrapolation and called a barely-outside event impossible).
 //
 // Score mapping: p → 1 + log10(p)/4, clamped to [0,1], so P(score < s) = 10^(−4(1−s)) when p
 // is uniform: 0.3 ↔ p 0.0016, 0.5 ↔ 0.01, 0.7 ↔ 0.063.
@@ -43,32 +45,22 @@ export function verdictOf(score: number | null): Verdict {
 
 /**
  * Conformal p-values of one statistic against a sorted calibration sample, with an
- * exponential upper tail, or a given bound beyond the sample's largest value. Larger
- * statistic = less normal.
+ * exponential upper tail. Larger statistic = less normal.
  */
 export class TailCalibratedStatistic {
   private readonly sorted: Float64Array;
-  /** threshold above which the exponential tail is used */
+  /** where the exponential tail is anchored (it is used only beyond the largest value) */
   private readonly threshold: number;
   /** fraction of the sample above the threshold */
   private readonly tailMass: number;
   /** mean exceedance over the threshold (the exponential's scale) */
   private readonly scale: number;
 
-  /**
-   * @param beyond when given, the p-value bound used past the sample's largest value, instead
-   *   of an exponential fitted to the sample's tail
-   */
-  constructor(sample: ArrayLike<number>, private readonly beyond?: (x: number) => number) {
+  /** @param minScale the least scale the tail may have; by default the sample's body width */
+  constructor(sample: ArrayLike<number>, minScale?: number) {
     const sorted = Float64Array.from(sample).sort();
     this.sorted = sorted;
     const n = sorted.length;
-    if (beyond) {
-      this.threshold = n ? sorted[n - 1] : Infinity;
-      this.tailMass = 0;
-      this.scale = 1;
-      return;
-    }
     // the top 10% (at least 5 points) carry the tail fit
     const k = Math.max(5, Math.floor(n * 0.1));
     if (n < 2 * k) {
@@ -94,7 +86,7 @@ export class TailCalibratedStatistic {
     // identical nightly jobs) would otherwise fit a tail so thin that an event just outside
     // the observed range is called impossible
     const body = u - sorted[Math.floor(n / 2)];
-    this.scale = Math.max(above > 0 ? sum / above : 0, body, 1e-6);
+    this.scale = Math.max(above > 0 ? sum / above : 0, minScale ?? body, 1e-6);
   }
 
   get size(): number {
@@ -115,9 +107,9 @@ export class TailCalibratedStatistic {
       else hi = mid;
     }
     const empirical = (1 + (n - lo)) / (n + 1);
-    if (x <= this.threshold) return empirical;
-    const tail = this.beyond ? this.beyond(x) : this.tailMass * Math.exp(-(x - this.threshold) / this.scale);
-    // the extrapolation only ever sharpens the empirical value beyond the observed range
+    // inside the observed range the empirical value is exact; the tail only extrapolates beyond it
+    if (x <= this.sorted[n - 1]) return empirical;
+    const tail = this.tailMass * Math.exp(-(x - this.threshold) / this.scale);
     return Math.max(Math.min(empirical, tail), P_FLOOR);
   }
 
@@ -160,8 +152,7 @@ export class Calibrator<K extends string = ModelName> {
       for (const [name, values] of Object.entries(heldOut) as [K, number[]][]) evidence[name] = values[i];
       combinedSample.push(this.combine(evidence).statistic);
     }
-    const m = this.perModel.size;
-    this.combined = new TailCalibratedStatistic(combinedSample, (statistic) => m * Math.exp(-statistic));
+    this.combined = new TailCalibratedStatistic(combinedSample, 1);
   }
 
   get size(): number {

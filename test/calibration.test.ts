@@ -24,6 +24,16 @@ t.test('empirical p-values are conformal inside the observed range', async (t) =
   t.ok(stat.pValue(1000) > 0, 'but stays positive');
 });
 
+t.test('a tied top: just outside it is unusual, not impossible', async (t) => {
+  // an SVM's held-out margins: a spread below 0 and a fifth exactly at 0 (support vectors)
+  const sample = [...Array.from({ length: 80 }, (_, i) => -0.033 + i * 0.0004), ...new Array(20).fill(0)];
+  const stat = new TailCalibratedStatistic(sample);
+  const edge = stat.pValue(1e-9);
+  t.ok(edge > 0.5 / 101 && edge <= 1 / 101, `just above the tie: p ${edge.toExponential(2)}, about 1/(n+1)`);
+  t.ok(stat.pValue(0.03) > 1e-4, `a margin of 0.03, about two body widths out: p ${stat.pValue(0.03).toExponential(2)}`);
+  t.ok(stat.pValue(0.3) < 1e-8 * 1.0001, 'far out it still reaches the floor');
+});
+
 t.test('on held-out normal data the score is calibrated as the contract says', async (t) => {
   // three models with differently shaped evidence, two of them correlated, as real models are
   const r = rng(42);
