@@ -6,6 +6,7 @@ import * as path from 'path';
 import * as thrift from 'thrift';
 import { Extension, ExtensionManager, rpc, toNumber, types } from '../extension/rpc';
 import { launchExtension, type LaunchOptions } from './launcher';
+import { SocketTransport } from '../extension/transport';
 import { generateContext, loadTable, queryColumnNames, referencedTables, runQuery, sqlite, type ColumnRoute } from './sql';
 
 // An osqueryd double for tests and the demo: the ExtensionManager side of the protocol,
@@ -74,7 +75,7 @@ export class OsquerydEmulator extends EventEmitter {
     fs.mkdirSync(this.opts.dir, { recursive: true });
     this.removeStaleSockets();
     const handler = this.handler();
-    this.server = thrift.createServer(ExtensionManager, handler as never, { transport: thrift.TBufferedTransport, protocol: thrift.TBinaryProtocol }) as unknown as net.Server;
+    this.server = thrift.createServer(ExtensionManager, handler as never, { transport: SocketTransport, protocol: thrift.TBinaryProtocol }) as unknown as net.Server;
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.socket, () => resolve());

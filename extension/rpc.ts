@@ -1,4 +1,5 @@
 import * as thrift from 'thrift';
+import { SocketTransport } from './transport';
 
 // One Thrift call over a unix socket on its own connection, the way osqueryd makes every
 // call (protocol doc §2): binary protocol, buffered (unframed) transport, strict write.
@@ -33,7 +34,7 @@ export function rpc<T>(socket: string, service: unknown, method: string, args: u
       if (err) reject(err);
       else resolve(value as T);
     };
-    const conn = createUDSConnection(socket, { transport: thrift.TBufferedTransport, protocol: thrift.TBinaryProtocol, max_attempts: 1, connect_timeout: timeoutMs });
+    const conn = createUDSConnection(socket, { transport: SocketTransport, protocol: thrift.TBinaryProtocol, max_attempts: 1, connect_timeout: timeoutMs });
     const timer = setTimeout(() => done(new RpcError(socket, method, `no answer within ${timeoutMs} ms`)), timeoutMs);
     conn.on('error', (err: Error) => done(new RpcError(socket, method, err.message)));
     conn.on('close', () => done(new RpcError(socket, method, 'connection closed before the answer')));

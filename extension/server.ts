@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as thrift from 'thrift';
 import { Extension, types } from './rpc';
+import { SocketTransport } from './transport';
 import type { Plugin, PluginResponse } from './plugin/types';
 
 // The extension's own Thrift server on `<manager socket>.<uuid>`: ping, call, shutdown.
@@ -50,7 +51,7 @@ export function startServer(opts: ServerOptions): Promise<net.Server> {
   } catch {
     /* nothing stale */
   }
-  const server = thrift.createServer(Extension, handler as never, { transport: thrift.TBufferedTransport, protocol: thrift.TBinaryProtocol }) as unknown as net.Server;
+  const server = thrift.createServer(Extension, handler as never, { transport: SocketTransport, protocol: thrift.TBinaryProtocol }) as unknown as net.Server;
   server.on('error', (err) => opts.log('error', `extension server: ${err.message}`));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
