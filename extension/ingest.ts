@@ -95,23 +95,15 @@ export class Ingest {
       }
       const lines = this.queue.take(this.batchLines);
       if (!lines.length) continue;
-      const rows: ResultRow[] = [];
-      for (const line of lines) {
-        try {
-          rows.push(...parseResultLine(line));
-        } catch {
-          /* validated when accepted; a line altered on disk is skipped */
-        }
-      }
       try {
-        await this.service.score(rows);
+        const scored = await this.service.score(lines);
         this.queue.commit(lines.length);
-        this.counters.scored += rows.length;
+        this.counters.scored += scored.length;
         failures = 0;
       } catch (err) {
         this.queue.release();
         failures++;
-        this.log('error', `scoring ${rows.length} rows failed (${failures}): ${(err as Error).message}`);
+        this.log('error', `scoring ${lines.length} lines failed (${failures}): ${(err as Error).message}`);
         if (failures >= 3) {
           // a batch that fails every time would stop the whole queue: set it aside
           this.setAside(lines);

@@ -94,7 +94,7 @@ async function main(): Promise<void> {
   });
   // scoring starts when the scorer is ready; until then accepted lines wait in the queue
   const lazy: ScoringService = {
-    score: async (rows) => (await ready).score(rows),
+    score: async (lines) => (await ready).score(lines),
     models: () => [],
     get scores(): never {
       throw new Error('scores before the scorer is ready');

@@ -5,7 +5,7 @@ import { RetainedScores } from '../state/scores';
 import type { LogFn } from './scorer';
 import type { SubjectOptions } from './subject';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './worker';
-import type { FeedbackRecord, ModelSummary, ResultRow, ScoredEvent, ScoringService } from './types';
+import type { FeedbackRecord, ModelSummary, ScoredEvent, ScoringService } from './types';
 
 // The extension's handle on the scorer. The scorer itself lives in a worker thread; this side
 // keeps what the tables read (retained scores, the latest model summaries) on the main
@@ -112,9 +112,9 @@ export async function createScoringService(opts: ScoringServiceOptions): Promise
       return backend;
     },
     scores,
-    async score(rows: readonly ResultRow[]): Promise<ScoredEvent[]> {
-      if (rows.length === 0) return [];
-      const reply = await request({ type: 'score', rows: rows as ResultRow[] });
+    async score(lines: readonly string[]): Promise<ScoredEvent[]> {
+      if (lines.length === 0) return [];
+      const reply = await request({ type: 'score', lines: lines as string[] });
       const events = reply.events ?? [];
       scores.append(events);
       return events;

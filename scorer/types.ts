@@ -178,8 +178,12 @@ export interface ScoreStore {
  * durable queue; the service scores rows off the Thrift event loop (worker thread).
  */
 export interface ScoringService {
-  /** score parsed rows; resolves when they are scored and appended to `scores` */
-  score(rows: readonly ResultRow[]): Promise<ScoredEvent[]>;
+  /**
+   * score osquery result lines (validated when accepted); they are parsed in the scorer's
+   * thread, not on the one answering osqueryd. Resolves when their rows are scored and
+   * appended to `scores`.
+   */
+  score(lines: readonly string[]): Promise<ScoredEvent[]>;
   models(): ModelSummary[];
   readonly scores: ScoreStore;
   /** label a scored event; rejects with a clear message when the id is unknown */

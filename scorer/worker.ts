@@ -1,7 +1,10 @@
+import * as fs from 'fs';
+import * as os from 'os';
 import { parentPort, workerData } from 'worker_threads';
 import type { AnomalyConfig } from '../conf/config';
 import { Scorer } from './scorer';
 import type { SubjectOptions } from './subject';
+import { parseResultLine } from './parse/results';
 import type { FeedbackRecord, ResultRow, ScoredEvent } from './types';
 
 // The scorer's thread. Everything that can take long (LSTM and SVM training, LSTM inference)
@@ -16,7 +19,7 @@ export interface WorkerInit {
 }
 
 export type WorkerRequest =
-  | { type: 'score'; id: number; rows: ResultRow[] }
+  | { type: 'score'; id: number; lines: string[] }
   | { type: 'feedback'; id: number; scored: ScoredEvent; record: FeedbackRecord }
   | { type: 'users'; id: number; rows: Array<{ uid: string; username: string }> }
   | { type: 'save'; id: number }
@@ -28,7 +31,35 @@ export type WorkerReply =
   | { type: 'failed'; id: number; message: string }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string };
 
+/**
+ * Run this thread at nice 10. On a small host, training competes for the same cores as the
+ * Thrift thread that must answer osqueryd at once; the kernel should always prefer the
+ * answer. Linux lets a thread renice itself by its thread id; elsewhere this does nothing.
+ */
+function yieldCpuToTheProtocolThread(): void {
+  try {
+    const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) os.setPriority(tid, Math.max(os.getPriority(tid), 10));
+  } catch {
+    /* not Linux, or not allowed: scoring still works, just at the thread's default priority */
+  }
+}
+
+/** lines were validated when accepted; one altered on disk since is skipped, not fatal */
+function parseQueuedLines(lines: readonly string[]): ResultRow[] {
+  const rows: ResultRow[] = [];
+  for (const line of lines) {
+    try {
+      for (const row of parseResultLine(line)) rows.push(row);
+    } catch {
+      /* skipped */
+    }
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
+  yieldCpuToTheProtocolThread();
   const port = parentPort!;
   const init = workerData as WorkerInit;
   const log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => port.postMessage({ type: 'log', level, msg } satisfies WorkerReply);
@@ -50,7 +81,7 @@ async function main(): Promise<void> {
         let events: ScoredEvent[] | undefined;
         switch (req.type) {
           case 'score':
-            events = await scorer.scoreRows(req.rows);
+            events = await scorer.scoreRows(parseQueuedLines(req.lines));
             break;
           case 'feedback':
             scorer.feedback(req.scored, req.record);

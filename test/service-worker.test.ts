@@ -6,7 +6,6 @@ import { resolveConfig } from '../conf/config';
 import { Extension, rpc } from '../extension/rpc';
 import { startServer } from '../extension/server';
 import { createScoringService } from '../scorer/service';
-import type { ResultRow } from '../scorer/types';
 
 // Training runs in the scorer's worker thread: while it trains, the extension's event loop
 // keeps answering pings. Measured as behaviour, not time: pings keep completing during a
@@ -21,12 +20,14 @@ t.test('pings are answered while the worker trains', async (t) => {
   const server = await startServer({ path: socket, plugins: [], onShutdown: () => {}, log: () => {} });
   t.teardown(() => server.close());
 
-  const rows: ResultRow[] = Array.from({ length: 2600 }, (_, i) => ({
-    query: 'pack_user-behavior_process_events', host: 'h', time: 1_790_000_000 + i * 30, action: 'added', decorations: {},
-    columns: { pid: String(i), path: `/usr/bin/tool${i % 23}`, cmdline: `tool${i % 23} --x ${i % 5}`, auid: '1000', parent: '1' },
-  }));
+  const lines = Array.from({ length: 2600 }, (_, i) =>
+    JSON.stringify({
+      name: 'pack_user-behavior_process_events', hostIdentifier: 'h', unixTime: 1_790_000_000 + i * 30, action: 'added', decorations: {},
+      columns: { pid: String(i), path: `/usr/bin/tool${i % 23}`, cmdline: `tool${i % 23} --x ${i % 5}`, auid: '1000', parent: '1' },
+    }),
+  );
   let training = true;
-  const scoring = service.score(rows).finally(() => (training = false));
+  const scoring = service.score(lines).finally(() => (training = false));
   let pings = 0;
   const started = Date.now();
   while (training) {
