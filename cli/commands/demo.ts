@@ -88,17 +88,19 @@ export async function run(argv: string[]): Promise<number> {
 
     const sql = "SELECT datetime(time, 'unixepoch') AS time, subject, event, printf('%.3f', score) AS score, verdict, reasons FROM anomaly_scores WHERE score < 0.3 ORDER BY time";
     const bad = await emu.query(sql);
-    const ugly = await emu.query("SELECT datetime(time, 'unixepoch') AS time, subject, event, printf('%.3f', score) AS score, verdict, reasons FROM anomaly_scores WHERE score >= 0.3 AND score < 0.7 ORDER BY score LIMIT 10");
+    const uglySql = "SELECT datetime(time, 'unixepoch') AS time, subject, event, printf('%.3f', score) AS score, reasons FROM anomaly_scores WHERE score >= 0.3 AND score < 0.7 ORDER BY score LIMIT 10";
+    const ugly = await emu.query(uglySql);
     const [totals] = await emu.query("SELECT count(*) AS rows, sum(verdict = 'bad') AS bad, sum(verdict = 'ugly') AS ugly, sum(verdict = 'good') AS good, sum(verdict = 'learning') AS learning FROM anomaly_scores");
-    const models = await emu.query("SELECT subject, group_concat(model) AS models, state, events, calibration, backend FROM anomaly_models WHERE subject != '*' GROUP BY subject ORDER BY subject");
+    const modelsSql = "SELECT subject, group_concat(model) AS models, state, events, calibration, max(CASE model WHEN 'lstm' THEN backend END) AS lstm_backend FROM anomaly_models WHERE subject != '*' GROUP BY subject ORDER BY subject";
+    const models = await emu.query(modelsSql);
 
     const w = (s: string) => process.stdout.write(s);
     w(`\nosquery> ${sql};\n`);
     w(table(bad, ['time', 'subject', 'event', 'score', 'reasons'], 90));
-    w(`\nosquery> SELECT … FROM anomaly_scores WHERE score >= 0.3 AND score < 0.7 ORDER BY score LIMIT 10;\n`);
+    w(`\nosquery> ${uglySql};\n`);
     w(table(ugly, ['time', 'subject', 'event', 'score', 'reasons'], 90));
-    w(`\nosquery> SELECT subject, model, state, events, calibration, backend FROM anomaly_models;\n`);
-    w(table(models, ['subject', 'models', 'state', 'events', 'calibration', 'backend']));
+    w(`\nosquery> ${modelsSql};\n`);
+    w(table(models, ['subject', 'models', 'state', 'events', 'calibration', 'lstm_backend']));
 
     // which stories surfaced: a story is found when one of its rows is bad
     const all = await emu.query('SELECT id, time, subject, event, score, verdict, reasons, model, query, action, host, columns FROM anomaly_scores');
