@@ -82,35 +82,52 @@ export class Subject {
 
   constructor(readonly name: string, private readonly opts: SubjectOptions) {}
 
-  /** score a batch of this subject's events in order, learning from them as the lifecycle allows */
+  /**
+   * Score a batch of this subject's events in order, learning from them as the lifecycle
+   * allows. The result does not depend on how events are cut into batches: the subject
+   * starts monitoring, and retrains, right after the event that makes it due, and models
+   * that learn online see every earlier event before scoring the next one. So the offline
+   * CLI and the extension, which batch differently, give the same scores for the same log.
+   */
   async scoreEvents(events: readonly BehaviourEvent[]): Promise<SubjectVerdict[]> {
     const out: SubjectVerdict[] = [];
-    if (this.state === 'learning') {
-      for (const event of events) {
-        this.note(event);
-        this.remember(event, true, true);
-        out.push(this.learningVerdict());
-      }
-      if (this.ready()) await this.train();
-      return out;
-    }
-    const inputs: ScoringInput[] = [];
-    const ctx = this.context.slice();
-    for (const event of events) {
-      inputs.push({ event, context: ctx.slice(-this.opts.contextLength) });
-      ctx.push(event);
-    }
-    const evidence = await this.evaluate(inputs);
-    for (let i = 0; i < events.length; i++) {
-      const event = events[i];
-      const verdict = this.judge(event, evidence[i]);
+    let i = 0;
+    while (i < events.length && this.state === 'learning') {
+      const event = events[i++];
       this.note(event);
-      const learn = verdict.verdict === 'good' && !this.anomalousKeys.has(event.key);
-      this.remember(event, learn, verdict.verdict !== 'bad' && !this.anomalousKeys.has(event.key));
-      if (learn) for (const m of this.models.values()) m.observe?.(event, inputs[i].context);
-      out.push(verdict);
+      this.remember(event, true, true);
+      out.push(this.learningVerdict());
+      if (this.ready()) await this.train();
     }
-    if (this.dueForRetraining()) await this.train();
+    while (i < events.length) {
+      // the batch models score the rest at once; if a retraining falls due on the way, the
+      // events after it are scored again by the retrained models
+      const rest = events.slice(i);
+      const inputs: ScoringInput[] = [];
+      const ctx = this.context.slice();
+      for (const event of rest) {
+        inputs.push({ event, context: ctx.slice(-this.opts.contextLength) });
+        ctx.push(event);
+      }
+      const batchEvidence = await this.evaluate(inputs, (m) => !m.observe);
+      for (let j = 0; j < rest.length; j++) {
+        const event = rest[j];
+        const evidence = { ...batchEvidence[j], ...(await this.evaluate([inputs[j]], (m) => Boolean(m.observe)))[0] };
+        const verdict = this.judge(event, evidence);
+        this.note(event);
+        const learn = verdict.verdict === 'good' && !this.anomalousKeys.has(event.key);
+        this.remember(event, learn, verdict.verdict !== 'bad' && !this.anomalousKeys.has(event.key));
+        if (learn) for (const m of this.models.values()) m.observe?.(event, inputs[j].context);
+        out.push(verdict);
+        i++;
+        if (this.dueForRetraining()) {
+          const before = this.models;
+          await this.train();
+          // a retraining that found too little to hold out changed nothing to re-score with
+          if (this.models !== before) break;
+        }
+      }
+    }
     return out;
   }
 
@@ -158,9 +175,10 @@ export class Subject {
     return now - this.lastTrained >= this.opts.retrainSeconds && this.events - this.trainedAtEvents >= this.opts.minEvents / 4;
   }
 
-  private async evaluate(inputs: ScoringInput[]): Promise<Partial<Record<ModelName, Evidence>>[]> {
+  private async evaluate(inputs: ScoringInput[], which: (model: Model) => boolean): Promise<Partial<Record<ModelName, Evidence>>[]> {
     const perEvent: Partial<Record<ModelName, Evidence>>[] = inputs.map(() => ({}));
     for (const [name, model] of this.models) {
+      if (!which(model)) continue;
       const ev = await model.score(inputs);
       for (let i = 0; i < ev.length; i++) perEvent[i][name] = ev[i];
     }

