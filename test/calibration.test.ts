@@ -2,7 +2,6 @@ import t from 'tap';
 import { seededRandom as rng } from '../demo/generate';
 import { Calibrator, TailCalibratedStatistic, scoreFromP, verdictOf } from '../scorer/calibration';
 
-
 const gauss = (r: () => number) => Math.sqrt(-2 * Math.log(r() || 1e-12)) * Math.cos(2 * Math.PI * r());
 
 t.test('score mapping follows the contract', async (t) => {

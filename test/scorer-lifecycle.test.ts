@@ -13,7 +13,6 @@ import type { ResultRow } from '../scorer/types';
 const HOUR = 3600;
 const START = 1_790_000_000;
 
-
 const HABITS = [
   ['/usr/bin/git', 'git status', '/bin/bash'],
   ['/usr/bin/git', 'git pull --rebase', '/bin/bash'],
