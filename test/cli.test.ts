@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
-import { DATA, DIST } from './helpers/paths';
+import { DIST, JUMPVM_LOG, WORKSTATION_EXPORT } from './helpers/paths';
 
 const CLI = path.join(DIST, 'cli', 'main.js');
 function anomaly(args: string[], env: NodeJS.ProcessEnv = {}) {
@@ -28,26 +28,28 @@ t.test('train and score on real logs, and errors that name the file', async (t) 
   t.teardown(() => fs.rmSync(state, { recursive: true, force: true }));
   const cfg = path.join(state, 'anomaly.json');
   fs.writeFileSync(cfg, JSON.stringify({ learning: { min_events: 150, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: false } }));
-  const trained = anomaly(['train', '--log', path.join(DATA, 'osquery', 'workstation-2017-03-28.results.json'), '--state', state, '--config', cfg, '--quiet']);
+  const trained = anomaly(['train', '--log', WORKSTATION_EXPORT, '--state', state, '--config', cfg, '--quiet']);
   t.equal(trained.code, 0, trained.err);
-  t.match(trained.out, /learned 5,941 rows/);
+  t.match(trained.out, /learned 1,741 rows/);
   t.ok(fs.readdirSync(path.join(state, 'subjects')).length > 0, 'models saved in the state directory');
-  const scored = anomaly(['score', '--log', path.join(DATA, 'osquery', 'jumpvm.results.log'), '--state', state, '--config', cfg, '--quiet']);
+  const scored = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
   t.equal(scored.code, 0, scored.err);
   const rows = scored.out.trim().split('\n').map((l) => JSON.parse(l));
   t.equal(rows.length, 266, 'one JSON line per row');
   t.ok(rows.every((r) => 'score' in r && 'verdict' in r && 'reasons' in r));
-  const table = anomaly(['score', '--log', path.join(DATA, 'osquery', 'jumpvm.results.log'), '--state', state, '--config', cfg, '--format', 'table', '--only', 'bad', '--quiet']);
+  const table = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--format', 'table', '--only', 'bad', '--quiet']);
   t.match(table.out, /\| time +\| subject +\|/, 'an osqueryi-style table');
 
   const missing = anomaly(['score', '--log', '/nonexistent.log', '--state', state, '--config', cfg]);
   t.equal(missing.code, 66, 'a missing file: EX_NOINPUT');
   t.match(missing.err, /\/nonexistent\.log: no such file/);
-  const notOsquery = anomaly(['train', '--log', path.join(DATA, 'hdfs', 'dev_labelled.csv'), '--state', state, '--config', cfg]);
+  const csv = path.join(state, 'dev_labelled.csv');
+  fs.writeFileSync(csv, ['Sequence,label', '5 5 22 11 9,0', '5 22 7 11,1', '5 5 9 26,0', '22 5 11 9 26,0', '5 26 26 11,1'].join('\n') + '\n');
+  const notOsquery = anomaly(['train', '--log', csv, '--state', state, '--config', cfg]);
   t.equal(notOsquery.code, 65, 'not osquery output: EX_DATAERR');
   t.match(notOsquery.err, /dev_labelled\.csv: line 1: not osquery results output/);
   fs.writeFileSync(cfg, JSON.stringify({ learning: { min_event: 3 } }));
-  const badConfig = anomaly(['train', '--log', path.join(DATA, 'osquery', 'jumpvm.results.log'), '--state', state, '--config', cfg]);
+  const badConfig = anomaly(['train', '--log', JUMPVM_LOG, '--state', state, '--config', cfg]);
   t.equal(badConfig.code, 78, 'a bad config: EX_CONFIG');
   t.match(badConfig.err, /learning\.min_event: unknown key/);
 });

@@ -2,7 +2,7 @@ import * as path from 'path';
 import t from 'tap';
 import { readLogRecords } from '../emulator';
 import { emulated, until } from './helpers/emulated';
-import { DATA } from './helpers/paths';
+import { JUMPVM_LOG, WORKSTATION_EXPORT } from './helpers/paths';
 
 // The whole slice with the real models: osqueryd (emulated) launches anomaly.ext, logs real
 // results through it, and SQL over anomaly_scores returns scored rows.
@@ -11,7 +11,7 @@ t.test('real osquery results end up scored and selectable in SQL', async (t) => 
   const e = await emulated({ config: { learning: { min_events: 150, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: true } }, users: [{ uid: '1000', username: 'johndoe' }] });
   t.teardown(() => e.close());
   await e.launch();
-  const files = [path.join(DATA, 'osquery', 'jumpvm.results.log'), path.join(DATA, 'osquery', 'workstation-2017-03-28.results.json')];
+  const files = [JUMPVM_LOG, WORKSTATION_EXPORT];
   let sent = 0;
   for (const f of files) {
     const r = await e.emu.replay('anomaly', f);

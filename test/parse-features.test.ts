@@ -7,7 +7,7 @@ import { addressClass, generalisePath, portClass } from '../scorer/features/gene
 import { BENCHMARK, evaluateMiner } from '../scorer/features/miner-eval';
 import { resolveSubject, UidMap } from '../scorer/features/subject';
 import type { ResultRow } from '../scorer/types';
-import { DATA, ROOT } from './helpers/paths';
+import { DATA, dataMissing, JUMPVM_LOG, ROOT, WORKSTATION_EXPORT } from './helpers/paths';
 
 const head = { name: 'pack_p_q', hostIdentifier: 'build-07', calendarTime: 'Sat Nov 21 09:15:02 2026 UTC', unixTime: 1795338902, epoch: 0, counter: 4, numerics: false };
 
@@ -33,11 +33,11 @@ t.test('malformed lines say what was expected', async (t) => {
 
 t.test('the real logs parse completely, from files and a JSON-array export', async (t) => {
   const counts: Record<string, number> = {};
-  for await (const item of readResultLogs([path.join(DATA, 'osquery', 'jumpvm.results.log'), path.join(DATA, 'osquery', 'workstation-2017-03-28.results.json')])) {
+  for await (const item of readResultLogs([JUMPVM_LOG, WORKSTATION_EXPORT])) {
     t.notOk(item.error, item.error?.message ?? '');
     counts[path.basename(item.file)] = (counts[path.basename(item.file)] ?? 0) + (item.rows?.length ?? 0);
   }
-  t.same(counts, { 'jumpvm.results.log': 266, 'workstation-2017-03-28.results.json': 5941 });
+  t.same(counts, { 'jumpvm.results.log': 266, 'workstation-2017-03-28.excerpt.json': 1741 });
   const errors: string[] = [];
   for await (const item of readResultLogs([path.join(ROOT, 'package.json')])) if (item.error) errors.push(item.error.message);
   t.match(errors.at(-1), /package\.json: line 1: not osquery results output/, 'a file that is not osquery output is named as such');
@@ -80,7 +80,7 @@ t.test('generalisation keeps behaviour and drops what changes every time', async
 t.test('event keys from real rows', async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
   const keys: string[] = [];
-  for await (const item of readResultLogs([path.join(DATA, 'osquery', 'jumpvm.results.log')])) for (const r of item.rows ?? []) keys.push(x.extract(r).event.key);
+  for await (const item of readResultLogs([JUMPVM_LOG])) for (const r of item.rows ?? []) keys.push(x.extract(r).event.key);
   t.ok(keys.some((k) => /^shell nmap -A <\*>/.test(k)), 'johndoe\'s nmap scans become one shell template');
   t.ok(keys.some((k) => /^login \S+ from /.test(k)), 'logins become login keys');
   t.ok(keys.some((k) => /^listen /.test(k)), 'listening ports become listen keys');
@@ -96,7 +96,7 @@ t.test('character rarity sets encoded commands apart', async (t) => {
   t.ok(m.surprise('\\x48\\x31\\xc0\\x50\\x68\\x2f\\x2f\\x73\\x68') > plain + 1, 'hex shellcode');
 });
 
-t.test('the template miner reaches Drain\'s published accuracy on loghub', async (t) => {
+t.test('the template miner reaches Drain\'s published accuracy on loghub', { skip: dataMissing('loghub') }, async (t) => {
   const results = evaluateMiner(path.join(DATA, 'loghub'));
   for (const r of results) t.comment(`${r.dataset}: ${r.accuracy} (Drain ${r.published})`);
   t.equal(results.length, 5, 'all five loghub samples');

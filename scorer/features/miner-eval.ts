@@ -91,5 +91,9 @@ export function evaluateMiner(dataDir: string, datasets = Object.keys(BENCHMARK)
 
 if (require.main === module) {
   const dir = process.argv[2] ?? path.resolve(__dirname, '../../../../shared/data/loghub');
+  if (!fs.existsSync(dir)) {
+    console.error(`miner-eval: no loghub samples at ${dir}; download the 2k samples from https://github.com/logpai/loghub and pass their folder`);
+    process.exit(66);
+  }
   for (const r of evaluateMiner(dir)) console.log(`${r.dataset.padEnd(12)} accuracy ${r.accuracy.toFixed(4)}  Drain published ${r.published.toFixed(4)}  templates ${r.templates}`);
 }
