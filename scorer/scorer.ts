@@ -3,7 +3,7 @@ import * as path from 'path';
 import type { AnomalyConfig } from '../conf/config';
 import { FeatureExtractor } from './features/extract';
 import { UidMap } from './features/subject';
-import { selectBackend } from './models/backend';
+import { announceBackend, selectBackend } from './models/backend';
 import { Subject, type SubjectOptions, type SubjectStateFile } from './subject';
 import { readStateFile, writeStateFile, StateFileError } from '../state/atomic';
 import type { BehaviourEvent, FeedbackRecord, ModelSummary, ResultRow, ScoredEvent } from './types';
@@ -67,6 +67,7 @@ export class Scorer {
     let extractor: FeatureExtractor | null = null;
     if (opts.stateDir) {
       fs.mkdirSync(path.join(opts.stateDir, 'subjects'), { recursive: true });
+      if (backend !== 'none') announceBackend(backend, opts.stateDir, log);
       try {
         const saved = readStateFile(path.join(opts.stateDir, 'extractor.json'), EXTRACTOR_KIND, EXTRACTOR_VERSION);
         if (saved) extractor = FeatureExtractor.fromState(saved as never, { users, overrides: opts.config.queries });

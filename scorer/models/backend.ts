@@ -1,3 +1,5 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 
 // The fastest TensorFlow.js backend present at run time: tfjs-node (native libtensorflow,
@@ -35,4 +37,32 @@ async function choose(): Promise<BackendName> {
     }
   }
   throw new Error(`no TensorFlow.js backend could be started${forced ? ` (ANOMALY_TF_BACKEND=${forced})` : ''}`);
+}
+
+const NATIVE_HINT = 'for the native one, `npm install @tensorflow/tfjs-node` in the install folder (needs a download of libtensorflow)';
+
+/**
+ * One line saying which backend runs, the first time a state directory sees it (and again when
+ * it changes), so an install that silently skipped the optional tfjs-node says so once rather
+ * than on every start or line. The last backend announced is kept in `<stateDir>/tfjs-backend`.
+ */
+export function announceBackend(name: BackendName, stateDir: string, log: (level: 'info', msg: string) => void): void {
+  const file = path.join(stateDir, 'tfjs-backend');
+  let last = '';
+  try {
+    last = fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    /* first run here */
+  }
+  if (last === name) return;
+  log('info', `tfjs backend: ${name}${name === 'tfjs-node' ? '' : ` (${NATIVE_HINT})`}`);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o644);
+    fs.writeSync(fd, `${name}\n`);
+  } catch {
+    /* a read-only state directory only means the line comes again next time */
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }
