@@ -1,7 +1,7 @@
 /** sysexits(3) codes, so scripts and service managers can tell failures apart */
 export const EXIT = {
   ok: 0,
-  /** `score`/`eval` found nothing wrong but was asked to fail on findings, and did */
+  /** `score --fail-on-bad` found a bad row */
   findings: 1,
   usage: 64,
   dataerr: 65,
@@ -9,6 +9,7 @@ export const EXIT = {
   unavailable: 69,
   software: 70,
   cantcreat: 73,
+  ioerr: 74,
   config: 78,
 } as const;
 

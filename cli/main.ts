@@ -3,6 +3,7 @@ import { ConfigError } from '../conf/config';
 import { UsageError } from './flags';
 import { EXIT, CliError } from './exit';
 import { COMMANDS, usage } from './commands';
+import { printable } from './commands/shared';
 
 // `anomaly`: the command line of anomaly.ext. Exit codes follow sysexits(3): 64 usage,
 // 65 bad input data, 66 missing input, 69 extension unavailable, 70 internal error,
@@ -43,14 +44,15 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     const e = err as Error;
+    const message = printable(e.message);
     if (err instanceof UsageError) {
-      process.stderr.write(`anomaly: ${e.message}\nRun 'anomaly --help' for usage.\n`);
+      process.stderr.write(`anomaly: ${message}\nRun 'anomaly --help' for usage.\n`);
       process.exitCode = EXIT.usage;
     } else if (err instanceof ConfigError) {
-      process.stderr.write(`anomaly: config error: ${e.message}\n`);
-      process.exitCode = EXIT.config;
+      process.stderr.write(`anomaly: config error: ${message}\n`);
+      process.exitCode = err.missing ? EXIT.noinput : EXIT.config;
     } else if (err instanceof CliError) {
-      process.stderr.write(`anomaly: ${e.message}\n`);
+      process.stderr.write(`anomaly: ${message}\n`);
       process.exitCode = err.code;
     } else {
       process.stderr.write(`anomaly: internal error: ${e.stack ?? e}\n`);

@@ -1,5 +1,8 @@
-// Progress for long work: a redrawn bar on a terminal, plain lines (at most one every few
-// seconds) when stderr is a file or a pipe, so CI logs stay readable.
+// Progress for long work: a redrawn bar on a terminal; when stderr is a file or a pipe, plain
+// lines only when a stage starts, when it completes, and at most one a minute in between, so
+// CI logs stay readable.
+
+const PLAIN_EVERY_MS = 60_000;
 
 export interface Progress {
   update(stage: string, done: number, total: number): void;
@@ -11,6 +14,7 @@ export function progress(stream: NodeJS.WriteStream = process.stderr, quiet = fa
   const tty = Boolean(stream.isTTY);
   let lastPlain = 0;
   let lastStage = '';
+  let completed = '';
   let drawn = false;
   return {
     update(stage, done, total) {
@@ -23,10 +27,12 @@ export function progress(stream: NodeJS.WriteStream = process.stderr, quiet = fa
         drawn = true;
         return;
       }
-      if (stage !== lastStage || now - lastPlain >= 5000 || (total > 0 && done >= total)) {
+      const complete = total > 0 && done >= total;
+      if (complete ? completed !== stage : stage !== lastStage || now - lastPlain >= PLAIN_EVERY_MS) {
         stream.write(`${stage}: ${done.toLocaleString('en-US')}${total > 0 ? ` of ${total.toLocaleString('en-US')}` : ''}\n`);
         lastPlain = now;
         lastStage = stage;
+        if (complete) completed = stage;
       }
     },
     done(message) {

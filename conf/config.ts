@@ -37,7 +37,8 @@ export const DEFAULTS: AnomalyConfig = {
 };
 
 export class ConfigError extends Error {
-  constructor(readonly file: string, readonly keyPath: string, detail: string) {
+  /** `missing`: the named file does not exist (sysexits 66, not 78) */
+  constructor(readonly file: string, readonly keyPath: string, detail: string, readonly missing = false) {
     super(`${file}: ${keyPath ? `${keyPath}: ` : ''}${detail}`);
     this.name = 'ConfigError';
   }
@@ -53,7 +54,12 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
     // instancePath is a JSON pointer (/learning/min_events); show it the way users write keys
     const where = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
     const key = e.keyword === 'additionalProperties' ? [where, String(e.params.additionalProperty)].filter(Boolean).join('.') : where;
-    const what = e.keyword === 'additionalProperties' ? 'unknown key' : e.message ?? 'invalid';
+    const what =
+      e.keyword === 'additionalProperties'
+        ? 'unknown key'
+        : e.keyword === 'enum'
+          ? `must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`
+          : e.message ?? 'invalid';
     throw new ConfigError(file, key || '(top level)', what);
   }
   const cfg = raw as Partial<AnomalyConfig>;
@@ -77,20 +83,25 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
  * ConfigError naming the file and the key path.
  */
 export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): AnomalyConfig {
-  const explicit = file ?? env.ANOMALY_CONFIG;
+  const explicit = file ?? (env.ANOMALY_CONFIG || undefined);
   const target = explicit ?? DEFAULT_CONFIG_PATH;
+  const raw = readConfigJson(target, !explicit);
+  return raw === undefined ? resolveConfig({}, '(defaults)', env) : resolveConfig(raw, target, env);
+}
+
+/** the parsed JSON of a config file; undefined when it is absent and `optional` */
+export function readConfigJson(file: string, optional = false): unknown {
   let text: string;
   try {
-    text = fs.readFileSync(target, 'utf8');
+    text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    if (!explicit && (err as NodeJS.ErrnoException).code === 'ENOENT') return resolveConfig({}, '(defaults)', env);
-    throw new ConfigError(target, '', `cannot read config: ${(err as Error).message}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (optional && code === 'ENOENT') return undefined;
+    throw new ConfigError(file, '', code === 'ENOENT' ? 'no such config file' : `cannot read config: ${(err as Error).message}`, code === 'ENOENT');
   }
-  let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(target, '', `not valid JSON: ${(err as Error).message}`);
+    throw new ConfigError(file, '', `not valid JSON: ${(err as Error).message}`);
   }
-  return resolveConfig(raw, target, env);
 }

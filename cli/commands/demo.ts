@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as readline from 'readline';
 import { DEMO_USERS, evaluationSplit, generateDemo } from '../../demo/generate';
 import { OsquerydEmulator } from '../../emulator';
 import { writeReport } from '../../report/report';
@@ -10,7 +11,7 @@ import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
 import { table } from './shared';
 
-export const help = `Usage: anomaly demo [--out DIR] [--days N] [--seed N] [--no-attacks] [--eval-split]
+export const help = `Usage: anomaly demo [--out DIR] [--days N] [--seed N] [--end DATE] [--no-attacks] [--eval-split] [--serve]
 
 Run the product end to end on a fresh machine, without osqueryd: generate a multi-user,
 multi-day osquery result stream for one Linux host (an admin, a developer, a service
@@ -22,17 +23,23 @@ Options:
   --out DIR      where the stream, state and report go (default: a new temp directory)
   --days N       days of history to generate (default 14)
   --seed N       random seed (default 7)
+  --end DATE     the last day of the stream, YYYY-MM-DD in UTC, when the attacks happen
+                 (default yesterday); the same seed and end give the same stream and
+                 scores on any day
   --no-attacks   generate normal behaviour only
   --eval-split   only write the stream as an evaluation pair, DIR/train.log (every day but
                  the last) and DIR/test.log (the last day, lines labelled normal or
                  anomalous), for: anomaly eval --train DIR/train.log --test DIR/test.log
+  --serve        keep the emulated osqueryd and the extension running after the summary, with
+                 an osquery> prompt for SQL, so that 'anomaly status' and 'anomaly
+                 feedback' can be tried against it; Ctrl-C ends it
   --quiet        no progress output
 `;
 
 const DAY = 86400;
 
 export async function run(argv: string[]): Promise<number> {
-  const { flags } = parseFlags(argv, { out: { kind: 'value' }, days: { kind: 'value' }, seed: { kind: 'value' }, 'no-attacks': { kind: 'bool' }, 'eval-split': { kind: 'bool' }, quiet: { kind: 'bool' } });
+  const { flags } = parseFlags(argv, { out: { kind: 'value' }, days: { kind: 'value' }, seed: { kind: 'value' }, end: { kind: 'value' }, 'no-attacks': { kind: 'bool' }, 'eval-split': { kind: 'bool' }, serve: { kind: 'bool' }, quiet: { kind: 'bool' } });
   const days = Number(flags.days ?? 14);
   const seed = Number(flags.seed ?? 7);
   if (!Number.isInteger(days) || days < 4 || days > 60) throw new CliError('--days must be a whole number from 4 to 60', EXIT.usage);
@@ -41,9 +48,9 @@ export async function run(argv: string[]): Promise<number> {
   const bar = progress(process.stderr, Boolean(flags.quiet));
   const started = Date.now();
 
-  // the stream ends at the last midnight, so the attacks happen "yesterday"
-  const today = Math.floor(Date.now() / 1000 / DAY) * DAY;
-  const stream = generateDemo({ seed, days, start: today - days * DAY, host: 'web-01', attacks: !flags['no-attacks'] });
+  // the stream ends at the midnight after --end, by default the last one: the attacks happen "yesterday"
+  const end = flags.end === undefined ? Math.floor(Date.now() / 1000 / DAY) * DAY : endOfDay(String(flags.end));
+  const stream = generateDemo({ seed, days, start: end - days * DAY, host: 'web-01', attacks: !flags['no-attacks'] });
   fs.mkdirSync(out, { recursive: true });
   if (flags['eval-split']) {
     const { train, test } = evaluationSplit(stream);
@@ -68,9 +75,14 @@ export async function run(argv: string[]): Promise<number> {
   fs.writeFileSync(configFile, JSON.stringify({ state_dir: stateDir, log_level: 'warn', learning: { min_events: 300, min_days: 3 } }, null, 2) + '\n');
 
   const emu = new OsquerydEmulator({ dir: path.join(out, 'osquery'), interval: 2, timeout: 10, hostIdentifier: 'web-01', users: DEMO_USERS });
+  const extensionLog: string[] = [];
+  let failed = true;
   await emu.start();
   try {
-    emu.launch(ext, { env: { ANOMALY_DIST: path.resolve(__dirname, '../..'), ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '' } });
+    // the extension's own log is kept, and shown only if the demo fails: its warnings about
+    // the emulator going away at the end are expected, not news
+    const child = emu.launch(ext, { env: { ANOMALY_DIST: path.resolve(__dirname, '../..'), ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '' }, stderr: 'pipe' });
+    child.stderr?.on('data', (chunk: Buffer) => extensionLog.push(chunk.toString('utf8')));
     await emu.waitFor('anomaly', 30_000);
     await emu.startLogger('anomaly');
     for (let i = 0; i < stream.lines.length; i++) {
@@ -126,10 +138,57 @@ export async function run(argv: string[]): Promise<number> {
     }));
     const report = await writeReport(path.join(out, 'report'), { scores, models: summaries, generated: Math.floor(Date.now() / 1000), title: 'anomaly.ext demo: web-01' });
     w(`\nreport: ${report}\nresults log: ${logFile}\nfinished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+    failed = false;
+    if (flags.serve) {
+      const falsePositive = all.find((r) => r.verdict === 'bad' && !found.some((f) => f.hits.includes(r)));
+      await serve(emu, falsePositive?.id);
+    }
     return EXIT.ok;
   } finally {
     await emu.shutdown(5000);
+    if (failed && extensionLog.length) process.stderr.write(`anomaly.ext said:\n${extensionLog.join('')}`);
   }
+}
+
+/** YYYY-MM-DD (UTC) to the midnight that ends that day */
+function endOfDay(date: string): number {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
+  const t = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : NaN;
+  if (!m || Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== date) throw new CliError(`--end must be a date as YYYY-MM-DD, not ${JSON.stringify(date)}`, EXIT.usage);
+  return t / 1000 + DAY;
+}
+
+/** keep the emulator and the extension up, answer SQL typed at a prompt, until Ctrl-C or Ctrl-D */
+async function serve(emu: OsquerydEmulator, exampleId: string | undefined): Promise<void> {
+  const npx = 'npx anomaly';
+  process.stdout.write(
+    `\nServing: the emulated osqueryd (socket ${emu.socket}) and anomaly.ext keep running until Ctrl-C.\n` +
+      `In another terminal, in this folder:\n` +
+      `  ${npx} status --socket ${emu.socket}\n` +
+      `  ${npx} feedback ${exampleId ?? '<id>'} normal --note "a false positive" --socket ${emu.socket}\n` +
+      `Here, SQL as in osqueryi, for example:\n` +
+      `  SELECT subject, event, score, reasons FROM anomaly_scores WHERE score < 0.3 ORDER BY score LIMIT 5;\n` +
+      `  SELECT * FROM anomaly_feedback;\n`,
+  );
+  const rl = readline.createInterface({ input: process.stdin, output: process.stdout, prompt: 'osquery> ', terminal: Boolean(process.stdin.isTTY) });
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    // Ctrl-D ends a terminal session; a pipe that ends (CI, no stdin) keeps serving until a signal
+    rl.on('close', () => process.stdin.isTTY && stop());
+    rl.on('line', (line) => {
+      const sql = line.trim();
+      if (!sql) return rl.prompt();
+      emu.query(sql).then(
+        (rows) => process.stdout.write(rows.length ? table(rows, Object.keys(rows[0])) : '(no rows)\n'),
+        (err: Error) => process.stdout.write(`Error: ${err.message}\n`),
+      ).finally(() => rl.prompt());
+    });
+    rl.prompt();
+  });
+  rl.close();
+  process.stdout.write('\nstopping the emulator and the extension\n');
 }
 
 function sameColumns(line: string, columnsJson: string): boolean {

@@ -1,4 +1,4 @@
-import { resolveConfig } from '../../conf/config';
+import { readConfigJson, resolveConfig } from '../../conf/config';
 import { runEval } from '../../scorer/eval/run';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
@@ -27,7 +27,7 @@ Options:
 export async function run(argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv, { train: { kind: 'value' }, test: { kind: 'value' }, json: { kind: 'bool' }, models: { kind: 'value' }, config: { kind: 'value' }, quiet: { kind: 'bool' }, verbose: { kind: 'bool' } });
   if (!flags.train || !flags.test) throw new CliError('eval needs --train FILE and --test FILE (see anomaly eval --help)', EXIT.usage);
-  const raw: Record<string, unknown> = flags.config ? JSON.parse(require('fs').readFileSync(flags.config as string, 'utf8')) : {};
+  const raw = (flags.config ? readConfigJson(flags.config as string) : {}) as Record<string, unknown>;
   if (flags.models) {
     const wanted = String(flags.models).split(',');
     for (const m of wanted) if (!['rarity', 'ocsvm', 'lstm'].includes(m)) throw new CliError(`--models: unknown model ${JSON.stringify(m)} (rarity, ocsvm, lstm)`, EXIT.usage);

@@ -4,30 +4,39 @@ import { Scorer } from '../../scorer/scorer';
 import { RetainedScores } from '../../state/scores';
 import { parseFlags } from '../flags';
 import { CliError, EXIT } from '../exit';
-import { configFrom, STATE_FLAGS, STATE_HELP, stderrLog } from './shared';
+import { configFrom, STATE_FLAGS, STATE_HELP, stderrLog, writableDir } from './shared';
 
-export const help = `Usage: anomaly report --out DIR [options]
+export const help = `Usage: anomaly report [--out DIR] [options]
 
 Write a self-contained HTML report (DIR/index.html) of the retained scores in the state
 directory: per-subject score timelines, the top anomalies with their reasons, the score
 distribution with the 0.3 and 0.7 lines, and the model states.
 
 Options:
-  --out DIR        where to write index.html
+  --out DIR        where to write index.html (default ./anomaly-report); created if
+                   missing, and must be a directory
   --title TEXT     report title
 ${STATE_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv, { ...STATE_FLAGS, out: { kind: 'value' }, title: { kind: 'value' } });
-  if (!flags.out) throw new CliError('report needs --out DIR', EXIT.usage);
+  const outDir = path.resolve((flags.out as string | undefined) ?? 'anomaly-report');
   const config = configFrom(flags);
+  const problem = writableDir(outDir);
+  if (problem) throw new CliError(`cannot write the report into ${outDir}: ${problem}`, EXIT.cantcreat);
+
   const log = stderrLog(flags);
   const retained = new RetainedScores({ dir: path.join(config.state_dir, 'scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
   const scores = retained.select({});
   retained.close();
   if (!scores.length) throw new CliError(`no retained scores in ${config.state_dir}; run 'anomaly score' or the extension first`, EXIT.noinput);
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
-  const file = await writeReport(path.resolve(flags.out as string), { scores, models: scorer.summaries(), generated: Math.floor(Date.now() / 1000), title: flags.title as string | undefined });
+  let file: string;
+  try {
+    file = await writeReport(outDir, { scores, models: scorer.summaries(), generated: Math.floor(Date.now() / 1000), title: flags.title as string | undefined });
+  } catch (err) {
+    throw new CliError(`cannot write the report into ${outDir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, EXIT.ioerr);
+  }
   process.stdout.write(`report written to ${file}\n`);
   return EXIT.ok;
 }

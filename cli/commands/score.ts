@@ -4,7 +4,7 @@ import { RetainedScores } from '../../state/scores';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
-import { configFrom, rowBatches, STATE_FLAGS, STATE_HELP, stderrLog, table, type RowStreamStats } from './shared';
+import { checkInputFile, configFrom, logBatches, STATE_FLAGS, STATE_HELP, stderrLog, table, type RowStreamStats } from './shared';
 
 export const help = `Usage: anomaly score --log FILE [options]
 
@@ -16,10 +16,12 @@ keep teaching the models, exactly as in the extension.
 Options:
   --log FILE...        results logs to score
   --format json|table  output format (default json)
-  --only VERDICTS      comma-separated verdicts to print, e.g. bad,ugly (default all)
+  --only VERDICTS      comma-separated verdicts to print: bad, ugly, good, learning
+                       (default all)
   --fail-on-bad        exit 1 when any row is bad (for scripts and CI)
 ${STATE_HELP}`;
 
+const VERDICTS = ['bad', 'ugly', 'good', 'learning'] as const;
 const COLUMNS = ['time', 'subject', 'query', 'event', 'score', 'verdict', 'model', 'reasons'];
 
 export async function run(argv: string[]): Promise<number> {
@@ -29,16 +31,21 @@ export async function run(argv: string[]): Promise<number> {
   const format = (flags.format as string | undefined) ?? 'json';
   if (format !== 'json' && format !== 'table') throw new CliError(`--format must be json or table, not ${JSON.stringify(format)}`, EXIT.usage);
   const only = flags.only ? new Set(String(flags.only).split(',')) : null;
+  for (const v of only ?? []) if (!(VERDICTS as readonly string[]).includes(v)) throw new CliError(`--only: unknown verdict ${JSON.stringify(v)} (${VERDICTS.join(', ')})`, EXIT.usage);
+  for (const f of files) checkInputFile(f);
   const config = configFrom(flags);
   const log = stderrLog(flags);
   const bar = progress(process.stderr, Boolean(flags.quiet));
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
+  if (!scorer.summaries().some((m) => m.state === 'monitoring')) {
+    throw new CliError(`no trained model in ${config.state_dir}: every row would only be learned, not scored; train first with: anomaly train --log FILE --state ${config.state_dir}`, EXIT.noinput);
+  }
   const retained = new RetainedScores({ dir: path.join(config.state_dir, 'scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
   const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0 };
   const tableRows: Record<string, unknown>[] = [];
   let bad = 0;
   try {
-    for await (const batch of rowBatches(files, stats, (msg) => log('warn', `skipped ${msg}`))) {
+    for await (const batch of logBatches(files, stats, (msg) => log('warn', `skipped ${msg}`))) {
       const scored = await scorer.scoreRows(batch);
       retained.append(scored);
       for (const s of scored) {

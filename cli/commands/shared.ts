@@ -3,6 +3,8 @@ import * as path from 'path';
 import { loadConfig, type AnomalyConfig } from '../../conf/config';
 import { readResultLogs } from '../../scorer/parse/results';
 import type { LogFn } from '../../scorer/scorer';
+import { rowBatches } from '../../scorer/parse/batches';
+import type { LogItem } from '../../scorer/parse/results';
 import type { ResultRow } from '../../scorer/types';
 import { CliError, EXIT } from '../exit';
 
@@ -25,24 +27,49 @@ export function configFrom(flags: Record<string, unknown>, needWritableState = t
   const config = loadConfig(flags.config as string | undefined);
   if (flags.state) config.state_dir = path.resolve(flags.state as string);
   if (needWritableState) {
-    try {
-      fs.mkdirSync(config.state_dir, { recursive: true });
-      fs.accessSync(config.state_dir, fs.constants.W_OK);
-    } catch (err) {
-      throw new CliError(
-        `state directory ${config.state_dir} is not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); pass --state DIR or set ANOMALY_STATE_DIR`,
-        EXIT.cantcreat,
-      );
-    }
+    const problem = writableDir(config.state_dir);
+    if (problem) throw new CliError(`state directory ${config.state_dir}: ${problem}; pass --state DIR or set ANOMALY_STATE_DIR`, EXIT.cantcreat);
   }
   return config;
+}
+
+/**
+ * Make `dir` a writable directory, creating missing parts one level at a time (a recursive
+ * mkdir under /proc never returns); what is wrong with it, or null.
+ */
+export function writableDir(dir: string): string | null {
+  const missing: string[] = [];
+  let existing = dir;
+  while (!fs.existsSync(existing)) {
+    missing.unshift(existing);
+    const up = path.dirname(existing);
+    if (up === existing) break;
+    existing = up;
+  }
+  if (!fs.statSync(existing).isDirectory()) return `${existing} is not a directory`;
+  for (const d of missing) {
+    try {
+      fs.mkdirSync(d, { mode: 0o755 });
+    } catch (err) {
+      return `cannot create ${d} (${(err as NodeJS.ErrnoException).code})`;
+    }
+  }
+  // root passes access(W_OK) on read-only mounts such as /proc: only a real file tells
+  const probe = path.join(dir, `.anomaly-probe-${process.pid}`);
+  try {
+    fs.writeFileSync(probe, '', { flag: 'wx', mode: 0o600 });
+    fs.unlinkSync(probe);
+  } catch (err) {
+    return `not writable (${(err as NodeJS.ErrnoException).code})`;
+  }
+  return null;
 }
 
 export function stderrLog(flags: Record<string, unknown>): LogFn {
   const verbose = Boolean(flags.verbose);
   return (level, msg) => {
     if (level === 'debug' && !verbose) return;
-    process.stderr.write(`${level}: ${msg}\n`);
+    process.stderr.write(`${level}: ${printable(msg)}\n`);
   };
 }
 
@@ -53,45 +80,87 @@ export interface RowStreamStats {
 }
 
 /**
- * Rows of the given results logs in batches. A missing file is an error up front; a bad line
- * is reported with its file and line and skipped, as the extension would count it rejected.
+ * Rows of the given results logs in batches. Each file is checked up front (exists, is a file,
+ * is text or real gzip) so a wrong path or a wrong file is one clear line. A bad line is
+ * reported with its file and line and skipped, as the extension would count it rejected;
+ * reports wait until the file has shown one good line, so a file that turns out not to be
+ * osquery output at all ends with that one error and no warnings before it.
  */
-export async function* rowBatches(files: readonly string[], stats: RowStreamStats, onBadLine: (msg: string) => void, size = 2000): AsyncGenerator<ResultRow[]> {
-  for (const f of files) {
-    if (!fs.existsSync(f)) throw new CliError(`${f}: no such file`, EXIT.noinput);
-  }
-  let batch: ResultRow[] = [];
-  for await (const item of readResultLogs([...files])) {
-    stats.lines++;
-    if (item.error) {
-      stats.errors++;
-      const msg = item.error.message;
-      if (/not osquery results output/.test(msg)) throw new CliError(msg, EXIT.dataerr);
-      onBadLine(msg);
-      continue;
-    }
-    for (const row of item.rows ?? []) {
-      stats.rows++;
-      batch.push(row);
-      if (batch.length >= size) {
-        yield batch;
-        batch = [];
+export async function* logBatches(files: readonly string[], stats: RowStreamStats, onBadLine: (msg: string) => void, size = 2000): AsyncGenerator<ResultRow[]> {
+  for (const f of files) checkInputFile(f);
+  let pending: string[] = [];
+  let goodIn = '';
+  const counted = async function* (): AsyncGenerator<LogItem> {
+    for await (const item of readResultLogs([...files])) {
+      stats.lines++;
+      if (item.rows) {
+        stats.rows += item.rows.length;
+        if (goodIn !== item.file) {
+          goodIn = item.file;
+          for (const msg of pending) onBadLine(msg);
+          pending = [];
+        }
       }
+      yield item;
     }
-  }
-  if (batch.length) yield batch;
+  };
+  yield* rowBatches(counted(), size, (item) => {
+    stats.errors++;
+    const msg = item.error.message;
+    if (/not osquery results output/.test(msg)) throw new CliError(msg, EXIT.dataerr);
+    if (goodIn === item.file) onBadLine(msg);
+    else pending.push(msg);
+  });
+  for (const msg of pending) onBadLine(msg);
 }
 
-export function fileSizes(files: readonly string[]): number {
-  let total = 0;
-  for (const f of files) {
-    try {
-      total += fs.statSync(f).size;
-    } catch {
-      /* reported when the file is opened */
-    }
+const GZIP_MAGIC = [0x1f, 0x8b];
+
+/** a missing, unreadable, non-file, binary or falsely named .gz input is one clear CliError */
+export function checkInputFile(file: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CliError(code === 'ENOENT' ? `${file}: no such file` : `${file}: cannot read it (${code})`, EXIT.noinput);
   }
-  return total;
+  if (st.isDirectory()) throw new CliError(`${file}: is a directory; name the results logs in it (for example ${path.join(file, '*.log')})`, EXIT.noinput);
+  if (!st.isFile()) throw new CliError(`${file}: not a regular file`, EXIT.noinput);
+  const head = Buffer.alloc(4096);
+  let n: number;
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      n = fs.readSync(fd, head, 0, head.length, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    throw new CliError(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code})`, EXIT.noinput);
+  }
+  const bytes = head.subarray(0, n);
+  if (file.endsWith('.gz')) {
+    if (n < 2 || bytes[0] !== GZIP_MAGIC[0] || bytes[1] !== GZIP_MAGIC[1]) throw new CliError(`${file}: named .gz but not gzip data`, EXIT.dataerr);
+    return;
+  }
+  if (looksBinary(bytes)) throw new CliError(`${file}: binary data, not osquery results output (expected JSON lines, a JSON array or .gz of either)`, EXIT.dataerr);
+}
+
+/** NUL bytes or many control characters: not a text log (UTF-8 text has neither) */
+function looksBinary(bytes: Uint8Array): boolean {
+  let control = 0;
+  for (const b of bytes) {
+    if (b === 0) return true;
+    if (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) control++;
+  }
+  return control > bytes.length / 100;
+}
+
+/** control characters of untrusted text made visible, so an error never drives the terminal */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** print rows as osqueryi prints a result set */

@@ -1,5 +1,6 @@
 import { resolveConfig, type AnomalyConfig } from '../../conf/config';
 import { readResultLogs } from '../parse/results';
+import { rowBatches } from '../parse/batches';
 import { sequenceEvent } from '../features/extract';
 import { Scorer, type LogFn } from '../scorer';
 import { SessionScorer } from '../sessions';
@@ -61,7 +62,7 @@ async function evalSessions(train: LabelledSequence[], test: LabelledSequence[],
 async function evalRows(opts: EvalOptions, config: AnomalyConfig): Promise<{ units: ScoredUnit[]; trainUnits: number; backend: string }> {
   const scorer = await Scorer.open({ config, stateDir: null, log: opts.log, modelOptions: opts.modelOptions });
   let trainUnits = 0;
-  for await (const batch of rowBatches(opts.train)) {
+  for await (const batch of rowBatches(readResultLogs([opts.train]))) {
     trainUnits += batch.length;
     await scorer.scoreRows(batch);
     opts.onProgress?.('train', trainUnits, 0);
@@ -70,7 +71,7 @@ async function evalRows(opts: EvalOptions, config: AnomalyConfig): Promise<{ uni
   // has enough history now, so that the test part is scored by models
   await scorer.trainAll();
   const units: ScoredUnit[] = [];
-  for await (const batch of rowBatches(opts.test)) {
+  for await (const batch of rowBatches(readResultLogs([opts.test]))) {
     const scored = await scorer.scoreRows(batch);
     scored.forEach((s, i) => {
       const label = batch[i].label;
@@ -80,19 +81,4 @@ async function evalRows(opts: EvalOptions, config: AnomalyConfig): Promise<{ uni
     opts.onProgress?.('test', units.length, 0);
   }
   return { units, trainUnits, backend: scorer.backend };
-}
-
-async function* rowBatches(file: string, size = 2000): AsyncGenerator<ResultRow[]> {
-  let batch: ResultRow[] = [];
-  for await (const item of readResultLogs([file])) {
-    if (item.error) throw item.error;
-    for (const row of item.rows ?? []) {
-      batch.push(row);
-      if (batch.length >= size) {
-        yield batch;
-        batch = [];
-      }
-    }
-  }
-  if (batch.length) yield batch;
 }

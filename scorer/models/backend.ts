@@ -39,7 +39,7 @@ async function choose(): Promise<BackendName> {
   throw new Error(`no TensorFlow.js backend could be started${forced ? ` (ANOMALY_TF_BACKEND=${forced})` : ''}`);
 }
 
-const NATIVE_HINT = 'for the native one, `npm install @tensorflow/tfjs-node` in the install folder (needs a download of libtensorflow)';
+const NATIVE_HINT = 'for the native one, run `npm install @tensorflow/tfjs-node` in the install folder, which downloads libtensorflow';
 
 /**
  * One line saying which backend runs, the first time a state directory sees it (and again when
@@ -55,7 +55,7 @@ export function announceBackend(name: BackendName, stateDir: string, log: (level
     /* first run here */
   }
   if (last === name) return;
-  log('info', `tfjs backend: ${name}${name === 'tfjs-node' ? '' : ` (${NATIVE_HINT})`}`);
+  log('info', `tfjs backend: ${name}${name === 'tfjs-node' ? '' : `; ${NATIVE_HINT}`}`);
   let fd: number | undefined;
   try {
     fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o644);
