@@ -19,7 +19,7 @@ export const STATE_HELP = `  --state DIR      state directory (default: ANOMALY_
                    state_dir, else /var/osquery/anomaly)
   --config FILE    config file (default: ANOMALY_CONFIG, else /etc/osquery/anomaly.json)
   --verbose        log debug messages to stderr
-  --quiet          no progress output
+  --quiet          no progress output and no info messages (warnings and errors only)
 `;
 
 /** config with the state directory the flags ask for, checked to be writable */
@@ -67,8 +67,9 @@ export function writableDir(dir: string): string | null {
 
 export function stderrLog(flags: Record<string, unknown>): LogFn {
   const verbose = Boolean(flags.verbose);
+  const quiet = Boolean(flags.quiet) && !verbose;
   return (level, msg) => {
-    if (level === 'debug' && !verbose) return;
+    if ((level === 'debug' && !verbose) || (level === 'info' && quiet)) return;
     process.stderr.write(`${level}: ${printable(msg)}\n`);
   };
 }

@@ -1,0 +1,40 @@
+import t from 'tap';
+import { parseFlags, UsageError, type FlagSpec } from '../cli/flags';
+
+// The CLI's own argument parsing: every command declares its flags, anything else is a
+// usage error naming the flag.
+
+const SPEC: Record<string, FlagSpec> = { quiet: { kind: 'bool' }, out: { kind: 'value' }, log: { kind: 'many' } };
+
+t.test('values, booleans and the --x=v form', async (t) => {
+  t.same(parseFlags(['--out', 'dir', '--quiet'], SPEC), { flags: { out: 'dir', quiet: true }, rest: [] });
+  t.same(parseFlags(['--out=a=b'], SPEC).flags, { out: 'a=b' }, 'only the first = splits');
+  t.same(parseFlags(['--out='], SPEC).flags, { out: '' }, 'an explicit empty value');
+  t.same(parseFlags(['id', '--quiet', 'normal'], SPEC), { flags: { quiet: true }, rest: ['id', 'normal'] }, 'positional words stay in order');
+  t.same(parseFlags(['--out', 'a', '--out', 'b'], SPEC).flags, { out: 'b' }, 'a repeated value flag: the last wins');
+});
+
+t.test('a many-valued flag takes the words after it, and repeats add up', async (t) => {
+  t.same(parseFlags(['--log', 'a.log', 'b.log', '--quiet', 'c'], SPEC), { flags: { log: ['a.log', 'b.log'], quiet: true }, rest: ['c'] });
+  t.same(parseFlags(['--log', 'a', '--log=b', '--log', 'c', 'd'], SPEC).flags, { log: ['a', 'b', 'c', 'd'] });
+  t.same(parseFlags(['--log=a', 'b'], SPEC), { flags: { log: ['a'] }, rest: ['b'] }, '--log=x takes exactly one');
+});
+
+t.test('usage errors name the flag', async (t) => {
+  t.throws(() => parseFlags(['--bogus'], SPEC), new UsageError('unknown flag --bogus'));
+  t.throws(() => parseFlags(['--bogus=1'], SPEC), new UsageError('unknown flag --bogus'));
+  t.throws(() => parseFlags(['--quiet=yes'], SPEC), new UsageError('--quiet takes no value'));
+  t.throws(() => parseFlags(['--out'], SPEC), new UsageError('--out needs a value'));
+  t.throws(() => parseFlags(['--out', '--quiet'], SPEC), new UsageError('--out needs a value'), 'a flag is not a value');
+  t.throws(() => parseFlags(['--log'], SPEC), new UsageError('--log needs a value'));
+  t.type(catchError(() => parseFlags(['--x'], {})), UsageError, 'a UsageError, which the CLI exits 64 on');
+});
+
+function catchError(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (err) {
+    return err;
+  }
+  return null;
+}

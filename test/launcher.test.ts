@@ -1,0 +1,71 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { DIST, ROOT } from './helpers/paths';
+
+// extension/anomaly.ext, copied as the README installs it: where it finds the built tree and
+// node, and one line with a sysexits code when a part is missing.
+
+const LAUNCHER = path.join(ROOT, 'extension', 'anomaly.ext');
+
+function install(layout: 'alone' | 'readme'): { dir: string; ext: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-launcher-'));
+  const extDir = path.join(dir, 'extensions');
+  fs.mkdirSync(extDir, { mode: 0o755 });
+  const ext = path.join(extDir, 'anomaly.ext');
+  fs.copyFileSync(LAUNCHER, ext);
+  fs.chmodSync(ext, 0o755);
+  // the README's layout: /usr/local/lib/osquery/{extensions/anomaly.ext, anomaly/dist}
+  if (layout === 'readme') {
+    fs.mkdirSync(path.join(dir, 'anomaly'));
+    fs.symlinkSync(DIST, path.join(dir, 'anomaly', 'dist'));
+  }
+  return { dir, ext };
+}
+
+function run(ext: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANOMALY_')));
+  const r = spawnSync(ext, args, { encoding: 'utf8', env: { ...clean, ...env }, timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+t.test('--help prints the usage and the environment it reads', async (t) => {
+  const r = run(LAUNCHER, ['--help']);
+  t.equal(r.code, 0);
+  t.match(r.out, /^Usage: anomaly\.ext /);
+  for (const v of ['ANOMALY_DIST', 'ANOMALY_NODE', 'ANOMALY_CONFIG', 'ANOMALY_STATE_DIR']) t.match(r.out, v);
+});
+
+t.test('missing parts: one line and sysexits 69 or 78', async (t) => {
+  const alone = install('alone');
+  t.teardown(() => fs.rmSync(alone.dir, { recursive: true, force: true }));
+  const noDist = run(alone.ext, ['--socket', '/nonexistent']);
+  t.equal(noDist.code, 69, 'no built tree beside it: EX_UNAVAILABLE');
+  t.match(noDist.err, /^anomaly\.ext: no built extension at .*; set ANOMALY_DIST/);
+  t.equal(noDist.err.trim().split('\n').length, 1, 'one line');
+  const badDist = run(alone.ext, [], { ANOMALY_DIST: path.join(alone.dir, 'nowhere') });
+  t.equal(badDist.code, 78, 'ANOMALY_DIST naming nothing: EX_CONFIG');
+  t.match(badDist.err, /ANOMALY_DIST=.*nowhere has no extension\/main\.js/);
+  const badNode = run(alone.ext, [], { ANOMALY_DIST: DIST, ANOMALY_NODE: path.join(alone.dir, 'node') });
+  t.equal(badNode.code, 78, 'ANOMALY_NODE naming nothing: EX_CONFIG');
+  t.match(badNode.err, /ANOMALY_NODE=.* is not an executable file/);
+  // a PATH with the launcher's shell tools and no node
+  const bin = path.join(alone.dir, 'bin');
+  fs.mkdirSync(bin);
+  for (const tool of ['readlink', 'dirname']) fs.symlinkSync(spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), path.join(bin, tool));
+  const noNode = run(alone.ext, [], { ANOMALY_DIST: DIST, PATH: bin });
+  t.equal(noNode.code, 69, 'no node on PATH: EX_UNAVAILABLE');
+  t.match(noNode.err, /^anomaly\.ext: node is not on PATH .*set ANOMALY_NODE/);
+  t.equal(noNode.err.trim().split('\n').length, 1, 'one line');
+});
+
+t.test('in the README layout it finds ../anomaly/dist and runs the extension', async (t) => {
+  const readme = install('readme');
+  t.teardown(() => fs.rmSync(readme.dir, { recursive: true, force: true }));
+  // the extension itself answers a bad flag with its own usage error: proof that it ran
+  const r = run(readme.ext, ['--bogus']);
+  t.equal(r.code, 64, `the compiled extension ran and refused the flag: ${r.err.trim()}`);
+  t.match(r.err, /^anomaly\.ext: unknown flag --bogus/);
+});
