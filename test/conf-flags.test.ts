@@ -1,0 +1,30 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import t from 'tap';
+import { ROOT } from './helpers/paths';
+
+// Flags as osquery reads them: a flagfile holds one --flag=value per line and no trailing
+// comments; CLI-only flags are ignored in a config's "options" (plugins/config/parsers/options.cpp).
+
+/** osquery's CLI_FLAGs (checked in osquery's sources) among those a deployment of this extension might set */
+const CLI_ONLY = ['logger_plugin', 'config_plugin', 'flagfile', 'extensions_autoload', 'extensions_socket', 'extensions_timeout', 'extensions_interval', 'extensions_require', 'disable_extensions', 'config_path', 'database_path', 'pidfile'];
+
+t.test("the README's flag snippet pastes into a flagfile and matches conf/osquery.flags", async (t) => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const snippet = /flags that matter[\s\S]*?\n```\n([\s\S]*?)\n```/.exec(readme)?.[1];
+  t.ok(snippet, 'the README shows the flags');
+  const flagfile = new Set(fs.readFileSync(path.join(ROOT, 'conf', 'osquery.flags'), 'utf8').split('\n'));
+  for (const line of snippet!.split('\n')) {
+    t.match(line, /^--\w+=\S+$/, `one flag per line, no comment: ${line}`);
+    t.ok(flagfile.has(line), `${line} is in conf/osquery.flags`);
+  }
+});
+
+t.test('no example config sets a CLI-only flag in its options', async (t) => {
+  for (const f of fs.readdirSync(path.join(ROOT, 'conf')).filter((f) => f.endsWith('.conf'))) {
+    const options = JSON.parse(fs.readFileSync(path.join(ROOT, 'conf', f), 'utf8')).options ?? {};
+    for (const k of Object.keys(options)) t.notOk(CLI_ONLY.includes(k), `${f}: options.${k} would be ignored by osquery`);
+  }
+  const kafka = fs.readFileSync(path.join(ROOT, 'conf', 'kafka-routing.example.flags'), 'utf8').split('\n');
+  t.ok(kafka.includes('--logger_plugin=filesystem,anomaly,kafka_producer'), 'the Kafka example routes through a flagfile');
+});
