@@ -4,7 +4,7 @@ import * as path from 'path';
 import { ConfigError, loadConfig, type AnomalyConfig } from '../conf/config';
 import { createScoringService } from '../scorer/service';
 import type { ScoringService } from '../scorer/types';
-import { ArgsError, parseArgs, type ExtensionArgs } from './args';
+import { parseArgs, type ExtensionArgs } from './args';
 import { Ingest } from './ingest';
 import { loggerPlugin } from './plugin/logger';
 import type { Plugin } from './plugin/types';

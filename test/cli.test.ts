@@ -117,6 +117,7 @@ t.test('every friction point is one clear line with its sysexits code', async (t
     t.equal(r.code, code, `${what}: exit ${code}`);
     t.match(r.err, message, what);
     oneLine(r, what);
+    // eslint-disable-next-line no-control-regex
     t.notMatch(r.err, /[\x00-\x08\x0b-\x1f]/, `${what}: no control bytes reach the terminal`);
   }
 

@@ -4,7 +4,7 @@ import { readResultLogs, parseResultLine, ResultLineError } from '../scorer/pars
 import { CharModel } from '../scorer/features/chars';
 import { FeatureExtractor } from '../scorer/features/extract';
 import { addressClass, generalisePath, portClass } from '../scorer/features/generalise';
-import { BENCHMARK, evaluateMiner } from '../scorer/features/miner-eval';
+import { evaluateMiner } from '../scorer/features/miner-eval';
 import { resolveSubject, UidMap } from '../scorer/features/subject';
 import type { ResultRow } from '../scorer/types';
 import { DATA, dataMissing, JUMPVM_LOG, ROOT, WORKSTATION_EXPORT } from './helpers/paths';

@@ -4,7 +4,7 @@ import { rowBatches } from '../parse/batches';
 import { sequenceEvent } from '../features/extract';
 import { Scorer, type LogFn } from '../scorer';
 import { SessionScorer } from '../sessions';
-import type { ModelName, ResultRow } from '../types';
+import type { ModelName } from '../types';
 import { MODEL_NAMES } from '../types';
 import { detectKind, readLabelledSequences, readSequences, readTraces, type InputKind, type LabelledSequence } from './datasets';
 import { metrics, type Metrics, type ScoredUnit } from './metrics';

@@ -147,7 +147,10 @@ export class OcsvmModel implements Model {
   }
 }
 
+// libsvm-js ships no types
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 let libsvm: any;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 function loadLibsvm(): any {
   // the asm.js build loads synchronously and needs no wasm fetch; it prints nothing itself
   // with quiet: true, and `silently` guards against what emscripten prints anyway
