@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { fnv1a64 } from '../scorer/scorer';
+import { fnv1a64 } from '../scorer/hash';
 import type { ResultRow } from '../scorer/types';
 
 // Which query runs `anomaly train` has already learned, so training the same log twice does

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import Ajv from 'ajv';
+import type { LogLevel } from './log';
 
 // The extension's own configuration. osqueryd passes an autoloaded extension only its own
 // flags, so the extension reads this file itself (design doc, Lifecycle).
@@ -13,7 +14,7 @@ export interface QueryOverride {
 
 export interface AnomalyConfig {
   state_dir: string;
-  log_level: 'debug' | 'info' | 'warn' | 'error';
+  log_level: LogLevel;
   retention: { max_rows: number; max_days: number };
   learning: { min_events: number; min_days: number };
   retrain: { interval_seconds: number; window_events: number };

@@ -1,4 +1,5 @@
 import initSqlJs, { type Database, type SqlJsStatic } from 'sql.js';
+import { OP } from '../extension/plugin/table';
 
 // The SQL side of the emulator: the user's query runs in real SQLite (sql.js) over the rows
 // the extension's `generate` returns, with the constraint context osqueryd would build.
@@ -21,7 +22,7 @@ export function sqlite(): Promise<SqlJsStatic> {
 }
 
 const NUMERIC = new Set(['INTEGER', 'BIGINT', 'UNSIGNED BIGINT', 'DOUBLE']);
-const OPS: Record<string, number> = { '=': 2, '>': 4, '<=': 8, '<': 16, '>=': 32 };
+const OPS: Record<string, number> = { '=': OP.EQUALS, '>': OP.GREATER_THAN, '<=': OP.LESS_THAN_OR_EQUALS, '<': OP.LESS_THAN, '>=': OP.GREATER_THAN_OR_EQUALS };
 
 /** the tables a statement names, of those given */
 export function referencedTables(sql: string, tables: Iterable<string>): string[] {
@@ -44,12 +45,12 @@ export function constraintsFor(sql: string, columns: readonly ColumnRoute[]): Ma
     const cmp = new RegExp(`(?<![\\w.])(?:\\w+\\.)?${col.name}\\s*(>=|<=|=|<|>)\\s*${lit}`, 'gi');
     for (const m of sql.matchAll(cmp)) {
       const op = OPS[m[1]];
-      if (op !== 2 && !numeric) continue;
+      if (op !== OP.EQUALS && !numeric) continue;
       add(col.name, { op, expr: unquote(m[2]) });
     }
     const inList = new RegExp(`(?<![\\w.])(?:\\w+\\.)?${col.name}\\s+IN\\s*\\(([^)]*)\\)`, 'gi');
     for (const m of sql.matchAll(inList)) {
-      for (const item of m[1].match(new RegExp(lit, 'g')) ?? []) add(col.name, { op: 2, expr: unquote(item) });
+      for (const item of m[1].match(new RegExp(lit, 'g')) ?? []) add(col.name, { op: OP.EQUALS, expr: unquote(item) });
     }
   }
   return out;

@@ -4,12 +4,11 @@ import type { AnomalyConfig } from '../conf/config';
 import { parseResultLine } from '../scorer/parse/results';
 import type { IngestCounters, ResultRow, ScoringService } from '../scorer/types';
 import type { DurableQueue } from './queue';
+import type { LogFn } from '../conf/log';
 
 // The `anomaly` logger's work: judge each result line at once (osqueryd is waiting for the
 // answer), put the accepted ones in the durable queue, and feed the scorer from the queue
 // in the background. Scoring never runs on the reply path.
-
-type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
 
 /** columns of anomaly_scores: rows that carry them are our own output coming back */
 const OWN_OUTPUT = ['score', 'verdict', 'event', 'model', 'reasons'];

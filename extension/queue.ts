@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { fsyncDir, writeStateFile, readStateFile } from '../state/atomic';
+import type { LogFn } from '../conf/log';
 
 // The durable queue between the logger's answer and the scorer. A result line is appended
 // to a segment file before osqueryd gets its answer, so a crash, SIGTERM or a restarted
@@ -11,8 +12,6 @@ import { fsyncDir, writeStateFile, readStateFile } from '../state/atomic';
 // an fsync per line would cap ingest at the disk's sync rate, and a process crash (the
 // common case) loses nothing that reached the page cache. Only a power loss can cost the
 // last ~200 ms, which osqueryd's own filesystem log shares.
-
-type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
 
 const SEGMENT_BYTES = 16 * 1024 * 1024;
 const CURSOR_KIND = 'queue-cursor';

@@ -4,6 +4,7 @@ import * as thrift from 'thrift';
 import { Extension, types } from './rpc';
 import { SocketTransport } from './transport';
 import type { Plugin, PluginResponse } from './plugin/types';
+import type { LogFn } from '../conf/log';
 
 // The extension's own Thrift server on `<manager socket>.<uuid>`: ping, call, shutdown.
 // Every request is answered from the event loop without waiting on scoring or training,
@@ -13,7 +14,7 @@ export interface ServerOptions {
   path: string;
   plugins: readonly Plugin[];
   onShutdown: () => void;
-  log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
+  log: LogFn;
 }
 
 export function startServer(opts: ServerOptions): Promise<net.Server> {

@@ -1,6 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { BAD_BELOW, GOOD_FROM } from '../scorer/calibration';
 import type { ModelSummary, ScoredEvent } from '../scorer/types';
+import { evenSample } from '../scorer/sample';
 
 // A self-contained HTML report for people who would rather look than read: per-subject score
 // timelines, the top anomalies with their reasons, the score distribution with the 0.3 and
@@ -34,8 +36,8 @@ async function renderSvg(spec: Spec): Promise<string> {
 const COLORS = { domain: ['good', 'ugly', 'bad'], range: ['#3a7d44', '#d98e04', '#c0392b'] };
 
 function thresholdLayers(axis: 'x' | 'y'): Spec[] {
-  return [0.3, 0.7].map((v) => ({
-    mark: { type: 'rule', strokeDash: [4, 3], color: v === 0.3 ? '#c0392b' : '#d98e04' },
+  return [BAD_BELOW, GOOD_FROM].map((v) => ({
+    mark: { type: 'rule', strokeDash: [4, 3], color: v === BAD_BELOW ? '#c0392b' : '#d98e04' },
     encoding: { [axis]: { datum: v } },
   }));
 }
@@ -87,12 +89,6 @@ export function escapeHtml(s: string): string {
 
 function iso(t: number): string {
   return new Date(t * 1000).toISOString().replace('.000Z', 'Z').replace('T', ' ');
-}
-
-function evenSample<T>(items: T[], max: number): T[] {
-  if (items.length <= max) return items;
-  const step = items.length / max;
-  return Array.from({ length: max }, (_, i) => items[Math.floor(i * step)]);
 }
 
 export async function writeReport(outDir: string, data: ReportData): Promise<string> {

@@ -159,10 +159,6 @@ export class Calibrator<K extends string = ModelName> {
     return this.combined.size;
   }
 
-  get models(): K[] {
-    return [...this.perModel.keys()];
-  }
-
   private combine(evidence: Partial<Record<K, number>>): { statistic: number; model: K | '' } {
     let best = 0;
     let model: K | '' = '';

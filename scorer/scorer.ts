@@ -3,17 +3,19 @@ import * as path from 'path';
 import type { AnomalyConfig } from '../conf/config';
 import { FeatureExtractor } from './features/extract';
 import { UidMap } from './features/subject';
+import { fnv1a64 } from './hash';
 import { announceBackend, selectBackend } from './models/backend';
 import { Subject, type SubjectOptions, type SubjectStateFile } from './subject';
 import { readStateFile, writeStateFile, StateFileError } from '../state/atomic';
 import type { BehaviourEvent, FeedbackRecord, ModelSummary, ResultRow, ScoredEvent } from './types';
 import { MODEL_NAMES } from './types';
+import type { LogFn } from '../conf/log';
 
 // The scorer: result rows in, scored events out, one Subject per user (or the host). The
 // extension runs it inside a worker thread (scorer/worker.ts); the CLI runs it in-process.
 // Both paths therefore learn and score identically.
 
-export type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
+export type { LogFn };
 
 export interface ScorerOptions {
   config: AnomalyConfig;
@@ -225,20 +227,5 @@ function quarantine(file: string): void {
   }
 }
 
-/** 64-bit FNV-1a as 16 hex digits, computed in two 32-bit halves to stay in Smi arithmetic */
-export function fnv1a64(text: string): string {
-  let h0 = 0x2325, h1 = 0x8422, h2 = 0x9ce4, h3 = 0xcbf2;
-  for (let i = 0; i < text.length; i++) {
-    h0 ^= text.charCodeAt(i);
-    // multiply by the FNV prime 2^40 + 0x1b3 in 16-bit limbs
-    const t0 = h0 * 0x1b3, t1 = h1 * 0x1b3, t2 = h2 * 0x1b3 + (h0 << 8), t3 = h3 * 0x1b3 + (h1 << 8);
-    const c1 = t1 + (t0 >>> 16);
-    const c2 = t2 + (c1 >>> 16);
-    h3 = (t3 + (c2 >>> 16)) & 0xffff;
-    h2 = c2 & 0xffff;
-    h1 = c1 & 0xffff;
-    h0 = t0 & 0xffff;
-  }
-  return [h3, h2, h1, h0].map((x) => x.toString(16).padStart(4, '0')).join('');
-}
+export { fnv1a64 } from './hash';
 

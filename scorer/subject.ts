@@ -1,4 +1,4 @@
-import { Calibrator, MIN_CALIBRATION, verdictOf, scoreFromP, GOOD_FROM } from './calibration';
+import { Calibrator, MIN_CALIBRATION, verdictOf, scoreFromP, BAD_BELOW, GOOD_FROM } from './calibration';
 import { createModel, loadModel } from './models';
 import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, ScoringInput, SubjectState, Verdict } from './types';
 
@@ -197,7 +197,7 @@ export class Subject {
     if (this.normalKeys.has(event.key) && score < GOOD_FROM) {
       score = GOOD_FROM;
       reasons = `marked normal by feedback for ${this.name}; models alone said: ${reasons}`;
-    } else if (this.anomalousKeys.has(event.key) && score >= 0.3) {
+    } else if (this.anomalousKeys.has(event.key) && score >= BAD_BELOW) {
       score = Math.min(score, scoreFromP(0.001));
       reasons = `labelled anomalous by feedback for ${this.name}; ${reasons}`;
     }

@@ -6,6 +6,7 @@ import { Scorer } from './scorer';
 import type { SubjectOptions } from './subject';
 import { parseResultLine } from './parse/results';
 import type { FeedbackRecord, ResultRow, ScoredEvent } from './types';
+import type { LogFn, LogLevel } from '../conf/log';
 
 // The scorer's thread. Everything that can take long (LSTM and SVM training, LSTM inference)
 // happens here, so the extension's Thrift event loop keeps answering osqueryd's pings.
@@ -29,7 +30,7 @@ export type WorkerReply =
   | { type: 'ready'; backend: string; summaries: ReturnType<Scorer['summaries']> }
   | { type: 'done'; id: number; events?: ScoredEvent[]; summaries: ReturnType<Scorer['summaries']> }
   | { type: 'failed'; id: number; message: string }
-  | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string };
+  | { type: 'log'; level: LogLevel; msg: string };
 
 /**
  * Run this thread at nice 10. On a small host, training competes for the same cores as the
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
   yieldCpuToTheProtocolThread();
   const port = parentPort!;
   const init = workerData as WorkerInit;
-  const log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => port.postMessage({ type: 'log', level, msg } satisfies WorkerReply);
+  const log: LogFn = (level, msg) => port.postMessage({ type: 'log', level, msg } satisfies WorkerReply);
   const scorer = await Scorer.open({ config: init.config, stateDir: init.stateDir, log, modelOptions: init.modelOptions });
   const save = () => {
     try {

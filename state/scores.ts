@@ -1,7 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { fnv1a32 as hash32 } from '../scorer/hash';
 import type { Bound, ScoredEvent, ScoreFilter, ScoreStore, Verdict } from '../scorer/types';
 import { quarantine } from './atomic';
+import type { LogFn } from '../conf/log';
 
 // The retained `anomaly_scores` rows. A million rows must stay cheap to hold and fast to
 // filter, so the columns that queries filter on live in typed arrays (a few dozen bytes a
@@ -10,8 +12,6 @@ import { quarantine } from './atomic';
 //
 // Age retention counts from the newest row's time rather than the wall clock, so replaying
 // an old log keeps its rows, and a live host behaves the same as "now minus max_days".
-
-type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
 
 const VERDICTS: Verdict[] = ['good', 'ugly', 'bad', 'learning'];
 const SEGMENT_ROWS = 100_000;
@@ -352,14 +352,5 @@ function range(bounds: Bound[] | undefined, float32 = false): [Edge, Edge] {
     }
   }
   return [lo, hi];
-}
-
-function hash32(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }
 

@@ -5,6 +5,7 @@ import * as readline from 'readline';
 import { DEMO_USERS, evaluationSplit, generateDemo } from '../../demo/generate';
 import { OsquerydEmulator } from '../../emulator';
 import { writeReport } from '../../report/report';
+import { BAD_BELOW, GOOD_FROM } from '../../scorer/calibration';
 import type { ModelName, ScoredEvent } from '../../scorer/types';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
@@ -98,9 +99,9 @@ export async function run(argv: string[]): Promise<number> {
     }
     bar.done();
 
-    const sql = "SELECT datetime(time, 'unixepoch') AS time, subject, event, printf('%.3f', score) AS score, verdict, reasons FROM anomaly_scores WHERE score < 0.3 ORDER BY time";
+    const sql = `SELECT datetime(time, 'unixepoch') AS time, subject, event, printf('%.3f', score) AS score, verdict, reasons FROM anomaly_scores WHERE score < ${BAD_BELOW} ORDER BY time`;
     const bad = await emu.query(sql);
-    const uglySql = "SELECT datetime(time, 'unixepoch') AS time, subject, event, printf('%.3f', score) AS score, reasons FROM anomaly_scores WHERE score >= 0.3 AND score < 0.7 ORDER BY score LIMIT 10";
+    const uglySql = `SELECT datetime(time, 'unixepoch') AS time, subject, event, printf('%.3f', score) AS score, reasons FROM anomaly_scores WHERE score >= ${BAD_BELOW} AND score < ${GOOD_FROM} ORDER BY score LIMIT 10`;
     const ugly = await emu.query(uglySql);
     const [totals] = await emu.query("SELECT count(*) AS rows, sum(verdict = 'bad') AS bad, sum(verdict = 'ugly') AS ugly, sum(verdict = 'good') AS good, sum(verdict = 'learning') AS learning FROM anomaly_scores");
     const modelsSql = "SELECT subject, group_concat(model) AS models, state, events, calibration, max(CASE model WHEN 'lstm' THEN backend END) AS lstm_backend FROM anomaly_models WHERE subject != '*' GROUP BY subject ORDER BY subject";
@@ -167,7 +168,7 @@ async function serve(emu: OsquerydEmulator, exampleId: string | undefined): Prom
       `  ${npx} status --socket ${emu.socket}\n` +
       `  ${npx} feedback ${exampleId ?? '<id>'} normal --note "a false positive" --socket ${emu.socket}\n` +
       `Here, SQL as in osqueryi, for example:\n` +
-      `  SELECT subject, event, score, reasons FROM anomaly_scores WHERE score < 0.3 ORDER BY score LIMIT 5;\n` +
+      `  SELECT subject, event, score, reasons FROM anomaly_scores WHERE score < ${BAD_BELOW} ORDER BY score LIMIT 5;\n` +
       `  SELECT * FROM anomaly_feedback;\n`,
   );
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout, prompt: 'osquery> ', terminal: Boolean(process.stdin.isTTY) });

@@ -1,3 +1,4 @@
+import { BAD_BELOW } from '../../scorer/calibration';
 import { readConfigJson, resolveConfig } from '../../conf/config';
 import { runEval } from '../../scorer/eval/run';
 import { parseFlags } from '../flags';
@@ -8,11 +9,11 @@ import { stderrLog } from './shared';
 export const help = `Usage: anomaly eval --train TRAIN --test TEST [--json]
 
 Train exactly as the product does on TRAIN, score every unit of TEST, and report detection
-at the product's threshold (score < 0.3 is bad). The input kind is read from TEST:
+at the product's threshold (score < ${BAD_BELOW} is bad). The input kind is read from TEST:
   sequences       TRAIN one sequence of keys per line; TEST a CSV 'Sequence,label' (0/1)
   syscall traces  ADFA-LD TSV(.gz): split label attack_type trace_id n_calls syscalls
   osquery logs    results logs whose lines carry "label": "normal" | "anomalous"
-A session or trace gets one score, calibrated over held-out normal sessions, so 0.3 means
+A session or trace gets one score, calibrated over held-out normal sessions, so ${BAD_BELOW} means
 the same as for a row.
 
 Options:
@@ -39,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
   bar.done();
   const lines = [
     `${result.kind}: ${result.n} test units (${result.anomalies} anomalous), trained on ${result.train_units}; models ${result.models.join(', ')}${result.backend ? ` (tfjs ${result.backend})` : ''}; ${result.seconds} s`,
-    `at score < 0.3: precision ${result.precision}, recall ${result.recall}, F1 ${result.f1}, FPR ${result.fpr}; AUC ${result.auc}`,
+    `at score < ${BAD_BELOW}: precision ${result.precision}, recall ${result.recall}, F1 ${result.f1}, FPR ${result.fpr}; AUC ${result.auc}`,
     `normal units below 0.3 / 0.5 / 0.7: ${pct(result.normal_below['0.3'])} / ${pct(result.normal_below['0.5'])} / ${pct(result.normal_below['0.7'])} (contract: 0.16 % / 1 % / 6.3 %)`,
   ];
   if (result.per_type) lines.push(`recall per type: ${Object.entries(result.per_type).map(([k, v]) => `${k} ${v.recall} (${v.n})`).join(', ')}`);

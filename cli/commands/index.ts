@@ -1,3 +1,4 @@
+import { BAD_BELOW } from '../../scorer/calibration';
 import * as train from './train';
 import * as score from './score';
 import * as evaluate from './eval';
@@ -27,7 +28,7 @@ export function usage(): string {
   return `Usage: anomaly <command> [options]
 
 anomaly.ext learns how each user and host of an osquery fleet normally behaves and scores
-every result row (1 = normal; below 0.3 is bad).
+every result row (1 = normal; below ${BAD_BELOW} is bad).
 
 Commands:
 ${Object.entries(COMMANDS)

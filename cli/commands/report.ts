@@ -1,4 +1,5 @@
 import * as path from 'path';
+import { BAD_BELOW, GOOD_FROM } from '../../scorer/calibration';
 import { writeReport } from '../../report/report';
 import { Scorer } from '../../scorer/scorer';
 import { RetainedScores } from '../../state/scores';
@@ -10,7 +11,7 @@ export const help = `Usage: anomaly report [--out DIR] [options]
 
 Write a self-contained HTML report (DIR/index.html) of the retained scores in the state
 directory: per-subject score timelines, the top anomalies with their reasons, the score
-distribution with the 0.3 and 0.7 lines, and the model states.
+distribution with the ${BAD_BELOW} and ${GOOD_FROM} lines, and the model states.
 
 Options:
   --out DIR        where to write index.html (default ./anomaly-report); created if

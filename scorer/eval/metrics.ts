@@ -1,4 +1,4 @@
-import { BAD_BELOW } from '../calibration';
+import { BAD_BELOW, GOOD_FROM } from '../calibration';
 
 // Detection metrics at the product's threshold: a unit is flagged when its score is below
 // 0.3 (verdict bad). A unit still learning (null score) is never flagged.
@@ -56,7 +56,7 @@ export function metrics(units: readonly ScoredUnit[]): Metrics {
     f1: round(precision + recall ? (2 * precision * recall) / (precision + recall) : 0),
     fpr: round(fp + tn ? fp / (fp + tn) : 0),
     auc: round(auc(units)),
-    normal_below: { '0.3': round(below(0.3)), '0.5': round(below(0.5)), '0.7': round(below(0.7)) },
+    normal_below: { '0.3': round(below(BAD_BELOW)), '0.5': round(below(0.5)), '0.7': round(below(GOOD_FROM)) },
   };
   if (perType.size) {
     out.per_type = {};

@@ -70,19 +70,6 @@ export class CharModel {
   }
 }
 
-/** Shannon entropy of a text in bits per character */
-export function entropy(text: string): number {
-  if (!text) return 0;
-  const counts = new Map<number, number>();
-  for (let i = 0; i < text.length; i++) counts.set(text.charCodeAt(i), (counts.get(text.charCodeAt(i)) ?? 0) + 1);
-  let h = 0;
-  for (const c of counts.values()) {
-    const p = c / text.length;
-    h -= p * Math.log2(p);
-  }
-  return h;
-}
-
 function sparse(a: Float64Array): number[] {
   const out: number[] = [];
   for (let i = 0; i < a.length; i++) if (a[i]) out.push(i, a[i]);

@@ -1,3 +1,4 @@
+import { fnv1a32 as hashToken } from '../hash';
 import type { BehaviourEvent } from '../types';
 
 // Feature hashing of a generalised event into a fixed-size sparse vector: signed hashing
@@ -9,14 +10,6 @@ export interface SparseVector {
   value: Float64Array;
 }
 
-export function hashToken(token: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < token.length; i++) {
-    h ^= token.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
 
 export function hashEvent(event: BehaviourEvent, context: readonly BehaviourEvent[], dims: number): SparseVector {
   const acc = new Map<number, number>();

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '../types';
 import { selectBackend } from './backend';
+import { evenIndices } from '../sample';
 
 // DeepLog's next-event model (Du et al., CCS 2017): given the last W event keys, a softmax
 // over the subject's vocabulary of keys; an event is suspicious when its key was unlikely
@@ -138,7 +139,7 @@ export class LstmModel implements Model {
     return { name: 'lstm', version: VERSION, opts: this.opts, keys: this.keys, weights };
   }
 
-  /** restoring needs the backend, so it is async: loadModel() returns a placeholder until then */
+  /** restoring is synchronous: the caller must have selected the tfjs backend first (Scorer.open awaits selectBackend) */
   static fromState(s: ModelState): LstmModel {
     if (s.version !== VERSION) throw new Error(`lstm model state version ${s.version}, this build reads ${VERSION}`);
     const m = new LstmModel(s.opts as LstmOptions);
@@ -158,12 +159,6 @@ export class LstmModel implements Model {
 
 function ordinal(n: number): string {
   return n % 10 === 1 && n % 100 !== 11 ? 'st' : n % 10 === 2 && n % 100 !== 12 ? 'nd' : n % 10 === 3 && n % 100 !== 13 ? 'rd' : 'th';
-}
-
-function evenIndices(n: number, max: number): number[] {
-  if (n <= max) return Array.from({ length: n }, (_, i) => i);
-  const step = n / max;
-  return Array.from({ length: max }, (_, i) => Math.floor(i * step));
 }
 
 /** deterministic Fisher-Yates so a retrain on the same data gives the same model */

@@ -1,5 +1,6 @@
 import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '../types';
 import { hashEvent, type SparseVector } from './hashing';
+import { evenSample } from '../sample';
 
 // One-Class SVM (libsvm-js) on hashed event vectors. libsvm-js only predicts ±1, so the
 // model is read back from libsvm's own serialisation (support vectors, their coefficients,
@@ -183,12 +184,6 @@ function sparseRows(sv: Float64Array, rows: number, d: number): number[][] {
     out.push(row);
   }
   return out;
-}
-
-function evenSample<T>(items: T[], max: number): T[] {
-  if (items.length <= max) return items;
-  const step = items.length / max;
-  return Array.from({ length: max }, (_, i) => items[Math.floor(i * step)]);
 }
 
 /** γ = 1 / median squared distance between a sample of pairs */
