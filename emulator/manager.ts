@@ -80,6 +80,9 @@ export class OsquerydEmulator extends EventEmitter {
       this.server!.once('error', reject);
       this.server!.listen(this.socket, () => resolve());
     });
+    // thrift re-emits a client connection's errors on the server: a client that hangs up
+    // before its answer is written (EPIPE, ECONNRESET) is its own business, as in osqueryd
+    this.server.on('error', () => undefined);
     this.health = setInterval(() => void this.checkHealth(), Math.max(200, this.interval * 1000));
   }
 

@@ -75,7 +75,10 @@ export async function run(argv: string[]): Promise<number> {
   const configFile = path.join(out, 'anomaly.json');
   fs.writeFileSync(configFile, JSON.stringify({ state_dir: stateDir, log_level: 'warn', learning: { min_events: 300, min_days: 3 } }, null, 2) + '\n');
 
-  const emu = new OsquerydEmulator({ dir: path.join(out, 'osquery'), interval: 2, timeout: 10, hostIdentifier: 'web-01', users: DEMO_USERS });
+  // the emulator shares this process with the report's rendering, which holds the event loop
+  // for seconds; the extension takes a ping slower than the interval for osqueryd gone, so
+  // the interval leaves room for that
+  const emu = new OsquerydEmulator({ dir: path.join(out, 'osquery'), interval: 10, timeout: 10, hostIdentifier: 'web-01', users: DEMO_USERS });
   const extensionLog: string[] = [];
   let failed = true;
   await emu.start();
@@ -142,7 +145,12 @@ export async function run(argv: string[]): Promise<number> {
     failed = false;
     if (flags.serve) {
       const falsePositive = all.find((r) => r.verdict === 'bad' && !found.some((f) => f.hits.includes(r)));
-      await serve(emu, falsePositive?.id);
+      const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(`anomaly.ext exited (${signal ?? `status ${code}`}); it said:\n${extensionLog.join('')}`)));
+      const why = await serve(emu, falsePositive?.id, exited);
+      if (why) {
+        process.stderr.write(why);
+        return EXIT.unavailable;
+      }
     }
     return EXIT.ok;
   } finally {
@@ -159,8 +167,11 @@ function endOfDay(date: string): number {
   return t / 1000 + DAY;
 }
 
-/** keep the emulator and the extension up, answer SQL typed at a prompt, until Ctrl-C or Ctrl-D */
-async function serve(emu: OsquerydEmulator, exampleId: string | undefined): Promise<void> {
+/**
+ * Keep the emulator and the extension up, answer SQL typed at a prompt, until Ctrl-C, Ctrl-D
+ * or the extension ends (`ended`, resolving to why): '' when the user ended it.
+ */
+async function serve(emu: OsquerydEmulator, exampleId: string | undefined, ended: Promise<string>): Promise<string> {
   const npx = 'npx anomaly';
   process.stdout.write(
     `\nServing: the emulated osqueryd (socket ${emu.socket}) and anomaly.ext keep running until Ctrl-C.\n` +
@@ -172,8 +183,9 @@ async function serve(emu: OsquerydEmulator, exampleId: string | undefined): Prom
       `  SELECT * FROM anomaly_feedback;\n`,
   );
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout, prompt: 'osquery> ', terminal: Boolean(process.stdin.isTTY) });
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
+  const why = await new Promise<string>((resolve) => {
+    const stop = () => resolve('');
+    void ended.then(resolve);
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     // Ctrl-D ends a terminal session; a pipe that ends (CI, no stdin) keeps serving until a signal
@@ -189,7 +201,9 @@ async function serve(emu: OsquerydEmulator, exampleId: string | undefined): Prom
     rl.prompt();
   });
   rl.close();
+  process.stdin.destroy();
   process.stdout.write('\nstopping the emulator and the extension\n');
+  return why;
 }
 
 function sameColumns(line: string, columnsJson: string): boolean {
