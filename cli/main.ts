@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError } from '../conf/config';
+import { DatasetError } from '../scorer/eval/datasets';
+import { ResultLineError } from '../scorer/parse/results';
 import { UsageError } from './flags';
 import { EXIT, CliError } from './exit';
 import { COMMANDS, usage } from './commands';
@@ -51,6 +53,9 @@ main(process.argv.slice(2)).then(
     } else if (err instanceof ConfigError) {
       process.stderr.write(`anomaly: config error: ${message}\n`);
       process.exitCode = err.missing ? EXIT.noinput : EXIT.config;
+    } else if (err instanceof DatasetError || err instanceof ResultLineError) {
+      process.stderr.write(`anomaly: ${message}\n`);
+      process.exitCode = EXIT.dataerr;
     } else if (err instanceof CliError) {
       process.stderr.write(`anomaly: ${message}\n`);
       process.exitCode = err.code;

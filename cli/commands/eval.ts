@@ -1,10 +1,11 @@
+import * as fs from 'fs';
 import { BAD_BELOW } from '../../scorer/calibration';
 import { readConfigJson, resolveConfig } from '../../conf/config';
 import { runEval } from '../../scorer/eval/run';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
-import { stderrLog } from './shared';
+import { checkInputFile, stderrLog } from './shared';
 
 export const help = `Usage: anomaly eval --train TRAIN --test TEST [--json]
 
@@ -28,6 +29,10 @@ Options:
 export async function run(argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv, { train: { kind: 'value' }, test: { kind: 'value' }, json: { kind: 'bool' }, models: { kind: 'value' }, config: { kind: 'value' }, quiet: { kind: 'bool' }, verbose: { kind: 'bool' } });
   if (!flags.train || !flags.test) throw new CliError('eval needs --train FILE and --test FILE (see anomaly eval --help)', EXIT.usage);
+  for (const f of [flags.train as string, flags.test as string]) {
+    if (!fs.existsSync(f)) throw new CliError(`${f}: no such file (the evaluation data sets are not part of the repository: docs/evaluation.md says where each comes from)`, EXIT.noinput);
+    checkInputFile(f);
+  }
   const raw = (flags.config ? readConfigJson(flags.config as string) : {}) as Record<string, unknown>;
   if (flags.models) {
     const wanted = String(flags.models).split(',');
