@@ -144,9 +144,11 @@ export async function run(argv: string[]): Promise<number> {
     w(`\nreport: ${report}\nresults log: ${logFile}\nfinished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
     failed = false;
     if (flags.serve) {
-      const falsePositive = all.find((r) => r.verdict === 'bad' && !found.some((f) => f.hits.includes(r)));
+      // an example for feedback: the lowest-scored row outside the stories (a false positive if there is one)
+      const inStories = new Set(found.flatMap((f) => f.hits));
+      const example = all.filter((r) => r.score !== '' && !inStories.has(r)).sort((a, b) => Number(a.score) - Number(b.score))[0];
       const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(`anomaly.ext exited (${signal ?? `status ${code}`}); it said:\n${extensionLog.join('')}`)));
-      const why = await serve(emu, falsePositive?.id, exited);
+      const why = await serve(emu, example?.id, exited);
       if (why) {
         process.stderr.write(why);
         return EXIT.unavailable;
@@ -178,6 +180,7 @@ async function serve(emu: OsquerydEmulator, exampleId: string | undefined, ended
       `In another terminal, in this folder:\n` +
       `  ${npx} status --socket ${emu.socket}\n` +
       `  ${npx} feedback ${exampleId ?? '<id>'} normal --note "a false positive" --socket ${emu.socket}\n` +
+      `  (the lowest-scored row outside the attack stories; any id from anomaly_scores works)\n` +
       `Here, SQL as in osqueryi, for example:\n` +
       `  SELECT subject, event, score, reasons FROM anomaly_scores WHERE score < ${BAD_BELOW} ORDER BY score LIMIT 5;\n` +
       `  SELECT * FROM anomaly_feedback;\n`,
@@ -190,13 +193,21 @@ async function serve(emu: OsquerydEmulator, exampleId: string | undefined, ended
     process.once('SIGTERM', stop);
     // Ctrl-D ends a terminal session; a pipe that ends (CI, no stdin) keeps serving until a signal
     rl.on('close', () => process.stdin.isTTY && stop());
+    // one statement at a time, in the order typed or piped
+    let previous: Promise<void> = Promise.resolve();
     rl.on('line', (line) => {
       const sql = line.trim();
-      if (!sql) return rl.prompt();
-      emu.query(sql).then(
-        (rows) => process.stdout.write(rows.length ? table(rows, Object.keys(rows[0])) : '(no rows)\n'),
-        (err: Error) => process.stdout.write(`Error: ${err.message}\n`),
-      ).finally(() => rl.prompt());
+      previous = previous.then(async () => {
+        if (sql) {
+          try {
+            const rows = await emu.query(sql);
+            process.stdout.write(rows.length ? table(rows, Object.keys(rows[0])) : '(no rows)\n');
+          } catch (err) {
+            process.stdout.write(`Error: ${(err as Error).message}\n`);
+          }
+        }
+        rl.prompt();
+      });
     });
     rl.prompt();
   });
