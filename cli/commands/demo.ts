@@ -192,7 +192,11 @@ async function serve(emu: OsquerydEmulator, exampleId: string | undefined, ended
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     // Ctrl-D ends a terminal session; a pipe that ends (CI, no stdin) keeps serving until a signal
-    rl.on('close', () => process.stdin.isTTY && stop());
+    let closed = false;
+    rl.on('close', () => {
+      closed = true;
+      if (process.stdin.isTTY) stop();
+    });
     // one statement at a time, in the order typed or piped
     let previous: Promise<void> = Promise.resolve();
     rl.on('line', (line) => {
@@ -206,7 +210,7 @@ async function serve(emu: OsquerydEmulator, exampleId: string | undefined, ended
             process.stdout.write(`Error: ${(err as Error).message}\n`);
           }
         }
-        rl.prompt();
+        if (!closed) rl.prompt();
       });
     });
     rl.prompt();
