@@ -129,3 +129,18 @@ t.test('every friction point is one clear line with its sysexits code', async (t
   t.match(again.err, /all 266 rows were already learned \(same host, query and time/);
   oneLine(again, 'the same log again');
 });
+
+t.test('demo --end pins the stream to a day, whatever day it runs', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-demo-end-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const a = anomaly(['demo', '--eval-split', '--days', '4', '--end', '2026-11-20', '--out', path.join(dir, 'a')]);
+  t.equal(a.code, 0, a.err);
+  const test = fs.readFileSync(path.join(dir, 'a', 'test.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.ok(test.every((l) => l.unixTime >= Date.UTC(2026, 10, 20) / 1000 && l.unixTime < Date.UTC(2026, 10, 21) / 1000), 'the last day is the one named');
+  const b = anomaly(['demo', '--eval-split', '--days', '4', '--end', '2026-11-20', '--out', path.join(dir, 'b')]);
+  t.equal(b.code, 0, b.err);
+  for (const f of ['train.log', 'test.log']) t.equal(fs.readFileSync(path.join(dir, 'a', f), 'utf8'), fs.readFileSync(path.join(dir, 'b', f), 'utf8'), `${f}: the same bytes`);
+  const bad = anomaly(['demo', '--end', '2026-02-30']);
+  t.equal(bad.code, 64, 'a date that does not exist: EX_USAGE');
+  t.match(bad.err, /--end must be a date as YYYY-MM-DD, not "2026-02-30"/);
+});
