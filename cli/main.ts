@@ -24,7 +24,7 @@ async function main(argv: string[]): Promise<number> {
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? args[0] : undefined;
     const cmd = topic ? COMMANDS[topic] : undefined;
-    process.stdout.write(cmd ? cmd.help : usage());
+    process.stdout.write(cmd ? cmd.load().help : usage());
     return EXIT.ok;
   }
   if (name === '--version') {
@@ -34,10 +34,10 @@ async function main(argv: string[]): Promise<number> {
   const cmd = COMMANDS[name];
   if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
   if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(cmd.help);
+    process.stdout.write(cmd.load().help);
     return EXIT.ok;
   }
-  return cmd.run(args);
+  return cmd.load().run(args);
 }
 
 main(process.argv.slice(2)).then(

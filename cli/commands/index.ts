@@ -1,26 +1,22 @@
 import { BAD_BELOW } from '../../scorer/calibration';
-import * as train from './train';
-import * as score from './score';
-import * as evaluate from './eval';
-import * as report from './report';
-import * as status from './status';
-import * as feedback from './feedback';
-import * as demo from './demo';
 
 export interface Command {
-  summary: string;
   help: string;
   run(argv: string[]): Promise<number>;
 }
 
-export const COMMANDS: Record<string, Command> = {
-  demo: { summary: 'run the extension on a generated multi-user stream with attacks, no osqueryd needed', ...demo },
-  train: { summary: 'learn normal behaviour from osquery results logs', ...train },
-  score: { summary: 'score results logs with the learned models', ...score },
-  eval: { summary: 'measure detection on labelled data (sequences, syscall traces, osquery logs)', ...evaluate },
-  report: { summary: 'write an HTML report of the retained scores', ...report },
-  status: { summary: "show a running extension's models and ingest counters", ...status },
-  feedback: { summary: 'label a scored event normal or anomalous in a running extension', ...feedback },
+/**
+ * Each command's module loads only when that command runs (or shows its help): the models,
+ * the emulator and the report's renderer take seconds to load, which `--help` need not wait for.
+ */
+export const COMMANDS: Record<string, { summary: string; load(): Command }> = {
+  demo: { summary: 'run the extension on a generated multi-user stream with attacks, no osqueryd needed', load: () => require('./demo') },
+  train: { summary: 'learn normal behaviour from osquery results logs', load: () => require('./train') },
+  score: { summary: 'score results logs with the learned models', load: () => require('./score') },
+  eval: { summary: 'measure detection on labelled data (sequences, syscall traces, osquery logs)', load: () => require('./eval') },
+  report: { summary: 'write an HTML report of the retained scores', load: () => require('./report') },
+  status: { summary: "show a running extension's models and ingest counters", load: () => require('./status') },
+  feedback: { summary: 'label a scored event normal or anomalous in a running extension', load: () => require('./feedback') },
 };
 
 export function usage(): string {
