@@ -137,14 +137,17 @@ export class Calibrator<K extends string = ModelName> {
   /**
    * @param heldOut per model, its evidence values on the same held-out normal events (equal
    *   lengths, index i is event i)
+   * @param minScale per model, the least scale its extrapolated tail may have, for evidence
+   *   whose tail has a known natural width (a sum of squared z-scores decays like e^(−x/2));
+   *   by default the held-out sample's body width
    */
-  constructor(readonly heldOut: Partial<Record<K, number[]>>) {
+  constructor(readonly heldOut: Partial<Record<K, number[]>>, minScale: Partial<Record<K, number>> = {}) {
     this.perModel = new Map();
     let n = -1;
     for (const [name, values] of Object.entries(heldOut) as [K, number[]][]) {
       if (n >= 0 && values.length !== n) throw new Error(`calibration: ${name} has ${values.length} values, others ${n}`);
       n = values.length;
-      this.perModel.set(name, new TailCalibratedStatistic(values));
+      this.perModel.set(name, new TailCalibratedStatistic(values, minScale[name]));
     }
     const combinedSample: number[] = [];
     for (let i = 0; i < Math.max(n, 0); i++) {
@@ -194,7 +197,7 @@ export class Calibrator<K extends string = ModelName> {
     return { heldOut: this.heldOut };
   }
 
-  static fromState<K extends string = ModelName>(state: { heldOut: Partial<Record<K, number[]>> }): Calibrator<K> {
-    return new Calibrator<K>(state.heldOut);
+  static fromState<K extends string = ModelName>(state: { heldOut: Partial<Record<K, number[]>> }, minScale?: Partial<Record<K, number>>): Calibrator<K> {
+    return new Calibrator<K>(state.heldOut, minScale);
   }
 }
