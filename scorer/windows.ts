@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { Calibrator, MIN_CALIBRATION, GOOD_FROM } from './calibration';
+import { Calibrator, MIN_CALIBRATION, GOOD_FROM, verdictOf } from './calibration';
 import { readStateFile, writeStateFile, StateFileError, quarantine } from '../state/atomic';
 import type { AnomalyConfig } from '../conf/config';
 import type { ScoredEvent, ScoredWindow, WindowEvidence } from './types';
@@ -26,8 +26,8 @@ import type { ScoredEvent, ScoredWindow, WindowEvidence } from './types';
 // overlap. Bad windows never enter the history, so a repeated intrusion does not become usual.
 //
 // osqueryd logs a query's rows in batches once an interval, so rows arrive late and out of
-// order. A window stays open until the newest row time seen (the watermark) or the wall clock
-// has passed its end by a grace period; rows are ordered by time when it closes. A row for a
+// order. A window stays open until the newest row time seen on the host (the watermark) has
+// passed its end by a grace period; rows are ordered by time when it closes. A row for a
 // window that has already closed is counted as late and left out (it is still scored as a row).
 
 export const WINDOW_EVIDENCE: readonly WindowEvidence[] = ['mix', 'sequence', 'rate', 'peak', 'mean'];
@@ -55,6 +55,8 @@ const OTHER_KEY = 0;
 /** held-out windows are slid by this fraction of the window length */
 const HOP_FRACTION = 1 / 20;
 const TOP_IDS = 5;
+/** window lengths the held-out history must span before the subject's windows are scored */
+const MIN_HELD_OUT_LENGTHS = 20;
 const SMOOTH = 0.5;
 /** a key is one of the subject's usual keys from this share of its events */
 const USUAL_SHARE = 0.01;
@@ -147,9 +149,16 @@ class WindowSubject {
     this.dirty = true;
   }
 
+  /**
+   * The subject's lifecycle minimums, and a history long enough that its held-out part spans
+   * MIN_HELD_OUT_LENGTHS windows end to end: slid windows overlap, and a held-out hour of
+   * 10-minute windows holds only six independent ones, too few for a tail at 0.16 %.
+   */
   ready(): boolean {
     const n = this.t.length;
-    return n >= this.opts.minEvents && n > 0 && this.t[n - 1] - this.t[0] >= this.opts.minSeconds;
+    if (n < this.opts.minEvents || n === 0) return false;
+    const span = this.t[n - 1] - this.t[0];
+    return span >= this.opts.minSeconds && span * (this.opts.heldOutFraction ?? 0.3) >= MIN_HELD_OUT_LENGTHS * this.opts.seconds;
   }
 
   dueForRefit(now: number): boolean {
@@ -410,9 +419,11 @@ export class WindowScorer {
 
   /**
    * Take scored rows in (any order, any lateness) and return the windows that closed, scored.
-   * `now` (unixTime seconds) lets the wall clock close windows when rows stop coming.
+   * Only row times move the watermark, never the wall clock: a replayed old log closes its
+   * windows as a live one does, and a window open when the host stops logging closes when
+   * rows come again (its state survives restarts).
    */
-  add(events: readonly ScoredEvent[], now?: number): ScoredWindow[] {
+  add(events: readonly ScoredEvent[]): ScoredWindow[] {
     for (const e of events) {
       const s = this.subject(e.subject);
       const start = this.windowStart(e.time);
@@ -428,7 +439,7 @@ export class WindowScorer {
       if (e.time > this.watermark) this.watermark = e.time;
       this.openDirty = true;
     }
-    return this.closeDue(Math.max(this.watermark, now ?? -Infinity));
+    return this.closeDue(this.watermark);
   }
 
   /** close every window whose end plus grace is at or before `now` */
@@ -480,7 +491,9 @@ export class WindowScorer {
     const evidence: Partial<Record<WindowEvidence, number>> = {};
     for (const name of s.calibrator.models) if (stats[name] !== undefined) evidence[name] = stats[name];
     const c = s.calibrator.calibrate(evidence);
-    return { ...base, score: c.score, verdict: c.verdict, model: c.model, reasons: this.explain(s, w, c.model, c.score) };
+    // six decimals, as the table prints it, so that pushed-down bounds see what SQLite sees
+    const score = Math.round(c.score * 1e6) / 1e6;
+    return { ...base, score, verdict: verdictOf(score), model: c.model, reasons: this.explain(s, w, c.model, score) };
   }
 
   /** one sentence: what about the window was unusual, in the subject's own terms */
