@@ -11,8 +11,8 @@ import type { DurableQueue } from './queue';
 
 type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
 
-/** columns of anomaly_scores: rows that carry them are our own output coming back */
-const OWN_OUTPUT = ['score', 'verdict', 'event', 'model', 'reasons'];
+/** columns of anomaly_scores and anomaly_windows: rows that carry them are our own output coming back */
+const OWN_OUTPUT = ['score', 'verdict', 'model', 'reasons'];
 
 export class Ingest {
   readonly counters: IngestCounters = { accepted: 0, rejected: 0, queued: 0, scored: 0, dropped: 0 };
