@@ -2,6 +2,7 @@ import * as path from 'path';
 import { writeReport } from '../../report/report';
 import { Scorer } from '../../scorer/scorer';
 import { RetainedScores } from '../../state/scores';
+import { RetainedWindows } from '../../state/windows';
 import { parseFlags } from '../flags';
 import { CliError, EXIT } from '../exit';
 import { configFrom, STATE_FLAGS, STATE_HELP, stderrLog } from './shared';
@@ -25,9 +26,12 @@ export async function run(argv: string[]): Promise<number> {
   const retained = new RetainedScores({ dir: path.join(config.state_dir, 'scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
   const scores = retained.select({});
   retained.close();
+  const retainedWindows = new RetainedWindows({ dir: path.join(config.state_dir, 'window-scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
+  const windows = retainedWindows.select({});
+  retainedWindows.close();
   if (!scores.length) throw new CliError(`no retained scores in ${config.state_dir}; run 'anomaly score' or the extension first`, EXIT.noinput);
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
-  const file = await writeReport(path.resolve(flags.out as string), { scores, models: scorer.summaries(), generated: Math.floor(Date.now() / 1000), title: flags.title as string | undefined });
+  const file = await writeReport(path.resolve(flags.out as string), { scores, windows, models: scorer.summaries(), generated: Math.floor(Date.now() / 1000), title: flags.title as string | undefined });
   process.stdout.write(`report written to ${file}\n`);
   return EXIT.ok;
 }
