@@ -323,8 +323,7 @@ function windowStatistics(keys: readonly number[], evidence: readonly number[], 
   for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
   // someone may sit down half-way through a window: its halves are judged as well (the
   // held-out windows get the same maximum, so calibration pays for looking three times)
-  let mix = mixDistance(keys, ref);
-  if (n >= 4) mix = Math.max(mix, mixDistance(keys.slice(0, n >> 1), ref), mixDistance(keys.slice(n >> 1), ref));
+  const mix = mixDistance(furthestPart(keys, ref).keys, ref);
   // sequence: how much less the previous event predicts the next than usual
   let seq = 0;
   for (let i = 1; i < n; i++) seq += Math.log(unigram(ref, keys[i]) / transition(ref, keys[i - 1], keys[i]));
@@ -342,7 +341,15 @@ function windowStatistics(keys: readonly number[], evidence: readonly number[], 
   return { mix, sequence, rate, peak: m === n ? peak : undefined, mean: m === n && m ? sum / m : undefined };
 }
 
-function mixDistance(keys: readonly number[], ref: Reference): number {
+/** one term of the mix distance: a usual key (or OTHER_SHARE, all other keys), its share and z² */
+interface MixTerm {
+  key: number;
+  share: number;
+  usual: number;
+  z2: number;
+}
+
+function mixTerms(keys: readonly number[], ref: Reference): MixTerm[] {
   // A sum of squared z-scores of log shares: each usual key's share of the window against how
   // it varies between the subject's windows, counted when the share is lower than usual (what
   // the subject always does and this window does not: a higher share of one key shows as lower
@@ -353,19 +360,43 @@ function mixDistance(keys: readonly number[], ref: Reference): number {
   const n = keys.length;
   const counts = new Map<number, number>();
   for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
-  let mix = 0;
+  const terms: MixTerm[] = [];
   let rest = n;
   for (const u of ref.usual) {
     if (u.key === OTHER_SHARE) continue;
     const c = counts.get(u.key) ?? 0;
     rest -= c;
     const d = logShare(c, n) - u.mean;
-    if (d > 0) continue;
-    mix += sq(d) / (u.variance + MIN_VARIANCE + 1 / (n * Math.exp(u.mean) + SMOOTH));
+    terms.push({ key: u.key, share: c / n, usual: ref.p.get(u.key) ?? 0, z2: d > 0 ? 0 : sq(d) / (u.variance + MIN_VARIANCE + 1 / (n * Math.exp(u.mean) + SMOOTH)) });
   }
   const o = ref.usual[ref.usual.length - 1];
-  mix += sq(logShare(rest, n) - o.mean) / (o.variance + MIN_VARIANCE + 1 / (n * Math.exp(o.mean) + SMOOTH));
-  return mix;
+  let usualShare = 0;
+  for (const u of ref.usual) if (u.key !== OTHER_SHARE) usualShare += ref.p.get(u.key) ?? 0;
+  terms.push({ key: OTHER_SHARE, share: rest / n, usual: Math.max(0, 1 - usualShare), z2: sq(logShare(rest, n) - o.mean) / (o.variance + MIN_VARIANCE + 1 / (n * Math.exp(o.mean) + SMOOTH)) });
+  return terms;
+}
+
+function mixDistance(keys: readonly number[], ref: Reference): number {
+  let sum = 0;
+  for (const term of mixTerms(keys, ref)) sum += term.z2;
+  return sum;
+}
+
+/** the window, or its half, whose mix is furthest from usual: windowStatistics takes the maximum */
+function furthestPart(keys: readonly number[], ref: Reference): { part: 'window' | 'first half' | 'second half'; keys: readonly number[] } {
+  const n = keys.length;
+  const parts: Array<ReturnType<typeof furthestPart>> = [{ part: 'window', keys }];
+  if (n >= 4) parts.push({ part: 'first half', keys: keys.slice(0, n >> 1) }, { part: 'second half', keys: keys.slice(n >> 1) });
+  let best = parts[0];
+  let bestDistance = -1;
+  for (const p of parts) {
+    const d = mixDistance(p.keys, ref);
+    if (d > bestDistance) {
+      best = p;
+      bestDistance = d;
+    }
+  }
+  return best;
 }
 
 function sq(x: number): number {
@@ -381,6 +412,15 @@ function transition(ref: Reference, a: number, b: number): number {
   const c = ref.next.get(a)?.get(b) ?? 0;
   const total = ref.from.get(a) ?? 0;
   return (c + unigram(ref, b)) / (total + 1);
+}
+
+/** "keys seldom seen (`shell`, `listen …`)": what the other-keys share is made of */
+function otherKeys(s: WindowSubject, keys: readonly number[], ref: Reference): string {
+  const usual = new Set(ref.usual.map((u) => u.key));
+  const counts = new Map<number, number>();
+  for (const k of keys) if (!usual.has(k)) counts.set(k, (counts.get(k) ?? 0) + 1);
+  const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 2).map(([k]) => `\`${s.keys[k]}\``);
+  return `keys seldom seen${top.length ? ` (${top.join(', ')})` : ''}`;
 }
 
 export interface WindowScorerOptions extends WindowOptions {
@@ -502,23 +542,19 @@ export class WindowScorer {
     const minutes = Math.round(this.opts.seconds / 60);
     const span = `${w.events} events in ${minutes} min`;
     if (score >= GOOD_FROM || !decided) return `usual for ${s.name} (${span})`;
-    const n = w.rows.length;
-    const pct = (x: number) => `${Math.round(x * 100)} %`;
+    const pct = (x: number) => (x > 0 && x < 0.01 ? `${(x * 100).toFixed(1)} %` : `${Math.round(x * 100)} %`);
     switch (decided) {
       case 'mix': {
-        const counts = new Map<number, number>();
-        for (const r of w.rows) counts.set(r[1], (counts.get(r[1]) ?? 0) + 1);
-        const keys = new Set([...ref.p.keys(), ...counts.keys()]);
-        const shifts = [...keys]
-          .map((key) => {
-            const p = ref.p.get(key) ?? 0;
-            const q = (counts.get(key) ?? 0) / n;
-            return { key, p, q, weight: Math.abs(Math.sqrt(p) - Math.sqrt(q)) };
-          })
-          .sort((a, b) => b.weight - a.weight)
+        const { part, keys } = furthestPart(
+          w.rows.map((r) => r[1]),
+          ref,
+        );
+        const terms = mixTerms(keys, ref)
+          .filter((x) => x.z2 > 0)
+          .sort((a, b) => b.z2 - a.z2)
           .slice(0, 2)
-          .map((x) => `\`${s.keys[x.key]}\` ${pct(x.q)} (usually ${pct(x.p)})`);
-        return `unusual mix of events for ${s.name}: ${shifts.join(', ')} (mix; ${span})`;
+          .map((x) => (x.key === OTHER_SHARE ? `${otherKeys(s, keys, ref)} ${pct(x.share)} (usually ${pct(x.usual)})` : `\`${s.keys[x.key]}\` ${pct(x.share)} (usually ${pct(x.usual)})`));
+        return `unusual mix of events for ${s.name}${part === 'window' ? '' : ` in the ${part} of the window`}: ${terms.join(', ')} (mix; ${span})`;
       }
       case 'sequence':
         return `events in an order unusual for ${s.name} (sequence; ${span})`;
