@@ -7,6 +7,8 @@ import type { ScoredEvent, ScoredWindow } from '../scorer/types';
 
 /** bad items of one subject further apart than this start a new incident */
 export const INCIDENT_GAP_SECONDS = 1800;
+/** characters of one reason in an incident's line */
+const MAX_PHRASE = 160;
 
 export interface Incident {
   subject: string;
@@ -61,13 +63,18 @@ function incidentOf(subject: string, items: Item[]): Incident {
 /** "alice on web-01, 40 min: 5 bad rows, 2 bad windows: `/usr/bin/nc` never run by alice; …" */
 function summarise(subject: string, hosts: string[], start: number, end: number, rows: ScoredEvent[], windows: ScoredWindow[]): string {
   const counts = [rows.length ? plural(rows.length, 'bad row') : '', windows.length ? plural(windows.length, 'bad window') : ''].filter(Boolean).join(', ');
-  // the strongest distinct reasons, without their "(model; history)" tails
+  // the strongest reasons of different kinds (a window's and a row's, not two windows' saying
+  // the same in other numbers), without their "(model; history)" tails, each kept short
   const phrases: string[] = [];
+  const kinds = new Set<string>();
   const ranked = [...rows.map((r) => ({ score: r.score ?? 1, reasons: r.reasons })), ...windows.map((w) => ({ score: w.score ?? 1, reasons: w.reasons }))].sort((a, b) => a.score - b.score);
   for (const r of ranked) {
     const phrase = r.reasons.replace(/\s*\([^()]*\)\s*$/, '').trim();
-    if (phrase && !phrases.includes(phrase)) phrases.push(phrase);
-    if (phrases.length === 3) break;
+    const kind = phrase.split(/\s+/).slice(0, 4).join(' ');
+    if (!phrase || kinds.has(kind)) continue;
+    kinds.add(kind);
+    phrases.push(phrase.length > MAX_PHRASE ? `${phrase.slice(0, MAX_PHRASE - 1).trimEnd()}…` : phrase);
+    if (phrases.length === 2) break;
   }
   return `${subject} on ${hosts.join(', ')}, ${duration(end - start)}: ${counts}${phrases.length ? ` — ${phrases.join('; ')}` : ''}`;
 }

@@ -571,7 +571,12 @@ export class WindowScorer {
     for (const s of this.subjects.values()) s.fit(s.t.length ? s.t[s.t.length - 1] : 0);
   }
 
-  /** subjects whose windows are scored, and how many windows are open */
+  /** subjects whose windows are scored (not learning) */
+  monitoring(): string[] {
+    return [...this.subjects.values()].filter((s) => s.calibrator).map((s) => s.name);
+  }
+
+  /** how many windows are open */
   get openWindows(): number {
     return this.open.size;
   }

@@ -1,4 +1,6 @@
+import * as path from 'path';
 import { Scorer } from '../../scorer/scorer';
+import { WindowScorer, windowOptionsFrom } from '../../scorer/windows';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
@@ -23,17 +25,22 @@ export async function run(argv: string[]): Promise<number> {
   const log = stderrLog(flags);
   const bar = progress(process.stderr, Boolean(flags.quiet));
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
+  const windows = new WindowScorer(windowOptionsFrom(config, path.join(config.state_dir, 'windows'), log));
   const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0 };
   const total = fileSizes(files);
   let shown = 0;
   for await (const batch of rowBatches(files, stats, (msg) => shown++ < 5 && log('warn', `skipped ${msg}`))) {
-    await scorer.scoreRows(batch);
+    windows.add(await scorer.scoreRows(batch));
     bar.update('learning', stats.rows, 0);
   }
   if (stats.rows === 0) throw new CliError(`${files.join(', ')}: no result rows found`, EXIT.dataerr);
   bar.update('training models', 0, 1);
   await scorer.trainAll();
   scorer.save();
+  // the logs are over: their last windows close, and each subject's windows are fitted on them
+  windows.flush();
+  windows.trainAll();
+  windows.save();
   const summaries = scorer.summaries();
   const subjects = new Map(summaries.map((s) => [s.subject, s]));
   const monitoring = [...subjects.values()].filter((s) => s.state === 'monitoring');
@@ -45,5 +52,7 @@ export async function run(argv: string[]): Promise<number> {
   );
   const learning = [...subjects.values()].filter((s) => s.state === 'learning');
   if (learning.length) process.stdout.write(`still learning (too little history to calibrate): ${learning.map((s) => `${s.subject} (${s.events} events)`).join(', ')}\n`);
+  const byWindow = windows.monitoring();
+  process.stdout.write(`windows of ${config.windows.seconds} s scored for ${byWindow.length ? byWindow.join(', ') : 'no subject yet (too little history to calibrate them)'}\n`);
   return EXIT.ok;
 }
