@@ -23,7 +23,7 @@ import type { ScoredEvent, ScoredWindow, WindowEvidence } from './types';
 // against windows slid over the subject's held-out recent history, so a window's 0.3 means
 // what a row's does. The reference (usual mix, order and pace) is fitted on the older part of
 // the history, the held-out windows on the newer part: as for rows, fitted and held-out never
-// overlap. Bad windows never enter the history, so a repeated intrusion does not become usual.
+// overlap. Bad windows never enter the reference, so a repeated intrusion does not become usual.
 //
 // osqueryd logs a query's rows in batches once an interval, so rows arrive late and out of
 // order. A window stays open until the newest row time seen on the host (the watermark) has
@@ -65,11 +65,10 @@ const MAX_USUAL = 30;
 const OTHER_SHARE = -1;
 /**
  * The natural tail width of each statistic, the least scale its extrapolated tail may have:
- * mix is a sum of squared z-scores, whose tail decays like e^(−x/2) whatever the held-out
- * sample's body looks like; rate is a log ratio (a quarter of an e-fold per e-fold of tail);
- * row evidence is −log10 p, one decade per e-fold.
+ * mix and rate are sums of squared z-scores, whose tails decay like e^(−x/2) whatever the
+ * held-out sample's body looks like; row evidence is −log10 p, one decade per e-fold.
  */
-const TAIL_SCALE: Partial<Record<WindowEvidence, number>> = { mix: 2, rate: 0.25, peak: 1, mean: 1 };
+const TAIL_SCALE: Partial<Record<WindowEvidence, number>> = { mix: 2, rate: 2, peak: 1, mean: 1 };
 /** least variance of a log share: a share that never moved may still move by ~30 % */
 const MIN_VARIANCE = 0.1;
 
@@ -91,20 +90,25 @@ interface Reference {
   next: Map<number, Map<number, number>>;
   /** key id → times it is followed by anything */
   from: Map<number, number>;
-  /** log share of each usual key (and of OTHER_SHARE, all others) per window: mean, variance */
-  usual: Array<{ key: number; mean: number; variance: number }>;
+  /**
+   * each usual key (and OTHER_SHARE, all others together): its share of the subject's events,
+   * and the variance of its log share between windows beyond binomial noise
+   */
+  usual: Array<{ key: number; share: number; variance: number }>;
   /** median events per window */
   medianEvents: number;
+  /** variance of log(events / median) between windows beyond Poisson noise */
+  rateVariance: number;
 }
 
 interface WindowSubjectState {
   name: string;
   keys: string[];
-  history: { t: number[]; k: number[]; ev: number[] };
+  history: { t: number[]; k: number[]; ev: number[]; bad: number[] };
   closedThrough: number;
   lastFit: number;
   heldOut: Partial<Record<WindowEvidence, number[]>> | null;
-  reference: { p: Array<[number, number]>; total: number; next: Array<[number, Array<[number, number]>]>; usual: Reference['usual']; medianEvents: number } | null;
+  reference: { p: Array<[number, number]>; total: number; next: Array<[number, Array<[number, number]>]>; usual: Reference['usual']; medianEvents: number; rateVariance: number } | null;
 }
 
 class WindowSubject {
@@ -114,6 +118,8 @@ class WindowSubject {
   t: number[] = [];
   k: number[] = [];
   ev: number[] = [];
+  /** 1 for rows of a window that was bad: calibration sees them, the usual mix does not */
+  bad: number[] = [];
   /** every window starting before this has closed */
   closedThrough = -Infinity;
   lastFit = 0;
@@ -134,17 +140,19 @@ class WindowSubject {
     return id;
   }
 
-  remember(rows: ReadonlyArray<[number, number, number, string, number]>): void {
+  remember(rows: ReadonlyArray<[number, number, number, string, number]>, bad: boolean): void {
     for (const [t, k, ev] of rows) {
       this.t.push(t);
       this.k.push(k);
       this.ev.push(ev);
+      this.bad.push(bad ? 1 : 0);
     }
     const over = this.t.length - this.opts.historyRows;
     if (over > this.opts.historyRows * 0.25) {
       this.t.splice(0, over);
       this.k.splice(0, over);
       this.ev.splice(0, over);
+      this.bad.splice(0, over);
     }
     this.dirty = true;
   }
@@ -179,7 +187,20 @@ class WindowSubject {
     let fitEnd = heldFrom;
     while (fitEnd > 0 && this.t[fitEnd - 1] >= cutTime) fitEnd--;
     if (fitEnd < MIN_CALIBRATION) return false;
-    const reference = buildReference(this.k, this.t, 0, fitEnd, L);
+    // the usual mix, order and pace come from windows that were not bad, so an intrusion that
+    // repeats does not become usual; the held-out windows keep every window, bad ones too, so
+    // that calibration sees how often normal windows are as odd as those (a window holding
+    // one bad row is bad by its peak: leaving such windows out would make peaks look rarer
+    // than they are, and flag more of them)
+    const fitK: number[] = [];
+    const fitT: number[] = [];
+    for (let i = 0; i < fitEnd; i++) {
+      if (this.bad[i]) continue;
+      fitK.push(this.k[i]);
+      fitT.push(this.t[i]);
+    }
+    if (fitK.length < MIN_CALIBRATION) return false;
+    const reference = buildReference(fitK, fitT, 0, fitK.length, L);
     const samples: Array<Record<WindowEvidence, number | undefined>> = [];
     slide(this.t, fitEnd, n, cutTime, this.t[n - 1] + 1, L, Math.max(1, L * HOP_FRACTION), (lo, hi) => {
       samples.push(windowStatistics(this.k.slice(lo, hi), this.ev.slice(lo, hi), reference));
@@ -203,11 +224,11 @@ class WindowSubject {
     return {
       name: this.name,
       keys: this.keys,
-      history: { t: this.t, k: this.k, ev: this.ev },
+      history: { t: this.t, k: this.k, ev: this.ev, bad: this.bad },
       closedThrough: Number.isFinite(this.closedThrough) ? this.closedThrough : -1,
       lastFit: this.lastFit,
       heldOut: this.calibrator?.toState().heldOut ?? null,
-      reference: r ? { p: [...r.p], total: r.total, next: [...r.next].map(([a, m]) => [a, [...m]]), usual: r.usual, medianEvents: r.medianEvents } : null,
+      reference: r ? { p: [...r.p], total: r.total, next: [...r.next].map(([a, m]) => [a, [...m]]), usual: r.usual, medianEvents: r.medianEvents, rateVariance: r.rateVariance } : null,
     };
   }
 
@@ -216,11 +237,12 @@ class WindowSubject {
     if (!Array.isArray(s.keys) || s.keys[0] !== '(other)') throw new Error('window state: key table is malformed');
     w.keys = s.keys;
     w.keys.forEach((key, id) => id !== OTHER_KEY && w.keyIds.set(key, id));
-    const { t, k, ev } = s.history;
-    if (t.length !== k.length || t.length !== ev.length) throw new Error('window state: history columns differ in length');
+    const { t, k, ev, bad } = s.history;
+    if (t.length !== k.length || t.length !== ev.length || t.length !== bad?.length) throw new Error('window state: history columns differ in length');
     w.t = t;
     w.k = k;
     w.ev = ev;
+    w.bad = bad;
     w.closedThrough = s.closedThrough >= 0 ? s.closedThrough : -Infinity;
     w.lastFit = s.lastFit;
     if (s.reference && s.heldOut) {
@@ -230,7 +252,7 @@ class WindowSubject {
         next.set(a, new Map(pairs));
         from.set(a, pairs.reduce((sum, [, c]) => sum + c, 0));
       }
-      w.reference = { p: new Map(s.reference.p), total: s.reference.total, next, from, usual: s.reference.usual, medianEvents: s.reference.medianEvents };
+      w.reference = { p: new Map(s.reference.p), total: s.reference.total, next, from, usual: s.reference.usual, medianEvents: s.reference.medianEvents, rateVariance: s.reference.rateVariance };
       w.calibrator = Calibrator.fromState<WindowEvidence>({ heldOut: s.heldOut }, TAIL_SCALE);
     }
     w.dirty = false;
@@ -274,46 +296,58 @@ function buildReference(k: readonly number[], t: readonly number[], from: number
   const total = to - from;
   const p = new Map<number, number>();
   for (const [key, c] of counts) p.set(key, c / total);
-  // the usual keys, and how much each one's share of a window varies from window to window
+  // the usual keys (and all others together), each with its usual share, and how much more its
+  // log share varies between the subject's windows than the binomial noise of their sizes
   const usualKeys = [...p].filter(([, pk]) => pk >= USUAL_SHARE).sort((a, b) => b[1] - a[1]).slice(0, MAX_USUAL).map(([key]) => key);
-  const sums = usualKeys.map(() => ({ s: 0, s2: 0 }));
-  const other = { s: 0, s2: 0 };
-  let windows = 0;
+  let usualTotal = 0;
+  for (const key of usualKeys) usualTotal += p.get(key)!;
+  const shares = [...usualKeys.map((key) => p.get(key)!), Math.max(1 - usualTotal, SMOOTH / total)];
   const usualIndex = new Map(usualKeys.map((key, i) => [key, i]));
+  const sizes: number[] = [];
+  const excess = shares.map(() => new Moments());
   slide(t, from, to, t[from], t[to - 1] + 1, L, Math.max(1, L * HOP_FRACTION), (lo, hi) => {
-    const c = new Array<number>(usualKeys.length).fill(0);
-    for (let i = lo; i < hi; i++) {
-      const j = usualIndex.get(k[i]);
-      if (j !== undefined) c[j]++;
-    }
+    const c = new Array<number>(shares.length).fill(0);
+    for (let i = lo; i < hi; i++) c[usualIndex.get(k[i]) ?? shares.length - 1]++;
     const n = hi - lo;
-    let rest = n;
-    for (let j = 0; j < c.length; j++) {
-      const x = logShare(c[j], n);
-      sums[j].s += x;
-      sums[j].s2 += x * x;
-      rest -= c[j];
-    }
-    const x = logShare(rest, n);
-    other.s += x;
-    other.s2 += x * x;
-    windows++;
+    for (let j = 0; j < shares.length; j++) excess[j].add(logShare(c[j], n) - Math.log(shares[j]), shareNoise(n, shares[j]));
+    sizes.push(n);
   });
-  const moments = (m: { s: number; s2: number }) => {
-    const mean = windows ? m.s / windows : 0;
-    return { mean, variance: windows ? Math.max(m.s2 / windows - mean * mean, 0) : 0 };
-  };
-  const usual = usualKeys.map((key, j) => ({ key, ...moments(sums[j]) }));
-  usual.push({ key: OTHER_SHARE, ...moments(other) });
-  // events per window, over the fixed windows the fitted part spans (empty ones included: a
-  // quiet hour is part of the usual pace)
-  const perWindow = new Map<number, number>();
-  for (let i = from; i < to; i++) {
-    const slot = Math.floor(t[i] / L);
-    perWindow.set(slot, (perWindow.get(slot) ?? 0) + 1);
+  const usual = shares.map((share, j) => ({ key: j < usualKeys.length ? usualKeys[j] : OTHER_SHARE, share, variance: excess[j].excessVariance() }));
+  // events per window: the median over the subject's windows, and how much more it varies than
+  // Poisson noise
+  const sorted = sizes.slice().sort((a, b) => a - b);
+  const medianEvents = sorted[Math.floor(sorted.length / 2)] ?? 0;
+  const pace = new Moments();
+  for (const n of sizes) pace.add(Math.log((n + SMOOTH) / (medianEvents + SMOOTH)), countNoise(medianEvents));
+  return { p, total, next, from: fromCounts, usual, medianEvents, rateVariance: pace.excessVariance() };
+}
+
+/** mean and variance of a log ratio, and the part of its variance that noise does not explain */
+class Moments {
+  private n = 0;
+  private s = 0;
+  private s2 = 0;
+  private noise = 0;
+  add(x: number, noiseVariance: number): void {
+    this.n++;
+    this.s += x;
+    this.s2 += x * x;
+    this.noise += noiseVariance;
   }
-  const sorted = [...perWindow.values()].sort((a, b) => a - b);
-  return { p, total, next, from: fromCounts, usual, medianEvents: sorted[Math.floor(sorted.length / 2)] ?? 0 };
+  excessVariance(): number {
+    if (!this.n) return 0;
+    const mean = this.s / this.n;
+    return Math.max(this.s2 / this.n - mean * mean - this.noise / this.n, 0);
+  }
+}
+
+/** variance of the log of a count whose expectation is m (delta method, smoothed at zero) */
+function countNoise(m: number): number {
+  return 1 / (m + SMOOTH);
+}
+
+function shareNoise(n: number, share: number): number {
+  return countNoise(n * share);
 }
 
 /** the window statistics (larger = less usual); peak and mean are absent without row evidence */
@@ -327,8 +361,9 @@ function windowStatistics(keys: readonly number[], evidence: readonly number[], 
   // sequence: how much less the previous event predicts the next than usual
   let seq = 0;
   for (let i = 1; i < n; i++) seq += Math.log(unigram(ref, keys[i]) / transition(ref, keys[i - 1], keys[i]));
-  const sequence = n > 1 ? seq / (n - 1) : 0;
-  const rate = Math.abs(Math.log((n + 1) / (ref.medianEvents + 1)));
+  // a sum over √(n − 1): its noise is the same for a quiet window as for a busy one
+  const sequence = n > 1 ? seq / Math.sqrt(n - 1) : 0;
+  const rate = sq(Math.log((n + SMOOTH) / (ref.medianEvents + SMOOTH))) / (ref.rateVariance + MIN_VARIANCE + countNoise(ref.medianEvents));
   let peak: number | undefined;
   let sum = 0;
   let m = 0;
@@ -366,13 +401,11 @@ function mixTerms(keys: readonly number[], ref: Reference): MixTerm[] {
     if (u.key === OTHER_SHARE) continue;
     const c = counts.get(u.key) ?? 0;
     rest -= c;
-    const d = logShare(c, n) - u.mean;
-    terms.push({ key: u.key, share: c / n, usual: ref.p.get(u.key) ?? 0, z2: d > 0 ? 0 : sq(d) / (u.variance + MIN_VARIANCE + 1 / (n * Math.exp(u.mean) + SMOOTH)) });
+    const d = logShare(c, n) - Math.log(u.share);
+    terms.push({ key: u.key, share: c / n, usual: u.share, z2: d > 0 ? 0 : sq(d) / (u.variance + MIN_VARIANCE + shareNoise(n, u.share)) });
   }
   const o = ref.usual[ref.usual.length - 1];
-  let usualShare = 0;
-  for (const u of ref.usual) if (u.key !== OTHER_SHARE) usualShare += ref.p.get(u.key) ?? 0;
-  terms.push({ key: OTHER_SHARE, share: rest / n, usual: Math.max(0, 1 - usualShare), z2: sq(logShare(rest, n) - o.mean) / (o.variance + MIN_VARIANCE + 1 / (n * Math.exp(o.mean) + SMOOTH)) });
+  terms.push({ key: OTHER_SHARE, share: rest / n, usual: o.share, z2: sq(logShare(rest, n) - Math.log(o.share)) / (o.variance + MIN_VARIANCE + shareNoise(n, o.share)) });
   return terms;
 }
 
@@ -507,7 +540,7 @@ export class WindowScorer {
       w.rows.sort((a, b) => a[0] - b[0] || a[4] - b[4]);
       const scored = this.score(s, w, end);
       out.push(scored);
-      if (scored.verdict !== 'bad') s.remember(w.rows);
+      s.remember(w.rows, scored.verdict === 'bad');
       if (s.dueForRefit(end)) s.fit(end);
     }
     return out;
