@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Calibrator, MIN_CALIBRATION, GOOD_FROM, verdictOf } from './calibration';
 import { readStateFile, writeStateFile, StateFileError, quarantine } from '../state/atomic';
+import { fileNameFor } from './scorer';
 import type { AnomalyConfig } from '../conf/config';
 import type { ScoredEvent, ScoredWindow, WindowEvidence } from './types';
 
@@ -621,7 +622,7 @@ export class WindowScorer {
     fs.mkdirSync(subjectsDir, { recursive: true, mode: 0o700 });
     for (const s of this.subjects.values()) {
       if (!s.dirty) continue;
-      writeStateFile(path.join(subjectsDir, `${encodeURIComponent(s.name).replace(/\./g, '%2E')}.json`), STATE_KIND, STATE_VERSION, s.toState());
+      writeStateFile(path.join(subjectsDir, `${fileNameFor(s.name)}.json`), STATE_KIND, STATE_VERSION, s.toState());
       s.dirty = false;
     }
     if (this.openDirty) {
