@@ -52,6 +52,18 @@ t.test('anomaly_windows through the emulator: closed windows are selectable in S
   t.ok(scored.length > 0, `${scored.length} windows were scored once their subjects had history`);
   const good = await e.emu.query("SELECT count(*) AS n FROM anomaly_windows WHERE verdict = 'good' AND score >= 0.7");
   t.equal(Number(good[0].n), all.filter((w) => w.verdict === 'good').length, 'verdict and score agree');
+
+  // the alert pack's window query logs its results through the anomaly logger too: they are
+  // accepted and not scored as behaviour
+  const w = all[0];
+  const echoed = JSON.stringify({ name: 'pack_anomaly-alerts_bad_windows', hostIdentifier: 'web-01', calendarTime: 'Mon Sep 21 00:00:58 2026 UTC', unixTime: Number(w.end) + 60, epoch: 0, counter: 0, numerics: false, columns: { ...w, score: w.score || '0.1' }, action: 'added' });
+  await e.emu.logResult('anomaly', echoed);
+  await until(
+    () => e.emu.query("SELECT queued FROM anomaly_models WHERE subject = '*'"),
+    (rows) => rows.length === 1 && rows[0].queued === '0',
+  );
+  const [echo] = await e.emu.query("SELECT count(*) AS n FROM anomaly_scores WHERE query = 'pack_anomaly-alerts_bad_windows'");
+  t.equal(echo.n, '0', "the extension's own window rows are not scored");
 });
 
 t.test('constraints on start, subject, host, score and verdict are pushed down', async (t) => {
