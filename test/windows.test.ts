@@ -3,6 +3,8 @@ import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
 import { seededRandom } from '../demo/generate';
+import { resolveConfig } from '../conf/config';
+import { runEval } from '../scorer/eval/run';
 import { WindowScorer, type WindowScorerOptions } from '../scorer/windows';
 import { RetainedWindows } from '../state/windows';
 import type { ScoredEvent, ScoredWindow } from '../scorer/types';
@@ -165,4 +167,36 @@ t.test('retained windows: filters, retention, reload, duplicates', async (t) => 
   t.equal(fs.readFileSync(path.join(dir, 'windows.jsonl'), 'utf8').trim().split('\n').length, 1, 'the file was compacted to the live windows');
   t.equal(fs.statSync(path.join(dir, 'windows.jsonl')).mode & 0o777, 0o600);
   again.close();
+});
+
+t.test('anomaly eval --unit window: a window is anomalous when most of its rows are', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-eval-windows-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const r = seededRandom(9);
+  const PROGRAMS: Record<string, [string, string]> = {
+    [USUAL[0]]: ['/usr/bin/git', 'git status'],
+    [USUAL[1]]: ['/usr/bin/vim', 'vim main.c'],
+    [USUAL[2]]: ['/usr/bin/ssh', 'ssh build'],
+    [USUAL[3]]: ['/usr/bin/make', 'make -j4'],
+    [OTHER_KEY]: ['/usr/bin/curl', 'curl -s example.org'],
+  };
+  const line = (e: ScoredEvent, label?: string) => {
+    const [exe, cmdline] = PROGRAMS[e.event];
+    return JSON.stringify({ name: 'pack_user-behavior_process_events', hostIdentifier: 'h1', calendarTime: new Date(e.time * 1000).toUTCString(), unixTime: e.time, epoch: 0, counter: 0, numerics: false, columns: { pid: String(e.time % 30000), path: exe, cmdline, auid: '1000', parent: '1', parent_path: '/bin/bash' }, action: 'added', ...(label ? { label } : {}) });
+  };
+  const t0 = START + 3 * 3600;
+  const train = stream(r, START, 3 * 3600, USUAL_WEIGHTS).map((e) => line(e));
+  // 1,300 s of the subject, then 2,300 s of someone else: the window holding the switch (from
+  // t0 + 1200) has 100 of the subject's rows and 500 of the other person's, so it is anomalous
+  const test = [...stream(r, t0, 1300, USUAL_WEIGHTS).map((e) => line(e, 'normal')), ...stream(r, t0 + 1300, 2300, OTHER_WEIGHTS, { key: OTHER_KEY, share: 0.05 }).map((e) => line(e, 'anomalous'))];
+  fs.writeFileSync(path.join(dir, 'train.log'), train.join('\n') + '\n');
+  fs.writeFileSync(path.join(dir, 'test.log'), test.join('\n') + '\n');
+  const config = resolveConfig({ models: { rarity: true, ocsvm: false, lstm: false }, windows: { seconds: 600, grace_seconds: 60 } }, 'test', {});
+  const result = await runEval({ train: path.join(dir, 'train.log'), test: path.join(dir, 'test.log'), config, unit: 'window' });
+  t.equal(result.unit, 'window');
+  t.equal(result.n, 6, 'six whole windows in the test hour');
+  t.equal(result.anomalies, 4, 'four windows with most rows from the other person');
+  t.equal(result.recall, 1, 'all of them bad');
+  t.equal(result.fpr, 0, 'none of the subject\'s own windows bad');
+  t.equal(result.auc, 1);
 });
