@@ -214,7 +214,7 @@ class WindowSubject {
       if (samples.every((x) => x[name] !== undefined)) heldOut[name] = samples.map((x) => x[name]!);
     }
     this.reference = reference;
-    this.calibrator = new Calibrator<WindowEvidence>(heldOut, TAIL_SCALE);
+    this.calibrator = new Calibrator<WindowEvidence>(heldOut, TAIL_SCALE, 1 / HOP_FRACTION);
     this.lastFit = now;
     this.dirty = true;
     return true;
@@ -254,7 +254,7 @@ class WindowSubject {
         from.set(a, pairs.reduce((sum, [, c]) => sum + c, 0));
       }
       w.reference = { p: new Map(s.reference.p), total: s.reference.total, next, from, usual: s.reference.usual, medianEvents: s.reference.medianEvents, rateVariance: s.reference.rateVariance };
-      w.calibrator = Calibrator.fromState<WindowEvidence>({ heldOut: s.heldOut }, TAIL_SCALE);
+      w.calibrator = new Calibrator<WindowEvidence>(s.heldOut, TAIL_SCALE, 1 / HOP_FRACTION);
     }
     w.dirty = false;
     return w;
