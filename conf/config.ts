@@ -18,6 +18,8 @@ export interface AnomalyConfig {
   retention: { max_rows: number; max_days: number };
   learning: { min_events: number; min_days: number };
   retrain: { interval_seconds: number; window_events: number };
+  /** anomaly_windows: window length, and how long a window waits for late rows after its end */
+  windows: { seconds: number; grace_seconds: number };
   models: { rarity: boolean; ocsvm: boolean; lstm: boolean };
   queue: { max_bytes: number; max_line_bytes: number };
   queries: Record<string, QueryOverride>;
@@ -32,6 +34,8 @@ export const DEFAULTS: AnomalyConfig = {
   retention: { max_rows: 1_000_000, max_days: 30 },
   learning: { min_events: 1000, min_days: 1 },
   retrain: { interval_seconds: 6 * 3600, window_events: 20_000 },
+  // osqueryd logs a query's rows once an interval (60 s for the shipped packs' shortest)
+  windows: { seconds: 600, grace_seconds: 60 },
   models: { rarity: true, ocsvm: true, lstm: true },
   queue: { max_bytes: 256 * 1024 * 1024, max_line_bytes: 1024 * 1024 },
   queries: {},
@@ -70,6 +74,7 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
     retention: { ...DEFAULTS.retention, ...cfg.retention },
     learning: { ...DEFAULTS.learning, ...cfg.learning },
     retrain: { ...DEFAULTS.retrain, ...cfg.retrain },
+    windows: { ...DEFAULTS.windows, ...cfg.windows },
     models: { ...DEFAULTS.models, ...cfg.models },
     queue: { ...DEFAULTS.queue, ...cfg.queue },
     queries: { ...cfg.queries },

@@ -10,8 +10,8 @@ import type { LogFn } from '../conf/log';
 // answer), put the accepted ones in the durable queue, and feed the scorer from the queue
 // in the background. Scoring never runs on the reply path.
 
-/** columns of anomaly_scores: rows that carry them are our own output coming back */
-const OWN_OUTPUT = ['score', 'verdict', 'event', 'model', 'reasons'];
+/** columns of anomaly_scores and anomaly_windows: rows that carry them are our own output coming back */
+const OWN_OUTPUT = ['score', 'verdict', 'model', 'reasons'];
 
 export class Ingest {
   readonly counters: IngestCounters = { accepted: 0, rejected: 0, queued: 0, scored: 0, dropped: 0 };

@@ -14,8 +14,9 @@ import { startServer } from './server';
 import { feedbackTable } from './tables/feedback';
 import { modelsTable } from './tables/models';
 import { scoresTable } from './tables/scores';
+import { windowsTable } from './tables/windows';
 
-// anomaly.ext: what osqueryd launches. Registers the `anomaly` logger and the three tables,
+// anomaly.ext: what osqueryd launches. Registers the `anomaly` logger and the tables,
 // serves them on <socket>.<uuid>, watches the manager, and shuts down cleanly.
 
 const NAME = 'anomaly';
@@ -99,6 +100,9 @@ async function main(): Promise<void> {
     get scores(): never {
       throw new Error('scores before the scorer is ready');
     },
+    get windows(): never {
+      throw new Error('windows before the scorer is ready');
+    },
     feedback: async (r) => (await ready).feedback(r),
     close: async () => (await ready).close(),
   };
@@ -114,6 +118,7 @@ async function main(): Promise<void> {
       },
     }),
     scoresTable(ready),
+    windowsTable(ready),
     modelsTable(ready, () => ingest.counters),
     feedback,
   ];

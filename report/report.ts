@@ -1,16 +1,21 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { BAD_BELOW, GOOD_FROM } from '../scorer/calibration';
-import type { ModelSummary, ScoredEvent } from '../scorer/types';
+import type { ModelSummary, ScoredEvent, ScoredWindow } from '../scorer/types';
 import { evenSample } from '../scorer/sample';
+import { duration, findIncidents, INCIDENT_GAP_SECONDS, type Incident } from './incidents';
 
-// A self-contained HTML report for people who would rather look than read: per-subject score
-// timelines, the top anomalies with their reasons, the score distribution with the 0.3 and
-// 0.7 lines, and the model states. Plots are Vega-Lite specs rendered to inline SVG in Node,
-// so the file needs no network and no JavaScript to display.
+// A self-contained HTML report for people who would rather look than read: the incidents
+// (bad rows and windows of one subject close in time), each on its own time axis so that a
+// morning's activity is not one dot on a 14-day axis; the top anomalies with their reasons;
+// per-subject score timelines on one shared time axis; the score distribution with the 0.3
+// and 0.7 lines; and the model states. Plots are Vega-Lite specs rendered to inline SVG in
+// Node, so the file needs no network and no JavaScript to display.
 
 export interface ReportData {
   scores: readonly ScoredEvent[];
+  /** retained anomaly_windows rows; none when the windows were not kept */
+  windows?: readonly ScoredWindow[];
   models: readonly ModelSummary[];
   /** unixTime the report was made */
   generated: number;
@@ -20,6 +25,9 @@ export interface ReportData {
 /** points drawn per subject timeline: every bad and ugly row, and an even sample of the good */
 const MAX_GOOD_POINTS = 600;
 const TOP_ANOMALIES = 50;
+/** incidents drawn on their own axes; the rest are listed */
+const INCIDENT_PLOTS = 12;
+const INCIDENT_ROWS = 100;
 
 type Spec = Record<string, unknown>;
 
@@ -42,25 +50,89 @@ function thresholdLayers(axis: 'x' | 'y'): Spec[] {
   }));
 }
 
-function timelineSpec(subject: string, points: Array<{ t: string; score: number; verdict: string; event: string }>): Spec {
+interface Point {
+  t: string;
+  score: number;
+  verdict: string;
+  event: string;
+}
+
+interface WindowBar {
+  /** epoch milliseconds */
+  s: number;
+  e: number;
+  score: number;
+  verdict: string;
+}
+
+/**
+ * Scores over time: a dot per row, a horizontal bar per window (from its start to its end, at
+ * its score), the 0.3 and 0.7 lines. `domain` fixes the time axis, so that several plots share it.
+ */
+function timelineSpec(opts: { title: string; points: Point[]; windows: WindowBar[]; domain: [number, number]; height: number; format: string }): Spec {
+  // the domain is set once, on the rows' layer (vega-lite sees a second explicit domain as a
+  // conflict); windows are clamped to it, so they cannot widen it
+  const x = (field: string, withDomain: boolean) => ({ field, type: 'temporal', title: 'time (UTC)', ...(withDomain ? { scale: { domain: opts.domain } } : {}), axis: { format: opts.format, labelAngle: 0, labelOverlap: true, tickCount: 10 } });
+  const [lo, hi] = opts.domain;
+  const windows = opts.windows.filter((w) => w.e > lo && w.s < hi).map((w) => ({ ...w, s: Math.max(w.s, lo), e: Math.min(w.e, hi) }));
+  const color = { field: 'verdict', type: 'nominal', scale: COLORS, legend: { orient: 'right', title: 'verdict' } };
+  const y = { field: 'score', type: 'quantitative', title: 'score', scale: { domain: [0, 1] } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     width: 860,
-    height: 140,
-    title: { text: subject, anchor: 'start', fontSize: 13 },
-    data: { values: points },
+    height: opts.height,
+    title: { text: opts.title, anchor: 'start', fontSize: 13, limit: 1000 },
     layer: [
-      {
-        mark: { type: 'point', filled: true, size: 28, opacity: 0.75 },
-        encoding: {
-          x: { field: 't', type: 'temporal', title: 'time (UTC)', axis: { format: '%b %d %H:%M', labelAngle: 0 } },
-          y: { field: 'score', type: 'quantitative', title: 'score', scale: { domain: [0, 1] } },
-          color: { field: 'verdict', type: 'nominal', scale: COLORS, legend: { orient: 'right', title: 'verdict' } },
-        },
-      },
+      { data: { values: opts.points }, mark: { type: 'point', filled: true, size: 28, opacity: 0.75, clip: true }, encoding: { x: x('t', true), y, color } },
+      ...(windows.length ? [{ data: { values: windows }, mark: { type: 'rule', strokeWidth: 4, opacity: 0.45, clip: true }, encoding: { x: x('s', false), x2: { field: 'e' }, y, color } }] : []),
       ...thresholdLayers('y'),
     ],
   };
+}
+
+/** "Sep 23 16:13–16:23 UTC", or with both dates when the span crosses midnight */
+function span(from: number, to: number): string {
+  const day = (t: number) => new Date(t * 1000).toUTCString().slice(8, 11) + new Date(t * 1000).toUTCString().slice(4, 7);
+  const hm = (t: number) => new Date(t * 1000).toISOString().slice(11, 16);
+  const a = `${day(from)} ${hm(from)}`;
+  if (to - from < 60) return `${a} UTC`;
+  return `${a}–${day(to) === day(from) ? '' : `${day(to)} `}${hm(to)} UTC`;
+}
+
+function isoT(t: number): string {
+  return new Date(t * 1000).toISOString();
+}
+
+/** axis labels for a span: hours and minutes within a day, dates beyond */
+function timeFormat(seconds: number): string {
+  return seconds <= 86400 ? '%H:%M' : seconds <= 7 * 86400 ? '%b %d %H:%M' : '%b %d';
+}
+
+function bars(windows: readonly ScoredWindow[]): WindowBar[] {
+  return windows.filter((w) => w.score !== null).map((w) => ({ s: w.start * 1000, e: w.end * 1000, score: w.score as number, verdict: w.verdict }));
+}
+
+function pointsOf(rows: readonly ScoredEvent[]): Point[] {
+  return rows.map((r) => ({ t: isoT(r.time), score: r.score as number, verdict: r.verdict, event: r.event }));
+}
+
+/** one incident on its own axis: the subject's rows and windows around it */
+async function incidentFigure(incident: Incident, rows: readonly ScoredEvent[], windows: readonly ScoredWindow[]): Promise<string> {
+  const pad = Math.max(300, (incident.end - incident.start) * 0.25);
+  const from = incident.start - pad;
+  const to = incident.end + pad;
+  const near = rows.filter((r) => r.time >= from && r.time <= to);
+  const flagged = near.filter((r) => r.verdict !== 'good');
+  const points = pointsOf([...evenSample(near.filter((r) => r.verdict === 'good'), MAX_GOOD_POINTS), ...flagged]);
+  const spec = timelineSpec({
+    title: `${incident.subject} · ${span(incident.start, incident.end)}`,
+    points,
+    windows: bars(windows.filter((w) => w.end > from && w.start < to)),
+    domain: [from * 1000, to * 1000],
+    height: 110,
+    format: timeFormat(to - from),
+  });
+  return renderSvg(spec);
 }
 
 function histogramSpec(values: Array<{ score: number; verdict: string }>): Spec {
@@ -91,19 +163,52 @@ function iso(t: number): string {
   return new Date(t * 1000).toISOString().replace('.000Z', 'Z').replace('T', ' ');
 }
 
+function windowLength(windows: readonly ScoredWindow[]): string {
+  return windows.length ? `${duration(windows[0].end - windows[0].start)} ` : '';
+}
+
 export async function writeReport(outDir: string, data: ReportData): Promise<string> {
   const scored = data.scores.filter((s) => s.score !== null);
+  const windows = data.windows ?? [];
   const bySubject = new Map<string, ScoredEvent[]>();
   for (const s of scored) (bySubject.get(s.subject) ?? bySubject.set(s.subject, []).get(s.subject)!).push(s);
+  const windowsOf = new Map<string, ScoredWindow[]>();
+  for (const w of windows) (windowsOf.get(w.subject) ?? windowsOf.set(w.subject, []).get(w.subject)!).push(w);
+  for (const subject of windowsOf.keys()) if (!bySubject.has(subject) && windowsOf.get(subject)!.some((w) => w.score !== null)) bySubject.set(subject, []);
 
+  // every subject on one time axis, so that what happened at the same time lines up
+  const times = [...scored.map((s) => s.time), ...windows.flatMap((w) => [w.start, w.end])];
+  let first = Infinity;
+  let last = -Infinity;
+  for (const t of times) {
+    if (t < first) first = t;
+    if (t > last) last = t;
+  }
+  const domain: [number, number] = times.length ? [first * 1000, last * 1000] : [data.generated * 1000, data.generated * 1000];
   const timelines: string[] = [];
   for (const [subject, rows] of [...bySubject].sort((a, b) => a[0].localeCompare(b[0]))) {
     rows.sort((a, b) => a.time - b.time);
     const flagged = rows.filter((r) => r.verdict !== 'good');
-    const good = evenSample(rows.filter((r) => r.verdict === 'good'), MAX_GOOD_POINTS);
-    const points = [...good, ...flagged].map((r) => ({ t: new Date(r.time * 1000).toISOString(), score: r.score as number, verdict: r.verdict, event: r.event }));
-    timelines.push(`<figure>${await renderSvg(timelineSpec(`${subject}: ${rows.length} scored rows, ${flagged.filter((r) => r.verdict === 'bad').length} bad, ${flagged.filter((r) => r.verdict === 'ugly').length} ugly`, points))}</figure>`);
+    const points = pointsOf([...evenSample(rows.filter((r) => r.verdict === 'good'), MAX_GOOD_POINTS), ...flagged]);
+    const own = windowsOf.get(subject) ?? [];
+    const badWindows = own.filter((w) => w.verdict === 'bad').length;
+    const title = `${subject}: ${rows.length} scored rows, ${flagged.filter((r) => r.verdict === 'bad').length} bad, ${flagged.filter((r) => r.verdict === 'ugly').length} ugly` + (own.length ? `; ${own.length} windows, ${badWindows} bad` : '');
+    timelines.push(`<figure>${await renderSvg(timelineSpec({ title, points, windows: bars(own), domain, height: 140, format: timeFormat(last - first) }))}</figure>`);
   }
+
+  const incidents = findIncidents(data.scores, windows);
+  const incidentFigures: string[] = [];
+  for (const incident of incidents.slice(0, INCIDENT_PLOTS)) {
+    const svg = await incidentFigure(incident, bySubject.get(incident.subject) ?? [], windowsOf.get(incident.subject) ?? []);
+    incidentFigures.push(`<div class="incident"><p><span class="pill bad">${incident.score.toFixed(3)}</span>${escapeHtml(incident.summary)}</p><figure>${svg}</figure></div>`);
+  }
+  const incidentRows = incidents
+    .slice(0, INCIDENT_ROWS)
+    .map(
+      (i) =>
+        `<tr class="bad"><td class="nowrap">${escapeHtml(iso(i.start))}</td><td class="nowrap">${escapeHtml(duration(i.end - i.start))}</td><td>${escapeHtml(i.subject)}</td><td class="nowrap">${escapeHtml(i.hosts.join(', '))}</td><td class="num">${i.rows.length}</td><td class="num">${i.windows.length}</td><td class="num">${i.score.toFixed(3)}</td><td>${escapeHtml(i.summary.slice(i.summary.indexOf(': ') + 2))}</td></tr>`,
+    )
+    .join('\n');
   const histogram = scored.length ? await renderSvg(histogramSpec(scored.map((s) => ({ score: s.score as number, verdict: s.verdict })))) : '<p>No scored rows yet: every subject is still learning.</p>';
 
   const top = scored
@@ -116,7 +221,7 @@ export async function writeReport(outDir: string, data: ReportData): Promise<str
   const anomalyRows = top
     .map(
       (s) =>
-        `<tr class="${s.verdict}"><td>${escapeHtml(iso(s.time))}</td><td>${escapeHtml(s.subject)}</td><td class="num">${(s.score as number).toFixed(3)}</td><td>${escapeHtml(s.verdict)}</td><td><code>${escapeHtml(s.event)}</code></td><td>${escapeHtml(s.reasons)}</td><td>${escapeHtml(s.model)}</td></tr>`,
+        `<tr class="${s.verdict}"><td class="nowrap">${escapeHtml(iso(s.time))}</td><td>${escapeHtml(s.subject)}</td><td class="nowrap">${escapeHtml(s.host)}</td><td class="num">${(s.score as number).toFixed(3)}</td><td>${escapeHtml(s.verdict)}</td><td><code>${escapeHtml(s.event)}</code></td><td>${escapeHtml(s.reasons)}</td><td>${escapeHtml(s.model)}</td></tr>`,
     )
     .join('\n');
   const modelRows = [...data.models]
@@ -135,16 +240,21 @@ h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.15rem; margin-
 .meta { color: #5b6570; } .pill { display: inline-block; padding: .1rem .55rem; border-radius: 1rem; margin-right: .4rem; font-weight: 600; }
 .pill.bad { background: #fbe3e0; color: #c0392b; } .pill.ugly { background: #fdf0d5; color: #9a6700; } .pill.good { background: #e3f1e5; color: #3a7d44; } .pill.learning { background: #e8ebef; color: #5b6570; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; } th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #eceff2; vertical-align: top; }
-th { background: #f5f7f9; } td.num { text-align: right; font-variant-numeric: tabular-nums; } tr.bad td:first-child { border-left: 3px solid #c0392b; } tr.ugly td:first-child { border-left: 3px solid #d98e04; }
+th { background: #f5f7f9; } td.nowrap { white-space: nowrap; } td.num { text-align: right; font-variant-numeric: tabular-nums; } tr.bad td:first-child { border-left: 3px solid #c0392b; } tr.ugly td:first-child { border-left: 3px solid #d98e04; }
+.incident { margin: 1.2rem 0 .4rem; } .incident p { margin: 0 0 .2rem; font-weight: 500; }
 code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; background: #f5f7f9; padding: 0 .2rem; } figure { margin: .6rem 0; } svg { max-width: 100%; height: auto; }
 </style></head><body>
 <h1>${title}</h1>
 <p class="meta">Generated ${escapeHtml(iso(data.generated))} · ${data.scores.length.toLocaleString('en-US')} retained rows · ${bySubject.size} subjects scored</p>
-<p><span class="pill bad">${counts.bad} bad</span><span class="pill ugly">${counts.ugly} ugly</span><span class="pill good">${counts.good} good</span><span class="pill learning">${counts.learning} learning</span></p>
+<p>rows: <span class="pill bad">${counts.bad} bad</span><span class="pill ugly">${counts.ugly} ugly</span><span class="pill good">${counts.good} good</span><span class="pill learning">${counts.learning} learning</span>${windows.length ? ` · windows: <span class="pill bad">${windows.filter((w) => w.verdict === 'bad').length} bad</span><span class="pill ugly">${windows.filter((w) => w.verdict === 'ugly').length} ugly</span><span class="pill good">${windows.filter((w) => w.verdict === 'good').length} good</span>` : ''} · <span class="pill bad">${incidents.length} incident${incidents.length === 1 ? '' : 's'}</span></p>
 <p class="meta">Scores are calibrated per subject: on normal behaviour about 0.16 % of rows score below 0.3 (bad) and 6 % below 0.7 (ugly).</p>
+<h2>Incidents</h2>
+<p class="meta">Bad rows and bad ${windowLength(windows)}windows of one subject less than ${Math.round(INCIDENT_GAP_SECONDS / 60)} minutes apart, most severe first. A window is bad when its rows together are far from the subject's usual mix, order or pace, though no single row need be.</p>
+${incidents.length ? `<table><thead><tr><th>from (UTC)</th><th>for</th><th>subject</th><th>host</th><th>bad rows</th><th>bad windows</th><th>lowest score</th><th>what happened</th></tr></thead><tbody>\n${incidentRows}\n</tbody></table>${incidents.length > INCIDENT_ROWS ? `<p class="meta">… and ${incidents.length - INCIDENT_ROWS} more.</p>` : ''}\n${incidentFigures.join('\n')}` : '<p>No incidents: no bad rows or windows.</p>'}
 <h2>Top anomalies</h2>
-${top.length ? `<table><thead><tr><th>time (UTC)</th><th>subject</th><th>score</th><th>verdict</th><th>event</th><th>why</th><th>model</th></tr></thead><tbody>\n${anomalyRows}\n</tbody></table>` : '<p>No bad or ugly rows.</p>'}
+${top.length ? `<table><thead><tr><th>time (UTC)</th><th>subject</th><th>host</th><th>score</th><th>verdict</th><th>event</th><th>why</th><th>model</th></tr></thead><tbody>\n${anomalyRows}\n</tbody></table>` : '<p>No bad or ugly rows.</p>'}
 <h2>Score timelines per subject</h2>
+<p class="meta">One time axis for every subject. Dots are rows; horizontal bars are windows, from their start to their end at their score.</p>
 ${timelines.join('\n') || '<p>No scored rows yet.</p>'}
 <h2>Score distribution</h2>
 <figure>${histogram}</figure>

@@ -57,7 +57,7 @@ export class TailCalibratedStatistic {
   private readonly scale: number;
 
   /** @param minScale the least scale the tail may have; by default the sample's body width */
-  constructor(sample: ArrayLike<number>, minScale?: number) {
+  constructor(sample: ArrayLike<number>, minScale?: number, overlap = 1) {
     const sorted = Float64Array.from(sample).sort();
     this.sorted = sorted;
     const n = sorted.length;
@@ -80,7 +80,7 @@ export class TailCalibratedStatistic {
     }
     this.threshold = u;
     // conformally, a new value above all n has chance 1/(n+1) even when the top is one tie
-    this.tailMass = Math.max(above, 1) / (n + 1);
+    this.tailMass = Math.max(above, overlap) / (n + 1);
     // the tail may not decay faster than the sample's body is wide (median to threshold):
     // a flat or bunched top (an SVM's support vectors all at margin 0, a service account's
     // identical nightly jobs) would otherwise fit a tail so thin that an event just outside
@@ -137,14 +137,17 @@ export class Calibrator<K extends string = ModelName> {
   /**
    * @param heldOut per model, its evidence values on the same held-out normal events (equal
    *   lengths, index i is event i)
+   * @param minScale per model, the least scale its extrapolated tail may have, for evidence
+   *   whose tail has a known natural width (a sum of squared z-scores decays like e^(−x/2));
+   *   by default the held-out sample's body width
    */
-  constructor(readonly heldOut: Partial<Record<K, number[]>>) {
+  constructor(readonly heldOut: Partial<Record<K, number[]>>, minScale: Partial<Record<K, number>> = {}, overlap = 1) {
     this.perModel = new Map();
     let n = -1;
     for (const [name, values] of Object.entries(heldOut) as [K, number[]][]) {
       if (n >= 0 && values.length !== n) throw new Error(`calibration: ${name} has ${values.length} values, others ${n}`);
       n = values.length;
-      this.perModel.set(name, new TailCalibratedStatistic(values));
+      this.perModel.set(name, new TailCalibratedStatistic(values, minScale[name], overlap));
     }
     const combinedSample: number[] = [];
     for (let i = 0; i < Math.max(n, 0); i++) {
@@ -152,11 +155,15 @@ export class Calibrator<K extends string = ModelName> {
       for (const [name, values] of Object.entries(heldOut) as [K, number[]][]) evidence[name] = values[i];
       combinedSample.push(this.combine(evidence).statistic);
     }
-    this.combined = new TailCalibratedStatistic(combinedSample, 1);
+    this.combined = new TailCalibratedStatistic(combinedSample, 1, overlap);
   }
 
   get size(): number {
     return this.combined.size;
+  }
+
+  get models(): K[] {
+    return [...this.perModel.keys()];
   }
 
   private combine(evidence: Partial<Record<K, number>>): { statistic: number; model: K | '' } {
@@ -190,7 +197,7 @@ export class Calibrator<K extends string = ModelName> {
     return { heldOut: this.heldOut };
   }
 
-  static fromState<K extends string = ModelName>(state: { heldOut: Partial<Record<K, number[]>> }): Calibrator<K> {
-    return new Calibrator<K>(state.heldOut);
+  static fromState<K extends string = ModelName>(state: { heldOut: Partial<Record<K, number[]>> }, minScale?: Partial<Record<K, number>>): Calibrator<K> {
+    return new Calibrator<K>(state.heldOut, minScale);
   }
 }

@@ -213,7 +213,7 @@ export class Scorer {
 }
 
 /** subject names are user names or `uid:1001`; keep file names safe and reversible enough */
-function fileNameFor(subject: string): string {
+export function fileNameFor(subject: string): string {
   return encodeURIComponent(subject).replace(/\./g, '%2E');
 }
 

@@ -2,6 +2,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import type { AnomalyConfig } from '../conf/config';
 import { RetainedScores } from '../state/scores';
+import { RetainedWindows } from '../state/windows';
 import type { LogFn } from './scorer';
 import type { SubjectOptions } from './subject';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './worker';
@@ -33,6 +34,12 @@ export async function createScoringService(opts: ScoringServiceOptions): Promise
   const { config, log } = opts;
   const scores = new RetainedScores({
     dir: path.join(config.state_dir, 'scores'),
+    maxRows: config.retention.max_rows,
+    maxDays: config.retention.max_days,
+    log,
+  });
+  const windows = new RetainedWindows({
+    dir: path.join(config.state_dir, 'window-scores'),
     maxRows: config.retention.max_rows,
     maxDays: config.retention.max_days,
     log,
@@ -112,11 +119,13 @@ export async function createScoringService(opts: ScoringServiceOptions): Promise
       return backend;
     },
     scores,
+    windows,
     async score(lines: readonly string[]): Promise<ScoredEvent[]> {
       if (lines.length === 0) return [];
       const reply = await request({ type: 'score', lines: lines as string[] });
       const events = reply.events ?? [];
       scores.append(events);
+      if (reply.windows?.length) windows.append(reply.windows);
       return events;
     },
     models(): ModelSummary[] {
@@ -136,6 +145,7 @@ export async function createScoringService(opts: ScoringServiceOptions): Promise
         await worker.terminate();
         scores.flush();
         scores.close();
+        windows.close();
       }
     },
   };

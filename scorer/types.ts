@@ -161,6 +161,45 @@ export interface ScoreFilter {
   id?: string[];
 }
 
+/** What about a window decided its score (scorer/windows.ts). */
+export type WindowEvidence = 'mix' | 'sequence' | 'rate' | 'peak' | 'mean';
+
+/** One row of `anomaly_windows` (design doc): one subject's rows in one closed time window. */
+export interface ScoredWindow {
+  subject: string;
+  host: string;
+  /** unixTime seconds; the window is [start, end) */
+  start: number;
+  end: number;
+  events: number;
+  /** calibrated normality in [0,1]; null while the subject's windows are learning */
+  score: number | null;
+  verdict: Verdict;
+  model: WindowEvidence | '';
+  reasons: string;
+  /** JSON array of the ids (anomaly_scores.id) of the window's least normal rows */
+  top_ids: string;
+}
+
+/** Push-down filter for `anomaly_windows`, with the same meaning as ScoreFilter. */
+export interface WindowFilter {
+  start?: Bound[];
+  score?: Bound[];
+  subject?: string[];
+  host?: string[];
+  verdict?: string[];
+}
+
+/** Retained scored windows; persisted in the state directory. */
+export interface WindowStore {
+  append(windows: readonly ScoredWindow[]): void;
+  /** windows matching the filter, newest first */
+  select(filter: WindowFilter): ScoredWindow[];
+  readonly size: number;
+  flush(): void;
+  close(): void;
+}
+
 /** Retained scored events, newest first; persisted in the state directory. */
 export interface ScoreStore {
   append(events: readonly ScoredEvent[]): void;
@@ -186,6 +225,7 @@ export interface ScoringService {
   score(lines: readonly string[]): Promise<ScoredEvent[]>;
   models(): ModelSummary[];
   readonly scores: ScoreStore;
+  readonly windows: WindowStore;
   /** label a scored event; rejects with a clear message when the id is unknown */
   feedback(record: FeedbackRecord): Promise<void>;
   /** persist state and stop workers */

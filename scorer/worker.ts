@@ -2,10 +2,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import { parentPort, workerData } from 'worker_threads';
 import type { AnomalyConfig } from '../conf/config';
+import * as path from 'path';
 import { Scorer } from './scorer';
+import { WindowScorer, windowOptionsFrom } from './windows';
 import type { SubjectOptions } from './subject';
 import { parseResultLine } from './parse/results';
-import type { FeedbackRecord, ResultRow, ScoredEvent } from './types';
+import type { FeedbackRecord, ResultRow, ScoredEvent, ScoredWindow } from './types';
 import type { LogFn, LogLevel } from '../conf/log';
 
 // The scorer's thread. Everything that can take long (LSTM and SVM training, LSTM inference)
@@ -28,7 +30,7 @@ export type WorkerRequest =
 
 export type WorkerReply =
   | { type: 'ready'; backend: string; summaries: ReturnType<Scorer['summaries']> }
-  | { type: 'done'; id: number; events?: ScoredEvent[]; summaries: ReturnType<Scorer['summaries']> }
+  | { type: 'done'; id: number; events?: ScoredEvent[]; windows?: ScoredWindow[]; summaries: ReturnType<Scorer['summaries']> }
   | { type: 'failed'; id: number; message: string }
   | { type: 'log'; level: LogLevel; msg: string };
 
@@ -65,9 +67,11 @@ async function main(): Promise<void> {
   const init = workerData as WorkerInit;
   const log: LogFn = (level, msg) => port.postMessage({ type: 'log', level, msg } satisfies WorkerReply);
   const scorer = await Scorer.open({ config: init.config, stateDir: init.stateDir, log, modelOptions: init.modelOptions });
+  const windows = new WindowScorer(windowOptionsFrom(init.config, path.join(init.stateDir, 'windows'), log));
   const save = () => {
     try {
       scorer.save();
+      windows.save();
     } catch (err) {
       log('error', `saving scorer state failed: ${(err as Error).message}`);
     }
@@ -80,9 +84,11 @@ async function main(): Promise<void> {
     chain = chain.then(async () => {
       try {
         let events: ScoredEvent[] | undefined;
+        let closed: ScoredWindow[] | undefined;
         switch (req.type) {
           case 'score':
             events = await scorer.scoreRows(parseQueuedLines(req.lines));
+            closed = windows.add(events);
             break;
           case 'feedback':
             scorer.feedback(req.scored, req.record);
@@ -99,7 +105,7 @@ async function main(): Promise<void> {
             save();
             break;
         }
-        port.postMessage({ type: 'done', id: req.id, events, summaries: scorer.summaries() } satisfies WorkerReply);
+        port.postMessage({ type: 'done', id: req.id, events, windows: closed, summaries: scorer.summaries() } satisfies WorkerReply);
       } catch (err) {
         port.postMessage({ type: 'failed', id: req.id, message: (err as Error).message } satisfies WorkerReply);
       }

@@ -6,7 +6,8 @@ import * as zlib from 'zlib';
 import t from 'tap';
 import { generateDemo } from '../demo/generate';
 import { writeReport } from '../report/report';
-import type { ScoredEvent } from '../scorer/types';
+import { findIncidents } from '../report/incidents';
+import type { ScoredEvent, ScoredWindow } from '../scorer/types';
 import { DIST } from './helpers/paths';
 
 t.test('the demo stream is osquery output with six attack stories', async (t) => {
@@ -49,12 +50,47 @@ function scoredRows(): ScoredEvent[] {
   return rows;
 }
 
+/** alice's and bob's 10-minute windows, every other one: one bad right after alice's second bad row, one bad for bob alone */
+function scoredWindows(): ScoredWindow[] {
+  const out: ScoredWindow[] = [];
+  for (let i = 0; i < 200; i++) {
+    const start = 1_790_000_000 + i * 1200;
+    const subject = i % 2 ? 'alice' : 'bob';
+    const bad = (subject === 'alice' && start === 1_790_000_000 + 97 * 600 + 1200 - 600) || (subject === 'bob' && i === 150);
+    const score = bad ? 0.05 : 0.75 + (i % 20) / 100;
+    out.push({ subject, host: 'web-01', start, end: start + 600, events: 40, score, verdict: bad ? 'bad' : 'good', model: bad ? 'mix' : '', reasons: bad ? `unusual mix of events for ${subject}: \`exec /usr/bin/make <- /bin/bash\` 0 % (usually 12 %) (mix; 40 events in 10 min)` : 'usual', top_ids: '[]' });
+  }
+  return out;
+}
+
+t.test('incidents: bad rows and windows of one subject close in time, one line each', async (t) => {
+  const incidents = findIncidents(scoredRows(), scoredWindows());
+  t.equal(incidents.length, 6, 'five bad rows far apart, one bad window next to a bad row, one bad window alone');
+  const merged = incidents.find((i) => i.rows.length && i.windows.length)!;
+  t.ok(merged, 'a bad row and the bad window after it are one incident');
+  t.equal(merged.subject, 'alice');
+  t.match(merged.summary, /^alice on web-01, 20 min: 1 bad row, 1 bad window — unusual mix of events for alice: `exec \/usr\/bin\/make <- \/bin\/bash` 0 % \(usually 12 %\); usual$/, 'who, where, how long, how much, and the strongest reasons first');
+  t.notMatch(merged.summary, /\(mix;/, 'the reasons lose their model and history tails');
+  t.ok(incidents.every((i) => new Set([...i.rows.map((r) => r.subject), ...i.windows.map((w) => w.subject)]).size === 1), 'one subject per incident');
+  t.same(incidents.map((i) => i.score), [...incidents.map((i) => i.score)].sort((a, b) => a - b), 'most severe first');
+});
+
 t.test('the report is self-contained HTML with SVG plots', async (t) => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-'));
   t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
-  const file = await writeReport(out, { scores: scoredRows(), models: [{ subject: 'alice', model: 'rarity', state: 'monitoring', events: 5000, lastTrained: 1_790_100_000, calibration: 700, backend: 'js' }], generated: 1_790_300_000 });
+  const file = await writeReport(out, { scores: scoredRows(), windows: scoredWindows(), models: [{ subject: 'alice', model: 'rarity', state: 'monitoring', events: 5000, lastTrained: 1_790_100_000, calibration: 700, backend: 'js' }], generated: 1_790_300_000 });
   const html = fs.readFileSync(file, 'utf8');
-  t.equal((html.match(/<svg/g) ?? []).length, 3, 'two subject timelines and one histogram');
+  t.equal((html.match(/<svg/g) ?? []).length, 9, 'six incidents on their own axes, two subject timelines and one histogram');
+  t.match(html, /<th>host<\/th>/, 'a host column');
+  t.match(html, /6 incidents/);
+  // the subject timelines share one time axis: the same tick labels
+  const timelines = html.slice(html.indexOf('Score timelines per subject'), html.indexOf('Score distribution')).split('<figure>').slice(1);
+  t.equal(timelines.length, 2);
+  const ticks = timelines.map((svg) => [...svg.matchAll(/<text[^>]*>([A-Z][a-z]{2} \d{2}[^<]*)<\/text>/g)].map((m) => m[1]).join('|'));
+  t.ok(ticks[0].length > 0 && ticks[0] === ticks[1], `alice and bob have the same time axis (${ticks[0]})`);
+  // an incident has its own axis: hours and minutes, not a multi-day span
+  const incident = html.slice(html.indexOf('<div class="incident">'), html.indexOf('</div>', html.indexOf('<div class="incident">')));
+  t.match(incident, />\d{2}:\d{2}<\/text>/, 'the incident axis is in hours and minutes');
   t.notOk(/<(script|img|link)[^>]+(src|href)=["']https?:/i.test(html), 'no external resources');
   t.notOk(html.includes('<script>alert(1)</script>'), 'reasons are escaped');
   t.ok(html.includes('&lt;script&gt;alert(1)&lt;/script&gt;'));

@@ -6,7 +6,7 @@ import { DEMO_USERS, evaluationSplit, generateDemo } from '../../demo/generate';
 import { OsquerydEmulator } from '../../emulator';
 import { writeReport } from '../../report/report';
 import { BAD_BELOW, GOOD_FROM } from '../../scorer/calibration';
-import type { ModelName, ScoredEvent } from '../../scorer/types';
+import type { ModelName, ScoredEvent, ScoredWindow } from '../../scorer/types';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
@@ -140,7 +140,19 @@ export async function run(argv: string[]): Promise<number> {
       calibration: Number(m.calibration),
       backend: m.backend,
     }));
-    const report = await writeReport(path.join(out, 'report'), { scores, models: summaries, generated: Math.floor(Date.now() / 1000), title: 'anomaly.ext demo: web-01' });
+    const windows: ScoredWindow[] = (await emu.query('SELECT subject, host, start, end, events, score, verdict, model, reasons, top_ids FROM anomaly_windows')).map((r) => ({
+      subject: r.subject,
+      host: r.host,
+      start: Number(r.start),
+      end: Number(r.end),
+      events: Number(r.events),
+      score: r.score === '' ? null : Number(r.score),
+      verdict: r.verdict as ScoredWindow['verdict'],
+      model: r.model as ScoredWindow['model'],
+      reasons: r.reasons,
+      top_ids: r.top_ids,
+    }));
+    const report = await writeReport(path.join(out, 'report'), { scores, windows, models: summaries, generated: Math.floor(Date.now() / 1000), title: 'anomaly.ext demo: web-01' });
     w(`\nreport: ${report}\nresults log: ${logFile}\nfinished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
     failed = false;
     if (flags.serve) {

@@ -7,7 +7,7 @@ import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
 import { checkInputFile, stderrLog } from './shared';
 
-export const help = `Usage: anomaly eval --train TRAIN --test TEST [--json]
+export const help = `Usage: anomaly eval --train TRAIN --test TEST [--unit row|window] [--json]
 
 Train exactly as the product does on TRAIN, score every unit of TEST, and report detection
 at the product's threshold (score < ${BAD_BELOW} is bad). The input kind is read from TEST:
@@ -15,11 +15,14 @@ at the product's threshold (score < ${BAD_BELOW} is bad). The input kind is read
   syscall traces  ADFA-LD TSV(.gz): split label attack_type trace_id n_calls syscalls
   osquery logs    results logs whose lines carry "label": "normal" | "anomalous"
 A session or trace gets one score, calibrated over held-out normal sessions, so ${BAD_BELOW} means
-the same as for a row.
+the same as for a row. With --unit window, osquery logs are scored by each subject's time
+windows (config windows.seconds, default 600) as anomaly_windows scores them; a window counts
+as anomalous when most of its labelled rows are.
 
 Options:
   --train FILE   training data (normal behaviour)
   --test FILE    labelled test data
+  --unit UNIT    osquery logs: score each row (row, default) or each window (window)
   --json         print the metrics as one JSON object on the last line
   --models LIST  comma-separated models to use (default rarity,ocsvm,lstm)
   --config FILE  config (models, learning minimums) for osquery logs
@@ -27,7 +30,9 @@ Options:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const { flags } = parseFlags(argv, { train: { kind: 'value' }, test: { kind: 'value' }, json: { kind: 'bool' }, models: { kind: 'value' }, config: { kind: 'value' }, quiet: { kind: 'bool' }, verbose: { kind: 'bool' } });
+  const { flags } = parseFlags(argv, { train: { kind: 'value' }, test: { kind: 'value' }, json: { kind: 'bool' }, models: { kind: 'value' }, config: { kind: 'value' }, quiet: { kind: 'bool' }, verbose: { kind: 'bool' }, unit: { kind: 'value' } });
+  const unit = (flags.unit as string | undefined) ?? 'row';
+  if (unit !== 'row' && unit !== 'window') throw new CliError(`--unit: expected row or window, found ${JSON.stringify(unit)}`, EXIT.usage);
   if (!flags.train || !flags.test) throw new CliError('eval needs --train FILE and --test FILE (see anomaly eval --help)', EXIT.usage);
   for (const f of [flags.train as string, flags.test as string]) {
     if (!fs.existsSync(f)) throw new CliError(`${f}: no such file (the evaluation data sets are not part of the repository: docs/evaluation.md says where each comes from)`, EXIT.noinput);
@@ -41,10 +46,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   const config = resolveConfig(raw, (flags.config as string) ?? '--models');
   const bar = progress(process.stderr, Boolean(flags.quiet));
-  const result = await runEval({ train: flags.train as string, test: flags.test as string, config, onProgress: (s, d, t) => bar.update(s, d, t), log: stderrLog(flags) });
+  const result = await runEval({ train: flags.train as string, test: flags.test as string, config, unit, onProgress: (s, d, t) => bar.update(s, d, t), log: stderrLog(flags) });
   bar.done();
   const lines = [
-    `${result.kind}: ${result.n} test units (${result.anomalies} anomalous), trained on ${result.train_units}; models ${result.models.join(', ')}${result.backend ? ` (tfjs ${result.backend})` : ''}; ${result.seconds} s`,
+    `${result.kind}${result.unit === 'window' ? ' by window' : ''}: ${result.n} test units (${result.anomalies} anomalous), trained on ${result.train_units}; models ${result.models.join(', ')}${result.backend ? ` (tfjs ${result.backend})` : ''}; ${result.seconds} s`,
     `at score < ${BAD_BELOW}: precision ${result.precision}, recall ${result.recall}, F1 ${result.f1}, FPR ${result.fpr}; AUC ${result.auc}`,
     `normal units below 0.3 / 0.5 / 0.7: ${pct(result.normal_below['0.3'])} / ${pct(result.normal_below['0.5'])} / ${pct(result.normal_below['0.7'])} (contract: 0.16 % / 1 % / 6.3 %)`,
   ];

@@ -1,6 +1,8 @@
 import * as path from 'path';
 import { Scorer } from '../../scorer/scorer';
 import { RetainedScores } from '../../state/scores';
+import { RetainedWindows } from '../../state/windows';
+import { WindowScorer, windowOptionsFrom } from '../../scorer/windows';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
@@ -10,8 +12,9 @@ export const help = `Usage: anomaly score --log FILE [options]
 
 Score every row of osquery results logs with the models in the state directory and print
 one anomaly_scores row per result row: JSON lines by default, or an osqueryi-style table.
-Scored rows are also retained in the state directory (for 'anomaly report'), and good rows
-keep teaching the models, exactly as in the extension.
+Scored rows, and each subject's time windows as they close, are also retained in the state
+directory (for 'anomaly report'), and good rows keep teaching the models, exactly as in the
+extension. Windows still open at the end of the logs stay open for the next run.
 
 Options:
   --log FILE...        results logs to score
@@ -41,6 +44,8 @@ export async function run(argv: string[]): Promise<number> {
     throw new CliError(`no trained model in ${config.state_dir}: every row would only be learned, not scored; train first with: anomaly train --log FILE --state ${config.state_dir}`, EXIT.noinput);
   }
   const retained = new RetainedScores({ dir: path.join(config.state_dir, 'scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
+  const windows = new WindowScorer(windowOptionsFrom(config, path.join(config.state_dir, 'windows'), log));
+  const retainedWindows = new RetainedWindows({ dir: path.join(config.state_dir, 'window-scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
   const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0 };
   const tableRows: Record<string, unknown>[] = [];
   let bad = 0;
@@ -48,6 +53,7 @@ export async function run(argv: string[]): Promise<number> {
     for await (const batch of logBatches(files, stats, (msg) => log('warn', `skipped ${msg}`))) {
       const scored = await scorer.scoreRows(batch);
       retained.append(scored);
+      retainedWindows.append(windows.add(scored));
       for (const s of scored) {
         if (s.verdict === 'bad') bad++;
         if (only && !only.has(s.verdict)) continue;
@@ -59,7 +65,9 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     retained.flush();
     retained.close();
+    retainedWindows.close();
     scorer.save();
+    windows.save();
   }
   bar.done(`scored ${stats.rows.toLocaleString('en-US')} rows (${bad} bad)${stats.errors ? `, ${stats.errors} lines skipped` : ''}`);
   if (format === 'table') process.stdout.write(table(tableRows, COLUMNS));

@@ -1,4 +1,6 @@
+import * as path from 'path';
 import { Scorer } from '../../scorer/scorer';
+import { WindowScorer, windowOptionsFrom } from '../../scorer/windows';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
@@ -25,6 +27,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = stderrLog(flags);
   const bar = progress(process.stderr, Boolean(flags.quiet));
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
+  const windows = new WindowScorer(windowOptionsFrom(config, path.join(config.state_dir, 'windows'), log));
   const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0 };
   const ledger = new TrainLedger(config.state_dir);
   let shown = 0;
@@ -32,7 +35,7 @@ export async function run(argv: string[]): Promise<number> {
   for await (const batch of logBatches(files, stats, (msg) => shown++ < 5 && log('warn', `skipped ${msg}`))) {
     const fresh = batch.filter((row) => ledger.isNew(row));
     repeated += batch.length - fresh.length;
-    if (fresh.length) await scorer.scoreRows(fresh);
+    if (fresh.length) windows.add(await scorer.scoreRows(fresh));
     bar.update('learning', stats.rows, 0);
   }
   if (stats.rows === 0) throw new CliError(`${files.join(', ')}: no result rows found`, EXIT.dataerr);
@@ -47,6 +50,10 @@ export async function run(argv: string[]): Promise<number> {
   scorer.save();
   ledger.save();
   bar.update('training models', 1, 1);
+  // the logs are over: their last windows close, and each subject's windows are fitted on them
+  windows.flush();
+  windows.trainAll();
+  windows.save();
   const summaries = scorer.summaries();
   const subjects = new Map(summaries.map((s) => [s.subject, s]));
   const monitoring = [...subjects.values()].filter((s) => s.state === 'monitoring');
@@ -58,5 +65,7 @@ export async function run(argv: string[]): Promise<number> {
   );
   const learning = [...subjects.values()].filter((s) => s.state === 'learning');
   if (learning.length) process.stdout.write(`still learning (too little history to calibrate): ${learning.map((s) => `${s.subject} (${s.events} events)`).join(', ')}\n`);
+  const byWindow = windows.monitoring();
+  process.stdout.write(`windows of ${config.windows.seconds} s scored for ${byWindow.length ? byWindow.join(', ') : 'no subject yet (too little history to calibrate them)'}\n`);
   return EXIT.ok;
 }

@@ -4,7 +4,8 @@ import { rowBatches } from '../parse/batches';
 import { sequenceEvent } from '../features/extract';
 import { Scorer, type LogFn } from '../scorer';
 import { SessionScorer } from '../sessions';
-import type { ModelName } from '../types';
+import { WindowScorer, windowOptionsFrom } from '../windows';
+import type { ModelName, ScoredWindow } from '../types';
 import { MODEL_NAMES } from '../types';
 import { detectKind, readLabelledSequences, readSequences, readTraces, type InputKind, type LabelledSequence } from './datasets';
 import { metrics, type Metrics, type ScoredUnit } from './metrics';
@@ -16,6 +17,8 @@ export interface EvalOptions {
   train: string;
   test: string;
   config?: AnomalyConfig;
+  /** what one test unit is for osquery logs: a row (default) or a subject's time window */
+  unit?: 'row' | 'window';
   modelOptions?: Partial<Record<ModelName, Record<string, unknown>>>;
   onProgress?: (stage: string, done: number, total: number) => void;
   log?: LogFn;
@@ -23,6 +26,7 @@ export interface EvalOptions {
 
 export interface EvalResult extends Metrics {
   kind: InputKind;
+  unit: 'row' | 'window' | 'session';
   models: ModelName[];
   backend?: string;
   train_units: number;
@@ -37,6 +41,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   let units: ScoredUnit[];
   let trainUnits: number;
   let backend: string | undefined;
+  const unit = kind === 'osquery' ? opts.unit ?? 'row' : 'session';
+  if (opts.unit === 'window' && kind !== 'osquery') throw new Error(`--unit window needs labelled osquery results logs; ${opts.test} holds ${kind}`);
   if (kind === 'osquery') {
     ({ units, trainUnits, backend } = await evalRows(opts, config));
   } else {
@@ -46,7 +52,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     trainUnits = normalTrain.length;
     units = await evalSessions(normalTrain, test, models, opts);
   }
-  return { kind, models, backend, train_units: trainUnits, ...metrics(units), seconds: Math.round((Date.now() - started) / 100) / 10 };
+  return { kind, unit, models, backend, train_units: trainUnits, ...metrics(units), seconds: Math.round((Date.now() - started) / 100) / 10 };
 }
 
 async function evalSessions(train: LabelledSequence[], test: LabelledSequence[], models: ModelName[], opts: EvalOptions): Promise<ScoredUnit[]> {
@@ -61,24 +67,56 @@ async function evalSessions(train: LabelledSequence[], test: LabelledSequence[],
 
 async function evalRows(opts: EvalOptions, config: AnomalyConfig): Promise<{ units: ScoredUnit[]; trainUnits: number; backend: string }> {
   const scorer = await Scorer.open({ config, stateDir: null, log: opts.log, modelOptions: opts.modelOptions });
+  const windows = opts.unit === 'window' ? new WindowScorer(windowOptionsFrom(config, null, opts.log)) : null;
   let trainUnits = 0;
   for await (const batch of rowBatches(readResultLogs([opts.train]))) {
-    trainUnits += batch.length;
-    await scorer.scoreRows(batch);
+    const scored = await scorer.scoreRows(batch);
+    trainUnits += windows ? windows.add(scored).length : batch.length;
     opts.onProgress?.('train', trainUnits, 0);
   }
+  if (windows) trainUnits += windows.flush().length;
   // the product would keep learning until its minimums are met; evaluation trains whatever
   // has enough history now, so that the test part is scored by models
   await scorer.trainAll();
+  windows?.trainAll();
   const units: ScoredUnit[] = [];
+  const labels = new Map<string, { anomalous: number; rows: number }>();
+  const scoredWindows: ScoredWindow[] = [];
+  let first = Infinity;
+  let last = -Infinity;
   for await (const batch of rowBatches(readResultLogs([opts.test]))) {
     const scored = await scorer.scoreRows(batch);
+    if (windows) {
+      // a window is anomalous when most of its labelled rows are
+      scored.forEach((s, i) => {
+        const label = batch[i].label;
+        if (!label) return;
+        first = Math.min(first, s.time);
+        last = Math.max(last, s.time);
+        const key = `${s.subject}\u0000${s.host}\u0000${windows.windowStart(s.time)}`;
+        let l = labels.get(key);
+        if (!l) labels.set(key, (l = { anomalous: 0, rows: 0 }));
+        l.rows++;
+        if (label === 'anomalous') l.anomalous++;
+      });
+      scoredWindows.push(...windows.add(scored));
+      opts.onProgress?.('test', scoredWindows.length, 0);
+      continue;
+    }
     scored.forEach((s, i) => {
       const label = batch[i].label;
       if (!label) return;
       units.push({ score: s.score, rank: s.score === null ? -2 : -s.score, anomalous: label === 'anomalous', type: label === 'anomalous' ? s.query : undefined });
     });
     opts.onProgress?.('test', units.length, 0);
+  }
+  if (windows) {
+    for (const w of [...scoredWindows, ...windows.flush()]) {
+      const l = labels.get(`${w.subject}\u0000${w.host}\u0000${w.start}`);
+      // a window the test log cuts at its start or end holds part of its rows only
+      if (!l || w.start < first || w.end > last + 1) continue;
+      units.push({ score: w.score, rank: w.score === null ? -2 : -w.score, anomalous: l.anomalous * 2 > l.rows, type: l.anomalous * 2 > l.rows ? 'window' : undefined });
+    }
   }
   return { units, trainUnits, backend: scorer.backend };
 }

@@ -1,0 +1,681 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { Calibrator, MIN_CALIBRATION, GOOD_FROM, verdictOf } from './calibration';
+import { readStateFile, writeStateFile, StateFileError, quarantine } from '../state/atomic';
+import { fileNameFor } from './scorer';
+import type { AnomalyConfig } from '../conf/config';
+import type { ScoredEvent, ScoredWindow, WindowEvidence } from './types';
+
+// Window scores (design.md, `anomaly_windows`): what no single row shows. Someone else at a
+// user's keyboard runs ordinary programs, each row plausible, but in another mix, order and
+// pace. So each subject's rows are also cut into fixed windows (10 minutes by default), and a
+// window is scored once it has closed, from its rows as a whole:
+//
+//   mix       how far the window's mix of event keys is from the subject's usual mix: keys the
+//             subject always has that are thin or missing, and a share of keys it seldom or
+//             never has that is unusual (mixDistance), in the window or in either half of it
+//   sequence  how much less predictable the order of the window's events is than the
+//             subject's own order (mean log ratio of unigram to transition probability)
+//   rate      how far the number of events is from the subject's usual number per window
+//   peak      the strongest row evidence in the window (−log10 p of its least normal row)
+//   mean      the mean row evidence
+//
+// The five are calibrated together, exactly like a row's model evidence (scorer/calibration.ts),
+// against windows slid over the subject's held-out recent history, so a window's 0.3 means
+// what a row's does. The reference (usual mix, order and pace) is fitted on the older part of
+// the history, the held-out windows on the newer part: as for rows, fitted and held-out never
+// overlap. Bad windows never enter the reference, so a repeated intrusion does not become usual.
+//
+// osqueryd logs a query's rows in batches once an interval, so rows arrive late and out of
+// order. A window stays open until the newest row time seen on the host (the watermark) has
+// passed its end by a grace period; rows are ordered by time when it closes. A row for a
+// window that has already closed is counted as late and left out (it is still scored as a row).
+
+export const WINDOW_EVIDENCE: readonly WindowEvidence[] = ['mix', 'sequence', 'rate', 'peak', 'mean'];
+
+export interface WindowOptions {
+  /** window length in seconds */
+  seconds: number;
+  /** how long after its end a window waits for late rows */
+  graceSeconds: number;
+  /** lifecycle minimums of the subject (config.learning) */
+  minEvents: number;
+  minSeconds: number;
+  /** rows of history kept per subject (config.retrain.window_events) */
+  historyRows: number;
+  retrainSeconds: number;
+  /** fraction of the history held out for calibration */
+  heldOutFraction?: number;
+}
+
+/** rows kept per open window for the order and the top ids; more are counted, not kept */
+const MAX_OPEN_ROWS = 50_000;
+/** distinct keys remembered per subject; rarer keys beyond it share one id */
+const MAX_KEYS = 5_000;
+const OTHER_KEY = 0;
+/** held-out windows are slid by this fraction of the window length */
+const HOP_FRACTION = 1 / 20;
+const TOP_IDS = 5;
+/** window lengths the held-out history must span before the subject's windows are scored */
+const MIN_HELD_OUT_LENGTHS = 20;
+const SMOOTH = 0.5;
+/** a key is one of the subject's usual keys from this share of its events */
+const USUAL_SHARE = 0.01;
+const MAX_USUAL = 30;
+/** the usual-keys entry standing for all other keys together */
+const OTHER_SHARE = -1;
+/**
+ * The natural tail width of each statistic, the least scale its extrapolated tail may have:
+ * mix and rate are sums of squared z-scores, whose tails decay like e^(−x/2) whatever the
+ * held-out sample's body looks like; row evidence is −log10 p, one decade per e-fold.
+ */
+const TAIL_SCALE: Partial<Record<WindowEvidence, number>> = { mix: 2, rate: 2, peak: 1, mean: 1 };
+/** least variance of a log share: a share that never moved may still move by ~30 % */
+const MIN_VARIANCE = 0.1;
+
+interface OpenWindow {
+  subject: string;
+  host: string;
+  start: number;
+  events: number;
+  /** [time, key id, row evidence (−1 while the subject was learning), id, arrival] */
+  rows: Array<[number, number, number, string, number]>;
+}
+
+/** what a subject usually does, fitted on the older part of its history */
+interface Reference {
+  /** key id → probability */
+  p: Map<number, number>;
+  total: number;
+  /** key id → (next key id → count) */
+  next: Map<number, Map<number, number>>;
+  /** key id → times it is followed by anything */
+  from: Map<number, number>;
+  /**
+   * each usual key (and OTHER_SHARE, all others together): its share of the subject's events,
+   * and the variance of its log share between windows beyond binomial noise
+   */
+  usual: Array<{ key: number; share: number; variance: number }>;
+  /** median events per window */
+  medianEvents: number;
+  /** variance of log(events / median) between windows beyond Poisson noise */
+  rateVariance: number;
+}
+
+interface WindowSubjectState {
+  name: string;
+  keys: string[];
+  history: { t: number[]; k: number[]; ev: number[]; bad: number[] };
+  closedThrough: number;
+  lastFit: number;
+  heldOut: Partial<Record<WindowEvidence, number[]>> | null;
+  reference: { p: Array<[number, number]>; total: number; next: Array<[number, Array<[number, number]>]>; usual: Reference['usual']; medianEvents: number; rateVariance: number } | null;
+}
+
+class WindowSubject {
+  keys: string[] = ['(other)'];
+  private keyIds = new Map<string, number>();
+  /** the subject's history of non-bad windows' rows, in time order */
+  t: number[] = [];
+  k: number[] = [];
+  ev: number[] = [];
+  /** 1 for rows of a window that was bad: calibration sees them, the usual mix does not */
+  bad: number[] = [];
+  /** every window starting before this has closed */
+  closedThrough = -Infinity;
+  lastFit = 0;
+  reference: Reference | null = null;
+  calibrator: Calibrator<WindowEvidence> | null = null;
+  dirty = true;
+
+  constructor(readonly name: string, private readonly opts: WindowOptions) {}
+
+  keyId(key: string): number {
+    let id = this.keyIds.get(key);
+    if (id !== undefined) return id;
+    if (this.keys.length >= MAX_KEYS) return OTHER_KEY;
+    id = this.keys.length;
+    this.keys.push(key);
+    this.keyIds.set(key, id);
+    this.dirty = true;
+    return id;
+  }
+
+  remember(rows: ReadonlyArray<[number, number, number, string, number]>, bad: boolean): void {
+    for (const [t, k, ev] of rows) {
+      this.t.push(t);
+      this.k.push(k);
+      this.ev.push(ev);
+      this.bad.push(bad ? 1 : 0);
+    }
+    const over = this.t.length - this.opts.historyRows;
+    if (over > this.opts.historyRows * 0.25) {
+      this.t.splice(0, over);
+      this.k.splice(0, over);
+      this.ev.splice(0, over);
+      this.bad.splice(0, over);
+    }
+    this.dirty = true;
+  }
+
+  /**
+   * The subject's lifecycle minimums, and a history long enough that its held-out part spans
+   * MIN_HELD_OUT_LENGTHS windows end to end: slid windows overlap, and a held-out hour of
+   * 10-minute windows holds only six independent ones, too few for a tail at 0.16 %.
+   */
+  ready(): boolean {
+    const n = this.t.length;
+    if (n < this.opts.minEvents || n === 0) return false;
+    const span = this.t[n - 1] - this.t[0];
+    return span >= this.opts.minSeconds && span * (this.opts.heldOutFraction ?? 0.3) >= MIN_HELD_OUT_LENGTHS * this.opts.seconds;
+  }
+
+  dueForRefit(now: number): boolean {
+    if (!this.calibrator) return this.ready();
+    return now - this.lastFit >= this.opts.retrainSeconds;
+  }
+
+  /**
+   * Fit the reference on the older part of the history and calibrate on windows slid over
+   * the newer part. Leaves the subject as it was when the held-out part is too short.
+   */
+  fit(now: number): boolean {
+    const n = this.t.length;
+    if (n < 2) return false;
+    const L = this.opts.seconds;
+    const heldFrom = Math.floor(n * (1 - (this.opts.heldOutFraction ?? 0.3)));
+    const cutTime = this.t[heldFrom];
+    let fitEnd = heldFrom;
+    while (fitEnd > 0 && this.t[fitEnd - 1] >= cutTime) fitEnd--;
+    if (fitEnd < MIN_CALIBRATION) return false;
+    // the usual mix, order and pace come from windows that were not bad, so an intrusion that
+    // repeats does not become usual; the held-out windows keep every window, bad ones too, so
+    // that calibration sees how often normal windows are as odd as those (a window holding
+    // one bad row is bad by its peak: leaving such windows out would make peaks look rarer
+    // than they are, and flag more of them)
+    const fitK: number[] = [];
+    const fitT: number[] = [];
+    for (let i = 0; i < fitEnd; i++) {
+      if (this.bad[i]) continue;
+      fitK.push(this.k[i]);
+      fitT.push(this.t[i]);
+    }
+    if (fitK.length < MIN_CALIBRATION) return false;
+    const reference = buildReference(fitK, fitT, 0, fitK.length, L);
+    const samples: Array<Record<WindowEvidence, number | undefined>> = [];
+    slide(this.t, fitEnd, n, cutTime, this.t[n - 1] + 1, L, Math.max(1, L * HOP_FRACTION), (lo, hi) => {
+      samples.push(windowStatistics(this.k.slice(lo, hi), this.ev.slice(lo, hi), reference));
+    });
+    if (samples.length < MIN_CALIBRATION) return false;
+    // a statistic enters calibration only if every held-out window has it (row evidence is
+    // missing for rows scored while the subject was learning)
+    const heldOut: Partial<Record<WindowEvidence, number[]>> = {};
+    for (const name of WINDOW_EVIDENCE) {
+      if (samples.every((x) => x[name] !== undefined)) heldOut[name] = samples.map((x) => x[name]!);
+    }
+    this.reference = reference;
+    this.calibrator = new Calibrator<WindowEvidence>(heldOut, TAIL_SCALE, 1 / HOP_FRACTION);
+    this.lastFit = now;
+    this.dirty = true;
+    return true;
+  }
+
+  toState(): WindowSubjectState {
+    const r = this.reference;
+    return {
+      name: this.name,
+      keys: this.keys,
+      history: { t: this.t, k: this.k, ev: this.ev, bad: this.bad },
+      closedThrough: Number.isFinite(this.closedThrough) ? this.closedThrough : -1,
+      lastFit: this.lastFit,
+      heldOut: this.calibrator?.toState().heldOut ?? null,
+      reference: r ? { p: [...r.p], total: r.total, next: [...r.next].map(([a, m]) => [a, [...m]]), usual: r.usual, medianEvents: r.medianEvents, rateVariance: r.rateVariance } : null,
+    };
+  }
+
+  static fromState(s: WindowSubjectState, opts: WindowOptions): WindowSubject {
+    const w = new WindowSubject(s.name, opts);
+    if (!Array.isArray(s.keys) || s.keys[0] !== '(other)') throw new Error('window state: key table is malformed');
+    w.keys = s.keys;
+    w.keys.forEach((key, id) => id !== OTHER_KEY && w.keyIds.set(key, id));
+    const { t, k, ev, bad } = s.history;
+    if (t.length !== k.length || t.length !== ev.length || t.length !== bad?.length) throw new Error('window state: history columns differ in length');
+    w.t = t;
+    w.k = k;
+    w.ev = ev;
+    w.bad = bad;
+    w.closedThrough = s.closedThrough >= 0 ? s.closedThrough : -Infinity;
+    w.lastFit = s.lastFit;
+    if (s.reference && s.heldOut) {
+      const next = new Map<number, Map<number, number>>();
+      const from = new Map<number, number>();
+      for (const [a, pairs] of s.reference.next) {
+        next.set(a, new Map(pairs));
+        from.set(a, pairs.reduce((sum, [, c]) => sum + c, 0));
+      }
+      w.reference = { p: new Map(s.reference.p), total: s.reference.total, next, from, usual: s.reference.usual, medianEvents: s.reference.medianEvents, rateVariance: s.reference.rateVariance };
+      w.calibrator = new Calibrator<WindowEvidence>(s.heldOut, TAIL_SCALE, 1 / HOP_FRACTION);
+    }
+    w.dirty = false;
+    return w;
+  }
+}
+
+/**
+ * Sliding windows over rows [from, to) of a history: calls `visit(lo, hi)` for each window of
+ * length L started every `hop` seconds from `startAt` that lies entirely before `endAt` and
+ * holds at least one row.
+ */
+function slide(t: readonly number[], from: number, to: number, startAt: number, endAt: number, L: number, hop: number, visit: (lo: number, hi: number) => void): void {
+  let lo = from;
+  let hi = from;
+  for (let s = startAt; s + L <= endAt; s += hop) {
+    while (lo < to && t[lo] < s) lo++;
+    if (hi < lo) hi = lo;
+    while (hi < to && t[hi] < s + L) hi++;
+    if (hi > lo) visit(lo, hi);
+  }
+}
+
+function logShare(count: number, n: number): number {
+  return Math.log((count + SMOOTH) / (n + SMOOTH));
+}
+
+function buildReference(k: readonly number[], t: readonly number[], from: number, to: number, L: number): Reference {
+  const counts = new Map<number, number>();
+  const next = new Map<number, Map<number, number>>();
+  const fromCounts = new Map<number, number>();
+  for (let i = from; i < to; i++) {
+    counts.set(k[i], (counts.get(k[i]) ?? 0) + 1);
+    if (i + 1 < to) {
+      let m = next.get(k[i]);
+      if (!m) next.set(k[i], (m = new Map()));
+      m.set(k[i + 1], (m.get(k[i + 1]) ?? 0) + 1);
+      fromCounts.set(k[i], (fromCounts.get(k[i]) ?? 0) + 1);
+    }
+  }
+  const total = to - from;
+  const p = new Map<number, number>();
+  for (const [key, c] of counts) p.set(key, c / total);
+  // the usual keys (and all others together), each with its usual share, and how much more its
+  // log share varies between the subject's windows than the binomial noise of their sizes
+  const usualKeys = [...p].filter(([, pk]) => pk >= USUAL_SHARE).sort((a, b) => b[1] - a[1]).slice(0, MAX_USUAL).map(([key]) => key);
+  let usualTotal = 0;
+  for (const key of usualKeys) usualTotal += p.get(key)!;
+  const shares = [...usualKeys.map((key) => p.get(key)!), Math.max(1 - usualTotal, SMOOTH / total)];
+  const usualIndex = new Map(usualKeys.map((key, i) => [key, i]));
+  const sizes: number[] = [];
+  const excess = shares.map(() => new Moments());
+  slide(t, from, to, t[from], t[to - 1] + 1, L, Math.max(1, L * HOP_FRACTION), (lo, hi) => {
+    const c = new Array<number>(shares.length).fill(0);
+    for (let i = lo; i < hi; i++) c[usualIndex.get(k[i]) ?? shares.length - 1]++;
+    const n = hi - lo;
+    for (let j = 0; j < shares.length; j++) excess[j].add(logShare(c[j], n) - Math.log(shares[j]), shareNoise(n, shares[j]));
+    sizes.push(n);
+  });
+  const usual = shares.map((share, j) => ({ key: j < usualKeys.length ? usualKeys[j] : OTHER_SHARE, share, variance: excess[j].excessVariance() }));
+  // events per window: the median over the subject's windows, and how much more it varies than
+  // Poisson noise
+  const sorted = sizes.slice().sort((a, b) => a - b);
+  const medianEvents = sorted[Math.floor(sorted.length / 2)] ?? 0;
+  const pace = new Moments();
+  for (const n of sizes) pace.add(Math.log((n + SMOOTH) / (medianEvents + SMOOTH)), countNoise(medianEvents));
+  return { p, total, next, from: fromCounts, usual, medianEvents, rateVariance: pace.excessVariance() };
+}
+
+/** mean and variance of a log ratio, and the part of its variance that noise does not explain */
+class Moments {
+  private n = 0;
+  private s = 0;
+  private s2 = 0;
+  private noise = 0;
+  add(x: number, noiseVariance: number): void {
+    this.n++;
+    this.s += x;
+    this.s2 += x * x;
+    this.noise += noiseVariance;
+  }
+  excessVariance(): number {
+    if (!this.n) return 0;
+    const mean = this.s / this.n;
+    return Math.max(this.s2 / this.n - mean * mean - this.noise / this.n, 0);
+  }
+}
+
+/** variance of the log of a count whose expectation is m (delta method, smoothed at zero) */
+function countNoise(m: number): number {
+  return 1 / (m + SMOOTH);
+}
+
+function shareNoise(n: number, share: number): number {
+  return countNoise(n * share);
+}
+
+/** the window statistics (larger = less usual); peak and mean are absent without row evidence */
+function windowStatistics(keys: readonly number[], evidence: readonly number[], ref: Reference): Record<WindowEvidence, number | undefined> {
+  const n = keys.length;
+  const counts = new Map<number, number>();
+  for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
+  // someone may sit down half-way through a window: its halves are judged as well (the
+  // held-out windows get the same maximum, so calibration pays for looking three times)
+  const mix = mixDistance(furthestPart(keys, ref).keys, ref);
+  // sequence: how much less the previous event predicts the next than usual
+  let seq = 0;
+  for (let i = 1; i < n; i++) seq += Math.log(unigram(ref, keys[i]) / transition(ref, keys[i - 1], keys[i]));
+  // a sum over √(n − 1): its noise is the same for a quiet window as for a busy one
+  const sequence = n > 1 ? seq / Math.sqrt(n - 1) : 0;
+  const rate = sq(Math.log((n + SMOOTH) / (ref.medianEvents + SMOOTH))) / (ref.rateVariance + MIN_VARIANCE + countNoise(ref.medianEvents));
+  let peak: number | undefined;
+  let sum = 0;
+  let m = 0;
+  for (const e of evidence) {
+    if (e < 0) continue;
+    if (peak === undefined || e > peak) peak = e;
+    sum += e;
+    m++;
+  }
+  return { mix, sequence, rate, peak: m === n ? peak : undefined, mean: m === n && m ? sum / m : undefined };
+}
+
+/** one term of the mix distance: a usual key (or OTHER_SHARE, all other keys), its share and z² */
+interface MixTerm {
+  key: number;
+  share: number;
+  usual: number;
+  z2: number;
+}
+
+function mixTerms(keys: readonly number[], ref: Reference): MixTerm[] {
+  // A sum of squared z-scores of log shares: each usual key's share of the window against how
+  // it varies between the subject's windows, counted when the share is lower than usual (what
+  // the subject always does and this window does not: a higher share of one key shows as lower
+  // shares of the others), and all other keys together counted both ways (what the subject
+  // seldom or never does). Log shares make a key that is missing altogether a large change even
+  // when the subject's share of it swings widely; the binomial noise of a window of n events
+  // widens each key's allowance, so a short window is not unusual for being short.
+  const n = keys.length;
+  const counts = new Map<number, number>();
+  for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
+  const terms: MixTerm[] = [];
+  let rest = n;
+  for (const u of ref.usual) {
+    if (u.key === OTHER_SHARE) continue;
+    const c = counts.get(u.key) ?? 0;
+    rest -= c;
+    const d = logShare(c, n) - Math.log(u.share);
+    terms.push({ key: u.key, share: c / n, usual: u.share, z2: d > 0 ? 0 : sq(d) / (u.variance + MIN_VARIANCE + shareNoise(n, u.share)) });
+  }
+  const o = ref.usual[ref.usual.length - 1];
+  terms.push({ key: OTHER_SHARE, share: rest / n, usual: o.share, z2: sq(logShare(rest, n) - Math.log(o.share)) / (o.variance + MIN_VARIANCE + shareNoise(n, o.share)) });
+  return terms;
+}
+
+function mixDistance(keys: readonly number[], ref: Reference): number {
+  let sum = 0;
+  for (const term of mixTerms(keys, ref)) sum += term.z2;
+  return sum;
+}
+
+/** the window, or its half, whose mix is furthest from usual: windowStatistics takes the maximum */
+function furthestPart(keys: readonly number[], ref: Reference): { part: 'window' | 'first half' | 'second half'; keys: readonly number[] } {
+  const n = keys.length;
+  const parts: Array<ReturnType<typeof furthestPart>> = [{ part: 'window', keys }];
+  if (n >= 4) parts.push({ part: 'first half', keys: keys.slice(0, n >> 1) }, { part: 'second half', keys: keys.slice(n >> 1) });
+  let best = parts[0];
+  let bestDistance = -1;
+  for (const p of parts) {
+    const d = mixDistance(p.keys, ref);
+    if (d > bestDistance) {
+      best = p;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function sq(x: number): number {
+  return x * x;
+}
+
+function unigram(ref: Reference, key: number): number {
+  return ((ref.p.get(key) ?? 0) * ref.total + SMOOTH) / (ref.total + SMOOTH * (ref.p.size + 1));
+}
+
+/** P(b | a), smoothed towards the unigram so that unseen pairs are rare, not impossible */
+function transition(ref: Reference, a: number, b: number): number {
+  const c = ref.next.get(a)?.get(b) ?? 0;
+  const total = ref.from.get(a) ?? 0;
+  return (c + unigram(ref, b)) / (total + 1);
+}
+
+/** "keys seldom seen (`shell`, `listen …`)": what the other-keys share is made of */
+function otherKeys(s: WindowSubject, keys: readonly number[], ref: Reference): string {
+  const usual = new Set(ref.usual.map((u) => u.key));
+  const counts = new Map<number, number>();
+  for (const k of keys) if (!usual.has(k)) counts.set(k, (counts.get(k) ?? 0) + 1);
+  const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 2).map(([k]) => `\`${s.keys[k]}\``);
+  return `keys seldom seen${top.length ? ` (${top.join(', ')})` : ''}`;
+}
+
+export interface WindowScorerOptions extends WindowOptions {
+  /** where window state is persisted; null keeps it in memory (evaluation) */
+  stateDir: string | null;
+  log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
+}
+
+const STATE_KIND = 'windows';
+const STATE_VERSION = 1;
+
+/** The window unit: scored rows in, closed and scored windows out. */
+export class WindowScorer {
+  private readonly subjects = new Map<string, WindowSubject>();
+  private readonly open = new Map<string, OpenWindow>();
+  private watermark = -Infinity;
+  private arrival = 0;
+  /** rows that arrived after their window had closed */
+  late = 0;
+  private openDirty = false;
+
+  constructor(private readonly opts: WindowScorerOptions) {
+    if (opts.stateDir) this.load(opts.stateDir);
+  }
+
+  /** the start of the window a time falls in; windows are aligned to multiples of the length */
+  windowStart(time: number): number {
+    return Math.floor(time / this.opts.seconds) * this.opts.seconds;
+  }
+
+  private subject(name: string): WindowSubject {
+    let s = this.subjects.get(name);
+    if (!s) this.subjects.set(name, (s = new WindowSubject(name, this.opts)));
+    return s;
+  }
+
+  /**
+   * Take scored rows in (any order, any lateness) and return the windows that closed, scored.
+   * Only row times move the watermark, never the wall clock: a replayed old log closes its
+   * windows as a live one does, and a window open when the host stops logging closes when
+   * rows come again (its state survives restarts).
+   */
+  add(events: readonly ScoredEvent[]): ScoredWindow[] {
+    for (const e of events) {
+      const s = this.subject(e.subject);
+      const start = this.windowStart(e.time);
+      if (start < s.closedThrough) {
+        this.late++;
+        continue;
+      }
+      const id = `${e.subject}\u0000${e.host}\u0000${start}`;
+      let w = this.open.get(id);
+      if (!w) this.open.set(id, (w = { subject: e.subject, host: e.host, start, events: 0, rows: [] }));
+      w.events++;
+      if (w.rows.length < MAX_OPEN_ROWS) w.rows.push([e.time, s.keyId(e.event), e.score === null ? -1 : 4 * (1 - e.score), e.id, this.arrival++]);
+      if (e.time > this.watermark) this.watermark = e.time;
+      this.openDirty = true;
+    }
+    return this.closeDue(this.watermark);
+  }
+
+  /** close every window whose end plus grace is at or before `now` */
+  closeDue(now: number): ScoredWindow[] {
+    const due = [...this.open.values()].filter((w) => w.start + this.opts.seconds + this.opts.graceSeconds <= now);
+    return this.close(due);
+  }
+
+  /** close every open window (end of an offline log) */
+  flush(): ScoredWindow[] {
+    return this.close([...this.open.values()]);
+  }
+
+  private close(windows: OpenWindow[]): ScoredWindow[] {
+    if (!windows.length) return [];
+    windows.sort((a, b) => a.start - b.start || (a.subject < b.subject ? -1 : 1));
+    const out: ScoredWindow[] = [];
+    for (const w of windows) {
+      this.open.delete(`${w.subject}\u0000${w.host}\u0000${w.start}`);
+      this.openDirty = true;
+      const s = this.subject(w.subject);
+      const end = w.start + this.opts.seconds;
+      s.closedThrough = Math.max(s.closedThrough, w.start + 1);
+      // stable: rows of one second keep the order they arrived in
+      w.rows.sort((a, b) => a[0] - b[0] || a[4] - b[4]);
+      const scored = this.score(s, w, end);
+      out.push(scored);
+      s.remember(w.rows, scored.verdict === 'bad');
+      if (s.dueForRefit(end)) s.fit(end);
+    }
+    return out;
+  }
+
+  private score(s: WindowSubject, w: OpenWindow, end: number): ScoredWindow {
+    const top = w.rows
+      .filter((r) => r[2] >= 0)
+      .sort((a, b) => b[2] - a[2])
+      .slice(0, TOP_IDS)
+      .map((r) => r[3]);
+    const base = { subject: w.subject, host: w.host, start: w.start, end, events: w.events, top_ids: JSON.stringify(top) };
+    if (!s.reference || !s.calibrator) {
+      return { ...base, score: null, verdict: 'learning', model: '', reasons: `learning ${s.name}'s windows: ${s.t.length} of ${this.opts.minEvents} events of history` };
+    }
+    const stats = windowStatistics(
+      w.rows.map((r) => r[1]),
+      w.rows.map((r) => r[2]),
+      s.reference,
+    );
+    const evidence: Partial<Record<WindowEvidence, number>> = {};
+    for (const name of s.calibrator.models) if (stats[name] !== undefined) evidence[name] = stats[name];
+    const c = s.calibrator.calibrate(evidence);
+    // six decimals, as the table prints it, so that pushed-down bounds see what SQLite sees
+    const score = Math.round(c.score * 1e6) / 1e6;
+    return { ...base, score, verdict: verdictOf(score), model: c.model, reasons: this.explain(s, w, c.model, score) };
+  }
+
+  /** one sentence: what about the window was unusual, in the subject's own terms */
+  private explain(s: WindowSubject, w: OpenWindow, decided: WindowEvidence | '', score: number): string {
+    const ref = s.reference!;
+    const minutes = Math.round(this.opts.seconds / 60);
+    const span = `${w.events} events in ${minutes} min`;
+    if (score >= GOOD_FROM || !decided) return `usual for ${s.name} (${span})`;
+    const pct = (x: number) => (x > 0 && x < 0.01 ? `${(x * 100).toFixed(1)} %` : `${Math.round(x * 100)} %`);
+    switch (decided) {
+      case 'mix': {
+        const { part, keys } = furthestPart(
+          w.rows.map((r) => r[1]),
+          ref,
+        );
+        const terms = mixTerms(keys, ref)
+          .filter((x) => x.z2 > 0)
+          .sort((a, b) => b.z2 - a.z2)
+          .slice(0, 2)
+          .map((x) => (x.key === OTHER_SHARE ? `${otherKeys(s, keys, ref)} ${pct(x.share)} (usually ${pct(x.usual)})` : `\`${s.keys[x.key]}\` ${pct(x.share)} (usually ${pct(x.usual)})`));
+        return `unusual mix of events for ${s.name}${part === 'window' ? '' : ` in the ${part} of the window`}: ${terms.join(', ')} (mix; ${span})`;
+      }
+      case 'sequence':
+        return `events in an order unusual for ${s.name} (sequence; ${span})`;
+      case 'rate':
+        return `${w.events > ref.medianEvents ? 'more' : 'fewer'} events than usual for ${s.name}: ${w.events} in ${minutes} min, usually ${ref.medianEvents} (rate; ${span})`;
+      case 'peak':
+      case 'mean':
+        return `${decided === 'peak' ? 'one row' : 'many rows'} unusual for ${s.name} (${decided} row evidence; ${span})`;
+    }
+  }
+
+  /** fit every subject that has any history (CLI `train`, evaluation) */
+  trainAll(): void {
+    for (const s of this.subjects.values()) s.fit(s.t.length ? s.t[s.t.length - 1] : 0);
+  }
+
+  /** subjects whose windows are scored (not learning) */
+  monitoring(): string[] {
+    return [...this.subjects.values()].filter((s) => s.calibrator).map((s) => s.name);
+  }
+
+  /** how many windows are open */
+  get openWindows(): number {
+    return this.open.size;
+  }
+
+  save(): void {
+    const dir = this.opts.stateDir;
+    if (!dir) return;
+    const subjectsDir = path.join(dir, 'subjects');
+    fs.mkdirSync(subjectsDir, { recursive: true, mode: 0o700 });
+    for (const s of this.subjects.values()) {
+      if (!s.dirty) continue;
+      writeStateFile(path.join(subjectsDir, `${fileNameFor(s.name)}.json`), STATE_KIND, STATE_VERSION, s.toState());
+      s.dirty = false;
+    }
+    if (this.openDirty) {
+      writeStateFile(path.join(dir, 'open.json'), `${STATE_KIND}-open`, STATE_VERSION, { watermark: Number.isFinite(this.watermark) ? this.watermark : null, late: this.late, open: [...this.open.values()] });
+      this.openDirty = false;
+    }
+  }
+
+  private load(dir: string): void {
+    const log = this.opts.log ?? (() => {});
+    const subjectsDir = path.join(dir, 'subjects');
+    fs.mkdirSync(subjectsDir, { recursive: true, mode: 0o700 });
+    for (const file of fs.readdirSync(subjectsDir)) {
+      if (!file.endsWith('.json')) continue;
+      const full = path.join(subjectsDir, file);
+      try {
+        const state = readStateFile(full, STATE_KIND, STATE_VERSION) as WindowSubjectState | undefined;
+        if (!state) continue;
+        const s = WindowSubject.fromState(state, this.opts);
+        this.subjects.set(s.name, s);
+      } catch (err) {
+        log('error', `${err instanceof StateFileError ? err.message : `${full}: ${(err as Error).message}`}; that subject's windows start learning again`);
+        if (!(err instanceof StateFileError)) quarantine(full);
+      }
+    }
+    const openFile = path.join(dir, 'open.json');
+    try {
+      const saved = readStateFile(openFile, `${STATE_KIND}-open`, STATE_VERSION) as { watermark: number | null; late: number; open: OpenWindow[] } | undefined;
+      if (saved) {
+        this.watermark = saved.watermark ?? -Infinity;
+        this.late = saved.late;
+        for (const w of saved.open) {
+          this.open.set(`${w.subject}\u0000${w.host}\u0000${w.start}`, w);
+          for (const r of w.rows) this.arrival = Math.max(this.arrival, r[4] + 1);
+        }
+      }
+    } catch (err) {
+      log('error', `${err instanceof StateFileError ? err.message : `${openFile}: ${(err as Error).message}`}; windows open at the last save are lost`);
+      if (!(err instanceof StateFileError)) quarantine(openFile);
+    }
+  }
+}
+
+/** the window unit's options from the extension's config */
+export function windowOptionsFrom(config: AnomalyConfig, stateDir: string | null, log?: WindowScorerOptions['log']): WindowScorerOptions {
+  return {
+    seconds: config.windows.seconds,
+    graceSeconds: config.windows.grace_seconds,
+    minEvents: config.learning.min_events,
+    minSeconds: config.learning.min_days * 86400,
+    historyRows: config.retrain.window_events,
+    retrainSeconds: config.retrain.interval_seconds,
+    stateDir,
+    log,
+  };
+}

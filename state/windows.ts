@@ -1,0 +1,160 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Bound, ScoredWindow, Verdict, WindowFilter, WindowStore } from '../scorer/types';
+import { fsyncDir, JsonlAppender, readJsonl } from './atomic';
+
+// The retained `anomaly_windows` rows. A subject closes one window per window length (144 a
+// day at 10 minutes), so even a month of a busy host's windows is a few tens of thousands of
+// small records: they are held in memory, oldest first, and appended to one JSON-lines file.
+// Retention follows anomaly_scores (state/scores.ts): at most max_rows, and no older than
+// max_days before the newest window. Dropped records leave the file when it is compacted,
+// which happens once it holds twice as many records as are live.
+
+type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
+
+export interface RetainedWindowsOptions {
+  dir: string;
+  maxRows: number;
+  maxDays: number;
+  log?: LogFn;
+}
+
+const FILE = 'windows.jsonl';
+const VERDICTS: readonly Verdict[] = ['good', 'ugly', 'bad', 'learning'];
+
+export class RetainedWindows implements WindowStore {
+  private rows: ScoredWindow[] = [];
+  private fileRecords = 0;
+  private appender: JsonlAppender;
+  private readonly file: string;
+  private readonly log: LogFn;
+
+  constructor(private readonly opts: RetainedWindowsOptions) {
+    this.log = opts.log ?? (() => {});
+    fs.mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    this.file = path.join(opts.dir, FILE);
+    if (fs.existsSync(this.file) && fs.lstatSync(this.file).isSymbolicLink()) {
+      throw new Error(`${this.file} is a symbolic link; refusing to follow it (remove it, the windows it held are gone)`);
+    }
+    const records = readJsonl<unknown>(this.file, (msg) => this.log('warn', msg));
+    for (const r of records) {
+      if (isScoredWindow(r)) this.insert(r);
+      else this.log('warn', `${this.file}: skipped a record that is not a scored window`);
+    }
+    this.fileRecords = records.length;
+    this.retain();
+    if (this.fileRecords !== this.rows.length) this.compact();
+    this.appender = new JsonlAppender(this.file);
+  }
+
+  get size(): number {
+    return this.rows.length;
+  }
+
+  append(windows: readonly ScoredWindow[]): void {
+    for (const w of windows) {
+      this.appender.append(w);
+      this.fileRecords++;
+      this.insert(w);
+    }
+    this.retain();
+    if (this.fileRecords > 2 * this.rows.length + 1000) {
+      this.appender.close();
+      this.compact();
+      this.appender = new JsonlAppender(this.file);
+    }
+  }
+
+  private insert(w: ScoredWindow): void {
+    // windows close in time order; one that closes late still goes where its end says. A
+    // window closed again (the scorer restarted from a save older than its close, and the
+    // queue gave it the same rows again) replaces the first record of it.
+    let i = this.rows.length;
+    while (i > 0 && this.rows[i - 1].end > w.end) i--;
+    let j = i;
+    while (j > 0 && this.rows[j - 1].end === w.end && !sameWindow(this.rows[j - 1], w)) j--;
+    if (j > 0 && sameWindow(this.rows[j - 1], w)) this.rows[j - 1] = w;
+    else this.rows.splice(i, 0, w);
+  }
+
+  private retain(): void {
+    const newest = this.rows.length ? this.rows[this.rows.length - 1].end : 0;
+    const oldest = newest - this.opts.maxDays * 86400;
+    let drop = Math.max(0, this.rows.length - this.opts.maxRows);
+    while (drop < this.rows.length && this.rows[drop].end < oldest) drop++;
+    if (drop) this.rows.splice(0, drop);
+  }
+
+  /** rewrite the file with the live records only: temp file, fsync, rename */
+  private compact(): void {
+    const tmp = path.join(this.opts.dir, `.${FILE}.${process.pid}.tmp`);
+    const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
+    try {
+      const chunk: string[] = [];
+      for (const w of this.rows) {
+        chunk.push(`${JSON.stringify(w)}\n`);
+        if (chunk.length >= 1000) fs.writeSync(fd, chunk.splice(0).join(''));
+      }
+      if (chunk.length) fs.writeSync(fd, chunk.join(''));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, this.file);
+    fsyncDir(this.opts.dir);
+    this.fileRecords = this.rows.length;
+  }
+
+  select(filter: WindowFilter): ScoredWindow[] {
+    const subjects = filter.subject ? new Set(filter.subject) : null;
+    const hosts = filter.host ? new Set(filter.host) : null;
+    const verdicts = filter.verdict ? new Set(filter.verdict) : null;
+    const out: ScoredWindow[] = [];
+    for (let i = this.rows.length - 1; i >= 0; i--) {
+      const w = this.rows[i];
+      if (filter.start && !within(w.start, filter.start)) continue;
+      if (filter.score && (w.score === null || !within(w.score, filter.score))) continue;
+      if (subjects && !subjects.has(w.subject)) continue;
+      if (hosts && !hosts.has(w.host)) continue;
+      if (verdicts && !verdicts.has(w.verdict)) continue;
+      out.push(w);
+    }
+    return out;
+  }
+
+  flush(): void {
+    this.appender.sync();
+  }
+
+  close(): void {
+    this.appender.close();
+  }
+}
+
+function sameWindow(a: ScoredWindow, b: ScoredWindow): boolean {
+  return a.start === b.start && a.subject === b.subject && a.host === b.host;
+}
+
+function within(x: number, bounds: readonly Bound[]): boolean {
+  for (const b of bounds) {
+    if (b.op === '>' ? !(x > b.value) : b.op === '>=' ? !(x >= b.value) : b.op === '<' ? !(x < b.value) : !(x <= b.value)) return false;
+  }
+  return true;
+}
+
+function isScoredWindow(r: unknown): r is ScoredWindow {
+  if (!r || typeof r !== 'object') return false;
+  const w = r as Record<string, unknown>;
+  return (
+    typeof w.subject === 'string' &&
+    typeof w.host === 'string' &&
+    Number.isFinite(w.start) &&
+    Number.isFinite(w.end) &&
+    Number.isFinite(w.events) &&
+    (w.score === null || Number.isFinite(w.score)) &&
+    VERDICTS.includes(w.verdict as Verdict) &&
+    typeof w.model === 'string' &&
+    typeof w.reasons === 'string' &&
+    typeof w.top_ids === 'string'
+  );
+}

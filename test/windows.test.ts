@@ -1,0 +1,202 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { seededRandom } from '../demo/generate';
+import { resolveConfig } from '../conf/config';
+import { runEval } from '../scorer/eval/run';
+import { WindowScorer, type WindowScorerOptions } from '../scorer/windows';
+import { RetainedWindows } from '../state/windows';
+import type { ScoredEvent, ScoredWindow } from '../scorer/types';
+
+// Window scores (scorer/windows.ts, state/windows.ts): windows close only after their grace
+// period, late and out-of-order rows land in their window, state survives a restart, and a
+// stretch of ordinary rows in another person's mix is bad although no row is.
+
+const START = 1_790_000_400; // a multiple of 60
+const USUAL = ['exec /usr/bin/git <- /bin/bash', 'exec /usr/bin/vim <- /bin/bash', 'connect /usr/bin/ssh -> private:10.0:22', 'exec /usr/bin/make <- /bin/bash'];
+const USUAL_WEIGHTS = [0.5, 0.25, 0.15, 0.1];
+// someone else: mostly the same programs, but never make or vim, and now and then curl
+const OTHER_WEIGHTS = [0.75, 0, 0.2, 0];
+const OTHER_KEY = 'exec /usr/bin/curl <- /bin/bash';
+
+function options(stateDir: string | null, extra: Partial<WindowScorerOptions> = {}): WindowScorerOptions {
+  return { seconds: 60, graceSeconds: 10, minEvents: 300, minSeconds: 0, historyRows: 20_000, retrainSeconds: 3600, stateDir, ...extra };
+}
+
+let nextId = 0;
+function row(time: number, event: string, subject = 'alice', score: number | null = 0.9): ScoredEvent {
+  return { id: `id${nextId++}`, time, host: 'h1', subject, query: 'pack_x_process_events', action: 'added', event, score, verdict: score === null ? 'learning' : 'good', model: 'rarity', reasons: '', columns: '{}' };
+}
+
+/** one row a second; every 45 s the shares of the keys wander (a person's mix is not fixed) */
+function stream(r: () => number, from: number, seconds: number, weights: readonly number[], extra?: { key: string; share: number }): ScoredEvent[] {
+  const out: ScoredEvent[] = [];
+  let w = weights.slice();
+  for (let s = 0; s < seconds; s++) {
+    if (s % 45 === 0) {
+      w = weights.map((x) => x * Math.exp(0.5 * (r() + r() + r() - 1.5)));
+    }
+    if (extra && r() < extra.share) {
+      out.push(row(from + s, extra.key));
+      continue;
+    }
+    const total = w.reduce((a, b) => a + b, 0);
+    let u = r() * total;
+    let k = 0;
+    while (k < w.length - 1 && u >= w[k]) u -= w[k++];
+    out.push(row(from + s, USUAL[k]));
+  }
+  return out;
+}
+
+t.test('a window closes after its end plus the grace period; late and out-of-order rows land in it', async (t) => {
+  const w = new WindowScorer(options(null));
+  const first = [row(START + 5, USUAL[0]), row(START + 50, USUAL[1]), row(START + 20, USUAL[2])];
+  t.same(w.add(first), [], 'nothing closes inside the window');
+  // the next minute's batch arrives, and with it a row of the first minute logged late
+  t.same(w.add([row(START + 65, USUAL[0]), row(START + 40, USUAL[3])]), [], 'the watermark is before end + grace');
+  t.same(w.add([row(START + 69, USUAL[0])]), [], 'still within the grace period');
+  const closed = w.add([row(START + 70, USUAL[1])]);
+  t.equal(closed.length, 1, 'end + grace reached: the first window closes');
+  t.match(closed[0], { subject: 'alice', host: 'h1', start: START, end: START + 60, events: 4, verdict: 'learning', score: null });
+  t.equal(w.add([row(START + 30, USUAL[0])]).length, 0, 'a row for a closed window closes nothing');
+  t.equal(w.late, 1, 'and is counted as late');
+  const rest = w.flush();
+  t.equal(rest.length, 1);
+  t.equal(rest[0].events, 3, 'the second window has its three rows');
+});
+
+t.test('another person at the keyboard makes bad windows from ordinary rows', async (t) => {
+  const r = seededRandom(11);
+  const w = new WindowScorer(options(null));
+  const history = stream(r, START, 3 * 3600, USUAL_WEIGHTS);
+  const learning = w.add(history);
+  t.ok(learning.length > 150, `${learning.length} windows closed while learning`);
+  const t0 = START + 3 * 3600;
+  const normal = [...w.add(stream(r, t0, 1800, USUAL_WEIGHTS))];
+  const other = [...w.add(stream(r, t0 + 1800, 1800, OTHER_WEIGHTS, { key: OTHER_KEY, share: 0.05 })), ...w.flush()];
+  const own = normal.filter((x) => x.start >= t0 && x.end <= t0 + 1800);
+  const theirs = other.filter((x) => x.start >= t0 + 1800);
+  t.ok(own.length >= 25 && theirs.length >= 25, `${own.length} and ${theirs.length} windows scored`);
+  t.ok(own.every((x) => x.score !== null), 'the subject monitors its windows');
+  const ownBad = own.filter((x) => x.verdict === 'bad').length;
+  const theirBad = theirs.filter((x) => x.verdict === 'bad').length;
+  t.ok(ownBad <= 1, `the subject's own windows are rarely bad (${ownBad} of ${own.length})`);
+  t.ok(theirBad >= theirs.length * 0.9, `the other person's windows are bad (${theirBad} of ${theirs.length})`);
+  const example = theirs.find((x) => x.verdict === 'bad')!;
+  t.equal(example.model, 'mix');
+  t.match(example.reasons, /^unusual mix of events for alice.*: `exec \/usr\/bin\/(make|vim) <- \/bin\/bash` 0 % \(usually \d+ %\)/, `the reason names the usual program that is missing (${example.reasons})`);
+});
+
+t.test('open windows, history and calibration survive a restart', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const r = seededRandom(5);
+  const rows = [...stream(r, START, 3 * 3600, USUAL_WEIGHTS), ...stream(r, START + 3 * 3600, 900, OTHER_WEIGHTS)];
+  // cut in the middle of a window, with part of that window's rows still to come late
+  const cut = rows.findIndex((x) => x.time === START + 3 * 3600 + 330);
+  const before = rows.slice(0, cut);
+  const after = rows.slice(cut);
+  const lateRow = after.splice(after.findIndex((x) => x.time === START + 3 * 3600 + 335), 1)[0];
+  after.splice(20, 0, lateRow); // arrives 20 s late, after the restart
+
+  const straight = new WindowScorer(options(null));
+  const expected = [...straight.add(before), ...straight.add(after), ...straight.flush()];
+
+  const a = new WindowScorer(options(dir));
+  const got: ScoredWindow[] = [...a.add(before)];
+  a.save();
+  t.ok(a.openWindows > 0, 'a window was open at the restart');
+  const b = new WindowScorer(options(dir));
+  t.equal(b.openWindows, a.openWindows, 'the open windows are restored');
+  got.push(...b.add(after), ...b.flush());
+  t.equal(got.length, expected.length, 'the same windows close');
+  t.same(
+    got.map((x) => [x.start, x.events, x.score, x.verdict]),
+    expected.map((x) => [x.start, x.events, x.score, x.verdict]),
+    'with the same rows and the same scores as without a restart',
+  );
+  t.ok(got.some((x) => x.verdict === 'bad'), 'the change of person after the restart is found');
+
+  // a state file that is not ours is set aside, not trusted
+  const subjectFile = path.join(dir, 'subjects', 'alice.json');
+  fs.writeFileSync(subjectFile, '{"format":"anomaly-ext","kind":"windows","version":1,"payload":{"name":"alice","keys":[]}}');
+  const messages: string[] = [];
+  const c = new WindowScorer({ ...options(dir), log: (_l, m) => messages.push(m) });
+  t.equal(c.flush().filter((x) => x.score !== null).length, 0, 'alice learns again');
+  t.match(messages.join('\n'), /alice\.json.*malformed.*start learning again/);
+});
+
+t.test('retained windows: filters, retention, reload, duplicates', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-retained-windows-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const win = (i: number, subject: string, score: number | null): ScoredWindow => ({
+    subject,
+    host: i % 2 ? 'h1' : 'h2',
+    start: START + i * 600,
+    end: START + (i + 1) * 600,
+    events: 10 + i,
+    score,
+    verdict: score === null ? 'learning' : score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good',
+    model: score === null ? '' : 'mix',
+    reasons: `window ${i}`,
+    top_ids: '[]',
+  });
+  const store = new RetainedWindows({ dir, maxRows: 1000, maxDays: 1 });
+  store.append([win(0, 'alice', null), win(1, 'alice', 0.9), win(2, 'bob', 0.1), win(3, 'alice', 0.5)]);
+  t.equal(store.size, 4);
+  t.same(store.select({}).map((w) => w.reasons), ['window 3', 'window 2', 'window 1', 'window 0'], 'newest first');
+  t.same(store.select({ score: [{ op: '<', value: 0.3 }] }).map((w) => w.reasons), ['window 2']);
+  t.same(store.select({ start: [{ op: '>=', value: START + 1200 }], subject: ['alice'] }).map((w) => w.reasons), ['window 3']);
+  t.same(store.select({ verdict: ['learning'] }).map((w) => w.reasons), ['window 0']);
+  t.same(store.select({ host: ['h2'] }).map((w) => w.reasons), ['window 2', 'window 0']);
+  t.equal(store.select({ score: [{ op: '>=', value: 0 }] }).length, 3, 'a learning window has no score to match');
+  store.append([{ ...win(3, 'alice', 0.2), reasons: 'window 3 again' }]);
+  t.equal(store.size, 4, 'a window closed twice is kept once');
+  t.equal(store.select({ subject: ['alice'] })[0].reasons, 'window 3 again', 'the later close wins');
+  // a day and more later: the old windows age out
+  store.append([win(200, 'carol', 0.8)]);
+  t.same(store.select({}).map((w) => w.reasons), ['window 200'], 'windows older than max_days are dropped');
+  store.close();
+  fs.appendFileSync(path.join(dir, 'windows.jsonl'), '{"subject":"torn"');
+  const messages: string[] = [];
+  const again = new RetainedWindows({ dir, maxRows: 1000, maxDays: 1, log: (_l, m) => messages.push(m) });
+  t.same(again.select({}).map((w) => w.reasons), ['window 200'], 'reloaded from disk');
+  t.match(messages.join('\n'), /torn last line/);
+  t.equal(fs.readFileSync(path.join(dir, 'windows.jsonl'), 'utf8').trim().split('\n').length, 1, 'the file was compacted to the live windows');
+  t.equal(fs.statSync(path.join(dir, 'windows.jsonl')).mode & 0o777, 0o600);
+  again.close();
+});
+
+t.test('anomaly eval --unit window: a window is anomalous when most of its rows are', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-eval-windows-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const r = seededRandom(9);
+  const PROGRAMS: Record<string, [string, string]> = {
+    [USUAL[0]]: ['/usr/bin/git', 'git status'],
+    [USUAL[1]]: ['/usr/bin/vim', 'vim main.c'],
+    [USUAL[2]]: ['/usr/bin/ssh', 'ssh build'],
+    [USUAL[3]]: ['/usr/bin/make', 'make -j4'],
+    [OTHER_KEY]: ['/usr/bin/curl', 'curl -s example.org'],
+  };
+  const line = (e: ScoredEvent, label?: string) => {
+    const [exe, cmdline] = PROGRAMS[e.event];
+    return JSON.stringify({ name: 'pack_user-behavior_process_events', hostIdentifier: 'h1', calendarTime: new Date(e.time * 1000).toUTCString(), unixTime: e.time, epoch: 0, counter: 0, numerics: false, columns: { pid: String(e.time % 30000), path: exe, cmdline, auid: '1000', parent: '1', parent_path: '/bin/bash' }, action: 'added', ...(label ? { label } : {}) });
+  };
+  const t0 = START + 3 * 3600;
+  const train = stream(r, START, 3 * 3600, USUAL_WEIGHTS).map((e) => line(e));
+  // 1,300 s of the subject, then 2,300 s of someone else: the window holding the switch (from
+  // t0 + 1200) has 100 of the subject's rows and 500 of the other person's, so it is anomalous
+  const test = [...stream(r, t0, 1300, USUAL_WEIGHTS).map((e) => line(e, 'normal')), ...stream(r, t0 + 1300, 2300, OTHER_WEIGHTS, { key: OTHER_KEY, share: 0.05 }).map((e) => line(e, 'anomalous'))];
+  fs.writeFileSync(path.join(dir, 'train.log'), train.join('\n') + '\n');
+  fs.writeFileSync(path.join(dir, 'test.log'), test.join('\n') + '\n');
+  const config = resolveConfig({ models: { rarity: true, ocsvm: false, lstm: false }, windows: { seconds: 600, grace_seconds: 60 } }, 'test', {});
+  const result = await runEval({ train: path.join(dir, 'train.log'), test: path.join(dir, 'test.log'), config, unit: 'window' });
+  t.equal(result.unit, 'window');
+  t.equal(result.n, 6, 'six whole windows in the test hour');
+  t.equal(result.anomalies, 4, 'four windows with most rows from the other person');
+  t.equal(result.recall, 1, 'all of them bad');
+  t.equal(result.fpr, 0, 'none of the subject\'s own windows bad');
+  t.equal(result.auc, 1);
+});
