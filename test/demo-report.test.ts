@@ -28,7 +28,7 @@ t.test('the demo stream is osquery output with six attack stories', async (t) =>
 t.test('npm run demo: the real extension finds every story through the emulator', async (t) => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-demo-test-'));
   t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
-  const r = spawnSync(process.execPath, [path.join(DIST, 'cli', 'main.js'), 'demo', '--out', out, '--days', '10', '--quiet'], { encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(process.execPath, [path.join(DIST, 'cli', 'main.js'), 'demo', '--out', out, '--days', '10', '--quiet'], { encoding: 'utf8', timeout: 900_000 });
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /osquery> SELECT .* FROM anomaly_scores WHERE score < 0\.3/);
   const found = r.stdout.match(/^ {2}found /gm)?.length ?? 0;

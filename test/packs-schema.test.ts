@@ -4,6 +4,7 @@ import initSqlJs from 'sql.js';
 import t from 'tap';
 import { MODEL_COLUMNS } from '../extension/tables/models';
 import { SCORE_COLUMNS } from '../extension/tables/scores';
+import { WINDOW_COLUMNS } from '../extension/tables/windows';
 import { FIXTURES, ROOT } from './helpers/paths';
 
 // Each pack query states the osquery version it needs ("version", else the pack's). Every
@@ -38,6 +39,7 @@ async function compileAt(version: string): Promise<(sql: string) => string | nul
   const tables = schemaAt(version);
   tables.set('anomaly_scores', SCORE_COLUMNS.map((c) => c.name));
   tables.set('anomaly_models', MODEL_COLUMNS.map((c) => c.name));
+  tables.set('anomaly_windows', WINDOW_COLUMNS.map((c) => c.name));
   for (const [name, columns] of tables) db.run(`CREATE TABLE ${name} (${columns.map((c) => `"${c}"`).join(', ')})`);
   return (sql) => {
     try {

@@ -49,11 +49,11 @@ export async function run(argv: string[]): Promise<number> {
   await scorer.trainAll();
   scorer.save();
   ledger.save();
-  bar.update('training models', 1, 1);
   // the logs are over: their last windows close, and each subject's windows are fitted on them
   windows.flush();
   windows.trainAll();
   windows.save();
+  bar.update('training models', 1, 1);
   const summaries = scorer.summaries();
   const subjects = new Map(summaries.map((s) => [s.subject, s]));
   const monitoring = [...subjects.values()].filter((s) => s.state === 'monitoring');
