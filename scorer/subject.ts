@@ -27,7 +27,8 @@ export interface SubjectOptions {
 export interface SubjectVerdict {
   score: number | null;
   verdict: Verdict;
-  model: ModelName | '';
+  /** the model that decided; a baseline's verdict names it as `host:rarity`, `fleet:ocsvm` */
+  model: string;
   reasons: string;
 }
 
@@ -190,18 +191,50 @@ export class Subject {
     const values: Partial<Record<ModelName, number>> = {};
     for (const k of Object.keys(evidence) as ModelName[]) values[k] = evidence[k]!.value;
     const c = cal.calibrate(values);
-    let score = c.score;
-    let reasons = this.explain(evidence, c.model, c.score);
-    // feedback outranks the models: "normal" stops flagging the same generalised event,
-    // "anomalous" keeps flagging it however often it recurs
-    if (this.normalKeys.has(event.key) && score < GOOD_FROM) {
-      score = GOOD_FROM;
-      reasons = `marked normal by feedback for ${this.name}; models alone said: ${reasons}`;
-    } else if (this.anomalousKeys.has(event.key) && score >= BAD_BELOW) {
-      score = Math.min(score, scoreFromP(0.001));
-      reasons = `labelled anomalous by feedback for ${this.name}; ${reasons}`;
+    return this.withFeedback(event.key, { score: c.score, verdict: c.verdict, model: c.model, reasons: this.explain(evidence, c.model, c.score) });
+  }
+
+  /**
+   * Feedback outranks the models, whoever scored the event (this subject's models or a
+   * baseline): "normal" stops flagging the same generalised event, "anomalous" keeps
+   * flagging it however often it recurs.
+   */
+  withFeedback(key: string, v: SubjectVerdict): SubjectVerdict {
+    if (v.score === null) return v;
+    if (this.normalKeys.has(key) && v.score < GOOD_FROM) {
+      return { ...v, score: GOOD_FROM, verdict: verdictOf(GOOD_FROM), reasons: `marked normal by feedback for ${this.name}; models alone said: ${v.reasons}` };
     }
-    return { score, verdict: verdictOf(score), model: c.model, reasons };
+    if (this.anomalousKeys.has(key) && v.score >= BAD_BELOW) {
+      const score = Math.min(v.score, scoreFromP(0.001));
+      return { ...v, score, verdict: verdictOf(score), reasons: `labelled anomalous by feedback for ${this.name}; ${v.reasons}` };
+    }
+    return v;
+  }
+
+  /**
+   * Score events against the models as they stand, learning nothing: a fleet prior is a
+   * frozen reference, shipped as a file. The events are one stretch of one subject's stream.
+   */
+  async judgeOnly(events: readonly BehaviourEvent[]): Promise<SubjectVerdict[]> {
+    if (this.state !== 'monitoring') return events.map(() => this.learningVerdict());
+    // the context runs on across calls, as the pooled stream it was trained on did
+    const inputs: ScoringInput[] = [];
+    for (const event of events) {
+      inputs.push({ event, context: this.context.slice(-this.opts.contextLength) });
+      this.context.push(event);
+    }
+    if (this.context.length > this.opts.contextLength * 4) this.context.splice(0, this.context.length - this.opts.contextLength);
+    const evidence = await this.evaluate(inputs, () => true);
+    return events.map((event, i) => this.judge(event, evidence[i]));
+  }
+
+  get calibrated(): boolean {
+    return this.state === 'monitoring';
+  }
+
+  /** a verdict for this subject's own event while it learns, with its progress */
+  learningPhrase(): string {
+    return this.learningVerdict().reasons;
   }
 
   private explain(evidence: Partial<Record<ModelName, Evidence>>, decided: ModelName | '', score: number): string {
