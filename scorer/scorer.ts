@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { AnomalyConfig } from '../conf/config';
 import { FeatureExtractor } from './features/extract';
-import { UidMap } from './features/subject';
+import { learnIdentity, UidMap } from './features/subject';
 import { fnv1a64 } from './hash';
 import { announceBackend, selectBackend } from './models/backend';
 import { Subject, type SubjectOptions, type SubjectStateFile, type SubjectVerdict } from './subject';
@@ -163,6 +163,14 @@ export class Scorer {
     if (this.subjects.size) this.log('info', `resumed ${this.subjects.size} subjects (${monitoring} monitoring) from ${dir}`);
   }
 
+  /** rows attributed to a bare uid (`uid:1001`) because nothing named it, by subject */
+  readonly bareUidRows = new Map<string, number>();
+
+  /** learn uid → name from rows that carry both (a first pass over logs read offline) */
+  learnUsers(rows: readonly ResultRow[]): void {
+    for (const row of rows) learnIdentity(row, this.users);
+  }
+
   /** uid → username rows from the manager's `users` table */
   setUsers(rows: ReadonlyArray<{ uid: string; username: string }>): void {
     this.users.update(rows);
@@ -191,6 +199,7 @@ export class Scorer {
     for (let i = 0; i < rows.length; i++) {
       const x = this.extractor.extract(rows[i]);
       const key = subjectKey(x.subject, rows[i].host, perHost);
+      if (x.subject.startsWith('uid:')) this.bareUidRows.set(x.subject, (this.bareUidRows.get(x.subject) ?? 0) + 1);
       extracted.push({ ...x, key });
       push(bySubject, key, i, x.event);
       if (this.opts.config.baselines.host) push(byHost, rows[i].host, i, withIdentity(x.event, x.subject));

@@ -115,3 +115,15 @@ t.test('a fleet prior scores subjects on a host with no history', async (t) => {
   t.equal(row0.verdict, 'learning', 'an unreadable fleet prior is skipped');
   t.ok(logs.some((m) => m.includes('fleet prior')), 'and the log says so');
 });
+
+t.test('offline, uids are named from users snapshots and rows that carry both', async (t) => {
+  const scorer = await Scorer.open({ config: config(), stateDir: null });
+  const uidOnly = row(START, '1001', '/usr/bin/ls', 'ls', '/bin/bash');
+  const stranger = row(START + 1, '1007', '/usr/bin/ls', 'ls', '/bin/bash');
+  const snapshot: ResultRow = { query: 'pack_users_users', host: HOST, time: START + 3600, action: 'snapshot', columns: { uid: '1001', username: 'carol', directory: '/home/carol' }, decorations: {} };
+  scorer.learnUsers([uidOnly, stranger, snapshot]);
+  const [a, b] = await scorer.scoreRows([uidOnly, stranger]);
+  t.equal(a.subject, 'carol', 'a uid-only row logged before the users snapshot belongs to carol');
+  t.equal(b.subject, 'uid:1007', 'a uid nothing names stays a bare uid');
+  t.same([...scorer.bareUidRows], [['uid:1007', 1]], 'and is counted for the train output');
+});

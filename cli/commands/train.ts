@@ -37,6 +37,10 @@ export async function run(argv: string[]): Promise<number> {
   const bar = progress(process.stderr, Boolean(flags.quiet));
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
   const windows = new WindowScorer(windowOptionsFrom(config, path.join(config.state_dir, 'windows'), log));
+  // a first pass learns who the uids are (users snapshots, rows with both), so that a
+  // person's uid-only rows are not a second subject
+  bar.update('reading users', 0, 0);
+  for await (const batch of logBatches(files, { lines: 0, rows: 0, errors: 0 }, () => {})) scorer.learnUsers(batch);
   const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0 };
   const ledger = new TrainLedger(config.state_dir);
   let shown = 0;
@@ -73,6 +77,11 @@ export async function run(argv: string[]): Promise<number> {
       `: ${subjects.size} subjects, ${monitoring.length} monitoring (${monitoring.map((s) => s.subject).join(', ') || 'none'}); tfjs backend ${scorer.backend}; state in ${config.state_dir}\n`,
   );
   const learning = [...subjects.values()].filter((s) => s.state === 'learning');
+  const bare = [...scorer.bareUidRows];
+  if (bare.length) {
+    const n = bare.reduce((a, [, k]) => a + k, 0);
+    process.stdout.write(`${n.toLocaleString('en-US')} rows attributed to bare uids (${bare.map(([u, k]) => `${u}: ${k}`).join(', ')}): no users snapshot or row names them\n`);
+  }
   if (learning.length) process.stdout.write(`still learning (too little history to calibrate): ${learning.map((s) => `${s.subject} (${s.events} events)`).join(', ')}\n`);
   const byWindow = windows.monitoring();
   process.stdout.write(`windows of ${config.windows.seconds} s scored for ${byWindow.length ? byWindow.join(', ') : 'no subject yet (too little history to calibrate them)'}\n`);
