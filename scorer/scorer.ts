@@ -277,7 +277,10 @@ export class Scorer {
     } catch {
       throw new Error(`feedback ${record.id}: the retained row's columns are not JSON`);
     }
-    const { event } = this.extractor.extract({ query: scored.query, host: scored.host, time: scored.time, action: scored.action, columns, decorations: {} });
+    // the label goes to the key the row was scored under; re-extracting now could give another
+    // one (templates and the process table have moved on), and must not teach the extractor
+    const matched = this.extractor.match({ query: scored.query, host: scored.host, time: scored.time, action: scored.action, columns, decorations: {} });
+    const event = { ...matched, key: scored.event };
     const name = subjectKey(scored.subject, scored.host, this.opts.config.baselines.per_host_users);
     const subject = this.subjects.get(name);
     if (!subject) throw new Error(`feedback ${record.id}: subject ${name} is not modelled`);

@@ -182,8 +182,9 @@ export class RarityModel implements Model {
     const times = c === undefined ? 0 : Math.round(c / this.inc);
     const history = `${this.events.toLocaleString('en-US')} events`;
     const what = describeToken(token);
-    if (c === undefined) return `${what} never seen before (in ${history})`;
-    return `${what} seen ${times <= 1 ? 'once' : `${times} times`} in ${history}`;
+    if (c === undefined) return `${noveltyOf(token)}: ${what} never seen before (in ${history})`;
+    const days = this.daysOf(token);
+    return `${what} seen ${times <= 1 ? 'once' : `${times} times`}${days > 1 ? ` on ${days} days` : ''} in ${history}`;
   }
 
   private rescale(): void {
@@ -257,7 +258,7 @@ function tokensOf(event: BehaviourEvent, context: readonly BehaviourEvent[], ngr
 const STEP = '\u21d2';
 
 function isTimeField(token: string): boolean {
-  return token.startsWith('hour=') || token.startsWith('day=') || token.startsWith('kind=') && token.includes('>hour=');
+  return token.startsWith('hour=') || token.startsWith('day=') || token.startsWith('how=') || (token.startsWith('kind=') && token.includes('>hour='));
 }
 
 /** `exe=/usr/bin/nc` → exe; `parent=/bin/bash>exe=/usr/bin/nc` → parent>exe */
@@ -270,7 +271,29 @@ function fieldOf(token: string): string {
   return eq2 < 0 ? token.slice(0, eq) : `${token.slice(0, eq)}>${token.slice(gt + 1, eq2)}`;
 }
 
+/** fields whose values are classes: a value new there is a new kind of behaviour, not just a new name */
+const CLASS_FIELDS = new Set(['kind', 'exeloc', 'priv', 'lineage', 'net', 'exposure', 'tty', 'action', 'type']);
+const TOOL_FIELDS = new Set(['exe', 'cmd']);
+
+/**
+ * What kind of novelty a never-seen token is, for the reasons: an analyst reads "new tool"
+ * (something not run before) differently from "new behaviour" (known things done in a way
+ * never seen) or a new kind of event altogether.
+ */
+function noveltyOf(token: string): string {
+  if (/^next\d=/.test(token)) return 'new sequence';
+  const field = fieldOf(token);
+  if (field === 'who') return 'first activity of this account here';
+  if (field.startsWith('who>')) return 'new behaviour for this account';
+  if (field.includes('>')) return 'new behaviour';
+  if (CLASS_FIELDS.has(field)) return 'new kind of behaviour';
+  if (TOOL_FIELDS.has(field)) return 'new tool';
+  return 'new value';
+}
+
 const FIELD_NAMES: Record<string, string> = {
+  exeloc: 'executable location', priv: 'privilege change', lineage: 'shell ancestry', net: 'network', exposure: 'listening on', who: 'account',
+  how: 'hour of week', laddr: 'local address',
   exe: 'program', parent: 'parent', cmd: 'command', raddr: 'remote address', rport: 'remote port', lport: 'local port', src: 'login source',
   tty: 'terminal', path: 'path', action: 'action', hour: 'time of day', day: 'day type', kind: 'kind of event', cwd: 'working directory', key: 'event',
 };
