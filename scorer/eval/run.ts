@@ -8,7 +8,7 @@ import { sequenceEvent } from '../features/extract';
 import { Scorer, type LogFn } from '../scorer';
 import { SessionScorer } from '../sessions';
 import { WindowScorer, windowOptionsFrom } from '../windows';
-import type { ModelName, ScoredWindow } from '../types';
+import type { ModelName, ScoredEvent, ScoredWindow } from '../types';
 import { MODEL_NAMES } from '../types';
 import { DatasetError, detectKind, readLabelledSequences, readSequences, readTraces, type InputKind, type LabelledSequence } from './datasets';
 import { metrics, type Metrics, type ScoredUnit } from './metrics';
@@ -25,6 +25,8 @@ export interface EvalOptions {
   modelOptions?: Partial<Record<ModelName, Record<string, unknown>>>;
   onProgress?: (stage: string, done: number, total: number) => void;
   log?: LogFn;
+  /** osquery logs: each labelled test row as scored, in file order (per-story reports) */
+  onRow?: (scored: ScoredEvent) => void;
 }
 
 export interface EvalResult extends Metrics {
@@ -155,6 +157,7 @@ async function evalRows(opts: EvalOptions, config: AnomalyConfig): Promise<{ uni
     scored.forEach((s, i) => {
       const label = batch[i].label;
       if (!label) return;
+      opts.onRow?.(s);
       units.push({ score: s.score, rank: s.score === null ? -2 : -s.score, anomalous: label === 'anomalous', type: label === 'anomalous' ? s.query : undefined });
     });
     opts.onProgress?.('test', units.length, 0);
