@@ -9,7 +9,7 @@ import { Subject, type SubjectOptions, type SubjectStateFile, type SubjectVerdic
 import { combineBaselines, FLEET_SUBJECT, hostBaselineName, isBaselineName, subjectKey, withIdentity, type BaselineVerdict } from './baseline';
 import { readStateFile, writeStateFile, StateFileError } from '../state/atomic';
 import type { BehaviourEvent, FeedbackRecord, ModelSummary, ResultRow, ScoredEvent } from './types';
-import { MODEL_NAMES } from './types';
+import { MODEL_NAMES, type ModelName } from './types';
 import type { LogFn } from '../conf/log';
 
 // The scorer: result rows in, scored events out, one Subject per user per host (and one for
@@ -71,10 +71,12 @@ export class Scorer {
     };
     // a baseline changes slowly (it pools everything) and its SVM trains on the most varied
     // vectors of the host: retrain it a quarter as often, on half the vectors, to keep the
-    // extension inside osquery's CPU budget
+    // extension inside osquery's CPU budget. Its stream interleaves many subjects, so what
+    // came just before an event says nothing about it: no context, no sequence model.
     this.baselineOptions = {
       ...this.subjectOptions,
-      models: this.subjectOptions.models.filter((m) => m !== 'lstm'),
+      contextLength: 0,
+      models: baselineModels(this.subjectOptions.models),
       retrainSeconds: this.subjectOptions.retrainSeconds * 4,
       modelOptions: { ...opts.modelOptions, ocsvm: { maxTrain: 1000, ...opts.modelOptions?.ocsvm } },
     };
@@ -299,9 +301,14 @@ export class Scorer {
     return this.subjects.size;
   }
 
-  /** train every subject that has enough events, whatever the lifecycle minimum (CLI `train`) */
+  /**
+   * Train now, whatever the lifecycle's time minimum (CLI `train`, `eval`): every subject with
+   * the minimum number of events, and every host baseline. A subject with fewer events stays
+   * learning and is scored by its baseline, as it would be in the extension: a model
+   * calibrated on a few dozen events would promise a contract it cannot keep.
+   */
   async trainAll(): Promise<void> {
-    for (const s of this.subjects.values()) await s.train();
+    for (const s of this.subjects.values()) if (s.events >= this.subjectOptions.minEvents) await s.train();
     for (const s of this.baselines.values()) await s.train();
   }
 
@@ -316,6 +323,18 @@ export class Scorer {
       s.dirty = false;
     }
   }
+}
+
+/**
+ * A pooled baseline is judged by rarity when it is enabled: its identity and recurrence
+ * tokens are what tell a sparse account's routine from a stranger. The SVM over a pooled
+ * stream degenerates (most held-out vectors repeat a training vector exactly, every margin
+ * is about 0, and the tail fitted to them calls any small step outside impossible); the
+ * LSTM's context would be other subjects' events. Without rarity, the SVM stands in.
+ */
+function baselineModels(models: readonly ModelName[]): ModelName[] {
+  if (models.includes('rarity')) return ['rarity'];
+  return models.filter((m) => m !== 'lstm');
 }
 
 function push(groups: Map<string, { index: number[]; events: BehaviourEvent[] }>, key: string, index: number, event: BehaviourEvent): void {

@@ -107,7 +107,7 @@ export class Subject {
       const inputs: ScoringInput[] = [];
       const ctx = this.context.slice();
       for (const event of rest) {
-        inputs.push({ event, context: ctx.slice(-this.opts.contextLength) });
+        inputs.push({ event, context: this.lastOf(ctx) });
         ctx.push(event);
       }
       const batchEvidence = await this.evaluate(inputs, (m) => !m.observe);
@@ -130,6 +130,12 @@ export class Subject {
       }
     }
     return out;
+  }
+
+  /** the context a model sees: the last contextLength events (none when it is 0) */
+  private lastOf(events: readonly BehaviourEvent[]): BehaviourEvent[] {
+    const n = this.opts.contextLength;
+    return n > 0 ? events.slice(-n) : [];
   }
 
   private note(event: BehaviourEvent): void {
@@ -220,7 +226,7 @@ export class Subject {
     // the context runs on across calls, as the pooled stream it was trained on did
     const inputs: ScoringInput[] = [];
     for (const event of events) {
-      inputs.push({ event, context: this.context.slice(-this.opts.contextLength) });
+      inputs.push({ event, context: this.lastOf(this.context) });
       this.context.push(event);
     }
     if (this.context.length > this.opts.contextLength * 4) this.context.splice(0, this.context.length - this.opts.contextLength);
@@ -277,12 +283,13 @@ export class Subject {
       const models = new Map<ModelName, Model>();
       for (const name of this.opts.models) {
         const model = createModel(name, this.opts.modelOptions?.[name] ?? {});
-        await model.fit([fitPart]);
+        // with no context, every event stands alone in fitting as it does in scoring
+        await model.fit(this.opts.contextLength > 0 ? [fitPart] : fitPart.map((e) => [e]));
         models.set(name, model);
       }
       const inputs: ScoringInput[] = heldOutPart.map((event, i) => ({
         event,
-        context: heldOutPart.slice(Math.max(0, i - this.opts.contextLength), i),
+        context: this.lastOf(heldOutPart.slice(0, i)),
       }));
       const heldOut: Partial<Record<ModelName, number[]>> = {};
       for (const [name, model] of models) heldOut[name] = (await model.score(inputs)).map((e) => e.value);
@@ -342,7 +349,7 @@ export class Subject {
       window: this.window,
       recent: this.recent,
       seq: this.seq,
-      context: this.context.slice(-this.opts.contextLength),
+      context: this.lastOf(this.context),
       models: [...this.models.values()].map((m) => m.toState()),
       calibration: this.calibrator?.toState() ?? null,
       normalKeys: [...this.normalKeys],

@@ -53,7 +53,7 @@ export const ATTACKS: Story[] = [
     day: 0,
     play(h, t) {
       const s = { story: this.id };
-      const sh = h.session(t, 'root');
+      const sh = h.session(t, 'root', s);
       h.exec(t + 10, 'root', '/usr/sbin/useradd', 'useradd -m -s /bin/bash -G sudo pgsync', sh, s);
       h.exec(t + 20, 'root', '/usr/bin/passwd', 'passwd pgsync', sh, s);
       h.file(t + 20, '/etc/passwd', 'UPDATED', s);
@@ -73,7 +73,7 @@ export const ATTACKS: Story[] = [
     day: 1,
     play(h, t) {
       const s = { story: this.id };
-      const sh = h.session(t, 'root');
+      const sh = h.session(t, 'root', s);
       h.exec(t + 5, 'root', '/usr/bin/tee', 'tee /etc/cron.d/php-sess-clean', sh, s);
       h.file(t + 5, '/etc/cron.d/php-sess-clean', 'CREATED', s);
       for (const k of [1, 2]) {
@@ -93,7 +93,7 @@ export const ATTACKS: Story[] = [
     day: 1,
     play(h, t) {
       const s = { story: this.id };
-      const sh = h.session(t, 'root');
+      const sh = h.session(t, 'root', s);
       h.file(t + 5, '/etc/systemd/system/dbus-broker-helper.service', 'CREATED', s);
       h.exec(t + 6, 'root', '/usr/bin/systemctl', 'systemctl enable --now dbus-broker-helper', sh, s);
       const svc = h.exec(t + 7, null, '/usr/lib/.dbus/broker-helper', '/usr/lib/.dbus/broker-helper --port 31337', '1', s);
@@ -111,7 +111,7 @@ export const ATTACKS: Story[] = [
       h.exec(t + 5, 'backup', '/bin/sh', "sh -c echo ssh-ed25519 AAAAC3Nza... >> /home/omar/.ssh/authorized_keys", sh, { uid: '0', euid: '0', ...s });
       h.file(t + 5, '/home/omar/.ssh/authorized_keys', 'UPDATED', s);
       h.login(t + 2 * HOUR, 'omar', '192.0.2.201', s);
-      const bash = h.session(t + 2 * HOUR, 'omar');
+      const bash = h.session(t + 2 * HOUR, 'omar', s);
       h.exec(t + 2 * HOUR + 30, 'omar', '/usr/bin/cat', 'cat /var/lib/postgresql/.pgpass', bash, s);
     },
   },
@@ -136,7 +136,7 @@ export const ATTACKS: Story[] = [
     day: 1,
     play(h, t) {
       const s = { story: this.id };
-      const sh = h.session(t, 'root');
+      const sh = h.session(t, 'root', s);
       h.exec(t + 5, 'root', '/usr/bin/truncate', 'truncate -s 0 /var/log/auth.log', sh, s);
       h.file(t + 5, '/var/log/auth.log', 'UPDATED', s);
       h.exec(t + 6, 'root', '/usr/bin/rm', 'rm -f /var/log/wtmp /var/log/btmp', sh, s);
@@ -155,7 +155,7 @@ export const NOVELTIES: Story[] = [
     day: 0,
     play(h, t) {
       const n = { novelty: this.id };
-      const shell = h.session(t, 'dana');
+      const shell = h.session(t, 'dana', n);
       const dc = h.exec(t + 5, 'dana', '/usr/bin/docker', 'docker compose up -d', shell, { cwd: '/home/dana/src/runner', ...n });
       h.connect(t + 6, dc, '/usr/bin/docker', h.account('dana').uid, '104.18.121.25', 443, n);
       h.history(t + 5, 'dana', 'docker compose up -d', n);
@@ -168,7 +168,7 @@ export const NOVELTIES: Story[] = [
     day: 0,
     play(h, t) {
       const n = { novelty: this.id };
-      const shell = h.session(t, 'omar');
+      const shell = h.session(t, 'omar', n);
       const psql = h.exec(t + 5, 'omar', '/usr/bin/psql', 'psql -h 10.40.2.7 -U app appdb', shell, n);
       h.connect(t + 6, psql, '/usr/bin/psql', h.account('omar').uid, '10.40.2.7', 5432, n);
       h.history(t + 5, 'omar', 'psql -h 10.40.2.7 -U app appdb', n);
@@ -181,7 +181,7 @@ export const NOVELTIES: Story[] = [
     day: 1,
     play(h, t) {
       const n = { novelty: this.id };
-      const shell = h.session(t, 'ops');
+      const shell = h.session(t, 'ops', n);
       const sudo = h.exec(t + 2, 'ops', '/usr/bin/sudo', 'sudo apt-get install -y htop', shell, { euid: '0', ...n });
       h.exec(t + 3, 'ops', '/usr/bin/apt-get', 'apt-get install -y htop', sudo, { uid: '0', euid: '0', ...n });
       h.exec(t + 60, 'ops', '/usr/bin/htop', 'htop', shell, n);

@@ -80,10 +80,10 @@ export class Host {
 
   /**
    * An SSH session as routines open one: sshd forks for the user, the login shell runs under
-   * it. The sshd row is the daemon's, never part of a story; the shell carries the labels.
+   * it. In a story both rows are the attacker's doing and carry its label.
    */
   session(time: number, who: string, opts: { story?: string; novelty?: string } = {}): string {
-    const sshd = this.exec(time, 'root', '/usr/sbin/sshd', `sshd: ${who} [priv]`, this.sshdPid);
+    const sshd = this.exec(time, 'root', '/usr/sbin/sshd', `sshd: ${who} [priv]`, this.sshdPid, opts);
     return this.exec(time + 2, who, '/bin/bash', '-bash', sshd, opts);
   }
 
