@@ -238,11 +238,6 @@ export class Subject {
     return this.state === 'monitoring';
   }
 
-  /** a verdict for this subject's own event while it learns, with its progress */
-  learningPhrase(): string {
-    return this.learningVerdict().reasons;
-  }
-
   private explain(evidence: Partial<Record<ModelName, Evidence>>, decided: ModelName | '', score: number): string {
     const history = this.historyPhrase();
     if (score >= GOOD_FROM || !decided) return `usual for ${this.name} (${history})`;
