@@ -23,6 +23,17 @@ export interface AnomalyConfig {
   models: { rarity: boolean; ocsvm: boolean; lstm: boolean };
   queue: { max_bytes: number; max_line_bytes: number };
   queries: Record<string, QueryOverride>;
+  baselines: BaselineConfig;
+}
+
+/** design.md, "Baselines: no blind subjects" */
+export interface BaselineConfig {
+  /** score subjects still learning against their host's pooled baseline */
+  host: boolean;
+  /** one model per user per host; false pools a user's rows from every host into one subject */
+  per_host_users: boolean;
+  /** a fleet prior written by `anomaly train --fleet`; '' when none */
+  fleet_prior: string;
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/osquery/anomaly.json';
@@ -39,6 +50,7 @@ export const DEFAULTS: AnomalyConfig = {
   models: { rarity: true, ocsvm: true, lstm: true },
   queue: { max_bytes: 256 * 1024 * 1024, max_line_bytes: 1024 * 1024 },
   queries: {},
+  baselines: { host: true, per_host_users: true, fleet_prior: '' },
 };
 
 export class ConfigError extends Error {
@@ -78,6 +90,7 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
     models: { ...DEFAULTS.models, ...cfg.models },
     queue: { ...DEFAULTS.queue, ...cfg.queue },
     queries: { ...cfg.queries },
+    baselines: { ...DEFAULTS.baselines, ...cfg.baselines },
   };
   if (env.ANOMALY_STATE_DIR) merged.state_dir = env.ANOMALY_STATE_DIR;
   return merged;

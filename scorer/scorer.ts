@@ -2,18 +2,20 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { AnomalyConfig } from '../conf/config';
 import { FeatureExtractor } from './features/extract';
-import { UidMap } from './features/subject';
+import { learnIdentity, UidMap } from './features/subject';
 import { fnv1a64 } from './hash';
 import { announceBackend, selectBackend } from './models/backend';
-import { Subject, type SubjectOptions, type SubjectStateFile } from './subject';
+import { Subject, type SubjectOptions, type SubjectStateFile, type SubjectVerdict } from './subject';
+import { combineBaselines, FLEET_SUBJECT, hostBaselineName, isBaselineName, subjectKey, withIdentity, type BaselineVerdict } from './baseline';
 import { readStateFile, writeStateFile, StateFileError } from '../state/atomic';
 import type { BehaviourEvent, FeedbackRecord, ModelSummary, ResultRow, ScoredEvent } from './types';
-import { MODEL_NAMES } from './types';
+import { MODEL_NAMES, type ModelName } from './types';
 import type { LogFn } from '../conf/log';
 
-// The scorer: result rows in, scored events out, one Subject per user (or the host). The
-// extension runs it inside a worker thread (scorer/worker.ts); the CLI runs it in-process.
-// Both paths therefore learn and score identically.
+// The scorer: result rows in, scored events out, one Subject per user per host (and one for
+// the host itself), plus the pooled baselines that score a subject while it learns
+// (scorer/baseline.ts). The extension runs it inside a worker thread (scorer/worker.ts); the
+// CLI runs it in-process. Both paths therefore learn and score identically.
 
 export type { LogFn };
 
@@ -31,12 +33,19 @@ const SUBJECT_KIND = 'subject';
 const SUBJECT_VERSION = 1;
 const EXTRACTOR_KIND = 'extractor';
 const EXTRACTOR_VERSION = 1;
+export const FLEET_KIND = 'fleet';
+export const FLEET_VERSION = 1;
 
 export class Scorer {
   private readonly subjects = new Map<string, Subject>();
+  /** pooled host baselines by host */
+  private readonly baselines = new Map<string, Subject>();
+  private fleet: Subject | null = null;
   private readonly log: LogFn;
   readonly backend: string;
   private readonly subjectOptions: SubjectOptions;
+  /** pooled baselines mix many subjects' streams: no sequence model, whose context would be noise */
+  private readonly baselineOptions: SubjectOptions;
   private lastIdTime = -1;
   private idsAtTime = new Map<string, number>();
 
@@ -60,6 +69,17 @@ export class Scorer {
       backend,
       modelOptions: opts.modelOptions,
     };
+    // a baseline changes slowly (it pools everything) and its SVM trains on the most varied
+    // vectors of the host: retrain it a quarter as often, on half the vectors, to keep the
+    // extension inside osquery's CPU budget. Its stream interleaves many subjects, so what
+    // came just before an event says nothing about it: no context, no sequence model.
+    this.baselineOptions = {
+      ...this.subjectOptions,
+      contextLength: 0,
+      models: baselineModels(this.subjectOptions.models),
+      retrainSeconds: this.subjectOptions.retrainSeconds * 4,
+      modelOptions: { ...opts.modelOptions, ocsvm: { maxTrain: 1000, ...opts.modelOptions?.ocsvm } },
+    };
   }
 
   static async open(opts: ScorerOptions): Promise<Scorer> {
@@ -80,7 +100,43 @@ export class Scorer {
     extractor ??= new FeatureExtractor({ users, overrides: opts.config.queries });
     const scorer = new Scorer(opts, backend, extractor, users);
     if (opts.stateDir) scorer.loadSubjects(opts.stateDir);
+    if (opts.config.baselines.fleet_prior) scorer.loadFleet(opts.config.baselines.fleet_prior);
     return scorer;
+  }
+
+  /** a fleet prior is an aid: when it cannot be read, say so and score without it */
+  private loadFleet(file: string): void {
+    try {
+      const state = readStateFile(file, FLEET_KIND, FLEET_VERSION) as SubjectStateFile | undefined;
+      if (!state) throw new Error('no such file');
+      this.fleet = Subject.fromState(state, this.baselineOptions);
+      if (!this.fleet.calibrated) throw new Error('the fleet prior was never calibrated');
+      this.log('info', `fleet prior loaded from ${file} (${this.fleet.events} events)`);
+    } catch (err) {
+      this.fleet = null;
+      this.log('error', `fleet prior ${file}: ${(err as Error).message}; subjects still learning are scored by their host baseline only`);
+    }
+  }
+
+  /**
+   * `anomaly train --fleet`: pool the rows of many hosts into one model, the way a host
+   * baseline pools its subjects. Call for every batch, then `writeFleet`.
+   */
+  async learnFleet(rows: readonly ResultRow[]): Promise<void> {
+    this.fleet ??= new Subject(FLEET_SUBJECT, this.baselineOptions);
+    await this.fleet.scoreEvents(rows.map((row) => {
+      const x = this.extractor.extract(row);
+      return withIdentity(x.event, x.subject);
+    }));
+  }
+
+  /** train the fleet prior on what it saw and write it as one file; false when too little was seen */
+  async writeFleet(file: string): Promise<{ events: number; calibrated: boolean }> {
+    const fleet = this.fleet;
+    if (!fleet) return { events: 0, calibrated: false };
+    await fleet.train();
+    if (fleet.calibrated) writeStateFile(file, FLEET_KIND, FLEET_VERSION, fleet.toState());
+    return { events: fleet.events, calibrated: fleet.calibrated };
   }
 
   private loadSubjects(stateDir: string): void {
@@ -91,6 +147,12 @@ export class Scorer {
       try {
         const state = readStateFile(full, SUBJECT_KIND, SUBJECT_VERSION) as SubjectStateFile | undefined;
         if (!state) continue;
+        if (isBaselineName(state.name)) {
+          const baseline = Subject.fromState(state, this.baselineOptions);
+          if (state.name === FLEET_SUBJECT) this.fleet = baseline;
+          else this.baselines.set(state.name.slice(2), baseline);
+          continue;
+        }
         const subject = Subject.fromState(state, this.subjectOptions);
         this.subjects.set(subject.name, subject);
       } catch (err) {
@@ -101,6 +163,14 @@ export class Scorer {
     }
     const monitoring = [...this.subjects.values()].filter((s) => s.state === 'monitoring').length;
     if (this.subjects.size) this.log('info', `resumed ${this.subjects.size} subjects (${monitoring} monitoring) from ${dir}`);
+  }
+
+  /** rows attributed to a bare uid (`uid:1001`) because nothing named it, by subject */
+  readonly bareUidRows = new Map<string, number>();
+
+  /** learn uid → name from rows that carry both (a first pass over logs read offline) */
+  learnUsers(rows: readonly ResultRow[]): void {
+    for (const row of rows) learnIdentity(row, this.users);
   }
 
   /** uid → username rows from the manager's `users` table */
@@ -117,21 +187,43 @@ export class Scorer {
     return s;
   }
 
-  /** score rows in order; rows of one subject keep their order */
+  /**
+   * Score rows in order; rows of one subject keep their order. Every row also goes to its
+   * host's baseline, in row order, so the baseline learns the host as a whole and scores
+   * the rows of subjects still learning.
+   */
   async scoreRows(rows: readonly ResultRow[]): Promise<ScoredEvent[]> {
     const out = new Array<ScoredEvent | undefined>(rows.length);
+    const perHost = this.opts.config.baselines.per_host_users;
     const bySubject = new Map<string, { index: number[]; events: BehaviourEvent[] }>();
-    const extracted: { subject: string; event: BehaviourEvent }[] = [];
+    const byHost = new Map<string, { index: number[]; events: BehaviourEvent[] }>();
+    const extracted: { subject: string; key: string; event: BehaviourEvent }[] = [];
     for (let i = 0; i < rows.length; i++) {
       const x = this.extractor.extract(rows[i]);
-      extracted.push(x);
-      let group = bySubject.get(x.subject);
-      if (!group) bySubject.set(x.subject, (group = { index: [], events: [] }));
-      group.index.push(i);
-      group.events.push(x.event);
+      const key = subjectKey(x.subject, rows[i].host, perHost);
+      if (x.subject.startsWith('uid:')) this.bareUidRows.set(x.subject, (this.bareUidRows.get(x.subject) ?? 0) + 1);
+      extracted.push({ ...x, key });
+      push(bySubject, key, i, x.event);
+      if (this.opts.config.baselines.host) push(byHost, rows[i].host, i, withIdentity(x.event, x.subject));
+    }
+    const fromHost = new Array<SubjectVerdict | undefined>(rows.length);
+    for (const [host, group] of byHost) {
+      const verdicts = await this.baseline(host).scoreEvents(group.events);
+      verdicts.forEach((v, j) => (fromHost[group.index[j]] = v));
     }
     for (const [name, group] of bySubject) {
-      const verdicts = await this.subject(name).scoreEvents(group.events);
+      const subject = this.subject(name);
+      const verdicts = await subject.scoreEvents(group.events);
+      const learning = verdicts.map((v, j) => (v.verdict === 'learning' ? j : -1)).filter((j) => j >= 0);
+      const fromFleet = this.fleet && learning.length ? await this.fleet.judgeOnly(learning.map((j) => withIdentity(group.events[j], extracted[group.index[j]].subject))) : [];
+      learning.forEach((j, k) => {
+        const candidates: BaselineVerdict[] = [];
+        const h = fromHost[group.index[j]];
+        if (h) candidates.push({ baseline: 'host', verdict: h });
+        if (fromFleet[k]) candidates.push({ baseline: 'fleet', verdict: fromFleet[k] });
+        const combined = combineBaselines(candidates);
+        if (combined) verdicts[j] = subject.withFeedback(group.events[j].key, { ...combined, reasons: `${combined.reasons}; ${verdicts[j].reasons}` });
+      });
       for (let j = 0; j < verdicts.length; j++) {
         const i = group.index[j];
         const row = rows[i];
@@ -140,7 +232,7 @@ export class Scorer {
           id: this.idFor(row),
           time: row.time,
           host: row.host,
-          subject: name,
+          subject: extracted[i].subject,
           query: row.query,
           action: row.action,
           event: extracted[i].event.key,
@@ -153,6 +245,15 @@ export class Scorer {
       }
     }
     return out as ScoredEvent[];
+  }
+
+  private baseline(host: string): Subject {
+    let b = this.baselines.get(host);
+    if (!b) {
+      b = new Subject(hostBaselineName(host), this.baselineOptions);
+      this.baselines.set(host, b);
+    }
+    return b;
   }
 
   /**
@@ -178,15 +279,21 @@ export class Scorer {
     } catch {
       throw new Error(`feedback ${record.id}: the retained row's columns are not JSON`);
     }
-    const { event } = this.extractor.extract({ query: scored.query, host: scored.host, time: scored.time, action: scored.action, columns, decorations: {} });
-    const subject = this.subjects.get(scored.subject);
-    if (!subject) throw new Error(`feedback ${record.id}: subject ${scored.subject} is not modelled`);
+    // the label goes to the key the row was scored under; re-extracting now could give another
+    // one (templates and the process table have moved on), and must not teach the extractor
+    const matched = this.extractor.match({ query: scored.query, host: scored.host, time: scored.time, action: scored.action, columns, decorations: {} });
+    const event = { ...matched, key: scored.event };
+    const name = subjectKey(scored.subject, scored.host, this.opts.config.baselines.per_host_users);
+    const subject = this.subjects.get(name);
+    if (!subject) throw new Error(`feedback ${record.id}: subject ${name} is not modelled`);
     subject.label(event, record.label);
   }
 
   summaries(): ModelSummary[] {
     const out: ModelSummary[] = [];
     for (const s of this.subjects.values()) out.push(...s.summaries());
+    for (const s of this.baselines.values()) out.push(...s.summaries());
+    if (this.fleet) out.push(...this.fleet.summaries());
     return out;
   }
 
@@ -194,9 +301,15 @@ export class Scorer {
     return this.subjects.size;
   }
 
-  /** train every subject that has enough events, whatever the lifecycle minimum (CLI `train`) */
+  /**
+   * Train now, whatever the lifecycle's time minimum (CLI `train`, `eval`): every subject with
+   * the minimum number of events, and every host baseline. A subject with fewer events stays
+   * learning and is scored by its baseline, as it would be in the extension: a model
+   * calibrated on a few dozen events would promise a contract it cannot keep.
+   */
   async trainAll(): Promise<void> {
-    for (const s of this.subjects.values()) await s.train();
+    for (const s of this.subjects.values()) if (s.events >= this.subjectOptions.minEvents) await s.train();
+    for (const s of this.baselines.values()) await s.train();
   }
 
   /** persist the subjects that changed, atomically */
@@ -204,7 +317,7 @@ export class Scorer {
     const dir = this.opts.stateDir;
     if (!dir) return;
     writeStateFile(path.join(dir, 'extractor.json'), EXTRACTOR_KIND, EXTRACTOR_VERSION, this.extractor.toState());
-    for (const s of this.subjects.values()) {
+    for (const s of [...this.subjects.values(), ...this.baselines.values()]) {
       if (!s.dirty) continue;
       writeStateFile(path.join(dir, 'subjects', `${fileNameFor(s.name)}.json`), SUBJECT_KIND, SUBJECT_VERSION, s.toState());
       s.dirty = false;
@@ -212,7 +325,26 @@ export class Scorer {
   }
 }
 
-/** subject names are user names or `uid:1001`; keep file names safe and reversible enough */
+/**
+ * A pooled baseline is judged by rarity when it is enabled: its identity and recurrence
+ * tokens are what tell a sparse account's routine from a stranger. The SVM over a pooled
+ * stream degenerates (most held-out vectors repeat a training vector exactly, every margin
+ * is about 0, and the tail fitted to them calls any small step outside impossible); the
+ * LSTM's context would be other subjects' events. Without rarity, the SVM stands in.
+ */
+function baselineModels(models: readonly ModelName[]): ModelName[] {
+  if (models.includes('rarity')) return ['rarity'];
+  return models.filter((m) => m !== 'lstm');
+}
+
+function push(groups: Map<string, { index: number[]; events: BehaviourEvent[] }>, key: string, index: number, event: BehaviourEvent): void {
+  let group = groups.get(key);
+  if (!group) groups.set(key, (group = { index: [], events: [] }));
+  group.index.push(index);
+  group.events.push(event);
+}
+
+/** subject names are `alice@web-01`, `uid:1001@web-01`, `*@web-01`; keep file names safe and reversible enough */
 export function fileNameFor(subject: string): string {
   return encodeURIComponent(subject).replace(/\./g, '%2E');
 }

@@ -27,7 +27,8 @@ export interface SubjectOptions {
 export interface SubjectVerdict {
   score: number | null;
   verdict: Verdict;
-  model: ModelName | '';
+  /** the model that decided; a baseline's verdict names it as `host:rarity`, `fleet:ocsvm` */
+  model: string;
   reasons: string;
 }
 
@@ -106,7 +107,7 @@ export class Subject {
       const inputs: ScoringInput[] = [];
       const ctx = this.context.slice();
       for (const event of rest) {
-        inputs.push({ event, context: ctx.slice(-this.opts.contextLength) });
+        inputs.push({ event, context: this.lastOf(ctx) });
         ctx.push(event);
       }
       const batchEvidence = await this.evaluate(inputs, (m) => !m.observe);
@@ -129,6 +130,12 @@ export class Subject {
       }
     }
     return out;
+  }
+
+  /** the context a model sees: the last contextLength events (none when it is 0) */
+  private lastOf(events: readonly BehaviourEvent[]): BehaviourEvent[] {
+    const n = this.opts.contextLength;
+    return n > 0 ? events.slice(-n) : [];
   }
 
   private note(event: BehaviourEvent): void {
@@ -190,18 +197,45 @@ export class Subject {
     const values: Partial<Record<ModelName, number>> = {};
     for (const k of Object.keys(evidence) as ModelName[]) values[k] = evidence[k]!.value;
     const c = cal.calibrate(values);
-    let score = c.score;
-    let reasons = this.explain(evidence, c.model, c.score);
-    // feedback outranks the models: "normal" stops flagging the same generalised event,
-    // "anomalous" keeps flagging it however often it recurs
-    if (this.normalKeys.has(event.key) && score < GOOD_FROM) {
-      score = GOOD_FROM;
-      reasons = `marked normal by feedback for ${this.name}; models alone said: ${reasons}`;
-    } else if (this.anomalousKeys.has(event.key) && score >= BAD_BELOW) {
-      score = Math.min(score, scoreFromP(0.001));
-      reasons = `labelled anomalous by feedback for ${this.name}; ${reasons}`;
+    return this.withFeedback(event.key, { score: c.score, verdict: c.verdict, model: c.model, reasons: this.explain(evidence, c.model, c.score) });
+  }
+
+  /**
+   * Feedback outranks the models, whoever scored the event (this subject's models or a
+   * baseline): "normal" stops flagging the same generalised event, "anomalous" keeps
+   * flagging it however often it recurs.
+   */
+  withFeedback(key: string, v: SubjectVerdict): SubjectVerdict {
+    if (v.score === null) return v;
+    if (this.normalKeys.has(key) && v.score < GOOD_FROM) {
+      return { ...v, score: GOOD_FROM, verdict: verdictOf(GOOD_FROM), reasons: `marked normal by feedback for ${this.name}; models alone said: ${v.reasons}` };
     }
-    return { score, verdict: verdictOf(score), model: c.model, reasons };
+    if (this.anomalousKeys.has(key) && v.score >= BAD_BELOW) {
+      const score = Math.min(v.score, scoreFromP(0.001));
+      return { ...v, score, verdict: verdictOf(score), reasons: `labelled anomalous by feedback for ${this.name}; ${v.reasons}` };
+    }
+    return v;
+  }
+
+  /**
+   * Score events against the models as they stand, learning nothing: a fleet prior is a
+   * frozen reference, shipped as a file. The events are one stretch of one subject's stream.
+   */
+  async judgeOnly(events: readonly BehaviourEvent[]): Promise<SubjectVerdict[]> {
+    if (this.state !== 'monitoring') return events.map(() => this.learningVerdict());
+    // the context runs on across calls, as the pooled stream it was trained on did
+    const inputs: ScoringInput[] = [];
+    for (const event of events) {
+      inputs.push({ event, context: this.lastOf(this.context) });
+      this.context.push(event);
+    }
+    if (this.context.length > this.opts.contextLength * 4) this.context.splice(0, this.context.length - this.opts.contextLength);
+    const evidence = await this.evaluate(inputs, () => true);
+    return events.map((event, i) => this.judge(event, evidence[i]));
+  }
+
+  get calibrated(): boolean {
+    return this.state === 'monitoring';
   }
 
   private explain(evidence: Partial<Record<ModelName, Evidence>>, decided: ModelName | '', score: number): string {
@@ -244,12 +278,13 @@ export class Subject {
       const models = new Map<ModelName, Model>();
       for (const name of this.opts.models) {
         const model = createModel(name, this.opts.modelOptions?.[name] ?? {});
-        await model.fit([fitPart]);
+        // with no context, every event stands alone in fitting as it does in scoring
+        await model.fit(this.opts.contextLength > 0 ? [fitPart] : fitPart.map((e) => [e]));
         models.set(name, model);
       }
       const inputs: ScoringInput[] = heldOutPart.map((event, i) => ({
         event,
-        context: heldOutPart.slice(Math.max(0, i - this.opts.contextLength), i),
+        context: this.lastOf(heldOutPart.slice(0, i)),
       }));
       const heldOut: Partial<Record<ModelName, number[]>> = {};
       for (const [name, model] of models) heldOut[name] = (await model.score(inputs)).map((e) => e.value);
@@ -309,7 +344,7 @@ export class Subject {
       window: this.window,
       recent: this.recent,
       seq: this.seq,
-      context: this.context.slice(-this.opts.contextLength),
+      context: this.lastOf(this.context),
       models: [...this.models.values()].map((m) => m.toState()),
       calibration: this.calibrator?.toState() ?? null,
       normalKeys: [...this.normalKeys],

@@ -99,7 +99,8 @@ export interface ScoredEvent {
   /** calibrated normality in [0,1]; null while the subject is learning */
   score: number | null;
   verdict: Verdict;
-  model: ModelName | '';
+  /** the model that decided: `rarity` for the subject's own, `host:rarity` / `fleet:ocsvm` for a baseline's; '' while learning */
+  model: string;
   reasons: string;
   /** the original row's columns as JSON */
   columns: string;

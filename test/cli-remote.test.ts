@@ -30,7 +30,7 @@ t.test('status and feedback against a running extension', async (t) => {
 
   const status = await anomaly(['status', '--socket', e.emu.socket]);
   t.equal(status.code, 0, status.err);
-  t.match(status.out, /\| alice +\| rarity +\| monitoring/, 'alice is listed with her models');
+  t.match(status.out, /\| alice@h +\| rarity +\| monitoring/, 'alice is listed with her models');
   t.match(status.out, /\| \* +\| ingest/, 'and the ingest counters');
 
   const fb = await anomaly(['feedback', odd.id, 'normal', '--note', 'port check by the admin', '--socket', e.emu.socket]);

@@ -60,7 +60,7 @@ t.test('learning, monitoring, a planted deviation, feedback, restart', async (t)
   t.equal(first[0].subject, 'bob', 'auid 1000 resolved to bob through the users table');
 
   await scorer.scoreRows(normalDay(r, 1, 300));
-  const monitoring = scorer.summaries().filter((s) => s.subject === 'bob');
+  const monitoring = scorer.summaries().filter((s) => s.subject === 'bob@build-07');
   t.ok(monitoring.length > 0 && monitoring.every((s) => s.state === 'monitoring'), 'after the minimums bob is monitored');
 
   const normal = await scorer.scoreRows(normalDay(r, 2, 400));
@@ -82,7 +82,7 @@ t.test('learning, monitoring, a planted deviation, feedback, restart', async (t)
   scorer.save();
   scorer = await Scorer.open({ config: config(dir), stateDir: dir });
   scorer.setUsers(users);
-  t.ok(scorer.summaries().some((s) => s.subject === 'bob' && s.state === 'monitoring'), 'bob resumes monitoring after a restart');
+  t.ok(scorer.summaries().some((s) => s.subject === 'bob@build-07' && s.state === 'monitoring'), 'bob resumes monitoring after a restart');
   const [afterRestart] = await scorer.scoreRows([processRow(attackTime + 120, '/usr/bin/python3', "python3 -c 'import pty;pty.spawn(\"/bin/sh\")'", '/usr/bin/nc', 4242)]);
   t.equal(afterRestart.verdict, 'bad', `a new deviation after the restart is still caught (score ${afterRestart.score})`);
 });

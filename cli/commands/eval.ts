@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import { BAD_BELOW } from '../../scorer/calibration';
 import { readConfigJson, resolveConfig } from '../../conf/config';
 import { runEval } from '../../scorer/eval/run';
+import { DatasetError } from '../../scorer/eval/datasets';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
@@ -46,7 +47,13 @@ export async function run(argv: string[]): Promise<number> {
   }
   const config = resolveConfig(raw, (flags.config as string) ?? '--models');
   const bar = progress(process.stderr, Boolean(flags.quiet));
-  const result = await runEval({ train: flags.train as string, test: flags.test as string, config, unit, onProgress: (s, d, t) => bar.update(s, d, t), log: stderrLog(flags) });
+  let result;
+  try {
+    result = await runEval({ train: flags.train as string, test: flags.test as string, config, unit, onProgress: (s, d, t) => bar.update(s, d, t), log: stderrLog(flags) });
+  } catch (err) {
+    if (err instanceof DatasetError) throw new CliError(err.message, EXIT.dataerr);
+    throw err;
+  }
   bar.done();
   const lines = [
     `${result.kind}${result.unit === 'window' ? ' by window' : ''}: ${result.n} test units (${result.anomalies} anomalous), trained on ${result.train_units}; models ${result.models.join(', ')}${result.backend ? ` (tfjs ${result.backend})` : ''}; ${result.seconds} s`,

@@ -8,26 +8,39 @@ import { TrainLedger } from '../train-ledger';
 import { checkInputFile, configFrom, logBatches, STATE_FLAGS, STATE_HELP, stderrLog, type RowStreamStats } from './shared';
 
 export const help = `Usage: anomaly train --log FILE... [options]
+       anomaly train --fleet FILE... [--out FILE] [options]
 
 Learn each subject's normal behaviour from osquery results logs and save the models in the
 state directory, so that the extension (or 'anomaly score') starts out monitoring.
 Accepts JSON lines as osqueryd's filesystem logger writes them (event and batch formats,
 snapshots), JSON-array exports, and .gz files of either.
 
+With --fleet, pool the logs of many hosts into one fleet prior instead: the models a
+host baseline has, trained over every row, written to one file (default
+STATE/fleet.json). Point the config's baselines.fleet_prior at it and subjects still
+learning on any host are scored against it too.
+
 Options:
   --log FILE...    results logs to learn from (repeatable)
+  --fleet FILE...  results logs of many hosts to train a fleet prior from (repeatable)
+  --out FILE       where --fleet writes the prior (default STATE/fleet.json)
 ${STATE_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { flags } = parseFlags(argv, { ...STATE_FLAGS, log: { kind: 'many' } });
+  const { flags } = parseFlags(argv, { ...STATE_FLAGS, log: { kind: 'many' }, fleet: { kind: 'many' }, out: { kind: 'value' } });
+  if (flags.fleet) return trainFleet(flags);
   const files = (flags.log as string[] | undefined) ?? [];
-  if (!files.length) throw new CliError('train needs --log FILE (see anomaly train --help)', EXIT.usage);
+  if (!files.length) throw new CliError('train needs --log FILE or --fleet FILE (see anomaly train --help)', EXIT.usage);
   for (const f of files) checkInputFile(f);
   const config = configFrom(flags);
   const log = stderrLog(flags);
   const bar = progress(process.stderr, Boolean(flags.quiet));
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
   const windows = new WindowScorer(windowOptionsFrom(config, path.join(config.state_dir, 'windows'), log));
+  // a first pass learns who the uids are (users snapshots, rows with both), so that a
+  // person's uid-only rows are not a second subject
+  bar.update('reading users', 0, 0);
+  for await (const batch of logBatches(files, { lines: 0, rows: 0, errors: 0 }, () => {})) scorer.learnUsers(batch);
   const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0 };
   const ledger = new TrainLedger(config.state_dir);
   let shown = 0;
@@ -64,8 +77,42 @@ export async function run(argv: string[]): Promise<number> {
       `: ${subjects.size} subjects, ${monitoring.length} monitoring (${monitoring.map((s) => s.subject).join(', ') || 'none'}); tfjs backend ${scorer.backend}; state in ${config.state_dir}\n`,
   );
   const learning = [...subjects.values()].filter((s) => s.state === 'learning');
+  const bare = [...scorer.bareUidRows];
+  if (bare.length) {
+    const n = bare.reduce((a, [, k]) => a + k, 0);
+    process.stdout.write(`${n.toLocaleString('en-US')} rows attributed to bare uids (${bare.map(([u, k]) => `${u}: ${k}`).join(', ')}): no users snapshot or row names them\n`);
+  }
   if (learning.length) process.stdout.write(`still learning (too little history to calibrate): ${learning.map((s) => `${s.subject} (${s.events} events)`).join(', ')}\n`);
   const byWindow = windows.monitoring();
   process.stdout.write(`windows of ${config.windows.seconds} s scored for ${byWindow.length ? byWindow.join(', ') : 'no subject yet (too little history to calibrate them)'}\n`);
+  return EXIT.ok;
+}
+
+async function trainFleet(flags: Record<string, unknown>): Promise<number> {
+  if (flags.log) throw new CliError('train takes --log or --fleet, not both', EXIT.usage);
+  const files = flags.fleet as string[];
+  const config = configFrom(flags);
+  const out = path.resolve((flags.out as string | undefined) ?? path.join(config.state_dir, 'fleet.json'));
+  const log = stderrLog(flags);
+  const bar = progress(process.stderr, Boolean(flags.quiet));
+  // the fleet prior is trained in memory: it must not touch the subjects in the state directory
+  const scorer = await Scorer.open({ config: { ...config, baselines: { ...config.baselines, fleet_prior: '' } }, stateDir: null, log });
+  const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0 };
+  const hosts = new Set<string>();
+  let shown = 0;
+  for await (const batch of logBatches(files, stats, (msg) => shown++ < 5 && log('warn', `skipped ${msg}`))) {
+    for (const row of batch) hosts.add(row.host);
+    await scorer.learnFleet(batch);
+    bar.update('learning', stats.rows, 0);
+  }
+  if (stats.rows === 0) throw new CliError(`${files.join(', ')}: no result rows found`, EXIT.dataerr);
+  bar.update('training fleet prior', 0, 1);
+  const fleet = await scorer.writeFleet(out);
+  bar.done();
+  if (!fleet.calibrated) throw new CliError(`${stats.rows} rows are too few to train and calibrate a fleet prior`, EXIT.dataerr);
+  process.stdout.write(
+    `fleet prior from ${stats.rows.toLocaleString('en-US')} rows of ${hosts.size} hosts` + (stats.errors ? ` (${stats.errors} lines skipped)` : '') +
+      ` written to ${out}; load it with the config key baselines.fleet_prior\n`,
+  );
   return EXIT.ok;
 }

@@ -1,3 +1,6 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { resolveConfig, type AnomalyConfig } from '../../conf/config';
 import { readResultLogs } from '../parse/results';
 import { rowBatches } from '../parse/batches';
@@ -5,9 +8,9 @@ import { sequenceEvent } from '../features/extract';
 import { Scorer, type LogFn } from '../scorer';
 import { SessionScorer } from '../sessions';
 import { WindowScorer, windowOptionsFrom } from '../windows';
-import type { ModelName, ScoredWindow } from '../types';
+import type { ModelName, ScoredEvent, ScoredWindow } from '../types';
 import { MODEL_NAMES } from '../types';
-import { detectKind, readLabelledSequences, readSequences, readTraces, type InputKind, type LabelledSequence } from './datasets';
+import { DatasetError, detectKind, readLabelledSequences, readSequences, readTraces, type InputKind, type LabelledSequence } from './datasets';
 import { metrics, type Metrics, type ScoredUnit } from './metrics';
 
 // `anomaly eval`: train exactly as the product does, score the test units, and report the
@@ -22,6 +25,8 @@ export interface EvalOptions {
   modelOptions?: Partial<Record<ModelName, Record<string, unknown>>>;
   onProgress?: (stage: string, done: number, total: number) => void;
   log?: LogFn;
+  /** osquery logs: each labelled test row as scored, in file order (per-story reports) */
+  onRow?: (scored: ScoredEvent) => void;
 }
 
 export interface EvalResult extends Metrics {
@@ -37,6 +42,18 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const started = Date.now();
   const config = opts.config ?? resolveConfig({}, '(defaults)', {});
   const models = MODEL_NAMES.filter((m) => config.models[m]);
+  // every input is read more than once (its kind, then its units; users first for osquery
+  // logs): a pipe or a device is buffered to a private temp file first
+  const spool = new Spool();
+  try {
+    opts = { ...opts, train: spool.rereadable(opts.train), test: spool.rereadable(opts.test) };
+    return await evaluate(opts, config, models, started);
+  } finally {
+    spool.clear();
+  }
+}
+
+async function evaluate(opts: EvalOptions, config: AnomalyConfig, models: ModelName[], started: number): Promise<EvalResult> {
   const kind = await detectKind(opts.test);
   let units: ScoredUnit[];
   let trainUnits: number;
@@ -52,7 +69,39 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
     trainUnits = normalTrain.length;
     units = await evalSessions(normalTrain, test, models, opts);
   }
+  if (!units.length) throw new DatasetError(opts.test, 0, 'no labelled unit to evaluate (osquery lines need a top-level "label": "normal" | "anomalous")');
   return { kind, unit, models, backend, train_units: trainUnits, ...metrics(units), seconds: Math.round((Date.now() - started) / 100) / 10 };
+}
+
+/** copies of inputs that cannot be read twice, in a private temp directory */
+class Spool {
+  private dir: string | null = null;
+
+  rereadable(file: string): string {
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(file);
+    } catch {
+      return file; // the readers name the missing file
+    }
+    if (stat.isFile()) return file;
+    this.dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-eval-'));
+    const copy = path.join(this.dir, `${fs.readdirSync(this.dir).length}${file.endsWith('.gz') ? '.gz' : ''}`);
+    const fd = fs.openSync(file, 'r');
+    const out = fs.openSync(copy, 'wx', 0o600);
+    try {
+      const buf = Buffer.allocUnsafe(1 << 16);
+      for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) fs.writeSync(out, buf, 0, n);
+    } finally {
+      fs.closeSync(fd);
+      fs.closeSync(out);
+    }
+    return copy;
+  }
+
+  clear(): void {
+    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
 }
 
 async function evalSessions(train: LabelledSequence[], test: LabelledSequence[], models: ModelName[], opts: EvalOptions): Promise<ScoredUnit[]> {
@@ -68,6 +117,8 @@ async function evalSessions(train: LabelledSequence[], test: LabelledSequence[],
 async function evalRows(opts: EvalOptions, config: AnomalyConfig): Promise<{ units: ScoredUnit[]; trainUnits: number; backend: string }> {
   const scorer = await Scorer.open({ config, stateDir: null, log: opts.log, modelOptions: opts.modelOptions });
   const windows = opts.unit === 'window' ? new WindowScorer(windowOptionsFrom(config, null, opts.log)) : null;
+  // as 'anomaly train' does: uid names from users snapshots and rows that carry both
+  for (const file of [opts.train, opts.test]) for await (const batch of rowBatches(readResultLogs([file]))) scorer.learnUsers(batch);
   let trainUnits = 0;
   for await (const batch of rowBatches(readResultLogs([opts.train]))) {
     const scored = await scorer.scoreRows(batch);
@@ -106,6 +157,7 @@ async function evalRows(opts: EvalOptions, config: AnomalyConfig): Promise<{ uni
     scored.forEach((s, i) => {
       const label = batch[i].label;
       if (!label) return;
+      opts.onRow?.(s);
       units.push({ score: s.score, rank: s.score === null ? -2 : -s.score, anomalous: label === 'anomalous', type: label === 'anomalous' ? s.query : undefined });
     });
     opts.onProgress?.('test', units.length, 0);

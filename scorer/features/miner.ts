@@ -58,7 +58,7 @@ export class TemplateMiner {
     const cluster: Cluster = { id: this.nextId++, tokens, size: 1 };
     this.insert(cluster);
     this.count++;
-    if (this.count > this.opts.maxTemplates) this.forget();
+    if (this.count > this.opts.maxTemplates) this.forget(cluster);
     return { id: cluster.id, template: tokens.join(' ') };
   }
 
@@ -117,19 +117,27 @@ export class TemplateMiner {
     return s.trim().split(/\s+/).filter(Boolean);
   }
 
-  /** drop the least used half of the single-line templates when there are too many */
-  private forget(): void {
-    const walk = (n: Node) => {
-      n.clusters = n.clusters.filter((c) => c.size > 1);
-      for (const c of n.children.values()) walk(c);
+  /**
+   * Drop the least used half of the templates when there are too many (ties: the older
+   * first), so the tree stays bounded and the next few hundred new templates have room. The
+   * template that overflowed is kept: it is the newest, not the least useful.
+   */
+  private forget(newest: Cluster): void {
+    const all: Cluster[] = [];
+    const collect = (n: Node) => {
+      all.push(...n.clusters);
+      for (const c of n.children.values()) collect(c);
     };
-    walk(this.root);
-    this.count = 0;
-    const recount = (n: Node) => {
-      this.count += n.clusters.length;
-      for (const c of n.children.values()) recount(c);
+    collect(this.root);
+    all.splice(all.indexOf(newest), 1);
+    all.sort((a, b) => a.size - b.size || a.id - b.id);
+    const drop = new Set(all.slice(0, Math.floor(all.length / 2)));
+    const prune = (n: Node) => {
+      n.clusters = n.clusters.filter((c) => !drop.has(c));
+      for (const c of n.children.values()) prune(c);
     };
-    recount(this.root);
+    prune(this.root);
+    this.count = all.length - drop.size + 1;
   }
 
   toState(): MinerState {

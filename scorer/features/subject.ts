@@ -45,9 +45,19 @@ const NOT_USERS = new Set(['', 'LOGIN', '(unknown)', 'reboot', 'shutdown', 'runl
 const NAME_COLUMNS = ['username', 'user'];
 const ID_COLUMNS = ['auid', 'uid', 'euid'];
 
-export function resolveSubject(row: ResultRow, users: UidMap, override?: QueryOverride): string {
+/**
+ * Learn uid → name from a row that carries both: a `users` snapshot row, shell_history,
+ * user_ssh_keys. Offline there is no manager to ask, so `anomaly train` reads the logs once
+ * for these before scoring, and a person's uid-only rows join their named ones.
+ */
+export function learnIdentity(row: ResultRow, users: UidMap): void {
   const c = row.columns;
   if (c.uid !== undefined && c.username && /^\d+$/.test(c.uid) && !NOT_USERS.has(c.username)) users.learn(c.uid, c.username);
+}
+
+export function resolveSubject(row: ResultRow, users: UidMap, override?: QueryOverride): string {
+  const c = row.columns;
+  learnIdentity(row, users);
   if (override?.subject) {
     if (override.subject === 'host') return 'host';
     const v = c[override.subject] ?? row.decorations[override.subject];

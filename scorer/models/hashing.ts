@@ -44,6 +44,12 @@ export function hashEvent(event: BehaviourEvent, context: readonly BehaviourEven
   return { index, value };
 }
 
+/**
+ * Time tokens, and in a pooled baseline who acted (`who=`): which account did something is
+ * the rarity model's business, where recurrence over days can tell a sparse account's
+ * routine from a stranger; in the SVM's geometry a rarely seen name would move every event
+ * of that account off the learned shape.
+ */
 function isTimeToken(t: string): boolean {
-  return t.startsWith('hour=') || t.startsWith('day=') || t.includes('>hour=');
+  return t.startsWith('hour=') || t.startsWith('day=') || t.startsWith('how=') || t.includes('>hour=') || t.startsWith('who=');
 }

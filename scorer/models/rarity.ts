@@ -6,6 +6,14 @@ import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '
 // so a field where new values are everyday (file paths of a developer) does not drown out a
 // field where they never happen (the binaries a service account runs). Counts decay with a
 // half-life in events so old habits fade; learning is online (observe) between retrainings.
+//
+// Frequency is not the only measure of normal: a login seen once every working morning is
+// 0.1 % of a busy user's events and still routine. So each value also counts the distinct
+// days it occurred on, and a value that recurs is judged by that too: seen on d of the D
+// days its context was active (the days the field had any value, or for a pair `a>b` the
+// days `a` occurred), its surprise is at most −log2(d/(D+1)). A value seen on one day only
+// has no recurrence to speak for it; a value never seen keeps its full novelty. Events with
+// no clock (sequence data sets) are judged by frequency alone.
 
 export interface RarityOptions {
   halfLifeEvents: number;
@@ -19,7 +27,8 @@ export interface RarityOptions {
 }
 
 const DEFAULTS: RarityOptions = { halfLifeEvents: 50_000, maxTokensPerField: 20_000, ngram: 1 };
-const VERSION = 1;
+const VERSION = 2;
+const DAY = 86400;
 /** surprise given to the very first value of a field nobody has seen a value of */
 const EMPTY_FIELD_BITS = 4;
 
@@ -30,6 +39,12 @@ class FieldStats {
   /** running mean of the surprise of observed values, in bits: the field's normal surprise */
   typical = 0;
   seen = 0;
+  /** per value: distinct days it occurred on, and the last of them (day numbers since the epoch) */
+  days = new Map<string, number>();
+  lastDay = new Map<string, number>();
+  /** days on which the field had any value */
+  activeDays = 0;
+  lastActiveDay = -1;
 }
 
 export class RarityModel implements Model {
@@ -55,6 +70,7 @@ export class RarityModel implements Model {
 
   observe(event: BehaviourEvent, context: readonly BehaviourEvent[]): void {
     const tokens = tokensOf(event, context, this.opts.ngram);
+    const day = event.time ? Math.floor(event.time / DAY) : -1;
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i];
       const f = this.field(fieldOf(t));
@@ -63,6 +79,16 @@ export class RarityModel implements Model {
       f.seen++;
       f.counts.set(t, (f.counts.get(t) ?? 0) + this.inc);
       f.total += this.inc;
+      if (day >= 0) {
+        if (f.lastActiveDay !== day) {
+          f.lastActiveDay = day;
+          f.activeDays++;
+        }
+        if (f.lastDay.get(t) !== day) {
+          f.lastDay.set(t, day);
+          f.days.set(t, (f.days.get(t) ?? 0) + 1);
+        }
+      }
       if (f.counts.size > this.opts.maxTokensPerField) evictRarest(f);
     }
     if (event.text) {
@@ -93,6 +119,27 @@ export class RarityModel implements Model {
     return -Math.log2(p);
   }
 
+  /** bits of surprise that the value's recurrence over days allows; Infinity when it has none */
+  private irregularity(f: FieldStats, token: string): number {
+    const d = f.days.get(token);
+    if (d === undefined || d < 2) return Infinity;
+    let of = f.activeDays;
+    const gt = token.indexOf('>');
+    if (gt > 0 && !token.startsWith('next')) {
+      // a pair recurs relative to the days its first value was active: a weekly user's habits
+      // are regular on the days that user works
+      const first = token.slice(0, gt);
+      const days = this.fields.get(fieldOf(first))?.days.get(first);
+      if (days !== undefined) of = days;
+    }
+    return -Math.log2(Math.min(1, d / (of + 1)));
+  }
+
+  /** distinct days a value occurred on (0 when never, or when the data has no clock) */
+  private daysOf(token: string): number {
+    return this.fields.get(fieldOf(token))?.days.get(token) ?? 0;
+  }
+
   async score(batch: readonly ScoringInput[]): Promise<Evidence[]> {
     const out: Evidence[] = new Array(batch.length);
     for (let b = 0; b < batch.length; b++) {
@@ -103,7 +150,7 @@ export class RarityModel implements Model {
       for (let i = 0; i < tokens.length; i++) {
         const t = tokens[i];
         const f = this.fields.get(fieldOf(t));
-        const excess = f ? this.surprise(f, t) - f.typical : EMPTY_FIELD_BITS;
+        const excess = f ? Math.min(this.surprise(f, t) - f.typical, this.irregularity(f, t)) : EMPTY_FIELD_BITS;
         // when something happens only modifies what happens: a first weekend, an odd hour
         // alone is a hint, not an alert
         if (isTimeField(t)) {
@@ -135,8 +182,9 @@ export class RarityModel implements Model {
     const times = c === undefined ? 0 : Math.round(c / this.inc);
     const history = `${this.events.toLocaleString('en-US')} events`;
     const what = describeToken(token);
-    if (c === undefined) return `${what} never seen before (in ${history})`;
-    return `${what} seen ${times <= 1 ? 'once' : `${times} times`} in ${history}`;
+    if (c === undefined) return `${noveltyOf(token)}: ${what} never seen before (in ${history})`;
+    const days = this.daysOf(token);
+    return `${what} seen ${times <= 1 ? 'once' : `${times} times`}${days > 1 ? ` on ${days} days` : ''} in ${history}`;
   }
 
   private rescale(): void {
@@ -148,21 +196,30 @@ export class RarityModel implements Model {
   }
 
   toState(): ModelState {
-    const fields: Record<string, { counts: Array<[string, number]>; total: number; typical: number; seen: number }> = {};
-    for (const [name, f] of this.fields) fields[name] = { counts: [...f.counts], total: f.total, typical: f.typical, seen: f.seen };
+    const fields: Record<string, FieldState> = {};
+    for (const [name, f] of this.fields) {
+      fields[name] = { counts: [...f.counts], total: f.total, typical: f.typical, seen: f.seen, days: [...f.days].map(([k, d]) => [k, d, f.lastDay.get(k) ?? -1]), activeDays: f.activeDays, lastActiveDay: f.lastActiveDay };
+    }
     return { name: 'rarity', version: VERSION, opts: this.opts, fields, inc: this.inc, events: this.events, chars: this.chars.toState(), textTypical: this.textTypical, textSeen: this.textSeen };
   }
 
   static fromState(s: ModelState): RarityModel {
-    if (s.version !== VERSION) throw new Error(`rarity model state version ${s.version}, this build reads ${VERSION}`);
+    // version 1 had no day counts: it loads with none, and recurrence builds up from new days
+    if (s.version !== VERSION && s.version !== 1) throw new Error(`rarity model state version ${s.version}, this build reads ${VERSION} and 1`);
     const m = new RarityModel(s.opts as RarityOptions);
-    const fields = s.fields as Record<string, { counts: Array<[string, number]>; total: number; typical: number; seen: number }>;
+    const fields = s.fields as Record<string, FieldState>;
     for (const [name, f] of Object.entries(fields)) {
       const st = m.field(name);
       st.counts = new Map(f.counts);
       st.total = f.total;
       st.typical = f.typical;
       st.seen = f.seen;
+      for (const [k, d, last] of f.days ?? []) {
+        st.days.set(k, d);
+        st.lastDay.set(k, last);
+      }
+      st.activeDays = f.activeDays ?? 0;
+      st.lastActiveDay = f.lastActiveDay ?? -1;
     }
     m.inc = s.inc as number;
     m.events = s.events as number;
@@ -171,6 +228,16 @@ export class RarityModel implements Model {
     m.textSeen = s.textSeen as number;
     return m;
   }
+}
+
+interface FieldState {
+  counts: Array<[string, number]>;
+  total: number;
+  typical: number;
+  seen: number;
+  days?: Array<[string, number, number]>;
+  activeDays?: number;
+  lastActiveDay?: number;
 }
 
 /** the event's values and pairs plus the key n-grams ending in it, up to `ngram` keys back */
@@ -191,7 +258,7 @@ function tokensOf(event: BehaviourEvent, context: readonly BehaviourEvent[], ngr
 const STEP = '\u21d2';
 
 function isTimeField(token: string): boolean {
-  return token.startsWith('hour=') || token.startsWith('day=') || token.startsWith('kind=') && token.includes('>hour=');
+  return token.startsWith('hour=') || token.startsWith('day=') || token.startsWith('how=') || (token.startsWith('kind=') && token.includes('>hour='));
 }
 
 /** `exe=/usr/bin/nc` → exe; `parent=/bin/bash>exe=/usr/bin/nc` → parent>exe */
@@ -204,7 +271,29 @@ function fieldOf(token: string): string {
   return eq2 < 0 ? token.slice(0, eq) : `${token.slice(0, eq)}>${token.slice(gt + 1, eq2)}`;
 }
 
+/** fields whose values are classes: a value new there is a new kind of behaviour, not just a new name */
+const CLASS_FIELDS = new Set(['kind', 'exeloc', 'priv', 'lineage', 'net', 'exposure', 'tty', 'action', 'type']);
+const TOOL_FIELDS = new Set(['exe', 'cmd']);
+
+/**
+ * What kind of novelty a never-seen token is, for the reasons: an analyst reads "new tool"
+ * (something not run before) differently from "new behaviour" (known things done in a way
+ * never seen) or a new kind of event altogether.
+ */
+function noveltyOf(token: string): string {
+  if (/^next\d=/.test(token)) return 'new sequence';
+  const field = fieldOf(token);
+  if (field === 'who') return 'first activity of this account here';
+  if (field.startsWith('who>')) return 'new behaviour for this account';
+  if (field.includes('>')) return 'new behaviour';
+  if (CLASS_FIELDS.has(field)) return 'new kind of behaviour';
+  if (TOOL_FIELDS.has(field)) return 'new tool';
+  return 'new value';
+}
+
 const FIELD_NAMES: Record<string, string> = {
+  exeloc: 'executable location', priv: 'privilege change', lineage: 'shell ancestry', net: 'network', exposure: 'listening on', who: 'account',
+  how: 'hour of week', laddr: 'local address',
   exe: 'program', parent: 'parent', cmd: 'command', raddr: 'remote address', rport: 'remote port', lport: 'local port', src: 'login source',
   tty: 'terminal', path: 'path', action: 'action', hour: 'time of day', day: 'day type', kind: 'kind of event', cwd: 'working directory', key: 'event',
 };
@@ -225,6 +314,8 @@ function evictRarest(f: FieldStats): void {
   const drop = Math.ceil(entries.length * 0.1);
   for (let i = 0; i < drop; i++) {
     f.counts.delete(entries[i][0]);
+    f.days.delete(entries[i][0]);
+    f.lastDay.delete(entries[i][0]);
     f.total -= entries[i][1];
   }
 }

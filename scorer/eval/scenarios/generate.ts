@@ -1,0 +1,77 @@
+import { daemons, developer, nightlyBackup, operator, postgres, webEdge, weeklyDba, weeklyDeploy } from './routines';
+import { ATTACKS, NOVELTIES, type Story } from './stories';
+import { DAY, HOUR, Host, resultLine, xorshift, type Row } from './world';
+
+// Assembles the company's days and splits them for `anomaly eval`: every day but the last
+// two is unlabelled training; the last two are labelled, with the attack stories and the
+// benign novelties played on them.
+
+export interface ScenarioOptions {
+  seed: number;
+  /** days in all, the last two labelled; at least 5 */
+  days: number;
+  /** midnight UTC of the first day */
+  start: number;
+}
+
+export interface ScenarioSet {
+  train: string[];
+  test: string[];
+  /** per test line: the attack story or benign novelty it belongs to, '' for routine */
+  testStory: string[];
+  stories: Story[];
+  novelties: Story[];
+}
+
+/** hour of the test day each story is played at: attacks at odd and ordinary hours alike */
+const STORY_HOURS: Record<string, number> = {
+  'reverse-shell': 13, 'ingress-tool': 14, 'create-account': 1, 'cron-persistence': 4, 'systemd-persistence': 11,
+  'authorized-keys': 3, exfiltration: 14, 'indicator-removal': 5, 'first-compose-up': 10, 'first-internal-db': 11, 'new-system-tool': 10,
+};
+
+export function generateScenarios(opts: ScenarioOptions): ScenarioSet {
+  if (opts.days < 5) throw new Error('the scenario set needs at least 5 days');
+  const r = xorshift(opts.seed);
+  const hosts = new Map<string, Host>([
+    ['ci-runner-3', new Host('ci-runner-3', [{ name: 'root', uid: '0', home: '/root' }, { name: 'dana', uid: '1001', home: '/home/dana' }, { name: 'backup', uid: '998', home: '/var/backups' }], r)],
+    ['pg-main', new Host('pg-main', [{ name: 'root', uid: '0', home: '/root' }, { name: 'omar', uid: '1002', home: '/home/omar' }, { name: 'postgres', uid: '114', home: '/var/lib/postgresql' }, { name: 'backup', uid: '998', home: '/var/backups' }], r)],
+    ['edge-web', new Host('edge-web', [{ name: 'root', uid: '0', home: '/root' }, { name: 'ops', uid: '1003', home: '/home/ops' }, { name: 'www-data', uid: '33', home: '/var/www' }, { name: 'deploy', uid: '997', home: '/srv/deploy' }], r)],
+  ]);
+  const ci = hosts.get('ci-runner-3')!;
+  const pg = hosts.get('pg-main')!;
+  const web = hosts.get('edge-web')!;
+  const firstTest = opts.days - 2;
+  for (let d = 0; d < opts.days; d++) {
+    const day = opts.start + d * DAY;
+    for (const h of hosts.values()) daemons(h, day, r);
+    nightlyBackup(ci, day, r, '/srv/ci');
+    nightlyBackup(pg, day, r, '/var/lib/postgresql/15/main');
+    developer(ci, day, r, 'dana');
+    weeklyDba(pg, day, r, 'omar');
+    postgres(pg, day, r);
+    webEdge(web, day, r);
+    operator(web, day, r, 'ops');
+    weeklyDeploy(web, day, r);
+  }
+  for (const s of [...NOVELTIES, ...ATTACKS]) {
+    const t = opts.start + (firstTest + s.day) * DAY + (STORY_HOURS[s.id] ?? 12) * HOUR + Math.floor(r() * 1800);
+    s.play(hosts.get(s.host)!, t);
+  }
+  const rows: Row[] = [];
+  for (const h of hosts.values()) rows.push(...h.rows);
+  rows.sort((a, b) => a.time - b.time);
+  const cut = opts.start + firstTest * DAY;
+  const train: string[] = [];
+  const test: string[] = [];
+  const testStory: string[] = [];
+  rows.forEach((row, i) => {
+    if (row.time < cut) {
+      if (row.story) throw new Error(`story row before the labelled days: ${row.story}`);
+      train.push(resultLine(row, i));
+    } else {
+      test.push(resultLine(row, i, row.story ? 'anomalous' : 'normal'));
+      testStory.push(row.story ?? row.novelty ?? '');
+    }
+  });
+  return { train, test, testStory, stories: ATTACKS, novelties: NOVELTIES };
+}

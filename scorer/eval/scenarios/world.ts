@@ -1,0 +1,152 @@
+// A second, independent scenario set for judging detection (issue 7). It shares no code and
+// no personas with demo/: three hosts of a small company (a CI runner, a database server, a
+// web edge), people with daily, weekly and nightly rhythms, service accounts that log a
+// handful of events a night, benign first-time behaviour labelled normal, and attack stories
+// written from the public descriptions of MITRE ATT&CK Linux techniques (stories.ts).
+// Output: osquery filesystem-logger result lines ("event" format), the test days carrying a
+// top-level "label" that `anomaly eval` reads.
+
+export const DAY = 86400;
+export const HOUR = 3600;
+
+/** xorshift32: small, seedable, and deliberately not the demo's generator */
+export function xorshift(seed: number): () => number {
+  let x = (seed | 0) || 0x9e3779b9;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+}
+
+export type Label = 'normal' | 'anomalous';
+
+export interface Row {
+  host: string;
+  query: string;
+  time: number;
+  columns: Record<string, string>;
+  action?: 'added' | 'removed' | 'snapshot';
+  /** attack story id, for the per-story tables; absent for normal rows */
+  story?: string;
+  /** benign novelty: normal, but never seen before */
+  novelty?: string;
+}
+
+export interface Account {
+  name: string;
+  uid: string;
+  home: string;
+}
+
+/** builds rows for one host: pids, parents and the columns osquery's tables carry */
+export class Host {
+  private pid = 3000;
+  readonly rows: Row[] = [];
+
+  constructor(readonly name: string, readonly accounts: Account[], private readonly rand: () => number) {}
+
+  nextPid(): string {
+    this.pid += 1 + Math.floor(this.rand() * 40);
+    if (this.pid > 4_000_000) this.pid = 3000;
+    return String(this.pid);
+  }
+
+  account(name: string): Account {
+    const a = this.accounts.find((x) => x.name === name);
+    if (!a) throw new Error(`${this.name}: no account ${name}`);
+    return a;
+  }
+
+  /**
+   * One process start (process_events, audit-based): returns its pid so children can name it.
+   * `login` is the auid: the person behind the process, unset (4294967295) for daemons.
+   */
+  exec(time: number, who: string | null, path: string, cmdline: string, parentPid: string, opts: { cwd?: string; euid?: string; uid?: string; story?: string; novelty?: string } = {}): string {
+    const pid = this.nextPid();
+    const acct = who ? this.account(who) : null;
+    const uid = opts.uid ?? acct?.uid ?? '0';
+    this.rows.push({
+      host: this.name,
+      query: 'pack_hids_process_events',
+      time,
+      story: opts.story,
+      novelty: opts.novelty,
+      columns: { pid, parent: parentPid, path, cmdline, cwd: opts.cwd ?? acct?.home ?? '/', uid, euid: opts.euid ?? uid, auid: acct && acct.uid !== '0' ? acct.uid : who === 'root' ? '0' : '4294967295', time: String(time) },
+    });
+    return pid;
+  }
+
+  /**
+   * An SSH session as routines open one: sshd forks for the user, the login shell runs under
+   * it. In a story both rows are the attacker's doing and carry its label.
+   */
+  session(time: number, who: string, opts: { story?: string; novelty?: string } = {}): string {
+    const sshd = this.exec(time, 'root', '/usr/sbin/sshd', `sshd: ${who} [priv]`, this.sshdPid, opts);
+    return this.exec(time + 2, who, '/bin/bash', '-bash', sshd, opts);
+  }
+
+  /** the listening sshd every host runs */
+  readonly sshdPid = '612';
+
+  connect(time: number, pid: string, path: string, uid: string, address: string, port: number, opts: { story?: string; novelty?: string } = {}): void {
+    this.rows.push({
+      host: this.name,
+      query: 'pack_hids_socket_events',
+      time,
+      story: opts.story,
+      novelty: opts.novelty,
+      columns: { pid, path, action: 'connect', remote_address: address, remote_port: String(port), local_port: String(32768 + Math.floor(this.rand() * 28000)), family: '2', protocol: '6', auid: uid, time: String(time) },
+    });
+  }
+
+  listen(time: number, pid: string, port: number, address: string, opts: { story?: string } = {}): void {
+    this.rows.push({ host: this.name, query: 'pack_hids_listening_ports', time, story: opts.story, columns: { pid, port: String(port), address, protocol: '6', family: '2', socket: String(10000 + Math.floor(this.rand() * 90000)) } });
+  }
+
+  login(time: number, who: string, from: string, opts: { story?: string; novelty?: string } = {}): void {
+    this.rows.push({ host: this.name, query: 'pack_hids_last', time, story: opts.story, novelty: opts.novelty, columns: { username: who, tty: `pts/${Math.floor(this.rand() * 4)}`, pid: this.nextPid(), type: '7', type_name: 'user-process', time: String(time), host: from } });
+  }
+
+  history(time: number, who: string, command: string, opts: { story?: string; novelty?: string } = {}): void {
+    const a = this.account(who);
+    this.rows.push({ host: this.name, query: 'pack_hids_shell_history', time, story: opts.story, novelty: opts.novelty, columns: { uid: a.uid, username: a.name, command, time: String(time), history_file: `${a.home}/.bash_history` } });
+  }
+
+  file(time: number, path: string, action: string, opts: { story?: string } = {}): void {
+    this.rows.push({ host: this.name, query: 'pack_hids_file_events', time, story: opts.story, columns: { target_path: path, action, category: 'config', time: String(time), md5: '', inode: String(100000 + Math.floor(this.rand() * 900000)) } });
+  }
+
+  /** the daily `users` snapshot the pack logs: how uids get names offline */
+  users(time: number): void {
+    for (const a of this.accounts) this.rows.push({ host: this.name, query: 'pack_hids_users', time, action: 'snapshot', columns: { uid: a.uid, username: a.name, directory: a.home, shell: a.name === 'www-data' ? '/usr/sbin/nologin' : '/bin/bash' } });
+  }
+}
+
+/** osquery's calendarTime, e.g. "Tue Mar  3 02:00:05 2026 UTC" */
+function osqueryCalendar(t: number): string {
+  const d = new Date(t * 1000);
+  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${days[d.getUTCDay()]} ${months[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} ${d.getUTCFullYear()} UTC`;
+}
+
+/** one results line; `label` only on the labelled (test) part */
+export function resultLine(row: Row, counter: number, label?: Label): string {
+  const line: Record<string, unknown> = {
+    name: row.query,
+    hostIdentifier: row.host,
+    calendarTime: osqueryCalendar(row.time),
+    unixTime: row.time,
+    epoch: 0,
+    counter,
+    numerics: false,
+    decorations: { host_uuid: `uuid-${row.host}` },
+    columns: row.columns,
+    action: row.action ?? 'added',
+  };
+  if (label) line.label = label;
+  return JSON.stringify(line);
+}

