@@ -27,7 +27,7 @@ export interface LstmOptions {
   maxWindows: number;
   /** DeepLog's g: a key outside the g likeliest is called out in the reason */
   topG: number;
-  /** epochs without a relative validation improvement of 0.2 % before training stops */
+  /** epochs without progress on the held-out windows before training stops */
   patience: number;
 }
 
@@ -40,7 +40,9 @@ const PAD = 1;
 const UNSEEN_NATS = 16;
 /** an epoch is at least this many steps, so that a small history still trains */
 const MIN_STEPS_PER_EPOCH = 16;
+/** an epoch counts as progress when it lowers the held-out loss by 0.2 % and by 0.001 nats */
 const MIN_IMPROVEMENT = 0.002;
+const MIN_GAIN_NATS = 0.001;
 /** scored (context, key) pairs remembered per model: a subject's routine repeats */
 const CACHE_ENTRIES = 8192;
 const SCORE_CHUNK = 1024;
@@ -201,7 +203,7 @@ export class LstmModel implements Model {
         }
         // stop on a plateau of held-out windows (of the training loss when there are none)
         const judged = validation.contexts.length ? await this.nll(validation) : loss;
-        if (judged < best * (1 - MIN_IMPROVEMENT)) {
+        if (judged < Math.min(best * (1 - MIN_IMPROVEMENT), best - MIN_GAIN_NATS)) {
           best = judged;
           stale = 0;
         } else if (++stale >= this.opts.patience) {
