@@ -43,8 +43,8 @@ const MIN_STEPS_PER_EPOCH = 16;
 /** an epoch counts as progress when it lowers the held-out loss by 0.2 % and by 0.001 nats */
 const MIN_IMPROVEMENT = 0.002;
 const MIN_GAIN_NATS = 0.001;
-/** scored (context, key) pairs remembered per model: a subject's routine repeats */
-const CACHE_ENTRIES = 8192;
+/** scored (context, key) pairs remembered per model: a subject's routine repeats (about 130 bytes each: kept small, there may be hundreds of subjects) */
+const CACHE_ENTRIES = 512;
 const SCORE_CHUNK = 1024;
 
 interface Weights {
