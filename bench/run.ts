@@ -5,7 +5,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { resolveConfig } from '../conf/config';
-import { DEMO_USERS, generateDemo } from '../demo/generate';
+import { generateDemo } from '../demo/generate';
 import { OsquerydEmulator } from '../emulator';
 import { Ingest } from '../extension/ingest';
 import { loggerPlugin } from '../extension/plugin/logger';
@@ -13,14 +13,13 @@ import { DurableQueue } from '../extension/queue';
 import { ExtensionManager, rpc, toNumber, types } from '../extension/rpc';
 import { startServer } from '../extension/server';
 import { scoresTable } from '../extension/tables/scores';
-import { parseResultLine } from '../scorer/parse/results';
-import { FeatureExtractor, sequenceEvent } from '../scorer/features/extract';
-import { UidMap } from '../scorer/features/subject';
+import { sequenceEvent } from '../scorer/features/extract';
 import { createModel, selectBackend } from '../scorer/models';
 import { Scorer } from '../scorer/scorer';
 import { createScoringService } from '../scorer/service';
 import type { BehaviourEvent, ScoredEvent, ScoringInput, ScoringService } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
+import { demoEvents } from './demo-events';
 import { percentile, type DriveResult } from './ingest-client';
 
 // `npm run bench`: every figure next to a baseline measured in the same run, as a ratio,
@@ -106,19 +105,6 @@ async function benchIngest(): Promise<void> {
   queue.close();
   await service.close();
   fs.rmSync(dir, { recursive: true, force: true });
-}
-
-function demoEvents(): BehaviourEvent[] {
-  const stream = generateDemo({ seed: 2, days: 14, start: 1_790_000_000 - (1_790_000_000 % 86400), host: 'web-01', attacks: false });
-  const users = new UidMap();
-  users.update(DEMO_USERS);
-  const x = new FeatureExtractor({ users, overrides: {} });
-  const events: BehaviourEvent[] = [];
-  for (const line of stream.lines) for (const row of parseResultLine(line)) {
-    const e = x.extract(row);
-    if (e.subject === 'bob') events.push(e.event);
-  }
-  return events;
 }
 
 async function benchScoring(): Promise<void> {

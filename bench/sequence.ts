@@ -2,13 +2,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { DEMO_USERS, generateDemo } from '../demo/generate';
-import { FeatureExtractor, sequenceEvent } from '../scorer/features/extract';
-import { UidMap } from '../scorer/features/subject';
-import { parseResultLine } from '../scorer/parse/results';
+import { sequenceEvent } from '../scorer/features/extract';
 import { createModel, loadModel, selectBackend } from '../scorer/models';
 import { END_OF_SESSION } from '../scorer/sessions';
-import type { BehaviourEvent, Model, ScoringInput } from '../scorer/types';
+import type { Model, ScoringInput } from '../scorer/types';
+import { demoEvents } from './demo-events';
 
 // Sequence-model benchmarks (issue 10, "Faster, so that the budget is enough"):
 //   node dist/bench/sequence.js [training] [scoring]
@@ -24,20 +22,6 @@ function report(measure: string, value: string, baseline: string, ratio: string,
 function cpuSeconds(since: NodeJS.CpuUsage): number {
   const u = process.cpuUsage(since);
   return (u.user + u.system) / 1e6;
-}
-
-/** one demo user's events, as the product extracts them */
-function demoEvents(): BehaviourEvent[] {
-  const stream = generateDemo({ seed: 2, days: 14, start: 1_790_000_000 - (1_790_000_000 % 86400), host: 'web-01', attacks: false });
-  const users = new UidMap();
-  users.update(DEMO_USERS);
-  const x = new FeatureExtractor({ users, overrides: {} });
-  const events: BehaviourEvent[] = [];
-  for (const line of stream.lines) for (const row of parseResultLine(line)) {
-    const e = x.extract(row);
-    if (e.subject === 'bob') events.push(e.event);
-  }
-  return events;
 }
 
 /** a fixed amount of dense algebra on the same backend: what the machine gives right now */
