@@ -15,9 +15,9 @@ import { demoEvents } from './demo-events';
 
 const DATA = path.resolve(__dirname, '..', '..', '..', 'shared', 'data');
 
-function report(measure: string, value: string, baseline: string, ratio: string, target: string, met: string): void {
-  console.log(`| ${measure} | ${value} | ${baseline} | ${ratio} | ${target} | ${met} |`);
-}
+export type SequenceReport = (measure: string, value: string, baseline: string, ratio: string, target: string, met: string) => void;
+
+const printRow: SequenceReport = (...cells) => console.log(`| ${cells.join(' | ')} |`);
 
 function cpuSeconds(since: NodeJS.CpuUsage): number {
   const u = process.cpuUsage(since);
@@ -33,7 +33,7 @@ function matmulProbe(): number {
   return cpuSeconds(t0);
 }
 
-async function training(): Promise<void> {
+export async function training(report: SequenceReport = printRow): Promise<void> {
   const file = path.join(DATA, 'hdfs', 'train_normal.txt');
   if (!fs.existsSync(file)) {
     console.log(`(training skipped: ${file} not found)`);
@@ -63,7 +63,7 @@ async function training(): Promise<void> {
   );
 }
 
-async function scoring(): Promise<void> {
+export async function scoring(report: SequenceReport = printRow): Promise<void> {
   await selectBackend();
   const events = demoEvents();
   const fitPart = events.slice(0, Math.floor(events.length / 2));
@@ -99,7 +99,7 @@ async function scoring(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const parts: Record<string, () => Promise<void>> = { training, scoring };
+  const parts: Record<string, () => Promise<void>> = { training: () => training(), scoring: () => scoring() };
   const only = process.argv.slice(2);
   const unknown = only.filter((p) => !(p in parts));
   if (unknown.length) {
@@ -112,10 +112,12 @@ async function main(): Promise<void> {
   for (const [name, fn] of Object.entries(parts)) if (!only.length || only.includes(name)) await fn();
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
