@@ -3,9 +3,8 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import * as tf from '@tensorflow/tfjs';
 import { resolveConfig } from '../conf/config';
-import { DEMO_USERS, generateDemo } from '../demo/generate';
+import { generateDemo } from '../demo/generate';
 import { OsquerydEmulator } from '../emulator';
 import { Ingest } from '../extension/ingest';
 import { loggerPlugin } from '../extension/plugin/logger';
@@ -13,21 +12,16 @@ import { DurableQueue } from '../extension/queue';
 import { ExtensionManager, rpc, toNumber, types } from '../extension/rpc';
 import { startServer } from '../extension/server';
 import { scoresTable } from '../extension/tables/scores';
-import { parseResultLine } from '../scorer/parse/results';
-import { FeatureExtractor, sequenceEvent } from '../scorer/features/extract';
-import { UidMap } from '../scorer/features/subject';
-import { createModel, selectBackend } from '../scorer/models';
 import { Scorer } from '../scorer/scorer';
 import { createScoringService } from '../scorer/service';
-import type { BehaviourEvent, ScoredEvent, ScoringInput, ScoringService } from '../scorer/types';
+import type { BehaviourEvent, ScoredEvent, ScoringService } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
+import { scoring as benchSequenceScoring, training as benchSequenceTraining, type SequenceReport } from './sequence';
 import { percentile, type DriveResult } from './ingest-client';
 
 // `npm run bench`: every figure next to a baseline measured in the same run, as a ratio,
 // because these machines are shared and absolute numbers drift. Results: docs/benchmarks.md.
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const DATA = path.resolve(ROOT, '..', 'shared', 'data');
 const only = process.argv.slice(2);
 const results: string[] = [];
 
@@ -108,64 +102,6 @@ async function benchIngest(): Promise<void> {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-function demoEvents(): BehaviourEvent[] {
-  const stream = generateDemo({ seed: 2, days: 14, start: 1_790_000_000 - (1_790_000_000 % 86400), host: 'web-01', attacks: false });
-  const users = new UidMap();
-  users.update(DEMO_USERS);
-  const x = new FeatureExtractor({ users, overrides: {} });
-  const events: BehaviourEvent[] = [];
-  for (const line of stream.lines) for (const row of parseResultLine(line)) {
-    const e = x.extract(row);
-    if (e.subject === 'bob') events.push(e.event);
-  }
-  return events;
-}
-
-async function benchScoring(): Promise<void> {
-  await selectBackend();
-  const events = demoEvents();
-  const fitPart = events.slice(0, Math.floor(events.length / 2));
-  const inputs: ScoringInput[] = events.slice(fitPart.length).map((event, i) => ({ event, context: events.slice(Math.max(0, fitPart.length + i - 10), fitPart.length + i) }));
-  // baseline: what a trivial scorer costs per event (a Map lookup of the key)
-  const counts = new Map<string, number>();
-  for (const e of fitPart) counts.set(e.key, (counts.get(e.key) ?? 0) + 1);
-  const reps = Math.ceil(50_000 / inputs.length);
-  let t0 = process.hrtime.bigint();
-  let sink = 0;
-  for (let r = 0; r < reps; r++) for (const i of inputs) sink += counts.get(i.event.key) ?? 0;
-  const baseRate = (reps * inputs.length) / (Number(process.hrtime.bigint() - t0) / 1e9);
-  const rates: Record<string, number> = {};
-  for (const name of ['rarity', 'ocsvm', 'lstm'] as const) {
-    const model = createModel(name);
-    await model.fit([fitPart]);
-    await model.score(inputs.slice(0, 200));
-    const n = name === 'rarity' ? reps : 1;
-    t0 = process.hrtime.bigint();
-    for (let r = 0; r < n; r++) await model.score(inputs);
-    rates[name] = (n * inputs.length) / (Number(process.hrtime.bigint() - t0) / 1e9);
-    report(`Scoring throughput, ${name}${name === 'lstm' ? ` (${tf.getBackend()})` : ''}, one core`, `${Math.round(rates[name])} events/s`, `${Math.round(baseRate)} events/s (key lookup)`, `${(rates[name] / baseRate).toFixed(4)}×`, name === 'rarity' ? '≥ 50,000 events/s' : '—');
-  }
-  const ensemble = 1 / (1 / rates.rarity + 1 / rates.ocsvm + 1 / rates.lstm);
-  report('Scoring throughput, ensemble (sum of the three)', `${Math.round(ensemble)} events/s`, `${Math.round(baseRate)} events/s (key lookup)`, `${(ensemble / baseRate).toFixed(4)}×`, '≥ 5,000 events/s');
-  if (sink < 0) console.log(sink);
-}
-
-async function benchLstmTraining(): Promise<void> {
-  const backend = await selectBackend();
-  const sessions = fs.readFileSync(path.join(DATA, 'hdfs', 'train_normal.txt'), 'utf8').trim().split('\n').map((l) => l.trim().split(/\s+/).map((k, i) => sequenceEvent(k, i)));
-  // baseline: a fixed amount of dense algebra on the same backend
-  const a = tf.randomNormal([256, 256]);
-  let t0 = Date.now();
-  for (let i = 0; i < 200; i++) tf.tidy(() => tf.matMul(a, a).dataSync());
-  const probe = (Date.now() - t0) / 1000;
-  a.dispose();
-  const model = createModel('lstm', { units: 64, epochs: 6, maxWindows: 100_000 });
-  t0 = Date.now();
-  await model.fit(sessions);
-  const seconds = (Date.now() - t0) / 1000;
-  report(`LSTM training on HDFS train (${sessions.length} sessions, 64 units, 6 epochs, ${backend})`, `${seconds.toFixed(1)} s`, `${probe.toFixed(2)} s (200 matmuls 256×256, ${backend})`, `${(seconds / probe).toFixed(1)}×`, '—');
-}
-
 function userEvents(u: number, n: number): BehaviourEvent[] {
   const tools = Array.from({ length: 12 }, (_, i) => `/usr/bin/tool${(u * 7 + i) % 40}`);
   return Array.from({ length: n }, (_, i) => {
@@ -237,7 +173,9 @@ async function main(): Promise<void> {
   console.log(`node ${process.version}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}`);
   console.log('| measure | value | baseline (same run) | ratio | target |');
   console.log('|---|---|---|---|---|');
-  const all: Record<string, () => Promise<void>> = { ingest: benchIngest, scoring: benchScoring, select: benchSelect, memory: benchMemory, lstm: benchLstmTraining };
+  // the sequence models' parts live in sequence.ts, which also runs on its own
+  const sequenceReport: SequenceReport = (measure, value, baseline, ratio, target, met) => report(measure, value, baseline, ratio, met ? `${target} (${met})` : target);
+  const all: Record<string, () => Promise<void>> = { ingest: benchIngest, scoring: () => benchSequenceScoring(sequenceReport), select: benchSelect, memory: benchMemory, lstm: () => benchSequenceTraining(sequenceReport) };
   for (const [name, fn] of Object.entries(all)) {
     if (only.length && !only.includes(name)) continue;
     await fn();

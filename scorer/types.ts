@@ -74,11 +74,27 @@ export interface ScoringInput {
 export interface Model {
   readonly name: ModelName;
   fit(sequences: readonly (readonly BehaviourEvent[])[]): Promise<void>;
+  /**
+   * The same training as `fit`, one step at a time, for models whose training is long (the
+   * LSTM): the caller paces it to a CPU budget by waiting between steps. `previous`, the
+   * model this one replaces, lets a retrain start from what it had learnt.
+   */
+  train?(sequences: readonly (readonly BehaviourEvent[])[], previous?: Model): AsyncGenerator<TrainingStep>;
   score(batch: readonly ScoringInput[]): Promise<Evidence[]>;
   /** learn one event incrementally where the model can (rarity can, the others wait for retraining) */
   observe?(event: BehaviourEvent, context: readonly BehaviourEvent[]): void;
   /** JSON-serialisable state; `loadModel` in scorer/models/index.ts restores it */
   toState(): ModelState;
+}
+
+/** progress of a model's stepwise training */
+export interface TrainingStep {
+  epoch: number;
+  step: number;
+  /** steps in this epoch */
+  steps: number;
+  /** mean training loss of the epoch so far */
+  loss: number;
 }
 
 export interface ModelState {

@@ -3,8 +3,10 @@ import { Worker } from 'worker_threads';
 import t from 'tap';
 import { sequenceEvent } from '../scorer/features/extract';
 import { createModel, loadModel } from '../scorer/models';
+import { splitContexts } from '../scorer/models/contexts';
+import { LstmModel } from '../scorer/models/lstm';
 import { OcsvmModel } from '../scorer/models/ocsvm';
-import type { BehaviourEvent, Model } from '../scorer/types';
+import type { BehaviourEvent, Model, TrainingStep } from '../scorer/types';
 import { DIST } from './helpers/paths';
 
 function ev(exe: string, port: string, i: number): BehaviourEvent {
@@ -61,6 +63,36 @@ t.test('lstm learns an order and flags a broken one', async (t) => {
   const again = loadModel(JSON.parse(JSON.stringify(m.toState())));
   const [b2] = await again.score([{ event: sequenceEvent('D', 9), context: ctx }]);
   t.ok(Math.abs(b2.value - broken.value) < 1e-5, 'restored weights give the same scores');
+});
+
+t.test('lstm training is a sequence of steps that a caller can pace, and stops on a plateau', async (t) => {
+  const seqs = Array.from({ length: 60 }, () => Array.from({ length: 16 }, (_, j) => sequenceEvent('ABC'[j % 3], j)));
+  const m = new LstmModel({ units: 16, epochs: 40 });
+  const steps: TrainingStep[] = [];
+  for await (const step of m.train(seqs)) steps.push(step);
+  const epochs = steps.at(-1)!.epoch + 1;
+  t.ok(steps.length >= epochs * 16, `${steps.length} steps in ${epochs} epochs, each a separate await`);
+  t.ok(epochs < 40, `an ABC rhythm is learnt before the 40-epoch cap (${epochs} epochs)`);
+  t.ok(steps.at(-1)!.loss < steps[0].loss, 'the loss went down');
+  const ctx = seqs[0].slice(0, 6);
+  const [expected, broken] = await m.score([{ event: sequenceEvent('A', 6), context: ctx }, { event: sequenceEvent('C', 6), context: ctx }]);
+  t.ok(broken.value > expected.value + 2, 'and the model is usable once the steps are done');
+
+  // a retrain starts from the model it replaces: one epoch is enough to keep what it knew
+  const again = new LstmModel({ units: 16, epochs: 1 });
+  await again.fit([...seqs, [sequenceEvent('A', 0), sequenceEvent('D', 1)]], m);
+  const [e2, b2] = await again.score([{ event: sequenceEvent('A', 6), context: ctx }, { event: sequenceEvent('C', 6), context: ctx }]);
+  t.ok(b2.value > e2.value + 2, `warm-started with a new key in the vocabulary, A→C is still unlikely (${b2.value.toFixed(2)} vs ${e2.value.toFixed(2)})`);
+});
+
+t.test('training windows are counted once per distinct context', async (t) => {
+  const vocab = new Map([['A', 2], ['B', 3]]);
+  const seqs = [Array.from({ length: 6 }, (_, j) => sequenceEvent('AB'[j % 2], j))];
+  const { fit, validation } = splitContexts(seqs, { window: 2, vocab, pad: 1, unknown: 0, maxWindows: 100 });
+  t.equal(validation.contexts.length, 0, 'too few windows to hold any out');
+  // windows: [pad pad]→A, [pad A]→B, [A B]→A, [B A]→B, [A B]→A, [B A]→B
+  t.same(fit.contexts.map((c) => Array.from(c)), [[1, 1], [1, 2], [2, 3], [3, 2]]);
+  t.same(fit.next.map((m) => [...m]), [[[2, 1]], [[3, 1]], [[2, 2]], [[3, 2]]]);
 });
 
 t.test('lstm trains inside a worker thread', async (t) => {

@@ -107,7 +107,7 @@ class Spool {
 async function evalSessions(train: LabelledSequence[], test: LabelledSequence[], models: ModelName[], opts: EvalOptions): Promise<ScoredUnit[]> {
   const toEvents = (s: LabelledSequence) => s.keys.map((k, i) => sequenceEvent(k, i));
   // sessions are short and strictly ordered: longer n-grams and a larger LSTM pay off here
-  const modelOptions = { rarity: { ngram: 4 }, lstm: { units: 64, epochs: 6, maxWindows: 100_000 }, ...opts.modelOptions };
+  const modelOptions = { rarity: { ngram: 4 }, lstm: { units: 64, maxWindows: 100_000 }, ...opts.modelOptions };
   const scorer = new SessionScorer({ models, contextLength: 10, heldOutFraction: 0.2, modelOptions, onProgress: opts.onProgress });
   await scorer.fit(train.map(toEvents));
   const results = await scorer.score(test.map(toEvents));

@@ -1,17 +1,24 @@
 import * as tf from '@tensorflow/tfjs';
-import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '../types';
+import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput, TrainingStep } from '../types';
 import { selectBackend } from './backend';
-import { evenIndices } from '../sample';
+import { ContextSet, splitContexts } from './contexts';
 
 // DeepLog's next-event model (Du et al., CCS 2017): given the last W event keys, a softmax
 // over the subject's vocabulary of keys; an event is suspicious when its key was unlikely
-// next. Keys enter as one-hot vectors straight into the LSTM: its input kernel is then
-// exactly an embedding table, and unlike tf.layers.embedding it has gradients on the wasm
-// backend (which lacks the kernel the embedding's gradient needs).
+// next.
+//
+// The LSTM is written out in tensor ops rather than as a tf.layers model, for speed on the
+// wasm backend: the input projection of every step is one embedding lookup (a gather, whose
+// gradient wasm lacks, so it is supplied as a scatter-add), the recurrence is one matmul per
+// step, and training sees each distinct context once per epoch with the counts of the keys
+// that followed it as soft targets (HDFS's 100,000 windows are 3,949 distinct contexts). The
+// weights are those of a Keras LSTM layer (kernel, recurrent kernel, bias; gates i f c o,
+// hard-sigmoid recurrent activation) and a softmax layer, so saved states stay readable.
 
 export interface LstmOptions {
   window: number;
   units: number;
+  /** most passes over the distinct training contexts; training stops earlier on a plateau */
   epochs: number;
   batchSize: number;
   learningRate: number;
@@ -20,122 +27,277 @@ export interface LstmOptions {
   maxWindows: number;
   /** DeepLog's g: a key outside the g likeliest is called out in the reason */
   topG: number;
+  /** epochs without progress on the held-out windows before training stops */
+  patience: number;
 }
 
 // sized for per-subject models trained in the background; evaluations pass larger values
-const DEFAULTS: LstmOptions = { window: 10, units: 32, epochs: 4, batchSize: 256, learningRate: 0.01, maxVocab: 2000, maxWindows: 20_000, topG: 9 };
+const DEFAULTS: LstmOptions = { window: 10, units: 32, epochs: 30, batchSize: 256, learningRate: 0.03, maxVocab: 2000, maxWindows: 20_000, topG: 9, patience: 2 };
 const VERSION = 1;
 const UNK = 0;
 const PAD = 1;
 /** evidence (nats) for a key the model has never seen: beyond anything it predicts */
 const UNSEEN_NATS = 16;
+/** an epoch is at least this many steps, so that a small history still trains */
+const MIN_STEPS_PER_EPOCH = 16;
+/** an epoch counts as progress when it lowers the held-out loss by 0.2 % and by 0.001 nats */
+const MIN_IMPROVEMENT = 0.002;
+const MIN_GAIN_NATS = 0.001;
+/** scored (context, key) pairs remembered per model: a subject's routine repeats (about 130 bytes each: kept small, there may be hundreds of subjects) */
+const CACHE_ENTRIES = 512;
+const SCORE_CHUNK = 1024;
+
+interface Weights {
+  kernel: tf.Variable;
+  recurrent: tf.Variable;
+  bias: tf.Variable;
+  out: tf.Variable;
+  outBias: tf.Variable;
+}
+
+/**
+ * One step's input projection, kernel[ids] + bias, copied from the kernel's values: the
+ * embedding lookup. Its gradient is a scatter-add into the kernel's rows (wasm has no
+ * gradient for tf.gather) and a sum over the batch for the bias.
+ */
+function stepInput(kernel: tf.Variable, bias: tf.Variable, ids: Int32Array, table: Float32Array, biasValues: Float32Array): tf.Tensor2D {
+  const D = kernel.shape[1]!;
+  const f = tf.customGrad(((k: tf.Tensor, b: tf.Tensor) => {
+    const out = new Float32Array(ids.length * D);
+    for (let r = 0; r < ids.length; r++) {
+      const from = ids[r] * D;
+      for (let d = 0; d < D; d++) out[r * D + d] = table[from + d] + biasValues[d];
+    }
+    return {
+      value: tf.tensor2d(out, [ids.length, D]),
+      gradFunc: (dy: tf.Tensor) => [tf.scatterND(tf.tensor2d(ids, [ids.length, 1], 'int32'), dy, k.shape), tf.sum(dy, 0)],
+    };
+  }) as never) as (k: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
+  return f(kernel, bias);
+}
 
 export class LstmModel implements Model {
   readonly name = 'lstm' as const;
   private readonly opts: LstmOptions;
   private vocab = new Map<string, number>();
   private keys: string[] = ['<unk>', '<pad>'];
-  private model: tf.LayersModel | null = null;
+  private weights: Weights | null = null;
+  private cache = new Map<string, [number, number]>();
 
   constructor(opts: Partial<LstmOptions> = {}) {
     this.opts = { ...DEFAULTS, ...opts };
   }
 
-  private build(): tf.LayersModel {
+  private init(previous: LstmModel | null): Weights {
     const V = this.keys.length;
-    const model = tf.sequential();
-    // glorot instead of the default orthogonal recurrent initialiser: same quality here, and
-    // tfjs's orthogonal init is slow (and says so on the console) for larger layers. Seeded, with
-    // the seeded shuffle below, so that the same history trains the same model (evaluations and
-    // reasons are reproducible)
-    const init = (seed: number) => tf.initializers.glorotUniform({ seed });
-    model.add(tf.layers.lstm({ units: this.opts.units, inputShape: [this.opts.window, V], kernelInitializer: init(1), recurrentInitializer: init(2) }));
-    model.add(tf.layers.dense({ units: V, activation: 'softmax', kernelInitializer: init(3) }));
-    model.compile({ optimizer: tf.train.adam(this.opts.learningRate), loss: 'sparseCategoricalCrossentropy' });
-    return model;
+    const U = this.opts.units;
+    // seeded, with the seeded shuffle below, so that the same history trains the same model
+    // (evaluations and reasons are reproducible); glorot as the layers API would, without
+    // its slow orthogonal recurrent initialiser
+    const glorot = (shape: [number, number], seed: number) => tf.initializers.glorotUniform({ seed }).apply(shape) as tf.Tensor2D;
+    const w: Record<keyof Weights, tf.Tensor> = {
+      kernel: glorot([V, 4 * U], 1),
+      recurrent: glorot([U, 4 * U], 2),
+      bias: tf.zeros([4 * U]),
+      out: glorot([U, V], 3),
+      outBias: tf.zeros([V]),
+    };
+    if (previous?.weights && previous.opts.units === U && previous.opts.window === this.opts.window) {
+      // a retrain starts from what the last model learnt: rows and columns of keys that are
+      // still in the vocabulary are copied over, new keys start fresh
+      const map = this.keys.map((k) => previous.vocab.get(k) ?? -1);
+      const copyRows = (fresh: tf.Tensor, old: tf.Tensor, axis: 0 | 1) => {
+        const f = fresh.arraySync() as number[][] | number[];
+        const o = old.arraySync() as number[][] | number[];
+        const out = axis === 0 ? (f as number[][]).map((row, i) => (map[i] >= 0 ? (o as number[][])[map[i]] : row)) : (f as number[][]).map((row, r) => row.map((x, i) => (map[i] >= 0 ? (o as number[][])[r][map[i]] : x)));
+        fresh.dispose();
+        return tf.tensor(out);
+      };
+      const p = previous.weights;
+      w.kernel = copyRows(w.kernel, p.kernel, 0);
+      w.out = copyRows(w.out, p.out, 1);
+      w.outBias.dispose();
+      w.outBias = tf.tensor1d(this.keys.map((_, i) => (map[i] >= 0 ? (p.outBias.arraySync() as number[])[map[i]] : 0)));
+      w.recurrent.dispose();
+      w.recurrent = tf.clone(p.recurrent);
+      w.bias.dispose();
+      w.bias = tf.clone(p.bias);
+    }
+    return fromTensors([w.kernel, w.recurrent, w.bias, w.out, w.outBias]);
   }
 
-  private ids(events: readonly BehaviourEvent[]): number[] {
-    const out = new Array<number>(this.opts.window).fill(PAD);
+  /**
+   * logits [B, V] for B contexts of W ids each (row-major). Each step's input is looked up in
+   * plain memory rather than with tf.gather or slices, both slow on wasm; its gradient, when
+   * training, is a scatter-add into the kernel's rows.
+   */
+  private logits(ids: Int32Array, B: number): tf.Tensor2D {
+    const w = this.weights!;
+    const W = this.opts.window;
+    const U = this.opts.units;
+    const table = w.kernel.dataSync() as Float32Array;
+    const bias = w.bias.dataSync() as Float32Array;
+    let h: tf.Tensor | null = null;
+    let c: tf.Tensor | null = null;
+    for (let t = 0; t < W; t++) {
+      const step = new Int32Array(B);
+      for (let b = 0; b < B; b++) step[b] = ids[b * W + t];
+      const xt = stepInput(w.kernel, w.bias, step, table, bias);
+      const z: tf.Tensor = h ? tf.add(xt, tf.matMul(h, w.recurrent)) : xt;
+      const [i, f, , o] = tf.split(tf.clipByValue(tf.add(tf.mul(z, 0.2), 0.5), 0, 1), 4, 1);
+      const candidate = tf.tanh(tf.slice(z, [0, 2 * U], [B, U]));
+      c = c ? tf.add(tf.mul(f, c), tf.mul(i, candidate)) : tf.mul(i, candidate);
+      h = tf.mul(o, tf.tanh(c));
+    }
+    return tf.add(tf.matMul(h!, w.out), w.outBias);
+  }
+
+  private ids(events: readonly BehaviourEvent[], out: Int32Array, offset: number): void {
+    const W = this.opts.window;
     const n = events.length;
-    for (let j = 0; j < Math.min(n, this.opts.window); j++) out[this.opts.window - 1 - j] = this.vocab.get(events[n - 1 - j].key) ?? UNK;
-    return out;
+    out.fill(PAD, offset, offset + W);
+    for (let j = 0; j < Math.min(n, W); j++) out[offset + W - 1 - j] = this.vocab.get(events[n - 1 - j].key) ?? UNK;
   }
 
-  async fit(sequences: readonly (readonly BehaviourEvent[])[]): Promise<void> {
+  async fit(sequences: readonly (readonly BehaviourEvent[])[], previous?: Model): Promise<void> {
+    for await (const _ of this.train(sequences, previous)) void _;
+  }
+
+  /**
+   * Training one step at a time, so that the caller can pace it (a watchdog's CPU budget)
+   * and stop between steps. The model is usable once the generator is done.
+   */
+  async *train(sequences: readonly (readonly BehaviourEvent[])[], previous?: Model): AsyncGenerator<TrainingStep> {
     await selectBackend();
     const freq = new Map<string, number>();
     for (const s of sequences) for (const e of s) freq.set(e.key, (freq.get(e.key) ?? 0) + 1);
     const top = [...freq].sort((a, b) => b[1] - a[1]).slice(0, this.opts.maxVocab - 2);
     this.keys = ['<unk>', '<pad>', ...top.map(([k]) => k)];
     this.vocab = new Map(this.keys.map((k, i) => [k, i]));
-    const inputs: number[][] = [];
-    const targets: number[] = [];
-    for (const s of sequences) {
-      for (let i = 0; i < s.length; i++) {
-        inputs.push(this.ids(s.slice(Math.max(0, i - this.opts.window), i)));
-        targets.push(this.vocab.get(s[i].key) ?? UNK);
+    this.cache.clear();
+    const { fit, validation } = splitContexts(sequences, { window: this.opts.window, vocab: this.vocab, pad: PAD, unknown: UNK, maxWindows: this.opts.maxWindows });
+    if (!fit.contexts.length) throw new Error('lstm: nothing to train on');
+    this.dispose();
+    this.weights = this.init(previous instanceof LstmModel ? previous : null);
+    const optimizer = tf.train.adam(this.opts.learningRate);
+    const B = Math.min(this.opts.batchSize, fit.contexts.length);
+    const perEpoch = Math.max(MIN_STEPS_PER_EPOCH, Math.ceil(fit.contexts.length / B));
+    const order = fit.contexts.map((_, i) => i);
+    const vars = Object.values(this.weights);
+    let best = Infinity;
+    let stale = 0;
+    try {
+      for (let epoch = 0; epoch < this.opts.epochs; epoch++) {
+        shuffle(order, epoch + 1);
+        let loss = 0;
+        for (let step = 0; step < perEpoch; step++) {
+          const batch = Array.from({ length: B }, (_, j) => order[(step * B + j) % order.length]);
+          const { ids, targets } = fit.batch(batch, this.keys.length);
+          const cost = optimizer.minimize(() => {
+            const logp = tf.logSoftmax(this.logits(ids, B));
+            return tf.div(tf.neg(tf.sum(tf.mul(targets, logp))), tf.sum(targets));
+          }, true, vars);
+          loss += (await cost!.data())[0] / perEpoch;
+          tf.dispose([cost!, targets]);
+          yield { epoch, step, steps: perEpoch, loss };
+        }
+        // stop on a plateau of held-out windows (of the training loss when there are none)
+        const judged = validation.contexts.length ? await this.nll(validation) : loss;
+        if (judged < Math.min(best * (1 - MIN_IMPROVEMENT), best - MIN_GAIN_NATS)) {
+          best = judged;
+          stale = 0;
+        } else if (++stale >= this.opts.patience) {
+          break;
+        }
       }
-    }
-    if (!inputs.length) throw new Error('lstm: nothing to train on');
-    const take = evenIndices(inputs.length, this.opts.maxWindows);
-    this.model?.dispose();
-    this.model = this.build();
-    const V = this.keys.length;
-    const order = take.slice();
-    for (let epoch = 0; epoch < this.opts.epochs; epoch++) {
-      shuffle(order, epoch + 1);
-      for (let b = 0; b < order.length; b += this.opts.batchSize) {
-        const idx = order.slice(b, b + this.opts.batchSize);
-        const xs = tf.tidy(() => tf.oneHot(tf.tensor2d(idx.map((i) => inputs[i]), [idx.length, this.opts.window], 'int32'), V).toFloat());
-        const ys = tf.tensor1d(idx.map((i) => targets[i]), 'float32');
-        await this.model.trainOnBatch(xs, ys);
-        xs.dispose();
-        ys.dispose();
-      }
+    } finally {
+      optimizer.dispose();
     }
   }
 
+  /** mean negative log-likelihood of a window set, weighted by how often each window occurs */
+  private async nll(set: ContextSet): Promise<number> {
+    let sum = 0;
+    let n = 0;
+    for (let start = 0; start < set.contexts.length; start += SCORE_CHUNK) {
+      const idx = Array.from({ length: Math.min(SCORE_CHUNK, set.contexts.length - start) }, (_, j) => start + j);
+      const { ids, targets } = set.batch(idx, this.keys.length);
+      const [s, c] = tf.tidy(() => [tf.neg(tf.sum(tf.mul(targets, tf.logSoftmax(this.logits(ids, idx.length))))), tf.sum(targets)]);
+      sum += (await s.data())[0];
+      n += (await c.data())[0];
+      tf.dispose([s, c, targets]);
+    }
+    return sum / n;
+  }
+
   async score(batch: readonly ScoringInput[]): Promise<Evidence[]> {
-    if (!this.model) throw new Error('lstm: score before fit');
+    if (!this.weights) throw new Error('lstm: score before fit');
+    const W = this.opts.window;
     const out: Evidence[] = new Array(batch.length);
+    // the batch's events are scored together, one row per distinct context; (context, key)
+    // pairs scored before come from the cache
+    const ctx = new Int32Array(batch.length * W);
+    const pending = new Map<string, number[]>();
+    const ctxKeys: string[] = new Array(batch.length);
+    for (let j = 0; j < batch.length; j++) {
+      this.ids(batch[j].context, ctx, j * W);
+      const id = this.vocab.get(batch[j].event.key);
+      if (id === undefined) {
+        out[j] = { value: UNSEEN_NATS, detail: `\`${batch[j].event.key}\` never occurred in this subject's training sequences` };
+        continue;
+      }
+      const ck = ctx.subarray(j * W, (j + 1) * W).join(',');
+      ctxKeys[j] = ck;
+      const hit = this.cache.get(`${ck}>${id}`);
+      if (hit) out[j] = this.evidence(batch[j], hit[0], hit[1]);
+      else (pending.get(ck) ?? pending.set(ck, []).get(ck)!).push(j);
+    }
+    const groups = [...pending.values()];
     const V = this.keys.length;
-    const chunk = 1024;
-    for (let start = 0; start < batch.length; start += chunk) {
-      const part = batch.slice(start, start + chunk);
-      const probs = tf.tidy(() => {
-        const xs = tf.oneHot(tf.tensor2d(part.map((p) => this.ids(p.context)), [part.length, this.opts.window], 'int32'), V).toFloat();
-        return this.model!.predict(xs) as tf.Tensor;
-      });
+    for (let start = 0; start < groups.length; start += SCORE_CHUNK) {
+      const part = groups.slice(start, start + SCORE_CHUNK);
+      const ids = new Int32Array(part.length * W);
+      part.forEach((g, r) => ids.set(ctx.subarray(g[0] * W, (g[0] + 1) * W), r * W));
+      const probs = tf.tidy(() => tf.softmax(this.logits(ids, part.length)));
       const data = (await probs.data()) as Float32Array;
       probs.dispose();
-      for (let j = 0; j < part.length; j++) {
-        const key = part[j].event.key;
-        const id = this.vocab.get(key);
-        const row = data.subarray(j * V, (j + 1) * V);
-        if (id === undefined) {
-          out[start + j] = { value: UNSEEN_NATS, detail: `\`${key}\` never occurred in this subject's training sequences` };
-          continue;
+      part.forEach((g, r) => {
+        const row = data.subarray(r * V, (r + 1) * V);
+        for (const j of g) {
+          const id = this.vocab.get(batch[j].event.key)!;
+          const p = row[id];
+          let rank = 0;
+          for (let k = 2; k < V; k++) if (row[k] > p) rank++;
+          this.remember(`${ctxKeys[j]}>${id}`, p, rank);
+          out[j] = this.evidence(batch[j], p, rank);
         }
-        const p = row[id];
-        let rank = 0;
-        for (let k = 2; k < V; k++) if (row[k] > p) rank++;
-        // DeepLog calls a key outside the g likeliest anomalous; in a small vocabulary every key
-        // is inside g, so a key that merely was not the likeliest is still named, more mildly
-        const unexpected = rank >= this.opts.topG || p < 0.01;
-        const value = Math.min(-Math.log(Math.max(p, 1e-12)), UNSEEN_NATS);
-        const after = part[j].context.at(-1)?.key ?? 'the start';
-        out[start + j] = {
-          value,
-          detail: rank === 0 ? '' : `\`${key}\` was ${unexpected ? 'unexpected' : 'unusual'} after \`${after}\` (p=${p.toPrecision(2)}, ${rank + 1}${ordinal(rank + 1)} likeliest)`,
-        };
-      }
+      });
     }
     return out;
   }
 
+  private remember(key: string, p: number, rank: number): void {
+    if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(key, [p, rank]);
+  }
+
+  private evidence(input: ScoringInput, p: number, rank: number): Evidence {
+    // DeepLog calls a key outside the g likeliest anomalous; in a small vocabulary every key
+    // is inside g, so a key that merely was not the likeliest is still named, more mildly
+    const unexpected = rank >= this.opts.topG || p < 0.01;
+    const value = Math.min(-Math.log(Math.max(p, 1e-12)), UNSEEN_NATS);
+    if (rank === 0) return { value, detail: '' };
+    const after = input.context.at(-1)?.key ?? 'the start';
+    return { value, detail: `\`${input.event.key}\` was ${unexpected ? 'unexpected' : 'unusual'} after \`${after}\` (p=${p.toPrecision(2)}, ${rank + 1}${ordinal(rank + 1)} likeliest)` };
+  }
+
+  dispose(): void {
+    if (this.weights) tf.dispose(Object.values(this.weights));
+    this.weights = null;
+  }
+
   toState(): ModelState {
-    const weights = (this.model?.getWeights() ?? []).map((w) => ({ shape: w.shape, data: Buffer.from((w.dataSync() as Float32Array).buffer.slice(0)).toString('base64') }));
+    const weights = this.weights ? Object.values(this.weights).map((w) => ({ shape: w.shape, data: Buffer.from((w.dataSync() as Float32Array).buffer.slice(0)).toString('base64') })) : [];
     return { name: 'lstm', version: VERSION, opts: this.opts, keys: this.keys, weights };
   }
 
@@ -145,16 +307,25 @@ export class LstmModel implements Model {
     const m = new LstmModel(s.opts as LstmOptions);
     m.keys = s.keys as string[];
     m.vocab = new Map(m.keys.map((k, i) => [k, i]));
-    const weights = s.weights as Array<{ shape: number[]; data: string }>;
-    m.model = m.build();
-    const tensors = weights.map((w) => {
-      const buf = Buffer.from(w.data, 'base64');
-      return tf.tensor(new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4), w.shape);
-    });
-    m.model.setWeights(tensors);
-    tensors.forEach((t) => t.dispose());
+    const saved = s.weights as Array<{ shape: number[]; data: string }>;
+    if (saved.length !== 5) throw new Error(`lstm model state has ${saved.length} weight tensors, expected 5`);
+    m.weights = fromTensors(
+      saved.map((w) => {
+        const buf = Buffer.from(w.data, 'base64');
+        return tf.tensor(new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength)), w.shape);
+      }),
+    );
     return m;
   }
+}
+
+function fromTensors(t: tf.Tensor[]): Weights {
+  const [kernel, recurrent, bias, out, outBias] = t.map((x) => {
+    const v = tf.variable(x);
+    x.dispose();
+    return v;
+  });
+  return { kernel, recurrent, bias, out, outBias };
 }
 
 function ordinal(n: number): string {

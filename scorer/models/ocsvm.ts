@@ -29,9 +29,12 @@ interface LibSvm {
 export class OcsvmModel implements Model {
   readonly name = 'ocsvm' as const;
   private readonly opts: OcsvmOptions;
-  /** support vectors, dense, row-major */
+  /** support vectors, dense, column-major (feature i of vector r at i × rows + r): scoring
+   * walks an event's few features across all vectors, in contiguous memory */
   private sv = new Float64Array(0);
   private svNorm = new Float64Array(0);
+  /** scratch for decision() */
+  private dot = new Float64Array(0);
   private coef = new Float64Array(0);
   private rho = 0;
   private gamma = 1;
@@ -94,7 +97,7 @@ export class OcsvmModel implements Model {
       for (let k = 1; k < parts.length; k++) {
         const [idx, val] = parts[k].split(':');
         const v = Number(val);
-        this.sv[r * d + Number(idx) - 1] = v; // libsvm indices start at 1
+        this.sv[(Number(idx) - 1) * rows.length + r] = v; // libsvm indices start at 1
         norm += v * v;
       }
       this.svNorm[r] = norm;
@@ -103,16 +106,17 @@ export class OcsvmModel implements Model {
 
   /** f(x) = Σ αᵢ exp(−γ‖x − svᵢ‖²) − ρ; positive inside the learned support */
   decision(x: SparseVector): number {
-    const d = this.opts.dims;
     let xNorm = 0;
     for (let j = 0; j < x.value.length; j++) xNorm += x.value[j] * x.value[j];
-    let f = 0;
-    for (let r = 0; r < this.coef.length; r++) {
-      let dot = 0;
-      const base = r * d;
-      for (let j = 0; j < x.index.length; j++) dot += this.sv[base + x.index[j]] * x.value[j];
-      f += this.coef[r] * Math.exp(-this.gamma * Math.max(0, xNorm + this.svNorm[r] - 2 * dot));
+    const n = this.coef.length;
+    const dot = this.dot.length === n ? this.dot.fill(0) : (this.dot = new Float64Array(n));
+    for (let j = 0; j < x.index.length; j++) {
+      const base = x.index[j] * n;
+      const v = x.value[j];
+      for (let r = 0; r < n; r++) dot[r] += this.sv[base + r] * v;
     }
+    let f = 0;
+    for (let r = 0; r < n; r++) f += this.coef[r] * Math.exp(-this.gamma * Math.max(0, xNorm + this.svNorm[r] - 2 * dot[r]));
     return f - this.rho;
   }
 
@@ -139,7 +143,7 @@ export class OcsvmModel implements Model {
     m.svNorm = new Float64Array(m.coef.length);
     (s.sv as number[][]).forEach((row, r) => {
       for (let k = 0; k < row.length; k += 2) {
-        m.sv[r * d + row[k]] = row[k + 1];
+        m.sv[row[k] * m.coef.length + r] = row[k + 1];
         m.svNorm[r] += row[k + 1] * row[k + 1];
       }
     });
@@ -180,7 +184,7 @@ function sparseRows(sv: Float64Array, rows: number, d: number): number[][] {
   const out: number[][] = [];
   for (let r = 0; r < rows; r++) {
     const row: number[] = [];
-    for (let i = 0; i < d; i++) if (sv[r * d + i] !== 0) row.push(i, sv[r * d + i]);
+    for (let i = 0; i < d; i++) if (sv[i * rows + r] !== 0) row.push(i, sv[i * rows + r]);
     out.push(row);
   }
   return out;

@@ -1,0 +1,123 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { sequenceEvent } from '../scorer/features/extract';
+import { createModel, loadModel, selectBackend } from '../scorer/models';
+import { END_OF_SESSION } from '../scorer/sessions';
+import type { Model, ScoringInput } from '../scorer/types';
+import { demoEvents } from './demo-events';
+
+// Sequence-model benchmarks (issue 10, "Faster, so that the budget is enough"):
+//   node dist/bench/sequence.js [training] [scoring]
+// Every figure next to a baseline measured in the same run, as a ratio (the machines are
+// shared and absolute numbers drift); larger ratios are better unless the row says otherwise.
+
+const DATA = path.resolve(__dirname, '..', '..', '..', 'shared', 'data');
+
+export type SequenceReport = (measure: string, value: string, baseline: string, ratio: string, target: string, met: string) => void;
+
+const printRow: SequenceReport = (...cells) => console.log(`| ${cells.join(' | ')} |`);
+
+function cpuSeconds(since: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(since);
+  return (u.user + u.system) / 1e6;
+}
+
+/** a fixed amount of dense algebra on the same backend: what the machine gives right now */
+function matmulProbe(): number {
+  const a = tf.randomNormal([256, 256]);
+  const t0 = process.cpuUsage();
+  for (let i = 0; i < 200; i++) tf.tidy(() => tf.matMul(a, a).dataSync());
+  a.dispose();
+  return cpuSeconds(t0);
+}
+
+export async function training(report: SequenceReport = printRow): Promise<void> {
+  const file = path.join(DATA, 'hdfs', 'train_normal.txt');
+  if (!fs.existsSync(file)) {
+    console.log(`(training skipped: ${file} not found)`);
+    return;
+  }
+  const backend = await selectBackend();
+  const sessions = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => [...l.trim().split(/\s+/).map((k, i) => sequenceEvent(k, i)), END_OF_SESSION]);
+  const probe = matmulProbe();
+  const model = createModel('lstm', { units: 64, maxWindows: 100_000 });
+  const wall = Date.now();
+  const cpu = process.cpuUsage();
+  let epochs = 0;
+  let steps = 0;
+  for await (const s of model.train!(sessions)) {
+    epochs = s.epoch + 1;
+    steps++;
+  }
+  const seconds = cpuSeconds(cpu);
+  // CPU seconds of this (single-threaded) process: the wall time on an idle core
+  report(
+    `LSTM training on HDFS train (${sessions.length} sessions, 64 units, ${epochs} epochs, ${steps} steps, ${backend}); wall ${((Date.now() - wall) / 1000).toFixed(1)} s on this machine now`,
+    `${seconds.toFixed(1)} s CPU`,
+    `${probe.toFixed(2)} s CPU (200 matmuls 256×256)`,
+    `${(seconds / probe).toFixed(1)}× (smaller is better)`,
+    '≤ 120 s',
+    seconds <= 120 ? 'met' : 'missed',
+  );
+}
+
+export async function scoring(report: SequenceReport = printRow): Promise<void> {
+  await selectBackend();
+  const events = demoEvents();
+  const fitPart = events.slice(0, Math.floor(events.length / 2));
+  const inputs: ScoringInput[] = events.slice(fitPart.length).map((event, i) => ({ event, context: events.slice(Math.max(0, fitPart.length + i - 10), fitPart.length + i) }));
+  // baseline: what a trivial scorer costs per event (a Map lookup of the key)
+  const counts = new Map<string, number>();
+  for (const e of fitPart) counts.set(e.key, (counts.get(e.key) ?? 0) + 1);
+  const reps = Math.ceil(50_000 / inputs.length);
+  let t0 = process.cpuUsage();
+  let sink = 0;
+  for (let r = 0; r < reps; r++) for (const i of inputs) sink += counts.get(i.event.key) ?? 0;
+  const baseRate = (reps * inputs.length) / cpuSeconds(t0);
+  const rates: Record<string, number> = {};
+  for (const name of ['rarity', 'ocsvm', 'lstm'] as const) {
+    const trained: Model = createModel(name);
+    await trained.fit([fitPart]);
+    // warm (compiled code, backend) on the training part, then measured on a restored copy,
+    // so that what a model remembers of earlier calls does not flatter it: every event of the
+    // test part is scored once, in the scorer's batches
+    await trained.score(fitPart.slice(-300).map((event, i, a) => ({ event, context: a.slice(Math.max(0, i - 10), i) })));
+    const model = name === 'lstm' ? loadModel(trained.toState()) : trained;
+    t0 = process.cpuUsage();
+    let n = 0;
+    for (let r = 0; r < (name === 'lstm' ? 1 : reps); r++) {
+      for (let b = 0; b < inputs.length; b += 2000) n += (await model.score(inputs.slice(b, b + 2000))).length;
+    }
+    rates[name] = n / cpuSeconds(t0);
+    report(`Scoring throughput, ${name}${name === 'lstm' ? ` (${tf.getBackend()}, ${inputs.length} events once)` : ''}, one core`, `${Math.round(rates[name])} events/s`, `${Math.round(baseRate)} events/s (key lookup)`, `${(rates[name] / baseRate).toFixed(4)}×`, '—', '');
+  }
+  const ensemble = 1 / (1 / rates.rarity + 1 / rates.ocsvm + 1 / rates.lstm);
+  report('Scoring throughput, ensemble (the three in turn)', `${Math.round(ensemble)} events/s`, `${Math.round(baseRate)} events/s (key lookup)`, `${(ensemble / baseRate).toFixed(4)}×`, '≥ 20,000 events/s', ensemble >= 20_000 ? 'met' : 'missed');
+  if (sink < 0) console.log(sink);
+}
+
+async function main(): Promise<void> {
+  const parts: Record<string, () => Promise<void>> = { training: () => training(), scoring: () => scoring() };
+  const only = process.argv.slice(2);
+  const unknown = only.filter((p) => !(p in parts));
+  if (unknown.length) {
+    console.error(`unknown part ${unknown.join(', ')}; parts: ${Object.keys(parts).join(', ')}`);
+    process.exit(64);
+  }
+  console.log(`node ${process.version}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}, load ${os.loadavg()[0].toFixed(1)}`);
+  console.log('| measure | value | baseline (same run) | ratio | target | met? |');
+  console.log('|---|---|---|---|---|---|');
+  for (const [name, fn] of Object.entries(parts)) if (!only.length || only.includes(name)) await fn();
+}
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
