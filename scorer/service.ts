@@ -3,6 +3,7 @@ import { Worker } from 'worker_threads';
 import type { AnomalyConfig } from '../conf/config';
 import { RetainedScores } from '../state/scores';
 import { RetainedWindows } from '../state/windows';
+import type { CpuBudget } from './pacing';
 import type { LogFn } from './scorer';
 import type { SubjectOptions } from './subject';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './worker';
@@ -20,6 +21,8 @@ export interface ScoringServiceOptions {
   modelOptions?: SubjectOptions['modelOptions'];
   saveEverySeconds?: number;
   usersRefreshSeconds?: number;
+  /** the CPU budget the scorer thread paces to (extension/budget.ts); absent: unpaced */
+  budget?: CpuBudget | null;
 }
 
 /** a request before it is numbered; distributes over the union so each variant keeps its fields */
@@ -49,6 +52,7 @@ export async function createScoringService(opts: ScoringServiceOptions): Promise
     stateDir: config.state_dir,
     modelOptions: opts.modelOptions,
     saveEverySeconds: opts.saveEverySeconds ?? 60,
+    budget: opts.budget ?? null,
   };
 
   let summaries: ModelSummary[] = [];

@@ -3,6 +3,7 @@ import * as os from 'os';
 import { parentPort, workerData } from 'worker_threads';
 import type { AnomalyConfig } from '../conf/config';
 import * as path from 'path';
+import { pace, pacer, type CpuBudget } from './pacing';
 import { Scorer } from './scorer';
 import { WindowScorer, windowOptionsFrom } from './windows';
 import type { SubjectOptions } from './subject';
@@ -19,7 +20,12 @@ export interface WorkerInit {
   stateDir: string;
   modelOptions?: SubjectOptions['modelOptions'];
   saveEverySeconds: number;
+  /** the CPU budget to pace to (scorer/pacing.ts); null or absent: unpaced */
+  budget?: CpuBudget | null;
 }
+
+/** rows scored between two pacing checks: a few ms of work for the whole ensemble */
+const ROWS_PER_SLICE = 32;
 
 export type WorkerRequest =
   | { type: 'score'; id: number; lines: string[] }
@@ -61,10 +67,25 @@ function parseQueuedLines(lines: readonly string[]): ResultRow[] {
   return rows;
 }
 
+/**
+ * Score rows a slice at a time, pacing between slices. Scores do not depend on how rows are
+ * cut into batches (Subject.scoreEvents), so slicing changes only when the work happens.
+ */
+async function scoreInSlices(scorer: Scorer, rows: ResultRow[]): Promise<ScoredEvent[]> {
+  if (!pacer.current) return scorer.scoreRows(rows);
+  const out: ScoredEvent[] = [];
+  for (let i = 0; i < rows.length; i += ROWS_PER_SLICE) {
+    await pace();
+    for (const e of await scorer.scoreRows(rows.slice(i, i + ROWS_PER_SLICE))) out.push(e);
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   yieldCpuToTheProtocolThread();
   const port = parentPort!;
   const init = workerData as WorkerInit;
+  pacer.configure(init.budget ?? null);
   const log: LogFn = (level, msg) => port.postMessage({ type: 'log', level, msg } satisfies WorkerReply);
   const scorer = await Scorer.open({ config: init.config, stateDir: init.stateDir, log, modelOptions: init.modelOptions });
   const windows = new WindowScorer(windowOptionsFrom(init.config, path.join(init.stateDir, 'windows'), log));
@@ -87,7 +108,7 @@ async function main(): Promise<void> {
         let closed: ScoredWindow[] | undefined;
         switch (req.type) {
           case 'score':
-            events = await scorer.scoreRows(parseQueuedLines(req.lines));
+            events = await scoreInSlices(scorer, parseQueuedLines(req.lines));
             closed = windows.add(events);
             break;
           case 'feedback':

@@ -1,8 +1,11 @@
+import { budgetMsPerMinute, type CpuBudget } from '../../scorer/pacing';
 import type { IngestCounters, ScoringService } from '../../scorer/types';
 import { tablePlugin, type ColumnDefinition } from '../plugin/table';
 
 // anomaly_models: one row per subject and model, with the logger's ingest counters on every
 // row, and one row for subject '*' (model 'ingest') so the counters show before any subject.
+// The '*' row also shows the process's CPU over the last minute next to the budget the scorer
+// paces to (NULL when unpaced).
 
 export const MODEL_COLUMNS: ColumnDefinition[] = [
   { name: 'subject', type: 'TEXT' },
@@ -17,9 +20,16 @@ export const MODEL_COLUMNS: ColumnDefinition[] = [
   { name: 'queued', type: 'BIGINT' },
   { name: 'scored', type: 'BIGINT' },
   { name: 'dropped', type: 'BIGINT' },
+  { name: 'cpu_ms_per_min', type: 'BIGINT' },
+  { name: 'budget_ms_per_min', type: 'BIGINT' },
 ];
 
-export function modelsTable(ready: Promise<ScoringService & { backend?: string }>, counters: () => IngestCounters) {
+export interface CpuReport {
+  cpuMsPerMinute: number;
+  budget: CpuBudget | null;
+}
+
+export function modelsTable(ready: Promise<ScoringService & { backend?: string }>, counters: () => IngestCounters, cpu?: () => CpuReport) {
   return tablePlugin({
     name: 'anomaly_models',
     columns: MODEL_COLUMNS,
@@ -29,8 +39,14 @@ export function modelsTable(ready: Promise<ScoringService & { backend?: string }
       const ingest = { accepted: String(c.accepted), rejected: String(c.rejected), queued: String(c.queued), scored: String(c.scored), dropped: String(c.dropped) };
       const models = service.models();
       const anyMonitoring = models.some((m) => m.state === 'monitoring');
+      const star: Record<string, string> = { subject: '*', model: 'ingest', state: anyMonitoring ? 'monitoring' : 'learning', events: String(c.scored), last_trained: '0', calibration: '0', backend: service.backend ?? '', ...ingest };
+      const usage = cpu?.();
+      if (usage) {
+        star.cpu_ms_per_min = String(usage.cpuMsPerMinute);
+        if (usage.budget) star.budget_ms_per_min = String(budgetMsPerMinute(usage.budget));
+      }
       return [
-        { subject: '*', model: 'ingest', state: anyMonitoring ? 'monitoring' : 'learning', events: String(c.scored), last_trained: '0', calibration: '0', backend: service.backend ?? '', ...ingest },
+        star,
         ...models.map((m) => ({
           subject: m.subject,
           model: m.model,
