@@ -119,6 +119,7 @@ export async function readBudget(
   fetchOptions: () => Promise<Record<string, OptionInfo>>,
   configured: number | null,
   log: (level: 'info' | 'warn', msg: string) => void,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<CpuBudget | null> {
   let options: Record<string, OptionInfo> | null = null;
   if (configured === null) {
@@ -128,7 +129,7 @@ export async function readBudget(
       log('warn', `could not read osqueryd's options (${(err as Error).message}); scoring is not paced`);
     }
   }
-  const budget = resolveBudget(options, configured);
+  const budget = resolveBudget(options, configured, env);
   log('info', budget ? `pacing the scorer to ${budgetMsPerMinute(budget)} ms of CPU per minute: ${Math.round(TARGET_SHARE * 100)} % of a ${budget.limitPercent} % limit of ${budget.cores} cores (${budget.source})` : 'CPU not paced: osqueryd does not watch this extension and the config sets no budget.cpu_percent');
   return budget;
 }

@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   const cpu = new CpuMonitor().start();
   const budget = await readBudget(() => rpc(args.socket, ExtensionManager, 'options', [], 10_000), config.budget.cpu_percent, log);
   const queue = new DurableQueue(path.join(config.state_dir, 'queue'), config.queue.max_bytes, log);
-  const ready: Promise<ScoringService & { backend: string }> = createScoringService({
+  const ready: Promise<ScoringService & { backend: string; budgetMsPerMinute: number | null }> = createScoringService({
     config,
     log,
     budget,
@@ -123,7 +123,7 @@ async function main(): Promise<void> {
     }),
     scoresTable(ready),
     windowsTable(ready),
-    modelsTable(ready, () => ingest.counters, () => ({ cpuMsPerMinute: cpu.cpuMsPerMinute(), budget })),
+    modelsTable(ready, () => ingest.counters, () => cpu.cpuMsPerMinute()),
     feedback,
   ];
   const registry: Record<string, Record<string, Array<Record<string, string>>>> = { table: {}, logger: {} };

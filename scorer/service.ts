@@ -33,7 +33,7 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-export async function createScoringService(opts: ScoringServiceOptions): Promise<ScoringService & { backend: string }> {
+export async function createScoringService(opts: ScoringServiceOptions): Promise<ScoringService & { backend: string; budgetMsPerMinute: number | null }> {
   const { config, log } = opts;
   const scores = new RetainedScores({
     dir: path.join(config.state_dir, 'scores'),
@@ -57,6 +57,8 @@ export async function createScoringService(opts: ScoringServiceOptions): Promise
 
   let summaries: ModelSummary[] = [];
   let backend = 'unknown';
+  /** what the worker's pacer holds the process to, as it reported when ready */
+  let budgetMsPerMinute: number | null = null;
   let nextId = 1;
   const pending = new Map<number, Pending>();
   let worker: Worker;
@@ -72,6 +74,7 @@ export async function createScoringService(opts: ScoringServiceOptions): Promise
           ready = true;
           backend = msg.backend;
           summaries = msg.summaries;
+          budgetMsPerMinute = msg.budgetMsPerMinute;
           log('info', `scorer ready (tfjs backend: ${backend}, ${new Set(summaries.map((s) => s.subject)).size} subjects)`);
           return resolve();
         }
@@ -121,6 +124,9 @@ export async function createScoringService(opts: ScoringServiceOptions): Promise
   return {
     get backend() {
       return backend;
+    },
+    get budgetMsPerMinute() {
+      return budgetMsPerMinute;
     },
     scores,
     windows,

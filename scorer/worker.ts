@@ -35,7 +35,7 @@ export type WorkerRequest =
   | { type: 'close'; id: number };
 
 export type WorkerReply =
-  | { type: 'ready'; backend: string; summaries: ReturnType<Scorer['summaries']> }
+  | { type: 'ready'; backend: string; summaries: ReturnType<Scorer['summaries']>; budgetMsPerMinute: number | null }
   | { type: 'done'; id: number; events?: ScoredEvent[]; windows?: ScoredWindow[]; summaries: ReturnType<Scorer['summaries']> }
   | { type: 'failed'; id: number; message: string }
   | { type: 'log'; level: LogLevel; msg: string };
@@ -132,7 +132,7 @@ async function main(): Promise<void> {
       }
     });
   });
-  port.postMessage({ type: 'ready', backend: scorer.backend, summaries: scorer.summaries() } satisfies WorkerReply);
+  port.postMessage({ type: 'ready', backend: scorer.backend, summaries: scorer.summaries(), budgetMsPerMinute: pacer.budgetMsPerMinute } satisfies WorkerReply);
 }
 
 main().catch((err) => {

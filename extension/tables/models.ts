@@ -1,4 +1,3 @@
-import { budgetMsPerMinute, type CpuBudget } from '../../scorer/pacing';
 import type { IngestCounters, ScoringService } from '../../scorer/types';
 import { tablePlugin, type ColumnDefinition } from '../plugin/table';
 
@@ -24,12 +23,9 @@ export const MODEL_COLUMNS: ColumnDefinition[] = [
   { name: 'budget_ms_per_min', type: 'BIGINT' },
 ];
 
-export interface CpuReport {
-  cpuMsPerMinute: number;
-  budget: CpuBudget | null;
-}
 
-export function modelsTable(ready: Promise<ScoringService & { backend?: string }>, counters: () => IngestCounters, cpu?: () => CpuReport) {
+/** `budgetMsPerMinute` is what the scorer thread's pacer reported; `cpuMsPerMinute` the process's use */
+export function modelsTable(ready: Promise<ScoringService & { backend?: string; budgetMsPerMinute?: number | null }>, counters: () => IngestCounters, cpuMsPerMinute?: () => number) {
   return tablePlugin({
     name: 'anomaly_models',
     columns: MODEL_COLUMNS,
@@ -40,11 +36,8 @@ export function modelsTable(ready: Promise<ScoringService & { backend?: string }
       const models = service.models();
       const anyMonitoring = models.some((m) => m.state === 'monitoring');
       const star: Record<string, string> = { subject: '*', model: 'ingest', state: anyMonitoring ? 'monitoring' : 'learning', events: String(c.scored), last_trained: '0', calibration: '0', backend: service.backend ?? '', ...ingest };
-      const usage = cpu?.();
-      if (usage) {
-        star.cpu_ms_per_min = String(usage.cpuMsPerMinute);
-        if (usage.budget) star.budget_ms_per_min = String(budgetMsPerMinute(usage.budget));
-      }
+      if (cpuMsPerMinute) star.cpu_ms_per_min = String(cpuMsPerMinute());
+      if (service.budgetMsPerMinute != null) star.budget_ms_per_min = String(service.budgetMsPerMinute);
       return [
         star,
         ...models.map((m) => ({
