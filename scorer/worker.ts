@@ -97,10 +97,15 @@ async function main(): Promise<void> {
       log('error', `saving scorer state failed: ${(err as Error).message}`);
     }
   };
-  const timer = setInterval(save, init.saveEverySeconds * 1000);
+  let chain: Promise<void> = Promise.resolve();
+  // the periodic save takes its turn between requests, a subject per pacing slice
+  const timer = setInterval(() => {
+    chain = chain.then(() =>
+      scorer.saveInSlices(pace).catch((err) => log('error', `saving scorer state failed: ${(err as Error).message}`)),
+    );
+  }, init.saveEverySeconds * 1000);
   timer.unref();
 
-  let chain: Promise<void> = Promise.resolve();
   port.on('message', (req: WorkerRequest) => {
     chain = chain.then(async () => {
       try {
