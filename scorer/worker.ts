@@ -100,9 +100,15 @@ async function main(): Promise<void> {
   let chain: Promise<void> = Promise.resolve();
   // the periodic save takes its turn between requests, a subject per pacing slice
   const timer = setInterval(() => {
-    chain = chain.then(() =>
-      scorer.saveInSlices(pace).catch((err) => log('error', `saving scorer state failed: ${(err as Error).message}`)),
-    );
+    chain = chain.then(async () => {
+      try {
+        await scorer.saveInSlices(pace);
+        await pace();
+        windows.save();
+      } catch (err) {
+        log('error', `saving scorer state failed: ${(err as Error).message}`);
+      }
+    });
   }, init.saveEverySeconds * 1000);
   timer.unref();
 
