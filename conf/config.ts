@@ -24,6 +24,8 @@ export interface AnomalyConfig {
   queue: { max_bytes: number; max_line_bytes: number };
   queries: Record<string, QueryOverride>;
   baselines: BaselineConfig;
+  /** CPU limit (% of all cores per 3 s) the scorer paces to; null: osqueryd's watchdog limit */
+  budget: { cpu_percent: number | null };
 }
 
 /** design.md, "Baselines: no blind subjects" */
@@ -51,6 +53,7 @@ export const DEFAULTS: AnomalyConfig = {
   queue: { max_bytes: 256 * 1024 * 1024, max_line_bytes: 1024 * 1024 },
   queries: {},
   baselines: { host: true, per_host_users: true, fleet_prior: '' },
+  budget: { cpu_percent: null },
 };
 
 export class ConfigError extends Error {
@@ -91,6 +94,7 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
     queue: { ...DEFAULTS.queue, ...cfg.queue },
     queries: { ...cfg.queries },
     baselines: { ...DEFAULTS.baselines, ...cfg.baselines },
+    budget: { ...DEFAULTS.budget, ...cfg.budget },
   };
   if (env.ANOMALY_STATE_DIR) merged.state_dir = env.ANOMALY_STATE_DIR;
   return merged;

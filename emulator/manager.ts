@@ -26,7 +26,26 @@ export interface EmulatorOptions {
   users?: Array<{ uid: string; username: string }>;
   /** status lines buffered since "start", flushed after features */
   statusLog?: Array<{ s: number; f: string; i: number; m: string }>;
+  /** osqueryd flags set on its command line, e.g. { enable_extensions_watchdog: 'true' } */
+  flags?: Record<string, string>;
 }
+
+/**
+ * The gflags options() reports besides the extension ones: osqueryd reports every flag as
+ * {value, default_value, type} (osquery/extensions/interface.cpp); these are the watchdog's
+ * (osquery/core/watcher.cpp) with osquery's defaults and types.
+ */
+const WATCHDOG_FLAGS: Record<string, { default_value: string; type: string }> = {
+  watchdog_level: { default_value: '0', type: 'int32' },
+  watchdog_memory_limit: { default_value: '0', type: 'uint64' },
+  watchdog_utilization_limit: { default_value: '0', type: 'uint64' },
+  watchdog_latency_limit: { default_value: '0', type: 'uint64' },
+  watchdog_delay: { default_value: '60', type: 'uint64' },
+  watchdog_forced_shutdown_delay: { default_value: '4', type: 'uint64' },
+  enable_extensions_watchdog: { default_value: 'false', type: 'bool' },
+  disable_watchdog: { default_value: 'false', type: 'bool' },
+  enable_watchdog_debug: { default_value: 'false', type: 'bool' },
+};
 
 interface Registered {
   uuid: number;
@@ -69,6 +88,8 @@ export class OsquerydEmulator extends EventEmitter {
     this.interval = opts.interval ?? 3;
     this.timeout = opts.timeout ?? 3;
     this.users = opts.users ?? [{ uid: '0', username: 'root' }];
+    // osqueryd refuses to start with a flag it does not know
+    for (const name of Object.keys(opts.flags ?? {})) if (!(name in WATCHDOG_FLAGS)) throw new Error(`ERROR: unknown command line flag '${name}'`);
   }
 
   async start(): Promise<void> {
@@ -110,7 +131,11 @@ export class OsquerydEmulator extends EventEmitter {
       },
       options: (cb: (e: null, r: unknown) => void) => {
         const opt = (value: string, type = 'string') => new types.InternalOptionInfo({ value, default_value: value, type });
+        const set = this.opts.flags ?? {};
+        const watchdog: Record<string, unknown> = {};
+        for (const [name, f] of Object.entries(WATCHDOG_FLAGS)) watchdog[name] = new types.InternalOptionInfo({ value: set[name] ?? f.default_value, default_value: f.default_value, type: f.type });
         cb(null, {
+          ...watchdog,
           logger_plugin: opt('filesystem,anomaly'),
           config_plugin: opt('filesystem'),
           extensions_interval: opt(String(this.interval)),

@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, type AnomalyConfig } from '../conf/config';
 import { createScoringService } from '../scorer/service';
 import type { ScoringService } from '../scorer/types';
 import { parseArgs, type ExtensionArgs } from './args';
+import { CpuMonitor, readBudget } from './budget';
 import { Ingest } from './ingest';
 import { loggerPlugin } from './plugin/logger';
 import type { Plugin } from './plugin/types';
@@ -83,10 +84,13 @@ async function main(): Promise<void> {
 
   await waitForSocket(args.socket, args.timeout);
 
+  const cpu = new CpuMonitor().start();
+  const budget = await readBudget(() => rpc(args.socket, ExtensionManager, 'options', [], 10_000), config.budget.cpu_percent, log);
   const queue = new DurableQueue(path.join(config.state_dir, 'queue'), config.queue.max_bytes, log);
-  const ready: Promise<ScoringService & { backend: string }> = createScoringService({
+  const ready: Promise<ScoringService & { backend: string; budgetMsPerMinute: number | null }> = createScoringService({
     config,
     log,
+    budget,
     lookupUsers: async () => {
       const res = await rpc<{ status: { code: number; message: string }; response: Array<{ uid: string; username: string }> }>(args.socket, ExtensionManager, 'query', ['SELECT uid, username FROM users'], 10_000);
       if (res.status.code !== 0) throw new Error(res.status.message);
@@ -119,7 +123,7 @@ async function main(): Promise<void> {
     }),
     scoresTable(ready),
     windowsTable(ready),
-    modelsTable(ready, () => ingest.counters),
+    modelsTable(ready, () => ingest.counters, () => cpu.cpuMsPerMinute()),
     feedback,
   ];
   const registry: Record<string, Record<string, Array<Record<string, string>>>> = { table: {}, logger: {} };

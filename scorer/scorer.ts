@@ -318,13 +318,31 @@ export class Scorer {
 
   /** persist the subjects that changed, atomically */
   save(): void {
+    for (const write of this.pendingWrites()) write();
+  }
+
+  /**
+   * The same, calling `between` before each file: a subject's window is megabytes of JSON,
+   * so the scorer thread saves one subject per slice of its CPU budget.
+   */
+  async saveInSlices(between: () => Promise<void>): Promise<void> {
+    for (const write of this.pendingWrites()) {
+      await between();
+      write();
+    }
+  }
+
+  /** one write per changed file; each is atomic and reads the subject when it runs */
+  private *pendingWrites(): Generator<() => void> {
     const dir = this.opts.stateDir;
     if (!dir) return;
-    writeStateFile(path.join(dir, 'extractor.json'), EXTRACTOR_KIND, EXTRACTOR_VERSION, this.extractor.toState());
+    yield () => writeStateFile(path.join(dir, 'extractor.json'), EXTRACTOR_KIND, EXTRACTOR_VERSION, this.extractor.toState());
     for (const s of [...this.subjects.values(), ...this.baselines.values()]) {
       if (!s.dirty) continue;
-      writeStateFile(path.join(dir, 'subjects', `${fileNameFor(s.name)}.json`), SUBJECT_KIND, SUBJECT_VERSION, s.toState());
-      s.dirty = false;
+      yield () => {
+        writeStateFile(path.join(dir, 'subjects', `${fileNameFor(s.name)}.json`), SUBJECT_KIND, SUBJECT_VERSION, s.toState());
+        s.dirty = false;
+      };
     }
   }
 }

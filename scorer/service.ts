@@ -3,6 +3,7 @@ import { Worker } from 'worker_threads';
 import type { AnomalyConfig } from '../conf/config';
 import { RetainedScores } from '../state/scores';
 import { RetainedWindows } from '../state/windows';
+import type { CpuBudget } from './pacing';
 import type { LogFn } from './scorer';
 import type { SubjectOptions } from './subject';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './worker';
@@ -20,6 +21,8 @@ export interface ScoringServiceOptions {
   modelOptions?: SubjectOptions['modelOptions'];
   saveEverySeconds?: number;
   usersRefreshSeconds?: number;
+  /** the CPU budget the scorer thread paces to (extension/budget.ts); absent: unpaced */
+  budget?: CpuBudget | null;
 }
 
 /** a request before it is numbered; distributes over the union so each variant keeps its fields */
@@ -30,7 +33,7 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-export async function createScoringService(opts: ScoringServiceOptions): Promise<ScoringService & { backend: string }> {
+export async function createScoringService(opts: ScoringServiceOptions): Promise<ScoringService & { backend: string; budgetMsPerMinute: number | null }> {
   const { config, log } = opts;
   const scores = new RetainedScores({
     dir: path.join(config.state_dir, 'scores'),
@@ -49,10 +52,13 @@ export async function createScoringService(opts: ScoringServiceOptions): Promise
     stateDir: config.state_dir,
     modelOptions: opts.modelOptions,
     saveEverySeconds: opts.saveEverySeconds ?? 60,
+    budget: opts.budget ?? null,
   };
 
   let summaries: ModelSummary[] = [];
   let backend = 'unknown';
+  /** what the worker's pacer holds the process to, as it reported when ready */
+  let budgetMsPerMinute: number | null = null;
   let nextId = 1;
   const pending = new Map<number, Pending>();
   let worker: Worker;
@@ -68,6 +74,7 @@ export async function createScoringService(opts: ScoringServiceOptions): Promise
           ready = true;
           backend = msg.backend;
           summaries = msg.summaries;
+          budgetMsPerMinute = msg.budgetMsPerMinute;
           log('info', `scorer ready (tfjs backend: ${backend}, ${new Set(summaries.map((s) => s.subject)).size} subjects)`);
           return resolve();
         }
@@ -117,6 +124,9 @@ export async function createScoringService(opts: ScoringServiceOptions): Promise
   return {
     get backend() {
       return backend;
+    },
+    get budgetMsPerMinute() {
+      return budgetMsPerMinute;
     },
     scores,
     windows,

@@ -1,5 +1,6 @@
 import { Calibrator, MIN_CALIBRATION, verdictOf, scoreFromP, BAD_BELOW, GOOD_FROM } from './calibration';
 import { createModel, loadModel } from './models';
+import { pace } from './pacing';
 import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, ScoringInput, SubjectState, Verdict } from './types';
 
 // One subject's behaviour: its models, its calibration and where it is in the lifecycle
@@ -51,6 +52,8 @@ export interface SubjectStateFile {
 }
 
 const DAY = 86400;
+/** held-out events scored between two pacing checks */
+const HELD_OUT_SLICE = 256;
 
 interface Numbered {
   e: BehaviourEvent;
@@ -277,6 +280,7 @@ export class Subject {
       if (fitPart.length < MIN_CALIBRATION) return;
       const models = new Map<ModelName, Model>();
       for (const name of this.opts.models) {
+        await pace();
         const model = createModel(name, this.opts.modelOptions?.[name] ?? {});
         // with no context, every event stands alone in fitting as it does in scoring
         await model.fit(this.opts.contextLength > 0 ? [fitPart] : fitPart.map((e) => [e]));
@@ -287,7 +291,15 @@ export class Subject {
         context: this.lastOf(heldOutPart.slice(0, i)),
       }));
       const heldOut: Partial<Record<ModelName, number[]>> = {};
-      for (const [name, model] of models) heldOut[name] = (await model.score(inputs)).map((e) => e.value);
+      // in slices, so that the pacer can hold the process to its CPU budget between them
+      for (const [name, model] of models) {
+        const values: number[] = [];
+        for (let i = 0; i < inputs.length; i += HELD_OUT_SLICE) {
+          await pace();
+          for (const e of await model.score(inputs.slice(i, i + HELD_OUT_SLICE))) values.push(e.value);
+        }
+        heldOut[name] = values;
+      }
       // the held-out events are normal history too: models that learn online take them in
       for (const [, model] of models) for (const input of inputs) model.observe?.(input.event, input.context);
       this.models = models;

@@ -3,6 +3,7 @@ import * as os from 'os';
 import { parentPort, workerData } from 'worker_threads';
 import type { AnomalyConfig } from '../conf/config';
 import * as path from 'path';
+import { pace, pacer, type CpuBudget } from './pacing';
 import { Scorer } from './scorer';
 import { WindowScorer, windowOptionsFrom } from './windows';
 import type { SubjectOptions } from './subject';
@@ -19,7 +20,12 @@ export interface WorkerInit {
   stateDir: string;
   modelOptions?: SubjectOptions['modelOptions'];
   saveEverySeconds: number;
+  /** the CPU budget to pace to (scorer/pacing.ts); null or absent: unpaced */
+  budget?: CpuBudget | null;
 }
+
+/** rows scored between two pacing checks: a few ms of work for the whole ensemble */
+const ROWS_PER_SLICE = 32;
 
 export type WorkerRequest =
   | { type: 'score'; id: number; lines: string[] }
@@ -29,7 +35,7 @@ export type WorkerRequest =
   | { type: 'close'; id: number };
 
 export type WorkerReply =
-  | { type: 'ready'; backend: string; summaries: ReturnType<Scorer['summaries']> }
+  | { type: 'ready'; backend: string; summaries: ReturnType<Scorer['summaries']>; budgetMsPerMinute: number | null }
   | { type: 'done'; id: number; events?: ScoredEvent[]; windows?: ScoredWindow[]; summaries: ReturnType<Scorer['summaries']> }
   | { type: 'failed'; id: number; message: string }
   | { type: 'log'; level: LogLevel; msg: string };
@@ -61,10 +67,25 @@ function parseQueuedLines(lines: readonly string[]): ResultRow[] {
   return rows;
 }
 
+/**
+ * Score rows a slice at a time, pacing between slices. Scores do not depend on how rows are
+ * cut into batches (Subject.scoreEvents), so slicing changes only when the work happens.
+ */
+async function scoreInSlices(scorer: Scorer, rows: ResultRow[]): Promise<ScoredEvent[]> {
+  if (!pacer.current) return scorer.scoreRows(rows);
+  const out: ScoredEvent[] = [];
+  for (let i = 0; i < rows.length; i += ROWS_PER_SLICE) {
+    await pace();
+    for (const e of await scorer.scoreRows(rows.slice(i, i + ROWS_PER_SLICE))) out.push(e);
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   yieldCpuToTheProtocolThread();
   const port = parentPort!;
   const init = workerData as WorkerInit;
+  pacer.configure(init.budget ?? null);
   const log: LogFn = (level, msg) => port.postMessage({ type: 'log', level, msg } satisfies WorkerReply);
   const scorer = await Scorer.open({ config: init.config, stateDir: init.stateDir, log, modelOptions: init.modelOptions });
   const windows = new WindowScorer(windowOptionsFrom(init.config, path.join(init.stateDir, 'windows'), log));
@@ -76,10 +97,21 @@ async function main(): Promise<void> {
       log('error', `saving scorer state failed: ${(err as Error).message}`);
     }
   };
-  const timer = setInterval(save, init.saveEverySeconds * 1000);
+  let chain: Promise<void> = Promise.resolve();
+  // the periodic save takes its turn between requests, a subject per pacing slice
+  const timer = setInterval(() => {
+    chain = chain.then(async () => {
+      try {
+        await scorer.saveInSlices(pace);
+        await pace();
+        windows.save();
+      } catch (err) {
+        log('error', `saving scorer state failed: ${(err as Error).message}`);
+      }
+    });
+  }, init.saveEverySeconds * 1000);
   timer.unref();
 
-  let chain: Promise<void> = Promise.resolve();
   port.on('message', (req: WorkerRequest) => {
     chain = chain.then(async () => {
       try {
@@ -87,7 +119,7 @@ async function main(): Promise<void> {
         let closed: ScoredWindow[] | undefined;
         switch (req.type) {
           case 'score':
-            events = await scorer.scoreRows(parseQueuedLines(req.lines));
+            events = await scoreInSlices(scorer, parseQueuedLines(req.lines));
             closed = windows.add(events);
             break;
           case 'feedback':
@@ -111,7 +143,7 @@ async function main(): Promise<void> {
       }
     });
   });
-  port.postMessage({ type: 'ready', backend: scorer.backend, summaries: scorer.summaries() } satisfies WorkerReply);
+  port.postMessage({ type: 'ready', backend: scorer.backend, summaries: scorer.summaries(), budgetMsPerMinute: pacer.budgetMsPerMinute } satisfies WorkerReply);
 }
 
 main().catch((err) => {

@@ -92,6 +92,13 @@ t.test('retention by rows and by age, and a torn tail after a crash', async (t) 
   store.append(events(3000, 2));
   t.equal(store.size, 1000, 'at most max_rows');
   t.equal(store.select({})[0].id, 'id-2-2999', 'newest first');
+  // the alert query reads the list of low scores: it must forget dropped rows too
+  const low = events(3000, 2).slice(2000).reverse().filter((e) => e.score !== null && Math.fround(e.score) < Math.fround(0.3));
+  t.same(store.select({ score: [{ op: '<', value: 0.3 }] }).map((e) => e.id), low.map((e) => e.id), 'score < 0.3 after retention dropped rows');
+  store.append(events(3000, 4, 1_790_000_000 + 40_000));
+  const low4 = events(3000, 4, 1_790_000_000 + 40_000).slice(2000).reverse().filter((e) => e.score !== null && Math.fround(e.score) < Math.fround(0.3));
+  t.same(store.select({ score: [{ op: '<', value: 0.3 }] }).map((e) => e.id), low4.map((e) => e.id), 'and after the list was compacted');
+  store.append(events(3000, 2));
   store.append(events(10, 3, 1_790_000_000 + 5 * 86400));
   t.equal(store.size, 10, 'rows older than max_days before the newest are dropped');
   store.close();

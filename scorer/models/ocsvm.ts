@@ -1,6 +1,7 @@
 import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '../types';
 import { hashEvent, type SparseVector } from './hashing';
 import { evenSample } from '../sample';
+import { pace } from '../pacing';
 
 // One-Class SVM (libsvm-js) on hashed event vectors. libsvm-js only predicts ±1, so the
 // model is read back from libsvm's own serialisation (support vectors, their coefficients,
@@ -16,6 +17,8 @@ export interface OcsvmOptions {
   maxTrain: number;
 }
 
+/** training vectors whose decision is checked against libsvm's own prediction */
+const AGREEMENT_SAMPLE = 200;
 const DEFAULTS: OcsvmOptions = { dims: 512, nu: 0.05, gamma: 0, maxTrain: 2000 };
 const VERSION = 1;
 
@@ -60,6 +63,8 @@ export class OcsvmModel implements Model {
       }
     }
     if (vectors.length < 2) throw new Error(`ocsvm: ${vectors.length} distinct training vectors; at least 2 are needed`);
+    // libsvm's training cannot be sliced; pace around it (scorer/pacing.ts)
+    await pace();
     const sample = evenSample(vectors, this.opts.maxTrain);
     const dense = sample.map((v) => toDense(v, this.opts.dims));
     this.gamma = this.opts.gamma > 0 ? this.opts.gamma : medianGamma(dense);
@@ -67,13 +72,16 @@ export class OcsvmModel implements Model {
     const svm: LibSvm = new SVM({ type: SVM.SVM_TYPES.ONE_CLASS, kernel: SVM.KERNEL_TYPES.RBF, nu: this.opts.nu, gamma: this.gamma, quiet: true });
     silently(() => svm.train(dense, dense.map(() => 1)));
     this.readModel(svm.serializeModel());
-    // the decision value is ours, so check it against libsvm's own verdicts once
-    const labels = silently(() => svm.predict(dense));
+    await pace();
+    // the decision value is ours, so check it against libsvm's own verdicts once, on a
+    // sample: predicting every training vector through libsvm cost as much as training
+    const checked = evenSample(sample.map((v, i) => i), AGREEMENT_SAMPLE);
+    const labels = silently(() => svm.predict(checked.map((i) => dense[i])));
     let agree = 0;
-    sample.forEach((v, i) => {
-      if (this.decision(v) >= 0 === labels[i] > 0) agree++;
+    checked.forEach((i, k) => {
+      if (this.decision(sample[i]) >= 0 === labels[k] > 0) agree++;
     });
-    this.fitAgreement = agree / sample.length;
+    this.fitAgreement = agree / checked.length;
     svm.free?.();
     this.trained = true;
   }

@@ -20,7 +20,7 @@ export interface Emulated {
   close(): Promise<void>;
 }
 
-export async function emulated(opts: { config?: Record<string, unknown>; interval?: number; users?: Array<{ uid: string; username: string }> } = {}): Promise<Emulated> {
+export async function emulated(opts: { config?: Record<string, unknown>; interval?: number; users?: Array<{ uid: string; username: string }>; flags?: Record<string, string> } = {}): Promise<Emulated> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-emu-'));
   const stateDir = path.join(dir, 'state');
   const extDir = path.join(dir, 'extensions');
@@ -31,7 +31,7 @@ export async function emulated(opts: { config?: Record<string, unknown>; interva
   fs.chmodSync(ext, 0o755);
   const configFile = path.join(dir, 'anomaly.json');
   fs.writeFileSync(configFile, JSON.stringify({ state_dir: stateDir, learning: { min_events: 200, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: false }, ...opts.config }));
-  const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: opts.interval ?? 1, timeout: 5, users: opts.users });
+  const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: opts.interval ?? 1, timeout: 5, users: opts.users, flags: opts.flags });
   await emu.start();
   const env = { ANOMALY_DIST: DIST, ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '' };
   const stderr: string[] = [];

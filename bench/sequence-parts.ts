@@ -1,0 +1,25 @@
+import type { BenchPart } from './part';
+import { scoring, training, type SequenceReport } from './sequence';
+import { loadAverage, note } from './table';
+
+// The sequence models' benchmarks live in sequence.ts (they also run on their own); these
+// parts print their rows in the same table. Their ratios say which way they read.
+const row: SequenceReport = (...cells) => console.log(`| ${cells.map((c) => c || '—').join(' | ')} |`);
+
+export const scoringPart: BenchPart = {
+  name: 'scoring',
+  summary: 'events/s per model and for the ensemble, one core',
+  async run() {
+    await scoring(row);
+    note(`load average ${loadAverage()}`);
+  },
+};
+
+export const lstmPart: BenchPart = {
+  name: 'lstm',
+  summary: 'LSTM training CPU time on the HDFS training set (needs ../shared/data)',
+  async run() {
+    await training(row);
+    note(`load average ${loadAverage()}`);
+  },
+};

@@ -1,0 +1,134 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { DEMO_USERS, generateDemo } from '../demo/generate';
+import { OsquerydEmulator } from '../emulator';
+import type { BenchPart } from './part';
+import { loadAverage, note, report, tmpdir } from './table';
+import { defaultLimits, readProc, WatcherModel } from './watcher';
+
+// The extension under osqueryd's extension watchdog, measured as the watcher measures it
+// (bench/watcher.ts). The emulator launches the real anomaly.ext with
+// --enable_extensions_watchdog, a stream of result lines from two hosts is logged through it
+// at a steady rate, and the extension's /proc is sampled every 3 s from its launch until it
+// has scored everything. Defaults are the issue's run: 14 days of two hosts at 80 lines/s,
+// subjects leave learning at 3,000 events.
+//
+//   npm run bench -- watchdog [--rate 80] [--days 14] [--min-events 3000] [--window 20000]
+//                             [--level 0] [--unpaced] [--max-seconds 900]
+
+const DAY = 86400;
+
+function option(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = Number(args[i + 1]);
+  if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} takes a number, not ${JSON.stringify(args[i + 1])}`);
+  return v;
+}
+
+/** two hosts' streams merged in time order, as one osqueryd per host would log them */
+function twoHosts(days: number): string[] {
+  const start = Math.floor(Date.now() / 1000 / DAY) * DAY - days * DAY;
+  const a = generateDemo({ seed: 7, days, start, host: 'web-01', attacks: false }).lines;
+  const b = generateDemo({ seed: 8, days, start, host: 'web-02', attacks: false }).lines;
+  const time = (l: string) => Number(/"unixTime":(\d+)/.exec(l)?.[1] ?? 0);
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) out.push(j >= b.length || (i < a.length && time(a[i]) <= time(b[j])) ? a[i++] : b[j++]);
+  return out;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function run(args: string[]): Promise<void> {
+  if (process.platform !== 'linux') return note('watchdog: skipped, it reads /proc (Linux only)');
+  const rate = option(args, 'rate', 80);
+  const days = option(args, 'days', 14);
+  const minEvents = option(args, 'min-events', 3000);
+  const window = option(args, 'window', 20_000);
+  const level = option(args, 'level', 0);
+  const maxSeconds = option(args, 'max-seconds', 900);
+  const unpaced = args.includes('--unpaced');
+  const cores = os.cpus().length;
+  const limits = defaultLimits(cores);
+  if (level === 1) Object.assign(limits, { utilizationPercent: 5, latencySeconds: 6, memoryMb: 100 });
+
+  const lines = twoHosts(days);
+  const dir = tmpdir('watchdog');
+  const extDir = path.join(dir, 'extensions');
+  fs.mkdirSync(extDir, { mode: 0o755 });
+  fs.chmodSync(extDir, 0o755);
+  const ext = path.join(extDir, 'anomaly.ext');
+  fs.copyFileSync(path.resolve(__dirname, '../../extension/anomaly.ext'), ext);
+  fs.chmodSync(ext, 0o755);
+  const configFile = path.join(dir, 'anomaly.json');
+  const config = { state_dir: path.join(dir, 'state'), log_level: 'warn', learning: { min_events: minEvents, min_days: 1 }, retrain: { window_events: window }, ...(unpaced ? { budget: { cpu_percent: 0 } } : {}) };
+  fs.writeFileSync(configFile, JSON.stringify(config));
+
+  const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: 3, timeout: 10, hostIdentifier: 'web-01', users: DEMO_USERS, flags: { enable_extensions_watchdog: 'true', watchdog_level: String(level) } });
+  await emu.start();
+  const child = emu.launch(ext, { env: { ANOMALY_DIST: path.resolve(__dirname, '..'), ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '' }, stderr: 'inherit' });
+  const pid = child.pid!;
+  const launched = Date.now();
+  const watcher = new WatcherModel(limits);
+  let sampling = true;
+  const sampler = (async () => {
+    for (let k = 1; sampling; k++) {
+      await sleep(Math.max(0, launched + k * limits.intervalMs - Date.now()));
+      try {
+        watcher.check((Date.now() - launched) / 1000, readProc(pid));
+      } catch {
+        break; // the process is gone
+      }
+    }
+  })();
+
+  let logged = 0;
+  let drained = false;
+  let star: Record<string, string> = {};
+  try {
+    await emu.waitFor('anomaly', 60_000);
+    await emu.startLogger('anomaly');
+    const t0 = Date.now();
+    for (; logged < lines.length; logged++) {
+      const due = t0 + (logged * 1000) / rate;
+      if (due > Date.now()) await sleep(due - Date.now());
+      await emu.logResult('anomaly', lines[logged]);
+      if ((Date.now() - launched) / 1000 > maxSeconds) break;
+    }
+    while ((Date.now() - launched) / 1000 < maxSeconds) {
+      [star] = await emu.query("SELECT queued, scored, cpu_ms_per_min, budget_ms_per_min FROM anomaly_models WHERE subject = '*'");
+      if (star && star.queued === '0') {
+        drained = true;
+        break;
+      }
+      await sleep(3000);
+    }
+    const models = await emu.query("SELECT subject, state FROM anomaly_models WHERE subject != '*' AND model = 'rarity'");
+    const monitoring = models.filter((m) => m.state === 'monitoring').length;
+    const seconds = (Date.now() - launched) / 1000;
+    sampling = false;
+    await sampler;
+
+    const stopped = watcher.stoppedAt ? `; the watcher would have stopped it ${watcher.stoppedAt.at.toFixed(0)} s in (${watcher.stoppedAt.why})` : '';
+    const setup = `${logged.toLocaleString('en-US')} lines (${days} days, 2 hosts) at ${rate} lines/s, min_events ${minEvents}, window ${window}, level ${level}${unpaced ? ', pacing off' : ''}`;
+    report({ measure: `Longest over-limit CPU streak as the watcher counts it, ${setup}${stopped}`, value: watcher.longestStreakSeconds, unit: 's', kind: 'cost', target: limits.latencySeconds - limits.intervalMs / 1000, digits: 0 });
+    report({ measure: `Highest CPU in one 3 s interval (limit ${limits.utilizationPercent} % of ${cores} cores)`, value: watcher.highestCpuMs, unit: 'ms', kind: 'cost', baseline: { value: watcher.cpuLimitMs, label: 'the watcher’s limit' }, digits: 0 });
+    report({ measure: `Largest resident growth over the sample at ${limits.delaySeconds} s (${monitoring} of ${models.length} subjects monitoring)`, value: watcher.largestGrowthMb, unit: 'MB', kind: 'cost', baseline: { value: limits.memoryMb, label: 'the watcher’s limit' }, target: 150, digits: 0 });
+    report({ measure: `Time to score every line (${drained ? 'all scored' : `${star?.queued ?? '?'} still queued`})`, value: seconds, unit: 's', kind: 'cost', baseline: { value: logged / rate, label: 'time to log them' }, digits: 0 });
+    note(`anomaly_models '*': cpu_ms_per_min ${star?.cpu_ms_per_min ?? '?'}, budget_ms_per_min ${star?.budget_ms_per_min || 'NULL'}; load average ${loadAverage()}`);
+    if (args.includes('--trace')) for (const c of watcher.checks) note(`${c.at.toFixed(0)} s: ${c.cpuMs} ms${c.overLimit ? ' over' : ''}, streak ${c.streakSeconds} s, growth ${c.growthMb.toFixed(0)} MB`);
+  } finally {
+    sampling = false;
+    await emu.shutdown(5000);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export const watchdogPart: BenchPart = {
+  name: 'watchdog',
+  summary: "a replayed stream under osqueryd's extension watchdog, sampled from /proc every 3 s as its watcher does (--rate, --days, --min-events, --window, --level, --unpaced, --trace)",
+  run,
+};

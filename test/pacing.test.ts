@@ -1,0 +1,208 @@
+import * as os from 'os';
+import t from 'tap';
+import { OsquerydEmulator } from '../emulator';
+import { readBudget, resolveBudget, watchdogLimits, type OptionInfo } from '../extension/budget';
+import { ExtensionManager, rpc } from '../extension/rpc';
+import { MAX_WAIT_MS, Pacer, TARGET_SHARE, type CpuBudget, type PacerEnv } from '../scorer/pacing';
+import { emulated, until } from './helpers/emulated';
+import * as fs from 'fs';
+import * as path from 'path';
+
+// The pacer's arithmetic on a simulated clock and CPU meter (nothing here depends on how
+// fast this machine is), then the way osqueryd's options reach it.
+
+/** a simulated process: wall time and CPU time in whole ms, CPU recorded per ms */
+class Sim implements PacerEnv {
+  t = 0;
+  used = 0;
+  readonly perMs: number[] = [];
+  /** CPU ms per wall ms the process spends outside the paced work (Thrift thread, GC) */
+  constructor(readonly background = 0) {}
+  now(): number {
+    return this.t;
+  }
+  cpu(): number {
+    return this.used;
+  }
+  async sleep(ms: number): Promise<void> {
+    this.advance(ms, 0);
+  }
+  /** one thread busy for `ms` */
+  work(ms: number): void {
+    this.advance(ms, 1);
+  }
+  private advance(ms: number, busy: number): void {
+    for (let i = 0; i < ms; i++) {
+      this.perMs.push(busy + this.background);
+      this.used += busy + this.background;
+    }
+    this.t += ms;
+  }
+  /** the most CPU in any window of `windowMs`, at every phase */
+  maxWindow(windowMs: number): number {
+    let sum = 0;
+    let max = 0;
+    for (let i = 0; i < this.perMs.length; i++) {
+      sum += this.perMs[i];
+      if (i >= windowMs) sum -= this.perMs[i - windowMs];
+      max = Math.max(max, sum);
+    }
+    return max;
+  }
+  /** the watcher's count: over-limit 3 s intervals in a row, longest streak, at one phase */
+  longestStreak(limitMs: number, phase: number): number {
+    let streak = 0;
+    let longest = 0;
+    for (let start = phase; start + 3000 <= this.perMs.length; start += 3000) {
+      let used = 0;
+      for (let i = start; i < start + 3000; i++) used += this.perMs[i];
+      streak = used > limitMs ? streak + 1 : 0;
+      longest = Math.max(longest, streak);
+    }
+    return longest;
+  }
+}
+
+const budget = (cores: number, limitPercent = 10): CpuBudget => ({ limitPercent, cores, intervalMs: 3000, source: 'test' });
+
+async function runPaced(sim: Sim, pacer: Pacer, sliceMs: number, wallMs: number): Promise<number> {
+  let done = 0;
+  while (sim.t < wallMs) {
+    await pacer.slice();
+    sim.work(sliceMs);
+    done += sliceMs;
+  }
+  return done;
+}
+
+t.test('work flat out on 2 cores stays under the watcher limit in every 3 s window', async (t) => {
+  const sim = new Sim();
+  const pacer = new Pacer(sim);
+  pacer.configure(budget(2));
+  const done = await runPaced(sim, pacer, 20, 120_000);
+  const limit = 600; // 10 % of 2 cores × 3 s
+  t.ok(sim.maxWindow(3000) <= limit, `most CPU in any 3 s window: ${sim.maxWindow(3000)} ms of ${limit}`);
+  t.ok(sim.maxWindow(3000) <= TARGET_SHARE * limit * 1.1 + 20, 'within the target share plus one slice');
+  // and it does not waste the budget: the long-run rate is close to the target
+  const share = done / 120_000 / (0.1 * 2);
+  t.ok(share > TARGET_SHARE * 0.9 && share <= TARGET_SHARE * 1.02, `long-run use ${(share * 100).toFixed(1)} % of the limit`);
+});
+
+t.test('CPU of unpaced threads is charged too, so the scorer leaves them room', async (t) => {
+  const sim = new Sim(0.05); // the Thrift thread and GC: 5 % of a core
+  const pacer = new Pacer(sim);
+  pacer.configure(budget(2));
+  await runPaced(sim, pacer, 20, 60_000);
+  t.ok(sim.maxWindow(3000) <= 600, `most CPU in any 3 s window: ${sim.maxWindow(3000).toFixed(0)} ms of 600`);
+});
+
+t.test('on larger hosts the same work needs no waiting at all', async (t) => {
+  const sim = new Sim();
+  const pacer = new Pacer(sim);
+  pacer.configure(budget(16)); // 16 cores × 10 % = 1.6 cores: one busy thread is under it
+  await runPaced(sim, pacer, 20, 30_000);
+  t.equal(pacer.waitedMs, 0);
+  t.ok(sim.maxWindow(3000) <= 4800);
+});
+
+t.test('restrictive level: 5 % of 2 cores', async (t) => {
+  const sim = new Sim();
+  const pacer = new Pacer(sim);
+  pacer.configure(budget(2, 5));
+  await runPaced(sim, pacer, 10, 60_000);
+  t.ok(sim.maxWindow(3000) <= 300, `most CPU in any 3 s window: ${sim.maxWindow(3000)} ms of 300`);
+});
+
+t.test('one slice far over budget costs strikes but never the 12 s that stop the extension', async (t) => {
+  const sim = new Sim();
+  const pacer = new Pacer(sim);
+  pacer.configure(budget(2));
+  await pacer.slice();
+  sim.work(5000); // e.g. a model fit that cannot be sliced
+  await runPaced(sim, pacer, 20, 90_000);
+  for (const phase of [0, 700, 1500, 2300]) t.ok(sim.longestStreak(600, phase) < 4, `phase ${phase} ms: longest streak ${sim.longestStreak(600, phase)} intervals`);
+});
+
+t.test('unpaced: no budget, no waiting', async (t) => {
+  const sim = new Sim();
+  const pacer = new Pacer(sim);
+  pacer.configure(null);
+  await runPaced(sim, pacer, 20, 10_000);
+  t.equal(pacer.waitedMs, 0);
+  t.equal(pacer.budgetMsPerMinute, null);
+  pacer.configure(budget(2, 100));
+  t.equal(pacer.current, null, 'a 100 % limit is no limit');
+});
+
+t.test('when unpaced threads alone use the whole allowance, scoring still moves', async (t) => {
+  const sim = new Sim(0.2); // over the 0.14 CPU ms/ms the pacer allows on 2 cores
+  const pacer = new Pacer(sim);
+  pacer.configure(budget(2));
+  await runPaced(sim, pacer, 20, 3 * MAX_WAIT_MS);
+  t.ok(pacer.starved >= 1, 'it gave up waiting');
+  t.equal(pacer.budgetMsPerMinute, Math.round(TARGET_SHARE * 0.1 * 2 * 60_000));
+});
+
+const opts = (o: Record<string, string>): Record<string, OptionInfo> => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, { value: v, default_value: '', type: 'string' }]));
+const launched = { OSQUERY_EXTENSION: '1234' };
+
+t.test('the limit follows watcher.cpp: level, override, extensions watchdog on or off', async (t) => {
+  t.same(watchdogLimits(opts({ enable_extensions_watchdog: 'true' })), { watched: true, utilizationPercent: 10, memoryMb: 200, level: 0 });
+  t.same(watchdogLimits(opts({ enable_extensions_watchdog: 'true', watchdog_level: '1' })), { watched: true, utilizationPercent: 5, memoryMb: 100, level: 1 });
+  t.equal(watchdogLimits(opts({ watchdog_level: '1', watchdog_utilization_limit: '20' })).utilizationPercent, 20);
+  t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'false' }), null, launched, 2), null, 'extensions not watched');
+  t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'true', watchdog_level: '-1' }), null, launched, 2), null, 'level -1 allows 100 %');
+  t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'true' }), null, {}, 2), null, 'not launched by osqueryd: not watched');
+  t.match(resolveBudget(opts({ enable_extensions_watchdog: 'true' }), null, launched, 4), { limitPercent: 10, cores: 4 });
+  t.match(resolveBudget(null, 25, {}, 2), { limitPercent: 25, source: 'config budget.cpu_percent' }, 'the config wins');
+  t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'true' }), 0, launched, 2), null, 'budget.cpu_percent 0 turns pacing off');
+});
+
+t.test("the emulator answers options() with osqueryd's watchdog flags, which become the budget", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-pacing-'));
+  const emu = new OsquerydEmulator({ dir, flags: { enable_extensions_watchdog: 'true', watchdog_level: '1' } });
+  await emu.start();
+  t.teardown(async () => {
+    await emu.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const options = await rpc<Record<string, OptionInfo>>(emu.socket, ExtensionManager, 'options', []);
+  t.match(options.watchdog_level, { value: '1', default_value: '0', type: 'int32' });
+  t.match(options.enable_extensions_watchdog, { value: 'true', default_value: 'false', type: 'bool' });
+  t.match(options.watchdog_utilization_limit, { value: '0', type: 'uint64' });
+  const b = await readBudget(() => rpc(emu.socket, ExtensionManager, 'options', []), null, () => {}, launched);
+  t.match(b, { limitPercent: 5, cores: os.cpus().length });
+  t.throws(() => new OsquerydEmulator({ dir, flags: { watchdog_levle: '1' } }), /unknown command line flag/);
+});
+
+t.test('anomaly_models shows the budget the scorer thread paces to, and the CPU used', async (t) => {
+  const e = await emulated({ flags: { enable_extensions_watchdog: 'true', watchdog_level: '1' } });
+  t.teardown(() => e.close());
+  await e.launch();
+  const expected = Math.round(TARGET_SHARE * 0.05 * os.cpus().length * 60_000);
+  const [star] = await until(
+    () => e.emu.query("SELECT cpu_ms_per_min, budget_ms_per_min FROM anomaly_models WHERE subject = '*'"),
+    (rows) => rows.length === 1 && rows[0].budget_ms_per_min !== undefined && rows[0].budget_ms_per_min !== '',
+  );
+  t.equal(Number(star.budget_ms_per_min), expected, 'watchdog_level 1: 5 % of the cores, at the target share');
+  t.ok(Number.isInteger(Number(star.cpu_ms_per_min)) && Number(star.cpu_ms_per_min) >= 0, `cpu_ms_per_min ${star.cpu_ms_per_min}`);
+});
+
+t.test('without the extensions watchdog the budget is NULL, and the config can set one', async (t) => {
+  const plain = await emulated();
+  t.teardown(() => plain.close());
+  await plain.launch();
+  const [row] = await until(
+    () => plain.emu.query("SELECT budget_ms_per_min FROM anomaly_models WHERE subject = '*' AND budget_ms_per_min IS NULL"),
+    (rows) => rows.length === 1,
+  );
+  t.ok(row, 'NULL when osqueryd does not watch extensions');
+  const configured = await emulated({ config: { budget: { cpu_percent: 20 } } });
+  t.teardown(() => configured.close());
+  await configured.launch();
+  const [c] = await until(
+    () => configured.emu.query("SELECT budget_ms_per_min FROM anomaly_models WHERE subject = '*'"),
+    (rows) => rows.length === 1 && Boolean(rows[0].budget_ms_per_min),
+  );
+  t.equal(Number(c.budget_ms_per_min), Math.round(TARGET_SHARE * 0.2 * os.cpus().length * 60_000));
+});
