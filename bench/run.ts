@@ -9,12 +9,12 @@ import { OsquerydEmulator } from '../emulator';
 import { Ingest } from '../extension/ingest';
 import { loggerPlugin } from '../extension/plugin/logger';
 import { DurableQueue } from '../extension/queue';
-import { ExtensionManager, rpc, toNumber, types } from '../extension/rpc';
+import { ManagerClient, toNumber, types } from '../extension/client';
 import { startServer } from '../extension/server';
 import { scoresTable } from '../extension/tables/scores';
 import { Scorer } from '../scorer/scorer';
 import { createScoringService } from '../scorer/service';
-import type { BehaviourEvent, ScoredEvent, ScoringService } from '../scorer/types';
+import type { BehaviourEvent, ScoredEvent } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
 import { scoring as benchSequenceScoring, training as benchSequenceTraining, type SequenceReport } from './sequence';
 import { percentile, type DriveResult } from './ingest-client';
@@ -94,7 +94,7 @@ async function benchIngest(): Promise<void> {
   await client.close();
   report('Logger ingest, Thrift socket, 8 concurrent, new connection per call', `${Math.round(real.rate)} rows/s`, `${Math.round(base.rate)} rows/s (bare socket, same framing)`, `${(real.rate / base.rate).toFixed(2)}×`, '≥ 5,000 rows/s');
   report('Logger acknowledgement latency p99 (p50)', `${real.p99.toFixed(2)} ms (${real.p50.toFixed(2)})`, `${base.p99.toFixed(2)} ms (${base.p50.toFixed(2)})`, `${(real.p99 / base.p99).toFixed(2)}×`, '≤ 5 ms');
-  server.close();
+  await server.close();
   bare.close();
   await ingest.stop();
   queue.close();
@@ -145,9 +145,8 @@ async function benchSelect(): Promise<void> {
   }
   const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: 60, timeout: 5 });
   await emu.start();
-  const service = { scores: store } as unknown as ScoringService;
-  const table = scoresTable(Promise.resolve(service));
-  const status = await rpc<{ uuid: unknown }>(emu.socket, ExtensionManager, 'registerExtension', [new types.InternalExtensionInfo({ name: 'bench', version: '1', sdk_version: '0.0.0', min_sdk_version: '0.0.0' }), { table: { anomaly_scores: table.routes() } }]);
+  const table = scoresTable(store);
+  const status = await new ManagerClient(emu.socket).registerExtension(new types.InternalExtensionInfo({ name: 'bench', version: '1', sdk_version: '0.0.0', min_sdk_version: '0.0.0' }), { table: { anomaly_scores: table.routes() } });
   const server = await startServer({ path: `${emu.socket}.${toNumber(status.uuid)}`, plugins: [table], onShutdown: () => {}, log: () => {} });
   const time = async (sql: string) => {
     const lat: number[] = [];
@@ -163,7 +162,7 @@ async function benchSelect(): Promise<void> {
   // the fixed cost of a query through the emulator: same table, a filter nothing matches
   const empty = await time("SELECT * FROM anomaly_scores WHERE score < 0.3 AND subject = 'nobody'");
   report(`SELECT * FROM anomaly_scores WHERE score < 0.3, 1,000,000 retained rows, through the emulator (${pushed.rows} rows)`, `${pushed.ms.toFixed(1)} ms`, `${empty.ms.toFixed(1)} ms (same query matching nothing)`, `${(pushed.ms / empty.ms).toFixed(2)}×`, '≤ 100 ms');
-  server.close();
+  await server.close();
   await emu.stop();
   store.close();
   fs.rmSync(dir, { recursive: true, force: true });

@@ -1,9 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { fnv1a32 as hash32 } from '../scorer/hash';
-import type { Bound, ScoredEvent, ScoreFilter, ScoreStore, Verdict } from '../scorer/types';
-import { quarantine } from './atomic';
+import type { ScoredEvent, Verdict } from '../scorer/types';
 import type { LogFn } from '../conf/log';
+import { APPEND_READ, makeDir, quarantine, readNoFollow, writeAll } from './atomic';
+import type { Bound, ScoreFilter, ScoreStore } from './store';
 
 // The retained `anomaly_scores` rows. A million rows must stay cheap to hold and fast to
 // filter, so the columns that queries filter on live in typed arrays (a few dozen bytes a
@@ -77,7 +78,7 @@ export class RetainedScores implements ScoreStore {
 
   constructor(private readonly opts: RetainedScoresOptions) {
     this.log = opts.log ?? (() => {});
-    fs.mkdirSync(opts.dir, { recursive: true });
+    makeDir(opts.dir);
     this.load();
   }
 
@@ -130,7 +131,7 @@ export class RetainedScores implements ScoreStore {
     if (!seg || rowsInSeg >= SEGMENT_ROWS) {
       const n = seg ? seg.n + 1 : 1;
       const file = path.join(this.opts.dir, `${SEGMENT_PREFIX}${String(n).padStart(8, '0')}.jsonl`);
-      seg = { n, file, fd: fs.openSync(file, 'a+', 0o600), size: 0, lastRow: this.base + this.end - 1 };
+      seg = { n, file, fd: fs.openSync(file, APPEND_READ, 0o600), size: 0, lastRow: this.base + this.end - 1 };
       this.segments.push(seg);
     }
     return seg;
@@ -141,36 +142,51 @@ export class RetainedScores implements ScoreStore {
     return i > 0 ? this.segments[i - 1].lastRow + 1 : this.base + this.start;
   }
 
+  /**
+   * Append scored events. Rows are indexed only once their bytes are written: a write that
+   * fails (a full disk) is cut back out of the segment and throws, and the rows written
+   * before it stay.
+   */
   append(events: readonly ScoredEvent[]): void {
     if (!events.length) return;
     this.grow(events.length);
-    let seg = this.currentSegment();
-    let chunk: string[] = [];
-    let chunkBytes = 0;
-    const flushChunk = () => {
-      if (!chunk.length) return;
-      fs.writeSync(seg.fd, chunk.join(''));
-      chunk = [];
-      chunkBytes = 0;
-    };
-    for (const ev of events) {
-      if (seg.lastRow - this.firstRowOf(seg) + 1 >= SEGMENT_ROWS) {
-        flushChunk();
-        seg = this.currentSegment();
+    let done = 0;
+    try {
+      while (done < events.length) {
+        const seg = this.currentSegment();
+        const room = SEGMENT_ROWS - (seg.lastRow - this.firstRowOf(seg) + 1);
+        done += this.appendChunk(seg, events.slice(done, done + Math.max(1, Math.min(room, 2000))));
       }
-      const line = `${JSON.stringify(ev)}\n`;
-      const bytes = Buffer.byteLength(line);
-      const i = this.end++;
-      this.index(i, ev, this.segments.length - 1, seg.size, bytes - 1);
-      seg.size += bytes;
-      seg.lastRow = this.base + i;
-      chunk.push(line);
-      chunkBytes += bytes;
-      if (chunkBytes > 1 << 20) flushChunk();
+    } finally {
+      if (done) this.unsynced = true;
+      this.retain();
     }
-    flushChunk();
-    this.unsynced = true;
-    this.retain();
+  }
+
+  /** write one chunk of rows to a segment, then index them; returns how many */
+  private appendChunk(seg: Segment, events: readonly ScoredEvent[]): number {
+    const lines = events.map((ev) => `${JSON.stringify(ev)}\n`);
+    const data = Buffer.from(lines.join(''));
+    try {
+      writeAll(seg.fd, data);
+    } catch (err) {
+      try {
+        fs.ftruncateSync(seg.fd, seg.size);
+      } catch {
+        /* load() skips a torn record */
+      }
+      throw err;
+    }
+    let offset = seg.size;
+    for (let k = 0; k < events.length; k++) {
+      const bytes = Buffer.byteLength(lines[k]);
+      const i = this.end++;
+      this.index(i, events[k], this.segments.indexOf(seg), offset, bytes - 1);
+      offset += bytes;
+      seg.lastRow = this.base + i;
+    }
+    seg.size = offset;
+    return events.length;
   }
 
   private index(i: number, ev: ScoredEvent, segIndex: number, offset: number, length: number): void {
@@ -200,6 +216,11 @@ export class RetainedScores implements ScoreStore {
   }
 
   select(filter: ScoreFilter): ScoredEvent[] {
+    return [...this.matching(filter)];
+  }
+
+  /** rows matching the filter, newest first, each read from disk only when it is reached */
+  *matching(filter: ScoreFilter): Generator<ScoredEvent> {
     const subjects = idSet(filter.subject, this.subjects);
     const hosts = idSet(filter.host, this.hosts);
     const queries = idSet(filter.query, this.queries);
@@ -208,8 +229,11 @@ export class RetainedScores implements ScoreStore {
     const [tLo, tHi] = range(filter.time);
     const [sLo, sHi] = range(filter.score, true);
     const hasScoreBound = Boolean(filter.score?.length);
-    const out: ScoredEvent[] = [];
-    for (let i = this.end - 1; i >= this.start; i--) {
+    // rows are followed by absolute number: a caller that pauses between rows may see new
+    // rows appended (and the arrays moved) or old ones retired in the meantime
+    for (let row = this.base + this.end - 1; ; row--) {
+      const i = row - this.base;
+      if (i < this.start || i >= this.end) return;
       const t = this.time[i];
       if (t < tLo.v || (tLo.strict && t === tLo.v) || t > tHi.v || (tHi.strict && t === tHi.v)) continue;
       if (hasScoreBound) {
@@ -224,13 +248,13 @@ export class RetainedScores implements ScoreStore {
       if (verdicts && !verdicts.has(this.verdict[i])) continue;
       if (ids && !ids.has(this.idHash[i])) continue;
       const ev = this.read(i);
-      if (ev && (!filter.id || filter.id.includes(ev.id))) out.push(ev);
+      if (ev && (!filter.id || filter.id.includes(ev.id))) yield ev;
     }
-    return out;
   }
 
   get(id: string): ScoredEvent | undefined {
-    return this.select({ id: [id] })[0];
+    for (const ev of this.matching({ id: [id] })) return ev;
+    return undefined;
   }
 
   private read(i: number): ScoredEvent | undefined {
@@ -255,7 +279,7 @@ export class RetainedScores implements ScoreStore {
       const n = Number(f.slice(SEGMENT_PREFIX.length, -'.jsonl'.length));
       let data: Buffer;
       try {
-        data = fs.readFileSync(file);
+        data = readNoFollow(file);
       } catch (err) {
         this.log('error', `${file}: cannot read retained scores (${(err as Error).message}); skipped`);
         continue;
@@ -287,7 +311,7 @@ export class RetainedScores implements ScoreStore {
       }
       if (corrupt > 0) this.log('warn', `${file}: skipped ${corrupt} unreadable records`);
       if (good < data.length) fs.truncateSync(file, good);
-      const seg: Segment = { n, file, fd: fs.openSync(file, 'a+', 0o600), size: good, lastRow: 0 };
+      const seg: Segment = { n, file, fd: fs.openSync(file, APPEND_READ, 0o600), size: good, lastRow: 0 };
       this.segments.push(seg);
       this.grow(rows.length);
       for (const r of rows) {
@@ -353,4 +377,3 @@ function range(bounds: Bound[] | undefined, float32 = false): [Edge, Edge] {
   }
   return [lo, hi];
 }
-

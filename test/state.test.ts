@@ -4,7 +4,8 @@ import * as path from 'path';
 import t from 'tap';
 import { readStateFile, StateFileError, writeStateFile } from '../state/atomic';
 import { RetainedScores } from '../state/scores';
-import type { ScoredEvent, ScoreFilter, Verdict } from '../scorer/types';
+import type { ScoredEvent, Verdict } from '../scorer/types';
+import type { ScoreFilter } from '../state/store';
 
 const tmp = (t: Tap) => {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-state-'));

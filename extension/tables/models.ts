@@ -1,8 +1,11 @@
-import type { IngestCounters, ScoringService } from '../../scorer/types';
+import type { ModelSummary } from '../../scorer/types';
+import type { IngestCounters } from '../counters';
 import { tablePlugin, type ColumnDefinition } from '../plugin/table';
 
-// anomaly_models: one row per subject and model, with the logger's ingest counters on every
+// anomaly_models: one row per subject and model, with the logger's line counters on every
 // row, and one row for subject '*' (model 'ingest') so the counters show before any subject.
+// The counters add up: accepted + rejected = received, and
+// scored + queued + dropped + set_aside = accepted (extension/counters.ts).
 
 export const MODEL_COLUMNS: ColumnDefinition[] = [
   { name: 'subject', type: 'TEXT' },
@@ -12,25 +15,41 @@ export const MODEL_COLUMNS: ColumnDefinition[] = [
   { name: 'last_trained', type: 'BIGINT' },
   { name: 'calibration', type: 'INTEGER' },
   { name: 'backend', type: 'TEXT' },
+  { name: 'received', type: 'BIGINT' },
   { name: 'accepted', type: 'BIGINT' },
   { name: 'rejected', type: 'BIGINT' },
   { name: 'queued', type: 'BIGINT' },
   { name: 'scored', type: 'BIGINT' },
   { name: 'dropped', type: 'BIGINT' },
+  { name: 'set_aside', type: 'BIGINT' },
 ];
 
-export function modelsTable(ready: Promise<ScoringService & { backend?: string }>, counters: () => IngestCounters) {
+export interface ModelsSource {
+  /** the latest summaries; empty until the scorer is ready */
+  models(): readonly ModelSummary[];
+  backend(): string;
+  counters(): IngestCounters;
+}
+
+export function modelsTable(source: ModelsSource) {
   return tablePlugin({
     name: 'anomaly_models',
     columns: MODEL_COLUMNS,
-    generate: async () => {
-      const service = await ready;
-      const c = counters();
-      const ingest = { accepted: String(c.accepted), rejected: String(c.rejected), queued: String(c.queued), scored: String(c.scored), dropped: String(c.dropped) };
-      const models = service.models();
+    generate: () => {
+      const c = source.counters();
+      const ingest = {
+        received: String(c.received),
+        accepted: String(c.accepted),
+        rejected: String(c.rejected),
+        queued: String(c.queued),
+        scored: String(c.scored),
+        dropped: String(c.dropped),
+        set_aside: String(c.set_aside),
+      };
+      const models = source.models();
       const anyMonitoring = models.some((m) => m.state === 'monitoring');
       return [
-        { subject: '*', model: 'ingest', state: anyMonitoring ? 'monitoring' : 'learning', events: String(c.scored), last_trained: '0', calibration: '0', backend: service.backend ?? '', ...ingest },
+        { subject: '*', model: 'ingest', state: anyMonitoring ? 'monitoring' : 'learning', events: String(c.scored), last_trained: '0', calibration: '0', backend: source.backend(), ...ingest },
         ...models.map((m) => ({
           subject: m.subject,
           model: m.model,
