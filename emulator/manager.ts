@@ -61,6 +61,8 @@ export class OsquerydEmulator extends EventEmitter {
   private children = new Set<ChildProcess>();
   /** set when osqueryd would have requested a catastrophic shutdown */
   catastrophic: string | null = null;
+  /** answer the extensions' pings this much later: a manager on a loaded host */
+  pingDelayMs = 0;
   readonly users: Array<{ uid: string; username: string }>;
 
   constructor(private readonly opts: EmulatorOptions) {
@@ -97,7 +99,11 @@ export class OsquerydEmulator extends EventEmitter {
   private handler() {
     const status = (code: number, message: string, uuid = 0) => new types.ExtensionStatus({ code, message, uuid: uuid as never });
     return {
-      ping: (cb: (e: null, r: unknown) => void) => cb(null, status(0, 'pong')),
+      ping: (cb: (e: null, r: unknown) => void) => {
+        this.emit('ping');
+        if (this.pingDelayMs > 0) setTimeout(() => cb(null, status(0, 'pong')), this.pingDelayMs);
+        else cb(null, status(0, 'pong'));
+      },
       call: (registry: string, item: string, _req: unknown, cb: (e: null, r: unknown) => void) =>
         cb(null, new types.ExtensionResponse({ status: status(1, `Unknown registry plugin: ${registry}/${item}`), response: [] })),
       shutdown: (cb: (e: null) => void) => cb(null),

@@ -49,7 +49,9 @@ export interface Message {
   bytes: number;
 }
 
-export class ProtocolError extends Error {}
+export class ProtocolError extends Error {
+  override name = 'ProtocolError';
+}
 
 /** bytes a message may keep, shared by the connections of one server */
 export class ByteBudget {
@@ -90,6 +92,8 @@ export class MessageReader {
   /** string bytes kept by the message being read */
   private kept = 0;
   private consumed = 0;
+  /** bytes taken from the stream over the reader's life: each byte is read once */
+  bytesRead = 0;
 
   constructor(private readonly limits: ReaderLimits, private readonly onMessage: (m: Message) => void) {}
 
@@ -134,6 +138,7 @@ export class MessageReader {
   private take(n: number): Buffer {
     this.available -= n;
     this.consumed += n;
+    this.bytesRead += n;
     const first = this.chunks[0];
     if (first.length - this.offset >= n) {
       const out = first.subarray(this.offset, this.offset + n);

@@ -342,8 +342,7 @@ export class Scorer {
       try {
         writeStateFile(path.join(dir, 'subjects', subjectFileName(s.name)), SUBJECT_KIND, SUBJECT_VERSION, s.toState());
         s.dirty = false;
-        // a file named the way earlier versions named it would be read again next start
-        fs.rmSync(path.join(dir, 'subjects', `${encodeURIComponent(s.name).replace(/\./g, '%2E')}.json`), { force: true });
+        removeLegacyFile(dir, s.name);
       } catch (err) {
         failed.push(`subject ${JSON.stringify(s.name.slice(0, 100))}: ${(err as Error).message}`);
       }
@@ -374,6 +373,15 @@ function push(groups: Map<string, { index: number[]; events: BehaviourEvent[] }>
 /** how earlier versions named subject files (`alice@web-01` …; scorer/windows.ts still names its files so) */
 export function fileNameFor(subject: string): string {
   return encodeURIComponent(subject).replace(/\./g, '%2E');
+}
+
+/** a file named the way earlier versions named subjects would be read again at the next start */
+function removeLegacyFile(dir: string, subject: string): void {
+  try {
+    fs.rmSync(path.join(dir, 'subjects', `${fileNameFor(subject)}.json`), { force: true });
+  } catch {
+    /* a name too long for a file never had one */
+  }
 }
 
 /** any user name, of any length, gives a short safe file name; the name itself is inside */

@@ -116,7 +116,8 @@ export type PayloadCheck = (payload: unknown) => string | null;
 /** move a bad file aside, keeping it for inspection; returns where it went */
 export function quarantine(file: string): string | null {
   const dir = path.join(path.dirname(file), 'quarantine');
-  const target = path.join(dir, `${path.basename(file)}.${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  // the time says when; the random part keeps two quarantines in one millisecond apart
+  const target = path.join(dir, `${path.basename(file)}.${new Date().toISOString().replace(/[:.]/g, '-')}.${randomBytes(3).toString('hex')}`);
   try {
     makeDir(dir);
     fs.renameSync(file, target);
@@ -182,7 +183,12 @@ export function readJsonl<T>(file: string, warn: (msg: string) => void = () => {
   try {
     text = readNoFollow(file).toString('utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return [];
+    if (code === 'ELOOP') {
+      warn(`${file}: a symbolic link where a state file belongs; not followed, moved to ${quarantine(file)}`);
+      return [];
+    }
     throw err;
   }
   const out: T[] = [];

@@ -16,7 +16,8 @@ export interface Emulated {
   env: NodeJS.ProcessEnv;
   child: ChildProcess | null;
   stderr: string[];
-  launch(): Promise<ChildProcess>;
+  /** start the extension; unless `wait` is false, until it registered and its logger started */
+  launch(opts?: { umask?: number; wait?: boolean }): Promise<ChildProcess>;
   close(): Promise<void>;
 }
 
@@ -43,10 +44,11 @@ export async function emulated(opts: { config?: Record<string, unknown>; interva
     env,
     child: null,
     stderr,
-    async launch() {
-      const child = emu.launch(ext, { env, stderr: 'pipe' });
+    async launch(opts = {}) {
+      const child = emu.launch(ext, { env, stderr: 'pipe', umask: opts.umask });
       child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
       e.child = child;
+      if (opts.wait === false) return child;
       await emu.waitFor('anomaly');
       await emu.startLogger('anomaly');
       return child;
