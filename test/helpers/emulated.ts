@@ -17,7 +17,7 @@ export interface Emulated {
   child: ChildProcess | null;
   stderr: string[];
   /** start the extension; unless `wait` is false, until it registered and its logger started */
-  launch(opts?: { umask?: number; wait?: boolean }): Promise<ChildProcess>;
+  launch(opts?: { umask?: number; fileSizeBlocks?: number; wait?: boolean }): Promise<ChildProcess>;
   close(): Promise<void>;
 }
 
@@ -45,12 +45,17 @@ export async function emulated(opts: { config?: Record<string, unknown>; interva
     child: null,
     stderr,
     async launch(opts = {}) {
-      const child = emu.launch(ext, { env, stderr: 'pipe', umask: opts.umask });
+      const child = emu.launch(ext, { env, stderr: 'pipe', umask: opts.umask, fileSizeBlocks: opts.fileSizeBlocks });
       child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
       e.child = child;
       if (opts.wait === false) return child;
-      await emu.waitFor('anomaly');
-      await emu.startLogger('anomaly');
+      try {
+        await emu.waitFor('anomaly');
+        await emu.startLogger('anomaly');
+      } catch (err) {
+        // say what the extension said: a failed start is otherwise a bare connection error
+        throw new Error(`${(err as Error).message} (extension exit ${child.exitCode ?? 'none'} ${child.signalCode ?? ''}; registered ${JSON.stringify(emu.registered())}; its log:\n${stderr.join('').slice(-4000)})`);
+      }
       return child;
     },
     async close() {
