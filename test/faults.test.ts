@@ -62,6 +62,9 @@ function fill(dir: string): string {
   return file;
 }
 
+/** set when the tmpfs case ran; the file-size-limit case stands in for it where it cannot */
+let canMount = false;
+
 t.test('item 1: a full disk: answers 0, counts dropped lines, recovers by itself', async (t) => {
   const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
   const unmount = smallDisk(e.stateDir, '8m');
@@ -74,6 +77,7 @@ t.test('item 1: a full disk: answers 0, counts dropped lines, recovers by itself
     t.comment('this machine does not allow mounting a tmpfs; the RLIMIT_FSIZE case below covers a refused write');
     return;
   }
+  canMount = true;
   const child = await e.launch();
   let sent = 0;
   for (; sent < 50; sent++) await e.emu.logResult('anomaly', line(sent));
@@ -100,6 +104,10 @@ t.test('item 1: a full disk: answers 0, counts dropped lines, recovers by itself
 });
 
 t.test('item 1: a file-size limit (RLIMIT_FSIZE): the same answers, no crash', async (t) => {
+  if (canMount) {
+    t.comment('the tmpfs case ran; this stand-in is for machines that cannot mount one (ANOMALY_TEST_FSIZE=1 runs it anyway)');
+    if (process.env.ANOMALY_TEST_FSIZE !== '1') return;
+  }
   const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
   t.teardown(() => e.close());
   // 64 blocks of 512 bytes: the queue segment outgrows it after a few dozen lines

@@ -34,7 +34,8 @@ export async function emulated(opts: { config?: Record<string, unknown>; interva
   fs.writeFileSync(configFile, JSON.stringify({ state_dir: stateDir, learning: { min_events: 200, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: false }, ...opts.config }));
   const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: opts.interval ?? 1, timeout: 5, users: opts.users });
   await emu.start();
-  const env = { ANOMALY_DIST: DIST, ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '' };
+  // NODE_OPTIONS: tap's process-info hooks are for the test process, not for the extension under test
+  const env: NodeJS.ProcessEnv = { ANOMALY_DIST: DIST, ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '', NODE_OPTIONS: '' };
   const stderr: string[] = [];
   const e: Emulated = {
     dir,
