@@ -1,5 +1,5 @@
 import { isMainThread, parentPort, workerData } from 'worker_threads';
-import { Extension, rpc } from '../extension/rpc';
+import { ExtensionClient } from '../extension/client';
 
 // The client side of the ingest benchmark, run in its own thread: osqueryd is another
 // process, so its calls must not queue on the event loop of the extension being measured.
@@ -20,7 +20,7 @@ async function drive(socket: string, lines: string[], concurrency: number): Prom
       while (next < lines.length) {
         const line = lines[next++];
         const t0 = process.hrtime.bigint();
-        await rpc(socket, Extension, 'call', ['logger', 'anomaly', { string: line, category: 'event' }]);
+        await new ExtensionClient(socket).call('logger', 'anomaly', { string: line, category: 'event' });
         lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
       }
     }),

@@ -2,10 +2,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { OsquerydEmulator } from '../emulator';
 import { generateContext } from '../emulator/sql';
-import { ExtensionManager, rpc, toNumber, types } from '../extension/rpc';
+import { ManagerClient, toNumber, types } from '../extension/client';
 import { startServer } from '../extension/server';
 import { scoresTable } from '../extension/tables/scores';
-import type { ScoredEvent, ScoringService } from '../scorer/types';
+import type { ScoredEvent } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
 import { percentile } from './ingest-client';
 import type { BenchPart } from './part';
@@ -27,9 +27,8 @@ async function run(): Promise<void> {
   }
   const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: 60, timeout: 5 });
   await emu.start();
-  const service = { scores: store } as unknown as ScoringService;
-  const table = scoresTable(Promise.resolve(service));
-  const status = await rpc<{ uuid: unknown }>(emu.socket, ExtensionManager, 'registerExtension', [new types.InternalExtensionInfo({ name: 'bench', version: '1', sdk_version: '0.0.0', min_sdk_version: '0.0.0' }), { table: { anomaly_scores: table.routes() } }]);
+  const table = scoresTable(store);
+  const status = await new ManagerClient(emu.socket).registerExtension(new types.InternalExtensionInfo({ name: 'bench', version: '1', sdk_version: '0.0.0', min_sdk_version: '0.0.0' }), { table: { anomaly_scores: table.routes() } });
   const server = await startServer({ path: `${emu.socket}.${toNumber(status.uuid)}`, plugins: [table], onShutdown: () => {}, log: () => {} });
   const median9 = async (fn: () => Promise<unknown>) => {
     const wall: number[] = [];

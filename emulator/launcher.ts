@@ -16,6 +16,10 @@ export interface LaunchOptions {
   allowUnsafe?: boolean;
   /** where the child's stderr goes; default inherited */
   stderr?: 'inherit' | 'pipe' | 'ignore';
+  /** the umask the extension starts with (osqueryd passes on its own) */
+  umask?: number;
+  /** RLIMIT_FSIZE in 512-byte blocks (`ulimit -f`): a disk that refuses to grow files */
+  fileSizeBlocks?: number;
 }
 
 /** the checks osqueryd makes before every launch; the message is osqueryd's own wording */
@@ -46,7 +50,9 @@ export function launchExtension(file: string, opts: LaunchOptions): ChildProcess
   const argv = [...(opts.verbose ? ['--verbose'] : []), '--socket', opts.socket, '--timeout', String(opts.timeout), '--interval', String(opts.interval)];
   // sh sets OSQUERY_EXTENSION to its own pid and execs the file, which keeps that pid:
   // the same environment osqueryd's fork+execve gives
-  return spawn('/bin/sh', ['-c', 'OSQUERY_EXTENSION=$$; export OSQUERY_EXTENSION; exec "$0" "$@"', file, ...argv], {
+  const umask = opts.umask === undefined ? '' : `umask ${opts.umask.toString(8).padStart(3, '0')}; `;
+  const limit = opts.fileSizeBlocks === undefined ? '' : `ulimit -f ${Math.floor(opts.fileSizeBlocks)}; `;
+  return spawn('/bin/sh', ['-c', `${umask}${limit}OSQUERY_EXTENSION=$$; export OSQUERY_EXTENSION; exec "$0" "$@"`, file, ...argv], {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'ignore', opts.stderr ?? 'inherit'],
   });

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import * as thrift from 'thrift';
-import { Extension, ExtensionManager, rpc, toNumber, types } from '../extension/rpc';
+import { ExtensionClient, ExtensionManager, toNumber, types } from '../extension/client';
 import { launchExtension, type LaunchOptions } from './launcher';
 import { SocketTransport } from '../extension/transport';
 import { generateContext, loadTable, queryColumnNames, referencedTables, runQuery, sqlite, type ColumnRoute } from './sql';
@@ -80,6 +80,8 @@ export class OsquerydEmulator extends EventEmitter {
   private children = new Set<ChildProcess>();
   /** set when osqueryd would have requested a catastrophic shutdown */
   catastrophic: string | null = null;
+  /** answer the extensions' pings this much later: a manager on a loaded host */
+  pingDelayMs = 0;
   readonly users: Array<{ uid: string; username: string }>;
 
   constructor(private readonly opts: EmulatorOptions) {
@@ -116,9 +118,13 @@ export class OsquerydEmulator extends EventEmitter {
   }
 
   private handler() {
-    const status = (code: number, message: string, uuid = 0) => new types.ExtensionStatus({ code, message, uuid });
+    const status = (code: number, message: string, uuid = 0) => new types.ExtensionStatus({ code, message, uuid: uuid as never });
     return {
-      ping: (cb: (e: null, r: unknown) => void) => cb(null, status(0, 'pong')),
+      ping: (cb: (e: null, r: unknown) => void) => {
+        this.emit('ping');
+        if (this.pingDelayMs > 0) setTimeout(() => cb(null, status(0, 'pong')), this.pingDelayMs);
+        else cb(null, status(0, 'pong'));
+      },
       call: (registry: string, item: string, _req: unknown, cb: (e: null, r: unknown) => void) =>
         cb(null, new types.ExtensionResponse({ status: status(1, `Unknown registry plugin: ${registry}/${item}`), response: [] })),
       shutdown: (cb: (e: null) => void) => cb(null),
@@ -213,7 +219,7 @@ export class OsquerydEmulator extends EventEmitter {
       if (!fs.existsSync(e.socket)) reason = 'socket path missing';
       else {
         try {
-          const s = await rpc<{ code: number }>(e.socket, Extension, 'ping', [], 10_000);
+          const s = await new ExtensionClient(e.socket).ping(10_000);
           if (s.code === 1) reason = 'ping answered code 1';
         } catch (err) {
           reason = (err as Error).message;
@@ -250,7 +256,7 @@ export class OsquerydEmulator extends EventEmitter {
   async callPlugin(registry: string, name: string, request: Record<string, string>, timeoutMs = 300_000): Promise<{ code: number; message: string; rows: Array<Record<string, string>> }> {
     const e = this.plugin(registry, name);
     if (!e) throw new Error(`Unknown registry plugin: ${registry}/${name}`);
-    const res = await rpc<{ status: { code: number; message: string }; response: Array<Record<string, string>> }>(e.socket, Extension, 'call', [registry, name, request], timeoutMs);
+    const res = await new ExtensionClient(e.socket).call(registry, name, request, timeoutMs);
     return { code: res.status?.code ?? 1, message: res.status?.message ?? '', rows: res.response ?? [] };
   }
 
@@ -370,7 +376,7 @@ export class OsquerydEmulator extends EventEmitter {
     if (this.health) clearInterval(this.health);
     this.health = null;
     if (opts.notifyExtensions !== false) {
-      await Promise.all([...this.extensions.values()].map((e) => rpc(e.socket, Extension, 'shutdown', [], 2000).catch(() => undefined)));
+      await Promise.all([...this.extensions.values()].map((e) => new ExtensionClient(e.socket).shutdown(2000).catch(() => undefined)));
     }
     this.extensions.clear();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));

@@ -2,78 +2,94 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { AnomalyConfig } from '../conf/config';
 import { parseResultLine } from '../scorer/parse/results';
-import type { IngestCounters, ResultRow, ScoringService } from '../scorer/types';
+import type { ResultRow } from '../scorer/types';
+import { APPEND, makeDir, writeAll } from '../state/atomic';
+import type { IngestCounters } from './counters';
+import { Throttled, type LogFn } from './log';
 import type { DurableQueue } from './queue';
-import type { LogFn } from '../conf/log';
 
 // The `anomaly` logger's work: judge each result line at once (osqueryd is waiting for the
 // answer), put the accepted ones in the durable queue, and feed the scorer from the queue
 // in the background. Scoring never runs on the reply path.
 
+/** what the ingest needs from the scoring side */
+export interface LineScorer {
+  /** score result lines; `unreadable` are the indices of lines that no longer parse */
+  score(lines: readonly string[]): Promise<{ unreadable: readonly number[] }>;
+}
+
 /** columns of anomaly_scores and anomaly_windows: rows that carry them are our own output coming back */
 const OWN_OUTPUT = ['score', 'verdict', 'model', 'reasons'];
+/** scoring failures in a row before a batch is set aside */
+const SET_ASIDE_AFTER = 3;
+const MAX_BACKOFF_MS = 30_000;
 
 export class Ingest {
-  readonly counters: IngestCounters = { accepted: 0, rejected: 0, queued: 0, scored: 0, dropped: 0 };
+  readonly counters: IngestCounters;
   private stopped = false;
   private wake: (() => void) | null = null;
   private running: Promise<void> | null = null;
-  private lastWarning = 0;
-  private suppressed = 0;
+  private readonly say: Throttled;
 
   constructor(
     private readonly queue: DurableQueue,
-    private readonly service: ScoringService,
+    private readonly scorer: LineScorer,
     private readonly config: AnomalyConfig,
     private readonly log: LogFn,
     private readonly batchLines = 500,
   ) {
-    this.counters.queued = queue.length;
+    this.counters = queue.counters;
+    this.say = new Throttled(log, 60_000);
   }
 
   /** judge one result line; never throws, the logger answers 0 whatever happens here */
   accept(line: unknown): void {
+    this.counters.received++;
+    this.queue.touch();
     try {
       if (typeof line !== 'string') return this.reject('not a string');
       const max = this.config.queue.max_line_bytes;
-      if (line.length > max / 3 && Buffer.byteLength(line) > max) return this.reject(`line of ${Buffer.byteLength(line)} bytes is over queue.max_line_bytes (${max})`);
+      if (line.length > max / 3 && Buffer.byteLength(line) > max) return this.reject(`a line of ${Buffer.byteLength(line)} bytes is over queue.max_line_bytes (${max})`);
       let rows: ResultRow[];
       try {
         rows = parseResultLine(line);
       } catch (err) {
         return this.reject((err as Error).message);
       }
+      if (rows.length === 0) return this.reject('no rows');
+      if (this.config.queries[rows[0].query]?.ignore) return this.reject(`query ${rows[0].query} is ignored by the config`, false);
+      if (isOwnOutput(rows[0])) return this.reject(`query ${rows[0].query} returns anomaly_scores rows, our own output`, false);
       this.counters.accepted++;
-      if (rows.length === 0 || this.config.queries[rows[0].query]?.ignore || isOwnOutput(rows[0])) return;
-      if (!this.queue.append(line)) {
+      let queued = false;
+      try {
+        queued = this.queue.append(line);
+      } catch (err) {
+        // the queue has said why; a disk error must not become an answer osqueryd dies of
         this.counters.dropped++;
-        this.warn(`durable queue is full (queue.max_bytes ${this.config.queue.max_bytes}); dropped a line of ${rows[0].query}`);
+        return;
+      }
+      if (!queued) {
+        this.counters.dropped++;
+        this.say.say('full', 'warn', `durable queue is full (queue.max_bytes ${this.config.queue.max_bytes}); dropped a line of ${rows[0].query} (${this.counters.dropped} dropped so far)`);
         return;
       }
       this.counters.queued = this.queue.length;
       this.wake?.();
     } catch (err) {
-      // a disk error while queueing must not become an answer osqueryd would die of
-      this.counters.dropped++;
-      this.warn(`could not queue a result line: ${(err as Error).message}`);
+      this.say.say('accept', 'error', `ingest: ${(err as Error).message}`);
     }
   }
 
-  private reject(why: string): void {
+  /** a line too large to read: the server read past it and only knows its size */
+  oversize(bytes: number): void {
+    this.counters.received++;
+    this.queue.touch();
+    this.reject(`a line of ${bytes} bytes is over the server's read limit`);
+  }
+
+  private reject(why: string, loud = true): void {
     this.counters.rejected++;
-    this.warn(`rejected a result line: ${why}`);
-  }
-
-  /** at most one warning a second, so a flood of bad lines does not flood the log */
-  private warn(msg: string): void {
-    const now = Date.now();
-    if (now - this.lastWarning < 1000) {
-      this.suppressed++;
-      return;
-    }
-    this.log('warn', this.suppressed ? `${msg} (and ${this.suppressed} similar warnings)` : msg);
-    this.lastWarning = now;
-    this.suppressed = 0;
+    this.say.say(loud ? 'rejected' : 'ignored', loud ? 'warn' : 'debug', `rejected a result line: ${why} (${this.counters.rejected} rejected so far)`);
   }
 
   start(): void {
@@ -83,44 +99,70 @@ export class Ingest {
   private async pump(): Promise<void> {
     let failures = 0;
     while (!this.stopped) {
-      if (this.queue.length < this.batchLines) {
-        // let a batch gather: one scoring round trip per line would cost more than the line
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          setTimeout(resolve, 250).unref();
-        });
-        this.wake = null;
-        if (!this.stopped) await new Promise((r) => setTimeout(r, 25).unref());
-      }
-      const lines = this.queue.take(this.batchLines);
-      if (!lines.length) continue;
       try {
-        const scored = await this.service.score(lines);
-        this.queue.commit(lines.length);
-        this.counters.scored += scored.length;
-        failures = 0;
-      } catch (err) {
-        this.queue.release();
-        failures++;
-        this.log('error', `scoring ${lines.length} lines failed (${failures}): ${(err as Error).message}`);
-        if (failures >= 3) {
-          // a batch that fails every time would stop the whole queue: set it aside
-          this.setAside(lines);
-          this.queue.take(lines.length);
+        if (this.queue.length < this.batchLines) {
+          // let a batch gather: one scoring round trip per line would cost more than the line
+          await this.pause(250);
+          if (!this.stopped) await new Promise((r) => setTimeout(r, 25).unref());
+        }
+        const lines = this.queue.take(this.batchLines);
+        if (!lines.length) continue;
+        try {
+          const { unreadable } = await this.scorer.score(lines);
+          if (unreadable.length) this.setAside(unreadable.map((i) => lines[i]), 'no longer a valid result line on replay');
+          this.counters.scored += lines.length - unreadable.length;
           this.queue.commit(lines.length);
           failures = 0;
-        } else if (!this.stopped) {
-          await new Promise((r) => setTimeout(r, 500 * failures).unref());
+        } catch (err) {
+          this.queue.release();
+          failures++;
+          this.log('error', `scoring ${lines.length} lines failed (${failures}): ${(err as Error).message}`);
+          if (failures >= SET_ASIDE_AFTER) {
+            // a batch that fails every time would stop the whole queue: set it aside
+            this.setAside(lines, `scoring failed ${failures} times`);
+            this.queue.take(lines.length);
+            this.queue.commit(lines.length);
+            failures = 0;
+          }
         }
+      } catch (err) {
+        // setting aside failed too (the disk is full): the lines stay queued; try later
+        this.queue.release();
+        this.say.say('pump', 'error', `ingest: ${(err as Error).message}; the queued lines wait until it works`);
+        failures = Math.min(failures, SET_ASIDE_AFTER - 1);
       }
+      if (failures && !this.stopped) await this.pause(Math.min(MAX_BACKOFF_MS, 500 * 2 ** failures));
       this.counters.queued = this.queue.length;
     }
   }
 
-  private setAside(lines: string[]): void {
-    const file = path.join(this.config.state_dir, 'queue', 'failed.jsonl');
-    fs.appendFileSync(file, lines.map((l) => `${l}\n`).join(''));
-    this.log('error', `set ${lines.length} result lines aside in ${file} after repeated scoring failures`);
+  /** wait `ms`, or less when a line arrives or stop() is called */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.wake = null;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      t.unref();
+      this.wake = done;
+    });
+  }
+
+  /** keep lines in queue/failed.jsonl; counts them set aside (throws if the disk refuses) */
+  private setAside(lines: readonly string[], why: string): void {
+    const dir = path.join(this.config.state_dir, 'queue');
+    makeDir(dir);
+    const file = path.join(dir, 'failed.jsonl');
+    const fd = fs.openSync(file, APPEND, 0o600);
+    try {
+      writeAll(fd, lines.map((l) => `${l}\n`).join(''));
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.counters.set_aside += lines.length;
+    this.log('error', `set ${lines.length} result lines aside in ${file}: ${why}`);
   }
 
   /** finish the batch being scored; lines not yet scored stay in the queue for next time */

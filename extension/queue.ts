@@ -1,7 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { fsyncDir, writeStateFile, readStateFile } from '../state/atomic';
-import type { LogFn } from '../conf/log';
+import { APPEND, CREATE_NEW, fsyncDir, makeDir, quarantine, readNoFollow, readStateFile, writeAll, writeStateFile } from '../state/atomic';
+import { checkCursor } from '../state/schema';
+import { zeroCounters, type IngestCounters, type PersistedCounters } from './counters';
+import { Throttled, type LogFn } from './log';
 
 // The durable queue between the logger's answer and the scorer. A result line is appended
 // to a segment file before osqueryd gets its answer, so a crash, SIGTERM or a restarted
@@ -12,9 +14,18 @@ import type { LogFn } from '../conf/log';
 // an fsync per line would cap ingest at the disk's sync rate, and a process crash (the
 // common case) loses nothing that reached the page cache. Only a power loss can cost the
 // last ~200 ms, which osqueryd's own filesystem log shares.
+//
+// A disk that is full or refuses writes never becomes an exception on a timer: a line that
+// cannot be appended is refused (the caller counts it dropped), the cursor is written again
+// on the next tick, and appends simply work again once there is space.
+//
+// The line counters (extension/counters.ts) are saved in the cursor file, in the same write
+// as the position they belong to, so after any stop they still add up.
 
 const SEGMENT_BYTES = 16 * 1024 * 1024;
 const CURSOR_KIND = 'queue-cursor';
+/** a failing disk is reported once a minute, not once a line */
+const REPORT_EVERY_MS = 60_000;
 
 interface Entry {
   line: string;
@@ -26,9 +37,14 @@ interface Entry {
 interface Cursor {
   segment: number;
   position: number;
+  counters?: Partial<PersistedCounters>;
 }
 
+export class QueueWriteError extends Error {}
+
 export class DurableQueue {
+  /** line counters; the ingest updates them, the queue persists them */
+  readonly counters: IngestCounters = zeroCounters();
   private pending: Entry[] = [];
   private head = 0;
   /** entries handed to the consumer and not yet committed */
@@ -42,9 +58,13 @@ export class DurableQueue {
   private cursor: Cursor = { segment: 0, position: 0 };
   private cursorDirty = false;
   private cursorWritten = 0;
+  /** the error that stops appends, until one succeeds again */
+  private failing: string | null = null;
+  private readonly say: Throttled;
 
   constructor(private readonly dir: string, private readonly maxBytes: number, private readonly log: LogFn = () => {}) {
-    fs.mkdirSync(dir, { recursive: true });
+    this.say = new Throttled(log, REPORT_EVERY_MS);
+    makeDir(dir);
     this.recover();
     this.timer = setInterval(() => this.sync(), 200);
     this.timer.unref();
@@ -54,36 +74,56 @@ export class DurableQueue {
     return this.pending.length - this.head;
   }
 
+  /** why appends fail now, or null */
+  get problem(): string | null {
+    return this.failing;
+  }
+
   private segmentFile(n: number): string {
     return path.join(this.dir, `${String(n).padStart(8, '0')}.log`);
   }
 
   /** replay what was accepted but not committed before the last stop */
   private recover(): void {
+    const cursorFile = path.join(this.dir, 'cursor.json');
     try {
-      const c = readStateFile(path.join(this.dir, 'cursor.json'), CURSOR_KIND, 1) as Cursor | undefined;
+      const c = readStateFile(cursorFile, CURSOR_KIND, 1, checkCursor) as Cursor | undefined;
       if (c) this.cursor = c;
     } catch (err) {
       this.log('error', `${(err as Error).message}; replaying the whole queue (rows may be scored twice, none is lost)`);
     }
+    Object.assign(this.counters, this.cursor.counters ?? {});
     const segments = fs
       .readdirSync(this.dir)
       .filter((f) => /^\d{8}\.log$/.test(f))
       .map((f) => Number(f.slice(0, 8)))
       .sort((a, b) => a - b);
+    const newest = segments[segments.length - 1] ?? 0;
+    if (segments.length && this.cursor.segment > newest) {
+      this.log('error', `${cursorFile}: points at segment ${this.cursor.segment}, but the newest is ${newest}; replaying the whole queue (rows may be scored twice, none is lost)`);
+      this.cursor = { segment: 0, position: 0 };
+    }
     for (const n of segments) {
       const file = this.segmentFile(n);
       if (n < this.cursor.segment) {
         fs.rmSync(file, { force: true });
         continue;
       }
-      const data = fs.readFileSync(file);
-      let pos = n === this.cursor.segment ? Math.min(this.cursor.position, data.length) : 0;
+      let data: Buffer;
+      try {
+        data = readNoFollow(file);
+      } catch (err) {
+        const to = quarantine(file);
+        this.counters.set_aside++;
+        this.log('error', `${file}: cannot read a queue segment (${(err as Error).message}); moved to ${to}, counted as one line set aside`);
+        continue;
+      }
+      let pos = 0;
+      if (n === this.cursor.segment) pos = this.startOf(file, data, this.cursor.position);
       while (pos < data.length) {
         const nl = data.indexOf(10, pos);
         if (nl < 0) {
-          this.log('warn', `${file}: dropped a torn last line (${data.length - pos} bytes) left by a crash before it was acknowledged`);
-          fs.truncateSync(file, pos);
+          this.setAsideTail(file, data, pos);
           break;
         }
         const line = data.toString('utf8', pos, nl);
@@ -93,35 +133,116 @@ export class DurableQueue {
       }
       this.segment = n;
     }
+    // the counters were saved with the cursor: what the queue holds now is what is queued,
+    // and lines appended after that save were accepted
+    this.counters.queued = this.length;
+    this.counters.accepted = this.counters.scored + this.counters.queued + this.counters.dropped + this.counters.set_aside;
+    this.counters.received = this.counters.accepted + this.counters.rejected;
     if (this.pending.length) this.log('info', `queue: ${this.pending.length} accepted lines from before the last stop will be scored`);
-    this.openSegment(this.segment || 1);
+    this.openSegment(this.segment || 1, false);
   }
 
-  private openSegment(n: number): void {
-    if (this.fd >= 0) {
-      fs.fsyncSync(this.fd);
-      fs.closeSync(this.fd);
+  /** where replay starts in the cursor's segment; a cursor that cannot be right replays it all */
+  private startOf(file: string, data: Buffer, position: number): number {
+    if (position === 0) return 0;
+    if (position > data.length) {
+      this.log('error', `${file}: the cursor is at byte ${position}, past the end of the segment (${data.length} bytes); replaying the segment from its start (rows may be scored twice, none is lost)`);
+      return 0;
     }
-    this.segment = n;
+    if (data[position - 1] !== 10) {
+      this.log('error', `${file}: the cursor at byte ${position} is not at the start of a line; replaying the segment from its start (rows may be scored twice, none is lost)`);
+      return 0;
+    }
+    return position;
+  }
+
+  /** bytes after the last newline: a line torn by a crash mid-write, or corruption */
+  private setAsideTail(file: string, data: Buffer, pos: number): void {
+    const tail = path.join(path.dirname(file), 'quarantine', `${path.basename(file)}.tail-${Date.now()}`);
+    let kept = 'not kept';
+    try {
+      makeDir(path.dirname(tail));
+      const fd = fs.openSync(tail, CREATE_NEW, 0o600);
+      writeAll(fd, data.subarray(pos));
+      fs.closeSync(fd);
+      kept = `kept in ${tail}`;
+    } catch (err) {
+      kept = `could not be kept: ${(err as Error).message}`;
+    }
+    fs.truncateSync(file, pos);
+    this.counters.set_aside++;
+    this.log('warn', `${file}: ${data.length - pos} bytes after the last complete line (a line torn by a crash while it was written, or a damaged file); ${kept}; counted as one line set aside`);
+  }
+
+  /** continue segment `n` (recovery) or start it new */
+  private openSegment(n: number, fresh = true): void {
+    if (this.fd >= 0) {
+      try {
+        fs.fsyncSync(this.fd);
+      } catch {
+        /* reported by sync() */
+      }
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
     const file = this.segmentFile(n);
-    this.fd = fs.openSync(file, 'a', 0o600);
-    this.size = fs.fstatSync(this.fd).size;
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fresh ? CREATE_NEW : APPEND, 0o600);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ELOOP') throw err;
+      // something already sits where a new segment goes (a planted link): move it aside
+      const to = quarantine(file);
+      this.log('error', `${file}: ${code === 'ELOOP' ? 'a symbolic link' : 'a file'} where the queue writes; moved to ${to}, not followed`);
+      fd = fs.openSync(file, CREATE_NEW, 0o600);
+    }
+    this.fd = fd;
+    this.segment = n;
+    this.size = fs.fstatSync(fd).size;
     fsyncDir(this.dir);
   }
 
-  /** append one accepted line; false when the queue is full (the caller counts it dropped) */
+  /**
+   * Append one accepted line. False when the queue is full; throws QueueWriteError when the
+   * disk refuses the write (both: the caller counts the line dropped). Nothing of a failed
+   * write stays in the segment.
+   */
   append(line: string): boolean {
     // a line is one record: stray newlines would split it on replay
     const clean = line.indexOf('\n') >= 0 ? line.replace(/[\r\n]+/g, ' ') : line;
-    const bytes = Buffer.byteLength(clean) + 1;
-    if (this.bytes + bytes > this.maxBytes) return false;
-    if (this.size + bytes > SEGMENT_BYTES && this.size > 0) this.openSegment(this.segment + 1);
-    fs.writeSync(this.fd, `${clean}\n`);
-    this.size += bytes;
-    this.bytes += bytes;
+    const data = Buffer.from(`${clean}\n`);
+    if (this.bytes + data.length > this.maxBytes) return false;
+    try {
+      if (this.fd < 0 || (this.size + data.length > SEGMENT_BYTES && this.size > 0)) this.openSegment(this.segment + 1);
+      writeAll(this.fd, data);
+    } catch (err) {
+      this.undoPartialWrite();
+      const why = (err as Error).message;
+      if (!this.failing) this.log('error', `queue: cannot append to ${this.segmentFile(this.segment)} (${why}); result lines are answered and counted dropped until the disk takes writes again`);
+      else this.say.say('append', 'error', `queue: still cannot append (${why}); ${this.counters.dropped} lines dropped so far`);
+      this.failing = why;
+      throw new QueueWriteError(why);
+    }
+    if (this.failing) {
+      this.log('info', `queue: appends work again (after: ${this.failing})`);
+      this.failing = null;
+    }
+    this.size += data.length;
+    this.bytes += data.length;
     this.dirty = true;
     this.pending.push({ line: clean, segment: this.segment, end: this.size });
     return true;
+  }
+
+  /** cut the segment back to its last complete line, so replay never sees half a line */
+  private undoPartialWrite(): void {
+    if (this.fd < 0) return;
+    try {
+      fs.ftruncateSync(this.fd, this.size);
+    } catch {
+      /* nothing was written, or the disk refuses even this: replay sets a torn tail aside */
+    }
   }
 
   /** up to `max` lines after those already handed out */
@@ -133,9 +254,10 @@ export class DurableQueue {
   }
 
   /**
-   * The first `n` handed-out lines are done. The position after them is persisted at most
-   * every 250 ms (and on close): a crash in between means a few lines are scored twice on
-   * the next start, never that one is lost, and it spares an fsync per batch.
+   * The first `n` handed-out lines are done (the caller has counted them). The position after
+   * them is persisted at most every 250 ms (and on close): a crash in between means a few
+   * lines are scored twice on the next start, never that one is lost, and it spares an fsync
+   * per batch.
    */
   commit(n: number): void {
     if (n <= 0) return;
@@ -143,6 +265,7 @@ export class DurableQueue {
     for (let i = this.head; i < this.head + n; i++) this.bytes -= Buffer.byteLength(this.pending[i].line) + 1;
     this.head += n;
     this.inFlight = Math.max(0, this.inFlight - n);
+    this.counters.queued = this.length;
     const previous = this.cursor.segment;
     this.cursor = { segment: last.segment, position: last.end };
     this.cursorDirty = true;
@@ -160,22 +283,39 @@ export class DurableQueue {
     this.inFlight = 0;
   }
 
-  private saveCursor(): void {
-    if (!this.cursorDirty) return;
-    writeStateFile(path.join(this.dir, 'cursor.json'), CURSOR_KIND, 1, this.cursor);
-    this.cursorDirty = false;
-    this.cursorWritten = Date.now();
+  /** the counters changed without a commit (rejected or dropped lines): save them soon */
+  touch(): void {
+    this.cursorDirty = true;
   }
 
+  private saveCursor(): void {
+    if (!this.cursorDirty) return;
+    const { queued: _queued, ...counters } = this.counters;
+    try {
+      writeStateFile(path.join(this.dir, 'cursor.json'), CURSOR_KIND, 1, { segment: this.cursor.segment, position: this.cursor.position, counters } satisfies Cursor);
+      this.cursorDirty = false;
+      this.cursorWritten = Date.now();
+    } catch (err) {
+      // kept dirty: written on the next tick, once the disk takes it
+      this.say.say('cursor', 'error', `queue: cannot save the cursor (${(err as Error).message}); lines scored since may be scored again after a restart`);
+    }
+  }
+
+  /** never throws: runs on a timer */
   sync(): void {
     this.saveCursor();
     if (!this.dirty || this.fd < 0) return;
-    fs.fsyncSync(this.fd);
-    this.dirty = false;
+    try {
+      fs.fsyncSync(this.fd);
+      this.dirty = false;
+    } catch (err) {
+      this.say.say('fsync', 'error', `queue: fsync failed (${(err as Error).message})`);
+    }
   }
 
   close(): void {
     clearInterval(this.timer);
+    this.cursorDirty = true;
     this.sync();
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;

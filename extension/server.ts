@@ -1,64 +1,292 @@
 import * as fs from 'fs';
 import * as net from 'net';
-import * as thrift from 'thrift';
-import { Extension, types } from './rpc';
-import { SocketTransport } from './transport';
-import type { Plugin, PluginResponse } from './plugin/types';
-import type { LogFn } from '../conf/log';
+import { echo, Throttled, type LogFn } from './log';
+import type { Plugin, PluginResponse, Row } from './plugin/types';
+import { ByteBudget, MessageReader, MessageType, MessageWriter, Oversize, ProtocolError, TType, type Message, type Value } from './wire';
 
 // The extension's own Thrift server on `<manager socket>.<uuid>`: ping, call, shutdown.
-// Every request is answered from the event loop without waiting on scoring or training,
-// and a failing plugin becomes status code 1 with its message, never a dropped connection.
+// Every request is answered from the event loop without waiting on scoring or training, and
+// a failing plugin becomes status code 1 with its message, never a dropped connection.
+//
+// Local users can reach this socket only if its mode lets them (0600, root's), but the
+// server does not trust its peers either: connections, the bytes one connection may hold,
+// the bytes one answer may take, and the time a connection may sit idle are all bounded.
+
+export interface ServerLimits {
+  /** connections held at once; a new one evicts the longest idle */
+  maxConnections: number;
+  /** a connection with no complete request for this long is closed */
+  idleMs: number;
+  /** one string of a request (a result line, a query context) longer than this is read past */
+  maxString: number;
+  /** string bytes one request may keep */
+  maxMessage: number;
+  /** string bytes all connections together may keep */
+  maxShared: number;
+  /** encoded bytes of one answer; a table answer is cut there, newest rows first */
+  maxReply: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxConnections: 64,
+  idleMs: 30_000,
+  maxString: 16 * 1024 * 1024,
+  maxMessage: 32 * 1024 * 1024,
+  maxShared: 128 * 1024 * 1024,
+  maxReply: 64 * 1024 * 1024,
+};
 
 export interface ServerOptions {
   path: string;
   plugins: readonly Plugin[];
   onShutdown: () => void;
   log: LogFn;
+  limits?: Partial<ServerLimits>;
 }
 
-export function startServer(opts: ServerOptions): Promise<net.Server> {
+export interface ExtensionServer {
+  readonly path: string;
+  /** connections open now */
+  readonly connections: number;
+  /** stop listening, drop idle connections, let calls under way finish (at most `graceMs`) */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** rows are yielded to the event loop every this many, so pings and SIGTERM get through */
+const ROWS_PER_TURN = 512;
+
+interface Conn {
+  socket: net.Socket;
+  reader: MessageReader;
+  lastActive: number;
+  /** calls being answered */
+  busy: number;
+}
+
+export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
+  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const byRoute = new Map(opts.plugins.map((p) => [`${p.registry}/${p.name}`, p]));
-  const reply = (res: PluginResponse) => new types.ExtensionResponse({ status: new types.ExtensionStatus({ code: res.code, message: res.message ?? (res.code === 0 ? 'OK' : 'failed'), uuid: 0 }), response: res.rows ?? [] });
-  const handler = {
-    ping(result: (err: Error | null, res: unknown) => void) {
-      result(null, new types.ExtensionStatus({ code: 0, message: 'pong', uuid: 0 }));
-    },
-    call(registry: string, item: string, request: Record<string, string>, result: (err: Error | null, res: unknown) => void) {
-      const plugin = byRoute.get(`${registry}/${item}`);
-      if (!plugin) return result(null, reply({ code: 1, message: `unknown ${registry} plugin ${JSON.stringify(item)}` }));
-      let answer: Promise<PluginResponse>;
-      try {
-        answer = Promise.resolve(plugin.call(request ?? {}));
-      } catch (err) {
-        answer = Promise.reject(err);
+  const shared = new ByteBudget(limits.maxShared);
+  const conns = new Set<Conn>();
+  const say = new Throttled(opts.log, 60_000);
+  let closing = false;
+
+  const answer = async (c: Conn, m: Message): Promise<void> => {
+    const w = new MessageWriter();
+    switch (m.name) {
+      case 'ping':
+        w.begin('ping', MessageType.REPLY, m.seqid).field(TType.STRUCT, 0);
+        writeStatus(w, 0, 'pong');
+        w.stop();
+        break;
+      case 'shutdown':
+        w.begin('shutdown', MessageType.REPLY, m.seqid).stop();
+        setImmediate(opts.onShutdown);
+        break;
+      case 'call': {
+        const res = await callPlugin(m.args);
+        w.begin('call', MessageType.REPLY, m.seqid).field(TType.STRUCT, 0);
+        await writeResponse(w, res, c, m.args);
+        w.stop();
+        break;
       }
-      answer.then(
-        (res) => result(null, reply(res)),
-        (err: Error) => {
-          opts.log('warn', `${registry} ${item} ${request?.action ?? ''}: ${err.message}`);
-          result(null, reply({ code: 1, message: err.message }));
-        },
-      );
-    },
-    shutdown(result: (err: Error | null) => void) {
-      result(null);
-      setImmediate(opts.onShutdown);
-    },
+      default:
+        // TApplicationException UNKNOWN_METHOD (1), as thrift's processors answer
+        w.begin(m.name, MessageType.EXCEPTION, m.seqid).field(TType.STRING, 1).string(`Unknown function ${m.name.slice(0, 100)}`).field(TType.I32, 2).i32(1).stop();
+    }
+    if (c.socket.destroyed) return;
+    for (const part of w.finish()) c.socket.write(part);
   };
+
+  const callPlugin = async (args: Map<number, Value>): Promise<PluginResponse> => {
+    const registry = args.get(1);
+    const item = args.get(2);
+    if (typeof registry !== 'string' || typeof item !== 'string') return { code: 1, message: 'call needs a registry and an item name' };
+    const plugin = byRoute.get(`${registry}/${item}`);
+    if (!plugin) return { code: 1, message: `unknown ${echo(registry)} plugin ${echo(item)}` };
+    const request: Record<string, string> = {};
+    const oversize = new Map<string, number>();
+    const raw = args.get(3);
+    if (Array.isArray(raw)) {
+      for (const entry of raw as Array<[Value, Value]>) {
+        const [k, v] = entry;
+        if (typeof k !== 'string') continue;
+        if (v instanceof Oversize) {
+          oversize.set(k, v.bytes);
+          request[k] = '';
+        } else if (typeof v === 'string') request[k] = v;
+      }
+    }
+    try {
+      return await plugin.call(request, oversize);
+    } catch (err) {
+      say.say(`${registry}/${item}`, 'warn', `${registry} ${item} ${echo(request.action ?? '')}: ${(err as Error).message}`);
+      return { code: 1, message: (err as Error).message };
+    }
+  };
+
+  /** the ExtensionResponse; rows are checked and encoded as they come, within the byte budget */
+  const writeResponse = async (w: MessageWriter, res: PluginResponse, c: Conn, args: Map<number, Value>): Promise<void> => {
+    const body = new MessageWriter();
+    let count = 0;
+    let problem: string | null = null;
+    let cut = false;
+    if (res.rows) {
+      let turn = 0;
+      try {
+        for await (const row of res.rows as AsyncIterable<Row>) {
+          problem = writeRow(body, row);
+          if (problem) break;
+          count++;
+          if (body.size > limits.maxReply) {
+            cut = true;
+            break;
+          }
+          if (++turn === ROWS_PER_TURN) {
+            turn = 0;
+            await new Promise((r) => setImmediate(r));
+            if (c.socket.destroyed || closing) break;
+          }
+        }
+      } catch (err) {
+        problem = (err as Error).message;
+      }
+    }
+    const what = `${args.get(1)} ${args.get(2)}`;
+    if (problem) {
+      say.say(`bad rows ${what}`, 'error', `${what}: not answered: ${problem}`);
+      writeStatusField(w, 1, `${what}: ${problem}`);
+      w.field(TType.LIST, 2).byte(TType.MAP).i32(0).stop();
+      return;
+    }
+    if (cut) say.say(`cut ${what}`, 'warn', `${what}: answer cut at ${count} rows (over ${limits.maxReply} bytes); narrow the query with a constraint on time`);
+    writeStatusField(w, res.code, res.message ?? (res.code === 0 ? 'OK' : 'failed'));
+    w.field(TType.LIST, 2).byte(TType.MAP).i32(count).append(body).stop();
+  };
+
+  const onConnection = (socket: net.Socket): void => {
+    if (closing) return void socket.destroy();
+    if (conns.size >= limits.maxConnections && !evictIdle()) {
+      say.say('full', 'warn', `extension server: ${conns.size} connections busy; refused one`);
+      return void socket.destroy();
+    }
+    const c: Conn = {
+      socket,
+      lastActive: Date.now(),
+      busy: 0,
+      reader: new MessageReader({ maxString: limits.maxString, maxMessage: limits.maxMessage, shared }, (m) => {
+        if (m.type !== MessageType.CALL && m.type !== MessageType.ONEWAY) throw new ProtocolError(`message type ${m.type} is not a call`);
+        c.busy++;
+        answer(c, m)
+          .catch((err) => say.say('answer', 'error', `extension server: ${(err as Error).message}`))
+          .finally(() => {
+            c.busy--;
+            c.lastActive = Date.now();
+          });
+      }),
+    };
+    conns.add(c);
+    socket.setTimeout(limits.idleMs, () => {
+      if (c.busy === 0) socket.destroy();
+    });
+    socket.on('data', (chunk: Buffer) => {
+      c.lastActive = Date.now();
+      try {
+        c.reader.push(chunk);
+      } catch (err) {
+        say.say('protocol', 'warn', `extension server: dropped a connection: ${(err as Error).message}`);
+        socket.destroy();
+      }
+    });
+    socket.on('error', (err) => say.say(`socket ${(err as NodeJS.ErrnoException).code}`, 'debug', `extension server connection: ${err.message}`));
+    socket.on('close', () => {
+      conns.delete(c);
+      c.reader.release();
+    });
+  };
+
+  /** make room for a new connection by closing the one idle longest; false if all are busy */
+  const evictIdle = (): boolean => {
+    let oldest: Conn | null = null;
+    for (const c of conns) if (c.busy === 0 && (!oldest || c.lastActive < oldest.lastActive)) oldest = c;
+    if (!oldest) return false;
+    conns.delete(oldest);
+    oldest.socket.destroy();
+    return true;
+  };
+
   // a file left by a crashed instance would make listen() fail with EADDRINUSE
   try {
     fs.unlinkSync(opts.path);
   } catch {
     /* nothing stale */
   }
-  const server = thrift.createServer(Extension, handler as never, { transport: SocketTransport, protocol: thrift.TBinaryProtocol }) as unknown as net.Server;
-  server.on('error', (err) => opts.log('error', `extension server: ${err.message}`));
+  const server = net.createServer(onConnection);
+  server.on('error', (err) => say.say(`server ${(err as NodeJS.ErrnoException).code}`, 'error', `extension server: ${err.message}`));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
+    // the socket is created 0600 whatever the umask: only its owner (root) may call shutdown()
+    const umask = process.umask(0o177);
     server.listen(opts.path, () => {
+      process.umask(umask);
       server.off('error', reject);
-      resolve(server);
+      try {
+        fs.chmodSync(opts.path, 0o600);
+      } catch {
+        /* removed already */
+      }
+      resolve({
+        path: opts.path,
+        get connections() {
+          return conns.size;
+        },
+        close: (graceMs = 2000) => {
+          closing = true;
+          try {
+            fs.unlinkSync(opts.path);
+          } catch {
+            /* the manager may have removed it */
+          }
+          for (const c of conns) if (c.busy === 0) c.socket.destroy();
+          return new Promise<void>((done) => {
+            const t = setTimeout(() => {
+              for (const c of conns) c.socket.destroy();
+              done();
+            }, graceMs);
+            t.unref();
+            server.close(() => {
+              clearTimeout(t);
+              done();
+            });
+          });
+        },
+      });
     });
   });
+}
+
+function writeStatus(w: MessageWriter, code: number, message: string): void {
+  w.field(TType.I32, 1).i32(code).field(TType.STRING, 2).string(message).field(TType.I64, 3).i64(0).stop();
+}
+
+function writeStatusField(w: MessageWriter, code: number, message: string): void {
+  w.field(TType.STRUCT, 1);
+  writeStatus(w, code, message);
+}
+
+/** one row as map<string,string>; null when it was written, else what is wrong with it */
+function writeRow(w: MessageWriter, row: unknown): string | null {
+  if (!row || typeof row !== 'object' || Array.isArray(row)) return `a row is ${Array.isArray(row) ? 'an array' : row === null ? 'null' : typeof row}, not an object of columns`;
+  const entries: Array<[string, string]> = [];
+  for (const k in row) {
+    const v = (row as Record<string, unknown>)[k];
+    // an absent value is SQL NULL
+    if (v === undefined || v === null) continue;
+    if (typeof v === 'string') entries.push([k, v]);
+    else if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') entries.push([k, String(v)]);
+    else return `column ${echo(k)} holds ${Array.isArray(v) ? 'an array' : typeof v}, not a value`;
+  }
+  w.byte(TType.STRING).byte(TType.STRING).i32(entries.length);
+  for (const [k, v] of entries) w.string(k).string(v);
+  return null;
 }

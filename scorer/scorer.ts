@@ -7,7 +7,9 @@ import { fnv1a64 } from './hash';
 import { announceBackend, selectBackend } from './models/backend';
 import { Subject, type SubjectOptions, type SubjectStateFile, type SubjectVerdict } from './subject';
 import { combineBaselines, FLEET_SUBJECT, hostBaselineName, isBaselineName, subjectKey, withIdentity, type BaselineVerdict } from './baseline';
-import { readStateFile, writeStateFile, StateFileError } from '../state/atomic';
+import { createHash } from 'crypto';
+import { makeDir, quarantine, readStateFile, writeStateFile, StateFileError } from '../state/atomic';
+import { checkExtractor, checkSubject } from '../state/schema';
 import type { BehaviourEvent, FeedbackRecord, ModelSummary, ResultRow, ScoredEvent } from './types';
 import { MODEL_NAMES, type ModelName } from './types';
 import type { LogFn } from '../conf/log';
@@ -48,6 +50,8 @@ export class Scorer {
   private readonly baselineOptions: SubjectOptions;
   private lastIdTime = -1;
   private idsAtTime = new Map<string, number>();
+  /** a subject started monitoring or retrained since the last save: save soon */
+  changedState = false;
 
   private constructor(
     private readonly opts: ScorerOptions,
@@ -92,10 +96,10 @@ export class Scorer {
     const users = new UidMap();
     let extractor: FeatureExtractor | null = null;
     if (opts.stateDir) {
-      fs.mkdirSync(path.join(opts.stateDir, 'subjects'), { recursive: true });
+      makeDir(path.join(opts.stateDir, 'subjects'));
       if (backend !== 'none') announceBackend(backend, opts.stateDir, log);
       try {
-        const saved = readStateFile(path.join(opts.stateDir, 'extractor.json'), EXTRACTOR_KIND, EXTRACTOR_VERSION);
+        const saved = readStateFile(path.join(opts.stateDir, 'extractor.json'), EXTRACTOR_KIND, EXTRACTOR_VERSION, checkExtractor);
         if (saved) extractor = FeatureExtractor.fromState(saved as never, { users, overrides: opts.config.queries });
       } catch (err) {
         log('error', `${(err as Error).message}; feature extraction starts afresh (templates are re-mined as rows arrive)`);
@@ -111,7 +115,7 @@ export class Scorer {
   /** a fleet prior is an aid: when it cannot be read, say so and score without it */
   private loadFleet(file: string): void {
     try {
-      const state = readStateFile(file, FLEET_KIND, FLEET_VERSION) as SubjectStateFile | undefined;
+      const state = readStateFile(file, FLEET_KIND, FLEET_VERSION, checkSubject) as SubjectStateFile | undefined;
       if (!state) throw new Error('no such file');
       this.fleet = Subject.fromState(state, this.baselineOptions);
       if (!this.fleet.calibrated) throw new Error('the fleet prior was never calibrated');
@@ -149,7 +153,7 @@ export class Scorer {
       if (!file.endsWith('.json')) continue;
       const full = path.join(dir, file);
       try {
-        const state = readStateFile(full, SUBJECT_KIND, SUBJECT_VERSION) as SubjectStateFile | undefined;
+        const state = readStateFile(full, SUBJECT_KIND, SUBJECT_VERSION, checkSubject) as SubjectStateFile | undefined;
         if (!state) continue;
         if (isBaselineName(state.name)) {
           const baseline = Subject.fromState(state, this.baselineOptions);
@@ -160,9 +164,8 @@ export class Scorer {
         const subject = Subject.fromState(state, this.subjectOptions);
         this.subjects.set(subject.name, subject);
       } catch (err) {
-        const why = err instanceof StateFileError ? err.message : `${full}: ${(err as Error).message}`;
+        const why = err instanceof StateFileError ? err.message : `${full}: ${(err as Error).message}; moved to ${quarantine(full)}`;
         this.log('error', `${why}; that subject starts learning again from new events`);
-        if (!(err instanceof StateFileError)) quarantine(full);
       }
     }
     const monitoring = [...this.subjects.values()].filter((s) => s.state === 'monitoring').length;
@@ -217,7 +220,9 @@ export class Scorer {
     }
     for (const [name, group] of bySubject) {
       const subject = this.subject(name);
+      const before = `${subject.state}/${subject.lastTrained}`;
       const verdicts = await subject.scoreEvents(group.events);
+      if (`${subject.state}/${subject.lastTrained}` !== before) this.changedState = true;
       const learning = verdicts.map((v, j) => (v.verdict === 'learning' ? j : -1)).filter((j) => j >= 0);
       const fromFleet = this.fleet && learning.length ? await this.fleet.judgeOnly(learning.map((j) => withIdentity(group.events[j], extracted[group.index[j]].subject))) : [];
       learning.forEach((j, k) => {
@@ -316,9 +321,16 @@ export class Scorer {
     for (const s of this.baselines.values()) await s.train();
   }
 
-  /** persist the subjects that changed, atomically */
+  /**
+   * Persist the extractor and the subjects that changed, atomically. Each file is saved on
+   * its own: one that fails (a full disk, a subject too large to write) is reported and
+   * tried again next time, and the others are saved all the same. Throws, after trying all,
+   * with what failed.
+   */
   save(): void {
-    for (const write of this.pendingWrites()) write();
+    const failed: string[] = [];
+    for (const write of this.pendingWrites(failed)) write();
+    throwIfNotSaved(failed);
   }
 
   /**
@@ -326,25 +338,40 @@ export class Scorer {
    * so the scorer thread saves one subject per slice of its CPU budget.
    */
   async saveInSlices(between: () => Promise<void>): Promise<void> {
-    for (const write of this.pendingWrites()) {
+    const failed: string[] = [];
+    for (const write of this.pendingWrites(failed)) {
       await between();
       write();
     }
+    throwIfNotSaved(failed);
   }
 
-  /** one write per changed file; each is atomic and reads the subject when it runs */
-  private *pendingWrites(): Generator<() => void> {
+  /** one write per changed file; each is atomic, reads the subject when it runs, and adds to `failed` instead of throwing */
+  private *pendingWrites(failed: string[]): Generator<() => void> {
     const dir = this.opts.stateDir;
     if (!dir) return;
-    yield () => writeStateFile(path.join(dir, 'extractor.json'), EXTRACTOR_KIND, EXTRACTOR_VERSION, this.extractor.toState());
+    this.changedState = false;
+    const attempt = (what: string, write: () => void) => () => {
+      try {
+        write();
+      } catch (err) {
+        failed.push(`${what}: ${(err as Error).message}`);
+      }
+    };
+    yield attempt('extractor', () => writeStateFile(path.join(dir, 'extractor.json'), EXTRACTOR_KIND, EXTRACTOR_VERSION, this.extractor.toState()));
     for (const s of [...this.subjects.values(), ...this.baselines.values()]) {
       if (!s.dirty) continue;
-      yield () => {
-        writeStateFile(path.join(dir, 'subjects', `${fileNameFor(s.name)}.json`), SUBJECT_KIND, SUBJECT_VERSION, s.toState());
+      yield attempt(`subject ${JSON.stringify(s.name.slice(0, 100))}`, () => {
+        writeStateFile(path.join(dir, 'subjects', subjectFileName(s.name)), SUBJECT_KIND, SUBJECT_VERSION, s.toState());
         s.dirty = false;
-      };
+        removeLegacyFile(dir, s.name);
+      });
     }
   }
+}
+
+function throwIfNotSaved(failed: readonly string[]): void {
+  if (failed.length) throw new Error(`${failed.length} state files not saved (they are tried again at the next save): ${failed.slice(0, 5).join('; ')}`);
 }
 
 /**
@@ -366,20 +393,23 @@ function push(groups: Map<string, { index: number[]; events: BehaviourEvent[] }>
   group.events.push(event);
 }
 
-/** subject names are `alice@web-01`, `uid:1001@web-01`, `*@web-01`; keep file names safe and reversible enough */
+/** how earlier versions named subject files (`alice@web-01` …; scorer/windows.ts still names its files so) */
 export function fileNameFor(subject: string): string {
   return encodeURIComponent(subject).replace(/\./g, '%2E');
 }
 
-function quarantine(file: string): void {
-  const q = path.join(path.dirname(file), 'quarantine');
-  fs.mkdirSync(q, { recursive: true });
+/** a file named the way earlier versions named subjects would be read again at the next start */
+function removeLegacyFile(dir: string, subject: string): void {
   try {
-    fs.renameSync(file, path.join(q, `${path.basename(file)}.${Date.now()}`));
+    fs.rmSync(path.join(dir, 'subjects', `${fileNameFor(subject)}.json`), { force: true });
   } catch {
-    /* already moved or gone: nothing more to keep */
+    /* a name too long for a file never had one */
   }
 }
 
-export { fnv1a64 } from './hash';
+/** any user name, of any length, gives a short safe file name; the name itself is inside */
+export function subjectFileName(subject: string): string {
+  return `${createHash('sha256').update(subject).digest('hex').slice(0, 32)}.json`;
+}
 
+export { fnv1a64 } from './hash';

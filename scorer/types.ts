@@ -136,46 +136,11 @@ export interface ModelSummary {
   backend: string;
 }
 
-/** Ingest counters of the logger, reported in `anomaly_models`. */
-export interface IngestCounters {
-  /** result lines accepted into the durable queue */
-  accepted: number;
-  /** result lines refused (malformed, oversized, wrong types); always answered 0 all the same */
-  rejected: number;
-  /** rows waiting in the durable queue */
-  queued: number;
-  /** rows scored so far */
-  scored: number;
-  /** rows dropped because the queue was full (bounded queue) */
-  dropped: number;
-}
-
 export interface FeedbackRecord {
   id: string;
   label: Label;
   note: string;
   time: number;
-}
-
-/** A bound pushed down from a SQL constraint; SQLite re-checks every row, so bounds are hints. */
-export interface Bound {
-  op: '>' | '>=' | '<' | '<=';
-  value: number;
-}
-
-/**
- * Push-down filter for `anomaly_scores`. Each present field narrows the rows: numeric
- * bounds are ANDed, value lists are "any of" (osqueryd sends `IN (...)` as several
- * equality constraints). `score` bounds never match rows whose score is null.
- */
-export interface ScoreFilter {
-  time?: Bound[];
-  score?: Bound[];
-  subject?: string[];
-  host?: string[];
-  verdict?: string[];
-  query?: string[];
-  id?: string[];
 }
 
 /** What about a window decided its score (scorer/windows.ts). */
@@ -196,55 +161,4 @@ export interface ScoredWindow {
   reasons: string;
   /** JSON array of the ids (anomaly_scores.id) of the window's least normal rows */
   top_ids: string;
-}
-
-/** Push-down filter for `anomaly_windows`, with the same meaning as ScoreFilter. */
-export interface WindowFilter {
-  start?: Bound[];
-  score?: Bound[];
-  subject?: string[];
-  host?: string[];
-  verdict?: string[];
-}
-
-/** Retained scored windows; persisted in the state directory. */
-export interface WindowStore {
-  append(windows: readonly ScoredWindow[]): void;
-  /** windows matching the filter, newest first */
-  select(filter: WindowFilter): ScoredWindow[];
-  readonly size: number;
-  flush(): void;
-  close(): void;
-}
-
-/** Retained scored events, newest first; persisted in the state directory. */
-export interface ScoreStore {
-  append(events: readonly ScoredEvent[]): void;
-  /** rows matching the filter, newest first */
-  select(filter: ScoreFilter): ScoredEvent[];
-  get(id: string): ScoredEvent | undefined;
-  readonly size: number;
-  /** make everything appended so far durable */
-  flush(): void;
-  close(): void;
-}
-
-/**
- * What the extension's tables and logger need from the scoring side. The extension owns the
- * durable queue; the service scores rows off the Thrift event loop (worker thread).
- */
-export interface ScoringService {
-  /**
-   * score osquery result lines (validated when accepted); they are parsed in the scorer's
-   * thread, not on the one answering osqueryd. Resolves when their rows are scored and
-   * appended to `scores`.
-   */
-  score(lines: readonly string[]): Promise<ScoredEvent[]>;
-  models(): ModelSummary[];
-  readonly scores: ScoreStore;
-  readonly windows: WindowStore;
-  /** label a scored event; rejects with a clear message when the id is unknown */
-  feedback(record: FeedbackRecord): Promise<void>;
-  /** persist state and stop workers */
-  close(): Promise<void>;
 }

@@ -31,12 +31,11 @@ export type WorkerRequest =
   | { type: 'score'; id: number; lines: string[] }
   | { type: 'feedback'; id: number; scored: ScoredEvent; record: FeedbackRecord }
   | { type: 'users'; id: number; rows: Array<{ uid: string; username: string }> }
-  | { type: 'save'; id: number }
   | { type: 'close'; id: number };
 
 export type WorkerReply =
   | { type: 'ready'; backend: string; summaries: ReturnType<Scorer['summaries']>; budgetMsPerMinute: number | null }
-  | { type: 'done'; id: number; events?: ScoredEvent[]; windows?: ScoredWindow[]; summaries: ReturnType<Scorer['summaries']> }
+  | { type: 'done'; id: number; events?: ScoredEvent[]; windows?: ScoredWindow[]; unreadable?: number[]; summaries: ReturnType<Scorer['summaries']> }
   | { type: 'failed'; id: number; message: string }
   | { type: 'log'; level: LogLevel; msg: string };
 
@@ -54,17 +53,21 @@ function yieldCpuToTheProtocolThread(): void {
   }
 }
 
-/** lines were validated when accepted; one altered on disk since is skipped, not fatal */
-function parseQueuedLines(lines: readonly string[]): ResultRow[] {
+/**
+ * Lines were validated when accepted; one altered on disk since is not fatal, but it is
+ * reported back by index so the queue can set it aside and count it.
+ */
+function parseQueuedLines(lines: readonly string[]): { rows: ResultRow[]; unreadable: number[] } {
   const rows: ResultRow[] = [];
-  for (const line of lines) {
+  const unreadable: number[] = [];
+  for (let i = 0; i < lines.length; i++) {
     try {
-      for (const row of parseResultLine(line)) rows.push(row);
+      for (const row of parseResultLine(lines[i])) rows.push(row);
     } catch {
-      /* skipped */
+      unreadable.push(i);
     }
   }
-  return rows;
+  return { rows, unreadable };
 }
 
 /**
@@ -89,12 +92,14 @@ async function main(): Promise<void> {
   const log: LogFn = (level, msg) => port.postMessage({ type: 'log', level, msg } satisfies WorkerReply);
   const scorer = await Scorer.open({ config: init.config, stateDir: init.stateDir, log, modelOptions: init.modelOptions });
   const windows = new WindowScorer(windowOptionsFrom(init.config, path.join(init.stateDir, 'windows'), log));
+  // each saves on its own: one that fails does not keep the other from saving
   const save = () => {
-    try {
-      scorer.save();
-      windows.save();
-    } catch (err) {
-      log('error', `saving scorer state failed: ${(err as Error).message}`);
+    for (const [what, run] of [['scorer', () => scorer.save()], ['window', () => windows.save()]] as const) {
+      try {
+        run();
+      } catch (err) {
+        log('error', `saving ${what} state failed: ${(err as Error).message}`);
+      }
     }
   };
   let chain: Promise<void> = Promise.resolve();
@@ -117,11 +122,17 @@ async function main(): Promise<void> {
       try {
         let events: ScoredEvent[] | undefined;
         let closed: ScoredWindow[] | undefined;
+        let unreadable: number[] | undefined;
         switch (req.type) {
-          case 'score':
-            events = await scoreInSlices(scorer, parseQueuedLines(req.lines));
+          case 'score': {
+            const parsed = parseQueuedLines(req.lines);
+            unreadable = parsed.unreadable;
+            events = await scoreInSlices(scorer, parsed.rows);
             closed = windows.add(events);
+            // a subject that started monitoring or retrained is saved now, not at the next timer
+            if (scorer.changedState) save();
             break;
+          }
           case 'feedback':
             scorer.feedback(req.scored, req.record);
             save();
@@ -129,15 +140,12 @@ async function main(): Promise<void> {
           case 'users':
             scorer.setUsers(req.rows);
             break;
-          case 'save':
-            save();
-            break;
           case 'close':
             clearInterval(timer);
             save();
             break;
         }
-        port.postMessage({ type: 'done', id: req.id, events, windows: closed, summaries: scorer.summaries() } satisfies WorkerReply);
+        port.postMessage({ type: 'done', id: req.id, events, windows: closed, unreadable, summaries: scorer.summaries() } satisfies WorkerReply);
       } catch (err) {
         port.postMessage({ type: 'failed', id: req.id, message: (err as Error).message } satisfies WorkerReply);
       }

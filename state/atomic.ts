@@ -1,3 +1,4 @@
+import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -5,6 +6,10 @@ import * as path from 'path';
 // new one, never half of one: temp file in the same directory, fsync, rename, fsync of the
 // directory. Every file says what it is and in which format version, so that a file from
 // another program or another version is recognised instead of misread.
+//
+// The extension runs as root: every file here is opened without following a symlink, new
+// files are created exclusively with mode 0600 and directories with 0700, so a link planted
+// in the state directory cannot make it write (or truncate) a file elsewhere.
 
 export const FORMAT = 'anomaly-ext';
 
@@ -15,21 +20,59 @@ export class StateFileError extends Error {
   }
 }
 
-export function writeStateFile(file: string, kind: string, version: number, payload: unknown): void {
-  const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  const header = `{"format":${JSON.stringify(FORMAT)},"kind":${JSON.stringify(kind)},"version":${version},"written":${Math.floor(Date.now() / 1000)},"payload":`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
+const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_RDWR } = fs.constants;
+/** flags for a file that must be new: never an existing file, never through a link */
+export const CREATE_NEW = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+/** flags for appending to a file of ours, created if missing, never through a link */
+export const APPEND = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW;
+/** flags for appending and reading back (retained-score segments) */
+export const APPEND_READ = O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW;
+export const READ = O_RDONLY | O_NOFOLLOW;
+
+/** a directory of ours: created 0700 whatever the umask */
+export function makeDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+
+/** the whole file, not through a link (ELOOP if it is one) */
+export function readNoFollow(file: string): Buffer {
+  const fd = fs.openSync(file, READ);
   try {
-    fs.writeSync(fd, header);
-    fs.writeSync(fd, JSON.stringify(payload));
-    fs.writeSync(fd, '}\n');
-    fs.fsyncSync(fd);
+    return fs.readFileSync(fd);
   } finally {
     fs.closeSync(fd);
   }
-  fs.renameSync(tmp, file);
+}
+
+/** write all of `data` at the fd's position, or throw having written nothing the caller keeps */
+export function writeAll(fd: number, data: string | Buffer): void {
+  const buf = typeof data === 'string' ? Buffer.from(data) : data;
+  let off = 0;
+  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+}
+
+export function writeStateFile(file: string, kind: string, version: number, payload: unknown): void {
+  const dir = path.dirname(file);
+  makeDir(dir);
+  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const header = `{"format":${JSON.stringify(FORMAT)},"kind":${JSON.stringify(kind)},"version":${version},"written":${Math.floor(Date.now() / 1000)},"payload":`;
+  const fd = fs.openSync(tmp, CREATE_NEW, 0o600);
+  try {
+    writeAll(fd, header);
+    writeAll(fd, JSON.stringify(payload));
+    writeAll(fd, '}\n');
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* closed above */
+    }
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
   fsyncDir(dir);
 }
 
@@ -37,12 +80,14 @@ export function writeStateFile(file: string, kind: string, version: number, payl
  * The payload of a state file, or undefined when there is none. A corrupt, foreign or
  * incompatible file is moved to `<dir>/quarantine/` and reported with a StateFileError.
  */
-export function readStateFile(file: string, kind: string, version: number): unknown {
+export function readStateFile(file: string, kind: string, version: number, validate?: PayloadCheck): unknown {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readNoFollow(file).toString('utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') throw new StateFileError(file, quarantine(file), 'is a symbolic link, not a state file; not followed');
     throw new StateFileError(file, null, `cannot read: ${(err as Error).message}`);
   }
   let doc: { format?: unknown; kind?: unknown; version?: unknown; payload?: unknown };
@@ -60,15 +105,21 @@ export function readStateFile(file: string, kind: string, version: number): unkn
   if (doc.version !== version) {
     throw new StateFileError(file, quarantine(file), `format version ${JSON.stringify(doc.version)}, this build reads version ${version}`);
   }
+  const problem = validate?.(doc.payload);
+  if (problem) throw new StateFileError(file, quarantine(file), `invalid ${kind} state: ${problem}`);
   return doc.payload;
 }
+
+/** null when the payload is well formed, else what is wrong with it (see state/schema.ts) */
+export type PayloadCheck = (payload: unknown) => string | null;
 
 /** move a bad file aside, keeping it for inspection; returns where it went */
 export function quarantine(file: string): string | null {
   const dir = path.join(path.dirname(file), 'quarantine');
-  const target = path.join(dir, `${path.basename(file)}.${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  // the time says when; the random part keeps two quarantines in one millisecond apart
+  const target = path.join(dir, `${path.basename(file)}.${new Date().toISOString().replace(/[:.]/g, '-')}.${randomBytes(3).toString('hex')}`);
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDir(dir);
     fs.renameSync(file, target);
     return target;
   } catch {
@@ -79,7 +130,7 @@ export function quarantine(file: string): string | null {
 export function fsyncDir(dir: string): void {
   let fd: number | undefined;
   try {
-    fd = fs.openSync(dir, 'r');
+    fd = fs.openSync(dir, READ);
     fs.fsyncSync(fd);
   } catch {
     /* some filesystems refuse directory fsync; the rename is still atomic */
@@ -98,21 +149,25 @@ export class JsonlAppender {
   private timer: NodeJS.Timeout;
 
   constructor(readonly file: string, syncEveryMs = 200) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    this.fd = fs.openSync(file, 'a', 0o600);
+    makeDir(path.dirname(file));
+    this.fd = fs.openSync(file, APPEND, 0o600);
     this.timer = setInterval(() => this.sync(), syncEveryMs);
     this.timer.unref();
   }
 
   append(record: unknown): void {
-    fs.writeSync(this.fd, `${JSON.stringify(record)}\n`);
+    writeAll(this.fd, `${JSON.stringify(record)}\n`);
     this.dirty = true;
   }
 
   sync(): void {
     if (!this.dirty) return;
-    fs.fsyncSync(this.fd);
-    this.dirty = false;
+    try {
+      fs.fsyncSync(this.fd);
+      this.dirty = false;
+    } catch {
+      /* a failing disk: tried again on the next tick and on close */
+    }
   }
 
   close(): void {
@@ -123,23 +178,33 @@ export class JsonlAppender {
 }
 
 /** records of a JSON-lines file; a torn or corrupt line is skipped and reported */
-export function readJsonl<T>(file: string, warn: (msg: string) => void = () => {}): T[] {
+export function readJsonl<T>(file: string, warn: (msg: string) => void = () => {}, check: PayloadCheck = () => null): T[] {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readNoFollow(file).toString('utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return [];
+    if (code === 'ELOOP') {
+      warn(`${file}: a symbolic link where a state file belongs; not followed, moved to ${quarantine(file)}`);
+      return [];
+    }
     throw err;
   }
   const out: T[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     if (!lines[i]) continue;
+    let record: unknown;
     try {
-      out.push(JSON.parse(lines[i]) as T);
+      record = JSON.parse(lines[i]);
     } catch {
       warn(`${file}:${i + 1}: skipped a ${i === lines.length - 1 ? 'torn last' : 'corrupt'} line`);
+      continue;
     }
+    const problem = check(record);
+    if (problem) warn(`${file}:${i + 1}: skipped a line that is not a record: ${problem}`);
+    else out.push(record as T);
   }
   return out;
 }

@@ -1,9 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { fnv1a32 as hash32 } from '../scorer/hash';
-import type { Bound, ScoredEvent, ScoreFilter, ScoreStore, Verdict } from '../scorer/types';
-import { quarantine } from './atomic';
+import type { ScoredEvent, Verdict } from '../scorer/types';
 import type { LogFn } from '../conf/log';
+import { APPEND_READ, makeDir, quarantine, readNoFollow, writeAll } from './atomic';
+import type { Bound, ScoreFilter, ScoreStore } from './store';
 
 // The retained `anomaly_scores` rows. A million rows must stay cheap to hold and fast to
 // filter, so the columns that queries filter on live in typed arrays (a few dozen bytes a
@@ -86,7 +87,7 @@ export class RetainedScores implements ScoreStore {
 
   constructor(private readonly opts: RetainedScoresOptions) {
     this.log = opts.log ?? (() => {});
-    fs.mkdirSync(opts.dir, { recursive: true });
+    makeDir(opts.dir);
     this.load();
   }
 
@@ -139,7 +140,7 @@ export class RetainedScores implements ScoreStore {
     if (!seg || rowsInSeg >= SEGMENT_ROWS) {
       const n = seg ? seg.n + 1 : 1;
       const file = path.join(this.opts.dir, `${SEGMENT_PREFIX}${String(n).padStart(8, '0')}.jsonl`);
-      seg = { n, file, fd: fs.openSync(file, 'a+', 0o600), size: 0, lastRow: this.base + this.end - 1 };
+      seg = { n, file, fd: fs.openSync(file, APPEND_READ, 0o600), size: 0, lastRow: this.base + this.end - 1 };
       this.segments.push(seg);
     }
     return seg;
@@ -150,36 +151,51 @@ export class RetainedScores implements ScoreStore {
     return i > 0 ? this.segments[i - 1].lastRow + 1 : this.base + this.start;
   }
 
+  /**
+   * Append scored events. Rows are indexed only once their bytes are written: a write that
+   * fails (a full disk) is cut back out of the segment and throws, and the rows written
+   * before it stay.
+   */
   append(events: readonly ScoredEvent[]): void {
     if (!events.length) return;
     this.grow(events.length);
-    let seg = this.currentSegment();
-    let chunk: string[] = [];
-    let chunkBytes = 0;
-    const flushChunk = () => {
-      if (!chunk.length) return;
-      fs.writeSync(seg.fd, chunk.join(''));
-      chunk = [];
-      chunkBytes = 0;
-    };
-    for (const ev of events) {
-      if (seg.lastRow - this.firstRowOf(seg) + 1 >= SEGMENT_ROWS) {
-        flushChunk();
-        seg = this.currentSegment();
+    let done = 0;
+    try {
+      while (done < events.length) {
+        const seg = this.currentSegment();
+        const room = SEGMENT_ROWS - (seg.lastRow - this.firstRowOf(seg) + 1);
+        done += this.appendChunk(seg, events.slice(done, done + Math.max(1, Math.min(room, 2000))));
       }
-      const line = `${JSON.stringify(ev)}\n`;
-      const bytes = Buffer.byteLength(line);
-      const i = this.end++;
-      this.index(i, ev, this.segments.length - 1, seg.size, bytes - 1);
-      seg.size += bytes;
-      seg.lastRow = this.base + i;
-      chunk.push(line);
-      chunkBytes += bytes;
-      if (chunkBytes > 1 << 20) flushChunk();
+    } finally {
+      if (done) this.unsynced = true;
+      this.retain();
     }
-    flushChunk();
-    this.unsynced = true;
-    this.retain();
+  }
+
+  /** write one chunk of rows to a segment, then index them; returns how many */
+  private appendChunk(seg: Segment, events: readonly ScoredEvent[]): number {
+    const lines = events.map((ev) => `${JSON.stringify(ev)}\n`);
+    const data = Buffer.from(lines.join(''));
+    try {
+      writeAll(seg.fd, data);
+    } catch (err) {
+      try {
+        fs.ftruncateSync(seg.fd, seg.size);
+      } catch {
+        /* load() skips a torn record */
+      }
+      throw err;
+    }
+    let offset = seg.size;
+    for (let k = 0; k < events.length; k++) {
+      const bytes = Buffer.byteLength(lines[k]);
+      const i = this.end++;
+      this.index(i, events[k], this.segments.indexOf(seg), offset, bytes - 1);
+      offset += bytes;
+      seg.lastRow = this.base + i;
+    }
+    seg.size = offset;
+    return events.length;
   }
 
   private index(i: number, ev: ScoredEvent, segIndex: number, offset: number, length: number): void {
@@ -215,17 +231,21 @@ export class RetainedScores implements ScoreStore {
   }
 
   select(filter: ScoreFilter): ScoredEvent[] {
+    return [...this.matching(filter)];
+  }
+
+  /** rows matching the filter, newest first, each read from disk only when it is reached */
+  *matching(filter: ScoreFilter): Generator<ScoredEvent> {
     const subjects = idSet(filter.subject, this.subjects);
     const hosts = idSet(filter.host, this.hosts);
     const queries = idSet(filter.query, this.queries);
     const verdicts = filter.verdict ? new Set(filter.verdict.map((v) => VERDICTS.indexOf(v as Verdict)).filter((v) => v >= 0)) : null;
     const ids = filter.id ? new Set(filter.id.map(hash32)) : null;
     // a value never stored matches nothing: no scan at all
-    if (subjects?.size === 0 || hosts?.size === 0 || queries?.size === 0 || verdicts?.size === 0) return [];
+    if (subjects?.size === 0 || hosts?.size === 0 || queries?.size === 0 || verdicts?.size === 0) return;
     const [tLo, tHi] = range(filter.time);
     const [sLo, sHi] = range(filter.score, true);
     const hasScoreBound = Boolean(filter.score?.length);
-    const out: ScoredEvent[] = [];
     const matches = (i: number): boolean => {
       const t = this.time[i];
       if (t < tLo.v || (tLo.strict && t === tLo.v) || t > tHi.v || (tHi.strict && t === tHi.v)) return false;
@@ -242,25 +262,38 @@ export class RetainedScores implements ScoreStore {
       if (ids && !ids.has(this.idHash[i])) return false;
       return true;
     };
-    const take = (i: number) => {
+    const read = (i: number): ScoredEvent | undefined => {
       const ev = this.read(i);
-      if (ev && (!filter.id || filter.id.includes(ev.id))) out.push(ev);
+      return ev && (!filter.id || filter.id.includes(ev.id)) ? ev : undefined;
     };
-    // only low scores can match: walk the list of them, newest first, instead of every row
+    // rows are followed by absolute number: a caller that pauses between rows may see new
+    // rows appended (and the arrays moved) or old ones retired in the meantime
     if (hasScoreBound && sHi.v < LOW_SCORE) {
-      for (let k = this.low.length - 1; k >= this.lowHead; k--) {
-        const i = this.low[k] - this.base;
-        if (i < this.start) break;
-        if (i < this.end && matches(i)) take(i);
+      // only low scores can match: walk the list of them, newest first, instead of every row.
+      // Compaction replaces this.low; the array held here keeps its absolute row numbers.
+      const low = this.low;
+      for (let k = low.length - 1; k >= 0; k--) {
+        const i = low[k] - this.base;
+        if (i < this.start) return;
+        if (i < this.end && matches(i)) {
+          const ev = read(i);
+          if (ev) yield ev;
+        }
       }
-      return out;
+      return;
     }
-    for (let i = this.end - 1; i >= this.start; i--) if (matches(i)) take(i);
-    return out;
+    for (let row = this.base + this.end - 1; ; row--) {
+      const i = row - this.base;
+      if (i < this.start || i >= this.end) return;
+      if (!matches(i)) continue;
+      const ev = read(i);
+      if (ev) yield ev;
+    }
   }
 
   get(id: string): ScoredEvent | undefined {
-    return this.select({ id: [id] })[0];
+    for (const ev of this.matching({ id: [id] })) return ev;
+    return undefined;
   }
 
   private read(i: number): ScoredEvent | undefined {
@@ -285,7 +318,7 @@ export class RetainedScores implements ScoreStore {
       const n = Number(f.slice(SEGMENT_PREFIX.length, -'.jsonl'.length));
       let data: Buffer;
       try {
-        data = fs.readFileSync(file);
+        data = readNoFollow(file);
       } catch (err) {
         this.log('error', `${file}: cannot read retained scores (${(err as Error).message}); skipped`);
         continue;
@@ -317,7 +350,7 @@ export class RetainedScores implements ScoreStore {
       }
       if (corrupt > 0) this.log('warn', `${file}: skipped ${corrupt} unreadable records`);
       if (good < data.length) fs.truncateSync(file, good);
-      const seg: Segment = { n, file, fd: fs.openSync(file, 'a+', 0o600), size: good, lastRow: 0 };
+      const seg: Segment = { n, file, fd: fs.openSync(file, APPEND_READ, 0o600), size: good, lastRow: 0 };
       this.segments.push(seg);
       this.grow(rows.length);
       for (const r of rows) {
@@ -383,4 +416,3 @@ function range(bounds: Bound[] | undefined, float32 = false): [Edge, Edge] {
   }
   return [lo, hi];
 }
-

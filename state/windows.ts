@@ -1,6 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Bound, ScoredWindow, Verdict, WindowFilter, WindowStore } from '../scorer/types';
+import type { ScoredWindow, Verdict } from '../scorer/types';
+import type { Bound, WindowFilter, WindowStore } from './store';
+import type { LogFn } from '../conf/log';
 import { fsyncDir, JsonlAppender, readJsonl } from './atomic';
 
 // The retained `anomaly_windows` rows. A subject closes one window per window length (144 a
@@ -9,8 +11,6 @@ import { fsyncDir, JsonlAppender, readJsonl } from './atomic';
 // Retention follows anomaly_scores (state/scores.ts): at most max_rows, and no older than
 // max_days before the newest window. Dropped records leave the file when it is compacted,
 // which happens once it holds twice as many records as are live.
-
-type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
 
 export interface RetainedWindowsOptions {
   dir: string;

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Extension, rpc } from '../extension/rpc';
+import { ExtensionClient } from '../extension/client';
 import { emulated, until } from './helpers/emulated';
 
 const good = (i: number) =>
@@ -29,7 +29,7 @@ t.test('bad input is answered 0, counted rejected, and the extension stays up', 
   t.equal(c.rejected, String(bad.length), 'each bad line counted rejected');
   t.equal(c.accepted, '2', 'the valid lines accepted');
   const [ext] = e.emu.registered();
-  const pong = await rpc<{ code: number }>(ext.socket, Extension, 'ping', []);
+  const pong = await new ExtensionClient(ext.socket).ping();
   t.equal(pong.code, 0, 'still answering pings');
   t.ok(e.stderr.join('').includes('rejected a result line'), 'rejections are logged with the reason');
 });
@@ -50,6 +50,7 @@ t.test('16 concurrent connections × 1,000 lines: every line accounted for', asy
     }),
   );
   t.equal(failures, 0, 'every call answered 0');
+  if (failures) console.error(e.stderr.join(''));
   const [c] = await until(() => e.emu.query("SELECT accepted, rejected, queued FROM anomaly_models WHERE subject = '*'"), (r) => r[0]?.queued === '0', 60_000);
   t.equal(Number(c.accepted) + Number(c.rejected), 16 * perConnection, 'accepted + rejected = lines sent');
   t.equal(Number(c.rejected), 16 * 100, 'exactly the malformed ones rejected');

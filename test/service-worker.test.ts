@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
 import { resolveConfig } from '../conf/config';
-import { Extension, rpc } from '../extension/rpc';
+import { ExtensionClient } from '../extension/client';
 import { startServer } from '../extension/server';
 import { createScoringService } from '../scorer/service';
 
@@ -31,7 +31,7 @@ t.test('pings are answered while the worker trains', async (t) => {
   let pings = 0;
   const started = Date.now();
   while (training) {
-    const pong = await rpc<{ code: number }>(socket, Extension, 'ping', [], 5000);
+    const pong = await new ExtensionClient(socket).ping(5000);
     if (pong.code === 0) pings++;
     await new Promise((r) => setTimeout(r, 20));
   }

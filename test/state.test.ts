@@ -4,7 +4,8 @@ import * as path from 'path';
 import t from 'tap';
 import { readStateFile, StateFileError, writeStateFile } from '../state/atomic';
 import { RetainedScores } from '../state/scores';
-import type { ScoredEvent, ScoreFilter, Verdict } from '../scorer/types';
+import type { ScoredEvent, Verdict } from '../scorer/types';
+import type { ScoreFilter } from '../state/store';
 
 const tmp = (t: Tap) => {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-state-'));
@@ -27,13 +28,38 @@ t.test('atomic, versioned state files; bad ones are quarantined', async (t) => {
     ['{"hello":"world"}', /not an anomaly-ext state file/],
     [JSON.stringify({ format: 'anomaly-ext', kind: 'subject', version: 7, payload: {} }), /format version 7/],
     [JSON.stringify({ format: 'anomaly-ext', kind: 'queue-cursor', version: 1, payload: {} }), /holds "queue-cursor" state/],
+    [JSON.stringify({ format: 'anomaly-ext', kind: 'subject', version: 1, payload: null }), /invalid subject state: \(the payload\) must be object/],
+    [JSON.stringify({ format: 'anomaly-ext', kind: 'subject', version: 1, payload: { a: 'x' } }), /invalid subject state: \/a must be number/],
   ] as const) {
     fs.writeFileSync(file, content);
-    t.throws(() => readStateFile(file, 'subject', 1), StateFileError);
+    const before = fs.existsSync(path.join(dir, 'quarantine')) ? fs.readdirSync(path.join(dir, 'quarantine')).length : 0;
+    let caught: unknown;
+    try {
+      readStateFile(file, 'subject', 1, (p) => (p === null || typeof p !== 'object' ? '(the payload) must be object' : typeof (p as { a: unknown }).a === 'number' ? null : '/a must be number'));
+    } catch (err) {
+      caught = err;
+    }
+    t.type(caught, StateFileError, `refused: ${why}`);
+    t.match((caught as Error).message, why, 'with the reason');
     t.notOk(fs.existsSync(file), 'moved away');
-    const q = fs.readdirSync(path.join(dir, 'quarantine'));
-    t.ok(q.length > 0, `quarantined (${why})`);
+    t.equal(fs.readdirSync(path.join(dir, 'quarantine')).length, before + 1, 'one more file in quarantine');
   }
+});
+
+t.test('state files are never written through a planted link', async (t) => {
+  const dir = tmp(t);
+  const victim = path.join(dir, 'victim');
+  fs.writeFileSync(victim, 'precious');
+  const file = path.join(dir, 'cursor.json');
+  // the temp file name of the old code: pid-named, opened with truncation
+  fs.symlinkSync(victim, path.join(dir, `.cursor.json.${process.pid}.tmp`));
+  writeStateFile(file, 'queue-cursor', 1, { segment: 1, position: 0 });
+  t.equal(fs.readFileSync(victim, 'utf8'), 'precious', 'the link target is untouched');
+  t.equal(fs.statSync(file).mode & 0o777, 0o600, 'the state file is 0600');
+  fs.rmSync(file);
+  fs.symlinkSync(victim, file);
+  t.throws(() => readStateFile(file, 'queue-cursor', 1), /is a symbolic link/, 'a link is not read through');
+  t.equal(fs.readFileSync(victim, 'utf8'), 'precious');
 });
 
 function rng(seed: number) {

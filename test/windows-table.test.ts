@@ -6,7 +6,7 @@ import { DEMO_USERS, generateDemo } from '../demo/generate';
 import { generateContext } from '../emulator/sql';
 import { windowsTable, WINDOW_COLUMNS } from '../extension/tables/windows';
 import { RetainedWindows } from '../state/windows';
-import type { ScoredWindow, ScoringService } from '../scorer/types';
+import type { ScoredWindow } from '../scorer/types';
 import { emulated, until } from './helpers/emulated';
 
 // anomaly_windows through osqueryd (emulated) and the real extension: windows close as rows
@@ -77,9 +77,9 @@ t.test('constraints on start, subject, host, score and verdict are pushed down',
     windows.push({ subject: i % 2 ? 'alice' : 'bob', host: i % 4 < 2 ? 'h1' : 'h2', start: 1000 + i * 600, end: 1600 + i * 600, events: i + 1, score, verdict: score === null ? 'learning' : score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good', model: score === null ? '' : 'mix', reasons: `w${i}`, top_ids: '[]' });
   }
   store.append(windows);
-  const table = windowsTable(Promise.resolve({ windows: store } as unknown as ScoringService));
+  const table = windowsTable(store);
   const routes = WINDOW_COLUMNS.map((c) => ({ id: 'column', name: c.name, type: c.type, op: '0' }));
-  const generate = async (sql: string) => ((await table.call({ action: 'generate', context: generateContext(sql, routes) })).rows ?? []).map((r) => r.reasons);
+  const generate = async (sql: string) => [...(((await table.call({ action: 'generate', context: generateContext(sql, routes) }, new Map())).rows ?? []) as Iterable<Record<string, string>>)].map((r) => r.reasons);
   const expect = (pred: (w: ScoredWindow) => boolean) => windows.filter(pred).reverse().map((w) => w.reasons);
   t.same(await generate('SELECT * FROM anomaly_windows WHERE start >= 13000'), expect((w) => w.start >= 13000), 'start');
   t.same(await generate("SELECT * FROM anomaly_windows WHERE subject = 'alice' AND host = 'h2'"), expect((w) => w.subject === 'alice' && w.host === 'h2'), 'subject and host');

@@ -1,46 +1,19 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import * as thrift from 'thrift';
+import { ExtensionClient, type ExtensionResponse } from '../../extension/client';
 import { CliError, EXIT } from '../exit';
 
 // Talking to a running anomaly.ext through its own socket (`<manager socket>.<uuid>`), the
-// way osqueryd does: one connection per call, binary protocol, buffered transport.
-
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const Extension = require('../../extension/gen/Extension');
-// npm thrift has createUDSConnection; @types/thrift predates it
-const createUDSConnection = (thrift as unknown as { createUDSConnection(path: string, opts: object): thrift.Connection }).createUDSConnection;
-
-interface ExtensionClient {
-  call(registry: string, item: string, request: Record<string, string>, cb: (err: Error | null, res: ExtensionResponse) => void): void;
-}
+// way osqueryd does, with the extension's own typed client.
 
 export const DEFAULT_MANAGER_SOCKET = '/var/osquery/osquery.em';
 
-interface ExtensionResponse {
-  status?: { code?: number; message?: string };
-  response?: Array<Record<string, string>>;
-}
-
-export function callExtension(socket: string, registry: string, item: string, request: Record<string, string>, timeoutMs = 10_000): Promise<ExtensionResponse> {
-  return new Promise((resolve, reject) => {
-    const conn = createUDSConnection(socket, { transport: thrift.TBufferedTransport, protocol: thrift.TBinaryProtocol });
-    const timer = setTimeout(() => {
-      conn.end();
-      reject(new Error(`${socket}: no answer within ${timeoutMs / 1000} s`));
-    }, timeoutMs);
-    conn.on('error', (err: Error) => {
-      clearTimeout(timer);
-      reject(new Error(`${socket}: ${err.message}`));
-    });
-    const client = thrift.createClient(Extension, conn) as unknown as ExtensionClient;
-    client.call(registry, item, request, (err: Error | null, res: ExtensionResponse) => {
-      clearTimeout(timer);
-      conn.end();
-      if (err) reject(new Error(`${socket}: ${err.message}`));
-      else resolve(res);
-    });
-  });
+export async function callExtension(socket: string, registry: string, item: string, request: Record<string, string>, timeoutMs = 10_000): Promise<ExtensionResponse> {
+  try {
+    return await new ExtensionClient(socket, timeoutMs).call(registry, item, request);
+  } catch (err) {
+    throw new Error(`${socket}: ${(err as Error).message.replace(/^call on [^:]*: /, '')}`);
+  }
 }
 
 /**

@@ -14,7 +14,7 @@ Options:
   --json         print the rows as JSON lines
 `;
 
-const COLUMNS = ['subject', 'model', 'state', 'events', 'last_trained', 'calibration', 'backend', 'accepted', 'rejected', 'queued', 'scored', 'dropped'];
+const COLUMNS = ['subject', 'model', 'state', 'events', 'last_trained', 'calibration', 'backend', 'received', 'accepted', 'rejected', 'queued', 'scored', 'dropped', 'set_aside'];
 
 export async function run(argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv, { socket: { kind: 'value' }, json: { kind: 'bool' } });

@@ -46,3 +46,6 @@ declare class Processor {
   process_call(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
   process_shutdown(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
 }
+
+// exports appended by scripts/export-thrift-types.js
+export { Client, Processor };

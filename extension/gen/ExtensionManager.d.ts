@@ -57,3 +57,6 @@ declare class Processor extends Extension.Processor {
   process_query(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
   process_getQueryColumns(seqid: number, input: thrift.TProtocol, output: thrift.TProtocol): void;
 }
+
+// exports appended by scripts/export-thrift-types.js
+export { Client, Processor };

@@ -54,3 +54,6 @@ declare class ExtensionException extends Thrift.TException {
 
     constructor(args?: { code: number; message: string; uuid: Int64; });
 }
+
+// exports appended by scripts/export-thrift-types.js
+export { ExtensionCode, InternalOptionInfo, InternalExtensionInfo, ExtensionStatus, ExtensionResponse, ExtensionException };

@@ -1,4 +1,5 @@
 import type { Plugin, PluginResponse } from './types';
+import { echo } from '../log';
 
 // A logger plugin from plain functions. Requests are told apart by their keys in the order
 // osquery's own router checks them (protocol doc §6). Result lines are always answered
@@ -17,6 +18,8 @@ export interface StatusEntry {
 export interface LoggerHandlers {
   /** a result line (`string`, each item of `string_batch`) or a snapshot line */
   result(line: string, kind: 'string' | 'snapshot'): void;
+  /** a result line too large to read; only its size is known. Answered 0 all the same */
+  oversize?(bytes: number): void;
   /** bitmask answered to `features`: 1 = send status logs, 2 = forward event rows */
   features: number;
   init?(processName: string): void;
@@ -30,7 +33,14 @@ export function loggerPlugin(name: string, h: LoggerHandlers): Plugin {
     registry: 'logger',
     name,
     routes: () => [],
-    call(request): PluginResponse {
+    call(request, oversize): PluginResponse {
+      for (const key of ['string', 'snapshot', 'string_batch']) {
+        const bytes = oversize.get(key);
+        if (bytes !== undefined) {
+          h.oversize?.(bytes);
+          return ok;
+        }
+      }
       if ('string' in request) {
         h.result(request.string, 'string');
         return ok;
@@ -48,7 +58,7 @@ export function loggerPlugin(name: string, h: LoggerHandlers): Plugin {
         let entries: StatusEntry[] = [];
         try {
           const parsed = JSON.parse(request.log ?? '[]');
-          if (Array.isArray(parsed)) entries = parsed;
+          if (Array.isArray(parsed)) entries = parsed.filter(isStatusEntry);
         } catch {
           /* a malformed status batch is not worth an error: the core ignores the answer */
         }
@@ -70,7 +80,13 @@ export function loggerPlugin(name: string, h: LoggerHandlers): Plugin {
         return ok;
       }
       if ('health' in request) return ok;
-      return { code: 1, message: `unknown logger request (keys: ${Object.keys(request).join(', ') || 'none'})` };
+      return { code: 1, message: `unknown logger request (keys: ${echo(Object.keys(request).join(', ') || 'none')})` };
     },
   };
+}
+
+function isStatusEntry(e: unknown): e is StatusEntry {
+  if (!e || typeof e !== 'object') return false;
+  const x = e as Record<string, unknown>;
+  return typeof x.s === 'number' && typeof x.f === 'string' && typeof x.i === 'number' && typeof x.m === 'string';
 }

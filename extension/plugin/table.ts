@@ -1,5 +1,6 @@
-import type { Bound, ScoreFilter } from '../../scorer/types';
-import type { Plugin, PluginResponse } from './types';
+import type { Bound, ScoreFilter } from '../../state/store';
+import { echo } from '../log';
+import type { Plugin, PluginResponse, Row } from './types';
 
 // A table plugin from plain functions (osquery-go's table.NewPlugin): columns, a generate
 // function and, for writable tables, an insert function. Route info and the `columns`
@@ -26,14 +27,15 @@ export interface QueryContext {
   colsUsed: Set<string> | null;
 }
 
-export type Row = Record<string, string>;
+export type { Row };
 
 export type InsertResult = { status: 'success'; id?: string } | { status: 'constraint' | 'failure' | 'readonly'; message: string };
 
 export interface TableDefinition {
   name: string;
   columns: readonly ColumnDefinition[];
-  generate(context: QueryContext): Row[] | Promise<Row[]>;
+  /** rows may be produced lazily (a generator): the server encodes them as they come */
+  generate(context: QueryContext): Iterable<Row> | AsyncIterable<Row> | Promise<Iterable<Row>>;
   /** values by column name, null for SQL NULL */
   insert?(values: Record<string, string | null>): InsertResult | Promise<InsertResult>;
 }
@@ -62,7 +64,7 @@ export function tablePlugin(def: TableDefinition): Plugin {
         case 'delete':
           return { code: 0, rows: [{ status: 'readonly' }] };
         default:
-          return { code: 1, message: `unknown table action ${JSON.stringify(request.action)}` };
+          return { code: 1, message: `unknown table action ${echo(request.action)}` };
       }
     },
   };
@@ -118,8 +120,17 @@ export function boundsOf(ctx: QueryContext, column: string): Bound[] | undefined
     if (c.op === OP.EQUALS) equals.push(v);
     else if (BOUND_OPS[c.op]) out.push({ op: BOUND_OPS[c.op], value: v });
   }
-  // several equalities are an IN list: their span bounds the rows
-  if (equals.length) out.push({ op: '>=', value: Math.min(...equals) }, { op: '<=', value: Math.max(...equals) });
+  // several equalities are an IN list: their span bounds the rows (a loop, not a spread:
+  // an IN list of 200k values would overflow the call stack)
+  if (equals.length) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const v of equals) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    out.push({ op: '>=', value: lo }, { op: '<=', value: hi });
+  }
   return out.length ? out : undefined;
 }
 

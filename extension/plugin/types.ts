@@ -1,15 +1,22 @@
 // What a plugin is to the server: a registry, a name, the route info broadcast at
 // registration, and one call per request (the osquery-go shape).
 
+export type Row = Record<string, string>;
+
 export interface PluginResponse {
   code: number;
   message?: string;
-  rows?: Array<Record<string, string>>;
+  /** rows may come lazily: the server encodes them as they come, within a byte budget */
+  rows?: Iterable<Row> | AsyncIterable<Row>;
 }
 
 export interface Plugin {
   registry: 'table' | 'logger';
   name: string;
   routes(): Array<Record<string, string>>;
-  call(request: Record<string, string>): PluginResponse | Promise<PluginResponse>;
+  /**
+   * `oversize` gives the request keys (and sizes) whose values were too large to keep: the server read
+   * past them so the call can still be answered, and their value in `request` is ''.
+   */
+  call(request: Record<string, string>, oversize: ReadonlyMap<string, number>): PluginResponse | Promise<PluginResponse>;
 }

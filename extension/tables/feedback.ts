@@ -1,11 +1,15 @@
 import * as path from 'path';
+import type { FeedbackRecord } from '../../scorer/types';
 import { JsonlAppender, readJsonl } from '../../state/atomic';
-import type { FeedbackRecord, ScoringService } from '../../scorer/types';
+import { checkFeedback } from '../../state/schema';
+import { echo, type LogFn } from '../log';
 import { tablePlugin, type ColumnDefinition } from '../plugin/table';
 
 // anomaly_feedback, writable through osquery's INSERT:
 //   INSERT INTO anomaly_feedback (id, label, note) VALUES ('<anomaly_scores.id>', 'normal', 'backup job');
-// Labels are kept in <state_dir>/feedback.jsonl and listed by SELECT.
+// Labels are kept in <state_dir>/feedback.jsonl and listed by SELECT. Whatever an INSERT
+// carries is bounded and checked before it is kept; a line of the file that is not a
+// feedback record is skipped with a warning when the file is read.
 
 export const FEEDBACK_COLUMNS: ColumnDefinition[] = [
   { name: 'id', type: 'TEXT' },
@@ -14,9 +18,20 @@ export const FEEDBACK_COLUMNS: ColumnDefinition[] = [
   { name: 'time', type: 'BIGINT' },
 ];
 
-export function feedbackTable(service: Promise<ScoringService>, stateDir: string, log: (level: 'warn', msg: string) => void) {
+/** bytes of a note; a longer one is refused, not cut, so nobody is surprised by what was kept */
+export const MAX_NOTE_BYTES = 4096;
+const MAX_ID_CHARS = 256;
+/** unixTime seconds; 0 ≤ time < year 5138 */
+const MAX_TIME = 1e11;
+
+/** what the table needs from the scoring side: applying a label */
+export interface Labeler {
+  feedback(record: FeedbackRecord): Promise<void>;
+}
+
+export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
   const file = path.join(stateDir, 'feedback.jsonl');
-  const given: FeedbackRecord[] = readJsonl<FeedbackRecord>(file, (m) => log('warn', m));
+  const given: FeedbackRecord[] = readJsonl<FeedbackRecord>(file, (m) => log('warn', m), checkFeedback);
   let appender: JsonlAppender | null = null;
   return Object.assign(
     tablePlugin({
@@ -25,16 +40,29 @@ export function feedbackTable(service: Promise<ScoringService>, stateDir: string
       generate: () => given.map((f) => ({ id: f.id, label: f.label, note: f.note, time: String(f.time) })),
       insert: async (values) => {
         const { id, label } = values;
+        const note = values.note ?? '';
         if (!id) return { status: 'constraint', message: 'id is required: an id from anomaly_scores' };
-        if (label !== 'normal' && label !== 'anomalous') return { status: 'constraint', message: `label must be 'normal' or 'anomalous', not ${JSON.stringify(label)}` };
-        const record: FeedbackRecord = { id, label, note: values.note ?? '', time: values.time ? Number(values.time) : Math.floor(Date.now() / 1000) };
+        if (id.length > MAX_ID_CHARS) return { status: 'constraint', message: `id of ${id.length} characters is not an anomaly_scores id` };
+        if (label !== 'normal' && label !== 'anomalous') return { status: 'constraint', message: `label must be 'normal' or 'anomalous', not ${echo(label)}` };
+        if (Buffer.byteLength(note) > MAX_NOTE_BYTES) return { status: 'constraint', message: `note of ${Buffer.byteLength(note)} bytes is over ${MAX_NOTE_BYTES}` };
+        let time = Math.floor(Date.now() / 1000);
+        if (values.time !== null && values.time !== undefined && values.time !== '') {
+          const t = Number(values.time);
+          if (!Number.isInteger(t) || t < 0 || t >= MAX_TIME) return { status: 'constraint', message: `time must be unixTime seconds (a whole number ≥ 0), not ${echo(values.time)}` };
+          time = t;
+        }
+        const record: FeedbackRecord = { id, label, note, time };
         try {
-          await (await service).feedback(record);
+          await labeler.feedback(record);
         } catch (err) {
           return { status: 'constraint', message: (err as Error).message };
         }
-        appender ??= new JsonlAppender(file);
-        appender.append(record);
+        try {
+          appender ??= new JsonlAppender(file);
+          appender.append(record);
+        } catch (err) {
+          return { status: 'failure', message: `the label was applied but not saved: ${(err as Error).message}` };
+        }
         given.push(record);
         return { status: 'success', id: String(given.length) };
       },

@@ -1,10 +1,13 @@
-import type { IngestCounters, ScoringService } from '../../scorer/types';
+import type { ModelSummary } from '../../scorer/types';
+import type { IngestCounters } from '../counters';
 import { tablePlugin, type ColumnDefinition } from '../plugin/table';
 
-// anomaly_models: one row per subject and model, with the logger's ingest counters on every
+// anomaly_models: one row per subject and model, with the logger's line counters on every
 // row, and one row for subject '*' (model 'ingest') so the counters show before any subject.
-// The '*' row also shows the process's CPU over the last minute next to the budget the scorer
-// paces to (NULL when unpaced).
+// The counters add up: accepted + rejected = received, and
+// scored + queued + dropped + set_aside = accepted (extension/counters.ts). The '*' row also
+// shows the process's CPU over the last minute next to the budget the scorer paces to (NULL
+// when unpaced).
 
 export const MODEL_COLUMNS: ColumnDefinition[] = [
   { name: 'subject', type: 'TEXT' },
@@ -14,30 +17,49 @@ export const MODEL_COLUMNS: ColumnDefinition[] = [
   { name: 'last_trained', type: 'BIGINT' },
   { name: 'calibration', type: 'INTEGER' },
   { name: 'backend', type: 'TEXT' },
+  { name: 'received', type: 'BIGINT' },
   { name: 'accepted', type: 'BIGINT' },
   { name: 'rejected', type: 'BIGINT' },
   { name: 'queued', type: 'BIGINT' },
   { name: 'scored', type: 'BIGINT' },
   { name: 'dropped', type: 'BIGINT' },
+  { name: 'set_aside', type: 'BIGINT' },
   { name: 'cpu_ms_per_min', type: 'BIGINT' },
   { name: 'budget_ms_per_min', type: 'BIGINT' },
 ];
 
+export interface ModelsSource {
+  /** the latest summaries; empty until the scorer is ready */
+  models(): readonly ModelSummary[];
+  backend(): string;
+  counters(): IngestCounters;
+  /** the whole process's CPU over the last minute */
+  cpuMsPerMinute(): number;
+  /** what the scorer thread's pacer holds the process to; null when unpaced */
+  budgetMsPerMinute(): number | null;
+}
 
-/** `budgetMsPerMinute` is what the scorer thread's pacer reported; `cpuMsPerMinute` the process's use */
-export function modelsTable(ready: Promise<ScoringService & { backend?: string; budgetMsPerMinute?: number | null }>, counters: () => IngestCounters, cpuMsPerMinute?: () => number) {
+export function modelsTable(source: ModelsSource) {
   return tablePlugin({
     name: 'anomaly_models',
     columns: MODEL_COLUMNS,
-    generate: async () => {
-      const service = await ready;
-      const c = counters();
-      const ingest = { accepted: String(c.accepted), rejected: String(c.rejected), queued: String(c.queued), scored: String(c.scored), dropped: String(c.dropped) };
-      const models = service.models();
+    generate: () => {
+      const c = source.counters();
+      const ingest = {
+        received: String(c.received),
+        accepted: String(c.accepted),
+        rejected: String(c.rejected),
+        queued: String(c.queued),
+        scored: String(c.scored),
+        dropped: String(c.dropped),
+        set_aside: String(c.set_aside),
+      };
+      const models = source.models();
       const anyMonitoring = models.some((m) => m.state === 'monitoring');
-      const star: Record<string, string> = { subject: '*', model: 'ingest', state: anyMonitoring ? 'monitoring' : 'learning', events: String(c.scored), last_trained: '0', calibration: '0', backend: service.backend ?? '', ...ingest };
-      if (cpuMsPerMinute) star.cpu_ms_per_min = String(cpuMsPerMinute());
-      if (service.budgetMsPerMinute != null) star.budget_ms_per_min = String(service.budgetMsPerMinute);
+      const star: Record<string, string> = { subject: '*', model: 'ingest', state: anyMonitoring ? 'monitoring' : 'learning', events: String(c.scored), last_trained: '0', calibration: '0', backend: source.backend(), ...ingest };
+      star.cpu_ms_per_min = String(source.cpuMsPerMinute());
+      const budget = source.budgetMsPerMinute();
+      if (budget !== null) star.budget_ms_per_min = String(budget);
       return [
         star,
         ...models.map((m) => ({

@@ -1,8 +1,11 @@
-import type { ScoredEvent, ScoringService } from '../../scorer/types';
+import type { ScoredEvent } from '../../scorer/types';
+import type { ScoreStore } from '../../state/store';
 import { scoreFilterOf, tablePlugin, type ColumnDefinition, type Row } from '../plugin/table';
 
 // anomaly_scores (design.md): one row per scored result row, newest first, with the
-// constraints osqueryd passes on time, score, subject, host and verdict pushed down.
+// constraints osqueryd passes on time, score, subject, host and verdict pushed down. Rows
+// are read from disk one at a time as the server encodes them, so a SELECT without
+// constraints over a million retained rows costs the answer's bytes, not a copy of them all.
 
 export const SCORE_COLUMNS: ColumnDefinition[] = [
   { name: 'id', type: 'TEXT' },
@@ -43,10 +46,12 @@ export function formatDouble(x: number): string {
   return Number.isInteger(x) ? `${x}.0` : x.toFixed(6).replace(/0+$/, '');
 }
 
-export function scoresTable(service: Promise<ScoringService>) {
+export function scoresTable(store: ScoreStore) {
   return tablePlugin({
     name: 'anomaly_scores',
     columns: SCORE_COLUMNS,
-    generate: async (ctx) => (await service).scores.select(scoreFilterOf(ctx)).map(scoreRow),
+    *generate(ctx) {
+      for (const ev of store.matching(scoreFilterOf(ctx))) yield scoreRow(ev);
+    },
   });
 }

@@ -1,4 +1,5 @@
-import type { ScoredWindow, ScoringService, WindowFilter } from '../../scorer/types';
+import type { ScoredWindow } from '../../scorer/types';
+import type { WindowFilter, WindowStore } from '../../state/store';
 import { boundsOf, equalsOf, tablePlugin, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
 import { formatDouble } from './scores';
 
@@ -48,10 +49,12 @@ export function windowFilterOf(ctx: QueryContext): WindowFilter {
   return f;
 }
 
-export function windowsTable(service: Promise<ScoringService>) {
+export function windowsTable(store: WindowStore) {
   return tablePlugin({
     name: 'anomaly_windows',
     columns: WINDOW_COLUMNS,
-    generate: async (ctx) => (await service).windows.select(windowFilterOf(ctx)).map(windowRow),
+    *generate(ctx) {
+      for (const w of store.select(windowFilterOf(ctx))) yield windowRow(w);
+    },
   });
 }

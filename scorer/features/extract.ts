@@ -27,8 +27,35 @@ const KIND_BY_NAME: Array<[RegExp, QueryKind]> = [
   [/file_events|fim|file_changes/, 'file'],
 ];
 
-/** numeric strings and masks that command-line templates should not keep */
-const CMD_MASKS = [/(\d+\.){3}\d+(:\d+)?/g, /\b[0-9a-f]{8,}\b/gi, /(?<=[\s=:/])\d+\b/g];
+/**
+ * Numeric strings and masks that command-line templates should not keep. Each runs in time
+ * linear in its input: no unbounded quantifier is followed by one that can match the same
+ * characters (`(\d+\.){3}\d+` took 14 s on 100k digits).
+ */
+const CMD_MASKS = [/\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b/g, /\b[0-9a-f]{8,}\b/gi, /(?<=[\s=:/])\d+\b/g];
+
+/**
+ * What features read of a row: a command line up to MAX_COMMAND characters, any other field
+ * up to MAX_FIELD. A local user controls their own command lines; this bounds the work (and
+ * the text a subject keeps per event) whatever they run.
+ */
+export const MAX_COMMAND = 4096;
+export const MAX_FIELD = 1024;
+const LONG_FIELDS = new Set(['cmdline', 'command', 'pcmdline']);
+
+/** the row's columns, cut to the bounds above (the same object when nothing is over) */
+function boundedColumns(c: Record<string, string>): Record<string, string> {
+  let out: Record<string, string> | null = null;
+  for (const k in c) {
+    const v = c[k];
+    const max = LONG_FIELDS.has(k) ? MAX_COMMAND : MAX_FIELD;
+    if (typeof v === 'string' && v.length > max) {
+      out ??= { ...c };
+      out[k] = v.slice(0, max);
+    }
+  }
+  return out ?? c;
+}
 
 export interface ExtractorState {
   miner: MinerState;
@@ -104,6 +131,9 @@ export class FeatureExtractor {
 
   private build(row: ResultRow, look: Lookup): BehaviourEvent {
     const override = this.overrides[row.query];
+    // every field read below is cut to its bound first (a user controls their command lines)
+    const bounded = boundedColumns(row.columns);
+    if (bounded !== row.columns) row = { ...row, columns: bounded };
     const kind = this.kindOf(row);
     const values: string[] = [];
     const pairs: string[] = [];
@@ -157,7 +187,8 @@ export class FeatureExtractor {
   static fromState(state: ExtractorState, opts: { users: UidMap; overrides: Record<string, QueryOverride> }): FeatureExtractor {
     if (!state || !state.miner) throw new Error('extractor state has no template miner');
     if (state.users?.length) opts.users.load(state.users);
-    return new FeatureExtractor(opts, TemplateMiner.fromState(state.miner));
+    // masks come from this build, not the file: an older file carries a slower pattern
+    return new FeatureExtractor(opts, TemplateMiner.fromState({ ...state.miner, options: { ...state.miner.options, masks: CMD_MASKS.map((m) => m.source) } }));
   }
 }
 

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput, TrainingStep } from '../types';
 import { selectBackend } from './backend';
 import { ContextSet, splitContexts } from './contexts';
+import { pace } from '../pacing';
 
 // DeepLog's next-event model (Du et al., CCS 2017): given the last W event keys, a softmax
 // over the subject's vocabulary of keys; an event is suspicious when its key was unlikely
@@ -62,7 +63,7 @@ interface Weights {
  */
 function stepInput(kernel: tf.Variable, bias: tf.Variable, ids: Int32Array, table: Float32Array, biasValues: Float32Array): tf.Tensor2D {
   const D = kernel.shape[1]!;
-  const f = tf.customGrad(((k: tf.Tensor, b: tf.Tensor) => {
+  const f = tf.customGrad(((k: tf.Tensor, _b: tf.Tensor) => {
     const out = new Float32Array(ids.length * D);
     for (let r = 0; r < ids.length; r++) {
       const from = ids[r] * D;
@@ -160,7 +161,8 @@ export class LstmModel implements Model {
   }
 
   async fit(sequences: readonly (readonly BehaviourEvent[])[], previous?: Model): Promise<void> {
-    for await (const _ of this.train(sequences, previous)) void _;
+    // each step is one batch: pacing between them keeps training inside the watchdog's budget
+    for await (const _ of this.train(sequences, previous)) await pace();
   }
 
   /**
@@ -261,6 +263,7 @@ export class LstmModel implements Model {
       const probs = tf.tidy(() => tf.softmax(this.logits(ids, part.length)));
       const data = (await probs.data()) as Float32Array;
       probs.dispose();
+      await pace();
       part.forEach((g, r) => {
         const row = data.subarray(r * V, (r + 1) * V);
         for (const j of g) {

@@ -16,7 +16,8 @@ export interface Emulated {
   env: NodeJS.ProcessEnv;
   child: ChildProcess | null;
   stderr: string[];
-  launch(): Promise<ChildProcess>;
+  /** start the extension; unless `wait` is false, until it registered and its logger started */
+  launch(opts?: { umask?: number; fileSizeBlocks?: number; wait?: boolean }): Promise<ChildProcess>;
   close(): Promise<void>;
 }
 
@@ -33,7 +34,8 @@ export async function emulated(opts: { config?: Record<string, unknown>; interva
   fs.writeFileSync(configFile, JSON.stringify({ state_dir: stateDir, learning: { min_events: 200, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: false }, ...opts.config }));
   const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: opts.interval ?? 1, timeout: 5, users: opts.users, flags: opts.flags });
   await emu.start();
-  const env = { ANOMALY_DIST: DIST, ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '' };
+  // NODE_OPTIONS: tap's process-info hooks are for the test process, not for the extension under test
+  const env: NodeJS.ProcessEnv = { ANOMALY_DIST: DIST, ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '', NODE_OPTIONS: '' };
   const stderr: string[] = [];
   const e: Emulated = {
     dir,
@@ -43,12 +45,18 @@ export async function emulated(opts: { config?: Record<string, unknown>; interva
     env,
     child: null,
     stderr,
-    async launch() {
-      const child = emu.launch(ext, { env, stderr: 'pipe' });
+    async launch(opts = {}) {
+      const child = emu.launch(ext, { env, stderr: 'pipe', umask: opts.umask, fileSizeBlocks: opts.fileSizeBlocks });
       child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
       e.child = child;
-      await emu.waitFor('anomaly');
-      await emu.startLogger('anomaly');
+      if (opts.wait === false) return child;
+      try {
+        await emu.waitFor('anomaly');
+        await emu.startLogger('anomaly');
+      } catch (err) {
+        // say what the extension said: a failed start is otherwise a bare connection error
+        throw new Error(`${(err as Error).message} (extension exit ${child.exitCode ?? 'none'} ${child.signalCode ?? ''}; registered ${JSON.stringify(emu.registered())}; its log:\n${stderr.join('').slice(-4000)})`);
+      }
       return child;
     },
     async close() {

@@ -1,0 +1,254 @@
+import * as net from 'net';
+import * as path from 'path';
+import type { AnomalyConfig } from '../conf/config';
+import { ScoringService } from '../scorer/service';
+import { RetainedScores } from '../state/scores';
+import { RetainedWindows } from '../state/windows';
+import type { ExtensionArgs } from './args';
+import { CpuMonitor, readBudget } from './budget';
+import { ManagerClient, RpcError, toNumber, types, type Registry } from './client';
+import { Ingest } from './ingest';
+import { Throttled, type LogFn } from './log';
+import { loggerPlugin } from './plugin/logger';
+import type { Plugin } from './plugin/types';
+import { DurableQueue } from './queue';
+import { startServer, type ExtensionServer, type ServerLimits } from './server';
+import { prepareStateDir } from './statedir';
+import { feedbackTable } from './tables/feedback';
+import { modelsTable } from './tables/models';
+import { scoresTable } from './tables/scores';
+import { windowsTable } from './tables/windows';
+
+// anomaly.ext's lifecycle, as osquery-go's ExtensionManagerServer has it: start (state,
+// queue, plugins, registration, the server), run (the health check of the manager) and
+// shutdown (deregister, stop taking calls, keep every acknowledged line, stop the scorer).
+
+export const NAME = 'anomaly';
+const VERSION: string = require('../../package.json').version;
+/** osquery accepts an SDK version ≥ 1.7.7 or "0.0.0"/empty (protocol doc §3.3) */
+const SDK_VERSION = '0.0.0';
+/** check that the manager still knows our uuid every this many intervals */
+const UUID_CHECK_EVERY = 2;
+
+export class ExitError extends Error {
+  constructor(readonly code: number, message: string) {
+    super(message);
+  }
+}
+
+export class AnomalyExtension {
+  private readonly manager: ManagerClient;
+  private queue!: DurableQueue;
+  private scores!: RetainedScores;
+  private windows!: RetainedWindows;
+  private ingest!: Ingest;
+  private feedback!: ReturnType<typeof feedbackTable>;
+  private plugins: Plugin[] = [];
+  private service: ScoringService | null = null;
+  private ready!: Promise<ScoringService>;
+  private server: ExtensionServer | null = null;
+  private uuid = 0;
+  private watchdog: NodeJS.Timeout | null = null;
+  private stopping: Promise<void> | null = null;
+  private readonly say: Throttled;
+  private readonly cpu = new CpuMonitor();
+
+  constructor(
+    private readonly args: ExtensionArgs,
+    private readonly config: AnomalyConfig,
+    private readonly log: LogFn,
+    /** called once shut down, with the exit code */
+    private readonly exit: (code: number) => void = (code) => process.exit(code),
+    private readonly limits: Partial<ServerLimits> = {},
+  ) {
+    this.manager = new ManagerClient(args.socket, 10_000);
+    this.say = new Throttled(log, 60_000);
+  }
+
+  /** state, queue, plugins, registration, server; throws ExitError when it cannot start */
+  async start(): Promise<void> {
+    const { config, log } = this;
+    try {
+      prepareStateDir(config.state_dir);
+    } catch (err) {
+      throw new ExitError(73, (err as Error).message);
+    }
+    await this.waitForManager();
+    this.cpu.start();
+    const budget = await readBudget(() => this.manager.options(), config.budget.cpu_percent, log);
+    this.queue = new DurableQueue(path.join(config.state_dir, 'queue'), config.queue.max_bytes, log);
+    const retention = { maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log };
+    this.scores = new RetainedScores({ dir: path.join(config.state_dir, 'scores'), ...retention });
+    this.windows = new RetainedWindows({ dir: path.join(config.state_dir, 'window-scores'), ...retention });
+    // scoring starts when the scorer is ready; until then accepted lines wait in the queue
+    this.ready = ScoringService.start({
+      config,
+      log,
+      scores: this.scores,
+      windows: this.windows,
+      budget,
+      lookupUsers: async () => {
+        const res = await this.manager.query('SELECT uid, username FROM users');
+        if (res.status.code !== 0) throw new Error(res.status.message);
+        return res.response.map((r) => ({ uid: r.uid, username: r.username }));
+      },
+    });
+    this.ready.then(
+      (s) => (this.service = s),
+      (err) => {
+        log('error', `the scorer could not start: ${(err as Error).message}`);
+        void this.shutdown(70, 'no scorer');
+      },
+    );
+    this.ingest = new Ingest(this.queue, { score: async (lines) => (await this.ready).score(lines) }, config, log);
+    this.feedback = feedbackTable({ feedback: async (r) => (await this.ready).feedback(r) }, config.state_dir, log);
+    this.plugins = [
+      loggerPlugin(NAME, {
+        features: 1, // send status logs too, so osqueryd's own warnings reach our log
+        result: (line) => this.ingest.accept(line),
+        oversize: (bytes) => this.ingest.oversize(bytes),
+        init: (name) => log('info', `logger started by ${name.slice(0, 100)}`),
+        status: (entries) => {
+          for (const e of entries) log(e.s >= 2 ? 'error' : e.s === 1 ? 'warn' : 'debug', `osquery ${e.f}:${e.i} ${e.m}`);
+        },
+      }),
+      scoresTable(this.scores),
+      windowsTable(this.windows),
+      modelsTable({
+        models: () => this.service?.models() ?? [],
+        backend: () => this.service?.backend ?? '',
+        counters: () => this.ingest.counters,
+        cpuMsPerMinute: () => this.cpu.cpuMsPerMinute(),
+        budgetMsPerMinute: () => this.service?.budgetMsPerMinute ?? null,
+      }),
+      this.feedback,
+    ];
+    await this.register();
+    this.ingest.start();
+  }
+
+  /** the manager socket, within --timeout (protocol doc §3.2) */
+  private async waitForManager(): Promise<void> {
+    const deadline = Date.now() + Math.max(this.args.timeout * 1000, 200);
+    let last = '';
+    while (Date.now() < deadline) {
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const c = net.createConnection(this.args.socket, () => {
+            c.end();
+            resolve();
+          });
+          c.on('error', reject);
+        });
+        return;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      await sleep(200);
+    }
+    throw new ExitError(1, `osquery extensions socket ${this.args.socket} not available after ${this.args.timeout} s (${last})`);
+  }
+
+  private async register(): Promise<void> {
+    const registry: Registry = { table: {}, logger: {} };
+    for (const p of this.plugins) registry[p.registry][p.name] = p.routes();
+    const info = new types.InternalExtensionInfo({ name: NAME, version: VERSION, sdk_version: SDK_VERSION, min_sdk_version: SDK_VERSION });
+    // a previous instance that died is forgotten only at the manager's next health check
+    const deadline = Date.now() + 2 * this.args.interval * 1000 + 1000;
+    for (;;) {
+      const status = await this.manager.registerExtension(info, registry);
+      if (status.code === 0) {
+        this.uuid = toNumber(status.uuid);
+        break;
+      }
+      if (/duplicate/i.test(status.message) && Date.now() < deadline) {
+        this.log('info', `registration refused (${status.message}); retrying`);
+        await sleep(500);
+        continue;
+      }
+      throw new ExitError(1, `osqueryd refused the registration: ${status.message}`);
+    }
+    const old = this.server;
+    this.server = await startServer({ path: `${this.args.socket}.${this.uuid}`, plugins: this.plugins, onShutdown: () => void this.shutdown(0, 'osqueryd asked the extension to shut down'), log: this.log, limits: this.limits });
+    if (old) void old.close();
+    this.log('info', `registered as ${NAME} (uuid ${this.uuid}), serving ${this.server.path}`);
+  }
+
+  /** health-check the manager every --interval until shutdown */
+  run(): void {
+    let tick = 0;
+    let checking = false;
+    this.watchdog = setInterval(async () => {
+      if (checking || this.stopping) return;
+      checking = true;
+      try {
+        if (!(await this.managerAlive())) return void this.shutdown(0, 'osquery core has gone away');
+        if (++tick % UUID_CHECK_EVERY === 0) {
+          const ids = await this.manager.extensions(this.pingTimeoutMs());
+          if (!ids.has(this.uuid)) {
+            // the osqueryd worker was restarted by its watchdog: a new manager that never heard of us
+            this.log('warn', `osqueryd no longer lists uuid ${this.uuid}; registering again`);
+            await this.register();
+          }
+        }
+      } catch (err) {
+        this.say.say('health', 'warn', `health check: ${(err as Error).message}`);
+      } finally {
+        checking = false;
+      }
+    }, this.args.interval * 1000);
+  }
+
+  private pingTimeoutMs(): number {
+    return Math.max(this.args.timeout, this.args.interval, 5) * 1000;
+  }
+
+  /**
+   * False only when the manager's socket is gone or refuses connections for all of
+   * --timeout. A slow answer (a loaded host) or trouble on our side (out of file
+   * descriptors) is not a vanished manager: it is logged and checked again next time.
+   */
+  private async managerAlive(): Promise<boolean> {
+    const deadline = Date.now() + this.args.timeout * 1000;
+    for (;;) {
+      try {
+        await this.manager.ping(this.pingTimeoutMs());
+        return true;
+      } catch (err) {
+        if (!(err instanceof RpcError) || !err.peerGone) {
+          this.say.say('ping', 'warn', `health check: ${(err as Error).message}; not taken for a vanished osqueryd`);
+          return true;
+        }
+        if (Date.now() >= deadline) {
+          this.log('info', `the manager socket is gone: ${err.message}`);
+          return false;
+        }
+      }
+      await sleep(200);
+    }
+  }
+
+  /** deregister, stop taking calls, keep what was acknowledged, stop the scorer, exit */
+  shutdown(code: number, why: string): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log('info', `shutting down: ${why}`);
+      if (this.watchdog) clearInterval(this.watchdog);
+      this.cpu.stop();
+      if (this.uuid) await this.manager.deregisterExtension(this.uuid, 1000).catch(() => undefined);
+      // the queue stays open until no call can arrive any more: a line answered 0 is a line kept
+      if (this.server) await this.server.close();
+      await this.ingest?.stop();
+      this.queue?.close();
+      this.feedback?.close();
+      if (this.service) await this.service.close().catch((err) => this.log('error', `closing the scorer: ${(err as Error).message}`));
+      this.scores?.close();
+      this.windows?.close();
+      this.exit(code);
+    })();
+    return this.stopping;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

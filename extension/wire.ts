@@ -1,0 +1,383 @@
+// The extension server's side of Thrift's binary protocol, read incrementally. thrift's own
+// server re-parses a message from its first byte every time a chunk arrives, so a client that
+// dribbles a large map in small chunks costs quadratic time on the event loop, and a message
+// over its frame cap closes the connection unanswered (osqueryd takes that as a failed
+// logger). This reader consumes every byte once, keeps at most a budget of string bytes per
+// message, and reads past (discards) any string over the budget so the call still gets an
+// answer.
+
+export const enum TType {
+  STOP = 0,
+  BOOL = 2,
+  BYTE = 3,
+  DOUBLE = 4,
+  I16 = 6,
+  I32 = 8,
+  I64 = 10,
+  STRING = 11,
+  STRUCT = 12,
+  MAP = 13,
+  SET = 14,
+  LIST = 15,
+}
+
+export const enum MessageType {
+  CALL = 1,
+  REPLY = 2,
+  EXCEPTION = 3,
+  ONEWAY = 4,
+}
+
+const VERSION_1 = 0x80010000 | 0;
+const VERSION_MASK = 0xffff0000 | 0;
+const MAX_DEPTH = 16;
+
+/** a string that was read past instead of kept: its size is all that is known */
+export class Oversize {
+  constructor(readonly bytes: number) {}
+}
+
+export type Value = number | boolean | string | Oversize | Value[] | Array<[Value, Value]> | Map<number, Value> | null;
+
+export interface Message {
+  name: string;
+  type: number;
+  seqid: number;
+  /** argument struct: field id → value */
+  args: Map<number, Value>;
+  /** bytes on the wire */
+  bytes: number;
+}
+
+export class ProtocolError extends Error {
+  override name = 'ProtocolError';
+}
+
+/** bytes a message may keep, shared by the connections of one server */
+export class ByteBudget {
+  used = 0;
+  constructor(readonly max: number) {}
+  take(n: number): boolean {
+    if (this.used + n > this.max) return false;
+    this.used += n;
+    return true;
+  }
+  give(n: number): void {
+    this.used = Math.max(0, this.used - n);
+  }
+}
+
+export interface ReaderLimits {
+  /** a single string longer than this is read past */
+  maxString: number;
+  /** string bytes one message may keep; later strings are read past */
+  maxMessage: number;
+  /** shared by all connections */
+  shared: ByteBudget;
+}
+
+/** what a container entry costs in memory beyond its string bytes */
+const ENTRY_OVERHEAD = 32;
+
+/**
+ * Feed it chunks as they arrive; it calls `onMessage` for each complete message and throws
+ * ProtocolError on bytes that are not a Thrift binary message (the caller drops the
+ * connection: no answer is possible without a sequence id).
+ */
+export class MessageReader {
+  private chunks: Buffer[] = [];
+  private offset = 0;
+  private available = 0;
+  private parser: Generator<void, Message, void> | null = null;
+  /** string bytes kept by the message being read */
+  private kept = 0;
+  private consumed = 0;
+  /** bytes taken from the stream over the reader's life: each byte is read once */
+  bytesRead = 0;
+
+  constructor(private readonly limits: ReaderLimits, private readonly onMessage: (m: Message) => void) {}
+
+  /** bytes received and not yet part of a complete message */
+  get buffered(): number {
+    return this.available;
+  }
+
+  /** whether a message has started and not finished */
+  get partial(): boolean {
+    return this.parser !== null;
+  }
+
+  push(chunk: Buffer): void {
+    if (!chunk.length) return;
+    this.chunks.push(chunk);
+    this.available += chunk.length;
+    while (this.available > 0) {
+      if (!this.parser) {
+        this.consumed = 0;
+        this.parser = this.message();
+      }
+      const step = this.parser.next();
+      if (!step.done) return; // waiting for more bytes
+      this.parser = null;
+      const m = step.value;
+      this.release();
+      this.onMessage(m);
+    }
+  }
+
+  /** give back what the unfinished message kept (connection closed) */
+  release(): void {
+    this.limits.shared.give(this.kept);
+    this.kept = 0;
+  }
+
+  private *need(n: number): Generator<void, void, void> {
+    while (this.available < n) yield;
+  }
+
+  private take(n: number): Buffer {
+    this.available -= n;
+    this.consumed += n;
+    this.bytesRead += n;
+    const first = this.chunks[0];
+    if (first.length - this.offset >= n) {
+      const out = first.subarray(this.offset, this.offset + n);
+      this.offset += n;
+      if (this.offset === first.length) {
+        this.chunks.shift();
+        this.offset = 0;
+      }
+      return out;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const c = this.chunks[0];
+      const k = Math.min(n - filled, c.length - this.offset);
+      c.copy(out, filled, this.offset, this.offset + k);
+      filled += k;
+      this.offset += k;
+      if (this.offset === c.length) {
+        this.chunks.shift();
+        this.offset = 0;
+      }
+    }
+    return out;
+  }
+
+  private *skip(n: number): Generator<void, void, void> {
+    while (n > 0) {
+      yield* this.need(1);
+      const c = this.chunks[0];
+      const k = Math.min(n, c.length - this.offset);
+      this.take(k);
+      n -= k;
+    }
+  }
+
+  private *i32(): Generator<void, number, void> {
+    yield* this.need(4);
+    return this.take(4).readInt32BE(0);
+  }
+
+  private *byte(): Generator<void, number, void> {
+    yield* this.need(1);
+    return this.take(1).readInt8(0);
+  }
+
+  private *string(): Generator<void, string | Oversize, void> {
+    const len = yield* this.i32();
+    if (len < 0) throw new ProtocolError(`negative string length ${len}`);
+    const cost = len + ENTRY_OVERHEAD;
+    if (len > this.limits.maxString || this.kept + cost > this.limits.maxMessage || !this.limits.shared.take(cost)) {
+      yield* this.skip(len);
+      return new Oversize(len);
+    }
+    this.kept += cost;
+    yield* this.need(len);
+    return this.take(len).toString('utf8');
+  }
+
+  private *message(): Generator<void, Message, void> {
+    const first = yield* this.i32();
+    let name: string | Oversize;
+    let type: number;
+    if (first < 0) {
+      if ((first & VERSION_MASK) !== VERSION_1) throw new ProtocolError(`bad protocol version 0x${(first >>> 0).toString(16)}`);
+      type = first & 0xff;
+      name = yield* this.string();
+    } else {
+      // the old non-strict form: the name's length comes first
+      if (first > this.limits.maxString) throw new ProtocolError(`method name of ${first} bytes`);
+      yield* this.need(first);
+      name = this.take(first).toString('utf8');
+      type = yield* this.byte();
+    }
+    const seqid = yield* this.i32();
+    if (typeof name !== 'string') throw new ProtocolError(`method name of ${name.bytes} bytes`);
+    const args = yield* this.struct(0);
+    return { name, type, seqid, args, bytes: this.consumed };
+  }
+
+  private *struct(depth: number): Generator<void, Map<number, Value>, void> {
+    if (depth > MAX_DEPTH) throw new ProtocolError('nested too deeply');
+    const fields = new Map<number, Value>();
+    for (;;) {
+      const type = yield* this.byte();
+      if (type === TType.STOP) return fields;
+      yield* this.need(2);
+      const id = this.take(2).readInt16BE(0);
+      fields.set(id, yield* this.value(type, depth + 1));
+    }
+  }
+
+  private *value(type: number, depth: number): Generator<void, Value, void> {
+    switch (type) {
+      case TType.BOOL:
+        return (yield* this.byte()) !== 0;
+      case TType.BYTE:
+        return yield* this.byte();
+      case TType.I16:
+        yield* this.need(2);
+        return this.take(2).readInt16BE(0);
+      case TType.I32:
+        return yield* this.i32();
+      case TType.I64: {
+        yield* this.need(8);
+        const b = this.take(8);
+        return b.readInt32BE(0) * 0x100000000 + b.readUInt32BE(4);
+      }
+      case TType.DOUBLE:
+        yield* this.need(8);
+        return this.take(8).readDoubleBE(0);
+      case TType.STRING:
+        return yield* this.string();
+      case TType.STRUCT:
+        return yield* this.struct(depth);
+      case TType.MAP: {
+        if (depth > MAX_DEPTH) throw new ProtocolError('nested too deeply');
+        const kt = yield* this.byte();
+        const vt = yield* this.byte();
+        const n = yield* this.i32();
+        if (n < 0) throw new ProtocolError(`negative map size ${n}`);
+        const out: Array<[Value, Value]> = [];
+        for (let i = 0; i < n; i++) {
+          const k = yield* this.value(kt, depth + 1);
+          const v = yield* this.value(vt, depth + 1);
+          if (this.keep()) out.push([k, v]);
+        }
+        return out;
+      }
+      case TType.SET:
+      case TType.LIST: {
+        if (depth > MAX_DEPTH) throw new ProtocolError('nested too deeply');
+        const et = yield* this.byte();
+        const n = yield* this.i32();
+        if (n < 0) throw new ProtocolError(`negative list size ${n}`);
+        const out: Value[] = [];
+        for (let i = 0; i < n; i++) {
+          const v = yield* this.value(et, depth + 1);
+          if (this.keep()) out.push(v);
+        }
+        return out;
+      }
+      default:
+        throw new ProtocolError(`unknown field type ${type}`);
+    }
+  }
+
+  /** charge a container entry; past the budget entries are read and dropped */
+  private keep(): boolean {
+    if (this.kept + ENTRY_OVERHEAD > this.limits.maxMessage || !this.limits.shared.take(ENTRY_OVERHEAD)) return false;
+    this.kept += ENTRY_OVERHEAD;
+    return true;
+  }
+}
+
+/** a reply, written into a list of buffers so a large answer is never one huge string */
+export class MessageWriter {
+  private readonly parts: Buffer[] = [];
+  private cur = Buffer.allocUnsafe(64 * 1024);
+  private pos = 0;
+  size = 0;
+
+  private room(n: number): void {
+    if (this.pos + n <= this.cur.length) return;
+    this.flushPart();
+    this.cur = Buffer.allocUnsafe(Math.max(64 * 1024, n));
+  }
+
+  private flushPart(): void {
+    if (!this.pos) return;
+    this.parts.push(this.cur.subarray(0, this.pos));
+    this.cur = this.cur.subarray(this.pos);
+    this.pos = 0;
+  }
+
+  begin(name: string, type: MessageType, seqid: number): this {
+    this.i32(VERSION_1 | type);
+    this.string(name);
+    return this.i32(seqid);
+  }
+
+  byte(v: number): this {
+    this.room(1);
+    this.cur.writeInt8(v, this.pos);
+    this.pos += 1;
+    this.size += 1;
+    return this;
+  }
+
+  i32(v: number): this {
+    this.room(4);
+    this.cur.writeInt32BE(v | 0, this.pos);
+    this.pos += 4;
+    this.size += 4;
+    return this;
+  }
+
+  i64(v: number): this {
+    this.room(8);
+    this.cur.writeInt32BE(Math.floor(v / 0x100000000) | 0, this.pos);
+    this.cur.writeUInt32BE(v >>> 0, this.pos + 4);
+    this.pos += 8;
+    this.size += 8;
+    return this;
+  }
+
+  field(type: TType, id: number): this {
+    this.room(3);
+    this.cur.writeInt8(type, this.pos);
+    this.cur.writeInt16BE(id, this.pos + 1);
+    this.pos += 3;
+    this.size += 3;
+    return this;
+  }
+
+  stop(): this {
+    return this.byte(TType.STOP);
+  }
+
+  string(s: string): this {
+    const len = Buffer.byteLength(s);
+    this.i32(len);
+    this.room(len);
+    this.cur.write(s, this.pos, 'utf8');
+    this.pos += len;
+    this.size += len;
+    return this;
+  }
+
+  /** splice a writer's bytes in (a list's elements written before its count was known) */
+  append(other: MessageWriter): this {
+    this.flushPart();
+    for (const p of other.finish()) this.parts.push(p);
+    this.size += other.size;
+    return this;
+  }
+
+  finish(): Buffer[] {
+    this.flushPart();
+    return this.parts;
+  }
+}

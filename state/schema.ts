@@ -1,0 +1,90 @@
+import Ajv, { type ValidateFunction } from 'ajv';
+import type { PayloadCheck } from './atomic';
+
+// JSON schemas of the state files, checked when a file is read: a file that parses but lacks
+// a field (a subject without `window`, a `null` payload) is quarantined with the exact path
+// of what is wrong, instead of failing later in the middle of scoring someone else's rows.
+
+const ajv = new Ajv({ allErrors: false });
+
+const count = { type: 'integer', minimum: 0 } as const;
+const num = { type: 'number' } as const;
+const strings = { type: 'array', items: { type: 'string' } } as const;
+
+const event = {
+  type: 'object',
+  required: ['key', 'values', 'pairs', 'text', 'time'],
+  properties: { key: { type: 'string' }, values: strings, pairs: strings, text: { type: 'string' }, time: num },
+} as const;
+const numbered = { type: 'object', required: ['e', 'n'], properties: { e: event, n: num } } as const;
+
+export const SUBJECT_SCHEMA = {
+  type: 'object',
+  required: ['name', 'state', 'events', 'firstTime', 'lastTime', 'lastTrained', 'trainedAtEvents', 'window', 'recent', 'seq', 'context', 'models', 'calibration', 'normalKeys', 'anomalousKeys'],
+  properties: {
+    name: { type: 'string', minLength: 1 },
+    state: { enum: ['learning', 'monitoring'] },
+    events: count,
+    firstTime: num,
+    lastTime: num,
+    lastTrained: num,
+    trainedAtEvents: count,
+    window: { type: 'array', items: numbered },
+    recent: { type: 'array', items: numbered },
+    seq: num,
+    context: { type: 'array', items: event },
+    models: { type: 'array', items: { type: 'object', required: ['name', 'version'], properties: { name: { enum: ['rarity', 'ocsvm', 'lstm'] }, version: num } } },
+    calibration: { type: ['object', 'null'] },
+    normalKeys: strings,
+    anomalousKeys: strings,
+  },
+} as const;
+
+export const EXTRACTOR_SCHEMA = {
+  type: 'object',
+  required: ['miner', 'users'],
+  properties: {
+    miner: {
+      type: 'object',
+      required: ['options', 'clusters'],
+      properties: {
+        options: { type: 'object', required: ['similarity', 'depth', 'maxChildren', 'masks', 'maxTemplates'], properties: { masks: strings } },
+        clusters: { type: 'array', items: { type: 'array', minItems: 3, maxItems: 3, items: [num, strings, num] } },
+      },
+    },
+    users: { type: 'array', items: { type: 'array', minItems: 2, maxItems: 2, items: [{ type: 'string' }, { type: 'string' }] } },
+  },
+} as const;
+
+export const COUNTERS_SCHEMA = {
+  type: 'object',
+  properties: { received: count, accepted: count, rejected: count, scored: count, dropped: count, set_aside: count },
+} as const;
+
+export const CURSOR_SCHEMA = {
+  type: 'object',
+  required: ['segment', 'position'],
+  properties: { segment: count, position: count, counters: COUNTERS_SCHEMA },
+} as const;
+
+export const FEEDBACK_SCHEMA = {
+  type: 'object',
+  required: ['id', 'label', 'note', 'time'],
+  properties: { id: { type: 'string', minLength: 1 }, label: { enum: ['normal', 'anomalous'] }, note: { type: 'string' }, time: count },
+} as const;
+
+/** a PayloadCheck from a schema: null, or "<path>: <what is wrong>" */
+export function checker(schema: object): PayloadCheck {
+  const validate: ValidateFunction = ajv.compile(schema);
+  return (payload) => {
+    if (validate(payload)) return null;
+    const e = validate.errors?.[0];
+    if (!e) return 'does not match its schema';
+    return `${e.instancePath || '(the payload)'} ${e.message ?? 'is wrong'}`;
+  };
+}
+
+export const checkSubject = checker(SUBJECT_SCHEMA);
+export const checkExtractor = checker(EXTRACTOR_SCHEMA);
+export const checkCursor = checker(CURSOR_SCHEMA);
+export const checkFeedback = checker(FEEDBACK_SCHEMA);

@@ -1,0 +1,226 @@
+import * as fs from 'fs';
+import type * as net from 'net';
+import * as path from 'path';
+import t from 'tap';
+import { ExtensionClient } from '../extension/client';
+import { MessageWriter, MessageType, TType } from '../extension/wire';
+import { RetainedScores } from '../state/scores';
+import type { ScoredEvent } from '../scorer/types';
+import { emulated, exited, until, type Emulated } from './helpers/emulated';
+import { callBytes, connect, nextReply, send, statusOf } from './helpers/raw';
+
+// Issue 9, as an attacker would try it: every case here crashed, stalled or fooled the
+// extension before it was hardened. Each runs through the emulated osqueryd against the real
+// extension process; the checks are about behaviour (answered, alive, counted), never time.
+
+const line = (i: number, user = '1000') =>
+  JSON.stringify({ name: 'pack_user-behavior_process_events', hostIdentifier: 'h', unixTime: 1_790_000_000 + i, action: 'added', columns: { pid: String(i), path: `/usr/bin/tool${i % 5}`, cmdline: `tool${i % 5} -n ${i}`, auid: user, parent: '1' } });
+
+async function counters(e: Emulated): Promise<Record<string, number>> {
+  const [row] = await e.emu.query("SELECT received, accepted, rejected, queued, scored, dropped, set_aside FROM anomaly_models WHERE subject = '*'");
+  return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v)]));
+}
+
+/** retained rows seeded before the extension starts */
+const ROWS = 60_000;
+
+function extensionSocket(e: Emulated): string {
+  return e.emu.registered()[0].socket;
+}
+
+// a loaded machine (load 8 on 2 cores) makes this file slow, never wrong
+t.setTimeout(900_000);
+
+t.test('one extension against hostile clients', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  // item 2: a feedback file with lines that are JSON but not records
+  fs.mkdirSync(e.stateDir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(e.stateDir, 'feedback.jsonl'), '[1,2,3]\nnull\n{"id":"x-1","label":"normal","note":"ok","time":1790000000}\n{"id":7}\n');
+  // item 6: many retained rows, so an unconstrained SELECT has a lot to read
+  const store = new RetainedScores({ dir: path.join(e.stateDir, 'scores'), maxRows: 1_000_000, maxDays: 3650 });
+  const batch: ScoredEvent[] = [];
+  for (let i = 0; i < ROWS; i++) {
+    batch.push({ id: `r-${i}`, time: 1_789_900_000 + i, host: 'h', subject: `u${i % 50}`, query: 'q', action: 'added', event: 'exec /bin/x <- /bin/sh', score: 0.9, verdict: 'good', model: 'rarity', reasons: 'usual', columns: JSON.stringify({ pad: 'x'.repeat(100), i }) });
+    if (batch.length === 20_000) store.append(batch.splice(0));
+  }
+  store.close();
+  const child = await e.launch().catch((err) => {
+    throw new Error(`${(err as Error).message}\n${e.stderr.join('')}`);
+  });
+  const sock = extensionSocket(e);
+
+  await t.test('item 2: a wrong-shaped line in feedback.jsonl does not break SELECT', async (t) => {
+    const rows = await e.emu.query('SELECT id, label FROM anomaly_feedback');
+    t.same(rows, [{ id: 'x-1', label: 'normal' }], 'the one real record is listed');
+    t.match(e.stderr.join(''), /feedback\.jsonl:1: skipped a line that is not a record/, 'the bad line is named');
+  });
+
+  await t.test('item 3: a result line of 100 MiB is answered 0 and counted rejected', async (t) => {
+    const before = await counters(e);
+    const s = await connect(sock);
+    const size = 100 * 1024 * 1024;
+    const head = new MessageWriter().begin('call', MessageType.CALL, 7);
+    head.field(TType.STRING, 1).string('logger').field(TType.STRING, 2).string('anomaly');
+    head.field(TType.MAP, 3).byte(TType.STRING).byte(TType.STRING).i32(2).string('category').string('event').string('string').i32(size);
+    const reply = nextReply(s);
+    await send(s, Buffer.concat(head.finish()));
+    const chunk = Buffer.alloc(1024 * 1024, 0x61);
+    for (let sent = 0; sent < size; sent += chunk.length) await send(s, chunk);
+    await send(s, Buffer.from([TType.STOP]));
+    const m = await reply;
+    s.destroy();
+    t.equal(m.seqid, 7);
+    t.equal(statusOf(m).code, 0, 'answered 0, as osqueryd needs');
+    const after = await counters(e);
+    t.equal(after.rejected - before.rejected, 1, 'counted rejected');
+    t.equal(after.received - before.received, 1, 'and received');
+  });
+
+  await t.test('item 5: a request dribbled in small chunks is read once, and answered', async (t) => {
+    const s = await connect(sock);
+    const bytes = callBytes('logger', 'anomaly', { string: line(1).replace('"h"', `"${'h'.repeat(2 * 1024 * 1024)}"`), category: 'event' }, 9);
+    const reply = nextReply(s);
+    for (let off = 0; off < bytes.length; off += 2048) await send(s, bytes.subarray(off, off + 2048));
+    const m = await reply;
+    s.destroy();
+    t.equal(statusOf(m).code, 0, 'answered 0');
+    t.equal((await new ExtensionClient(sock).ping()).code, 0, 'and pings still answered');
+  });
+
+  await t.test('item 5: 2,000 idle connections neither exhaust descriptors nor stop the extension', async (t) => {
+    const idle: net.Socket[] = [];
+    let closed = 0;
+    for (let i = 0; i < 2000; i++) {
+      const s = await connect(sock);
+      s.on('close', () => closed++);
+      s.on('error', () => undefined);
+      idle.push(s);
+    }
+    // the server keeps a bounded number and closes the idlest to make room
+    await until(async () => closed, (n) => n >= 2000 - 64, 60_000);
+    t.ok(closed >= 2000 - 64, `${closed} of 2000 idle connections were closed by the server`);
+    await e.emu.logResult('anomaly', line(2));
+    t.equal((await new ExtensionClient(sock).ping()).code, 0, 'osqueryd calls still go through');
+    for (const s of idle) s.destroy();
+    t.equal(child.exitCode, null, 'the extension is still running');
+  });
+
+  await t.test('item 6: an unconstrained SELECT over many rows lets pings through while it runs', async (t) => {
+    // read with the linear reader: thrift's own client would spend its time re-parsing
+    const s = await connect(sock);
+    let done = false;
+    const reply = nextReply(s).finally(() => (done = true));
+    await send(s, callBytes('table', 'anomaly_scores', { action: 'generate', context: '{"constraints":[]}' }));
+    let pingsDuring = 0;
+    while (!done) {
+      const pong = await new ExtensionClient(sock, 300_000).ping();
+      if (!done && pong.code === 0) pingsDuring++;
+    }
+    const res = statusOf(await reply);
+    s.destroy();
+    t.equal(res.code, 0);
+    t.equal(res.rows.length, ROWS, 'every row answered (well under the answer budget)');
+    t.equal(res.rows[0].id, `r-${ROWS - 1}`, 'newest first');
+    t.ok(pingsDuring >= 1, `${pingsDuring} pings answered while the rows were being generated`);
+  });
+
+  await t.test('item 7: an IN list of 200k values on time is answered', async (t) => {
+    const list = Array.from({ length: 200_000 }, (_, i) => ({ op: 2, expr: String(1_789_900_000 + (i % 100)) }));
+    const res = await new ExtensionClient(sock, 300_000).call('table', 'anomaly_scores', { action: 'generate', context: JSON.stringify({ constraints: [{ name: 'time', list, affinity: 'BIGINT' }] }) });
+    t.equal(res.status.code, 0, `answered: ${res.status.message}`);
+    t.equal(res.response.length, 100, 'the rows in the span of the list');
+  });
+
+  await t.test('item 13: status text cannot forge log lines; echoed values are cut; repeated errors are throttled', async (t) => {
+    const forged = 'benign\n2026-01-01T00:00:00.000Z anomaly.ext[1] ERROR FORGED-LINE';
+    await e.emu.callPlugin('logger', 'anomaly', { status: 'true', log: JSON.stringify([{ s: 1, f: 'x.cpp', i: 1, m: forged }]) });
+    const name = 'n'.repeat(10_000);
+    const unknown = await new ExtensionClient(sock).call('table', name, { action: 'generate' });
+    t.equal(unknown.status.code, 1);
+    t.ok(unknown.status.message.length < 1000, `the echoed name is cut (${unknown.status.message.length} chars)`);
+    for (let i = 0; i < 50; i++) await new ExtensionClient(sock).call('table', 'anomaly_feedback', { action: 'insert', json_value_array: 'not json' });
+    await until(async () => e.stderr.join(''), (s) => s.includes('FORGED-LINE'), 10_000);
+    const log = e.stderr.join('');
+    t.notOk(log.split('\n').some((l) => l.startsWith('2026-01-01T00:00:00.000Z')), 'no line of the log starts with the forged text');
+    t.ok(log.includes('benign\\n2026-01-01'), 'the newline shows escaped');
+    const repeats = log.split('\n').filter((l) => l.includes('json_value_array is not a JSON array')).length;
+    t.ok(repeats >= 1 && repeats <= 2, `50 identical errors logged ${repeats} time(s)`);
+  });
+
+  await t.test('item 14: feedback refuses a bad time and an oversized note, with a status', async (t) => {
+    await e.emu.logResult('anomaly', line(3));
+    const [row] = await until(() => e.emu.query("SELECT id FROM anomaly_scores WHERE query = 'pack_user-behavior_process_events'"), (r) => r.length > 0, 60_000);
+    t.ok(row, 'a scored row to label');
+    const insert = (values: unknown[]) => new ExtensionClient(sock).call('table', 'anomaly_feedback', { action: 'insert', json_value_array: JSON.stringify(values) });
+    for (const time of ['NaN', 'Infinity', '-5', '1.5', 'soon']) {
+      const res = await insert([row.id, 'normal', 'n', time]);
+      t.match(res.response[0], { status: 'constraint', message: /time must be unixTime seconds/ }, `time ${time} refused`);
+    }
+    const big = await insert([row.id, 'normal', 'x'.repeat(1024 * 1024)]);
+    t.match(big.response[0], { status: 'constraint', message: /note of 1048576 bytes is over 4096/ }, 'a 1 MB note refused');
+    const ok = await insert([row.id, 'normal', 'backup job', 1_790_000_100]);
+    t.match(ok.response[0], { status: 'success' }, 'a sound label is kept');
+    const rows = await e.emu.query('SELECT id, note, time FROM anomaly_feedback');
+    t.same(rows.map((r) => r.note), ['ok', 'backup job'], 'only the sound records are listed');
+  });
+
+  await t.test('item 5: a manager that answers pings slowly is not taken for gone', async (t) => {
+    e.emu.pingDelayMs = 8000; // longer than the extension's ping timeout
+    let pings = 0;
+    const count = () => pings++;
+    e.emu.on('ping', count);
+    await until(async () => pings, (n) => n >= 3, 120_000);
+    e.emu.off('ping', count);
+    e.emu.pingDelayMs = 0;
+    t.ok(pings >= 3, `${pings} slow pings`);
+    t.equal(child.exitCode, null, 'the extension did not exit');
+    t.match(e.stderr.join(''), /not taken for a vanished osqueryd/, 'it says why it stays');
+  });
+
+  t.equal(child.exitCode, null, 'after all of it, the extension runs');
+});
+
+t.test('items 11 and 12: no links followed, explicit modes whatever the umask', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  const victim = path.join(e.dir, 'victim');
+  fs.writeFileSync(victim, 'precious\n');
+  fs.mkdirSync(path.join(e.stateDir, 'queue'), { recursive: true, mode: 0o700 });
+  fs.symlinkSync(victim, path.join(e.stateDir, 'queue', '00000001.log'));
+  fs.symlinkSync(victim, path.join(e.stateDir, 'feedback.jsonl'));
+  fs.symlinkSync(victim, path.join(e.stateDir, 'queue', 'cursor.json'));
+  const child = await e.launch({ umask: 0 });
+  for (let i = 0; i < 20; i++) await e.emu.logResult('anomaly', line(i));
+  await until(() => counters(e), (c) => c.scored === 20, 60_000);
+  const sock = extensionSocket(e);
+  const mode = (p: string) => fs.statSync(p).mode & 0o777;
+  t.equal(mode(sock), 0o600, 'the extension socket is 0600 under umask 0');
+  for (const d of ['', 'queue', 'scores', 'subjects']) t.equal(mode(path.join(e.stateDir, d)), 0o700, `${d || 'the state directory'} is 0700`);
+  const segments = fs.readdirSync(path.join(e.stateDir, 'queue')).filter((f) => f.endsWith('.log'));
+  for (const f of segments) t.equal(mode(path.join(e.stateDir, 'queue', f)), 0o600, `queue/${f} is 0600`);
+  t.equal(fs.readFileSync(victim, 'utf8'), 'precious\n', 'the file the links pointed at is untouched');
+  const log = e.stderr.join('');
+  t.match(log, /00000001\.log: cannot read a queue segment/, 'the planted segment link is reported');
+  t.match(log, /cursor\.json: is a symbolic link/, 'so is the cursor link');
+  t.match(log, /feedback\.jsonl: a symbolic link/, 'and the feedback link');
+  t.equal(child.exitCode, null);
+});
+
+t.test('item 11: a state directory others can write to is refused', async (t) => {
+  for (const [what, prepare] of [
+    ['world-writable', (d: string) => fs.chmodSync(d, 0o777)],
+    ['group-writable', (d: string) => fs.chmodSync(d, 0o770)],
+    ['owned by another user', (d: string) => fs.chownSync(d, 4242, 4242)],
+  ] as const) {
+    const e = await emulated();
+    fs.mkdirSync(e.stateDir, { mode: 0o700 });
+    prepare(e.stateDir);
+    const child = await e.launch({ wait: false });
+    const exit = await exited(child, 60_000);
+    t.equal(exit?.code, 73, `${what}: refused with EX_CANTCREAT`);
+    t.match(e.stderr.join(''), /state directory .* (writable by|owned by uid 4242)/, `${what}: and says why`);
+    t.equal(e.emu.registered().length, 0, `${what}: nothing registered`);
+    await e.close();
+  }
+});

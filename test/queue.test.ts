@@ -1,0 +1,120 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { DurableQueue } from '../extension/queue';
+import { writeStateFile } from '../state/atomic';
+
+// The durable queue on its own: what is appended comes back after a stop, commits survive,
+// a full disk never throws from the timer and recovery needs nobody, and damaged segments or
+// cursors cost replays, never silent loss; every byte not replayed is counted.
+
+function dir(t: { teardown(fn: () => void): void }): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-queue-'));
+  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
+  return path.join(d, 'queue');
+}
+
+const logs = () => {
+  const out: string[] = [];
+  return { out, log: (l: string, m: string) => out.push(`${l} ${m}`) };
+};
+
+t.test('append, take, commit, replay after a stop', async (t) => {
+  const d = dir(t);
+  let q = new DurableQueue(d, 1 << 20);
+  for (let i = 0; i < 10; i++) t.ok(q.append(`line ${i}`));
+  t.ok(q.append('a\nb'), 'a line with a newline stays one line');
+  t.same(q.take(3), ['line 0', 'line 1', 'line 2']);
+  q.counters.scored += 3;
+  q.commit(3);
+  q.close();
+  q = new DurableQueue(d, 1 << 20);
+  t.equal(q.length, 8, 'the uncommitted lines come back');
+  t.same(q.take(100).slice(-1), ['a b']);
+  t.equal(q.counters.scored, 3, 'counters persist with the cursor');
+  t.equal(q.counters.accepted, 11, 'accepted = scored + queued');
+  q.close();
+  const small = new DurableQueue(`${d}-small`, 20);
+  t.ok(small.append('0123456789'));
+  t.notOk(small.append('0123456789'), 'a full queue refuses');
+  small.close();
+});
+
+t.test('a disk that refuses writes: append throws a QueueWriteError, sync never throws, appends resume', async (t) => {
+  const d = dir(t);
+  const { out, log } = logs();
+  const q = new DurableQueue(d, 1 << 20, log);
+  t.ok(q.append('before'));
+  // the module object itself: `import * as fs` gives read-only getters over it
+  const nodeFs = require('fs') as typeof fs;
+  const realWrite = nodeFs.writeSync;
+  const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  nodeFs.writeSync = () => {
+    throw enospc();
+  };
+  const realOpen = nodeFs.openSync;
+  nodeFs.openSync = (...a: Parameters<typeof fs.openSync>) => {
+    if (String(a[0]).includes('.tmp')) throw enospc();
+    return realOpen(...a);
+  };
+  try {
+    t.throws(() => q.append('during'), { name: 'Error', message: /ENOSPC/ });
+    t.equal(q.problem, 'ENOSPC: no space left on device, write');
+    q.take(1);
+    q.commit(1);
+    t.doesNotThrow(() => q.sync(), 'the timer path swallows and reports');
+  } finally {
+    nodeFs.writeSync = realWrite;
+    nodeFs.openSync = realOpen;
+  }
+  t.ok(q.append('after'), 'appends work again by themselves');
+  t.equal(q.problem, null);
+  q.close();
+  t.ok(out.some((l) => /cannot append/.test(l)) && out.some((l) => /cannot save the cursor/.test(l)) && out.some((l) => /appends work again/.test(l)), 'each step is logged');
+  const again = new DurableQueue(d, 1 << 20);
+  t.same(again.take(10), ['after'], 'nothing of the failed write is replayed');
+  again.close();
+});
+
+t.test('damaged segments and cursors: replayed or counted, never lost silently', async (t) => {
+  const d = dir(t);
+  let q = new DurableQueue(d, 1 << 20);
+  for (let i = 0; i < 5; i++) q.append(`line ${i}`);
+  q.close();
+  // a cursor past the end of its segment
+  writeStateFile(path.join(d, 'cursor.json'), 'queue-cursor', 1, { segment: 1, position: 10_000 });
+  let { out, log } = logs();
+  q = new DurableQueue(d, 1 << 20, log);
+  t.equal(q.length, 5, 'a cursor past the end replays the segment');
+  t.ok(out.some((l) => /past the end of the segment/.test(l)));
+  q.close();
+  // a cursor in the middle of a line
+  writeStateFile(path.join(d, 'cursor.json'), 'queue-cursor', 1, { segment: 1, position: 3 });
+  ({ out, log } = logs());
+  q = new DurableQueue(d, 1 << 20, log);
+  t.equal(q.length, 5, 'a cursor inside a line replays the segment');
+  q.close();
+  // a cursor naming a segment that does not exist would have deleted them all
+  writeStateFile(path.join(d, 'cursor.json'), 'queue-cursor', 1, { segment: 99, position: 0 });
+  q = new DurableQueue(d, 1 << 20, log);
+  t.equal(q.length, 5, 'a cursor beyond the newest segment replays everything');
+  q.close();
+  // a cursor that is not a cursor
+  writeStateFile(path.join(d, 'cursor.json'), 'queue-cursor', 1, { segment: 'x', position: 0 });
+  ({ out, log } = logs());
+  q = new DurableQueue(d, 1 << 20, log);
+  t.equal(q.length, 5);
+  t.ok(out.some((l) => /invalid queue-cursor state: \/segment must be integer/.test(l)), `the schema says what is wrong: ${out.join(' | ')}`);
+  q.close();
+  // random bytes after the last line
+  fs.appendFileSync(path.join(d, '00000001.log'), Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00, 0x41]));
+  ({ out, log } = logs());
+  q = new DurableQueue(d, 1 << 20, log);
+  t.equal(q.length, 5, 'the good lines are kept');
+  t.equal(q.counters.set_aside, 1, 'the tail is counted set aside');
+  t.ok(out.some((l) => /6 bytes after the last complete line .* or a damaged file\); kept in .*quarantine/.test(l)), 'the message does not guess a crash, and says where the bytes went');
+  t.notOk(out.some((l) => /before it was acknowledged/.test(l)));
+  t.equal(q.counters.accepted, q.counters.scored + q.counters.queued + q.counters.dropped + q.counters.set_aside);
+  q.close();
+});

@@ -1,0 +1,101 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t, { type Test } from 'tap';
+import { ExtensionClient, ManagerClient } from '../extension/client';
+import { startServer, type ServerLimits } from '../extension/server';
+import type { Plugin } from '../extension/plugin/types';
+import { connect } from './helpers/raw';
+import { until } from './helpers/emulated';
+
+// The extension server on its own: rows are checked before they are written, a bad table
+// answer is a status not a crash, answers are bounded, idle and surplus connections are
+// closed, and the socket is 0600 whatever the umask.
+
+function table(name: string, rows: () => Iterable<unknown> | AsyncIterable<unknown>): Plugin {
+  return { registry: 'table', name, routes: () => [], call: () => ({ code: 0, rows: rows() as Iterable<Record<string, string>> }) };
+}
+
+async function server(t: Test, plugins: Plugin[], limits: Partial<ServerLimits> = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-server-'));
+  const socket = path.join(dir, 'ext.sock');
+  const logs: string[] = [];
+  const s = await startServer({ path: socket, plugins, onShutdown: () => {}, log: (l, m) => logs.push(`${l} ${m}`), limits });
+  t.teardown(async () => {
+    await s.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return { socket, logs, server: s, client: new ExtensionClient(socket) };
+}
+
+t.test('rows are validated before they are written', async (t) => {
+  const { client, logs } = await server(t, [
+    table('nulls', () => [{ a: 'x', b: undefined, c: null, d: 5 }]),
+    table('array_row', () => [[1, 2, 3]]),
+    table('object_value', () => [{ a: { nested: true } }]),
+    table('throws', function* () {
+      yield { a: '1' };
+      throw new Error('disk gone');
+    }),
+  ]);
+  const nulls = await client.call('table', 'nulls', { action: 'generate' });
+  t.same(nulls.response, [{ a: 'x', d: '5' }], 'undefined and null are SQL NULL, numbers are text');
+  for (const [name, why] of [['array_row', /a row is an array/], ['object_value', /column "a" holds object/], ['throws', /disk gone/]] as const) {
+    const res = await client.call('table', name, { action: 'generate' });
+    t.equal(res.status.code, 1, `${name}: answered with status 1`);
+    t.match(res.status.message, why);
+    t.same(res.response, []);
+  }
+  t.equal((await client.ping()).code, 0, 'the server is still up');
+  t.ok(logs.some((l) => /not answered/.test(l)));
+});
+
+t.test('a large answer is cut at the byte budget, pings get through while it is made', async (t) => {
+  let made = 0;
+  const { client, logs, socket } = await server(t, [table('big', function* () {
+    for (let i = 0; i < 200_000; i++) {
+      made++;
+      yield { i: String(i), pad: 'p'.repeat(100) };
+    }
+  })], { maxReply: 2 * 1024 * 1024 });
+  let done = false;
+  const answer = client.call('table', 'big', { action: 'generate' }).finally(() => (done = true));
+  let during = 0;
+  while (!done) if ((await new ExtensionClient(socket).ping()).code === 0 && !done) during++;
+  const res = await answer;
+  t.equal(res.status.code, 0);
+  t.ok(res.response.length > 1000 && res.response.length < 200_000, `cut at ${res.response.length} rows`);
+  t.ok(made < 200_000, `the generator was not run to its end (${made} rows made)`);
+  t.ok(during >= 1, `${during} pings answered meanwhile`);
+  t.ok(logs.some((l) => /answer cut at/.test(l)), 'the cut is logged');
+});
+
+t.test('idle connections are closed; surplus ones evict the idlest', async (t) => {
+  const { socket, client } = await server(t, [], { idleMs: 200, maxConnections: 8 });
+  const idle = await connect(socket);
+  const closed = new Promise<void>((r) => idle.on('close', () => r()));
+  await closed;
+  t.pass('a connection that sends nothing is closed after the idle timeout');
+  const held = await Promise.all(Array.from({ length: 30 }, () => connect(socket)));
+  let gone = 0;
+  for (const s of held) s.on('close', () => gone++);
+  await until(async () => gone, (n) => n >= 22, 30_000);
+  t.ok(gone >= 22, `${gone} of 30 surplus connections closed`);
+  t.equal((await client.ping()).code, 0, 'a new call still gets through');
+  for (const s of held) s.destroy();
+});
+
+t.test('the socket is 0600 under umask 0', async (t) => {
+  const old = process.umask(0);
+  try {
+    const { socket } = await server(t, []);
+    t.equal(fs.statSync(socket).mode & 0o777, 0o600);
+  } finally {
+    process.umask(old);
+  }
+});
+
+t.test('unknown methods get an exception reply, not a dropped connection', async (t) => {
+  const { socket } = await server(t, []);
+  await t.rejects(new ManagerClient(socket).options(), /Unknown function options/);
+});
