@@ -19,7 +19,11 @@ function fail(msg) {
 }
 
 async function main() {
-  const load = fs.readFileSync(path.join(root, 'etc/osquery/extensions.load'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const load = fs
+    .readFileSync(path.join(root, 'etc/osquery/extensions.load'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   if (load.length !== 1) fail(`extensions.load should list one extension, not ${load.length}`);
   const ext = path.join(root, load[0]);
   const problem = checkExtensionFile(ext);
@@ -37,7 +41,13 @@ async function main() {
   // the example config's state_dir is /var/osquery/anomaly; keep the test inside its root
   env.ANOMALY_STATE_DIR = path.join(root, 'var/osquery/anomaly');
 
-  const emu = new OsquerydEmulator({ dir: path.join(root, 'var/osquery'), interval: 2, timeout: 20, hostIdentifier: 'jumpvm', users: [{ uid: '1000', username: 'johndoe' }] });
+  const emu = new OsquerydEmulator({
+    dir: path.join(root, 'var/osquery'),
+    interval: 2,
+    timeout: 20,
+    hostIdentifier: 'jumpvm',
+    users: [{ uid: '1000', username: 'johndoe' }],
+  });
   await emu.start();
   try {
     emu.launch(ext, { env });

@@ -11,9 +11,10 @@ export function demoEvents(): BehaviourEvent[] {
   users.update(DEMO_USERS);
   const x = new FeatureExtractor({ users, overrides: {} });
   const events: BehaviourEvent[] = [];
-  for (const line of stream.lines) for (const row of parseResultLine(line)) {
-    const e = x.extract(row);
-    if (e.subject === 'bob') events.push(e.event);
-  }
+  for (const line of stream.lines)
+    for (const row of parseResultLine(line)) {
+      const e = x.extract(row);
+      if (e.subject === 'bob') events.push(e.event);
+    }
   return events;
 }

@@ -73,7 +73,12 @@ async function measure(training: boolean, paced = false): Promise<void> {
   const ingest = new Ingest(queue, service, config, () => {});
   ingest.start();
   const socket = path.join(dir, 'ext.sock');
-  const server = await startServer({ path: socket, plugins: [loggerPlugin('anomaly', { features: 1, result: (l) => ingest.accept(l) })], onShutdown: () => {}, log: () => {} });
+  const server = await startServer({
+    path: socket,
+    plugins: [loggerPlugin('anomaly', { features: 1, result: (l) => ingest.accept(l) })],
+    onShutdown: () => {},
+    log: () => {},
+  });
   const bareSocket = path.join(dir, 'bare.sock');
   const bare = await bareServer(bareSocket);
   const client = ingestClient();
@@ -82,10 +87,30 @@ async function measure(training: boolean, paced = false): Promise<void> {
   const real = await client.drive(socket, lines, 8);
   const base = await client.drive(bareSocket, lines, 8);
   await client.close();
-  const trained = new Set(service.models().filter((m) => m.state === 'monitoring').map((m) => m.subject)).size;
+  const trained = new Set(
+    service
+      .models()
+      .filter((m) => m.state === 'monitoring')
+      .map((m) => m.subject),
+  ).size;
   const when = training ? `, scorer training${paced ? ' paced to the watchdog budget' : ''} (${trained} subjects trained by the end)` : ', scorer not training';
-  report({ measure: `Logger ingest, Thrift socket, 8 concurrent, new connection per call${when}`, value: real.rate, unit: 'rows/s', kind: 'rate', baseline: { value: base.rate, label: 'bare socket, same framing' }, target: 5000 });
-  report({ measure: `Logger acknowledgement latency p99${when} (p50 ${real.p50.toFixed(2)} ms, bare ${base.p50.toFixed(2)} ms)`, value: real.p99, unit: 'ms', kind: 'cost', baseline: { value: base.p99, label: 'bare socket' }, target: 5, digits: 2 });
+  report({
+    measure: `Logger ingest, Thrift socket, 8 concurrent, new connection per call${when}`,
+    value: real.rate,
+    unit: 'rows/s',
+    kind: 'rate',
+    baseline: { value: base.rate, label: 'bare socket, same framing' },
+    target: 5000,
+  });
+  report({
+    measure: `Logger acknowledgement latency p99${when} (p50 ${real.p50.toFixed(2)} ms, bare ${base.p50.toFixed(2)} ms)`,
+    value: real.p99,
+    unit: 'ms',
+    kind: 'cost',
+    baseline: { value: base.p99, label: 'bare socket' },
+    target: 5,
+    digits: 2,
+  });
   server.close();
   bare.close();
   await ingest.stop();

@@ -13,7 +13,13 @@ function userEvents(u: number, n: number): BehaviourEvent[] {
   const tools = Array.from({ length: 12 }, (_, i) => `/usr/bin/tool${(u * 7 + i) % 40}`);
   return Array.from({ length: n }, (_, i) => {
     const exe = tools[(i * 5 + u) % tools.length];
-    return { key: `exec ${exe} <- /bin/bash`, values: ['kind=process', `exe=${exe}`, 'parent=/bin/bash', `cmd=${exe.split('/').pop()} -x <*>`, `hour=${String(9 + (i % 9)).padStart(2, '0')}`], pairs: [`parent=/bin/bash>exe=${exe}`], text: `${exe} -x ${i % 17}`, time: 1_790_000_000 + i * 120 };
+    return {
+      key: `exec ${exe} <- /bin/bash`,
+      values: ['kind=process', `exe=${exe}`, 'parent=/bin/bash', `cmd=${exe.split('/').pop()} -x <*>`, `hour=${String(9 + (i % 9)).padStart(2, '0')}`],
+      pairs: [`parent=/bin/bash>exe=${exe}`],
+      text: `${exe} -x ${i % 17}`,
+      time: 1_790_000_000 + i * 120,
+    };
   });
 }
 
@@ -23,7 +29,14 @@ async function run(args: string[]): Promise<void> {
   if (!Number.isInteger(subjects) || subjects < 2) throw new Error('--subjects takes a whole number ≥ 2');
   const config = resolveConfig({ learning: { min_events: 300, min_days: 0 }, retrain: { window_events: 2000 } }, 'bench', {});
   const rowsFor = (u: number) =>
-    userEvents(u, 400).map((e, i) => ({ query: 'pack_user-behavior_process_events', host: 'web-01', time: e.time, action: 'added' as const, decorations: {}, columns: { pid: String(i), path: e.values[1].slice(4), cmdline: e.text, auid: String(2000 + u), parent: '1' } }));
+    userEvents(u, 400).map((e, i) => ({
+      query: 'pack_user-behavior_process_events',
+      host: 'web-01',
+      time: e.time,
+      action: 'added' as const,
+      decorations: {},
+      columns: { pid: String(i), path: e.values[1].slice(4), cmdline: e.text, auid: String(2000 + u), parent: '1' },
+    }));
   const gc = (global as { gc?: () => void }).gc;
   const measure = async (n: number) => {
     gc?.();
@@ -42,10 +55,29 @@ async function run(args: string[]): Promise<void> {
   await measure(1);
   const one = await measure(1);
   const many = await measure(subjects);
-  const monitoring = new Set(many.scorer.summaries().filter((s) => s.state === 'monitoring').map((s) => s.subject)).size;
+  const monitoring = new Set(
+    many.scorer
+      .summaries()
+      .filter((s) => s.state === 'monitoring')
+      .map((s) => s.subject),
+  ).size;
   const baseline = { value: Math.max(one.growth, 1), label: '1 subject' };
-  report({ measure: `Resident memory growth after GC, ${subjects} modelled subjects (${monitoring} monitoring, all three models)`, value: many.growth, unit: 'MB', kind: 'cost', baseline, target: 200 });
-  report({ measure: `Resident memory growth at its peak, no forced GC (what the watcher can sample), ${subjects} subjects`, value: many.peak, unit: 'MB', kind: 'cost', baseline, target: 200 });
+  report({
+    measure: `Resident memory growth after GC, ${subjects} modelled subjects (${monitoring} monitoring, all three models)`,
+    value: many.growth,
+    unit: 'MB',
+    kind: 'cost',
+    baseline,
+    target: 200,
+  });
+  report({
+    measure: `Resident memory growth at its peak, no forced GC (what the watcher can sample), ${subjects} subjects`,
+    value: many.peak,
+    unit: 'MB',
+    kind: 'cost',
+    baseline,
+    target: 200,
+  });
   note(`${(many.growth / subjects).toFixed(2)} MB per subject after GC; load average ${loadAverage()}`);
   void one.scorer;
 }

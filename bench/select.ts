@@ -22,13 +22,29 @@ async function run(): Promise<void> {
   for (let i = 0; i < 1_000_000; i++) {
     const bad = i % 997 === 0;
     const score = bad ? 0.1 : 0.7 + (i % 300) / 1000;
-    batch.push({ id: `id-${i}`, time: 1_790_000_000 + i, host: 'web-01', subject: `user${i % 100}`, query: 'pack_user-behavior_process_events', action: 'added', event: `exec /usr/bin/tool${i % 50} <- /bin/bash`, score, verdict: bad ? 'bad' : 'good', model: 'rarity', reasons: bad ? 'program `/usr/bin/nc` never seen before' : 'usual', columns: '{"pid":"1"}' });
+    batch.push({
+      id: `id-${i}`,
+      time: 1_790_000_000 + i,
+      host: 'web-01',
+      subject: `user${i % 100}`,
+      query: 'pack_user-behavior_process_events',
+      action: 'added',
+      event: `exec /usr/bin/tool${i % 50} <- /bin/bash`,
+      score,
+      verdict: bad ? 'bad' : 'good',
+      model: 'rarity',
+      reasons: bad ? 'program `/usr/bin/nc` never seen before' : 'usual',
+      columns: '{"pid":"1"}',
+    });
     if (batch.length === 50_000) store.append(batch.splice(0));
   }
   const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: 60, timeout: 5 });
   await emu.start();
   const table = scoresTable(store);
-  const status = await new ManagerClient(emu.socket).registerExtension(new types.InternalExtensionInfo({ name: 'bench', version: '1', sdk_version: '0.0.0', min_sdk_version: '0.0.0' }), { table: { anomaly_scores: table.routes() } });
+  const status = await new ManagerClient(emu.socket).registerExtension(
+    new types.InternalExtensionInfo({ name: 'bench', version: '1', sdk_version: '0.0.0', min_sdk_version: '0.0.0' }),
+    { table: { anomaly_scores: table.routes() } },
+  );
   const server = await startServer({ path: `${emu.socket}.${toNumber(status.uuid)}`, plugins: [table], onShutdown: () => {}, log: () => {} });
   const median9 = async (fn: () => Promise<unknown>) => {
     const wall: number[] = [];
@@ -50,14 +66,43 @@ async function run(): Promise<void> {
   const empty = await median9(() => emu.query(nothing));
   // what osqueryd itself waits for: the table's answer to generate, without the emulator's
   // SQLite (osqueryd's is C, and reads a virtual table rather than loading one)
-  const columns = table.routes().filter((r) => r.id === 'column').map((r) => ({ name: r.name, type: r.type, op: r.op }));
+  const columns = table
+    .routes()
+    .filter((r) => r.id === 'column')
+    .map((r) => ({ name: r.name, type: r.type, op: r.op }));
   const answer = await median9(() => emu.callPlugin('table', 'anomaly_scores', { action: 'generate', context: generateContext(alert, columns) }));
   const answerEmpty = await median9(() => emu.callPlugin('table', 'anomaly_scores', { action: 'generate', context: generateContext(nothing, columns) }));
   const direct = await median9(async () => store.select({ score: [{ op: '<', value: 0.3 }] }));
-  report({ measure: `SELECT * FROM anomaly_scores WHERE score < 0.3, 1,000,000 retained rows, through the emulator (${rows} rows), median of 9`, value: pushed.ms, unit: 'ms', kind: 'cost', baseline: { value: empty.ms, label: 'same query matching nothing' }, target: 30 });
-  report({ measure: 'the same, CPU time of the process (extension and emulator together; steadier than wall time on a loaded host)', value: pushed.cpu, unit: 'ms', kind: 'cost', baseline: { value: empty.cpu, label: 'matching nothing' } });
-  report({ measure: "the table's answer alone: Thrift generate call to the extension, no SQLite", value: answer.ms, unit: 'ms', kind: 'cost', baseline: { value: answerEmpty.ms, label: 'matching nothing' }, target: 30 });
-  report({ measure: 'the filter in the store alone (RetainedScores.select)', value: direct.ms, unit: 'ms', kind: 'cost', baseline: { value: empty.ms, label: 'emulator round trip matching nothing' } });
+  report({
+    measure: `SELECT * FROM anomaly_scores WHERE score < 0.3, 1,000,000 retained rows, through the emulator (${rows} rows), median of 9`,
+    value: pushed.ms,
+    unit: 'ms',
+    kind: 'cost',
+    baseline: { value: empty.ms, label: 'same query matching nothing' },
+    target: 30,
+  });
+  report({
+    measure: 'the same, CPU time of the process (extension and emulator together; steadier than wall time on a loaded host)',
+    value: pushed.cpu,
+    unit: 'ms',
+    kind: 'cost',
+    baseline: { value: empty.cpu, label: 'matching nothing' },
+  });
+  report({
+    measure: "the table's answer alone: Thrift generate call to the extension, no SQLite",
+    value: answer.ms,
+    unit: 'ms',
+    kind: 'cost',
+    baseline: { value: answerEmpty.ms, label: 'matching nothing' },
+    target: 30,
+  });
+  report({
+    measure: 'the filter in the store alone (RetainedScores.select)',
+    value: direct.ms,
+    unit: 'ms',
+    kind: 'cost',
+    baseline: { value: empty.ms, label: 'emulator round trip matching nothing' },
+  });
   note(`load average ${loadAverage()}`);
   server.close();
   await emu.stop();

@@ -40,7 +40,17 @@ export async function training(report: SequenceReport = printRow): Promise<void>
     return;
   }
   const backend = await selectBackend();
-  const sessions = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => [...l.trim().split(/\s+/).map((k, i) => sequenceEvent(k, i)), END_OF_SESSION]);
+  const sessions = fs
+    .readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => [
+      ...l
+        .trim()
+        .split(/\s+/)
+        .map((k, i) => sequenceEvent(k, i)),
+      END_OF_SESSION,
+    ]);
   const probe = matmulProbe();
   const model = createModel('lstm', { units: 64, maxWindows: 100_000 });
   const wall = Date.now();
@@ -67,7 +77,9 @@ export async function scoring(report: SequenceReport = printRow): Promise<void> 
   await selectBackend();
   const events = demoEvents();
   const fitPart = events.slice(0, Math.floor(events.length / 2));
-  const inputs: ScoringInput[] = events.slice(fitPart.length).map((event, i) => ({ event, context: events.slice(Math.max(0, fitPart.length + i - 10), fitPart.length + i) }));
+  const inputs: ScoringInput[] = events
+    .slice(fitPart.length)
+    .map((event, i) => ({ event, context: events.slice(Math.max(0, fitPart.length + i - 10), fitPart.length + i) }));
   // baseline: what a trivial scorer costs per event (a Map lookup of the key)
   const counts = new Map<string, number>();
   for (const e of fitPart) counts.set(e.key, (counts.get(e.key) ?? 0) + 1);
@@ -91,10 +103,24 @@ export async function scoring(report: SequenceReport = printRow): Promise<void> 
       for (let b = 0; b < inputs.length; b += 2000) n += (await model.score(inputs.slice(b, b + 2000))).length;
     }
     rates[name] = n / cpuSeconds(t0);
-    report(`Scoring throughput, ${name}${name === 'lstm' ? ` (${tf.getBackend()}, ${inputs.length} events once)` : ''}, one core`, `${Math.round(rates[name])} events/s`, `${Math.round(baseRate)} events/s (key lookup)`, `${(rates[name] / baseRate).toFixed(4)}×`, '—', '');
+    report(
+      `Scoring throughput, ${name}${name === 'lstm' ? ` (${tf.getBackend()}, ${inputs.length} events once)` : ''}, one core`,
+      `${Math.round(rates[name])} events/s`,
+      `${Math.round(baseRate)} events/s (key lookup)`,
+      `${(rates[name] / baseRate).toFixed(4)}×`,
+      '—',
+      '',
+    );
   }
   const ensemble = 1 / (1 / rates.rarity + 1 / rates.ocsvm + 1 / rates.lstm);
-  report('Scoring throughput, ensemble (the three in turn)', `${Math.round(ensemble)} events/s`, `${Math.round(baseRate)} events/s (key lookup)`, `${(ensemble / baseRate).toFixed(4)}×`, '≥ 20,000 events/s', ensemble >= 20_000 ? 'met' : 'missed');
+  report(
+    'Scoring throughput, ensemble (the three in turn)',
+    `${Math.round(ensemble)} events/s`,
+    `${Math.round(baseRate)} events/s (key lookup)`,
+    `${(ensemble / baseRate).toFixed(4)}×`,
+    '≥ 20,000 events/s',
+    ensemble >= 20_000 ? 'met' : 'missed',
+  );
   if (sink < 0) console.log(sink);
 }
 

@@ -60,7 +60,10 @@ export function note(text: string): void {
 }
 
 export function loadAverage(): string {
-  return os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  return os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 }
 
 export function tmpdir(name: string): string {

@@ -64,10 +64,23 @@ async function run(args: string[]): Promise<void> {
   fs.copyFileSync(path.resolve(__dirname, '../../extension/anomaly.ext'), ext);
   fs.chmodSync(ext, 0o755);
   const configFile = path.join(dir, 'anomaly.json');
-  const config = { state_dir: path.join(dir, 'state'), log_level: 'warn', learning: { min_events: minEvents, min_days: 1 }, retrain: { window_events: window }, ...(unpaced ? { budget: { cpu_percent: 0 } } : {}) };
+  const config = {
+    state_dir: path.join(dir, 'state'),
+    log_level: 'warn',
+    learning: { min_events: minEvents, min_days: 1 },
+    retrain: { window_events: window },
+    ...(unpaced ? { budget: { cpu_percent: 0 } } : {}),
+  };
   fs.writeFileSync(configFile, JSON.stringify(config));
 
-  const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: 3, timeout: 10, hostIdentifier: 'web-01', users: DEMO_USERS, flags: { enable_extensions_watchdog: 'true', watchdog_level: String(level) } });
+  const emu = new OsquerydEmulator({
+    dir: path.join(dir, 'osquery'),
+    interval: 3,
+    timeout: 10,
+    hostIdentifier: 'web-01',
+    users: DEMO_USERS,
+    flags: { enable_extensions_watchdog: 'true', watchdog_level: String(level) },
+  });
   await emu.start();
   const child = emu.launch(ext, { env: { ANOMALY_DIST: path.resolve(__dirname, '..'), ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '' }, stderr: 'inherit' });
   const pid = child.pid!;
@@ -114,12 +127,45 @@ async function run(args: string[]): Promise<void> {
 
     const stopped = watcher.stoppedAt ? `; the watcher would have stopped it ${watcher.stoppedAt.at.toFixed(0)} s in (${watcher.stoppedAt.why})` : '';
     const setup = `${logged.toLocaleString('en-US')} lines (${days} days, 2 hosts) at ${rate} lines/s, min_events ${minEvents}, window ${window}, level ${level}${unpaced ? ', pacing off' : ''}`;
-    report({ measure: `Longest over-limit CPU streak as the watcher counts it, ${setup}${stopped}`, value: watcher.longestStreakSeconds, unit: 's', kind: 'cost', target: limits.latencySeconds - limits.intervalMs / 1000, digits: 0 });
-    report({ measure: `Highest CPU in one 3 s interval (limit ${limits.utilizationPercent} % of ${cores} cores)`, value: watcher.highestCpuMs, unit: 'ms', kind: 'cost', baseline: { value: watcher.cpuLimitMs, label: 'the watcher’s limit' }, digits: 0 });
-    report({ measure: `Largest resident growth over the sample at ${limits.delaySeconds} s (${monitoring} of ${models.length} subjects monitoring)`, value: watcher.largestGrowthMb, unit: 'MB', kind: 'cost', baseline: { value: limits.memoryMb, label: 'the watcher’s limit' }, target: 150, digits: 0 });
-    report({ measure: `Time to score every line (${drained ? 'all scored' : `${star?.queued ?? '?'} still queued`})`, value: seconds, unit: 's', kind: 'cost', baseline: { value: logged / rate, label: 'time to log them' }, digits: 0 });
-    note(`anomaly_models '*': cpu_ms_per_min ${star?.cpu_ms_per_min ?? '?'}, budget_ms_per_min ${star?.budget_ms_per_min || 'NULL'}; load average ${loadAverage()}`);
-    if (args.includes('--trace')) for (const c of watcher.checks) note(`${c.at.toFixed(0)} s: ${c.cpuMs} ms${c.overLimit ? ' over' : ''}, streak ${c.streakSeconds} s, growth ${c.growthMb.toFixed(0)} MB`);
+    report({
+      measure: `Longest over-limit CPU streak as the watcher counts it, ${setup}${stopped}`,
+      value: watcher.longestStreakSeconds,
+      unit: 's',
+      kind: 'cost',
+      target: limits.latencySeconds - limits.intervalMs / 1000,
+      digits: 0,
+    });
+    report({
+      measure: `Highest CPU in one 3 s interval (limit ${limits.utilizationPercent} % of ${cores} cores)`,
+      value: watcher.highestCpuMs,
+      unit: 'ms',
+      kind: 'cost',
+      baseline: { value: watcher.cpuLimitMs, label: 'the watcher’s limit' },
+      digits: 0,
+    });
+    report({
+      measure: `Largest resident growth over the sample at ${limits.delaySeconds} s (${monitoring} of ${models.length} subjects monitoring)`,
+      value: watcher.largestGrowthMb,
+      unit: 'MB',
+      kind: 'cost',
+      baseline: { value: limits.memoryMb, label: 'the watcher’s limit' },
+      target: 150,
+      digits: 0,
+    });
+    report({
+      measure: `Time to score every line (${drained ? 'all scored' : `${star?.queued ?? '?'} still queued`})`,
+      value: seconds,
+      unit: 's',
+      kind: 'cost',
+      baseline: { value: logged / rate, label: 'time to log them' },
+      digits: 0,
+    });
+    note(
+      `anomaly_models '*': cpu_ms_per_min ${star?.cpu_ms_per_min ?? '?'}, budget_ms_per_min ${star?.budget_ms_per_min || 'NULL'}; load average ${loadAverage()}`,
+    );
+    if (args.includes('--trace'))
+      for (const c of watcher.checks)
+        note(`${c.at.toFixed(0)} s: ${c.cpuMs} ms${c.overLimit ? ' over' : ''}, streak ${c.streakSeconds} s, growth ${c.growthMb.toFixed(0)} MB`);
   } finally {
     sampling = false;
     await emu.shutdown(5000);
@@ -129,6 +175,7 @@ async function run(args: string[]): Promise<void> {
 
 export const watchdogPart: BenchPart = {
   name: 'watchdog',
-  summary: "a replayed stream under osqueryd's extension watchdog, sampled from /proc every 3 s as its watcher does (--rate, --days, --min-events, --window, --level, --unpaced, --trace)",
+  summary:
+    "a replayed stream under osqueryd's extension watchdog, sampled from /proc every 3 s as its watcher does (--rate, --days, --min-events, --window, --level, --unpaced, --trace)",
   run,
 };

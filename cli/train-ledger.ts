@@ -36,7 +36,11 @@ export class TrainLedger {
   /** append the runs learned now; O_NOFOLLOW and an explicit mode, as everything in the state */
   save(): void {
     if (!this.added.size) return;
-    const fd = fs.openSync(path.join(this.stateDir, FILE), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, 0o600);
+    const fd = fs.openSync(
+      path.join(this.stateDir, FILE),
+      fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW,
+      0o600,
+    );
     try {
       fs.writeSync(fd, [...this.added].join('\n') + '\n');
     } finally {

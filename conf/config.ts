@@ -58,7 +58,12 @@ export const DEFAULTS: AnomalyConfig = {
 
 export class ConfigError extends Error {
   /** `missing`: the named file does not exist (sysexits 66, not 78) */
-  constructor(readonly file: string, readonly keyPath: string, detail: string, readonly missing = false) {
+  constructor(
+    readonly file: string,
+    readonly keyPath: string,
+    detail: string,
+    readonly missing = false,
+  ) {
     super(`${file}: ${keyPath ? `${keyPath}: ` : ''}${detail}`);
     this.name = 'ConfigError';
   }
@@ -79,7 +84,7 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
         ? 'unknown key'
         : e.keyword === 'enum'
           ? `must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`
-          : e.message ?? 'invalid';
+          : (e.message ?? 'invalid');
     throw new ConfigError(file, key || '(top level)', what);
   }
   const cfg = raw as Partial<AnomalyConfig>;

@@ -41,7 +41,7 @@ export function attackStories(h: DemoHost, base: number): void {
   // 6. staging and compressing data, then sending it out
   t += 20 * 60;
   const st = 'staging and compressing data before exfiltration';
-  h.proc(t, ALICE, '/usr/bin/find', "find /home /srv -name *.pem -o -name id_rsa", shell, ALICE.home, st);
+  h.proc(t, ALICE, '/usr/bin/find', 'find /home /srv -name *.pem -o -name id_rsa', shell, ALICE.home, st);
   h.proc(t + 20, ALICE, '/usr/bin/mkdir', 'mkdir -p /dev/shm/.s', shell, ALICE.home, st);
   h.proc(t + 25, ALICE, '/usr/bin/cp', 'cp -r /srv/app/config /home/bob/.ssh /dev/shm/.s', shell, ALICE.home, st);
   h.proc(t + 40, ALICE, '/usr/bin/tar', 'tar czf /dev/shm/.s.tgz /dev/shm/.s', shell, ALICE.home, st);

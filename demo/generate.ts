@@ -78,9 +78,21 @@ function serialise(h: DemoHost, host: string): DemoStream {
   const decorations = { host_uuid: '6f1c2a9e-0b7d-4c55-9a1e-2d6f8e0c4b11' };
   for (const row of rows) {
     counter++;
-    const head = { name: `${PACK}${row.query}`, hostIdentifier: host, calendarTime: calendarTime(row.time), unixTime: row.time, epoch: 0, counter, numerics: false, decorations };
+    const head = {
+      name: `${PACK}${row.query}`,
+      hostIdentifier: host,
+      calendarTime: calendarTime(row.time),
+      unixTime: row.time,
+      epoch: 0,
+      counter,
+      numerics: false,
+      decorations,
+    };
     // snapshot queries log one line per run with all rows; this stream has one row per run
-    const line = row.action === 'snapshot' ? JSON.stringify({ snapshot: [row.columns], action: 'snapshot', ...head }) : JSON.stringify({ ...head, columns: row.columns, action: row.action });
+    const line =
+      row.action === 'snapshot'
+        ? JSON.stringify({ snapshot: [row.columns], action: 'snapshot', ...head })
+        : JSON.stringify({ ...head, columns: row.columns, action: row.action });
     if (row.story) (storyLines.get(row.story) ?? storyLines.set(row.story, []).get(row.story)!).push(lines.length);
     lines.push(line);
   }
@@ -89,7 +101,14 @@ function serialise(h: DemoHost, host: string): DemoStream {
     // the story's user: the login user most of its rows carry
     const auids = idx.map((i) => JSON.parse(lines[i]).columns?.auid).filter((a) => a && a !== UNSET_AUID);
     const auid = auids.sort((a, b) => auids.filter((x) => x === b).length - auids.filter((x) => x === a).length)[0];
-    return { name, user: DEMO_USERS.find((u) => u.uid === auid)?.username ?? 'host', description: name, from: Math.min(...times), to: Math.max(...times), lines: idx };
+    return {
+      name,
+      user: DEMO_USERS.find((u) => u.uid === auid)?.username ?? 'host',
+      description: name,
+      from: Math.min(...times),
+      to: Math.max(...times),
+      lines: idx,
+    };
   });
   return { lines, stories };
 }

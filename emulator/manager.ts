@@ -56,10 +56,35 @@ interface Registered {
 }
 
 /** registries osquery knows (Registry::registries in osquery 5) */
-const KNOWN_REGISTRIES = new Set(['table', 'logger', 'config', 'distributed', 'killswitch', 'numeric_monitoring', 'enroll', 'database', 'event_publisher', 'event_subscriber', 'sql']);
+const KNOWN_REGISTRIES = new Set([
+  'table',
+  'logger',
+  'config',
+  'distributed',
+  'killswitch',
+  'numeric_monitoring',
+  'enroll',
+  'database',
+  'event_publisher',
+  'event_subscriber',
+  'sql',
+]);
 /** a few of osqueryd's own plugin names: an extension may not reuse them */
 const BUILTIN: Record<string, string[]> = {
-  table: ['processes', 'users', 'process_events', 'socket_events', 'file_events', 'listening_ports', 'logged_in_users', 'last', 'shell_history', 'osquery_info', 'osquery_extensions', 'osquery_registry'],
+  table: [
+    'processes',
+    'users',
+    'process_events',
+    'socket_events',
+    'file_events',
+    'listening_ports',
+    'logged_in_users',
+    'last',
+    'shell_history',
+    'osquery_info',
+    'osquery_extensions',
+    'osquery_registry',
+  ],
   logger: ['filesystem', 'tls', 'syslog', 'stdout', 'kinesis', 'firehose', 'kafka_producer', 'aws_kinesis', 'aws_firehose'],
   config: ['filesystem', 'tls', 'update'],
   distributed: ['tls'],
@@ -98,7 +123,10 @@ export class OsquerydEmulator extends EventEmitter {
     fs.mkdirSync(this.opts.dir, { recursive: true });
     this.removeStaleSockets();
     const handler = this.handler();
-    this.server = thrift.createServer(ExtensionManager, handler as never, { transport: SocketTransport, protocol: thrift.TBinaryProtocol }) as unknown as net.Server;
+    this.server = thrift.createServer(ExtensionManager, handler as never, {
+      transport: SocketTransport,
+      protocol: thrift.TBinaryProtocol,
+    }) as unknown as net.Server;
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.socket, () => resolve());
@@ -139,7 +167,8 @@ export class OsquerydEmulator extends EventEmitter {
         const opt = (value: string, type = 'string') => new types.InternalOptionInfo({ value, default_value: value, type });
         const set = this.opts.flags ?? {};
         const watchdog: Record<string, unknown> = {};
-        for (const [name, f] of Object.entries(WATCHDOG_FLAGS)) watchdog[name] = new types.InternalOptionInfo({ value: set[name] ?? f.default_value, default_value: f.default_value, type: f.type });
+        for (const [name, f] of Object.entries(WATCHDOG_FLAGS))
+          watchdog[name] = new types.InternalOptionInfo({ value: set[name] ?? f.default_value, default_value: f.default_value, type: f.type });
         cb(null, {
           ...watchdog,
           logger_plugin: opt('filesystem,anomaly'),
@@ -253,7 +282,12 @@ export class OsquerydEmulator extends EventEmitter {
   }
 
   /** call a plugin of a registered extension on a new connection, as osqueryd does */
-  async callPlugin(registry: string, name: string, request: Record<string, string>, timeoutMs = 300_000): Promise<{ code: number; message: string; rows: Array<Record<string, string>> }> {
+  async callPlugin(
+    registry: string,
+    name: string,
+    request: Record<string, string>,
+    timeoutMs = 300_000,
+  ): Promise<{ code: number; message: string; rows: Array<Record<string, string>> }> {
     const e = this.plugin(registry, name);
     if (!e) throw new Error(`Unknown registry plugin: ${registry}/${name}`);
     const res = await new ExtensionClient(e.socket).call(registry, name, request, timeoutMs);
@@ -265,7 +299,12 @@ export class OsquerydEmulator extends EventEmitter {
     await this.callPlugin('logger', name, { init: 'osqueryd' });
     const features = (await this.callPlugin('logger', name, { action: 'features' })).code;
     if (features & 1) {
-      const log = (this.opts.statusLog ?? [{ s: 0, f: 'init.cpp', i: 1, m: 'osqueryd started (emulated)' }]).map((l) => ({ ...l, h: this.opts.hostIdentifier ?? 'emulated', c: new Date().toUTCString(), u: Math.floor(Date.now() / 1000) }));
+      const log = (this.opts.statusLog ?? [{ s: 0, f: 'init.cpp', i: 1, m: 'osqueryd started (emulated)' }]).map((l) => ({
+        ...l,
+        h: this.opts.hostIdentifier ?? 'emulated',
+        c: new Date().toUTCString(),
+        u: Math.floor(Date.now() / 1000),
+      }));
       await this.callPlugin('logger', name, { status: 'true', log: JSON.stringify(log) });
     }
     return features;
@@ -329,7 +368,10 @@ export class OsquerydEmulator extends EventEmitter {
     const tables = new Map<string, ColumnRoute[]>();
     for (const e of this.extensions.values()) {
       for (const [name, routes] of Object.entries(e.registry.table ?? {})) {
-        tables.set(name, routes.filter((r) => r.id === 'column').map((r) => ({ name: r.name, type: r.type, op: r.op })));
+        tables.set(
+          name,
+          routes.filter((r) => r.id === 'column').map((r) => ({ name: r.name, type: r.type, op: r.op })),
+        );
       }
     }
     // built-ins the extension and the packs use
@@ -337,11 +379,26 @@ export class OsquerydEmulator extends EventEmitter {
       users: { columns: [col('uid', 'BIGINT'), col('username', 'TEXT')], rows: () => this.users },
       osquery_registry: {
         columns: [col('registry', 'TEXT'), col('name', 'TEXT'), col('owner_uuid', 'INTEGER'), col('internal', 'INTEGER'), col('active', 'INTEGER')],
-        rows: () => [...this.extensions.values()].flatMap((e) => Object.entries(e.registry).flatMap(([reg, plugins]) => Object.keys(plugins).map((n) => ({ registry: reg, name: n, owner_uuid: String(e.uuid), internal: '0', active: '1' })))),
+        rows: () =>
+          [...this.extensions.values()].flatMap((e) =>
+            Object.entries(e.registry).flatMap(([reg, plugins]) =>
+              Object.keys(plugins).map((n) => ({ registry: reg, name: n, owner_uuid: String(e.uuid), internal: '0', active: '1' })),
+            ),
+          ),
       },
       osquery_extensions: {
         columns: [col('uuid', 'BIGINT'), col('name', 'TEXT'), col('version', 'TEXT'), col('sdk_version', 'TEXT'), col('path', 'TEXT'), col('type', 'TEXT')],
-        rows: () => [{ uuid: '0', name: 'core', version: '5.12.1', sdk_version: '0.0.0', path: this.socket, type: 'core' }, ...[...this.extensions.values()].map((e) => ({ uuid: String(e.uuid), name: e.info.name, version: e.info.version, sdk_version: e.info.sdk_version, path: e.socket, type: 'extension' }))],
+        rows: () => [
+          { uuid: '0', name: 'core', version: '5.12.1', sdk_version: '0.0.0', path: this.socket, type: 'core' },
+          ...[...this.extensions.values()].map((e) => ({
+            uuid: String(e.uuid),
+            name: e.info.name,
+            version: e.info.version,
+            sdk_version: e.info.sdk_version,
+            path: e.socket,
+            type: 'extension',
+          })),
+        ],
       },
     };
     for (const name of referencedTables(sql, [...tables.keys()])) {

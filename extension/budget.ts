@@ -130,6 +130,11 @@ export async function readBudget(
     }
   }
   const budget = resolveBudget(options, configured, env);
-  log('info', budget ? `pacing the scorer to ${budgetMsPerMinute(budget)} ms of CPU per minute: ${Math.round(TARGET_SHARE * 100)} % of a ${budget.limitPercent} % limit of ${budget.cores} cores (${budget.source})` : 'CPU not paced: osqueryd does not watch this extension and the config sets no budget.cpu_percent');
+  log(
+    'info',
+    budget
+      ? `pacing the scorer to ${budgetMsPerMinute(budget)} ms of CPU per minute: ${Math.round(TARGET_SHARE * 100)} % of a ${budget.limitPercent} % limit of ${budget.cores} cores (${budget.source})`
+      : 'CPU not paced: osqueryd does not watch this extension and the config sets no budget.cpu_percent',
+  );
   return budget;
 }

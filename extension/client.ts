@@ -25,7 +25,12 @@ const createUDSConnection = (thrift as unknown as { createUDSConnection(path: st
 export class RpcError extends Error {
   /** errno of the connection (ENOENT, ECONNREFUSED …), 'timeout' or 'closed' */
   readonly code: string;
-  constructor(readonly socket: string, readonly method: string, code: string, detail: string) {
+  constructor(
+    readonly socket: string,
+    readonly method: string,
+    code: string,
+    detail: string,
+  ) {
     super(`${method} on ${socket}: ${detail}`);
     this.name = 'RpcError';
     this.code = code;
@@ -40,7 +45,11 @@ export class RpcError extends Error {
 type Callback<T> = (err: unknown, res: T) => void;
 
 export class ExtensionClient<C extends ExtensionGen.Client = ExtensionGen.Client> {
-  constructor(readonly socket: string, readonly timeoutMs = 10_000, private readonly service: unknown = Extension) {}
+  constructor(
+    readonly socket: string,
+    readonly timeoutMs = 10_000,
+    private readonly service: unknown = Extension,
+  ) {}
 
   /** one call on a fresh connection */
   protected invoke<T>(method: string, run: (client: C, cb: Callback<T>) => void, timeoutMs = this.timeoutMs): Promise<T> {

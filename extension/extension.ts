@@ -31,7 +31,10 @@ const SDK_VERSION = '0.0.0';
 const UUID_CHECK_EVERY = 2;
 
 export class ExitError extends Error {
-  constructor(readonly code: number, message: string) {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -169,7 +172,13 @@ export class AnomalyExtension {
       throw new ExitError(1, `osqueryd refused the registration: ${status.message}`);
     }
     const old = this.server;
-    this.server = await startServer({ path: `${this.args.socket}.${this.uuid}`, plugins: this.plugins, onShutdown: () => void this.shutdown(0, 'osqueryd asked the extension to shut down'), log: this.log, limits: this.limits });
+    this.server = await startServer({
+      path: `${this.args.socket}.${this.uuid}`,
+      plugins: this.plugins,
+      onShutdown: () => void this.shutdown(0, 'osqueryd asked the extension to shut down'),
+      log: this.log,
+      limits: this.limits,
+    });
     if (old) void old.close();
     this.log('info', `registered as ${NAME} (uuid ${this.uuid}), serving ${this.server.path}`);
   }

@@ -49,7 +49,8 @@ export class Ingest {
     try {
       if (typeof line !== 'string') return this.reject('not a string');
       const max = this.config.queue.max_line_bytes;
-      if (line.length > max / 3 && Buffer.byteLength(line) > max) return this.reject(`a line of ${Buffer.byteLength(line)} bytes is over queue.max_line_bytes (${max})`);
+      if (line.length > max / 3 && Buffer.byteLength(line) > max)
+        return this.reject(`a line of ${Buffer.byteLength(line)} bytes is over queue.max_line_bytes (${max})`);
       let rows: ResultRow[];
       try {
         rows = parseResultLine(line);
@@ -70,7 +71,11 @@ export class Ingest {
       }
       if (!queued) {
         this.counters.dropped++;
-        this.say.say('full', 'warn', `durable queue is full (queue.max_bytes ${this.config.queue.max_bytes}); dropped a line of ${rows[0].query} (${this.counters.dropped} dropped so far)`);
+        this.say.say(
+          'full',
+          'warn',
+          `durable queue is full (queue.max_bytes ${this.config.queue.max_bytes}); dropped a line of ${rows[0].query} (${this.counters.dropped} dropped so far)`,
+        );
         return;
       }
       this.counters.queued = this.queue.length;
@@ -109,7 +114,11 @@ export class Ingest {
         if (!lines.length) continue;
         try {
           const { unreadable } = await this.scorer.score(lines);
-          if (unreadable.length) this.setAside(unreadable.map((i) => lines[i]), 'no longer a valid result line on replay');
+          if (unreadable.length)
+            this.setAside(
+              unreadable.map((i) => lines[i]),
+              'no longer a valid result line on replay',
+            );
           this.counters.scored += lines.length - unreadable.length;
           this.queue.commit(lines.length);
           failures = 0;

@@ -14,7 +14,9 @@ const MAX_ECHO = 200;
 /** control characters (newlines above all) become visible escapes */
 export function escapeControl(text: string): string {
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** a value from outside, quoted and cut to a few hundred bytes for a log line or a status */
@@ -38,7 +40,11 @@ export function makeLog(min: Level, write: (line: string) => void = (line) => vo
  */
 export class Throttled {
   private readonly last = new Map<string, { at: number; held: number }>();
-  constructor(private readonly log: LogFn, private readonly periodMs: number, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly log: LogFn,
+    private readonly periodMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   say(kind: string, level: Level, msg: string): void {
     const t = this.now();

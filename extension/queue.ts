@@ -62,7 +62,11 @@ export class DurableQueue {
   private failing: string | null = null;
   private readonly say: Throttled;
 
-  constructor(private readonly dir: string, private readonly maxBytes: number, private readonly log: LogFn = () => {}) {
+  constructor(
+    private readonly dir: string,
+    private readonly maxBytes: number,
+    private readonly log: LogFn = () => {},
+  ) {
     this.say = new Throttled(log, REPORT_EVERY_MS);
     makeDir(dir);
     this.recover();
@@ -100,7 +104,10 @@ export class DurableQueue {
       .sort((a, b) => a - b);
     const newest = segments[segments.length - 1] ?? 0;
     if (segments.length && this.cursor.segment > newest) {
-      this.log('error', `${cursorFile}: points at segment ${this.cursor.segment}, but the newest is ${newest}; replaying the whole queue (rows may be scored twice, none is lost)`);
+      this.log(
+        'error',
+        `${cursorFile}: points at segment ${this.cursor.segment}, but the newest is ${newest}; replaying the whole queue (rows may be scored twice, none is lost)`,
+      );
       this.cursor = { segment: 0, position: 0 };
     }
     for (const n of segments) {
@@ -146,11 +153,17 @@ export class DurableQueue {
   private startOf(file: string, data: Buffer, position: number): number {
     if (position === 0) return 0;
     if (position > data.length) {
-      this.log('error', `${file}: the cursor is at byte ${position}, past the end of the segment (${data.length} bytes); replaying the segment from its start (rows may be scored twice, none is lost)`);
+      this.log(
+        'error',
+        `${file}: the cursor is at byte ${position}, past the end of the segment (${data.length} bytes); replaying the segment from its start (rows may be scored twice, none is lost)`,
+      );
       return 0;
     }
     if (data[position - 1] !== 10) {
-      this.log('error', `${file}: the cursor at byte ${position} is not at the start of a line; replaying the segment from its start (rows may be scored twice, none is lost)`);
+      this.log(
+        'error',
+        `${file}: the cursor at byte ${position} is not at the start of a line; replaying the segment from its start (rows may be scored twice, none is lost)`,
+      );
       return 0;
     }
     return position;
@@ -171,7 +184,10 @@ export class DurableQueue {
     }
     fs.truncateSync(file, pos);
     this.counters.set_aside++;
-    this.log('warn', `${file}: ${data.length - pos} bytes after the last complete line (a line torn by a crash while it was written, or a damaged file); ${kept}; counted as one line set aside`);
+    this.log(
+      'warn',
+      `${file}: ${data.length - pos} bytes after the last complete line (a line torn by a crash while it was written, or a damaged file); ${kept}; counted as one line set aside`,
+    );
   }
 
   /** continue segment `n` (recovery) or start it new */
@@ -219,7 +235,11 @@ export class DurableQueue {
     } catch (err) {
       this.undoPartialWrite();
       const why = (err as Error).message;
-      if (!this.failing) this.log('error', `queue: cannot append to ${this.segmentFile(this.segment)} (${why}); result lines are answered and counted dropped until the disk takes writes again`);
+      if (!this.failing)
+        this.log(
+          'error',
+          `queue: cannot append to ${this.segmentFile(this.segment)} (${why}); result lines are answered and counted dropped until the disk takes writes again`,
+        );
       else this.say.say('append', 'error', `queue: still cannot append (${why}); ${this.counters.dropped} lines dropped so far`);
       this.failing = why;
       throw new QueueWriteError(why);
@@ -292,7 +312,11 @@ export class DurableQueue {
     if (!this.cursorDirty) return;
     const { queued: _queued, ...counters } = this.counters;
     try {
-      writeStateFile(path.join(this.dir, 'cursor.json'), CURSOR_KIND, 1, { segment: this.cursor.segment, position: this.cursor.position, counters } satisfies Cursor);
+      writeStateFile(path.join(this.dir, 'cursor.json'), CURSOR_KIND, 1, {
+        segment: this.cursor.segment,
+        position: this.cursor.position,
+        counters,
+      } satisfies Cursor);
       this.cursorDirty = false;
       this.cursorWritten = Date.now();
     } catch (err) {

@@ -92,7 +92,12 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
       }
       default:
         // TApplicationException UNKNOWN_METHOD (1), as thrift's processors answer
-        w.begin(m.name, MessageType.EXCEPTION, m.seqid).field(TType.STRING, 1).string(`Unknown function ${m.name.slice(0, 100)}`).field(TType.I32, 2).i32(1).stop();
+        w.begin(m.name, MessageType.EXCEPTION, m.seqid)
+          .field(TType.STRING, 1)
+          .string(`Unknown function ${m.name.slice(0, 100)}`)
+          .field(TType.I32, 2)
+          .i32(1)
+          .stop();
     }
     if (c.socket.destroyed) return;
     for (const part of w.finish()) c.socket.write(part);
@@ -276,7 +281,8 @@ function writeStatusField(w: MessageWriter, code: number, message: string): void
 
 /** one row as map<string,string>; null when it was written, else what is wrong with it */
 function writeRow(w: MessageWriter, row: unknown): string | null {
-  if (!row || typeof row !== 'object' || Array.isArray(row)) return `a row is ${Array.isArray(row) ? 'an array' : row === null ? 'null' : typeof row}, not an object of columns`;
+  if (!row || typeof row !== 'object' || Array.isArray(row))
+    return `a row is ${Array.isArray(row) ? 'an array' : row === null ? 'null' : typeof row}, not an object of columns`;
   const entries: Array<[string, string]> = [];
   for (const k in row) {
     const v = (row as Record<string, unknown>)[k];

@@ -18,8 +18,14 @@ export function prepareStateDir(dir: string): void {
   if (st.isSymbolicLink()) throw new StateDirError(`state directory ${dir} is a symbolic link; name the real directory in state_dir`);
   if (!st.isDirectory()) throw new StateDirError(`state directory ${dir} is not a directory`);
   const uid = process.getuid?.();
-  if (uid !== undefined && st.uid !== uid) throw new StateDirError(`state directory ${dir} is owned by uid ${st.uid}, not by the user the extension runs as (uid ${uid}); chown it or choose another state_dir`);
-  if (st.mode & 0o022) throw new StateDirError(`state directory ${dir} is writable by ${st.mode & 0o002 ? 'everyone' : 'its group'} (mode ${(st.mode & 0o777).toString(8)}); chmod 700 it`);
+  if (uid !== undefined && st.uid !== uid)
+    throw new StateDirError(
+      `state directory ${dir} is owned by uid ${st.uid}, not by the user the extension runs as (uid ${uid}); chown it or choose another state_dir`,
+    );
+  if (st.mode & 0o022)
+    throw new StateDirError(
+      `state directory ${dir} is writable by ${st.mode & 0o002 ? 'everyone' : 'its group'} (mode ${(st.mode & 0o777).toString(8)}); chmod 700 it`,
+    );
   try {
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (err) {

@@ -95,7 +95,10 @@ export class MessageReader {
   /** bytes taken from the stream over the reader's life: each byte is read once */
   bytesRead = 0;
 
-  constructor(private readonly limits: ReaderLimits, private readonly onMessage: (m: Message) => void) {}
+  constructor(
+    private readonly limits: ReaderLimits,
+    private readonly onMessage: (m: Message) => void,
+  ) {}
 
   /** bytes received and not yet part of a complete message */
   get buffered(): number {

@@ -67,7 +67,9 @@ function summarise(subject: string, hosts: string[], start: number, end: number,
   // the same in other numbers), without their "(model; history)" tails, each kept short
   const phrases: string[] = [];
   const kinds = new Set<string>();
-  const ranked = [...rows.map((r) => ({ score: r.score ?? 1, reasons: r.reasons })), ...windows.map((w) => ({ score: w.score ?? 1, reasons: w.reasons }))].sort((a, b) => a.score - b.score);
+  const ranked = [...rows.map((r) => ({ score: r.score ?? 1, reasons: r.reasons })), ...windows.map((w) => ({ score: w.score ?? 1, reasons: w.reasons }))].sort(
+    (a, b) => a.score - b.score,
+  );
   for (const r of ranked) {
     const phrase = r.reasons.replace(/\s*\([^()]*\)\s*$/, '').trim();
     const kind = phrase.split(/\s+/).slice(0, 4).join(' ');

@@ -72,7 +72,13 @@ interface WindowBar {
 function timelineSpec(opts: { title: string; points: Point[]; windows: WindowBar[]; domain: [number, number]; height: number; format: string }): Spec {
   // the domain is set once, on the rows' layer (vega-lite sees a second explicit domain as a
   // conflict); windows are clamped to it, so they cannot widen it
-  const x = (field: string, withDomain: boolean) => ({ field, type: 'temporal', title: 'time (UTC)', ...(withDomain ? { scale: { domain: opts.domain } } : {}), axis: { format: opts.format, labelAngle: 0, labelOverlap: true, tickCount: 10 } });
+  const x = (field: string, withDomain: boolean) => ({
+    field,
+    type: 'temporal',
+    title: 'time (UTC)',
+    ...(withDomain ? { scale: { domain: opts.domain } } : {}),
+    axis: { format: opts.format, labelAngle: 0, labelOverlap: true, tickCount: 10 },
+  });
   const [lo, hi] = opts.domain;
   const windows = opts.windows.filter((w) => w.e > lo && w.s < hi).map((w) => ({ ...w, s: Math.max(w.s, lo), e: Math.min(w.e, hi) }));
   const color = { field: 'verdict', type: 'nominal', scale: COLORS, legend: { orient: 'right', title: 'verdict' } };
@@ -84,7 +90,15 @@ function timelineSpec(opts: { title: string; points: Point[]; windows: WindowBar
     title: { text: opts.title, anchor: 'start', fontSize: 13, limit: 1000 },
     layer: [
       { data: { values: opts.points }, mark: { type: 'point', filled: true, size: 28, opacity: 0.75, clip: true }, encoding: { x: x('t', true), y, color } },
-      ...(windows.length ? [{ data: { values: windows }, mark: { type: 'rule', strokeWidth: 4, opacity: 0.45, clip: true }, encoding: { x: x('s', false), x2: { field: 'e' }, y, color } }] : []),
+      ...(windows.length
+        ? [
+            {
+              data: { values: windows },
+              mark: { type: 'rule', strokeWidth: 4, opacity: 0.45, clip: true },
+              encoding: { x: x('s', false), x2: { field: 'e' }, y, color },
+            },
+          ]
+        : []),
       ...thresholdLayers('y'),
     ],
   };
@@ -123,7 +137,13 @@ async function incidentFigure(incident: Incident, rows: readonly ScoredEvent[], 
   const to = incident.end + pad;
   const near = rows.filter((r) => r.time >= from && r.time <= to);
   const flagged = near.filter((r) => r.verdict !== 'good');
-  const points = pointsOf([...evenSample(near.filter((r) => r.verdict === 'good'), MAX_GOOD_POINTS), ...flagged]);
+  const points = pointsOf([
+    ...evenSample(
+      near.filter((r) => r.verdict === 'good'),
+      MAX_GOOD_POINTS,
+    ),
+    ...flagged,
+  ]);
   const spec = timelineSpec({
     title: `${incident.subject} · ${span(incident.start, incident.end)}`,
     points,
@@ -189,18 +209,30 @@ export async function writeReport(outDir: string, data: ReportData): Promise<str
   for (const [subject, rows] of [...bySubject].sort((a, b) => a[0].localeCompare(b[0]))) {
     rows.sort((a, b) => a.time - b.time);
     const flagged = rows.filter((r) => r.verdict !== 'good');
-    const points = pointsOf([...evenSample(rows.filter((r) => r.verdict === 'good'), MAX_GOOD_POINTS), ...flagged]);
+    const points = pointsOf([
+      ...evenSample(
+        rows.filter((r) => r.verdict === 'good'),
+        MAX_GOOD_POINTS,
+      ),
+      ...flagged,
+    ]);
     const own = windowsOf.get(subject) ?? [];
     const badWindows = own.filter((w) => w.verdict === 'bad').length;
-    const title = `${subject}: ${rows.length} scored rows, ${flagged.filter((r) => r.verdict === 'bad').length} bad, ${flagged.filter((r) => r.verdict === 'ugly').length} ugly` + (own.length ? `; ${own.length} windows, ${badWindows} bad` : '');
-    timelines.push(`<figure>${await renderSvg(timelineSpec({ title, points, windows: bars(own), domain, height: 140, format: timeFormat(last - first) }))}</figure>`);
+    const title =
+      `${subject}: ${rows.length} scored rows, ${flagged.filter((r) => r.verdict === 'bad').length} bad, ${flagged.filter((r) => r.verdict === 'ugly').length} ugly` +
+      (own.length ? `; ${own.length} windows, ${badWindows} bad` : '');
+    timelines.push(
+      `<figure>${await renderSvg(timelineSpec({ title, points, windows: bars(own), domain, height: 140, format: timeFormat(last - first) }))}</figure>`,
+    );
   }
 
   const incidents = findIncidents(data.scores, windows);
   const incidentFigures: string[] = [];
   for (const incident of incidents.slice(0, INCIDENT_PLOTS)) {
     const svg = await incidentFigure(incident, bySubject.get(incident.subject) ?? [], windowsOf.get(incident.subject) ?? []);
-    incidentFigures.push(`<div class="incident"><p><span class="pill bad">${incident.score.toFixed(3)}</span>${escapeHtml(incident.summary)}</p><figure>${svg}</figure></div>`);
+    incidentFigures.push(
+      `<div class="incident"><p><span class="pill bad">${incident.score.toFixed(3)}</span>${escapeHtml(incident.summary)}</p><figure>${svg}</figure></div>`,
+    );
   }
   const incidentRows = incidents
     .slice(0, INCIDENT_ROWS)
@@ -209,7 +241,9 @@ export async function writeReport(outDir: string, data: ReportData): Promise<str
         `<tr class="bad"><td class="nowrap">${escapeHtml(iso(i.start))}</td><td class="nowrap">${escapeHtml(duration(i.end - i.start))}</td><td>${escapeHtml(i.subject)}</td><td class="nowrap">${escapeHtml(i.hosts.join(', '))}</td><td class="num">${i.rows.length}</td><td class="num">${i.windows.length}</td><td class="num">${i.score.toFixed(3)}</td><td>${escapeHtml(i.summary.slice(i.summary.indexOf(': ') + 2))}</td></tr>`,
     )
     .join('\n');
-  const histogram = scored.length ? await renderSvg(histogramSpec(scored.map((s) => ({ score: s.score as number, verdict: s.verdict })))) : '<p>No scored rows yet: every subject is still learning.</p>';
+  const histogram = scored.length
+    ? await renderSvg(histogramSpec(scored.map((s) => ({ score: s.score as number, verdict: s.verdict }))))
+    : '<p>No scored rows yet: every subject is still learning.</p>';
 
   const top = scored
     .filter((s) => s.verdict === 'bad' || s.verdict === 'ugly')

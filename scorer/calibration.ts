@@ -141,7 +141,11 @@ export class Calibrator<K extends string = ModelName> {
    *   whose tail has a known natural width (a sum of squared z-scores decays like e^(−x/2));
    *   by default the held-out sample's body width
    */
-  constructor(readonly heldOut: Partial<Record<K, number[]>>, minScale: Partial<Record<K, number>> = {}, overlap = 1) {
+  constructor(
+    readonly heldOut: Partial<Record<K, number[]>>,
+    minScale: Partial<Record<K, number>> = {},
+    overlap = 1,
+  ) {
     this.perModel = new Map();
     let n = -1;
     for (const [name, values] of Object.entries(heldOut) as [K, number[]][]) {

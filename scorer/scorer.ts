@@ -132,10 +132,12 @@ export class Scorer {
    */
   async learnFleet(rows: readonly ResultRow[]): Promise<void> {
     this.fleet ??= new Subject(FLEET_SUBJECT, this.baselineOptions);
-    await this.fleet.scoreEvents(rows.map((row) => {
-      const x = this.extractor.extract(row);
-      return withIdentity(x.event, x.subject);
-    }));
+    await this.fleet.scoreEvents(
+      rows.map((row) => {
+        const x = this.extractor.extract(row);
+        return withIdentity(x.event, x.subject);
+      }),
+    );
   }
 
   /** train the fleet prior on what it saw and write it as one file; false when too little was seen */
@@ -224,7 +226,8 @@ export class Scorer {
       const verdicts = await subject.scoreEvents(group.events);
       if (`${subject.state}/${subject.lastTrained}` !== before) this.changedState = true;
       const learning = verdicts.map((v, j) => (v.verdict === 'learning' ? j : -1)).filter((j) => j >= 0);
-      const fromFleet = this.fleet && learning.length ? await this.fleet.judgeOnly(learning.map((j) => withIdentity(group.events[j], extracted[group.index[j]].subject))) : [];
+      const fromFleet =
+        this.fleet && learning.length ? await this.fleet.judgeOnly(learning.map((j) => withIdentity(group.events[j], extracted[group.index[j]].subject))) : [];
       learning.forEach((j, k) => {
         const candidates: BaselineVerdict[] = [];
         const h = fromHost[group.index[j]];

@@ -53,7 +53,10 @@ class ScorerThread {
   private readonly pending = new Map<number, { resolve: (r: Done) => void; reject: (e: Error) => void }>();
   private closing = false;
 
-  constructor(private readonly init: WorkerInit, private readonly log: LogFn) {}
+  constructor(
+    private readonly init: WorkerInit,
+    private readonly log: LogFn,
+  ) {}
 
   start(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -111,7 +114,12 @@ class ScorerThread {
 }
 
 /** hands the manager's users table to the scorer now and every `seconds` */
-function refreshUsersEvery(seconds: number, thread: ScorerThread, lookup: ScoringServiceOptions['lookupUsers'], log: LogFn): { first: Promise<void>; stop(): void } {
+function refreshUsersEvery(
+  seconds: number,
+  thread: ScorerThread,
+  lookup: ScoringServiceOptions['lookupUsers'],
+  log: LogFn,
+): { first: Promise<void>; stop(): void } {
   const refresh = async () => {
     if (!lookup) return;
     try {
@@ -138,10 +146,17 @@ export class ScoringService {
 
   static async start(opts: ScoringServiceOptions): Promise<ScoringService> {
     const { config, log } = opts;
-    const thread = new ScorerThread({ config, stateDir: config.state_dir, modelOptions: opts.modelOptions, saveEverySeconds: opts.saveEverySeconds ?? 60, budget: opts.budget ?? null }, log);
+    const thread = new ScorerThread(
+      { config, stateDir: config.state_dir, modelOptions: opts.modelOptions, saveEverySeconds: opts.saveEverySeconds ?? 60, budget: opts.budget ?? null },
+      log,
+    );
     await thread.start();
-    const scores = opts.scores ?? new RetainedScores({ dir: path.join(config.state_dir, 'scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
-    const windows = opts.windows ?? new RetainedWindows({ dir: path.join(config.state_dir, 'window-scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
+    const scores =
+      opts.scores ??
+      new RetainedScores({ dir: path.join(config.state_dir, 'scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
+    const windows =
+      opts.windows ??
+      new RetainedWindows({ dir: path.join(config.state_dir, 'window-scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
     const users = refreshUsersEvery(opts.usersRefreshSeconds ?? 600, thread, opts.lookupUsers, log);
     await users.first;
     return new ScoringService(thread, scores, windows, users, log, !opts.scores);

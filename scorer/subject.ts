@@ -84,7 +84,10 @@ export class Subject {
   private training: Promise<void> | null = null;
   dirty = true;
 
-  constructor(readonly name: string, private readonly opts: SubjectOptions) {}
+  constructor(
+    readonly name: string,
+    private readonly opts: SubjectOptions,
+  ) {}
 
   /**
    * Score a batch of this subject's events in order, learning from them as the lifecycle
@@ -171,7 +174,8 @@ export class Subject {
       score: null,
       verdict: 'learning',
       model: '',
-      reasons: `learning ${this.name}: ${this.events} of ${this.opts.minEvents} events` + (needDays > 0 ? `, ${days.toFixed(1)} of ${needDays.toFixed(1)} days` : ''),
+      reasons:
+        `learning ${this.name}: ${this.events} of ${this.opts.minEvents} events` + (needDays > 0 ? `, ${days.toFixed(1)} of ${needDays.toFixed(1)} days` : ''),
     };
   }
 

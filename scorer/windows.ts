@@ -109,7 +109,14 @@ interface WindowSubjectState {
   closedThrough: number;
   lastFit: number;
   heldOut: Partial<Record<WindowEvidence, number[]>> | null;
-  reference: { p: Array<[number, number]>; total: number; next: Array<[number, Array<[number, number]>]>; usual: Reference['usual']; medianEvents: number; rateVariance: number } | null;
+  reference: {
+    p: Array<[number, number]>;
+    total: number;
+    next: Array<[number, Array<[number, number]>]>;
+    usual: Reference['usual'];
+    medianEvents: number;
+    rateVariance: number;
+  } | null;
 }
 
 class WindowSubject {
@@ -128,7 +135,10 @@ class WindowSubject {
   calibrator: Calibrator<WindowEvidence> | null = null;
   dirty = true;
 
-  constructor(readonly name: string, private readonly opts: WindowOptions) {}
+  constructor(
+    readonly name: string,
+    private readonly opts: WindowOptions,
+  ) {}
 
   keyId(key: string): number {
     let id = this.keyIds.get(key);
@@ -229,7 +239,16 @@ class WindowSubject {
       closedThrough: Number.isFinite(this.closedThrough) ? this.closedThrough : -1,
       lastFit: this.lastFit,
       heldOut: this.calibrator?.toState().heldOut ?? null,
-      reference: r ? { p: [...r.p], total: r.total, next: [...r.next].map(([a, m]) => [a, [...m]]), usual: r.usual, medianEvents: r.medianEvents, rateVariance: r.rateVariance } : null,
+      reference: r
+        ? {
+            p: [...r.p],
+            total: r.total,
+            next: [...r.next].map(([a, m]) => [a, [...m]]),
+            usual: r.usual,
+            medianEvents: r.medianEvents,
+            rateVariance: r.rateVariance,
+          }
+        : null,
     };
   }
 
@@ -251,9 +270,20 @@ class WindowSubject {
       const from = new Map<number, number>();
       for (const [a, pairs] of s.reference.next) {
         next.set(a, new Map(pairs));
-        from.set(a, pairs.reduce((sum, [, c]) => sum + c, 0));
+        from.set(
+          a,
+          pairs.reduce((sum, [, c]) => sum + c, 0),
+        );
       }
-      w.reference = { p: new Map(s.reference.p), total: s.reference.total, next, from, usual: s.reference.usual, medianEvents: s.reference.medianEvents, rateVariance: s.reference.rateVariance };
+      w.reference = {
+        p: new Map(s.reference.p),
+        total: s.reference.total,
+        next,
+        from,
+        usual: s.reference.usual,
+        medianEvents: s.reference.medianEvents,
+        rateVariance: s.reference.rateVariance,
+      };
       w.calibrator = new Calibrator<WindowEvidence>(s.heldOut, TAIL_SCALE, 1 / HOP_FRACTION);
     }
     w.dirty = false;
@@ -266,7 +296,16 @@ class WindowSubject {
  * length L started every `hop` seconds from `startAt` that lies entirely before `endAt` and
  * holds at least one row.
  */
-function slide(t: readonly number[], from: number, to: number, startAt: number, endAt: number, L: number, hop: number, visit: (lo: number, hi: number) => void): void {
+function slide(
+  t: readonly number[],
+  from: number,
+  to: number,
+  startAt: number,
+  endAt: number,
+  L: number,
+  hop: number,
+  visit: (lo: number, hi: number) => void,
+): void {
   let lo = from;
   let hi = from;
   for (let s = startAt; s + L <= endAt; s += hop) {
@@ -299,7 +338,11 @@ function buildReference(k: readonly number[], t: readonly number[], from: number
   for (const [key, c] of counts) p.set(key, c / total);
   // the usual keys (and all others together), each with its usual share, and how much more its
   // log share varies between the subject's windows than the binomial noise of their sizes
-  const usualKeys = [...p].filter(([, pk]) => pk >= USUAL_SHARE).sort((a, b) => b[1] - a[1]).slice(0, MAX_USUAL).map(([key]) => key);
+  const usualKeys = [...p]
+    .filter(([, pk]) => pk >= USUAL_SHARE)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, MAX_USUAL)
+    .map(([key]) => key);
   let usualTotal = 0;
   for (const key of usualKeys) usualTotal += p.get(key)!;
   const shares = [...usualKeys.map((key) => p.get(key)!), Math.max(1 - usualTotal, SMOOTH / total)];
@@ -406,7 +449,12 @@ function mixTerms(keys: readonly number[], ref: Reference): MixTerm[] {
     terms.push({ key: u.key, share: c / n, usual: u.share, z2: d > 0 ? 0 : sq(d) / (u.variance + MIN_VARIANCE + shareNoise(n, u.share)) });
   }
   const o = ref.usual[ref.usual.length - 1];
-  terms.push({ key: OTHER_SHARE, share: rest / n, usual: o.share, z2: sq(logShare(rest, n) - Math.log(o.share)) / (o.variance + MIN_VARIANCE + shareNoise(n, o.share)) });
+  terms.push({
+    key: OTHER_SHARE,
+    share: rest / n,
+    usual: o.share,
+    z2: sq(logShare(rest, n) - Math.log(o.share)) / (o.variance + MIN_VARIANCE + shareNoise(n, o.share)),
+  });
   return terms;
 }
 
@@ -453,7 +501,10 @@ function otherKeys(s: WindowSubject, keys: readonly number[], ref: Reference): s
   const usual = new Set(ref.usual.map((u) => u.key));
   const counts = new Map<number, number>();
   for (const k of keys) if (!usual.has(k)) counts.set(k, (counts.get(k) ?? 0) + 1);
-  const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 2).map(([k]) => `\`${s.keys[k]}\``);
+  const top = [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 2)
+    .map(([k]) => `\`${s.keys[k]}\``);
   return `keys seldom seen${top.length ? ` (${top.join(', ')})` : ''}`;
 }
 
@@ -555,7 +606,13 @@ export class WindowScorer {
       .map((r) => r[3]);
     const base = { subject: w.subject, host: w.host, start: w.start, end, events: w.events, top_ids: JSON.stringify(top) };
     if (!s.reference || !s.calibrator) {
-      return { ...base, score: null, verdict: 'learning', model: '', reasons: `learning ${s.name}'s windows: ${s.t.length} of ${this.opts.minEvents} events of history` };
+      return {
+        ...base,
+        score: null,
+        verdict: 'learning',
+        model: '',
+        reasons: `learning ${s.name}'s windows: ${s.t.length} of ${this.opts.minEvents} events of history`,
+      };
     }
     const stats = windowStatistics(
       w.rows.map((r) => r[1]),
@@ -587,7 +644,11 @@ export class WindowScorer {
           .filter((x) => x.z2 > 0)
           .sort((a, b) => b.z2 - a.z2)
           .slice(0, 2)
-          .map((x) => (x.key === OTHER_SHARE ? `${otherKeys(s, keys, ref)} ${pct(x.share)} (usually ${pct(x.usual)})` : `\`${s.keys[x.key]}\` ${pct(x.share)} (usually ${pct(x.usual)})`));
+          .map((x) =>
+            x.key === OTHER_SHARE
+              ? `${otherKeys(s, keys, ref)} ${pct(x.share)} (usually ${pct(x.usual)})`
+              : `\`${s.keys[x.key]}\` ${pct(x.share)} (usually ${pct(x.usual)})`,
+          );
         return `unusual mix of events for ${s.name}${part === 'window' ? '' : ` in the ${part} of the window`}: ${terms.join(', ')} (mix; ${span})`;
       }
       case 'sequence':
@@ -626,7 +687,11 @@ export class WindowScorer {
       s.dirty = false;
     }
     if (this.openDirty) {
-      writeStateFile(path.join(dir, 'open.json'), `${STATE_KIND}-open`, STATE_VERSION, { watermark: Number.isFinite(this.watermark) ? this.watermark : null, late: this.late, open: [...this.open.values()] });
+      writeStateFile(path.join(dir, 'open.json'), `${STATE_KIND}-open`, STATE_VERSION, {
+        watermark: Number.isFinite(this.watermark) ? this.watermark : null,
+        late: this.late,
+        open: [...this.open.values()],
+      });
       this.openDirty = false;
     }
   }

@@ -94,7 +94,10 @@ async function main(): Promise<void> {
   const windows = new WindowScorer(windowOptionsFrom(init.config, path.join(init.stateDir, 'windows'), log));
   // each saves on its own: one that fails does not keep the other from saving
   const save = () => {
-    for (const [what, run] of [['scorer', () => scorer.save()], ['window', () => windows.save()]] as const) {
+    for (const [what, run] of [
+      ['scorer', () => scorer.save()],
+      ['window', () => windows.save()],
+    ] as const) {
       try {
         run();
       } catch (err) {

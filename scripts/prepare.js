@@ -38,7 +38,8 @@ function staleSource() {
       if (rel.endsWith('.d.ts')) continue;
       else if (rel.endsWith('.ts')) out = rel.replace(/\.ts$/, '.js');
       // what copy-assets.js copies
-      else if ((path.dirname(rel) === 'conf' && rel.endsWith('.json')) || (path.dirname(rel) === path.join('extension', 'gen') && rel.endsWith('.js'))) out = rel;
+      else if ((path.dirname(rel) === 'conf' && rel.endsWith('.json')) || (path.dirname(rel) === path.join('extension', 'gen') && rel.endsWith('.js')))
+        out = rel;
       else continue;
       const built = path.join(dist, out);
       if (!fs.existsSync(built) || fs.statSync(built).mtimeMs < fs.statSync(src).mtimeMs) return rel;
@@ -54,7 +55,9 @@ if (hasTypeScript()) {
 } else {
   const stale = fs.existsSync(dist) ? staleSource() : 'dist/';
   if (stale) {
-    console.error(`anomaly.ext: dist/ is missing or older than ${stale}, and TypeScript is not installed (a production install). Build first where the dev dependencies are: npm ci && npm run build, then npm ci --omit=dev.`);
+    console.error(
+      `anomaly.ext: dist/ is missing or older than ${stale}, and TypeScript is not installed (a production install). Build first where the dev dependencies are: npm ci && npm run build, then npm ci --omit=dev.`,
+    );
     process.exit(1);
   }
   console.error('anomaly.ext: dist/ is current; production install without a build');

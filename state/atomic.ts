@@ -14,7 +14,11 @@ import * as path from 'path';
 export const FORMAT = 'anomaly-ext';
 
 export class StateFileError extends Error {
-  constructor(readonly file: string, readonly quarantinedTo: string | null, detail: string) {
+  constructor(
+    readonly file: string,
+    readonly quarantinedTo: string | null,
+    detail: string,
+  ) {
     super(`${file}: ${detail}${quarantinedTo ? `; moved to ${quarantinedTo}` : ''}`);
     this.name = 'StateFileError';
   }
@@ -148,7 +152,10 @@ export class JsonlAppender {
   private dirty = false;
   private timer: NodeJS.Timeout;
 
-  constructor(readonly file: string, syncEveryMs = 200) {
+  constructor(
+    readonly file: string,
+    syncEveryMs = 200,
+  ) {
     makeDir(path.dirname(file));
     this.fd = fs.openSync(file, APPEND, 0o600);
     this.timer = setInterval(() => this.sync(), syncEveryMs);

@@ -127,8 +127,10 @@ export class RetainedScores implements ScoreStore {
 
   /** move the live rows to the front of the arrays, in place */
   private shift(): void {
-    const s = this.start, e = this.end;
-    for (const a of [this.time, this.score, this.verdict, this.subject, this.host, this.query, this.idHash, this.segOf, this.offset, this.length]) a.copyWithin(0, s, e);
+    const s = this.start,
+      e = this.end;
+    for (const a of [this.time, this.score, this.verdict, this.subject, this.host, this.query, this.idHash, this.segOf, this.offset, this.length])
+      a.copyWithin(0, s, e);
     this.base += s;
     this.end = e - s;
     this.start = 0;

@@ -47,7 +47,11 @@ function days(r: () => number, from: number, to: number, perDay: number, auid: s
 
 const config = (over: Record<string, unknown> = {}) =>
   resolveConfig({ learning: { min_events: 400, min_days: 1 }, models: { rarity: true, ocsvm: true, lstm: false }, ...over }, 'test', {});
-const USERS = [{ uid: '1000', username: 'bob' }, { uid: '1001', username: 'carol' }, { uid: '1002', username: 'mallory' }];
+const USERS = [
+  { uid: '1000', username: 'bob' },
+  { uid: '1001', username: 'carol' },
+  { uid: '1002', username: 'mallory' },
+];
 
 t.test('a subject still learning is scored by its host baseline', async (t) => {
   const r = rng(3);
@@ -70,7 +74,10 @@ t.test('a subject still learning is scored by its host baseline', async (t) => {
   t.ok((stranger.score as number) < (routine.score as number), `its first activity is evidence (${stranger.score} < ${routine.score}: ${stranger.reasons})`);
   t.equal(shell.verdict, 'bad', `a shell from a temp dir under cron is bad for a learning subject (${shell.score}: ${shell.reasons})`);
   const models = scorer.summaries().map((s) => s.subject);
-  t.ok(models.includes(`*@${HOST}`) && models.includes(`carol@${HOST}`), `subjects are host-qualified and the baseline is listed (${[...new Set(models)].join(', ')})`);
+  t.ok(
+    models.includes(`*@${HOST}`) && models.includes(`carol@${HOST}`),
+    `subjects are host-qualified and the baseline is listed (${[...new Set(models)].join(', ')})`,
+  );
 });
 
 t.test('one model per user per host, unless the config pools them', async (t) => {
@@ -102,9 +109,12 @@ t.test('a fleet prior scores subjects on a host with no history', async (t) => {
   const fresh = await Scorer.open({ config: config({ baselines: { fleet_prior: file } }), stateDir: null });
   fresh.setUsers(USERS);
   const t0 = START + 5 * 24 * HOUR + 10 * HOUR;
-  const [habit, shell] = await fresh.scoreRows([row(t0, '1000', '/usr/bin/git', 'git status', '/bin/bash', 'c-1'), row(t0 + 5, '1000', '/dev/shm/x', '/dev/shm/x -c id', '/usr/sbin/sshd', 'c-1')]);
+  const [habit, shell] = await fresh.scoreRows([
+    row(t0, '1000', '/usr/bin/git', 'git status', '/bin/bash', 'c-1'),
+    row(t0 + 5, '1000', '/dev/shm/x', '/dev/shm/x -c id', '/usr/sbin/sshd', 'c-1'),
+  ]);
   t.match(habit.model, /^fleet:/, `a new host's first rows are scored by the fleet prior (${habit.model})`);
-  t.not(habit.verdict, "bad", `a fleet-wide habit is not bad (${habit.score}: ${habit.reasons})`);
+  t.not(habit.verdict, 'bad', `a fleet-wide habit is not bad (${habit.score}: ${habit.reasons})`);
   t.equal(shell.verdict, 'bad', `an odd binary is (${shell.score}: ${shell.reasons})`);
 
   const broken = path.join(dir, 'broken.json');
@@ -113,14 +123,24 @@ t.test('a fleet prior scores subjects on a host with no history', async (t) => {
   const without = await Scorer.open({ config: config({ baselines: { fleet_prior: broken } }), stateDir: null, log: (_l, m) => logs.push(m) });
   const [row0] = await without.scoreRows([row(t0, '1000', '/usr/bin/git', 'git status', '/bin/bash', 'c-1')]);
   t.equal(row0.verdict, 'learning', 'an unreadable fleet prior is skipped');
-  t.ok(logs.some((m) => m.includes('fleet prior')), 'and the log says so');
+  t.ok(
+    logs.some((m) => m.includes('fleet prior')),
+    'and the log says so',
+  );
 });
 
 t.test('offline, uids are named from users snapshots and rows that carry both', async (t) => {
   const scorer = await Scorer.open({ config: config(), stateDir: null });
   const uidOnly = row(START, '1001', '/usr/bin/ls', 'ls', '/bin/bash');
   const stranger = row(START + 1, '1007', '/usr/bin/ls', 'ls', '/bin/bash');
-  const snapshot: ResultRow = { query: 'pack_users_users', host: HOST, time: START + 3600, action: 'snapshot', columns: { uid: '1001', username: 'carol', directory: '/home/carol' }, decorations: {} };
+  const snapshot: ResultRow = {
+    query: 'pack_users_users',
+    host: HOST,
+    time: START + 3600,
+    action: 'snapshot',
+    columns: { uid: '1001', username: 'carol', directory: '/home/carol' },
+    decorations: {},
+  };
   scorer.learnUsers([uidOnly, stranger, snapshot]);
   const [a, b] = await scorer.scoreRows([uidOnly, stranger]);
   t.equal(a.subject, 'carol', 'a uid-only row logged before the users snapshot belongs to carol');

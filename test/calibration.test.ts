@@ -49,14 +49,18 @@ t.test('on held-out normal data the score is calibrated as the contract says', a
   }
   const cal = new Calibrator(heldOut);
   const n = 200_000;
-  let b3 = 0, b5 = 0, b7 = 0;
+  let b3 = 0,
+    b5 = 0,
+    b7 = 0;
   for (let i = 0; i < n; i++) {
     const s = cal.calibrate(draw()).score;
     if (s < 0.3) b3++;
     if (s < 0.5) b5++;
     if (s < 0.7) b7++;
   }
-  const f3 = b3 / n, f5 = b5 / n, f7 = b7 / n;
+  const f3 = b3 / n,
+    f5 = b5 / n,
+    f7 = b7 / n;
   t.comment(`normal below 0.3: ${f3}, 0.5: ${f5}, 0.7: ${f7}`);
   t.ok(f3 <= 0.0016 * 2.5, `below 0.3 stays near 0.16 % (${(f3 * 100).toFixed(3)} %)`);
   t.ok(f5 > 0.01 / 2.5 && f5 < 0.01 * 2.5, `below 0.5 near 1 % (${(f5 * 100).toFixed(2)} %)`);

@@ -27,7 +27,11 @@ t.test('usage errors name the flag', async (t) => {
   t.throws(() => parseFlags(['--out'], SPEC), new UsageError('--out needs a value'));
   t.throws(() => parseFlags(['--out', '--quiet'], SPEC), new UsageError('--out needs a value'), 'a flag is not a value');
   t.throws(() => parseFlags(['--log'], SPEC), new UsageError('--log needs a value'));
-  t.type(catchError(() => parseFlags(['--x'], {})), UsageError, 'a UsageError, which the CLI exits 64 on');
+  t.type(
+    catchError(() => parseFlags(['--x'], {})),
+    UsageError,
+    'a UsageError, which the CLI exits 64 on',
+  );
 });
 
 function catchError(f: () => unknown): unknown {

@@ -17,15 +17,35 @@ t.test('every friction point is one clear line with its sysexits code', async (t
   const oneLine = (r: { err: string }, what: string) => t.equal(r.err.trim().split('\n').length, 1, `${what}: one line (${r.err.trim()})`);
   const cases: Array<[string, string[], number, RegExp]> = [
     ['score before train', ['score', '--log', JUMPVM_LOG], 66, /no trained model in .*; train first with: anomaly train --log FILE/],
-    ['--only with a made-up verdict', ['score', '--log', JUMPVM_LOG, '--only', 'terrible'], 64, /--only: unknown verdict "terrible" \(bad, ugly, good, learning\)/],
+    [
+      '--only with a made-up verdict',
+      ['score', '--log', JUMPVM_LOG, '--only', 'terrible'],
+      64,
+      /--only: unknown verdict "terrible" \(bad, ugly, good, learning\)/,
+    ],
     ['a directory', ['train', '--log', dir], 66, /is a directory; name the results logs in it/],
     ['a binary file', ['train', '--log', path.join(dir, 'binary.log')], 65, /binary data, not osquery results output/],
     ['a fake .gz', ['train', '--log', path.join(dir, 'fake.log.gz')], 65, /named \.gz but not gzip data/],
     ['a missing --config', ['train', '--log', JUMPVM_LOG, '--config', path.join(dir, 'none.json')], 66, /none\.json: no such config file/],
-    ['an invalid enum', ['train', '--log', JUMPVM_LOG, '--config', path.join(dir, 'enum.json')], 78, /log_level: must be one of "debug", "info", "warn", "error"/],
-    ['eval --config with bad JSON', ['eval', '--train', JUMPVM_LOG, '--test', JUMPVM_LOG, '--config', path.join(dir, 'bad.json')], 78, /bad\.json: not valid JSON/],
+    [
+      'an invalid enum',
+      ['train', '--log', JUMPVM_LOG, '--config', path.join(dir, 'enum.json')],
+      78,
+      /log_level: must be one of "debug", "info", "warn", "error"/,
+    ],
+    [
+      'eval --config with bad JSON',
+      ['eval', '--train', JUMPVM_LOG, '--test', JUMPVM_LOG, '--config', path.join(dir, 'bad.json')],
+      78,
+      /bad\.json: not valid JSON/,
+    ],
     ['report --out onto a file', ['report', '--out', cfg], 73, /cannot write the report into .*anomaly\.json: .* is not a directory/],
-    ['report --out under /proc', ['report', '--out', '/proc/anomaly-report-test'], 73, /cannot write the report into \/proc\/anomaly-report-test: cannot create/],
+    [
+      'report --out under /proc',
+      ['report', '--out', '/proc/anomaly-report-test'],
+      73,
+      /cannot write the report into \/proc\/anomaly-report-test: cannot create/,
+    ],
   ];
   fs.writeFileSync(path.join(dir, 'binary.log'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0x1b, 0x5b, 0x32, 0x4a]));
   fs.writeFileSync(path.join(dir, 'fake.log.gz'), '{"name":"q"}\n');
@@ -55,11 +75,19 @@ t.test('demo --end pins the stream to a day, whatever day it runs', async (t) =>
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const a = anomaly(['demo', '--eval-split', '--days', '4', '--end', '2026-11-20', '--out', path.join(dir, 'a')]);
   t.equal(a.code, 0, a.err);
-  const test = fs.readFileSync(path.join(dir, 'a', 'test.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  t.ok(test.every((l) => l.unixTime >= Date.UTC(2026, 10, 20) / 1000 && l.unixTime < Date.UTC(2026, 10, 21) / 1000), 'the last day is the one named');
+  const test = fs
+    .readFileSync(path.join(dir, 'a', 'test.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  t.ok(
+    test.every((l) => l.unixTime >= Date.UTC(2026, 10, 20) / 1000 && l.unixTime < Date.UTC(2026, 10, 21) / 1000),
+    'the last day is the one named',
+  );
   const b = anomaly(['demo', '--eval-split', '--days', '4', '--end', '2026-11-20', '--out', path.join(dir, 'b')]);
   t.equal(b.code, 0, b.err);
-  for (const f of ['train.log', 'test.log']) t.equal(fs.readFileSync(path.join(dir, 'a', f), 'utf8'), fs.readFileSync(path.join(dir, 'b', f), 'utf8'), `${f}: the same bytes`);
+  for (const f of ['train.log', 'test.log'])
+    t.equal(fs.readFileSync(path.join(dir, 'a', f), 'utf8'), fs.readFileSync(path.join(dir, 'b', f), 'utf8'), `${f}: the same bytes`);
   const bad = anomaly(['demo', '--end', '2026-02-30']);
   t.equal(bad.code, 64, 'a date that does not exist: EX_USAGE');
   t.match(bad.err, /--end must be a date as YYYY-MM-DD, not "2026-02-30"/);

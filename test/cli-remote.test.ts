@@ -23,10 +23,31 @@ t.test('status and feedback against a running extension', async (t) => {
   await e.launch();
   for (let i = 0; i < 120; i++) {
     const tool = `/usr/bin/tool${i % 4}`;
-    await e.emu.logResult('anomaly', JSON.stringify({ name: 'pack_user-behavior_process_events', hostIdentifier: 'h', unixTime: 1_790_000_000 + i * 60, columns: { pid: String(i), path: tool, cmdline: `${tool} -v`, auid: '1000', parent: '1' }, action: 'added' }));
+    await e.emu.logResult(
+      'anomaly',
+      JSON.stringify({
+        name: 'pack_user-behavior_process_events',
+        hostIdentifier: 'h',
+        unixTime: 1_790_000_000 + i * 60,
+        columns: { pid: String(i), path: tool, cmdline: `${tool} -v`, auid: '1000', parent: '1' },
+        action: 'added',
+      }),
+    );
   }
-  await e.emu.logResult('anomaly', JSON.stringify({ name: 'pack_user-behavior_process_events', hostIdentifier: 'h', unixTime: 1_790_010_000, columns: { pid: '999', path: '/usr/bin/nc', cmdline: 'nc -lvp 4444', auid: '1000', parent: '1' }, action: 'added' }));
-  const [odd] = await until(() => e.emu.query("SELECT id, score, verdict FROM anomaly_scores WHERE event LIKE '%/usr/bin/nc%'"), (r) => r.length === 1 && r[0].score !== '');
+  await e.emu.logResult(
+    'anomaly',
+    JSON.stringify({
+      name: 'pack_user-behavior_process_events',
+      hostIdentifier: 'h',
+      unixTime: 1_790_010_000,
+      columns: { pid: '999', path: '/usr/bin/nc', cmdline: 'nc -lvp 4444', auid: '1000', parent: '1' },
+      action: 'added',
+    }),
+  );
+  const [odd] = await until(
+    () => e.emu.query("SELECT id, score, verdict FROM anomaly_scores WHERE event LIKE '%/usr/bin/nc%'"),
+    (r) => r.length === 1 && r[0].score !== '',
+  );
 
   const status = await anomaly(['status', '--socket', e.emu.socket]);
   t.equal(status.code, 0, status.err);

@@ -28,7 +28,10 @@ t.test('train and score on real logs, and errors that name the file', async (t) 
   t.ok(fs.readdirSync(path.join(state, 'subjects')).length > 0, 'models saved in the state directory');
   const scored = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
   t.equal(scored.code, 0, scored.err);
-  const rows = scored.out.trim().split('\n').map((l) => JSON.parse(l));
+  const rows = scored.out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   t.equal(rows.length, 266, 'one JSON line per row');
   t.ok(rows.every((r) => 'score' in r && 'verdict' in r && 'reasons' in r));
   const table = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--format', 'table', '--only', 'bad', '--quiet']);
@@ -53,7 +56,18 @@ t.test('eval --json ends with one JSON object of metrics', async (t) => {
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const normal = (i: number) => Array.from({ length: 12 }, (_, j) => String((j % 4) + 1 + (i % 2) * 4)).join(' ');
   fs.writeFileSync(path.join(dir, 'train.txt'), Array.from({ length: 400 }, (_, i) => normal(i)).join('\n') + '\n');
-  const test = ['Sequence,label', ...Array.from({ length: 100 }, (_, i) => `${normal(i)},0`), ...Array.from({ length: 20 }, (_, i) => `${normal(i).split(' ').map((k, j) => (j === 5 ? '9' : k)).join(' ')},1`)];
+  const test = [
+    'Sequence,label',
+    ...Array.from({ length: 100 }, (_, i) => `${normal(i)},0`),
+    ...Array.from(
+      { length: 20 },
+      (_, i) =>
+        `${normal(i)
+          .split(' ')
+          .map((k, j) => (j === 5 ? '9' : k))
+          .join(' ')},1`,
+    ),
+  ];
   fs.writeFileSync(path.join(dir, 'test.csv'), test.join('\n') + '\n');
   const r = anomaly(['eval', '--train', path.join(dir, 'train.txt'), '--test', path.join(dir, 'test.csv'), '--json', '--models', 'rarity,ocsvm', '--quiet']);
   t.equal(r.code, 0, r.err);
@@ -69,8 +83,15 @@ t.test('eval on labelled osquery results: the demo stories, trained on the days 
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const split = anomaly(['demo', '--eval-split', '--days', '8', '--out', dir]);
   t.equal(split.code, 0, split.err);
-  const test = fs.readFileSync(path.join(dir, 'test.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  t.ok(test.every((l) => l.label === 'normal' || l.label === 'anomalous'), 'every test line is labelled');
+  const test = fs
+    .readFileSync(path.join(dir, 'test.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  t.ok(
+    test.every((l) => l.label === 'normal' || l.label === 'anomalous'),
+    'every test line is labelled',
+  );
   t.notOk(fs.readFileSync(path.join(dir, 'train.log'), 'utf8').includes('"label"'), 'training lines are not');
   // eight days give the demo's users 400-800 events, under the default minimum of 1,000: the
   // extension would still score them by the host baseline (test/baselines.test.ts and
@@ -78,7 +99,19 @@ t.test('eval on labelled osquery results: the demo stories, trained on the days 
   // 14-day demo with the defaults
   const config = path.join(dir, 'anomaly.json');
   fs.writeFileSync(config, JSON.stringify({ learning: { min_events: 300, min_days: 1 } }));
-  const r = anomaly(['eval', '--train', path.join(dir, 'train.log'), '--test', path.join(dir, 'test.log'), '--json', '--models', 'rarity,ocsvm', '--config', config, '--quiet']);
+  const r = anomaly([
+    'eval',
+    '--train',
+    path.join(dir, 'train.log'),
+    '--test',
+    path.join(dir, 'test.log'),
+    '--json',
+    '--models',
+    'rarity,ocsvm',
+    '--config',
+    config,
+    '--quiet',
+  ]);
   t.equal(r.code, 0, r.err);
   const m = JSON.parse(r.out.trim().split('\n').at(-1)!);
   t.equal(m.kind, 'osquery');

@@ -7,7 +7,20 @@ import { ROOT } from './helpers/paths';
 // comments; CLI-only flags are ignored in a config's "options" (plugins/config/parsers/options.cpp).
 
 /** osquery's CLI_FLAGs (checked in osquery's sources) among those a deployment of this extension might set */
-const CLI_ONLY = ['logger_plugin', 'config_plugin', 'flagfile', 'extensions_autoload', 'extensions_socket', 'extensions_timeout', 'extensions_interval', 'extensions_require', 'disable_extensions', 'config_path', 'database_path', 'pidfile'];
+const CLI_ONLY = [
+  'logger_plugin',
+  'config_plugin',
+  'flagfile',
+  'extensions_autoload',
+  'extensions_socket',
+  'extensions_timeout',
+  'extensions_interval',
+  'extensions_require',
+  'disable_extensions',
+  'config_path',
+  'database_path',
+  'pidfile',
+];
 
 t.test("the README's flag snippet pastes into a flagfile and matches conf/osquery.flags", async (t) => {
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');

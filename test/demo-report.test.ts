@@ -16,11 +16,15 @@ t.test('the demo stream is osquery output with six attack stories', async (t) =>
   t.same(a.lines, b.lines, 'deterministic for a seed');
   t.equal(a.stories.length, 6);
   const names = new Set(a.lines.map((l) => JSON.parse(l).name));
-  for (const q of ['process_events', 'socket_events', 'logged_in_users', 'last', 'shell_history', 'listening_ports', 'file_events']) t.ok(names.has(`pack_user-behavior_${q}`), q);
+  for (const q of ['process_events', 'socket_events', 'logged_in_users', 'last', 'shell_history', 'listening_ports', 'file_events'])
+    t.ok(names.has(`pack_user-behavior_${q}`), q);
   const first = JSON.parse(a.lines[0]);
   t.match(first, { hostIdentifier: 'web-01', calendarTime: /^\w{3} \w{3} \d{2} \d{2}:\d{2}:\d{2} \d{4} UTC$/, epoch: 0, numerics: false });
   const storyLines = a.stories.flatMap((s) => s.lines.map((i) => a.lines[i]));
-  t.notOk(storyLines.some((l) => /attack|malicious|"story"/i.test(l)), 'attack rows carry no marker');
+  t.notOk(
+    storyLines.some((l) => /attack|malicious|"story"/i.test(l)),
+    'attack rows carry no marker',
+  );
   const calm = generateDemo({ seed: 3, days: 6, start: 1_790_000_000 - (1_790_000_000 % 86400), host: 'web-01', attacks: false });
   t.equal(calm.stories.length, 0);
 });
@@ -28,7 +32,10 @@ t.test('the demo stream is osquery output with six attack stories', async (t) =>
 t.test('npm run demo: the real extension finds every story through the emulator', async (t) => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-demo-test-'));
   t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
-  const r = spawnSync(process.execPath, [path.join(DIST, 'cli', 'main.js'), 'demo', '--out', out, '--days', '10', '--quiet'], { encoding: 'utf8', timeout: 900_000 });
+  const r = spawnSync(process.execPath, [path.join(DIST, 'cli', 'main.js'), 'demo', '--out', out, '--days', '10', '--quiet'], {
+    encoding: 'utf8',
+    timeout: 900_000,
+  });
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /osquery> SELECT .* FROM anomaly_scores WHERE score < 0\.3/);
   const found = r.stdout.match(/^ {2}found /gm)?.length ?? 0;
@@ -45,7 +52,20 @@ function scoredRows(): ScoredEvent[] {
   const rows: ScoredEvent[] = [];
   for (let i = 0; i < 400; i++) {
     const score = i % 97 === 0 ? 0.12 : i % 13 === 0 ? 0.55 : 0.7 + (i % 30) / 100;
-    rows.push({ id: `r${i}`, time: 1_790_000_000 + i * 600, host: 'web-01', subject: i % 3 ? 'alice' : 'bob', query: 'pack_user-behavior_process_events', action: 'added', event: `exec /usr/bin/tool${i % 7} <- /bin/bash`, score, verdict: score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good', model: 'rarity', reasons: i === 0 ? 'program `<script>alert(1)</script>` never seen before' : 'usual', columns: '{}' });
+    rows.push({
+      id: `r${i}`,
+      time: 1_790_000_000 + i * 600,
+      host: 'web-01',
+      subject: i % 3 ? 'alice' : 'bob',
+      query: 'pack_user-behavior_process_events',
+      action: 'added',
+      event: `exec /usr/bin/tool${i % 7} <- /bin/bash`,
+      score,
+      verdict: score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good',
+      model: 'rarity',
+      reasons: i === 0 ? 'program `<script>alert(1)</script>` never seen before' : 'usual',
+      columns: '{}',
+    });
   }
   return rows;
 }
@@ -58,7 +78,18 @@ function scoredWindows(): ScoredWindow[] {
     const subject = i % 2 ? 'alice' : 'bob';
     const bad = (subject === 'alice' && start === 1_790_000_000 + 97 * 600 + 1200 - 600) || (subject === 'bob' && i === 150);
     const score = bad ? 0.05 : 0.75 + (i % 20) / 100;
-    out.push({ subject, host: 'web-01', start, end: start + 600, events: 40, score, verdict: bad ? 'bad' : 'good', model: bad ? 'mix' : '', reasons: bad ? `unusual mix of events for ${subject}: \`exec /usr/bin/make <- /bin/bash\` 0 % (usually 12 %) (mix; 40 events in 10 min)` : 'usual', top_ids: '[]' });
+    out.push({
+      subject,
+      host: 'web-01',
+      start,
+      end: start + 600,
+      events: 40,
+      score,
+      verdict: bad ? 'bad' : 'good',
+      model: bad ? 'mix' : '',
+      reasons: bad ? `unusual mix of events for ${subject}: \`exec /usr/bin/make <- /bin/bash\` 0 % (usually 12 %) (mix; 40 events in 10 min)` : 'usual',
+      top_ids: '[]',
+    });
   }
   return out;
 }
@@ -69,16 +100,32 @@ t.test('incidents: bad rows and windows of one subject close in time, one line e
   const merged = incidents.find((i) => i.rows.length && i.windows.length)!;
   t.ok(merged, 'a bad row and the bad window after it are one incident');
   t.equal(merged.subject, 'alice');
-  t.match(merged.summary, /^alice on web-01, 20 min: 1 bad row, 1 bad window — unusual mix of events for alice: `exec \/usr\/bin\/make <- \/bin\/bash` 0 % \(usually 12 %\); usual$/, 'who, where, how long, how much, and the strongest reasons first');
+  t.match(
+    merged.summary,
+    /^alice on web-01, 20 min: 1 bad row, 1 bad window — unusual mix of events for alice: `exec \/usr\/bin\/make <- \/bin\/bash` 0 % \(usually 12 %\); usual$/,
+    'who, where, how long, how much, and the strongest reasons first',
+  );
   t.notMatch(merged.summary, /\(mix;/, 'the reasons lose their model and history tails');
-  t.ok(incidents.every((i) => new Set([...i.rows.map((r) => r.subject), ...i.windows.map((w) => w.subject)]).size === 1), 'one subject per incident');
-  t.same(incidents.map((i) => i.score), [...incidents.map((i) => i.score)].sort((a, b) => a - b), 'most severe first');
+  t.ok(
+    incidents.every((i) => new Set([...i.rows.map((r) => r.subject), ...i.windows.map((w) => w.subject)]).size === 1),
+    'one subject per incident',
+  );
+  t.same(
+    incidents.map((i) => i.score),
+    [...incidents.map((i) => i.score)].sort((a, b) => a - b),
+    'most severe first',
+  );
 });
 
 t.test('the report is self-contained HTML with SVG plots', async (t) => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-'));
   t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
-  const file = await writeReport(out, { scores: scoredRows(), windows: scoredWindows(), models: [{ subject: 'alice', model: 'rarity', state: 'monitoring', events: 5000, lastTrained: 1_790_100_000, calibration: 700, backend: 'js' }], generated: 1_790_300_000 });
+  const file = await writeReport(out, {
+    scores: scoredRows(),
+    windows: scoredWindows(),
+    models: [{ subject: 'alice', model: 'rarity', state: 'monitoring', events: 5000, lastTrained: 1_790_100_000, calibration: 700, backend: 'js' }],
+    generated: 1_790_300_000,
+  });
   const html = fs.readFileSync(file, 'utf8');
   t.equal((html.match(/<svg/g) ?? []).length, 9, 'six incidents on their own axes, two subject timelines and one histogram');
   t.match(html, /<th>host<\/th>/, 'a host column');
@@ -102,7 +149,24 @@ t.test('the report is self-contained HTML with SVG plots', async (t) => {
     return;
   }
   const png = path.join(out, 'report.png');
-  const shot = spawnSync(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${path.join(out, 'profile')}`, `--screenshot=${png}`, '--window-size=1280,2000', `file://${file}`], { encoding: 'utf8', timeout: 120_000 });
+  const shot = spawnSync(
+    chromium,
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--user-data-dir=${path.join(out, 'profile')}`,
+      `--screenshot=${png}`,
+      '--window-size=1280,2000',
+      `file://${file}`,
+    ],
+    { encoding: 'utf8', timeout: 120_000 },
+  );
   t.ok(fs.existsSync(png), `chromium took a screenshot ${shot.stderr?.slice(0, 200) ?? ''}`);
   const variance = pngVariance(fs.readFileSync(png));
   t.ok(variance > 100, `the page is not blank (pixel variance ${variance.toFixed(0)})`);
@@ -112,14 +176,15 @@ t.test('the report is self-contained HTML with SVG plots', async (t) => {
 /** variance of the decoded bytes of an 8-bit PNG: a blank page is one colour */
 function pngVariance(buf: Buffer): number {
   const chunks: Buffer[] = [];
-  for (let pos = 8; pos < buf.length; ) {
+  for (let pos = 8; pos < buf.length;) {
     const len = buf.readUInt32BE(pos);
     const type = buf.toString('ascii', pos + 4, pos + 8);
     if (type === 'IDAT') chunks.push(buf.subarray(pos + 8, pos + 8 + len));
     pos += 12 + len;
   }
   const raw = zlib.inflateSync(Buffer.concat(chunks));
-  let sum = 0, sq = 0;
+  let sum = 0,
+    sq = 0;
   for (let i = 0; i < raw.length; i += 7) {
     sum += raw[i];
     sq += raw[i] * raw[i];

@@ -8,7 +8,10 @@ import { JUMPVM_LOG, WORKSTATION_EXPORT } from './helpers/paths';
 // results through it, and SQL over anomaly_scores returns scored rows.
 
 t.test('real osquery results end up scored and selectable in SQL', async (t) => {
-  const e = await emulated({ config: { learning: { min_events: 150, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: true } }, users: [{ uid: '1000', username: 'johndoe' }] });
+  const e = await emulated({
+    config: { learning: { min_events: 150, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: true } },
+    users: [{ uid: '1000', username: 'johndoe' }],
+  });
   t.teardown(() => e.close());
   await e.launch();
   const files = [JUMPVM_LOG, WORKSTATION_EXPORT];
@@ -37,8 +40,14 @@ t.test('real osquery results end up scored and selectable in SQL', async (t) => 
   t.equal(plain.length, 10, 'the contract query runs as written');
 
   const subjects = await e.emu.query("SELECT DISTINCT subject, backend FROM anomaly_models WHERE subject != '*' AND model = 'lstm'");
-  t.ok(subjects.some((s) => s.subject.startsWith('johndoe@')), `johndoe is modelled (${subjects.map((s) => s.subject).join(', ')})`);
-  t.ok(subjects.every((s) => ['tfjs-node', 'wasm', 'cpu'].includes(s.backend)), 'the tfjs backend is reported');
+  t.ok(
+    subjects.some((s) => s.subject.startsWith('johndoe@')),
+    `johndoe is modelled (${subjects.map((s) => s.subject).join(', ')})`,
+  );
+  t.ok(
+    subjects.every((s) => ['tfjs-node', 'wasm', 'cpu'].includes(s.backend)),
+    'the tfjs backend is reported',
+  );
 
   const pushed = await e.emu.query("SELECT count(*) AS n FROM anomaly_scores WHERE verdict = 'learning' AND score < 0.3");
   t.equal(pushed[0].n, '0', 'a learning row has no score, so it is never below 0.3');

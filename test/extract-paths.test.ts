@@ -13,7 +13,12 @@ import type { ResultRow } from '../scorer/types';
 // eval's handling of inputs it cannot read twice.
 
 const proc = (pid: string, parent: string, p: string, cmdline: string, extra: Record<string, string> = {}): ResultRow => ({
-  query: 'pack_x_process_events', host: 'h', time: 1_790_000_000, action: 'added', columns: { pid, parent, path: p, cmdline, auid: '1000', uid: '1000', euid: '1000', ...extra }, decorations: {},
+  query: 'pack_x_process_events',
+  host: 'h',
+  time: 1_790_000_000,
+  action: 'added',
+  columns: { pid, parent, path: p, cmdline, auid: '1000', uid: '1000', euid: '1000', ...extra },
+  decorations: {},
 });
 
 t.test('match learns nothing; extract does', async (t) => {
@@ -32,7 +37,14 @@ t.test('match learns nothing; extract does', async (t) => {
 
 t.test('security features: location, privilege, lineage, address class', async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
-  const listen: ResultRow = { query: 'pack_x_listening_ports', host: 'h', time: 1_790_000_000, action: 'added', columns: { pid: '5', path: '/usr/sbin/nginx', port: '80', address: '0.0.0.0', protocol: '6' }, decorations: {} };
+  const listen: ResultRow = {
+    query: 'pack_x_listening_ports',
+    host: 'h',
+    time: 1_790_000_000,
+    action: 'added',
+    columns: { pid: '5', path: '/usr/sbin/nginx', port: '80', address: '0.0.0.0', protocol: '6' },
+    decorations: {},
+  };
   x.extract(proc('5', '1', '/usr/sbin/nginx', 'nginx'));
   x.extract(listen);
   x.extract(proc('20', '5', '/usr/bin/php', 'php-fpm'));
@@ -40,8 +52,18 @@ t.test('security features: location, privilege, lineage, address class', async (
   t.ok(e.values.includes('lineage=service:nginx'), `a shell under a listening server says so (${e.values.join(' ')})`);
   t.ok(e.values.includes('exeloc=system'));
   const dropped = x.extract(proc('22', '21', '/dev/shm/.k/x', './x', { euid: '0' })).event;
-  t.ok(dropped.values.includes('exeloc=temp-hidden') && dropped.values.includes('priv=setuid-root'), `temp, hidden, set-uid root (${dropped.values.join(' ')})`);
-  const out: ResultRow = { query: 'pack_x_socket_events', host: 'h', time: 1_790_000_000, action: 'added', columns: { pid: '22', remote_address: '203.0.113.7', remote_port: '4444', action: 'connect' }, decorations: {} };
+  t.ok(
+    dropped.values.includes('exeloc=temp-hidden') && dropped.values.includes('priv=setuid-root'),
+    `temp, hidden, set-uid root (${dropped.values.join(' ')})`,
+  );
+  const out: ResultRow = {
+    query: 'pack_x_socket_events',
+    host: 'h',
+    time: 1_790_000_000,
+    action: 'added',
+    columns: { pid: '22', remote_address: '203.0.113.7', remote_port: '4444', action: 'connect' },
+    decorations: {},
+  };
   t.ok(x.extract(out).event.values.includes('net=public'), 'a public address is a class of its own');
 });
 
@@ -56,13 +78,24 @@ t.test("the miner's forget() drops the least used half", async (t) => {
   t.equal(kept.length, 6, `half of the 11 go (${kept.join(', ')})`);
   t.ok(kept.includes('fresh'), 'a new template is not dropped just because it is new');
   m.add('another one two three four');
-  t.ok(m.toState().clusters.some((c) => c[1][0] === 'another'), 'and the next new one has room');
+  t.ok(
+    m.toState().clusters.some((c) => c[1][0] === 'another'),
+    'and the next new one has room',
+  );
 });
 
 t.test('eval buffers a pipe and refuses a test set with no labelled unit', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-evalpipe-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const line = (label?: string) => JSON.stringify({ name: 'pack_x_process_events', hostIdentifier: 'h', unixTime: 1_790_000_000, action: 'added', columns: { pid: '1', path: '/bin/ls', cmdline: 'ls', auid: '1000' }, ...(label ? { label } : {}) });
+  const line = (label?: string) =>
+    JSON.stringify({
+      name: 'pack_x_process_events',
+      hostIdentifier: 'h',
+      unixTime: 1_790_000_000,
+      action: 'added',
+      columns: { pid: '1', path: '/bin/ls', cmdline: 'ls', auid: '1000' },
+      ...(label ? { label } : {}),
+    });
   const train = path.join(dir, 'train.log');
   fs.writeFileSync(train, Array.from({ length: 20 }, () => line()).join('\n') + '\n');
   const fifo = path.join(dir, 'test.fifo');

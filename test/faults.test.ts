@@ -9,7 +9,13 @@ import { emulated, exited, until, type Emulated } from './helpers/emulated';
 // itself. Checks are about behaviour, never time.
 
 const line = (i: number, user = '1000') =>
-  JSON.stringify({ name: 'pack_user-behavior_process_events', hostIdentifier: 'h', unixTime: 1_790_000_000 + i, action: 'added', columns: { pid: String(i), path: `/usr/bin/tool${i % 5}`, cmdline: `tool${i % 5} -n ${i}`, auid: user, parent: '1' } });
+  JSON.stringify({
+    name: 'pack_user-behavior_process_events',
+    hostIdentifier: 'h',
+    unixTime: 1_790_000_000 + i,
+    action: 'added',
+    columns: { pid: String(i), path: `/usr/bin/tool${i % 5}`, cmdline: `tool${i % 5} -n ${i}`, auid: user, parent: '1' },
+  });
 
 async function counters(e: Emulated): Promise<Record<string, number>> {
   const [row] = await e.emu.query("SELECT received, accepted, rejected, queued, scored, dropped, set_aside FROM anomaly_models WHERE subject = '*'");
@@ -86,18 +92,30 @@ t.test('item 1: a full disk: answers 0, counts dropped lines, recovers by itself
   // new ones cannot be queued
   for (; sent < 100; sent++) await e.emu.logResult('anomaly', line(sent));
   t.equal(e.emu.catastrophic, null, 'every line was answered 0');
-  await until(async () => e.stderr.join(''), (s) => s.includes('cannot append'), 60_000);
-  const full = await until(() => counters(e), (c) => c.queued === 0 && c.received === 100, 60_000);
+  await until(
+    async () => e.stderr.join(''),
+    (s) => s.includes('cannot append'),
+    60_000,
+  );
+  const full = await until(
+    () => counters(e),
+    (c) => c.queued === 0 && c.received === 100,
+    60_000,
+  );
   t.ok(full.dropped >= 40, `${full.dropped} lines counted dropped while the disk was full`);
   addsUp(t, full, 'disk full');
   t.equal(child.exitCode, null, 'the extension is still running');
 
   fs.rmSync(filler);
   for (; sent < 150; sent++) await e.emu.logResult('anomaly', line(sent));
-  const after = await until(() => counters(e), (c) => c.queued === 0 && c.received === 150, 60_000);
+  const after = await until(
+    () => counters(e),
+    (c) => c.queued === 0 && c.received === 150,
+    60_000,
+  );
   t.equal(after.dropped, full.dropped, 'no line dropped once there is space again');
   addsUp(t, after, 'space back');
-  const [n] = await e.emu.query("SELECT count(*) AS n FROM anomaly_scores WHERE time >= 1790000100");
+  const [n] = await e.emu.query('SELECT count(*) AS n FROM anomaly_scores WHERE time >= 1790000100');
   t.equal(Number(n.n), 50, 'the lines sent after recovery are scored and retained');
   t.match(e.stderr.join(''), /appends work again/, 'recovery is logged');
   t.equal(child.exitCode, null, 'and the extension never stopped');
@@ -118,7 +136,11 @@ t.test('item 1: a file-size limit (RLIMIT_FSIZE): the same answers, no crash', a
     });
   }
   t.equal(e.emu.catastrophic, null, 'every line was answered 0');
-  const c = await until(() => counters(e), (c) => c.queued === 0 && c.received === 400, 60_000);
+  const c = await until(
+    () => counters(e),
+    (c) => c.queued === 0 && c.received === 400,
+    60_000,
+  );
   t.ok(c.dropped > 0, `${c.dropped} lines counted dropped past the limit`);
   addsUp(t, c, 'file-size limit');
   t.equal(child.exitCode, null, 'the extension is still running');
@@ -129,7 +151,11 @@ t.test('item 10: counters add up and persist across SIGTERM and SIGKILL', async 
   t.teardown(() => e.close());
   let child = await e.launch();
   for (let i = 0; i < 40; i++) await e.emu.logResult('anomaly', i % 4 === 3 ? '{"broken' : line(i));
-  const first = await until(() => counters(e), (c) => c.queued === 0 && c.received === 40, 60_000);
+  const first = await until(
+    () => counters(e),
+    (c) => c.queued === 0 && c.received === 40,
+    60_000,
+  );
   t.same([first.received, first.accepted, first.rejected, first.scored], [40, 30, 10, 30], 'first run');
   child.kill('SIGTERM');
   t.equal((await exited(child, 60_000))?.code, 0);
@@ -137,7 +163,11 @@ t.test('item 10: counters add up and persist across SIGTERM and SIGKILL', async 
 
   child = await e.launch();
   for (let i = 40; i < 60; i++) await e.emu.logResult('anomaly', i % 4 === 3 ? '{"broken' : line(i));
-  const second = await until(() => counters(e), (c) => c.queued === 0 && c.received === 60, 60_000);
+  const second = await until(
+    () => counters(e),
+    (c) => c.queued === 0 && c.received === 60,
+    60_000,
+  );
   t.same([second.received, second.accepted, second.rejected, second.scored], [60, 45, 15, 45], 'counted on from the first run after SIGTERM');
   addsUp(t, second, 'after SIGTERM');
 
@@ -147,9 +177,17 @@ t.test('item 10: counters add up and persist across SIGTERM and SIGKILL', async 
   await exited(child, 60_000);
   e.emu.catastrophic = null;
   // osqueryd forgets a killed extension at its next health check; until then a new one is a duplicate
-  await until(async () => e.emu.registered().length, (n) => n === 0, 60_000);
+  await until(
+    async () => e.emu.registered().length,
+    (n) => n === 0,
+    60_000,
+  );
   child = await e.launch();
-  const third = await until(() => counters(e), (c) => c.queued === 0, 60_000);
+  const third = await until(
+    () => counters(e),
+    (c) => c.queued === 0,
+    60_000,
+  );
   addsUp(t, third, 'after SIGKILL');
   t.ok(third.received >= 60 && third.received <= 160, `received ${third.received} of the 160 sent (lines after the last save may go uncounted, never double)`);
   const [n] = await e.emu.query('SELECT count(DISTINCT id) AS n FROM anomaly_scores');
@@ -161,13 +199,24 @@ t.test('item 8: a subject that starts monitoring is saved at once, not a minute 
   t.teardown(() => e.close());
   const child = await e.launch();
   for (let i = 0; i < 260; i++) await e.emu.logResult('anomaly', line(i, '1000'));
-  await until(() => e.emu.query("SELECT state FROM anomaly_models WHERE subject = 'uid:1000' AND model = 'rarity'"), (r) => r[0]?.state === 'monitoring', 120_000);
+  await until(
+    () => e.emu.query("SELECT state FROM anomaly_models WHERE subject = 'uid:1000' AND model = 'rarity'"),
+    (r) => r[0]?.state === 'monitoring',
+    120_000,
+  );
   const subjects = path.join(e.stateDir, 'subjects');
-  await until(async () => fs.readdirSync(subjects).filter((f) => f.endsWith('.json')).length, (n) => n > 0, 30_000);
+  await until(
+    async () => fs.readdirSync(subjects).filter((f) => f.endsWith('.json')).length,
+    (n) => n > 0,
+    30_000,
+  );
   child.kill('SIGKILL');
   await exited(child, 60_000);
   const files = fs.readdirSync(subjects).filter((f) => f.endsWith('.json'));
   const monitoring = files.filter((f) => /"state":"monitoring"/.test(fs.readFileSync(path.join(subjects, f), 'utf8')));
   t.ok(monitoring.length >= 1, `the monitoring subject is on disk though the process was killed (${files.length} files)`);
-  t.ok(files.every((f) => /^[0-9a-f]{32}\.json$/.test(f)), 'named by a hash of the subject');
+  t.ok(
+    files.every((f) => /^[0-9a-f]{32}\.json$/.test(f)),
+    'named by a hash of the subject',
+  );
 });

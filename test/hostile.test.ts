@@ -14,7 +14,13 @@ import { callBytes, connect, nextReply, send, statusOf } from './helpers/raw';
 // extension process; the checks are about behaviour (answered, alive, counted), never time.
 
 const line = (i: number, user = '1000') =>
-  JSON.stringify({ name: 'pack_user-behavior_process_events', hostIdentifier: 'h', unixTime: 1_790_000_000 + i, action: 'added', columns: { pid: String(i), path: `/usr/bin/tool${i % 5}`, cmdline: `tool${i % 5} -n ${i}`, auid: user, parent: '1' } });
+  JSON.stringify({
+    name: 'pack_user-behavior_process_events',
+    hostIdentifier: 'h',
+    unixTime: 1_790_000_000 + i,
+    action: 'added',
+    columns: { pid: String(i), path: `/usr/bin/tool${i % 5}`, cmdline: `tool${i % 5} -n ${i}`, auid: user, parent: '1' },
+  });
 
 async function counters(e: Emulated): Promise<Record<string, number>> {
   const [row] = await e.emu.query("SELECT received, accepted, rejected, queued, scored, dropped, set_aside FROM anomaly_models WHERE subject = '*'");
@@ -41,7 +47,20 @@ t.test('one extension against hostile clients', async (t) => {
   const store = new RetainedScores({ dir: path.join(e.stateDir, 'scores'), maxRows: 1_000_000, maxDays: 3650 });
   const batch: ScoredEvent[] = [];
   for (let i = 0; i < ROWS; i++) {
-    batch.push({ id: `r-${i}`, time: 1_789_900_000 + i, host: 'h', subject: `u${i % 50}`, query: 'q', action: 'added', event: 'exec /bin/x <- /bin/sh', score: 0.9, verdict: 'good', model: 'rarity', reasons: 'usual', columns: JSON.stringify({ pad: 'x'.repeat(100), i }) });
+    batch.push({
+      id: `r-${i}`,
+      time: 1_789_900_000 + i,
+      host: 'h',
+      subject: `u${i % 50}`,
+      query: 'q',
+      action: 'added',
+      event: 'exec /bin/x <- /bin/sh',
+      score: 0.9,
+      verdict: 'good',
+      model: 'rarity',
+      reasons: 'usual',
+      columns: JSON.stringify({ pad: 'x'.repeat(100), i }),
+    });
     if (batch.length === 20_000) store.append(batch.splice(0));
   }
   store.close();
@@ -98,7 +117,11 @@ t.test('one extension against hostile clients', async (t) => {
       idle.push(s);
     }
     // the server keeps a bounded number and closes the idlest to make room
-    await until(async () => closed, (n) => n >= 2000 - 64, 60_000);
+    await until(
+      async () => closed,
+      (n) => n >= 2000 - 64,
+      60_000,
+    );
     t.ok(closed >= 2000 - 64, `${closed} of 2000 idle connections were closed by the server`);
     await e.emu.logResult('anomaly', line(2));
     t.equal((await new ExtensionClient(sock).ping()).code, 0, 'osqueryd calls still go through');
@@ -127,7 +150,10 @@ t.test('one extension against hostile clients', async (t) => {
 
   await t.test('item 7: an IN list of 200k values on time is answered', async (t) => {
     const list = Array.from({ length: 200_000 }, (_, i) => ({ op: 2, expr: String(1_789_900_000 + (i % 100)) }));
-    const res = await new ExtensionClient(sock, 300_000).call('table', 'anomaly_scores', { action: 'generate', context: JSON.stringify({ constraints: [{ name: 'time', list, affinity: 'BIGINT' }] }) });
+    const res = await new ExtensionClient(sock, 300_000).call('table', 'anomaly_scores', {
+      action: 'generate',
+      context: JSON.stringify({ constraints: [{ name: 'time', list, affinity: 'BIGINT' }] }),
+    });
     t.equal(res.status.code, 0, `answered: ${res.status.message}`);
     t.equal(res.response.length, 100, 'the rows in the span of the list');
   });
@@ -140,9 +166,16 @@ t.test('one extension against hostile clients', async (t) => {
     t.equal(unknown.status.code, 1);
     t.ok(unknown.status.message.length < 1000, `the echoed name is cut (${unknown.status.message.length} chars)`);
     for (let i = 0; i < 50; i++) await new ExtensionClient(sock).call('table', 'anomaly_feedback', { action: 'insert', json_value_array: 'not json' });
-    await until(async () => e.stderr.join(''), (s) => s.includes('FORGED-LINE'), 10_000);
+    await until(
+      async () => e.stderr.join(''),
+      (s) => s.includes('FORGED-LINE'),
+      10_000,
+    );
     const log = e.stderr.join('');
-    t.notOk(log.split('\n').some((l) => l.startsWith('2026-01-01T00:00:00.000Z')), 'no line of the log starts with the forged text');
+    t.notOk(
+      log.split('\n').some((l) => l.startsWith('2026-01-01T00:00:00.000Z')),
+      'no line of the log starts with the forged text',
+    );
     t.ok(log.includes('benign\\n2026-01-01'), 'the newline shows escaped');
     const repeats = log.split('\n').filter((l) => l.includes('json_value_array is not a JSON array')).length;
     t.ok(repeats >= 1 && repeats <= 2, `50 identical errors logged ${repeats} time(s)`);
@@ -150,9 +183,14 @@ t.test('one extension against hostile clients', async (t) => {
 
   await t.test('item 14: feedback refuses a bad time and an oversized note, with a status', async (t) => {
     await e.emu.logResult('anomaly', line(3));
-    const [row] = await until(() => e.emu.query("SELECT id FROM anomaly_scores WHERE query = 'pack_user-behavior_process_events'"), (r) => r.length > 0, 60_000);
+    const [row] = await until(
+      () => e.emu.query("SELECT id FROM anomaly_scores WHERE query = 'pack_user-behavior_process_events'"),
+      (r) => r.length > 0,
+      60_000,
+    );
     t.ok(row, 'a scored row to label');
-    const insert = (values: unknown[]) => new ExtensionClient(sock).call('table', 'anomaly_feedback', { action: 'insert', json_value_array: JSON.stringify(values) });
+    const insert = (values: unknown[]) =>
+      new ExtensionClient(sock).call('table', 'anomaly_feedback', { action: 'insert', json_value_array: JSON.stringify(values) });
     for (const time of ['NaN', 'Infinity', '-5', '1.5', 'soon']) {
       const res = await insert([row.id, 'normal', 'n', time]);
       t.match(res.response[0], { status: 'constraint', message: /time must be unixTime seconds/ }, `time ${time} refused`);
@@ -162,7 +200,11 @@ t.test('one extension against hostile clients', async (t) => {
     const ok = await insert([row.id, 'normal', 'backup job', 1_790_000_100]);
     t.match(ok.response[0], { status: 'success' }, 'a sound label is kept');
     const rows = await e.emu.query('SELECT id, note, time FROM anomaly_feedback');
-    t.same(rows.map((r) => r.note), ['ok', 'backup job'], 'only the sound records are listed');
+    t.same(
+      rows.map((r) => r.note),
+      ['ok', 'backup job'],
+      'only the sound records are listed',
+    );
   });
 
   await t.test('item 5: a manager that answers pings slowly is not taken for gone', async (t) => {
@@ -170,7 +212,11 @@ t.test('one extension against hostile clients', async (t) => {
     let pings = 0;
     const count = () => pings++;
     e.emu.on('ping', count);
-    await until(async () => pings, (n) => n >= 3, 120_000);
+    await until(
+      async () => pings,
+      (n) => n >= 3,
+      120_000,
+    );
     e.emu.off('ping', count);
     e.emu.pingDelayMs = 0;
     t.ok(pings >= 3, `${pings} slow pings`);
@@ -192,7 +238,11 @@ t.test('items 11 and 12: no links followed, explicit modes whatever the umask', 
   fs.symlinkSync(victim, path.join(e.stateDir, 'queue', 'cursor.json'));
   const child = await e.launch({ umask: 0 });
   for (let i = 0; i < 20; i++) await e.emu.logResult('anomaly', line(i));
-  await until(() => counters(e), (c) => c.scored === 20, 60_000);
+  await until(
+    () => counters(e),
+    (c) => c.scored === 20,
+    60_000,
+  );
   const sock = extensionSocket(e);
   const mode = (p: string) => fs.statSync(p).mode & 0o777;
   t.equal(mode(sock), 0o600, 'the extension socket is 0600 under umask 0');

@@ -3,7 +3,17 @@ import { ExtensionClient } from '../extension/client';
 import { emulated, until } from './helpers/emulated';
 
 const good = (i: number) =>
-  JSON.stringify({ name: 'pack_user-behavior_process_events', hostIdentifier: 'h', calendarTime: 'Sat Nov 21 09:15:02 2026 UTC', unixTime: 1_790_000_000 + i, epoch: 0, counter: i, numerics: false, columns: { pid: String(i), path: '/usr/bin/ls', cmdline: 'ls -la', auid: '1000', parent: '1' }, action: 'added' });
+  JSON.stringify({
+    name: 'pack_user-behavior_process_events',
+    hostIdentifier: 'h',
+    calendarTime: 'Sat Nov 21 09:15:02 2026 UTC',
+    unixTime: 1_790_000_000 + i,
+    epoch: 0,
+    counter: i,
+    numerics: false,
+    columns: { pid: String(i), path: '/usr/bin/ls', cmdline: 'ls -la', auid: '1000', parent: '1' },
+    action: 'added',
+  });
 
 t.test('bad input is answered 0, counted rejected, and the extension stays up', async (t) => {
   const e = await emulated();
@@ -25,7 +35,10 @@ t.test('bad input is answered 0, counted rejected, and the extension stays up', 
   await e.emu.logResult('anomaly', JSON.stringify({ name: 'pack_unknown_whatever', hostIdentifier: 'h', unixTime: 1, columns: {}, action: 'added' }));
   await e.emu.logResult('anomaly', good(2));
   t.equal(e.emu.catastrophic, null, 'no answer would have stopped osqueryd');
-  const [c] = await until(() => e.emu.query("SELECT accepted, rejected FROM anomaly_models WHERE subject = '*'"), (r) => r.length === 1);
+  const [c] = await until(
+    () => e.emu.query("SELECT accepted, rejected FROM anomaly_models WHERE subject = '*'"),
+    (r) => r.length === 1,
+  );
   t.equal(c.rejected, String(bad.length), 'each bad line counted rejected');
   t.equal(c.accepted, '2', 'the valid lines accepted');
   const [ext] = e.emu.registered();
@@ -51,7 +64,11 @@ t.test('16 concurrent connections × 1,000 lines: every line accounted for', asy
   );
   t.equal(failures, 0, 'every call answered 0');
   if (failures) console.error(e.stderr.join(''));
-  const [c] = await until(() => e.emu.query("SELECT accepted, rejected, queued FROM anomaly_models WHERE subject = '*'"), (r) => r[0]?.queued === '0', 60_000);
+  const [c] = await until(
+    () => e.emu.query("SELECT accepted, rejected, queued FROM anomaly_models WHERE subject = '*'"),
+    (r) => r[0]?.queued === '0',
+    60_000,
+  );
   t.equal(Number(c.accepted) + Number(c.rejected), 16 * perConnection, 'accepted + rejected = lines sent');
   t.equal(Number(c.rejected), 16 * 100, 'exactly the malformed ones rejected');
   const [n] = await e.emu.query('SELECT count(*) AS n FROM anomaly_scores');

@@ -54,7 +54,8 @@ t.test('missing parts: one line and sysexits 69 or 78', async (t) => {
   // a PATH with the launcher's shell tools and no node
   const bin = path.join(alone.dir, 'bin');
   fs.mkdirSync(bin);
-  for (const tool of ['readlink', 'dirname']) fs.symlinkSync(spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), path.join(bin, tool));
+  for (const tool of ['readlink', 'dirname'])
+    fs.symlinkSync(spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), path.join(bin, tool));
   const noNode = run(alone.ext, [], { ANOMALY_DIST: DIST, PATH: bin });
   t.equal(noNode.code, 69, 'no node on PATH: EX_UNAVAILABLE');
   t.match(noNode.err, /^anomaly\.ext: node is not on PATH .*set ANOMALY_NODE/);

@@ -10,10 +10,21 @@ import type { BehaviourEvent, Model, TrainingStep } from '../scorer/types';
 import { DIST } from './helpers/paths';
 
 function ev(exe: string, port: string, i: number): BehaviourEvent {
-  return { key: `exec ${exe}`, values: [`kind=process`, `exe=${exe}`, `rport=${port}`], pairs: [`exe=${exe}>rport=${port}`], text: `${exe.split('/').pop()} --flag ${i % 3}`, time: 1_790_000_000 + i * 60 };
+  return {
+    key: `exec ${exe}`,
+    values: [`kind=process`, `exe=${exe}`, `rport=${port}`],
+    pairs: [`exe=${exe}>rport=${port}`],
+    text: `${exe.split('/').pop()} --flag ${i % 3}`,
+    time: 1_790_000_000 + i * 60,
+  };
 }
 
-const HABITS = [['/usr/bin/git', '22'], ['/usr/bin/curl', '443'], ['/usr/bin/ssh', '22'], ['/usr/bin/node', '443']];
+const HABITS = [
+  ['/usr/bin/git', '22'],
+  ['/usr/bin/curl', '443'],
+  ['/usr/bin/ssh', '22'],
+  ['/usr/bin/node', '443'],
+];
 function habitual(n: number): BehaviourEvent[] {
   return Array.from({ length: n }, (_, i) => ev(HABITS[i % HABITS.length][0], HABITS[i % HABITS.length][1], i));
 }
@@ -40,7 +51,11 @@ t.test('ocsvm: a continuous decision value that agrees with libsvm and flags an 
   await m.fit([train]);
   t.ok(m.fitAgreement >= 0.99, `sign agreement with libsvm's ±1 on the training data: ${(m.fitAgreement * 100).toFixed(1)} %`);
   const usual = await one(m, ev('/usr/bin/curl', '443', 7), train.slice(-5));
-  const odd = await one(m, { key: 'exec /tmp/x', values: ['kind=process', 'exe=/tmp/x', 'rport=31337'], pairs: ['exe=/tmp/x>rport=31337'], text: '', time: 0 }, []);
+  const odd = await one(
+    m,
+    { key: 'exec /tmp/x', values: ['kind=process', 'exe=/tmp/x', 'rport=31337'], pairs: ['exe=/tmp/x>rport=31337'], text: '', time: 0 },
+    [],
+  );
   t.ok(odd > usual, `outlier evidence ${odd.toFixed(3)} above usual ${usual.toFixed(3)}`);
   t.ok(odd > 0, 'the outlier is outside the support (decision < 0)');
   const again = loadModel(JSON.parse(JSON.stringify(m.toState())));
@@ -75,24 +90,44 @@ t.test('lstm training is a sequence of steps that a caller can pace, and stops o
   t.ok(epochs < 40, `an ABC rhythm is learnt before the 40-epoch cap (${epochs} epochs)`);
   t.ok(steps.at(-1)!.loss < steps[0].loss, 'the loss went down');
   const ctx = seqs[0].slice(0, 6);
-  const [expected, broken] = await m.score([{ event: sequenceEvent('A', 6), context: ctx }, { event: sequenceEvent('C', 6), context: ctx }]);
+  const [expected, broken] = await m.score([
+    { event: sequenceEvent('A', 6), context: ctx },
+    { event: sequenceEvent('C', 6), context: ctx },
+  ]);
   t.ok(broken.value > expected.value + 2, 'and the model is usable once the steps are done');
 
   // a retrain starts from the model it replaces: one epoch is enough to keep what it knew
   const again = new LstmModel({ units: 16, epochs: 1 });
   await again.fit([...seqs, [sequenceEvent('A', 0), sequenceEvent('D', 1)]], m);
-  const [e2, b2] = await again.score([{ event: sequenceEvent('A', 6), context: ctx }, { event: sequenceEvent('C', 6), context: ctx }]);
+  const [e2, b2] = await again.score([
+    { event: sequenceEvent('A', 6), context: ctx },
+    { event: sequenceEvent('C', 6), context: ctx },
+  ]);
   t.ok(b2.value > e2.value + 2, `warm-started with a new key in the vocabulary, A→C is still unlikely (${b2.value.toFixed(2)} vs ${e2.value.toFixed(2)})`);
 });
 
 t.test('training windows are counted once per distinct context', async (t) => {
-  const vocab = new Map([['A', 2], ['B', 3]]);
+  const vocab = new Map([
+    ['A', 2],
+    ['B', 3],
+  ]);
   const seqs = [Array.from({ length: 6 }, (_, j) => sequenceEvent('AB'[j % 2], j))];
   const { fit, validation } = splitContexts(seqs, { window: 2, vocab, pad: 1, unknown: 0, maxWindows: 100 });
   t.equal(validation.contexts.length, 0, 'too few windows to hold any out');
   // windows: [pad pad]→A, [pad A]→B, [A B]→A, [B A]→B, [A B]→A, [B A]→B
-  t.same(fit.contexts.map((c) => Array.from(c)), [[1, 1], [1, 2], [2, 3], [3, 2]]);
-  t.same(fit.next.map((m) => [...m]), [[[2, 1]], [[3, 1]], [[2, 2]], [[3, 2]]]);
+  t.same(
+    fit.contexts.map((c) => Array.from(c)),
+    [
+      [1, 1],
+      [1, 2],
+      [2, 3],
+      [3, 2],
+    ],
+  );
+  t.same(
+    fit.next.map((m) => [...m]),
+    [[[2, 1]], [[3, 1]], [[2, 2]], [[3, 2]]],
+  );
 });
 
 t.test('lstm trains inside a worker thread', async (t) => {

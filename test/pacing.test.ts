@@ -120,7 +120,8 @@ t.test('one slice far over budget costs strikes but never the 12 s that stop the
   await pacer.slice();
   sim.work(5000); // e.g. a model fit that cannot be sliced
   await runPaced(sim, pacer, 20, 90_000);
-  for (const phase of [0, 700, 1500, 2300]) t.ok(sim.longestStreak(600, phase) < 4, `phase ${phase} ms: longest streak ${sim.longestStreak(600, phase)} intervals`);
+  for (const phase of [0, 700, 1500, 2300])
+    t.ok(sim.longestStreak(600, phase) < 4, `phase ${phase} ms: longest streak ${sim.longestStreak(600, phase)} intervals`);
 });
 
 t.test('unpaced: no budget, no waiting', async (t) => {
@@ -143,7 +144,8 @@ t.test('when unpaced threads alone use the whole allowance, scoring still moves'
   t.equal(pacer.budgetMsPerMinute, Math.round(TARGET_SHARE * 0.1 * 2 * 60_000));
 });
 
-const opts = (o: Record<string, string>): Record<string, OptionInfo> => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, { value: v, default_value: '', type: 'string' }]));
+const opts = (o: Record<string, string>): Record<string, OptionInfo> =>
+  Object.fromEntries(Object.entries(o).map(([k, v]) => [k, { value: v, default_value: '', type: 'string' }]));
 const launched = { OSQUERY_EXTENSION: '1234' };
 
 t.test('the limit follows watcher.cpp: level, override, extensions watchdog on or off', async (t) => {
@@ -170,7 +172,12 @@ t.test("the emulator answers options() with osqueryd's watchdog flags, which bec
   t.match(options.watchdog_level, { value: '1', default_value: '0', type: 'int32' });
   t.match(options.enable_extensions_watchdog, { value: 'true', default_value: 'false', type: 'bool' });
   t.match(options.watchdog_utilization_limit, { value: '0', type: 'uint64' });
-  const b = await readBudget(() => new ManagerClient(emu.socket).options(), null, () => {}, launched);
+  const b = await readBudget(
+    () => new ManagerClient(emu.socket).options(),
+    null,
+    () => {},
+    launched,
+  );
   t.match(b, { limitPercent: 5, cores: os.cpus().length });
   t.throws(() => new OsquerydEmulator({ dir, flags: { watchdog_levle: '1' } }), /unknown command line flag/);
 });

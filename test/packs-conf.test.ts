@@ -47,6 +47,10 @@ t.test('a bad config is refused with the path of the offending key', async (t) =
 });
 
 t.test('the flags file uses osquery flag names', async (t) => {
-  const flags = fs.readFileSync(path.join(ROOT, 'conf', 'osquery.flags'), 'utf8').split('\n').filter((l) => l.startsWith('--'));
-  for (const f of ['--logger_plugin=filesystem,anomaly', '--extensions_require=anomaly', '--disable_audit=false', '--enable_file_events=true']) t.ok(flags.includes(f), f);
+  const flags = fs
+    .readFileSync(path.join(ROOT, 'conf', 'osquery.flags'), 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('--'));
+  for (const f of ['--logger_plugin=filesystem,anomaly', '--extensions_require=anomaly', '--disable_audit=false', '--enable_file_events=true'])
+    t.ok(flags.includes(f), f);
 });

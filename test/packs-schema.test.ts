@@ -37,9 +37,18 @@ async function compileAt(version: string): Promise<(sql: string) => string | nul
   const SQL = await initSqlJs();
   const db = new SQL.Database();
   const tables = schemaAt(version);
-  tables.set('anomaly_scores', SCORE_COLUMNS.map((c) => c.name));
-  tables.set('anomaly_models', MODEL_COLUMNS.map((c) => c.name));
-  tables.set('anomaly_windows', WINDOW_COLUMNS.map((c) => c.name));
+  tables.set(
+    'anomaly_scores',
+    SCORE_COLUMNS.map((c) => c.name),
+  );
+  tables.set(
+    'anomaly_models',
+    MODEL_COLUMNS.map((c) => c.name),
+  );
+  tables.set(
+    'anomaly_windows',
+    WINDOW_COLUMNS.map((c) => c.name),
+  );
   for (const [name, columns] of tables) db.run(`CREATE TABLE ${name} (${columns.map((c) => `"${c}"`).join(', ')})`);
   return (sql) => {
     try {

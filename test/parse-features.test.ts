@@ -9,17 +9,52 @@ import { resolveSubject, UidMap } from '../scorer/features/subject';
 import type { ResultRow } from '../scorer/types';
 import { DATA, dataMissing, JUMPVM_LOG, ROOT, WORKSTATION_EXPORT } from './helpers/paths';
 
-const head = { name: 'pack_p_q', hostIdentifier: 'build-07', calendarTime: 'Sat Nov 21 09:15:02 2026 UTC', unixTime: 1795338902, epoch: 0, counter: 4, numerics: false };
+const head = {
+  name: 'pack_p_q',
+  hostIdentifier: 'build-07',
+  calendarTime: 'Sat Nov 21 09:15:02 2026 UTC',
+  unixTime: 1795338902,
+  epoch: 0,
+  counter: 4,
+  numerics: false,
+};
 
 t.test('every result line format osqueryd writes', async (t) => {
   const event = parseResultLine(JSON.stringify({ ...head, decorations: { host_uuid: 'u' }, columns: { port: '4444' }, action: 'added' }));
   t.match(event, [{ query: 'pack_p_q', host: 'build-07', time: 1795338902, action: 'added', columns: { port: '4444' }, decorations: { host_uuid: 'u' } }]);
   const batch = parseResultLine(JSON.stringify({ ...head, diffResults: { added: [{ pid: '2' }], removed: [{ pid: '1' }] } }));
-  t.same(batch.map((r) => [r.action, r.columns.pid]), [['removed', '1'], ['added', '2']], 'batch format: removed rows first');
+  t.same(
+    batch.map((r) => [r.action, r.columns.pid]),
+    [
+      ['removed', '1'],
+      ['added', '2'],
+    ],
+    'batch format: removed rows first',
+  );
   const snap = parseResultLine(JSON.stringify({ ...head, snapshot: [{ user: 'alice' }, { user: 'root' }], action: 'snapshot' }));
-  t.same(snap.map((r) => [r.action, r.columns.user]), [['snapshot', 'alice'], ['snapshot', 'root']]);
-  const numerics = parseResultLine(JSON.stringify({ ...head, unixTime: '1795338902', numerics: true, columns: { port: 4444, ok: true }, action: 'added', host_uuid: 'hoisted', label: 'anomalous' }));
-  t.match(numerics[0], { time: 1795338902, columns: { port: '4444', ok: 'true' }, decorations: { host_uuid: 'hoisted' }, label: 'anomalous' }, 'numerics, string unixTime, top-level decorations, labels');
+  t.same(
+    snap.map((r) => [r.action, r.columns.user]),
+    [
+      ['snapshot', 'alice'],
+      ['snapshot', 'root'],
+    ],
+  );
+  const numerics = parseResultLine(
+    JSON.stringify({
+      ...head,
+      unixTime: '1795338902',
+      numerics: true,
+      columns: { port: 4444, ok: true },
+      action: 'added',
+      host_uuid: 'hoisted',
+      label: 'anomalous',
+    }),
+  );
+  t.match(
+    numerics[0],
+    { time: 1795338902, columns: { port: '4444', ok: 'true' }, decorations: { host_uuid: 'hoisted' }, label: 'anomalous' },
+    'numerics, string unixTime, top-level decorations, labels',
+  );
   t.same(parseResultLine(JSON.stringify({ ...head, diffResults: { added: [], removed: [] } })), [], 'an empty batch is valid and has no rows');
 });
 
@@ -45,8 +80,18 @@ t.test('the real logs parse completely, from files and a JSON-array export', asy
 
 t.test('subject resolution: auid survives sudo, then uid, username, decorations, host', async (t) => {
   const users = new UidMap();
-  users.update([{ uid: '1000', username: 'alice' }, { uid: '1001', username: 'bob' }]);
-  const row = (columns: Record<string, string>, decorations: Record<string, string> = {}): ResultRow => ({ query: 'q', host: 'h', time: 0, action: 'added', columns, decorations });
+  users.update([
+    { uid: '1000', username: 'alice' },
+    { uid: '1001', username: 'bob' },
+  ]);
+  const row = (columns: Record<string, string>, decorations: Record<string, string> = {}): ResultRow => ({
+    query: 'q',
+    host: 'h',
+    time: 0,
+    action: 'added',
+    columns,
+    decorations,
+  });
   t.equal(resolveSubject(row({ auid: '1000', uid: '0', euid: '0' }), users), 'alice', 'sudo: the login user, not root');
   t.equal(resolveSubject(row({ auid: '4294967295', uid: '1001' }), users), 'bob', 'unset auid falls back to uid');
   t.equal(resolveSubject(row({ username: 'carol', uid: '1002' }), users), 'carol');
@@ -81,22 +126,39 @@ t.test('event keys from real rows', async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
   const keys: string[] = [];
   for await (const item of readResultLogs([JUMPVM_LOG])) for (const r of item.rows ?? []) keys.push(x.extract(r).event.key);
-  t.ok(keys.some((k) => /^shell nmap -A <\*>/.test(k)), 'johndoe\'s nmap scans become one shell template');
-  t.ok(keys.some((k) => /^login \S+ from /.test(k)), 'logins become login keys');
-  t.ok(keys.some((k) => /^listen /.test(k)), 'listening ports become listen keys');
-  const shell = x.extract({ query: 'pack_x_shell_history', host: 'h', time: 1, action: 'added', columns: { uid: '1000', command: 'tar czf /tmp/a.tgz /home/alice/docs' }, decorations: {} });
+  t.ok(
+    keys.some((k) => /^shell nmap -A <\*>/.test(k)),
+    "johndoe's nmap scans become one shell template",
+  );
+  t.ok(
+    keys.some((k) => /^login \S+ from /.test(k)),
+    'logins become login keys',
+  );
+  t.ok(
+    keys.some((k) => /^listen /.test(k)),
+    'listening ports become listen keys',
+  );
+  const shell = x.extract({
+    query: 'pack_x_shell_history',
+    host: 'h',
+    time: 1,
+    action: 'added',
+    columns: { uid: '1000', command: 'tar czf /tmp/a.tgz /home/alice/docs' },
+    decorations: {},
+  });
   t.match(shell.event.key, /^shell tar /);
 });
 
 t.test('character rarity sets encoded commands apart', async (t) => {
   const m = new CharModel();
-  for (const c of ['ls -la /home', 'cd /var/log', 'grep -r error /var/log/syslog', 'systemctl status nginx', 'vim /etc/hosts', 'cat README.md', 'git status']) for (let i = 0; i < 20; i++) m.observe(c);
+  for (const c of ['ls -la /home', 'cd /var/log', 'grep -r error /var/log/syslog', 'systemctl status nginx', 'vim /etc/hosts', 'cat README.md', 'git status'])
+    for (let i = 0; i < 20; i++) m.observe(c);
   const plain = m.surprise('ls -la /home');
   t.ok(m.surprise('echo aGVsbG8gd29ybGQ=|base64 -d|sh') > plain + 1, 'base64 payload');
   t.ok(m.surprise('\\x48\\x31\\xc0\\x50\\x68\\x2f\\x2f\\x73\\x68') > plain + 1, 'hex shellcode');
 });
 
-t.test('the template miner reaches Drain\'s published accuracy on loghub', { skip: dataMissing('loghub') }, async (t) => {
+t.test("the template miner reaches Drain's published accuracy on loghub", { skip: dataMissing('loghub') }, async (t) => {
   const results = evaluateMiner(path.join(DATA, 'loghub'));
   for (const r of results) t.comment(`${r.dataset}: ${r.accuracy} (Drain ${r.published})`);
   t.equal(results.length, 5, 'all five loghub samples');

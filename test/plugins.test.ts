@@ -31,7 +31,11 @@ t.test("logger requests are routed by their keys, in osquery's order", async (t)
   t.equal(call({ string: '' }, new Map([['string', 123_456_789]])).code, 0, 'an oversized line is answered 0');
   // 'string' wins over everything else in the same request, as in osquery's router
   call({ string: 's', snapshot: 'x', init: 'y' });
-  t.same(got, ['string:a', 'snapshot:b', 'init:osqueryd', 'status:fine', 'status:', 'event:e', 'string:c', 'string:{"d":1}', 'oversize:123456789', 'string:s'], 'only well-formed status entries pass');
+  t.same(
+    got,
+    ['string:a', 'snapshot:b', 'init:osqueryd', 'status:fine', 'status:', 'event:e', 'string:c', 'string:{"d":1}', 'oversize:123456789', 'string:s'],
+    'only well-formed status entries pass',
+  );
   const unknown = call({ ['k'.repeat(5000)]: 'v' });
   t.equal(unknown.code, 1);
   t.ok((unknown.message ?? '').length < 400, 'an unknown request is echoed cut');
@@ -41,34 +45,70 @@ t.test('generate contexts are parsed defensively', async (t) => {
   t.same(parseContext(undefined).constraints.size, 0);
   t.same(parseContext('not json').constraints.size, 0);
   t.same(parseContext('[1,2]').constraints.size, 0);
-  const ctx = parseContext(JSON.stringify({
-    constraints: [
-      { name: 'score', list: [{ op: 16, expr: '0.3' }, { op: '32', expr: 0.1 }], affinity: 'DOUBLE' },
-      { name: 'subject', list: [{ op: 2, expr: 'alice' }, { op: 2, expr: 'bob' }] },
-      { name: 'time', list: '' },
-      { name: 'host', list: [{ op: 'x', expr: 'h' }, { op: 2 }, null] },
-      null,
-      { list: [] },
+  const ctx = parseContext(
+    JSON.stringify({
+      constraints: [
+        {
+          name: 'score',
+          list: [
+            { op: 16, expr: '0.3' },
+            { op: '32', expr: 0.1 },
+          ],
+          affinity: 'DOUBLE',
+        },
+        {
+          name: 'subject',
+          list: [
+            { op: 2, expr: 'alice' },
+            { op: 2, expr: 'bob' },
+          ],
+        },
+        { name: 'time', list: '' },
+        { name: 'host', list: [{ op: 'x', expr: 'h' }, { op: 2 }, null] },
+        null,
+        { list: [] },
+      ],
+      colsUsed: ['score', 5, 'subject'],
+    }),
+  );
+  t.same(
+    boundsOf(ctx, 'score'),
+    [
+      { op: '<', value: 0.3 },
+      { op: '>=', value: 0.1 },
     ],
-    colsUsed: ['score', 5, 'subject'],
-  }));
-  t.same(boundsOf(ctx, 'score'), [{ op: '<', value: 0.3 }, { op: '>=', value: 0.1 }], 'ops as numbers or strings');
+    'ops as numbers or strings',
+  );
   t.same(equalsOf(ctx, 'subject'), ['alice', 'bob']);
   t.equal(ctx.constraints.get('time'), undefined, 'an empty list (osquery < 3) is no constraint');
   t.equal(ctx.constraints.get('host'), undefined, 'unusable items are skipped');
   t.same([...ctx.colsUsed!], ['score', 'subject']);
-  t.same(scoreFilterOf(ctx), { score: [{ op: '<', value: 0.3 }, { op: '>=', value: 0.1 }], subject: ['alice', 'bob'] });
+  t.same(scoreFilterOf(ctx), {
+    score: [
+      { op: '<', value: 0.3 },
+      { op: '>=', value: 0.1 },
+    ],
+    subject: ['alice', 'bob'],
+  });
 });
 
 t.test('an IN list of 200k values becomes one range without a spread', async (t) => {
   const list = Array.from({ length: 200_000 }, (_, i) => ({ op: OP.EQUALS, expr: String(1000 + ((i * 7919) % 200_000)) }));
   const ctx = parseContext(JSON.stringify({ constraints: [{ name: 'time', list }] }));
-  t.same(boundsOf(ctx, 'time'), [{ op: '>=', value: 1000 }, { op: '<=', value: 200_999 }]);
+  t.same(boundsOf(ctx, 'time'), [
+    { op: '>=', value: 1000 },
+    { op: '<=', value: 200_999 },
+  ]);
 });
 
 t.test('the argv osqueryd passes, and manual forms', async (t) => {
   t.same(parseArgs(['--socket', '/s', '--timeout', '3', '--interval', '5']), { socket: '/s', timeout: 3, interval: 5, verbose: false });
-  t.same(parseArgs(['--verbose', '--extensions_socket=/x', '--extensions_timeout=2', '--extensions_interval=1']), { socket: '/x', timeout: 2, interval: 1, verbose: true });
+  t.same(parseArgs(['--verbose', '--extensions_socket=/x', '--extensions_timeout=2', '--extensions_interval=1']), {
+    socket: '/x',
+    timeout: 2,
+    interval: 1,
+    verbose: true,
+  });
   t.same(parseArgs([]), { socket: '/var/osquery/osquery.em', timeout: 3, interval: 3, verbose: false }, 'osquery defaults');
   t.equal(parseArgs(['--verbose=false']).verbose, false);
   t.throws(() => parseArgs(['--socket']), /needs a value/);
@@ -92,7 +132,11 @@ t.test('log lines cannot be forged, echoed values are cut, repeats are throttled
   t.match(lines[0], /WARN one\\n2026/);
   let now = 0;
   const said: string[] = [];
-  const th = new Throttled((_l, m) => said.push(m), 60_000, () => now);
+  const th = new Throttled(
+    (_l, m) => said.push(m),
+    60_000,
+    () => now,
+  );
   for (let i = 0; i < 100; i++) th.say('k', 'warn', 'disk full');
   th.say('other', 'warn', 'another kind');
   now = 60_000;

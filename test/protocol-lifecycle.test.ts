@@ -72,7 +72,19 @@ t.test('SIGTERM mid-stream loses no accepted row', async (t) => {
   const child = await e.launch();
   const lines: string[] = [];
   for (let i = 0; i < 3000; i++) {
-    lines.push(JSON.stringify({ name: 'pack_user-behavior_process_events', hostIdentifier: 'h', calendarTime: 'x', unixTime: 1_790_000_000 + i, epoch: 0, counter: i, numerics: false, columns: { pid: String(i), path: `/usr/bin/tool${i % 7}`, cmdline: `tool${i % 7} --n ${i}`, auid: '1000', parent: '1' }, action: 'added' }));
+    lines.push(
+      JSON.stringify({
+        name: 'pack_user-behavior_process_events',
+        hostIdentifier: 'h',
+        calendarTime: 'x',
+        unixTime: 1_790_000_000 + i,
+        epoch: 0,
+        counter: i,
+        numerics: false,
+        columns: { pid: String(i), path: `/usr/bin/tool${i % 7}`, cmdline: `tool${i % 7} --n ${i}`, auid: '1000', parent: '1' },
+        action: 'added',
+      }),
+    );
   }
   let answered = 0;
   const sending = (async () => {
@@ -85,7 +97,11 @@ t.test('SIGTERM mid-stream loses no accepted row', async (t) => {
       }
     }
   })();
-  await until(async () => answered, (n) => n >= 1000, 20_000);
+  await until(
+    async () => answered,
+    (n) => n >= 1000,
+    20_000,
+  );
   child.kill('SIGTERM');
   const exit = await exited(child, 15_000);
   await sending;
@@ -94,6 +110,10 @@ t.test('SIGTERM mid-stream loses no accepted row', async (t) => {
   e.emu.catastrophic = null; // the daemon would restart the extension; the next start is what matters
 
   await e.launch();
-  const counted = await until(() => e.emu.query('SELECT count(*) AS n FROM anomaly_scores'), (r) => Number(r[0].n) >= answered, 30_000);
+  const counted = await until(
+    () => e.emu.query('SELECT count(*) AS n FROM anomaly_scores'),
+    (r) => Number(r[0].n) >= answered,
+    30_000,
+  );
   t.ok(Number(counted[0].n) >= answered, `every acknowledged line is scored after the restart (${counted[0].n} of ${answered})`);
 });

@@ -71,7 +71,10 @@ t.test('a disk that refuses writes: append throws a QueueWriteError, sync never 
   t.ok(q.append('after'), 'appends work again by themselves');
   t.equal(q.problem, null);
   q.close();
-  t.ok(out.some((l) => /cannot append/.test(l)) && out.some((l) => /cannot save the cursor/.test(l)) && out.some((l) => /appends work again/.test(l)), 'each step is logged');
+  t.ok(
+    out.some((l) => /cannot append/.test(l)) && out.some((l) => /cannot save the cursor/.test(l)) && out.some((l) => /appends work again/.test(l)),
+    'each step is logged',
+  );
   const again = new DurableQueue(d, 1 << 20);
   t.same(again.take(10), ['after'], 'nothing of the failed write is replayed');
   again.close();
@@ -105,7 +108,10 @@ t.test('damaged segments and cursors: replayed or counted, never lost silently',
   ({ out, log } = logs());
   q = new DurableQueue(d, 1 << 20, log);
   t.equal(q.length, 5);
-  t.ok(out.some((l) => /invalid queue-cursor state: \/segment must be integer/.test(l)), `the schema says what is wrong: ${out.join(' | ')}`);
+  t.ok(
+    out.some((l) => /invalid queue-cursor state: \/segment must be integer/.test(l)),
+    `the schema says what is wrong: ${out.join(' | ')}`,
+  );
   q.close();
   // random bytes after the last line
   fs.appendFileSync(path.join(d, '00000001.log'), Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00, 0x41]));
@@ -113,7 +119,10 @@ t.test('damaged segments and cursors: replayed or counted, never lost silently',
   q = new DurableQueue(d, 1 << 20, log);
   t.equal(q.length, 5, 'the good lines are kept');
   t.equal(q.counters.set_aside, 1, 'the tail is counted set aside');
-  t.ok(out.some((l) => /6 bytes after the last complete line .* or a damaged file\); kept in .*quarantine/.test(l)), 'the message does not guess a crash, and says where the bytes went');
+  t.ok(
+    out.some((l) => /6 bytes after the last complete line .* or a damaged file\); kept in .*quarantine/.test(l)),
+    'the message does not guess a crash, and says where the bytes went',
+  );
   t.notOk(out.some((l) => /before it was acknowledged/.test(l)));
   t.equal(q.counters.accepted, q.counters.scored + q.counters.queued + q.counters.dropped + q.counters.set_aside);
   q.close();

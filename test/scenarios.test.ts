@@ -28,7 +28,10 @@ t.test('the scenario set, scored as anomaly eval scores it', async (t) => {
 
   const attackRows = rows.filter((_, i) => attack.has(storyOf(i)));
   t.equal(attackRows.filter((s) => s.score === null).length, 0, 'no attack row is NULL: sparse, weekly and new accounts are scored by their host baseline');
-  t.ok(attackRows.some((s) => s.model.startsWith('host:')), 'some attack rows are scored by a host baseline');
+  t.ok(
+    attackRows.some((s) => s.model.startsWith('host:')),
+    'some attack rows are scored by a host baseline',
+  );
   for (const story of set.stories) {
     const bad = rows.filter((s, i) => storyOf(i) === story.id && s.verdict === 'bad');
     t.ok(bad.length > 0, `story ${story.id} has a bad row (${bad.length})`);

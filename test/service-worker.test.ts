@@ -22,7 +22,11 @@ t.test('pings are answered while the worker trains', async (t) => {
 
   const lines = Array.from({ length: 2600 }, (_, i) =>
     JSON.stringify({
-      name: 'pack_user-behavior_process_events', hostIdentifier: 'h', unixTime: 1_790_000_000 + i * 30, action: 'added', decorations: {},
+      name: 'pack_user-behavior_process_events',
+      hostIdentifier: 'h',
+      unixTime: 1_790_000_000 + i * 30,
+      action: 'added',
+      decorations: {},
       columns: { pid: String(i), path: `/usr/bin/tool${i % 23}`, cmdline: `tool${i % 23} --x ${i % 5}`, auid: '1000', parent: '1' },
     }),
   );
@@ -37,7 +41,10 @@ t.test('pings are answered while the worker trains', async (t) => {
   }
   await scoring;
   const seconds = (Date.now() - started) / 1000;
-  t.ok(service.models().some((m) => m.state === 'monitoring'), 'the subject trained and is monitoring');
+  t.ok(
+    service.models().some((m) => m.state === 'monitoring'),
+    'the subject trained and is monitoring',
+  );
   t.ok(pings >= 10, `${pings} pings answered during ${seconds.toFixed(1)} s of scoring and training`);
   await service.close();
 });

@@ -35,7 +35,9 @@ t.test('atomic, versioned state files; bad ones are quarantined', async (t) => {
     const before = fs.existsSync(path.join(dir, 'quarantine')) ? fs.readdirSync(path.join(dir, 'quarantine')).length : 0;
     let caught: unknown;
     try {
-      readStateFile(file, 'subject', 1, (p) => (p === null || typeof p !== 'object' ? '(the payload) must be object' : typeof (p as { a: unknown }).a === 'number' ? null : '/a must be number'));
+      readStateFile(file, 'subject', 1, (p) =>
+        p === null || typeof p !== 'object' ? '(the payload) must be object' : typeof (p as { a: unknown }).a === 'number' ? null : '/a must be number',
+      );
     } catch (err) {
       caught = err;
     }
@@ -64,7 +66,7 @@ t.test('state files are never written through a planted link', async (t) => {
 
 function rng(seed: number) {
   let s = seed;
-  return () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  return () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
 }
 
 function events(n: number, seed = 1, start = 1_790_000_000): ScoredEvent[] {
@@ -72,7 +74,20 @@ function events(n: number, seed = 1, start = 1_790_000_000): ScoredEvent[] {
   const verdicts: Verdict[] = ['good', 'ugly', 'bad', 'learning'];
   return Array.from({ length: n }, (_, i) => {
     const verdict = verdicts[Math.floor(r() * 4)];
-    return { id: `id-${seed}-${i}`, time: start + i * 10, host: `h${Math.floor(r() * 3)}`, subject: ['alice', 'bob', 'host'][Math.floor(r() * 3)], query: 'q', action: 'added', event: `e${i}`, score: verdict === 'learning' ? null : Math.round(r() * 1000) / 1000, verdict, model: 'rarity', reasons: `why ${i}`, columns: '{}' };
+    return {
+      id: `id-${seed}-${i}`,
+      time: start + i * 10,
+      host: `h${Math.floor(r() * 3)}`,
+      subject: ['alice', 'bob', 'host'][Math.floor(r() * 3)],
+      query: 'q',
+      action: 'added',
+      event: `e${i}`,
+      score: verdict === 'learning' ? null : Math.round(r() * 1000) / 1000,
+      verdict,
+      model: 'rarity',
+      reasons: `why ${i}`,
+      columns: '{}',
+    };
   });
 }
 
@@ -102,7 +117,11 @@ t.test('retained scores: push-down filters equal brute force, across reopen', as
       if (f.host && !f.host.includes(e.host)) return false;
       return true;
     });
-    t.same(store.select(f).map((e) => e.id), expected.map((e) => e.id), `filter ${JSON.stringify(f)}`);
+    t.same(
+      store.select(f).map((e) => e.id),
+      expected.map((e) => e.id),
+      `filter ${JSON.stringify(f)}`,
+    );
   }
   t.equal(store.get('id-1-1234')?.event, 'e1234', 'get by id');
   store.close();
@@ -119,16 +138,34 @@ t.test('retention by rows and by age, and a torn tail after a crash', async (t) 
   t.equal(store.size, 1000, 'at most max_rows');
   t.equal(store.select({})[0].id, 'id-2-2999', 'newest first');
   // the alert query reads the list of low scores: it must forget dropped rows too
-  const low = events(3000, 2).slice(2000).reverse().filter((e) => e.score !== null && Math.fround(e.score) < Math.fround(0.3));
-  t.same(store.select({ score: [{ op: '<', value: 0.3 }] }).map((e) => e.id), low.map((e) => e.id), 'score < 0.3 after retention dropped rows');
+  const low = events(3000, 2)
+    .slice(2000)
+    .reverse()
+    .filter((e) => e.score !== null && Math.fround(e.score) < Math.fround(0.3));
+  t.same(
+    store.select({ score: [{ op: '<', value: 0.3 }] }).map((e) => e.id),
+    low.map((e) => e.id),
+    'score < 0.3 after retention dropped rows',
+  );
   store.append(events(3000, 4, 1_790_000_000 + 40_000));
-  const low4 = events(3000, 4, 1_790_000_000 + 40_000).slice(2000).reverse().filter((e) => e.score !== null && Math.fround(e.score) < Math.fround(0.3));
-  t.same(store.select({ score: [{ op: '<', value: 0.3 }] }).map((e) => e.id), low4.map((e) => e.id), 'and after the list was compacted');
+  const low4 = events(3000, 4, 1_790_000_000 + 40_000)
+    .slice(2000)
+    .reverse()
+    .filter((e) => e.score !== null && Math.fround(e.score) < Math.fround(0.3));
+  t.same(
+    store.select({ score: [{ op: '<', value: 0.3 }] }).map((e) => e.id),
+    low4.map((e) => e.id),
+    'and after the list was compacted',
+  );
   store.append(events(3000, 2));
   store.append(events(10, 3, 1_790_000_000 + 5 * 86400));
   t.equal(store.size, 10, 'rows older than max_days before the newest are dropped');
   store.close();
-  const seg = fs.readdirSync(dir).filter((f) => f.startsWith('segment-')).sort().at(-1)!;
+  const seg = fs
+    .readdirSync(dir)
+    .filter((f) => f.startsWith('segment-'))
+    .sort()
+    .at(-1)!;
   fs.appendFileSync(path.join(dir, seg), '{"id":"torn","ti');
   const again = new RetainedScores({ dir, maxRows: 1000, maxDays: 1 });
   t.equal(again.size, 10, 'the torn record is skipped');

@@ -7,9 +7,11 @@ import { SocketTransport } from '../extension/transport';
 
 function encode(name: string, seqid: number, text: string): Buffer {
   let out = Buffer.alloc(0);
-  const proto = new thrift.TBinaryProtocol(new SocketTransport(undefined, (buf?: Buffer) => {
-    if (buf) out = Buffer.concat([out, buf]);
-  }));
+  const proto = new thrift.TBinaryProtocol(
+    new SocketTransport(undefined, (buf?: Buffer) => {
+      if (buf) out = Buffer.concat([out, buf]);
+    }),
+  );
   proto.writeMessageBegin(name, thrift.Thrift.MessageType.CALL, seqid);
   proto.writeStructBegin('args');
   proto.writeFieldBegin('text', thrift.Thrift.Type.STRING, 1);
@@ -71,7 +73,10 @@ t.test('two messages in one chunk, then a third split across the next two', asyn
   const r = reader();
   r.onData(Buffer.concat([a, b, c.subarray(0, 5)]));
   r.onData(c.subarray(5));
-  t.same(r.got.map((m) => m.seqid), [1, 2, 3]);
+  t.same(
+    r.got.map((m) => m.seqid),
+    [1, 2, 3],
+  );
   t.equal(r.got[1].text.length, 3000);
 });
 

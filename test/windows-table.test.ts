@@ -17,7 +17,10 @@ const DAY = 86400;
 t.test('anomaly_windows through the emulator: closed windows are selectable in SQL', async (t) => {
   const start = 1_790_000_000 - (1_790_000_000 % DAY);
   const stream = generateDemo({ seed: 3, days: 4, start, host: 'web-01', attacks: false });
-  const e = await emulated({ config: { learning: { min_events: 200, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false }, windows: { seconds: 3600, grace_seconds: 0 } }, users: DEMO_USERS });
+  const e = await emulated({
+    config: { learning: { min_events: 200, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false }, windows: { seconds: 3600, grace_seconds: 0 } },
+    users: DEMO_USERS,
+  });
   t.teardown(() => e.close());
   await e.launch();
   for (const line of stream.lines) await e.emu.logResult('anomaly', line);
@@ -28,7 +31,12 @@ t.test('anomaly_windows through the emulator: closed windows are selectable in S
   const all = await e.emu.query('SELECT subject, host, start, end, events, score, verdict, model, reasons, top_ids FROM anomaly_windows');
   t.ok(all.length > 50, `${all.length} windows closed`);
   const malformed = all.filter(
-    (w) => Number(w.end) - Number(w.start) !== 3600 || Number(w.start) % 3600 !== 0 || !(Number(w.events) > 0) || !['good', 'ugly', 'bad', 'learning'].includes(w.verdict) || !Array.isArray(JSON.parse(w.top_ids)),
+    (w) =>
+      Number(w.end) - Number(w.start) !== 3600 ||
+      Number(w.start) % 3600 !== 0 ||
+      !(Number(w.events) > 0) ||
+      !['good', 'ugly', 'bad', 'learning'].includes(w.verdict) ||
+      !Array.isArray(JSON.parse(w.top_ids)),
   );
   t.same(malformed, [], 'every window is an hour, aligned to the hour, with events, a verdict and a list of row ids');
   t.equal(new Set(all.map((w) => w.host)).size, 1, 'one host');
@@ -38,14 +46,23 @@ t.test('anomaly_windows through the emulator: closed windows are selectable in S
   // that closed add up to her windows' events
   const aliceWindows = all.filter((w) => w.subject === 'alice');
   const lastClosed = Math.max(...all.map((w) => Number(w.end)));
-  const [rows] = await e.emu.query(`SELECT count(*) AS n FROM anomaly_scores WHERE subject = 'alice' AND time < ${lastClosed} AND time >= ${Math.min(...aliceWindows.map((w) => Number(w.start)))}`);
-  t.equal(aliceWindows.reduce((n, w) => n + Number(w.events), 0), Number(rows.n), "alice's windows hold each of her rows once");
+  const [rows] = await e.emu.query(
+    `SELECT count(*) AS n FROM anomaly_scores WHERE subject = 'alice' AND time < ${lastClosed} AND time >= ${Math.min(...aliceWindows.map((w) => Number(w.start)))}`,
+  );
+  t.equal(
+    aliceWindows.reduce((n, w) => n + Number(w.events), 0),
+    Number(rows.n),
+    "alice's windows hold each of her rows once",
+  );
 
   const since = Number(all[Math.floor(all.length / 2)].start);
   const narrowed = await e.emu.query(`SELECT start, subject FROM anomaly_windows WHERE subject = 'alice' AND start >= ${since}`);
   t.same(
     narrowed.map((w) => `${w.subject}@${w.start}`).sort(),
-    aliceWindows.filter((w) => Number(w.start) >= since).map((w) => `${w.subject}@${w.start}`).sort(),
+    aliceWindows
+      .filter((w) => Number(w.start) >= since)
+      .map((w) => `${w.subject}@${w.start}`)
+      .sort(),
     'subject and start constraints select the same windows as filtering all of them',
   );
   const scored = all.filter((w) => w.score !== '');
@@ -56,7 +73,17 @@ t.test('anomaly_windows through the emulator: closed windows are selectable in S
   // the alert pack's window query logs its results through the anomaly logger too: they are
   // accepted and not scored as behaviour
   const w = all[0];
-  const echoed = JSON.stringify({ name: 'pack_anomaly-alerts_bad_windows', hostIdentifier: 'web-01', calendarTime: 'Mon Sep 21 00:00:58 2026 UTC', unixTime: Number(w.end) + 60, epoch: 0, counter: 0, numerics: false, columns: { ...w, score: w.score || '0.1' }, action: 'added' });
+  const echoed = JSON.stringify({
+    name: 'pack_anomaly-alerts_bad_windows',
+    hostIdentifier: 'web-01',
+    calendarTime: 'Mon Sep 21 00:00:58 2026 UTC',
+    unixTime: Number(w.end) + 60,
+    epoch: 0,
+    counter: 0,
+    numerics: false,
+    columns: { ...w, score: w.score || '0.1' },
+    action: 'added',
+  });
   await e.emu.logResult('anomaly', echoed);
   await until(
     () => e.emu.query("SELECT queued FROM anomaly_models WHERE subject = '*'"),
@@ -74,16 +101,50 @@ t.test('constraints on start, subject, host, score and verdict are pushed down',
   const windows: ScoredWindow[] = [];
   for (let i = 0; i < 40; i++) {
     const score = i % 10 === 3 ? 0.1 : i % 10 === 5 ? null : 0.5 + (i % 5) / 10;
-    windows.push({ subject: i % 2 ? 'alice' : 'bob', host: i % 4 < 2 ? 'h1' : 'h2', start: 1000 + i * 600, end: 1600 + i * 600, events: i + 1, score, verdict: score === null ? 'learning' : score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good', model: score === null ? '' : 'mix', reasons: `w${i}`, top_ids: '[]' });
+    windows.push({
+      subject: i % 2 ? 'alice' : 'bob',
+      host: i % 4 < 2 ? 'h1' : 'h2',
+      start: 1000 + i * 600,
+      end: 1600 + i * 600,
+      events: i + 1,
+      score,
+      verdict: score === null ? 'learning' : score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good',
+      model: score === null ? '' : 'mix',
+      reasons: `w${i}`,
+      top_ids: '[]',
+    });
   }
   store.append(windows);
   const table = windowsTable(store);
   const routes = WINDOW_COLUMNS.map((c) => ({ id: 'column', name: c.name, type: c.type, op: '0' }));
-  const generate = async (sql: string) => [...(((await table.call({ action: 'generate', context: generateContext(sql, routes) }, new Map())).rows ?? []) as Iterable<Record<string, string>>)].map((r) => r.reasons);
-  const expect = (pred: (w: ScoredWindow) => boolean) => windows.filter(pred).reverse().map((w) => w.reasons);
-  t.same(await generate('SELECT * FROM anomaly_windows WHERE start >= 13000'), expect((w) => w.start >= 13000), 'start');
-  t.same(await generate("SELECT * FROM anomaly_windows WHERE subject = 'alice' AND host = 'h2'"), expect((w) => w.subject === 'alice' && w.host === 'h2'), 'subject and host');
-  t.same(await generate('SELECT * FROM anomaly_windows WHERE score < 0.3'), expect((w) => w.score !== null && w.score < 0.3), 'score');
-  t.same(await generate("SELECT * FROM anomaly_windows WHERE verdict = 'learning'"), expect((w) => w.verdict === 'learning'), 'verdict');
+  const generate = async (sql: string) =>
+    [...(((await table.call({ action: 'generate', context: generateContext(sql, routes) }, new Map())).rows ?? []) as Iterable<Record<string, string>>)].map(
+      (r) => r.reasons,
+    );
+  const expect = (pred: (w: ScoredWindow) => boolean) =>
+    windows
+      .filter(pred)
+      .reverse()
+      .map((w) => w.reasons);
+  t.same(
+    await generate('SELECT * FROM anomaly_windows WHERE start >= 13000'),
+    expect((w) => w.start >= 13000),
+    'start',
+  );
+  t.same(
+    await generate("SELECT * FROM anomaly_windows WHERE subject = 'alice' AND host = 'h2'"),
+    expect((w) => w.subject === 'alice' && w.host === 'h2'),
+    'subject and host',
+  );
+  t.same(
+    await generate('SELECT * FROM anomaly_windows WHERE score < 0.3'),
+    expect((w) => w.score !== null && w.score < 0.3),
+    'score',
+  );
+  t.same(
+    await generate("SELECT * FROM anomaly_windows WHERE verdict = 'learning'"),
+    expect((w) => w.verdict === 'learning'),
+    'verdict',
+  );
   t.equal((await generate('SELECT * FROM anomaly_windows')).length, 40, 'no constraint, every window');
 });

@@ -14,7 +14,12 @@ import type { ScoredEvent, ScoredWindow } from '../scorer/types';
 // stretch of ordinary rows in another person's mix is bad although no row is.
 
 const START = 1_790_000_400; // a multiple of 60
-const USUAL = ['exec /usr/bin/git <- /bin/bash', 'exec /usr/bin/vim <- /bin/bash', 'connect /usr/bin/ssh -> private:10.0:22', 'exec /usr/bin/make <- /bin/bash'];
+const USUAL = [
+  'exec /usr/bin/git <- /bin/bash',
+  'exec /usr/bin/vim <- /bin/bash',
+  'connect /usr/bin/ssh -> private:10.0:22',
+  'exec /usr/bin/make <- /bin/bash',
+];
 const USUAL_WEIGHTS = [0.5, 0.25, 0.15, 0.1];
 // someone else: mostly the same programs, but never make or vim, and now and then curl
 const OTHER_WEIGHTS = [0.75, 0, 0.2, 0];
@@ -26,7 +31,20 @@ function options(stateDir: string | null, extra: Partial<WindowScorerOptions> = 
 
 let nextId = 0;
 function row(time: number, event: string, subject = 'alice', score: number | null = 0.9): ScoredEvent {
-  return { id: `id${nextId++}`, time, host: 'h1', subject, query: 'pack_x_process_events', action: 'added', event, score, verdict: score === null ? 'learning' : 'good', model: 'rarity', reasons: '', columns: '{}' };
+  return {
+    id: `id${nextId++}`,
+    time,
+    host: 'h1',
+    subject,
+    query: 'pack_x_process_events',
+    action: 'added',
+    event,
+    score,
+    verdict: score === null ? 'learning' : 'good',
+    model: 'rarity',
+    reasons: '',
+    columns: '{}',
+  };
 }
 
 /** one row a second; every 45 s the shares of the keys wander (a person's mix is not fixed) */
@@ -79,14 +97,21 @@ t.test('another person at the keyboard makes bad windows from ordinary rows', as
   const own = normal.filter((x) => x.start >= t0 && x.end <= t0 + 1800);
   const theirs = other.filter((x) => x.start >= t0 + 1800);
   t.ok(own.length >= 25 && theirs.length >= 25, `${own.length} and ${theirs.length} windows scored`);
-  t.ok(own.every((x) => x.score !== null), 'the subject monitors its windows');
+  t.ok(
+    own.every((x) => x.score !== null),
+    'the subject monitors its windows',
+  );
   const ownBad = own.filter((x) => x.verdict === 'bad').length;
   const theirBad = theirs.filter((x) => x.verdict === 'bad').length;
   t.ok(ownBad <= 1, `the subject's own windows are rarely bad (${ownBad} of ${own.length})`);
   t.ok(theirBad >= theirs.length * 0.9, `the other person's windows are bad (${theirBad} of ${theirs.length})`);
   const example = theirs.find((x) => x.verdict === 'bad')!;
   t.equal(example.model, 'mix');
-  t.match(example.reasons, /^unusual mix of events for alice.*: `exec \/usr\/bin\/(make|vim) <- \/bin\/bash` 0 % \(usually \d+ %\)/, `the reason names the usual program that is missing (${example.reasons})`);
+  t.match(
+    example.reasons,
+    /^unusual mix of events for alice.*: `exec \/usr\/bin\/(make|vim) <- \/bin\/bash` 0 % \(usually \d+ %\)/,
+    `the reason names the usual program that is missing (${example.reasons})`,
+  );
 });
 
 t.test('open windows, history and calibration survive a restart', async (t) => {
@@ -98,7 +123,10 @@ t.test('open windows, history and calibration survive a restart', async (t) => {
   const cut = rows.findIndex((x) => x.time === START + 3 * 3600 + 330);
   const before = rows.slice(0, cut);
   const after = rows.slice(cut);
-  const lateRow = after.splice(after.findIndex((x) => x.time === START + 3 * 3600 + 335), 1)[0];
+  const lateRow = after.splice(
+    after.findIndex((x) => x.time === START + 3 * 3600 + 335),
+    1,
+  )[0];
   after.splice(20, 0, lateRow); // arrives 20 s late, after the restart
 
   const straight = new WindowScorer(options(null));
@@ -117,7 +145,10 @@ t.test('open windows, history and calibration survive a restart', async (t) => {
     expected.map((x) => [x.start, x.events, x.score, x.verdict]),
     'with the same rows and the same scores as without a restart',
   );
-  t.ok(got.some((x) => x.verdict === 'bad'), 'the change of person after the restart is found');
+  t.ok(
+    got.some((x) => x.verdict === 'bad'),
+    'the change of person after the restart is found',
+  );
 
   // a state file that is not ours is set aside, not trusted
   const subjectFile = path.join(dir, 'subjects', 'alice.json');
@@ -146,23 +177,47 @@ t.test('retained windows: filters, retention, reload, duplicates', async (t) => 
   const store = new RetainedWindows({ dir, maxRows: 1000, maxDays: 1 });
   store.append([win(0, 'alice', null), win(1, 'alice', 0.9), win(2, 'bob', 0.1), win(3, 'alice', 0.5)]);
   t.equal(store.size, 4);
-  t.same(store.select({}).map((w) => w.reasons), ['window 3', 'window 2', 'window 1', 'window 0'], 'newest first');
-  t.same(store.select({ score: [{ op: '<', value: 0.3 }] }).map((w) => w.reasons), ['window 2']);
-  t.same(store.select({ start: [{ op: '>=', value: START + 1200 }], subject: ['alice'] }).map((w) => w.reasons), ['window 3']);
-  t.same(store.select({ verdict: ['learning'] }).map((w) => w.reasons), ['window 0']);
-  t.same(store.select({ host: ['h2'] }).map((w) => w.reasons), ['window 2', 'window 0']);
+  t.same(
+    store.select({}).map((w) => w.reasons),
+    ['window 3', 'window 2', 'window 1', 'window 0'],
+    'newest first',
+  );
+  t.same(
+    store.select({ score: [{ op: '<', value: 0.3 }] }).map((w) => w.reasons),
+    ['window 2'],
+  );
+  t.same(
+    store.select({ start: [{ op: '>=', value: START + 1200 }], subject: ['alice'] }).map((w) => w.reasons),
+    ['window 3'],
+  );
+  t.same(
+    store.select({ verdict: ['learning'] }).map((w) => w.reasons),
+    ['window 0'],
+  );
+  t.same(
+    store.select({ host: ['h2'] }).map((w) => w.reasons),
+    ['window 2', 'window 0'],
+  );
   t.equal(store.select({ score: [{ op: '>=', value: 0 }] }).length, 3, 'a learning window has no score to match');
   store.append([{ ...win(3, 'alice', 0.2), reasons: 'window 3 again' }]);
   t.equal(store.size, 4, 'a window closed twice is kept once');
   t.equal(store.select({ subject: ['alice'] })[0].reasons, 'window 3 again', 'the later close wins');
   // a day and more later: the old windows age out
   store.append([win(200, 'carol', 0.8)]);
-  t.same(store.select({}).map((w) => w.reasons), ['window 200'], 'windows older than max_days are dropped');
+  t.same(
+    store.select({}).map((w) => w.reasons),
+    ['window 200'],
+    'windows older than max_days are dropped',
+  );
   store.close();
   fs.appendFileSync(path.join(dir, 'windows.jsonl'), '{"subject":"torn"');
   const messages: string[] = [];
   const again = new RetainedWindows({ dir, maxRows: 1000, maxDays: 1, log: (_l, m) => messages.push(m) });
-  t.same(again.select({}).map((w) => w.reasons), ['window 200'], 'reloaded from disk');
+  t.same(
+    again.select({}).map((w) => w.reasons),
+    ['window 200'],
+    'reloaded from disk',
+  );
   t.match(messages.join('\n'), /torn last line/);
   t.equal(fs.readFileSync(path.join(dir, 'windows.jsonl'), 'utf8').trim().split('\n').length, 1, 'the file was compacted to the live windows');
   t.equal(fs.statSync(path.join(dir, 'windows.jsonl')).mode & 0o777, 0o600);
@@ -182,13 +237,27 @@ t.test('anomaly eval --unit window: a window is anomalous when most of its rows 
   };
   const line = (e: ScoredEvent, label?: string) => {
     const [exe, cmdline] = PROGRAMS[e.event];
-    return JSON.stringify({ name: 'pack_user-behavior_process_events', hostIdentifier: 'h1', calendarTime: new Date(e.time * 1000).toUTCString(), unixTime: e.time, epoch: 0, counter: 0, numerics: false, columns: { pid: String(e.time % 30000), path: exe, cmdline, auid: '1000', parent: '1', parent_path: '/bin/bash' }, action: 'added', ...(label ? { label } : {}) });
+    return JSON.stringify({
+      name: 'pack_user-behavior_process_events',
+      hostIdentifier: 'h1',
+      calendarTime: new Date(e.time * 1000).toUTCString(),
+      unixTime: e.time,
+      epoch: 0,
+      counter: 0,
+      numerics: false,
+      columns: { pid: String(e.time % 30000), path: exe, cmdline, auid: '1000', parent: '1', parent_path: '/bin/bash' },
+      action: 'added',
+      ...(label ? { label } : {}),
+    });
   };
   const t0 = START + 3 * 3600;
   const train = stream(r, START, 3 * 3600, USUAL_WEIGHTS).map((e) => line(e));
   // 1,300 s of the subject, then 2,300 s of someone else: the window holding the switch (from
   // t0 + 1200) has 100 of the subject's rows and 500 of the other person's, so it is anomalous
-  const test = [...stream(r, t0, 1300, USUAL_WEIGHTS).map((e) => line(e, 'normal')), ...stream(r, t0 + 1300, 2300, OTHER_WEIGHTS, { key: OTHER_KEY, share: 0.05 }).map((e) => line(e, 'anomalous'))];
+  const test = [
+    ...stream(r, t0, 1300, USUAL_WEIGHTS).map((e) => line(e, 'normal')),
+    ...stream(r, t0 + 1300, 2300, OTHER_WEIGHTS, { key: OTHER_KEY, share: 0.05 }).map((e) => line(e, 'anomalous')),
+  ];
   fs.writeFileSync(path.join(dir, 'train.log'), train.join('\n') + '\n');
   fs.writeFileSync(path.join(dir, 'test.log'), test.join('\n') + '\n');
   const config = resolveConfig({ models: { rarity: true, ocsvm: false, lstm: false }, windows: { seconds: 600, grace_seconds: 60 } }, 'test', {});
@@ -197,6 +266,6 @@ t.test('anomaly eval --unit window: a window is anomalous when most of its rows 
   t.equal(result.n, 6, 'six whole windows in the test hour');
   t.equal(result.anomalies, 4, 'four windows with most rows from the other person');
   t.equal(result.recall, 1, 'all of them bad');
-  t.equal(result.fpr, 0, 'none of the subject\'s own windows bad');
+  t.equal(result.fpr, 0, "none of the subject's own windows bad");
   t.equal(result.auc, 1);
 });

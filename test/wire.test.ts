@@ -23,7 +23,10 @@ t.test('same message whatever the cut, each byte read once', async (t) => {
   t.equal(whole.length, 1);
   t.equal(whole[0].name, 'call');
   t.equal(whole[0].seqid, 42);
-  t.same(whole[0].args.get(3), [['string', 'x'.repeat(50_000)], ['category', 'event']]);
+  t.same(whole[0].args.get(3), [
+    ['string', 'x'.repeat(50_000)],
+    ['category', 'event'],
+  ]);
   const got: Message[] = [];
   const r = new MessageReader(limits(), (m) => got.push(m));
   for (let i = 0; i < bytes.length; i += 7) r.push(bytes.subarray(i, i + 7));
@@ -42,7 +45,10 @@ t.test("thrift's own client bytes are read", async (t) => {
   client.call('table', 'anomaly_scores', { action: 'generate', context: '{}' }, () => undefined);
   const [m] = readAll([out]);
   t.equal(m.name, 'call');
-  t.same(m.args.get(3), [['action', 'generate'], ['context', '{}']]);
+  t.same(m.args.get(3), [
+    ['action', 'generate'],
+    ['context', '{}'],
+  ]);
 });
 
 t.test('strings over the budget are read past, not kept', async (t) => {

@@ -40,7 +40,16 @@ Options:
 const DAY = 86400;
 
 export async function run(argv: string[]): Promise<number> {
-  const { flags } = parseFlags(argv, { out: { kind: 'value' }, days: { kind: 'value' }, seed: { kind: 'value' }, end: { kind: 'value' }, 'no-attacks': { kind: 'bool' }, 'eval-split': { kind: 'bool' }, serve: { kind: 'bool' }, quiet: { kind: 'bool' } });
+  const { flags } = parseFlags(argv, {
+    out: { kind: 'value' },
+    days: { kind: 'value' },
+    seed: { kind: 'value' },
+    end: { kind: 'value' },
+    'no-attacks': { kind: 'bool' },
+    'eval-split': { kind: 'bool' },
+    serve: { kind: 'bool' },
+    quiet: { kind: 'bool' },
+  });
   const days = Number(flags.days ?? 14);
   const seed = Number(flags.seed ?? 7);
   if (!Number.isInteger(days) || days < 4 || days > 60) throw new CliError('--days must be a whole number from 4 to 60', EXIT.usage);
@@ -57,7 +66,9 @@ export async function run(argv: string[]): Promise<number> {
     const { train, test } = evaluationSplit(stream);
     fs.writeFileSync(path.join(out, 'train.log'), train.join('\n') + '\n');
     fs.writeFileSync(path.join(out, 'test.log'), test.join('\n') + '\n');
-    process.stdout.write(`wrote ${train.length} training and ${test.length} labelled test lines; evaluate with\n  anomaly eval --train ${path.join(out, 'train.log')} --test ${path.join(out, 'test.log')}\n`);
+    process.stdout.write(
+      `wrote ${train.length} training and ${test.length} labelled test lines; evaluate with\n  anomaly eval --train ${path.join(out, 'train.log')} --test ${path.join(out, 'test.log')}\n`,
+    );
     return EXIT.ok;
   }
   const logFile = path.join(out, 'osqueryd.results.log');
@@ -85,7 +96,10 @@ export async function run(argv: string[]): Promise<number> {
   try {
     // the extension's own log is kept, and shown only if the demo fails: its warnings about
     // the emulator going away at the end are expected, not news
-    const child = emu.launch(ext, { env: { ANOMALY_DIST: path.resolve(__dirname, '../..'), ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '' }, stderr: 'pipe' });
+    const child = emu.launch(ext, {
+      env: { ANOMALY_DIST: path.resolve(__dirname, '../..'), ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '' },
+      stderr: 'pipe',
+    });
     child.stderr?.on('data', (chunk: Buffer) => extensionLog.push(chunk.toString('utf8')));
     await emu.waitFor('anomaly', 30_000);
     await emu.startLogger('anomaly');
@@ -106,8 +120,11 @@ export async function run(argv: string[]): Promise<number> {
     const bad = await emu.query(sql);
     const uglySql = `SELECT datetime(time, 'unixepoch') AS time, subject, event, printf('%.3f', score) AS score, reasons FROM anomaly_scores WHERE score >= ${BAD_BELOW} AND score < ${GOOD_FROM} ORDER BY score LIMIT 10`;
     const ugly = await emu.query(uglySql);
-    const [totals] = await emu.query("SELECT count(*) AS rows, sum(verdict = 'bad') AS bad, sum(verdict = 'ugly') AS ugly, sum(verdict = 'good') AS good, sum(verdict = 'learning') AS learning FROM anomaly_scores");
-    const modelsSql = "SELECT subject, group_concat(model) AS models, state, events, calibration, max(CASE model WHEN 'lstm' THEN backend END) AS lstm_backend FROM anomaly_models WHERE subject != '*' GROUP BY subject ORDER BY subject";
+    const [totals] = await emu.query(
+      "SELECT count(*) AS rows, sum(verdict = 'bad') AS bad, sum(verdict = 'ugly') AS ugly, sum(verdict = 'good') AS good, sum(verdict = 'learning') AS learning FROM anomaly_scores",
+    );
+    const modelsSql =
+      "SELECT subject, group_concat(model) AS models, state, events, calibration, max(CASE model WHEN 'lstm' THEN backend END) AS lstm_backend FROM anomaly_models WHERE subject != '*' GROUP BY subject ORDER BY subject";
     const models = await emu.query(modelsSql);
 
     const w = (s: string) => process.stdout.write(s);
@@ -125,13 +142,33 @@ export async function run(argv: string[]): Promise<number> {
       const hits = all.filter((r) => r.verdict === 'bad' && [...storyRows].some((l) => l.includes(`"unixTime":${r.time},`) && sameColumns(l, r.columns)));
       return { story, hits };
     });
-    w(`\n${stream.lines.length.toLocaleString('en-US')} result lines, ${days} days, ${Number(totals.rows).toLocaleString('en-US')} rows scored: ${totals.bad} bad, ${totals.ugly} ugly, ${totals.good} good, ${totals.learning} while learning.\n`);
-    for (const f of found) w(`  ${f.hits.length ? 'found ' : 'missed'}  ${f.story.name} (${f.story.user})${f.hits.length ? `: ${f.hits.length} of ${f.story.lines.length} rows bad` : ''}\n`);
+    w(
+      `\n${stream.lines.length.toLocaleString('en-US')} result lines, ${days} days, ${Number(totals.rows).toLocaleString('en-US')} rows scored: ${totals.bad} bad, ${totals.ugly} ugly, ${totals.good} good, ${totals.learning} while learning.\n`,
+    );
+    for (const f of found)
+      w(
+        `  ${f.hits.length ? 'found ' : 'missed'}  ${f.story.name} (${f.story.user})${f.hits.length ? `: ${f.hits.length} of ${f.story.lines.length} rows bad` : ''}\n`,
+      );
     const normalBad = Number(totals.bad) - found.reduce((n, f) => n + f.hits.length, 0);
     w(`  ${normalBad} bad rows outside the attack stories\n`);
 
-    const scores: ScoredEvent[] = all.map((r) => ({ id: r.id, host: r.host, subject: r.subject, query: r.query, event: r.event, reasons: r.reasons, columns: r.columns, time: Number(r.time), score: r.score === '' ? null : Number(r.score), model: r.model as ModelName | '', action: r.action as ScoredEvent['action'], verdict: r.verdict as ScoredEvent['verdict'] }));
-    const summaries = (await emu.query('SELECT subject, model, state, events, last_trained, calibration, backend FROM anomaly_models WHERE subject != \'*\'')).map((m) => ({
+    const scores: ScoredEvent[] = all.map((r) => ({
+      id: r.id,
+      host: r.host,
+      subject: r.subject,
+      query: r.query,
+      event: r.event,
+      reasons: r.reasons,
+      columns: r.columns,
+      time: Number(r.time),
+      score: r.score === '' ? null : Number(r.score),
+      model: r.model as ModelName | '',
+      action: r.action as ScoredEvent['action'],
+      verdict: r.verdict as ScoredEvent['verdict'],
+    }));
+    const summaries = (
+      await emu.query("SELECT subject, model, state, events, last_trained, calibration, backend FROM anomaly_models WHERE subject != '*'")
+    ).map((m) => ({
       subject: m.subject,
       model: m.model as ModelName,
       state: m.state as 'learning' | 'monitoring',
@@ -140,7 +177,9 @@ export async function run(argv: string[]): Promise<number> {
       calibration: Number(m.calibration),
       backend: m.backend,
     }));
-    const windows: ScoredWindow[] = (await emu.query('SELECT subject, host, start, end, events, score, verdict, model, reasons, top_ids FROM anomaly_windows')).map((r) => ({
+    const windows: ScoredWindow[] = (
+      await emu.query('SELECT subject, host, start, end, events, score, verdict, model, reasons, top_ids FROM anomaly_windows')
+    ).map((r) => ({
       subject: r.subject,
       host: r.host,
       start: Number(r.start),
@@ -152,14 +191,22 @@ export async function run(argv: string[]): Promise<number> {
       reasons: r.reasons,
       top_ids: r.top_ids,
     }));
-    const report = await writeReport(path.join(out, 'report'), { scores, windows, models: summaries, generated: Math.floor(Date.now() / 1000), title: 'anomaly.ext demo: web-01' });
+    const report = await writeReport(path.join(out, 'report'), {
+      scores,
+      windows,
+      models: summaries,
+      generated: Math.floor(Date.now() / 1000),
+      title: 'anomaly.ext demo: web-01',
+    });
     w(`\nreport: ${report}\nresults log: ${logFile}\nfinished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
     failed = false;
     if (flags.serve) {
       // an example for feedback: the lowest-scored row outside the stories (a false positive if there is one)
       const inStories = new Set(found.flatMap((f) => f.hits));
       const example = all.filter((r) => r.score !== '' && !inStories.has(r)).sort((a, b) => Number(a.score) - Number(b.score))[0];
-      const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(`anomaly.ext exited (${signal ?? `status ${code}`}); it said:\n${extensionLog.join('')}`)));
+      const exited = new Promise<string>((resolve) =>
+        child.once('exit', (code, signal) => resolve(`anomaly.ext exited (${signal ?? `status ${code}`}); it said:\n${extensionLog.join('')}`)),
+      );
       const why = await serve(emu, example?.id, exited);
       if (why) {
         process.stderr.write(why);
@@ -177,7 +224,8 @@ export async function run(argv: string[]): Promise<number> {
 function endOfDay(date: string): number {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
   const t = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : NaN;
-  if (!m || Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== date) throw new CliError(`--end must be a date as YYYY-MM-DD, not ${JSON.stringify(date)}`, EXIT.usage);
+  if (!m || Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== date)
+    throw new CliError(`--end must be a date as YYYY-MM-DD, not ${JSON.stringify(date)}`, EXIT.usage);
   return t / 1000 + DAY;
 }
 

@@ -31,25 +31,46 @@ Options:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const { flags } = parseFlags(argv, { train: { kind: 'value' }, test: { kind: 'value' }, json: { kind: 'bool' }, models: { kind: 'value' }, config: { kind: 'value' }, quiet: { kind: 'bool' }, verbose: { kind: 'bool' }, unit: { kind: 'value' } });
+  const { flags } = parseFlags(argv, {
+    train: { kind: 'value' },
+    test: { kind: 'value' },
+    json: { kind: 'bool' },
+    models: { kind: 'value' },
+    config: { kind: 'value' },
+    quiet: { kind: 'bool' },
+    verbose: { kind: 'bool' },
+    unit: { kind: 'value' },
+  });
   const unit = (flags.unit as string | undefined) ?? 'row';
   if (unit !== 'row' && unit !== 'window') throw new CliError(`--unit: expected row or window, found ${JSON.stringify(unit)}`, EXIT.usage);
   if (!flags.train || !flags.test) throw new CliError('eval needs --train FILE and --test FILE (see anomaly eval --help)', EXIT.usage);
   for (const f of [flags.train as string, flags.test as string]) {
-    if (!fs.existsSync(f)) throw new CliError(`${f}: no such file (the evaluation data sets are not part of the repository: docs/evaluation.md says where each comes from)`, EXIT.noinput);
+    if (!fs.existsSync(f))
+      throw new CliError(
+        `${f}: no such file (the evaluation data sets are not part of the repository: docs/evaluation.md says where each comes from)`,
+        EXIT.noinput,
+      );
     checkInputFile(f);
   }
   const raw = (flags.config ? readConfigJson(flags.config as string) : {}) as Record<string, unknown>;
   if (flags.models) {
     const wanted = String(flags.models).split(',');
-    for (const m of wanted) if (!['rarity', 'ocsvm', 'lstm'].includes(m)) throw new CliError(`--models: unknown model ${JSON.stringify(m)} (rarity, ocsvm, lstm)`, EXIT.usage);
+    for (const m of wanted)
+      if (!['rarity', 'ocsvm', 'lstm'].includes(m)) throw new CliError(`--models: unknown model ${JSON.stringify(m)} (rarity, ocsvm, lstm)`, EXIT.usage);
     raw.models = { rarity: wanted.includes('rarity'), ocsvm: wanted.includes('ocsvm'), lstm: wanted.includes('lstm') };
   }
   const config = resolveConfig(raw, (flags.config as string) ?? '--models');
   const bar = progress(process.stderr, Boolean(flags.quiet));
   let result;
   try {
-    result = await runEval({ train: flags.train as string, test: flags.test as string, config, unit, onProgress: (s, d, t) => bar.update(s, d, t), log: stderrLog(flags) });
+    result = await runEval({
+      train: flags.train as string,
+      test: flags.test as string,
+      config,
+      unit,
+      onProgress: (s, d, t) => bar.update(s, d, t),
+      log: stderrLog(flags),
+    });
   } catch (err) {
     if (err instanceof DatasetError) throw new CliError(err.message, EXIT.dataerr);
     throw err;
@@ -60,7 +81,12 @@ export async function run(argv: string[]): Promise<number> {
     `at score < ${BAD_BELOW}: precision ${result.precision}, recall ${result.recall}, F1 ${result.f1}, FPR ${result.fpr}; AUC ${result.auc}`,
     `normal units below 0.3 / 0.5 / 0.7: ${pct(result.normal_below['0.3'])} / ${pct(result.normal_below['0.5'])} / ${pct(result.normal_below['0.7'])} (contract: 0.16 % / 1 % / 6.3 %)`,
   ];
-  if (result.per_type) lines.push(`recall per type: ${Object.entries(result.per_type).map(([k, v]) => `${k} ${v.recall} (${v.n})`).join(', ')}`);
+  if (result.per_type)
+    lines.push(
+      `recall per type: ${Object.entries(result.per_type)
+        .map(([k, v]) => `${k} ${v.recall} (${v.n})`)
+        .join(', ')}`,
+    );
   process.stdout.write(lines.join('\n') + '\n');
   if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
   return EXIT.ok;

@@ -8,7 +8,13 @@ import { CliError, EXIT } from '../exit';
 
 export const DEFAULT_MANAGER_SOCKET = '/var/osquery/osquery.em';
 
-export async function callExtension(socket: string, registry: string, item: string, request: Record<string, string>, timeoutMs = 10_000): Promise<ExtensionResponse> {
+export async function callExtension(
+  socket: string,
+  registry: string,
+  item: string,
+  request: Record<string, string>,
+  timeoutMs = 10_000,
+): Promise<ExtensionResponse> {
   try {
     return await new ExtensionClient(socket, timeoutMs).call(registry, item, request);
   } catch (err) {
@@ -34,7 +40,9 @@ export async function findExtensionSocket(socket: string | undefined): Promise<s
     }
   }
   throw new CliError(
-    `no running anomaly extension found next to ${given}` + (errors.length ? ` (${errors.join('; ')})` : ' (no extension sockets there)') + '; is osqueryd running with the extension loaded? Use --socket to name its extensions socket',
+    `no running anomaly extension found next to ${given}` +
+      (errors.length ? ` (${errors.join('; ')})` : ' (no extension sockets there)') +
+      '; is osqueryd running with the extension loaded? Use --socket to name its extensions socket',
     EXIT.unavailable,
   );
 }

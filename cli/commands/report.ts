@@ -28,17 +28,33 @@ export async function run(argv: string[]): Promise<number> {
   if (problem) throw new CliError(`cannot write the report into ${outDir}: ${problem}`, EXIT.cantcreat);
 
   const log = stderrLog(flags);
-  const retained = new RetainedScores({ dir: path.join(config.state_dir, 'scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
+  const retained = new RetainedScores({
+    dir: path.join(config.state_dir, 'scores'),
+    maxRows: config.retention.max_rows,
+    maxDays: config.retention.max_days,
+    log,
+  });
   const scores = retained.select({});
   retained.close();
-  const retainedWindows = new RetainedWindows({ dir: path.join(config.state_dir, 'window-scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
+  const retainedWindows = new RetainedWindows({
+    dir: path.join(config.state_dir, 'window-scores'),
+    maxRows: config.retention.max_rows,
+    maxDays: config.retention.max_days,
+    log,
+  });
   const windows = retainedWindows.select({});
   retainedWindows.close();
   if (!scores.length) throw new CliError(`no retained scores in ${config.state_dir}; run 'anomaly score' or the extension first`, EXIT.noinput);
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
   let file: string;
   try {
-    file = await writeReport(outDir, { scores, windows, models: scorer.summaries(), generated: Math.floor(Date.now() / 1000), title: flags.title as string | undefined });
+    file = await writeReport(outDir, {
+      scores,
+      windows,
+      models: scorer.summaries(),
+      generated: Math.floor(Date.now() / 1000),
+      title: flags.title as string | undefined,
+    });
   } catch (err) {
     throw new CliError(`cannot write the report into ${outDir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, EXIT.ioerr);
   }

@@ -28,24 +28,44 @@ const VERDICTS = ['bad', 'ugly', 'good', 'learning'] as const;
 const COLUMNS = ['time', 'subject', 'query', 'event', 'score', 'verdict', 'model', 'reasons'];
 
 export async function run(argv: string[]): Promise<number> {
-  const { flags } = parseFlags(argv, { ...STATE_FLAGS, log: { kind: 'many' }, format: { kind: 'value' }, only: { kind: 'value' }, 'fail-on-bad': { kind: 'bool' } });
+  const { flags } = parseFlags(argv, {
+    ...STATE_FLAGS,
+    log: { kind: 'many' },
+    format: { kind: 'value' },
+    only: { kind: 'value' },
+    'fail-on-bad': { kind: 'bool' },
+  });
   const files = (flags.log as string[] | undefined) ?? [];
   if (!files.length) throw new CliError('score needs --log FILE (see anomaly score --help)', EXIT.usage);
   const format = (flags.format as string | undefined) ?? 'json';
   if (format !== 'json' && format !== 'table') throw new CliError(`--format must be json or table, not ${JSON.stringify(format)}`, EXIT.usage);
   const only = flags.only ? new Set(String(flags.only).split(',')) : null;
-  for (const v of only ?? []) if (!(VERDICTS as readonly string[]).includes(v)) throw new CliError(`--only: unknown verdict ${JSON.stringify(v)} (${VERDICTS.join(', ')})`, EXIT.usage);
+  for (const v of only ?? [])
+    if (!(VERDICTS as readonly string[]).includes(v)) throw new CliError(`--only: unknown verdict ${JSON.stringify(v)} (${VERDICTS.join(', ')})`, EXIT.usage);
   for (const f of files) checkInputFile(f);
   const config = configFrom(flags);
   const log = stderrLog(flags);
   const bar = progress(process.stderr, Boolean(flags.quiet));
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
   if (!scorer.summaries().some((m) => m.state === 'monitoring')) {
-    throw new CliError(`no trained model in ${config.state_dir}: every row would only be learned, not scored; train first with: anomaly train --log FILE --state ${config.state_dir}`, EXIT.noinput);
+    throw new CliError(
+      `no trained model in ${config.state_dir}: every row would only be learned, not scored; train first with: anomaly train --log FILE --state ${config.state_dir}`,
+      EXIT.noinput,
+    );
   }
-  const retained = new RetainedScores({ dir: path.join(config.state_dir, 'scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
+  const retained = new RetainedScores({
+    dir: path.join(config.state_dir, 'scores'),
+    maxRows: config.retention.max_rows,
+    maxDays: config.retention.max_days,
+    log,
+  });
   const windows = new WindowScorer(windowOptionsFrom(config, path.join(config.state_dir, 'windows'), log));
-  const retainedWindows = new RetainedWindows({ dir: path.join(config.state_dir, 'window-scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
+  const retainedWindows = new RetainedWindows({
+    dir: path.join(config.state_dir, 'window-scores'),
+    maxRows: config.retention.max_rows,
+    maxDays: config.retention.max_days,
+    log,
+  });
   const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0 };
   const tableRows: Record<string, unknown>[] = [];
   let bad = 0;

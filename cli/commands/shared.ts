@@ -145,7 +145,8 @@ export function checkInputFile(file: string): void {
     if (n < 2 || bytes[0] !== GZIP_MAGIC[0] || bytes[1] !== GZIP_MAGIC[1]) throw new CliError(`${file}: named .gz but not gzip data`, EXIT.dataerr);
     return;
   }
-  if (looksBinary(bytes)) throw new CliError(`${file}: binary data, not osquery results output (expected JSON lines, a JSON array or .gz of either)`, EXIT.dataerr);
+  if (looksBinary(bytes))
+    throw new CliError(`${file}: binary data, not osquery results output (expected JSON lines, a JSON array or .gz of either)`, EXIT.dataerr);
 }
 
 /** NUL bytes or many control characters: not a text log (UTF-8 text has neither) */

@@ -14,14 +14,32 @@ Options:
   --json         print the rows as JSON lines
 `;
 
-const COLUMNS = ['subject', 'model', 'state', 'events', 'last_trained', 'calibration', 'backend', 'received', 'accepted', 'rejected', 'queued', 'scored', 'dropped', 'set_aside'];
+const COLUMNS = [
+  'subject',
+  'model',
+  'state',
+  'events',
+  'last_trained',
+  'calibration',
+  'backend',
+  'received',
+  'accepted',
+  'rejected',
+  'queued',
+  'scored',
+  'dropped',
+  'set_aside',
+];
 
 export async function run(argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv, { socket: { kind: 'value' }, json: { kind: 'bool' } });
   const socket = await findExtensionSocket(flags.socket as string | undefined);
   const res = await callExtension(socket, 'table', 'anomaly_models', { action: 'generate', context: JSON.stringify({ constraints: [] }) });
   if (res.status?.code !== 0) throw new CliError(`anomaly_models: ${res.status?.message ?? 'failed'}`, EXIT.unavailable);
-  const rows = (res.response ?? []).map((r) => ({ ...r, last_trained: r.last_trained && r.last_trained !== '0' ? new Date(Number(r.last_trained) * 1000).toISOString().replace('.000Z', 'Z') : '' }));
+  const rows = (res.response ?? []).map((r) => ({
+    ...r,
+    last_trained: r.last_trained && r.last_trained !== '0' ? new Date(Number(r.last_trained) * 1000).toISOString().replace('.000Z', 'Z') : '',
+  }));
   if (flags.json) for (const r of res.response ?? []) process.stdout.write(JSON.stringify(r) + '\n');
   else process.stdout.write(`extension socket ${socket}\n` + table(rows, COLUMNS));
   return EXIT.ok;

@@ -80,11 +80,16 @@ export async function run(argv: string[]): Promise<number> {
   const bare = [...scorer.bareUidRows];
   if (bare.length) {
     const n = bare.reduce((a, [, k]) => a + k, 0);
-    process.stdout.write(`${n.toLocaleString('en-US')} rows attributed to bare uids (${bare.map(([u, k]) => `${u}: ${k}`).join(', ')}): no users snapshot or row names them\n`);
+    process.stdout.write(
+      `${n.toLocaleString('en-US')} rows attributed to bare uids (${bare.map(([u, k]) => `${u}: ${k}`).join(', ')}): no users snapshot or row names them\n`,
+    );
   }
-  if (learning.length) process.stdout.write(`still learning (too little history to calibrate): ${learning.map((s) => `${s.subject} (${s.events} events)`).join(', ')}\n`);
+  if (learning.length)
+    process.stdout.write(`still learning (too little history to calibrate): ${learning.map((s) => `${s.subject} (${s.events} events)`).join(', ')}\n`);
   const byWindow = windows.monitoring();
-  process.stdout.write(`windows of ${config.windows.seconds} s scored for ${byWindow.length ? byWindow.join(', ') : 'no subject yet (too little history to calibrate them)'}\n`);
+  process.stdout.write(
+    `windows of ${config.windows.seconds} s scored for ${byWindow.length ? byWindow.join(', ') : 'no subject yet (too little history to calibrate them)'}\n`,
+  );
   return EXIT.ok;
 }
 
@@ -111,7 +116,8 @@ async function trainFleet(flags: Record<string, unknown>): Promise<number> {
   bar.done();
   if (!fleet.calibrated) throw new CliError(`${stats.rows} rows are too few to train and calibrate a fleet prior`, EXIT.dataerr);
   process.stdout.write(
-    `fleet prior from ${stats.rows.toLocaleString('en-US')} rows of ${hosts.size} hosts` + (stats.errors ? ` (${stats.errors} lines skipped)` : '') +
+    `fleet prior from ${stats.rows.toLocaleString('en-US')} rows of ${hosts.size} hosts` +
+      (stats.errors ? ` (${stats.errors} lines skipped)` : '') +
       ` written to ${out}; load it with the config key baselines.fleet_prior\n`,
   );
   return EXIT.ok;

@@ -38,7 +38,8 @@ export function bobDay(h: DemoHost, base: number, weekday: boolean): void {
       t += 15 + Math.floor(h.r() * 150);
       const [path, cmd] = h.pick(BOB_HABITS);
       const p = h.proc(t, BOB, path, cmd, shell, src);
-      if (cmd.startsWith('git p')) h.connect(t + 1, BOB, h.proc(t + 1, BOB, '/usr/bin/ssh', 'ssh git@github.com git-upload-pack', p, src), '/usr/bin/ssh', '140.82.121.4', 22);
+      if (cmd.startsWith('git p'))
+        h.connect(t + 1, BOB, h.proc(t + 1, BOB, '/usr/bin/ssh', 'ssh git@github.com git-upload-pack', p, src), '/usr/bin/ssh', '140.82.121.4', 22);
       if (cmd === 'npm install') h.connect(t + 2, BOB, p, '/usr/bin/node', '104.16.24.35', 443);
       if (cmd.startsWith('curl')) h.connect(t + 1, BOB, p, path, '127.0.0.1', 3000);
       if (path === '/usr/bin/make') h.proc(t + 2, BOB, '/usr/bin/gcc', 'gcc -O2 -c lexer.c', p, src);

@@ -58,7 +58,9 @@ export function tablePlugin(def: TableDefinition): Plugin {
           if (!def.insert) return { code: 0, rows: [{ status: 'readonly' }] };
           const values = parseValueArray(request.json_value_array, def.columns);
           const res = await def.insert(values);
-          return res.status === 'success' ? { code: 0, rows: [{ status: 'success', ...(res.id ? { id: res.id } : {}) }] } : { code: 0, message: res.message, rows: [{ status: res.status, message: res.message }] };
+          return res.status === 'success'
+            ? { code: 0, rows: [{ status: 'success', ...(res.id ? { id: res.id } : {}) }] }
+            : { code: 0, message: res.message, rows: [{ status: res.status, message: res.message }] };
         }
         case 'update':
         case 'delete':
@@ -106,7 +108,12 @@ export function parseContext(text: string | undefined): QueryContext {
   return ctx;
 }
 
-const BOUND_OPS: Record<number, Bound['op']> = { [OP.GREATER_THAN]: '>', [OP.GREATER_THAN_OR_EQUALS]: '>=', [OP.LESS_THAN]: '<', [OP.LESS_THAN_OR_EQUALS]: '<=' };
+const BOUND_OPS: Record<number, Bound['op']> = {
+  [OP.GREATER_THAN]: '>',
+  [OP.GREATER_THAN_OR_EQUALS]: '>=',
+  [OP.LESS_THAN]: '<',
+  [OP.LESS_THAN_OR_EQUALS]: '<=',
+};
 
 /** numeric bounds for a column (ranges ANDed); equality becomes a closed range */
 export function boundsOf(ctx: QueryContext, column: string): Bound[] | undefined {

@@ -44,11 +44,13 @@ export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
         if (!id) return { status: 'constraint', message: 'id is required: an id from anomaly_scores' };
         if (id.length > MAX_ID_CHARS) return { status: 'constraint', message: `id of ${id.length} characters is not an anomaly_scores id` };
         if (label !== 'normal' && label !== 'anomalous') return { status: 'constraint', message: `label must be 'normal' or 'anomalous', not ${echo(label)}` };
-        if (Buffer.byteLength(note) > MAX_NOTE_BYTES) return { status: 'constraint', message: `note of ${Buffer.byteLength(note)} bytes is over ${MAX_NOTE_BYTES}` };
+        if (Buffer.byteLength(note) > MAX_NOTE_BYTES)
+          return { status: 'constraint', message: `note of ${Buffer.byteLength(note)} bytes is over ${MAX_NOTE_BYTES}` };
         let time = Math.floor(Date.now() / 1000);
         if (values.time !== null && values.time !== undefined && values.time !== '') {
           const t = Number(values.time);
-          if (!Number.isInteger(t) || t < 0 || t >= MAX_TIME) return { status: 'constraint', message: `time must be unixTime seconds (a whole number ≥ 0), not ${echo(values.time)}` };
+          if (!Number.isInteger(t) || t < 0 || t >= MAX_TIME)
+            return { status: 'constraint', message: `time must be unixTime seconds (a whole number ≥ 0), not ${echo(values.time)}` };
           time = t;
         }
         const record: FeedbackRecord = { id, label, note, time };

@@ -56,7 +56,16 @@ export function modelsTable(source: ModelsSource) {
       };
       const models = source.models();
       const anyMonitoring = models.some((m) => m.state === 'monitoring');
-      const star: Record<string, string> = { subject: '*', model: 'ingest', state: anyMonitoring ? 'monitoring' : 'learning', events: String(c.scored), last_trained: '0', calibration: '0', backend: source.backend(), ...ingest };
+      const star: Record<string, string> = {
+        subject: '*',
+        model: 'ingest',
+        state: anyMonitoring ? 'monitoring' : 'learning',
+        events: String(c.scored),
+        last_trained: '0',
+        calibration: '0',
+        backend: source.backend(),
+        ...ingest,
+      };
       star.cpu_ms_per_min = String(source.cpuMsPerMinute());
       const budget = source.budgetMsPerMinute();
       if (budget !== null) star.budget_ms_per_min = String(budget);

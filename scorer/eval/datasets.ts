@@ -39,7 +39,11 @@ export async function detectKind(testFile: string): Promise<InputKind> {
   if (/^sequence,label$/i.test(head)) return 'sequences';
   if (head.split('\t').slice(0, 2).join('\t') === 'split\tlabel') return 'traces';
   if (head.startsWith('{') || head.startsWith('[')) return 'osquery';
-  throw new DatasetError(testFile, 1, 'expected a `Sequence,label` CSV header, an ADFA-LD TSV header (`split\tlabel\tattack_type\t...`), or osquery results (JSON lines)');
+  throw new DatasetError(
+    testFile,
+    1,
+    'expected a `Sequence,label` CSV header, an ADFA-LD TSV header (`split\tlabel\tattack_type\t...`), or osquery results (JSON lines)',
+  );
 }
 
 /** HDFS-style training file: one session per line, keys separated by spaces */

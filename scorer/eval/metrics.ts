@@ -25,7 +25,10 @@ export interface Metrics {
 }
 
 export function metrics(units: readonly ScoredUnit[]): Metrics {
-  let tp = 0, fp = 0, fn = 0, tn = 0;
+  let tp = 0,
+    fp = 0,
+    fn = 0,
+    tn = 0;
   const normals: number[] = [];
   const perType = new Map<string, { n: number; hit: number }>();
   for (const u of units) {
@@ -68,8 +71,10 @@ export function metrics(units: readonly ScoredUnit[]): Metrics {
 /** area under the ROC curve by the rank-sum (Mann-Whitney) statistic, ties counted half */
 export function auc(units: readonly ScoredUnit[]): number {
   const sorted = [...units].sort((a, b) => a.rank - b.rank);
-  let pos = 0, neg = 0, rankSum = 0;
-  for (let i = 0; i < sorted.length; ) {
+  let pos = 0,
+    neg = 0,
+    rankSum = 0;
+  for (let i = 0; i < sorted.length;) {
     let j = i;
     while (j < sorted.length && sorted[j].rank === sorted[i].rank) j++;
     const midRank = (i + 1 + j) / 2;

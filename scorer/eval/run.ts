@@ -58,7 +58,7 @@ async function evaluate(opts: EvalOptions, config: AnomalyConfig, models: ModelN
   let units: ScoredUnit[];
   let trainUnits: number;
   let backend: string | undefined;
-  const unit = kind === 'osquery' ? opts.unit ?? 'row' : 'session';
+  const unit = kind === 'osquery' ? (opts.unit ?? 'row') : 'session';
   if (opts.unit === 'window' && kind !== 'osquery') throw new Error(`--unit window needs labelled osquery results logs; ${opts.test} holds ${kind}`);
   if (kind === 'osquery') {
     ({ units, trainUnits, backend } = await evalRows(opts, config));
@@ -91,7 +91,7 @@ class Spool {
     const out = fs.openSync(copy, 'wx', 0o600);
     try {
       const buf = Buffer.allocUnsafe(1 << 16);
-      for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) fs.writeSync(out, buf, 0, n);
+      for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) fs.writeSync(out, buf, 0, n);
     } finally {
       fs.closeSync(fd);
       fs.closeSync(out);
@@ -158,7 +158,12 @@ async function evalRows(opts: EvalOptions, config: AnomalyConfig): Promise<{ uni
       const label = batch[i].label;
       if (!label) return;
       opts.onRow?.(s);
-      units.push({ score: s.score, rank: s.score === null ? -2 : -s.score, anomalous: label === 'anomalous', type: label === 'anomalous' ? s.query : undefined });
+      units.push({
+        score: s.score,
+        rank: s.score === null ? -2 : -s.score,
+        anomalous: label === 'anomalous',
+        type: label === 'anomalous' ? s.query : undefined,
+      });
     });
     opts.onProgress?.('test', units.length, 0);
   }
@@ -167,7 +172,12 @@ async function evalRows(opts: EvalOptions, config: AnomalyConfig): Promise<{ uni
       const l = labels.get(`${w.subject}\u0000${w.host}\u0000${w.start}`);
       // a window the test log cuts at its start or end holds part of its rows only
       if (!l || w.start < first || w.end > last + 1) continue;
-      units.push({ score: w.score, rank: w.score === null ? -2 : -w.score, anomalous: l.anomalous * 2 > l.rows, type: l.anomalous * 2 > l.rows ? 'window' : undefined });
+      units.push({
+        score: w.score,
+        rank: w.score === null ? -2 : -w.score,
+        anomalous: l.anomalous * 2 > l.rows,
+        type: l.anomalous * 2 > l.rows ? 'window' : undefined,
+      });
     }
   }
   return { units, trainUnits, backend: scorer.backend };

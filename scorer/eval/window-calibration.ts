@@ -22,7 +22,20 @@ function stream(r: () => number, from: number, seconds: number, period: number, 
     let u = r() * total;
     let k = 0;
     while (k < w.length - 1 && u >= w[k]) u -= w[k++];
-    out.push({ id: `e${ids.n++}`, time: from + s, host: 'h', subject: 's', query: 'q', action: 'added', event: KEYS[k], score: 0.9, verdict: 'good', model: 'rarity', reasons: '', columns: '{}' });
+    out.push({
+      id: `e${ids.n++}`,
+      time: from + s,
+      host: 'h',
+      subject: 's',
+      query: 'q',
+      action: 'added',
+      event: KEYS[k],
+      score: 0.9,
+      verdict: 'good',
+      model: 'rarity',
+      reasons: '',
+      columns: '{}',
+    });
   }
   return out;
 }
@@ -60,5 +73,7 @@ if (require.main === module) {
   const hours = Number(process.argv[2] ?? 12);
   const r = windowCalibration(hours);
   const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
-  process.stdout.write(`${r.windows} normal windows after ${hours} h of history: below 0.3 / 0.5 / 0.7: ${pct(r.below['0.3'])} / ${pct(r.below['0.5'])} / ${pct(r.below['0.7'])} (contract 0.16 % / 1 % / 6.3 %); below 0.3 decided by ${JSON.stringify(r.decidedBy)}\n`);
+  process.stdout.write(
+    `${r.windows} normal windows after ${hours} h of history: below 0.3 / 0.5 / 0.7: ${pct(r.below['0.3'])} / ${pct(r.below['0.5'])} / ${pct(r.below['0.7'])} (contract 0.16 % / 1 % / 6.3 %); below 0.3 decided by ${JSON.stringify(r.decidedBy)}\n`,
+  );
 }

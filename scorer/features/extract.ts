@@ -175,7 +175,10 @@ export class FeatureExtractor {
     if (!trimmed) return exe ? baseName(exe) : '';
     const tokens = trimmed.split(/\s+/);
     tokens[0] = baseName(tokens[0]);
-    const line = tokens.slice(0, 24).map((t) => (t.startsWith('/') ? generalisePath(t) : t)).join(' ');
+    const line = tokens
+      .slice(0, 24)
+      .map((t) => (t.startsWith('/') ? generalisePath(t) : t))
+      .join(' ');
     const template = mine(line);
     return template.length > 160 ? template.slice(0, 160) : template;
   }

@@ -3,11 +3,61 @@
 
 /** columns that change on every row without changing the behaviour */
 export const VOLATILE = new Set([
-  'pid', 'parent', 'ppid', 'fd', 'inode', 'socket', 'eid', 'time', 'atime', 'mtime', 'ctime', 'btime', 'start_time', 'uptime',
-  'size', 'blocks', 'block_size', 'hard_links', 'user_time', 'system_time', 'resident_size', 'total_size', 'wired_size',
-  'disk_bytes_read', 'disk_bytes_written', 'threads', 'nice', 'pgroup', 'net_namespace', 'counter', 'epoch', 'transaction_id',
-  'env', 'env_count', 'env_size', 'cmdline_size', 'overflows', 'md5', 'sha1', 'sha256', 'hashed', 'history_file',
-  'owner_uid', 'owner_gid', 'fsuid', 'suid', 'fsgid', 'sgid', 'gid', 'egid', 'mode', 'uid_signed', 'gid_signed', 'state', 'seconds',
+  'pid',
+  'parent',
+  'ppid',
+  'fd',
+  'inode',
+  'socket',
+  'eid',
+  'time',
+  'atime',
+  'mtime',
+  'ctime',
+  'btime',
+  'start_time',
+  'uptime',
+  'size',
+  'blocks',
+  'block_size',
+  'hard_links',
+  'user_time',
+  'system_time',
+  'resident_size',
+  'total_size',
+  'wired_size',
+  'disk_bytes_read',
+  'disk_bytes_written',
+  'threads',
+  'nice',
+  'pgroup',
+  'net_namespace',
+  'counter',
+  'epoch',
+  'transaction_id',
+  'env',
+  'env_count',
+  'env_size',
+  'cmdline_size',
+  'overflows',
+  'md5',
+  'sha1',
+  'sha256',
+  'hashed',
+  'history_file',
+  'owner_uid',
+  'owner_gid',
+  'fsuid',
+  'suid',
+  'fsgid',
+  'sgid',
+  'gid',
+  'egid',
+  'mode',
+  'uid_signed',
+  'gid_signed',
+  'state',
+  'seconds',
 ]);
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
@@ -39,7 +89,11 @@ function cached(key: string, make: () => string): string {
 export function generalisePath(p: string): string {
   if (!p) return '';
   return cached(`p${p}`, () => {
-    let g = p.replace(HOME, '~').replace(/^\/root(?=\/|$)/, '~').replace(PROC_PID, '/proc/<n>').replace(TMP_NAME, '<tmp>');
+    let g = p
+      .replace(HOME, '~')
+      .replace(/^\/root(?=\/|$)/, '~')
+      .replace(PROC_PID, '/proc/<n>')
+      .replace(TMP_NAME, '<tmp>');
     g = g.replace(UUID, '<uuid>').replace(HEX_ID, '<hex>').replace(DIGITS, '<n>');
     const tmp = TMP_ENTRY.exec(g);
     if (tmp) g = `${tmp[1]}/<tmp>${g.slice(tmp[0].length)}`;
@@ -57,7 +111,10 @@ export function generaliseExe(path: string, name = ''): string {
 export function addressClass(addr: string): string {
   if (!addr) return 'none';
   return cached(`a${addr}`, () => {
-    const a = addr.trim().toLowerCase().replace(/^::ffff:/, '');
+    const a = addr
+      .trim()
+      .toLowerCase()
+      .replace(/^::ffff:/, '');
     if (a.includes(':')) return ipv6Class(a);
     const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(a);
     if (!m) return 'name';
@@ -73,7 +130,7 @@ export function addressClass(addr: string): string {
 }
 
 function ipv6Class(a: string): string {
-  if (a === '::' ) return 'any';
+  if (a === '::') return 'any';
   if (a === '::1') return 'loopback';
   if (a.startsWith('fe80')) return 'link-local';
   if (a.startsWith('ff')) return 'multicast';
@@ -83,7 +140,10 @@ function ipv6Class(a: string): string {
 }
 
 /** registered service ports above 1023 that are kept exact, like the well-known ones */
-const SERVICE_PORTS = new Set([1080, 1194, 1433, 1521, 2049, 2375, 2376, 3000, 3128, 3306, 3389, 4369, 5000, 5432, 5601, 5672, 5900, 5985, 5986, 6379, 6443, 8000, 8008, 8080, 8081, 8088, 8443, 8888, 9000, 9090, 9092, 9100, 9200, 9300, 9418, 11211, 15672, 27017]);
+const SERVICE_PORTS = new Set([
+  1080, 1194, 1433, 1521, 2049, 2375, 2376, 3000, 3128, 3306, 3389, 4369, 5000, 5432, 5601, 5672, 5900, 5985, 5986, 6379, 6443, 8000, 8008, 8080, 8081, 8088,
+  8443, 8888, 9000, 9090, 9092, 9100, 9200, 9300, 9418, 11211, 15672, 27017,
+]);
 
 /** well-known and service ports exact; others by range */
 export function portClass(port: string): string {

@@ -85,7 +85,18 @@ export function evaluateMiner(dataDir: string, datasets = Object.keys(BENCHMARK)
     const miner = new TemplateMiner(BENCHMARK[name].options);
     // ids are final only after every line was seen: templates keep generalising
     const ids = rows.map((r) => miner.add(r.content).id);
-    return { dataset: name, accuracy: Math.round(groupingAccuracy(ids, rows.map((r) => r.event)) * 10000) / 10000, published: BENCHMARK[name].published, templates: new Set(ids).size };
+    return {
+      dataset: name,
+      accuracy:
+        Math.round(
+          groupingAccuracy(
+            ids,
+            rows.map((r) => r.event),
+          ) * 10000,
+        ) / 10000,
+      published: BENCHMARK[name].published,
+      templates: new Set(ids).size,
+    };
   });
 }
 
@@ -95,5 +106,6 @@ if (require.main === module) {
     console.error(`miner-eval: no loghub samples at ${dir}; download the 2k samples from https://github.com/logpai/loghub and pass their folder`);
     process.exit(66);
   }
-  for (const r of evaluateMiner(dir)) console.log(`${r.dataset.padEnd(12)} accuracy ${r.accuracy.toFixed(4)}  Drain published ${r.published.toFixed(4)}  templates ${r.templates}`);
+  for (const r of evaluateMiner(dir))
+    console.log(`${r.dataset.padEnd(12)} accuracy ${r.accuracy.toFixed(4)}  Drain published ${r.published.toFixed(4)}  templates ${r.templates}`);
 }

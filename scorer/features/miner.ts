@@ -148,7 +148,10 @@ export class TemplateMiner {
     };
     walk(this.root);
     const o = this.opts;
-    return { options: { similarity: o.similarity, depth: o.depth, maxChildren: o.maxChildren, masks: o.masks.map((m) => m.source), maxTemplates: o.maxTemplates }, clusters };
+    return {
+      options: { similarity: o.similarity, depth: o.depth, maxChildren: o.maxChildren, masks: o.masks.map((m) => m.source), maxTemplates: o.maxTemplates },
+      clusters,
+    };
   }
 
   static fromState(state: MinerState): TemplateMiner {

@@ -44,7 +44,28 @@ export function networkClass(addr: string): string {
 }
 
 /** shells and interpreters: what an attacker's commands run in */
-const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'csh', 'tcsh', 'fish', 'busybox', 'ash', 'python', 'python2', 'python3', 'perl', 'ruby', 'php', 'lua', 'node', 'pwsh']);
+const SHELLS = new Set([
+  'sh',
+  'bash',
+  'dash',
+  'zsh',
+  'ksh',
+  'mksh',
+  'csh',
+  'tcsh',
+  'fish',
+  'busybox',
+  'ash',
+  'python',
+  'python2',
+  'python3',
+  'perl',
+  'ruby',
+  'php',
+  'lua',
+  'node',
+  'pwsh',
+]);
 const DOWNLOADERS = new Set(['curl', 'wget', 'fetch', 'aria2c', 'tftp', 'ftp', 'lwp-download', 'scp', 'sftp', 'rsync', 'nc', 'ncat', 'netcat', 'socat']);
 
 export function baseName(p: string): string {

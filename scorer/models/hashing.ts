@@ -10,7 +10,6 @@ export interface SparseVector {
   value: Float64Array;
 }
 
-
 export function hashEvent(event: BehaviourEvent, context: readonly BehaviourEvent[], dims: number): SparseVector {
   const acc = new Map<number, number>();
   const add = (token: string, weight: number) => {

@@ -33,7 +33,17 @@ export interface LstmOptions {
 }
 
 // sized for per-subject models trained in the background; evaluations pass larger values
-const DEFAULTS: LstmOptions = { window: 10, units: 32, epochs: 30, batchSize: 256, learningRate: 0.03, maxVocab: 2000, maxWindows: 20_000, topG: 9, patience: 2 };
+const DEFAULTS: LstmOptions = {
+  window: 10,
+  units: 32,
+  epochs: 30,
+  batchSize: 256,
+  learningRate: 0.03,
+  maxVocab: 2000,
+  maxWindows: 20_000,
+  topG: 9,
+  patience: 2,
+};
 const VERSION = 1;
 const UNK = 0;
 const PAD = 1;
@@ -110,7 +120,10 @@ export class LstmModel implements Model {
       const copyRows = (fresh: tf.Tensor, old: tf.Tensor, axis: 0 | 1) => {
         const f = fresh.arraySync() as number[][] | number[];
         const o = old.arraySync() as number[][] | number[];
-        const out = axis === 0 ? (f as number[][]).map((row, i) => (map[i] >= 0 ? (o as number[][])[map[i]] : row)) : (f as number[][]).map((row, r) => row.map((x, i) => (map[i] >= 0 ? (o as number[][])[r][map[i]] : x)));
+        const out =
+          axis === 0
+            ? (f as number[][]).map((row, i) => (map[i] >= 0 ? (o as number[][])[map[i]] : row))
+            : (f as number[][]).map((row, r) => row.map((x, i) => (map[i] >= 0 ? (o as number[][])[r][map[i]] : x)));
         fresh.dispose();
         return tf.tensor(out);
       };
@@ -177,7 +190,13 @@ export class LstmModel implements Model {
     this.keys = ['<unk>', '<pad>', ...top.map(([k]) => k)];
     this.vocab = new Map(this.keys.map((k, i) => [k, i]));
     this.cache.clear();
-    const { fit, validation } = splitContexts(sequences, { window: this.opts.window, vocab: this.vocab, pad: PAD, unknown: UNK, maxWindows: this.opts.maxWindows });
+    const { fit, validation } = splitContexts(sequences, {
+      window: this.opts.window,
+      vocab: this.vocab,
+      pad: PAD,
+      unknown: UNK,
+      maxWindows: this.opts.maxWindows,
+    });
     if (!fit.contexts.length) throw new Error('lstm: nothing to train on');
     this.dispose();
     this.weights = this.init(previous instanceof LstmModel ? previous : null);
@@ -195,10 +214,14 @@ export class LstmModel implements Model {
         for (let step = 0; step < perEpoch; step++) {
           const batch = Array.from({ length: B }, (_, j) => order[(step * B + j) % order.length]);
           const { ids, targets } = fit.batch(batch, this.keys.length);
-          const cost = optimizer.minimize(() => {
-            const logp = tf.logSoftmax(this.logits(ids, B));
-            return tf.div(tf.neg(tf.sum(tf.mul(targets, logp))), tf.sum(targets));
-          }, true, vars);
+          const cost = optimizer.minimize(
+            () => {
+              const logp = tf.logSoftmax(this.logits(ids, B));
+              return tf.div(tf.neg(tf.sum(tf.mul(targets, logp))), tf.sum(targets));
+            },
+            true,
+            vars,
+          );
           loss += (await cost!.data())[0] / perEpoch;
           tf.dispose([cost!, targets]);
           yield { epoch, step, steps: perEpoch, loss };
@@ -291,7 +314,10 @@ export class LstmModel implements Model {
     const value = Math.min(-Math.log(Math.max(p, 1e-12)), UNSEEN_NATS);
     if (rank === 0) return { value, detail: '' };
     const after = input.context.at(-1)?.key ?? 'the start';
-    return { value, detail: `\`${input.event.key}\` was ${unexpected ? 'unexpected' : 'unusual'} after \`${after}\` (p=${p.toPrecision(2)}, ${rank + 1}${ordinal(rank + 1)} likeliest)` };
+    return {
+      value,
+      detail: `\`${input.event.key}\` was ${unexpected ? 'unexpected' : 'unusual'} after \`${after}\` (p=${p.toPrecision(2)}, ${rank + 1}${ordinal(rank + 1)} likeliest)`,
+    };
   }
 
   dispose(): void {
@@ -300,7 +326,9 @@ export class LstmModel implements Model {
   }
 
   toState(): ModelState {
-    const weights = this.weights ? Object.values(this.weights).map((w) => ({ shape: w.shape, data: Buffer.from((w.dataSync() as Float32Array).buffer.slice(0)).toString('base64') })) : [];
+    const weights = this.weights
+      ? Object.values(this.weights).map((w) => ({ shape: w.shape, data: Buffer.from((w.dataSync() as Float32Array).buffer.slice(0)).toString('base64') }))
+      : [];
     return { name: 'lstm', version: VERSION, opts: this.opts, keys: this.keys, weights };
   }
 

@@ -70,12 +70,20 @@ export class OcsvmModel implements Model {
     this.gamma = this.opts.gamma > 0 ? this.opts.gamma : medianGamma(dense);
     const SVM = loadLibsvm();
     const svm: LibSvm = new SVM({ type: SVM.SVM_TYPES.ONE_CLASS, kernel: SVM.KERNEL_TYPES.RBF, nu: this.opts.nu, gamma: this.gamma, quiet: true });
-    silently(() => svm.train(dense, dense.map(() => 1)));
+    silently(() =>
+      svm.train(
+        dense,
+        dense.map(() => 1),
+      ),
+    );
     this.readModel(svm.serializeModel());
     await pace();
     // the decision value is ours, so check it against libsvm's own verdicts once, on a
     // sample: predicting every training vector through libsvm cost as much as training
-    const checked = evenSample(sample.map((v, i) => i), AGREEMENT_SAMPLE);
+    const checked = evenSample(
+      sample.map((v, i) => i),
+      AGREEMENT_SAMPLE,
+    );
     const labels = silently(() => svm.predict(checked.map((i) => dense[i])));
     let agree = 0;
     checked.forEach((i, k) => {
@@ -137,7 +145,15 @@ export class OcsvmModel implements Model {
   }
 
   toState(): ModelState {
-    return { name: 'ocsvm', version: VERSION, opts: this.opts, gamma: this.gamma, rho: this.rho, coef: Array.from(this.coef), sv: sparseRows(this.sv, this.coef.length, this.opts.dims) };
+    return {
+      name: 'ocsvm',
+      version: VERSION,
+      opts: this.opts,
+      gamma: this.gamma,
+      rho: this.rho,
+      coef: Array.from(this.coef),
+      sv: sparseRows(this.sv, this.coef.length, this.opts.dims),
+    };
   }
 
   static fromState(s: ModelState): OcsvmModel {

@@ -145,7 +145,9 @@ export class RarityModel implements Model {
     for (let b = 0; b < batch.length; b++) {
       const { event, context } = batch[b];
       const tokens = tokensOf(event, context, this.opts.ngram);
-      let best = 0, second = 0, timeBest = 0;
+      let best = 0,
+        second = 0,
+        timeBest = 0;
       let bestToken = '';
       for (let i = 0; i < tokens.length; i++) {
         const t = tokens[i];
@@ -198,9 +200,27 @@ export class RarityModel implements Model {
   toState(): ModelState {
     const fields: Record<string, FieldState> = {};
     for (const [name, f] of this.fields) {
-      fields[name] = { counts: [...f.counts], total: f.total, typical: f.typical, seen: f.seen, days: [...f.days].map(([k, d]) => [k, d, f.lastDay.get(k) ?? -1]), activeDays: f.activeDays, lastActiveDay: f.lastActiveDay };
+      fields[name] = {
+        counts: [...f.counts],
+        total: f.total,
+        typical: f.typical,
+        seen: f.seen,
+        days: [...f.days].map(([k, d]) => [k, d, f.lastDay.get(k) ?? -1]),
+        activeDays: f.activeDays,
+        lastActiveDay: f.lastActiveDay,
+      };
     }
-    return { name: 'rarity', version: VERSION, opts: this.opts, fields, inc: this.inc, events: this.events, chars: this.chars.toState(), textTypical: this.textTypical, textSeen: this.textSeen };
+    return {
+      name: 'rarity',
+      version: VERSION,
+      opts: this.opts,
+      fields,
+      inc: this.inc,
+      events: this.events,
+      chars: this.chars.toState(),
+      textTypical: this.textTypical,
+      textSeen: this.textSeen,
+    };
   }
 
   static fromState(s: ModelState): RarityModel {
@@ -292,10 +312,29 @@ function noveltyOf(token: string): string {
 }
 
 const FIELD_NAMES: Record<string, string> = {
-  exeloc: 'executable location', priv: 'privilege change', lineage: 'shell ancestry', net: 'network', exposure: 'listening on', who: 'account',
-  how: 'hour of week', laddr: 'local address',
-  exe: 'program', parent: 'parent', cmd: 'command', raddr: 'remote address', rport: 'remote port', lport: 'local port', src: 'login source',
-  tty: 'terminal', path: 'path', action: 'action', hour: 'time of day', day: 'day type', kind: 'kind of event', cwd: 'working directory', key: 'event',
+  exeloc: 'executable location',
+  priv: 'privilege change',
+  lineage: 'shell ancestry',
+  net: 'network',
+  exposure: 'listening on',
+  who: 'account',
+  how: 'hour of week',
+  laddr: 'local address',
+  exe: 'program',
+  parent: 'parent',
+  cmd: 'command',
+  raddr: 'remote address',
+  rport: 'remote port',
+  lport: 'local port',
+  src: 'login source',
+  tty: 'terminal',
+  path: 'path',
+  action: 'action',
+  hour: 'time of day',
+  day: 'day type',
+  kind: 'kind of event',
+  cwd: 'working directory',
+  key: 'event',
 };
 
 function describeToken(token: string): string {

@@ -5,7 +5,13 @@ import type { LogItem } from './results';
  * Rows of parsed log items in batches of `size`, so a caller awaits the scorer once per batch,
  * not per row. A bad line goes to `onError` (default: stop with its error).
  */
-export async function* rowBatches(items: AsyncIterable<LogItem>, size = 2000, onError: (item: LogItem & { error: Error }) => void = (item) => { throw item.error; }): AsyncGenerator<ResultRow[]> {
+export async function* rowBatches(
+  items: AsyncIterable<LogItem>,
+  size = 2000,
+  onError: (item: LogItem & { error: Error }) => void = (item) => {
+    throw item.error;
+  },
+): AsyncGenerator<ResultRow[]> {
   let batch: ResultRow[] = [];
   for await (const item of items) {
     if (item.error) {

@@ -16,7 +16,21 @@ export class ResultLineError extends Error {
 const EXPECTED = 'expected a JSON object with name, hostIdentifier, unixTime and columns, diffResults or snapshot';
 
 /** keys osqueryd writes itself; any other top-level scalar is a hoisted decoration */
-const STANDARD = new Set(['name', 'hostIdentifier', 'calendarTime', 'unixTime', 'epoch', 'counter', 'numerics', 'decorations', 'columns', 'action', 'diffResults', 'snapshot', 'label']);
+const STANDARD = new Set([
+  'name',
+  'hostIdentifier',
+  'calendarTime',
+  'unixTime',
+  'epoch',
+  'counter',
+  'numerics',
+  'decorations',
+  'columns',
+  'action',
+  'diffResults',
+  'snapshot',
+  'label',
+]);
 
 const MONTHS: Record<string, number> = { Jan: 0, Feb: 1, Mar: 2, Apr: 3, May: 4, Jun: 5, Jul: 6, Aug: 7, Sep: 8, Oct: 9, Nov: 10, Dec: 11 };
 
@@ -53,11 +67,13 @@ export function parseResultRecord(doc: unknown): ResultRow[] {
     if (d.label !== 'normal' && d.label !== 'anomalous') throw new ResultLineError(`"label" must be "normal" or "anomalous", not ${JSON.stringify(d.label)}`);
     label = d.label;
   }
-  const make = (columns: Record<string, string>, action: RowAction): ResultRow => (label ? { query, host, time, action, columns, decorations, label } : { query, host, time, action, columns, decorations });
+  const make = (columns: Record<string, string>, action: RowAction): ResultRow =>
+    label ? { query, host, time, action, columns, decorations, label } : { query, host, time, action, columns, decorations };
 
   if (d.columns !== undefined) {
     const action = d.action === undefined ? 'added' : d.action;
-    if (action !== 'added' && action !== 'removed' && action !== 'snapshot') throw new ResultLineError(`"action" must be added, removed or snapshot, not ${JSON.stringify(d.action)}`);
+    if (action !== 'added' && action !== 'removed' && action !== 'snapshot')
+      throw new ResultLineError(`"action" must be added, removed or snapshot, not ${JSON.stringify(d.action)}`);
     return [make(columnsOf(d.columns, 'columns'), action)];
   }
   if (d.diffResults !== undefined) {
@@ -103,7 +119,8 @@ function copyScalars(from: Record<string, unknown>, to: Record<string, string>, 
   for (const k in from) {
     const v = from[k];
     if (typeof v === 'string') to[k] = v;
-    else if (typeof v === 'number' || typeof v === 'boolean') to[k] = String(v); // --logger_numerics
+    else if (typeof v === 'number' || typeof v === 'boolean')
+      to[k] = String(v); // --logger_numerics
     else if (v === null) to[k] = '';
     else throw new ResultLineError(`"${where}.${k}" must be a string, number or boolean, not ${Array.isArray(v) ? 'a list' : typeof v}`);
   }

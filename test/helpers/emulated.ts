@@ -21,7 +21,9 @@ export interface Emulated {
   close(): Promise<void>;
 }
 
-export async function emulated(opts: { config?: Record<string, unknown>; interval?: number; users?: Array<{ uid: string; username: string }>; flags?: Record<string, string> } = {}): Promise<Emulated> {
+export async function emulated(
+  opts: { config?: Record<string, unknown>; interval?: number; users?: Array<{ uid: string; username: string }>; flags?: Record<string, string> } = {},
+): Promise<Emulated> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-emu-'));
   const stateDir = path.join(dir, 'state');
   const extDir = path.join(dir, 'extensions');
@@ -31,7 +33,10 @@ export async function emulated(opts: { config?: Record<string, unknown>; interva
   fs.copyFileSync(path.join(ROOT, 'extension', 'anomaly.ext'), ext);
   fs.chmodSync(ext, 0o755);
   const configFile = path.join(dir, 'anomaly.json');
-  fs.writeFileSync(configFile, JSON.stringify({ state_dir: stateDir, learning: { min_events: 200, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: false }, ...opts.config }));
+  fs.writeFileSync(
+    configFile,
+    JSON.stringify({ state_dir: stateDir, learning: { min_events: 200, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: false }, ...opts.config }),
+  );
   const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: opts.interval ?? 1, timeout: 5, users: opts.users, flags: opts.flags });
   await emu.start();
   // NODE_OPTIONS: tap's process-info hooks are for the test process, not for the extension under test
@@ -55,7 +60,9 @@ export async function emulated(opts: { config?: Record<string, unknown>; interva
         await emu.startLogger('anomaly');
       } catch (err) {
         // say what the extension said: a failed start is otherwise a bare connection error
-        throw new Error(`${(err as Error).message} (extension exit ${child.exitCode ?? 'none'} ${child.signalCode ?? ''}; registered ${JSON.stringify(emu.registered())}; its log:\n${stderr.join('').slice(-4000)})`);
+        throw new Error(
+          `${(err as Error).message} (extension exit ${child.exitCode ?? 'none'} ${child.signalCode ?? ''}; registered ${JSON.stringify(emu.registered())}; its log:\n${stderr.join('').slice(-4000)})`,
+        );
       }
       return child;
     },

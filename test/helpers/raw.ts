@@ -54,5 +54,9 @@ export function statusOf(m: Message): { code: number; message: string; rows: Arr
   const result = m.args.get(0) as Map<number, Value>;
   const status = result.get(1) as Map<number, Value>;
   const list = (result.get(2) as Array<Array<[Value, Value]>>) ?? [];
-  return { code: status.get(1) as number, message: status.get(2) as string, rows: list.map((pairs) => Object.fromEntries(pairs.map(([k, v]) => [k as string, v as string]))) };
+  return {
+    code: status.get(1) as number,
+    message: status.get(2) as string,
+    rows: list.map((pairs) => Object.fromEntries(pairs.map(([k, v]) => [k as string, v as string]))),
+  };
 }

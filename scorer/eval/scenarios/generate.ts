@@ -25,17 +25,61 @@ export interface ScenarioSet {
 
 /** hour of the test day each story is played at: attacks at odd and ordinary hours alike */
 const STORY_HOURS: Record<string, number> = {
-  'reverse-shell': 13, 'ingress-tool': 14, 'create-account': 1, 'cron-persistence': 4, 'systemd-persistence': 11,
-  'authorized-keys': 3, exfiltration: 14, 'indicator-removal': 5, 'first-compose-up': 10, 'first-internal-db': 11, 'new-system-tool': 10,
+  'reverse-shell': 13,
+  'ingress-tool': 14,
+  'create-account': 1,
+  'cron-persistence': 4,
+  'systemd-persistence': 11,
+  'authorized-keys': 3,
+  exfiltration: 14,
+  'indicator-removal': 5,
+  'first-compose-up': 10,
+  'first-internal-db': 11,
+  'new-system-tool': 10,
 };
 
 export function generateScenarios(opts: ScenarioOptions): ScenarioSet {
   if (opts.days < 5) throw new Error('the scenario set needs at least 5 days');
   const r = xorshift(opts.seed);
   const hosts = new Map<string, Host>([
-    ['ci-runner-3', new Host('ci-runner-3', [{ name: 'root', uid: '0', home: '/root' }, { name: 'dana', uid: '1001', home: '/home/dana' }, { name: 'backup', uid: '998', home: '/var/backups' }], r)],
-    ['pg-main', new Host('pg-main', [{ name: 'root', uid: '0', home: '/root' }, { name: 'omar', uid: '1002', home: '/home/omar' }, { name: 'postgres', uid: '114', home: '/var/lib/postgresql' }, { name: 'backup', uid: '998', home: '/var/backups' }], r)],
-    ['edge-web', new Host('edge-web', [{ name: 'root', uid: '0', home: '/root' }, { name: 'ops', uid: '1003', home: '/home/ops' }, { name: 'www-data', uid: '33', home: '/var/www' }, { name: 'deploy', uid: '997', home: '/srv/deploy' }], r)],
+    [
+      'ci-runner-3',
+      new Host(
+        'ci-runner-3',
+        [
+          { name: 'root', uid: '0', home: '/root' },
+          { name: 'dana', uid: '1001', home: '/home/dana' },
+          { name: 'backup', uid: '998', home: '/var/backups' },
+        ],
+        r,
+      ),
+    ],
+    [
+      'pg-main',
+      new Host(
+        'pg-main',
+        [
+          { name: 'root', uid: '0', home: '/root' },
+          { name: 'omar', uid: '1002', home: '/home/omar' },
+          { name: 'postgres', uid: '114', home: '/var/lib/postgresql' },
+          { name: 'backup', uid: '998', home: '/var/backups' },
+        ],
+        r,
+      ),
+    ],
+    [
+      'edge-web',
+      new Host(
+        'edge-web',
+        [
+          { name: 'root', uid: '0', home: '/root' },
+          { name: 'ops', uid: '1003', home: '/home/ops' },
+          { name: 'www-data', uid: '33', home: '/var/www' },
+          { name: 'deploy', uid: '997', home: '/srv/deploy' },
+        ],
+        r,
+      ),
+    ],
   ]);
   const ci = hosts.get('ci-runner-3')!;
   const pg = hosts.get('pg-main')!;

@@ -25,7 +25,11 @@ async function main(argv: string[]): Promise<void> {
   process.stdout.write(`wrote ${set.train.length} training and ${set.test.length} labelled test lines to ${out}\n`);
   if (!argv.includes('--eval')) return;
   const wanted = arg('models', 'rarity,ocsvm,lstm').split(',');
-  const config = resolveConfig({ models: { rarity: wanted.includes('rarity'), ocsvm: wanted.includes('ocsvm'), lstm: wanted.includes('lstm') } }, '--models', {});
+  const config = resolveConfig(
+    { models: { rarity: wanted.includes('rarity'), ocsvm: wanted.includes('ocsvm'), lstm: wanted.includes('lstm') } },
+    '--models',
+    {},
+  );
   const scored: { score: number | null; model: string; reasons: string; event: string; subject: string; host: string }[] = [];
   const result = await runEval({ train: path.join(out, 'train.log'), test: path.join(out, 'test.log'), config, onRow: (s) => scored.push(s) });
   const { stories: _s, novelties: _n, train: _t, test: _x, ...summary } = { ...set, ...result };
@@ -38,17 +42,26 @@ async function main(argv: string[]): Promise<void> {
     const hits = idx.filter((i) => scored[i].score !== null && (scored[i].score as number) < 0.3).length;
     const nulls = idx.filter((i) => scored[i].score === null).length;
     process.stdout.write(`### ${story.id} (${attack ? 'attack' : 'benign novelty, labelled normal'}): ${story.title}\n\n`);
-    process.stdout.write(`${idx.length} rows on ${story.host}; ${attack ? `${hits} below 0.3` : `${hits} below 0.3 (false alarms)`}${nulls ? `; ${nulls} NULL` : ''}\n\n| score | subject | model | event | reasons |\n|---|---|---|---|---|\n`);
+    process.stdout.write(
+      `${idx.length} rows on ${story.host}; ${attack ? `${hits} below 0.3` : `${hits} below 0.3 (false alarms)`}${nulls ? `; ${nulls} NULL` : ''}\n\n| score | subject | model | event | reasons |\n|---|---|---|---|---|\n`,
+    );
     for (const i of idx) {
       const s = scored[i];
-      process.stdout.write(`| ${s.score === null ? 'NULL' : s.score.toFixed(3)} | ${s.subject} | ${s.model || '—'} | \`${s.event.replace(/\|/g, '\\|')}\` | ${s.reasons.replace(/\|/g, '\\|').slice(0, 160)} |\n`);
+      process.stdout.write(
+        `| ${s.score === null ? 'NULL' : s.score.toFixed(3)} | ${s.subject} | ${s.model || '—'} | \`${s.event.replace(/\|/g, '\\|')}\` | ${s.reasons.replace(/\|/g, '\\|').slice(0, 160)} |\n`,
+      );
     }
     process.stdout.write('\n');
   }
   const routine = set.testStory.map((id, i) => (id ? -1 : i)).filter((i) => i >= 0);
   const falseAlarms = routine.filter((i) => scored[i].score !== null && (scored[i].score as number) < 0.3);
-  process.stdout.write(`### routine rows\n\n${routine.length} rows; ${falseAlarms.length} below 0.3; ${routine.filter((i) => scored[i].score === null).length} NULL\n\n`);
-  for (const i of falseAlarms) process.stdout.write(`- ${scored[i].score?.toFixed(3)} ${scored[i].subject}@${scored[i].host} \`${scored[i].event}\`: ${scored[i].reasons.slice(0, 200)}\n`);
+  process.stdout.write(
+    `### routine rows\n\n${routine.length} rows; ${falseAlarms.length} below 0.3; ${routine.filter((i) => scored[i].score === null).length} NULL\n\n`,
+  );
+  for (const i of falseAlarms)
+    process.stdout.write(
+      `- ${scored[i].score?.toFixed(3)} ${scored[i].subject}@${scored[i].host} \`${scored[i].event}\`: ${scored[i].reasons.slice(0, 200)}\n`,
+    );
 }
 
 main(process.argv.slice(2)).catch((err) => {

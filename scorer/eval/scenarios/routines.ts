@@ -40,7 +40,9 @@ export function nightlyBackup(h: Host, day: number, r: Rand, target: string): vo
   const sh = h.exec(t + 1, 'backup', '/bin/sh', '/bin/sh -c /usr/local/sbin/nightly-backup', cron, { cwd: '/var/backups' });
   const script = h.exec(t + 1, 'backup', '/bin/bash', '/bin/bash /usr/local/sbin/nightly-backup', sh, { cwd: '/var/backups' });
   h.exec(t + 2, 'backup', '/usr/bin/tar', `tar --zstd -cf /var/backups/${h.name}-${Math.floor(day / DAY)}.tar.zst ${target}`, script, { cwd: '/var/backups' });
-  const rs = h.exec(t + 40 + Math.floor(r() * 60), 'backup', '/usr/bin/rsync', `rsync -a /var/backups/ vault.internal::${h.name}/`, script, { cwd: '/var/backups' });
+  const rs = h.exec(t + 40 + Math.floor(r() * 60), 'backup', '/usr/bin/rsync', `rsync -a /var/backups/ vault.internal::${h.name}/`, script, {
+    cwd: '/var/backups',
+  });
   h.connect(t + 41 + Math.floor(r() * 60), rs, '/usr/bin/rsync', h.account('backup').uid, '10.40.0.9', 873);
   h.exec(t + 200, 'backup', '/usr/bin/find', 'find /var/backups -mtime +7 -delete', script, { cwd: '/var/backups' });
 }
@@ -61,7 +63,11 @@ export function developer(h: Host, day: number, r: Rand, who: string): void {
     ['/usr/bin/go', 'go build -o bin/runner ./cmd/runner'],
     ['/usr/bin/vim', `vim internal/queue/worker.go`],
     ['/usr/bin/docker', 'docker ps'],
-    ['/usr/bin/docker', 'docker build -t runner:dev .', (t, pid) => h.connect(t, pid, '/usr/bin/docker', h.account(who).uid, pick(r, ['104.18.121.25', '104.18.122.25']), 443)],
+    [
+      '/usr/bin/docker',
+      'docker build -t runner:dev .',
+      (t, pid) => h.connect(t, pid, '/usr/bin/docker', h.account(who).uid, pick(r, ['104.18.121.25', '104.18.122.25']), 443),
+    ],
     ['/usr/bin/less', 'less build.log'],
     ['/usr/bin/grep', 'grep -rn TODO internal'],
   ];
@@ -70,7 +76,10 @@ export function developer(h: Host, day: number, r: Rand, who: string): void {
     const t = start + Math.floor(((i + r()) / n) * 9 * HOUR);
     const [exe, cmd, net] = pick(r, tasks);
     const pid = h.exec(t, who, exe, cmd, shell, { cwd: `${h.account(who).home}/src/runner` });
-    if (exe === '/usr/bin/go' || exe === '/usr/bin/make') h.exec(t + 3, who, '/usr/lib/go/pkg/tool/linux_amd64/compile', 'compile -o $WORK/b001/_pkg_.a -p main', pid, { cwd: `${h.account(who).home}/src/runner` });
+    if (exe === '/usr/bin/go' || exe === '/usr/bin/make')
+      h.exec(t + 3, who, '/usr/lib/go/pkg/tool/linux_amd64/compile', 'compile -o $WORK/b001/_pkg_.a -p main', pid, {
+        cwd: `${h.account(who).home}/src/runner`,
+      });
     net?.(t + 1, pid);
     if (r() < 0.5) h.history(t, who, cmd);
   }

