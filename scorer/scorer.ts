@@ -397,7 +397,7 @@ function push(groups: Map<string, { index: number[]; events: BehaviourEvent[] }>
 }
 
 /** how earlier versions named subject files (`alice@web-01` …; scorer/windows.ts still names its files so) */
-export function fileNameFor(subject: string): string {
+function fileNameFor(subject: string): string {
   return encodeURIComponent(subject).replace(/\./g, '%2E');
 }
 

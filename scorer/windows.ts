@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Calibrator, MIN_CALIBRATION, GOOD_FROM, verdictOf } from './calibration';
 import { readStateFile, writeStateFile, StateFileError, quarantine } from '../state/atomic';
-import { fileNameFor } from './scorer';
+import { subjectFileName } from './scorer';
 import type { AnomalyConfig } from '../conf/config';
 import type { ScoredEvent, ScoredWindow, WindowEvidence } from './types';
 
@@ -681,10 +681,17 @@ export class WindowScorer {
     if (!dir) return;
     const subjectsDir = path.join(dir, 'subjects');
     fs.mkdirSync(subjectsDir, { recursive: true, mode: 0o700 });
+    // each subject on its own, under a hashed name (a user name can be longer than a file
+    // name may be): one that fails is tried again next time and keeps no other from saving
+    const failed: string[] = [];
     for (const s of this.subjects.values()) {
       if (!s.dirty) continue;
-      writeStateFile(path.join(subjectsDir, `${fileNameFor(s.name)}.json`), STATE_KIND, STATE_VERSION, s.toState());
-      s.dirty = false;
+      try {
+        writeStateFile(path.join(subjectsDir, subjectFileName(s.name)), STATE_KIND, STATE_VERSION, s.toState());
+        s.dirty = false;
+      } catch (err) {
+        failed.push(`${JSON.stringify(s.name.slice(0, 100))}: ${(err as Error).message}`);
+      }
     }
     if (this.openDirty) {
       writeStateFile(path.join(dir, 'open.json'), `${STATE_KIND}-open`, STATE_VERSION, {
@@ -694,6 +701,7 @@ export class WindowScorer {
       });
       this.openDirty = false;
     }
+    if (failed.length) throw new Error(`${failed.length} window subjects not saved (tried again at the next save): ${failed.slice(0, 5).join('; ')}`);
   }
 
   private load(dir: string): void {
