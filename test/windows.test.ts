@@ -6,6 +6,7 @@ import { seededRandom } from '../demo/generate';
 import { resolveConfig } from '../conf/config';
 import { runEval } from '../scorer/eval/run';
 import { WindowScorer, type WindowScorerOptions } from '../scorer/windows';
+import { subjectFileName } from '../scorer/scorer';
 import { RetainedWindows } from '../state/windows';
 import type { ScoredEvent, ScoredWindow } from '../scorer/types';
 
@@ -151,12 +152,12 @@ t.test('open windows, history and calibration survive a restart', async (t) => {
   );
 
   // a state file that is not ours is set aside, not trusted
-  const subjectFile = path.join(dir, 'subjects', 'alice.json');
+  const subjectFile = path.join(dir, 'subjects', subjectFileName('alice'));
   fs.writeFileSync(subjectFile, '{"format":"anomaly-ext","kind":"windows","version":1,"payload":{"name":"alice","keys":[]}}');
   const messages: string[] = [];
   const c = new WindowScorer({ ...options(dir), log: (_l, m) => messages.push(m) });
   t.equal(c.flush().filter((x) => x.score !== null).length, 0, 'alice learns again');
-  t.match(messages.join('\n'), /alice\.json.*malformed.*start learning again/);
+  t.match(messages.join('\n'), /\.json.*malformed.*start learning again/);
 });
 
 t.test('retained windows: filters, retention, reload, duplicates', async (t) => {
@@ -268,4 +269,16 @@ t.test('anomaly eval --unit window: a window is anomalous when most of its rows 
   t.equal(result.recall, 1, 'all of them bad');
   t.equal(result.fpr, 0, "none of the subject's own windows bad");
   t.equal(result.auc, 1);
+});
+
+t.test('a user name longer than a file name may be is saved and restored with the others', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const long = 'u'.repeat(300);
+  const a = new WindowScorer(options(dir));
+  a.add([row(START, USUAL[0], long), row(START + 1, USUAL[1], 'alice')]);
+  a.save();
+  t.equal(fs.readdirSync(path.join(dir, 'subjects')).length, 2, 'both subjects saved, the long name under a hashed file name');
+  const b = new WindowScorer(options(dir));
+  t.equal(b.openWindows, a.openWindows, 'both subjects open windows are restored');
 });
