@@ -34,12 +34,13 @@ export interface BehaviourEvent {
   key: string;
   /**
    * generalised single values as `field=value` tokens, e.g. `exe=/usr/bin/nc`,
-   * `rport=4444`, `raddr=public`, `hour=03`, `wday=6`, `query=process_events`
+   * `rport=high`, `raddr=public:203.0`, `exeloc=system`, `hour=12-14`, `day=weekday`,
+   * `query=socket_events`
    */
   values: string[];
   /**
    * generalised value pairs as `a=x>b=y` tokens, e.g. `parent=/bin/bash>exe=/usr/bin/nc`,
-   * `exe=/usr/bin/nc>rport=4444`, `user=alice>src=public`, `user=alice>hour=03`
+   * `exe=/usr/bin/nc>rport=high`, `src=public:109.159>hour=09-11`, `kind=socket>hour=12-14`
    */
   pairs: string[];
   /** raw command line (or other free text) for character-level rarity; '' when none */
