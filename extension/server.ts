@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as path from 'path';
 import * as net from 'net';
 import { echo, Throttled, type LogFn } from './log';
 import type { Plugin, PluginResponse, Row } from './plugin/types';
@@ -226,20 +227,34 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
   } catch {
     /* nothing stale */
   }
+  // The socket is bound in a private 0700 directory, made 0600 (only its owner, root, may call
+  // shutdown()), and renamed into place once it listens: the path appears with its final mode
+  // and already accepting, so a manager that sees it never meets a refused connect between
+  // bind() and listen(), and no process-wide umask is touched while the scorer thread writes.
+  const staging = `${opts.path}.d`;
+  fs.rmSync(staging, { recursive: true, force: true });
+  fs.mkdirSync(staging, { mode: 0o700 });
+  fs.chmodSync(staging, 0o700);
+  const bound = path.join(staging, 's');
   const server = net.createServer(onConnection);
   server.on('error', (err) => say.say(`server ${(err as NodeJS.ErrnoException).code}`, 'error', `extension server: ${err.message}`));
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    // the socket is created 0600 whatever the umask: only its owner (root) may call shutdown()
-    const umask = process.umask(0o177);
-    server.listen(opts.path, () => {
-      process.umask(umask);
-      server.off('error', reject);
+    server.once('error', (err) => {
+      fs.rmSync(staging, { recursive: true, force: true });
+      reject(err);
+    });
+    server.listen(bound, () => {
+      server.removeAllListeners('error');
+      server.on('error', (err) => say.say(`server ${(err as NodeJS.ErrnoException).code}`, 'error', `extension server: ${err.message}`));
       try {
-        fs.chmodSync(opts.path, 0o600);
-      } catch {
-        /* removed already */
+        fs.chmodSync(bound, 0o600);
+        fs.renameSync(bound, opts.path);
+      } catch (err) {
+        server.close();
+        fs.rmSync(staging, { recursive: true, force: true });
+        return reject(err);
       }
+      fs.rmSync(staging, { recursive: true, force: true });
       resolve({
         path: opts.path,
         get connections() {
