@@ -2,25 +2,11 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import t, { type Test } from 'tap';
-import { emulated, exited, until, type Emulated } from './helpers/emulated';
+import { counters, emulated, exited, processLine as line, until } from './helpers/emulated';
 
 // Issue 9, as a failing disk and a killed process would try it: the extension keeps
 // answering 0, loses no acknowledged line it could keep, counts every line, and recovers by
 // itself. Checks are about behaviour, never time.
-
-const line = (i: number, user = '1000') =>
-  JSON.stringify({
-    name: 'pack_user-behavior_process_events',
-    hostIdentifier: 'h',
-    unixTime: 1_790_000_000 + i,
-    action: 'added',
-    columns: { pid: String(i), path: `/usr/bin/tool${i % 5}`, cmdline: `tool${i % 5} -n ${i}`, auid: user, parent: '1' },
-  });
-
-async function counters(e: Emulated): Promise<Record<string, number>> {
-  const [row] = await e.emu.query("SELECT received, accepted, rejected, queued, scored, dropped, set_aside FROM anomaly_models WHERE subject = '*'");
-  return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v)]));
-}
 
 function addsUp(t: Test, c: Record<string, number>, what: string): void {
   t.equal(c.accepted + c.rejected, c.received, `${what}: accepted + rejected = received (${JSON.stringify(c)})`);

@@ -6,26 +6,12 @@ import { ExtensionClient } from '../extension/client';
 import { MessageWriter, MessageType, TType } from '../extension/wire';
 import { RetainedScores } from '../state/scores';
 import type { ScoredEvent } from '../scorer/types';
-import { emulated, exited, until, type Emulated } from './helpers/emulated';
+import { counters, emulated, exited, processLine as line, until, type Emulated } from './helpers/emulated';
 import { callBytes, connect, nextReply, send, statusOf } from './helpers/raw';
 
 // Issue 9, as an attacker would try it: every case here crashed, stalled or fooled the
 // extension before it was hardened. Each runs through the emulated osqueryd against the real
 // extension process; the checks are about behaviour (answered, alive, counted), never time.
-
-const line = (i: number, user = '1000') =>
-  JSON.stringify({
-    name: 'pack_user-behavior_process_events',
-    hostIdentifier: 'h',
-    unixTime: 1_790_000_000 + i,
-    action: 'added',
-    columns: { pid: String(i), path: `/usr/bin/tool${i % 5}`, cmdline: `tool${i % 5} -n ${i}`, auid: user, parent: '1' },
-  });
-
-async function counters(e: Emulated): Promise<Record<string, number>> {
-  const [row] = await e.emu.query("SELECT received, accepted, rejected, queued, scored, dropped, set_aside FROM anomaly_models WHERE subject = '*'");
-  return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v)]));
-}
 
 /** retained rows seeded before the extension starts */
 const ROWS = 60_000;

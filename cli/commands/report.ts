@@ -28,20 +28,11 @@ export async function run(argv: string[]): Promise<number> {
   if (problem) throw new CliError(`cannot write the report into ${outDir}: ${problem}`, EXIT.cantcreat);
 
   const log = stderrLog(flags);
-  const retained = new RetainedScores({
-    dir: path.join(config.state_dir, 'scores'),
-    maxRows: config.retention.max_rows,
-    maxDays: config.retention.max_days,
-    log,
-  });
+  const retention = { maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log };
+  const retained = new RetainedScores({ dir: path.join(config.state_dir, 'scores'), ...retention });
   const scores = retained.select({});
   retained.close();
-  const retainedWindows = new RetainedWindows({
-    dir: path.join(config.state_dir, 'window-scores'),
-    maxRows: config.retention.max_rows,
-    maxDays: config.retention.max_days,
-    log,
-  });
+  const retainedWindows = new RetainedWindows({ dir: path.join(config.state_dir, 'window-scores'), ...retention });
   const windows = retainedWindows.select({});
   retainedWindows.close();
   if (!scores.length) throw new CliError(`no retained scores in ${config.state_dir}; run 'anomaly score' or the extension first`, EXIT.noinput);

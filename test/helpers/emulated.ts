@@ -94,3 +94,19 @@ export async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, time
   }
   return v;
 }
+
+/** a process_events result line of user `user` (auid), numbered `i` */
+export const processLine = (i: number, user = '1000') =>
+  JSON.stringify({
+    name: 'pack_user-behavior_process_events',
+    hostIdentifier: 'h',
+    unixTime: 1_790_000_000 + i,
+    action: 'added',
+    columns: { pid: String(i), path: `/usr/bin/tool${i % 5}`, cmdline: `tool${i % 5} -n ${i}`, auid: user, parent: '1' },
+  });
+
+/** the logger's line counters from anomaly_models' `*` row */
+export async function counters(e: Emulated): Promise<Record<string, number>> {
+  const [row] = await e.emu.query("SELECT received, accepted, rejected, queued, scored, dropped, set_aside FROM anomaly_models WHERE subject = '*'");
+  return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v)]));
+}
