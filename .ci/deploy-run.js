@@ -56,10 +56,14 @@ async function main() {
     const r = await emu.replay('anomaly', path.join(repo, 'test/fixtures/osquery/jumpvm.results.log'));
     if (r.failed) fail(`the logger answered ${r.failed} result lines with an error`);
     for (let i = 0; ; i++) {
-      const [c] = await emu.query("SELECT accepted, rejected, queued, scored FROM anomaly_models WHERE subject = '*'");
+      const [c] = await emu.query("SELECT received, accepted, rejected, queued, scored, dropped, set_aside FROM anomaly_models WHERE subject = '*'");
       if (c && c.queued === '0' && Number(c.accepted) + Number(c.rejected) === r.lines) {
-        if (Number(c.accepted) !== r.lines) fail(`${c.rejected} of ${r.lines} lines rejected`);
-        console.log(`the installed extension accepted and scored ${c.accepted} of ${r.lines} result lines (state in ${env.ANOMALY_STATE_DIR})`);
+        // lines with no rows to score (an empty snapshot, a removed-only diff) are counted
+        // rejected, not lost; nothing may be dropped or set aside, and every accepted line is scored
+        if (Number(c.received) !== r.lines) fail(`received ${c.received} of ${r.lines} lines`);
+        if (c.dropped !== '0' || c.set_aside !== '0') fail(`lines lost: ${JSON.stringify(c)}`);
+        if (Number(c.accepted) === 0 || c.scored !== c.accepted) fail(`accepted lines not all scored: ${JSON.stringify(c)}`);
+        console.log(`the installed extension scored ${c.scored} of ${r.lines} result lines, ${c.rejected} without rows to score (state in ${env.ANOMALY_STATE_DIR})`);
         break;
       }
       if (i > 600) fail(`lines still queued after 5 minutes: ${JSON.stringify(c)}`);
