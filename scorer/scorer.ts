@@ -71,10 +71,10 @@ export class Scorer {
       contextLength: opts.contextLength ?? 10,
       heldOutFraction: 0.3,
       backend,
-      // a subject retrains every interval on a window of at most retrain.window_events: eight
-      // epochs over its distinct contexts are what the old four epochs over every window cost,
-      // where the benchmarks' default of 30 with early stopping more than doubled the CPU a
-      // monitored user takes
+      // a subject retrains every interval on a window of at most retrain.window_events: its
+      // LSTM stops after eight epochs over its distinct contexts, because the benchmarks'
+      // default of 30 with early stopping more than doubled the demo's CPU (not yet measured
+      // against the earlier four epochs over every window)
       modelOptions: { ...opts.modelOptions, lstm: { epochs: 8, ...opts.modelOptions?.lstm } },
     };
     // a baseline changes slowly (it pools everything) and its SVM trains on the most varied
