@@ -63,7 +63,9 @@ async function main() {
         if (Number(c.received) !== r.lines) fail(`received ${c.received} of ${r.lines} lines`);
         if (c.dropped !== '0' || c.set_aside !== '0') fail(`lines lost: ${JSON.stringify(c)}`);
         if (Number(c.accepted) === 0 || c.scored !== c.accepted) fail(`accepted lines not all scored: ${JSON.stringify(c)}`);
-        console.log(`the installed extension scored ${c.scored} of ${r.lines} result lines, ${c.rejected} without rows to score (state in ${env.ANOMALY_STATE_DIR})`);
+        console.log(
+          `the installed extension scored ${c.scored} of ${r.lines} result lines, ${c.rejected} without rows to score (state in ${env.ANOMALY_STATE_DIR})`,
+        );
         break;
       }
       if (i > 600) fail(`lines still queued after 5 minutes: ${JSON.stringify(c)}`);
