@@ -55,11 +55,17 @@ export class TailCalibratedStatistic {
   private readonly tailMass: number;
   /** mean exceedance over the threshold (the exponential's scale) */
   private readonly scale: number;
+  /** how many sample values one independent observation is worth (slid windows overlap) */
+  private readonly overlap: number;
 
-  /** @param minScale the least scale the tail may have; by default the sample's body width */
+  /**
+   * @param minScale the least scale the tail may have; by default the sample's body width
+   * @param overlap how many consecutive sample values share most of their data (1: none)
+   */
   constructor(sample: ArrayLike<number>, minScale?: number, overlap = 1) {
     const sorted = Float64Array.from(sample).sort();
     this.sorted = sorted;
+    this.overlap = overlap;
     const n = sorted.length;
     // the top 10% (at least 5 points) carry the tail fit
     const k = Math.max(5, Math.floor(n * 0.1));
@@ -106,7 +112,13 @@ export class TailCalibratedStatistic {
       if (this.sorted[mid] < x) lo = mid + 1;
       else hi = mid;
     }
-    const empirical = (1 + (n - lo)) / (n + 1);
+    // a new observation is ranked among the sample as one independent draw: where the sample's
+    // values overlap (windows slid by a twentieth of their length), it would have come with
+    // `overlap` near-copies of itself, so it weighs that many values. Counted as one, a window
+    // just beyond every held-out value of any one statistic got p = 1/(n+1), beyond all of
+    // the held-out windows' combined statistics, and was bad: with n = 20 × the independent
+    // windows held out, sparse subjects had 0.4-1.6 % of normal windows below 0.3
+    const empirical = (this.overlap + (n - lo)) / (n + this.overlap);
     // inside the observed range the empirical value is exact; the tail only extrapolates beyond it
     if (x <= this.sorted[n - 1]) return empirical;
     const tail = this.tailMass * Math.exp(-(x - this.threshold) / this.scale);
