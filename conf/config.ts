@@ -24,8 +24,10 @@ export interface AnomalyConfig {
   queue: { max_bytes: number; max_line_bytes: number };
   queries: Record<string, QueryOverride>;
   baselines: BaselineConfig;
-  /** CPU limit (% of all cores per 3 s) the scorer paces to; null: osqueryd's watchdog limit */
-  budget: { cpu_percent: number | null };
+  /** CPU limit (% of all cores per 3 s) the scorer paces to, null: osqueryd's watchdog limit;
+   * and the scorer thread's CPU one slice of rows may take before its lines are retried and a
+   * line over it alone is set aside */
+  budget: { cpu_percent: number | null; row_cpu_ms: number };
 }
 
 /** design.md, "Baselines: no blind subjects" */
@@ -53,7 +55,8 @@ export const DEFAULTS: AnomalyConfig = {
   queue: { max_bytes: 256 * 1024 * 1024, max_line_bytes: 1024 * 1024 },
   queries: {},
   baselines: { host: true, per_host_users: true, fleet_prior: '' },
-  budget: { cpu_percent: null },
+  // well above the longest step of training that cannot be sliced (libsvm's fit: about 2 s)
+  budget: { cpu_percent: null, row_cpu_ms: 10_000 },
 };
 
 export class ConfigError extends Error {

@@ -14,8 +14,8 @@ import type { DurableQueue } from './queue';
 
 /** what the ingest needs from the scoring side */
 export interface LineScorer {
-  /** score result lines; `unreadable` are the indices of lines that no longer parse */
-  score(lines: readonly string[]): Promise<{ unreadable: readonly number[] }>;
+  /** score result lines; `setAside` are the lines, by index, that were not scored, and why */
+  score(lines: readonly string[]): Promise<{ setAside: ReadonlyArray<{ index: number; why: string }> }>;
 }
 
 /** columns of anomaly_scores and anomaly_windows: rows that carry them are our own output coming back */
@@ -113,13 +113,13 @@ export class Ingest {
         const lines = this.queue.take(this.batchLines);
         if (!lines.length) continue;
         try {
-          const { unreadable } = await this.scorer.score(lines);
-          if (unreadable.length)
+          const { setAside } = await this.scorer.score(lines);
+          for (const why of new Set(setAside.map((s) => s.why)))
             this.setAside(
-              unreadable.map((i) => lines[i]),
-              'no longer a valid result line on replay',
+              setAside.filter((s) => s.why === why).map((s) => lines[s.index]),
+              why,
             );
-          this.counters.scored += lines.length - unreadable.length;
+          this.counters.scored += lines.length - setAside.length;
           this.queue.commit(lines.length);
           failures = 0;
         } catch (err) {

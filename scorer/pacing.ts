@@ -72,6 +72,9 @@ export class Pacer {
   /** total ms spent waiting, and how many waits hit MAX_WAIT_MS */
   waitedMs = 0;
   starved = 0;
+  /** called at every slice boundary, paced or not: the scorer thread's sign of progress, which
+   * the thread that started it watches (scorer/service.ts, the row budget) */
+  onSlice: () => void = () => {};
 
   constructor(private readonly env: PacerEnv = processEnv) {}
 
@@ -120,6 +123,7 @@ export class Pacer {
    * otherwise waits until the CPU it used beyond the allowance has been paid back.
    */
   async slice(): Promise<void> {
+    this.onSlice();
     if (!this.budget) return;
     this.refill();
     let waited = 0;

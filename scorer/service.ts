@@ -7,6 +7,7 @@ import { RetainedScores } from '../state/scores';
 import type { ScoreStore, WindowStore } from '../state/store';
 import { RetainedWindows } from '../state/windows';
 import type { SubjectOptions } from './subject';
+import { progressBuffer, SliceWatch, type OverBudget } from './watch';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './worker';
 import type { FeedbackRecord, ModelSummary, ScoredEvent, ScoredWindow } from './types';
 
@@ -34,81 +35,151 @@ export interface ScoreResult {
   events: ScoredEvent[];
   /** windows that these rows closed */
   windows: ScoredWindow[];
-  /** indices of lines that no longer parse (altered on disk since they were accepted) */
-  unreadable: number[];
+  /** lines not scored, by index, and why: they no longer parse (altered on disk since they
+   * were accepted), or their rows went over the row budget */
+  setAside: Array<{ index: number; why: string }>;
 }
 
 /** a request before it is numbered; distributes over the union so each variant keeps its fields */
 type Unnumbered<T> = T extends unknown ? Omit<T, 'id'> : never;
 type Done = Extract<WorkerReply, { type: 'done' }>;
 
-/** the worker thread: started, restarted if it dies, and asked one request at a time */
+/** a score request stopped because one slice of it went over the row budget */
+export class OverRowBudget extends Error {
+  constructor(
+    /** the request's lines in that slice: [from, to) */
+    readonly from: number,
+    readonly to: number,
+    readonly cpuMs: number,
+  ) {
+    super(`scoring lines ${from}..${to - 1} of a batch took over ${Math.round(cpuMs)} ms of CPU`);
+  }
+}
+
+type Pending = Map<number, { resolve: (r: Done) => void; reject: (e: Error) => void }>;
+
+/** one running worker and the requests it owes an answer */
+interface Live {
+  worker: Worker;
+  pending: Pending;
+  watch: SliceWatch;
+}
+
+/**
+ * The worker thread: started, restarted if it dies or a row goes over its budget, and asked
+ * one request at a time. A request made while it restarts waits for the new one.
+ */
 class ScorerThread {
   backend = 'unknown';
   /** what the worker's pacer holds the process to, as it reported when ready */
   budgetMsPerMinute: number | null = null;
   summaries: ModelSummary[] = [];
-  private worker: Worker | null = null;
+  /** the worker requests go to, once it is ready */
+  private live: Promise<Live> | null = null;
+  /** the same, when it is ready and not being replaced */
+  private current: Live | null = null;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: Done) => void; reject: (e: Error) => void }>();
   private closing = false;
 
   constructor(
-    private readonly init: WorkerInit,
+    private readonly init: Omit<WorkerInit, 'progress'>,
+    /** CPU ms one slice of rows may take before the worker is stopped (budget.row_cpu_ms) */
+    private readonly rowBudgetMs: number,
     private readonly log: LogFn,
   ) {}
 
-  start(): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const worker = new Worker(path.join(__dirname, 'worker.js'), { workerData: this.init });
-      this.worker = worker;
+  async start(): Promise<void> {
+    await (this.live = this.spawn());
+  }
+
+  private spawn(): Promise<Live> {
+    return new Promise<Live>((resolve, reject) => {
+      const progress = progressBuffer();
+      const worker = new Worker(path.join(__dirname, 'worker.js'), { workerData: { ...this.init, progress } satisfies WorkerInit });
+      const pending: Pending = new Map();
+      const watch = new SliceWatch(progress, worker, this.rowBudgetMs, (over) => this.overBudget(live, over));
+      const live: Live = { worker, pending, watch };
       let ready = false;
       worker.on('message', (msg: WorkerReply) => {
         if (msg.type === 'log') return this.log(msg.level, `scorer: ${msg.msg}`);
         if (msg.type === 'ready') {
           ready = true;
+          this.current = live;
           this.backend = msg.backend;
           this.budgetMsPerMinute = msg.budgetMsPerMinute;
           this.summaries = msg.summaries;
           this.log('info', `scorer ready (tfjs backend: ${this.backend}, ${new Set(this.summaries.map((s) => s.subject)).size} subjects)`);
-          return resolve();
+          return resolve(live);
         }
-        const p = this.pending.get(msg.id);
+        const p = pending.get(msg.id);
         if (!p) return;
-        this.pending.delete(msg.id);
+        pending.delete(msg.id);
         if (msg.type === 'failed') return p.reject(new Error(msg.message));
         this.summaries = msg.summaries;
         p.resolve(msg);
       });
       worker.on('error', (err) => this.log('error', `scorer worker: ${err.stack ?? err.message}`));
       worker.on('exit', (code) => {
+        watch.stop();
         const err = new Error(`scorer worker exited with code ${code}`);
-        for (const p of this.pending.values()) p.reject(err);
-        this.pending.clear();
+        for (const p of pending.values()) p.reject(err);
+        pending.clear();
         if (!ready) return reject(err);
         // rows it was scoring are still in the durable queue; a new worker picks them up
-        if (!this.closing) {
+        if (!this.closing && this.current === live) {
           this.log('error', `${err.message}; restarting it`);
-          this.start().catch((e) => this.log('error', `scorer worker restart failed: ${(e as Error).message}`));
+          this.restart();
         }
       });
     });
   }
 
-  request(req: Unnumbered<WorkerRequest>): Promise<Done> {
+  private restart(): void {
+    this.current = null;
+    const next = (this.live = this.spawn());
+    next.catch((e) => {
+      this.log('error', `scorer worker restart failed: ${(e as Error).message}; trying again at the next request`);
+      if (this.live === next) this.live = null;
+    });
+  }
+
+  /**
+   * A slice of rows went over budget: its thread cannot be interrupted, so stop it and start
+   * another from the saved state. The request gets OverRowBudget with the lines to retry;
+   * anything queued behind it fails as it would if the worker had died.
+   */
+  private overBudget(live: Live, over: OverBudget): void {
+    if (this.closing || this.current !== live) return;
+    const p = live.pending.get(over.request);
+    this.log(
+      'warn',
+      `scorer: a slice of lines took over ${Math.round(over.cpuMs)} ms of the scorer thread's CPU (budget.row_cpu_ms ${this.rowBudgetMs}); restarting the scorer thread from its saved state`,
+    );
+    this.restart();
+    live.pending.delete(over.request);
+    void live.worker.terminate();
+    p?.reject(new OverRowBudget(over.from, over.to, over.cpuMs));
+  }
+
+  async request(req: Unnumbered<WorkerRequest>): Promise<Done> {
+    if (!this.live) this.restart();
+    const live = await this.live!;
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
-      this.pending.set(id, { resolve, reject });
-      this.worker!.postMessage({ ...req, id } as WorkerRequest);
+      live.pending.set(id, { resolve, reject });
+      live.worker.postMessage({ ...req, id } as WorkerRequest);
     });
   }
 
   async close(): Promise<void> {
     this.closing = true;
+    const live = await this.live?.catch(() => null);
+    if (!live) return;
     try {
       await this.request({ type: 'close' });
     } finally {
-      await this.worker?.terminate();
+      live.watch.stop();
+      await live.worker.terminate();
     }
   }
 }
@@ -142,12 +213,14 @@ export class ScoringService {
     private readonly log: LogFn,
     /** stores given by the caller are the caller's to close */
     private readonly ownsStores: boolean,
+    private readonly rowBudgetMs: number,
   ) {}
 
   static async start(opts: ScoringServiceOptions): Promise<ScoringService> {
     const { config, log } = opts;
     const thread = new ScorerThread(
       { config, stateDir: config.state_dir, modelOptions: opts.modelOptions, saveEverySeconds: opts.saveEverySeconds ?? 60, budget: opts.budget ?? null },
+      config.budget.row_cpu_ms,
       log,
     );
     await thread.start();
@@ -159,7 +232,7 @@ export class ScoringService {
       new RetainedWindows({ dir: path.join(config.state_dir, 'window-scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
     const users = refreshUsersEvery(opts.usersRefreshSeconds ?? 600, thread, opts.lookupUsers, log);
     await users.first;
-    return new ScoringService(thread, scores, windows, users, log, !opts.scores);
+    return new ScoringService(thread, scores, windows, users, log, !opts.scores, config.budget.row_cpu_ms);
   }
 
   get backend(): string {
@@ -178,19 +251,49 @@ export class ScoringService {
    * Score osquery result lines (validated when accepted) in the worker, and retain what was
    * scored. A store that cannot take the rows (a full disk) costs the retained rows, not the
    * scoring: the models have learned them, so the lines count as scored.
+   *
+   * The row budget: when a slice of lines goes over it, the worker is restarted and the lines
+   * are scored again: those before the slice as they were, the slice's lines one per slice,
+   * those after it as they were. Only a line that goes over the budget alone, a second time,
+   * is set aside. One line per slice rather than halving: each time a row goes over, it
+   * costs the whole budget and a restart, and this way a hung row costs it twice, not once
+   * per halving. Nothing is retained until the whole batch is scored, so a retry never
+   * retains a row twice.
    */
   async score(lines: readonly string[]): Promise<ScoreResult> {
-    if (lines.length === 0) return { events: [], windows: [], unreadable: [] };
-    const reply = await this.thread.request({ type: 'score', lines: lines as string[] });
-    const events = reply.events ?? [];
-    const windows = reply.windows ?? [];
+    const events: ScoredEvent[] = [];
+    const windows: ScoredWindow[] = [];
+    const setAside: ScoreResult['setAside'] = [];
+    const todo: Array<{ from: number; to: number; lineByLine: boolean }> = [{ from: 0, to: lines.length, lineByLine: false }];
+    for (let part = todo.shift(); part; part = todo.shift()) {
+      const { from, to, lineByLine } = part;
+      if (from >= to) continue;
+      try {
+        const reply = await this.thread.request({ type: 'score', lines: lines.slice(from, to), lineByLine });
+        for (const e of reply.events ?? []) events.push(e);
+        for (const w of reply.windows ?? []) windows.push(w);
+        for (const i of reply.unreadable ?? []) setAside.push({ index: from + i, why: 'no longer a valid result line on replay' });
+      } catch (err) {
+        if (!(err instanceof OverRowBudget)) throw err;
+        const a = from + err.from;
+        const b = from + err.to;
+        if (lineByLine) {
+          setAside.push({
+            index: a,
+            why: `its rows took over budget.row_cpu_ms (${this.rowBudgetMs} ms) of the scorer thread's CPU, twice, the second time alone`,
+          });
+          todo.unshift({ from, to: a, lineByLine: false }, { from: a + 1, to, lineByLine: true });
+        } else todo.unshift({ from, to: a, lineByLine: false }, { from: a, to: b, lineByLine: true }, { from: b, to, lineByLine: false });
+      }
+    }
+    if (events.length === 0 && windows.length === 0) return { events, windows, setAside };
     try {
       this.scores.append(events);
       if (windows.length) this.windows.append(windows);
     } catch (err) {
       this.log('error', `${events.length} scored rows not retained in anomaly_scores or anomaly_windows: ${(err as Error).message}`);
     }
-    return { events, windows, unreadable: reply.unreadable ?? [] };
+    return { events, windows, setAside };
   }
 
   /** label a scored event; rejects with a clear message when the id is unknown */

@@ -206,3 +206,44 @@ t.test('item 8: a subject that starts monitoring is saved at once, not a minute 
     'named by a hash of the subject',
   );
 });
+
+t.test('item 4: a row that hangs the scorer is set aside alone; every other row is scored, once', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 }, budget: { row_cpu_ms: 1000 } } });
+  t.teardown(() => e.close());
+  // the worker's test hook: a row holding this text never finishes scoring (scorer/worker.ts)
+  e.env.ANOMALY_TEST_HANG_ON = 'hang-the-scorer';
+  const child = await e.launch();
+  const hung = JSON.stringify({ ...JSON.parse(line(30)), columns: { ...JSON.parse(line(30)).columns, cmdline: 'tool0 hang-the-scorer' } });
+  for (let i = 0; i < 60; i++) await e.emu.logResult('anomaly', i === 30 ? hung : line(i));
+  t.equal(e.emu.catastrophic, null, 'every line was answered 0');
+  const c = await until(
+    () => counters(e),
+    (c) => c.received === 60 && c.queued === 0,
+    300_000,
+  );
+  addsUp(t, c, 'after the hung row');
+  t.same({ scored: c.scored, set_aside: c.set_aside }, { scored: 59, set_aside: 1 }, 'only the hung line is set aside, the 59 others are scored');
+  t.equal(fs.readFileSync(path.join(e.stateDir, 'queue', 'failed.jsonl'), 'utf8'), `${hung}\n`, 'the hung line is kept in queue/failed.jsonl');
+  const log = e.stderr.join('');
+  t.match(log, /row_cpu_ms/, 'the log names the budget');
+  t.equal(log.match(/restarting the scorer thread/g)?.length, 2, 'the hung row cost two restarts: in its slice, then alone');
+  t.match(log, /set 1 result lines aside .*failed\.jsonl: its rows took over budget\.row_cpu_ms \(1000 ms\)/, 'and says why the line was set aside');
+  const rows = await e.emu.query('SELECT id, columns FROM anomaly_scores');
+  const pids = rows.map((r) => Number(JSON.parse(r.columns).pid)).sort((a, b) => a - b);
+  t.same(
+    pids,
+    Array.from({ length: 60 }, (_, i) => i).filter((i) => i !== 30),
+    'every other row is retained, once, across the restarts of the scorer thread',
+  );
+  t.equal(new Set(rows.map((r) => r.id)).size, rows.length, 'no id twice');
+  // the restarted scorer thread keeps scoring
+  for (let i = 60; i < 70; i++) await e.emu.logResult('anomaly', line(i));
+  const after = await until(
+    () => counters(e),
+    (c) => c.received === 70 && c.queued === 0,
+    120_000,
+  );
+  addsUp(t, after, 'after more lines');
+  t.equal(after.scored, 69, 'lines after it are scored by the restarted thread');
+  t.equal(child.exitCode, null, 'the extension never stopped');
+});
