@@ -24,7 +24,7 @@ export interface ServerLimits {
   maxMessage: number;
   /** string bytes all connections together may keep */
   maxShared: number;
-  /** encoded bytes of one answer; a table answer is cut there, newest rows first */
+  /** encoded bytes of one answer; a table answer that passes it is refused with a status that says so */
   maxReply: number;
 }
 
@@ -159,13 +159,16 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
       }
     }
     const what = `${args.get(1)} ${args.get(2)}`;
+    // osquery's table call has no paging, and a partial answer would look whole to SQLite
+    // (a count, a filter on a column not pushed down): refuse it and say how to narrow it
+    if (cut)
+      problem = `the answer passed ${Math.round(limits.maxReply / 2 ** 20)} MB at row ${count} and was not sent (a table call cannot be paged); narrow it with a constraint the table filters on: time (anomaly_scores) or start (anomaly_windows), e.g. WHERE time > CAST(strftime('%s','now') AS INTEGER) - 3600, or score, subject, host, verdict`;
     if (problem) {
-      say.say(`bad rows ${what}`, 'error', `${what}: not answered: ${problem}`);
+      say.say(`${cut ? 'too large' : 'bad rows'} ${what}`, cut ? 'warn' : 'error', `${what}: not answered: ${problem}`);
       writeStatusField(w, 1, `${what}: ${problem}`);
       w.field(TType.LIST, 2).byte(TType.MAP).i32(0).stop();
       return;
     }
-    if (cut) say.say(`cut ${what}`, 'warn', `${what}: answer cut at ${count} rows (over ${limits.maxReply} bytes); narrow the query with a constraint on time`);
     writeStatusField(w, res.code, res.message ?? (res.code === 0 ? 'OK' : 'failed'));
     w.field(TType.LIST, 2).byte(TType.MAP).i32(count).append(body).stop();
   };
