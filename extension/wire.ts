@@ -1,4 +1,5 @@
-// The extension server's side of Thrift's binary protocol, read incrementally. thrift's own
+// Thrift's binary protocol, read incrementally: the extension server reads calls with it, and
+// the clients (extension/client.ts) read replies. thrift's own
 // server re-parses a message from its first byte every time a chunk arrives, so a client that
 // dribbles a large map in small chunks costs quadratic time on the event loop, and a message
 // over its frame cap closes the connection unanswered (osqueryd takes that as a failed
@@ -47,6 +48,8 @@ export interface Message {
   args: Map<number, Value>;
   /** bytes on the wire */
   bytes: number;
+  /** strings and container entries read past to stay within the limits (0: the message is whole) */
+  readPast: number;
 }
 
 export class ProtocolError extends Error {
@@ -78,6 +81,9 @@ export interface ReaderLimits {
 
 /** what a container entry costs in memory beyond its string bytes */
 const ENTRY_OVERHEAD = 32;
+/** what MessageReader.quick returns when the value must be read the general way */
+const NOT_HERE = Symbol('not here');
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Feed it chunks as they arrive; it calls `onMessage` for each complete message and throws
@@ -92,6 +98,7 @@ export class MessageReader {
   /** string bytes kept by the message being read */
   private kept = 0;
   private consumed = 0;
+  private readPast = 0;
   /** bytes taken from the stream over the reader's life: each byte is read once */
   bytesRead = 0;
 
@@ -117,6 +124,7 @@ export class MessageReader {
     while (this.available > 0) {
       if (!this.parser) {
         this.consumed = 0;
+        this.readPast = 0;
         this.parser = this.message();
       }
       const step = this.parser.next();
@@ -139,6 +147,8 @@ export class MessageReader {
   }
 
   private take(n: number): Buffer {
+    // an empty string at the very end of a chunk: nothing to take, and maybe no chunk left
+    if (n === 0) return EMPTY;
     this.available -= n;
     this.consumed += n;
     this.bytesRead += n;
@@ -194,6 +204,7 @@ export class MessageReader {
     const cost = len + ENTRY_OVERHEAD;
     if (len > this.limits.maxString || this.kept + cost > this.limits.maxMessage || !this.limits.shared.take(cost)) {
       yield* this.skip(len);
+      this.readPast++;
       return new Oversize(len);
     }
     this.kept += cost;
@@ -219,7 +230,7 @@ export class MessageReader {
     const seqid = yield* this.i32();
     if (typeof name !== 'string') throw new ProtocolError(`method name of ${name.bytes} bytes`);
     const args = yield* this.struct(0);
-    return { name, type, seqid, args, bytes: this.consumed };
+    return { name, type, seqid, args, bytes: this.consumed, readPast: this.readPast };
   }
 
   private *struct(depth: number): Generator<void, Map<number, Value>, void> {
@@ -265,8 +276,10 @@ export class MessageReader {
         if (n < 0) throw new ProtocolError(`negative map size ${n}`);
         const out: Array<[Value, Value]> = [];
         for (let i = 0; i < n; i++) {
-          const k = yield* this.value(kt, depth + 1);
-          const v = yield* this.value(vt, depth + 1);
+          let k = this.quick(kt);
+          if (k === NOT_HERE) k = yield* this.value(kt, depth + 1);
+          let v = this.quick(vt);
+          if (v === NOT_HERE) v = yield* this.value(vt, depth + 1);
           if (this.keep()) out.push([k, v]);
         }
         return out;
@@ -279,7 +292,8 @@ export class MessageReader {
         if (n < 0) throw new ProtocolError(`negative list size ${n}`);
         const out: Value[] = [];
         for (let i = 0; i < n; i++) {
-          const v = yield* this.value(et, depth + 1);
+          let v = this.quick(et);
+          if (v === NOT_HERE) v = yield* this.value(et, depth + 1);
           if (this.keep()) out.push(v);
         }
         return out;
@@ -289,9 +303,51 @@ export class MessageReader {
     }
   }
 
+  /**
+   * A string or i32 that lies whole in the first chunk, read without a generator: the common
+   * case, and a generator per value made a large answer cost microseconds per field. Anything
+   * else (other types, a value split across chunks, a string over a limit) is NOT_HERE and
+   * goes the general way, which reads the same bytes the same way.
+   */
+  private quick(type: number): Value | typeof NOT_HERE {
+    const c = this.chunks[0];
+    if (!c) return NOT_HERE;
+    const at = this.offset;
+    if (type === TType.I32) {
+      if (at + 4 > c.length) return NOT_HERE;
+      const v = c.readInt32BE(at);
+      this.advance(c, 4);
+      return v;
+    }
+    if (type !== TType.STRING || at + 4 > c.length) return NOT_HERE;
+    const len = c.readInt32BE(at);
+    const cost = len + ENTRY_OVERHEAD;
+    if (len < 0 || at + 4 + len > c.length || len > this.limits.maxString || this.kept + cost > this.limits.maxMessage || !this.limits.shared.take(cost))
+      return NOT_HERE;
+    this.kept += cost;
+    const v = c.toString('utf8', at + 4, at + 4 + len);
+    this.advance(c, 4 + len);
+    return v;
+  }
+
+  /** consume `n` bytes known to lie in the first chunk `c` */
+  private advance(c: Buffer, n: number): void {
+    this.available -= n;
+    this.consumed += n;
+    this.bytesRead += n;
+    this.offset += n;
+    if (this.offset === c.length) {
+      this.chunks.shift();
+      this.offset = 0;
+    }
+  }
+
   /** charge a container entry; past the budget entries are read and dropped */
   private keep(): boolean {
-    if (this.kept + ENTRY_OVERHEAD > this.limits.maxMessage || !this.limits.shared.take(ENTRY_OVERHEAD)) return false;
+    if (this.kept + ENTRY_OVERHEAD > this.limits.maxMessage || !this.limits.shared.take(ENTRY_OVERHEAD)) {
+      this.readPast++;
+      return false;
+    }
     this.kept += ENTRY_OVERHEAD;
     return true;
   }

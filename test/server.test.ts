@@ -88,6 +88,22 @@ t.test('a large answer stops at the byte budget with a status that says how to n
   );
 });
 
+t.test('the client reads a large answer whole, each byte once (no re-parse per chunk)', async (t) => {
+  const n = 30_000;
+  const { client } = await server(t, [
+    table('wide', function* () {
+      for (let i = 0; i < n; i++) yield { i: String(i), pad: `ü${'p'.repeat(i % 200)}` };
+    }),
+  ]);
+  const res = await client.call('table', 'wide', { action: 'generate' }, 300_000);
+  t.equal(res.status.code, 0);
+  t.equal(res.response.length, n, `${n} rows`);
+  t.ok(
+    res.response.every((r, i) => r.i === String(i) && r.pad === `ü${'p'.repeat(i % 200)}`),
+    'every row as it was made',
+  );
+});
+
 t.test('idle connections are closed; surplus ones evict the idlest', async (t) => {
   const { socket, client } = await server(t, [], { idleMs: 200, maxConnections: 8 });
   const idle = await connect(socket);

@@ -1,6 +1,6 @@
 import * as thrift from 'thrift';
 import t from 'tap';
-import { ByteBudget, MessageReader, Oversize, type Message } from '../extension/wire';
+import { ByteBudget, MessageReader, MessageType, MessageWriter, Oversize, TType, type Message } from '../extension/wire';
 import { SocketTransport } from '../extension/transport';
 import { callBytes } from './helpers/raw';
 
@@ -69,4 +69,28 @@ t.test('bytes that are not a message are refused', async (t) => {
   const bad = callBytes('a', 'b', {});
   bad.writeInt32BE(-5, 4); // a negative name length
   t.throws(() => readAll([bad]), { name: 'ProtocolError', message: /negative string length/ });
+});
+
+t.test('a table answer reads the same whatever the cut: values whole in a chunk and values split across chunks', async (t) => {
+  const rows = Array.from({ length: 300 }, (_, i) => ({ id: `r-${i}`, note: 'é😀'.repeat(i % 7), n: String(i) }));
+  const w = new MessageWriter().begin('call', MessageType.REPLY, 9);
+  w.field(TType.STRUCT, 0).field(TType.STRUCT, 1).field(TType.I32, 1).i32(0).field(TType.STRING, 2).string('OK').stop();
+  w.field(TType.LIST, 2).byte(TType.MAP).i32(rows.length);
+  for (const row of rows) {
+    w.byte(TType.STRING).byte(TType.STRING).i32(3);
+    for (const [k, v] of Object.entries(row)) w.string(k).string(v);
+  }
+  const bytes = Buffer.concat(w.stop().stop().finish());
+  const [whole] = readAll([bytes]);
+  const answer = (whole.args.get(0) as Map<number, unknown>).get(2) as Array<Array<[string, string]>>;
+  t.same(
+    answer.map((r) => Object.fromEntries(r)),
+    rows,
+    'every row, every multibyte character',
+  );
+  for (const step of [1, 5, 333, 4096]) {
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < bytes.length; i += step) chunks.push(bytes.subarray(i, i + step));
+    t.same(readAll(chunks)[0].args, whole.args, `cut every ${step} bytes`);
+  }
 });
