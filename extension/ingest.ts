@@ -14,8 +14,12 @@ import type { DurableQueue } from './queue';
 
 /** what the ingest needs from the scoring side */
 export interface LineScorer {
-  /** score result lines; `setAside` are the lines, by index, that were not scored, and why */
-  score(lines: readonly string[]): Promise<{ setAside: ReadonlyArray<{ index: number; why: string }> }>;
+  /**
+   * score result lines; `setAside` are the lines, by index, that were not scored, and why.
+   * `stopping` says the extension is shutting down: a batch that would need retries fails
+   * instead, and its lines stay queued for the next start.
+   */
+  score(lines: readonly string[], stopping?: () => boolean): Promise<{ setAside: ReadonlyArray<{ index: number; why: string }> }>;
 }
 
 /** columns of anomaly_scores and anomaly_windows: rows that carry them are our own output coming back */
@@ -113,7 +117,7 @@ export class Ingest {
         const lines = this.queue.take(this.batchLines);
         if (!lines.length) continue;
         try {
-          const { setAside } = await this.scorer.score(lines);
+          const { setAside } = await this.scorer.score(lines, () => this.stopped);
           for (const why of new Set(setAside.map((s) => s.why)))
             this.setAside(
               setAside.filter((s) => s.why === why).map((s) => lines[s.index]),

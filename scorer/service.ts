@@ -258,9 +258,10 @@ export class ScoringService {
    * is set aside. One line per slice rather than halving: each time a row goes over, it
    * costs the whole budget and a restart, and this way a hung row costs it twice, not once
    * per halving. Nothing is retained until the whole batch is scored, so a retry never
-   * retains a row twice.
+   * retains a row twice. When `stopping` says so, there are no retries: the batch fails and
+   * its lines wait in the queue, so a shutdown waits for one budget at most.
    */
-  async score(lines: readonly string[]): Promise<ScoreResult> {
+  async score(lines: readonly string[], stopping: () => boolean = () => false): Promise<ScoreResult> {
     const events: ScoredEvent[] = [];
     const windows: ScoredWindow[] = [];
     const setAside: ScoreResult['setAside'] = [];
@@ -275,6 +276,7 @@ export class ScoringService {
         for (const i of reply.unreadable ?? []) setAside.push({ index: from + i, why: 'no longer a valid result line on replay' });
       } catch (err) {
         if (!(err instanceof OverRowBudget)) throw err;
+        if (stopping()) throw new Error(`${err.message}; shutting down, so the lines stay queued for the next start`);
         const a = from + err.from;
         const b = from + err.to;
         if (lineByLine) {

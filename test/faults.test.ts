@@ -247,3 +247,32 @@ t.test('item 4: a row that hangs the scorer is set aside alone; every other row 
   t.equal(after.scored, 69, 'lines after it are scored by the restarted thread');
   t.equal(child.exitCode, null, 'the extension never stopped');
 });
+
+t.test('item 4: SIGTERM while a row hangs the scorer: the extension stops, and no line is lost', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 }, budget: { row_cpu_ms: 1000 } } });
+  t.teardown(() => e.close());
+  e.env.ANOMALY_TEST_HANG_ON = 'hang-the-scorer';
+  let child = await e.launch();
+  const hung = JSON.stringify({ ...JSON.parse(line(5)), columns: { ...JSON.parse(line(5)).columns, cmdline: 'tool0 hang-the-scorer' } });
+  for (let i = 0; i < 10; i++) await e.emu.logResult('anomaly', i === 5 ? hung : line(i));
+  await until(
+    () => counters(e),
+    (c) => c.accepted === 10,
+  );
+  child.kill('SIGTERM');
+  const exit = await exited(child, 300_000);
+  t.same(exit, { code: 0, signal: null }, 'it exits 0 on SIGTERM though a row hangs its scorer');
+  // without the hook the line scores like any other; whatever the first run finished is kept
+  delete e.env.ANOMALY_TEST_HANG_ON;
+  child = await e.launch();
+  const c = await until(
+    () => counters(e),
+    (c) => c.queued === 0,
+    120_000,
+  );
+  addsUp(t, c, 'after the restart');
+  t.equal(c.scored + c.set_aside, 10, `every line scored or set aside (${c.scored} scored, ${c.set_aside} set aside)`);
+  const rows = await e.emu.query('SELECT id FROM anomaly_scores');
+  t.equal(rows.length, c.scored, 'each scored line retained once');
+  t.equal(child.exitCode, null);
+});
