@@ -16,7 +16,7 @@ export interface IngestCounters {
   scored: number;
   /** accepted lines that could not be queued: queue full, or the disk refused the write */
   dropped: number;
-  /** accepted lines put aside in queue/failed.jsonl or quarantine: scoring failed repeatedly, or unreadable on replay */
+  /** accepted lines put aside in queue/failed.jsonl or quarantine: scoring failed repeatedly, unreadable on replay, or over the row budget (budget.row_cpu_ms) */
   set_aside: number;
 }
 
