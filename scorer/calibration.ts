@@ -147,7 +147,9 @@ export class TailCalibratedStatistic {
     const empirical = ((member ? this.overlap - 1 : this.overlap) + (n - lo)) / (n + this.overlap);
     // inside the observed range the empirical value is exact; the tail only extrapolates beyond it
     if (!beyond) return empirical;
-    const tail = this.fromTop ? empirical * Math.exp(-(x - top) / this.scale) : Math.min(empirical, this.tailMass * Math.exp(-(x - this.threshold) / this.scale));
+    const tail = this.fromTop
+      ? empirical * Math.exp(-(x - top) / this.scale)
+      : Math.min(empirical, this.tailMass * Math.exp(-(x - this.threshold) / this.scale));
     return Math.max(tail, P_FLOOR);
   }
 

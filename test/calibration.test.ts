@@ -82,7 +82,7 @@ t.test('strong evidence from one model decides and can reach bad', async (t) => 
   t.equal(usual.verdict, 'good');
 });
 
-t.test('stream calibration: with several models, an event just beyond one model\'s held-out range is not bad on that alone', async (t) => {
+t.test("stream calibration: with several models, an event just beyond one model's held-out range is not bad on that alone", async (t) => {
   // with 1,000 held-out events the conformal edge 1/(n+1) is below 0.3's p of 0.0016; an
   // event beyond one of three models' range happens about 3/(n+1) of the time on normal data,
   // which the combined calibration must see in the held-out events themselves (leave one out)
