@@ -21,6 +21,12 @@ import type { ModelName, Verdict } from './types';
 // so its scale is kept at least 1 (a thinner fitted tail compounded the per-model
 // extrapolation and called a barely-outside event impossible).
 //
+// A subject's rows are a stream, not exchangeable draws: its held-out events are its newest
+// days. For them (`fromTop`) each held-out event enters the combined statistic leave-one-out,
+// and beyond the held-out range a p-value decays from the p-value of the range's top instead of
+// stepping down to 1/(n+1), which with n > 625 made a row a hair past the range bad on its own.
+// Sessions (HDFS, ADFA-LD) are independent draws and keep the conformal edge.
+//
 // Score mapping: p → 1 + log10(p)/4, clamped to [0,1], so P(score < s) = 10^(−4(1−s)) when p
 // is uniform: 0.3 ↔ p 0.0016, 0.5 ↔ 0.01, 0.7 ↔ 0.063.
 
@@ -80,7 +86,7 @@ export class TailCalibratedStatistic {
     if (n < 2 * k) {
       this.threshold = Infinity;
       this.tailMass = 0;
-      this.scale = minScale ?? 1;
+      this.scale = 1;
       return;
     }
     const u = sorted[n - k - 1];
@@ -180,8 +186,7 @@ export class Calibrator<K extends string = ModelName> {
    * @param minScale per model, the least scale its extrapolated tail may have, for evidence
    *   whose tail has a known natural width (a sum of squared z-scores decays like e^(−x/2));
    *   by default the held-out sample's body width
-   */
-  /**
+   * @param overlap how many consecutive held-out values share most of their data (1: none)
    * @param fromTop the held-out events are a stretch of one stream, not exchangeable draws
    *   (a subject's rows: hours of one day are alike, the next day differs). Beyond the held-out
    *   range every p-value then decays from the p-value of the range's top instead of stepping
