@@ -45,6 +45,18 @@ t.test('rarity learns habits and flags a never-seen program and port', async (t)
   t.equal(await one(again, ev('/usr/bin/nc', '4444', 5), train.slice(-3)), odd.value, 'state round trip scores the same');
 });
 
+t.test('rarity names values that contain ">" whole in its reasons', async (t) => {
+  // generalised paths and mined commands carry `<tmp>` and `<*>`: the pair separator is not the first `>`
+  const m = createModel('rarity');
+  const train = habitual(500);
+  await m.fit([train]);
+  const [odd] = await m.score([{ event: ev('/tmp/<tmp>/kworkerd', '443', 5), context: train.slice(-1) }]);
+  t.match(odd.detail, /program `\/tmp\/<tmp>\/kworkerd`/, `reason: ${odd.detail}`);
+  t.notMatch(odd.detail, /with \/kworker/, 'no piece of the path read as a field name');
+  const [pair] = await m.score([{ event: { ...ev('/usr/bin/git', '22', 5), pairs: ['exe=/usr/bin/sh -c <*>>cmd=curl <*> | sh'] }, context: train.slice(-1) }]);
+  t.match(pair.detail, /program `\/usr\/bin\/sh -c <\*>` with command `curl <\*> \| sh`/, `reason: ${pair.detail}`);
+});
+
 t.test('ocsvm: a continuous decision value that agrees with libsvm and flags an outlier', async (t) => {
   const m = new OcsvmModel({ dims: 256 });
   const train = habitual(800);

@@ -124,8 +124,8 @@ export class RarityModel implements Model {
     const d = f.days.get(token);
     if (d === undefined || d < 2) return Infinity;
     let of = f.activeDays;
-    const gt = token.indexOf('>');
-    if (gt > 0 && !token.startsWith('next')) {
+    const gt = token.startsWith('next') ? -1 : pairBoundary(token, token.indexOf('=') + 1);
+    if (gt > 0) {
       // a pair recurs relative to the days its first value was active: a weekly user's habits
       // are regular on the days that user works
       const first = token.slice(0, gt);
@@ -281,14 +281,44 @@ function isTimeField(token: string): boolean {
   return token.startsWith('hour=') || token.startsWith('day=') || token.startsWith('how=') || (token.startsWith('kind=') && token.includes('>hour='));
 }
 
+/**
+ * Where the next `field=value` of a pair token starts: a `>` followed by a field name and `=`.
+ * Values contain `>` of their own (`/tmp/<tmp>/kworkerd`, a mined `curl <*> | sh`), so the
+ * first `>` is not the boundary.
+ */
+function pairBoundary(token: string, from: number): number {
+  for (let gt = token.indexOf('>', from); gt >= 0; gt = token.indexOf('>', gt + 1)) {
+    let i = gt + 1;
+    while (i < token.length && isFieldChar(token.charCodeAt(i), i === gt + 1)) i++;
+    if (i > gt + 1 && token[i] === '=') return gt;
+  }
+  return -1;
+}
+
+function isFieldChar(c: number, first: boolean): boolean {
+  return (c >= 97 && c <= 122) || (!first && (c === 95 || (c >= 48 && c <= 57)));
+}
+
+/** `parent=/bin/bash>exe=/usr/bin/nc` → [['parent', '/bin/bash'], ['exe', '/usr/bin/nc']] */
+function partsOf(token: string): Array<[string, string]> {
+  const parts: Array<[string, string]> = [];
+  let start = 0;
+  for (;;) {
+    const eq = token.indexOf('=', start);
+    const end = pairBoundary(token, eq + 1);
+    parts.push([token.slice(start, eq), token.slice(eq + 1, end < 0 ? token.length : end)]);
+    if (end < 0) return parts;
+    start = end + 1;
+  }
+}
+
 /** `exe=/usr/bin/nc` → exe; `parent=/bin/bash>exe=/usr/bin/nc` → parent>exe */
 function fieldOf(token: string): string {
   if (token.startsWith('next') && token[5] === '=') return token.slice(0, 5);
   const eq = token.indexOf('=');
-  const gt = token.indexOf('>', eq);
+  const gt = pairBoundary(token, eq + 1);
   if (gt < 0) return token.slice(0, eq);
-  const eq2 = token.indexOf('=', gt);
-  return eq2 < 0 ? token.slice(0, eq) : `${token.slice(0, eq)}>${token.slice(gt + 1, eq2)}`;
+  return `${token.slice(0, eq)}>${token.slice(gt + 1, token.indexOf('=', gt))}`;
 }
 
 /** fields whose values are classes: a value new there is a new kind of behaviour, not just a new name */
@@ -339,12 +369,7 @@ const FIELD_NAMES: Record<string, string> = {
 
 function describeToken(token: string): string {
   if (/^next\d=/.test(token)) return `the steps \`${token.slice(6).split(STEP).join('` → `')}\``;
-  const parts = token.split('>');
-  const shown = parts.map((p) => {
-    const eq = p.indexOf('=');
-    const field = p.slice(0, eq);
-    return `${FIELD_NAMES[field] ?? field} \`${p.slice(eq + 1)}\``;
-  });
+  const shown = partsOf(token).map(([field, value]) => `${FIELD_NAMES[field] ?? field} \`${value}\``);
   return shown.length === 1 ? shown[0] : `${shown[0]} with ${shown.slice(1).join(' with ')}`;
 }
 
