@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { sequenceEvent } from '../scorer/features/extract';
 import { createModel, loadModel, selectBackend } from '../scorer/models';
 import { END_OF_SESSION } from '../scorer/sessions';
+import type { LstmModel } from '../scorer/models/lstm';
 import type { Model, ScoringInput } from '../scorer/types';
 import { demoEvents } from './demo-events';
 
@@ -112,6 +113,30 @@ export async function scoring(report: SequenceReport = printRow): Promise<void> 
       '',
     );
   }
+  // the LSTM's forward pass alone over the test part's contexts: the lean pass that score()
+  // runs against the tensor graph that trains (and scored before issue 10), in the same run
+  const lstm = createModel('lstm') as LstmModel;
+  await lstm.fit([fitPart]);
+  const keys = new Map((lstm.toState().keys as string[]).map((k, i) => [k, i]));
+  const ids = new Int32Array(inputs.length * 10).fill(1);
+  inputs.forEach((x, b) => x.context.forEach((e, j) => (ids[b * 10 + 10 - x.context.length + j] = keys.get(e.key) ?? 0)));
+  const forward = (pass: () => unknown) => {
+    pass();
+    const t = process.cpuUsage();
+    for (let r = 0; r < 3; r++) pass();
+    return (3 * inputs.length) / cpuSeconds(t);
+  };
+  const tensorRate = forward(() => lstm.tensorProbabilities(ids, inputs.length));
+  const leanRate = forward(() => lstm.leanProbabilities(ids, inputs.length));
+  lstm.dispose();
+  report(
+    `LSTM forward pass, ${inputs.length} contexts in one batch: lean pass (what score() runs)`,
+    `${Math.round(leanRate)} contexts/s`,
+    `${Math.round(tensorRate)} contexts/s (the training tensor graph)`,
+    `${(leanRate / tensorRate).toFixed(2)}×`,
+    '—',
+    '',
+  );
   const ensemble = 1 / (1 / rates.rarity + 1 / rates.ocsvm + 1 / rates.lstm);
   report(
     'Scoring throughput, ensemble (the three in turn)',

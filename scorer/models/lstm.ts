@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput, TrainingStep } from '../types';
 import { selectBackend } from './backend';
 import { ContextSet, splitContexts } from './contexts';
+import { LstmInference } from './lstm-inference';
 import { pace } from '../pacing';
 
 // DeepLog's next-event model (Du et al., CCS 2017): given the last W event keys, a softmax
@@ -94,6 +95,8 @@ export class LstmModel implements Model {
   private keys: string[] = ['<unk>', '<pad>'];
   private weights: Weights | null = null;
   private cache = new Map<string, [number, number]>();
+  /** the weights' copy that scoring runs on; null until first needed after they change */
+  private lean: LstmInference | null = null;
 
   constructor(opts: Partial<LstmOptions> = {}) {
     this.opts = { ...DEFAULTS, ...opts };
@@ -237,6 +240,8 @@ export class LstmModel implements Model {
       }
     } finally {
       optimizer.dispose();
+      // the weights moved: scoring copies them again
+      this.lean = null;
     }
   }
 
@@ -283,12 +288,9 @@ export class LstmModel implements Model {
       const part = groups.slice(start, start + SCORE_CHUNK);
       const ids = new Int32Array(part.length * W);
       part.forEach((g, r) => ids.set(ctx.subarray(g[0] * W, (g[0] + 1) * W), r * W));
-      const probs = tf.tidy(() => tf.softmax(this.logits(ids, part.length)));
-      const data = (await probs.data()) as Float32Array;
-      probs.dispose();
-      await pace();
+      const probs = this.leanProbabilities(ids, part.length);
       part.forEach((g, r) => {
-        const row = data.subarray(r * V, (r + 1) * V);
+        const row = probs.subarray(r * V, (r + 1) * V);
         for (const j of g) {
           const id = this.vocab.get(batch[j].event.key)!;
           const p = row[id];
@@ -298,8 +300,40 @@ export class LstmModel implements Model {
           out[j] = this.evidence(batch[j], p, rank);
         }
       });
+      await pace();
     }
     return out;
+  }
+
+  /** the lean forward pass that scoring uses (lstm-inference.ts), built once per set of weights */
+  private inference(): LstmInference {
+    this.lean ??= new LstmInference(this.weights!, this.opts.units);
+    return this.lean;
+  }
+
+  /**
+   * Next-key probabilities [B, V] of B contexts of W ids each through the tensor graph that
+   * training differentiates: the reference that the lean pass is tested against.
+   */
+  tensorProbabilities(ids: Int32Array, B: number): Float32Array {
+    const p = tf.tidy(() => tf.softmax(this.logits(ids, B)));
+    const values = p.dataSync() as Float32Array;
+    p.dispose();
+    return values;
+  }
+
+  /** the same through the lean pass that score() uses */
+  leanProbabilities(ids: Int32Array, B: number): Float32Array {
+    const V = this.keys.length;
+    const p = this.inference().logits(ids, B, this.opts.window);
+    for (let r = 0; r < p.length; r += V) {
+      let max = -Infinity;
+      for (let k = r; k < r + V; k++) if (p[k] > max) max = p[k];
+      let sum = 0;
+      for (let k = r; k < r + V; k++) sum += p[k] = Math.exp(p[k] - max);
+      for (let k = r; k < r + V; k++) p[k] /= sum;
+    }
+    return p;
   }
 
   private remember(key: string, p: number, rank: number): void {
@@ -323,6 +357,7 @@ export class LstmModel implements Model {
   dispose(): void {
     if (this.weights) tf.dispose(Object.values(this.weights));
     this.weights = null;
+    this.lean = null;
   }
 
   toState(): ModelState {

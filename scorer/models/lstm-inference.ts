@@ -1,0 +1,117 @@
+import * as tf from '@tensorflow/tfjs';
+
+// The scoring forward pass of the next-key LSTM (lstm.ts), lean.
+//
+// A subject's model is tiny (32 units, tens to hundreds of keys, 10 steps), so the tensor
+// graph that trains it spends most of a forward pass dispatching ~120 kernels and in
+// Math.tanh, not multiplying. Here the one part that is real algebra, each step's recurrence
+// [B, U] × [U, 4U] and the output layer, runs as one backend matmul over the batch (wasm's
+// SIMD GEMM is ~7× plain JS); the input projection is a row lookup and the gates are one
+// pass of plain arithmetic over the batch, with a float32-accurate tanh. The algebra is the
+// training graph's (Keras gates i f c o, hard-sigmoid recurrent activation, tanh cell); the
+// tensor path stays the reference, and test/lstm-inference.test.ts holds the two to float
+// noise on a fixture.
+
+export interface LstmWeights {
+  /** [V, 4U] input kernel: a key's row is its input projection */
+  kernel: tf.Tensor;
+  /** [U, 4U] */
+  recurrent: tf.Tensor;
+  /** [4U] */
+  bias: tf.Tensor;
+  /** [U, V] */
+  out: tf.Tensor;
+  /** [V] */
+  outBias: tf.Tensor;
+}
+
+export class LstmInference {
+  private readonly U: number;
+  /** kernel rows with the bias added: a step's input is one row */
+  private readonly input: Float32Array;
+
+  /** the tensors are the model's own; the model keeps them alive while this is in use */
+  constructor(
+    private readonly w: LstmWeights,
+    units: number,
+  ) {
+    this.U = units;
+    this.input = (w.kernel.dataSync() as Float32Array).slice();
+    const bias = w.bias.dataSync() as Float32Array;
+    const G = 4 * units;
+    for (let r = 0; r < this.input.length; r += G) for (let j = 0; j < G; j++) this.input[r + j] += bias[j];
+  }
+
+  /**
+   * Logits [B, V] (row-major) after B contexts of W ids each (ids row-major). The state
+   * starts at zero for every context, as in training: a score depends on the last W keys only.
+   */
+  logits(ids: Int32Array, B: number, W: number): Float32Array {
+    const U = this.U;
+    const G = 4 * U;
+    const { input } = this;
+    const h = new Float32Array(B * U);
+    const c = new Float32Array(B * U);
+    for (let t = 0; t < W; t++) {
+      // h is zero before the first step: its recurrence adds nothing
+      const z = t === 0 ? null : this.matMul(h, B, this.w.recurrent);
+      for (let b = 0; b < B; b++) {
+        const x = ids[b * W + t] * G;
+        const s = b * U;
+        const r = b * G;
+        for (let u = 0; u < U; u++) {
+          let zi = input[x + u];
+          let zf = input[x + U + u];
+          let zc = input[x + 2 * U + u];
+          let zo = input[x + 3 * U + u];
+          if (z) {
+            zi += z[r + u];
+            zf += z[r + U + u];
+            zc += z[r + 2 * U + u];
+            zo += z[r + 3 * U + u];
+          }
+          const cell = hardSigmoid(zf) * c[s + u] + hardSigmoid(zi) * tanh(zc);
+          c[s + u] = cell;
+          h[s + u] = hardSigmoid(zo) * tanh(cell);
+        }
+      }
+    }
+    return read(tf.tidy(() => tf.add(tf.matMul(tf.tensor2d(h, [B, U]), this.w.out), this.w.outBias)));
+  }
+
+  private matMul(h: Float32Array, B: number, weights: tf.Tensor): Float32Array {
+    return read(tf.tidy(() => tf.matMul(tf.tensor2d(h, [B, this.U]), weights as tf.Tensor2D)));
+  }
+}
+
+/** a tensor's values, and the tensor gone (tf.tidy must not return them: it walks every element) */
+function read(t: tf.Tensor): Float32Array {
+  const values = t.dataSync() as Float32Array;
+  t.dispose();
+  return values;
+}
+
+function hardSigmoid(x: number): number {
+  const y = 0.2 * x + 0.5;
+  return y < 0 ? 0 : y > 1 ? 1 : y;
+}
+
+/**
+ * tanh to float32 accuracy (|error| < 3e-7), several times faster than Math.tanh: the
+ * rational approximation Eigen and XNNPACK use for float32, clamped where tanh is ±1 in
+ * float32.
+ */
+export function tanh(v: number): number {
+  const x = v > 7.90531110763549805 ? 7.90531110763549805 : v < -7.90531110763549805 ? -7.90531110763549805 : v;
+  const x2 = x * x;
+  let p = x2 * -2.76076847742355e-16 + 2.00018790482477e-13;
+  p = p * x2 - 8.60467152213735e-11;
+  p = p * x2 + 5.12229709037114e-8;
+  p = p * x2 + 1.48572235717979e-5;
+  p = p * x2 + 6.37261928875436e-4;
+  p = p * x2 + 4.89352455891786e-3;
+  let q = x2 * 1.19825839466702e-6 + 1.18534705686654e-4;
+  q = q * x2 + 2.268434632439e-3;
+  q = q * x2 + 4.89352518554385e-3;
+  return (p * x) / q;
+}
