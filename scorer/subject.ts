@@ -289,7 +289,8 @@ export class Subject {
         await pace();
         const model = createModel(name, this.opts.modelOptions?.[name] ?? {});
         // with no context, every event stands alone in fitting as it does in scoring
-        await model.fit(this.opts.contextLength > 0 ? [fitPart] : fitPart.map((e) => [e]));
+        // a retrain starts from the model it replaces (the LSTM warm-starts from its weights)
+        await model.fit(this.opts.contextLength > 0 ? [fitPart] : fitPart.map((e) => [e]), this.models.get(name));
         models.set(name, model);
       }
       const inputs: ScoringInput[] = heldOutPart.map((event, i) => ({

@@ -74,7 +74,8 @@ export interface ScoringInput {
  */
 export interface Model {
   readonly name: ModelName;
-  fit(sequences: readonly (readonly BehaviourEvent[])[]): Promise<void>;
+  /** `previous`, the model this one replaces, lets a retrain start from what it had learnt (the LSTM) */
+  fit(sequences: readonly (readonly BehaviourEvent[])[], previous?: Model): Promise<void>;
   /**
    * The same training as `fit`, one step at a time, for models whose training is long (the
    * LSTM): the caller paces it to a CPU budget by waiting between steps. `previous`, the

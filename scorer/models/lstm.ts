@@ -115,6 +115,11 @@ export class LstmModel implements Model {
     this.opts = { ...DEFAULTS, ...opts };
   }
 
+  /** whether `previous` can seed this model: the same sizes */
+  private canStartFrom(previous: Model | undefined): previous is LstmModel {
+    return previous instanceof LstmModel && previous.weights !== null && previous.opts.units === this.opts.units && previous.opts.window === this.opts.window;
+  }
+
   private init(previous: LstmModel | null): Weights {
     const V = this.keys.length;
     const U = this.opts.units;
@@ -129,7 +134,7 @@ export class LstmModel implements Model {
       out: glorot([U, V], 3),
       outBias: tf.zeros([V]),
     };
-    if (previous?.weights && previous.opts.units === U && previous.opts.window === this.opts.window) {
+    if (previous) {
       // a retrain starts from what the last model learnt: rows and columns of keys that are
       // still in the vocabulary are copied over, new keys start fresh
       const map = this.keys.map((k) => previous.vocab.get(k) ?? -1);
@@ -143,7 +148,7 @@ export class LstmModel implements Model {
         fresh.dispose();
         return tf.tensor(out);
       };
-      const p = previous.weights;
+      const p = previous.weights!;
       w.kernel = copyRows(w.kernel, p.kernel, 0);
       w.out = copyRows(w.out, p.out, 1);
       w.outBias.dispose();
@@ -215,13 +220,17 @@ export class LstmModel implements Model {
     });
     if (!fit.contexts.length) throw new Error('lstm: nothing to train on');
     this.dispose();
-    this.weights = this.init(previous instanceof LstmModel ? previous : null);
+    const warm = this.canStartFrom(previous);
+    this.weights = this.init(warm ? previous : null);
     const optimizer = tf.train.adam(this.opts.learningRate);
     const B = Math.min(this.opts.batchSize, fit.contexts.length);
-    const perEpoch = Math.max(MIN_STEPS_PER_EPOCH, Math.ceil(fit.contexts.length / B));
+    // a retrain starts from weights that already fit most of its window: an epoch is one
+    // pass over the distinct contexts, and it stops as soon as the held-out loss it starts
+    // from stops falling (a subject retrains every few hours on a window that barely moved)
+    const perEpoch = Math.max(warm ? 1 : MIN_STEPS_PER_EPOCH, Math.ceil(fit.contexts.length / B));
     const order = fit.contexts.map((_, i) => i);
     const vars = Object.values(this.weights);
-    let best = Infinity;
+    let best = warm && validation.contexts.length ? await this.nll(validation) : Infinity;
     let stale = 0;
     try {
       for (let epoch = 0; epoch < this.opts.epochs; epoch++) {
