@@ -52,29 +52,11 @@ export class LstmInference {
     const { input } = this;
     const h = new Float32Array(B * U);
     const c = new Float32Array(B * U);
+    // h is zero before the first step: its recurrence adds nothing
+    const none = new Float32Array(B * G);
     for (let t = 0; t < W; t++) {
-      // h is zero before the first step: its recurrence adds nothing
-      const z = t === 0 ? null : this.matMul(h, B, this.w.recurrent);
-      for (let b = 0; b < B; b++) {
-        const x = ids[b * W + t] * G;
-        const s = b * U;
-        const r = b * G;
-        for (let u = 0; u < U; u++) {
-          let zi = input[x + u];
-          let zf = input[x + U + u];
-          let zc = input[x + 2 * U + u];
-          let zo = input[x + 3 * U + u];
-          if (z) {
-            zi += z[r + u];
-            zf += z[r + U + u];
-            zc += z[r + 2 * U + u];
-            zo += z[r + 3 * U + u];
-          }
-          const cell = hardSigmoid(zf) * c[s + u] + hardSigmoid(zi) * tanh(zc);
-          c[s + u] = cell;
-          h[s + u] = hardSigmoid(zo) * tanh(cell);
-        }
-      }
+      const z = t === 0 ? none : this.matMul(h, B, this.w.recurrent);
+      for (let b = 0; b < B; b++) step(input, ids[b * W + t] * G, z, b * G, h, c, b * U, U);
     }
     return read(tf.tidy(() => tf.add(tf.matMul(tf.tensor2d(h, [B, U]), this.w.out), this.w.outBias)));
   }
@@ -89,6 +71,19 @@ function read(t: tf.Tensor): Float32Array {
   const values = t.dataSync() as Float32Array;
   t.dispose();
   return values;
+}
+
+/** one step of one context: gates from the input row plus the recurrence, then the new c and h */
+function step(input: Float32Array, x: number, z: Float32Array, r: number, h: Float32Array, c: Float32Array, s: number, U: number): void {
+  for (let u = 0; u < U; u++) {
+    const zi = input[x + u] + z[r + u];
+    const zf = input[x + U + u] + z[r + U + u];
+    const zc = input[x + 2 * U + u] + z[r + 2 * U + u];
+    const zo = input[x + 3 * U + u] + z[r + 3 * U + u];
+    const cell = hardSigmoid(zf) * c[s + u] + hardSigmoid(zi) * tanh(zc);
+    c[s + u] = cell;
+    h[s + u] = hardSigmoid(zo) * tanh(cell);
+  }
 }
 
 function hardSigmoid(x: number): number {
