@@ -1,4 +1,5 @@
 import * as os from 'os';
+import { demoTrainingPart } from './demo-training';
 import { ingestPart } from './ingest';
 import { lstmPart, scoringPart } from './sequence-parts';
 import { memoryPart } from './memory';
@@ -11,7 +12,7 @@ import { watchdogPart } from './watchdog';
 // run, because these machines are shared and absolute numbers drift. One file per part;
 // results and how to read them: docs/benchmarks.md.
 
-const PARTS: BenchPart[] = [ingestPart, scoringPart, selectPart, memoryPart, lstmPart, watchdogPart];
+const PARTS: BenchPart[] = [ingestPart, scoringPart, selectPart, memoryPart, lstmPart, demoTrainingPart, watchdogPart];
 /** sysexits EX_USAGE */
 const EX_USAGE = 64;
 

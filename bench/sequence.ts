@@ -26,7 +26,7 @@ function cpuSeconds(since: NodeJS.CpuUsage): number {
 }
 
 /** a fixed amount of dense algebra on the same backend: what the machine gives right now */
-function matmulProbe(): number {
+export function matmulProbe(): number {
   const a = tf.randomNormal([256, 256]);
   const t0 = process.cpuUsage();
   for (let i = 0; i < 200; i++) tf.tidy(() => tf.matMul(a, a).dataSync());
