@@ -26,6 +26,8 @@ export interface AnomalyConfig {
   baselines: BaselineConfig;
   /** CPU limit (% of all cores per 3 s) the scorer paces to; null: osqueryd's watchdog limit */
   budget: { cpu_percent: number | null };
+  /** subjects whose models stay loaded; the least recently active others wait in their files */
+  memory: { resident_subjects: number };
 }
 
 /** design.md, "Baselines: no blind subjects" */
@@ -54,6 +56,8 @@ export const DEFAULTS: AnomalyConfig = {
   queries: {},
   baselines: { host: true, per_host_users: true, fleet_prior: '' },
   budget: { cpu_percent: null },
+  // ~0.4 MB each with all three models (docs/benchmarks.md): well inside the watchdog's 200 MB
+  memory: { resident_subjects: 100 },
 };
 
 export class ConfigError extends Error {
@@ -100,6 +104,7 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
     queries: { ...cfg.queries },
     baselines: { ...DEFAULTS.baselines, ...cfg.baselines },
     budget: { ...DEFAULTS.budget, ...cfg.budget },
+    memory: { ...DEFAULTS.memory, ...cfg.memory },
   };
   if (env.ANOMALY_STATE_DIR) merged.state_dir = env.ANOMALY_STATE_DIR;
   return merged;

@@ -306,6 +306,8 @@ export class Subject {
       }
       // the held-out events are normal history too: models that learn online take them in
       for (const [, model] of models) for (const input of inputs) model.observe?.(input.event, input.context);
+      // the models replaced hold tfjs tensors, which no garbage collector frees
+      this.dispose();
       this.models = models;
       this.calibrator = new Calibrator(heldOut);
       this.state = 'monitoring';
@@ -333,6 +335,12 @@ export class Subject {
       this.recent = this.recent.filter((x) => x.e.key !== event.key);
     }
     this.dirty = true;
+  }
+
+  /** free the models' tensors: before dropping the subject (it can be loaded again from its state) */
+  dispose(): void {
+    for (const m of this.models.values()) m.dispose?.();
+    this.models = new Map();
   }
 
   summaries(): ModelSummary[] {
