@@ -56,8 +56,8 @@ export const DEFAULTS: AnomalyConfig = {
   queries: {},
   baselines: { host: true, per_host_users: true, fleet_prior: '' },
   budget: { cpu_percent: null },
-  // ~0.4 MB each with all three models (docs/benchmarks.md): well inside the watchdog's 200 MB
-  memory: { resident_subjects: 100 },
+  // 1–2 MB resident each with a few hundred events in its window (docs/benchmarks.md): 50 stay well inside the watchdog's 200 MB
+  memory: { resident_subjects: 50 },
 };
 
 export class ConfigError extends Error {

@@ -102,7 +102,10 @@ t.test('scores are the same with one subject loaded at a time as with all loaded
   const differ = one.out.findIndex((l, i) => l !== all.out[i]);
   t.equal(differ, -1, differ < 0 ? 'every score and reason is identical' : `row ${differ} differs:\n${all.out[differ]}\n${one.out[differ]}`);
   // the unloaded subjects' tensors were freed, and so were those of models replaced by a retraining
-  t.ok(tensorsOne > 0 && tensorsOne * USERS === tensorsAll, `the bounded run holds one subject's tensors (${tensorsOne}), the unbounded one four (${tensorsAll})`);
+  t.ok(
+    tensorsOne > 0 && tensorsOne * USERS === tensorsAll,
+    `the bounded run holds one subject's tensors (${tensorsOne}), the unbounded one four (${tensorsAll})`,
+  );
   for (let u = 0; u < USERS; u++) t.ok(fs.existsSync(path.join(dir, 'subjects', subjectFileName(`uid:${2000 + u}@h`))), `uid:${2000 + u}@h has its file`);
   t.same(
     one.log.filter((l) => l.startsWith('error')),
@@ -139,4 +142,11 @@ t.test('feedback reaches a subject that was unloaded', { timeout: 600_000 }, asy
     log.filter((l) => l.startsWith('error')),
     [],
   );
+});
+
+t.test('the bound is a whole number of at least one, 50 by default', async (t) => {
+  t.equal(resolveConfig({}, 'test', {}).memory.resident_subjects, 50);
+  t.throws(() => resolveConfig({ memory: { resident_subjects: 0 } }, 'test', {}), /memory\.resident_subjects: must be >= 1/);
+  t.throws(() => resolveConfig({ memory: { resident_subjects: 2.5 } }, 'test', {}), /memory\.resident_subjects: must be integer/);
+  t.throws(() => resolveConfig({ memory: { resident_mb: 100 } }, 'test', {}), /memory\.resident_mb: unknown key/);
 });

@@ -189,7 +189,8 @@ export class OcsvmModel implements Model {
   /** each support vector's non-zero features in ascending order, as [feature, value, …] */
   private sparseRows(): number[][] {
     const out: number[][] = Array.from(this.coef, () => []);
-    for (let i = 0; i + 1 < this.colStart.length; i++) for (let k = this.colStart[i]; k < this.colStart[i + 1]; k++) out[this.svRow[k]].push(i, this.svValue[k]);
+    for (let i = 0; i + 1 < this.colStart.length; i++)
+      for (let k = this.colStart[i]; k < this.colStart[i + 1]; k++) out[this.svRow[k]].push(i, this.svValue[k]);
     return out;
   }
 
@@ -236,7 +237,6 @@ function toDense(v: SparseVector, dims: number): number[] {
   for (let j = 0; j < v.index.length; j++) out[v.index[j]] = v.value[j];
   return out;
 }
-
 
 /** γ = 1 / median squared distance between a sample of pairs */
 function medianGamma(dense: number[][]): number {
