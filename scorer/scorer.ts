@@ -204,7 +204,7 @@ export class Scorer {
     if (total) this.log('info', `resumed ${total} subjects (${monitoring} monitoring, ${this.subjects.size} loaded) from ${dir}`);
   }
 
-  /** the file a loaded subject was read from, when not its own name's (an earlier version's) */
+  /** the file each loaded subject was read from: its own hashed name, or an earlier version's name until it is saved */
   private readonly files = new Map<string, string>();
 
   private fileOf(name: string): string {
