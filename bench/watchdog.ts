@@ -5,6 +5,7 @@ import { DEMO_USERS, generateDemo } from '../demo/generate';
 import { OsquerydEmulator } from '../emulator';
 import type { BenchPart } from './part';
 import { loadAverage, note, report, tmpdir } from './table';
+import { uidOf, usersStream } from './users-stream';
 import { defaultLimits, readProc, WatcherModel } from './watcher';
 
 // The extension under osqueryd's extension watchdog, measured as the watcher measures it
@@ -14,8 +15,14 @@ import { defaultLimits, readProc, WatcherModel } from './watcher';
 // has scored everything. Defaults are the issue's run: 14 days of two hosts at 80 lines/s,
 // subjects leave learning at 3,000 events.
 //
+// With --subjects N the stream is instead N users' process events on one host (each user
+// --events rows, default min_events + 50, logged 20 rows to a line), so that N subjects
+// reach monitoring through the real path (logger, queue, scorer thread); min_events
+// defaults to 120 then, and --resident sets memory.resident_subjects.
+//
 //   npm run bench -- watchdog [--rate 80] [--days 14] [--min-events 3000] [--window 20000]
 //                             [--level 0] [--unpaced] [--max-seconds 900]
+//                             [--subjects N [--events E] [--resident R]]
 
 const DAY = 86400;
 
@@ -46,7 +53,10 @@ async function run(args: string[]): Promise<void> {
   if (process.platform !== 'linux') return note('watchdog: skipped, it reads /proc (Linux only)');
   const rate = option(args, 'rate', 80);
   const days = option(args, 'days', 14);
-  const minEvents = option(args, 'min-events', 3000);
+  const subjects = option(args, 'subjects', 0);
+  const minEvents = option(args, 'min-events', subjects ? 120 : 3000);
+  const events = option(args, 'events', minEvents + 50);
+  const resident = option(args, 'resident', 0);
   const window = option(args, 'window', 20_000);
   const level = option(args, 'level', 0);
   const maxSeconds = option(args, 'max-seconds', 900);
@@ -55,7 +65,7 @@ async function run(args: string[]): Promise<void> {
   const limits = defaultLimits(cores);
   if (level === 1) Object.assign(limits, { utilizationPercent: 5, latencySeconds: 6, memoryMb: 100 });
 
-  const lines = twoHosts(days);
+  const lines = subjects ? usersStream(subjects, events, 20) : twoHosts(days);
   const dir = tmpdir('watchdog');
   const extDir = path.join(dir, 'extensions');
   fs.mkdirSync(extDir, { mode: 0o755 });
@@ -67,9 +77,10 @@ async function run(args: string[]): Promise<void> {
   const config = {
     state_dir: path.join(dir, 'state'),
     log_level: 'warn',
-    learning: { min_events: minEvents, min_days: 1 },
+    learning: { min_events: minEvents, min_days: subjects ? 0 : 1 },
     retrain: { window_events: window },
     ...(unpaced ? { budget: { cpu_percent: 0 } } : {}),
+    ...(resident ? { memory: { resident_subjects: resident } } : {}),
   };
   fs.writeFileSync(configFile, JSON.stringify(config));
 
@@ -78,7 +89,7 @@ async function run(args: string[]): Promise<void> {
     interval: 3,
     timeout: 10,
     hostIdentifier: 'web-01',
-    users: DEMO_USERS,
+    users: subjects ? Array.from({ length: subjects }, (_, u) => ({ uid: uidOf(u), username: `user${u}` })) : DEMO_USERS,
     flags: { enable_extensions_watchdog: 'true', watchdog_level: String(level) },
   });
   await emu.start();
@@ -126,7 +137,8 @@ async function run(args: string[]): Promise<void> {
     await sampler;
 
     const stopped = watcher.stoppedAt ? `; the watcher would have stopped it ${watcher.stoppedAt.at.toFixed(0)} s in (${watcher.stoppedAt.why})` : '';
-    const setup = `${logged.toLocaleString('en-US')} lines (${days} days, 2 hosts) at ${rate} lines/s, min_events ${minEvents}, window ${window}, level ${level}${unpaced ? ', pacing off' : ''}`;
+    const stream = subjects ? `${subjects} users × ${events} rows, 20 to a line` : `${days} days, 2 hosts`;
+    const setup = `${logged.toLocaleString('en-US')} lines (${stream}) at ${rate} lines/s, min_events ${minEvents}, window ${window}, level ${level}${unpaced ? ', pacing off' : ''}${resident ? `, resident_subjects ${resident}` : ''}`;
     report({
       measure: `Longest over-limit CPU streak as the watcher counts it, ${setup}${stopped}`,
       value: watcher.longestStreakSeconds,
@@ -149,7 +161,8 @@ async function run(args: string[]): Promise<void> {
       unit: 'MB',
       kind: 'cost',
       baseline: { value: limits.memoryMb, label: 'the watcher’s limit' },
-      target: 150,
+      // the issue: under 150 MB on the two hosts' run, under 200 MB with 500 subjects monitoring
+      target: subjects ? 200 : 150,
       digits: 0,
     });
     report({
@@ -176,6 +189,6 @@ async function run(args: string[]): Promise<void> {
 export const watchdogPart: BenchPart = {
   name: 'watchdog',
   summary:
-    "a replayed stream under osqueryd's extension watchdog, sampled from /proc every 3 s as its watcher does (--rate, --days, --min-events, --window, --level, --unpaced, --trace)",
+    "a replayed stream under osqueryd's extension watchdog, sampled from /proc every 3 s as its watcher does (--rate, --days, --min-events, --window, --level, --unpaced, --trace; --subjects N [--events, --resident]: N users on one host instead)",
   run,
 };

@@ -28,6 +28,8 @@ export interface AnomalyConfig {
    * and the scorer thread's CPU one slice of rows may take before its lines are retried and a
    * line over it alone is set aside */
   budget: { cpu_percent: number | null; row_cpu_ms: number };
+  /** subjects whose models stay loaded; the least recently active others wait in their files */
+  memory: { resident_subjects: number };
 }
 
 /** design.md, "Baselines: no blind subjects" */
@@ -57,6 +59,8 @@ export const DEFAULTS: AnomalyConfig = {
   baselines: { host: true, per_host_users: true, fleet_prior: '' },
   // well above the longest step of training that cannot be sliced (libsvm's fit: about 2 s)
   budget: { cpu_percent: null, row_cpu_ms: 10_000 },
+  // 1–2 MB resident each with a few hundred events in its window (docs/benchmarks.md): 50 stay well inside the watchdog's 200 MB
+  memory: { resident_subjects: 50 },
 };
 
 export class ConfigError extends Error {
@@ -103,6 +107,7 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
     queries: { ...cfg.queries },
     baselines: { ...DEFAULTS.baselines, ...cfg.baselines },
     budget: { ...DEFAULTS.budget, ...cfg.budget },
+    memory: { ...DEFAULTS.memory, ...cfg.memory },
   };
   if (env.ANOMALY_STATE_DIR) merged.state_dir = env.ANOMALY_STATE_DIR;
   return merged;

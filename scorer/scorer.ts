@@ -5,6 +5,7 @@ import { FeatureExtractor } from './features/extract';
 import { learnIdentity, UidMap } from './features/subject';
 import { fnv1a64 } from './hash';
 import { announceBackend, selectBackend } from './models/backend';
+import { pace } from './pacing';
 import { Subject, type SubjectOptions, type SubjectStateFile, type SubjectVerdict } from './subject';
 import { combineBaselines, FLEET_SUBJECT, hostBaselineName, isBaselineName, subjectKey, withIdentity, type BaselineVerdict } from './baseline';
 import { createHash } from 'crypto';
@@ -18,6 +19,12 @@ import type { LogFn } from '../conf/log';
 // the host itself), plus the pooled baselines that score a subject while it learns
 // (scorer/baseline.ts). The extension runs it inside a worker thread (scorer/worker.ts); the
 // CLI runs it in-process. Both paths therefore learn and score identically.
+//
+// Memory: at most `memory.resident_subjects` subjects are loaded at once. When another one is
+// needed, the least recently active is saved to its file and unloaded (its tensors freed),
+// and loaded again from that file when its rows next arrive; Subject.toState holds all that
+// scoring depends on, so scores are the same as if it had stayed. Without a state directory
+// (evaluation) every subject stays loaded.
 
 export type { LogFn };
 
@@ -38,8 +45,17 @@ const EXTRACTOR_VERSION = 1;
 export const FLEET_KIND = 'fleet';
 export const FLEET_VERSION = 1;
 
+/** a subject unloaded to its file; what anomaly_models shows of it stays */
+interface Parked {
+  file: string;
+  summaries: ModelSummary[];
+}
+
 export class Scorer {
+  /** the loaded subjects, least recently used first */
   private readonly subjects = new Map<string, Subject>();
+  private readonly parked = new Map<string, Parked>();
+  private readonly residentLimit: number;
   /** pooled host baselines by host */
   private readonly baselines = new Map<string, Subject>();
   private fleet: Subject | null = null;
@@ -62,6 +78,7 @@ export class Scorer {
     this.log = opts.log ?? (() => {});
     this.backend = backend;
     const c = opts.config;
+    this.residentLimit = opts.stateDir ? c.memory.resident_subjects : Infinity;
     this.subjectOptions = {
       models: MODEL_NAMES.filter((m) => c.models[m]),
       minEvents: c.learning.min_events,
@@ -107,7 +124,7 @@ export class Scorer {
     }
     extractor ??= new FeatureExtractor({ users, overrides: opts.config.queries });
     const scorer = new Scorer(opts, backend, extractor, users);
-    if (opts.stateDir) scorer.loadSubjects(opts.stateDir);
+    if (opts.stateDir) await scorer.loadSubjects(opts.stateDir);
     if (opts.config.baselines.fleet_prior) scorer.loadFleet(opts.config.baselines.fleet_prior);
     return scorer;
   }
@@ -149,10 +166,14 @@ export class Scorer {
     return { events: fleet.events, calibrated: fleet.calibrated };
   }
 
-  private loadSubjects(stateDir: string): void {
+  /** the subjects saved in the state directory: the most recently active loaded, the others parked */
+  private async loadSubjects(stateDir: string): Promise<void> {
     const dir = path.join(stateDir, 'subjects');
+    const loaded: Subject[] = [];
+    let monitoring = 0;
     for (const file of fs.readdirSync(dir)) {
       if (!file.endsWith('.json')) continue;
+      await pace();
       const full = path.join(dir, file);
       try {
         const state = readStateFile(full, SUBJECT_KIND, SUBJECT_VERSION, checkSubject) as SubjectStateFile | undefined;
@@ -164,14 +185,102 @@ export class Scorer {
           continue;
         }
         const subject = Subject.fromState(state, this.subjectOptions);
-        this.subjects.set(subject.name, subject);
+        if (subject.state === 'monitoring') monitoring++;
+        loaded.push(subject);
+        this.files.set(subject.name, full);
+        if (loaded.length > this.residentLimit) {
+          // one over the limit: the least recently active goes back to its file
+          const oldest = loaded.reduce((a, b) => (b.lastTime < a.lastTime ? b : a));
+          this.park(oldest, this.fileOf(oldest.name));
+          loaded.splice(loaded.indexOf(oldest), 1);
+        }
       } catch (err) {
         const why = err instanceof StateFileError ? err.message : `${full}: ${(err as Error).message}; moved to ${quarantine(full)}`;
         this.log('error', `${why}; that subject starts learning again from new events`);
       }
     }
-    const monitoring = [...this.subjects.values()].filter((s) => s.state === 'monitoring').length;
-    if (this.subjects.size) this.log('info', `resumed ${this.subjects.size} subjects (${monitoring} monitoring) from ${dir}`);
+    for (const s of loaded.sort((a, b) => a.lastTime - b.lastTime)) this.subjects.set(s.name, s);
+    const total = this.subjectCount;
+    if (total) this.log('info', `resumed ${total} subjects (${monitoring} monitoring, ${this.subjects.size} loaded) from ${dir}`);
+  }
+
+  /** the file each loaded subject was read from: its own hashed name, or an earlier version's name until it is saved */
+  private readonly files = new Map<string, string>();
+
+  private fileOf(name: string): string {
+    return this.files.get(name) ?? path.join(this.opts.stateDir!, 'subjects', subjectFileName(name));
+  }
+
+  /** unload a subject that its file holds as it is */
+  private park(s: Subject, file: string): void {
+    this.parked.set(s.name, { file, summaries: s.summaries() });
+    this.files.delete(s.name);
+    s.dispose();
+  }
+
+  /**
+   * The subject, made the most recently used: loaded from its file if it was parked, new if
+   * never seen. Then the least recently used beyond the limit are saved and parked.
+   */
+  private async use(name: string): Promise<Subject> {
+    let s = this.subjects.get(name);
+    if (s) this.subjects.delete(name);
+    else if (this.parked.has(name)) {
+      // reading a window of events back is a slice of CPU like any other
+      await pace();
+      s = this.unpark(name);
+    }
+    s ??= new Subject(name, this.subjectOptions);
+    this.subjects.set(name, s);
+    while (this.subjects.size > this.residentLimit) {
+      await pace();
+      if (!this.evictLeastRecent()) break;
+    }
+    return s;
+  }
+
+  /** load a parked subject; one whose file has become unreadable starts afresh, as at start-up */
+  private unpark(name: string): Subject | undefined {
+    const { file } = this.parked.get(name)!;
+    this.parked.delete(name);
+    try {
+      const state = readStateFile(file, SUBJECT_KIND, SUBJECT_VERSION, checkSubject) as SubjectStateFile | undefined;
+      if (!state) throw new Error('the file is gone');
+      if (state.name !== name) throw new Error(`it holds subject ${JSON.stringify(state.name.slice(0, 100))}`);
+      const s = Subject.fromState(state, this.subjectOptions);
+      this.files.set(name, file);
+      return s;
+    } catch (err) {
+      const why = err instanceof StateFileError ? err.message : `${file}: ${(err as Error).message}; moved to ${quarantine(file)}`;
+      this.log('error', `${why}; subject ${JSON.stringify(name.slice(0, 100))} starts learning again from new events`);
+      return undefined;
+    }
+  }
+
+  /** save (if its file is not current) and park the least recently used subject; false if it could not be saved */
+  private evictLeastRecent(): boolean {
+    const [name, s] = this.subjects.entries().next().value as [string, Subject];
+    const dir = this.opts.stateDir!;
+    const own = path.join(dir, 'subjects', subjectFileName(name));
+    if (s.dirty || this.fileOf(name) !== own) {
+      try {
+        this.writeSubject(dir, s);
+      } catch (err) {
+        // it stays loaded, and is tried again when the next subject is needed
+        this.log('error', `subject ${JSON.stringify(name.slice(0, 100))} could not be saved to unload it: ${(err as Error).message}; it stays in memory`);
+        return false;
+      }
+    }
+    this.subjects.delete(name);
+    this.park(s, own);
+    return true;
+  }
+
+  private writeSubject(dir: string, s: Subject): void {
+    writeStateFile(path.join(dir, 'subjects', subjectFileName(s.name)), SUBJECT_KIND, SUBJECT_VERSION, s.toState());
+    s.dirty = false;
+    this.files.delete(s.name);
+    removeLegacyFile(dir, s.name);
   }
 
   /** rows attributed to a bare uid (`uid:1001`) because nothing named it, by subject */
@@ -185,15 +294,6 @@ export class Scorer {
   /** uid → username rows from the manager's `users` table */
   setUsers(rows: ReadonlyArray<{ uid: string; username: string }>): void {
     this.users.update(rows);
-  }
-
-  private subject(name: string): Subject {
-    let s = this.subjects.get(name);
-    if (!s) {
-      s = new Subject(name, this.subjectOptions);
-      this.subjects.set(name, s);
-    }
-    return s;
   }
 
   /**
@@ -221,7 +321,7 @@ export class Scorer {
       verdicts.forEach((v, j) => (fromHost[group.index[j]] = v));
     }
     for (const [name, group] of bySubject) {
-      const subject = this.subject(name);
+      const subject = await this.use(name);
       const before = `${subject.state}/${subject.lastTrained}`;
       const verdicts = await subject.scoreEvents(group.events);
       if (`${subject.state}/${subject.lastTrained}` !== before) this.changedState = true;
@@ -296,20 +396,29 @@ export class Scorer {
     const matched = this.extractor.match({ query: scored.query, host: scored.host, time: scored.time, action: scored.action, columns, decorations: {} });
     const event = { ...matched, key: scored.event };
     const name = subjectKey(scored.subject, scored.host, this.opts.config.baselines.per_host_users);
-    const subject = this.subjects.get(name);
+    const subject = this.subjects.get(name) ?? (this.parked.has(name) ? this.unpark(name) : undefined);
     if (!subject) throw new Error(`feedback ${record.id}: subject ${name} is not modelled`);
+    this.subjects.delete(name);
+    this.subjects.set(name, subject);
     subject.label(event, record.label);
+    // unloading the least recently used waits for the next rows, which may pace it
   }
 
   summaries(): ModelSummary[] {
     const out: ModelSummary[] = [];
     for (const s of this.subjects.values()) out.push(...s.summaries());
+    for (const p of this.parked.values()) out.push(...p.summaries);
     for (const s of this.baselines.values()) out.push(...s.summaries());
     if (this.fleet) out.push(...this.fleet.summaries());
     return out;
   }
 
   get subjectCount(): number {
+    return this.subjects.size + this.parked.size;
+  }
+
+  /** subjects loaded in memory now (the rest are parked in their files) */
+  get residentCount(): number {
     return this.subjects.size;
   }
 
@@ -320,7 +429,10 @@ export class Scorer {
    * calibrated on a few dozen events would promise a contract it cannot keep.
    */
   async trainAll(): Promise<void> {
-    for (const s of this.subjects.values()) if (s.events >= this.subjectOptions.minEvents) await s.train();
+    for (const name of [...this.subjects.keys(), ...this.parked.keys()]) {
+      const s = await this.use(name);
+      if (s.events >= this.subjectOptions.minEvents) await s.train();
+    }
     for (const s of this.baselines.values()) await s.train();
   }
 
@@ -364,11 +476,7 @@ export class Scorer {
     yield attempt('extractor', () => writeStateFile(path.join(dir, 'extractor.json'), EXTRACTOR_KIND, EXTRACTOR_VERSION, this.extractor.toState()));
     for (const s of [...this.subjects.values(), ...this.baselines.values()]) {
       if (!s.dirty) continue;
-      yield attempt(`subject ${JSON.stringify(s.name.slice(0, 100))}`, () => {
-        writeStateFile(path.join(dir, 'subjects', subjectFileName(s.name)), SUBJECT_KIND, SUBJECT_VERSION, s.toState());
-        s.dirty = false;
-        removeLegacyFile(dir, s.name);
-      });
+      yield attempt(`subject ${JSON.stringify(s.name.slice(0, 100))}`, () => this.writeSubject(dir, s));
     }
   }
 }

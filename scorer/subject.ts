@@ -84,6 +84,12 @@ export class Subject {
   private normalKeys = new Set<string>();
   private anomalousKeys = new Set<string>();
   private training: Promise<void> | null = null;
+  /**
+   * One copy of each distinct key and token the window holds. A subject's routine repeats
+   * the same few dozen strings in thousands of events; the extractor (and a state file read
+   * back) makes a new string for each, which was most of a subject's memory.
+   */
+  private strings = new Map<string, string>();
   dirty = true;
 
   constructor(
@@ -155,7 +161,20 @@ export class Subject {
     this.dirty = true;
   }
 
-  private remember(event: BehaviourEvent, learn: boolean, calibrate: boolean): void {
+  private intern(event: BehaviourEvent): BehaviourEvent {
+    // a subject whose tokens keep changing would grow the table without end: start it again
+    if (this.strings.size > this.opts.windowEvents * 4) this.strings.clear();
+    const one = (x: string) => {
+      const y = this.strings.get(x);
+      if (y !== undefined) return y;
+      this.strings.set(x, x);
+      return x;
+    };
+    return { key: one(event.key), values: event.values.map(one), pairs: event.pairs.map(one), text: event.text, time: event.time };
+  }
+
+  private remember(original: BehaviourEvent, learn: boolean, calibrate: boolean): void {
+    const event = this.intern(original);
     this.context.push(event);
     if (this.context.length > this.opts.contextLength * 4) this.context.splice(0, this.context.length - this.opts.contextLength);
     const n = ++this.seq;
@@ -318,6 +337,8 @@ export class Subject {
         }
         heldOut[name] = values;
       }
+      // the models replaced hold tfjs tensors, which no garbage collector frees
+      this.dispose();
       this.models = models;
       this.calibrator = new Calibrator(heldOut, {}, 1, STREAM);
       this.state = 'monitoring';
@@ -345,6 +366,12 @@ export class Subject {
       this.recent = this.recent.filter((x) => x.e.key !== event.key);
     }
     this.dirty = true;
+  }
+
+  /** free the models' tensors: before dropping the subject (it can be loaded again from its state) */
+  dispose(): void {
+    for (const m of this.models.values()) m.dispose?.();
+    this.models = new Map();
   }
 
   summaries(): ModelSummary[] {
@@ -388,8 +415,14 @@ export class Subject {
     subject.lastTime = s.lastTime;
     subject.lastTrained = s.lastTrained;
     subject.trainedAtEvents = s.trainedAtEvents;
-    subject.window = s.window;
-    subject.recent = s.recent;
+    // the file holds an event that is in both the window and the recent events twice: read it back as one
+    const byNumber = new Map<number, BehaviourEvent>();
+    subject.window = s.window.map((x) => {
+      const e = subject.intern(x.e);
+      byNumber.set(x.n, e);
+      return { e, n: x.n };
+    });
+    subject.recent = s.recent.map((x) => ({ e: byNumber.get(x.n) ?? subject.intern(x.e), n: x.n }));
     subject.seq = s.seq;
     subject.context = s.context;
     for (const m of s.models) subject.models.set(m.name, loadModel(m));

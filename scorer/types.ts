@@ -87,6 +87,8 @@ export interface Model {
   observe?(event: BehaviourEvent, context: readonly BehaviourEvent[]): void;
   /** JSON-serialisable state; `loadModel` in scorer/models/index.ts restores it */
   toState(): ModelState;
+  /** free what the garbage collector cannot (tfjs tensors); the model is unusable after */
+  dispose?(): void;
 }
 
 /** progress of a model's stepwise training */

@@ -32,9 +32,16 @@ interface LibSvm {
 export class OcsvmModel implements Model {
   readonly name = 'ocsvm' as const;
   private readonly opts: OcsvmOptions;
-  /** support vectors, dense, column-major (feature i of vector r at i × rows + r): scoring
-   * walks an event's few features across all vectors, in contiguous memory */
-  private sv = new Float64Array(0);
+  /**
+   * support vectors, sparse by feature (compressed columns): feature i's non-zero values are
+   * svValue[colStart[i] … colStart[i+1]), of vectors svRow[…]. Scoring walks an event's few
+   * features across the vectors that have them; a hashed event has a few dozen of 512
+   * features, so a dense copy was 95 % zeros (4 kB a vector, most of a subject's off-heap
+   * memory). The zeros it skips added exactly 0, so decisions are the same to the bit.
+   */
+  private colStart = new Int32Array(0);
+  private svRow = new Int32Array(0);
+  private svValue = new Float64Array(0);
   private svNorm = new Float64Array(0);
   /** scratch for decision() */
   private dot = new Float64Array(0);
@@ -102,22 +109,46 @@ export class OcsvmModel implements Model {
     if (svAt < 0 || !rhoLine) throw new Error('ocsvm: libsvm model has no support vectors or rho');
     this.rho = Number(rhoLine.slice(4));
     const rows = lines.slice(svAt + 1).filter((l) => l.trim());
-    const d = this.opts.dims;
-    this.sv = new Float64Array(rows.length * d);
     this.coef = new Float64Array(rows.length);
+    this.setSupport(
+      rows.map((row, r) => {
+        const parts = row.trim().split(/\s+/);
+        this.coef[r] = Number(parts[0]);
+        const pairs: number[] = [];
+        for (let k = 1; k < parts.length; k++) {
+          const [idx, val] = parts[k].split(':');
+          pairs.push(Number(idx) - 1, Number(val)); // libsvm indices start at 1
+        }
+        return pairs;
+      }),
+    );
+  }
+
+  /** the support vectors from their sparse rows ([feature, value, feature, value, …] each) */
+  private setSupport(rows: readonly (readonly number[])[]): void {
+    const d = this.opts.dims;
+    const colStart = new Int32Array(d + 1);
     this.svNorm = new Float64Array(rows.length);
     rows.forEach((row, r) => {
-      const parts = row.trim().split(/\s+/);
-      this.coef[r] = Number(parts[0]);
-      let norm = 0;
-      for (let k = 1; k < parts.length; k++) {
-        const [idx, val] = parts[k].split(':');
-        const v = Number(val);
-        this.sv[(Number(idx) - 1) * rows.length + r] = v; // libsvm indices start at 1
-        norm += v * v;
+      for (let k = 0; k < row.length; k += 2) {
+        if (row[k + 1] !== 0) colStart[row[k] + 1]++;
+        this.svNorm[r] += row[k + 1] * row[k + 1];
       }
-      this.svNorm[r] = norm;
     });
+    for (let i = 0; i < d; i++) colStart[i + 1] += colStart[i];
+    const fill = colStart.slice(0, d);
+    this.svRow = new Int32Array(colStart[d]);
+    this.svValue = new Float64Array(colStart[d]);
+    // rows in order, so each feature's vectors are in ascending order as the dense loop had them
+    rows.forEach((row, r) => {
+      for (let k = 0; k < row.length; k += 2) {
+        if (row[k + 1] === 0) continue;
+        const at = fill[row[k]]++;
+        this.svRow[at] = r;
+        this.svValue[at] = row[k + 1];
+      }
+    });
+    this.colStart = colStart;
   }
 
   /** f(x) = Σ αᵢ exp(−γ‖x − svᵢ‖²) − ρ; positive inside the learned support */
@@ -127,9 +158,8 @@ export class OcsvmModel implements Model {
     const n = this.coef.length;
     const dot = this.dot.length === n ? this.dot.fill(0) : (this.dot = new Float64Array(n));
     for (let j = 0; j < x.index.length; j++) {
-      const base = x.index[j] * n;
       const v = x.value[j];
-      for (let r = 0; r < n; r++) dot[r] += this.sv[base + r] * v;
+      for (let k = this.colStart[x.index[j]], end = this.colStart[x.index[j] + 1]; k < end; k++) dot[this.svRow[k]] += this.svValue[k] * v;
     }
     let f = 0;
     for (let r = 0; r < n; r++) f += this.coef[r] * Math.exp(-this.gamma * Math.max(0, xNorm + this.svNorm[r] - 2 * dot[r]));
@@ -152,8 +182,16 @@ export class OcsvmModel implements Model {
       gamma: this.gamma,
       rho: this.rho,
       coef: Array.from(this.coef),
-      sv: sparseRows(this.sv, this.coef.length, this.opts.dims),
+      sv: this.sparseRows(),
     };
+  }
+
+  /** each support vector's non-zero features in ascending order, as [feature, value, …] */
+  private sparseRows(): number[][] {
+    const out: number[][] = Array.from(this.coef, () => []);
+    for (let i = 0; i + 1 < this.colStart.length; i++)
+      for (let k = this.colStart[i]; k < this.colStart[i + 1]; k++) out[this.svRow[k]].push(i, this.svValue[k]);
+    return out;
   }
 
   static fromState(s: ModelState): OcsvmModel {
@@ -163,14 +201,10 @@ export class OcsvmModel implements Model {
     m.gamma = s.gamma as number;
     m.rho = s.rho as number;
     m.coef = Float64Array.from(s.coef as number[]);
-    m.sv = new Float64Array(m.coef.length * d);
-    m.svNorm = new Float64Array(m.coef.length);
-    (s.sv as number[][]).forEach((row, r) => {
-      for (let k = 0; k < row.length; k += 2) {
-        m.sv[row[k] * m.coef.length + r] = row[k + 1];
-        m.svNorm[r] += row[k + 1] * row[k + 1];
-      }
-    });
+    const rows = s.sv as number[][];
+    if (rows.length !== m.coef.length || rows.some((row) => row.some((x, k) => k % 2 === 0 && !(Number.isInteger(x) && x >= 0 && x < d))))
+      throw new Error(`ocsvm model state: support vectors do not match ${m.coef.length} coefficients of ${d} features`);
+    m.setSupport(rows);
     m.trained = true;
     return m;
   }
@@ -213,16 +247,6 @@ function silently<T>(fn: () => T): T {
 function toDense(v: SparseVector, dims: number): number[] {
   const out = new Array<number>(dims).fill(0);
   for (let j = 0; j < v.index.length; j++) out[v.index[j]] = v.value[j];
-  return out;
-}
-
-function sparseRows(sv: Float64Array, rows: number, d: number): number[][] {
-  const out: number[][] = [];
-  for (let r = 0; r < rows; r++) {
-    const row: number[] = [];
-    for (let i = 0; i < d; i++) if (sv[i * rows + r] !== 0) row.push(i, sv[i * rows + r]);
-    out.push(row);
-  }
   return out;
 }
 
