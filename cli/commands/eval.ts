@@ -25,8 +25,9 @@ Options:
   --test FILE    labelled test data
   --unit UNIT    osquery logs: score each row (row, default) or each window (window)
   --json         print the metrics as one JSON object on the last line
-  --models LIST  comma-separated models to use (default rarity,ocsvm,lstm, and for
-                 sequences and traces counts: each session's key-count profile)
+  --models LIST  comma-separated models to use (default rarity,ocsvm,lstm, and for key
+                 sequences counts: each session's key-count profile; counts also
+                 applies to syscall traces when named)
   --config FILE  config (models, learning minimums) for osquery logs
   --quiet        no progress output
 `;

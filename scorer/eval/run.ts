@@ -23,7 +23,7 @@ export interface EvalOptions {
   /** what one test unit is for osquery logs: a row (default) or a subject's time window */
   unit?: 'row' | 'window';
   modelOptions?: Partial<Record<ModelName, Record<string, unknown>>>;
-  /** sessions and traces: add the key-count profile (`counts`, default true) to the models */
+  /** sessions and traces: add the key-count profile (`counts`; default: for key sequences, not for syscall traces) */
   keyCounts?: boolean;
   onProgress?: (stage: string, done: number, total: number) => void;
   log?: LogFn;
@@ -62,7 +62,10 @@ async function evaluate(opts: EvalOptions, config: AnomalyConfig, models: ModelN
   let backend: string | undefined;
   const unit = kind === 'osquery' ? (opts.unit ?? 'row') : 'session';
   if (opts.unit === 'window' && kind !== 'osquery') throw new Error(`--unit window needs labelled osquery results logs; ${opts.test} holds ${kind}`);
-  const keyCounts = kind !== 'osquery' && (opts.keyCounts ?? true);
+  // a log session follows a protocol whose keys occur a settled number of times (an HDFS block
+  // has three replicas); a syscall trace's counts grow with whatever the process did, and on
+  // ADFA-LD the profile ranks at chance (AUC 0.51) and only dilutes the other statistics
+  const keyCounts = kind !== 'osquery' && (opts.keyCounts ?? kind === 'sequences');
   if (!models.length && !keyCounts) throw new Error(`no model to evaluate ${kind} with${opts.keyCounts ? ' (counts scores sequences and traces, not osquery rows)' : ''}`);
   if (kind === 'osquery') {
     ({ units, trainUnits, backend } = await evalRows(opts, config));
