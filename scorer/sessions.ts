@@ -154,7 +154,8 @@ export class SessionScorer {
   async score(sessions: readonly (readonly BehaviourEvent[])[]): Promise<SessionResult[]> {
     if (!this.calibrator) throw new Error('SessionScorer.score before fit');
     const perFold: SessionEvidence[][] = [];
-    for (const fold of this.folds) perFold.push(await this.sessionEvidence(fold, sessions, `score${this.folds.length > 1 ? ` (fold ${perFold.length + 1} of ${this.folds.length})` : ''}`));
+    for (const fold of this.folds)
+      perFold.push(await this.sessionEvidence(fold, sessions, `score${this.folds.length > 1 ? ` (fold ${perFold.length + 1} of ${this.folds.length})` : ''}`));
     return sessions.map((_, i) => {
       const e = averageEvidence(perFold.map((f) => f[i]));
       const values: Partial<Record<SessionStatistic, number>> = {};

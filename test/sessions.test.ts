@@ -76,7 +76,14 @@ t.test('the key-count profile: a settled count changed is surprising, a varying 
 t.test('cross-fitted sessions: counts find what no step shows, normal sessions stay within the contract', async (t) => {
   const r = seededRandom(11);
   const toEvents = (keys: string[]) => keys.map((k, i) => sequenceEvent(k, i));
-  const scorer = new SessionScorer({ models: ['rarity'], contextLength: 10, heldOutFraction: 0.2, crossFit: true, keyCounts: true, modelOptions: { rarity: { ngram: 4 } } });
+  const scorer = new SessionScorer({
+    models: ['rarity'],
+    contextLength: 10,
+    heldOutFraction: 0.2,
+    crossFit: true,
+    keyCounts: true,
+    modelOptions: { rarity: { ngram: 4 } },
+  });
   await scorer.fit(Array.from({ length: 3000 }, () => toEvents(block(r))));
   const normal = await scorer.score(Array.from({ length: 1000 }, () => toEvents(block(r))));
   const fourReplicas = await scorer.score(Array.from({ length: 20 }, () => toEvents(block(r, 4))));

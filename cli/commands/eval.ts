@@ -59,7 +59,8 @@ export async function run(argv: string[]): Promise<number> {
   if (flags.models) {
     const wanted = String(flags.models).split(',');
     for (const m of wanted)
-      if (!['rarity', 'ocsvm', 'lstm', 'counts'].includes(m)) throw new CliError(`--models: unknown model ${JSON.stringify(m)} (rarity, ocsvm, lstm, counts)`, EXIT.usage);
+      if (!['rarity', 'ocsvm', 'lstm', 'counts'].includes(m))
+        throw new CliError(`--models: unknown model ${JSON.stringify(m)} (rarity, ocsvm, lstm, counts)`, EXIT.usage);
     raw.models = { rarity: wanted.includes('rarity'), ocsvm: wanted.includes('ocsvm'), lstm: wanted.includes('lstm') };
     keyCounts = wanted.includes('counts');
   }

@@ -66,7 +66,8 @@ async function evaluate(opts: EvalOptions, config: AnomalyConfig, models: ModelN
   // has three replicas); a syscall trace's counts grow with whatever the process did, and on
   // ADFA-LD the profile ranks at chance (AUC 0.51) and only dilutes the other statistics
   const keyCounts = kind !== 'osquery' && (opts.keyCounts ?? kind === 'sequences');
-  if (!models.length && !keyCounts) throw new Error(`no model to evaluate ${kind} with${opts.keyCounts ? ' (counts scores sequences and traces, not osquery rows)' : ''}`);
+  if (!models.length && !keyCounts)
+    throw new Error(`no model to evaluate ${kind} with${opts.keyCounts ? ' (counts scores sequences and traces, not osquery rows)' : ''}`);
   if (kind === 'osquery') {
     ({ units, trainUnits, backend } = await evalRows(opts, config));
   } else {
@@ -77,7 +78,15 @@ async function evaluate(opts: EvalOptions, config: AnomalyConfig, models: ModelN
     units = await evalSessions(normalTrain, test, models, keyCounts, opts);
   }
   if (!units.length) throw new DatasetError(opts.test, 0, 'no labelled unit to evaluate (osquery lines need a top-level "label": "normal" | "anomalous")');
-  return { kind, unit, models: keyCounts ? [...models, 'counts'] : models, backend, train_units: trainUnits, ...metrics(units), seconds: Math.round((Date.now() - started) / 100) / 10 };
+  return {
+    kind,
+    unit,
+    models: keyCounts ? [...models, 'counts'] : models,
+    backend,
+    train_units: trainUnits,
+    ...metrics(units),
+    seconds: Math.round((Date.now() - started) / 100) / 10,
+  };
 }
 
 /** copies of inputs that cannot be read twice, in a private temp directory */
@@ -111,7 +120,13 @@ class Spool {
   }
 }
 
-async function evalSessions(train: LabelledSequence[], test: LabelledSequence[], models: ModelName[], keyCounts: boolean, opts: EvalOptions): Promise<ScoredUnit[]> {
+async function evalSessions(
+  train: LabelledSequence[],
+  test: LabelledSequence[],
+  models: ModelName[],
+  keyCounts: boolean,
+  opts: EvalOptions,
+): Promise<ScoredUnit[]> {
   const toEvents = (s: LabelledSequence) => s.keys.map((k, i) => sequenceEvent(k, i));
   // sessions are short and strictly ordered: longer n-grams and a larger LSTM pay off here
   const modelOptions = { rarity: { ngram: 4 }, lstm: { units: 64, maxWindows: 100_000 }, ...opts.modelOptions };
