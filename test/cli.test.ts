@@ -76,6 +76,12 @@ t.test('eval --json ends with one JSON object of metrics', async (t) => {
   t.equal(last.n, 120);
   t.ok(last.recall >= 0.9, `an unseen key in a session is found (recall ${last.recall})`);
   t.ok(last.fpr <= 0.02, `normal sessions stay below the line (fpr ${last.fpr})`);
+  // the key-count profile alone: the unseen key is a key that always occurred zero times
+  const c = anomaly(['eval', '--train', path.join(dir, 'train.txt'), '--test', path.join(dir, 'test.csv'), '--json', '--models', 'counts', '--quiet']);
+  t.equal(c.code, 0, c.err);
+  const counts = JSON.parse(c.out.trim().split('\n').at(-1)!);
+  t.same(counts.models, ['counts']);
+  t.ok(counts.recall >= 0.9 && counts.fpr <= 0.02, `counts alone: recall ${counts.recall}, fpr ${counts.fpr}`);
 });
 
 t.test('eval on labelled osquery results: the demo stories, trained on the days before', async (t) => {

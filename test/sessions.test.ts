@@ -1,6 +1,7 @@
 import t from 'tap';
 import { seededRandom } from '../demo/generate';
 import { sequenceEvent } from '../scorer/features/extract';
+import { KeyCountProfile } from '../scorer/key-counts';
 import { SessionScorer } from '../scorer/sessions';
 
 // Sessions that alternate A B A B …, with a step out of turn now and then.
@@ -31,4 +32,63 @@ t.test('a session that is odd all along is caught by its mean, one odd step by i
   t.ok(oneOddStep.score < 0.3, `one never-seen step scores ${oneOddStep.score.toFixed(2)}`);
   t.equal(oneOddStep.model, 'rarity', 'and it is the peak that decided');
   t.ok(normal.filter((s) => s.score < 0.3).length <= 2, 'normal sessions rarely score bad');
+});
+
+// HDFS-like blocks: allocate (a), three replicas written (w w w) and acknowledged (k k k) in
+// interleaved order, a retried step (r) zero to five times, then closed (c)
+function block(r: () => number, replicas = 3) {
+  const keys = ['a'];
+  const pending: string[] = [];
+  for (let i = 0; i < replicas; i++) pending.push('w', 'k');
+  let retries = Math.floor(r() * 6);
+  while (pending.length || retries > 0) {
+    if (retries > 0 && r() < 0.2) {
+      keys.push('r');
+      retries--;
+      continue;
+    }
+    if (!pending.length) continue;
+    // a write comes before its acknowledgement; otherwise any order
+    const i = r() < 0.5 ? 0 : Math.min(1, pending.length - 1);
+    keys.push(pending.splice(pending[i] === 'k' && !keys.includes('w') ? 0 : i, 1)[0]);
+  }
+  keys.push('c');
+  return keys;
+}
+
+t.test('the key-count profile: a settled count changed is surprising, a varying one is not', async (t) => {
+  const r = seededRandom(3);
+  const profile = new KeyCountProfile();
+  profile.fit(Array.from({ length: 2000 }, () => block(r)));
+  const typical = profile.surprise(block(r)).value;
+  const fourReplicas = profile.surprise(block(r, 4));
+  const cutShort = profile.surprise(['a', 'w']);
+  const newKey = profile.surprise([...block(r), 'x']);
+  const manyRetries = profile.surprise(['a', 'w', 'k', 'w', 'k', 'w', 'k', ...new Array(9).fill('r'), 'c']);
+  t.ok(typical < 3, `a usual block: ${typical.toFixed(2)} nats`);
+  t.ok(fourReplicas.value > 7, `a fourth replica: ${fourReplicas.value.toFixed(2)} nats (${fourReplicas.detail})`);
+  t.ok(cutShort.value > 7, `a block cut short: ${cutShort.value.toFixed(2)} nats`);
+  t.ok(newKey.value > 7, `a key never seen: ${newKey.value.toFixed(2)} nats`);
+  // the retried step has had six different counts, so a new one is six times likelier
+  t.ok(manyRetries.value < fourReplicas.value - 1.5, `nine retries, a count never seen of a key whose count varies: ${manyRetries.value.toFixed(2)} nats`);
+});
+
+t.test('cross-fitted sessions: counts find what no step shows, normal sessions stay within the contract', async (t) => {
+  const r = seededRandom(11);
+  const toEvents = (keys: string[]) => keys.map((k, i) => sequenceEvent(k, i));
+  const scorer = new SessionScorer({
+    models: ['rarity'],
+    contextLength: 10,
+    heldOutFraction: 0.2,
+    crossFit: true,
+    keyCounts: true,
+    modelOptions: { rarity: { ngram: 4 } },
+  });
+  await scorer.fit(Array.from({ length: 3000 }, () => toEvents(block(r))));
+  const normal = await scorer.score(Array.from({ length: 1000 }, () => toEvents(block(r))));
+  const fourReplicas = await scorer.score(Array.from({ length: 20 }, () => toEvents(block(r, 4))));
+  const bad = normal.filter((s) => s.score < 0.3).length;
+  t.ok(bad <= 4, `normal sessions below 0.3: ${bad} of 1,000 (the contract expects 1.6)`);
+  const found = fourReplicas.filter((s) => s.score < 0.3 && s.model === 'counts').length;
+  t.equal(found, 20, `a fourth replica, every step familiar: ${found} of 20 bad, by their counts`);
 });

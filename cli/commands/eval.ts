@@ -25,7 +25,9 @@ Options:
   --test FILE    labelled test data
   --unit UNIT    osquery logs: score each row (row, default) or each window (window)
   --json         print the metrics as one JSON object on the last line
-  --models LIST  comma-separated models to use (default rarity,ocsvm,lstm)
+  --models LIST  comma-separated models to use (default rarity,ocsvm,lstm, and for key
+                 sequences counts: each session's key-count profile; counts also
+                 applies to syscall traces when named)
   --config FILE  config (models, learning minimums) for osquery logs
   --quiet        no progress output
 `;
@@ -53,11 +55,14 @@ export async function run(argv: string[]): Promise<number> {
     checkInputFile(f);
   }
   const raw = (flags.config ? readConfigJson(flags.config as string) : {}) as Record<string, unknown>;
+  let keyCounts: boolean | undefined;
   if (flags.models) {
     const wanted = String(flags.models).split(',');
     for (const m of wanted)
-      if (!['rarity', 'ocsvm', 'lstm'].includes(m)) throw new CliError(`--models: unknown model ${JSON.stringify(m)} (rarity, ocsvm, lstm)`, EXIT.usage);
+      if (!['rarity', 'ocsvm', 'lstm', 'counts'].includes(m))
+        throw new CliError(`--models: unknown model ${JSON.stringify(m)} (rarity, ocsvm, lstm, counts)`, EXIT.usage);
     raw.models = { rarity: wanted.includes('rarity'), ocsvm: wanted.includes('ocsvm'), lstm: wanted.includes('lstm') };
+    keyCounts = wanted.includes('counts');
   }
   const config = resolveConfig(raw, (flags.config as string) ?? '--models');
   const bar = progress(process.stderr, Boolean(flags.quiet));
@@ -68,6 +73,7 @@ export async function run(argv: string[]): Promise<number> {
       test: flags.test as string,
       config,
       unit,
+      keyCounts,
       onProgress: (s, d, t) => bar.update(s, d, t),
       log: stderrLog(flags),
     });
