@@ -21,12 +21,6 @@ import type { ModelName, Verdict } from './types';
 // so its scale is kept at least 1 (a thinner fitted tail compounded the per-model
 // extrapolation and called a barely-outside event impossible).
 //
-// A subject's rows are a stream, not exchangeable draws: its held-out events are its newest
-// days. For them (`fromTop`) each held-out event enters the combined statistic leave-one-out,
-// and beyond the held-out range a p-value decays from the p-value of the range's top instead of
-// stepping down to 1/(n+1), which with n > 625 made a row a hair past the range bad on its own.
-// Sessions (HDFS, ADFA-LD) are independent draws and keep the conformal edge.
-//
 // Score mapping: p → 1 + log10(p)/4, clamped to [0,1], so P(score < s) = 10^(−4(1−s)) when p
 // is uniform: 0.3 ↔ p 0.0016, 0.5 ↔ 0.01, 0.7 ↔ 0.063.
 
@@ -67,16 +61,8 @@ export class TailCalibratedStatistic {
   /**
    * @param minScale the least scale the tail may have; by default the sample's body width
    * @param overlap how many consecutive sample values share most of their data (1: none)
-   * @param fromTop beyond the sample, decay from the p-value of its largest value (ties and
-   *   all) rather than from the fitted tail: for a statistic whose top is a tie of distinct
-   *   events at the resolution limit, as the combined one's is
    */
-  constructor(
-    sample: ArrayLike<number>,
-    minScale?: number,
-    overlap = 1,
-    private readonly fromTop = false,
-  ) {
+  constructor(sample: ArrayLike<number>, minScale?: number, overlap = 1) {
     const sorted = Float64Array.from(sample).sort();
     this.sorted = sorted;
     this.overlap = overlap;
@@ -115,32 +101,15 @@ export class TailCalibratedStatistic {
 
   /** p-value of `x`: the chance a normal event's statistic is at least x */
   pValue(x: number): number {
-    return this.p(x, false);
-  }
-
-  /**
-   * p-value of a value that is itself one of the sample, judged as a new event against the
-   * other n − 1 (leave one out). A sample member judged against a sample that includes it can
-   * never be beyond its range, so a statistic built from such p-values (the combined one)
-   * would never see what a new event beyond one model's range looks like.
-   */
-  pValueOfMember(x: number): number {
-    return this.p(x, true);
-  }
-
-  private p(x: number, member: boolean): number {
     const n = this.sorted.length;
     if (n === 0) return 1;
     if (!(x === x)) return 1; // NaN carries no evidence
-    const top = this.sorted[n - 1];
-    const beyond = x > top;
-    const at = beyond && this.fromTop ? top : x;
-    // count of sample values >= at by binary search for the first index with value >= at
+    // count of sample values >= x by binary search for the first index with value >= x
     let lo = 0;
     let hi = n;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.sorted[mid] < at) lo = mid + 1;
+      if (this.sorted[mid] < x) lo = mid + 1;
       else hi = mid;
     }
     // a new observation is ranked among the sample as one independent draw: where the sample's
@@ -148,15 +117,12 @@ export class TailCalibratedStatistic {
     // `overlap` near-copies of itself, so it weighs that many values. Counted as one, a window
     // just beyond every held-out value of any one statistic got p = 1/(n+1), beyond all of
     // the held-out windows' combined statistics, and was bad: with n = 20 × the independent
-    // windows held out, sparse subjects had 0.4-1.6 % of normal windows below 0.3. A member of
-    // the sample is already one of those values: (overlap − 1 + at least as large)/(n + overlap)
-    const empirical = ((member ? this.overlap - 1 : this.overlap) + (n - lo)) / (n + this.overlap);
+    // windows held out, sparse subjects had 0.4-1.6 % of normal windows below 0.3
+    const empirical = (this.overlap + (n - lo)) / (n + this.overlap);
     // inside the observed range the empirical value is exact; the tail only extrapolates beyond it
-    if (!beyond) return empirical;
-    const tail = this.fromTop
-      ? empirical * Math.exp(-(x - top) / this.scale)
-      : Math.min(empirical, this.tailMass * Math.exp(-(x - this.threshold) / this.scale));
-    return Math.max(tail, P_FLOOR);
+    if (x <= this.sorted[n - 1]) return empirical;
+    const tail = this.tailMass * Math.exp(-(x - this.threshold) / this.scale);
+    return Math.max(Math.min(empirical, tail), P_FLOOR);
   }
 
   toJSON(): number[] {
@@ -186,35 +152,26 @@ export class Calibrator<K extends string = ModelName> {
    * @param minScale per model, the least scale its extrapolated tail may have, for evidence
    *   whose tail has a known natural width (a sum of squared z-scores decays like e^(−x/2));
    *   by default the held-out sample's body width
-   * @param overlap how many consecutive held-out values share most of their data (1: none)
-   * @param fromTop the held-out events are a stretch of one stream, not exchangeable draws
-   *   (a subject's rows: hours of one day are alike, the next day differs). Beyond the held-out
-   *   range every p-value then decays from the p-value of the range's top instead of stepping
-   *   down to the conformal 1/(n+1): with n past 625 that step alone made a row bad, and a
-   *   stream's next day leaves its held-out range far more often than 1 in n+1. Independent
-   *   sessions (HDFS blocks, ADFA-LD traces) keep the conformal edge.
    */
   constructor(
     readonly heldOut: Partial<Record<K, number[]>>,
     minScale: Partial<Record<K, number>> = {},
     overlap = 1,
-    readonly fromTop = false,
   ) {
     this.perModel = new Map();
     let n = -1;
     for (const [name, values] of Object.entries(heldOut) as [K, number[]][]) {
       if (n >= 0 && values.length !== n) throw new Error(`calibration: ${name} has ${values.length} values, others ${n}`);
       n = values.length;
-      this.perModel.set(name, new TailCalibratedStatistic(values, minScale[name], overlap, fromTop));
+      this.perModel.set(name, new TailCalibratedStatistic(values, minScale[name], overlap));
     }
     const combinedSample: number[] = [];
     for (let i = 0; i < Math.max(n, 0); i++) {
       const evidence: Partial<Record<K, number>> = {};
       for (const [name, values] of Object.entries(heldOut) as [K, number[]][]) evidence[name] = values[i];
-      // a stream's held-out events are judged leave-one-out; sessions keep their calibration as measured
-      combinedSample.push(this.combine(evidence, fromTop).statistic);
+      combinedSample.push(this.combine(evidence).statistic);
     }
-    this.combined = new TailCalibratedStatistic(combinedSample, 1, overlap, fromTop);
+    this.combined = new TailCalibratedStatistic(combinedSample, 1, overlap);
   }
 
   get size(): number {
@@ -225,14 +182,13 @@ export class Calibrator<K extends string = ModelName> {
     return [...this.perModel.keys()];
   }
 
-  /** @param member the evidence is one of the held-out events: each model judges it against the others */
-  private combine(evidence: Partial<Record<K, number>>, member = false): { statistic: number; model: K | '' } {
+  private combine(evidence: Partial<Record<K, number>>): { statistic: number; model: K | '' } {
     let best = 0;
     let model: K | '' = '';
     for (const [name, stat] of this.perModel) {
       const value = evidence[name];
       if (value === undefined) continue;
-      const strength = -Math.log(member ? stat.pValueOfMember(value) : stat.pValue(value));
+      const strength = -Math.log(stat.pValue(value));
       if (strength > best || model === '') {
         best = strength;
         model = name;
@@ -257,11 +213,7 @@ export class Calibrator<K extends string = ModelName> {
     return { heldOut: this.heldOut };
   }
 
-  static fromState<K extends string = ModelName>(
-    state: { heldOut: Partial<Record<K, number[]>> },
-    minScale?: Partial<Record<K, number>>,
-    fromTop = false,
-  ): Calibrator<K> {
-    return new Calibrator<K>(state.heldOut, minScale, 1, fromTop);
+  static fromState<K extends string = ModelName>(state: { heldOut: Partial<Record<K, number[]>> }, minScale?: Partial<Record<K, number>>): Calibrator<K> {
+    return new Calibrator<K>(state.heldOut, minScale);
   }
 }

@@ -52,8 +52,6 @@ export interface SubjectStateFile {
 }
 
 const DAY = 86400;
-/** a subject's held-out events are a stretch of its stream, not exchangeable draws (calibration.ts) */
-const STREAM = true;
 /** held-out events scored between two pacing checks */
 const HELD_OUT_SLICE = 256;
 
@@ -323,24 +321,16 @@ export class Subject {
         for (let i = 0; i < inputs.length; i += HELD_OUT_SLICE) {
           await pace();
           const slice = inputs.slice(i, i + HELD_OUT_SLICE);
-          if (model.observe) {
-            // a model that learns online is calibrated the way it will score: each held-out event
-            // against everything before it, then learned. Scored by the frozen fit instead, the
-            // held-out events met a smaller model than later events do, and a never-seen value's
-            // surprise, which grows with the events seen, sat just above the held-out range on
-            // ordinary days (the demo's developer, 30 everyday rows at the edge)
-            for (const input of slice) {
-              values.push((await model.score([input]))[0].value);
-              model.observe(input.event, input.context);
-            }
-          } else for (const e of await model.score(slice)) values.push(e.value);
+          for (const e of await model.score(slice)) values.push(e.value);
         }
         heldOut[name] = values;
       }
+      // the held-out events are normal history too: models that learn online take them in
+      for (const [, model] of models) for (const input of inputs) model.observe?.(input.event, input.context);
       // the models replaced hold tfjs tensors, which no garbage collector frees
       this.dispose();
       this.models = models;
-      this.calibrator = new Calibrator(heldOut, {}, 1, STREAM);
+      this.calibrator = new Calibrator(heldOut);
       this.state = 'monitoring';
       this.lastTrained = this.lastTime || Math.floor(Date.now() / 1000);
       this.trainedAtEvents = this.events;
@@ -426,7 +416,7 @@ export class Subject {
     subject.seq = s.seq;
     subject.context = s.context;
     for (const m of s.models) subject.models.set(m.name, loadModel(m));
-    subject.calibrator = s.calibration ? Calibrator.fromState(s.calibration, {}, STREAM) : null;
+    subject.calibrator = s.calibration ? Calibrator.fromState(s.calibration) : null;
     if (subject.state === 'monitoring' && (!subject.calibrator || subject.models.size === 0)) {
       throw new Error(`subject ${s.name}: state says monitoring but has no ${subject.calibrator ? 'models' : 'calibration'}`);
     }
