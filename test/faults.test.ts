@@ -207,13 +207,21 @@ t.test('item 8: a subject that starts monitoring is saved at once, not a minute 
   );
 });
 
+/** the worker's test hook: a row holding this text never finishes scoring (scorer/worker.ts) */
+const HANG_ON = 'hang-the-scorer';
+
+/** line i of the process stream, with a command line that hangs the scorer */
+function hangingLine(i: number): string {
+  const row = JSON.parse(line(i));
+  return JSON.stringify({ ...row, columns: { ...row.columns, cmdline: `tool0 ${HANG_ON}` } });
+}
+
 t.test('item 4: a row that hangs the scorer is set aside alone; every other row is scored, once', async (t) => {
   const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 }, budget: { row_cpu_ms: 1000 } } });
   t.teardown(() => e.close());
-  // the worker's test hook: a row holding this text never finishes scoring (scorer/worker.ts)
-  e.env.ANOMALY_TEST_HANG_ON = 'hang-the-scorer';
+  e.env.ANOMALY_TEST_HANG_ON = HANG_ON;
   const child = await e.launch();
-  const hung = JSON.stringify({ ...JSON.parse(line(30)), columns: { ...JSON.parse(line(30)).columns, cmdline: 'tool0 hang-the-scorer' } });
+  const hung = hangingLine(30);
   for (let i = 0; i < 60; i++) await e.emu.logResult('anomaly', i === 30 ? hung : line(i));
   t.equal(e.emu.catastrophic, null, 'every line was answered 0');
   const c = await until(
@@ -251,9 +259,9 @@ t.test('item 4: a row that hangs the scorer is set aside alone; every other row 
 t.test('item 4: SIGTERM while a row hangs the scorer: the extension stops, and no line is lost', async (t) => {
   const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 }, budget: { row_cpu_ms: 1000 } } });
   t.teardown(() => e.close());
-  e.env.ANOMALY_TEST_HANG_ON = 'hang-the-scorer';
+  e.env.ANOMALY_TEST_HANG_ON = HANG_ON;
   let child = await e.launch();
-  const hung = JSON.stringify({ ...JSON.parse(line(5)), columns: { ...JSON.parse(line(5)).columns, cmdline: 'tool0 hang-the-scorer' } });
+  const hung = hangingLine(5);
   for (let i = 0; i < 10; i++) await e.emu.logResult('anomaly', i === 5 ? hung : line(i));
   await until(
     () => counters(e),
