@@ -137,6 +137,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
     let count = 0;
     let problem: string | null = null;
     let cut = false;
+    let stopped = false;
     if (res.rows) {
       let turn = 0;
       try {
@@ -151,7 +152,10 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
           if (++turn === ROWS_PER_TURN) {
             turn = 0;
             await new Promise((r) => setImmediate(r));
-            if (c.socket.destroyed || closing) break;
+            if (c.socket.destroyed || closing) {
+              stopped = true;
+              break;
+            }
           }
         }
       } catch (err) {
@@ -163,8 +167,11 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
     // (a count, a filter on a column not pushed down): refuse it and say how to narrow it
     if (cut)
       problem = `the answer passed ${Math.round(limits.maxReply / 2 ** 20)} MB at row ${count} and was not sent (a table call cannot be paged); narrow it with a constraint the table filters on: time (anomaly_scores) or start (anomaly_windows), e.g. WHERE time > CAST(strftime('%s','now') AS INTEGER) - 3600, or score, subject, host, verdict`;
+    // the same for an answer stopped by a shutdown: the rows so far would look whole
+    else if (stopped) problem = `the extension is shutting down; stopped at row ${count}, nothing sent`;
     if (problem) {
-      say.say(`${cut ? 'too large' : 'bad rows'} ${what}`, cut ? 'warn' : 'error', `${what}: not answered: ${problem}`);
+      const kind = cut ? 'too large' : stopped ? 'stopped' : 'bad rows';
+      say.say(`${kind} ${what}`, kind === 'bad rows' ? 'error' : 'warn', `${what}: not answered: ${problem}`);
       writeStatusField(w, 1, `${what}: ${problem}`);
       w.field(TType.LIST, 2).byte(TType.MAP).i32(0).stop();
       return;

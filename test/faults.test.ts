@@ -2,7 +2,8 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import t, { type Test } from 'tap';
-import { counters, emulated, exited, processLine as line, until } from './helpers/emulated';
+import { writeStateFile } from '../state/atomic';
+import { counters, emulated, exited, processLine as line, until, type Emulated } from './helpers/emulated';
 
 // Issue 9, as a failing disk and a killed process would try it: the extension keeps
 // answering 0, loses no acknowledged line it could keep, counts every line, and recovers by
@@ -283,4 +284,192 @@ t.test('item 4: SIGTERM while a row hangs the scorer: the extension stops, and n
   const rows = await e.emu.query('SELECT id FROM anomaly_scores');
   t.equal(rows.length, c.scored, 'each scored line retained once');
   t.equal(child.exitCode, null);
+});
+
+/** the pids of the process rows retained in anomaly_scores, sorted */
+async function scoredPids(e: Emulated): Promise<number[]> {
+  const rows = await e.emu.query("SELECT columns FROM anomaly_scores WHERE query = 'pack_user-behavior_process_events'");
+  return rows.map((r) => Number(JSON.parse(r.columns).pid)).sort((a, b) => a - b);
+}
+
+/** log line `marker` and wait until it is scored: the queue is first in, first out, so all before it is done */
+async function drainWith(e: Emulated, marker: number): Promise<number[]> {
+  await e.emu.logResult('anomaly', line(marker, '1009'));
+  return until(
+    () => scoredPids(e),
+    (p) => p.includes(marker),
+    180_000,
+  );
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
+/** the subject files under subjects/, by the subject they hold */
+function subjectFiles(stateDir: string): Map<string, string> {
+  const dir = path.join(stateDir, 'subjects');
+  const out = new Map<string, string>();
+  for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.json')))
+    out.set(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')).payload.name, path.join(dir, f));
+  return out;
+}
+
+function editPayload(file: string, edit: (payload: Record<string, unknown>) => unknown): void {
+  const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+  doc.payload = edit(doc.payload);
+  fs.writeFileSync(file, JSON.stringify(doc));
+}
+
+/** the newest queue segment: the lines after the saved cursor in it are replayed at start */
+function newestSegment(stateDir: string): string {
+  const dir = path.join(stateDir, 'queue');
+  const segments = fs
+    .readdirSync(dir)
+    .filter((f) => /^\d{8}\.log$/.test(f))
+    .sort();
+  return path.join(dir, segments[segments.length - 1]);
+}
+
+t.test('item 9: a bad subject or extractor file is quarantined with the reason, and holds back nobody else', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  let child = await e.launch();
+  for (let i = 0; i < 30; i++) await e.emu.logResult('anomaly', line(i, String(1000 + (i % 3))));
+  await until(
+    () => scoredPids(e),
+    (p) => p.length === 30,
+    120_000,
+  );
+  child.kill('SIGTERM');
+  t.same(await exited(child, 120_000), { code: 0, signal: null }, 'first run stopped');
+  const files = subjectFiles(e.stateDir);
+  const fileOf = (uid: string) => [...files].find(([name]) => name.includes(uid))?.[1];
+  const [noWindow, nullPayload, sound] = ['1000', '1001', '1002'].map(fileOf);
+  t.ok(noWindow && nullPayload && sound, `the three subjects were saved (${[...files.keys()].join(', ')})`);
+  if (!noWindow || !nullPayload) return;
+  editPayload(noWindow, (p) => ({ ...p, window: undefined }));
+  editPayload(nullPayload, () => null);
+  editPayload(path.join(e.stateDir, 'extractor.json'), () => null);
+  // the next lines of all three users wait in the queue, so the first batch holds them all
+  fs.appendFileSync(
+    newestSegment(e.stateDir),
+    range(30, 60)
+      .map((i) => `${line(i, String(1000 + (i % 3)))}\n`)
+      .join(''),
+  );
+
+  child = await e.launch();
+  const pids = await drainWith(e, 100);
+  t.same(
+    pids.filter((p) => p >= 30 && p < 60),
+    range(30, 60),
+    "every user's rows of the first batch are scored: one bad file spoils nobody else's",
+  );
+  const log = e.stderr.join('');
+  t.match(log, /invalid subject state: \(the payload\) must have required property 'window'; moved to .*quarantine/, 'the missing window is named');
+  t.match(log, new RegExp(`${path.basename(nullPayload)}: invalid subject state: \\(the payload\\) must be object`), 'so is the null subject payload');
+  t.match(log, /extractor\.json: invalid extractor state: \(the payload\) must be object/, 'and the null extractor payload');
+  const quarantined = fs.readdirSync(path.join(e.stateDir, 'subjects', 'quarantine'));
+  t.equal(quarantined.length, 2, `both bad subject files are kept in quarantine (${quarantined.join(', ')})`);
+  t.equal(child.exitCode, null);
+});
+
+t.test('item 9: a damaged queue is replayed or counted, never skipped in silence', async (t) => {
+  const lines = range(0, 10).map((i) => `${line(i)}\n`);
+  const garbage = Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00, 0x41]);
+  const cases: Array<{ what: string; segments: Buffer[]; cursor?: { segment: number; position: number }; setAside: number }> = [
+    { what: 'a cursor past the end of its segment', segments: [Buffer.from(lines.join(''))], cursor: { segment: 1, position: 100_000 }, setAside: 0 },
+    {
+      what: 'a cursor beyond the newest segment',
+      segments: [Buffer.from(lines.slice(0, 5).join('')), Buffer.from(lines.slice(5).join(''))],
+      cursor: { segment: 99, position: 0 },
+      setAside: 0,
+    },
+    { what: 'random bytes after the last line', segments: [Buffer.concat([Buffer.from(lines.join('')), garbage])], setAside: 1 },
+    {
+      what: 'a line of random bytes among good ones',
+      segments: [Buffer.concat([Buffer.from(lines.slice(0, 5).join('')), garbage, Buffer.from('\n'), Buffer.from(lines.slice(5).join(''))])],
+      setAside: 1,
+    },
+  ];
+  for (const c of cases) {
+    const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+    const queue = path.join(e.stateDir, 'queue');
+    fs.mkdirSync(queue, { recursive: true, mode: 0o700 });
+    c.segments.forEach((bytes, i) => fs.writeFileSync(path.join(queue, `${String(i + 1).padStart(8, '0')}.log`), bytes, { mode: 0o600 }));
+    if (c.cursor) writeStateFile(path.join(queue, 'cursor.json'), 'queue-cursor', 1, c.cursor);
+    await e.launch();
+    const pids = await drainWith(e, 100);
+    t.same(
+      pids.filter((p) => p < 100),
+      range(0, 10),
+      `${c.what}: every accepted line is scored`,
+    );
+    const log = e.stderr.join('');
+    t.notMatch(log, /crash before it was acknowledged/, `${c.what}: the log does not blame a crash`);
+    const counted = await counters(e);
+    t.equal(counted.set_aside, c.setAside, `${c.what}: ${c.setAside} counted set aside`);
+    if (c.setAside) {
+      const kept = [path.join(queue, 'quarantine'), path.join(queue, 'failed.jsonl')].filter((p) => fs.existsSync(p));
+      t.ok(kept.length > 0, `${c.what}: the bytes are kept (${kept.map((p) => path.basename(p)).join(', ')})`);
+    }
+    await e.close();
+  }
+});
+
+t.test('item 8: a 300-byte user name is saved, and so is everyone after it', async (t) => {
+  const long = 'u'.repeat(300);
+  const e = await emulated({
+    config: { learning: { min_events: 100000, min_days: 0 } },
+    users: [
+      { uid: '1000', username: long },
+      { uid: '1001', username: 'bob' },
+      { uid: '1002', username: 'carol' },
+    ],
+  });
+  t.teardown(() => e.close());
+  let child = await e.launch();
+  // the long name learns first, so a save that stops at its first failure saves nobody else
+  for (let i = 0; i < 30; i++) await e.emu.logResult('anomaly', line(i, String(1000 + Math.floor(i / 10))));
+  const learned = async () =>
+    Object.fromEntries(
+      (
+        await e.emu.query(
+          "SELECT subject, events FROM anomaly_models WHERE model = 'rarity' AND (subject LIKE 'uuu%' OR subject LIKE 'bob%' OR subject LIKE 'carol%')",
+        )
+      ).map((r) => [r.subject.includes(long) ? 'long' : r.subject.replace(/@.*/, ''), Number(r.events)]),
+    );
+  const before = await until(learned, (m) => m.long === 10 && m.bob === 10 && m.carol === 10, 120_000);
+  t.same(before, { long: 10, bob: 10, carol: 10 }, 'three subjects learned 10 events each');
+  child.kill('SIGTERM');
+  t.same(await exited(child, 120_000), { code: 0, signal: null }, 'stopped');
+  child = await e.launch();
+  // the scorer thread loads the subjects after the extension has registered: once it has
+  // scored a line, they are loaded
+  await drainWith(e, 100);
+  t.same(await learned(), before, 'after a restart all three resume with what they learned');
+  t.notMatch(e.stderr.join(''), /ENAMETOOLONG|not saved/, 'nothing failed to save');
+  t.equal(child.exitCode, null);
+});
+
+t.test('item 4: command lines of 950 kB of digits are scored like any other line, and SIGTERM is heard', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  const child = await e.launch();
+  // what any local user can make osquery log by running a process with such arguments; the
+  // old mask /(\d+\.){3}\d+/ backtracked for minutes on each
+  const digits = '1'.repeat(475_000);
+  const hostile = (i: number) => {
+    const row = JSON.parse(line(i));
+    return JSON.stringify({ ...row, columns: { ...row.columns, cmdline: `cat ${digits}.${digits}` } });
+  };
+  for (let i = 0; i < 30; i++) await e.emu.logResult('anomaly', i % 6 === 0 ? hostile(i) : line(i));
+  t.equal(e.emu.catastrophic, null, 'every line was answered 0');
+  const pids = await drainWith(e, 100);
+  t.same(
+    pids.filter((p) => p < 100),
+    range(0, 30),
+    'the five hostile lines and the lines around them are all scored',
+  );
+  child.kill('SIGTERM');
+  t.same(await exited(child, 120_000), { code: 0, signal: null }, 'SIGTERM stops it');
 });
