@@ -186,11 +186,12 @@ t.test('item 8: a subject that starts monitoring is saved at once, not a minute 
   t.teardown(() => e.close());
   const child = await e.launch();
   for (let i = 0; i < 260; i++) await e.emu.logResult('anomaly', line(i, '1000'));
-  await until(
-    () => e.emu.query("SELECT state FROM anomaly_models WHERE subject = 'uid:1000' AND model = 'rarity'"),
+  const [rarity] = await until(
+    () => e.emu.query("SELECT state FROM anomaly_models WHERE subject = 'uid:1000@h' AND model = 'rarity'"),
     (r) => r[0]?.state === 'monitoring',
     120_000,
   );
+  t.equal(rarity?.state, 'monitoring', 'the subject started monitoring');
   const subjects = path.join(e.stateDir, 'subjects');
   await until(
     async () => fs.readdirSync(subjects).filter((f) => f.endsWith('.json')).length,
@@ -368,7 +369,8 @@ t.test('item 9: a bad subject or extractor file is quarantined with the reason, 
   t.match(log, /invalid subject state: \(the payload\) must have required property 'window'; moved to .*quarantine/, 'the missing window is named');
   t.match(log, new RegExp(`${path.basename(nullPayload)}: invalid subject state: \\(the payload\\) must be object`), 'so is the null subject payload');
   t.match(log, /extractor\.json: invalid extractor state: \(the payload\) must be object/, 'and the null extractor payload');
-  const quarantined = fs.readdirSync(path.join(e.stateDir, 'subjects', 'quarantine'));
+  const quarantine = path.join(e.stateDir, 'subjects', 'quarantine');
+  const quarantined = fs.existsSync(quarantine) ? fs.readdirSync(quarantine) : [];
   t.equal(quarantined.length, 2, `both bad subject files are kept in quarantine (${quarantined.join(', ')})`);
   t.equal(child.exitCode, null);
 });
