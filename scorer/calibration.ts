@@ -130,6 +130,11 @@ export class TailCalibratedStatistic {
   }
 }
 
+/** a held-out value a model gave (not a gap where it scored nothing) */
+function known(v: number | null | undefined): boolean {
+  return typeof v === 'number' && v === v;
+}
+
 export interface Calibrated<K extends string = ModelName> {
   p: number;
   score: number;
@@ -154,22 +159,27 @@ export class Calibrator<K extends string = ModelName> {
    *   by default the held-out sample's body width
    */
   constructor(
-    readonly heldOut: Partial<Record<K, number[]>>,
+    readonly heldOut: Partial<Record<K, (number | null)[]>>,
     minScale: Partial<Record<K, number>> = {},
     overlap = 1,
   ) {
     this.perModel = new Map();
     let n = -1;
-    for (const [name, values] of Object.entries(heldOut) as [K, number[]][]) {
+    for (const [name, values] of Object.entries(heldOut) as [K, (number | null)[]][]) {
       if (n >= 0 && values.length !== n) throw new Error(`calibration: ${name} has ${values.length} values, others ${n}`);
       n = values.length;
-      this.perModel.set(name, new TailCalibratedStatistic(values, minScale[name], overlap));
+      this.perModel.set(name, new TailCalibratedStatistic(values.filter(known) as number[], minScale[name], overlap));
     }
+    // the combined statistic is calibrated on the events every model has a value for
     const combinedSample: number[] = [];
     for (let i = 0; i < Math.max(n, 0); i++) {
       const evidence: Partial<Record<K, number>> = {};
-      for (const [name, values] of Object.entries(heldOut) as [K, number[]][]) evidence[name] = values[i];
-      combinedSample.push(this.combine(evidence).statistic);
+      let complete = true;
+      for (const [name, values] of Object.entries(heldOut) as [K, (number | null)[]][]) {
+        if (!known(values[i])) complete = false;
+        evidence[name] = values[i] as number;
+      }
+      if (complete) combinedSample.push(this.combine(evidence).statistic);
     }
     this.combined = new TailCalibratedStatistic(combinedSample, 1, overlap);
   }
@@ -209,11 +219,12 @@ export class Calibrator<K extends string = ModelName> {
     return this.perModel.get(name)?.pValue(value) ?? 1;
   }
 
-  toState(): { heldOut: Partial<Record<K, number[]>> } {
+  /** a model with no value for an event holds null there (NaN in memory, which JSON cannot carry) */
+  toState(): { heldOut: Partial<Record<K, (number | null)[]>> } {
     return { heldOut: this.heldOut };
   }
 
-  static fromState<K extends string = ModelName>(state: { heldOut: Partial<Record<K, number[]>> }, minScale?: Partial<Record<K, number>>): Calibrator<K> {
+  static fromState<K extends string = ModelName>(state: { heldOut: Partial<Record<K, (number | null)[]>> }, minScale?: Partial<Record<K, number>>): Calibrator<K> {
     return new Calibrator<K>(state.heldOut, minScale);
   }
 }

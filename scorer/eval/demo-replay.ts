@@ -5,7 +5,7 @@ import { Scorer } from '../scorer';
 import { BAD_BELOW } from '../calibration';
 import type { ResultRow, ScoredEvent } from '../types';
 
-// node dist/scorer/eval/demo-replay.js [--end 2026-11-22] [--models rarity,ocsvm,lstm]
+// node dist/scorer/eval/demo-replay.js [--end 2026-11-22] [--days 14] [--models rarity,ocsvm,lstm]
 // The demo's stream (`anomaly demo`, same seed, days and config) scored in-process by the
 // scorer the extension runs, without the emulator and the extension's pacing: how many rows
 // outside the attack stories are bad, and which. Minutes faster than the demo when the LSTM
@@ -22,7 +22,9 @@ async function main(argv: string[]): Promise<void> {
   };
   const models = arg('models', 'rarity,ocsvm').split(',');
   const end = Date.parse(`${arg('end', '2026-11-22')}T00:00:00Z`) / 1000 + DAY;
-  const stream = generateDemo({ seed: 7, days: 14, start: end - 14 * DAY, host: 'web-01', attacks: true });
+  const days = Number(arg('days', '14'));
+  if (!Number.isInteger(days) || days < 4 || days > 60) throw new Error('--days must be a whole number from 4 to 60');
+  const stream = generateDemo({ seed: 7, days, start: end - days * DAY, host: 'web-01', attacks: true });
   const config = resolveConfig(
     {
       learning: { min_events: 300, min_days: 3 },
