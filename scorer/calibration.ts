@@ -61,8 +61,9 @@ export class TailCalibratedStatistic {
   /**
    * @param minScale the least scale the tail may have; by default the sample's body width
    * @param overlap how many consecutive sample values share most of their data (1: none)
+   * @param noise the least scale in any case: differences this small are the evidence's noise
    */
-  constructor(sample: ArrayLike<number>, minScale?: number, overlap = 1) {
+  constructor(sample: ArrayLike<number>, minScale?: number, overlap = 1, noise = 1e-6) {
     const sorted = Float64Array.from(sample).sort();
     this.sorted = sorted;
     this.overlap = overlap;
@@ -92,7 +93,7 @@ export class TailCalibratedStatistic {
     // identical nightly jobs) would otherwise fit a tail so thin that an event just outside
     // the observed range is called impossible
     const body = u - sorted[Math.floor(n / 2)];
-    this.scale = Math.max(above > 0 ? sum / above : 0, minScale ?? body, 1e-6);
+    this.scale = Math.max(above > 0 ? sum / above : 0, minScale ?? body, noise);
   }
 
   get size(): number {
@@ -157,18 +158,20 @@ export class Calibrator<K extends string = ModelName> {
    * @param minScale per model, the least scale its extrapolated tail may have, for evidence
    *   whose tail has a known natural width (a sum of squared z-scores decays like e^(−x/2));
    *   by default the held-out sample's body width
+   * @param noise per model, the least scale its tail may have in any case (Model.tailScale)
    */
   constructor(
     readonly heldOut: Partial<Record<K, (number | null)[]>>,
     minScale: Partial<Record<K, number>> = {},
     overlap = 1,
+    noise: Partial<Record<K, number>> = {},
   ) {
     this.perModel = new Map();
     let n = -1;
     for (const [name, values] of Object.entries(heldOut) as [K, (number | null)[]][]) {
       if (n >= 0 && values.length !== n) throw new Error(`calibration: ${name} has ${values.length} values, others ${n}`);
       n = values.length;
-      this.perModel.set(name, new TailCalibratedStatistic(values.filter(known) as number[], minScale[name], overlap));
+      this.perModel.set(name, new TailCalibratedStatistic(values.filter(known) as number[], minScale[name], overlap, noise[name]));
     }
     // the combined statistic is calibrated on the events every model has a value for
     const combinedSample: number[] = [];
@@ -224,7 +227,11 @@ export class Calibrator<K extends string = ModelName> {
     return { heldOut: this.heldOut };
   }
 
-  static fromState<K extends string = ModelName>(state: { heldOut: Partial<Record<K, (number | null)[]>> }, minScale?: Partial<Record<K, number>>): Calibrator<K> {
-    return new Calibrator<K>(state.heldOut, minScale);
+  static fromState<K extends string = ModelName>(
+    state: { heldOut: Partial<Record<K, (number | null)[]>> },
+    minScale?: Partial<Record<K, number>>,
+    noise?: Partial<Record<K, number>>,
+  ): Calibrator<K> {
+    return new Calibrator<K>(state.heldOut, minScale, 1, noise);
   }
 }

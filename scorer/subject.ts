@@ -349,7 +349,7 @@ export class Subject {
       // the models replaced hold tfjs tensors, which no garbage collector frees
       this.dispose();
       this.models = models;
-      this.calibrator = new Calibrator(heldOut);
+      this.calibrator = new Calibrator(heldOut, {}, 1, tailScales(models));
       this.state = 'monitoring';
       this.lastTrained = this.lastTime || Math.floor(Date.now() / 1000);
       this.trainedAtEvents = this.events;
@@ -452,7 +452,7 @@ export class Subject {
     subject.seq = s.seq;
     subject.context = s.context;
     for (const m of s.models) subject.models.set(m.name, loadModel(m));
-    subject.calibrator = s.calibration ? Calibrator.fromState(s.calibration) : null;
+    subject.calibrator = s.calibration ? Calibrator.fromState(s.calibration, {}, tailScales(subject.models)) : null;
     if (subject.state === 'monitoring' && (!subject.calibrator || subject.models.size === 0)) {
       throw new Error(`subject ${s.name}: state says monitoring but has no ${subject.calibrator ? 'models' : 'calibration'}`);
     }
@@ -512,5 +512,15 @@ function calibrationSample(folds: Int8Array, k: number): number[] {
   if (all.length <= share) return all;
   const out: number[] = [];
   for (let j = 0; j < share; j++) out.push(all[Math.floor((j * all.length) / share)]);
+  return out;
+}
+
+/** the models' own least tail scales, for the calibration of their evidence */
+function tailScales(models: ReadonlyMap<ModelName, Model>): Partial<Record<ModelName, number>> {
+  const out: Partial<Record<ModelName, number>> = {};
+  for (const [name, model] of models) {
+    const scale = model.tailScale?.();
+    if (scale !== undefined) out[name] = scale;
+  }
   return out;
 }
