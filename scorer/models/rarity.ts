@@ -176,6 +176,16 @@ export class RarityModel implements Model {
     return out;
   }
 
+  /**
+   * The value is a sum of bits of surprise: an event x bits beyond anything held out is, by
+   * this model's own account, 2^−x times as likely, so its p-value may not fall faster than
+   * that (a scale of 1/ln 2). A bunched top of the held-out sample (routine variation) fitted
+   * tails that called one more bit of a first-seen tool a thousand times less likely.
+   */
+  tailScale(): number {
+    return 1 / Math.LN2;
+  }
+
   private describe(token: string): string {
     if (!token) return '';
     const field = fieldOf(token);
