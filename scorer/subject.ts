@@ -331,7 +331,12 @@ export class Subject {
             const scored = calibrationSample(folds, k);
             if (scored.length === 0 || rest.length < MIN_CALIBRATION) continue;
             const foldModel = await this.fit(createModel(name, this.opts.modelOptions?.[name] ?? {}), rest);
-            await this.scoreInto(foldModel, scored.map((i) => inputs[i]), scored, values);
+            await this.scoreInto(
+              foldModel,
+              scored.map((i) => inputs[i]),
+              scored,
+              values,
+            );
             foldModel.dispose?.();
           }
           models.set(name, await this.fit(model, history));
@@ -339,7 +344,12 @@ export class Subject {
           await this.fit(model, fitPart);
           const last: number[] = [];
           for (let i = 0; i < numbered.length; i++) if (numbered[i].n >= cutAt) last.push(i);
-          await this.scoreInto(model, last.map((i) => inputs[i]), last, values);
+          await this.scoreInto(
+            model,
+            last.map((i) => inputs[i]),
+            last,
+            values,
+          );
           // the held-out events are normal history too: models that learn online take them in
           for (const i of last) model.observe?.(inputs[i].event, inputs[i].context);
           models.set(name, model);
