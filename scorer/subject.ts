@@ -317,6 +317,11 @@ export class Subject {
       // everything the subject may learn from or calibrate on, in order
       const numbered = historyOf(this.window, this.recent);
       const history = numbered.map((x) => x.e);
+      // what the models may learn, as before: the window's (good and labelled) events before
+      // the stretch, and the stretch. Older events that were only not bad (ugly) are scored
+      // for calibration but never learnt, so repeating an odd thing does not make it normal
+      const inWindow = new Set(this.window.map((x) => x.n));
+      const learnable = numbered.map((x) => x.n >= cutAt || inWindow.has(x.n));
       const folds = dayFolds(history, CROSS_FIT_FOLDS);
       const inputs: ScoringInput[] = history.map((event, i) => ({ event, context: this.lastOf(history.slice(Math.max(0, i - this.opts.contextLength), i)) }));
       const heldOut: Partial<Record<ModelName, number[]>> = {};
@@ -327,7 +332,7 @@ export class Subject {
         const values = new Array<number>(history.length).fill(NaN);
         if (crossFit) {
           for (let k = 0; k < CROSS_FIT_FOLDS; k++) {
-            const rest = history.filter((_, i) => folds[i] !== k);
+            const rest = history.filter((_, i) => folds[i] !== k && learnable[i]);
             const scored = calibrationSample(folds, k);
             if (scored.length === 0 || rest.length < MIN_CALIBRATION) continue;
             const foldModel = await this.fit(createModel(name, this.opts.modelOptions?.[name] ?? {}), rest);
@@ -339,7 +344,13 @@ export class Subject {
             );
             foldModel.dispose?.();
           }
-          models.set(name, await this.fit(model, history));
+          models.set(
+            name,
+            await this.fit(
+              model,
+              history.filter((_, i) => learnable[i]),
+            ),
+          );
         } else {
           await this.fit(model, fitPart);
           const last: number[] = [];
@@ -359,7 +370,7 @@ export class Subject {
       // the models replaced hold tfjs tensors, which no garbage collector frees
       this.dispose();
       this.models = models;
-      this.calibrator = new Calibrator(heldOut, {}, 1, tailScales(models));
+      this.calibrator = new Calibrator(scoredOnly(heldOut), {}, 1, tailScales(models));
       this.state = 'monitoring';
       this.lastTrained = this.lastTime || Math.floor(Date.now() / 1000);
       this.trainedAtEvents = this.events;
@@ -522,6 +533,16 @@ function calibrationSample(folds: Int8Array, k: number): number[] {
   if (all.length <= share) return all;
   const out: number[] = [];
   for (let j = 0; j < share; j++) out.push(all[Math.floor((j * all.length) / share)]);
+  return out;
+}
+
+/** the held-out values of the events some model scored: the calibration keeps no row of gaps */
+function scoredOnly(heldOut: Partial<Record<ModelName, number[]>>): Partial<Record<ModelName, number[]>> {
+  const columns = Object.values(heldOut) as number[][];
+  const keep: number[] = [];
+  for (let i = 0; i < (columns[0]?.length ?? 0); i++) if (columns.some((c) => c[i] === c[i])) keep.push(i);
+  const out: Partial<Record<ModelName, number[]>> = {};
+  for (const [name, values] of Object.entries(heldOut) as [ModelName, number[]][]) out[name] = keep.map((i) => values[i]);
   return out;
 }
 
