@@ -299,9 +299,12 @@ export class Subject {
    * days is not a sample of the days to come: a rare-but-recurring value (a weekly sudo) is
    * missing from it, and the novelty a person shows on some days and not others is measured
    * on a handful of days. Folds of days cover every day of the window, each judged without
-   * its own day in the model, as a new day will be. A model trained stepwise (the LSTM) is
-   * too costly to fit once per fold: it is fitted on the older part and scored on the newest
-   * stretch, and the combined statistic is calibrated on the events every model scored.
+   * its own day in the model, as a new day will be. This is for models that learn online
+   * (rarity), whose state when they score is the whole history anyway. Batch models (the SVM,
+   * the LSTM) are frozen between retrainings: they are fitted on the older part and held out
+   * on the newest stretch, so the model calibrated is the model that scores (an SVM refitted
+   * on everything has margins the folds' do not match). The combined statistic is calibrated
+   * on the events every model scored.
    */
   async train(): Promise<void> {
     if (this.training) return this.training;
