@@ -61,8 +61,9 @@ export class TailCalibratedStatistic {
   /**
    * @param minScale the least scale the tail may have; by default the sample's body width
    * @param overlap how many consecutive sample values share most of their data (1: none)
+   * @param noise the least scale in any case: differences this small are the evidence's noise
    */
-  constructor(sample: ArrayLike<number>, minScale?: number, overlap = 1) {
+  constructor(sample: ArrayLike<number>, minScale?: number, overlap = 1, noise = 1e-6) {
     const sorted = Float64Array.from(sample).sort();
     this.sorted = sorted;
     this.overlap = overlap;
@@ -92,7 +93,7 @@ export class TailCalibratedStatistic {
     // identical nightly jobs) would otherwise fit a tail so thin that an event just outside
     // the observed range is called impossible
     const body = u - sorted[Math.floor(n / 2)];
-    this.scale = Math.max(above > 0 ? sum / above : 0, minScale ?? body, 1e-6);
+    this.scale = Math.max(above > 0 ? sum / above : 0, minScale ?? body, noise);
   }
 
   get size(): number {
@@ -130,6 +131,11 @@ export class TailCalibratedStatistic {
   }
 }
 
+/** a held-out value a model gave (not a gap where it scored nothing) */
+function known(v: number | null | undefined): boolean {
+  return typeof v === 'number' && v === v;
+}
+
 export interface Calibrated<K extends string = ModelName> {
   p: number;
   score: number;
@@ -152,24 +158,31 @@ export class Calibrator<K extends string = ModelName> {
    * @param minScale per model, the least scale its extrapolated tail may have, for evidence
    *   whose tail has a known natural width (a sum of squared z-scores decays like e^(−x/2));
    *   by default the held-out sample's body width
+   * @param noise per model, the least scale its tail may have in any case (Model.tailScale)
    */
   constructor(
-    readonly heldOut: Partial<Record<K, number[]>>,
+    readonly heldOut: Partial<Record<K, (number | null)[]>>,
     minScale: Partial<Record<K, number>> = {},
     overlap = 1,
+    noise: Partial<Record<K, number>> = {},
   ) {
     this.perModel = new Map();
     let n = -1;
-    for (const [name, values] of Object.entries(heldOut) as [K, number[]][]) {
+    for (const [name, values] of Object.entries(heldOut) as [K, (number | null)[]][]) {
       if (n >= 0 && values.length !== n) throw new Error(`calibration: ${name} has ${values.length} values, others ${n}`);
       n = values.length;
-      this.perModel.set(name, new TailCalibratedStatistic(values, minScale[name], overlap));
+      this.perModel.set(name, new TailCalibratedStatistic(values.filter(known) as number[], minScale[name], overlap, noise[name]));
     }
+    // the combined statistic is calibrated on the events every model has a value for
     const combinedSample: number[] = [];
     for (let i = 0; i < Math.max(n, 0); i++) {
       const evidence: Partial<Record<K, number>> = {};
-      for (const [name, values] of Object.entries(heldOut) as [K, number[]][]) evidence[name] = values[i];
-      combinedSample.push(this.combine(evidence).statistic);
+      let complete = true;
+      for (const [name, values] of Object.entries(heldOut) as [K, (number | null)[]][]) {
+        if (!known(values[i])) complete = false;
+        evidence[name] = values[i] as number;
+      }
+      if (complete) combinedSample.push(this.combine(evidence).statistic);
     }
     this.combined = new TailCalibratedStatistic(combinedSample, 1, overlap);
   }
@@ -209,11 +222,16 @@ export class Calibrator<K extends string = ModelName> {
     return this.perModel.get(name)?.pValue(value) ?? 1;
   }
 
-  toState(): { heldOut: Partial<Record<K, number[]>> } {
+  /** a model with no value for an event holds null there (NaN in memory, which JSON cannot carry) */
+  toState(): { heldOut: Partial<Record<K, (number | null)[]>> } {
     return { heldOut: this.heldOut };
   }
 
-  static fromState<K extends string = ModelName>(state: { heldOut: Partial<Record<K, number[]>> }, minScale?: Partial<Record<K, number>>): Calibrator<K> {
-    return new Calibrator<K>(state.heldOut, minScale);
+  static fromState<K extends string = ModelName>(
+    state: { heldOut: Partial<Record<K, (number | null)[]>> },
+    minScale?: Partial<Record<K, number>>,
+    noise?: Partial<Record<K, number>>,
+  ): Calibrator<K> {
+    return new Calibrator<K>(state.heldOut, minScale, 1, noise);
   }
 }

@@ -54,6 +54,10 @@ export interface SubjectStateFile {
 const DAY = 86400;
 /** held-out events scored between two pacing checks */
 const HELD_OUT_SLICE = 256;
+/** folds of days for cross-fitted calibration */
+const CROSS_FIT_FOLDS = 5;
+/** most events a cross-fitted calibration scores: beyond it, an even sample of each fold */
+const MAX_CALIBRATION = 5000;
 
 interface Numbered {
   e: BehaviourEvent;
@@ -288,7 +292,20 @@ export class Subject {
     return `${this.events.toLocaleString('en-US')} events${span ? ` in ${span}` : ''} of history`;
   }
 
-  /** fit every model on the older part of the window, calibrate on the newer part, then swap */
+  /**
+   * Fit the models and calibrate them, then swap. Calibration is cross-fitted by days: the
+   * subject's history is cut into folds of whole days, each fold is scored by models fitted
+   * on the other folds, and those values are the held-out sample. One stretch of the newest
+   * days is not a sample of the days to come: a rare-but-recurring value (a weekly sudo) is
+   * missing from it, and the novelty a person shows on some days and not others is measured
+   * on a handful of days. Folds of days cover every day of the window, each judged without
+   * its own day in the model, as a new day will be. This is for models that learn online
+   * (rarity), whose state when they score is the whole history anyway. Batch models (the SVM,
+   * the LSTM) are frozen between retrainings: they are fitted on the older part and held out
+   * on the newest stretch, so the model calibrated is the model that scores (an SVM refitted
+   * on everything has margins the folds' do not match). The combined statistic is calibrated
+   * on the events every model scored.
+   */
   async train(): Promise<void> {
     if (this.training) return this.training;
     this.training = (async () => {
@@ -299,38 +316,64 @@ export class Subject {
       if (held.length < MIN_CALIBRATION) return;
       const cutAt = held[0].n;
       const fitPart = this.window.filter((x) => x.n < cutAt).map((x) => x.e);
-      const heldOutPart = held.map((x) => x.e);
       if (fitPart.length < MIN_CALIBRATION) return;
+      // everything the subject may learn from or calibrate on, in order
+      const numbered = historyOf(this.window, this.recent);
+      const history = numbered.map((x) => x.e);
+      // what the models may learn, as before: the window's (good and labelled) events before
+      // the stretch, and the stretch. Older events that were only not bad (ugly) are scored
+      // for calibration but never learnt, so repeating an odd thing does not make it normal
+      const inWindow = new Set(this.window.map((x) => x.n));
+      const learnable = numbered.map((x) => x.n >= cutAt || inWindow.has(x.n));
+      const folds = dayFolds(history, CROSS_FIT_FOLDS);
+      const inputs: ScoringInput[] = history.map((event, i) => ({ event, context: this.lastOf(history.slice(Math.max(0, i - this.opts.contextLength), i)) }));
+      const heldOut: Partial<Record<ModelName, number[]>> = {};
       const models = new Map<ModelName, Model>();
       for (const name of this.opts.models) {
-        await pace();
         const model = createModel(name, this.opts.modelOptions?.[name] ?? {});
-        // with no context, every event stands alone in fitting as it does in scoring
-        // a retrain starts from the model it replaces (the LSTM warm-starts from its weights)
-        await model.fit(this.opts.contextLength > 0 ? [fitPart] : fitPart.map((e) => [e]), this.models.get(name));
-        models.set(name, model);
-      }
-      const inputs: ScoringInput[] = heldOutPart.map((event, i) => ({
-        event,
-        context: this.lastOf(heldOutPart.slice(0, i)),
-      }));
-      const heldOut: Partial<Record<ModelName, number[]>> = {};
-      // in slices, so that the pacer can hold the process to its CPU budget between them
-      for (const [name, model] of models) {
-        const values: number[] = [];
-        for (let i = 0; i < inputs.length; i += HELD_OUT_SLICE) {
-          await pace();
-          const slice = inputs.slice(i, i + HELD_OUT_SLICE);
-          for (const e of await model.score(slice)) values.push(e.value);
+        const crossFit = folds !== null && model.observe !== undefined;
+        const values = new Array<number>(history.length).fill(NaN);
+        if (crossFit) {
+          for (let k = 0; k < CROSS_FIT_FOLDS; k++) {
+            const rest = history.filter((_, i) => folds[i] !== k && learnable[i]);
+            const scored = calibrationSample(folds, k);
+            if (scored.length === 0 || rest.length < MIN_CALIBRATION) continue;
+            const foldModel = await this.fit(createModel(name, this.opts.modelOptions?.[name] ?? {}), rest);
+            await this.scoreInto(
+              foldModel,
+              scored.map((i) => inputs[i]),
+              scored,
+              values,
+            );
+            foldModel.dispose?.();
+          }
+          models.set(
+            name,
+            await this.fit(
+              model,
+              history.filter((_, i) => learnable[i]),
+            ),
+          );
+        } else {
+          await this.fit(model, fitPart);
+          const last: number[] = [];
+          for (let i = 0; i < numbered.length; i++) if (numbered[i].n >= cutAt) last.push(i);
+          await this.scoreInto(
+            model,
+            last.map((i) => inputs[i]),
+            last,
+            values,
+          );
+          // the held-out events are normal history too: models that learn online take them in
+          for (const i of last) model.observe?.(inputs[i].event, inputs[i].context);
+          models.set(name, model);
         }
         heldOut[name] = values;
       }
-      // the held-out events are normal history too: models that learn online take them in
-      for (const [, model] of models) for (const input of inputs) model.observe?.(input.event, input.context);
       // the models replaced hold tfjs tensors, which no garbage collector frees
       this.dispose();
       this.models = models;
-      this.calibrator = new Calibrator(heldOut);
+      this.calibrator = new Calibrator(scoredOnly(heldOut), {}, 1, tailScales(models));
       this.state = 'monitoring';
       this.lastTrained = this.lastTime || Math.floor(Date.now() / 1000);
       this.trainedAtEvents = this.events;
@@ -339,6 +382,23 @@ export class Subject {
       this.training = null;
     });
     return this.training;
+  }
+
+  private async fit(model: Model, events: BehaviourEvent[]): Promise<Model> {
+    await pace();
+    // with no context, every event stands alone in fitting as it does in scoring
+    // a retrain starts from the model it replaces (the LSTM warm-starts from its weights)
+    await model.fit(this.opts.contextLength > 0 ? [events] : events.map((e) => [e]), this.models.get(model.name));
+    return model;
+  }
+
+  /** score inputs into values[at[i]], in slices, so that the pacer can hold the process to its CPU budget */
+  private async scoreInto(model: Model, inputs: ScoringInput[], at: number[], values: number[]): Promise<void> {
+    for (let i = 0; i < inputs.length; i += HELD_OUT_SLICE) {
+      await pace();
+      const ev = await model.score(inputs.slice(i, i + HELD_OUT_SLICE));
+      for (let j = 0; j < ev.length; j++) values[at[i + j]] = ev[j].value;
+    }
   }
 
   /** feedback on a scored event of this subject */
@@ -416,7 +476,7 @@ export class Subject {
     subject.seq = s.seq;
     subject.context = s.context;
     for (const m of s.models) subject.models.set(m.name, loadModel(m));
-    subject.calibrator = s.calibration ? Calibrator.fromState(s.calibration) : null;
+    subject.calibrator = s.calibration ? Calibrator.fromState(s.calibration, {}, tailScales(subject.models)) : null;
     if (subject.state === 'monitoring' && (!subject.calibrator || subject.models.size === 0)) {
       throw new Error(`subject ${s.name}: state says monitoring but has no ${subject.calibrator ? 'models' : 'calibration'}`);
     }
@@ -425,4 +485,76 @@ export class Subject {
     subject.dirty = false;
     return subject;
   }
+}
+
+/** the window and the recent events merged in stream order, each event once */
+function historyOf(window: readonly Numbered[], recent: readonly Numbered[]): Numbered[] {
+  const out: Numbered[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < window.length || j < recent.length) {
+    const a = window[i];
+    const b = recent[j];
+    if (b === undefined || (a !== undefined && a.n < b.n)) out.push(window[i++]);
+    else if (a === undefined || b.n < a.n) out.push(recent[j++]);
+    else {
+      out.push(a);
+      i++;
+      j++;
+    }
+  }
+  return out;
+}
+
+/**
+ * The fold of each event: its day's rank among the history's days, modulo k, so that every
+ * fold holds days from the whole window. null when the history has fewer than k days (or
+ * no clock): then there is nothing to cross-fit over.
+ */
+function dayFolds(history: readonly BehaviourEvent[], k: number): Int8Array | null {
+  const folds = new Int8Array(history.length);
+  let days = 0;
+  let last = NaN;
+  for (let i = 0; i < history.length; i++) {
+    const t = history[i].time;
+    if (!t) return null;
+    const day = Math.floor(t / DAY);
+    if (day !== last) {
+      days++;
+      last = day;
+    }
+    folds[i] = (days - 1) % k;
+  }
+  return days >= k ? folds : null;
+}
+
+/** indices of fold k's events to score, an even sample when the history is large */
+function calibrationSample(folds: Int8Array, k: number): number[] {
+  const all: number[] = [];
+  for (let i = 0; i < folds.length; i++) if (folds[i] === k) all.push(i);
+  const share = Math.ceil(MAX_CALIBRATION / CROSS_FIT_FOLDS);
+  if (all.length <= share) return all;
+  const out: number[] = [];
+  for (let j = 0; j < share; j++) out.push(all[Math.floor((j * all.length) / share)]);
+  return out;
+}
+
+/** the held-out values of the events some model scored: the calibration keeps no row of gaps */
+function scoredOnly(heldOut: Partial<Record<ModelName, number[]>>): Partial<Record<ModelName, number[]>> {
+  const columns = Object.values(heldOut) as number[][];
+  const keep: number[] = [];
+  for (let i = 0; i < (columns[0]?.length ?? 0); i++) if (columns.some((c) => c[i] === c[i])) keep.push(i);
+  const out: Partial<Record<ModelName, number[]>> = {};
+  for (const [name, values] of Object.entries(heldOut) as [ModelName, number[]][]) out[name] = keep.map((i) => values[i]);
+  return out;
+}
+
+/** the models' own least tail scales, for the calibration of their evidence */
+function tailScales(models: ReadonlyMap<ModelName, Model>): Partial<Record<ModelName, number>> {
+  const out: Partial<Record<ModelName, number>> = {};
+  for (const [name, model] of models) {
+    const scale = model.tailScale?.();
+    if (scale !== undefined) out[name] = scale;
+  }
+  return out;
 }

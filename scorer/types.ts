@@ -85,6 +85,11 @@ export interface Model {
   score(batch: readonly ScoringInput[]): Promise<Evidence[]>;
   /** learn one event incrementally where the model can (rarity can, the others wait for retraining) */
   observe?(event: BehaviourEvent, context: readonly BehaviourEvent[]): void;
+  /**
+   * the least scale the tail of its evidence may have in calibration: differences smaller
+   * than this are the fit's own noise (by default the held-out sample's body width)
+   */
+  tailScale?(): number;
   /** JSON-serialisable state; `loadModel` in scorer/models/index.ts restores it */
   toState(): ModelState;
   /** free what the garbage collector cannot (tfjs tensors); the model is unusable after */

@@ -108,7 +108,7 @@ interface WindowSubjectState {
   history: { t: number[]; k: number[]; ev: number[]; bad: number[] };
   closedThrough: number;
   lastFit: number;
-  heldOut: Partial<Record<WindowEvidence, number[]>> | null;
+  heldOut: Partial<Record<WindowEvidence, (number | null)[]>> | null;
   reference: {
     p: Array<[number, number]>;
     total: number;

@@ -11,9 +11,11 @@ import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '
 // 0.1 % of a busy user's events and still routine. So each value also counts the distinct
 // days it occurred on, and a value that recurs is judged by that too: seen on d of the D
 // days its context was active (the days the field had any value, or for a pair `a>b` the
-// days `a` occurred), its surprise is at most −log2(d/(D+1)). A value seen on one day only
-// has no recurrence to speak for it; a value never seen keeps its full novelty. Events with
-// no clock (sequence data sets) are judged by frequency alone.
+// days `a` occurred), its surprise is at most −log2(d/(D+1)). That holds from d = 1: a value
+// seen on one earlier day has shown it happens on about one day in D+1, and is graded below
+// a value never seen, which keeps its full novelty (by frequency alone, seen once and never
+// seen differ by a hair, so a weekly user's second session weighed as much as a first-ever
+// event). Events with no clock (sequence data sets) are judged by frequency alone.
 
 export interface RarityOptions {
   halfLifeEvents: number;
@@ -122,7 +124,7 @@ export class RarityModel implements Model {
   /** bits of surprise that the value's recurrence over days allows; Infinity when it has none */
   private irregularity(f: FieldStats, token: string): number {
     const d = f.days.get(token);
-    if (d === undefined || d < 2) return Infinity;
+    if (d === undefined) return Infinity;
     let of = f.activeDays;
     const gt = token.startsWith('next') ? -1 : pairBoundary(token, token.indexOf('=') + 1);
     if (gt > 0) {
@@ -174,6 +176,16 @@ export class RarityModel implements Model {
       out[b] = { value, detail: [rare, odd].filter(Boolean).join('; ') };
     }
     return out;
+  }
+
+  /**
+   * The value is a sum of bits of surprise: an event x bits beyond anything held out is, by
+   * this model's own account, 2^−x times as likely, so its p-value may not fall faster than
+   * that (a scale of 1/ln 2). A bunched top of the held-out sample (routine variation) fitted
+   * tails that called one more bit of a first-seen tool a thousand times less likely.
+   */
+  tailScale(): number {
+    return 1 / Math.LN2;
   }
 
   private describe(token: string): string {
