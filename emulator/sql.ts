@@ -106,10 +106,11 @@ export function runQuery(db: Database, sql: string): Array<Record<string, string
   const out: Array<Record<string, string>> = [];
   const stmt = db.prepare(sql);
   try {
+    const names = stmt.getColumnNames();
     while (stmt.step()) {
-      const row = stmt.getAsObject();
+      const values = stmt.get();
       const r: Record<string, string> = {};
-      for (const [k, v] of Object.entries(row)) r[k] = v === null ? '' : String(v);
+      for (let i = 0; i < names.length; i++) r[names[i]] = values[i] === null ? '' : String(values[i]);
       out.push(r);
     }
   } finally {

@@ -23,12 +23,21 @@ const SEGMENT_PREFIX = 'segment-';
  * makes P(score < s) ≈ 10^(−4(1−s)) on normal rows, 1 % below 0.5.
  */
 const LOW_SCORE = 0.5;
+/**
+ * The newest low-scored rows are also kept parsed in memory, up to this many bytes of their
+ * JSON: the alert query returns them, and reading each from disk (a syscall and a parse per
+ * row) was most of its cost. Normal rows are 1 % of this list; a flood of bad rows only
+ * pushes older ones back to disk.
+ */
+const LOW_CACHE_BYTES = 8 << 20;
 
 export interface RetainedScoresOptions {
   dir: string;
   maxRows: number;
   maxDays: number;
   log?: LogFn;
+  /** bytes of low-scored rows kept parsed in memory (default LOW_CACHE_BYTES) */
+  lowCacheBytes?: number;
 }
 
 class Interner {
@@ -82,6 +91,9 @@ export class RetainedScores implements ScoreStore {
   /** absolute row numbers of the rows scored below LOW_SCORE, oldest first, from lowHead */
   private low: number[] = [];
   private lowHead = 0;
+  /** parsed low-scored rows by absolute row number, oldest first (Map keeps insertion order) */
+  private readonly lowCache = new Map<number, { ev: ScoredEvent; bytes: number }>();
+  private lowCacheBytes = 0;
   private newest = 0;
   private unsynced = false;
 
@@ -203,7 +215,10 @@ export class RetainedScores implements ScoreStore {
   private index(i: number, ev: ScoredEvent, segIndex: number, offset: number, length: number): void {
     this.time[i] = ev.time;
     this.score[i] = ev.score === null ? NaN : ev.score;
-    if (ev.score !== null && ev.score < LOW_SCORE) this.low.push(this.base + i);
+    if (ev.score !== null && ev.score < LOW_SCORE) {
+      this.low.push(this.base + i);
+      this.cacheLow(this.base + i, ev, length);
+    }
     this.verdict[i] = Math.max(0, VERDICTS.indexOf(ev.verdict));
     this.subject[i] = this.subjects.id(ev.subject);
     this.host[i] = this.hosts.id(ev.host);
@@ -221,6 +236,10 @@ export class RetainedScores implements ScoreStore {
     // whole segments whose rows are all dropped go away
     const firstLive = this.base + this.start;
     while (this.lowHead < this.low.length && this.low[this.lowHead] < firstLive) this.lowHead++;
+    for (const row of this.lowCache.keys()) {
+      if (row >= firstLive) break;
+      this.uncacheLow(row);
+    }
     if (this.lowHead > 1024 && this.lowHead * 2 > this.low.length) {
       this.low = this.low.slice(this.lowHead);
       this.lowHead = 0;
@@ -298,7 +317,23 @@ export class RetainedScores implements ScoreStore {
     return undefined;
   }
 
+  private cacheLow(row: number, ev: ScoredEvent, bytes: number): void {
+    this.lowCache.set(row, { ev, bytes });
+    this.lowCacheBytes += bytes;
+    for (const old of this.lowCache.keys()) {
+      if (this.lowCacheBytes <= (this.opts.lowCacheBytes ?? LOW_CACHE_BYTES)) break;
+      this.uncacheLow(old);
+    }
+  }
+
+  private uncacheLow(row: number): void {
+    this.lowCacheBytes -= this.lowCache.get(row)?.bytes ?? 0;
+    this.lowCache.delete(row);
+  }
+
   private read(i: number): ScoredEvent | undefined {
+    const cached = this.lowCache.get(this.base + i);
+    if (cached) return cached.ev;
     const seg = this.segments.find((s) => s.n === this.segOf[i]);
     if (!seg) return undefined;
     const buf = Buffer.allocUnsafe(this.length[i]);

@@ -131,6 +131,25 @@ function cmp(a: number, op: string, b: number): boolean {
   return op === '<' ? a < b : op === '<=' ? a <= b : op === '>' ? a > b : a >= b;
 }
 
+t.test('retained scores: low rows read from memory equal those read from disk, across eviction and reopen', async (t) => {
+  const all = events(5000);
+  const low = { score: [{ op: '<' as const, value: 0.5 }] };
+  const cachedDir = tmp(t);
+  const cached = new RetainedScores({ dir: cachedDir, maxRows: 100_000, maxDays: 3650 });
+  // a cache of a few rows' bytes: almost every low row is read back from its segment
+  const tiny = new RetainedScores({ dir: tmp(t), maxRows: 100_000, maxDays: 3650, lowCacheBytes: 2000 });
+  for (const store of [cached, tiny]) for (let k = 0; k < all.length; k += 700) store.append(all.slice(k, k + 700));
+  const expected = [...all].reverse().filter((e) => e.score !== null && Math.fround(e.score) < Math.fround(0.5));
+  t.ok(expected.length > 100, 'enough low rows to overflow the tiny cache');
+  t.same(cached.select(low), expected, 'whole records, from memory');
+  t.same(tiny.select(low), expected, 'whole records, mostly from disk');
+  cached.close();
+  const reopened = new RetainedScores({ dir: cachedDir, maxRows: 100_000, maxDays: 3650 });
+  t.same(reopened.select(low), expected, 'and after reopening');
+  reopened.close();
+  tiny.close();
+});
+
 t.test('retention by rows and by age, and a torn tail after a crash', async (t) => {
   const dir = tmp(t);
   const store = new RetainedScores({ dir, maxRows: 1000, maxDays: 1 });
