@@ -101,7 +101,7 @@ export function evaluateMiner(dataDir: string, datasets = Object.keys(BENCHMARK)
 }
 
 if (require.main === module) {
-  const dir = process.argv[2] ?? path.resolve(__dirname, '../../../../shared/data/loghub');
+  const dir = process.argv[2] ?? path.resolve(__dirname, '../../../test/fixtures/loghub');
   if (!fs.existsSync(dir)) {
     console.error(`miner-eval: no loghub samples at ${dir}; download the 2k samples from https://github.com/logpai/loghub and pass their folder`);
     process.exit(66);

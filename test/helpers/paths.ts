@@ -19,15 +19,3 @@ export const DIST: string = path.resolve(__dirname, '..', '..');
 export const FIXTURES: string = path.join(ROOT, 'test', 'fixtures');
 export const JUMPVM_LOG: string = path.join(FIXTURES, 'osquery', 'jumpvm.results.log');
 export const WORKSTATION_EXPORT: string = path.join(FIXTURES, 'osquery', 'workstation-2017-03-28.excerpt.json');
-
-/**
- * Evaluation data outside the repository (ANOMALY_DATA, else ../shared/data). Only evaluations
- * read it, and they skip with `dataMissing`'s message when it is not there.
- */
-export const DATA: string = process.env.ANOMALY_DATA || path.resolve(ROOT, '..', 'shared', 'data');
-
-/** why a test needing DATA/`sub` is skipped, or false when the data is there */
-export function dataMissing(sub: string): string | false {
-  if (fs.existsSync(path.join(DATA, sub))) return false;
-  return `needs the evaluation data ${path.join(DATA, sub)}, which is not part of the repository (set ANOMALY_DATA to its folder; sources in docs/evaluation.md)`;
-}
