@@ -7,7 +7,8 @@ import type { BehaviourEvent, Evidence, Model, ModelName, ScoringInput } from '.
 // ADFA-LD syscall trace). The models are the product's own, fitted the same way. Each model
 // gives a session two statistics of its events' evidence: its peak (DeepLog flags a session
 // when any step is unexpected) and its mean (an intrusion can also be a trace that is a little
-// odd all along, no single step standing out). Both are calibrated, and combined, the same way
+// odd all along, no single step standing out; it is left out where sessions are short
+// protocol runs, see meanStatistics). Both are calibrated, and combined, the same way
 // a row's models are, against held-out normal sessions, so 0.3 means the same for a session as
 // for a row and the statistic that matters for the data at hand decides. Next to the models,
 // the session's key-count profile (key-counts.ts) is a statistic of its own: what a session
@@ -33,6 +34,11 @@ export interface SessionScorerOptions {
   crossFit?: boolean;
   /** add the key-count profile statistic (`counts`) */
   keyCounts?: boolean;
+  /**
+   * give each model's mean evidence over the session as a statistic next to its peak (default
+   * true); worth it where an anomaly can be diffuse, a cost where it breaks one step
+   */
+  meanStatistics?: boolean;
   modelOptions?: Partial<Record<ModelName, Record<string, unknown>>>;
   onProgress?: (stage: string, done: number, total: number) => void;
 }
@@ -48,14 +54,16 @@ export interface SessionResult extends Calibrated<SessionStatistic> {
 export const END_OF_SESSION: BehaviourEvent = { key: '<end>', values: ['key=<end>'], pairs: [], text: '', time: 0 };
 
 /**
- * A session's evidence from one model: the mean of its strongest tenth of events (at least
- * three). One odd step in a short HDFS session counts, and so does a long syscall trace
- * whose unusual stretch is many steps long, while one stray step in a long trace does not
- * dominate it.
+ * A session's evidence from one model: the mean of its strongest tenth of events (its single
+ * strongest below ten events). One odd step in a short HDFS session counts in full, and so
+ * does a long syscall trace whose unusual stretch is many steps long, while one stray step in
+ * a long trace does not dominate it. (With at least three events averaged, a block cut short
+ * after two steps had its one unexpected step, the end, diluted by the two familiar ones and
+ * scored 0.64 instead of 0.17.)
  */
 export function tailMean(list: Evidence[]): Evidence {
   const sorted = [...list].sort((a, b) => b.value - a.value);
-  const k = Math.min(sorted.length, Math.max(3, Math.ceil(sorted.length * 0.1)));
+  const k = Math.min(sorted.length, Math.max(1, Math.ceil(sorted.length * 0.1)));
   let sum = 0;
   for (let i = 0; i < k; i++) sum += sorted[i].value;
   return { value: k ? sum / k : 0, detail: sorted[0]?.detail ?? '' };
@@ -142,7 +150,7 @@ export class SessionScorer {
         for (let i = 0; i < ev.length; i++) (perSession.get(owner[i]) ?? perSession.set(owner[i], []).get(owner[i])!).push(ev[i]);
         for (const [o, list] of perSession) {
           out[o][name] = tailMean(list);
-          out[o][`${name}:mean`] = { value: mean(list), detail: '' };
+          if (this.opts.meanStatistics !== false) out[o][`${name}:mean`] = { value: mean(list), detail: '' };
         }
       }
       if (fold.counts) for (let j = 0; j < slice.length; j++) out[start + j].counts = fold.counts.surprise(slice[j].map((e) => e.key));

@@ -92,3 +92,23 @@ t.test('cross-fitted sessions: counts find what no step shows, normal sessions s
   const found = fourReplicas.filter((s) => s.score < 0.3 && s.model === 'counts').length;
   t.equal(found, 20, `a fourth replica, every step familiar: ${found} of 20 bad, by their counts`);
 });
+
+t.test('a session cut short is flagged by its one unexpected step, the end, however short it is', async (t) => {
+  const r = seededRandom(5);
+  const toEvents = (keys: string[]) => keys.map((k, i) => sequenceEvent(k, i));
+  // peaks only, as key sequences are scored: the mean twins add chances for a normal session
+  // to look extreme and so raise the bar every anomaly must clear
+  const scorer = new SessionScorer({
+    models: ['rarity'],
+    contextLength: 10,
+    heldOutFraction: 0.2,
+    crossFit: true,
+    meanStatistics: false,
+    modelOptions: { rarity: { ngram: 4 } },
+  });
+  await scorer.fit(Array.from({ length: 2000 }, () => toEvents(block(r))));
+  const [normal] = await scorer.score([toEvents(block(r))]);
+  t.same(Object.keys(normal.evidence), ['rarity'], 'one statistic per model, its peak');
+  const cut = await scorer.score([toEvents(['a', 'w']), toEvents(['a', 'w', 'k'])]);
+  for (const s of cut) t.ok(s.score < 0.3, `cut short after ${s.evidence.rarity!.detail}: ${s.score.toFixed(3)}`);
+});
