@@ -2,6 +2,7 @@ import * as os from 'os';
 import { parentPort, workerData } from 'worker_threads';
 import type { AnomalyConfig } from '../conf/config';
 import * as path from 'path';
+import { HeapKeeper } from './heap';
 import { pace, pacer, type CpuBudget } from './pacing';
 import { ownThreadId, Progress } from './watch';
 import { Scorer } from './scorer';
@@ -127,7 +128,12 @@ async function main(): Promise<void> {
   const init = workerData as WorkerInit;
   const progress = new Progress(init.progress);
   pacer.configure(init.budget ?? null);
-  pacer.onSlice = () => progress.beat();
+  // between slices is where garbage of training and scoring is collected (heap.ts)
+  const heap = new HeapKeeper();
+  pacer.onSlice = () => {
+    progress.beat();
+    heap.check();
+  };
   const log: LogFn = (level, msg) => port.postMessage({ type: 'log', level, msg } satisfies WorkerReply);
   const scorer = await Scorer.open({ config: init.config, stateDir: init.stateDir, log, modelOptions: init.modelOptions });
   const windows = new WindowScorer(windowOptionsFrom(init.config, path.join(init.stateDir, 'windows'), log));
@@ -188,6 +194,7 @@ async function main(): Promise<void> {
             break;
         }
         port.postMessage({ type: 'done', id: req.id, events, windows: closed, unreadable, summaries: scorer.summaries() } satisfies WorkerReply);
+        heap.check();
       } catch (err) {
         port.postMessage({ type: 'failed', id: req.id, message: (err as Error).message } satisfies WorkerReply);
       }

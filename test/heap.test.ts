@@ -1,0 +1,29 @@
+import t from 'tap';
+import * as v8 from 'v8';
+import { HeapKeeper } from '../scorer/heap';
+
+const used = () => v8.getHeapStatistics().used_heap_size;
+const MB = 1024 * 1024;
+
+t.test('garbage past the slack is collected, and only then', async (t) => {
+  const keeper = new HeapKeeper(8 * MB);
+  t.equal(keeper.check(), false, 'nothing allocated yet: no collection');
+  // kept alive long enough to reach the old generation, then dropped
+  let junk: { i: number; s: string }[] | null = Array.from({ length: 400_000 }, (_, i) => ({ i, s: `token-${i}` }));
+  t.ok(used() > 8 * MB, 'the heap holds the junk');
+  t.equal(keeper.check(), true, 'grown past the slack: collected');
+  t.equal(junk.length, 400_000, 'what is still referenced survives');
+  const holding = used();
+  junk = null;
+  t.equal(keeper.check(), false, 'dropping it allocates nothing: no collection yet');
+  // a second heap of garbage, unreferenced when the keeper looks
+  let more: string[] | null = Array.from({ length: 400_000 }, (_, i) => `more-${i}`);
+  t.equal(more.length, 400_000);
+  more = null;
+  t.equal(keeper.check(), true, 'the next growth past the slack collects');
+  t.ok(
+    used() < holding - 8 * MB,
+    `both heaps of garbage are gone (${(used() / MB).toFixed(0)} MB used, ${(holding / MB).toFixed(0)} MB while holding the first)`,
+  );
+  t.equal(keeper.collections, 2);
+});
