@@ -30,8 +30,8 @@ export function subjectKey(subject: string, host: string, perHostUsers: boolean)
  * Coarse fields paired with the acting identity in a pooled baseline. Pairing every value
  * would make every event of a sparse account look new; these say what kind of thing the
  * account does (runs which program, from where, talks to what kind of address, listens) and
- * when (the three-hour block: rarity weighs an account at work in a block it never worked in
- * as a new kind of behaviour).
+ * when (the three-hour block: an account at work at an hour it never is, as a hint like any
+ * time value).
  */
 const PAIRED_WITH_IDENTITY = ['kind=', 'exe=', 'exeloc=', 'net=', 'lport=', 'src=', 'tty=', 'priv=', 'lineage=', 'parentloc=', 'hour='];
 

@@ -147,23 +147,3 @@ t.test('offline, uids are named from users snapshots and rows that carry both', 
   t.equal(b.subject, 'uid:1007', 'a uid nothing names stays a bare uid');
   t.same([...scorer.bareUidRows], [['uid:1007', 1]], 'and is counted for the train output');
 });
-
-t.test("the host baseline weighs an account's hour of work as its behaviour", async (t) => {
-  const r = rng(4);
-  const scorer = await Scorer.open({ config: config(), stateDir: null });
-  scorer.setUsers(USERS);
-  // carol logs a few rows every day, always in the same eight hours (9 to 17 after START)
-  await scorer.scoreRows([...days(r, 0, 6, 250, '1000'), ...days(r, 0, 6, 6, '1001')].sort((a, b) => a.time - b.time));
-  const day6 = START + 6 * 24 * HOUR;
-  const [office, night] = await scorer.scoreRows([
-    row(day6 + 10 * HOUR, '1001', '/usr/bin/git', 'git status', '/bin/bash'),
-    row(day6 + 21 * HOUR, '1001', '/usr/bin/git', 'git status', '/bin/bash'),
-  ]);
-  t.match(night.model, /^host:/, `carol is scored by the host baseline (${night.model})`);
-  t.not(office.verdict, 'bad', `her habit in her hours is not bad (${office.score})`);
-  t.ok(
-    (night.score as number) < (office.score as number),
-    `the same command in a block she never worked in is more unusual (${night.score} < ${office.score})`,
-  );
-  t.match(night.reasons, /account `carol` with time of day `\d\d-\d\d` never seen before/, `the reason names her hour (${night.reasons})`);
-});

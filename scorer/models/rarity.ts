@@ -399,7 +399,12 @@ function actorOf(event: BehaviourEvent): string | undefined {
 }
 
 function isTimeField(token: string): boolean {
-  return token.startsWith('hour=') || token.startsWith('day=') || token.startsWith('how=') || (token.startsWith('kind=') && token.includes('>hour='));
+  return (
+    token.startsWith('hour=') ||
+    token.startsWith('day=') ||
+    token.startsWith('how=') ||
+    ((token.startsWith('kind=') || token.startsWith('who=')) && token.includes('>hour='))
+  );
 }
 
 /**
@@ -446,15 +451,9 @@ function fieldOf(token: string): string {
 const CLASS_FIELDS = new Set(['kind', 'exeloc', 'priv', 'lineage', 'net', 'exposure', 'tty', 'action', 'type']);
 const TOOL_FIELDS = new Set(['exe', 'cmd']);
 
-/**
- * a field whose last part is a class (`exeloc`, `who>net`): its new values are new kinds of
- * behaviour. So is the three-hour block an account works in (`who>hour`): when the host is busy
- * is a hint, but an account at work in a block it never worked in is its own behaviour (an
- * intruder's session at 03:00 under a day-time account), and a person's new commands make it
- * no more expected.
- */
+/** a field whose last part is a class (`exeloc`, `who>net`): its new values are new kinds of behaviour */
 function isKindField(field: string): boolean {
-  return CLASS_FIELDS.has(field.slice(field.lastIndexOf('>') + 1)) || field === 'who>hour';
+  return CLASS_FIELDS.has(field.slice(field.lastIndexOf('>') + 1));
 }
 
 /**
