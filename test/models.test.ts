@@ -222,11 +222,16 @@ t.test('in a pooled baseline, a never-seen value weighs more from an actor that 
     `a first binary from /tmp weighs as much from the developer who tries new tools (${newKind.value.toFixed(2)}) as from one who never does (${newKindSteady.value.toFixed(2)})`,
   );
   t.match(newKind.detail, /new kind of behaviour/, `reason: ${newKind.detail}`);
-  // a subject's own model has no actor: its events carry no `who=`, and nothing changes
+  // the actors' counts survive a state round trip
   const again = loadModel(JSON.parse(JSON.stringify(m.toState())));
   t.equal(
     (await again.score([{ event: pooled('backup', '/usr/bin/nmap', 'nmap -sS 10.0.0.0/24', t0), context: [] }]))[0].value,
     fromService.value,
     'state round trip keeps the actors',
   );
+  // a state written before actors were counted loads, with no adjustment until they build up
+  const { actors: _actors, ...older } = JSON.parse(JSON.stringify(m.toState()));
+  const v2 = loadModel({ ...older, version: 2 });
+  const [fromOlder] = await v2.score([{ event: pooled('backup', '/usr/bin/nmap', 'nmap -sS 10.0.0.0/24', t0), context: [] }]);
+  t.notMatch(fromOlder.detail, /brought a new value/, `a version 2 state has no actor rates (${fromOlder.detail})`);
 });
