@@ -29,9 +29,11 @@ export function subjectKey(subject: string, host: string, perHostUsers: boolean)
 /**
  * Coarse fields paired with the acting identity in a pooled baseline. Pairing every value
  * would make every event of a sparse account look new; these say what kind of thing the
- * account does (runs which program, from where, talks to what kind of address, listens).
+ * account does (runs which program, from where, talks to what kind of address, listens) and
+ * when (the three-hour block: an account at work at an hour it never is, as a hint like any
+ * time value).
  */
-const PAIRED_WITH_IDENTITY = ['kind=', 'exe=', 'exeloc=', 'net=', 'lport=', 'src=', 'tty=', 'priv=', 'lineage=', 'parentloc='];
+const PAIRED_WITH_IDENTITY = ['kind=', 'exe=', 'exeloc=', 'net=', 'lport=', 'src=', 'tty=', 'priv=', 'lineage=', 'parentloc=', 'hour='];
 
 /** the event as a pooled baseline sees it: the same tokens, plus who acted and what they did */
 export function withIdentity(event: BehaviourEvent, who: string): BehaviourEvent {

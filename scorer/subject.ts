@@ -325,7 +325,7 @@ export class Subject {
       // for calibration but never learnt, so repeating an odd thing does not make it normal
       const inWindow = new Set(this.window.map((x) => x.n));
       const learnable = numbered.map((x) => x.n >= cutAt || inWindow.has(x.n));
-      const folds = dayFolds(history, CROSS_FIT_FOLDS);
+      const folds = dayFolds(history, CROSS_FIT_FOLDS, this.firstTime ? Math.floor(this.firstTime / DAY) : NaN);
       const inputs: ScoringInput[] = history.map((event, i) => ({ event, context: this.lastOf(history.slice(Math.max(0, i - this.opts.contextLength), i)) }));
       const heldOut: Partial<Record<ModelName, number[]>> = {};
       const models = new Map<ModelName, Model>();
@@ -510,11 +510,20 @@ function historyOf(window: readonly Numbered[], recent: readonly Numbered[]): Nu
  * The fold of each event: its day's rank among the history's days, modulo k, so that every
  * fold holds days from the whole window. null when the history has fewer than k days (or
  * no clock): then there is nothing to cross-fit over.
+ *
+ * When the history starts on the subject's first day (`firstDay`), that day is fold -1: every
+ * fold's model learns it and none holds it out. Command templates are mined online, and a
+ * line is its own template until a second one like it generalises it (`tar -cf
+ * /var/backups/db-20454.tar` before `tar -cf <*>`), so the first day's events carry templates
+ * no later day repeats. Held out, they looked new to models fitted on the other days: a
+ * nightly backup job's first night was the top of its host's calibration, above first-seen
+ * attack commands.
  */
-function dayFolds(history: readonly BehaviourEvent[], k: number): Int8Array | null {
+function dayFolds(history: readonly BehaviourEvent[], k: number, firstDay: number): Int8Array | null {
   const folds = new Int8Array(history.length);
   let days = 0;
   let last = NaN;
+  const skip = history.length > 0 && history[0].time ? Math.floor(history[0].time / DAY) === firstDay : false;
   for (let i = 0; i < history.length; i++) {
     const t = history[i].time;
     if (!t) return null;
@@ -523,9 +532,9 @@ function dayFolds(history: readonly BehaviourEvent[], k: number): Int8Array | nu
       days++;
       last = day;
     }
-    folds[i] = (days - 1) % k;
+    folds[i] = skip ? (days === 1 ? -1 : (days - 2) % k) : (days - 1) % k;
   }
-  return days >= k ? folds : null;
+  return days - (skip ? 1 : 0) >= k ? folds : null;
 }
 
 /** indices of fold k's events to score, an even sample when the history is large */

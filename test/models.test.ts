@@ -173,3 +173,65 @@ t.test('foreign or incompatible model state is refused clearly', async (t) => {
   t.throws(() => loadModel({ name: 'rarity', version: 99 } as never), /version 99/);
   t.throws(() => loadModel(null as never), /not an object/);
 });
+
+t.test('in a pooled baseline, a never-seen value weighs more from an actor that never brings one', async (t) => {
+  // a service account runs the same three jobs every night; a developer, every day, runs
+  // their habits and one tool never seen before. Both then run the same new command.
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const pooled = (who: string, exe: string, cmd: string, time: number, extra: string[] = []): BehaviourEvent => ({
+    key: `exec ${exe}`,
+    values: ['kind=process', `exe=${exe}`, `cmd=${cmd}`, ...extra, `who=${who}`],
+    pairs: [`exe=${exe}>cmd=${cmd}`, `who=${who}>exe=${exe}`],
+    text: '',
+    time,
+  });
+  const JOBS = ['/usr/bin/pg_dump', '/usr/bin/gzip', '/usr/bin/rsync'];
+  const train: BehaviourEvent[] = [];
+  for (let d = 0; d < 14; d++) {
+    const day = start + d * DAY;
+    for (let i = 0; i < 3; i++) for (const job of JOBS) train.push(pooled('backup', job, `${job.split('/').pop()} -a`, day + 2 * 3600 + i * 60));
+    for (let i = 0; i < 40; i++) {
+      const [exe] = HABITS[i % HABITS.length];
+      train.push(pooled('dev', exe, `${exe.split('/').pop()} --flag`, day + 9 * 3600 + i * 300));
+    }
+    train.push(pooled('dev', `/usr/bin/tool${d}`, `tool${d} run`, day + 15 * 3600));
+  }
+  const m = createModel('rarity');
+  // a baseline's stream interleaves accounts: each event stands alone, as it is scored
+  await m.fit(train.map((e) => [e]));
+  const t0 = start + 14 * DAY + 12 * 3600;
+  const [fromService, fromPerson] = await m.score([
+    { event: pooled('backup', '/usr/bin/nmap', 'nmap -sS 10.0.0.0/24', t0), context: [] },
+    { event: pooled('dev', '/usr/bin/nmap', 'nmap -sS 10.0.0.0/24', t0), context: [] },
+  ]);
+  t.ok(
+    fromService.value > fromPerson.value + 3,
+    `the service account's first nmap (${fromService.value.toFixed(2)}) is stronger evidence than the developer's (${fromPerson.value.toFixed(2)})`,
+  );
+  t.match(fromService.detail, /`backup` brought a new value in 0 of/, `reason: ${fromService.detail}`);
+  t.match(fromPerson.detail, /`dev` brought a new value in 13 of/, `reason: ${fromPerson.detail}`);
+  // the developer's new tools do not make a new kind of behaviour (a binary run from /tmp) routine
+  const kindEvent = pooled('dev', '/usr/bin/git', 'git --flag', t0, ['exeloc=temp']);
+  const [newKind] = await m.score([{ event: kindEvent, context: [] }]);
+  const steady = createModel('rarity');
+  await steady.fit(train.filter((e) => !e.key.includes('/tool')).map((e) => [e]));
+  const [newKindSteady] = await steady.score([{ event: kindEvent, context: [] }]);
+  t.ok(
+    newKind.value > newKindSteady.value - 0.5,
+    `a first binary from /tmp weighs as much from the developer who tries new tools (${newKind.value.toFixed(2)}) as from one who never does (${newKindSteady.value.toFixed(2)})`,
+  );
+  t.match(newKind.detail, /new kind of behaviour/, `reason: ${newKind.detail}`);
+  // the actors' counts survive a state round trip
+  const again = loadModel(JSON.parse(JSON.stringify(m.toState())));
+  t.equal(
+    (await again.score([{ event: pooled('backup', '/usr/bin/nmap', 'nmap -sS 10.0.0.0/24', t0), context: [] }]))[0].value,
+    fromService.value,
+    'state round trip keeps the actors',
+  );
+  // a state written before actors were counted loads, with no adjustment until they build up
+  const { actors: _actors, ...older } = JSON.parse(JSON.stringify(m.toState()));
+  const v2 = loadModel({ ...older, version: 2 });
+  const [fromOlder] = await v2.score([{ event: pooled('backup', '/usr/bin/nmap', 'nmap -sS 10.0.0.0/24', t0), context: [] }]);
+  t.notMatch(fromOlder.detail, /brought a new value/, `a version 2 state has no actor rates (${fromOlder.detail})`);
+});

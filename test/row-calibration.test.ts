@@ -2,7 +2,8 @@ import t from 'tap';
 import { seededRandom as rng } from '../demo/generate';
 import { resolveConfig } from '../conf/config';
 import { Scorer } from '../scorer/scorer';
-import type { ResultRow } from '../scorer/types';
+import { Subject } from '../scorer/subject';
+import type { BehaviourEvent, ResultRow } from '../scorer/types';
 
 // Row calibration is cross-fitted over folds of days (docs/scoring.md, "From evidence to one
 // calibrated score"): a value the subject uses on some days and not others is in the held-out
@@ -58,4 +59,53 @@ t.test('a command of the first days, absent from the newest, is not bad; a new t
   t.equal(sudo.model, 'rarity', `the subject's own model scores it (${sudo.model})`);
   t.not(sudo.verdict, 'bad', `the sudo of the first 3 days is not bad (${sudo.score}: ${sudo.reasons})`);
   t.equal(tool.verdict, 'bad', `a never-seen program in a temp dir is bad (${tool.score}: ${tool.reasons})`);
+});
+
+t.test("a subject's first day is learnt by every fold but never held out", async (t) => {
+  // Command templates are mined online: a line is its own template until a second one like it
+  // generalises it, so the first day's events carry tokens no later day repeats. Held out,
+  // each looked new to the fold models fitted on the other days, and a first-seen command
+  // ranked among them instead of beyond them.
+  const subject = new Subject('svc@db-01', {
+    models: ['rarity'],
+    minEvents: 100,
+    minSeconds: 0,
+    windowEvents: 20_000,
+    retrainSeconds: 10 * DAY,
+    contextLength: 0,
+    heldOutFraction: 0.3,
+    backend: 'none',
+  });
+  // keyed as shell history is: by the mined template
+  const event = (time: number, exe: string, cmd: string, cwd = '/home/svc'): BehaviourEvent => ({
+    key: `shell ${cmd}`,
+    values: ['kind=process', `exe=${exe}`, `cmd=${cmd}`, `cwd=${cwd}`],
+    pairs: [`exe=${exe}>cmd=${cmd}`],
+    text: '',
+    time,
+  });
+  const r = rng(9);
+  const history: BehaviourEvent[] = [];
+  for (let d = 0; d < 14; d++) {
+    for (let i = 0; i < 100; i++) {
+      const [exe] = HABITS[Math.floor(r() * HABITS.length)];
+      history.push(event(START + d * DAY + 9 * HOUR + i * 200, exe, `${exe.split('/').pop()} <*>`));
+    }
+    // the nightly job: literal on the first night (its template and its dated directory),
+    // generalised from the second on
+    for (let j = 0; j < 30; j++) {
+      const time = START + d * DAY + 2 * HOUR + j * 60;
+      history.push(d === 0 ? event(time, '/usr/bin/tar', `tar -cf db-${j}-20454.tar`, `/b/20454-${j}`) : event(time, '/usr/bin/tar', 'tar -cf <*>', '/b/<*>'));
+    }
+  }
+  history.sort((a, b) => a.time - b.time);
+  // learn the first day, then train on all fourteen at once
+  const firstDay = history.filter((e) => e.time < START + DAY);
+  await subject.scoreEvents(firstDay);
+  t.equal(subject.state, 'monitoring', 'trained after the first day');
+  await subject.scoreEvents(history.slice(firstDay.length));
+  await subject.train();
+  // as new as each first-night line was to the folds without it, and bad only if those are not held out
+  const [odd] = await subject.scoreEvents([event(START + 14 * DAY + 10 * HOUR, '/usr/bin/tar', 'tar -cf - /etc/shadow')]);
+  t.equal(odd.verdict, 'bad', `a first-seen use of the nightly program is beyond every held-out event (${odd.score}: ${odd.reasons})`);
 });

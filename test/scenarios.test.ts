@@ -39,8 +39,21 @@ t.test('the scenario set, scored as anomaly eval scores it', async (t) => {
   const routine = rows.filter((_, i) => !storyOf(i));
   const routineBad = routine.filter((s) => s.score !== null && s.score < 0.3).length;
   t.ok(routineBad / routine.length <= 0.003, `routine rows below 0.3: ${routineBad} of ${routine.length}`);
-  t.ok(r.recall >= 0.85, `recall ${r.recall} (the target of 0.95 is not met)`);
-  t.ok(r.auc >= 0.98, `AUC ${r.auc} (the target of 0.99 is not met at every size)`);
+  t.ok(r.recall >= 0.9, `recall ${r.recall} (the target of 0.95 is not met)`);
+  t.ok(r.auc >= 0.99, `AUC ${r.auc} (the target of 0.99 is met at 21 days, not at 12)`);
+  // the DBA brings new values more often than any account on the host: a first psql to the
+  // application database is weaker evidence from them than a first curl from the backup account
+  const dba = rows.filter((s, i) => storyOf(i) === 'first-internal-db');
+  t.equal(
+    dba.filter((s) => s.verdict === 'bad').length,
+    0,
+    `the DBA's first connection to the application database is not bad (${dba.map((s) => s.score?.toFixed(3)).join(', ')})`,
+  );
+  const backup = rows.filter((s, i) => storyOf(i) === 'exfiltration');
+  t.ok(
+    backup.every((s) => s.verdict === 'bad'),
+    `every row of the backup account's exfiltration is bad (${backup.map((s) => s.score?.toFixed(3)).join(', ')})`,
+  );
   const reasons = attackRows.map((s) => s.reasons).join('\n');
   t.match(reasons, /new tool|new behaviour|new kind of behaviour|first activity of this account/, 'reasons say what kind of novelty');
 });

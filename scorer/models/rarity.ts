@@ -16,6 +16,15 @@ import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '
 // a value never seen, which keeps its full novelty (by frequency alone, seen once and never
 // seen differ by a hair, so a weekly user's second session weighed as much as a first-ever
 // event). Events with no clock (sequence data sets) are judged by frequency alone.
+//
+// In a pooled baseline the event says who acted (`who=alice`), and actors differ in how often
+// they bring something new: a person at a shell tries a new command most weeks, a service
+// account runs the same jobs every night. So a never-seen value is as surprising as its field
+// makes it, adjusted by how much more or less often this actor's events carried a never-seen
+// value than the average actor's: log2(r / r_actor) bits, with the actor's rate shrunk to the
+// pooled rate r while it has little history (Witten-Bell novelty rates, counted after the
+// actor's first day, whose events are all new by definition). A first shell under a web
+// server's account is then stronger evidence than a developer's first `docker compose up`.
 
 export interface RarityOptions {
   halfLifeEvents: number;
@@ -29,7 +38,9 @@ export interface RarityOptions {
 }
 
 const DEFAULTS: RarityOptions = { halfLifeEvents: 50_000, maxTokensPerField: 20_000, ngram: 1 };
-const VERSION = 2;
+const VERSION = 3;
+/** pseudo-events of the pooled novelty rate an actor's own rate is shrunk with */
+const ACTOR_PRIOR_EVENTS = 10;
 const DAY = 86400;
 /** surprise given to the very first value of a field nobody has seen a value of */
 const EMPTY_FIELD_BITS = 4;
@@ -49,9 +60,24 @@ class FieldStats {
   lastActiveDay = -1;
 }
 
+/** an actor's novelty history in a pooled baseline */
+interface ActorStats {
+  firstDay: number;
+  /** events after the actor's first day */
+  events: number;
+  /** of those, how many carried a never-seen value, and a never-seen class (a new kind) */
+  novel: number;
+  novelKind: number;
+}
+
 export class RarityModel implements Model {
   readonly name = 'rarity' as const;
   private fields = new Map<string, FieldStats>();
+  private actors = new Map<string, ActorStats>();
+  /** sums over actors (after each one's first day) */
+  private actorEvents = 0;
+  private actorNovel = 0;
+  private actorNovelKind = 0;
   private chars = new CharModel();
   private textTypical = 0;
   private textSeen = 0;
@@ -73,6 +99,7 @@ export class RarityModel implements Model {
   observe(event: BehaviourEvent, context: readonly BehaviourEvent[]): void {
     const tokens = tokensOf(event, context, this.opts.ngram);
     const day = event.time ? Math.floor(event.time / DAY) : -1;
+    this.noteActor(event, tokens, day);
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i];
       const f = this.field(fieldOf(t));
@@ -102,6 +129,62 @@ export class RarityModel implements Model {
     this.events++;
     this.inc *= this.growth;
     if (this.inc > 1e12) this.rescale();
+  }
+
+  /** count whether the acting account's event brings a never-seen value or kind (before it is learnt) */
+  private noteActor(event: BehaviourEvent, tokens: readonly string[], day: number): void {
+    const who = actorOf(event);
+    if (who === undefined || day < 0) return;
+    let a = this.actors.get(who);
+    if (!a) this.actors.set(who, (a = { firstDay: day, events: 0, novel: 0, novelKind: 0 }));
+    if (day <= a.firstDay) return;
+    let novel = false;
+    let novelKind = false;
+    for (const t of tokens) {
+      if (isTimeField(t) || isActorToken(t)) continue;
+      const name = fieldOf(t);
+      const f = this.fields.get(name);
+      if (f && f.counts.has(t)) continue;
+      if (isKindField(name)) novelKind = true;
+      else novel = true;
+    }
+    a.events++;
+    this.actorEvents++;
+    if (novel) {
+      a.novel++;
+      this.actorNovel++;
+    }
+    if (novelKind) {
+      a.novelKind++;
+      this.actorNovelKind++;
+    }
+  }
+
+  /**
+   * Bits added to a never-seen value's surprise (and a never-seen kind's) for the actor of a
+   * pooled baseline's event: log2(r / r_actor), positive for an actor that seldom brings new
+   * ones. 0 without an actor.
+   */
+  private actorAdjustment(event: BehaviourEvent): { value: number; kind: number } {
+    const who = actorOf(event);
+    const a = who === undefined ? undefined : this.actors.get(who);
+    if (!a || this.actorEvents === 0) return { value: 0, kind: 0 };
+    const bits = (pooled: number, own: number) => {
+      const r = (pooled + 1) / (this.actorEvents + 2);
+      return Math.log2(r / ((own + ACTOR_PRIOR_EVENTS * r) / (a.events + ACTOR_PRIOR_EVENTS)));
+    };
+    // a person who often tries new commands does not thereby often log in from the internet
+    // or run a binary from /tmp: new kinds are never discounted, only weighed up for an actor
+    // that never brings any
+    return { value: bits(this.actorNovel, a.novel), kind: Math.max(0, bits(this.actorNovelKind, a.novelKind)) };
+  }
+
+  /** the actor's novelty, for the reasons */
+  private actorPhrase(event: BehaviourEvent, kind: boolean): string {
+    const who = actorOf(event);
+    const a = who === undefined ? undefined : this.actors.get(who);
+    if (!a || a.events === 0) return '';
+    return `, where \`${who}\` brought a new ${kind ? 'kind' : 'value'} in ${kind ? a.novelKind : a.novel} of ${a.events.toLocaleString('en-US')} events after its first day`;
   }
 
   private field(name: string): FieldStats {
@@ -147,6 +230,7 @@ export class RarityModel implements Model {
     for (let b = 0; b < batch.length; b++) {
       const { event, context } = batch[b];
       const tokens = tokensOf(event, context, this.opts.ngram);
+      const adjust = this.actorAdjustment(event);
       let best = 0,
         second = 0,
         timeBest = 0;
@@ -154,7 +238,11 @@ export class RarityModel implements Model {
       for (let i = 0; i < tokens.length; i++) {
         const t = tokens[i];
         const f = this.fields.get(fieldOf(t));
-        const excess = f ? Math.min(this.surprise(f, t) - f.typical, this.irregularity(f, t)) : EMPTY_FIELD_BITS;
+        const novel = !f || !f.counts.has(t);
+        const excess =
+          (f ? Math.min(this.surprise(f, t) - f.typical, this.irregularity(f, t)) : EMPTY_FIELD_BITS) +
+          // the actor's rates count new values and kinds, not odd hours, nor a first appearance
+          (novel && !isActorToken(t) && !isTimeField(t) ? (isKindField(fieldOf(t)) ? adjust.kind : adjust.value) : 0);
         // when something happens only modifies what happens: a first weekend, an odd hour
         // alone is a hint, not an alert
         if (isTimeField(t)) {
@@ -172,7 +260,8 @@ export class RarityModel implements Model {
       }
       const value = best + 0.5 * second + 0.2 * timeBest + Math.max(0, textExcess - best) * 0.5;
       const odd = textExcess > 3 ? `command line ${truncate(event.text)} is unlike the usual ones` : '';
-      const rare = best > 1 ? this.describe(bestToken) : '';
+      const bestNew = bestToken !== '' && !isActorToken(bestToken) && !this.fields.get(fieldOf(bestToken))?.counts.has(bestToken);
+      const rare = best > 1 ? this.describe(bestToken, bestNew ? this.actorPhrase(event, isKindField(fieldOf(bestToken))) : '') : '';
       out[b] = { value, detail: [rare, odd].filter(Boolean).join('; ') };
     }
     return out;
@@ -188,7 +277,7 @@ export class RarityModel implements Model {
     return 1 / Math.LN2;
   }
 
-  private describe(token: string): string {
+  private describe(token: string, actor = ''): string {
     if (!token) return '';
     const field = fieldOf(token);
     const f = this.fields.get(field);
@@ -196,7 +285,7 @@ export class RarityModel implements Model {
     const times = c === undefined ? 0 : Math.round(c / this.inc);
     const history = `${this.events.toLocaleString('en-US')} events`;
     const what = describeToken(token);
-    if (c === undefined) return `${noveltyOf(token)}: ${what} never seen before (in ${history})`;
+    if (c === undefined) return `${noveltyOf(token)}: ${what} never seen before (in ${history}${actor})`;
     const days = this.daysOf(token);
     return `${what} seen ${times <= 1 ? 'once' : `${times} times`}${days > 1 ? ` on ${days} days` : ''} in ${history}`;
   }
@@ -232,12 +321,15 @@ export class RarityModel implements Model {
       chars: this.chars.toState(),
       textTypical: this.textTypical,
       textSeen: this.textSeen,
+      actors: [...this.actors].map(([k, a]) => [k, a.firstDay, a.events, a.novel, a.novelKind]),
     };
   }
 
   static fromState(s: ModelState): RarityModel {
-    // version 1 had no day counts: it loads with none, and recurrence builds up from new days
-    if (s.version !== VERSION && s.version !== 1) throw new Error(`rarity model state version ${s.version}, this build reads ${VERSION} and 1`);
+    // version 1 had no day counts, version 2 no actor novelty: they load with none, and both
+    // build up from new events
+    if (s.version !== VERSION && s.version !== 2 && s.version !== 1)
+      throw new Error(`rarity model state version ${s.version}, this build reads ${VERSION}, 2 and 1`);
     const m = new RarityModel(s.opts as RarityOptions);
     const fields = s.fields as Record<string, FieldState>;
     for (const [name, f] of Object.entries(fields)) {
@@ -258,6 +350,12 @@ export class RarityModel implements Model {
     m.chars = CharModel.fromState(s.chars as CharState);
     m.textTypical = s.textTypical as number;
     m.textSeen = s.textSeen as number;
+    for (const [k, firstDay, events, novel, novelKind] of (s.actors as Array<[string, number, number, number, number]> | undefined) ?? []) {
+      m.actors.set(k, { firstDay, events, novel, novelKind });
+      m.actorEvents += events;
+      m.actorNovel += novel;
+      m.actorNovelKind += novelKind;
+    }
     return m;
   }
 }
@@ -289,8 +387,24 @@ function tokensOf(event: BehaviourEvent, context: readonly BehaviourEvent[], ngr
 
 const STEP = '\u21d2';
 
+/** the `who=alice` value itself (not a pair `who=alice>exe=…`) */
+function isActorToken(token: string): boolean {
+  return token.startsWith('who=') && pairBoundary(token, 4) < 0;
+}
+
+/** who acted, in a pooled baseline's event (`who=alice`); undefined in a subject's own */
+function actorOf(event: BehaviourEvent): string | undefined {
+  for (let i = event.values.length - 1; i >= 0; i--) if (event.values[i].startsWith('who=')) return event.values[i].slice(4);
+  return undefined;
+}
+
 function isTimeField(token: string): boolean {
-  return token.startsWith('hour=') || token.startsWith('day=') || token.startsWith('how=') || (token.startsWith('kind=') && token.includes('>hour='));
+  return (
+    token.startsWith('hour=') ||
+    token.startsWith('day=') ||
+    token.startsWith('how=') ||
+    ((token.startsWith('kind=') || token.startsWith('who=')) && token.includes('>hour='))
+  );
 }
 
 /**
@@ -336,6 +450,11 @@ function fieldOf(token: string): string {
 /** fields whose values are classes: a value new there is a new kind of behaviour, not just a new name */
 const CLASS_FIELDS = new Set(['kind', 'exeloc', 'priv', 'lineage', 'net', 'exposure', 'tty', 'action', 'type']);
 const TOOL_FIELDS = new Set(['exe', 'cmd']);
+
+/** a field whose last part is a class (`exeloc`, `who>net`): its new values are new kinds of behaviour */
+function isKindField(field: string): boolean {
+  return CLASS_FIELDS.has(field.slice(field.lastIndexOf('>') + 1));
+}
 
 /**
  * What kind of novelty a never-seen token is, for the reasons: an analyst reads "new tool"
