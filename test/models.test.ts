@@ -6,6 +6,9 @@ import { createModel, loadModel } from '../scorer/models';
 import { splitContexts } from '../scorer/models/contexts';
 import { LstmModel } from '../scorer/models/lstm';
 import { OcsvmModel } from '../scorer/models/ocsvm';
+import { hashEvent } from '../scorer/models/hashing';
+import { fnv1a32 } from '../scorer/hash';
+import { demoEvents } from '../bench/demo-events';
 import type { BehaviourEvent, Model, TrainingStep } from '../scorer/types';
 import { DIST } from './helpers/paths';
 
@@ -55,6 +58,51 @@ t.test('rarity names values that contain ">" whole in its reasons', async (t) =>
   t.notMatch(odd.detail, /with \/kworker/, 'no piece of the path read as a field name');
   const [pair] = await m.score([{ event: { ...ev('/usr/bin/git', '22', 5), pairs: ['exe=/usr/bin/sh -c <*>>cmd=curl <*> | sh'] }, context: train.slice(-1) }]);
   t.match(pair.detail, /program `\/usr\/bin\/sh -c <\*>` with command `curl <\*> \| sh`/, `reason: ${pair.detail}`);
+});
+
+/** hashEvent as it was written first: each token built as a string, hashed whole, summed in a Map */
+function hashEventByStrings(event: BehaviourEvent, context: readonly BehaviourEvent[], dims: number): { index: number[]; value: number[] } {
+  const acc = new Map<number, number>();
+  const add = (token: string, weight: number) => {
+    const h = fnv1a32(token);
+    acc.set(h % dims, (acc.get(h % dims) ?? 0) + (h & 0x80000000 ? -1 : 1) * weight);
+  };
+  const time = (t: string) => t.startsWith('hour=') || t.startsWith('day=') || t.startsWith('how=') || t.includes('>hour=') || t.startsWith('who=');
+  for (const t of event.values) if (!time(t)) add(t, 1);
+  for (const t of event.pairs) if (!time(t)) add(t, 1);
+  add(`key=${event.key}`, 1);
+  const n = context.length;
+  if (n >= 1) add(`next1=${context[n - 1].key}>${event.key}`, 1);
+  if (n >= 2) add(`next2=${context[n - 2].key}>${context[n - 1].key}>${event.key}`, 1);
+  for (let j = Math.max(0, n - 5); j < n; j++) add(`ctx=${context[j].key}`, 0.5);
+  const entries = [...acc].sort((a, b) => a[0] - b[0]);
+  const norm = Math.sqrt(entries.reduce((s, [, v]) => s + v * v, 0)) || 1;
+  return { index: entries.map(([i]) => i), value: entries.map(([, v]) => v / norm) };
+}
+
+t.test("hashEvent carries the hash across a token's parts: the same vectors, to the bit, as hashing built strings", async (t) => {
+  const events = demoEvents().slice(0, 1500);
+  // non-ASCII keys and values (UTF-16 code units are hashed), and a context shorter than 5
+  events.push({
+    key: 'exec /usr/bin/café <- /bin/🐚',
+    values: ['exe=/usr/bin/café', 'hour=09-11'],
+    pairs: ['exe=/usr/bin/café>hour=09-11', 'a=é>b=ü'],
+    text: '',
+    time: 0,
+  });
+  let cancelled = 0;
+  for (const dims of [512, 7, 2]) {
+    let same = 0;
+    for (let i = 0; i < events.length; i++) {
+      const context = events.slice(Math.max(0, i - (i % 9)), i);
+      const got = hashEvent(events[i], context, dims);
+      const want = hashEventByStrings(events[i], context, dims);
+      cancelled += want.value.filter((v) => v === 0).length;
+      if (JSON.stringify([Array.from(got.index), Array.from(got.value)]) === JSON.stringify([want.index, want.value])) same++;
+    }
+    t.equal(same, events.length, `${dims} dims: every vector identical`);
+  }
+  t.ok(cancelled > 0, `colliding features that cancel to 0 are kept as the Map kept them (${cancelled})`);
 });
 
 t.test('ocsvm: a continuous decision value that agrees with libsvm and flags an outlier', async (t) => {

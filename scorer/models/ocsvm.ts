@@ -182,7 +182,8 @@ export class OcsvmModel implements Model {
   async score(batch: readonly ScoringInput[]): Promise<Evidence[]> {
     if (!this.trained) throw new Error('ocsvm: score before fit');
     return batch.map(({ event, context }) => {
-      const f = this.decision(hashEvent(event, context.length > 5 ? context.slice(-5) : context, this.opts.dims));
+      // hashEvent reads the last five events of the context itself
+      const f = this.decision(hashEvent(event, context, this.opts.dims));
       return { value: -f, detail: f < 0 ? `\`${event.key}\` lies outside the learned shape of this subject's events (SVM margin ${f.toFixed(3)})` : '' };
     });
   }
