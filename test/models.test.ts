@@ -5,7 +5,7 @@ import { sequenceEvent } from '../scorer/features/extract';
 import { createModel, loadModel } from '../scorer/models';
 import { splitContexts } from '../scorer/models/contexts';
 import { LstmModel } from '../scorer/models/lstm';
-import { OcsvmModel } from '../scorer/models/ocsvm';
+import { OcsvmModel, trainLibsvm } from '../scorer/models/ocsvm';
 import { hashEvent } from '../scorer/models/hashing';
 import { fnv1a32 } from '../scorer/hash';
 import { demoEvents } from '../bench/demo-events';
@@ -103,6 +103,45 @@ t.test("hashEvent carries the hash across a token's parts: the same vectors, to 
     t.equal(same, events.length, `${dims} dims: every vector identical`);
   }
   t.ok(cancelled > 0, `colliding features that cancel to 0 are kept as the Map kept them (${cancelled})`);
+});
+
+t.test('ocsvm: libsvm trained on sparse nodes gives the model it gives on dense rows, to the bit', async (t) => {
+  const events = demoEvents().slice(0, 900);
+  const vectors = events.map((e, i) => hashEvent(e, events.slice(Math.max(0, i - 5), i), 512));
+  for (const gamma of [0.5, 2]) {
+    const sparse = await trainLibsvm(vectors, { nu: 0.05, gamma, dims: 512 });
+    const dense = await trainLibsvm(vectors, { nu: 0.05, gamma, dims: 512 }, true);
+    // dense rows list their zero features too ("7:0"); nothing else may differ
+    const text = (svm: { serializeModel(): string }) => svm.serializeModel().replace(/ \d+:0(?= |$)/gm, '');
+    const a = text(sparse);
+    t.ok(/^SV$/m.test(a) && a.split('\n').length > 20, `a model with support vectors (${a.split('\n').length} lines)`);
+    t.equal(a, text(dense), `gamma ${gamma}: the same model text`);
+    t.same(
+      sparse.predict(vectors.slice(0, 50).map((v) => Array.from({ length: 512 }, (_, k) => v.value[v.index.indexOf(k)] ?? 0))),
+      dense.predict(vectors.slice(0, 50).map((v) => Array.from({ length: 512 }, (_, k) => v.value[v.index.indexOf(k)] ?? 0))),
+    );
+    sparse.free();
+    dense.free();
+  }
+  // γ from the median squared distance, summed over sparse vectors: the dense sum's value
+  const m = new OcsvmModel();
+  await m.fit([events]);
+  const seen = new Set<string>();
+  const distinct = vectors.filter((v) => {
+    const key = `${v.index.join(',')}|${Array.from(v.value, (x) => x.toFixed(4)).join(',')}`;
+    return !seen.has(key) && seen.add(key);
+  });
+  const dense = distinct.map((v) => Array.from({ length: 512 }, (_, k) => v.value[v.index.indexOf(k)] ?? 0));
+  const d2: number[] = [];
+  for (let i = 0; i < Math.min(200, dense.length); i++) {
+    const a = dense[(i * 7919) % dense.length];
+    const b = dense[(i * 104729 + 1) % dense.length];
+    let s = 0;
+    for (let k = 0; k < 512; k++) s += (a[k] - b[k]) ** 2;
+    if (s > 0) d2.push(s);
+  }
+  d2.sort((x, y) => x - y);
+  t.equal(m.toState().gamma, 1 / d2[Math.floor(d2.length / 2)], 'gamma as from the dense vectors');
 });
 
 t.test('ocsvm: a continuous decision value that agrees with libsvm and flags an outlier', async (t) => {
