@@ -355,7 +355,6 @@ let raw: LibsvmModule | null = null;
 /** libsvm-js's emscripten module (loaded by loadLibsvm) and the two entry points trainSparse uses */
 function libsvmModule(): LibsvmModule {
   if (!raw) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const module = require('libsvm-js/out/wasm/libsvm') as LibsvmModule['module'];
     raw = {
       module,
