@@ -5,7 +5,7 @@ import { pacer } from './pacing';
 import type { BehaviourEvent, Model, ModelName, ModelState } from './types';
 import { loadModel } from './models';
 
-// A second core for training. A subject's training fits its models one after the other in
+// A second core for training (budget.training_threads: 2). A subject's training fits its models one after the other in
 // the scorer thread; the LSTM's fit is about half of it (the demo's stream: LSTM 29 s, SVM 17 s,
 // rarity 3 s of CPU in a profile), and the SVM, the rarity folds and the calibration do not
 // depend on it. So when the scorer is not paced, the LSTM is fitted in a helper thread while
@@ -17,6 +17,8 @@ import { loadModel } from './models';
 // The helper runs the same code on the same backend with the same seeds, so it returns the
 // model the scorer thread would have fitted (test/fit-helper.test.ts). It is started on first
 // use and does not keep the process alive; if it fails, fits go back to the scorer thread.
+// It costs a second V8 isolate and tfjs heap: about 100 MB more resident memory after its
+// first fit (3,039 events), which is why it is not the default.
 
 /** models whose fit is worth a thread: long and independent of the subject's other models */
 const OFFLOADED: ReadonlySet<ModelName> = new Set(['lstm']);
@@ -72,7 +74,7 @@ class Helper {
 
 /** whether fitting `name` now goes to the helper thread */
 export function fitsElsewhere(name: ModelName): boolean {
-  return OFFLOADED.has(name) && !broken && pacer.current === null && process.env.ANOMALY_FIT_HELPER !== '0';
+  return OFFLOADED.has(name) && !broken && pacer.current === null;
 }
 
 /**

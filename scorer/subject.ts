@@ -22,6 +22,8 @@ export interface SubjectOptions {
   heldOutFraction: number;
   /** backend name reported for the lstm */
   backend: string;
+  /** 2: unpaced, the LSTM is fitted in the fit helper's thread (budget.training_threads) */
+  trainingThreads?: number;
   /** lstm and ocsvm sizes; small values keep tests fast */
   modelOptions?: Partial<Record<ModelName, Record<string, unknown>>>;
 }
@@ -361,9 +363,10 @@ export class Subject {
               values,
             ];
           }
-          const fitted = fitsElsewhere(name)
-            ? await fitInHelper(name, options, this.sequencesOf(fitPart), this.models.get(name), () => this.fit(model, fitPart))
-            : await this.fit(model, fitPart);
+          const fitted =
+            (this.opts.trainingThreads ?? 1) > 1 && fitsElsewhere(name)
+              ? await fitInHelper(name, options, this.sequencesOf(fitPart), this.models.get(name), () => this.fit(model, fitPart))
+              : await this.fit(model, fitPart);
           const last: number[] = [];
           for (let i = 0; i < numbered.length; i++) if (numbered[i].n >= cutAt) last.push(i);
           await this.scoreInto(

@@ -3,6 +3,7 @@ import { resolveConfig } from '../conf/config';
 import { demoEvents } from '../bench/demo-events';
 import { fitInHelper, fitsElsewhere, stopFitHelper } from '../scorer/fit-helper';
 import { createModel, selectBackend } from '../scorer/models';
+import { LstmModel } from '../scorer/models/lstm';
 import { pacer } from '../scorer/pacing';
 import { Scorer } from '../scorer/scorer';
 import type { Model, ResultRow, ScoredEvent } from '../scorer/types';
@@ -46,16 +47,14 @@ t.test('a fit that fails in the helper fails as it would here', async (t) => {
   t.ok(fitsElsewhere('lstm'), 'and the helper is still used');
 });
 
-t.test('only the LSTM, only unpaced, and ANOMALY_FIT_HELPER=0 turns it off', async (t) => {
+t.test('only the LSTM, and only unpaced', async (t) => {
   t.ok(fitsElsewhere('lstm'));
   t.notOk(fitsElsewhere('ocsvm'));
   t.notOk(fitsElsewhere('rarity'));
   pacer.configure({ limitPercent: 10, cores: 2, intervalMs: 3000, source: 'test' });
   t.notOk(fitsElsewhere('lstm'), 'paced: the pacer slices the LSTM in the scorer thread');
   pacer.configure(null);
-  process.env.ANOMALY_FIT_HELPER = '0';
-  t.notOk(fitsElsewhere('lstm'));
-  delete process.env.ANOMALY_FIT_HELPER;
+  t.ok(fitsElsewhere('lstm'));
 });
 
 /** three users with routines of their own and an odd command now and then, interleaved */
@@ -77,8 +76,12 @@ function stream(): ResultRow[] {
   return rows;
 }
 
-async function scoreStream(): Promise<string[]> {
-  const config = resolveConfig({ learning: { min_events: 120, min_days: 0 }, retrain: { interval_seconds: 3600, window_events: 400 } }, 'test', {});
+async function scoreStream(threads: number): Promise<string[]> {
+  const config = resolveConfig(
+    { learning: { min_events: 120, min_days: 0 }, retrain: { interval_seconds: 3600, window_events: 400 }, budget: { training_threads: threads } },
+    'test',
+    {},
+  );
   const scorer = await Scorer.open({ config, stateDir: null, modelOptions: { lstm: { units: 8, epochs: 2 }, ocsvm: { maxTrain: 200 } } });
   const rows = stream();
   const out: string[] = [];
@@ -87,11 +90,23 @@ async function scoreStream(): Promise<string[]> {
   return out;
 }
 
+/** counts the fits the helper thread returns, by watching the states restored from it */
+function meterHelper(): { count: number } {
+  const m = { count: 0 };
+  const load = LstmModel.fromState;
+  LstmModel.fromState = (s) => {
+    if (new Error().stack?.includes('fitInHelper')) m.count++;
+    return load(s);
+  };
+  return m;
+}
+
 t.test('a stream scores the same with the LSTM fitted in the helper as in the scorer thread', { timeout: 600_000 }, async (t) => {
-  const helped = await scoreStream();
-  process.env.ANOMALY_FIT_HELPER = '0';
-  const alone = await scoreStream();
-  delete process.env.ANOMALY_FIT_HELPER;
+  const fits = meterHelper();
+  const alone = await scoreStream(1);
+  t.equal(fits.count, 0, 'budget.training_threads 1 (the default): no fit in the helper');
+  const helped = await scoreStream(2);
+  t.ok(fits.count > 3, `budget.training_threads 2: the LSTM's fits went to the helper (${fits.count})`);
   t.ok(helped.filter((l) => / lstm /.test(l)).length > 0, `some rows decided by the LSTM (${helped.filter((l) => / lstm /.test(l)).length})`);
   t.equal(helped.length, alone.length);
   const differ = helped.findIndex((l, i) => l !== alone[i]);
