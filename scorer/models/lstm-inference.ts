@@ -85,7 +85,9 @@ export class LstmInference {
       const z = t === 0 ? new Float32Array(count * G) : this.matMul(h, count, this.w.recurrent);
       const h2 = new Float32Array(n * U);
       const c2 = new Float32Array(n * U);
-      for (let r = 0; r < n; r++) step(input, keyOf[r] * G, z, parent[r] * G, t === 0 ? null : c, parent[r] * U, h2, c2, r * U, U);
+      // before the first step c is zero: every prefix reads the one row of zeros
+      const cPrev = t === 0 ? new Float32Array(U) : c;
+      for (let r = 0; r < n; r++) step(input, keyOf[r] * G, z, parent[r] * G, cPrev, t === 0 ? 0 : parent[r] * U, h2, c2, r * U, U);
       h = h2;
       c = c2;
       count = n;
@@ -108,13 +110,13 @@ function read(t: tf.Tensor): Float32Array {
   return values;
 }
 
-/** one step of one prefix: gates from the input row plus the recurrence, then its c and h from its parent's c (zero at the start) */
+/** one step of one prefix: gates from the input row plus the recurrence, then its c and h from its parent's c */
 function step(
   input: Float32Array,
   x: number,
   z: Float32Array,
   r: number,
-  cPrev: Float32Array | null,
+  cPrev: Float32Array,
   p: number,
   h: Float32Array,
   c: Float32Array,
@@ -126,7 +128,7 @@ function step(
     const zf = input[x + U + u] + z[r + U + u];
     const zc = input[x + 2 * U + u] + z[r + 2 * U + u];
     const zo = input[x + 3 * U + u] + z[r + 3 * U + u];
-    const cell = hardSigmoid(zf) * (cPrev === null ? 0 : cPrev[p + u]) + hardSigmoid(zi) * tanh(zc);
+    const cell = hardSigmoid(zf) * cPrev[p + u] + hardSigmoid(zi) * tanh(zc);
     c[s + u] = cell;
     h[s + u] = hardSigmoid(zo) * tanh(cell);
   }
