@@ -1,5 +1,6 @@
+import * as path from 'path';
 import type { BenchPart } from './part';
-import { scoring, training, type SequenceReport } from './sequence';
+import { scoring, scoringAgainst, training, type SequenceReport } from './sequence';
 import { loadAverage, note } from './table';
 
 // The sequence models' benchmarks live in sequence.ts (they also run on their own); these
@@ -8,9 +9,14 @@ const row: SequenceReport = (...cells) => console.log(`| ${cells.map((c) => c ||
 
 export const scoringPart: BenchPart = {
   name: 'scoring',
-  summary: 'events/s per model and for the ensemble, one core',
-  async run() {
-    await scoring(row);
+  summary:
+    'events/s per model and for the ensemble, one core (--against DIST: against another build, e.g. an earlier commit built into DIST, interleaved in this process)',
+  async run(args) {
+    const at = args.indexOf('--against');
+    if (at >= 0) {
+      if (!args[at + 1]) throw new Error('--against needs the dist/ directory of another build');
+      await scoringAgainst(path.resolve(args[at + 1]), row);
+    } else await scoring(row);
     note(`load average ${loadAverage()}`);
   },
 };

@@ -26,8 +26,8 @@ export interface AnomalyConfig {
   baselines: BaselineConfig;
   /** CPU limit (% of all cores per 3 s) the scorer paces to, null: osqueryd's watchdog limit;
    * and the scorer thread's CPU one slice of rows may take before its lines are retried and a
-   * line over it alone is set aside */
-  budget: { cpu_percent: number | null; row_cpu_ms: number };
+   * line over it alone is set aside; and the threads a subject's training may use unpaced */
+  budget: { cpu_percent: number | null; row_cpu_ms: number; training_threads: number };
   /** subjects whose models stay loaded; the least recently active others wait in their files */
   memory: { resident_subjects: number };
 }
@@ -58,7 +58,7 @@ export const DEFAULTS: AnomalyConfig = {
   queries: {},
   baselines: { host: true, per_host_users: true, fleet_prior: '' },
   // well above the longest step of training that cannot be sliced (libsvm's fit: about 2 s)
-  budget: { cpu_percent: null, row_cpu_ms: 10_000 },
+  budget: { cpu_percent: null, row_cpu_ms: 10_000, training_threads: 1 },
   // 1–2 MB resident each with a few hundred events in its window (docs/benchmarks.md): 50 stay well inside the watchdog's 200 MB
   memory: { resident_subjects: 50 },
 };

@@ -88,6 +88,7 @@ export class Scorer {
       contextLength: opts.contextLength ?? 10,
       heldOutFraction: 0.3,
       backend,
+      trainingThreads: c.budget.training_threads,
       // a subject retrains every interval on a window of at most retrain.window_events: its
       // LSTM stops after eight epochs over its distinct contexts, because the benchmarks'
       // default of 30 with early stopping more than doubled the demo's CPU (not yet measured

@@ -1,5 +1,6 @@
 import { Calibrator, MIN_CALIBRATION, verdictOf, scoreFromP, BAD_BELOW, GOOD_FROM } from './calibration';
 import { createModel, loadModel } from './models';
+import { fitInHelper, fitsElsewhere } from './fit-helper';
 import { pace } from './pacing';
 import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, ScoringInput, SubjectState, Verdict } from './types';
 
@@ -21,6 +22,8 @@ export interface SubjectOptions {
   heldOutFraction: number;
   /** backend name reported for the lstm */
   backend: string;
+  /** 2: unpaced, the LSTM is fitted in the fit helper's thread (budget.training_threads) */
+  trainingThreads?: number;
   /** lstm and ocsvm sizes; small values keep tests fast */
   modelOptions?: Partial<Record<ModelName, Record<string, unknown>>>;
 }
@@ -329,46 +332,63 @@ export class Subject {
       const inputs: ScoringInput[] = history.map((event, i) => ({ event, context: this.lastOf(history.slice(Math.max(0, i - this.opts.contextLength), i)) }));
       const heldOut: Partial<Record<ModelName, number[]>> = {};
       const models = new Map<ModelName, Model>();
-      for (const name of this.opts.models) {
-        const model = createModel(name, this.opts.modelOptions?.[name] ?? {});
-        const crossFit = folds !== null && model.observe !== undefined;
-        const values = new Array<number>(history.length).fill(NaN);
-        if (crossFit) {
-          for (let k = 0; k < CROSS_FIT_FOLDS; k++) {
-            const rest = history.filter((_, i) => folds[i] !== k && learnable[i]);
-            const scored = calibrationSample(folds, k);
-            if (scored.length === 0 || rest.length < MIN_CALIBRATION) continue;
-            const foldModel = await this.fit(createModel(name, this.opts.modelOptions?.[name] ?? {}), rest);
-            await this.scoreInto(
-              foldModel,
-              scored.map((i) => inputs[i]),
-              scored,
+      // the models train side by side: unpaced, the LSTM's fit runs in the fit helper's
+      // thread meanwhile (fit-helper.ts); each model's work is independent of the others'
+      const trained = await Promise.allSettled(
+        this.opts.models.map(async (name): Promise<[ModelName, Model, number[]]> => {
+          const options = this.opts.modelOptions?.[name] ?? {};
+          const model = createModel(name, options);
+          const crossFit = folds !== null && model.observe !== undefined;
+          const values = new Array<number>(history.length).fill(NaN);
+          if (crossFit) {
+            for (let k = 0; k < CROSS_FIT_FOLDS; k++) {
+              const rest = history.filter((_, i) => folds[i] !== k && learnable[i]);
+              const scored = calibrationSample(folds, k);
+              if (scored.length === 0 || rest.length < MIN_CALIBRATION) continue;
+              const foldModel = await this.fit(createModel(name, options), rest);
+              await this.scoreInto(
+                foldModel,
+                scored.map((i) => inputs[i]),
+                scored,
+                values,
+              );
+              foldModel.dispose?.();
+            }
+            return [
+              name,
+              await this.fit(
+                model,
+                history.filter((_, i) => learnable[i]),
+              ),
               values,
-            );
-            foldModel.dispose?.();
+            ];
           }
-          models.set(
-            name,
-            await this.fit(
-              model,
-              history.filter((_, i) => learnable[i]),
-            ),
-          );
-        } else {
-          await this.fit(model, fitPart);
+          const fitted =
+            (this.opts.trainingThreads ?? 1) > 1 && fitsElsewhere(name)
+              ? await fitInHelper(name, options, this.sequencesOf(fitPart), this.models.get(name), () => this.fit(model, fitPart))
+              : await this.fit(model, fitPart);
           const last: number[] = [];
           for (let i = 0; i < numbered.length; i++) if (numbered[i].n >= cutAt) last.push(i);
           await this.scoreInto(
-            model,
+            fitted,
             last.map((i) => inputs[i]),
             last,
             values,
           );
           // the held-out events are normal history too: models that learn online take them in
-          for (const i of last) model.observe?.(inputs[i].event, inputs[i].context);
-          models.set(name, model);
-        }
-        heldOut[name] = values;
+          for (const i of last) fitted.observe?.(inputs[i].event, inputs[i].context);
+          return [name, fitted, values];
+        }),
+      );
+      const failed = trained.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) {
+        for (const r of trained) if (r.status === 'fulfilled') r.value[1].dispose?.();
+        throw failed.reason;
+      }
+      // in the configured order, whichever finished first
+      for (const r of trained as PromiseFulfilledResult<[ModelName, Model, number[]]>[]) {
+        models.set(r.value[0], r.value[1]);
+        heldOut[r.value[0]] = r.value[2];
       }
       // the models replaced hold tfjs tensors, which no garbage collector frees
       this.dispose();
@@ -386,10 +406,14 @@ export class Subject {
 
   private async fit(model: Model, events: BehaviourEvent[]): Promise<Model> {
     await pace();
-    // with no context, every event stands alone in fitting as it does in scoring
     // a retrain starts from the model it replaces (the LSTM warm-starts from its weights)
-    await model.fit(this.opts.contextLength > 0 ? [events] : events.map((e) => [e]), this.models.get(model.name));
+    await model.fit(this.sequencesOf(events), this.models.get(model.name));
     return model;
+  }
+
+  /** with no context, every event stands alone in fitting as it does in scoring */
+  private sequencesOf(events: BehaviourEvent[]): BehaviourEvent[][] {
+    return this.opts.contextLength > 0 ? [events] : events.map((e) => [e]);
   }
 
   /** score inputs into values[at[i]], in slices, so that the pacer can hold the process to its CPU budget */

@@ -6,6 +6,7 @@
 const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
+const { staleSource } = require('./stale.js');
 
 const root = path.resolve(__dirname, '..');
 const dist = path.join(root, 'dist');
@@ -17,35 +18,6 @@ function hasTypeScript() {
   } catch {
     return false;
   }
-}
-
-/** the newest source (TypeScript, Thrift bindings, JSON schemas) newer than its output, or null */
-function staleSource() {
-  const config = JSON.parse(fs.readFileSync(path.join(root, 'tsconfig.json'), 'utf8'));
-  const dirs = [...new Set(config.include.map((p) => p.split('/')[0]))];
-  const walk = function* (dir) {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) yield* walk(p);
-      else yield p;
-    }
-  };
-  for (const d of dirs) {
-    if (!fs.existsSync(path.join(root, d))) continue;
-    for (const src of walk(path.join(root, d))) {
-      const rel = path.relative(root, src);
-      let out;
-      if (rel.endsWith('.d.ts')) continue;
-      else if (rel.endsWith('.ts')) out = rel.replace(/\.ts$/, '.js');
-      // what copy-assets.js copies
-      else if ((path.dirname(rel) === 'conf' && rel.endsWith('.json')) || (path.dirname(rel) === path.join('extension', 'gen') && rel.endsWith('.js')))
-        out = rel;
-      else continue;
-      const built = path.join(dist, out);
-      if (!fs.existsSync(built) || fs.statSync(built).mtimeMs < fs.statSync(src).mtimeMs) return rel;
-    }
-  }
-  return null;
 }
 
 if (hasTypeScript()) {

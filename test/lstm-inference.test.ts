@@ -87,3 +87,37 @@ t.test('the lean scoring pass gives the tensor graph’s probabilities and score
   restored.dispose();
   m.dispose();
 });
+
+t.test('contexts that begin alike share their first steps, and score as they do alone', async (t) => {
+  await selectBackend();
+  const train = routine(1500, 5);
+  const m = new LstmModel({ units: 16, epochs: 2 });
+  await m.fit([train]);
+  const V = (m.toState().keys as string[]).length;
+  const W = 10;
+  // sliding windows over a routine (many shared prefixes), a few duplicated, padded starts
+  const test = routine(300, 13);
+  const vocab = new Map((m.toState().keys as string[]).map((k, i) => [k, i]));
+  const B = 240;
+  const ids = new Int32Array(B * W).fill(1);
+  for (let b = 0; b < B; b++) {
+    const end = b % 40 === 39 ? b - 1 : b; // every 40th repeats the context before it
+    for (let j = 0; j < W; j++) {
+      const at = end - W + 1 + j;
+      if (at >= 0) ids[b * W + j] = vocab.get(test[at].key) ?? 0;
+    }
+  }
+  const together = m.leanProbabilities(ids, B);
+  let differ = 0;
+  let worst = 0;
+  for (let b = 0; b < B; b++) {
+    const alone = m.leanProbabilities(ids.slice(b * W, (b + 1) * W), 1);
+    for (let k = 0; k < V; k++) {
+      const d = Math.abs(Math.log(alone[k]) - Math.log(together[b * V + k]));
+      worst = Math.max(worst, d);
+      if (d > 0) differ++;
+    }
+  }
+  t.equal(differ, 0, `every probability the same to the bit in the batch as alone (largest difference in log-probability ${worst})`);
+  m.dispose();
+});

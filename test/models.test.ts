@@ -5,7 +5,10 @@ import { sequenceEvent } from '../scorer/features/extract';
 import { createModel, loadModel } from '../scorer/models';
 import { splitContexts } from '../scorer/models/contexts';
 import { LstmModel } from '../scorer/models/lstm';
-import { OcsvmModel } from '../scorer/models/ocsvm';
+import { OcsvmModel, trainLibsvm } from '../scorer/models/ocsvm';
+import { hashEvent } from '../scorer/models/hashing';
+import { fnv1a32 } from '../scorer/hash';
+import { demoEvents } from '../bench/demo-events';
 import type { BehaviourEvent, Model, TrainingStep } from '../scorer/types';
 import { DIST } from './helpers/paths';
 
@@ -55,6 +58,90 @@ t.test('rarity names values that contain ">" whole in its reasons', async (t) =>
   t.notMatch(odd.detail, /with \/kworker/, 'no piece of the path read as a field name');
   const [pair] = await m.score([{ event: { ...ev('/usr/bin/git', '22', 5), pairs: ['exe=/usr/bin/sh -c <*>>cmd=curl <*> | sh'] }, context: train.slice(-1) }]);
   t.match(pair.detail, /program `\/usr\/bin\/sh -c <\*>` with command `curl <\*> \| sh`/, `reason: ${pair.detail}`);
+});
+
+/** hashEvent as it was written first: each token built as a string, hashed whole, summed in a Map */
+function hashEventByStrings(event: BehaviourEvent, context: readonly BehaviourEvent[], dims: number): { index: number[]; value: number[] } {
+  const acc = new Map<number, number>();
+  const add = (token: string, weight: number) => {
+    const h = fnv1a32(token);
+    acc.set(h % dims, (acc.get(h % dims) ?? 0) + (h & 0x80000000 ? -1 : 1) * weight);
+  };
+  const time = (t: string) => t.startsWith('hour=') || t.startsWith('day=') || t.startsWith('how=') || t.includes('>hour=') || t.startsWith('who=');
+  for (const t of event.values) if (!time(t)) add(t, 1);
+  for (const t of event.pairs) if (!time(t)) add(t, 1);
+  add(`key=${event.key}`, 1);
+  const n = context.length;
+  if (n >= 1) add(`next1=${context[n - 1].key}>${event.key}`, 1);
+  if (n >= 2) add(`next2=${context[n - 2].key}>${context[n - 1].key}>${event.key}`, 1);
+  for (let j = Math.max(0, n - 5); j < n; j++) add(`ctx=${context[j].key}`, 0.5);
+  const entries = [...acc].sort((a, b) => a[0] - b[0]);
+  const norm = Math.sqrt(entries.reduce((s, [, v]) => s + v * v, 0)) || 1;
+  return { index: entries.map(([i]) => i), value: entries.map(([, v]) => v / norm) };
+}
+
+t.test("hashEvent carries the hash across a token's parts: the same vectors, to the bit, as hashing built strings", async (t) => {
+  const events = demoEvents().slice(0, 1500);
+  // non-ASCII keys and values (UTF-16 code units are hashed), and a context shorter than 5
+  events.push({
+    key: 'exec /usr/bin/café <- /bin/🐚',
+    values: ['exe=/usr/bin/café', 'hour=09-11'],
+    pairs: ['exe=/usr/bin/café>hour=09-11', 'a=é>b=ü'],
+    text: '',
+    time: 0,
+  });
+  let cancelled = 0;
+  for (const dims of [512, 7, 2]) {
+    let same = 0;
+    for (let i = 0; i < events.length; i++) {
+      const context = events.slice(Math.max(0, i - (i % 9)), i);
+      const got = hashEvent(events[i], context, dims);
+      const want = hashEventByStrings(events[i], context, dims);
+      cancelled += want.value.filter((v) => v === 0).length;
+      if (JSON.stringify([Array.from(got.index), Array.from(got.value)]) === JSON.stringify([want.index, want.value])) same++;
+    }
+    t.equal(same, events.length, `${dims} dims: every vector identical`);
+  }
+  t.ok(cancelled > 0, `colliding features that cancel to 0 are kept as the Map kept them (${cancelled})`);
+});
+
+t.test('ocsvm: libsvm trained on sparse nodes gives the model it gives on dense rows, to the bit', async (t) => {
+  const events = demoEvents().slice(0, 900);
+  const vectors = events.map((e, i) => hashEvent(e, events.slice(Math.max(0, i - 5), i), 512));
+  for (const gamma of [0.5, 2]) {
+    const sparse = await trainLibsvm(vectors, { nu: 0.05, gamma, dims: 512 });
+    const dense = await trainLibsvm(vectors, { nu: 0.05, gamma, dims: 512 }, true);
+    // dense rows list their zero features too ("7:0"); nothing else may differ
+    const text = (svm: { serializeModel(): string }) => svm.serializeModel().replace(/ \d+:0(?= |$)/gm, '');
+    const a = text(sparse);
+    t.ok(/^SV$/m.test(a) && a.split('\n').length > 20, `a model with support vectors (${a.split('\n').length} lines)`);
+    t.equal(a, text(dense), `gamma ${gamma}: the same model text`);
+    t.same(
+      sparse.predict(vectors.slice(0, 50).map((v) => Array.from({ length: 512 }, (_, k) => v.value[v.index.indexOf(k)] ?? 0))),
+      dense.predict(vectors.slice(0, 50).map((v) => Array.from({ length: 512 }, (_, k) => v.value[v.index.indexOf(k)] ?? 0))),
+    );
+    sparse.free();
+    dense.free();
+  }
+  // γ from the median squared distance, summed over sparse vectors: the dense sum's value
+  const m = new OcsvmModel();
+  await m.fit([events]);
+  const seen = new Set<string>();
+  const distinct = vectors.filter((v) => {
+    const key = `${v.index.join(',')}|${Array.from(v.value, (x) => x.toFixed(4)).join(',')}`;
+    return !seen.has(key) && seen.add(key);
+  });
+  const dense = distinct.map((v) => Array.from({ length: 512 }, (_, k) => v.value[v.index.indexOf(k)] ?? 0));
+  const d2: number[] = [];
+  for (let i = 0; i < Math.min(200, dense.length); i++) {
+    const a = dense[(i * 7919) % dense.length];
+    const b = dense[(i * 104729 + 1) % dense.length];
+    let s = 0;
+    for (let k = 0; k < 512; k++) s += (a[k] - b[k]) ** 2;
+    if (s > 0) d2.push(s);
+  }
+  d2.sort((x, y) => x - y);
+  t.equal(m.toState().gamma, 1 / d2[Math.floor(d2.length / 2)], 'gamma as from the dense vectors');
 });
 
 t.test('ocsvm: a continuous decision value that agrees with libsvm and flags an outlier', async (t) => {

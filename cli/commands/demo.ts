@@ -84,7 +84,10 @@ export async function run(argv: string[]): Promise<number> {
   const stateDir = path.join(out, 'state');
   fs.rmSync(stateDir, { recursive: true, force: true });
   const configFile = path.join(out, 'anomaly.json');
-  fs.writeFileSync(configFile, JSON.stringify({ state_dir: stateDir, log_level: 'warn', learning: { min_events: 300, min_days: 3 } }, null, 2) + '\n');
+  fs.writeFileSync(
+    configFile,
+    JSON.stringify({ state_dir: stateDir, log_level: 'warn', learning: { min_events: 300, min_days: 3 }, budget: { training_threads: 2 } }, null, 2) + '\n',
+  );
 
   // the emulator shares this process with the report's rendering, which holds the event loop
   // for seconds; the extension takes a ping slower than the interval for osqueryd gone, so

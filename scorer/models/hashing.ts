@@ -1,46 +1,93 @@
-import { fnv1a32 as hashToken } from '../hash';
 import type { BehaviourEvent } from '../types';
 
 // Feature hashing of a generalised event into a fixed-size sparse vector: signed hashing
 // (Weinberger et al. 2009) keeps collisions unbiased; the vector is L2-normalised so that
 // an RBF kernel compares shapes of behaviour, not how many tokens a row happened to have.
+//
+// Each feature is the 32-bit FNV-1a hash (scorer/hash.ts) of a token such as `key=…` or
+// `next2=a>b>c`. FNV-1a reads a string one code unit at a time, so the hash of a joined
+// token is computed by carrying the state across its parts: no token string is built, and
+// the result is the hash of the joined string to the bit (test/models.test.ts holds it to
+// the string-building original). Building those strings, and a Map and a sort of entries
+// per event, were most of the SVM's scoring time.
 
 export interface SparseVector {
   index: Int32Array;
   value: Float64Array;
 }
 
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+const GT = 62; // '>'
+
+/** FNV-1a state `h` carried over `text` (not yet made unsigned) */
+function fnvOver(h: number, text: string): number {
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), FNV_PRIME);
+  return h;
+}
+
+function fnvChar(h: number, code: number): number {
+  return Math.imul(h ^ code, FNV_PRIME);
+}
+
+const KEY = fnvOver(FNV_OFFSET, 'key=');
+const NEXT1 = fnvOver(FNV_OFFSET, 'next1=');
+const NEXT2 = fnvOver(FNV_OFFSET, 'next2=');
+const CTX = fnvOver(FNV_OFFSET, 'ctx=');
+
+/**
+ * Scratch for one event's accumulation, reused: a dense accumulator over the dims and the
+ * list of the features touched. Sums are made in the same order as the Map they replace
+ * (token order), so the values are the same to the bit.
+ */
+let acc = new Float64Array(0);
+let touched = new Int32Array(0);
+
+/** the event's sparse vector; of the context only its last five events count */
 export function hashEvent(event: BehaviourEvent, context: readonly BehaviourEvent[], dims: number): SparseVector {
-  const acc = new Map<number, number>();
-  const add = (token: string, weight: number) => {
-    const h = hashToken(token);
-    const i = h % dims;
-    const sign = h & 0x80000000 ? -1 : 1;
-    acc.set(i, (acc.get(i) ?? 0) + sign * weight);
+  if (acc.length !== dims) {
+    acc = new Float64Array(dims);
+    touched = new Int32Array(dims);
+  }
+  let n = 0;
+  const add = (h: number, weight: number) => {
+    const u = h >>> 0;
+    const i = u % dims;
+    if (acc[i] === 0 && !isTouched(i, n)) touched[n++] = i;
+    acc[i] += (u & 0x80000000 ? -1 : 1) * weight;
   };
   // when something happened is the rarity model's business (down-weighted there): in the
   // SVM's geometry a first weekend would move every event of the day off the learned shape
-  for (const t of event.values) if (!isTimeToken(t)) add(t, 1);
-  for (const t of event.pairs) if (!isTimeToken(t)) add(t, 1);
-  add(`key=${event.key}`, 1);
-  const n = context.length;
-  if (n >= 1) add(`next1=${context[n - 1].key}>${event.key}`, 1);
-  if (n >= 2) add(`next2=${context[n - 2].key}>${context[n - 1].key}>${event.key}`, 1);
+  for (const t of event.values) if (!isTimeToken(t)) add(fnvOver(FNV_OFFSET, t), 1);
+  for (const t of event.pairs) if (!isTimeToken(t)) add(fnvOver(FNV_OFFSET, t), 1);
+  const key = event.key;
+  add(fnvOver(KEY, key), 1);
+  const c = context.length;
+  if (c >= 1) add(fnvOver(fnvChar(fnvOver(NEXT1, context[c - 1].key), GT), key), 1);
+  if (c >= 2) add(fnvOver(fnvChar(fnvOver(fnvChar(fnvOver(NEXT2, context[c - 2].key), GT), context[c - 1].key), GT), key), 1);
   // a short bag of the recent keys: the neighbourhood the event happened in
-  for (let j = Math.max(0, n - 5); j < n; j++) add(`ctx=${context[j].key}`, 0.5);
-  const index = new Int32Array(acc.size);
-  const value = new Float64Array(acc.size);
+  for (let j = Math.max(0, c - 5); j < c; j++) add(fnvOver(CTX, context[j].key), 0.5);
+  const order = touched.subarray(0, n).sort();
+  const index = new Int32Array(n);
+  const value = new Float64Array(n);
   let norm = 0;
-  let k = 0;
-  for (const [i, v] of [...acc].sort((a, b) => a[0] - b[0])) {
+  for (let k = 0; k < n; k++) {
+    const i = order[k];
+    const v = acc[i];
+    acc[i] = 0;
     index[k] = i;
     value[k] = v;
     norm += v * v;
-    k++;
   }
   norm = Math.sqrt(norm) || 1;
-  for (let j = 0; j < value.length; j++) value[j] /= norm;
+  for (let j = 0; j < n; j++) value[j] /= norm;
   return { index, value };
+}
+
+/** whether feature i is among the first n touched: only asked when its sum is 0 (first touch, or a sum that cancelled) */
+function isTouched(i: number, n: number): boolean {
+  for (let k = 0; k < n; k++) if (touched[k] === i) return true;
+  return false;
 }
 
 /**

@@ -24,11 +24,15 @@ const AGREEMENT_SAMPLE = 200;
 const DEFAULTS: OcsvmOptions = { dims: 512, nu: 0.05, gamma: 0, maxTrain: 2000 };
 const VERSION = 1;
 
-interface LibSvm {
+export interface LibSvm {
   train(samples: number[][], labels: number[]): void;
   predict(samples: number[][]): number[];
   serializeModel(): string;
-  free?(): void;
+  free(): void;
+  getCommand(samples: ArrayLike<unknown>[]): string;
+  /** libsvm-js's own fields: the problem and model it frees, predicts with and serialises */
+  problem: number | null;
+  model: number | null;
 }
 
 export class OcsvmModel implements Model {
@@ -75,16 +79,8 @@ export class OcsvmModel implements Model {
     // libsvm's training cannot be sliced; pace around it (scorer/pacing.ts)
     await pace();
     const sample = evenSample(vectors, this.opts.maxTrain);
-    const dense = sample.map((v) => toDense(v, this.opts.dims));
-    this.gamma = this.opts.gamma > 0 ? this.opts.gamma : medianGamma(dense);
-    const SVM = await loadLibsvm();
-    const svm: LibSvm = new SVM({ type: SVM.SVM_TYPES.ONE_CLASS, kernel: SVM.KERNEL_TYPES.RBF, nu: this.opts.nu, gamma: this.gamma, quiet: true });
-    silently(() =>
-      svm.train(
-        dense,
-        dense.map(() => 1),
-      ),
-    );
+    this.gamma = this.opts.gamma > 0 ? this.opts.gamma : medianGamma(sample);
+    const svm = await trainLibsvm(sample, { nu: this.opts.nu, gamma: this.gamma, dims: this.opts.dims });
     this.readModel(svm.serializeModel());
     await pace();
     // the decision value is ours, so check it against libsvm's own verdicts once, on a
@@ -93,13 +89,13 @@ export class OcsvmModel implements Model {
       sample.map((v, i) => i),
       AGREEMENT_SAMPLE,
     );
-    const labels = silently(() => svm.predict(checked.map((i) => dense[i])));
+    const labels = silently(() => svm.predict(checked.map((i) => toDense(sample[i], this.opts.dims))));
     let agree = 0;
     checked.forEach((i, k) => {
       if (this.decision(sample[i]) >= 0 === labels[k] > 0) agree++;
     });
     this.fitAgreement = agree / checked.length;
-    svm.free?.();
+    svm.free();
     this.trained = true;
   }
 
@@ -182,7 +178,8 @@ export class OcsvmModel implements Model {
   async score(batch: readonly ScoringInput[]): Promise<Evidence[]> {
     if (!this.trained) throw new Error('ocsvm: score before fit');
     return batch.map(({ event, context }) => {
-      const f = this.decision(hashEvent(event, context.length > 5 ? context.slice(-5) : context, this.opts.dims));
+      // hashEvent reads the last five events of the context itself
+      const f = this.decision(hashEvent(event, context, this.opts.dims));
       return { value: -f, detail: f < 0 ? `\`${event.key}\` lies outside the learned shape of this subject's events (SVM margin ${f.toFixed(3)})` : '' };
     });
   }
@@ -264,16 +261,106 @@ function toDense(v: SparseVector, dims: number): number[] {
 }
 
 /** γ = 1 / median squared distance between a sample of pairs */
-function medianGamma(dense: number[][]): number {
+function medianGamma(vectors: readonly SparseVector[]): number {
   const d2: number[] = [];
-  for (let i = 0; i < Math.min(200, dense.length); i++) {
-    const a = dense[(i * 7919) % dense.length];
-    const b = dense[(i * 104729 + 1) % dense.length];
-    let s = 0;
-    for (let k = 0; k < a.length; k++) s += (a[k] - b[k]) ** 2;
+  for (let i = 0; i < Math.min(200, vectors.length); i++) {
+    const s = squaredDistance(vectors[(i * 7919) % vectors.length], vectors[(i * 104729 + 1) % vectors.length]);
     if (s > 0) d2.push(s);
   }
   d2.sort((x, y) => x - y);
   const med = d2.length ? d2[Math.floor(d2.length / 2)] : 1;
   return 1 / med;
+}
+
+/**
+ * ‖a − b‖², the terms summed in ascending feature order as over the dense vectors (where
+ * the features both lack added exactly 0), so the sum is the same to the bit
+ */
+function squaredDistance(a: SparseVector, b: SparseVector): number {
+  let s = 0;
+  let i = 0;
+  let j = 0;
+  while (i < a.index.length || j < b.index.length) {
+    const fa = i < a.index.length ? a.index[i] : Infinity;
+    const fb = j < b.index.length ? b.index[j] : Infinity;
+    if (fa === fb) s += (a.value[i++] - b.value[j++]) ** 2;
+    else if (fa < fb) s += a.value[i++] ** 2;
+    else s += (0 - b.value[j++]) ** 2;
+  }
+  return s;
+}
+
+/**
+ * A one-class libsvm model of the vectors, trained on libsvm's sparse nodes (trainSparse),
+ * or as libsvm-js trains, on dense rows (`dense`: what test/models.test.ts compares with).
+ * The caller frees it.
+ */
+export async function trainLibsvm(vectors: readonly SparseVector[], o: { nu: number; gamma: number; dims: number }, dense = false): Promise<LibSvm> {
+  const SVM = await loadLibsvm();
+  const svm: LibSvm = new SVM({ type: SVM.SVM_TYPES.ONE_CLASS, kernel: SVM.KERNEL_TYPES.RBF, nu: o.nu, gamma: o.gamma, quiet: true });
+  silently(() =>
+    dense
+      ? svm.train(
+          vectors.map((v) => toDense(v, o.dims)),
+          vectors.map(() => 1),
+        )
+      : trainSparse(svm, vectors),
+  );
+  return svm;
+}
+
+/**
+ * Train on the vectors as libsvm's own sparse nodes. libsvm-js takes dense rows only and
+ * hands libsvm every one of the 512 features of each, so each kernel evaluation walked 512
+ * nodes for the ~16 that are not zero: training was nearly all of that. Its `train` is
+ * create_svm_nodes, add_instance per row and libsvm_train_problem; here the nodes are written
+ * into libsvm's memory directly, the non-zero features only ({int index; double value},
+ * 16 bytes, index −1 ends a row). libsvm's dot products walk the two rows' indices in
+ * ascending order, so the products it skips are exactly the zeros the dense rows added:
+ * kernel values, and so the model, are the same to the bit (test/models.test.ts compares
+ * the two). Checked against libsvm-js 0.2.1's layout before use.
+ */
+function trainSparse(svm: LibSvm, vectors: readonly SparseVector[]): void {
+  const m = libsvmModule();
+  let width = 1;
+  for (const v of vectors) width = Math.max(width, v.index.length);
+  const problem = m.create(vectors.length, width);
+  const at = problem >> 2;
+  if (m.module.HEAP32[at] !== vectors.length) throw new Error('ocsvm: libsvm-js problem layout is not the one this build knows');
+  const y = m.module.HEAP32[at + 1];
+  const x = m.module.HEAP32[at + 2];
+  const i32 = m.module.HEAP32;
+  const f64 = m.module.HEAPF64;
+  vectors.forEach((v, i) => {
+    f64[(y >> 3) + i] = 1;
+    const row = i32[(x >> 2) + i];
+    for (let j = 0; j < v.index.length; j++) {
+      i32[(row + 16 * j) >> 2] = v.index[j] + 1; // libsvm indices start at 1
+      f64[(row + 16 * j + 8) >> 3] = v.value[j];
+    }
+    i32[(row + 16 * v.index.length) >> 2] = -1;
+  });
+  svm.free();
+  svm.problem = problem;
+  svm.model = m.train(problem, svm.getCommand([vectors[0].index]));
+}
+
+interface LibsvmModule {
+  module: { HEAP32: Int32Array; HEAPF64: Float64Array; cwrap(name: string, ret: string | null, args: string[]): (...a: unknown[]) => number };
+  create(rows: number, width: number): number;
+  train(problem: number, command: string): number;
+}
+
+let raw: LibsvmModule | null = null;
+/** libsvm-js's emscripten module (loaded by loadLibsvm) and the two entry points trainSparse uses */
+function libsvmModule(): LibsvmModule {
+  if (!raw) {
+    const module = require('libsvm-js/out/wasm/libsvm') as LibsvmModule['module'];
+    raw = {
+      module,
+      create: module.cwrap('create_svm_nodes', 'number', ['number', 'number']) as LibsvmModule['create'],
+      train: module.cwrap('libsvm_train_problem', 'number', ['number', 'string']) as LibsvmModule['train'],
+    };
+  }
+  return raw;
 }

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// Which sources dist/ is built from, and whether it is older than one of them:
+// prepare.js (a production install without TypeScript) and build-if-stale.js ask.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+
+const root = path.resolve(__dirname, '..');
+const dist = path.join(root, 'dist');
+
+/** every source of dist/ (TypeScript, Thrift bindings, JSON schemas), with its output there, relative to the root */
+function* sources() {
+  const config = JSON.parse(fs.readFileSync(path.join(root, 'tsconfig.json'), 'utf8'));
+  const dirs = [...new Set(config.include.map((p) => p.split('/')[0]))];
+  const walk = function* (dir) {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) yield* walk(p);
+      else yield p;
+    }
+  };
+  for (const d of dirs) {
+    if (!fs.existsSync(path.join(root, d))) continue;
+    for (const src of walk(path.join(root, d))) {
+      const rel = path.relative(root, src);
+      if (rel.endsWith('.d.ts')) continue;
+      else if (rel.endsWith('.ts')) yield { rel, out: rel.replace(/\.ts$/, '.js') };
+      // what copy-assets.js copies
+      else if ((path.dirname(rel) === 'conf' && rel.endsWith('.json')) || (path.dirname(rel) === path.join('extension', 'gen') && rel.endsWith('.js')))
+        yield { rel, out: rel };
+    }
+  }
+}
+
+/** the first source newer than its output, or null */
+function staleSource() {
+  for (const { rel, out } of sources()) {
+    const built = path.join(dist, out);
+    if (!fs.existsSync(built) || fs.statSync(built).mtimeMs < fs.statSync(path.join(root, rel)).mtimeMs) return rel;
+  }
+  return null;
+}
+
+module.exports = { sources, staleSource, root, dist };
