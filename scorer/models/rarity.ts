@@ -399,12 +399,12 @@ function actorOf(event: BehaviourEvent): string | undefined {
 }
 
 function isTimeField(token: string): boolean {
-  return (
-    token.startsWith('hour=') ||
-    token.startsWith('day=') ||
-    token.startsWith('how=') ||
-    ((token.startsWith('kind=') || token.startsWith('who=')) && token.includes('>hour='))
-  );
+  if (token.startsWith('hour=') || token.startsWith('day=') || token.startsWith('how=')) return true;
+  if (!token.startsWith('kind=') && !token.startsWith('who=')) return false;
+  // the pair's second field, not `>hour=` anywhere: a program's path is the attacker's to
+  // name, and `who=backup>exe=/opt/x>hour=2/nmap` is an account's program, not an hour
+  const field = fieldOf(token);
+  return field === 'kind>hour' || field === 'who>hour';
 }
 
 /**
