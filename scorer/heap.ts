@@ -45,7 +45,11 @@ export class HeapKeeper {
 
   /** collect when the used heap has grown by the slack since the last collection; cheap otherwise */
   check(): boolean {
-    if (usedHeap() - this.base < this.slackBytes) return false;
+    const used = usedHeap();
+    // V8's own collections count too: after one has freed a training's data, the slack is
+    // counted from what it left, not from the training's heap at the last forced collection
+    if (used < this.base) this.base = used;
+    if (used - this.base < this.slackBytes) return false;
     fullCollection()();
     this.collections++;
     this.base = usedHeap();

@@ -27,3 +27,22 @@ t.test('garbage past the slack is collected, and only then', async (t) => {
   );
   t.equal(keeper.collections, 2);
 });
+
+t.test('the slack counts from the lowest heap seen, not only from the last forced collection', async (t) => {
+  // a forced collection in the middle of a training measures the training's live data; once
+  // V8 frees that on its own, garbage may not pile up by the training's size before the next
+  const gc = (await import('vm')).runInNewContext('gc') as () => void;
+  const keeper = new HeapKeeper(8 * MB);
+  let live: { i: number; s: string }[] | null = Array.from({ length: 400_000 }, (_, i) => ({ i, s: `live-${i}` }));
+  t.equal(keeper.check(), true, 'collected while the training data is live');
+  t.equal(live.length, 400_000);
+  live = null;
+  gc();
+  t.equal(keeper.check(), false, 'V8 freed it on its own: nothing to collect');
+  const low = used();
+  let junk: string[] | null = Array.from({ length: 400_000 }, (_, i) => `junk-${i}`);
+  t.ok(used() - low > 8 * MB, `garbage past the slack since the lowest heap (${((used() - low) / MB).toFixed(0)} MB)`);
+  t.equal(junk.length, 400_000);
+  junk = null;
+  t.equal(keeper.check(), true, 'is collected');
+});

@@ -322,3 +322,63 @@ t.test('in a pooled baseline, a never-seen value weighs more from an actor that 
   const [fromOlder] = await v2.score([{ event: pooled('backup', '/usr/bin/nmap', 'nmap -sS 10.0.0.0/24', t0), context: [] }]);
   t.notMatch(fromOlder.detail, /brought a new value/, `a version 2 state has no actor rates (${fromOlder.detail})`);
 });
+
+t.test("a value that spells `>hour=` does not pass an account's new program off as an odd hour", async (t) => {
+  // isTimeField told a `who>hour` pair by `>hour=` anywhere in the token, and a program's
+  // path is the attacker's to name: `who=backup>exe=/opt/x>hour=1/nmap` was a time hint
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const pooled = (who: string, exe: string, time: number): BehaviourEvent => ({
+    key: `exec ${exe}`,
+    values: ['kind=process', `exe=${exe}`, `hour=${Math.floor((time % DAY) / 10800)}`, `who=${who}`],
+    pairs: [`who=${who}>exe=${exe}`, `who=${who}>hour=${Math.floor((time % DAY) / 10800)}`],
+    text: '',
+    time,
+  });
+  const train: BehaviourEvent[] = [];
+  for (let d = 0; d < 14; d++)
+    for (let i = 0; i < 20; i++) {
+      train.push(pooled('backup', ['/usr/bin/pg_dump', '/usr/bin/gzip'][i % 2], start + d * DAY + 2 * 3600 + i * 60));
+      train.push(pooled('dev', HABITS[i % HABITS.length][0], start + d * DAY + 9 * 3600 + i * 60));
+      train.push(pooled('dev', '/opt/scan/nmap', start + d * DAY + 9 * 3600 + i * 60 + 20));
+      train.push(pooled('dev', '/opt/scan>hour=2/nmap', start + d * DAY + 9 * 3600 + i * 60 + 40));
+    }
+  const m = createModel('rarity');
+  await m.fit(train.map((e) => [e]));
+  // the developer runs both every day, the backup account never did: only the `who>exe`
+  // pair says so, whatever the path spells
+  const t0 = start + 14 * DAY + 2 * 3600;
+  const [plain, spelled] = await m.score([
+    { event: pooled('backup', '/opt/scan/nmap', t0), context: [] },
+    { event: pooled('backup', '/opt/scan>hour=2/nmap', t0), context: [] },
+  ]);
+  t.ok(plain.value > 8, `the backup account's first nmap is strong evidence (${plain.value.toFixed(2)}: ${plain.detail})`);
+  t.ok(spelled.value > plain.value - 1, `and as strong from a path spelling \`>hour=\` (${spelled.value.toFixed(2)}: ${spelled.detail})`);
+});
+
+t.test("a pooled baseline's accounts are bounded like its values, and the pool stays the sum of those kept", async (t) => {
+  // every uid a container runs as is an account of its own (`uid:123456`): a stream of new
+  // ones must not grow the model (and its saved state) without end between retrainings
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const e = (who: string, exe: string, time: number): BehaviourEvent => ({
+    key: `exec ${exe}`,
+    values: ['kind=process', `exe=${exe}`, `who=${who}`],
+    pairs: [`who=${who}>exe=${exe}`],
+    text: '',
+    time,
+  });
+  const m = createModel('rarity', { maxTokensPerField: 500 });
+  for (let d = 0; d < 3; d++) for (let i = 0; i < 50; i++) m.observe!(e('backup', '/usr/bin/gzip', start + d * DAY + i * 60), []);
+  for (let i = 0; i < 5000; i++) m.observe!(e(`uid:${100_000 + i}`, '/usr/bin/sleep', start + 3 * DAY + i), []);
+  const state = m.toState() as unknown as { actors: Array<[string, number, number, number, number]> };
+  t.ok(state.actors.length <= 500, `${state.actors.length} accounts kept after 5,001 seen (at most 500)`);
+  t.ok(
+    state.actors.some(([who]) => who === 'backup'),
+    'the account with a history is kept',
+  );
+  const probe = { event: e('backup', '/usr/bin/nmap', start + 4 * DAY), context: [] };
+  const [before] = await m.score([probe]);
+  const [after] = await loadModel(JSON.parse(JSON.stringify(m.toState()))).score([probe]);
+  t.equal(after.value, before.value, 'and a state round trip scores the same');
+});

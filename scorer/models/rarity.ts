@@ -136,7 +136,11 @@ export class RarityModel implements Model {
     const who = actorOf(event);
     if (who === undefined || day < 0) return;
     let a = this.actors.get(who);
-    if (!a) this.actors.set(who, (a = { firstDay: day, events: 0, novel: 0, novelKind: 0 }));
+    if (!a) {
+      // bounded like a field's values (every uid a container runs as is an account)
+      if (this.actors.size >= this.opts.maxTokensPerField) this.evictQuietActors();
+      this.actors.set(who, (a = { firstDay: day, events: 0, novel: 0, novelKind: 0 }));
+    }
     if (day <= a.firstDay) return;
     let novel = false;
     let novelKind = false;
@@ -157,6 +161,23 @@ export class RarityModel implements Model {
     if (novelKind) {
       a.novelKind++;
       this.actorNovelKind++;
+    }
+  }
+
+  /**
+   * Drop the tenth of actors with the least history after their first day, the oldest first
+   * among equals, and their counts from the pooled sums: the pool is the sum over the actors
+   * kept, as a saved state rebuilds it.
+   */
+  private evictQuietActors(): void {
+    const entries = [...this.actors].sort((x, y) => x[1].events - y[1].events || x[1].firstDay - y[1].firstDay);
+    const drop = Math.ceil(entries.length * 0.1);
+    for (let i = 0; i < drop; i++) {
+      const [who, a] = entries[i];
+      this.actors.delete(who);
+      this.actorEvents -= a.events;
+      this.actorNovel -= a.novel;
+      this.actorNovelKind -= a.novelKind;
     }
   }
 
@@ -399,12 +420,12 @@ function actorOf(event: BehaviourEvent): string | undefined {
 }
 
 function isTimeField(token: string): boolean {
-  return (
-    token.startsWith('hour=') ||
-    token.startsWith('day=') ||
-    token.startsWith('how=') ||
-    ((token.startsWith('kind=') || token.startsWith('who=')) && token.includes('>hour='))
-  );
+  if (token.startsWith('hour=') || token.startsWith('day=') || token.startsWith('how=')) return true;
+  if (!token.startsWith('kind=') && !token.startsWith('who=')) return false;
+  // the pair's second field, not `>hour=` anywhere: a program's path is the attacker's to
+  // name, and `who=backup>exe=/opt/x>hour=2/nmap` is an account's program, not an hour
+  const field = fieldOf(token);
+  return field === 'kind>hour' || field === 'who>hour';
 }
 
 /**
