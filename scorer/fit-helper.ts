@@ -5,14 +5,14 @@ import { pacer } from './pacing';
 import type { BehaviourEvent, Model, ModelName, ModelState } from './types';
 import { loadModel } from './models';
 
-// A second core for training (budget.training_threads: 2). A subject's training fits its models one after the other in
-// the scorer thread; the LSTM's fit is about half of it (the demo's stream: LSTM 29 s, SVM 17 s,
-// rarity 3 s of CPU in a profile), and the SVM, the rarity folds and the calibration do not
-// depend on it. So when the scorer is not paced, the LSTM is fitted in a helper thread while
-// the scorer thread fits the others: a training takes the longer of the two instead of their
-// sum. Paced (osqueryd's watchdog watches the extension), everything stays in the scorer
-// thread, whose pacer slices the LSTM's training batch by batch: a helper's CPU would be
-// charged to the same budget without being sliced by it.
+// A second core for training (budget.training_threads: 2). A subject's training fits its
+// models one after the other in the scorer thread, and the LSTM's fit is most of it (the
+// demo's stream in one thread: 24.9 s of 28.8 s of CPU). The SVM, the rarity folds and the
+// calibration do not depend on it, so when the scorer is not paced the LSTM is fitted in a
+// helper thread while the scorer thread fits the others: a training takes the longer of the
+// two instead of their sum. Paced (osqueryd's watchdog watches the extension), everything
+// stays in the scorer thread, whose pacer slices the LSTM's training batch by batch: a
+// helper's CPU would be charged to the same budget without being sliced by it.
 //
 // The helper runs the same code on the same backend with the same seeds, so it returns the
 // model the scorer thread would have fitted (test/fit-helper.test.ts). It is started on first

@@ -332,63 +332,70 @@ export class Subject {
       const inputs: ScoringInput[] = history.map((event, i) => ({ event, context: this.lastOf(history.slice(Math.max(0, i - this.opts.contextLength), i)) }));
       const heldOut: Partial<Record<ModelName, number[]>> = {};
       const models = new Map<ModelName, Model>();
-      // the models train side by side: unpaced, the LSTM's fit runs in the fit helper's
-      // thread meanwhile (fit-helper.ts); each model's work is independent of the others'
-      const trained = await Promise.allSettled(
-        this.opts.models.map(async (name): Promise<[ModelName, Model, number[]]> => {
-          const options = this.opts.modelOptions?.[name] ?? {};
-          const model = createModel(name, options);
-          const crossFit = folds !== null && model.observe !== undefined;
-          const values = new Array<number>(history.length).fill(NaN);
-          if (crossFit) {
-            for (let k = 0; k < CROSS_FIT_FOLDS; k++) {
-              const rest = history.filter((_, i) => folds[i] !== k && learnable[i]);
-              const scored = calibrationSample(folds, k);
-              if (scored.length === 0 || rest.length < MIN_CALIBRATION) continue;
-              const foldModel = await this.fit(createModel(name, options), rest);
-              await this.scoreInto(
-                foldModel,
-                scored.map((i) => inputs[i]),
-                scored,
-                values,
-              );
-              foldModel.dispose?.();
-            }
-            return [
-              name,
-              await this.fit(
-                model,
-                history.filter((_, i) => learnable[i]),
-              ),
+      const trainOne = async (name: ModelName): Promise<[ModelName, Model, number[]]> => {
+        const options = this.opts.modelOptions?.[name] ?? {};
+        const model = createModel(name, options);
+        const crossFit = folds !== null && model.observe !== undefined;
+        const values = new Array<number>(history.length).fill(NaN);
+        if (crossFit) {
+          for (let k = 0; k < CROSS_FIT_FOLDS; k++) {
+            const rest = history.filter((_, i) => folds[i] !== k && learnable[i]);
+            const scored = calibrationSample(folds, k);
+            if (scored.length === 0 || rest.length < MIN_CALIBRATION) continue;
+            const foldModel = await this.fit(createModel(name, options), rest);
+            await this.scoreInto(
+              foldModel,
+              scored.map((i) => inputs[i]),
+              scored,
               values,
-            ];
+            );
+            foldModel.dispose?.();
           }
-          const fitted =
-            (this.opts.trainingThreads ?? 1) > 1 && fitsElsewhere(name)
-              ? await fitInHelper(name, options, this.sequencesOf(fitPart), this.models.get(name), () => this.fit(model, fitPart))
-              : await this.fit(model, fitPart);
-          const last: number[] = [];
-          for (let i = 0; i < numbered.length; i++) if (numbered[i].n >= cutAt) last.push(i);
-          await this.scoreInto(
-            fitted,
-            last.map((i) => inputs[i]),
-            last,
+          return [
+            name,
+            await this.fit(
+              model,
+              history.filter((_, i) => learnable[i]),
+            ),
             values,
-          );
-          // the held-out events are normal history too: models that learn online take them in
-          for (const i of last) fitted.observe?.(inputs[i].event, inputs[i].context);
-          return [name, fitted, values];
-        }),
-      );
-      const failed = trained.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) {
-        for (const r of trained) if (r.status === 'fulfilled') r.value[1].dispose?.();
-        throw failed.reason;
+          ];
+        }
+        const fitted =
+          (this.opts.trainingThreads ?? 1) > 1 && fitsElsewhere(name)
+            ? await fitInHelper(name, options, this.sequencesOf(fitPart), this.models.get(name), () => this.fit(model, fitPart))
+            : await this.fit(model, fitPart);
+        const last: number[] = [];
+        for (let i = 0; i < numbered.length; i++) if (numbered[i].n >= cutAt) last.push(i);
+        await this.scoreInto(
+          fitted,
+          last.map((i) => inputs[i]),
+          last,
+          values,
+        );
+        // the held-out events are normal history too: models that learn online take them in
+        for (const i of last) fitted.observe?.(inputs[i].event, inputs[i].context);
+        return [name, fitted, values];
+      };
+      let trained: [ModelName, Model, number[]][] = [];
+      if ((this.opts.trainingThreads ?? 1) > 1 && this.opts.models.some(fitsElsewhere)) {
+        // side by side: the LSTM's fit runs in the fit helper's thread (fit-helper.ts) while
+        // this thread fits the others; each model's work is independent of the others'
+        const settled = await Promise.allSettled(this.opts.models.map(trainOne));
+        const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) {
+          for (const r of settled) if (r.status === 'fulfilled') r.value[1].dispose?.();
+          throw failed.reason;
+        }
+        trained = (settled as PromiseFulfilledResult<[ModelName, Model, number[]]>[]).map((r) => r.value);
+      } else {
+        // one after the other, so that one model's training state is alive at a time (the
+        // watchdog limits resident memory too)
+        for (const name of this.opts.models) trained.push(await trainOne(name));
       }
       // in the configured order, whichever finished first
-      for (const r of trained as PromiseFulfilledResult<[ModelName, Model, number[]]>[]) {
-        models.set(r.value[0], r.value[1]);
-        heldOut[r.value[0]] = r.value[2];
+      for (const [name, model, values] of trained) {
+        models.set(name, model);
+        heldOut[name] = values;
       }
       // the models replaced hold tfjs tensors, which no garbage collector frees
       this.dispose();
