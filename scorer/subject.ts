@@ -539,8 +539,8 @@ function historyOf(window: readonly Numbered[], recent: readonly Numbered[]): Nu
 
 /**
  * The fold of each event: its day's rank among the history's days, modulo k, so that every
- * fold holds days from the whole window. null when the history has fewer than k days (or
- * no clock): then there is nothing to cross-fit over.
+ * fold holds days from the whole window. null when the history has fewer than k days
+ * besides the subject's first day (or no clock): then there is nothing to cross-fit over.
  *
  * When the history starts on the subject's first day (`firstDay`), that day is fold -1: every
  * fold's model learns it and none holds it out. Command templates are mined online, and a

@@ -293,7 +293,7 @@ t.test('in a pooled baseline, a never-seen value weighs more from an actor that 
     { event: pooled('dev', '/usr/bin/nmap', 'nmap -sS 10.0.0.0/24', t0), context: [] },
   ]);
   t.ok(
-    fromService.value > fromPerson.value + 3,
+    fromService.value > fromPerson.value + 1.5,
     `the service account's first nmap (${fromService.value.toFixed(2)}) is stronger evidence than the developer's (${fromPerson.value.toFixed(2)})`,
   );
   t.match(fromService.detail, /`backup` brought a new value in 0 of/, `reason: ${fromService.detail}`);
@@ -352,7 +352,7 @@ t.test("a value that spells `>hour=` does not pass an account's new program off 
     { event: pooled('backup', '/opt/scan/nmap', t0), context: [] },
     { event: pooled('backup', '/opt/scan>hour=2/nmap', t0), context: [] },
   ]);
-  t.ok(plain.value > 8, `the backup account's first nmap is strong evidence (${plain.value.toFixed(2)}: ${plain.detail})`);
+  t.ok(plain.value > 4, `the backup account's first nmap is strong evidence (${plain.value.toFixed(2)}: ${plain.detail})`);
   t.ok(spelled.value > plain.value - 1, `and as strong from a path spelling \`>hour=\` (${spelled.value.toFixed(2)}: ${spelled.detail})`);
 });
 
@@ -381,4 +381,39 @@ t.test("a pooled baseline's accounts are bounded like its values, and the pool s
   const [before] = await m.score([probe]);
   const [after] = await loadModel(JSON.parse(JSON.stringify(m.toState()))).score([probe]);
   t.equal(after.value, before.value, 'and a state round trip scores the same');
+});
+
+t.test('an account that is the whole pool has its novelty weighed as the pool does', async (t) => {
+  // one account on the host: how often it brings new values is the pool's rate, so the
+  // adjustment is 0 whether it brings none or some
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const ev = (who: string | null, exe: string, time: number): BehaviourEvent => ({
+    key: `exec ${exe}`,
+    values: ['kind=process', `exe=${exe}`, ...(who ? [`who=${who}`] : [])],
+    pairs: [],
+    text: '',
+    time,
+  });
+  for (const tries of [0, 5]) {
+    const train = (who: string | null) => {
+      const out: BehaviourEvent[] = [];
+      for (let d = 0; d < 10; d++) {
+        for (let i = 0; i < 80; i++) out.push(ev(who, ['/usr/bin/ls', '/usr/bin/cat'][i % 2], start + d * DAY + i * 60));
+        if (d > 0 && d <= tries) out.push(ev(who, `/usr/bin/new${d}`, start + d * DAY + 7000));
+      }
+      return out;
+    };
+    const withActor = createModel('rarity');
+    await withActor.fit(train('root').map((e) => [e]));
+    const without = createModel('rarity');
+    await without.fit(train(null).map((e) => [e]));
+    const t0 = start + 10 * DAY + 3600;
+    const [a] = await withActor.score([{ event: ev('root', '/usr/bin/nmap', t0), context: [] }]);
+    const [b] = await without.score([{ event: ev(null, '/usr/bin/nmap', t0), context: [] }]);
+    t.ok(
+      Math.abs(a.value - b.value) < 0.01,
+      `${tries} new programs after the first day: ${a.value.toFixed(2)} with the account named, ${b.value.toFixed(2)} without`,
+    );
+  }
 });

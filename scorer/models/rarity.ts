@@ -192,7 +192,11 @@ export class RarityModel implements Model {
     if (!a || this.actorEvents === 0) return { value: 0, kind: 0 };
     const bits = (pooled: number, own: number) => {
       const r = (pooled + 1) / (this.actorEvents + 2);
-      return Math.log2(r / ((own + ACTOR_PRIOR_EVENTS * r) / (a.events + ACTOR_PRIOR_EVENTS)));
+      // the actor's rate is smoothed as the pool's is, then shrunk to it: an actor that is the
+      // whole pool gets 0 bits (with the smoothing on one side only, a host whose one account
+      // never brought a new value added log2((n + 10) / 10) bits to every novelty)
+      const own_ = (own + 1) / (a.events + 2);
+      return Math.log2(r / ((a.events * own_ + ACTOR_PRIOR_EVENTS * r) / (a.events + ACTOR_PRIOR_EVENTS)));
     };
     // a person who often tries new commands does not thereby often log in from the internet
     // or run a binary from /tmp: new kinds are never discounted, only weighed up for an actor
