@@ -27,7 +27,8 @@ Options:
   --json         print the metrics as one JSON object on the last line
   --models LIST  comma-separated models to use (default rarity,ocsvm,lstm, and for key
                  sequences counts: each session's key-count profile; counts also
-                 applies to syscall traces when named)
+                 applies to syscall traces when named); ngram, the Kneser-Ney key
+                 language model, when named
   --config FILE  config (models, learning minimums) for osquery logs
   --quiet        no progress output
 `;
@@ -59,9 +60,9 @@ export async function run(argv: string[]): Promise<number> {
   if (flags.models) {
     const wanted = String(flags.models).split(',');
     for (const m of wanted)
-      if (!['rarity', 'ocsvm', 'lstm', 'counts'].includes(m))
-        throw new CliError(`--models: unknown model ${JSON.stringify(m)} (rarity, ocsvm, lstm, counts)`, EXIT.usage);
-    raw.models = { rarity: wanted.includes('rarity'), ocsvm: wanted.includes('ocsvm'), lstm: wanted.includes('lstm') };
+      if (!['rarity', 'ocsvm', 'lstm', 'ngram', 'counts'].includes(m))
+        throw new CliError(`--models: unknown model ${JSON.stringify(m)} (rarity, ocsvm, lstm, ngram, counts)`, EXIT.usage);
+    raw.models = { rarity: wanted.includes('rarity'), ocsvm: wanted.includes('ocsvm'), lstm: wanted.includes('lstm'), ngram: wanted.includes('ngram') };
     keyCounts = wanted.includes('counts');
   }
   const config = resolveConfig(raw, (flags.config as string) ?? '--models');
