@@ -1,5 +1,6 @@
 import { Calibrator, MIN_CALIBRATION, type Calibrated } from './calibration';
 import { KeyCountProfile } from './key-counts';
+import { KeySetNeighbours } from './key-sets';
 import { createModel } from './models';
 import type { BehaviourEvent, Evidence, Model, ModelName, ScoringInput } from './types';
 
@@ -33,12 +34,17 @@ export interface SessionScorerOptions {
   crossFit?: boolean;
   /** add the key-count profile statistic (`counts`) */
   keyCounts?: boolean;
+  /** add the nearest training key set statistic (`sets`, key-sets.ts) */
+  keySets?: boolean;
   modelOptions?: Partial<Record<ModelName, Record<string, unknown>>>;
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
-/** `rarity` is the model's peak statistic, `rarity:mean` its mean; `counts` the key-count profile */
-export type SessionStatistic = ModelName | `${ModelName}:mean` | 'counts';
+/**
+ * `rarity` is the model's peak statistic, `rarity:mean` its mean; `counts` the key-count
+ * profile; `sets` the distance to the nearest training key set
+ */
+export type SessionStatistic = ModelName | `${ModelName}:mean` | 'counts' | 'sets';
 
 export interface SessionResult extends Calibrated<SessionStatistic> {
   evidence: Partial<Record<SessionStatistic, Evidence>>;
@@ -71,6 +77,7 @@ function mean(list: Evidence[]): number {
 interface FoldModels {
   models: Map<ModelName, Model>;
   counts: KeyCountProfile | null;
+  sets: KeySetNeighbours | null;
 }
 
 type SessionEvidence = Partial<Record<SessionStatistic, Evidence>>;
@@ -119,7 +126,12 @@ export class SessionScorer {
       counts = new KeyCountProfile();
       counts.fit(sessions.map((s) => s.map((e) => e.key)));
     }
-    return { models, counts };
+    let sets: KeySetNeighbours | null = null;
+    if (this.opts.keySets) {
+      sets = new KeySetNeighbours();
+      sets.fit(sessions.map((s) => s.map((e) => e.key)));
+    }
+    return { models, counts, sets };
   }
 
   private async sessionEvidence(fold: FoldModels, sessions: readonly (readonly BehaviourEvent[])[], stage: string): Promise<SessionEvidence[]> {
@@ -146,6 +158,7 @@ export class SessionScorer {
         }
       }
       if (fold.counts) for (let j = 0; j < slice.length; j++) out[start + j].counts = fold.counts.surprise(slice[j].map((e) => e.key));
+      if (fold.sets) for (let j = 0; j < slice.length; j++) out[start + j].sets = fold.sets.distance(slice[j].map((e) => e.key));
       this.opts.onProgress?.(stage, Math.min(start + chunk, sessions.length), sessions.length);
     }
     return out;

@@ -57,13 +57,15 @@ export async function run(argv: string[]): Promise<number> {
   }
   const raw = (flags.config ? readConfigJson(flags.config as string) : {}) as Record<string, unknown>;
   let keyCounts: boolean | undefined;
+  let keySets: boolean | undefined;
   if (flags.models) {
     const wanted = String(flags.models).split(',');
     for (const m of wanted)
-      if (!['rarity', 'ocsvm', 'lstm', 'ngram', 'counts'].includes(m))
-        throw new CliError(`--models: unknown model ${JSON.stringify(m)} (rarity, ocsvm, lstm, ngram, counts)`, EXIT.usage);
+      if (!['rarity', 'ocsvm', 'lstm', 'ngram', 'counts', 'sets'].includes(m))
+        throw new CliError(`--models: unknown model ${JSON.stringify(m)} (rarity, ocsvm, lstm, ngram, counts, sets)`, EXIT.usage);
     raw.models = { rarity: wanted.includes('rarity'), ocsvm: wanted.includes('ocsvm'), lstm: wanted.includes('lstm'), ngram: wanted.includes('ngram') };
     keyCounts = wanted.includes('counts');
+    keySets = wanted.includes('sets');
   }
   const config = resolveConfig(raw, (flags.config as string) ?? '--models');
   const bar = progress(process.stderr, Boolean(flags.quiet));
@@ -75,6 +77,7 @@ export async function run(argv: string[]): Promise<number> {
       config,
       unit,
       keyCounts,
+      keySets,
       onProgress: (s, d, t) => bar.update(s, d, t),
       log: stderrLog(flags),
     });

@@ -25,6 +25,8 @@ export interface EvalOptions {
   modelOptions?: Partial<Record<ModelName, Record<string, unknown>>>;
   /** sessions and traces: add the key-count profile (`counts`; default: for key sequences, not for syscall traces) */
   keyCounts?: boolean;
+  /** sessions and traces: add the nearest training key set (`sets`; default: for syscall traces, not for key sequences) */
+  keySets?: boolean;
   onProgress?: (stage: string, done: number, total: number) => void;
   log?: LogFn;
   /** osquery logs: each labelled test row as scored, in file order (per-story reports) */
@@ -34,7 +36,7 @@ export interface EvalOptions {
 export interface EvalResult extends Metrics {
   kind: InputKind;
   unit: 'row' | 'window' | 'session';
-  models: (ModelName | 'counts')[];
+  models: (ModelName | 'counts' | 'sets')[];
   backend?: string;
   train_units: number;
   seconds: number;
@@ -66,8 +68,11 @@ async function evaluate(opts: EvalOptions, config: AnomalyConfig, models: ModelN
   // has three replicas); a syscall trace's counts grow with whatever the process did, and on
   // ADFA-LD the profile ranks at chance (AUC 0.51) and only dilutes the other statistics
   const keyCounts = kind !== 'osquery' && (opts.keyCounts ?? kind === 'sequences');
-  if (!models.length && !keyCounts)
-    throw new Error(`no model to evaluate ${kind} with${opts.keyCounts ? ' (counts scores sequences and traces, not osquery rows)' : ''}`);
+  const keySets = kind !== 'osquery' && (opts.keySets ?? false);
+  if (!models.length && !keyCounts && !keySets)
+    throw new Error(
+      `no model to evaluate ${kind} with${opts.keyCounts || opts.keySets ? ' (counts and sets score sequences and traces, not osquery rows)' : ''}`,
+    );
   if (kind === 'osquery') {
     ({ units, trainUnits, backend } = await evalRows(opts, config));
   } else {
@@ -75,13 +80,13 @@ async function evaluate(opts: EvalOptions, config: AnomalyConfig, models: ModelN
     const test = kind === 'sequences' ? await readLabelledSequences(opts.test) : await readTraces(opts.test);
     const normalTrain = train.filter((s) => !s.anomalous);
     trainUnits = normalTrain.length;
-    units = await evalSessions(normalTrain, test, models, keyCounts, opts);
+    units = await evalSessions(normalTrain, test, models, keyCounts, keySets, opts);
   }
   if (!units.length) throw new DatasetError(opts.test, 0, 'no labelled unit to evaluate (osquery lines need a top-level "label": "normal" | "anomalous")');
   return {
     kind,
     unit,
-    models: keyCounts ? [...models, 'counts'] : models,
+    models: [...models, ...(keyCounts ? (['counts'] as const) : []), ...(keySets ? (['sets'] as const) : [])],
     backend,
     train_units: trainUnits,
     ...metrics(units),
@@ -125,12 +130,22 @@ async function evalSessions(
   test: LabelledSequence[],
   models: ModelName[],
   keyCounts: boolean,
+  keySets: boolean,
   opts: EvalOptions,
 ): Promise<ScoredUnit[]> {
   const toEvents = (s: LabelledSequence) => s.keys.map((k, i) => sequenceEvent(k, i));
   // sessions are short and strictly ordered: longer n-grams and a larger LSTM pay off here
   const modelOptions = { rarity: { ngram: 4 }, lstm: { units: 64, maxWindows: 100_000 }, ...opts.modelOptions };
-  const scorer = new SessionScorer({ models, contextLength: 10, heldOutFraction: 0.2, crossFit: true, keyCounts, modelOptions, onProgress: opts.onProgress });
+  const scorer = new SessionScorer({
+    models,
+    contextLength: 10,
+    heldOutFraction: 0.2,
+    crossFit: true,
+    keyCounts,
+    keySets,
+    modelOptions,
+    onProgress: opts.onProgress,
+  });
   await scorer.fit(train.map(toEvents));
   const results = await scorer.score(test.map(toEvents));
   return results.map((r, i) => ({ score: r.score, rank: -Math.log(r.p), anomalous: test[i].anomalous, type: test[i].type }));
