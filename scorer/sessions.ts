@@ -1,4 +1,4 @@
-import { Calibrator, MIN_CALIBRATION, type Calibrated } from './calibration';
+import { Calibrator, MIN_CALIBRATION, type Calibrated, type Combination } from './calibration';
 import { KeyCountProfile } from './key-counts';
 import { KeySetNeighbours } from './key-sets';
 import { createModel } from './models';
@@ -36,6 +36,8 @@ export interface SessionScorerOptions {
   keyCounts?: boolean;
   /** add the nearest training key set statistic (`sets`, key-sets.ts) */
   keySets?: boolean;
+  /** how the statistics' p-values combine (calibration.ts; default: the strongest) */
+  combination?: Combination;
   modelOptions?: Partial<Record<ModelName, Record<string, unknown>>>;
   onProgress?: (stage: string, done: number, total: number) => void;
 }
@@ -109,7 +111,7 @@ export class SessionScorer {
     }
     const perStatistic: Partial<Record<SessionStatistic, number[]>> = {};
     for (const stat of Object.keys(evidence[0] ?? {}) as SessionStatistic[]) perStatistic[stat] = evidence.map((e) => e[stat]!.value);
-    this.calibrator = new Calibrator(perStatistic);
+    this.calibrator = new Calibrator(perStatistic, {}, 1, {}, this.opts.combination);
   }
 
   private async fitFold(sessions: readonly (readonly BehaviourEvent[])[], fold: string): Promise<FoldModels> {

@@ -1,5 +1,5 @@
 import * as fs from 'fs';
-import { BAD_BELOW } from '../../scorer/calibration';
+import { BAD_BELOW, type Combination } from '../../scorer/calibration';
 import { readConfigJson, resolveConfig } from '../../conf/config';
 import { runEval } from '../../scorer/eval/run';
 import { DatasetError } from '../../scorer/eval/datasets';
@@ -25,10 +25,13 @@ Options:
   --test FILE    labelled test data
   --unit UNIT    osquery logs: score each row (row, default) or each window (window)
   --json         print the metrics as one JSON object on the last line
-  --models LIST  comma-separated models to use (default rarity,ocsvm,lstm, and for key
-                 sequences counts: each session's key-count profile; counts also
-                 applies to syscall traces when named); ngram, the Kneser-Ney key
-                 language model, when named
+  --models LIST  comma-separated models to use (default rarity,ocsvm,lstm; for key
+                 sequences and syscall traces also sets, each session's distance to
+                 the nearest training key set, and for key sequences counts, each
+                 session's key-count profile); ngram, the Kneser-Ney key language
+                 model, only when named. A list names every statistic it wants
+  --combine HOW  sessions and traces: a unit's statistics combine by Fisher's sum
+                 of −log p (fisher, default) or by the strongest p-value (strongest)
   --config FILE  config (models, learning minimums) for osquery logs
   --quiet        no progress output
 `;
@@ -43,9 +46,13 @@ export async function run(argv: string[]): Promise<number> {
     quiet: { kind: 'bool' },
     verbose: { kind: 'bool' },
     unit: { kind: 'value' },
+    combine: { kind: 'value' },
   });
   const unit = (flags.unit as string | undefined) ?? 'row';
   if (unit !== 'row' && unit !== 'window') throw new CliError(`--unit: expected row or window, found ${JSON.stringify(unit)}`, EXIT.usage);
+  const combination = flags.combine as Combination | undefined;
+  if (combination !== undefined && combination !== 'strongest' && combination !== 'fisher')
+    throw new CliError(`--combine: expected strongest or fisher, found ${JSON.stringify(combination)}`, EXIT.usage);
   if (!flags.train || !flags.test) throw new CliError('eval needs --train FILE and --test FILE (see anomaly eval --help)', EXIT.usage);
   for (const f of [flags.train as string, flags.test as string]) {
     if (!fs.existsSync(f))
@@ -78,6 +85,7 @@ export async function run(argv: string[]): Promise<number> {
       unit,
       keyCounts,
       keySets,
+      combination,
       onProgress: (s, d, t) => bar.update(s, d, t),
       log: stderrLog(flags),
     });
