@@ -8,11 +8,12 @@ import type { BehaviourEvent, Evidence, Model, ModelName, ScoringInput } from '.
 // ADFA-LD syscall trace). The models are the product's own, fitted the same way. Each model
 // gives a session two statistics of its events' evidence: its peak (DeepLog flags a session
 // when any step is unexpected) and its mean (an intrusion can also be a trace that is a little
-// odd all along, no single step standing out). Both are calibrated, and combined, the same way
-// a row's models are, against held-out normal sessions, so 0.3 means the same for a session as
-// for a row and the statistic that matters for the data at hand decides. Next to the models,
-// the session's key-count profile (key-counts.ts) is a statistic of its own: what a session
-// holds as a whole, which no model of its steps sees.
+// odd all along, no single step standing out). Both are calibrated the same way a row's models
+// are, against held-out normal sessions, so 0.3 means the same for a session as for a row.
+// Next to the models, the session's key-count profile (key-counts.ts) and its distance to the
+// nearest training key set (key-sets.ts) are statistics of their own: what a session holds as
+// a whole, which no model of its steps sees. The statistics combine by the strongest p-value,
+// as a row's, or by Fisher's sum of −log p (`combination`), since they are views of one whole.
 //
 // Calibration is cross-fitted: every fold of the training sessions is held out once and scored
 // by models fitted on the other folds, so all training sessions calibrate, not one fold of
