@@ -20,7 +20,8 @@ export interface AnomalyConfig {
   retrain: { interval_seconds: number; window_events: number };
   /** anomaly_windows: window length, and how long a window waits for late rows after its end */
   windows: { seconds: number; grace_seconds: number };
-  models: { rarity: boolean; ocsvm: boolean; lstm: boolean };
+  /** `ngram`: the Kneser-Ney key language model; off by default for rows (sequence evaluations name it in --models) */
+  models: { rarity: boolean; ocsvm: boolean; lstm: boolean; ngram: boolean };
   queue: { max_bytes: number; max_line_bytes: number };
   queries: Record<string, QueryOverride>;
   baselines: BaselineConfig;
@@ -53,7 +54,7 @@ export const DEFAULTS: AnomalyConfig = {
   retrain: { interval_seconds: 6 * 3600, window_events: 20_000 },
   // osqueryd logs a query's rows once an interval (60 s for the shipped packs' shortest)
   windows: { seconds: 600, grace_seconds: 60 },
-  models: { rarity: true, ocsvm: true, lstm: true },
+  models: { rarity: true, ocsvm: true, lstm: true, ngram: false },
   queue: { max_bytes: 256 * 1024 * 1024, max_line_bytes: 1024 * 1024 },
   queries: {},
   baselines: { host: true, per_host_users: true, fleet_prior: '' },

@@ -145,6 +145,13 @@ export interface Calibrated<K extends string = ModelName> {
 }
 
 /**
+ * How per-model p-values become one statistic: the strongest (−log of the smallest p; rows, by
+ * default), or Fisher's sum of −log p over every source (sessions, optionally): evidence that
+ * several sources each find a little odd adds up, where the strongest lets one source speak.
+ */
+export type Combination = 'strongest' | 'fisher';
+
+/**
  * The per-subject calibration of the combined model evidence. Each evidence source (per row, a
  * model) is named by a K.
  */
@@ -165,6 +172,7 @@ export class Calibrator<K extends string = ModelName> {
     minScale: Partial<Record<K, number>> = {},
     overlap = 1,
     noise: Partial<Record<K, number>> = {},
+    private readonly combination: Combination = 'strongest',
   ) {
     this.perModel = new Map();
     let n = -1;
@@ -197,17 +205,20 @@ export class Calibrator<K extends string = ModelName> {
 
   private combine(evidence: Partial<Record<K, number>>): { statistic: number; model: K | '' } {
     let best = 0;
+    let sum = 0;
     let model: K | '' = '';
     for (const [name, stat] of this.perModel) {
       const value = evidence[name];
       if (value === undefined) continue;
       const strength = -Math.log(stat.pValue(value));
+      sum += strength;
       if (strength > best || model === '') {
         best = strength;
         model = name;
       }
     }
-    return { statistic: best, model };
+    // the source named is the strongest either way
+    return { statistic: this.combination === 'fisher' ? sum : best, model };
   }
 
   calibrate(evidence: Partial<Record<K, number>>): Calibrated<K> {

@@ -1,5 +1,6 @@
-import { Calibrator, MIN_CALIBRATION, type Calibrated } from './calibration';
+import { Calibrator, MIN_CALIBRATION, type Calibrated, type Combination } from './calibration';
 import { KeyCountProfile } from './key-counts';
+import { KeySetNeighbours } from './key-sets';
 import { createModel } from './models';
 import type { BehaviourEvent, Evidence, Model, ModelName, ScoringInput } from './types';
 
@@ -8,11 +9,12 @@ import type { BehaviourEvent, Evidence, Model, ModelName, ScoringInput } from '.
 // gives a session two statistics of its events' evidence: its peak (DeepLog flags a session
 // when any step is unexpected) and its mean (an intrusion can also be a trace that is a little
 // odd all along, no single step standing out; it is left out where sessions are short
-// protocol runs, see meanStatistics). Both are calibrated, and combined, the same way
-// a row's models are, against held-out normal sessions, so 0.3 means the same for a session as
-// for a row and the statistic that matters for the data at hand decides. Next to the models,
-// the session's key-count profile (key-counts.ts) is a statistic of its own: what a session
-// holds as a whole, which no model of its steps sees.
+// protocol runs, see meanStatistics). Both are calibrated the same way a row's models are,
+// against held-out normal sessions, so 0.3 means the same for a session as for a row.
+// Next to the models, the session's key-count profile (key-counts.ts) and its distance to the
+// nearest training key set (key-sets.ts) are statistics of their own: what a session holds as
+// a whole, which no model of its steps sees. The statistics combine by the strongest p-value,
+// as a row's, or by Fisher's sum of −log p (`combination`), since they are views of one whole.
 //
 // Calibration is cross-fitted: every fold of the training sessions is held out once and scored
 // by models fitted on the other folds, so all training sessions calibrate, not one fold of
@@ -39,12 +41,19 @@ export interface SessionScorerOptions {
    * true); worth it where an anomaly can be diffuse, a cost where it breaks one step
    */
   meanStatistics?: boolean;
+  /** add the nearest training key set statistic (`sets`, key-sets.ts) */
+  keySets?: boolean;
+  /** how the statistics' p-values combine (calibration.ts; default: the strongest) */
+  combination?: Combination;
   modelOptions?: Partial<Record<ModelName, Record<string, unknown>>>;
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
-/** `rarity` is the model's peak statistic, `rarity:mean` its mean; `counts` the key-count profile */
-export type SessionStatistic = ModelName | `${ModelName}:mean` | 'counts';
+/**
+ * `rarity` is the model's peak statistic, `rarity:mean` its mean; `counts` the key-count
+ * profile; `sets` the distance to the nearest training key set
+ */
+export type SessionStatistic = ModelName | `${ModelName}:mean` | 'counts' | 'sets';
 
 export interface SessionResult extends Calibrated<SessionStatistic> {
   evidence: Partial<Record<SessionStatistic, Evidence>>;
@@ -79,6 +88,7 @@ function mean(list: Evidence[]): number {
 interface FoldModels {
   models: Map<ModelName, Model>;
   counts: KeyCountProfile | null;
+  sets: KeySetNeighbours | null;
 }
 
 type SessionEvidence = Partial<Record<SessionStatistic, Evidence>>;
@@ -110,7 +120,7 @@ export class SessionScorer {
     }
     const perStatistic: Partial<Record<SessionStatistic, number[]>> = {};
     for (const stat of Object.keys(evidence[0] ?? {}) as SessionStatistic[]) perStatistic[stat] = evidence.map((e) => e[stat]!.value);
-    this.calibrator = new Calibrator(perStatistic);
+    this.calibrator = new Calibrator(perStatistic, {}, 1, {}, this.opts.combination);
   }
 
   private async fitFold(sessions: readonly (readonly BehaviourEvent[])[], fold: string): Promise<FoldModels> {
@@ -127,7 +137,12 @@ export class SessionScorer {
       counts = new KeyCountProfile();
       counts.fit(sessions.map((s) => s.map((e) => e.key)));
     }
-    return { models, counts };
+    let sets: KeySetNeighbours | null = null;
+    if (this.opts.keySets) {
+      sets = new KeySetNeighbours();
+      sets.fit(sessions.map((s) => s.map((e) => e.key)));
+    }
+    return { models, counts, sets };
   }
 
   private async sessionEvidence(fold: FoldModels, sessions: readonly (readonly BehaviourEvent[])[], stage: string): Promise<SessionEvidence[]> {
@@ -154,6 +169,7 @@ export class SessionScorer {
         }
       }
       if (fold.counts) for (let j = 0; j < slice.length; j++) out[start + j].counts = fold.counts.surprise(slice[j].map((e) => e.key));
+      if (fold.sets) for (let j = 0; j < slice.length; j++) out[start + j].sets = fold.sets.distance(slice[j].map((e) => e.key));
       this.opts.onProgress?.(stage, Math.min(start + chunk, sessions.length), sessions.length);
     }
     return out;

@@ -22,8 +22,8 @@ export interface ResultRow {
 export type RowAction = 'added' | 'removed' | 'snapshot';
 export type Label = 'normal' | 'anomalous';
 export type Verdict = 'good' | 'ugly' | 'bad' | 'learning';
-export type ModelName = 'rarity' | 'ocsvm' | 'lstm';
-export const MODEL_NAMES: readonly ModelName[] = ['rarity', 'ocsvm', 'lstm'];
+export type ModelName = 'rarity' | 'ocsvm' | 'lstm' | 'ngram';
+export const MODEL_NAMES: readonly ModelName[] = ['rarity', 'ocsvm', 'lstm', 'ngram'];
 
 /**
  * The generalised event the models see. Feature extraction turns a ResultRow into one of

@@ -51,7 +51,7 @@ export const SUBJECT_SCHEMA = {
     context: { type: 'array', items: event },
     models: {
       type: 'array',
-      items: { type: 'object', required: ['name', 'version'], properties: { name: { enum: ['rarity', 'ocsvm', 'lstm'] }, version: num } },
+      items: { type: 'object', required: ['name', 'version'], properties: { name: { enum: ['rarity', 'ocsvm', 'lstm', 'ngram'] }, version: num } },
     },
     calibration: { type: ['object', 'null'] },
     normalKeys: strings,

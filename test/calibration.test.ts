@@ -125,3 +125,27 @@ t.test('state round trip gives the same scores', async (t) => {
   const again = Calibrator.fromState(JSON.parse(JSON.stringify(cal.toState())));
   for (const v of [0, 1, 3.3, 6.9, 50]) t.equal(again.calibrate({ rarity: v }).score, cal.calibrate({ rarity: v }).score);
 });
+
+t.test("Fisher's combination: calibrated on normal data, and two sources each a little odd add up", async (t) => {
+  const r = rng(5);
+  const draw = () => ({ a: gauss(r), b: gauss(r) });
+  const heldOut = { a: [] as number[], b: [] as number[] };
+  for (let i = 0; i < 3000; i++) {
+    const d = draw();
+    heldOut.a.push(d.a);
+    heldOut.b.push(d.b);
+  }
+  const fisher = new Calibrator(heldOut, {}, 1, {}, 'fisher');
+  const strongest = new Calibrator(heldOut);
+  const n = 100_000;
+  let b5 = 0;
+  for (let i = 0; i < n; i++) if (fisher.calibrate(draw()).score < 0.5) b5++;
+  t.ok(b5 / n > 0.01 / 2.5 && b5 / n < 0.01 * 2.5, `normal below 0.5 near 1 % (${((b5 / n) * 100).toFixed(2)} %)`);
+  // both at their top 2 %: neither alone is remarkable, together they are
+  const both = { a: 2.05, b: 2.05 };
+  t.ok(
+    fisher.calibrate(both).p < strongest.calibrate(both).p / 3,
+    `Fisher p ${fisher.calibrate(both).p.toPrecision(2)}, strongest ${strongest.calibrate(both).p.toPrecision(2)}`,
+  );
+  t.equal(fisher.calibrate({ a: 0, b: 3.5 }).model, 'b', 'the source named is the strongest one');
+});

@@ -82,6 +82,29 @@ t.test('eval --json ends with one JSON object of metrics', async (t) => {
   const counts = JSON.parse(c.out.trim().split('\n').at(-1)!);
   t.same(counts.models, ['counts']);
   t.ok(counts.recall >= 0.9 && counts.fpr <= 0.02, `counts alone: recall ${counts.recall}, fpr ${counts.fpr}`);
+  // the Kneser-Ney model and the nearest key set, each statistic named, combined either way
+  for (const combine of ['fisher', 'strongest']) {
+    const g = anomaly([
+      'eval',
+      '--train',
+      path.join(dir, 'train.txt'),
+      '--test',
+      path.join(dir, 'test.csv'),
+      '--json',
+      '--models',
+      'ngram,sets',
+      '--combine',
+      combine,
+      '--quiet',
+    ]);
+    t.equal(g.code, 0, g.err);
+    const ngram = JSON.parse(g.out.trim().split('\n').at(-1)!);
+    t.same(ngram.models, ['ngram', 'sets']);
+    t.ok(ngram.recall >= 0.9 && ngram.fpr <= 0.02, `ngram and sets, ${combine}: recall ${ngram.recall}, fpr ${ngram.fpr}`);
+  }
+  const bad = anomaly(['eval', '--train', path.join(dir, 'train.txt'), '--test', path.join(dir, 'test.csv'), '--combine', 'mean']);
+  t.not(bad.code, 0);
+  t.match(bad.err, /--combine: expected strongest or fisher/);
 });
 
 t.test('eval on labelled osquery results: the demo stories, trained on the days before', async (t) => {

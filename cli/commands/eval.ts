@@ -1,5 +1,5 @@
 import * as fs from 'fs';
-import { BAD_BELOW } from '../../scorer/calibration';
+import { BAD_BELOW, type Combination } from '../../scorer/calibration';
 import { readConfigJson, resolveConfig } from '../../conf/config';
 import { runEval } from '../../scorer/eval/run';
 import { DatasetError } from '../../scorer/eval/datasets';
@@ -25,9 +25,14 @@ Options:
   --test FILE    labelled test data
   --unit UNIT    osquery logs: score each row (row, default) or each window (window)
   --json         print the metrics as one JSON object on the last line
-  --models LIST  comma-separated models to use (default rarity,ocsvm,lstm, and for key
-                 sequences counts: each session's key-count profile; counts also
-                 applies to syscall traces when named)
+  --models LIST  comma-separated models to use (default rarity,ocsvm,lstm; for key
+                 sequences and syscall traces also sets, each session's distance to
+                 the nearest training key set, and for key sequences counts, each
+                 session's key-count profile); ngram, the Kneser-Ney key language
+                 model, only when named. A list names every statistic it wants
+  --combine HOW  sessions and traces: a unit's statistics combine by the strongest
+                 p-value, as a row's do (strongest, default) or by Fisher's sum of
+                 −log p (fisher)
   --config FILE  config (models, learning minimums) for osquery logs
   --quiet        no progress output
 `;
@@ -42,9 +47,13 @@ export async function run(argv: string[]): Promise<number> {
     quiet: { kind: 'bool' },
     verbose: { kind: 'bool' },
     unit: { kind: 'value' },
+    combine: { kind: 'value' },
   });
   const unit = (flags.unit as string | undefined) ?? 'row';
   if (unit !== 'row' && unit !== 'window') throw new CliError(`--unit: expected row or window, found ${JSON.stringify(unit)}`, EXIT.usage);
+  const combination = flags.combine as Combination | undefined;
+  if (combination !== undefined && combination !== 'strongest' && combination !== 'fisher')
+    throw new CliError(`--combine: expected strongest or fisher, found ${JSON.stringify(combination)}`, EXIT.usage);
   if (!flags.train || !flags.test) throw new CliError('eval needs --train FILE and --test FILE (see anomaly eval --help)', EXIT.usage);
   for (const f of [flags.train as string, flags.test as string]) {
     if (!fs.existsSync(f))
@@ -56,13 +65,15 @@ export async function run(argv: string[]): Promise<number> {
   }
   const raw = (flags.config ? readConfigJson(flags.config as string) : {}) as Record<string, unknown>;
   let keyCounts: boolean | undefined;
+  let keySets: boolean | undefined;
   if (flags.models) {
     const wanted = String(flags.models).split(',');
     for (const m of wanted)
-      if (!['rarity', 'ocsvm', 'lstm', 'counts'].includes(m))
-        throw new CliError(`--models: unknown model ${JSON.stringify(m)} (rarity, ocsvm, lstm, counts)`, EXIT.usage);
-    raw.models = { rarity: wanted.includes('rarity'), ocsvm: wanted.includes('ocsvm'), lstm: wanted.includes('lstm') };
+      if (!['rarity', 'ocsvm', 'lstm', 'ngram', 'counts', 'sets'].includes(m))
+        throw new CliError(`--models: unknown model ${JSON.stringify(m)} (rarity, ocsvm, lstm, ngram, counts, sets)`, EXIT.usage);
+    raw.models = { rarity: wanted.includes('rarity'), ocsvm: wanted.includes('ocsvm'), lstm: wanted.includes('lstm'), ngram: wanted.includes('ngram') };
     keyCounts = wanted.includes('counts');
+    keySets = wanted.includes('sets');
   }
   const config = resolveConfig(raw, (flags.config as string) ?? '--models');
   const bar = progress(process.stderr, Boolean(flags.quiet));
@@ -74,6 +85,8 @@ export async function run(argv: string[]): Promise<number> {
       config,
       unit,
       keyCounts,
+      keySets,
+      combination,
       onProgress: (s, d, t) => bar.update(s, d, t),
       log: stderrLog(flags),
     });

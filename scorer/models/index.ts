@@ -1,5 +1,6 @@
 import type { Model, ModelName, ModelState } from '../types';
 import { LstmModel } from './lstm';
+import { NgramModel } from './ngram';
 import { OcsvmModel } from './ocsvm';
 import { RarityModel } from './rarity';
 
@@ -13,8 +14,10 @@ export function createModel(name: ModelName, options: Record<string, unknown> = 
       return new OcsvmModel(options);
     case 'lstm':
       return new LstmModel(options);
+    case 'ngram':
+      return new NgramModel(options);
     default:
-      throw new Error(`unknown model ${JSON.stringify(name)} (rarity, ocsvm, lstm)`);
+      throw new Error(`unknown model ${JSON.stringify(name)} (rarity, ocsvm, lstm, ngram)`);
   }
 }
 
@@ -28,6 +31,8 @@ export function loadModel(state: ModelState): Model {
       return OcsvmModel.fromState(state);
     case 'lstm':
       return LstmModel.fromState(state);
+    case 'ngram':
+      return NgramModel.fromState(state);
     default:
       throw new Error(`model state names an unknown model ${JSON.stringify(state.name)}`);
   }

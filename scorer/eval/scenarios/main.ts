@@ -26,7 +26,7 @@ async function main(argv: string[]): Promise<void> {
   if (!argv.includes('--eval')) return;
   const wanted = arg('models', 'rarity,ocsvm,lstm').split(',');
   const config = resolveConfig(
-    { models: { rarity: wanted.includes('rarity'), ocsvm: wanted.includes('ocsvm'), lstm: wanted.includes('lstm') } },
+    { models: { rarity: wanted.includes('rarity'), ocsvm: wanted.includes('ocsvm'), lstm: wanted.includes('lstm'), ngram: wanted.includes('ngram') } },
     '--models',
     {},
   );
