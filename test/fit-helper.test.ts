@@ -7,6 +7,7 @@ import { LstmModel } from '../scorer/models/lstm';
 import { pacer } from '../scorer/pacing';
 import { Scorer } from '../scorer/scorer';
 import type { Model, ResultRow, ScoredEvent } from '../scorer/types';
+import { usersStream } from './helpers/users';
 
 // Unpaced, a subject's LSTM is fitted in a helper thread while the scorer thread fits the
 // other models (scorer/fit-helper.ts). The helper must return the model this thread would
@@ -59,21 +60,7 @@ t.test('only the LSTM, and only unpaced', async (t) => {
 
 /** three users with routines of their own and an odd command now and then, interleaved */
 function stream(): ResultRow[] {
-  const rows: ResultRow[] = [];
-  for (let i = 0; i < 300; i++) {
-    for (let u = 0; u < 3; u++) {
-      const tool = i % 37 === 36 ? `/tmp/odd${u}${i}` : `/usr/bin/tool${(u * 3 + ((i * (u + 2)) % 6)) % 11}`;
-      rows.push({
-        query: 'pack_user-behavior_process_events',
-        host: 'h',
-        time: 1_790_000_000 + i * 90 + u,
-        action: 'added',
-        columns: { pid: String(i * 3 + u), path: tool, cmdline: `${tool.split('/').pop()} -q ${i % 3}`, auid: String(2000 + u), parent: '1' },
-        decorations: {},
-      });
-    }
-  }
-  return rows;
+  return usersStream(3, 300);
 }
 
 async function scoreStream(threads: number): Promise<string[]> {

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { resolveConfig } from '../conf/config';
 import { Scorer, subjectFileName } from '../scorer/scorer';
 import type { ResultRow, ScoredEvent } from '../scorer/types';
+import { usersStream } from './helpers/users';
 
 // memory.resident_subjects (issue 10, memory): the least recently active subjects are saved
 // and unloaded, and loaded again when their rows come. Scores must be exactly those of a
@@ -14,24 +15,9 @@ import type { ResultRow, ScoredEvent } from '../scorer/types';
 const USERS = 4;
 const ROWS_PER_USER = 260;
 
-/** four users, each with a routine of its own and an odd command now and then, interleaved in time */
+/** four users; 260 rows each span 6.5 h, so each subject retrains after it starts monitoring */
 function stream(): ResultRow[] {
-  const rows: ResultRow[] = [];
-  for (let i = 0; i < ROWS_PER_USER; i++) {
-    for (let u = 0; u < USERS; u++) {
-      const tool = i % 37 === 36 ? `/tmp/odd${u}${i}` : `/usr/bin/tool${(u * 3 + ((i * (u + 2)) % 6)) % 11}`;
-      rows.push({
-        query: 'pack_user-behavior_process_events',
-        host: 'h',
-        // 90 s apart per user: 260 rows span 6.5 h, so each subject retrains after it starts monitoring
-        time: 1_790_000_000 + i * 90 + u,
-        action: 'added',
-        columns: { pid: String(i * USERS + u), path: tool, cmdline: `${tool.split('/').pop()} -q ${i % 3}`, auid: String(2000 + u), parent: '1' },
-        decorations: {},
-      });
-    }
-  }
-  return rows;
+  return usersStream(USERS, ROWS_PER_USER);
 }
 
 function config(dir: string, resident: number) {

@@ -2,7 +2,7 @@ import t from 'tap';
 import { seededRandom } from '../demo/generate';
 import { sequenceEvent } from '../scorer/features/extract';
 import { KeyCountProfile } from '../scorer/key-counts';
-import { SessionScorer } from '../scorer/sessions';
+import { SessionScorer, type SessionScorerOptions } from '../scorer/sessions';
 
 // Sessions that alternate A B A B …, with a step out of turn now and then.
 function session(r: () => number, swaps: number, length = 40) {
@@ -73,17 +73,16 @@ t.test('the key-count profile: a settled count changed is surprising, a varying 
   t.ok(manyRetries.value < fourReplicas.value - 1.5, `nine retries, a count never seen of a key whose count varies: ${manyRetries.value.toFixed(2)} nats`);
 });
 
+const toEvents = (keys: string[]) => keys.map((k, i) => sequenceEvent(k, i));
+
+/** blocks scored as `anomaly eval` scores key sequences: cross-fitted, rarity over 4-grams */
+function blockScorer(options: Partial<SessionScorerOptions>): SessionScorer {
+  return new SessionScorer({ models: ['rarity'], contextLength: 10, heldOutFraction: 0.2, crossFit: true, modelOptions: { rarity: { ngram: 4 } }, ...options });
+}
+
 t.test('cross-fitted sessions: counts find what no step shows, normal sessions stay within the contract', async (t) => {
   const r = seededRandom(11);
-  const toEvents = (keys: string[]) => keys.map((k, i) => sequenceEvent(k, i));
-  const scorer = new SessionScorer({
-    models: ['rarity'],
-    contextLength: 10,
-    heldOutFraction: 0.2,
-    crossFit: true,
-    keyCounts: true,
-    modelOptions: { rarity: { ngram: 4 } },
-  });
+  const scorer = blockScorer({ keyCounts: true });
   await scorer.fit(Array.from({ length: 3000 }, () => toEvents(block(r))));
   const normal = await scorer.score(Array.from({ length: 1000 }, () => toEvents(block(r))));
   const fourReplicas = await scorer.score(Array.from({ length: 20 }, () => toEvents(block(r, 4))));
@@ -95,17 +94,9 @@ t.test('cross-fitted sessions: counts find what no step shows, normal sessions s
 
 t.test('a session cut short is flagged by its one unexpected step, the end, however short it is', async (t) => {
   const r = seededRandom(5);
-  const toEvents = (keys: string[]) => keys.map((k, i) => sequenceEvent(k, i));
   // peaks only, as key sequences are scored: the mean twins add chances for a normal session
   // to look extreme and so raise the bar every anomaly must clear
-  const scorer = new SessionScorer({
-    models: ['rarity'],
-    contextLength: 10,
-    heldOutFraction: 0.2,
-    crossFit: true,
-    meanStatistics: false,
-    modelOptions: { rarity: { ngram: 4 } },
-  });
+  const scorer = blockScorer({ meanStatistics: false });
   await scorer.fit(Array.from({ length: 2000 }, () => toEvents(block(r))));
   const [normal] = await scorer.score([toEvents(block(r))]);
   t.same(Object.keys(normal.evidence), ['rarity'], 'one statistic per model, its peak');
