@@ -64,6 +64,19 @@ t.test('malformed lines say what was expected', async (t) => {
   t.throws(() => parseResultLine(JSON.stringify({ ...head, name: 7, columns: {} })), /"name" must be a non-empty string/);
   t.throws(() => parseResultLine(JSON.stringify({ ...head, columns: { a: [1] } })), /"columns\.a" must be a string/);
   t.throws(() => parseResultLine(JSON.stringify({ ...head })), ResultLineError);
+  // a clock no host has: 309 digits read as Infinity, and a subject that saw one called its
+  // history "Infinity days" and never retrained
+  for (const unixTime of ['9'.repeat(309), '99999999999999', 1e300, -5])
+    t.throws(
+      () => parseResultLine(JSON.stringify({ ...head, unixTime, columns: { a: 'b' } })),
+      /"unixTime" .* is not a time osqueryd writes/,
+      `unixTime ${String(unixTime).slice(0, 20)}`,
+    );
+  t.equal(
+    parseResultLine(JSON.stringify({ ...head, unixTime: '253402300799', columns: { a: 'b' } }))[0].time,
+    253402300799,
+    'the last second of year 9999 is a time',
+  );
 });
 
 t.test('the real logs parse completely, from files and a JSON-array export', async (t) => {

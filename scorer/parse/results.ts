@@ -96,10 +96,18 @@ export function parseResultRecord(doc: unknown): ResultRow[] {
   throw new ResultLineError(`no columns, diffResults or snapshot; ${EXPECTED}`);
 }
 
+/** the last second of year 9999; later (or before 1970) is no clock a host has */
+const LAST_SECOND = 253_402_300_799;
+
 function resultTime(d: Record<string, unknown>): number {
   const u = d.unixTime;
-  if (typeof u === 'number' && Number.isFinite(u)) return Math.floor(u);
-  if (typeof u === 'string' && /^\d+$/.test(u)) return Number(u);
+  if (typeof u === 'number' || (typeof u === 'string' && /^\d+$/.test(u))) {
+    // a subject's history spans its first to its last time: one line from far in the future
+    // would make that span endless, and the subject would never retrain
+    const t = Math.floor(Number(u));
+    if (!(t >= 0 && t <= LAST_SECOND)) throw new ResultLineError(`"unixTime" ${String(u).slice(0, 24)} is not a time osqueryd writes (0 … ${LAST_SECOND})`);
+    return t;
+  }
   if (typeof d.calendarTime === 'string') {
     // "Thu Mar 16 03:08:58 2023 UTC"
     const m = /^\w{3} (\w{3}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})/.exec(d.calendarTime);
