@@ -78,6 +78,10 @@ export function tailMean(list: Evidence[]): Evidence {
   return { value: k ? sum / k : 0, detail: sorted[0]?.detail ?? '' };
 }
 
+function keysOf(session: readonly BehaviourEvent[]): string[] {
+  return session.map((e) => e.key);
+}
+
 function mean(list: Evidence[]): number {
   let sum = 0;
   for (const e of list) sum += e.value;
@@ -132,15 +136,16 @@ export class SessionScorer {
       models.set(name, model);
       this.opts.onProgress?.(`fit ${name}${fold}`, 1, 1);
     }
+    const keys = this.opts.keyCounts || this.opts.keySets ? sessions.map(keysOf) : [];
     let counts: KeyCountProfile | null = null;
     if (this.opts.keyCounts) {
       counts = new KeyCountProfile();
-      counts.fit(sessions.map((s) => s.map((e) => e.key)));
+      counts.fit(keys);
     }
     let sets: KeySetNeighbours | null = null;
     if (this.opts.keySets) {
       sets = new KeySetNeighbours();
-      sets.fit(sessions.map((s) => s.map((e) => e.key)));
+      sets.fit(keys);
     }
     return { models, counts, sets };
   }
@@ -168,8 +173,11 @@ export class SessionScorer {
           if (this.opts.meanStatistics !== false) out[o][`${name}:mean`] = { value: mean(list), detail: '' };
         }
       }
-      if (fold.counts) for (let j = 0; j < slice.length; j++) out[start + j].counts = fold.counts.surprise(slice[j].map((e) => e.key));
-      if (fold.sets) for (let j = 0; j < slice.length; j++) out[start + j].sets = fold.sets.distance(slice[j].map((e) => e.key));
+      for (let j = 0; j < slice.length && (fold.counts || fold.sets); j++) {
+        const keys = keysOf(slice[j]);
+        if (fold.counts) out[start + j].counts = fold.counts.surprise(keys);
+        if (fold.sets) out[start + j].sets = fold.sets.distance(keys);
+      }
       this.opts.onProgress?.(stage, Math.min(start + chunk, sessions.length), sessions.length);
     }
     return out;

@@ -8,8 +8,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const { spawnSync } = require('child_process');
-const { sources, root, dist } = require('./stale.js');
+const { sources, build, root, dist } = require('./stale.js');
 
 const stamp = path.join(dist, '.built');
 
@@ -26,9 +25,7 @@ if (why === null) {
   process.stderr.write('dist/ is current: nothing to build\n');
 } else {
   const started = new Date();
-  const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) process.exit(r.status ?? 1);
-  require('./copy-assets.js');
+  build();
   fs.writeFileSync(stamp, `${why}\n`);
   fs.utimesSync(stamp, started, started);
 }

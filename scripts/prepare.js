@@ -4,12 +4,7 @@
 // has no TypeScript: it keeps a dist/ that is current and says how to build one that is not.
 'use strict';
 const fs = require('fs');
-const path = require('path');
-const { spawnSync } = require('child_process');
-const { staleSource } = require('./stale.js');
-
-const root = path.resolve(__dirname, '..');
-const dist = path.join(root, 'dist');
+const { staleSource, build, root, dist } = require('./stale.js');
 
 function hasTypeScript() {
   try {
@@ -21,9 +16,7 @@ function hasTypeScript() {
 }
 
 if (hasTypeScript()) {
-  const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) process.exit(r.status ?? 1);
-  require('./copy-assets.js');
+  build();
 } else {
   const stale = fs.existsSync(dist) ? staleSource() : 'dist/';
   if (stale) {

@@ -41,4 +41,12 @@ function staleSource() {
   return null;
 }
 
-module.exports = { sources, staleSource, root, dist };
+/** `npm run build`: tsc, then copy-assets.js; a failed tsc ends the process with its status */
+function build() {
+  const { spawnSync } = require('child_process');
+  const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+  require('./copy-assets.js');
+}
+
+module.exports = { sources, staleSource, build, root, dist };
