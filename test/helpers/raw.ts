@@ -21,6 +21,25 @@ export function connect(path: string): Promise<net.Socket> {
   });
 }
 
+/**
+ * connect, waiting while the listen backlog is full: a unix socket refuses a connect with
+ * EAGAIN (not a wait) once the server has more pending connections than the backlog, and a
+ * flood from one client outruns the accept loop on a loaded machine
+ */
+export async function connectWaiting(path: string, waitedMs = { total: 0 }): Promise<net.Socket> {
+  for (let pause = 5, mine = 0; ; pause = Math.min(pause * 2, 200)) {
+    try {
+      return await connect(path);
+    } catch (err) {
+      // a server that never accepts again is a failure, not a wait
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || mine > 60_000) throw err;
+      mine += pause;
+      await new Promise((r) => setTimeout(r, pause));
+      waitedMs.total += pause;
+    }
+  }
+}
+
 /** the next reply on a socket, or an error if the socket closes first */
 export function nextReply(socket: net.Socket): Promise<Message> {
   return new Promise((resolve, reject) => {
