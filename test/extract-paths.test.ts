@@ -109,3 +109,23 @@ t.test('eval buffers a pipe and refuses a test set with no labelled unit', async
   fs.writeFileSync(unlabelled, line() + '\n');
   await t.rejects(runEval({ train, test: unlabelled, config }), DatasetError, 'no labelled unit is a data error');
 });
+
+t.test("a custom query's columns cannot pass for the scorer's own fields", async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const row: ResultRow = {
+    query: 'pack_custom_badge_reads',
+    host: 'h',
+    time: 1_790_000_000,
+    action: 'added',
+    columns: { who: 'mallory', hour: '3', door: 'lab' },
+    decorations: {},
+  };
+  const e = x.match(row);
+  t.notOk(
+    e.values.some((v) => v.startsWith('who=')),
+    `no actor token, which pooled baselines read as the acting account (${e.values.join(' ')})`,
+  );
+  t.equal(e.values.filter((v) => v.startsWith('hour=')).length, 1, "one hour token: the row's time, not the column");
+  t.ok(e.values.includes('column_who=mallory') && e.values.includes('column_hour=<n>'), 'the columns are kept under their own names');
+  t.ok(e.values.includes('door=lab'), 'other columns keep their names');
+});

@@ -130,6 +130,14 @@ const file: Unit = (row, b) => {
   return `file ${action} ${path}`;
 };
 
+/**
+ * Field names the scorer gives meaning to: the time hints, the acting account of a pooled
+ * baseline (`who`), the event's kind and query, and the sequence tokens. A column of a
+ * query nobody here wrote may carry one of these names (`SELECT user AS who ...`); read as
+ * it is, its value would pass for an actor or an hour.
+ */
+const RESERVED_FIELD = /^(?:kind|hour|day|how|query|removed|who|next\d)$/;
+
 const other: Unit = (row, b) => {
   const c = row.columns;
   const parts: string[] = [];
@@ -137,8 +145,9 @@ const other: Unit = (row, b) => {
     if (VOLATILE.has(k) || parts.length >= 6) continue;
     const val = generaliseValue(c[k]);
     if (!val) continue;
-    b.value(k, val);
-    parts.push(`${k}=${val}`);
+    const field = RESERVED_FIELD.test(k) ? `column_${k}` : k;
+    b.value(field, val);
+    parts.push(`${field}=${val}`);
   }
   return `${shortQuery(row.query)} ${parts.join(' ')}`;
 };
