@@ -93,6 +93,11 @@ t.test("a session's rows carry where its login came from", async (t) => {
   x.extract(at(proc('41', '40', '/bin/bash', '-bash'), t0 + 101));
   x.extract(login('ann', '10.40.8.21', '41', t0 + 100));
   t.equal(sessionOf(at(proc('42', '41', '/usr/bin/git', 'git status'), t0 + 160)), 'session=internal');
+  // the wtmp record polled after the session's first processes: what the session runs next inherits it
+  x.extract(at(proc('70', '612', '/usr/sbin/sshd', 'sshd: cy [priv]', { auid: '0', uid: '0', euid: '0' }), t0 + 300));
+  t.equal(sessionOf(at(proc('71', '70', '/bin/bash', '-bash'), t0 + 302)), undefined, 'before the record, nothing is known');
+  x.extract(login('cy', '198.51.100.4', '5555', t0 + 300));
+  t.equal(sessionOf(at(proc('72', '71', '/usr/bin/id', 'id'), t0 + 330)), 'session=public', 'after it, the session is');
   // a login an hour earlier is another session; a cron job has none
   t.equal(sessionOf(at(proc('50', '612', '/usr/sbin/sshd', 'sshd: omar [priv]', { auid: '0', uid: '0', euid: '0' }), t0 + 3600)), undefined);
   t.equal(sessionOf(at(proc('51', '1', '/usr/sbin/cron', 'cron -f'), t0 + 10)), undefined);

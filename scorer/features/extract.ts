@@ -88,7 +88,7 @@ export class FeatureExtractor {
     this.learning = {
       ...ask,
       template: (cmdline, exe) => this.commandTemplate(cmdline, exe, (line) => this.miner.add(line).template),
-      noteProcess: (host, pid, ppid, exe, time, session) => p.learnProcess(host, pid, ppid, exe, time, session),
+      noteProcess: (host, pid, ppid, exe, time, session, cmdline) => p.learnProcess(host, pid, ppid, exe, time, session, cmdline),
       noteListener: (host, exe) => p.learnListener(host, exe),
       noteLogin: (host, user, pid, time, session) => p.learnLogin(host, user, pid, time, session),
     };

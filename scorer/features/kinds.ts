@@ -21,7 +21,7 @@ export interface Lookup {
   /** the session context of a running process (a socket's), when known */
   sessionOfPid(host: string, pid: string | undefined): string | undefined;
   /** learning path only: what this row tells about the host's processes */
-  noteProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string, time: number, session: string | undefined): void;
+  noteProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string, time: number, session: string | undefined, cmdline: string): void;
   noteListener(host: string, exe: string): void;
   noteLogin(host: string, user: string, pid: string | undefined, time: number, session: string): void;
 }
@@ -50,7 +50,7 @@ const process: Unit = (row, b, look) => {
   const exe = generaliseExe(c.path ?? '', c.name ?? '');
   const time = eventTime(row);
   const session = look.session(row.host, c.pid, c.parent, c.cmdline ?? '', time);
-  look.noteProcess(row.host, c.pid, c.parent, exe, time, session);
+  look.noteProcess(row.host, c.pid, c.parent, exe, time, session, c.cmdline ?? '');
   const parent = look.parentOf(row);
   const cmd = look.template(c.cmdline ?? '', exe);
   b.text = c.cmdline ?? '';

@@ -45,28 +45,34 @@ export class ProcessTable {
   /** the newest login record per host and account, and per host and the pid it names */
   private readonly loginsByUser = new Map<string, Login>();
   private readonly loginsByPid = new Map<string, Login>();
+  /** the newest process sshd forked for each account (`sshd: alice [priv]`), per host */
+  private readonly sshdForks = new Map<string, string>();
 
-  learnProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string, time: number, session?: string): void {
+  learnProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string, time: number, session?: string, cmdline = ''): void {
     if (!pid || !exe) return;
     const key = `${host}:${pid}`;
     if (this.procs.size >= MAX_PIDS && !this.procs.has(key)) this.procs.delete(this.procs.keys().next().value as string);
     this.procs.delete(key);
     this.procs.set(key, session ? { exe, ppid: ppid ?? '', time, session } : { exe, ppid: ppid ?? '', time });
+    const m = SSHD_USER.exec(cmdline);
+    if (m) bounded(this.sshdForks, `${host}:${m[1]}`, pid);
   }
 
   /**
    * A login record (wtmp's `last`, `logged_in_users`): the session it opened is known by its
-   * account and time and, as osquery reports it, by the pid of the session's process. A process
-   * already seen under that pid takes the context now, so the rest of its session inherits it.
+   * account and time and, as osquery reports it, by the pid of the session's process. osqueryd
+   * polls wtmp on a schedule, so the record often arrives after the session's first processes:
+   * the process it names, or else sshd's fork for the account at that moment, takes the context
+   * now, and what the session runs from then on inherits it.
    */
   learnLogin(host: string, user: string, pid: string | undefined, time: number, session: string): void {
     if (!user) return;
     const login = { time, session };
     bounded(this.loginsByUser, `${host}:${user}`, login);
-    if (pid) {
-      bounded(this.loginsByPid, `${host}:${pid}`, login);
-      const p = this.procs.get(`${host}:${pid}`);
-      if (p && Math.abs(time - p.time) <= LOGIN_SLACK) p.session = session;
+    if (pid) bounded(this.loginsByPid, `${host}:${pid}`, login);
+    for (const at of [pid, this.sshdForks.get(`${host}:${user}`)]) {
+      const p = at ? this.procs.get(`${host}:${at}`) : undefined;
+      if (p && !p.session && Math.abs(time - p.time) <= LOGIN_SLACK) p.session = session;
     }
   }
 
@@ -80,7 +86,15 @@ export class ProcessTable {
     const near = (l: Login | undefined) => (l && Math.abs(l.time - time) <= LOGIN_SLACK ? l.session : undefined);
     const own = pid ? near(this.loginsByPid.get(`${host}:${pid}`)) : undefined;
     if (own) return own;
-    let at = ppid;
+    const inherited = this.sessionOfPid(host, ppid);
+    if (inherited) return inherited;
+    const m = SSHD_USER.exec(cmdline);
+    return m ? near(this.loginsByUser.get(`${host}:${m[1]}`)) : undefined;
+  }
+
+  /** the session context of a running process: its own, or its nearest ancestor's */
+  sessionOfPid(host: string, pid: string | undefined): string | undefined {
+    let at = pid;
     for (let depth = 0; at && depth < MAX_SESSION_DEPTH; depth++) {
       const p = this.procs.get(`${host}:${at}`);
       if (!p) break;
@@ -88,12 +102,7 @@ export class ProcessTable {
       if (!p.ppid || p.ppid === at) break;
       at = p.ppid;
     }
-    const m = SSHD_USER.exec(cmdline);
-    return m ? near(this.loginsByUser.get(`${host}:${m[1]}`)) : undefined;
-  }
-
-  sessionOfPid(host: string, pid: string | undefined): string | undefined {
-    return pid ? this.procs.get(`${host}:${pid}`)?.session : undefined;
+    return undefined;
   }
 
   learnListener(host: string, exe: string): void {
