@@ -33,7 +33,7 @@ export function subjectKey(subject: string, host: string, perHostUsers: boolean)
  * when (the three-hour block: an account at work at an hour it never is, as a hint like any
  * time value).
  */
-const PAIRED_WITH_IDENTITY = ['kind=', 'exe=', 'exeloc=', 'net=', 'lport=', 'src=', 'tty=', 'priv=', 'lineage=', 'parentloc=', 'hour='];
+const PAIRED_WITH_IDENTITY = ['kind=', 'exe=', 'exeloc=', 'net=', 'session=', 'lport=', 'src=', 'tty=', 'priv=', 'lineage=', 'parentloc=', 'hour='];
 
 /** the event as a pooled baseline sees it: the same tokens, plus who acted and what they did */
 export function withIdentity(event: BehaviourEvent, who: string): BehaviourEvent {

@@ -67,6 +67,48 @@ t.test('security features: location, privilege, lineage, address class', async (
   t.ok(x.extract(out).event.values.includes('net=public'), 'a public address is a class of its own');
 });
 
+t.test("a session's rows carry where its login came from", async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
+  const login = (user: string, from: string, pid: string, time: number): ResultRow => ({
+    query: 'pack_x_last',
+    host: 'h',
+    time,
+    action: 'added',
+    columns: { username: user, tty: 'pts/0', pid, type: '7', type_name: 'user-process', time: String(time), host: from },
+    decorations: {},
+  });
+  const sessionOf = (row: ResultRow) => x.extract(row).event.values.find((v) => v.startsWith('session='));
+  const t0 = 1_790_000_000;
+  // the scenario set's order: the login record, then sshd's fork for the account, then its shell
+  x.extract(login('omar', '192.0.2.201', '999', t0));
+  t.equal(sessionOf(at(proc('30', '612', '/usr/sbin/sshd', 'sshd: omar [priv]', { auid: '0', uid: '0', euid: '0' }), t0)), 'session=public');
+  t.equal(sessionOf(at(proc('31', '30', '/bin/bash', '-bash'), t0 + 2)), 'session=public', 'the login shell inherits it');
+  t.equal(sessionOf(at(proc('32', '31', '/usr/bin/cat', 'cat .pgpass'), t0 + 30)), 'session=public', 'and what runs in it');
+  const sock: ResultRow = { ...at(proc('32', '', '', ''), t0 + 31), query: 'pack_x_socket_events' };
+  sock.columns = { pid: '32', remote_address: '203.0.113.7', remote_port: '443', action: 'connect', time: String(t0 + 31) };
+  t.equal(sessionOf(sock), 'session=public', "a socket of the session's process too");
+  // osquery's wtmp names the session's process: a record after the shell's row still reaches its children
+  x.extract(at(proc('40', '612', '/usr/sbin/sshd', 'sshd: ann [priv]', { auid: '0', uid: '0', euid: '0' }), t0 + 100));
+  x.extract(at(proc('41', '40', '/bin/bash', '-bash'), t0 + 101));
+  x.extract(login('ann', '10.40.8.21', '41', t0 + 100));
+  t.equal(sessionOf(at(proc('42', '41', '/usr/bin/git', 'git status'), t0 + 160)), 'session=internal');
+  // the wtmp record polled after the session's first processes: what the session runs next inherits it
+  x.extract(at(proc('70', '612', '/usr/sbin/sshd', 'sshd: cy [priv]', { auid: '0', uid: '0', euid: '0' }), t0 + 300));
+  t.equal(sessionOf(at(proc('71', '70', '/bin/bash', '-bash'), t0 + 302)), undefined, 'before the record, nothing is known');
+  x.extract(login('cy', '198.51.100.4', '5555', t0 + 300));
+  t.equal(sessionOf(at(proc('72', '71', '/usr/bin/id', 'id'), t0 + 330)), 'session=public', 'after it, the session is');
+  // a login an hour earlier is another session; a cron job has none
+  t.equal(sessionOf(at(proc('50', '612', '/usr/sbin/sshd', 'sshd: omar [priv]', { auid: '0', uid: '0', euid: '0' }), t0 + 3600)), undefined);
+  t.equal(sessionOf(at(proc('51', '1', '/usr/sbin/cron', 'cron -f'), t0 + 10)), undefined);
+  // a logout record opens nothing
+  const logout = login('bea', '198.51.100.9', '60', t0 + 200);
+  logout.columns.type = '8';
+  logout.columns.type_name = 'dead-process';
+  x.extract(logout);
+  t.equal(sessionOf(at(proc('61', '612', '/usr/sbin/sshd', 'sshd: bea [priv]'), t0 + 200)), undefined);
+});
+
 t.test("the miner's forget() drops the least used half", async (t) => {
   const m = new TemplateMiner({ maxTemplates: 10, similarity: 0.9 });
   for (let i = 0; i < 10; i++) {

@@ -67,7 +67,8 @@ function hashEventByStrings(event: BehaviourEvent, context: readonly BehaviourEv
     const h = fnv1a32(token);
     acc.set(h % dims, (acc.get(h % dims) ?? 0) + (h & 0x80000000 ? -1 : 1) * weight);
   };
-  const time = (t: string) => t.startsWith('hour=') || t.startsWith('day=') || t.startsWith('how=') || t.includes('>hour=') || t.startsWith('who=');
+  const time = (t: string) =>
+    t.startsWith('hour=') || t.startsWith('day=') || t.startsWith('how=') || t.includes('>hour=') || t.startsWith('who=') || t.startsWith('session=');
   for (const t of event.values) if (!time(t)) add(t, 1);
   for (const t of event.pairs) if (!time(t)) add(t, 1);
   add(`key=${event.key}`, 1);

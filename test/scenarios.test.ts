@@ -10,8 +10,8 @@ import type { ScoredEvent } from '../scorer/types';
 // The independent scenario set (scorer/eval/scenarios): three hosts, three weeks, sparse and
 // weekly accounts, ATT&CK Linux stories and benign novelty, scored exactly as `anomaly eval`
 // scores it. The assertions are what this size meets today (docs/evaluation.md has the
-// figures and the misses); the issue's targets (recall 0.95, AUC 0.99, normal rows below
-// 0.3 under 0.3 %) are not all met, and this test does not pretend they are.
+// figures and the misses); of the issue's targets (recall 0.95, AUC 0.99, normal rows below
+// 0.3 under 0.3 %) the last is not met, and this test does not pretend it is.
 
 t.test('the scenario set, scored as anomaly eval scores it', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-scenarios-'));
@@ -39,7 +39,7 @@ t.test('the scenario set, scored as anomaly eval scores it', async (t) => {
   const routine = rows.filter((_, i) => !storyOf(i));
   const routineBad = routine.filter((s) => s.score !== null && s.score < 0.3).length;
   t.ok(routineBad / routine.length <= 0.003, `routine rows below 0.3: ${routineBad} of ${routine.length}`);
-  t.ok(r.recall >= 0.9, `recall ${r.recall} (the target of 0.95 is not met)`);
+  t.ok(r.recall >= 0.95, `recall ${r.recall} (the target of 0.95)`);
   t.ok(r.auc >= 0.99, `AUC ${r.auc} (the target of 0.99 is met at 21 days, not at 12)`);
   // the DBA brings new values more often than any account on the host: a first psql to the
   // application database is weaker evidence from them than a first curl from the backup account
@@ -54,6 +54,14 @@ t.test('the scenario set, scored as anomaly eval scores it', async (t) => {
     backup.every((s) => s.verdict === 'bad'),
     `every row of the backup account's exfiltration is bad (${backup.map((s) => s.score?.toFixed(3)).join(', ')})`,
   );
+  // the DBA's key used from outside: sshd's fork and the login shell look like the DBA's own
+  // Monday login, except where the login came from, which the session's rows carry
+  const stolen = rows.filter((s, i) => storyOf(i) === 'authorized-keys');
+  t.ok(
+    stolen.every((s) => s.verdict === 'bad'),
+    `every row of the planted key story, its use from outside included, is bad (${stolen.map((s) => s.score?.toFixed(3)).join(', ')})`,
+  );
+  t.match(stolen.map((s) => s.reasons).join('\n'), /session from `public`/, 'the reasons say the session came from a public address');
   const reasons = attackRows.map((s) => s.reasons).join('\n');
   t.match(reasons, /new tool|new behaviour|new kind of behaviour|first activity of this account/, 'reasons say what kind of novelty');
 });

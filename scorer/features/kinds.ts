@@ -16,9 +16,20 @@ export interface Lookup {
   parentOf(row: ResultRow): string;
   exeOfPid(host: string, pid: string | undefined): string | undefined;
   lineage(host: string, ppid: string | undefined, parentExe: string): string;
+  /** the class of address the login session of a new process came from, when known */
+  session(host: string, pid: string | undefined, ppid: string | undefined, cmdline: string, time: number): string | undefined;
+  /** the session context of a running process (a socket's), when known */
+  sessionOfPid(host: string, pid: string | undefined): string | undefined;
   /** learning path only: what this row tells about the host's processes */
-  noteProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string): void;
+  noteProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string, time: number, session: string | undefined, cmdline: string): void;
   noteListener(host: string, exe: string): void;
+  noteLogin(host: string, user: string, pid: string | undefined, time: number, session: string): void;
+}
+
+/** when the row's event happened: its own `time` column (event tables, wtmp), else when it was logged */
+function eventTime(row: ResultRow): number {
+  const t = Number(row.columns.time);
+  return row.columns.time && Number.isFinite(t) && t > 0 ? t : row.time;
 }
 
 export interface EventBuilder {
@@ -37,7 +48,9 @@ function exeOf(row: ResultRow, look: Lookup): string {
 const process: Unit = (row, b, look) => {
   const c = row.columns;
   const exe = generaliseExe(c.path ?? '', c.name ?? '');
-  look.noteProcess(row.host, c.pid, c.parent, exe);
+  const time = eventTime(row);
+  const session = look.session(row.host, c.pid, c.parent, c.cmdline ?? '', time);
+  look.noteProcess(row.host, c.pid, c.parent, exe, time, session, c.cmdline ?? '');
   const parent = look.parentOf(row);
   const cmd = look.template(c.cmdline ?? '', exe);
   b.text = c.cmdline ?? '';
@@ -49,6 +62,10 @@ const process: Unit = (row, b, look) => {
   b.value('exeloc', loc);
   b.value('priv', privilegeTransition(c));
   if (isShell(exe)) b.value('lineage', look.lineage(row.host, c.parent, parent));
+  // where the login this process runs under came from: the rows of a session opened from the
+  // internet carry it, not only the login record (an attacker's SSH session looks like its
+  // owner's otherwise: the same sshd fork, the same login shell)
+  if (session) b.value('session', session);
   b.pair('parent', parent, 'exe', exe);
   b.pair('exe', exe, 'cmd', cmd);
   b.pair('parent', parent, 'exeloc', loc);
@@ -69,6 +86,8 @@ const socket: Unit = (row, b, look) => {
   b.value('raddr', raddr);
   b.value('net', net);
   b.value('rport', rport);
+  const session = look.sessionOfPid(row.host, c.pid);
+  if (session) b.value('session', session);
   if (action !== 'connect') b.value('lport', lport);
   if (action === 'bind' || action === 'listen') look.noteListener(row.host, exe);
   b.pair('exe', exe, 'rport', rport);
@@ -94,14 +113,19 @@ const listen: Unit = (row, b, look) => {
   return `listen ${exe} :${port}/${proto}`;
 };
 
-const login: Unit = (row, b) => {
+const login: Unit = (row, b, look) => {
   const c = row.columns;
   const tty = ttyClass(c.tty ?? '');
   const src = c.host ? addressClass(c.host) : 'local';
   const type = c.type_name || c.type || '';
+  const net = c.host ? networkClass(c.host) : 'local';
+  // only a user's login opens a session: not a logout (wtmp's dead-process), a boot record,
+  // or a snapshot row going away
+  if (row.action !== 'removed' && (!type || /^(?:7|user|user-process)$/.test(type)))
+    look.noteLogin(row.host, c.username ?? c.user ?? '', c.pid, eventTime(row), net);
   b.value('tty', tty);
   b.value('src', src);
-  b.value('net', c.host ? networkClass(c.host) : 'local');
+  b.value('net', net);
   if (type) b.value('type', type);
   b.pair('src', src, 'hour', hourOf(row.time));
   return `login ${tty} from ${src}`;

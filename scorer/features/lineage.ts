@@ -3,30 +3,106 @@ import { baseName, isDownloader } from './security';
 // What each host's processes are and who started them, from the process rows seen so far:
 // resolves a socket's pid to its executable, a process's parent when the row names only a
 // pid, and a shell's lineage (is one of its ancestors a network-facing service or a
-// downloader?). Learning (`learn*`) and asking are separate, so the side-effect-free match
-// path of the extractor can ask without changing anything.
+// downloader?) and the login session a process belongs to. Learning (`learn*`) and asking are
+// separate, so the side-effect-free match path of the extractor can ask without changing
+// anything.
 
 const MAX_PIDS = 20_000;
 const MAX_LISTENERS = 2_000;
 /** ancestors walked at most: a web shell is a few steps below its server */
 const MAX_DEPTH = 6;
+/** ancestors walked at most for a session: a build tool's compiler runs a few levels below the login shell */
+const MAX_SESSION_DEPTH = 12;
+const MAX_LOGINS = 5_000;
+/**
+ * How far apart a login record and the session's first process may be, in seconds: sshd
+ * forks for the user and writes wtmp within the same second or two; a login minutes away is
+ * another session.
+ */
+const LOGIN_SLACK = 120;
 
 interface Proc {
   exe: string;
   ppid: string;
+  /** when it started (a pid is reused; a login record names the process of its own moment) */
+  time: number;
+  /** the session's context (the class of the address its login came from), when known */
+  session?: string;
 }
+
+interface Login {
+  time: number;
+  session: string;
+}
+
+/** the account an sshd session process serves: `sshd: alice [priv]`, `sshd: alice@pts/0`, `sshd: alice` */
+const SSHD_USER = /^sshd: ([^\s@[\]]+)/;
 
 export class ProcessTable {
   private readonly procs = new Map<string, Proc>();
   /** executables seen listening on a port, per host */
   private readonly listeners = new Set<string>();
+  /** the newest login record per host and account, and per host and the pid it names */
+  private readonly loginsByUser = new Map<string, Login>();
+  private readonly loginsByPid = new Map<string, Login>();
+  /** the newest process sshd forked for each account (`sshd: alice [priv]`), per host */
+  private readonly sshdForks = new Map<string, string>();
 
-  learnProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string): void {
+  learnProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string, time: number, session?: string, cmdline = ''): void {
     if (!pid || !exe) return;
     const key = `${host}:${pid}`;
     if (this.procs.size >= MAX_PIDS && !this.procs.has(key)) this.procs.delete(this.procs.keys().next().value as string);
     this.procs.delete(key);
-    this.procs.set(key, { exe, ppid: ppid ?? '' });
+    this.procs.set(key, session ? { exe, ppid: ppid ?? '', time, session } : { exe, ppid: ppid ?? '', time });
+    const m = SSHD_USER.exec(cmdline);
+    if (m) bounded(this.sshdForks, `${host}:${m[1]}`, pid);
+  }
+
+  /**
+   * A login record (wtmp's `last`, `logged_in_users`): the session it opened is known by its
+   * account and time and, as osquery reports it, by the pid of the session's process. osqueryd
+   * polls wtmp on a schedule, so the record often arrives after the session's first processes:
+   * the process it names, or else sshd's fork for the account at that moment, takes the context
+   * now, and what the session runs from then on inherits it.
+   */
+  learnLogin(host: string, user: string, pid: string | undefined, time: number, session: string): void {
+    if (!user) return;
+    const login = { time, session };
+    bounded(this.loginsByUser, `${host}:${user}`, login);
+    if (pid) bounded(this.loginsByPid, `${host}:${pid}`, login);
+    for (const at of [pid, this.sshdForks.get(`${host}:${user}`)]) {
+      const p = at ? this.procs.get(`${host}:${at}`) : undefined;
+      if (p && !p.session && Math.abs(time - p.time) <= LOGIN_SLACK) p.session = session;
+    }
+  }
+
+  /**
+   * The context of the login session a new process belongs to, or undefined when none is
+   * known: a login record naming this pid, an ancestor already in a session, or, for the
+   * process sshd forks for an account (`sshd: alice [priv]`), that account's login record of
+   * the same moment. Sessions with no login record (a cron job, a daemon) have none.
+   */
+  session(host: string, pid: string | undefined, ppid: string | undefined, cmdline: string, time: number): string | undefined {
+    const near = (l: Login | undefined) => (l && Math.abs(l.time - time) <= LOGIN_SLACK ? l.session : undefined);
+    const own = pid ? near(this.loginsByPid.get(`${host}:${pid}`)) : undefined;
+    if (own) return own;
+    const inherited = this.sessionOfPid(host, ppid);
+    if (inherited) return inherited;
+    const m = SSHD_USER.exec(cmdline);
+    return m ? near(this.loginsByUser.get(`${host}:${m[1]}`)) : undefined;
+  }
+
+  /** the session context of a running process: its own, or its nearest ancestor's */
+  sessionOfPid(host: string, pid: string | undefined): string | undefined {
+    let at = pid;
+    for (let depth = 0; at && depth < MAX_SESSION_DEPTH; depth++) {
+      const p = this.procs.get(`${host}:${at}`);
+      if (!p) break;
+      if (p.session) return p.session;
+      if (!p.ppid || p.ppid === at) break;
+      at = p.ppid;
+    }
+    return undefined;
   }
 
   learnListener(host: string, exe: string): void {
@@ -57,4 +133,10 @@ export class ProcessTable {
     }
     return 'none';
   }
+}
+
+function bounded<V>(map: Map<string, V>, key: string, value: V): void {
+  if (map.size >= MAX_LOGINS && !map.has(key)) map.delete(map.keys().next().value as string);
+  map.delete(key);
+  map.set(key, value);
 }

@@ -473,7 +473,7 @@ function fieldOf(token: string): string {
 }
 
 /** fields whose values are classes: a value new there is a new kind of behaviour, not just a new name */
-const CLASS_FIELDS = new Set(['kind', 'exeloc', 'priv', 'lineage', 'net', 'exposure', 'tty', 'action', 'type']);
+const CLASS_FIELDS = new Set(['kind', 'exeloc', 'priv', 'lineage', 'net', 'session', 'exposure', 'tty', 'action', 'type']);
 const TOOL_FIELDS = new Set(['exe', 'cmd']);
 
 /** a field whose last part is a class (`exeloc`, `who>net`): its new values are new kinds of behaviour */
@@ -502,6 +502,7 @@ const FIELD_NAMES: Record<string, string> = {
   priv: 'privilege change',
   lineage: 'shell ancestry',
   net: 'network',
+  session: 'session from',
   exposure: 'listening on',
   who: 'account',
   how: 'hour of week',
