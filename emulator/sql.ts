@@ -1,4 +1,4 @@
-import initSqlJs, { type Database, type SqlJsStatic } from 'sql.js';
+import initSqlJs, { type Database, type SqlJsStatic, type Statement } from 'sql.js';
 import { OP } from '../extension/plugin/table';
 
 // The SQL side of the emulator: the user's query runs in real SQLite (sql.js) over the rows
@@ -16,10 +16,49 @@ export interface Constraint {
 }
 
 let sqlJs: Promise<SqlJsStatic> | null = null;
+/** the loaded module, for loadTable's direct binding */
+let loaded: RawSqlite | null = null;
 export function sqlite(): Promise<SqlJsStatic> {
-  sqlJs ??= initSqlJs();
+  sqlJs ??= initSqlJs().then((m) => {
+    const raw = m as unknown as Partial<RawSqlite>;
+    if (RAW_FUNCTIONS.every((f) => typeof raw[f] === 'function')) loaded = raw as RawSqlite;
+    return m;
+  });
   return sqlJs;
 }
+
+/**
+ * The functions sql.js's module exports beside its classes: SQLite's C API and the wasm heap's
+ * allocator. sql.js's own Statement binds a row by allocating and encoding each string apart
+ * (a malloc, a JavaScript UTF-8 loop and a free per value); loadTable binds the same values
+ * through the same C calls, with the strings of many rows encoded natively into one block.
+ */
+interface RawSqlite {
+  _malloc(bytes: number): number;
+  _free(ptr: number): void;
+  writeArrayToMemory(bytes: Int8Array, ptr: number): void;
+  _sqlite3_bind_text(stmt: number, pos: number, ptr: number, bytes: number, destructor: number): number;
+  _sqlite3_bind_int(stmt: number, pos: number, v: number): number;
+  _sqlite3_bind_double(stmt: number, pos: number, v: number): number;
+  _sqlite3_bind_blob(stmt: number, pos: number, ptr: number, bytes: number, destructor: number): number;
+  _sqlite3_step(stmt: number): number;
+  _sqlite3_reset(stmt: number): number;
+}
+const RAW_FUNCTIONS: ReadonlyArray<keyof RawSqlite> = [
+  '_malloc',
+  '_free',
+  'writeArrayToMemory',
+  '_sqlite3_bind_text',
+  '_sqlite3_bind_int',
+  '_sqlite3_bind_double',
+  '_sqlite3_bind_blob',
+  '_sqlite3_step',
+  '_sqlite3_reset',
+];
+const SQLITE_OK = 0;
+const SQLITE_DONE = 101;
+/** string bytes encoded and bound per block: a broad answer does not grow the wasm heap by its size */
+const BLOCK_BYTES = 1 << 20;
 
 const NUMERIC = new Set(['INTEGER', 'BIGINT', 'UNSIGNED BIGINT', 'DOUBLE']);
 const OPS: Record<string, number> = { '=': OP.EQUALS, '>': OP.GREATER_THAN, '<=': OP.LESS_THAN_OR_EQUALS, '<': OP.LESS_THAN, '>=': OP.GREATER_THAN_OR_EQUALS };
@@ -76,29 +115,151 @@ export function generateContext(sql: string, columns: readonly ColumnRoute[]): s
   });
 }
 
-/** load generated rows into a table with the declared types: bad numerics become NULL */
-export function loadTable(db: Database, name: string, columns: readonly ColumnRoute[], rows: ReadonlyArray<Record<string, string>>): void {
+/**
+ * The sqlite3_stmt pointer of a prepared statement, or null. sql.js keeps it in a field
+ * whose name its minifier changes between releases, and lists each live statement in a map
+ * on its Database keyed by that pointer: the key whose value is this very statement, and
+ * which the statement holds too, is the pointer.
+ */
+export function statementHandle(db: Database, stmt: Statement): number | null {
+  const held = new Set(Object.values(stmt as unknown as Record<string, unknown>).filter((v) => typeof v === 'number'));
+  for (const v of Object.values(db as unknown as Record<string, unknown>)) {
+    if (!v || typeof v !== 'object') continue;
+    for (const [key, value] of Object.entries(v as Record<string, unknown>)) {
+      const ptr = Number(key);
+      if (value === stmt && Number.isInteger(ptr) && ptr > 0 && held.has(ptr)) return ptr;
+    }
+  }
+  return null;
+}
+
+/** what a value is bound as: SQL NULL, a number, or text (osqueryd's casts by declared type) */
+function sqlValue(numeric: boolean, v: string | undefined): string | number | null {
+  if (v === undefined) return null;
+  if (!numeric) return v;
+  if (v === '' || !/^\s*-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(v)) return null;
+  return Number(v);
+}
+
+/**
+ * load generated rows into a table with the declared types: bad numerics become NULL.
+ * `direct: false` binds through sql.js's Statement alone (the tests compare the two ways).
+ */
+export function loadTable(db: Database, name: string, columns: readonly ColumnRoute[], rows: ReadonlyArray<Record<string, string>>, direct = true): void {
   const decl = columns.map((c) => `"${c.name}" ${NUMERIC.has(c.type) ? (c.type === 'DOUBLE' ? 'REAL' : 'INTEGER') : 'TEXT'}`).join(', ');
   db.run(`DROP TABLE IF EXISTS "${name}"`);
   db.run(`CREATE TABLE "${name}" (${decl})`);
   const stmt = db.prepare(`INSERT INTO "${name}" VALUES (${columns.map(() => '?').join(', ')})`);
+  const numeric = columns.map((c) => NUMERIC.has(c.type));
+  const valuesOf = (row: Record<string, string>) => columns.map((c, j) => sqlValue(numeric[j], row[c.name]));
   try {
     db.run('BEGIN');
-    for (const row of rows) {
-      stmt.run(
-        columns.map((c) => {
-          const v = row[c.name];
-          if (v === undefined) return null;
-          if (!NUMERIC.has(c.type)) return v;
-          if (v === '' || !/^\s*-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(v)) return null;
-          return Number(v);
-        }),
-      );
-    }
+    const handle = direct && loaded && statementHandle(db, stmt);
+    if (loaded && handle) insertDirect(loaded, handle, stmt, columns, numeric, rows, valuesOf);
+    else for (const row of rows) stmt.run(valuesOf(row));
     db.run('COMMIT');
   } finally {
     stmt.free();
   }
+}
+
+/**
+ * The rows bound and stepped through SQLite's C API, as Statement.run binds them (numbers with
+ * sqlite3_bind_int when they are int32, else sqlite3_bind_double; NULL as a null blob; text with
+ * its byte length), a block of rows at a time: their strings are encoded into one buffer and
+ * copied into the wasm heap at once. A string that is not well-formed UTF-16 (sql.js encodes
+ * lone surrogates its own way) and any call that fails send that row through Statement.run,
+ * which binds it sql.js's way or throws sql.js's error.
+ */
+function insertDirect(
+  raw: RawSqlite,
+  handle: number,
+  stmt: Statement,
+  columns: readonly ColumnRoute[],
+  numeric: readonly boolean[],
+  rows: ReadonlyArray<Record<string, string>>,
+  valuesOf: (row: Record<string, string>) => Array<string | number | null>,
+): void {
+  const n = columns.length;
+  const names = columns.map((c) => c.name);
+  let text = Buffer.allocUnsafe(Math.min(BLOCK_BYTES, 64 * 1024));
+  let heap = 0;
+  let heapBytes = 0;
+  // per value of the block: 0 NULL, 1 int, 2 double, 3 text (at off, len bytes); 4 the row goes through Statement.run
+  let kind = new Uint8Array(0);
+  let num = new Float64Array(0);
+  let off = new Int32Array(0);
+  let len = new Int32Array(0);
+  try {
+    for (let first = 0; first < rows.length;) {
+      let used = 0;
+      let end = first;
+      for (; end < rows.length && (end === first || used < BLOCK_BYTES); end++) {
+        const base = (end - first) * n;
+        if (base + n > kind.length) {
+          const grown = Math.max(base + n, kind.length * 2, 64 * n);
+          kind = copyInto(new Uint8Array(grown), kind);
+          num = copyInto(new Float64Array(grown), num);
+          off = copyInto(new Int32Array(grown), off);
+          len = copyInto(new Int32Array(grown), len);
+        }
+        const row = rows[end];
+        for (let j = 0; j < n; j++) {
+          const v = sqlValue(numeric[j], row[names[j]]);
+          const at = base + j;
+          if (v === null) kind[at] = 0;
+          else if (typeof v === 'number') {
+            kind[at] = v === (v | 0) ? 1 : 2;
+            num[at] = v;
+          } else if (!(v as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+            kind[base] = 4;
+            break;
+          } else {
+            if (used + 3 * v.length > text.length) text = copyInto(Buffer.allocUnsafe(Math.max(text.length * 2, used + 3 * v.length)), text.subarray(0, used));
+            const bytes = (text as unknown as { utf8Write(s: string, at: number): number }).utf8Write(v, used);
+            kind[at] = 3;
+            off[at] = used;
+            len[at] = bytes;
+            used += bytes;
+          }
+        }
+      }
+      if (used > heapBytes) {
+        if (heap) raw._free(heap);
+        heapBytes = Math.max(used, Math.min(BLOCK_BYTES, 2 * heapBytes));
+        heap = raw._malloc(heapBytes);
+        if (!heap) throw new Error('out of memory loading the table');
+      }
+      if (used) raw.writeArrayToMemory(new Int8Array(text.buffer, text.byteOffset, used), heap);
+      for (let r = first; r < end; r++) {
+        const base = (r - first) * n;
+        let rc = SQLITE_OK;
+        if (kind[base] !== 4) {
+          for (let j = 0; j < n && rc === SQLITE_OK; j++) {
+            const at = base + j;
+            const k = kind[at];
+            if (k === 3) rc = raw._sqlite3_bind_text(handle, j + 1, heap + off[at], len[at], 0);
+            else if (k === 1) rc = raw._sqlite3_bind_int(handle, j + 1, num[at]);
+            else if (k === 2) rc = raw._sqlite3_bind_double(handle, j + 1, num[at]);
+            else rc = raw._sqlite3_bind_blob(handle, j + 1, 0, 0, 0);
+          }
+          if (rc === SQLITE_OK) rc = raw._sqlite3_step(handle) === SQLITE_DONE ? SQLITE_OK : -1;
+          raw._sqlite3_reset(handle);
+        }
+        if (kind[base] === 4 || rc !== SQLITE_OK) stmt.run(valuesOf(rows[r]));
+      }
+      first = end;
+    }
+  } finally {
+    // the bound text points into the block: unbind it before the block goes
+    stmt.reset();
+    if (heap) raw._free(heap);
+  }
+}
+
+function copyInto<T extends Uint8Array | Int32Array | Float64Array>(to: T, from: T): T {
+  to.set(from);
+  return to;
 }
 
 /** run a statement and return rows with every value as a string, as osqueryd's query does */
