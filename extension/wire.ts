@@ -81,7 +81,7 @@ export interface ReaderLimits {
 
 /** what a container entry costs in memory beyond its string bytes */
 const ENTRY_OVERHEAD = 32;
-/** column names kept to compare with the next row's: this many, of at most this many bytes */
+/** column names and values kept to compare with the next row's: this many, of at most this many bytes */
 const KEYS_KEPT = 64;
 /** what MessageReader.quick returns when the value must be read the general way */
 const NOT_HERE = Symbol('not here');
@@ -101,8 +101,12 @@ export class MessageReader {
   private kept = 0;
   private consumed = 0;
   private readPast = 0;
-  /** the keys of the last map read at once, by position: a table answer repeats its column names every row */
+  /**
+   * the short keys and values of the maps read at once, by position: a table answer repeats
+   * its column names every row, and often a column's value
+   */
   private readonly keys: string[] = [];
+  private readonly values: string[] = [];
   /** bytes taken from the stream over the reader's life: each byte is read once */
   bytesRead = 0;
 
@@ -349,14 +353,14 @@ export class MessageReader {
     if (!c) return NOT_HERE;
     const at = this.offset;
     if (at + 6 > c.length || c[at] !== TType.STRING || c[at + 1] !== TType.STRING) return NOT_HERE;
-    const n = c.readInt32BE(at + 2);
+    const n = int32(c, at + 2);
     if (n < 0) return NOT_HERE;
     const { maxString, maxMessage } = this.limits;
     let p = at + 6;
     let cost = n * ENTRY_OVERHEAD;
     for (let i = 0; i < 2 * n; i++) {
       if (p + 4 > c.length) return NOT_HERE;
-      const len = c.readInt32BE(p);
+      const len = int32(c, p);
       if (len < 0 || len > maxString) return NOT_HERE;
       cost += len + ENTRY_OVERHEAD;
       p += 4 + len;
@@ -366,17 +370,24 @@ export class MessageReader {
     this.kept += cost;
     const out: Array<[Value, Value]> = new Array(n);
     const keys = this.keys;
+    const values = this.values;
     p = at + 6;
     for (let i = 0; i < n; i++) {
-      const kl = c.readInt32BE(p);
+      const kl = int32(c, p);
       let k = i < KEYS_KEPT ? sameKey(keys[i], c, p + 4, kl) : undefined;
       if (k === undefined) {
         k = utf8(c, p + 4, p + 4 + kl);
         if (i < KEYS_KEPT && kl <= KEYS_KEPT) keys[i] = k;
       }
       p += 4 + kl;
-      const vl = c.readInt32BE(p);
-      out[i] = [k, utf8(c, p + 4, p + 4 + vl)];
+      const vl = int32(c, p);
+      // values repeat down a column too (a host, a verdict, a model)
+      let v = i < KEYS_KEPT ? sameKey(values[i], c, p + 4, vl) : undefined;
+      if (v === undefined) {
+        v = utf8(c, p + 4, p + 4 + vl);
+        if (i < KEYS_KEPT && vl <= KEYS_KEPT) values[i] = v;
+      }
+      out[i] = [k, v];
       p += 4 + vl;
     }
     this.advance(c, p - at);
@@ -419,6 +430,11 @@ function sameKey(key: string | undefined, c: Buffer, at: number, len: number): s
   return key;
 }
 
+/** a big-endian i32 known to lie in `c`, without readInt32BE's checks */
+function int32(c: Buffer, at: number): number {
+  return (c[at] << 24) | (c[at + 1] << 16) | (c[at + 2] << 8) | c[at + 3];
+}
+
 /** Buffer's own UTF-8 reader without `toString`'s argument handling (undocumented, in every Node release) */
 interface Utf8Reader {
   utf8Slice(start: number, end: number): string;
@@ -436,6 +452,20 @@ const writeUtf8: (b: Buffer, s: string, at: number) => number =
   typeof (Buffer.prototype as unknown as Partial<Utf8Writer>).utf8Write === 'function'
     ? (b, s, at) => (b as unknown as Utf8Writer).utf8Write(s, at)
     : (b, s, at) => b.write(s, at, 'utf8');
+
+/** strings up to this many UTF-16 units are tried as ASCII first */
+const SHORT_ASCII = 64;
+
+/** `s` as ASCII bytes at `at`, and its length; -1 (with some bytes written) if it is not ASCII */
+function writeAscii(b: Buffer, s: string, at: number): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return -1;
+    b[at + i] = c;
+  }
+  return n;
+}
 
 /** the first part of a writer, unless told otherwise: a ping's or a logger's whole reply */
 const FIRST_PART = 1024;
@@ -532,7 +562,10 @@ export class MessageWriter {
     const most = 4 + 3 * s.length;
     if (most <= SHORT && this.pos + most > this.cur.length) this.room(most);
     if (this.pos + most <= this.cur.length) {
-      const len = writeUtf8(this.cur, s, this.pos + 4);
+      // a short ASCII string is copied in JavaScript: most of a table's values and all its
+      // column names, and a call into Buffer's C++ costs more than copying them
+      let len = s.length <= SHORT_ASCII ? writeAscii(this.cur, s, this.pos + 4) : -1;
+      if (len < 0) len = writeUtf8(this.cur, s, this.pos + 4);
       put32(this.cur, this.pos, len);
       this.pos += 4 + len;
       this.size += 4 + len;
