@@ -59,6 +59,8 @@ const SQLITE_OK = 0;
 const SQLITE_DONE = 101;
 /** string bytes encoded and bound per block: a broad answer does not grow the wasm heap by its size */
 const BLOCK_BYTES = 1 << 20;
+/** rows one INSERT statement takes when there are enough and few columns */
+const MANY_ROWS = 32;
 
 const NUMERIC = new Set(['INTEGER', 'BIGINT', 'UNSIGNED BIGINT', 'DOUBLE']);
 const OPS: Record<string, number> = { '=': OP.EQUALS, '>': OP.GREATER_THAN, '<=': OP.LESS_THAN_OR_EQUALS, '<': OP.LESS_THAN, '>=': OP.GREATER_THAN_OR_EQUALS };
@@ -149,32 +151,56 @@ export function loadTable(db: Database, name: string, columns: readonly ColumnRo
   const decl = columns.map((c) => `"${c.name}" ${NUMERIC.has(c.type) ? (c.type === 'DOUBLE' ? 'REAL' : 'INTEGER') : 'TEXT'}`).join(', ');
   db.run(`DROP TABLE IF EXISTS "${name}"`);
   db.run(`CREATE TABLE "${name}" (${decl})`);
-  const stmt = db.prepare(`INSERT INTO "${name}" VALUES (${columns.map(() => '?').join(', ')})`);
+  const values = `(${columns.map(() => '?').join(', ')})`;
+  const stmt = db.prepare(`INSERT INTO "${name}" VALUES ${values}`);
   const numeric = columns.map((c) => NUMERIC.has(c.type));
   const valuesOf = (row: Record<string, string>) => columns.map((c, j) => sqlValue(numeric[j], row[c.name]));
+  let multi: Statement | null = null;
   try {
     db.run('BEGIN');
-    const handle = direct && loaded && statementHandle(db, stmt);
-    if (loaded && handle) insertDirect(loaded, handle, stmt, columns, numeric, rows, valuesOf);
-    else for (const row of rows) stmt.run(valuesOf(row));
+    const handle = direct && loaded ? statementHandle(db, stmt) : null;
+    if (loaded && handle) {
+      // rows MANY_ROWS at a time: a step and a reset per row were a third of the load
+      // (within 999 parameters, the least any SQLite build allows)
+      const per = Math.min(MANY_ROWS, Math.floor(999 / Math.max(1, columns.length)));
+      multi = per > 1 && rows.length >= per ? db.prepare(`INSERT INTO "${name}" VALUES ${Array(per).fill(values).join(', ')}`) : null;
+      const manyHandle = multi && statementHandle(db, multi);
+      insertDirect(loaded, { handle, stmt }, multi && manyHandle ? { handle: manyHandle, stmt: multi, rows: per } : null, columns, numeric, rows, valuesOf);
+    } else for (const row of rows) stmt.run(valuesOf(row));
     db.run('COMMIT');
   } finally {
     stmt.free();
+    multi?.free();
   }
 }
+
+/**
+ * What insertDirect encodes a block into, kept between calls (loadTable is synchronous, so one
+ * set serves every database): per value 0 NULL, 1 int, 2 double, 3 text (`len` bytes at
+ * `off` in `text`); a row whose first value is 4 goes through Statement.run.
+ */
+const block = {
+  text: Buffer.allocUnsafe(64 * 1024),
+  kind: new Uint8Array(0),
+  num: new Float64Array(0),
+  off: new Int32Array(0),
+  len: new Int32Array(0),
+};
+const SLOW = 4;
 
 /**
  * The rows bound and stepped through SQLite's C API, as Statement.run binds them (numbers with
  * sqlite3_bind_int when they are int32, else sqlite3_bind_double; NULL as a null blob; text with
  * its byte length), a block of rows at a time: their strings are encoded into one buffer and
- * copied into the wasm heap at once. A string that is not well-formed UTF-16 (sql.js encodes
- * lone surrogates its own way) and any call that fails send that row through Statement.run,
- * which binds it sql.js's way or throws sql.js's error.
+ * copied into the wasm heap at once, and `many` (an INSERT of several rows) takes them that
+ * many at a time, in order, so each row gets the rowid it would get alone. A string that is not
+ * well-formed UTF-16 (sql.js encodes lone surrogates its own way) and any call that fails send
+ * the row through Statement.run, which binds it sql.js's way or throws sql.js's error.
  */
 function insertDirect(
   raw: RawSqlite,
-  handle: number,
-  stmt: Statement,
+  one: { handle: number; stmt: Statement },
+  many: { handle: number; stmt: Statement; rows: number } | null,
   columns: readonly ColumnRoute[],
   numeric: readonly boolean[],
   rows: ReadonlyArray<Record<string, string>>,
@@ -182,27 +208,42 @@ function insertDirect(
 ): void {
   const n = columns.length;
   const names = columns.map((c) => c.name);
-  let text = Buffer.allocUnsafe(Math.min(BLOCK_BYTES, 64 * 1024));
   let heap = 0;
   let heapBytes = 0;
-  // per value of the block: 0 NULL, 1 int, 2 double, 3 text (at off, len bytes); 4 the row goes through Statement.run
-  let kind = new Uint8Array(0);
-  let num = new Float64Array(0);
-  let off = new Int32Array(0);
-  let len = new Int32Array(0);
+  /** bind row `r` of the block at parameter `first`; SQLITE_OK or the failing code */
+  const bindRow = (handle: number, r: number, first: number): number => {
+    const { kind, num, off, len } = block;
+    const base = r * n;
+    let rc = SQLITE_OK;
+    for (let j = 0; j < n && rc === SQLITE_OK; j++) {
+      const at = base + j;
+      const k = kind[at];
+      if (k === 3) rc = raw._sqlite3_bind_text(handle, first + j, heap + off[at], len[at], 0);
+      else if (k === 1) rc = raw._sqlite3_bind_int(handle, first + j, num[at]);
+      else if (k === 2) rc = raw._sqlite3_bind_double(handle, first + j, num[at]);
+      else rc = raw._sqlite3_bind_blob(handle, first + j, 0, 0, 0);
+    }
+    return rc;
+  };
+  const step = (handle: number): number => {
+    const rc = raw._sqlite3_step(handle) === SQLITE_DONE ? SQLITE_OK : -1;
+    raw._sqlite3_reset(handle);
+    return rc;
+  };
   try {
     for (let first = 0; first < rows.length;) {
       let used = 0;
       let end = first;
       for (; end < rows.length && (end === first || used < BLOCK_BYTES); end++) {
         const base = (end - first) * n;
-        if (base + n > kind.length) {
-          const grown = Math.max(base + n, kind.length * 2, 64 * n);
-          kind = copyInto(new Uint8Array(grown), kind);
-          num = copyInto(new Float64Array(grown), num);
-          off = copyInto(new Int32Array(grown), off);
-          len = copyInto(new Int32Array(grown), len);
+        if (base + n > block.kind.length) {
+          const grown = Math.max(base + n, block.kind.length * 2, 64 * n);
+          block.kind = copyInto(new Uint8Array(grown), block.kind);
+          block.num = copyInto(new Float64Array(grown), block.num);
+          block.off = copyInto(new Int32Array(grown), block.off);
+          block.len = copyInto(new Int32Array(grown), block.len);
         }
+        const { kind, num, off, len } = block;
         const row = rows[end];
         for (let j = 0; j < n; j++) {
           const v = sqlValue(numeric[j], row[names[j]]);
@@ -212,11 +253,12 @@ function insertDirect(
             kind[at] = v === (v | 0) ? 1 : 2;
             num[at] = v;
           } else if (!(v as unknown as { isWellFormed(): boolean }).isWellFormed()) {
-            kind[base] = 4;
+            kind[base] = SLOW;
             break;
           } else {
-            if (used + 3 * v.length > text.length) text = copyInto(Buffer.allocUnsafe(Math.max(text.length * 2, used + 3 * v.length)), text.subarray(0, used));
-            const bytes = (text as unknown as { utf8Write(s: string, at: number): number }).utf8Write(v, used);
+            if (used + 3 * v.length > block.text.length)
+              block.text = copyInto(Buffer.allocUnsafe(Math.max(block.text.length * 2, used + 3 * v.length)), block.text.subarray(0, used));
+            const bytes = (block.text as unknown as { utf8Write(s: string, at: number): number }).utf8Write(v, used);
             kind[at] = 3;
             off[at] = used;
             len[at] = bytes;
@@ -230,31 +272,40 @@ function insertDirect(
         heap = raw._malloc(heapBytes);
         if (!heap) throw new Error('out of memory loading the table');
       }
-      if (used) raw.writeArrayToMemory(new Int8Array(text.buffer, text.byteOffset, used), heap);
-      for (let r = first; r < end; r++) {
-        const base = (r - first) * n;
-        let rc = SQLITE_OK;
-        if (kind[base] !== 4) {
-          for (let j = 0; j < n && rc === SQLITE_OK; j++) {
-            const at = base + j;
-            const k = kind[at];
-            if (k === 3) rc = raw._sqlite3_bind_text(handle, j + 1, heap + off[at], len[at], 0);
-            else if (k === 1) rc = raw._sqlite3_bind_int(handle, j + 1, num[at]);
-            else if (k === 2) rc = raw._sqlite3_bind_double(handle, j + 1, num[at]);
-            else rc = raw._sqlite3_bind_blob(handle, j + 1, 0, 0, 0);
-          }
-          if (rc === SQLITE_OK) rc = raw._sqlite3_step(handle) === SQLITE_DONE ? SQLITE_OK : -1;
-          raw._sqlite3_reset(handle);
+      if (used) raw.writeArrayToMemory(new Int8Array(block.text.buffer, block.text.byteOffset, used), heap);
+      for (let r = first; r < end;) {
+        const b = r - first;
+        if (many && r + many.rows <= end && allDirect(b, many.rows, n)) {
+          let rc = SQLITE_OK;
+          for (let k = 0; k < many.rows && rc === SQLITE_OK; k++) rc = bindRow(many.handle, b + k, k * n + 1);
+          if (rc === SQLITE_OK) rc = step(many.handle);
+          else raw._sqlite3_reset(many.handle);
+          if (rc !== SQLITE_OK) for (let k = 0; k < many.rows; k++) one.stmt.run(valuesOf(rows[r + k]));
+          r += many.rows;
+          continue;
         }
-        if (kind[base] === 4 || rc !== SQLITE_OK) stmt.run(valuesOf(rows[r]));
+        let rc = block.kind[b * n] === SLOW ? -1 : bindRow(one.handle, b, 1);
+        if (rc === SQLITE_OK) rc = step(one.handle);
+        if (rc !== SQLITE_OK) one.stmt.run(valuesOf(rows[r]));
+        r++;
       }
       first = end;
     }
   } finally {
     // the bound text points into the block: unbind it before the block goes
-    stmt.reset();
+    one.stmt.reset();
+    many?.stmt.reset();
     if (heap) raw._free(heap);
+    // a block grown for a broad answer is not kept
+    if (block.text.length > 4 * BLOCK_BYTES) block.text = Buffer.allocUnsafe(64 * 1024);
+    if (block.kind.length > 1 << 16) block.kind = new Uint8Array(0);
   }
+}
+
+/** whether the `count` rows from row `b` of the block are bound directly */
+function allDirect(b: number, count: number, n: number): boolean {
+  for (let k = 0; k < count; k++) if (block.kind[(b + k) * n] === SLOW) return false;
+  return true;
 }
 
 function copyInto<T extends Uint8Array | Int32Array | Float64Array>(to: T, from: T): T {
