@@ -176,7 +176,22 @@ t.test("a column name is taken from the previous row only when its bytes are tha
 });
 
 t.test("the writer's bytes are thrift's TBinaryProtocol's, part boundaries and all", async (t) => {
-  const values = ['', 'a', 'é', '😀', '\u0000', 'x'.repeat(1020), '€'.repeat(1365), '€'.repeat(1366), 'ü'.repeat(40_000), '😀'.repeat(300_000)];
+  const values = [
+    '',
+    'a',
+    'é',
+    '😀',
+    '\u0000',
+    'ascii, then é',
+    'x'.repeat(63) + '\u0080',
+    'x'.repeat(64) + 'é',
+    '\ud800 lone',
+    'x'.repeat(1020),
+    '€'.repeat(1365),
+    '€'.repeat(1366),
+    'ü'.repeat(40_000),
+    '😀'.repeat(300_000),
+  ];
   const ints = [0, 1, -1, 0x7fffffff, -0x80000000];
   const longs = [0, 1, -1, 2 ** 32, -(2 ** 32) - 5, 2 ** 53 - 1, -(2 ** 53) + 1];
   const ours = new MessageWriter().begin('call', MessageType.REPLY, 77);
