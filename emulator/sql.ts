@@ -1,5 +1,6 @@
 import initSqlJs, { type Database, type SqlJsStatic, type Statement } from 'sql.js';
 import { OP } from '../extension/plugin/table';
+import { encodeInto } from '../extension/wire';
 
 // The SQL side of the emulator: the user's query runs in real SQLite (sql.js) over the rows
 // the extension's `generate` returns, with the constraint context osqueryd would build.
@@ -258,7 +259,7 @@ function insertDirect(
           } else {
             if (used + 3 * v.length > block.text.length)
               block.text = copyInto(Buffer.allocUnsafe(Math.max(block.text.length * 2, used + 3 * v.length)), block.text.subarray(0, used));
-            const bytes = (block.text as unknown as { utf8Write(s: string, at: number): number }).utf8Write(v, used);
+            const bytes = encodeInto(block.text, v, used);
             kind[at] = 3;
             off[at] = used;
             len[at] = bytes;

@@ -467,6 +467,16 @@ function writeAscii(b: Buffer, s: string, at: number): number {
   return n;
 }
 
+/**
+ * `s` as UTF-8 at `at` in `b`, which has room for 3 bytes per UTF-16 unit; the bytes written.
+ * A short ASCII string is copied in JavaScript: most of a table's values and all its column
+ * names are, and a call into Buffer's C++ costs more than copying them.
+ */
+export function encodeInto(b: Buffer, s: string, at: number): number {
+  const len = s.length <= SHORT_ASCII ? writeAscii(b, s, at) : -1;
+  return len < 0 ? writeUtf8(b, s, at) : len;
+}
+
 /** the first part of a writer, unless told otherwise: a ping's or a logger's whole reply */
 const FIRST_PART = 1024;
 /** a string this long at most (3 bytes a unit) gets a new part rather than be measured first */
@@ -562,10 +572,7 @@ export class MessageWriter {
     const most = 4 + 3 * s.length;
     if (most <= SHORT && this.pos + most > this.cur.length) this.room(most);
     if (this.pos + most <= this.cur.length) {
-      // a short ASCII string is copied in JavaScript: most of a table's values and all its
-      // column names, and a call into Buffer's C++ costs more than copying them
-      let len = s.length <= SHORT_ASCII ? writeAscii(this.cur, s, this.pos + 4) : -1;
-      if (len < 0) len = writeUtf8(this.cur, s, this.pos + 4);
+      const len = encodeInto(this.cur, s, this.pos + 4);
       put32(this.cur, this.pos, len);
       this.pos += 4 + len;
       this.size += 4 + len;
