@@ -110,10 +110,18 @@ export class MessageReader {
   /** bytes taken from the stream over the reader's life: each byte is read once */
   bytesRead = 0;
 
+  /**
+   * the limits, copied into an object of one shape: callers build them differently (a literal,
+   * a spread), and the row reader's optimised code was thrown away at each new shape
+   */
+  private readonly limits: ReaderLimits;
+
   constructor(
-    private readonly limits: ReaderLimits,
+    limits: ReaderLimits,
     private readonly onMessage: (m: Message) => void,
-  ) {}
+  ) {
+    this.limits = { maxString: limits.maxString, maxMessage: limits.maxMessage, shared: limits.shared };
+  }
 
   /** bytes received and not yet part of a complete message */
   get buffered(): number {
