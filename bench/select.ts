@@ -15,11 +15,53 @@ import { loadAverage, note, report, tmpdir } from './table';
 
 // The alert query over a million retained rows, through the osqueryd emulator (Thrift call
 // to the table, then SQLite over what it returns), against the same round trip for a query
-// that matches nothing.
+// that matches nothing; with `--against DIST`, against another build (an earlier commit built
+// into DIST) set up the same way in this process, the two measured in turns.
+//
+// The first queries of a process run unoptimised code: V8 compiles the JavaScript of the
+// answer's path and tiers up the hot wasm functions of the emulator's SQLite over about ten
+// queries, at a CPU cost several times the query's own. The medians are of queries after
+// `--warmup` (20) of them, what a long-running extension answers; the first query is a row
+// of its own. `--warmup 1` measures as this part did before (the median then lands in the
+// warm-up).
 
-async function run(): Promise<void> {
-  const dir = tmpdir('select');
-  const store = new RetainedScores({ dir: path.join(dir, 'scores'), maxRows: 1_000_000, maxDays: 3650 });
+/** the modules one build is measured with: this one's, or those of the dist/ given */
+interface Build {
+  emulator: typeof import('../emulator');
+  sql: typeof import('../emulator/sql');
+  client: typeof import('../extension/client');
+  server: typeof import('../extension/server');
+  tables: typeof import('../extension/tables/scores');
+  store: typeof import('../state/scores');
+}
+
+const SELF: Build = {
+  emulator: { OsquerydEmulator } as Build['emulator'],
+  sql: { generateContext } as Build['sql'],
+  client: { ManagerClient, ExtensionClient, toNumber, types } as Build['client'],
+  server: { startServer } as Build['server'],
+  tables: { scoresTable } as Build['tables'],
+  store: { RetainedScores } as Build['store'],
+};
+
+function buildAt(dist: string): Build {
+  const load = <T>(p: string): T => require(path.join(dist, p)) as T;
+  return {
+    emulator: load('emulator'),
+    sql: load('emulator/sql'),
+    client: load('extension/client'),
+    server: load('extension/server'),
+    tables: load('extension/tables/scores'),
+    store: load('state/scores'),
+  };
+}
+
+const ALERT = 'SELECT * FROM anomaly_scores WHERE score < 0.3';
+const NOTHING = "SELECT * FROM anomaly_scores WHERE score < 0.3 AND subject = 'nobody'";
+
+/** a million retained rows (1,004 scored bad), an emulator, and the table served to it */
+async function setUp(b: Build, dir: string) {
+  const store = new b.store.RetainedScores({ dir: path.join(dir, 'scores'), maxRows: 1_000_000, maxDays: 3650 });
   const batch: ScoredEvent[] = [];
   for (let i = 0; i < 1_000_000; i++) {
     const bad = i % 997 === 0;
@@ -40,50 +82,101 @@ async function run(): Promise<void> {
     });
     if (batch.length === 50_000) store.append(batch.splice(0));
   }
-  const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: 60, timeout: 5 });
+  const emu = new b.emulator.OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: 60, timeout: 5 });
   await emu.start();
-  const table = scoresTable(store);
-  const status = await new ManagerClient(emu.socket).registerExtension(
-    new types.InternalExtensionInfo({ name: 'bench', version: '1', sdk_version: '0.0.0', min_sdk_version: '0.0.0' }),
+  const table = b.tables.scoresTable(store);
+  const status = await new b.client.ManagerClient(emu.socket).registerExtension(
+    new b.client.types.InternalExtensionInfo({ name: 'bench', version: '1', sdk_version: '0.0.0', min_sdk_version: '0.0.0' }),
     { table: { anomaly_scores: table.routes() } },
   );
-  const server = await startServer({ path: `${emu.socket}.${toNumber(status.uuid)}`, plugins: [table], onShutdown: () => {}, log: () => {} });
-  const median9 = async (fn: () => Promise<unknown>, times = 9) => {
-    const wall: number[] = [];
-    const cpu: number[] = [];
-    for (let i = 0; i < times; i++) {
-      const c0 = process.cpuUsage();
-      const t0 = process.hrtime.bigint();
-      await fn();
-      wall.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      const c = process.cpuUsage(c0);
-      cpu.push((c.user + c.system) / 1000);
-    }
-    return { ms: percentile(wall, 50), cpu: percentile(cpu, 50) };
-  };
-  const alert = 'SELECT * FROM anomaly_scores WHERE score < 0.3';
-  const nothing = "SELECT * FROM anomaly_scores WHERE score < 0.3 AND subject = 'nobody'";
-  const rows = (await emu.query(alert)).length;
-  const pushed = await median9(() => emu.query(alert));
-  const empty = await median9(() => emu.query(nothing));
-  // what osqueryd itself waits for: the table's answer to generate, without the emulator's
-  // SQLite (osqueryd's is C, and reads a virtual table rather than loading one)
+  const extSocket = `${emu.socket}.${b.client.toNumber(status.uuid)}`;
+  const server = await b.server.startServer({ path: extSocket, plugins: [table], onShutdown: () => {}, log: () => {} });
   const columns = table
     .routes()
     .filter((r) => r.id === 'column')
     .map((r) => ({ name: r.name, type: r.type, op: r.op }));
-  const answer = await median9(() => emu.callPlugin('table', 'anomaly_scores', { action: 'generate', context: generateContext(alert, columns) }));
-  const answerEmpty = await median9(() => emu.callPlugin('table', 'anomaly_scores', { action: 'generate', context: generateContext(nothing, columns) }));
-  const direct = await median9(async () => store.select({ score: [{ op: '<', value: 0.3 }] }));
+  // what osqueryd itself waits for: the table's answer to generate, without the emulator's
+  // SQLite (osqueryd's is C, and reads a virtual table rather than loading one)
+  const answer = (sql: string) => emu.callPlugin('table', 'anomaly_scores', { action: 'generate', context: b.sql.generateContext(sql, columns) });
+  const close = async () => {
+    await server.close();
+    await emu.stop();
+    store.close();
+  };
+  return { store, emu, columns, extSocket, answer, close };
+}
+
+interface Timing {
+  ms: number;
+  cpu: number;
+}
+
+/** wall and process CPU time (every thread) of one call */
+async function timed(fn: () => Promise<unknown>): Promise<Timing> {
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  await fn();
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const c = process.cpuUsage(c0);
+  return { ms, cpu: (c.user + c.system) / 1000 };
+}
+
+function medians(runs: Timing[]): Timing {
+  return {
+    ms: percentile(
+      runs.map((r) => r.ms),
+      50,
+    ),
+    cpu: percentile(
+      runs.map((r) => r.cpu),
+      50,
+    ),
+  };
+}
+
+async function median(fn: () => Promise<unknown>, times: number): Promise<Timing> {
+  const runs: Timing[] = [];
+  for (let i = 0; i < times; i++) runs.push(await timed(fn));
+  return medians(runs);
+}
+
+function option(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = Number(args[i + 1]);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} takes a whole number of at least 1, not ${JSON.stringify(args[i + 1])}`);
+  return v;
+}
+
+async function run(args: string[]): Promise<void> {
+  const warmup = option(args, 'warmup', 20);
+  const times = option(args, 'times', 9);
+  const at = args.indexOf('--against');
+  if (at >= 0) {
+    if (!args[at + 1]) throw new Error('--against needs the dist/ directory of another build');
+    return against(path.resolve(args[at + 1]), warmup, times);
+  }
+  const dir = tmpdir('select');
+  const s = await setUp(SELF, path.join(dir, 'self'));
+  const emu = s.emu;
+  const store = s.store;
+  let rows = 0;
+  const first = await timed(async () => (rows = (await emu.query(ALERT)).length));
+  for (let i = 1; i < warmup; i++) await emu.query(ALERT);
+  const pushed = await median(() => emu.query(ALERT), times);
+  const empty = await median(() => emu.query(NOTHING), times);
+  const answer = await median(() => s.answer(ALERT), times);
+  const answerEmpty = await median(() => s.answer(NOTHING), times);
+  const direct = await median(async () => store.select({ score: [{ op: '<', value: 0.3 }] }), times);
   // a broad answer (the last 10,000 rows by time) read by the clients' reader (extension/wire.ts)
   // and by thrift's generated client, which re-parses the reply from its start at every chunk
-  const broad = generateContext(`SELECT * FROM anomaly_scores WHERE time > ${1_790_000_000 + 1_000_000 - 10_000 - 1}`, columns);
-  const extSocket = `${emu.socket}.${toNumber(status.uuid)}`;
+  const broad = generateContext(`SELECT * FROM anomaly_scores WHERE time > ${1_790_000_000 + 1_000_000 - 10_000 - 1}`, s.columns);
+  const extSocket = s.extSocket;
   const broadRows = (await new ExtensionClient(extSocket, 600_000).call('table', 'anomaly_scores', { action: 'generate', context: broad })).response.length;
-  const wire = await median9(() => new ExtensionClient(extSocket, 600_000).call('table', 'anomaly_scores', { action: 'generate', context: broad }));
-  const thriftReader = await median9(() => thriftCall(extSocket, { action: 'generate', context: broad }), 3);
+  const wire = await median(() => new ExtensionClient(extSocket, 600_000).call('table', 'anomaly_scores', { action: 'generate', context: broad }), times);
+  const thriftReader = await median(() => thriftCall(extSocket, { action: 'generate', context: broad }), 3);
   report({
-    measure: `SELECT * FROM anomaly_scores WHERE score < 0.3, 1,000,000 retained rows, through the emulator (${rows} rows), median of 9`,
+    measure: `${ALERT}, 1,000,000 retained rows, through the emulator (${rows} rows), median of ${times} after ${warmup} queries`,
     value: pushed.ms,
     unit: 'ms',
     kind: 'cost',
@@ -96,6 +189,13 @@ async function run(): Promise<void> {
     unit: 'ms',
     kind: 'cost',
     baseline: { value: empty.cpu, label: 'matching nothing' },
+  });
+  report({
+    measure: 'the first query of the process (code not yet compiled), wall time',
+    value: first.ms,
+    unit: 'ms',
+    kind: 'cost',
+    baseline: { value: pushed.ms, label: 'median after warm-up' },
   });
   report({
     measure: "the table's answer alone: Thrift generate call to the extension, no SQLite",
@@ -113,16 +213,60 @@ async function run(): Promise<void> {
     baseline: { value: empty.ms, label: 'emulator round trip matching nothing' },
   });
   report({
-    measure: `a broad answer (${broadRows.toLocaleString('en-US')} rows, WHERE time > …) read by the client (extension/wire.ts reader), no SQLite, median of 9`,
+    measure: `a broad answer (${broadRows.toLocaleString('en-US')} rows, WHERE time > …) read by the client (extension/wire.ts reader), no SQLite, median of ${times}`,
     value: wire.ms,
     unit: 'ms',
     kind: 'cost',
     baseline: { value: thriftReader.ms, label: "thrift's own reply reader, median of 3" },
   });
   note(`load average ${loadAverage()}`);
-  server.close();
-  await emu.stop();
-  store.close();
+  await s.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * this build against another, set up alike in this process and measured in turns. Not the
+ * first query: whichever build runs first compiles what the two share (sql.js's wasm, node's
+ * socket code), so only separate processes compare that.
+ */
+async function against(dist: string, warmup: number, times: number): Promise<void> {
+  const dir = tmpdir('select');
+  const builds = { self: SELF, that: buildAt(dist) };
+  const label = `${path.basename(path.dirname(dist))}/${path.basename(dist)}`;
+  const set = { that: await setUp(builds.that, path.join(dir, 'that')), self: await setUp(builds.self, path.join(dir, 'self')) };
+  const order = (r: number) => (r % 2 ? (['self', 'that'] as const) : (['that', 'self'] as const));
+  const rows = (await set.self.emu.query(ALERT)).length;
+  const rowsThat = (await set.that.emu.query(ALERT)).length;
+  if (rows !== rowsThat) throw new Error(`the builds answer ${rows} and ${rowsThat} rows`);
+  for (let i = 1; i < warmup; i++) for (const k of order(i)) await set[k].emu.query(ALERT);
+  const runs = { self: [] as Timing[], that: [] as Timing[] };
+  const answers = { self: [] as Timing[], that: [] as Timing[] };
+  for (let r = 0; r < times; r++) for (const k of order(r)) runs[k].push(await timed(() => set[k].emu.query(ALERT)));
+  for (let r = 0; r < times; r++) for (const k of order(r)) answers[k].push(await timed(() => set[k].answer(ALERT)));
+  const q = { self: medians(runs.self), that: medians(runs.that) };
+  const a = { self: medians(answers.self), that: medians(answers.that) };
+  const target = 30;
+  report({
+    measure: `${ALERT}, 1,000,000 retained rows, through the emulator (${rows} rows), median of ${times} after ${warmup} queries, builds in turns`,
+    value: q.self.ms,
+    unit: 'ms',
+    kind: 'cost',
+    baseline: { value: q.that.ms, label: label },
+    target,
+  });
+  report({ measure: 'the same, CPU time of the process', value: q.self.cpu, unit: 'ms', kind: 'cost', baseline: { value: q.that.cpu, label } });
+  report({
+    measure: "the table's answer alone: Thrift generate call to the extension, no SQLite",
+    value: a.self.ms,
+    unit: 'ms',
+    kind: 'cost',
+    baseline: { value: a.that.ms, label },
+    target,
+  });
+  report({ measure: 'the same, CPU time of the process', value: a.self.cpu, unit: 'ms', kind: 'cost', baseline: { value: a.that.cpu, label } });
+  note(`load average ${loadAverage()}`);
+  await set.self.close();
+  await set.that.close();
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
@@ -143,4 +287,9 @@ function thriftCall(socket: string, request: Record<string, string>): Promise<un
   });
 }
 
-export const selectPart: BenchPart = { name: 'select', summary: 'the alert query over 1,000,000 retained rows through the emulator', run };
+export const selectPart: BenchPart = {
+  name: 'select',
+  summary:
+    'the alert query over 1,000,000 retained rows through the emulator (--warmup N queries first, 20; --times N, 9; --against DIST: against another build, e.g. an earlier commit built into DIST, in turns in this process)',
+  run,
+};

@@ -101,7 +101,10 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
           .stop();
     }
     if (c.socket.destroyed) return;
+    // one writev for the parts, not a write each
+    c.socket.cork();
     for (const part of w.finish()) c.socket.write(part);
+    c.socket.uncork();
   };
 
   const callPlugin = async (args: Map<number, Value>): Promise<PluginResponse> => {
@@ -133,16 +136,28 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
 
   /** the ExtensionResponse; rows are checked and encoded as they come, within the byte budget */
   const writeResponse = async (w: MessageWriter, res: PluginResponse, c: Conn, args: Map<number, Value>): Promise<void> => {
-    const body = new MessageWriter();
+    // an answer's rows are written into parts of 64 kB and more (MessageWriter doubles them)
+    const body = new MessageWriter(64 * 1024);
     let count = 0;
     let problem: string | null = null;
     let cut = false;
     let stopped = false;
     if (res.rows) {
+      // a generator's rows are taken as they come, without a promise per row as `for await`
+      // over a sync iterable makes; an async one is awaited row by row
+      const rows = res.rows as Partial<Iterable<Row> & AsyncIterable<Row>>;
+      const sync = typeof rows[Symbol.iterator] === 'function';
+      const it: Iterator<Row> | AsyncIterator<Row> = sync ? rows[Symbol.iterator]!() : rows[Symbol.asyncIterator]!();
+      let finished = false;
       let turn = 0;
       try {
-        for await (const row of res.rows as AsyncIterable<Row>) {
-          problem = writeRow(body, row);
+        for (;;) {
+          const step = sync ? (it as Iterator<Row>).next() : await it.next();
+          if (step.done) {
+            finished = true;
+            break;
+          }
+          problem = writeRow(body, step.value);
           if (problem) break;
           count++;
           if (body.size > limits.maxReply) {
@@ -159,7 +174,16 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
           }
         }
       } catch (err) {
+        finished = true; // an iterator that threw is done
         problem = (err as Error).message;
+      }
+      // what `for … of` does on leaving early: let the generator run its finally blocks
+      if (!finished) {
+        try {
+          await it.return?.();
+        } catch (err) {
+          problem ??= (err as Error).message;
+        }
       }
     }
     const what = `${args.get(1)} ${args.get(2)}`;
@@ -308,16 +332,22 @@ function writeStatusField(w: MessageWriter, code: number, message: string): void
 function writeRow(w: MessageWriter, row: unknown): string | null {
   if (!row || typeof row !== 'object' || Array.isArray(row))
     return `a row is ${Array.isArray(row) ? 'an array' : row === null ? 'null' : typeof row}, not an object of columns`;
-  const entries: Array<[string, string]> = [];
+  // written as the columns come, the count filled in after: a row with a bad value is
+  // reported and the whole answer dropped, so what was written of it is never sent
+  w.byte(TType.STRING).byte(TType.STRING).count();
+  let n = 0;
   for (const k in row) {
     const v = (row as Record<string, unknown>)[k];
     // an absent value is SQL NULL
     if (v === undefined || v === null) continue;
-    if (typeof v === 'string') entries.push([k, v]);
-    else if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') entries.push([k, String(v)]);
-    else return `column ${echo(k)} holds ${Array.isArray(v) ? 'an array' : typeof v}, not a value`;
+    if (typeof v === 'string') w.string(k).string(v);
+    else if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') w.string(k).string(String(v));
+    else {
+      w.setCount(n);
+      return `column ${echo(k)} holds ${Array.isArray(v) ? 'an array' : typeof v}, not a value`;
+    }
+    n++;
   }
-  w.byte(TType.STRING).byte(TType.STRING).i32(entries.length);
-  for (const [k, v] of entries) w.string(k).string(v);
+  w.setCount(n);
   return null;
 }

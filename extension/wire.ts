@@ -81,6 +81,8 @@ export interface ReaderLimits {
 
 /** what a container entry costs in memory beyond its string bytes */
 const ENTRY_OVERHEAD = 32;
+/** column names and values kept to compare with the next row's: this many, of at most this many bytes */
+const KEYS_KEPT = 64;
 /** what MessageReader.quick returns when the value must be read the general way */
 const NOT_HERE = Symbol('not here');
 const EMPTY = Buffer.alloc(0);
@@ -99,13 +101,27 @@ export class MessageReader {
   private kept = 0;
   private consumed = 0;
   private readPast = 0;
+  /**
+   * the short keys and values of the maps read at once, by position: a table answer repeats
+   * its column names every row, and often a column's value
+   */
+  private readonly keys: string[] = [];
+  private readonly values: string[] = [];
   /** bytes taken from the stream over the reader's life: each byte is read once */
   bytesRead = 0;
 
+  /**
+   * the limits, copied into an object of one shape: callers build them differently (a literal,
+   * a spread), and the row reader's optimised code was thrown away at each new shape
+   */
+  private readonly limits: ReaderLimits;
+
   constructor(
-    private readonly limits: ReaderLimits,
+    limits: ReaderLimits,
     private readonly onMessage: (m: Message) => void,
-  ) {}
+  ) {
+    this.limits = { maxString: limits.maxString, maxMessage: limits.maxMessage, shared: limits.shared };
+  }
 
   /** bytes received and not yet part of a complete message */
   get buffered(): number {
@@ -270,6 +286,8 @@ export class MessageReader {
         return yield* this.struct(depth);
       case TType.MAP: {
         if (depth > MAX_DEPTH) throw new ProtocolError('nested too deeply');
+        const whole = this.quickMap();
+        if (whole !== NOT_HERE) return whole;
         const kt = yield* this.byte();
         const vt = yield* this.byte();
         const n = yield* this.i32();
@@ -292,7 +310,8 @@ export class MessageReader {
         if (n < 0) throw new ProtocolError(`negative list size ${n}`);
         const out: Value[] = [];
         for (let i = 0; i < n; i++) {
-          let v = this.quick(et);
+          // a table answer's rows: each map read at once when it lies whole in the chunk
+          let v = et === TType.MAP && depth + 1 <= MAX_DEPTH ? this.quickMap() : this.quick(et);
           if (v === NOT_HERE) v = yield* this.value(et, depth + 1);
           if (this.keep()) out.push(v);
         }
@@ -325,9 +344,62 @@ export class MessageReader {
     if (len < 0 || at + 4 + len > c.length || len > this.limits.maxString || this.kept + cost > this.limits.maxMessage || !this.limits.shared.take(cost))
       return NOT_HERE;
     this.kept += cost;
-    const v = c.toString('utf8', at + 4, at + 4 + len);
+    const v = utf8(c, at + 4, at + 4 + len);
     this.advance(c, 4 + len);
     return v;
+  }
+
+  /**
+   * A map<string,string> (a table row, a call's request) that lies whole in the first chunk
+   * and within the limits, read without a generator: the general way reads a map with
+   * several generators per entry. It checks first, then takes: the map's strings and entries
+   * are charged at once, the same total the general way charges one by one, so when the
+   * total fits, each of them would have. Anything else is NOT_HERE and nothing is consumed.
+   */
+  private quickMap(): Value | typeof NOT_HERE {
+    const c = this.chunks[0];
+    if (!c) return NOT_HERE;
+    const at = this.offset;
+    if (at + 6 > c.length || c[at] !== TType.STRING || c[at + 1] !== TType.STRING) return NOT_HERE;
+    const n = int32(c, at + 2);
+    if (n < 0) return NOT_HERE;
+    const { maxString, maxMessage } = this.limits;
+    let p = at + 6;
+    let cost = n * ENTRY_OVERHEAD;
+    for (let i = 0; i < 2 * n; i++) {
+      if (p + 4 > c.length) return NOT_HERE;
+      const len = int32(c, p);
+      if (len < 0 || len > maxString) return NOT_HERE;
+      cost += len + ENTRY_OVERHEAD;
+      p += 4 + len;
+      if (p > c.length) return NOT_HERE;
+    }
+    if (this.kept + cost > maxMessage || !this.limits.shared.take(cost)) return NOT_HERE;
+    this.kept += cost;
+    const out: Array<[Value, Value]> = new Array(n);
+    const keys = this.keys;
+    const values = this.values;
+    p = at + 6;
+    for (let i = 0; i < n; i++) {
+      const kl = int32(c, p);
+      let k = i < KEYS_KEPT ? sameKey(keys[i], c, p + 4, kl) : undefined;
+      if (k === undefined) {
+        k = utf8(c, p + 4, p + 4 + kl);
+        if (i < KEYS_KEPT && kl <= KEYS_KEPT) keys[i] = k;
+      }
+      p += 4 + kl;
+      const vl = int32(c, p);
+      // values repeat down a column too (a host, a verdict, a model)
+      let v = i < KEYS_KEPT ? sameKey(values[i], c, p + 4, vl) : undefined;
+      if (v === undefined) {
+        v = utf8(c, p + 4, p + 4 + vl);
+        if (i < KEYS_KEPT && vl <= KEYS_KEPT) values[i] = v;
+      }
+      out[i] = [k, v];
+      p += 4 + vl;
+    }
+    this.advance(c, p - at);
+    return out;
   }
 
   /** consume `n` bytes known to lie in the first chunk `c` */
@@ -353,17 +425,100 @@ export class MessageReader {
   }
 }
 
-/** a reply, written into a list of buffers so a large answer is never one huge string */
+/**
+ * `key` when the `len` bytes at `at` are its UTF-8 (an ASCII name, compared byte by byte,
+ * which costs less than decoding it again); else undefined
+ */
+function sameKey(key: string | undefined, c: Buffer, at: number, len: number): string | undefined {
+  if (key === undefined || key.length !== len) return undefined;
+  for (let i = 0; i < len; i++) {
+    const ch = key.charCodeAt(i);
+    if (ch >= 0x80 || ch !== c[at + i]) return undefined;
+  }
+  return key;
+}
+
+/** a big-endian i32 known to lie in `c`, without readInt32BE's checks */
+function int32(c: Buffer, at: number): number {
+  return (c[at] << 24) | (c[at + 1] << 16) | (c[at + 2] << 8) | c[at + 3];
+}
+
+/** Buffer's own UTF-8 reader without `toString`'s argument handling (undocumented, in every Node release) */
+interface Utf8Reader {
+  utf8Slice(start: number, end: number): string;
+}
+const utf8: (b: Buffer, start: number, end: number) => string =
+  typeof (Buffer.prototype as unknown as Partial<Utf8Reader>).utf8Slice === 'function'
+    ? (b, start, end) => (b as unknown as Utf8Reader).utf8Slice(start, end)
+    : (b, start, end) => b.toString('utf8', start, end);
+
+/** Buffer's own UTF-8 writer without `Buffer.write`'s argument checks (in every Node release, undocumented) */
+interface Utf8Writer {
+  utf8Write(s: string, offset: number): number;
+}
+const writeUtf8: (b: Buffer, s: string, at: number) => number =
+  typeof (Buffer.prototype as unknown as Partial<Utf8Writer>).utf8Write === 'function'
+    ? (b, s, at) => (b as unknown as Utf8Writer).utf8Write(s, at)
+    : (b, s, at) => b.write(s, at, 'utf8');
+
+/** strings up to this many UTF-16 units are tried as ASCII first */
+const SHORT_ASCII = 64;
+
+/** `s` as ASCII bytes at `at`, and its length; -1 (with some bytes written) if it is not ASCII */
+function writeAscii(b: Buffer, s: string, at: number): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return -1;
+    b[at + i] = c;
+  }
+  return n;
+}
+
+/**
+ * `s` as UTF-8 at `at` in `b`, which has room for 3 bytes per UTF-16 unit; the bytes written.
+ * A short ASCII string is copied in JavaScript: most of a table's values and all its column
+ * names are, and a call into Buffer's C++ costs more than copying them.
+ */
+export function encodeInto(b: Buffer, s: string, at: number): number {
+  const len = s.length <= SHORT_ASCII ? writeAscii(b, s, at) : -1;
+  return len < 0 ? writeUtf8(b, s, at) : len;
+}
+
+/** the first part of a writer, unless told otherwise: a ping's or a logger's whole reply */
+const FIRST_PART = 1024;
+/** a string this long at most (3 bytes a unit) gets a new part rather than be measured first */
+const SHORT = 4096;
+/** parts grow by doubling up to this, so a large answer is a few buffers, not many */
+const MAX_PART = 1024 * 1024;
+
+/**
+ * A message, written into a list of buffers so a large answer is never one huge string or
+ * one huge buffer. The bytes are exactly those of thrift's TBinaryProtocol (strict, version
+ * 1), written straight into parts allocated ahead rather than a Buffer per field
+ * (`test/wire.test.ts` compares them with thrift's own encoder).
+ */
 export class MessageWriter {
   private readonly parts: Buffer[] = [];
-  private cur = Buffer.allocUnsafe(64 * 1024);
+  private cur: Buffer;
   private pos = 0;
+  private next: number;
+  /** where `count()` left room for an i32 that `setCount()` fills */
+  private markBuf: Buffer | null = null;
+  private markAt = 0;
   size = 0;
+
+  /** `first`: bytes of the first part (more are added as needed) */
+  constructor(first = FIRST_PART) {
+    this.cur = Buffer.allocUnsafe(first);
+    this.next = Math.min(MAX_PART, first * 2);
+  }
 
   private room(n: number): void {
     if (this.pos + n <= this.cur.length) return;
     this.flushPart();
-    this.cur = Buffer.allocUnsafe(Math.max(64 * 1024, n));
+    this.cur = Buffer.allocUnsafe(Math.max(this.next, n));
+    this.next = Math.min(MAX_PART, this.next * 2);
   }
 
   private flushPart(): void {
@@ -381,15 +536,14 @@ export class MessageWriter {
 
   byte(v: number): this {
     this.room(1);
-    this.cur.writeInt8(v, this.pos);
-    this.pos += 1;
+    this.cur[this.pos++] = v & 0xff;
     this.size += 1;
     return this;
   }
 
   i32(v: number): this {
     this.room(4);
-    this.cur.writeInt32BE(v | 0, this.pos);
+    put32(this.cur, this.pos, v);
     this.pos += 4;
     this.size += 4;
     return this;
@@ -397,8 +551,8 @@ export class MessageWriter {
 
   i64(v: number): this {
     this.room(8);
-    this.cur.writeInt32BE(Math.floor(v / 0x100000000) | 0, this.pos);
-    this.cur.writeUInt32BE(v >>> 0, this.pos + 4);
+    put32(this.cur, this.pos, Math.floor(v / 0x100000000));
+    put32(this.cur, this.pos + 4, v >>> 0);
     this.pos += 8;
     this.size += 8;
     return this;
@@ -406,8 +560,11 @@ export class MessageWriter {
 
   field(type: TType, id: number): this {
     this.room(3);
-    this.cur.writeInt8(type, this.pos);
-    this.cur.writeInt16BE(id, this.pos + 1);
+    const b = this.cur;
+    const at = this.pos;
+    b[at] = type;
+    b[at + 1] = (id >> 8) & 0xff;
+    b[at + 2] = id & 0xff;
     this.pos += 3;
     this.size += 3;
     return this;
@@ -418,12 +575,42 @@ export class MessageWriter {
   }
 
   string(s: string): this {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: when that much fits the part at hand, the
+    // string is written at once and its length put before it, instead of measured first
+    const most = 4 + 3 * s.length;
+    if (most <= SHORT && this.pos + most > this.cur.length) this.room(most);
+    if (this.pos + most <= this.cur.length) {
+      const len = encodeInto(this.cur, s, this.pos + 4);
+      put32(this.cur, this.pos, len);
+      this.pos += 4 + len;
+      this.size += 4 + len;
+      return this;
+    }
     const len = Buffer.byteLength(s);
     this.i32(len);
     this.room(len);
     this.cur.write(s, this.pos, 'utf8');
     this.pos += len;
     this.size += len;
+    return this;
+  }
+
+  /** leave room for an i32 count not known yet (a map's entries); `setCount` fills it */
+  count(): this {
+    if (this.markBuf) throw new Error('MessageWriter: a count is already open');
+    this.room(4);
+    this.markBuf = this.cur;
+    this.markAt = this.pos;
+    this.pos += 4;
+    this.size += 4;
+    return this;
+  }
+
+  setCount(n: number): this {
+    if (!this.markBuf) throw new Error('MessageWriter: no count open');
+    // the part may have been cut off since: the subarray in `parts` shares these bytes
+    put32(this.markBuf, this.markAt, n);
+    this.markBuf = null;
     return this;
   }
 
@@ -439,4 +626,12 @@ export class MessageWriter {
     this.flushPart();
     return this.parts;
   }
+}
+
+/** a big-endian i32 (two's complement, as writeInt32BE) without Buffer's range checks */
+function put32(b: Buffer, at: number, v: number): void {
+  b[at] = (v >>> 24) & 0xff;
+  b[at + 1] = (v >>> 16) & 0xff;
+  b[at + 2] = (v >>> 8) & 0xff;
+  b[at + 3] = v & 0xff;
 }

@@ -1,11 +1,14 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as thrift from 'thrift';
 import t, { type Test } from 'tap';
-import { ExtensionClient, ManagerClient } from '../extension/client';
+import { Extension, ExtensionClient, ManagerClient, types } from '../extension/client';
 import { startServer, type ServerLimits } from '../extension/server';
 import type { Plugin } from '../extension/plugin/types';
-import { connect } from './helpers/raw';
+import { SocketTransport } from '../extension/transport';
+import { ByteBudget, MessageReader } from '../extension/wire';
+import { callBytes, connect, send } from './helpers/raw';
 import { until } from './helpers/emulated';
 
 // The extension server on its own: rows are checked before they are written, a bad table
@@ -136,4 +139,65 @@ t.test('the socket is 0600 under umask 0', async (t) => {
 t.test('unknown methods get an exception reply, not a dropped connection', async (t) => {
   const { socket } = await server(t, []);
   await t.rejects(new ManagerClient(socket).options(), /Unknown function options/);
+});
+
+/** the bytes thrift's own server (its generated processor and TBinaryProtocol) answers a call with */
+function thriftReply(request: Buffer, rows: Array<Record<string, string>>): Buffer {
+  const out: Buffer[] = [];
+  const output = new thrift.TBinaryProtocol(new SocketTransport(undefined, (buf?: Buffer) => void (buf && out.push(Buffer.from(buf)))));
+  const processor = new Extension.Processor({
+    call: (_registry: string, _item: string, _request: unknown, done: (err: null, res: unknown) => void) =>
+      done(null, new types.ExtensionResponse({ status: new types.ExtensionStatus({ code: 0, message: 'OK', uuid: 0 as never }), response: rows })),
+  } as never);
+  SocketTransport.receiver((input) => processor.process(new thrift.TBinaryProtocol(input), output), 0)(request);
+  return Buffer.concat(out);
+}
+
+/** the bytes of one reply exactly as the server sent them */
+async function replyBytes(socket: string, request: Buffer): Promise<Buffer> {
+  const s = await connect(socket);
+  const chunks: Buffer[] = [];
+  const whole = new Promise<number>((resolve, reject) => {
+    const reader = new MessageReader({ maxString: 1 << 30, maxMessage: 2 ** 31, shared: new ByteBudget(2 ** 40) }, (m) => resolve(m.bytes));
+    s.on('data', (d: Buffer) => {
+      chunks.push(d);
+      reader.push(d);
+    });
+    s.on('close', () => reject(new Error('closed before the reply')));
+  });
+  await send(s, request);
+  const bytes = await whole;
+  s.destroy();
+  const all = Buffer.concat(chunks);
+  return all.subarray(0, bytes);
+}
+
+t.test("a table answer is byte for byte what thrift's own encoder writes", async (t) => {
+  // multibyte UTF-8 (2, 3 and 4 bytes, astral characters as surrogate pairs), empty keys and
+  // values, values that straddle the writer's parts, strings just over the size the writer
+  // fills without measuring, and values of megabytes; enough rows to span several turns
+  const rows: Array<Record<string, string>> = [];
+  for (let i = 0; i < 3000; i++) {
+    rows.push({
+      id: `r-${i}`,
+      text: 'é€😀'.repeat(i % 13),
+      empty: '',
+      '': i % 2 ? 'empty key' : '',
+      ключ: 'значение'.repeat(i % 5),
+      pad: 'x'.repeat((i * 37) % 700),
+    });
+  }
+  rows.splice(10, 0, { big: 'ü'.repeat(1366), bigger: '€'.repeat(1366) }, { huge: '😀'.repeat(1_500_000), after: 'a' }, { megabytes: 'z'.repeat(5_000_000) });
+  const { socket } = await server(t, [table('answer', () => rows)]);
+  for (const seqid of [1, 0x7fffffff]) {
+    const request = callBytes('table', 'answer', { action: 'generate', context: '{}' }, seqid);
+    const ours = await replyBytes(socket, request);
+    const theirs = thriftReply(request, rows);
+    t.ok(theirs.length > 12_000_000, `a reply of ${theirs.length} bytes`);
+    t.equal(ours.length, theirs.length, `seqid ${seqid}: as many bytes`);
+    t.ok(ours.equals(theirs), `seqid ${seqid}: the same bytes`);
+  }
+  const small = callBytes('table', 'answer', { action: 'generate' }, 3);
+  const { socket: s2 } = await server(t, [table('answer', () => [{ a: 'b' }, {}])]);
+  t.ok((await replyBytes(s2, small)).equals(thriftReply(small, [{ a: 'b' }, {}])), 'a small answer, and a row with no columns');
 });

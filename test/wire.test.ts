@@ -94,3 +94,138 @@ t.test('a table answer reads the same whatever the cut: values whole in a chunk 
     t.same(readAll(chunks)[0].args, whole.args, `cut every ${step} bytes`);
   }
 });
+
+/** a reply carrying a table answer of these rows, as the server writes it */
+function answerBytes(rows: Array<Array<[string, string]>>): Buffer {
+  const w = new MessageWriter().begin('call', MessageType.REPLY, 9);
+  w.field(TType.STRUCT, 0).field(TType.STRUCT, 1).field(TType.I32, 1).i32(0).field(TType.STRING, 2).string('OK').stop();
+  w.field(TType.LIST, 2).byte(TType.MAP).i32(rows.length);
+  for (const row of rows) {
+    w.byte(TType.STRING).byte(TType.STRING).i32(row.length);
+    for (const [k, v] of row) w.string(k).string(v);
+  }
+  return Buffer.concat(w.stop().stop().finish());
+}
+
+t.test('a row read at once keeps and reads past exactly what the general way does, whatever the budget', async (t) => {
+  const rows = Array.from({ length: 200 }, (_, i): Array<[string, string]> => [
+    ['id', `r-${i}`],
+    ['note', 'é😀'.repeat(i % 9)],
+    ['pad', 'p'.repeat((i * 53) % 400)],
+  ]);
+  const bytes = answerBytes(rows);
+  const oneByOne = (l: ReturnType<typeof limits>) => {
+    const got: Message[] = [];
+    const r = new MessageReader(l, (m) => got.push(m));
+    // a byte at a time no map is ever whole in a chunk: every value is read the general way
+    for (let i = 0; i < bytes.length; i++) r.push(bytes.subarray(i, i + 1));
+    return got[0];
+  };
+  for (const maxMessage of [1 << 22, 30_000, 12_345, 500]) {
+    for (const maxString of [1 << 20, 300]) {
+      const [whole] = readAll([bytes], limits(maxString, maxMessage));
+      const general = oneByOne(limits(maxString, maxMessage));
+      t.same(whole.args, general.args, `max message ${maxMessage}, max string ${maxString}: the same values`);
+      t.equal(whole.readPast, general.readPast, `and the same ${general.readPast} read past`);
+    }
+  }
+  const shared = new ByteBudget(40_000);
+  const [a] = readAll([bytes], { maxString: 1 << 20, maxMessage: 1 << 22, shared });
+  const b = oneByOne({ maxString: 1 << 20, maxMessage: 1 << 22, shared: new ByteBudget(40_000) });
+  t.same(a.args, b.args, 'a shared budget too small for the answer: the same values kept');
+  t.equal(a.readPast, b.readPast);
+  t.ok(a.readPast > 0, `${a.readPast} read past`);
+  t.equal(shared.used, 0, 'the shared budget is given back');
+});
+
+t.test("a column name is taken from the previous row only when its bytes are that name's", async (t) => {
+  const rows: Array<Array<[string, string]>> = [
+    [
+      ['é', '1'],
+      ['ab', '2'],
+    ],
+    [
+      ['Q', '3'], // becomes the single byte 0xE9 below: not UTF-8, and not 'é' (U+00E9)
+      ['ab', '4'],
+    ],
+    [
+      ['ac', '5'],
+      ['ab', '6'],
+    ],
+  ];
+  const bytes = answerBytes(rows);
+  const at = bytes.indexOf(Buffer.from([0, 0, 0, 1, 0x51, 0, 0, 0, 1, 0x33]));
+  t.ok(at > 0);
+  bytes[at + 4] = 0xe9;
+  const [m] = readAll([bytes]);
+  const answer = (m.args.get(0) as Map<number, unknown>).get(2) as Array<Array<[string, string]>>;
+  t.same(answer, [
+    [
+      ['é', '1'],
+      ['ab', '2'],
+    ],
+    [
+      ['\ufffd', '3'],
+      ['ab', '4'],
+    ],
+    [
+      ['ac', '5'],
+      ['ab', '6'],
+    ],
+  ]);
+});
+
+t.test("the writer's bytes are thrift's TBinaryProtocol's, part boundaries and all", async (t) => {
+  const values = [
+    '',
+    'a',
+    'é',
+    '😀',
+    '\u0000',
+    'ascii, then é',
+    'x'.repeat(63) + '\u0080',
+    'x'.repeat(64) + 'é',
+    '\ud800 lone',
+    'x'.repeat(1020),
+    '€'.repeat(1365),
+    '€'.repeat(1366),
+    'ü'.repeat(40_000),
+    '😀'.repeat(300_000),
+  ];
+  const ints = [0, 1, -1, 0x7fffffff, -0x80000000];
+  const longs = [0, 1, -1, 2 ** 32, -(2 ** 32) - 5, 2 ** 53 - 1, -(2 ** 53) + 1];
+  const ours = new MessageWriter().begin('call', MessageType.REPLY, 77);
+  let theirs = Buffer.alloc(0);
+  const trans = new SocketTransport(undefined, (buf?: Buffer) => {
+    if (buf) theirs = Buffer.concat([theirs, buf]);
+  });
+  const p = new thrift.TBinaryProtocol(trans);
+  p.writeMessageBegin('call', thrift.Thrift.MessageType.REPLY, 77);
+  for (let round = 0; round < 3; round++) {
+    for (const [i, v] of values.entries()) {
+      ours.field(TType.STRING, i + 1).string(v);
+      p.writeFieldBegin('', thrift.Thrift.Type.STRING, i + 1);
+      p.writeString(v);
+    }
+    for (const v of ints) {
+      ours.field(TType.I32, 300).i32(v);
+      p.writeFieldBegin('', thrift.Thrift.Type.I32, 300);
+      p.writeI32(v);
+    }
+    for (const v of longs) {
+      ours.field(TType.I64, -2).i64(v);
+      p.writeFieldBegin('', thrift.Thrift.Type.I64, -2);
+      p.writeI64(v);
+    }
+    ours.byte(TType.MAP).byte(-1);
+    p.writeByte(TType.MAP);
+    p.writeByte(-1);
+  }
+  ours.stop();
+  p.writeFieldStop();
+  p.writeMessageEnd();
+  p.flush();
+  const mine = Buffer.concat(ours.finish());
+  t.equal(mine.length, theirs.length);
+  t.ok(mine.equals(theirs), 'the same bytes');
+});
