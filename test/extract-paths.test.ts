@@ -109,6 +109,38 @@ t.test("a session's rows carry where its login came from", async (t) => {
   t.equal(sessionOf(at(proc('61', '612', '/usr/sbin/sshd', 'sshd: bea [priv]'), t0 + 200)), undefined);
 });
 
+t.test("a process named like sshd's fork is not one unless it is root's sshd", async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const t0 = 1_790_000_000;
+  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
+  const login = (user: string, from: string, pid: string, time: number): ResultRow => ({
+    query: 'pack_x_last',
+    host: 'h',
+    time,
+    action: 'added',
+    columns: { username: user, tty: 'pts/0', pid, type: '7', type_name: 'user-process', time: String(time), host: from },
+    decorations: {},
+  });
+  const sessionOf = (row: ResultRow) => x.extract(row).event.values.find((v) => v.startsWith('session='));
+  const root = { auid: '0', uid: '0', euid: '0' };
+  // root logs in from inside; a local user (uid 1000) names processes after root's sshd fork
+  // (`exec -a 'sshd: root [priv]' ...`, which audit records as the command line)
+  x.extract(login('root', '10.40.8.21', '9000', t0));
+  t.equal(
+    sessionOf(at(proc('80', '1', '/usr/sbin/sshd', 'sshd: root [priv]'), t0 + 5)),
+    undefined,
+    "the sshd binary run by a user does not take root's session",
+  );
+  t.equal(sessionOf(at(proc('81', '1', '/home/u/sshd', 'sshd: root [priv]'), t0 + 6)), undefined, 'nor does a program of their own');
+  t.equal(sessionOf(at(proc('82', '80', '/bin/bash', 'bash'), t0 + 7)), undefined, 'nor what it runs');
+  // nor can such a process take the place of root's real fork before its login record arrives
+  x.extract(at(proc('90', '612', '/usr/sbin/sshd', 'sshd: root [priv]', root), t0 + 600));
+  x.extract(at(proc('91', '1', '/usr/sbin/sshd', 'sshd: root [priv]'), t0 + 601));
+  x.extract(login('root', '198.51.100.4', '5555', t0 + 600));
+  t.equal(sessionOf(at(proc('92', '90', '/bin/bash', '-bash', root), t0 + 602)), 'session=public', "root's real session is marked");
+  t.equal(sessionOf(at(proc('93', '91', '/bin/bash', 'bash'), t0 + 603)), undefined, "the user's is not");
+});
+
 t.test("the miner's forget() drops the least used half", async (t) => {
   const m = new TemplateMiner({ maxTemplates: 10, similarity: 0.9 });
   for (let i = 0; i < 10; i++) {

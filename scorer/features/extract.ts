@@ -82,13 +82,14 @@ export class FeatureExtractor {
       parentOf: (row: ResultRow) => this.parentOf(row),
       exeOfPid: (host: string, pid: string | undefined) => p.exeOf(host, pid),
       lineage: (host: string, ppid: string | undefined, parentExe: string) => p.lineage(host, ppid, parentExe),
-      session: (host: string, pid: string | undefined, ppid: string | undefined, cmdline: string, time: number) => p.session(host, pid, ppid, cmdline, time),
+      session: (host: string, pid: string | undefined, ppid: string | undefined, sshdUser: string | undefined, time: number) =>
+        p.session(host, pid, ppid, sshdUser, time),
       sessionOfPid: (host: string, pid: string | undefined) => p.sessionOfPid(host, pid),
     };
     this.learning = {
       ...ask,
       template: (cmdline, exe) => this.commandTemplate(cmdline, exe, (line) => this.miner.add(line).template),
-      noteProcess: (host, pid, ppid, exe, time, session, cmdline) => p.learnProcess(host, pid, ppid, exe, time, session, cmdline),
+      noteProcess: (host, pid, ppid, exe, time, session, sshdUser) => p.learnProcess(host, pid, ppid, exe, time, session, sshdUser),
       noteListener: (host, exe) => p.learnListener(host, exe),
       noteLogin: (host, user, pid, time, session) => p.learnLogin(host, user, pid, time, session),
     };

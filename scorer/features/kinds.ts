@@ -1,5 +1,6 @@
 import type { ResultRow } from '../types';
 import { addressClass, generaliseExe, generalisePath, hourOf, portClass, ttyClass, VOLATILE } from './generalise';
+import { sshdAccount } from './lineage';
 import { exeLocation, isShell, networkClass, privilegeTransition } from './security';
 
 // One unit per kind of event: each reads its row's columns, adds the generalised values and
@@ -17,11 +18,20 @@ export interface Lookup {
   exeOfPid(host: string, pid: string | undefined): string | undefined;
   lineage(host: string, ppid: string | undefined, parentExe: string): string;
   /** the class of address the login session of a new process came from, when known */
-  session(host: string, pid: string | undefined, ppid: string | undefined, cmdline: string, time: number): string | undefined;
+  /** `sshdUser`: the account sshd forked this process for, when it is sshd's own fork (sshdAccount) */
+  session(host: string, pid: string | undefined, ppid: string | undefined, sshdUser: string | undefined, time: number): string | undefined;
   /** the session context of a running process (a socket's), when known */
   sessionOfPid(host: string, pid: string | undefined): string | undefined;
   /** learning path only: what this row tells about the host's processes */
-  noteProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string, time: number, session: string | undefined, cmdline: string): void;
+  noteProcess(
+    host: string,
+    pid: string | undefined,
+    ppid: string | undefined,
+    exe: string,
+    time: number,
+    session: string | undefined,
+    sshdUser: string | undefined,
+  ): void;
   noteListener(host: string, exe: string): void;
   noteLogin(host: string, user: string, pid: string | undefined, time: number, session: string): void;
 }
@@ -49,8 +59,9 @@ const process: Unit = (row, b, look) => {
   const c = row.columns;
   const exe = generaliseExe(c.path ?? '', c.name ?? '');
   const time = eventTime(row);
-  const session = look.session(row.host, c.pid, c.parent, c.cmdline ?? '', time);
-  look.noteProcess(row.host, c.pid, c.parent, exe, time, session, c.cmdline ?? '');
+  const sshdUser = sshdAccount(c.cmdline ?? '', c.path || c.name || '', c.uid);
+  const session = look.session(row.host, c.pid, c.parent, sshdUser, time);
+  look.noteProcess(row.host, c.pid, c.parent, exe, time, session, sshdUser);
   const parent = look.parentOf(row);
   const cmd = look.template(c.cmdline ?? '', exe);
   b.text = c.cmdline ?? '';

@@ -38,6 +38,17 @@ interface Login {
 /** the account an sshd session process serves: `sshd: alice [priv]`, `sshd: alice@pts/0`, `sshd: alice` */
 const SSHD_USER = /^sshd: ([^\s@[\]]+)/;
 
+/**
+ * The account sshd forked this process for, when it is sshd's own fork: the sshd binary, run
+ * as root (the `[priv]` monitor). Any user sets their own process's command line (`exec -a
+ * 'sshd: root [priv]' ...`, and audit records exactly that), but not its binary or its uid;
+ * a name alone would let them take another account's login, or hide that account's real fork.
+ */
+export function sshdAccount(cmdline: string, path: string, uid: string | undefined): string | undefined {
+  if (uid !== '0' || baseName(path) !== 'sshd') return undefined;
+  return SSHD_USER.exec(cmdline)?.[1];
+}
+
 export class ProcessTable {
   private readonly procs = new Map<string, Proc>();
   /** executables seen listening on a port, per host */
@@ -48,14 +59,13 @@ export class ProcessTable {
   /** the newest process sshd forked for each account (`sshd: alice [priv]`), per host */
   private readonly sshdForks = new Map<string, string>();
 
-  learnProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string, time: number, session?: string, cmdline = ''): void {
+  learnProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string, time: number, session?: string, sshdUser?: string): void {
     if (!pid || !exe) return;
     const key = `${host}:${pid}`;
     if (this.procs.size >= MAX_PIDS && !this.procs.has(key)) this.procs.delete(this.procs.keys().next().value as string);
     this.procs.delete(key);
     this.procs.set(key, session ? { exe, ppid: ppid ?? '', time, session } : { exe, ppid: ppid ?? '', time });
-    const m = SSHD_USER.exec(cmdline);
-    if (m) bounded(this.sshdForks, `${host}:${m[1]}`, pid);
+    if (sshdUser) bounded(this.sshdForks, `${host}:${sshdUser}`, pid);
   }
 
   /**
@@ -79,17 +89,16 @@ export class ProcessTable {
   /**
    * The context of the login session a new process belongs to, or undefined when none is
    * known: a login record naming this pid, an ancestor already in a session, or, for the
-   * process sshd forks for an account (`sshd: alice [priv]`), that account's login record of
-   * the same moment. Sessions with no login record (a cron job, a daemon) have none.
+   * process sshd forks for an account (`sshdUser`, see sshdAccount), that account's login
+   * record of the same moment. Sessions with no login record (a cron job, a daemon) have none.
    */
-  session(host: string, pid: string | undefined, ppid: string | undefined, cmdline: string, time: number): string | undefined {
+  session(host: string, pid: string | undefined, ppid: string | undefined, sshdUser: string | undefined, time: number): string | undefined {
     const near = (l: Login | undefined) => (l && Math.abs(l.time - time) <= LOGIN_SLACK ? l.session : undefined);
     const own = pid ? near(this.loginsByPid.get(`${host}:${pid}`)) : undefined;
     if (own) return own;
     const inherited = this.sessionOfPid(host, ppid);
     if (inherited) return inherited;
-    const m = SSHD_USER.exec(cmdline);
-    return m ? near(this.loginsByUser.get(`${host}:${m[1]}`)) : undefined;
+    return sshdUser ? near(this.loginsByUser.get(`${host}:${sshdUser}`)) : undefined;
   }
 
   /** the session context of a running process: its own, or its nearest ancestor's */
