@@ -141,6 +141,38 @@ t.test("a process named like sshd's fork is not one unless it is root's sshd", a
   t.equal(sessionOf(at(proc('93', '91', '/bin/bash', 'bash'), t0 + 603)), undefined, "the user's is not");
 });
 
+t.test('a login on a display or in a terminal multiplexer is not one from the internet', async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const t0 = 1_790_000_000;
+  const login = (user: string, from: string, pid: string): ResultRow => ({
+    query: 'pack_x_last',
+    host: 'h',
+    time: t0,
+    action: 'added',
+    columns: { username: user, tty: 'pts/1', pid, type: '7', type_name: 'user-process', time: String(t0), host: from },
+    decorations: {},
+  });
+  const shell = (pid: string): ResultRow => ({
+    ...proc(pid, '1', '/bin/bash', 'bash'),
+    columns: { ...proc(pid, '1', '/bin/bash', 'bash').columns, time: String(t0 + 1) },
+  });
+  const values = (row: ResultRow) => x.extract(row).event.values;
+  // gdm and lightdm write the X display as wtmp's host; an xterm under ssh -X writes the forwarded one
+  for (const [from, pid] of [
+    [':0', '100'],
+    [':1.0', '101'],
+    ['localhost:10.0', '102'],
+  ]) {
+    const v = values(login('ann', from, pid));
+    t.notOk(v.includes('net=public'), `${from} is not a public address (${v.join(' ')})`);
+    t.notOk(values(shell(pid)).includes('session=public'), `nor is the session on ${from}`);
+  }
+  // screen writes the address the session came from with its window after it
+  t.ok(values(login('ann', '198.51.100.4:S.0', '103')).includes('net=public'), "screen's window keeps its session's origin");
+  t.ok(values(shell('103')).includes('session=public'));
+  t.ok(values(login('ann', '10.1.2.3:S.1', '104')).includes('net=internal'));
+});
+
 t.test("the miner's forget() drops the least used half", async (t) => {
   const m = new TemplateMiner({ maxTemplates: 10, similarity: 0.9 });
   for (let i = 0; i < 10; i++) {

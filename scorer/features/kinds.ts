@@ -1,5 +1,5 @@
 import type { ResultRow } from '../types';
-import { addressClass, generaliseExe, generalisePath, hourOf, portClass, ttyClass, VOLATILE } from './generalise';
+import { addressClass, generaliseExe, generalisePath, hourOf, loginOrigin, portClass, ttyClass, VOLATILE } from './generalise';
 import { sshdAccount } from './lineage';
 import { exeLocation, isShell, networkClass, privilegeTransition } from './security';
 
@@ -127,9 +127,10 @@ const listen: Unit = (row, b, look) => {
 const login: Unit = (row, b, look) => {
   const c = row.columns;
   const tty = ttyClass(c.tty ?? '');
-  const src = c.host ? addressClass(c.host) : 'local';
+  const from = loginOrigin(c.host ?? '');
+  const src = from ? addressClass(from) : 'local';
   const type = c.type_name || c.type || '';
-  const net = c.host ? networkClass(c.host) : 'local';
+  const net = from ? networkClass(from) : 'local';
   // only a user's login opens a session: not a logout (wtmp's dead-process), a boot record,
   // or a snapshot row going away
   if (row.action !== 'removed' && (!type || /^(?:7|user|user-process)$/.test(type)))
