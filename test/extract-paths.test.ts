@@ -173,6 +173,28 @@ t.test('a login on a display or in a terminal multiplexer is not one from the in
   t.ok(values(login('ann', '10.1.2.3:S.1', '104')).includes('net=internal'));
 });
 
+t.test('a login record cannot change the origin of a session a process is already in', async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const t0 = 1_790_000_000;
+  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
+  const login = (user: string, from: string, pid: string, time: number): ResultRow => ({
+    query: 'pack_x_last',
+    host: 'h',
+    time,
+    action: 'added',
+    columns: { username: user, tty: 'pts/3', pid, type: '7', type_name: 'user-process', time: String(time), host: from },
+    decorations: {},
+  });
+  const sessionOf = (row: ResultRow) => x.extract(row).event.values.find((v) => v.startsWith('session='));
+  x.extract(login('mal', '198.51.100.4', '200', t0));
+  t.equal(sessionOf(at(proc('200', '1', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
+  // libutempter's setgid helper writes wtmp for any user, with the host they pass and the pid
+  // of the process that called it: a record naming a process about to start in this session
+  x.extract(login('mal', '10.0.0.5', '205', t0 + 60));
+  t.equal(sessionOf(at(proc('205', '200', '/bin/bash', 'bash'), t0 + 61)), 'session=public', 'the session it runs in');
+  t.equal(sessionOf(at(proc('206', '205', '/usr/bin/curl', 'curl http://x'), t0 + 62)), 'session=public', 'and so do its children');
+});
+
 t.test("the miner's forget() drops the least used half", async (t) => {
   const m = new TemplateMiner({ maxTemplates: 10, similarity: 0.9 });
   for (let i = 0; i < 10; i++) {

@@ -88,16 +88,19 @@ export class ProcessTable {
 
   /**
    * The context of the login session a new process belongs to, or undefined when none is
-   * known: a login record naming this pid, an ancestor already in a session, or, for the
+   * known: an ancestor already in a session, a login record naming this pid, or, for the
    * process sshd forks for an account (`sshdUser`, see sshdAccount), that account's login
    * record of the same moment. Sessions with no login record (a cron job, a daemon) have none.
    */
   session(host: string, pid: string | undefined, ppid: string | undefined, sshdUser: string | undefined, time: number): string | undefined {
     const near = (l: Login | undefined) => (l && Math.abs(l.time - time) <= LOGIN_SLACK ? l.session : undefined);
-    const own = pid ? near(this.loginsByPid.get(`${host}:${pid}`)) : undefined;
-    if (own) return own;
+    // the ancestor's first: where a session came from does not change inside it, and a user
+    // can write a login record of their own (libutempter's helper takes any host) naming a
+    // process they are about to start
     const inherited = this.sessionOfPid(host, ppid);
     if (inherited) return inherited;
+    const own = pid ? near(this.loginsByPid.get(`${host}:${pid}`)) : undefined;
+    if (own) return own;
     return sshdUser ? near(this.loginsByUser.get(`${host}:${sshdUser}`)) : undefined;
   }
 
