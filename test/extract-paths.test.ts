@@ -195,6 +195,30 @@ t.test('a login record cannot change the origin of a session a process is alread
   t.equal(sessionOf(at(proc('206', '205', '/usr/bin/curl', 'curl http://x'), t0 + 62)), 'session=public', 'and so do its children');
 });
 
+t.test("a session outlives the host's other processes", async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const t0 = 1_790_000_000;
+  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
+  const sessionOf = (row: ResultRow) => x.extract(row).event.values.find((v) => v.startsWith('session='));
+  x.extract({
+    query: 'pack_x_last',
+    host: 'h',
+    time: t0,
+    action: 'added',
+    columns: { username: 'ann', tty: 'pts/0', pid: '500', type: '7', type_name: 'user-process', time: String(t0), host: '198.51.100.4' },
+    decorations: {},
+  });
+  t.equal(sessionOf(at(proc('500', '1', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
+  // a build host: a few hours of other processes (or a user churning pids on purpose) while the session's shell sits idle
+  for (let i = 0; i < 25_000; i++)
+    x.extract(at(proc(String(10_000 + i), '900', '/usr/bin/cc', 'cc -c x.c', { auid: '4294967295', uid: '998', euid: '998' }), t0 + 2 + i / 10));
+  t.equal(
+    sessionOf(at(proc('40000', '500', '/usr/bin/curl', 'curl http://x'), t0 + 3000)),
+    'session=public',
+    'the next command in the session still carries it',
+  );
+});
+
 t.test("the miner's forget() drops the least used half", async (t) => {
   const m = new TemplateMiner({ maxTemplates: 10, similarity: 0.9 });
   for (let i = 0; i < 10; i++) {

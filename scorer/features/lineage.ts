@@ -26,8 +26,6 @@ interface Proc {
   ppid: string;
   /** when it started (a pid is reused; a login record names the process of its own moment) */
   time: number;
-  /** the session's context (the class of the address its login came from), when known */
-  session?: string;
 }
 
 interface Login {
@@ -51,6 +49,14 @@ export function sshdAccount(cmdline: string, path: string, uid: string | undefin
 
 export class ProcessTable {
   private readonly procs = new Map<string, Proc>();
+  /**
+   * The session context (the class of the address its login came from) per host and pid, kept
+   * apart from `procs`: the rest of a busy host's processes (a build, a user churning pids on
+   * purpose) would push a session's shell, idle for an hour, out of that, and the next command
+   * typed in the session would carry no context. Here only session processes take room, and a
+   * process that passes its context on is kept among the newest.
+   */
+  private readonly sessions = new Map<string, string>();
   /** executables seen listening on a port, per host */
   private readonly listeners = new Set<string>();
   /** the newest login record per host and account, and per host and the pid it names */
@@ -64,7 +70,12 @@ export class ProcessTable {
     const key = `${host}:${pid}`;
     if (this.procs.size >= MAX_PIDS && !this.procs.has(key)) this.procs.delete(this.procs.keys().next().value as string);
     this.procs.delete(key);
-    this.procs.set(key, session ? { exe, ppid: ppid ?? '', time, session } : { exe, ppid: ppid ?? '', time });
+    this.procs.set(key, { exe, ppid: ppid ?? '', time });
+    if (session) {
+      const up = `${host}:${ppid}`;
+      if (ppid && this.sessions.get(up) === session) bounded(this.sessions, up, session, MAX_PIDS);
+      bounded(this.sessions, key, session, MAX_PIDS);
+    } else this.sessions.delete(key);
     if (sshdUser) bounded(this.sshdForks, `${host}:${sshdUser}`, pid);
   }
 
@@ -81,8 +92,9 @@ export class ProcessTable {
     bounded(this.loginsByUser, `${host}:${user}`, login);
     if (pid) bounded(this.loginsByPid, `${host}:${pid}`, login);
     for (const at of [pid, this.sshdForks.get(`${host}:${user}`)]) {
-      const p = at ? this.procs.get(`${host}:${at}`) : undefined;
-      if (p && !p.session && Math.abs(time - p.time) <= LOGIN_SLACK) p.session = session;
+      const key = `${host}:${at}`;
+      const p = at ? this.procs.get(key) : undefined;
+      if (p && !this.sessions.has(key) && Math.abs(time - p.time) <= LOGIN_SLACK) bounded(this.sessions, key, session, MAX_PIDS);
     }
   }
 
@@ -108,10 +120,11 @@ export class ProcessTable {
   sessionOfPid(host: string, pid: string | undefined): string | undefined {
     let at = pid;
     for (let depth = 0; at && depth < MAX_SESSION_DEPTH; depth++) {
-      const p = this.procs.get(`${host}:${at}`);
-      if (!p) break;
-      if (p.session) return p.session;
-      if (!p.ppid || p.ppid === at) break;
+      const key = `${host}:${at}`;
+      const session = this.sessions.get(key);
+      if (session) return session;
+      const p = this.procs.get(key);
+      if (!p || !p.ppid || p.ppid === at) break;
       at = p.ppid;
     }
     return undefined;
@@ -147,8 +160,8 @@ export class ProcessTable {
   }
 }
 
-function bounded<V>(map: Map<string, V>, key: string, value: V): void {
-  if (map.size >= MAX_LOGINS && !map.has(key)) map.delete(map.keys().next().value as string);
+function bounded<V>(map: Map<string, V>, key: string, value: V, max = MAX_LOGINS): void {
+  if (map.size >= max && !map.has(key)) map.delete(map.keys().next().value as string);
   map.delete(key);
   map.set(key, value);
 }
