@@ -280,4 +280,11 @@ t.test("a custom query's columns cannot pass for the scorer's own fields", async
   t.equal(e.values.filter((v) => v.startsWith('hour=')).length, 1, "one hour token: the row's time, not the column");
   t.ok(e.values.includes('column_who=mallory') && e.values.includes('column_hour=<n>'), 'the columns are kept under their own names');
   t.ok(e.values.includes('door=lab'), 'other columns keep their names');
+  // `session` is read as where a login session came from, kept out of the SVM like `who`
+  const s = x.match({ ...row, columns: { session: 'public', door: 'lab' } });
+  t.notOk(
+    s.values.some((v) => v.startsWith('session=')),
+    `no session token from a column (${s.values.join(' ')})`,
+  );
+  t.ok(s.values.includes('column_session=public'));
 });

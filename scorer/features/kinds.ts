@@ -168,11 +168,12 @@ const file: Unit = (row, b) => {
 
 /**
  * Field names the scorer gives meaning to: the time hints, the acting account of a pooled
- * baseline (`who`), the event's kind and query, and the sequence tokens. A column of a
+ * baseline (`who`), where a login session came from (`session`, like `who` kept out of the
+ * SVM), the event's kind and query, and the sequence tokens. A column of a
  * query nobody here wrote may carry one of these names (`SELECT user AS who ...`); read as
  * it is, its value would pass for an actor or an hour.
  */
-const RESERVED_FIELD = /^(?:kind|hour|day|how|query|removed|who|next\d)$/;
+const RESERVED_FIELD = /^(?:kind|hour|day|how|query|removed|who|session|next\d)$/;
 
 const other: Unit = (row, b) => {
   const c = row.columns;
