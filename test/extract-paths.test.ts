@@ -219,6 +219,29 @@ t.test("a session outlives the host's other processes", async (t) => {
   );
 });
 
+t.test('a process that execs another program stays in its session', async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const t0 = 1_790_000_000;
+  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
+  const sessionOf = (row: ResultRow) => x.extract(row).event.values.find((v) => v.startsWith('session='));
+  // as sshd runs a session: its user process (650) forks and never execs, so audit has no row
+  // of it; the shell (700) is the process wtmp names
+  x.extract({
+    query: 'pack_x_last',
+    host: 'h',
+    time: t0,
+    action: 'added',
+    columns: { username: 'ann', tty: 'pts/0', pid: '700', type: '7', type_name: 'user-process', time: String(t0), host: '198.51.100.4' },
+    decorations: {},
+  });
+  t.equal(sessionOf(at(proc('700', '650', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
+  // ten minutes on, `exec bash` (or `exec python3`): the same pid and parent, another program
+  t.equal(sessionOf(at(proc('700', '650', '/bin/bash', 'bash'), t0 + 600)), 'session=public', 'the exec keeps it');
+  t.equal(sessionOf(at(proc('701', '700', '/usr/bin/curl', 'curl http://x'), t0 + 610)), 'session=public', 'and what runs after it');
+  // a pid used again by another process (another parent) does not inherit it
+  t.equal(sessionOf(at(proc('700', '1', '/usr/sbin/cron', 'cron -f'), t0 + 9000)), undefined);
+});
+
 t.test("the miner's forget() drops the least used half", async (t) => {
   const m = new TemplateMiner({ maxTemplates: 10, similarity: 0.9 });
   for (let i = 0; i < 10; i++) {

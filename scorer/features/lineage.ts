@@ -33,6 +33,12 @@ interface Login {
   session: string;
 }
 
+interface InSession {
+  session: string;
+  /** the parent it ran under: a pid seen again with the same parent is the same process (an exec) */
+  ppid: string;
+}
+
 /** the account an sshd session process serves: `sshd: alice [priv]`, `sshd: alice@pts/0`, `sshd: alice` */
 const SSHD_USER = /^sshd: ([^\s@[\]]+)/;
 
@@ -56,7 +62,7 @@ export class ProcessTable {
    * typed in the session would carry no context. Here only session processes take room, and a
    * process that passes its context on is kept among the newest.
    */
-  private readonly sessions = new Map<string, string>();
+  private readonly sessions = new Map<string, InSession>();
   /** executables seen listening on a port, per host */
   private readonly listeners = new Set<string>();
   /** the newest login record per host and account, and per host and the pid it names */
@@ -73,8 +79,9 @@ export class ProcessTable {
     this.procs.set(key, { exe, ppid: ppid ?? '', time });
     if (session) {
       const up = `${host}:${ppid}`;
-      if (ppid && this.sessions.get(up) === session) bounded(this.sessions, up, session, MAX_PIDS);
-      bounded(this.sessions, key, session, MAX_PIDS);
+      const parent = ppid ? this.sessions.get(up) : undefined;
+      if (parent?.session === session) bounded(this.sessions, up, parent, MAX_PIDS);
+      bounded(this.sessions, key, { session, ppid: ppid ?? '' }, MAX_PIDS);
     } else this.sessions.delete(key);
     if (sshdUser) bounded(this.sshdForks, `${host}:${sshdUser}`, pid);
   }
@@ -94,7 +101,7 @@ export class ProcessTable {
     for (const at of [pid, this.sshdForks.get(`${host}:${user}`)]) {
       const key = `${host}:${at}`;
       const p = at ? this.procs.get(key) : undefined;
-      if (p && !this.sessions.has(key) && Math.abs(time - p.time) <= LOGIN_SLACK) bounded(this.sessions, key, session, MAX_PIDS);
+      if (p && !this.sessions.has(key) && Math.abs(time - p.time) <= LOGIN_SLACK) bounded(this.sessions, key, { session, ppid: p.ppid }, MAX_PIDS);
     }
   }
 
@@ -111,6 +118,11 @@ export class ProcessTable {
     // process they are about to start
     const inherited = this.sessionOfPid(host, ppid);
     if (inherited) return inherited;
+    // the same process running another program (`exec bash`, or a snapshot table's row of it
+    // again): audit has no row of sshd's user process, the shell's parent, so nothing above
+    // the shell says where the session came from once its login record is minutes old
+    const same = pid ? this.sessions.get(`${host}:${pid}`) : undefined;
+    if (same && same.ppid === (ppid ?? '')) return same.session;
     const own = pid ? near(this.loginsByPid.get(`${host}:${pid}`)) : undefined;
     if (own) return own;
     return sshdUser ? near(this.loginsByUser.get(`${host}:${sshdUser}`)) : undefined;
@@ -121,7 +133,7 @@ export class ProcessTable {
     let at = pid;
     for (let depth = 0; at && depth < MAX_SESSION_DEPTH; depth++) {
       const key = `${host}:${at}`;
-      const session = this.sessions.get(key);
+      const session = this.sessions.get(key)?.session;
       if (session) return session;
       const p = this.procs.get(key);
       if (!p || !p.ppid || p.ppid === at) break;
