@@ -7,6 +7,7 @@ import { TemplateMiner } from '../scorer/features/miner';
 import { UidMap } from '../scorer/features/subject';
 import { runEval } from '../scorer/eval/run';
 import { DatasetError } from '../scorer/eval/datasets';
+import { checkExtractor } from '../state/schema';
 import type { ResultRow } from '../scorer/types';
 
 // The learning and the side-effect-free paths of feature extraction, the miner's bound, and
@@ -240,6 +241,30 @@ t.test('a process that execs another program stays in its session', async (t) =>
   t.equal(sessionOf(at(proc('701', '700', '/usr/bin/curl', 'curl http://x'), t0 + 610)), 'session=public', 'and what runs after it');
   // a pid used again by another process (another parent) does not inherit it
   t.equal(sessionOf(at(proc('700', '1', '/usr/sbin/cron', 'cron -f'), t0 + 9000)), undefined);
+});
+
+t.test('open sessions keep their context across a restart', async (t) => {
+  const users = new UidMap();
+  const x = new FeatureExtractor({ users, overrides: {} });
+  const t0 = 1_790_000_000;
+  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
+  const sessionOf = (e: FeatureExtractor, row: ResultRow) => e.extract(row).event.values.find((v) => v.startsWith('session='));
+  x.extract({
+    query: 'pack_x_last',
+    host: 'h',
+    time: t0,
+    action: 'added',
+    columns: { username: 'ann', tty: 'pts/0', pid: '700', type: '7', type_name: 'user-process', time: String(t0), host: '198.51.100.4' },
+    decorations: {},
+  });
+  t.equal(sessionOf(x, at(proc('700', '650', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
+  // the extension restarts (osqueryd's restart, the scorer thread's after a row over budget) while ann is logged in
+  const saved = JSON.parse(JSON.stringify(x.toState()));
+  t.equal(checkExtractor(saved), null, 'the saved state is valid');
+  const y = FeatureExtractor.fromState(saved, { users: new UidMap(), overrides: {} });
+  t.equal(sessionOf(y, at(proc('701', '700', '/usr/bin/curl', 'curl http://x'), t0 + 3600)), 'session=public', 'the next command in the session');
+  t.equal(sessionOf(y, at(proc('702', '1', '/usr/sbin/cron', 'cron -f'), t0 + 3600)), undefined, 'and only there');
+  t.equal(checkExtractor({ ...saved, sessions: [['h:1', 3]] }), '/sessions/0 must NOT have fewer than 3 items', 'a malformed list is refused');
 });
 
 t.test("the miner's forget() drops the least used half", async (t) => {

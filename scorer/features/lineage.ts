@@ -142,6 +142,20 @@ export class ProcessTable {
     return undefined;
   }
 
+  /**
+   * The session contexts for the state file, oldest first, as `[host:pid, context, parent pid]`:
+   * the extension restarts (osqueryd's restart, the scorer thread's after a row over budget)
+   * in the middle of open sessions, and a session's login record is not read again. The rest
+   * of the table is what a few minutes of rows teach again.
+   */
+  sessionsState(): Array<[string, string, string]> {
+    return [...this.sessions].map(([key, s]) => [key, s.session, s.ppid]);
+  }
+
+  loadSessions(list: ReadonlyArray<readonly [string, string, string]>): void {
+    for (const [key, session, ppid] of list.slice(-MAX_PIDS)) bounded(this.sessions, key, { session, ppid }, MAX_PIDS);
+  }
+
   learnListener(host: string, exe: string): void {
     if (!exe || exe === 'unknown' || this.listeners.size >= MAX_LISTENERS) return;
     this.listeners.add(`${host}:${exe}`);
