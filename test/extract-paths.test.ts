@@ -267,6 +267,56 @@ t.test('open sessions keep their context across a restart', async (t) => {
   t.equal(checkExtractor({ ...saved, sessions: [['h:1', 3]] }), '/sessions/0 must NOT have fewer than 3 items', 'a malformed list is refused');
 });
 
+t.test('two logins of one account a minute apart: each sshd fork takes its own', async (t) => {
+  const t0 = 1_790_000_000;
+  const root = { auid: '0', uid: '0', euid: '0' };
+  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
+  const login = (from: string, pid: string, time: number): ResultRow => ({
+    query: 'pack_x_last',
+    host: 'h',
+    time,
+    action: 'added',
+    columns: { username: 'omar', tty: 'pts/0', pid, type: '7', type_name: 'user-process', time: String(time), host: from },
+    decorations: {},
+  });
+  const run = (order: string[]) => {
+    const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+    const seen: Record<string, string | undefined> = {};
+    const rows: Record<string, ResultRow> = {
+      // the owner from inside; the owner's key used from outside 30 s later
+      recordA: login('10.40.8.21', '9001', t0),
+      recordB: login('198.51.100.4', '9002', t0 + 30),
+      forkA: at(proc('100', '612', '/usr/sbin/sshd', 'sshd: omar [priv]', root), t0),
+      forkB: at(proc('200', '612', '/usr/sbin/sshd', 'sshd: omar [priv]', root), t0 + 30),
+      // logged_in_users reports the first session too, at every poll of a snapshot query
+      seenA: {
+        query: 'pack_x_logged_in_users',
+        host: 'h',
+        time: t0 + 10,
+        action: 'snapshot',
+        columns: { type: 'user', user: 'omar', tty: 'pts/0', host: '10.40.8.21', time: String(t0), pid: '9001' },
+        decorations: {},
+      },
+    };
+    for (const name of order) x.extract(rows[name]);
+    for (const [name, parent] of [
+      ['A', '100'],
+      ['B', '200'],
+    ])
+      seen[name] = x.extract(at(proc(`${parent}1`, parent, '/bin/bash', '-bash'), t0 + 300)).event.values.find((v) => v.startsWith('session='));
+    return seen;
+  };
+  // osqueryd polls wtmp between the two logins: the first record before either fork's row
+  t.same(run(['recordA', 'forkA', 'forkB', 'recordB']), { A: 'session=internal', B: 'session=public' }, 'the record polled between them');
+  t.same(run(['forkA', 'forkB', 'recordA', 'recordB']), { A: 'session=internal', B: 'session=public' }, 'both records after both forks');
+  t.same(run(['recordA', 'recordB', 'forkA', 'forkB']), { A: 'session=internal', B: 'session=public' }, 'both records first');
+  t.same(
+    run(['recordA', 'seenA', 'forkA', 'seenA', 'seenA', 'forkB', 'recordB']),
+    { A: 'session=internal', B: 'session=public' },
+    'the first login reported again',
+  );
+});
+
 t.test("the miner's forget() drops the least used half", async (t) => {
   const m = new TemplateMiner({ maxTemplates: 10, similarity: 0.9 });
   for (let i = 0; i < 10; i++) {

@@ -31,7 +31,12 @@ interface Proc {
 interface Login {
   time: number;
   session: string;
+  /** the sshd fork (host:pid) that took it: one login is one session */
+  fork?: string;
 }
+
+/** logins and sshd forks kept per account: sessions of one account opened within LOGIN_SLACK of each other */
+const PER_ACCOUNT = 4;
 
 interface InSession {
   session: string;
@@ -65,11 +70,11 @@ export class ProcessTable {
   private readonly sessions = new Map<string, InSession>();
   /** executables seen listening on a port, per host */
   private readonly listeners = new Set<string>();
-  /** the newest login record per host and account, and per host and the pid it names */
-  private readonly loginsByUser = new Map<string, Login>();
+  /** the newest login records per host and account, and per host and the pid it names */
+  private readonly loginsByUser = new Map<string, Login[]>();
   private readonly loginsByPid = new Map<string, Login>();
-  /** the newest process sshd forked for each account (`sshd: alice [priv]`), per host */
-  private readonly sshdForks = new Map<string, string>();
+  /** the newest processes sshd forked for each account (`sshd: alice [priv]`), per host */
+  private readonly sshdForks = new Map<string, string[]>();
 
   learnProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string, time: number, session?: string, sshdUser?: string): void {
     if (!pid || !exe) return;
@@ -83,7 +88,27 @@ export class ProcessTable {
       if (parent?.session === session) bounded(this.sessions, up, parent, MAX_PIDS);
       bounded(this.sessions, key, { session, ppid: ppid ?? '' }, MAX_PIDS);
     } else this.sessions.delete(key);
-    if (sshdUser) bounded(this.sshdForks, `${host}:${sshdUser}`, pid);
+    if (sshdUser) {
+      const account = `${host}:${sshdUser}`;
+      bounded(this.sshdForks, account, [...(this.sshdForks.get(account) ?? []).filter((p) => p !== pid), pid].slice(-PER_ACCOUNT));
+      const login = this.forkLogin(account, key, time);
+      if (login && login.session === session) login.fork = key;
+    }
+  }
+
+  /**
+   * The login record an sshd fork of `account` (host:user) at `time` belongs to: the nearest
+   * in time within LOGIN_SLACK that no other fork took. The newest alone would give a second
+   * session of the account opened a minute after the first (its owner's key used from
+   * elsewhere) the first one's origin, whenever wtmp is polled between the two.
+   */
+  private forkLogin(account: string, fork: string, time: number): Login | undefined {
+    let best: Login | undefined;
+    for (const l of this.loginsByUser.get(account) ?? []) {
+      if ((l.fork && l.fork !== fork) || Math.abs(l.time - time) > LOGIN_SLACK) continue;
+      if (!best || Math.abs(l.time - time) < Math.abs(best.time - time)) best = l;
+    }
+    return best;
   }
 
   /**
@@ -95,13 +120,28 @@ export class ProcessTable {
    */
   learnLogin(host: string, user: string, pid: string | undefined, time: number, session: string): void {
     if (!user) return;
-    const login = { time, session };
-    bounded(this.loginsByUser, `${host}:${user}`, login);
+    const account = `${host}:${user}`;
+    // a login reported again (by both wtmp queries, or a snapshot query at every poll) is the
+    // same login, taken by the same fork, not a second one for another fork to take
+    const known = this.loginsByUser.get(account) ?? [];
+    const again = known.find((l) => l.time === time && l.session === session);
+    const login: Login = again ?? { time, session };
+    if (!again) bounded(this.loginsByUser, account, [...known, login].slice(-PER_ACCOUNT));
     if (pid) bounded(this.loginsByPid, `${host}:${pid}`, login);
-    for (const at of [pid, this.sshdForks.get(`${host}:${user}`)]) {
-      const key = `${host}:${at}`;
-      const p = at ? this.procs.get(key) : undefined;
-      if (p && !this.sessions.has(key) && Math.abs(time - p.time) <= LOGIN_SLACK) bounded(this.sessions, key, { session, ppid: p.ppid }, MAX_PIDS);
+    const mark = (key: string, p: Proc) => bounded(this.sessions, key, { session, ppid: p.ppid }, MAX_PIDS);
+    const named = pid ? this.procs.get(`${host}:${pid}`) : undefined;
+    if (named && !this.sessions.has(`${host}:${pid}`) && Math.abs(time - named.time) <= LOGIN_SLACK) mark(`${host}:${pid}`, named);
+    // sshd's fork for the account nearest that moment, in no session yet
+    let fork: { key: string; p: Proc } | undefined;
+    for (const f of this.sshdForks.get(account) ?? []) {
+      const key = `${host}:${f}`;
+      const p = this.procs.get(key);
+      if (!p || this.sessions.has(key) || Math.abs(time - p.time) > LOGIN_SLACK) continue;
+      if (!fork || Math.abs(time - p.time) < Math.abs(time - fork.p.time)) fork = { key, p };
+    }
+    if (fork && !login.fork) {
+      mark(fork.key, fork.p);
+      login.fork = fork.key;
     }
   }
 
@@ -125,7 +165,7 @@ export class ProcessTable {
     if (same && same.ppid === (ppid ?? '')) return same.session;
     const own = pid ? near(this.loginsByPid.get(`${host}:${pid}`)) : undefined;
     if (own) return own;
-    return sshdUser ? near(this.loginsByUser.get(`${host}:${sshdUser}`)) : undefined;
+    return sshdUser && pid ? this.forkLogin(`${host}:${sshdUser}`, `${host}:${pid}`, time)?.session : undefined;
   }
 
   /** the session context of a running process: its own, or its nearest ancestor's */
