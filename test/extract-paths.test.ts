@@ -7,6 +7,7 @@ import { TemplateMiner } from '../scorer/features/miner';
 import { UidMap } from '../scorer/features/subject';
 import { runEval } from '../scorer/eval/run';
 import { DatasetError } from '../scorer/eval/datasets';
+import { checkExtractor } from '../state/schema';
 import type { ResultRow } from '../scorer/types';
 
 // The learning and the side-effect-free paths of feature extraction, the miner's bound, and
@@ -109,6 +110,213 @@ t.test("a session's rows carry where its login came from", async (t) => {
   t.equal(sessionOf(at(proc('61', '612', '/usr/sbin/sshd', 'sshd: bea [priv]'), t0 + 200)), undefined);
 });
 
+t.test("a process named like sshd's fork is not one unless it is root's sshd", async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const t0 = 1_790_000_000;
+  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
+  const login = (user: string, from: string, pid: string, time: number): ResultRow => ({
+    query: 'pack_x_last',
+    host: 'h',
+    time,
+    action: 'added',
+    columns: { username: user, tty: 'pts/0', pid, type: '7', type_name: 'user-process', time: String(time), host: from },
+    decorations: {},
+  });
+  const sessionOf = (row: ResultRow) => x.extract(row).event.values.find((v) => v.startsWith('session='));
+  const root = { auid: '0', uid: '0', euid: '0' };
+  // root logs in from inside; a local user (uid 1000) names processes after root's sshd fork
+  // (`exec -a 'sshd: root [priv]' ...`, which audit records as the command line)
+  x.extract(login('root', '10.40.8.21', '9000', t0));
+  t.equal(
+    sessionOf(at(proc('80', '1', '/usr/sbin/sshd', 'sshd: root [priv]'), t0 + 5)),
+    undefined,
+    "the sshd binary run by a user does not take root's session",
+  );
+  t.equal(sessionOf(at(proc('81', '1', '/home/u/sshd', 'sshd: root [priv]'), t0 + 6)), undefined, 'nor does a program of their own');
+  t.equal(sessionOf(at(proc('82', '80', '/bin/bash', 'bash'), t0 + 7)), undefined, 'nor what it runs');
+  // nor can such a process take the place of root's real fork before its login record arrives
+  x.extract(at(proc('90', '612', '/usr/sbin/sshd', 'sshd: root [priv]', root), t0 + 600));
+  x.extract(at(proc('91', '1', '/usr/sbin/sshd', 'sshd: root [priv]'), t0 + 601));
+  x.extract(login('root', '198.51.100.4', '5555', t0 + 600));
+  t.equal(sessionOf(at(proc('92', '90', '/bin/bash', '-bash', root), t0 + 602)), 'session=public', "root's real session is marked");
+  t.equal(sessionOf(at(proc('93', '91', '/bin/bash', 'bash'), t0 + 603)), undefined, "the user's is not");
+});
+
+t.test('a login on a display or in a terminal multiplexer is not one from the internet', async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const t0 = 1_790_000_000;
+  const login = (user: string, from: string, pid: string): ResultRow => ({
+    query: 'pack_x_last',
+    host: 'h',
+    time: t0,
+    action: 'added',
+    columns: { username: user, tty: 'pts/1', pid, type: '7', type_name: 'user-process', time: String(t0), host: from },
+    decorations: {},
+  });
+  const shell = (pid: string): ResultRow => ({
+    ...proc(pid, '1', '/bin/bash', 'bash'),
+    columns: { ...proc(pid, '1', '/bin/bash', 'bash').columns, time: String(t0 + 1) },
+  });
+  const values = (row: ResultRow) => x.extract(row).event.values;
+  // gdm and lightdm write the X display as wtmp's host; an xterm under ssh -X writes the forwarded one
+  for (const [from, pid] of [
+    [':0', '100'],
+    [':1.0', '101'],
+    ['localhost:10.0', '102'],
+  ]) {
+    const v = values(login('ann', from, pid));
+    t.notOk(v.includes('net=public'), `${from} is not a public address (${v.join(' ')})`);
+    t.notOk(values(shell(pid)).includes('session=public'), `nor is the session on ${from}`);
+  }
+  // screen writes the address the session came from with its window after it
+  t.ok(values(login('ann', '198.51.100.4:S.0', '103')).includes('net=public'), "screen's window keeps its session's origin");
+  t.ok(values(shell('103')).includes('session=public'));
+  t.ok(values(login('ann', '10.1.2.3:S.1', '104')).includes('net=internal'));
+});
+
+t.test('a login record cannot change the origin of a session a process is already in', async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const t0 = 1_790_000_000;
+  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
+  const login = (user: string, from: string, pid: string, time: number): ResultRow => ({
+    query: 'pack_x_last',
+    host: 'h',
+    time,
+    action: 'added',
+    columns: { username: user, tty: 'pts/3', pid, type: '7', type_name: 'user-process', time: String(time), host: from },
+    decorations: {},
+  });
+  const sessionOf = (row: ResultRow) => x.extract(row).event.values.find((v) => v.startsWith('session='));
+  x.extract(login('mal', '198.51.100.4', '200', t0));
+  t.equal(sessionOf(at(proc('200', '1', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
+  // libutempter's setgid helper writes wtmp for any user, with the host they pass and the pid
+  // of the process that called it: a record naming a process about to start in this session
+  x.extract(login('mal', '10.0.0.5', '205', t0 + 60));
+  t.equal(sessionOf(at(proc('205', '200', '/bin/bash', 'bash'), t0 + 61)), 'session=public', 'the session it runs in');
+  t.equal(sessionOf(at(proc('206', '205', '/usr/bin/curl', 'curl http://x'), t0 + 62)), 'session=public', 'and so do its children');
+});
+
+t.test("a session outlives the host's other processes", async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const t0 = 1_790_000_000;
+  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
+  const sessionOf = (row: ResultRow) => x.extract(row).event.values.find((v) => v.startsWith('session='));
+  x.extract({
+    query: 'pack_x_last',
+    host: 'h',
+    time: t0,
+    action: 'added',
+    columns: { username: 'ann', tty: 'pts/0', pid: '500', type: '7', type_name: 'user-process', time: String(t0), host: '198.51.100.4' },
+    decorations: {},
+  });
+  t.equal(sessionOf(at(proc('500', '1', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
+  // a build host: a few hours of other processes (or a user churning pids on purpose) while the session's shell sits idle
+  for (let i = 0; i < 25_000; i++)
+    x.extract(at(proc(String(10_000 + i), '900', '/usr/bin/cc', 'cc -c x.c', { auid: '4294967295', uid: '998', euid: '998' }), t0 + 2 + i / 10));
+  t.equal(
+    sessionOf(at(proc('40000', '500', '/usr/bin/curl', 'curl http://x'), t0 + 3000)),
+    'session=public',
+    'the next command in the session still carries it',
+  );
+});
+
+t.test('a process that execs another program stays in its session', async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const t0 = 1_790_000_000;
+  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
+  const sessionOf = (row: ResultRow) => x.extract(row).event.values.find((v) => v.startsWith('session='));
+  // as sshd runs a session: its user process (650) forks and never execs, so audit has no row
+  // of it; the shell (700) is the process wtmp names
+  x.extract({
+    query: 'pack_x_last',
+    host: 'h',
+    time: t0,
+    action: 'added',
+    columns: { username: 'ann', tty: 'pts/0', pid: '700', type: '7', type_name: 'user-process', time: String(t0), host: '198.51.100.4' },
+    decorations: {},
+  });
+  t.equal(sessionOf(at(proc('700', '650', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
+  // ten minutes on, `exec bash` (or `exec python3`): the same pid and parent, another program
+  t.equal(sessionOf(at(proc('700', '650', '/bin/bash', 'bash'), t0 + 600)), 'session=public', 'the exec keeps it');
+  t.equal(sessionOf(at(proc('701', '700', '/usr/bin/curl', 'curl http://x'), t0 + 610)), 'session=public', 'and what runs after it');
+  // a pid used again by another process (another parent) does not inherit it
+  t.equal(sessionOf(at(proc('700', '1', '/usr/sbin/cron', 'cron -f'), t0 + 9000)), undefined);
+});
+
+t.test('open sessions keep their context across a restart', async (t) => {
+  const users = new UidMap();
+  const x = new FeatureExtractor({ users, overrides: {} });
+  const t0 = 1_790_000_000;
+  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
+  const sessionOf = (e: FeatureExtractor, row: ResultRow) => e.extract(row).event.values.find((v) => v.startsWith('session='));
+  x.extract({
+    query: 'pack_x_last',
+    host: 'h',
+    time: t0,
+    action: 'added',
+    columns: { username: 'ann', tty: 'pts/0', pid: '700', type: '7', type_name: 'user-process', time: String(t0), host: '198.51.100.4' },
+    decorations: {},
+  });
+  t.equal(sessionOf(x, at(proc('700', '650', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
+  // the extension restarts (osqueryd's restart, the scorer thread's after a row over budget) while ann is logged in
+  const saved = JSON.parse(JSON.stringify(x.toState()));
+  t.equal(checkExtractor(saved), null, 'the saved state is valid');
+  const y = FeatureExtractor.fromState(saved, { users: new UidMap(), overrides: {} });
+  t.equal(sessionOf(y, at(proc('701', '700', '/usr/bin/curl', 'curl http://x'), t0 + 3600)), 'session=public', 'the next command in the session');
+  t.equal(sessionOf(y, at(proc('702', '1', '/usr/sbin/cron', 'cron -f'), t0 + 3600)), undefined, 'and only there');
+  t.equal(checkExtractor({ ...saved, sessions: [['h:1', 3]] }), '/sessions/0 must NOT have fewer than 3 items', 'a malformed list is refused');
+});
+
+t.test('two logins of one account a minute apart: each sshd fork takes its own', async (t) => {
+  const t0 = 1_790_000_000;
+  const root = { auid: '0', uid: '0', euid: '0' };
+  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
+  const login = (from: string, pid: string, time: number): ResultRow => ({
+    query: 'pack_x_last',
+    host: 'h',
+    time,
+    action: 'added',
+    columns: { username: 'omar', tty: 'pts/0', pid, type: '7', type_name: 'user-process', time: String(time), host: from },
+    decorations: {},
+  });
+  const run = (order: string[]) => {
+    const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+    const seen: Record<string, string | undefined> = {};
+    const rows: Record<string, ResultRow> = {
+      // the owner from inside; the owner's key used from outside 30 s later
+      recordA: login('10.40.8.21', '9001', t0),
+      recordB: login('198.51.100.4', '9002', t0 + 30),
+      forkA: at(proc('100', '612', '/usr/sbin/sshd', 'sshd: omar [priv]', root), t0),
+      forkB: at(proc('200', '612', '/usr/sbin/sshd', 'sshd: omar [priv]', root), t0 + 30),
+      // logged_in_users reports the first session too, at every poll of a snapshot query
+      seenA: {
+        query: 'pack_x_logged_in_users',
+        host: 'h',
+        time: t0 + 10,
+        action: 'snapshot',
+        columns: { type: 'user', user: 'omar', tty: 'pts/0', host: '10.40.8.21', time: String(t0), pid: '9001' },
+        decorations: {},
+      },
+    };
+    for (const name of order) x.extract(rows[name]);
+    for (const [name, parent] of [
+      ['A', '100'],
+      ['B', '200'],
+    ])
+      seen[name] = x.extract(at(proc(`${parent}1`, parent, '/bin/bash', '-bash'), t0 + 300)).event.values.find((v) => v.startsWith('session='));
+    return seen;
+  };
+  // osqueryd polls wtmp between the two logins: the first record before either fork's row
+  t.same(run(['recordA', 'forkA', 'forkB', 'recordB']), { A: 'session=internal', B: 'session=public' }, 'the record polled between them');
+  t.same(run(['forkA', 'forkB', 'recordA', 'recordB']), { A: 'session=internal', B: 'session=public' }, 'both records after both forks');
+  t.same(run(['recordA', 'recordB', 'forkA', 'forkB']), { A: 'session=internal', B: 'session=public' }, 'both records first');
+  t.same(
+    run(['recordA', 'seenA', 'forkA', 'seenA', 'seenA', 'forkB', 'recordB']),
+    { A: 'session=internal', B: 'session=public' },
+    'the first login reported again',
+  );
+});
+
 t.test("the miner's forget() drops the least used half", async (t) => {
   const m = new TemplateMiner({ maxTemplates: 10, similarity: 0.9 });
   for (let i = 0; i < 10; i++) {
@@ -170,4 +378,11 @@ t.test("a custom query's columns cannot pass for the scorer's own fields", async
   t.equal(e.values.filter((v) => v.startsWith('hour=')).length, 1, "one hour token: the row's time, not the column");
   t.ok(e.values.includes('column_who=mallory') && e.values.includes('column_hour=<n>'), 'the columns are kept under their own names');
   t.ok(e.values.includes('door=lab'), 'other columns keep their names');
+  // `session` is read as where a login session came from, kept out of the SVM like `who`
+  const s = x.match({ ...row, columns: { session: 'public', door: 'lab' } });
+  t.notOk(
+    s.values.some((v) => v.startsWith('session=')),
+    `no session token from a column (${s.values.join(' ')})`,
+  );
+  t.ok(s.values.includes('column_session=public'));
 });

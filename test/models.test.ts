@@ -68,7 +68,12 @@ function hashEventByStrings(event: BehaviourEvent, context: readonly BehaviourEv
     acc.set(h % dims, (acc.get(h % dims) ?? 0) + (h & 0x80000000 ? -1 : 1) * weight);
   };
   const time = (t: string) =>
-    t.startsWith('hour=') || t.startsWith('day=') || t.startsWith('how=') || t.includes('>hour=') || t.startsWith('who=') || t.startsWith('session=');
+    t.startsWith('hour=') ||
+    t.startsWith('day=') ||
+    t.startsWith('how=') ||
+    ((t.startsWith('kind=') || t.startsWith('src=')) && t.includes('>hour=')) ||
+    t.startsWith('who=') ||
+    t.startsWith('session=');
   for (const t of event.values) if (!time(t)) add(t, 1);
   for (const t of event.pairs) if (!time(t)) add(t, 1);
   add(`key=${event.key}`, 1);
@@ -104,6 +109,16 @@ t.test("hashEvent carries the hash across a token's parts: the same vectors, to 
     t.equal(same, events.length, `${dims} dims: every vector identical`);
   }
   t.ok(cancelled > 0, `colliding features that cancel to 0 are kept as the Map kept them (${cancelled})`);
+});
+
+t.test("the SVM's vector keeps a program or command that holds '>hour='", async (t) => {
+  // a path or a command line is the user's to name: `/opt/x>hour=2/nmap` is a program, not an hour
+  const plain: BehaviourEvent = { key: 'k', values: ['kind=process', 'exeloc=system'], pairs: [], text: '', time: 0 };
+  const same = (e: BehaviourEvent) => JSON.stringify(hashEvent(e, [], 512)) === JSON.stringify(hashEvent(plain, [], 512));
+  t.notOk(same({ ...plain, values: [...plain.values, 'exe=/opt/x>hour=2/nmap'] }), 'the program counts');
+  t.notOk(same({ ...plain, values: [...plain.values, "cmd=/usr/bin/curl <*> '>hour=1'"] }), 'the command counts');
+  t.notOk(same({ ...plain, pairs: ['parent=/bin/bash>exe=/opt/x>hour=2/nmap'] }), 'the pair counts');
+  t.ok(same({ ...plain, pairs: ['kind=process>hour=09-11', 'src=public:198.51>hour=09-11', 'who=ann>hour=09-11'] }), 'the time pairs are left out as before');
 });
 
 t.test('ocsvm: libsvm trained on sparse nodes gives the model it gives on dense rows, to the bit', async (t) => {

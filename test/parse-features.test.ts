@@ -129,6 +129,8 @@ t.test('generalisation keeps behaviour and drops what changes every time', async
   t.equal(addressClass('::1'), 'loopback');
   t.equal(addressClass('2001:db8::1'), 'public:2001:db8');
   t.equal(addressClass('fe80::1'), 'link-local');
+  t.equal(addressClass(':0'), 'name', 'an X display is not an IPv6 address');
+  t.equal(addressClass('fe80::1%eth0'), 'link-local', 'with its zone');
   t.equal(portClass('443'), '443');
   t.equal(portClass('5432'), '5432', 'service ports stay exact');
   t.equal(portClass('4444'), 'high');

@@ -60,6 +60,8 @@ function boundedColumns(c: Record<string, string>): Record<string, string> {
 export interface ExtractorState {
   miner: MinerState;
   users: Array<[string, string]>;
+  /** the session contexts of running processes (absent in files of older builds) */
+  sessions?: Array<[string, string, string]>;
 }
 
 export class FeatureExtractor {
@@ -82,13 +84,14 @@ export class FeatureExtractor {
       parentOf: (row: ResultRow) => this.parentOf(row),
       exeOfPid: (host: string, pid: string | undefined) => p.exeOf(host, pid),
       lineage: (host: string, ppid: string | undefined, parentExe: string) => p.lineage(host, ppid, parentExe),
-      session: (host: string, pid: string | undefined, ppid: string | undefined, cmdline: string, time: number) => p.session(host, pid, ppid, cmdline, time),
+      session: (host: string, pid: string | undefined, ppid: string | undefined, sshdUser: string | undefined, time: number) =>
+        p.session(host, pid, ppid, sshdUser, time),
       sessionOfPid: (host: string, pid: string | undefined) => p.sessionOfPid(host, pid),
     };
     this.learning = {
       ...ask,
       template: (cmdline, exe) => this.commandTemplate(cmdline, exe, (line) => this.miner.add(line).template),
-      noteProcess: (host, pid, ppid, exe, time, session, cmdline) => p.learnProcess(host, pid, ppid, exe, time, session, cmdline),
+      noteProcess: (host, pid, ppid, exe, time, session, sshdUser) => p.learnProcess(host, pid, ppid, exe, time, session, sshdUser),
       noteListener: (host, exe) => p.learnListener(host, exe),
       noteLogin: (host, user, pid, time, session) => p.learnLogin(host, user, pid, time, session),
     };
@@ -188,14 +191,19 @@ export class FeatureExtractor {
   }
 
   toState(): ExtractorState {
-    return { miner: this.miner.toState(), users: this.users.toState() };
+    return { miner: this.miner.toState(), users: this.users.toState(), sessions: this.processes.sessionsState() };
   }
 
   static fromState(state: ExtractorState, opts: { users: UidMap; overrides: Record<string, QueryOverride> }): FeatureExtractor {
     if (!state || !state.miner) throw new Error('extractor state has no template miner');
     if (state.users?.length) opts.users.load(state.users);
     // masks come from this build, not the file: an older file carries a slower pattern
-    return new FeatureExtractor(opts, TemplateMiner.fromState({ ...state.miner, options: { ...state.miner.options, masks: CMD_MASKS.map((m) => m.source) } }));
+    const x = new FeatureExtractor(
+      opts,
+      TemplateMiner.fromState({ ...state.miner, options: { ...state.miner.options, masks: CMD_MASKS.map((m) => m.source) } }),
+    );
+    if (state.sessions) x.processes.loadSessions(state.sessions);
+    return x;
   }
 }
 

@@ -1,3 +1,5 @@
+import { isIPv6 } from 'net';
+
 // Generalisation: the same behaviour must produce the same value however volatile its
 // details (pids, temp names, home directories, ephemeral ports), or every row is new.
 
@@ -115,7 +117,8 @@ export function addressClass(addr: string): string {
       .trim()
       .toLowerCase()
       .replace(/^::ffff:/, '');
-    if (a.includes(':')) return ipv6Class(a);
+    // an X display (`:0`) or a screen window (`10.1.2.3:S.0`) is no IPv6 address, nor public
+    if (a.includes(':')) return isIPv6(a) ? ipv6Class(a) : 'name';
     const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(a);
     if (!m) return 'name';
     const [o1, o2] = [Number(m[1]), Number(m[2])];
@@ -127,6 +130,21 @@ export function addressClass(addr: string): string {
     if (o1 >= 224 && o1 <= 239) return 'multicast';
     return `public:${o1}.${o2}`;
   });
+}
+
+/**
+ * Where a login came from, as wtmp's host says it: the address or name, or '' for a login
+ * on this machine. Not every writer of wtmp puts an address there: gdm and lightdm write the
+ * X display (`:0`), an xterm under `ssh -X` the forwarded display (`localhost:10.0`), screen
+ * its session's host with the window after it (`198.51.100.4:S.0`, `:pts/3:S.1`).
+ */
+export function loginOrigin(host: string): string {
+  let h = host.trim();
+  if (!h || isIPv6(h)) return h;
+  h = h.replace(/:S\.\d+$/, '');
+  if (isIPv6(h)) return h;
+  h = h.replace(/:\d+(?:\.\d+)?$/, '');
+  return h.startsWith(':') || h === 'local' ? '' : h;
 }
 
 function ipv6Class(a: string): string {

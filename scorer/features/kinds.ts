@@ -1,5 +1,6 @@
 import type { ResultRow } from '../types';
-import { addressClass, generaliseExe, generalisePath, hourOf, portClass, ttyClass, VOLATILE } from './generalise';
+import { addressClass, generaliseExe, generalisePath, hourOf, loginOrigin, portClass, ttyClass, VOLATILE } from './generalise';
+import { sshdAccount } from './lineage';
 import { exeLocation, isShell, networkClass, privilegeTransition } from './security';
 
 // One unit per kind of event: each reads its row's columns, adds the generalised values and
@@ -17,11 +18,20 @@ export interface Lookup {
   exeOfPid(host: string, pid: string | undefined): string | undefined;
   lineage(host: string, ppid: string | undefined, parentExe: string): string;
   /** the class of address the login session of a new process came from, when known */
-  session(host: string, pid: string | undefined, ppid: string | undefined, cmdline: string, time: number): string | undefined;
+  /** `sshdUser`: the account sshd forked this process for, when it is sshd's own fork (sshdAccount) */
+  session(host: string, pid: string | undefined, ppid: string | undefined, sshdUser: string | undefined, time: number): string | undefined;
   /** the session context of a running process (a socket's), when known */
   sessionOfPid(host: string, pid: string | undefined): string | undefined;
   /** learning path only: what this row tells about the host's processes */
-  noteProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string, time: number, session: string | undefined, cmdline: string): void;
+  noteProcess(
+    host: string,
+    pid: string | undefined,
+    ppid: string | undefined,
+    exe: string,
+    time: number,
+    session: string | undefined,
+    sshdUser: string | undefined,
+  ): void;
   noteListener(host: string, exe: string): void;
   noteLogin(host: string, user: string, pid: string | undefined, time: number, session: string): void;
 }
@@ -49,8 +59,9 @@ const process: Unit = (row, b, look) => {
   const c = row.columns;
   const exe = generaliseExe(c.path ?? '', c.name ?? '');
   const time = eventTime(row);
-  const session = look.session(row.host, c.pid, c.parent, c.cmdline ?? '', time);
-  look.noteProcess(row.host, c.pid, c.parent, exe, time, session, c.cmdline ?? '');
+  const sshdUser = sshdAccount(c.cmdline ?? '', c.path || c.name || '', c.uid);
+  const session = look.session(row.host, c.pid, c.parent, sshdUser, time);
+  look.noteProcess(row.host, c.pid, c.parent, exe, time, session, sshdUser);
   const parent = look.parentOf(row);
   const cmd = look.template(c.cmdline ?? '', exe);
   b.text = c.cmdline ?? '';
@@ -116,9 +127,10 @@ const listen: Unit = (row, b, look) => {
 const login: Unit = (row, b, look) => {
   const c = row.columns;
   const tty = ttyClass(c.tty ?? '');
-  const src = c.host ? addressClass(c.host) : 'local';
+  const from = loginOrigin(c.host ?? '');
+  const src = from ? addressClass(from) : 'local';
   const type = c.type_name || c.type || '';
-  const net = c.host ? networkClass(c.host) : 'local';
+  const net = from ? networkClass(from) : 'local';
   // only a user's login opens a session: not a logout (wtmp's dead-process), a boot record,
   // or a snapshot row going away
   if (row.action !== 'removed' && (!type || /^(?:7|user|user-process)$/.test(type)))
@@ -156,11 +168,12 @@ const file: Unit = (row, b) => {
 
 /**
  * Field names the scorer gives meaning to: the time hints, the acting account of a pooled
- * baseline (`who`), the event's kind and query, and the sequence tokens. A column of a
+ * baseline (`who`), where a login session came from (`session`, like `who` kept out of the
+ * SVM), the event's kind and query, and the sequence tokens. A column of a
  * query nobody here wrote may carry one of these names (`SELECT user AS who ...`); read as
  * it is, its value would pass for an actor or an hour.
  */
-const RESERVED_FIELD = /^(?:kind|hour|day|how|query|removed|who|next\d)$/;
+const RESERVED_FIELD = /^(?:kind|hour|day|how|query|removed|who|session|next\d)$/;
 
 const other: Unit = (row, b) => {
   const c = row.columns;

@@ -26,36 +26,89 @@ interface Proc {
   ppid: string;
   /** when it started (a pid is reused; a login record names the process of its own moment) */
   time: number;
-  /** the session's context (the class of the address its login came from), when known */
-  session?: string;
 }
 
 interface Login {
   time: number;
   session: string;
+  /** the sshd fork (host:pid) that took it: one login is one session */
+  fork?: string;
+}
+
+/** logins and sshd forks kept per account: sessions of one account opened within LOGIN_SLACK of each other */
+const PER_ACCOUNT = 4;
+
+interface InSession {
+  session: string;
+  /** the parent it ran under: a pid seen again with the same parent is the same process (an exec) */
+  ppid: string;
 }
 
 /** the account an sshd session process serves: `sshd: alice [priv]`, `sshd: alice@pts/0`, `sshd: alice` */
 const SSHD_USER = /^sshd: ([^\s@[\]]+)/;
 
+/**
+ * The account sshd forked this process for, when it is sshd's own fork: the sshd binary, run
+ * as root (the `[priv]` monitor). Any user sets their own process's command line (`exec -a
+ * 'sshd: root [priv]' ...`, and audit records exactly that), but not its binary or its uid;
+ * a name alone would let them take another account's login, or hide that account's real fork.
+ */
+export function sshdAccount(cmdline: string, path: string, uid: string | undefined): string | undefined {
+  if (uid !== '0' || baseName(path) !== 'sshd') return undefined;
+  return SSHD_USER.exec(cmdline)?.[1];
+}
+
 export class ProcessTable {
   private readonly procs = new Map<string, Proc>();
+  /**
+   * The session context (the class of the address its login came from) per host and pid, kept
+   * apart from `procs`: the rest of a busy host's processes (a build, a user churning pids on
+   * purpose) would push a session's shell, idle for an hour, out of that, and the next command
+   * typed in the session would carry no context. Here only session processes take room, and a
+   * process that passes its context on is kept among the newest.
+   */
+  private readonly sessions = new Map<string, InSession>();
   /** executables seen listening on a port, per host */
   private readonly listeners = new Set<string>();
-  /** the newest login record per host and account, and per host and the pid it names */
-  private readonly loginsByUser = new Map<string, Login>();
+  /** the newest login records per host and account, and per host and the pid it names */
+  private readonly loginsByUser = new Map<string, Login[]>();
   private readonly loginsByPid = new Map<string, Login>();
-  /** the newest process sshd forked for each account (`sshd: alice [priv]`), per host */
-  private readonly sshdForks = new Map<string, string>();
+  /** the newest processes sshd forked for each account (`sshd: alice [priv]`), per host */
+  private readonly sshdForks = new Map<string, string[]>();
 
-  learnProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string, time: number, session?: string, cmdline = ''): void {
+  learnProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string, time: number, session?: string, sshdUser?: string): void {
     if (!pid || !exe) return;
     const key = `${host}:${pid}`;
     if (this.procs.size >= MAX_PIDS && !this.procs.has(key)) this.procs.delete(this.procs.keys().next().value as string);
     this.procs.delete(key);
-    this.procs.set(key, session ? { exe, ppid: ppid ?? '', time, session } : { exe, ppid: ppid ?? '', time });
-    const m = SSHD_USER.exec(cmdline);
-    if (m) bounded(this.sshdForks, `${host}:${m[1]}`, pid);
+    this.procs.set(key, { exe, ppid: ppid ?? '', time });
+    if (session) {
+      const up = `${host}:${ppid}`;
+      const parent = ppid ? this.sessions.get(up) : undefined;
+      if (parent?.session === session) bounded(this.sessions, up, parent, MAX_PIDS);
+      bounded(this.sessions, key, { session, ppid: ppid ?? '' }, MAX_PIDS);
+    } else this.sessions.delete(key);
+    if (sshdUser) {
+      const account = `${host}:${sshdUser}`;
+      bounded(this.sshdForks, account, [...(this.sshdForks.get(account) ?? []).filter((p) => p !== pid), pid].slice(-PER_ACCOUNT));
+      const login = this.forkLogin(account, key, time);
+      if (login && login.session === session) login.fork = key;
+    }
+  }
+
+  /**
+   * The login record an sshd fork of `account` (host:user) at `time` belongs to: the nearest
+   * in time within LOGIN_SLACK that no other fork took. The newest alone would give a second
+   * session of the account opened a minute after the first (its owner's key used from
+   * elsewhere) the first one's origin, whenever wtmp is polled between the two.
+   */
+  private forkLogin(account: string, fork: string, time: number): Login | undefined {
+    let best: Login | undefined;
+    for (const l of this.loginsByUser.get(account) ?? []) {
+      if ((l.fork && l.fork !== fork) || Math.abs(l.time - time) > LOGIN_SLACK) continue;
+      if (!best || Math.abs(l.time - time) < Math.abs(best.time - time)) best = l;
+    }
+    return best;
   }
 
   /**
@@ -67,42 +120,80 @@ export class ProcessTable {
    */
   learnLogin(host: string, user: string, pid: string | undefined, time: number, session: string): void {
     if (!user) return;
-    const login = { time, session };
-    bounded(this.loginsByUser, `${host}:${user}`, login);
+    const account = `${host}:${user}`;
+    // a login reported again (by both wtmp queries, or a snapshot query at every poll) is the
+    // same login, taken by the same fork, not a second one for another fork to take
+    const known = this.loginsByUser.get(account) ?? [];
+    const again = known.find((l) => l.time === time && l.session === session);
+    const login: Login = again ?? { time, session };
+    if (!again) bounded(this.loginsByUser, account, [...known, login].slice(-PER_ACCOUNT));
     if (pid) bounded(this.loginsByPid, `${host}:${pid}`, login);
-    for (const at of [pid, this.sshdForks.get(`${host}:${user}`)]) {
-      const p = at ? this.procs.get(`${host}:${at}`) : undefined;
-      if (p && !p.session && Math.abs(time - p.time) <= LOGIN_SLACK) p.session = session;
+    const mark = (key: string, p: Proc) => bounded(this.sessions, key, { session, ppid: p.ppid }, MAX_PIDS);
+    const named = pid ? this.procs.get(`${host}:${pid}`) : undefined;
+    if (named && !this.sessions.has(`${host}:${pid}`) && Math.abs(time - named.time) <= LOGIN_SLACK) mark(`${host}:${pid}`, named);
+    // sshd's fork for the account nearest that moment, in no session yet
+    let fork: { key: string; p: Proc } | undefined;
+    for (const f of this.sshdForks.get(account) ?? []) {
+      const key = `${host}:${f}`;
+      const p = this.procs.get(key);
+      if (!p || this.sessions.has(key) || Math.abs(time - p.time) > LOGIN_SLACK) continue;
+      if (!fork || Math.abs(time - p.time) < Math.abs(time - fork.p.time)) fork = { key, p };
+    }
+    if (fork && !login.fork) {
+      mark(fork.key, fork.p);
+      login.fork = fork.key;
     }
   }
 
   /**
    * The context of the login session a new process belongs to, or undefined when none is
-   * known: a login record naming this pid, an ancestor already in a session, or, for the
-   * process sshd forks for an account (`sshd: alice [priv]`), that account's login record of
-   * the same moment. Sessions with no login record (a cron job, a daemon) have none.
+   * known: an ancestor already in a session, a login record naming this pid, or, for the
+   * process sshd forks for an account (`sshdUser`, see sshdAccount), that account's login
+   * record of the same moment. Sessions with no login record (a cron job, a daemon) have none.
    */
-  session(host: string, pid: string | undefined, ppid: string | undefined, cmdline: string, time: number): string | undefined {
+  session(host: string, pid: string | undefined, ppid: string | undefined, sshdUser: string | undefined, time: number): string | undefined {
     const near = (l: Login | undefined) => (l && Math.abs(l.time - time) <= LOGIN_SLACK ? l.session : undefined);
-    const own = pid ? near(this.loginsByPid.get(`${host}:${pid}`)) : undefined;
-    if (own) return own;
+    // the ancestor's first: where a session came from does not change inside it, and a user
+    // can write a login record of their own (libutempter's helper takes any host) naming a
+    // process they are about to start
     const inherited = this.sessionOfPid(host, ppid);
     if (inherited) return inherited;
-    const m = SSHD_USER.exec(cmdline);
-    return m ? near(this.loginsByUser.get(`${host}:${m[1]}`)) : undefined;
+    // the same process running another program (`exec bash`, or a snapshot table's row of it
+    // again): audit has no row of sshd's user process, the shell's parent, so nothing above
+    // the shell says where the session came from once its login record is minutes old
+    const same = pid ? this.sessions.get(`${host}:${pid}`) : undefined;
+    if (same && same.ppid === (ppid ?? '')) return same.session;
+    const own = pid ? near(this.loginsByPid.get(`${host}:${pid}`)) : undefined;
+    if (own) return own;
+    return sshdUser && pid ? this.forkLogin(`${host}:${sshdUser}`, `${host}:${pid}`, time)?.session : undefined;
   }
 
   /** the session context of a running process: its own, or its nearest ancestor's */
   sessionOfPid(host: string, pid: string | undefined): string | undefined {
     let at = pid;
     for (let depth = 0; at && depth < MAX_SESSION_DEPTH; depth++) {
-      const p = this.procs.get(`${host}:${at}`);
-      if (!p) break;
-      if (p.session) return p.session;
-      if (!p.ppid || p.ppid === at) break;
+      const key = `${host}:${at}`;
+      const session = this.sessions.get(key)?.session;
+      if (session) return session;
+      const p = this.procs.get(key);
+      if (!p || !p.ppid || p.ppid === at) break;
       at = p.ppid;
     }
     return undefined;
+  }
+
+  /**
+   * The session contexts for the state file, oldest first, as `[host:pid, context, parent pid]`:
+   * the extension restarts (osqueryd's restart, the scorer thread's after a row over budget)
+   * in the middle of open sessions, and a session's login record is not read again. The rest
+   * of the table is what a few minutes of rows teach again.
+   */
+  sessionsState(): Array<[string, string, string]> {
+    return [...this.sessions].map(([key, s]) => [key, s.session, s.ppid]);
+  }
+
+  loadSessions(list: ReadonlyArray<readonly [string, string, string]>): void {
+    for (const [key, session, ppid] of list.slice(-MAX_PIDS)) bounded(this.sessions, key, { session, ppid }, MAX_PIDS);
   }
 
   learnListener(host: string, exe: string): void {
@@ -135,8 +226,8 @@ export class ProcessTable {
   }
 }
 
-function bounded<V>(map: Map<string, V>, key: string, value: V): void {
-  if (map.size >= MAX_LOGINS && !map.has(key)) map.delete(map.keys().next().value as string);
+function bounded<V>(map: Map<string, V>, key: string, value: V, max = MAX_LOGINS): void {
+  if (map.size >= max && !map.has(key)) map.delete(map.keys().next().value as string);
   map.delete(key);
   map.set(key, value);
 }

@@ -97,7 +97,17 @@ function isTouched(i: number, n: number): boolean {
  * stranger; in the SVM's geometry a rarely seen name would move every event of that account
  * off the learned shape, and a session's origin every event of the session (on the demo it
  * moved other rows' margins as well: 1 more normal row below 0.3 in each replay).
+ * The time pairs are the event kind's and the login source's: a `>hour=` anywhere else is
+ * in a path or a command line, the user's to name (`/opt/x>hour=2/nmap`), and a program
+ * named so would leave the SVM's vector.
  */
 function isTimeToken(t: string): boolean {
-  return t.startsWith('hour=') || t.startsWith('day=') || t.startsWith('how=') || t.includes('>hour=') || t.startsWith('who=') || t.startsWith('session=');
+  return (
+    t.startsWith('hour=') ||
+    t.startsWith('day=') ||
+    t.startsWith('how=') ||
+    ((t.startsWith('kind=') || t.startsWith('src=')) && t.includes('>hour=')) ||
+    t.startsWith('who=') ||
+    t.startsWith('session=')
+  );
 }
