@@ -5,6 +5,7 @@ import t from 'tap';
 import { FeatureExtractor } from '../scorer/features/extract';
 import { TemplateMiner } from '../scorer/features/miner';
 import { UidMap } from '../scorer/features/subject';
+import { sshdAccount } from '../scorer/features/lineage';
 import { runEval } from '../scorer/eval/run';
 import { DatasetError } from '../scorer/eval/datasets';
 import { checkExtractor } from '../state/schema';
@@ -385,4 +386,13 @@ t.test("a custom query's columns cannot pass for the scorer's own fields", async
     `no session token from a column (${s.values.join(' ')})`,
   );
   t.ok(s.values.includes('column_session=public'));
+});
+
+t.test("sshd's fork is known by its binary and uid, the account by its title", async (t) => {
+  t.equal(sshdAccount('sshd: alice [priv]', '/usr/sbin/sshd', '0'), 'alice');
+  t.equal(sshdAccount('sshd: alice@pts/0', '/usr/sbin/sshd', '0'), 'alice');
+  t.equal(sshdAccount('sshd-session: bob [priv]', '/usr/lib/openssh/sshd-session', '0'), 'bob', 'OpenSSH 9.8 and later');
+  t.equal(sshdAccount('sshd: root [priv]', '/tmp/sshd', '1000'), undefined, 'a user names their process, not its uid');
+  t.equal(sshdAccount('sshd: root [priv]', '/usr/bin/python3', '0'), undefined, 'nor its binary');
+  t.equal(sshdAccount('/usr/sbin/sshd -D', '/usr/sbin/sshd', '0'), undefined, 'the listener serves no account');
 });

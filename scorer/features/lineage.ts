@@ -44,8 +44,12 @@ interface InSession {
   ppid: string;
 }
 
-/** the account an sshd session process serves: `sshd: alice [priv]`, `sshd: alice@pts/0`, `sshd: alice` */
-const SSHD_USER = /^sshd: ([^\s@[\]]+)/;
+/**
+ * the account an sshd session process serves: `sshd: alice [priv]`, `sshd: alice@pts/0`,
+ * `sshd: alice`; OpenSSH 9.8 and later run sessions in `sshd-session`, titled alike
+ */
+const SSHD_USER = /^sshd(?:-session)?: ([^\s@[\]]+)/;
+const SSHD_BINARIES = new Set(['sshd', 'sshd-session']);
 
 /**
  * The account sshd forked this process for, when it is sshd's own fork: the sshd binary, run
@@ -54,7 +58,7 @@ const SSHD_USER = /^sshd: ([^\s@[\]]+)/;
  * a name alone would let them take another account's login, or hide that account's real fork.
  */
 export function sshdAccount(cmdline: string, path: string, uid: string | undefined): string | undefined {
-  if (uid !== '0' || baseName(path) !== 'sshd') return undefined;
+  if (uid !== '0' || !SSHD_BINARIES.has(baseName(path))) return undefined;
   return SSHD_USER.exec(cmdline)?.[1];
 }
 
