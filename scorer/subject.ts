@@ -1,6 +1,7 @@
 import { Calibrator, MIN_CALIBRATION, verdictOf, scoreFromP, BAD_BELOW, GOOD_FROM } from './calibration';
 import { createModel, loadModel } from './models';
 import { fitInHelper, fitsElsewhere } from './fit-helper';
+import { fnv1a32 } from './hash';
 import { pace } from './pacing';
 import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, ScoringInput, SubjectState, Verdict } from './types';
 
@@ -62,6 +63,17 @@ const CROSS_FIT_FOLDS = 5;
 /** most events a cross-fitted calibration scores: beyond it, an even sample of each fold */
 const MAX_CALIBRATION = 5000;
 
+interface TokenLists {
+  values: string[];
+  pairs: string[];
+}
+
+function sameTokens(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 interface Numbered {
   e: BehaviourEvent;
   n: number;
@@ -95,6 +107,15 @@ export class Subject {
    * back) makes a new string for each, which was most of a subject's memory.
    */
   private strings = new Map<string, string>();
+  /**
+   * One copy of each distinct pair of token lists (values, pairs) the window holds, by a hash
+   * of their content. A routine event repeats its lists exactly, and two arrays of a few
+   * tokens each were two thirds of an event's memory (heap snapshot of the watchdog stream
+   * replayed for 20 days: 355 bytes per windowed event, 225 of them the lists). Shared lists
+   * are never written to: every reader of a BehaviourEvent only reads its tokens.
+   */
+  private lists = new Map<number, TokenLists>();
+  private texts = new Map<string, string>();
   dirty = true;
 
   constructor(
@@ -166,16 +187,35 @@ export class Subject {
     this.dirty = true;
   }
 
+  /** the command text repeats as often as the routine does; kept apart from the tokens, whose table stays small */
+  private text(x: string): string {
+    if (!x) return x;
+    const y = this.texts.get(x);
+    if (y !== undefined) return y;
+    this.texts.set(x, x);
+    return x;
+  }
+
   private intern(event: BehaviourEvent): BehaviourEvent {
-    // a subject whose tokens keep changing would grow the table without end: start it again
+    // a subject whose tokens keep changing would grow the tables without end: start them again
     if (this.strings.size > this.opts.windowEvents * 4) this.strings.clear();
+    if (this.lists.size > this.opts.windowEvents * 2) this.lists.clear();
+    if (this.texts.size > this.opts.windowEvents * 2) this.texts.clear();
     const one = (x: string) => {
       const y = this.strings.get(x);
       if (y !== undefined) return y;
       this.strings.set(x, x);
       return x;
     };
-    return { key: one(event.key), values: event.values.map(one), pairs: event.pairs.map(one), text: event.text, time: event.time };
+    const h = fnv1a32(`${event.values.join('\n')}\t${event.pairs.join('\n')}`);
+    let lists = this.lists.get(h);
+    if (!lists || !sameTokens(lists.values, event.values) || !sameTokens(lists.pairs, event.pairs)) {
+      const own = { values: event.values.map(one), pairs: event.pairs.map(one) };
+      // a hash collision keeps the lists it found: this event holds its own
+      if (!lists) this.lists.set(h, own);
+      lists = own;
+    }
+    return { key: one(event.key), values: lists.values, pairs: lists.pairs, text: this.text(event.text), time: event.time };
   }
 
   private remember(original: BehaviourEvent, learn: boolean, calibrate: boolean): void {
