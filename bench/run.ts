@@ -1,5 +1,6 @@
 import * as os from 'os';
 import { demoTrainingPart } from './demo-training';
+import { heapPart } from './heap';
 import { ingestPart } from './ingest';
 import { lstmPart, scoringPart } from './sequence-parts';
 import { memoryPart } from './memory';
@@ -12,7 +13,7 @@ import { watchdogPart } from './watchdog';
 // run, because these machines are shared and absolute numbers drift. One file per part;
 // results and how to read them: docs/benchmarks.md.
 
-const PARTS: BenchPart[] = [ingestPart, scoringPart, selectPart, memoryPart, lstmPart, demoTrainingPart, watchdogPart];
+const PARTS: BenchPart[] = [ingestPart, scoringPart, selectPart, memoryPart, heapPart, lstmPart, demoTrainingPart, watchdogPart];
 /** sysexits EX_USAGE */
 const EX_USAGE = 64;
 

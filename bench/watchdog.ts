@@ -34,9 +34,9 @@ function option(args: string[], name: string, fallback: number): number {
   return v;
 }
 
-/** two hosts' streams merged in time order, as one osqueryd per host would log them */
-function twoHosts(days: number): string[] {
-  const start = Math.floor(Date.now() / 1000 / DAY) * DAY - days * DAY;
+/** two hosts' streams merged in time order, as one osqueryd per host would log them, ending at the last midnight before `end` */
+export function twoHosts(days: number, end = Date.now() / 1000): string[] {
+  const start = Math.floor(end / DAY) * DAY - days * DAY;
   const a = generateDemo({ seed: 7, days, start, host: 'web-01', attacks: false }).lines;
   const b = generateDemo({ seed: 8, days, start, host: 'web-02', attacks: false }).lines;
   const time = (l: string) => Number(/"unixTime":(\d+)/.exec(l)?.[1] ?? 0);

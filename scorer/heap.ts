@@ -13,8 +13,14 @@ import * as vm from 'vm';
 // last one bounds that, at the cost of a full collection per slack of garbage (tens of ms
 // for a heap of this size, charged to the CPU budget like any other work).
 
-/** how much the used heap may grow past what the last collection left before another */
-export const DEFAULT_SLACK_BYTES = 32 * 1024 * 1024;
+/**
+ * How much the used heap may grow past what the last collection left before another. 16 MB
+ * since the windows' events became columns (scorer/subject.ts): with less live data, the
+ * slack was most of what the heap kept above it. The watchdog stream replayed in-process for
+ * 20 days with all three models: peak resident growth 123 and 130 MB with 32 MB of slack,
+ * 90 and 104 MB with 16 (3–6 collections against 7–9, CPU within the runs' noise).
+ */
+export const DEFAULT_SLACK_BYTES = 16 * 1024 * 1024;
 
 let collect: (() => void) | null = null;
 

@@ -1,6 +1,7 @@
 import { Calibrator, MIN_CALIBRATION, verdictOf, scoreFromP, BAD_BELOW, GOOD_FROM } from './calibration';
 import { createModel, loadModel } from './models';
 import { fitInHelper, fitsElsewhere } from './fit-helper';
+import { fnv1a32 } from './hash';
 import { pace } from './pacing';
 import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, ScoringInput, SubjectState, Verdict } from './types';
 
@@ -62,9 +63,71 @@ const CROSS_FIT_FOLDS = 5;
 /** most events a cross-fitted calibration scores: beyond it, an even sample of each fold */
 const MAX_CALIBRATION = 5000;
 
+/** what events of a subject's routine repeat exactly: their key and token lists */
+interface Form {
+  key: string;
+  values: string[];
+  pairs: string[];
+}
+
+function sameTokens(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 interface Numbered {
   e: BehaviourEvent;
   n: number;
+}
+
+/**
+ * Numbered events in stream order, as columns: no object per event. A window holds up to
+ * retrain.window_events × 1.25 events for each subject and each host baseline, and an event
+ * as an object (its Numbered wrapper, the event, two token arrays) was ~355 bytes in a heap
+ * snapshot of the watchdog stream, ~100 with the lists shared; here it is four array slots,
+ * the form and the text shared with the events that repeat them. Events are made again as
+ * objects only for a training or a save, which read them all once.
+ */
+class EventColumns {
+  forms: Form[] = [];
+  texts: string[] = [];
+  times: number[] = [];
+  ns: number[] = [];
+
+  get length(): number {
+    return this.ns.length;
+  }
+
+  push(form: Form, text: string, time: number, n: number): void {
+    this.forms.push(form);
+    this.texts.push(text);
+    this.times.push(time);
+    this.ns.push(n);
+  }
+
+  /** drop the oldest events, keeping the newest `keep` */
+  keepLast(keep: number): void {
+    const drop = this.length - keep;
+    if (drop <= 0) return;
+    this.forms.splice(0, drop);
+    this.texts.splice(0, drop);
+    this.times.splice(0, drop);
+    this.ns.splice(0, drop);
+  }
+
+  /** the events whose key is not `key` */
+  without(key: string): EventColumns {
+    const out = new EventColumns();
+    for (let i = 0; i < this.length; i++) if (this.forms[i].key !== key) out.push(this.forms[i], this.texts[i], this.times[i], this.ns[i]);
+    return out;
+  }
+
+  /** event i as the models and the state file take it (the fields in the order the extractor makes them) */
+  event(i: number): BehaviourEvent {
+    const f = this.forms[i];
+    return { key: f.key, values: f.values, pairs: f.pairs, text: this.texts[i], time: this.times[i] };
+  }
 }
 
 export class Subject {
@@ -75,12 +138,12 @@ export class Subject {
   lastTrained = 0;
   private trainedAtEvents = 0;
   /** what retraining fits on: learning-phase, good and normal-labelled events */
-  private window: Numbered[] = [];
+  private window = new EventColumns();
   /**
    * what calibration holds out: the newest events that were not bad. Calibrating on good
    * events only would make normal look narrower than it is, and flag its edges.
    */
-  private recent: Numbered[] = [];
+  private recent = new EventColumns();
   private seq = 0;
   private context: BehaviourEvent[] = [];
   private models = new Map<ModelName, Model>();
@@ -95,6 +158,15 @@ export class Subject {
    * back) makes a new string for each, which was most of a subject's memory.
    */
   private strings = new Map<string, string>();
+  /**
+   * One copy of each distinct form (key, values, pairs) the window holds, by a hash of its
+   * content. A routine event repeats its key and token lists exactly, and two arrays of a few
+   * tokens each were two thirds of an event's memory (heap snapshot of the watchdog stream
+   * replayed for 20 days: 355 bytes per windowed event, 225 of them the lists). Shared lists
+   * are never written to: every reader of a BehaviourEvent only reads its tokens.
+   */
+  private forms = new Map<number, Form>();
+  private texts = new Map<string, string>();
   dirty = true;
 
   constructor(
@@ -166,31 +238,50 @@ export class Subject {
     this.dirty = true;
   }
 
-  private intern(event: BehaviourEvent): BehaviourEvent {
-    // a subject whose tokens keep changing would grow the table without end: start it again
+  /** the command text repeats as often as the routine does; kept apart from the tokens, whose table stays small */
+  private text(x: string): string {
+    if (!x) return x;
+    if (this.texts.size > this.opts.windowEvents * 2) this.texts.clear();
+    const y = this.texts.get(x);
+    if (y !== undefined) return y;
+    this.texts.set(x, x);
+    return x;
+  }
+
+  private formOf(event: BehaviourEvent): Form {
+    // a subject whose tokens keep changing would grow the tables without end: start them again
     if (this.strings.size > this.opts.windowEvents * 4) this.strings.clear();
+    if (this.forms.size > this.opts.windowEvents * 2) this.forms.clear();
     const one = (x: string) => {
       const y = this.strings.get(x);
       if (y !== undefined) return y;
       this.strings.set(x, x);
       return x;
     };
-    return { key: one(event.key), values: event.values.map(one), pairs: event.pairs.map(one), text: event.text, time: event.time };
+    // as a small integer, which a Map keeps without a heap number per entry
+    const h = fnv1a32(`${event.key}\t${event.values.join('\n')}\t${event.pairs.join('\n')}`) | 0;
+    const found = this.forms.get(h);
+    if (found && found.key === event.key && sameTokens(found.values, event.values) && sameTokens(found.pairs, event.pairs)) return found;
+    const own = { key: one(event.key), values: event.values.map(one), pairs: event.pairs.map(one) };
+    // a hash collision keeps the form it found: this event holds its own
+    if (!found) this.forms.set(h, own);
+    return own;
   }
 
-  private remember(original: BehaviourEvent, learn: boolean, calibrate: boolean): void {
-    const event = this.intern(original);
-    this.context.push(event);
+  private remember(event: BehaviourEvent, learn: boolean, calibrate: boolean): void {
+    const form = this.formOf(event);
+    const text = this.text(event.text);
+    this.context.push({ key: form.key, values: form.values, pairs: form.pairs, text, time: event.time });
     if (this.context.length > this.opts.contextLength * 4) this.context.splice(0, this.context.length - this.opts.contextLength);
     const n = ++this.seq;
     if (calibrate) {
-      this.recent.push({ e: event, n });
+      this.recent.push(form, text, event.time, n);
       const keep = Math.ceil(this.opts.windowEvents * this.opts.heldOutFraction);
-      if (this.recent.length > keep * 1.25) this.recent.splice(0, this.recent.length - keep);
+      if (this.recent.length > keep * 1.25) this.recent.keepLast(keep);
     }
     if (!learn) return;
-    this.window.push({ e: event, n });
-    if (this.window.length > this.opts.windowEvents * 1.25) this.window.splice(0, this.window.length - this.opts.windowEvents);
+    this.window.push(form, text, event.time, n);
+    if (this.window.length > this.opts.windowEvents * 1.25) this.window.keepLast(this.opts.windowEvents);
   }
 
   private learningVerdict(): SubjectVerdict {
@@ -313,21 +404,24 @@ export class Subject {
     if (this.training) return this.training;
     this.training = (async () => {
       // hold out the newest non-bad events; fit on what the window has from before them
-      const span = this.window.length ? this.seq - this.window[0].n + 1 : 0;
+      const span = this.window.length ? this.seq - this.window.ns[0] + 1 : 0;
       const want = Math.max(MIN_CALIBRATION, Math.floor(Math.min(span, this.opts.windowEvents) * this.opts.heldOutFraction));
-      const held = this.recent.slice(-want);
-      if (held.length < MIN_CALIBRATION) return;
-      const cutAt = held[0].n;
-      const fitPart = this.window.filter((x) => x.n < cutAt).map((x) => x.e);
-      if (fitPart.length < MIN_CALIBRATION) return;
+      const held = Math.min(want, this.recent.length);
+      if (held < MIN_CALIBRATION) return;
+      const cutAt = this.recent.ns[this.recent.length - held];
+      let fitCount = 0;
+      while (fitCount < this.window.length && this.window.ns[fitCount] < cutAt) fitCount++;
+      if (fitCount < MIN_CALIBRATION) return;
       // everything the subject may learn from or calibrate on, in order
       const numbered = historyOf(this.window, this.recent);
       const history = numbered.map((x) => x.e);
       // what the models may learn, as before: the window's (good and labelled) events before
       // the stretch, and the stretch. Older events that were only not bad (ugly) are scored
       // for calibration but never learnt, so repeating an odd thing does not make it normal
-      const inWindow = new Set(this.window.map((x) => x.n));
+      const inWindow = new Set(this.window.ns);
       const learnable = numbered.map((x) => x.n >= cutAt || inWindow.has(x.n));
+      // the window's events before the stretch, the same objects as in the history
+      const fitPart = numbered.filter((x) => x.n < cutAt && inWindow.has(x.n)).map((x) => x.e);
       const folds = dayFolds(history, CROSS_FIT_FOLDS, this.firstTime ? Math.floor(this.firstTime / DAY) : NaN);
       const inputs: ScoringInput[] = history.map((event, i) => ({ event, context: this.lastOf(history.slice(Math.max(0, i - this.opts.contextLength), i)) }));
       const heldOut: Partial<Record<ModelName, number[]>> = {};
@@ -437,14 +531,14 @@ export class Subject {
     if (label === 'normal') {
       this.anomalousKeys.delete(event.key);
       this.normalKeys.add(event.key);
-      this.window.push({ e: event, n: ++this.seq });
+      this.window.push(this.formOf(event), this.text(event.text), event.time, ++this.seq);
       for (const m of this.models.values()) m.observe?.(event, []);
     } else {
       this.normalKeys.delete(event.key);
       this.anomalousKeys.add(event.key);
       // drop it from what later retraining would learn
-      this.window = this.window.filter((x) => x.e.key !== event.key);
-      this.recent = this.recent.filter((x) => x.e.key !== event.key);
+      this.window = this.window.without(event.key);
+      this.recent = this.recent.without(event.key);
     }
     this.dirty = true;
   }
@@ -477,8 +571,8 @@ export class Subject {
       lastTime: this.lastTime,
       lastTrained: this.lastTrained,
       trainedAtEvents: this.trainedAtEvents,
-      window: this.window,
-      recent: this.recent,
+      window: numberedOf(this.window),
+      recent: numberedOf(this.recent),
       seq: this.seq,
       context: this.lastOf(this.context),
       models: [...this.models.values()].map((m) => m.toState()),
@@ -496,14 +590,9 @@ export class Subject {
     subject.lastTime = s.lastTime;
     subject.lastTrained = s.lastTrained;
     subject.trainedAtEvents = s.trainedAtEvents;
-    // the file holds an event that is in both the window and the recent events twice: read it back as one
-    const byNumber = new Map<number, BehaviourEvent>();
-    subject.window = s.window.map((x) => {
-      const e = subject.intern(x.e);
-      byNumber.set(x.n, e);
-      return { e, n: x.n };
-    });
-    subject.recent = s.recent.map((x) => ({ e: byNumber.get(x.n) ?? subject.intern(x.e), n: x.n }));
+    // an event in both the window and the recent events is in the file twice: both share one form
+    for (const x of s.window) subject.window.push(subject.formOf(x.e), subject.text(x.e.text), x.e.time, x.n);
+    for (const x of s.recent) subject.recent.push(subject.formOf(x.e), subject.text(x.e.text), x.e.time, x.n);
     subject.seq = s.seq;
     subject.context = s.context;
     for (const m of s.models) subject.models.set(m.name, loadModel(m));
@@ -518,22 +607,29 @@ export class Subject {
   }
 }
 
-/** the window and the recent events merged in stream order, each event once */
-function historyOf(window: readonly Numbered[], recent: readonly Numbered[]): Numbered[] {
+/** the window and the recent events merged in stream order, each event once, as objects */
+function historyOf(window: EventColumns, recent: EventColumns): Numbered[] {
   const out: Numbered[] = [];
   let i = 0;
   let j = 0;
   while (i < window.length || j < recent.length) {
-    const a = window[i];
-    const b = recent[j];
-    if (b === undefined || (a !== undefined && a.n < b.n)) out.push(window[i++]);
-    else if (a === undefined || b.n < a.n) out.push(recent[j++]);
+    const a = i < window.length ? window.ns[i] : Infinity;
+    const b = j < recent.length ? recent.ns[j] : Infinity;
+    if (a < b) out.push({ e: window.event(i++), n: a });
+    else if (b < a) out.push({ e: recent.event(j++), n: b });
     else {
-      out.push(a);
+      out.push({ e: window.event(i), n: a });
       i++;
       j++;
     }
   }
+  return out;
+}
+
+/** the events as the state file holds them */
+function numberedOf(events: EventColumns): Numbered[] {
+  const out = new Array<Numbered>(events.length);
+  for (let i = 0; i < events.length; i++) out[i] = { e: events.event(i), n: events.ns[i] };
   return out;
 }
 

@@ -1,0 +1,89 @@
+import t from 'tap';
+import { seededRandom as rng } from '../demo/generate';
+import { Subject, type SubjectOptions } from '../scorer/subject';
+import type { BehaviourEvent } from '../scorer/types';
+
+// A subject's window and held-out events are kept as columns, events that repeat sharing one
+// copy of their tokens (scorer/subject.ts, EventColumns; docs/benchmarks.md, memory). What
+// must hold whatever the layout: the state file holds every event once per list, with the
+// fields as they came; a subject read back from it holds the same and scores the next events
+// exactly as the one that stayed in memory; the window stays bounded; and an event labelled
+// anomalous leaves what later retraining learns.
+
+const DAY = 86400;
+const START = 1_790_000_000 - (1_790_000_000 % DAY);
+
+const OPTIONS: SubjectOptions = {
+  models: ['rarity', 'ocsvm'],
+  minEvents: 200,
+  minSeconds: 0,
+  windowEvents: 400,
+  retrainSeconds: DAY,
+  contextLength: 4,
+  heldOutFraction: 0.3,
+  backend: 'none',
+};
+
+/** a routine of a few programs at working hours, with now and then a one-off command line */
+function stream(seed: number, from: number, n: number): BehaviourEvent[] {
+  const r = rng(seed);
+  const tools = ['git', 'vim', 'make', 'ls', 'curl'];
+  return Array.from({ length: n }, (_, i) => {
+    const tool = i % 7 === 3 ? 'ssh' : tools[Math.floor(r() * tools.length)];
+    const time = START + Math.floor((from + i) / 60) * DAY + 9 * 3600 + ((from + i) % 60) * 480;
+    const hour = `hour=${String(Math.floor((time % DAY) / 3600)).padStart(2, '0')}`;
+    return {
+      key: `exec /usr/bin/${tool} <- /bin/bash`,
+      values: ['kind=process', `exe=/usr/bin/${tool}`, hour],
+      pairs: [`parent=/bin/bash>exe=/usr/bin/${tool}`, `exe=/usr/bin/${tool}>${hour}`],
+      text: i % 13 === 0 ? `${tool} --once ${i}` : `${tool} -v`,
+      time,
+    };
+  });
+}
+
+const json = (x: unknown) => JSON.parse(JSON.stringify(x));
+
+t.test('a window saved and read back is the same window, and scores the same', async (t) => {
+  const kept = new Subject('dev@app-01', OPTIONS);
+  await kept.scoreEvents(stream(1, 0, 900));
+  t.equal(kept.state, 'monitoring', 'the subject trained');
+  const inList = (s: { window: { e: BehaviourEvent }[]; recent: { e: BehaviourEvent }[] }) => [...s.window, ...s.recent].some((x) => x.e.key.includes('/ssh '));
+  t.ok(inList(json(kept.toState())), '`ssh` is in the lists');
+  // labelled anomalous, it must leave the window and the held-out events
+  kept.label(
+    stream(1, 0, 900).find((e) => e.key.includes('/ssh '))!,
+    'anomalous',
+  );
+  const state = json(kept.toState());
+
+  t.ok(state.window.length > 0 && state.window.length <= OPTIONS.windowEvents * 1.25, `the window is bounded (${state.window.length} events)`);
+  t.ok(
+    state.window.every((x: { n: number }, i: number) => i === 0 || x.n > state.window[i - 1].n),
+    'the window is in stream order',
+  );
+  t.notOk(inList(state), 'the event labelled anomalous is in neither list');
+  t.same(Object.keys(state.window[0].e), ['key', 'values', 'pairs', 'text', 'time'], 'events keep their fields, in order');
+  const recentByN = new Map(state.recent.map((x: { n: number; e: BehaviourEvent }) => [x.n, x.e]));
+  const shared = state.window.filter((x: { n: number }) => recentByN.has(x.n));
+  t.ok(shared.length > 0, 'some events are in both lists');
+  t.ok(
+    shared.every((x: { n: number; e: BehaviourEvent }) => JSON.stringify(recentByN.get(x.n)) === JSON.stringify(x.e)),
+    'an event in both lists is the same event in both',
+  );
+  t.ok(
+    state.window.some((x: { e: BehaviourEvent }) => x.e.text.includes('--once')),
+    'one-off command lines are kept as they came',
+  );
+
+  const read = Subject.fromState(json(state), OPTIONS);
+  t.same(json(read.toState()), state, 'read back, it saves the same state');
+
+  // both go on through a retraining: the same scores, the same reasons, the same state after
+  const next = stream(2, 900, 400);
+  const a = await kept.scoreEvents(next);
+  const b = await read.scoreEvents(next);
+  t.same(b, a, 'the subject read back scores the next 400 events as the one kept in memory');
+  t.ok(kept.lastTrained > state.lastTrained, 'a retraining happened on the way');
+  t.same(json(read.toState()), json(kept.toState()), 'and both end in the same state');
+});
