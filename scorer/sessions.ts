@@ -1,5 +1,6 @@
 import { Calibrator, MIN_CALIBRATION, type Calibrated, type Combination } from './calibration';
 import { KeyCountProfile } from './key-counts';
+import { KeyCooccurrence } from './key-cooccurrence';
 import { KeySetNeighbours } from './key-sets';
 import { createModel } from './models';
 import type { BehaviourEvent, Evidence, Model, ModelName, ScoringInput } from './types';
@@ -43,6 +44,8 @@ export interface SessionScorerOptions {
   meanStatistics?: boolean;
   /** add the nearest training key set statistic (`sets`, key-sets.ts) */
   keySets?: boolean;
+  /** add the missing-companions statistic (`cooc`, key-cooccurrence.ts) */
+  keyCooccurrence?: boolean;
   /** how the statistics' p-values combine (calibration.ts; default: the strongest) */
   combination?: Combination;
   modelOptions?: Partial<Record<ModelName, Record<string, unknown>>>;
@@ -51,9 +54,10 @@ export interface SessionScorerOptions {
 
 /**
  * `rarity` is the model's peak statistic, `rarity:mean` its mean; `counts` the key-count
- * profile; `sets` the distance to the nearest training key set
+ * profile; `sets` the distance to the nearest training key set; `cooc` the keys held without
+ * their usual companions
  */
-export type SessionStatistic = ModelName | `${ModelName}:mean` | 'counts' | 'sets';
+export type SessionStatistic = ModelName | `${ModelName}:mean` | 'counts' | 'sets' | 'cooc';
 
 export interface SessionResult extends Calibrated<SessionStatistic> {
   evidence: Partial<Record<SessionStatistic, Evidence>>;
@@ -93,6 +97,7 @@ interface FoldModels {
   models: Map<ModelName, Model>;
   counts: KeyCountProfile | null;
   sets: KeySetNeighbours | null;
+  cooc: KeyCooccurrence | null;
 }
 
 type SessionEvidence = Partial<Record<SessionStatistic, Evidence>>;
@@ -136,7 +141,7 @@ export class SessionScorer {
       models.set(name, model);
       this.opts.onProgress?.(`fit ${name}${fold}`, 1, 1);
     }
-    const keys = this.opts.keyCounts || this.opts.keySets ? sessions.map(keysOf) : [];
+    const keys = this.opts.keyCounts || this.opts.keySets || this.opts.keyCooccurrence ? sessions.map(keysOf) : [];
     let counts: KeyCountProfile | null = null;
     if (this.opts.keyCounts) {
       counts = new KeyCountProfile();
@@ -147,7 +152,12 @@ export class SessionScorer {
       sets = new KeySetNeighbours();
       sets.fit(keys);
     }
-    return { models, counts, sets };
+    let cooc: KeyCooccurrence | null = null;
+    if (this.opts.keyCooccurrence) {
+      cooc = new KeyCooccurrence();
+      cooc.fit(keys);
+    }
+    return { models, counts, sets, cooc };
   }
 
   private async sessionEvidence(fold: FoldModels, sessions: readonly (readonly BehaviourEvent[])[], stage: string): Promise<SessionEvidence[]> {
@@ -173,10 +183,11 @@ export class SessionScorer {
           if (this.opts.meanStatistics !== false) out[o][`${name}:mean`] = { value: mean(list), detail: '' };
         }
       }
-      for (let j = 0; j < slice.length && (fold.counts || fold.sets); j++) {
+      for (let j = 0; j < slice.length && (fold.counts || fold.sets || fold.cooc); j++) {
         const keys = keysOf(slice[j]);
         if (fold.counts) out[start + j].counts = fold.counts.surprise(keys);
         if (fold.sets) out[start + j].sets = fold.sets.distance(keys);
+        if (fold.cooc) out[start + j].cooc = fold.cooc.surprise(keys);
       }
       this.opts.onProgress?.(stage, Math.min(start + chunk, sessions.length), sessions.length);
     }
