@@ -1,6 +1,5 @@
 import { Calibrator, MIN_CALIBRATION, type Calibrated, type Combination } from './calibration';
 import { KeyCountProfile } from './key-counts';
-import { KeyCooccurrence } from './key-cooccurrence';
 import { KeySetNeighbours } from './key-sets';
 import { createModel } from './models';
 import type { BehaviourEvent, Evidence, Model, ModelName, ScoringInput } from './types';
@@ -44,8 +43,6 @@ export interface SessionScorerOptions {
   meanStatistics?: boolean;
   /** add the nearest training key set statistic (`sets`, key-sets.ts) */
   keySets?: boolean;
-  /** add the missing-companions statistic (`cooc`, key-cooccurrence.ts) */
-  keyCooccurrence?: boolean;
   /** how the statistics' p-values combine (calibration.ts; default: the strongest) */
   combination?: Combination;
   modelOptions?: Partial<Record<ModelName, Record<string, unknown>>>;
@@ -54,10 +51,9 @@ export interface SessionScorerOptions {
 
 /**
  * `rarity` is the model's peak statistic, `rarity:mean` its mean; `counts` the key-count
- * profile; `sets` the distance to the nearest training key set; `cooc` the keys held without
- * their usual companions
+ * profile; `sets` the distance to the nearest training key set
  */
-export type SessionStatistic = ModelName | `${ModelName}:mean` | 'counts' | 'sets' | 'cooc';
+export type SessionStatistic = ModelName | `${ModelName}:mean` | 'counts' | 'sets';
 
 export interface SessionResult extends Calibrated<SessionStatistic> {
   evidence: Partial<Record<SessionStatistic, Evidence>>;
@@ -97,7 +93,6 @@ interface FoldModels {
   models: Map<ModelName, Model>;
   counts: KeyCountProfile | null;
   sets: KeySetNeighbours | null;
-  cooc: KeyCooccurrence | null;
 }
 
 type SessionEvidence = Partial<Record<SessionStatistic, Evidence>>;
@@ -141,7 +136,7 @@ export class SessionScorer {
       models.set(name, model);
       this.opts.onProgress?.(`fit ${name}${fold}`, 1, 1);
     }
-    const keys = this.opts.keyCounts || this.opts.keySets || this.opts.keyCooccurrence ? sessions.map(keysOf) : [];
+    const keys = this.opts.keyCounts || this.opts.keySets ? sessions.map(keysOf) : [];
     let counts: KeyCountProfile | null = null;
     if (this.opts.keyCounts) {
       counts = new KeyCountProfile();
@@ -152,12 +147,7 @@ export class SessionScorer {
       sets = new KeySetNeighbours();
       sets.fit(keys);
     }
-    let cooc: KeyCooccurrence | null = null;
-    if (this.opts.keyCooccurrence) {
-      cooc = new KeyCooccurrence();
-      cooc.fit(keys);
-    }
-    return { models, counts, sets, cooc };
+    return { models, counts, sets };
   }
 
   private async sessionEvidence(fold: FoldModels, sessions: readonly (readonly BehaviourEvent[])[], stage: string): Promise<SessionEvidence[]> {
@@ -183,11 +173,10 @@ export class SessionScorer {
           if (this.opts.meanStatistics !== false) out[o][`${name}:mean`] = { value: mean(list), detail: '' };
         }
       }
-      for (let j = 0; j < slice.length && (fold.counts || fold.sets || fold.cooc); j++) {
+      for (let j = 0; j < slice.length && (fold.counts || fold.sets); j++) {
         const keys = keysOf(slice[j]);
         if (fold.counts) out[start + j].counts = fold.counts.surprise(keys);
         if (fold.sets) out[start + j].sets = fold.sets.distance(keys);
-        if (fold.cooc) out[start + j].cooc = fold.cooc.surprise(keys);
       }
       this.opts.onProgress?.(stage, Math.min(start + chunk, sessions.length), sessions.length);
     }

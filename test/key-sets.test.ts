@@ -1,7 +1,6 @@
 import t, { type Test } from 'tap';
 import { seededRandom } from '../demo/generate';
 import { sequenceEvent } from '../scorer/features/extract';
-import { KeyCooccurrence } from '../scorer/key-cooccurrence';
 import { KeySetNeighbours } from '../scorer/key-sets';
 import { SessionScorer } from '../scorer/sessions';
 
@@ -47,22 +46,4 @@ t.test("sessions: a process that mixes two programs' calls is caught by its key 
   t.equal(mixed.model, 'sets');
   t.match(mixed.evidence.sets!.detail, /no training session uses this set of 5 keys/);
   t.ok(normals.filter((s) => s.score < 0.3).length <= 1, 'normal processes rarely score bad');
-});
-
-t.test('key co-occurrence: a key held without the keys that always accompany it', async (t) => {
-  const cooc = new KeyCooccurrence();
-  const file = ['open', 'read', 'close'];
-  const net = ['socket', 'connect', 'send', 'close'];
-  const memory = ['mmap', 'brk', 'munmap'];
-  cooc.fit([file, net, memory].flatMap((group) => Array.from({ length: 20 }, () => group)));
-  const complete = cooc.surprise(['socket', 'connect', 'send', 'send', 'close']);
-  const cut = cooc.surprise(['socket', 'send', 'close']);
-  // the complete session lacks only other programs' calls; the cut one also lacks connect,
-  // which all 20 training sessions with socket held
-  t.ok(cut.value > complete.value, `without connect ${cut.value.toFixed(3)} > complete ${complete.value.toFixed(3)}`);
-  t.match(cut.detail, /`(socket|send)` without `connect`, which 20 of the 20 training sessions/, cut.detail);
-  // two whole groups that no training session held together lack nothing of their own
-  const together = cooc.surprise([...file, ...net]);
-  t.ok(together.value < cut.value, `file and network calls together ${together.value.toFixed(3)} < one group cut short`);
-  t.same(cooc.surprise(['execve']), { value: 0, detail: '' }, 'keys never seen in training are left to sets');
 });

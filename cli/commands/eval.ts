@@ -29,8 +29,7 @@ Options:
                  sequences and syscall traces also sets, each session's distance to
                  the nearest training key set, and for key sequences counts, each
                  session's key-count profile); ngram, the Kneser-Ney key language
-                 model, and cooc, the keys a session holds without their usual
-                 companions, only when named. A list names every statistic it wants
+                 model, only when named. A list names every statistic it wants
   --combine HOW  sessions and traces: a unit's statistics combine by the strongest
                  p-value, as a row's do (strongest, default) or by Fisher's sum of
                  −log p (fisher)
@@ -67,16 +66,14 @@ export async function run(argv: string[]): Promise<number> {
   const raw = (flags.config ? readConfigJson(flags.config as string) : {}) as Record<string, unknown>;
   let keyCounts: boolean | undefined;
   let keySets: boolean | undefined;
-  let keyCooccurrence: boolean | undefined;
   if (flags.models) {
     const wanted = String(flags.models).split(',');
     for (const m of wanted)
-      if (!['rarity', 'ocsvm', 'lstm', 'ngram', 'counts', 'sets', 'cooc'].includes(m))
-        throw new CliError(`--models: unknown model ${JSON.stringify(m)} (rarity, ocsvm, lstm, ngram, counts, sets, cooc)`, EXIT.usage);
+      if (!['rarity', 'ocsvm', 'lstm', 'ngram', 'counts', 'sets'].includes(m))
+        throw new CliError(`--models: unknown model ${JSON.stringify(m)} (rarity, ocsvm, lstm, ngram, counts, sets)`, EXIT.usage);
     raw.models = { rarity: wanted.includes('rarity'), ocsvm: wanted.includes('ocsvm'), lstm: wanted.includes('lstm'), ngram: wanted.includes('ngram') };
     keyCounts = wanted.includes('counts');
     keySets = wanted.includes('sets');
-    keyCooccurrence = wanted.includes('cooc');
   }
   const config = resolveConfig(raw, (flags.config as string) ?? '--models');
   const bar = progress(process.stderr, Boolean(flags.quiet));
@@ -89,7 +86,6 @@ export async function run(argv: string[]): Promise<number> {
       unit,
       keyCounts,
       keySets,
-      keyCooccurrence,
       combination,
       onProgress: (s, d, t) => bar.update(s, d, t),
       log: stderrLog(flags),

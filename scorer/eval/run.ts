@@ -28,8 +28,6 @@ export interface EvalOptions {
   keyCounts?: boolean;
   /** sessions and traces: add the nearest training key set (`sets`; default: yes) */
   keySets?: boolean;
-  /** sessions and traces: add the missing-companions statistic (`cooc`; default: no) */
-  keyCooccurrence?: boolean;
   /** sessions and traces: how statistics combine (default: the strongest, as for rows) */
   combination?: Combination;
   onProgress?: (stage: string, done: number, total: number) => void;
@@ -41,7 +39,7 @@ export interface EvalOptions {
 export interface EvalResult extends Metrics {
   kind: InputKind;
   unit: 'row' | 'window' | 'session';
-  models: (ModelName | 'counts' | 'sets' | 'cooc')[];
+  models: (ModelName | 'counts' | 'sets')[];
   backend?: string;
   train_units: number;
   seconds: number;
@@ -83,10 +81,9 @@ async function evaluate(opts: EvalOptions, config: AnomalyConfig, models: ModelN
   // Fisher, with the mean statistics), ADFA-LD dev AUC 0.737 -> 0.806 (rarity, ocsvm; Fisher),
   // 0.7465 -> 0.8235 with the strongest
   const keySets = kind !== 'osquery' && (opts.keySets ?? true);
-  const keyCooccurrence = kind !== 'osquery' && (opts.keyCooccurrence ?? false);
-  if (!models.length && !keyCounts && !keySets && !keyCooccurrence)
+  if (!models.length && !keyCounts && !keySets)
     throw new Error(
-      `no model to evaluate ${kind} with${opts.keyCounts || opts.keySets || opts.keyCooccurrence ? ' (counts, sets and cooc score sequences and traces, not osquery rows)' : ''}`,
+      `no model to evaluate ${kind} with${opts.keyCounts || opts.keySets ? ' (counts and sets score sequences and traces, not osquery rows)' : ''}`,
     );
   if (kind === 'osquery') {
     ({ units, trainUnits, backend } = await evalRows(opts, config));
@@ -95,13 +92,13 @@ async function evaluate(opts: EvalOptions, config: AnomalyConfig, models: ModelN
     const test = kind === 'sequences' ? await readLabelledSequences(opts.test) : await readTraces(opts.test);
     const normalTrain = train.filter((s) => !s.anomalous);
     trainUnits = normalTrain.length;
-    units = await evalSessions(normalTrain, test, models, keyCounts, keySets, keyCooccurrence, meanStatistics, opts);
+    units = await evalSessions(normalTrain, test, models, keyCounts, keySets, meanStatistics, opts);
   }
   if (!units.length) throw new DatasetError(opts.test, 0, 'no labelled unit to evaluate (osquery lines need a top-level "label": "normal" | "anomalous")');
   return {
     kind,
     unit,
-    models: [...models, ...(keyCounts ? (['counts'] as const) : []), ...(keySets ? (['sets'] as const) : []), ...(keyCooccurrence ? (['cooc'] as const) : [])],
+    models: [...models, ...(keyCounts ? (['counts'] as const) : []), ...(keySets ? (['sets'] as const) : [])],
     backend,
     train_units: trainUnits,
     ...metrics(units),
@@ -146,7 +143,6 @@ async function evalSessions(
   models: ModelName[],
   keyCounts: boolean,
   keySets: boolean,
-  keyCooccurrence: boolean,
   meanStatistics: boolean,
   opts: EvalOptions,
 ): Promise<ScoredUnit[]> {
@@ -161,7 +157,6 @@ async function evalSessions(
     keyCounts,
     meanStatistics,
     keySets,
-    keyCooccurrence,
     // the strongest statistic decides, as for a row. Fisher's sum (`--combine fisher`) was
     // measured against it with the default models: on HDFS F1 0.9985 against 0.998 (3 and 4
     // of 1,000 normal sessions below 0.3), on ADFA-LD AUC 0.802 against 0.829 and no attack
