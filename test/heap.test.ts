@@ -1,6 +1,7 @@
 import t from 'tap';
 import * as v8 from 'v8';
 import { HeapKeeper } from '../scorer/heap';
+import { fitEnded, pacer } from '../scorer/pacing';
 
 const used = () => v8.getHeapStatistics().used_heap_size;
 const MB = 1024 * 1024;
@@ -45,4 +46,24 @@ t.test('the slack counts from the lowest heap seen, not only from the last force
   t.equal(junk.length, 400_000);
   junk = null;
   t.equal(keeper.check(), true, 'is collected');
+});
+
+t.test("collect() frees a fit's garbage below the slack, and a fit's end calls the scorer thread's hook", async (t) => {
+  const keeper = new HeapKeeper(64 * MB);
+  keeper.collect();
+  const low = used();
+  let junk: string[] | null = Array.from({ length: 200_000 }, (_, i) => `fit-${i}`);
+  t.equal(junk.length, 200_000);
+  junk = null;
+  t.equal(keeper.check(), false, 'under the slack: check() leaves it');
+  const before = keeper.collections;
+  const hook = pacer.onFitEnd;
+  pacer.onFitEnd = () => keeper.collect();
+  try {
+    fitEnded();
+  } finally {
+    pacer.onFitEnd = hook;
+  }
+  t.equal(keeper.collections, before + 1, 'the end of a fit collected');
+  t.ok(used() < low + 2 * MB, `the garbage is gone (${((used() - low) / MB).toFixed(1)} MB above the heap before it)`);
 });
