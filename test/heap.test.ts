@@ -48,22 +48,25 @@ t.test('the slack counts from the lowest heap seen, not only from the last force
   t.equal(keeper.check(), true, 'is collected');
 });
 
-t.test("collect() frees a fit's garbage below the slack, and a fit's end calls the scorer thread's hook", async (t) => {
-  const keeper = new HeapKeeper(64 * MB);
-  keeper.collect();
+t.test("a fit's end collects past a quarter of the slack, through the scorer thread's hook", async (t) => {
+  const keeper = new HeapKeeper(32 * MB);
+  keeper.check(0);
   const low = used();
-  let junk: string[] | null = Array.from({ length: 200_000 }, (_, i) => `fit-${i}`);
-  t.equal(junk.length, 200_000);
-  junk = null;
-  t.equal(keeper.check(), false, 'under the slack: check() leaves it');
-  const before = keeper.collections;
   const hook = pacer.onFitEnd;
-  pacer.onFitEnd = () => keeper.collect();
+  pacer.onFitEnd = () => keeper.afterFit();
   try {
+    const before = keeper.collections;
     fitEnded();
+    t.equal(keeper.collections, before, 'nothing piled up: no collection');
+    let junk: string[] | null = Array.from({ length: 400_000 }, (_, i) => `fit-${i}`);
+    t.ok(used() - low > 8 * MB && used() - low < 32 * MB, `past a quarter of the slack, under the slack (${((used() - low) / MB).toFixed(0)} MB)`);
+    t.equal(junk.length, 400_000);
+    junk = null;
+    t.equal(keeper.check(), false, 'under the slack: check() leaves it');
+    fitEnded();
+    t.equal(keeper.collections, before + 1, 'the end of a fit collected');
+    t.ok(used() < low + 2 * MB, `the garbage is gone (${((used() - low) / MB).toFixed(1)} MB above the heap before it)`);
   } finally {
     pacer.onFitEnd = hook;
   }
-  t.equal(keeper.collections, before + 1, 'the end of a fit collected');
-  t.ok(used() < low + 2 * MB, `the garbage is gone (${((used() - low) / MB).toFixed(1)} MB above the heap before it)`);
 });
