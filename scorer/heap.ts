@@ -68,9 +68,10 @@ export class HeapKeeper {
    * again, hashed vectors, folds, tfjs's per-step objects) is garbage by then, and the next
    * fit or scoring pass would otherwise allocate on top of up to a whole slack of it. The
    * 60-day replay with all three models, young generation as the scorer thread's
-   * (docs/benchmarks.md): a collection after every fit kept resident memory 10–14 MB lower in
-   * the median and 7–16 MB at its highest from the 10,000th line on, but at 3× the
-   * collections, 864 of them after fits; most rarity fold fits leave 1–4 MB, hence the quarter.
+   * (docs/benchmarks.md): a collection after every fit kept resident memory 8–20 MB lower in
+   * the median and 7–16 MB at its highest from the 10,000th line on, but with 864 collections
+   * after fits; most rarity fold fits leave 1–4 MB, hence the quarter: 488 collections after
+   * fits, and the highest RSS 255 → 244 MB (242 MB after every fit), scores unchanged.
    */
   afterFit(): boolean {
     return this.check(this.slackBytes / 4);
