@@ -75,6 +75,9 @@ export class Pacer {
   /** called at every slice boundary, paced or not: the scorer thread's sign of progress, which
    * the thread that started it watches (scorer/service.ts, the row budget) */
   onSlice: () => void = () => {};
+  /** called when a model's fit has returned (scorer/subject.ts): the scorer thread collects
+   * the fit's garbage there (scorer/heap.ts) */
+  onFitEnd: () => void = () => {};
 
   constructor(private readonly env: PacerEnv = processEnv) {}
 
@@ -152,4 +155,9 @@ export const pacer = new Pacer();
  */
 export function pace(): Promise<void> {
   return pacer.slice();
+}
+
+/** The hook a training calls when one model's fit has returned, before the next work starts. */
+export function fitEnded(): void {
+  pacer.onFitEnd();
 }

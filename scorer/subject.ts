@@ -2,7 +2,7 @@ import { Calibrator, MIN_CALIBRATION, verdictOf, scoreFromP, BAD_BELOW, GOOD_FRO
 import { createModel, loadModel } from './models';
 import { fitInHelper, fitsElsewhere } from './fit-helper';
 import { fnv1a32 } from './hash';
-import { pace } from './pacing';
+import { fitEnded, pace } from './pacing';
 import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, ScoringInput, SubjectState, Verdict } from './types';
 
 // One subject's behaviour: its models, its calibration and where it is in the lifecycle
@@ -509,6 +509,7 @@ export class Subject {
     await pace();
     // a retrain starts from the model it replaces (the LSTM warm-starts from its weights)
     await model.fit(this.sequencesOf(events), this.models.get(model.name));
+    fitEnded();
     return model;
   }
 

@@ -134,6 +134,7 @@ async function main(): Promise<void> {
     progress.beat();
     heap.check();
   };
+  pacer.onFitEnd = () => heap.afterFit();
   const log: LogFn = (level, msg) => port.postMessage({ type: 'log', level, msg } satisfies WorkerReply);
   const scorer = await Scorer.open({ config: init.config, stateDir: init.stateDir, log, modelOptions: init.modelOptions });
   const windows = new WindowScorer(windowOptionsFrom(init.config, path.join(init.stateDir, 'windows'), log));

@@ -1,6 +1,7 @@
 import t from 'tap';
 import * as v8 from 'v8';
 import { HeapKeeper } from '../scorer/heap';
+import { fitEnded, pacer } from '../scorer/pacing';
 
 const used = () => v8.getHeapStatistics().used_heap_size;
 const MB = 1024 * 1024;
@@ -45,4 +46,27 @@ t.test('the slack counts from the lowest heap seen, not only from the last force
   t.equal(junk.length, 400_000);
   junk = null;
   t.equal(keeper.check(), true, 'is collected');
+});
+
+t.test("a fit's end collects past a quarter of the slack, through the scorer thread's hook", async (t) => {
+  const keeper = new HeapKeeper(32 * MB);
+  keeper.check(0);
+  const low = used();
+  const hook = pacer.onFitEnd;
+  pacer.onFitEnd = () => keeper.afterFit();
+  try {
+    const before = keeper.collections;
+    fitEnded();
+    t.equal(keeper.collections, before, 'nothing piled up: no collection');
+    let junk: string[] | null = Array.from({ length: 400_000 }, (_, i) => `fit-${i}`);
+    t.ok(used() - low > 8 * MB && used() - low < 32 * MB, `past a quarter of the slack, under the slack (${((used() - low) / MB).toFixed(0)} MB)`);
+    t.equal(junk.length, 400_000);
+    junk = null;
+    t.equal(keeper.check(), false, 'under the slack: check() leaves it');
+    fitEnded();
+    t.equal(keeper.collections, before + 1, 'the end of a fit collected');
+    t.ok(used() < low + 2 * MB, `the garbage is gone (${((used() - low) / MB).toFixed(1)} MB above the heap before it)`);
+  } finally {
+    pacer.onFitEnd = hook;
+  }
 });
