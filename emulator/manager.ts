@@ -265,15 +265,21 @@ export class OsquerydEmulator extends EventEmitter {
     return [...this.extensions.values()].map((e) => ({ uuid: e.uuid, name: e.info.name, socket: e.socket }));
   }
 
-  /** wait until an extension of that name is registered and its socket is up */
-  async waitFor(name: string, timeoutMs = 20_000): Promise<{ uuid: number; socket: string }> {
+  /**
+   * wait until an extension of that name is registered and its socket is up. `until` ends
+   * the wait early (e.g. the launched process exited: it will never register); a start
+   * slowed by a loaded host is waited for, so `timeoutMs` may be Infinity
+   */
+  async waitFor(name: string, timeoutMs = 20_000, until?: () => string | null): Promise<{ uuid: number; socket: string }> {
     const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
+    for (;;) {
       const e = [...this.extensions.values()].find((x) => x.info.name === name);
       if (e && fs.existsSync(e.socket)) return { uuid: e.uuid, socket: e.socket };
+      const stop = until?.();
+      if (stop) throw new Error(`extension ${name} did not register: ${stop}`);
+      if (Date.now() >= deadline) throw new Error(`extension ${name} did not register within ${timeoutMs} ms`);
       await sleep(50);
     }
-    throw new Error(`extension ${name} did not register within ${timeoutMs} ms`);
   }
 
   private plugin(registry: string, name: string): Registered | undefined {

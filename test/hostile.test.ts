@@ -198,7 +198,6 @@ t.test('one extension against hostile clients', async (t) => {
     await until(
       async () => closed,
       (n) => n >= 2000 - 64,
-      60_000,
     );
     t.ok(closed >= 2000 - 64, `${closed} of 2000 idle connections were closed by the server`);
     if (waited.total > 0) t.comment(`the listen backlog was full at times: the flood waited ${waited.total} ms in all`);
@@ -267,7 +266,6 @@ t.test('one extension against hostile clients', async (t) => {
     await until(
       async () => e.stderr.join(''),
       (s) => s.includes('FORGED-LINE'),
-      10_000,
     );
     const log = e.stderr.join('');
     t.notOk(
@@ -284,7 +282,6 @@ t.test('one extension against hostile clients', async (t) => {
     const [row] = await until(
       () => e.emu.query("SELECT id FROM anomaly_scores WHERE query = 'pack_user-behavior_process_events'"),
       (r) => r.length > 0,
-      60_000,
     );
     t.ok(row, 'a scored row to label');
     const insert = (values: unknown[]) =>
@@ -313,7 +310,6 @@ t.test('one extension against hostile clients', async (t) => {
     await until(
       async () => pings,
       (n) => n >= 3,
-      120_000,
     );
     e.emu.off('ping', count);
     e.emu.pingDelayMs = 0;
@@ -331,7 +327,7 @@ t.test('one extension against hostile clients', async (t) => {
     const reply = nextReply(s).then(statusOf, (err: Error) => err.message);
     await send(s, callBytes('table', 'anomaly_scores', { action: 'generate', context: '{"constraints":[]}' }));
     child.kill('SIGTERM');
-    const exit = await exited(child, 300_000);
+    const exit = await exited(child);
     const res = await reply;
     t.same(exit, { code: 0, signal: null }, 'it exits 0');
     // a server that makes the answer in one turn hears the signal only after every row is sent
@@ -355,7 +351,6 @@ t.test('items 11 and 12: no links followed, explicit modes whatever the umask', 
   await until(
     () => counters(e),
     (c) => c.scored === 20,
-    60_000,
   );
   const sock = extensionSocket(e);
   const mode = (p: string) => fs.statSync(p).mode & 0o777;
@@ -381,7 +376,7 @@ t.test('item 11: a state directory others can write to is refused', async (t) =>
     fs.mkdirSync(e.stateDir, { mode: 0o700 });
     prepare(e.stateDir);
     const child = await e.launch({ wait: false });
-    const exit = await exited(child, 60_000);
+    const exit = await exited(child);
     t.equal(exit?.code, 73, `${what}: refused with EX_CANTCREAT`);
     t.match(e.stderr.join(''), /state directory .* (writable by|owned by uid 4242)/, `${what}: and says why`);
     t.equal(e.emu.registered().length, 0, `${what}: nothing registered`);
