@@ -90,6 +90,9 @@ const BUILTIN: Record<string, string[]> = {
   distributed: ['tls'],
 };
 
+/** osqueryd's --thrift_timeout default: the send and receive timeout of every call it makes */
+const THRIFT_TIMEOUT_MS = 300_000;
+
 export interface ReplayResult {
   lines: number;
   failed: number;
@@ -101,7 +104,10 @@ export class OsquerydEmulator extends EventEmitter {
   readonly timeout: number;
   private readonly extensions = new Map<number, Registered>();
   private server: net.Server | null = null;
+  /** the watcher's next round, while it waits between rounds */
   private health: NodeJS.Timeout | null = null;
+  /** bumped at each start and stop: a round still running from before a restart schedules nothing */
+  private watcherRun = 0;
   private children = new Set<ChildProcess>();
   /** set when osqueryd would have requested a catastrophic shutdown */
   catastrophic: string | null = null;
@@ -134,7 +140,7 @@ export class OsquerydEmulator extends EventEmitter {
     // thrift re-emits a client connection's errors on the server: a client that hangs up
     // before its answer is written (EPIPE, ECONNRESET) is its own business, as in osqueryd
     this.server.on('error', () => undefined);
-    this.health = setInterval(() => void this.checkHealth(), Math.max(200, this.interval * 1000));
+    this.scheduleHealth(++this.watcherRun);
   }
 
   /** osqueryd deletes `<socket>.*` when it starts and stops */
@@ -236,6 +242,22 @@ export class OsquerydEmulator extends EventEmitter {
     return null;
   }
 
+  /**
+   * osqueryd's watcher is one thread: a round, then a pause of --extensions_interval, then
+   * the next round. A slow round delays the next instead of overlapping it (an interval timer
+   * would stack pings on an extension that is only slow)
+   */
+  private scheduleHealth(run: number): void {
+    if (run !== this.watcherRun) return;
+    this.health = setTimeout(
+      () => {
+        this.health = null;
+        void this.checkHealth().finally(() => this.scheduleHealth(run));
+      },
+      Math.max(200, this.interval * 1000),
+    );
+  }
+
   /** the watcher thread: first wait for a new socket, then ping on a new connection; one failure removes it */
   private async checkHealth(): Promise<void> {
     for (const e of [...this.extensions.values()]) {
@@ -248,7 +270,9 @@ export class OsquerydEmulator extends EventEmitter {
       if (!fs.existsSync(e.socket)) reason = 'socket path missing';
       else {
         try {
-          const s = await new ExtensionClient(e.socket).ping(10_000);
+          // osqueryd's client waits --thrift_timeout (300 s) for the answer: a slow extension
+          // is not a dead one (ExtensionClient in osquery/extensions/impl_thrift.cpp)
+          const s = await new ExtensionClient(e.socket).ping(THRIFT_TIMEOUT_MS);
           if (s.code === 1) reason = 'ping answered code 1';
         } catch (err) {
           reason = (err as Error).message;
@@ -292,7 +316,7 @@ export class OsquerydEmulator extends EventEmitter {
     registry: string,
     name: string,
     request: Record<string, string>,
-    timeoutMs = 300_000,
+    timeoutMs = THRIFT_TIMEOUT_MS,
   ): Promise<{ code: number; message: string; rows: Array<Record<string, string>> }> {
     const e = this.plugin(registry, name);
     if (!e) throw new Error(`Unknown registry plugin: ${registry}/${name}`);
@@ -436,7 +460,8 @@ export class OsquerydEmulator extends EventEmitter {
 
   /** osqueryd's shutdown: shutdown() to every extension, then its own socket and the stale ones go */
   async stop(opts: { notifyExtensions?: boolean } = {}): Promise<void> {
-    if (this.health) clearInterval(this.health);
+    this.watcherRun++;
+    if (this.health) clearTimeout(this.health);
     this.health = null;
     if (opts.notifyExtensions !== false) {
       await Promise.all([...this.extensions.values()].map((e) => new ExtensionClient(e.socket).shutdown(2000).catch(() => undefined)));
