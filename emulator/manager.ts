@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import * as thrift from 'thrift';
-import { ExtensionClient, ExtensionManager, toNumber, types } from '../extension/client';
+import { ExtensionClient, ExtensionManager, THRIFT_TIMEOUT_MS, toNumber, types } from '../extension/client';
 import { launchExtension, type LaunchOptions } from './launcher';
 import { SocketTransport } from '../extension/transport';
 import { generateContext, loadTable, queryColumnNames, referencedTables, runQuery, sqlite, type ColumnRoute } from './sql';
@@ -89,9 +89,6 @@ const BUILTIN: Record<string, string[]> = {
   config: ['filesystem', 'tls', 'update'],
   distributed: ['tls'],
 };
-
-/** osqueryd's --thrift_timeout default: the send and receive timeout of every call it makes */
-const THRIFT_TIMEOUT_MS = 300_000;
 
 export interface ReplayResult {
   lines: number;

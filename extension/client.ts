@@ -69,10 +69,17 @@ export class RpcError extends Error {
 
 type Fields = Map<number, Value>;
 
+/**
+ * osqueryd's --thrift_timeout default, the send and receive timeout of every call it makes
+ * (osquery/extensions/impl_thrift.cpp): how long a peer may be silent before it is taken for
+ * hung. A loaded host makes answers slow, not wrong; a peer that is gone refuses at once.
+ */
+export const THRIFT_TIMEOUT_MS = 300_000;
+
 export class ExtensionClient {
   constructor(
     readonly socket: string,
-    readonly timeoutMs = 10_000,
+    readonly timeoutMs = THRIFT_TIMEOUT_MS,
   ) {}
 
   /** one call on a fresh connection: `args` writes the argument fields, `decode` reads the result */
