@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import * as thrift from 'thrift';
-import { ExtensionClient, ExtensionManager, toNumber, types } from '../extension/client';
+import { ExtensionClient, ExtensionManager, THRIFT_TIMEOUT_MS, toNumber, types } from '../extension/client';
 import { launchExtension, type LaunchOptions } from './launcher';
 import { SocketTransport } from '../extension/transport';
 import { generateContext, loadTable, queryColumnNames, referencedTables, runQuery, sqlite, type ColumnRoute } from './sql';
@@ -101,7 +101,10 @@ export class OsquerydEmulator extends EventEmitter {
   readonly timeout: number;
   private readonly extensions = new Map<number, Registered>();
   private server: net.Server | null = null;
+  /** the watcher's next round, while it waits between rounds */
   private health: NodeJS.Timeout | null = null;
+  /** bumped at each start and stop: a round still running from before a restart schedules nothing */
+  private watcherRun = 0;
   private children = new Set<ChildProcess>();
   /** set when osqueryd would have requested a catastrophic shutdown */
   catastrophic: string | null = null;
@@ -134,7 +137,7 @@ export class OsquerydEmulator extends EventEmitter {
     // thrift re-emits a client connection's errors on the server: a client that hangs up
     // before its answer is written (EPIPE, ECONNRESET) is its own business, as in osqueryd
     this.server.on('error', () => undefined);
-    this.health = setInterval(() => void this.checkHealth(), Math.max(200, this.interval * 1000));
+    this.scheduleHealth(++this.watcherRun);
   }
 
   /** osqueryd deletes `<socket>.*` when it starts and stops */
@@ -236,6 +239,22 @@ export class OsquerydEmulator extends EventEmitter {
     return null;
   }
 
+  /**
+   * osqueryd's watcher is one thread: a round, then a pause of --extensions_interval, then
+   * the next round. A slow round delays the next instead of overlapping it (an interval timer
+   * would stack pings on an extension that is only slow)
+   */
+  private scheduleHealth(run: number): void {
+    if (run !== this.watcherRun) return;
+    this.health = setTimeout(
+      () => {
+        this.health = null;
+        void this.checkHealth().finally(() => this.scheduleHealth(run));
+      },
+      Math.max(200, this.interval * 1000),
+    );
+  }
+
   /** the watcher thread: first wait for a new socket, then ping on a new connection; one failure removes it */
   private async checkHealth(): Promise<void> {
     for (const e of [...this.extensions.values()]) {
@@ -248,7 +267,9 @@ export class OsquerydEmulator extends EventEmitter {
       if (!fs.existsSync(e.socket)) reason = 'socket path missing';
       else {
         try {
-          const s = await new ExtensionClient(e.socket).ping(10_000);
+          // osqueryd's client waits --thrift_timeout (300 s) for the answer: a slow extension
+          // is not a dead one (ExtensionClient in osquery/extensions/impl_thrift.cpp)
+          const s = await new ExtensionClient(e.socket).ping(THRIFT_TIMEOUT_MS);
           if (s.code === 1) reason = 'ping answered code 1';
         } catch (err) {
           reason = (err as Error).message;
@@ -265,15 +286,21 @@ export class OsquerydEmulator extends EventEmitter {
     return [...this.extensions.values()].map((e) => ({ uuid: e.uuid, name: e.info.name, socket: e.socket }));
   }
 
-  /** wait until an extension of that name is registered and its socket is up */
-  async waitFor(name: string, timeoutMs = 20_000): Promise<{ uuid: number; socket: string }> {
+  /**
+   * wait until an extension of that name is registered and its socket is up. `until` ends
+   * the wait early (e.g. the launched process exited: it will never register); a start
+   * slowed by a loaded host is waited for, so `timeoutMs` may be Infinity
+   */
+  async waitFor(name: string, timeoutMs = 20_000, until?: () => string | null): Promise<{ uuid: number; socket: string }> {
     const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
+    for (;;) {
       const e = [...this.extensions.values()].find((x) => x.info.name === name);
       if (e && fs.existsSync(e.socket)) return { uuid: e.uuid, socket: e.socket };
+      const stop = until?.();
+      if (stop) throw new Error(`extension ${name} did not register: ${stop}`);
+      if (Date.now() >= deadline) throw new Error(`extension ${name} did not register within ${timeoutMs} ms`);
       await sleep(50);
     }
-    throw new Error(`extension ${name} did not register within ${timeoutMs} ms`);
   }
 
   private plugin(registry: string, name: string): Registered | undefined {
@@ -286,7 +313,7 @@ export class OsquerydEmulator extends EventEmitter {
     registry: string,
     name: string,
     request: Record<string, string>,
-    timeoutMs = 300_000,
+    timeoutMs = THRIFT_TIMEOUT_MS,
   ): Promise<{ code: number; message: string; rows: Array<Record<string, string>> }> {
     const e = this.plugin(registry, name);
     if (!e) throw new Error(`Unknown registry plugin: ${registry}/${name}`);
@@ -430,7 +457,8 @@ export class OsquerydEmulator extends EventEmitter {
 
   /** osqueryd's shutdown: shutdown() to every extension, then its own socket and the stale ones go */
   async stop(opts: { notifyExtensions?: boolean } = {}): Promise<void> {
-    if (this.health) clearInterval(this.health);
+    this.watcherRun++;
+    if (this.health) clearTimeout(this.health);
     this.health = null;
     if (opts.notifyExtensions !== false) {
       await Promise.all([...this.extensions.values()].map((e) => new ExtensionClient(e.socket).shutdown(2000).catch(() => undefined)));

@@ -69,10 +69,17 @@ export class RpcError extends Error {
 
 type Fields = Map<number, Value>;
 
+/**
+ * osqueryd's --thrift_timeout default, the send and receive timeout of every call it makes
+ * (osquery/extensions/impl_thrift.cpp): how long a peer may be silent before it is taken for
+ * hung. A loaded host makes answers slow, not wrong; a peer that is gone refuses at once.
+ */
+export const THRIFT_TIMEOUT_MS = 300_000;
+
 export class ExtensionClient {
   constructor(
     readonly socket: string,
-    readonly timeoutMs = 10_000,
+    readonly timeoutMs = THRIFT_TIMEOUT_MS,
   ) {}
 
   /** one call on a fresh connection: `args` writes the argument fields, `decode` reads the result */
@@ -88,7 +95,19 @@ export class ExtensionClient {
         if (err) reject(err);
         else resolve(value as T);
       };
-      const timer = setTimeout(() => done(new RpcError(path, method, 'timeout', `no answer within ${timeoutMs} ms`)), timeoutMs);
+      // The timeout is on silence, as a socket receive timeout is (osqueryd's TSocket): an
+      // answer still arriving is not late. When the timer fires the verdict waits for the
+      // poll phase (setImmediate): in a process that was starved or busy, the timer and the
+      // answer become due in the same turn, and timers run first; the answer must win.
+      let lastHeard = Date.now();
+      const expire = () =>
+        setImmediate(() => {
+          if (settled) return;
+          const quiet = Date.now() - lastHeard;
+          if (quiet < timeoutMs) timer = setTimeout(expire, timeoutMs - quiet);
+          else done(new RpcError(path, method, 'timeout', `nothing received for ${timeoutMs} ms`));
+        });
+      let timer = setTimeout(expire, timeoutMs);
       const reader = new MessageReader({ ...REPLY_LIMITS, shared: new ByteBudget(REPLY_LIMITS.maxMessage) }, (m) => {
         try {
           done(null, decode(result(m, method)));
@@ -102,6 +121,7 @@ export class ExtensionClient {
         for (const part of w.stop().finish()) conn.write(part);
       });
       conn.on('data', (chunk: Buffer) => {
+        lastHeard = Date.now();
         try {
           reader.push(chunk);
         } catch (err) {

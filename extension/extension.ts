@@ -6,7 +6,7 @@ import { RetainedScores } from '../state/scores';
 import { RetainedWindows } from '../state/windows';
 import type { ExtensionArgs } from './args';
 import { CpuMonitor, readBudget } from './budget';
-import { ManagerClient, RpcError, toNumber, types, type Registry } from './client';
+import { ManagerClient, RpcError, THRIFT_TIMEOUT_MS, toNumber, types, type Registry } from './client';
 import { Ingest } from './ingest';
 import { Throttled, type LogFn } from './log';
 import { loggerPlugin } from './plugin/logger';
@@ -64,7 +64,9 @@ export class AnomalyExtension {
     private readonly exit: (code: number) => void = (code) => process.exit(code),
     private readonly limits: Partial<ServerLimits> = {},
   ) {
-    this.manager = new ManagerClient(args.socket, 10_000);
+    // calls whose answer is needed (registration, options, users) wait as osqueryd's own
+    // calls do; the health check has its own shorter timeout and takes a late answer for slow
+    this.manager = new ManagerClient(args.socket, THRIFT_TIMEOUT_MS);
     this.say = new Throttled(log, 60_000);
   }
 

@@ -53,6 +53,8 @@ export interface ExtensionServer {
   close(graceMs?: number): Promise<void>;
 }
 
+/** pending connections the kernel queues before refusing (see listen below) */
+const LISTEN_BACKLOG = 4096;
 /** rows are yielded to the event loop every this many, so pings and SIGTERM get through */
 const ROWS_PER_TURN = 512;
 
@@ -277,7 +279,11 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
       fs.rmSync(staging, { recursive: true, force: true });
       reject(err);
     });
-    server.listen(bound, () => {
+    // a deep backlog: osqueryd connects anew for every ping and call and takes a refused
+    // connect (EAGAIN once the backlog is full) for a dead extension. Node's default of 511
+    // fills when a burst of connections meets a starved event loop; the kernel caps the
+    // number at net.core.somaxconn (4096 since Linux 5.4)
+    server.listen({ path: bound, backlog: LISTEN_BACKLOG }, () => {
       server.removeAllListeners('error');
       server.on('error', (err) => say.say(`server ${(err as NodeJS.ErrnoException).code}`, 'error', `extension server: ${err.message}`));
       try {

@@ -82,12 +82,10 @@ t.test('item 1: a full disk: answers 0, counts dropped lines, recovers by itself
   await until(
     async () => e.stderr.join(''),
     (s) => s.includes('cannot append'),
-    60_000,
   );
   const full = await until(
     () => counters(e),
     (c) => c.queued === 0 && c.received === 100,
-    60_000,
   );
   t.ok(full.dropped >= 40, `${full.dropped} lines counted dropped while the disk was full`);
   addsUp(t, full, 'disk full');
@@ -98,7 +96,6 @@ t.test('item 1: a full disk: answers 0, counts dropped lines, recovers by itself
   const after = await until(
     () => counters(e),
     (c) => c.queued === 0 && c.received === 150,
-    60_000,
   );
   t.equal(after.dropped, full.dropped, 'no line dropped once there is space again');
   addsUp(t, after, 'space back');
@@ -126,7 +123,6 @@ t.test('item 1: a file-size limit (RLIMIT_FSIZE): the same answers, no crash', a
   const c = await until(
     () => counters(e),
     (c) => c.queued === 0 && c.received === 400,
-    60_000,
   );
   t.ok(c.dropped > 0, `${c.dropped} lines counted dropped past the limit`);
   addsUp(t, c, 'file-size limit');
@@ -141,11 +137,10 @@ t.test('item 10: counters add up and persist across SIGTERM and SIGKILL', async 
   const first = await until(
     () => counters(e),
     (c) => c.queued === 0 && c.received === 40,
-    60_000,
   );
   t.same([first.received, first.accepted, first.rejected, first.scored], [40, 30, 10, 30], 'first run');
   child.kill('SIGTERM');
-  t.equal((await exited(child, 60_000))?.code, 0);
+  t.equal((await exited(child))?.code, 0);
   e.emu.catastrophic = null;
 
   child = await e.launch();
@@ -153,7 +148,6 @@ t.test('item 10: counters add up and persist across SIGTERM and SIGKILL', async 
   const second = await until(
     () => counters(e),
     (c) => c.queued === 0 && c.received === 60,
-    60_000,
   );
   t.same([second.received, second.accepted, second.rejected, second.scored], [60, 45, 15, 45], 'counted on from the first run after SIGTERM');
   addsUp(t, second, 'after SIGTERM');
@@ -161,19 +155,17 @@ t.test('item 10: counters add up and persist across SIGTERM and SIGKILL', async 
   // SIGKILL mid-stream: whatever was counted, it still adds up, and nothing is counted twice
   for (let i = 60; i < 160; i++) await e.emu.logResult('anomaly', line(i));
   child.kill('SIGKILL');
-  await exited(child, 60_000);
+  await exited(child);
   e.emu.catastrophic = null;
   // osqueryd forgets a killed extension at its next health check; until then a new one is a duplicate
   await until(
     async () => e.emu.registered().length,
     (n) => n === 0,
-    60_000,
   );
   child = await e.launch();
   const third = await until(
     () => counters(e),
     (c) => c.queued === 0,
-    60_000,
   );
   addsUp(t, third, 'after SIGKILL');
   t.ok(third.received >= 60 && third.received <= 160, `received ${third.received} of the 160 sent (lines after the last save may go uncounted, never double)`);
@@ -189,17 +181,15 @@ t.test('item 8: a subject that starts monitoring is saved at once, not a minute 
   const [rarity] = await until(
     () => e.emu.query("SELECT state FROM anomaly_models WHERE subject = 'uid:1000@h' AND model = 'rarity'"),
     (r) => r[0]?.state === 'monitoring',
-    120_000,
   );
   t.equal(rarity?.state, 'monitoring', 'the subject started monitoring');
   const subjects = path.join(e.stateDir, 'subjects');
   await until(
     async () => fs.readdirSync(subjects).filter((f) => f.endsWith('.json')).length,
     (n) => n > 0,
-    30_000,
   );
   child.kill('SIGKILL');
-  await exited(child, 60_000);
+  await exited(child);
   const files = fs.readdirSync(subjects).filter((f) => f.endsWith('.json'));
   const monitoring = files.filter((f) => /"state":"monitoring"/.test(fs.readFileSync(path.join(subjects, f), 'utf8')));
   t.ok(monitoring.length >= 1, `the monitoring subject is on disk though the process was killed (${files.length} files)`);
@@ -229,7 +219,6 @@ t.test('item 4: a row that hangs the scorer is set aside alone; every other row 
   const c = await until(
     () => counters(e),
     (c) => c.received === 60 && c.queued === 0,
-    300_000,
   );
   addsUp(t, c, 'after the hung row');
   t.same({ scored: c.scored, set_aside: c.set_aside }, { scored: 59, set_aside: 1 }, 'only the hung line is set aside, the 59 others are scored');
@@ -251,7 +240,6 @@ t.test('item 4: a row that hangs the scorer is set aside alone; every other row 
   const after = await until(
     () => counters(e),
     (c) => c.received === 70 && c.queued === 0,
-    120_000,
   );
   addsUp(t, after, 'after more lines');
   t.equal(after.scored, 69, 'lines after it are scored by the restarted thread');
@@ -270,7 +258,7 @@ t.test('item 4: SIGTERM while a row hangs the scorer: the extension stops, and n
     (c) => c.accepted === 10,
   );
   child.kill('SIGTERM');
-  const exit = await exited(child, 300_000);
+  const exit = await exited(child);
   t.same(exit, { code: 0, signal: null }, 'it exits 0 on SIGTERM though a row hangs its scorer');
   // without the hook the line scores like any other; whatever the first run finished is kept
   delete e.env.ANOMALY_TEST_HANG_ON;
@@ -278,7 +266,6 @@ t.test('item 4: SIGTERM while a row hangs the scorer: the extension stops, and n
   const c = await until(
     () => counters(e),
     (c) => c.queued === 0,
-    120_000,
   );
   addsUp(t, c, 'after the restart');
   t.equal(c.scored + c.set_aside, 10, `every line scored or set aside (${c.scored} scored, ${c.set_aside} set aside)`);
@@ -299,7 +286,6 @@ async function drainWith(e: Emulated, marker: number): Promise<number[]> {
   return until(
     () => scoredPids(e),
     (p) => p.includes(marker),
-    180_000,
   );
 }
 
@@ -338,10 +324,9 @@ t.test('item 9: a bad subject or extractor file is quarantined with the reason, 
   await until(
     () => scoredPids(e),
     (p) => p.length === 30,
-    120_000,
   );
   child.kill('SIGTERM');
-  t.same(await exited(child, 120_000), { code: 0, signal: null }, 'first run stopped');
+  t.same(await exited(child), { code: 0, signal: null }, 'first run stopped');
   const files = subjectFiles(e.stateDir);
   const fileOf = (uid: string) => [...files].find(([name]) => name.includes(uid))?.[1];
   const [noWindow, nullPayload, sound] = ['1000', '1001', '1002'].map(fileOf);
@@ -440,10 +425,10 @@ t.test('item 8: a 300-byte user name is saved, and so is everyone after it', asy
         )
       ).map((r) => [r.subject.includes(long) ? 'long' : r.subject.replace(/@.*/, ''), Number(r.events)]),
     );
-  const before = await until(learned, (m) => m.long === 10 && m.bob === 10 && m.carol === 10, 120_000);
+  const before = await until(learned, (m) => m.long === 10 && m.bob === 10 && m.carol === 10);
   t.same(before, { long: 10, bob: 10, carol: 10 }, 'three subjects learned 10 events each');
   child.kill('SIGTERM');
-  t.same(await exited(child, 120_000), { code: 0, signal: null }, 'stopped');
+  t.same(await exited(child), { code: 0, signal: null }, 'stopped');
   child = await e.launch();
   // the scorer thread loads the subjects after the extension has registered: once it has
   // scored a line, they are loaded
@@ -473,5 +458,5 @@ t.test('item 4: command lines of 950 kB of digits are scored like any other line
     'the five hostile lines and the lines around them are all scored',
   );
   child.kill('SIGTERM');
-  t.same(await exited(child, 120_000), { code: 0, signal: null }, 'SIGTERM stops it');
+  t.same(await exited(child), { code: 0, signal: null }, 'SIGTERM stops it');
 });

@@ -81,8 +81,9 @@ function extensionSocket(e: Emulated): string {
   return e.emu.registered()[0].socket;
 }
 
-// a loaded machine (load 8 on 2 cores) makes this file slow, never wrong
-t.setTimeout(900_000);
+// a loaded machine (load 8 on 2 cores) makes this file slow, never wrong: the limit is only
+// for a hang, as package.json's tap timeout is (the waits in it have no deadlines)
+t.setTimeout(3_600_000);
 
 t.test('one extension against hostile clients', async (t) => {
   const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
@@ -198,7 +199,6 @@ t.test('one extension against hostile clients', async (t) => {
     await until(
       async () => closed,
       (n) => n >= 2000 - 64,
-      60_000,
     );
     t.ok(closed >= 2000 - 64, `${closed} of 2000 idle connections were closed by the server`);
     if (waited.total > 0) t.comment(`the listen backlog was full at times: the flood waited ${waited.total} ms in all`);
@@ -263,11 +263,14 @@ t.test('one extension against hostile clients', async (t) => {
     const unknown = await new ExtensionClient(sock).call('table', name, { action: 'generate' });
     t.equal(unknown.status.code, 1);
     t.ok(unknown.status.message.length < 1000, `the echoed name is cut (${unknown.status.message.length} chars)`);
+    const started = Date.now();
     for (let i = 0; i < 50; i++) await new ExtensionClient(sock).call('table', 'anomaly_feedback', { action: 'insert', json_value_array: 'not json' });
+    // the throttle says a kind of error once a minute: a loaded host that spreads the 50 calls
+    // over more minutes sees one line per minute begun, never one per call
+    const minutes = Math.ceil((Date.now() - started) / 60_000);
     await until(
       async () => e.stderr.join(''),
       (s) => s.includes('FORGED-LINE'),
-      10_000,
     );
     const log = e.stderr.join('');
     t.notOk(
@@ -276,7 +279,7 @@ t.test('one extension against hostile clients', async (t) => {
     );
     t.ok(log.includes('benign\\n2026-01-01'), 'the newline shows escaped');
     const repeats = log.split('\n').filter((l) => l.includes('json_value_array is not a JSON array')).length;
-    t.ok(repeats >= 1 && repeats <= 2, `50 identical errors logged ${repeats} time(s)`);
+    t.ok(repeats >= 1 && repeats <= minutes + 1, `50 identical errors logged ${repeats} time(s) over ${minutes} minute(s) begun`);
   });
 
   await t.test('item 14: feedback refuses a bad time and an oversized note, with a status', async (t) => {
@@ -284,7 +287,6 @@ t.test('one extension against hostile clients', async (t) => {
     const [row] = await until(
       () => e.emu.query("SELECT id FROM anomaly_scores WHERE query = 'pack_user-behavior_process_events'"),
       (r) => r.length > 0,
-      60_000,
     );
     t.ok(row, 'a scored row to label');
     const insert = (values: unknown[]) =>
@@ -313,7 +315,6 @@ t.test('one extension against hostile clients', async (t) => {
     await until(
       async () => pings,
       (n) => n >= 3,
-      120_000,
     );
     e.emu.off('ping', count);
     e.emu.pingDelayMs = 0;
@@ -331,7 +332,7 @@ t.test('one extension against hostile clients', async (t) => {
     const reply = nextReply(s).then(statusOf, (err: Error) => err.message);
     await send(s, callBytes('table', 'anomaly_scores', { action: 'generate', context: '{"constraints":[]}' }));
     child.kill('SIGTERM');
-    const exit = await exited(child, 300_000);
+    const exit = await exited(child);
     const res = await reply;
     t.same(exit, { code: 0, signal: null }, 'it exits 0');
     // a server that makes the answer in one turn hears the signal only after every row is sent
@@ -355,7 +356,6 @@ t.test('items 11 and 12: no links followed, explicit modes whatever the umask', 
   await until(
     () => counters(e),
     (c) => c.scored === 20,
-    60_000,
   );
   const sock = extensionSocket(e);
   const mode = (p: string) => fs.statSync(p).mode & 0o777;
@@ -381,7 +381,7 @@ t.test('item 11: a state directory others can write to is refused', async (t) =>
     fs.mkdirSync(e.stateDir, { mode: 0o700 });
     prepare(e.stateDir);
     const child = await e.launch({ wait: false });
-    const exit = await exited(child, 60_000);
+    const exit = await exited(child);
     t.equal(exit?.code, 73, `${what}: refused with EX_CANTCREAT`);
     t.match(e.stderr.join(''), /state directory .* (writable by|owned by uid 4242)/, `${what}: and says why`);
     t.equal(e.emu.registered().length, 0, `${what}: nothing registered`);

@@ -39,8 +39,8 @@ t.test('registration, stale sockets, and the manager vanishing', async (t) => {
   // osqueryd disappears without a word: no shutdown() call
   await e.emu.stop({ notifyExtensions: false });
   // a refused or missing socket is retried within --timeout before the extension concludes
-  // the core is gone; the bound is generous, the behaviour is what is checked
-  const exit = await exited(child, (2 * e.emu.interval + e.emu.timeout) * 1000 + 30_000);
+  // the core is gone; how long that takes on a loaded host is not what is checked
+  const exit = await exited(child);
   t.ok(exit, 'the extension exits once the manager has vanished for longer than --timeout');
   t.equal(exit?.code, 0, 'and exits 0, as osquery extensions do when the core goes away');
   t.notOk(fs.existsSync(ext.socket), 'its socket is removed');
@@ -56,14 +56,14 @@ t.test('a restarted manager that forgot the extension gets it back', async (t) =
   const fresh = new OsquerydEmulator({ dir: path.dirname(e.emu.socket), interval: 1, timeout: 5 });
   await fresh.start();
   t.teardown(() => fresh.stop());
-  const again = await fresh.waitFor('anomaly', 15_000);
+  const again = await fresh.waitFor('anomaly', Infinity, () => (child.exitCode !== null ? `it exited (${child.exitCode})` : null));
   t.ok(again.uuid > 0, `re-registered (uuid ${before} → ${again.uuid})`);
   t.equal(child.exitCode, null, 'without exiting');
   await fresh.startLogger('anomaly');
   const rows = await fresh.query("SELECT subject FROM anomaly_models WHERE subject = '*'");
   t.equal(rows.length, 1, 'its tables answer through the new manager');
   await fresh.stop();
-  await exited(child, 5000);
+  await exited(child);
 });
 
 t.test('SIGTERM mid-stream loses no accepted row', async (t) => {
@@ -100,10 +100,9 @@ t.test('SIGTERM mid-stream loses no accepted row', async (t) => {
   await until(
     async () => answered,
     (n) => n >= 1000,
-    20_000,
   );
   child.kill('SIGTERM');
-  const exit = await exited(child, 15_000);
+  const exit = await exited(child);
   await sending;
   t.equal(exit?.code, 0, 'SIGTERM is a clean exit');
   t.ok(answered >= 1000 && answered < lines.length, `stopped mid-stream after ${answered} acknowledged lines`);
@@ -113,7 +112,6 @@ t.test('SIGTERM mid-stream loses no accepted row', async (t) => {
   const counted = await until(
     () => e.emu.query('SELECT count(*) AS n FROM anomaly_scores'),
     (r) => Number(r[0].n) >= answered,
-    30_000,
   );
   t.ok(Number(counted[0].n) >= answered, `every acknowledged line is scored after the restart (${counted[0].n} of ${answered})`);
 });

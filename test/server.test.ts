@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import * as thrift from 'thrift';
@@ -119,11 +120,36 @@ t.test('idle connections are closed; surplus ones evict the idlest', async (t) =
   await until(
     async () => gone,
     (n) => n >= 22,
-    30_000,
   );
   t.ok(gone >= 22, `${gone} of 30 surplus connections closed`);
   t.equal((await client.ping()).code, 0, 'a new call still gets through');
   for (const s of held) s.destroy();
+});
+
+t.test('a burst of connections while the event loop is busy is queued, not refused', async (t) => {
+  // osqueryd connects anew for each ping and takes a refused connect (EAGAIN: the listen
+  // backlog is full) for a dead extension. The connects below are made in one synchronous
+  // loop, so none can be accepted meanwhile: all of them wait in the backlog at once.
+  const burst = 1000; // over the default backlog of 511; both ends of each connection are in this process
+  const somaxconn = Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+  if (!(somaxconn >= burst)) return void t.comment(`net.core.somaxconn is ${somaxconn}: the kernel caps the backlog below ${burst}`);
+  const { socket, client } = await server(t, [], { maxConnections: 4096 });
+  const refused: string[] = [];
+  const connected = Array.from(
+    { length: burst },
+    () =>
+      new Promise<net.Socket | null>((resolve) => {
+        const s = net.createConnection(socket, () => resolve(s));
+        s.once('error', (err: NodeJS.ErrnoException) => {
+          refused.push(err.code ?? err.message);
+          resolve(null);
+        });
+      }),
+  );
+  const sockets = await Promise.all(connected);
+  for (const s of sockets) s?.destroy();
+  t.same(refused, [], `${burst} connects while the server could not accept: none refused`);
+  t.equal((await client.ping()).code, 0, 'and a ping after them is answered');
 });
 
 t.test('the socket is 0600 under umask 0', async (t) => {

@@ -104,7 +104,11 @@ export async function run(argv: string[]): Promise<number> {
       stderr: 'pipe',
     });
     child.stderr?.on('data', (chunk: Buffer) => extensionLog.push(chunk.toString('utf8')));
-    await emu.waitFor('anomaly', 30_000);
+    // as long as the start takes on this host (a loaded one is slow, not broken); an extension
+    // that cannot start exits, and that ends the wait
+    await emu.waitFor('anomaly', Infinity, () =>
+      child.exitCode !== null || child.signalCode !== null ? `it exited (${child.exitCode ?? child.signalCode})` : null,
+    );
     await emu.startLogger('anomaly');
     for (let i = 0; i < stream.lines.length; i++) {
       await emu.logResult('anomaly', stream.lines[i]);

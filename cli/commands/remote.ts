@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { ExtensionClient, type ExtensionResponse } from '../../extension/client';
+import { ExtensionClient, THRIFT_TIMEOUT_MS, type ExtensionResponse } from '../../extension/client';
 import { CliError, EXIT } from '../exit';
 
 // Talking to a running anomaly.ext through its own socket (`<manager socket>.<uuid>`), the
@@ -13,7 +13,9 @@ export async function callExtension(
   registry: string,
   item: string,
   request: Record<string, string>,
-  timeoutMs = 10_000,
+  // as long as osqueryd waits: a busy extension on a loaded host answers late, a gone one
+  // refuses the connection at once
+  timeoutMs = THRIFT_TIMEOUT_MS,
 ): Promise<ExtensionResponse> {
   try {
     return await new ExtensionClient(socket, timeoutMs).call(registry, item, request);
@@ -32,7 +34,8 @@ export async function findExtensionSocket(socket: string | undefined): Promise<s
   const errors: string[] = [];
   for (const c of candidates) {
     try {
-      const res = await callExtension(c, 'table', 'anomaly_models', { action: 'columns' }, 3000);
+      // no shorter timeout for the probe: a slow extension is still the one asked for
+      const res = await callExtension(c, 'table', 'anomaly_models', { action: 'columns' });
       if (res.status?.code === 0) return c;
       errors.push(`${c}: ${res.status?.message ?? 'refused'}`);
     } catch (err) {

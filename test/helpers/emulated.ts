@@ -56,7 +56,11 @@ export async function emulated(
       e.child = child;
       if (opts.wait === false) return child;
       try {
-        await emu.waitFor('anomaly');
+        // no deadline: on a loaded host a start may take any time; one that cannot succeed
+        // ends in an exit, which ends the wait
+        await emu.waitFor('anomaly', Infinity, () =>
+          child.exitCode !== null || child.signalCode !== null ? `it exited (${child.exitCode ?? child.signalCode})` : null,
+        );
         await emu.startLogger('anomaly');
       } catch (err) {
         // say what the extension said: a failed start is otherwise a bare connection error
@@ -74,21 +78,24 @@ export async function emulated(
   return e;
 }
 
-export function exited(child: ChildProcess, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | null> {
+/**
+ * the exit of a child process. No deadline: how long a stop takes depends on the host's
+ * load, so a deadline would be a timing margin; a child that never exits is a failure
+ * tap's per-test timeout reports
+ */
+export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(null), timeoutMs);
-    child.once('exit', (code, signal) => {
-      clearTimeout(t);
-      resolve({ code, signal });
-    });
-  });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
-export async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+/**
+ * poll `fn` until `ok` holds. No deadline, for the same reason: a condition that never
+ * comes is reported by tap's per-test timeout; an error from `fn` (a gone extension fails
+ * its queries) ends the wait at once
+ */
+export async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
   let v = await fn();
-  while (!ok(v) && Date.now() < deadline) {
+  while (!ok(v)) {
     await new Promise((r) => setTimeout(r, 200));
     v = await fn();
   }
