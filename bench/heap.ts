@@ -28,6 +28,19 @@ const END = 1_796_083_200;
 /** result lines per scoring call, about what the queue hands the scorer thread under load */
 const BATCH = 50;
 
+/** the watchdog part's learning settings, with the models named (scripts/retrain-memory.js replays alike) */
+export function replayConfig(wanted: readonly string[]): ReturnType<typeof resolveConfig> {
+  return resolveConfig(
+    {
+      learning: { min_events: 3000, min_days: 1 },
+      retrain: { window_events: 20_000 },
+      models: Object.fromEntries(MODEL_NAMES.map((m) => [m, wanted.includes(m)])),
+    },
+    'bench',
+    {},
+  );
+}
+
 async function run(args: string[]): Promise<void> {
   const option = (name: string, fallback: string) => {
     const i = args.indexOf(`--${name}`);
@@ -42,15 +55,7 @@ async function run(args: string[]): Promise<void> {
   if (!gc) return note('heap: skipped, it needs node --expose-gc to read the live heap');
 
   const lines = twoHosts(days, END);
-  const config = resolveConfig(
-    {
-      learning: { min_events: 3000, min_days: 1 },
-      retrain: { window_events: 20_000 },
-      models: Object.fromEntries(MODEL_NAMES.map((m) => [m, wanted.includes(m)])),
-    },
-    'bench',
-    {},
-  );
+  const config = replayConfig(wanted);
   const scorer = await Scorer.open({ config, stateDir: null });
   scorer.setUsers(DEMO_USERS);
   const dir = tmpdir('heap');

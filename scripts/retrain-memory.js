@@ -19,13 +19,12 @@ const tf = require(require.resolve('@tensorflow/tfjs', { paths: [D] }));
 const path = require('path'),
   fs = require('fs');
 const { Worker } = require('worker_threads');
-const { resolveConfig } = require(D + '/conf/config');
 const { DEMO_USERS } = require(D + '/demo/generate');
 const { parseResultLine } = require(D + '/scorer/parse/results');
 const { Scorer } = require(D + '/scorer/scorer');
-const { MODEL_NAMES } = require(D + '/scorer/types');
 const { WindowScorer, windowOptionsFrom } = require(D + '/scorer/windows');
 const { twoHosts } = require(D + '/bench/watchdog');
+const { replayConfig } = require(D + '/bench/heap');
 const { Subject } = require(D + '/scorer/subject');
 const { OcsvmModel } = require(D + '/scorer/models/ocsvm');
 const { LstmModel } = require(D + '/scorer/models/lstm');
@@ -118,15 +117,7 @@ wrap(LstmModel.prototype, 'fit', () => '  lstm.fit');
 wrap(RarityModel.prototype, 'fit', () => '  rarity.fit');
 (async () => {
   const lines = twoHosts(days, 1_796_083_200);
-  const config = resolveConfig(
-    {
-      learning: { min_events: 3000, min_days: 1 },
-      retrain: { window_events: 20_000 },
-      models: Object.fromEntries(MODEL_NAMES.map((m) => [m, wanted.includes(m)])),
-    },
-    'bench',
-    {},
-  );
+  const config = replayConfig(wanted);
   const scorer = await Scorer.open({ config, stateDir: null });
   scorer.setUsers(DEMO_USERS);
   const dir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'retrain-memory-'));

@@ -23,6 +23,11 @@ const proc = (pid: string, parent: string, p: string, cmdline: string, extra: Re
   decorations: {},
 });
 
+/** the row as logged at another time */
+const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
+/** the session context the extractor gives the row, learning it */
+const sessionIn = (x: FeatureExtractor, row: ResultRow) => x.extract(row).event.values.find((v) => v.startsWith('session='));
+
 t.test('match learns nothing; extract does', async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
   const shell = proc('10', '1', '/bin/bash', 'bash');
@@ -71,7 +76,6 @@ t.test('security features: location, privilege, lineage, address class', async (
 
 t.test("a session's rows carry where its login came from", async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
-  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
   const login = (user: string, from: string, pid: string, time: number): ResultRow => ({
     query: 'pack_x_last',
     host: 'h',
@@ -80,41 +84,39 @@ t.test("a session's rows carry where its login came from", async (t) => {
     columns: { username: user, tty: 'pts/0', pid, type: '7', type_name: 'user-process', time: String(time), host: from },
     decorations: {},
   });
-  const sessionOf = (row: ResultRow) => x.extract(row).event.values.find((v) => v.startsWith('session='));
   const t0 = 1_790_000_000;
   // the scenario set's order: the login record, then sshd's fork for the account, then its shell
   x.extract(login('omar', '192.0.2.201', '999', t0));
-  t.equal(sessionOf(at(proc('30', '612', '/usr/sbin/sshd', 'sshd: omar [priv]', { auid: '0', uid: '0', euid: '0' }), t0)), 'session=public');
-  t.equal(sessionOf(at(proc('31', '30', '/bin/bash', '-bash'), t0 + 2)), 'session=public', 'the login shell inherits it');
-  t.equal(sessionOf(at(proc('32', '31', '/usr/bin/cat', 'cat .pgpass'), t0 + 30)), 'session=public', 'and what runs in it');
+  t.equal(sessionIn(x, at(proc('30', '612', '/usr/sbin/sshd', 'sshd: omar [priv]', { auid: '0', uid: '0', euid: '0' }), t0)), 'session=public');
+  t.equal(sessionIn(x, at(proc('31', '30', '/bin/bash', '-bash'), t0 + 2)), 'session=public', 'the login shell inherits it');
+  t.equal(sessionIn(x, at(proc('32', '31', '/usr/bin/cat', 'cat .pgpass'), t0 + 30)), 'session=public', 'and what runs in it');
   const sock: ResultRow = { ...at(proc('32', '', '', ''), t0 + 31), query: 'pack_x_socket_events' };
   sock.columns = { pid: '32', remote_address: '203.0.113.7', remote_port: '443', action: 'connect', time: String(t0 + 31) };
-  t.equal(sessionOf(sock), 'session=public', "a socket of the session's process too");
+  t.equal(sessionIn(x, sock), 'session=public', "a socket of the session's process too");
   // osquery's wtmp names the session's process: a record after the shell's row still reaches its children
   x.extract(at(proc('40', '612', '/usr/sbin/sshd', 'sshd: ann [priv]', { auid: '0', uid: '0', euid: '0' }), t0 + 100));
   x.extract(at(proc('41', '40', '/bin/bash', '-bash'), t0 + 101));
   x.extract(login('ann', '10.40.8.21', '41', t0 + 100));
-  t.equal(sessionOf(at(proc('42', '41', '/usr/bin/git', 'git status'), t0 + 160)), 'session=internal');
+  t.equal(sessionIn(x, at(proc('42', '41', '/usr/bin/git', 'git status'), t0 + 160)), 'session=internal');
   // the wtmp record polled after the session's first processes: what the session runs next inherits it
   x.extract(at(proc('70', '612', '/usr/sbin/sshd', 'sshd: cy [priv]', { auid: '0', uid: '0', euid: '0' }), t0 + 300));
-  t.equal(sessionOf(at(proc('71', '70', '/bin/bash', '-bash'), t0 + 302)), undefined, 'before the record, nothing is known');
+  t.equal(sessionIn(x, at(proc('71', '70', '/bin/bash', '-bash'), t0 + 302)), undefined, 'before the record, nothing is known');
   x.extract(login('cy', '198.51.100.4', '5555', t0 + 300));
-  t.equal(sessionOf(at(proc('72', '71', '/usr/bin/id', 'id'), t0 + 330)), 'session=public', 'after it, the session is');
+  t.equal(sessionIn(x, at(proc('72', '71', '/usr/bin/id', 'id'), t0 + 330)), 'session=public', 'after it, the session is');
   // a login an hour earlier is another session; a cron job has none
-  t.equal(sessionOf(at(proc('50', '612', '/usr/sbin/sshd', 'sshd: omar [priv]', { auid: '0', uid: '0', euid: '0' }), t0 + 3600)), undefined);
-  t.equal(sessionOf(at(proc('51', '1', '/usr/sbin/cron', 'cron -f'), t0 + 10)), undefined);
+  t.equal(sessionIn(x, at(proc('50', '612', '/usr/sbin/sshd', 'sshd: omar [priv]', { auid: '0', uid: '0', euid: '0' }), t0 + 3600)), undefined);
+  t.equal(sessionIn(x, at(proc('51', '1', '/usr/sbin/cron', 'cron -f'), t0 + 10)), undefined);
   // a logout record opens nothing
   const logout = login('bea', '198.51.100.9', '60', t0 + 200);
   logout.columns.type = '8';
   logout.columns.type_name = 'dead-process';
   x.extract(logout);
-  t.equal(sessionOf(at(proc('61', '612', '/usr/sbin/sshd', 'sshd: bea [priv]'), t0 + 200)), undefined);
+  t.equal(sessionIn(x, at(proc('61', '612', '/usr/sbin/sshd', 'sshd: bea [priv]'), t0 + 200)), undefined);
 });
 
 t.test("a process named like sshd's fork is not one unless it is root's sshd", async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
   const t0 = 1_790_000_000;
-  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
   const login = (user: string, from: string, pid: string, time: number): ResultRow => ({
     query: 'pack_x_last',
     host: 'h',
@@ -123,24 +125,23 @@ t.test("a process named like sshd's fork is not one unless it is root's sshd", a
     columns: { username: user, tty: 'pts/0', pid, type: '7', type_name: 'user-process', time: String(time), host: from },
     decorations: {},
   });
-  const sessionOf = (row: ResultRow) => x.extract(row).event.values.find((v) => v.startsWith('session='));
   const root = { auid: '0', uid: '0', euid: '0' };
   // root logs in from inside; a local user (uid 1000) names processes after root's sshd fork
   // (`exec -a 'sshd: root [priv]' ...`, which audit records as the command line)
   x.extract(login('root', '10.40.8.21', '9000', t0));
   t.equal(
-    sessionOf(at(proc('80', '1', '/usr/sbin/sshd', 'sshd: root [priv]'), t0 + 5)),
+    sessionIn(x, at(proc('80', '1', '/usr/sbin/sshd', 'sshd: root [priv]'), t0 + 5)),
     undefined,
     "the sshd binary run by a user does not take root's session",
   );
-  t.equal(sessionOf(at(proc('81', '1', '/home/u/sshd', 'sshd: root [priv]'), t0 + 6)), undefined, 'nor does a program of their own');
-  t.equal(sessionOf(at(proc('82', '80', '/bin/bash', 'bash'), t0 + 7)), undefined, 'nor what it runs');
+  t.equal(sessionIn(x, at(proc('81', '1', '/home/u/sshd', 'sshd: root [priv]'), t0 + 6)), undefined, 'nor does a program of their own');
+  t.equal(sessionIn(x, at(proc('82', '80', '/bin/bash', 'bash'), t0 + 7)), undefined, 'nor what it runs');
   // nor can such a process take the place of root's real fork before its login record arrives
   x.extract(at(proc('90', '612', '/usr/sbin/sshd', 'sshd: root [priv]', root), t0 + 600));
   x.extract(at(proc('91', '1', '/usr/sbin/sshd', 'sshd: root [priv]'), t0 + 601));
   x.extract(login('root', '198.51.100.4', '5555', t0 + 600));
-  t.equal(sessionOf(at(proc('92', '90', '/bin/bash', '-bash', root), t0 + 602)), 'session=public', "root's real session is marked");
-  t.equal(sessionOf(at(proc('93', '91', '/bin/bash', 'bash'), t0 + 603)), undefined, "the user's is not");
+  t.equal(sessionIn(x, at(proc('92', '90', '/bin/bash', '-bash', root), t0 + 602)), 'session=public', "root's real session is marked");
+  t.equal(sessionIn(x, at(proc('93', '91', '/bin/bash', 'bash'), t0 + 603)), undefined, "the user's is not");
 });
 
 t.test('a login on a display or in a terminal multiplexer is not one from the internet', async (t) => {
@@ -178,7 +179,6 @@ t.test('a login on a display or in a terminal multiplexer is not one from the in
 t.test('a login record cannot change the origin of a session a process is already in', async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
   const t0 = 1_790_000_000;
-  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
   const login = (user: string, from: string, pid: string, time: number): ResultRow => ({
     query: 'pack_x_last',
     host: 'h',
@@ -187,21 +187,18 @@ t.test('a login record cannot change the origin of a session a process is alread
     columns: { username: user, tty: 'pts/3', pid, type: '7', type_name: 'user-process', time: String(time), host: from },
     decorations: {},
   });
-  const sessionOf = (row: ResultRow) => x.extract(row).event.values.find((v) => v.startsWith('session='));
   x.extract(login('mal', '198.51.100.4', '200', t0));
-  t.equal(sessionOf(at(proc('200', '1', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
+  t.equal(sessionIn(x, at(proc('200', '1', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
   // libutempter's setgid helper writes wtmp for any user, with the host they pass and the pid
   // of the process that called it: a record naming a process about to start in this session
   x.extract(login('mal', '10.0.0.5', '205', t0 + 60));
-  t.equal(sessionOf(at(proc('205', '200', '/bin/bash', 'bash'), t0 + 61)), 'session=public', 'the session it runs in');
-  t.equal(sessionOf(at(proc('206', '205', '/usr/bin/curl', 'curl http://x'), t0 + 62)), 'session=public', 'and so do its children');
+  t.equal(sessionIn(x, at(proc('205', '200', '/bin/bash', 'bash'), t0 + 61)), 'session=public', 'the session it runs in');
+  t.equal(sessionIn(x, at(proc('206', '205', '/usr/bin/curl', 'curl http://x'), t0 + 62)), 'session=public', 'and so do its children');
 });
 
 t.test("a session outlives the host's other processes", async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
   const t0 = 1_790_000_000;
-  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
-  const sessionOf = (row: ResultRow) => x.extract(row).event.values.find((v) => v.startsWith('session='));
   x.extract({
     query: 'pack_x_last',
     host: 'h',
@@ -210,12 +207,12 @@ t.test("a session outlives the host's other processes", async (t) => {
     columns: { username: 'ann', tty: 'pts/0', pid: '500', type: '7', type_name: 'user-process', time: String(t0), host: '198.51.100.4' },
     decorations: {},
   });
-  t.equal(sessionOf(at(proc('500', '1', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
+  t.equal(sessionIn(x, at(proc('500', '1', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
   // a build host: a few hours of other processes (or a user churning pids on purpose) while the session's shell sits idle
   for (let i = 0; i < 25_000; i++)
     x.extract(at(proc(String(10_000 + i), '900', '/usr/bin/cc', 'cc -c x.c', { auid: '4294967295', uid: '998', euid: '998' }), t0 + 2 + i / 10));
   t.equal(
-    sessionOf(at(proc('40000', '500', '/usr/bin/curl', 'curl http://x'), t0 + 3000)),
+    sessionIn(x, at(proc('40000', '500', '/usr/bin/curl', 'curl http://x'), t0 + 3000)),
     'session=public',
     'the next command in the session still carries it',
   );
@@ -224,8 +221,6 @@ t.test("a session outlives the host's other processes", async (t) => {
 t.test('a process that execs another program stays in its session', async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
   const t0 = 1_790_000_000;
-  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
-  const sessionOf = (row: ResultRow) => x.extract(row).event.values.find((v) => v.startsWith('session='));
   // as sshd runs a session: its user process (650) forks and never execs, so audit has no row
   // of it; the shell (700) is the process wtmp names
   x.extract({
@@ -236,20 +231,18 @@ t.test('a process that execs another program stays in its session', async (t) =>
     columns: { username: 'ann', tty: 'pts/0', pid: '700', type: '7', type_name: 'user-process', time: String(t0), host: '198.51.100.4' },
     decorations: {},
   });
-  t.equal(sessionOf(at(proc('700', '650', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
+  t.equal(sessionIn(x, at(proc('700', '650', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
   // ten minutes on, `exec bash` (or `exec python3`): the same pid and parent, another program
-  t.equal(sessionOf(at(proc('700', '650', '/bin/bash', 'bash'), t0 + 600)), 'session=public', 'the exec keeps it');
-  t.equal(sessionOf(at(proc('701', '700', '/usr/bin/curl', 'curl http://x'), t0 + 610)), 'session=public', 'and what runs after it');
+  t.equal(sessionIn(x, at(proc('700', '650', '/bin/bash', 'bash'), t0 + 600)), 'session=public', 'the exec keeps it');
+  t.equal(sessionIn(x, at(proc('701', '700', '/usr/bin/curl', 'curl http://x'), t0 + 610)), 'session=public', 'and what runs after it');
   // a pid used again by another process (another parent) does not inherit it
-  t.equal(sessionOf(at(proc('700', '1', '/usr/sbin/cron', 'cron -f'), t0 + 9000)), undefined);
+  t.equal(sessionIn(x, at(proc('700', '1', '/usr/sbin/cron', 'cron -f'), t0 + 9000)), undefined);
 });
 
 t.test('open sessions keep their context across a restart', async (t) => {
   const users = new UidMap();
   const x = new FeatureExtractor({ users, overrides: {} });
   const t0 = 1_790_000_000;
-  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
-  const sessionOf = (e: FeatureExtractor, row: ResultRow) => e.extract(row).event.values.find((v) => v.startsWith('session='));
   x.extract({
     query: 'pack_x_last',
     host: 'h',
@@ -258,20 +251,19 @@ t.test('open sessions keep their context across a restart', async (t) => {
     columns: { username: 'ann', tty: 'pts/0', pid: '700', type: '7', type_name: 'user-process', time: String(t0), host: '198.51.100.4' },
     decorations: {},
   });
-  t.equal(sessionOf(x, at(proc('700', '650', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
+  t.equal(sessionIn(x, at(proc('700', '650', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
   // the extension restarts (osqueryd's restart, the scorer thread's after a row over budget) while ann is logged in
   const saved = JSON.parse(JSON.stringify(x.toState()));
   t.equal(checkExtractor(saved), null, 'the saved state is valid');
   const y = FeatureExtractor.fromState(saved, { users: new UidMap(), overrides: {} });
-  t.equal(sessionOf(y, at(proc('701', '700', '/usr/bin/curl', 'curl http://x'), t0 + 3600)), 'session=public', 'the next command in the session');
-  t.equal(sessionOf(y, at(proc('702', '1', '/usr/sbin/cron', 'cron -f'), t0 + 3600)), undefined, 'and only there');
+  t.equal(sessionIn(y, at(proc('701', '700', '/usr/bin/curl', 'curl http://x'), t0 + 3600)), 'session=public', 'the next command in the session');
+  t.equal(sessionIn(y, at(proc('702', '1', '/usr/sbin/cron', 'cron -f'), t0 + 3600)), undefined, 'and only there');
   t.equal(checkExtractor({ ...saved, sessions: [['h:1', 3]] }), '/sessions/0 must NOT have fewer than 3 items', 'a malformed list is refused');
 });
 
 t.test('two logins of one account a minute apart: each sshd fork takes its own', async (t) => {
   const t0 = 1_790_000_000;
   const root = { auid: '0', uid: '0', euid: '0' };
-  const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
   const login = (from: string, pid: string, time: number): ResultRow => ({
     query: 'pack_x_last',
     host: 'h',
