@@ -23,6 +23,15 @@ const proc = (pid: string, parent: string, p: string, cmdline: string, extra: Re
   decorations: {},
 });
 
+/** a wtmp login record as osquery's `last` table logs it */
+const lastRow = (user: string, from: string, pid: string, time: number, tty = 'pts/0'): ResultRow => ({
+  query: 'pack_x_last',
+  host: 'h',
+  time,
+  action: 'added',
+  columns: { username: user, tty, pid, type: '7', type_name: 'user-process', time: String(time), host: from },
+  decorations: {},
+});
 /** the row as logged at another time */
 const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
 /** the session context the extractor gives the row, learning it */
@@ -76,17 +85,9 @@ t.test('security features: location, privilege, lineage, address class', async (
 
 t.test("a session's rows carry where its login came from", async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
-  const login = (user: string, from: string, pid: string, time: number): ResultRow => ({
-    query: 'pack_x_last',
-    host: 'h',
-    time,
-    action: 'added',
-    columns: { username: user, tty: 'pts/0', pid, type: '7', type_name: 'user-process', time: String(time), host: from },
-    decorations: {},
-  });
   const t0 = 1_790_000_000;
   // the scenario set's order: the login record, then sshd's fork for the account, then its shell
-  x.extract(login('omar', '192.0.2.201', '999', t0));
+  x.extract(lastRow('omar', '192.0.2.201', '999', t0));
   t.equal(sessionIn(x, at(proc('30', '612', '/usr/sbin/sshd', 'sshd: omar [priv]', { auid: '0', uid: '0', euid: '0' }), t0)), 'session=public');
   t.equal(sessionIn(x, at(proc('31', '30', '/bin/bash', '-bash'), t0 + 2)), 'session=public', 'the login shell inherits it');
   t.equal(sessionIn(x, at(proc('32', '31', '/usr/bin/cat', 'cat .pgpass'), t0 + 30)), 'session=public', 'and what runs in it');
@@ -96,18 +97,18 @@ t.test("a session's rows carry where its login came from", async (t) => {
   // osquery's wtmp names the session's process: a record after the shell's row still reaches its children
   x.extract(at(proc('40', '612', '/usr/sbin/sshd', 'sshd: ann [priv]', { auid: '0', uid: '0', euid: '0' }), t0 + 100));
   x.extract(at(proc('41', '40', '/bin/bash', '-bash'), t0 + 101));
-  x.extract(login('ann', '10.40.8.21', '41', t0 + 100));
+  x.extract(lastRow('ann', '10.40.8.21', '41', t0 + 100));
   t.equal(sessionIn(x, at(proc('42', '41', '/usr/bin/git', 'git status'), t0 + 160)), 'session=internal');
   // the wtmp record polled after the session's first processes: what the session runs next inherits it
   x.extract(at(proc('70', '612', '/usr/sbin/sshd', 'sshd: cy [priv]', { auid: '0', uid: '0', euid: '0' }), t0 + 300));
   t.equal(sessionIn(x, at(proc('71', '70', '/bin/bash', '-bash'), t0 + 302)), undefined, 'before the record, nothing is known');
-  x.extract(login('cy', '198.51.100.4', '5555', t0 + 300));
+  x.extract(lastRow('cy', '198.51.100.4', '5555', t0 + 300));
   t.equal(sessionIn(x, at(proc('72', '71', '/usr/bin/id', 'id'), t0 + 330)), 'session=public', 'after it, the session is');
   // a login an hour earlier is another session; a cron job has none
   t.equal(sessionIn(x, at(proc('50', '612', '/usr/sbin/sshd', 'sshd: omar [priv]', { auid: '0', uid: '0', euid: '0' }), t0 + 3600)), undefined);
   t.equal(sessionIn(x, at(proc('51', '1', '/usr/sbin/cron', 'cron -f'), t0 + 10)), undefined);
   // a logout record opens nothing
-  const logout = login('bea', '198.51.100.9', '60', t0 + 200);
+  const logout = lastRow('bea', '198.51.100.9', '60', t0 + 200);
   logout.columns.type = '8';
   logout.columns.type_name = 'dead-process';
   x.extract(logout);
@@ -117,18 +118,10 @@ t.test("a session's rows carry where its login came from", async (t) => {
 t.test("a process named like sshd's fork is not one unless it is root's sshd", async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
   const t0 = 1_790_000_000;
-  const login = (user: string, from: string, pid: string, time: number): ResultRow => ({
-    query: 'pack_x_last',
-    host: 'h',
-    time,
-    action: 'added',
-    columns: { username: user, tty: 'pts/0', pid, type: '7', type_name: 'user-process', time: String(time), host: from },
-    decorations: {},
-  });
   const root = { auid: '0', uid: '0', euid: '0' };
   // root logs in from inside; a local user (uid 1000) names processes after root's sshd fork
   // (`exec -a 'sshd: root [priv]' ...`, which audit records as the command line)
-  x.extract(login('root', '10.40.8.21', '9000', t0));
+  x.extract(lastRow('root', '10.40.8.21', '9000', t0));
   t.equal(
     sessionIn(x, at(proc('80', '1', '/usr/sbin/sshd', 'sshd: root [priv]'), t0 + 5)),
     undefined,
@@ -139,7 +132,7 @@ t.test("a process named like sshd's fork is not one unless it is root's sshd", a
   // nor can such a process take the place of root's real fork before its login record arrives
   x.extract(at(proc('90', '612', '/usr/sbin/sshd', 'sshd: root [priv]', root), t0 + 600));
   x.extract(at(proc('91', '1', '/usr/sbin/sshd', 'sshd: root [priv]'), t0 + 601));
-  x.extract(login('root', '198.51.100.4', '5555', t0 + 600));
+  x.extract(lastRow('root', '198.51.100.4', '5555', t0 + 600));
   t.equal(sessionIn(x, at(proc('92', '90', '/bin/bash', '-bash', root), t0 + 602)), 'session=public', "root's real session is marked");
   t.equal(sessionIn(x, at(proc('93', '91', '/bin/bash', 'bash'), t0 + 603)), undefined, "the user's is not");
 });
@@ -147,14 +140,7 @@ t.test("a process named like sshd's fork is not one unless it is root's sshd", a
 t.test('a login on a display or in a terminal multiplexer is not one from the internet', async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
   const t0 = 1_790_000_000;
-  const login = (user: string, from: string, pid: string): ResultRow => ({
-    query: 'pack_x_last',
-    host: 'h',
-    time: t0,
-    action: 'added',
-    columns: { username: user, tty: 'pts/1', pid, type: '7', type_name: 'user-process', time: String(t0), host: from },
-    decorations: {},
-  });
+  const login = (user: string, from: string, pid: string): ResultRow => lastRow(user, from, pid, t0, 'pts/1');
   const shell = (pid: string): ResultRow => ({
     ...proc(pid, '1', '/bin/bash', 'bash'),
     columns: { ...proc(pid, '1', '/bin/bash', 'bash').columns, time: String(t0 + 1) },
@@ -179,14 +165,7 @@ t.test('a login on a display or in a terminal multiplexer is not one from the in
 t.test('a login record cannot change the origin of a session a process is already in', async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
   const t0 = 1_790_000_000;
-  const login = (user: string, from: string, pid: string, time: number): ResultRow => ({
-    query: 'pack_x_last',
-    host: 'h',
-    time,
-    action: 'added',
-    columns: { username: user, tty: 'pts/3', pid, type: '7', type_name: 'user-process', time: String(time), host: from },
-    decorations: {},
-  });
+  const login = (user: string, from: string, pid: string, time: number): ResultRow => lastRow(user, from, pid, time, 'pts/3');
   x.extract(login('mal', '198.51.100.4', '200', t0));
   t.equal(sessionIn(x, at(proc('200', '1', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
   // libutempter's setgid helper writes wtmp for any user, with the host they pass and the pid
@@ -199,14 +178,7 @@ t.test('a login record cannot change the origin of a session a process is alread
 t.test("a session outlives the host's other processes", async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
   const t0 = 1_790_000_000;
-  x.extract({
-    query: 'pack_x_last',
-    host: 'h',
-    time: t0,
-    action: 'added',
-    columns: { username: 'ann', tty: 'pts/0', pid: '500', type: '7', type_name: 'user-process', time: String(t0), host: '198.51.100.4' },
-    decorations: {},
-  });
+  x.extract(lastRow('ann', '198.51.100.4', '500', t0));
   t.equal(sessionIn(x, at(proc('500', '1', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
   // a build host: a few hours of other processes (or a user churning pids on purpose) while the session's shell sits idle
   for (let i = 0; i < 25_000; i++)
@@ -223,14 +195,7 @@ t.test('a process that execs another program stays in its session', async (t) =>
   const t0 = 1_790_000_000;
   // as sshd runs a session: its user process (650) forks and never execs, so audit has no row
   // of it; the shell (700) is the process wtmp names
-  x.extract({
-    query: 'pack_x_last',
-    host: 'h',
-    time: t0,
-    action: 'added',
-    columns: { username: 'ann', tty: 'pts/0', pid: '700', type: '7', type_name: 'user-process', time: String(t0), host: '198.51.100.4' },
-    decorations: {},
-  });
+  x.extract(lastRow('ann', '198.51.100.4', '700', t0));
   t.equal(sessionIn(x, at(proc('700', '650', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
   // ten minutes on, `exec bash` (or `exec python3`): the same pid and parent, another program
   t.equal(sessionIn(x, at(proc('700', '650', '/bin/bash', 'bash'), t0 + 600)), 'session=public', 'the exec keeps it');
@@ -243,14 +208,7 @@ t.test('open sessions keep their context across a restart', async (t) => {
   const users = new UidMap();
   const x = new FeatureExtractor({ users, overrides: {} });
   const t0 = 1_790_000_000;
-  x.extract({
-    query: 'pack_x_last',
-    host: 'h',
-    time: t0,
-    action: 'added',
-    columns: { username: 'ann', tty: 'pts/0', pid: '700', type: '7', type_name: 'user-process', time: String(t0), host: '198.51.100.4' },
-    decorations: {},
-  });
+  x.extract(lastRow('ann', '198.51.100.4', '700', t0));
   t.equal(sessionIn(x, at(proc('700', '650', '/bin/bash', '-bash'), t0 + 1)), 'session=public');
   // the extension restarts (osqueryd's restart, the scorer thread's after a row over budget) while ann is logged in
   const saved = JSON.parse(JSON.stringify(x.toState()));
@@ -264,14 +222,7 @@ t.test('open sessions keep their context across a restart', async (t) => {
 t.test('two logins of one account a minute apart: each sshd fork takes its own', async (t) => {
   const t0 = 1_790_000_000;
   const root = { auid: '0', uid: '0', euid: '0' };
-  const login = (from: string, pid: string, time: number): ResultRow => ({
-    query: 'pack_x_last',
-    host: 'h',
-    time,
-    action: 'added',
-    columns: { username: 'omar', tty: 'pts/0', pid, type: '7', type_name: 'user-process', time: String(time), host: from },
-    decorations: {},
-  });
+  const login = (from: string, pid: string, time: number): ResultRow => lastRow('omar', from, pid, time);
   const run = (order: string[]) => {
     const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
     const seen: Record<string, string | undefined> = {};
