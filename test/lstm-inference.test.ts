@@ -64,10 +64,14 @@ t.test('the lean scoring pass gives the tensor graph’s probabilities and score
   t.ok(worst < 1e-4, `largest difference in log-probability ${worst}`);
   t.equal(rankFlips, 0, 'the likeliest next key is the same');
 
-  // score() runs the lean pass: its evidence is −log p of the reference
+  // score() runs the lean pass: its evidence is −log p of the reference mixed with the key
+  // frequencies in the share fitted on held-out windows
   const test = routine(400, 11);
   const inputs: ScoringInput[] = test.map((event, i) => ({ event, context: test.slice(Math.max(0, i - W), i) }));
-  const restored = LstmModel.fromState(m.toState());
+  const state = m.toState();
+  const mix = state.mix as number;
+  const prior = state.prior as number[];
+  const restored = LstmModel.fromState(state);
   const scored = await restored.score(inputs);
   const vocab = new Map(keys.map((k, i) => [k, i]));
   let compared = 0;
@@ -78,7 +82,7 @@ t.test('the lean scoring pass gives the tensor graph’s probabilities and score
     const ctx = new Int32Array(W).fill(1);
     const c = inputs[i].context;
     for (let j = 0; j < c.length; j++) ctx[W - c.length + j] = vocab.get(c[j].key) ?? 0;
-    const p = m.tensorProbabilities(ctx, 1)[id];
+    const p = (1 - mix) * m.tensorProbabilities(ctx, 1)[id] + mix * prior[id];
     off = Math.max(off, Math.abs(scored[i].value - Math.min(-Math.log(Math.max(p, 1e-12)), 16)));
     compared++;
   }

@@ -2,7 +2,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import t from 'tap';
 import { sequenceEvent } from '../scorer/features/extract';
-import { createModel, loadModel } from '../scorer/models';
+import { createModel, loadModel, selectBackend } from '../scorer/models';
 import { splitContexts } from '../scorer/models/contexts';
 import { LstmModel } from '../scorer/models/lstm';
 import { OcsvmModel, trainLibsvm } from '../scorer/models/ocsvm';
@@ -243,6 +243,45 @@ t.test('training windows are counted once per distinct context', async (t) => {
     fit.next.map((m) => [...m]),
     [[[2, 1]], [[3, 1]], [[2, 2]], [[3, 2]]],
   );
+});
+
+t.test('lstm mixes in the key frequencies as much as held-out windows ask for, and no more', async (t) => {
+  await selectBackend();
+  const seq = (n: number, next: (i: number) => string) => Array.from({ length: n }, (_, i) => sequenceEvent(next(i), i));
+  // a strict cycle: the network predicts it and the held-out windows want no frequencies in
+  const cycle = new LstmModel({ units: 16, epochs: 20 });
+  await cycle.fit([seq(2000, (i) => `k${i % 6}`)]);
+  const cycleMix = cycle.toState().mix as number;
+  t.ok(cycleMix <= 0.01, `a predictable stream: mix ${cycleMix}`);
+  // independent draws: no context says anything, the frequencies are the whole truth, and a
+  // network fitted to few of them is surer than it should be
+  let s = 5;
+  const rand = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const noise = new LstmModel({ units: 16, epochs: 20, learningRate: 0.1 });
+  await noise.fit([seq(600, () => (rand() < 0.5 ? 'a' : rand() < 0.5 ? 'b' : `c${Math.floor(rand() * 8)}`))]);
+  const noiseMix = noise.toState().mix as number;
+  t.ok(noiseMix >= 0.1, `a stream of independent draws: mix ${noiseMix}`);
+  // a key the network rules out after a context keeps at least its share of the frequencies
+  const state = noise.toState();
+  const keys = state.keys as string[];
+  const prior = state.prior as number[];
+  const [scored] = await noise.score([{ event: sequenceEvent('c3', 0), context: seq(10, () => 'a') }]);
+  const floor = -Math.log(noiseMix * prior[keys.indexOf('c3')]);
+  t.ok(scored.value <= floor + 1e-6, `evidence ${scored.value.toFixed(3)} nats, at most ${floor.toFixed(3)}`);
+  // a state saved before the mixture existed scores with the network alone, as it did then
+  const old = { ...state };
+  delete old.prior;
+  delete old.mix;
+  const plain = LstmModel.fromState(old);
+  const again = LstmModel.fromState(state);
+  const input = [{ event: sequenceEvent('b', 0), context: seq(10, (i) => (i % 2 ? 'a' : 'c1')) }];
+  const p = plain.tensorProbabilities(
+    new Int32Array(10).map((_, i) => keys.indexOf(i % 2 ? 'a' : 'c1')),
+    1,
+  )[keys.indexOf('b')];
+  t.ok(Math.abs((await plain.score(input))[0].value - -Math.log(p)) < 1e-4, 'an old state: −log p of the network');
+  t.equal((await again.score(input))[0].value, (await noise.score(input))[0].value, 'the mixture survives a save and restore');
+  for (const m of [cycle, noise, plain, again]) m.dispose();
 });
 
 t.test('lstm trains inside a worker thread', async (t) => {

@@ -58,6 +58,8 @@ const MIN_GAIN_NATS = 0.001;
 /** scored (context, key) pairs remembered per model: a subject's routine repeats (about 130 bytes each: kept small, there may be hundreds of subjects) */
 const CACHE_ENTRIES = 512;
 const SCORE_CHUNK = 1024;
+/** weights of the key frequencies mixed into the network's prediction, the one chosen on held-out windows */
+const MIX_GRID = [0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 0.7];
 
 interface Weights {
   kernel: tf.Variable;
@@ -110,6 +112,10 @@ export class LstmModel implements Model {
   private cache = new Map<string, [number, number]>();
   /** the weights' copy that scoring runs on; null until first needed after they change */
   private lean: LstmInference | null = null;
+  /** each key's share of the training events (add-½), indexed as `keys` */
+  private prior: Float32Array | null = null;
+  /** the share of `prior` mixed into the network's prediction */
+  private mix = 0;
 
   constructor(opts: Partial<LstmOptions> = {}) {
     this.opts = { ...DEFAULTS, ...opts };
@@ -211,6 +217,9 @@ export class LstmModel implements Model {
     this.keys = ['<unk>', '<pad>', ...top.map(([k]) => k)];
     this.vocab = new Map(this.keys.map((k, i) => [k, i]));
     this.cache.clear();
+    const total = top.reduce((n, [, c]) => n + c, 0) + 0.5 * top.length;
+    this.prior = Float32Array.from(this.keys, (k, i) => (i < 2 ? 0 : (freq.get(k)! + 0.5) / total));
+    this.mix = 0;
     const { fit, validation } = splitContexts(sequences, {
       window: this.opts.window,
       vocab: this.vocab,
@@ -265,6 +274,38 @@ export class LstmModel implements Model {
       // the weights moved: scoring copies them again
       this.lean = null;
     }
+    if (validation.contexts.length) this.mix = await this.heldOutMix(validation);
+  }
+
+  /**
+   * The weight of the key frequencies in the prediction that fits the held-out windows best.
+   * A network trained to a plateau on a subject's stream can be sure of what comes next where
+   * the stream merely interleaves independent processes (root's cron jobs and its sshd
+   * forks): a login between two cron runs then gets p = 1e-5 and reads as an anomaly. Mixing
+   * in how often each key occurs at all (Jelinek-Mercer smoothing) bounds that certainty by
+   * what the held-out windows show, and leaves a key the subject never or rarely produces
+   * as improbable as before.
+   */
+  private async heldOutMix(set: ContextSet): Promise<number> {
+    const V = this.keys.length;
+    const prior = this.prior!;
+    const loss = new Float64Array(MIX_GRID.length);
+    for (let start = 0; start < set.contexts.length; start += SCORE_CHUNK) {
+      const idx = Array.from({ length: Math.min(SCORE_CHUNK, set.contexts.length - start) }, (_, j) => start + j);
+      const ids = new Int32Array(idx.length * this.opts.window);
+      idx.forEach((c, r) => ids.set(set.contexts[c], r * this.opts.window));
+      const probs = this.leanProbabilities(ids, idx.length);
+      idx.forEach((c, r) => {
+        for (const [key, n] of set.next[c]) {
+          const p = probs[r * V + key];
+          MIX_GRID.forEach((m, g) => (loss[g] -= n * Math.log(Math.max((1 - m) * p + m * prior[key], 1e-12))));
+        }
+      });
+      await pace();
+    }
+    let best = 0;
+    for (let g = 1; g < MIX_GRID.length; g++) if (loss[g] < loss[best]) best = g;
+    return MIX_GRID[best];
   }
 
   /** mean negative log-likelihood of a window set, weighted by how often each window occurs */
@@ -316,6 +357,9 @@ export class LstmModel implements Model {
       const ids = new Int32Array(part.length * W);
       part.forEach((g, r) => ids.set(ctx.subarray(g[0] * W, (g[0] + 1) * W), r * W));
       const probs = this.leanProbabilities(ids, part.length);
+      const m = this.mix;
+      const prior = this.prior;
+      if (m > 0 && prior) for (let i = 0; i < probs.length; i++) probs[i] = (1 - m) * probs[i] + m * prior[i % V];
       part.forEach((g, r) => {
         const row = probs.subarray(r * V, (r + 1) * V);
         for (const j of g) {
@@ -391,7 +435,7 @@ export class LstmModel implements Model {
     const weights = this.weights
       ? Object.values(this.weights).map((w) => ({ shape: w.shape, data: Buffer.from((w.dataSync() as Float32Array).buffer.slice(0)).toString('base64') }))
       : [];
-    return { name: 'lstm', version: VERSION, opts: this.opts, keys: this.keys, weights };
+    return { name: 'lstm', version: VERSION, opts: this.opts, keys: this.keys, weights, prior: this.prior ? [...this.prior] : undefined, mix: this.mix };
   }
 
   /** restoring is synchronous: the caller must have selected the tfjs backend first (Scorer.open awaits selectBackend) */
@@ -400,6 +444,11 @@ export class LstmModel implements Model {
     const m = new LstmModel(s.opts as LstmOptions);
     m.keys = s.keys as string[];
     m.vocab = new Map(m.keys.map((k, i) => [k, i]));
+    // a state saved before the mixture scores as it did then
+    if (Array.isArray(s.prior) && s.prior.length === m.keys.length && typeof s.mix === 'number' && s.mix >= 0 && s.mix < 1) {
+      m.prior = Float32Array.from(s.prior as number[]);
+      m.mix = s.mix;
+    }
     const saved = s.weights as Array<{ shape: number[]; data: string }>;
     if (saved.length !== 5) throw new Error(`lstm model state has ${saved.length} weight tensors, expected 5`);
     m.weights = fromTensors(
