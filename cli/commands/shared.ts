@@ -165,10 +165,27 @@ export function printable(text: string): string {
   return text.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/**
+ * A table cell's text on one line and inert: every C0 and C1 control character (newline and
+ * tab too: a cell is one line) and the bidi overrides, which reorder what a terminal shows.
+ * Cells hold what the watched hosts sent (a program a local user named, a command line), and
+ * printed raw they drive the reader's terminal or forge rows.
+ */
+export function cellText(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    if (c === '\t') return '\\t';
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
 /** print rows as osqueryi prints a result set */
 export function table(rows: ReadonlyArray<Record<string, unknown>>, columns: readonly string[], maxWidth = 80): string {
   const cell = (v: unknown) => {
-    const s = v === null || v === undefined ? '' : String(v);
+    const s = cellText(v === null || v === undefined ? '' : String(v));
     return s.length > maxWidth ? `${s.slice(0, maxWidth - 1)}…` : s;
   };
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));

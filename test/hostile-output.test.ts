@@ -1,0 +1,51 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { anomaly } from './helpers/cli';
+
+// What the command line prints of text that came from the watched hosts. A local user names
+// their own programs: a file name may hold an escape sequence, a newline, a bidi override.
+// Printed raw in a table, it drives the reviewer's terminal (clears it, recolours it) or
+// forges rows that look like the extension's own.
+
+const line = (i: number, exe: string) =>
+  JSON.stringify({
+    name: 'pack_user-behavior_process_events',
+    hostIdentifier: 'h',
+    unixTime: 1_790_000_000 + i * 600,
+    action: 'added',
+    columns: { pid: String(i), path: exe, cmdline: 'tool -n', auid: '1000', parent: '1' },
+  });
+
+t.test('score --format table: control characters in events and reasons are shown, not obeyed', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-hostile-output-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ learning: { min_events: 100, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } }));
+  const train = path.join(dir, 'train.log');
+  fs.writeFileSync(train, Array.from({ length: 600 }, (_, i) => line(i, `/usr/bin/tool${i % 4}`)).join('\n') + '\n');
+  const hostile = path.join(dir, 'hostile.log');
+  const names = [
+    '/home/eve/\x1b[2J\x1b[31mred',
+    '/home/eve/two\nlines | FAKE | row',
+    '/home/eve/cr\rover',
+    '/home/eve/csi\u009b31m',
+    '/home/eve/bidi\u202etxt.exe',
+    '/home/eve/bell\x07tab\t',
+  ];
+  fs.writeFileSync(hostile, names.map((n, i) => line(700 + i, n)).join('\n') + '\n');
+  const state = path.join(dir, 'state');
+  const trained = anomaly(['train', '--log', train, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(trained.code, 0, `trained (${trained.err})`);
+  const r = anomaly(['score', '--log', hostile, '--state', state, '--config', cfg, '--format', 'table', '--quiet']);
+  t.equal(r.code, 0, `scored (${r.err})`);
+  const lines = r.out.trimEnd().split('\n');
+  // a rule, the header, a rule, one line per row, a rule: a newline in a value adds none
+  t.equal(lines.length, 4 + names.length, 'one table line per scored row');
+  for (const l of lines) t.match(l, /^[+|]/, `every line is the table's: ${JSON.stringify(l.slice(0, 60))}`);
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  t.notOk(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(r.out.replace(/\n/g, '')), 'no control character reaches the terminal');
+  t.match(r.out, /\\x1b\[<n>J\\x1b\[<n>mred/, 'the escape sequence is shown as text');
+  t.match(r.out, /two\\nlines/, 'the newline is shown as \\n');
+});
