@@ -146,9 +146,16 @@ export function fsyncDir(dir: string): void {
 /**
  * An append-only JSON-lines file (feedback, segments): appends are written at once and
  * fsynced on a short timer and on close, so a burst of appends costs one fsync.
+ *
+ * A full disk takes part of a line and refuses the rest: the part is cut off again, or the
+ * next record would be glued to it and both skipped as one corrupt line when the file is
+ * read, losing a record that was acknowledged. A file whose last line is torn already (a
+ * crash mid-write) gets a newline first, for the same reason.
  */
 export class JsonlAppender {
   private fd: number;
+  /** bytes in the file: the whole lines written so far */
+  private size: number;
   private dirty = false;
   private timer: NodeJS.Timeout;
 
@@ -157,18 +164,46 @@ export class JsonlAppender {
     syncEveryMs = 200,
   ) {
     makeDir(path.dirname(file));
-    this.fd = fs.openSync(file, APPEND, 0o600);
+    this.fd = fs.openSync(file, APPEND_READ, 0o600);
+    try {
+      this.size = fs.fstatSync(this.fd).size;
+      if (this.size > 0) {
+        const last = Buffer.alloc(1);
+        fs.readSync(this.fd, last, 0, 1, this.size - 1);
+        if (last[0] !== 10) this.write('\n');
+      }
+    } catch (err) {
+      fs.closeSync(this.fd);
+      throw err;
+    }
     this.timer = setInterval(() => this.sync(), syncEveryMs);
     this.timer.unref();
   }
 
   append(record: unknown): void {
-    writeAll(this.fd, `${JSON.stringify(record)}\n`);
+    if (this.fd < 0) throw new Error(`${this.file}: appended to after close`);
+    this.write(`${JSON.stringify(record)}\n`);
     this.dirty = true;
   }
 
+  /** all of `text` or, having cut back what was written of it, an exception */
+  private write(text: string): void {
+    const data = Buffer.from(text);
+    try {
+      writeAll(this.fd, data);
+    } catch (err) {
+      try {
+        fs.ftruncateSync(this.fd, this.size);
+      } catch {
+        /* the disk refuses even this: readJsonl skips the torn line */
+      }
+      throw err;
+    }
+    this.size += data.length;
+  }
+
   sync(): void {
-    if (!this.dirty) return;
+    if (!this.dirty || this.fd < 0) return;
     try {
       fs.fsyncSync(this.fd);
       this.dirty = false;
@@ -178,9 +213,14 @@ export class JsonlAppender {
   }
 
   close(): void {
+    if (this.fd < 0) return;
     clearInterval(this.timer);
     this.sync();
-    fs.closeSync(this.fd);
+    // the number is given back to the process: an append after this must not write into
+    // whatever file is opened next under it
+    const fd = this.fd;
+    this.fd = -1;
+    fs.closeSync(fd);
   }
 }
 

@@ -1,0 +1,79 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { ExtensionClient } from '../extension/client';
+import { JsonlAppender, readJsonl } from '../state/atomic';
+import { fill, smallDisk } from './helpers/disk';
+import { emulated, exited, processLine as line, until } from './helpers/emulated';
+
+// State files against a full disk and damaged contents, through the emulated osqueryd and
+// the real extension process: what was acknowledged survives a restart, and what was refused
+// leaves nothing behind that could spoil the records written after it.
+
+t.setTimeout(3_600_000);
+
+t.test('a label refused by a full disk leaves no torn line: the labels saved after it survive a restart', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  const unmount = smallDisk(e.stateDir, '8m');
+  t.teardown(async () => {
+    await e.emu.shutdown(5000);
+    unmount?.();
+    await e.close();
+  });
+  if (!unmount) {
+    t.comment('this machine does not allow mounting a tmpfs: no full disk to try');
+    return;
+  }
+  let child = await e.launch();
+  for (let i = 0; i < 5; i++) await e.emu.logResult('anomaly', line(i));
+  const rows = await until(
+    () => e.emu.query('SELECT id FROM anomaly_scores'),
+    (r) => r.length === 5,
+  );
+  const insert = async (values: unknown[]) => {
+    const [ext] = e.emu.registered();
+    const res = await new ExtensionClient(ext.socket).call('table', 'anomaly_feedback', { action: 'insert', json_value_array: JSON.stringify(values) });
+    return res.response[0];
+  };
+  t.match(await insert([rows[0].id, 'normal', 'first']), { status: 'success' }, 'a first label is saved');
+  const filler = fill(e.stateDir);
+  // a note of 4 kB: more than the free bytes left in the page the file already has, so the
+  // disk takes part of the line before it refuses the rest
+  const refused = await insert([rows[1].id, 'normal', 'x'.repeat(4000)]);
+  t.not(refused.status, 'success', `a label the full disk refuses is not acknowledged (${JSON.stringify(refused).slice(0, 200)})`);
+  fs.rmSync(filler);
+  t.match(await insert([rows[2].id, 'anomalous', 'third']), { status: 'success' }, 'with space again, a label is saved');
+  child.kill('SIGTERM');
+  t.same(await exited(child), { code: 0, signal: null }, 'the extension stops');
+  child = await e.launch();
+  const kept = await e.emu.query('SELECT id, label, note FROM anomaly_feedback');
+  t.same(
+    kept.map((r) => [r.id, r.label, r.note]),
+    [
+      [rows[0].id, 'normal', 'first'],
+      [rows[2].id, 'anomalous', 'third'],
+    ],
+    'after a restart: every acknowledged label, nothing of the refused one',
+  );
+  t.notMatch(e.stderr.join(''), /feedback\.jsonl:\d+: skipped/, 'and no line of the file had to be skipped');
+});
+
+t.test('a line torn by a crash mid-write does not swallow the record appended after the restart', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-torn-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'feedback.jsonl');
+  fs.writeFileSync(file, '{"id":"a","label":"normal","note":"","time":1}\n{"id":"b","lab');
+  const a = new JsonlAppender(file);
+  a.append({ id: 'c', label: 'normal', note: '', time: 3 });
+  a.close();
+  const warnings: string[] = [];
+  const records = readJsonl<{ id: string }>(file, (m) => warnings.push(m));
+  t.same(
+    records.map((r) => r.id),
+    ['a', 'c'],
+    'the record appended after the torn line is read',
+  );
+  t.equal(warnings.length, 1, `only the torn line is skipped (${warnings.join('; ')})`);
+  t.throws(() => a.append({ id: 'd' }), /after close/, 'an append after close is refused, never written to a reused descriptor');
+});
