@@ -3,7 +3,9 @@ import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
 import { ExtensionClient } from '../extension/client';
+import type { ScoredWindow } from '../scorer/types';
 import { JsonlAppender, readJsonl } from '../state/atomic';
+import { RetainedWindows } from '../state/windows';
 import { fill, smallDisk } from './helpers/disk';
 import { emulated, exited, processLine as line, until } from './helpers/emulated';
 
@@ -76,4 +78,66 @@ t.test('a line torn by a crash mid-write does not swallow the record appended af
   );
   t.equal(warnings.length, 1, `only the torn line is skipped (${warnings.join('; ')})`);
   t.throws(() => a.append({ id: 'd' }), /after close/, 'an append after close is refused, never written to a reused descriptor');
+});
+
+const scoredWindow = (i: number): ScoredWindow => ({
+  subject: 'alice',
+  host: 'h',
+  start: 1_790_000_000 + i * 600,
+  end: 1_790_000_600 + i * 600,
+  events: 10,
+  score: 0.9,
+  verdict: 'good',
+  model: 'mix',
+  reasons: `usual for alice, window ${i} ${'-'.repeat(200)}`,
+  top_ids: '[]',
+});
+
+t.test('retained windows compacted on a nearly full disk: nothing half-written replaces the file', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-disk-'));
+  const dir = path.join(root, 'disk');
+  const unmount = smallDisk(dir, '1m');
+  t.teardown(() => {
+    unmount?.();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+  if (!unmount) {
+    t.comment('this machine does not allow mounting a tmpfs: no full disk to try');
+    return;
+  }
+  const opts = { dir: path.join(dir, 'window-scores'), maxRows: 200, maxDays: 3650 };
+  const w = new RetainedWindows(opts);
+  w.append(Array.from({ length: 300 }, (_, i) => scoredWindow(i)));
+  w.close();
+  // the file holds 300 records and 200 are live: the next open compacts it, with only 8 kB
+  // free, far less than the 200 records take
+  const filler = fill(dir);
+  fs.truncateSync(filler, fs.statSync(filler).size - 8192);
+  const warnings: string[] = [];
+  const reopened = new RetainedWindows({ ...opts, log: (_level, msg) => warnings.push(msg) });
+  t.equal(reopened.size, 200, 'opened with the 200 live windows');
+  t.match(warnings.join('\n'), /not compacted \(ENOSPC/, 'the compaction the disk refused is put off, and said');
+  reopened.close();
+  fs.rmSync(filler);
+  const after = new RetainedWindows(opts);
+  t.equal(after.size, 200, 'with space again, all 200 live windows are there');
+  t.same(
+    fs.readdirSync(opts.dir).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temporary file left behind',
+  );
+  // compaction in the middle of appends, when the disk has room for the appends and not for
+  // the compacted copy: the error is the caller's, and appends go on once there is space
+  after.append(Array.from({ length: 1190 }, (_, i) => scoredWindow(400 + i)));
+  const full = fill(dir);
+  fs.truncateSync(full, fs.statSync(full).size - 16384);
+  t.throws(() => after.append(Array.from({ length: 20 }, (_, i) => scoredWindow(1600 + i))), /ENOSPC/, 'the compaction the disk refused is reported');
+  fs.rmSync(full);
+  after.append([scoredWindow(5000)]);
+  t.equal(after.select({}).at(0)?.start, scoredWindow(5000).start, 'a window appended once there is space is retained');
+  after.close();
+  const last = new RetainedWindows(opts);
+  t.teardown(() => last.close());
+  t.equal(last.select({}).at(0)?.start, scoredWindow(5000).start, 'and is there after a reopen');
+  t.equal(last.size, 200, 'with the 199 before it');
 });
