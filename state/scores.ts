@@ -371,8 +371,8 @@ export class RetainedScores implements ScoreStore {
           break;
         }
         try {
-          const ev = JSON.parse(data.toString('utf8', pos, nl)) as ScoredEvent;
-          if (typeof ev.id !== 'string' || typeof ev.time !== 'number') throw new Error('not a scored event');
+          const ev: unknown = JSON.parse(data.toString('utf8', pos, nl));
+          if (!isScoredEvent(ev)) throw new Error('not a scored event');
           rows.push({ ev, offset: pos, length: nl - pos });
         } catch {
           corrupt++;
@@ -420,6 +420,31 @@ export class RetainedScores implements ScoreStore {
     for (const s of this.segments) fs.closeSync(s.fd);
     this.segments = [];
   }
+}
+
+/** the last second of year 9999, as results lines are bounded (scorer/parse/results.ts) */
+const LAST_SECOND = 253_402_300_799;
+const TEXT_FIELDS = ['id', 'host', 'subject', 'query', 'action', 'event', 'model', 'reasons', 'columns'] as const;
+
+/**
+ * A record of the shape the scorer writes. A segment line that parses but is not one (a bit
+ * flip, an editor, another version) is skipped on load: one such row made every SELECT on
+ * anomaly_scores fail (a value that is not text), and one with an absurd time retired every
+ * other row (retention counts from the newest time).
+ */
+function isScoredEvent(r: unknown): r is ScoredEvent {
+  if (!r || typeof r !== 'object' || Array.isArray(r)) return false;
+  const e = r as Record<string, unknown>;
+  for (const k of TEXT_FIELDS) if (typeof e[k] !== 'string') return false;
+  const t = e.time;
+  const s = e.score;
+  return (
+    typeof t === 'number' &&
+    t >= 0 &&
+    t <= LAST_SECOND &&
+    (s === null || (typeof s === 'number' && s >= 0 && s <= 1)) &&
+    VERDICTS.includes(e.verdict as Verdict)
+  );
 }
 
 function idSet(values: string[] | undefined, interner: Interner): Set<number> | null {

@@ -3,8 +3,9 @@ import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
 import { ExtensionClient } from '../extension/client';
-import type { ScoredWindow } from '../scorer/types';
+import type { ScoredEvent, ScoredWindow } from '../scorer/types';
 import { JsonlAppender, readJsonl } from '../state/atomic';
+import { RetainedScores } from '../state/scores';
 import { RetainedWindows } from '../state/windows';
 import { fill, smallDisk } from './helpers/disk';
 import { emulated, exited, processLine as line, until } from './helpers/emulated';
@@ -140,4 +141,52 @@ t.test('retained windows compacted on a nearly full disk: nothing half-written r
   t.teardown(() => last.close());
   t.equal(last.select({}).at(0)?.start, scoredWindow(5000).start, 'and is there after a reopen');
   t.equal(last.size, 200, 'with the 199 before it');
+});
+
+t.test('retained scores with wrong-shaped records: skipped on load, every other row selectable, none dropped', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  const dir = path.join(e.stateDir, 'scores');
+  const ev = (i: number): ScoredEvent => ({
+    id: `r-${i}`,
+    time: 1_790_000_000 + i,
+    host: 'h',
+    subject: 'alice',
+    query: 'q',
+    action: 'added',
+    event: 'exec /bin/x <- /bin/sh',
+    score: 0.9,
+    verdict: 'good',
+    model: 'rarity',
+    reasons: 'usual',
+    columns: '{}',
+  });
+  const store = new RetainedScores({ dir, maxRows: 1000, maxDays: 30 });
+  store.append([ev(1), ev(2)]);
+  store.close();
+  const segment = path.join(
+    dir,
+    fs.readdirSync(dir).find((f) => f.endsWith('.jsonl'))!,
+  );
+  // JSON that parses, in shapes no scorer writes: a bit flip, an editor, another version
+  const hostile: unknown[] = [
+    { ...ev(3), host: { a: 1 } },
+    { ...ev(4), score: '0.1' },
+    { ...ev(5), reasons: ['x'] },
+    { ...ev(6), verdict: 'evil' },
+    { ...ev(7), columns: null },
+    { ...ev(8), time: 1e300 },
+    { ...ev(9), time: -5 },
+    { ...ev(10), score: 1e308 },
+    { ...ev(11), __proto__: { polluted: true }, subject: 7 },
+  ];
+  fs.appendFileSync(segment, hostile.map((r) => `${JSON.stringify(r)}\n`).join('') + `${JSON.stringify(ev(12))}\n`);
+  await e.launch();
+  const rows = await e.emu.query('SELECT id, host, score, verdict FROM anomaly_scores');
+  t.same(
+    rows.map((r) => r.id).sort(),
+    ['r-1', 'r-12', 'r-2'],
+    'the sound rows, before and after the bad ones, are selectable; an absurd time retires none of them',
+  );
+  t.match(e.stderr.join(''), /skipped 9 unreadable records/, 'the skipped records are counted in the log');
 });
