@@ -265,7 +265,7 @@ export class RetainedScores implements ScoreStore {
     // a value never stored matches nothing: no scan at all
     if (subjects?.size === 0 || hosts?.size === 0 || queries?.size === 0 || verdicts?.size === 0) return;
     const [tLo, tHi] = range(filter.time);
-    const [sLo, sHi] = range(filter.score, true);
+    const [sLo, sHi] = range(filter.score, SCORE_SLACK);
     const hasScoreBound = Boolean(filter.score?.length);
     const matches = (i: number): boolean => {
       const t = this.time[i];
@@ -273,7 +273,7 @@ export class RetainedScores implements ScoreStore {
       if (hasScoreBound) {
         const s = this.score[i];
         if (s !== s) return false;
-        // scores are stored as float32: compare with the bound rounded the same way
+        // scores are stored as float32 and shown rounded (SCORE_SLACK): the edges are widened
         if (s < sLo.v || (sLo.strict && s === sLo.v) || s > sHi.v || (sHi.strict && s === sHi.v)) return false;
       }
       if (subjects && !subjects.has(this.subject[i])) return false;
@@ -462,17 +462,30 @@ interface Edge {
   strict: boolean;
 }
 
-/** the tightest lower and upper edges of a list of bounds (they are ANDed) */
-function range(bounds: Bound[] | undefined, float32 = false): [Edge, Edge] {
+/**
+ * How far a score's stored value may be from the value SQLite compares: the table shows a
+ * score rounded to six places (formatDouble, up to 5e-7 away) and the index keeps it as a
+ * float32 (up to 6e-8 away in [0, 1]). SQLite checks every row again, so the push-down
+ * widens each edge by this much and lets a row near an edge through for SQLite to decide:
+ * compared exactly, `WHERE score = 0.955977`, a value copied from an answer, found no row.
+ */
+const SCORE_SLACK = 1e-6;
+
+/**
+ * the tightest lower and upper edges of a list of bounds (they are ANDed); with `slack`, each
+ * edge moved out by it and not strict
+ */
+function range(bounds: Bound[] | undefined, slack = 0): [Edge, Edge] {
   const lo: Edge = { v: -Infinity, strict: false };
   const hi: Edge = { v: Infinity, strict: false };
   for (const b of bounds ?? []) {
-    const v = float32 ? Math.fround(b.value) : b.value;
     if (b.op === '>' || b.op === '>=') {
-      const strict = b.op === '>';
+      const v = b.value - slack;
+      const strict = !slack && b.op === '>';
       if (v > lo.v || (v === lo.v && strict)) Object.assign(lo, { v, strict });
     } else {
-      const strict = b.op === '<';
+      const v = b.value + slack;
+      const strict = !slack && b.op === '<';
       if (v < hi.v || (v === hi.v && strict)) Object.assign(hi, { v, strict });
     }
   }

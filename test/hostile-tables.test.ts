@@ -1,0 +1,62 @@
+import * as path from 'path';
+import t from 'tap';
+import type { ScoredEvent } from '../scorer/types';
+import { RetainedScores } from '../state/scores';
+import { emulated } from './helpers/emulated';
+
+// The constraints osqueryd pushes down are hints: SQLite checks every row again, so a hint
+// may let through rows SQLite drops, never drop a row SQLite would keep. Here the SQL is run
+// by real SQLite (the emulator's sql.js) over the rows the extension returns, once with the
+// constraint and once as SQLite alone would filter all the rows.
+
+t.setTimeout(3_600_000);
+
+t.test('anomaly_scores push-down never drops a row SQLite would return', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  const ev = (i: number, score: number | null): ScoredEvent => ({
+    id: `r-${i}`,
+    time: 1_790_000_000 + i,
+    host: 'h',
+    subject: 'alice',
+    query: 'q',
+    action: 'added',
+    event: 'exec /bin/x <- /bin/sh',
+    score,
+    verdict: score === null ? 'learning' : score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good',
+    model: 'rarity',
+    reasons: 'usual',
+    columns: '{}',
+  });
+  const store = new RetainedScores({ dir: path.join(e.stateDir, 'scores'), maxRows: 1000, maxDays: 3650 });
+  // scores as calibration makes them: full doubles, shown to six places
+  store.append([ev(1, 0.9559773812), ev(2, 0.2999996), ev(3, 0.30000000001), ev(4, 1), ev(5, null), ev(6, 0.5)]);
+  store.close();
+  await e.launch();
+  const all = await e.emu.query('SELECT id, time, score FROM anomaly_scores');
+  t.equal(all.length, 6, 'six rows');
+  const shown = Object.fromEntries(all.map((r) => [r.id, r.score]));
+  t.equal(shown['r-1'], '0.955977', 'a score is shown to six places');
+  const ids = async (where: string) =>
+    (await e.emu.query(`SELECT id FROM anomaly_scores WHERE ${where}`))
+      .map((r) => r.id)
+      .sort()
+      .join(',');
+  const cases: Array<[string, string]> = [
+    // a score copied from an answer finds its row
+    [`score = ${shown['r-1']}`, 'r-1'],
+    // SQLite compares the value it is given (0.3 for 0.2999996)
+    ['score >= 0.3', 'r-1,r-2,r-3,r-4,r-6'],
+    ['score > 0.3', 'r-1,r-4,r-6'],
+    ['score < 0.3', ''],
+    ['score <= 0.3', 'r-2,r-3'],
+    ['score = 0.3', 'r-2,r-3'],
+    // a number SQLite reads as text: an integer column is less than any text
+    ["time < ''", 'r-1,r-2,r-3,r-4,r-5,r-6'],
+    ["time < '0x10'", 'r-1,r-2,r-3,r-4,r-5,r-6'],
+    ["time > ''", ''],
+    ["time = ''", ''],
+    ["score < ' '", 'r-1,r-2,r-3,r-4,r-6'],
+  ];
+  for (const [where, want] of cases) t.equal(await ids(where), want, `WHERE ${where}`);
+});
