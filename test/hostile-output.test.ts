@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
+import { RetainedScores } from '../state/scores';
 import { anomaly } from './helpers/cli';
 
 // What the command line prints of text that came from the watched hosts. A local user names
@@ -48,4 +49,50 @@ t.test('score --format table: control characters in events and reasons are shown
   t.notOk(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(r.out.replace(/\n/g, '')), 'no control character reaches the terminal');
   t.match(r.out, /\\x1b\[<n>J\\x1b\[<n>mred/, 'the escape sequence is shown as text');
   t.match(r.out, /two\\nlines/, 'the newline is shown as \\n');
+});
+
+t.test('report --out: a link planted where index.html goes is replaced, never written through', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-hostile-report-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const state = path.join(dir, 'state');
+  const store = new RetainedScores({ dir: path.join(state, 'scores'), maxRows: 1000, maxDays: 3650 });
+  store.append([
+    {
+      id: 'r-1',
+      time: 1_790_000_000,
+      host: 'h',
+      subject: 'alice',
+      query: 'q',
+      action: 'added',
+      event: 'exec /bin/x <- /bin/sh',
+      score: 0.1,
+      verdict: 'bad',
+      model: 'rarity',
+      reasons: 'new tool',
+      columns: '{}',
+    },
+  ]);
+  store.close();
+  // a shared directory (a report left in /tmp, a cwd others can write): its owner plants a
+  // link to a file of root's before root writes the report there
+  const out = path.join(dir, 'shared');
+  fs.mkdirSync(out, { mode: 0o777 });
+  fs.chmodSync(out, 0o777);
+  const victim = path.join(dir, 'victim');
+  fs.writeFileSync(victim, 'root-owned contents\n', { mode: 0o600 });
+  fs.symlinkSync(victim, path.join(out, 'index.html'));
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ models: { rarity: true, ocsvm: false, lstm: false } }));
+  const r = anomaly(['report', '--out', out, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(r.code, 0, `report written (${r.err})`);
+  t.equal(fs.readFileSync(victim, 'utf8'), 'root-owned contents\n', 'the linked file is untouched');
+  const st = fs.lstatSync(path.join(out, 'index.html'));
+  t.ok(st.isFile(), 'index.html is a file of its own now');
+  t.equal(st.mode & 0o777, 0o600, "readable by its owner only: it holds every user's command lines");
+  t.match(fs.readFileSync(path.join(out, 'index.html'), 'utf8'), /new tool/, 'and it is the report');
+  t.same(
+    fs.readdirSync(out).filter((f) => f !== 'index.html'),
+    [],
+    'no temporary file left',
+  );
 });
