@@ -7,6 +7,7 @@ import type { ScoredEvent, ScoredWindow } from '../scorer/types';
 import { JsonlAppender, readJsonl } from '../state/atomic';
 import { RetainedScores } from '../state/scores';
 import { RetainedWindows } from '../state/windows';
+import { anomaly } from './helpers/cli';
 import { fill, smallDisk } from './helpers/disk';
 import { emulated, exited, processLine as line, until } from './helpers/emulated';
 
@@ -189,4 +190,34 @@ t.test('retained scores with wrong-shaped records: skipped on load, every other 
     'the sound rows, before and after the bad ones, are selectable; an absurd time retires none of them',
   );
   t.match(e.stderr.join(''), /skipped 9 unreadable records/, 'the skipped records are counted in the log');
+});
+
+t.test('the command line refuses a state directory others could plant links in, as the extension does', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-statedir-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const log = path.join(dir, 'results.log');
+  fs.writeFileSync(log, Array.from({ length: 50 }, (_, i) => line(i)).join('\n') + '\n');
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ models: { rarity: true, ocsvm: false, lstm: false } }));
+  // a shared state directory: anyone may put `subjects` there as a link to a directory of
+  // their choosing, and root's train would write its files into it
+  const shared = path.join(dir, 'shared');
+  fs.mkdirSync(shared);
+  fs.chmodSync(shared, 0o777);
+  const elsewhere = path.join(dir, 'elsewhere');
+  fs.mkdirSync(elsewhere);
+  fs.symlinkSync(elsewhere, path.join(shared, 'subjects'));
+  const r = anomaly(['train', '--log', log, '--state', shared, '--config', cfg, '--quiet']);
+  t.equal(r.code, 73, `refused with EX_CANTCREAT (${r.err.trim()})`);
+  t.match(r.err, /state directory .*shared is writable by everyone \(mode 777\); chmod 700 it/, 'says why and how to fix it');
+  t.same(fs.readdirSync(elsewhere), [], 'nothing written through the planted link');
+  const linked = path.join(dir, 'linked');
+  fs.symlinkSync(elsewhere, linked);
+  const viaLink = anomaly(['train', '--log', log, '--state', linked, '--config', cfg, '--quiet']);
+  t.equal(viaLink.code, 73, 'a state directory named through a link is refused too');
+  t.match(viaLink.err, /is a symbolic link/, 'and says so');
+  const own = path.join(dir, 'own');
+  const ok = anomaly(['train', '--log', log, '--state', own, '--config', cfg, '--quiet']);
+  t.equal(ok.code, 0, `a state directory of its own is used (${ok.err.trim()})`);
+  t.equal(fs.statSync(own).mode & 0o777, 0o700, 'created 0700, as the extension makes it');
 });

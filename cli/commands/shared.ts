@@ -6,6 +6,7 @@ import type { LogFn } from '../../scorer/scorer';
 import { rowBatches } from '../../scorer/parse/batches';
 import type { LogItem } from '../../scorer/parse/results';
 import type { ResultRow } from '../../scorer/types';
+import { prepareStateDir, StateDirError } from '../../extension/statedir';
 import { CliError, EXIT } from '../exit';
 
 export const STATE_FLAGS = {
@@ -27,17 +28,41 @@ export function configFrom(flags: Record<string, unknown>, needWritableState = t
   const config = loadConfig(flags.config as string | undefined);
   if (flags.state) config.state_dir = path.resolve(flags.state as string);
   if (needWritableState) {
-    const problem = writableDir(config.state_dir);
+    // what the extension will load, and where root writes: the same rules as the extension's
+    // (a link, or a directory others can write to, lets them plant links for root to follow),
+    // checked before anything is written in it
+    const check = () => {
+      try {
+        prepareStateDir(config.state_dir, 'this command runs as');
+      } catch (err) {
+        if (err instanceof StateDirError) throw new CliError(`${err.message}; or pass --state DIR`, EXIT.cantcreat);
+        throw err;
+      }
+    };
+    const existed = lexists(config.state_dir);
+    if (existed) check();
+    const problem = writableDir(config.state_dir, 0o700);
     if (problem) throw new CliError(`state directory ${config.state_dir}: ${problem}; pass --state DIR or set ANOMALY_STATE_DIR`, EXIT.cantcreat);
+    if (!existed) check();
   }
   return config;
+}
+
+/** whether anything (a link too, even a dangling one) is at `p` */
+function lexists(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
  * Make `dir` a writable directory, creating missing parts one level at a time (a recursive
  * mkdir under /proc never returns); what is wrong with it, or null.
  */
-export function writableDir(dir: string): string | null {
+export function writableDir(dir: string, mode = 0o755): string | null {
   const missing: string[] = [];
   let existing = dir;
   while (!fs.existsSync(existing)) {
@@ -49,7 +74,9 @@ export function writableDir(dir: string): string | null {
   if (!fs.statSync(existing).isDirectory()) return `${existing} is not a directory`;
   for (const d of missing) {
     try {
-      fs.mkdirSync(d, { mode: 0o755 });
+      fs.mkdirSync(d, { mode: d === dir ? mode : 0o755 });
+      // whatever the umask
+      if (d === dir) fs.chmodSync(d, mode);
     } catch (err) {
       return `cannot create ${d} (${(err as NodeJS.ErrnoException).code})`;
     }
