@@ -255,3 +255,18 @@ export function readJsonl<T>(file: string, warn: (msg: string) => void = () => {
   }
   return out;
 }
+
+/**
+ * Why a file root is about to trust (the config, a fleet prior) could have been written by
+ * anyone, or null: it must belong to root or to the user reading it, and not be writable by
+ * everyone. Whoever can edit the config can switch detection off for everyone (a query
+ * ignored, a model off) or point state_dir anywhere. The rule is osqueryd's for extension
+ * binaries; a group-writable file passes, as there (umask 002 is common with per-user groups).
+ */
+export function untrustedFile(st: fs.Stats, file: string): string | null {
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== 0 && st.uid !== uid)
+    return `${file} is owned by uid ${st.uid}, neither root nor the user reading it (uid ${uid}); chown it`;
+  if (st.mode & 0o002) return `${file} is writable by everyone (mode ${(st.mode & 0o777).toString(8)}); chmod o-w it`;
+  return null;
+}

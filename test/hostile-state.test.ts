@@ -221,3 +221,22 @@ t.test('the command line refuses a state directory others could plant links in, 
   t.equal(ok.code, 0, `a state directory of its own is used (${ok.err.trim()})`);
   t.equal(fs.statSync(own).mode & 0o777, 0o700, 'created 0700, as the extension makes it');
 });
+
+t.test('a config file others can write is refused: it decides what root watches and where it writes', async (t) => {
+  const e = await emulated();
+  t.teardown(() => e.close());
+  const cfg = e.env.ANOMALY_CONFIG!;
+  fs.chmodSync(cfg, 0o666);
+  const child = await e.launch({ wait: false });
+  const exit = await exited(child);
+  t.same(exit, { code: 78, signal: null }, 'the extension exits with EX_CONFIG');
+  t.match(e.stderr.join(''), /anomaly\.json: not used: .*anomaly\.json is writable by everyone \(mode 666\); chmod o-w it/, 'and says why');
+  t.same(e.emu.registered(), [], 'it never registered');
+  const log = path.join(e.dir, 'results.log');
+  fs.writeFileSync(log, `${line(1)}\n`);
+  const r = anomaly(['train', '--log', log, '--state', path.join(e.dir, 'cli-state'), '--config', cfg, '--quiet']);
+  t.equal(r.code, 78, `the command line refuses it too (${r.err.trim()})`);
+  fs.chmodSync(cfg, 0o644);
+  await e.launch();
+  t.equal(e.emu.registered().length, 1, 'with mode 644 the extension starts');
+});
