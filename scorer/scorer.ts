@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { AnomalyConfig } from '../conf/config';
-import { FeatureExtractor } from './features/extract';
+import { FeatureExtractor, storedColumns } from './features/extract';
 import { learnIdentity, UidMap } from './features/subject';
 import { fnv1a64 } from './hash';
 import { announceBackend, selectBackend } from './models/backend';
@@ -361,7 +361,7 @@ export class Scorer {
           verdict: v.verdict,
           model: v.model,
           reasons: v.reasons,
-          columns: JSON.stringify(row.columns),
+          columns: JSON.stringify(storedColumns(row.columns)),
         };
       }
     }

@@ -1,8 +1,9 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import t from 'tap';
 import type { ScoredEvent } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
-import { emulated } from './helpers/emulated';
+import { emulated, processLine as line, until } from './helpers/emulated';
 
 // The constraints osqueryd pushes down are hints: SQLite checks every row again, so a hint
 // may let through rows SQLite drops, never drop a row SQLite would keep. Here the SQL is run
@@ -59,4 +60,31 @@ t.test('anomaly_scores push-down never drops a row SQLite would return', async (
     ["score < ' '", 'r-1,r-2,r-3,r-4,r-6'],
   ];
   for (const [where, want] of cases) t.equal(await ids(where), want, `WHERE ${where}`);
+});
+
+t.test('rows with command lines of 900 kB: stored cut to what was scored, so the alert query still fits an answer', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  await e.launch();
+  // what any local user can make osquery log: processes with huge argument lists. 80 of them
+  // are more than the 64 MB an answer may hold, kept whole
+  const big = (i: number) => {
+    const row = JSON.parse(line(i));
+    return JSON.stringify({ ...row, columns: { ...row.columns, cmdline: `tool0 ${String(i).padStart(4, '0')}${'A'.repeat(900_000)}` } });
+  };
+  const N = 80;
+  for (let i = 0; i < N; i++) await e.emu.logResult('anomaly', big(i));
+  await until(
+    async () => (await e.emu.query("SELECT received, queued FROM anomaly_models WHERE subject = '*'"))[0],
+    (c) => Number(c.received) === N && Number(c.queued) === 0,
+  );
+  const rows = await e.emu.query('SELECT id, columns FROM anomaly_scores');
+  t.equal(rows.length, N, 'every row is answered in one SELECT');
+  const cols = JSON.parse(rows[0].columns) as Record<string, string>;
+  t.ok(cols.cmdline.length < 10_000, `the stored command line is cut (${cols.cmdline.length} chars)`);
+  t.match(cols.cmdline, /^tool0 \d{4}A+… \(900010 chars\)$/, 'and says how long it was');
+  t.equal(cols.pid, JSON.parse(line(N - 1)).columns.pid, 'the other columns are whole');
+  const segments = path.join(e.stateDir, 'scores');
+  const bytes = fs.readdirSync(segments).reduce((n, f) => n + fs.statSync(path.join(segments, f)).size, 0);
+  t.ok(bytes < N * 20_000, `retained scores take ${bytes} bytes on disk, not ${N} × 900 kB`);
 });
