@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
+import { readResultLogs } from '../scorer/parse/results';
 import { RetainedScores } from '../state/scores';
 import { anomaly } from './helpers/cli';
 
@@ -95,4 +96,46 @@ t.test('report --out: a link planted where index.html goes is replaced, never wr
     [],
     'no temporary file left',
   );
+});
+
+t.test('train: a line longer than the extension takes is skipped with its size, not held whole', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-long-line-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ learning: { min_events: 100, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } }));
+  const long = line(5, `/usr/bin/${'x'.repeat(3 * 1024 * 1024)}`);
+  const lines = Array.from({ length: 200 }, (_, i) => line(i, `/usr/bin/tool${i % 4}`));
+  lines[5] = long;
+  // CRLF line ends, one of them across the 64 kB chunks the file is read in
+  const text = lines.join('\r\n') + '\r\n';
+  const log = path.join(dir, 'results.log');
+  fs.writeFileSync(log, text);
+  const r = anomaly(['train', '--log', log, '--state', path.join(dir, 'state'), '--config', cfg]);
+  t.equal(r.code, 0, `trained (${r.err.slice(0, 300)})`);
+  t.match(
+    r.err,
+    new RegExp(`results\\.log:6: a line of ${Buffer.byteLength(long)} bytes is over the 1048576 a result line may have`),
+    'the long line is named, with its size',
+  );
+  t.match(r.out, /learned 199 rows from 200 lines/, 'every other line is learned');
+});
+
+t.test('result logs are split the same whatever the chunks: \\n, \\r\\n and \\r across a read boundary', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-line-ends-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'results.log');
+  const a = line(1, '/usr/bin/a');
+  // the first record, its \n and the second fill the first 64 kB read but for one byte: the
+  // \r after the second is the chunk's last byte, its \n the next chunk's first
+  const pad = line(2, `/usr/bin/${'p'.repeat(65535 - (a.length + 1) - line(2, '/usr/bin/').length)}`);
+  t.equal(a.length + 1 + pad.length, 65535, 'the CRLF straddles the read boundary');
+  fs.writeFileSync(file, `${a}\n${pad}\r\n${line(3, '/usr/bin/c')}\r${line(4, '/usr/bin/d')}\r\n\r\n${line(5, '/usr/bin/e')}`);
+  const seen: number[] = [];
+  const errors: string[] = [];
+  for await (const item of readResultLogs([file])) {
+    if (item.rows) seen.push(item.line);
+    else errors.push(item.error!.message);
+  }
+  t.same(errors, [], 'no line torn');
+  t.same(seen, [1, 2, 3, 4, 6], 'each record whole, an empty line counted and skipped');
 });
