@@ -283,9 +283,12 @@ export class RetainedScores implements ScoreStore {
       if (ids && !ids.has(this.idHash[i])) return false;
       return true;
     };
+    // the ids themselves, for rows whose hash matched: a Set, as an IN list of n ids checked
+    // with a scan of the list per row cost n² (200k ids: minutes of the main thread's CPU)
+    const wanted = filter.id ? new Set(filter.id) : null;
     const read = (i: number): ScoredEvent | undefined => {
       const ev = this.read(i);
-      return ev && (!filter.id || filter.id.includes(ev.id)) ? ev : undefined;
+      return ev && (!wanted || wanted.has(ev.id)) ? ev : undefined;
     };
     // rows are followed by absolute number: a caller that pauses between rows may see new
     // rows appended (and the arrays moved) or old ones retired in the meantime

@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
 import type { ScoredEvent } from '../scorer/types';
@@ -12,26 +13,27 @@ import { emulated, processLine as line, until } from './helpers/emulated';
 
 t.setTimeout(3_600_000);
 
+const scored = (i: number, score: number | null): ScoredEvent => ({
+  id: `r-${i}`,
+  time: 1_790_000_000 + i,
+  host: 'h',
+  subject: 'alice',
+  query: 'q',
+  action: 'added',
+  event: 'exec /bin/x <- /bin/sh',
+  score,
+  verdict: score === null ? 'learning' : score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good',
+  model: 'rarity',
+  reasons: 'usual',
+  columns: '{}',
+});
+
 t.test('anomaly_scores push-down never drops a row SQLite would return', async (t) => {
   const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
   t.teardown(() => e.close());
-  const ev = (i: number, score: number | null): ScoredEvent => ({
-    id: `r-${i}`,
-    time: 1_790_000_000 + i,
-    host: 'h',
-    subject: 'alice',
-    query: 'q',
-    action: 'added',
-    event: 'exec /bin/x <- /bin/sh',
-    score,
-    verdict: score === null ? 'learning' : score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good',
-    model: 'rarity',
-    reasons: 'usual',
-    columns: '{}',
-  });
   const store = new RetainedScores({ dir: path.join(e.stateDir, 'scores'), maxRows: 1000, maxDays: 3650 });
   // scores as calibration makes them: full doubles, shown to six places
-  store.append([ev(1, 0.9559773812), ev(2, 0.2999996), ev(3, 0.30000000001), ev(4, 1), ev(5, null), ev(6, 0.5)]);
+  store.append([scored(1, 0.9559773812), scored(2, 0.2999996), scored(3, 0.30000000001), scored(4, 1), scored(5, null), scored(6, 0.5)]);
   store.close();
   await e.launch();
   const all = await e.emu.query('SELECT id, time, score FROM anomaly_scores');
@@ -87,4 +89,27 @@ t.test('rows with command lines of 900 kB: stored cut to what was scored, so the
   const segments = path.join(e.stateDir, 'scores');
   const bytes = fs.readdirSync(segments).reduce((n, f) => n + fs.statSync(path.join(segments, f)).size, 0);
   t.ok(bytes < N * 20_000, `retained scores take ${bytes} bytes on disk, not ${N} × 900 kB`);
+});
+
+t.test('an IN list of many ids costs about what reading those rows costs, not their product', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-id-list-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const store = new RetainedScores({ dir, maxRows: 1_000_000, maxDays: 3650 });
+  t.teardown(() => store.close());
+  const N = 30_000;
+  const events = Array.from({ length: N }, (_, i) => ({ ...scored(i, 0.9), id: `id-${i}` }));
+  store.append(events);
+  const ids = events.map((e) => e.id);
+  // CPU time of the same rows read twice: by time (no id list) and by an IN list of their ids
+  const cpu = (fn: () => number): [number, number] => {
+    const before = process.cpuUsage();
+    const n = fn();
+    const used = process.cpuUsage(before);
+    return [n, used.user + used.system];
+  };
+  const [byTime, plain] = cpu(() => store.select({ time: [{ op: '>=', value: 0 }] }).length);
+  const [byId, listed] = cpu(() => store.select({ id: ids }).length);
+  t.equal(byTime, N, 'every row by time');
+  t.equal(byId, N, 'every row by id');
+  t.ok(listed < 5 * plain + 200_000, `the id list costs ${Math.round(listed / 1000)} ms of CPU against ${Math.round(plain / 1000)} ms without it`);
 });
