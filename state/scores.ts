@@ -12,7 +12,8 @@ import type { Bound, ScoreFilter, ScoreStore } from './store';
 // back only for the rows a query returns.
 //
 // Age retention counts from the newest row's time rather than the wall clock, so replaying
-// an old log keeps its rows, and a live host behaves the same as "now minus max_days".
+// an old log keeps its rows, and a live host behaves the same as "now minus max_days"; a
+// row dated more than a day past the wall clock does not count (plausible).
 
 const VERDICTS: Verdict[] = ['good', 'ugly', 'bad', 'learning'];
 const SEGMENT_ROWS = 100_000;
@@ -227,7 +228,7 @@ export class RetainedScores implements ScoreStore {
     this.segOf[i] = this.segments[segIndex].n;
     this.offset[i] = offset;
     this.length[i] = length;
-    if (ev.time > this.newest) this.newest = ev.time;
+    if (ev.time > this.newest && plausible(ev.time)) this.newest = ev.time;
   }
 
   private retain(): void {
@@ -423,6 +424,17 @@ export class RetainedScores implements ScoreStore {
     for (const s of this.segments) fs.closeSync(s.fd);
     this.segments = [];
   }
+}
+
+/**
+ * Whether a row's time may set where age retention counts from: up to a day past the wall
+ * clock. Retention counts from the newest row, so that an old log replayed keeps its rows;
+ * one row dated in year 9999 (a host clock gone wrong, a hand-made log given to 'anomaly
+ * score') retired every other row at once and deleted their segments. Such a row is kept,
+ * it only does not move the reference.
+ */
+export function plausible(time: number, now = Date.now() / 1000): boolean {
+  return time <= now + 86400;
 }
 
 /** the last second of year 9999, as results lines are bounded (scorer/parse/results.ts) */

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ScoredWindow, Verdict } from '../scorer/types';
+import { plausible } from './scores';
 import type { Bound, WindowFilter, WindowStore } from './store';
 import type { LogFn } from '../conf/log';
 import { randomBytes } from 'crypto';
@@ -89,7 +90,11 @@ export class RetainedWindows implements WindowStore {
   }
 
   private retain(): void {
-    const newest = this.rows.length ? this.rows[this.rows.length - 1].end : 0;
+    // the newest window whose time is plausible (state/scores.ts): one from the far future
+    // would retire all the others
+    let k = this.rows.length - 1;
+    while (k >= 0 && !plausible(this.rows[k].end)) k--;
+    const newest = k >= 0 ? this.rows[k].end : 0;
     const oldest = newest - this.opts.maxDays * 86400;
     let drop = Math.max(0, this.rows.length - this.opts.maxRows);
     while (drop < this.rows.length && this.rows[drop].end < oldest) drop++;

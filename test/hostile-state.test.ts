@@ -9,7 +9,7 @@ import { RetainedScores } from '../state/scores';
 import { RetainedWindows } from '../state/windows';
 import { anomaly } from './helpers/cli';
 import { fill, smallDisk } from './helpers/disk';
-import { emulated, exited, processLine as line, until } from './helpers/emulated';
+import { counters, emulated, exited, processLine as line, until } from './helpers/emulated';
 
 // State files against a full disk and damaged contents, through the emulated osqueryd and
 // the real extension process: what was acknowledged survives a restart, and what was refused
@@ -239,4 +239,19 @@ t.test('a config file others can write is refused: it decides what root watches 
   fs.chmodSync(cfg, 0o644);
   await e.launch();
   t.equal(e.emu.registered().length, 1, 'with mode 644 the extension starts');
+});
+
+t.test('one row dated far in the future (a host clock gone wrong, a hand-made log) retires no other row', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  await e.launch();
+  for (let i = 0; i < 20; i++) await e.emu.logResult('anomaly', line(i));
+  const future = JSON.stringify({ ...JSON.parse(line(20)), unixTime: 253_402_300_799 });
+  await e.emu.logResult('anomaly', future);
+  await until(
+    () => counters(e),
+    (c) => c.received === 21 && c.queued === 0,
+  );
+  const rows = await e.emu.query('SELECT time FROM anomaly_scores');
+  t.equal(rows.length, 21, 'the 20 rows before it are still retained');
 });
