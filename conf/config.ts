@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import Ajv from 'ajv';
+import { untrustedFile } from '../state/atomic';
 import type { LogLevel } from './log';
 
 // The extension's own configuration. osqueryd passes an autoloaded extension only its own
@@ -130,8 +131,17 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
 export function readConfigJson(file: string, optional = false): unknown {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    // checked on the descriptor that is read, so the file cannot be swapped in between
+    const fd = fs.openSync(file, 'r');
+    try {
+      const problem = untrustedFile(fs.fstatSync(fd), file);
+      if (problem) throw new ConfigError(file, '', `not used: ${problem}`);
+      text = fs.readFileSync(fd, 'utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (optional && code === 'ENOENT') return undefined;
     throw new ConfigError(file, '', code === 'ENOENT' ? 'no such config file' : `cannot read config: ${(err as Error).message}`, code === 'ENOENT');

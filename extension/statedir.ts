@@ -8,7 +8,8 @@ import { makeDir } from '../state/atomic';
 
 export class StateDirError extends Error {}
 
-export function prepareStateDir(dir: string): void {
+/** `runsAs`: who must own the directory, for the message (the CLI checks it too) */
+export function prepareStateDir(dir: string, runsAs = 'the extension runs as'): void {
   try {
     makeDir(dir);
   } catch (err) {
@@ -19,9 +20,7 @@ export function prepareStateDir(dir: string): void {
   if (!st.isDirectory()) throw new StateDirError(`state directory ${dir} is not a directory`);
   const uid = process.getuid?.();
   if (uid !== undefined && st.uid !== uid)
-    throw new StateDirError(
-      `state directory ${dir} is owned by uid ${st.uid}, not by the user the extension runs as (uid ${uid}); chown it or choose another state_dir`,
-    );
+    throw new StateDirError(`state directory ${dir} is owned by uid ${st.uid}, not by the user ${runsAs} (uid ${uid}); chown it or choose another state_dir`);
   if (st.mode & 0o022)
     throw new StateDirError(
       `state directory ${dir} is writable by ${st.mode & 0o002 ? 'everyone' : 'its group'} (mode ${(st.mode & 0o777).toString(8)}); chmod 700 it`,

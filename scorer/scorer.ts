@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { AnomalyConfig } from '../conf/config';
-import { FeatureExtractor } from './features/extract';
+import { FeatureExtractor, storedColumns } from './features/extract';
 import { learnIdentity, UidMap } from './features/subject';
 import { fnv1a64 } from './hash';
 import { announceBackend, selectBackend } from './models/backend';
@@ -9,7 +9,7 @@ import { pace } from './pacing';
 import { Subject, type SubjectOptions, type SubjectStateFile, type SubjectVerdict } from './subject';
 import { combineBaselines, FLEET_SUBJECT, hostBaselineName, isBaselineName, subjectKey, withIdentity, type BaselineVerdict } from './baseline';
 import { createHash } from 'crypto';
-import { makeDir, quarantine, readStateFile, writeStateFile, StateFileError } from '../state/atomic';
+import { makeDir, quarantine, readStateFile, untrustedFile, writeStateFile, StateFileError } from '../state/atomic';
 import { checkExtractor, checkSubject } from '../state/schema';
 import type { BehaviourEvent, FeedbackRecord, ModelSummary, ResultRow, ScoredEvent } from './types';
 import { MODEL_NAMES, type ModelName } from './types';
@@ -133,6 +133,14 @@ export class Scorer {
   /** a fleet prior is an aid: when it cannot be read, say so and score without it */
   private loadFleet(file: string): void {
     try {
+      // a prior others can write would let them teach every new subject what is normal
+      let problem: string | null = null;
+      try {
+        problem = untrustedFile(fs.lstatSync(file), file);
+      } catch {
+        /* missing: said below */
+      }
+      if (problem) throw new Error(`not loaded: ${problem}`);
       const state = readStateFile(file, FLEET_KIND, FLEET_VERSION, checkSubject) as SubjectStateFile | undefined;
       if (!state) throw new Error('no such file');
       this.fleet = Subject.fromState(state, this.baselineOptions);
@@ -353,7 +361,7 @@ export class Scorer {
           verdict: v.verdict,
           model: v.model,
           reasons: v.reasons,
-          columns: JSON.stringify(row.columns),
+          columns: JSON.stringify(storedColumns(row.columns)),
         };
       }
     }

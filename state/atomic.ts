@@ -146,9 +146,16 @@ export function fsyncDir(dir: string): void {
 /**
  * An append-only JSON-lines file (feedback, segments): appends are written at once and
  * fsynced on a short timer and on close, so a burst of appends costs one fsync.
+ *
+ * A full disk takes part of a line and refuses the rest: the part is cut off again, or the
+ * next record would be glued to it and both skipped as one corrupt line when the file is
+ * read, losing a record that was acknowledged. A file whose last line is torn already (a
+ * crash mid-write) gets a newline first, for the same reason.
  */
 export class JsonlAppender {
   private fd: number;
+  /** bytes in the file: the whole lines written so far */
+  private size: number;
   private dirty = false;
   private timer: NodeJS.Timeout;
 
@@ -157,18 +164,46 @@ export class JsonlAppender {
     syncEveryMs = 200,
   ) {
     makeDir(path.dirname(file));
-    this.fd = fs.openSync(file, APPEND, 0o600);
+    this.fd = fs.openSync(file, APPEND_READ, 0o600);
+    try {
+      this.size = fs.fstatSync(this.fd).size;
+      if (this.size > 0) {
+        const last = Buffer.alloc(1);
+        fs.readSync(this.fd, last, 0, 1, this.size - 1);
+        if (last[0] !== 10) this.write('\n');
+      }
+    } catch (err) {
+      fs.closeSync(this.fd);
+      throw err;
+    }
     this.timer = setInterval(() => this.sync(), syncEveryMs);
     this.timer.unref();
   }
 
   append(record: unknown): void {
-    writeAll(this.fd, `${JSON.stringify(record)}\n`);
+    if (this.fd < 0) throw new Error(`${this.file}: appended to after close`);
+    this.write(`${JSON.stringify(record)}\n`);
     this.dirty = true;
   }
 
+  /** all of `text` or, having cut back what was written of it, an exception */
+  private write(text: string): void {
+    const data = Buffer.from(text);
+    try {
+      writeAll(this.fd, data);
+    } catch (err) {
+      try {
+        fs.ftruncateSync(this.fd, this.size);
+      } catch {
+        /* the disk refuses even this: readJsonl skips the torn line */
+      }
+      throw err;
+    }
+    this.size += data.length;
+  }
+
   sync(): void {
-    if (!this.dirty) return;
+    if (!this.dirty || this.fd < 0) return;
     try {
       fs.fsyncSync(this.fd);
       this.dirty = false;
@@ -178,9 +213,14 @@ export class JsonlAppender {
   }
 
   close(): void {
+    if (this.fd < 0) return;
     clearInterval(this.timer);
     this.sync();
-    fs.closeSync(this.fd);
+    // the number is given back to the process: an append after this must not write into
+    // whatever file is opened next under it
+    const fd = this.fd;
+    this.fd = -1;
+    fs.closeSync(fd);
   }
 }
 
@@ -214,4 +254,19 @@ export function readJsonl<T>(file: string, warn: (msg: string) => void = () => {
     else out.push(record as T);
   }
   return out;
+}
+
+/**
+ * Why a file root is about to trust (the config, a fleet prior) could have been written by
+ * anyone, or null: it must belong to root or to the user reading it, and not be writable by
+ * everyone. Whoever can edit the config can switch detection off for everyone (a query
+ * ignored, a model off) or point state_dir anywhere. The rule is osqueryd's for extension
+ * binaries; a group-writable file passes, as there (umask 002 is common with per-user groups).
+ */
+export function untrustedFile(st: fs.Stats, file: string): string | null {
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== 0 && st.uid !== uid)
+    return `${file} is owned by uid ${st.uid}, neither root nor the user reading it (uid ${uid}); chown it`;
+  if (st.mode & 0o002) return `${file} is writable by everyone (mode ${(st.mode & 0o777).toString(8)}); chmod o-w it`;
+  return null;
 }

@@ -12,7 +12,8 @@ import type { Bound, ScoreFilter, ScoreStore } from './store';
 // back only for the rows a query returns.
 //
 // Age retention counts from the newest row's time rather than the wall clock, so replaying
-// an old log keeps its rows, and a live host behaves the same as "now minus max_days".
+// an old log keeps its rows, and a live host behaves the same as "now minus max_days"; a
+// row dated more than a day past the wall clock does not count (plausible).
 
 const VERDICTS: Verdict[] = ['good', 'ugly', 'bad', 'learning'];
 const SEGMENT_ROWS = 100_000;
@@ -227,7 +228,7 @@ export class RetainedScores implements ScoreStore {
     this.segOf[i] = this.segments[segIndex].n;
     this.offset[i] = offset;
     this.length[i] = length;
-    if (ev.time > this.newest) this.newest = ev.time;
+    if (ev.time > this.newest && plausible(ev.time)) this.newest = ev.time;
   }
 
   private retain(): void {
@@ -265,7 +266,7 @@ export class RetainedScores implements ScoreStore {
     // a value never stored matches nothing: no scan at all
     if (subjects?.size === 0 || hosts?.size === 0 || queries?.size === 0 || verdicts?.size === 0) return;
     const [tLo, tHi] = range(filter.time);
-    const [sLo, sHi] = range(filter.score, true);
+    const [sLo, sHi] = range(filter.score, SCORE_SLACK);
     const hasScoreBound = Boolean(filter.score?.length);
     const matches = (i: number): boolean => {
       const t = this.time[i];
@@ -273,7 +274,7 @@ export class RetainedScores implements ScoreStore {
       if (hasScoreBound) {
         const s = this.score[i];
         if (s !== s) return false;
-        // scores are stored as float32: compare with the bound rounded the same way
+        // scores are stored as float32 and shown rounded (SCORE_SLACK): the edges are widened
         if (s < sLo.v || (sLo.strict && s === sLo.v) || s > sHi.v || (sHi.strict && s === sHi.v)) return false;
       }
       if (subjects && !subjects.has(this.subject[i])) return false;
@@ -283,9 +284,12 @@ export class RetainedScores implements ScoreStore {
       if (ids && !ids.has(this.idHash[i])) return false;
       return true;
     };
+    // the ids themselves, for rows whose hash matched: a Set, as an IN list of n ids checked
+    // with a scan of the list per row cost n² (200k ids: minutes of the main thread's CPU)
+    const wanted = filter.id ? new Set(filter.id) : null;
     const read = (i: number): ScoredEvent | undefined => {
       const ev = this.read(i);
-      return ev && (!filter.id || filter.id.includes(ev.id)) ? ev : undefined;
+      return ev && (!wanted || wanted.has(ev.id)) ? ev : undefined;
     };
     // rows are followed by absolute number: a caller that pauses between rows may see new
     // rows appended (and the arrays moved) or old ones retired in the meantime
@@ -371,8 +375,8 @@ export class RetainedScores implements ScoreStore {
           break;
         }
         try {
-          const ev = JSON.parse(data.toString('utf8', pos, nl)) as ScoredEvent;
-          if (typeof ev.id !== 'string' || typeof ev.time !== 'number') throw new Error('not a scored event');
+          const ev: unknown = JSON.parse(data.toString('utf8', pos, nl));
+          if (!isScoredEvent(ev)) throw new Error('not a scored event');
           rows.push({ ev, offset: pos, length: nl - pos });
         } catch {
           corrupt++;
@@ -422,6 +426,42 @@ export class RetainedScores implements ScoreStore {
   }
 }
 
+/**
+ * Whether a row's time may set where age retention counts from: up to a day past the wall
+ * clock. Retention counts from the newest row, so that an old log replayed keeps its rows;
+ * one row dated in year 9999 (a host clock gone wrong, a hand-made log given to 'anomaly
+ * score') retired every other row at once and deleted their segments. Such a row is kept,
+ * it only does not move the reference.
+ */
+export function plausible(time: number, now = Date.now() / 1000): boolean {
+  return time <= now + 86400;
+}
+
+/** the last second of year 9999, as results lines are bounded (scorer/parse/results.ts) */
+const LAST_SECOND = 253_402_300_799;
+const TEXT_FIELDS = ['id', 'host', 'subject', 'query', 'action', 'event', 'model', 'reasons', 'columns'] as const;
+
+/**
+ * A record of the shape the scorer writes. A segment line that parses but is not one (a bit
+ * flip, an editor, another version) is skipped on load: one such row made every SELECT on
+ * anomaly_scores fail (a value that is not text), and one with an absurd time retired every
+ * other row (retention counts from the newest time).
+ */
+function isScoredEvent(r: unknown): r is ScoredEvent {
+  if (!r || typeof r !== 'object' || Array.isArray(r)) return false;
+  const e = r as Record<string, unknown>;
+  for (const k of TEXT_FIELDS) if (typeof e[k] !== 'string') return false;
+  const t = e.time;
+  const s = e.score;
+  return (
+    typeof t === 'number' &&
+    t >= 0 &&
+    t <= LAST_SECOND &&
+    (s === null || (typeof s === 'number' && s >= 0 && s <= 1)) &&
+    VERDICTS.includes(e.verdict as Verdict)
+  );
+}
+
 function idSet(values: string[] | undefined, interner: Interner): Set<number> | null {
   if (!values) return null;
   const s = new Set<number>();
@@ -437,17 +477,30 @@ interface Edge {
   strict: boolean;
 }
 
-/** the tightest lower and upper edges of a list of bounds (they are ANDed) */
-function range(bounds: Bound[] | undefined, float32 = false): [Edge, Edge] {
+/**
+ * How far a score's stored value may be from the value SQLite compares: the table shows a
+ * score rounded to six places (formatDouble, up to 5e-7 away) and the index keeps it as a
+ * float32 (up to 6e-8 away in [0, 1]). SQLite checks every row again, so the push-down
+ * widens each edge by this much and lets a row near an edge through for SQLite to decide:
+ * compared exactly, `WHERE score = 0.955977`, a value copied from an answer, found no row.
+ */
+const SCORE_SLACK = 1e-6;
+
+/**
+ * the tightest lower and upper edges of a list of bounds (they are ANDed); with `slack`, each
+ * edge moved out by it and not strict
+ */
+function range(bounds: Bound[] | undefined, slack = 0): [Edge, Edge] {
   const lo: Edge = { v: -Infinity, strict: false };
   const hi: Edge = { v: Infinity, strict: false };
   for (const b of bounds ?? []) {
-    const v = float32 ? Math.fround(b.value) : b.value;
     if (b.op === '>' || b.op === '>=') {
-      const strict = b.op === '>';
+      const v = b.value - slack;
+      const strict = !slack && b.op === '>';
       if (v > lo.v || (v === lo.v && strict)) Object.assign(lo, { v, strict });
     } else {
-      const strict = b.op === '<';
+      const v = b.value + slack;
+      const strict = !slack && b.op === '<';
       if (v < hi.v || (v === hi.v && strict)) Object.assign(hi, { v, strict });
     }
   }

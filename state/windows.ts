@@ -1,9 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ScoredWindow, Verdict } from '../scorer/types';
+import { plausible } from './scores';
 import type { Bound, WindowFilter, WindowStore } from './store';
 import type { LogFn } from '../conf/log';
-import { fsyncDir, JsonlAppender, readJsonl } from './atomic';
+import { randomBytes } from 'crypto';
+import { CREATE_NEW, fsyncDir, JsonlAppender, readJsonl, writeAll } from './atomic';
 
 // The retained `anomaly_windows` rows. A subject closes one window per window length (144 a
 // day at 10 minutes), so even a month of a busy host's windows is a few tens of thousands of
@@ -25,7 +27,8 @@ const VERDICTS: readonly Verdict[] = ['good', 'ugly', 'bad', 'learning'];
 export class RetainedWindows implements WindowStore {
   private rows: ScoredWindow[] = [];
   private fileRecords = 0;
-  private appender: JsonlAppender;
+  /** null after a compaction the disk refused: opened again at the next append */
+  private appender: JsonlAppender | null;
   private readonly file: string;
   private readonly log: LogFn;
 
@@ -43,7 +46,14 @@ export class RetainedWindows implements WindowStore {
     }
     this.fileRecords = records.length;
     this.retain();
-    if (this.fileRecords !== this.rows.length) this.compact();
+    if (this.fileRecords !== this.rows.length) {
+      // the dropped records can wait in the file: a full disk must not stop the start
+      try {
+        this.compact();
+      } catch (err) {
+        this.log('warn', `${this.file}: not compacted (${(err as Error).message}); tried again later`);
+      }
+    }
     this.appender = new JsonlAppender(this.file);
   }
 
@@ -53,13 +63,15 @@ export class RetainedWindows implements WindowStore {
 
   append(windows: readonly ScoredWindow[]): void {
     for (const w of windows) {
+      this.appender ??= new JsonlAppender(this.file);
       this.appender.append(w);
       this.fileRecords++;
       this.insert(w);
     }
     this.retain();
     if (this.fileRecords > 2 * this.rows.length + 1000) {
-      this.appender.close();
+      this.appender?.close();
+      this.appender = null;
       this.compact();
       this.appender = new JsonlAppender(this.file);
     }
@@ -78,29 +90,44 @@ export class RetainedWindows implements WindowStore {
   }
 
   private retain(): void {
-    const newest = this.rows.length ? this.rows[this.rows.length - 1].end : 0;
+    // the newest window whose time is plausible (state/scores.ts): one from the far future
+    // would retire all the others
+    let k = this.rows.length - 1;
+    while (k >= 0 && !plausible(this.rows[k].end)) k--;
+    const newest = k >= 0 ? this.rows[k].end : 0;
     const oldest = newest - this.opts.maxDays * 86400;
     let drop = Math.max(0, this.rows.length - this.opts.maxRows);
     while (drop < this.rows.length && this.rows[drop].end < oldest) drop++;
     if (drop) this.rows.splice(0, drop);
   }
 
-  /** rewrite the file with the live records only: temp file, fsync, rename */
+  /**
+   * rewrite the file with the live records only: temp file, fsync, rename. Every byte is
+   * written or the copy is thrown away: a disk that fills up takes part of a write without
+   * an error (a short write), and renaming that part over the file lost the windows after it.
+   */
   private compact(): void {
-    const tmp = path.join(this.opts.dir, `.${FILE}.${process.pid}.tmp`);
-    const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
+    const tmp = path.join(this.opts.dir, `.${FILE}.${randomBytes(6).toString('hex')}.tmp`);
+    const fd = fs.openSync(tmp, CREATE_NEW, 0o600);
     try {
       const chunk: string[] = [];
       for (const w of this.rows) {
         chunk.push(`${JSON.stringify(w)}\n`);
-        if (chunk.length >= 1000) fs.writeSync(fd, chunk.splice(0).join(''));
+        if (chunk.length >= 1000) writeAll(fd, chunk.splice(0).join(''));
       }
-      if (chunk.length) fs.writeSync(fd, chunk.join(''));
+      if (chunk.length) writeAll(fd, chunk.join(''));
       fs.fsyncSync(fd);
-    } finally {
       fs.closeSync(fd);
+      fs.renameSync(tmp, this.file);
+    } catch (err) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* closed above */
+      }
+      fs.rmSync(tmp, { force: true });
+      throw err;
     }
-    fs.renameSync(tmp, this.file);
     fsyncDir(this.opts.dir);
     this.fileRecords = this.rows.length;
   }
@@ -123,11 +150,11 @@ export class RetainedWindows implements WindowStore {
   }
 
   flush(): void {
-    this.appender.sync();
+    this.appender?.sync();
   }
 
   close(): void {
-    this.appender.close();
+    this.appender?.close();
   }
 }
 

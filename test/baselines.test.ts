@@ -117,6 +117,16 @@ t.test('a fleet prior scores subjects on a host with no history', async (t) => {
   t.not(habit.verdict, 'bad', `a fleet-wide habit is not bad (${habit.score}: ${habit.reasons})`);
   t.equal(shell.verdict, 'bad', `an odd binary is (${shell.score}: ${shell.reasons})`);
 
+  // a prior others may write: they could teach every new subject that their tools are normal
+  fs.chmodSync(file, 0o666);
+  const loose: string[] = [];
+  const unsafe = await Scorer.open({ config: config({ baselines: { fleet_prior: file } }), stateDir: null, log: (_l, m) => loose.push(m) });
+  unsafe.setUsers(USERS);
+  const [notFleet] = await unsafe.scoreRows([row(t0, '1000', '/usr/bin/git', 'git status', '/bin/bash', 'c-1')]);
+  t.equal(notFleet.verdict, 'learning', 'a fleet prior writable by everyone is not loaded');
+  t.match(loose.join('\n'), /fleet\.json is writable by everyone \(mode 666\)/, 'and the log says why');
+  fs.chmodSync(file, 0o644);
+
   const broken = path.join(dir, 'broken.json');
   fs.writeFileSync(broken, '{');
   const logs: string[] = [];

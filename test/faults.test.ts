@@ -1,8 +1,8 @@
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import t, { type Test } from 'tap';
 import { writeStateFile } from '../state/atomic';
+import { fill, smallDisk } from './helpers/disk';
 import { counters, emulated, exited, processLine as line, until, type Emulated } from './helpers/emulated';
 
 // Issue 9, as a failing disk and a killed process would try it: the extension keeps
@@ -12,47 +12,6 @@ import { counters, emulated, exited, processLine as line, until, type Emulated }
 function addsUp(t: Test, c: Record<string, number>, what: string): void {
   t.equal(c.accepted + c.rejected, c.received, `${what}: accepted + rejected = received (${JSON.stringify(c)})`);
   t.equal(c.scored + c.queued + c.dropped + c.set_aside, c.accepted, `${what}: scored + queued + dropped + set_aside = accepted`);
-}
-
-/** a small tmpfs at `dir`, or null where this machine does not allow mounting */
-function smallDisk(dir: string, size: string): (() => void) | null {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { stdio: 'ignore' });
-  } catch {
-    return null;
-  }
-  return () => {
-    try {
-      execFileSync('umount', ['-l', dir], { stdio: 'ignore' });
-    } catch {
-      /* already gone */
-    }
-  };
-}
-
-/** write until the filesystem says it is full; returns the filler's path */
-function fill(dir: string): string {
-  const file = path.join(dir, 'filler');
-  const fd = fs.openSync(file, 'w');
-  const chunk = Buffer.alloc(64 * 1024, 1);
-  try {
-    for (;;) fs.writeSync(fd, chunk);
-  } catch (err) {
-    if (!['ENOSPC', 'EFBIG'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
-  } finally {
-    fs.closeSync(fd);
-  }
-  // the last few bytes too
-  const small = fs.openSync(file, 'a');
-  try {
-    for (;;) fs.writeSync(small, 'x');
-  } catch {
-    /* full */
-  } finally {
-    fs.closeSync(small);
-  }
-  return file;
 }
 
 /** set when the tmpfs case ran; the file-size-limit case stands in for it where it cannot */

@@ -36,6 +36,11 @@ t.test("logger requests are routed by their keys, in osquery's order", async (t)
     ['string:a', 'snapshot:b', 'init:osqueryd', 'status:fine', 'status:', 'event:e', 'string:c', 'string:{"d":1}', 'oversize:123456789', 'string:s'],
     'only well-formed status entries pass',
   );
+  // an item nested deeper than JSON.stringify can recurse: still answered 0, passed on as text
+  const deep = `[${'['.repeat(200_000)}${']'.repeat(200_000)}]`;
+  got.length = 0;
+  t.equal(call({ string_batch: deep }).code, 0, 'a batch with a deeply nested item is answered 0');
+  t.match(got, [/^string:\(a batch item that cannot be written as JSON/], 'and the item reaches the ingest as text, to be rejected there');
   const unknown = call({ ['k'.repeat(5000)]: 'v' });
   t.equal(unknown.code, 1);
   t.ok((unknown.message ?? '').length < 400, 'an unknown request is echoed cut');

@@ -6,6 +6,7 @@ import type { LogFn } from '../../scorer/scorer';
 import { rowBatches } from '../../scorer/parse/batches';
 import type { LogItem } from '../../scorer/parse/results';
 import type { ResultRow } from '../../scorer/types';
+import { prepareStateDir, StateDirError } from '../../extension/statedir';
 import { CliError, EXIT } from '../exit';
 
 export const STATE_FLAGS = {
@@ -27,17 +28,41 @@ export function configFrom(flags: Record<string, unknown>, needWritableState = t
   const config = loadConfig(flags.config as string | undefined);
   if (flags.state) config.state_dir = path.resolve(flags.state as string);
   if (needWritableState) {
-    const problem = writableDir(config.state_dir);
+    // what the extension will load, and where root writes: the same rules as the extension's
+    // (a link, or a directory others can write to, lets them plant links for root to follow),
+    // checked before anything is written in it
+    const check = () => {
+      try {
+        prepareStateDir(config.state_dir, 'this command runs as');
+      } catch (err) {
+        if (err instanceof StateDirError) throw new CliError(`${err.message}; or pass --state DIR`, EXIT.cantcreat);
+        throw err;
+      }
+    };
+    const existed = lexists(config.state_dir);
+    if (existed) check();
+    const problem = writableDir(config.state_dir, 0o700);
     if (problem) throw new CliError(`state directory ${config.state_dir}: ${problem}; pass --state DIR or set ANOMALY_STATE_DIR`, EXIT.cantcreat);
+    if (!existed) check();
   }
   return config;
+}
+
+/** whether anything (a link too, even a dangling one) is at `p` */
+function lexists(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
  * Make `dir` a writable directory, creating missing parts one level at a time (a recursive
  * mkdir under /proc never returns); what is wrong with it, or null.
  */
-export function writableDir(dir: string): string | null {
+export function writableDir(dir: string, mode = 0o755): string | null {
   const missing: string[] = [];
   let existing = dir;
   while (!fs.existsSync(existing)) {
@@ -49,7 +74,9 @@ export function writableDir(dir: string): string | null {
   if (!fs.statSync(existing).isDirectory()) return `${existing} is not a directory`;
   for (const d of missing) {
     try {
-      fs.mkdirSync(d, { mode: 0o755 });
+      fs.mkdirSync(d, { mode: d === dir ? mode : 0o755 });
+      // whatever the umask
+      if (d === dir) fs.chmodSync(d, mode);
     } catch (err) {
       return `cannot create ${d} (${(err as NodeJS.ErrnoException).code})`;
     }
@@ -165,10 +192,27 @@ export function printable(text: string): string {
   return text.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/**
+ * A table cell's text on one line and inert: every C0 and C1 control character (newline and
+ * tab too: a cell is one line) and the bidi overrides, which reorder what a terminal shows.
+ * Cells hold what the watched hosts sent (a program a local user named, a command line), and
+ * printed raw they drive the reader's terminal or forge rows.
+ */
+export function cellText(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    if (c === '\t') return '\\t';
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
 /** print rows as osqueryi prints a result set */
 export function table(rows: ReadonlyArray<Record<string, unknown>>, columns: readonly string[], maxWidth = 80): string {
   const cell = (v: unknown) => {
-    const s = v === null || v === undefined ? '' : String(v);
+    const s = cellText(v === null || v === undefined ? '' : String(v));
     return s.length > maxWidth ? `${s.slice(0, maxWidth - 1)}…` : s;
   };
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));

@@ -76,7 +76,7 @@ export function loggerPlugin(name: string, h: LoggerHandlers): Plugin {
         } catch {
           lines = [request.string_batch];
         }
-        for (const line of Array.isArray(lines) ? lines : [lines]) h.result(typeof line === 'string' ? line : JSON.stringify(line), 'string');
+        for (const line of Array.isArray(lines) ? lines : [lines]) h.result(typeof line === 'string' ? line : itemText(line), 'string');
         return ok;
       }
       if ('health' in request) return ok;
@@ -89,4 +89,17 @@ function isStatusEntry(e: unknown): e is StatusEntry {
   if (!e || typeof e !== 'object') return false;
   const x = e as Record<string, unknown>;
   return typeof x.s === 'number' && typeof x.f === 'string' && typeof x.i === 'number' && typeof x.m === 'string';
+}
+
+/**
+ * A batch item that is not a string, as text for the ingest to judge (and reject). JSON.parse
+ * reads any depth but JSON.stringify recurses: an item nested a few thousand deep threw, and
+ * the batch was answered 1, which osqueryd takes for a failed logger and shuts down.
+ */
+function itemText(item: unknown): string {
+  try {
+    return JSON.stringify(item) ?? String(item);
+  } catch (err) {
+    return `(a batch item that cannot be written as JSON: ${(err as Error).message})`;
+  }
 }

@@ -115,6 +115,14 @@ const BOUND_OPS: Record<number, Bound['op']> = {
   [OP.LESS_THAN_OR_EQUALS]: '<=',
 };
 
+/**
+ * A number as SQLite reads one from text: digits, a point, an exponent, nothing else. Other
+ * text stays text to SQLite, and a numeric column compares less than any text, so `time < ''`
+ * or `time < '0x10'` holds for every row, where JavaScript's Number('') is 0 and
+ * Number('0x10') is 16: such a constraint is no bound at all.
+ */
+const SQL_NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
 /** numeric bounds for a column (ranges ANDed); equality becomes a closed range */
 export function boundsOf(ctx: QueryContext, column: string): Bound[] | undefined {
   const list = ctx.constraints.get(column);
@@ -122,6 +130,7 @@ export function boundsOf(ctx: QueryContext, column: string): Bound[] | undefined
   const out: Bound[] = [];
   const equals: number[] = [];
   for (const c of list) {
+    if (!SQL_NUMBER.test(c.expr)) continue;
     const v = Number(c.expr);
     if (!Number.isFinite(v)) continue;
     if (c.op === OP.EQUALS) equals.push(v);

@@ -57,6 +57,27 @@ function boundedColumns(c: Record<string, string>): Record<string, string> {
   return out ?? c;
 }
 
+/**
+ * The row's columns as anomaly_scores keeps them: cut to the same bounds, each cut value
+ * ending in how long it was. A local user can make osquery log command lines of a megabyte;
+ * kept whole, 70 such rows passed the 64 MB a table answer may hold, and every SELECT over
+ * them (the alert query `score < 0.3`, as they score bad) was refused until they aged out,
+ * while a million retained rows could take a terabyte. osquery's own results log keeps the
+ * whole line.
+ */
+export function storedColumns(c: Record<string, string>): Record<string, string> {
+  let out: Record<string, string> | null = null;
+  for (const k in c) {
+    const v = c[k];
+    const max = LONG_FIELDS.has(k) ? MAX_COMMAND : MAX_FIELD;
+    if (typeof v === 'string' && v.length > max) {
+      out ??= { ...c };
+      out[k] = `${v.slice(0, max)}… (${v.length} chars)`;
+    }
+  }
+  return out ?? c;
+}
+
 export interface ExtractorState {
   miner: MinerState;
   users: Array<[string, string]>;

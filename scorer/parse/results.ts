@@ -1,5 +1,4 @@
 import * as fs from 'fs';
-import * as readline from 'readline';
 import * as zlib from 'zlib';
 import type { Label, ResultRow, RowAction } from '../types';
 
@@ -144,12 +143,70 @@ export interface LogItem {
 /** consecutive bad lines at the start of a file after which it is not osquery output */
 const NOT_OSQUERY_AFTER = 5;
 
+/** the extension's default queue.max_line_bytes: a longer line is one it would reject */
+export const MAX_LINE_BYTES = 1024 * 1024;
+
+/** a line over the limit: read past, not kept; its size and first byte are all that is known */
+interface LongLine {
+  bytes: number;
+  first: number;
+}
+
+/**
+ * The lines of a stream, each at most `max` bytes; a longer one is read past and comes as
+ * a LongLine. readline keeps a line whole however long it is: a log with one line of 200 MB
+ * took 1.5 GB, and one past V8's longest string ended the command with a stack trace.
+ * Line ends are \n, \r\n or \r, as readline's.
+ */
+async function* boundedLines(input: AsyncIterable<Buffer>, max: number): AsyncGenerator<string | LongLine> {
+  let parts: Buffer[] = [];
+  let size = 0;
+  let first = -1;
+  let afterCr = false;
+  const end = (): string | LongLine => {
+    const line = size > max ? { bytes: size, first } : Buffer.concat(parts, size).toString('utf8');
+    parts = [];
+    size = 0;
+    first = -1;
+    return line;
+  };
+  for await (const chunk of input) {
+    let at = 0;
+    // a \n right after a \r ends nothing more: the \r ended the line
+    if (afterCr && chunk.length && chunk[0] === 10) at = 1;
+    afterCr = false;
+    while (at < chunk.length) {
+      let stop = at;
+      while (stop < chunk.length && chunk[stop] !== 10 && chunk[stop] !== 13) stop++;
+      if (stop > at) {
+        if (first < 0) first = chunk[at];
+        if (size + (stop - at) <= max) parts.push(chunk.subarray(at, stop));
+        else parts = [];
+        size += stop - at;
+      }
+      if (stop === chunk.length) break;
+      yield end();
+      if (chunk[stop] === 13) {
+        if (stop + 1 < chunk.length) {
+          if (chunk[stop + 1] === 10) stop++;
+        } else afterCr = true;
+      }
+      at = stop + 1;
+    }
+  }
+  if (size > 0) yield end();
+}
+
 /**
  * Rows of results logs: JSON lines, JSON-array exports (one record per line, as osquery's
  * exports and the 2017 workstation set are written), and .gz of either. Errors name the file
  * and line; a file that is not osquery output at all ends with one clear error.
  */
-export async function* readResultLogs(files: readonly string[], opts: { onProgress?(bytes: number, total: number): void } = {}): AsyncGenerator<LogItem> {
+export async function* readResultLogs(
+  files: readonly string[],
+  opts: { onProgress?(bytes: number, total: number): void; maxLineBytes?: number } = {},
+): AsyncGenerator<LogItem> {
+  const maxLine = opts.maxLineBytes ?? MAX_LINE_BYTES;
   for (const file of files) {
     const raw = fs.createReadStream(file);
     const input = file.endsWith('.gz') ? raw.pipe(zlib.createGunzip()) : raw;
@@ -160,15 +217,31 @@ export async function* readResultLogs(files: readonly string[], opts: { onProgre
         return 0;
       }
     })();
-    const lines = readline.createInterface({ input, crlfDelay: Infinity });
     let n = 0;
     let goodSeen = false;
     let badStreak = 0;
     let arrayMode = false;
     let arrayBuffer: string[] | null = null;
     try {
-      for await (const rawLine of lines) {
+      for await (const rawLine of boundedLines(input as AsyncIterable<Buffer>, maxLine)) {
         n++;
+        if (typeof rawLine !== 'string') {
+          // a JSON array export on one line is read whole below, as before
+          if (n === 1 && rawLine.first === 0x5b) {
+            arrayMode = true;
+            arrayBuffer = [];
+            continue;
+          }
+          if (arrayBuffer) continue;
+          // the extension would reject it (queue.max_line_bytes): so does training on it.
+          // Not counted toward "not osquery output": it may be osquery's, only too long
+          yield {
+            file,
+            line: n,
+            error: new ResultLineError(`${file}:${n}: a line of ${rawLine.bytes} bytes is over the ${maxLine} a result line may have (queue.max_line_bytes)`),
+          };
+          continue;
+        }
         let line = rawLine.trim();
         if (!line) continue;
         if (n === 1 && line.startsWith('[')) {

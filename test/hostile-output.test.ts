@@ -1,0 +1,141 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { readResultLogs } from '../scorer/parse/results';
+import { RetainedScores } from '../state/scores';
+import { anomaly } from './helpers/cli';
+
+// What the command line prints of text that came from the watched hosts. A local user names
+// their own programs: a file name may hold an escape sequence, a newline, a bidi override.
+// Printed raw in a table, it drives the reviewer's terminal (clears it, recolours it) or
+// forges rows that look like the extension's own.
+
+const line = (i: number, exe: string) =>
+  JSON.stringify({
+    name: 'pack_user-behavior_process_events',
+    hostIdentifier: 'h',
+    unixTime: 1_790_000_000 + i * 600,
+    action: 'added',
+    columns: { pid: String(i), path: exe, cmdline: 'tool -n', auid: '1000', parent: '1' },
+  });
+
+t.test('score --format table: control characters in events and reasons are shown, not obeyed', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-hostile-output-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ learning: { min_events: 100, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } }));
+  const train = path.join(dir, 'train.log');
+  fs.writeFileSync(train, Array.from({ length: 600 }, (_, i) => line(i, `/usr/bin/tool${i % 4}`)).join('\n') + '\n');
+  const hostile = path.join(dir, 'hostile.log');
+  const names = [
+    '/home/eve/\x1b[2J\x1b[31mred',
+    '/home/eve/two\nlines | FAKE | row',
+    '/home/eve/cr\rover',
+    '/home/eve/csi\u009b31m',
+    '/home/eve/bidi\u202etxt.exe',
+    '/home/eve/bell\x07tab\t',
+  ];
+  fs.writeFileSync(hostile, names.map((n, i) => line(700 + i, n)).join('\n') + '\n');
+  const state = path.join(dir, 'state');
+  const trained = anomaly(['train', '--log', train, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(trained.code, 0, `trained (${trained.err})`);
+  const r = anomaly(['score', '--log', hostile, '--state', state, '--config', cfg, '--format', 'table', '--quiet']);
+  t.equal(r.code, 0, `scored (${r.err})`);
+  const lines = r.out.trimEnd().split('\n');
+  // a rule, the header, a rule, one line per row, a rule: a newline in a value adds none
+  t.equal(lines.length, 4 + names.length, 'one table line per scored row');
+  for (const l of lines) t.match(l, /^[+|]/, `every line is the table's: ${JSON.stringify(l.slice(0, 60))}`);
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  t.notOk(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(r.out.replace(/\n/g, '')), 'no control character reaches the terminal');
+  t.match(r.out, /\\x1b\[<n>J\\x1b\[<n>mred/, 'the escape sequence is shown as text');
+  t.match(r.out, /two\\nlines/, 'the newline is shown as \\n');
+});
+
+t.test('report --out: a link planted where index.html goes is replaced, never written through', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-hostile-report-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const state = path.join(dir, 'state');
+  const store = new RetainedScores({ dir: path.join(state, 'scores'), maxRows: 1000, maxDays: 3650 });
+  store.append([
+    {
+      id: 'r-1',
+      time: 1_790_000_000,
+      host: 'h',
+      subject: 'alice',
+      query: 'q',
+      action: 'added',
+      event: 'exec /bin/x <- /bin/sh',
+      score: 0.1,
+      verdict: 'bad',
+      model: 'rarity',
+      reasons: 'new tool',
+      columns: '{}',
+    },
+  ]);
+  store.close();
+  // a shared directory (a report left in /tmp, a cwd others can write): its owner plants a
+  // link to a file of root's before root writes the report there
+  const out = path.join(dir, 'shared');
+  fs.mkdirSync(out, { mode: 0o777 });
+  fs.chmodSync(out, 0o777);
+  const victim = path.join(dir, 'victim');
+  fs.writeFileSync(victim, 'root-owned contents\n', { mode: 0o600 });
+  fs.symlinkSync(victim, path.join(out, 'index.html'));
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ models: { rarity: true, ocsvm: false, lstm: false } }));
+  const r = anomaly(['report', '--out', out, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(r.code, 0, `report written (${r.err})`);
+  t.equal(fs.readFileSync(victim, 'utf8'), 'root-owned contents\n', 'the linked file is untouched');
+  const st = fs.lstatSync(path.join(out, 'index.html'));
+  t.ok(st.isFile(), 'index.html is a file of its own now');
+  t.equal(st.mode & 0o777, 0o600, "readable by its owner only: it holds every user's command lines");
+  t.match(fs.readFileSync(path.join(out, 'index.html'), 'utf8'), /new tool/, 'and it is the report');
+  t.same(
+    fs.readdirSync(out).filter((f) => f !== 'index.html'),
+    [],
+    'no temporary file left',
+  );
+});
+
+t.test('train: a line longer than the extension takes is skipped with its size, not held whole', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-long-line-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ learning: { min_events: 100, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } }));
+  const long = line(5, `/usr/bin/${'x'.repeat(3 * 1024 * 1024)}`);
+  const lines = Array.from({ length: 200 }, (_, i) => line(i, `/usr/bin/tool${i % 4}`));
+  lines[5] = long;
+  // CRLF line ends, one of them across the 64 kB chunks the file is read in
+  const text = lines.join('\r\n') + '\r\n';
+  const log = path.join(dir, 'results.log');
+  fs.writeFileSync(log, text);
+  const r = anomaly(['train', '--log', log, '--state', path.join(dir, 'state'), '--config', cfg]);
+  t.equal(r.code, 0, `trained (${r.err.slice(0, 300)})`);
+  t.match(
+    r.err,
+    new RegExp(`results\\.log:6: a line of ${Buffer.byteLength(long)} bytes is over the 1048576 a result line may have`),
+    'the long line is named, with its size',
+  );
+  t.match(r.out, /learned 199 rows from 200 lines/, 'every other line is learned');
+});
+
+t.test('result logs are split the same whatever the chunks: \\n, \\r\\n and \\r across a read boundary', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-line-ends-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'results.log');
+  const a = line(1, '/usr/bin/a');
+  // the first record, its \n and the second fill the first 64 kB read but for one byte: the
+  // \r after the second is the chunk's last byte, its \n the next chunk's first
+  const pad = line(2, `/usr/bin/${'p'.repeat(65535 - (a.length + 1) - line(2, '/usr/bin/').length)}`);
+  t.equal(a.length + 1 + pad.length, 65535, 'the CRLF straddles the read boundary');
+  fs.writeFileSync(file, `${a}\n${pad}\r\n${line(3, '/usr/bin/c')}\r${line(4, '/usr/bin/d')}\r\n\r\n${line(5, '/usr/bin/e')}`);
+  const seen: number[] = [];
+  const errors: string[] = [];
+  for await (const item of readResultLogs([file])) {
+    if (item.rows) seen.push(item.line);
+    else errors.push(item.error!.message);
+  }
+  t.same(errors, [], 'no line torn');
+  t.same(seen, [1, 2, 3, 4, 6], 'each record whole, an empty line counted and skipped');
+});

@@ -1,0 +1,257 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { ExtensionClient } from '../extension/client';
+import type { ScoredEvent, ScoredWindow } from '../scorer/types';
+import { JsonlAppender, readJsonl } from '../state/atomic';
+import { RetainedScores } from '../state/scores';
+import { RetainedWindows } from '../state/windows';
+import { anomaly } from './helpers/cli';
+import { fill, smallDisk } from './helpers/disk';
+import { counters, emulated, exited, processLine as line, until } from './helpers/emulated';
+
+// State files against a full disk and damaged contents, through the emulated osqueryd and
+// the real extension process: what was acknowledged survives a restart, and what was refused
+// leaves nothing behind that could spoil the records written after it.
+
+t.setTimeout(3_600_000);
+
+t.test('a label refused by a full disk leaves no torn line: the labels saved after it survive a restart', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  const unmount = smallDisk(e.stateDir, '8m');
+  t.teardown(async () => {
+    await e.emu.shutdown(5000);
+    unmount?.();
+    await e.close();
+  });
+  if (!unmount) {
+    t.comment('this machine does not allow mounting a tmpfs: no full disk to try');
+    return;
+  }
+  let child = await e.launch();
+  for (let i = 0; i < 5; i++) await e.emu.logResult('anomaly', line(i));
+  const rows = await until(
+    () => e.emu.query('SELECT id FROM anomaly_scores'),
+    (r) => r.length === 5,
+  );
+  const insert = async (values: unknown[]) => {
+    const [ext] = e.emu.registered();
+    const res = await new ExtensionClient(ext.socket).call('table', 'anomaly_feedback', { action: 'insert', json_value_array: JSON.stringify(values) });
+    return res.response[0];
+  };
+  t.match(await insert([rows[0].id, 'normal', 'first']), { status: 'success' }, 'a first label is saved');
+  const filler = fill(e.stateDir);
+  // a note of 4 kB: more than the free bytes left in the page the file already has, so the
+  // disk takes part of the line before it refuses the rest
+  const refused = await insert([rows[1].id, 'normal', 'x'.repeat(4000)]);
+  t.not(refused.status, 'success', `a label the full disk refuses is not acknowledged (${JSON.stringify(refused).slice(0, 200)})`);
+  fs.rmSync(filler);
+  t.match(await insert([rows[2].id, 'anomalous', 'third']), { status: 'success' }, 'with space again, a label is saved');
+  child.kill('SIGTERM');
+  t.same(await exited(child), { code: 0, signal: null }, 'the extension stops');
+  child = await e.launch();
+  const kept = await e.emu.query('SELECT id, label, note FROM anomaly_feedback');
+  t.same(
+    kept.map((r) => [r.id, r.label, r.note]),
+    [
+      [rows[0].id, 'normal', 'first'],
+      [rows[2].id, 'anomalous', 'third'],
+    ],
+    'after a restart: every acknowledged label, nothing of the refused one',
+  );
+  t.notMatch(e.stderr.join(''), /feedback\.jsonl:\d+: skipped/, 'and no line of the file had to be skipped');
+});
+
+t.test('a line torn by a crash mid-write does not swallow the record appended after the restart', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-torn-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'feedback.jsonl');
+  fs.writeFileSync(file, '{"id":"a","label":"normal","note":"","time":1}\n{"id":"b","lab');
+  const a = new JsonlAppender(file);
+  a.append({ id: 'c', label: 'normal', note: '', time: 3 });
+  a.close();
+  const warnings: string[] = [];
+  const records = readJsonl<{ id: string }>(file, (m) => warnings.push(m));
+  t.same(
+    records.map((r) => r.id),
+    ['a', 'c'],
+    'the record appended after the torn line is read',
+  );
+  t.equal(warnings.length, 1, `only the torn line is skipped (${warnings.join('; ')})`);
+  t.throws(() => a.append({ id: 'd' }), /after close/, 'an append after close is refused, never written to a reused descriptor');
+});
+
+const scoredWindow = (i: number): ScoredWindow => ({
+  subject: 'alice',
+  host: 'h',
+  start: 1_790_000_000 + i * 600,
+  end: 1_790_000_600 + i * 600,
+  events: 10,
+  score: 0.9,
+  verdict: 'good',
+  model: 'mix',
+  reasons: `usual for alice, window ${i} ${'-'.repeat(200)}`,
+  top_ids: '[]',
+});
+
+t.test('retained windows compacted on a nearly full disk: nothing half-written replaces the file', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-disk-'));
+  const dir = path.join(root, 'disk');
+  const unmount = smallDisk(dir, '1m');
+  t.teardown(() => {
+    unmount?.();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+  if (!unmount) {
+    t.comment('this machine does not allow mounting a tmpfs: no full disk to try');
+    return;
+  }
+  const opts = { dir: path.join(dir, 'window-scores'), maxRows: 200, maxDays: 3650 };
+  const w = new RetainedWindows(opts);
+  w.append(Array.from({ length: 300 }, (_, i) => scoredWindow(i)));
+  w.close();
+  // the file holds 300 records and 200 are live: the next open compacts it, with only 8 kB
+  // free, far less than the 200 records take
+  const filler = fill(dir);
+  fs.truncateSync(filler, fs.statSync(filler).size - 8192);
+  const warnings: string[] = [];
+  const reopened = new RetainedWindows({ ...opts, log: (_level, msg) => warnings.push(msg) });
+  t.equal(reopened.size, 200, 'opened with the 200 live windows');
+  t.match(warnings.join('\n'), /not compacted \(ENOSPC/, 'the compaction the disk refused is put off, and said');
+  reopened.close();
+  fs.rmSync(filler);
+  const after = new RetainedWindows(opts);
+  t.equal(after.size, 200, 'with space again, all 200 live windows are there');
+  t.same(
+    fs.readdirSync(opts.dir).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temporary file left behind',
+  );
+  // compaction in the middle of appends, when the disk has room for the appends and not for
+  // the compacted copy: the error is the caller's, and appends go on once there is space
+  after.append(Array.from({ length: 1190 }, (_, i) => scoredWindow(400 + i)));
+  const full = fill(dir);
+  fs.truncateSync(full, fs.statSync(full).size - 16384);
+  t.throws(() => after.append(Array.from({ length: 20 }, (_, i) => scoredWindow(1600 + i))), /ENOSPC/, 'the compaction the disk refused is reported');
+  fs.rmSync(full);
+  after.append([scoredWindow(5000)]);
+  t.equal(after.select({}).at(0)?.start, scoredWindow(5000).start, 'a window appended once there is space is retained');
+  after.close();
+  const last = new RetainedWindows(opts);
+  t.teardown(() => last.close());
+  t.equal(last.select({}).at(0)?.start, scoredWindow(5000).start, 'and is there after a reopen');
+  t.equal(last.size, 200, 'with the 199 before it');
+});
+
+t.test('retained scores with wrong-shaped records: skipped on load, every other row selectable, none dropped', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  const dir = path.join(e.stateDir, 'scores');
+  const ev = (i: number): ScoredEvent => ({
+    id: `r-${i}`,
+    time: 1_790_000_000 + i,
+    host: 'h',
+    subject: 'alice',
+    query: 'q',
+    action: 'added',
+    event: 'exec /bin/x <- /bin/sh',
+    score: 0.9,
+    verdict: 'good',
+    model: 'rarity',
+    reasons: 'usual',
+    columns: '{}',
+  });
+  const store = new RetainedScores({ dir, maxRows: 1000, maxDays: 30 });
+  store.append([ev(1), ev(2)]);
+  store.close();
+  const segment = path.join(
+    dir,
+    fs.readdirSync(dir).find((f) => f.endsWith('.jsonl'))!,
+  );
+  // JSON that parses, in shapes no scorer writes: a bit flip, an editor, another version
+  const hostile: unknown[] = [
+    { ...ev(3), host: { a: 1 } },
+    { ...ev(4), score: '0.1' },
+    { ...ev(5), reasons: ['x'] },
+    { ...ev(6), verdict: 'evil' },
+    { ...ev(7), columns: null },
+    { ...ev(8), time: 1e300 },
+    { ...ev(9), time: -5 },
+    { ...ev(10), score: 1e308 },
+    { ...ev(11), __proto__: { polluted: true }, subject: 7 },
+  ];
+  fs.appendFileSync(segment, hostile.map((r) => `${JSON.stringify(r)}\n`).join('') + `${JSON.stringify(ev(12))}\n`);
+  await e.launch();
+  const rows = await e.emu.query('SELECT id, host, score, verdict FROM anomaly_scores');
+  t.same(
+    rows.map((r) => r.id).sort(),
+    ['r-1', 'r-12', 'r-2'],
+    'the sound rows, before and after the bad ones, are selectable; an absurd time retires none of them',
+  );
+  t.match(e.stderr.join(''), /skipped 9 unreadable records/, 'the skipped records are counted in the log');
+});
+
+t.test('the command line refuses a state directory others could plant links in, as the extension does', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-statedir-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const log = path.join(dir, 'results.log');
+  fs.writeFileSync(log, Array.from({ length: 50 }, (_, i) => line(i)).join('\n') + '\n');
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ models: { rarity: true, ocsvm: false, lstm: false } }));
+  // a shared state directory: anyone may put `subjects` there as a link to a directory of
+  // their choosing, and root's train would write its files into it
+  const shared = path.join(dir, 'shared');
+  fs.mkdirSync(shared);
+  fs.chmodSync(shared, 0o777);
+  const elsewhere = path.join(dir, 'elsewhere');
+  fs.mkdirSync(elsewhere);
+  fs.symlinkSync(elsewhere, path.join(shared, 'subjects'));
+  const r = anomaly(['train', '--log', log, '--state', shared, '--config', cfg, '--quiet']);
+  t.equal(r.code, 73, `refused with EX_CANTCREAT (${r.err.trim()})`);
+  t.match(r.err, /state directory .*shared is writable by everyone \(mode 777\); chmod 700 it/, 'says why and how to fix it');
+  t.same(fs.readdirSync(elsewhere), [], 'nothing written through the planted link');
+  const linked = path.join(dir, 'linked');
+  fs.symlinkSync(elsewhere, linked);
+  const viaLink = anomaly(['train', '--log', log, '--state', linked, '--config', cfg, '--quiet']);
+  t.equal(viaLink.code, 73, 'a state directory named through a link is refused too');
+  t.match(viaLink.err, /is a symbolic link/, 'and says so');
+  const own = path.join(dir, 'own');
+  const ok = anomaly(['train', '--log', log, '--state', own, '--config', cfg, '--quiet']);
+  t.equal(ok.code, 0, `a state directory of its own is used (${ok.err.trim()})`);
+  t.equal(fs.statSync(own).mode & 0o777, 0o700, 'created 0700, as the extension makes it');
+});
+
+t.test('a config file others can write is refused: it decides what root watches and where it writes', async (t) => {
+  const e = await emulated();
+  t.teardown(() => e.close());
+  const cfg = e.env.ANOMALY_CONFIG!;
+  fs.chmodSync(cfg, 0o666);
+  const child = await e.launch({ wait: false });
+  const exit = await exited(child);
+  t.same(exit, { code: 78, signal: null }, 'the extension exits with EX_CONFIG');
+  t.match(e.stderr.join(''), /anomaly\.json: not used: .*anomaly\.json is writable by everyone \(mode 666\); chmod o-w it/, 'and says why');
+  t.same(e.emu.registered(), [], 'it never registered');
+  const log = path.join(e.dir, 'results.log');
+  fs.writeFileSync(log, `${line(1)}\n`);
+  const r = anomaly(['train', '--log', log, '--state', path.join(e.dir, 'cli-state'), '--config', cfg, '--quiet']);
+  t.equal(r.code, 78, `the command line refuses it too (${r.err.trim()})`);
+  fs.chmodSync(cfg, 0o644);
+  await e.launch();
+  t.equal(e.emu.registered().length, 1, 'with mode 644 the extension starts');
+});
+
+t.test('one row dated far in the future (a host clock gone wrong, a hand-made log) retires no other row', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  await e.launch();
+  for (let i = 0; i < 20; i++) await e.emu.logResult('anomaly', line(i));
+  const future = JSON.stringify({ ...JSON.parse(line(20)), unixTime: 253_402_300_799 });
+  await e.emu.logResult('anomaly', future);
+  await until(
+    () => counters(e),
+    (c) => c.received === 21 && c.queued === 0,
+  );
+  const rows = await e.emu.query('SELECT time FROM anomaly_scores');
+  t.equal(rows.length, 21, 'the 20 rows before it are still retained');
+});

@@ -1,0 +1,115 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import type { ScoredEvent } from '../scorer/types';
+import { RetainedScores } from '../state/scores';
+import { emulated, processLine as line, until } from './helpers/emulated';
+
+// The constraints osqueryd pushes down are hints: SQLite checks every row again, so a hint
+// may let through rows SQLite drops, never drop a row SQLite would keep. Here the SQL is run
+// by real SQLite (the emulator's sql.js) over the rows the extension returns, once with the
+// constraint and once as SQLite alone would filter all the rows.
+
+t.setTimeout(3_600_000);
+
+const scored = (i: number, score: number | null): ScoredEvent => ({
+  id: `r-${i}`,
+  time: 1_790_000_000 + i,
+  host: 'h',
+  subject: 'alice',
+  query: 'q',
+  action: 'added',
+  event: 'exec /bin/x <- /bin/sh',
+  score,
+  verdict: score === null ? 'learning' : score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good',
+  model: 'rarity',
+  reasons: 'usual',
+  columns: '{}',
+});
+
+t.test('anomaly_scores push-down never drops a row SQLite would return', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  const store = new RetainedScores({ dir: path.join(e.stateDir, 'scores'), maxRows: 1000, maxDays: 3650 });
+  // scores as calibration makes them: full doubles, shown to six places
+  store.append([scored(1, 0.9559773812), scored(2, 0.2999996), scored(3, 0.30000000001), scored(4, 1), scored(5, null), scored(6, 0.5)]);
+  store.close();
+  await e.launch();
+  const all = await e.emu.query('SELECT id, time, score FROM anomaly_scores');
+  t.equal(all.length, 6, 'six rows');
+  const shown = Object.fromEntries(all.map((r) => [r.id, r.score]));
+  t.equal(shown['r-1'], '0.955977', 'a score is shown to six places');
+  const ids = async (where: string) =>
+    (await e.emu.query(`SELECT id FROM anomaly_scores WHERE ${where}`))
+      .map((r) => r.id)
+      .sort()
+      .join(',');
+  const cases: Array<[string, string]> = [
+    // a score copied from an answer finds its row
+    [`score = ${shown['r-1']}`, 'r-1'],
+    // SQLite compares the value it is given (0.3 for 0.2999996)
+    ['score >= 0.3', 'r-1,r-2,r-3,r-4,r-6'],
+    ['score > 0.3', 'r-1,r-4,r-6'],
+    ['score < 0.3', ''],
+    ['score <= 0.3', 'r-2,r-3'],
+    ['score = 0.3', 'r-2,r-3'],
+    // a number SQLite reads as text: an integer column is less than any text
+    ["time < ''", 'r-1,r-2,r-3,r-4,r-5,r-6'],
+    ["time < '0x10'", 'r-1,r-2,r-3,r-4,r-5,r-6'],
+    ["time > ''", ''],
+    ["time = ''", ''],
+    ["score < ' '", 'r-1,r-2,r-3,r-4,r-6'],
+  ];
+  for (const [where, want] of cases) t.equal(await ids(where), want, `WHERE ${where}`);
+});
+
+t.test('rows with command lines of 900 kB: stored cut to what was scored, so the alert query still fits an answer', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  await e.launch();
+  // what any local user can make osquery log: processes with huge argument lists. 80 of them
+  // are more than the 64 MB an answer may hold, kept whole
+  const big = (i: number) => {
+    const row = JSON.parse(line(i));
+    return JSON.stringify({ ...row, columns: { ...row.columns, cmdline: `tool0 ${String(i).padStart(4, '0')}${'A'.repeat(900_000)}` } });
+  };
+  const N = 80;
+  for (let i = 0; i < N; i++) await e.emu.logResult('anomaly', big(i));
+  await until(
+    async () => (await e.emu.query("SELECT received, queued FROM anomaly_models WHERE subject = '*'"))[0],
+    (c) => Number(c.received) === N && Number(c.queued) === 0,
+  );
+  const rows = await e.emu.query('SELECT id, columns FROM anomaly_scores');
+  t.equal(rows.length, N, 'every row is answered in one SELECT');
+  const cols = JSON.parse(rows[0].columns) as Record<string, string>;
+  t.ok(cols.cmdline.length < 10_000, `the stored command line is cut (${cols.cmdline.length} chars)`);
+  t.match(cols.cmdline, /^tool0 \d{4}A+… \(900010 chars\)$/, 'and says how long it was');
+  t.equal(cols.pid, JSON.parse(line(N - 1)).columns.pid, 'the other columns are whole');
+  const segments = path.join(e.stateDir, 'scores');
+  const bytes = fs.readdirSync(segments).reduce((n, f) => n + fs.statSync(path.join(segments, f)).size, 0);
+  t.ok(bytes < N * 20_000, `retained scores take ${bytes} bytes on disk, not ${N} × 900 kB`);
+});
+
+t.test('an IN list of many ids costs about what reading those rows costs, not their product', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-id-list-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const store = new RetainedScores({ dir, maxRows: 1_000_000, maxDays: 3650 });
+  t.teardown(() => store.close());
+  const N = 30_000;
+  const events = Array.from({ length: N }, (_, i) => ({ ...scored(i, 0.9), id: `id-${i}` }));
+  store.append(events);
+  const ids = events.map((e) => e.id);
+  // CPU time of the same rows read twice: by time (no id list) and by an IN list of their ids
+  const cpu = (fn: () => number): [number, number] => {
+    const before = process.cpuUsage();
+    const n = fn();
+    const used = process.cpuUsage(before);
+    return [n, used.user + used.system];
+  };
+  const [byTime, plain] = cpu(() => store.select({ time: [{ op: '>=', value: 0 }] }).length);
+  const [byId, listed] = cpu(() => store.select({ id: ids }).length);
+  t.equal(byTime, N, 'every row by time');
+  t.equal(byId, N, 'every row by id');
+  t.ok(listed < 5 * plain + 200_000, `the id list costs ${Math.round(listed / 1000)} ms of CPU against ${Math.round(plain / 1000)} ms without it`);
+});
