@@ -171,6 +171,11 @@ class ScorerThread {
     p?.reject(new OverRowBudget(over.from, over.to, over.cpuMs));
   }
 
+  /** CPU ms the running scorer thread has used since it started; null while none runs */
+  cpuMs(): number | null {
+    return this.current ? this.current.watch.cpuMs() : null;
+  }
+
   async request(req: Unnumbered<WorkerRequest>): Promise<Done> {
     if (!this.live) this.restart();
     const live = await this.live!;
@@ -255,6 +260,12 @@ export class ScoringService {
 
   models(): ModelSummary[] {
     return this.thread.summaries;
+  }
+
+  /** CPU ms the scorer thread has used since it (re)started, null while it restarts: how the
+   * ingest benchmark tells whether training really ran while it measured */
+  scorerCpuMs(): number | null {
+    return this.thread.cpuMs();
   }
 
   /**
