@@ -138,8 +138,10 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
 
   /** the ExtensionResponse; rows are checked and encoded as they come, within the byte budget */
   const writeResponse = async (w: MessageWriter, res: PluginResponse, c: Conn, args: Map<number, Value>): Promise<void> => {
-    // an answer's rows are written into parts of 64 kB and more (MessageWriter doubles them)
-    const body = new MessageWriter(64 * 1024);
+    // an answer's rows are written into parts of 64 kB and more (MessageWriter doubles them),
+    // made at the first row: a logger's answer has none, and a 64 kB buffer per call (outside
+    // V8's pool) was 300 MB/s of external memory at 5,000 calls/s, a scavenge every ~90 ms
+    let body: MessageWriter | null = null;
     let count = 0;
     let problem: string | null = null;
     let cut = false;
@@ -159,6 +161,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
             finished = true;
             break;
           }
+          body ??= new MessageWriter(64 * 1024);
           problem = writeRow(body, step.value);
           if (problem) break;
           count++;
@@ -203,7 +206,9 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
       return;
     }
     writeStatusField(w, res.code, res.message ?? (res.code === 0 ? 'OK' : 'failed'));
-    w.field(TType.LIST, 2).byte(TType.MAP).i32(count).append(body).stop();
+    w.field(TType.LIST, 2).byte(TType.MAP).i32(count);
+    if (body) w.append(body);
+    w.stop();
   };
 
   const onConnection = (socket: net.Socket): void => {
