@@ -251,11 +251,14 @@ export class DurableQueue {
   append(line: string): boolean {
     // a line is one record: stray newlines would split it on replay
     const clean = line.indexOf('\n') >= 0 ? line.replace(/[\r\n]+/g, ' ') : line;
-    const data = Buffer.from(`${clean}\n`);
-    if (this.bytes + data.length > this.maxBytes) return false;
+    const record = `${clean}\n`;
+    const bytes = Buffer.byteLength(record);
+    if (this.bytes + bytes > this.maxBytes) return false;
     try {
-      if (this.fd < 0 || (this.size + data.length > SEGMENT_BYTES && this.size > 0)) this.openSegment(this.segment + 1);
-      writeAll(this.fd, data);
+      if (this.fd < 0 || (this.size + bytes > SEGMENT_BYTES && this.size > 0)) this.openSegment(this.segment + 1);
+      // the string straight to write(2), encoded in C++: no Buffer per line on the JS heap
+      const written = fs.writeSync(this.fd, record);
+      if (written < bytes) writeAll(this.fd, Buffer.from(record).subarray(written));
     } catch (err) {
       this.undoPartialWrite();
       const why = (err as Error).message;
@@ -272,8 +275,8 @@ export class DurableQueue {
       this.log('info', `queue: appends work again (after: ${this.failing})`);
       this.failing = null;
     }
-    this.size += data.length;
-    this.bytes += data.length;
+    this.size += bytes;
+    this.bytes += bytes;
     this.dirty = true;
     this.pending.push({ line: clean, segment: this.segment, end: this.size });
     return true;
