@@ -83,9 +83,16 @@ export interface ReaderLimits {
 const ENTRY_OVERHEAD = 32;
 /** column names and values kept to compare with the next row's: this many, of at most this many bytes */
 const KEYS_KEPT = 64;
+/** quickMessage's place in its chunk, and the bytes it would charge to the budget */
+interface Scan {
+  c: Buffer;
+  p: number;
+  cost: number;
+}
+
 /** what MessageReader.quick returns when the value must be read the general way */
 const NOT_HERE = Symbol('not here');
-const EMPTY = Buffer.alloc(0);
+const EMPTY: Buffer = Buffer.alloc(0);
 
 /**
  * Feed it chunks as they arrive; it calls `onMessage` for each complete message and throws
@@ -139,6 +146,11 @@ export class MessageReader {
     this.available += chunk.length;
     while (this.available > 0) {
       if (!this.parser) {
+        const whole = this.quickMessage();
+        if (whole !== NOT_HERE) {
+          this.onMessage(whole);
+          continue;
+        }
         this.consumed = 0;
         this.readPast = 0;
         this.parser = this.message();
@@ -400,6 +412,169 @@ export class MessageReader {
     }
     this.advance(c, p - at);
     return out;
+  }
+
+  /**
+   * A message that lies whole in the first chunk and within the limits, read without a
+   * generator: osqueryd writes a call at once, and the general way made a generator per
+   * field (6 kB of garbage a logger call). The same values, the same budget: the strings and
+   * entries are charged in one sum, which fits only if each charge the general way makes
+   * would have, and given back at once as the general way does when a message ends.
+   * Anything else (a message not all there yet, a string over a limit, bytes the general way
+   * refuses) is NOT_HERE, nothing is consumed, and the general way reads it from its start.
+   */
+  private quickMessage(): Message | typeof NOT_HERE {
+    const c = this.chunks[0];
+    if (!c) return NOT_HERE;
+    const q = this.scan;
+    q.c = c;
+    q.p = this.offset;
+    q.cost = 0;
+    const m = this.quickMessageIn(q);
+    q.c = EMPTY; // not kept past the call
+    return m;
+  }
+
+  private quickMessageIn(q: Scan): Message | typeof NOT_HERE {
+    const c = q.c;
+    if (q.p + 4 > c.length) return NOT_HERE;
+    const first = int32(c, q.p);
+    // the old non-strict form and a bad version: the general way reads or refuses them
+    if (first >= 0 || (first & VERSION_MASK) !== VERSION_1) return NOT_HERE;
+    q.p += 4;
+    const name = this.quickString(q);
+    if (name === NOT_HERE || q.p + 4 > c.length) return NOT_HERE;
+    const seqid = int32(c, q.p);
+    q.p += 4;
+    const args = this.quickStruct(q, 0);
+    if (args === NOT_HERE) return NOT_HERE;
+    const { maxMessage, shared } = this.limits;
+    if (this.kept + q.cost > maxMessage || !shared.take(q.cost)) return NOT_HERE;
+    shared.give(q.cost);
+    const bytes = q.p - this.offset;
+    this.advance(c, bytes);
+    return { name, type: first & 0xff, seqid, args, bytes, readPast: 0 };
+  }
+
+  /** where quickMessage is in its chunk, and what it would charge: one object, reused */
+  private readonly scan: Scan = { c: EMPTY, p: 0, cost: 0 };
+
+  private quickString(q: Scan): string | typeof NOT_HERE {
+    const c = q.c;
+    if (q.p + 4 > c.length) return NOT_HERE;
+    const len = int32(c, q.p);
+    if (len < 0 || len > this.limits.maxString || q.p + 4 + len > c.length) return NOT_HERE;
+    q.cost += len + ENTRY_OVERHEAD;
+    const v = utf8(c, q.p + 4, q.p + 4 + len);
+    q.p += 4 + len;
+    return v;
+  }
+
+  private quickStruct(q: Scan, depth: number): Map<number, Value> | typeof NOT_HERE {
+    if (depth > MAX_DEPTH) return NOT_HERE;
+    const c = q.c;
+    const fields = new Map<number, Value>();
+    for (;;) {
+      if (q.p + 1 > c.length) return NOT_HERE;
+      const type = c[q.p];
+      if (type === TType.STOP) {
+        q.p += 1;
+        return fields;
+      }
+      if (q.p + 3 > c.length) return NOT_HERE;
+      const id = (((c[q.p + 1] << 8) | c[q.p + 2]) << 16) >> 16;
+      q.p += 3;
+      const v = this.quickValue(q, type, depth + 1);
+      if (v === NOT_HERE) return NOT_HERE;
+      fields.set(id, v);
+    }
+  }
+
+  private quickValue(q: Scan, type: number, depth: number): Value | typeof NOT_HERE {
+    const c = q.c;
+    const at = q.p;
+    switch (type) {
+      case TType.STRING:
+        return this.quickString(q);
+      case TType.I32:
+        if (at + 4 > c.length) return NOT_HERE;
+        q.p += 4;
+        return int32(c, at);
+      case TType.BOOL:
+      case TType.BYTE:
+        if (at + 1 > c.length) return NOT_HERE;
+        q.p += 1;
+        return type === TType.BOOL ? c[at] !== 0 : (c[at] << 24) >> 24;
+      case TType.I16:
+        if (at + 2 > c.length) return NOT_HERE;
+        q.p += 2;
+        return (((c[at] << 8) | c[at + 1]) << 16) >> 16;
+      case TType.I64:
+        if (at + 8 > c.length) return NOT_HERE;
+        q.p += 8;
+        return int32(c, at) * 0x100000000 + (int32(c, at + 4) >>> 0);
+      case TType.DOUBLE:
+        if (at + 8 > c.length) return NOT_HERE;
+        q.p += 8;
+        return c.readDoubleBE(at);
+      case TType.STRUCT:
+        return this.quickStruct(q, depth);
+      case TType.MAP: {
+        if (depth > MAX_DEPTH || at + 6 > c.length) return NOT_HERE;
+        const kt = c[at];
+        const vt = c[at + 1];
+        const n = int32(c, at + 2);
+        // a count the bytes left cannot hold is refused or waited for the general way
+        if (n < 0 || n > c.length - at) return NOT_HERE;
+        q.p += 6;
+        const out: Array<[Value, Value]> = new Array(n);
+        const strings = kt === TType.STRING && vt === TType.STRING;
+        for (let i = 0; i < n; i++) {
+          const k = strings ? this.quickCached(q, this.keys, i) : this.quickValue(q, kt, depth + 1);
+          if (k === NOT_HERE) return NOT_HERE;
+          const v = strings ? this.quickCached(q, this.values, i) : this.quickValue(q, vt, depth + 1);
+          if (v === NOT_HERE) return NOT_HERE;
+          q.cost += ENTRY_OVERHEAD;
+          out[i] = [k, v];
+        }
+        return out;
+      }
+      case TType.SET:
+      case TType.LIST: {
+        if (depth > MAX_DEPTH || at + 5 > c.length) return NOT_HERE;
+        const et = c[at];
+        const n = int32(c, at + 1);
+        if (n < 0 || n > c.length - at) return NOT_HERE;
+        q.p += 5;
+        const out: Value[] = new Array(n);
+        for (let i = 0; i < n; i++) {
+          const v = this.quickValue(q, et, depth + 1);
+          if (v === NOT_HERE) return NOT_HERE;
+          q.cost += ENTRY_OVERHEAD;
+          out[i] = v;
+        }
+        return out;
+      }
+      default:
+        return NOT_HERE;
+    }
+  }
+
+  /** a map's string at position `i`, taken from `cache` when its bytes are the cached one's (quickMap) */
+  private quickCached(q: Scan, cache: string[], i: number): string | typeof NOT_HERE {
+    if (i >= KEYS_KEPT) return this.quickString(q);
+    const c = q.c;
+    if (q.p + 4 > c.length) return NOT_HERE;
+    const len = int32(c, q.p);
+    if (len < 0 || len > this.limits.maxString || q.p + 4 + len > c.length) return NOT_HERE;
+    let v = sameKey(cache[i], c, q.p + 4, len);
+    if (v === undefined) {
+      v = utf8(c, q.p + 4, q.p + 4 + len);
+      if (len <= KEYS_KEPT) cache[i] = v;
+    }
+    q.cost += len + ENTRY_OVERHEAD;
+    q.p += 4 + len;
+    return v;
   }
 
   /** consume `n` bytes known to lie in the first chunk `c` */

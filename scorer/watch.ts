@@ -110,7 +110,8 @@ export class SliceWatch {
     this.timer.unref();
   }
 
-  private cpuMs(): number {
+  /** the scorer thread's CPU time so far, ms (its event-loop active time without /proc) */
+  cpuMs(): number {
     const tid = Atomics.load(this.cells, TID);
     return (tid ? threadCpuMs(tid) : null) ?? this.worker.performance.eventLoopUtilization().active;
   }

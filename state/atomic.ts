@@ -55,11 +55,19 @@ export function writeAll(fd: number, data: string | Buffer): void {
   while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
 }
 
+function stateFileHeader(kind: string, version: number): string {
+  return `{"format":${JSON.stringify(FORMAT)},"kind":${JSON.stringify(kind)},"version":${version},"written":${Math.floor(Date.now() / 1000)},"payload":`;
+}
+
+function tmpFileFor(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
 export function writeStateFile(file: string, kind: string, version: number, payload: unknown): void {
   const dir = path.dirname(file);
   makeDir(dir);
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const header = `{"format":${JSON.stringify(FORMAT)},"kind":${JSON.stringify(kind)},"version":${version},"written":${Math.floor(Date.now() / 1000)},"payload":`;
+  const tmp = tmpFileFor(file);
+  const header = stateFileHeader(kind, version);
   const fd = fs.openSync(tmp, CREATE_NEW, 0o600);
   try {
     writeAll(fd, header);
@@ -78,6 +86,54 @@ export function writeStateFile(file: string, kind: string, version: number, payl
     throw err;
   }
   fsyncDir(dir);
+}
+
+/**
+ * writeStateFile for a thread that must not wait on the disk (the one that answers osqueryd):
+ * the same file, written the same way, with the writes and fsyncs in libuv's pool. The
+ * rename alone is done on the calling thread, right after `abandon()` is asked: a caller
+ * that wrote the file itself in the meantime (a synchronous save at close) says so, and
+ * this older content is dropped rather than renamed over it. Resolves false when abandoned.
+ * The directory must exist.
+ */
+export async function writeStateFileInBackground(file: string, kind: string, version: number, payload: unknown, abandon: () => boolean): Promise<boolean> {
+  const tmp = tmpFileFor(file);
+  const data = `${stateFileHeader(kind, version)}${JSON.stringify(payload)}}\n`;
+  const handle = await fs.promises.open(tmp, CREATE_NEW, 0o600);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (err) {
+    await handle.close().catch(() => {});
+    await fs.promises.rm(tmp, { force: true });
+    throw err;
+  }
+  await handle.close();
+  if (abandon()) {
+    await fs.promises.rm(tmp, { force: true });
+    return false;
+  }
+  try {
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    await fs.promises.rm(tmp, { force: true });
+    throw err;
+  }
+  await fsyncDirInBackground(path.dirname(file));
+  return true;
+}
+
+/** fsyncDir in libuv's pool; never rejects (some filesystems refuse directory fsync) */
+export async function fsyncDirInBackground(dir: string): Promise<void> {
+  let handle: fs.promises.FileHandle | undefined;
+  try {
+    handle = await fs.promises.open(dir, READ);
+    await handle.sync();
+  } catch {
+    /* the rename is still atomic */
+  } finally {
+    await handle?.close().catch(() => {});
+  }
 }
 
 /**

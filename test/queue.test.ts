@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
 import { DurableQueue } from '../extension/queue';
-import { writeStateFile } from '../state/atomic';
+import { readStateFile, writeStateFile } from '../state/atomic';
 
 // The durable queue on its own: what is appended comes back after a stop, commits survive,
 // a full disk never throws from the timer and recovery needs nobody, and damaged segments or
@@ -125,5 +125,43 @@ t.test('damaged segments and cursors: replayed or counted, never lost silently',
   );
   t.notOk(out.some((l) => /before it was acknowledged/.test(l)));
   t.equal(q.counters.accepted, q.counters.scored + q.counters.queued + q.counters.dropped + q.counters.set_aside);
+  q.close();
+});
+
+t.test('the background flush saves what sync() saves, and an older background save never replaces a newer one', async (t) => {
+  const d = dir(t);
+  const q = new DurableQueue(d, 1 << 20);
+  for (let i = 0; i < 6; i++) t.ok(q.append(`line ${i}`));
+  q.take(4);
+  q.counters.scored += 4;
+  q.commit(4);
+  await q.flushInBackground();
+  const saved = readStateFile(path.join(d, 'cursor.json'), 'queue-cursor', 1) as { segment: number; position: number; counters: { scored: number } };
+  t.same(
+    { segment: saved.segment, position: saved.position, scored: saved.counters.scored },
+    { segment: 1, position: 28, scored: 4 },
+    'the cursor after 4 lines of 7 bytes',
+  );
+  // a process that dies now, without close(): the next start replays the lines after it
+  const next = new DurableQueue(d, 1 << 20);
+  t.same(next.take(10), ['line 4', 'line 5']);
+  next.close();
+  // a background save begun before a synchronous one is dropped, not renamed over it
+  q.take(1);
+  q.counters.scored += 1;
+  q.commit(1);
+  const older = q.flushInBackground();
+  q.take(1);
+  q.counters.scored += 1;
+  q.commit(1);
+  q.sync();
+  await older;
+  const last = readStateFile(path.join(d, 'cursor.json'), 'queue-cursor', 1) as { position: number };
+  t.equal(last.position, 42, 'the cursor after all 6 lines');
+  t.same(
+    fs.readdirSync(d).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temp file is left behind',
+  );
   q.close();
 });

@@ -229,3 +229,112 @@ t.test("the writer's bytes are thrift's TBinaryProtocol's, part boundaries and a
   t.equal(mine.length, theirs.length);
   t.ok(mine.equals(theirs), 'the same bytes');
 });
+
+t.test('a message whole in one chunk is read at once into the same message the general way reads', async (t) => {
+  // every field type, nested, with maps and lists of several kinds; hand-built bytes
+  const parts: Buffer[] = [];
+  const u8 = (...b: number[]) => parts.push(Buffer.from(b));
+  const i16 = (v: number) => {
+    const b = Buffer.alloc(2);
+    b.writeInt16BE(v);
+    parts.push(b);
+  };
+  const i32 = (v: number) => {
+    const b = Buffer.alloc(4);
+    b.writeInt32BE(v);
+    parts.push(b);
+  };
+  const str = (s: string) => {
+    i32(Buffer.byteLength(s));
+    parts.push(Buffer.from(s));
+  };
+  const field = (type: number, id: number) => {
+    u8(type);
+    i16(id);
+  };
+  i32(0x80010000 | MessageType.CALL);
+  str('call');
+  i32(77);
+  field(TType.BOOL, 1);
+  u8(1);
+  field(TType.BYTE, 2);
+  u8(0xfe);
+  field(TType.I16, -3);
+  i16(-1234);
+  field(TType.I32, 4);
+  i32(-7);
+  field(TType.I64, 5);
+  parts.push(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe]));
+  field(TType.DOUBLE, 6);
+  const d = Buffer.alloc(8);
+  d.writeDoubleBE(-2.5);
+  parts.push(d);
+  field(TType.STRUCT, 7);
+  field(TType.STRING, 1);
+  str('é😀 nested');
+  field(TType.MAP, 2);
+  u8(TType.I32, TType.STRING);
+  i32(2);
+  i32(10);
+  str('ten');
+  i32(20);
+  str('');
+  u8(TType.STOP);
+  field(TType.LIST, 8);
+  u8(TType.MAP);
+  i32(2);
+  for (const v of ['a', 'b']) {
+    u8(TType.STRING, TType.STRING);
+    i32(2);
+    str('k');
+    str(v);
+    str('same');
+    str('same');
+  }
+  field(TType.SET, 9);
+  u8(TType.I32);
+  i32(3);
+  i32(1);
+  i32(2);
+  i32(3);
+  u8(TType.STOP);
+  const bytes = Buffer.concat(parts);
+  const general = (l: ReturnType<typeof limits>) => {
+    const got: Message[] = [];
+    const r = new MessageReader(l, (m) => got.push(m));
+    for (let i = 0; i < bytes.length; i++) r.push(bytes.subarray(i, i + 1));
+    return got[0];
+  };
+  const shared = new ByteBudget(1 << 20);
+  const got: Message[] = [];
+  const whole = new MessageReader({ maxString: 1 << 20, maxMessage: 1 << 22, shared }, (m) => got.push(m));
+  whole.push(Buffer.concat([bytes, bytes]));
+  t.equal(got.length, 2, 'two messages in one chunk');
+  const slow = general(limits());
+  t.same(got[0], slow, 'the same name, type, seqid, values, bytes and nothing read past');
+  t.same(got[1], slow);
+  t.equal(got[0].args.get(5), -2, 'an i64 with its sign');
+  t.equal(got[0].args.get(-3), -1234, 'a negative field id and an i16');
+  t.equal(whole.bytesRead, 2 * bytes.length, 'each byte read once');
+  t.equal(shared.used, 0, 'the budget is given back');
+  // budgets that make the general way read past: the whole-chunk read gives way to it
+  for (const [maxString, maxMessage] of [
+    [5, 1 << 22],
+    [1 << 20, 200],
+  ]) {
+    const out: Message[] = [];
+    new MessageReader(limits(maxString, maxMessage), (m) => out.push(m)).push(bytes);
+    const ref = general(limits(maxString, maxMessage));
+    t.same(out[0], ref, `max string ${maxString}, max message ${maxMessage}: the same message`);
+    t.ok(ref.readPast > 0, `${ref.readPast} read past`);
+  }
+  // a map count larger than the bytes that follow is not trusted: the general way waits
+  const cut = bytes.subarray(0, bytes.length - 1);
+  const none: Message[] = [];
+  const waiting = new MessageReader(limits(), (m) => none.push(m));
+  waiting.push(cut);
+  t.equal(none.length, 0, 'a message one byte short is not read');
+  t.ok(waiting.partial, 'it waits for the rest');
+  waiting.push(bytes.subarray(bytes.length - 1));
+  t.same(none[0], slow, 'and reads it once the last byte comes');
+});
