@@ -2,6 +2,7 @@ import { Calibrator, MIN_CALIBRATION, verdictOf, scoreFromP, BAD_BELOW, GOOD_FRO
 import { createModel, loadModel } from './models';
 import { fitInHelper, fitsElsewhere } from './fit-helper';
 import { fnv1a32 } from './hash';
+import { plausibleTime } from './clock';
 import { fitEnded, pace } from './pacing';
 import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, ScoringInput, SubjectState, Verdict } from './types';
 
@@ -231,7 +232,9 @@ export class Subject {
 
   private note(event: BehaviourEvent): void {
     this.events++;
-    if (event.time) {
+    // a row dated 1970 or 9999 would make years of history at once (monitoring before
+    // min_days) and, as the newest time, stop retraining until that date (scorer/clock.ts)
+    if (event.time && plausibleTime(event.time)) {
       if (!this.firstTime || event.time < this.firstTime) this.firstTime = event.time;
       if (event.time > this.lastTime) this.lastTime = event.time;
     }

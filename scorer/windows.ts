@@ -3,6 +3,7 @@ import * as path from 'path';
 import { Calibrator, MIN_CALIBRATION, GOOD_FROM, verdictOf } from './calibration';
 import { readStateFile, writeStateFile, StateFileError, quarantine } from '../state/atomic';
 import { subjectFileName } from './scorer';
+import { AHEAD_PLAUSIBLE } from './clock';
 import type { AnomalyConfig } from '../conf/config';
 import type { ScoredEvent, ScoredWindow, WindowEvidence } from './types';
 
@@ -549,10 +550,13 @@ export class WindowScorer {
    * rows come again (its state survives restarts).
    */
   add(events: readonly ScoredEvent[]): ScoredWindow[] {
+    const ahead = Date.now() / 1000 + AHEAD_PLAUSIBLE;
     for (const e of events) {
       const s = this.subject(e.subject);
       const start = this.windowStart(e.time);
-      if (start < s.closedThrough) {
+      // a row dated far ahead (a clock gone wrong, year 9999) would move the watermark there:
+      // every window would close at its first batch, and its own never; left out as late
+      if (start < s.closedThrough || e.time > ahead) {
         this.late++;
         continue;
       }
