@@ -56,6 +56,10 @@ export class Scorer {
   private readonly subjects = new Map<string, Subject>();
   private readonly parked = new Map<string, Parked>();
   private readonly residentLimit: number;
+  /** memory.max_subjects with a state directory (evaluation keeps every subject) */
+  private readonly subjectLimit: number;
+  /** learning subjects forgotten for memory.max_subjects, for the log */
+  private forgotten = 0;
   /** pooled host baselines by host */
   private readonly baselines = new Map<string, Subject>();
   private fleet: Subject | null = null;
@@ -79,6 +83,7 @@ export class Scorer {
     this.backend = backend;
     const c = opts.config;
     this.residentLimit = opts.stateDir ? c.memory.resident_subjects : Infinity;
+    this.subjectLimit = opts.stateDir ? Math.max(c.memory.max_subjects, c.memory.resident_subjects) : Infinity;
     this.subjectOptions = {
       models: MODEL_NAMES.filter((m) => c.models[m]),
       minEvents: c.learning.min_events,
@@ -239,13 +244,49 @@ export class Scorer {
       await pace();
       s = this.unpark(name);
     }
-    s ??= new Subject(name, this.subjectOptions);
+    if (!s) {
+      s = new Subject(name, this.subjectOptions);
+      this.forgetBeyondLimit();
+    }
     this.subjects.set(name, s);
     while (this.subjects.size > this.residentLimit) {
       await pace();
       if (!this.evictLeastRecent()) break;
     }
     return s;
+  }
+
+  /**
+   * Before a new subject is added: while the subjects kept are at memory.max_subjects, forget
+   * the least recently active unloaded one that is still learning, file and all. A local user
+   * with a subordinate uid range (65,536 uids) made a subject per uid, each kept for ever:
+   * heap and files without bound. A monitoring subject has earned its place and is kept; the
+   * learning ones a flood makes have one row each and are the least recently active.
+   */
+  private forgetBeyondLimit(): void {
+    let skipped = 0;
+    for (const [name, p] of this.parked) {
+      if (this.subjectCount < this.subjectLimit) return;
+      // every subject kept is monitoring: over the limit, as a monitoring subject is never forgotten
+      if (skipped >= this.parked.size) return;
+      this.parked.delete(name);
+      if (p.summaries.some((m) => m.state === 'monitoring')) {
+        // to the end, so that the next look starts at a learning one
+        this.parked.set(name, p);
+        skipped++;
+        continue;
+      }
+      try {
+        fs.unlinkSync(p.file);
+      } catch {
+        /* already gone: nothing to free */
+      }
+      if (this.forgotten++ % 10_000 === 0)
+        this.log(
+          'warn',
+          `${this.forgotten} learning subject(s) forgotten, the least recently active (last ${JSON.stringify(name.slice(0, 100))}): more than memory.max_subjects (${this.subjectLimit}) subjects were seen`,
+        );
+    }
   }
 
   /** load a parked subject; one whose file has become unreadable starts afresh, as at start-up */
