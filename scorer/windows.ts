@@ -729,9 +729,18 @@ export class WindowScorer {
     try {
       const saved = readStateFile(openFile, `${STATE_KIND}-open`, STATE_VERSION) as { watermark: number | null; late: number; open: OpenWindow[] } | undefined;
       if (saved) {
-        this.watermark = saved.watermark ?? -Infinity;
         this.late = saved.late;
-        for (const w of saved.open) {
+        // an earlier build let a row dated far ahead (year 9999) move the watermark and open a
+        // window there: every window would close at its first batch, and that one never
+        const ahead = Date.now() / 1000 + AHEAD_PLAUSIBLE;
+        const open = saved.open.filter((w) => w.start <= ahead);
+        this.watermark = saved.watermark ?? -Infinity;
+        if (this.watermark > ahead) {
+          // the newest row time of the windows still open, as if that row had never come
+          this.watermark = -Infinity;
+          for (const w of open) for (const r of w.rows) if (r[0] > this.watermark) this.watermark = r[0];
+        }
+        for (const w of open) {
           this.open.set(`${w.subject}\u0000${w.host}\u0000${w.start}`, w);
           for (const r of w.rows) this.arrival = Math.max(this.arrival, r[4] + 1);
         }

@@ -1,3 +1,6 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import t from 'tap';
 import { seededRandom as rng } from '../demo/generate';
 import { Subject, type SubjectOptions } from '../scorer/subject';
@@ -99,4 +102,41 @@ t.test('one row dated in year 9999 does not close every window early', async (t)
   t.equal(plain.windows.length, 9, 'without it: 9 windows of 60 rows closed');
   t.same(hit.windows, plain.windows, 'with it: the same windows, with the same rows');
   t.equal(hit.late, plain.late + 1, 'only the row dated 9999 is left out (counted with the late rows)');
+});
+
+t.test('a windows state saved with a watermark in year 9999 (before this check) does not close every window early', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-watermark-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const opts = { seconds: 60, graceSeconds: 10, minEvents: 300, minSeconds: 0, historyRows: 20_000, retrainSeconds: 3600, stateDir: dir };
+  const batches = Array.from({ length: 120 }, (_, b) => Array.from({ length: 5 }, (_, i) => row(START + b * 5 + i)));
+  const plain = new WindowScorer({ ...opts, stateDir: null });
+  const expected = batches.flatMap((b) => plain.add(b)).map((x) => `${x.start}:${x.events}`);
+  const first = new WindowScorer(opts);
+  const closed = batches.slice(0, 20).flatMap((b) => first.add(b));
+  first.save();
+  // as an earlier build saved it after one row dated 9999
+  const file = path.join(dir, 'open.json');
+  const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+  doc.payload.watermark = YEAR_9999;
+  fs.writeFileSync(file, JSON.stringify(doc));
+  const second = new WindowScorer(opts);
+  closed.push(...batches.slice(20).flatMap((b) => second.add(b)));
+  t.same(
+    closed.map((x) => `${x.start}:${x.events}`),
+    expected,
+    'the same windows, with the same rows, as without the saved watermark',
+  );
+});
+
+t.test('a subject saved with times in year 9999 (before this check) retrains again', async (t) => {
+  const kept = new Subject('dev@app-01', OPTIONS);
+  await kept.scoreEvents(stream(1, 0, 600));
+  t.equal(kept.state, 'monitoring', 'trained on 10 days');
+  // as an earlier build saved it after one row dated 9999, which it retrained at
+  const state = JSON.parse(JSON.stringify(kept.toState()));
+  state.lastTime = YEAR_9999;
+  state.lastTrained = YEAR_9999;
+  const s = Subject.fromState(state, OPTIONS);
+  await s.scoreEvents(stream(3, 10, 600));
+  t.ok(s.lastTrained >= START + 18 * DAY && s.lastTrained <= START + 20 * DAY, `last trained in the last days of the routine, not in 9999 (${s.lastTrained})`);
 });
