@@ -9,7 +9,7 @@ import { pace } from './pacing';
 import { Subject, type SubjectOptions, type SubjectStateFile, type SubjectVerdict } from './subject';
 import { combineBaselines, FLEET_SUBJECT, hostBaselineName, isBaselineName, subjectKey, withIdentity, type BaselineVerdict } from './baseline';
 import { createHash } from 'crypto';
-import { makeDir, quarantine, readStateFile, untrustedFile, writeStateFile, StateFileError } from '../state/atomic';
+import { makeDir, quarantine, readForeignStateFile, readStateFile, untrustedFile, writeStateFile, StateFileError } from '../state/atomic';
 import { checkExtractor, checkSubject } from '../state/schema';
 import type { BehaviourEvent, FeedbackRecord, ModelSummary, ResultRow, ScoredEvent } from './types';
 import { MODEL_NAMES, type ModelName } from './types';
@@ -139,14 +139,7 @@ export class Scorer {
   private loadFleet(file: string): void {
     try {
       // a prior others can write would let them teach every new subject what is normal
-      let problem: string | null = null;
-      try {
-        problem = untrustedFile(fs.lstatSync(file), file);
-      } catch {
-        /* missing: said below */
-      }
-      if (problem) throw new Error(`not loaded: ${problem}`);
-      const state = readStateFile(file, FLEET_KIND, FLEET_VERSION, checkSubject) as SubjectStateFile | undefined;
+      const state = readForeignStateFile(file, FLEET_KIND, FLEET_VERSION, (st) => untrustedFile(st, file), checkSubject) as SubjectStateFile | undefined;
       if (!state) throw new Error('no such file');
       this.fleet = Subject.fromState(state, this.baselineOptions);
       if (!this.fleet.calibrated) throw new Error('the fleet prior was never calibrated');
