@@ -233,6 +233,10 @@ function endOfDay(date: string): number {
   const t = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : NaN;
   if (!m || Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== date)
     throw new CliError(`--end must be a date as YYYY-MM-DD, not ${JSON.stringify(date)}`, EXIT.usage);
+  // rows dated ahead of the clock are scored but make no history and close no window
+  // (scorer/clock.ts): a stream ending after today would show nothing
+  if (t > Date.now())
+    throw new CliError(`--end ${date} is after today (${new Date().toISOString().slice(0, 10)} UTC): the stream must have happened`, EXIT.usage);
   return t / 1000 + DAY;
 }
 
