@@ -87,7 +87,11 @@ export async function run(argv: string[]): Promise<number> {
   fs.writeFileSync(
     configFile,
     JSON.stringify({ state_dir: stateDir, log_level: 'warn', learning: { min_events: 300, min_days: 3 }, budget: { training_threads: 2 } }, null, 2) + '\n',
+    { mode: 0o644 },
   );
+  // whatever the umask (or a file left by an earlier run): the extension refuses a config
+  // anyone can write
+  fs.chmodSync(configFile, 0o644);
 
   // the emulator shares this process with the report's rendering, which holds the event loop
   // for seconds; the extension takes a ping slower than the interval for osqueryd gone, so
