@@ -36,6 +36,12 @@ export interface ScorerOptions {
   /** overrides for model sizes (tests, benchmarks) */
   modelOptions?: SubjectOptions['modelOptions'];
   contextLength?: number;
+  /**
+   * the most subjects kept: the extension passes memory.max_subjects; offline commands keep
+   * every subject, as their input is chosen by whoever runs them (a fleet's log given to
+   * 'anomaly train' holds hosts × users subjects, all learning until the end)
+   */
+  maxSubjects?: number;
 }
 
 const SUBJECT_KIND = 'subject';
@@ -83,7 +89,7 @@ export class Scorer {
     this.backend = backend;
     const c = opts.config;
     this.residentLimit = opts.stateDir ? c.memory.resident_subjects : Infinity;
-    this.subjectLimit = opts.stateDir ? Math.max(c.memory.max_subjects, c.memory.resident_subjects) : Infinity;
+    this.subjectLimit = opts.stateDir && opts.maxSubjects !== undefined ? Math.max(opts.maxSubjects, c.memory.resident_subjects) : Infinity;
     this.subjectOptions = {
       models: MODEL_NAMES.filter((m) => c.models[m]),
       minEvents: c.learning.min_events,

@@ -136,7 +136,13 @@ async function main(): Promise<void> {
   };
   pacer.onFitEnd = () => heap.afterFit();
   const log: LogFn = (level, msg) => port.postMessage({ type: 'log', level, msg } satisfies WorkerReply);
-  const scorer = await Scorer.open({ config: init.config, stateDir: init.stateDir, log, modelOptions: init.modelOptions });
+  const scorer = await Scorer.open({
+    config: init.config,
+    stateDir: init.stateDir,
+    log,
+    modelOptions: init.modelOptions,
+    maxSubjects: init.config.memory.max_subjects,
+  });
   const windows = new WindowScorer(windowOptionsFrom(init.config, path.join(init.stateDir, 'windows'), log));
   // each saves on its own: one that fails does not keep the other from saving
   const save = () => {

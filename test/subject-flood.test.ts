@@ -38,7 +38,8 @@ t.test('a flood of distinct uids is bounded by memory.max_subjects; monitoring a
     {},
   );
   const log: string[] = [];
-  const scorer = await Scorer.open({ config, stateDir: dir, log: (l, m) => log.push(`${l} ${m}`) });
+  // as the extension's scorer thread opens it (scorer/worker.ts)
+  const scorer = await Scorer.open({ config, stateDir: dir, log: (l, m) => log.push(`${l} ${m}`), maxSubjects: config.memory.max_subjects });
   let time = 1_790_000_000;
   // a user who monitors, then goes quiet
   for (let i = 0; i < 300; i++) await scorer.scoreRows([row(1000, time++)]);
@@ -61,4 +62,19 @@ t.test('a flood of distinct uids is bounded by memory.max_subjects; monitoring a
     'the log says subjects were forgotten, and why',
   );
   t.ok(log.filter((l) => /max_subjects/.test(l)).length < 5, 'not once per subject');
+});
+
+t.test('offline commands (train, score) keep every subject: their input is chosen by whoever runs them', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-flood-offline-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // a fleet's log given to 'anomaly train': hosts × users subjects, all learning until the end
+  const config = resolveConfig(
+    { state_dir: dir, models: { rarity: true, ocsvm: false, lstm: false }, memory: { resident_subjects: 4, max_subjects: 50 } },
+    'test',
+    {},
+  );
+  const scorer = await Scorer.open({ config, stateDir: dir, log: () => {} });
+  let time = 1_790_000_000;
+  for (let u = 0; u < 100; u++) await scorer.scoreRows([row(200_000 + u, time++)]);
+  t.equal(scorer.subjectCount, 100, 'all 100 subjects kept');
 });
