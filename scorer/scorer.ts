@@ -9,7 +9,7 @@ import { pace } from './pacing';
 import { Subject, type SubjectOptions, type SubjectStateFile, type SubjectVerdict } from './subject';
 import { combineBaselines, FLEET_SUBJECT, hostBaselineName, isBaselineName, subjectKey, withIdentity, type BaselineVerdict } from './baseline';
 import { createHash } from 'crypto';
-import { makeDir, quarantine, readStateFile, untrustedFile, writeStateFile, StateFileError } from '../state/atomic';
+import { makeDir, quarantine, readForeignStateFile, readStateFile, untrustedFile, writeStateFile, StateFileError } from '../state/atomic';
 import { checkExtractor, checkSubject } from '../state/schema';
 import type { BehaviourEvent, FeedbackRecord, ModelSummary, ResultRow, ScoredEvent } from './types';
 import { MODEL_NAMES, type ModelName } from './types';
@@ -36,6 +36,12 @@ export interface ScorerOptions {
   /** overrides for model sizes (tests, benchmarks) */
   modelOptions?: SubjectOptions['modelOptions'];
   contextLength?: number;
+  /**
+   * the most subjects kept: the extension passes memory.max_subjects; offline commands keep
+   * every subject, as their input is chosen by whoever runs them (a fleet's log given to
+   * 'anomaly train' holds hosts × users subjects, all learning until the end)
+   */
+  maxSubjects?: number;
 }
 
 const SUBJECT_KIND = 'subject';
@@ -56,6 +62,10 @@ export class Scorer {
   private readonly subjects = new Map<string, Subject>();
   private readonly parked = new Map<string, Parked>();
   private readonly residentLimit: number;
+  /** memory.max_subjects with a state directory (evaluation keeps every subject) */
+  private readonly subjectLimit: number;
+  /** learning subjects forgotten for memory.max_subjects, for the log */
+  private forgotten = 0;
   /** pooled host baselines by host */
   private readonly baselines = new Map<string, Subject>();
   private fleet: Subject | null = null;
@@ -79,6 +89,7 @@ export class Scorer {
     this.backend = backend;
     const c = opts.config;
     this.residentLimit = opts.stateDir ? c.memory.resident_subjects : Infinity;
+    this.subjectLimit = opts.stateDir && opts.maxSubjects !== undefined ? Math.max(opts.maxSubjects, c.memory.resident_subjects) : Infinity;
     this.subjectOptions = {
       models: MODEL_NAMES.filter((m) => c.models[m]),
       minEvents: c.learning.min_events,
@@ -134,14 +145,7 @@ export class Scorer {
   private loadFleet(file: string): void {
     try {
       // a prior others can write would let them teach every new subject what is normal
-      let problem: string | null = null;
-      try {
-        problem = untrustedFile(fs.lstatSync(file), file);
-      } catch {
-        /* missing: said below */
-      }
-      if (problem) throw new Error(`not loaded: ${problem}`);
-      const state = readStateFile(file, FLEET_KIND, FLEET_VERSION, checkSubject) as SubjectStateFile | undefined;
+      const state = readForeignStateFile(file, FLEET_KIND, FLEET_VERSION, (st) => untrustedFile(st, file), checkSubject) as SubjectStateFile | undefined;
       if (!state) throw new Error('no such file');
       this.fleet = Subject.fromState(state, this.baselineOptions);
       if (!this.fleet.calibrated) throw new Error('the fleet prior was never calibrated');
@@ -239,13 +243,49 @@ export class Scorer {
       await pace();
       s = this.unpark(name);
     }
-    s ??= new Subject(name, this.subjectOptions);
+    if (!s) {
+      s = new Subject(name, this.subjectOptions);
+      this.forgetBeyondLimit();
+    }
     this.subjects.set(name, s);
     while (this.subjects.size > this.residentLimit) {
       await pace();
       if (!this.evictLeastRecent()) break;
     }
     return s;
+  }
+
+  /**
+   * Before a new subject is added: while the subjects kept are at memory.max_subjects, forget
+   * the least recently active unloaded one that is still learning, file and all. A local user
+   * with a subordinate uid range (65,536 uids) made a subject per uid, each kept for ever:
+   * heap and files without bound. A monitoring subject has earned its place and is kept; the
+   * learning ones a flood makes have one row each and are the least recently active.
+   */
+  private forgetBeyondLimit(): void {
+    let skipped = 0;
+    for (const [name, p] of this.parked) {
+      if (this.subjectCount < this.subjectLimit) return;
+      // every subject kept is monitoring: over the limit, as a monitoring subject is never forgotten
+      if (skipped >= this.parked.size) return;
+      this.parked.delete(name);
+      if (p.summaries.some((m) => m.state === 'monitoring')) {
+        // to the end, so that the next look starts at a learning one
+        this.parked.set(name, p);
+        skipped++;
+        continue;
+      }
+      try {
+        fs.unlinkSync(p.file);
+      } catch {
+        /* already gone: nothing to free */
+      }
+      if (this.forgotten++ % 10_000 === 0)
+        this.log(
+          'warn',
+          `${this.forgotten} learning subject(s) forgotten, the least recently active (last ${JSON.stringify(name.slice(0, 100))}): more than memory.max_subjects (${this.subjectLimit}) subjects were seen`,
+        );
+    }
   }
 
   /** load a parked subject; one whose file has become unreadable starts afresh, as at start-up */

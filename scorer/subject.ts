@@ -2,6 +2,7 @@ import { Calibrator, MIN_CALIBRATION, verdictOf, scoreFromP, BAD_BELOW, GOOD_FRO
 import { createModel, loadModel } from './models';
 import { fitInHelper, fitsElsewhere } from './fit-helper';
 import { fnv1a32 } from './hash';
+import { plausibleTime } from './clock';
 import { fitEnded, pace } from './pacing';
 import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, ScoringInput, SubjectState, Verdict } from './types';
 
@@ -231,7 +232,9 @@ export class Subject {
 
   private note(event: BehaviourEvent): void {
     this.events++;
-    if (event.time) {
+    // a row dated 1970 or 9999 would make years of history at once (monitoring before
+    // min_days) and, as the newest time, stop retraining until that date (scorer/clock.ts)
+    if (event.time && plausibleTime(event.time)) {
       if (!this.firstTime || event.time < this.firstTime) this.firstTime = event.time;
       if (event.time > this.lastTime) this.lastTime = event.time;
     }
@@ -595,6 +598,23 @@ export class Subject {
     for (const x of s.window) subject.window.push(subject.formOf(x.e), subject.text(x.e.text), x.e.time, x.n);
     for (const x of s.recent) subject.recent.push(subject.formOf(x.e), subject.text(x.e.text), x.e.time, x.n);
     subject.seq = s.seq;
+    // an earlier build let a row dated far ahead (year 9999) or in 1970 into these times: read
+    // back as they are, the subject would not retrain until that date. The newest plausible
+    // event kept stands in for the last time; the first, if wrong, is lost (the span shrinks)
+    if ((s.lastTime && !plausibleTime(s.lastTime)) || (s.firstTime && !plausibleTime(s.firstTime))) {
+      let first = Infinity;
+      let last = 0;
+      for (const x of [...s.window, ...s.recent]) {
+        if (!plausibleTime(x.e.time)) continue;
+        if (x.e.time > last) last = x.e.time;
+        if (x.e.time < first) first = x.e.time;
+      }
+      if (s.lastTime && !plausibleTime(s.lastTime)) {
+        subject.lastTime = last;
+        if (subject.lastTrained > last) subject.lastTrained = last;
+      }
+      if (s.firstTime && !plausibleTime(s.firstTime)) subject.firstTime = Number.isFinite(first) ? first : 0;
+    }
     subject.context = s.context;
     for (const m of s.models) subject.models.set(m.name, loadModel(m));
     subject.calibrator = s.calibration ? Calibrator.fromState(s.calibration, {}, tailScales(subject.models)) : null;

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { Calibrator, MIN_CALIBRATION, GOOD_FROM, verdictOf } from './calibration';
 import { readStateFile, writeStateFile, StateFileError, quarantine } from '../state/atomic';
 import { subjectFileName } from './scorer';
+import { AHEAD_PLAUSIBLE } from './clock';
 import type { AnomalyConfig } from '../conf/config';
 import type { ScoredEvent, ScoredWindow, WindowEvidence } from './types';
 
@@ -549,10 +550,13 @@ export class WindowScorer {
    * rows come again (its state survives restarts).
    */
   add(events: readonly ScoredEvent[]): ScoredWindow[] {
+    const ahead = Date.now() / 1000 + AHEAD_PLAUSIBLE;
     for (const e of events) {
       const s = this.subject(e.subject);
       const start = this.windowStart(e.time);
-      if (start < s.closedThrough) {
+      // a row dated far ahead (a clock gone wrong, year 9999) would move the watermark there:
+      // every window would close at its first batch, and its own never; left out as late
+      if (start < s.closedThrough || e.time > ahead) {
         this.late++;
         continue;
       }
@@ -725,9 +729,18 @@ export class WindowScorer {
     try {
       const saved = readStateFile(openFile, `${STATE_KIND}-open`, STATE_VERSION) as { watermark: number | null; late: number; open: OpenWindow[] } | undefined;
       if (saved) {
-        this.watermark = saved.watermark ?? -Infinity;
         this.late = saved.late;
-        for (const w of saved.open) {
+        // an earlier build let a row dated far ahead (year 9999) move the watermark and open a
+        // window there: every window would close at its first batch, and that one never
+        const ahead = Date.now() / 1000 + AHEAD_PLAUSIBLE;
+        const open = saved.open.filter((w) => w.start <= ahead);
+        this.watermark = saved.watermark ?? -Infinity;
+        if (this.watermark > ahead) {
+          // the newest row time of the windows still open, as if that row had never come
+          this.watermark = -Infinity;
+          for (const w of open) for (const r of w.rows) if (r[0] > this.watermark) this.watermark = r[0];
+        }
+        for (const w of open) {
           this.open.set(`${w.subject}\u0000${w.host}\u0000${w.start}`, w);
           for (const r of w.rows) this.arrival = Math.max(this.arrival, r[4] + 1);
         }

@@ -136,7 +136,13 @@ async function main(): Promise<void> {
   };
   pacer.onFitEnd = () => heap.afterFit();
   const log: LogFn = (level, msg) => port.postMessage({ type: 'log', level, msg } satisfies WorkerReply);
-  const scorer = await Scorer.open({ config: init.config, stateDir: init.stateDir, log, modelOptions: init.modelOptions });
+  const scorer = await Scorer.open({
+    config: init.config,
+    stateDir: init.stateDir,
+    log,
+    modelOptions: init.modelOptions,
+    maxSubjects: init.config.memory.max_subjects,
+  });
   const windows = new WindowScorer(windowOptionsFrom(init.config, path.join(init.stateDir, 'windows'), log));
   // each saves on its own: one that fails does not keep the other from saving
   const save = () => {
@@ -184,7 +190,19 @@ async function main(): Promise<void> {
           }
           case 'feedback':
             scorer.feedback(req.scored, req.record);
-            save();
+            // the INSERT is answered success only once the label is in the subject's file: a
+            // full disk that refused it would lose the label at the next kill, while
+            // feedback.jsonl, whose short line may still fit, would list it as given
+            try {
+              scorer.save();
+            } catch (err) {
+              throw new Error(`the label was applied but not saved (${(err as Error).message}); try again when there is space`);
+            }
+            try {
+              windows.save();
+            } catch (err) {
+              log('error', `saving window state failed: ${(err as Error).message}`);
+            }
             break;
           case 'users':
             scorer.setUsers(req.rows);

@@ -150,23 +150,59 @@ export function readStateFile(file: string, kind: string, version: number, valid
     if (code === 'ELOOP') throw new StateFileError(file, quarantine(file), 'is a symbolic link, not a state file; not followed');
     throw new StateFileError(file, null, `cannot read: ${(err as Error).message}`);
   }
+  return parseStateFile(text, file, kind, version, validate, () => quarantine(file));
+}
+
+/**
+ * A state file that is not ours but the administrator's (a fleet prior): read through a link
+ * as a configuration management tool or a Kubernetes ConfigMap places it, trusted only if
+ * `trust` finds nothing wrong with the file opened (checked on its descriptor), and never moved
+ * when it is bad: it may be on every host, or on a read-only mount.
+ */
+export function readForeignStateFile(file: string, kind: string, version: number, trust: (st: fs.Stats) => string | null, validate?: PayloadCheck): unknown {
+  let text: string;
+  try {
+    const fd = fs.openSync(file, O_RDONLY);
+    try {
+      const problem = trust(fs.fstatSync(fd));
+      if (problem) throw new StateFileError(file, null, `not loaded: ${problem}`);
+      text = fs.readFileSync(fd).toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    if (err instanceof StateFileError) throw err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new StateFileError(file, null, `cannot read: ${(err as Error).message}`);
+  }
+  return parseStateFile(text, file, kind, version, validate, () => null);
+}
+
+function parseStateFile(
+  text: string,
+  file: string,
+  kind: string,
+  version: number,
+  validate: PayloadCheck | undefined,
+  moveAside: () => string | null,
+): unknown {
   let doc: { format?: unknown; kind?: unknown; version?: unknown; payload?: unknown };
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new StateFileError(file, quarantine(file), `corrupt (not complete JSON: ${(err as Error).message})`);
+    throw new StateFileError(file, moveAside(), `corrupt (not complete JSON: ${(err as Error).message})`);
   }
   if (!doc || typeof doc !== 'object' || doc.format !== FORMAT) {
-    throw new StateFileError(file, quarantine(file), `not an ${FORMAT} state file`);
+    throw new StateFileError(file, moveAside(), `not an ${FORMAT} state file`);
   }
   if (doc.kind !== kind) {
-    throw new StateFileError(file, quarantine(file), `holds ${JSON.stringify(doc.kind)} state where ${JSON.stringify(kind)} was expected`);
+    throw new StateFileError(file, moveAside(), `holds ${JSON.stringify(doc.kind)} state where ${JSON.stringify(kind)} was expected`);
   }
   if (doc.version !== version) {
-    throw new StateFileError(file, quarantine(file), `format version ${JSON.stringify(doc.version)}, this build reads version ${version}`);
+    throw new StateFileError(file, moveAside(), `format version ${JSON.stringify(doc.version)}, this build reads version ${version}`);
   }
   const problem = validate?.(doc.payload);
-  if (problem) throw new StateFileError(file, quarantine(file), `invalid ${kind} state: ${problem}`);
+  if (problem) throw new StateFileError(file, moveAside(), `invalid ${kind} state: ${problem}`);
   return doc.payload;
 }
 

@@ -31,6 +31,8 @@ const LOW_SCORE = 0.5;
  * pushes older ones back to disk.
  */
 const LOW_CACHE_BYTES = 8 << 20;
+/** the last rows a replay after a crash can repeat: far more than 250 ms of scoring */
+const REPLAY_IDS = 50_000;
 
 export interface RetainedScoresOptions {
   dir: string;
@@ -69,6 +71,8 @@ interface Segment {
 
 export class RetainedScores implements ScoreStore {
   private readonly log: LogFn;
+  /** ids of the last rows loaded, until the first row appended that is not among them (see append) */
+  private replayIds: Map<string, number> | null = null;
   private capacity = 0;
   /** absolute row number of index slot 0 */
   private base = 0;
@@ -172,6 +176,19 @@ export class RetainedScores implements ScoreStore {
    * before it stay.
    */
   append(events: readonly ScoredEvent[]): void {
+    if (this.replayIds) {
+      // the queue's cursor is saved at most every 250 ms: after a crash the lines since are
+      // scored again, and their rows, already here, would be kept twice (the alert query would
+      // show each twice). Replayed lines come first and in order, so the first row not already
+      // here ends the replay
+      const ids = this.replayIds;
+      // an id names the row's time and content (scorer.ts, idFor); its score may differ, as the
+      // subject may resume from an older save
+      const fresh = events.filter((e) => ids.get(e.id) !== e.time);
+      if (fresh.length < events.length) this.log('info', `${events.length - fresh.length} rows scored again after a restart were already retained; kept once`);
+      if (fresh.length) this.replayIds = null;
+      events = fresh;
+    }
     if (!events.length) return;
     this.grow(events.length);
     let done = 0;
@@ -350,6 +367,7 @@ export class RetainedScores implements ScoreStore {
   }
 
   private load(): void {
+    const lastIds: [string, number][] = [];
     const files = fs
       .readdirSync(this.opts.dir)
       .filter((f) => f.startsWith(SEGMENT_PREFIX) && f.endsWith('.jsonl'))
@@ -378,6 +396,8 @@ export class RetainedScores implements ScoreStore {
           const ev: unknown = JSON.parse(data.toString('utf8', pos, nl));
           if (!isScoredEvent(ev)) throw new Error('not a scored event');
           rows.push({ ev, offset: pos, length: nl - pos });
+          lastIds.push([ev.id, ev.time]);
+          if (lastIds.length > 2 * REPLAY_IDS) lastIds.splice(0, lastIds.length - REPLAY_IDS);
         } catch {
           corrupt++;
         }
@@ -409,6 +429,7 @@ export class RetainedScores implements ScoreStore {
       }
       return !empty;
     });
+    if (lastIds.length) this.replayIds = new Map(lastIds.slice(-REPLAY_IDS));
     this.retain();
     if (this.size) this.log('info', `loaded ${this.size} retained scores from ${this.opts.dir}`);
   }

@@ -137,6 +137,22 @@ t.test('a fleet prior scores subjects on a host with no history', async (t) => {
     logs.some((m) => m.includes('fleet prior')),
     'and the log says so',
   );
+  // the prior is the administrator's file, often on every host from configuration management
+  // or a read-only mount: a bad one is left where it is, never moved into a quarantine beside it
+  t.equal(fs.readFileSync(broken, 'utf8'), '{', 'the unreadable prior is left in place');
+  t.notOk(fs.existsSync(path.join(dir, 'quarantine')), 'no quarantine directory is made beside it');
+
+  // mounted as Kubernetes mounts a ConfigMap: the configured path is a link to the real file
+  fs.mkdirSync(path.join(dir, '..data'));
+  fs.renameSync(file, path.join(dir, '..data', 'fleet.json'));
+  const linked = path.join(dir, 'fleet-link.json');
+  fs.symlinkSync('..data/fleet.json', linked);
+  const viaLink: string[] = [];
+  const mounted = await Scorer.open({ config: config({ baselines: { fleet_prior: linked } }), stateDir: null, log: (_l, m) => viaLink.push(m) });
+  mounted.setUsers(USERS);
+  const [again] = await mounted.scoreRows([row(t0, '1000', '/usr/bin/git', 'git status', '/bin/bash', 'c-1')]);
+  t.match(again.model, /^fleet:/, `a prior reached through a link is loaded (${viaLink.join('; ').slice(0, 300)})`);
+  t.ok(fs.existsSync(path.join(dir, '..data', 'fleet.json')) && fs.lstatSync(linked).isSymbolicLink(), 'and neither it nor its link is moved');
 });
 
 t.test('offline, uids are named from users snapshots and rows that carry both', async (t) => {

@@ -91,4 +91,11 @@ t.test('demo --end pins the stream to a day, whatever day it runs', async (t) =>
   const bad = anomaly(['demo', '--end', '2026-02-30']);
   t.equal(bad.code, 64, 'a date that does not exist: EX_USAGE');
   t.match(bad.err, /--end must be a date as YYYY-MM-DD, not "2026-02-30"/);
+  // rows dated ahead of the clock are scored, but make no history and close no window
+  // (scorer/clock.ts): a stream ending next year would show nothing
+  const year = new Date().getUTCFullYear() + 1;
+  const future = anomaly(['demo', '--eval-split', '--days', '4', '--end', `${year}-01-01`, '--out', path.join(dir, 'c')]);
+  t.equal(future.code, 64, `a day after today: EX_USAGE (${future.err.slice(0, 200)})`);
+  t.match(future.err, /--end .* is after today/);
+  t.notOk(fs.existsSync(path.join(dir, 'c')), 'nothing written');
 });

@@ -195,3 +195,19 @@ function pngVariance(buf: Buffer): number {
   const n = Math.ceil(raw.length / 7);
   return sq / n - (sum / n) ** 2;
 }
+
+t.test('the demo runs under umask 0: the config it writes for the extension is not writable by everyone', async (t) => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-demo-umask-'));
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  // the extension refuses a config anyone can write (77d8146); the demo's own must pass
+  const r = spawnSync(
+    '/bin/sh',
+    ['-c', 'umask 0 && exec "$0" "$@"', process.execPath, path.join(DIST, 'cli', 'main.js'), 'demo', '--out', out, '--days', '4', '--quiet'],
+    {
+      encoding: 'utf8',
+      timeout: 3_500_000,
+    },
+  );
+  t.equal(r.status, 0, r.stderr.slice(-600));
+  t.equal(fs.statSync(path.join(out, 'anomaly.json')).mode & 0o022, 0, 'anomaly.json writable by its owner only');
+});

@@ -120,6 +120,38 @@ t.test('train: a line longer than the extension takes is skipped with its size, 
   t.match(r.out, /learned 199 rows from 200 lines/, 'every other line is learned');
 });
 
+t.test('train and score take the line limit the config gives the extension (queue.max_line_bytes), raised or lowered', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-long-line-cfg-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cfg = path.join(dir, 'anomaly.json');
+  // a site whose logs hold long lines raised the extension's limit: the CLI must learn what the extension would
+  fs.writeFileSync(
+    cfg,
+    JSON.stringify({
+      learning: { min_events: 100, min_days: 0 },
+      models: { rarity: true, ocsvm: false, lstm: false },
+      queue: { max_line_bytes: 4 * 1024 * 1024 },
+    }),
+  );
+  const lines = Array.from({ length: 200 }, (_, i) => line(i, `/usr/bin/tool${i % 4}`));
+  lines[5] = line(5, `/usr/bin/${'x'.repeat(2 * 1024 * 1024)}`);
+  const log = path.join(dir, 'results.log');
+  fs.writeFileSync(log, lines.join('\n') + '\n');
+  const r = anomaly(['train', '--log', log, '--state', path.join(dir, 'state'), '--config', cfg]);
+  t.equal(r.code, 0, `trained (${r.err.slice(0, 300)})`);
+  t.match(r.out, /learned 200 rows from 200 lines/, 'the 2 MB line is learned, as the extension would take it');
+  // and lowered: what the extension would reject is not learned either
+  fs.writeFileSync(
+    cfg,
+    JSON.stringify({ learning: { min_events: 100, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false }, queue: { max_line_bytes: 1024 } }),
+  );
+  lines[5] = line(5, `/usr/bin/${'y'.repeat(2000)}`);
+  fs.writeFileSync(log, lines.join('\n') + '\n');
+  const low = anomaly(['train', '--log', log, '--state', path.join(dir, 'state2'), '--config', cfg]);
+  t.match(low.err, /results\.log:6: a line of \d+ bytes is over the 1024 a result line may have/, 'a line over a lowered limit is skipped and named');
+  t.match(low.out, /learned 199 rows from 200 lines/);
+});
+
 t.test('result logs are split the same whatever the chunks: \\n, \\r\\n and \\r across a read boundary', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-line-ends-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -17,6 +17,44 @@ import { counters, emulated, exited, processLine as line, until } from './helper
 
 t.setTimeout(3_600_000);
 
+t.test('a label whose subject cannot be saved (full disk) is not acknowledged, even when feedback.jsonl takes it', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  const unmount = smallDisk(e.stateDir, '8m');
+  t.teardown(async () => {
+    await e.emu.shutdown(5000);
+    unmount?.();
+    await e.close();
+  });
+  if (!unmount) {
+    t.comment('this machine does not allow mounting a tmpfs: no full disk to try');
+    return;
+  }
+  const child = await e.launch();
+  for (let i = 0; i < 5; i++) await e.emu.logResult('anomaly', line(i));
+  const rows = await until(
+    () => e.emu.query('SELECT id FROM anomaly_scores'),
+    (r) => r.length === 5,
+  );
+  const insert = async (values: unknown[]) => {
+    const [ext] = e.emu.registered();
+    const res = await new ExtensionClient(ext.socket).call('table', 'anomaly_feedback', { action: 'insert', json_value_array: JSON.stringify(values) });
+    return res.response[0];
+  };
+  t.match(await insert([rows[0].id, 'normal', 'first']), { status: 'success' }, 'a first label is saved');
+  fill(e.stateDir);
+  // a short line fits in the page feedback.jsonl already has; the subject's new state file does not
+  const answer = await insert([rows[1].id, 'anomalous', 'second']);
+  const listed = await e.emu.query('SELECT id FROM anomaly_feedback');
+  child.kill('SIGKILL');
+  await exited(child);
+  t.not(answer.status, 'success', `the label is not acknowledged (${JSON.stringify(answer).slice(0, 300)})`);
+  t.same(
+    listed.map((r) => r.id),
+    [rows[0].id],
+    'nor listed as given',
+  );
+});
+
 t.test('a label refused by a full disk leaves no torn line: the labels saved after it survive a restart', async (t) => {
   const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
   const unmount = smallDisk(e.stateDir, '8m');

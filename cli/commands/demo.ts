@@ -87,7 +87,11 @@ export async function run(argv: string[]): Promise<number> {
   fs.writeFileSync(
     configFile,
     JSON.stringify({ state_dir: stateDir, log_level: 'warn', learning: { min_events: 300, min_days: 3 }, budget: { training_threads: 2 } }, null, 2) + '\n',
+    { mode: 0o644 },
   );
+  // whatever the umask (or a file left by an earlier run): the extension refuses a config
+  // anyone can write
+  fs.chmodSync(configFile, 0o644);
 
   // the emulator shares this process with the report's rendering, which holds the event loop
   // for seconds; the extension takes a ping slower than the interval for osqueryd gone, so
@@ -233,6 +237,10 @@ function endOfDay(date: string): number {
   const t = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : NaN;
   if (!m || Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== date)
     throw new CliError(`--end must be a date as YYYY-MM-DD, not ${JSON.stringify(date)}`, EXIT.usage);
+  // rows dated ahead of the clock are scored but make no history and close no window
+  // (scorer/clock.ts): a stream ending after today would show nothing
+  if (t > Date.now())
+    throw new CliError(`--end ${date} is after today (${new Date().toISOString().slice(0, 10)} UTC): the stream must have happened`, EXIT.usage);
   return t / 1000 + DAY;
 }
 

@@ -70,7 +70,7 @@ export async function run(argv: string[]): Promise<number> {
   const tableRows: Record<string, unknown>[] = [];
   let bad = 0;
   try {
-    for await (const batch of logBatches(files, stats, (msg) => log('warn', `skipped ${msg}`))) {
+    for await (const batch of logBatches(files, stats, (msg) => log('warn', `skipped ${msg}`), undefined, config.queue.max_line_bytes)) {
       const scored = await scorer.scoreRows(batch);
       retained.append(scored);
       retainedWindows.append(windows.add(scored));

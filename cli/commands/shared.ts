@@ -114,12 +114,19 @@ export interface RowStreamStats {
  * reports wait until the file has shown one good line, so a file that turns out not to be
  * osquery output at all ends with that one error and no warnings before it.
  */
-export async function* logBatches(files: readonly string[], stats: RowStreamStats, onBadLine: (msg: string) => void, size = 2000): AsyncGenerator<ResultRow[]> {
+export async function* logBatches(
+  files: readonly string[],
+  stats: RowStreamStats,
+  onBadLine: (msg: string) => void,
+  size = 2000,
+  // the extension's queue.max_line_bytes: a line it would reject is not learned or scored here either
+  maxLineBytes?: number,
+): AsyncGenerator<ResultRow[]> {
   for (const f of files) checkInputFile(f);
   let pending: string[] = [];
   let goodIn = '';
   const counted = async function* (): AsyncGenerator<LogItem> {
-    for await (const item of readResultLogs([...files])) {
+    for await (const item of readResultLogs([...files], { maxLineBytes })) {
       stats.lines++;
       if (item.rows) {
         stats.rows += item.rows.length;

@@ -40,12 +40,12 @@ export async function run(argv: string[]): Promise<number> {
   // a first pass learns who the uids are (users snapshots, rows with both), so that a
   // person's uid-only rows are not a second subject
   bar.update('reading users', 0, 0);
-  for await (const batch of logBatches(files, { lines: 0, rows: 0, errors: 0 }, () => {})) scorer.learnUsers(batch);
+  for await (const batch of logBatches(files, { lines: 0, rows: 0, errors: 0 }, () => {}, undefined, config.queue.max_line_bytes)) scorer.learnUsers(batch);
   const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0 };
   const ledger = new TrainLedger(config.state_dir);
   let shown = 0;
   let repeated = 0;
-  for await (const batch of logBatches(files, stats, (msg) => shown++ < 5 && log('warn', `skipped ${msg}`))) {
+  for await (const batch of logBatches(files, stats, (msg) => shown++ < 5 && log('warn', `skipped ${msg}`), undefined, config.queue.max_line_bytes)) {
     const fresh = batch.filter((row) => ledger.isNew(row));
     repeated += batch.length - fresh.length;
     if (fresh.length) windows.add(await scorer.scoreRows(fresh));
@@ -105,7 +105,7 @@ async function trainFleet(flags: Record<string, unknown>): Promise<number> {
   const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0 };
   const hosts = new Set<string>();
   let shown = 0;
-  for await (const batch of logBatches(files, stats, (msg) => shown++ < 5 && log('warn', `skipped ${msg}`))) {
+  for await (const batch of logBatches(files, stats, (msg) => shown++ < 5 && log('warn', `skipped ${msg}`), undefined, config.queue.max_line_bytes)) {
     for (const row of batch) hosts.add(row.host);
     await scorer.learnFleet(batch);
     bar.update('learning', stats.rows, 0);

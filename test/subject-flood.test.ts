@@ -1,0 +1,80 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { resolveConfig } from '../conf/config';
+import { Scorer } from '../scorer/scorer';
+import type { ResultRow } from '../scorer/types';
+
+// A local user with a subordinate uid range (rootless containers: 65,536 uids by default in
+// /etc/subuid) runs processes as uids the host has no name for; each became a subject of its
+// own, with a state file, kept for ever. Measured before the bound: 5,000 such uids, one row
+// each, made 5,001 files (13 MB) and 21 MB of heap that the scorer held from then on, so 65k
+// passed the 200 MB the osqueryd watchdog allows. memory.max_subjects bounds them: beyond it,
+// the least recently active learning subject is forgotten; a monitoring one never is.
+
+function row(uid: number, time: number): ResultRow {
+  return {
+    query: 'pack_user-behavior_process_events',
+    host: 'h',
+    time,
+    action: 'added',
+    columns: { pid: String(time), path: '/usr/bin/true', cmdline: `true ${time % 5}`, auid: String(uid), parent: '1' },
+    decorations: {},
+  };
+}
+
+t.test('a flood of distinct uids is bounded by memory.max_subjects; monitoring and active subjects stay', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-flood-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const config = resolveConfig(
+    {
+      state_dir: dir,
+      learning: { min_events: 200, min_days: 0 },
+      models: { rarity: true, ocsvm: false, lstm: false },
+      memory: { resident_subjects: 4, max_subjects: 50 },
+    },
+    'test',
+    {},
+  );
+  const log: string[] = [];
+  // as the extension's scorer thread opens it (scorer/worker.ts)
+  const scorer = await Scorer.open({ config, stateDir: dir, log: (l, m) => log.push(`${l} ${m}`), maxSubjects: config.memory.max_subjects });
+  let time = 1_790_000_000;
+  // a user who monitors, then goes quiet
+  for (let i = 0; i < 300; i++) await scorer.scoreRows([row(1000, time++)]);
+  t.equal(scorer.summaries().find((s) => s.subject === 'uid:1000@h')?.state, 'monitoring', 'uid 1000 monitors');
+  // 400 uids of one row each, while another user keeps working (learning)
+  for (let u = 0; u < 400; u++) {
+    await scorer.scoreRows([row(200_000 + u, time++), row(1001, time++)]);
+  }
+  scorer.save();
+  const names = scorer.summaries().map((s) => s.subject);
+  t.ok(scorer.subjectCount <= 50, `at most 50 subjects kept (${scorer.subjectCount})`);
+  const files = fs.readdirSync(path.join(dir, 'subjects')).filter((f) => f.endsWith('.json'));
+  t.ok(files.length <= 50 + 2, `at most 50 subject files, and the host baseline's (${files.length})`);
+  t.ok(names.includes('uid:1000@h'), 'the monitoring subject is kept');
+  t.equal(scorer.summaries().find((s) => s.subject === 'uid:1000@h')?.state, 'monitoring');
+  const active = scorer.summaries().find((s) => s.subject === 'uid:1001@h');
+  t.equal(active?.events, 400, 'the active learning subject is kept with all its events');
+  t.ok(
+    log.some((l) => /^warn .*max_subjects/.test(l)),
+    'the log says subjects were forgotten, and why',
+  );
+  t.ok(log.filter((l) => /max_subjects/.test(l)).length < 5, 'not once per subject');
+});
+
+t.test('offline commands (train, score) keep every subject: their input is chosen by whoever runs them', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-flood-offline-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // a fleet's log given to 'anomaly train': hosts × users subjects, all learning until the end
+  const config = resolveConfig(
+    { state_dir: dir, models: { rarity: true, ocsvm: false, lstm: false }, memory: { resident_subjects: 4, max_subjects: 50 } },
+    'test',
+    {},
+  );
+  const scorer = await Scorer.open({ config, stateDir: dir, log: () => {} });
+  let time = 1_790_000_000;
+  for (let u = 0; u < 100; u++) await scorer.scoreRows([row(200_000 + u, time++)]);
+  t.equal(scorer.subjectCount, 100, 'all 100 subjects kept');
+});
