@@ -51,6 +51,13 @@ export interface ExtensionServer {
   readonly connections: number;
   /** stop listening, drop idle connections, let calls under way finish (at most `graceMs`) */
   close(graceMs?: number): Promise<void>;
+  /**
+   * Answer a plugin call as `call` does (the plugin, the rows checked and encoded into the
+   * writer's parts) but stop after `maxRows` rows and send nothing: a rehearsal that lets V8
+   * compile the answer's path before osqueryd's first query needs it (extension/warm.ts).
+   * Resolves to the rows written, or null when the answer was not a plain one.
+   */
+  rehearse(registry: string, item: string, request: Record<string, string>, maxRows: number): Promise<number | null>;
 }
 
 /** pending connections the kernel queues before refusing (see listen below) */
@@ -89,7 +96,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
       case 'call': {
         const res = await callPlugin(m.args);
         w.begin('call', MessageType.REPLY, m.seqid).field(TType.STRUCT, 0);
-        await writeResponse(w, res, c, m.args);
+        await writeResponse(w, res, () => c.socket.destroyed, m.args);
         w.stop();
         break;
       }
@@ -136,8 +143,18 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
     }
   };
 
-  /** the ExtensionResponse; rows are checked and encoded as they come, within the byte budget */
-  const writeResponse = async (w: MessageWriter, res: PluginResponse, c: Conn, args: Map<number, Value>): Promise<void> => {
+  /**
+   * the ExtensionResponse; rows are checked and encoded as they come, within the byte budget.
+   * `gone` says the caller left; a rehearsal passes `maxRows` and gets a count, or null if
+   * the answer was refused (then its status, not its rows, was written)
+   */
+  const writeResponse = async (
+    w: MessageWriter,
+    res: PluginResponse,
+    gone: () => boolean,
+    args: Map<number, Value>,
+    maxRows = Infinity,
+  ): Promise<number | null> => {
     // an answer's rows are written into parts of 64 kB and more (MessageWriter doubles them)
     const body = new MessageWriter(64 * 1024);
     let count = 0;
@@ -166,10 +183,11 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
             cut = true;
             break;
           }
+          if (count >= maxRows) break;
           if (++turn === ROWS_PER_TURN) {
             turn = 0;
             await new Promise((r) => setImmediate(r));
-            if (c.socket.destroyed || closing) {
+            if (gone() || closing) {
               stopped = true;
               break;
             }
@@ -200,10 +218,29 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
       say.say(`${kind} ${what}`, kind === 'bad rows' ? 'error' : 'warn', `${what}: not answered: ${problem}`);
       writeStatusField(w, 1, `${what}: ${problem}`);
       w.field(TType.LIST, 2).byte(TType.MAP).i32(0).stop();
-      return;
+      return null;
     }
     writeStatusField(w, res.code, res.message ?? (res.code === 0 ? 'OK' : 'failed'));
     w.field(TType.LIST, 2).byte(TType.MAP).i32(count).append(body).stop();
+    return count;
+  };
+
+  const rehearse = async (registry: string, item: string, request: Record<string, string>, maxRows: number): Promise<number | null> => {
+    if (closing) return null;
+    // the request as the reader hands a call's arguments over: registry, item, map entries
+    const args = new Map<number, Value>([
+      [1, registry],
+      [2, item],
+      [3, Object.entries(request) as Value],
+    ]);
+    const res = await callPlugin(args);
+    const w = new MessageWriter();
+    w.begin('call', MessageType.REPLY, 0).field(TType.STRUCT, 0);
+    const rows = await writeResponse(w, res, () => false, args, maxRows);
+    w.stop();
+    // the parts are joined as for a socket, then dropped
+    w.finish();
+    return res.code === 0 ? rows : null;
   };
 
   const onConnection = (socket: net.Socket): void => {
@@ -320,6 +357,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
             });
           });
         },
+        rehearse,
       });
     });
   });
