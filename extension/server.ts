@@ -49,13 +49,16 @@ export interface ExtensionServer {
   readonly path: string;
   /** connections open now */
   readonly connections: number;
+  /** table calls received so far (a rehearsal is not one) */
+  readonly tableCalls: number;
   /** stop listening, drop idle connections, let calls under way finish (at most `graceMs`) */
   close(graceMs?: number): Promise<void>;
   /**
    * Answer a plugin call as `call` does (the plugin, the rows checked and encoded into the
    * writer's parts) but stop after `maxRows` rows and send nothing: a rehearsal that lets V8
    * compile the answer's path before osqueryd's first query needs it (extension/warm.ts).
-   * Resolves to the rows written, or null when the answer was not a plain one.
+   * It gives way to osqueryd: a table call that arrives meanwhile ends it at the next turn.
+   * Resolves to the rows written, or null when the answer was refused or gave way.
    */
   rehearse(registry: string, item: string, request: Record<string, string>, maxRows: number): Promise<number | null>;
 }
@@ -80,6 +83,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
   const conns = new Set<Conn>();
   const say = new Throttled(opts.log, 60_000);
   let closing = false;
+  let tableCalls = 0;
 
   const answer = async (c: Conn, m: Message): Promise<void> => {
     const w = new MessageWriter();
@@ -94,6 +98,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
         setImmediate(opts.onShutdown);
         break;
       case 'call': {
+        if (m.args.get(1) === 'table') tableCalls++;
         const res = await callPlugin(m.args);
         w.begin('call', MessageType.REPLY, m.seqid).field(TType.STRUCT, 0);
         await writeResponse(w, res, () => c.socket.destroyed, m.args);
@@ -146,7 +151,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
   /**
    * the ExtensionResponse; rows are checked and encoded as they come, within the byte budget.
    * `gone` says the caller left; a rehearsal passes `maxRows` and gets a count, or null if
-   * the answer was refused (then its status, not its rows, was written)
+   * the answer was refused (then its status, not its rows, was written) or, quietly, stopped
    */
   const writeResponse = async (
     w: MessageWriter,
@@ -154,6 +159,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
     gone: () => boolean,
     args: Map<number, Value>,
     maxRows = Infinity,
+    rehearsal = false,
   ): Promise<number | null> => {
     // an answer's rows are written into parts of 64 kB and more (MessageWriter doubles them)
     const body = new MessageWriter(64 * 1024);
@@ -206,6 +212,8 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
         }
       }
     }
+    // a rehearsal that gave way is no problem to report
+    if (stopped && rehearsal) return null;
     const what = `${args.get(1)} ${args.get(2)}`;
     // osquery's table call has no paging, and a partial answer would look whole to SQLite
     // (a count, a filter on a column not pushed down): refuse it and say how to narrow it
@@ -233,10 +241,11 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
       [2, item],
       [3, Object.entries(request) as Value],
     ]);
+    const seen = tableCalls;
     const res = await callPlugin(args);
     const w = new MessageWriter();
     w.begin('call', MessageType.REPLY, 0).field(TType.STRUCT, 0);
-    const rows = await writeResponse(w, res, () => false, args, maxRows);
+    const rows = await writeResponse(w, res, () => tableCalls !== seen, args, maxRows, true);
     w.stop();
     // the parts are joined as for a socket, then dropped
     w.finish();
@@ -336,6 +345,9 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
         path: opts.path,
         get connections() {
           return conns.size;
+        },
+        get tableCalls() {
+          return tableCalls;
         },
         close: (graceMs = 2000) => {
           closing = true;

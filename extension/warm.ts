@@ -9,8 +9,9 @@ import type { ExtensionServer } from './server';
 // is registered it rehearses that answer a few times: the same plugin call, the same rows
 // and the same encoding, into a writer that is thrown away. It runs on the event loop in
 // slices (a turn between rehearsals, and the server's own turn every 512 rows), so pings and
-// calls that arrive meanwhile are answered as usual, and its cost is bounded by a number of
-// rehearsals, of rows in each, and of time altogether.
+// calls that arrive meanwhile are answered as usual; the first table call from osqueryd ends
+// it (that call compiles the same code, and must not share the CPU with a rehearsal). Its
+// cost is bounded by a number of rehearsals, of rows in each, and of time altogether.
 
 export interface WarmUpCall {
   registry: string;
@@ -57,15 +58,17 @@ const turn = () => new Promise<void>((r) => setImmediate(r));
 /** rehearse the calls until the rounds, or the CPU allowance, are spent; never throws */
 export async function warmUp(server: ExtensionServer, calls: readonly WarmUpCall[], opts: WarmUpOptions, log: LogFn): Promise<WarmUpResult> {
   const result: WarmUpResult = { rehearsals: 0, rows: 0, ms: 0 };
+  const tableCalls = server.tableCalls;
   try {
     for (let round = 0; round < opts.rounds; round++) {
       for (const call of calls) {
         await turn();
-        if (result.ms >= opts.maxMs) return result;
+        if (result.ms >= opts.maxMs || server.tableCalls !== tableCalls) return result;
         const t0 = process.hrtime.bigint();
         const rows = await server.rehearse(call.registry, call.item, call.request, opts.maxRows);
         result.ms += Number(process.hrtime.bigint() - t0) / 1e6;
-        // an empty table or a refused answer leaves nothing to compile
+        // an empty table or a refused answer leaves nothing to compile; null is also a
+        // rehearsal that gave way to osqueryd's own call
         if (!rows) return result;
         result.rehearsals++;
         result.rows += rows;

@@ -130,6 +130,41 @@ t.test('a ping is answered while a warm-up runs', async (t) => {
   t.equal(result.rows, total);
 });
 
+t.test('a table call from osqueryd ends a warm-up, and is answered whole', async (t) => {
+  const total = 1_000_000;
+  let produced = 0;
+  let begun!: () => void;
+  const begin = new Promise<void>((r) => (begun = r));
+  const big: Plugin = {
+    registry: 'table',
+    name: 'anomaly_scores',
+    routes: () => [],
+    // the rehearsal's context asks for the alert rows; the test's own call for three rows
+    call: (request) => ({
+      code: 0,
+      rows:
+        request.context === 'three'
+          ? [{ id: 'a' }, { id: 'b' }, { id: 'c' }]
+          : (function* () {
+              for (let i = 0; i < total; i++) {
+                if (produced++ === 0) begun();
+                yield { id: String(i), score: '0.1' };
+              }
+            })(),
+    }),
+  };
+  const { server: s, client, logs } = await server(t, [big]);
+  const warming = warmUp(s, [ALERT_QUERY], { rounds: 5, maxRows: Infinity, maxMs: Infinity }, () => {});
+  await begin;
+  const res = await client.call('table', 'anomaly_scores', { action: 'generate', context: 'three' });
+  t.same(res.response, [{ id: 'a' }, { id: 'b' }, { id: 'c' }], "osqueryd's call is answered whole");
+  const result = await warming;
+  t.equal(result.rehearsals, 0, 'the rehearsal under way gave way, and no other began');
+  t.ok(produced < total, `it stopped at row ${produced} of ${total}`);
+  t.equal(s.tableCalls, 1);
+  t.same(logs, [], 'giving way is not reported as a problem');
+});
+
 t.test('nothing to rehearse: an empty table, a refused answer, a closed server', async (t) => {
   const empty: Plugin = { registry: 'table', name: 'anomaly_scores', routes: () => [], call: () => ({ code: 0, rows: [] }) };
   const a = await server(t, [empty]);
