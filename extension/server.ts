@@ -67,6 +67,11 @@ export interface ExtensionServer {
 const LISTEN_BACKLOG = 4096;
 /** rows are yielded to the event loop every this many, so pings and SIGTERM get through */
 const ROWS_PER_TURN = 512;
+/**
+ * a rehearsal (warm.ts) yields more often: a table call from osqueryd that arrives during one
+ * waits for it to reach its next turn, and in a cold process 512 rows take several ms
+ */
+const REHEARSAL_ROWS_PER_TURN = 64;
 
 interface Conn {
   socket: net.Socket;
@@ -161,6 +166,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
     maxRows = Infinity,
     rehearsal = false,
   ): Promise<number | null> => {
+    const rowsPerTurn = rehearsal ? REHEARSAL_ROWS_PER_TURN : ROWS_PER_TURN;
     // an answer's rows are written into parts of 64 kB and more (MessageWriter doubles them)
     const body = new MessageWriter(64 * 1024);
     let count = 0;
@@ -190,7 +196,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
             break;
           }
           if (count >= maxRows) break;
-          if (++turn === ROWS_PER_TURN) {
+          if (++turn === rowsPerTurn) {
             turn = 0;
             await new Promise((r) => setImmediate(r));
             if (gone() || closing) {
