@@ -18,7 +18,7 @@ import { feedbackTable } from './tables/feedback';
 import { modelsTable } from './tables/models';
 import { scoresTable } from './tables/scores';
 import { windowsTable } from './tables/windows';
-import { ALERT_QUERY, WARM_UP, warmUp, type WarmUpResult } from './warm';
+import { ALERT_QUERY, WARM_UP, warmUp } from './warm';
 
 // anomaly.ext's lifecycle, as osquery-go's ExtensionManagerServer has it: start (state,
 // queue, plugins, registration, the server), run (the health check of the manager) and
@@ -56,8 +56,6 @@ export class AnomalyExtension {
   private stopping: Promise<void> | null = null;
   private readonly say: Throttled;
   private readonly cpu = new CpuMonitor();
-  /** the rehearsal of the alert query's answer started once registered (warm.ts) */
-  warming: Promise<WarmUpResult> | null = null;
 
   constructor(
     private readonly args: ExtensionArgs,
@@ -135,7 +133,7 @@ export class AnomalyExtension {
     this.ingest.start();
     // after registration and not awaited: it must not hold up start-up, and calls that
     // arrive meanwhile interleave with it
-    if (this.server) this.warming = warmUp(this.server, [ALERT_QUERY], WARM_UP, log);
+    if (this.server) void warmUp(this.server, [ALERT_QUERY], WARM_UP, log);
   }
 
   /** the manager socket, within --timeout (protocol doc §3.2) */
