@@ -293,7 +293,8 @@ async function against(dist: string, warmup: number, times: number): Promise<voi
  * `--warmup` queries to an in-process table first, then that table taken away). So the
  * figures are the extension's first answers, not the test double's first SQLite. Each
  * build is launched twice, once for the queries through the emulator and once for the
- * table's answers alone, `--settle` ms (default 3000) after it registered.
+ * table's answers alone, `--settle` ms (default 3000) after it registered. BENCH_EXT_LOG=info
+ * shows the extension's log (its rehearsal's line among it).
  */
 async function firstQueries(args: string[], warmup: number, n: number): Promise<void> {
   const at = args.indexOf('--ext-dist');
@@ -444,6 +445,6 @@ function thriftCall(socket: string, request: Record<string, string>): Promise<un
 export const selectPart: BenchPart = {
   name: 'select',
   summary:
-    "the alert query over 1,000,000 retained rows through the emulator (--warmup N queries first, 20; --times N, 9; --against DIST: against another build, e.g. an earlier commit built into DIST, in turns in this process; --first N [--ext-dist DIST] [--settle MS]: the first N queries of a freshly launched anomaly.ext, this build and DIST's, through an emulator already warm)",
+    "the alert query over 1,000,000 retained rows through the emulator (--warmup N queries first, 20; --times N, 9; --against DIST: against another build, e.g. an earlier commit built into DIST, in turns in this process; --first N [--ext-dist DIST] [--settle MS]: the first N queries of a freshly launched anomaly.ext, this build and DIST's, through an emulator already warm; --no-warm-up: without the extension’s start-up rehearsal)",
   run,
 };
