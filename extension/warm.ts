@@ -4,11 +4,12 @@ import type { ExtensionServer } from './server';
 // A process's first answers run code V8 has not compiled yet: the table's generator, the
 // store's filter, the rows and the writer that encodes them run in the interpreter until V8
 // has seen them enough to optimise them, at several times the warm cost (the alert query's
-// answer over a million retained rows: ~10× on its first call, ~2× on its second to fifth).
+// answer over a million retained rows, in a fresh anomaly.ext: 9–12 ms of the main thread's
+// CPU on its first call against 3–4 ms warm; docs/benchmarks.md).
 // osqueryd's first scheduled alert query should not pay for that, so once the extension
 // is registered it rehearses that answer a few times: the same plugin call, the same rows
 // and the same encoding, into a writer that is thrown away. It runs on the event loop in
-// slices (a turn between rehearsals, and the server's own turn every 512 rows), so pings and
+// slices (a turn between rehearsals, and one every 64 rows inside them), so pings and
 // calls that arrive meanwhile are answered as usual; the first table call from osqueryd ends
 // it (that call compiles the same code, and must not share the CPU with a rehearsal). Its
 // cost is bounded by a number of rehearsals, of rows in each, and of time altogether.
