@@ -6,6 +6,7 @@ import * as thrift from 'thrift';
 import { Extension, ExtensionClient, ManagerClient, toNumber, types } from '../extension/client';
 import { SocketTransport } from '../extension/transport';
 import { startServer } from '../extension/server';
+import { ALERT_QUERY, WARM_UP, warmUp } from '../extension/warm';
 import { scoresTable } from '../extension/tables/scores';
 import type { ScoredEvent } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
@@ -33,6 +34,8 @@ interface Build {
   server: typeof import('../extension/server');
   tables: typeof import('../extension/tables/scores');
   store: typeof import('../state/scores');
+  /** the extension's start-up rehearsal of the alert query, in builds that have one */
+  warm?: typeof import('../extension/warm');
 }
 
 const SELF: Build = {
@@ -42,6 +45,7 @@ const SELF: Build = {
   server: { startServer } as Build['server'],
   tables: { scoresTable } as Build['tables'],
   store: { RetainedScores } as Build['store'],
+  warm: { warmUp, ALERT_QUERY, WARM_UP } as Build['warm'],
 };
 
 function buildAt(dist: string): Build {
@@ -53,6 +57,7 @@ function buildAt(dist: string): Build {
     server: load('extension/server'),
     tables: load('extension/tables/scores'),
     store: load('state/scores'),
+    warm: fs.existsSync(path.join(dist, 'extension/warm.js')) ? load('extension/warm') : undefined,
   };
 }
 
@@ -60,7 +65,7 @@ const ALERT = 'SELECT * FROM anomaly_scores WHERE score < 0.3';
 const NOTHING = "SELECT * FROM anomaly_scores WHERE score < 0.3 AND subject = 'nobody'";
 
 /** a million retained rows (1,004 scored bad), an emulator, and the table served to it */
-async function setUp(b: Build, dir: string) {
+async function setUp(b: Build, dir: string, rehearse = true) {
   const store = new b.store.RetainedScores({ dir: path.join(dir, 'scores'), maxRows: 1_000_000, maxDays: 3650 });
   const batch: ScoredEvent[] = [];
   for (let i = 0; i < 1_000_000; i++) {
@@ -91,6 +96,9 @@ async function setUp(b: Build, dir: string) {
   );
   const extSocket = `${emu.socket}.${b.client.toNumber(status.uuid)}`;
   const server = await b.server.startServer({ path: extSocket, plugins: [table], onShutdown: () => {}, log: () => {} });
+  // what anomaly.ext does once registered (extension/warm.ts), awaited here so that the
+  // first query measured follows it; --no-warm-up leaves it out
+  if (rehearse && b.warm) await b.warm.warmUp(server, [b.warm.ALERT_QUERY], b.warm.WARM_UP, () => {});
   const columns = table
     .routes()
     .filter((r) => r.id === 'column')
@@ -103,7 +111,13 @@ async function setUp(b: Build, dir: string) {
     await emu.stop();
     store.close();
   };
-  return { store, emu, columns, extSocket, answer, close };
+  /** take the table away from the emulator, which stays up (and as warm as it got) */
+  const detach = async () => {
+    await new b.client.ManagerClient(emu.socket).deregisterExtension(b.client.toNumber(status.uuid));
+    await server.close();
+    store.close();
+  };
+  return { store, emu, columns, extSocket, answer, close, detach };
 }
 
 interface Timing {
@@ -151,13 +165,14 @@ function option(args: string[], name: string, fallback: number): number {
 async function run(args: string[]): Promise<void> {
   const warmup = option(args, 'warmup', 20);
   const times = option(args, 'times', 9);
+  if (args.includes('--first')) return firstQueries(args, warmup, option(args, 'first', 10));
   const at = args.indexOf('--against');
   if (at >= 0) {
     if (!args[at + 1]) throw new Error('--against needs the dist/ directory of another build');
     return against(path.resolve(args[at + 1]), warmup, times);
   }
   const dir = tmpdir('select');
-  const s = await setUp(SELF, path.join(dir, 'self'));
+  const s = await setUp(SELF, path.join(dir, 'self'), !args.includes('--no-warm-up'));
   const emu = s.emu;
   const store = s.store;
   let rows = 0;
@@ -176,7 +191,7 @@ async function run(args: string[]): Promise<void> {
   const wire = await median(() => new ExtensionClient(extSocket, 600_000).call('table', 'anomaly_scores', { action: 'generate', context: broad }), times);
   const thriftReader = await median(() => thriftCall(extSocket, { action: 'generate', context: broad }), 3);
   report({
-    measure: `${ALERT}, 1,000,000 retained rows, through the emulator (${rows} rows), median of ${times} after ${warmup} queries`,
+    measure: `${ALERT}, 1,000,000 retained rows, through the emulator (${rows} rows), median of ${times} after ${warmup} queries${args.includes('--no-warm-up') ? ', without the extension’s start-up rehearsal' : ''}`,
     value: pushed.ms,
     unit: 'ms',
     kind: 'cost',
@@ -233,7 +248,7 @@ async function against(dist: string, warmup: number, times: number): Promise<voi
   const dir = tmpdir('select');
   const builds = { self: SELF, that: buildAt(dist) };
   const label = `${path.basename(path.dirname(dist))}/${path.basename(dist)}`;
-  const set = { that: await setUp(builds.that, path.join(dir, 'that')), self: await setUp(builds.self, path.join(dir, 'self')) };
+  const set = { that: await setUp(builds.that, path.join(dir, 'that'), false), self: await setUp(builds.self, path.join(dir, 'self'), false) };
   const order = (r: number) => (r % 2 ? (['self', 'that'] as const) : (['that', 'self'] as const));
   const rows = (await set.self.emu.query(ALERT)).length;
   const rowsThat = (await set.that.emu.query(ALERT)).length;
@@ -270,6 +285,146 @@ async function against(dist: string, warmup: number, times: number): Promise<voi
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * The first queries of a freshly launched extension, as osqueryd meets them: the real
+ * anomaly.ext (this build's, and with `--ext-dist DIST` another's, e.g. the commit before)
+ * launched by the emulator with a state directory holding the million rows, measured by an
+ * emulator that is already warm (its reader and sql.js compiled and tiered up over
+ * `--warmup` queries to an in-process table first, then that table taken away). So the
+ * figures are the extension's first answers, not the test double's first SQLite. Each
+ * build is launched twice, once for the queries through the emulator and once for the
+ * table's answers alone, `--settle` ms (default 3000) after it registered. BENCH_EXT_LOG=info
+ * shows the extension's log (its rehearsal's line among it).
+ */
+async function firstQueries(args: string[], warmup: number, n: number): Promise<void> {
+  const at = args.indexOf('--ext-dist');
+  const dists = [path.resolve(__dirname, '..'), ...(at >= 0 ? [path.resolve(args[at + 1])] : [])];
+  const si = args.indexOf('--settle');
+  const settle = si >= 0 ? Number(args[si + 1]) : 3000;
+  if (!Number.isFinite(settle) || settle < 0) throw new Error('--settle takes milliseconds');
+  const dir = tmpdir('select');
+  const s = await setUp(SELF, path.join(dir, 'self'));
+  const emu = s.emu;
+  try {
+    for (let i = 0; i < warmup; i++) await emu.query(ALERT);
+    const warm = await median(() => emu.query(ALERT), 9);
+    const warmAnswer = await median(() => s.answer(ALERT), 9);
+    await s.detach();
+    const scores = path.join(dir, 'self', 'scores');
+    const segments = fs.readdirSync(scores);
+    const extDir = path.join(dir, 'extensions');
+    fs.mkdirSync(extDir, { mode: 0o755 });
+    fs.chmodSync(extDir, 0o755);
+    const ext = path.join(extDir, 'anomaly.ext');
+    fs.copyFileSync(path.resolve(__dirname, '../../extension/anomaly.ext'), ext);
+    fs.chmodSync(ext, 0o755);
+    let launches = 0;
+    /** one launch of the build in `dist`: `n` calls of `fn`, each timed, from `settle` ms after registration */
+    const measure = async (dist: string, fn: () => Promise<number>): Promise<{ ms: number[]; cpu: number[] }> => {
+      const state = path.join(dir, `state-${++launches}`);
+      fs.mkdirSync(path.join(state, 'scores'), { recursive: true, mode: 0o700 });
+      // the same segment files, linked: the store only reads them at start-up
+      for (const f of segments) fs.linkSync(path.join(scores, f), path.join(state, 'scores', f));
+      const configFile = path.join(dir, `anomaly-${launches}.json`);
+      fs.writeFileSync(configFile, JSON.stringify({ state_dir: state, log_level: process.env.BENCH_EXT_LOG ?? 'warn' }));
+      const child = emu.launch(ext, { env: { ANOMALY_DIST: dist, ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '' }, stderr: 'inherit' });
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      try {
+        await emu.waitFor('anomaly', 120_000, () => (child.exitCode !== null ? `exited ${child.exitCode}` : null));
+        await sleep(settle);
+        const ms: number[] = [];
+        // the CPU time of the extension's main thread, which answers, per call
+        const cpu: number[] = [];
+        for (let i = 0; i < n; i++) {
+          const c0 = mainThreadCpuMs(child.pid!);
+          const t0 = process.hrtime.bigint();
+          const rows = await fn();
+          ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          cpu.push(mainThreadCpuMs(child.pid!) - c0);
+          if (rows !== 1004) throw new Error(`${rows} rows, not 1004`);
+        }
+        return { ms, cpu };
+      } finally {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    };
+    const query = async () => (await emu.query(ALERT)).length;
+    const answer = async () => {
+      const res = await emu.callPlugin('table', 'anomaly_scores', { action: 'generate', context: generateContext(ALERT, s.columns) });
+      return res.rows.filter((r) => Number(r.score) < 0.3).length;
+    };
+    const got = dists.map((d) => ({ dist: d, queries: [] as number[], answers: [] as number[], queryCpu: [] as number[], cpu: [] as number[] }));
+    for (const g of got) ({ ms: g.queries, cpu: g.queryCpu } = await measure(g.dist, query));
+    for (const g of got) ({ ms: g.answers, cpu: g.cpu } = await measure(g.dist, answer));
+    const label = (d: string) => `${path.basename(path.dirname(d))}/${path.basename(d)}`;
+    const mid = (xs: number[]) => percentile(xs.slice(1), 50);
+    const base = got[1];
+    const fmt = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(', ');
+    for (const g of got) {
+      const who = `anomaly.ext from ${label(g.dist)}, launched with the million rows, ${settle} ms after it registered`;
+      report({
+        measure: `${ALERT}: the first query of ${who}, through the warm emulator`,
+        value: g.queries[0],
+        unit: 'ms',
+        kind: 'cost',
+        baseline: base && g !== base ? { value: base.queries[0], label: label(base.dist) } : { value: warm.ms, label: 'warm, in-process table' },
+        target: 30,
+      });
+      report({
+        measure: `the same, median of queries 2 to ${n}`,
+        value: mid(g.queries),
+        unit: 'ms',
+        kind: 'cost',
+        baseline: base && g !== base ? { value: mid(base.queries), label: label(base.dist) } : { value: warm.ms, label: 'warm, in-process table' },
+        target: 30,
+      });
+      report({
+        measure: "the table's answer alone (Thrift generate call, no SQLite): the first one (another launch)",
+        value: g.answers[0],
+        unit: 'ms',
+        kind: 'cost',
+        baseline: base && g !== base ? { value: base.answers[0], label: label(base.dist) } : { value: warmAnswer.ms, label: 'warm, in-process table' },
+        target: 30,
+      });
+      report({
+        measure: `the same, median of answers 2 to ${n}`,
+        value: mid(g.answers),
+        unit: 'ms',
+        kind: 'cost',
+        baseline: base && g !== base ? { value: mid(base.answers), label: label(base.dist) } : { value: warmAnswer.ms, label: 'warm, in-process table' },
+        target: 30,
+      });
+      report({
+        measure: "the extension's main-thread CPU time for its first answer (/proc/PID/schedstat)",
+        value: g.cpu[0],
+        unit: 'ms',
+        kind: 'cost',
+        baseline: base && g !== base ? { value: base.cpu[0], label: label(base.dist) } : { value: mid(g.cpu), label: `median of answers 2 to ${n}` },
+      });
+      note(
+        `${label(g.dist)}: queries ${fmt(g.queries)} ms (the extension's main thread: ${fmt(g.queryCpu)} ms of CPU); answers ${fmt(g.answers)} ms (${fmt(g.cpu)} ms of CPU)`,
+      );
+    }
+    note(
+      `warm, in-process table after ${warmup} queries: query ${warm.ms.toFixed(1)} ms, answer ${warmAnswer.ms.toFixed(1)} ms; load average ${loadAverage()}`,
+    );
+  } finally {
+    await emu.shutdown(5000);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * CPU time of a process's main thread in ms, to the nanosecond (/proc/PID/schedstat, the
+ * thread-group leader's run time): /proc/PID/stat counts every thread, in 10 ms ticks
+ */
+function mainThreadCpuMs(pid: number): number {
+  return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+}
+
 /** the table call through thrift's generated client: how the emulator and the CLI read answers before */
 function thriftCall(socket: string, request: Record<string, string>): Promise<unknown> {
   const createUDSConnection = (thrift as unknown as { createUDSConnection(path: string, opts: object): thrift.Connection }).createUDSConnection;
@@ -290,6 +445,6 @@ function thriftCall(socket: string, request: Record<string, string>): Promise<un
 export const selectPart: BenchPart = {
   name: 'select',
   summary:
-    'the alert query over 1,000,000 retained rows through the emulator (--warmup N queries first, 20; --times N, 9; --against DIST: against another build, e.g. an earlier commit built into DIST, in turns in this process)',
+    "the alert query over 1,000,000 retained rows through the emulator (--warmup N queries first, 20; --times N, 9; --against DIST: against another build, e.g. an earlier commit built into DIST, in turns in this process; --first N [--ext-dist DIST] [--settle MS]: the first N queries of a freshly launched anomaly.ext, this build and DIST's, through an emulator already warm; --no-warm-up: without the extension’s start-up rehearsal)",
   run,
 };

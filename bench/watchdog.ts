@@ -20,9 +20,14 @@ import { defaultLimits, readProc, WatcherModel } from './watcher';
 // reach monitoring through the real path (logger, queue, scorer thread); min_events
 // defaults to 120 then, and --resident sets memory.resident_subjects.
 //
+// --start-after S holds the stream back until S s after launch. The watcher measures growth
+// over its sample at 60 s: a stream logged before it (500 users at 200 lines/s take 23 s)
+// puts the burst into that sample and hides it; with --start-after 63 the sample is of the
+// extension idle, as after a restart that meets its work later.
+//
 //   npm run bench -- watchdog [--rate 80] [--days 14] [--min-events 3000] [--window 20000]
 //                             [--level 0] [--unpaced] [--max-seconds 900]
-//                             [--subjects N [--events E] [--resident R]]
+//                             [--subjects N [--events E] [--resident R]] [--start-after S]
 
 const DAY = 86400;
 
@@ -60,6 +65,7 @@ async function run(args: string[]): Promise<void> {
   const window = option(args, 'window', 20_000);
   const level = option(args, 'level', 0);
   const maxSeconds = option(args, 'max-seconds', 900);
+  const startAfter = option(args, 'start-after', 0);
   const unpaced = args.includes('--unpaced');
   const cores = os.cpus().length;
   const limits = defaultLimits(cores);
@@ -115,6 +121,7 @@ async function run(args: string[]): Promise<void> {
   try {
     await emu.waitFor('anomaly', 60_000);
     await emu.startLogger('anomaly');
+    if (launched + startAfter * 1000 > Date.now()) await sleep(launched + startAfter * 1000 - Date.now());
     const t0 = Date.now();
     for (; logged < lines.length; logged++) {
       const due = t0 + (logged * 1000) / rate;
@@ -138,7 +145,7 @@ async function run(args: string[]): Promise<void> {
 
     const stopped = watcher.stoppedAt ? `; the watcher would have stopped it ${watcher.stoppedAt.at.toFixed(0)} s in (${watcher.stoppedAt.why})` : '';
     const stream = subjects ? `${subjects} users × ${events} rows, 20 to a line` : `${days} days, 2 hosts`;
-    const setup = `${logged.toLocaleString('en-US')} lines (${stream}) at ${rate} lines/s, min_events ${minEvents}, window ${window}, level ${level}${unpaced ? ', pacing off' : ''}${resident ? `, resident_subjects ${resident}` : ''}`;
+    const setup = `${logged.toLocaleString('en-US')} lines (${stream}) at ${rate} lines/s${startAfter ? ` from ${startAfter} s after launch` : ''}, min_events ${minEvents}, window ${window}, level ${level}${unpaced ? ', pacing off' : ''}${resident ? `, resident_subjects ${resident}` : ''}`;
     report({
       measure: `Longest over-limit CPU streak as the watcher counts it, ${setup}${stopped}`,
       value: watcher.longestStreakSeconds,
@@ -174,11 +181,16 @@ async function run(args: string[]): Promise<void> {
       digits: 0,
     });
     note(
+      `resident: ${watcher.initialRssMb.toFixed(0)} MB at the ${limits.delaySeconds} s sample, at most ${Math.max(0, ...watcher.checks.map((c) => c.rssMb)).toFixed(0)} MB, ${watcher.checks.length ? watcher.checks[watcher.checks.length - 1].rssMb.toFixed(0) : '?'} MB at the end`,
+    );
+    note(
       `anomaly_models '*': cpu_ms_per_min ${star?.cpu_ms_per_min ?? '?'}, budget_ms_per_min ${star?.budget_ms_per_min || 'NULL'}; load average ${loadAverage()}`,
     );
     if (args.includes('--trace'))
       for (const c of watcher.checks)
-        note(`${c.at.toFixed(0)} s: ${c.cpuMs} ms${c.overLimit ? ' over' : ''}, streak ${c.streakSeconds} s, growth ${c.growthMb.toFixed(0)} MB`);
+        note(
+          `${c.at.toFixed(0)} s: ${c.cpuMs} ms${c.overLimit ? ' over' : ''}, streak ${c.streakSeconds} s, growth ${c.growthMb.toFixed(0)} MB, resident ${c.rssMb.toFixed(0)} MB`,
+        );
   } finally {
     sampling = false;
     await emu.shutdown(5000);
@@ -189,6 +201,6 @@ async function run(args: string[]): Promise<void> {
 export const watchdogPart: BenchPart = {
   name: 'watchdog',
   summary:
-    "a replayed stream under osqueryd's extension watchdog, sampled from /proc every 3 s as its watcher does (--rate, --days, --min-events, --window, --level, --unpaced, --trace; --subjects N [--events, --resident]: N users on one host instead)",
+    "a replayed stream under osqueryd's extension watchdog, sampled from /proc every 3 s as its watcher does (--rate, --days, --min-events, --window, --level, --unpaced, --trace; --subjects N [--events, --resident]: N users on one host instead; --start-after S: log from S s after launch)",
   run,
 };

@@ -61,6 +61,8 @@ export interface Check {
   streakSeconds: number;
   /** resident growth over the first memory sample, MB (0 before it) */
   growthMb: number;
+  /** resident size, MB */
+  rssMb: number;
 }
 
 /** the watcher's state for one process: feed it a sample every interval */
@@ -91,7 +93,14 @@ export class WatcherModel {
       if (!this.initialRss) this.initialRss = s.rssBytes;
       growth = Math.max(0, s.rssBytes - this.initialRss) / (1024 * 1024);
     }
-    const c: Check = { at, cpuMs: used, overLimit, streakSeconds: (this.streak * this.limits.intervalMs) / 1000, growthMb: growth };
+    const c: Check = {
+      at,
+      cpuMs: used,
+      overLimit,
+      streakSeconds: (this.streak * this.limits.intervalMs) / 1000,
+      growthMb: growth,
+      rssMb: s.rssBytes / (1024 * 1024),
+    };
     this.checks.push(c);
     if (!this.stoppedAt) {
       if (c.streakSeconds >= this.limits.latencySeconds) this.stoppedAt = { at, why: `CPU over ${this.cpuLimitMs} ms per interval for ${c.streakSeconds} s` };
@@ -102,6 +111,11 @@ export class WatcherModel {
 
   get longestStreakSeconds(): number {
     return Math.max(0, ...this.checks.map((c) => c.streakSeconds));
+  }
+
+  /** the first memory sample, MB (0 before it was taken) */
+  get initialRssMb(): number {
+    return this.initialRss / (1024 * 1024);
   }
 
   get largestGrowthMb(): number {

@@ -18,6 +18,7 @@ import { feedbackTable } from './tables/feedback';
 import { modelsTable } from './tables/models';
 import { scoresTable } from './tables/scores';
 import { windowsTable } from './tables/windows';
+import { ALERT_QUERY, WARM_UP, warmUp } from './warm';
 
 // anomaly.ext's lifecycle, as osquery-go's ExtensionManagerServer has it: start (state,
 // queue, plugins, registration, the server), run (the health check of the manager) and
@@ -130,6 +131,9 @@ export class AnomalyExtension {
     ];
     await this.register();
     this.ingest.start();
+    // after registration and not awaited: it must not hold up start-up, and calls that
+    // arrive meanwhile interleave with it
+    if (this.server) void warmUp(this.server, [ALERT_QUERY], WARM_UP, log);
   }
 
   /** the manager socket, within --timeout (protocol doc §3.2) */

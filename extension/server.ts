@@ -49,8 +49,18 @@ export interface ExtensionServer {
   readonly path: string;
   /** connections open now */
   readonly connections: number;
+  /** table calls received so far (a rehearsal is not one) */
+  readonly tableCalls: number;
   /** stop listening, drop idle connections, let calls under way finish (at most `graceMs`) */
   close(graceMs?: number): Promise<void>;
+  /**
+   * Answer a plugin call as `call` does (the plugin, the rows checked and encoded into the
+   * writer's parts) but stop after `maxRows` rows and send nothing: a rehearsal that lets V8
+   * compile the answer's path before osqueryd's first query needs it (extension/warm.ts).
+   * It gives way to osqueryd: a table call that arrives meanwhile ends it at the next turn.
+   * Resolves to the rows written, or null when the answer was refused or gave way.
+   */
+  rehearse(registry: string, item: string, request: Record<string, string>, maxRows: number): Promise<number | null>;
 }
 
 /** pending connections the kernel queues before refusing (see listen below) */
@@ -61,6 +71,11 @@ const ROWS_PER_TURN = 512;
 const REPLY_FIRST_PART = 256;
 /** what a plugin is told when no request value was read past: one shared empty map */
 const NO_OVERSIZE: ReadonlyMap<string, number> = new Map();
+/**
+ * a rehearsal (warm.ts) yields more often: a table call from osqueryd that arrives during one
+ * waits for it to reach its next turn, and in a cold process 512 rows take several ms
+ */
+const REHEARSAL_ROWS_PER_TURN = 64;
 
 interface Conn {
   socket: net.Socket;
@@ -77,6 +92,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
   const conns = new Set<Conn>();
   const say = new Throttled(opts.log, 60_000);
   let closing = false;
+  let tableCalls = 0;
 
   /**
    * Answer one call. A logger's call (a plugin that answers at once, with no rows) is encoded
@@ -97,6 +113,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
         setImmediate(opts.onShutdown);
         break;
       case 'call': {
+        if (m.args.get(1) === 'table') tableCalls++;
         const res = callPlugin(m.args);
         if (isPromise(res) || (res.rows !== undefined && !(Array.isArray(res.rows) && res.rows.length === 0))) return answerLater(c, m, w, res);
         // what writeResponse writes for an answer without rows
@@ -122,7 +139,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
   const answerLater = async (c: Conn, m: Message, w: MessageWriter, pending: PluginResponse | Promise<PluginResponse>): Promise<void> => {
     const res = await pending;
     w.begin('call', MessageType.REPLY, m.seqid).field(TType.STRUCT, 0);
-    await writeResponse(w, res, c, m.args);
+    await writeResponse(w, res, () => c.socket.destroyed, m.args);
     w.stop();
     send(c, w);
   };
@@ -169,8 +186,20 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
     }
   };
 
-  /** the ExtensionResponse; rows are checked and encoded as they come, within the byte budget */
-  const writeResponse = async (w: MessageWriter, res: PluginResponse, c: Conn, args: Map<number, Value>): Promise<void> => {
+  /**
+   * the ExtensionResponse; rows are checked and encoded as they come, within the byte budget.
+   * `gone` says the caller left; a rehearsal passes `maxRows` and gets a count, or null if
+   * the answer was refused (then its status, not its rows, was written) or, quietly, stopped
+   */
+  const writeResponse = async (
+    w: MessageWriter,
+    res: PluginResponse,
+    gone: () => boolean,
+    args: Map<number, Value>,
+    maxRows = Infinity,
+    rehearsal = false,
+  ): Promise<number | null> => {
+    const rowsPerTurn = rehearsal ? REHEARSAL_ROWS_PER_TURN : ROWS_PER_TURN;
     // an answer's rows are written into parts of 64 kB and more (MessageWriter doubles them),
     // made at the first row: a logger's answer has none, and a 64 kB buffer per call (outside
     // V8's pool) was 300 MB/s of external memory at 5,000 calls/s, a scavenge every ~90 ms
@@ -202,10 +231,11 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
             cut = true;
             break;
           }
-          if (++turn === ROWS_PER_TURN) {
+          if (count >= maxRows) break;
+          if (++turn === rowsPerTurn) {
             turn = 0;
             await new Promise((r) => setImmediate(r));
-            if (c.socket.destroyed || closing) {
+            if (gone() || closing) {
               stopped = true;
               break;
             }
@@ -224,6 +254,8 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
         }
       }
     }
+    // a rehearsal that gave way is no problem to report
+    if (stopped && rehearsal) return null;
     // osquery's table call has no paging, and a partial answer would look whole to SQLite
     // (a count, a filter on a column not pushed down): refuse it and say how to narrow it
     if (cut)
@@ -236,12 +268,32 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
       say.say(`${kind} ${what}`, kind === 'bad rows' ? 'error' : 'warn', `${what}: not answered: ${problem}`);
       writeStatusField(w, 1, `${what}: ${problem}`);
       w.field(TType.LIST, 2).byte(TType.MAP).i32(0).stop();
-      return;
+      return null;
     }
     writeStatusField(w, res.code, res.message ?? (res.code === 0 ? 'OK' : 'failed'));
     w.field(TType.LIST, 2).byte(TType.MAP).i32(count);
     if (body) w.append(body);
     w.stop();
+    return count;
+  };
+
+  const rehearse = async (registry: string, item: string, request: Record<string, string>, maxRows: number): Promise<number | null> => {
+    if (closing) return null;
+    // the request as the reader hands a call's arguments over: registry, item, map entries
+    const args = new Map<number, Value>([
+      [1, registry],
+      [2, item],
+      [3, Object.entries(request) as Value],
+    ]);
+    const seen = tableCalls;
+    const res = await callPlugin(args);
+    const w = new MessageWriter();
+    w.begin('call', MessageType.REPLY, 0).field(TType.STRUCT, 0);
+    const rows = await writeResponse(w, res, () => tableCalls !== seen, args, maxRows, true);
+    w.stop();
+    // the parts are joined as for a socket, then dropped
+    w.finish();
+    return res.code === 0 ? rows : null;
   };
 
   const onConnection = (socket: net.Socket): void => {
@@ -357,6 +409,9 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
         get connections() {
           return conns.size;
         },
+        get tableCalls() {
+          return tableCalls;
+        },
         close: (graceMs = 2000) => {
           closing = true;
           if (sweep) clearInterval(sweep);
@@ -378,6 +433,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
             });
           });
         },
+        rehearse,
       });
     });
   });
