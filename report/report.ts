@@ -1,10 +1,9 @@
-import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { BAD_BELOW, GOOD_FROM } from '../scorer/calibration';
 import type { ModelSummary, ScoredEvent, ScoredWindow } from '../scorer/types';
 import { evenSample } from '../scorer/sample';
-import { CREATE_NEW, writeAll } from '../state/atomic';
+import { replaceFile, writeAll } from '../state/atomic';
 import { duration, findIncidents, INCIDENT_GAP_SECONDS, type Incident } from './incidents';
 
 // A self-contained HTML report for people who would rather look than read: the incidents
@@ -306,20 +305,6 @@ ${modelRows}
   // writing to index.html there would follow a link its owner planted and overwrite the file
   // it names. A new file (O_EXCL: never an existing one, never through a link) renamed over
   // index.html replaces whatever is there instead. 0600: it holds every user's command lines.
-  const tmp = path.join(outDir, `.index.html.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = fs.openSync(tmp, CREATE_NEW, 0o600);
-  try {
-    writeAll(fd, html);
-    fs.closeSync(fd);
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    try {
-      fs.closeSync(fd);
-    } catch {
-      /* closed above */
-    }
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
+  replaceFile(file, (fd) => writeAll(fd, html), false);
   return file;
 }

@@ -66,14 +66,26 @@ function tmpFileFor(file: string): string {
 export function writeStateFile(file: string, kind: string, version: number, payload: unknown): void {
   const dir = path.dirname(file);
   makeDir(dir);
-  const tmp = tmpFileFor(file);
-  const header = stateFileHeader(kind, version);
-  const fd = fs.openSync(tmp, CREATE_NEW, 0o600);
-  try {
-    writeAll(fd, header);
+  replaceFile(file, (fd) => {
+    writeAll(fd, stateFileHeader(kind, version));
     writeAll(fd, JSON.stringify(payload));
     writeAll(fd, '}\n');
-    fs.fsyncSync(fd);
+  });
+  fsyncDir(dir);
+}
+
+/**
+ * Write `file` anew: a new file beside it (O_EXCL, so never an existing one and never through
+ * a link), mode 0600, filled by `fill`, synced unless `sync` is false, and renamed over `file`.
+ * On any error the copy is removed and `file` is as it was. The caller syncs the directory
+ * when the rename must survive a crash.
+ */
+export function replaceFile(file: string, fill: (fd: number) => void, sync = true): void {
+  const tmp = tmpFileFor(file);
+  const fd = fs.openSync(tmp, CREATE_NEW, 0o600);
+  try {
+    fill(fd);
+    if (sync) fs.fsyncSync(fd);
     fs.closeSync(fd);
     fs.renameSync(tmp, file);
   } catch (err) {
@@ -85,7 +97,6 @@ export function writeStateFile(file: string, kind: string, version: number, payl
     fs.rmSync(tmp, { force: true });
     throw err;
   }
-  fsyncDir(dir);
 }
 
 /**

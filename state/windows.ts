@@ -4,8 +4,7 @@ import type { ScoredWindow, Verdict } from '../scorer/types';
 import { plausible } from './scores';
 import type { Bound, WindowFilter, WindowStore } from './store';
 import type { LogFn } from '../conf/log';
-import { randomBytes } from 'crypto';
-import { CREATE_NEW, fsyncDir, JsonlAppender, readJsonl, writeAll } from './atomic';
+import { fsyncDir, JsonlAppender, readJsonl, replaceFile, writeAll } from './atomic';
 
 // The retained `anomaly_windows` rows. A subject closes one window per window length (144 a
 // day at 10 minutes), so even a month of a busy host's windows is a few tens of thousands of
@@ -107,27 +106,14 @@ export class RetainedWindows implements WindowStore {
    * an error (a short write), and renaming that part over the file lost the windows after it.
    */
   private compact(): void {
-    const tmp = path.join(this.opts.dir, `.${FILE}.${randomBytes(6).toString('hex')}.tmp`);
-    const fd = fs.openSync(tmp, CREATE_NEW, 0o600);
-    try {
+    replaceFile(this.file, (fd) => {
       const chunk: string[] = [];
       for (const w of this.rows) {
         chunk.push(`${JSON.stringify(w)}\n`);
         if (chunk.length >= 1000) writeAll(fd, chunk.splice(0).join(''));
       }
       if (chunk.length) writeAll(fd, chunk.join(''));
-      fs.fsyncSync(fd);
-      fs.closeSync(fd);
-      fs.renameSync(tmp, this.file);
-    } catch (err) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        /* closed above */
-      }
-      fs.rmSync(tmp, { force: true });
-      throw err;
-    }
+    });
     fsyncDir(this.opts.dir);
     this.fileRecords = this.rows.length;
   }
