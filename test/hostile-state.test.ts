@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ExtensionClient } from '../extension/client';
 import type { ScoredEvent, ScoredWindow } from '../scorer/types';
 import { JsonlAppender, readJsonl } from '../state/atomic';
@@ -17,7 +17,11 @@ import { counters, emulated, exited, processLine as line, until } from './helper
 
 t.setTimeout(3_600_000);
 
-t.test('a label whose subject cannot be saved (full disk) is not acknowledged, even when feedback.jsonl takes it', async (t) => {
+/**
+ * An extension whose state directory is an 8 MB tmpfs, five rows scored, and a way to label
+ * them through the writable table; null (with a comment) where no tmpfs can be mounted.
+ */
+async function fiveRowsOnSmallDisk(t: Test) {
   const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
   const unmount = smallDisk(e.stateDir, '8m');
   t.teardown(async () => {
@@ -27,7 +31,7 @@ t.test('a label whose subject cannot be saved (full disk) is not acknowledged, e
   });
   if (!unmount) {
     t.comment('this machine does not allow mounting a tmpfs: no full disk to try');
-    return;
+    return null;
   }
   const child = await e.launch();
   for (let i = 0; i < 5; i++) await e.emu.logResult('anomaly', line(i));
@@ -40,6 +44,13 @@ t.test('a label whose subject cannot be saved (full disk) is not acknowledged, e
     const res = await new ExtensionClient(ext.socket).call('table', 'anomaly_feedback', { action: 'insert', json_value_array: JSON.stringify(values) });
     return res.response[0];
   };
+  return { e, child, rows, insert };
+}
+
+t.test('a label whose subject cannot be saved (full disk) is not acknowledged, even when feedback.jsonl takes it', async (t) => {
+  const disk = await fiveRowsOnSmallDisk(t);
+  if (!disk) return;
+  const { e, child, rows, insert } = disk;
   t.match(await insert([rows[0].id, 'normal', 'first']), { status: 'success' }, 'a first label is saved');
   fill(e.stateDir);
   // a short line fits in the page feedback.jsonl already has; the subject's new state file does not
@@ -56,28 +67,10 @@ t.test('a label whose subject cannot be saved (full disk) is not acknowledged, e
 });
 
 t.test('a label refused by a full disk leaves no torn line: the labels saved after it survive a restart', async (t) => {
-  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
-  const unmount = smallDisk(e.stateDir, '8m');
-  t.teardown(async () => {
-    await e.emu.shutdown(5000);
-    unmount?.();
-    await e.close();
-  });
-  if (!unmount) {
-    t.comment('this machine does not allow mounting a tmpfs: no full disk to try');
-    return;
-  }
-  let child = await e.launch();
-  for (let i = 0; i < 5; i++) await e.emu.logResult('anomaly', line(i));
-  const rows = await until(
-    () => e.emu.query('SELECT id FROM anomaly_scores'),
-    (r) => r.length === 5,
-  );
-  const insert = async (values: unknown[]) => {
-    const [ext] = e.emu.registered();
-    const res = await new ExtensionClient(ext.socket).call('table', 'anomaly_feedback', { action: 'insert', json_value_array: JSON.stringify(values) });
-    return res.response[0];
-  };
+  const disk = await fiveRowsOnSmallDisk(t);
+  if (!disk) return;
+  const { e, rows, insert } = disk;
+  let { child } = disk;
   t.match(await insert([rows[0].id, 'normal', 'first']), { status: 'success' }, 'a first label is saved');
   const filler = fill(e.stateDir);
   // a note of 4 kB: more than the free bytes left in the page the file already has, so the
