@@ -56,7 +56,7 @@ export interface WarmUpResult {
 
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
-/** rehearse the calls until the rounds, or the CPU allowance, are spent; never throws */
+/** rehearse the calls until the rounds, or the time allowance, are spent, or osqueryd calls a table; never throws */
 export async function warmUp(server: ExtensionServer, calls: readonly WarmUpCall[], opts: WarmUpOptions, log: LogFn): Promise<WarmUpResult> {
   const result: WarmUpResult = { rehearsals: 0, rows: 0, ms: 0 };
   const tableCalls = server.tableCalls;
