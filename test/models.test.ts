@@ -281,6 +281,15 @@ t.test('lstm mixes in the key frequencies as much as held-out windows ask for, a
   )[keys.indexOf('b')];
   t.ok(Math.abs((await plain.score(input))[0].value - -Math.log(p)) < 1e-4, 'an old state: −log p of the network');
   t.equal((await again.score(input))[0].value, (await noise.score(input))[0].value, 'the mixture survives a save and restore');
+  // a damaged mixture is refused whole (the subject's file is then set aside), never scored with
+  for (const bad of [
+    { mix: 'x' },
+    { mix: 1 },
+    { prior: (state.prior as number[]).slice(1) },
+    { prior: (state.prior as number[]).map((x, i) => (i === 3 ? null : x)) },
+    { prior: undefined },
+  ])
+    t.throws(() => LstmModel.fromState({ ...state, ...bad }), /key-frequency mixture/, `refused: ${JSON.stringify(bad).slice(0, 60)}`);
   for (const m of [cycle, noise, plain, again]) m.dispose();
 });
 

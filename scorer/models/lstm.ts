@@ -444,10 +444,19 @@ export class LstmModel implements Model {
     const m = new LstmModel(s.opts as LstmOptions);
     m.keys = s.keys as string[];
     m.vocab = new Map(m.keys.map((k, i) => [k, i]));
-    // a state saved before the mixture scores as it did then
-    if (Array.isArray(s.prior) && s.prior.length === m.keys.length && typeof s.mix === 'number' && s.mix >= 0 && s.mix < 1) {
-      m.prior = Float32Array.from(s.prior as number[]);
-      m.mix = s.mix;
+    // a state saved before the mixture has neither, and scores as it did then
+    if (s.prior !== undefined || s.mix !== undefined) {
+      const prior = s.prior as unknown[];
+      const fine =
+        Array.isArray(prior) &&
+        prior.length === m.keys.length &&
+        prior.every((x) => typeof x === 'number' && x >= 0 && x <= 1) &&
+        typeof s.mix === 'number' &&
+        s.mix >= 0 &&
+        s.mix < 1;
+      if (!fine) throw new Error('lstm model state has a key-frequency mixture that is not one (prior: a share per key in [0,1]; mix in [0,1))');
+      m.prior = Float32Array.from(prior as number[]);
+      m.mix = s.mix as number;
     }
     const saved = s.weights as Array<{ shape: number[]; data: string }>;
     if (saved.length !== 5) throw new Error(`lstm model state has ${saved.length} weight tensors, expected 5`);
