@@ -97,49 +97,19 @@ t.test('a rehearsal sends nothing, stops at maxRows, and leaves the answers as t
   );
 });
 
-t.test('a ping is answered while a warm-up runs', async (t) => {
+/**
+ * anomaly_scores with a million alert rows, made one at a time; `begin` resolves at the first,
+ * and `produced` counts them. A call whose context is 'three' gets three rows instead.
+ */
+function millionRows() {
   const total = 1_000_000;
-  let produced = 0;
+  const made = { total, produced: 0, begin: null as unknown as Promise<void> };
   let begun!: () => void;
-  const begin = new Promise<void>((r) => (begun = r));
-  const big: Plugin = {
+  made.begin = new Promise<void>((r) => (begun = r));
+  const plugin: Plugin = {
     registry: 'table',
     name: 'anomaly_scores',
     routes: () => [],
-    call: () => ({
-      code: 0,
-      rows: (function* () {
-        for (let i = 0; i < total; i++) {
-          if (produced++ === 0) begun();
-          yield { id: String(i), score: '0.1' };
-        }
-      })(),
-    }),
-  };
-  const { server: s, client } = await server(t, [big]);
-  let settled = false;
-  const warming = warmUp(s, [ALERT_QUERY], { rounds: 1, maxRows: Infinity, maxMs: Infinity }, () => {}).finally(() => (settled = true));
-  // the ping is sent once the rehearsal has begun
-  await begin;
-  const pong = await client.ping();
-  t.equal(pong.code, 0, 'the ping is answered');
-  t.notOk(settled, 'before the warm-up ended');
-  t.ok(produced < total, `the rehearsal had produced ${produced} of ${total} rows then`);
-  const result = await warming;
-  t.same(result.rehearsals, 1);
-  t.equal(result.rows, total);
-});
-
-t.test('a table call from osqueryd ends a warm-up, and is answered whole', async (t) => {
-  const total = 1_000_000;
-  let produced = 0;
-  let begun!: () => void;
-  const begin = new Promise<void>((r) => (begun = r));
-  const big: Plugin = {
-    registry: 'table',
-    name: 'anomaly_scores',
-    routes: () => [],
-    // the rehearsal's context asks for the alert rows; the test's own call for three rows
     call: (request) => ({
       code: 0,
       rows:
@@ -147,20 +117,44 @@ t.test('a table call from osqueryd ends a warm-up, and is answered whole', async
           ? [{ id: 'a' }, { id: 'b' }, { id: 'c' }]
           : (function* () {
               for (let i = 0; i < total; i++) {
-                if (produced++ === 0) begun();
+                if (made.produced++ === 0) begun();
                 yield { id: String(i), score: '0.1' };
               }
             })(),
     }),
   };
-  const { server: s, client, logs } = await server(t, [big]);
+  return { plugin, made };
+}
+
+t.test('a ping is answered while a warm-up runs', async (t) => {
+  const { plugin, made } = millionRows();
+  const { total } = made;
+  const { server: s, client } = await server(t, [plugin]);
+  let settled = false;
+  const warming = warmUp(s, [ALERT_QUERY], { rounds: 1, maxRows: Infinity, maxMs: Infinity }, () => {}).finally(() => (settled = true));
+  // the ping is sent once the rehearsal has begun
+  await made.begin;
+  const pong = await client.ping();
+  t.equal(pong.code, 0, 'the ping is answered');
+  t.notOk(settled, 'before the warm-up ended');
+  t.ok(made.produced < total, `the rehearsal had produced ${made.produced} of ${total} rows then`);
+  const result = await warming;
+  t.same(result.rehearsals, 1);
+  t.equal(result.rows, total);
+});
+
+t.test('a table call from osqueryd ends a warm-up, and is answered whole', async (t) => {
+  // the rehearsal's context asks for the alert rows; the test's own call for three rows
+  const { plugin, made } = millionRows();
+  const { total } = made;
+  const { server: s, client, logs } = await server(t, [plugin]);
   const warming = warmUp(s, [ALERT_QUERY], { rounds: 5, maxRows: Infinity, maxMs: Infinity }, () => {});
-  await begin;
+  await made.begin;
   const res = await client.call('table', 'anomaly_scores', { action: 'generate', context: 'three' });
   t.same(res.response, [{ id: 'a' }, { id: 'b' }, { id: 'c' }], "osqueryd's call is answered whole");
   const result = await warming;
   t.equal(result.rehearsals, 0, 'the rehearsal under way gave way, and no other began');
-  t.ok(produced < total, `it stopped at row ${produced} of ${total}`);
+  t.ok(made.produced < total, `it stopped at row ${made.produced} of ${total}`);
   t.equal(s.tableCalls, 1);
   t.same(logs, [], 'giving way is not reported as a problem');
 });
