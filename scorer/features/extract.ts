@@ -43,18 +43,29 @@ export const MAX_COMMAND = 4096;
 export const MAX_FIELD = 1024;
 const LONG_FIELDS = new Set(['cmdline', 'command', 'pcmdline']);
 
-/** the row's columns, cut to the bounds above (the same object when nothing is over) */
-function boundedColumns(c: Record<string, string>): Record<string, string> {
+/**
+ * The row's columns with each value over its bound (above) cut by `cut` (the same object
+ * when nothing is over).
+ */
+function cutColumns(c: Record<string, string>, cut: (v: string, max: number) => string): Record<string, string> {
   let out: Record<string, string> | null = null;
   for (const k in c) {
     const v = c[k];
     const max = LONG_FIELDS.has(k) ? MAX_COMMAND : MAX_FIELD;
     if (typeof v === 'string' && v.length > max) {
       out ??= { ...c };
-      out[k] = v.slice(0, max);
+      out[k] = cut(v, max);
     }
   }
   return out ?? c;
+}
+
+const truncate = (v: string, max: number) => v.slice(0, max);
+const truncateSaying = (v: string, max: number) => `${v.slice(0, max)}… (${v.length} chars)`;
+
+/** the row's columns, cut to the bounds above */
+function boundedColumns(c: Record<string, string>): Record<string, string> {
+  return cutColumns(c, truncate);
 }
 
 /**
@@ -66,16 +77,7 @@ function boundedColumns(c: Record<string, string>): Record<string, string> {
  * whole line.
  */
 export function storedColumns(c: Record<string, string>): Record<string, string> {
-  let out: Record<string, string> | null = null;
-  for (const k in c) {
-    const v = c[k];
-    const max = LONG_FIELDS.has(k) ? MAX_COMMAND : MAX_FIELD;
-    if (typeof v === 'string' && v.length > max) {
-      out ??= { ...c };
-      out[k] = `${v.slice(0, max)}… (${v.length} chars)`;
-    }
-  }
-  return out ?? c;
+  return cutColumns(c, truncateSaying);
 }
 
 export interface ExtractorState {
