@@ -443,8 +443,12 @@ export class DurableQueue {
     clearInterval(this.timer);
     // no flush starts any more, and one under way stops at its next step
     this.closed = true;
+    // everything is synced here, whatever a flush under way has done: a flush marks the
+    // segment and the directory clean when it hands their fsyncs to the pool, not when they
+    // are done, and the process may exit before the pool runs them
     this.cursorDirty = true;
-    // everything is synced here, whatever a flush under way has done
+    this.dirty = this.fd >= 0;
+    this.dirDirty = true;
     this.sync();
     const fds = this.fd >= 0 ? [...this.retired, this.fd] : [...this.retired];
     this.retired = [];

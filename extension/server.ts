@@ -165,8 +165,10 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
     let oversize: Map<string, number> | null = null;
     const raw = args.get(3);
     if (Array.isArray(raw)) {
-      for (const entry of raw as Array<[Value, Value]>) {
-        const [k, v] = entry;
+      for (const entry of raw as unknown[]) {
+        // a list in place of the map (a broken client) has entries that are not pairs
+        if (!Array.isArray(entry)) continue;
+        const [k, v] = entry as [Value, Value];
         if (typeof k !== 'string') continue;
         if (v instanceof Oversize) {
           (oversize ??= new Map()).set(k, v.bytes);
@@ -313,10 +315,10 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
         try {
           later = answer(c, m);
         } catch (err) {
-          failedAnswer(err);
+          failedAnswer(c, m, err);
         }
         if (!later) return answered(c);
-        later.catch(failedAnswer).finally(() => answered(c));
+        later.catch((err) => failedAnswer(c, m, err)).finally(() => answered(c));
       }),
     };
     conns.add(c);
@@ -336,7 +338,24 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
     });
   };
 
-  const failedAnswer = (err: unknown): void => say.say('answer', 'error', `extension server: ${(err as Error).message}`);
+  /**
+   * An answer that threw before it was sent: the caller still gets one, a
+   * TApplicationException INTERNAL_ERROR (6) as thrift's processors send, instead of
+   * waiting for a reply that never comes (osqueryd until its timeout, a logger call blocking
+   * its buffer). Nothing of the failed answer was written: `send` is its last step.
+   */
+  const failedAnswer = (c: Conn, m: Message, err: unknown): void => {
+    const why = (err as Error)?.message ?? String(err);
+    say.say('answer', 'error', `extension server: ${why}`);
+    const w = new MessageWriter(REPLY_FIRST_PART);
+    w.begin(m.name, MessageType.EXCEPTION, m.seqid)
+      .field(TType.STRING, 1)
+      .string(`${m.name.slice(0, 100)}: ${why.slice(0, 1000)}`)
+      .field(TType.I32, 2)
+      .i32(6)
+      .stop();
+    send(c, w);
+  };
   const answered = (c: Conn): void => {
     c.busy--;
     c.lastActive = Date.now();

@@ -83,16 +83,22 @@ export function writeStateFile(file: string, kind: string, version: number, payl
 export function replaceFile(file: string, fill: (fd: number) => void, sync = true): void {
   const tmp = tmpFileFor(file);
   const fd = fs.openSync(tmp, CREATE_NEW, 0o600);
+  let open = true;
   try {
     fill(fd);
     if (sync) fs.fsyncSync(fd);
+    open = false;
     fs.closeSync(fd);
     fs.renameSync(tmp, file);
   } catch (err) {
-    try {
-      fs.closeSync(fd);
-    } catch {
-      /* closed above */
+    // closed once only: once closed, the number may already be another file's (libuv's pool
+    // and the scorer's thread open files meanwhile), and a second close would close that one
+    if (open) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* the disk's error is the one to report */
+      }
     }
     fs.rmSync(tmp, { force: true });
     throw err;

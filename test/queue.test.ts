@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
+import fsModule = require('fs');
 import { DurableQueue } from '../extension/queue';
 import { readStateFile, writeStateFile } from '../state/atomic';
 
@@ -164,4 +165,44 @@ t.test('the background flush saves what sync() saves, and an older background sa
     'no temp file is left behind',
   );
   q.close();
+});
+
+t.test('close() fsyncs the segment itself even while a background fsync of it is under way', async (t) => {
+  // the timer's flush marks the segment clean when it hands its fsync to the pool; close()
+  // skipped a segment marked clean, so it returned with that fsync still queued, and the
+  // extension's process.exit soon after can end the process before the pool runs it
+  const d = dir(t);
+  const q = new DurableQueue(d, 1 << 20);
+  t.ok(q.append('line 0'));
+  const synced: number[] = [];
+  // the module itself, not this file's namespace copy of it (getters only), as queue.ts reads it
+  const real = fsModule.fsyncSync;
+  fsModule.fsyncSync = (fd: number) => {
+    synced.push(fd);
+    real(fd);
+  };
+  t.teardown(() => {
+    fsModule.fsyncSync = real;
+  });
+  const segmentFd = () => {
+    // the descriptor open on the segment, found through /proc as the kernel sees it
+    for (const fd of fs.readdirSync('/proc/self/fd')) {
+      try {
+        if (fs.readlinkSync(`/proc/self/fd/${fd}`) === path.join(d, '00000001.log')) return Number(fd);
+      } catch {
+        /* closed meanwhile */
+      }
+    }
+    return -1;
+  };
+  const fd = segmentFd();
+  t.not(fd, -1, 'the segment is open');
+  const background = q.flushInBackground();
+  q.close();
+  fsModule.fsyncSync = real;
+  t.ok(synced.includes(fd), 'close() fsynced the segment on its own thread before returning');
+  await background;
+  const again = new DurableQueue(d, 1 << 20);
+  t.same(again.take(10), ['line 0']);
+  again.close();
 });

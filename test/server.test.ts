@@ -8,7 +8,7 @@ import { Extension, ExtensionClient, ManagerClient, types } from '../extension/c
 import { startServer, type ServerLimits } from '../extension/server';
 import type { Plugin } from '../extension/plugin/types';
 import { SocketTransport } from '../extension/transport';
-import { ByteBudget, MessageReader } from '../extension/wire';
+import { ByteBudget, MessageReader, MessageType, MessageWriter, TType, type Message } from '../extension/wire';
 import { callBytes, connect, send } from './helpers/raw';
 import { until } from './helpers/emulated';
 
@@ -226,4 +226,63 @@ t.test("a table answer is byte for byte what thrift's own encoder writes", async
   const small = callBytes('table', 'answer', { action: 'generate' }, 3);
   const { socket: s2 } = await server(t, [table('answer', () => [{ a: 'b' }, {}])]);
   t.ok((await replyBytes(s2, small)).equals(thriftReply(small, [{ a: 'b' }, {}])), 'a small answer, and a row with no columns');
+});
+
+t.test('a call whose request is not a map of pairs is answered, not left hanging', async (t) => {
+  // a request field that is a list of integers: destructuring an entry threw out of
+  // callPlugin, no reply was written, and the caller waited until its own timeout
+  const logger: Plugin = { registry: 'logger', name: 'sink', routes: () => [], call: () => ({ code: 0, message: 'OK' }) };
+  // and a plugin whose answer is not one: reading it threw, and no reply was written either
+  const broken: Plugin = { registry: 'logger', name: 'broken', routes: () => [], call: () => undefined as never };
+  const { socket } = await server(t, [logger, broken, table('things', () => [{ a: '1' }])]);
+  for (const [registry, item] of [
+    ['logger', 'sink'],
+    ['table', 'things'],
+    ['logger', 'broken'],
+  ]) {
+    const w = new MessageWriter().begin('call', MessageType.CALL, 7);
+    w.field(TType.STRING, 1).string(registry).field(TType.STRING, 2).string(item);
+    w.field(TType.LIST, 3).byte(TType.I32).i32(2).i32(1).i32(2);
+    w.stop();
+    const s = await connect(socket);
+    const replies: Message[] = [];
+    const both = new Promise<void>((resolve, reject) => {
+      const reader = new MessageReader({ maxString: 1 << 20, maxMessage: 1 << 20, shared: new ByteBudget(2 ** 30) }, (m) => {
+        replies.push(m);
+        if (replies.length === 2) resolve();
+      });
+      s.on('data', (d: Buffer) => reader.push(d));
+      s.on('close', () => reject(new Error('closed before the ping was answered')));
+    });
+    // the ping after it on the same connection: its answer comes after the call's, if any
+    const ping = new MessageWriter().begin('ping', MessageType.CALL, 8).stop();
+    await send(s, Buffer.concat([...w.finish(), ...ping.finish()]));
+    await both;
+    s.destroy();
+    // a logger's answer is written in the turn its call is read, so before the ping's; a
+    // table's is written later (its rows are encoded asynchronously). Without an answer to
+    // the call this waits until the test's timeout.
+    const order = replies.map((m) => [m.name, m.seqid]);
+    if (registry === 'logger')
+      t.same(
+        order,
+        [
+          ['call', 7],
+          ['ping', 8],
+        ],
+        `${registry} ${item}: the malformed call is answered before the ping`,
+      );
+    else
+      t.same(
+        order.sort(),
+        [
+          ['call', 7],
+          ['ping', 8],
+        ],
+        `${registry} ${item}: the malformed call is answered`,
+      );
+    replies.sort((a, b) => a.seqid - b.seqid);
+    if (item === 'broken') t.equal(replies[0].type, MessageType.EXCEPTION, 'a plugin that cannot be answered for gets an exception reply');
+    else t.equal(replies[0].type, MessageType.REPLY, `${registry} ${item}: answered as a call with the entries that are not pairs skipped`);
+  }
 });

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
+import fsModule = require('fs');
 import { readStateFile, StateFileError, writeStateFile } from '../state/atomic';
 import { RetainedScores } from '../state/scores';
 import type { ScoredEvent, Verdict } from '../scorer/types';
@@ -215,4 +216,34 @@ t.test('retained scores: rows replayed after a crash (the queue cursor is saved 
   store.append(first.slice(0, 1));
   t.equal(store.size, 61);
   store.close();
+});
+
+t.test('a rename that fails does not close the descriptor number a second time', async (t) => {
+  // replaceFile closed its copy, the rename failed, and its clean-up closed the same number
+  // again: by then another open (libuv's pool, the scorer's thread) may hold it, and its file
+  // was closed under it. A failing rename is here made to open a file first, as such a
+  // thread would, which takes the lowest free number: the one just closed.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-state-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const other = path.join(dir, 'other');
+  fs.writeFileSync(other, 'x');
+  let otherFd = -1;
+  const real = fsModule.renameSync;
+  fsModule.renameSync = () => {
+    otherFd = fsModule.openSync(other, 'r');
+    throw Object.assign(new Error('ENOSPC: no space left on device, rename'), { code: 'ENOSPC' });
+  };
+  try {
+    t.throws(() => writeStateFile(path.join(dir, 'state.json'), 'test', 1, { a: 1 }), /ENOSPC/);
+  } finally {
+    fsModule.renameSync = real;
+  }
+  t.not(otherFd, -1);
+  t.doesNotThrow(() => fs.fstatSync(otherFd), "the other file's descriptor is still open");
+  fs.closeSync(otherFd);
+  t.same(
+    fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+    [],
+    'the copy is removed',
+  );
 });
