@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { OsquerydEmulator } from '../emulator';
+import { installExtension, OsquerydEmulator } from '../emulator';
 import { generateContext } from '../emulator/sql';
 import * as thrift from 'thrift';
 import { Extension, ExtensionClient, ManagerClient, toNumber, types } from '../extension/client';
@@ -312,12 +312,7 @@ async function firstQueries(args: string[], warmup: number, n: number): Promise<
     await s.detach();
     const scores = path.join(dir, 'self', 'scores');
     const segments = fs.readdirSync(scores);
-    const extDir = path.join(dir, 'extensions');
-    fs.mkdirSync(extDir, { mode: 0o755 });
-    fs.chmodSync(extDir, 0o755);
-    const ext = path.join(extDir, 'anomaly.ext');
-    fs.copyFileSync(path.resolve(__dirname, '../../extension/anomaly.ext'), ext);
-    fs.chmodSync(ext, 0o755);
+    const ext = installExtension(dir);
     let launches = 0;
     /** one launch of the build in `dist`: `n` calls of `fn`, each timed, from `settle` ms after registration */
     const measure = async (dist: string, fn: () => Promise<number>): Promise<{ ms: number[]; cpu: number[] }> => {

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { DEMO_USERS, generateDemo } from '../demo/generate';
-import { OsquerydEmulator } from '../emulator';
+import { installExtension, OsquerydEmulator } from '../emulator';
 import type { BenchPart } from './part';
 import { loadAverage, note, report, tmpdir } from './table';
 import { uidOf, usersStream } from './users-stream';
@@ -73,12 +73,7 @@ async function run(args: string[]): Promise<void> {
 
   const lines = subjects ? usersStream(subjects, events, 20) : twoHosts(days);
   const dir = tmpdir('watchdog');
-  const extDir = path.join(dir, 'extensions');
-  fs.mkdirSync(extDir, { mode: 0o755 });
-  fs.chmodSync(extDir, 0o755);
-  const ext = path.join(extDir, 'anomaly.ext');
-  fs.copyFileSync(path.resolve(__dirname, '../../extension/anomaly.ext'), ext);
-  fs.chmodSync(ext, 0o755);
+  const ext = installExtension(dir);
   const configFile = path.join(dir, 'anomaly.json');
   const config = {
     state_dir: path.join(dir, 'state'),

@@ -1,2 +1,2 @@
 export { OsquerydEmulator, compareVersions, readLogRecords, type EmulatorOptions, type ReplayResult } from './manager';
-export { checkExtensionFile, launchExtension, type LaunchOptions } from './launcher';
+export { checkExtensionFile, installExtension, launchExtension, type LaunchOptions } from './launcher';

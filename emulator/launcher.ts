@@ -22,6 +22,20 @@ export interface LaunchOptions {
   fileSizeBlocks?: number;
 }
 
+/**
+ * This project's anomaly.ext copied into DIR/extensions as osqueryd's autoload checks want
+ * it (0755, in a directory no one else can write); the copy's path.
+ */
+export function installExtension(dir: string): string {
+  const extDir = path.join(dir, 'extensions');
+  fs.mkdirSync(extDir, { mode: 0o755 });
+  fs.chmodSync(extDir, 0o755);
+  const ext = path.join(extDir, 'anomaly.ext');
+  fs.copyFileSync(path.resolve(__dirname, '../../extension/anomaly.ext'), ext);
+  fs.chmodSync(ext, 0o755);
+  return ext;
+}
+
 /** the checks osqueryd makes before every launch; the message is osqueryd's own wording */
 export function checkExtensionFile(file: string): string | null {
   if (!file.endsWith('.ext')) return `Will not autoload extension not ending in one of '.ext': ${file}`;

@@ -2,8 +2,8 @@ import type { ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { OsquerydEmulator } from '../../emulator';
-import { DIST, ROOT } from './paths';
+import { installExtension, OsquerydEmulator } from '../../emulator';
+import { DIST } from './paths';
 
 // An emulated osqueryd with anomaly.ext installed the way osqueryd wants it: a copy of the
 // launcher in a non-sticky directory, owned by us, mode 755, with its own state and config.
@@ -26,12 +26,7 @@ export async function emulated(
 ): Promise<Emulated> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-emu-'));
   const stateDir = path.join(dir, 'state');
-  const extDir = path.join(dir, 'extensions');
-  fs.mkdirSync(extDir, { mode: 0o755 });
-  fs.chmodSync(extDir, 0o755);
-  const ext = path.join(extDir, 'anomaly.ext');
-  fs.copyFileSync(path.join(ROOT, 'extension', 'anomaly.ext'), ext);
-  fs.chmodSync(ext, 0o755);
+  const ext = installExtension(dir);
   const configFile = path.join(dir, 'anomaly.json');
   fs.writeFileSync(
     configFile,
