@@ -8,7 +8,12 @@ export const EARLIEST_PLAUSIBLE = 1_000_000_000;
 /** how far ahead of the wall clock a row may be dated (hosts' clocks and time zones drift) */
 export const AHEAD_PLAUSIBLE = 86_400;
 
+/** the latest time a row may be dated and count as when it happened */
+export function latestPlausible(now = Date.now() / 1000): number {
+  return now + AHEAD_PLAUSIBLE;
+}
+
 /** whether a row's time may count as when it happened */
 export function plausibleTime(time: number, now = Date.now() / 1000): boolean {
-  return time >= EARLIEST_PLAUSIBLE && time <= now + AHEAD_PLAUSIBLE;
+  return time >= EARLIEST_PLAUSIBLE && time <= latestPlausible(now);
 }

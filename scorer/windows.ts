@@ -3,7 +3,7 @@ import * as path from 'path';
 import { Calibrator, MIN_CALIBRATION, GOOD_FROM, verdictOf } from './calibration';
 import { readStateFile, writeStateFile, StateFileError, quarantine } from '../state/atomic';
 import { subjectFileName } from './scorer';
-import { AHEAD_PLAUSIBLE } from './clock';
+import { latestPlausible } from './clock';
 import type { AnomalyConfig } from '../conf/config';
 import type { ScoredEvent, ScoredWindow, WindowEvidence } from './types';
 
@@ -550,7 +550,7 @@ export class WindowScorer {
    * rows come again (its state survives restarts).
    */
   add(events: readonly ScoredEvent[]): ScoredWindow[] {
-    const ahead = Date.now() / 1000 + AHEAD_PLAUSIBLE;
+    const ahead = latestPlausible();
     for (const e of events) {
       const s = this.subject(e.subject);
       const start = this.windowStart(e.time);
@@ -732,7 +732,7 @@ export class WindowScorer {
         this.late = saved.late;
         // an earlier build let a row dated far ahead (year 9999) move the watermark and open a
         // window there: every window would close at its first batch, and that one never
-        const ahead = Date.now() / 1000 + AHEAD_PLAUSIBLE;
+        const ahead = latestPlausible();
         const open = saved.open.filter((w) => w.start <= ahead);
         this.watermark = saved.watermark ?? -Infinity;
         if (this.watermark > ahead) {

@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { latestPlausible } from '../scorer/clock';
 import { fnv1a32 as hash32 } from '../scorer/hash';
 import type { ScoredEvent, Verdict } from '../scorer/types';
 import type { LogFn } from '../conf/log';
@@ -13,7 +14,7 @@ import type { Bound, ScoreFilter, ScoreStore } from './store';
 //
 // Age retention counts from the newest row's time rather than the wall clock, so replaying
 // an old log keeps its rows, and a live host behaves the same as "now minus max_days"; a
-// row dated more than a day past the wall clock does not count (plausible).
+// row dated more than a day past the wall clock does not count (scorer/clock.ts).
 
 const VERDICTS: Verdict[] = ['good', 'ugly', 'bad', 'learning'];
 const SEGMENT_ROWS = 100_000;
@@ -245,7 +246,10 @@ export class RetainedScores implements ScoreStore {
     this.segOf[i] = this.segments[segIndex].n;
     this.offset[i] = offset;
     this.length[i] = length;
-    if (ev.time > this.newest && plausible(ev.time)) this.newest = ev.time;
+    // age retention counts from the newest row, so that an old log replayed keeps its rows;
+    // one row dated in year 9999 (a host clock gone wrong, a hand-made log given to 'anomaly
+    // score') retired every other row at once: such a row is kept but does not move it
+    if (ev.time > this.newest && ev.time <= latestPlausible()) this.newest = ev.time;
   }
 
   private retain(): void {
@@ -445,17 +449,6 @@ export class RetainedScores implements ScoreStore {
     for (const s of this.segments) fs.closeSync(s.fd);
     this.segments = [];
   }
-}
-
-/**
- * Whether a row's time may set where age retention counts from: up to a day past the wall
- * clock. Retention counts from the newest row, so that an old log replayed keeps its rows;
- * one row dated in year 9999 (a host clock gone wrong, a hand-made log given to 'anomaly
- * score') retired every other row at once and deleted their segments. Such a row is kept,
- * it only does not move the reference.
- */
-export function plausible(time: number, now = Date.now() / 1000): boolean {
-  return time <= now + 86400;
 }
 
 /** the last second of year 9999, as results lines are bounded (scorer/parse/results.ts) */

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ScoredWindow, Verdict } from '../scorer/types';
-import { plausible } from './scores';
+import { latestPlausible } from '../scorer/clock';
 import type { Bound, WindowFilter, WindowStore } from './store';
 import type { LogFn } from '../conf/log';
 import { fsyncDir, JsonlAppender, readJsonl, replaceFile, writeAll } from './atomic';
@@ -89,10 +89,11 @@ export class RetainedWindows implements WindowStore {
   }
 
   private retain(): void {
-    // the newest window whose time is plausible (state/scores.ts): one from the far future
+    // the newest window whose time is plausible (scorer/clock.ts): one from the far future
     // would retire all the others
     let k = this.rows.length - 1;
-    while (k >= 0 && !plausible(this.rows[k].end)) k--;
+    const latest = latestPlausible();
+    while (k >= 0 && this.rows[k].end > latest) k--;
     const newest = k >= 0 ? this.rows[k].end : 0;
     const oldest = newest - this.opts.maxDays * 86400;
     let drop = Math.max(0, this.rows.length - this.opts.maxRows);
