@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import Ajv from 'ajv';
 import { untrustedFile } from '../state/atomic';
+import { MAX_LINE_BYTES } from '../scorer/parse/results';
 import type { LogLevel } from './log';
 
 // The extension's own configuration. osqueryd passes an autoloaded extension only its own
@@ -56,7 +57,7 @@ export const DEFAULTS: AnomalyConfig = {
   // osqueryd logs a query's rows once an interval (60 s for the shipped packs' shortest)
   windows: { seconds: 600, grace_seconds: 60 },
   models: { rarity: true, ocsvm: true, lstm: true, ngram: false },
-  queue: { max_bytes: 256 * 1024 * 1024, max_line_bytes: 1024 * 1024 },
+  queue: { max_bytes: 256 * 1024 * 1024, max_line_bytes: MAX_LINE_BYTES },
   queries: {},
   baselines: { host: true, per_host_users: true, fleet_prior: '' },
   // well above the longest step of training that cannot be sliced (libsvm's fit: about 2 s)

@@ -143,7 +143,7 @@ export interface LogItem {
 /** consecutive bad lines at the start of a file after which it is not osquery output */
 const NOT_OSQUERY_AFTER = 5;
 
-/** the extension's default queue.max_line_bytes: a longer line is one it would reject */
+/** the default queue.max_line_bytes (conf/config.ts): a longer line is one the extension rejects */
 export const MAX_LINE_BYTES = 1024 * 1024;
 
 /** a line over the limit: read past, not kept; its size and first byte are all that is known */
