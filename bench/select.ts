@@ -293,8 +293,9 @@ async function against(dist: string, warmup: number, times: number): Promise<voi
  * `--warmup` queries to an in-process table first, then that table taken away). So the
  * figures are the extension's first answers, not the test double's first SQLite. Each
  * build is launched twice, once for the queries through the emulator and once for the
- * table's answers alone, `--settle` ms (default 3000) after it registered. BENCH_EXT_LOG=info
- * shows the extension's log (its rehearsal's line among it).
+ * table's answers alone, `--settle` ms (default 3000) after it has read the retained rows
+ * (which it does after registering). BENCH_EXT_LOG=1 shows the extension's log (its
+ * rehearsal's line among it).
  */
 async function firstQueries(args: string[], warmup: number, n: number): Promise<void> {
   const at = args.indexOf('--ext-dist');
@@ -314,18 +315,28 @@ async function firstQueries(args: string[], warmup: number, n: number): Promise<
     const segments = fs.readdirSync(scores);
     const ext = installExtension(dir);
     let launches = 0;
-    /** one launch of the build in `dist`: `n` calls of `fn`, each timed, from `settle` ms after registration */
+    /** one launch of the build in `dist`: `n` calls of `fn`, each timed, from `settle` ms after it read the retained rows */
     const measure = async (dist: string, fn: () => Promise<number>): Promise<{ ms: number[]; cpu: number[] }> => {
       const state = path.join(dir, `state-${++launches}`);
       fs.mkdirSync(path.join(state, 'scores'), { recursive: true, mode: 0o700 });
       // the same segment files, linked: the store only reads them at start-up
       for (const f of segments) fs.linkSync(path.join(scores, f), path.join(state, 'scores', f));
       const configFile = path.join(dir, `anomaly-${launches}.json`);
-      fs.writeFileSync(configFile, JSON.stringify({ state_dir: state, log_level: process.env.BENCH_EXT_LOG ?? 'warn' }));
-      const child = emu.launch(ext, { env: { ANOMALY_DIST: dist, ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '' }, stderr: 'inherit' });
+      // info: the extension says when it has read the million rows, which it does after registering
+      fs.writeFileSync(configFile, JSON.stringify({ state_dir: state, log_level: 'info' }));
+      const child = emu.launch(ext, { env: { ANOMALY_DIST: dist, ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '' }, stderr: 'pipe' });
+      let logged = '';
+      child.stderr?.on('data', (d: Buffer) => {
+        logged += d.toString();
+        if (process.env.BENCH_EXT_LOG) process.stderr.write(d);
+      });
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
       try {
         await emu.waitFor('anomaly', 120_000, () => (child.exitCode !== null ? `exited ${child.exitCode}` : null));
+        while (!/loaded \d+ retained scores/.test(logged)) {
+          if (child.exitCode !== null) throw new Error(`anomaly.ext exited ${child.exitCode}: ${logged.slice(-2000)}`);
+          await sleep(100);
+        }
         await sleep(settle);
         const ms: number[] = [];
         // the CPU time of the extension's main thread, which answers, per call
@@ -357,7 +368,7 @@ async function firstQueries(args: string[], warmup: number, n: number): Promise<
     const base = got[1];
     const fmt = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(', ');
     for (const g of got) {
-      const who = `anomaly.ext from ${label(g.dist)}, launched with the million rows, ${settle} ms after it registered`;
+      const who = `anomaly.ext from ${label(g.dist)}, launched with the million rows, ${settle} ms after it read them`;
       report({
         measure: `${ALERT}: the first query of ${who}, through the warm emulator`,
         value: g.queries[0],

@@ -83,22 +83,36 @@ export class AnomalyExtension {
     this.cpu.start();
     const budget = await readBudget(() => this.manager.options(), config.budget.cpu_percent, log);
     this.queue = new DurableQueue(path.join(config.state_dir, 'queue'), config.queue.max_bytes, log);
-    const retention = { maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log };
-    this.scores = new RetainedScores({ dir: path.join(config.state_dir, 'scores'), ...retention });
-    this.windows = new RetainedWindows({ dir: path.join(config.state_dir, 'window-scores'), ...retention });
-    // scoring starts when the scorer is ready; until then accepted lines wait in the queue
-    this.ready = ScoringService.start({
-      config,
-      log,
-      scores: this.scores,
-      windows: this.windows,
-      budget,
-      lookupUsers: async () => {
-        const res = await this.manager.query('SELECT uid, username FROM users');
-        if (res.status.code !== 0) throw new Error(res.status.message);
-        return res.response.map((r) => ({ uid: r.uid, username: r.username }));
-      },
+    // The retained scores are read after registration (RetainedScores.open): osqueryd gives
+    // the logger --extensions_timeout to appear, and a million retained rows take longer than
+    // its default 3 s to parse. Until they are read, tables wait for them and accepted lines
+    // wait in the queue.
+    let storesRead!: (stores: { scores: RetainedScores; windows: RetainedWindows }) => void;
+    let storesFailed!: (err: unknown) => void;
+    const stores = new Promise<{ scores: RetainedScores; windows: RetainedWindows }>((resolve, reject) => {
+      storesRead = resolve;
+      storesFailed = reject;
     });
+    const scoresRead = stores.then((s) => s.scores);
+    const windowsRead = stores.then((s) => s.windows);
+    // a store that cannot be read shuts the extension down (below); a table call meanwhile
+    // answers the error
+    for (const read of [scoresRead, windowsRead]) read.catch(() => undefined);
+    // scoring starts when the scorer is ready; until then accepted lines wait in the queue
+    this.ready = stores.then(({ scores, windows }) =>
+      ScoringService.start({
+        config,
+        log,
+        scores,
+        windows,
+        budget,
+        lookupUsers: async () => {
+          const res = await this.manager.query('SELECT uid, username FROM users');
+          if (res.status.code !== 0) throw new Error(res.status.message);
+          return res.response.map((r) => ({ uid: r.uid, username: r.username }));
+        },
+      }),
+    );
     this.ready.then(
       (s) => (this.service = s),
       (err) => {
@@ -118,8 +132,8 @@ export class AnomalyExtension {
           for (const e of entries) log(e.s >= 2 ? 'error' : e.s === 1 ? 'warn' : 'debug', `osquery ${e.f}:${e.i} ${e.m}`);
         },
       }),
-      scoresTable(this.scores),
-      windowsTable(this.windows),
+      scoresTable(scoresRead),
+      windowsTable(windowsRead),
       modelsTable({
         models: () => this.service?.models() ?? [],
         backend: () => this.service?.backend ?? '',
@@ -131,8 +145,20 @@ export class AnomalyExtension {
     ];
     await this.register();
     this.ingest.start();
-    // after registration and not awaited: it must not hold up start-up, and calls that
-    // arrive meanwhile interleave with it
+    try {
+      const retention = { maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log };
+      this.windows = new RetainedWindows({ dir: path.join(config.state_dir, 'window-scores'), ...retention });
+      this.scores = await RetainedScores.open({ dir: path.join(config.state_dir, 'scores'), ...retention });
+      storesRead({ scores: this.scores, windows: this.windows });
+    } catch (err) {
+      const why = `cannot read the retained scores and windows: ${(err as Error).message}`;
+      log('error', why);
+      const stopped = this.shutdown(73, why);
+      storesFailed(err);
+      return stopped;
+    }
+    // after the stores are read and not awaited: it must not hold up start-up, and calls
+    // that arrive meanwhile interleave with it
     if (this.server) void warmUp(this.server, [ALERT_QUERY], WARM_UP, log);
   }
 

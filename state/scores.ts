@@ -34,6 +34,8 @@ const LOW_SCORE = 0.5;
 const LOW_CACHE_BYTES = 8 << 20;
 /** the last rows a replay after a crash can repeat: far more than 250 ms of scoring */
 const REPLAY_IDS = 50_000;
+/** rows parsed between two turns of the event loop when loading in slices (about 30 ms) */
+const LOAD_SLICE = 10_000;
 
 export interface RetainedScoresOptions {
   dir: string;
@@ -103,10 +105,26 @@ export class RetainedScores implements ScoreStore {
   private newest = 0;
   private unsynced = false;
 
-  constructor(private readonly opts: RetainedScoresOptions) {
+  constructor(
+    private readonly opts: RetainedScoresOptions,
+    load = true,
+  ) {
     this.log = opts.log ?? (() => {});
     makeDir(opts.dir);
-    this.load();
+    if (load) for (const _ of this.loading());
+  }
+
+  /**
+   * The store, loaded in slices with a turn of the event loop between them. A million rows
+   * take seconds to parse (3.6–4.3 s on the 2-core development machine, more under load),
+   * and osqueryd gives an extension's logger `--extensions_timeout` (3 s by default) to
+   * register: the extension registers first and loads this meanwhile, answering pings and
+   * acknowledging lines while it does.
+   */
+  static async open(opts: RetainedScoresOptions): Promise<RetainedScores> {
+    const store = new RetainedScores(opts, false);
+    for (const _ of store.loading()) await new Promise<void>((resolve) => setImmediate(resolve));
+    return store;
   }
 
   get size(): number {
@@ -370,7 +388,8 @@ export class RetainedScores implements ScoreStore {
     }
   }
 
-  private load(): void {
+  /** reads the segments; yields every LOAD_SLICE rows so that a caller may pause there */
+  private *loading(): Generator<void, void, void> {
     const lastIds: [string, number][] = [];
     const files = fs
       .readdirSync(this.opts.dir)
@@ -407,6 +426,7 @@ export class RetainedScores implements ScoreStore {
         }
         pos = nl + 1;
         good = pos;
+        if ((rows.length + corrupt) % LOAD_SLICE === 0) yield;
       }
       if (corrupt > 0 && rows.length === 0) {
         const to = quarantine(file);

@@ -1,5 +1,5 @@
 import type { ScoredEvent } from '../../scorer/types';
-import type { ScoreStore } from '../../state/store';
+import type { ScoreFilter, ScoreStore } from '../../state/store';
 import { scoreFilterOf, tablePlugin, type ColumnDefinition, type Row } from '../plugin/table';
 
 // anomaly_scores (design.md): one row per scored result row, newest first, with the
@@ -46,12 +46,15 @@ export function formatDouble(x: number): string {
   return Number.isInteger(x) ? `${x}.0` : x.toFixed(6).replace(/0+$/, '');
 }
 
-export function scoresTable(store: ScoreStore) {
+/** `store` may still be loading (the extension reads it after registering): calls wait for it */
+export function scoresTable(store: ScoreStore | Promise<ScoreStore>) {
   return tablePlugin({
     name: 'anomaly_scores',
     columns: SCORE_COLUMNS,
-    *generate(ctx) {
-      for (const ev of store.matching(scoreFilterOf(ctx))) yield scoreRow(ev);
-    },
+    generate: async (ctx) => scoreRows(await store, scoreFilterOf(ctx)),
   });
+}
+
+function* scoreRows(store: ScoreStore, filter: ScoreFilter): Generator<Row> {
+  for (const ev of store.matching(filter)) yield scoreRow(ev);
 }

@@ -49,12 +49,15 @@ export function windowFilterOf(ctx: QueryContext): WindowFilter {
   return f;
 }
 
-export function windowsTable(store: WindowStore) {
+/** `store` may still be loading (the extension reads it after registering): calls wait for it */
+export function windowsTable(store: WindowStore | Promise<WindowStore>) {
   return tablePlugin({
     name: 'anomaly_windows',
     columns: WINDOW_COLUMNS,
-    *generate(ctx) {
-      for (const w of store.select(windowFilterOf(ctx))) yield windowRow(w);
-    },
+    generate: async (ctx) => windowRows(await store, windowFilterOf(ctx)),
   });
+}
+
+function* windowRows(store: WindowStore, filter: WindowFilter): Generator<Row> {
+  for (const w of store.select(filter)) yield windowRow(w);
 }
