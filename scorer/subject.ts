@@ -497,7 +497,7 @@ export class Subject {
       // the models replaced hold tfjs tensors, which no garbage collector frees
       this.dispose();
       this.models = models;
-      this.calibrator = new Calibrator(scoredOnly(heldOut), {}, 1, tailScales(models));
+      this.calibrator = new Calibrator(scoredOnly(heldOut), naturalScales(models), 1, tailScales(models));
       this.state = 'monitoring';
       this.lastTrained = this.lastTime || Math.floor(Date.now() / 1000);
       this.trainedAtEvents = this.events;
@@ -617,7 +617,7 @@ export class Subject {
     }
     subject.context = s.context;
     for (const m of s.models) subject.models.set(m.name, loadModel(m));
-    subject.calibrator = s.calibration ? Calibrator.fromState(s.calibration, {}, tailScales(subject.models)) : null;
+    subject.calibrator = s.calibration ? Calibrator.fromState(s.calibration, naturalScales(subject.models), tailScales(subject.models)) : null;
     if (subject.state === 'monitoring' && (!subject.calibrator || subject.models.size === 0)) {
       throw new Error(`subject ${s.name}: state says monitoring but has no ${subject.calibrator ? 'models' : 'calibration'}`);
     }
@@ -703,6 +703,16 @@ function scoredOnly(heldOut: Partial<Record<ModelName, number[]>>): Partial<Reco
   for (let i = 0; i < (columns[0]?.length ?? 0); i++) if (columns.some((c) => c[i] === c[i])) keep.push(i);
   const out: Partial<Record<ModelName, number[]>> = {};
   for (const [name, values] of Object.entries(heldOut) as [ModelName, number[]][]) out[name] = keep.map((i) => values[i]);
+  return out;
+}
+
+/** the scales at which the models' evidence falls by their own account (Model.naturalScale) */
+function naturalScales(models: ReadonlyMap<ModelName, Model>): Partial<Record<ModelName, number>> {
+  const out: Partial<Record<ModelName, number>> = {};
+  for (const [name, model] of models) {
+    const scale = model.naturalScale?.();
+    if (scale !== undefined) out[name] = scale;
+  }
   return out;
 }
 

@@ -90,6 +90,13 @@ export interface Model {
    * than this are the fit's own noise (by default the held-out sample's body width)
    */
   tailScale?(): number;
+  /**
+   * how fast its evidence falls by the model's own account, where its value has a meaning
+   * that fixes one (bits of surprise: 1/ln 2). It stands in for the held-out body width as
+   * the least scale of the tail: the body width measures how routine rows spread, not how
+   * fast a row beyond all of them becomes unlikely
+   */
+  naturalScale?(): number;
   /** JSON-serialisable state; `loadModel` in scorer/models/index.ts restores it */
   toState(): ModelState;
   /** free what the garbage collector cannot (tfjs tensors); the model is unusable after */

@@ -109,3 +109,50 @@ t.test("a subject's first day is learnt by every fold but never held out", async
   const [odd] = await subject.scoreEvents([event(START + 14 * DAY + 10 * HOUR, '/usr/bin/tar', 'tar -cf - /etc/shadow')]);
   t.equal(odd.verdict, 'bad', `a first-seen use of the nightly program is beyond every held-out event (${odd.score}: ${odd.reasons})`);
 });
+
+t.test('more surprise beyond every held-out event is rarer than the edge of the held-out range', async (t) => {
+  // Rarity's value is bits of surprise, so its tail beyond the held-out range falls at its own
+  // scale (Model.naturalScale), not at the width of the held-out body: a developer's many
+  // tools of all frequencies spread the body over 4 bits, and with that as the tail's scale a
+  // row with two never-seen kinds (a login from a public address) was no rarer than one just
+  // past the held-out top, both 0.311 (the conformal edge with 520 held-out events).
+  const subject = new Subject('dev@app-01', {
+    models: ['rarity'],
+    minEvents: 100,
+    minSeconds: 0,
+    windowEvents: 20_000,
+    retrainSeconds: 10 * DAY,
+    contextLength: 0,
+    heldOutFraction: 0.3,
+    backend: 'none',
+  });
+  const event = (time: number, exe: string, cwd: string, kind = 'process', session = 'local'): BehaviourEvent => ({
+    key: `${kind} ${exe}`,
+    values: [`kind=${kind}`, `exe=${exe}`, `cwd=${cwd}`, `session=${session}`],
+    pairs: [`exe=${exe}>cwd=${cwd}`],
+    text: '',
+    time,
+  });
+  const r = rng(3);
+  const history: BehaviourEvent[] = [];
+  for (let d = 0; d < 14; d++) {
+    for (let i = 0; i < 40; i++) {
+      // 40 tools, the k-th about 1/(k+1) as frequent as the first; a dozen project directories
+      const k = Math.floor(Math.exp(r() * Math.log(41))) - 1;
+      history.push(event(START + d * DAY + 9 * HOUR + i * 300, `/usr/bin/t${k}`, `/home/dev/p${Math.floor(r() * r() * 12)}`));
+    }
+  }
+  await subject.scoreEvents(history.slice(0, 40));
+  await subject.scoreEvents(history.slice(40));
+  await subject.train();
+  const t0 = START + 14 * DAY + 10 * HOUR;
+  const [habit, oneNew, twoNew] = await subject.scoreEvents([
+    event(t0, '/usr/bin/t3', '/home/dev/p1'),
+    event(t0 + 60, '/usr/bin/t2', '/home/dev/p0', 'process', 'public'),
+    event(t0 + 120, '/usr/bin/t1', '/home/dev/p0', 'login', 'public'),
+  ]);
+  t.equal(habit.verdict, 'good', `a habit is good (${habit.score}: ${habit.reasons})`);
+  t.not(oneNew.verdict, 'bad', `one never-seen value with 500 events of history is not bad alone (${oneNew.score}: ${oneNew.reasons})`);
+  t.equal(twoNew.verdict, 'bad', `two never-seen kinds are bad (${twoNew.score}: ${twoNew.reasons})`);
+  t.ok(twoNew.score! < oneNew.score! - 0.1, `and clearly rarer than one (${twoNew.score} < ${oneNew.score})`);
+});

@@ -295,10 +295,14 @@ export class RarityModel implements Model {
   /**
    * The value is a sum of bits of surprise: an event x bits beyond anything held out is, by
    * this model's own account, 2^−x times as likely, so its p-value may not fall faster than
-   * that (a scale of 1/ln 2). A bunched top of the held-out sample (routine variation) fitted
-   * tails that called one more bit of a first-seen tool a thousand times less likely.
+   * that (a scale of 1/ln 2). A bunched held-out top (routine variation) fitted tails that
+   * called one more bit of a first-seen tool a thousand times less likely. Nor need it fall
+   * slower: as the least scale this replaces the held-out body width (median to the 90th
+   * percentile, 2-3 bits for a busy user), which made 8 bits beyond everything held out
+   * (alice's first shell of a login from a public address, 14 bits against a held-out top of
+   * 5.6) no rarer than the held-out sample's own edge, 1/(n+1).
    */
-  tailScale(): number {
+  naturalScale(): number {
     return 1 / Math.LN2;
   }
 
