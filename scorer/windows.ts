@@ -3,7 +3,7 @@ import * as path from 'path';
 import { Calibrator, MIN_CALIBRATION, GOOD_FROM, verdictOf } from './calibration';
 import { readStateFile, writeStateFile, StateFileError, quarantine } from '../state/atomic';
 import { subjectFileName } from './scorer';
-import { latestPlausible } from './clock';
+import { EARLIEST_PLAUSIBLE, latestPlausible, plausibleTime } from './clock';
 import type { AnomalyConfig } from '../conf/config';
 import type { ScoredEvent, ScoredWindow, WindowEvidence } from './types';
 
@@ -260,10 +260,13 @@ class WindowSubject {
     w.keys.forEach((key, id) => id !== OTHER_KEY && w.keyIds.set(key, id));
     const { t, k, ev, bad } = s.history;
     if (t.length !== k.length || t.length !== ev.length || t.length !== bad?.length) throw new Error('window state: history columns differ in length');
-    w.t = t;
-    w.k = k;
-    w.ev = ev;
-    w.bad = bad;
+    // an earlier build took rows dated 1970 into the history, which then spanned decades
+    const keep = t.map((x) => x >= EARLIEST_PLAUSIBLE);
+    const kept = <T>(xs: T[]) => (keep.every(Boolean) ? xs : xs.filter((_, i) => keep[i]));
+    w.t = kept(t);
+    w.k = kept(k);
+    w.ev = kept(ev);
+    w.bad = kept(bad);
     w.closedThrough = s.closedThrough >= 0 ? s.closedThrough : -Infinity;
     w.lastFit = s.lastFit;
     if (s.reference && s.heldOut) {
@@ -550,13 +553,17 @@ export class WindowScorer {
    * rows come again (its state survives restarts).
    */
   add(events: readonly ScoredEvent[]): ScoredWindow[] {
-    const ahead = latestPlausible();
+    const now = Date.now() / 1000;
     for (const e of events) {
       const s = this.subject(e.subject);
       const start = this.windowStart(e.time);
       // a row dated far ahead (a clock gone wrong, year 9999) would move the watermark there:
-      // every window would close at its first batch, and its own never; left out as late
-      if (start < s.closedThrough || e.time > ahead) {
+      // every window would close at its first batch, and its own never. A row dated before
+      // 2001 (a board without a clock logs in 1970 until NTP answers: a new subject's first
+      // rows) would open a window that the next rows close at once, and that window would
+      // begin the subject's history: a span of decades, min_days met within the hour. Both
+      // are left out as late (the rows are still scored)
+      if (start < s.closedThrough || !plausibleTime(e.time, now)) {
         this.late++;
         continue;
       }
@@ -733,7 +740,8 @@ export class WindowScorer {
         // an earlier build let a row dated far ahead (year 9999) move the watermark and open a
         // window there: every window would close at its first batch, and that one never
         const ahead = latestPlausible();
-        const open = saved.open.filter((w) => w.start <= ahead);
+        // (and one dated 1970 would close at once and begin its subject's history)
+        const open = saved.open.filter((w) => w.start <= ahead && w.start + this.opts.seconds > EARLIEST_PLAUSIBLE);
         this.watermark = saved.watermark ?? -Infinity;
         if (this.watermark > ahead) {
           // the newest row time of the windows still open, as if that row had never come
