@@ -106,7 +106,7 @@ export class AnomalyExtension {
         void this.shutdown(70, 'no scorer');
       },
     );
-    this.ingest = new Ingest(this.queue, { score: async (lines, stopping) => (await this.ready).score(lines, stopping) }, config, log);
+    this.ingest = new Ingest(this.queue, { score: async (lines, stopping, marks) => (await this.ready).score(lines, stopping, marks) }, config, log);
     this.feedback = feedbackTable({ feedback: async (r) => (await this.ready).feedback(r) }, config.state_dir, log);
     this.plugins = [
       loggerPlugin(NAME, {

@@ -11,7 +11,7 @@ import { combineBaselines, FLEET_SUBJECT, hostBaselineName, isBaselineName, subj
 import { createHash } from 'crypto';
 import { makeDir, quarantine, readForeignStateFile, readStateFile, untrustedFile, writeStateFile, StateFileError } from '../state/atomic';
 import { checkExtractor, checkSubject } from '../state/schema';
-import type { BehaviourEvent, FeedbackRecord, ModelSummary, ResultRow, ScoredEvent } from './types';
+import type { BehaviourEvent, FeedbackRecord, ModelSummary, ResultRow, RowMark, ScoredEvent } from './types';
 import { MODEL_NAMES, type ModelName } from './types';
 import type { LogFn } from '../conf/log';
 
@@ -349,8 +349,12 @@ export class Scorer {
    * Score rows in order; rows of one subject keep their order. Every row also goes to its
    * host's baseline, in row order, so the baseline learns the host as a whole and scores
    * the rows of subjects still learning.
+   *
+   * `replay`, from the extension's queue, says where each row sits in it: a subject (or
+   * baseline) saved after learning some of these rows, before the queue saved its cursor,
+   * meets them again after a crash, and scores them without learning them twice.
    */
-  async scoreRows(rows: readonly ResultRow[]): Promise<ScoredEvent[]> {
+  async scoreRows(rows: readonly ResultRow[], replay?: { epoch: string; marks: readonly RowMark[] }): Promise<ScoredEvent[]> {
     const out = new Array<ScoredEvent | undefined>(rows.length);
     const perHost = this.opts.config.baselines.per_host_users;
     const bySubject = new Map<string, { index: number[]; events: BehaviourEvent[] }>();
@@ -366,13 +370,13 @@ export class Scorer {
     }
     const fromHost = new Array<SubjectVerdict | undefined>(rows.length);
     for (const [host, group] of byHost) {
-      const verdicts = await this.baseline(host).scoreEvents(group.events);
+      const verdicts = await learnOnce(this.baseline(host), group, replay);
       verdicts.forEach((v, j) => (fromHost[group.index[j]] = v));
     }
     for (const [name, group] of bySubject) {
       const subject = await this.use(name);
       const before = `${subject.state}/${subject.lastTrained}`;
-      const verdicts = await subject.scoreEvents(group.events);
+      const verdicts = await learnOnce(subject, group, replay);
       if (`${subject.state}/${subject.lastTrained}` !== before) this.changedState = true;
       const learning = verdicts.map((v, j) => (v.verdict === 'learning' ? j : -1)).filter((j) => j >= 0);
       const fromFleet =
@@ -544,6 +548,25 @@ function throwIfNotSaved(failed: readonly string[]): void {
 function baselineModels(models: readonly ModelName[]): ModelName[] {
   if (models.includes('rarity')) return ['rarity'];
   return models.filter((m) => m !== 'lstm');
+}
+
+/**
+ * A subject's rows of a batch, learned unless it learned them before a crash: those are the
+ * first of the group (rows keep the queue's order), scored without learning.
+ */
+async function learnOnce(
+  s: Subject,
+  group: { index: number[]; events: BehaviourEvent[] },
+  replay: { epoch: string; marks: readonly RowMark[] } | undefined,
+): Promise<SubjectVerdict[]> {
+  if (!replay) return s.scoreEvents(group.events);
+  const marks = group.index.map((i) => replay.marks[i]);
+  let known = 0;
+  while (known < marks.length && s.hasLearned(replay.epoch, marks[known])) known++;
+  const out = known ? await s.rejudge(group.events.slice(0, known)) : [];
+  if (known < marks.length) for (const v of await s.scoreEvents(known ? group.events.slice(known) : group.events)) out.push(v);
+  s.markLearned(replay.epoch, marks[marks.length - 1]);
+  return out;
 }
 
 function push(groups: Map<string, { index: number[]; events: BehaviourEvent[] }>, key: string, index: number, event: BehaviourEvent): void {
