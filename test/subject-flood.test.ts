@@ -78,3 +78,47 @@ t.test('offline commands (train, score) keep every subject: their input is chose
   for (let u = 0; u < 100; u++) await scorer.scoreRows([row(200_000 + u, time++)]);
   t.equal(scorer.subjectCount, 100, 'all 100 subjects kept');
 });
+
+t.test('uids that each reach monitoring are bounded by memory.max_subjects too', async (t) => {
+  // a monitoring subject was never forgotten, and a new one was added over the limit when every
+  // subject kept was monitoring: a user running 1,000 processes a day under each of 65,536
+  // subordinate uids made as many monitoring subjects, each a file of up to
+  // retrain.window_events events, kept for ever
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-flood-monitoring-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const config = resolveConfig(
+    {
+      state_dir: dir,
+      learning: { min_events: 200, min_days: 0 },
+      models: { rarity: true, ocsvm: false, lstm: false },
+      memory: { resident_subjects: 4, max_subjects: 10 },
+    },
+    'test',
+    {},
+  );
+  const log: string[] = [];
+  const scorer = await Scorer.open({ config, stateDir: dir, log: (l, m) => log.push(`${l} ${m}`), maxSubjects: config.memory.max_subjects });
+  let time = 1_790_000_000;
+  const last: Array<{ subject: string; verdict: string; reasons: string }> = [];
+  for (let u = 0; u < 30; u++) {
+    const events = await scorer.scoreRows(Array.from({ length: 260 }, () => row(300_000 + u, time++)));
+    last.push(events[events.length - 1]);
+  }
+  scorer.save();
+  const subjects = scorer.summaries().filter((s) => s.subject.startsWith('uid:') && s.model === 'rarity');
+  t.ok(subjects.length <= 10, `at most 10 subjects kept (${subjects.length})`);
+  t.ok(
+    subjects.every((s) => s.state === 'monitoring'),
+    'those kept monitor',
+  );
+  const files = fs.readdirSync(path.join(dir, 'subjects')).filter((f) => f.endsWith('.json'));
+  t.ok(files.length <= 10 + 1, `at most 10 subject files, and the host baseline's (${files.length})`);
+  t.ok(
+    subjects.some((s) => s.subject === 'uid:300000@h'),
+    'the first, monitoring, are the ones kept',
+  );
+  const refused = last[29];
+  t.equal(refused.subject, 'uid:300029');
+  t.match(refused.reasons, /max_subjects/, `a subject not kept is still scored, and the reason says why (${refused.reasons})`);
+  t.ok(log.filter((l) => /max_subjects/.test(l)).length < 5, 'logged, not once per row');
+});
