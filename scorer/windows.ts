@@ -131,6 +131,8 @@ class WindowSubject {
   bad: number[] = [];
   /** every window starting before this has closed */
   closedThrough = -Infinity;
+  /** windows of this subject open now (not saved: counted again from open.json at load) */
+  openWindows = 0;
   lastFit = 0;
   reference: Reference | null = null;
   calibrator: Calibrator<WindowEvidence> | null = null;
@@ -515,6 +517,13 @@ function otherKeys(s: WindowSubject, keys: readonly number[], ref: Reference): s
 export interface WindowScorerOptions extends WindowOptions {
   /** where window state is persisted; null keeps it in memory (evaluation) */
   stateDir: string | null;
+  /**
+   * the most subjects kept (the extension passes memory.max_subjects; offline commands keep
+   * all): beyond it the least recently active one whose windows are not scored yet and that
+   * has no window open is forgotten, file and all; when there is none, a new subject's rows
+   * make no windows
+   */
+  maxSubjects?: number;
   log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
 }
 
@@ -523,7 +532,12 @@ const STATE_VERSION = 1;
 
 /** The window unit: scored rows in, closed and scored windows out. */
 export class WindowScorer {
+  /** least recently active first, when subjects are bounded */
   private readonly subjects = new Map<string, WindowSubject>();
+  private readonly maxSubjects: number;
+  /** subjects forgotten, and rows left out, for memory.max_subjects (for the log) */
+  private forgotten = 0;
+  private unwindowed = 0;
   private readonly open = new Map<string, OpenWindow>();
   private watermark = -Infinity;
   private arrival = 0;
@@ -532,6 +546,7 @@ export class WindowScorer {
   private openDirty = false;
 
   constructor(private readonly opts: WindowScorerOptions) {
+    this.maxSubjects = opts.stateDir && opts.maxSubjects !== undefined ? opts.maxSubjects : Infinity;
     if (opts.stateDir) this.load(opts.stateDir);
   }
 
@@ -540,10 +555,60 @@ export class WindowScorer {
     return Math.floor(time / this.opts.seconds) * this.opts.seconds;
   }
 
-  private subject(name: string): WindowSubject {
+  /**
+   * The subject, made the most recently active; a new one if there is room (`admit`: in any
+   * case, for a window already open). A local user with a range of subordinate uids made a
+   * window subject per uid, each with a file, all loaded at every start: 5,000 uids of one
+   * row took 7.3 MB of heap and 5,001 files, kept for ever.
+   */
+  private subject(name: string, admit = false): WindowSubject | null {
     let s = this.subjects.get(name);
-    if (!s) this.subjects.set(name, (s = new WindowSubject(name, this.opts)));
+    if (s) {
+      if (this.maxSubjects !== Infinity) {
+        this.subjects.delete(name);
+        this.subjects.set(name, s);
+      }
+      return s;
+    }
+    if (this.subjects.size >= this.maxSubjects) this.forgetOne();
+    if (this.subjects.size >= this.maxSubjects && !admit) {
+      if (this.unwindowed++ % 100_000 === 0)
+        this.opts.log?.(
+          'warn',
+          `rows of ${JSON.stringify(name.slice(0, 100))} make no windows: memory.max_subjects (${this.maxSubjects}) window subjects are kept, none idle and still learning (${this.unwindowed} such rows so far)`,
+        );
+      return null;
+    }
+    this.subjects.set(name, (s = new WindowSubject(name, this.opts)));
     return s;
+  }
+
+  /**
+   * Forget the least recently active subject whose windows are not scored yet and that has
+   * no window open. One whose windows are scored has earned its place and is kept (moved to
+   * the end, so the next look starts past it); one with a window open is active, and so is
+   * every subject after it.
+   */
+  private forgetOne(): void {
+    let skipped = 0;
+    for (const [name, s] of this.subjects) {
+      if (skipped >= this.subjects.size) return;
+      if (s.calibrator) {
+        this.subjects.delete(name);
+        this.subjects.set(name, s);
+        skipped++;
+        continue;
+      }
+      if (s.openWindows > 0) return;
+      this.subjects.delete(name);
+      if (this.opts.stateDir) fs.rmSync(path.join(this.opts.stateDir, 'subjects', subjectFileName(name)), { force: true });
+      if (this.forgotten++ % 10_000 === 0)
+        this.opts.log?.(
+          'warn',
+          `${this.forgotten} window subject(s) forgotten, the least recently active (last ${JSON.stringify(name.slice(0, 100))}): more than memory.max_subjects (${this.maxSubjects}) were seen`,
+        );
+      return;
+    }
   }
 
   /**
@@ -556,6 +621,7 @@ export class WindowScorer {
     const now = Date.now() / 1000;
     for (const e of events) {
       const s = this.subject(e.subject);
+      if (!s) continue;
       const start = this.windowStart(e.time);
       // a row dated far ahead (a clock gone wrong, year 9999) would move the watermark there:
       // every window would close at its first batch, and its own never. A row dated before
@@ -569,7 +635,10 @@ export class WindowScorer {
       }
       const id = `${e.subject}\u0000${e.host}\u0000${start}`;
       let w = this.open.get(id);
-      if (!w) this.open.set(id, (w = { subject: e.subject, host: e.host, start, events: 0, rows: [] }));
+      if (!w) {
+        this.open.set(id, (w = { subject: e.subject, host: e.host, start, events: 0, rows: [] }));
+        s.openWindows++;
+      }
       w.events++;
       if (w.rows.length < MAX_OPEN_ROWS) w.rows.push([e.time, s.keyId(e.event), e.score === null ? -1 : 4 * (1 - e.score), e.id, this.arrival++]);
       if (e.time > this.watermark) this.watermark = e.time;
@@ -596,7 +665,8 @@ export class WindowScorer {
     for (const w of windows) {
       this.open.delete(`${w.subject}\u0000${w.host}\u0000${w.start}`);
       this.openDirty = true;
-      const s = this.subject(w.subject);
+      const s = this.subject(w.subject, true)!;
+      s.openWindows = Math.max(0, s.openWindows - 1);
       const end = w.start + this.opts.seconds;
       s.closedThrough = Math.max(s.closedThrough, w.start + 1);
       // stable: rows of one second keep the order they arrived in
@@ -682,6 +752,11 @@ export class WindowScorer {
     return [...this.subjects.values()].filter((s) => s.calibrator).map((s) => s.name);
   }
 
+  /** how many subjects have windows kept */
+  get subjectCount(): number {
+    return this.subjects.size;
+  }
+
   /** how many windows are open */
   get openWindows(): number {
     return this.open.size;
@@ -719,6 +794,7 @@ export class WindowScorer {
     const log = this.opts.log ?? (() => {});
     const subjectsDir = path.join(dir, 'subjects');
     fs.mkdirSync(subjectsDir, { recursive: true, mode: 0o700 });
+    const loaded: WindowSubject[] = [];
     for (const file of fs.readdirSync(subjectsDir)) {
       if (!file.endsWith('.json')) continue;
       const full = path.join(subjectsDir, file);
@@ -726,12 +802,15 @@ export class WindowScorer {
         const state = readStateFile(full, STATE_KIND, STATE_VERSION) as WindowSubjectState | undefined;
         if (!state) continue;
         const s = WindowSubject.fromState(state, this.opts);
-        this.subjects.set(s.name, s);
+        loaded.push(s);
       } catch (err) {
         log('error', `${err instanceof StateFileError ? err.message : `${full}: ${(err as Error).message}`}; that subject's windows start learning again`);
         if (!(err instanceof StateFileError)) quarantine(full);
       }
     }
+    // least recently active first: the order in which subjects are forgotten
+    const newest = (s: WindowSubject) => (s.t.length ? s.t[s.t.length - 1] : 0);
+    for (const s of loaded.sort((a, b) => newest(a) - newest(b))) this.subjects.set(s.name, s);
     const openFile = path.join(dir, 'open.json');
     try {
       const saved = readStateFile(openFile, `${STATE_KIND}-open`, STATE_VERSION) as { watermark: number | null; late: number; open: OpenWindow[] } | undefined;
@@ -750,6 +829,7 @@ export class WindowScorer {
         }
         for (const w of open) {
           this.open.set(`${w.subject}\u0000${w.host}\u0000${w.start}`, w);
+          this.subject(w.subject, true)!.openWindows++;
           for (const r of w.rows) this.arrival = Math.max(this.arrival, r[4] + 1);
         }
       }

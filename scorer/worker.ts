@@ -150,7 +150,11 @@ async function main(): Promise<void> {
     modelOptions: init.modelOptions,
     maxSubjects: init.config.memory.max_subjects,
   });
-  const windows = new WindowScorer(windowOptionsFrom(init.config, path.join(init.stateDir, 'windows'), log));
+  // bounded as the subjects are: offline commands keep every subject, the extension does not
+  const windows = new WindowScorer({
+    ...windowOptionsFrom(init.config, path.join(init.stateDir, 'windows'), log),
+    maxSubjects: init.config.memory.max_subjects,
+  });
   // each saves on its own: one that fails does not keep the other from saving
   const save = () => {
     for (const [what, run] of [

@@ -4,7 +4,8 @@ import * as path from 'path';
 import t from 'tap';
 import { resolveConfig } from '../conf/config';
 import { Scorer } from '../scorer/scorer';
-import type { ResultRow } from '../scorer/types';
+import type { ResultRow, ScoredEvent } from '../scorer/types';
+import { WindowScorer } from '../scorer/windows';
 
 // A local user with a subordinate uid range (rootless containers: 65,536 uids by default in
 // /etc/subuid) runs processes as uids the host has no name for; each became a subject of its
@@ -121,4 +122,46 @@ t.test('uids that each reach monitoring are bounded by memory.max_subjects too',
   t.equal(refused.subject, 'uid:300029');
   t.match(refused.reasons, /max_subjects/, `a subject not kept is still scored, and the reason says why (${refused.reasons})`);
   t.ok(log.filter((l) => /max_subjects/.test(l)).length < 5, 'logged, not once per row');
+});
+
+t.test('a flood of distinct uids does not grow the window scorer without bound either', async (t) => {
+  // the window unit keeps a subject of its own per user (scorer/windows.ts), each with a file
+  // and loaded at every start: 5,000 uids of one row each made 5,001 files and 7.3 MB of heap,
+  // kept for ever (65,536 uids: about 95 MB), whatever memory.max_subjects said
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-flood-windows-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const opts = { seconds: 60, graceSeconds: 10, minEvents: 300, minSeconds: 0, historyRows: 20_000, retrainSeconds: 3600, stateDir: dir, maxSubjects: 50 };
+  let w = new WindowScorer(opts);
+  let n = 0;
+  const scored = (subject: string, time: number): ScoredEvent => ({
+    id: `r${n++}`,
+    time,
+    host: 'h',
+    subject,
+    query: 'pack_user-behavior_process_events',
+    action: 'added',
+    event: `exec /usr/bin/tool${n % 5} <- /bin/bash`,
+    score: 0.9,
+    verdict: 'good',
+    model: 'rarity',
+    reasons: '',
+    columns: '{}',
+  });
+  let time = 1_790_000_000 - (1_790_000_000 % 60);
+  // a user whose windows are scored, then who goes quiet
+  for (let i = 0; i < 1200; i++) w.add([scored('alice', (time += 4))]);
+  t.ok(w.monitoring().includes('alice'), 'alice’s windows are scored');
+  // 400 uids of one row each, one a second, while bob keeps working
+  for (let u = 0; u < 400; u++) w.add([scored(`uid:${200_000 + u}`, time), scored('bob', time++)]);
+  w.save();
+  const files = () => fs.readdirSync(path.join(dir, 'subjects')).filter((f) => f.endsWith('.json')).length;
+  t.ok(files() <= 50, `at most 50 window subject files (${files()})`);
+  w = new WindowScorer(opts);
+  t.ok(w.subjectCount <= 50, `at most 50 window subjects loaded again (${w.subjectCount})`);
+  t.ok(w.monitoring().includes('alice'), 'alice’s scored windows are kept');
+  const closed = [];
+  for (let i = 0; i < 100; i++) closed.push(...w.add([scored('bob', time++)]));
+  const bob = [...closed, ...w.flush()].filter((x) => x.subject === 'bob');
+  const events = bob.reduce((a, x) => a + x.events, 0);
+  t.ok(events >= 100, `bob, active through the flood, is kept: his windows go on (${events} rows in his windows since the restart)`);
 });
