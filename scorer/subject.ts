@@ -5,6 +5,7 @@ import { fnv1a32 } from './hash';
 import { plausibleTime } from './clock';
 import { fitEnded, pace } from './pacing';
 import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, RowMark, ScoringInput, SubjectState, Verdict } from './types';
+import { compareMarks } from './types';
 
 // One subject's behaviour: its models, its calibration and where it is in the lifecycle
 // (design.md, "Lifecycle"). A subject learns until it has seen enough events over enough
@@ -752,9 +753,4 @@ function tailScales(models: ReadonlyMap<ModelName, Model>): Partial<Record<Model
     if (scale !== undefined) out[name] = scale;
   }
   return out;
-}
-
-/** the order of rows in the queue: segment, then byte, then row of the line */
-function compareMarks(a: RowMark, b: RowMark): number {
-  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
 }

@@ -186,3 +186,8 @@ export interface LineMarks {
 
 /** one row's place in the queue: its line's segment and end, and its index among the line's rows */
 export type RowMark = readonly [segment: number, end: number, row: number];
+
+/** the order of rows in the queue: segment, then byte, then row of the line */
+export function compareMarks(a: RowMark, b: RowMark): number {
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+}

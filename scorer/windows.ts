@@ -5,7 +5,8 @@ import { readStateFile, writeStateFile, StateFileError, quarantine } from '../st
 import { subjectFileName } from './scorer';
 import { EARLIEST_PLAUSIBLE, latestPlausible, plausibleTime } from './clock';
 import type { AnomalyConfig } from '../conf/config';
-import type { ScoredEvent, ScoredWindow, WindowEvidence } from './types';
+import type { RowMark, ScoredEvent, ScoredWindow, WindowEvidence } from './types';
+import { compareMarks } from './types';
 
 // Window scores (design.md, `anomaly_windows`): what no single row shows. Someone else at a
 // user's keyboard runs ordinary programs, each row plausible, but in another mix, order and
@@ -538,6 +539,11 @@ export class WindowScorer {
   /** subjects forgotten, and rows left out, for memory.max_subjects (for the log) */
   private forgotten = 0;
   private unwindowed = 0;
+  /**
+   * The last row of the extension's queue taken in (types.ts LineMarks), saved with the open
+   * windows: rows the queue replays after a crash, up to it, are in the windows already.
+   */
+  private taken: { epoch: string; at: [number, number, number] } | null = null;
   private readonly open = new Map<string, OpenWindow>();
   private watermark = -Infinity;
   private arrival = 0;
@@ -617,9 +623,13 @@ export class WindowScorer {
    * windows as a live one does, and a window open when the host stops logging closes when
    * rows come again (its state survives restarts).
    */
-  add(events: readonly ScoredEvent[]): ScoredWindow[] {
+  add(events: readonly ScoredEvent[], replay?: { epoch: string; marks: readonly RowMark[] }): ScoredWindow[] {
     const now = Date.now() / 1000;
-    for (const e of events) {
+    const taken = replay && this.taken?.epoch === replay.epoch ? this.taken.at : null;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i];
+      // taken in before a crash, and saved: a second copy would double the window's rows
+      if (taken && replay && compareMarks(replay.marks[i], taken) <= 0) continue;
       const s = this.subject(e.subject);
       if (!s) continue;
       const start = this.windowStart(e.time);
@@ -642,6 +652,11 @@ export class WindowScorer {
       w.events++;
       if (w.rows.length < MAX_OPEN_ROWS) w.rows.push([e.time, s.keyId(e.event), e.score === null ? -1 : 4 * (1 - e.score), e.id, this.arrival++]);
       if (e.time > this.watermark) this.watermark = e.time;
+      this.openDirty = true;
+    }
+    const last = replay?.marks[events.length - 1];
+    if (replay && last && !(taken && compareMarks(last, taken) <= 0)) {
+      this.taken = { epoch: replay.epoch, at: [last[0], last[1], last[2]] };
       this.openDirty = true;
     }
     return this.closeDue(this.watermark);
@@ -784,6 +799,7 @@ export class WindowScorer {
         watermark: Number.isFinite(this.watermark) ? this.watermark : null,
         late: this.late,
         open: [...this.open.values()],
+        taken: this.taken,
       });
       this.openDirty = false;
     }
@@ -813,9 +829,11 @@ export class WindowScorer {
     for (const s of loaded.sort((a, b) => newest(a) - newest(b))) this.subjects.set(s.name, s);
     const openFile = path.join(dir, 'open.json');
     try {
-      const saved = readStateFile(openFile, `${STATE_KIND}-open`, STATE_VERSION) as { watermark: number | null; late: number; open: OpenWindow[] } | undefined;
+      const saved = readStateFile(openFile, `${STATE_KIND}-open`, STATE_VERSION) as
+        { watermark: number | null; late: number; open: OpenWindow[]; taken?: unknown } | undefined;
       if (saved) {
         this.late = saved.late;
+        if (isTaken(saved.taken)) this.taken = saved.taken;
         // an earlier build let a row dated far ahead (year 9999) move the watermark and open a
         // window there: every window would close at its first batch, and that one never
         const ahead = latestPlausible();
@@ -852,4 +870,11 @@ export function windowOptionsFrom(config: AnomalyConfig, stateDir: string | null
     stateDir,
     log,
   };
+}
+
+/** a saved queue mark (absent in files of earlier builds) */
+function isTaken(x: unknown): x is { epoch: string; at: [number, number, number] } {
+  if (!x || typeof x !== 'object') return false;
+  const { epoch, at } = x as { epoch?: unknown; at?: unknown };
+  return typeof epoch === 'string' && Array.isArray(at) && at.length === 3 && at.every((n) => Number.isInteger(n) && n >= 0);
 }

@@ -194,7 +194,7 @@ async function main(): Promise<void> {
             const parsed = parseQueuedLines(req.lines, req.marks);
             unreadable = parsed.unreadable;
             events = await scoreInSlices(scorer, parsed, req.id, req.lineByLine ?? false, progress);
-            closed = windows.add(events);
+            closed = windows.add(events, parsed.replay);
             // a subject that started monitoring or retrained is saved now, not at the next timer
             if (scorer.changedState) save();
             break;

@@ -54,5 +54,12 @@ t.test('lines replayed after SIGKILL are not learned twice by a subject saved af
   );
   const [more] = await e.emu.query(subject);
   t.same(more, { events: '300', state: 'monitoring' }, 'the 40 new rows are learned');
+  // a row 20 minutes on closes the window of those 300 rows (they span 300 s of one window)
+  await e.emu.logResult('anomaly', line(1500, '1000'));
+  const [closed] = await until(
+    () => e.emu.query("SELECT events FROM anomaly_windows WHERE subject = 'uid:1000'"),
+    (r) => r.length > 0,
+  );
+  t.same(closed, { events: '300' }, 'its window holds each row once');
   t.match(e.stderr.join(''), /260 accepted lines from before the last stop will be scored/, 'all 260 lines were replayed');
 });
