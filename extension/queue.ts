@@ -70,6 +70,8 @@ export class DurableQueue {
   private head = 0;
   /** entries handed to the consumer and not yet committed */
   private inFlight = 0;
+  /** where the last take() began in `pending` */
+  private takenFrom = 0;
   private bytes = 0;
   private segment = 0;
   private fd = -1;
@@ -224,11 +226,12 @@ export class DurableQueue {
     }
   }
 
-  /** where the first `n` lines handed out sit in the queue, for the scorer (LineMarks) */
+  /** where the first `n` lines of the last take() sit in the queue, for the scorer (LineMarks) */
   marks(n: number): LineMarks {
     const segment: number[] = [];
     const end: number[] = [];
-    for (let i = this.head; i < this.head + n && i < this.pending.length; i++) {
+    const from = Math.max(this.takenFrom, this.head);
+    for (let i = from; i < from + n && i < this.pending.length; i++) {
       segment.push(this.pending[i].segment);
       end.push(this.pending[i].end);
     }
@@ -355,6 +358,7 @@ export class DurableQueue {
   /** up to `max` lines after those already handed out */
   take(max: number): string[] {
     const from = this.head + this.inFlight;
+    this.takenFrom = from;
     const to = Math.min(this.pending.length, from + max);
     this.inFlight = to - this.head;
     return this.pending.slice(from, to).map((e) => e.line);
@@ -383,6 +387,7 @@ export class DurableQueue {
     for (let seg = previous; seg < last.segment; seg++) fs.rm(this.segmentFile(seg), { force: true }, () => {});
     if (this.head > 10_000 && this.head > this.pending.length / 2) {
       this.pending = this.pending.slice(this.head);
+      this.takenFrom = Math.max(0, this.takenFrom - this.head);
       this.head = 0;
     }
   }
