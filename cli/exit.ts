@@ -10,6 +10,8 @@ export const EXIT = {
   software: 70,
   cantcreat: 73,
   ioerr: 74,
+  /** the state directory is in use (a running extension): try again once it stops */
+  tempfail: 75,
   config: 78,
 } as const;
 

@@ -1,6 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { fnv1a64 } from '../scorer/hash';
+import { APPEND_READ, readNoFollow, writeAll } from '../state/atomic';
+import { CliError, EXIT } from './exit';
 import type { ResultRow } from '../scorer/types';
 
 // Which query runs `anomaly train` has already learned, so training the same log twice does
@@ -11,6 +13,9 @@ import type { ResultRow } from '../scorer/types';
 
 const FILE = 'trained-runs';
 
+/** a whole entry: a line cut short by a crash or a full disk is not one */
+const ENTRY = /^[0-9a-f]{16}$/;
+
 export class TrainLedger {
   private readonly known = new Set<string>();
   private readonly added = new Set<string>();
@@ -18,11 +23,13 @@ export class TrainLedger {
   constructor(private readonly stateDir: string) {
     let text = '';
     try {
-      text = fs.readFileSync(path.join(stateDir, FILE), 'utf8');
-    } catch {
-      /* nothing trained here yet */
+      text = readNoFollow(path.join(stateDir, FILE)).toString('utf8');
+    } catch (err) {
+      // a ledger that cannot be read would let every run be learned again: say so, not train
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new CliError(`cannot read the ledger of trained runs ${path.join(stateDir, FILE)}: ${(err as Error).message}`, EXIT.ioerr);
     }
-    for (const line of text.split('\n')) if (line) this.known.add(line);
+    for (const line of text.split('\n')) if (ENTRY.test(line)) this.known.add(line);
   }
 
   /** false when an earlier training learned this row's run; new runs are noted */
@@ -33,16 +40,25 @@ export class TrainLedger {
     return true;
   }
 
-  /** append the runs learned now; O_NOFOLLOW and an explicit mode, as everything in the state */
+  /**
+   * Append the runs learned now, whole and synced; O_NOFOLLOW and an explicit mode, as
+   * everything in the state. A last line left torn by a crash or a full disk is ended first:
+   * appended to, it would glue itself to the first run saved now, and that run would be
+   * learned again by the next training of the same log.
+   */
   save(): void {
     if (!this.added.size) return;
-    const fd = fs.openSync(
-      path.join(this.stateDir, FILE),
-      fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW,
-      0o600,
-    );
+    const fd = fs.openSync(path.join(this.stateDir, FILE), APPEND_READ, 0o600);
     try {
-      fs.writeSync(fd, [...this.added].join('\n') + '\n');
+      const size = fs.fstatSync(fd).size;
+      let torn = false;
+      if (size > 0) {
+        const last = Buffer.alloc(1);
+        fs.readSync(fd, last, 0, 1, size - 1);
+        torn = last[0] !== 10;
+      }
+      writeAll(fd, (torn ? '\n' : '') + [...this.added].join('\n') + '\n');
+      fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }

@@ -19,6 +19,7 @@ import { modelsTable } from './tables/models';
 import { scoresTable } from './tables/scores';
 import { windowsTable } from './tables/windows';
 import { ALERT_QUERY, WARM_UP, warmUp } from './warm';
+import { lockStateDir, StateInUse } from '../state/lock';
 
 // anomaly.ext's lifecycle, as osquery-go's ExtensionManagerServer has it: start (state,
 // queue, plugins, registration, the server), run (the health check of the manager) and
@@ -43,6 +44,8 @@ export class ExitError extends Error {
 export class AnomalyExtension {
   private readonly manager: ManagerClient;
   private queue!: DurableQueue;
+  /** gives the state directory's lock back (state/lock.ts) */
+  private releaseState: (() => void) | null = null;
   private scores!: RetainedScores;
   private windows!: RetainedWindows;
   private ingest!: Ingest;
@@ -78,6 +81,13 @@ export class AnomalyExtension {
       prepareStateDir(config.state_dir);
     } catch (err) {
       throw new ExitError(73, (err as Error).message);
+    }
+    try {
+      this.releaseState = lockStateDir(config.state_dir, 'anomaly.ext');
+    } catch (err) {
+      // another extension, or 'anomaly train' or 'score': osqueryd starts this one again later
+      if (err instanceof StateInUse) throw new ExitError(75, `${err.message}; not started, so that neither saves over the other's files`);
+      throw new ExitError(73, `state directory ${config.state_dir}: cannot take its lock (${(err as Error).message})`);
     }
     await this.waitForManager();
     this.cpu.start();
@@ -120,7 +130,7 @@ export class AnomalyExtension {
         void this.shutdown(70, 'no scorer');
       },
     );
-    this.ingest = new Ingest(this.queue, { score: async (lines, stopping) => (await this.ready).score(lines, stopping) }, config, log);
+    this.ingest = new Ingest(this.queue, { score: async (lines, stopping, marks) => (await this.ready).score(lines, stopping, marks) }, config, log);
     this.feedback = feedbackTable({ feedback: async (r) => (await this.ready).feedback(r) }, config.state_dir, log);
     this.plugins = [
       loggerPlugin(NAME, {
@@ -284,6 +294,7 @@ export class AnomalyExtension {
       if (this.service) await this.service.close().catch((err) => this.log('error', `closing the scorer: ${(err as Error).message}`));
       this.scores?.close();
       this.windows?.close();
+      this.releaseState?.();
       this.exit(code);
     })();
     return this.stopping;

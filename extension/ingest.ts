@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { AnomalyConfig } from '../conf/config';
 import { parseResultLine } from '../scorer/parse/results';
-import type { ResultRow } from '../scorer/types';
+import type { LineMarks, ResultRow } from '../scorer/types';
 import { APPEND, makeDir, writeAll } from '../state/atomic';
 import type { IngestCounters } from './counters';
 import { Throttled, type LogFn } from './log';
@@ -17,9 +17,10 @@ export interface LineScorer {
   /**
    * score result lines; `setAside` are the lines, by index, that were not scored, and why.
    * `stopping` says the extension is shutting down: a batch that would need retries fails
-   * instead, and its lines stay queued for the next start.
+   * instead, and its lines stay queued for the next start. `marks` say where the lines sit
+   * in the queue, so that a line replayed after a crash is not learned twice.
    */
-  score(lines: readonly string[], stopping?: () => boolean): Promise<{ setAside: ReadonlyArray<{ index: number; why: string }> }>;
+  score(lines: readonly string[], stopping?: () => boolean, marks?: LineMarks): Promise<{ setAside: ReadonlyArray<{ index: number; why: string }> }>;
 }
 
 /** columns of anomaly_scores and anomaly_windows: rows that carry them are our own output coming back */
@@ -117,7 +118,7 @@ export class Ingest {
         const lines = this.queue.take(this.batchLines);
         if (!lines.length) continue;
         try {
-          const { setAside } = await this.scorer.score(lines, () => this.stopped);
+          const { setAside } = await this.scorer.score(lines, () => this.stopped, this.queue.marks(lines.length));
           for (const why of new Set(setAside.map((s) => s.why)))
             this.setAside(
               setAside.filter((s) => s.why === why).map((s) => lines[s.index]),

@@ -13,7 +13,9 @@ import {
   writeStateFile,
   writeStateFileInBackground,
 } from '../state/atomic';
-import { checkCursor } from '../state/schema';
+import { randomBytes } from 'crypto';
+import { checkCursor, checkEpoch } from '../state/schema';
+import type { LineMarks } from '../scorer/types';
 import { zeroCounters, type IngestCounters, type PersistedCounters } from './counters';
 import { Throttled, type LogFn } from './log';
 
@@ -42,6 +44,7 @@ import { Throttled, type LogFn } from './log';
 
 const SEGMENT_BYTES = 16 * 1024 * 1024;
 const CURSOR_KIND = 'queue-cursor';
+const EPOCH_KIND = 'queue-epoch';
 /** a failing disk is reported once a minute, not once a line */
 const REPORT_EVERY_MS = 60_000;
 
@@ -67,6 +70,8 @@ export class DurableQueue {
   private head = 0;
   /** entries handed to the consumer and not yet committed */
   private inFlight = 0;
+  /** where the last take() began in `pending` */
+  private takenFrom = 0;
   private bytes = 0;
   private segment = 0;
   private fd = -1;
@@ -84,6 +89,15 @@ export class DurableQueue {
   private closed = false;
   /** cursor saves made on the calling thread: a background save begun before one is dropped */
   private cursorSaves = 0;
+  /**
+   * Names this queue's positions: a line's segment and end are unique under one epoch, and
+   * grow as lines are appended. A subject records the last position it learned (scorer/
+   * subject.ts), so a line replayed after a crash is scored but not learned again. Made anew
+   * whenever positions could repeat (a new or emptied queue, a damaged cursor or segment):
+   * a subject's mark of another epoch is then ignored, and a replayed line may be learned
+   * twice rather than a new line never.
+   */
+  epoch = '';
   /** the error that stops appends, until one succeeds again */
   private failing: string | null = null;
   private readonly say: Throttled;
@@ -116,9 +130,20 @@ export class DurableQueue {
   /** replay what was accepted but not committed before the last stop */
   private recover(): void {
     const cursorFile = path.join(this.dir, 'cursor.json');
+    const epochFile = path.join(this.dir, 'epoch.json');
+    let cursorRead = false;
+    /** positions may repeat ones handed out before: a new epoch */
+    let renew = false;
+    try {
+      const e = readStateFile(epochFile, EPOCH_KIND, 1, checkEpoch) as { epoch: string } | undefined;
+      if (e) this.epoch = e.epoch;
+    } catch (err) {
+      this.log('error', `${(err as Error).message}; lines replayed now may be learned a second time`);
+    }
     try {
       const c = readStateFile(cursorFile, CURSOR_KIND, 1, checkCursor) as Cursor | undefined;
       if (c) this.cursor = c;
+      cursorRead = true;
     } catch (err) {
       this.log('error', `${(err as Error).message}; replaying the whole queue (rows may be scored twice, none is lost)`);
     }
@@ -135,6 +160,13 @@ export class DurableQueue {
         `${cursorFile}: points at segment ${this.cursor.segment}, but the newest is ${newest}; replaying the whole queue (rows may be scored twice, none is lost)`,
       );
       this.cursor = { segment: 0, position: 0 };
+      renew = true;
+    }
+    // no segment left: the numbers go on after the cursor's, so that no position repeats;
+    // without a cursor either, they start again at 1 and so does the epoch
+    if (!segments.length) {
+      this.segment = this.cursor.segment;
+      if (!cursorRead || this.cursor.segment === 0) renew = true;
     }
     for (const n of segments) {
       const file = this.segmentFile(n);
@@ -152,7 +184,10 @@ export class DurableQueue {
         continue;
       }
       let pos = 0;
-      if (n === this.cursor.segment) pos = this.startOf(file, data, this.cursor.position);
+      if (n === this.cursor.segment) {
+        pos = this.startOf(file, data, this.cursor.position);
+        if (pos !== this.cursor.position) renew = true;
+      }
       while (pos < data.length) {
         const nl = data.indexOf(10, pos);
         if (nl < 0) {
@@ -172,7 +207,35 @@ export class DurableQueue {
     this.counters.accepted = this.counters.scored + this.counters.queued + this.counters.dropped + this.counters.set_aside;
     this.counters.received = this.counters.accepted + this.counters.rejected;
     if (this.pending.length) this.log('info', `queue: ${this.pending.length} accepted lines from before the last stop will be scored`);
-    this.openSegment(this.segment || 1, false);
+    if (renew || !this.epoch) this.newEpoch(epochFile);
+    if (segments.length) this.openSegment(this.segment, false);
+    else this.openSegment(this.segment + 1);
+  }
+
+  /**
+   * Saved before any line is scored under it, as it must outlive the cursor (which may fail
+   * to save for a long while). A disk that refuses it leaves the epoch in memory only: after
+   * a restart the lines replayed may be learned twice, which is what a damaged queue costs.
+   */
+  private newEpoch(file: string): void {
+    this.epoch = randomBytes(8).toString('hex');
+    try {
+      writeStateFile(file, EPOCH_KIND, 1, { epoch: this.epoch });
+    } catch (err) {
+      this.log('error', `queue: cannot save ${file} (${(err as Error).message}); lines replayed after a restart may be learned a second time`);
+    }
+  }
+
+  /** where the first `n` lines of the last take() sit in the queue, for the scorer (LineMarks) */
+  marks(n: number): LineMarks {
+    const segment: number[] = [];
+    const end: number[] = [];
+    const from = Math.max(this.takenFrom, this.head);
+    for (let i = from; i < from + n && i < this.pending.length; i++) {
+      segment.push(this.pending[i].segment);
+      end.push(this.pending[i].end);
+    }
+    return { epoch: this.epoch, segment, end };
   }
 
   /** where replay starts in the cursor's segment; a cursor that cannot be right replays it all */
@@ -295,6 +358,7 @@ export class DurableQueue {
   /** up to `max` lines after those already handed out */
   take(max: number): string[] {
     const from = this.head + this.inFlight;
+    this.takenFrom = from;
     const to = Math.min(this.pending.length, from + max);
     this.inFlight = to - this.head;
     return this.pending.slice(from, to).map((e) => e.line);
@@ -323,6 +387,7 @@ export class DurableQueue {
     for (let seg = previous; seg < last.segment; seg++) fs.rm(this.segmentFile(seg), { force: true }, () => {});
     if (this.head > 10_000 && this.head > this.pending.length / 2) {
       this.pending = this.pending.slice(this.head);
+      this.takenFrom = Math.max(0, this.takenFrom - this.head);
       this.head = 0;
     }
   }

@@ -11,7 +11,7 @@ import { combineBaselines, FLEET_SUBJECT, hostBaselineName, isBaselineName, subj
 import { createHash } from 'crypto';
 import { makeDir, quarantine, readForeignStateFile, readStateFile, untrustedFile, writeStateFile, StateFileError } from '../state/atomic';
 import { checkExtractor, checkSubject } from '../state/schema';
-import type { BehaviourEvent, FeedbackRecord, ModelSummary, ResultRow, ScoredEvent } from './types';
+import type { BehaviourEvent, FeedbackRecord, ModelSummary, ResultRow, RowMark, ScoredEvent } from './types';
 import { MODEL_NAMES, type ModelName } from './types';
 import type { LogFn } from '../conf/log';
 
@@ -66,6 +66,8 @@ export class Scorer {
   private readonly subjectLimit: number;
   /** learning subjects forgotten for memory.max_subjects, for the log */
   private forgotten = 0;
+  /** rows of subjects not modelled for memory.max_subjects, for the log */
+  private unmodelled = 0;
   /** pooled host baselines by host */
   private readonly baselines = new Map<string, Subject>();
   private fleet: Subject | null = null;
@@ -233,9 +235,10 @@ export class Scorer {
 
   /**
    * The subject, made the most recently used: loaded from its file if it was parked, new if
-   * never seen. Then the least recently used beyond the limit are saved and parked.
+   * never seen. Then the least recently used beyond the limit are saved and parked. Null for
+   * a new subject when memory.max_subjects are kept and none can be forgotten.
    */
-  private async use(name: string): Promise<Subject> {
+  private async use(name: string): Promise<Subject | null> {
     let s = this.subjects.get(name);
     if (s) this.subjects.delete(name);
     else if (this.parked.has(name)) {
@@ -244,8 +247,14 @@ export class Scorer {
       s = this.unpark(name);
     }
     if (!s) {
-      s = new Subject(name, this.subjectOptions);
       this.forgetBeyondLimit();
+      // every subject kept is monitoring (or loaded and active): a new one is not modelled,
+      // its rows are scored by the baselines alone. Adding it over the limit let a user with
+      // a range of subordinate uids make one monitoring subject per uid (1,000 events each),
+      // every one a file of up to retrain.window_events events, kept for ever; forgetting a
+      // monitoring subject instead would let such a flood erase a quiet user's model
+      if (this.subjectCount >= this.subjectLimit) return null;
+      s = new Subject(name, this.subjectOptions);
     }
     this.subjects.set(name, s);
     while (this.subjects.size > this.residentLimit) {
@@ -349,8 +358,12 @@ export class Scorer {
    * Score rows in order; rows of one subject keep their order. Every row also goes to its
    * host's baseline, in row order, so the baseline learns the host as a whole and scores
    * the rows of subjects still learning.
+   *
+   * `replay`, from the extension's queue, says where each row sits in it: a subject (or
+   * baseline) saved after learning some of these rows, before the queue saved its cursor,
+   * meets them again after a crash, and scores them without learning them twice.
    */
-  async scoreRows(rows: readonly ResultRow[]): Promise<ScoredEvent[]> {
+  async scoreRows(rows: readonly ResultRow[], replay?: { epoch: string; marks: readonly RowMark[] }): Promise<ScoredEvent[]> {
     const out = new Array<ScoredEvent | undefined>(rows.length);
     const perHost = this.opts.config.baselines.per_host_users;
     const bySubject = new Map<string, { index: number[]; events: BehaviourEvent[] }>();
@@ -366,14 +379,17 @@ export class Scorer {
     }
     const fromHost = new Array<SubjectVerdict | undefined>(rows.length);
     for (const [host, group] of byHost) {
-      const verdicts = await this.baseline(host).scoreEvents(group.events);
+      const verdicts = await learnOnce(this.baseline(host), group, replay);
       verdicts.forEach((v, j) => (fromHost[group.index[j]] = v));
     }
     for (const [name, group] of bySubject) {
       const subject = await this.use(name);
-      const before = `${subject.state}/${subject.lastTrained}`;
-      const verdicts = await subject.scoreEvents(group.events);
-      if (`${subject.state}/${subject.lastTrained}` !== before) this.changedState = true;
+      let verdicts: SubjectVerdict[];
+      if (subject) {
+        const before = `${subject.state}/${subject.lastTrained}`;
+        verdicts = await learnOnce(subject, group, replay);
+        if (`${subject.state}/${subject.lastTrained}` !== before) this.changedState = true;
+      } else verdicts = this.notModelled(name, group.events.length);
       const learning = verdicts.map((v, j) => (v.verdict === 'learning' ? j : -1)).filter((j) => j >= 0);
       const fromFleet =
         this.fleet && learning.length ? await this.fleet.judgeOnly(learning.map((j) => withIdentity(group.events[j], extracted[group.index[j]].subject))) : [];
@@ -383,7 +399,10 @@ export class Scorer {
         if (h) candidates.push({ baseline: 'host', verdict: h });
         if (fromFleet[k]) candidates.push({ baseline: 'fleet', verdict: fromFleet[k] });
         const combined = combineBaselines(candidates);
-        if (combined) verdicts[j] = subject.withFeedback(group.events[j].key, { ...combined, reasons: `${combined.reasons}; ${verdicts[j].reasons}` });
+        if (combined) {
+          const v = { ...combined, reasons: `${combined.reasons}; ${verdicts[j].reasons}` };
+          verdicts[j] = subject ? subject.withFeedback(group.events[j].key, v) : v;
+        }
       });
       for (let j = 0; j < verdicts.length; j++) {
         const i = group.index[j];
@@ -406,6 +425,23 @@ export class Scorer {
       }
     }
     return out as ScoredEvent[];
+  }
+
+  /** verdicts for the rows of a subject memory.max_subjects left out: the baselines' alone */
+  private notModelled(name: string, rows: number): SubjectVerdict[] {
+    if (this.unmodelled === 0 || Math.floor((this.unmodelled + rows) / 100_000) > Math.floor(this.unmodelled / 100_000))
+      this.log(
+        'warn',
+        `subject ${JSON.stringify(name.slice(0, 100))} is not modelled: memory.max_subjects (${this.subjectLimit}) subjects are kept and none is learning to make room; its rows are scored by the baselines (${this.unmodelled + rows} such rows so far)`,
+      );
+    this.unmodelled += rows;
+    const verdict: SubjectVerdict = {
+      score: null,
+      verdict: 'learning',
+      model: '',
+      reasons: `not modelled: memory.max_subjects (${this.subjectLimit}) subjects are kept`,
+    };
+    return Array.from({ length: rows }, () => ({ ...verdict }));
   }
 
   private baseline(host: string): Subject {
@@ -480,7 +516,8 @@ export class Scorer {
   async trainAll(): Promise<void> {
     for (const name of [...this.subjects.keys(), ...this.parked.keys()]) {
       const s = await this.use(name);
-      if (s.events >= this.subjectOptions.minEvents) await s.train();
+      // (null only for a subject whose file became unreadable, with no room to start it again)
+      if (s && s.events >= this.subjectOptions.minEvents) await s.train();
     }
     for (const s of this.baselines.values()) await s.train();
   }
@@ -544,6 +581,25 @@ function throwIfNotSaved(failed: readonly string[]): void {
 function baselineModels(models: readonly ModelName[]): ModelName[] {
   if (models.includes('rarity')) return ['rarity'];
   return models.filter((m) => m !== 'lstm');
+}
+
+/**
+ * A subject's rows of a batch, learned unless it learned them before a crash: those are the
+ * first of the group (rows keep the queue's order), scored without learning.
+ */
+async function learnOnce(
+  s: Subject,
+  group: { index: number[]; events: BehaviourEvent[] },
+  replay: { epoch: string; marks: readonly RowMark[] } | undefined,
+): Promise<SubjectVerdict[]> {
+  if (!replay) return s.scoreEvents(group.events);
+  const marks = group.index.map((i) => replay.marks[i]);
+  let known = 0;
+  while (known < marks.length && s.hasLearned(replay.epoch, marks[known])) known++;
+  const out = known ? await s.rejudge(group.events.slice(0, known)) : [];
+  if (known < marks.length) for (const v of await s.scoreEvents(known ? group.events.slice(known) : group.events)) out.push(v);
+  s.markLearned(replay.epoch, marks[marks.length - 1]);
+  return out;
 }
 
 function push(groups: Map<string, { index: number[]; events: BehaviourEvent[] }>, key: string, index: number, event: BehaviourEvent): void {

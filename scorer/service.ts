@@ -9,7 +9,7 @@ import { RetainedWindows } from '../state/windows';
 import type { SubjectOptions } from './subject';
 import { progressBuffer, SliceWatch, type OverBudget } from './watch';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './worker';
-import type { FeedbackRecord, ModelSummary, ScoredEvent, ScoredWindow } from './types';
+import type { FeedbackRecord, LineMarks, ModelSummary, ScoredEvent, ScoredWindow } from './types';
 
 // The extension's handle on the scorer. The scorer itself lives in a worker thread
 // (ScorerThread); this side appends what it scored to the retained scores (ScoreStore) and
@@ -285,7 +285,7 @@ export class ScoringService {
    * retains a row twice. When `stopping` says so, there are no retries: the batch fails and
    * its lines wait in the queue, so a shutdown waits for one budget at most.
    */
-  async score(lines: readonly string[], stopping: () => boolean = () => false): Promise<ScoreResult> {
+  async score(lines: readonly string[], stopping: () => boolean = () => false, marks?: LineMarks): Promise<ScoreResult> {
     const events: ScoredEvent[] = [];
     const windows: ScoredWindow[] = [];
     const setAside: ScoreResult['setAside'] = [];
@@ -294,7 +294,8 @@ export class ScoringService {
       const { from, to, lineByLine } = part;
       if (from >= to) continue;
       try {
-        const reply = await this.thread.request({ type: 'score', lines: lines.slice(from, to), lineByLine });
+        const part = marks && { epoch: marks.epoch, segment: marks.segment.slice(from, to), end: marks.end.slice(from, to) };
+        const reply = await this.thread.request({ type: 'score', lines: lines.slice(from, to), lineByLine, marks: part });
         for (const e of reply.events ?? []) events.push(e);
         for (const w of reply.windows ?? []) windows.push(w);
         for (const i of reply.unreadable ?? []) setAside.push({ index: from + i, why: 'no longer a valid result line on replay' });

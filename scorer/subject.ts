@@ -4,7 +4,8 @@ import { fitInHelper, fitsElsewhere } from './fit-helper';
 import { fnv1a32 } from './hash';
 import { plausibleTime } from './clock';
 import { fitEnded, pace } from './pacing';
-import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, ScoringInput, SubjectState, Verdict } from './types';
+import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, RowMark, ScoringInput, SubjectState, Verdict } from './types';
+import { compareMarks } from './types';
 
 // One subject's behaviour: its models, its calibration and where it is in the lifecycle
 // (design.md, "Lifecycle"). A subject learns until it has seen enough events over enough
@@ -54,6 +55,8 @@ export interface SubjectStateFile {
   calibration: ReturnType<Calibrator['toState']> | null;
   normalKeys: string[];
   anomalousKeys: string[];
+  /** the last row of the extension's queue learned (absent in files of earlier builds) */
+  learned?: { epoch: string; at: [number, number, number] } | null;
 }
 
 const DAY = 86400;
@@ -153,6 +156,12 @@ export class Subject {
   private normalKeys = new Set<string>();
   private anomalousKeys = new Set<string>();
   private training: Promise<void> | null = null;
+  /**
+   * The last row of the extension's durable queue this subject learned (types.ts LineMarks).
+   * Saved with what it learned, so that the rows the queue replays after a crash, up to
+   * here, are scored but not learned a second time.
+   */
+  private learned: { epoch: string; at: [number, number, number] } | null = null;
   /**
    * One copy of each distinct key and token the window holds. A subject's routine repeats
    * the same few dozen strings in thousands of events; the extractor (and a state file read
@@ -342,6 +351,34 @@ export class Subject {
       return { ...v, score, verdict: verdictOf(score), reasons: `labelled anomalous by feedback for ${this.name}; ${v.reasons}` };
     }
     return v;
+  }
+
+  /** whether the row at `mark` of queue `epoch` was learned already (a replay after a crash) */
+  hasLearned(epoch: string, mark: RowMark): boolean {
+    const l = this.learned;
+    return l !== null && l.epoch === epoch && compareMarks(mark, l.at) <= 0;
+  }
+
+  /** the rows up to `mark` of queue `epoch` are learned */
+  markLearned(epoch: string, mark: RowMark): void {
+    if (this.hasLearned(epoch, mark)) return;
+    this.learned = { epoch, at: [mark[0], mark[1], mark[2]] };
+    this.dirty = true;
+  }
+
+  /**
+   * Score events this subject has learned already (replayed after a crash), learning
+   * nothing and moving no context: the retained scores keep the first scoring of a row, so
+   * these verdicts matter only for a row whose first scoring was lost with the process.
+   */
+  async rejudge(events: readonly BehaviourEvent[]): Promise<SubjectVerdict[]> {
+    if (this.state !== 'monitoring') return events.map(() => this.learningVerdict());
+    const context = this.lastOf(this.context);
+    const evidence = await this.evaluate(
+      events.map((event) => ({ event, context })),
+      () => true,
+    );
+    return events.map((event, i) => this.judge(event, evidence[i]));
   }
 
   /**
@@ -583,6 +620,7 @@ export class Subject {
       calibration: this.calibrator?.toState() ?? null,
       normalKeys: [...this.normalKeys],
       anomalousKeys: [...this.anomalousKeys],
+      learned: this.learned,
     };
   }
 
@@ -623,6 +661,7 @@ export class Subject {
     }
     subject.normalKeys = new Set(s.normalKeys);
     subject.anomalousKeys = new Set(s.anomalousKeys);
+    subject.learned = s.learned ?? null;
     subject.dirty = false;
     return subject;
   }

@@ -178,3 +178,23 @@ export interface ScoredWindow {
   /** JSON array of the ids (anomaly_scores.id) of the window's least normal rows */
   top_ids: string;
 }
+
+/**
+ * Where each line of a batch sits in the extension's durable queue (extension/queue.ts),
+ * parallel to the lines: its segment and the byte just after it. Positions grow under one
+ * epoch. A subject records the last row it learned by them, so that lines the queue replays
+ * after a crash are scored but not learned a second time.
+ */
+export interface LineMarks {
+  epoch: string;
+  segment: number[];
+  end: number[];
+}
+
+/** one row's place in the queue: its line's segment and end, and its index among the line's rows */
+export type RowMark = readonly [segment: number, end: number, row: number];
+
+/** the order of rows in the queue: segment, then byte, then row of the line */
+export function compareMarks(a: RowMark, b: RowMark): number {
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+}

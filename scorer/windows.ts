@@ -3,9 +3,10 @@ import * as path from 'path';
 import { Calibrator, MIN_CALIBRATION, GOOD_FROM, verdictOf } from './calibration';
 import { readStateFile, writeStateFile, StateFileError, quarantine } from '../state/atomic';
 import { subjectFileName } from './scorer';
-import { latestPlausible } from './clock';
+import { EARLIEST_PLAUSIBLE, latestPlausible, plausibleTime } from './clock';
 import type { AnomalyConfig } from '../conf/config';
-import type { ScoredEvent, ScoredWindow, WindowEvidence } from './types';
+import type { RowMark, ScoredEvent, ScoredWindow, WindowEvidence } from './types';
+import { compareMarks } from './types';
 
 // Window scores (design.md, `anomaly_windows`): what no single row shows. Someone else at a
 // user's keyboard runs ordinary programs, each row plausible, but in another mix, order and
@@ -131,6 +132,8 @@ class WindowSubject {
   bad: number[] = [];
   /** every window starting before this has closed */
   closedThrough = -Infinity;
+  /** windows of this subject open now (not saved: counted again from open.json at load) */
+  openWindows = 0;
   lastFit = 0;
   reference: Reference | null = null;
   calibrator: Calibrator<WindowEvidence> | null = null;
@@ -260,10 +263,13 @@ class WindowSubject {
     w.keys.forEach((key, id) => id !== OTHER_KEY && w.keyIds.set(key, id));
     const { t, k, ev, bad } = s.history;
     if (t.length !== k.length || t.length !== ev.length || t.length !== bad?.length) throw new Error('window state: history columns differ in length');
-    w.t = t;
-    w.k = k;
-    w.ev = ev;
-    w.bad = bad;
+    // an earlier build took rows dated 1970 into the history, which then spanned decades
+    const keep = t.map((x) => x >= EARLIEST_PLAUSIBLE);
+    const kept = <T>(xs: T[]) => (keep.every(Boolean) ? xs : xs.filter((_, i) => keep[i]));
+    w.t = kept(t);
+    w.k = kept(k);
+    w.ev = kept(ev);
+    w.bad = kept(bad);
     w.closedThrough = s.closedThrough >= 0 ? s.closedThrough : -Infinity;
     w.lastFit = s.lastFit;
     if (s.reference && s.heldOut) {
@@ -512,6 +518,13 @@ function otherKeys(s: WindowSubject, keys: readonly number[], ref: Reference): s
 export interface WindowScorerOptions extends WindowOptions {
   /** where window state is persisted; null keeps it in memory (evaluation) */
   stateDir: string | null;
+  /**
+   * the most subjects kept (the extension passes memory.max_subjects; offline commands keep
+   * all): beyond it the least recently active one whose windows are not scored yet and that
+   * has no window open is forgotten, file and all; when there is none, a new subject's rows
+   * make no windows
+   */
+  maxSubjects?: number;
   log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
 }
 
@@ -520,7 +533,17 @@ const STATE_VERSION = 1;
 
 /** The window unit: scored rows in, closed and scored windows out. */
 export class WindowScorer {
+  /** least recently active first, when subjects are bounded */
   private readonly subjects = new Map<string, WindowSubject>();
+  private readonly maxSubjects: number;
+  /** subjects forgotten, and rows left out, for memory.max_subjects (for the log) */
+  private forgotten = 0;
+  private unwindowed = 0;
+  /**
+   * The last row of the extension's queue taken in (types.ts LineMarks), saved with the open
+   * windows: rows the queue replays after a crash, up to it, are in the windows already.
+   */
+  private taken: { epoch: string; at: [number, number, number] } | null = null;
   private readonly open = new Map<string, OpenWindow>();
   private watermark = -Infinity;
   private arrival = 0;
@@ -529,6 +552,7 @@ export class WindowScorer {
   private openDirty = false;
 
   constructor(private readonly opts: WindowScorerOptions) {
+    this.maxSubjects = opts.stateDir && opts.maxSubjects !== undefined ? opts.maxSubjects : Infinity;
     if (opts.stateDir) this.load(opts.stateDir);
   }
 
@@ -537,10 +561,60 @@ export class WindowScorer {
     return Math.floor(time / this.opts.seconds) * this.opts.seconds;
   }
 
-  private subject(name: string): WindowSubject {
+  /**
+   * The subject, made the most recently active; a new one if there is room (`admit`: in any
+   * case, for a window already open). A local user with a range of subordinate uids made a
+   * window subject per uid, each with a file, all loaded at every start: 5,000 uids of one
+   * row took 7.3 MB of heap and 5,001 files, kept for ever.
+   */
+  private subject(name: string, admit = false): WindowSubject | null {
     let s = this.subjects.get(name);
-    if (!s) this.subjects.set(name, (s = new WindowSubject(name, this.opts)));
+    if (s) {
+      if (this.maxSubjects !== Infinity) {
+        this.subjects.delete(name);
+        this.subjects.set(name, s);
+      }
+      return s;
+    }
+    if (this.subjects.size >= this.maxSubjects) this.forgetOne();
+    if (this.subjects.size >= this.maxSubjects && !admit) {
+      if (this.unwindowed++ % 100_000 === 0)
+        this.opts.log?.(
+          'warn',
+          `rows of ${JSON.stringify(name.slice(0, 100))} make no windows: memory.max_subjects (${this.maxSubjects}) window subjects are kept, none idle and still learning (${this.unwindowed} such rows so far)`,
+        );
+      return null;
+    }
+    this.subjects.set(name, (s = new WindowSubject(name, this.opts)));
     return s;
+  }
+
+  /**
+   * Forget the least recently active subject whose windows are not scored yet and that has
+   * no window open. One whose windows are scored has earned its place and is kept (moved to
+   * the end, so the next look starts past it); one with a window open is active, and so is
+   * every subject after it.
+   */
+  private forgetOne(): void {
+    let skipped = 0;
+    for (const [name, s] of this.subjects) {
+      if (skipped >= this.subjects.size) return;
+      if (s.calibrator) {
+        this.subjects.delete(name);
+        this.subjects.set(name, s);
+        skipped++;
+        continue;
+      }
+      if (s.openWindows > 0) return;
+      this.subjects.delete(name);
+      if (this.opts.stateDir) fs.rmSync(path.join(this.opts.stateDir, 'subjects', subjectFileName(name)), { force: true });
+      if (this.forgotten++ % 10_000 === 0)
+        this.opts.log?.(
+          'warn',
+          `${this.forgotten} window subject(s) forgotten, the least recently active (last ${JSON.stringify(name.slice(0, 100))}): more than memory.max_subjects (${this.maxSubjects}) were seen`,
+        );
+      return;
+    }
   }
 
   /**
@@ -549,23 +623,40 @@ export class WindowScorer {
    * windows as a live one does, and a window open when the host stops logging closes when
    * rows come again (its state survives restarts).
    */
-  add(events: readonly ScoredEvent[]): ScoredWindow[] {
-    const ahead = latestPlausible();
-    for (const e of events) {
+  add(events: readonly ScoredEvent[], replay?: { epoch: string; marks: readonly RowMark[] }): ScoredWindow[] {
+    const now = Date.now() / 1000;
+    const taken = replay && this.taken?.epoch === replay.epoch ? this.taken.at : null;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i];
+      // taken in before a crash, and saved: a second copy would double the window's rows
+      if (taken && replay && compareMarks(replay.marks[i], taken) <= 0) continue;
       const s = this.subject(e.subject);
+      if (!s) continue;
       const start = this.windowStart(e.time);
       // a row dated far ahead (a clock gone wrong, year 9999) would move the watermark there:
-      // every window would close at its first batch, and its own never; left out as late
-      if (start < s.closedThrough || e.time > ahead) {
+      // every window would close at its first batch, and its own never. A row dated before
+      // 2001 (a board without a clock logs in 1970 until NTP answers: a new subject's first
+      // rows) would open a window that the next rows close at once, and that window would
+      // begin the subject's history: a span of decades, min_days met within the hour. Both
+      // are left out as late (the rows are still scored)
+      if (start < s.closedThrough || !plausibleTime(e.time, now)) {
         this.late++;
         continue;
       }
       const id = `${e.subject}\u0000${e.host}\u0000${start}`;
       let w = this.open.get(id);
-      if (!w) this.open.set(id, (w = { subject: e.subject, host: e.host, start, events: 0, rows: [] }));
+      if (!w) {
+        this.open.set(id, (w = { subject: e.subject, host: e.host, start, events: 0, rows: [] }));
+        s.openWindows++;
+      }
       w.events++;
       if (w.rows.length < MAX_OPEN_ROWS) w.rows.push([e.time, s.keyId(e.event), e.score === null ? -1 : 4 * (1 - e.score), e.id, this.arrival++]);
       if (e.time > this.watermark) this.watermark = e.time;
+      this.openDirty = true;
+    }
+    const last = replay?.marks[events.length - 1];
+    if (replay && last && !(taken && compareMarks(last, taken) <= 0)) {
+      this.taken = { epoch: replay.epoch, at: [last[0], last[1], last[2]] };
       this.openDirty = true;
     }
     return this.closeDue(this.watermark);
@@ -589,7 +680,8 @@ export class WindowScorer {
     for (const w of windows) {
       this.open.delete(`${w.subject}\u0000${w.host}\u0000${w.start}`);
       this.openDirty = true;
-      const s = this.subject(w.subject);
+      const s = this.subject(w.subject, true)!;
+      s.openWindows = Math.max(0, s.openWindows - 1);
       const end = w.start + this.opts.seconds;
       s.closedThrough = Math.max(s.closedThrough, w.start + 1);
       // stable: rows of one second keep the order they arrived in
@@ -675,6 +767,11 @@ export class WindowScorer {
     return [...this.subjects.values()].filter((s) => s.calibrator).map((s) => s.name);
   }
 
+  /** how many subjects have windows kept */
+  get subjectCount(): number {
+    return this.subjects.size;
+  }
+
   /** how many windows are open */
   get openWindows(): number {
     return this.open.size;
@@ -702,6 +799,7 @@ export class WindowScorer {
         watermark: Number.isFinite(this.watermark) ? this.watermark : null,
         late: this.late,
         open: [...this.open.values()],
+        taken: this.taken,
       });
       this.openDirty = false;
     }
@@ -712,6 +810,7 @@ export class WindowScorer {
     const log = this.opts.log ?? (() => {});
     const subjectsDir = path.join(dir, 'subjects');
     fs.mkdirSync(subjectsDir, { recursive: true, mode: 0o700 });
+    const loaded: WindowSubject[] = [];
     for (const file of fs.readdirSync(subjectsDir)) {
       if (!file.endsWith('.json')) continue;
       const full = path.join(subjectsDir, file);
@@ -719,21 +818,27 @@ export class WindowScorer {
         const state = readStateFile(full, STATE_KIND, STATE_VERSION) as WindowSubjectState | undefined;
         if (!state) continue;
         const s = WindowSubject.fromState(state, this.opts);
-        this.subjects.set(s.name, s);
+        loaded.push(s);
       } catch (err) {
         log('error', `${err instanceof StateFileError ? err.message : `${full}: ${(err as Error).message}`}; that subject's windows start learning again`);
         if (!(err instanceof StateFileError)) quarantine(full);
       }
     }
+    // least recently active first: the order in which subjects are forgotten
+    const newest = (s: WindowSubject) => (s.t.length ? s.t[s.t.length - 1] : 0);
+    for (const s of loaded.sort((a, b) => newest(a) - newest(b))) this.subjects.set(s.name, s);
     const openFile = path.join(dir, 'open.json');
     try {
-      const saved = readStateFile(openFile, `${STATE_KIND}-open`, STATE_VERSION) as { watermark: number | null; late: number; open: OpenWindow[] } | undefined;
+      const saved = readStateFile(openFile, `${STATE_KIND}-open`, STATE_VERSION) as
+        { watermark: number | null; late: number; open: OpenWindow[]; taken?: unknown } | undefined;
       if (saved) {
         this.late = saved.late;
+        if (isTaken(saved.taken)) this.taken = saved.taken;
         // an earlier build let a row dated far ahead (year 9999) move the watermark and open a
         // window there: every window would close at its first batch, and that one never
         const ahead = latestPlausible();
-        const open = saved.open.filter((w) => w.start <= ahead);
+        // (and one dated 1970 would close at once and begin its subject's history)
+        const open = saved.open.filter((w) => w.start <= ahead && w.start + this.opts.seconds > EARLIEST_PLAUSIBLE);
         this.watermark = saved.watermark ?? -Infinity;
         if (this.watermark > ahead) {
           // the newest row time of the windows still open, as if that row had never come
@@ -742,6 +847,7 @@ export class WindowScorer {
         }
         for (const w of open) {
           this.open.set(`${w.subject}\u0000${w.host}\u0000${w.start}`, w);
+          this.subject(w.subject, true)!.openWindows++;
           for (const r of w.rows) this.arrival = Math.max(this.arrival, r[4] + 1);
         }
       }
@@ -764,4 +870,11 @@ export function windowOptionsFrom(config: AnomalyConfig, stateDir: string | null
     stateDir,
     log,
   };
+}
+
+/** a saved queue mark (absent in files of earlier builds) */
+function isTaken(x: unknown): x is { epoch: string; at: [number, number, number] } {
+  if (!x || typeof x !== 'object') return false;
+  const { epoch, at } = x as { epoch?: unknown; at?: unknown };
+  return typeof epoch === 'string' && Array.isArray(at) && at.length === 3 && at.every((n) => Number.isInteger(n) && n >= 0);
 }

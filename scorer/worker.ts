@@ -9,7 +9,7 @@ import { Scorer } from './scorer';
 import { WindowScorer, windowOptionsFrom } from './windows';
 import type { SubjectOptions } from './subject';
 import { parseResultLine } from './parse/results';
-import type { FeedbackRecord, ResultRow, ScoredEvent, ScoredWindow } from './types';
+import type { FeedbackRecord, LineMarks, ResultRow, RowMark, ScoredEvent, ScoredWindow } from './types';
 import type { LogFn, LogLevel } from '../conf/log';
 
 // The scorer's thread. Everything that can take long (LSTM and SVM training, LSTM inference)
@@ -32,7 +32,7 @@ const ROWS_PER_SLICE = 32;
 
 export type WorkerRequest =
   /** `lineByLine`: one line per slice, so a line over the row budget is measured alone */
-  | { type: 'score'; id: number; lines: string[]; lineByLine?: boolean }
+  | { type: 'score'; id: number; lines: string[]; lineByLine?: boolean; marks?: LineMarks }
   | { type: 'feedback'; id: number; scored: ScoredEvent; record: FeedbackRecord }
   | { type: 'users'; id: number; rows: Array<{ uid: string; username: string }> }
   | { type: 'close'; id: number };
@@ -61,21 +61,33 @@ function yieldCpuToTheProtocolThread(): void {
  * Lines were validated when accepted; one altered on disk since is not fatal, but it is
  * reported back by index so the queue can set it aside and count it.
  */
-function parseQueuedLines(lines: readonly string[]): { rows: ResultRow[]; lineOf: number[]; unreadable: number[] } {
+function parseQueuedLines(lines: readonly string[], marks?: LineMarks): Parsed {
   const rows: ResultRow[] = [];
   const lineOf: number[] = [];
   const unreadable: number[] = [];
+  const rowMarks: RowMark[] = [];
   for (let i = 0; i < lines.length; i++) {
     try {
-      for (const row of parseResultLine(lines[i])) {
-        rows.push(row);
+      const parsed = parseResultLine(lines[i]);
+      for (let k = 0; k < parsed.length; k++) {
+        rows.push(parsed[k]);
         lineOf.push(i);
+        // a batch line's rows may fall in two slices: each row has a place of its own
+        if (marks) rowMarks.push([marks.segment[i], marks.end[i], k]);
       }
     } catch {
       unreadable.push(i);
     }
   }
-  return { rows, lineOf, unreadable };
+  return { rows, lineOf, unreadable, replay: marks && marks.segment.length === lines.length ? { epoch: marks.epoch, marks: rowMarks } : undefined };
+}
+
+interface Parsed {
+  rows: ResultRow[];
+  lineOf: number[];
+  unreadable: number[];
+  /** where each row sits in the queue, when the lines came from it */
+  replay?: { epoch: string; marks: RowMark[] };
 }
 
 /**
@@ -95,14 +107,8 @@ function hangIfAsked(rows: readonly ResultRow[]): void {
  * (Subject.scoreEvents), so slicing changes only when the work happens. Unpaced, a slice is
  * the whole request, as before; line by line, a slice is one line.
  */
-async function scoreInSlices(
-  scorer: Scorer,
-  parsed: { rows: ResultRow[]; lineOf: number[] },
-  request: number,
-  lineByLine: boolean,
-  progress: Progress,
-): Promise<ScoredEvent[]> {
-  const { rows, lineOf } = parsed;
+async function scoreInSlices(scorer: Scorer, parsed: Parsed, request: number, lineByLine: boolean, progress: Progress): Promise<ScoredEvent[]> {
+  const { rows, lineOf, replay } = parsed;
   const out: ScoredEvent[] = [];
   try {
     for (let i = 0; i < rows.length;) {
@@ -113,7 +119,8 @@ async function scoreInSlices(
       const slice = rows.slice(i, end);
       progress.scoring(request, lineOf[i], lineOf[end - 1] + 1);
       hangIfAsked(slice);
-      for (const e of await scorer.scoreRows(slice)) out.push(e);
+      const marks = replay && { epoch: replay.epoch, marks: replay.marks.slice(i, end) };
+      for (const e of await scorer.scoreRows(slice, marks)) out.push(e);
       i = end;
     }
   } finally {
@@ -143,7 +150,11 @@ async function main(): Promise<void> {
     modelOptions: init.modelOptions,
     maxSubjects: init.config.memory.max_subjects,
   });
-  const windows = new WindowScorer(windowOptionsFrom(init.config, path.join(init.stateDir, 'windows'), log));
+  // bounded as the subjects are: offline commands keep every subject, the extension does not
+  const windows = new WindowScorer({
+    ...windowOptionsFrom(init.config, path.join(init.stateDir, 'windows'), log),
+    maxSubjects: init.config.memory.max_subjects,
+  });
   // each saves on its own: one that fails does not keep the other from saving
   const save = () => {
     for (const [what, run] of [
@@ -180,10 +191,10 @@ async function main(): Promise<void> {
         let unreadable: number[] | undefined;
         switch (req.type) {
           case 'score': {
-            const parsed = parseQueuedLines(req.lines);
+            const parsed = parseQueuedLines(req.lines, req.marks);
             unreadable = parsed.unreadable;
             events = await scoreInSlices(scorer, parsed, req.id, req.lineByLine ?? false, progress);
-            closed = windows.add(events);
+            closed = windows.add(events, parsed.replay);
             // a subject that started monitoring or retrained is saved now, not at the next timer
             if (scorer.changedState) save();
             break;

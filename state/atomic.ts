@@ -117,15 +117,20 @@ export async function writeStateFileInBackground(file: string, kind: string, ver
   const tmp = tmpFileFor(file);
   const data = `${stateFileHeader(kind, version)}${JSON.stringify(payload)}}\n`;
   const handle = await fs.promises.open(tmp, CREATE_NEW, 0o600);
+  let open = true;
   try {
     await handle.writeFile(data);
     await handle.sync();
+    // a close that fails (the error of a deferred write: EIO on NFS, a quota) leaves a copy
+    // not to be trusted; it is removed like any other failed copy, as replaceFile does, and
+    // the handle is not closed a second time
+    open = false;
+    await handle.close();
   } catch (err) {
-    await handle.close().catch(() => {});
+    if (open) await handle.close().catch(() => {});
     await fs.promises.rm(tmp, { force: true });
     throw err;
   }
-  await handle.close();
   if (abandon()) {
     await fs.promises.rm(tmp, { force: true });
     return false;

@@ -56,6 +56,11 @@ export const SUBJECT_SCHEMA = {
     calibration: { type: ['object', 'null'] },
     normalKeys: strings,
     anomalousKeys: strings,
+    learned: {
+      type: ['object', 'null'],
+      required: ['epoch', 'at'],
+      properties: { epoch: { type: 'string' }, at: { type: 'array', minItems: 3, maxItems: 3, items: count } },
+    },
   },
 } as const;
 
@@ -87,6 +92,12 @@ export const CURSOR_SCHEMA = {
   properties: { segment: count, position: count, counters: COUNTERS_SCHEMA },
 } as const;
 
+export const EPOCH_SCHEMA = {
+  type: 'object',
+  required: ['epoch'],
+  properties: { epoch: { type: 'string', minLength: 1, maxLength: 64 } },
+} as const;
+
 export const FEEDBACK_SCHEMA = {
   type: 'object',
   required: ['id', 'label', 'note', 'time'],
@@ -107,4 +118,5 @@ export function checker(schema: object): PayloadCheck {
 export const checkSubject = checker(SUBJECT_SCHEMA);
 export const checkExtractor = checker(EXTRACTOR_SCHEMA);
 export const checkCursor = checker(CURSOR_SCHEMA);
+export const checkEpoch = checker(EPOCH_SCHEMA);
 export const checkFeedback = checker(FEEDBACK_SCHEMA);

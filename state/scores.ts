@@ -4,7 +4,7 @@ import { latestPlausible } from '../scorer/clock';
 import { fnv1a32 as hash32 } from '../scorer/hash';
 import type { ScoredEvent, Verdict } from '../scorer/types';
 import type { LogFn } from '../conf/log';
-import { APPEND_READ, makeDir, quarantine, readNoFollow, writeAll } from './atomic';
+import { APPEND_READ, makeDir, quarantine, READ, readNoFollow, writeAll } from './atomic';
 import type { Bound, ScoreFilter, ScoreStore } from './store';
 
 // The retained `anomaly_scores` rows. A million rows must stay cheap to hold and fast to
@@ -44,6 +44,11 @@ export interface RetainedScoresOptions {
   log?: LogFn;
   /** bytes of low-scored rows kept parsed in memory (default LOW_CACHE_BYTES) */
   lowCacheBytes?: number;
+  /**
+   * read the files as they are and never write, cut, move or remove one: 'anomaly report'
+   * reads the store of a running extension, whose own appends continue meanwhile
+   */
+  readOnly?: boolean;
 }
 
 class Interner {
@@ -195,6 +200,7 @@ export class RetainedScores implements ScoreStore {
    * before it stay.
    */
   append(events: readonly ScoredEvent[]): void {
+    if (this.opts.readOnly) throw new Error(`${this.opts.dir}: opened read-only`);
     if (this.replayIds) {
       // the queue's cursor is saved at most every 250 ms: after a crash the lines since are
       // scored again, and their rows, already here, would be kept twice (the alert query would
@@ -287,7 +293,7 @@ export class RetainedScores implements ScoreStore {
     while (this.segments.length > 1 && this.segments[0].lastRow < firstLive) {
       const seg = this.segments.shift()!;
       fs.closeSync(seg.fd);
-      fs.rmSync(seg.file, { force: true });
+      if (!this.opts.readOnly) fs.rmSync(seg.file, { force: true });
     }
   }
 
@@ -429,13 +435,18 @@ export class RetainedScores implements ScoreStore {
         if ((rows.length + corrupt) % LOAD_SLICE === 0) yield;
       }
       if (corrupt > 0 && rows.length === 0) {
+        if (this.opts.readOnly) {
+          this.log('warn', `${file}: not a retained-scores segment (${corrupt} unreadable records); skipped`);
+          continue;
+        }
         const to = quarantine(file);
         this.log('error', `${file}: not a retained-scores segment (${corrupt} unreadable records); moved to ${to}`);
         continue;
       }
       if (corrupt > 0) this.log('warn', `${file}: skipped ${corrupt} unreadable records`);
-      if (good < data.length) fs.truncateSync(file, good);
-      const seg: Segment = { n, file, fd: fs.openSync(file, APPEND_READ, 0o600), size: good, lastRow: 0 };
+      // (a reader does not cut it: the part after `good` may be a record its writer is writing)
+      if (good < data.length && !this.opts.readOnly) fs.truncateSync(file, good);
+      const seg: Segment = { n, file, fd: this.opts.readOnly ? fs.openSync(file, READ) : fs.openSync(file, APPEND_READ, 0o600), size: good, lastRow: 0 };
       this.segments.push(seg);
       this.grow(rows.length);
       for (const r of rows) {
@@ -449,7 +460,7 @@ export class RetainedScores implements ScoreStore {
       const empty = s.size === 0;
       if (empty && i < this.segments.length) {
         fs.closeSync(s.fd);
-        fs.rmSync(s.file, { force: true });
+        if (!this.opts.readOnly) fs.rmSync(s.file, { force: true });
       }
       return !empty;
     });

@@ -18,6 +18,12 @@ export interface RetainedWindowsOptions {
   maxRows: number;
   maxDays: number;
   log?: LogFn;
+  /**
+   * read the file as it is and never write it: 'anomaly report' reads the store of a running
+   * extension, and a compaction (a new file renamed over it) sent the extension's next
+   * windows into the old, unlinked file, lost at its next start
+   */
+  readOnly?: boolean;
 }
 
 const FILE = 'windows.jsonl';
@@ -45,6 +51,10 @@ export class RetainedWindows implements WindowStore {
     }
     this.fileRecords = records.length;
     this.retain();
+    if (opts.readOnly) {
+      this.appender = null;
+      return;
+    }
     if (this.fileRecords !== this.rows.length) {
       // the dropped records can wait in the file: a full disk must not stop the start
       try {
@@ -61,6 +71,7 @@ export class RetainedWindows implements WindowStore {
   }
 
   append(windows: readonly ScoredWindow[]): void {
+    if (this.opts.readOnly) throw new Error(`${this.file}: opened read-only`);
     for (const w of windows) {
       this.appender ??= new JsonlAppender(this.file);
       this.appender.append(w);

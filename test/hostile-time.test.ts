@@ -140,3 +140,28 @@ t.test('a subject saved with times in year 9999 (before this check) retrains aga
   await s.scoreEvents(stream(3, 10, 600));
   t.ok(s.lastTrained >= START + 18 * DAY && s.lastTrained <= START + 20 * DAY, `last trained in the last days of the routine, not in 9999 (${s.lastTrained})`);
 });
+
+t.test('rows dated 1970 (a board booted without a clock) do not make a subject’s windows history', async (t) => {
+  // an RTC-less board logs in 1970 until NTP answers: those are the new subject's first rows.
+  // Their window closed at once (the next rows move the watermark to now) and became the
+  // start of the subject's window history: a span of 56 years, so min_days was met at once
+  const opts = { seconds: 60, graceSeconds: 10, minEvents: 300, minSeconds: 3 * DAY, historyRows: 20_000, retrainSeconds: 3600, stateDir: null };
+  const run = (boot: boolean) => {
+    const w = new WindowScorer(opts);
+    const closed = [];
+    if (boot) closed.push(...w.add(Array.from({ length: 5 }, (_, i) => row(60 + i))));
+    // two hours of one row a second, in batches of 5 s
+    for (let s = 0; s < 7200; s += 5) closed.push(...w.add(Array.from({ length: 5 }, (_, i) => row(START + s + i))));
+    return { w, closed };
+  };
+  const plain = run(false);
+  const hit = run(true);
+  t.same(plain.w.monitoring(), [], 'without them: two hours are not 3 days, alice still learning');
+  t.same(hit.w.monitoring(), [], 'with them: still learning');
+  t.same(
+    hit.closed.map((x) => `${x.start}:${x.events}`),
+    plain.closed.map((x) => `${x.start}:${x.events}`),
+    'the same windows, none dated 1970',
+  );
+  t.equal(hit.w.late, plain.w.late + 5, 'the five rows dated 1970 are left out (counted with the late rows)');
+});

@@ -206,3 +206,45 @@ t.test('close() fsyncs the segment itself even while a background fsync of it is
   t.same(again.take(10), ['line 0']);
   again.close();
 });
+
+t.test('line marks: replayed lines keep theirs, new lines get greater ones, and an emptied queue a new epoch', async (t) => {
+  const d = dir(t);
+  const after = (a: { segment: number; end: number }, b: { segment: number; end: number }) =>
+    a.segment > b.segment || (a.segment === b.segment && a.end > b.end);
+  const first = (q: DurableQueue) => {
+    const m = q.marks(1);
+    return { epoch: m.epoch, segment: m.segment[0], end: m.end[0] };
+  };
+  let q = new DurableQueue(d, 1 << 20);
+  for (let i = 0; i < 5; i++) q.append(`line ${i}`);
+  q.take(5);
+  const given = q.marks(5);
+  t.equal(given.segment.length, 5);
+  t.ok(given.epoch.length > 0, 'an epoch');
+  // scored, the process killed before the cursor was saved: a replay hands the same marks
+  q.take(0);
+  q.close();
+  fs.rmSync(path.join(d, 'cursor.json'), { force: true });
+  q = new DurableQueue(d, 1 << 20);
+  t.same(q.take(5), ['line 0', 'line 1', 'line 2', 'line 3', 'line 4']);
+  t.same(q.marks(5), given, 'the replayed lines have the marks they had');
+  q.commit(5);
+  q.close();
+  // every segment gone (removed by hand, or set aside), the cursor kept: numbers go on
+  for (const f of fs.readdirSync(d)) if (f.endsWith('.log')) fs.rmSync(path.join(d, f));
+  q = new DurableQueue(d, 1 << 20);
+  q.append('line 5');
+  q.take(1);
+  const next = first(q);
+  t.equal(next.epoch, given.epoch, 'the same epoch');
+  t.ok(after(next, { segment: given.segment[4], end: given.end[4] }), `a new line is placed after every earlier one (${JSON.stringify(next)})`);
+  q.commit(1);
+  q.close();
+  // the whole queue directory removed: positions start again, under another epoch
+  fs.rmSync(d, { recursive: true });
+  q = new DurableQueue(d, 1 << 20);
+  q.append('line 6');
+  q.take(1);
+  t.not(first(q).epoch, given.epoch, 'a new epoch');
+  q.close();
+});

@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
 import fsModule = require('fs');
-import { readStateFile, StateFileError, writeStateFile } from '../state/atomic';
+import { readStateFile, StateFileError, writeStateFile, writeStateFileInBackground } from '../state/atomic';
 import { RetainedScores } from '../state/scores';
 import type { ScoredEvent, Verdict } from '../scorer/types';
 import type { ScoreFilter } from '../state/store';
@@ -246,4 +246,33 @@ t.test('a rename that fails does not close the descriptor number a second time',
     [],
     'the copy is removed',
   );
+});
+
+t.test('a background state write whose close fails leaves no copy behind', async (t) => {
+  // close(2) can report the error of a write the kernel deferred (EIO on NFS, ENOSPC on a
+  // quota'd disk): the copy is then not to be trusted and must not be left in the state
+  // directory, as replaceFile does on the same failure. Here the descriptor is really closed
+  // and the close then reports EIO.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-state-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const promises = fsModule.promises as { open: typeof fs.promises.open };
+  const realOpen = promises.open;
+  promises.open = (async (...args: Parameters<typeof fs.promises.open>) => {
+    const handle = await realOpen(...args);
+    // FileHandle's close is an own property (a bound arrow), so it is replaced on the handle
+    const close = handle.close;
+    handle.close = async () => {
+      await close();
+      throw Object.assign(new Error('EIO: i/o error, close'), { code: 'EIO' });
+    };
+    return handle;
+  }) as typeof fs.promises.open;
+  let outcome: unknown;
+  try {
+    outcome = await writeStateFileInBackground(path.join(dir, 'cursor.json'), 'test', 1, { a: 1 }, () => false).catch((err: Error) => err);
+  } finally {
+    promises.open = realOpen;
+  }
+  t.match(outcome, /EIO/, 'the failure is reported');
+  t.same(fs.readdirSync(dir), [], 'no copy left, and nothing renamed into place');
 });

@@ -4,7 +4,8 @@ import * as path from 'path';
 import t from 'tap';
 import { resolveConfig } from '../conf/config';
 import { Scorer } from '../scorer/scorer';
-import type { ResultRow } from '../scorer/types';
+import type { ResultRow, ScoredEvent } from '../scorer/types';
+import { WindowScorer } from '../scorer/windows';
 
 // A local user with a subordinate uid range (rootless containers: 65,536 uids by default in
 // /etc/subuid) runs processes as uids the host has no name for; each became a subject of its
@@ -77,4 +78,90 @@ t.test('offline commands (train, score) keep every subject: their input is chose
   let time = 1_790_000_000;
   for (let u = 0; u < 100; u++) await scorer.scoreRows([row(200_000 + u, time++)]);
   t.equal(scorer.subjectCount, 100, 'all 100 subjects kept');
+});
+
+t.test('uids that each reach monitoring are bounded by memory.max_subjects too', async (t) => {
+  // a monitoring subject was never forgotten, and a new one was added over the limit when every
+  // subject kept was monitoring: a user running 1,000 processes a day under each of 65,536
+  // subordinate uids made as many monitoring subjects, each a file of up to
+  // retrain.window_events events, kept for ever
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-flood-monitoring-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const config = resolveConfig(
+    {
+      state_dir: dir,
+      learning: { min_events: 200, min_days: 0 },
+      models: { rarity: true, ocsvm: false, lstm: false },
+      memory: { resident_subjects: 4, max_subjects: 10 },
+    },
+    'test',
+    {},
+  );
+  const log: string[] = [];
+  const scorer = await Scorer.open({ config, stateDir: dir, log: (l, m) => log.push(`${l} ${m}`), maxSubjects: config.memory.max_subjects });
+  let time = 1_790_000_000;
+  const last: Array<{ subject: string; verdict: string; reasons: string }> = [];
+  for (let u = 0; u < 30; u++) {
+    const events = await scorer.scoreRows(Array.from({ length: 260 }, () => row(300_000 + u, time++)));
+    last.push(events[events.length - 1]);
+  }
+  scorer.save();
+  const subjects = scorer.summaries().filter((s) => s.subject.startsWith('uid:') && s.model === 'rarity');
+  t.ok(subjects.length <= 10, `at most 10 subjects kept (${subjects.length})`);
+  t.ok(
+    subjects.every((s) => s.state === 'monitoring'),
+    'those kept monitor',
+  );
+  const files = fs.readdirSync(path.join(dir, 'subjects')).filter((f) => f.endsWith('.json'));
+  t.ok(files.length <= 10 + 1, `at most 10 subject files, and the host baseline's (${files.length})`);
+  t.ok(
+    subjects.some((s) => s.subject === 'uid:300000@h'),
+    'the first, monitoring, are the ones kept',
+  );
+  const refused = last[29];
+  t.equal(refused.subject, 'uid:300029');
+  t.match(refused.reasons, /max_subjects/, `a subject not kept is still scored, and the reason says why (${refused.reasons})`);
+  t.ok(log.filter((l) => /max_subjects/.test(l)).length < 5, 'logged, not once per row');
+});
+
+t.test('a flood of distinct uids does not grow the window scorer without bound either', async (t) => {
+  // the window unit keeps a subject of its own per user (scorer/windows.ts), each with a file
+  // and loaded at every start: 5,000 uids of one row each made 5,001 files and 7.3 MB of heap,
+  // kept for ever (65,536 uids: about 95 MB), whatever memory.max_subjects said
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-flood-windows-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const opts = { seconds: 60, graceSeconds: 10, minEvents: 300, minSeconds: 0, historyRows: 20_000, retrainSeconds: 3600, stateDir: dir, maxSubjects: 50 };
+  let w = new WindowScorer(opts);
+  let n = 0;
+  const scored = (subject: string, time: number): ScoredEvent => ({
+    id: `r${n++}`,
+    time,
+    host: 'h',
+    subject,
+    query: 'pack_user-behavior_process_events',
+    action: 'added',
+    event: `exec /usr/bin/tool${n % 5} <- /bin/bash`,
+    score: 0.9,
+    verdict: 'good',
+    model: 'rarity',
+    reasons: '',
+    columns: '{}',
+  });
+  let time = 1_790_000_000 - (1_790_000_000 % 60);
+  // a user whose windows are scored, then who goes quiet
+  for (let i = 0; i < 1200; i++) w.add([scored('alice', (time += 4))]);
+  t.ok(w.monitoring().includes('alice'), 'alice’s windows are scored');
+  // 400 uids of one row each, one a second, while bob keeps working
+  for (let u = 0; u < 400; u++) w.add([scored(`uid:${200_000 + u}`, time), scored('bob', time++)]);
+  w.save();
+  const files = () => fs.readdirSync(path.join(dir, 'subjects')).filter((f) => f.endsWith('.json')).length;
+  t.ok(files() <= 50, `at most 50 window subject files (${files()})`);
+  w = new WindowScorer(opts);
+  t.ok(w.subjectCount <= 50, `at most 50 window subjects loaded again (${w.subjectCount})`);
+  t.ok(w.monitoring().includes('alice'), 'alice’s scored windows are kept');
+  const closed = [];
+  for (let i = 0; i < 100; i++) closed.push(...w.add([scored('bob', time++)]));
+  const bob = [...closed, ...w.flush()].filter((x) => x.subject === 'bob');
+  const events = bob.reduce((a, x) => a + x.events, 0);
+  t.ok(events >= 100, `bob, active through the flood, is kept: his windows go on (${events} rows in his windows since the restart)`);
 });

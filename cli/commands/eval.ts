@@ -6,7 +6,7 @@ import { DatasetError } from '../../scorer/eval/datasets';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
-import { checkInputFile, stderrLog } from './shared';
+import { cellText, checkInputFile, stderrLog } from './shared';
 
 export const help = `Usage: anomaly eval --train TRAIN --test TEST [--unit row|window] [--json]
 
@@ -103,7 +103,8 @@ export async function run(argv: string[]): Promise<number> {
   if (result.per_type)
     lines.push(
       `recall per type: ${Object.entries(result.per_type)
-        .map(([k, v]) => `${k} ${v.recall} (${v.n})`)
+        // the types are the test file's own text (a query name, an attack type)
+        .map(([k, v]) => `${cellText(k)} ${v.recall} (${v.n})`)
         .join(', ')}`,
     );
   process.stdout.write(lines.join('\n') + '\n');

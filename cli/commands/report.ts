@@ -28,7 +28,8 @@ export async function run(argv: string[]): Promise<number> {
   if (problem) throw new CliError(`cannot write the report into ${outDir}: ${problem}`, EXIT.cantcreat);
 
   const log = stderrLog(flags);
-  const retention = { maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log };
+  // read-only: the extension may be running, appending to these very files
+  const retention = { maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log, readOnly: true };
   const retained = new RetainedScores({ dir: path.join(config.state_dir, 'scores'), ...retention });
   const scores = retained.select({});
   retained.close();

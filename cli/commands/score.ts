@@ -6,7 +6,7 @@ import { WindowScorer, windowOptionsFrom } from '../../scorer/windows';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
-import { checkInputFile, configFrom, logBatches, STATE_FLAGS, STATE_HELP, stderrLog, table, type RowStreamStats } from './shared';
+import { checkInputFile, configFrom, holdState, logBatches, STATE_FLAGS, STATE_HELP, stderrLog, table, type RowStreamStats } from './shared';
 
 export const help = `Usage: anomaly score --log FILE [options]
 
@@ -44,6 +44,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!(VERDICTS as readonly string[]).includes(v)) throw new CliError(`--only: unknown verdict ${JSON.stringify(v)} (${VERDICTS.join(', ')})`, EXIT.usage);
   for (const f of files) checkInputFile(f);
   const config = configFrom(flags);
+  holdState(config, 'anomaly score');
   const log = stderrLog(flags);
   const bar = progress(process.stderr, Boolean(flags.quiet));
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });

@@ -8,6 +8,7 @@ import type { LogItem } from '../../scorer/parse/results';
 import type { ResultRow } from '../../scorer/types';
 import { prepareStateDir, StateDirError } from '../../extension/statedir';
 import { CliError, EXIT } from '../exit';
+import { lockStateDir, StateInUse } from '../../state/lock';
 
 export const STATE_FLAGS = {
   state: { kind: 'value' },
@@ -46,6 +47,22 @@ export function configFrom(flags: Record<string, unknown>, needWritableState = t
     if (!existed) check();
   }
   return config;
+}
+
+/**
+ * Hold the state directory for this command until the process exits (state/lock.ts): a
+ * running extension would save its own subjects over what train or score write there.
+ */
+export function holdState(config: AnomalyConfig, what: string): void {
+  let release: () => void;
+  try {
+    release = lockStateDir(config.state_dir, what);
+  } catch (err) {
+    if (err instanceof StateInUse)
+      throw new CliError(`${err.message}: stop it first (it would save its own models over these), or pass --state DIR`, EXIT.tempfail);
+    throw new CliError(`state directory ${config.state_dir}: cannot take its lock (${(err as Error).message})`, EXIT.cantcreat);
+  }
+  process.once('exit', release);
 }
 
 /** whether anything (a link too, even a dangling one) is at `p` */

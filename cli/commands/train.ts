@@ -5,7 +5,7 @@ import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
 import { TrainLedger } from '../train-ledger';
-import { checkInputFile, configFrom, logBatches, STATE_FLAGS, STATE_HELP, stderrLog, type RowStreamStats } from './shared';
+import { checkInputFile, configFrom, holdState, logBatches, STATE_FLAGS, STATE_HELP, stderrLog, type RowStreamStats } from './shared';
 
 export const help = `Usage: anomaly train --log FILE... [options]
        anomaly train --fleet FILE... [--out FILE] [options]
@@ -33,6 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!files.length) throw new CliError('train needs --log FILE or --fleet FILE (see anomaly train --help)', EXIT.usage);
   for (const f of files) checkInputFile(f);
   const config = configFrom(flags);
+  holdState(config, 'anomaly train');
   const log = stderrLog(flags);
   const bar = progress(process.stderr, Boolean(flags.quiet));
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });

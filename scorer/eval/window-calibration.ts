@@ -12,6 +12,9 @@ import type { ScoredEvent } from '../types';
 const KEYS = ['a', 'b', 'c', 'd', 'e'];
 const SHARES = [0.5, 0.25, 0.12, 0.08, 0.05];
 
+/** a plausible start (2026-09-21, a whole minute): rows dated before 2001 make no windows */
+const T0 = 1_790_000_400;
+
 function stream(r: () => number, from: number, seconds: number, period: number, rate: number, ids: { n: number }): ScoredEvent[] {
   const out: ScoredEvent[] = [];
   let w = SHARES.slice();
@@ -50,9 +53,9 @@ export function windowCalibration(hours: number): { windows: number; below: Reco
         const r = seededRandom(seed);
         const ids = { n: 0 };
         const w = new WindowScorer({ seconds: 60, graceSeconds: 10, minEvents: 300, minSeconds: 0, historyRows: 20_000, retrainSeconds: 1e9, stateDir: null });
-        w.add(stream(r, 0, hours * 3600, period, rate, ids));
+        w.add(stream(r, T0, hours * 3600, period, rate, ids));
         w.trainAll();
-        const scored = [...w.add(stream(r, hours * 3600, 6 * 3600, period, rate, ids)), ...w.flush()].filter((x) => x.start >= hours * 3600);
+        const scored = [...w.add(stream(r, T0 + hours * 3600, 6 * 3600, period, rate, ids)), ...w.flush()].filter((x) => x.start >= T0 + hours * 3600);
         for (const x of scored) {
           n++;
           const s = x.score ?? 1;

@@ -1,0 +1,108 @@
+import { randomBytes } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { CREATE_NEW, readNoFollow, writeAll } from './atomic';
+
+// One writer per state directory. The extension keeps its subjects, baselines, windows and
+// retained scores in memory and saves them over their files; 'anomaly train' or 'score' run
+// into the directory of a running extension (the default /var/osquery/anomaly is both's)
+// wrote files that the extension then saved over: a host baseline train had trained was
+// replaced by the extension's own of one row, without a word.
+//
+// The lock is a file naming its holder by pid and by the process's start time (from
+// /proc/<pid>/stat), made whole under another name and linked into place, so that it is
+// never seen half written. A holder that died (SIGKILL, a power loss) left it: a lock whose
+// pid is gone, or is now another process (another start time), is taken over.
+
+export class StateInUse extends Error {}
+
+interface Holder {
+  pid: number;
+  /** start time of the process in clock ticks since boot; null where /proc is not */
+  start: string | null;
+  /** what holds it, for the message */
+  what: string;
+}
+
+const FILE = 'lock';
+
+function startTime(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the command name (field 2) may hold spaces and parentheses: count from the last ')';
+    // field 3 follows it, and the start time is field 22
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function alive(h: Holder): boolean {
+  try {
+    process.kill(h.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (h.start === null) return true;
+  const now = startTime(h.pid);
+  return now === null || now === h.start;
+}
+
+function holderOf(text: string): Holder | null {
+  try {
+    const h = JSON.parse(text) as Partial<Holder>;
+    if (typeof h.pid !== 'number' || !Number.isInteger(h.pid) || h.pid <= 0) return null;
+    return { pid: h.pid, start: typeof h.start === 'string' ? h.start : null, what: typeof h.what === 'string' ? h.what.slice(0, 100) : 'another process' };
+  } catch {
+    return null;
+  }
+}
+
+function readLock(file: string): string | null {
+  try {
+    return readNoFollow(file).toString('utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    // a link or something unreadable where the lock goes: not a holder
+    return '';
+  }
+}
+
+/**
+ * Hold the state directory `dir` (which must exist and be ours) for `what`; returns the
+ * release. Throws StateInUse, naming the holder, while a live process holds it.
+ */
+export function lockStateDir(dir: string, what: string): () => void {
+  const file = path.join(dir, FILE);
+  const me: Holder = { pid: process.pid, start: startTime(process.pid), what };
+  const text = JSON.stringify(me);
+  const tmp = path.join(dir, `.${FILE}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = fs.openSync(tmp, CREATE_NEW, 0o600);
+  try {
+    writeAll(fd, text);
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        // link(2) fails if anything is there, a dangling link too: never two holders
+        fs.linkSync(tmp, file);
+        return () => {
+          if (readLock(file) === text) fs.rmSync(file, { force: true });
+        };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const found = readLock(file);
+      if (found === null) continue;
+      const holder = holderOf(found);
+      if (holder && alive(holder)) throw new StateInUse(`state directory ${dir} is in use by ${holder.what} (pid ${holder.pid})`);
+      // its holder is gone: taken over, unless another process took it over meanwhile
+      if (readLock(file) === found) fs.rmSync(file, { force: true });
+    }
+    throw new StateInUse(`state directory ${dir}: its lock changed hands three times while this process tried to take it`);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}

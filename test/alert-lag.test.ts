@@ -1,0 +1,35 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import t from 'tap';
+import { counters, emulated, processLine as line, until } from './helpers/emulated';
+import { ROOT } from './helpers/paths';
+
+// The alert pack's queries select the rows of the last minutes by the row's own time, the
+// time osqueryd ran the query that logged it. The extension scores a row later than that
+// whenever its queue is behind (the scorer is paced to osquery's CPU budget; a restart
+// replays what was queued): a bad row scored five minutes after its time was never reported.
+
+t.test('a bad row scored minutes after its time is still reported by the alert pack', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 200, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } } });
+  t.teardown(() => e.close());
+  await e.launch();
+  for (let i = 0; i < 260; i++) await e.emu.logResult('anomaly', line(i, '1000'));
+  // logged five minutes ago, scored now: a program the user never ran
+  const now = Math.floor(Date.now() / 1000);
+  const late = JSON.parse(line(300, '1000'));
+  late.unixTime = now - 300;
+  late.columns = { ...late.columns, path: '/tmp/.cache/kworkerd', cmdline: 'kworkerd --connect 203.0.113.9:4444', parent: '1' };
+  await e.emu.logResult('anomaly', JSON.stringify(late));
+  await until(
+    () => counters(e),
+    (c) => c.received === 261 && c.queued === 0,
+  );
+  const [scored] = await e.emu.query(`SELECT score FROM anomaly_scores WHERE time = ${now - 300}`);
+  t.ok(Number(scored?.score) < 0.3, `the row is bad (${scored?.score})`);
+  const pack = JSON.parse(fs.readFileSync(path.join(ROOT, 'packs', 'anomaly-alerts.conf'), 'utf8'));
+  const alerts = await e.emu.query(pack.queries.bad.query);
+  t.ok(
+    alerts.some((r) => Number(r.time) === now - 300),
+    `the pack's bad query reports it (${alerts.length} rows)`,
+  );
+});

@@ -1,0 +1,38 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { anomaly } from './helpers/cli';
+
+// 'anomaly eval' prints what its test file names (a labelled row's query, a trace's attack
+// type) on the terminal: a file made to do so must not drive it.
+
+const line = (i: number, name: string, label?: string) =>
+  JSON.stringify({
+    name,
+    hostIdentifier: 'h',
+    unixTime: 1_790_000_000 + i * 60,
+    action: 'added',
+    columns: { pid: String(i), path: `/usr/bin/tool${i % 5}`, cmdline: `tool${i % 5} -n`, auid: '1000', parent: '1' },
+    ...(label ? { label } : {}),
+  });
+
+t.test('eval: control characters of the test file reach the terminal as visible escapes', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-eval-output-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const train = path.join(dir, 'train.log');
+  const test = path.join(dir, 'test.log');
+  fs.writeFileSync(train, Array.from({ length: 400 }, (_, i) => line(i, 'pack_x_process_events')).join('\n') + '\n');
+  // a query name that clears the screen and sets the terminal's title
+  const hostile = 'evil\u001b[2J\u001b]0;owned\u0007\nat score < 0.3: precision 1';
+  fs.writeFileSync(
+    test,
+    [...Array.from({ length: 50 }, (_, i) => line(400 + i, 'pack_x_process_events', 'normal')), line(460, hostile, 'anomalous')].join('\n') + '\n',
+  );
+  const r = anomaly(['eval', '--train', train, '--test', test, '--models', 'rarity', '--quiet']);
+  t.equal(r.code, 0, r.err);
+  // eslint-disable-next-line no-control-regex
+  t.notMatch(r.out, /[\x00-\x08\x0b-\x1f\x7f]/, 'no control character on stdout');
+  t.equal(r.out.split('\n').filter((l) => l.startsWith('at score')).length, 1, 'no line forged by a newline in the name');
+  t.match(r.out, /recall per type: evil.*owned.*precision 1 /, 'the name is shown, on its line');
+});

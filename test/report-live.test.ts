@@ -1,0 +1,79 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { RetainedScores } from '../state/scores';
+import { RetainedWindows } from '../state/windows';
+import type { ScoredEvent, ScoredWindow } from '../scorer/types';
+import { anomaly } from './helpers/cli';
+
+// 'anomaly report' reads the retained scores and windows of the state directory, most often
+// while the extension runs and keeps appending to them. It must only read: opening the
+// stores compacted windows.jsonl (a new file renamed over it) when retention had dropped
+// records, and the extension's windows then went on being appended to the old, unlinked file.
+
+const T0 = 1_790_000_000;
+
+function window(i: number): ScoredWindow {
+  return {
+    subject: 'alice',
+    host: 'h',
+    start: T0 + i * 600,
+    end: T0 + (i + 1) * 600,
+    events: 3,
+    score: 0.9,
+    verdict: 'good',
+    model: 'mix',
+    reasons: 'usual',
+    top_ids: '[]',
+  };
+}
+
+function event(i: number): ScoredEvent {
+  return {
+    id: `id-${i}`,
+    time: T0 + i,
+    host: 'h',
+    subject: 'alice',
+    query: 'q',
+    action: 'added',
+    event: 'e',
+    score: 0.9,
+    verdict: 'good',
+    model: 'rarity',
+    reasons: 'usual',
+    columns: '{}',
+  };
+}
+
+t.test('a report made while the extension runs leaves its retained windows and scores as they are', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-live-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const state = path.join(dir, 'state');
+  fs.mkdirSync(state, { mode: 0o700 });
+  const config = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(config, JSON.stringify({ state_dir: state, retention: { max_rows: 1000, max_days: 30 } }), { mode: 0o600 });
+  const retention = { maxRows: 1000, maxDays: 30 };
+  // the extension's stores, open as they are while it runs
+  const scores = new RetainedScores({ dir: path.join(state, 'scores'), ...retention });
+  const windows = new RetainedWindows({ dir: path.join(state, 'window-scores'), ...retention });
+  scores.append(Array.from({ length: 10 }, (_, i) => event(i)));
+  // 1,010 windows, 1,000 retained: the file holds the 10 dropped ones until the extension compacts it
+  windows.append(Array.from({ length: 1010 }, (_, i) => window(i)));
+  const r = anomaly(['report', '--config', config, '--out', path.join(dir, 'report'), '--quiet']);
+  t.equal(r.code, 0, r.err);
+  // the extension goes on: five more windows close
+  windows.append(Array.from({ length: 5 }, (_, i) => window(1010 + i)));
+  windows.close();
+  scores.close();
+  const again = new RetainedWindows({ dir: path.join(state, 'window-scores'), ...retention });
+  t.same(
+    again
+      .select({})
+      .map((w) => (w.start - T0) / 600)
+      .sort((a, b) => a - b),
+    Array.from({ length: 1000 }, (_, i) => 15 + i),
+    'after a restart: the newest 1,000 windows, those closed after the report too',
+  );
+  again.close();
+});

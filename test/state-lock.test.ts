@@ -1,0 +1,77 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { anomaly } from './helpers/cli';
+import { emulated, exited } from './helpers/emulated';
+import { JUMPVM_LOG } from './helpers/paths';
+import { lockStateDir } from '../state/lock';
+
+// One state directory, one writer. The extension keeps its subjects in memory and saves them
+// over their files; 'anomaly train' or 'score' run into the directory of a running extension
+// (the default /var/osquery/anomaly is both's) wrote files the extension then overwrote.
+
+/** the saved state of subject `name` in a state directory, or undefined */
+function savedState(stateDir: string, name: string): string | undefined {
+  const dir = path.join(stateDir, 'subjects');
+  for (const f of fs.readdirSync(dir)) {
+    const doc = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
+    if (doc.payload?.name === name) return doc.payload.state;
+  }
+  return undefined;
+}
+
+t.test('train into the state directory of a running extension is refused, and works once it stops', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 150, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } } });
+  t.teardown(() => e.close());
+  const config = path.join(e.dir, 'anomaly.json');
+  let child = await e.launch();
+  const first = fs.readFileSync(JUMPVM_LOG, 'utf8').split('\n')[0];
+  const during = anomaly(['train', '--log', JUMPVM_LOG, '--config', config, '--quiet']);
+  // the extension then learns a row of the same host, and saves its own host@jumpvm at exit
+  await e.emu.logResult('anomaly', first);
+  child.kill('SIGTERM');
+  await exited(child);
+  t.equal(during.code, 75, `refused while the extension runs (EX_TEMPFAIL): ${during.err.trim()}`);
+  t.match(during.err, /state directory .* is in use by anomaly\.ext \(pid \d+\)/, 'says who holds it');
+  t.equal(savedState(e.stateDir, 'host@jumpvm'), undefined, 'nothing of the training written');
+
+  const after = anomaly(['train', '--log', JUMPVM_LOG, '--config', config, '--quiet']);
+  t.equal(after.code, 0, `with the extension stopped, train works: ${after.err}`);
+  t.equal(savedState(e.stateDir, 'host@jumpvm'), 'monitoring', 'host@jumpvm trained');
+  t.equal(savedState(e.stateDir, '*@jumpvm'), 'monitoring', 'and the host baseline');
+  // and the extension, started again, resumes what train saved and keeps it
+  child = await e.launch();
+  await e.emu.logResult('anomaly', first);
+  child.kill('SIGTERM');
+  await exited(child);
+  // before the lock, the extension running during train saved its own host baseline (one
+  // row, learning) over the one train had trained: the training was lost without a word
+  t.equal(savedState(e.stateDir, '*@jumpvm'), 'monitoring', 'the baseline train saved is still monitoring after the extension saved it');
+  t.equal(savedState(e.stateDir, 'host@jumpvm'), 'monitoring');
+});
+
+t.test('a lock left by a process that died is taken over; one of a live process is not', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-lock-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'lock');
+  // a live process: this one's parent (the test runner) under another name
+  fs.writeFileSync(file, JSON.stringify({ pid: process.ppid, start: null, what: 'anomaly score' }), { mode: 0o600 });
+  t.throws(() => lockStateDir(dir, 'anomaly train'), /in use by anomaly score \(pid \d+\)/);
+  // the same pid, but another process since (its start time differs): the holder is gone
+  fs.writeFileSync(file, JSON.stringify({ pid: process.ppid, start: '1', what: 'anomaly.ext' }), { mode: 0o600 });
+  let release = lockStateDir(dir, 'anomaly train');
+  t.match(JSON.parse(fs.readFileSync(file, 'utf8')), { pid: process.pid, what: 'anomaly train' }, 'taken over');
+  t.throws(() => lockStateDir(dir, 'anomaly.ext'), /in use by anomaly train/, 'held');
+  release();
+  t.notOk(fs.existsSync(file), 'given back');
+  // a process that exited (SIGKILL) and a file left half written by a crash
+  const dead = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
+  for (const left of [JSON.stringify({ pid: dead, start: null, what: 'anomaly.ext' }), '{"pid":']) {
+    fs.writeFileSync(file, left, { mode: 0o600 });
+    release = lockStateDir(dir, 'anomaly train');
+    release();
+  }
+  t.same(fs.readdirSync(dir), [], 'no lock and no copy left');
+});
