@@ -29,6 +29,8 @@ export const NAME = 'anomaly';
 const VERSION: string = require('../../package.json').version;
 /** osquery accepts an SDK version ≥ 1.7.7 or "0.0.0"/empty (protocol doc §3.3) */
 const SDK_VERSION = '0.0.0';
+/** how the extension names itself in the state directory's lock (state/lock.ts) */
+const NAME_IN_LOCK = 'anomaly.ext';
 /** check that the manager still knows our uuid every this many intervals */
 const UUID_CHECK_EVERY = 2;
 
@@ -82,12 +84,21 @@ export class AnomalyExtension {
     } catch (err) {
       throw new ExitError(73, (err as Error).message);
     }
-    try {
-      this.releaseState = lockStateDir(config.state_dir, 'anomaly.ext');
-    } catch (err) {
-      // another extension, or 'anomaly train' or 'score': osqueryd starts this one again later
-      if (err instanceof StateInUse) throw new ExitError(75, `${err.message}; not started, so that neither saves over the other's files`);
-      throw new ExitError(73, `state directory ${config.state_dir}: cannot take its lock (${(err as Error).message})`);
+    // An anomaly.ext that holds the lock is most likely this one's predecessor, still saving
+    // its subjects after osqueryd restarted (a stop waits for one scoring batch and a save;
+    // osqueryd kills it alarm_timeout − 4 s after asking): this one waits for it to go, as
+    // long as it lives. 'anomaly train' or 'score' hold the lock for minutes: osqueryd starts
+    // this one again later.
+    for (let said = false; !this.releaseState;) {
+      try {
+        this.releaseState = lockStateDir(config.state_dir, NAME_IN_LOCK);
+      } catch (err) {
+        if (!(err instanceof StateInUse)) throw new ExitError(73, `state directory ${config.state_dir}: cannot take its lock (${(err as Error).message})`);
+        if (err.holder !== NAME_IN_LOCK) throw new ExitError(75, `${err.message}; not started, so that neither saves over the other's files`);
+        if (!said) log('warn', `${err.message}; waiting for it to stop before starting`);
+        said = true;
+        await sleep(200);
+      }
     }
     await this.waitForManager();
     this.cpu.start();

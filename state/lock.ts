@@ -14,7 +14,15 @@ import { CREATE_NEW, readNoFollow, writeAll } from './atomic';
 // never seen half written. A holder that died (SIGKILL, a power loss) left it: a lock whose
 // pid is gone, or is now another process (another start time), is taken over.
 
-export class StateInUse extends Error {}
+export class StateInUse extends Error {
+  constructor(
+    message: string,
+    /** what holds it, as it named itself ('anomaly.ext', 'anomaly train', …), when known */
+    readonly holder?: string,
+  ) {
+    super(message);
+  }
+}
 
 interface Holder {
   pid: number;
@@ -97,7 +105,7 @@ export function lockStateDir(dir: string, what: string): () => void {
       const found = readLock(file);
       if (found === null) continue;
       const holder = holderOf(found);
-      if (holder && alive(holder)) throw new StateInUse(`state directory ${dir} is in use by ${holder.what} (pid ${holder.pid})`);
+      if (holder && alive(holder)) throw new StateInUse(`state directory ${dir} is in use by ${holder.what} (pid ${holder.pid})`, holder.what);
       // its holder is gone: taken over, unless another process took it over meanwhile
       if (readLock(file) === found) fs.rmSync(file, { force: true });
     }

@@ -1,10 +1,10 @@
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
 import { anomaly } from './helpers/cli';
-import { emulated, exited } from './helpers/emulated';
+import { emulated, exited, until } from './helpers/emulated';
 import { JUMPVM_LOG } from './helpers/paths';
 import { lockStateDir } from '../state/lock';
 
@@ -74,4 +74,32 @@ t.test('a lock left by a process that died is taken over; one of a live process 
     release();
   }
   t.same(fs.readdirSync(dir), [], 'no lock and no copy left');
+});
+
+t.test("anomaly.ext waits for a predecessor that still holds the lock, not for 'anomaly train'", async (t) => {
+  const e = await emulated();
+  t.teardown(() => e.close());
+  fs.mkdirSync(e.stateDir, { mode: 0o700 });
+  // a live process in the lock's place: first as 'anomaly train', then as an anomaly.ext
+  // still stopping after osqueryd restarted
+  const holder = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  t.teardown(() => holder.kill('SIGKILL'));
+  const lock = path.join(e.stateDir, 'lock');
+  fs.writeFileSync(lock, JSON.stringify({ pid: holder.pid, start: null, what: 'anomaly train' }), { mode: 0o600 });
+  const refused = await e.launch({ wait: false });
+  t.equal((await exited(refused)).code, 75, "refused at once while 'anomaly train' holds it (EX_TEMPFAIL)");
+  t.match(e.stderr.join(''), /in use by anomaly train/);
+
+  fs.writeFileSync(lock, JSON.stringify({ pid: holder.pid, start: null, what: 'anomaly.ext' }), { mode: 0o600 });
+  const child = await e.launch({ wait: false });
+  await until(
+    async () => e.stderr.join(''),
+    (s) => /in use by anomaly\.ext .*waiting for it to stop before starting/.test(s) || child.exitCode !== null,
+  );
+  t.equal(child.exitCode, null, 'waits for its predecessor');
+  t.equal(e.emu.registered().length, 0, 'and has not registered');
+  holder.kill('SIGKILL');
+  await exited(holder);
+  await e.emu.waitFor('anomaly', Infinity, () => (child.exitCode !== null ? `it exited (${child.exitCode})` : null));
+  t.match(JSON.parse(fs.readFileSync(lock, 'utf8')), { pid: child.pid, what: 'anomaly.ext' }, 'took the lock once its predecessor was gone, and registered');
 });
