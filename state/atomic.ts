@@ -35,7 +35,32 @@ export const READ = O_RDONLY | O_NOFOLLOW;
 
 /** a directory of ours: created 0700 whatever the umask */
 export function makeDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // one level at a time: Node's recursive mkdir never returns where mkdir answers ENOENT
+  // with the parent present (/proc, sysfs), so a state_dir named there would hang start-up
+  const missing: string[] = [];
+  for (let d = path.resolve(dir); !fs.existsSync(d);) {
+    missing.unshift(d);
+    const up = path.dirname(d);
+    if (up === d) break;
+    d = up;
+  }
+  for (const d of missing) {
+    try {
+      fs.mkdirSync(d, { mode: 0o700 });
+    } catch (err) {
+      // another creator won the race; anything else there (a dangling link) is an error, as before
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !isDir(d)) throw err;
+    }
+  }
+  if (!missing.length && !isDir(dir)) throw Object.assign(new Error(`EEXIST: file already exists, mkdir '${dir}'`), { code: 'EEXIST' });
+}
+
+function isDir(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** the whole file, not through a link (ELOOP if it is one) */

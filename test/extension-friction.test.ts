@@ -1,0 +1,27 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import t from 'tap';
+import { DIST } from './helpers/paths';
+
+// anomaly.ext run by hand, as a newcomer tries it before osqueryd is set up: each case says
+// what is wrong and what to do, in one line, with a sysexits code and no stack trace.
+
+const MAIN = path.join(DIST, 'extension', 'main.js');
+
+function ext(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANOMALY_') && k !== 'OSQUERY_EXTENSION'));
+  // the timeout only ends a hang, so that it is reported instead of stalling the suite (SIGKILL:
+  // a blocked event loop never runs the SIGTERM handler)
+  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { ...clean, ...env }, timeout: 120_000, killSignal: 'SIGKILL' });
+  return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
+}
+
+t.test('a state directory that cannot be created under /proc: EX_CANTCREAT, not a hang', { skip: !fs.existsSync('/proc/self') && 'no /proc' }, async (t) => {
+  // Node's recursive mkdir loops for ever on /proc's ENOENT, at full CPU and deaf to SIGTERM
+  const r = ext(['--socket', '/nonexistent/osquery.em', '--timeout', '1'], { ANOMALY_STATE_DIR: '/proc/anomaly-test/state' });
+  t.equal(r.signal, null, 'it ended by itself');
+  t.equal(r.code, 73, r.err);
+  t.match(r.err, /state directory \/proc\/anomaly-test\/state cannot be created \(ENOENT/);
+  t.equal(r.err.trim().split('\n').length, 1, 'one line');
+});
