@@ -202,7 +202,13 @@ export class AnomalyExtension {
       }
       await sleep(200);
     }
-    throw new ExitError(1, `osquery extensions socket ${this.args.socket} not available after ${this.args.timeout} s (${last})`);
+    // EX_UNAVAILABLE, and what to do: run by hand, the usual cause is no osqueryd, or one
+    // listening elsewhere (its --extensions_socket) or with extensions disabled
+    throw new ExitError(
+      69,
+      `osquery extensions socket ${this.args.socket} not available after ${this.args.timeout} s (${last}); ` +
+        'osqueryd starts anomaly.ext itself (--extensions_autoload or --extension): run by hand, start osqueryd first and pass its --extensions_socket as --socket',
+    );
   }
 
   private async register(): Promise<void> {

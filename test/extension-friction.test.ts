@@ -1,5 +1,6 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
 import { DIST } from './helpers/paths';
@@ -16,6 +17,18 @@ function ext(args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { ...clean, ...env }, timeout: 120_000, killSignal: 'SIGKILL' });
   return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
 }
+
+t.test('no osqueryd at the socket: EX_UNAVAILABLE, saying how osqueryd starts it', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-ext-friction-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const sock = path.join(dir, 'osquery.em');
+  const r = ext(['--socket', sock, '--timeout', '1'], { ANOMALY_STATE_DIR: path.join(dir, 'state') });
+  t.equal(r.code, 69, r.err);
+  t.match(r.err, `osquery extensions socket ${sock} not available after 1 s`);
+  t.match(r.err, /start osqueryd first and pass its --extensions_socket as --socket/);
+  t.equal(r.err.trim().split('\n').length, 1, 'one line');
+  t.notMatch(r.err, /\n\s+at /, 'no stack trace');
+});
 
 t.test('a state directory that cannot be created under /proc: EX_CANTCREAT, not a hang', { skip: !fs.existsSync('/proc/self') && 'no /proc' }, async (t) => {
   // Node's recursive mkdir loops for ever on /proc's ENOENT, at full CPU and deaf to SIGTERM
