@@ -13,6 +13,31 @@ export interface ExtensionArgs {
 
 export const DEFAULT_SOCKET = '/var/osquery/osquery.em';
 
+/**
+ * What `--help` prints, run through the launcher (which answers it itself, so that it works
+ * before node is found) or as `node dist/extension/main.js`; test/extension-friction checks
+ * that the two say the same.
+ */
+export const USAGE = `Usage: anomaly.ext [--verbose] --socket PATH [--timeout SECONDS] [--interval SECONDS]
+
+The osquery extension anomaly.ext, as osqueryd launches it: it registers the logger plugin
+\`anomaly\` and the tables anomaly_scores, anomaly_windows, anomaly_models, anomaly_feedback
+on the osqueryd extension socket PATH.
+
+Environment (osqueryd passes its own environment to the extensions it launches):
+  ANOMALY_DIST    the built tree (the dist/ folder of an installed anomaly.ext); default:
+                  ../dist beside this file (a checkout), else ../anomaly/dist (the layout
+                  of the README: /usr/local/lib/osquery/{extensions/anomaly.ext,anomaly/})
+  ANOMALY_NODE    the node binary (Node 20+); default: node on PATH
+  ANOMALY_CONFIG  the extension's config file; default: /etc/osquery/anomaly.json
+  ANOMALY_STATE_DIR  overrides the config's state_dir (default /var/osquery/anomaly)
+`;
+
+/** `--help` or `-h` anywhere, as osqueryd never passes them */
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.some((a) => a === '--help' || a === '-h');
+}
+
 const ALIASES: Record<string, keyof ExtensionArgs> = {
   socket: 'socket',
   extensions_socket: 'socket',

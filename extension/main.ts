@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig, type AnomalyConfig } from '../conf/config';
-import { parseArgs, type ExtensionArgs } from './args';
+import { parseArgs, USAGE, wantsHelp, type ExtensionArgs } from './args';
 import { AnomalyExtension, ExitError } from './extension';
 import { makeLog } from './log';
 
@@ -9,6 +9,10 @@ import { makeLog } from './log';
 async function main(): Promise<void> {
   let args: ExtensionArgs;
   let config: AnomalyConfig;
+  if (wantsHelp(process.argv.slice(2))) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
   try {
     args = parseArgs(process.argv.slice(2));
   } catch (err) {

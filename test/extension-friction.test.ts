@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
-import { DIST } from './helpers/paths';
+import { DIST, ROOT } from './helpers/paths';
 
 // anomaly.ext run by hand, as a newcomer tries it before osqueryd is set up: each case says
 // what is wrong and what to do, in one line, with a sysexits code and no stack trace.
@@ -17,6 +17,16 @@ function ext(args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { ...clean, ...env }, timeout: 120_000, killSignal: 'SIGKILL' });
   return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
 }
+
+t.test('--help prints the usage, the same as the launcher, wherever it stands', async (t) => {
+  const launcher = spawnSync(path.join(ROOT, 'extension', 'anomaly.ext'), ['--help'], { encoding: 'utf8' });
+  t.equal(launcher.status, 0);
+  for (const args of [['--help'], ['-h'], ['--verbose', '--help'], ['--socket', '/nonexistent', '--help']]) {
+    const r = ext(args);
+    t.equal(r.code, 0, `${args.join(' ')}: exit 0 (${r.err.trim()})`);
+    t.equal(r.out, launcher.stdout, `${args.join(' ')}: the launcher's usage`);
+  }
+});
 
 t.test('no osqueryd at the socket: EX_UNAVAILABLE, saying how osqueryd starts it', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-ext-friction-'));
