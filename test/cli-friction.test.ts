@@ -68,6 +68,14 @@ t.test('every friction point is one clear line with its sysexits code', async (t
   t.equal(again.code, 65, 'the same log again: nothing new, EX_DATAERR');
   t.match(again.err, /all 266 rows were already learned \(same host, query and time/);
   oneLine(again, 'the same log again');
+
+  // a log that is not osquery's: score says so as train does, instead of exit 0 and no rows
+  const syslog = path.join(dir, 'auth.log');
+  fs.writeFileSync(syslog, 'Dec  6 10:00:01 web-01 sshd[812]: Accepted publickey for bob\nDec  6 10:00:02 web-01 sshd[812]: session opened\n');
+  const notOsquery = anomaly(['score', '--log', syslog, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(notOsquery.code, 65, `score on a syslog file: EX_DATAERR (${notOsquery.err.trim()})`);
+  t.match(notOsquery.err, /auth\.log: no result rows found \(2 lines skipped\)/);
+  t.equal(notOsquery.out, '', 'no rows printed');
 });
 
 t.test('demo --end pins the stream to a day, whatever day it runs', async (t) => {

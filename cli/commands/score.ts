@@ -90,6 +90,8 @@ export async function run(argv: string[]): Promise<number> {
     scorer.save();
     windows.save();
   }
+  // as train says: a file of other lines (syslog, osqueryd.INFO) is not an empty day of results
+  if (stats.rows === 0 && stats.errors > 0) throw new CliError(`${files.join(', ')}: no result rows found (${stats.errors} lines skipped)`, EXIT.dataerr);
   bar.done(`scored ${stats.rows.toLocaleString('en-US')} rows (${bad} bad)${stats.errors ? `, ${stats.errors} lines skipped` : ''}`);
   if (format === 'table') process.stdout.write(table(tableRows, COLUMNS));
   return flags['fail-on-bad'] && bad > 0 ? EXIT.findings : EXIT.ok;
