@@ -19,6 +19,9 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+/** the command being run, so that a usage error points at its own --help, where its flags are */
+let command: string | undefined;
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
@@ -33,6 +36,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const cmd = COMMANDS[name];
   if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
+  command = name;
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(cmd.load().help);
     return EXIT.ok;
@@ -48,7 +52,7 @@ main(process.argv.slice(2)).then(
     const e = err as Error;
     const message = printable(e.message);
     if (err instanceof UsageError) {
-      process.stderr.write(`anomaly: ${message}\nRun 'anomaly --help' for usage.\n`);
+      process.stderr.write(`anomaly: ${message}\nRun 'anomaly ${command ? `${command} ` : ''}--help' for ${command ? 'its options' : 'usage'}.\n`);
       process.exitCode = EXIT.usage;
     } else if (err instanceof ConfigError) {
       process.stderr.write(`anomaly: config error: ${message}\n`);

@@ -78,6 +78,15 @@ t.test('every friction point is one clear line with its sysexits code', async (t
   t.equal(notOsquery.out, '', 'no rows printed');
 });
 
+t.test('a usage error points at the help of the command that was run', async (t) => {
+  const typo = anomaly(['train', '--lgo', JUMPVM_LOG]);
+  t.equal(typo.code, 64);
+  t.equal(typo.err, "anomaly: unknown flag --lgo\nRun 'anomaly train --help' for its options.\n");
+  const unknown = anomaly(['trian']);
+  t.equal(unknown.code, 64);
+  t.equal(unknown.err, 'anomaly: unknown command "trian"\nRun \'anomaly --help\' for usage.\n');
+});
+
 t.test('demo --end pins the stream to a day, whatever day it runs', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-demo-end-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
