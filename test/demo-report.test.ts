@@ -41,6 +41,20 @@ t.test('npm run demo: the real extension finds every story through the emulator'
   });
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /osquery> SELECT .* FROM anomaly_scores WHERE score < 0\.3/);
+  // each table shows the columns its query selects, as osqueryi would
+  for (const [, select, header] of r.stdout.matchAll(/^osquery> SELECT (.*?) FROM .*\n\+[-+]+\n\|(.*)\|$/gm)) {
+    const selected = select.split(/,(?![^(]*\))/).map((c) =>
+      c
+        .trim()
+        .split(/\s+AS\s+/i)
+        .pop(),
+    );
+    t.same(
+      header.split('|').map((c) => c.trim()),
+      selected,
+      `the table of SELECT ${select.slice(0, 60)}…`,
+    );
+  }
   const found = r.stdout.match(/^ {2}found /gm)?.length ?? 0;
   const missed = r.stdout.match(/^ {2}missed /gm)?.length ?? 0;
   t.equal(found + missed, 6, 'six stories reported');

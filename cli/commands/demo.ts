@@ -127,7 +127,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     bar.done();
 
-    const sql = `SELECT datetime(time, 'unixepoch') AS time, subject, event, printf('%.3f', score) AS score, verdict, reasons FROM anomaly_scores WHERE score < ${BAD_BELOW} ORDER BY time`;
+    const sql = `SELECT datetime(time, 'unixepoch') AS time, subject, event, printf('%.3f', score) AS score, reasons FROM anomaly_scores WHERE score < ${BAD_BELOW} ORDER BY time`;
     const bad = await emu.query(sql);
     const uglySql = `SELECT datetime(time, 'unixepoch') AS time, subject, event, printf('%.3f', score) AS score, reasons FROM anomaly_scores WHERE score >= ${BAD_BELOW} AND score < ${GOOD_FROM} ORDER BY score LIMIT 10`;
     const ugly = await emu.query(uglySql);
