@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
+import { announceBackend } from '../scorer/models/backend';
 import { anomaly } from './helpers/cli';
 import { JUMPVM_LOG } from './helpers/paths';
 
@@ -64,6 +65,10 @@ t.test('every friction point is one clear line with its sysexits code', async (t
   const first = anomaly(['train', '--log', JUMPVM_LOG, '--state', state, '--config', cfg]);
   t.equal(first.code, 0, first.err);
   t.match(first.err, /training models: 1 of 1/, 'train progress reaches 1 of 1');
+  // as the README says of every file in the state directory (tfjs-backend, with the LSTM on, too)
+  announceBackend('wasm', state, () => undefined);
+  for (const f of fs.readdirSync(state, { withFileTypes: true }).filter((e) => e.isFile()))
+    t.equal(fs.statSync(path.join(state, f.name)).mode & 0o777, 0o600, `${f.name}: 0600`);
   const again = anomaly(['train', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
   t.equal(again.code, 65, 'the same log again: nothing new, EX_DATAERR');
   t.match(again.err, /all 266 rows were already learned \(same host, query and time/);

@@ -58,7 +58,7 @@ export function announceBackend(name: BackendName, stateDir: string, log: (level
   log('info', `tfjs backend: ${name}${name === 'tfjs-node' ? '' : `; ${NATIVE_HINT}`}`);
   let fd: number | undefined;
   try {
-    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o644);
+    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
     fs.writeSync(fd, `${name}\n`);
   } catch {
     /* a read-only state directory only means the line comes again next time */
