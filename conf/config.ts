@@ -93,7 +93,7 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
     const key = e.keyword === 'additionalProperties' ? [where, String(e.params.additionalProperty)].filter(Boolean).join('.') : where;
     const what =
       e.keyword === 'additionalProperties'
-        ? 'unknown key'
+        ? `unknown key (${knownKeys(e.schemaPath)})`
         : e.keyword === 'enum'
           ? `must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`
           : (e.message ?? 'invalid');
@@ -116,6 +116,15 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
   };
   if (env.ANOMALY_STATE_DIR) merged.state_dir = env.ANOMALY_STATE_DIR;
   return merged;
+}
+
+/** the keys allowed where an unknown one stood, so that a typo shows its fix */
+function knownKeys(schemaPath: string): string {
+  // '#/properties/learning/additionalProperties': the object schema is the path's parent
+  let node = schema as { properties?: Record<string, unknown> };
+  for (const part of schemaPath.replace(/^#\//, '').split('/').slice(0, -1)) node = (node as Record<string, typeof node>)[part];
+  const keys = Object.keys(node?.properties ?? {});
+  return keys.length ? `expected one of ${keys.join(', ')}` : 'none allowed here';
 }
 
 /**

@@ -40,7 +40,13 @@ t.test('the example config is valid and covers every section', async (t) => {
 
 t.test('a bad config is refused with the path of the offending key', async (t) => {
   t.throws(() => resolveConfig({ learning: { min_events: 'many' } }, 'x.json', {}), /x\.json: learning\.min_events: must be integer/);
-  t.throws(() => resolveConfig({ models: { lstm: true, gru: true } }, 'x.json', {}), /models\.gru: unknown key/);
+  t.throws(() => resolveConfig({ models: { lstm: true, gru: true } }, 'x.json', {}), /models\.gru: unknown key \(expected one of rarity, ocsvm, lstm, ngram\)/);
+  // a typo shows the keys it could have meant, at the top, in a section and in a query override
+  t.throws(() => resolveConfig({ learnign: {} }, 'x.json', {}), /x\.json: learnign: unknown key \(expected one of state_dir, log_level, retention, learning,/);
+  t.throws(
+    () => resolveConfig({ queries: { q: { subjet: 'host' } } }, 'x.json', {}),
+    /queries\.q\.subjet: unknown key \(expected one of subject, key, ignore\)/,
+  );
   t.throws(() => resolveConfig({ queries: { q: { subject: '' } } }, 'x.json', {}), /queries\.q\.subject/);
   t.throws(() => loadConfig('/nonexistent/anomaly.json', {}), ConfigError, 'a config that was asked for must exist');
   t.equal(loadConfig(undefined, { ANOMALY_STATE_DIR: '/tmp/x' }).state_dir, '/tmp/x', 'ANOMALY_STATE_DIR overrides the state directory');
