@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
 import { announceBackend } from '../scorer/models/backend';
+import { EXIT } from '../cli/exit';
 import { anomaly } from './helpers/cli';
 import { JUMPVM_LOG } from './helpers/paths';
 
@@ -87,6 +88,9 @@ t.test('a usage error points at the help of the command that was run', async (t)
   const typo = anomaly(['train', '--lgo', JUMPVM_LOG]);
   t.equal(typo.code, 64);
   t.equal(typo.err, "anomaly: unknown flag --lgo\nRun 'anomaly train --help' for its options.\n");
+  // every code a command can end with is in the top-level help
+  const help = anomaly(['--help']);
+  for (const [name, code] of Object.entries(EXIT)) t.match(help.out, new RegExp(`\\b${code} `), `anomaly --help names exit ${code} (${name})`);
   const unknown = anomaly(['trian']);
   t.equal(unknown.code, 64);
   t.equal(unknown.err, 'anomaly: unknown command "trian"\nRun \'anomaly --help\' for usage.\n');
