@@ -42,6 +42,13 @@ t.test('every friction point is one clear line with its sysexits code', async (t
       /bad\.json: not valid JSON/,
     ],
     ['report --out onto a file', ['report', '--out', cfg], 73, /cannot write the report into .*anomaly\.json: .* is not a directory/],
+    ['demo --out onto a file', ['demo', '--eval-split', '--out', cfg], 73, /cannot write the demo into .*anomaly\.json: .* is not a directory; pass --out DIR/],
+    [
+      'demo --out under /proc',
+      ['demo', '--eval-split', '--out', '/proc/anomaly-demo-test/x'],
+      73,
+      /cannot write the demo into \/proc\/anomaly-demo-test\/x: cannot create/,
+    ],
     [
       'report --out under /proc',
       ['report', '--out', '/proc/anomaly-report-test'],
@@ -54,8 +61,8 @@ t.test('every friction point is one clear line with its sysexits code', async (t
   fs.writeFileSync(path.join(dir, 'enum.json'), JSON.stringify({ log_level: 'loud' }));
   fs.writeFileSync(path.join(dir, 'bad.json'), '{"models": {');
   for (const [what, args, code, message] of cases) {
-    // eval has no state; the others get this test's state, and its config unless the case names one
-    const r = anomaly(args[0] === 'eval' ? args : [...args, '--state', state, ...(args.includes('--config') ? [] : ['--config', cfg])]);
+    // eval and demo have no state; the others get this test's state, and its config unless the case names one
+    const r = anomaly(args[0] === 'eval' || args[0] === 'demo' ? args : [...args, '--state', state, ...(args.includes('--config') ? [] : ['--config', cfg])]);
     t.equal(r.code, code, `${what}: exit ${code}`);
     t.match(r.err, message, what);
     oneLine(r, what);

@@ -10,7 +10,7 @@ import type { ModelName, ScoredEvent, ScoredWindow } from '../../scorer/types';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
-import { table } from './shared';
+import { table, writableDir } from './shared';
 
 export const help = `Usage: anomaly demo [--out DIR] [--days N] [--seed N] [--end DATE] [--no-attacks] [--eval-split] [--serve]
 
@@ -61,7 +61,10 @@ export async function run(argv: string[]): Promise<number> {
   // the stream ends at the midnight after --end, by default the last one: the attacks happen "yesterday"
   const end = flags.end === undefined ? Math.floor(Date.now() / 1000 / DAY) * DAY : endOfDay(String(flags.end));
   const stream = generateDemo({ seed, days, start: end - days * DAY, host: 'web-01', attacks: !flags['no-attacks'] });
-  fs.mkdirSync(out, { recursive: true });
+  // one level at a time and one line when it fails: a recursive mkdir onto a file threw a stack
+  // trace, and under /proc it never returned
+  const problem = writableDir(out);
+  if (problem) throw new CliError(`cannot write the demo into ${out}: ${problem}; pass --out DIR`, EXIT.cantcreat);
   if (flags['eval-split']) {
     const { train, test } = evaluationSplit(stream);
     fs.writeFileSync(path.join(out, 'train.log'), train.join('\n') + '\n');
