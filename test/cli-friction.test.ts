@@ -42,6 +42,18 @@ t.test('every friction point is one clear line with its sysexits code', async (t
       /bad\.json: not valid JSON/,
     ],
     ['report --out onto a file', ['report', '--out', cfg], 73, /cannot write the report into .*anomaly\.json: .* is not a directory/],
+    [
+      'train --fleet --out under a file',
+      ['train', '--fleet', JUMPVM_LOG, '--out', path.join(cfg, 'fleet.json')],
+      73,
+      /cannot write the fleet prior to .*anomaly\.json\/fleet\.json: .*anomaly\.json is not a directory; pass --out FILE/,
+    ],
+    [
+      'train --fleet --out under /proc',
+      ['train', '--fleet', JUMPVM_LOG, '--out', '/proc/fleet.json'],
+      73,
+      /cannot write the fleet prior to \/proc\/fleet\.json: not writable/,
+    ],
     ['demo --out onto a file', ['demo', '--eval-split', '--out', cfg], 73, /cannot write the demo into .*anomaly\.json: .* is not a directory; pass --out DIR/],
     [
       'demo --out under /proc',

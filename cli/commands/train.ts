@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import { Scorer } from '../../scorer/scorer';
 import { WindowScorer, windowOptionsFrom } from '../../scorer/windows';
@@ -5,7 +6,7 @@ import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
 import { TrainLedger } from '../train-ledger';
-import { checkInputFile, configFrom, holdState, logBatches, STATE_FLAGS, STATE_HELP, stderrLog, type RowStreamStats } from './shared';
+import { checkInputFile, configFrom, holdState, logBatches, STATE_FLAGS, STATE_HELP, stderrLog, writableDir, type RowStreamStats } from './shared';
 
 export const help = `Usage: anomaly train --log FILE... [options]
        anomaly train --fleet FILE... [--out FILE] [options]
@@ -99,6 +100,9 @@ async function trainFleet(flags: Record<string, unknown>): Promise<number> {
   const files = flags.fleet as string[];
   const config = configFrom(flags);
   const out = path.resolve((flags.out as string | undefined) ?? path.join(config.state_dir, 'fleet.json'));
+  // checked before the training, which takes minutes, and as one line, not a stack trace at the end
+  const problem = fs.existsSync(out) && fs.statSync(out).isDirectory() ? `${out} is a directory` : writableDir(path.dirname(out));
+  if (problem) throw new CliError(`cannot write the fleet prior to ${out}: ${problem}; pass --out FILE`, EXIT.cantcreat);
   const log = stderrLog(flags);
   const bar = progress(process.stderr, Boolean(flags.quiet));
   // the fleet prior is trained in memory: it must not touch the subjects in the state directory
