@@ -100,6 +100,14 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
     throw new ConfigError(file, key || '(top level)', what);
   }
   const cfg = raw as Partial<AnomalyConfig>;
+  // osqueryd starts the extension in its own working directory (/ under systemd), and
+  // `anomaly train` runs wherever the user is: a relative path would name two places
+  for (const [key, value] of [
+    ['state_dir', cfg.state_dir],
+    ['baselines.fleet_prior', cfg.baselines?.fleet_prior],
+  ] as const)
+    if (value && !path.isAbsolute(value))
+      throw new ConfigError(file, key, `must be an absolute path, not ${JSON.stringify(value)} (osqueryd starts the extension in its own working directory)`);
   const merged: AnomalyConfig = {
     state_dir: cfg.state_dir ?? DEFAULTS.state_dir,
     log_level: cfg.log_level ?? DEFAULTS.log_level,

@@ -49,6 +49,10 @@ t.test('a bad config is refused with the path of the offending key', async (t) =
   );
   t.throws(() => resolveConfig({ queries: { q: { subject: '' } } }, 'x.json', {}), /queries\.q\.subject/);
   t.throws(() => loadConfig('/nonexistent/anomaly.json', {}), ConfigError, 'a config that was asked for must exist');
+  // the extension (cwd / under systemd) and anomaly train (cwd anywhere) would use two places
+  t.throws(() => resolveConfig({ state_dir: 'anomaly-state' }, 'x.json', {}), /x\.json: state_dir: must be an absolute path, not "anomaly-state"/);
+  t.throws(() => resolveConfig({ baselines: { fleet_prior: 'fleet.json' } }, 'x.json', {}), /baselines\.fleet_prior: must be an absolute path/);
+  t.equal(resolveConfig({ baselines: { fleet_prior: '' } }, 'x.json', {}).baselines.fleet_prior, '', 'no fleet prior is still ""');
   t.equal(loadConfig(undefined, { ANOMALY_STATE_DIR: '/tmp/x' }).state_dir, '/tmp/x', 'ANOMALY_STATE_DIR overrides the state directory');
 });
 
