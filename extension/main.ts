@@ -1,4 +1,5 @@
-import { ConfigError, loadConfig, type AnomalyConfig } from '../conf/config';
+import * as fs from 'fs';
+import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type AnomalyConfig } from '../conf/config';
 import { parseArgs, USAGE, wantsHelp, type ExtensionArgs } from './args';
 import { AnomalyExtension, ExitError } from './extension';
 import { makeLog } from './log';
@@ -35,6 +36,10 @@ async function main(): Promise<void> {
     log('error', (err as Error).message);
     process.exit(err instanceof ExitError ? err.code : 1);
   }
+  // which config took effect: one missing from where osqueryd's environment points (no
+  // ANOMALY_CONFIG in its service) means defaults, which nothing else would say
+  const file = process.env.ANOMALY_CONFIG || DEFAULT_CONFIG_PATH;
+  log('info', `config ${fs.existsSync(file) ? file : `${file} (absent: defaults)`}; state directory ${config.state_dir}`);
   extension.run();
 }
 

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
+import { emulated } from './helpers/emulated';
 import { DIST, ROOT } from './helpers/paths';
 
 // anomaly.ext run by hand, as a newcomer tries it before osqueryd is set up: each case says
@@ -48,3 +49,25 @@ t.test('a state directory that cannot be created under /proc: EX_CANTCREAT, not 
   t.match(r.err, /state directory \/proc\/anomaly-test\/state cannot be created \(ENOENT/);
   t.equal(r.err.trim().split('\n').length, 1, 'one line');
 });
+
+t.test('once registered, it logs which config took effect and where its state is', async (t) => {
+  const e = await emulated();
+  t.teardown(() => e.close());
+  await e.launch();
+  await until(() => /config .*; state directory/.test(e.stderr.join('')));
+  t.match(e.stderr.join(''), `config ${e.env.ANOMALY_CONFIG}; state directory ${e.stateDir}`);
+  // without ANOMALY_CONFIG in osqueryd's environment, and nothing at the default path
+  if (fs.existsSync('/etc/osquery/anomaly.json')) return;
+  const bare = await emulated();
+  t.teardown(() => bare.close());
+  bare.env.ANOMALY_CONFIG = '';
+  bare.env.ANOMALY_STATE_DIR = bare.stateDir;
+  await bare.launch();
+  await until(() => /config .*; state directory/.test(bare.stderr.join('')));
+  t.match(bare.stderr.join(''), `config /etc/osquery/anomaly.json (absent: defaults); state directory ${bare.stateDir}`);
+});
+
+/** no deadline: tap's own timeout reports a line that never comes */
+async function until(ok: () => boolean): Promise<void> {
+  while (!ok()) await new Promise((r) => setTimeout(r, 100));
+}
