@@ -34,6 +34,6 @@ ${Object.entries(COMMANDS)
 Run 'anomaly <command> --help' for its options.
 Exit codes: 0 ok, 1 findings (--fail-on-bad), 64 usage, 65 bad input data, 66 missing input,
 69 extension unavailable, 70 internal error, 73 cannot create (state or report directory),
-74 I/O error, 78 bad config.
+74 I/O error, 75 state directory in use, 78 bad config.
 `;
 }
