@@ -208,7 +208,14 @@ export class DurableQueue {
     this.counters.received = this.counters.accepted + this.counters.rejected;
     if (this.pending.length) this.log('info', `queue: ${this.pending.length} accepted lines from before the last stop will be scored`);
     if (renew || !this.epoch) this.newEpoch(epochFile);
-    if (segments.length) this.openSegment(this.segment, false);
+    // The newest segment set aside unreadable (a link planted in its place, a failing disk):
+    // its lines may have been learned, so new lines go into a segment after it. Continuing
+    // the last one read (or segment 0 when it was the only one) placed them before marks
+    // subjects had saved, under the same epoch: they were taken for lines learned already.
+    if (segments.length && this.segment !== newest) {
+      this.segment = newest;
+      this.openSegment(this.segment + 1);
+    } else if (segments.length) this.openSegment(this.segment, false);
     else this.openSegment(this.segment + 1);
   }
 

@@ -248,3 +248,36 @@ t.test('line marks: replayed lines keep theirs, new lines get greater ones, and 
   t.not(first(q).epoch, given.epoch, 'a new epoch');
   q.close();
 });
+
+t.test('a newest segment that cannot be read: new lines are placed after every earlier one, and kept', async (t) => {
+  const d = dir(t);
+  const { out, log } = logs();
+  let q = new DurableQueue(d, 1 << 20, log);
+  for (let i = 0; i < 5; i++) q.append(`line ${i}`);
+  q.take(5);
+  const given = q.marks(5);
+  // scored and learned (a subject saved its mark at the last line), then committed and stopped
+  q.commit(5);
+  q.close();
+  // the segment comes back unreadable (a link planted in its place, a failing disk): moved aside
+  const seg = fs.readdirSync(d).find((f) => f.endsWith('.log'))!;
+  fs.rmSync(path.join(d, seg));
+  fs.symlinkSync('/etc/passwd', path.join(d, seg));
+  q = new DurableQueue(d, 1 << 20, log);
+  t.ok(
+    out.some((l) => l.includes('cannot read a queue segment')),
+    'the link is set aside',
+  );
+  t.ok(q.append('line 5'), 'a new line accepted');
+  q.take(1);
+  const m = q.marks(1);
+  const last = { segment: given.segment[4], end: given.end[4] };
+  const placedAfter = m.epoch !== given.epoch || m.segment[0] > last.segment || (m.segment[0] === last.segment && m.end[0] > last.end);
+  t.ok(placedAfter, `the new line is not taken for one learned before (${JSON.stringify(m)} after ${JSON.stringify(last)} of ${given.epoch})`);
+  // stopped before it was scored: the next start scores it
+  q.release();
+  q.close();
+  q = new DurableQueue(d, 1 << 20, log);
+  t.same(q.take(5), ['line 5'], 'the acknowledged line is replayed, not removed as consumed');
+  q.close();
+});
