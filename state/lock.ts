@@ -1,7 +1,7 @@
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { CREATE_NEW, readNoFollow, writeAll } from './atomic';
+import { CREATE_NEW, READ, writeAll } from './atomic';
 
 // One writer per state directory. The extension keeps its subjects, baselines, windows and
 // retained scores in memory and saves them over their files; 'anomaly train' or 'score' run
@@ -66,13 +66,30 @@ function holderOf(text: string): Holder | null {
   }
 }
 
+/** a holder's record is under 200 bytes: anything far larger is not one */
+const MAX_LOCK_BYTES = 4096;
+
 function readLock(file: string): string | null {
+  let fd: number;
   try {
-    return readNoFollow(file).toString('utf8');
+    // O_NONBLOCK: open(2) of a FIFO for reading waits for a writer, which held the start
+    // (and 'anomaly train') for ever; on a regular file it changes nothing
+    fd = fs.openSync(file, READ | fs.constants.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     // a link or something unreadable where the lock goes: not a holder
     return '';
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    // a FIFO, a device, a directory or a huge file (read whole before) is not a holder
+    if (!st.isFile() || st.size > MAX_LOCK_BYTES) return '';
+    const buf = Buffer.alloc(MAX_LOCK_BYTES);
+    return buf.toString('utf8', 0, fs.readSync(fd, buf, 0, MAX_LOCK_BYTES, 0));
+  } catch {
+    return '';
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -103,3 +103,27 @@ t.test("anomaly.ext waits for a predecessor that still holds the lock, not for '
   await e.emu.waitFor('anomaly', Infinity, () => (child.exitCode !== null ? `it exited (${child.exitCode})` : null));
   t.match(JSON.parse(fs.readFileSync(lock, 'utf8')), { pid: child.pid, what: 'anomaly.ext' }, 'took the lock once its predecessor was gone, and registered');
 });
+
+t.test('a lock that is a FIFO, or a huge file, is not a holder and holds up nobody', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-lock-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'lock');
+  const lockModule = path.join(__dirname, '..', 'state', 'lock.js');
+  const take = `const r = require(${JSON.stringify(lockModule)}).lockStateDir(${JSON.stringify(dir)}, 'anomaly train'); console.log(require('fs').readFileSync(${JSON.stringify(file)}, 'utf8')); r();`;
+  for (const [what, plant] of [
+    // open(2) of a FIFO for reading waits for a writer, which never comes: the start hung
+    ['a FIFO', () => spawnSync('mkfifo', [file])],
+    // 64 MB of garbage: read whole into memory before
+    ['a huge file', () => fs.writeFileSync(file, Buffer.alloc(64 << 20, 'x'), { mode: 0o600 })],
+  ] as const) {
+    plant();
+    // in a child: a hang would hold up this test runner; tap's timeout reports it
+    const child = spawn(process.execPath, ['-e', take], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    const { code } = await exited(child);
+    t.equal(code, 0, `${what} in the lock's place: taken over`);
+    t.match(out, /"what":"anomaly train"/, `${what}: the lock is this process's`);
+    t.notOk(fs.existsSync(file), `${what}: given back`);
+  }
+});
