@@ -131,7 +131,6 @@ export class DurableQueue {
   private recover(): void {
     const cursorFile = path.join(this.dir, 'cursor.json');
     const epochFile = path.join(this.dir, 'epoch.json');
-    let cursorRead = false;
     /** positions may repeat ones handed out before: a new epoch */
     let renew = false;
     try {
@@ -143,7 +142,6 @@ export class DurableQueue {
     try {
       const c = readStateFile(cursorFile, CURSOR_KIND, 1, checkCursor) as Cursor | undefined;
       if (c) this.cursor = c;
-      cursorRead = true;
     } catch (err) {
       this.log('error', `${(err as Error).message}; replaying the whole queue (rows may be scored twice, none is lost)`);
     }
@@ -162,11 +160,14 @@ export class DurableQueue {
       this.cursor = { segment: 0, position: 0 };
       renew = true;
     }
-    // no segment left: the numbers go on after the cursor's, so that no position repeats;
-    // without a cursor either, they start again at 1 and so does the epoch
+    // No segment left: nothing is replayed, so no subject's mark needs to hold, and a new
+    // epoch costs nothing. Going on after the cursor's numbers alone was not enough: the
+    // cursor is saved at most every 200 ms, and one left in an older segment than the lines
+    // learned (a kill just after the queue moved to a new segment, then the backlog cleared)
+    // placed new lines before the subjects' marks, taken for lines learned already
     if (!segments.length) {
       this.segment = this.cursor.segment;
-      if (!cursorRead || this.cursor.segment === 0) renew = true;
+      renew = true;
     }
     for (const n of segments) {
       const file = this.segmentFile(n);

@@ -230,13 +230,14 @@ t.test('line marks: replayed lines keep theirs, new lines get greater ones, and 
   t.same(q.marks(5), given, 'the replayed lines have the marks they had');
   q.commit(5);
   q.close();
-  // every segment gone (removed by hand, or set aside), the cursor kept: numbers go on
+  // every segment gone (removed by hand, or set aside), the cursor kept
   for (const f of fs.readdirSync(d)) if (f.endsWith('.log')) fs.rmSync(path.join(d, f));
   q = new DurableQueue(d, 1 << 20);
   q.append('line 5');
   q.take(1);
   const next = first(q);
-  t.equal(next.epoch, given.epoch, 'the same epoch');
+  // (nothing to replay: a new epoch, so no mark saved before can cover a new line)
+  t.not(next.epoch, given.epoch, 'a new epoch');
   t.ok(after(next, { segment: given.segment[4], end: given.end[4] }), `a new line is placed after every earlier one (${JSON.stringify(next)})`);
   q.commit(1);
   q.close();
@@ -279,5 +280,39 @@ t.test('a newest segment that cannot be read: new lines are placed after every e
   q.close();
   q = new DurableQueue(d, 1 << 20, log);
   t.same(q.take(5), ['line 5'], 'the acknowledged line is replayed, not removed as consumed');
+  q.close();
+});
+
+t.test('every segment gone with a cursor older than the lines learned: new lines are not taken for learned ones', async (t) => {
+  const d = dir(t);
+  let q = new DurableQueue(d, 1 << 20);
+  for (let i = 0; i < 3; i++) q.append(`line ${i}`);
+  q.take(3);
+  q.commit(3);
+  q.close();
+  const stale = fs.readFileSync(path.join(d, 'cursor.json'));
+  // the queue went on into segment 2 (a segment fills at 16 MB; made here by hand)
+  const seg2 = path.join(d, '00000002.log');
+  fs.writeFileSync(seg2, Array.from({ length: 20 }, (_, i) => `later line ${i}\n`).join(''), { mode: 0o600 });
+  q = new DurableQueue(d, 1 << 20);
+  const lines = q.take(100);
+  t.equal(lines.length, 20);
+  const learned = q.marks(lines.length);
+  t.equal(learned.segment[19], 2, 'the lines learned sit in segment 2');
+  // scored and learned (a subject saved its mark at the last one), committed, then killed
+  // before the cursor was saved (it is saved at most every 200 ms): the cursor on disk is
+  // still in segment 1
+  q.commit(lines.length);
+  q.close();
+  fs.writeFileSync(path.join(d, 'cursor.json'), stale);
+  // the backlog cleared by hand
+  for (const f of fs.readdirSync(d)) if (f.endsWith('.log')) fs.rmSync(path.join(d, f));
+  q = new DurableQueue(d, 1 << 20);
+  q.append('new line');
+  q.take(1);
+  const m = q.marks(1);
+  const last = { segment: learned.segment[19], end: learned.end[19] };
+  const placedAfter = m.epoch !== learned.epoch || m.segment[0] > last.segment || (m.segment[0] === last.segment && m.end[0] > last.end);
+  t.ok(placedAfter, `the new line is not taken for one learned before (${JSON.stringify(m)} after ${JSON.stringify(last)} of ${learned.epoch})`);
   q.close();
 });
