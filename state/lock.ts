@@ -123,8 +123,26 @@ export function lockStateDir(dir: string, what: string): () => void {
       if (found === null) continue;
       const holder = holderOf(found);
       if (holder && alive(holder)) throw new StateInUse(`state directory ${dir} is in use by ${holder.what} (pid ${holder.pid})`, holder.what);
-      // its holder is gone: taken over, unless another process took it over meanwhile
-      if (readLock(file) === found) fs.rmSync(file, { force: true });
+      // Its holder is gone: taken over, unless another process took it over meanwhile. It
+      // is moved aside and looked at there, not removed after a look: two processes that
+      // both read the dead holder's lock both removed it, the second one the lock the first
+      // had just linked in its place, and both held the directory.
+      const aside = `${tmp}.old`;
+      try {
+        fs.renameSync(file, aside);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      try {
+        // another's fresh lock moved aside: put back (unless a third took the place meanwhile,
+        // whose lock the next turn finds)
+        if (readLock(aside) !== found) fs.linkSync(aside, file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      } finally {
+        fs.rmSync(aside, { force: true });
+      }
     }
     throw new StateInUse(`state directory ${dir}: its lock changed hands three times while this process tried to take it`);
   } finally {

@@ -127,3 +127,45 @@ t.test('a lock that is a FIFO, or a huge file, is not a holder and holds up nobo
     t.notOk(fs.existsSync(file), `${what}: given back`);
   }
 });
+
+t.test('two processes taking over the same dead holder: one holds the lock, not both', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-lock-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'lock');
+  const dead = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
+  fs.writeFileSync(file, JSON.stringify({ pid: dead, start: null, what: 'anomaly.ext' }), { mode: 0o600 });
+  // B has read the dead holder's lock and is about to remove it when A, which read it too,
+  // removes it and takes the lock: the two interleaved here through fs.rmSync
+  const rmSync = fs.rmSync;
+  let releaseA: (() => void) | null = null;
+  const fsMutable = require('fs') as { rmSync: typeof fs.rmSync };
+  fsMutable.rmSync = ((p: fs.PathLike, o?: fs.RmOptions) => {
+    if (p === file && !releaseA) {
+      fsMutable.rmSync = rmSync;
+      releaseA = lockStateDir(dir, 'anomaly.ext');
+    }
+    return rmSync(p, o);
+  }) as typeof fs.rmSync;
+  // the same if the take-over moves the lock aside instead of removing it
+  const renameSync = fs.renameSync;
+  (require('fs') as { renameSync: typeof fs.renameSync }).renameSync = ((a: fs.PathLike, b: fs.PathLike) => {
+    if (a === file && !releaseA) {
+      (require('fs') as { renameSync: typeof fs.renameSync }).renameSync = renameSync;
+      releaseA = lockStateDir(dir, 'anomaly.ext');
+    }
+    return renameSync(a, b);
+  }) as typeof fs.renameSync;
+  let heldByB = false;
+  try {
+    lockStateDir(dir, 'anomaly train');
+    heldByB = true;
+  } catch (err) {
+    t.match((err as Error).message, /in use by anomaly\.ext/, 'B is told A holds it');
+  } finally {
+    fsMutable.rmSync = rmSync;
+    (require('fs') as { renameSync: typeof fs.renameSync }).renameSync = renameSync;
+  }
+  t.ok(releaseA, 'A took the lock');
+  t.notOk(heldByB, 'B does not hold it too');
+  t.match(JSON.parse(fs.readFileSync(file, 'utf8')), { pid: process.pid, what: 'anomaly.ext' }, "the lock is A's");
+});
