@@ -230,7 +230,20 @@ export class DurableQueue {
     try {
       writeStateFile(file, EPOCH_KIND, 1, { epoch: this.epoch });
     } catch (err) {
-      this.log('error', `queue: cannot save ${file} (${(err as Error).message}); lines replayed after a restart may be learned a second time`);
+      // The old epoch must not outlive it: read again at the next start, it named positions
+      // that may start again (an emptied queue), under which subjects still hold marks, and
+      // new lines were taken for lines learned. Without a file, the next start makes a new one.
+      // (unlink needs no free space)
+      let removed = true;
+      try {
+        fs.rmSync(file, { force: true });
+      } catch {
+        removed = false;
+      }
+      this.log(
+        'error',
+        `queue: cannot save ${file} (${(err as Error).message}); lines replayed after a restart may be learned a second time${removed ? '' : ', and the old epoch could not be removed either: new lines may go unlearned after a restart'}`,
+      );
     }
   }
 

@@ -316,3 +316,37 @@ t.test('every segment gone with a cursor older than the lines learned: new lines
   t.ok(placedAfter, `the new line is not taken for one learned before (${JSON.stringify(m)} after ${JSON.stringify(last)} of ${learned.epoch})`);
   q.close();
 });
+
+t.test('a new epoch the disk refuses does not leave the old one to be read again over restarted positions', async (t) => {
+  const d = dir(t);
+  let q = new DurableQueue(d, 1 << 20);
+  for (let i = 0; i < 20; i++) q.append(`line ${i} learned under the first epoch`);
+  q.take(20);
+  const learned = q.marks(20);
+  q.commit(20);
+  q.close();
+  // the queue emptied and its cursor lost: positions start again at segment 1, under a new
+  // epoch, which the disk refuses to save (full)
+  for (const f of fs.readdirSync(d)) if (f.endsWith('.log') || f === 'cursor.json') fs.rmSync(path.join(d, f));
+  const rename = fsModule.renameSync;
+  fsModule.renameSync = (from: fs.PathLike, to: fs.PathLike) => {
+    if (String(to).endsWith('epoch.json')) throw Object.assign(new Error('ENOSPC: no space left on device, rename'), { code: 'ENOSPC' });
+    return rename(from, to);
+  };
+  try {
+    q = new DurableQueue(d, 1 << 20);
+  } finally {
+    fsModule.renameSync = rename;
+  }
+  t.ok(q.append('a new line'));
+  q.close();
+  // restarted: the new line is replayed; a subject that learned the first epoch's lines and
+  // none since still holds its mark (1, end of line 19)
+  q = new DurableQueue(d, 1 << 20);
+  t.same(q.take(5), ['a new line']);
+  const m = q.marks(1);
+  const last = { segment: learned.segment[19], end: learned.end[19] };
+  const placedAfter = m.epoch !== learned.epoch || m.segment[0] > last.segment || (m.segment[0] === last.segment && m.end[0] > last.end);
+  t.ok(placedAfter, `the new line is not taken for one learned before (${JSON.stringify(m)} after ${JSON.stringify(last)} of ${learned.epoch})`);
+  q.close();
+});
