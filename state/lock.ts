@@ -105,9 +105,13 @@ export function lockStateDir(dir: string, what: string): () => void {
   const fd = fs.openSync(tmp, CREATE_NEW, 0o600);
   try {
     writeAll(fd, text);
-  } finally {
+  } catch (err) {
+    // (a full disk: the empty copy was left, one per try)
     fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw err;
   }
+  fs.closeSync(fd);
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {

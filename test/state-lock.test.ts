@@ -4,7 +4,8 @@ import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
 import { anomaly } from './helpers/cli';
-import { emulated, exited, until } from './helpers/emulated';
+import { emulated, exited, processLine, until } from './helpers/emulated';
+import { fill, smallDisk } from './helpers/disk';
 import { JUMPVM_LOG } from './helpers/paths';
 import { lockStateDir } from '../state/lock';
 
@@ -168,4 +169,53 @@ t.test('two processes taking over the same dead holder: one holds the lock, not 
   t.ok(releaseA, 'A took the lock');
   t.notOk(heldByB, 'B does not hold it too');
   t.match(JSON.parse(fs.readFileSync(file, 'utf8')), { pid: process.pid, what: 'anomaly.ext' }, "the lock is A's");
+});
+
+t.test('anomaly.ext restarted on a full disk still starts: the lock it cannot write does not stop it', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  const unmount = smallDisk(e.stateDir, '8m');
+  t.teardown(async () => {
+    await e.emu.shutdown(5000);
+    unmount?.();
+    await e.close();
+  });
+  if (!unmount) {
+    t.comment('this machine does not allow mounting a tmpfs: no full disk to try');
+    return;
+  }
+  let child = await e.launch();
+  for (let i = 0; i < 5; i++) await e.emu.logResult('anomaly', processLine(i));
+  child.kill('SIGTERM');
+  await exited(child);
+  fill(e.stateDir);
+  // before the state lock, a start on a full disk registered and answered every line 0
+  // (counted dropped) until space came back; osqueryd with --extensions_require=anomaly
+  // fails its own start without the logger
+  child = await e.launch({ wait: false });
+  const outcome = await Promise.race([
+    exited(child).then((x) => `exited ${x.code ?? x.signal}`),
+    e.emu
+      .waitFor('anomaly', Infinity, () => (child.exitCode !== null || child.signalCode !== null ? 'exited' : null))
+      .then(() => 'registered')
+      .catch(() => 'exited'),
+  ]);
+  t.equal(outcome, 'registered', `started on a full disk (${e.stderr.join('').slice(-400).trim()})`);
+  if (outcome === 'registered') {
+    await e.emu.startLogger('anomaly');
+    await e.emu.logResult('anomaly', processLine(5));
+    t.equal(e.emu.catastrophic, null, 'a line answered 0');
+    t.match(e.stderr.join(''), /cannot write its lock \(ENOSPC/, 'the lock it could not take is said');
+    t.same(
+      fs.readdirSync(e.stateDir).filter((f) => f.startsWith('.lock')),
+      [],
+      'no empty copy of the lock left',
+    );
+    // space back: the lock is taken, and 'anomaly train' is kept out again
+    fs.rmSync(path.join(e.stateDir, 'filler'));
+    const lock = await until(
+      async () => (fs.existsSync(path.join(e.stateDir, 'lock')) ? JSON.parse(fs.readFileSync(path.join(e.stateDir, 'lock'), 'utf8')) : null),
+      (l) => l !== null,
+    );
+    t.match(lock, { pid: child.pid, what: 'anomaly.ext' }, 'the lock taken once the disk has room');
+  }
 });
