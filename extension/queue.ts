@@ -189,6 +189,12 @@ export class DurableQueue {
         pos = this.startOf(file, data, this.cursor.position);
         if (pos !== this.cursor.position) renew = true;
       }
+      if (data.length === 0) {
+        // (each start begins a segment: empty ones would pile up over restarts without lines;
+        // its number is not used again, as new segments go after the newest seen)
+        fs.rmSync(file, { force: true });
+        continue;
+      }
       while (pos < data.length) {
         const nl = data.indexOf(10, pos);
         if (nl < 0) {
@@ -209,15 +215,15 @@ export class DurableQueue {
     this.counters.received = this.counters.accepted + this.counters.rejected;
     if (this.pending.length) this.log('info', `queue: ${this.pending.length} accepted lines from before the last stop will be scored`);
     if (renew || !this.epoch) this.newEpoch(epochFile);
-    // The newest segment set aside unreadable (a link planted in its place, a failing disk):
-    // its lines may have been learned, so new lines go into a segment after it. Continuing
-    // the last one read (or segment 0 when it was the only one) placed them before marks
-    // subjects had saved, under the same epoch: they were taken for lines learned already.
-    if (segments.length && this.segment !== newest) {
-      this.segment = newest;
-      this.openSegment(this.segment + 1);
-    } else if (segments.length) this.openSegment(this.segment, false);
-    else this.openSegment(this.segment + 1);
+    // New lines go into a segment after the newest seen, never on at the end of one: a
+    // subject may have learned lines that are no longer there, and its mark must stay below
+    // every new line. The newest segment set aside unreadable (a link planted in its place, a
+    // failing disk) had new lines continue the last one read, or segment 0; its last lines
+    // lost (a power loss within the 200 ms between its syncs, while the subject that learned
+    // them was saved and synced) had new lines take their places. Either way they were
+    // taken for lines learned already, under the same epoch. (One more segment per start;
+    // a consumed one is removed as the cursor passes it.)
+    this.openSegment(Math.max(this.segment, newest) + 1);
   }
 
   /**
