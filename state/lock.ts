@@ -30,6 +30,8 @@ interface Holder {
   start: string | null;
   /** what holds it, for the message */
   what: string;
+  /** the kernel's boot id when it took the lock; null in locks of earlier builds */
+  boot: string | null;
 }
 
 const FILE = 'lock';
@@ -45,7 +47,20 @@ function startTime(pid: number): string | null {
   }
 }
 
+function bootId(): string | null {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
 function alive(h: Holder): boolean {
+  // A lock left by a power loss names a pid and start tick of the boot before, and a
+  // deterministic boot order gives them again, to this very process at worst: the extension
+  // then waited for itself for ever. A holder of another boot is gone.
+  const boot = bootId();
+  if (h.boot !== null && boot !== null && h.boot !== boot) return false;
   try {
     process.kill(h.pid, 0);
   } catch (err) {
@@ -60,7 +75,12 @@ function holderOf(text: string): Holder | null {
   try {
     const h = JSON.parse(text) as Partial<Holder>;
     if (typeof h.pid !== 'number' || !Number.isInteger(h.pid) || h.pid <= 0) return null;
-    return { pid: h.pid, start: typeof h.start === 'string' ? h.start : null, what: typeof h.what === 'string' ? h.what.slice(0, 100) : 'another process' };
+    return {
+      pid: h.pid,
+      start: typeof h.start === 'string' ? h.start : null,
+      what: typeof h.what === 'string' ? h.what.slice(0, 100) : 'another process',
+      boot: typeof h.boot === 'string' ? h.boot : null,
+    };
   } catch {
     return null;
   }
@@ -99,7 +119,7 @@ function readLock(file: string): string | null {
  */
 export function lockStateDir(dir: string, what: string): () => void {
   const file = path.join(dir, FILE);
-  const me: Holder = { pid: process.pid, start: startTime(process.pid), what };
+  const me: Holder = { pid: process.pid, start: startTime(process.pid), what, boot: bootId() };
   const text = JSON.stringify(me);
   const tmp = path.join(dir, `.${FILE}.${randomBytes(6).toString('hex')}.tmp`);
   const fd = fs.openSync(tmp, CREATE_NEW, 0o600);

@@ -219,3 +219,32 @@ t.test('anomaly.ext restarted on a full disk still starts: the lock it cannot wr
     t.match(lock, { pid: child.pid, what: 'anomaly.ext' }, 'the lock taken once the disk has room');
   }
 });
+
+t.test('a lock from before a reboot whose pid and start tick recur is not taken for a live holder', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-lock-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'lock');
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  const myStart = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  // left by a power loss: after the reboot (a deterministic boot order) this very process has
+  // the holder's pid and start tick. Before, it was taken for a live anomaly.ext, and the
+  // extension waited for itself for ever
+  fs.writeFileSync(file, JSON.stringify({ pid: process.pid, start: myStart, boot: '00000000-0000-0000-0000-000000000000', what: 'anomaly.ext' }), {
+    mode: 0o600,
+  });
+  let release = lockStateDir(dir, 'anomaly.ext');
+  t.match(JSON.parse(fs.readFileSync(file, 'utf8')), { pid: process.pid, what: 'anomaly.ext' }, 'taken over');
+  const boot = JSON.parse(fs.readFileSync(file, 'utf8')).boot;
+  t.match(boot, /^[0-9a-f-]{36}$/, 'the lock names the boot');
+  release();
+  // another process with the pid and start tick of a holder of another boot
+  fs.writeFileSync(file, JSON.stringify({ pid: process.ppid, start: null, boot: '00000000-0000-0000-0000-000000000000', what: 'anomaly.ext' }), {
+    mode: 0o600,
+  });
+  release = lockStateDir(dir, 'anomaly train');
+  t.match(JSON.parse(fs.readFileSync(file, 'utf8')), { pid: process.pid, what: 'anomaly train' }, 'a holder of another boot is gone');
+  release();
+  // of this boot, alive: still held
+  fs.writeFileSync(file, JSON.stringify({ pid: process.ppid, start: null, boot, what: 'anomaly score' }), { mode: 0o600 });
+  t.throws(() => lockStateDir(dir, 'anomaly train'), /in use by anomaly score/);
+});
