@@ -33,6 +33,8 @@ const SDK_VERSION = '0.0.0';
 const NAME_IN_LOCK = 'anomaly.ext';
 /** check that the manager still knows our uuid every this many intervals */
 const UUID_CHECK_EVERY = 2;
+/** how often a lock the full disk refused at start is tried again */
+const LOCK_RETRY_MS = 5_000;
 
 export class ExitError extends Error {
   constructor(
@@ -48,6 +50,8 @@ export class AnomalyExtension {
   private queue!: DurableQueue;
   /** gives the state directory's lock back (state/lock.ts) */
   private releaseState: (() => void) | null = null;
+  /** tries again to take the lock a full disk refused at start */
+  private lockRetry: NodeJS.Timeout | null = null;
   private scores!: RetainedScores;
   private windows!: RetainedWindows;
   private ingest!: Ingest;
@@ -93,6 +97,18 @@ export class AnomalyExtension {
       try {
         this.releaseState = lockStateDir(config.state_dir, NAME_IN_LOCK);
       } catch (err) {
+        if (noSpace(err)) {
+          // A full disk refuses even the lock's few bytes. Exiting 73 for it made a restart on
+          // a full disk fail (osqueryd with --extensions_require fails its own start), where
+          // the extension answers lines and counts them dropped until space comes back: it
+          // starts without the lock and takes it as soon as the disk lets it
+          log(
+            'error',
+            `state directory ${config.state_dir}: cannot write its lock (${(err as Error).message}); started without it, taken once the disk has room ('anomaly train' or 'score' are not kept out meanwhile)`,
+          );
+          this.lockLater(config.state_dir);
+          break;
+        }
         if (!(err instanceof StateInUse)) throw new ExitError(73, `state directory ${config.state_dir}: cannot take its lock (${(err as Error).message})`);
         if (err.holder !== NAME_IN_LOCK) throw new ExitError(75, `${err.message}; not started, so that neither saves over the other's files`);
         if (!said) log('warn', `${err.message}; waiting for it to stop before starting`);
@@ -296,11 +312,32 @@ export class AnomalyExtension {
     }
   }
 
+  /** take the state directory's lock once the disk has room for it (start(), full disk) */
+  private lockLater(dir: string): void {
+    let said = false;
+    this.lockRetry = setInterval(() => {
+      if (this.stopping) return;
+      try {
+        this.releaseState = lockStateDir(dir, NAME_IN_LOCK);
+        if (this.lockRetry) clearInterval(this.lockRetry);
+        this.lockRetry = null;
+        this.log('info', `state directory ${dir}: its lock is taken now`);
+      } catch (err) {
+        // another took it meanwhile (train into the directory of this running extension): said
+        // once; it is taken when that one is done
+        if (err instanceof StateInUse && !said) this.log('error', `${err.message}, while this extension runs without the lock: its files may be saved over`);
+        said ||= err instanceof StateInUse;
+      }
+    }, LOCK_RETRY_MS);
+    this.lockRetry.unref();
+  }
+
   /** deregister, stop taking calls, keep what was acknowledged, stop the scorer, exit */
   shutdown(code: number, why: string): Promise<void> {
     this.stopping ??= (async () => {
       this.log('info', `shutting down: ${why}`);
       if (this.watchdog) clearInterval(this.watchdog);
+      if (this.lockRetry) clearInterval(this.lockRetry);
       this.cpu.stop();
       if (this.uuid) await this.manager.deregisterExtension(this.uuid, 1000).catch(() => undefined);
       // the queue stays open until no call can arrive any more: a line answered 0 is a line kept
@@ -316,6 +353,12 @@ export class AnomalyExtension {
     })();
     return this.stopping;
   }
+}
+
+/** the disk (or the quota) has no room */
+function noSpace(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 function sleep(ms: number): Promise<void> {

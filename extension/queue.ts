@@ -131,7 +131,6 @@ export class DurableQueue {
   private recover(): void {
     const cursorFile = path.join(this.dir, 'cursor.json');
     const epochFile = path.join(this.dir, 'epoch.json');
-    let cursorRead = false;
     /** positions may repeat ones handed out before: a new epoch */
     let renew = false;
     try {
@@ -143,7 +142,6 @@ export class DurableQueue {
     try {
       const c = readStateFile(cursorFile, CURSOR_KIND, 1, checkCursor) as Cursor | undefined;
       if (c) this.cursor = c;
-      cursorRead = true;
     } catch (err) {
       this.log('error', `${(err as Error).message}; replaying the whole queue (rows may be scored twice, none is lost)`);
     }
@@ -162,11 +160,14 @@ export class DurableQueue {
       this.cursor = { segment: 0, position: 0 };
       renew = true;
     }
-    // no segment left: the numbers go on after the cursor's, so that no position repeats;
-    // without a cursor either, they start again at 1 and so does the epoch
+    // No segment left: nothing is replayed, so no subject's mark needs to hold, and a new
+    // epoch costs nothing. Going on after the cursor's numbers alone was not enough: the
+    // cursor is saved at most every 200 ms, and one left in an older segment than the lines
+    // learned (a kill just after the queue moved to a new segment, then the backlog cleared)
+    // placed new lines before the subjects' marks, taken for lines learned already
     if (!segments.length) {
       this.segment = this.cursor.segment;
-      if (!cursorRead || this.cursor.segment === 0) renew = true;
+      renew = true;
     }
     for (const n of segments) {
       const file = this.segmentFile(n);
@@ -188,6 +189,12 @@ export class DurableQueue {
         pos = this.startOf(file, data, this.cursor.position);
         if (pos !== this.cursor.position) renew = true;
       }
+      if (data.length === 0) {
+        // (each start begins a segment: empty ones would pile up over restarts without lines;
+        // its number is not used again, as new segments go after the newest seen)
+        fs.rmSync(file, { force: true });
+        continue;
+      }
       while (pos < data.length) {
         const nl = data.indexOf(10, pos);
         if (nl < 0) {
@@ -208,8 +215,15 @@ export class DurableQueue {
     this.counters.received = this.counters.accepted + this.counters.rejected;
     if (this.pending.length) this.log('info', `queue: ${this.pending.length} accepted lines from before the last stop will be scored`);
     if (renew || !this.epoch) this.newEpoch(epochFile);
-    if (segments.length) this.openSegment(this.segment, false);
-    else this.openSegment(this.segment + 1);
+    // New lines go into a segment after the newest seen, never on at the end of one: a
+    // subject may have learned lines that are no longer there, and its mark must stay below
+    // every new line. The newest segment set aside unreadable (a link planted in its place, a
+    // failing disk) had new lines continue the last one read, or segment 0; its last lines
+    // lost (a power loss within the 200 ms between its syncs, while the subject that learned
+    // them was saved and synced) had new lines take their places. Either way they were
+    // taken for lines learned already, under the same epoch. (One more segment per start;
+    // a consumed one is removed as the cursor passes it.)
+    this.openSegment(Math.max(this.segment, newest) + 1);
   }
 
   /**
@@ -222,7 +236,20 @@ export class DurableQueue {
     try {
       writeStateFile(file, EPOCH_KIND, 1, { epoch: this.epoch });
     } catch (err) {
-      this.log('error', `queue: cannot save ${file} (${(err as Error).message}); lines replayed after a restart may be learned a second time`);
+      // The old epoch must not outlive it: read again at the next start, it named positions
+      // that may start again (an emptied queue), under which subjects still hold marks, and
+      // new lines were taken for lines learned. Without a file, the next start makes a new one.
+      // (unlink needs no free space)
+      let removed = true;
+      try {
+        fs.rmSync(file, { force: true });
+      } catch {
+        removed = false;
+      }
+      this.log(
+        'error',
+        `queue: cannot save ${file} (${(err as Error).message}); lines replayed after a restart may be learned a second time${removed ? '' : ', and the old epoch could not be removed either: new lines may go unlearned after a restart'}`,
+      );
     }
   }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { CREATE_NEW, readNoFollow, writeAll } from './atomic';
+import { CREATE_NEW, READ, writeAll } from './atomic';
 
 // One writer per state directory. The extension keeps its subjects, baselines, windows and
 // retained scores in memory and saves them over their files; 'anomaly train' or 'score' run
@@ -30,6 +30,8 @@ interface Holder {
   start: string | null;
   /** what holds it, for the message */
   what: string;
+  /** the kernel's boot id when it took the lock; null in locks of earlier builds */
+  boot: string | null;
 }
 
 const FILE = 'lock';
@@ -45,7 +47,20 @@ function startTime(pid: number): string | null {
   }
 }
 
+function bootId(): string | null {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
 function alive(h: Holder): boolean {
+  // A lock left by a power loss names a pid and start tick of the boot before, and a
+  // deterministic boot order gives them again, to this very process at worst: the extension
+  // then waited for itself for ever. A holder of another boot is gone.
+  const boot = bootId();
+  if (h.boot !== null && boot !== null && h.boot !== boot) return false;
   try {
     process.kill(h.pid, 0);
   } catch (err) {
@@ -60,19 +75,41 @@ function holderOf(text: string): Holder | null {
   try {
     const h = JSON.parse(text) as Partial<Holder>;
     if (typeof h.pid !== 'number' || !Number.isInteger(h.pid) || h.pid <= 0) return null;
-    return { pid: h.pid, start: typeof h.start === 'string' ? h.start : null, what: typeof h.what === 'string' ? h.what.slice(0, 100) : 'another process' };
+    return {
+      pid: h.pid,
+      start: typeof h.start === 'string' ? h.start : null,
+      what: typeof h.what === 'string' ? h.what.slice(0, 100) : 'another process',
+      boot: typeof h.boot === 'string' ? h.boot : null,
+    };
   } catch {
     return null;
   }
 }
 
+/** a holder's record is under 200 bytes: anything far larger is not one */
+const MAX_LOCK_BYTES = 4096;
+
 function readLock(file: string): string | null {
+  let fd: number;
   try {
-    return readNoFollow(file).toString('utf8');
+    // O_NONBLOCK: open(2) of a FIFO for reading waits for a writer, which held the start
+    // (and 'anomaly train') for ever; on a regular file it changes nothing
+    fd = fs.openSync(file, READ | fs.constants.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     // a link or something unreadable where the lock goes: not a holder
     return '';
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    // a FIFO, a device, a directory or a huge file (read whole before) is not a holder
+    if (!st.isFile() || st.size > MAX_LOCK_BYTES) return '';
+    const buf = Buffer.alloc(MAX_LOCK_BYTES);
+    return buf.toString('utf8', 0, fs.readSync(fd, buf, 0, MAX_LOCK_BYTES, 0));
+  } catch {
+    return '';
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -82,15 +119,19 @@ function readLock(file: string): string | null {
  */
 export function lockStateDir(dir: string, what: string): () => void {
   const file = path.join(dir, FILE);
-  const me: Holder = { pid: process.pid, start: startTime(process.pid), what };
+  const me: Holder = { pid: process.pid, start: startTime(process.pid), what, boot: bootId() };
   const text = JSON.stringify(me);
   const tmp = path.join(dir, `.${FILE}.${randomBytes(6).toString('hex')}.tmp`);
   const fd = fs.openSync(tmp, CREATE_NEW, 0o600);
   try {
     writeAll(fd, text);
-  } finally {
+  } catch (err) {
+    // (a full disk: the empty copy was left, one per try)
     fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw err;
   }
+  fs.closeSync(fd);
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
@@ -106,8 +147,26 @@ export function lockStateDir(dir: string, what: string): () => void {
       if (found === null) continue;
       const holder = holderOf(found);
       if (holder && alive(holder)) throw new StateInUse(`state directory ${dir} is in use by ${holder.what} (pid ${holder.pid})`, holder.what);
-      // its holder is gone: taken over, unless another process took it over meanwhile
-      if (readLock(file) === found) fs.rmSync(file, { force: true });
+      // Its holder is gone: taken over, unless another process took it over meanwhile. It
+      // is moved aside and looked at there, not removed after a look: two processes that
+      // both read the dead holder's lock both removed it, the second one the lock the first
+      // had just linked in its place, and both held the directory.
+      const aside = `${tmp}.old`;
+      try {
+        fs.renameSync(file, aside);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      try {
+        // another's fresh lock moved aside: put back (unless a third took the place meanwhile,
+        // whose lock the next turn finds)
+        if (readLock(aside) !== found) fs.linkSync(aside, file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      } finally {
+        fs.rmSync(aside, { force: true });
+      }
     }
     throw new StateInUse(`state directory ${dir}: its lock changed hands three times while this process tried to take it`);
   } finally {

@@ -230,13 +230,14 @@ t.test('line marks: replayed lines keep theirs, new lines get greater ones, and 
   t.same(q.marks(5), given, 'the replayed lines have the marks they had');
   q.commit(5);
   q.close();
-  // every segment gone (removed by hand, or set aside), the cursor kept: numbers go on
+  // every segment gone (removed by hand, or set aside), the cursor kept
   for (const f of fs.readdirSync(d)) if (f.endsWith('.log')) fs.rmSync(path.join(d, f));
   q = new DurableQueue(d, 1 << 20);
   q.append('line 5');
   q.take(1);
   const next = first(q);
-  t.equal(next.epoch, given.epoch, 'the same epoch');
+  // (nothing to replay: a new epoch, so no mark saved before can cover a new line)
+  t.not(next.epoch, given.epoch, 'a new epoch');
   t.ok(after(next, { segment: given.segment[4], end: given.end[4] }), `a new line is placed after every earlier one (${JSON.stringify(next)})`);
   q.commit(1);
   q.close();
@@ -246,5 +247,148 @@ t.test('line marks: replayed lines keep theirs, new lines get greater ones, and 
   q.append('line 6');
   q.take(1);
   t.not(first(q).epoch, given.epoch, 'a new epoch');
+  q.close();
+});
+
+t.test('a newest segment that cannot be read: new lines are placed after every earlier one, and kept', async (t) => {
+  const d = dir(t);
+  const { out, log } = logs();
+  let q = new DurableQueue(d, 1 << 20, log);
+  for (let i = 0; i < 5; i++) q.append(`line ${i}`);
+  q.take(5);
+  const given = q.marks(5);
+  // scored and learned (a subject saved its mark at the last line), then committed and stopped
+  q.commit(5);
+  q.close();
+  // the segment comes back unreadable (a link planted in its place, a failing disk): moved aside
+  const seg = fs.readdirSync(d).find((f) => f.endsWith('.log'))!;
+  fs.rmSync(path.join(d, seg));
+  fs.symlinkSync('/etc/passwd', path.join(d, seg));
+  q = new DurableQueue(d, 1 << 20, log);
+  t.ok(
+    out.some((l) => l.includes('cannot read a queue segment')),
+    'the link is set aside',
+  );
+  t.ok(q.append('line 5'), 'a new line accepted');
+  q.take(1);
+  const m = q.marks(1);
+  const last = { segment: given.segment[4], end: given.end[4] };
+  const placedAfter = m.epoch !== given.epoch || m.segment[0] > last.segment || (m.segment[0] === last.segment && m.end[0] > last.end);
+  t.ok(placedAfter, `the new line is not taken for one learned before (${JSON.stringify(m)} after ${JSON.stringify(last)} of ${given.epoch})`);
+  // stopped before it was scored: the next start scores it
+  q.release();
+  q.close();
+  q = new DurableQueue(d, 1 << 20, log);
+  t.same(q.take(5), ['line 5'], 'the acknowledged line is replayed, not removed as consumed');
+  q.close();
+});
+
+t.test('every segment gone with a cursor older than the lines learned: new lines are not taken for learned ones', async (t) => {
+  const d = dir(t);
+  let q = new DurableQueue(d, 1 << 20);
+  for (let i = 0; i < 3; i++) q.append(`line ${i}`);
+  q.take(3);
+  q.commit(3);
+  q.close();
+  const stale = fs.readFileSync(path.join(d, 'cursor.json'));
+  // the queue went on into segment 2 (a segment fills at 16 MB; made here by hand)
+  const seg2 = path.join(d, '00000002.log');
+  fs.writeFileSync(seg2, Array.from({ length: 20 }, (_, i) => `later line ${i}\n`).join(''), { mode: 0o600 });
+  q = new DurableQueue(d, 1 << 20);
+  const lines = q.take(100);
+  t.equal(lines.length, 20);
+  const learned = q.marks(lines.length);
+  t.equal(learned.segment[19], 2, 'the lines learned sit in segment 2');
+  // scored and learned (a subject saved its mark at the last one), committed, then killed
+  // before the cursor was saved (it is saved at most every 200 ms): the cursor on disk is
+  // still in segment 1
+  q.commit(lines.length);
+  q.close();
+  fs.writeFileSync(path.join(d, 'cursor.json'), stale);
+  // the backlog cleared by hand
+  for (const f of fs.readdirSync(d)) if (f.endsWith('.log')) fs.rmSync(path.join(d, f));
+  q = new DurableQueue(d, 1 << 20);
+  q.append('new line');
+  q.take(1);
+  const m = q.marks(1);
+  const last = { segment: learned.segment[19], end: learned.end[19] };
+  const placedAfter = m.epoch !== learned.epoch || m.segment[0] > last.segment || (m.segment[0] === last.segment && m.end[0] > last.end);
+  t.ok(placedAfter, `the new line is not taken for one learned before (${JSON.stringify(m)} after ${JSON.stringify(last)} of ${learned.epoch})`);
+  q.close();
+});
+
+t.test('a new epoch the disk refuses does not leave the old one to be read again over restarted positions', async (t) => {
+  const d = dir(t);
+  let q = new DurableQueue(d, 1 << 20);
+  for (let i = 0; i < 20; i++) q.append(`line ${i} learned under the first epoch`);
+  q.take(20);
+  const learned = q.marks(20);
+  q.commit(20);
+  q.close();
+  // the queue emptied and its cursor lost: positions start again at segment 1, under a new
+  // epoch, which the disk refuses to save (full)
+  for (const f of fs.readdirSync(d)) if (f.endsWith('.log') || f === 'cursor.json') fs.rmSync(path.join(d, f));
+  const rename = fsModule.renameSync;
+  fsModule.renameSync = (from: fs.PathLike, to: fs.PathLike) => {
+    if (String(to).endsWith('epoch.json')) throw Object.assign(new Error('ENOSPC: no space left on device, rename'), { code: 'ENOSPC' });
+    return rename(from, to);
+  };
+  try {
+    q = new DurableQueue(d, 1 << 20);
+  } finally {
+    fsModule.renameSync = rename;
+  }
+  t.ok(q.append('a new line'));
+  q.close();
+  // restarted: the new line is replayed; a subject that learned the first epoch's lines and
+  // none since still holds its mark (1, end of line 19)
+  q = new DurableQueue(d, 1 << 20);
+  t.same(q.take(5), ['a new line']);
+  const m = q.marks(1);
+  const last = { segment: learned.segment[19], end: learned.end[19] };
+  const placedAfter = m.epoch !== learned.epoch || m.segment[0] > last.segment || (m.segment[0] === last.segment && m.end[0] > last.end);
+  t.ok(placedAfter, `the new line is not taken for one learned before (${JSON.stringify(m)} after ${JSON.stringify(last)} of ${learned.epoch})`);
+  q.close();
+});
+
+t.test('lines learned then lost from the newest segment (a power loss before its sync): new lines are not taken for them', async (t) => {
+  const d = dir(t);
+  let q = new DurableQueue(d, 1 << 20);
+  for (let i = 0; i < 20; i++) q.append(`line ${i}`);
+  q.take(5);
+  q.commit(5);
+  q.close();
+  const cursor = fs.readFileSync(path.join(d, 'cursor.json'));
+  q = new DurableQueue(d, 1 << 20);
+  const lines = q.take(100);
+  t.equal(lines.length, 15);
+  // scored and learned (a subject saved its mark at line 19, fsynced as subjects are), then
+  // the power went: the segment's last lines, appended within its 200 ms between syncs, are
+  // gone, and the cursor is as last saved
+  const learned = q.marks(lines.length);
+  q.close();
+  const seg = path.join(d, '00000001.log');
+  const text = fs.readFileSync(seg, 'utf8');
+  fs.writeFileSync(seg, text.slice(0, text.indexOf('line 11\n') + 'line 11\n'.length));
+  fs.writeFileSync(path.join(d, 'cursor.json'), cursor);
+  q = new DurableQueue(d, 1 << 20);
+  t.same(q.take(100), ['line 5', 'line 6', 'line 7', 'line 8', 'line 9', 'line 10', 'line 11'], 'what the disk kept is replayed');
+  q.append('a new line');
+  const last = { segment: learned.segment[14], end: learned.end[14] };
+  q.take(1);
+  const n = q.marks(1);
+  const placedAfter = n.epoch !== learned.epoch || n.segment[0] > last.segment || (n.segment[0] === last.segment && n.end[0] > last.end);
+  t.ok(placedAfter, `the new line is not taken for one learned before (${JSON.stringify(n)} after ${JSON.stringify(last)} of ${learned.epoch})`);
+  q.commit(8);
+  q.close();
+  // each start begins a segment: restarts without lines leave no pile of empty ones
+  for (let i = 0; i < 5; i++) new DurableQueue(d, 1 << 20).close();
+  const segs = fs.readdirSync(d).filter((f) => f.endsWith('.log'));
+  t.ok(segs.length <= 2, `segments after 5 restarts without lines: ${segs.join(', ')}`);
+  q = new DurableQueue(d, 1 << 20);
+  q.append('after the restarts');
+  q.take(1);
+  const after = q.marks(1);
+  t.ok(after.segment[0] > n.segment[0], 'numbers still go on');
   q.close();
 });

@@ -4,7 +4,8 @@ import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
 import { anomaly } from './helpers/cli';
-import { emulated, exited, until } from './helpers/emulated';
+import { emulated, exited, processLine, until } from './helpers/emulated';
+import { fill, smallDisk } from './helpers/disk';
 import { JUMPVM_LOG } from './helpers/paths';
 import { lockStateDir } from '../state/lock';
 
@@ -102,4 +103,148 @@ t.test("anomaly.ext waits for a predecessor that still holds the lock, not for '
   await exited(holder);
   await e.emu.waitFor('anomaly', Infinity, () => (child.exitCode !== null ? `it exited (${child.exitCode})` : null));
   t.match(JSON.parse(fs.readFileSync(lock, 'utf8')), { pid: child.pid, what: 'anomaly.ext' }, 'took the lock once its predecessor was gone, and registered');
+});
+
+t.test('a lock that is a FIFO, or a huge file, is not a holder and holds up nobody', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-lock-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'lock');
+  const lockModule = path.join(__dirname, '..', 'state', 'lock.js');
+  const take = `const r = require(${JSON.stringify(lockModule)}).lockStateDir(${JSON.stringify(dir)}, 'anomaly train'); console.log(require('fs').readFileSync(${JSON.stringify(file)}, 'utf8')); r();`;
+  for (const [what, plant] of [
+    // open(2) of a FIFO for reading waits for a writer, which never comes: the start hung
+    ['a FIFO', () => spawnSync('mkfifo', [file])],
+    // 64 MB of garbage: read whole into memory before
+    ['a huge file', () => fs.writeFileSync(file, Buffer.alloc(64 << 20, 'x'), { mode: 0o600 })],
+  ] as const) {
+    plant();
+    // in a child: a hang would hold up this test runner; tap's timeout reports it
+    const child = spawn(process.execPath, ['-e', take], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    const { code } = await exited(child);
+    t.equal(code, 0, `${what} in the lock's place: taken over`);
+    t.match(out, /"what":"anomaly train"/, `${what}: the lock is this process's`);
+    t.notOk(fs.existsSync(file), `${what}: given back`);
+  }
+});
+
+t.test('two processes taking over the same dead holder: one holds the lock, not both', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-lock-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'lock');
+  const dead = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
+  fs.writeFileSync(file, JSON.stringify({ pid: dead, start: null, what: 'anomaly.ext' }), { mode: 0o600 });
+  // B has read the dead holder's lock and is about to remove it when A, which read it too,
+  // removes it and takes the lock: the two interleaved here through fs.rmSync
+  const rmSync = fs.rmSync;
+  let releaseA: (() => void) | null = null;
+  const fsMutable = require('fs') as { rmSync: typeof fs.rmSync };
+  fsMutable.rmSync = ((p: fs.PathLike, o?: fs.RmOptions) => {
+    if (p === file && !releaseA) {
+      fsMutable.rmSync = rmSync;
+      releaseA = lockStateDir(dir, 'anomaly.ext');
+    }
+    return rmSync(p, o);
+  }) as typeof fs.rmSync;
+  // the same if the take-over moves the lock aside instead of removing it
+  const renameSync = fs.renameSync;
+  (require('fs') as { renameSync: typeof fs.renameSync }).renameSync = ((a: fs.PathLike, b: fs.PathLike) => {
+    if (a === file && !releaseA) {
+      (require('fs') as { renameSync: typeof fs.renameSync }).renameSync = renameSync;
+      releaseA = lockStateDir(dir, 'anomaly.ext');
+    }
+    return renameSync(a, b);
+  }) as typeof fs.renameSync;
+  let heldByB = false;
+  try {
+    lockStateDir(dir, 'anomaly train');
+    heldByB = true;
+  } catch (err) {
+    t.match((err as Error).message, /in use by anomaly\.ext/, 'B is told A holds it');
+  } finally {
+    fsMutable.rmSync = rmSync;
+    (require('fs') as { renameSync: typeof fs.renameSync }).renameSync = renameSync;
+  }
+  t.ok(releaseA, 'A took the lock');
+  t.notOk(heldByB, 'B does not hold it too');
+  t.match(JSON.parse(fs.readFileSync(file, 'utf8')), { pid: process.pid, what: 'anomaly.ext' }, "the lock is A's");
+});
+
+t.test('anomaly.ext restarted on a full disk still starts: the lock it cannot write does not stop it', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  const unmount = smallDisk(e.stateDir, '8m');
+  t.teardown(async () => {
+    await e.emu.shutdown(5000);
+    unmount?.();
+    await e.close();
+  });
+  if (!unmount) {
+    t.comment('this machine does not allow mounting a tmpfs: no full disk to try');
+    return;
+  }
+  let child = await e.launch();
+  for (let i = 0; i < 5; i++) await e.emu.logResult('anomaly', processLine(i));
+  child.kill('SIGTERM');
+  await exited(child);
+  fill(e.stateDir);
+  // before the state lock, a start on a full disk registered and answered every line 0
+  // (counted dropped) until space came back; osqueryd with --extensions_require=anomaly
+  // fails its own start without the logger
+  child = await e.launch({ wait: false });
+  const outcome = await Promise.race([
+    exited(child).then((x) => `exited ${x.code ?? x.signal}`),
+    e.emu
+      .waitFor('anomaly', Infinity, () => (child.exitCode !== null || child.signalCode !== null ? 'exited' : null))
+      .then(() => 'registered')
+      .catch(() => 'exited'),
+  ]);
+  t.equal(outcome, 'registered', `started on a full disk (${e.stderr.join('').slice(-400).trim()})`);
+  if (outcome === 'registered') {
+    await e.emu.startLogger('anomaly');
+    await e.emu.logResult('anomaly', processLine(5));
+    t.equal(e.emu.catastrophic, null, 'a line answered 0');
+    t.match(e.stderr.join(''), /cannot write its lock \(ENOSPC/, 'the lock it could not take is said');
+    t.same(
+      fs.readdirSync(e.stateDir).filter((f) => f.startsWith('.lock')),
+      [],
+      'no empty copy of the lock left',
+    );
+    // space back: the lock is taken, and 'anomaly train' is kept out again
+    fs.rmSync(path.join(e.stateDir, 'filler'));
+    const lock = await until(
+      async () => (fs.existsSync(path.join(e.stateDir, 'lock')) ? JSON.parse(fs.readFileSync(path.join(e.stateDir, 'lock'), 'utf8')) : null),
+      (l) => l !== null,
+    );
+    t.match(lock, { pid: child.pid, what: 'anomaly.ext' }, 'the lock taken once the disk has room');
+  }
+});
+
+t.test('a lock from before a reboot whose pid and start tick recur is not taken for a live holder', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-lock-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'lock');
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  const myStart = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  // left by a power loss: after the reboot (a deterministic boot order) this very process has
+  // the holder's pid and start tick. Before, it was taken for a live anomaly.ext, and the
+  // extension waited for itself for ever
+  fs.writeFileSync(file, JSON.stringify({ pid: process.pid, start: myStart, boot: '00000000-0000-0000-0000-000000000000', what: 'anomaly.ext' }), {
+    mode: 0o600,
+  });
+  let release = lockStateDir(dir, 'anomaly.ext');
+  t.match(JSON.parse(fs.readFileSync(file, 'utf8')), { pid: process.pid, what: 'anomaly.ext' }, 'taken over');
+  const boot = JSON.parse(fs.readFileSync(file, 'utf8')).boot;
+  t.match(boot, /^[0-9a-f-]{36}$/, 'the lock names the boot');
+  release();
+  // another process with the pid and start tick of a holder of another boot
+  fs.writeFileSync(file, JSON.stringify({ pid: process.ppid, start: null, boot: '00000000-0000-0000-0000-000000000000', what: 'anomaly.ext' }), {
+    mode: 0o600,
+  });
+  release = lockStateDir(dir, 'anomaly train');
+  t.match(JSON.parse(fs.readFileSync(file, 'utf8')), { pid: process.pid, what: 'anomaly train' }, 'a holder of another boot is gone');
+  release();
+  // of this boot, alive: still held
+  fs.writeFileSync(file, JSON.stringify({ pid: process.ppid, start: null, boot, what: 'anomaly score' }), { mode: 0o600 });
+  t.throws(() => lockStateDir(dir, 'anomaly train'), /in use by anomaly score/);
 });
