@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import t, { type Test } from 'tap';
 import { writeStateFile } from '../state/atomic';
-import { fill, smallDisk } from './helpers/disk';
+import { emulatedOnSmallDisk, fill } from './helpers/disk';
 import { counters, emulated, exited, processLine as line, until, type Emulated } from './helpers/emulated';
 
 // Issue 9, as a failing disk and a killed process would try it: the extension keeps
@@ -18,14 +18,8 @@ function addsUp(t: Test, c: Record<string, number>, what: string): void {
 let canMount = false;
 
 t.test('item 1: a full disk: answers 0, counts dropped lines, recovers by itself', async (t) => {
-  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
-  const unmount = smallDisk(e.stateDir, '8m');
-  t.teardown(async () => {
-    await e.emu.shutdown(5000);
-    unmount?.();
-    await e.close();
-  });
-  if (!unmount) {
+  const e = await emulatedOnSmallDisk(t);
+  if (!e) {
     t.comment('this machine does not allow mounting a tmpfs; the RLIMIT_FSIZE case below covers a refused write');
     return;
   }

@@ -8,7 +8,7 @@ import { JsonlAppender, readJsonl } from '../state/atomic';
 import { RetainedScores } from '../state/scores';
 import { RetainedWindows } from '../state/windows';
 import { anomaly } from './helpers/cli';
-import { fill, smallDisk } from './helpers/disk';
+import { emulatedOnSmallDisk, fill, smallDisk } from './helpers/disk';
 import { counters, emulated, exited, processLine as line, until } from './helpers/emulated';
 
 // State files against a full disk and damaged contents, through the emulated osqueryd and
@@ -22,14 +22,8 @@ t.setTimeout(3_600_000);
  * them through the writable table; null (with a comment) where no tmpfs can be mounted.
  */
 async function fiveRowsOnSmallDisk(t: Test) {
-  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
-  const unmount = smallDisk(e.stateDir, '8m');
-  t.teardown(async () => {
-    await e.emu.shutdown(5000);
-    unmount?.();
-    await e.close();
-  });
-  if (!unmount) {
+  const e = await emulatedOnSmallDisk(t);
+  if (!e) {
     t.comment('this machine does not allow mounting a tmpfs: no full disk to try');
     return null;
   }

@@ -5,7 +5,7 @@ import * as path from 'path';
 import t from 'tap';
 import { anomaly } from './helpers/cli';
 import { emulated, exited, processLine, until } from './helpers/emulated';
-import { fill, smallDisk } from './helpers/disk';
+import { emulatedOnSmallDisk, fill } from './helpers/disk';
 import { JUMPVM_LOG } from './helpers/paths';
 import { lockStateDir } from '../state/lock';
 
@@ -172,14 +172,8 @@ t.test('two processes taking over the same dead holder: one holds the lock, not 
 });
 
 t.test('anomaly.ext restarted on a full disk still starts: the lock it cannot write does not stop it', async (t) => {
-  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
-  const unmount = smallDisk(e.stateDir, '8m');
-  t.teardown(async () => {
-    await e.emu.shutdown(5000);
-    unmount?.();
-    await e.close();
-  });
-  if (!unmount) {
+  const e = await emulatedOnSmallDisk(t);
+  if (!e) {
     t.comment('this machine does not allow mounting a tmpfs: no full disk to try');
     return;
   }

@@ -1,6 +1,8 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import type { Test } from 'tap';
+import { emulated, type Emulated } from './emulated';
 
 // A full disk, for real: a small tmpfs mounted where a test wants it, filled to the last byte.
 
@@ -19,6 +21,21 @@ export function smallDisk(dir: string, size: string): (() => void) | null {
       /* already gone */
     }
   };
+}
+
+/**
+ * an emulated osqueryd whose extension keeps its state on an 8 MB tmpfs (nothing learnt, so
+ * that only what a test writes fills it), torn down with `t`; null where no tmpfs can be mounted
+ */
+export async function emulatedOnSmallDisk(t: Test): Promise<Emulated | null> {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  const unmount = smallDisk(e.stateDir, '8m');
+  t.teardown(async () => {
+    await e.emu.shutdown(5000);
+    unmount?.();
+    await e.close();
+  });
+  return unmount ? e : null;
 }
 
 /** write until the filesystem says it is full; returns the filler's path */
