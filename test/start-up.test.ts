@@ -2,35 +2,17 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
-import type { ScoredEvent } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
 import { emulated, exited, until } from './helpers/emulated';
+import { fillScores } from './helpers/scored';
 
 // osqueryd gives an extension's logger --extensions_timeout (3 s by default) to register, and
 // a million retained rows take longer than that to read: anomaly.ext registers first and
 // reads its retained scores afterwards, in slices, answering calls meanwhile.
 
-function event(i: number): ScoredEvent {
-  const score = i % 10 === 0 ? 0.1 : 0.8;
-  return {
-    id: `id-${i}`,
-    time: 1_790_000_000 + i,
-    host: 'web-01',
-    subject: `user${i % 7}`,
-    query: 'pack_user-behavior_process_events',
-    action: 'added',
-    event: `exec /usr/bin/tool${i % 5} <- /bin/bash`,
-    score,
-    verdict: score < 0.3 ? 'bad' : 'good',
-    model: 'rarity',
-    reasons: 'usual',
-    columns: '{"pid":"1"}',
-  };
-}
-
 function filled(dir: string, rows: number): void {
   const store = new RetainedScores({ dir, maxRows: 1_000_000, maxDays: 30 });
-  for (let i = 0; i < rows; i += 5000) store.append(Array.from({ length: Math.min(5000, rows - i) }, (_, k) => event(i + k)));
+  fillScores(store, rows);
   store.close();
 }
 

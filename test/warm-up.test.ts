@@ -7,9 +7,9 @@ import type { Plugin } from '../extension/plugin/types';
 import { startServer } from '../extension/server';
 import { scoresTable } from '../extension/tables/scores';
 import { ALERT_QUERY, WARM_UP, warmUp } from '../extension/warm';
-import type { ScoredEvent } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
 import { emulated, until } from './helpers/emulated';
+import { fillScores } from './helpers/scored';
 
 // The start-up rehearsal of the alert query (extension/warm.ts): it answers nothing and
 // changes no answer, it stops where it is told to, and the server keeps answering pings and
@@ -27,28 +27,6 @@ async function server(t: Test, plugins: Plugin[]) {
   return { dir, socket, logs, server: s, client: new ExtensionClient(socket) };
 }
 
-function event(i: number, score: number): ScoredEvent {
-  return {
-    id: `id-${i}`,
-    time: 1_790_000_000 + i,
-    host: 'web-01',
-    subject: `user${i % 7}`,
-    query: 'pack_user-behavior_process_events',
-    action: 'added',
-    event: `exec /usr/bin/tool${i % 5} <- /bin/bash ü€😀`,
-    score,
-    verdict: score < 0.3 ? 'bad' : 'good',
-    model: 'rarity',
-    reasons: score < 0.3 ? 'program `/usr/bin/nc` never seen before' : 'usual',
-    columns: '{"pid":"1"}',
-  };
-}
-
-/** 3,000 rows, every 10th scored 0.1 */
-function fill(store: RetainedScores): void {
-  store.append(Array.from({ length: 3000 }, (_, i) => event(i, i % 10 === 0 ? 0.1 : 0.8)));
-}
-
 t.test('a rehearsal sends nothing, stops at maxRows, and leaves the answers as they were', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-warm-store-'));
   const store = new RetainedScores({ dir, maxRows: 1_000_000, maxDays: 3650 });
@@ -56,7 +34,7 @@ t.test('a rehearsal sends nothing, stops at maxRows, and leaves the answers as t
     store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
-  fill(store);
+  fillScores(store, 3000);
   let closed = 0;
   const scores = scoresTable(store);
   // the same table, counting generators left early (their finally blocks must run)
@@ -190,7 +168,7 @@ t.test('anomaly.ext rehearses the alert query once registered, and answers it as
   const e = await emulated({ config: { log_level: 'info' } });
   t.teardown(() => e.close());
   const store = new RetainedScores({ dir: path.join(e.stateDir, 'scores'), maxRows: 1_000_000, maxDays: 30 });
-  fill(store);
+  fillScores(store, 3000);
   const expected = store.select({ score: [{ op: '<', value: 0.3 }] }).map((ev) => ev.id);
   store.close();
   await e.launch();
