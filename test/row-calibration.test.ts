@@ -23,6 +23,20 @@ const HABITS: Array<[string, string]> = [
 ];
 const SUDO: [string, string] = ['/usr/bin/sudo', 'sudo systemctl restart nginx'];
 
+/** a subject with rarity alone, monitoring from 100 events, 30 % held out */
+function raritySubject(name: string): Subject {
+  return new Subject(name, {
+    models: ['rarity'],
+    minEvents: 100,
+    minSeconds: 0,
+    windowEvents: 20_000,
+    retrainSeconds: 10 * DAY,
+    contextLength: 0,
+    heldOutFraction: 0.3,
+    backend: 'none',
+  });
+}
+
 function row(time: number, exe: string, cmdline: string, parent = '/bin/bash'): ResultRow {
   return {
     query: 'pack_user-behavior_process_events',
@@ -66,16 +80,7 @@ t.test("a subject's first day is learnt by every fold but never held out", async
   // generalises it, so the first day's events carry tokens no later day repeats. Held out,
   // each looked new to the fold models fitted on the other days, and a first-seen command
   // ranked among them instead of beyond them.
-  const subject = new Subject('svc@db-01', {
-    models: ['rarity'],
-    minEvents: 100,
-    minSeconds: 0,
-    windowEvents: 20_000,
-    retrainSeconds: 10 * DAY,
-    contextLength: 0,
-    heldOutFraction: 0.3,
-    backend: 'none',
-  });
+  const subject = raritySubject('svc@db-01');
   // keyed as shell history is: by the mined template
   const event = (time: number, exe: string, cmd: string, cwd = '/home/svc'): BehaviourEvent => ({
     key: `shell ${cmd}`,
@@ -116,16 +121,7 @@ t.test('more surprise beyond every held-out event is rarer than the edge of the 
   // tools of all frequencies spread the body over 4 bits, and with that as the tail's scale a
   // row with two never-seen kinds (a login from a public address) was no rarer than one just
   // past the held-out top, both 0.311 (the conformal edge with 520 held-out events).
-  const subject = new Subject('dev@app-01', {
-    models: ['rarity'],
-    minEvents: 100,
-    minSeconds: 0,
-    windowEvents: 20_000,
-    retrainSeconds: 10 * DAY,
-    contextLength: 0,
-    heldOutFraction: 0.3,
-    backend: 'none',
-  });
+  const subject = raritySubject('dev@app-01');
   const event = (time: number, exe: string, cwd: string, kind = 'process', session = 'local'): BehaviourEvent => ({
     key: `${kind} ${exe}`,
     values: [`kind=${kind}`, `exe=${exe}`, `cwd=${cwd}`, `session=${session}`],
