@@ -68,7 +68,13 @@ export function twoHosts(days: number, end = Date.now() / 1000): string[] {
  * left learning, made once: the Scorer as `anomaly train` runs it, on the same config and
  * users as the extension will have. Returns the number of subjects monitoring.
  */
-async function trainedState(dir: string, config: AnomalyConfig, subjects: number, events: number, users: { uid: string; username: string }[]): Promise<number> {
+export async function trainedState(
+  dir: string,
+  config: AnomalyConfig,
+  subjects: number,
+  events: number,
+  users: { uid: string; username: string }[],
+): Promise<number> {
   const ready = path.join(dir, 'ready.json');
   const setup = { subjects, events, min_events: config.learning.min_events, window: config.retrain.window_events };
   if (fs.existsSync(ready)) {
