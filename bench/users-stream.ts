@@ -26,12 +26,13 @@ export function userRows(u: number, n: number, host = 'web-01', spacing = 120): 
 
 /**
  * `users` users' rows as osqueryd result lines (diffResults, `perLine` rows of one user
- * each, as one run of an evented query logs them), the users interleaved in time order.
+ * each, as one run of an evented query logs them), the users interleaved in time order:
+ * each user's rows `first` to `each` (a stream that goes on where one of `first` rows ended).
  */
-export function usersStream(users: number, each: number, perLine: number, host = 'web-01'): string[] {
+export function usersStream(users: number, each: number, perLine: number, host = 'web-01', first = 0): string[] {
   const spacing = 60;
   const lines: string[] = [];
-  for (let from = 0; from < each; from += perLine) {
+  for (let from = first; from < each; from += perLine) {
     for (let u = 0; u < users; u++) {
       const rows = userRows(u, Math.min(each, from + perLine), host, spacing).slice(from);
       const unixTime = rows[rows.length - 1].time;
@@ -41,7 +42,7 @@ export function usersStream(users: number, each: number, perLine: number, host =
           hostIdentifier: host,
           unixTime,
           epoch: 0,
-          counter: from / perLine,
+          counter: Math.floor(from / perLine),
           numerics: false,
           decorations: {},
           diffResults: { removed: [], added: rows.map((r) => r.columns) },

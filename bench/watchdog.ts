@@ -5,6 +5,9 @@ import { DEMO_USERS, generateDemo } from '../demo/generate';
 import { installExtension, OsquerydEmulator } from '../emulator';
 import type { BenchPart } from './part';
 import { loadAverage, note, report, tmpdir } from './table';
+import { loadConfig, type AnomalyConfig } from '../conf/config';
+import { parseResultLine } from '../scorer/parse/results';
+import { Scorer } from '../scorer/scorer';
 import { uidOf, usersStream } from './users-stream';
 import { defaultLimits, readProc, WatcherModel } from './watcher';
 
@@ -20,6 +23,13 @@ import { defaultLimits, readProc, WatcherModel } from './watcher';
 // reach monitoring through the real path (logger, queue, scorer thread); min_events
 // defaults to 120 then, and --resident sets memory.resident_subjects.
 //
+// --trained DIR (with --subjects) starts the extension on a state directory where the N users
+// have already left learning on their first --events rows, trained in-process by the Scorer
+// as `anomaly train` trains them (unpaced; kept in DIR and reused by later runs with the same
+// setup), and the stream is then each user's next --more rows (default 40): N subjects
+// monitoring under the default pacing, which a run that starts them learning cannot reach in
+// hours (their first trainings are paced too).
+//
 // --start-after S holds the stream back until S s after launch. The watcher measures growth
 // over its sample at 60 s: a stream logged before it (500 users at 200 lines/s take 23 s)
 // puts the burst into that sample and hides it; with --start-after 63 the sample is of the
@@ -27,7 +37,8 @@ import { defaultLimits, readProc, WatcherModel } from './watcher';
 //
 //   npm run bench -- watchdog [--rate 80] [--days 14] [--min-events 3000] [--window 20000]
 //                             [--level 0] [--unpaced] [--max-seconds 900]
-//                             [--subjects N [--events E] [--resident R]] [--start-after S]
+//                             [--subjects N [--events E] [--resident R] [--trained DIR [--more M]]]
+//                             [--start-after S]
 
 const DAY = 86400;
 
@@ -52,6 +63,38 @@ export function twoHosts(days: number, end = Date.now() / 1000): string[] {
   return out;
 }
 
+/**
+ * A state directory in `dir` where `subjects` users have learnt their first `events` rows and
+ * left learning, made once: the Scorer as `anomaly train` runs it, on the same config and
+ * users as the extension will have. Returns the number of subjects monitoring.
+ */
+export async function trainedState(
+  dir: string,
+  config: AnomalyConfig,
+  subjects: number,
+  events: number,
+  users: { uid: string; username: string }[],
+): Promise<number> {
+  const ready = path.join(dir, 'ready.json');
+  const setup = { subjects, events, min_events: config.learning.min_events, window: config.retrain.window_events };
+  if (fs.existsSync(ready)) {
+    const { monitoring, ...done } = JSON.parse(fs.readFileSync(ready, 'utf8')) as typeof setup & { monitoring: number };
+    if (JSON.stringify(done) === JSON.stringify(setup)) return monitoring;
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(path.join(dir, 'state'), { recursive: true, mode: 0o700 });
+  const started = Date.now();
+  const scorer = await Scorer.open({ config: { ...config, state_dir: path.join(dir, 'state') }, stateDir: path.join(dir, 'state') });
+  scorer.setUsers(users);
+  for (const line of usersStream(subjects, events, 20)) await scorer.scoreRows(parseResultLine(line));
+  await scorer.trainAll();
+  scorer.save();
+  const monitoring = scorer.summaries().filter((s) => s.model === 'rarity' && s.state === 'monitoring').length;
+  fs.writeFileSync(ready, JSON.stringify({ ...setup, monitoring }));
+  note(`trained ${subjects} users' first ${events} rows into ${dir} in ${((Date.now() - started) / 1000).toFixed(0)} s: ${monitoring} subjects monitoring`);
+  return monitoring;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function run(args: string[]): Promise<void> {
@@ -67,11 +110,15 @@ async function run(args: string[]): Promise<void> {
   const maxSeconds = option(args, 'max-seconds', 900);
   const startAfter = option(args, 'start-after', 0);
   const unpaced = args.includes('--unpaced');
+  const trainedAt = args.indexOf('--trained');
+  const trained = trainedAt >= 0 ? path.resolve(args[trainedAt + 1] ?? '') : null;
+  if (trained && !subjects) throw new Error('--trained DIR goes with --subjects N');
+  const more = option(args, 'more', 40);
   const cores = os.cpus().length;
   const limits = defaultLimits(cores);
   if (level === 1) Object.assign(limits, { utilizationPercent: 5, latencySeconds: 6, memoryMb: 100 });
 
-  const lines = subjects ? usersStream(subjects, events, 20) : twoHosts(days);
+  const lines = subjects ? (trained ? usersStream(subjects, events + more, 20, 'web-01', events) : usersStream(subjects, events, 20)) : twoHosts(days);
   const dir = tmpdir('watchdog');
   const ext = installExtension(dir);
   const configFile = path.join(dir, 'anomaly.json');
@@ -84,13 +131,19 @@ async function run(args: string[]): Promise<void> {
     ...(resident ? { memory: { resident_subjects: resident } } : {}),
   };
   fs.writeFileSync(configFile, JSON.stringify(config));
+  const users = subjects ? Array.from({ length: subjects }, (_, u) => ({ uid: uidOf(u), username: `user${u}` })) : DEMO_USERS;
+  if (trained) {
+    const resolved = loadConfig(configFile, {});
+    await trainedState(trained, resolved, subjects, events, users);
+    fs.cpSync(path.join(trained, 'state'), config.state_dir, { recursive: true });
+  }
 
   const emu = new OsquerydEmulator({
     dir: path.join(dir, 'osquery'),
     interval: 3,
     timeout: 10,
     hostIdentifier: 'web-01',
-    users: subjects ? Array.from({ length: subjects }, (_, u) => ({ uid: uidOf(u), username: `user${u}` })) : DEMO_USERS,
+    users,
     flags: { enable_extensions_watchdog: 'true', watchdog_level: String(level) },
   });
   await emu.start();
@@ -139,7 +192,11 @@ async function run(args: string[]): Promise<void> {
     await sampler;
 
     const stopped = watcher.stoppedAt ? `; the watcher would have stopped it ${watcher.stoppedAt.at.toFixed(0)} s in (${watcher.stoppedAt.why})` : '';
-    const stream = subjects ? `${subjects} users × ${events} rows, 20 to a line` : `${days} days, 2 hosts`;
+    const stream = subjects
+      ? trained
+        ? `${subjects} users trained on ${events} rows each, then ${more} rows more each, 20 to a line`
+        : `${subjects} users × ${events} rows, 20 to a line`
+      : `${days} days, 2 hosts`;
     const setup = `${logged.toLocaleString('en-US')} lines (${stream}) at ${rate} lines/s${startAfter ? ` from ${startAfter} s after launch` : ''}, min_events ${minEvents}, window ${window}, level ${level}${unpaced ? ', pacing off' : ''}${resident ? `, resident_subjects ${resident}` : ''}`;
     report({
       measure: `Longest over-limit CPU streak as the watcher counts it, ${setup}${stopped}`,
@@ -196,6 +253,6 @@ async function run(args: string[]): Promise<void> {
 export const watchdogPart: BenchPart = {
   name: 'watchdog',
   summary:
-    "a replayed stream under osqueryd's extension watchdog, sampled from /proc every 3 s as its watcher does (--rate, --days, --min-events, --window, --level, --unpaced, --trace; --subjects N [--events, --resident]: N users on one host instead; --start-after S: log from S s after launch)",
+    "a replayed stream under osqueryd's extension watchdog, sampled from /proc every 3 s as its watcher does (--rate, --days, --min-events, --window, --level, --unpaced, --trace; --subjects N [--events, --resident, --trained DIR --more M]: N users on one host instead, with --trained already monitoring; --start-after S: log from S s after launch)",
   run,
 };

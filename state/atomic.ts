@@ -1,6 +1,7 @@
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { stringifyInPieces } from './json-pieces';
 
 // State files are written so that a crash at any moment leaves either the old file or the
 // new one, never half of one: temp file in the same directory, fsync, rename, fsync of the
@@ -80,6 +81,16 @@ export function writeAll(fd: number, data: string | Buffer): void {
   while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
 }
 
+/**
+ * writeAll for a string, without a Buffer of it for the collector to free: node encodes it
+ * into memory of its own, freed as the call returns. A short write (which a regular file
+ * makes only when the disk is full, and then the next write fails) writes the rest as bytes.
+ */
+function writeString(fd: number, text: string): void {
+  const written = fs.writeSync(fd, text);
+  if (written < Buffer.byteLength(text)) writeAll(fd, Buffer.from(text).subarray(written));
+}
+
 function stateFileHeader(kind: string, version: number): string {
   return `{"format":${JSON.stringify(FORMAT)},"kind":${JSON.stringify(kind)},"version":${version},"written":${Math.floor(Date.now() / 1000)},"payload":`;
 }
@@ -93,7 +104,9 @@ export function writeStateFile(file: string, kind: string, version: number, payl
   makeDir(dir);
   replaceFile(file, (fd) => {
     writeAll(fd, stateFileHeader(kind, version));
-    writeAll(fd, JSON.stringify(payload));
+    // in pieces: a host baseline's window is 15–20 MB of JSON (json-pieces.ts); of 64 k
+    // characters, so that each piece and its bytes die young instead of in the old generation
+    if (!stringifyInPieces(payload, (piece) => writeString(fd, piece))) throw new TypeError(`${kind} state is not JSON`);
     writeAll(fd, '}\n');
   });
   fsyncDir(dir);

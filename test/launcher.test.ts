@@ -70,3 +70,17 @@ t.test('in the README layout it finds ../anomaly/dist and runs the extension', a
   t.equal(r.code, 64, `the compiled extension ran and refused the flag: ${r.err.trim()}`);
   t.match(r.err, /^anomaly\.ext: unknown flag --bogus/);
 });
+
+t.test("it gives node glibc malloc's fixed mmap threshold (unless one is set already) and a bounded young generation", async (t) => {
+  const alone = install('alone');
+  t.teardown(() => fs.rmSync(alone.dir, { recursive: true, force: true }));
+  // a stand-in for node that answers the version probe and then shows the environment the
+  // launcher execs it with
+  const fake = path.join(alone.dir, 'node');
+  fs.writeFileSync(fake, '#!/bin/sh\n[ "$1" = -p ] && { echo 20; exit 0; }\necho "threshold=${MALLOC_MMAP_THRESHOLD_-unset} args=$*"\n', { mode: 0o755 });
+  const r = run(alone.ext, ['--socket', '/nonexistent'], { ANOMALY_DIST: DIST, ANOMALY_NODE: fake });
+  t.equal(r.code, 0, r.err);
+  t.equal(r.out.trim(), `threshold=131072 args=--max-semi-space-size=4 ${DIST}/extension/main.js --socket /nonexistent`);
+  const kept = run(alone.ext, ['--socket', '/nonexistent'], { ANOMALY_DIST: DIST, ANOMALY_NODE: fake, MALLOC_MMAP_THRESHOLD_: '65536' });
+  t.equal(kept.out.trim(), `threshold=65536 args=--max-semi-space-size=4 ${DIST}/extension/main.js --socket /nonexistent`);
+});
