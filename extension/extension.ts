@@ -88,34 +88,7 @@ export class AnomalyExtension {
     } catch (err) {
       throw new ExitError(73, (err as Error).message);
     }
-    // An anomaly.ext that holds the lock is most likely this one's predecessor, still saving
-    // its subjects after osqueryd restarted (a stop waits for one scoring batch and a save;
-    // osqueryd kills it alarm_timeout − 4 s after asking): this one waits for it to go, as
-    // long as it lives. 'anomaly train' or 'score' hold the lock for minutes: osqueryd starts
-    // this one again later.
-    for (let said = false; !this.releaseState;) {
-      try {
-        this.releaseState = lockStateDir(config.state_dir, NAME_IN_LOCK);
-      } catch (err) {
-        if (noSpace(err)) {
-          // A full disk refuses even the lock's few bytes. Exiting 73 for it made a restart on
-          // a full disk fail (osqueryd with --extensions_require fails its own start), where
-          // the extension answers lines and counts them dropped until space comes back: it
-          // starts without the lock and takes it as soon as the disk lets it
-          log(
-            'error',
-            `state directory ${config.state_dir}: cannot write its lock (${(err as Error).message}); started without it, taken once the disk has room ('anomaly train' or 'score' are not kept out meanwhile)`,
-          );
-          this.lockLater(config.state_dir);
-          break;
-        }
-        if (!(err instanceof StateInUse)) throw new ExitError(73, `state directory ${config.state_dir}: cannot take its lock (${(err as Error).message})`);
-        if (err.holder !== NAME_IN_LOCK) throw new ExitError(75, `${err.message}; not started, so that neither saves over the other's files`);
-        if (!said) log('warn', `${err.message}; waiting for it to stop before starting`);
-        said = true;
-        await sleep(200);
-      }
-    }
+    await this.holdStateDir();
     await this.waitForManager();
     this.cpu.start();
     const budget = await readBudget(() => this.manager.options(), config.budget.cpu_percent, log);
@@ -309,6 +282,38 @@ export class AnomalyExtension {
         }
       }
       await sleep(200);
+    }
+  }
+
+  /** the state directory's lock (state/lock.ts), or its retry when the disk is full */
+  private async holdStateDir(): Promise<void> {
+    // An anomaly.ext that holds the lock is most likely this one's predecessor, still saving
+    // its subjects after osqueryd restarted (a stop waits for one scoring batch and a save;
+    // osqueryd kills it alarm_timeout − 4 s after asking): this one waits for it to go, as
+    // long as it lives. 'anomaly train' or 'score' hold the lock for minutes: osqueryd starts
+    // this one again later.
+    for (let said = false; !this.releaseState;) {
+      try {
+        this.releaseState = lockStateDir(this.config.state_dir, NAME_IN_LOCK);
+      } catch (err) {
+        if (noSpace(err)) {
+          // A full disk refuses even the lock's few bytes. Exiting 73 for it made a restart on
+          // a full disk fail (osqueryd with --extensions_require fails its own start), where
+          // the extension answers lines and counts them dropped until space comes back: it
+          // starts without the lock and takes it as soon as the disk lets it
+          this.log(
+            'error',
+            `state directory ${this.config.state_dir}: cannot write its lock (${(err as Error).message}); started without it, taken once the disk has room ('anomaly train' or 'score' are not kept out meanwhile)`,
+          );
+          this.lockLater(this.config.state_dir);
+          return;
+        }
+        if (!(err instanceof StateInUse)) throw new ExitError(73, `state directory ${this.config.state_dir}: cannot take its lock (${(err as Error).message})`);
+        if (err.holder !== NAME_IN_LOCK) throw new ExitError(75, `${err.message}; not started, so that neither saves over the other's files`);
+        if (!said) this.log('warn', `${err.message}; waiting for it to stop before starting`);
+        said = true;
+        await sleep(200);
+      }
     }
   }
 
