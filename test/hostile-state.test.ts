@@ -10,6 +10,7 @@ import { RetainedWindows } from '../state/windows';
 import { anomaly } from './helpers/cli';
 import { emulatedOnSmallDisk, fill, smallDisk } from './helpers/disk';
 import { counters, emulated, exited, processLine as line, until } from './helpers/emulated';
+import { plainRow } from './helpers/scored';
 
 // State files against a full disk and damaged contents, through the emulated osqueryd and
 // the real extension process: what was acknowledged survives a restart, and what was refused
@@ -173,20 +174,8 @@ t.test('retained scores with wrong-shaped records: skipped on load, every other 
   const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
   t.teardown(() => e.close());
   const dir = path.join(e.stateDir, 'scores');
-  const ev = (i: number): ScoredEvent => ({
-    id: `r-${i}`,
-    time: 1_790_000_000 + i,
-    host: 'h',
-    subject: 'alice',
-    query: 'q',
-    action: 'added',
-    event: 'exec /bin/x <- /bin/sh',
-    score: 0.9,
-    verdict: 'good',
-    model: 'rarity',
-    reasons: 'usual',
-    columns: '{}',
-  });
+  const ev = (i: number): ScoredEvent => plainRow(i);
+
   const store = new RetainedScores({ dir, maxRows: 1000, maxDays: 30 });
   store.append([ev(1), ev(2)]);
   store.close();

@@ -5,6 +5,7 @@ import t from 'tap';
 import type { ScoredEvent } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
 import { emulated, processLine as line, until } from './helpers/emulated';
+import { plainRow } from './helpers/scored';
 
 // The constraints osqueryd pushes down are hints: SQLite checks every row again, so a hint
 // may let through rows SQLite drops, never drop a row SQLite would keep. Here the SQL is run
@@ -13,20 +14,8 @@ import { emulated, processLine as line, until } from './helpers/emulated';
 
 t.setTimeout(3_600_000);
 
-const scored = (i: number, score: number | null): ScoredEvent => ({
-  id: `r-${i}`,
-  time: 1_790_000_000 + i,
-  host: 'h',
-  subject: 'alice',
-  query: 'q',
-  action: 'added',
-  event: 'exec /bin/x <- /bin/sh',
-  score,
-  verdict: score === null ? 'learning' : score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good',
-  model: 'rarity',
-  reasons: 'usual',
-  columns: '{}',
-});
+const scored = (i: number, score: number | null): ScoredEvent =>
+  plainRow(i, { score, verdict: score === null ? 'learning' : score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good' });
 
 t.test('anomaly_scores push-down never drops a row SQLite would return', async (t) => {
   const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });

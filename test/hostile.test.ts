@@ -7,6 +7,7 @@ import { MessageWriter, MessageType, TType } from '../extension/wire';
 import { RetainedScores } from '../state/scores';
 import type { ScoredEvent } from '../scorer/types';
 import { counters, emulated, exited, processLine as line, until, type Emulated } from './helpers/emulated';
+import { plainRow } from './helpers/scored';
 import { callBytes, connect, connectWaiting, nextReply, send, statusOf } from './helpers/raw';
 
 // Issue 9, as an attacker would try it: every case here crashed, stalled or fooled the
@@ -95,20 +96,7 @@ t.test('one extension against hostile clients', async (t) => {
   const store = new RetainedScores({ dir: path.join(e.stateDir, 'scores'), maxRows: 1_000_000, maxDays: 3650 });
   const batch: ScoredEvent[] = [];
   for (let i = 0; i < ROWS; i++) {
-    batch.push({
-      id: `r-${i}`,
-      time: 1_789_900_000 + i,
-      host: 'h',
-      subject: `u${i % 50}`,
-      query: 'q',
-      action: 'added',
-      event: 'exec /bin/x <- /bin/sh',
-      score: 0.9,
-      verdict: 'good',
-      model: 'rarity',
-      reasons: 'usual',
-      columns: JSON.stringify({ pad: 'x'.repeat(100), i }),
-    });
+    batch.push(plainRow(i, { time: 1_789_900_000 + i, subject: `u${i % 50}`, columns: JSON.stringify({ pad: 'x'.repeat(100), i }) }));
     if (batch.length === 20_000) store.append(batch.splice(0));
   }
   store.close();
