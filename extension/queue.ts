@@ -7,7 +7,7 @@ import {
   fsyncDirInBackground,
   makeDir,
   quarantine,
-  readNoFollow,
+  READ,
   readStateFile,
   writeAll,
   writeStateFile,
@@ -43,6 +43,17 @@ import { Throttled, type LogFn } from './log';
 // as the position they belong to, so after any stop they still add up.
 
 const SEGMENT_BYTES = 16 * 1024 * 1024;
+/**
+ * Lines held in memory for the consumer. A backlog beyond it (a scorer paced under the
+ * watchdog's CPU limit falls behind a burst; queue.max_bytes is 256 MB by default) stays in
+ * its segments and is read back a chunk at a time: held in full, 240 MB of backlog took
+ * 478 MB of resident memory, past the watchdog's 200 MB of growth, and all of it was read
+ * before the extension registered.
+ */
+const MEMORY_BYTES = 8 * 1024 * 1024;
+/** how much of a segment one read takes in; a longer line takes a larger read */
+const CHUNK_BYTES = 256 * 1024;
+const readBuffer = Buffer.allocUnsafe(CHUNK_BYTES);
 const CURSOR_KIND = 'queue-cursor';
 const EPOCH_KIND = 'queue-epoch';
 /** a failing disk is reported once a minute, not once a line */
@@ -53,6 +64,12 @@ interface Entry {
   segment: number;
   /** byte position just after this line in its segment */
   end: number;
+}
+
+/** lines of one segment that are on disk only, not yet read back */
+interface Unread {
+  segment: number;
+  lines: number;
 }
 
 interface Cursor {
@@ -73,6 +90,16 @@ export class DurableQueue {
   /** where the last take() began in `pending` */
   private takenFrom = 0;
   private bytes = 0;
+  /** bytes of the lines in `pending` from `head` on */
+  private held = 0;
+  /**
+   * The backlog not in memory, oldest first: once one line goes to disk only, every later
+   * one does too, until all are read back, so the order of lines is the order of appends.
+   */
+  private unread: Unread[] = [];
+  private unreadLines = 0;
+  /** where the first line not read back begins, in unread[0]'s segment */
+  private unreadFrom = 0;
   private segment = 0;
   private fd = -1;
   private size = 0;
@@ -106,6 +133,7 @@ export class DurableQueue {
     private readonly dir: string,
     private readonly maxBytes: number,
     private readonly log: LogFn = () => {},
+    private readonly memoryBytes = MEMORY_BYTES,
   ) {
     this.say = new Throttled(log, REPORT_EVERY_MS);
     makeDir(dir);
@@ -115,7 +143,12 @@ export class DurableQueue {
   }
 
   get length(): number {
-    return this.pending.length - this.head;
+    return this.pending.length - this.head + this.unreadLines;
+  }
+
+  /** bytes of queued lines held in memory (the rest waits in the segments) */
+  get heldBytes(): number {
+    return this.held;
   }
 
   /** why appends fail now, or null */
@@ -175,36 +208,42 @@ export class DurableQueue {
         fs.rmSync(file, { force: true });
         continue;
       }
-      let data: Buffer;
+      let fd: number;
       try {
-        data = readNoFollow(file);
+        fd = fs.openSync(file, READ);
       } catch (err) {
         const to = quarantine(file);
         this.counters.set_aside++;
         this.log('error', `${file}: cannot read a queue segment (${(err as Error).message}); moved to ${to}, counted as one line set aside`);
         continue;
       }
-      let pos = 0;
-      if (n === this.cursor.segment) {
-        pos = this.startOf(file, data, this.cursor.position);
-        if (pos !== this.cursor.position) renew = true;
-      }
-      if (data.length === 0) {
-        // (each start begins a segment: empty ones would pile up over restarts without lines;
-        // its number is not used again, as new segments go after the newest seen)
-        fs.rmSync(file, { force: true });
-        continue;
-      }
-      while (pos < data.length) {
-        const nl = data.indexOf(10, pos);
-        if (nl < 0) {
-          this.setAsideTail(file, data, pos);
-          break;
+      try {
+        const size = fs.fstatSync(fd).size;
+        let pos = 0;
+        if (n === this.cursor.segment) {
+          pos = this.startOf(file, fd, size, this.cursor.position);
+          if (pos !== this.cursor.position) renew = true;
         }
-        const line = data.toString('utf8', pos, nl);
-        this.pending.push({ line, segment: n, end: nl + 1 });
-        this.bytes += nl + 1 - pos;
-        pos = nl + 1;
+        if (size === 0) {
+          // (each start begins a segment: empty ones would pile up over restarts without lines;
+          // its number is not used again, as new segments go after the newest seen)
+          fs.rmSync(file, { force: true });
+          continue;
+        }
+        const end = scanLines(fd, pos, (chunk, start, nl, next) => {
+          this.bytes += nl + 1 - start;
+          if (this.unreadLines === 0 && this.held + nl + 1 - start <= this.memoryBytes) {
+            this.pending.push({ line: chunk.toString('utf8', start, nl), segment: n, end: next });
+            this.held += nl + 1 - start;
+          } else {
+            if (this.unreadLines === 0) this.unreadFrom = next - (nl + 1 - start);
+            this.addUnread(n);
+          }
+          return true;
+        });
+        if (end < size) this.setAsideTail(file, fd, end, size);
+      } finally {
+        fs.closeSync(fd);
       }
       this.segment = n;
     }
@@ -213,7 +252,7 @@ export class DurableQueue {
     this.counters.queued = this.length;
     this.counters.accepted = this.counters.scored + this.counters.queued + this.counters.dropped + this.counters.set_aside;
     this.counters.received = this.counters.accepted + this.counters.rejected;
-    if (this.pending.length) this.log('info', `queue: ${this.pending.length} accepted lines from before the last stop will be scored`);
+    if (this.length) this.log('info', `queue: ${this.length} accepted lines from before the last stop will be scored`);
     if (renew || !this.epoch) this.newEpoch(epochFile);
     // New lines go into a segment after the newest seen, never on at the end of one: a
     // subject may have learned lines that are no longer there, and its mark must stay below
@@ -266,16 +305,18 @@ export class DurableQueue {
   }
 
   /** where replay starts in the cursor's segment; a cursor that cannot be right replays it all */
-  private startOf(file: string, data: Buffer, position: number): number {
+  private startOf(file: string, fd: number, size: number, position: number): number {
     if (position === 0) return 0;
-    if (position > data.length) {
+    if (position > size) {
       this.log(
         'error',
-        `${file}: the cursor is at byte ${position}, past the end of the segment (${data.length} bytes); replaying the segment from its start (rows may be scored twice, none is lost)`,
+        `${file}: the cursor is at byte ${position}, past the end of the segment (${size} bytes); replaying the segment from its start (rows may be scored twice, none is lost)`,
       );
       return 0;
     }
-    if (data[position - 1] !== 10) {
+    const before = Buffer.alloc(1);
+    fs.readSync(fd, before, 0, 1, position - 1);
+    if (before[0] !== 10) {
       this.log(
         'error',
         `${file}: the cursor at byte ${position} is not at the start of a line; replaying the segment from its start (rows may be scored twice, none is lost)`,
@@ -286,14 +327,16 @@ export class DurableQueue {
   }
 
   /** bytes after the last newline: a line torn by a crash mid-write, or corruption */
-  private setAsideTail(file: string, data: Buffer, pos: number): void {
+  private setAsideTail(file: string, fd: number, pos: number, size: number): void {
     const tail = path.join(path.dirname(file), 'quarantine', `${path.basename(file)}.tail-${Date.now()}`);
+    const data = Buffer.alloc(size - pos);
+    fs.readSync(fd, data, 0, data.length, pos);
     let kept = 'not kept';
     try {
       makeDir(path.dirname(tail));
-      const fd = fs.openSync(tail, CREATE_NEW, 0o600);
-      writeAll(fd, data.subarray(pos));
-      fs.closeSync(fd);
+      const out = fs.openSync(tail, CREATE_NEW, 0o600);
+      writeAll(out, data);
+      fs.closeSync(out);
       kept = `kept in ${tail}`;
     } catch (err) {
       kept = `could not be kept: ${(err as Error).message}`;
@@ -302,7 +345,7 @@ export class DurableQueue {
     this.counters.set_aside++;
     this.log(
       'warn',
-      `${file}: ${data.length - pos} bytes after the last complete line (a line torn by a crash while it was written, or a damaged file); ${kept}; counted as one line set aside`,
+      `${file}: ${data.length} bytes after the last complete line (a line torn by a crash while it was written, or a damaged file); ${kept}; counted as one line set aside`,
     );
   }
 
@@ -344,8 +387,10 @@ export class DurableQueue {
     const record = `${clean}\n`;
     const bytes = Buffer.byteLength(record);
     if (this.bytes + bytes > this.maxBytes) return false;
+    let at: number;
     try {
       if (this.fd < 0 || (this.size + bytes > SEGMENT_BYTES && this.size > 0)) this.openSegment(this.segment + 1);
+      at = this.size;
       // the string straight to write(2), encoded in C++: no Buffer per line on the JS heap
       const written = fs.writeSync(this.fd, record);
       if (written < bytes) writeAll(this.fd, Buffer.from(record).subarray(written));
@@ -368,7 +413,13 @@ export class DurableQueue {
     this.size += bytes;
     this.bytes += bytes;
     this.dirty = true;
-    this.pending.push({ line: clean, segment: this.segment, end: this.size });
+    if (this.unreadLines === 0 && this.held + bytes <= this.memoryBytes) {
+      this.pending.push({ line: clean, segment: this.segment, end: this.size });
+      this.held += bytes;
+    } else {
+      if (this.unreadLines === 0) this.unreadFrom = at;
+      this.addUnread(this.segment);
+    }
     return true;
   }
 
@@ -385,6 +436,7 @@ export class DurableQueue {
   /** up to `max` lines after those already handed out */
   take(max: number): string[] {
     const from = this.head + this.inFlight;
+    while (this.unreadLines > 0 && this.pending.length - from < max && this.held < this.memoryBytes) this.readBack();
     this.takenFrom = from;
     const to = Math.min(this.pending.length, from + max);
     this.inFlight = to - this.head;
@@ -400,7 +452,11 @@ export class DurableQueue {
   commit(n: number): void {
     if (n <= 0) return;
     const last = this.pending[this.head + n - 1];
-    for (let i = this.head; i < this.head + n; i++) this.bytes -= Buffer.byteLength(this.pending[i].line) + 1;
+    for (let i = this.head; i < this.head + n; i++) {
+      const bytes = Buffer.byteLength(this.pending[i].line) + 1;
+      this.bytes -= bytes;
+      this.held -= bytes;
+    }
     this.head += n;
     this.inFlight = Math.max(0, this.inFlight - n);
     this.counters.queued = this.length;
@@ -416,6 +472,49 @@ export class DurableQueue {
       this.pending = this.pending.slice(this.head);
       this.takenFrom = Math.max(0, this.takenFrom - this.head);
       this.head = 0;
+    }
+  }
+
+  private addUnread(segment: number): void {
+    const last = this.unread[this.unread.length - 1];
+    if (last?.segment === segment) last.lines++;
+    else this.unread.push({ segment, lines: 1 });
+    this.unreadLines++;
+  }
+
+  /**
+   * One chunk of the backlog back into memory. A segment that can no longer be read (moved
+   * or replaced behind the queue's back) costs its unread lines, counted as set aside.
+   */
+  private readBack(): void {
+    const first = this.unread[0];
+    const file = this.segmentFile(first.segment);
+    let taken = 0;
+    try {
+      const fd = fs.openSync(file, READ);
+      try {
+        this.unreadFrom = scanLines(fd, this.unreadFrom, (chunk, start, nl, next) => {
+          this.pending.push({ line: chunk.toString('utf8', start, nl), segment: first.segment, end: next });
+          this.held += nl + 1 - start;
+          taken += nl + 1 - start;
+          first.lines--;
+          this.unreadLines--;
+          return first.lines > 0 && taken < CHUNK_BYTES && this.held < this.memoryBytes;
+        });
+      } finally {
+        fs.closeSync(fd);
+      }
+      // a segment that ends before its counted lines do was cut behind the queue's back
+      if (first.lines > 0 && taken === 0) throw new Error('it ends before the lines counted in it');
+    } catch (err) {
+      this.counters.set_aside += first.lines;
+      this.unreadLines -= first.lines;
+      first.lines = 0;
+      this.log('error', `${file}: cannot read back queued lines (${(err as Error).message}); ${this.counters.set_aside} lines set aside so far`);
+    }
+    if (first.lines === 0) {
+      this.unread.shift();
+      this.unreadFrom = 0;
     }
   }
 
@@ -552,6 +651,38 @@ export class DurableQueue {
     };
     if (this.background) void this.background.then(closeAll);
     else closeAll();
+  }
+}
+
+/**
+ * Hand each complete line from byte `from` on to `each` (its chunk, where it starts, its
+ * newline, the position after it) until `each` says stop or the file ends; a chunk at a
+ * time, so a whole segment is never in memory. Returns the position after the last line
+ * handed over: short of the file's end, what follows is a line without its newline.
+ */
+function scanLines(fd: number, from: number, each: (chunk: Buffer, start: number, nl: number, next: number) => boolean): number {
+  let pos = from;
+  let want = CHUNK_BYTES;
+  for (;;) {
+    // one buffer for every read: lines are copied out of it as strings, and a new megabyte
+    // per read made V8 collect for the external memory, 5 to 20 ms on the event loop
+    const buf = want === CHUNK_BYTES ? readBuffer : Buffer.allocUnsafe(want);
+    const got = fs.readSync(fd, buf, 0, want, pos);
+    const chunk = buf.subarray(0, got);
+    let start = 0;
+    let nl = chunk.indexOf(10);
+    if (nl < 0) {
+      if (got < want) return pos;
+      want *= 2; // a line longer than the chunk
+      continue;
+    }
+    for (; nl >= 0; nl = chunk.indexOf(10, start)) {
+      const more = each(chunk, start, nl, pos + nl + 1);
+      start = nl + 1;
+      if (!more) return pos + start;
+    }
+    pos += start;
+    want = CHUNK_BYTES;
   }
 }
 

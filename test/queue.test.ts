@@ -392,3 +392,85 @@ t.test('lines learned then lost from the newest segment (a power loss before its
   t.ok(after.segment[0] > n.segment[0], 'numbers still go on');
   q.close();
 });
+
+t.test('a backlog larger than memory waits in its segments and comes back whole and in order', async (t) => {
+  const d = dir(t);
+  const memory = 16 * 1024;
+  const line = (i: number) => `line ${String(i).padStart(6, '0')} ${'x'.repeat(90)}`;
+  let q = new DurableQueue(d, 64 << 20, undefined, memory);
+  // three starts, so the backlog spans segments (every start begins a new one)
+  let appended = 0;
+  for (let start = 0; start < 3; start++) {
+    let refused = 0;
+    for (let i = 0; i < 700; i++) if (!q.append(line(appended++))) refused++;
+    t.equal(refused, 0);
+    t.ok(q.heldBytes <= memory, `held ${q.heldBytes} bytes with ${q.length} lines queued`);
+    q.close();
+    q = new DurableQueue(d, 64 << 20, undefined, memory);
+    t.equal(q.length, appended, 'every line is counted after a start');
+    t.ok(q.heldBytes <= memory, `held ${q.heldBytes} bytes after a start`);
+  }
+  const got: string[] = [];
+  let lastMark = [-1, -1];
+  let peak = 0;
+  while (q.length) {
+    const lines = q.take(250);
+    if (!lines.length) {
+      t.fail(`take found no line while ${q.length} are queued`);
+      break;
+    }
+    const marks = q.marks(lines.length);
+    for (let i = 0; i < lines.length; i++) {
+      const mark = [marks.segment[i], marks.end[i]];
+      if (mark[0] < lastMark[0] || (mark[0] === lastMark[0] && mark[1] <= lastMark[1])) t.fail(`mark ${mark} after ${lastMark}`);
+      lastMark = mark;
+    }
+    peak = Math.max(peak, q.heldBytes);
+    got.push(...lines);
+    // new lines keep arriving while the backlog drains: they come after it
+    if (appended < 2600 && !q.append(line(appended++))) t.fail('a line refused');
+    q.counters.scored += lines.length;
+    q.commit(lines.length);
+  }
+  t.equal(got.length, appended);
+  t.same(
+    got,
+    Array.from({ length: appended }, (_, i) => line(i)),
+    'every line once, in the order appended',
+  );
+  t.ok(peak <= memory + 200, `never held much more than ${memory} bytes (peak ${peak})`);
+  q.close();
+  q = new DurableQueue(d, 64 << 20, undefined, memory);
+  t.equal(q.length, 0, 'nothing is replayed after the backlog was committed');
+  q.close();
+});
+
+t.test('a segment of the backlog removed behind the queue: its lines are counted set aside, the rest go on', async (t) => {
+  const d = dir(t);
+  const { out, log } = logs();
+  let q = new DurableQueue(d, 64 << 20, log, 4096);
+  for (let i = 0; i < 100; i++) q.append(`first ${i} ${'y'.repeat(100)}`);
+  q.close();
+  q = new DurableQueue(d, 64 << 20, log, 4096);
+  for (let i = 0; i < 100; i++) q.append(`second ${i} ${'y'.repeat(100)}`);
+  const segments = fs
+    .readdirSync(d)
+    .filter((f) => /^\d{8}\.log$/.test(f))
+    .sort();
+  t.equal(segments.length, 2);
+  fs.rmSync(path.join(d, segments[0]));
+  const got: string[] = [];
+  for (let n = 0; n < 1000 && q.length; n++) {
+    const lines = q.take(50);
+    got.push(...lines);
+    q.commit(lines.length);
+  }
+  t.equal(q.length, 0, 'the queue drains');
+  t.same(got.filter((l) => l.startsWith('second')).length, 100, 'the lines of the segment still there all come back');
+  t.equal(got.length + q.counters.set_aside, 200, 'every line is either read back or counted set aside');
+  t.ok(
+    out.some((l) => /cannot read back queued lines/.test(l)),
+    out.join('\n'),
+  );
+  q.close();
+});
