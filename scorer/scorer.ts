@@ -370,7 +370,7 @@ export class Scorer {
     const byHost = new Map<string, { index: number[]; events: BehaviourEvent[] }>();
     const extracted: { subject: string; key: string; event: BehaviourEvent }[] = [];
     for (let i = 0; i < rows.length; i++) {
-      const x = this.extractor.extract(rows[i]);
+      const x = this.extractor.extract(rows[i], replay && { epoch: replay.epoch, mark: replay.marks[i] });
       const key = subjectKey(x.subject, rows[i].host, perHost);
       if (x.subject.startsWith('uid:')) this.bareUidRows.set(x.subject, (this.bareUidRows.get(x.subject) ?? 0) + 1);
       extracted.push({ ...x, key });

@@ -5,7 +5,7 @@ import { fnv1a32 } from './hash';
 import { plausibleTime } from './clock';
 import { fitEnded, pace } from './pacing';
 import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, RowMark, ScoringInput, SubjectState, Verdict } from './types';
-import { compareMarks } from './types';
+import { learnedAlready, type LearnedMark } from './types';
 
 // One subject's behaviour: its models, its calibration and where it is in the lifecycle
 // (design.md, "Lifecycle"). A subject learns until it has seen enough events over enough
@@ -56,7 +56,7 @@ export interface SubjectStateFile {
   normalKeys: string[];
   anomalousKeys: string[];
   /** the last row of the extension's queue learned (absent in files of earlier builds) */
-  learned?: { epoch: string; at: [number, number, number] } | null;
+  learned?: LearnedMark | null;
 }
 
 const DAY = 86400;
@@ -161,7 +161,7 @@ export class Subject {
    * Saved with what it learned, so that the rows the queue replays after a crash, up to
    * here, are scored but not learned a second time.
    */
-  private learned: { epoch: string; at: [number, number, number] } | null = null;
+  private learned: LearnedMark | null = null;
   /**
    * One copy of each distinct key and token the window holds. A subject's routine repeats
    * the same few dozen strings in thousands of events; the extractor (and a state file read
@@ -355,8 +355,7 @@ export class Subject {
 
   /** whether the row at `mark` of queue `epoch` was learned already (a replay after a crash) */
   hasLearned(epoch: string, mark: RowMark): boolean {
-    const l = this.learned;
-    return l !== null && l.epoch === epoch && compareMarks(mark, l.at) <= 0;
+    return learnedAlready(this.learned, epoch, mark);
   }
 
   /** the rows up to `mark` of queue `epoch` are learned */

@@ -198,3 +198,14 @@ export type RowMark = readonly [segment: number, end: number, row: number];
 export function compareMarks(a: RowMark, b: RowMark): number {
   return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
 }
+
+/** the last row of the queue a learner (a subject, the feature extractor) learned, saved with what it learned */
+export interface LearnedMark {
+  epoch: string;
+  at: [number, number, number];
+}
+
+/** whether the row at `mark` of queue `epoch` is at or before `learned`: replayed after a crash */
+export function learnedAlready(learned: LearnedMark | null, epoch: string, mark: RowMark): boolean {
+  return learned !== null && learned.epoch === epoch && compareMarks(mark, learned.at) <= 0;
+}

@@ -10,6 +10,12 @@ const ajv = new Ajv({ allErrors: false });
 const count = { type: 'integer', minimum: 0 } as const;
 const num = { type: 'number' } as const;
 const strings = { type: 'array', items: { type: 'string' } } as const;
+/** the last queue row a learner learned (scorer/types.ts LearnedMark); absent in files of earlier builds */
+const learned = {
+  type: ['object', 'null'],
+  required: ['epoch', 'at'],
+  properties: { epoch: { type: 'string' }, at: { type: 'array', minItems: 3, maxItems: 3, items: count } },
+} as const;
 
 const event = {
   type: 'object',
@@ -56,11 +62,7 @@ export const SUBJECT_SCHEMA = {
     calibration: { type: ['object', 'null'] },
     normalKeys: strings,
     anomalousKeys: strings,
-    learned: {
-      type: ['object', 'null'],
-      required: ['epoch', 'at'],
-      properties: { epoch: { type: 'string' }, at: { type: 'array', minItems: 3, maxItems: 3, items: count } },
-    },
+    learned,
   },
 } as const;
 
@@ -78,6 +80,7 @@ export const EXTRACTOR_SCHEMA = {
     },
     users: { type: 'array', items: { type: 'array', minItems: 2, maxItems: 2, items: [{ type: 'string' }, { type: 'string' }] } },
     sessions: { type: 'array', items: { type: 'array', minItems: 3, maxItems: 3, items: [{ type: 'string' }, { type: 'string' }, { type: 'string' }] } },
+    learned,
   },
 } as const;
 

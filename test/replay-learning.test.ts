@@ -29,6 +29,12 @@ t.test('lines replayed after SIGKILL are not learned twice by a subject saved af
     async () => fs.readdirSync(subjects).filter((f) => /"state":"monitoring"/.test(fs.readFileSync(path.join(subjects, f), 'utf8'))).length,
     (n) => n > 0,
   );
+  // the extractor (template miner, process table) is saved with the subjects
+  const extractorFile = path.join(e.stateDir, 'extractor.json');
+  await until(
+    async () => minedRows(extractorFile),
+    (n) => n >= 200,
+  );
   child.kill('SIGKILL');
   await exited(child);
   fs.rmSync(blocker, { recursive: true });
@@ -62,4 +68,18 @@ t.test('lines replayed after SIGKILL are not learned twice by a subject saved af
   );
   t.same(closed, { events: '300' }, 'its window holds each row once');
   t.match(e.stderr.join(''), /260 accepted lines from before the last stop will be scored/, 'all 260 lines were replayed');
+  child.kill('SIGTERM');
+  await exited(child);
+  t.equal(minedRows(extractorFile), 301, 'the template miner counted each command line once, the replayed ones too');
 });
+
+/** command lines the saved template miner has counted (the sizes of its templates) */
+function minedRows(file: string): number {
+  try {
+    const state = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const clusters: [number, string[], number][] = state.payload.miner.clusters;
+    return clusters.reduce((n, c) => n + c[2], 0);
+  } catch {
+    return 0;
+  }
+}

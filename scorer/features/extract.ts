@@ -1,5 +1,5 @@
 import type { QueryOverride } from '../../conf/config';
-import type { BehaviourEvent, ResultRow } from '../types';
+import { learnedAlready, type BehaviourEvent, type LearnedMark, type ResultRow, type RowMark } from '../types';
 import { generalisePath, hourOf, weekdayOf } from './generalise';
 import { generaliseValue, shortQuery, UNITS, type EventBuilder, type Lookup, type QueryKind } from './kinds';
 import { ProcessTable } from './lineage';
@@ -85,6 +85,8 @@ export interface ExtractorState {
   users: Array<[string, string]>;
   /** the session contexts of running processes (absent in files of older builds) */
   sessions?: Array<[string, string, string]>;
+  /** the last queue row learned (absent in files of older builds) */
+  learned?: LearnedMark | null;
 }
 
 export class FeatureExtractor {
@@ -92,7 +94,14 @@ export class FeatureExtractor {
   private readonly processes = new ProcessTable();
   private readonly learning: Lookup;
   private readonly matching: Lookup;
+  /**
+   * A replayed row the miner counted before the crash: counted again, a template would look
+   * twice as common. The process table still takes it in: only the sessions are saved, and
+   * the rows after it look up their parents there.
+   */
+  private readonly replaying: Lookup;
   private readonly interned = new Map<string, string>();
+  private learned: LearnedMark | null = null;
   private readonly users: UidMap;
   private readonly overrides: Record<string, QueryOverride>;
 
@@ -125,6 +134,7 @@ export class FeatureExtractor {
       noteListener: () => {},
       noteLogin: () => {},
     };
+    this.replaying = { ...this.learning, template: this.matching.template };
   }
 
   /** identical strings share one copy: windows of events repeat the same few tokens */
@@ -149,9 +159,18 @@ export class FeatureExtractor {
     return 'other';
   }
 
-  /** the learning path: the row's subject and event, learning what the row tells */
-  extract(row: ResultRow): { subject: string; event: BehaviourEvent } {
-    return { subject: resolveSubject(row, this.users, this.overrides[row.query]), event: this.build(row, this.learning) };
+  /**
+   * The learning path: the row's subject and event, learning what the row tells. A row the
+   * extension's queue replays after a crash (`replay`), up to the last one this extractor
+   * learned before it was saved, is not counted by the template miner again.
+   */
+  extract(row: ResultRow, replay?: { epoch: string; mark: RowMark }): { subject: string; event: BehaviourEvent } {
+    let look = this.learning;
+    if (replay) {
+      if (learnedAlready(this.learned, replay.epoch, replay.mark)) look = this.replaying;
+      else this.learned = { epoch: replay.epoch, at: [replay.mark[0], replay.mark[1], replay.mark[2]] };
+    }
+    return { subject: resolveSubject(row, this.users, this.overrides[row.query]), event: this.build(row, look) };
   }
 
   /** the side-effect-free path: the event the row maps to now, learning nothing */
@@ -214,7 +233,7 @@ export class FeatureExtractor {
   }
 
   toState(): ExtractorState {
-    return { miner: this.miner.toState(), users: this.users.toState(), sessions: this.processes.sessionsState() };
+    return { miner: this.miner.toState(), users: this.users.toState(), sessions: this.processes.sessionsState(), learned: this.learned };
   }
 
   static fromState(state: ExtractorState, opts: { users: UidMap; overrides: Record<string, QueryOverride> }): FeatureExtractor {
@@ -226,6 +245,7 @@ export class FeatureExtractor {
       TemplateMiner.fromState({ ...state.miner, options: { ...state.miner.options, masks: CMD_MASKS.map((m) => m.source) } }),
     );
     if (state.sessions) x.processes.loadSessions(state.sessions);
+    x.learned = state.learned ?? null;
     return x;
   }
 }
