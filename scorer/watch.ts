@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import type { Worker } from 'worker_threads';
+import { ownThreadId } from './thread-priority';
 
 // The row budget (config budget.row_cpu_ms): a row whose scoring takes more CPU than that
 // is set aside instead of stalling every row behind it. A hung row cannot be interrupted
@@ -25,16 +26,6 @@ const TICKS_PER_SECOND = 100;
 
 export function progressBuffer(): SharedArrayBuffer {
   return new SharedArrayBuffer(CELLS * Int32Array.BYTES_PER_ELEMENT);
-}
-
-/** this thread's kernel id (Linux), or null */
-export function ownThreadId(): number | null {
-  try {
-    const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
-    return Number.isInteger(tid) && tid > 0 ? tid : null;
-  } catch {
-    return null;
-  }
 }
 
 /** the scorer thread's side: where it is */

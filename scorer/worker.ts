@@ -1,10 +1,10 @@
-import * as os from 'os';
 import { parentPort, workerData } from 'worker_threads';
 import type { AnomalyConfig } from '../conf/config';
 import * as path from 'path';
 import { HeapKeeper } from './heap';
 import { pace, pacer, type CpuBudget } from './pacing';
-import { ownThreadId, Progress } from './watch';
+import { Progress } from './watch';
+import { yieldCpuToTheProtocolThread } from './thread-priority';
 import { Scorer } from './scorer';
 import { WindowScorer, windowOptionsFrom } from './windows';
 import type { SubjectOptions } from './subject';
@@ -42,20 +42,6 @@ export type WorkerReply =
   | { type: 'done'; id: number; events?: ScoredEvent[]; windows?: ScoredWindow[]; unreadable?: number[]; summaries: ReturnType<Scorer['summaries']> }
   | { type: 'failed'; id: number; message: string }
   | { type: 'log'; level: LogLevel; msg: string };
-
-/**
- * Run this thread at nice 10. On a small host, training competes for the same cores as the
- * Thrift thread that must answer osqueryd at once; the kernel should always prefer the
- * answer. Linux lets a thread renice itself by its thread id; elsewhere this does nothing.
- */
-function yieldCpuToTheProtocolThread(): void {
-  try {
-    const tid = ownThreadId();
-    if (tid) os.setPriority(tid, Math.max(os.getPriority(tid), 10));
-  } catch {
-    /* not Linux, or not allowed: scoring still works, just at the thread's default priority */
-  }
-}
 
 /**
  * Lines were validated when accepted; one altered on disk since is not fatal, but it is

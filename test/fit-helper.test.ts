@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import t from 'tap';
 import { resolveConfig } from '../conf/config';
 import { demoEvents } from '../bench/demo-events';
@@ -33,6 +34,22 @@ t.test('the helper fits the LSTM this thread fits: cold, and warm-started from t
   const there2 = await fitInHelper('lstm', { units: 16 }, [next], there, never);
   t.equal(JSON.stringify(there2.toState()), JSON.stringify(here2.toState()), 'a retraining from the previous model: the same weights');
   for (const m of [here, there, here2, there2]) m.dispose?.();
+});
+
+t.test('the helper thread runs at nice 10, below the thread that answers osqueryd', { skip: process.platform !== 'linux' }, async (t) => {
+  const nices = () =>
+    fs.readdirSync('/proc/self/task').map((tid) => {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+      // fields after the command's closing parenthesis: state is the 3rd field, nice the 19th
+      return { tid, nice: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) };
+    });
+  const main = nices().find((x) => x.tid === String(process.pid))!.nice;
+  // the helper thread exists since the first test's fits
+  const others = nices().filter((x) => x.tid !== String(process.pid));
+  t.ok(
+    others.some((x) => x.nice >= Math.max(10, main)),
+    `a thread at nice 10 or more (the main thread at ${main}; others: ${others.map((x) => x.nice).join(' ')})`,
+  );
 });
 
 t.test('a fit that fails in the helper fails as it would here', async (t) => {
