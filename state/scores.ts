@@ -5,7 +5,7 @@ import { fnv1a32 as hash32 } from '../scorer/hash';
 import type { ScoredEvent, Verdict } from '../scorer/types';
 import type { LogFn } from '../conf/log';
 import { APPEND_READ, makeDir, quarantine, READ, readNoFollow, writeAll } from './atomic';
-import type { Bound, ScoreFilter, ScoreStore } from './store';
+import { textKey, type Bound, type ScoreFilter, type ScoreStore } from './store';
 
 // The retained `anomaly_scores` rows. A million rows must stay cheap to hold and fast to
 // filter, so the columns that queries filter on live in typed arrays (a few dozen bytes a
@@ -53,6 +53,8 @@ export interface RetainedScoresOptions {
 
 class Interner {
   private readonly ids = new Map<string, number>();
+  /** the ids of the values of each textKey (a collation may equate them) */
+  private readonly byKey = new Map<string, number[]>();
   readonly values: string[] = [];
   id(value: string): number {
     let id = this.ids.get(value);
@@ -60,11 +62,16 @@ class Interner {
       id = this.values.length;
       this.values.push(value);
       this.ids.set(value, id);
+      const key = textKey(value);
+      const same = this.byKey.get(key);
+      if (same) same.push(id);
+      else this.byKey.set(key, [id]);
     }
     return id;
   }
-  lookup(value: string): number | undefined {
-    return this.ids.get(value);
+  /** the ids of every value SQLite may take for `value` under some collation */
+  lookup(value: string): readonly number[] {
+    return this.byKey.get(textKey(value)) ?? [];
   }
 }
 
@@ -266,7 +273,7 @@ export class RetainedScores implements ScoreStore {
     this.subject[i] = this.subjects.id(ev.subject);
     this.host[i] = this.hosts.id(ev.host);
     this.query[i] = this.queries.id(ev.query);
-    this.idHash[i] = hash32(ev.id);
+    this.idHash[i] = hash32(textKey(ev.id));
     this.segOf[i] = this.segments[segIndex].n;
     this.offset[i] = offset;
     this.length[i] = length;
@@ -306,8 +313,9 @@ export class RetainedScores implements ScoreStore {
     const subjects = idSet(filter.subject, this.subjects);
     const hosts = idSet(filter.host, this.hosts);
     const queries = idSet(filter.query, this.queries);
-    const verdicts = filter.verdict ? new Set(filter.verdict.map((v) => VERDICTS.indexOf(v as Verdict)).filter((v) => v >= 0)) : null;
-    const ids = filter.id ? new Set(filter.id.map(hash32)) : null;
+    // (text compared by textKey: SQLite may compare with a collation, store.ts)
+    const verdicts = filter.verdict ? new Set(filter.verdict.map((v) => VERDICTS.indexOf(textKey(v) as Verdict)).filter((v) => v >= 0)) : null;
+    const ids = filter.id ? new Set(filter.id.map((id) => hash32(textKey(id)))) : null;
     // a value never stored matches nothing: no scan at all
     if (subjects?.size === 0 || hosts?.size === 0 || queries?.size === 0 || verdicts?.size === 0) return;
     const [tLo, tHi] = range(filter.time);
@@ -331,10 +339,10 @@ export class RetainedScores implements ScoreStore {
     };
     // the ids themselves, for rows whose hash matched: a Set, as an IN list of n ids checked
     // with a scan of the list per row cost n² (200k ids: minutes of the main thread's CPU)
-    const wanted = filter.id ? new Set(filter.id) : null;
+    const wanted = filter.id ? new Set(filter.id.map(textKey)) : null;
     const read = (i: number): ScoredEvent | undefined => {
       const ev = this.read(i);
-      return ev && (!wanted || wanted.has(ev.id)) ? ev : undefined;
+      return ev && (!wanted || wanted.has(textKey(ev.id))) ? ev : undefined;
     };
     // rows are followed by absolute number: a caller that pauses between rows may see new
     // rows appended (and the arrays moved) or old ones retired in the meantime
@@ -362,7 +370,8 @@ export class RetainedScores implements ScoreStore {
   }
 
   get(id: string): ScoredEvent | undefined {
-    for (const ev of this.matching({ id: [id] })) return ev;
+    // (matching lets through ids a collation could equate: a label names one row exactly)
+    for (const ev of this.matching({ id: [id] })) if (ev.id === id) return ev;
     return undefined;
   }
 
@@ -510,10 +519,7 @@ function isScoredEvent(r: unknown): r is ScoredEvent {
 function idSet(values: string[] | undefined, interner: Interner): Set<number> | null {
   if (!values) return null;
   const s = new Set<number>();
-  for (const v of values) {
-    const id = interner.lookup(v);
-    if (id !== undefined) s.add(id);
-  }
+  for (const v of values) for (const id of interner.lookup(v)) s.add(id);
   return s;
 }
 

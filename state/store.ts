@@ -10,6 +10,22 @@ export interface Bound {
 }
 
 /**
+ * What an equality on a text column can be compared by in a push-down. SQLite passes
+ * `subject = 'ALICE' COLLATE NOCASE` (or `subject COLLATE RTRIM = 'alice  '`) to a virtual
+ * table as a plain EQUALS and then compares with the collation, which osqueryd never asks
+ * for (sqlite3_vtab_collation): compared byte for byte, the push-down dropped every row
+ * SQLite would have kept. Values equal under SQLite's BINARY, NOCASE (ASCII letters folded)
+ * or RTRIM (trailing spaces ignored) have the same key, so matching keys lets all of them
+ * through and SQLite decides; osquery's own version collations are not covered.
+ */
+export function textKey(value: string): string {
+  let end = value.length;
+  while (end > 0 && value.charCodeAt(end - 1) === 32) end--;
+  const cut = end === value.length ? value : value.slice(0, end);
+  return /[A-Z]/.test(cut) ? cut.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : cut;
+}
+
+/**
  * Push-down filter for `anomaly_scores`. Each present field narrows the rows: numeric
  * bounds are ANDed, value lists are "any of" (osqueryd sends `IN (...)` as several
  * equality constraints). `score` bounds never match rows whose score is null.
