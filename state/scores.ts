@@ -5,7 +5,7 @@ import { fnv1a32 as hash32 } from '../scorer/hash';
 import type { ScoredEvent, Verdict } from '../scorer/types';
 import type { LogFn } from '../conf/log';
 import { APPEND_READ, makeDir, quarantine, READ, readNoFollow, writeAll } from './atomic';
-import { textKey, type Bound, type ScoreFilter, type ScoreStore } from './store';
+import { SCORE_SLACK, textKey, type Bound, type ScoreFilter, type ScoreStore } from './store';
 
 // The retained `anomaly_scores` rows. A million rows must stay cheap to hold and fast to
 // filter, so the columns that queries filter on live in typed arrays (a few dozen bytes a
@@ -528,14 +528,6 @@ interface Edge {
   strict: boolean;
 }
 
-/**
- * How far a score's stored value may be from the value SQLite compares: the table shows a
- * score rounded to six places (formatDouble, up to 5e-7 away) and the index keeps it as a
- * float32 (up to 6e-8 away in [0, 1]). SQLite checks every row again, so the push-down
- * widens each edge by this much and lets a row near an edge through for SQLite to decide:
- * compared exactly, `WHERE score = 0.955977`, a value copied from an answer, found no row.
- */
-const SCORE_SLACK = 1e-6;
 
 /**
  * the tightest lower and upper edges of a list of bounds (they are ANDed); with `slack`, each

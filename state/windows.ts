@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { ScoredWindow, Verdict } from '../scorer/types';
 import { latestPlausible } from '../scorer/clock';
-import { textKey, type Bound, type WindowFilter, type WindowStore } from './store';
+import { SCORE_SLACK, textKey, type Bound, type WindowFilter, type WindowStore } from './store';
 import type { LogFn } from '../conf/log';
 import { fsyncDir, JsonlAppender, readJsonl, replaceFile, writeAll } from './atomic';
 
@@ -135,11 +135,18 @@ export class RetainedWindows implements WindowStore {
     const subjects = filter.subject ? new Set(filter.subject.map(textKey)) : null;
     const hosts = filter.host ? new Set(filter.host.map(textKey)) : null;
     const verdicts = filter.verdict ? new Set(filter.verdict.map(textKey)) : null;
+    // A window's score is shown to six places (formatDouble) and SQLite compares that: each
+    // edge is moved out by the rounding and SQLite decides, as for anomaly_scores
+    // (state/scores.ts). Compared with the stored double, `score = 0.955977` copied from an
+    // answer found no window, and `score <= 0.3` dropped one shown as 0.3
+    const score = filter.score?.map(
+      (b): Bound => (b.op === '>' || b.op === '>=' ? { op: '>=', value: b.value - SCORE_SLACK } : { op: '<=', value: b.value + SCORE_SLACK }),
+    );
     const out: ScoredWindow[] = [];
     for (let i = this.rows.length - 1; i >= 0; i--) {
       const w = this.rows[i];
       if (filter.start && !within(w.start, filter.start)) continue;
-      if (filter.score && (w.score === null || !within(w.score, filter.score))) continue;
+      if (score && (w.score === null || !within(w.score, score))) continue;
       if (subjects && !subjects.has(textKey(w.subject))) continue;
       if (hosts && !hosts.has(textKey(w.host))) continue;
       if (verdicts && !verdicts.has(textKey(w.verdict))) continue;

@@ -152,3 +152,46 @@ t.test('push-down on text columns never drops a row a COLLATE clause makes SQLit
   ];
   for (const [where, want] of windowCases) t.equal(await wins(where), want, `anomaly_windows WHERE ${where}`);
 });
+
+t.test('anomaly_windows push-down never drops a window SQLite would return', async (t) => {
+  // the same rule as anomaly_scores': a window's score is shown to six places (formatDouble)
+  // while the push-down compared the stored double, so a score copied from an answer, or an
+  // edge like 0.3 that the shown value sits on, dropped windows SQLite keeps
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  const windows = new RetainedWindows({ dir: path.join(e.stateDir, 'window-scores'), maxRows: 1000, maxDays: 3650 });
+  const win = (i: number, score: number | null) => ({
+    subject: `s${i}`,
+    host: 'h',
+    start: 1_790_000_000 + i * 600,
+    end: 1_790_000_600 + i * 600,
+    events: 3,
+    score,
+    verdict: (score === null ? 'learning' : score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good') as 'bad',
+    model: '' as const,
+    reasons: 'r',
+    top_ids: '[]',
+  });
+  windows.append([win(1, 0.9559773812), win(2, 0.2999996), win(3, 0.30000000001), win(4, 1), win(5, null), win(6, 0.5)]);
+  windows.close();
+  await e.launch();
+  const all = await e.emu.query('SELECT subject, score FROM anomaly_windows');
+  t.equal(all.length, 6, 'six windows');
+  const shown = Object.fromEntries(all.map((r) => [r.subject, r.score]));
+  t.equal(shown.s1, '0.955977', 'a score is shown to six places');
+  const subjects = async (where: string) =>
+    (await e.emu.query(`SELECT subject FROM anomaly_windows WHERE ${where}`))
+      .map((r) => r.subject)
+      .sort()
+      .join(',');
+  const cases: Array<[string, string]> = [
+    [`score = ${shown.s1}`, 's1'],
+    ['score >= 0.3', 's1,s2,s3,s4,s6'],
+    ['score > 0.3', 's1,s4,s6'],
+    ['score < 0.3', ''],
+    ['score <= 0.3', 's2,s3'],
+    ['score = 0.3', 's2,s3'],
+    ["start < ''", 's1,s2,s3,s4,s5,s6'],
+  ];
+  for (const [where, want] of cases) t.equal(await subjects(where), want, `WHERE ${where}`);
+});
