@@ -82,15 +82,19 @@ export function constraintsFor(sql: string, columns: readonly ColumnRoute[]): Ma
   const out = new Map<string, Constraint[]>();
   const add = (col: string, c: Constraint) => (out.get(col) ?? out.set(col, []).get(col)!).push(c);
   const lit = `('(?:[^']|'')*'|-?\\d+(?:\\.\\d+)?)`;
+  // `col COLLATE NOCASE = 'x'` is still a term on the column: SQLite passes it on like any
+  // other (a COLLATE after the literal too), telling the collation only to an xBestIndex that
+  // asks (sqlite3_vtab_collation), which osqueryd does not
+  const collate = `(?:\\s+COLLATE\\s+\\w+)?`;
   for (const col of columns) {
     const numeric = NUMERIC.has(col.type);
-    const cmp = new RegExp(`(?<![\\w.])(?:\\w+\\.)?${col.name}\\s*(>=|<=|=|<|>)\\s*${lit}`, 'gi');
+    const cmp = new RegExp(`(?<![\\w.])(?:\\w+\\.)?${col.name}${collate}\\s*(>=|<=|=|<|>)\\s*${lit}`, 'gi');
     for (const m of sql.matchAll(cmp)) {
       const op = OPS[m[1]];
       if (op !== OP.EQUALS && !numeric) continue;
       add(col.name, { op, expr: unquote(m[2]) });
     }
-    const inList = new RegExp(`(?<![\\w.])(?:\\w+\\.)?${col.name}\\s+IN\\s*\\(([^)]*)\\)`, 'gi');
+    const inList = new RegExp(`(?<![\\w.])(?:\\w+\\.)?${col.name}${collate}\\s+IN\\s*\\(([^)]*)\\)`, 'gi');
     for (const m of sql.matchAll(inList)) {
       for (const item of m[1].match(new RegExp(lit, 'g')) ?? []) add(col.name, { op: OP.EQUALS, expr: unquote(item) });
     }

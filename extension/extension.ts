@@ -19,6 +19,7 @@ import { modelsTable } from './tables/models';
 import { scoresTable } from './tables/scores';
 import { windowsTable } from './tables/windows';
 import { ALERT_QUERY, WARM_UP, warmUp } from './warm';
+import { removeLeftoverCopies } from '../state/atomic';
 import { lockStateDir, StateInUse } from '../state/lock';
 
 // anomaly.ext's lifecycle, as osquery-go's ExtensionManagerServer has it: start (state,
@@ -89,6 +90,12 @@ export class AnomalyExtension {
       throw new ExitError(73, (err as Error).message);
     }
     await this.holdStateDir();
+    if (this.releaseState) {
+      // (only with the lock: without it, 'anomaly train' may be writing a copy right now)
+      const left = removeLeftoverCopies(config.state_dir);
+      if (left.files)
+        log('warn', `removed ${left.files} copies of state files (${left.bytes} bytes) left by a stop in the middle of a save; the files they were to replace are as last saved`);
+    }
     await this.waitForManager();
     this.cpu.start();
     const budget = await readBudget(() => this.manager.options(), config.budget.cpu_percent, log);

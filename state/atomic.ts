@@ -99,6 +99,48 @@ function tmpFileFor(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
+/** a copy tmpFileFor names (not the state lock's own, state/lock.ts, which another process may be about to link) */
+const COPY = /^\.(?!lock\.).+\.[0-9a-f]{12}\.tmp$/;
+/** the directories of a state directory that state files are written in */
+const STATE_SUBDIRS = ['.', 'subjects', 'windows', path.join('windows', 'subjects'), 'queue', 'window-scores', 'scores'];
+
+/**
+ * Remove the copies that writes killed in the middle left in `stateDir` (a SIGKILL while the
+ * subjects are saved, a power loss): each is up to a host baseline's 15–20 MB, and nothing
+ * else ever removes one. Only for the holder of the state directory's lock, before it writes
+ * anything: another writer's copy in progress would otherwise be taken away. Links and
+ * anything but a regular file are unlinked, never followed; a subdirectory that is a link is
+ * skipped.
+ */
+export function removeLeftoverCopies(stateDir: string): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  for (const sub of STATE_SUBDIRS) {
+    const dir = path.join(stateDir, sub);
+    let names: string[];
+    try {
+      if (!fs.lstatSync(dir).isDirectory()) continue;
+      names = fs.readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!COPY.test(name)) continue;
+      const file = path.join(dir, name);
+      try {
+        const st = fs.lstatSync(file);
+        if (st.isDirectory()) continue;
+        fs.unlinkSync(file);
+        files++;
+        if (st.isFile()) bytes += st.size;
+      } catch {
+        /* gone meanwhile, or not ours to remove: left */
+      }
+    }
+  }
+  return { files, bytes };
+}
+
 export function writeStateFile(file: string, kind: string, version: number, payload: unknown): void {
   const dir = path.dirname(file);
   makeDir(dir);

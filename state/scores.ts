@@ -4,8 +4,8 @@ import { latestPlausible } from '../scorer/clock';
 import { fnv1a32 as hash32 } from '../scorer/hash';
 import type { ScoredEvent, Verdict } from '../scorer/types';
 import type { LogFn } from '../conf/log';
-import { APPEND_READ, makeDir, quarantine, READ, readNoFollow, writeAll } from './atomic';
-import type { Bound, ScoreFilter, ScoreStore } from './store';
+import { APPEND_READ, makeDir, quarantine, READ, writeAll } from './atomic';
+import { SCORE_SLACK, textKey, type Bound, type ScoreFilter, type ScoreStore } from './store';
 
 // The retained `anomaly_scores` rows. A million rows must stay cheap to hold and fast to
 // filter, so the columns that queries filter on live in typed arrays (a few dozen bytes a
@@ -36,6 +36,10 @@ const LOW_CACHE_BYTES = 8 << 20;
 const REPLAY_IDS = 50_000;
 /** rows parsed between two turns of the event loop when loading in slices (about 30 ms) */
 const LOAD_SLICE = 10_000;
+/** bytes of a segment read at once when loading */
+const LOAD_CHUNK = 4 << 20;
+/** a record longer than this is not one the scorer wrote (a row keeps ~4 kB of its columns) */
+const MAX_RECORD_BYTES = 16 << 20;
 
 export interface RetainedScoresOptions {
   dir: string;
@@ -53,6 +57,8 @@ export interface RetainedScoresOptions {
 
 class Interner {
   private readonly ids = new Map<string, number>();
+  /** the ids of the values of each textKey (a collation may equate them) */
+  private readonly byKey = new Map<string, number[]>();
   readonly values: string[] = [];
   id(value: string): number {
     let id = this.ids.get(value);
@@ -60,11 +66,16 @@ class Interner {
       id = this.values.length;
       this.values.push(value);
       this.ids.set(value, id);
+      const key = textKey(value);
+      const same = this.byKey.get(key);
+      if (same) same.push(id);
+      else this.byKey.set(key, [id]);
     }
     return id;
   }
-  lookup(value: string): number | undefined {
-    return this.ids.get(value);
+  /** the ids of every value SQLite may take for `value` under some collation */
+  lookup(value: string): readonly number[] {
+    return this.byKey.get(textKey(value)) ?? [];
   }
 }
 
@@ -266,7 +277,7 @@ export class RetainedScores implements ScoreStore {
     this.subject[i] = this.subjects.id(ev.subject);
     this.host[i] = this.hosts.id(ev.host);
     this.query[i] = this.queries.id(ev.query);
-    this.idHash[i] = hash32(ev.id);
+    this.idHash[i] = hash32(textKey(ev.id));
     this.segOf[i] = this.segments[segIndex].n;
     this.offset[i] = offset;
     this.length[i] = length;
@@ -306,8 +317,9 @@ export class RetainedScores implements ScoreStore {
     const subjects = idSet(filter.subject, this.subjects);
     const hosts = idSet(filter.host, this.hosts);
     const queries = idSet(filter.query, this.queries);
-    const verdicts = filter.verdict ? new Set(filter.verdict.map((v) => VERDICTS.indexOf(v as Verdict)).filter((v) => v >= 0)) : null;
-    const ids = filter.id ? new Set(filter.id.map(hash32)) : null;
+    // (text compared by textKey: SQLite may compare with a collation, store.ts)
+    const verdicts = filter.verdict ? new Set(filter.verdict.map((v) => VERDICTS.indexOf(textKey(v) as Verdict)).filter((v) => v >= 0)) : null;
+    const ids = filter.id ? new Set(filter.id.map((id) => hash32(textKey(id)))) : null;
     // a value never stored matches nothing: no scan at all
     if (subjects?.size === 0 || hosts?.size === 0 || queries?.size === 0 || verdicts?.size === 0) return;
     const [tLo, tHi] = range(filter.time);
@@ -331,10 +343,10 @@ export class RetainedScores implements ScoreStore {
     };
     // the ids themselves, for rows whose hash matched: a Set, as an IN list of n ids checked
     // with a scan of the list per row cost n² (200k ids: minutes of the main thread's CPU)
-    const wanted = filter.id ? new Set(filter.id) : null;
+    const wanted = filter.id ? new Set(filter.id.map(textKey)) : null;
     const read = (i: number): ScoredEvent | undefined => {
       const ev = this.read(i);
-      return ev && (!wanted || wanted.has(ev.id)) ? ev : undefined;
+      return ev && (!wanted || wanted.has(textKey(ev.id))) ? ev : undefined;
     };
     // rows are followed by absolute number: a caller that pauses between rows may see new
     // rows appended (and the arrays moved) or old ones retired in the meantime
@@ -362,7 +374,8 @@ export class RetainedScores implements ScoreStore {
   }
 
   get(id: string): ScoredEvent | undefined {
-    for (const ev of this.matching({ id: [id] })) return ev;
+    // (matching lets through ids a collation could equate: a label names one row exactly)
+    for (const ev of this.matching({ id: [id] })) if (ev.id === id) return ev;
     return undefined;
   }
 
@@ -404,37 +417,100 @@ export class RetainedScores implements ScoreStore {
     for (const f of files) {
       const file = path.join(this.opts.dir, f);
       const n = Number(f.slice(SEGMENT_PREFIX.length, -'.jsonl'.length));
-      let data: Buffer;
+      // Read in chunks and indexed row by row. A segment is 100,000 rows, and a row keeps up to
+      // ~4 kB of its columns: a user whose processes have long command lines makes segments of
+      // 400 MB, which were read whole into one buffer and all their rows parsed before any was
+      // indexed: 935 MB of peak resident memory for one 420 MB segment at every start, where
+      // osqueryd's watchdog allows 200 MB of growth. (O_NONBLOCK: a FIFO in a segment's place
+      // no longer holds the start; it is not a regular file and is skipped.)
+      let fd: number;
+      let size: number;
       try {
-        data = readNoFollow(file);
+        fd = this.opts.readOnly ? fs.openSync(file, READ | fs.constants.O_NONBLOCK) : fs.openSync(file, APPEND_READ | fs.constants.O_NONBLOCK, 0o600);
       } catch (err) {
         this.log('error', `${file}: cannot read retained scores (${(err as Error).message}); skipped`);
         continue;
       }
-      const rows: { ev: ScoredEvent; offset: number; length: number }[] = [];
-      let pos = 0;
+      try {
+        const st = fs.fstatSync(fd);
+        if (!st.isFile()) throw new Error('not a regular file');
+        size = st.size;
+      } catch (err) {
+        fs.closeSync(fd);
+        this.log('error', `${file}: cannot read retained scores (${(err as Error).message}); skipped`);
+        continue;
+      }
+      const seg: Segment = { n, file, fd, size: 0, lastRow: 0 };
+      this.segments.push(seg);
+      const segIndex = this.segments.length - 1;
+      const firstEnd = this.end;
+      // one buffer for the whole read: a record cut by a read is moved to its start and the
+      // next read goes after it (a new buffer per read is external memory the collector frees
+      // late: 70 MB grown for 81 MB read)
+      let buf = Buffer.allocUnsafe(LOAD_CHUNK);
+      /** bytes at the start of buf: a record the last read cut */
+      let kept = 0;
+      /** within a record far too long for one: read past up to its newline */
+      let skipping = false;
+      let at = 0;
       let good = 0;
       let corrupt = 0;
-      while (pos < data.length) {
-        const nl = data.indexOf(10, pos);
-        if (nl < 0) {
-          this.log('warn', `${file}: skipped a torn last record (${data.length - pos} bytes) left by a crash`);
+      let failed: Error | null = null;
+      while (at < size) {
+        if (kept === buf.length) {
+          if (buf.length >= MAX_RECORD_BYTES) {
+            skipping = true;
+            kept = 0;
+          } else {
+            const bigger = Buffer.allocUnsafe(buf.length * 2);
+            buf.copy(bigger, 0, 0, kept);
+            buf = bigger;
+          }
+        }
+        let got: number;
+        try {
+          got = fs.readSync(fd, buf, kept, Math.min(buf.length - kept, size - at), at);
+        } catch (err) {
+          failed = err as Error;
           break;
         }
-        try {
-          const ev: unknown = JSON.parse(data.toString('utf8', pos, nl));
-          if (!isScoredEvent(ev)) throw new Error('not a scored event');
-          rows.push({ ev, offset: pos, length: nl - pos });
-          lastIds.push([ev.id, ev.time]);
-          if (lastIds.length > 2 * REPLAY_IDS) lastIds.splice(0, lastIds.length - REPLAY_IDS);
-        } catch {
-          corrupt++;
+        if (got <= 0) break;
+        const from = at - kept;
+        at += got;
+        const data = buf.subarray(0, kept + got);
+        let pos = 0;
+        for (;;) {
+          const nl = data.indexOf(10, pos);
+          if (nl < 0) break;
+          if (skipping) {
+            // the end of a record over MAX_RECORD_BYTES: one unreadable record
+            skipping = false;
+            corrupt++;
+          } else {
+            try {
+              const ev: unknown = JSON.parse(data.toString('utf8', pos, nl));
+              if (!isScoredEvent(ev)) throw new Error('not a scored event');
+              this.grow(1);
+              this.index(this.end++, ev, segIndex, from + pos, nl - pos);
+              lastIds.push([ev.id, ev.time]);
+              if (lastIds.length > 2 * REPLAY_IDS) lastIds.splice(0, lastIds.length - REPLAY_IDS);
+            } catch {
+              corrupt++;
+            }
+          }
+          pos = nl + 1;
+          good = from + pos;
+          if ((this.end - firstEnd + corrupt) % LOAD_SLICE === 0) yield;
         }
-        pos = nl + 1;
-        good = pos;
-        if ((rows.length + corrupt) % LOAD_SLICE === 0) yield;
+        kept = skipping ? 0 : data.length - pos;
+        if (kept) buf.copyWithin(0, pos, data.length);
       }
-      if (corrupt > 0 && rows.length === 0) {
+      if (failed) this.log('error', `${file}: cannot read retained scores past byte ${at} (${failed.message}); the rows before are kept`);
+      else if (good < size) this.log('warn', `${file}: skipped a torn last record (${size - good} bytes) left by a crash`);
+      const rows = this.end - firstEnd;
+      if (corrupt > 0 && rows === 0) {
+        this.segments.pop();
+        fs.closeSync(fd);
         if (this.opts.readOnly) {
           this.log('warn', `${file}: not a retained-scores segment (${corrupt} unreadable records); skipped`);
           continue;
@@ -445,14 +521,8 @@ export class RetainedScores implements ScoreStore {
       }
       if (corrupt > 0) this.log('warn', `${file}: skipped ${corrupt} unreadable records`);
       // (a reader does not cut it: the part after `good` may be a record its writer is writing)
-      if (good < data.length && !this.opts.readOnly) fs.truncateSync(file, good);
-      const seg: Segment = { n, file, fd: this.opts.readOnly ? fs.openSync(file, READ) : fs.openSync(file, APPEND_READ, 0o600), size: good, lastRow: 0 };
-      this.segments.push(seg);
-      this.grow(rows.length);
-      for (const r of rows) {
-        const i = this.end++;
-        this.index(i, r.ev, this.segments.length - 1, r.offset, r.length);
-      }
+      if (good < size && !failed && !this.opts.readOnly) fs.ftruncateSync(fd, good);
+      seg.size = good;
       seg.lastRow = this.base + this.end - 1;
     }
     // an empty trailing segment would confuse row ownership; drop empty ones
@@ -510,10 +580,7 @@ function isScoredEvent(r: unknown): r is ScoredEvent {
 function idSet(values: string[] | undefined, interner: Interner): Set<number> | null {
   if (!values) return null;
   const s = new Set<number>();
-  for (const v of values) {
-    const id = interner.lookup(v);
-    if (id !== undefined) s.add(id);
-  }
+  for (const v of values) for (const id of interner.lookup(v)) s.add(id);
   return s;
 }
 
@@ -522,14 +589,6 @@ interface Edge {
   strict: boolean;
 }
 
-/**
- * How far a score's stored value may be from the value SQLite compares: the table shows a
- * score rounded to six places (formatDouble, up to 5e-7 away) and the index keeps it as a
- * float32 (up to 6e-8 away in [0, 1]). SQLite checks every row again, so the push-down
- * widens each edge by this much and lets a row near an edge through for SQLite to decide:
- * compared exactly, `WHERE score = 0.955977`, a value copied from an answer, found no row.
- */
-const SCORE_SLACK = 1e-6;
 
 /**
  * the tightest lower and upper edges of a list of bounds (they are ANDed); with `slack`, each

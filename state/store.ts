@@ -10,6 +10,31 @@ export interface Bound {
 }
 
 /**
+ * How far a score's stored value may be from the value SQLite compares: the tables show a
+ * score rounded to six places (formatDouble, up to 5e-7 away) and anomaly_scores' index keeps
+ * it as a float32 (up to 6e-8 away in [0, 1]). SQLite checks every row again, so the
+ * push-down widens each edge by this much and lets a row near an edge through for SQLite to
+ * decide: compared exactly, `WHERE score = 0.955977`, a value copied from an answer, found no row.
+ */
+export const SCORE_SLACK = 1e-6;
+
+/**
+ * What an equality on a text column can be compared by in a push-down. SQLite passes
+ * `subject = 'ALICE' COLLATE NOCASE` (or `subject COLLATE RTRIM = 'alice  '`) to a virtual
+ * table as a plain EQUALS and then compares with the collation, which osqueryd never asks
+ * for (sqlite3_vtab_collation): compared byte for byte, the push-down dropped every row
+ * SQLite would have kept. Values equal under SQLite's BINARY, NOCASE (ASCII letters folded)
+ * or RTRIM (trailing spaces ignored) have the same key, so matching keys lets all of them
+ * through and SQLite decides; osquery's own version collations are not covered.
+ */
+export function textKey(value: string): string {
+  let end = value.length;
+  while (end > 0 && value.charCodeAt(end - 1) === 32) end--;
+  const cut = end === value.length ? value : value.slice(0, end);
+  return /[A-Z]/.test(cut) ? cut.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : cut;
+}
+
+/**
  * Push-down filter for `anomaly_scores`. Each present field narrows the rows: numeric
  * bounds are ANDed, value lists are "any of" (osqueryd sends `IN (...)` as several
  * equality constraints). `score` bounds never match rows whose score is null.

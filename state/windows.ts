@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { ScoredWindow, Verdict } from '../scorer/types';
 import { latestPlausible } from '../scorer/clock';
-import type { Bound, WindowFilter, WindowStore } from './store';
+import { SCORE_SLACK, textKey, type Bound, type WindowFilter, type WindowStore } from './store';
 import type { LogFn } from '../conf/log';
 import { fsyncDir, JsonlAppender, readJsonl, replaceFile, writeAll } from './atomic';
 
@@ -131,17 +131,25 @@ export class RetainedWindows implements WindowStore {
   }
 
   select(filter: WindowFilter): ScoredWindow[] {
-    const subjects = filter.subject ? new Set(filter.subject) : null;
-    const hosts = filter.host ? new Set(filter.host) : null;
-    const verdicts = filter.verdict ? new Set(filter.verdict) : null;
+    // text compared by textKey: SQLite may compare with a collation (store.ts)
+    const subjects = filter.subject ? new Set(filter.subject.map(textKey)) : null;
+    const hosts = filter.host ? new Set(filter.host.map(textKey)) : null;
+    const verdicts = filter.verdict ? new Set(filter.verdict.map(textKey)) : null;
+    // A window's score is shown to six places (formatDouble) and SQLite compares that: each
+    // edge is moved out by the rounding and SQLite decides, as for anomaly_scores
+    // (state/scores.ts). Compared with the stored double, `score = 0.955977` copied from an
+    // answer found no window, and `score <= 0.3` dropped one shown as 0.3
+    const score = filter.score?.map(
+      (b): Bound => (b.op === '>' || b.op === '>=' ? { op: '>=', value: b.value - SCORE_SLACK } : { op: '<=', value: b.value + SCORE_SLACK }),
+    );
     const out: ScoredWindow[] = [];
     for (let i = this.rows.length - 1; i >= 0; i--) {
       const w = this.rows[i];
       if (filter.start && !within(w.start, filter.start)) continue;
-      if (filter.score && (w.score === null || !within(w.score, filter.score))) continue;
-      if (subjects && !subjects.has(w.subject)) continue;
-      if (hosts && !hosts.has(w.host)) continue;
-      if (verdicts && !verdicts.has(w.verdict)) continue;
+      if (score && (w.score === null || !within(w.score, score))) continue;
+      if (subjects && !subjects.has(textKey(w.subject))) continue;
+      if (hosts && !hosts.has(textKey(w.host))) continue;
+      if (verdicts && !verdicts.has(textKey(w.verdict))) continue;
       out.push(w);
     }
     return out;

@@ -52,6 +52,60 @@ t.test('score --format table: control characters in events and reasons are shown
   t.match(r.out, /two\\nlines/, 'the newline is shown as \\n');
 });
 
+t.test('score --format json (the default): C1 controls and bidi overrides are escaped, the JSON means the same', async (t) => {
+  // JSON.stringify escapes only U+0000–U+001F: U+009B (CSI, which xterm obeys as ESC [),
+  // U+0085 (NEL, a new line to some terminals), DEL and the bidi overrides that make
+  // "evil\u202Etxt.exe" read as "eviexe.txt" went out raw, though the table escapes them
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-hostile-json-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ learning: { min_events: 100, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } }));
+  const train = path.join(dir, 'train.log');
+  fs.writeFileSync(train, Array.from({ length: 600 }, (_, i) => line(i, `/usr/bin/tool${i % 4}`)).join('\n') + '\n');
+  const hostile = path.join(dir, 'hostile.log');
+  const names = ['/home/eve/csi\u009b2J\u009b31mred', '/home/eve/nel\u0085FAKE', '/home/eve/del\u007f', '/home/eve/bidi\u202etxt.exe', '/home/eve/iso\u2066x\u2069', '/home/eve/ls\u2028ps\u2029'];
+  fs.writeFileSync(hostile, names.map((n, i) => line(700 + i, n)).join('\n') + '\n');
+  const state = path.join(dir, 'state');
+  t.equal(anomaly(['train', '--log', train, '--state', state, '--config', cfg, '--quiet']).code, 0, 'trained');
+  const r = anomaly(['score', '--log', hostile, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(r.code, 0, `scored (${r.err})`);
+  t.notOk(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(r.out), 'no C1 control, DEL or bidi control reaches the terminal');
+  const rows = r.out
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { columns: string });
+  t.equal(rows.length, names.length, 'one JSON line per row');
+  t.same(
+    rows.map((row) => (JSON.parse(row.columns) as { path: string }).path),
+    names,
+    'each JSON line still holds the exact text',
+  );
+});
+
+t.test('train: subject names from the rows are shown, not obeyed, in what it prints', async (t) => {
+  // a subject is named by a row's user or username column (logged_in_users, last, …): train
+  // listed the subjects learning and monitoring as they were
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-hostile-train-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ learning: { min_events: 100, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } }));
+  const log = path.join(dir, 'train.log');
+  const login = (i: number, user: string) =>
+    JSON.stringify({
+      name: 'logged_in_users',
+      hostIdentifier: 'h',
+      unixTime: 1_790_000_000 + i * 600,
+      action: 'added',
+      columns: { type: 'user', user, tty: 'pts/0', host: '10.0.0.1', time: String(1_790_000_000 + i * 600), pid: String(100 + i) },
+    });
+  fs.writeFileSync(log, [login(0, 'eve\x1b[2J\x1b]0;owned\x07'), login(1, 'mallory\u009b31m\u202e')].join('\n') + '\n');
+  const r = anomaly(['train', '--log', log, '--state', path.join(dir, 'state'), '--config', cfg, '--quiet']);
+  t.equal(r.code, 0, `trained (${r.err})`);
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  t.notOk(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(r.out), 'no control character reaches the terminal');
+  t.match(r.out, /eve\\x1b\[2J/, 'the name is shown with its escape as text');
+});
+
 t.test('report --out: a link planted where index.html goes is replaced, never written through', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-hostile-report-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

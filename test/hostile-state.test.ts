@@ -1,3 +1,4 @@
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -10,6 +11,7 @@ import { RetainedWindows } from '../state/windows';
 import { anomaly } from './helpers/cli';
 import { emulatedOnSmallDisk, fill, smallDisk } from './helpers/disk';
 import { counters, emulated, exited, processLine as line, until } from './helpers/emulated';
+import { DIST } from './helpers/paths';
 import { plainRow } from './helpers/scored';
 
 // State files against a full disk and damaged contents, through the emulated osqueryd and
@@ -268,4 +270,64 @@ t.test('one row dated far in the future (a host clock gone wrong, a hand-made lo
   );
   const rows = await e.emu.query('SELECT time FROM anomaly_scores');
   t.equal(rows.length, 21, 'the 20 rows before it are still retained');
+});
+
+t.test('the copies a crash leaves half written are removed at the next start, not kept for ever', async (t) => {
+  // A state file is written as a copy beside it and renamed over it (state/atomic.ts): a kill
+  // in the middle (osqueryd's SIGKILL 11 s after its SIGTERM while the subjects are saved, the
+  // watchdog's after 4 s, a power loss) leaves the copy, up to a host baseline's 15–20 MB, and
+  // nothing ever removed it: one more per such kill, until the disk is full
+  const e = await emulated();
+  t.teardown(() => e.close());
+  const crashIn = (file: string) => {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    // a real process killed in the middle of writeStateFile: its first 300 kB are written
+    // when the next member is turned into JSON, which kills the process
+    const script = `require(${JSON.stringify(path.join(DIST, 'state', 'atomic.js'))}).writeStateFile(${JSON.stringify(file)}, 'subject', 1, { a: 'x'.repeat(300000), b: { toJSON() { process.kill(process.pid, 'SIGKILL'); } } });`;
+    const res = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NODE_OPTIONS: '' } });
+    t.equal(res.signal, 'SIGKILL', `killed while writing ${path.relative(e.stateDir, file)}`);
+  };
+  const targets = [
+    path.join(e.stateDir, 'subjects', 'a.json'),
+    path.join(e.stateDir, 'subjects', 'a.json'),
+    path.join(e.stateDir, 'windows', 'subjects', 'b.json'),
+    path.join(e.stateDir, 'windows', 'open.json'),
+    path.join(e.stateDir, 'queue', 'cursor.json'),
+    path.join(e.stateDir, 'extractor.json'),
+  ];
+  fs.mkdirSync(e.stateDir, { mode: 0o700 });
+  for (const file of targets) crashIn(file);
+  const leftovers = () => {
+    const out: string[] = [];
+    const walk = (dir: string) => {
+      for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
+        if (d.isDirectory()) walk(path.join(dir, d.name));
+        else if (/\.tmp$/.test(d.name)) out.push(path.relative(e.stateDir, path.join(dir, d.name)));
+      }
+    };
+    walk(e.stateDir);
+    return out.sort();
+  };
+  const left = leftovers();
+  t.equal(left.length, 6, `six copies left by the kills: ${left.join(', ')}`);
+  t.ok(
+    left.every((f) => fs.statSync(path.join(e.stateDir, f)).size >= 300000),
+    'each holds what was written before the kill',
+  );
+  // something of the same name that is not a file of ours is not followed: a link goes, its target stays
+  const outside = path.join(e.dir, 'outside');
+  fs.writeFileSync(outside, 'keep');
+  fs.symlinkSync(outside, path.join(e.stateDir, 'subjects', '.c.json.0123456789ab.tmp'));
+  // and files of other names are left alone
+  fs.writeFileSync(path.join(e.stateDir, 'subjects', 'notes.tmp'), 'mine');
+  await e.launch();
+  t.same(leftovers(), ['subjects/notes.tmp'], 'the copies are gone once the extension has started');
+  t.equal(fs.readFileSync(outside, 'utf8'), 'keep', 'the target of a link named like a copy is untouched');
+  t.match(e.stderr.join(''), /removed 7 copies .*left by a stop in the middle of a save/, 'and it says so');
+  for (let i = 0; i < 5; i++) await e.emu.logResult('anomaly', line(i));
+  await until(
+    () => e.emu.query('SELECT id FROM anomaly_scores'),
+    (r) => r.length === 5,
+  );
+  t.pass('and scores as usual');
 });

@@ -4,6 +4,7 @@ import * as path from 'path';
 import t from 'tap';
 import type { ScoredEvent } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
+import { RetainedWindows } from '../state/windows';
 import { emulated, processLine as line, until } from './helpers/emulated';
 import { plainRow } from './helpers/scored';
 
@@ -101,4 +102,96 @@ t.test('an IN list of many ids costs about what reading those rows costs, not th
   t.equal(byTime, N, 'every row by time');
   t.equal(byId, N, 'every row by id');
   t.ok(listed < 5 * plain + 200_000, `the id list costs ${Math.round(listed / 1000)} ms of CPU against ${Math.round(plain / 1000)} ms without it`);
+});
+
+t.test('push-down on text columns never drops a row a COLLATE clause makes SQLite keep', async (t) => {
+  // SQLite hands a virtual table `col = 'x' COLLATE NOCASE` as a plain EQUALS constraint
+  // (the collation is only told to an xBestIndex that asks sqlite3_vtab_collation, which
+  // osqueryd does not), then compares with the collation: the push-down must not compare
+  // byte for byte
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  const store = new RetainedScores({ dir: path.join(e.stateDir, 'scores'), maxRows: 1000, maxDays: 3650 });
+  store.append([
+    plainRow(1, { id: 'ab12cd', subject: 'Alice', host: 'Web-01', query: 'Pack_Q', score: 0.1, verdict: 'bad' }),
+    plainRow(2, { id: 'ef34ab', subject: 'bob', host: 'db-02', query: 'q2', score: 0.9, verdict: 'good' }),
+  ]);
+  store.close();
+  const windows = new RetainedWindows({ dir: path.join(e.stateDir, 'window-scores'), maxRows: 1000, maxDays: 3650 });
+  const win = { start: 1_790_000_000, end: 1_790_000_600, events: 3, score: 0.1, verdict: 'bad' as const, model: '' as const, reasons: 'r', top_ids: '[]' };
+  windows.append([
+    { ...win, subject: 'Alice', host: 'Web-01' },
+    { ...win, subject: 'bob', host: 'db-02', score: 0.9, verdict: 'good' },
+  ]);
+  windows.close();
+  await e.launch();
+  const scores = async (where: string) => (await e.emu.query(`SELECT id FROM anomaly_scores WHERE ${where}`)).map((r) => r.id).join(',');
+  const wins = async (where: string) => (await e.emu.query(`SELECT subject FROM anomaly_windows WHERE ${where}`)).map((r) => r.subject).join(',');
+  const cases: Array<[string, string]> = [
+    ["subject = 'alice' COLLATE NOCASE", 'ab12cd'],
+    ["subject = 'ALICE' COLLATE NOCASE", 'ab12cd'],
+    ["subject = 'Alice   ' COLLATE RTRIM", 'ab12cd'],
+    ["host = 'WEB-01' COLLATE NOCASE", 'ab12cd'],
+    ["query = 'pack_q' COLLATE NOCASE", 'ab12cd'],
+    ["verdict = 'BAD' COLLATE NOCASE", 'ab12cd'],
+    ["verdict COLLATE NOCASE IN ('Bad', 'GOOD')", 'ef34ab,ab12cd'],
+    ["subject COLLATE NOCASE = 'ALICE'", 'ab12cd'],
+    ["id = 'AB12CD' COLLATE NOCASE", 'ab12cd'],
+    ["id COLLATE NOCASE IN ('AB12CD', 'x')", 'ab12cd'],
+    // and as before: without a collation the comparison is exact
+    ["subject = 'alice'", ''],
+    ["subject = 'Alice'", 'ab12cd'],
+  ];
+  for (const [where, want] of cases) t.equal(await scores(where), want, `anomaly_scores WHERE ${where}`);
+  const windowCases: Array<[string, string]> = [
+    ["subject = 'ALICE' COLLATE NOCASE", 'Alice'],
+    ["host = 'web-01' COLLATE NOCASE", 'Alice'],
+    ["verdict = 'BAD' COLLATE NOCASE", 'Alice'],
+    ["subject = 'bob ' COLLATE RTRIM", 'bob'],
+    ["subject = 'alice'", ''],
+  ];
+  for (const [where, want] of windowCases) t.equal(await wins(where), want, `anomaly_windows WHERE ${where}`);
+});
+
+t.test('anomaly_windows push-down never drops a window SQLite would return', async (t) => {
+  // the same rule as anomaly_scores': a window's score is shown to six places (formatDouble)
+  // while the push-down compared the stored double, so a score copied from an answer, or an
+  // edge like 0.3 that the shown value sits on, dropped windows SQLite keeps
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  const windows = new RetainedWindows({ dir: path.join(e.stateDir, 'window-scores'), maxRows: 1000, maxDays: 3650 });
+  const win = (i: number, score: number | null) => ({
+    subject: `s${i}`,
+    host: 'h',
+    start: 1_790_000_000 + i * 600,
+    end: 1_790_000_600 + i * 600,
+    events: 3,
+    score,
+    verdict: (score === null ? 'learning' : score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good') as 'bad',
+    model: '' as const,
+    reasons: 'r',
+    top_ids: '[]',
+  });
+  windows.append([win(1, 0.9559773812), win(2, 0.2999996), win(3, 0.30000000001), win(4, 1), win(5, null), win(6, 0.5)]);
+  windows.close();
+  await e.launch();
+  const all = await e.emu.query('SELECT subject, score FROM anomaly_windows');
+  t.equal(all.length, 6, 'six windows');
+  const shown = Object.fromEntries(all.map((r) => [r.subject, r.score]));
+  t.equal(shown.s1, '0.955977', 'a score is shown to six places');
+  const subjects = async (where: string) =>
+    (await e.emu.query(`SELECT subject FROM anomaly_windows WHERE ${where}`))
+      .map((r) => r.subject)
+      .sort()
+      .join(',');
+  const cases: Array<[string, string]> = [
+    [`score = ${shown.s1}`, 's1'],
+    ['score >= 0.3', 's1,s2,s3,s4,s6'],
+    ['score > 0.3', 's1,s4,s6'],
+    ['score < 0.3', ''],
+    ['score <= 0.3', 's2,s3'],
+    ['score = 0.3', 's2,s3'],
+    ["start < ''", 's1,s2,s3,s4,s5,s6'],
+  ];
+  for (const [where, want] of cases) t.equal(await subjects(where), want, `WHERE ${where}`);
 });

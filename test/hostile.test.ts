@@ -376,3 +376,22 @@ t.test('item 11: a state directory others can write to is refused', async (t) =>
     await e.close();
   }
 });
+
+t.test("the extension's log shows C1 controls and bidi overrides as escapes, as the CLI does", async (t) => {
+  // osqueryd's status lines (and every echoed value) are written to stderr escaped: C0 and
+  // U+2028/9 were, but NEL (U+0085), a line break to Python's splitlines and to some log
+  // viewers, could still start a line that looks like the extension's own; CSI (U+009B) is
+  // obeyed by xterm when the log is followed in a terminal; U+202E reverses what follows
+  const e = await emulated();
+  t.teardown(() => e.close());
+  await e.launch();
+  const forged = 'benign\u00852026-01-01T00:00:00.000Z anomaly.ext[1] ERROR FORGED-NEL \u009b2J \u202ecod.exe \u007f';
+  await e.emu.callPlugin('logger', 'anomaly', { status: 'true', log: JSON.stringify([{ s: 1, f: 'x.cpp', i: 1, m: forged }]) });
+  const log = await until(
+    async () => e.stderr.join(''),
+    (s) => s.includes('FORGED-NEL'),
+  );
+  t.notOk(/[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(log), 'no C1 control, DEL or bidi control in the log');
+  t.ok(log.includes('benign\\u00852026-01-01'), 'NEL shows escaped');
+  t.ok(log.includes('\\u009b2J'), 'CSI shows escaped');
+});

@@ -1,10 +1,12 @@
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
 import { RetainedScores } from '../state/scores';
 import { emulated, exited, until } from './helpers/emulated';
-import { fillScores } from './helpers/scored';
+import { DIST } from './helpers/paths';
+import { fillScores, plainRow } from './helpers/scored';
 
 // osqueryd gives an extension's logger --extensions_timeout (3 s by default) to register, and
 // a million retained rows take longer than that to read: anomaly.ext registers first and
@@ -66,4 +68,41 @@ t.test('retained scores it cannot read stop the extension with EX_CANTCREAT, aft
   const exit = await exited(child);
   t.equal(exit.code, 73, 'exit 73');
   t.match(e.stderr.join(''), /cannot read the retained scores and windows: .*scores/, 'and says why');
+});
+
+t.test('reading retained scores holds about a slice of rows, not a whole segment twice over', async (t) => {
+  // A segment holds 100,000 rows, and a row keeps up to ~4 kB of its columns: a local user
+  // whose processes have long command lines makes segments of 400 MB. The read took the whole
+  // file into one buffer and parsed all its rows before indexing them: 935 MB of peak
+  // resident memory for one 420 MB segment (measured), at every start, against osqueryd's
+  // watchdog limit of 200 MB of growth. Here 40,000 such rows (162 MB), read by a child process
+  // whose peak resident memory (VmHWM) is compared with the segment's size
+  // (375 MB before, 65–70 MB after, for 161 MB)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-open-big-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const scores = path.join(dir, 'scores');
+  const store = new RetainedScores({ dir: scores, maxRows: 1_000_000, maxDays: 3650 });
+  const columns = JSON.stringify({ cmdline: `tool ${'A'.repeat(4000)}` });
+  for (let i = 0; i < 40_000; i += 1000)
+    store.append(Array.from({ length: 1000 }, (_, k) => plainRow(i + k, { id: `r-${i + k}`, columns, ...(k % 10 ? {} : { score: 0.1, verdict: 'bad' }) })));
+  store.close();
+  const bytes = fs.readdirSync(scores).reduce((n, f) => n + fs.statSync(path.join(scores, f)).size, 0);
+  const script = `
+    const fs = require('fs');
+    const { RetainedScores } = require(${JSON.stringify(path.join(DIST, 'state', 'scores.js'))});
+    const kb = (k) => Number(fs.readFileSync('/proc/self/status', 'utf8').split('\\n').find((l) => l.startsWith(k + ':')).split(/ +/)[1]);
+    const before = kb('VmRSS');
+    RetainedScores.open({ dir: ${JSON.stringify(scores)}, maxRows: 1000000, maxDays: 3650 }).then((s) => {
+      const bad = s.select({ score: [{ op: '<', value: 0.3 }] }).length;
+      process.stdout.write(JSON.stringify({ rows: s.size, bad, grownKb: kb('VmHWM') - before }));
+    });`;
+  const res = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8' });
+  t.equal(res.status, 0, `the child read the store (${res.stderr.slice(-500)})`);
+  const got = JSON.parse(res.stdout) as { rows: number; bad: number; grownKb: number };
+  t.equal(got.rows, 40_000, 'every row');
+  t.equal(got.bad, 4000, 'the bad rows answer');
+  t.ok(
+    got.grownKb * 1024 < bytes,
+    `peak resident memory grew ${Math.round(got.grownKb / 1024)} MB reading ${Math.round(bytes / 2 ** 20)} MB of retained scores (bound: that size; the whole file and its parsed rows took 2.3 times it)`,
+  );
 });

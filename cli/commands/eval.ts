@@ -6,7 +6,7 @@ import { DatasetError } from '../../scorer/eval/datasets';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
-import { cellText, checkInputFile, stderrLog } from './shared';
+import { cellText, checkInputFile, jsonText, stderrLog } from './shared';
 
 export const help = `Usage: anomaly eval --train TRAIN --test TEST [--unit row|window] [--json]
 
@@ -108,7 +108,7 @@ export async function run(argv: string[]): Promise<number> {
         .join(', ')}`,
     );
   process.stdout.write(lines.join('\n') + '\n');
-  if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
+  if (flags.json) process.stdout.write(jsonText(result) + '\n');
   return EXIT.ok;
 }
 

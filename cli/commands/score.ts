@@ -6,7 +6,7 @@ import { WindowScorer, windowOptionsFrom } from '../../scorer/windows';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
-import { checkInputFile, configFrom, holdState, logBatches, STATE_FLAGS, STATE_HELP, stderrLog, table, type RowStreamStats } from './shared';
+import { checkInputFile, configFrom, holdState, jsonText, logBatches, STATE_FLAGS, STATE_HELP, stderrLog, table, type RowStreamStats } from './shared';
 
 export const help = `Usage: anomaly score --log FILE [options]
 
@@ -78,7 +78,7 @@ export async function run(argv: string[]): Promise<number> {
       for (const s of scored) {
         if (s.verdict === 'bad') bad++;
         if (only && !only.has(s.verdict)) continue;
-        if (format === 'json') process.stdout.write(`${JSON.stringify(s)}\n`);
+        if (format === 'json') process.stdout.write(`${jsonText(s)}\n`);
         else tableRows.push({ ...s, time: new Date(s.time * 1000).toISOString().replace('.000Z', 'Z'), score: s.score === null ? '' : s.score.toFixed(3) });
       }
       bar.update('scoring', stats.rows, 0);

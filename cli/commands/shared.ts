@@ -233,6 +233,17 @@ export function cellText(text: string): string {
   });
 }
 
+/**
+ * JSON.stringify(value) for a terminal: it escapes U+0000–U+001F only, and the other
+ * characters cellText escapes (DEL, the C1 controls, among them CSI U+009B that xterm obeys
+ * like ESC [, line and paragraph separators, bidi overrides) went out raw in the JSON lines
+ * `score` prints by default. Outside strings JSON has none of them, so each becomes a \u
+ * escape and the JSON means the same.
+ */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** print rows as osqueryi prints a result set */
 export function table(rows: ReadonlyArray<Record<string, unknown>>, columns: readonly string[], maxWidth = 80): string {
   const cell = (v: unknown) => {

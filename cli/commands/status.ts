@@ -1,7 +1,7 @@
 import { parseFlags } from '../flags';
 import { CliError, EXIT } from '../exit';
 import { callExtension, findExtensionSocket } from './remote';
-import { table } from './shared';
+import { jsonText, table } from './shared';
 
 export const help = `Usage: anomaly status [--socket PATH] [--json]
 
@@ -40,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
     ...r,
     last_trained: r.last_trained && r.last_trained !== '0' ? new Date(Number(r.last_trained) * 1000).toISOString().replace('.000Z', 'Z') : '',
   }));
-  if (flags.json) for (const r of res.response ?? []) process.stdout.write(JSON.stringify(r) + '\n');
+  if (flags.json) for (const r of res.response ?? []) process.stdout.write(jsonText(r) + '\n');
   else process.stdout.write(`extension socket ${socket}\n` + table(rows, COLUMNS));
   return EXIT.ok;
 }

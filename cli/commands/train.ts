@@ -6,7 +6,7 @@ import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
 import { TrainLedger } from '../train-ledger';
-import { checkInputFile, configFrom, holdState, logBatches, STATE_FLAGS, STATE_HELP, stderrLog, writableDir, type RowStreamStats } from './shared';
+import { cellText, checkInputFile, configFrom, holdState, logBatches, STATE_FLAGS, STATE_HELP, stderrLog, writableDir, type RowStreamStats } from './shared';
 
 export const help = `Usage: anomaly train --log FILE... [options]
        anomaly train --fleet FILE... [--out FILE] [options]
@@ -76,21 +76,22 @@ export async function run(argv: string[]): Promise<number> {
   process.stdout.write(
     `learned ${(stats.rows - repeated).toLocaleString('en-US')} rows from ${stats.lines.toLocaleString('en-US')} lines` +
       (stats.errors ? ` (${stats.errors} lines skipped)` : '') +
-      `: ${subjects.size} subjects, ${monitoring.length} monitoring (${monitoring.map((s) => s.subject).join(', ') || 'none'}); tfjs backend ${scorer.backend}; state in ${config.state_dir}\n`,
+      `: ${subjects.size} subjects, ${monitoring.length} monitoring (${monitoring.map((s) => cellText(s.subject)).join(', ') || 'none'}); tfjs backend ${scorer.backend}; state in ${config.state_dir}\n`,
   );
+  // (subject names come from the rows' user columns: shown through cellText, as in a table)
   const learning = [...subjects.values()].filter((s) => s.state === 'learning');
   const bare = [...scorer.bareUidRows];
   if (bare.length) {
     const n = bare.reduce((a, [, k]) => a + k, 0);
     process.stdout.write(
-      `${n.toLocaleString('en-US')} rows attributed to bare uids (${bare.map(([u, k]) => `${u}: ${k}`).join(', ')}): no users snapshot or row names them\n`,
+      `${n.toLocaleString('en-US')} rows attributed to bare uids (${bare.map(([u, k]) => `${cellText(u)}: ${k}`).join(', ')}): no users snapshot or row names them\n`,
     );
   }
   if (learning.length)
-    process.stdout.write(`still learning (too little history to calibrate): ${learning.map((s) => `${s.subject} (${s.events} events)`).join(', ')}\n`);
+    process.stdout.write(`still learning (too little history to calibrate): ${learning.map((s) => `${cellText(s.subject)} (${s.events} events)`).join(', ')}\n`);
   const byWindow = windows.monitoring();
   process.stdout.write(
-    `windows of ${config.windows.seconds} s scored for ${byWindow.length ? byWindow.join(', ') : 'no subject yet (too little history to calibrate them)'}\n`,
+    `windows of ${config.windows.seconds} s scored for ${byWindow.length ? byWindow.map(cellText).join(', ') : 'no subject yet (too little history to calibrate them)'}\n`,
   );
   return EXIT.ok;
 }
