@@ -1,5 +1,4 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { DEMO_USERS, generateDemo } from '../demo/generate';
 import { installExtension, OsquerydEmulator } from '../emulator';
@@ -10,6 +9,7 @@ import { parseResultLine } from '../scorer/parse/results';
 import { Scorer } from '../scorer/scorer';
 import { uidOf, usersStream } from './users-stream';
 import { defaultLimits, readProc, WatcherModel } from './watcher';
+import { watcherCores } from '../extension/budget';
 
 // The extension under osqueryd's extension watchdog, measured as the watcher measures it
 // (bench/watcher.ts). The emulator launches the real anomaly.ext with
@@ -114,7 +114,8 @@ async function run(args: string[]): Promise<void> {
   const trained = trainedAt >= 0 ? path.resolve(args[trainedAt + 1] ?? '') : null;
   if (trained && !subjects) throw new Error('--trained DIR goes with --subjects N');
   const more = option(args, 'more', 40);
-  const cores = os.cpus().length;
+  // the watcher's own count: physical cores (watcher.cpp kNumOfCPUs)
+  const cores = watcherCores();
   const limits = defaultLimits(cores);
   if (level === 1) Object.assign(limits, { utilizationPercent: 5, latencySeconds: 6, memoryMb: 100 });
 
