@@ -60,6 +60,13 @@ const HOP_FRACTION = 1 / 20;
 const TOP_IDS = 5;
 /** window lengths the held-out history must span before the subject's windows are scored */
 const MIN_HELD_OUT_LENGTHS = 20;
+/**
+ * The history keeps `retrain.window_events` rows, or more when those span less than the
+ * calibration needs (a subject that logs a row a second fills 20,000 rows in 5.6 h, while
+ * 20 held-out 10-minute windows need 11 h), up to this many times as many rows: 100,000 by
+ * default, about 3 MB of arrays, for subjects of up to 2.5 rows a second.
+ */
+const MAX_HISTORY_FACTOR = 5;
 const SMOOTH = 0.5;
 /** a key is one of the subject's usual keys from this share of its events */
 const USUAL_SHARE = 0.01;
@@ -107,6 +114,8 @@ interface Reference {
 interface WindowSubjectState {
   name: string;
   keys: string[];
+  /** absent in files of earlier builds: the oldest row kept stands in for it */
+  first?: number;
   history: { t: number[]; k: number[]; ev: number[]; bad: number[] };
   closedThrough: number;
   lastFit: number;
@@ -130,6 +139,11 @@ class WindowSubject {
   ev: number[] = [];
   /** 1 for rows of a window that was bad: calibration sees them, the usual mix does not */
   bad: number[] = [];
+  /**
+   * time of the first row ever taken in: min_days counts from it, as a row subject's does, not
+   * from the oldest row kept (20,000 rows of a busy subject span hours, never days)
+   */
+  first = Infinity;
   /** every window starting before this has closed */
   closedThrough = -Infinity;
   /** windows of this subject open now (not saved: counted again from open.json at load) */
@@ -161,15 +175,34 @@ class WindowSubject {
       this.k.push(k);
       this.ev.push(ev);
       this.bad.push(bad ? 1 : 0);
+      if (t < this.first) this.first = t;
     }
-    const over = this.t.length - this.opts.historyRows;
-    if (over > this.opts.historyRows * 0.25) {
-      this.t.splice(0, over);
-      this.k.splice(0, over);
-      this.ev.splice(0, over);
-      this.bad.splice(0, over);
-    }
+    this.trim();
     this.dirty = true;
+  }
+
+  /** seconds of history whose newer part holds MIN_HELD_OUT_LENGTHS window lengths */
+  private neededSpan(): number {
+    return (MIN_HELD_OUT_LENGTHS * this.opts.seconds) / (this.opts.heldOutFraction ?? 0.3);
+  }
+
+  /**
+   * Drop the oldest rows beyond `historyRows`, but keep those the calibration's span needs
+   * (one window length to spare), up to MAX_HISTORY_FACTOR × historyRows rows.
+   */
+  private trim(): void {
+    const rows = this.opts.historyRows;
+    const n = this.t.length;
+    if (n - rows <= rows * 0.25) return;
+    const from = this.t[n - 1] - this.neededSpan() - this.opts.seconds;
+    let needed = 0;
+    while (needed < n && this.t[needed] < from) needed++;
+    const drop = Math.max(Math.min(n - rows, needed), n - MAX_HISTORY_FACTOR * rows);
+    if (drop <= 0) return;
+    this.t.splice(0, drop);
+    this.k.splice(0, drop);
+    this.ev.splice(0, drop);
+    this.bad.splice(0, drop);
   }
 
   /**
@@ -178,10 +211,22 @@ class WindowSubject {
    * 10-minute windows holds only six independent ones, too few for a tail at 0.16 %.
    */
   ready(): boolean {
+    return this.waiting() === null;
+  }
+
+  /** what the subject's windows still wait for before they are scored, or null */
+  waiting(): string | null {
     const n = this.t.length;
-    if (n < this.opts.minEvents || n === 0) return false;
-    const span = this.t[n - 1] - this.t[0];
-    return span >= this.opts.minSeconds && span * (this.opts.heldOutFraction ?? 0.3) >= MIN_HELD_OUT_LENGTHS * this.opts.seconds;
+    if (n < this.opts.minEvents || n === 0) return `${n} of ${this.opts.minEvents} events of history`;
+    const newest = this.t[n - 1];
+    const known = newest - Math.min(this.first, this.t[0]);
+    if (known < this.opts.minSeconds) return `${hours(known)} of ${hours(this.opts.minSeconds)} of history`;
+    const span = newest - this.t[0];
+    if (span < this.neededSpan()) {
+      const full = n >= MAX_HISTORY_FACTOR * this.opts.historyRows;
+      return `${n} rows kept span ${hours(span)} of the ${hours(this.neededSpan())} the calibration needs${full ? ` (it logs more rows in that time than the ${n} kept: its windows are not scored)` : ''}`;
+    }
+    return null;
   }
 
   dueForRefit(now: number): boolean {
@@ -240,6 +285,7 @@ class WindowSubject {
       name: this.name,
       keys: this.keys,
       history: { t: this.t, k: this.k, ev: this.ev, bad: this.bad },
+      first: Number.isFinite(this.first) ? this.first : undefined,
       closedThrough: Number.isFinite(this.closedThrough) ? this.closedThrough : -1,
       lastFit: this.lastFit,
       heldOut: this.calibrator?.toState().heldOut ?? null,
@@ -270,6 +316,8 @@ class WindowSubject {
     w.k = kept(k);
     w.ev = kept(ev);
     w.bad = kept(bad);
+    // like the rows, a first time from before 2001 or ahead of the clock is not believed
+    if (typeof s.first === 'number' && plausibleTime(s.first, Date.now() / 1000)) w.first = s.first;
     w.closedThrough = s.closedThrough >= 0 ? s.closedThrough : -Infinity;
     w.lastFit = s.lastFit;
     if (s.reference && s.heldOut) {
@@ -296,6 +344,12 @@ class WindowSubject {
     w.dirty = false;
     return w;
   }
+}
+
+/** "5.6 h", "3 days": spans in the reasons of windows still learning */
+function hours(seconds: number): string {
+  const h = seconds / 3600;
+  return h >= 48 ? `${Math.floor(h / 24)} days` : `${h < 10 ? Math.floor(h * 10) / 10 : Math.floor(h)} h`;
 }
 
 /**
@@ -707,7 +761,7 @@ export class WindowScorer {
         score: null,
         verdict: 'learning',
         model: '',
-        reasons: `learning ${s.name}'s windows: ${s.t.length} of ${this.opts.minEvents} events of history`,
+        reasons: `learning ${s.name}'s windows: ${s.waiting() ?? 'fitting its usual mix, order and pace'}`,
       };
     }
     const stats = windowStatistics(

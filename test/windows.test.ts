@@ -115,6 +115,39 @@ t.test('another person at the keyboard makes bad windows from ordinary rows', as
   );
 });
 
+t.test('a busy subject (a row a second, more than window_events a day) gets its windows scored after min_days', async (t) => {
+  // the defaults of the config: 10-minute windows, min_events 1,000, min_days 1, 20,000 rows
+  // of history. The held-out part must span 20 windows (200 min, so about 11 h of history)
+  // and min_days was judged on the span of the rows kept: 20,000 rows of a subject that logs
+  // a row a second span 5.6 h, so neither was ever met and every window stayed learning
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-busy-windows-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const defaults = { seconds: 600, graceSeconds: 60, minEvents: 1000, minSeconds: 86_400, historyRows: 20_000, retrainSeconds: 6 * 3600 };
+  const r = seededRandom(3);
+  const a = new WindowScorer(options(dir, defaults));
+  const first = [...a.add(stream(r, START, 30 * 3600, USUAL_WEIGHTS))];
+  const scored = first.filter((x) => x.score !== null);
+  t.ok(scored.length >= 20, `${scored.length} of ${first.length} windows of 30 hours scored`);
+  t.ok(
+    scored.every((x) => x.start >= START + 86_400 - 600),
+    'none before min_days',
+  );
+  t.same(a.monitoring(), ['alice']);
+  const learning = first.find((x) => x.score === null)!;
+  t.match(learning.reasons, /^learning alice's windows: /, learning.reasons);
+  a.save();
+  // after a restart the subject is still known since its first row, though the rows kept span
+  // less than a day, and it refits when its retraining is due
+  const b = new WindowScorer(options(dir, defaults));
+  const later = [...b.add(stream(r, START + 30 * 3600, 7 * 3600, USUAL_WEIGHTS))];
+  t.ok(
+    later.length > 30 && later.every((x) => x.score !== null),
+    `after the restart every window is scored (${later.filter((x) => x.score !== null).length} of ${later.length})`,
+  );
+  const bad = later.filter((x) => x.verdict === 'bad').length;
+  t.ok(bad <= 1, `the subject's own windows are rarely bad (${bad} of ${later.length})`);
+});
+
 t.test('open windows, history and calibration survive a restart', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
