@@ -184,6 +184,7 @@ async function measure(kase: Case, lines: string[], client: ReturnType<typeof in
 export const ingestPart: BenchPart = {
   name: 'ingest',
   summary: 'logger ingest rate and acknowledgement p99 at 8 concurrent calls, idle scorer and while it trains',
+  options: {},
   async run() {
     note(`load average at the start ${loadAverage()}`);
     const lines = benchLines();
