@@ -4,6 +4,7 @@ import { OsquerydEmulator } from '../emulator';
 import { readBudget, resolveBudget, watchdogLimits, watcherCores, type OptionInfo } from '../extension/budget';
 import { ManagerClient } from '../extension/client';
 import { MAX_WAIT_MS, Pacer, TARGET_SHARE, type CpuBudget, type PacerEnv } from '../scorer/pacing';
+import { anomaly } from './helpers/cli';
 import { emulated, until } from './helpers/emulated';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -216,6 +217,13 @@ t.test('anomaly_models shows the budget the scorer thread paces to, and the CPU 
   );
   t.equal(Number(star.budget_ms_per_min), expected, 'watchdog_level 1: 5 % of the cores, at the target share');
   t.ok(Number.isInteger(Number(star.cpu_ms_per_min)) && Number(star.cpu_ms_per_min) >= 0, `cpu_ms_per_min ${star.cpu_ms_per_min}`);
+  const status = await anomaly(['status', '--socket', e.emu.socket]);
+  t.equal(status.code, 0, status.err);
+  t.match(
+    status.out,
+    new RegExp(`\\nCPU: [\\d,]+ ms in the last minute \\(the process, every thread\\); paced to ${expected.toLocaleString('en-US')} ms per minute`),
+    'anomaly status says so',
+  );
 });
 
 t.test('without the extensions watchdog the budget is NULL, and the config can set one', async (t) => {
