@@ -113,6 +113,8 @@ interface Reference {
 
 interface WindowSubjectState {
   name: string;
+  /** absent in files of earlier builds, which kept one window subject per name for all hosts */
+  host?: string;
   keys: string[];
   /** absent in files of earlier builds: the oldest row kept stands in for it */
   first?: number;
@@ -156,7 +158,14 @@ class WindowSubject {
   constructor(
     readonly name: string,
     private readonly opts: WindowOptions,
+    /** '' for a subject loaded from an earlier build's file, until its first row names the host */
+    public host: string,
   ) {}
+
+  /** the subject's key and file name: rows are modelled per host (alice@web-01), windows too */
+  get key(): string {
+    return windowKey(this.name, this.host);
+  }
 
   keyId(key: string): number {
     let id = this.keyIds.get(key);
@@ -283,6 +292,7 @@ class WindowSubject {
     const r = this.reference;
     return {
       name: this.name,
+      host: this.host,
       keys: this.keys,
       history: { t: this.t, k: this.k, ev: this.ev, bad: this.bad },
       first: Number.isFinite(this.first) ? this.first : undefined,
@@ -303,7 +313,7 @@ class WindowSubject {
   }
 
   static fromState(s: WindowSubjectState, opts: WindowOptions): WindowSubject {
-    const w = new WindowSubject(s.name, opts);
+    const w = new WindowSubject(s.name, opts, typeof s.host === 'string' ? s.host : '');
     if (!Array.isArray(s.keys) || s.keys[0] !== '(other)') throw new Error('window state: key table is malformed');
     w.keys = s.keys;
     w.keys.forEach((key, id) => id !== OTHER_KEY && w.keyIds.set(key, id));
@@ -592,6 +602,8 @@ export class WindowScorer {
   private readonly maxSubjects: number;
   /** subjects forgotten, and rows left out, for memory.max_subjects (for the log) */
   private forgotten = 0;
+  /** subjects adopted from an earlier build's file, whose old file goes once they are saved */
+  private replaced: Array<{ subject: WindowSubject; file: string }> = [];
   private unwindowed = 0;
   /**
    * The last row of the extension's queue taken in (types.ts LineMarks), saved with the open
@@ -621,12 +633,14 @@ export class WindowScorer {
    * window subject per uid, each with a file, all loaded at every start: 5,000 uids of one
    * row took 7.3 MB of heap and 5,001 files, kept for ever.
    */
-  private subject(name: string, admit = false): WindowSubject | null {
-    let s = this.subjects.get(name);
+  private subject(name: string, host: string, admit = false): WindowSubject | null {
+    const key = windowKey(name, host);
+    let s = this.subjects.get(key);
+    if (!s) s = this.adopt(name, host);
     if (s) {
       if (this.maxSubjects !== Infinity) {
-        this.subjects.delete(name);
-        this.subjects.set(name, s);
+        this.subjects.delete(key);
+        this.subjects.set(key, s);
       }
       return s;
     }
@@ -639,8 +653,24 @@ export class WindowScorer {
         );
       return null;
     }
-    this.subjects.set(name, (s = new WindowSubject(name, this.opts)));
+    this.subjects.set(key, (s = new WindowSubject(name, this.opts, host)));
     return s;
+  }
+
+  /**
+   * A subject an earlier build saved under its name alone (one for all hosts; the extension
+   * sees one host) becomes the subject of the first host whose rows name it. Its old file is
+   * removed once the new one is saved.
+   */
+  private adopt(name: string, host: string): WindowSubject | undefined {
+    const legacy = this.subjects.get(windowKey(name, ''));
+    if (!legacy || !host) return undefined;
+    this.subjects.delete(windowKey(name, ''));
+    legacy.host = host;
+    legacy.dirty = true;
+    this.subjects.set(legacy.key, legacy);
+    this.replaced.push({ subject: legacy, file: subjectFileName(name) });
+    return legacy;
   }
 
   /**
@@ -651,17 +681,18 @@ export class WindowScorer {
    */
   private forgetOne(): void {
     let skipped = 0;
-    for (const [name, s] of this.subjects) {
+    for (const [key, s] of this.subjects) {
+      const name = s.name;
       if (skipped >= this.subjects.size) return;
       if (s.calibrator) {
-        this.subjects.delete(name);
-        this.subjects.set(name, s);
+        this.subjects.delete(key);
+        this.subjects.set(key, s);
         skipped++;
         continue;
       }
       if (s.openWindows > 0) return;
-      this.subjects.delete(name);
-      if (this.opts.stateDir) fs.rmSync(path.join(this.opts.stateDir, 'subjects', subjectFileName(name)), { force: true });
+      this.subjects.delete(key);
+      if (this.opts.stateDir) fs.rmSync(path.join(this.opts.stateDir, 'subjects', subjectFileName(key)), { force: true });
       if (this.forgotten++ % 10_000 === 0)
         this.opts.log?.(
           'warn',
@@ -684,7 +715,7 @@ export class WindowScorer {
       const e = events[i];
       // taken in before a crash, and saved: a second copy would double the window's rows
       if (taken && replay && compareMarks(replay.marks[i], taken) <= 0) continue;
-      const s = this.subject(e.subject);
+      const s = this.subject(e.subject, e.host);
       if (!s) continue;
       const start = this.windowStart(e.time);
       // a row dated far ahead (a clock gone wrong, year 9999) would move the watermark there:
@@ -734,7 +765,7 @@ export class WindowScorer {
     for (const w of windows) {
       this.open.delete(`${w.subject}\u0000${w.host}\u0000${w.start}`);
       this.openDirty = true;
-      const s = this.subject(w.subject, true)!;
+      const s = this.subject(w.subject, w.host, true)!;
       s.openWindows = Math.max(0, s.openWindows - 1);
       const end = w.start + this.opts.seconds;
       s.closedThrough = Math.max(s.closedThrough, w.start + 1);
@@ -816,9 +847,9 @@ export class WindowScorer {
     for (const s of this.subjects.values()) s.fit(s.t.length ? s.t[s.t.length - 1] : 0);
   }
 
-  /** subjects whose windows are scored (not learning) */
+  /** subjects whose windows are scored (not learning), named as anomaly_models names them (alice@web-01) */
   monitoring(): string[] {
-    return [...this.subjects.values()].filter((s) => s.calibrator).map((s) => s.name);
+    return [...this.subjects.values()].filter((s) => s.calibrator).map((s) => (s.host ? `${s.name}@${s.host}` : s.name));
   }
 
   /** how many subjects have windows kept */
@@ -842,12 +873,18 @@ export class WindowScorer {
     for (const s of this.subjects.values()) {
       if (!s.dirty) continue;
       try {
-        writeStateFile(path.join(subjectsDir, subjectFileName(s.name)), STATE_KIND, STATE_VERSION, s.toState());
+        writeStateFile(path.join(subjectsDir, subjectFileName(s.key)), STATE_KIND, STATE_VERSION, s.toState());
         s.dirty = false;
       } catch (err) {
         failed.push(`${JSON.stringify(s.name.slice(0, 100))}: ${(err as Error).message}`);
       }
     }
+    // an earlier build's file of a subject now saved under its host's name
+    this.replaced = this.replaced.filter(({ subject, file }) => {
+      if (subject.dirty) return true;
+      fs.rmSync(path.join(subjectsDir, file), { force: true });
+      return false;
+    });
     if (this.openDirty) {
       writeStateFile(path.join(dir, 'open.json'), `${STATE_KIND}-open`, STATE_VERSION, {
         watermark: Number.isFinite(this.watermark) ? this.watermark : null,
@@ -880,7 +917,7 @@ export class WindowScorer {
     }
     // least recently active first: the order in which subjects are forgotten
     const newest = (s: WindowSubject) => (s.t.length ? s.t[s.t.length - 1] : 0);
-    for (const s of loaded.sort((a, b) => newest(a) - newest(b))) this.subjects.set(s.name, s);
+    for (const s of loaded.sort((a, b) => newest(a) - newest(b))) this.subjects.set(s.key, s);
     const openFile = path.join(dir, 'open.json');
     try {
       const saved = readStateFile(openFile, `${STATE_KIND}-open`, STATE_VERSION) as
@@ -901,7 +938,7 @@ export class WindowScorer {
         }
         for (const w of open) {
           this.open.set(`${w.subject}\u0000${w.host}\u0000${w.start}`, w);
-          this.subject(w.subject, true)!.openWindows++;
+          this.subject(w.subject, w.host, true)!.openWindows++;
           for (const r of w.rows) this.arrival = Math.max(this.arrival, r[4] + 1);
         }
       }
@@ -910,6 +947,11 @@ export class WindowScorer {
       if (!(err instanceof StateFileError)) quarantine(openFile);
     }
   }
+}
+
+/** a window subject's key: its name and host ('' for an earlier build's subject of every host) */
+function windowKey(name: string, host: string): string {
+  return host ? `${name}\u0000${host}` : name;
 }
 
 /** the window unit's options from the extension's config */

@@ -132,7 +132,7 @@ t.test('a busy subject (a row a second, more than window_events a day) gets its 
     scored.every((x) => x.start >= START + 86_400 - 600),
     'none before min_days',
   );
-  t.same(a.monitoring(), ['alice']);
+  t.same(a.monitoring(), ['alice@h1']);
   const learning = first.find((x) => x.score === null)!;
   t.match(learning.reasons, /^learning alice's windows: /, learning.reasons);
   a.save();
@@ -146,6 +146,55 @@ t.test('a busy subject (a row a second, more than window_events a day) gets its 
   );
   const bad = later.filter((x) => x.verdict === 'bad').length;
   t.ok(bad <= 1, `the subject's own windows are rarely bad (${bad} of ${later.length})`);
+});
+
+t.test('a log of two hosts: the subject of each host has its own usual mix, order and pace', async (t) => {
+  // `anomaly train` / `score` over a fleet's log: rows are scored per host (alice@web-01), and
+  // so are windows; one window subject for `host` of both machines fitted its usual order on
+  // the two streams interleaved, and then every window of either machine was bad
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-hosts-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const r = seededRandom(8);
+  const machine = (host: string, event: (i: number) => string, every: number, from: number, seconds: number) =>
+    stream(r, from, seconds, USUAL_WEIGHTS)
+      .filter((_, i) => i % every === 0)
+      .map((x, i) => ({ ...x, host, subject: 'host', event: event(i) }));
+  const both = (from: number, seconds: number) =>
+    [
+      ...machine('web-01', (i) => `exec /usr/sbin/nginx <- unknown ${i % 3}`, 1, from, seconds),
+      ...machine('db-01', (i) => `exec /usr/bin/postgres <- unknown ${i % 2}`, 5, from, seconds),
+    ].sort((a, b) => a.time - b.time);
+  const a = new WindowScorer(options(dir));
+  a.add(both(START, 3 * 3600));
+  t.same(a.monitoring().sort(), ['host@db-01', 'host@web-01'], 'a window subject per host');
+  a.save();
+  const b = new WindowScorer(options(dir));
+  const later = [...b.add(both(START + 3 * 3600, 1800)), ...b.flush()].filter((x) => x.score !== null);
+  const perHost = (h: string) => later.filter((x) => x.host === h);
+  t.ok(perHost('web-01').length >= 25 && perHost('db-01').length >= 25, `${perHost('web-01').length} and ${perHost('db-01').length} windows scored`);
+  const bad = later.filter((x) => x.verdict === 'bad');
+  t.ok(bad.length <= 1, `normal windows of both machines are rarely bad (${bad.length} of ${later.length}: ${bad[0]?.reasons})`);
+
+  // a subject saved by an earlier build, under its name alone, is the subject of the first
+  // host whose rows name it (the extension sees one host), and its old file goes
+  const subjects = path.join(dir, 'subjects');
+  const own = path.join(subjects, subjectFileName('host\u0000web-01'));
+  const state = JSON.parse(fs.readFileSync(own, 'utf8'));
+  delete state.payload.host;
+  fs.writeFileSync(path.join(subjects, subjectFileName('host')), JSON.stringify(state));
+  fs.rmSync(own);
+  fs.rmSync(path.join(subjects, subjectFileName('host\u0000db-01')));
+  const c = new WindowScorer(options(dir));
+  t.same(c.monitoring(), ['host@web-01'], 'the windows open at the save name its host');
+  const next = [...c.add(both(START + 3 * 3600 + 1800, 1800).filter((x) => x.host === 'web-01')), ...c.flush()].filter((x) => x.host === 'web-01');
+  t.ok(
+    next.length >= 25 && next.every((x) => x.score !== null),
+    `its windows are scored at once, not learnt again (${next.filter((x) => x.score !== null).length} of ${next.length})`,
+  );
+  c.save();
+  const files = fs.readdirSync(subjects);
+  t.notOk(files.includes(subjectFileName('host')), 'the old file is gone');
+  t.ok(files.includes(subjectFileName('host\u0000web-01')), "saved under web-01's name");
 });
 
 t.test('open windows, history and calibration survive a restart', async (t) => {
@@ -185,7 +234,8 @@ t.test('open windows, history and calibration survive a restart', async (t) => {
   );
 
   // a state file that is not ours is set aside, not trusted
-  const subjectFile = path.join(dir, 'subjects', subjectFileName('alice'));
+  // (a window subject is per host: its file is named by subject and host)
+  const subjectFile = path.join(dir, 'subjects', subjectFileName('alice\u0000h1'));
   fs.writeFileSync(subjectFile, '{"format":"anomaly-ext","kind":"windows","version":1,"payload":{"name":"alice","keys":[]}}');
   const messages: string[] = [];
   const c = new WindowScorer({ ...options(dir), log: (_l, m) => messages.push(m) });
