@@ -29,7 +29,7 @@ import { compareMarks } from './types';
 // overlap. Bad windows never enter the reference, so a repeated intrusion does not become usual.
 //
 // osqueryd logs a query's rows in batches once an interval, so rows arrive late and out of
-// order. A window stays open until the newest row time seen on the host (the watermark) has
+// order. A window stays open until the newest row time seen on its host (the watermark) has
 // passed its end by a grace period; rows are ordered by time when it closes. A row for a
 // window that has already closed is counted as late and left out (it is still scored as a row).
 
@@ -611,7 +611,12 @@ export class WindowScorer {
    */
   private taken: { epoch: string; at: [number, number, number] } | null = null;
   private readonly open = new Map<string, OpenWindow>();
-  private watermark = -Infinity;
+  /**
+   * the newest row time seen, per host: one for all let the first of several hosts' logs read
+   * one after the other (train --log a.log --log b.log) close every window of the next at
+   * each of its batches, partly filled, and leave the rest of their rows out as late
+   */
+  private readonly watermarks = new Map<string, number>();
   private arrival = 0;
   /** rows that arrived after their window had closed */
   late = 0;
@@ -736,7 +741,7 @@ export class WindowScorer {
       }
       w.events++;
       if (w.rows.length < MAX_OPEN_ROWS) w.rows.push([e.time, s.keyId(e.event), e.score === null ? -1 : 4 * (1 - e.score), e.id, this.arrival++]);
-      if (e.time > this.watermark) this.watermark = e.time;
+      if (e.time > (this.watermarks.get(e.host) ?? -Infinity)) this.watermarks.set(e.host, e.time);
       this.openDirty = true;
     }
     const last = replay?.marks[events.length - 1];
@@ -744,12 +749,14 @@ export class WindowScorer {
       this.taken = { epoch: replay.epoch, at: [last[0], last[1], last[2]] };
       this.openDirty = true;
     }
-    return this.closeDue(this.watermark);
+    return this.closeDue();
   }
 
-  /** close every window whose end plus grace is at or before `now` */
-  closeDue(now: number): ScoredWindow[] {
-    const due = [...this.open.values()].filter((w) => w.start + this.opts.seconds + this.opts.graceSeconds <= now);
+  /** close every window whose end plus grace is at or before `now`, by default its host's watermark */
+  closeDue(now?: number): ScoredWindow[] {
+    const due = [...this.open.values()].filter(
+      (w) => w.start + this.opts.seconds + this.opts.graceSeconds <= (now ?? this.watermarks.get(w.host) ?? -Infinity),
+    );
     return this.close(due);
   }
 
@@ -887,7 +894,9 @@ export class WindowScorer {
     });
     if (this.openDirty) {
       writeStateFile(path.join(dir, 'open.json'), `${STATE_KIND}-open`, STATE_VERSION, {
-        watermark: Number.isFinite(this.watermark) ? this.watermark : null,
+        // the newest of all, as earlier builds read it
+        watermark: this.watermarks.size ? Math.max(...this.watermarks.values()) : null,
+        watermarks: Object.fromEntries(this.watermarks),
         late: this.late,
         open: [...this.open.values()],
         taken: this.taken,
@@ -921,7 +930,7 @@ export class WindowScorer {
     const openFile = path.join(dir, 'open.json');
     try {
       const saved = readStateFile(openFile, `${STATE_KIND}-open`, STATE_VERSION) as
-        { watermark: number | null; late: number; open: OpenWindow[]; taken?: unknown } | undefined;
+        { watermark: number | null; watermarks?: Record<string, number>; late: number; open: OpenWindow[]; taken?: unknown } | undefined;
       if (saved) {
         this.late = saved.late;
         if (isTaken(saved.taken)) this.taken = saved.taken;
@@ -930,11 +939,16 @@ export class WindowScorer {
         const ahead = latestPlausible();
         // (and one dated 1970 would close at once and begin its subject's history)
         const open = saved.open.filter((w) => w.start <= ahead && w.start + this.opts.seconds > EARLIEST_PLAUSIBLE);
-        this.watermark = saved.watermark ?? -Infinity;
-        if (this.watermark > ahead) {
-          // the newest row time of the windows still open, as if that row had never come
-          this.watermark = -Infinity;
-          for (const w of open) for (const r of w.rows) if (r[0] > this.watermark) this.watermark = r[0];
+        // (an earlier build saved one watermark for all hosts: the extension's one host)
+        const hosts = new Set([...open.map((w) => w.host), ...Object.keys(saved.watermarks ?? {})]);
+        for (const host of hosts) {
+          let mark = saved.watermarks && typeof saved.watermarks[host] === 'number' ? saved.watermarks[host] : (saved.watermark ?? -Infinity);
+          if (mark > ahead) {
+            // the newest row time of the host's windows still open, as if that row had never come
+            mark = -Infinity;
+            for (const w of open) if (w.host === host) for (const r of w.rows) if (r[0] > mark) mark = r[0];
+          }
+          if (Number.isFinite(mark)) this.watermarks.set(host, mark);
         }
         for (const w of open) {
           this.open.set(`${w.subject}\u0000${w.host}\u0000${w.start}`, w);

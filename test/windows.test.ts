@@ -197,6 +197,30 @@ t.test('a log of two hosts: the subject of each host has its own usual mix, orde
   t.ok(files.includes(subjectFileName('host\u0000web-01')), "saved under web-01's name");
 });
 
+t.test('one host log after another (train --log a.log --log b.log): the windows of each host wait for its own rows', async (t) => {
+  // the watermark was one for every host: once the first file had moved it to its end, each
+  // batch of the second host's rows closed that host's windows at once, partly filled, and
+  // the rest of their rows came "late" and were left out
+  const w = new WindowScorer(options(null));
+  const out: ScoredWindow[] = [];
+  for (const host of ['web-01', 'db-01'])
+    for (let s = 0; s < 3600; s += 100) {
+      const batch: ScoredEvent[] = [];
+      for (let k = s; k < s + 100; k++) batch.push({ ...row(START + k, USUAL[k % 4]), host });
+      out.push(...w.add(batch));
+    }
+  out.push(...w.flush());
+  for (const host of ['web-01', 'db-01']) {
+    const mine = out.filter((x) => x.host === host);
+    t.equal(mine.length, 60, `${host}: an hour of 1-minute windows`);
+    t.ok(
+      mine.every((x) => x.events === 60),
+      `${host}: each with its 60 rows (${[...new Set(mine.map((x) => x.events))].join(', ')})`,
+    );
+  }
+  t.equal(w.late, 0, 'no row left out as late');
+});
+
 t.test('open windows, history and calibration survive a restart', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
