@@ -41,6 +41,7 @@ function meter(cls: { prototype: { fit: (...a: never[]) => Promise<void> } }): {
 export const demoTrainingPart: BenchPart = {
   name: 'demo-training',
   summary: "CPU time of the demo's stream scored in-process (its training, per model), against a dense-algebra probe",
+  options: {},
   async run() {
     await selectBackend();
     const probe = matmulProbe();

@@ -7,7 +7,7 @@ import { parseResultLine } from '../scorer/parse/results';
 import { Scorer } from '../scorer/scorer';
 import { MODEL_NAMES, type ModelName } from '../scorer/types';
 import { WindowScorer, windowOptionsFrom } from '../scorer/windows';
-import type { BenchPart } from './part';
+import { UsageError, type BenchPart } from './part';
 import { loadAverage, note, report, tmpdir } from './table';
 import { twoHosts } from './watchdog';
 
@@ -47,10 +47,10 @@ async function run(args: string[]): Promise<void> {
     return i >= 0 ? args[i + 1] : fallback;
   };
   const days = Number(option('days', '20'));
-  if (!Number.isInteger(days) || days < 2) throw new Error('--days takes a whole number ≥ 2');
+  if (!Number.isInteger(days) || days < 2) throw new UsageError('--days takes a whole number ≥ 2');
   const wanted = option('models', 'rarity,ocsvm').split(',');
   const unknown = wanted.filter((m) => !MODEL_NAMES.includes(m as ModelName));
-  if (unknown.length) throw new Error(`--models: unknown ${unknown.join(', ')}`);
+  if (unknown.length) throw new UsageError(`--models: unknown ${unknown.join(', ')}`);
   const gc = (global as { gc?: () => void }).gc;
   if (!gc) return note('heap: skipped, it needs node --expose-gc to read the live heap');
 
@@ -99,5 +99,6 @@ async function run(args: string[]): Promise<void> {
 export const heapPart: BenchPart = {
   name: 'heap',
   summary: "V8 heap the scorer keeps per line of the watchdog part's stream, in-process, after a full collection (--days, --models, --snapshot FILE)",
+  options: { days: 'value', models: 'value', snapshot: 'value' },
   run,
 };

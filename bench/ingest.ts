@@ -1,11 +1,10 @@
 import * as fs from 'fs';
 import * as net from 'net';
-import * as os from 'os';
 import * as path from 'path';
 import { fork } from 'child_process';
 import { resolveConfig } from '../conf/config';
 import { generateDemo } from '../demo/generate';
-import { WATCH_INTERVAL_MS } from '../extension/budget';
+import { WATCH_INTERVAL_MS, watcherCores } from '../extension/budget';
 import { Ingest } from '../extension/ingest';
 import { loggerPlugin } from '../extension/plugin/logger';
 import { DurableQueue } from '../extension/queue';
@@ -105,7 +104,7 @@ async function measure(kase: Case, lines: string[], client: ReturnType<typeof in
   const learning = training ? { min_events: 300, min_days: 0 } : { min_events: 100000, min_days: 0 };
   const config = resolveConfig({ state_dir: dir, learning }, 'bench', {});
   // paced: the budget osqueryd's default watchdog level gives this host (extension/budget.ts)
-  const budget = kase === 'paced' ? { limitPercent: 10, cores: os.cpus().length, intervalMs: WATCH_INTERVAL_MS, source: 'bench' } : null;
+  const budget = kase === 'paced' ? { limitPercent: 10, cores: watcherCores(), intervalMs: WATCH_INTERVAL_MS, source: 'bench' } : null;
   const service = await createScoringService({ config, log: () => {}, budget });
   const queue = new DurableQueue(path.join(dir, 'queue'), config.queue.max_bytes);
   const ingest = new Ingest(queue, service, config, () => {});
@@ -185,6 +184,7 @@ async function measure(kase: Case, lines: string[], client: ReturnType<typeof in
 export const ingestPart: BenchPart = {
   name: 'ingest',
   summary: 'logger ingest rate and acknowledgement p99 at 8 concurrent calls, idle scorer and while it trains',
+  options: {},
   async run() {
     note(`load average at the start ${loadAverage()}`);
     const lines = benchLines();

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import { resolveConfig } from '../conf/config';
 import { Scorer } from '../scorer/scorer';
-import type { BenchPart } from './part';
+import { UsageError, type BenchPart } from './part';
 import { loadAverage, note, report, tmpdir } from './table';
 import { userRows } from './users-stream';
 
@@ -34,7 +34,7 @@ async function run(args: string[]): Promise<void> {
   const option = (name: string, fallback: number) => {
     const i = args.indexOf(`--${name}`);
     const v = i >= 0 ? Number(args[i + 1]) : fallback;
-    if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} takes a whole number ≥ 1`);
+    if (!Number.isInteger(v) || v < 1) throw new UsageError(`--${name} takes a whole number ≥ 1, not ${JSON.stringify(args[i + 1])}`);
     return v;
   };
   const subjects = option('subjects', 500);
@@ -107,5 +107,6 @@ async function run(args: string[]): Promise<void> {
 export const memoryPart: BenchPart = {
   name: 'memory',
   summary: 'resident growth with N subjects monitoring, in-process, by heap, tensors and buffers (--subjects N, default 500; --resident N)',
+  options: { subjects: 'value', resident: 'value' },
   run,
 };

@@ -4,7 +4,7 @@ import { heapPart } from './heap';
 import { ingestPart } from './ingest';
 import { lstmPart, scoringPart } from './sequence-parts';
 import { memoryPart } from './memory';
-import type { BenchPart } from './part';
+import { UsageError, usageProblem, type BenchPart } from './part';
 import { selectPart } from './select';
 import { HEADER, loadAverage, writeRows } from './table';
 import { watchdogPart } from './watchdog';
@@ -43,6 +43,11 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`bench: unknown part ${JSON.stringify(name)}\n\n${help()}`);
     return EX_USAGE;
   }
+  const problem = name === undefined ? null : usageProblem(chosen[0], options);
+  if (problem) {
+    process.stderr.write(`bench: ${problem}; npm run bench -- --help lists them\n`);
+    return EX_USAGE;
+  }
   console.log(`node ${process.version}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}, load average ${loadAverage()}`);
   for (const line of HEADER) console.log(line);
   for (const part of chosen) await part.run(name === undefined ? [] : options);
@@ -53,6 +58,10 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`bench: ${err.message}\n`);
+      process.exit(EX_USAGE);
+    }
     console.error(err);
     process.exit(1);
   },

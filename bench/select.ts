@@ -11,7 +11,7 @@ import { scoresTable } from '../extension/tables/scores';
 import type { ScoredEvent } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
 import { percentile } from './ingest-client';
-import type { BenchPart } from './part';
+import { UsageError, type BenchPart } from './part';
 import { loadAverage, note, report, tmpdir } from './table';
 
 // The alert query over a million retained rows, through the osqueryd emulator (Thrift call
@@ -158,7 +158,7 @@ function option(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(`--${name}`);
   if (i < 0) return fallback;
   const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} takes a whole number of at least 1, not ${JSON.stringify(args[i + 1])}`);
+  if (!Number.isInteger(v) || v < 1) throw new UsageError(`--${name} takes a whole number of at least 1, not ${JSON.stringify(args[i + 1])}`);
   return v;
 }
 
@@ -168,7 +168,7 @@ async function run(args: string[]): Promise<void> {
   if (args.includes('--first')) return firstQueries(args, warmup, option(args, 'first', 10));
   const at = args.indexOf('--against');
   if (at >= 0) {
-    if (!args[at + 1]) throw new Error('--against needs the dist/ directory of another build');
+    if (!args[at + 1]) throw new UsageError('--against needs the dist/ directory of another build');
     return against(path.resolve(args[at + 1]), warmup, times);
   }
   const dir = tmpdir('select');
@@ -302,7 +302,7 @@ async function firstQueries(args: string[], warmup: number, n: number): Promise<
   const dists = [path.resolve(__dirname, '..'), ...(at >= 0 ? [path.resolve(args[at + 1])] : [])];
   const si = args.indexOf('--settle');
   const settle = si >= 0 ? Number(args[si + 1]) : 3000;
-  if (!Number.isFinite(settle) || settle < 0) throw new Error('--settle takes milliseconds');
+  if (!Number.isFinite(settle) || settle < 0) throw new UsageError('--settle takes milliseconds');
   const dir = tmpdir('select');
   const s = await setUp(SELF, path.join(dir, 'self'));
   const emu = s.emu;
@@ -452,5 +452,6 @@ export const selectPart: BenchPart = {
   name: 'select',
   summary:
     "the alert query over 1,000,000 retained rows through the emulator (--warmup N queries first, 20; --times N, 9; --against DIST: against another build, e.g. an earlier commit built into DIST, in turns in this process; --first N [--ext-dist DIST] [--settle MS]: the first N queries of a freshly launched anomaly.ext, this build and DIST's, through an emulator already warm; --no-warm-up: without the extension’s start-up rehearsal)",
+  options: { warmup: 'value', times: 'value', against: 'value', first: 'value', 'ext-dist': 'value', settle: 'value', 'no-warm-up': 'flag' },
   run,
 };

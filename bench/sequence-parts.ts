@@ -1,5 +1,5 @@
 import * as path from 'path';
-import type { BenchPart } from './part';
+import { UsageError, type BenchPart } from './part';
 import { scoring, scoringAgainst, training, type SequenceReport } from './sequence';
 import { loadAverage, note } from './table';
 
@@ -11,10 +11,11 @@ export const scoringPart: BenchPart = {
   name: 'scoring',
   summary:
     'events/s per model and for the ensemble, one core (--against DIST: against another build, e.g. an earlier commit built into DIST, interleaved in this process)',
+  options: { against: 'value' },
   async run(args) {
     const at = args.indexOf('--against');
     if (at >= 0) {
-      if (!args[at + 1]) throw new Error('--against needs the dist/ directory of another build');
+      if (!args[at + 1]) throw new UsageError('--against needs the dist/ directory of another build');
       await scoringAgainst(path.resolve(args[at + 1]), row);
     } else await scoring(row);
     note(`load average ${loadAverage()}`);
@@ -24,6 +25,7 @@ export const scoringPart: BenchPart = {
 export const lstmPart: BenchPart = {
   name: 'lstm',
   summary: 'LSTM training CPU time on the HDFS training set (needs ../shared/data)',
+  options: {},
   async run() {
     await training(row);
     note(`load average ${loadAverage()}`);

@@ -1,15 +1,15 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { DEMO_USERS, generateDemo } from '../demo/generate';
 import { installExtension, OsquerydEmulator } from '../emulator';
-import type { BenchPart } from './part';
+import { UsageError, type BenchPart } from './part';
 import { loadAverage, note, report, tmpdir } from './table';
 import { loadConfig, type AnomalyConfig } from '../conf/config';
 import { parseResultLine } from '../scorer/parse/results';
 import { Scorer } from '../scorer/scorer';
 import { uidOf, usersStream } from './users-stream';
 import { defaultLimits, readProc, WatcherModel } from './watcher';
+import { watcherCores } from '../extension/budget';
 
 // The extension under osqueryd's extension watchdog, measured as the watcher measures it
 // (bench/watcher.ts). The emulator launches the real anomaly.ext with
@@ -46,7 +46,7 @@ function option(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(`--${name}`);
   if (i < 0) return fallback;
   const v = Number(args[i + 1]);
-  if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} takes a number, not ${JSON.stringify(args[i + 1])}`);
+  if (!Number.isFinite(v) || v < 0) throw new UsageError(`--${name} takes a number, not ${JSON.stringify(args[i + 1])}`);
   return v;
 }
 
@@ -112,9 +112,10 @@ async function run(args: string[]): Promise<void> {
   const unpaced = args.includes('--unpaced');
   const trainedAt = args.indexOf('--trained');
   const trained = trainedAt >= 0 ? path.resolve(args[trainedAt + 1] ?? '') : null;
-  if (trained && !subjects) throw new Error('--trained DIR goes with --subjects N');
+  if (trained && !subjects) throw new UsageError('--trained DIR goes with --subjects N');
   const more = option(args, 'more', 40);
-  const cores = os.cpus().length;
+  // the watcher's own count: physical cores (watcher.cpp kNumOfCPUs)
+  const cores = watcherCores();
   const limits = defaultLimits(cores);
   if (level === 1) Object.assign(limits, { utilizationPercent: 5, latencySeconds: 6, memoryMb: 100 });
 
@@ -253,6 +254,22 @@ async function run(args: string[]): Promise<void> {
 export const watchdogPart: BenchPart = {
   name: 'watchdog',
   summary:
-    "a replayed stream under osqueryd's extension watchdog, sampled from /proc every 3 s as its watcher does (--rate, --days, --min-events, --window, --level, --unpaced, --trace; --subjects N [--events, --resident, --trained DIR --more M]: N users on one host instead, with --trained already monitoring; --start-after S: log from S s after launch)",
+    "a replayed stream under osqueryd's extension watchdog, sampled from /proc every 3 s as its watcher does (--rate, --days, --min-events, --window, --level, --unpaced, --trace; --subjects N [--events, --resident, --trained DIR --more M]: N users on one host instead, with --trained already monitoring; --start-after S: log from S s after launch; --max-seconds S: stop after S s, 900)",
+  options: {
+    rate: 'value',
+    days: 'value',
+    'min-events': 'value',
+    window: 'value',
+    level: 'value',
+    unpaced: 'flag',
+    trace: 'flag',
+    subjects: 'value',
+    events: 'value',
+    resident: 'value',
+    trained: 'value',
+    more: 'value',
+    'start-after': 'value',
+    'max-seconds': 'value',
+  },
   run,
 };

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 // osqueryd's extension watchdog, as osquery/core/watcher.cpp measures (getChange,
 // exceededCyclesLimit, exceededMemoryLimit): every 3 s it reads the process's user and
 // system time (/proc/<pid>/stat, converted to ms) and resident size (/proc/<pid>/status
-// VmRSS). CPU time grown by more than limit% × cores × 3 s since the last check is one
+// VmRSS). CPU time grown by more than limit% × physical cores × 3 s since the last check is one
 // over-limit interval; over-limit intervals in a row for 12 s stop the process. Memory is
 // resident size minus the first sample's, which the watcher takes --watchdog_delay after
 // start; more than the memory limit stops it too.

@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import * as os from 'os';
 import { budgetMsPerMinute, TARGET_SHARE, type CpuBudget } from '../scorer/pacing';
 
@@ -47,6 +48,37 @@ export function watchdogLimits(options: Record<string, OptionInfo>): WatchdogLim
 }
 
 /**
+ * The cores watcher.cpp scales the limit by: kNumOfCPUs = boost::thread::physical_concurrency(),
+ * which on Linux counts the distinct (physical id, core id) pairs of /proc/cpuinfo and falls
+ * back to the logical count when there are none, or a line is not `key: value`. Hyperthreads
+ * do not count: on a 4-vCPU host with two threads per core the limit at level 0 is 600 ms of
+ * CPU per 3 s, not 1,200 (os.cpus() says 4).
+ */
+export function watcherCores(cpuinfo: string | null = readCpuinfo(), logical: number = os.cpus().length || 1): number {
+  if (cpuinfo === null) return logical;
+  const cores = new Set<string>();
+  let physical = '0';
+  for (const line of cpuinfo.split('\n')) {
+    if (!line) continue;
+    const parts = line.split(':');
+    if (parts.length !== 2) return logical;
+    const key = parts[0].trim();
+    const value = parts[1].trim();
+    if (key === 'physical id') physical = value;
+    else if (key === 'core id') cores.add(`${physical}/${value}`);
+  }
+  return cores.size || logical;
+}
+
+function readCpuinfo(): string | null {
+  try {
+    return fs.readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/**
  * The budget the scorer paces to, or null to run unpaced. A configured `cpu_percent` wins
  * (0 turns pacing off); otherwise the watcher's limit applies when it watches extensions and
  * launched this process (osqueryd sets OSQUERY_EXTENSION in the environment of extensions it
@@ -56,7 +88,7 @@ export function resolveBudget(
   options: Record<string, OptionInfo> | null,
   configured: number | null,
   env: NodeJS.ProcessEnv = process.env,
-  cores: number = os.cpus().length || 1,
+  cores: number = watcherCores(),
 ): CpuBudget | null {
   if (configured !== null) {
     return configured > 0 && configured < 100 ? { limitPercent: configured, cores, intervalMs: WATCH_INTERVAL_MS, source: 'config budget.cpu_percent' } : null;

@@ -3,7 +3,9 @@ import type { ScoredEvent, ScoredWindow } from '../scorer/types';
 // Incidents: what a person reads first. Bad rows and bad windows of one subject that are close
 // in time are one incident, told in one line: who, where, when, how much, and what the
 // strongest reasons say. Rows of different subjects are never merged, even when they happen
-// together: the question a reader asks is "what happened to alice's account".
+// together: the question a reader asks is "what happened to alice's account". A subject is
+// per host, as the product models it (alice@web-01): `host` or `uid:1001` on two machines of
+// a fleet's log are not one actor.
 
 /** bad items of one subject further apart than this start a new incident */
 export const INCIDENT_GAP_SECONDS = 1800;
@@ -26,14 +28,20 @@ export interface Incident {
 
 type Item = { kind: 'row'; row: ScoredEvent; start: number; end: number } | { kind: 'window'; window: ScoredWindow; start: number; end: number };
 
+/** one subject of one host (a row's or a window's), as a map key */
+export function subjectKey(x: { subject: string; host: string }): string {
+  return `${x.subject}\u0000${x.host}`;
+}
+
 /** incidents from bad rows and bad windows, lowest score first */
 export function findIncidents(scores: readonly ScoredEvent[], windows: readonly ScoredWindow[] = [], gap = INCIDENT_GAP_SECONDS): Incident[] {
   const bySubject = new Map<string, Item[]>();
   const add = (subject: string, item: Item) => (bySubject.get(subject) ?? bySubject.set(subject, []).get(subject)!).push(item);
-  for (const row of scores) if (row.verdict === 'bad') add(row.subject, { kind: 'row', row, start: row.time, end: row.time });
-  for (const window of windows) if (window.verdict === 'bad') add(window.subject, { kind: 'window', window, start: window.start, end: window.end });
+  for (const row of scores) if (row.verdict === 'bad') add(subjectKey(row), { kind: 'row', row, start: row.time, end: row.time });
+  for (const window of windows) if (window.verdict === 'bad') add(subjectKey(window), { kind: 'window', window, start: window.start, end: window.end });
   const out: Incident[] = [];
-  for (const [subject, items] of bySubject) {
+  for (const [key, items] of bySubject) {
+    const subject = key.slice(0, key.indexOf('\u0000'));
     items.sort((a, b) => a.start - b.start);
     let group: Item[] = [];
     let groupEnd = -Infinity;

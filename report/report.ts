@@ -4,7 +4,7 @@ import { BAD_BELOW, GOOD_FROM } from '../scorer/calibration';
 import type { ModelSummary, ScoredEvent, ScoredWindow } from '../scorer/types';
 import { evenSample } from '../scorer/sample';
 import { replaceFile, writeAll } from '../state/atomic';
-import { duration, findIncidents, INCIDENT_GAP_SECONDS, type Incident } from './incidents';
+import { duration, findIncidents, INCIDENT_GAP_SECONDS, subjectKey, type Incident } from './incidents';
 
 // A self-contained HTML report for people who would rather look than read: the incidents
 // (bad rows and windows of one subject close in time), each on its own time axis so that a
@@ -191,11 +191,15 @@ function windowLength(windows: readonly ScoredWindow[]): string {
 export async function writeReport(outDir: string, data: ReportData): Promise<string> {
   const scored = data.scores.filter((s) => s.score !== null);
   const windows = data.windows ?? [];
+  // keyed by subject and host: a subject is per host, as the product models it (alice@web-01)
   const bySubject = new Map<string, ScoredEvent[]>();
-  for (const s of scored) (bySubject.get(s.subject) ?? bySubject.set(s.subject, []).get(s.subject)!).push(s);
+  for (const s of scored) (bySubject.get(subjectKey(s)) ?? bySubject.set(subjectKey(s), []).get(subjectKey(s))!).push(s);
   const windowsOf = new Map<string, ScoredWindow[]>();
-  for (const w of windows) (windowsOf.get(w.subject) ?? windowsOf.set(w.subject, []).get(w.subject)!).push(w);
-  for (const subject of windowsOf.keys()) if (!bySubject.has(subject) && windowsOf.get(subject)!.some((w) => w.score !== null)) bySubject.set(subject, []);
+  for (const w of windows) (windowsOf.get(subjectKey(w)) ?? windowsOf.set(subjectKey(w), []).get(subjectKey(w))!).push(w);
+  for (const key of windowsOf.keys()) if (!bySubject.has(key) && windowsOf.get(key)!.some((w) => w.score !== null)) bySubject.set(key, []);
+  // names as the reader knows them: `alice` on a one-host report, `alice@web-01` on a fleet's
+  const hostCount = new Set([...scored.map((s) => s.host), ...windows.map((w) => w.host)]).size;
+  const nameOf = (key: string) => (hostCount > 1 ? key.replace('\u0000', '@') : key.slice(0, key.indexOf('\u0000')));
 
   // every subject on one time axis, so that what happened at the same time lines up
   const times = [...scored.map((s) => s.time), ...windows.flatMap((w) => [w.start, w.end])];
@@ -207,7 +211,8 @@ export async function writeReport(outDir: string, data: ReportData): Promise<str
   }
   const domain: [number, number] = times.length ? [first * 1000, last * 1000] : [data.generated * 1000, data.generated * 1000];
   const timelines: string[] = [];
-  for (const [subject, rows] of [...bySubject].sort((a, b) => a[0].localeCompare(b[0]))) {
+  for (const [key, rows] of [...bySubject].sort((a, b) => nameOf(a[0]).localeCompare(nameOf(b[0])))) {
+    const subject = nameOf(key);
     rows.sort((a, b) => a.time - b.time);
     const flagged = rows.filter((r) => r.verdict !== 'good');
     const points = pointsOf([
@@ -217,7 +222,7 @@ export async function writeReport(outDir: string, data: ReportData): Promise<str
       ),
       ...flagged,
     ]);
-    const own = windowsOf.get(subject) ?? [];
+    const own = windowsOf.get(key) ?? [];
     const badWindows = own.filter((w) => w.verdict === 'bad').length;
     const title =
       `${subject}: ${rows.length} scored rows, ${flagged.filter((r) => r.verdict === 'bad').length} bad, ${flagged.filter((r) => r.verdict === 'ugly').length} ugly` +
@@ -230,7 +235,8 @@ export async function writeReport(outDir: string, data: ReportData): Promise<str
   const incidents = findIncidents(data.scores, windows);
   const incidentFigures: string[] = [];
   for (const incident of incidents.slice(0, INCIDENT_PLOTS)) {
-    const svg = await incidentFigure(incident, bySubject.get(incident.subject) ?? [], windowsOf.get(incident.subject) ?? []);
+    const key = subjectKey({ subject: incident.subject, host: incident.hosts[0] });
+    const svg = await incidentFigure(incident, bySubject.get(key) ?? [], windowsOf.get(key) ?? []);
     incidentFigures.push(
       `<div class="incident"><p><span class="pill bad">${incident.score.toFixed(3)}</span>${escapeHtml(incident.summary)}</p><figure>${svg}</figure></div>`,
     );

@@ -13,7 +13,7 @@
 export interface CpuBudget {
   /** the watcher's limit: percent of all cores per interval */
   limitPercent: number;
-  /** cores the watcher scales the limit by (std::thread::hardware_concurrency) */
+  /** cores the watcher scales the limit by (physical cores: extension/budget.ts watcherCores) */
   cores: number;
   /** the watcher's check interval, ms */
   intervalMs: number;

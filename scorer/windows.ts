@@ -29,7 +29,7 @@ import { compareMarks } from './types';
 // overlap. Bad windows never enter the reference, so a repeated intrusion does not become usual.
 //
 // osqueryd logs a query's rows in batches once an interval, so rows arrive late and out of
-// order. A window stays open until the newest row time seen on the host (the watermark) has
+// order. A window stays open until the newest row time seen on its host (the watermark) has
 // passed its end by a grace period; rows are ordered by time when it closes. A row for a
 // window that has already closed is counted as late and left out (it is still scored as a row).
 
@@ -60,6 +60,13 @@ const HOP_FRACTION = 1 / 20;
 const TOP_IDS = 5;
 /** window lengths the held-out history must span before the subject's windows are scored */
 const MIN_HELD_OUT_LENGTHS = 20;
+/**
+ * The history keeps `retrain.window_events` rows, or more when those span less than the
+ * calibration needs (a subject that logs a row a second fills 20,000 rows in 5.6 h, while
+ * 20 held-out 10-minute windows need 11 h), up to this many times as many rows: 100,000 by
+ * default, about 3 MB of arrays, for subjects of up to 2.5 rows a second.
+ */
+const MAX_HISTORY_FACTOR = 5;
 const SMOOTH = 0.5;
 /** a key is one of the subject's usual keys from this share of its events */
 const USUAL_SHARE = 0.01;
@@ -106,7 +113,11 @@ interface Reference {
 
 interface WindowSubjectState {
   name: string;
+  /** absent in files of earlier builds, which kept one window subject per name for all hosts */
+  host?: string;
   keys: string[];
+  /** absent in files of earlier builds: the oldest row kept stands in for it */
+  first?: number;
   history: { t: number[]; k: number[]; ev: number[]; bad: number[] };
   closedThrough: number;
   lastFit: number;
@@ -130,6 +141,11 @@ class WindowSubject {
   ev: number[] = [];
   /** 1 for rows of a window that was bad: calibration sees them, the usual mix does not */
   bad: number[] = [];
+  /**
+   * time of the first row ever taken in: min_days counts from it, as a row subject's does, not
+   * from the oldest row kept (20,000 rows of a busy subject span hours, never days)
+   */
+  first = Infinity;
   /** every window starting before this has closed */
   closedThrough = -Infinity;
   /** windows of this subject open now (not saved: counted again from open.json at load) */
@@ -142,7 +158,14 @@ class WindowSubject {
   constructor(
     readonly name: string,
     private readonly opts: WindowOptions,
+    /** '' for a subject loaded from an earlier build's file, until its first row names the host */
+    public host: string,
   ) {}
+
+  /** the subject's key and file name: rows are modelled per host (alice@web-01), windows too */
+  get key(): string {
+    return windowKey(this.name, this.host);
+  }
 
   keyId(key: string): number {
     let id = this.keyIds.get(key);
@@ -161,15 +184,34 @@ class WindowSubject {
       this.k.push(k);
       this.ev.push(ev);
       this.bad.push(bad ? 1 : 0);
+      if (t < this.first) this.first = t;
     }
-    const over = this.t.length - this.opts.historyRows;
-    if (over > this.opts.historyRows * 0.25) {
-      this.t.splice(0, over);
-      this.k.splice(0, over);
-      this.ev.splice(0, over);
-      this.bad.splice(0, over);
-    }
+    this.trim();
     this.dirty = true;
+  }
+
+  /** seconds of history whose newer part holds MIN_HELD_OUT_LENGTHS window lengths */
+  private neededSpan(): number {
+    return (MIN_HELD_OUT_LENGTHS * this.opts.seconds) / (this.opts.heldOutFraction ?? 0.3);
+  }
+
+  /**
+   * Drop the oldest rows beyond `historyRows`, but keep those the calibration's span needs
+   * (one window length to spare), up to MAX_HISTORY_FACTOR × historyRows rows.
+   */
+  private trim(): void {
+    const rows = this.opts.historyRows;
+    const n = this.t.length;
+    if (n - rows <= rows * 0.25) return;
+    const from = this.t[n - 1] - this.neededSpan() - this.opts.seconds;
+    let needed = 0;
+    while (needed < n && this.t[needed] < from) needed++;
+    const drop = Math.max(Math.min(n - rows, needed), n - MAX_HISTORY_FACTOR * rows);
+    if (drop <= 0) return;
+    this.t.splice(0, drop);
+    this.k.splice(0, drop);
+    this.ev.splice(0, drop);
+    this.bad.splice(0, drop);
   }
 
   /**
@@ -178,10 +220,22 @@ class WindowSubject {
    * 10-minute windows holds only six independent ones, too few for a tail at 0.16 %.
    */
   ready(): boolean {
+    return this.waiting() === null;
+  }
+
+  /** what the subject's windows still wait for before they are scored, or null */
+  waiting(): string | null {
     const n = this.t.length;
-    if (n < this.opts.minEvents || n === 0) return false;
-    const span = this.t[n - 1] - this.t[0];
-    return span >= this.opts.minSeconds && span * (this.opts.heldOutFraction ?? 0.3) >= MIN_HELD_OUT_LENGTHS * this.opts.seconds;
+    if (n < this.opts.minEvents || n === 0) return `${n} of ${this.opts.minEvents} events of history`;
+    const newest = this.t[n - 1];
+    const known = newest - Math.min(this.first, this.t[0]);
+    if (known < this.opts.minSeconds) return `${hours(known)} of ${hours(this.opts.minSeconds)} of history`;
+    const span = newest - this.t[0];
+    if (span < this.neededSpan()) {
+      const full = n >= MAX_HISTORY_FACTOR * this.opts.historyRows;
+      return `${n} rows kept span ${hours(span)} of the ${hours(this.neededSpan())} the calibration needs${full ? ` (it logs more rows in that time than the ${n} kept: its windows are not scored)` : ''}`;
+    }
+    return null;
   }
 
   dueForRefit(now: number): boolean {
@@ -238,8 +292,10 @@ class WindowSubject {
     const r = this.reference;
     return {
       name: this.name,
+      host: this.host,
       keys: this.keys,
       history: { t: this.t, k: this.k, ev: this.ev, bad: this.bad },
+      first: Number.isFinite(this.first) ? this.first : undefined,
       closedThrough: Number.isFinite(this.closedThrough) ? this.closedThrough : -1,
       lastFit: this.lastFit,
       heldOut: this.calibrator?.toState().heldOut ?? null,
@@ -257,7 +313,7 @@ class WindowSubject {
   }
 
   static fromState(s: WindowSubjectState, opts: WindowOptions): WindowSubject {
-    const w = new WindowSubject(s.name, opts);
+    const w = new WindowSubject(s.name, opts, typeof s.host === 'string' ? s.host : '');
     if (!Array.isArray(s.keys) || s.keys[0] !== '(other)') throw new Error('window state: key table is malformed');
     w.keys = s.keys;
     w.keys.forEach((key, id) => id !== OTHER_KEY && w.keyIds.set(key, id));
@@ -270,6 +326,8 @@ class WindowSubject {
     w.k = kept(k);
     w.ev = kept(ev);
     w.bad = kept(bad);
+    // like the rows, a first time from before 2001 or ahead of the clock is not believed
+    if (typeof s.first === 'number' && plausibleTime(s.first, Date.now() / 1000)) w.first = s.first;
     w.closedThrough = s.closedThrough >= 0 ? s.closedThrough : -Infinity;
     w.lastFit = s.lastFit;
     if (s.reference && s.heldOut) {
@@ -296,6 +354,12 @@ class WindowSubject {
     w.dirty = false;
     return w;
   }
+}
+
+/** "5.6 h", "3 days": spans in the reasons of windows still learning */
+function hours(seconds: number): string {
+  const h = seconds / 3600;
+  return h >= 48 ? `${Math.floor(h / 24)} days` : `${h < 10 ? Math.floor(h * 10) / 10 : Math.floor(h)} h`;
 }
 
 /**
@@ -538,6 +602,8 @@ export class WindowScorer {
   private readonly maxSubjects: number;
   /** subjects forgotten, and rows left out, for memory.max_subjects (for the log) */
   private forgotten = 0;
+  /** subjects adopted from an earlier build's file, whose old file goes once they are saved */
+  private replaced: Array<{ subject: WindowSubject; file: string }> = [];
   private unwindowed = 0;
   /**
    * The last row of the extension's queue taken in (types.ts LineMarks), saved with the open
@@ -545,7 +611,12 @@ export class WindowScorer {
    */
   private taken: { epoch: string; at: [number, number, number] } | null = null;
   private readonly open = new Map<string, OpenWindow>();
-  private watermark = -Infinity;
+  /**
+   * the newest row time seen, per host: one for all let the first of several hosts' logs read
+   * one after the other (train --log a.log --log b.log) close every window of the next at
+   * each of its batches, partly filled, and leave the rest of their rows out as late
+   */
+  private readonly watermarks = new Map<string, number>();
   private arrival = 0;
   /** rows that arrived after their window had closed */
   late = 0;
@@ -567,12 +638,14 @@ export class WindowScorer {
    * window subject per uid, each with a file, all loaded at every start: 5,000 uids of one
    * row took 7.3 MB of heap and 5,001 files, kept for ever.
    */
-  private subject(name: string, admit = false): WindowSubject | null {
-    let s = this.subjects.get(name);
+  private subject(name: string, host: string, admit = false): WindowSubject | null {
+    const key = windowKey(name, host);
+    let s = this.subjects.get(key);
+    if (!s) s = this.adopt(name, host);
     if (s) {
       if (this.maxSubjects !== Infinity) {
-        this.subjects.delete(name);
-        this.subjects.set(name, s);
+        this.subjects.delete(key);
+        this.subjects.set(key, s);
       }
       return s;
     }
@@ -585,8 +658,24 @@ export class WindowScorer {
         );
       return null;
     }
-    this.subjects.set(name, (s = new WindowSubject(name, this.opts)));
+    this.subjects.set(key, (s = new WindowSubject(name, this.opts, host)));
     return s;
+  }
+
+  /**
+   * A subject an earlier build saved under its name alone (one for all hosts; the extension
+   * sees one host) becomes the subject of the first host whose rows name it. Its old file is
+   * removed once the new one is saved.
+   */
+  private adopt(name: string, host: string): WindowSubject | undefined {
+    const legacy = this.subjects.get(windowKey(name, ''));
+    if (!legacy || !host) return undefined;
+    this.subjects.delete(windowKey(name, ''));
+    legacy.host = host;
+    legacy.dirty = true;
+    this.subjects.set(legacy.key, legacy);
+    this.replaced.push({ subject: legacy, file: subjectFileName(name) });
+    return legacy;
   }
 
   /**
@@ -597,17 +686,18 @@ export class WindowScorer {
    */
   private forgetOne(): void {
     let skipped = 0;
-    for (const [name, s] of this.subjects) {
+    for (const [key, s] of this.subjects) {
+      const name = s.name;
       if (skipped >= this.subjects.size) return;
       if (s.calibrator) {
-        this.subjects.delete(name);
-        this.subjects.set(name, s);
+        this.subjects.delete(key);
+        this.subjects.set(key, s);
         skipped++;
         continue;
       }
       if (s.openWindows > 0) return;
-      this.subjects.delete(name);
-      if (this.opts.stateDir) fs.rmSync(path.join(this.opts.stateDir, 'subjects', subjectFileName(name)), { force: true });
+      this.subjects.delete(key);
+      if (this.opts.stateDir) fs.rmSync(path.join(this.opts.stateDir, 'subjects', subjectFileName(key)), { force: true });
       if (this.forgotten++ % 10_000 === 0)
         this.opts.log?.(
           'warn',
@@ -630,7 +720,7 @@ export class WindowScorer {
       const e = events[i];
       // taken in before a crash, and saved: a second copy would double the window's rows
       if (taken && replay && compareMarks(replay.marks[i], taken) <= 0) continue;
-      const s = this.subject(e.subject);
+      const s = this.subject(e.subject, e.host);
       if (!s) continue;
       const start = this.windowStart(e.time);
       // a row dated far ahead (a clock gone wrong, year 9999) would move the watermark there:
@@ -651,7 +741,7 @@ export class WindowScorer {
       }
       w.events++;
       if (w.rows.length < MAX_OPEN_ROWS) w.rows.push([e.time, s.keyId(e.event), e.score === null ? -1 : 4 * (1 - e.score), e.id, this.arrival++]);
-      if (e.time > this.watermark) this.watermark = e.time;
+      if (e.time > (this.watermarks.get(e.host) ?? -Infinity)) this.watermarks.set(e.host, e.time);
       this.openDirty = true;
     }
     const last = replay?.marks[events.length - 1];
@@ -659,12 +749,14 @@ export class WindowScorer {
       this.taken = { epoch: replay.epoch, at: [last[0], last[1], last[2]] };
       this.openDirty = true;
     }
-    return this.closeDue(this.watermark);
+    return this.closeDue();
   }
 
-  /** close every window whose end plus grace is at or before `now` */
-  closeDue(now: number): ScoredWindow[] {
-    const due = [...this.open.values()].filter((w) => w.start + this.opts.seconds + this.opts.graceSeconds <= now);
+  /** close every window whose end plus grace is at or before `now`, by default its host's watermark */
+  closeDue(now?: number): ScoredWindow[] {
+    const due = [...this.open.values()].filter(
+      (w) => w.start + this.opts.seconds + this.opts.graceSeconds <= (now ?? this.watermarks.get(w.host) ?? -Infinity),
+    );
     return this.close(due);
   }
 
@@ -680,7 +772,7 @@ export class WindowScorer {
     for (const w of windows) {
       this.open.delete(`${w.subject}\u0000${w.host}\u0000${w.start}`);
       this.openDirty = true;
-      const s = this.subject(w.subject, true)!;
+      const s = this.subject(w.subject, w.host, true)!;
       s.openWindows = Math.max(0, s.openWindows - 1);
       const end = w.start + this.opts.seconds;
       s.closedThrough = Math.max(s.closedThrough, w.start + 1);
@@ -707,7 +799,7 @@ export class WindowScorer {
         score: null,
         verdict: 'learning',
         model: '',
-        reasons: `learning ${s.name}'s windows: ${s.t.length} of ${this.opts.minEvents} events of history`,
+        reasons: `learning ${s.name}'s windows: ${s.waiting() ?? 'fitting its usual mix, order and pace'}`,
       };
     }
     const stats = windowStatistics(
@@ -762,9 +854,9 @@ export class WindowScorer {
     for (const s of this.subjects.values()) s.fit(s.t.length ? s.t[s.t.length - 1] : 0);
   }
 
-  /** subjects whose windows are scored (not learning) */
+  /** subjects whose windows are scored (not learning), named as anomaly_models names them (alice@web-01) */
   monitoring(): string[] {
-    return [...this.subjects.values()].filter((s) => s.calibrator).map((s) => s.name);
+    return [...this.subjects.values()].filter((s) => s.calibrator).map((s) => (s.host ? `${s.name}@${s.host}` : s.name));
   }
 
   /** how many subjects have windows kept */
@@ -788,15 +880,23 @@ export class WindowScorer {
     for (const s of this.subjects.values()) {
       if (!s.dirty) continue;
       try {
-        writeStateFile(path.join(subjectsDir, subjectFileName(s.name)), STATE_KIND, STATE_VERSION, s.toState());
+        writeStateFile(path.join(subjectsDir, subjectFileName(s.key)), STATE_KIND, STATE_VERSION, s.toState());
         s.dirty = false;
       } catch (err) {
         failed.push(`${JSON.stringify(s.name.slice(0, 100))}: ${(err as Error).message}`);
       }
     }
+    // an earlier build's file of a subject now saved under its host's name
+    this.replaced = this.replaced.filter(({ subject, file }) => {
+      if (subject.dirty) return true;
+      fs.rmSync(path.join(subjectsDir, file), { force: true });
+      return false;
+    });
     if (this.openDirty) {
       writeStateFile(path.join(dir, 'open.json'), `${STATE_KIND}-open`, STATE_VERSION, {
-        watermark: Number.isFinite(this.watermark) ? this.watermark : null,
+        // the newest of all, as earlier builds read it
+        watermark: this.watermarks.size ? Math.max(...this.watermarks.values()) : null,
+        watermarks: Object.fromEntries(this.watermarks),
         late: this.late,
         open: [...this.open.values()],
         taken: this.taken,
@@ -826,11 +926,11 @@ export class WindowScorer {
     }
     // least recently active first: the order in which subjects are forgotten
     const newest = (s: WindowSubject) => (s.t.length ? s.t[s.t.length - 1] : 0);
-    for (const s of loaded.sort((a, b) => newest(a) - newest(b))) this.subjects.set(s.name, s);
+    for (const s of loaded.sort((a, b) => newest(a) - newest(b))) this.subjects.set(s.key, s);
     const openFile = path.join(dir, 'open.json');
     try {
       const saved = readStateFile(openFile, `${STATE_KIND}-open`, STATE_VERSION) as
-        { watermark: number | null; late: number; open: OpenWindow[]; taken?: unknown } | undefined;
+        { watermark: number | null; watermarks?: Record<string, number>; late: number; open: OpenWindow[]; taken?: unknown } | undefined;
       if (saved) {
         this.late = saved.late;
         if (isTaken(saved.taken)) this.taken = saved.taken;
@@ -839,15 +939,20 @@ export class WindowScorer {
         const ahead = latestPlausible();
         // (and one dated 1970 would close at once and begin its subject's history)
         const open = saved.open.filter((w) => w.start <= ahead && w.start + this.opts.seconds > EARLIEST_PLAUSIBLE);
-        this.watermark = saved.watermark ?? -Infinity;
-        if (this.watermark > ahead) {
-          // the newest row time of the windows still open, as if that row had never come
-          this.watermark = -Infinity;
-          for (const w of open) for (const r of w.rows) if (r[0] > this.watermark) this.watermark = r[0];
+        // (an earlier build saved one watermark for all hosts: the extension's one host)
+        const hosts = new Set([...open.map((w) => w.host), ...Object.keys(saved.watermarks ?? {})]);
+        for (const host of hosts) {
+          let mark = saved.watermarks && typeof saved.watermarks[host] === 'number' ? saved.watermarks[host] : (saved.watermark ?? -Infinity);
+          if (mark > ahead) {
+            // the newest row time of the host's windows still open, as if that row had never come
+            mark = -Infinity;
+            for (const w of open) if (w.host === host) for (const r of w.rows) if (r[0] > mark) mark = r[0];
+          }
+          if (Number.isFinite(mark)) this.watermarks.set(host, mark);
         }
         for (const w of open) {
           this.open.set(`${w.subject}\u0000${w.host}\u0000${w.start}`, w);
-          this.subject(w.subject, true)!.openWindows++;
+          this.subject(w.subject, w.host, true)!.openWindows++;
           for (const r of w.rows) this.arrival = Math.max(this.arrival, r[4] + 1);
         }
       }
@@ -856,6 +961,11 @@ export class WindowScorer {
       if (!(err instanceof StateFileError)) quarantine(openFile);
     }
   }
+}
+
+/** a window subject's key: its name and host ('' for an earlier build's subject of every host) */
+function windowKey(name: string, host: string): string {
+  return host ? `${name}\u0000${host}` : name;
 }
 
 /** the window unit's options from the extension's config */

@@ -53,6 +53,12 @@ t.test('status and feedback against a running extension', async (t) => {
   t.equal(status.code, 0, status.err);
   t.match(status.out, /\| alice@h +\| rarity +\| monitoring/, 'alice is listed with her models');
   t.match(status.out, /\| \* +\| ingest/, 'and the ingest counters');
+  // issue 10's visibility: the CPU the process used and the budget it paces to (the * row's
+  // cpu_ms_per_min and budget_ms_per_min), which the table left out
+  t.match(
+    status.out,
+    /\nCPU: [\d,]+ ms in the last minute \(the process, every thread\); not paced: osqueryd does not watch this extension and the config sets no budget\.cpu_percent\n$/,
+  );
 
   const fb = await anomaly(['feedback', odd.id, 'normal', '--note', 'port check by the admin', '--socket', e.emu.socket]);
   t.equal(fb.code, 0, fb.err);

@@ -134,6 +134,49 @@ t.test('incidents: bad rows and windows of one subject close in time, one line e
   );
 });
 
+t.test('two hosts in one report: the same subject name on each is two subjects, as the product models them', async (t) => {
+  // `anomaly score` over a fleet's log, then `anomaly report`: subjects are per host (design.md,
+  // anomaly_models' alice@web-01), and `host` (a machine's daemons) or `uid:1001` (uids are not
+  // global) on two machines are not one actor
+  const at = 1_790_000_000;
+  const row = (id: string, host: string, subject: string, dt: number, score: number): ScoredEvent => ({
+    id,
+    time: at + dt,
+    host,
+    subject,
+    query: 'pack_user-behavior_listening_ports',
+    action: 'added',
+    event: `listen /usr/sbin/daemon-${host} :high/tcp`,
+    score,
+    verdict: score < 0.3 ? 'bad' : 'good',
+    model: 'rarity',
+    reasons: `new listener on ${host}`,
+    columns: '{}',
+  });
+  const rows = [
+    row('a', 'web-01', 'host', 0, 0.1),
+    row('b', 'db-01', 'host', 300, 0.2),
+    row('c', 'web-01', 'host', 600, 0.9),
+    row('d', 'db-01', 'host', 900, 0.9),
+  ];
+  const incidents = findIncidents(rows, []);
+  t.same(
+    incidents.map((i) => [i.subject, i.hosts, i.rows.map((r) => r.id)]),
+    [
+      ['host', ['web-01'], ['a']],
+      ['host', ['db-01'], ['b']],
+    ],
+    'one incident per host, not "host on db-01, web-01"',
+  );
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-hosts-'));
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  const html = fs.readFileSync(await writeReport(out, { scores: rows, windows: [], models: [], generated: at + 1000 }), 'utf8');
+  t.match(html, /· 2 subjects scored/);
+  const timelines = html.slice(html.indexOf('Score timelines per subject'), html.indexOf('Score distribution')).split('<figure>').slice(1);
+  t.equal(timelines.length, 2, 'a timeline per host');
+  t.match(timelines.join(''), /host@db-01: 2 scored rows, 1 bad(.|\n)*host@web-01: 2 scored rows, 1 bad/);
+});
+
 t.test('the report is self-contained HTML with SVG plots', async (t) => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-'));
   t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));

@@ -117,7 +117,10 @@ t.test('a windows state saved with a watermark in year 9999 (before this check) 
   // as an earlier build saved it after one row dated 9999
   const file = path.join(dir, 'open.json');
   const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+  // (one watermark for all hosts; this build saves one per host beside it)
   doc.payload.watermark = YEAR_9999;
+  const perHost = doc.payload.watermarks;
+  delete doc.payload.watermarks;
   fs.writeFileSync(file, JSON.stringify(doc));
   const second = new WindowScorer(opts);
   closed.push(...batches.slice(20).flatMap((b) => second.add(b)));
@@ -125,6 +128,25 @@ t.test('a windows state saved with a watermark in year 9999 (before this check) 
     closed.map((x) => `${x.start}:${x.events}`),
     expected,
     'the same windows, with the same rows, as without the saved watermark',
+  );
+  // and this build's own file, with a host's watermark in 9999
+  const dir2 = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-watermark-'));
+  t.teardown(() => fs.rmSync(dir2, { recursive: true, force: true }));
+  const opts2 = { ...opts, stateDir: dir2 };
+  const file2 = path.join(dir2, 'open.json');
+  const third = new WindowScorer(opts2);
+  const again = batches.slice(0, 20).flatMap((b) => third.add(b));
+  third.save();
+  const mine = JSON.parse(fs.readFileSync(file2, 'utf8'));
+  t.same(Object.keys(mine.payload.watermarks), Object.keys(perHost), 'a watermark per host is saved');
+  for (const host of Object.keys(mine.payload.watermarks)) mine.payload.watermarks[host] = YEAR_9999;
+  fs.writeFileSync(file2, JSON.stringify(mine));
+  const fourth = new WindowScorer(opts2);
+  again.push(...batches.slice(20).flatMap((b) => fourth.add(b)));
+  t.same(
+    again.map((x) => `${x.start}:${x.events}`),
+    expected,
+    'the same windows with a per-host watermark in 9999',
   );
 });
 

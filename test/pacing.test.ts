@@ -1,9 +1,10 @@
 import * as os from 'os';
 import t from 'tap';
 import { OsquerydEmulator } from '../emulator';
-import { readBudget, resolveBudget, watchdogLimits, type OptionInfo } from '../extension/budget';
+import { readBudget, resolveBudget, watchdogLimits, watcherCores, type OptionInfo } from '../extension/budget';
 import { ManagerClient } from '../extension/client';
 import { MAX_WAIT_MS, Pacer, TARGET_SHARE, type CpuBudget, type PacerEnv } from '../scorer/pacing';
+import { anomaly } from './helpers/cli';
 import { emulated, until } from './helpers/emulated';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -160,6 +161,29 @@ t.test('the limit follows watcher.cpp: level, override, extensions watchdog on o
   t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'true' }), 0, launched, 2), null, 'budget.cpu_percent 0 turns pacing off');
 });
 
+/** /proc/cpuinfo of one processor (the fields boost's physical_concurrency() reads) */
+function processor(n: number, physical: number, core: number): string {
+  return `processor\t: ${n}\nmodel name\t: Some CPU @ 2.20GHz\nphysical id\t: ${physical}\nsiblings\t: 4\ncore id\t\t: ${core}\ncpu cores\t: 2\nflags\t\t: fpu vme ht\n\n`;
+}
+
+t.test("the budget scales by the cores osqueryd's watcher counts: physical cores, not hyperthreads", async (t) => {
+  // watcher.cpp: cpu_ul = percent × interval × kNumOfCPUs, kNumOfCPUs =
+  // boost::thread::physical_concurrency(), the distinct (physical id, core id) pairs of
+  // /proc/cpuinfo. A 4-vCPU cloud host with two threads per core has 2: the watcher's limit
+  // at level 0 is 600 ms per 3 s, and a budget of 4 cores paced to 70 % of 1,200 ms
+  const smt = [processor(0, 0, 0), processor(1, 0, 1), processor(2, 0, 0), processor(3, 0, 1)].join('');
+  t.equal(watcherCores(smt, 4), 2, 'two cores with two threads each');
+  t.equal(watcherCores([processor(0, 0, 0), processor(1, 1, 0)].join(''), 2), 2, 'two sockets of one core');
+  t.equal(watcherCores('processor\t: 0\nBogoMIPS\t: 48.00\n\n', 8), 8, 'no core ids (some ARM kernels): the logical count, as boost falls back');
+  t.equal(watcherCores(null, 3), 3, 'no /proc/cpuinfo: the logical count');
+  const b = resolveBudget(opts({ enable_extensions_watchdog: 'true' }), null, launched, watcherCores(smt, 4));
+  t.match(b, { limitPercent: 10, cores: 2 });
+  // and by default resolveBudget reads this machine's /proc/cpuinfo the same way
+  const here = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : null;
+  t.match(resolveBudget(opts({ enable_extensions_watchdog: 'true' }), null, launched), { cores: watcherCores(here, os.cpus().length) });
+  t.match(resolveBudget(null, 25, {}), { cores: watcherCores(here, os.cpus().length) }, 'budget.cpu_percent is a share of the same cores');
+});
+
 t.test("the emulator answers options() with osqueryd's watchdog flags, which become the budget", async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-pacing-'));
   const emu = new OsquerydEmulator({ dir, flags: { enable_extensions_watchdog: 'true', watchdog_level: '1' } });
@@ -178,7 +202,7 @@ t.test("the emulator answers options() with osqueryd's watchdog flags, which bec
     () => {},
     launched,
   );
-  t.match(b, { limitPercent: 5, cores: os.cpus().length });
+  t.match(b, { limitPercent: 5, cores: watcherCores() });
   t.throws(() => new OsquerydEmulator({ dir, flags: { watchdog_levle: '1' } }), /unknown command line flag/);
 });
 
@@ -186,13 +210,20 @@ t.test('anomaly_models shows the budget the scorer thread paces to, and the CPU 
   const e = await emulated({ flags: { enable_extensions_watchdog: 'true', watchdog_level: '1' } });
   t.teardown(() => e.close());
   await e.launch();
-  const expected = Math.round(TARGET_SHARE * 0.05 * os.cpus().length * 60_000);
+  const expected = Math.round(TARGET_SHARE * 0.05 * watcherCores() * 60_000);
   const [star] = await until(
     () => e.emu.query("SELECT cpu_ms_per_min, budget_ms_per_min FROM anomaly_models WHERE subject = '*'"),
     (rows) => rows.length === 1 && rows[0].budget_ms_per_min !== undefined && rows[0].budget_ms_per_min !== '',
   );
   t.equal(Number(star.budget_ms_per_min), expected, 'watchdog_level 1: 5 % of the cores, at the target share');
   t.ok(Number.isInteger(Number(star.cpu_ms_per_min)) && Number(star.cpu_ms_per_min) >= 0, `cpu_ms_per_min ${star.cpu_ms_per_min}`);
+  const status = await anomaly(['status', '--socket', e.emu.socket]);
+  t.equal(status.code, 0, status.err);
+  t.match(
+    status.out,
+    new RegExp(`\\nCPU: [\\d,]+ ms in the last minute \\(the process, every thread\\); paced to ${expected.toLocaleString('en-US')} ms per minute`),
+    'anomaly status says so',
+  );
 });
 
 t.test('without the extensions watchdog the budget is NULL, and the config can set one', async (t) => {
@@ -211,5 +242,5 @@ t.test('without the extensions watchdog the budget is NULL, and the config can s
     () => configured.emu.query("SELECT budget_ms_per_min FROM anomaly_models WHERE subject = '*'"),
     (rows) => rows.length === 1 && Boolean(rows[0].budget_ms_per_min),
   );
-  t.equal(Number(c.budget_ms_per_min), Math.round(TARGET_SHARE * 0.2 * os.cpus().length * 60_000));
+  t.equal(Number(c.budget_ms_per_min), Math.round(TARGET_SHARE * 0.2 * watcherCores() * 60_000));
 });

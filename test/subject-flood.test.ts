@@ -150,7 +150,7 @@ t.test('a flood of distinct uids does not grow the window scorer without bound e
   let time = 1_790_000_000 - (1_790_000_000 % 60);
   // a user whose windows are scored, then who goes quiet
   for (let i = 0; i < 1200; i++) w.add([scored('alice', (time += 4))]);
-  t.ok(w.monitoring().includes('alice'), 'alice’s windows are scored');
+  t.ok(w.monitoring().includes('alice@h'), 'alice’s windows are scored');
   // 400 uids of one row each, one a second, while bob keeps working
   for (let u = 0; u < 400; u++) w.add([scored(`uid:${200_000 + u}`, time), scored('bob', time++)]);
   w.save();
@@ -158,7 +158,7 @@ t.test('a flood of distinct uids does not grow the window scorer without bound e
   t.ok(files() <= 50, `at most 50 window subject files (${files()})`);
   w = new WindowScorer(opts);
   t.ok(w.subjectCount <= 50, `at most 50 window subjects loaded again (${w.subjectCount})`);
-  t.ok(w.monitoring().includes('alice'), 'alice’s scored windows are kept');
+  t.ok(w.monitoring().includes('alice@h'), 'alice’s scored windows are kept');
   const closed = [];
   for (let i = 0; i < 100; i++) closed.push(...w.add([scored('bob', time++)]));
   const bob = [...closed, ...w.flush()].filter((x) => x.subject === 'bob');

@@ -115,6 +115,112 @@ t.test('another person at the keyboard makes bad windows from ordinary rows', as
   );
 });
 
+t.test('a busy subject (a row a second, more than window_events a day) gets its windows scored after min_days', async (t) => {
+  // the defaults of the config: 10-minute windows, min_events 1,000, min_days 1, 20,000 rows
+  // of history. The held-out part must span 20 windows (200 min, so about 11 h of history)
+  // and min_days was judged on the span of the rows kept: 20,000 rows of a subject that logs
+  // a row a second span 5.6 h, so neither was ever met and every window stayed learning
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-busy-windows-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const defaults = { seconds: 600, graceSeconds: 60, minEvents: 1000, minSeconds: 86_400, historyRows: 20_000, retrainSeconds: 6 * 3600 };
+  const r = seededRandom(3);
+  const a = new WindowScorer(options(dir, defaults));
+  const first = [...a.add(stream(r, START, 30 * 3600, USUAL_WEIGHTS))];
+  const scored = first.filter((x) => x.score !== null);
+  t.ok(scored.length >= 20, `${scored.length} of ${first.length} windows of 30 hours scored`);
+  t.ok(
+    scored.every((x) => x.start >= START + 86_400 - 600),
+    'none before min_days',
+  );
+  t.same(a.monitoring(), ['alice@h1']);
+  const learning = first.find((x) => x.score === null)!;
+  t.match(learning.reasons, /^learning alice's windows: /, learning.reasons);
+  a.save();
+  // after a restart the subject is still known since its first row, though the rows kept span
+  // less than a day, and it refits when its retraining is due
+  const b = new WindowScorer(options(dir, defaults));
+  const later = [...b.add(stream(r, START + 30 * 3600, 7 * 3600, USUAL_WEIGHTS))];
+  t.ok(
+    later.length > 30 && later.every((x) => x.score !== null),
+    `after the restart every window is scored (${later.filter((x) => x.score !== null).length} of ${later.length})`,
+  );
+  const bad = later.filter((x) => x.verdict === 'bad').length;
+  t.ok(bad <= 1, `the subject's own windows are rarely bad (${bad} of ${later.length})`);
+});
+
+t.test('a log of two hosts: the subject of each host has its own usual mix, order and pace', async (t) => {
+  // `anomaly train` / `score` over a fleet's log: rows are scored per host (alice@web-01), and
+  // so are windows; one window subject for `host` of both machines fitted its usual order on
+  // the two streams interleaved, and then every window of either machine was bad
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-hosts-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const r = seededRandom(8);
+  const machine = (host: string, event: (i: number) => string, every: number, from: number, seconds: number) =>
+    stream(r, from, seconds, USUAL_WEIGHTS)
+      .filter((_, i) => i % every === 0)
+      .map((x, i) => ({ ...x, host, subject: 'host', event: event(i) }));
+  const both = (from: number, seconds: number) =>
+    [
+      ...machine('web-01', (i) => `exec /usr/sbin/nginx <- unknown ${i % 3}`, 1, from, seconds),
+      ...machine('db-01', (i) => `exec /usr/bin/postgres <- unknown ${i % 2}`, 5, from, seconds),
+    ].sort((a, b) => a.time - b.time);
+  const a = new WindowScorer(options(dir));
+  a.add(both(START, 3 * 3600));
+  t.same(a.monitoring().sort(), ['host@db-01', 'host@web-01'], 'a window subject per host');
+  a.save();
+  const b = new WindowScorer(options(dir));
+  const later = [...b.add(both(START + 3 * 3600, 1800)), ...b.flush()].filter((x) => x.score !== null);
+  const perHost = (h: string) => later.filter((x) => x.host === h);
+  t.ok(perHost('web-01').length >= 25 && perHost('db-01').length >= 25, `${perHost('web-01').length} and ${perHost('db-01').length} windows scored`);
+  const bad = later.filter((x) => x.verdict === 'bad');
+  t.ok(bad.length <= 1, `normal windows of both machines are rarely bad (${bad.length} of ${later.length}: ${bad[0]?.reasons})`);
+
+  // a subject saved by an earlier build, under its name alone, is the subject of the first
+  // host whose rows name it (the extension sees one host), and its old file goes
+  const subjects = path.join(dir, 'subjects');
+  const own = path.join(subjects, subjectFileName('host\u0000web-01'));
+  const state = JSON.parse(fs.readFileSync(own, 'utf8'));
+  delete state.payload.host;
+  fs.writeFileSync(path.join(subjects, subjectFileName('host')), JSON.stringify(state));
+  fs.rmSync(own);
+  fs.rmSync(path.join(subjects, subjectFileName('host\u0000db-01')));
+  const c = new WindowScorer(options(dir));
+  t.same(c.monitoring(), ['host@web-01'], 'the windows open at the save name its host');
+  const next = [...c.add(both(START + 3 * 3600 + 1800, 1800).filter((x) => x.host === 'web-01')), ...c.flush()].filter((x) => x.host === 'web-01');
+  t.ok(
+    next.length >= 25 && next.every((x) => x.score !== null),
+    `its windows are scored at once, not learnt again (${next.filter((x) => x.score !== null).length} of ${next.length})`,
+  );
+  c.save();
+  const files = fs.readdirSync(subjects);
+  t.notOk(files.includes(subjectFileName('host')), 'the old file is gone');
+  t.ok(files.includes(subjectFileName('host\u0000web-01')), "saved under web-01's name");
+});
+
+t.test('one host log after another (train --log a.log --log b.log): the windows of each host wait for its own rows', async (t) => {
+  // the watermark was one for every host: once the first file had moved it to its end, each
+  // batch of the second host's rows closed that host's windows at once, partly filled, and
+  // the rest of their rows came "late" and were left out
+  const w = new WindowScorer(options(null));
+  const out: ScoredWindow[] = [];
+  for (const host of ['web-01', 'db-01'])
+    for (let s = 0; s < 3600; s += 100) {
+      const batch: ScoredEvent[] = [];
+      for (let k = s; k < s + 100; k++) batch.push({ ...row(START + k, USUAL[k % 4]), host });
+      out.push(...w.add(batch));
+    }
+  out.push(...w.flush());
+  for (const host of ['web-01', 'db-01']) {
+    const mine = out.filter((x) => x.host === host);
+    t.equal(mine.length, 60, `${host}: an hour of 1-minute windows`);
+    t.ok(
+      mine.every((x) => x.events === 60),
+      `${host}: each with its 60 rows (${[...new Set(mine.map((x) => x.events))].join(', ')})`,
+    );
+  }
+  t.equal(w.late, 0, 'no row left out as late');
+});
+
 t.test('open windows, history and calibration survive a restart', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -152,7 +258,8 @@ t.test('open windows, history and calibration survive a restart', async (t) => {
   );
 
   // a state file that is not ours is set aside, not trusted
-  const subjectFile = path.join(dir, 'subjects', subjectFileName('alice'));
+  // (a window subject is per host: its file is named by subject and host)
+  const subjectFile = path.join(dir, 'subjects', subjectFileName('alice\u0000h1'));
   fs.writeFileSync(subjectFile, '{"format":"anomaly-ext","kind":"windows","version":1,"payload":{"name":"alice","keys":[]}}');
   const messages: string[] = [];
   const c = new WindowScorer({ ...options(dir), log: (_l, m) => messages.push(m) });

@@ -6,7 +6,8 @@ import { jsonText, table } from './shared';
 export const help = `Usage: anomaly status [--socket PATH] [--json]
 
 Show the running extension's subjects and models (the anomaly_models table): lifecycle
-state, events seen, last training, calibration size, tfjs backend, and the ingest counters.
+state, events seen, last training, calibration size, tfjs backend, and the ingest counters;
+then the CPU the process used in the last minute and the budget it paces to.
 
 Options:
   --socket PATH  osqueryd's extensions socket (default /var/osquery/osquery.em, or
@@ -41,6 +42,17 @@ export async function run(argv: string[]): Promise<number> {
     last_trained: r.last_trained && r.last_trained !== '0' ? new Date(Number(r.last_trained) * 1000).toISOString().replace('.000Z', 'Z') : '',
   }));
   if (flags.json) for (const r of res.response ?? []) process.stdout.write(jsonText(r) + '\n');
-  else process.stdout.write(`extension socket ${socket}\n` + table(rows, COLUMNS));
+  else process.stdout.write(`extension socket ${socket}\n` + table(rows, COLUMNS) + cpuLine(res.response ?? []));
   return EXIT.ok;
+}
+
+/** the `*` row's CPU and budget (osqueryd's watchdog, design.md), too wide for the table */
+function cpuLine(rows: ReadonlyArray<Record<string, string>>): string {
+  const star = rows.find((r) => r.subject === '*');
+  if (!star?.cpu_ms_per_min) return '';
+  const n = (v: string) => Number(v).toLocaleString('en-US');
+  const budget = star.budget_ms_per_min
+    ? `paced to ${n(star.budget_ms_per_min)} ms per minute (osqueryd's watchdog limit, or the config's budget.cpu_percent)`
+    : 'not paced: osqueryd does not watch this extension and the config sets no budget.cpu_percent';
+  return `CPU: ${n(star.cpu_ms_per_min)} ms in the last minute (the process, every thread); ${budget}\n`;
 }
