@@ -6,6 +6,7 @@ import { FeatureExtractor } from '../scorer/features/extract';
 import { TemplateMiner } from '../scorer/features/miner';
 import { UidMap } from '../scorer/features/subject';
 import { sshdAccount } from '../scorer/features/lineage';
+import { fileLocation } from '../scorer/features/security';
 import { runEval } from '../scorer/eval/run';
 import { DatasetError } from '../scorer/eval/datasets';
 import { checkExtractor } from '../state/schema';
@@ -36,6 +37,38 @@ const lastRow = (user: string, from: string, pid: string, time: number, tty = 'p
 const at = (row: ResultRow, time: number): ResultRow => ({ ...row, time, columns: { ...row.columns, time: String(time) } });
 /** the session context the extractor gives the row, learning it */
 const sessionIn = (x: FeatureExtractor, row: ResultRow) => x.extract(row).event.values.find((v) => v.startsWith('session='));
+
+t.test('a changed file carries what its place is for', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['/etc/shadow', 'accounts'],
+    ['/etc/sudoers.d/90-x', 'accounts'],
+    ['/home/omar/.ssh/authorized_keys', 'ssh'],
+    ['/root/.ssh/authorized_keys', 'ssh'],
+    ['/etc/cron.d/php-sess-clean', 'autostart'],
+    ['/etc/systemd/system/x.service', 'autostart'],
+    ['/home/dana/.bashrc', 'autostart'],
+    ['/etc/ld.so.preload', 'autostart'],
+    ['/var/log/auth.log', 'log'],
+    ['/root/.bash_history', 'log'],
+    ['/usr/local/bin/x', 'programs'],
+    ['/etc/resolv.conf', 'config'],
+    ['/tmp/.k', 'temp-hidden'],
+    ['/var/www/shop/index.php', 'other'],
+  ];
+  for (const [p, want] of cases) t.equal(fileLocation(p), want, p);
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const row: ResultRow = {
+    query: 'pack_x_file_events',
+    host: 'h',
+    time: 1_790_000_000,
+    action: 'added',
+    columns: { target_path: '/etc/shadow', action: 'UPDATED', time: '1790000000' },
+    decorations: {},
+  };
+  const e = x.extract(row).event;
+  t.ok(e.values.includes('pathloc=accounts'), 'the class is a value');
+  t.ok(e.pairs.includes('action=UPDATED>pathloc=accounts'), 'and paired with the action');
+});
 
 t.test('match learns nothing; extract does', async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });

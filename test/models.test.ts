@@ -60,6 +60,37 @@ t.test('rarity names values that contain ">" whole in its reasons', async (t) =>
   t.match(pair.detail, /program `\/usr\/bin\/sh -c <\*>` with command `curl <\*> \| sh`/, `reason: ${pair.detail}`);
 });
 
+t.test('rarity counts one new thing once: a new program is not stronger for the pairs and steps that repeat it', async (t) => {
+  // an event as the extractor makes one: a program, its command line's template, its
+  // working directory, and the pairs of them
+  const proc = (exe: string, cmd: string, cwd: string, i: number): BehaviourEvent => ({
+    key: `exec ${exe} <- /bin/bash`,
+    values: ['kind=process', `exe=${exe}`, 'parent=/bin/bash', `cmd=${cmd}`, `cwd=${cwd}`, 'exeloc=system'],
+    pairs: [`parent=/bin/bash>exe=${exe}`, `exe=${exe}>cmd=${cmd}`, 'parent=/bin/bash>exeloc=system'],
+    text: '',
+    time: 1_790_000_000 + i * 600,
+  });
+  const tools = [
+    ['/usr/bin/git', 'git status'],
+    ['/usr/bin/make', 'make test'],
+    ['/usr/bin/vim', 'vim <*>'],
+    ['/usr/bin/grep', 'grep -rn <*> <*>'],
+  ];
+  // a developer works in many directories: a new one is weaker evidence than a new program
+  const train = Array.from({ length: 2000 }, (_, i) => proc(tools[i % 4][0], tools[i % 4][1], `~/src/p${(i * 7) % 20}`, i));
+  const m = createModel('rarity');
+  await m.fit(train.map((e) => [e]));
+  const at = 2000;
+  // one new thing: a program never run (its template, its pairs and its step are new with it)
+  const program = await one(m, proc('/usr/bin/htop', 'htop', '~/src/p1', at));
+  // one new thing: a new template of a known program (fewer tokens repeat it)
+  const template = await one(m, proc('/usr/bin/git', 'git bisect start', '~/src/p1', at));
+  // two: a program never run, in a working directory never seen
+  const two = await one(m, proc('/usr/bin/htop', 'htop', '~/src/p99', at));
+  t.ok(two > program + 1.5, `a new program from a new directory (${two.toFixed(2)}) is well above the new program alone (${program.toFixed(2)})`);
+  t.ok(program < template + 1, `a new program (${program.toFixed(2)}) is not counted one and a half times against a new template (${template.toFixed(2)})`);
+});
+
 /** hashEvent as it was written first: each token built as a string, hashed whole, summed in a Map */
 function hashEventByStrings(event: BehaviourEvent, context: readonly BehaviourEvent[], dims: number): { index: number[]; value: number[] } {
   const acc = new Map<number, number>();
@@ -73,7 +104,9 @@ function hashEventByStrings(event: BehaviourEvent, context: readonly BehaviourEv
     t.startsWith('how=') ||
     ((t.startsWith('kind=') || t.startsWith('src=')) && t.includes('>hour=')) ||
     t.startsWith('who=') ||
-    t.startsWith('session=');
+    t.startsWith('session=') ||
+    t.startsWith('pathloc=') ||
+    (t.startsWith('action=') && t.includes('>pathloc='));
   for (const t of event.values) if (!time(t)) add(t, 1);
   for (const t of event.pairs) if (!time(t)) add(t, 1);
   add(`key=${event.key}`, 1);

@@ -62,6 +62,13 @@ t.test('the scenario set, scored as anomaly eval scores it', async (t) => {
     `every row of the planted key story, its use from outside included, is bad (${stolen.map((s) => s.score?.toFixed(3)).join(', ')})`,
   );
   t.match(stolen.map((s) => s.reasons).join('\n'), /session from `public`/, 'the reasons say the session came from a public address');
+  // the attackers' file changes (accounts, SSH keys, cron and systemd, the logs): one new path
+  // each, counted once, and a first change to a kind of place the host's routine never touches
+  const files = rows.filter((s, i) => attack.has(storyOf(i)) && s.event.startsWith('file '));
+  t.ok(
+    files.length >= 7 && files.every((s) => s.verdict === 'bad'),
+    `every attack file row is bad (${files.map((s) => `${s.event} ${s.score?.toFixed(3)}`).join(', ')})`,
+  );
   const reasons = attackRows.map((s) => s.reasons).join('\n');
   t.match(reasons, /new tool|new behaviour|new kind of behaviour|first activity of this account/, 'reasons say what kind of novelty');
 });

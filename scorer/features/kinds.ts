@@ -1,7 +1,7 @@
 import type { ResultRow } from '../types';
 import { addressClass, generaliseExe, generalisePath, hourOf, loginOrigin, portClass, ttyClass, VOLATILE } from './generalise';
 import { sshdAccount } from './lineage';
-import { exeLocation, isShell, networkClass, privilegeTransition } from './security';
+import { exeLocation, fileLocation, isShell, networkClass, privilegeTransition } from './security';
 
 // One unit per kind of event: each reads its row's columns, adds the generalised values and
 // pairs the models see, and returns the event key. What a unit needs from history (the
@@ -158,11 +158,18 @@ const shell: Unit = (row, b, look) => {
 
 const file: Unit = (row, b) => {
   const c = row.columns;
-  const path = generalisePath(c.target_path ?? c.path ?? '');
+  const raw = c.target_path ?? c.path ?? '';
+  const path = generalisePath(raw);
   const action = c.action ?? '';
   b.value('path', path);
   b.value('action', action);
   b.pair('action', action, 'path', path);
+  // what the place is for (security.ts): the first change to a kind of place the host's
+  // routine never changes (its accounts, SSH keys, what starts programs) is a new kind of
+  // event, where a new path alone is one more file among those that come and go
+  const loc = fileLocation(raw);
+  b.value('pathloc', loc);
+  b.pair('action', action, 'pathloc', loc);
   return `file ${action} ${path}`;
 };
 

@@ -22,6 +22,30 @@ export function exeLocation(path: string): string {
   return HIDDEN.test(path) ? `${base}-hidden` : base;
 }
 
+// Where a changed file lives, by what the place is for: the accounts and their credentials,
+// SSH's keys, what starts programs by itself (cron, systemd units, init scripts, login
+// profiles, the dynamic loader's preload), the logs, the programs and libraries, other
+// configuration; else where any path lives (exeLocation). These are the places ATT&CK's
+// persistence, credential and defence-evasion techniques write to; which of them a host
+// changes in its routine (a config manager rewriting /etc daily) is for the models to learn.
+const AUTH_FILES = /^\/etc\/(?:passwd|shadow|group|gshadow|sudoers|subuid|subgid|security\/|pam\.d\/)|^\/etc\/sudoers\.d\//;
+const SSH_FILES = /(?:^|\/)\.ssh(?:\/|$)|^\/etc\/ssh\//;
+const AUTOSTART_FILES =
+  /^\/(?:etc\/(?:cron[^/]*|anacrontab|systemd|init\.d|init|rc[^/]*\.d|rc\.local|profile|profile\.d|bash\.bashrc|environment|ld\.so\.preload|xdg\/autostart|update-motd\.d)|var\/spool\/cron|(?:usr\/)?lib\/systemd)(?:\/|$)|\/\.(?:bashrc|bash_profile|profile|bash_login|zshrc|config\/(?:systemd|autostart))(?:\/|$)/;
+const LOG_FILES = /^\/var\/log(?:\/|$)|\/\.(?:bash_|zsh_)?history$/;
+const PROGRAM_DIRS = /^\/(?:usr\/(?:local\/)?(?:s?bin|lib(?:exec|32|64)?)|s?bin|lib(?:32|64)?)\//;
+
+export function fileLocation(path: string): string {
+  if (!path) return 'unknown';
+  if (AUTH_FILES.test(path)) return 'accounts';
+  if (SSH_FILES.test(path)) return 'ssh';
+  if (AUTOSTART_FILES.test(path)) return 'autostart';
+  if (LOG_FILES.test(path)) return 'log';
+  if (PROGRAM_DIRS.test(path)) return 'programs';
+  if (path.startsWith('/etc/')) return 'config';
+  return exeLocation(path);
+}
+
 const UNSET = new Set(['', '-1', '4294967295']);
 
 /**

@@ -96,7 +96,9 @@ function isTouched(i: number, n: number): boolean {
  * model's business, where recurrence over days can tell a sparse account's routine from a
  * stranger; in the SVM's geometry a rarely seen name would move every event of that account
  * off the learned shape, and a session's origin every event of the session (on the demo it
- * moved other rows' margins as well: 1 more normal row below 0.3 in each replay).
+ * moved other rows' margins as well: 1 more normal row below 0.3 in each replay). A changed
+ * file's location class (`pathloc=`) likewise: the SVM sees the path itself, and the class in
+ * its geometry moved a normal row of the demo split below 0.5.
  * The time pairs are the event kind's and the login source's: a `>hour=` anywhere else is
  * in a path or a command line, the user's to name (`/opt/x>hour=2/nmap`), and a program
  * named so would leave the SVM's vector.
@@ -108,6 +110,8 @@ function isTimeToken(t: string): boolean {
     t.startsWith('how=') ||
     ((t.startsWith('kind=') || t.startsWith('src=')) && t.includes('>hour=')) ||
     t.startsWith('who=') ||
-    t.startsWith('session=')
+    t.startsWith('session=') ||
+    t.startsWith('pathloc=') ||
+    (t.startsWith('action=') && t.includes('>pathloc='))
   );
 }

@@ -25,6 +25,16 @@ import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '
 // pooled rate r while it has little history (Witten-Bell novelty rates, counted after the
 // actor's first day, whose events are all new by definition). A first shell under a web
 // server's account is then stronger evidence than a developer's first `docker compose up`.
+//
+// One new thing counts once. A never-seen value makes every pair and step it is part of
+// never-seen too (a new program: `exe`, `parent>exe`, `who>exe`, the step to its key, and its
+// command line's template, which starts with the program's name), so adding half of the
+// second-strongest token to the strongest counted it one and a half times, and a first-time
+// command of a known tool (one new template) weighed less than a first-time program for no
+// reason but how many tokens repeat it. The second term takes only evidence from another
+// source: a value never seen of another field, a class never seen (a new kind is a fact of
+// its own, whatever value brought it), a combination of known values never seen together, or
+// a rare known value.
 
 export interface RarityOptions {
   halfLifeEvents: number;
@@ -245,6 +255,44 @@ export class RarityModel implements Model {
     return -Math.log2(Math.min(1, d / (of + 1)));
   }
 
+  private isNew(token: string): boolean {
+    return !this.fields.get(fieldOf(token))?.counts.has(token);
+  }
+
+  /**
+   * The strongest excess among tokens whose novelty has another source than the strongest
+   * token's (tokens[at], never seen): see "One new thing counts once" above.
+   */
+  private otherEvidence(tokens: readonly string[], excesses: readonly number[], at: number): number {
+    // the event's never-seen single values; a command line's template is new because its
+    // program is, when the program is new
+    const singles = tokens.filter((t) => !t.startsWith('next') && !isTimeField(t) && pairBoundary(t, t.indexOf('=') + 1) < 0 && this.isNew(t));
+    const newExe = singles.find((t) => t.startsWith('exe='));
+    const source = (t: string) => (newExe !== undefined && t.startsWith('cmd=') ? newExe : t);
+    const sources = (t: string): string[] => {
+      if (!this.isNew(t)) return [t];
+      if (t.startsWith('next')) {
+        // an event key names values, never their classes: the step is new because a value is
+        const named = singles.filter((x) => !isKindField(fieldOf(x)));
+        return named.length ? named.map(source) : [t];
+      }
+      if (pairBoundary(t, t.indexOf('=') + 1) < 0) return [source(t)];
+      const parts = partsOf(t)
+        .map(([f, v]) => `${f}=${v}`)
+        .filter((p) => this.isNew(p))
+        .map(source);
+      return parts.length ? parts : [t];
+    };
+    const mine = sources(tokens[at]);
+    let second = 0;
+    for (let i = 0; i < tokens.length; i++) {
+      if (i === at || isTimeField(tokens[i]) || excesses[i] <= second) continue;
+      if (sources(tokens[i]).some((x) => mine.includes(x))) continue;
+      second = excesses[i];
+    }
+    return second;
+  }
+
   /** distinct days a value occurred on (0 when never, or when the data has no clock) */
   private daysOf(token: string): number {
     return this.fields.get(fieldOf(token))?.days.get(token) ?? 0;
@@ -260,6 +308,8 @@ export class RarityModel implements Model {
         second = 0,
         timeBest = 0;
       let bestToken = '';
+      let bestAt = -1;
+      const excesses = new Array<number>(tokens.length);
       for (let i = 0; i < tokens.length; i++) {
         const t = tokens[i];
         const f = this.fields.get(fieldOf(t));
@@ -268,6 +318,7 @@ export class RarityModel implements Model {
           (f ? Math.min(this.surprise(f, t) - f.typical, this.irregularity(f, t)) : EMPTY_FIELD_BITS) +
           // the actor's rates count new values and kinds, not odd hours, nor a first appearance
           (novel && !isActorToken(t) && !isTimeField(t) ? (isKindField(fieldOf(t)) ? adjust.kind : adjust.value) : 0);
+        excesses[i] = excess;
         // when something happens only modifies what happens: a first weekend, an odd hour
         // alone is a hint, not an alert
         if (isTimeField(t)) {
@@ -276,8 +327,10 @@ export class RarityModel implements Model {
           second = best;
           best = excess;
           bestToken = t;
+          bestAt = i;
         } else if (excess > second) second = excess;
       }
+      if (bestAt >= 0 && this.isNew(bestToken)) second = this.otherEvidence(tokens, excesses, bestAt);
       let textExcess = 0;
       if (event.text && this.textSeen > 0) {
         // bits per character above the usual, weighed by length: a long odd blob counts more
@@ -477,7 +530,7 @@ function fieldOf(token: string): string {
 }
 
 /** fields whose values are classes: a value new there is a new kind of behaviour, not just a new name */
-const CLASS_FIELDS = new Set(['kind', 'exeloc', 'priv', 'lineage', 'net', 'session', 'exposure', 'tty', 'action', 'type']);
+const CLASS_FIELDS = new Set(['kind', 'exeloc', 'pathloc', 'priv', 'lineage', 'net', 'session', 'exposure', 'tty', 'action', 'type']);
 const TOOL_FIELDS = new Set(['exe', 'cmd']);
 
 /** a field whose last part is a class (`exeloc`, `who>net`): its new values are new kinds of behaviour */
@@ -503,6 +556,7 @@ function noveltyOf(token: string): string {
 
 const FIELD_NAMES: Record<string, string> = {
   exeloc: 'executable location',
+  pathloc: 'file location',
   priv: 'privilege change',
   lineage: 'shell ancestry',
   net: 'network',
