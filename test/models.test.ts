@@ -48,6 +48,29 @@ t.test('rarity learns habits and flags a never-seen program and port', async (t)
   t.equal(await one(again, ev('/usr/bin/nc', '4444', 5), train.slice(-3)), odd.value, 'state round trip scores the same');
 });
 
+t.test('a rarity model saved before a field existed ignores that field until it is fitted again', async (t) => {
+  // a file row as the extractor wrote it before `pathloc` (security.ts fileLocation), and after
+  const fileRow = (i: number, withLocation: boolean): BehaviourEvent => ({
+    key: 'file CREATED /var/backups/etc-<n>.tgz',
+    values: ['kind=file', 'path=/var/backups/etc-<n>.tgz', 'action=CREATED', ...(withLocation ? ['pathloc=system'] : [])],
+    pairs: ['action=CREATED>path=/var/backups/etc-<n>.tgz', ...(withLocation ? ['action=CREATED>pathloc=system'] : [])],
+    text: '',
+    time: 1_790_000_000 + i * 3600,
+  });
+  const before = Array.from({ length: 300 }, (_, i) => fileRow(i, false));
+  const fitted = createModel('rarity');
+  await fitted.fit([before]);
+  // the state an earlier build saved: no `features`
+  const { features: _features, ...earlier } = fitted.toState() as Record<string, unknown>;
+  const upgraded = loadModel(JSON.parse(JSON.stringify(earlier)));
+  const routine = await one(upgraded, fileRow(400, true), before.slice(-1));
+  t.equal(routine, await one(upgraded, fileRow(400, false), before.slice(-1)), 'the routine file row scores as it did before the upgrade');
+  // the same model as this build fits it takes the field it never saw for news
+  t.ok((await one(fitted, fileRow(400, true), before.slice(-1))) > routine + 1, 'a model of this build weighs a field it never saw');
+  const saved = loadModel(JSON.parse(JSON.stringify(upgraded.toState())));
+  t.equal(await one(saved, fileRow(400, true), before.slice(-1)), routine, 'saved again, it still knows which fields it was fitted with');
+});
+
 t.test('rarity names values that contain ">" whole in its reasons', async (t) => {
   // generalised paths and mined commands carry `<tmp>` and `<*>`: the pair separator is not the first `>`
   const m = createModel('rarity');

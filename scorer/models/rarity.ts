@@ -54,6 +54,18 @@ const ACTOR_PRIOR_EVENTS = 10;
 const DAY = 86400;
 /** surprise given to the very first value of a field nobody has seen a value of */
 const EMPTY_FIELD_BITS = 4;
+/**
+ * The fields events carry grow with the extractor (scorer/features): a field added by a later
+ * build is one a model fitted before it has never seen on any event, and would take every
+ * row that carries it for a new kind of behaviour (after an upgrade, each routine file row
+ * of the demo's backup account fell from 0.93 to 0.30). A model ignores the fields newer than
+ * its fit until it is fitted again. FEATURES counts the additions; FIELD_SINCE says which.
+ */
+const FEATURES = 2;
+const FIELD_SINCE: ReadonlyMap<string, number> = new Map([
+  // a changed file's location class (security.ts fileLocation)
+  ['pathloc', 2],
+]);
 
 class FieldStats {
   counts = new Map<string, number>();
@@ -93,6 +105,8 @@ export class RarityModel implements Model {
   private textSeen = 0;
   /** weight of the next observation in stored scale; grows instead of decaying every count */
   private inc = 1;
+  /** the extractor's fields this model was fitted with (FEATURES); 1 for states saved before */
+  private features = FEATURES;
   private readonly growth: number;
   private events = 0;
   private readonly opts: RarityOptions;
@@ -312,6 +326,10 @@ export class RarityModel implements Model {
       const excesses = new Array<number>(tokens.length);
       for (let i = 0; i < tokens.length; i++) {
         const t = tokens[i];
+        if (this.features < FEATURES && newerField(fieldOf(t), this.features)) {
+          excesses[i] = 0;
+          continue;
+        }
         const f = this.fields.get(fieldOf(t));
         const novel = !f || !f.counts.has(t);
         const excess =
@@ -404,6 +422,7 @@ export class RarityModel implements Model {
       textTypical: this.textTypical,
       textSeen: this.textSeen,
       actors: [...this.actors].map(([k, a]) => [k, a.firstDay, a.events, a.novel, a.novelKind]),
+      features: this.features,
     };
   }
 
@@ -429,6 +448,7 @@ export class RarityModel implements Model {
     }
     m.inc = s.inc as number;
     m.events = s.events as number;
+    m.features = typeof s.features === 'number' ? s.features : 1;
     m.chars = CharModel.fromState(s.chars as CharState);
     m.textTypical = s.textTypical as number;
     m.textSeen = s.textSeen as number;
@@ -521,6 +541,12 @@ function partsOf(token: string): Array<[string, string]> {
 }
 
 /** `exe=/usr/bin/nc` → exe; `parent=/bin/bash>exe=/usr/bin/nc` → parent>exe */
+/** whether field `name` (a pair's `a>b` too) has a part added after extractor fields `version` */
+function newerField(name: string, version: number): boolean {
+  for (const part of name.split('>')) if ((FIELD_SINCE.get(part) ?? 0) > version) return true;
+  return false;
+}
+
 function fieldOf(token: string): string {
   if (token.startsWith('next') && token[5] === '=') return token.slice(0, 5);
   const eq = token.indexOf('=');
