@@ -91,6 +91,30 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
   const shared = new ByteBudget(limits.maxShared);
   const conns = new Set<Conn>();
   const say = new Throttled(opts.log, 60_000);
+  // A request that needs the shared budget while unfinished requests of other connections hold
+  // it closes those, least recently active first, until it fits (wire.ts, ByteBudget): osqueryd
+  // writes a request at once, so one that has sat unfinished is a stalled or hostile client's.
+  // Thirty-one connections that declared large strings in their first 60 bytes and sent no
+  // more held all 128 MB: every ping and result line after them was dropped.
+  shared.reclaim = (need, reader) => {
+    const holders = [...conns].filter((c) => c.reader !== reader && c.reader.held > 0).sort((a, b) => a.lastActive - b.lastActive);
+    let freed = 0;
+    let closed = 0;
+    for (const c of holders) {
+      if (freed >= need) break;
+      freed += c.reader.held;
+      closed++;
+      conns.delete(c);
+      c.reader.release();
+      c.socket.destroy();
+    }
+    if (closed)
+      say.say(
+        'reclaim',
+        'warn',
+        `extension server: closed ${closed} connection(s) whose unfinished requests held ${Math.round(freed / 2 ** 20)} MB of the ${Math.round(limits.maxShared / 2 ** 20)} MB all requests share, to read another`,
+      );
+  };
   let closing = false;
   let tableCalls = 0;
 

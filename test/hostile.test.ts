@@ -395,3 +395,42 @@ t.test("the extension's log shows C1 controls and bidi overrides as escapes, as 
   t.ok(log.includes('benign\\u00852026-01-01'), 'NEL shows escaped');
   t.ok(log.includes('\\u009b2J'), 'CSI shows escaped');
 });
+
+t.test('clients that declare large strings and never send them do not make osqueryd\'s lines unreadable', async (t) => {
+  // The server charges a string's declared length to a budget all connections share (128 MB)
+  // when it reads the length, before the bytes come. Eight connections that each send the
+  // first 60 bytes of a call declaring a 16 MiB result line, and then nothing (or a byte now
+  // and then, so never idle), held nearly all of it, and a few smaller ones the rest: every
+  // line osqueryd logged next was read past as over the server's read limit, answered 0 and
+  // lost (counted rejected)
+  const e = await emulated();
+  t.teardown(() => e.close());
+  await e.launch();
+  const sock = extensionSocket(e);
+  const stuck: net.Socket[] = [];
+  t.teardown(() => stuck.forEach((s) => s.destroy()));
+  // 16 MiB (the most one string may be) seven times, then 8 MiB, 4 MiB, … 1 byte: each takes
+  // what is left of the budget or is read past, so nothing of it stays free
+  const sizes = [...Array(7).fill(16 * 1024 * 1024), ...Array.from({ length: 24 }, (_, k) => 2 ** (23 - k))];
+  for (const size of sizes) {
+    const head = new MessageWriter().begin('call', MessageType.CALL, 1);
+    head.field(TType.STRING, 1).string('logger').field(TType.STRING, 2).string('anomaly');
+    head.field(TType.MAP, 3).byte(TType.STRING).byte(TType.STRING).i32(1).string('string').i32(size);
+    const s = await connect(sock);
+    await send(s, Buffer.concat([...head.finish(), Buffer.from(size > 8 ? '{"name":' : '')]));
+    stuck.push(s);
+  }
+  // a round trip on a connection opened after them: their bytes have been read by then
+  const pinger = await pingSocket(sock);
+  // (a ping's method name is charged too: with the budget held, it was a protocol error and
+  // the connection was dropped, which osqueryd's health check takes for a gone extension)
+  t.equal(await pinger.ping().catch((err: Error) => err.message), 0, 'the extension answers pings');
+  pinger.close();
+  // (and so was every call's: osqueryd's logger calls failed, and it shuts itself down then)
+  const logged = [];
+  for (let i = 0; i < 5; i++) logged.push(await e.emu.logResult('anomaly', line(i)).then(() => 'ok', (err: Error) => err.message));
+  t.same(logged, ['ok', 'ok', 'ok', 'ok', 'ok'], 'every line osqueryd logs is answered');
+  t.equal(e.emu.catastrophic, null, 'osqueryd would not shut itself down');
+  const now = await counters(e).catch((err: Error) => err.message);
+  t.match(now, { rejected: 0, accepted: 5 }, 'the five lines are accepted, none rejected');
+});
