@@ -3,7 +3,7 @@ import type * as net from 'net';
 import * as path from 'path';
 import t from 'tap';
 import { ExtensionClient } from '../extension/client';
-import { MessageWriter, MessageType, TType } from '../extension/wire';
+import { ByteBudget, MessageReader, MessageWriter, MessageType, TType } from '../extension/wire';
 import { RetainedScores } from '../state/scores';
 import type { ScoredEvent } from '../scorer/types';
 import { counters, emulated, exited, processLine as line, until, type Emulated } from './helpers/emulated';
@@ -433,4 +433,55 @@ t.test('clients that declare large strings and never send them do not make osque
   t.equal(e.emu.catastrophic, null, 'osqueryd would not shut itself down');
   const now = await counters(e).catch((err: Error) => err.message);
   t.match(now, { rejected: 0, accepted: 5 }, 'the five lines are accepted, none rejected');
+});
+
+t.test('requests sent one after another without reading the answers are answered one at a time', async (t) => {
+  // osqueryd sends one request per connection and reads its answer; a client that writes many
+  // at once had them all answered at once, every answer built in memory side by side and
+  // queued for its reader: memory grew with the number of requests (20 of 13 MB: 338 MB;
+  // one at a time: 65 MB for one, 93–100 MB for 5, 20 or 40)
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  const rows = 30_000;
+  const store = new RetainedScores({ dir: path.join(e.stateDir, 'scores'), maxRows: 1_000_000, maxDays: 3650 });
+  for (let i = 0; i < rows; i += 10_000)
+    store.append(Array.from({ length: 10_000 }, (_, k) => plainRow(i + k, { columns: JSON.stringify({ pad: 'x'.repeat(200), i: i + k }) })));
+  store.close();
+  const child = await e.launch();
+  const sock = extensionSocket(e);
+  const s = await connect(sock);
+  t.teardown(() => s.destroy());
+  const requests = 48;
+  const peak = peakResident(child.pid!);
+  const replies: Array<{ code: number; rows: number; seqid: number }> = [];
+  let answerBytes = 0;
+  const all = new Promise<void>((resolve, reject) => {
+    const reader = new MessageReader({ maxString: 1 << 30, maxMessage: 1 << 30, shared: new ByteBudget(2 ** 40) }, (m) => {
+      const st = statusOf(m);
+      replies.push({ code: st.code, rows: st.rows.length, seqid: m.seqid });
+      answerBytes = Math.max(answerBytes, m.bytes);
+      if (replies.length === requests) resolve();
+    });
+    s.on('data', (d: Buffer) => reader.push(d));
+    s.on('close', () => reject(new Error(`closed after ${replies.length} replies`)));
+  });
+  const one = (seqid: number) => callBytes('table', 'anomaly_scores', { action: 'generate', context: '{"constraints":[]}' }, seqid);
+  await send(s, Buffer.concat(Array.from({ length: requests }, (_, k) => one(k + 1))));
+  await all;
+  const grown = peak.grownKb();
+  t.same(
+    replies.map((r) => r.seqid),
+    Array.from({ length: requests }, (_, k) => k + 1),
+    'every request answered, in order',
+  );
+  t.ok(
+    replies.every((r) => r.code === 0 && r.rows === rows),
+    'each with every row',
+  );
+  if (grown === null) t.comment('no /proc/<pid>/status here: memory not measured');
+  else
+    t.ok(
+      grown * 1024 < (requests / 4) * answerBytes,
+      `resident memory grew ${Math.round(grown / 1024)} MB answering ${requests} requests of ${Math.round(answerBytes / 2 ** 20)} MB each (bound: a quarter of them)`,
+    );
 });
