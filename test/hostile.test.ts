@@ -485,3 +485,28 @@ t.test('requests sent one after another without reading the answers are answered
       `resident memory grew ${Math.round(grown / 1024)} MB answering ${requests} requests of ${Math.round(answerBytes / 2 ** 20)} MB each (bound: a quarter of them)`,
     );
 });
+
+t.test('a link where the retained windows go is set aside like any other, not a restart loop', async (t) => {
+  // Every other state file found to be a link is moved aside and the extension goes on; a
+  // link in place of window-scores/windows.jsonl made it exit 73 right after it registered,
+  // at every start: osqueryd restarts it every few seconds, and each time the logger it had
+  // just activated goes away, which makes osqueryd shut itself down at its next result line
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  const victim = path.join(e.dir, 'victim');
+  fs.writeFileSync(victim, 'precious\n');
+  fs.mkdirSync(path.join(e.stateDir, 'window-scores'), { recursive: true, mode: 0o700 });
+  fs.symlinkSync(victim, path.join(e.stateDir, 'window-scores', 'windows.jsonl'));
+  const child = await e.launch();
+  for (let i = 0; i < 5; i++) await e.emu.logResult('anomaly', line(i));
+  await until(
+    () => counters(e),
+    (c) => c.scored === 5,
+  );
+  t.same(await e.emu.query('SELECT count(*) AS n FROM anomaly_windows'), [{ n: '0' }], 'anomaly_windows answers');
+  t.equal(child.exitCode, null, 'the extension runs on');
+  t.equal(e.emu.catastrophic, null, 'osqueryd logged every line');
+  t.equal(fs.readFileSync(victim, 'utf8'), 'precious\n', 'the file the link pointed at is untouched');
+  t.notOk(fs.lstatSync(path.join(e.stateDir, 'window-scores', 'windows.jsonl'), { throwIfNoEntry: false })?.isSymbolicLink(), 'the link is gone from its place');
+  t.match(e.stderr.join(''), /windows\.jsonl: a symbolic link/, 'and the log says so');
+});
