@@ -94,7 +94,10 @@ export class AnomalyExtension {
       // (only with the lock: without it, 'anomaly train' may be writing a copy right now)
       const left = removeLeftoverCopies(config.state_dir);
       if (left.files)
-        log('warn', `removed ${left.files} copies of state files (${left.bytes} bytes) left by a stop in the middle of a save; the files they were to replace are as last saved`);
+        log(
+          'warn',
+          `removed ${left.files} copies of state files (${left.bytes} bytes) left by a stop in the middle of a save; the files they were to replace are as last saved`,
+        );
     }
     await this.waitForManager();
     this.cpu.start();

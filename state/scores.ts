@@ -589,7 +589,6 @@ interface Edge {
   strict: boolean;
 }
 
-
 /**
  * the tightest lower and upper edges of a list of bounds (they are ANDed); with `slack`, each
  * edge moved out by it and not strict

@@ -143,8 +143,8 @@ export class RetainedWindows implements WindowStore {
     // edge is moved out by the rounding and SQLite decides, as for anomaly_scores
     // (state/scores.ts). Compared with the stored double, `score = 0.955977` copied from an
     // answer found no window, and `score <= 0.3` dropped one shown as 0.3
-    const score = filter.score?.map(
-      (b): Bound => (b.op === '>' || b.op === '>=' ? { op: '>=', value: b.value - SCORE_SLACK } : { op: '<=', value: b.value + SCORE_SLACK }),
+    const score = filter.score?.map((b): Bound =>
+      b.op === '>' || b.op === '>=' ? { op: '>=', value: b.value - SCORE_SLACK } : { op: '<=', value: b.value + SCORE_SLACK },
     );
     const out: ScoredWindow[] = [];
     for (let i = this.rows.length - 1; i >= 0; i--) {

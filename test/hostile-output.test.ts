@@ -63,7 +63,14 @@ t.test('score --format json (the default): C1 controls and bidi overrides are es
   const train = path.join(dir, 'train.log');
   fs.writeFileSync(train, Array.from({ length: 600 }, (_, i) => line(i, `/usr/bin/tool${i % 4}`)).join('\n') + '\n');
   const hostile = path.join(dir, 'hostile.log');
-  const names = ['/home/eve/csi\u009b2J\u009b31mred', '/home/eve/nel\u0085FAKE', '/home/eve/del\u007f', '/home/eve/bidi\u202etxt.exe', '/home/eve/iso\u2066x\u2069', '/home/eve/ls\u2028ps\u2029'];
+  const names = [
+    '/home/eve/csi\u009b2J\u009b31mred',
+    '/home/eve/nel\u0085FAKE',
+    '/home/eve/del\u007f',
+    '/home/eve/bidi\u202etxt.exe',
+    '/home/eve/iso\u2066x\u2069',
+    '/home/eve/ls\u2028ps\u2029',
+  ];
   fs.writeFileSync(hostile, names.map((n, i) => line(700 + i, n)).join('\n') + '\n');
   const state = path.join(dir, 'state');
   t.equal(anomaly(['train', '--log', train, '--state', state, '--config', cfg, '--quiet']).code, 0, 'trained');

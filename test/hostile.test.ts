@@ -396,7 +396,7 @@ t.test("the extension's log shows C1 controls and bidi overrides as escapes, as 
   t.ok(log.includes('\\u009b2J'), 'CSI shows escaped');
 });
 
-t.test('clients that declare large strings and never send them do not make osqueryd\'s lines unreadable', async (t) => {
+t.test("clients that declare large strings and never send them do not make osqueryd's lines unreadable", async (t) => {
   // The server charges a string's declared length to a budget all connections share (128 MB)
   // when it reads the length, before the bytes come. Eight connections that each send the
   // first 60 bytes of a call declaring a 16 MiB result line, and then nothing (or a byte now
@@ -428,7 +428,13 @@ t.test('clients that declare large strings and never send them do not make osque
   pinger.close();
   // (and so was every call's: osqueryd's logger calls failed, and it shuts itself down then)
   const logged = [];
-  for (let i = 0; i < 5; i++) logged.push(await e.emu.logResult('anomaly', line(i)).then(() => 'ok', (err: Error) => err.message));
+  for (let i = 0; i < 5; i++)
+    logged.push(
+      await e.emu.logResult('anomaly', line(i)).then(
+        () => 'ok',
+        (err: Error) => err.message,
+      ),
+    );
   t.same(logged, ['ok', 'ok', 'ok', 'ok', 'ok'], 'every line osqueryd logs is answered');
   t.equal(e.emu.catastrophic, null, 'osqueryd would not shut itself down');
   const now = await counters(e).catch((err: Error) => err.message);
@@ -507,6 +513,9 @@ t.test('a link where the retained windows go is set aside like any other, not a 
   t.equal(child.exitCode, null, 'the extension runs on');
   t.equal(e.emu.catastrophic, null, 'osqueryd logged every line');
   t.equal(fs.readFileSync(victim, 'utf8'), 'precious\n', 'the file the link pointed at is untouched');
-  t.notOk(fs.lstatSync(path.join(e.stateDir, 'window-scores', 'windows.jsonl'), { throwIfNoEntry: false })?.isSymbolicLink(), 'the link is gone from its place');
+  t.notOk(
+    fs.lstatSync(path.join(e.stateDir, 'window-scores', 'windows.jsonl'), { throwIfNoEntry: false })?.isSymbolicLink(),
+    'the link is gone from its place',
+  );
   t.match(e.stderr.join(''), /windows\.jsonl: a symbolic link/, 'and the log says so');
 });

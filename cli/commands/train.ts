@@ -88,7 +88,9 @@ export async function run(argv: string[]): Promise<number> {
     );
   }
   if (learning.length)
-    process.stdout.write(`still learning (too little history to calibrate): ${learning.map((s) => `${cellText(s.subject)} (${s.events} events)`).join(', ')}\n`);
+    process.stdout.write(
+      `still learning (too little history to calibrate): ${learning.map((s) => `${cellText(s.subject)} (${s.events} events)`).join(', ')}\n`,
+    );
   const byWindow = windows.monitoring();
   process.stdout.write(
     `windows of ${config.windows.seconds} s scored for ${byWindow.length ? byWindow.map(cellText).join(', ') : 'no subject yet (too little history to calibrate them)'}\n`,
