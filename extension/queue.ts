@@ -391,9 +391,16 @@ export class DurableQueue {
     try {
       if (this.fd < 0 || (this.size + bytes > SEGMENT_BYTES && this.size > 0)) this.openSegment(this.segment + 1);
       at = this.size;
-      // the string straight to write(2), encoded in C++: no Buffer per line on the JS heap
-      const written = fs.writeSync(this.fd, record);
-      if (written < bytes) writeAll(this.fd, Buffer.from(record).subarray(written));
+      // the string straight to write(2), encoded in C++: no Buffer per line on the JS heap.
+      // At this.size, not at the descriptor's offset: a write the full disk took part of is
+      // cut off again (undoPartialWrite), while the offset stayed past it, and the next line
+      // went there, after a hole of NULs: its place in the queue was not where the entry
+      // said, and on replay the NULs made it no line at all
+      const written = fs.writeSync(this.fd, record, this.size);
+      for (let done = written; done < bytes;) {
+        const rest = Buffer.from(record).subarray(done);
+        done += fs.writeSync(this.fd, rest, 0, rest.length, this.size + done);
+      }
     } catch (err) {
       this.undoPartialWrite();
       const why = (err as Error).message;

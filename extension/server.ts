@@ -83,6 +83,10 @@ interface Conn {
   lastActive: number;
   /** calls being answered */
   busy: number;
+  /** requests read while another was answered, or while its answer waited for the reader */
+  waiting: Message[];
+  /** a 'drain' listener is set */
+  draining: boolean;
 }
 
 export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
@@ -91,6 +95,30 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
   const shared = new ByteBudget(limits.maxShared);
   const conns = new Set<Conn>();
   const say = new Throttled(opts.log, 60_000);
+  // A request that needs the shared budget while unfinished requests of other connections hold
+  // it closes those, least recently active first, until it fits (wire.ts, ByteBudget): osqueryd
+  // writes a request at once, so one that has sat unfinished is a stalled or hostile client's.
+  // Thirty-one connections that declared large strings in their first 60 bytes and sent no
+  // more held all 128 MB: every ping and result line after them was dropped.
+  shared.reclaim = (need, reader) => {
+    const holders = [...conns].filter((c) => c.reader !== reader && c.reader.held > 0).sort((a, b) => a.lastActive - b.lastActive);
+    let freed = 0;
+    let closed = 0;
+    for (const c of holders) {
+      if (freed >= need) break;
+      freed += c.reader.held;
+      closed++;
+      conns.delete(c);
+      c.reader.release();
+      c.socket.destroy();
+    }
+    if (closed)
+      say.say(
+        'reclaim',
+        'warn',
+        `extension server: closed ${closed} connection(s) whose unfinished requests held ${Math.round(freed / 2 ** 20)} MB of the ${Math.round(limits.maxShared / 2 ** 20)} MB all requests share, to read another`,
+      );
+  };
   let closing = false;
   let tableCalls = 0;
 
@@ -308,17 +336,17 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
       socket,
       lastActive: Date.now(),
       busy: 0,
+      waiting: [],
+      draining: false,
       reader: new MessageReader({ maxString: limits.maxString, maxMessage: limits.maxMessage, shared }, (m) => {
         if (m.type !== MessageType.CALL && m.type !== MessageType.ONEWAY) throw new ProtocolError(`message type ${m.type} is not a call`);
-        c.busy++;
-        let later: Promise<void> | undefined;
-        try {
-          later = answer(c, m);
-        } catch (err) {
-          failedAnswer(c, m, err);
-        }
-        if (!later) return answered(c);
-        later.catch((err) => failedAnswer(c, m, err)).finally(() => answered(c));
+        // One request of a connection at a time, as thrift's servers and osqueryd (one request
+        // per connection) have it, and the next only once the answer before it has been taken
+        // by the reader: a client that wrote 20 broad SELECTs at once had them all answered
+        // side by side, every answer built and queued in memory (338 MB for 20 of 13 MB)
+        c.waiting.push(m);
+        if (c.busy === 0) next(c);
+        else socket.pause();
       }),
     };
     conns.add(c);
@@ -335,6 +363,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
     socket.on('close', () => {
       conns.delete(c);
       c.reader.release();
+      c.waiting = [];
     });
   };
 
@@ -359,6 +388,38 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
   const answered = (c: Conn): void => {
     c.busy--;
     c.lastActive = Date.now();
+    next(c);
+  };
+
+  /** answer the connection's next waiting request, unless one is under way or its reader lags */
+  const next = (c: Conn): void => {
+    if (c.busy > 0 || c.socket.destroyed) return;
+    if (!c.waiting.length) {
+      if (c.socket.isPaused()) c.socket.resume();
+      return;
+    }
+    if (c.socket.writableNeedDrain) {
+      // its reader has not taken the last answer yet: read no more of its requests meanwhile
+      c.socket.pause();
+      if (!c.draining) {
+        c.draining = true;
+        c.socket.once('drain', () => {
+          c.draining = false;
+          next(c);
+        });
+      }
+      return;
+    }
+    const m = c.waiting.shift()!;
+    c.busy++;
+    let later: Promise<void> | undefined;
+    try {
+      later = answer(c, m);
+    } catch (err) {
+      failedAnswer(c, m, err);
+    }
+    if (!later) return answered(c);
+    later.catch((err) => failedAnswer(c, m, err)).finally(() => answered(c));
   };
 
   /**

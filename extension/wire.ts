@@ -59,9 +59,22 @@ export class ProtocolError extends Error {
 /** bytes a message may keep, shared by the connections of one server */
 export class ByteBudget {
   used = 0;
+  /**
+   * Asked to free at least `need` bytes held by readers other than `reader` when a take does
+   * not fit (extension/server.ts closes the connections whose unfinished requests hold the
+   * budget, least recently active first). A length is charged when it is read, before its
+   * bytes come: without this, a few connections that declared large strings and sent no more
+   * held the whole budget, and every other request, osqueryd's pings and result lines among
+   * them, was read past or dropped.
+   */
+  reclaim: ((need: number, reader: MessageReader) => void) | null = null;
   constructor(readonly max: number) {}
-  take(n: number): boolean {
-    if (this.used + n > this.max) return false;
+  take(n: number, reader?: MessageReader): boolean {
+    if (this.used + n > this.max) {
+      if (!this.reclaim || !reader || n > this.max) return false;
+      this.reclaim(this.used + n - this.max, reader);
+      if (this.used + n > this.max) return false;
+    }
     this.used += n;
     return true;
   }
@@ -138,6 +151,11 @@ export class MessageReader {
   /** whether a message has started and not finished */
   get partial(): boolean {
     return this.parser !== null;
+  }
+
+  /** bytes of the shared budget the unfinished message holds */
+  get held(): number {
+    return this.kept;
   }
 
   push(chunk: Buffer): void {
@@ -230,7 +248,7 @@ export class MessageReader {
     const len = yield* this.i32();
     if (len < 0) throw new ProtocolError(`negative string length ${len}`);
     const cost = len + ENTRY_OVERHEAD;
-    if (len > this.limits.maxString || this.kept + cost > this.limits.maxMessage || !this.limits.shared.take(cost)) {
+    if (len > this.limits.maxString || this.kept + cost > this.limits.maxMessage || !this.limits.shared.take(cost, this)) {
       yield* this.skip(len);
       this.readPast++;
       return new Oversize(len);
@@ -353,7 +371,7 @@ export class MessageReader {
     if (type !== TType.STRING || at + 4 > c.length) return NOT_HERE;
     const len = c.readInt32BE(at);
     const cost = len + ENTRY_OVERHEAD;
-    if (len < 0 || at + 4 + len > c.length || len > this.limits.maxString || this.kept + cost > this.limits.maxMessage || !this.limits.shared.take(cost))
+    if (len < 0 || at + 4 + len > c.length || len > this.limits.maxString || this.kept + cost > this.limits.maxMessage || !this.limits.shared.take(cost, this))
       return NOT_HERE;
     this.kept += cost;
     const v = utf8(c, at + 4, at + 4 + len);
@@ -386,7 +404,7 @@ export class MessageReader {
       p += 4 + len;
       if (p > c.length) return NOT_HERE;
     }
-    if (this.kept + cost > maxMessage || !this.limits.shared.take(cost)) return NOT_HERE;
+    if (this.kept + cost > maxMessage || !this.limits.shared.take(cost, this)) return NOT_HERE;
     this.kept += cost;
     const out: Array<[Value, Value]> = new Array(n);
     const keys = this.keys;
@@ -449,7 +467,7 @@ export class MessageReader {
     const args = this.quickStruct(q, 0);
     if (args === NOT_HERE) return NOT_HERE;
     const { maxMessage, shared } = this.limits;
-    if (this.kept + q.cost > maxMessage || !shared.take(q.cost)) return NOT_HERE;
+    if (this.kept + q.cost > maxMessage || !shared.take(q.cost, this)) return NOT_HERE;
     shared.give(q.cost);
     const bytes = q.p - this.offset;
     this.advance(c, bytes);
@@ -591,7 +609,7 @@ export class MessageReader {
 
   /** charge a container entry; past the budget entries are read and dropped */
   private keep(): boolean {
-    if (this.kept + ENTRY_OVERHEAD > this.limits.maxMessage || !this.limits.shared.take(ENTRY_OVERHEAD)) {
+    if (this.kept + ENTRY_OVERHEAD > this.limits.maxMessage || !this.limits.shared.take(ENTRY_OVERHEAD, this)) {
       this.readPast++;
       return false;
     }

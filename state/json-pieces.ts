@@ -7,13 +7,28 @@
 // JSON.stringify writes (test/json-pieces.test.ts): plain objects and arrays are walked here,
 // in JSON.stringify's order and with its rules for members it leaves out (undefined,
 // functions, symbols) or writes as null (in arrays); any other value, including one with a
-// toJSON(), is stringified whole, as it is small.
+// toJSON() (given its key, as JSON.stringify gives it), is stringified whole, as it is small.
 
 const isPlain = (v: unknown): v is object => {
   if (v === null || typeof v !== 'object' || typeof (v as { toJSON?: unknown }).toJSON === 'function') return false;
   const proto = Object.getPrototypeOf(v) as unknown;
   return Array.isArray(v) ? proto === Array.prototype : proto === Object.prototype || proto === null;
 };
+
+/**
+ * JSON.stringify's text for `value` as the member `key` of what holds it (undefined where it
+ * writes nothing). A toJSON is called with the member's key (an element's index), which a
+ * JSON.stringify of the value alone gives as '': `{ at: { toJSON: (k) => k } }` was written
+ * `{"at":""}`. Such a value is stringified inside a holder of one member, and the member's text
+ * taken out of it.
+ */
+function memberText(key: string, value: unknown): string | undefined {
+  const toJSON = value !== null && (typeof value === 'object' || typeof value === 'bigint') ? (value as { toJSON?: unknown }).toJSON : undefined;
+  if (typeof toJSON !== 'function') return JSON.stringify(value) as string | undefined;
+  const name = JSON.stringify(key);
+  const held = JSON.stringify({ [key]: value });
+  return held === '{}' ? undefined : held.slice(name.length + 2, -1);
+}
 
 /**
  * Calls `write` with consecutive pieces whose concatenation is JSON.stringify(value) (false,
@@ -52,7 +67,7 @@ export function stringifyInPieces(value: unknown, write: (piece: string) => void
           continue;
         }
         // undefined, functions and symbols are null in an array, as JSON.stringify writes them
-        put(`${i ? ',' : ''}${(JSON.stringify(element) as string | undefined) ?? 'null'}`);
+        put(`${i ? ',' : ''}${memberText(String(i), element) ?? 'null'}`);
       }
       put(']');
       return;
@@ -66,7 +81,7 @@ export function stringifyInPieces(value: unknown, write: (piece: string) => void
         walk(member);
       } else {
         // left out of an object when JSON.stringify would write nothing for it
-        const text = JSON.stringify(member) as string | undefined;
+        const text = memberText(key, member);
         if (text === undefined) continue;
         put(`${first ? '' : ','}${JSON.stringify(key)}:${text}`);
       }

@@ -41,7 +41,11 @@ export class RetainedWindows implements WindowStore {
     this.log = opts.log ?? (() => {});
     fs.mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
     this.file = path.join(opts.dir, FILE);
-    if (fs.existsSync(this.file) && fs.lstatSync(this.file).isSymbolicLink()) {
+    // A link in its place is never followed. The extension sets it aside (readJsonl moves it to
+    // quarantine/ and says so) and goes on, as with every other state file: it refused to
+    // start, after it had registered, at every start, and each exit took away the logger
+    // osqueryd had just activated. 'anomaly report' (read-only) moves nothing: it refuses.
+    if (opts.readOnly && fs.lstatSync(this.file, { throwIfNoEntry: false })?.isSymbolicLink()) {
       throw new Error(`${this.file} is a symbolic link; refusing to follow it (remove it, the windows it held are gone)`);
     }
     const records = readJsonl<unknown>(this.file, (msg) => this.log('warn', msg));

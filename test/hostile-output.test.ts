@@ -113,6 +113,26 @@ t.test('train: subject names from the rows are shown, not obeyed, in what it pri
   t.match(r.out, /eve\\x1b\[2J/, 'the name is shown with its escape as text');
 });
 
+t.test("train: what it says on stderr about a log's bad lines shows their controls, never obeys them", async (t) => {
+  // the warnings quote a bad line's values (JSON.stringify: C0 escaped, C1 and bidi not) and
+  // JSON.parse's own snippet of it (raw); stderr escaped C0 and DEL only
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-hostile-stderr-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ learning: { min_events: 100, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } }));
+  const log = path.join(dir, 'train.log');
+  const good = Array.from({ length: 50 }, (_, i) => line(i, `/usr/bin/tool${i % 4}`));
+  const bad = [
+    JSON.stringify({ name: 'q', hostIdentifier: 'h', unixTime: 1_790_000_000, action: 'csi\u009b2J\u202eevil', columns: { a: '1' } }),
+    '{"name":"q","columns":{"a":"\u0085nel\u009b31m\u202e"} not json',
+  ];
+  fs.writeFileSync(log, [...good, ...bad].join('\n') + '\n');
+  const r = anomaly(['train', '--log', log, '--state', path.join(dir, 'state'), '--config', cfg]);
+  t.equal(r.code, 0, `trained (${r.err.slice(-300)})`);
+  t.match(r.err, /skipped/, 'the bad lines are reported');
+  t.notOk(/[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(r.err), 'no C1 control, DEL or bidi control reaches stderr');
+});
+
 t.test('report --out: a link planted where index.html goes is replaced, never written through', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-hostile-report-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

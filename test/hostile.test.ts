@@ -3,7 +3,7 @@ import type * as net from 'net';
 import * as path from 'path';
 import t from 'tap';
 import { ExtensionClient } from '../extension/client';
-import { MessageWriter, MessageType, TType } from '../extension/wire';
+import { ByteBudget, MessageReader, MessageWriter, MessageType, TType } from '../extension/wire';
 import { RetainedScores } from '../state/scores';
 import type { ScoredEvent } from '../scorer/types';
 import { counters, emulated, exited, processLine as line, until, type Emulated } from './helpers/emulated';
@@ -394,4 +394,128 @@ t.test("the extension's log shows C1 controls and bidi overrides as escapes, as 
   t.notOk(/[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(log), 'no C1 control, DEL or bidi control in the log');
   t.ok(log.includes('benign\\u00852026-01-01'), 'NEL shows escaped');
   t.ok(log.includes('\\u009b2J'), 'CSI shows escaped');
+});
+
+t.test("clients that declare large strings and never send them do not make osqueryd's lines unreadable", async (t) => {
+  // The server charges a string's declared length to a budget all connections share (128 MB)
+  // when it reads the length, before the bytes come. Eight connections that each send the
+  // first 60 bytes of a call declaring a 16 MiB result line, and then nothing (or a byte now
+  // and then, so never idle), held nearly all of it, and a few smaller ones the rest: every
+  // line osqueryd logged next was read past as over the server's read limit, answered 0 and
+  // lost (counted rejected)
+  const e = await emulated();
+  t.teardown(() => e.close());
+  await e.launch();
+  const sock = extensionSocket(e);
+  const stuck: net.Socket[] = [];
+  t.teardown(() => stuck.forEach((s) => s.destroy()));
+  // 16 MiB (the most one string may be) seven times, then 8 MiB, 4 MiB, … 1 byte: each takes
+  // what is left of the budget or is read past, so nothing of it stays free
+  const sizes = [...Array(7).fill(16 * 1024 * 1024), ...Array.from({ length: 24 }, (_, k) => 2 ** (23 - k))];
+  for (const size of sizes) {
+    const head = new MessageWriter().begin('call', MessageType.CALL, 1);
+    head.field(TType.STRING, 1).string('logger').field(TType.STRING, 2).string('anomaly');
+    head.field(TType.MAP, 3).byte(TType.STRING).byte(TType.STRING).i32(1).string('string').i32(size);
+    const s = await connect(sock);
+    await send(s, Buffer.concat([...head.finish(), Buffer.from(size > 8 ? '{"name":' : '')]));
+    stuck.push(s);
+  }
+  // a round trip on a connection opened after them: their bytes have been read by then
+  const pinger = await pingSocket(sock);
+  // (a ping's method name is charged too: with the budget held, it was a protocol error and
+  // the connection was dropped, which osqueryd's health check takes for a gone extension)
+  t.equal(await pinger.ping().catch((err: Error) => err.message), 0, 'the extension answers pings');
+  pinger.close();
+  // (and so was every call's: osqueryd's logger calls failed, and it shuts itself down then)
+  const logged = [];
+  for (let i = 0; i < 5; i++)
+    logged.push(
+      await e.emu.logResult('anomaly', line(i)).then(
+        () => 'ok',
+        (err: Error) => err.message,
+      ),
+    );
+  t.same(logged, ['ok', 'ok', 'ok', 'ok', 'ok'], 'every line osqueryd logs is answered');
+  t.equal(e.emu.catastrophic, null, 'osqueryd would not shut itself down');
+  const now = await counters(e).catch((err: Error) => err.message);
+  t.match(now, { rejected: 0, accepted: 5 }, 'the five lines are accepted, none rejected');
+});
+
+t.test('requests sent one after another without reading the answers are answered one at a time', async (t) => {
+  // osqueryd sends one request per connection and reads its answer; a client that writes many
+  // at once had them all answered at once, every answer built in memory side by side and
+  // queued for its reader: memory grew with the number of requests (20 of 13 MB: 338 MB;
+  // one at a time: 65 MB for one, 93–100 MB for 5, 20 or 40)
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  const rows = 30_000;
+  const store = new RetainedScores({ dir: path.join(e.stateDir, 'scores'), maxRows: 1_000_000, maxDays: 3650 });
+  for (let i = 0; i < rows; i += 10_000)
+    store.append(Array.from({ length: 10_000 }, (_, k) => plainRow(i + k, { columns: JSON.stringify({ pad: 'x'.repeat(200), i: i + k }) })));
+  store.close();
+  const child = await e.launch();
+  const sock = extensionSocket(e);
+  const s = await connect(sock);
+  t.teardown(() => s.destroy());
+  const requests = 48;
+  const peak = peakResident(child.pid!);
+  const replies: Array<{ code: number; rows: number; seqid: number }> = [];
+  let answerBytes = 0;
+  const all = new Promise<void>((resolve, reject) => {
+    const reader = new MessageReader({ maxString: 1 << 30, maxMessage: 1 << 30, shared: new ByteBudget(2 ** 40) }, (m) => {
+      const st = statusOf(m);
+      replies.push({ code: st.code, rows: st.rows.length, seqid: m.seqid });
+      answerBytes = Math.max(answerBytes, m.bytes);
+      if (replies.length === requests) resolve();
+    });
+    s.on('data', (d: Buffer) => reader.push(d));
+    s.on('close', () => reject(new Error(`closed after ${replies.length} replies`)));
+  });
+  const one = (seqid: number) => callBytes('table', 'anomaly_scores', { action: 'generate', context: '{"constraints":[]}' }, seqid);
+  await send(s, Buffer.concat(Array.from({ length: requests }, (_, k) => one(k + 1))));
+  await all;
+  const grown = peak.grownKb();
+  t.same(
+    replies.map((r) => r.seqid),
+    Array.from({ length: requests }, (_, k) => k + 1),
+    'every request answered, in order',
+  );
+  t.ok(
+    replies.every((r) => r.code === 0 && r.rows === rows),
+    'each with every row',
+  );
+  if (grown === null) t.comment('no /proc/<pid>/status here: memory not measured');
+  else
+    t.ok(
+      grown * 1024 < (requests / 4) * answerBytes,
+      `resident memory grew ${Math.round(grown / 1024)} MB answering ${requests} requests of ${Math.round(answerBytes / 2 ** 20)} MB each (bound: a quarter of them)`,
+    );
+});
+
+t.test('a link where the retained windows go is set aside like any other, not a restart loop', async (t) => {
+  // Every other state file found to be a link is moved aside and the extension goes on; a
+  // link in place of window-scores/windows.jsonl made it exit 73 right after it registered,
+  // at every start: osqueryd restarts it every few seconds, and each time the logger it had
+  // just activated goes away, which makes osqueryd shut itself down at its next result line
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  const victim = path.join(e.dir, 'victim');
+  fs.writeFileSync(victim, 'precious\n');
+  fs.mkdirSync(path.join(e.stateDir, 'window-scores'), { recursive: true, mode: 0o700 });
+  fs.symlinkSync(victim, path.join(e.stateDir, 'window-scores', 'windows.jsonl'));
+  const child = await e.launch();
+  for (let i = 0; i < 5; i++) await e.emu.logResult('anomaly', line(i));
+  await until(
+    () => counters(e),
+    (c) => c.scored === 5,
+  );
+  t.same(await e.emu.query('SELECT count(*) AS n FROM anomaly_windows'), [{ n: '0' }], 'anomaly_windows answers');
+  t.equal(child.exitCode, null, 'the extension runs on');
+  t.equal(e.emu.catastrophic, null, 'osqueryd logged every line');
+  t.equal(fs.readFileSync(victim, 'utf8'), 'precious\n', 'the file the link pointed at is untouched');
+  t.notOk(
+    fs.lstatSync(path.join(e.stateDir, 'window-scores', 'windows.jsonl'), { throwIfNoEntry: false })?.isSymbolicLink(),
+    'the link is gone from its place',
+  );
+  t.match(e.stderr.join(''), /windows\.jsonl: a symbolic link/, 'and the log says so');
 });

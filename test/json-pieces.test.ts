@@ -30,6 +30,9 @@ t.test("the pieces join to JSON.stringify's text, whatever the value", async (t)
     { skipped: undefined, fn: () => 1, sym: Symbol('x'), kept: 1, nested: { deeper: [1, undefined, () => 2, Symbol('y'), NaN, Infinity, -0] } },
     [undefined, { toJSON: () => 'custom' }, new Date(0), [window.slice(0, 70)], { list: window.slice(0, 100) }],
     Object.assign(Object.create(null) as object, { a: [1, 2], b: 'x' }),
+    // toJSON is given the member's key (its index in an array), as JSON.stringify gives it
+    { list: window.slice(0, 100), at: { toJSON: (key: string) => `member ${key}` }, gone: { toJSON: () => undefined } },
+    [{ toJSON: (key: string) => ({ index: key }) }, window.slice(0, 70), { toJSON: () => undefined }],
     { empty: {}, none: [], big: 'no bigint: JSON.stringify throws on one' },
     'a string',
     42,

@@ -210,10 +210,17 @@ function looksBinary(bytes: Uint8Array): boolean {
   return control > bytes.length / 100;
 }
 
-/** control characters of untrusted text made visible, so an error never drives the terminal */
+/**
+ * control characters of untrusted text made visible, so an error never drives the terminal:
+ * C0 but tab and newline, DEL, the C1 controls (CSI U+009B is obeyed by xterm) and the bidi
+ * controls, as cellText (a message is several lines: newline and tab stay)
+ */
 export function printable(text: string): string {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
 }
 
 /**
