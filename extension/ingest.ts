@@ -7,6 +7,9 @@ import { APPEND, makeDir, writeAll } from '../state/atomic';
 import type { IngestCounters } from './counters';
 import { Throttled, type LogFn } from './log';
 import type { DurableQueue } from './queue';
+import { MODEL_COLUMNS } from './tables/models';
+import { SCORE_COLUMNS } from './tables/scores';
+import { WINDOW_COLUMNS } from './tables/windows';
 
 // The `anomaly` logger's work: judge each result line at once (osqueryd is waiting for the
 // answer), put the accepted ones in the durable queue, and feed the scorer from the queue
@@ -64,7 +67,7 @@ export class Ingest {
       }
       if (rows.length === 0) return this.reject('no rows');
       if (this.config.queries[rows[0].query]?.ignore) return this.reject(`query ${rows[0].query} is ignored by the config`, false);
-      if (isOwnOutput(rows[0])) return this.reject(`query ${rows[0].query} returns anomaly_scores rows, our own output`, false);
+      if (isOwnOutput(rows[0])) return this.reject(`query ${rows[0].query} returns rows of this extension's tables, our own output`, false);
       this.counters.accepted++;
       let queued = false;
       try {
@@ -187,8 +190,20 @@ export class Ingest {
   }
 }
 
+/**
+ * Each of our tables, and columns only its rows carry: a row whose columns are all columns of
+ * one of them, with one of those among them, is what a query of that table returned (the
+ * alert pack's queries select a few columns each: none all of score, verdict, model, reasons)
+ */
+const OWN_TABLES = [
+  { columns: new Set(SCORE_COLUMNS.map((c) => c.name)), marks: ['score', 'verdict', 'reasons'] },
+  { columns: new Set(WINDOW_COLUMNS.map((c) => c.name)), marks: ['top_ids', 'score', 'verdict', 'reasons'] },
+  { columns: new Set(MODEL_COLUMNS.map((c) => c.name)), marks: ['calibration', 'last_trained', 'set_aside', 'cpu_ms_per_min', 'budget_ms_per_min'] },
+];
+
 function isOwnOutput(row: ResultRow): boolean {
   const c = row.columns;
-  for (const k of OWN_OUTPUT) if (!(k in c)) return false;
-  return true;
+  if (OWN_OUTPUT.every((k) => k in c)) return true;
+  const keys = Object.keys(c);
+  return keys.length > 0 && OWN_TABLES.some((t) => keys.every((k) => t.columns.has(k)) && t.marks.some((m) => m in c));
 }

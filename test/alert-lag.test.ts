@@ -33,3 +33,40 @@ t.test('a bad row scored minutes after its time is still reported by the alert p
     `the pack's bad query reports it (${alerts.length} rows)`,
   );
 });
+
+t.test("the alert pack's own results, logged back through the anomaly logger, are not scored as behaviour", async (t) => {
+  // osqueryd logs every scheduled query's results to every logger, the alert pack's too. The
+  // extension recognised its own rows only when they carried score, verdict, model and
+  // reasons, while none of the shipped pack's queries selects all four (bad and ugly leave
+  // out verdict, good_sample reasons, model_health score): each alert came back as a row of
+  // behaviour, was scored, retained and learnt (and a bad row echoed became a new bad row)
+  const e = await emulated({ config: { learning: { min_events: 200, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } } });
+  t.teardown(() => e.close());
+  await e.launch();
+  for (let i = 0; i < 260; i++) await e.emu.logResult('anomaly', line(i, '1000'));
+  await until(
+    () => counters(e),
+    (c) => c.received === 260 && c.queued === 0,
+  );
+  const pack = JSON.parse(fs.readFileSync(path.join(ROOT, 'packs', 'anomaly-alerts.conf'), 'utf8'));
+  const now = Math.floor(Date.now() / 1000);
+  let echoed = 0;
+  for (const [name, q] of Object.entries<{ query: string }>(pack.queries)) {
+    // the rows each query answers now, or one made of its columns when it answers none
+    let rows = (await e.emu.query(q.query.replace(/ AND (time|end) > \(CAST\(strftime\('%s', 'now'\) AS INTEGER\) - \d+\)/, ''))).slice(0, 3);
+    if (!rows.length) {
+      const columns = /^SELECT (.*?) FROM/.exec(q.query)![1].split(', ');
+      rows = [Object.fromEntries(columns.map((c) => [c, c === 'score' ? '0.1' : c === 'time' || c === 'start' || c === 'end' ? String(now) : 'x']))];
+    }
+    for (const columns of rows) {
+      echoed++;
+      await e.emu.logResult('anomaly', JSON.stringify({ name: `pack_anomaly-alerts_${name}`, hostIdentifier: 'h', unixTime: now, columns, action: 'added' }));
+    }
+  }
+  await until(
+    () => counters(e),
+    (c) => c.received === 260 + echoed && c.queued === 0,
+  );
+  const scored = await e.emu.query("SELECT query, count(*) AS n FROM anomaly_scores WHERE query LIKE 'pack_anomaly-alerts_%' GROUP BY query ORDER BY query");
+  t.same(scored, [], `none of the ${echoed} rows of the alert pack's ${Object.keys(pack.queries).length} queries is scored`);
+});
