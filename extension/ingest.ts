@@ -7,9 +7,7 @@ import { APPEND, makeDir, writeAll } from '../state/atomic';
 import type { IngestCounters } from './counters';
 import { Throttled, type LogFn } from './log';
 import type { DurableQueue } from './queue';
-import { MODEL_COLUMNS } from './tables/models';
-import { SCORE_COLUMNS } from './tables/scores';
-import { WINDOW_COLUMNS } from './tables/windows';
+import { isOwnOutput } from './own-output';
 
 // The `anomaly` logger's work: judge each result line at once (osqueryd is waiting for the
 // answer), put the accepted ones in the durable queue, and feed the scorer from the queue
@@ -27,7 +25,6 @@ export interface LineScorer {
 }
 
 /** columns of anomaly_scores and anomaly_windows: rows that carry them are our own output coming back */
-const OWN_OUTPUT = ['score', 'verdict', 'model', 'reasons'];
 /** scoring failures in a row before a batch is set aside */
 const SET_ASIDE_AFTER = 3;
 const MAX_BACKOFF_MS = 30_000;
@@ -188,22 +185,4 @@ export class Ingest {
     this.wake?.();
     await this.running;
   }
-}
-
-/**
- * Each of our tables, and columns only its rows carry: a row whose columns are all columns of
- * one of them, with one of those among them, is what a query of that table returned (the
- * alert pack's queries select a few columns each: none all of score, verdict, model, reasons)
- */
-const OWN_TABLES = [
-  { columns: new Set(SCORE_COLUMNS.map((c) => c.name)), marks: ['score', 'verdict', 'reasons'] },
-  { columns: new Set(WINDOW_COLUMNS.map((c) => c.name)), marks: ['top_ids', 'score', 'verdict', 'reasons'] },
-  { columns: new Set(MODEL_COLUMNS.map((c) => c.name)), marks: ['calibration', 'last_trained', 'set_aside', 'cpu_ms_per_min', 'budget_ms_per_min'] },
-];
-
-function isOwnOutput(row: ResultRow): boolean {
-  const c = row.columns;
-  if (OWN_OUTPUT.every((k) => k in c)) return true;
-  const keys = Object.keys(c);
-  return keys.length > 0 && OWN_TABLES.some((t) => keys.every((k) => t.columns.has(k)) && t.marks.some((m) => m in c));
 }

@@ -1,6 +1,8 @@
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
+import { anomaly } from './helpers/cli';
 import { counters, emulated, processLine as line, until } from './helpers/emulated';
 import { ROOT } from './helpers/paths';
 
@@ -69,4 +71,66 @@ t.test("the alert pack's own results, logged back through the anomaly logger, ar
   );
   const scored = await e.emu.query("SELECT query, count(*) AS n FROM anomaly_scores WHERE query LIKE 'pack_anomaly-alerts_%' GROUP BY query ORDER BY query");
   t.same(scored, [], `none of the ${echoed} rows of the alert pack's ${Object.keys(pack.queries).length} queries is scored`);
+});
+
+t.test('anomaly train and score skip the lines the extension does not score: its own tables, queries the config ignores', async (t) => {
+  // the README's `anomaly train --log /var/log/osquery/osqueryd.results.log` reads a host's
+  // filesystem log, which holds the alert pack's results and the queries the config ignores
+  // as well: the extension leaves those out, train learnt them and score scored them
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-train-own-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const log = path.join(dir, 'osqueryd.results.log');
+  const alert = (i: number) =>
+    JSON.stringify({
+      name: 'pack_anomaly-alerts_bad',
+      hostIdentifier: 'h',
+      unixTime: 1_790_000_000 + i,
+      action: 'added',
+      columns: {
+        id: `x${i}`,
+        time: String(1_790_000_000 + i),
+        host: 'h',
+        subject: 'alice',
+        query: 'q',
+        event: 'e',
+        score: '0.1',
+        model: 'rarity',
+        reasons: 'r',
+      },
+    });
+  const ignored = (i: number) =>
+    JSON.stringify({
+      name: 'pack_osquery-monitoring_schedule',
+      hostIdentifier: 'h',
+      unixTime: 1_790_000_000 + i,
+      action: 'added',
+      columns: { name: 'q', executions: String(i) },
+    });
+  const lines: string[] = [];
+  for (let i = 0; i < 300; i++) lines.push(line(i, '1000'), ...(i % 10 ? [] : [alert(i), ignored(i)]));
+  fs.writeFileSync(log, lines.join('\n') + '\n');
+  const config = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      state_dir: path.join(dir, 'state'),
+      learning: { min_events: 200, min_days: 0 },
+      models: { rarity: true, ocsvm: false, lstm: false },
+      queries: { 'pack_osquery-monitoring_schedule': { ignore: true } },
+    }),
+  );
+  fs.chmodSync(config, 0o600);
+  const train = await anomaly(['train', '--log', log, '--config', config]);
+  t.equal(train.code, 0, train.err);
+  t.match(train.out, /^learned 300 rows from 360 lines/m, 'the 300 process rows, not the 30 alerts or the 30 ignored lines');
+  t.match(train.out, /\(60 lines skipped as the extension skips them: its own tables' rows, queries the config ignores\)/);
+  const score = await anomaly(['score', '--log', log, '--config', config]);
+  t.equal(score.code, 0, score.err);
+  const queries = new Set(
+    score.out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).query),
+  );
+  t.same([...queries], ['pack_user-behavior_process_events'], 'score prints the process rows only');
 });
