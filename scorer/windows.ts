@@ -836,8 +836,9 @@ export class WindowScorer {
   /** one sentence: what about the window was unusual, in the subject's own terms */
   private explain(s: WindowSubject, w: OpenWindow, decided: WindowEvidence | '', score: number): string {
     const ref = s.reference!;
-    const minutes = Math.round(this.opts.seconds / 60);
-    const span = `${w.events} events in ${minutes} min`;
+    // windows.seconds may be as short as 10 s: not "0 min"
+    const length = this.opts.seconds % 60 === 0 ? `${this.opts.seconds / 60} min` : `${this.opts.seconds} s`;
+    const span = `${w.events} event${w.events === 1 ? '' : 's'} in ${length}`;
     if (score >= GOOD_FROM || !decided) return `usual for ${s.name} (${span})`;
     const pct = (x: number) => (x > 0 && x < 0.01 ? `${(x * 100).toFixed(1)} %` : `${Math.round(x * 100)} %`);
     switch (decided) {
@@ -860,7 +861,7 @@ export class WindowScorer {
       case 'sequence':
         return `events in an order unusual for ${s.name} (sequence; ${span})`;
       case 'rate':
-        return `${w.events > ref.medianEvents ? 'more' : 'fewer'} events than usual for ${s.name}: ${w.events} in ${minutes} min, usually ${ref.medianEvents} (rate; ${span})`;
+        return `${w.events > ref.medianEvents ? 'more' : 'fewer'} events than usual for ${s.name}: ${w.events} in ${length}, usually ${ref.medianEvents} (rate; ${span})`;
       case 'peak':
       case 'mean':
         return `${decided === 'peak' ? 'one row' : 'many rows'} unusual for ${s.name} (${decided} row evidence; ${span})`;

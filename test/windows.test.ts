@@ -249,6 +249,17 @@ t.test('windows.seconds changed between two starts: the windows refit for the ne
   t.match(messages.join('\n'), /windows\.seconds is 180, not 60/);
 });
 
+t.test('the reasons name the window length as configured, and one event as one', async (t) => {
+  // windows.seconds may be as short as 10 s: a 30-second window was "60 events in 1 min"
+  // (a 20-second one "0 min"), and a window of one row "1 events"
+  const w = new WindowScorer(options(null, { seconds: 30, graceSeconds: 5 }));
+  w.add(stream(seededRandom(6), START, 3 * 3600, USUAL_WEIGHTS));
+  const lone = [...w.add([row(START + 3 * 3600 + 5, USUAL[0])]), ...w.flush()].filter((x) => x.start >= START + 3 * 3600 && x.score !== null);
+  t.equal(lone.length, 1, 'the window of one row is scored');
+  t.match(lone[0].reasons, /\(\w+; 1 event in 30 s\)$|\(1 event in 30 s\)$/, lone[0].reasons);
+  t.notMatch(lone[0].reasons, /\bmin\b/);
+});
+
 t.test('open windows, history and calibration survive a restart', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
