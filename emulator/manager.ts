@@ -368,16 +368,43 @@ export class OsquerydEmulator extends EventEmitter {
     return { lines: lines.length, failed };
   }
 
-  /** run SQL as osqueryd's `query` does: extension tables are generated with a constraint context */
+  /**
+   * run SQL as osqueryd's `query` does: extension tables are generated with a constraint
+   * context, and an INSERT, UPDATE or DELETE on one is sent to the extension as osqueryd's
+   * virtual table sends it (`insert` with json_value_array, `update`, `delete`), its refusal an
+   * SQL error. (The rows are a copy in this database: a write that only changed the copy
+   * answered OK and reached nobody.)
+   */
   async query(sql: string): Promise<Array<Record<string, string>>> {
     const SQL = await sqlite();
     const db = new SQL.Database();
     try {
-      await this.attach(db, sql);
-      return runQuery(db, sql);
+      const attached = await this.attach(db, sql);
+      captureWrites(db, attached);
+      const rows = runQuery(db, sql);
+      for (const w of takeWrites(db)) await this.write(w);
+      return rows;
     } finally {
       db.close();
     }
+  }
+
+  /** one row written to an extension table, as osquery/sql/virtual_table.cpp xUpdate sends it */
+  private async write(w: CapturedWrite): Promise<void> {
+    const request: Record<string, string> =
+      w.action === 'insert'
+        ? { action: 'insert', auto_rowid: 'true', json_value_array: w.values }
+        : w.action === 'update'
+          ? { action: 'update', id: String(w.rowid), json_value_array: w.values }
+          : { action: 'delete', id: String(w.rowid) };
+    const res = await this.callPlugin('table', w.table, request);
+    if (res.code !== 0) throw new Error(`Error writing table ${w.table}: ${res.message}`);
+    const status = res.rows[0]?.status;
+    if (status === 'success') return;
+    const why = res.rows[0]?.message ? `: ${res.rows[0].message}` : '';
+    if (status === 'readonly') throw new Error(`attempt to write a readonly database (${w.table})${why}`);
+    if (status === 'constraint') throw new Error(`constraint failed (${w.table})${why}`);
+    throw new Error(`SQL logic error (${w.table}: ${status ?? 'no status'})${why}`);
   }
 
   private async columnsOf(sql: string): Promise<string[]> {
@@ -391,7 +418,9 @@ export class OsquerydEmulator extends EventEmitter {
     }
   }
 
-  private async attach(db: import('sql.js').Database, sql: string, schemaOnly = false): Promise<void> {
+  /** load the tables `sql` names; returns the extension tables loaded, with their columns */
+  private async attach(db: import('sql.js').Database, sql: string, schemaOnly = false): Promise<Map<string, ColumnRoute[]>> {
+    const attached = new Map<string, ColumnRoute[]>();
     const tables = new Map<string, ColumnRoute[]>();
     for (const e of this.extensions.values()) {
       for (const [name, routes] of Object.entries(e.registry.table ?? {})) {
@@ -437,11 +466,13 @@ export class OsquerydEmulator extends EventEmitter {
         rows = res.rows;
       }
       loadTable(db, name, columns, rows);
+      attached.set(name, columns);
     }
     for (const name of referencedTables(sql, Object.keys(builtins))) {
       if (tables.has(name)) continue;
       loadTable(db, name, builtins[name].columns, builtins[name].rows());
     }
+    return attached;
   }
 
   /** start an extension as osqueryd does, with its argv; emits 'exit' when it ends */
@@ -515,4 +546,45 @@ export function readLogRecords(file: string): string[] {
   const trimmed = text.trimStart();
   if (trimmed.startsWith('[')) return (JSON.parse(trimmed) as unknown[]).map((r) => JSON.stringify(r));
   return text.split('\n').filter((l: string) => l.trim());
+}
+
+interface CapturedWrite {
+  table: string;
+  action: 'insert' | 'update' | 'delete';
+  rowid: number;
+  /** the new row's values in column order, as a JSON array */
+  values: string;
+}
+
+const WRITES = '__osquery_writes';
+
+/** triggers that record every write to the loaded extension tables, in order */
+function captureWrites(db: import('sql.js').Database, tables: ReadonlyMap<string, ColumnRoute[]>): void {
+  if (!tables.size) return;
+  db.run(`CREATE TEMP TABLE ${WRITES} (seq INTEGER PRIMARY KEY, tbl TEXT, action TEXT, row INTEGER, vals TEXT)`);
+  for (const [name, columns] of tables) {
+    const values = (row: string) => `json_array(${columns.map((c) => `${row}."${c.name}"`).join(', ')})`;
+    const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
+    db.run(
+      `CREATE TEMP TRIGGER "${name}__ins" AFTER INSERT ON "${name}" BEGIN INSERT INTO ${WRITES} (tbl, action, row, vals) VALUES (${q(name)}, 'insert', NEW.rowid, ${values('NEW')}); END`,
+    );
+    db.run(
+      `CREATE TEMP TRIGGER "${name}__upd" AFTER UPDATE ON "${name}" BEGIN INSERT INTO ${WRITES} (tbl, action, row, vals) VALUES (${q(name)}, 'update', OLD.rowid, ${values('NEW')}); END`,
+    );
+    db.run(
+      `CREATE TEMP TRIGGER "${name}__del" AFTER DELETE ON "${name}" BEGIN INSERT INTO ${WRITES} (tbl, action, row, vals) VALUES (${q(name)}, 'delete', OLD.rowid, NULL); END`,
+    );
+  }
+}
+
+function takeWrites(db: import('sql.js').Database): CapturedWrite[] {
+  const exists = db.exec(`SELECT 1 FROM sqlite_temp_master WHERE name = '${WRITES}'`);
+  if (!exists.length) return [];
+  const res = db.exec(`SELECT tbl, action, row, vals FROM ${WRITES} ORDER BY seq`);
+  return (res[0]?.values ?? []).map(([table, action, rowid, values]) => ({
+    table: String(table),
+    action: action as CapturedWrite['action'],
+    rowid: Number(rowid),
+    values: values === null ? '' : String(values),
+  }));
 }

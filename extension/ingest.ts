@@ -7,6 +7,7 @@ import { APPEND, makeDir, writeAll } from '../state/atomic';
 import type { IngestCounters } from './counters';
 import { Throttled, type LogFn } from './log';
 import type { DurableQueue } from './queue';
+import { isOwnOutput } from './own-output';
 
 // The `anomaly` logger's work: judge each result line at once (osqueryd is waiting for the
 // answer), put the accepted ones in the durable queue, and feed the scorer from the queue
@@ -24,7 +25,6 @@ export interface LineScorer {
 }
 
 /** columns of anomaly_scores and anomaly_windows: rows that carry them are our own output coming back */
-const OWN_OUTPUT = ['score', 'verdict', 'model', 'reasons'];
 /** scoring failures in a row before a batch is set aside */
 const SET_ASIDE_AFTER = 3;
 const MAX_BACKOFF_MS = 30_000;
@@ -64,7 +64,7 @@ export class Ingest {
       }
       if (rows.length === 0) return this.reject('no rows');
       if (this.config.queries[rows[0].query]?.ignore) return this.reject(`query ${rows[0].query} is ignored by the config`, false);
-      if (isOwnOutput(rows[0])) return this.reject(`query ${rows[0].query} returns anomaly_scores rows, our own output`, false);
+      if (isOwnOutput(rows[0])) return this.reject(`query ${rows[0].query} returns rows of this extension's tables, our own output`, false);
       this.counters.accepted++;
       let queued = false;
       try {
@@ -185,10 +185,4 @@ export class Ingest {
     this.wake?.();
     await this.running;
   }
-}
-
-function isOwnOutput(row: ResultRow): boolean {
-  const c = row.columns;
-  for (const k of OWN_OUTPUT) if (!(k in c)) return false;
-  return true;
 }

@@ -118,6 +118,8 @@ interface WindowSubjectState {
   keys: string[];
   /** absent in files of earlier builds: the oldest row kept stands in for it */
   first?: number;
+  /** the window length its reference and calibration were fitted for (absent before) */
+  seconds?: number;
   history: { t: number[]; k: number[]; ev: number[]; bad: number[] };
   closedThrough: number;
   lastFit: number;
@@ -151,6 +153,8 @@ class WindowSubject {
   /** windows of this subject open now (not saved: counted again from open.json at load) */
   openWindows = 0;
   lastFit = 0;
+  /** the window length of the reference and calibration */
+  fittedSeconds = 0;
   reference: Reference | null = null;
   calibrator: Calibrator<WindowEvidence> | null = null;
   dirty = true;
@@ -283,9 +287,17 @@ class WindowSubject {
     }
     this.reference = reference;
     this.calibrator = new Calibrator<WindowEvidence>(heldOut, TAIL_SCALE, 1 / HOP_FRACTION);
+    this.fittedSeconds = L;
     this.lastFit = now;
     this.dirty = true;
     return true;
+  }
+
+  /** drop the reference and calibration: the next window to close refits them, if ready */
+  forgetFit(): void {
+    this.reference = null;
+    this.calibrator = null;
+    this.dirty = true;
   }
 
   toState(): WindowSubjectState {
@@ -296,6 +308,7 @@ class WindowSubject {
       keys: this.keys,
       history: { t: this.t, k: this.k, ev: this.ev, bad: this.bad },
       first: Number.isFinite(this.first) ? this.first : undefined,
+      seconds: this.reference ? this.fittedSeconds : undefined,
       closedThrough: Number.isFinite(this.closedThrough) ? this.closedThrough : -1,
       lastFit: this.lastFit,
       heldOut: this.calibrator?.toState().heldOut ?? null,
@@ -350,6 +363,7 @@ class WindowSubject {
         rateVariance: s.reference.rateVariance,
       };
       w.calibrator = new Calibrator<WindowEvidence>(s.heldOut, TAIL_SCALE, 1 / HOP_FRACTION);
+      w.fittedSeconds = typeof s.seconds === 'number' ? s.seconds : opts.seconds;
     }
     w.dirty = false;
     return w;
@@ -752,6 +766,10 @@ export class WindowScorer {
     return this.closeDue();
   }
 
+  private rebucket(open: readonly OpenWindow[]): OpenWindow[] {
+    return rebucketWindows(open, this.opts.seconds);
+  }
+
   /** close every window whose end plus grace is at or before `now`, by default its host's watermark */
   closeDue(now?: number): ScoredWindow[] {
     const due = [...this.open.values()].filter(
@@ -818,8 +836,9 @@ export class WindowScorer {
   /** one sentence: what about the window was unusual, in the subject's own terms */
   private explain(s: WindowSubject, w: OpenWindow, decided: WindowEvidence | '', score: number): string {
     const ref = s.reference!;
-    const minutes = Math.round(this.opts.seconds / 60);
-    const span = `${w.events} events in ${minutes} min`;
+    // windows.seconds may be as short as 10 s: not "0 min"
+    const length = this.opts.seconds % 60 === 0 ? `${this.opts.seconds / 60} min` : `${this.opts.seconds} s`;
+    const span = `${w.events} event${w.events === 1 ? '' : 's'} in ${length}`;
     if (score >= GOOD_FROM || !decided) return `usual for ${s.name} (${span})`;
     const pct = (x: number) => (x > 0 && x < 0.01 ? `${(x * 100).toFixed(1)} %` : `${Math.round(x * 100)} %`);
     switch (decided) {
@@ -842,7 +861,7 @@ export class WindowScorer {
       case 'sequence':
         return `events in an order unusual for ${s.name} (sequence; ${span})`;
       case 'rate':
-        return `${w.events > ref.medianEvents ? 'more' : 'fewer'} events than usual for ${s.name}: ${w.events} in ${minutes} min, usually ${ref.medianEvents} (rate; ${span})`;
+        return `${w.events > ref.medianEvents ? 'more' : 'fewer'} events than usual for ${s.name}: ${w.events} in ${length}, usually ${ref.medianEvents} (rate; ${span})`;
       case 'peak':
       case 'mean':
         return `${decided === 'peak' ? 'one row' : 'many rows'} unusual for ${s.name} (${decided} row evidence; ${span})`;
@@ -924,6 +943,16 @@ export class WindowScorer {
         if (!(err instanceof StateFileError)) quarantine(full);
       }
     }
+    // windows.seconds changed since the save: the usual pace and the calibration are of windows
+    // of another length (every window "more events than usual" until the next retraining).
+    // The history is rows, so the subject refits on it when its next window closes
+    const stale = loaded.filter((s) => s.reference && s.fittedSeconds !== this.opts.seconds);
+    for (const s of stale) s.forgetFit();
+    if (stale.length)
+      log(
+        'info',
+        `windows.seconds is ${this.opts.seconds}, not ${stale[0].fittedSeconds} as when ${stale.length} subject(s) were fitted: their windows refit on their history`,
+      );
     // least recently active first: the order in which subjects are forgotten
     const newest = (s: WindowSubject) => (s.t.length ? s.t[s.t.length - 1] : 0);
     for (const s of loaded.sort((a, b) => newest(a) - newest(b))) this.subjects.set(s.key, s);
@@ -950,7 +979,7 @@ export class WindowScorer {
           }
           if (Number.isFinite(mark)) this.watermarks.set(host, mark);
         }
-        for (const w of open) {
+        for (const w of this.rebucket(open)) {
           this.open.set(`${w.subject}\u0000${w.host}\u0000${w.start}`, w);
           this.subject(w.subject, w.host, true)!.openWindows++;
           for (const r of w.rows) this.arrival = Math.max(this.arrival, r[4] + 1);
@@ -961,6 +990,25 @@ export class WindowScorer {
       if (!(err instanceof StateFileError)) quarantine(openFile);
     }
   }
+}
+
+/**
+ * Open windows as saved, or, when windows.seconds changed since, their rows in windows of the
+ * configured length (a row beyond the MAX_OPEN_ROWS kept was counted, not kept, and is lost)
+ */
+function rebucketWindows(open: readonly OpenWindow[], seconds: number): OpenWindow[] {
+  if (open.every((w) => w.start % seconds === 0 && w.rows.every((r) => Math.floor(r[0] / seconds) * seconds === w.start))) return [...open];
+  const out = new Map<string, OpenWindow>();
+  for (const w of open)
+    for (const r of w.rows) {
+      const start = Math.floor(r[0] / seconds) * seconds;
+      const id = `${w.subject}\u0000${w.host}\u0000${start}`;
+      let n = out.get(id);
+      if (!n) out.set(id, (n = { subject: w.subject, host: w.host, start, events: 0, rows: [] }));
+      n.events++;
+      n.rows.push(r);
+    }
+  return [...out.values()];
 }
 
 /** a window subject's key: its name and host ('' for an earlier build's subject of every host) */

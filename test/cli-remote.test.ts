@@ -72,3 +72,36 @@ t.test('status and feedback against a running extension', async (t) => {
   const nobody = await anomaly(['status', '--socket', path.join(e.dir, 'nothing-here.em')]);
   t.equal(nobody.code, 69, 'no extension there: EX_UNAVAILABLE');
 });
+
+t.test("SQL writes at the emulator's osquery> prompt reach the extension, as osqueryd's do", async (t) => {
+  // the README's INSERT INTO anomaly_feedback, typed at `npm run demo -- --serve`'s prompt:
+  // the emulator copied the extension's rows into a table of its own and ran the INSERT on the
+  // copy, so it answered OK and nothing was labelled (an invalid label was "OK" too)
+  const e = await emulated({ config: { learning: { min_events: 60, min_days: 0 } } });
+  t.teardown(() => e.close());
+  await e.launch();
+  await e.emu.logResult(
+    'anomaly',
+    JSON.stringify({
+      name: 'pack_user-behavior_process_events',
+      hostIdentifier: 'h',
+      unixTime: 1_790_000_000,
+      columns: { pid: '1', path: '/usr/bin/nc', cmdline: 'nc -lvp 4444', auid: '0', parent: '1' },
+      action: 'added',
+    }),
+  );
+  const [row] = await until(
+    () => e.emu.query('SELECT id FROM anomaly_scores'),
+    (r) => r.length === 1,
+  );
+  t.same(await e.emu.query(`INSERT INTO anomaly_feedback (id, label, note) VALUES ('${row.id}', 'normal', 'backup job')`), []);
+  t.match(await e.emu.query('SELECT id, label, note FROM anomaly_feedback'), [{ id: row.id, label: 'normal', note: 'backup job' }], 'the label is kept');
+  await t.rejects(
+    e.emu.query(`INSERT INTO anomaly_feedback (id, label) VALUES ('${row.id}', 'weird')`),
+    /constraint/,
+    'a label the extension refuses is an error',
+  );
+  await t.rejects(e.emu.query(`INSERT INTO anomaly_scores (id) VALUES ('x')`), /readonly/, 'anomaly_scores is read-only');
+  await t.rejects(e.emu.query(`DELETE FROM anomaly_feedback`), /readonly/, 'labels cannot be deleted');
+  t.equal((await e.emu.query('SELECT id FROM anomaly_feedback')).length, 1, 'one label, as before');
+});

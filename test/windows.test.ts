@@ -221,6 +221,45 @@ t.test('one host log after another (train --log a.log --log b.log): the windows 
   t.equal(w.late, 0, 'no row left out as late');
 });
 
+t.test('windows.seconds changed between two starts: the windows refit for the new length', async (t) => {
+  // the saved usual pace and calibration were fitted for 1-minute windows: with 3-minute ones
+  // every window was "more events than usual for alice: 180 in 3 min, usually 60" until the
+  // next retraining, 6 hours later by default
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-length-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const r = seededRandom(4);
+  const slow = { retrainSeconds: 6 * 3600 };
+  const a = new WindowScorer(options(dir, slow));
+  const rows = stream(r, START, 3 * 3600 + 30, USUAL_WEIGHTS);
+  a.add(rows.slice(0, -30));
+  a.save();
+  t.ok(a.openWindows > 0, 'a 1-minute window is open at the restart');
+  const messages: string[] = [];
+  const b = new WindowScorer({ ...options(dir, { ...slow, seconds: 180 }), log: (_l, m) => messages.push(m) });
+  const closed = [...b.add(rows.slice(-30)), ...b.add(stream(r, START + 3 * 3600 + 30, 3600, USUAL_WEIGHTS)), ...b.flush()];
+  t.ok(
+    closed.every((x) => x.start % 180 === 0 && x.end - x.start === 180),
+    'every window is a 3-minute window, the one open at the restart too',
+  );
+  const scored = closed.filter((x) => x.score !== null);
+  // (3-minute windows need 3.3 h of history, 20 minutes more than the 3 h it has)
+  t.ok(scored.length >= 10, `${scored.length} of ${closed.length} windows scored`);
+  const bad = scored.filter((x) => x.verdict === 'bad');
+  t.ok(bad.length <= 1, `its own windows are rarely bad (${bad.length} of ${scored.length}: ${bad[0]?.reasons})`);
+  t.match(messages.join('\n'), /windows\.seconds is 180, not 60/);
+});
+
+t.test('the reasons name the window length as configured, and one event as one', async (t) => {
+  // windows.seconds may be as short as 10 s: a 30-second window was "60 events in 1 min"
+  // (a 20-second one "0 min"), and a window of one row "1 events"
+  const w = new WindowScorer(options(null, { seconds: 30, graceSeconds: 5 }));
+  w.add(stream(seededRandom(6), START, 3 * 3600, USUAL_WEIGHTS));
+  const lone = [...w.add([row(START + 3 * 3600 + 5, USUAL[0])]), ...w.flush()].filter((x) => x.start >= START + 3 * 3600 && x.score !== null);
+  t.equal(lone.length, 1, 'the window of one row is scored');
+  t.match(lone[0].reasons, /\(\w+; 1 event in 30 s\)$|\(1 event in 30 s\)$/, lone[0].reasons);
+  t.notMatch(lone[0].reasons, /\bmin\b/);
+});
+
 t.test('open windows, history and calibration survive a restart', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -7,6 +7,7 @@ import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
 import { checkInputFile, configFrom, holdState, jsonText, logBatches, STATE_FLAGS, STATE_HELP, stderrLog, table, type RowStreamStats } from './shared';
+import { notScored } from '../../extension/own-output';
 
 export const help = `Usage: anomaly score --log FILE [options]
 
@@ -67,11 +68,18 @@ export async function run(argv: string[]): Promise<number> {
     maxDays: config.retention.max_days,
     log,
   });
-  const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0 };
+  const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0, skipped: 0 };
   const tableRows: Record<string, unknown>[] = [];
   let bad = 0;
   try {
-    for await (const batch of logBatches(files, stats, (msg) => log('warn', `skipped ${msg}`), undefined, config.queue.max_line_bytes)) {
+    for await (const batch of logBatches(
+      files,
+      stats,
+      (msg) => log('warn', `skipped ${msg}`),
+      undefined,
+      config.queue.max_line_bytes,
+      (rows) => notScored(config, rows),
+    )) {
       const scored = await scorer.scoreRows(batch);
       retained.append(scored);
       retainedWindows.append(windows.add(scored));
@@ -92,7 +100,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   // as train says: a file of other lines (syslog, osqueryd.INFO) is not an empty day of results
   if (stats.rows === 0 && stats.errors > 0) throw new CliError(`${files.join(', ')}: no result rows found (${stats.errors} lines skipped)`, EXIT.dataerr);
-  bar.done(`scored ${stats.rows.toLocaleString('en-US')} rows (${bad} bad)${stats.errors ? `, ${stats.errors} lines skipped` : ''}`);
+  bar.done(
+    `scored ${stats.rows.toLocaleString('en-US')} rows (${bad} bad)${stats.errors ? `, ${stats.errors} lines skipped` : ''}${stats.skipped ? `, ${stats.skipped} lines of the extension's own tables or ignored queries skipped` : ''}`,
+  );
   if (format === 'table') process.stdout.write(table(tableRows, COLUMNS));
   return flags['fail-on-bad'] && bad > 0 ? EXIT.findings : EXIT.ok;
 }

@@ -122,6 +122,8 @@ export interface RowStreamStats {
   lines: number;
   rows: number;
   errors: number;
+  /** lines the extension would not score (`skip`): its own tables' rows, ignored queries */
+  skipped: number;
 }
 
 /**
@@ -138,6 +140,8 @@ export async function* logBatches(
   size = 2000,
   // the extension's queue.max_line_bytes: a line it would reject is not learned or scored here either
   maxLineBytes?: number,
+  // lines the extension takes in but does not score (extension/own-output.ts notScored)
+  skip?: (rows: readonly ResultRow[]) => boolean,
 ): AsyncGenerator<ResultRow[]> {
   for (const f of files) checkInputFile(f);
   let pending: string[] = [];
@@ -145,6 +149,10 @@ export async function* logBatches(
   const counted = async function* (): AsyncGenerator<LogItem> {
     for await (const item of readResultLogs([...files], { maxLineBytes })) {
       stats.lines++;
+      if (item.rows && skip?.(item.rows)) {
+        stats.skipped++;
+        continue;
+      }
       if (item.rows) {
         stats.rows += item.rows.length;
         if (goodIn !== item.file) {

@@ -7,6 +7,8 @@ import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
 import { TrainLedger } from '../train-ledger';
 import { cellText, checkInputFile, configFrom, holdState, logBatches, STATE_FLAGS, STATE_HELP, stderrLog, writableDir, type RowStreamStats } from './shared';
+import { notScored } from '../../extension/own-output';
+import type { ResultRow } from '../../scorer/types';
 
 export const help = `Usage: anomaly train --log FILE... [options]
        anomaly train --fleet FILE... [--out FILE] [options]
@@ -42,12 +44,14 @@ export async function run(argv: string[]): Promise<number> {
   // a first pass learns who the uids are (users snapshots, rows with both), so that a
   // person's uid-only rows are not a second subject
   bar.update('reading users', 0, 0);
-  for await (const batch of logBatches(files, { lines: 0, rows: 0, errors: 0 }, () => {}, undefined, config.queue.max_line_bytes)) scorer.learnUsers(batch);
-  const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0 };
+  for await (const batch of logBatches(files, { lines: 0, rows: 0, errors: 0, skipped: 0 }, () => {}, undefined, config.queue.max_line_bytes))
+    scorer.learnUsers(batch);
+  const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0, skipped: 0 };
+  const skip = (rows: readonly ResultRow[]) => notScored(config, rows);
   const ledger = new TrainLedger(config.state_dir);
   let shown = 0;
   let repeated = 0;
-  for await (const batch of logBatches(files, stats, (msg) => shown++ < 5 && log('warn', `skipped ${msg}`), undefined, config.queue.max_line_bytes)) {
+  for await (const batch of logBatches(files, stats, (msg) => shown++ < 5 && log('warn', `skipped ${msg}`), undefined, config.queue.max_line_bytes, skip)) {
     const fresh = batch.filter((row) => ledger.isNew(row));
     repeated += batch.length - fresh.length;
     if (fresh.length) windows.add(await scorer.scoreRows(fresh));
@@ -76,6 +80,9 @@ export async function run(argv: string[]): Promise<number> {
   process.stdout.write(
     `learned ${(stats.rows - repeated).toLocaleString('en-US')} rows from ${stats.lines.toLocaleString('en-US')} lines` +
       (stats.errors ? ` (${stats.errors} lines skipped)` : '') +
+      (stats.skipped
+        ? ` (${stats.skipped.toLocaleString('en-US')} lines skipped as the extension skips them: its own tables' rows, queries the config ignores)`
+        : '') +
       `: ${subjects.size} subjects, ${monitoring.length} monitoring (${monitoring.map((s) => cellText(s.subject)).join(', ') || 'none'}); tfjs backend ${scorer.backend}; state in ${config.state_dir}\n`,
   );
   // (subject names come from the rows' user columns: shown through cellText, as in a table)
@@ -110,10 +117,17 @@ async function trainFleet(flags: Record<string, unknown>): Promise<number> {
   const bar = progress(process.stderr, Boolean(flags.quiet));
   // the fleet prior is trained in memory: it must not touch the subjects in the state directory
   const scorer = await Scorer.open({ config: { ...config, baselines: { ...config.baselines, fleet_prior: '' } }, stateDir: null, log });
-  const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0 };
+  const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0, skipped: 0 };
   const hosts = new Set<string>();
   let shown = 0;
-  for await (const batch of logBatches(files, stats, (msg) => shown++ < 5 && log('warn', `skipped ${msg}`), undefined, config.queue.max_line_bytes)) {
+  for await (const batch of logBatches(
+    files,
+    stats,
+    (msg) => shown++ < 5 && log('warn', `skipped ${msg}`),
+    undefined,
+    config.queue.max_line_bytes,
+    (rows) => notScored(config, rows),
+  )) {
     for (const row of batch) hosts.add(row.host);
     await scorer.learnFleet(batch);
     bar.update('learning', stats.rows, 0);
