@@ -15,7 +15,7 @@ import { watcherCores } from '../extension/budget';
 // (bench/watcher.ts). The emulator launches the real anomaly.ext with
 // --enable_extensions_watchdog, a stream of result lines from two hosts is logged through it
 // at a steady rate, and the extension's /proc is sampled every 3 s from its launch until it
-// has scored everything. Defaults are the issue's run: 14 days of two hosts at 80 lines/s,
+// has scored everything (and the watcher's first check, --watchdog_delay after launch, is past). Defaults are the issue's run: 14 days of two hosts at 80 lines/s,
 // subjects leave learning at 3,000 events.
 //
 // With --subjects N the stream is instead N users' process events on one host (each user
@@ -151,13 +151,20 @@ async function run(args: string[]): Promise<void> {
   const child = emu.launch(ext, { env: { ANOMALY_DIST: path.resolve(__dirname, '..'), ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '' }, stderr: 'inherit' });
   const pid = child.pid!;
   const launched = Date.now();
+  // osqueryd's start: nothing checked for --watchdog_delay, then all the CPU since launch in
+  // the first check; and a restart, whose checks begin at once (the delay counts from the
+  // worker's start). The streak is the longer of the two; memory is judged from the first
   const watcher = new WatcherModel(limits);
+  const restarted = new WatcherModel({ ...limits, delaySeconds: 0 });
   let sampling = true;
   const sampler = (async () => {
     for (let k = 1; sampling; k++) {
       await sleep(Math.max(0, launched + k * limits.intervalMs - Date.now()));
       try {
-        watcher.check((Date.now() - launched) / 1000, readProc(pid));
+        const at = (Date.now() - launched) / 1000;
+        const sample = readProc(pid);
+        watcher.check(at, sample);
+        restarted.check(at, sample);
       } catch {
         break; // the process is gone
       }
@@ -166,6 +173,8 @@ async function run(args: string[]): Promise<void> {
 
   let logged = 0;
   let drained = false;
+  /** s after launch when every line was scored */
+  let drainedAt = 0;
   let star: Record<string, string> = {};
   try {
     await emu.waitFor('anomaly', 60_000);
@@ -180,19 +189,23 @@ async function run(args: string[]): Promise<void> {
     }
     while ((Date.now() - launched) / 1000 < maxSeconds) {
       [star] = await emu.query("SELECT queued, scored, cpu_ms_per_min, budget_ms_per_min FROM anomaly_models WHERE subject = '*'");
-      if (star && star.queued === '0') {
+      if (!drained && star && star.queued === '0') {
         drained = true;
-        break;
+        drainedAt = (Date.now() - launched) / 1000;
       }
+      // the watcher checks nothing before --watchdog_delay: a run drained sooner waits for its
+      // first check (all the CPU since launch, and the memory baseline) and the one after
+      if (drained && watcher.checks.length >= 2) break;
       await sleep(3000);
     }
     const models = await emu.query("SELECT subject, state FROM anomaly_models WHERE subject != '*' AND model = 'rarity'");
     const monitoring = models.filter((m) => m.state === 'monitoring').length;
-    const seconds = (Date.now() - launched) / 1000;
+    const seconds = drained ? drainedAt : (Date.now() - launched) / 1000;
     sampling = false;
     await sampler;
 
-    const stopped = watcher.stoppedAt ? `; the watcher would have stopped it ${watcher.stoppedAt.at.toFixed(0)} s in (${watcher.stoppedAt.why})` : '';
+    const stop = watcher.stoppedAt ?? restarted.stoppedAt;
+    const stopped = stop ? `; the watcher would have stopped it ${stop.at.toFixed(0)} s in (${stop.why})` : '';
     const stream = subjects
       ? trained
         ? `${subjects} users trained on ${events} rows each, then ${more} rows more each, 20 to a line`
@@ -200,16 +213,16 @@ async function run(args: string[]): Promise<void> {
       : `${days} days, 2 hosts`;
     const setup = `${logged.toLocaleString('en-US')} lines (${stream}) at ${rate} lines/s${startAfter ? ` from ${startAfter} s after launch` : ''}, min_events ${minEvents}, window ${window}, level ${level}${unpaced ? ', pacing off' : ''}${resident ? `, resident_subjects ${resident}` : ''}`;
     report({
-      measure: `Longest over-limit CPU streak as the watcher counts it, ${setup}${stopped}`,
-      value: watcher.longestStreakSeconds,
+      measure: `Longest over-limit CPU streak as the watcher counts it (from its first check at ${limits.delaySeconds} s, as at osqueryd's start: ${watcher.longestStreakSeconds} s; from launch, as after a restart: ${restarted.longestStreakSeconds} s), ${setup}${stopped}`,
+      value: Math.max(watcher.longestStreakSeconds, restarted.longestStreakSeconds),
       unit: 's',
       kind: 'cost',
       target: limits.latencySeconds - limits.intervalMs / 1000,
       digits: 0,
     });
     report({
-      measure: `Highest CPU in one 3 s interval (limit ${limits.utilizationPercent} % of ${cores} cores)`,
-      value: watcher.highestCpuMs,
+      measure: `Highest CPU in one 3 s interval after the first (limit ${limits.utilizationPercent} % of ${cores} cores)`,
+      value: restarted.highestCpuMs,
       unit: 'ms',
       kind: 'cost',
       baseline: { value: watcher.cpuLimitMs, label: 'the watcher’s limit' },
@@ -240,7 +253,7 @@ async function run(args: string[]): Promise<void> {
       `anomaly_models '*': cpu_ms_per_min ${star?.cpu_ms_per_min ?? '?'}, budget_ms_per_min ${star?.budget_ms_per_min || 'NULL'}; load average ${loadAverage()}`,
     );
     if (args.includes('--trace'))
-      for (const c of watcher.checks)
+      for (const c of restarted.checks)
         note(
           `${c.at.toFixed(0)} s: ${c.cpuMs} ms${c.overLimit ? ' over' : ''}, streak ${c.streakSeconds} s, growth ${c.growthMb.toFixed(0)} MB, resident ${c.rssMb.toFixed(0)} MB`,
         );

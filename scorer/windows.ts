@@ -227,13 +227,13 @@ class WindowSubject {
     return this.waiting() === null;
   }
 
-  /** what the subject's windows still wait for before they are scored, or null */
-  waiting(): string | null {
+  /** what the subject's windows still wait for before they are scored, or null (`anyDays`: min_days aside) */
+  waiting(anyDays = false): string | null {
     const n = this.t.length;
     if (n < this.opts.minEvents || n === 0) return `${n} of ${this.opts.minEvents} events of history`;
     const newest = this.t[n - 1];
     const known = newest - Math.min(this.first, this.t[0]);
-    if (known < this.opts.minSeconds) return `${hours(known)} of ${hours(this.opts.minSeconds)} of history`;
+    if (known < this.opts.minSeconds && !anyDays) return `${hours(known)} of ${hours(this.opts.minSeconds)} of history`;
     const span = newest - this.t[0];
     if (span < this.neededSpan()) {
       const full = n >= MAX_HISTORY_FACTOR * this.opts.historyRows;
@@ -868,9 +868,13 @@ export class WindowScorer {
     }
   }
 
-  /** fit every subject that has any history (CLI `train`, evaluation) */
-  trainAll(): void {
-    for (const s of this.subjects.values()) s.fit(s.t.length ? s.t[s.t.length - 1] : 0);
+  /**
+   * Fit every subject that has any history (evaluation), or (`minimums`, CLI `train`) every one
+   * with the history its calibration needs, min_days aside, as train trains rows: a subject
+   * of 199 rows was "still learning" by its rows and had its windows calibrated all the same
+   */
+  trainAll(opts: { minimums?: boolean } = {}): void {
+    for (const s of this.subjects.values()) if (!opts.minimums || s.waiting(true) === null) s.fit(s.t.length ? s.t[s.t.length - 1] : 0);
   }
 
   /** subjects whose windows are scored (not learning), named as anomaly_models names them (alice@web-01) */

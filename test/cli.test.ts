@@ -149,3 +149,25 @@ t.test('eval on labelled osquery results: the demo stories, trained on the days 
   t.ok(m.auc >= 0.9, `and rank below the day's normal rows (AUC ${m.auc})`);
   t.ok(Object.keys(m.per_type).length >= 5, 'recall per query');
 });
+
+t.test('train fits windows only for subjects with the history their calibration needs, as it does rows', async (t) => {
+  // jumpvm's `host` has 199 rows: train said "still learning (too little history to calibrate):
+  // host@jumpvm (199 events)" and, on the next line, "windows of 600 s scored for host", a
+  // calibration on fewer events than min_events that the extension then scored windows with
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-windows-'));
+  t.teardown(() => fs.rmSync(state, { recursive: true, force: true }));
+  const cfg = path.join(state, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ models: { rarity: true, ocsvm: false, lstm: false } }));
+  const trained = anomaly(['train', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(trained.code, 0, trained.err);
+  t.match(trained.out, /still learning \(too little history to calibrate\): .*host@jumpvm \(199 events\)/);
+  t.match(trained.out, /windows of 600 s scored for no subject yet/, 'nor are its windows calibrated');
+  // with min_events met (min_days is not a minimum train keeps, for rows or windows)
+  fs.writeFileSync(cfg, JSON.stringify({ learning: { min_events: 150, min_days: 3 }, models: { rarity: true, ocsvm: false, lstm: false } }));
+  fs.rmSync(path.join(state, 'subjects'), { recursive: true, force: true });
+  fs.rmSync(path.join(state, 'windows'), { recursive: true, force: true });
+  fs.rmSync(path.join(state, 'trained-runs'), { recursive: true, force: true });
+  const again = anomaly(['train', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(again.code, 0, again.err);
+  t.match(again.out, /windows of 600 s scored for host@jumpvm\n/);
+});

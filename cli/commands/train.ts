@@ -70,7 +70,7 @@ export async function run(argv: string[]): Promise<number> {
   ledger.save();
   // the logs are over: their last windows close, and each subject's windows are fitted on them
   windows.flush();
-  windows.trainAll();
+  windows.trainAll({ minimums: true });
   windows.save();
   bar.update('training models', 1, 1);
   const summaries = scorer.summaries();
