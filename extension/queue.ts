@@ -7,6 +7,7 @@ import {
   fsyncDirInBackground,
   makeDir,
   quarantine,
+  READ,
   readNoFollow,
   readStateFile,
   writeAll,
@@ -48,12 +49,23 @@ const EPOCH_KIND = 'queue-epoch';
 /** a failing disk is reported once a minute, not once a line */
 const REPORT_EVERY_MS = 60_000;
 
+/**
+ * Where a line waiting in the queue is: its text stays in its segment, and is read back when
+ * the line is taken (from the page cache, as a rule). Kept in memory as well, the lines of a
+ * full queue (256 MB by default) were a heap of 237 MB, and all of them were read back into
+ * it at the next start: over osqueryd's watchdog limit of 200 MB, killed and restarted, the
+ * extension read them all again.
+ */
 interface Entry {
-  line: string;
   segment: number;
-  /** byte position just after this line in its segment */
+  /** byte position of the line's first byte in its segment */
+  start: number;
+  /** byte position just after this line (its newline) in its segment */
   end: number;
 }
+
+/** bytes of a segment read at once when lines are taken */
+const READ_BYTES = 4 * 1024 * 1024;
 
 interface Cursor {
   segment: number;
@@ -201,8 +213,7 @@ export class DurableQueue {
           this.setAsideTail(file, data, pos);
           break;
         }
-        const line = data.toString('utf8', pos, nl);
-        this.pending.push({ line, segment: n, end: nl + 1 });
+        this.pending.push({ segment: n, start: pos, end: nl + 1 });
         this.bytes += nl + 1 - pos;
         pos = nl + 1;
       }
@@ -372,10 +383,10 @@ export class DurableQueue {
       this.log('info', `queue: appends work again (after: ${this.failing})`);
       this.failing = null;
     }
+    this.pending.push({ segment: this.segment, start: this.size, end: this.size + bytes });
     this.size += bytes;
     this.bytes += bytes;
     this.dirty = true;
-    this.pending.push({ line: clean, segment: this.segment, end: this.size });
     return true;
   }
 
@@ -395,7 +406,40 @@ export class DurableQueue {
     this.takenFrom = from;
     const to = Math.min(this.pending.length, from + max);
     this.inFlight = to - this.head;
-    return this.pending.slice(from, to).map((e) => e.line);
+    return this.read(from, to);
+  }
+
+  /**
+   * The text of pending[from, to), read from their segments a few MB at a time. A line that
+   * cannot be read (its segment removed or cut by hand, a failing disk) is given as '', which
+   * the scorer sets aside as no longer a result line, rather than holding up the queue.
+   */
+  private read(from: number, to: number): string[] {
+    const out: string[] = [];
+    for (let i = from; i < to;) {
+      const first = this.pending[i];
+      let j = i + 1;
+      while (j < to && this.pending[j].segment === first.segment && this.pending[j].end - first.start <= READ_BYTES) j++;
+      const length = this.pending[j - 1].end - first.start;
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      try {
+        const fd = fs.openSync(this.segmentFile(first.segment), READ);
+        try {
+          for (let r = -1; got < length && r !== 0; got += r) r = fs.readSync(fd, buf, got, length - got, first.start + got);
+        } finally {
+          fs.closeSync(fd);
+        }
+      } catch (err) {
+        this.say.say('read', 'error', `queue: cannot read ${this.segmentFile(first.segment)} (${(err as Error).message}); its lines are set aside`);
+      }
+      for (let k = i; k < j; k++) {
+        const e = this.pending[k];
+        out.push(e.end - first.start <= got ? buf.toString('utf8', e.start - first.start, e.end - 1 - first.start) : '');
+      }
+      i = j;
+    }
+    return out;
   }
 
   /**
@@ -407,7 +451,7 @@ export class DurableQueue {
   commit(n: number): void {
     if (n <= 0) return;
     const last = this.pending[this.head + n - 1];
-    for (let i = this.head; i < this.head + n; i++) this.bytes -= Buffer.byteLength(this.pending[i].line) + 1;
+    for (let i = this.head; i < this.head + n; i++) this.bytes -= this.pending[i].end - this.pending[i].start;
     this.head += n;
     this.inFlight = Math.max(0, this.inFlight - n);
     this.counters.queued = this.length;
