@@ -31,6 +31,9 @@ const VERDICTS: readonly Verdict[] = ['good', 'ugly', 'bad', 'learning'];
 
 export class RetainedWindows implements WindowStore {
   private rows: ScoredWindow[] = [];
+  /** the newest end of a window inserted, and its windows by start, host and subject */
+  private tailEnd = -Infinity;
+  private tail = new Map<string, ScoredWindow>();
   private fileRecords = 0;
   /** null after a compaction the disk refused: opened again at the next append */
   private appender: JsonlAppender | null;
@@ -97,6 +100,30 @@ export class RetainedWindows implements WindowStore {
     // queue gave it the same rows again) replaces the first record of it.
     let i = this.rows.length;
     while (i > 0 && this.rows[i - 1].end > w.end) i--;
+    if (w.end >= this.tailEnd) {
+      // The newest end: the window closed again is looked up among its windows by key. Found
+      // by a scan of the windows of the same end, every subject closing at one boundary
+      // scanned all the others: 10,000 window subjects (memory.max_subjects) made reading
+      // 200,000 retained windows take 5.0 s, against 0.9 s for 400 subjects, after the
+      // registration and before any ping was answered.
+      if (w.end > this.tailEnd) {
+        this.tailEnd = w.end;
+        this.tail = new Map();
+      }
+      const key = `${w.start}\u0000${w.host}\u0000${w.subject}`;
+      const old = this.tail.get(key);
+      this.tail.set(key, w);
+      if (old) {
+        let j = i;
+        while (j > 0 && this.rows[j - 1].end === w.end && this.rows[j - 1] !== old) j--;
+        if (j > 0 && this.rows[j - 1] === old) {
+          this.rows[j - 1] = w;
+          return;
+        }
+      }
+      this.rows.splice(i, 0, w);
+      return;
+    }
     let j = i;
     while (j > 0 && this.rows[j - 1].end === w.end && !sameWindow(this.rows[j - 1], w)) j--;
     if (j > 0 && sameWindow(this.rows[j - 1], w)) this.rows[j - 1] = w;
