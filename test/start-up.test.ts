@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
+import fsModule = require('fs');
 import { RetainedScores } from '../state/scores';
 import { emulated, exited, until } from './helpers/emulated';
 import { DIST } from './helpers/paths';
@@ -105,4 +106,34 @@ t.test('reading retained scores holds about a slice of rows, not a whole segment
     got.grownKb * 1024 < bytes,
     `peak resident memory grew ${Math.round(got.grownKb / 1024)} MB reading ${Math.round(bytes / 2 ** 20)} MB of retained scores (bound: that size; the whole file and its parsed rows took 2.3 times it)`,
   );
+});
+
+t.test('a segment that cannot be read to its end: the rows before are kept, and new rows appended after it read back', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-open-eio-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const scores = path.join(dir, 'scores');
+  const store = new RetainedScores({ dir: scores, maxRows: 1_000_000, maxDays: 3650 });
+  const columns = JSON.stringify({ cmdline: 'A'.repeat(4000) });
+  store.append(Array.from({ length: 2000 }, (_, i) => plainRow(i, { columns })));
+  store.close();
+  // the first 4 MB read, the rest a failing disk's EIO
+  const real = fsModule.readSync;
+  fsModule.readSync = ((fd: number, buffer: NodeJS.ArrayBufferView, ...rest: unknown[]) => {
+    const position = rest[2];
+    if (typeof position === 'number' && position > 0) throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
+    return (real as (...a: unknown[]) => number)(fd, buffer, ...rest);
+  }) as typeof fs.readSync;
+  const messages: string[] = [];
+  let opened: RetainedScores;
+  try {
+    opened = await RetainedScores.open({ dir: scores, maxRows: 1_000_000, maxDays: 3650, log: (_l, m) => messages.push(m) });
+  } finally {
+    fsModule.readSync = real;
+  }
+  const kept = opened.size;
+  t.ok(kept > 0 && kept < 2000, `the rows before the error are kept (${kept})`);
+  t.match(messages.join('\n'), /cannot read retained scores past byte/, 'and the error is said');
+  opened.append([plainRow(5000, { id: 'after-eio' })]);
+  t.equal(opened.get('after-eio')?.time, plainRow(5000).time, 'a row appended after it reads back');
+  opened.close();
 });
