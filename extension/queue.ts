@@ -66,6 +66,8 @@ interface Entry {
 
 /** bytes of a segment read at once when lines are taken */
 const READ_BYTES = 4 * 1024 * 1024;
+/** bytes of lines one take hands over, at most (but one line always) */
+const TAKE_BYTES = 16 * 1024 * 1024;
 
 interface Cursor {
   segment: number;
@@ -404,7 +406,14 @@ export class DurableQueue {
   take(max: number): string[] {
     const from = this.head + this.inFlight;
     this.takenFrom = from;
-    const to = Math.min(this.pending.length, from + max);
+    // at most TAKE_BYTES of lines (one line, whatever its size, at least): 500 lines of up to
+    // queue.max_line_bytes were 500 MB handed to the scorer thread at once, and copied there
+    const last = Math.min(this.pending.length, from + max);
+    let to = from;
+    for (let bytes = 0; to < last; to++) {
+      bytes += this.pending[to].end - this.pending[to].start;
+      if (bytes > TAKE_BYTES && to > from) break;
+    }
     this.inFlight = to - this.head;
     return this.read(from, to);
   }

@@ -465,3 +465,35 @@ t.test('the lines waiting in the queue are kept on disk, not in memory as well',
   t.same(recovered.first, [0, 1], 'in order');
   t.ok(recovered.grownMb < 12, `the heap grew ${recovered.grownMb.toFixed(1)} MB recovering them (bound: a quarter)`);
 });
+
+t.test('a take hands over at most 16 MB of lines, however many lines it may take', async (t) => {
+  // the ingest takes 500 lines a batch, and a line may be up to queue.max_line_bytes (1 MB):
+  // 500 MB handed to the scorer thread at once (copied into it), where osqueryd's watchdog
+  // allows 200 MB of growth; a local user's long command lines make such lines
+  const d = dir(t);
+  const q = new DurableQueue(d, 256 << 20);
+  const big = (i: number) => JSON.stringify({ n: i, cmdline: 'x'.repeat(900_000) });
+  let appended = 0;
+  for (let i = 0; i < 40; i++) if (q.append(big(i))) appended++;
+  t.equal(appended, 40, '40 lines of 900 kB queued');
+  const first = q.take(500);
+  const bytes = first.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+  t.ok(first.length >= 1 && bytes <= 16 << 20, `${first.length} lines, ${(bytes / 2 ** 20).toFixed(1)} MB in one take (bound 16 MB)`);
+  t.same(
+    first.map((l) => (JSON.parse(l) as { n: number }).n),
+    Array.from({ length: first.length }, (_, i) => i),
+    'in order',
+  );
+  q.commit(first.length);
+  const rest: string[] = [];
+  for (let lines = q.take(500); lines.length; lines = q.take(500)) {
+    rest.push(...lines);
+    q.commit(lines.length);
+  }
+  t.equal(first.length + rest.length, 40, 'the next takes hand over the rest');
+  t.equal((JSON.parse([...first, ...rest][39]) as { n: number }).n, 39, 'the last one last');
+  // a single line over the bound still goes, alone
+  t.ok(q.append(JSON.stringify({ n: 40, cmdline: 'y'.repeat(17 << 20) })), 'a line of 17 MB queued');
+  t.equal(q.take(500).length, 1, 'a line larger than the bound is taken alone');
+  q.close();
+});
