@@ -167,7 +167,7 @@ export class AnomalyExtension {
     this.ingest.start();
     try {
       const retention = { maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log };
-      this.windows = new RetainedWindows({ dir: path.join(config.state_dir, 'window-scores'), ...retention });
+      this.windows = await RetainedWindows.open({ dir: path.join(config.state_dir, 'window-scores'), ...retention });
       this.scores = await RetainedScores.open({ dir: path.join(config.state_dir, 'scores'), ...retention });
       storesRead({ scores: this.scores, windows: this.windows });
     } catch (err) {

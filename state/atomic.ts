@@ -420,19 +420,23 @@ export class JsonlAppender {
 
 /** records of a JSON-lines file; a torn or corrupt line is skipped and reported */
 export function readJsonl<T>(file: string, warn: (msg: string) => void = () => {}, check: PayloadCheck = () => null): T[] {
+  return [...jsonlRecords<T>(file, warn, check)];
+}
+
+/** readJsonl's records one at a time, so that a caller may pause between them */
+export function* jsonlRecords<T>(file: string, warn: (msg: string) => void = () => {}, check: PayloadCheck = () => null): Generator<T, void, void> {
   let text: string;
   try {
     text = readNoFollow(file).toString('utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return [];
+    if (code === 'ENOENT') return;
     if (code === 'ELOOP') {
       warn(`${file}: a symbolic link where a state file belongs; not followed, moved to ${quarantine(file)}`);
-      return [];
+      return;
     }
     throw err;
   }
-  const out: T[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     if (!lines[i]) continue;
@@ -445,9 +449,8 @@ export function readJsonl<T>(file: string, warn: (msg: string) => void = () => {
     }
     const problem = check(record);
     if (problem) warn(`${file}:${i + 1}: skipped a line that is not a record: ${problem}`);
-    else out.push(record as T);
+    else yield record as T;
   }
-  return out;
 }
 
 /**

@@ -522,7 +522,9 @@ export class RetainedScores implements ScoreStore {
       if (corrupt > 0) this.log('warn', `${file}: skipped ${corrupt} unreadable records`);
       // (a reader does not cut it: the part after `good` may be a record its writer is writing)
       if (good < size && !failed && !this.opts.readOnly) fs.ftruncateSync(fd, good);
-      seg.size = good;
+      // (after a read error the rows before it are kept, and appends go after the file's end,
+      // where O_APPEND puts them)
+      seg.size = failed ? size : good;
       seg.lastRow = this.base + this.end - 1;
     }
     // an empty trailing segment would confuse row ownership; drop empty ones

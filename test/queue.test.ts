@@ -1,3 +1,4 @@
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -509,5 +510,72 @@ t.test('a line the full disk took part of leaves no hole: the next line is where
   q = new DurableQueue(d, 1 << 20);
   t.same(q.take(10), ['line 0', 'line 2'], 'and replayed whole after a restart');
   t.equal(q.counters.set_aside, 0, 'nothing set aside');
+  q.close();
+});
+
+t.test('the lines waiting in the queue are kept on disk, not in memory as well', async (t) => {
+  // queue.max_bytes is 256 MB by default, and every line waiting was also held in the heap:
+  // a full queue (a backlog while the scorer is paced, or starting) was 237 MB of heap, and
+  // recovery read all of it back at the next start (256 MB grown), over osqueryd's watchdog
+  // limit of 200 MB: killed and restarted, it read it all again. Here 48 MB of lines, in a
+  // child process: the heap after a collection, filled and then recovered
+  const d = dir(t);
+  const queue = path.join(__dirname, '..', 'extension', 'queue.js');
+  const script = (mode: string) => `
+    const { DurableQueue } = require(${JSON.stringify(queue)});
+    const before = (global.gc(), process.memoryUsage().heapUsed);
+    const q = new DurableQueue(${JSON.stringify(d)}, 64 * 1024 * 1024, () => {});
+    let n = 0;
+    if (${JSON.stringify(mode)} === 'fill')
+      for (; n < 48 * 1024; n++) q.append(JSON.stringify({ name: 'p', unixTime: 1790000000 + n, columns: { cmdline: 'x'.repeat(1000), n } }));
+    global.gc();
+    const grown = process.memoryUsage().heapUsed - before;
+    const first = q.take(2);
+    process.stdout.write(JSON.stringify({ queued: q.length, grownMb: grown / 2 ** 20, first: first.map((l) => JSON.parse(l).columns.n) }));
+    q.close();`;
+  const run = (mode: string) => {
+    const res = spawnSync(process.execPath, ['--expose-gc', '-e', script(mode)], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+    t.equal(res.status, 0, `${mode}: ${res.stderr.slice(-300)}`);
+    return JSON.parse(res.stdout) as { queued: number; grownMb: number; first: number[] };
+  };
+  const filled = run('fill');
+  t.equal(filled.queued, 48 * 1024, '48 MB of lines queued');
+  t.same(filled.first, [0, 1], 'and taken in order');
+  t.ok(filled.grownMb < 12, `the heap grew ${filled.grownMb.toFixed(1)} MB holding them (bound: a quarter)`);
+  const recovered = run('recover');
+  t.equal(recovered.queued, 48 * 1024, 'all of them come back after a restart');
+  t.same(recovered.first, [0, 1], 'in order');
+  t.ok(recovered.grownMb < 12, `the heap grew ${recovered.grownMb.toFixed(1)} MB recovering them (bound: a quarter)`);
+});
+
+t.test('a take hands over at most 16 MB of lines, however many lines it may take', async (t) => {
+  // the ingest takes 500 lines a batch, and a line may be up to queue.max_line_bytes (1 MB):
+  // 500 MB handed to the scorer thread at once (copied into it), where osqueryd's watchdog
+  // allows 200 MB of growth; a local user's long command lines make such lines
+  const d = dir(t);
+  const q = new DurableQueue(d, 256 << 20);
+  const big = (i: number) => JSON.stringify({ n: i, cmdline: 'x'.repeat(900_000) });
+  let appended = 0;
+  for (let i = 0; i < 40; i++) if (q.append(big(i))) appended++;
+  t.equal(appended, 40, '40 lines of 900 kB queued');
+  const first = q.take(500);
+  const bytes = first.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+  t.ok(first.length >= 1 && bytes <= 16 << 20, `${first.length} lines, ${(bytes / 2 ** 20).toFixed(1)} MB in one take (bound 16 MB)`);
+  t.same(
+    first.map((l) => (JSON.parse(l) as { n: number }).n),
+    Array.from({ length: first.length }, (_, i) => i),
+    'in order',
+  );
+  q.commit(first.length);
+  const rest: string[] = [];
+  for (let lines = q.take(500); lines.length; lines = q.take(500)) {
+    rest.push(...lines);
+    q.commit(lines.length);
+  }
+  t.equal(first.length + rest.length, 40, 'the next takes hand over the rest');
+  t.equal((JSON.parse([...first, ...rest][39]) as { n: number }).n, 39, 'the last one last');
+  // a single line over the bound still goes, alone
+  t.ok(q.append(JSON.stringify({ n: 40, cmdline: 'y'.repeat(17 << 20) })), 'a line of 17 MB queued');
+  t.equal(q.take(500).length, 1, 'a line larger than the bound is taken alone');
   q.close();
 });

@@ -3,7 +3,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
+import fsModule = require('fs');
 import { RetainedScores } from '../state/scores';
+import { RetainedWindows } from '../state/windows';
 import { emulated, exited, until } from './helpers/emulated';
 import { DIST } from './helpers/paths';
 import { fillScores, plainRow } from './helpers/scored';
@@ -105,4 +107,78 @@ t.test('reading retained scores holds about a slice of rows, not a whole segment
     got.grownKb * 1024 < bytes,
     `peak resident memory grew ${Math.round(got.grownKb / 1024)} MB reading ${Math.round(bytes / 2 ** 20)} MB of retained scores (bound: that size; the whole file and its parsed rows took 2.3 times it)`,
   );
+});
+
+t.test('a segment that cannot be read to its end: the rows before are kept, and new rows appended after it read back', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-open-eio-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const scores = path.join(dir, 'scores');
+  const store = new RetainedScores({ dir: scores, maxRows: 1_000_000, maxDays: 3650 });
+  const columns = JSON.stringify({ cmdline: 'A'.repeat(4000) });
+  store.append(Array.from({ length: 2000 }, (_, i) => plainRow(i, { columns })));
+  store.close();
+  // the first 4 MB read, the rest a failing disk's EIO
+  const real = fsModule.readSync;
+  fsModule.readSync = ((fd: number, buffer: NodeJS.ArrayBufferView, ...rest: unknown[]) => {
+    const position = rest[2];
+    if (typeof position === 'number' && position > 0) throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
+    return (real as (...a: unknown[]) => number)(fd, buffer, ...rest);
+  }) as typeof fs.readSync;
+  const messages: string[] = [];
+  let opened: RetainedScores;
+  try {
+    opened = await RetainedScores.open({ dir: scores, maxRows: 1_000_000, maxDays: 3650, log: (_l, m) => messages.push(m) });
+  } finally {
+    fsModule.readSync = real;
+  }
+  const kept = opened.size;
+  t.ok(kept > 0 && kept < 2000, `the rows before the error are kept (${kept})`);
+  t.match(messages.join('\n'), /cannot read retained scores past byte/, 'and the error is said');
+  opened.append([plainRow(5000, { id: 'after-eio' })]);
+  t.equal(opened.get('after-eio')?.time, plainRow(5000).time, 'a row appended after it reads back');
+  opened.close();
+});
+
+t.test('RetainedWindows.open reads in slices what the constructor reads at once', async (t) => {
+  // read after the registration like the retained scores, and as long: 1,000,000 windows
+  // (retention.max_rows) took 4.5 s at load 5, on the thread that answers osqueryd's pings
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-open-windows-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const wdir = path.join(dir, 'window-scores');
+  const store = new RetainedWindows({ dir: wdir, maxRows: 1_000_000, maxDays: 3650 });
+  const start = 1_790_000_000;
+  for (let b = 0; b < 35; b++)
+    store.append(
+      Array.from({ length: 1000 }, (_, k) => ({
+        subject: `uid:${1000 + k}`,
+        host: 'h',
+        start: start + b * 600,
+        end: start + (b + 1) * 600,
+        events: 1,
+        score: k % 10 ? 0.9 : 0.1,
+        verdict: (k % 10 ? 'good' : 'bad') as 'good',
+        model: '' as const,
+        reasons: 'r',
+        top_ids: '[]',
+      })),
+    );
+  store.close();
+  let done = false;
+  let turns = 0;
+  const tick = () => {
+    turns++;
+    if (!done) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const sliced = await RetainedWindows.open({ dir: wdir, maxRows: 1_000_000, maxDays: 3650 });
+  done = true;
+  t.ok(turns >= 3, `the event loop turned while it read 35,000 windows (${turns} turns)`);
+  t.equal(sliced.size, 35_000, 'every window');
+  const bad = (s: RetainedWindows) => s.select({ score: [{ op: '<', value: 0.3 }] }).map((w) => `${w.subject}@${w.start}`);
+  const expected = bad(sliced);
+  sliced.close();
+  const whole = new RetainedWindows({ dir: wdir, maxRows: 1_000_000, maxDays: 3650 });
+  t.same(bad(whole), expected, 'the same windows answer the same filter');
+  t.equal(expected.length, 3500);
+  whole.close();
 });
