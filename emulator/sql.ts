@@ -303,7 +303,14 @@ function insertDirect(
     if (heap) raw._free(heap);
     // a block grown for a broad answer is not kept
     if (block.text.length > 4 * BLOCK_BYTES) block.text = Buffer.allocUnsafe(64 * 1024);
-    if (block.kind.length > 1 << 16) block.kind = new Uint8Array(0);
+    // (all four arrays together: one left long was copied into a shorter new one at the next
+    // load's first growth, a RangeError that failed the query)
+    if (block.kind.length > 1 << 16) {
+      block.kind = new Uint8Array(0);
+      block.num = new Float64Array(0);
+      block.off = new Int32Array(0);
+      block.len = new Int32Array(0);
+    }
   }
 }
 

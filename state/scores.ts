@@ -5,7 +5,7 @@ import { fnv1a32 as hash32 } from '../scorer/hash';
 import type { ScoredEvent, Verdict } from '../scorer/types';
 import type { LogFn } from '../conf/log';
 import { APPEND_READ, makeDir, quarantine, READ, writeAll } from './atomic';
-import { SCORE_SLACK, textKey, type Bound, type ScoreFilter, type ScoreStore } from './store';
+import { readInSlices, SCORE_SLACK, textKey, type Bound, type ScoreFilter, type ScoreStore } from './store';
 
 // The retained `anomaly_scores` rows. A million rows must stay cheap to hold and fast to
 // filter, so the columns that queries filter on live in typed arrays (a few dozen bytes a
@@ -137,9 +137,9 @@ export class RetainedScores implements ScoreStore {
    * register: the extension registers first and loads this meanwhile, answering pings and
    * acknowledging lines while it does.
    */
-  static async open(opts: RetainedScoresOptions): Promise<RetainedScores> {
+  static async open(opts: RetainedScoresOptions, between?: () => Promise<void>): Promise<RetainedScores> {
     const store = new RetainedScores(opts, false);
-    for (const _ of store.loading()) await new Promise<void>((resolve) => setImmediate(resolve));
+    await readInSlices(store.loading(), between);
     return store;
   }
 

@@ -3,6 +3,18 @@ import type { ScoredEvent, ScoredWindow } from '../scorer/types';
 // What the anomaly_scores and anomaly_windows tables and the scoring service need of the
 // retained rows.
 
+/** a turn of the event loop: what a store's reading waits for between slices unless told otherwise */
+export const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Read a store's slices (its loading() generator), calling `between` after each: a turn of
+ * the event loop by default, so that pings and result lines are answered meanwhile; the
+ * extension also paces it to osqueryd's watchdog budget.
+ */
+export async function readInSlices(slices: Iterable<unknown>, between: () => Promise<void> = nextTurn): Promise<void> {
+  for (const _ of slices) await between();
+}
+
 /** A bound pushed down from a SQL constraint; SQLite re-checks every row, so bounds are hints. */
 export interface Bound {
   op: '>' | '>=' | '<' | '<=';

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { ScoredWindow, Verdict } from '../scorer/types';
 import { latestPlausible } from '../scorer/clock';
-import { SCORE_SLACK, textKey, type Bound, type WindowFilter, type WindowStore } from './store';
+import { readInSlices, SCORE_SLACK, textKey, type Bound, type WindowFilter, type WindowStore } from './store';
 import type { LogFn } from '../conf/log';
 import { fsyncDir, JsonlAppender, jsonlRecords, replaceFile, writeAll } from './atomic';
 
@@ -87,9 +87,9 @@ export class RetainedWindows implements WindowStore {
    * reads its rows: the extension reads both after registering, on the thread that answers
    * osqueryd, and 1,000,000 windows (retention.max_rows) took 4.5 s at load 5 read at once.
    */
-  static async open(opts: RetainedWindowsOptions): Promise<RetainedWindows> {
+  static async open(opts: RetainedWindowsOptions, between?: () => Promise<void>): Promise<RetainedWindows> {
     const store = new RetainedWindows(opts, false);
-    for (const _ of store.loading()) await new Promise<void>((resolve) => setImmediate(resolve));
+    await readInSlices(store.loading(), between);
     return store;
   }
 

@@ -61,6 +61,29 @@ t.test('anomaly.ext registers before it reads its retained scores, and answers t
   t.equal(rows[0].n, '2000', 'the alert query answers the retained rows');
 });
 
+t.test("watched by osqueryd's watchdog, anomaly.ext reads its retained scores paced to the watchdog's budget", async (t) => {
+  // The watcher checks a restarted extension from its launch: a million retained rows read
+  // flat out were 3.1 and 1.8 s of CPU in the first two 3 s checks (0.6 s allowed on two
+  // cores), and on a loaded host more checks in a row, enough to be stopped and restarted to
+  // read them again. Watched, the read waits between slices as the scorer's work does; the
+  // pacer's burst is 42 ms of CPU, far less than 60,000 rows take, so it must have waited
+  for (const watched of [true, false]) {
+    const e = await emulated({ config: { log_level: 'info' }, flags: watched ? { enable_extensions_watchdog: 'true' } : {} });
+    filled(path.join(e.stateDir, 'scores'), 60_000);
+    await e.launch();
+    const logged = await until(
+      async () => e.stderr.join(''),
+      (s) => /loaded 60000 retained scores/.test(s) || e.child?.exitCode !== null,
+    );
+    const paced = /read the retained scores and windows in [\d.]+ s, paced to osqueryd's watchdog \(waited ([\d.]+) s\)/.exec(logged);
+    if (watched) t.ok(paced && Number(paced[1]) > 0, `watched: the read waited for the budget (${paced?.[0] ?? 'no such line'})`);
+    else t.notOk(paced, 'not watched: read flat out');
+    const rows = await e.emu.query('SELECT count(*) AS n FROM anomaly_scores WHERE score < 0.3');
+    t.equal(rows[0].n, '6000', 'and the alert query answers every retained row');
+    await e.close();
+  }
+});
+
 t.test('retained scores it cannot read stop the extension with EX_CANTCREAT, after it registered', async (t) => {
   const e = await emulated({ config: { log_level: 'info' } });
   t.teardown(() => e.close());
