@@ -2,6 +2,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
+import * as v8 from 'v8';
+import * as vm from 'vm';
 import fsModule = require('fs');
 import { DurableQueue } from '../extension/queue';
 import { readStateFile, writeStateFile } from '../state/atomic';
@@ -509,5 +511,51 @@ t.test('a line the full disk took part of leaves no hole: the next line is where
   q = new DurableQueue(d, 1 << 20);
   t.same(q.take(10), ['line 0', 'line 2'], 'and replayed whole after a restart');
   t.equal(q.counters.set_aside, 0, 'nothing set aside');
+  q.close();
+});
+
+t.test('lines scored and committed do not stay in memory: the bound holds while a backlog drains', async (t) => {
+  // The queue promises at most `memoryBytes` of lines in memory; `heldBytes` counts the lines
+  // not yet committed. A committed line's string stayed referenced from the entries before
+  // `head` until 10,000 of them had gathered: with lines of 32 kB (a snapshot's rows in one
+  // line; max_line_bytes is 1 MB) that is up to 320 MB (at 1 MB a line, 10 GB) held past the
+  // bound, far past the watchdog's 200 MB of growth.
+  const gc = (() => {
+    v8.setFlagsFromString('--expose-gc');
+    return vm.runInNewContext('gc') as () => void;
+  })();
+  const d = dir(t);
+  const memory = 1 << 20;
+  const lines = 600;
+  let q = new DurableQueue(d, 256 << 20, undefined, memory);
+  let refused = 0;
+  for (let i = 0; i < lines; i++) if (!q.append(`line ${i} ${String(i % 10).repeat(32 * 1024)}`)) refused++;
+  t.equal(refused, 0);
+  q.close();
+  // read back from the segments: each line a string of its own
+  q = new DurableQueue(d, 256 << 20, undefined, memory);
+  t.equal(q.length, lines);
+  gc();
+  const base = process.memoryUsage().heapUsed;
+  let peak = 0;
+  let taken = 0;
+  while (q.length) {
+    const got = q.take(20);
+    if (!got.length) {
+      t.fail(`take found no line while ${q.length} are queued`);
+      break;
+    }
+    taken += got.length;
+    q.counters.scored += got.length;
+    q.commit(got.length);
+    gc();
+    peak = Math.max(peak, process.memoryUsage().heapUsed - base);
+  }
+  t.equal(taken, lines, 'every line taken once');
+  // 600 lines of 32 kB are 19.7 MB: held, the heap grows by that much
+  t.ok(
+    peak < 6 * memory,
+    `the heap grew by at most ${(peak / 1048576).toFixed(1)} MB while ${((lines * 32) / 1024).toFixed(1)} MB of lines went through a queue bounded to ${memory / 1048576} MB`,
+  );
   q.close();
 });
