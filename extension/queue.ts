@@ -529,6 +529,9 @@ export class DurableQueue {
       this.bytes -= first.bytes;
       first.lines = 0;
       first.bytes = 0;
+      // the count is saved with the cursor: marked by a commit only, it was lost to a kill
+      // when these were the last lines queued (nothing committed after them)
+      this.cursorDirty = true;
       this.log('error', `${file}: cannot read back queued lines (${(err as Error).message}); ${this.counters.set_aside} lines set aside so far`);
     }
     if (first.lines === 0) {

@@ -594,3 +594,33 @@ t.test('the lines of a backlog segment that cannot be read back no longer count 
   t.equal(refused, 0, `an emptied queue takes ${250 - refused} of 250 lines that fit in queue.max_bytes`);
   q.close();
 });
+
+t.test('lines set aside while read back are counted in the cursor saved next, with nothing left to commit', async (t) => {
+  // A segment that cannot be read back costs its lines, counted set aside. The count is saved
+  // with the cursor, which was marked for saving only by a commit: when those were the last
+  // lines queued, nothing was committed after, and a kill before the next line arrived lost
+  // the count. The next start then counted the lines nowhere: received and accepted went
+  // back by that many.
+  const d = dir(t);
+  const { log } = logs();
+  let q = new DurableQueue(d, 1 << 20, log, 4096);
+  for (let i = 0; i < 100; i++) q.append(`line ${i} ${'y'.repeat(100)}`);
+  q.counters.accepted = q.counters.received = 100;
+  q.counters.queued = q.length;
+  const inMemory = q.take(1000);
+  t.ok(inMemory.length > 0 && inMemory.length < 100, `${inMemory.length} lines in memory, the rest on disk only`);
+  q.counters.scored += inMemory.length;
+  q.commit(inMemory.length);
+  await q.flushInBackground();
+  const segments = fs.readdirSync(d).filter((f) => /^\d{8}\.log$/.test(f));
+  for (const s of segments) fs.rmSync(path.join(d, s));
+  t.same(q.take(1000), [], 'the rest cannot be read back');
+  t.equal(q.counters.set_aside, 100 - inMemory.length, 'and is counted set aside');
+  await q.flushInBackground();
+  // killed here: no close()
+  q = new DurableQueue(d, 1 << 20, log, 4096);
+  const c = q.counters;
+  t.equal(c.set_aside, 100 - inMemory.length, 'the next start still counts them set aside');
+  t.equal(c.accepted, 100, `every accepted line is counted after the restart (${JSON.stringify(c)})`);
+  q.close();
+});
