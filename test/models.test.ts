@@ -113,8 +113,17 @@ t.test('a rarity model fitted again on a window extracted before a field existed
     const saved = loadModel(JSON.parse(JSON.stringify(retrained.toState())));
     t.equal(await one(saved, fileRow(400, 1, true), [before[0]]), after, 'the same after a save and a load');
   }
-  // once the window holds only events of this build, the model weighs the field
-  const current = Array.from({ length: 300 }, (_, i) => fileRow(i, 0, true));
+  // once the window holds only events of this build, the model weighs the field, rows of a
+  // query no unit knows among them: those name their columns as they are, `path` too
+  // (SELECT path, mode FROM suid_bin), and carry no file location
+  const suid = (i: number): BehaviourEvent => ({
+    key: 'suid_bin path=/usr/bin/passwd',
+    values: ['kind=other', 'path=/usr/bin/passwd', 'mode=4755'],
+    pairs: [],
+    text: '',
+    time: 1_790_000_000 + i * 3600 + 60,
+  });
+  const current = Array.from({ length: 300 }, (_, i) => (i % 3 === 2 ? suid(i) : fileRow(i, 0, true)));
   const fresh = createModel('rarity');
   await fresh.fit([current]);
   const moved = { ...fileRow(400, 0, true), values: ['kind=file', 'path=/var/backups/etc-<n>.tgz', 'action=UPDATED', 'pathloc=accounts'] };

@@ -67,13 +67,15 @@ const FIELD_SINCE: ReadonlyMap<string, number> = new Map([
   ['pathloc', 2],
 ]);
 /**
- * A field every event that carries the new field carries too, and carried before it: an event
- * fitted on with it and without the new one was extracted by an earlier build. A retraining
- * fits a new model on the subject's window (or the host's pooled events) as extracted when
- * they arrived, so "fitted again" is not "fitted on events that carry it": fitted on a window
- * with no file row since the upgrade, a routine file row scored 4 bits of news again.
+ * The token every event that carries the new field carries too, and carried before it: an
+ * event fitted on with it and without the new field was extracted by an earlier build. A
+ * retraining fits a new model on the subject's window (or the host's pooled events) as
+ * extracted when they arrived, so "fitted again" is not "fitted on events that carry it":
+ * fitted on a window with no file row since the upgrade, a routine file row scored 4 bits of
+ * news again. (The event's kind, not a field: a query no unit knows names its own columns,
+ * `path` among them, and carries no file location.)
  */
-const CARRIED_WITH: ReadonlyMap<string, string> = new Map([['pathloc', 'path']]);
+const CARRIED_WITH: ReadonlyMap<string, string> = new Map([['pathloc', 'kind=file']]);
 
 class FieldStats {
   counts = new Map<string, number>();
@@ -555,9 +557,10 @@ function partsOf(token: string): Array<[string, string]> {
   }
 }
 
-/** whether an event has a value of field `name` */
-function carries(event: BehaviourEvent, name: string): boolean {
-  const prefix = `${name}=`;
+/** whether an event has the value `token` (`kind=file`) or a value of field `token` (`pathloc`) */
+function carries(event: BehaviourEvent, token: string): boolean {
+  if (token.includes('=')) return event.values.includes(token);
+  const prefix = `${token}=`;
   return event.values.some((v) => v.startsWith(prefix));
 }
 
