@@ -24,7 +24,6 @@ export interface LineScorer {
   score(lines: readonly string[], stopping?: () => boolean, marks?: LineMarks): Promise<{ setAside: ReadonlyArray<{ index: number; why: string }> }>;
 }
 
-/** columns of anomaly_scores and anomaly_windows: rows that carry them are our own output coming back */
 /** scoring failures in a row before a batch is set aside */
 const SET_ASIDE_AFTER = 3;
 const MAX_BACKOFF_MS = 30_000;
@@ -119,11 +118,9 @@ export class Ingest {
         if (!lines.length) continue;
         try {
           const { setAside } = await this.scorer.score(lines, () => this.stopped, this.queue.marks(lines.length));
-          for (const why of new Set(setAside.map((s) => s.why)))
-            this.setAside(
-              setAside.filter((s) => s.why === why).map((s) => lines[s.index]),
-              why,
-            );
+          // all in one write: one per reason, the disk could take the first and refuse the
+          // next, and the batch tried again wrote and counted the first reason's lines again
+          if (setAside.length) this.setAside(setAside.map((s) => ({ line: lines[s.index], why: s.why })));
           this.counters.scored += lines.length - setAside.length;
           this.queue.commit(lines.length);
           failures = 0;
@@ -133,7 +130,7 @@ export class Ingest {
           this.log('error', `scoring ${lines.length} lines failed (${failures}): ${(err as Error).message}`);
           if (failures >= SET_ASIDE_AFTER) {
             // a batch that fails every time would stop the whole queue: set it aside
-            this.setAside(lines, `scoring failed ${failures} times`);
+            this.setAside(lines.map((line) => ({ line, why: `scoring failed ${failures} times` })));
             this.queue.take(lines.length);
             this.queue.commit(lines.length);
             failures = 0;
@@ -164,19 +161,20 @@ export class Ingest {
     });
   }
 
-  /** keep lines in queue/failed.jsonl; counts them set aside (throws if the disk refuses) */
-  private setAside(lines: readonly string[], why: string): void {
+  /** keep lines in queue/failed.jsonl; counts them set aside, all or none (throws if the disk refuses) */
+  private setAside(lines: ReadonlyArray<{ line: string; why: string }>): void {
     const dir = path.join(this.config.state_dir, 'queue');
     makeDir(dir);
     const file = path.join(dir, 'failed.jsonl');
     const fd = fs.openSync(file, APPEND, 0o600);
     try {
-      writeAll(fd, lines.map((l) => `${l}\n`).join(''));
+      writeAll(fd, lines.map((l) => `${l.line}\n`).join(''));
     } finally {
       fs.closeSync(fd);
     }
     this.counters.set_aside += lines.length;
-    this.log('error', `set ${lines.length} result lines aside in ${file}: ${why}`);
+    for (const why of new Set(lines.map((l) => l.why)))
+      this.log('error', `set ${lines.filter((l) => l.why === why).length} result lines aside in ${file}: ${why}`);
   }
 
   /** finish the batch being scored; lines not yet scored stay in the queue for next time */

@@ -65,10 +65,72 @@ t.test('a rarity model saved before a field existed ignores that field until it 
   const upgraded = loadModel(JSON.parse(JSON.stringify(earlier)));
   const routine = await one(upgraded, fileRow(400, true), before.slice(-1));
   t.equal(routine, await one(upgraded, fileRow(400, false), before.slice(-1)), 'the routine file row scores as it did before the upgrade');
-  // the same model as this build fits it takes the field it never saw for news
-  t.ok((await one(fitted, fileRow(400, true), before.slice(-1))) > routine + 1, 'a model of this build weighs a field it never saw');
+  // this build fitting the same rows knows them for rows of the build before (a file row
+  // without the field): the field is ignored as well (the next test: a retraining)
+  t.equal(await one(fitted, fileRow(400, true), before.slice(-1)), routine, 'a model of this build fitted on rows without the field ignores it too');
   const saved = loadModel(JSON.parse(JSON.stringify(upgraded.toState())));
   t.equal(await one(saved, fileRow(400, true), before.slice(-1)), routine, 'saved again, it still knows which fields it was fitted with');
+});
+
+t.test('a rarity model fitted again on a window extracted before a field existed still ignores that field', async (t) => {
+  // A retraining fits a new model on the subject's window, whose events were extracted when
+  // they arrived: after an upgrade, most of them by the build before `pathloc`. Fitted there,
+  // a model of this build took the field for news wherever the window had not shown it: the
+  // first retraining after the upgrade (6 h) brought back what FIELD_SINCE prevents, every
+  // routine file row of a place not changed since the upgrade taken for a new kind of place.
+  // Host baselines are fitted the same way.
+  const PLACES = [
+    ['/var/backups/etc-<n>.tgz', 'system'],
+    ['/etc/app/app.conf', 'config'],
+  ];
+  const fileRow = (i: number, place: number, withLocation: boolean): BehaviourEvent => {
+    const [p, loc] = PLACES[place];
+    return {
+      key: `file UPDATED ${p}`,
+      values: ['kind=file', `path=${p}`, 'action=UPDATED', ...(withLocation ? [`pathloc=${loc}`] : [])],
+      pairs: [`action=UPDATED>path=${p}`, ...(withLocation ? [`action=UPDATED>pathloc=${loc}`] : [])],
+      text: '',
+      time: 1_790_000_000 + i * 3600,
+    };
+  };
+  const before = Array.from({ length: 300 }, (_, i) => fileRow(i, i % 2, false));
+  const old = createModel('rarity');
+  await old.fit([before]);
+  const { features: _features, ...earlier } = old.toState() as Record<string, unknown>;
+  const upgraded = loadModel(JSON.parse(JSON.stringify(earlier)));
+  // (after a backup row, as in the routine: the step is known)
+  const routine = await one(upgraded, fileRow(400, 1, true), [before[0]]);
+  // the first retraining: no file row since the upgrade, then three of the backups only
+  for (const since of [0, 3]) {
+    const window = [...before, ...Array.from({ length: since }, (_, i) => fileRow(300 + i, 0, true))];
+    const retrained = createModel('rarity');
+    await retrained.fit([window]);
+    const after = await one(retrained, fileRow(400, 1, true), [before[0]]);
+    t.ok(
+      Math.abs(after - routine) < 0.01,
+      `retrained on ${since} rows of the new build: the routine config row scores ${after.toFixed(2)} bits (${routine.toFixed(2)} before)`,
+    );
+    const saved = loadModel(JSON.parse(JSON.stringify(retrained.toState())));
+    t.equal(await one(saved, fileRow(400, 1, true), [before[0]]), after, 'the same after a save and a load');
+  }
+  // once the window holds only events of this build, the model weighs the field, rows of a
+  // query no unit knows among them: those name their columns as they are, `path` too
+  // (SELECT path, mode FROM suid_bin), and carry no file location
+  const suid = (i: number): BehaviourEvent => ({
+    key: 'suid_bin path=/usr/bin/passwd',
+    values: ['kind=other', 'path=/usr/bin/passwd', 'mode=4755'],
+    pairs: [],
+    text: '',
+    time: 1_790_000_000 + i * 3600 + 60,
+  });
+  const current = Array.from({ length: 300 }, (_, i) => (i % 3 === 2 ? suid(i) : fileRow(i, 0, true)));
+  const fresh = createModel('rarity');
+  await fresh.fit([current]);
+  const moved = { ...fileRow(400, 0, true), values: ['kind=file', 'path=/var/backups/etc-<n>.tgz', 'action=UPDATED', 'pathloc=accounts'] };
+  t.ok(
+    (await one(fresh, moved, current.slice(-1))) > (await one(fresh, fileRow(400, 0, true), current.slice(-1))) + 1,
+    'fitted on events that all carry it, a kind of place never changed before is news',
+  );
 });
 
 t.test('rarity names values that contain ">" whole in its reasons', async (t) => {

@@ -3,6 +3,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
+import * as v8 from 'v8';
+import * as vm from 'vm';
 import fsModule = require('fs');
 import { DurableQueue } from '../extension/queue';
 import { readStateFile, writeStateFile } from '../state/atomic';
@@ -577,5 +579,116 @@ t.test('a take hands over at most 16 MB of lines, however many lines it may take
   // a single line over the bound still goes, alone
   t.ok(q.append(JSON.stringify({ n: 40, cmdline: 'y'.repeat(17 << 20) })), 'a line of 17 MB queued');
   t.equal(q.take(500).length, 1, 'a line larger than the bound is taken alone');
+  q.close();
+});
+
+t.test('lines scored and committed do not stay in memory: the bound holds while a backlog drains', async (t) => {
+  // The queue promises at most `memoryBytes` of lines in memory; `heldBytes` counts the lines
+  // not yet committed. A committed line's string stayed referenced from the entries before
+  // `head` until 10,000 of them had gathered: with lines of 32 kB (a snapshot's rows in one
+  // line; max_line_bytes is 1 MB) that is up to 320 MB (at 1 MB a line, 10 GB) held past the
+  // bound, far past the watchdog's 200 MB of growth.
+  const gc = (() => {
+    v8.setFlagsFromString('--expose-gc');
+    return vm.runInNewContext('gc') as () => void;
+  })();
+  const d = dir(t);
+  const memory = 1 << 20;
+  const lines = 600;
+  let q = new DurableQueue(d, 256 << 20, undefined, memory);
+  let refused = 0;
+  for (let i = 0; i < lines; i++) if (!q.append(`line ${i} ${String(i % 10).repeat(32 * 1024)}`)) refused++;
+  t.equal(refused, 0);
+  q.close();
+  // read back from the segments: each line a string of its own
+  q = new DurableQueue(d, 256 << 20, undefined, memory);
+  t.equal(q.length, lines);
+  gc();
+  const base = process.memoryUsage().heapUsed;
+  let peak = 0;
+  let taken = 0;
+  while (q.length) {
+    const got = q.take(20);
+    if (!got.length) {
+      t.fail(`take found no line while ${q.length} are queued`);
+      break;
+    }
+    taken += got.length;
+    q.counters.scored += got.length;
+    q.commit(got.length);
+    gc();
+    peak = Math.max(peak, process.memoryUsage().heapUsed - base);
+  }
+  t.equal(taken, lines, 'every line taken once');
+  // 600 lines of 32 kB are 19.7 MB: held, the heap grows by that much
+  t.ok(
+    peak < 6 * memory,
+    `the heap grew by at most ${(peak / 1048576).toFixed(1)} MB while ${((lines * 32) / 1024).toFixed(1)} MB of lines went through a queue bounded to ${memory / 1048576} MB`,
+  );
+  q.close();
+});
+
+t.test('the lines of a backlog segment that cannot be read back no longer count against queue.max_bytes', async (t) => {
+  // The queue refuses a line once the bytes it holds would pass max_bytes. Lines set aside
+  // because their segment was gone when read back were counted set aside, but their bytes
+  // stayed in the queue's total: each such segment (up to 16 MB) shrank the room for new
+  // lines until the next start, and the next lines were refused and dropped.
+  const d = dir(t);
+  const { log } = logs();
+  const line = (what: string, i: number) => `${what} ${String(i).padStart(4, '0')} ${'y'.repeat(100)}`;
+  const max = 32 * 1024;
+  let q = new DurableQueue(d, max, log, 4096);
+  for (let i = 0; i < 100; i++) t.ok(q.append(line('first', i)));
+  q.close();
+  q = new DurableQueue(d, max, log, 4096);
+  for (let i = 0; i < 100; i++) t.ok(q.append(line('second', i)));
+  const segments = fs
+    .readdirSync(d)
+    .filter((f) => /^\d{8}\.log$/.test(f))
+    .sort();
+  fs.rmSync(path.join(d, segments[0]));
+  let got = 0;
+  for (let n = 0; n < 1000 && q.length; n++) {
+    const lines = q.take(50);
+    got += lines.length;
+    q.counters.scored += lines.length;
+    q.commit(lines.length);
+  }
+  t.equal(q.length, 0, 'the queue drains');
+  t.equal(got + q.counters.set_aside, 200);
+  // empty again: it takes what max_bytes allows (250 lines of 112 bytes are 28,000 of 32,768)
+  let refused = 0;
+  for (let i = 0; i < 250; i++) if (!q.append(line('third', i))) refused++;
+  t.equal(refused, 0, `an emptied queue takes ${250 - refused} of 250 lines that fit in queue.max_bytes`);
+  q.close();
+});
+
+t.test('lines set aside while read back are counted in the cursor saved next, with nothing left to commit', async (t) => {
+  // A segment that cannot be read back costs its lines, counted set aside. The count is saved
+  // with the cursor, which was marked for saving only by a commit: when those were the last
+  // lines queued, nothing was committed after, and a kill before the next line arrived lost
+  // the count. The next start then counted the lines nowhere: received and accepted went
+  // back by that many.
+  const d = dir(t);
+  const { log } = logs();
+  let q = new DurableQueue(d, 1 << 20, log, 4096);
+  for (let i = 0; i < 100; i++) q.append(`line ${i} ${'y'.repeat(100)}`);
+  q.counters.accepted = q.counters.received = 100;
+  q.counters.queued = q.length;
+  const inMemory = q.take(1000);
+  t.ok(inMemory.length > 0 && inMemory.length < 100, `${inMemory.length} lines in memory, the rest on disk only`);
+  q.counters.scored += inMemory.length;
+  q.commit(inMemory.length);
+  await q.flushInBackground();
+  const segments = fs.readdirSync(d).filter((f) => /^\d{8}\.log$/.test(f));
+  for (const s of segments) fs.rmSync(path.join(d, s));
+  t.same(q.take(1000), [], 'the rest cannot be read back');
+  t.equal(q.counters.set_aside, 100 - inMemory.length, 'and is counted set aside');
+  await q.flushInBackground();
+  // killed here: no close()
+  q = new DurableQueue(d, 1 << 20, log, 4096);
+  const c = q.counters;
+  t.equal(c.set_aside, 100 - inMemory.length, 'the next start still counts them set aside');
+  t.equal(c.accepted, 100, `every accepted line is counted after the restart (${JSON.stringify(c)})`);
   q.close();
 });

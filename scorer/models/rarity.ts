@@ -66,6 +66,16 @@ const FIELD_SINCE: ReadonlyMap<string, number> = new Map([
   // a changed file's location class (security.ts fileLocation)
   ['pathloc', 2],
 ]);
+/**
+ * The token every event that carries the new field carries too, and carried before it: an
+ * event fitted on with it and without the new field was extracted by an earlier build. A
+ * retraining fits a new model on the subject's window (or the host's pooled events) as
+ * extracted when they arrived, so "fitted again" is not "fitted on events that carry it":
+ * fitted on a window with no file row since the upgrade, a routine file row scored 4 bits of
+ * news again. (The event's kind, not a field: a query no unit knows names its own columns,
+ * `path` among them, and carries no file location.)
+ */
+const CARRIED_WITH: ReadonlyMap<string, string> = new Map([['pathloc', 'kind=file']]);
 
 class FieldStats {
   counts = new Map<string, number>();
@@ -118,6 +128,13 @@ export class RarityModel implements Model {
 
   async fit(sequences: readonly (readonly BehaviourEvent[])[]): Promise<void> {
     for (const seq of sequences) for (let i = 0; i < seq.length; i++) this.observe(seq[i], seq.slice(Math.max(0, i - this.opts.ngram), i));
+    // the fields this fit knows are those every event it took carries where it should: one
+    // event extracted before a field existed, and the field is ignored until the next fit
+    for (const [field, since] of FIELD_SINCE) {
+      if (since > this.features) continue;
+      const carrier = CARRIED_WITH.get(field);
+      if (carrier && sequences.some((seq) => seq.some((e) => carries(e, carrier) && !carries(e, field)))) this.features = since - 1;
+    }
   }
 
   observe(event: BehaviourEvent, context: readonly BehaviourEvent[]): void {
@@ -540,13 +557,20 @@ function partsOf(token: string): Array<[string, string]> {
   }
 }
 
-/** `exe=/usr/bin/nc` → exe; `parent=/bin/bash>exe=/usr/bin/nc` → parent>exe */
+/** whether an event has the value `token` (`kind=file`) or a value of field `token` (`pathloc`) */
+function carries(event: BehaviourEvent, token: string): boolean {
+  if (token.includes('=')) return event.values.includes(token);
+  const prefix = `${token}=`;
+  return event.values.some((v) => v.startsWith(prefix));
+}
+
 /** whether field `name` (a pair's `a>b` too) has a part added after extractor fields `version` */
 function newerField(name: string, version: number): boolean {
   for (const part of name.split('>')) if ((FIELD_SINCE.get(part) ?? 0) > version) return true;
   return false;
 }
 
+/** `exe=/usr/bin/nc` → exe; `parent=/bin/bash>exe=/usr/bin/nc` → parent>exe */
 function fieldOf(token: string): string {
   if (token.startsWith('next') && token[5] === '=') return token.slice(0, 5);
   const eq = token.indexOf('=');

@@ -1,0 +1,79 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import fsModule = require('fs');
+import { DEFAULTS } from '../conf/config';
+import { Ingest } from '../extension/ingest';
+import { DurableQueue } from '../extension/queue';
+
+// The lines the scorer does not score are kept in queue/failed.jsonl and counted set aside.
+// Every accepted line is scored, queued, dropped or set aside, once.
+
+const line = (i: number) =>
+  JSON.stringify({
+    name: 'pack_user-behavior_process_events',
+    hostIdentifier: 'h',
+    calendarTime: 'Sat Nov 21 09:15:02 2026 UTC',
+    unixTime: 1_790_000_000 + i,
+    epoch: 0,
+    counter: i,
+    numerics: false,
+    columns: { pid: String(i), path: '/usr/bin/ls', cmdline: `ls ${i}`, auid: '1000', parent: '1' },
+    action: 'added',
+  });
+
+t.test('lines set aside for two reasons, and the disk refuses the second write: each is kept and counted once', async (t) => {
+  // The set-aside lines of a batch were written one reason at a time, each counted once
+  // written: when the disk took the first write and refused the second (a nearly full disk
+  // has room for a few small lines, not for more), the batch went back to the queue and was
+  // tried again, and the lines of the first reason were written and counted again each time.
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-set-aside-'));
+  t.teardown(() => fs.rmSync(state, { recursive: true, force: true }));
+  const config = { ...DEFAULTS, state_dir: state };
+  const queue = new DurableQueue(path.join(state, 'queue'), 1 << 20);
+  let rounds = 0;
+  const scorer = {
+    score: async (lines: readonly string[]) => {
+      rounds++;
+      // the first line no longer parses, the second took too much CPU; the rest are scored
+      return {
+        setAside: [
+          { index: 0, why: 'no longer a valid result line on replay' },
+          { index: 1, why: 'its rows took over budget.row_cpu_ms' },
+        ].filter((s) => s.index < lines.length),
+      };
+    },
+  };
+  const ingest = new Ingest(queue, scorer, config, () => {}, 10);
+  for (let i = 0; i < 10; i++) ingest.accept(line(i));
+  const real = fsModule.writeSync;
+  let refused = 0;
+  fsModule.writeSync = ((fd: number, data: unknown, ...rest: unknown[]) => {
+    // the disk refuses the write that holds the second line, once
+    if (refused === 0 && Buffer.isBuffer(data) && data.includes(`ls 1"`)) {
+      refused++;
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    }
+    return (real as (...a: unknown[]) => number)(fd, data, ...rest);
+  }) as typeof fs.writeSync;
+  try {
+    ingest.start();
+    while (queue.length > 0) await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    fsModule.writeSync = real;
+    await ingest.stop();
+    queue.close();
+  }
+  t.equal(refused, 1, 'one write was refused');
+  t.ok(rounds >= 2, `the batch was tried again (${rounds} rounds)`);
+  const kept = fs
+    .readFileSync(path.join(state, 'queue', 'failed.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean);
+  t.same(kept.sort(), [line(0), line(1)].sort(), 'each line set aside is kept once');
+  const c = queue.counters;
+  t.equal(c.set_aside, 2, 'two lines counted set aside');
+  t.equal(c.scored, 8);
+  t.equal(c.scored + c.queued + c.dropped + c.set_aside, c.accepted, `scored + queued + dropped + set_aside = accepted (${JSON.stringify(c)})`);
+});
