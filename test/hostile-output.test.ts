@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readResultLogs } from '../scorer/parse/results';
 import { RetainedScores } from '../state/scores';
 import { anomaly } from './helpers/cli';
@@ -20,14 +20,28 @@ const line = (i: number, exe: string) =>
     columns: { pid: String(i), path: exe, cmdline: 'tool -n', auid: '1000', parent: '1' },
   });
 
-t.test('score --format table: control characters in events and reasons are shown, not obeyed', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-hostile-output-'));
+/** a directory of the test's own (removed after it) and a config: rarity alone, monitoring from 100 events */
+function workDir(t: Test, prefix: string): { dir: string; cfg: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const cfg = path.join(dir, 'anomaly.json');
   fs.writeFileSync(cfg, JSON.stringify({ learning: { min_events: 100, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } }));
+  return { dir, cfg };
+}
+
+/** a state trained on 600 routine rows, and a log of one row per executable in `names` */
+function trainedAndHostile(t: Test, prefix: string, names: readonly string[]): { cfg: string; state: string; hostile: string } {
+  const { dir, cfg } = workDir(t, prefix);
   const train = path.join(dir, 'train.log');
   fs.writeFileSync(train, Array.from({ length: 600 }, (_, i) => line(i, `/usr/bin/tool${i % 4}`)).join('\n') + '\n');
   const hostile = path.join(dir, 'hostile.log');
+  fs.writeFileSync(hostile, names.map((n, i) => line(700 + i, n)).join('\n') + '\n');
+  const state = path.join(dir, 'state');
+  t.equal(anomaly(['train', '--log', train, '--state', state, '--config', cfg, '--quiet']).code, 0, 'trained');
+  return { cfg, state, hostile };
+}
+
+t.test('score --format table: control characters in events and reasons are shown, not obeyed', async (t) => {
   const names = [
     '/home/eve/\x1b[2J\x1b[31mred',
     '/home/eve/two\nlines | FAKE | row',
@@ -36,10 +50,7 @@ t.test('score --format table: control characters in events and reasons are shown
     '/home/eve/bidi\u202etxt.exe',
     '/home/eve/bell\x07tab\t',
   ];
-  fs.writeFileSync(hostile, names.map((n, i) => line(700 + i, n)).join('\n') + '\n');
-  const state = path.join(dir, 'state');
-  const trained = anomaly(['train', '--log', train, '--state', state, '--config', cfg, '--quiet']);
-  t.equal(trained.code, 0, `trained (${trained.err})`);
+  const { cfg, state, hostile } = trainedAndHostile(t, 'anomaly-hostile-output-', names);
   const r = anomaly(['score', '--log', hostile, '--state', state, '--config', cfg, '--format', 'table', '--quiet']);
   t.equal(r.code, 0, `scored (${r.err})`);
   const lines = r.out.trimEnd().split('\n');
@@ -56,13 +67,6 @@ t.test('score --format json (the default): C1 controls and bidi overrides are es
   // JSON.stringify escapes only U+0000–U+001F: U+009B (CSI, which xterm obeys as ESC [),
   // U+0085 (NEL, a new line to some terminals), DEL and the bidi overrides that make
   // "evil\u202Etxt.exe" read as "eviexe.txt" went out raw, though the table escapes them
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-hostile-json-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const cfg = path.join(dir, 'anomaly.json');
-  fs.writeFileSync(cfg, JSON.stringify({ learning: { min_events: 100, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } }));
-  const train = path.join(dir, 'train.log');
-  fs.writeFileSync(train, Array.from({ length: 600 }, (_, i) => line(i, `/usr/bin/tool${i % 4}`)).join('\n') + '\n');
-  const hostile = path.join(dir, 'hostile.log');
   const names = [
     '/home/eve/csi\u009b2J\u009b31mred',
     '/home/eve/nel\u0085FAKE',
@@ -71,9 +75,7 @@ t.test('score --format json (the default): C1 controls and bidi overrides are es
     '/home/eve/iso\u2066x\u2069',
     '/home/eve/ls\u2028ps\u2029',
   ];
-  fs.writeFileSync(hostile, names.map((n, i) => line(700 + i, n)).join('\n') + '\n');
-  const state = path.join(dir, 'state');
-  t.equal(anomaly(['train', '--log', train, '--state', state, '--config', cfg, '--quiet']).code, 0, 'trained');
+  const { cfg, state, hostile } = trainedAndHostile(t, 'anomaly-hostile-json-', names);
   const r = anomaly(['score', '--log', hostile, '--state', state, '--config', cfg, '--quiet']);
   t.equal(r.code, 0, `scored (${r.err})`);
   t.notOk(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(r.out), 'no C1 control, DEL or bidi control reaches the terminal');
@@ -92,10 +94,7 @@ t.test('score --format json (the default): C1 controls and bidi overrides are es
 t.test('train: subject names from the rows are shown, not obeyed, in what it prints', async (t) => {
   // a subject is named by a row's user or username column (logged_in_users, last, …): train
   // listed the subjects learning and monitoring as they were
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-hostile-train-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const cfg = path.join(dir, 'anomaly.json');
-  fs.writeFileSync(cfg, JSON.stringify({ learning: { min_events: 100, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } }));
+  const { dir, cfg } = workDir(t, 'anomaly-hostile-train-');
   const log = path.join(dir, 'train.log');
   const login = (i: number, user: string) =>
     JSON.stringify({
@@ -116,10 +115,7 @@ t.test('train: subject names from the rows are shown, not obeyed, in what it pri
 t.test("train: what it says on stderr about a log's bad lines shows their controls, never obeys them", async (t) => {
   // the warnings quote a bad line's values (JSON.stringify: C0 escaped, C1 and bidi not) and
   // JSON.parse's own snippet of it (raw); stderr escaped C0 and DEL only
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-hostile-stderr-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const cfg = path.join(dir, 'anomaly.json');
-  fs.writeFileSync(cfg, JSON.stringify({ learning: { min_events: 100, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } }));
+  const { dir, cfg } = workDir(t, 'anomaly-hostile-stderr-');
   const log = path.join(dir, 'train.log');
   const good = Array.from({ length: 50 }, (_, i) => line(i, `/usr/bin/tool${i % 4}`));
   const bad = [

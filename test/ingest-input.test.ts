@@ -1,19 +1,8 @@
 import t from 'tap';
 import { ExtensionClient } from '../extension/client';
-import { emulated, until } from './helpers/emulated';
+import { emulated, lsLine, until } from './helpers/emulated';
 
-const good = (i: number) =>
-  JSON.stringify({
-    name: 'pack_user-behavior_process_events',
-    hostIdentifier: 'h',
-    calendarTime: 'Sat Nov 21 09:15:02 2026 UTC',
-    unixTime: 1_790_000_000 + i,
-    epoch: 0,
-    counter: i,
-    numerics: false,
-    columns: { pid: String(i), path: '/usr/bin/ls', cmdline: 'ls -la', auid: '1000', parent: '1' },
-    action: 'added',
-  });
+const good = (i: number) => lsLine(i);
 
 t.test('bad input is answered 0, counted rejected, and the extension stays up', async (t) => {
   const e = await emulated();

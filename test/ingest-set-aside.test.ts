@@ -6,22 +6,12 @@ import fsModule = require('fs');
 import { DEFAULTS } from '../conf/config';
 import { Ingest } from '../extension/ingest';
 import { DurableQueue } from '../extension/queue';
+import { lsLine } from './helpers/emulated';
 
 // The lines the scorer does not score are kept in queue/failed.jsonl and counted set aside.
 // Every accepted line is scored, queued, dropped or set aside, once.
 
-const line = (i: number) =>
-  JSON.stringify({
-    name: 'pack_user-behavior_process_events',
-    hostIdentifier: 'h',
-    calendarTime: 'Sat Nov 21 09:15:02 2026 UTC',
-    unixTime: 1_790_000_000 + i,
-    epoch: 0,
-    counter: i,
-    numerics: false,
-    columns: { pid: String(i), path: '/usr/bin/ls', cmdline: `ls ${i}`, auid: '1000', parent: '1' },
-    action: 'added',
-  });
+const line = (i: number) => lsLine(i, `ls ${i}`);
 
 t.test('lines set aside for two reasons, and the disk refuses the second write: each is kept and counted once', async (t) => {
   // The set-aside lines of a batch were written one reason at a time, each counted once

@@ -20,10 +20,8 @@ function filled(dir: string, rows: number): void {
   store.close();
 }
 
-t.test('RetainedScores.open reads in slices what the constructor reads at once', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-open-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  filled(path.join(dir, 'scores'), 35_000);
+/** counts the turns of the event loop until stop() */
+function turnsOfTheEventLoop(): { stop(): number } {
   let done = false;
   let turns = 0;
   const tick = () => {
@@ -31,9 +29,22 @@ t.test('RetainedScores.open reads in slices what the constructor reads at once',
     if (!done) setImmediate(tick);
   };
   setImmediate(tick);
+  return {
+    stop: () => {
+      done = true;
+      return turns;
+    },
+  };
+}
+
+t.test('RetainedScores.open reads in slices what the constructor reads at once', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-open-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  filled(path.join(dir, 'scores'), 35_000);
+  const turns = turnsOfTheEventLoop();
   const sliced = await RetainedScores.open({ dir: path.join(dir, 'scores'), maxRows: 1_000_000, maxDays: 30 });
-  done = true;
-  t.ok(turns >= 3, `the event loop turned while it read 35,000 rows (${turns} turns)`);
+  const turned = turns.stop();
+  t.ok(turned >= 3, `the event loop turned while it read 35,000 rows (${turned} turns)`);
   const bad = (s: RetainedScores) => s.select({ score: [{ op: '<', value: 0.3 }] }).map((ev) => ev.id);
   const expected = bad(sliced);
   t.equal(sliced.size, 35_000, 'every row');
@@ -186,16 +197,10 @@ t.test('RetainedWindows.open reads in slices what the constructor reads at once'
       })),
     );
   store.close();
-  let done = false;
-  let turns = 0;
-  const tick = () => {
-    turns++;
-    if (!done) setImmediate(tick);
-  };
-  setImmediate(tick);
+  const turns = turnsOfTheEventLoop();
   const sliced = await RetainedWindows.open({ dir: wdir, maxRows: 1_000_000, maxDays: 3650 });
-  done = true;
-  t.ok(turns >= 3, `the event loop turned while it read 35,000 windows (${turns} turns)`);
+  const turned = turns.stop();
+  t.ok(turned >= 3, `the event loop turned while it read 35,000 windows (${turned} turns)`);
   t.equal(sliced.size, 35_000, 'every window');
   const bad = (s: RetainedWindows) => s.select({ score: [{ op: '<', value: 0.3 }] }).map((w) => `${w.subject}@${w.start}`);
   const expected = bad(sliced);

@@ -97,6 +97,20 @@ export async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean): Pro
   return v;
 }
 
+/** user 1000 running /usr/bin/ls as `cmdline`, in osqueryd's event format with every field it logs */
+export const lsLine = (i: number, cmdline = 'ls -la') =>
+  JSON.stringify({
+    name: 'pack_user-behavior_process_events',
+    hostIdentifier: 'h',
+    calendarTime: 'Sat Nov 21 09:15:02 2026 UTC',
+    unixTime: 1_790_000_000 + i,
+    epoch: 0,
+    counter: i,
+    numerics: false,
+    columns: { pid: String(i), path: '/usr/bin/ls', cmdline, auid: '1000', parent: '1' },
+    action: 'added',
+  });
+
 /** a process_events result line of user `user` (auid), numbered `i` */
 export const processLine = (i: number, user = '1000') =>
   JSON.stringify({
