@@ -109,7 +109,8 @@ async function run(args: string[]): Promise<void> {
 
 export const memoryPart: BenchPart = {
   name: 'memory',
-  summary: 'resident growth with N subjects monitoring, in-process, by heap, tensors and buffers (--subjects N, default 500; --resident N loaded at most, default the config default 50)',
+  summary:
+    'resident growth with N subjects monitoring, in-process, by heap, tensors and buffers (--subjects N, default 500; --resident N loaded at most, default the config default 50)',
   options: { subjects: 'value', resident: 'value' },
   run,
 };
