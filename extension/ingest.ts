@@ -27,6 +27,12 @@ export interface LineScorer {
 /** scoring failures in a row before a batch is set aside */
 const SET_ASIDE_AFTER = 3;
 const MAX_BACKOFF_MS = 30_000;
+/**
+ * queue/failed.jsonl grows to this, then becomes failed.jsonl.1 (replacing the one before):
+ * set-aside lines are kept for a person to look at, and months of them must not fill the
+ * disk the queue needs. Two files at most: 128 MB.
+ */
+const FAILED_FILE_BYTES = 64 * 1024 * 1024;
 
 export class Ingest {
   readonly counters: IngestCounters;
@@ -41,6 +47,7 @@ export class Ingest {
     private readonly config: AnomalyConfig,
     private readonly log: LogFn,
     private readonly batchLines = 500,
+    private readonly failedFileBytes = FAILED_FILE_BYTES,
   ) {
     this.counters = queue.counters;
     this.say = new Throttled(log, 60_000);
@@ -166,11 +173,21 @@ export class Ingest {
     const dir = path.join(this.config.state_dir, 'queue');
     makeDir(dir);
     const file = path.join(dir, 'failed.jsonl');
-    const fd = fs.openSync(file, APPEND, 0o600);
+    const text = lines.map((l) => `${l.line}\n`).join('');
+    let fd = fs.openSync(file, APPEND, 0o600);
     try {
-      writeAll(fd, lines.map((l) => `${l.line}\n`).join(''));
+      const size = fs.fstatSync(fd).size;
+      if (size > 0 && size + Buffer.byteLength(text) > this.failedFileBytes) {
+        fs.closeSync(fd);
+        fd = -1;
+        // rename(2) replaces the name, whatever it is (a planted link included), never its target
+        fs.renameSync(file, `${file}.1`);
+        this.log('warn', `${file} reached ${size} bytes: moved to ${file}.1 (replacing the one before)`);
+        fd = fs.openSync(file, APPEND, 0o600);
+      }
+      writeAll(fd, text);
     } finally {
-      fs.closeSync(fd);
+      if (fd >= 0) fs.closeSync(fd);
     }
     this.counters.set_aside += lines.length;
     for (const why of new Set(lines.map((l) => l.why)))

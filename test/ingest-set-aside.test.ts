@@ -67,3 +67,26 @@ t.test('lines set aside for two reasons, and the disk refuses the second write: 
   t.equal(c.scored, 8);
   t.equal(c.scored + c.queued + c.dropped + c.set_aside, c.accepted, `scored + queued + dropped + set_aside = accepted (${JSON.stringify(c)})`);
 });
+
+t.test('queue/failed.jsonl is bounded: past its size it becomes failed.jsonl.1, replacing the one before', async (t) => {
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-set-aside-bound-'));
+  t.teardown(() => fs.rmSync(state, { recursive: true, force: true }));
+  const config = { ...DEFAULTS, state_dir: state };
+  const queue = new DurableQueue(path.join(state, 'queue'), 1 << 20);
+  // every line is set aside; the file may hold 2,000 bytes, about eight of these lines
+  const scorer = { score: async (lines: readonly string[]) => ({ setAside: lines.map((_, index) => ({ index, why: 'test' })) }) };
+  const bound = 2000;
+  const ingest = new Ingest(queue, scorer, config, () => {}, 5, bound);
+  for (let i = 0; i < 60; i++) ingest.accept(line(i));
+  ingest.start();
+  while (queue.length > 0) await new Promise((r) => setTimeout(r, 50));
+  await ingest.stop();
+  queue.close();
+  t.equal(ingest.counters.set_aside, 60, 'every line counted set aside');
+  const file = path.join(state, 'queue', 'failed.jsonl');
+  const batch = 5 * (line(59).length + 1);
+  for (const f of [file, `${file}.1`])
+    t.ok(fs.statSync(f).size <= bound + batch, `${path.basename(f)}: ${fs.statSync(f).size} bytes (bound ${bound}, one batch over at most)`);
+  t.notOk(fs.existsSync(`${file}.2`), 'two files at most');
+  t.match(fs.readFileSync(file, 'utf8'), /"ls 59"/, 'the newest lines are in failed.jsonl');
+});
