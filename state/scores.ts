@@ -126,7 +126,8 @@ export class RetainedScores implements ScoreStore {
     load = true,
   ) {
     this.log = opts.log ?? (() => {});
-    makeDir(opts.dir);
+    // a reader ('anomaly report') creates nothing: a mistyped --state is no place for new directories
+    if (!opts.readOnly) makeDir(opts.dir);
     if (load) for (const _ of this.loading());
   }
 
@@ -410,10 +411,15 @@ export class RetainedScores implements ScoreStore {
   /** reads the segments; yields every LOAD_SLICE rows so that a caller may pause there */
   private *loading(): Generator<void, void, void> {
     const lastIds: [string, number][] = [];
-    const files = fs
-      .readdirSync(this.opts.dir)
-      .filter((f) => f.startsWith(SEGMENT_PREFIX) && f.endsWith('.jsonl'))
-      .sort();
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.opts.dir);
+    } catch (err) {
+      // (only a reader gets here without the directory: a writer made it)
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && this.opts.readOnly) return;
+      throw err;
+    }
+    const files = names.filter((f) => f.startsWith(SEGMENT_PREFIX) && f.endsWith('.jsonl')).sort();
     for (const f of files) {
       const file = path.join(this.opts.dir, f);
       const n = Number(f.slice(SEGMENT_PREFIX.length, -'.jsonl'.length));

@@ -47,7 +47,7 @@ export class RetainedWindows implements WindowStore {
     load = true,
   ) {
     this.log = opts.log ?? (() => {});
-    fs.mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    if (!opts.readOnly) fs.mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
     this.file = path.join(opts.dir, FILE);
     // A link in its place is never followed. The extension sets it aside (readJsonl moves it to
     // quarantine/ and says so) and goes on, as with every other state file: it refused to

@@ -77,3 +77,16 @@ t.test('a report made while the extension runs leaves its retained windows and s
   );
   again.close();
 });
+
+t.test('a report of a state directory without retained scores says so and creates nothing there', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-empty-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const state = path.join(dir, 'state');
+  fs.mkdirSync(state, { mode: 0o700 });
+  const config = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(config, JSON.stringify({ state_dir: state }), { mode: 0o600 });
+  const r = anomaly(['report', '--config', config, '--out', path.join(dir, 'report'), '--quiet']);
+  t.equal(r.code, 66, `no input: ${r.err.trim()}`);
+  t.match(r.err, /no retained scores/);
+  t.same(fs.readdirSync(state), [], 'no scores/ or window-scores/ made by a reader');
+});
