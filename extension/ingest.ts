@@ -122,7 +122,12 @@ export class Ingest {
           if (!this.stopped) await new Promise((r) => setTimeout(r, 25).unref());
         }
         const lines = this.queue.take(this.batchLines);
-        if (!lines.length) continue;
+        if (!lines.length) {
+          // lines queued and none to take: the queue could not read its backlog back just now
+          // (out of descriptors); wait rather than spin
+          if (this.queue.length) await this.pause(250);
+          continue;
+        }
         try {
           const { setAside } = await this.scorer.score(lines, () => this.stopped, this.queue.marks(lines.length));
           // all in one write: one per reason, the disk could take the first and refuse the

@@ -445,7 +445,7 @@ export class DurableQueue {
   /** up to `max` lines after those already handed out */
   take(max: number): string[] {
     const from = this.head + this.inFlight;
-    while (this.unreadLines > 0 && this.pending.length - from < max && this.held < this.memoryBytes) this.readBack();
+    while (this.unreadLines > 0 && this.pending.length - from < max && this.held < this.memoryBytes && this.readBack());
     this.takenFrom = from;
     const to = Math.min(this.pending.length, from + max);
     this.inFlight = to - this.head;
@@ -497,15 +497,26 @@ export class DurableQueue {
   }
 
   /**
-   * One chunk of the backlog back into memory. A segment that can no longer be read (moved
-   * or replaced behind the queue's back) costs its unread lines, counted as set aside.
+   * One chunk of the backlog back into memory; false when nothing could be read now. A
+   * segment that can no longer be read (moved or replaced behind the queue's back) costs its
+   * unread lines, counted as set aside; running out of descriptors only delays them.
    */
-  private readBack(): void {
+  private readBack(): boolean {
     const first = this.unread[0];
     const file = this.segmentFile(first.segment);
     let taken = 0;
     try {
-      const fd = fs.openSync(file, READ);
+      let fd: number;
+      try {
+        fd = fs.openSync(file, READ);
+      } catch (err) {
+        // out of descriptors (the process's or the system's) passes: the lines wait for the
+        // next take, instead of a whole segment of them being set aside
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EMFILE' && code !== 'ENFILE') throw err;
+        this.say.say('read-back', 'warn', `${file}: cannot open it to read back queued lines now (${code}); they wait for the next try`);
+        return false;
+      }
       try {
         this.unreadFrom = scanLines(fd, this.unreadFrom, (chunk, start, nl, next) => {
           this.pending.push({ line: chunk.toString('utf8', start, nl), segment: first.segment, end: next });
@@ -538,6 +549,7 @@ export class DurableQueue {
       this.unread.shift();
       this.unreadFrom = 0;
     }
+    return true;
   }
 
   /** hand the in-flight lines back, e.g. after scoring failed */

@@ -692,3 +692,38 @@ t.test('lines set aside while read back are counted in the cursor saved next, wi
   t.equal(c.accepted, 100, `every accepted line is counted after the restart (${JSON.stringify(c)})`);
   q.close();
 });
+
+t.test('out of descriptors while a backlog is read back: its lines wait for the next take, none is set aside', async (t) => {
+  const d = dir(t);
+  let q = new DurableQueue(d, 64 << 20, undefined, 4096);
+  for (let i = 0; i < 100; i++) q.append(`line ${i} ${'z'.repeat(100)}`);
+  q.close();
+  q = new DurableQueue(d, 64 << 20, undefined, 4096);
+  const real = fsModule.openSync;
+  let refused = 0;
+  fsModule.openSync = ((file: fs.PathLike, ...rest: unknown[]) => {
+    if (refused < 3 && String(file).endsWith('.log') && rest[0] === fs.constants.O_RDONLY + fs.constants.O_NOFOLLOW) {
+      refused++;
+      throw Object.assign(new Error('EMFILE: too many open files, open'), { code: 'EMFILE' });
+    }
+    return (real as (...a: unknown[]) => number)(file, ...rest);
+  }) as typeof fs.openSync;
+  const got: string[] = [];
+  try {
+    for (let n = 0; n < 1000 && q.length; n++) {
+      const lines = q.take(20);
+      got.push(...lines);
+      q.commit(lines.length);
+    }
+  } finally {
+    fsModule.openSync = real;
+  }
+  t.ok(refused > 0, `the open was refused ${refused} times`);
+  t.equal(q.counters.set_aside, 0, 'nothing set aside');
+  t.same(
+    got.map((l) => Number(l.split(' ')[1])),
+    Array.from({ length: 100 }, (_, i) => i),
+    'every line, once, in order',
+  );
+  q.close();
+});
