@@ -233,14 +233,10 @@ export class DurableQueue {
           continue;
         }
         const end = scanLines(fd, pos, (chunk, start, nl, next) => {
-          this.bytes += nl + 1 - start;
-          if (this.unreadLines === 0 && this.held + nl + 1 - start <= this.memoryBytes) {
-            this.pending.push({ line: chunk.toString('utf8', start, nl), segment: n, end: next });
-            this.held += nl + 1 - start;
-          } else {
-            if (this.unreadLines === 0) this.unreadFrom = next - (nl + 1 - start);
-            this.addUnread(n, nl + 1 - start);
-          }
+          const bytes = nl + 1 - start;
+          this.bytes += bytes;
+          if (this.holds(bytes)) this.hold(chunk.toString('utf8', start, nl), n, next, bytes);
+          else this.addUnread(n, next - bytes, bytes);
           return true;
         });
         if (end < size) this.setAsideTail(file, fd, end, size);
@@ -422,13 +418,8 @@ export class DurableQueue {
     this.size += bytes;
     this.bytes += bytes;
     this.dirty = true;
-    if (this.unreadLines === 0 && this.held + bytes <= this.memoryBytes) {
-      this.pending.push({ line: clean, segment: this.segment, end: this.size });
-      this.held += bytes;
-    } else {
-      if (this.unreadLines === 0) this.unreadFrom = at;
-      this.addUnread(this.segment, bytes);
-    }
+    if (this.holds(bytes)) this.hold(clean, this.segment, this.size, bytes);
+    else this.addUnread(this.segment, at, bytes);
     return true;
   }
 
@@ -487,7 +478,19 @@ export class DurableQueue {
     }
   }
 
-  private addUnread(segment: number, bytes: number): void {
+  /** whether a line of `bytes` is held in memory: while nothing waits on disk (see `unread`) and there is room */
+  private holds(bytes: number): boolean {
+    return this.unreadLines === 0 && this.held + bytes <= this.memoryBytes;
+  }
+
+  private hold(line: string, segment: number, end: number, bytes: number): void {
+    this.pending.push({ line, segment, end });
+    this.held += bytes;
+  }
+
+  /** a line left in its segment (it starts at byte `start`), to be read back when taken */
+  private addUnread(segment: number, start: number, bytes: number): void {
+    if (this.unreadLines === 0) this.unreadFrom = start;
     const last = this.unread[this.unread.length - 1];
     if (last?.segment === segment) {
       last.lines++;
@@ -519,8 +522,7 @@ export class DurableQueue {
       }
       try {
         this.unreadFrom = scanLines(fd, this.unreadFrom, (chunk, start, nl, next) => {
-          this.pending.push({ line: chunk.toString('utf8', start, nl), segment: first.segment, end: next });
-          this.held += nl + 1 - start;
+          this.hold(chunk.toString('utf8', start, nl), first.segment, next, nl + 1 - start);
           taken += nl + 1 - start;
           first.bytes -= nl + 1 - start;
           first.lines--;
