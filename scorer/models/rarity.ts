@@ -373,7 +373,7 @@ export class RarityModel implements Model {
       }
       const value = best + 0.5 * second + 0.2 * timeBest + Math.max(0, textExcess - best) * 0.5;
       const odd = textExcess > 3 ? `command line ${truncate(event.text)} is unlike the usual ones` : '';
-      const bestNew = bestToken !== '' && !isActorToken(bestToken) && !this.fields.get(fieldOf(bestToken))?.counts.has(bestToken);
+      const bestNew = bestToken !== '' && !isActorToken(bestToken) && this.isNew(bestToken);
       const rare = best > 1 ? this.describe(bestToken, bestNew ? this.actorPhrase(event, isKindField(fieldOf(bestToken))) : '') : '';
       out[b] = { value, detail: [rare, odd].filter(Boolean).join('; ') };
     }
