@@ -105,7 +105,8 @@ async function setUp(b: Build, dir: string, rehearse = true) {
     .map((r) => ({ name: r.name, type: r.type, op: r.op }));
   // what osqueryd itself waits for: the table's answer to generate, without the emulator's
   // SQLite (osqueryd's is C, and reads a virtual table rather than loading one)
-  const answer = (sql: string) => emu.callPlugin('table', 'anomaly_scores', { action: 'generate', context: b.sql.generateContext(sql, columns) });
+  const answer = (sql: string) =>
+    emu.callPlugin('table', 'anomaly_scores', { action: 'generate', context: b.sql.generateContext(sql, columns, 'anomaly_scores') });
   const close = async () => {
     await server.close();
     await emu.stop();
@@ -185,7 +186,7 @@ async function run(args: string[]): Promise<void> {
   const direct = await median(async () => store.select({ score: [{ op: '<', value: 0.3 }] }), times);
   // a broad answer (the last 10,000 rows by time) read by the clients' reader (extension/wire.ts)
   // and by thrift's generated client, which re-parses the reply from its start at every chunk
-  const broad = generateContext(`SELECT * FROM anomaly_scores WHERE time > ${1_790_000_000 + 1_000_000 - 10_000 - 1}`, s.columns);
+  const broad = generateContext(`SELECT * FROM anomaly_scores WHERE time > ${1_790_000_000 + 1_000_000 - 10_000 - 1}`, s.columns, 'anomaly_scores');
   const extSocket = s.extSocket;
   const broadRows = (await new ExtensionClient(extSocket, 600_000).call('table', 'anomaly_scores', { action: 'generate', context: broad })).response.length;
   const wire = await median(() => new ExtensionClient(extSocket, 600_000).call('table', 'anomaly_scores', { action: 'generate', context: broad }), times);
@@ -357,7 +358,7 @@ async function firstQueries(args: string[], warmup: number, n: number): Promise<
     };
     const query = async () => (await emu.query(ALERT)).length;
     const answer = async () => {
-      const res = await emu.callPlugin('table', 'anomaly_scores', { action: 'generate', context: generateContext(ALERT, s.columns) });
+      const res = await emu.callPlugin('table', 'anomaly_scores', { action: 'generate', context: generateContext(ALERT, s.columns, 'anomaly_scores') });
       return res.rows.filter((r) => Number(r.score) < 0.3).length;
     };
     const got = dists.map((d) => ({ dist: d, queries: [] as number[], answers: [] as number[], queryCpu: [] as number[], cpu: [] as number[] }));

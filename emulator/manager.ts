@@ -461,7 +461,7 @@ export class OsquerydEmulator extends EventEmitter {
       const columns = tables.get(name)!;
       let rows: Array<Record<string, string>> = [];
       if (!schemaOnly) {
-        const res = await this.callPlugin('table', name, { action: 'generate', context: generateContext(sql, columns) });
+        const res = await this.callPlugin('table', name, { action: 'generate', context: generateContext(sql, columns, name) });
         if (res.code !== 0) throw new Error(`Error generating table ${name}: ${res.message}`);
         rows = res.rows;
       }

@@ -1,6 +1,6 @@
 import initSqlJs, { type Database, type SqlJsStatic, type Statement } from 'sql.js';
-import { OP } from '../extension/plugin/table';
 import { encodeInto } from '../extension/wire';
+import { whereTerms } from './where';
 
 // The SQL side of the emulator: the user's query runs in real SQLite (sql.js) over the rows
 // the extension's `generate` returns, with the constraint context osqueryd would build.
@@ -64,7 +64,6 @@ const BLOCK_BYTES = 1 << 20;
 const MANY_ROWS = 32;
 
 const NUMERIC = new Set(['INTEGER', 'BIGINT', 'UNSIGNED BIGINT', 'DOUBLE']);
-const OPS: Record<string, number> = { '=': OP.EQUALS, '>': OP.GREATER_THAN, '<=': OP.LESS_THAN_OR_EQUALS, '<': OP.LESS_THAN, '>=': OP.GREATER_THAN_OR_EQUALS };
 
 /** the tables a statement names, of those given */
 export function referencedTables(sql: string, tables: Iterable<string>): string[] {
@@ -73,42 +72,18 @@ export function referencedTables(sql: string, tables: Iterable<string>): string[
   return out;
 }
 
-/**
- * Constraints osqueryd would pass for simple terms `col op literal` and `col IN (...)`:
- * EQUALS for = and each IN element, ranges only on numeric columns (protocol doc §5.3).
- * Anything more complex passes nothing, as SQLite filters again anyway.
- */
-export function constraintsFor(sql: string, columns: readonly ColumnRoute[]): Map<string, Constraint[]> {
+/** the constraints osqueryd would pass for `sql` scanning `table` (emulator/where.ts) */
+export function constraintsFor(sql: string, columns: readonly ColumnRoute[], table: string): Map<string, Constraint[]> {
   const out = new Map<string, Constraint[]>();
-  const add = (col: string, c: Constraint) => (out.get(col) ?? out.set(col, []).get(col)!).push(c);
-  const lit = `('(?:[^']|'')*'|-?\\d+(?:\\.\\d+)?)`;
-  // `col COLLATE NOCASE = 'x'` is still a term on the column: SQLite passes it on like any
-  // other (a COLLATE after the literal too), telling the collation only to an xBestIndex that
-  // asks (sqlite3_vtab_collation), which osqueryd does not
-  const collate = `(?:\\s+COLLATE\\s+\\w+)?`;
-  for (const col of columns) {
-    const numeric = NUMERIC.has(col.type);
-    const cmp = new RegExp(`(?<![\\w.])(?:\\w+\\.)?${col.name}${collate}\\s*(>=|<=|=|<|>)\\s*${lit}`, 'gi');
-    for (const m of sql.matchAll(cmp)) {
-      const op = OPS[m[1]];
-      if (op !== OP.EQUALS && !numeric) continue;
-      add(col.name, { op, expr: unquote(m[2]) });
-    }
-    const inList = new RegExp(`(?<![\\w.])(?:\\w+\\.)?${col.name}${collate}\\s+IN\\s*\\(([^)]*)\\)`, 'gi');
-    for (const m of sql.matchAll(inList)) {
-      for (const item of m[1].match(new RegExp(lit, 'g')) ?? []) add(col.name, { op: OP.EQUALS, expr: unquote(item) });
-    }
-  }
+  const names = new Set(columns.map((c) => c.name));
+  const numeric = new Set(columns.filter((c) => NUMERIC.has(c.type)).map((c) => c.name));
+  for (const t of whereTerms(sql, table, names, numeric)) (out.get(t.column) ?? out.set(t.column, []).get(t.column)!).push({ op: t.op, expr: t.expr });
   return out;
 }
 
-function unquote(s: string): string {
-  return s.startsWith("'") ? s.slice(1, -1).replace(/''/g, "'") : s;
-}
-
 /** the context JSON osqueryd sends with generate */
-export function generateContext(sql: string, columns: readonly ColumnRoute[]): string {
-  const found = constraintsFor(sql, columns);
+export function generateContext(sql: string, columns: readonly ColumnRoute[], table: string): string {
+  const found = constraintsFor(sql, columns, table);
   const star = /select\s+\*|select\s+\w+\.\*/i.test(sql);
   const used = columns.filter((c) => star || new RegExp(`\\b${c.name}\\b`, 'i').test(sql)).map((c) => c.name);
   let bitset = 0;

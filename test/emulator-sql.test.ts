@@ -1,5 +1,5 @@
 import t from 'tap';
-import { loadTable, runQuery, sqlite, statementHandle, type ColumnRoute } from '../emulator/sql';
+import { constraintsFor, loadTable, runQuery, sqlite, statementHandle, type ColumnRoute } from '../emulator/sql';
 
 // The emulator loads a table's answer into SQLite the way osqueryd casts it (text as text,
 // numerics by declared type, bad numerics NULL). It binds values through SQLite's C API
@@ -86,4 +86,97 @@ t.test("rows bound directly are stored as sql.js's Statement stores them", async
     direct.close();
     plain.close();
   }
+});
+
+// The constraints the emulator passes are the ones SQLite's planner offers a virtual table: a
+// constraint it invents (a term under OR or NOT, in the select list) lets a table that filters
+// on it drop rows the query keeps, which no real osqueryd does. A table here applies every
+// constraint strictly; each query must give what it gives when the table ignores them all.
+
+const scoreColumns: ColumnRoute[] = [
+  { name: 'time', type: 'BIGINT', op: '0' },
+  { name: 'score', type: 'DOUBLE', op: '0' },
+  { name: 'subject', type: 'TEXT', op: '0' },
+  { name: 'verdict', type: 'TEXT', op: '0' },
+];
+
+function strictly(rows: Array<Record<string, string>>, found: Map<string, Array<{ op: number; expr: string }>>): Array<Record<string, string>> {
+  const holds = (v: string, op: number, expr: string): boolean => {
+    if (op === 2) return v === expr || (v !== '' && Number(v) === Number(expr));
+    const [a, b] = [Number(v), Number(expr)];
+    return op === 4 ? a > b : op === 8 ? a <= b : op === 16 ? a < b : op === 32 ? a >= b : true; // LIKE, GLOB: left to SQLite
+  };
+  return rows.filter((r) =>
+    [...found].every(([col, list]) => {
+      const eq = list.filter((c) => c.op === 2);
+      return (!eq.length || eq.some((c) => holds(r[col], 2, c.expr))) && list.filter((c) => c.op !== 2).every((c) => holds(r[col], c.op, c.expr));
+    }),
+  );
+}
+
+t.test('the emulator passes only the constraints SQLite offers a virtual table', async (t) => {
+  const SQL = await sqlite();
+  const rows = Array.from({ length: 60 }, (_, i) => ({
+    time: String(i),
+    score: (i / 60).toFixed(3),
+    subject: ['alice', 'bob', 'Carol'][i % 3],
+    verdict: i < 18 ? 'bad' : i < 42 ? 'ugly' : 'good',
+  }));
+  const run = (sql: string, table: Array<Record<string, string>>) => {
+    const db = new SQL.Database();
+    try {
+      loadTable(db, 'anomaly_scores', scoreColumns, table);
+      return runQuery(db, sql);
+    } finally {
+      db.close();
+    }
+  };
+  const found = (sql: string) => constraintsFor(sql, scoreColumns, 'anomaly_scores');
+  const queries = [
+    "SELECT * FROM anomaly_scores WHERE score < 0.3 OR verdict = 'good'",
+    'SELECT * FROM anomaly_scores WHERE NOT (score < 0.3)',
+    'SELECT * FROM anomaly_scores WHERE NOT score < 0.3',
+    'SELECT time, score < 0.3 AS low FROM anomaly_scores',
+    "SELECT * FROM anomaly_scores WHERE (score < 0.3 AND subject = 'alice') OR time > 50",
+    "SELECT * FROM anomaly_scores WHERE subject NOT IN ('alice')",
+    'SELECT * FROM anomaly_scores WHERE time NOT BETWEEN 5 AND 50',
+    'SELECT * FROM anomaly_scores WHERE CASE WHEN score < 0.3 THEN 1 ELSE 0 END = 0',
+    'SELECT * FROM anomaly_scores WHERE time < 0x10',
+    'SELECT * FROM anomaly_scores WHERE time BETWEEN 10 AND 0x14 AND score >= 0.25',
+    'SELECT * FROM anomaly_scores WHERE 0.3 > score',
+    "SELECT * FROM anomaly_scores WHERE subject IN (SELECT 'bob' WHERE 5 = 5)",
+    "SELECT * FROM anomaly_scores s WHERE s.score < 0.5 AND (s.subject = 'bob' AND time >= -1)",
+    'SELECT * FROM anomaly_scores WHERE score < 0.3 UNION SELECT * FROM anomaly_scores WHERE time > 55',
+    "SELECT * FROM (SELECT * FROM anomaly_scores WHERE time > 30) WHERE score < 0.9 OR subject = 'x'",
+    "SELECT * FROM anomaly_scores WHERE subject LIKE 'a%' AND verdict GLOB 'b*' -- and time > 100",
+    'SELECT * FROM anomaly_scores WHERE time = 1e1 OR time = 11',
+  ];
+  for (const sql of queries) {
+    const expected = run(sql, rows);
+    t.same(run(sql, strictly(rows, found(sql))), expected, `${sql}: ${expected.length} rows, as with no constraint`);
+  }
+  const terms = (sql: string) => Object.fromEntries([...found(sql)].map(([c, l]) => [c, l.map((x) => `${x.op} ${x.expr}`)]));
+  // what SQLite does offer, so that the extension's push-down is exercised as osqueryd drives it
+  t.same(terms(queries[0]), {}, 'OR: nothing');
+  t.same(terms(queries[1]), {}, 'NOT: nothing');
+  t.same(terms(queries[3]), {}, 'a comparison in the select list: nothing');
+  t.same(terms(queries[8]), { time: ['16 16'] }, 'a hexadecimal literal is passed as SQLite prints its value');
+  t.same(terms(queries[9]), { time: ['32 10', '8 20'], score: ['32 0.25'] }, 'BETWEEN: two ranges, and the conjunct after it');
+  t.same(terms(queries[10]), { score: ['16 0.3'] }, 'a constant on the left: the comparison commuted');
+  t.same(terms(queries[12]), { score: ['16 0.5'], subject: ['2 bob'], time: ['32 -1'] }, 'an alias, a parenthesised conjunction, a negative number');
+  // passed, and so a table must compare under the collation (or not filter): hostile-tables tests that
+  t.same(
+    terms("SELECT * FROM anomaly_scores WHERE subject = 'carol' COLLATE NOCASE"),
+    { subject: ['2 carol'] },
+    'COLLATE after the literal: still an equality',
+  );
+  t.same(terms(queries[13]), {}, 'the table scanned twice: nothing');
+  t.same(terms(queries[14]), { time: ['4 30'] }, "a subquery's own WHERE");
+  t.same(terms(queries[15]), { subject: ['65 a%'], verdict: ['66 b*'] }, 'LIKE and GLOB as osquery passes them; a comment is no term');
+  t.same(
+    terms("SELECT * FROM anomaly_scores WHERE subject > 'b' AND verdict IN ('bad', 'good')"),
+    { verdict: ['2 bad', '2 good'] },
+    'no range on a TEXT column; IN as equalities',
+  );
+  t.same(terms('SELECT * FROM anomaly_scores WHERE time = 1e1'), { time: ['2 10.0'] }, 'a real literal in its SQLite text form');
 });

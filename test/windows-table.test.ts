@@ -118,9 +118,11 @@ t.test('constraints on start, subject, host, score and verdict are pushed down',
   const table = windowsTable(store);
   const routes = WINDOW_COLUMNS.map((c) => ({ id: 'column', name: c.name, type: c.type, op: '0' }));
   const generate = async (sql: string) =>
-    [...(((await table.call({ action: 'generate', context: generateContext(sql, routes) }, new Map())).rows ?? []) as Iterable<Record<string, string>>)].map(
-      (r) => r.reasons,
-    );
+    [
+      ...(((await table.call({ action: 'generate', context: generateContext(sql, routes, 'anomaly_windows') }, new Map())).rows ?? []) as Iterable<
+        Record<string, string>
+      >),
+    ].map((r) => r.reasons);
   const expect = (pred: (w: ScoredWindow) => boolean) =>
     windows
       .filter(pred)
