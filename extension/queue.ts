@@ -231,6 +231,10 @@ export class DurableQueue {
         this.log('error', `${file}: cannot read a queue segment (${(err as Error).message}); moved to ${to}, counted as one line set aside`);
         continue;
       }
+      // what this segment adds, taken back if it cannot be read to its end
+      const before = { pending: this.pending.length, held: this.held, bytes: this.bytes, unread: this.unread.length, unreadLines: this.unreadLines };
+      let lines = 0;
+      let failed: Error | null = null;
       try {
         const size = fs.fstatSync(fd).size;
         let pos = 0;
@@ -247,13 +251,37 @@ export class DurableQueue {
         const end = scanLines(fd, pos, (chunk, start, nl, next) => {
           const bytes = nl + 1 - start;
           this.bytes += bytes;
+          lines++;
           if (this.holds(bytes)) this.hold(chunk.toString('utf8', start, nl), n, next, bytes);
           else this.addUnread(n, next - bytes, bytes);
           return true;
         });
         if (end < size) this.setAsideTail(file, fd, end, size);
+      } catch (err) {
+        failed = err as Error;
       } finally {
         fs.closeSync(fd);
+      }
+      if (failed) {
+        // An I/O error part way (EIO from a failing disk) threw out of the constructor: the
+        // extension could not start, and osqueryd restarted it into the same error, with no
+        // logger meanwhile. The segment is moved aside whole, its bytes kept for a person, and
+        // none of its lines replayed (those read before the error are in that file too). The
+        // lines past the error are not known: at least one is counted, as for a segment that
+        // cannot be opened
+        this.pending.length = before.pending;
+        this.held = before.held;
+        this.bytes = before.bytes;
+        this.unread.length = before.unread;
+        this.unreadLines = before.unreadLines;
+        const to = quarantine(file);
+        const counted = Math.max(1, lines);
+        this.counters.set_aside += counted;
+        this.log(
+          'error',
+          `${file}: cannot read a queue segment (${failed.message}) after ${lines} lines; ${to ? `moved to ${to} with all its bytes` : 'it could not be moved aside either and stays in place'}, counted as ${counted} lines set aside (lines past the error, if any, are not known)`,
+        );
+        continue;
       }
       this.segment = n;
     }

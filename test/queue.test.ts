@@ -844,3 +844,32 @@ t.test('a backlog segment that keeps failing with I/O errors is moved aside whol
   t.equal(q.length, 0, 'nothing replayed after a restart');
   q.close();
 });
+
+t.test('an I/O error while a segment is replayed at start: the queue still opens, the segment is moved aside whole', async (t) => {
+  // the read at start threw out of the constructor: the extension could not start, and
+  // osqueryd restarted it into the same error, with no logger meanwhile
+  const d = dir(t);
+  const { out, log } = logs();
+  let q = new DurableQueue(d, 64 << 20, log, 4096);
+  for (let i = 0; i < 100; i++) q.append(`first ${i} ${'z'.repeat(100)}`);
+  q.close();
+  const segment = fs.readdirSync(d).filter((f) => /^\d{8}\.log$/.test(f));
+  const bytes = fs.readFileSync(path.join(d, segment[0]));
+  let reads = 0;
+  // the first chunk reads, the second fails: some lines were taken before the error
+  const fault = eioOnReadBack(() => ++reads > 1);
+  try {
+    q = new DurableQueue(d, 64 << 20, log, 512);
+  } finally {
+    fault.restore();
+  }
+  t.equal(q.length, 0, 'nothing of it is replayed (its lines are all in the file moved aside)');
+  t.ok(q.counters.set_aside >= 1, `counted set aside: ${q.counters.set_aside}`);
+  const aside = fs.readdirSync(path.join(d, 'quarantine'));
+  t.equal(aside.length, 1, aside.join(', '));
+  t.same(fs.readFileSync(path.join(d, 'quarantine', aside[0])), bytes, 'with every byte');
+  t.match(out.join('\n'), new RegExp(`${segment[0]}: cannot read a queue segment .*EIO.*moved to .*quarantine`));
+  t.ok(q.append('after'), 'new lines are taken');
+  t.same(q.take(10), ['after']);
+  q.close();
+});
