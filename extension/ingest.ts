@@ -124,7 +124,7 @@ export class Ingest {
         const lines = this.queue.take(this.batchLines);
         if (!lines.length) {
           // lines queued and none to take: the queue could not read its backlog back just now
-          // (out of descriptors); wait rather than spin
+          // (out of descriptors, or an I/O error it tries again after a wait); wait rather than spin
           if (this.queue.length) await this.pause(250);
           continue;
         }
