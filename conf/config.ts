@@ -122,7 +122,20 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
     budget: { ...DEFAULTS.budget, ...cfg.budget },
     memory: { ...DEFAULTS.memory, ...cfg.memory },
   };
-  if (env.ANOMALY_STATE_DIR) merged.state_dir = env.ANOMALY_STATE_DIR;
+  if (env.ANOMALY_STATE_DIR) {
+    // the same rule as the config's state_dir, which it overrides: osqueryd passes its own
+    // environment and working directory to the extensions it starts (/ under systemd), so a
+    // relative path named one directory for anomaly.ext and another for 'anomaly train' in a
+    // shell, and root created it wherever that was. Refused rather than resolved: resolved at
+    // start, it would still be resolved against a directory the admin did not choose
+    if (!path.isAbsolute(env.ANOMALY_STATE_DIR))
+      throw new ConfigError(
+        'ANOMALY_STATE_DIR',
+        '',
+        `must be an absolute path, not ${JSON.stringify(env.ANOMALY_STATE_DIR)} (osqueryd starts the extension in its own working directory, so a relative path names another directory there than here, ${path.resolve(env.ANOMALY_STATE_DIR)}); set it to an absolute path, or pass --state DIR to the anomaly command`,
+      );
+    merged.state_dir = env.ANOMALY_STATE_DIR;
+  }
   return merged;
 }
 

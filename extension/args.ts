@@ -30,7 +30,8 @@ Environment (osqueryd passes its own environment to the extensions it launches):
                   of the README: /usr/local/lib/osquery/{extensions/anomaly.ext,anomaly/})
   ANOMALY_NODE    the node binary (Node 20+); default: node on PATH
   ANOMALY_CONFIG  the extension's config file; default: /etc/osquery/anomaly.json
-  ANOMALY_STATE_DIR  overrides the config's state_dir (default /var/osquery/anomaly)
+  ANOMALY_STATE_DIR  overrides the config's state_dir (default /var/osquery/anomaly);
+                  an absolute path, as the extension runs in osqueryd's working directory
 `;
 
 /** `--help` or `-h` anywhere, as osqueryd never passes them */

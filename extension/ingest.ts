@@ -3,7 +3,7 @@ import * as path from 'path';
 import type { AnomalyConfig } from '../conf/config';
 import { parseResultLine } from '../scorer/parse/results';
 import type { LineMarks, ResultRow } from '../scorer/types';
-import { APPEND, makeDir, writeAll } from '../state/atomic';
+import { APPEND_READ, makeDir, writeAll } from '../state/atomic';
 import type { IngestCounters } from './counters';
 import { Throttled, type LogFn } from './log';
 import type { DurableQueue } from './queue';
@@ -124,7 +124,7 @@ export class Ingest {
         const lines = this.queue.take(this.batchLines);
         if (!lines.length) {
           // lines queued and none to take: the queue could not read its backlog back just now
-          // (out of descriptors); wait rather than spin
+          // (out of descriptors, or an I/O error it tries again after a wait); wait rather than spin
           if (this.queue.length) await this.pause(250);
           continue;
         }
@@ -179,18 +179,34 @@ export class Ingest {
     makeDir(dir);
     const file = path.join(dir, 'failed.jsonl');
     const text = lines.map((l) => `${l.line}\n`).join('');
-    let fd = fs.openSync(file, APPEND, 0o600);
+    let fd = fs.openSync(file, APPEND_READ, 0o600);
+    let size = 0;
     try {
-      const size = fs.fstatSync(fd).size;
+      size = fs.fstatSync(fd).size;
       if (size > 0 && size + Buffer.byteLength(text) > this.failedFileBytes) {
         fs.closeSync(fd);
         fd = -1;
         // rename(2) replaces the name, whatever it is (a planted link included), never its target
         fs.renameSync(file, `${file}.1`);
         this.log('warn', `${file} reached ${size} bytes: moved to ${file}.1 (replacing the one before)`);
-        fd = fs.openSync(file, APPEND, 0o600);
+        fd = fs.openSync(file, APPEND_READ, 0o600);
+        size = fs.fstatSync(fd).size;
       }
-      writeAll(fd, text);
+      // A line left without its end (a kill mid-append, or a part the full disk took that
+      // could not be cut off) is ended first: appended to, it glued itself to the first line
+      // written now, one line that is neither, which a reader can only skip whole
+      writeAll(fd, (size > 0 && !endsLine(fd, size) ? '\n' : '') + text);
+    } catch (err) {
+      // a full disk takes part of a write and refuses the rest: the part is cut off again,
+      // as the batch is tried again whole (ftruncate needs no space; if it fails, the next
+      // append ends the fragment instead)
+      if (fd >= 0)
+        try {
+          fs.ftruncateSync(fd, size);
+        } catch {
+          /* ended by the next append */
+        }
+      throw err;
     } finally {
       if (fd >= 0) fs.closeSync(fd);
     }
@@ -205,4 +221,10 @@ export class Ingest {
     this.wake?.();
     await this.running;
   }
+}
+
+/** whether the file open as `fd`, of `size` > 0 bytes, ends with a newline */
+function endsLine(fd: number, size: number): boolean {
+  const last = Buffer.alloc(1);
+  return fs.readSync(fd, last, 0, 1, size - 1) === 1 && last[0] === 10;
 }

@@ -54,6 +54,13 @@ const MEMORY_BYTES = 8 * 1024 * 1024;
 /** how much of a segment one read takes in; a longer line takes a larger read */
 const CHUNK_BYTES = 256 * 1024;
 const readBuffer = Buffer.allocUnsafe(CHUNK_BYTES);
+/**
+ * Reads of a backlog segment that fail in a row (an I/O error) before it is moved aside, and
+ * the first wait between them; it doubles up to the last: about two minutes in all.
+ */
+const READ_TRIES = 6;
+const READ_RETRY_MS = 2_000;
+const MAX_READ_RETRY_MS = 60_000;
 const CURSOR_KIND = 'queue-cursor';
 const EPOCH_KIND = 'queue-epoch';
 /** a failing disk is reported once a minute, not once a line */
@@ -102,6 +109,9 @@ export class DurableQueue {
   private unreadLines = 0;
   /** where the first line not read back begins, in unread[0]'s segment */
   private unreadFrom = 0;
+  /** reads of unread[0]'s segment that failed in a row, and when the next may be tried */
+  private readFailures = 0;
+  private readRetryAt = 0;
   private segment = 0;
   private fd = -1;
   private size = 0;
@@ -136,6 +146,8 @@ export class DurableQueue {
     private readonly maxBytes: number,
     private readonly log: LogFn = () => {},
     private readonly memoryBytes = MEMORY_BYTES,
+    /** the clock the waits between read-back tries go by (a test's own) */
+    readonly now: () => number = Date.now,
   ) {
     this.say = new Throttled(log, REPORT_EVERY_MS);
     makeDir(dir);
@@ -219,6 +231,10 @@ export class DurableQueue {
         this.log('error', `${file}: cannot read a queue segment (${(err as Error).message}); moved to ${to}, counted as one line set aside`);
         continue;
       }
+      // what this segment adds, taken back if it cannot be read to its end
+      const before = { pending: this.pending.length, held: this.held, bytes: this.bytes, unread: this.unread.length, unreadLines: this.unreadLines };
+      let lines = 0;
+      let failed: Error | null = null;
       try {
         const size = fs.fstatSync(fd).size;
         let pos = 0;
@@ -235,13 +251,37 @@ export class DurableQueue {
         const end = scanLines(fd, pos, (chunk, start, nl, next) => {
           const bytes = nl + 1 - start;
           this.bytes += bytes;
+          lines++;
           if (this.holds(bytes)) this.hold(chunk.toString('utf8', start, nl), n, next, bytes);
           else this.addUnread(n, next - bytes, bytes);
           return true;
         });
         if (end < size) this.setAsideTail(file, fd, end, size);
+      } catch (err) {
+        failed = err as Error;
       } finally {
         fs.closeSync(fd);
+      }
+      if (failed) {
+        // An I/O error part way (EIO from a failing disk) threw out of the constructor: the
+        // extension could not start, and osqueryd restarted it into the same error, with no
+        // logger meanwhile. The segment is moved aside whole, its bytes kept for a person, and
+        // none of its lines replayed (those read before the error are in that file too). The
+        // lines past the error are not known: at least one is counted, as for a segment that
+        // cannot be opened
+        this.pending.length = before.pending;
+        this.held = before.held;
+        this.bytes = before.bytes;
+        this.unread.length = before.unread;
+        this.unreadLines = before.unreadLines;
+        const to = quarantine(file);
+        const counted = Math.max(1, lines);
+        this.counters.set_aside += counted;
+        this.log(
+          'error',
+          `${file}: cannot read a queue segment (${failed.message}) after ${lines} lines; ${to ? `moved to ${to} with all its bytes` : 'it could not be moved aside either and stays in place'}, counted as ${counted} lines set aside (lines past the error, if any, are not known)`,
+        );
+        continue;
       }
       this.segment = n;
     }
@@ -501,12 +541,17 @@ export class DurableQueue {
 
   /**
    * One chunk of the backlog back into memory; false when nothing could be read now. A
-   * segment that can no longer be read (moved or replaced behind the queue's back) costs its
-   * unread lines, counted as set aside; running out of descriptors only delays them.
+   * segment that is gone (removed or replaced by a link behind the queue's back) costs its
+   * unread lines, counted as set aside; running out of descriptors only delays them. Any
+   * other error (EIO from a failing disk, a network filesystem that went away) is tried
+   * again after a wait that doubles, and after READ_TRIES failures in a row the segment is
+   * moved to quarantine/ whole: its lines are counted set aside, and its bytes kept for a
+   * person, never deleted.
    */
   private readBack(): boolean {
     const first = this.unread[0];
     const file = this.segmentFile(first.segment);
+    if (this.now() < this.readRetryAt) return false;
     let taken = 0;
     try {
       let fd: number;
@@ -527,16 +572,51 @@ export class DurableQueue {
           first.bytes -= nl + 1 - start;
           first.lines--;
           this.unreadLines--;
+          // where the next try begins, should a later read of this call fail: the lines held
+          // so far are not read again
+          this.unreadFrom = next;
           return first.lines > 0 && taken < CHUNK_BYTES && this.held < this.memoryBytes;
         });
       } finally {
         fs.closeSync(fd);
       }
       // a segment that ends before its counted lines do was cut behind the queue's back
-      if (first.lines > 0 && taken === 0) throw new Error('it ends before the lines counted in it');
+      if (first.lines > 0 && taken === 0) throw Object.assign(new Error('it ends before the lines counted in it'), { code: 'ESHORT' });
+      this.readFailures = 0;
     } catch (err) {
-      this.counters.set_aside += first.lines;
-      this.unreadLines -= first.lines;
+      const code = (err as NodeJS.ErrnoException).code;
+      const gone = code === 'ENOENT' || code === 'ELOOP' || code === 'ESHORT';
+      if (!gone && taken === 0 && ++this.readFailures < READ_TRIES) {
+        // A failing disk may read the next time (a sector remapped, a path that came back):
+        // a set-aside segment was up to 16 MB of accepted lines lost for one EIO. The wait
+        // doubles; meanwhile the ingest finds nothing to take and waits too.
+        const wait = Math.min(READ_RETRY_MS * 2 ** (this.readFailures - 1), MAX_READ_RETRY_MS);
+        this.readRetryAt = this.now() + wait;
+        this.log(
+          'error',
+          `${file}: cannot read back ${first.lines} queued lines (${(err as Error).message}); tried again in ${wait / 1000} s (try ${this.readFailures} of ${READ_TRIES}), later lines wait behind them`,
+        );
+        return false;
+      }
+      if (taken > 0) {
+        // lines came before the error: held, and the rest is tried at the next take
+        this.readRetryAt = 0;
+        return true;
+      }
+      this.readFailures = 0;
+      this.readRetryAt = 0;
+      const lines = first.lines;
+      let kept = '';
+      if (!gone) {
+        // new lines must not go on into a file moved aside
+        if (first.segment === this.segment && this.fd >= 0) this.openSegment(this.segment + 1);
+        const to = quarantine(file);
+        kept = to
+          ? `; moved to ${to} with all its bytes (${lines} unread lines from byte ${this.unreadFrom}), for a person to look at`
+          : `; it could not be moved aside either and stays in place (a restart reads it again)`;
+      }
+      this.counters.set_aside += lines;
+      this.unreadLines -= lines;
       // their bytes leave the queue with them: kept, each segment lost shrank the room for new
       // lines until the next start (a 16 MB segment, 16 MB of lines refused and dropped)
       this.bytes -= first.bytes;
@@ -545,7 +625,10 @@ export class DurableQueue {
       // the count is saved with the cursor: marked by a commit only, it was lost to a kill
       // when these were the last lines queued (nothing committed after them)
       this.cursorDirty = true;
-      this.log('error', `${file}: cannot read back queued lines (${(err as Error).message}); ${this.counters.set_aside} lines set aside so far`);
+      this.log(
+        'error',
+        `${file}: cannot read back queued lines${gone ? '' : ` after ${READ_TRIES} tries`} (${(err as Error).message})${kept}; ${lines} lines counted set aside, ${this.counters.set_aside} so far`,
+      );
     }
     if (first.lines === 0) {
       this.unread.shift();

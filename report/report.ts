@@ -21,6 +21,8 @@ export interface ReportData {
   /** unixTime the report was made */
   generated: number;
   title?: string;
+  /** state files that could not be read, each with its path and why: their models are missing */
+  unreadable?: readonly string[];
 }
 
 /** points drawn per subject timeline: every bad and ugly row, and an even sample of the good */
@@ -303,6 +305,7 @@ ${timelines.join('\n') || '<p>No scored rows yet.</p>'}
 <table><thead><tr><th>subject</th><th>model</th><th>state</th><th>events</th><th>last trained (UTC)</th><th>calibration</th><th>backend</th></tr></thead><tbody>
 ${modelRows}
 </tbody></table>
+${data.unreadable?.length ? `<p><strong>Not shown: ${data.unreadable.length} state file${data.unreadable.length === 1 ? '' : 's'} could not be read (left in place):</strong></p>\n<ul>\n${data.unreadable.map((u) => `<li><code>${escapeHtml(u)}</code></li>`).join('\n')}\n</ul>` : ''}
 </body></html>
 `;
   fs.mkdirSync(outDir, { recursive: true });

@@ -42,6 +42,12 @@ export interface ScorerOptions {
    * 'anomaly train' holds hosts × users subjects, all learning until the end)
    */
   maxSubjects?: number;
+  /**
+   * Only read the state directory (`anomaly report`): nothing is created in it and a file
+   * that cannot be loaded is left where it is, listed in `unreadable`, instead of being moved
+   * to quarantine/ under a running extension
+   */
+  readOnly?: boolean;
 }
 
 const SUBJECT_KIND = 'subject';
@@ -126,7 +132,8 @@ export class Scorer {
     const backend = opts.config.models.lstm ? await selectBackend() : 'none';
     const users = new UidMap();
     let extractor: FeatureExtractor | null = null;
-    if (opts.stateDir) {
+    // a reader needs no extractor (it scores nothing) and writes nothing, the backend's note included
+    if (opts.stateDir && !opts.readOnly) {
       makeDir(path.join(opts.stateDir, 'subjects'));
       if (backend !== 'none') announceBackend(backend, opts.stateDir, log);
       try {
@@ -186,12 +193,21 @@ export class Scorer {
     const dir = path.join(stateDir, 'subjects');
     const loaded: Subject[] = [];
     let monitoring = 0;
-    for (const file of fs.readdirSync(dir)) {
+    const readOnly = this.opts.readOnly === true;
+    let files: string[];
+    try {
+      files = fs.readdirSync(dir);
+    } catch (err) {
+      // (made by open() unless only reading)
+      if (readOnly && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const file of files) {
       if (!file.endsWith('.json')) continue;
       await pace();
       const full = path.join(dir, file);
       try {
-        const state = readStateFile(full, SUBJECT_KIND, SUBJECT_VERSION, checkSubject) as SubjectStateFile | undefined;
+        const state = readStateFile(full, SUBJECT_KIND, SUBJECT_VERSION, checkSubject, readOnly) as SubjectStateFile | undefined;
         if (!state) continue;
         if (isBaselineName(state.name)) {
           const baseline = Subject.fromState(state, this.baselineOptions);
@@ -210,6 +226,12 @@ export class Scorer {
           loaded.splice(loaded.indexOf(oldest), 1);
         }
       } catch (err) {
+        if (readOnly) {
+          const why = err instanceof StateFileError ? err.message : `${full}: ${(err as Error).message}`;
+          this.unreadable.push(why);
+          this.log('error', `${why}; left in place (this command only reads the state directory); its models are not shown`);
+          continue;
+        }
         const why = err instanceof StateFileError ? err.message : `${full}: ${(err as Error).message}; moved to ${quarantine(full)}`;
         this.log('error', `${why}; that subject starts learning again from new events`);
       }
@@ -218,6 +240,9 @@ export class Scorer {
     const total = this.subjectCount;
     if (total) this.log('info', `resumed ${total} subjects (${monitoring} monitoring, ${this.subjects.size} loaded) from ${dir}`);
   }
+
+  /** with `readOnly`: the subject files that could not be loaded and why, each naming its file */
+  readonly unreadable: string[] = [];
 
   /** the file each loaded subject was read from: its own hashed name, or an earlier version's name until it is saved */
   private readonly files = new Map<string, string>();

@@ -242,9 +242,18 @@ class WindowSubject {
     return null;
   }
 
+  /**
+   * Not calibrated: once ready. Calibrated: every retrain interval, and only while ready too.
+   * A history that no longer spans what calibration needs (retrain.window_events lowered, or
+   * a subject that logs faster: at most MAX_HISTORY_FACTOR × window_events rows are kept)
+   * keeps the calibration it has, fitted on enough, until it spans enough again; refitted
+   * on 1,000 s of rows where 4,000 s are needed, its tail rested on a handful of windows.
+   * (min_days aside: it was met when the subject was first calibrated, and a file of an
+   * earlier build, without `first`, knows only its history's span, which may be shorter)
+   */
   dueForRefit(now: number): boolean {
     if (!this.calibrator) return this.ready();
-    return now - this.lastFit >= this.opts.retrainSeconds;
+    return now - this.lastFit >= this.opts.retrainSeconds && this.waiting(true) === null;
   }
 
   /**

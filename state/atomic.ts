@@ -240,19 +240,21 @@ export async function fsyncDirInBackground(dir: string): Promise<void> {
 
 /**
  * The payload of a state file, or undefined when there is none. A corrupt, foreign or
- * incompatible file is moved to `<dir>/quarantine/` and reported with a StateFileError.
+ * incompatible file is moved to `<dir>/quarantine/` and reported with a StateFileError;
+ * `readOnly` (a command that only reads, such as `anomaly report`) leaves it where it is.
  */
-export function readStateFile(file: string, kind: string, version: number, validate?: PayloadCheck): unknown {
+export function readStateFile(file: string, kind: string, version: number, validate?: PayloadCheck, readOnly = false): unknown {
+  const moveAside = () => (readOnly ? null : quarantine(file));
   let text: string;
   try {
     text = readNoFollow(file).toString('utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    if (code === 'ELOOP') throw new StateFileError(file, quarantine(file), 'is a symbolic link, not a state file; not followed');
+    if (code === 'ELOOP') throw new StateFileError(file, moveAside(), 'is a symbolic link, not a state file; not followed');
     throw new StateFileError(file, null, `cannot read: ${(err as Error).message}`);
   }
-  return parseStateFile(text, file, kind, version, validate, () => quarantine(file));
+  return parseStateFile(text, file, kind, version, validate, moveAside);
 }
 
 /**

@@ -11,11 +11,11 @@ import { DIST, ROOT } from './helpers/paths';
 
 const MAIN = path.join(DIST, 'extension', 'main.js');
 
-function ext(args: string[], env: NodeJS.ProcessEnv = {}) {
+function ext(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string) {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANOMALY_') && k !== 'OSQUERY_EXTENSION'));
   // the timeout only ends a hang, so that it is reported instead of stalling the suite (SIGKILL:
   // a blocked event loop never runs the SIGTERM handler)
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { ...clean, ...env }, timeout: 120_000, killSignal: 'SIGKILL' });
+  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { ...clean, ...env }, cwd, timeout: 120_000, killSignal: 'SIGKILL' });
   return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
 }
 
@@ -48,6 +48,34 @@ t.test('a state directory that cannot be created under /proc: EX_CANTCREAT, not 
   t.equal(r.code, 73, r.err);
   t.match(r.err, /state directory \/proc\/anomaly-test\/state cannot be created \(ENOENT/);
   t.equal(r.err.trim().split('\n').length, 1, 'one line');
+});
+
+t.test('a relative ANOMALY_STATE_DIR is refused (EX_CONFIG), by anomaly.ext and by the CLI, before anything is created', async (t) => {
+  // osqueryd starts its extensions in its own working directory (/ under systemd, wherever
+  // osqueryi was typed): a relative ANOMALY_STATE_DIR named a different directory for the
+  // extension and for 'anomaly train' run from a shell, and root created it wherever that was
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-ext-relative-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const r = ext(['--socket', path.join(dir, 'osquery.em'), '--timeout', '1'], { ANOMALY_STATE_DIR: 'anomaly-state' }, dir);
+  t.equal(r.code, 78, r.err);
+  t.match(r.err, /ANOMALY_STATE_DIR: must be an absolute path, not "anomaly-state"/);
+  t.match(r.err, /working directory/, 'says why');
+  t.equal(r.err.trim().split('\n').length, 1, 'one line');
+  t.same(fs.readdirSync(dir), [], 'nothing created in the working directory');
+  const cli = (args: string[], env: NodeJS.ProcessEnv) =>
+    spawnSync(process.execPath, [path.join(DIST, 'cli', 'main.js'), ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, ANOMALY_CONFIG: '', ...env },
+      cwd: dir,
+    });
+  const status = cli(['report', '--out', path.join(dir, 'out')], { ANOMALY_STATE_DIR: 'anomaly-state' });
+  t.equal(status.status, 78, status.stderr);
+  t.match(status.stderr, /ANOMALY_STATE_DIR: must be an absolute path, not "anomaly-state".*pass --state/);
+  t.same(fs.readdirSync(dir), [], 'nothing created by the CLI either');
+  // --state is typed in the shell the command runs in: resolved there once, and used so
+  const flag = cli(['report', '--out', path.join(dir, 'out'), '--state', 'typed-state'], { ANOMALY_STATE_DIR: 'anomaly-state' });
+  t.equal(flag.status, 66, `--state overrides it, resolved in the working directory: ${flag.stderr}`);
+  t.match(flag.stderr, `no retained scores in ${path.join(dir, 'typed-state')}`);
 });
 
 t.test('once registered, it logs which config took effect and where its state is', async (t) => {

@@ -7,6 +7,7 @@ import { DEFAULTS } from '../conf/config';
 import { Ingest } from '../extension/ingest';
 import { DurableQueue } from '../extension/queue';
 import { lsLine } from './helpers/emulated';
+import { readResultLogs } from '../scorer/parse/results';
 
 // The lines the scorer does not score are kept in queue/failed.jsonl and counted set aside.
 // Every accepted line is scored, queued, dropped or set aside, once.
@@ -89,4 +90,75 @@ t.test('queue/failed.jsonl is bounded: past its size it becomes failed.jsonl.1, 
     t.ok(fs.statSync(f).size <= bound + batch, `${path.basename(f)}: ${fs.statSync(f).size} bytes (bound ${bound}, one batch over at most)`);
   t.notOk(fs.existsSync(`${file}.2`), 'two files at most');
   t.match(fs.readFileSync(file, 'utf8'), /"ls 59"/, 'the newest lines are in failed.jsonl');
+});
+
+t.test('a write to queue/failed.jsonl the full disk took part of leaves no fragment glued to the next line', async (t) => {
+  // A nearly full disk takes part of a write and refuses the rest: the part stayed at the end
+  // of failed.jsonl, the batch was tried again, and its lines were appended right after it:
+  // the first of them glued to the fragment, one line that is neither, which a reader
+  // (anomaly score --log queue/failed.jsonl) could only skip, the whole line with it.
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-set-aside-torn-'));
+  t.teardown(() => fs.rmSync(state, { recursive: true, force: true }));
+  const config = { ...DEFAULTS, state_dir: state };
+  const queue = new DurableQueue(path.join(state, 'queue'), 1 << 20);
+  const scorer = { score: async () => ({ setAside: [{ index: 0, why: 'no longer a valid result line on replay' }] }) };
+  const ingest = new Ingest(queue, scorer, config, () => {}, 10);
+  for (let i = 0; i < 10; i++) ingest.accept(line(i));
+  const real = fsModule.writeSync;
+  let partial = 0;
+  fsModule.writeSync = ((fd: number, data: unknown, ...rest: unknown[]) => {
+    if (Buffer.isBuffer(data) && data.includes('ls 0"')) {
+      // the first write takes half of the line, the next one is refused
+      if (partial === 0) {
+        partial++;
+        return (real as (...a: unknown[]) => number)(fd, data, rest[0] ?? 0, Math.floor(data.length / 2));
+      }
+      if (partial === 1) {
+        partial++;
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      }
+    }
+    return (real as (...a: unknown[]) => number)(fd, data, ...rest);
+  }) as typeof fs.writeSync;
+  try {
+    ingest.start();
+    while (queue.length > 0) await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    fsModule.writeSync = real;
+    await ingest.stop();
+    queue.close();
+  }
+  t.equal(partial, 2, 'half a write taken, then one refused');
+  const text = fs.readFileSync(path.join(state, 'queue', 'failed.jsonl'), 'utf8');
+  const kept = text.split('\n').filter(Boolean);
+  t.same(kept, [line(0)], `the line set aside, whole and once, and nothing else: ${JSON.stringify(text.slice(0, 300))}`);
+  t.equal(queue.counters.set_aside, 1, 'counted once');
+});
+
+t.test('queue/failed.jsonl ending in a torn line: the next lines start on a line of their own, and a reader counts the torn one', async (t) => {
+  // a kill or a power loss in the middle of an append leaves a line without its end, which
+  // nothing can cut off afterwards: the next append ends it first
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-set-aside-torn-'));
+  t.teardown(() => fs.rmSync(state, { recursive: true, force: true }));
+  const file = path.join(state, 'queue', 'failed.jsonl');
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const torn = line(100).slice(0, 40);
+  fs.writeFileSync(file, `${line(99)}\n${torn}`, { mode: 0o600 });
+  const config = { ...DEFAULTS, state_dir: state };
+  const queue = new DurableQueue(path.join(state, 'queue'), 1 << 20);
+  const scorer = { score: async () => ({ setAside: [{ index: 0, why: 'test' }] }) };
+  const ingest = new Ingest(queue, scorer, config, () => {}, 10);
+  for (let i = 0; i < 3; i++) ingest.accept(line(i));
+  ingest.start();
+  while (queue.length > 0) await new Promise((r) => setTimeout(r, 50));
+  await ingest.stop();
+  queue.close();
+  t.same(fs.readFileSync(file, 'utf8').split('\n'), [line(99), torn, line(0), ''], 'the torn line ended, the new one whole after it');
+  const items = [];
+  for await (const item of readResultLogs([file])) items.push(item);
+  const rows = items.filter((i) => i.rows).map((i) => i.rows![0].columns.path ?? i.rows![0].columns.cmdline ?? i.line);
+  const errors = items.filter((i) => i.error).map((i) => i.error!.message);
+  t.equal(rows.length, 2, `a reader takes the two whole lines (${JSON.stringify(rows)})`);
+  t.equal(errors.length, 1, 'and counts the torn one as one bad line');
+  t.match(errors[0] ?? '', /failed\.jsonl:2: truncated JSON/, errors[0]);
 });

@@ -727,3 +727,149 @@ t.test('out of descriptors while a backlog is read back: its lines wait for the 
   );
   q.close();
 });
+
+/** make reads of queue segments opened for reading back fail with EIO while `failing()` says so */
+function eioOnReadBack(failing: () => boolean): { restore(): void; tries(): number } {
+  const realOpen = fsModule.openSync;
+  const realRead = fsModule.readSync;
+  const segmentFds = new Set<number>();
+  let tries = 0;
+  fsModule.openSync = ((file: fs.PathLike, ...rest: unknown[]) => {
+    const fd = (realOpen as (...a: unknown[]) => number)(file, ...rest);
+    if (String(file).endsWith('.log') && rest[0] === fs.constants.O_RDONLY + fs.constants.O_NOFOLLOW) segmentFds.add(fd);
+    else segmentFds.delete(fd);
+    return fd;
+  }) as typeof fs.openSync;
+  fsModule.readSync = ((fd: number, ...rest: unknown[]) => {
+    if (segmentFds.has(fd)) {
+      tries++;
+      if (failing()) throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO', errno: -5, syscall: 'read' });
+    }
+    return (realRead as (...a: unknown[]) => number)(fd, ...rest);
+  }) as typeof fs.readSync;
+  return {
+    restore: () => {
+      fsModule.openSync = realOpen;
+      fsModule.readSync = realRead;
+    },
+    tries: () => tries,
+  };
+}
+
+t.test('an I/O error while the backlog is read back: the lines wait and are tried again later, none is lost', async (t) => {
+  const d = dir(t);
+  const { out, log } = logs();
+  let q = new DurableQueue(d, 64 << 20, log, 4096);
+  for (let i = 0; i < 100; i++) q.append(`line ${i} ${'z'.repeat(100)}`);
+  q.close();
+  let clock = 1_000_000;
+  q = new DurableQueue(d, 64 << 20, log, 4096, () => clock);
+  let failures = 3;
+  const fault = eioOnReadBack(() => failures-- > 0);
+  const got: string[] = [];
+  let emptyTakes = 0;
+  try {
+    for (let n = 0; n < 1000 && q.length; n++) {
+      const lines = q.take(20);
+      if (!lines.length) {
+        emptyTakes++;
+        // the wait before the next try, on the queue's clock; nothing is tried before it
+        const before = fault.tries();
+        t.same(q.take(20), [], 'nothing before the wait is over');
+        t.equal(fault.tries(), before, 'and no read tried');
+        clock += 60_000;
+      }
+      got.push(...lines);
+      q.counters.scored += lines.length;
+      q.commit(lines.length);
+    }
+  } finally {
+    fault.restore();
+  }
+  t.equal(emptyTakes, 3, 'three reads failed, each a wait');
+  t.equal(q.counters.set_aside, 0, 'nothing set aside');
+  t.same(
+    got.map((l) => Number(l.split(' ')[1])),
+    Array.from({ length: 100 }, (_, i) => i),
+    'every line, once, in order',
+  );
+  t.ok(
+    out.some((l) => /EIO/.test(l) && /tried again/.test(l)),
+    out.join('\n'),
+  );
+  q.close();
+});
+
+t.test('a backlog segment that keeps failing with I/O errors is moved aside whole, never deleted, and its lines counted', async (t) => {
+  const d = dir(t);
+  const { out, log } = logs();
+  let q = new DurableQueue(d, 64 << 20, log, 4096);
+  for (let i = 0; i < 100; i++) q.append(`first ${i} ${'z'.repeat(100)}`);
+  q.close();
+  const segment = fs.readdirSync(d).filter((f) => /^\d{8}\.log$/.test(f));
+  t.equal(segment.length, 1);
+  const bytes = fs.readFileSync(path.join(d, segment[0]));
+  let clock = 1_000_000;
+  q = new DurableQueue(d, 64 << 20, log, 4096, () => clock);
+  // lines after the failing segment, in the segment written now: on disk only as well
+  for (let i = 0; i < 20; i++) q.append(`second ${i} ${'z'.repeat(100)}`);
+  let failing = true;
+  const fault = eioOnReadBack(() => failing);
+  const got: string[] = [];
+  try {
+    for (let n = 0; n < 1000 && q.length; n++) {
+      const lines = q.take(20);
+      if (!lines.length) clock += 60_000;
+      // the failing segment is set aside; the later one reads
+      if (out.some((l) => /moved to/.test(l))) failing = false;
+      got.push(...lines);
+      q.counters.scored += lines.length;
+      q.commit(lines.length);
+    }
+  } finally {
+    fault.restore();
+  }
+  const inMemory = got.filter((l) => l.startsWith('first')).length;
+  t.equal(q.length, 0, 'the queue drains');
+  t.equal(got.filter((l) => l.startsWith('second')).length, 20, 'the later lines all come back');
+  t.equal(q.counters.set_aside, 100 - inMemory, `the ${100 - inMemory} unread lines of the failing segment are counted set aside`);
+  const aside = fs.existsSync(path.join(d, 'quarantine')) ? fs.readdirSync(path.join(d, 'quarantine')) : [];
+  t.equal(aside.length, 1, `moved aside: ${aside.join(', ')}`);
+  if (aside.length) t.same(fs.readFileSync(path.join(d, 'quarantine', aside[0])), bytes, 'with every byte');
+  const said = out.find((l) => /moved to/.test(l)) ?? '';
+  t.match(said, new RegExp(`${segment[0]}.*EIO.*moved to .*quarantine.*${100 - inMemory} lines`), said);
+  q.close();
+  // and a restart finds nothing of it to replay (it is not scored twice)
+  q = new DurableQueue(d, 64 << 20, log, 4096);
+  t.equal(q.length, 0, 'nothing replayed after a restart');
+  q.close();
+});
+
+t.test('an I/O error while a segment is replayed at start: the queue still opens, the segment is moved aside whole', async (t) => {
+  // the read at start threw out of the constructor: the extension could not start, and
+  // osqueryd restarted it into the same error, with no logger meanwhile
+  const d = dir(t);
+  const { out, log } = logs();
+  let q = new DurableQueue(d, 64 << 20, log, 4096);
+  for (let i = 0; i < 100; i++) q.append(`first ${i} ${'z'.repeat(100)}`);
+  q.close();
+  const segment = fs.readdirSync(d).filter((f) => /^\d{8}\.log$/.test(f));
+  const bytes = fs.readFileSync(path.join(d, segment[0]));
+  let reads = 0;
+  // the first chunk reads, the second fails: some lines were taken before the error
+  const fault = eioOnReadBack(() => ++reads > 1);
+  try {
+    q = new DurableQueue(d, 64 << 20, log, 512);
+  } finally {
+    fault.restore();
+  }
+  t.equal(q.length, 0, 'nothing of it is replayed (its lines are all in the file moved aside)');
+  t.ok(q.counters.set_aside >= 1, `counted set aside: ${q.counters.set_aside}`);
+  const aside = fs.readdirSync(path.join(d, 'quarantine'));
+  t.equal(aside.length, 1, aside.join(', '));
+  t.same(fs.readFileSync(path.join(d, 'quarantine', aside[0])), bytes, 'with every byte');
+  t.match(out.join('\n'), new RegExp(`${segment[0]}: cannot read a queue segment .*EIO.*moved to .*quarantine`));
+  t.ok(q.append('after'), 'new lines are taken');
+  t.same(q.take(10), ['after']);
+  q.close();
+});

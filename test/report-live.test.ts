@@ -89,4 +89,37 @@ t.test('a report of a state directory without retained scores says so and create
   t.equal(r.code, 66, `no input: ${r.err.trim()}`);
   t.match(r.err, /no retained scores/);
   t.same(fs.readdirSync(state), [], 'no scores/ or window-scores/ made by a reader');
+  // a mistyped --state: not made either (as root, wherever it pointed)
+  const typo = path.join(dir, 'stat');
+  const m = anomaly(['report', '--config', config, '--state', typo, '--out', path.join(dir, 'report'), '--quiet']);
+  t.equal(m.code, 66, m.err.trim());
+  t.notOk(fs.existsSync(typo), 'the state directory a mistyped --state names is not created');
+});
+
+t.test('a report of a state directory with a corrupt subject file says so and leaves the file where it is', async (t) => {
+  // report opened the subjects as the extension does, which moves a corrupt file to
+  // quarantine/: a read-only command changed the state directory of a running extension
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-corrupt-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const state = path.join(dir, 'state');
+  fs.mkdirSync(state, { mode: 0o700 });
+  const config = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(config, JSON.stringify({ state_dir: state, models: { lstm: false } }), { mode: 0o600 });
+  const scores = new RetainedScores({ dir: path.join(state, 'scores'), maxRows: 1000, maxDays: 30 });
+  scores.append(Array.from({ length: 10 }, (_, i) => event(i)));
+  scores.close();
+  const subjects = path.join(state, 'subjects');
+  fs.mkdirSync(subjects, { mode: 0o700 });
+  const corrupt = path.join(subjects, 'alice@h.json');
+  fs.writeFileSync(corrupt, '{"format":"anomaly-ext-state","kind":"subject","version":1,"payload":{"na', { mode: 0o600 });
+  const before = fs.readdirSync(state).sort();
+  const r = anomaly(['report', '--config', config, '--out', path.join(dir, 'report')]);
+  t.equal(r.code, 0, r.err);
+  t.ok(fs.existsSync(corrupt), 'the corrupt file is where it was');
+  t.same(fs.readdirSync(subjects), ['alice@h.json'], 'nothing moved or added in subjects/');
+  t.same(fs.readdirSync(state).sort(), before, 'nothing added to the state directory');
+  t.match(r.err, /alice@h\.json: corrupt .*left in place/, `says which file and that it is left: ${r.err.trim()}`);
+  t.notMatch(r.err, /moved to|starts learning again/, 'and nothing about moving it or learning again');
+  const html = fs.readFileSync(path.join(dir, 'report', 'index.html'), 'utf8');
+  t.match(html, /alice@h\.json/, 'the report names the file it could not read');
 });

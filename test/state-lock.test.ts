@@ -242,3 +242,95 @@ t.test('a lock from before a reboot whose pid and start tick recur is not taken 
   fs.writeFileSync(file, JSON.stringify({ pid: process.ppid, start: null, boot, what: 'anomaly score' }), { mode: 0o600 });
   t.throws(() => lockStateDir(dir, 'anomaly train'), /in use by anomaly score/);
 });
+
+/** `node -e script` in a PID namespace of its own (with its own /proc, as in a container), or null where unshare is refused */
+function inPidNamespace(script: string) {
+  const probe = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']);
+  if (probe.status !== 0) return null;
+  return spawn('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '-e', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+const LOCK_JS = JSON.stringify(path.join(__dirname, '..', 'state', 'lock.js'));
+
+/** the first line a child writes to stdout */
+function firstLine(child: ReturnType<typeof spawn>): Promise<string> {
+  return new Promise((resolve) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(out.split('\n')[0]);
+    });
+    child.on('exit', () => resolve(out));
+  });
+}
+
+t.test(
+  'a holder in a PID namespace of its own (a container) is live while it runs, and gone once it is',
+  { skip: process.getuid?.() !== 0 && 'unshare --pid needs root' },
+  async (t) => {
+    // The lock named its holder by pid: seen from the host, a container's pid 1 is the host's
+    // init (alive, another start time: taken for a dead holder), and any pid of its may be
+    // another process here, or none
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-lock-ns-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const child = inPidNamespace(
+      `const { lockStateDir } = require(${LOCK_JS}); lockStateDir(${JSON.stringify(dir)}, 'anomaly.ext'); console.log('held by pid ' + process.pid); process.stdin.on('end', () => process.exit(0)); process.stdin.resume();`,
+    );
+    if (!child) {
+      t.comment('unshare --pid is refused here');
+      return;
+    }
+    const said = await firstLine(child);
+    t.equal(said, 'held by pid 1', 'the holder is pid 1 of its namespace');
+    t.throws(() => lockStateDir(dir, 'anomaly train'), /in use by anomaly\.ext/, 'live: not taken over');
+    // it exits without giving the lock back (as a SIGKILL leaves it)
+    const gone = new Promise((r) => child.on('exit', r));
+    child.stdin!.end();
+    await gone;
+    t.ok(fs.existsSync(path.join(dir, 'lock')), 'its lock is left behind');
+    const release = lockStateDir(dir, 'anomaly train');
+    t.match(JSON.parse(fs.readFileSync(path.join(dir, 'lock'), 'utf8')), { pid: process.pid, what: 'anomaly train' }, 'gone: taken over');
+    release();
+  },
+);
+
+t.test(
+  'a holder in a PID namespace that cannot be seen from here is taken for live',
+  { skip: process.getuid?.() !== 0 && 'unshare --pid needs root' },
+  async (t) => {
+    // from inside a container, the host's holder has a pid that is no process there, or another
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-lock-ns-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const release = lockStateDir(dir, 'anomaly.ext');
+    t.teardown(release);
+    const child = inPidNamespace(
+      `const { lockStateDir } = require(${LOCK_JS}); try { lockStateDir(${JSON.stringify(dir)}, 'anomaly train'); console.log('taken'); } catch (err) { console.log('refused: ' + err.message); }`,
+    );
+    if (!child) {
+      t.comment('unshare --pid is refused here');
+      return;
+    }
+    const said = await firstLine(child);
+    t.match(said, /^refused: state directory .* is in use by anomaly\.ext \(pid \d+ in another PID namespace/, said);
+    t.match(JSON.parse(fs.readFileSync(path.join(dir, 'lock'), 'utf8')), { pid: process.pid, what: 'anomaly.ext' }, 'still this holder');
+  },
+);
+
+t.test('a pid of another PID namespace that is a live process here is not taken for the holder', async (t) => {
+  // seen from the host, every process of every namespace is visible: a lock of a namespace
+  // none of them is in has no holder left, whatever process has its pid here
+  if (fs.readlinkSync('/proc/self/ns/pid') !== 'pid:[4026531836]' || fs.readlinkSync('/proc/self') !== String(process.pid)) {
+    t.comment('not in the host PID namespace with its own /proc');
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-lock-ns-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const stat = fs.readFileSync(`/proc/${process.ppid}/stat`, 'utf8');
+  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  const boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  // the test runner's pid and start time, as if a process of a namespace now gone had had them
+  fs.writeFileSync(path.join(dir, 'lock'), JSON.stringify({ pid: process.ppid, start, boot, ns: 'pid:[4026530000]', what: 'anomaly.ext' }), { mode: 0o600 });
+  const release = lockStateDir(dir, 'anomaly train');
+  t.match(JSON.parse(fs.readFileSync(path.join(dir, 'lock'), 'utf8')), { pid: process.pid, what: 'anomaly train' }, 'taken over');
+  release();
+});

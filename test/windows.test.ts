@@ -495,3 +495,49 @@ t.test('retained windows of many subjects closing at one boundary: read at the c
     ['newest again', 'older again'],
   );
 });
+
+t.test('a calibrated subject whose history no longer spans what calibration needs keeps its model until it does again', async (t) => {
+  // A subject once calibrated refitted every retrain interval without the readiness check:
+  // when the history kept (at most 5 × retrain.window_events rows) came to span less than
+  // the held-out windows need (window_events lowered, or a subject that logs faster), it was
+  // refitted and calibrated on that
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-refit-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const r = seededRandom(6);
+  /** five rows a second (1-minute windows need 4,000 s of history: 20,000 rows) */
+  const fast = (from: number, seconds: number) => {
+    const out: ScoredEvent[] = [];
+    for (let i = 0; i < 5; i++) out.push(...stream(r, from, seconds, USUAL_WEIGHTS));
+    return out.sort((a, b) => a.time - b.time);
+  };
+  const saved = (w: WindowScorer) => {
+    w.save();
+    const sub = path.join(dir, 'subjects');
+    for (const f of fs.readdirSync(sub)) {
+      const doc = JSON.parse(fs.readFileSync(path.join(sub, f), 'utf8'));
+      if (doc.payload?.name === 'alice') return doc.payload as { lastFit: number; history: { t: number[] } };
+    }
+    throw new Error('alice not saved');
+  };
+  // window_events 5,000: up to 25,000 rows kept, fitted once they span 4,000 s
+  const a = new WindowScorer(options(dir, { historyRows: 5000, retrainSeconds: 3600 }));
+  a.add(fast(START, 4500));
+  const first = saved(a).lastFit;
+  t.ok(first > START + 4000 && first < START + 4500, `fitted at +${first - START} s`);
+  // restarted with window_events 1,000: 5,000 rows kept span 1,000 s; the same behaviour
+  const b = new WindowScorer(options(dir, { historyRows: 1000, retrainSeconds: 3600 }));
+  const closed = [...b.add(fast(START + 4500, 3900))];
+  const during = saved(b);
+  const span = during.history.t[during.history.t.length - 1] - during.history.t[0];
+  t.ok(span < 4000, `the history kept spans ${span} s`);
+  t.ok(
+    closed.filter((x) => x.verdict === 'bad').length <= 2,
+    `its windows are not bad (${closed.filter((x) => x.verdict === 'bad').length} of ${closed.length})`,
+  );
+  t.equal(during.lastFit, first, `not refitted past the retrain interval on ${span} s of history (refitted at +${during.lastFit - START} s)`);
+  // window_events 5,000 again: once the history spans enough, it refits
+  const c = new WindowScorer(options(dir, { historyRows: 5000, retrainSeconds: 3600 }));
+  c.add(fast(START + 8400, 4200));
+  const again = saved(c).lastFit;
+  t.ok(again > START + 8400, `refitted once ready again, at +${again - START} s`);
+});

@@ -23,7 +23,9 @@ ${STATE_HELP}`;
 export async function run(argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv, { ...STATE_FLAGS, out: { kind: 'value' }, title: { kind: 'value' } });
   const outDir = path.resolve((flags.out as string | undefined) ?? 'anomaly-report');
-  const config = configFrom(flags);
+  // only read: the state directory is not made (a mistyped --state was, as root) nor need
+  // it be writable; what is read is read without following links
+  const config = configFrom(flags, false);
   const problem = writableDir(outDir);
   if (problem) throw new CliError(`cannot write the report into ${outDir}: ${problem}`, EXIT.cantcreat);
 
@@ -37,13 +39,16 @@ export async function run(argv: string[]): Promise<number> {
   const windows = retainedWindows.select({});
   retainedWindows.close();
   if (!scores.length) throw new CliError(`no retained scores in ${config.state_dir}; run 'anomaly score' or the extension first`, EXIT.noinput);
-  const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
+  // read-only as well: a subject file it cannot load is named, in the report too, and left
+  // where it is (opened as the extension opens it, it was moved to quarantine/)
+  const scorer = await Scorer.open({ config, stateDir: config.state_dir, log, readOnly: true });
   let file: string;
   try {
     file = await writeReport(outDir, {
       scores,
       windows,
       models: scorer.summaries(),
+      unreadable: scorer.unreadable,
       generated: Math.floor(Date.now() / 1000),
       title: flags.title as string | undefined,
     });

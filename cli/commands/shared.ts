@@ -26,7 +26,9 @@ export const STATE_HELP = `  --state DIR      state directory (default: ANOMALY_
 
 /** config with the state directory the flags ask for, checked to be writable */
 export function configFrom(flags: Record<string, unknown>, needWritableState = true): AnomalyConfig {
-  const config = loadConfig(flags.config as string | undefined);
+  // --state is typed in the shell the command runs in: resolved there, once, and it stands in
+  // for ANOMALY_STATE_DIR, which is then not looked at (a relative one is a config error)
+  const config = loadConfig(flags.config as string | undefined, flags.state ? { ...process.env, ANOMALY_STATE_DIR: '' } : process.env);
   if (flags.state) config.state_dir = path.resolve(flags.state as string);
   if (needWritableState) {
     // what the extension will load, and where root writes: the same rules as the extension's
