@@ -87,6 +87,8 @@ export interface WindowFilter {
 /** Retained scored windows; persisted in the state directory. */
 export interface WindowStore {
   append(windows: readonly ScoredWindow[]): void;
+  /** windows matching the filter, newest first, read one at a time */
+  matching(filter: WindowFilter): Iterable<ScoredWindow>;
   /** windows matching the filter, newest first */
   select(filter: WindowFilter): ScoredWindow[];
   readonly size: number;

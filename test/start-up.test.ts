@@ -210,3 +210,75 @@ t.test('RetainedWindows.open reads in slices what the constructor reads at once'
   t.equal(expected.length, 3500);
   whole.close();
 });
+
+t.test('retained windows are held as an index of columns, not an object each: 200,000 windows cost a few bytes each', async (t) => {
+  // 1,000,000 retained windows (retention.max_rows) grew resident memory by 666 MB, every window
+  // an object with its reasons and top_ids. They are now indexed as the retained scores are
+  // (typed columns, each record read back from its segment for the rows an answer returns).
+  // Read by a child process: V8's heap and the buffers outside it after a collection, grown
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-memory-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const wdir = path.join(dir, 'window-scores');
+  fs.mkdirSync(wdir, { mode: 0o700 });
+  const start = 1_790_000_000;
+  const windows = 200_000;
+  const subjects = 2000;
+  const fd = fs.openSync(path.join(wdir, 'windows.jsonl'), 'w', 0o600);
+  for (let b = 0; b < windows / subjects; b++) {
+    const lines: string[] = [];
+    for (let k = 0; k < subjects; k++) {
+      const bad = (b * subjects + k) % 100 === 0;
+      lines.push(
+        JSON.stringify({
+          subject: `uid:${1000 + k}`,
+          host: 'h',
+          start: start + b * 600,
+          end: start + (b + 1) * 600,
+          events: 40,
+          score: bad ? 0.1 : 0.9,
+          verdict: bad ? 'bad' : 'good',
+          model: 'rate',
+          reasons: bad ? `more events than usual for uid:${1000 + k}: 400 in 10 min, usually 40` : `${40 + (k % 7)} events in 10 min, usually 40`,
+          top_ids: JSON.stringify([`${b}-${k}-0d1e2f3a4b5c6d7e`, `${b}-${k}-1d1e2f3a4b5c6d7e`, `${b}-${k}-2d1e2f3a4b5c6d7e`]),
+        }),
+      );
+    }
+    fs.writeSync(fd, lines.join('\n') + '\n');
+  }
+  fs.closeSync(fd);
+  const script = `
+    const { RetainedWindows } = require(${JSON.stringify(path.join(DIST, 'state', 'windows.js'))});
+    const held = () => { gc(); gc(); const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
+    const before = held();
+    RetainedWindows.open({ dir: ${JSON.stringify(wdir)}, maxRows: 1000000, maxDays: 3650 }).then((s) => {
+      const grown = held() - before;
+      const bad = s.select({ score: [{ op: '<', value: 0.3 }] });
+      const alice = s.select({ subject: ['uid:1007'], start: [{ op: '>=', value: ${start + 90 * 600} }] });
+      process.stdout.write(JSON.stringify({ size: s.size, bad: bad.length, first: bad[0], alice: alice.map((w) => w.start), grown }));
+    });`;
+  const res = spawnSync(process.execPath, ['--expose-gc', '-e', script], { env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8', maxBuffer: 1 << 26 });
+  t.equal(res.status, 0, `the child read the windows (${res.stderr.slice(-500)})`);
+  const got = JSON.parse(res.stdout) as {
+    size: number;
+    bad: number;
+    first: { subject: string; start: number; top_ids: string };
+    alice: number[];
+    grown: number;
+  };
+  t.equal(got.size, windows, 'every window');
+  t.equal(got.bad, windows / 100, 'the bad windows answer');
+  t.match(
+    got.first,
+    { subject: 'uid:2900', start: start + 99 * 600, top_ids: '["99-1900-0d1e2f3a4b5c6d7e","99-1900-1d1e2f3a4b5c6d7e","99-1900-2d1e2f3a4b5c6d7e"]' },
+    'newest first, whole',
+  );
+  t.same(
+    got.alice,
+    Array.from({ length: 10 }, (_, i) => start + (99 - i) * 600),
+    'subject and start pushed down',
+  );
+  t.ok(
+    got.grown < 20 * 2 ** 20,
+    `V8's heap and buffers grew ${Math.round(got.grown / 2 ** 20)} MB holding ${windows} windows after a collection (bound 20 MB: an index of a few dozen bytes a window, its capacity doubled)`,
+  );
+});

@@ -59,5 +59,6 @@ export function windowsTable(store: WindowStore | Promise<WindowStore>) {
 }
 
 function* windowRows(store: WindowStore, filter: WindowFilter): Generator<Row> {
-  for (const w of store.select(filter)) yield windowRow(w);
+  // read one at a time as the server encodes them, as anomaly_scores' rows are
+  for (const w of store.matching(filter)) yield windowRow(w);
 }
