@@ -274,12 +274,15 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
 
   const answerLater = async (c: Conn, m: Message, first: MessageWriter, pending: PluginResponse | Promise<PluginResponse>): Promise<void> => {
     const charge = { held: 0 };
+    // only a table's rows are made again: an INSERT, UPDATE or DELETE (or another plugin's
+    // call) would be done twice
+    const rereadable = isGenerate(m.args);
     try {
       let res = await pending;
       for (let attempt = 1; ; attempt++) {
         const w = attempt === 1 ? first : new MessageWriter(REPLY_FIRST_PART);
         w.begin('call', MessageType.REPLY, m.seqid).field(TType.STRUCT, 0);
-        const rows = await writeResponse(w, res, () => c.socket.destroyed, m.args, charge, Infinity, false, attempt < ANSWER_ATTEMPTS);
+        const rows = await writeResponse(w, res, () => c.socket.destroyed, m.args, charge, Infinity, false, rereadable && attempt < ANSWER_ATTEMPTS);
         if (rows !== AGAIN) {
           w.stop();
           send(c, w);
@@ -287,7 +290,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
         }
         // it gave way to the answers under way: made again from the start once they are sent
         answers.give(charge);
-        if (c.socket.destroyed || closing) return;
+        if (c.socket.destroyed) return;
         res = await callPlugin(m.args);
       }
     } finally {
@@ -713,6 +716,15 @@ function writeRow(w: MessageWriter, row: unknown): string | null {
   }
   w.setCount(n);
   return null;
+}
+
+/** a table's generate call: it only reads, so it may be made again */
+function isGenerate(args: Map<number, Value>): boolean {
+  if (args.get(1) !== 'table') return false;
+  const raw = args.get(3);
+  if (!Array.isArray(raw)) return false;
+  for (const entry of raw as unknown[]) if (Array.isArray(entry) && entry[0] === 'action') return entry[1] === 'generate';
+  return false;
 }
 
 function isPromise<T>(x: T | Promise<T>): x is Promise<T> {
