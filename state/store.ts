@@ -78,6 +78,7 @@ export interface ScoreStore {
 /** Push-down filter for `anomaly_windows`, with the same meaning as ScoreFilter. */
 export interface WindowFilter {
   start?: Bound[];
+  end?: Bound[];
   score?: Bound[];
   subject?: string[];
   host?: string[];

@@ -135,6 +135,7 @@ export class RetainedWindows extends Retained<ScoredWindow> implements WindowSto
     const verdicts = filter.verdict ? new Set(filter.verdict.map((v) => VERDICTS.indexOf(textKey(v) as Verdict)).filter((v) => v >= 0)) : null;
     if (subjects?.size === 0 || hosts?.size === 0 || verdicts?.size === 0) return;
     const [tLo, tHi] = range(filter.start);
+    const [eLo, eHi] = range(filter.end);
     // A window's score is shown to six places (formatDouble) and SQLite compares that: each
     // edge is moved out by the rounding and SQLite decides, as for anomaly_scores. Compared
     // with the stored value, `score = 0.955977` copied from an answer found no window, and
@@ -144,6 +145,9 @@ export class RetainedWindows extends Retained<ScoredWindow> implements WindowSto
     const matches = (i: number): boolean => {
       const t = this.startCol[i];
       if (t < tLo.v || (tLo.strict && t === tLo.v) || t > tHi.v || (tHi.strict && t === tHi.v)) return false;
+      // (the index's time of a window is its end)
+      const e = this.time[i];
+      if (e < eLo.v || (eLo.strict && e === eLo.v) || e > eHi.v || (eHi.strict && e === eHi.v)) return false;
       if (hasScoreBound) {
         const s = this.score[i];
         if (s !== s) return false;

@@ -553,6 +553,11 @@ t.test("retained windows of an earlier build's windows.jsonl are read after an u
     ['bob 1', 'alice 0'],
     'host and verdict pushed down',
   );
+  t.same(
+    store.select({ end: [{ op: '>', value: START + 600 }], score: [{ op: '<', value: 0.3 }] }).map((w) => w.reasons),
+    ['alice 1 again'],
+    'end pushed down (the alert pack asks for the last day of bad windows)',
+  );
   t.match(messages.join('\n'), /windows\.jsonl: skipped a torn last record/);
   // new windows go to a segment; the old file stays as it is until its windows age out
   store.append([win(2, 'alice', 0.7)]);
