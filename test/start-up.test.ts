@@ -95,6 +95,39 @@ t.test("watched by osqueryd's watchdog, anomaly.ext reads its retained scores pa
   }
 });
 
+t.test("watched by osqueryd's watchdog, anomaly.ext reads its retained windows paced too", async (t) => {
+  // the windows are read first, through the same pacer: a state of windows alone must wait too
+  const e = await emulated({ config: { log_level: 'info' }, flags: { enable_extensions_watchdog: 'true' } });
+  t.teardown(() => e.close());
+  const store = new RetainedWindows({ dir: path.join(e.stateDir, 'window-scores'), maxRows: 1_000_000, maxDays: 3650 });
+  const start = 1_790_000_000;
+  for (let b = 0; b < 60; b++)
+    store.append(
+      Array.from({ length: 1000 }, (_, k) => ({
+        subject: `uid:${1000 + k}`,
+        host: 'h',
+        start: start + b * 600,
+        end: start + (b + 1) * 600,
+        events: 1,
+        score: k % 10 ? 0.9 : 0.1,
+        verdict: (k % 10 ? 'good' : 'bad') as 'good',
+        model: '' as const,
+        reasons: 'r',
+        top_ids: '[]',
+      })),
+    );
+  store.close();
+  await e.launch();
+  const logged = await until(
+    async () => e.stderr.join(''),
+    (s) => /read the retained scores and windows in/.test(s) || e.child?.exitCode !== null,
+  );
+  const paced = /read the retained scores and windows in [\d.]+ s, paced to osqueryd's watchdog \(waited ([\d.]+) s\)/.exec(logged);
+  t.ok(paced && Number(paced[1]) > 0, `the read of 60,000 windows waited for the budget (${paced?.[0] ?? 'no such line'})`);
+  const rows = await e.emu.query('SELECT count(*) AS n FROM anomaly_windows WHERE score < 0.3');
+  t.equal(rows[0].n, '6000', 'and the bad windows answer');
+});
+
 t.test('retained scores it cannot read stop the extension with EX_CANTCREAT, after it registered', async (t) => {
   const e = await emulated({ config: { log_level: 'info' } });
   t.teardown(() => e.close());
