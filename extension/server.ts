@@ -127,6 +127,14 @@ export class AnswerBudget {
     });
   }
 
+  /** a holder whose caller left stops waiting: refused, so that it gives back what it holds now rather than at its turn */
+  cancel(holder: { held: number }): void {
+    const k = this.waiting.findIndex((w) => w.holder === holder);
+    if (k < 0) return;
+    const [w] = this.waiting.splice(k, 1);
+    w.done(false);
+  }
+
   /** give back all a holder holds */
   give(holder: { held: number }): void {
     if (holder.held === 0) return;
@@ -194,6 +202,8 @@ interface Conn {
   waiting: Message[];
   /** a 'drain' listener is set */
   draining: boolean;
+  /** what the answer being made holds of the budget all answers share */
+  charge: { held: number } | null;
 }
 
 export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
@@ -274,6 +284,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
 
   const answerLater = async (c: Conn, m: Message, first: MessageWriter, pending: PluginResponse | Promise<PluginResponse>): Promise<void> => {
     const charge = { held: 0 };
+    c.charge = charge;
     // only a table's rows are made again: an INSERT, UPDATE or DELETE (or another plugin's
     // call) would be done twice
     const rereadable = isGenerate(m.args);
@@ -294,6 +305,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
         res = await callPlugin(m.args);
       }
     } finally {
+      c.charge = null;
       giveWhenTaken(c, charge);
     }
   };
@@ -504,6 +516,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
       busy: 0,
       waiting: [],
       draining: false,
+      charge: null,
       reader: new MessageReader({ maxString: limits.maxString, maxMessage: limits.maxMessage, shared }, (m) => {
         if (m.type !== MessageType.CALL && m.type !== MessageType.ONEWAY) throw new ProtocolError(`message type ${m.type} is not a call`);
         // One request of a connection at a time, as thrift's servers and osqueryd (one request
@@ -530,6 +543,8 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
       conns.delete(c);
       c.reader.release();
       c.waiting = [];
+      // an answer waiting for the budget stops waiting: what it holds is given back now
+      if (c.charge) answers.cancel(c.charge);
     });
   };
 

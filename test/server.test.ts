@@ -320,4 +320,15 @@ t.test('the budget all answers share: answers under way go first, and when all t
   budget.give(d);
   t.equal(budget.used, 0, 'all given back');
   t.equal(budget.take({ held: 0 }, 11), false, 'more than the whole budget is refused at once');
+  // a waiter whose caller left stops waiting at once, and gives back what it holds
+  const e = { held: 0 };
+  const f = { held: 0 };
+  t.equal(budget.take(e, 6), true);
+  t.equal(budget.take(f, 3), true);
+  const fMore = budget.take(f, 3);
+  budget.cancel(f);
+  t.equal(await fMore, false, 'cancelled: refused');
+  budget.give(f);
+  t.equal(budget.used, 6, 'its bytes given back before its turn');
+  budget.give(e);
 });
