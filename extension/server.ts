@@ -96,8 +96,9 @@ const AGAIN = Symbol('again');
  * for a 13 MB answer grew resident memory by 491 MB). An answer that finds the budget spent
  * waits, first come first served, for bytes another answer gives back once its reader has
  * taken it. When every answer that holds bytes is waiting for more, none can give any back:
- * the one that holds least is refused (its status says why) and gives its bytes back. Pings
- * and logger calls take nothing from it: they are answered at once, whatever it holds.
+ * the one that holds least is refused and gives its bytes back (the server makes a table's
+ * rows again from the start, ANSWER_ATTEMPTS in all, then answers a status that says why).
+ * Pings and logger calls take nothing from it: they are answered at once, whatever it holds.
  */
 export class AnswerBudget {
   used = 0;
@@ -106,8 +107,8 @@ export class AnswerBudget {
   private readonly waiting: Array<{ holder: { held: number }; need: number; done: (granted: boolean) => void }> = [];
   /**
    * `building`: answers that may hold bytes at once; more wait to begin. Begun all at once,
-   * 32 answers of 13 MB shared 65 MB two apiece, each waited for more, and all but 5 were
-   * refused; begun a few at a time most are answered whole
+   * 32 answers of 13 MB shared 65 MB two apiece, all waited for more, and 27 had to give way;
+   * begun a few at a time, and only while none under way waits, few do
    */
   constructor(
     readonly max: number,
