@@ -26,6 +26,11 @@ export interface ServerLimits {
   maxShared: number;
   /** encoded bytes of one answer; a table answer that passes it is refused with a status that says so */
   maxReply: number;
+  /**
+   * encoded bytes of all answers in flight together (made, or sent and not yet taken by their
+   * readers); never less than one whole answer (maxReply) and a step
+   */
+  maxAnswers: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -35,6 +40,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxMessage: 32 * 1024 * 1024,
   maxShared: 128 * 1024 * 1024,
   maxReply: 64 * 1024 * 1024,
+  maxAnswers: 64 * 1024 * 1024,
 };
 
 export interface ServerOptions {
@@ -76,6 +82,116 @@ const NO_OVERSIZE: ReadonlyMap<string, number> = new Map();
  * waits for it to reach its next turn, and in a cold process 512 rows take several ms
  */
 const REHEARSAL_ROWS_PER_TURN = 64;
+/** an answer takes its bytes from the budget all answers share in steps of this much */
+const ANSWER_STEP = 1024 * 1024;
+/** an answer that gives way to others is made again from the start, up to this many times in all, then refused */
+const ANSWER_ATTEMPTS = 4;
+/** what writeResponse returns for an answer that gave way and may be made again */
+const AGAIN = Symbol('again');
+
+/**
+ * The bytes all answers in flight may hold together, in steps. Each connection has one answer
+ * in flight at most, but up to maxConnections (64) may each have one of up to maxReply (64 MB):
+ * 4 GB at worst, where osqueryd's watchdog allows 200 MB of growth (32 connections each asking
+ * for a 13 MB answer grew resident memory by 491 MB). An answer that finds the budget spent
+ * waits, first come first served, for bytes another answer gives back once its reader has
+ * taken it. When every answer that holds bytes is waiting for more, none can give any back:
+ * the one that holds least is refused and gives its bytes back (the server makes a table's
+ * rows again from the start, ANSWER_ATTEMPTS in all, then answers a status that says why).
+ * Pings and logger calls take nothing from it: they are answered at once, whatever it holds.
+ */
+export class AnswerBudget {
+  used = 0;
+  /** answers that hold bytes */
+  private holders = 0;
+  private readonly waiting: Array<{ holder: { held: number }; need: number; done: (granted: boolean) => void }> = [];
+  /**
+   * `building`: answers that may hold bytes at once; more wait to begin. Begun all at once,
+   * 32 answers of 13 MB shared 65 MB two apiece, all waited for more, and 27 had to give way;
+   * begun a few at a time, and only while none under way waits, few do
+   */
+  constructor(
+    readonly max: number,
+    private readonly building = 8,
+  ) {}
+
+  /** `need` more bytes for `holder`: true at once or when given, false when refused */
+  take(holder: { held: number }, need: number): boolean | Promise<boolean> {
+    if (holder.held + need > this.max) return false;
+    if (!this.waiting.length && this.fits(holder, need)) {
+      this.grant(holder, need);
+      return true;
+    }
+    return new Promise<boolean>((done) => {
+      this.waiting.push({ holder, need, done });
+      this.unblock();
+    });
+  }
+
+  /** a holder whose caller left stops waiting: refused, so that it gives back what it holds now rather than at its turn */
+  cancel(holder: { held: number }): void {
+    const k = this.waiting.findIndex((w) => w.holder === holder);
+    if (k < 0) return;
+    const [w] = this.waiting.splice(k, 1);
+    w.done(false);
+  }
+
+  /** give back all a holder holds */
+  give(holder: { held: number }): void {
+    if (holder.held === 0) return;
+    this.used -= holder.held;
+    holder.held = 0;
+    this.holders--;
+    this.unblock();
+  }
+
+  private fits(holder: { held: number }, need: number): boolean {
+    if (this.used + need > this.max) return false;
+    if (holder.held > 0) return true;
+    // a new answer begins only when those under way are not short of bytes: begun among them,
+    // it would be the one that holds least when they all wait, and be the one to give way
+    return this.holders < this.building && !this.waiting.some((w) => w.holder.held > 0);
+  }
+
+  private grant(holder: { held: number }, need: number): void {
+    if (holder.held === 0) this.holders++;
+    this.used += need;
+    holder.held += need;
+  }
+
+  private pump(): void {
+    // first come first served among those that may go on: an answer under way is not held up
+    // by one waiting to begin
+    for (let k = 0; k < this.waiting.length;) {
+      const w = this.waiting[k];
+      if (!this.fits(w.holder, w.need)) {
+        if (w.holder.held > 0) break;
+        k++;
+        continue;
+      }
+      this.waiting.splice(k, 1);
+      this.grant(w.holder, w.need);
+      w.done(true);
+      // a grant may let one passed over begin (no answer under way waits any more)
+      k = 0;
+    }
+  }
+
+  /** when every byte held is held by an answer that waits, the waiter that holds least gives way */
+  private unblock(): void {
+    this.pump();
+    if (!this.waiting.length) return;
+    let waitingHeld = 0;
+    let least: (typeof this.waiting)[number] | null = null;
+    for (const w of this.waiting) {
+      waitingHeld += w.holder.held;
+      if (w.holder.held > 0 && (!least || w.holder.held < least.holder.held)) least = w;
+    }
+    if (waitingHeld < this.used || !least) return;
+    this.waiting.splice(this.waiting.indexOf(least), 1);
+    least.done(false);
+  }
+}
 
 interface Conn {
   socket: net.Socket;
@@ -87,12 +203,15 @@ interface Conn {
   waiting: Message[];
   /** a 'drain' listener is set */
   draining: boolean;
+  /** what the answer being made holds of the budget all answers share */
+  charge: { held: number } | null;
 }
 
 export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const byRoute = new Map(opts.plugins.map((p) => [`${p.registry}/${p.name}`, p]));
   const shared = new ByteBudget(limits.maxShared);
+  const answers = new AnswerBudget(Math.max(limits.maxAnswers, limits.maxReply + ANSWER_STEP));
   const conns = new Set<Conn>();
   const say = new Throttled(opts.log, 60_000);
   // A request that needs the shared budget while unfinished requests of other connections hold
@@ -164,12 +283,45 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
     return undefined;
   };
 
-  const answerLater = async (c: Conn, m: Message, w: MessageWriter, pending: PluginResponse | Promise<PluginResponse>): Promise<void> => {
-    const res = await pending;
-    w.begin('call', MessageType.REPLY, m.seqid).field(TType.STRUCT, 0);
-    await writeResponse(w, res, () => c.socket.destroyed, m.args);
-    w.stop();
-    send(c, w);
+  const answerLater = async (c: Conn, m: Message, first: MessageWriter, pending: PluginResponse | Promise<PluginResponse>): Promise<void> => {
+    const charge = { held: 0 };
+    c.charge = charge;
+    // only a table's rows are made again: an INSERT, UPDATE or DELETE (or another plugin's
+    // call) would be done twice
+    const rereadable = isGenerate(m.args);
+    try {
+      let res = await pending;
+      for (let attempt = 1; ; attempt++) {
+        const w = attempt === 1 ? first : new MessageWriter(REPLY_FIRST_PART);
+        w.begin('call', MessageType.REPLY, m.seqid).field(TType.STRUCT, 0);
+        const rows = await writeResponse(w, res, () => c.socket.destroyed, m.args, charge, Infinity, false, rereadable && attempt < ANSWER_ATTEMPTS);
+        if (rows !== AGAIN) {
+          w.stop();
+          send(c, w);
+          return;
+        }
+        // it gave way to the answers under way: made again from the start once they are sent
+        answers.give(charge);
+        if (c.socket.destroyed) return;
+        res = await callPlugin(m.args);
+      }
+    } finally {
+      c.charge = null;
+      giveWhenTaken(c, charge);
+    }
+  };
+
+  /** an answer's bytes stay in flight until its reader has taken them (or left) */
+  const giveWhenTaken = (c: Conn, charge: { held: number }): void => {
+    if (charge.held === 0) return;
+    if (c.socket.destroyed || !c.socket.writableNeedDrain) return answers.give(charge);
+    const give = () => {
+      c.socket.off('drain', give);
+      c.socket.off('close', give);
+      answers.give(charge);
+    };
+    c.socket.on('drain', give);
+    c.socket.on('close', give);
   };
 
   const send = (c: Conn, w: MessageWriter): void => {
@@ -226,9 +378,11 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
     res: PluginResponse,
     gone: () => boolean,
     args: Map<number, Value>,
+    charge: { held: number },
     maxRows = Infinity,
     rehearsal = false,
-  ): Promise<number | null> => {
+    again = false,
+  ): Promise<number | null | typeof AGAIN> => {
     const rowsPerTurn = rehearsal ? REHEARSAL_ROWS_PER_TURN : ROWS_PER_TURN;
     // an answer's rows are written into parts of 64 kB and more (MessageWriter doubles them),
     // made at the first row: a logger's answer has none, and a 64 kB buffer per call (outside
@@ -238,6 +392,8 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
     let problem: string | null = null;
     let cut = false;
     let stopped = false;
+    /** the bytes all answers share were spent, and this one was refused them */
+    let crowded = false;
     if (res.rows) {
       // a generator's rows are taken as they come, without a promise per row as `for await`
       // over a sync iterable makes; an async one is awaited row by row
@@ -260,6 +416,20 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
           if (body.size > limits.maxReply) {
             cut = true;
             break;
+          }
+          if (body.size > charge.held) {
+            let granted = answers.take(charge, ANSWER_STEP);
+            if (granted !== true && granted !== false) {
+              granted = await granted;
+              if (gone() || closing) {
+                stopped = true;
+                break;
+              }
+            }
+            if (!granted) {
+              crowded = true;
+              break;
+            }
           }
           if (count >= maxRows) break;
           if (++turn === rowsPerTurn) {
@@ -286,15 +456,18 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
     }
     // a rehearsal that gave way is no problem to report
     if (stopped && rehearsal) return null;
+    if (crowded && again) return AGAIN;
     // osquery's table call has no paging, and a partial answer would look whole to SQLite
     // (a count, a filter on a column not pushed down): refuse it and say how to narrow it
     if (cut)
       problem = `the answer passed ${Math.round(limits.maxReply / 2 ** 20)} MB at row ${count} and was not sent (a table call cannot be paged); narrow it with a constraint the table filters on: time (anomaly_scores) or start (anomaly_windows), e.g. WHERE time > CAST(strftime('%s','now') AS INTEGER) - 3600, or score, subject, host, verdict`;
     // the same for an answer stopped by a shutdown: the rows so far would look whole
     else if (stopped) problem = `the extension is shutting down; stopped at row ${count}, nothing sent`;
+    else if (crowded)
+      problem = `the answers in flight on other connections held the ${Math.round(answers.max / 2 ** 20)} MB all answers share, and this one (at row ${count}) had to give way; nothing sent: try again, or narrow it with a constraint the table filters on (time or start, score, subject, host, verdict)`;
     if (problem) {
       const what = `${args.get(1)} ${args.get(2)}`;
-      const kind = cut ? 'too large' : stopped ? 'stopped' : 'bad rows';
+      const kind = cut ? 'too large' : stopped ? 'stopped' : crowded ? 'crowded' : 'bad rows';
       say.say(`${kind} ${what}`, kind === 'bad rows' ? 'error' : 'warn', `${what}: not answered: ${problem}`);
       writeStatusField(w, 1, `${what}: ${problem}`);
       w.field(TType.LIST, 2).byte(TType.MAP).i32(0).stop();
@@ -319,11 +492,17 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
     const res = await callPlugin(args);
     const w = new MessageWriter();
     w.begin('call', MessageType.REPLY, 0).field(TType.STRUCT, 0);
-    const rows = await writeResponse(w, res, () => tableCalls !== seen, args, maxRows, true);
+    const charge = { held: 0 };
+    let rows: number | null | typeof AGAIN;
+    try {
+      rows = await writeResponse(w, res, () => tableCalls !== seen, args, charge, maxRows, true);
+    } finally {
+      answers.give(charge);
+    }
     w.stop();
     // the parts are joined as for a socket, then dropped
     w.finish();
-    return res.code === 0 ? rows : null;
+    return res.code === 0 && rows !== AGAIN ? rows : null;
   };
 
   const onConnection = (socket: net.Socket): void => {
@@ -338,6 +517,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
       busy: 0,
       waiting: [],
       draining: false,
+      charge: null,
       reader: new MessageReader({ maxString: limits.maxString, maxMessage: limits.maxMessage, shared }, (m) => {
         if (m.type !== MessageType.CALL && m.type !== MessageType.ONEWAY) throw new ProtocolError(`message type ${m.type} is not a call`);
         // One request of a connection at a time, as thrift's servers and osqueryd (one request
@@ -364,6 +544,8 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
       conns.delete(c);
       c.reader.release();
       c.waiting = [];
+      // an answer waiting for the budget stops waiting: what it holds is given back now
+      if (c.charge) answers.cancel(c.charge);
     });
   };
 
@@ -550,6 +732,15 @@ function writeRow(w: MessageWriter, row: unknown): string | null {
   }
   w.setCount(n);
   return null;
+}
+
+/** a table's generate call: it only reads, so it may be made again */
+function isGenerate(args: Map<number, Value>): boolean {
+  if (args.get(1) !== 'table') return false;
+  const raw = args.get(3);
+  if (!Array.isArray(raw)) return false;
+  for (const entry of raw as unknown[]) if (Array.isArray(entry) && entry[0] === 'action') return entry[1] === 'generate';
+  return false;
 }
 
 function isPromise<T>(x: T | Promise<T>): x is Promise<T> {

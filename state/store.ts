@@ -78,6 +78,7 @@ export interface ScoreStore {
 /** Push-down filter for `anomaly_windows`, with the same meaning as ScoreFilter. */
 export interface WindowFilter {
   start?: Bound[];
+  end?: Bound[];
   score?: Bound[];
   subject?: string[];
   host?: string[];
@@ -87,6 +88,8 @@ export interface WindowFilter {
 /** Retained scored windows; persisted in the state directory. */
 export interface WindowStore {
   append(windows: readonly ScoredWindow[]): void;
+  /** windows matching the filter, newest first, read one at a time */
+  matching(filter: WindowFilter): Iterable<ScoredWindow>;
   /** windows matching the filter, newest first */
   select(filter: WindowFilter): ScoredWindow[];
   readonly size: number;

@@ -123,7 +123,10 @@ const scoredWindow = (i: number): ScoredWindow => ({
   top_ids: '[]',
 });
 
-t.test('retained windows compacted on a nearly full disk: nothing half-written replaces the file', async (t) => {
+t.test('retained windows on a nearly full disk: an append the disk refuses is cut back out, and appends go on once there is space', async (t) => {
+  // (Earlier builds compacted one windows.jsonl by a copy renamed over it, and a short write
+  // renamed over it lost the windows after it: 21 of 200 left. Windows are now kept in
+  // segments as the retained scores are, and nothing is ever rewritten.)
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-disk-'));
   const dir = path.join(root, 'disk');
   const unmount = smallDisk(dir, '1m');
@@ -138,38 +141,20 @@ t.test('retained windows compacted on a nearly full disk: nothing half-written r
   const opts = { dir: path.join(dir, 'window-scores'), maxRows: 200, maxDays: 3650 };
   const w = new RetainedWindows(opts);
   w.append(Array.from({ length: 300 }, (_, i) => scoredWindow(i)));
-  w.close();
-  // the file holds 300 records and 200 are live: the next open compacts it, with only 8 kB
-  // free, far less than the 200 records take
-  const filler = fill(dir);
-  fs.truncateSync(filler, fs.statSync(filler).size - 8192);
-  const warnings: string[] = [];
-  const reopened = new RetainedWindows({ ...opts, log: (_level, msg) => warnings.push(msg) });
-  t.equal(reopened.size, 200, 'opened with the 200 live windows');
-  t.match(warnings.join('\n'), /not compacted \(ENOSPC/, 'the compaction the disk refused is put off, and said');
-  reopened.close();
-  fs.rmSync(filler);
-  const after = new RetainedWindows(opts);
-  t.equal(after.size, 200, 'with space again, all 200 live windows are there');
-  t.same(
-    fs.readdirSync(opts.dir).filter((f) => f.endsWith('.tmp')),
-    [],
-    'no temporary file left behind',
-  );
-  // compaction in the middle of appends, when the disk has room for the appends and not for
-  // the compacted copy: the error is the caller's, and appends go on once there is space
-  after.append(Array.from({ length: 1190 }, (_, i) => scoredWindow(400 + i)));
+  t.equal(w.size, 200, 'retention keeps the newest 200');
   const full = fill(dir);
   fs.truncateSync(full, fs.statSync(full).size - 16384);
-  t.throws(() => after.append(Array.from({ length: 20 }, (_, i) => scoredWindow(1600 + i))), /ENOSPC/, 'the compaction the disk refused is reported');
+  t.throws(() => w.append(Array.from({ length: 200 }, (_, i) => scoredWindow(400 + i))), /ENOSPC/, 'the append the disk refused is reported');
   fs.rmSync(full);
-  after.append([scoredWindow(5000)]);
-  t.equal(after.select({}).at(0)?.start, scoredWindow(5000).start, 'a window appended once there is space is retained');
-  after.close();
+  w.append([scoredWindow(5000)]);
+  t.equal(w.select({}).at(0)?.start, scoredWindow(5000).start, 'a window appended once there is space is retained');
+  w.close();
   const last = new RetainedWindows(opts);
   t.teardown(() => last.close());
   t.equal(last.select({}).at(0)?.start, scoredWindow(5000).start, 'and is there after a reopen');
   t.equal(last.size, 200, 'with the 199 before it');
+  const starts = last.select({}).map((x) => x.start);
+  t.equal(new Set(starts).size, starts.length, 'no window read twice');
 });
 
 t.test('retained scores with wrong-shaped records: skipped on load, every other row selectable, none dropped', async (t) => {

@@ -192,6 +192,11 @@ t.test('anomaly_windows push-down never drops a window SQLite would return', asy
     ['score <= 0.3', 's2,s3'],
     ['score = 0.3', 's2,s3'],
     ["start < ''", 's1,s2,s3,s4,s5,s6'],
+    // end is pushed down too (the alert pack's bad_windows asks for the last day's)
+    ['end > 1790002400', 's4,s5,s6'],
+    ['end = 1790001200', 's1'],
+    ['end >= 1790001800 AND end < 1790003000', 's2,s3'],
+    ["end < ''", 's1,s2,s3,s4,s5,s6'],
   ];
   for (const [where, want] of cases) t.equal(await subjects(where), want, `WHERE ${where}`);
 });

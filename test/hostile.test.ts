@@ -492,6 +492,72 @@ t.test('requests sent one after another without reading the answers are answered
     );
 });
 
+t.test(
+  'many connections that each ask for a broad SELECT at once share one budget for answers: bounded memory, every one answered or refused clearly, pings answered meanwhile',
+  async (t) => {
+    // Each connection has one answer in flight at most (the test above), but up to 64 connections
+    // may each have one, of up to 64 MB: 4 GB at worst, all built side by side (these 32 grew
+    // resident memory by 491 MB). The answers in flight now share one budget of bytes; an
+    // answer that finds it spent waits for others to be taken by their readers (one that must
+    // give way is made again, and refused, saying why, only after several tries): 153 MB, all 32 whole
+    const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+    t.teardown(() => e.close());
+    const rows = 30_000;
+    const store = new RetainedScores({ dir: path.join(e.stateDir, 'scores'), maxRows: 1_000_000, maxDays: 3650 });
+    for (let i = 0; i < rows; i += 10_000)
+      store.append(Array.from({ length: 10_000 }, (_, k) => plainRow(i + k, { columns: JSON.stringify({ pad: 'x'.repeat(200), i: i + k }) })));
+    store.close();
+    const child = await e.launch();
+    const sock = extensionSocket(e);
+    const clients = 32;
+    const sockets = await Promise.all(Array.from({ length: clients }, () => connectWaiting(sock)));
+    t.teardown(() => sockets.forEach((s) => s.destroy()));
+    const pinger = await pingSocket(sock);
+    t.teardown(() => pinger.close());
+    const peak = peakResident(child.pid!);
+    const order: string[] = [];
+    let answerBytes = 0;
+    const replies = sockets.map((s, k) =>
+      nextReply(s).then((m) => {
+        answerBytes = Math.max(answerBytes, m.bytes);
+        order.push(`answer ${k}`);
+        return statusOf(m);
+      }),
+    );
+    const request = callBytes('table', 'anomaly_scores', { action: 'generate', context: '{"constraints":[]}' });
+    await Promise.all(sockets.map((s) => send(s, request)));
+    // pings while the answers are made: each is answered, and the first before the last answer
+    let pinged = 0;
+    let ponged = 0;
+    let all = false;
+    const answers = Promise.all(replies).finally(() => (all = true));
+    do {
+      pinged++;
+      if ((await pinger.ping()) === 0) ponged++;
+      order.push('pong');
+    } while (!all && pinged < 1000);
+    const results = await answers;
+    const grown = peak.grownKb();
+    t.equal(ponged, pinged, `every ping answered (${ponged} of ${pinged})`);
+    const before = order.indexOf('pong');
+    t.ok(before < clients, `the first ping was answered with ${before} of ${clients} answers sent`);
+    const whole = results.filter((r) => r.code === 0 && r.rows.length === rows).length;
+    const refused = results.filter((r) => r.code === 1 && /answers in flight/.test(r.message));
+    t.equal(
+      whole + refused.length,
+      clients,
+      `each query has its whole answer (${whole}) or a clear refusal (${refused.length}): ${results.find((r) => r.code !== 0 || r.rows.length !== rows)?.message ?? ''}`,
+    );
+    t.ok(whole > 0, 'and some are answered');
+    if (grown === null) t.comment('no /proc/<pid>/status here: memory not measured');
+    else
+      t.ok(
+        grown * 1024 < 200 * 2 ** 20,
+        `resident memory grew ${Math.round(grown / 1024)} MB answering ${clients} connections at once, ${Math.round(answerBytes / 2 ** 20)} MB each (bound: the watchdog's 200 MB)`,
+      );
+  },
+);
+
 t.test('a link where the retained windows go is set aside like any other, not a restart loop', async (t) => {
   // Every other state file found to be a link is moved aside and the extension goes on; a
   // link in place of window-scores/windows.jsonl made it exit 73 right after it registered,

@@ -5,7 +5,7 @@ import * as path from 'path';
 import * as thrift from 'thrift';
 import t, { type Test } from 'tap';
 import { Extension, ExtensionClient, ManagerClient, types } from '../extension/client';
-import { startServer, type ServerLimits } from '../extension/server';
+import { AnswerBudget, startServer, type ServerLimits } from '../extension/server';
 import type { Plugin } from '../extension/plugin/types';
 import { SocketTransport } from '../extension/transport';
 import { ByteBudget, MessageReader, MessageType, MessageWriter, TType, type Message } from '../extension/wire';
@@ -285,4 +285,50 @@ t.test('a call whose request is not a map of pairs is answered, not left hanging
     if (item === 'broken') t.equal(replies[0].type, MessageType.EXCEPTION, 'a plugin that cannot be answered for gets an exception reply');
     else t.equal(replies[0].type, MessageType.REPLY, `${registry} ${item}: answered as a call with the entries that are not pairs skipped`);
   }
+});
+
+t.test('the budget all answers share: answers under way go first, and when all that hold it wait, the one holding least gives way', async (t) => {
+  const budget = new AnswerBudget(10, 3);
+  const a = { held: 0 };
+  const b = { held: 0 };
+  const c = { held: 0 };
+  const d = { held: 0 };
+  t.equal(budget.take(a, 4), true, 'taken at once while there is room');
+  t.equal(budget.take(b, 3), true);
+  t.equal(budget.take(c, 1), true, 'three answers under way');
+  const late = budget.take(d, 1);
+  t.not(late, true, 'a fourth waits to begin, though there is room');
+  let dGot: boolean | null = null;
+  void Promise.resolve(late).then((g) => (dGot = g));
+  const bMore = budget.take(b, 3);
+  t.not(bMore, true, 'no room for 3 more: b waits');
+  // a asks too: every answer that holds bytes but c now waits; c does not, so none gives way yet
+  const aMore = budget.take(a, 2);
+  await new Promise((r) => setImmediate(r));
+  t.equal(dGot, null, 'the fourth still waits');
+  // c asks for more than there is: all three holders wait, c holds least and gives way
+  t.equal(await budget.take(c, 3), false, 'the answer that holds least is refused');
+  budget.give(c);
+  t.equal(await bMore, true, 'first come first served: b, which asked first, gets its 3');
+  t.equal(budget.used, 10);
+  budget.give(b);
+  t.equal(await aMore, true, 'then a');
+  await new Promise((r) => setImmediate(r));
+  t.equal(dGot, true, 'the fourth begins once no answer under way waits');
+  t.equal(budget.used, 7, 'a holds 6, d 1');
+  budget.give(a);
+  budget.give(d);
+  t.equal(budget.used, 0, 'all given back');
+  t.equal(budget.take({ held: 0 }, 11), false, 'more than the whole budget is refused at once');
+  // a waiter whose caller left stops waiting at once, and gives back what it holds
+  const e = { held: 0 };
+  const f = { held: 0 };
+  t.equal(budget.take(e, 6), true);
+  t.equal(budget.take(f, 3), true);
+  const fMore = budget.take(f, 3);
+  budget.cancel(f);
+  t.equal(await fMore, false, 'cancelled: refused');
+  budget.give(f);
+  t.equal(budget.used, 6, 'its bytes given back before its turn');
+  budget.give(e);
 });

@@ -95,6 +95,39 @@ t.test("watched by osqueryd's watchdog, anomaly.ext reads its retained scores pa
   }
 });
 
+t.test("watched by osqueryd's watchdog, anomaly.ext reads its retained windows paced too", async (t) => {
+  // the windows are read first, through the same pacer: a state of windows alone must wait too
+  const e = await emulated({ config: { log_level: 'info' }, flags: { enable_extensions_watchdog: 'true' } });
+  t.teardown(() => e.close());
+  const store = new RetainedWindows({ dir: path.join(e.stateDir, 'window-scores'), maxRows: 1_000_000, maxDays: 3650 });
+  const start = 1_790_000_000;
+  for (let b = 0; b < 60; b++)
+    store.append(
+      Array.from({ length: 1000 }, (_, k) => ({
+        subject: `uid:${1000 + k}`,
+        host: 'h',
+        start: start + b * 600,
+        end: start + (b + 1) * 600,
+        events: 1,
+        score: k % 10 ? 0.9 : 0.1,
+        verdict: (k % 10 ? 'good' : 'bad') as 'good',
+        model: '' as const,
+        reasons: 'r',
+        top_ids: '[]',
+      })),
+    );
+  store.close();
+  await e.launch();
+  const logged = await until(
+    async () => e.stderr.join(''),
+    (s) => /read the retained scores and windows in/.test(s) || e.child?.exitCode !== null,
+  );
+  const paced = /read the retained scores and windows in [\d.]+ s, paced to osqueryd's watchdog \(waited ([\d.]+) s\)/.exec(logged);
+  t.ok(paced && Number(paced[1]) > 0, `the read of 60,000 windows waited for the budget (${paced?.[0] ?? 'no such line'})`);
+  const rows = await e.emu.query('SELECT count(*) AS n FROM anomaly_windows WHERE score < 0.3');
+  t.equal(rows[0].n, '6000', 'and the bad windows answer');
+});
+
 t.test('retained scores it cannot read stop the extension with EX_CANTCREAT, after it registered', async (t) => {
   const e = await emulated({ config: { log_level: 'info' } });
   t.teardown(() => e.close());
@@ -209,4 +242,76 @@ t.test('RetainedWindows.open reads in slices what the constructor reads at once'
   t.same(bad(whole), expected, 'the same windows answer the same filter');
   t.equal(expected.length, 3500);
   whole.close();
+});
+
+t.test('retained windows are held as an index of columns, not an object each: 200,000 windows cost a few bytes each', async (t) => {
+  // 1,000,000 retained windows (retention.max_rows) grew resident memory by 666 MB, every window
+  // an object with its reasons and top_ids. They are now indexed as the retained scores are
+  // (typed columns, each record read back from its segment for the rows an answer returns).
+  // Read by a child process: V8's heap and the buffers outside it after a collection, grown
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-memory-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const wdir = path.join(dir, 'window-scores');
+  fs.mkdirSync(wdir, { mode: 0o700 });
+  const start = 1_790_000_000;
+  const windows = 200_000;
+  const subjects = 2000;
+  const fd = fs.openSync(path.join(wdir, 'windows.jsonl'), 'w', 0o600);
+  for (let b = 0; b < windows / subjects; b++) {
+    const lines: string[] = [];
+    for (let k = 0; k < subjects; k++) {
+      const bad = (b * subjects + k) % 100 === 0;
+      lines.push(
+        JSON.stringify({
+          subject: `uid:${1000 + k}`,
+          host: 'h',
+          start: start + b * 600,
+          end: start + (b + 1) * 600,
+          events: 40,
+          score: bad ? 0.1 : 0.9,
+          verdict: bad ? 'bad' : 'good',
+          model: 'rate',
+          reasons: bad ? `more events than usual for uid:${1000 + k}: 400 in 10 min, usually 40` : `${40 + (k % 7)} events in 10 min, usually 40`,
+          top_ids: JSON.stringify([`${b}-${k}-0d1e2f3a4b5c6d7e`, `${b}-${k}-1d1e2f3a4b5c6d7e`, `${b}-${k}-2d1e2f3a4b5c6d7e`]),
+        }),
+      );
+    }
+    fs.writeSync(fd, lines.join('\n') + '\n');
+  }
+  fs.closeSync(fd);
+  const script = `
+    const { RetainedWindows } = require(${JSON.stringify(path.join(DIST, 'state', 'windows.js'))});
+    const held = () => { gc(); gc(); const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
+    const before = held();
+    RetainedWindows.open({ dir: ${JSON.stringify(wdir)}, maxRows: 1000000, maxDays: 3650 }).then((s) => {
+      const grown = held() - before;
+      const bad = s.select({ score: [{ op: '<', value: 0.3 }] });
+      const alice = s.select({ subject: ['uid:1007'], start: [{ op: '>=', value: ${start + 90 * 600} }] });
+      process.stdout.write(JSON.stringify({ size: s.size, bad: bad.length, first: bad[0], alice: alice.map((w) => w.start), grown }));
+    });`;
+  const res = spawnSync(process.execPath, ['--expose-gc', '-e', script], { env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8', maxBuffer: 1 << 26 });
+  t.equal(res.status, 0, `the child read the windows (${res.stderr.slice(-500)})`);
+  const got = JSON.parse(res.stdout) as {
+    size: number;
+    bad: number;
+    first: { subject: string; start: number; top_ids: string };
+    alice: number[];
+    grown: number;
+  };
+  t.equal(got.size, windows, 'every window');
+  t.equal(got.bad, windows / 100, 'the bad windows answer');
+  t.match(
+    got.first,
+    { subject: 'uid:2900', start: start + 99 * 600, top_ids: '["99-1900-0d1e2f3a4b5c6d7e","99-1900-1d1e2f3a4b5c6d7e","99-1900-2d1e2f3a4b5c6d7e"]' },
+    'newest first, whole',
+  );
+  t.same(
+    got.alice,
+    Array.from({ length: 10 }, (_, i) => start + (99 - i) * 600),
+    'subject and start pushed down',
+  );
+  t.ok(
+    got.grown < 20 * 2 ** 20,
+    `V8's heap and buffers grew ${Math.round(got.grown / 2 ** 20)} MB holding ${windows} windows after a collection (bound 20 MB: an index of a few dozen bytes a window, its capacity doubled)`,
+  );
 });

@@ -4,7 +4,9 @@ import { boundsOf, equalsOf, tablePlugin, type ColumnDefinition, type QueryConte
 import { formatDouble } from './scores';
 
 // anomaly_windows (design.md): one row per subject and closed time window, newest first, with
-// the constraints osqueryd passes on start, score, subject, host and verdict pushed down.
+// the constraints osqueryd passes on start, end, score, subject, host and verdict pushed down
+// (end: the alert pack's bad_windows asks for the last day's, and each window an answer
+// returns is read from disk).
 
 export const WINDOW_COLUMNS: ColumnDefinition[] = [
   { name: 'subject', type: 'TEXT' },
@@ -39,8 +41,10 @@ export function windowRow(w: ScoredWindow): Row {
 export function windowFilterOf(ctx: QueryContext): WindowFilter {
   const f: WindowFilter = {};
   const start = boundsOf(ctx, 'start');
+  const end = boundsOf(ctx, 'end');
   const score = boundsOf(ctx, 'score');
   if (start) f.start = start;
+  if (end) f.end = end;
   if (score) f.score = score;
   for (const col of ['subject', 'host', 'verdict'] as const) {
     const eq = equalsOf(ctx, col);
@@ -59,5 +63,6 @@ export function windowsTable(store: WindowStore | Promise<WindowStore>) {
 }
 
 function* windowRows(store: WindowStore, filter: WindowFilter): Generator<Row> {
-  for (const w of store.select(filter)) yield windowRow(w);
+  // read one at a time as the server encodes them, as anomaly_scores' rows are
+  for (const w of store.matching(filter)) yield windowRow(w);
 }
