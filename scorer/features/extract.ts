@@ -85,6 +85,8 @@ export interface ExtractorState {
   users: Array<[string, string]>;
   /** the session contexts of running processes (absent in files of older builds) */
   sessions?: Array<[string, string, string]>;
+  /** the executables seen listening, `host:exe` (absent in files of older builds) */
+  listeners?: string[];
   /** the last queue row learned (absent in files of older builds) */
   learned?: LearnedMark | null;
 }
@@ -233,7 +235,13 @@ export class FeatureExtractor {
   }
 
   toState(): ExtractorState {
-    return { miner: this.miner.toState(), users: this.users.toState(), sessions: this.processes.sessionsState(), learned: this.learned };
+    return {
+      miner: this.miner.toState(),
+      users: this.users.toState(),
+      sessions: this.processes.sessionsState(),
+      listeners: this.processes.listenersState(),
+      learned: this.learned,
+    };
   }
 
   static fromState(state: ExtractorState, opts: { users: UidMap; overrides: Record<string, QueryOverride> }): FeatureExtractor {
@@ -245,6 +253,7 @@ export class FeatureExtractor {
       TemplateMiner.fromState({ ...state.miner, options: { ...state.miner.options, masks: CMD_MASKS.map((m) => m.source) } }),
     );
     if (state.sessions) x.processes.loadSessions(state.sessions);
+    if (state.listeners) x.processes.loadListeners(state.listeners);
     x.learned = state.learned ?? null;
     return x;
   }

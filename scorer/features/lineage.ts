@@ -196,6 +196,22 @@ export class ProcessTable {
     return [...this.sessions].map(([key, s]) => [key, s.session, s.ppid]);
   }
 
+  /**
+   * The executables seen listening, for the state file (`host:exe`). Unlike the rest of the
+   * table, a few minutes of rows do not teach them again: listening_ports is a differential
+   * query, and osqueryd keeps its last results across its own restarts, so sshd's port is
+   * logged once, when it first listens. Without them, every shell under sshd after a restart
+   * (or in `anomaly score` after `anomaly train`) had the ancestry `none` its training never
+   * had, and scored bad.
+   */
+  listenersState(): string[] {
+    return [...this.listeners];
+  }
+
+  loadListeners(list: ReadonlyArray<string>): void {
+    for (const key of list.slice(-MAX_LISTENERS)) this.listeners.add(key);
+  }
+
   loadSessions(list: ReadonlyArray<readonly [string, string, string]>): void {
     for (const [key, session, ppid] of list.slice(-MAX_PIDS)) bounded(this.sessions, key, { session, ppid }, MAX_PIDS);
   }
