@@ -278,6 +278,22 @@ t.test('the listeners learnt before a restart still give a shell its ancestry af
   t.equal(checkExtractor({ ...saved, listeners: [3] }), '/listeners/0 must be string', 'a malformed list is refused');
 });
 
+t.test('a shell opened before a restart still names the parent of what it runs after it', async (t) => {
+  const t0 = 1_790_000_000;
+  const parentOf = (x: FeatureExtractor, row: ResultRow) => x.extract(row).event;
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  // process_events reports a process once, when it starts: ann's shell (700), kept open in tmux
+  x.extract(at(proc('700', '650', '/bin/bash', '-bash'), t0));
+  t.equal(parentOf(x, at(proc('701', '700', '/usr/bin/git', 'git status'), t0 + 60)).key, 'exec /usr/bin/git <- /bin/bash', 'before the restart');
+  const saved = JSON.parse(JSON.stringify(x.toState()));
+  t.equal(checkExtractor(saved), null, 'the saved state is valid');
+  const y = FeatureExtractor.fromState(saved, { users: new UidMap(), overrides: {} });
+  const after = parentOf(y, at(proc('702', '700', '/usr/bin/git', 'git pull'), t0 + 86_400));
+  t.equal(after.key, 'exec /usr/bin/git <- /bin/bash', 'and after it');
+  t.ok(after.values.includes('parent=/bin/bash'));
+  t.equal(checkExtractor({ ...saved, procs: [['h:1', '/bin/sh', '0']] }), '/procs/0 must NOT have fewer than 4 items', 'a malformed list is refused');
+});
+
 t.test('two logins of one account a minute apart: each sshd fork takes its own', async (t) => {
   const t0 = 1_790_000_000;
   const root = { auid: '0', uid: '0', euid: '0' };

@@ -87,6 +87,8 @@ export interface ExtractorState {
   sessions?: Array<[string, string, string]>;
   /** the executables seen listening, `host:exe` (absent in files of older builds) */
   listeners?: string[];
+  /** the processes known, `[host:pid, exe, parent pid, start time]` (absent in files of older builds) */
+  procs?: Array<[string, string, string, number]>;
   /** the last queue row learned (absent in files of older builds) */
   learned?: LearnedMark | null;
 }
@@ -240,6 +242,7 @@ export class FeatureExtractor {
       users: this.users.toState(),
       sessions: this.processes.sessionsState(),
       listeners: this.processes.listenersState(),
+      procs: this.processes.procsState(),
       learned: this.learned,
     };
   }
@@ -254,6 +257,7 @@ export class FeatureExtractor {
     );
     if (state.sessions) x.processes.loadSessions(state.sessions);
     if (state.listeners) x.processes.loadListeners(state.listeners);
+    if (state.procs) x.processes.loadProcs(state.procs);
     x.learned = state.learned ?? null;
     return x;
   }
