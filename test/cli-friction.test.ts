@@ -119,6 +119,15 @@ t.test('a usage error points at the help of the command that was run', async (t)
   t.equal(unknown.err, 'anomaly: unknown command "trian"\nRun \'anomaly --help\' for usage.\n');
 });
 
+t.test("each command's --help starts every option's text at one column", async (t) => {
+  for (const command of ['demo', 'train', 'score', 'eval', 'report', 'status', 'feedback']) {
+    const help = anomaly([command, '--help']);
+    t.equal(help.code, 0);
+    const columns = new Set(help.out.split('\n').flatMap((line) => /^ {2}--\S+(?: \S+)?\s{2,}/.exec(line)?.[0].length ?? []));
+    t.equal(columns.size, 1, `anomaly ${command} --help: option text at column ${[...columns].join(', ')}`);
+  }
+});
+
 t.test('demo --end pins the stream to a day, whatever day it runs', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-demo-end-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
