@@ -294,6 +294,16 @@ t.test('a shell opened before a restart still names the parent of what it runs a
   t.equal(checkExtractor({ ...saved, procs: [['h:1', '/bin/sh', '0']] }), '/procs/0 must NOT have fewer than 4 items', 'a malformed list is refused');
 });
 
+t.test("a query's name without its pack, as osquery's default delimiter and Fleet's write it", async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const queryOf = (query: string) => x.match({ ...proc('900', '1', '/usr/bin/git', 'git status'), query }).values.find((v) => v.startsWith('query='));
+  t.equal(queryOf('pack_user-behavior_process_events'), 'query=process_events');
+  // Fleet: --pack_delimiter=/, one pack per team; a host moved to another team keeps its queries
+  t.equal(queryOf('pack/Global/process_events'), 'query=process_events');
+  t.equal(queryOf('pack/team-3/process_events'), 'query=process_events');
+  t.equal(queryOf('process_events'), 'query=process_events', 'a schedule entry has no pack');
+});
+
 t.test('two logins of one account a minute apart: each sshd fork takes its own', async (t) => {
   const t0 = 1_790_000_000;
   const root = { auid: '0', uid: '0', euid: '0' };
