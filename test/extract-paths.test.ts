@@ -302,6 +302,10 @@ t.test("a query's name without its pack, as osquery's default delimiter and Flee
   t.equal(queryOf('pack/Global/process_events'), 'query=process_events');
   t.equal(queryOf('pack/team-3/process_events'), 'query=process_events');
   t.equal(queryOf('process_events'), 'query=process_events', 'a schedule entry has no pack');
+  // the kind of event comes from the query's name, not its pack's
+  const listening = { query: 'pack_network-connections_listening_ports', host: 'h', time: 1_790_000_000, action: 'added' as const, decorations: {} };
+  t.equal(x.kindOf({ ...listening, columns: { pid: '612', port: '22', protocol: '6', address: '0.0.0.0', path: '/usr/sbin/sshd' } }), 'listen');
+  t.equal(x.kindOf({ ...listening, query: 'pack/process-audit/users', columns: { uid: '1000', username: 'ann', shell: '/bin/bash' } }), 'other');
 });
 
 t.test('two logins of one account a minute apart: each sshd fork takes its own', async (t) => {

@@ -151,7 +151,8 @@ export class FeatureExtractor {
   }
 
   kindOf(row: ResultRow): QueryKind {
-    const name = row.query.toLowerCase();
+    // the query's own name: its pack's may say anything (pack_network-connections_listening_ports)
+    const name = shortQuery(row.query).toLowerCase();
     for (const [re, kind] of KIND_BY_NAME) if (re.test(name)) return kind;
     const c = row.columns;
     if ('target_path' in c) return 'file';
