@@ -340,6 +340,55 @@ export class Scorer {
     }
   }
 
+  /** subjects taken over from a bare uid's, and the file that one was read from: removed once the new one is written */
+  private readonly adoptedFrom = new Map<string, string>();
+
+  /**
+   * A user's subject that is new here while the subject of their uid (`uid:998@web-01`) is
+   * not: `anomaly train` learnt it from logs that named no uid (a service account has no
+   * shell history, and the users snapshot is daily), and the extension, which names uids
+   * from osqueryd's users table, started the user afresh beside an orphaned model. The
+   * uid's subject is taken over under the name, once, with its models and state.
+   */
+  private adoptBareUid(name: string, user: string, host: string, perHost: boolean): void {
+    if (user.startsWith('uid:') || this.subjects.has(name) || this.parked.has(name)) return;
+    const uid = this.users.uidOf(user);
+    if (uid === undefined) return;
+    const alias = subjectKey(`uid:${uid}`, host, perHost);
+    let state: SubjectStateFile | undefined;
+    let from: string | undefined;
+    try {
+      const loaded = this.subjects.get(alias);
+      if (loaded) {
+        from = this.files.get(alias) ?? path.join(this.opts.stateDir ?? '', 'subjects', subjectFileName(alias));
+        // through JSON: the new subject must share no array with the one disposed of
+        state = JSON.parse(JSON.stringify(loaded.toState())) as SubjectStateFile;
+        this.subjects.delete(alias);
+        this.files.delete(alias);
+        loaded.dispose();
+      } else if (this.parked.has(alias)) {
+        from = this.parked.get(alias)!.file;
+        state = readStateFile(from, SUBJECT_KIND, SUBJECT_VERSION, checkSubject) as SubjectStateFile | undefined;
+        this.parked.delete(alias);
+      }
+      if (!state) return;
+      const s = Subject.fromState({ ...state, name }, this.subjectOptions);
+      s.dirty = true;
+      this.subjects.set(name, s);
+      this.changedState = true;
+      if (this.opts.stateDir && from) this.adoptedFrom.set(name, from);
+      this.log(
+        'info',
+        `subject ${JSON.stringify(alias.slice(0, 100))} is ${JSON.stringify(name.slice(0, 100))} (osqueryd's users table names uid ${uid}): its models carry on under that name`,
+      );
+    } catch (err) {
+      this.log(
+        'error',
+        `subject ${JSON.stringify(alias.slice(0, 100))} could not be taken over as ${JSON.stringify(name.slice(0, 100))}: ${(err as Error).message}; it starts learning`,
+      );
+    }
+  }
+
   /** save (if its file is not current) and park the least recently used subject; false if it could not be saved */
   private evictLeastRecent(): boolean {
     const [name, s] = this.subjects.entries().next().value as [string, Subject];
@@ -364,6 +413,15 @@ export class Scorer {
     s.dirty = false;
     this.files.delete(s.name);
     removeLegacyFile(dir, s.name);
+    const adopted = this.adoptedFrom.get(s.name);
+    if (adopted !== undefined) {
+      this.adoptedFrom.delete(s.name);
+      try {
+        fs.unlinkSync(adopted);
+      } catch {
+        /* already gone */
+      }
+    }
   }
 
   /** rows attributed to a bare uid (`uid:1001`) because nothing named it, by subject */
@@ -408,6 +466,7 @@ export class Scorer {
       verdicts.forEach((v, j) => (fromHost[group.index[j]] = v));
     }
     for (const [name, group] of bySubject) {
+      this.adoptBareUid(name, extracted[group.index[0]].subject, rows[group.index[0]].host, perHost);
       const subject = await this.use(name);
       let verdicts: SubjectVerdict[];
       if (subject) {

@@ -110,9 +110,22 @@ t.test('a usage error points at the help of the command that was run', async (t)
   // every code a command can end with is in the top-level help
   const help = anomaly(['--help']);
   for (const [name, code] of Object.entries(EXIT)) t.match(help.out, new RegExp(`\\b${code} `), `anomaly --help names exit ${code} (${name})`);
+  // eval took --verbose, undocumented, and did nothing with it
+  const verbose = anomaly(['eval', '--verbose', '--train', JUMPVM_LOG, '--test', JUMPVM_LOG]);
+  t.equal(verbose.code, 64, 'eval has no --verbose');
+  t.equal(verbose.err, "anomaly: unknown flag --verbose\nRun 'anomaly eval --help' for its options.\n");
   const unknown = anomaly(['trian']);
   t.equal(unknown.code, 64);
   t.equal(unknown.err, 'anomaly: unknown command "trian"\nRun \'anomaly --help\' for usage.\n');
+});
+
+t.test("each command's --help starts every option's text at one column", async (t) => {
+  for (const command of ['demo', 'train', 'score', 'eval', 'report', 'status', 'feedback']) {
+    const help = anomaly([command, '--help']);
+    t.equal(help.code, 0);
+    const columns = new Set(help.out.split('\n').flatMap((line) => /^ {2}--\S+(?: \S+)?\s{2,}/.exec(line)?.[0].length ?? []));
+    t.equal(columns.size, 1, `anomaly ${command} --help: option text at column ${[...columns].join(', ')}`);
+  }
 });
 
 t.test('demo --end pins the stream to a day, whatever day it runs', async (t) => {

@@ -252,6 +252,62 @@ t.test('open sessions keep their context across a restart', async (t) => {
   t.equal(checkExtractor({ ...saved, sessions: [['h:1', 3]] }), '/sessions/0 must NOT have fewer than 3 items', 'a malformed list is refused');
 });
 
+t.test('the listeners learnt before a restart still give a shell its ancestry after it', async (t) => {
+  const t0 = 1_790_000_000;
+  const lineageOf = (x: FeatureExtractor, row: ResultRow) => x.extract(row).event.values.find((v) => v.startsWith('lineage='));
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  // listening_ports is differential: sshd's port is logged once, when sshd starts, and never
+  // again while it listens (osqueryd keeps its last results across its own restarts too)
+  x.extract({
+    query: 'pack_x_listening_ports',
+    host: 'h',
+    time: t0,
+    action: 'added',
+    columns: { pid: '612', port: '22', protocol: '6', family: '2', address: '0.0.0.0', path: '/usr/sbin/sshd' },
+    decorations: {},
+  });
+  const root = { auid: '0', uid: '0', euid: '0' };
+  x.extract(at(proc('100', '612', '/usr/sbin/sshd', 'sshd: ann [priv]', root), t0 + 60));
+  t.equal(lineageOf(x, at(proc('101', '100', '/bin/bash', '-bash'), t0 + 61)), 'lineage=service:sshd', 'a login shell before the restart');
+  // the extension restarts (or `anomaly score` reads what `anomaly train` saved); a day later ann logs in again
+  const saved = JSON.parse(JSON.stringify(x.toState()));
+  t.equal(checkExtractor(saved), null, 'the saved state is valid');
+  const y = FeatureExtractor.fromState(saved, { users: new UidMap(), overrides: {} });
+  y.extract(at(proc('200', '612', '/usr/sbin/sshd', 'sshd: ann [priv]', root), t0 + 86_400));
+  t.equal(lineageOf(y, at(proc('201', '200', '/bin/bash', '-bash'), t0 + 86_401)), 'lineage=service:sshd', 'and after it');
+  t.equal(checkExtractor({ ...saved, listeners: [3] }), '/listeners/0 must be string', 'a malformed list is refused');
+});
+
+t.test('a shell opened before a restart still names the parent of what it runs after it', async (t) => {
+  const t0 = 1_790_000_000;
+  const parentOf = (x: FeatureExtractor, row: ResultRow) => x.extract(row).event;
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  // process_events reports a process once, when it starts: ann's shell (700), kept open in tmux
+  x.extract(at(proc('700', '650', '/bin/bash', '-bash'), t0));
+  t.equal(parentOf(x, at(proc('701', '700', '/usr/bin/git', 'git status'), t0 + 60)).key, 'exec /usr/bin/git <- /bin/bash', 'before the restart');
+  const saved = JSON.parse(JSON.stringify(x.toState()));
+  t.equal(checkExtractor(saved), null, 'the saved state is valid');
+  const y = FeatureExtractor.fromState(saved, { users: new UidMap(), overrides: {} });
+  const after = parentOf(y, at(proc('702', '700', '/usr/bin/git', 'git pull'), t0 + 86_400));
+  t.equal(after.key, 'exec /usr/bin/git <- /bin/bash', 'and after it');
+  t.ok(after.values.includes('parent=/bin/bash'));
+  t.equal(checkExtractor({ ...saved, procs: [['h:1', '/bin/sh', '0']] }), '/procs/0 must NOT have fewer than 4 items', 'a malformed list is refused');
+});
+
+t.test("a query's name without its pack, as osquery's default delimiter and Fleet's write it", async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const queryOf = (query: string) => x.match({ ...proc('900', '1', '/usr/bin/git', 'git status'), query }).values.find((v) => v.startsWith('query='));
+  t.equal(queryOf('pack_user-behavior_process_events'), 'query=process_events');
+  // Fleet: --pack_delimiter=/, one pack per team; a host moved to another team keeps its queries
+  t.equal(queryOf('pack/Global/process_events'), 'query=process_events');
+  t.equal(queryOf('pack/team-3/process_events'), 'query=process_events');
+  t.equal(queryOf('process_events'), 'query=process_events', 'a schedule entry has no pack');
+  // the kind of event comes from the query's name, not its pack's
+  const listening = { query: 'pack_network-connections_listening_ports', host: 'h', time: 1_790_000_000, action: 'added' as const, decorations: {} };
+  t.equal(x.kindOf({ ...listening, columns: { pid: '612', port: '22', protocol: '6', address: '0.0.0.0', path: '/usr/sbin/sshd' } }), 'listen');
+  t.equal(x.kindOf({ ...listening, query: 'pack/process-audit/users', columns: { uid: '1000', username: 'ann', shell: '/bin/bash' } }), 'other');
+});
+
 t.test('two logins of one account a minute apart: each sshd fork takes its own', async (t) => {
   const t0 = 1_790_000_000;
   const root = { auid: '0', uid: '0', euid: '0' };

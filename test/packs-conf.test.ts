@@ -26,6 +26,10 @@ t.test('a broken pack is refused, naming the key', async (t) => {
   t.match(paths, /\/queries\/q/, `errors point at the query: ${paths}`);
   t.match(paths, /snapshott|interval/, 'and at the bad key');
   t.notOk(validatePack({ queries: {} }), 'a pack needs queries');
+  // osquery's Pack::initialize reads shard, platform, version, query, interval, snapshot,
+  // removed and denylist of a query (value and description are documentation): any other key
+  // would be silently ignored
+  t.notOk(validatePack({ queries: { q: { query: 'SELECT 1', startup_priority: 1 } } }), 'a key osquery does not read is refused');
 });
 
 t.test('the example config is valid and covers every section', async (t) => {

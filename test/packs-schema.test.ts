@@ -80,3 +80,28 @@ t.test('the versions are needed: socket_events.status and last.type_name came in
   t.match(before(pack.queries.socket_events.query), /no such column: status/);
   t.match(before(pack.queries.last.query), /no such column: type_name/);
 });
+
+t.test('socket_events leaves out loopback as osquery writes it, and keeps binds', async (t) => {
+  const pack = JSON.parse(fs.readFileSync(path.join(ROOT, 'packs', 'user-behavior.conf'), 'utf8'));
+  const SQL = await initSqlJs();
+  const db = new SQL.Database();
+  const columns = schemaAt(pack.queries.socket_events.version).get('socket_events')!;
+  db.run(`CREATE TABLE socket_events (${columns.map((c) => `"${c}"`).join(', ')})`);
+  // rows as osquery 5's socket_events.cpp makes them: IPv6 addresses with every group in full,
+  // a bind's remote address "0"
+  // family is an INTEGER column in osquery
+  const rows: Array<[string, number, string]> = [
+    ['connect', 2, '127.0.0.1'],
+    ['connect', 2, '127.0.0.53'], // systemd-resolved's stub: every DNS lookup on Ubuntu
+    ['connect', 10, '0000:0000:0000:0000:0000:0000:0000:0001'],
+    ['connect', 10, '0000:0000:0000:0000:0000:ffff:7f00:0001'],
+    ['connect', 2, '198.51.100.7'],
+    ['connect', 10, '2001:0db8:0000:0000:0000:0000:0000:0001'],
+    ['bind', 2, '0'],
+  ];
+  for (const [action, family, remote] of rows)
+    db.run('INSERT INTO socket_events (action, family, remote_address, path) VALUES (?, ?, ?, ?)', [action, family, remote, '/usr/bin/x']);
+  const [res] = db.exec(pack.queries.socket_events.query);
+  const kept = res.values.map((r) => `${r[res.columns.indexOf('action')]} ${r[res.columns.indexOf('remote_address')]}`);
+  t.same(kept, ['connect 198.51.100.7', 'connect 2001:0db8:0000:0000:0000:0000:0000:0001', 'bind 0']);
+});

@@ -131,6 +131,15 @@ t.test('generalisation keeps behaviour and drops what changes every time', async
   t.equal(addressClass('fe80::1'), 'link-local');
   t.equal(addressClass(':0'), 'name', 'an X display is not an IPv6 address');
   t.equal(addressClass('fe80::1%eth0'), 'link-local', 'with its zone');
+  // socket_events (audit) writes IPv6 addresses with every group in full
+  t.equal(addressClass('0000:0000:0000:0000:0000:0000:0000:0001'), 'loopback', 'socket_events: ::1 in full');
+  t.equal(addressClass('0000:0000:0000:0000:0000:0000:0000:0000'), 'any', 'socket_events: :: in full');
+  t.equal(addressClass('2001:0db8:0000:0000:0000:0000:0000:0001'), 'public:2001:db8', 'socket_events: the same class as 2001:db8::1');
+  t.equal(addressClass('fe80:0000:0000:0000:0211:22ff:fe33:4455'), 'link-local');
+  t.equal(addressClass('0000:0000:0000:0000:0000:ffff:c633:6407'), 'public:198.51', 'an IPv4 address through an IPv6 socket, in full');
+  t.equal(addressClass('0000:0000:0000:0000:0000:ffff:7f00:0001'), 'loopback', '127.0.0.1 through an IPv6 socket, in full');
+  t.equal(addressClass('0000:0000:0000:0000:0000:ffff:0a00:0411'), 'private:10.0');
+  t.equal(addressClass('::ffff:10.0.4.17'), 'private:10.0', 'and written as osquery writes /proc/net');
   t.equal(portClass('443'), '443');
   t.equal(portClass('5432'), '5432', 'service ports stay exact');
   t.equal(portClass('4444'), 'high');

@@ -108,3 +108,46 @@ t.test('item 9: state files are checked against their schema, precisely', async 
   const scored = await reopened.scoreRows([row(30, 'alice'), row(31, 'bob')]);
   t.equal(scored.length, 2, "rows of both subjects are scored: one bad file spoils nobody else's batch");
 });
+
+t.test("a subject learnt under a bare uid carries on under the name osqueryd's users table gives the uid", async (t) => {
+  for (const resident of [50, 1]) {
+    const { dir, log } = setup(t);
+    const config = resolveConfig(
+      {
+        state_dir: dir,
+        learning: { min_events: 100000, min_days: 0 },
+        models: { rarity: true, ocsvm: false, lstm: false },
+        memory: { resident_subjects: resident },
+      },
+      'test',
+      {},
+    );
+    const files = () => fs.readdirSync(path.join(dir, 'subjects'));
+    // `anomaly train` on logs that never name uid 998 (a service account has no shell history;
+    // the users snapshot is daily); bob is named by the rows
+    const trained = await Scorer.open({ config, stateDir: dir, log });
+    trained.learnUsers([{ ...row(0, '1001'), query: 'pack_x_shell_history', columns: { uid: '1001', username: 'bob', command: 'ls' } }]);
+    await trained.scoreRows([...Array.from({ length: 30 }, (_, i) => row(i, '998')), ...Array.from({ length: 3 }, (_, i) => row(50 + i, '1001'))]);
+    trained.save();
+    t.ok(files().includes(subjectFileName('uid:998@h')), 'train saved the subject under the uid');
+    // the extension: osqueryd's users table names the uid
+    const ext = await Scorer.open({ config, stateDir: dir, log });
+    ext.setUsers([
+      { uid: '998', username: 'svc-backup' },
+      { uid: '1001', username: 'bob' },
+    ]);
+    // with one subject resident, bob is loaded last and uid:998 waits in its file
+    await ext.scoreRows([row(60, '1001')]);
+    const scored = await ext.scoreRows(Array.from({ length: 5 }, (_, i) => row(100 + i, '998')));
+    t.same([...new Set(scored.map((s) => s.subject))], ['svc-backup'], `resident ${resident}: the rows are svc-backup's`);
+    const rarity = (subject: string) => ext.summaries().find((s) => s.subject === subject && s.model === 'rarity');
+    t.equal(rarity('svc-backup@h')?.events, 35, `resident ${resident}: with the 30 events learnt under the uid`);
+    t.notOk(rarity('uid:998@h'), `resident ${resident}: no subject is left under the uid`);
+    ext.save();
+    t.ok(
+      files().includes(subjectFileName('svc-backup@h')) && !files().includes(subjectFileName('uid:998@h')),
+      `resident ${resident}: one file, under the name`,
+    );
+    t.equal(rarity('bob@h')?.events, 4, 'a named subject is left as it was');
+  }
+});

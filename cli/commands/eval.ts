@@ -45,7 +45,6 @@ export async function run(argv: string[]): Promise<number> {
     models: { kind: 'value' },
     config: { kind: 'value' },
     quiet: { kind: 'bool' },
-    verbose: { kind: 'bool' },
     unit: { kind: 'value' },
     combine: { kind: 'value' },
   });

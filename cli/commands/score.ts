@@ -6,10 +6,10 @@ import { WindowScorer, windowOptionsFrom } from '../../scorer/windows';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
-import { checkInputFile, configFrom, holdState, jsonText, logBatches, STATE_FLAGS, STATE_HELP, stderrLog, table, type RowStreamStats } from './shared';
+import { checkInputFile, configFrom, holdState, jsonText, logBatches, STATE_FLAGS, stateHelp, stderrLog, table, type RowStreamStats } from './shared';
 import { notScored } from '../../extension/own-output';
 
-export const help = `Usage: anomaly score --log FILE [options]
+export const help = `Usage: anomaly score --log FILE... [options]
 
 Score every row of osquery results logs with the models in the state directory and print
 one anomaly_scores row per result row: JSON lines by default, or an osqueryi-style table.
@@ -23,7 +23,7 @@ Options:
   --only VERDICTS      comma-separated verdicts to print: bad, ugly, good, learning
                        (default all)
   --fail-on-bad        exit 1 when any row is bad (for scripts and CI)
-${STATE_HELP}`;
+${stateHelp(23)}`;
 
 const VERDICTS = ['bad', 'ugly', 'good', 'learning'] as const;
 const COLUMNS = ['time', 'subject', 'query', 'event', 'score', 'verdict', 'model', 'reasons'];

@@ -17,12 +17,19 @@ export const STATE_FLAGS = {
   quiet: { kind: 'bool' },
 } as const;
 
-export const STATE_HELP = `  --state DIR      state directory (default: ANOMALY_STATE_DIR, else the config's
-                   state_dir, else /var/osquery/anomaly)
-  --config FILE    config file (default: ANOMALY_CONFIG, else /etc/osquery/anomaly.json)
-  --verbose        log debug messages to stderr
-  --quiet          no progress output and no info messages (warnings and errors only)
-`;
+/** the state options' help, their text from `column` on, where the command's own options' text starts */
+export function stateHelp(column = 19): string {
+  const options: Array<[string, string[]]> = [
+    ['--state DIR', ["state directory (default: ANOMALY_STATE_DIR, else the config's", 'state_dir, else /var/osquery/anomaly)']],
+    ['--config FILE', ['config file (default: ANOMALY_CONFIG, else /etc/osquery/anomaly.json)']],
+    ['--verbose', ['log debug messages to stderr']],
+    ['--quiet', ['no progress output and no info messages (warnings and errors only)']],
+  ];
+  const lines = options.flatMap(([flag, text]) => text.map((t, i) => (i === 0 ? `  ${flag}`.padEnd(column) : ' '.repeat(column)) + t));
+  return `${lines.join('\n')}\n`;
+}
+
+export const STATE_HELP = stateHelp();
 
 /** config with the state directory the flags ask for, checked to be writable */
 export function configFrom(flags: Record<string, unknown>, needWritableState = true): AnomalyConfig {

@@ -91,7 +91,7 @@ export async function run(argv: string[]): Promise<number> {
   if (bare.length) {
     const n = bare.reduce((a, [, k]) => a + k, 0);
     process.stdout.write(
-      `${n.toLocaleString('en-US')} rows attributed to bare uids (${bare.map(([u, k]) => `${cellText(u)}: ${k}`).join(', ')}): no users snapshot or row names them\n`,
+      `${n.toLocaleString('en-US')} rows attributed to bare uids (${bare.map(([u, k]) => `${cellText(u)}: ${k}`).join(', ')}): no users snapshot or row names them (the extension carries each on under the name osqueryd's users table gives its uid)\n`,
     );
   }
   if (learning.length)

@@ -85,6 +85,10 @@ export interface ExtractorState {
   users: Array<[string, string]>;
   /** the session contexts of running processes (absent in files of older builds) */
   sessions?: Array<[string, string, string]>;
+  /** the executables seen listening, `host:exe` (absent in files of older builds) */
+  listeners?: string[];
+  /** the processes known, `[host:pid, exe, parent pid, start time]` (absent in files of older builds) */
+  procs?: Array<[string, string, string, number]>;
   /** the last queue row learned (absent in files of older builds) */
   learned?: LearnedMark | null;
 }
@@ -147,7 +151,8 @@ export class FeatureExtractor {
   }
 
   kindOf(row: ResultRow): QueryKind {
-    const name = row.query.toLowerCase();
+    // the query's own name: its pack's may say anything (pack_network-connections_listening_ports)
+    const name = shortQuery(row.query).toLowerCase();
     for (const [re, kind] of KIND_BY_NAME) if (re.test(name)) return kind;
     const c = row.columns;
     if ('target_path' in c) return 'file';
@@ -233,7 +238,14 @@ export class FeatureExtractor {
   }
 
   toState(): ExtractorState {
-    return { miner: this.miner.toState(), users: this.users.toState(), sessions: this.processes.sessionsState(), learned: this.learned };
+    return {
+      miner: this.miner.toState(),
+      users: this.users.toState(),
+      sessions: this.processes.sessionsState(),
+      listeners: this.processes.listenersState(),
+      procs: this.processes.procsState(),
+      learned: this.learned,
+    };
   }
 
   static fromState(state: ExtractorState, opts: { users: UidMap; overrides: Record<string, QueryOverride> }): FeatureExtractor {
@@ -245,6 +257,8 @@ export class FeatureExtractor {
       TemplateMiner.fromState({ ...state.miner, options: { ...state.miner.options, masks: CMD_MASKS.map((m) => m.source) } }),
     );
     if (state.sessions) x.processes.loadSessions(state.sessions);
+    if (state.listeners) x.processes.loadListeners(state.listeners);
+    if (state.procs) x.processes.loadProcs(state.procs);
     x.learned = state.learned ?? null;
     return x;
   }

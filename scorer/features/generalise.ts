@@ -113,12 +113,17 @@ export function generaliseExe(path: string, name = ''): string {
 export function addressClass(addr: string): string {
   if (!addr) return 'none';
   return cached(`a${addr}`, () => {
-    const a = addr
-      .trim()
-      .toLowerCase()
-      .replace(/^::ffff:/, '');
-    // an X display (`:0`) or a screen window (`10.1.2.3:S.0`) is no IPv6 address, nor public
-    if (a.includes(':')) return isIPv6(a) ? ipv6Class(a) : 'name';
+    let a = addr.trim().toLowerCase();
+    if (a.includes(':')) {
+      // an X display (`:0`) or a screen window (`10.1.2.3:S.0`) is no IPv6 address, nor public
+      if (!isIPv6(a)) return 'name';
+      a = canonicalIPv6(a);
+      // an IPv4 address reached through an IPv6 socket (`::ffff:198.51.100.7`) is that address
+      const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(a);
+      if (!mapped) return ipv6Class(a);
+      const [hi, lo] = [parseInt(mapped[1], 16), parseInt(mapped[2], 16)];
+      a = `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+    }
     const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(a);
     if (!m) return 'name';
     const [o1, o2] = [Number(m[1]), Number(m[2])];
@@ -145,6 +150,24 @@ export function loginOrigin(host: string): string {
   if (isIPv6(h)) return h;
   h = h.replace(/:\d+(?:\.\d+)?$/, '');
   return h.startsWith(':') || h === 'local' ? '' : h;
+}
+
+/**
+ * The one text of an IPv6 address (RFC 5952: lower case, zeros compressed, the zone left
+ * out). osquery's audit tables write every group in full: socket_events has
+ * `0000:0000:0000:0000:0000:0000:0000:0001` for `::1` and
+ * `0000:0000:0000:0000:0000:ffff:c633:6407` for 198.51.100.7 reached through an IPv6
+ * socket, which read as they are were both `public:0000:0000`.
+ */
+function canonicalIPv6(a: string): string {
+  const zone = a.indexOf('%');
+  const bare = zone < 0 ? a : a.slice(0, zone);
+  try {
+    // the URL parser writes an IPv6 host in that form
+    return new URL(`http://[${bare}]/`).hostname.slice(1, -1);
+  } catch {
+    return bare;
+  }
 }
 
 function ipv6Class(a: string): string {

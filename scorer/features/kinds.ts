@@ -199,7 +199,12 @@ const other: Unit = (row, b) => {
 export const UNITS: Record<QueryKind, Unit> = { process, socket, listen, login, shell, file, other };
 
 export function shortQuery(name: string): string {
-  // pack_<pack>_<query>: the pack name may itself contain '_' (pack_external_pack_x)
+  // pack/<pack>/<query>: Fleet runs osqueryd with --pack_delimiter=/ and names its packs by
+  // team (pack/Global/…, pack/team-3/…), so a host moved to another team would otherwise
+  // bring every row a query value never seen
+  const fleet = /^pack\/[^/]+\/(.+)$/.exec(name);
+  if (fleet) return fleet[1];
+  // pack_<pack>_<query> (osquery's default delimiter): the pack name may itself contain '_' (pack_external_pack_x)
   const m = /^pack_(?:external_pack|[^_]+)_(.+)$/.exec(name);
   return m ? m[1] : name;
 }

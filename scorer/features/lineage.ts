@@ -189,11 +189,44 @@ export class ProcessTable {
   /**
    * The session contexts for the state file, oldest first, as `[host:pid, context, parent pid]`:
    * the extension restarts (osqueryd's restart, the scorer thread's after a row over budget)
-   * in the middle of open sessions, and a session's login record is not read again. The rest
-   * of the table is what a few minutes of rows teach again.
+   * in the middle of open sessions, and a session's login record is not read again.
    */
   sessionsState(): Array<[string, string, string]> {
     return [...this.sessions].map(([key, s]) => [key, s.session, s.ppid]);
+  }
+
+  /**
+   * The processes known, for the state file, oldest first, as `[host:pid, exe, parent pid,
+   * start time]`. Rows do not teach them again after a restart: process_events reports a
+   * process once, when it starts, so every command typed in a shell opened before the restart
+   * (a tmux session kept for weeks) had the parent `unknown`, a value its user's training never
+   * had. At most MAX_PIDS, as in memory.
+   */
+  procsState(): Array<[string, string, string, number]> {
+    return [...this.procs].map(([key, p]) => [key, p.exe, p.ppid, p.time]);
+  }
+
+  loadProcs(list: ReadonlyArray<readonly [string, string, string, number]>): void {
+    for (const [key, exe, ppid, time] of list.slice(-MAX_PIDS)) {
+      this.procs.delete(key);
+      this.procs.set(key, { exe, ppid, time });
+    }
+  }
+
+  /**
+   * The executables seen listening, for the state file (`host:exe`). As processes, a few
+   * minutes of rows do not teach them again: listening_ports is a differential
+   * query, and osqueryd keeps its last results across its own restarts, so sshd's port is
+   * logged once, when it first listens. Without them, every shell under sshd after a restart
+   * (or in `anomaly score` after `anomaly train`) had the ancestry `none` its training never
+   * had, and scored bad.
+   */
+  listenersState(): string[] {
+    return [...this.listeners];
+  }
+
+  loadListeners(list: ReadonlyArray<string>): void {
+    for (const key of list.slice(-MAX_LISTENERS)) this.listeners.add(key);
   }
 
   loadSessions(list: ReadonlyArray<readonly [string, string, string]>): void {

@@ -12,20 +12,34 @@ import type { ResultRow } from '../types';
 export class UidMap {
   private names = new Map<string, string>();
   private learned = new Map<string, string>();
+  /** name → uid of the manager's table and of the rows, for uidOf */
+  private uidsByName = new Map<string, string>();
+  private learnedUidsByName = new Map<string, string>();
 
   update(rows: ReadonlyArray<{ uid: string; username: string }>): void {
     const next = new Map<string, string>();
     for (const r of rows) if (r && r.uid !== undefined && r.username) next.set(String(r.uid), r.username);
     if (!next.has('0')) next.set('0', 'root');
     this.names = next;
+    this.uidsByName = new Map([...next].map(([uid, name]) => [name, uid]));
   }
 
   learn(uid: string, username: string): void {
-    if (this.learned.get(uid) !== username && this.learned.size < 100_000) this.learned.set(uid, username);
+    if (this.learned.get(uid) !== username && this.learned.size < 100_000) {
+      this.learned.set(uid, username);
+      this.learnedUidsByName.set(username, uid);
+    }
   }
 
   name(uid: string): string {
     return this.names.get(uid) ?? this.learned.get(uid) ?? (uid === '0' ? 'root' : `uid:${uid}`);
+  }
+
+  /** the uid this name stands for: the manager's users table's, else one rows named */
+  uidOf(name: string): string | undefined {
+    const uid = this.uidsByName.get(name) ?? this.learnedUidsByName.get(name);
+    // a name the table gives another uid now is not this one's
+    return uid !== undefined && this.name(uid) === name ? uid : undefined;
   }
 
   toState(): Array<[string, string]> {
@@ -35,6 +49,7 @@ export class UidMap {
   /** names from an earlier run stand in until the manager answers */
   load(state: Array<[string, string]>): void {
     this.learned = new Map(state);
+    this.learnedUidsByName = new Map(state.map(([uid, name]) => [name, uid]));
   }
 }
 
