@@ -198,3 +198,35 @@ t.test('a flood of distinct uids does not grow the window scorer without bound e
   const events = bob.reduce((a, x) => a + x.events, 0);
   t.ok(events >= 100, `bob, active through the flood, is kept: his windows go on (${events} rows in his windows since the restart)`);
 });
+
+t.test('a flood of one-row uids does not erase a user whose windows are still learning', async (t) => {
+  // as for rows (the test before): a flood must not choose whom to erase. The window unit's
+  // forgetting, least recently active first, kept carol already when this was written: a guard
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-flood-windows-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const opts = { seconds: 60, graceSeconds: 10, minEvents: 300, minSeconds: 0, historyRows: 20_000, retrainSeconds: 3600, stateDir: dir, maxSubjects: 30 };
+  const w = new WindowScorer(opts);
+  let n = 0;
+  const scored = (subject: string, time: number): ScoredEvent => ({
+    id: `r${n++}`,
+    time,
+    host: 'h',
+    subject,
+    query: 'pack_user-behavior_process_events',
+    action: 'added',
+    event: `exec /usr/bin/tool${n % 5} <- /bin/bash`,
+    score: 0.9,
+    verdict: 'good',
+    model: 'rarity',
+    reasons: '',
+    columns: '{}',
+  });
+  let time = 1_790_000_000 - (1_790_000_000 % 60);
+  // carol: 250 rows, 300 needed before her windows are scored
+  for (let i = 0; i < 250; i++) w.add([scored('carol', (time += 4))]);
+  for (let u = 0; u < 1000; u++) w.add([scored(`uid:${300_000 + u}`, time++)]);
+  t.ok(w.subjectCount <= 30, `at most 30 window subjects (${w.subjectCount})`);
+  w.add([scored('carol', (time += 100))]);
+  const carol = [...w.add([scored('carol', (time += 100))]), ...w.flush()].filter((x) => x.subject === 'carol');
+  t.match(carol[carol.length - 1]?.reasons ?? '', /25[12] of 300 events/, `carol keeps her 250 rows (${carol.map((x) => x.reasons).join('; ')})`);
+});
