@@ -61,6 +61,8 @@ export const FLEET_VERSION = 1;
 interface Parked {
   file: string;
   summaries: ModelSummary[];
+  /** when it was parked: an entry of `forgettable` of another time is stale */
+  order: number;
 }
 
 export class Scorer {
@@ -72,6 +74,9 @@ export class Scorer {
   private readonly subjectLimit: number;
   /** learning subjects forgotten for memory.max_subjects, for the log */
   private forgotten = 0;
+  /** the parked learning subjects, the one with the fewest events first (forgetBeyondLimit) */
+  private readonly forgettable = new Forgettable();
+  private parkOrder = 0;
   /** rows of subjects not modelled for memory.max_subjects, for the log */
   private unmodelled = 0;
   /** pooled host baselines by host */
@@ -253,7 +258,18 @@ export class Scorer {
 
   /** unload a subject that its file holds as it is */
   private park(s: Subject, file: string): void {
-    this.parked.set(s.name, { file, summaries: s.summaries() });
+    const order = ++this.parkOrder;
+    this.parked.set(s.name, { file, summaries: s.summaries(), order });
+    if (s.state === 'learning') this.forgettable.push(s.events, order, s.name);
+    // each time a subject is loaded again its entry goes stale: rebuilt, the heap stays
+    // within twice the subjects parked
+    if (this.forgettable.size > 2 * this.parked.size + 1024) {
+      this.forgettable.clear();
+      for (const [name, p] of this.parked) {
+        const learning = p.summaries[0];
+        if (learning && learning.state === 'learning') this.forgettable.push(learning.events, p.order, name);
+      }
+    }
     this.files.delete(s.name);
     s.dispose();
   }
@@ -291,24 +307,25 @@ export class Scorer {
 
   /**
    * Before a new subject is added: while the subjects kept are at memory.max_subjects, forget
-   * the least recently active unloaded one that is still learning, file and all. A local user
-   * with a subordinate uid range (65,536 uids) made a subject per uid, each kept for ever:
-   * heap and files without bound. A monitoring subject has earned its place and is kept; the
-   * learning ones a flood makes have one row each and are the least recently active.
+   * the unloaded learning subject that has learnt the least, file and all (the least recently
+   * parked of those with as few events). A local user with a subordinate uid range (65,536
+   * uids) made a subject per uid, each kept for ever: heap and files without bound. A
+   * monitoring subject has earned its place and is kept. Forgetting the least recently active
+   * instead let such a flood erase a real user still learning: 1,000 one-row uids through a
+   * limit of 30 took a new user's 300 rows of learning, and a flood a day would keep that user
+   * scored by the baselines alone for ever; now the flood's one-row subjects go first, and
+   * erasing a user who learnt n rows takes max_subjects subjects of more than n rows each.
    */
   private forgetBeyondLimit(): void {
-    let skipped = 0;
-    for (const [name, p] of this.parked) {
-      if (this.subjectCount < this.subjectLimit) return;
-      // every subject kept is monitoring: over the limit, as a monitoring subject is never forgotten
-      if (skipped >= this.parked.size) return;
+    while (this.subjectCount >= this.subjectLimit) {
+      const next = this.forgettable.pop();
+      // every subject kept is monitoring (or loaded): none to forget
+      if (!next) return;
+      const [, order, name] = next;
+      const p = this.parked.get(name);
+      // loaded again since, or parked again later (with another count)
+      if (!p || p.order !== order) continue;
       this.parked.delete(name);
-      if (p.summaries.some((m) => m.state === 'monitoring')) {
-        // to the end, so that the next look starts at a learning one
-        this.parked.set(name, p);
-        skipped++;
-        continue;
-      }
       try {
         fs.unlinkSync(p.file);
       } catch {
@@ -317,7 +334,7 @@ export class Scorer {
       if (this.forgotten++ % 10_000 === 0)
         this.log(
           'warn',
-          `${this.forgotten} learning subject(s) forgotten, the least recently active (last ${JSON.stringify(name.slice(0, 100))}): more than memory.max_subjects (${this.subjectLimit}) subjects were seen`,
+          `${this.forgotten} learning subject(s) forgotten, those that learnt the least first (last ${JSON.stringify(name.slice(0, 100))}): more than memory.max_subjects (${this.subjectLimit}) subjects were seen`,
         );
     }
   }
@@ -713,3 +730,58 @@ export function subjectFileName(subject: string): string {
 }
 
 export { fnv1a64 } from './hash';
+
+/**
+ * A binary heap of parked learning subjects by (events, order): the one that has learnt the
+ * least first, the least recently parked among equals. Entries are not removed when a subject
+ * is loaded again; the caller drops stale ones as they come out.
+ */
+class Forgettable {
+  private items: Array<[number, number, string]> = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  clear(): void {
+    this.items = [];
+  }
+
+  push(events: number, order: number, name: string): void {
+    const a = this.items;
+    a.push([events, order, name]);
+    let i = a.length - 1;
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (!before(a[i], a[up])) break;
+      [a[i], a[up]] = [a[up], a[i]];
+      i = up;
+    }
+  }
+
+  pop(): [number, number, string] | undefined {
+    const a = this.items;
+    if (!a.length) return undefined;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && before(a[l], a[m])) m = l;
+        if (r < a.length && before(a[r], a[m])) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m], a[i]];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+function before(x: [number, number, string], y: [number, number, string]): boolean {
+  return x[0] < y[0] || (x[0] === y[0] && x[1] < y[1]);
+}

@@ -12,7 +12,7 @@ import { WindowScorer } from '../scorer/windows';
 // own, with a state file, kept for ever. Measured before the bound: 5,000 such uids, one row
 // each, made 5,001 files (13 MB) and 21 MB of heap that the scorer held from then on, so 65k
 // passed the 200 MB the osqueryd watchdog allows. memory.max_subjects bounds them: beyond it,
-// the least recently active learning subject is forgotten; a monitoring one never is.
+// the learning subject that has learnt the least is forgotten; a monitoring one never is.
 
 function row(uid: number, time: number): ResultRow {
   return {
@@ -63,6 +63,39 @@ t.test('a flood of distinct uids is bounded by memory.max_subjects; monitoring a
     'the log says subjects were forgotten, and why',
   );
   t.ok(log.filter((l) => /max_subjects/.test(l)).length < 5, 'not once per subject');
+});
+
+t.test('a flood of one-row uids does not erase a user who is still learning', async (t) => {
+  // Forgetting the least recently active learning subject let a flood choose whom to erase:
+  // a new user's 300 rows of learning went once 1,000 one-row uids had passed a limit of 30,
+  // and a flood a day would keep that user scored by the baselines alone. What has learnt the
+  // least is forgotten first.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-flood-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const config = resolveConfig(
+    {
+      state_dir: dir,
+      learning: { min_events: 400, min_days: 0 },
+      models: { rarity: true, ocsvm: false, lstm: false },
+      memory: { resident_subjects: 5, max_subjects: 30 },
+    },
+    'test',
+    {},
+  );
+  const scorer = await Scorer.open({ config, stateDir: dir, log: () => {}, maxSubjects: config.memory.max_subjects });
+  let time = 1_790_000_000;
+  const user: ResultRow[] = [];
+  for (let i = 0; i < 300; i++) user.push(row(1000, time++));
+  await scorer.scoreRows(user);
+  const flood: ResultRow[] = [];
+  for (let u = 0; u < 1000; u++) flood.push(row(300_000 + u, time++));
+  await scorer.scoreRows(flood);
+  t.ok(scorer.subjectCount <= 30, `still at most 30 subjects kept (${scorer.subjectCount})`);
+  const [next] = await scorer.scoreRows([row(1000, time++)]);
+  t.equal(scorer.summaries().find((s) => s.subject === 'uid:1000@h')?.events, 301, `the user keeps its 300 rows of learning (${next.reasons})`);
+  // the flood's subjects still make room for one another, and for users to come
+  const [late] = await scorer.scoreRows([row(2000, time++)]);
+  t.match(late.reasons, /learning uid:2000@h: 1 of 400/, 'a new user is modelled');
 });
 
 t.test('offline commands (train, score) keep every subject: their input is chosen by whoever runs them', async (t) => {
@@ -164,4 +197,36 @@ t.test('a flood of distinct uids does not grow the window scorer without bound e
   const bob = [...closed, ...w.flush()].filter((x) => x.subject === 'bob');
   const events = bob.reduce((a, x) => a + x.events, 0);
   t.ok(events >= 100, `bob, active through the flood, is kept: his windows go on (${events} rows in his windows since the restart)`);
+});
+
+t.test('a flood of one-row uids does not erase a user whose windows are still learning', async (t) => {
+  // as for rows (the test before): a flood must not choose whom to erase. The window unit's
+  // forgetting, least recently active first, kept carol already when this was written: a guard
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-flood-windows-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const opts = { seconds: 60, graceSeconds: 10, minEvents: 300, minSeconds: 0, historyRows: 20_000, retrainSeconds: 3600, stateDir: dir, maxSubjects: 30 };
+  const w = new WindowScorer(opts);
+  let n = 0;
+  const scored = (subject: string, time: number): ScoredEvent => ({
+    id: `r${n++}`,
+    time,
+    host: 'h',
+    subject,
+    query: 'pack_user-behavior_process_events',
+    action: 'added',
+    event: `exec /usr/bin/tool${n % 5} <- /bin/bash`,
+    score: 0.9,
+    verdict: 'good',
+    model: 'rarity',
+    reasons: '',
+    columns: '{}',
+  });
+  let time = 1_790_000_000 - (1_790_000_000 % 60);
+  // carol: 250 rows, 300 needed before her windows are scored
+  for (let i = 0; i < 250; i++) w.add([scored('carol', (time += 4))]);
+  for (let u = 0; u < 1000; u++) w.add([scored(`uid:${300_000 + u}`, time++)]);
+  t.ok(w.subjectCount <= 30, `at most 30 window subjects (${w.subjectCount})`);
+  w.add([scored('carol', (time += 100))]);
+  const carol = [...w.add([scored('carol', (time += 100))]), ...w.flush()].filter((x) => x.subject === 'carol');
+  t.match(carol[carol.length - 1]?.reasons ?? '', /25[12] of 300 events/, `carol keeps her 250 rows (${carol.map((x) => x.reasons).join('; ')})`);
 });

@@ -4,6 +4,7 @@ import { generalisePath, hourOf, weekdayOf } from './generalise';
 import { generaliseValue, shortQuery, UNITS, type EventBuilder, type Lookup, type QueryKind } from './kinds';
 import { ProcessTable } from './lineage';
 import { TemplateMiner, type MinerState } from './miner';
+import { fnv1a32 } from '../hash';
 import { baseName } from './security';
 import { resolveSubject, UidMap } from './subject';
 
@@ -105,6 +106,8 @@ export class FeatureExtractor {
    */
   private readonly replaying: Lookup;
   private readonly interned = new Map<string, string>();
+  /** the template scope of the row being built: its subject on its host (scopeToken) */
+  private scope = '';
   private learned: LearnedMark | null = null;
   private readonly users: UidMap;
   private readonly overrides: Record<string, QueryOverride>;
@@ -114,7 +117,7 @@ export class FeatureExtractor {
     this.overrides = opts.overrides;
     // depth 5: the executable and its first argument lead down the tree, so `git push …` and
     // `git pull …` never compete for one template
-    this.miner = miner ?? new TemplateMiner({ masks: CMD_MASKS, similarity: 0.5, depth: 5, maxTemplates: 20_000 });
+    this.miner = miner ?? newMiner();
     const p = this.processes;
     const ask = {
       parentOf: (row: ResultRow) => this.parentOf(row),
@@ -175,11 +178,14 @@ export class FeatureExtractor {
       if (learnedAlready(this.learned, replay.epoch, replay.mark)) look = this.replaying;
       else this.learned = { epoch: replay.epoch, at: [replay.mark[0], replay.mark[1], replay.mark[2]] };
     }
-    return { subject: resolveSubject(row, this.users, this.overrides[row.query]), event: this.build(row, look) };
+    const subject = resolveSubject(row, this.users, this.overrides[row.query]);
+    this.scope = scopeToken(subject, row.host);
+    return { subject, event: this.build(row, look) };
   }
 
   /** the side-effect-free path: the event the row maps to now, learning nothing */
   match(row: ResultRow): BehaviourEvent {
+    this.scope = scopeToken(resolveSubject(row, this.users, this.overrides[row.query]), row.host);
     return this.build(row, this.matching);
   }
 
@@ -233,7 +239,9 @@ export class FeatureExtractor {
       .slice(0, 24)
       .map((t) => (t.startsWith('/') ? generalisePath(t) : t))
       .join(' ');
-    const template = mine(line);
+    // mined within the row's subject: another account's lines never generalise this one's
+    const scoped = mine(`${this.scope} ${line}`);
+    const template = scoped.slice(scoped.indexOf(' ') + 1);
     return template.length > 160 ? template.slice(0, 160) : template;
   }
 
@@ -251,10 +259,14 @@ export class FeatureExtractor {
   static fromState(state: ExtractorState, opts: { users: UidMap; overrides: Record<string, QueryOverride> }): FeatureExtractor {
     if (!state || !state.miner) throw new Error('extractor state has no template miner');
     if (state.users?.length) opts.users.load(state.users);
-    // masks come from this build, not the file: an older file carries a slower pattern
+    // masks come from this build, not the file: an older file carries a slower pattern. An
+    // older file's templates were mined across subjects and name none: they cannot be
+    // told apart, so its templates start again (each line is its own until a second like it)
     const x = new FeatureExtractor(
       opts,
-      TemplateMiner.fromState({ ...state.miner, options: { ...state.miner.options, masks: CMD_MASKS.map((m) => m.source) } }),
+      state.miner.options.scoped
+        ? TemplateMiner.fromState({ ...state.miner, options: { ...state.miner.options, masks: CMD_MASKS.map((m) => m.source) } })
+        : newMiner(),
     );
     if (state.sessions) x.processes.loadSessions(state.sessions);
     if (state.listeners) x.processes.loadListeners(state.listeners);
@@ -262,6 +274,32 @@ export class FeatureExtractor {
     x.learned = state.learned ?? null;
     return x;
   }
+}
+
+/**
+ * The product's miner. Lines are mined per subject and host (one user's flood of `curl -s
+ * <url>` generalised another user's literal `curl -s https://api…/health` to `curl -s <*>`, a
+ * command never seen for that user, every day: test/poison-template.test.ts). The scope is the
+ * first token, so depth 6: the scope, the executable and its first argument lead down the tree,
+ * and `git push …` and `git pull …` still never compete for one template.
+ */
+function newMiner(): TemplateMiner {
+  return new TemplateMiner({ masks: CMD_MASKS, similarity: 0.5, depth: 6, maxTemplates: 20_000, scoped: true });
+}
+
+/**
+ * A subject on a host as one token of letters g to z: no whitespace (it is one token), no
+ * digit (the tree sends tokens with digits to its wildcard child) and none of a to f (the
+ * hexadecimal mask would take it)
+ */
+function scopeToken(subject: string, host: string): string {
+  let h = fnv1a32(`${subject}@${host}`) >>> 0;
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    out += String.fromCharCode(103 + (h % 20));
+    h = Math.floor(h / 20);
+  }
+  return out;
 }
 
 /** an event of a sequence data set: an HDFS log key or a syscall number */

@@ -16,6 +16,11 @@ export interface MinerOptions {
   masks: RegExp[];
   /** templates kept at most; the least used are forgotten past it */
   maxTemplates: number;
+  /**
+   * The first token of a line names a scope (whose line it is): a line joins only a template
+   * of its own scope, so one scope's lines never generalise another's templates
+   */
+  scoped: boolean;
 }
 
 interface Cluster {
@@ -32,7 +37,7 @@ interface Node {
 const HAS_DIGIT = /\d/;
 
 export interface MinerState {
-  options: { similarity: number; depth: number; maxChildren: number; masks: string[]; maxTemplates: number };
+  options: { similarity: number; depth: number; maxChildren: number; masks: string[]; maxTemplates: number; scoped?: boolean };
   clusters: Array<[number, string[], number]>;
 }
 
@@ -43,7 +48,7 @@ export class TemplateMiner {
   private count = 0;
 
   constructor(opts: Partial<MinerOptions> = {}) {
-    this.opts = { similarity: 0.5, depth: 4, maxChildren: 100, masks: [], maxTemplates: 5000, ...opts };
+    this.opts = { similarity: 0.5, depth: 4, maxChildren: 100, masks: [], maxTemplates: 5000, scoped: false, ...opts };
   }
 
   /** the template id and text a line belongs to, learning from it */
@@ -78,6 +83,8 @@ export class TemplateMiner {
     let bestSim = -1;
     let bestParams = -1;
     for (const c of node.clusters) {
+      // past maxChildren scopes share the wildcard child: a template of another scope is never a candidate
+      if (this.opts.scoped && c.tokens[0] !== tokens[0]) continue;
       const [sim, params] = similarity(c.tokens, tokens);
       if (sim > bestSim || (sim === bestSim && params > bestParams)) {
         best = c;
@@ -149,7 +156,14 @@ export class TemplateMiner {
     walk(this.root);
     const o = this.opts;
     return {
-      options: { similarity: o.similarity, depth: o.depth, maxChildren: o.maxChildren, masks: o.masks.map((m) => m.source), maxTemplates: o.maxTemplates },
+      options: {
+        similarity: o.similarity,
+        depth: o.depth,
+        maxChildren: o.maxChildren,
+        masks: o.masks.map((m) => m.source),
+        maxTemplates: o.maxTemplates,
+        scoped: o.scoped,
+      },
       clusters,
     };
   }

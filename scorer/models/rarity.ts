@@ -580,7 +580,7 @@ function fieldOf(token: string): string {
 }
 
 /** fields whose values are classes: a value new there is a new kind of behaviour, not just a new name */
-const CLASS_FIELDS = new Set(['kind', 'exeloc', 'pathloc', 'priv', 'lineage', 'net', 'session', 'exposure', 'tty', 'action', 'type']);
+const CLASS_FIELDS = new Set(['kind', 'exeloc', 'pathloc', 'argloc', 'priv', 'lineage', 'net', 'session', 'exposure', 'tty', 'action', 'type']);
 const TOOL_FIELDS = new Set(['exe', 'cmd']);
 
 /** a field whose last part is a class (`exeloc`, `who>net`): its new values are new kinds of behaviour */
