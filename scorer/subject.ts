@@ -454,15 +454,11 @@ export class Subject {
       // everything the subject may learn from or calibrate on, in order
       const numbered = historyOf(this.window, this.recent);
       const history = numbered.map((x) => x.e);
-      // what the models may learn: the window's events (good, labelled, or seen while the
-      // subject learnt). Events that were only not bad (ugly) are scored for calibration; one
-      // of the newest stretch is learnt only when its held-out evidence is that of a good event
-      // (asGood, below). The whole stretch was learnt before, ugly events with it, so a
-      // precursor dripped once a day was taken in at each retraining and was good two
-      // retrainings later (test/poison-drip.test.ts)
+      // what the models may learn, as before: the window's (good and labelled) events before
+      // the stretch, and the stretch. Older events that were only not bad (ugly) are scored
+      // for calibration but never learnt, so repeating an odd thing does not make it normal
       const inWindow = new Set(this.window.ns);
-      const learnable = numbered.map((x) => inWindow.has(x.n));
-      const inStretch = (i: number) => numbered[i].n >= cutAt;
+      const learnable = numbered.map((x) => x.n >= cutAt || inWindow.has(x.n));
       // the window's events before the stretch, the same objects as in the history
       const fitPart = numbered.filter((x) => x.n < cutAt && inWindow.has(x.n)).map((x) => x.e);
       const folds = dayFolds(history, CROSS_FIT_FOLDS, this.firstTime ? Math.floor(this.firstTime / DAY) : NaN);
@@ -475,40 +471,26 @@ export class Subject {
         const crossFit = folds !== null && model.observe !== undefined;
         const values = new Array<number>(history.length).fill(NaN);
         if (crossFit) {
-          const crossFitted = async (learn: (i: number) => boolean): Promise<number[]> => {
-            const out = new Array<number>(history.length).fill(NaN);
-            for (let k = 0; k < CROSS_FIT_FOLDS; k++) {
-              const rest = history.filter((_, i) => folds[i] !== k && learn(i));
-              const scored = calibrationSample(folds, k);
-              if (scored.length === 0 || rest.length < MIN_CALIBRATION) continue;
-              const foldModel = await this.fit(createModel(name, options), rest);
-              await this.scoreInto(
-                foldModel,
-                scored.map((i) => inputs[i]),
-                scored,
-                out,
-              );
-              foldModel.dispose?.();
-            }
-            return out;
-          };
-          // first what the window alone says of each event, then, with the stretch's events
-          // that this found as usual as good ones, the folds and the model again: the folds
-          // learn what the model that scores learns
-          const first = await crossFitted((i) => learnable[i]);
-          const good = asGood(
-            first,
-            history.map((_, i) => i),
-          );
-          const learn = (i: number) => learnable[i] || (inStretch(i) && good(i));
-          const rejudged = history.some((_, i) => learn(i) && !learnable[i]) ? await crossFitted(learn) : first;
+          for (let k = 0; k < CROSS_FIT_FOLDS; k++) {
+            const rest = history.filter((_, i) => folds[i] !== k && learnable[i]);
+            const scored = calibrationSample(folds, k);
+            if (scored.length === 0 || rest.length < MIN_CALIBRATION) continue;
+            const foldModel = await this.fit(createModel(name, options), rest);
+            await this.scoreInto(
+              foldModel,
+              scored.map((i) => inputs[i]),
+              scored,
+              values,
+            );
+            foldModel.dispose?.();
+          }
           return [
             name,
             await this.fit(
               model,
-              history.filter((_, i) => learn(i)),
+              history.filter((_, i) => learnable[i]),
             ),
-            rejudged,
+            values,
           ];
         }
         const fitted =
@@ -524,8 +506,7 @@ export class Subject {
           values,
         );
         // the held-out events are normal history too: models that learn online take them in
-        const good = asGood(values, last);
-        for (const i of last) if (learnable[i] || good(i)) fitted.observe?.(inputs[i].event, inputs[i].context);
+        for (const i of last) fitted.observe?.(inputs[i].event, inputs[i].context);
         return [name, fitted, values];
       };
       let trained: [ModelName, Model, number[]][] = [];
@@ -754,26 +735,6 @@ function calibrationSample(folds: Int8Array, k: number): number[] {
 }
 
 /** the held-out values of the events some model scored: the calibration keeps no row of gaps */
-/**
- * Whether a held-out event's evidence is that of a good event: its conformal p-value among
- * the held-out values at `among` at least the share a good score (≥ GOOD_FROM) allows. An
- * event that was ugly when it came only because the models then knew less (a subject's first
- * fit on a few hundred events) is ordinary to models fitted on the other days, and is learnt;
- * one that no other day showed, or that was never learnt on any (a precursor dripped daily,
- * ugly each time), keeps the evidence of a never-seen thing and is not. Only this model's
- * evidence is weighed: the others have not been fitted yet when it is.
- */
-function asGood(values: readonly number[], among: readonly number[]): (i: number) => boolean {
-  const sample = among.map((i) => values[i]).filter((v) => v === v);
-  sample.sort((a, b) => b - a);
-  // p = (1 + #{held-out ≥ v}) / (n + 1) ≥ pGood: at least `need` held-out values as strong
-  const need = Math.ceil(Math.pow(10, -4 * (1 - GOOD_FROM)) * (sample.length + 1)) - 1;
-  if (need >= sample.length) return () => false;
-  // the value that many of the held-out values reach; one at most that is as usual as a good event
-  const edge = sample[Math.max(0, need - 1)];
-  return (i) => values[i] === values[i] && (need <= 0 || values[i] <= edge);
-}
-
 function scoredOnly(heldOut: Partial<Record<ModelName, number[]>>): Partial<Record<ModelName, number[]>> {
   const columns = Object.values(heldOut) as number[][];
   const keep: number[] = [];

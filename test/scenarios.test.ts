@@ -56,19 +56,10 @@ t.test('the scenario set, scored as anomaly eval scores it', async (t) => {
   );
   // the DBA's key used from outside: sshd's fork and the login shell look like the DBA's own
   // Monday login, except where the login came from, which the session's rows carry
-  // The wtmp record of that login is judged by the host baseline on the DBA's rate of new
-  // kinds, counted over the rows it learnt: his sparse routine is ugly to the baseline and no
-  // longer learnt from the held-out stretch (test/poison-drip.test.ts), so the rate is 4 of 68
-  // rows, not 4 of 90, and the record is ugly (0.383, was 0.201); the session's rows are bad
   const stolen = rows.filter((s, i) => storyOf(i) === 'authorized-keys');
-  const record = stolen.filter((s) => s.event.startsWith('login '));
   t.ok(
-    record.length === 1 && record[0].score! < 0.5,
-    `the login record of the key's use from outside is at least ugly (${record.map((s) => s.score?.toFixed(3)).join(', ')})`,
-  );
-  t.ok(
-    stolen.every((s) => s.verdict === 'bad' || s.event.startsWith('login ')),
-    `every other row of the planted key story, its session from outside included, is bad (${stolen.map((s) => s.score?.toFixed(3)).join(', ')})`,
+    stolen.every((s) => s.verdict === 'bad'),
+    `every row of the planted key story, its use from outside included, is bad (${stolen.map((s) => s.score?.toFixed(3)).join(', ')})`,
   );
   t.match(stolen.map((s) => s.reasons).join('\n'), /session from `public`/, 'the reasons say the session came from a public address');
   // the attackers' file changes (accounts, SSH keys, cron and systemd, the logs): one new path
