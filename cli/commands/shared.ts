@@ -6,7 +6,7 @@ import type { LogFn } from '../../scorer/scorer';
 import { rowBatches } from '../../scorer/parse/batches';
 import type { LogItem } from '../../scorer/parse/results';
 import type { ResultRow } from '../../scorer/types';
-import { prepareStateDir, StateDirError } from '../../extension/statedir';
+import { prepareStateDir, StateDirError, untrustedPlace } from '../../extension/statedir';
 import { CliError, EXIT } from '../exit';
 import { lockStateDir, StateInUse } from '../../state/lock';
 
@@ -80,6 +80,9 @@ function lexists(p: string): boolean {
  * mkdir under /proc never returns); what is wrong with it, or null.
  */
 export function writableDir(dir: string, mode = 0o755): string | null {
+  // root writes there: whoever could swap a directory on the way for a link would choose where
+  const untrusted = untrustedPlace(dir);
+  if (untrusted) return untrusted;
   const missing: string[] = [];
   let existing = dir;
   while (!fs.existsSync(existing)) {
@@ -98,6 +101,8 @@ export function writableDir(dir: string, mode = 0o755): string | null {
       return `cannot create ${d} (${(err as NodeJS.ErrnoException).code})`;
     }
   }
+  const made = untrustedPlace(dir);
+  if (made) return made;
   // root passes access(W_OK) on read-only mounts such as /proc: only a real file tells
   const probe = path.join(dir, `.anomaly-probe-${process.pid}`);
   try {
