@@ -320,3 +320,25 @@ t.test('a .gz that inflates to a huge JSON array (a gzip bomb) is read a record 
   t.same(got.paths, ['/usr/bin/first', '/usr/bin/last'], 'both records, in order');
   t.ok(got.grownKb < 64 * 1024, `peak resident memory grew ${Math.round(got.grownKb / 1024)} MB for 128 MB inflated (bound 64 MB)`);
 });
+
+t.test('demo --out: a directory others can write to is refused, so nothing is written through a link planted there', async (t) => {
+  // root's `anomaly demo --out /tmp/shared`: the demo wrote its logs and config with plain
+  // writes into the directory (following a link planted there to any file), and installed the
+  // launcher it then runs in `extensions/` there, a directory anyone could have made first
+  const { dir } = workDir(t, 'anomaly-demo-out-');
+  const shared = path.join(dir, 'shared');
+  fs.mkdirSync(shared);
+  fs.chmodSync(shared, 0o777);
+  const victim = path.join(dir, 'victim');
+  fs.writeFileSync(victim, 'precious\n');
+  fs.symlinkSync(victim, path.join(shared, 'train.log'));
+  const r = anomaly(['demo', '--out', shared, '--eval-split', '--quiet']);
+  t.equal(r.code, 73, `refused with EX_CANTCREAT (${r.err.trim()})`);
+  t.match(r.err, /shared is writable by everyone \(mode 777\)/, 'says why');
+  t.equal(fs.readFileSync(victim, 'utf8'), 'precious\n', 'the file the link names is untouched');
+  // a directory of its own is used, as before
+  const own = path.join(dir, 'own');
+  const ok = anomaly(['demo', '--out', own, '--eval-split', '--quiet']);
+  t.equal(ok.code, 0, `a new directory is used (${ok.err.trim()})`);
+  t.ok(fs.statSync(path.join(own, 'train.log')).size > 0, 'and written');
+});
