@@ -253,6 +253,28 @@ function pngVariance(buf: Buffer): number {
   return sq / n - (sum / n) ** 2;
 }
 
+t.test('every plot draws the 0.3 and 0.7 lines once, and the report does not grow with the rows a plot counts', async (t) => {
+  // The threshold layers had no data of their own: in the timelines and incident plots (whose
+  // layers carry their own data) they drew nothing, although the report says the lines are
+  // there; in the histogram they inherited its data and drew two lines per retained row
+  // (200,000 for 100,000 rows, 18 MB of a 19 MB report; a million rows, retention.max_rows,
+  // would have made it 190 MB). The histogram also handed vega every row to count.
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-lines-'));
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  const rows = scoredRows();
+  for (let i = 0; i < 20_000; i++) rows.push({ ...rows[1], id: `many-${i}`, time: 1_790_000_000 + (i % 400) * 600 + 1, score: 0.9, verdict: 'good' });
+  const file = await writeReport(out, { scores: rows, windows: scoredWindows(), models: [], generated: 1_790_300_000 });
+  const html = fs.readFileSync(file, 'utf8');
+  const svgs = html.split('<svg').slice(1);
+  t.equal(svgs.length, 9, 'six incidents, two timelines and the histogram');
+  t.same(
+    svgs.map((svg) => (svg.match(/stroke-dasharray/g) ?? []).length),
+    Array(9).fill(2),
+    'two dashed threshold lines in each plot',
+  );
+  t.ok(html.length < 2_000_000, `the report is ${Math.round(html.length / 1000)} kB for ${rows.length} rows (bound 2 MB)`);
+});
+
 t.test('the demo runs under umask 0: the config it writes for the extension is not writable by everyone', async (t) => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-demo-umask-'));
   t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
