@@ -8,6 +8,7 @@ import { generateDemo } from '../demo/generate';
 import { writeReport } from '../report/report';
 import { findIncidents } from '../report/incidents';
 import type { ScoredEvent, ScoredWindow } from '../scorer/types';
+import { RetainedScores } from '../state/scores';
 import { DIST } from './helpers/paths';
 
 t.test('the demo stream is osquery output with six attack stories', async (t) => {
@@ -273,6 +274,49 @@ t.test('every plot draws the 0.3 and 0.7 lines once, and the report does not gro
     'two dashed threshold lines in each plot',
   );
   t.ok(html.length < 2_000_000, `the report is ${Math.round(html.length / 1000)} kB for ${rows.length} rows (bound 2 MB)`);
+});
+
+t.test('report keeps no row columns in memory: retained rows with long command lines do not multiply its size', async (t) => {
+  // a local user's command lines make each retained row keep up to ~4 kB of its columns, which
+  // the report never shows; it held them all: 100,000 such rows (404 MB) took the command to
+  // 904 MB resident, and retention keeps up to a million
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-columns-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const state = path.join(dir, 'state');
+  fs.mkdirSync(state, { mode: 0o700 });
+  const store = new RetainedScores({ dir: path.join(state, 'scores'), maxRows: 1_000_000, maxDays: 3650 });
+  const columns = JSON.stringify({ cmdline: `tool ${'A'.repeat(4000)}` });
+  for (let i = 0; i < 50_000; i += 1000)
+    store.append(
+      Array.from({ length: 1000 }, (_, k) => ({
+        ...scoredRows()[1],
+        id: `c-${i + k}`,
+        time: 1_790_000_000 + i + k,
+        score: 0.9,
+        verdict: 'good' as const,
+        columns,
+      })),
+    );
+  store.append([{ ...scoredRows()[0], id: 'bad-one', time: 1_790_060_000 }]);
+  store.close();
+  const bytes = fs.readdirSync(path.join(state, 'scores')).reduce((n, f) => n + fs.statSync(path.join(state, 'scores', f)).size, 0);
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ models: { rarity: true, ocsvm: false, lstm: false } }));
+  const script = `
+    const fs = require('fs');
+    const kb = (k) => Number(fs.readFileSync('/proc/self/status', 'utf8').split('\\n').find((l) => l.startsWith(k + ':')).split(/ +/)[1]);
+    const { run } = require(${JSON.stringify(path.join(DIST, 'cli', 'commands', 'report.js'))});
+    const before = kb('VmRSS');
+    run(['--state', ${JSON.stringify(state)}, '--config', ${JSON.stringify(cfg)}, '--out', ${JSON.stringify(path.join(dir, 'report'))}]).then((code) => {
+      process.stderr.write(JSON.stringify({ code, grownKb: kb('VmHWM') - before }));
+    });`;
+  const res = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8' });
+  const got = JSON.parse(res.stderr.slice(res.stderr.lastIndexOf('{'))) as { code: number; grownKb: number };
+  t.equal(got.code, 0, 'the report is written');
+  t.ok(
+    got.grownKb * 1024 < bytes / 2,
+    `resident memory grew ${Math.round(got.grownKb / 1024)} MB for ${Math.round(bytes / 2 ** 20)} MB of retained rows (bound: half that)`,
+  );
 });
 
 t.test('the demo runs under umask 0: the config it writes for the extension is not writable by everyone', async (t) => {

@@ -2,6 +2,7 @@ import * as path from 'path';
 import { BAD_BELOW, GOOD_FROM } from '../../scorer/calibration';
 import { writeReport } from '../../report/report';
 import { Scorer } from '../../scorer/scorer';
+import type { ScoredEvent } from '../../scorer/types';
 import { RetainedScores } from '../../state/scores';
 import { RetainedWindows } from '../../state/windows';
 import { parseFlags } from '../flags';
@@ -31,7 +32,10 @@ export async function run(argv: string[]): Promise<number> {
   // read-only: the extension may be running, appending to these very files
   const retention = { maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log, readOnly: true };
   const retained = new RetainedScores({ dir: path.join(config.state_dir, 'scores'), ...retention });
-  const scores = retained.select({});
+  // the report shows no row's columns, and they are most of a row (up to ~4 kB each, a local
+  // user's long command lines): kept, a million retained rows (retention.max_rows) took GBs
+  const scores: ScoredEvent[] = [];
+  for (const s of retained.matching({})) scores.push({ ...s, columns: '' });
   retained.close();
   const retainedWindows = new RetainedWindows({ dir: path.join(config.state_dir, 'window-scores'), ...retention });
   const windows = retainedWindows.select({});
