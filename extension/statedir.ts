@@ -23,6 +23,19 @@ export function prepareStateDir(dir: string, runsAs = 'the extension runs as'): 
     throw new StateDirError(`state directory ${dir} cannot be created (${(err as Error).message}); set state_dir in the config or ANOMALY_STATE_DIR`);
   }
   where();
+  trustStateDir(dir, runsAs);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (err) {
+    throw new StateDirError(`state directory ${dir} is not writable (${(err as Error).message}); set state_dir in the config or ANOMALY_STATE_DIR`);
+  }
+}
+
+/**
+ * The checks on the directory itself, without making it or asking that it be writable: what a
+ * reader needs (`anomaly report` of a state kept on a read-only mount), and a writer first
+ */
+export function trustStateDir(dir: string, runsAs = 'the extension runs as'): void {
   const st = fs.lstatSync(dir);
   if (st.isSymbolicLink()) throw new StateDirError(`state directory ${dir} is a symbolic link; name the real directory in state_dir`);
   if (!st.isDirectory()) throw new StateDirError(`state directory ${dir} is not a directory`);
@@ -33,11 +46,6 @@ export function prepareStateDir(dir: string, runsAs = 'the extension runs as'): 
     throw new StateDirError(
       `state directory ${dir} is writable by ${st.mode & 0o002 ? 'everyone' : 'its group'} (mode ${(st.mode & 0o777).toString(8)}); chmod 700 it`,
     );
-  try {
-    fs.accessSync(dir, fs.constants.W_OK);
-  } catch (err) {
-    throw new StateDirError(`state directory ${dir} is not writable (${(err as Error).message}); set state_dir in the config or ANOMALY_STATE_DIR`);
-  }
 }
 
 /**

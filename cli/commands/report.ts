@@ -24,7 +24,8 @@ ${STATE_HELP}`;
 export async function run(argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv, { ...STATE_FLAGS, out: { kind: 'value' }, title: { kind: 'value' } });
   const outDir = path.resolve((flags.out as string | undefined) ?? 'anomaly-report');
-  const config = configFrom(flags);
+  // read only: the state may be on a read-only mount
+  const config = configFrom(flags, 'read');
   const problem = writableDir(outDir);
   if (problem) throw new CliError(`cannot write the report into ${outDir}: ${problem}`, EXIT.cantcreat);
 

@@ -6,7 +6,7 @@ import type { LogFn } from '../../scorer/scorer';
 import { rowBatches } from '../../scorer/parse/batches';
 import type { LogItem } from '../../scorer/parse/results';
 import type { ResultRow } from '../../scorer/types';
-import { prepareStateDir, StateDirError, untrustedPlace } from '../../extension/statedir';
+import { prepareStateDir, StateDirError, trustStateDir, untrustedPlace } from '../../extension/statedir';
 import { CliError, EXIT } from '../exit';
 import { lockStateDir, StateInUse } from '../../state/lock';
 
@@ -24,10 +24,26 @@ export const STATE_HELP = `  --state DIR      state directory (default: ANOMALY_
   --quiet          no progress output and no info messages (warnings and errors only)
 `;
 
-/** config with the state directory the flags ask for, checked to be writable */
-export function configFrom(flags: Record<string, unknown>, needWritableState = true): AnomalyConfig {
+/**
+ * config with the state directory the flags ask for, checked to be writable, or with 'read'
+ * to be one only root or the user can change (a reader writes nothing there: a state kept on a
+ * read-only mount is reported all the same)
+ */
+export function configFrom(flags: Record<string, unknown>, needWritableState: boolean | 'read' = true): AnomalyConfig {
   const config = loadConfig(flags.config as string | undefined);
   if (flags.state) config.state_dir = path.resolve(flags.state as string);
+  if (needWritableState === 'read') {
+    if (!lexists(config.state_dir)) return config;
+    const problem = untrustedPlace(config.state_dir);
+    try {
+      if (problem) throw new StateDirError(`state directory ${config.state_dir}: ${problem}`);
+      trustStateDir(config.state_dir, 'this command runs as');
+    } catch (err) {
+      if (err instanceof StateDirError) throw new CliError(`${err.message}; or pass --state DIR`, EXIT.cantcreat);
+      throw err;
+    }
+    return config;
+  }
   if (needWritableState) {
     // what the extension will load, and where root writes: the same rules as the extension's
     // (a link, or a directory others can write to, lets them plant links for root to follow),
