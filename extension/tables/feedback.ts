@@ -48,7 +48,8 @@ export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
           return { status: 'constraint', message: `note of ${Buffer.byteLength(note)} bytes is over ${MAX_NOTE_BYTES}` };
         let time = Math.floor(Date.now() / 1000);
         if (values.time !== null && values.time !== undefined && values.time !== '') {
-          const t = Number(values.time);
+          // digits only: Number() also reads '0x10' (16), '0b11', '1e3' and blanks around them
+          const t = /^\d+$/.test(values.time) ? Number(values.time) : NaN;
           if (!Number.isInteger(t) || t < 0 || t >= MAX_TIME)
             return { status: 'constraint', message: `time must be unixTime seconds (a whole number ≥ 0), not ${echo(values.time)}` };
           time = t;
