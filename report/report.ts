@@ -91,7 +91,8 @@ function timelineSpec(opts: { title: string; points: Point[]; windows: WindowBar
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     width: 860,
     height: opts.height,
-    title: { text: opts.title, anchor: 'start', fontSize: 13, limit: 1000 },
+    // vega escapes markup in SVG text, not controls: the title names a subject
+    title: { text: visible(opts.title), anchor: 'start', fontSize: 13, limit: 1000 },
     layer: [
       { data: { values: opts.points }, mark: { type: 'point', filled: true, size: 28, opacity: 0.75, clip: true }, encoding: { x: x('t', true), y, color } },
       ...(windows.length
@@ -196,8 +197,21 @@ function histogramSpec(rows: ReadonlyArray<{ score: number | null; verdict: stri
   };
 }
 
+/**
+ * Control characters and bidi controls of the rows made visible, as the command line shows
+ * them (cli/commands/shared.ts printable): a program a local user named `invoice<U+202E>gpj.exe`
+ * read "invoiceexe.jpg" in a table cell; escaping markup does not stop that
+ */
+export function visible(s: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
 export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return visible(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
 function iso(t: number): string {

@@ -254,6 +254,24 @@ function pngVariance(buf: Buffer): number {
   return sq / n - (sum / n) ** 2;
 }
 
+t.test('the report shows control characters and bidi overrides of the rows, never lets them reorder or drive what is read', async (t) => {
+  // escapeHtml stopped markup, but a program a local user named `invoice\u202Egpj.exe` showed
+  // in the report as "invoiceexe.jpg" (U+202E reverses what follows it in the cell), and C0/C1
+  // controls went into the file raw (the command line's own output escapes the same set)
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-bidi-'));
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  const hostile = '/home/eve/invoice\u202egpj.exe\u2066x\u2069\u001b[2J\u009b31m\u0000';
+  const rows = scoredRows().map((r) =>
+    r.verdict === 'bad' ? { ...r, subject: 'eve\u202e', event: `exec ${hostile} <- /bin/bash`, reasons: `program \`${hostile}\` never seen before` } : r,
+  );
+  const file = await writeReport(out, { scores: rows, windows: [], models: [], generated: 1_790_300_000, title: 'weekly \u202ereport' });
+  const html = fs.readFileSync(file, 'utf8');
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  t.notOk(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(html), 'no control or bidi character in the file');
+  t.match(html, /invoice\\u202egpj\.exe\\u2066x\\u2069\\x1b\[2J\\x9b31m\\x00/, 'each shown as an escape, in place');
+  t.match(html, /eve\\u202e/, 'in subject names too (table cells and plot titles)');
+});
+
 t.test('every plot draws the 0.3 and 0.7 lines once, and the report does not grow with the rows a plot counts', async (t) => {
   // The threshold layers had no data of their own: in the timelines and incident plots (whose
   // layers carry their own data) they drew nothing, although the report says the lines are
