@@ -110,7 +110,15 @@ function resultTime(d: Record<string, unknown>): number {
   if (typeof d.calendarTime === 'string') {
     // "Thu Mar 16 03:08:58 2023 UTC"
     const m = /^\w{3} (\w{3}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})/.exec(d.calendarTime);
-    if (m && MONTHS[m[1]] !== undefined) return Date.UTC(+m[6], MONTHS[m[1]], +m[2], +m[3], +m[4], +m[5]) / 1000;
+    if (m && MONTHS[m[1]] !== undefined) {
+      // the same bound as unixTime: Date.UTC reads years 0–99 as 1900–1999 and rolls a day 99
+      // over, which dated rows before 1970 or after 9999
+      const [day, hour, minute, second, year] = [+m[2], +m[3], +m[4], +m[5], +m[6]];
+      const t = Date.UTC(year, MONTHS[m[1]], day, hour, minute, second) / 1000;
+      if (year < 1970 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60 || !(t >= 0 && t <= LAST_SECOND))
+        throw new ResultLineError(`"calendarTime" ${JSON.stringify(d.calendarTime.slice(0, 40))} is not a time osqueryd writes`);
+      return t;
+    }
   }
   throw new ResultLineError('"unixTime" must be a number of seconds (or calendarTime a date osquery writes)');
 }
