@@ -155,7 +155,7 @@ const NOT_OSQUERY_AFTER = 5;
 export const MAX_LINE_BYTES = 1024 * 1024;
 
 /** a line over the limit: read past, not kept; its size and first byte are all that is known */
-interface LongLine {
+export interface LongLine {
   bytes: number;
   first: number;
 }
@@ -166,7 +166,7 @@ interface LongLine {
  * took 1.5 GB, and one past V8's longest string ended the command with a stack trace.
  * Line ends are \n, \r\n or \r, as readline's.
  */
-async function* boundedLines(input: AsyncIterable<Buffer>, max: number): AsyncGenerator<string | LongLine> {
+export async function* boundedLines(input: AsyncIterable<Buffer>, max: number): AsyncGenerator<string | LongLine> {
   let parts: Buffer[] = [];
   let size = 0;
   let first = -1;
