@@ -55,3 +55,18 @@ t.test('eval: a .gz test file that inflates to one huge line is refused with its
   t.equal(r.code, 65, `refused as bad input data (${r.err.trim().slice(0, 300)})`);
   t.match(r.err, /test\.csv\.gz:2: a line of 33554434 bytes is over the \d+ a dataset line may have/, 'names the line and its size');
 });
+
+t.test('eval: too few training sessions to calibrate on is bad input (65), said in one line, not an internal error', async (t) => {
+  // it ended in "anomaly: internal error: Error: 2 training sessions leave 2 to calibrate on;
+  // at least 50 are needed" and the stack trace, exit 70 (a bug of ours), for a file too short
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-eval-few-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const train = path.join(dir, 'train.txt');
+  fs.writeFileSync(train, 'E5 E22 E5\nE5 E5 E22\n');
+  const test = path.join(dir, 'test.csv');
+  fs.writeFileSync(test, 'Sequence,label\nE5 E22 E5,0\nE5 E9 E9,1\n');
+  const r = anomaly(['eval', '--train', train, '--test', test, '--models', 'rarity', '--quiet']);
+  t.equal(r.code, 65, `bad input data (${r.err.trim().slice(0, 200)})`);
+  t.match(r.err, /train\.txt: 2 training sessions leave 2 to calibrate on; at least 50 are needed/, 'says what is missing');
+  t.notMatch(r.err, /internal error|\n\s+at /, 'no stack trace');
+});

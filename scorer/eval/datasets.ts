@@ -16,7 +16,8 @@ export type InputKind = 'sequences' | 'traces' | 'osquery';
 
 export class DatasetError extends Error {
   constructor(file: string, line: number, expected: string) {
-    super(`${file}:${line}: ${expected}`);
+    // line 0: the file as a whole
+    super(line ? `${file}:${line}: ${expected}` : `${file}: ${expected}`);
     this.name = 'DatasetError';
   }
 }
