@@ -89,7 +89,13 @@ export function untrustedPlace(target: string): string | null {
     if (dir.mode & 0o022 && !trusted(st)) return `${next} is owned by uid ${st.uid} in ${at}, which others can write to`;
     if (st.isSymbolicLink()) {
       if (++links > 40) return `${target}: too many links`;
-      const to = fs.readlinkSync(next);
+      let to: string;
+      try {
+        to = fs.readlinkSync(next);
+      } catch {
+        // gone since the lstat: as missing
+        return null;
+      }
       rest = [...to.split('/').filter(Boolean), ...rest];
       if (path.isAbsolute(to)) at = '/';
       continue;
