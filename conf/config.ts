@@ -122,7 +122,16 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
     budget: { ...DEFAULTS.budget, ...cfg.budget },
     memory: { ...DEFAULTS.memory, ...cfg.memory },
   };
-  if (env.ANOMALY_STATE_DIR) merged.state_dir = env.ANOMALY_STATE_DIR;
+  if (env.ANOMALY_STATE_DIR) {
+    // the same two places as a relative state_dir: osqueryd's extension and `anomaly train` share the variable
+    if (!path.isAbsolute(env.ANOMALY_STATE_DIR))
+      throw new ConfigError(
+        file,
+        'ANOMALY_STATE_DIR',
+        `must be an absolute path, not ${JSON.stringify(env.ANOMALY_STATE_DIR)} (osqueryd starts the extension in its own working directory)`,
+      );
+    merged.state_dir = env.ANOMALY_STATE_DIR;
+  }
   return merged;
 }
 
