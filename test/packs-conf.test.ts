@@ -61,6 +61,12 @@ t.test('a bad config is refused with the path of the offending key', async (t) =
     /ANOMALY_STATE_DIR: must be an absolute path, not "var\/anomaly"/,
     'a relative ANOMALY_STATE_DIR is refused as the config key is',
   );
+  // and the config file the variable names, read by both: /etc/anomaly.json for the extension
+  t.throws(
+    () => loadConfig(undefined, { ANOMALY_CONFIG: 'etc/anomaly.json' }),
+    /ANOMALY_CONFIG: must be an absolute path, not "etc\/anomaly\.json"/,
+    'a relative ANOMALY_CONFIG too',
+  );
 });
 
 t.test('the flags file uses osquery flag names', async (t) => {
