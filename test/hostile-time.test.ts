@@ -66,6 +66,28 @@ t.test('one row dated in year 9999 does not stop retraining', async (t) => {
   t.ok(s.lastTrained >= START + 18 * DAY && s.lastTrained <= START + 20 * DAY, `last trained in the last days of the routine, not in 9999 (${s.lastTrained})`);
 });
 
+t.test('a clock set months ahead and then put right does not stop retraining until the rows catch up', async (t) => {
+  // rows dated by a host clock set 200 days ahead were plausible while that clock was read (no
+  // later than a day after it); once NTP put it right they no longer were, but the subject kept
+  // the newest of them as its last time and last training: retraining waited 200 days of rows
+  // (a restart would have dropped them: the load path checks the times it reads)
+  const realNow = Date.now;
+  const ahead = 200 * DAY;
+  t.teardown(() => {
+    Date.now = realNow;
+  });
+  const s = new Subject('dev@app-01', OPTIONS);
+  Date.now = () => realNow() + ahead * 1000;
+  await s.scoreEvents(stream(1, 0, 600).map((e) => at(e, e.time + ahead)));
+  t.equal(s.state, 'monitoring', 'trained on 10 days dated by the clock set ahead');
+  const first = s.lastTrained;
+  t.ok(first > realNow() / 1000 + DAY, `last trained ${Math.round((first - realNow() / 1000) / DAY)} days ahead of the real clock`);
+  Date.now = realNow;
+  // the clock put right: ten more days of the routine, dated as they happen
+  await s.scoreEvents(stream(3, 10, 600));
+  t.ok(s.lastTrained >= START + 18 * DAY && s.lastTrained <= START + 20 * DAY, `retrained in the last days of the routine (${first} -> ${s.lastTrained})`);
+});
+
 let nextId = 0;
 function row(time: number): ScoredEvent {
   return {
