@@ -154,6 +154,14 @@ function knownKeys(schemaPath: string): string {
  * ConfigError naming the file and the key path.
  */
 export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): AnomalyConfig {
+  // the variable reaches the extension (cwd / under systemd) and the command line alike: a
+  // relative path would be two files
+  if (file === undefined && env.ANOMALY_CONFIG && !path.isAbsolute(env.ANOMALY_CONFIG))
+    throw new ConfigError(
+      env.ANOMALY_CONFIG,
+      'ANOMALY_CONFIG',
+      `must be an absolute path, not ${JSON.stringify(env.ANOMALY_CONFIG)} (osqueryd starts the extension in its own working directory)`,
+    );
   const explicit = file ?? (env.ANOMALY_CONFIG || undefined);
   const target = explicit ?? DEFAULT_CONFIG_PATH;
   const raw = readConfigJson(target, !explicit);

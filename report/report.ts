@@ -48,6 +48,9 @@ const COLORS = { domain: ['good', 'ugly', 'bad'], range: ['#3a7d44', '#d98e04', 
 
 function thresholdLayers(axis: 'x' | 'y'): Spec[] {
   return [BAD_BELOW, GOOD_FROM].map((v) => ({
+    // one datum of its own: a layer without data draws a rule for every row of the data it
+    // inherits (the histogram's: two lines per retained row, 18 MB of SVG for 100,000 rows)
+    data: { values: [{}] },
     mark: { type: 'rule', strokeDash: [4, 3], color: v === BAD_BELOW ? '#c0392b' : '#d98e04' },
     encoding: { [axis]: { datum: v } },
   }));
@@ -90,7 +93,8 @@ function timelineSpec(opts: { title: string; points: Point[]; windows: WindowBar
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     width: 860,
     height: opts.height,
-    title: { text: opts.title, anchor: 'start', fontSize: 13, limit: 1000 },
+    // vega escapes markup in SVG text, not controls: the title names a subject
+    title: { text: visible(opts.title), anchor: 'start', fontSize: 13, limit: 1000 },
     layer: [
       { data: { values: opts.points }, mark: { type: 'point', filled: true, size: 28, opacity: 0.75, clip: true }, encoding: { x: x('t', true), y, color } },
       ...(windows.length
@@ -158,7 +162,23 @@ async function incidentFigure(incident: Incident, rows: readonly ScoredEvent[], 
   return renderSvg(spec);
 }
 
-function histogramSpec(values: Array<{ score: number; verdict: string }>): Spec {
+/** the histogram's bins: counted here, so that vega is given 40 bins per verdict and not every row */
+const BIN_STEP = 0.025;
+const BINS = Math.round(1 / BIN_STEP);
+
+function histogramSpec(rows: ReadonlyArray<{ score: number | null; verdict: string }>): Spec {
+  // a million retained rows given to vega as they are took it over a GB of memory to count
+  const counts = new Map<string, number>();
+  for (const r of rows) {
+    if (r.score === null) continue;
+    const bin = Math.min(BINS - 1, Math.max(0, Math.floor(r.score / BIN_STEP)));
+    const key = `${r.verdict}\u0000${bin}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  const values = [...counts].map(([key, rows]) => {
+    const [verdict, bin] = key.split('\u0000');
+    return { verdict, from: Number(bin) * BIN_STEP, to: (Number(bin) + 1) * BIN_STEP, rows };
+  });
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     width: 860,
@@ -168,8 +188,9 @@ function histogramSpec(values: Array<{ score: number; verdict: string }>): Spec 
       {
         mark: 'bar',
         encoding: {
-          x: { field: 'score', type: 'quantitative', bin: { step: 0.025, extent: [0, 1] }, title: 'score (1 = normal)' },
-          y: { aggregate: 'count', type: 'quantitative', title: 'rows', scale: { type: 'symlog' } },
+          x: { field: 'from', type: 'quantitative', bin: { binned: true, step: BIN_STEP }, scale: { domain: [0, 1] }, title: 'score (1 = normal)' },
+          x2: { field: 'to' },
+          y: { field: 'rows', aggregate: 'sum', type: 'quantitative', title: 'rows', scale: { type: 'symlog' } },
           color: { field: 'verdict', type: 'nominal', scale: COLORS, legend: { orient: 'right', title: 'verdict' } },
         },
       },
@@ -178,8 +199,21 @@ function histogramSpec(values: Array<{ score: number; verdict: string }>): Spec 
   };
 }
 
+/**
+ * Control characters and bidi controls of the rows made visible, as the command line shows
+ * them (cli/commands/shared.ts printable): a program a local user named `invoice<U+202E>gpj.exe`
+ * read "invoiceexe.jpg" in a table cell; escaping markup does not stop that
+ */
+export function visible(s: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
 export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return visible(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
 function iso(t: number): string {
@@ -250,9 +284,7 @@ export async function writeReport(outDir: string, data: ReportData): Promise<str
         `<tr class="bad"><td class="nowrap">${escapeHtml(iso(i.start))}</td><td class="nowrap">${escapeHtml(duration(i.end - i.start))}</td><td>${escapeHtml(i.subject)}</td><td class="nowrap">${escapeHtml(i.hosts.join(', '))}</td><td class="num">${i.rows.length}</td><td class="num">${i.windows.length}</td><td class="num">${i.score.toFixed(3)}</td><td>${escapeHtml(i.summary.slice(i.summary.indexOf(': ') + 2))}</td></tr>`,
     )
     .join('\n');
-  const histogram = scored.length
-    ? await renderSvg(histogramSpec(scored.map((s) => ({ score: s.score as number, verdict: s.verdict }))))
-    : '<p>No scored rows yet: every subject is still learning.</p>';
+  const histogram = scored.length ? await renderSvg(histogramSpec(scored)) : '<p>No scored rows yet: every subject is still learning.</p>';
 
   const top = scored
     .filter((s) => s.verdict === 'bad' || s.verdict === 'ugly')

@@ -97,6 +97,14 @@ interface FoldModels {
 
 type SessionEvidence = Partial<Record<SessionStatistic, Evidence>>;
 
+/** the training set is too small to calibrate on: the input's fault, not a bug (eval exits 65) */
+export class TooFewSessions extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TooFewSessions';
+  }
+}
+
 export class SessionScorer {
   private folds: FoldModels[] = [];
   private calibrator: Calibrator<SessionStatistic> | null = null;
@@ -110,7 +118,7 @@ export class SessionScorer {
     const firstFold = this.opts.crossFit ? 0 : step - 1;
     const heldOutCount = sessions.filter((_, i) => i % step >= firstFold).length;
     if (heldOutCount < MIN_CALIBRATION) {
-      throw new Error(`${sessions.length} training sessions leave ${heldOutCount} to calibrate on; at least ${MIN_CALIBRATION} are needed`);
+      throw new TooFewSessions(`${sessions.length} training sessions leave ${heldOutCount} to calibrate on; at least ${MIN_CALIBRATION} are needed`);
     }
     this.folds = [];
     const evidence: SessionEvidence[] = [];

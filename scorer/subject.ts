@@ -244,6 +244,13 @@ export class Subject {
     // a row dated 1970 or 9999 would make years of history at once (monitoring before
     // min_days) and, as the newest time, stop retraining until that date (scorer/clock.ts)
     if (event.time && plausibleTime(event.time)) {
+      // the host's clock went back (set ahead, then put right by NTP): the newest time seen is
+      // no longer plausible, and kept it would hold retraining until the rows caught up with
+      // it, months perhaps; as the load path does with such a time, the rows now count
+      if (this.lastTime && !plausibleTime(this.lastTime)) {
+        this.lastTime = event.time;
+        if (this.lastTrained > event.time) this.lastTrained = event.time;
+      }
       if (!this.firstTime || event.time < this.firstTime) this.firstTime = event.time;
       if (event.time > this.lastTime) this.lastTime = event.time;
     }

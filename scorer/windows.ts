@@ -350,7 +350,8 @@ class WindowSubject {
     w.bad = kept(bad);
     // like the rows, a first time from before 2001 or ahead of the clock is not believed
     if (typeof s.first === 'number' && plausibleTime(s.first, Date.now() / 1000)) w.first = s.first;
-    w.closedThrough = s.closedThrough >= 0 ? s.closedThrough : -Infinity;
+    // closed through a time the clock has not reached (it was ahead): as if nothing were closed
+    w.closedThrough = s.closedThrough >= 0 && s.closedThrough <= latestPlausible() ? s.closedThrough : -Infinity;
     w.lastFit = s.lastFit;
     if (s.reference && s.heldOut) {
       const next = new Map<number, Map<number, number>>();
@@ -746,6 +747,15 @@ export class WindowScorer {
       const s = this.subject(e.subject, e.host);
       if (!s) continue;
       const start = this.windowStart(e.time);
+      // the host's clock went back (set ahead, then put right by NTP): the watermark and what
+      // the subject closed are no longer plausible, and kept they left every row late until the
+      // rows caught up with them, months perhaps. A plausible row starts them again from its own
+      // window (windows dated ahead that are still open wait, as windows do, for their time)
+      if (plausibleTime(e.time, now)) {
+        const ahead = latestPlausible(now);
+        if ((this.watermarks.get(e.host) ?? -Infinity) > ahead) this.watermarks.set(e.host, e.time);
+        if (s.closedThrough > ahead) s.closedThrough = start;
+      }
       // a row dated far ahead (a clock gone wrong, year 9999) would move the watermark there:
       // every window would close at its first batch, and its own never. A row dated before
       // 2001 (a board without a clock logs in 1970 until NTP answers: a new subject's first

@@ -8,6 +8,7 @@ import { generateDemo } from '../demo/generate';
 import { writeReport } from '../report/report';
 import { findIncidents } from '../report/incidents';
 import type { ScoredEvent, ScoredWindow } from '../scorer/types';
+import { RetainedScores } from '../state/scores';
 import { DIST } from './helpers/paths';
 
 t.test('the demo stream is osquery output with six attack stories', async (t) => {
@@ -252,6 +253,89 @@ function pngVariance(buf: Buffer): number {
   const n = Math.ceil(raw.length / 7);
   return sq / n - (sum / n) ** 2;
 }
+
+t.test('the report shows control characters and bidi overrides of the rows, never lets them reorder or drive what is read', async (t) => {
+  // escapeHtml stopped markup, but a program a local user named `invoice\u202Egpj.exe` showed
+  // in the report as "invoiceexe.jpg" (U+202E reverses what follows it in the cell), and C0/C1
+  // controls went into the file raw (the command line's own output escapes the same set)
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-bidi-'));
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  const hostile = '/home/eve/invoice\u202egpj.exe\u2066x\u2069\u001b[2J\u009b31m\u0000';
+  const rows = scoredRows().map((r) =>
+    r.verdict === 'bad' ? { ...r, subject: 'eve\u202e', event: `exec ${hostile} <- /bin/bash`, reasons: `program \`${hostile}\` never seen before` } : r,
+  );
+  const file = await writeReport(out, { scores: rows, windows: [], models: [], generated: 1_790_300_000, title: 'weekly \u202ereport' });
+  const html = fs.readFileSync(file, 'utf8');
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  t.notOk(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(html), 'no control or bidi character in the file');
+  t.match(html, /invoice\\u202egpj\.exe\\u2066x\\u2069\\x1b\[2J\\x9b31m\\x00/, 'each shown as an escape, in place');
+  t.match(html, /eve\\u202e/, 'in subject names too (table cells and plot titles)');
+});
+
+t.test('every plot draws the 0.3 and 0.7 lines once, and the report does not grow with the rows a plot counts', async (t) => {
+  // The threshold layers had no data of their own: in the timelines and incident plots (whose
+  // layers carry their own data) they drew nothing, although the report says the lines are
+  // there; in the histogram they inherited its data and drew two lines per retained row
+  // (200,000 for 100,000 rows, 18 MB of a 19 MB report; a million rows, retention.max_rows,
+  // would have made it 190 MB). The histogram also handed vega every row to count.
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-lines-'));
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  const rows = scoredRows();
+  for (let i = 0; i < 20_000; i++) rows.push({ ...rows[1], id: `many-${i}`, time: 1_790_000_000 + (i % 400) * 600 + 1, score: 0.9, verdict: 'good' });
+  const file = await writeReport(out, { scores: rows, windows: scoredWindows(), models: [], generated: 1_790_300_000 });
+  const html = fs.readFileSync(file, 'utf8');
+  const svgs = html.split('<svg').slice(1);
+  t.equal(svgs.length, 9, 'six incidents, two timelines and the histogram');
+  t.same(
+    svgs.map((svg) => (svg.match(/stroke-dasharray/g) ?? []).length),
+    Array(9).fill(2),
+    'two dashed threshold lines in each plot',
+  );
+  t.ok(html.length < 2_000_000, `the report is ${Math.round(html.length / 1000)} kB for ${rows.length} rows (bound 2 MB)`);
+});
+
+t.test('report keeps no row columns in memory: retained rows with long command lines do not multiply its size', async (t) => {
+  // a local user's command lines make each retained row keep up to ~4 kB of its columns, which
+  // the report never shows; it held them all: 100,000 such rows (404 MB) took the command to
+  // 904 MB resident, and retention keeps up to a million
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-columns-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const state = path.join(dir, 'state');
+  fs.mkdirSync(state, { mode: 0o700 });
+  const store = new RetainedScores({ dir: path.join(state, 'scores'), maxRows: 1_000_000, maxDays: 3650 });
+  const columns = JSON.stringify({ cmdline: `tool ${'A'.repeat(4000)}` });
+  for (let i = 0; i < 50_000; i += 1000)
+    store.append(
+      Array.from({ length: 1000 }, (_, k) => ({
+        ...scoredRows()[1],
+        id: `c-${i + k}`,
+        time: 1_790_000_000 + i + k,
+        score: 0.9,
+        verdict: 'good' as const,
+        columns,
+      })),
+    );
+  store.append([{ ...scoredRows()[0], id: 'bad-one', time: 1_790_060_000 }]);
+  store.close();
+  const bytes = fs.readdirSync(path.join(state, 'scores')).reduce((n, f) => n + fs.statSync(path.join(state, 'scores', f)).size, 0);
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ models: { rarity: true, ocsvm: false, lstm: false } }));
+  const script = `
+    const fs = require('fs');
+    const kb = (k) => Number(fs.readFileSync('/proc/self/status', 'utf8').split('\\n').find((l) => l.startsWith(k + ':')).split(/ +/)[1]);
+    const { run } = require(${JSON.stringify(path.join(DIST, 'cli', 'commands', 'report.js'))});
+    const before = kb('VmRSS');
+    run(['--state', ${JSON.stringify(state)}, '--config', ${JSON.stringify(cfg)}, '--out', ${JSON.stringify(path.join(dir, 'report'))}]).then((code) => {
+      process.stderr.write(JSON.stringify({ code, grownKb: kb('VmHWM') - before }));
+    });`;
+  const res = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8' });
+  const got = JSON.parse(res.stderr.slice(res.stderr.lastIndexOf('{'))) as { code: number; grownKb: number };
+  t.equal(got.code, 0, 'the report is written');
+  t.ok(
+    got.grownKb * 1024 < bytes / 2,
+    `resident memory grew ${Math.round(got.grownKb / 1024)} MB for ${Math.round(bytes / 2 ** 20)} MB of retained rows (bound: half that)`,
+  );
+});
 
 t.test('the demo runs under umask 0: the config it writes for the extension is not writable by everyone', async (t) => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-demo-umask-'));

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
+import * as zlib from 'zlib';
 import { anomaly } from './helpers/cli';
 
 // 'anomaly eval' prints what its test file names (a labelled row's query, a trace's attack
@@ -35,4 +36,37 @@ t.test('eval: control characters of the test file reach the terminal as visible 
   t.notMatch(r.out, /[\x00-\x08\x0b-\x1f\x7f]/, 'no control character on stdout');
   t.equal(r.out.split('\n').filter((l) => l.startsWith('at score')).length, 1, 'no line forged by a newline in the name');
   t.match(r.out, /recall per type: evil.*owned.*precision 1 /, 'the name is shown, on its line');
+});
+
+t.test('eval: a .gz test file that inflates to one huge line is refused with its line and size, not read whole', async (t) => {
+  // the dataset readers took lines with readline, which keeps a line whole however long: a
+  // 535 kB .gz of a CSV header and one 550 MB line took eval to 1.2 GB resident and ended in
+  // "RangeError: Invalid string length", exit 1 with a stack trace
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-eval-bomb-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const train = path.join(dir, 'train.txt');
+  fs.writeFileSync(train, Array.from({ length: 120 }, (_, i) => (i % 2 ? 'E5 E22 E5' : 'E5 E5 E22')).join('\n') + '\n');
+  const test = path.join(dir, 'test.csv.gz');
+  fs.writeFileSync(
+    test,
+    zlib.gzipSync(Buffer.concat([Buffer.from('Sequence,label\n'), Buffer.alloc(32 * 1024 * 1024, 'E5 '), Buffer.from(',0\n')]), { level: 9 }),
+  );
+  const r = anomaly(['eval', '--train', train, '--test', test, '--models', 'rarity', '--quiet']);
+  t.equal(r.code, 65, `refused as bad input data (${r.err.trim().slice(0, 300)})`);
+  t.match(r.err, /test\.csv\.gz:2: a line of 33554434 bytes is over the \d+ a dataset line may have/, 'names the line and its size');
+});
+
+t.test('eval: too few training sessions to calibrate on is bad input (65), said in one line, not an internal error', async (t) => {
+  // it ended in "anomaly: internal error: Error: 2 training sessions leave 2 to calibrate on;
+  // at least 50 are needed" and the stack trace, exit 70 (a bug of ours), for a file too short
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-eval-few-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const train = path.join(dir, 'train.txt');
+  fs.writeFileSync(train, 'E5 E22 E5\nE5 E5 E22\n');
+  const test = path.join(dir, 'test.csv');
+  fs.writeFileSync(test, 'Sequence,label\nE5 E22 E5,0\nE5 E9 E9,1\n');
+  const r = anomaly(['eval', '--train', train, '--test', test, '--models', 'rarity', '--quiet']);
+  t.equal(r.code, 65, `bad input data (${r.err.trim().slice(0, 200)})`);
+  t.match(r.err, /train\.txt: 2 training sessions leave 2 to calibrate on; at least 50 are needed/, 'says what is missing');
+  t.notMatch(r.err, /internal error|\n\s+at /, 'no stack trace');
 });

@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
 import { resolveConfig } from '../conf/config';
+import { feedbackTable } from '../extension/tables/feedback';
 import { Scorer, subjectFileName } from '../scorer/scorer';
 import { usersStream } from './helpers/users';
 
@@ -31,4 +32,44 @@ t.test('a label on a row with a long command line teaches the event that was sco
   t.equal(events.length, 3, 'two rows scored and one label in the window');
   t.equal(events[2], events[1], 'the labelled event is the one scored');
   t.notMatch(events[2], /chars\)/, 'it carries no mark of the cut');
+});
+
+t.test('the same label given again for a row (a retried INSERT, a labelling query run twice) is kept, not learned again', async (t) => {
+  // every INSERT of 'normal' pushed the row into the subject's training window again and had
+  // its models observe it again: a labelling query re-run daily over 30 days of retained rows
+  // counted each labelled row up to 30 times, outweighing the subject's own history of it
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-feedback-again-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const config = resolveConfig({ state_dir: dir, learning: { min_events: 120, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } }, 'test', {});
+  const scorer = await Scorer.open({ config, stateDir: dir, log: () => {} });
+  const scored = await scorer.scoreRows(usersStream(1, 3));
+  const byId = new Map(scored.map((s) => [s.id, s]));
+  const labeler = { feedback: async (r: { id: string; label: 'normal' | 'anomalous'; note: string; time: number }) => scorer.feedback(byId.get(r.id)!, r) };
+  const open = () => {
+    const table = feedbackTable(labeler, dir, () => {});
+    t.teardown(() => table.close());
+    return async (id: string, label: string, note = '') => {
+      const res = (await table.call({ action: 'insert', json_value_array: JSON.stringify([id, label, note, null]) }, new Map())) as unknown as {
+        rows: Array<{ status: string }>;
+      };
+      return res.rows[0].status;
+    };
+  };
+  const windowLength = () => {
+    scorer.save();
+    const file = path.join(dir, 'subjects', subjectFileName(`${scored[0].subject}@h`));
+    return (JSON.parse(fs.readFileSync(file, 'utf8')).payload.window as unknown[]).length;
+  };
+  const insert = open();
+  const before = windowLength();
+  for (let i = 0; i < 5; i++) t.equal(await insert(scored[0].id, 'normal', `try ${i}`), 'success', `label ${i + 1} answered success`);
+  t.equal(await insert(scored[1].id, 'normal'), 'success', 'another row');
+  t.equal(windowLength(), before + 2, `each of the two labelled rows learned once (${before} events before)`);
+  // and after a restart, from feedback.jsonl
+  const again = open();
+  t.equal(await again(scored[1].id, 'normal', 'again'), 'success', 'labelled again after a restart');
+  t.equal(windowLength(), before + 2, 'a label given before the restart is not learned again');
+  // a label that changes is applied
+  t.equal(await again(scored[1].id, 'anomalous'), 'success');
+  t.ok(windowLength() < before + 2, 'anomalous takes the event out');
 });

@@ -1,10 +1,13 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { spawnSync } from 'child_process';
 import t, { type Test } from 'tap';
+import * as zlib from 'zlib';
 import { readResultLogs } from '../scorer/parse/results';
 import { RetainedScores } from '../state/scores';
 import { anomaly } from './helpers/cli';
+import { DIST } from './helpers/paths';
 
 // What the command line prints of text that came from the watched hosts. A local user names
 // their own programs: a file name may hold an escape sequence, a newline, a bidi override.
@@ -247,4 +250,95 @@ t.test('result logs are split the same whatever the chunks: \\n, \\r\\n and \\r 
   }
   t.same(errors, [], 'no line torn');
   t.same(seen, [1, 2, 3, 4, 6], 'each record whole, an empty line counted and skipped');
+});
+
+t.test('train: a JSON array on one line holds each record to the line limit, as the lines of a log are', async (t) => {
+  // An export whose records are not one per line (all on one line, or pretty-printed) was
+  // read whole, whatever queue.max_line_bytes says: a record the extension would reject as
+  // a line was learned
+  const { dir } = workDir(t, 'anomaly-array-limit-');
+  const cfg = path.join(dir, 'low.json');
+  fs.writeFileSync(
+    cfg,
+    JSON.stringify({ learning: { min_events: 100, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false }, queue: { max_line_bytes: 1024 } }),
+  );
+  const records = Array.from({ length: 200 }, (_, i) => line(i, `/usr/bin/tool${i % 4}`));
+  records[5] = line(5, `/usr/bin/${'y'.repeat(2000)}`);
+  const log = path.join(dir, 'export.json');
+  fs.writeFileSync(log, `[${records.join(',')}]\n`);
+  const r = anomaly(['train', '--log', log, '--state', path.join(dir, 'state'), '--config', cfg]);
+  t.equal(r.code, 0, `trained (${r.err.slice(0, 300)})`);
+  t.match(r.err, /export\.json: record 6: a record of \d+ bytes is over the 1024 a result line may have/, 'the long record is named');
+  t.match(r.out, /learned 199 rows from 200 lines/, 'every other record is learned');
+  // pretty-printed, one member per line: the same records
+  fs.writeFileSync(
+    log,
+    JSON.stringify(
+      records.map((l) => JSON.parse(l)),
+      null,
+      2,
+    ),
+  );
+  const pretty = anomaly(['train', '--log', log, '--state', path.join(dir, 'state2'), '--config', cfg]);
+  t.match(pretty.err, /export\.json: record 6: a record of \d+ bytes is over the 1024/, 'pretty-printed too');
+  t.match(pretty.out, /learned 199 rows from 200 lines/);
+});
+
+t.test('a .gz that inflates to a huge JSON array (a gzip bomb) is read a record at a time, not inflated whole', async (t) => {
+  // 128 MB of blanks inside one array compress to 125 kB. The array on one line is over
+  // any line limit, so it was inflated whole (zlib.gunzipSync), made one string and parsed:
+  // peak resident memory grew by over twice the inflated size (1.2 GB of it took 2.5 GB and
+  // then failed: "Cannot create a string longer than 0x1fffffe8 characters")
+  const { dir } = workDir(t, 'anomaly-gzip-bomb-');
+  const file = path.join(dir, 'bomb.json.gz');
+  const gz = zlib.createGzip({ level: 9 });
+  const out = fs.createWriteStream(file);
+  gz.pipe(out);
+  const blanks = Buffer.alloc(1 << 20, 0x20);
+  gz.write(`[${line(1, '/usr/bin/first')},`);
+  for (let i = 0; i < 128; i++) gz.write(blanks);
+  gz.end(`${line(2, '/usr/bin/last')}]\n`);
+  await new Promise<void>((resolve) => out.on('close', () => resolve()));
+  t.ok(fs.statSync(file).size < 1 << 20, `the bomb is ${Math.round(fs.statSync(file).size / 1024)} kB`);
+  const script = `
+    const fs = require('fs');
+    const { readResultLogs } = require(${JSON.stringify(path.join(DIST, 'scorer', 'parse', 'results.js'))});
+    const kb = (k) => Number(fs.readFileSync('/proc/self/status', 'utf8').split('\\n').find((l) => l.startsWith(k + ':')).split(/ +/)[1]);
+    const before = kb('VmRSS');
+    (async () => {
+      const paths = [], errors = [];
+      for await (const item of readResultLogs([${JSON.stringify(file)}])) {
+        if (item.rows) for (const r of item.rows) paths.push(r.columns.path);
+        else errors.push(item.error.message);
+      }
+      process.stdout.write(JSON.stringify({ paths, errors, grownKb: kb('VmHWM') - before }));
+    })();`;
+  const res = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8' });
+  t.equal(res.status, 0, `the child read the file (${res.stderr.slice(-500)})`);
+  const got = JSON.parse(res.stdout) as { paths: string[]; errors: string[]; grownKb: number };
+  t.same(got.errors, [], 'no error');
+  t.same(got.paths, ['/usr/bin/first', '/usr/bin/last'], 'both records, in order');
+  t.ok(got.grownKb < 64 * 1024, `peak resident memory grew ${Math.round(got.grownKb / 1024)} MB for 128 MB inflated (bound 64 MB)`);
+});
+
+t.test('demo --out: a directory others can write to is refused, so nothing is written through a link planted there', async (t) => {
+  // root's `anomaly demo --out /tmp/shared`: the demo wrote its logs and config with plain
+  // writes into the directory (following a link planted there to any file), and installed the
+  // launcher it then runs in `extensions/` there, a directory anyone could have made first
+  const { dir } = workDir(t, 'anomaly-demo-out-');
+  const shared = path.join(dir, 'shared');
+  fs.mkdirSync(shared);
+  fs.chmodSync(shared, 0o777);
+  const victim = path.join(dir, 'victim');
+  fs.writeFileSync(victim, 'precious\n');
+  fs.symlinkSync(victim, path.join(shared, 'train.log'));
+  const r = anomaly(['demo', '--out', shared, '--eval-split', '--quiet']);
+  t.equal(r.code, 73, `refused with EX_CANTCREAT (${r.err.trim()})`);
+  t.match(r.err, /shared is writable by everyone \(mode 777\)/, 'says why');
+  t.equal(fs.readFileSync(victim, 'utf8'), 'precious\n', 'the file the link names is untouched');
+  // a directory of its own is used, as before
+  const own = path.join(dir, 'own');
+  const ok = anomaly(['demo', '--out', own, '--eval-split', '--quiet']);
+  t.equal(ok.code, 0, `a new directory is used (${ok.err.trim()})`);
+  t.ok(fs.statSync(path.join(own, 'train.log')).size > 0, 'and written');
 });

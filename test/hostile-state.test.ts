@@ -223,6 +223,70 @@ t.test('the command line refuses a state directory others could plant links in, 
   t.equal(fs.statSync(own).mode & 0o777, 0o700, 'created 0700, as the extension makes it');
 });
 
+t.test('a state or report directory inside one another user owns, or can write to, is refused: they could swap it for a link mid-run', async (t) => {
+  // root's `anomaly train --state /home/eve/st`: the state directory itself is root's (made
+  // 0700), but eve owns the directory it is named in, and may rename it away and put a link
+  // in its place at any time after the check: train then went on writing its subjects,
+  // windows and extractor into the directory the link names (seen with a 16k-line log and
+  // the swap made once `subjects/` appeared). What is looked up on the way must be root's or
+  // the user's own, and writable by no one else (a sticky directory such as /tmp may be, for
+  // names the user owns)
+  if (process.getuid?.() !== 0) {
+    t.comment('not root: no directory to give to another user');
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-state-parent-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const log = path.join(dir, 'results.log');
+  fs.writeFileSync(log, Array.from({ length: 50 }, (_, i) => line(i)).join('\n') + '\n');
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ models: { rarity: true, ocsvm: false, lstm: false } }));
+  const eve = path.join(dir, 'eve');
+  fs.mkdirSync(eve, { mode: 0o755 });
+  fs.chownSync(eve, 65534, 65534);
+  const r = anomaly(['train', '--log', log, '--state', path.join(eve, 'st'), '--config', cfg, '--quiet']);
+  t.equal(r.code, 73, `refused with EX_CANTCREAT (${r.err.trim()})`);
+  t.match(r.err, /eve is owned by uid 65534/, 'names the directory and its owner');
+  t.same(fs.readdirSync(eve), [], 'nothing made in it');
+  // the same reached through a link of root's
+  fs.symlinkSync(eve, path.join(dir, 'to-eve'));
+  const viaLink = anomaly(['train', '--log', log, '--state', path.join(dir, 'to-eve', 'st'), '--config', cfg, '--quiet']);
+  t.equal(viaLink.code, 73, 'through a link to it too');
+  t.match(viaLink.err, /eve is owned by uid 65534/);
+  // root's own, but its group may write there
+  const group = path.join(dir, 'group');
+  fs.mkdirSync(group);
+  fs.chmodSync(group, 0o775);
+  const g = anomaly(['train', '--log', log, '--state', path.join(group, 'st'), '--config', cfg, '--quiet']);
+  t.equal(g.code, 73, 'a directory its group may write to');
+  t.match(g.err, /group is writable by its group \(mode 775\)/);
+  // the report goes through the same check
+  const rep = anomaly(['report', '--out', path.join(eve, 'report'), '--state', path.join(dir, 'own'), '--config', cfg]);
+  t.equal(rep.code, 73, `report --out there is refused (${rep.err.trim()})`);
+  t.same(fs.readdirSync(eve), [], 'nothing made in it');
+  // a sticky directory anyone may write to (/tmp) is fine for names of root's own
+  const sticky = path.join(dir, 'sticky');
+  fs.mkdirSync(sticky);
+  fs.chmodSync(sticky, 0o1777);
+  const ok = anomaly(['train', '--log', log, '--state', path.join(sticky, 'st'), '--config', cfg, '--quiet']);
+  t.equal(ok.code, 0, `a state directory of its own in a sticky directory is used (${ok.err.trim()})`);
+  // and the extension checks the same
+  const e = await emulated({ config: { state_dir: path.join(eve, 'ext-state') } });
+  t.teardown(() => e.close());
+  const child = await e.launch({ wait: false });
+  const registered = await e.emu
+    .waitFor('anomaly', Infinity, () => (child.exitCode !== null || child.signalCode !== null ? 'exited' : null))
+    .then(
+      () => true,
+      () => false,
+    );
+  t.notOk(registered, 'the extension does not register');
+  if (registered) return;
+  t.same(await exited(child), { code: 73, signal: null }, 'it exits with EX_CANTCREAT');
+  t.match(e.stderr.join(''), /eve is owned by uid 65534/, 'and says why');
+  t.same(fs.readdirSync(eve), [], 'nothing made in it');
+});
+
 t.test('a config file others can write is refused: it decides what root watches and where it writes', async (t) => {
   const e = await emulated();
   t.teardown(() => e.close());

@@ -5,7 +5,7 @@ import t from 'tap';
 import { seededRandom as rng } from '../demo/generate';
 import { Subject, type SubjectOptions } from '../scorer/subject';
 import { WindowScorer } from '../scorer/windows';
-import type { BehaviourEvent, ScoredEvent } from '../scorer/types';
+import type { BehaviourEvent, ScoredEvent, ScoredWindow } from '../scorer/types';
 
 // Row times come from the host's clock. A clock gone wrong (an RTC-less board that boots in
 // 1970 until NTP answers, a clock set years ahead, a hand-made log given to 'anomaly score')
@@ -66,6 +66,28 @@ t.test('one row dated in year 9999 does not stop retraining', async (t) => {
   t.ok(s.lastTrained >= START + 18 * DAY && s.lastTrained <= START + 20 * DAY, `last trained in the last days of the routine, not in 9999 (${s.lastTrained})`);
 });
 
+t.test('a clock set months ahead and then put right does not stop retraining until the rows catch up', async (t) => {
+  // rows dated by a host clock set 200 days ahead were plausible while that clock was read (no
+  // later than a day after it); once NTP put it right they no longer were, but the subject kept
+  // the newest of them as its last time and last training: retraining waited 200 days of rows
+  // (a restart would have dropped them: the load path checks the times it reads)
+  const realNow = Date.now;
+  const ahead = 200 * DAY;
+  t.teardown(() => {
+    Date.now = realNow;
+  });
+  const s = new Subject('dev@app-01', OPTIONS);
+  Date.now = () => realNow() + ahead * 1000;
+  await s.scoreEvents(stream(1, 0, 600).map((e) => at(e, e.time + ahead)));
+  t.equal(s.state, 'monitoring', 'trained on 10 days dated by the clock set ahead');
+  const first = s.lastTrained;
+  t.ok(first > realNow() / 1000 + DAY, `last trained ${Math.round((first - realNow() / 1000) / DAY)} days ahead of the real clock`);
+  Date.now = realNow;
+  // the clock put right: ten more days of the routine, dated as they happen
+  await s.scoreEvents(stream(3, 10, 600));
+  t.ok(s.lastTrained >= START + 18 * DAY && s.lastTrained <= START + 20 * DAY, `retrained in the last days of the routine (${first} -> ${s.lastTrained})`);
+});
+
 let nextId = 0;
 function row(time: number): ScoredEvent {
   return {
@@ -102,6 +124,30 @@ t.test('one row dated in year 9999 does not close every window early', async (t)
   t.equal(plain.windows.length, 9, 'without it: 9 windows of 60 rows closed');
   t.same(hit.windows, plain.windows, 'with it: the same windows, with the same rows');
   t.equal(hit.late, plain.late + 1, 'only the row dated 9999 is left out (counted with the late rows)');
+});
+
+t.test('a clock set months ahead and then put right does not leave every window late until the rows catch up', async (t) => {
+  // the host's watermark and each subject's closedThrough stayed where the clock set ahead had
+  // left them: every row after the correction was late, no window for 200 days
+  const realNow = Date.now;
+  t.teardown(() => {
+    Date.now = realNow;
+  });
+  const opts = { seconds: 60, graceSeconds: 10, minEvents: 300, minSeconds: 0, historyRows: 20_000, retrainSeconds: 3600, stateDir: null };
+  const w = new WindowScorer(opts);
+  const ahead = 200 * DAY;
+  Date.now = () => realNow() + ahead * 1000;
+  let closed = 0;
+  for (let s = 0; s < 600; s += 5) closed += w.add(Array.from({ length: 5 }, (_, i) => row(START + ahead + s + i))).length;
+  t.equal(closed, 9, '9 windows closed while the clock was ahead');
+  Date.now = realNow;
+  const after: ScoredWindow[] = [];
+  for (let s = 0; s < 600; s += 5) after.push(...w.add(Array.from({ length: 5 }, (_, i) => row(START + DAY + s + i))));
+  t.same(
+    after.map((x) => `${x.start - START - DAY}:${x.events}`),
+    ['0:60', '60:60', '120:60', '180:60', '240:60', '300:60', '360:60', '420:60', '480:60'],
+    'after the correction: the same 9 windows of 60 rows',
+  );
 });
 
 t.test('a windows state saved with a watermark in year 9999 (before this check) does not close every window early', async (t) => {

@@ -279,7 +279,8 @@ t.test('one extension against hostile clients', async (t) => {
     t.ok(row, 'a scored row to label');
     const insert = (values: unknown[]) =>
       new ExtensionClient(sock).call('table', 'anomaly_feedback', { action: 'insert', json_value_array: JSON.stringify(values) });
-    for (const time of ['NaN', 'Infinity', '-5', '1.5', 'soon']) {
+    // Number() reads hexadecimal, binary, exponents and blanks: '0x10' was kept as time 16
+    for (const time of ['NaN', 'Infinity', '-5', '1.5', 'soon', '0x10', '0b11', ' 17', '1e3']) {
       const res = await insert([row.id, 'normal', 'n', time]);
       t.match(res.response[0], { status: 'constraint', message: /time must be unixTime seconds/ }, `time ${time} refused`);
     }

@@ -58,6 +58,19 @@ t.test('a bad config is refused with the path of the offending key', async (t) =
   t.throws(() => resolveConfig({ baselines: { fleet_prior: 'fleet.json' } }, 'x.json', {}), /baselines\.fleet_prior: must be an absolute path/);
   t.equal(resolveConfig({ baselines: { fleet_prior: '' } }, 'x.json', {}).baselines.fleet_prior, '', 'no fleet prior is still ""');
   t.equal(loadConfig(undefined, { ANOMALY_STATE_DIR: '/tmp/x' }).state_dir, '/tmp/x', 'ANOMALY_STATE_DIR overrides the state directory');
+  // the same two places through the variable: it was taken as given, so osqueryd's extension
+  // (cwd /) kept its state in /var/anomaly and `anomaly train` run in /root in /root/var/anomaly
+  t.throws(
+    () => loadConfig(undefined, { ANOMALY_STATE_DIR: 'var/anomaly' }),
+    /ANOMALY_STATE_DIR: must be an absolute path, not "var\/anomaly"/,
+    'a relative ANOMALY_STATE_DIR is refused as the config key is',
+  );
+  // and the config file the variable names, read by both: /etc/anomaly.json for the extension
+  t.throws(
+    () => loadConfig(undefined, { ANOMALY_CONFIG: 'etc/anomaly.json' }),
+    /ANOMALY_CONFIG: must be an absolute path, not "etc\/anomaly\.json"/,
+    'a relative ANOMALY_CONFIG too',
+  );
 });
 
 t.test('the flags file uses osquery flag names', async (t) => {

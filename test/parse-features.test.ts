@@ -77,6 +77,21 @@ t.test('malformed lines say what was expected', async (t) => {
     253402300799,
     'the last second of year 9999 is a time',
   );
+  // a line with calendarTime only (a hand-made log, an export) went around that bound: Date.UTC
+  // reads years 0–99 as 1900–1999 and rolls day 99 over, so rows were dated -2208988800 or after
+  // 9999, which the retained scores take for damaged records at the next load
+  const { unixTime: _u, ...noUnix } = head as Record<string, unknown>;
+  for (const calendarTime of ['Mon Jan  1 00:00:00 0000 UTC', 'Sat Jan  1 00:00:00 0069 UTC', 'Fri Dec 99 99:99:99 9999 UTC'])
+    t.throws(
+      () => parseResultLine(JSON.stringify({ ...noUnix, calendarTime, columns: { a: 'b' } })),
+      /"calendarTime" .* is not a time osqueryd writes/,
+      calendarTime,
+    );
+  t.equal(
+    parseResultLine(JSON.stringify({ ...noUnix, calendarTime: 'Thu Mar 16 03:08:58 2023 UTC', columns: { a: 'b' } }))[0].time,
+    1678936138,
+    'a calendarTime osquery writes is read',
+  );
 });
 
 t.test('the real logs parse completely, from files and a JSON-array export', async (t) => {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -6,6 +7,7 @@ import { RetainedScores } from '../state/scores';
 import { RetainedWindows } from '../state/windows';
 import type { ScoredEvent, ScoredWindow } from '../scorer/types';
 import { anomaly } from './helpers/cli';
+import { smallDisk } from './helpers/disk';
 
 // 'anomaly report' reads the retained scores and windows of the state directory, most often
 // while the extension runs and keeps appending to them. It must only read: opening the
@@ -122,4 +124,48 @@ t.test('a report of a state directory with a corrupt subject file says so and le
   t.notMatch(r.err, /moved to|starts learning again/, 'and nothing about moving it or learning again');
   const html = fs.readFileSync(path.join(dir, 'report', 'index.html'), 'utf8');
   t.match(html, /alice@h\.json/, 'the report names the file it could not read');
+});
+
+t.test('a report of a state directory on a read-only mount (a snapshot, a forensic copy) is made, as it only reads', async (t) => {
+  // `report` writes nothing in the state directory, yet it was refused there as "not
+  // writable (EROFS)", exit 73: a state kept for review on a read-only mount could not be reported
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-ro-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const state = path.join(dir, 'state');
+  const unmount = smallDisk(state, '16m');
+  if (!unmount) {
+    t.comment('this machine does not allow mounting a tmpfs: no read-only mount to try');
+    return;
+  }
+  t.teardown(unmount);
+  const config = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(
+    config,
+    JSON.stringify({ state_dir: state, learning: { min_events: 100, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } }),
+    { mode: 0o600 },
+  );
+  const log = path.join(dir, 'results.log');
+  fs.writeFileSync(
+    log,
+    Array.from({ length: 300 }, (_, i) =>
+      JSON.stringify({
+        name: 'q',
+        hostIdentifier: 'h',
+        unixTime: T0 + i * 60,
+        action: 'added',
+        columns: { pid: String(i), path: `/usr/bin/tool${i % 4}`, auid: '1000' },
+      }),
+    ).join('\n') + '\n',
+  );
+  t.equal(anomaly(['train', '--log', log, '--config', config, '--quiet']).code, 0, 'trained');
+  t.equal(anomaly(['score', '--log', log, '--config', config, '--quiet']).code, 0, 'scored into the state directory');
+  execFileSync('mount', ['-o', 'remount,ro', state]);
+  const r = anomaly(['report', '--config', config, '--out', path.join(dir, 'report'), '--quiet']);
+  t.equal(r.code, 0, `the report is made (${r.err.trim()})`);
+  t.ok(fs.readFileSync(path.join(dir, 'report', 'index.html'), 'utf8').includes('300 retained rows'), 'of the 300 rows');
+  // what it refuses in a writable one, it refuses there too: trust is not writability
+  const linked = path.join(dir, 'linked');
+  fs.symlinkSync(state, linked);
+  const viaLink = anomaly(['report', '--config', config, '--state', linked, '--out', path.join(dir, 'report2'), '--quiet']);
+  t.equal(viaLink.code, 73, 'a state directory named through a link is still refused');
 });

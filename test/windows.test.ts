@@ -249,6 +249,22 @@ t.test('windows.seconds changed between two starts: the windows refit for the ne
   t.match(messages.join('\n'), /windows\.seconds is 180, not 60/);
 });
 
+t.test('window lengths and grace periods that would keep windows open without end are refused by the config', async (t) => {
+  // windows.grace_seconds had a minimum only: with 1e12 (a typo, or "never close early") no
+  // window ever closed and every one stayed open with its rows: one subject at a row every 2 s
+  // for 20 days held 2,881 open windows and 118 MB of heap (1 window, 1.7 MB, with 60 s), saved
+  // in open.json at every change; the extension has no other bound on them
+  for (const windows of [{ grace_seconds: 1e12 }, { grace_seconds: 86_401 }, { seconds: 1e12 }, { seconds: 86_401 }])
+    t.throws(() => resolveConfig({ windows }, 'anomaly.json', {}), /windows\.(grace_)?seconds: must be <= 86400/, JSON.stringify(windows));
+  const widest = resolveConfig({ windows: { seconds: 86_400, grace_seconds: 86_400 } }, 'anomaly.json', {});
+  t.same(widest.windows, { seconds: 86_400, grace_seconds: 86_400 }, 'a day of either is taken');
+  // and a day's grace still closes windows: a day after their end
+  const w = new WindowScorer(options(null, { seconds: 600, graceSeconds: 86_400 }));
+  const t0 = Math.floor(Date.now() / 1000) - 5 * 86_400;
+  for (let h = 0; h < 72; h++) w.add(Array.from({ length: 60 }, (_, i) => row(t0 + h * 3600 + i * 60, USUAL[i % 4])));
+  t.ok(w.openWindows <= 24 * 6 + 2, `${w.openWindows} windows open after 3 days (a day of them and the one filling)`);
+});
+
 t.test('the reasons name the window length as configured, and one event as one', async (t) => {
   // windows.seconds may be as short as 10 s: a 30-second window was "60 events in 1 min"
   // (a 20-second one "0 min"), and a window of one row "1 events"

@@ -63,7 +63,7 @@ export async function run(argv: string[]): Promise<number> {
   const stream = generateDemo({ seed, days, start: end - days * DAY, host: 'web-01', attacks: !flags['no-attacks'] });
   // one level at a time and one line when it fails: a recursive mkdir onto a file threw a stack
   // trace, and under /proc it never returned
-  const problem = writableDir(out);
+  const problem = writableDir(out) ?? othersMayWrite(out);
   if (problem) throw new CliError(`cannot write the demo into ${out}: ${problem}; pass --out DIR`, EXIT.cantcreat);
   if (flags['eval-split']) {
     const { train, test } = evaluationSplit(stream);
@@ -307,4 +307,20 @@ function sameColumns(line: string, columnsJson: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The demo writes its logs and config with plain writes, and installs in `extensions/` the
+ * launcher it then runs: in a directory others can write to (a shared /tmp/demo), a link they
+ * planted there would take root's writes to any file, and their own `extensions/` would have
+ * root run their program. The directory must be ours and writable by no one else, as a state
+ * directory is.
+ */
+function othersMayWrite(dir: string): string | null {
+  const st = fs.statSync(dir);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) return `${dir} is owned by uid ${st.uid}, not by the user the demo runs as (uid ${uid})`;
+  if (st.mode & 0o022)
+    return `${dir} is writable by ${st.mode & 0o002 ? 'everyone' : 'its group'} (mode ${(st.mode & 0o777).toString(8)}), who could plant links there`;
+  return null;
 }

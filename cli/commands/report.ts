@@ -2,6 +2,7 @@ import * as path from 'path';
 import { BAD_BELOW, GOOD_FROM } from '../../scorer/calibration';
 import { writeReport } from '../../report/report';
 import { Scorer } from '../../scorer/scorer';
+import type { ScoredEvent } from '../../scorer/types';
 import { RetainedScores } from '../../state/scores';
 import { RetainedWindows } from '../../state/windows';
 import { parseFlags } from '../flags';
@@ -23,9 +24,9 @@ ${STATE_HELP}`;
 export async function run(argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv, { ...STATE_FLAGS, out: { kind: 'value' }, title: { kind: 'value' } });
   const outDir = path.resolve((flags.out as string | undefined) ?? 'anomaly-report');
-  // only read: the state directory is not made (a mistyped --state was, as root) nor need
-  // it be writable; what is read is read without following links
-  const config = configFrom(flags, false);
+  // only read: the state directory is not made (a mistyped --state was, as root) nor need it
+  // be writable (it may be on a read-only mount); what is read is read without following links
+  const config = configFrom(flags, 'read');
   const problem = writableDir(outDir);
   if (problem) throw new CliError(`cannot write the report into ${outDir}: ${problem}`, EXIT.cantcreat);
 
@@ -33,7 +34,10 @@ export async function run(argv: string[]): Promise<number> {
   // read-only: the extension may be running, appending to these very files
   const retention = { maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log, readOnly: true };
   const retained = new RetainedScores({ dir: path.join(config.state_dir, 'scores'), ...retention });
-  const scores = retained.select({});
+  // the report shows no row's columns, and they are most of a row (up to ~4 kB each, a local
+  // user's long command lines): kept, a million retained rows (retention.max_rows) took GBs
+  const scores: ScoredEvent[] = [];
+  for (const s of retained.matching({})) scores.push({ ...s, columns: '' });
   retained.close();
   const retainedWindows = new RetainedWindows({ dir: path.join(config.state_dir, 'window-scores'), ...retention });
   const windows = retainedWindows.select({});

@@ -6,7 +6,7 @@ import type { LogFn } from '../../scorer/scorer';
 import { rowBatches } from '../../scorer/parse/batches';
 import type { LogItem } from '../../scorer/parse/results';
 import type { ResultRow } from '../../scorer/types';
-import { prepareStateDir, StateDirError } from '../../extension/statedir';
+import { prepareStateDir, StateDirError, trustStateDir, untrustedPlace } from '../../extension/statedir';
 import { CliError, EXIT } from '../exit';
 import { lockStateDir, StateInUse } from '../../state/lock';
 
@@ -31,30 +31,44 @@ export function stateHelp(column = 19): string {
 
 export const STATE_HELP = stateHelp();
 
-/** config with the state directory the flags ask for, checked to be writable */
-export function configFrom(flags: Record<string, unknown>, needWritableState = true): AnomalyConfig {
+/**
+ * config with the state directory the flags ask for, checked to be writable, or with 'read'
+ * to be one only root or the user can change (a reader writes nothing there: a state kept on a
+ * read-only mount is reported all the same)
+ */
+export function configFrom(flags: Record<string, unknown>, access: 'write' | 'read' = 'write'): AnomalyConfig {
   // --state is typed in the shell the command runs in: resolved there, once, and it stands in
   // for ANOMALY_STATE_DIR, which is then not looked at (a relative one is a config error)
   const config = loadConfig(flags.config as string | undefined, flags.state ? { ...process.env, ANOMALY_STATE_DIR: '' } : process.env);
   if (flags.state) config.state_dir = path.resolve(flags.state as string);
-  if (needWritableState) {
-    // what the extension will load, and where root writes: the same rules as the extension's
-    // (a link, or a directory others can write to, lets them plant links for root to follow),
-    // checked before anything is written in it
-    const check = () => {
-      try {
-        prepareStateDir(config.state_dir, 'this command runs as');
-      } catch (err) {
-        if (err instanceof StateDirError) throw new CliError(`${err.message}; or pass --state DIR`, EXIT.cantcreat);
-        throw err;
-      }
-    };
-    const existed = lexists(config.state_dir);
-    if (existed) check();
-    const problem = writableDir(config.state_dir, 0o700);
-    if (problem) throw new CliError(`state directory ${config.state_dir}: ${problem}; pass --state DIR or set ANOMALY_STATE_DIR`, EXIT.cantcreat);
-    if (!existed) check();
+  if (access === 'read') {
+    if (!lexists(config.state_dir)) return config;
+    const problem = untrustedPlace(config.state_dir);
+    try {
+      if (problem) throw new StateDirError(`state directory ${config.state_dir}: ${problem}`);
+      trustStateDir(config.state_dir, 'this command runs as');
+    } catch (err) {
+      if (err instanceof StateDirError) throw new CliError(`${err.message}; or pass --state DIR`, EXIT.cantcreat);
+      throw err;
+    }
+    return config;
   }
+  // what the extension will load, and where root writes: the same rules as the extension's
+  // (a link, or a directory others can write to, lets them plant links for root to follow),
+  // checked before anything is written in it
+  const check = () => {
+    try {
+      prepareStateDir(config.state_dir, 'this command runs as');
+    } catch (err) {
+      if (err instanceof StateDirError) throw new CliError(`${err.message}; or pass --state DIR`, EXIT.cantcreat);
+      throw err;
+    }
+  };
+  const existed = lexists(config.state_dir);
+  if (existed) check();
+  const problem = writableDir(config.state_dir, 0o700);
+  if (problem) throw new CliError(`state directory ${config.state_dir}: ${problem}; pass --state DIR or set ANOMALY_STATE_DIR`, EXIT.cantcreat);
+  if (!existed) check();
   return config;
 }
 
@@ -89,6 +103,9 @@ function lexists(p: string): boolean {
  * mkdir under /proc never returns); what is wrong with it, or null.
  */
 export function writableDir(dir: string, mode = 0o755): string | null {
+  // root writes there: whoever could swap a directory on the way for a link would choose where
+  const untrusted = untrustedPlace(dir);
+  if (untrusted) return untrusted;
   const missing: string[] = [];
   let existing = dir;
   while (!fs.existsSync(existing)) {
@@ -107,6 +124,8 @@ export function writableDir(dir: string, mode = 0o755): string | null {
       return `cannot create ${d} (${(err as NodeJS.ErrnoException).code})`;
     }
   }
+  const made = untrustedPlace(dir);
+  if (made) return made;
   // root passes access(W_OK) on read-only mounts such as /proc: only a real file tells
   const probe = path.join(dir, `.anomaly-probe-${process.pid}`);
   try {

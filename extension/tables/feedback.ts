@@ -32,6 +32,11 @@ export interface Labeler {
 export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
   const file = path.join(stateDir, 'feedback.jsonl');
   const given: FeedbackRecord[] = readJsonl<FeedbackRecord>(file, (m) => log('warn', m), checkFeedback);
+  // each row's label in force: the same label again (a retried INSERT, a labelling query run
+  // again over retained rows) is kept and listed, but not learned again; before, every INSERT
+  // of 'normal' put the row into its subject's training window once more
+  const current = new Map<string, FeedbackRecord['label']>();
+  for (const g of given) current.set(g.id, g.label);
   let appender: JsonlAppender | null = null;
   return Object.assign(
     tablePlugin({
@@ -48,16 +53,19 @@ export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
           return { status: 'constraint', message: `note of ${Buffer.byteLength(note)} bytes is over ${MAX_NOTE_BYTES}` };
         let time = Math.floor(Date.now() / 1000);
         if (values.time !== null && values.time !== undefined && values.time !== '') {
-          const t = Number(values.time);
+          // digits only: Number() also reads '0x10' (16), '0b11', '1e3' and blanks around them
+          const t = /^\d+$/.test(values.time) ? Number(values.time) : NaN;
           if (!Number.isInteger(t) || t < 0 || t >= MAX_TIME)
             return { status: 'constraint', message: `time must be unixTime seconds (a whole number ≥ 0), not ${echo(values.time)}` };
           time = t;
         }
         const record: FeedbackRecord = { id, label, note, time };
-        try {
-          await labeler.feedback(record);
-        } catch (err) {
-          return { status: 'constraint', message: (err as Error).message };
+        if (current.get(id) !== label) {
+          try {
+            await labeler.feedback(record);
+          } catch (err) {
+            return { status: 'constraint', message: (err as Error).message };
+          }
         }
         try {
           appender ??= new JsonlAppender(file);
@@ -66,6 +74,7 @@ export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
           return { status: 'failure', message: `the label was applied but not saved: ${(err as Error).message}` };
         }
         given.push(record);
+        current.set(id, label);
         return { status: 'success', id: String(given.length) };
       },
     }),

@@ -6,7 +6,7 @@ import { readResultLogs } from '../parse/results';
 import { rowBatches } from '../parse/batches';
 import { sequenceEvent } from '../features/extract';
 import { Scorer, type LogFn } from '../scorer';
-import { SessionScorer } from '../sessions';
+import { SessionScorer, TooFewSessions } from '../sessions';
 import type { Combination } from '../calibration';
 import { WindowScorer, windowOptionsFrom } from '../windows';
 import type { ModelName, ScoredEvent, ScoredWindow } from '../types';
@@ -166,7 +166,12 @@ async function evalSessions(
     modelOptions,
     onProgress: opts.onProgress,
   });
-  await scorer.fit(train.map(toEvents));
+  try {
+    await scorer.fit(train.map(toEvents));
+  } catch (err) {
+    if (err instanceof TooFewSessions) throw new DatasetError(opts.train, 0, err.message);
+    throw err;
+  }
   const results = await scorer.score(test.map(toEvents));
   return results.map((r, i) => ({ score: r.score, rank: -Math.log(r.p), anomalous: test[i].anomalous, type: test[i].type }));
 }

@@ -110,7 +110,15 @@ function resultTime(d: Record<string, unknown>): number {
   if (typeof d.calendarTime === 'string') {
     // "Thu Mar 16 03:08:58 2023 UTC"
     const m = /^\w{3} (\w{3}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})/.exec(d.calendarTime);
-    if (m && MONTHS[m[1]] !== undefined) return Date.UTC(+m[6], MONTHS[m[1]], +m[2], +m[3], +m[4], +m[5]) / 1000;
+    if (m && MONTHS[m[1]] !== undefined) {
+      // the same bound as unixTime: Date.UTC reads years 0–99 as 1900–1999 and rolls a day 99
+      // over, which dated rows before 1970 or after 9999
+      const [day, hour, minute, second, year] = [+m[2], +m[3], +m[4], +m[5], +m[6]];
+      const t = Date.UTC(year, MONTHS[m[1]], day, hour, minute, second) / 1000;
+      if (year < 1970 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60 || !(t >= 0 && t <= LAST_SECOND))
+        throw new ResultLineError(`"calendarTime" ${JSON.stringify(d.calendarTime.slice(0, 40))} is not a time osqueryd writes`);
+      return t;
+    }
   }
   throw new ResultLineError('"unixTime" must be a number of seconds (or calendarTime a date osquery writes)');
 }
@@ -147,7 +155,7 @@ const NOT_OSQUERY_AFTER = 5;
 export const MAX_LINE_BYTES = 1024 * 1024;
 
 /** a line over the limit: read past, not kept; its size and first byte are all that is known */
-interface LongLine {
+export interface LongLine {
   bytes: number;
   first: number;
 }
@@ -158,7 +166,7 @@ interface LongLine {
  * took 1.5 GB, and one past V8's longest string ended the command with a stack trace.
  * Line ends are \n, \r\n or \r, as readline's.
  */
-async function* boundedLines(input: AsyncIterable<Buffer>, max: number): AsyncGenerator<string | LongLine> {
+export async function* boundedLines(input: AsyncIterable<Buffer>, max: number): AsyncGenerator<string | LongLine> {
   let parts: Buffer[] = [];
   let size = 0;
   let first = -1;
@@ -174,10 +182,14 @@ async function* boundedLines(input: AsyncIterable<Buffer>, max: number): AsyncGe
     let at = 0;
     // a \n right after a \r ends nothing more: the \r ended the line
     if (afterCr && chunk.length && chunk[0] === 10) at = 1;
+    let nextLf = chunk.indexOf(10, at);
+    let nextCr = chunk.indexOf(13, at);
     afterCr = false;
     while (at < chunk.length) {
-      let stop = at;
-      while (stop < chunk.length && chunk[stop] !== 10 && chunk[stop] !== 13) stop++;
+      // found natively: a line of hundreds of megabytes is read past at memory speed
+      if (nextLf >= 0 && nextLf < at) nextLf = chunk.indexOf(10, at);
+      if (nextCr >= 0 && nextCr < at) nextCr = chunk.indexOf(13, at);
+      let stop = nextLf < 0 ? (nextCr < 0 ? chunk.length : nextCr) : nextCr < 0 ? nextLf : Math.min(nextLf, nextCr);
       if (stop > at) {
         if (first < 0) first = chunk[at];
         if (size + (stop - at) <= max) parts.push(chunk.subarray(at, stop));
@@ -195,6 +207,89 @@ async function* boundedLines(input: AsyncIterable<Buffer>, max: number): AsyncGe
     }
   }
   if (size > 0) yield end();
+}
+
+/** what arrayRecords finds: a member's text, a member over the limit, or the array's shape broken */
+type ArrayPart = string | LongLine | { broken: string };
+
+/** JSON's whitespace */
+const blank = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+
+/**
+ * The members of a JSON array read from a stream, each at most `max` bytes (a longer one is
+ * read past and comes as a LongLine), for exports whose records are not one per line: all on
+ * one line, or pretty-printed. Such a file was inflated and parsed whole, whatever its size: a
+ * .gz of 250 kB that inflates to 256 MB grew resident memory by 778 MB, and a record over
+ * queue.max_line_bytes was learned. Only strings and nesting are followed (every byte that
+ * matters is ASCII, which UTF-8 never uses inside a character); each member is JSON.parse'd
+ * by the caller.
+ */
+async function* arrayRecords(input: AsyncIterable<Buffer>, max: number): AsyncGenerator<ArrayPart> {
+  let started = false;
+  let ended = false;
+  /** inside a member: its nesting depth, and where a string or an escape stands */
+  let inMember = false;
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let parts: Buffer[] = [];
+  let size = 0;
+  let first = -1;
+  const take = (chunk: Buffer, from: number, to: number) => {
+    if (to <= from) return;
+    if (first < 0) first = chunk[from];
+    if (size + (to - from) <= max) parts.push(chunk.subarray(from, to));
+    else parts = [];
+    size += to - from;
+  };
+  const end = (): string | LongLine => {
+    const member = size > max ? { bytes: size, first } : Buffer.concat(parts, size).toString('utf8');
+    parts = [];
+    size = 0;
+    first = -1;
+    inMember = false;
+    return member;
+  };
+  for await (const chunk of input) {
+    let at = 0;
+    let from = 0;
+    while (at < chunk.length) {
+      const b = chunk[at];
+      if (ended) {
+        if (!blank(b)) {
+          yield { broken: 'more after the end of the array' };
+          return;
+        }
+      } else if (!started) {
+        if (b === 0x5b) started = true;
+        else if (!blank(b)) {
+          yield { broken: 'not a JSON array' };
+          return;
+        }
+      } else if (!inMember) {
+        if (b === 0x5d) ended = true;
+        else if (b !== 0x2c && !blank(b)) {
+          inMember = true;
+          from = at;
+          continue;
+        }
+      } else if (inString) {
+        if (escaped) escaped = false;
+        else if (b === 0x5c) escaped = true;
+        else if (b === 0x22) inString = false;
+      } else if (b === 0x22) inString = true;
+      else if (b === 0x7b || b === 0x5b) depth++;
+      else if ((b === 0x7d || b === 0x5d) && depth > 0) depth--;
+      else if (depth === 0 && (b === 0x2c || b === 0x5d)) {
+        take(chunk, from, at);
+        yield end();
+        if (b === 0x5d) ended = true;
+      }
+      at++;
+    }
+    if (inMember) take(chunk, from, chunk.length);
+  }
+  if (!ended) yield { broken: started ? 'the array is cut short (no closing ])' : 'empty' };
 }
 
 /**
@@ -221,18 +316,17 @@ export async function* readResultLogs(
     let goodSeen = false;
     let badStreak = 0;
     let arrayMode = false;
-    let arrayBuffer: string[] | null = null;
+    /** an array whose records are not one per line: read again below, a member at a time */
+    let asArray = false;
     try {
       for await (const rawLine of boundedLines(input as AsyncIterable<Buffer>, maxLine)) {
         n++;
         if (typeof rawLine !== 'string') {
-          // a JSON array export on one line is read whole below, as before
+          // a JSON array export on one line
           if (n === 1 && rawLine.first === 0x5b) {
-            arrayMode = true;
-            arrayBuffer = [];
-            continue;
+            asArray = true;
+            break;
           }
-          if (arrayBuffer) continue;
           // the extension would reject it (queue.max_line_bytes): so does training on it.
           // Not counted toward "not osquery output": it may be osquery's, only too long
           yield {
@@ -254,10 +348,6 @@ export async function* readResultLogs(
           if (line === ']') continue;
           if (line.endsWith(']')) line = line.slice(0, -1).trimEnd();
           if (line.endsWith(',')) line = line.slice(0, -1);
-          if (arrayBuffer) {
-            arrayBuffer.push(line);
-            continue;
-          }
         }
         try {
           const rows = parseResultLine(line);
@@ -265,13 +355,14 @@ export async function* readResultLogs(
           badStreak = 0;
           yield { file, line: n, rows };
         } catch (err) {
+          // an array not laid out one record per line (on one line, pretty-printed): until a
+          // record has parsed, no line of it is known to be one
+          if (arrayMode && !goodSeen) {
+            asArray = true;
+            break;
+          }
           badStreak++;
           if (!goodSeen && badStreak >= NOT_OSQUERY_AFTER) {
-            if (arrayMode) {
-              // not one record per line: read the whole array at once
-              arrayBuffer = [];
-              continue;
-            }
             yield { file, line: 1, error: new ResultLineError(`${file}: line 1: not osquery results output (${EXPECTED}, one per line)`) };
             break;
           }
@@ -282,23 +373,46 @@ export async function* readResultLogs(
     } catch (err) {
       yield { file, line: n, error: new ResultLineError(`${file}: ${(err as Error).message}`) };
       continue;
+    } finally {
+      raw.destroy();
     }
-    if (arrayBuffer) {
-      let records: unknown;
+    if (asArray) {
+      // the records are not one per line: read the file again, a member at a time
+      const again = fs.createReadStream(file);
+      let i = 0;
+      let good = 0;
       try {
-        const bytes = fs.readFileSync(file);
-        records = JSON.parse((file.endsWith('.gz') ? zlib.gunzipSync(bytes) : bytes).toString('utf8'));
-      } catch (err) {
-        yield { file, line: 1, error: new ResultLineError(`${file}: not osquery results output (${(err as Error).message})`) };
-        continue;
-      }
-      const list = Array.isArray(records) ? records : [];
-      for (let i = 0; i < list.length; i++) {
-        try {
-          yield { file, line: i + 1, rows: parseResultRecord(list[i]) };
-        } catch (err) {
-          yield { file, line: i + 1, error: new ResultLineError(`${file}: record ${i + 1}: ${(err as Error).message}`) };
+        for await (const part of arrayRecords(file.endsWith('.gz') ? again.pipe(zlib.createGunzip()) : again, maxLine)) {
+          if (typeof part === 'object' && 'broken' in part) {
+            yield {
+              file,
+              line: i + 1,
+              error: new ResultLineError(good ? `${file}: after record ${i}: ${part.broken}` : `${file}: not osquery results output (${part.broken})`),
+            };
+            break;
+          }
+          i++;
+          if (typeof part !== 'string') {
+            yield {
+              file,
+              line: i,
+              error: new ResultLineError(
+                `${file}: record ${i}: a record of ${part.bytes} bytes is over the ${maxLine} a result line may have (queue.max_line_bytes)`,
+              ),
+            };
+            continue;
+          }
+          try {
+            yield { file, line: i, rows: parseResultLine(part) };
+            good++;
+          } catch (err) {
+            yield { file, line: i, error: new ResultLineError(`${file}: record ${i}: ${(err as Error).message}`) };
+          }
         }
+      } catch (err) {
+        yield { file, line: i, error: new ResultLineError(`${file}: ${(err as Error).message}`) };
+      } finally {
+        again.destroy();
       }
     }
     opts.onProgress?.(total, total);
