@@ -1,10 +1,9 @@
 import t from 'tap';
-import { seededRandom as rng } from '../demo/generate';
 import { resolveConfig } from '../conf/config';
 import { Scorer } from '../scorer/scorer';
 import { FeatureExtractor } from '../scorer/features/extract';
 import { UidMap } from '../scorer/features/subject';
-import type { ResultRow } from '../scorer/types';
+import { DAY, HOUR, START, developerDays, developerRow as row } from '../scorer/eval/developer-stream';
 
 // Mimicry with a known program (docs/scoring.md, "What an attacker can do about it"): the
 // attacker runs a program of the subject's routine, from its usual parent at its usual hour,
@@ -12,37 +11,6 @@ import type { ResultRow } from '../scorer/types';
 // often runs something new a new template is ugly; where the argument points (the accounts,
 // what starts programs, a hidden temp directory) was not a feature, and `vim
 // /etc/cron.d/evil` and `make -f /tmp/.x/Makefile` scored 0.573 and 0.659.
-
-const HOUR = 3600;
-const DAY = 24 * HOUR;
-const START = 1_790_000_000 - (1_790_000_000 % DAY);
-const HABITS: Array<[string, string]> = [
-  ['/usr/bin/git', 'git status'],
-  ['/usr/bin/vim', 'vim notes.md'],
-  ['/usr/bin/make', 'make test'],
-  ['/usr/bin/ls', 'ls -la'],
-  ['/usr/bin/less', 'less /var/log/syslog'],
-];
-
-function row(time: number, exe: string, cmdline: string): ResultRow {
-  return {
-    query: 'pack_user-behavior_process_events',
-    host: 'app-01',
-    time,
-    action: 'added',
-    columns: {
-      pid: String(1000 + (time % 30000)),
-      path: exe,
-      cmdline,
-      auid: '1000',
-      uid: '1000',
-      euid: '1000',
-      parent_path: '/bin/bash',
-      cwd: '/home/alice/src',
-    },
-    decorations: {},
-  };
-}
 
 t.test('where a command line points is a class of its own', async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
@@ -57,20 +25,9 @@ t.test('where a command line points is a class of its own', async (t) => {
 });
 
 t.test('a routine program pointed at a place it never touches is at the edge of bad, not ugly as before', async (t) => {
-  const r = rng(5);
   const config = resolveConfig({ learning: { min_events: 400, min_days: 3 }, models: { rarity: true, ocsvm: true, lstm: false } }, 'test', {});
   const scorer = await Scorer.open({ config, stateDir: null });
-  for (let d = 0; d < 14; d++) {
-    const rows: ResultRow[] = [];
-    for (let i = 0; i < 120; i++) {
-      const [exe, cmd] = HABITS[Math.floor(r() * HABITS.length)];
-      // a program never seen before in 5 % of rows: a new command of this person's is not rare
-      const n = Array.from({ length: 6 }, () => String.fromCharCode(97 + Math.floor(r() * 26))).join('');
-      const novel = r() < 0.05;
-      rows.push(row(START + d * DAY + 9 * HOUR + Math.floor(r() * 8 * HOUR), novel ? `/usr/bin/t${n}` : exe, novel ? `t${n} x${n}` : cmd));
-    }
-    await scorer.scoreRows(rows.sort((a, b) => a.time - b.time));
-  }
+  await developerDays(scorer, 14);
   const t0 = START + 14 * DAY + 11 * HOUR;
   const tries: Array<[string, string]> = [
     ['/usr/bin/less', 'less /var/log/syslog'],

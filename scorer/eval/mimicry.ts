@@ -1,45 +1,12 @@
-import { seededRandom } from '../../demo/generate';
 import { resolveConfig } from '../../conf/config';
 import { Scorer } from '../scorer';
-import type { ResultRow } from '../types';
+import { DAY, HOUR, START, developerDays, developerRow as row } from './developer-stream';
 
-// Mimicry (docs/scoring.md, "What an attacker can do about it"): one developer on one host,
-// 120 rows a day between 09:00 and 17:00 from five habits and a daily `curl` whose path varies,
-// a program never seen before in 5 % of rows, 14 days, rarity and the SVM; then attack rows
-// made to look like the routine, each after a routine `git status`. Prints each try's score.
+// Mimicry (docs/scoring.md, "What an attacker can do about it"): 14 days of the developer of
+// ./developer-stream.ts with a daily `curl`, rarity and the SVM; then attack rows made to look
+// like the routine, each after a routine `git status`. Prints each try's score.
 //
 //   node dist/scorer/eval/mimicry.js
-
-const HOUR = 3600;
-const DAY = 24 * HOUR;
-const START = 1_790_000_000 - (1_790_000_000 % DAY);
-const HABITS: Array<[string, string]> = [
-  ['/usr/bin/git', 'git status'],
-  ['/usr/bin/vim', 'vim notes.md'],
-  ['/usr/bin/make', 'make test'],
-  ['/usr/bin/ls', 'ls -la'],
-  ['/usr/bin/less', 'less /var/log/syslog'],
-];
-
-function row(time: number, exe: string, cmdline: string): ResultRow {
-  return {
-    query: 'pack_user-behavior_process_events',
-    host: 'app-01',
-    time,
-    action: 'added',
-    columns: {
-      pid: String(1000 + (time % 30000)),
-      path: exe,
-      cmdline,
-      auid: '1000',
-      uid: '1000',
-      euid: '1000',
-      parent_path: '/bin/bash',
-      cwd: '/home/alice/src',
-    },
-    decorations: {},
-  };
-}
 
 const TRIES: Array<[string, string, string]> = [
   ['routine git', '/usr/bin/git', 'git status'],
@@ -61,20 +28,9 @@ const TRIES: Array<[string, string, string]> = [
 ];
 
 async function main(): Promise<void> {
-  const r = seededRandom(5);
   const config = resolveConfig({ learning: { min_events: 400, min_days: 3 }, models: { rarity: true, ocsvm: true, lstm: false } }, 'mimicry', {});
   const scorer = await Scorer.open({ config, stateDir: null });
-  for (let d = 0; d < 14; d++) {
-    const rows: ResultRow[] = [];
-    for (let i = 0; i < 120; i++) {
-      const [exe, cmd] = HABITS[Math.floor(r() * HABITS.length)];
-      const n = Array.from({ length: 6 }, () => String.fromCharCode(97 + Math.floor(r() * 26))).join('');
-      const novel = r() < 0.05;
-      rows.push(row(START + d * DAY + 9 * HOUR + Math.floor(r() * 8 * HOUR), novel ? `/usr/bin/t${n}` : exe, novel ? `t${n} x${n}` : cmd));
-    }
-    rows.push(row(START + d * DAY + 9 * HOUR + 1800, '/usr/bin/curl', `curl -s https://api.corp.example/v1/${['users', 'items', 'health', 'status'][d % 4]}`));
-    await scorer.scoreRows(rows.sort((a, b) => a.time - b.time));
-  }
+  await developerDays(scorer, 14, { dailyCurl: true });
   const t0 = START + 14 * DAY + 11 * HOUR;
   for (let i = 0; i < TRIES.length; i++) {
     const [name, exe, cmd] = TRIES[i];
