@@ -180,3 +180,36 @@ t.test('the emulator passes only the constraints SQLite offers a virtual table',
   );
   t.same(terms('SELECT * FROM anomaly_scores WHERE time = 1e1'), { time: ['2 10.0'] }, 'a real literal in its SQLite text form');
 });
+
+t.test('AND binds tighter than OR: a term ANDed before an OR is no conjunct of the WHERE', async (t) => {
+  const SQL = await sqlite();
+  const rows = Array.from({ length: 60 }, (_, i) => ({ time: String(i), score: (i / 60).toFixed(3), subject: ['alice', 'bob'][i % 2], verdict: 'good' }));
+  const run = (sql: string, table: Array<Record<string, string>>) => {
+    const db = new SQL.Database();
+    try {
+      loadTable(db, 'anomaly_scores', scoreColumns, table);
+      return runQuery(db, sql);
+    } finally {
+      db.close();
+    }
+  };
+  // `a AND b OR c` is `(a AND b) OR c`: SQLite offers none of its terms
+  const queries = [
+    'SELECT * FROM anomaly_scores WHERE time = 5 AND score > 0 OR time = 50',
+    "SELECT * FROM anomaly_scores WHERE subject = 'alice' AND time < 10 OR time > 55 AND subject = 'bob'",
+    'SELECT * FROM anomaly_scores WHERE time BETWEEN 1 AND 5 AND score > 0 OR time = 50',
+    'SELECT * FROM anomaly_scores s JOIN (SELECT 1 AS one) o ON s.time = 5 AND o.one = 1 OR s.time = 50',
+  ];
+  for (const sql of queries) {
+    const found = constraintsFor(sql, scoreColumns, 'anomaly_scores');
+    t.same([...found], [], `${sql}: nothing`);
+    const expected = run(sql, rows);
+    t.same(run(sql, strictly(rows, found)), expected, `${sql}: ${expected.length} rows, as with no constraint`);
+  }
+  // an OR inside parentheses leaves the conjuncts around it
+  t.same(
+    [...constraintsFor('SELECT * FROM anomaly_scores WHERE time > 5 AND (score > 0.5 OR time = 1)', scoreColumns, 'anomaly_scores')],
+    [['time', [{ op: 4, expr: '5' }]]],
+    'a parenthesised OR: the conjunct beside it is still passed',
+  );
+});
