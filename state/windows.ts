@@ -53,12 +53,15 @@ const WINDOWS: RetainedKind<ScoredWindow> = {
   start: (w) => w.start,
   lowCacheBytes: LOW_CACHE_BYTES,
   legacyFile: LEGACY_FILE,
+  pairs: true,
 };
 
 export class RetainedWindows extends Retained<ScoredWindow> implements WindowStore {
   /** the newest end of a window indexed, and the rows of its windows by start, host and subject */
   private tailEnd = -Infinity;
   private tail = new Map<string, number>();
+  /** rows of windows closed again (or closed out of order for their subject), kept until they retire */
+  private again = new Set<number>();
 
   constructor(opts: RetainedWindowsOptions, load = true) {
     super(WINDOWS, opts);
@@ -90,11 +93,17 @@ export class RetainedWindows extends Retained<ScoredWindow> implements WindowSto
 
   /**
    * A window closed again (the scorer restarted from a save older than its close, and the
-   * queue gave it the same rows again) replaces the record of its first close. Windows close
-   * in time order: the one closed again is looked up among the windows of the newest end by
-   * key; found by a scan of the windows of the same end, every subject closing at one boundary
-   * scanned all the others (10,000 window subjects made reading 200,000 windows take 5.0 s).
-   * One that closes late is looked for among the windows indexed since one of its end.
+   * queue gave it the same rows again) replaces the record of its first close. At the newest
+   * end it is looked up by key among the windows of that end: found by a scan of them, every
+   * subject closing at one boundary scanned all the others (10,000 window subjects made
+   * reading 200,000 windows take 5.0 s). One of an older end is looked for among the earlier
+   * windows of its own subject and host, newest first: they closed in time order, so the walk
+   * stops at one that ended before it, except at one closed again itself. A restart closes a
+   * subject's windows again oldest first, so the one before each is the one closed again
+   * just before it; a walk over all windows that stopped at the first older end (as did this
+   * store's first version) found the first and missed the others, kept twice. (A walk over
+   * the subject's windows, not all: the windows of a host whose rows come late are not in
+   * time order with the others.)
    */
   protected override indexed(row: number, w: ScoredWindow): void {
     const i = this.slotOf(row);
@@ -109,18 +118,21 @@ export class RetainedWindows extends Retained<ScoredWindow> implements WindowSto
       if (old !== undefined) this.kill(old);
       return;
     }
-    for (let at = i - 1; at >= 0 && this.slotOf(this.base + at) === at && this.time[at] >= w.end; at--) {
-      if (
-        this.time[at] === w.end &&
-        this.startCol[at] === w.start &&
-        this.host[at] === this.host[i] &&
-        this.subject[at] === this.subject[i] &&
-        !this.isDead(at)
-      ) {
-        this.kill(this.base + at);
+    const previous = this.previousOfPair(row);
+    if (previous >= 0 && this.time[this.slotOf(previous)] > w.end) this.again.add(row);
+    for (let at = previous; at >= 0; at = this.previousOfPair(at)) {
+      const j = this.slotOf(at);
+      if (this.time[j] === w.end && this.startCol[j] === w.start && !this.isDead(j)) {
+        this.kill(at);
+        this.again.add(row);
         return;
       }
+      if (this.time[j] < w.end && !this.again.has(at)) return;
     }
+  }
+
+  protected override retired(firstLive: number): void {
+    for (const row of this.again) if (row < firstLive) this.again.delete(row);
   }
 
   select(filter: WindowFilter): ScoredWindow[] {

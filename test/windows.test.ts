@@ -632,3 +632,44 @@ t.test("retained windows of an earlier build's windows.jsonl are read after an u
   t.equal(fs.readFileSync(path.join(dir, 'windows.jsonl'), 'utf8').split('\n').length, 7, 'and left as it is');
   reader.close();
 });
+
+t.test('windows closed again in the order they first closed each replace their first record, and still do when read back', async (t) => {
+  // A scorer restarted from a save older than several of its closes closes them again, oldest
+  // first, as it did the first time: each is looked for among the windows before it, and the
+  // one closed again just before it has an older end
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-again-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const win = (i: number, reasons: string, host = 'h'): ScoredWindow => ({
+    subject: 'alice',
+    host,
+    start: START + i * 600,
+    end: START + (i + 1) * 600,
+    events: 1,
+    score: 0.9,
+    verdict: 'good',
+    model: 'mix',
+    reasons,
+    top_ids: '[]',
+  });
+  const store = new RetainedWindows({ dir, maxRows: 1000, maxDays: 1 });
+  store.append([0, 1, 2, 3, 4].map((i) => win(i, `first ${i}`)));
+  // a host whose rows come late closes an older window in between
+  store.append([win(0, 'late host', 'h2')]);
+  store.append([2, 3, 4].map((i) => win(i, `again ${i}`)));
+  const expected = ['again 4', 'again 3', 'again 2', 'late host', 'first 1', 'first 0'];
+  t.equal(store.size, 6, 'six windows, each once');
+  t.same(
+    store.select({}).map((w) => w.reasons),
+    expected,
+    'each later close replaces the first',
+  );
+  store.close();
+  const reread = new RetainedWindows({ dir, maxRows: 1000, maxDays: 1, readOnly: true });
+  t.equal(reread.size, 6, 'read back: six windows');
+  t.same(
+    reread.select({}).map((w) => w.reasons),
+    expected,
+    'read back: the later closes',
+  );
+  reread.close();
+});
