@@ -100,6 +100,17 @@ const scoreColumns: ColumnRoute[] = [
   { name: 'verdict', type: 'TEXT', op: '0' },
 ];
 
+/** the query's answer over `table` loaded as anomaly_scores */
+function runOver(SQL: Awaited<ReturnType<typeof sqlite>>, sql: string, table: Array<Record<string, string>>) {
+  const db = new SQL.Database();
+  try {
+    loadTable(db, 'anomaly_scores', scoreColumns, table);
+    return runQuery(db, sql);
+  } finally {
+    db.close();
+  }
+}
+
 function strictly(rows: Array<Record<string, string>>, found: Map<string, Array<{ op: number; expr: string }>>): Array<Record<string, string>> {
   const holds = (v: string, op: number, expr: string): boolean => {
     if (op === 2) return v === expr || (v !== '' && Number(v) === Number(expr));
@@ -122,15 +133,7 @@ t.test('the emulator passes only the constraints SQLite offers a virtual table',
     subject: ['alice', 'bob', 'Carol'][i % 3],
     verdict: i < 18 ? 'bad' : i < 42 ? 'ugly' : 'good',
   }));
-  const run = (sql: string, table: Array<Record<string, string>>) => {
-    const db = new SQL.Database();
-    try {
-      loadTable(db, 'anomaly_scores', scoreColumns, table);
-      return runQuery(db, sql);
-    } finally {
-      db.close();
-    }
-  };
+  const run = (sql: string, table: Array<Record<string, string>>) => runOver(SQL, sql, table);
   const found = (sql: string) => constraintsFor(sql, scoreColumns, 'anomaly_scores');
   const queries = [
     "SELECT * FROM anomaly_scores WHERE score < 0.3 OR verdict = 'good'",
@@ -184,15 +187,7 @@ t.test('the emulator passes only the constraints SQLite offers a virtual table',
 t.test('AND binds tighter than OR: a term ANDed before an OR is no conjunct of the WHERE', async (t) => {
   const SQL = await sqlite();
   const rows = Array.from({ length: 60 }, (_, i) => ({ time: String(i), score: (i / 60).toFixed(3), subject: ['alice', 'bob'][i % 2], verdict: 'good' }));
-  const run = (sql: string, table: Array<Record<string, string>>) => {
-    const db = new SQL.Database();
-    try {
-      loadTable(db, 'anomaly_scores', scoreColumns, table);
-      return runQuery(db, sql);
-    } finally {
-      db.close();
-    }
-  };
+  const run = (sql: string, table: Array<Record<string, string>>) => runOver(SQL, sql, table);
   // `a AND b OR c` is `(a AND b) OR c`: SQLite offers none of its terms
   const queries = [
     'SELECT * FROM anomaly_scores WHERE time = 5 AND score > 0 OR time = 50',
