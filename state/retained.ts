@@ -625,6 +625,16 @@ export interface Edge {
   strict: boolean;
 }
 
+/** whether `v` lies between the edges `range` gives; NaN (a record without a score) never does */
+export function within(v: number, [lo, hi]: readonly [Edge, Edge]): boolean {
+  return v === v && !(v < lo.v || (lo.strict && v === lo.v) || v > hi.v || (hi.strict && v === hi.v));
+}
+
+/** the verdict column's values for a filter's verdicts, by textKey (SQLite may compare with a collation, store.ts) */
+export function verdictIds(verdicts: readonly string[] | undefined): Set<number> | null {
+  return verdicts ? new Set(verdicts.map((v) => VERDICTS.indexOf(textKey(v) as Verdict)).filter((v) => v >= 0)) : null;
+}
+
 /**
  * the tightest lower and upper edges of a list of bounds (they are ANDed); with `slack`, each
  * edge moved out by it and not strict

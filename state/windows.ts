@@ -1,8 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ScoredWindow, Verdict } from '../scorer/types';
-import { idSet, range, Retained, VERDICTS, LOW_SCORE, type RetainedKind, type RetainedOptions } from './retained';
-import { readInSlices, SCORE_SLACK, textKey, type WindowFilter, type WindowStore } from './store';
+import { idSet, range, Retained, verdictIds, within, VERDICTS, LOW_SCORE, type RetainedKind, type RetainedOptions } from './retained';
+import { readInSlices, SCORE_SLACK, type WindowFilter, type WindowStore } from './store';
 
 // The retained `anomaly_windows` rows, held as the retained scores are (state/retained.ts): an
 // index of typed columns in memory, the windows in segment files. A subject closes one window
@@ -144,32 +144,26 @@ export class RetainedWindows extends Retained<ScoredWindow> implements WindowSto
     // text compared by textKey: SQLite may compare with a collation (store.ts)
     const subjects = idSet(filter.subject, this.subjects);
     const hosts = idSet(filter.host, this.hosts);
-    const verdicts = filter.verdict ? new Set(filter.verdict.map((v) => VERDICTS.indexOf(textKey(v) as Verdict)).filter((v) => v >= 0)) : null;
+    const verdicts = verdictIds(filter.verdict);
     if (subjects?.size === 0 || hosts?.size === 0 || verdicts?.size === 0) return;
-    const [tLo, tHi] = range(filter.start);
-    const [eLo, eHi] = range(filter.end);
+    const starts = range(filter.start);
+    const ends = range(filter.end);
     // A window's score is shown to six places (formatDouble) and SQLite compares that: each
     // edge is moved out by the rounding and SQLite decides, as for anomaly_scores. Compared
     // with the stored value, `score = 0.955977` copied from an answer found no window, and
     // `score <= 0.3` dropped one shown as 0.3
-    const [sLo, sHi] = range(filter.score, SCORE_SLACK);
+    const scores = range(filter.score, SCORE_SLACK);
     const hasScoreBound = Boolean(filter.score?.length);
     const matches = (i: number): boolean => {
-      const t = this.startCol[i];
-      if (t < tLo.v || (tLo.strict && t === tLo.v) || t > tHi.v || (tHi.strict && t === tHi.v)) return false;
       // (the index's time of a window is its end)
-      const e = this.time[i];
-      if (e < eLo.v || (eLo.strict && e === eLo.v) || e > eHi.v || (eHi.strict && e === eHi.v)) return false;
-      if (hasScoreBound) {
-        const s = this.score[i];
-        if (s !== s) return false;
-        if (s < sLo.v || (sLo.strict && s === sLo.v) || s > sHi.v || (sHi.strict && s === sHi.v)) return false;
-      }
+      if (!within(this.startCol[i], starts) || !within(this.time[i], ends)) return false;
+      // (NaN, a learning window's score, is within no edges)
+      if (hasScoreBound && !within(this.score[i], scores)) return false;
       if (subjects && !subjects.has(this.subject[i])) return false;
       if (hosts && !hosts.has(this.host[i])) return false;
       if (verdicts && !verdicts.has(this.verdict[i])) return false;
       return true;
     };
-    yield* this.scan(matches, hasScoreBound && sHi.v < LOW_SCORE);
+    yield* this.scan(matches, hasScoreBound && scores[1].v < LOW_SCORE);
   }
 }
