@@ -873,3 +873,45 @@ t.test('an I/O error while a segment is replayed at start: the queue still opens
   t.same(q.take(10), ['after']);
   q.close();
 });
+
+t.test('a failing backlog segment that cannot go into quarantine/ is still kept, beside, and not removed as the queue passes it', async (t) => {
+  // quarantine/ cannot be made (a file in its place here; a full disk refuses the mkdir as
+  // well): the segment stayed in place, and the commit of the lines after it removed it, as
+  // it removes every segment the cursor passes, so its bytes were gone for the person the
+  // message promised them to
+  const d = dir(t);
+  const { out, log } = logs();
+  let q = new DurableQueue(d, 64 << 20, log, 4096);
+  for (let i = 0; i < 100; i++) q.append(`first ${i} ${'z'.repeat(100)}`);
+  q.close();
+  const segment = fs.readdirSync(d).filter((f) => /^\d{8}\.log$/.test(f));
+  const bytes = fs.readFileSync(path.join(d, segment[0]));
+  fs.writeFileSync(path.join(d, 'quarantine'), 'not a directory');
+  let clock = 1_000_000;
+  q = new DurableQueue(d, 64 << 20, log, 4096, () => clock);
+  for (let i = 0; i < 20; i++) q.append(`second ${i} ${'z'.repeat(100)}`);
+  let failing = true;
+  const fault = eioOnReadBack(() => failing);
+  try {
+    for (let n = 0; n < 1000 && q.length; n++) {
+      const lines = q.take(20);
+      if (!lines.length) clock += 60_000;
+      if (out.some((l) => /cannot read back queued lines after/.test(l))) failing = false;
+      q.counters.scored += lines.length;
+      q.commit(lines.length);
+    }
+  } finally {
+    fault.restore();
+  }
+  t.equal(q.length, 0, 'the queue drains');
+  q.close();
+  // a restart removes every segment before the cursor, at once
+  q = new DurableQueue(d, 64 << 20, log, 4096);
+  t.equal(q.length, 0, 'nothing replayed after a restart');
+  q.close();
+  const kept = fs.readdirSync(d).filter((f) => f.startsWith(`${segment[0]}.`));
+  t.equal(kept.length, 1, `kept beside: ${kept.join(', ')}`);
+  if (kept.length) t.same(fs.readFileSync(path.join(d, kept[0])), bytes, 'with every byte');
+  const said = out.find((l) => /cannot read back queued lines after/.test(l)) ?? '';
+  t.match(said, new RegExp(`moved to .*${kept[0] ?? 'nowhere'}`), said);
+});
