@@ -1,4 +1,5 @@
 import t from 'tap';
+import { seededRandom } from '../demo/random';
 import { constraintsFor, loadTable, runQuery, sqlite, statementHandle, type ColumnRoute } from '../emulator/sql';
 
 // The emulator loads a table's answer into SQLite the way osqueryd casts it (text as text,
@@ -207,4 +208,61 @@ t.test('AND binds tighter than OR: a term ANDed before an OR is no conjunct of t
     [['time', [{ op: 4, expr: '5' }]]],
     'a parenthesised OR: the conjunct beside it is still passed',
   );
+});
+
+t.test('random WHERE clauses of ANDs, ORs, NOTs and parentheses: each answers as with no constraint', async (t) => {
+  // The hand-picked queries above missed `a AND b OR c`; these mix every form where.ts knows
+  // with the ones it must leave alone, in the places a table's terms may stand. Seeded: the
+  // same 600 queries every run (the extraction at a70905c answered 113 of them otherwise)
+  const SQL = await sqlite();
+  const rows = Array.from({ length: 60 }, (_, i) => ({
+    time: String(i),
+    score: (i / 60).toFixed(3),
+    subject: ['alice', 'bob', 'Carol'][i % 3],
+    verdict: i < 18 ? 'bad' : i < 42 ? 'ugly' : 'good',
+  }));
+  const random = seededRandom(7);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+  const num = () => pick(['5', '10', '30', '-1', '0x14', '2.5e1', "'7'"]);
+  const atoms = [
+    () => `time ${pick(['=', '<', '>', '<=', '>=', '==', '<>'])} ${num()}`,
+    () => `${num()} ${pick(['=', '<', '>', '<=', '>='])} time`,
+    () => `score ${pick(['<', '>', '>='])} ${pick(['0.3', '0.5', '.25'])}`,
+    () => `subject ${pick(['=', 'LIKE', 'GLOB'])} ${pick(["'alice'", "'b%'", "'C*'", "'bob'"])}`,
+    () => `time BETWEEN ${num()} AND ${num()}`,
+    () => `time IN (${num()}, ${num()})`,
+    () => pick(["verdict = 'bad'", "verdict IN ('good', 'ugly')"]),
+    () => `CASE WHEN time > ${num()} THEN 1 ELSE 0 END`,
+    () => `${pick(['time', 'score'])} ${pick(['IS NULL', 'IS NOT NULL', 'NOTNULL'])}`,
+  ];
+  const expr = (depth: number): string => {
+    if (depth <= 0 || random() < 0.3) return pick(atoms)();
+    const and = () => pick(['AND', 'OR']);
+    return pick([
+      () => `${expr(depth - 1)} AND ${expr(depth - 1)}`,
+      () => `${expr(depth - 1)} OR ${expr(depth - 1)}`,
+      () => `NOT ${expr(depth - 1)}`,
+      () => `(${expr(depth - 1)})`,
+      () => `${expr(depth - 1)} ${and()} ${expr(depth - 1)} ${and()} ${expr(depth - 1)}`,
+    ])();
+  };
+  let differ = 0;
+  let passed = 0;
+  for (let k = 0; k < 600; k++) {
+    const e = expr(3);
+    const sql = pick([
+      `SELECT * FROM anomaly_scores WHERE ${e}`,
+      `SELECT * FROM anomaly_scores s WHERE ${e.replace(/\btime\b/g, 's.time')}`,
+      `SELECT * FROM anomaly_scores JOIN (SELECT 1 AS one) o ON ${e}`,
+    ]);
+    const found = constraintsFor(sql, scoreColumns, 'anomaly_scores');
+    if (found.size) passed++;
+    const expected = runOver(SQL, sql, rows);
+    if (JSON.stringify(runOver(SQL, sql, strictly(rows, found))) !== JSON.stringify(expected)) {
+      differ++;
+      if (differ <= 3) t.fail(`${sql}: ${JSON.stringify([...found])}`);
+    }
+  }
+  t.equal(differ, 0, 'no query answers otherwise than with no constraint');
+  t.ok(passed > 100, `constraints passed for ${passed} of 600 queries (push-down is exercised, not just avoided)`);
 });
