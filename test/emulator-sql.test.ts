@@ -101,6 +101,16 @@ const scoreColumns: ColumnRoute[] = [
   { name: 'verdict', type: 'TEXT', op: '0' },
 ];
 
+/** 60 rows of anomaly_scores: times 0..59, scores rising, three subjects, three verdicts */
+function scoreRows(): Array<Record<string, string>> {
+  return Array.from({ length: 60 }, (_, i) => ({
+    time: String(i),
+    score: (i / 60).toFixed(3),
+    subject: ['alice', 'bob', 'Carol'][i % 3],
+    verdict: i < 18 ? 'bad' : i < 42 ? 'ugly' : 'good',
+  }));
+}
+
 /** the query's answer over `table` loaded as anomaly_scores */
 function runOver(SQL: Awaited<ReturnType<typeof sqlite>>, sql: string, table: Array<Record<string, string>>) {
   const db = new SQL.Database();
@@ -128,12 +138,7 @@ function strictly(rows: Array<Record<string, string>>, found: Map<string, Array<
 
 t.test('the emulator passes only the constraints SQLite offers a virtual table', async (t) => {
   const SQL = await sqlite();
-  const rows = Array.from({ length: 60 }, (_, i) => ({
-    time: String(i),
-    score: (i / 60).toFixed(3),
-    subject: ['alice', 'bob', 'Carol'][i % 3],
-    verdict: i < 18 ? 'bad' : i < 42 ? 'ugly' : 'good',
-  }));
+  const rows = scoreRows();
   const run = (sql: string, table: Array<Record<string, string>>) => runOver(SQL, sql, table);
   const found = (sql: string) => constraintsFor(sql, scoreColumns, 'anomaly_scores');
   const queries = [
@@ -215,12 +220,7 @@ t.test('random WHERE clauses of ANDs, ORs, NOTs and parentheses: each answers as
   // with the ones it must leave alone, in the places a table's terms may stand. Seeded: the
   // same 600 queries every run (the extraction at a70905c answered 113 of them otherwise)
   const SQL = await sqlite();
-  const rows = Array.from({ length: 60 }, (_, i) => ({
-    time: String(i),
-    score: (i / 60).toFixed(3),
-    subject: ['alice', 'bob', 'Carol'][i % 3],
-    verdict: i < 18 ? 'bad' : i < 42 ? 'ugly' : 'good',
-  }));
+  const rows = scoreRows();
   const random = seededRandom(7);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
   const num = () => pick(['5', '10', '30', '-1', '0x14', '2.5e1', "'7'"]);
