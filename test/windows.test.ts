@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import fsModule = require('fs');
 import t from 'tap';
 import { seededRandom } from '../demo/generate';
 import { resolveConfig } from '../conf/config';
@@ -673,3 +674,63 @@ t.test('windows closed again in the order they first closed each replace their f
   );
   reread.close();
 });
+
+t.test(
+  'a write of retained windows the full disk took part of, when it cannot be cut back off: the windows after it are still read, running and read back',
+  async (t) => {
+    // A refused write is cut back off (ftruncate needs no space). When even that fails, the
+    // part stayed, the next windows went after it (O_APPEND) while the index placed them
+    // where the part begins: read back as that part, they were missing from every answer, and
+    // at the next start the first of them, glued to the part on one line, was skipped as unreadable
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-torn-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const win = (i: number): ScoredWindow => ({
+      subject: 'alice',
+      host: 'h',
+      start: START + i * 600,
+      end: START + (i + 1) * 600,
+      events: 1,
+      score: 0.9,
+      verdict: 'good',
+      model: 'mix',
+      reasons: `window ${i}`,
+      top_ids: '[]',
+    });
+    const store = new RetainedWindows({ dir, maxRows: 1000, maxDays: 1 });
+    store.append([win(0)]);
+    const realWrite = fsModule.writeSync;
+    const realTruncate = fsModule.ftruncateSync;
+    let writes = 0;
+    fsModule.writeSync = ((fd: number, buf: Buffer, off: number, len: number) => {
+      // a few bytes of the first record, then a full disk
+      if (++writes === 1) return realWrite(fd, buf, off, Math.min(len, 10));
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    }) as typeof fs.writeSync;
+    fsModule.ftruncateSync = (() => {
+      throw Object.assign(new Error('EIO: i/o error, ftruncate'), { code: 'EIO' });
+    }) as typeof fs.ftruncateSync;
+    try {
+      t.throws(() => store.append([win(1), win(2)]), /ENOSPC/, 'the refused write is reported');
+    } finally {
+      fsModule.writeSync = realWrite;
+      fsModule.ftruncateSync = realTruncate;
+    }
+    store.append([win(3), win(4)]);
+    const expected = ['window 4', 'window 3', 'window 0'];
+    t.same(
+      store.select({}).map((w) => w.reasons),
+      expected,
+      'the windows appended after it are answered',
+    );
+    store.close();
+    const messages: string[] = [];
+    const reread = new RetainedWindows({ dir, maxRows: 1000, maxDays: 1, readOnly: true, log: (_l, m) => messages.push(m) });
+    t.same(
+      reread.select({}).map((w) => w.reasons),
+      expected,
+      'and read back, the part left skipped as one unreadable record',
+    );
+    t.match(messages.join('\n'), /skipped 1 unreadable records/);
+    reread.close();
+  },
+);
