@@ -169,6 +169,9 @@ export function whereTerms(sql: string, table: string, columns: ReadonlySet<stri
 
 /** the parts of an expression ANDed at `depth`, parenthesised conjunctions opened up */
 function conjuncts(expr: Token[], depth: number): Token[][] {
+  // OR binds looser than AND: `a AND b OR c` is `(a AND b) OR c`, one disjunction, and no
+  // part of it holds for every row the query keeps
+  if (expr.some((t) => t.depth === depth && t.kind === 'word' && t.text === 'OR')) return [expr];
   const out: Token[][] = [];
   let part: Token[] = [];
   let between = false;

@@ -613,7 +613,7 @@ export class DurableQueue {
         const to = quarantine(file);
         kept = to
           ? `; moved to ${to} with all its bytes (${lines} unread lines from byte ${this.unreadFrom}), for a person to look at`
-          : `; it could not be moved aside either and stays in place (a restart reads it again)`;
+          : `; it could not be moved aside either (not even beside itself): it stays in place until the lines after it are scored, which removes it as every segment passed`;
       }
       this.counters.set_aside += lines;
       this.unreadLines -= lines;

@@ -454,8 +454,9 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
         }
       }
     }
-    // a rehearsal that gave way is no problem to report
-    if (stopped && rehearsal) return null;
+    // a rehearsal that gave way, or an answer whose caller left (its socket is closed: no one
+    // to tell), is no problem to report; only a shutdown is, to a caller still there
+    if (stopped && (rehearsal || !closing)) return null;
     if (crowded && again) return AGAIN;
     // osquery's table call has no paging, and a partial answer would look whole to SQLite
     // (a count, a filter on a column not pushed down): refuse it and say how to narrow it

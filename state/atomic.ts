@@ -313,18 +313,28 @@ function parseStateFile(
 /** null when the payload is well formed, else what is wrong with it (see state/schema.ts) */
 export type PayloadCheck = (payload: unknown) => string | null;
 
-/** move a bad file aside, keeping it for inspection; returns where it went */
+/**
+ * move a bad file aside, keeping it for inspection; returns where it went. Into quarantine/
+ * beside it, or, when that cannot be made (a full disk refuses the mkdir; something else
+ * has the name), renamed beside it, which needs no new directory: left in place under its
+ * own name, a queue segment was removed as the cursor passed it, bytes and all, and any
+ * other file was read again at the next start. The new name (the old one, the time and a
+ * random part) never ends as the names the stores read do (.log, .json, .jsonl)
+ */
 export function quarantine(file: string): string | null {
   const dir = path.join(path.dirname(file), 'quarantine');
   // the time says when; the random part keeps two quarantines in one millisecond apart
-  const target = path.join(dir, `${path.basename(file)}.${new Date().toISOString().replace(/[:.]/g, '-')}.${randomBytes(3).toString('hex')}`);
-  try {
-    makeDir(dir);
-    fs.renameSync(file, target);
-    return target;
-  } catch {
-    return null;
+  const name = `${path.basename(file)}.${new Date().toISOString().replace(/[:.]/g, '-')}.${randomBytes(3).toString('hex')}`;
+  for (const target of [path.join(dir, name), path.join(path.dirname(file), name)]) {
+    try {
+      if (target.startsWith(dir + path.sep)) makeDir(dir);
+      fs.renameSync(file, target);
+      return target;
+    } catch {
+      /* the next place, or none */
+    }
   }
+  return null;
 }
 
 export function fsyncDir(dir: string): void {

@@ -67,6 +67,11 @@ export interface RetainedKind<R> {
   tag?(r: R): string;
   /** a text kept as its hash (a row's id), if any */
   hashed?(r: R): string;
+  /**
+   * link each record to the one before it of the same subject and host (previousOfPair): a
+   * subclass that looks for an earlier record of the same key walks that pair's records only
+   */
+  pairs?: boolean;
   /** bytes of the newest low-scored records kept parsed */
   lowCacheBytes: number;
   /** a file of records of an earlier build, read as the first segment and never appended to */
@@ -104,6 +109,8 @@ interface Segment {
   size: number;
   /** index (absolute row number) of its last row */
   lastRow: number;
+  /** a refused write left part of a record at its end that could not be cut off */
+  torn?: boolean;
 }
 
 type Column = Float64Array | Float32Array | Uint8Array | Uint32Array;
@@ -131,6 +138,10 @@ export abstract class Retained<R> {
   protected startCol = new Float64Array(0);
   protected tag = new Uint32Array(0);
   protected hash = new Uint32Array(0);
+  /** rows back to the record before of the same subject and host (0: none, or too far) */
+  private pairBack = new Uint32Array(0);
+  /** the newest row of each subject and host (by host id * 2^32 + subject id), with `pairs` */
+  private lastOfPair = new Map<number, number>();
   private segOf = new Uint32Array(0);
   private offset = new Float64Array(0);
   private length = new Uint32Array(0);
@@ -166,6 +177,7 @@ export abstract class Retained<R> {
     if (k.start) cols.push(this.startCol);
     if (k.tag) cols.push(this.tag);
     if (k.hashed) cols.push(this.hash);
+    if (k.pairs) cols.push(this.pairBack);
     return cols;
   }
 
@@ -192,6 +204,7 @@ export abstract class Retained<R> {
     if (k.start) this.startCol = grown(this.startCol, Float64Array);
     if (k.tag) this.tag = grown(this.tag, Uint32Array);
     if (k.hashed) this.hash = grown(this.hash, Uint32Array);
+    if (k.pairs) this.pairBack = grown(this.pairBack, Uint32Array);
     this.segOf = grown(this.segOf, Uint32Array);
     this.offset = grown(this.offset, Float64Array);
     this.length = grown(this.length, Uint32Array);
@@ -254,18 +267,24 @@ export abstract class Retained<R> {
   /** write one chunk of records to a segment, then index them; returns how many */
   private appendChunk(seg: Segment, records: readonly R[]): number {
     const lines = records.map((r) => `${JSON.stringify(r)}\n`);
-    const data = Buffer.from(lines.join(''));
+    // After a part that could not be cut off, the records go after it (O_APPEND), on a line
+    // of their own: indexed at seg.size, they were read back as that part, missing from every
+    // answer, and the first, glued to it, was skipped as unreadable at the next start. The
+    // part is then one unreadable record, as failed.jsonl and the queue treat theirs
+    const at = seg.torn ? fs.fstatSync(seg.fd).size : seg.size;
+    const prefix = seg.torn ? '\n' : '';
     try {
-      writeAll(seg.fd, data);
+      writeAll(seg.fd, Buffer.from(prefix + lines.join('')));
     } catch (err) {
       try {
-        fs.ftruncateSync(seg.fd, seg.size);
+        fs.ftruncateSync(seg.fd, at);
       } catch {
-        /* loading skips a torn record */
+        seg.torn = true;
       }
       throw err;
     }
-    let offset = seg.size;
+    seg.torn = false;
+    let offset = at + prefix.length;
     const segIndex = this.segments.indexOf(seg);
     for (let k = 0; k < records.length; k++) {
       const bytes = Buffer.byteLength(lines[k]);
@@ -295,6 +314,13 @@ export abstract class Retained<R> {
     if (k.start) this.startCol[i] = k.start(r);
     if (k.tag) this.tag[i] = this.tags.id(k.tag(r));
     if (k.hashed) this.hash[i] = hashText(k.hashed(r));
+    if (k.pairs) {
+      const pair = this.host[i] * 2 ** 32 + this.subject[i];
+      const before = this.lastOfPair.get(pair);
+      const back = before === undefined ? 0 : this.base + i - before;
+      this.pairBack[i] = back <= 0xffffffff ? back : 0;
+      this.lastOfPair.set(pair, this.base + i);
+    }
     this.segOf[i] = this.segments[segIndex].n;
     this.offset[i] = offset;
     this.length[i] = length;
@@ -309,6 +335,9 @@ export abstract class Retained<R> {
 
   /** the reading is done */
   protected loaded(): void {}
+
+  /** the records before absolute row `firstLive` have gone (a segment was removed) */
+  protected retired(_firstLive: number): void {}
 
   /** the live slot of an absolute row number, or -1 */
   protected slotOf(row: number): number {
@@ -329,6 +358,14 @@ export abstract class Retained<R> {
     return this.verdict[i] === DEAD;
   }
 
+  /** the absolute row of the live record before `row` of the same subject and host (kind `pairs`), or -1 */
+  protected previousOfPair(row: number): number {
+    const i = this.slotOf(row);
+    if (i < 0 || this.pairBack[i] === 0) return -1;
+    const before = row - this.pairBack[i];
+    return this.slotOf(before) < 0 ? -1 : before;
+  }
+
   private retain(): void {
     const oldest = this.newest - this.opts.maxDays * 86400;
     while (this.end - this.start > this.opts.maxRows || (this.start < this.end && this.time[this.start] < oldest)) {
@@ -346,11 +383,16 @@ export abstract class Retained<R> {
       this.low = this.low.slice(this.lowHead);
       this.lowHead = 0;
     }
+    let dropped = false;
     while (this.segments.length > 1 && this.segments[0].lastRow < firstLive) {
       const seg = this.segments.shift()!;
       fs.closeSync(seg.fd);
       if (!this.opts.readOnly) fs.rmSync(seg.file, { force: true });
+      dropped = true;
     }
+    // pairs whose records have all gone, forgotten a segment at a time rather than at every append
+    if (dropped) for (const [pair, row] of this.lastOfPair) if (row < firstLive) this.lastOfPair.delete(pair);
+    if (dropped) this.retired(firstLive);
   }
 
   /**
@@ -589,6 +631,16 @@ export function idSet(values: string[] | undefined, interner: { lookup(v: string
 export interface Edge {
   v: number;
   strict: boolean;
+}
+
+/** whether `v` lies between the edges `range` gives; NaN (a record without a score) never does */
+export function within(v: number, [lo, hi]: readonly [Edge, Edge]): boolean {
+  return v === v && !(v < lo.v || (lo.strict && v === lo.v) || v > hi.v || (hi.strict && v === hi.v));
+}
+
+/** the verdict column's values for a filter's verdicts, by textKey (SQLite may compare with a collation, store.ts) */
+export function verdictIds(verdicts: readonly string[] | undefined): Set<number> | null {
+  return verdicts ? new Set(verdicts.map((v) => VERDICTS.indexOf(textKey(v) as Verdict)).filter((v) => v >= 0)) : null;
 }
 
 /**

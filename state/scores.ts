@@ -1,5 +1,5 @@
 import type { ScoredEvent, Verdict } from '../scorer/types';
-import { hashText, idSet, range, Retained, VERDICTS, LOW_SCORE, type RetainedKind, type RetainedOptions } from './retained';
+import { hashText, idSet, range, Retained, verdictIds, within, VERDICTS, LOW_SCORE, type RetainedKind, type RetainedOptions } from './retained';
 import { readInSlices, SCORE_SLACK, textKey, type ScoreFilter, type ScoreStore } from './store';
 
 // The retained `anomaly_scores` rows: an index of typed columns and the rows in segment files
@@ -118,23 +118,18 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
     const subjects = idSet(filter.subject, this.subjects);
     const hosts = idSet(filter.host, this.hosts);
     const queries = idSet(filter.query, this.tags);
-    // (text compared by textKey: SQLite may compare with a collation, store.ts)
-    const verdicts = filter.verdict ? new Set(filter.verdict.map((v) => VERDICTS.indexOf(textKey(v) as Verdict)).filter((v) => v >= 0)) : null;
+    const verdicts = verdictIds(filter.verdict);
     const ids = filter.id ? new Set(filter.id.map(hashText)) : null;
     // a value never stored matches nothing: no scan at all
     if (subjects?.size === 0 || hosts?.size === 0 || queries?.size === 0 || verdicts?.size === 0) return;
-    const [tLo, tHi] = range(filter.time);
-    const [sLo, sHi] = range(filter.score, SCORE_SLACK);
+    const times = range(filter.time);
+    // scores are stored as float32 and shown rounded (SCORE_SLACK): the edges are widened
+    const scores = range(filter.score, SCORE_SLACK);
     const hasScoreBound = Boolean(filter.score?.length);
     const matches = (i: number): boolean => {
-      const t = this.time[i];
-      if (t < tLo.v || (tLo.strict && t === tLo.v) || t > tHi.v || (tHi.strict && t === tHi.v)) return false;
-      if (hasScoreBound) {
-        const s = this.score[i];
-        if (s !== s) return false;
-        // scores are stored as float32 and shown rounded (SCORE_SLACK): the edges are widened
-        if (s < sLo.v || (sLo.strict && s === sLo.v) || s > sHi.v || (sHi.strict && s === sHi.v)) return false;
-      }
+      if (!within(this.time[i], times)) return false;
+      // (NaN, a row without a score, is within no edges)
+      if (hasScoreBound && !within(this.score[i], scores)) return false;
       if (subjects && !subjects.has(this.subject[i])) return false;
       if (hosts && !hosts.has(this.host[i])) return false;
       if (queries && !queries.has(this.tag[i])) return false;
@@ -146,7 +141,7 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
     // with a scan of the list per row cost n² (200k ids: minutes of the main thread's CPU)
     const wanted = filter.id ? new Set(filter.id.map(textKey)) : null;
     // only low scores can match: walk the list of them, newest first, instead of every row
-    for (const ev of this.scan(matches, hasScoreBound && sHi.v < LOW_SCORE)) if (!wanted || wanted.has(textKey(ev.id))) yield ev;
+    for (const ev of this.scan(matches, hasScoreBound && scores[1].v < LOW_SCORE)) if (!wanted || wanted.has(textKey(ev.id))) yield ev;
   }
 
   get(id: string): ScoredEvent | undefined {

@@ -1,8 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ScoredWindow, Verdict } from '../scorer/types';
-import { idSet, range, Retained, VERDICTS, LOW_SCORE, type RetainedKind, type RetainedOptions } from './retained';
-import { readInSlices, SCORE_SLACK, textKey, type WindowFilter, type WindowStore } from './store';
+import { idSet, range, Retained, verdictIds, within, VERDICTS, LOW_SCORE, type RetainedKind, type RetainedOptions } from './retained';
+import { readInSlices, SCORE_SLACK, type WindowFilter, type WindowStore } from './store';
 
 // The retained `anomaly_windows` rows, held as the retained scores are (state/retained.ts): an
 // index of typed columns in memory, the windows in segment files. A subject closes one window
@@ -53,12 +53,15 @@ const WINDOWS: RetainedKind<ScoredWindow> = {
   start: (w) => w.start,
   lowCacheBytes: LOW_CACHE_BYTES,
   legacyFile: LEGACY_FILE,
+  pairs: true,
 };
 
 export class RetainedWindows extends Retained<ScoredWindow> implements WindowStore {
   /** the newest end of a window indexed, and the rows of its windows by start, host and subject */
   private tailEnd = -Infinity;
   private tail = new Map<string, number>();
+  /** rows of windows closed again (or closed out of order for their subject), kept until they retire */
+  private again = new Set<number>();
 
   constructor(opts: RetainedWindowsOptions, load = true) {
     super(WINDOWS, opts);
@@ -90,11 +93,17 @@ export class RetainedWindows extends Retained<ScoredWindow> implements WindowSto
 
   /**
    * A window closed again (the scorer restarted from a save older than its close, and the
-   * queue gave it the same rows again) replaces the record of its first close. Windows close
-   * in time order: the one closed again is looked up among the windows of the newest end by
-   * key; found by a scan of the windows of the same end, every subject closing at one boundary
-   * scanned all the others (10,000 window subjects made reading 200,000 windows take 5.0 s).
-   * One that closes late is looked for among the windows indexed since one of its end.
+   * queue gave it the same rows again) replaces the record of its first close. At the newest
+   * end it is looked up by key among the windows of that end: found by a scan of them, every
+   * subject closing at one boundary scanned all the others (10,000 window subjects made
+   * reading 200,000 windows take 5.0 s). One of an older end is looked for among the earlier
+   * windows of its own subject and host, newest first: they closed in time order, so the walk
+   * stops at one that ended before it, except at one closed again itself. A restart closes a
+   * subject's windows again oldest first, so the one before each is the one closed again
+   * just before it; a walk over all windows that stopped at the first older end (as did this
+   * store's first version) found the first and missed the others, kept twice. (A walk over
+   * the subject's windows, not all: the windows of a host whose rows come late are not in
+   * time order with the others.)
    */
   protected override indexed(row: number, w: ScoredWindow): void {
     const i = this.slotOf(row);
@@ -109,18 +118,21 @@ export class RetainedWindows extends Retained<ScoredWindow> implements WindowSto
       if (old !== undefined) this.kill(old);
       return;
     }
-    for (let at = i - 1; at >= 0 && this.slotOf(this.base + at) === at && this.time[at] >= w.end; at--) {
-      if (
-        this.time[at] === w.end &&
-        this.startCol[at] === w.start &&
-        this.host[at] === this.host[i] &&
-        this.subject[at] === this.subject[i] &&
-        !this.isDead(at)
-      ) {
-        this.kill(this.base + at);
+    const previous = this.previousOfPair(row);
+    if (previous >= 0 && this.time[this.slotOf(previous)] > w.end) this.again.add(row);
+    for (let at = previous; at >= 0; at = this.previousOfPair(at)) {
+      const j = this.slotOf(at);
+      if (this.time[j] === w.end && this.startCol[j] === w.start && !this.isDead(j)) {
+        this.kill(at);
+        this.again.add(row);
         return;
       }
+      if (this.time[j] < w.end && !this.again.has(at)) return;
     }
+  }
+
+  protected override retired(firstLive: number): void {
+    for (const row of this.again) if (row < firstLive) this.again.delete(row);
   }
 
   select(filter: WindowFilter): ScoredWindow[] {
@@ -132,32 +144,26 @@ export class RetainedWindows extends Retained<ScoredWindow> implements WindowSto
     // text compared by textKey: SQLite may compare with a collation (store.ts)
     const subjects = idSet(filter.subject, this.subjects);
     const hosts = idSet(filter.host, this.hosts);
-    const verdicts = filter.verdict ? new Set(filter.verdict.map((v) => VERDICTS.indexOf(textKey(v) as Verdict)).filter((v) => v >= 0)) : null;
+    const verdicts = verdictIds(filter.verdict);
     if (subjects?.size === 0 || hosts?.size === 0 || verdicts?.size === 0) return;
-    const [tLo, tHi] = range(filter.start);
-    const [eLo, eHi] = range(filter.end);
+    const starts = range(filter.start);
+    const ends = range(filter.end);
     // A window's score is shown to six places (formatDouble) and SQLite compares that: each
     // edge is moved out by the rounding and SQLite decides, as for anomaly_scores. Compared
     // with the stored value, `score = 0.955977` copied from an answer found no window, and
     // `score <= 0.3` dropped one shown as 0.3
-    const [sLo, sHi] = range(filter.score, SCORE_SLACK);
+    const scores = range(filter.score, SCORE_SLACK);
     const hasScoreBound = Boolean(filter.score?.length);
     const matches = (i: number): boolean => {
-      const t = this.startCol[i];
-      if (t < tLo.v || (tLo.strict && t === tLo.v) || t > tHi.v || (tHi.strict && t === tHi.v)) return false;
       // (the index's time of a window is its end)
-      const e = this.time[i];
-      if (e < eLo.v || (eLo.strict && e === eLo.v) || e > eHi.v || (eHi.strict && e === eHi.v)) return false;
-      if (hasScoreBound) {
-        const s = this.score[i];
-        if (s !== s) return false;
-        if (s < sLo.v || (sLo.strict && s === sLo.v) || s > sHi.v || (sHi.strict && s === sHi.v)) return false;
-      }
+      if (!within(this.startCol[i], starts) || !within(this.time[i], ends)) return false;
+      // (NaN, a learning window's score, is within no edges)
+      if (hasScoreBound && !within(this.score[i], scores)) return false;
       if (subjects && !subjects.has(this.subject[i])) return false;
       if (hosts && !hosts.has(this.host[i])) return false;
       if (verdicts && !verdicts.has(this.verdict[i])) return false;
       return true;
     };
-    yield* this.scan(matches, hasScoreBound && sHi.v < LOW_SCORE);
+    yield* this.scan(matches, hasScoreBound && scores[1].v < LOW_SCORE);
   }
 }

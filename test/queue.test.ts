@@ -2,7 +2,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import * as v8 from 'v8';
 import * as vm from 'vm';
 import fsModule = require('fs');
@@ -800,15 +800,20 @@ t.test('an I/O error while the backlog is read back: the lines wait and are trie
   q.close();
 });
 
-t.test('a backlog segment that keeps failing with I/O errors is moved aside whole, never deleted, and its lines counted', async (t) => {
+/**
+ * A queue over a backlog segment of 100 lines (`first i`) whose reads fail with EIO until it
+ * is given up on, then 20 lines (`second i`) in the segment written now; `before` runs on the
+ * state directory first. Drained line by line, the clock moved on past each wait.
+ */
+function drainFailingBacklog(t: Test, before: (d: string) => void = () => {}) {
   const d = dir(t);
   const { out, log } = logs();
   let q = new DurableQueue(d, 64 << 20, log, 4096);
   for (let i = 0; i < 100; i++) q.append(`first ${i} ${'z'.repeat(100)}`);
   q.close();
   const segment = fs.readdirSync(d).filter((f) => /^\d{8}\.log$/.test(f));
-  t.equal(segment.length, 1);
   const bytes = fs.readFileSync(path.join(d, segment[0]));
+  before(d);
   let clock = 1_000_000;
   q = new DurableQueue(d, 64 << 20, log, 4096, () => clock);
   // lines after the failing segment, in the segment written now: on disk only as well
@@ -820,8 +825,8 @@ t.test('a backlog segment that keeps failing with I/O errors is moved aside whol
     for (let n = 0; n < 1000 && q.length; n++) {
       const lines = q.take(20);
       if (!lines.length) clock += 60_000;
-      // the failing segment is set aside; the later one reads
-      if (out.some((l) => /moved to/.test(l))) failing = false;
+      // the failing segment is given up on; the later one reads
+      if (out.some((l) => /cannot read back queued lines after/.test(l))) failing = false;
       got.push(...lines);
       q.counters.scored += lines.length;
       q.commit(lines.length);
@@ -829,6 +834,13 @@ t.test('a backlog segment that keeps failing with I/O errors is moved aside whol
   } finally {
     fault.restore();
   }
+  return { d, out, log, q, segment, bytes, got };
+}
+
+t.test('a backlog segment that keeps failing with I/O errors is moved aside whole, never deleted, and its lines counted', async (t) => {
+  const { d, out, log, segment, bytes, got, ...rest } = drainFailingBacklog(t);
+  let q = rest.q;
+  t.equal(segment.length, 1);
   const inMemory = got.filter((l) => l.startsWith('first')).length;
   t.equal(q.length, 0, 'the queue drains');
   t.equal(got.filter((l) => l.startsWith('second')).length, 20, 'the later lines all come back');
@@ -872,4 +884,24 @@ t.test('an I/O error while a segment is replayed at start: the queue still opens
   t.ok(q.append('after'), 'new lines are taken');
   t.same(q.take(10), ['after']);
   q.close();
+});
+
+t.test('a failing backlog segment that cannot go into quarantine/ is still kept, beside, and not removed as the queue passes it', async (t) => {
+  // quarantine/ cannot be made (a file in its place here; a full disk refuses the mkdir as
+  // well): the segment stayed in place, and the commit of the lines after it removed it, as
+  // it removes every segment the cursor passes, so its bytes were gone for the person the
+  // message promised them to
+  const { d, out, log, segment, bytes, ...rest } = drainFailingBacklog(t, (d) => fs.writeFileSync(path.join(d, 'quarantine'), 'not a directory'));
+  let q = rest.q;
+  t.equal(q.length, 0, 'the queue drains');
+  q.close();
+  // a restart removes every segment before the cursor, at once
+  q = new DurableQueue(d, 64 << 20, log, 4096);
+  t.equal(q.length, 0, 'nothing replayed after a restart');
+  q.close();
+  const kept = fs.readdirSync(d).filter((f) => f.startsWith(`${segment[0]}.`));
+  t.equal(kept.length, 1, `kept beside: ${kept.join(', ')}`);
+  if (kept.length) t.same(fs.readFileSync(path.join(d, kept[0])), bytes, 'with every byte');
+  const said = out.find((l) => /cannot read back queued lines after/.test(l)) ?? '';
+  t.match(said, new RegExp(`moved to .*${kept[0] ?? 'nowhere'}`), said);
 });

@@ -332,3 +332,46 @@ t.test('the budget all answers share: answers under way go first, and when all t
   t.equal(budget.used, 6, 'its bytes given back before its turn');
   budget.give(e);
 });
+
+t.test('an answer whose caller left while it was made is dropped quietly: the log does not say the extension is shutting down', async (t) => {
+  // The caller left (osqueryd's timeout, a query interrupted): nothing is sent and nothing is
+  // wrong. It was logged as a warning that the extension is shutting down, which it was not
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let begun!: () => void;
+  const started = new Promise<void>((r) => (begun = r));
+  let ended!: () => void;
+  const stopped = new Promise<void>((r) => (ended = r));
+  const {
+    socket,
+    logs,
+    server: s,
+  } = await server(t, [
+    table('slow', async function* () {
+      try {
+        begun();
+        await gate;
+        for (let i = 0; i < 2000; i++) yield { i: String(i) };
+      } finally {
+        ended();
+      }
+    }),
+  ]);
+  const c = await connect(socket);
+  c.write(callBytes('table', 'slow', { action: 'generate' }));
+  await started;
+  c.destroy();
+  await until(
+    async () => s.connections,
+    (n) => n === 0,
+  );
+  release();
+  await stopped;
+  await new Promise((r) => setImmediate(r));
+  t.same(
+    logs.filter((l) => /slow/.test(l)),
+    [],
+    'nothing logged for it',
+  );
+  t.equal((await new ExtensionClient(socket).ping()).code, 0, 'the server answers on');
+});

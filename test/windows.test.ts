@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import fsModule = require('fs');
 import t from 'tap';
 import { seededRandom } from '../demo/generate';
 import { resolveConfig } from '../conf/config';
@@ -648,3 +649,104 @@ t.test("retained windows of an earlier build's windows.jsonl are read after an u
   t.equal(fs.readFileSync(path.join(dir, 'windows.jsonl'), 'utf8').split('\n').length, 7, 'and left as it is');
   reader.close();
 });
+
+t.test('windows closed again in the order they first closed each replace their first record, and still do when read back', async (t) => {
+  // A scorer restarted from a save older than several of its closes closes them again, oldest
+  // first, as it did the first time: each is looked for among the windows before it, and the
+  // one closed again just before it has an older end
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-again-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const win = (i: number, reasons: string, host = 'h'): ScoredWindow => ({
+    subject: 'alice',
+    host,
+    start: START + i * 600,
+    end: START + (i + 1) * 600,
+    events: 1,
+    score: 0.9,
+    verdict: 'good',
+    model: 'mix',
+    reasons,
+    top_ids: '[]',
+  });
+  const store = new RetainedWindows({ dir, maxRows: 1000, maxDays: 1 });
+  store.append([0, 1, 2, 3, 4].map((i) => win(i, `first ${i}`)));
+  // a host whose rows come late closes an older window in between
+  store.append([win(0, 'late host', 'h2')]);
+  store.append([2, 3, 4].map((i) => win(i, `again ${i}`)));
+  const expected = ['again 4', 'again 3', 'again 2', 'late host', 'first 1', 'first 0'];
+  t.equal(store.size, 6, 'six windows, each once');
+  t.same(
+    store.select({}).map((w) => w.reasons),
+    expected,
+    'each later close replaces the first',
+  );
+  store.close();
+  const reread = new RetainedWindows({ dir, maxRows: 1000, maxDays: 1, readOnly: true });
+  t.equal(reread.size, 6, 'read back: six windows');
+  t.same(
+    reread.select({}).map((w) => w.reasons),
+    expected,
+    'read back: the later closes',
+  );
+  reread.close();
+});
+
+t.test(
+  'a write of retained windows the full disk took part of, when it cannot be cut back off: the windows after it are still read, running and read back',
+  async (t) => {
+    // A refused write is cut back off (ftruncate needs no space). When even that fails, the
+    // part stayed, the next windows went after it (O_APPEND) while the index placed them
+    // where the part begins: read back as that part, they were missing from every answer, and
+    // at the next start the first of them, glued to the part on one line, was skipped as unreadable
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-torn-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const win = (i: number): ScoredWindow => ({
+      subject: 'alice',
+      host: 'h',
+      start: START + i * 600,
+      end: START + (i + 1) * 600,
+      events: 1,
+      score: 0.9,
+      verdict: 'good',
+      model: 'mix',
+      reasons: `window ${i}`,
+      top_ids: '[]',
+    });
+    const store = new RetainedWindows({ dir, maxRows: 1000, maxDays: 1 });
+    store.append([win(0)]);
+    const realWrite = fsModule.writeSync;
+    const realTruncate = fsModule.ftruncateSync;
+    let writes = 0;
+    fsModule.writeSync = ((fd: number, buf: Buffer, off: number, len: number) => {
+      // a few bytes of the first record, then a full disk
+      if (++writes === 1) return realWrite(fd, buf, off, Math.min(len, 10));
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    }) as typeof fs.writeSync;
+    fsModule.ftruncateSync = (() => {
+      throw Object.assign(new Error('EIO: i/o error, ftruncate'), { code: 'EIO' });
+    }) as typeof fs.ftruncateSync;
+    try {
+      t.throws(() => store.append([win(1), win(2)]), /ENOSPC/, 'the refused write is reported');
+    } finally {
+      fsModule.writeSync = realWrite;
+      fsModule.ftruncateSync = realTruncate;
+    }
+    store.append([win(3), win(4)]);
+    const expected = ['window 4', 'window 3', 'window 0'];
+    t.same(
+      store.select({}).map((w) => w.reasons),
+      expected,
+      'the windows appended after it are answered',
+    );
+    store.close();
+    const messages: string[] = [];
+    const reread = new RetainedWindows({ dir, maxRows: 1000, maxDays: 1, readOnly: true, log: (_l, m) => messages.push(m) });
+    t.same(
+      reread.select({}).map((w) => w.reasons),
+      expected,
+      'and read back, the part left skipped as one unreadable record',
+    );
+    t.match(messages.join('\n'), /skipped 1 unreadable records/);
+    reread.close();
+  },
+);
