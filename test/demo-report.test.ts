@@ -331,9 +331,11 @@ t.test('report keeps no row columns in memory: retained rows with long command l
   const res = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8' });
   const got = JSON.parse(res.stderr.slice(res.stderr.lastIndexOf('{'))) as { code: number; grownKb: number };
   t.equal(got.code, 0, 'the report is written');
+  // holding the columns cost 2.2 times the rows' bytes at the peak; without them the peak is
+  // the records parsed in passing, 0.47-0.51 times here as garbage collection falls
   t.ok(
-    got.grownKb * 1024 < bytes / 2,
-    `resident memory grew ${Math.round(got.grownKb / 1024)} MB for ${Math.round(bytes / 2 ** 20)} MB of retained rows (bound: half that)`,
+    got.grownKb * 1024 < (bytes * 3) / 4,
+    `resident memory grew ${Math.round(got.grownKb / 1024)} MB for ${Math.round(bytes / 2 ** 20)} MB of retained rows (bound: three quarters of that)`,
   );
 });
 
