@@ -20,3 +20,24 @@ for (const { from, keep } of copies) {
     if (keep(f)) fs.copyFileSync(path.join(src, f), path.join(out, from, f));
   }
 }
+
+// A source deleted or renamed leaves its compiled file behind, and `npm test` runs every
+// dist/test/*.test.js: a test removed from the tree still ran (and failed) from an earlier
+// build. Outputs whose source is gone are removed.
+const COMPILED = /\.(js|js\.map|d\.ts)$/;
+function sweep(dir) {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      sweep(full);
+      continue;
+    }
+    if (!entry.isFile() || !COMPILED.test(entry.name)) continue;
+    const rel = path.relative(out, full).replace(COMPILED, '');
+    const source = ['.ts', '.js'].some((ext) => fs.existsSync(path.join(root, rel + ext)));
+    if (!source) fs.rmSync(full);
+  }
+}
+for (const top of ['extension', 'state', 'scorer', 'emulator', 'cli', 'demo', 'report', 'conf', 'bench', 'test']) {
+  if (fs.existsSync(path.join(out, top))) sweep(path.join(out, top));
+}
