@@ -52,3 +52,17 @@ t.test("one user's lines do not generalise another user's command template", asy
   const z = FeatureExtractor.fromState(old, { users: new UidMap(), overrides: {} });
   t.equal(cmdOf(z, proc(T0 + 7200, '1000', routine)), `cmd=${routine}`, "an older build's templates, which name no user, are not used");
 });
+
+t.test('the scope token is no shared word: lines of one subject join a template as unscoped lines did', async (t) => {
+  // The scope is the first token of every scoped line, so it counted as one more position
+  // the line and any template of its scope share: `python3` and `base64` (digits: one leaf of
+  // the tree) were 1 of 2 alike, at the 0.5 needed, and every one-word command with a digit
+  // became `<*>`; five-word lines with two words alike joined at 3 of 6.
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const cmd = (i: number, line: string) => cmdOf(x, proc(T0 + i, '1000', line));
+  t.equal(cmd(0, 'python3'), 'cmd=python3');
+  t.equal(cmd(1, 'base64'), 'cmd=base64', 'another one-word command with a digit is its own template');
+  t.equal(cmd(2, 'tar czf a b c'), 'cmd=tar czf a b c');
+  t.equal(cmd(3, 'tar czf x y z'), 'cmd=tar czf x y z', 'two words of five alike are not a template (0.4 < 0.5)');
+  t.equal(cmd(4, 'tar czf x y q'), 'cmd=tar czf x y <*>', 'four of five are');
+});
