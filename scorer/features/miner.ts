@@ -60,10 +60,7 @@ export class TemplateMiner {
       best.size++;
       return { id: best.id, template: best.tokens.join(' ') };
     }
-    const cluster: Cluster = { id: this.nextId++, tokens, size: 1 };
-    this.insert(cluster);
-    this.count++;
-    if (this.count > this.opts.maxTemplates) this.forget(cluster);
+    const cluster = this.create(tokens);
     return { id: cluster.id, template: tokens.join(' ') };
   }
 
@@ -71,6 +68,24 @@ export class TemplateMiner {
   match(line: string): string {
     const tokens = this.tokens(line);
     return (this.bestMatch(tokens)?.tokens ?? tokens).join(' ');
+  }
+
+  /** the template a line would join, without learning; null when none fits */
+  template(line: string): string | null {
+    return this.bestMatch(this.tokens(line))?.tokens.join(' ') ?? null;
+  }
+
+  /** start a template of this text as it is (one taken over from another miner), joining none */
+  seed(template: string): void {
+    this.create(this.tokens(template));
+  }
+
+  private create(tokens: string[]): Cluster {
+    const cluster: Cluster = { id: this.nextId++, tokens, size: 1 };
+    this.insert(cluster);
+    this.count++;
+    if (this.count > this.opts.maxTemplates) this.forget(cluster);
+    return cluster;
   }
 
   /** search: a literal child if there is one, else the wildcard child (Drain's treeSearch) */
