@@ -225,6 +225,16 @@ const other: Unit = (row, b) => {
 
 export const UNITS: Record<QueryKind, Unit> = { process, socket, listen, login, shell, file, other };
 
+/**
+ * A saved `query=` feature token as this build spells it. The build before branch `newcomer3`
+ * kept Fleet's names whole (`query=pack/Global/process_events`): read as saved, a subject's
+ * counts and training events named a query that no row names any more, and every row after
+ * the upgrade was a query never seen (bad, and as bad rows are not learned, for good).
+ */
+export function currentQueryToken(token: string): string {
+  return token.startsWith('query=') ? `query=${shortQuery(token.slice(6))}` : token;
+}
+
 export function shortQuery(name: string): string {
   // pack/<pack>/<query>: Fleet runs osqueryd with --pack_delimiter=/ and names its packs by
   // team (pack/Global/…, pack/team-3/…), so a host moved to another team would otherwise

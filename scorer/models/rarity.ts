@@ -1,4 +1,5 @@
 import { CharModel, type CharState } from '../features/chars';
+import { currentQueryToken } from '../features/kinds';
 import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '../types';
 
 // The rarity baseline: how surprising each generalised value, value pair and key n-gram is
@@ -460,6 +461,7 @@ export class RarityModel implements Model {
         st.days.set(k, d);
         st.lastDay.set(k, last);
       }
+      if (name === 'query') respellQueries(st);
       st.activeDays = f.activeDays ?? 0;
       st.lastActiveDay = f.lastActiveDay ?? -1;
     }
@@ -568,6 +570,26 @@ function carries(event: BehaviourEvent, token: string): boolean {
 function newerField(name: string, version: number): boolean {
   for (const part of name.split('>')) if ((FIELD_SINCE.get(part) ?? 0) > version) return true;
   return false;
+}
+
+/** an older build's query values as this build spells them (currentQueryToken), counts of one spelling added up */
+function respellQueries(f: { counts: Map<string, number>; days: Map<string, number>; lastDay: Map<string, number> }): void {
+  const counts = new Map<string, number>();
+  const days = new Map<string, number>();
+  const lastDay = new Map<string, number>();
+  for (const [k, c] of f.counts) {
+    const now = currentQueryToken(k);
+    counts.set(now, (counts.get(now) ?? 0) + c);
+  }
+  for (const [k, d] of f.days) {
+    const now = currentQueryToken(k);
+    // days a value was seen on: two spellings of one day are one day, so the larger count
+    days.set(now, Math.max(days.get(now) ?? 0, d));
+    lastDay.set(now, Math.max(lastDay.get(now) ?? -1, f.lastDay.get(k) ?? -1));
+  }
+  f.counts = counts;
+  f.days = days;
+  f.lastDay = lastDay;
 }
 
 /** `exe=/usr/bin/nc` → exe; `parent=/bin/bash>exe=/usr/bin/nc` → parent>exe */
