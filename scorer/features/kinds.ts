@@ -170,17 +170,29 @@ const shell: Unit = (row, b, look) => {
  */
 function argumentPlaces(cmdline: string, exe: string, b: EventBuilder): void {
   const seen = new Set<string>();
-  const tokens = cmdline.trim().split(/\s+/).slice(1, 24);
-  for (const t of tokens) {
-    // a path, or an option's value that is one; 0 when neither
-    const at = t.startsWith('/') ? 0 : t.indexOf('=/') + 1;
-    if (at === 0 && !t.startsWith('/')) continue;
-    const place = fileLocation(t.slice(at).replace(/['"]$/, ''));
+  for (const p of pathArguments(cmdline)) {
+    const place = fileLocation(p);
     if (seen.has(place)) continue;
     seen.add(place);
     b.value('argloc', place);
     b.pair('exe', exe, 'argloc', place);
   }
+}
+
+/**
+ * The paths a command line names in its first 24 tokens (its program's aside): a token that
+ * is one, or an option's value that is one (`--file=/etc/shadow`). Also what tells the rarity
+ * model an event extracted before `argloc` existed (rarity.ts CARRIED_WITH).
+ */
+export function pathArguments(cmdline: string): string[] {
+  const out: string[] = [];
+  for (const t of cmdline.trim().split(/\s+/).slice(1, 24)) {
+    // a path, or an option's value that is one; 0 when neither
+    const at = t.startsWith('/') ? 0 : t.indexOf('=/') + 1;
+    if (at === 0 && !t.startsWith('/')) continue;
+    out.push(t.slice(at).replace(/['"]$/, ''));
+  }
+  return out;
 }
 
 const file: Unit = (row, b) => {

@@ -1,5 +1,5 @@
 import { CharModel, type CharState } from '../features/chars';
-import { currentQueryToken } from '../features/kinds';
+import { currentQueryToken, pathArguments } from '../features/kinds';
 import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '../types';
 
 // The rarity baseline: how surprising each generalised value, value pair and key n-gram is
@@ -62,21 +62,27 @@ const EMPTY_FIELD_BITS = 4;
  * of the demo's backup account fell from 0.93 to 0.30). A model ignores the fields newer than
  * its fit until it is fitted again. FEATURES counts the additions; FIELD_SINCE says which.
  */
-const FEATURES = 2;
+const FEATURES = 3;
 const FIELD_SINCE: ReadonlyMap<string, number> = new Map([
   // a changed file's location class (security.ts fileLocation)
   ['pathloc', 2],
+  // where a command's path arguments point (kinds.ts argumentPlaces), branch `poison`
+  ['argloc', 3],
 ]);
 /**
- * The token every event that carries the new field carries too, and carried before it: an
- * event fitted on with it and without the new field was extracted by an earlier build. A
+ * Which events carry the new field in this build, told from what they carried before it: an
+ * event fitted on that should carry it and does not was extracted by an earlier build. A
  * retraining fits a new model on the subject's window (or the host's pooled events) as
  * extracted when they arrived, so "fitted again" is not "fitted on events that carry it":
  * fitted on a window with no file row since the upgrade, a routine file row scored 4 bits of
  * news again. (The event's kind, not a field: a query no unit knows names its own columns,
  * `path` among them, and carries no file location.)
  */
-const CARRIED_WITH: ReadonlyMap<string, string> = new Map([['pathloc', 'kind=file']]);
+const CARRIED_WITH: ReadonlyMap<string, (e: BehaviourEvent) => boolean> = new Map([
+  ['pathloc', (e: BehaviourEvent) => carries(e, 'kind=file')],
+  // a command line naming a path: its text is the command line (process and shell rows)
+  ['argloc', (e: BehaviourEvent) => e.text !== '' && pathArguments(e.text).length > 0],
+]);
 
 class FieldStats {
   counts = new Map<string, number>();
@@ -133,8 +139,8 @@ export class RarityModel implements Model {
     // event extracted before a field existed, and the field is ignored until the next fit
     for (const [field, since] of FIELD_SINCE) {
       if (since > this.features) continue;
-      const carrier = CARRIED_WITH.get(field);
-      if (carrier && sequences.some((seq) => seq.some((e) => carries(e, carrier) && !carries(e, field)))) this.features = since - 1;
+      const oughtTo = CARRIED_WITH.get(field);
+      if (oughtTo && sequences.some((seq) => seq.some((e) => oughtTo(e) && !carries(e, field)))) this.features = since - 1;
     }
   }
 
