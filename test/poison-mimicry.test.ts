@@ -5,6 +5,7 @@ import { Scorer } from '../scorer/scorer';
 import { FeatureExtractor } from '../scorer/features/extract';
 import { UidMap } from '../scorer/features/subject';
 import type { ResultRow } from '../scorer/types';
+import { DAY, HABITS, HOUR, row, START } from '../scorer/eval/mimicry';
 
 // Mimicry with a known program (docs/scoring.md, "What an attacker can do about it"): the
 // attacker runs a program of the subject's routine, from its usual parent at its usual hour,
@@ -12,37 +13,6 @@ import type { ResultRow } from '../scorer/types';
 // often runs something new a new template is ugly; where the argument points (the accounts,
 // what starts programs, a hidden temp directory) was not a feature, and `vim
 // /etc/cron.d/evil` and `make -f /tmp/.x/Makefile` scored 0.573 and 0.659.
-
-const HOUR = 3600;
-const DAY = 24 * HOUR;
-const START = 1_790_000_000 - (1_790_000_000 % DAY);
-const HABITS: Array<[string, string]> = [
-  ['/usr/bin/git', 'git status'],
-  ['/usr/bin/vim', 'vim notes.md'],
-  ['/usr/bin/make', 'make test'],
-  ['/usr/bin/ls', 'ls -la'],
-  ['/usr/bin/less', 'less /var/log/syslog'],
-];
-
-function row(time: number, exe: string, cmdline: string): ResultRow {
-  return {
-    query: 'pack_user-behavior_process_events',
-    host: 'app-01',
-    time,
-    action: 'added',
-    columns: {
-      pid: String(1000 + (time % 30000)),
-      path: exe,
-      cmdline,
-      auid: '1000',
-      uid: '1000',
-      euid: '1000',
-      parent_path: '/bin/bash',
-      cwd: '/home/alice/src',
-    },
-    decorations: {},
-  };
-}
 
 t.test('where a command line points is a class of its own', async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });

@@ -5,7 +5,7 @@ import t from 'tap';
 import { seededRandom as rng } from '../demo/generate';
 import { resolveConfig } from '../conf/config';
 import { Scorer } from '../scorer/scorer';
-import type { ResultRow } from '../scorer/types';
+import { DAY, HABITS, HOUR, row, START } from '../scorer/eval/mimicry';
 
 // Branch `newcomer3` reads Fleet's query names (osqueryd with --pack_delimiter=/ names a row
 // `pack/Global/process_events`) as the query's own name, `process_events`. The build before
@@ -14,37 +14,6 @@ import type { ResultRow } from '../scorer/types';
 // host carried a query value its subject had never seen: bad (0.204), and as bad rows are
 // not learned and the retraining window held the old name only, every row of every day after
 // (a `/tmp` replay: 120 of 120 bad on each of 7 days, retrained daily).
-
-const HOUR = 3600;
-const DAY = 24 * HOUR;
-const START = 1_790_000_000 - (1_790_000_000 % DAY);
-
-function row(time: number, exe: string, cmdline: string, query: string): ResultRow {
-  return {
-    query,
-    host: 'app-01',
-    time,
-    action: 'added',
-    columns: {
-      pid: String(1000 + (time % 30000)),
-      path: exe,
-      cmdline,
-      auid: '1000',
-      uid: '1000',
-      euid: '1000',
-      parent_path: '/bin/bash',
-      cwd: '/home/alice/src',
-    },
-    decorations: {},
-  };
-}
-
-const HABITS: Array<[string, string]> = [
-  ['/usr/bin/git', 'git status'],
-  ['/usr/bin/vim', 'vim notes.md'],
-  ['/usr/bin/make', 'make test'],
-  ['/usr/bin/ls', 'ls -la'],
-];
 
 t.test("a subject that learnt Fleet's whole query names scores its routine good after the upgrade", async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-query-names-'));

@@ -9,11 +9,13 @@ import type { ResultRow } from '../types';
 // made to look like the routine, each after a routine `git status`. Prints each try's score.
 //
 //   node dist/scorer/eval/mimicry.js
+//
+// The developer's routine and rows are the tests' too (poison-mimicry, upgrade-query-names).
 
-const HOUR = 3600;
-const DAY = 24 * HOUR;
-const START = 1_790_000_000 - (1_790_000_000 % DAY);
-const HABITS: Array<[string, string]> = [
+export const HOUR = 3600;
+export const DAY = 24 * HOUR;
+export const START = 1_790_000_000 - (1_790_000_000 % DAY);
+export const HABITS: Array<[string, string]> = [
   ['/usr/bin/git', 'git status'],
   ['/usr/bin/vim', 'vim notes.md'],
   ['/usr/bin/make', 'make test'],
@@ -21,9 +23,10 @@ const HABITS: Array<[string, string]> = [
   ['/usr/bin/less', 'less /var/log/syslog'],
 ];
 
-function row(time: number, exe: string, cmdline: string): ResultRow {
+/** a process row of the developer (uid 1000 on app-01, from bash in ~/src); `query` as osqueryd names it */
+export function row(time: number, exe: string, cmdline: string, query = 'pack_user-behavior_process_events'): ResultRow {
   return {
-    query: 'pack_user-behavior_process_events',
+    query,
     host: 'app-01',
     time,
     action: 'added',
@@ -84,7 +87,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+// run as a program, not when the tests import the routine
+if (require.main === module)
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
