@@ -48,10 +48,7 @@ t.test("one user's lines do not generalise another user's command template", asy
   t.equal(checkExtractor(saved), null, 'the saved state is valid');
   const y = FeatureExtractor.fromState(saved, { users: new UidMap(), overrides: {} });
   t.equal(cmdOf(y, proc(T0 + 7200, '1000', routine)), 'cmd=curl -s <*>', 'read back, the template is the one the user made');
-  // a state of an older build mined across users: its templates start again
-  const old = { ...saved, miner: { ...saved.miner, options: { ...saved.miner.options, scoped: undefined } } };
-  const z = FeatureExtractor.fromState(old, { users: new UidMap(), overrides: {} });
-  t.equal(cmdOf(z, proc(T0 + 7200, '1000', routine)), `cmd=${routine}`, "an older build's templates, which name no user, are not used");
+  // (a state of the build before, mined across users: the next test)
 });
 
 t.test('the scope token is no shared word: lines of one subject join a template as unscoped lines did', async (t) => {
