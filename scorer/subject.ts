@@ -3,6 +3,7 @@ import { createModel, loadModel } from './models';
 import { fitInHelper, fitsElsewhere } from './fit-helper';
 import { fnv1a32 } from './hash';
 import { plausibleTime } from './clock';
+import { currentQueryToken } from './features/kinds';
 import { fitEnded, pace } from './pacing';
 import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, RowMark, ScoringInput, SubjectState, Verdict } from './types';
 import { learnedAlready, type LearnedMark } from './types';
@@ -93,6 +94,14 @@ interface Numbered {
  * the form and the text shared with the events that repeat them. Events are made again as
  * objects only for a training or a save, which read them all once.
  */
+/** a saved event with an older build's query value (Fleet's whole name) as this build spells it */
+function respelt(e: BehaviourEvent): BehaviourEvent {
+  const i = e.values.findIndex((v) => v.startsWith('query='));
+  if (i < 0) return e;
+  const now = currentQueryToken(e.values[i]);
+  return now === e.values[i] ? e : { ...e, values: e.values.map((v, j) => (j === i ? now : v)) };
+}
+
 class EventColumns {
   forms: Form[] = [];
   texts: string[] = [];
@@ -639,8 +648,8 @@ export class Subject {
     subject.lastTrained = s.lastTrained;
     subject.trainedAtEvents = s.trainedAtEvents;
     // an event in both the window and the recent events is in the file twice: both share one form
-    for (const x of s.window) subject.window.push(subject.formOf(x.e), subject.text(x.e.text), x.e.time, x.n);
-    for (const x of s.recent) subject.recent.push(subject.formOf(x.e), subject.text(x.e.text), x.e.time, x.n);
+    for (const x of s.window) subject.window.push(subject.formOf(respelt(x.e)), subject.text(x.e.text), x.e.time, x.n);
+    for (const x of s.recent) subject.recent.push(subject.formOf(respelt(x.e)), subject.text(x.e.text), x.e.time, x.n);
     subject.seq = s.seq;
     // an earlier build let a row dated far ahead (year 9999) or in 1970 into these times: read
     // back as they are, the subject would not retrain until that date. The newest plausible
@@ -659,7 +668,7 @@ export class Subject {
       }
       if (s.firstTime && !plausibleTime(s.firstTime)) subject.firstTime = Number.isFinite(first) ? first : 0;
     }
-    subject.context = s.context;
+    subject.context = s.context.map(respelt);
     for (const m of s.models) subject.models.set(m.name, loadModel(m));
     subject.calibrator = s.calibration ? Calibrator.fromState(s.calibration, naturalScales(subject.models), tailScales(subject.models)) : null;
     if (subject.state === 'monitoring' && (!subject.calibrator || subject.models.size === 0)) {

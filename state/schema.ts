@@ -66,18 +66,21 @@ export const SUBJECT_SCHEMA = {
   },
 } as const;
 
+const minerState = {
+  type: 'object',
+  required: ['options', 'clusters'],
+  properties: {
+    options: { type: 'object', required: ['similarity', 'depth', 'maxChildren', 'masks', 'maxTemplates'], properties: { masks: strings } },
+    clusters: { type: 'array', items: { type: 'array', minItems: 3, maxItems: 3, items: [num, strings, num] } },
+  },
+} as const;
+
 export const EXTRACTOR_SCHEMA = {
   type: 'object',
   required: ['miner', 'users'],
   properties: {
-    miner: {
-      type: 'object',
-      required: ['options', 'clusters'],
-      properties: {
-        options: { type: 'object', required: ['similarity', 'depth', 'maxChildren', 'masks', 'maxTemplates'], properties: { masks: strings } },
-        clusters: { type: 'array', items: { type: 'array', minItems: 3, maxItems: 3, items: [num, strings, num] } },
-      },
-    },
+    miner: minerState,
+    legacyMiner: minerState,
     users: { type: 'array', items: { type: 'array', minItems: 2, maxItems: 2, items: [{ type: 'string' }, { type: 'string' }] } },
     sessions: { type: 'array', items: { type: 'array', minItems: 3, maxItems: 3, items: [{ type: 'string' }, { type: 'string' }, { type: 'string' }] } },
     listeners: { type: 'array', items: { type: 'string' } },

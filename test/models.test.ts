@@ -133,6 +133,59 @@ t.test('a rarity model fitted again on a window extracted before a field existed
   );
 });
 
+t.test('a rarity model of the build before `argloc` ignores it, fitted again on the old window too', async (t) => {
+  // Branch `poison` added `argloc` (where a command's path arguments point) without a
+  // FIELD_SINCE entry: every subject trained before it took each routine command naming a
+  // path for a new kind of behaviour. A `/tmp` replay (14 days of a routine with `less
+  // /var/log/syslog`, `cat /etc/hosts`, `vim ~/notes.md`, the subject files stripped of
+  // argloc as the build before wrote them) had 64 to 82 of 120 rows bad on each of 6 days
+  // after (0 without the upgrade): bad rows are not learned, so the field was never learnt.
+  const cmdRow = (i: number, cmd: string, place: string | null): BehaviourEvent => {
+    const exe = `/usr/bin/${cmd.split(' ')[0]}`;
+    return {
+      key: `exec ${exe} <- /bin/bash`,
+      values: ['kind=process', `exe=${exe}`, ...(place ? [`argloc=${place}`] : [])],
+      pairs: [`exe=${exe}>cmd=${cmd}`, ...(place ? [`exe=${exe}>argloc=${place}`] : [])],
+      text: cmd,
+      time: 1_790_000_000 + i * 3600,
+    };
+  };
+  const ROUTINE: Array<[string, string | null]> = [
+    ['less /var/log/syslog', 'log'],
+    ['cat /etc/hosts', 'config'],
+    ['git status', null],
+  ];
+  const before = Array.from({ length: 300 }, (_, i) => cmdRow(i, ROUTINE[i % 3][0], null));
+  const old = createModel('rarity');
+  await old.fit([before]);
+  // a state saved by the build before (features 2: pathloc, not argloc)
+  const upgraded = loadModel(JSON.parse(JSON.stringify({ ...(old.toState() as Record<string, unknown>), features: 2 })));
+  const withField = await one(upgraded, cmdRow(400, 'cat /etc/hosts', 'config'), [before[0]]);
+  const withoutField = await one(upgraded, cmdRow(400, 'cat /etc/hosts', null), [before[0]]);
+  t.ok(
+    Math.abs(withField - withoutField) < 0.01,
+    `the routine command scores as before the upgrade (${withField.toFixed(2)} bits, ${withoutField.toFixed(2)} without the field)`,
+  );
+  // retrained on a window of the old build's rows and a few of this build's, of one place only
+  const window = [...before, ...Array.from({ length: 3 }, (_, i) => cmdRow(300 + i, 'less /var/log/syslog', 'log'))];
+  const retrained = createModel('rarity');
+  await retrained.fit([window]);
+  const after = await one(retrained, cmdRow(400, 'cat /etc/hosts', 'config'), [before[0]]);
+  t.ok(
+    Math.abs(after - withoutField) < 0.01,
+    `retrained, the routine command naming another place still scores ${after.toFixed(2)} bits (${withoutField.toFixed(2)})`,
+  );
+  // fitted on this build's events only, a place the commands never named is news
+  const current = Array.from({ length: 300 }, (_, i) => cmdRow(i, ROUTINE[i % 3][0], ROUTINE[i % 3][1]));
+  const fresh = createModel('rarity');
+  await fresh.fit([current]);
+  t.ok(
+    (await one(fresh, cmdRow(400, 'cat /etc/shadow', 'accounts'), [current[0]])) >
+      (await one(fresh, cmdRow(400, 'cat /etc/hosts', 'config'), [current[0]])) + 1,
+    'fitted on events that all carry it, a new place is news',
+  );
+});
+
 t.test('rarity names values that contain ">" whole in its reasons', async (t) => {
   // generalised paths and mined commands carry `<tmp>` and `<*>`: the pair separator is not the first `>`
   const m = createModel('rarity');

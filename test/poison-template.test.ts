@@ -1,5 +1,6 @@
 import t from 'tap';
 import { FeatureExtractor } from '../scorer/features/extract';
+import { TemplateMiner } from '../scorer/features/miner';
 import { UidMap } from '../scorer/features/subject';
 import { checkExtractor } from '../state/schema';
 import type { ResultRow } from '../scorer/types';
@@ -47,8 +48,51 @@ t.test("one user's lines do not generalise another user's command template", asy
   t.equal(checkExtractor(saved), null, 'the saved state is valid');
   const y = FeatureExtractor.fromState(saved, { users: new UidMap(), overrides: {} });
   t.equal(cmdOf(y, proc(T0 + 7200, '1000', routine)), 'cmd=curl -s <*>', 'read back, the template is the one the user made');
-  // a state of an older build mined across users: its templates start again
-  const old = { ...saved, miner: { ...saved.miner, options: { ...saved.miner.options, scoped: undefined } } };
-  const z = FeatureExtractor.fromState(old, { users: new UidMap(), overrides: {} });
-  t.equal(cmdOf(z, proc(T0 + 7200, '1000', routine)), `cmd=${routine}`, "an older build's templates, which name no user, are not used");
+  // (a state of the build before, mined across users: the next test)
+});
+
+t.test('the scope token is no shared word: lines of one subject join a template as unscoped lines did', async (t) => {
+  // The scope is the first token of every scoped line, so it counted as one more position
+  // the line and any template of its scope share: `python3` and `base64` (digits: one leaf of
+  // the tree) were 1 of 2 alike, at the 0.5 needed, and every one-word command with a digit
+  // became `<*>`; five-word lines with two words alike joined at 3 of 6.
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const cmd = (i: number, line: string) => cmdOf(x, proc(T0 + i, '1000', line));
+  t.equal(cmd(0, 'python3'), 'cmd=python3');
+  t.equal(cmd(1, 'base64'), 'cmd=base64', 'another one-word command with a digit is its own template');
+  t.equal(cmd(2, 'tar czf a b c'), 'cmd=tar czf a b c');
+  t.equal(cmd(3, 'tar czf x y z'), 'cmd=tar czf x y z', 'two words of five alike are not a template (0.4 < 0.5)');
+  t.equal(cmd(4, 'tar czf x y q'), 'cmd=tar czf x y <*>', 'four of five are');
+});
+
+t.test("an older build's templates carry on for the subjects that learnt them", async (t) => {
+  // The build before branch `poison` mined every subject's lines in one miner and saved it
+  // unscoped. Its templates were dropped on upgrade ("they cannot be told apart"), but each
+  // subject's models had learnt their text: the first `git commit -m …` after the upgrade
+  // was a literal line again, a command value the subject never had. A subject monitoring
+  // on 14 days of routine scored its usual `git commit -m <msg>`, `ssh <host>.corp` and
+  // `vim <file>.md` 0.204 (bad) after the upgrade, 0.89-1.0 (good) without it.
+  const previous = new TemplateMiner({ masks: [], similarity: 0.5, depth: 5, maxTemplates: 20_000 });
+  for (const line of ['git commit -m fix', 'git commit -m typo', 'ssh -q db.corp', 'ssh -q web.corp']) previous.add(line);
+  const miner = previous.toState();
+  delete (miner.options as { scoped?: boolean }).scoped;
+  const old = { miner, users: [] as Array<[string, string]> };
+  t.equal(checkExtractor(old), null, "the previous build's shape is a valid state");
+  const x = FeatureExtractor.fromState(JSON.parse(JSON.stringify(old)), { users: new UidMap(), overrides: {} });
+  t.equal(cmdOf(x, proc(T0, '1000', 'git commit -m docs')), 'cmd=git commit -m <*>', 'a line of an old template is that template');
+  t.equal(cmdOf(x, proc(T0 + 1, '1000', 'ssh -q app.corp')), 'cmd=ssh -q <*>');
+  t.equal(cmdOf(x, proc(T0 + 2, '1000', 'curl -s https://x.example/a')), 'cmd=curl -s https://x.example/a', 'a line of none is its own, as before');
+  t.equal(
+    x.match(proc(T0 + 3, '1001', 'ssh -q ci.corp')).values.find((v) => v.startsWith('cmd=')),
+    'cmd=ssh -q <*>',
+    'matching (feedback) finds it too',
+  );
+  // the subject's template is its own from then on: another user's lines do not widen it
+  for (let i = 0; i < 20; i++) x.extract(proc(T0 + 10 + i, '1002', `git commit -m ${String.fromCharCode(97 + i)} --amend`));
+  t.equal(cmdOf(x, proc(T0 + 40, '1000', 'git commit -m more')), 'cmd=git commit -m <*>');
+  // and the old templates outlive a restart: subjects not seen since the upgrade still find them
+  const saved = JSON.parse(JSON.stringify(x.toState()));
+  t.equal(checkExtractor(saved), null, 'the state with the old templates is valid');
+  const y = FeatureExtractor.fromState(saved, { users: new UidMap(), overrides: {} });
+  t.equal(cmdOf(y, proc(T0 + 50, '1003', 'ssh -q build.corp')), 'cmd=ssh -q <*>', 'read back, a subject new since finds the old template');
 });

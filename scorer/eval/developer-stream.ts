@@ -10,7 +10,7 @@ import type { ResultRow } from '../types';
 export const HOUR = 3600;
 export const DAY = 24 * HOUR;
 export const START = 1_790_000_000 - (1_790_000_000 % DAY);
-const HABITS: Array<[string, string]> = [
+export const HABITS: Array<[string, string]> = [
   ['/usr/bin/git', 'git status'],
   ['/usr/bin/vim', 'vim notes.md'],
   ['/usr/bin/make', 'make test'],
@@ -19,9 +19,9 @@ const HABITS: Array<[string, string]> = [
 ];
 
 /** one process row of the developer (uid 1000 on app-01, under bash in ~/src) */
-export function developerRow(time: number, exe: string, cmdline: string): ResultRow {
+export function developerRow(time: number, exe: string, cmdline: string, query = 'pack_user-behavior_process_events'): ResultRow {
   return {
-    query: 'pack_user-behavior_process_events',
+    query,
     host: 'app-01',
     time,
     action: 'added',

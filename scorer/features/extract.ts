@@ -92,6 +92,8 @@ export interface ExtractorState {
   procs?: Array<[string, string, string, number]>;
   /** the last queue row learned (absent in files of older builds) */
   learned?: LearnedMark | null;
+  /** an older build's templates, mined across subjects (FeatureExtractor.legacy; absent when there were none) */
+  legacyMiner?: MinerState;
 }
 
 export class FeatureExtractor {
@@ -108,6 +110,15 @@ export class FeatureExtractor {
   private readonly interned = new Map<string, string>();
   /** the template scope of the row being built: its subject on its host (scopeToken) */
   private scope = '';
+  /**
+   * The templates of a state saved before templates were mined per subject, read only. Each
+   * subject's models learnt their text (`git commit -m <*>`): dropped, the first line of each
+   * after an upgrade was a literal command the subject never had, and scored bad (0.204 for
+   * a subject's usual commands, 0.89-1.0 without the upgrade). A subject's line that fits no
+   * template of its own starts one from the old template it fits (inherit); from then on the
+   * template is the subject's, widened by its own lines only. Frozen, so bounded as it was.
+   */
+  private legacy: TemplateMiner | null = null;
   private learned: LearnedMark | null = null;
   private readonly users: UidMap;
   private readonly overrides: Record<string, QueryOverride>;
@@ -129,14 +140,19 @@ export class FeatureExtractor {
     };
     this.learning = {
       ...ask,
-      template: (cmdline, exe) => this.commandTemplate(cmdline, exe, (line) => this.miner.add(line).template),
+      template: (cmdline, exe) =>
+        this.commandTemplate(cmdline, exe, (line) => {
+          this.inherit(line);
+          return this.miner.add(line).template;
+        }),
       noteProcess: (host, pid, ppid, exe, time, session, sshdUser) => p.learnProcess(host, pid, ppid, exe, time, session, sshdUser),
       noteListener: (host, exe) => p.learnListener(host, exe),
       noteLogin: (host, user, pid, time, session) => p.learnLogin(host, user, pid, time, session),
     };
     this.matching = {
       ...ask,
-      template: (cmdline, exe) => this.commandTemplate(cmdline, exe, (line) => this.miner.match(line)),
+      template: (cmdline, exe) =>
+        this.commandTemplate(cmdline, exe, (line) => this.miner.template(line) ?? this.legacyTemplate(line) ?? this.miner.match(line)),
       noteProcess: () => {},
       noteListener: () => {},
       noteLogin: () => {},
@@ -229,6 +245,21 @@ export class FeatureExtractor {
     return this.processes.exeOf(row.host, c.parent) || 'unknown';
   }
 
+  /** a scoped line's template among the older build's (legacy), in its scope; null if none fits */
+  private legacyTemplate(scopedLine: string): string | null {
+    if (!this.legacy) return null;
+    const at = scopedLine.indexOf(' ');
+    const old = this.legacy.template(scopedLine.slice(at + 1));
+    return old === null ? null : `${scopedLine.slice(0, at)} ${old}`;
+  }
+
+  /** before a scoped line is mined: if its scope has no template for it, the older build's that fits becomes one */
+  private inherit(scopedLine: string): void {
+    if (!this.legacy || this.miner.template(scopedLine) !== null) return;
+    const old = this.legacyTemplate(scopedLine);
+    if (old !== null) this.miner.seed(old);
+  }
+
   /** executable plus the mined template of the arguments, e.g. `tar czf <*> <*>` */
   private commandTemplate(cmdline: string, exe: string, mine: (line: string) => string): string {
     const trimmed = cmdline.trim();
@@ -253,6 +284,7 @@ export class FeatureExtractor {
       listeners: this.processes.listenersState(),
       procs: this.processes.procsState(),
       learned: this.learned,
+      ...(this.legacy ? { legacyMiner: this.legacy.toState() } : {}),
     };
   }
 
@@ -260,14 +292,12 @@ export class FeatureExtractor {
     if (!state || !state.miner) throw new Error('extractor state has no template miner');
     if (state.users?.length) opts.users.load(state.users);
     // masks come from this build, not the file: an older file carries a slower pattern. An
-    // older file's templates were mined across subjects and name none: they cannot be
-    // told apart, so its templates start again (each line is its own until a second like it)
-    const x = new FeatureExtractor(
-      opts,
-      state.miner.options.scoped
-        ? TemplateMiner.fromState({ ...state.miner, options: { ...state.miner.options, masks: CMD_MASKS.map((m) => m.source) } })
-        : newMiner(),
-    );
+    // older file's templates were mined across subjects and name none: new templates are
+    // mined per subject, and the old ones are kept aside for the subjects that learnt them
+    const withMasks = (m: MinerState) => TemplateMiner.fromState({ ...m, options: { ...m.options, masks: CMD_MASKS.map((r) => r.source) } });
+    const x = new FeatureExtractor(opts, state.miner.options.scoped ? withMasks(state.miner) : newMiner());
+    const legacy = state.miner.options.scoped ? state.legacyMiner : state.miner;
+    if (legacy) x.legacy = withMasks(legacy);
     if (state.sessions) x.processes.loadSessions(state.sessions);
     if (state.listeners) x.processes.loadListeners(state.listeners);
     if (state.procs) x.processes.loadProcs(state.procs);

@@ -170,17 +170,29 @@ const shell: Unit = (row, b, look) => {
  */
 function argumentPlaces(cmdline: string, exe: string, b: EventBuilder): void {
   const seen = new Set<string>();
-  const tokens = cmdline.trim().split(/\s+/).slice(1, 24);
-  for (const t of tokens) {
-    // a path, or an option's value that is one; 0 when neither
-    const at = t.startsWith('/') ? 0 : t.indexOf('=/') + 1;
-    if (at === 0 && !t.startsWith('/')) continue;
-    const place = fileLocation(t.slice(at).replace(/['"]$/, ''));
+  for (const p of pathArguments(cmdline)) {
+    const place = fileLocation(p);
     if (seen.has(place)) continue;
     seen.add(place);
     b.value('argloc', place);
     b.pair('exe', exe, 'argloc', place);
   }
+}
+
+/**
+ * The paths a command line names in its first 24 tokens (its program's aside): a token that
+ * is one, or an option's value that is one (`--file=/etc/shadow`). Also what tells the rarity
+ * model an event extracted before `argloc` existed (rarity.ts CARRIED_WITH).
+ */
+export function pathArguments(cmdline: string): string[] {
+  const out: string[] = [];
+  for (const t of cmdline.trim().split(/\s+/).slice(1, 24)) {
+    // a path, or an option's value that is one; 0 when neither
+    const at = t.startsWith('/') ? 0 : t.indexOf('=/') + 1;
+    if (at === 0 && !t.startsWith('/')) continue;
+    out.push(t.slice(at).replace(/['"]$/, ''));
+  }
+  return out;
 }
 
 const file: Unit = (row, b) => {
@@ -224,6 +236,16 @@ const other: Unit = (row, b) => {
 };
 
 export const UNITS: Record<QueryKind, Unit> = { process, socket, listen, login, shell, file, other };
+
+/**
+ * A saved `query=` feature token as this build spells it. The build before branch `newcomer3`
+ * kept Fleet's names whole (`query=pack/Global/process_events`): read as saved, a subject's
+ * counts and training events named a query that no row names any more, and every row after
+ * the upgrade was a query never seen (bad, and as bad rows are not learned, for good).
+ */
+export function currentQueryToken(token: string): string {
+  return token.startsWith('query=') ? `query=${shortQuery(token.slice(6))}` : token;
+}
 
 export function shortQuery(name: string): string {
   // pack/<pack>/<query>: Fleet runs osqueryd with --pack_delimiter=/ and names its packs by

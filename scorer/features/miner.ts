@@ -60,10 +60,7 @@ export class TemplateMiner {
       best.size++;
       return { id: best.id, template: best.tokens.join(' ') };
     }
-    const cluster: Cluster = { id: this.nextId++, tokens, size: 1 };
-    this.insert(cluster);
-    this.count++;
-    if (this.count > this.opts.maxTemplates) this.forget(cluster);
+    const cluster = this.create(tokens);
     return { id: cluster.id, template: tokens.join(' ') };
   }
 
@@ -71,6 +68,24 @@ export class TemplateMiner {
   match(line: string): string {
     const tokens = this.tokens(line);
     return (this.bestMatch(tokens)?.tokens ?? tokens).join(' ');
+  }
+
+  /** the template a line would join, without learning; null when none fits */
+  template(line: string): string | null {
+    return this.bestMatch(this.tokens(line))?.tokens.join(' ') ?? null;
+  }
+
+  /** start a template of this text as it is (one taken over from another miner), joining none */
+  seed(template: string): void {
+    this.create(this.tokens(template));
+  }
+
+  private create(tokens: string[]): Cluster {
+    const cluster: Cluster = { id: this.nextId++, tokens, size: 1 };
+    this.insert(cluster);
+    this.count++;
+    if (this.count > this.opts.maxTemplates) this.forget(cluster);
+    return cluster;
   }
 
   /** search: a literal child if there is one, else the wildcard child (Drain's treeSearch) */
@@ -85,7 +100,9 @@ export class TemplateMiner {
     for (const c of node.clusters) {
       // past maxChildren scopes share the wildcard child: a template of another scope is never a candidate
       if (this.opts.scoped && c.tokens[0] !== tokens[0]) continue;
-      const [sim, params] = similarity(c.tokens, tokens);
+      // the scope is equal in every candidate: counted, it was one more word alike, and one-word
+      // commands with a digit (one leaf) were 1 of 2 alike, enough to become `<*>`
+      const [sim, params] = similarity(c.tokens, tokens, this.opts.scoped ? 1 : 0);
       if (sim > bestSim || (sim === bestSim && params > bestParams)) {
         best = c;
         bestSim = sim;
@@ -180,16 +197,21 @@ export class TemplateMiner {
   }
 }
 
-/** Drain's sequence distance: share of equal positions, and how many of them are wildcards */
-function similarity(template: string[], tokens: string[]): [number, number] {
+/**
+ * Drain's sequence distance: share of equal positions, and how many of them are wildcards,
+ * from position `from` on (1 past a scope). A line of the scope alone (an empty command) is
+ * its template's.
+ */
+function similarity(template: string[], tokens: string[], from = 0): [number, number] {
+  if (template.length <= from) return [1, 0];
   let same = 0;
   let params = 0;
-  for (let i = 0; i < template.length; i++) {
+  for (let i = from; i < template.length; i++) {
     if (template[i] === WILDCARD) {
       params++;
       continue;
     }
     if (template[i] === tokens[i]) same++;
   }
-  return [same / template.length, params];
+  return [same / (template.length - from), params];
 }

@@ -1,4 +1,5 @@
 import { CharModel, type CharState } from '../features/chars';
+import { currentQueryToken, pathArguments } from '../features/kinds';
 import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '../types';
 
 // The rarity baseline: how surprising each generalised value, value pair and key n-gram is
@@ -61,21 +62,27 @@ const EMPTY_FIELD_BITS = 4;
  * of the demo's backup account fell from 0.93 to 0.30). A model ignores the fields newer than
  * its fit until it is fitted again. FEATURES counts the additions; FIELD_SINCE says which.
  */
-const FEATURES = 2;
+const FEATURES = 3;
 const FIELD_SINCE: ReadonlyMap<string, number> = new Map([
   // a changed file's location class (security.ts fileLocation)
   ['pathloc', 2],
+  // where a command's path arguments point (kinds.ts argumentPlaces), branch `poison`
+  ['argloc', 3],
 ]);
 /**
- * The token every event that carries the new field carries too, and carried before it: an
- * event fitted on with it and without the new field was extracted by an earlier build. A
+ * Which events carry the new field in this build, told from what they carried before it: an
+ * event fitted on that should carry it and does not was extracted by an earlier build. A
  * retraining fits a new model on the subject's window (or the host's pooled events) as
  * extracted when they arrived, so "fitted again" is not "fitted on events that carry it":
  * fitted on a window with no file row since the upgrade, a routine file row scored 4 bits of
  * news again. (The event's kind, not a field: a query no unit knows names its own columns,
  * `path` among them, and carries no file location.)
  */
-const CARRIED_WITH: ReadonlyMap<string, string> = new Map([['pathloc', 'kind=file']]);
+const CARRIED_WITH: ReadonlyMap<string, (e: BehaviourEvent) => boolean> = new Map([
+  ['pathloc', (e: BehaviourEvent) => carries(e, 'kind=file')],
+  // a command line naming a path: its text is the command line (process and shell rows)
+  ['argloc', (e: BehaviourEvent) => e.text !== '' && pathArguments(e.text).length > 0],
+]);
 
 class FieldStats {
   counts = new Map<string, number>();
@@ -132,8 +139,8 @@ export class RarityModel implements Model {
     // event extracted before a field existed, and the field is ignored until the next fit
     for (const [field, since] of FIELD_SINCE) {
       if (since > this.features) continue;
-      const carrier = CARRIED_WITH.get(field);
-      if (carrier && sequences.some((seq) => seq.some((e) => carries(e, carrier) && !carries(e, field)))) this.features = since - 1;
+      const oughtTo = CARRIED_WITH.get(field);
+      if (oughtTo && sequences.some((seq) => seq.some((e) => oughtTo(e) && !carries(e, field)))) this.features = since - 1;
     }
   }
 
@@ -460,6 +467,7 @@ export class RarityModel implements Model {
         st.days.set(k, d);
         st.lastDay.set(k, last);
       }
+      if (name === 'query') respellQueries(st);
       st.activeDays = f.activeDays ?? 0;
       st.lastActiveDay = f.lastActiveDay ?? -1;
     }
@@ -568,6 +576,26 @@ function carries(event: BehaviourEvent, token: string): boolean {
 function newerField(name: string, version: number): boolean {
   for (const part of name.split('>')) if ((FIELD_SINCE.get(part) ?? 0) > version) return true;
   return false;
+}
+
+/** an older build's query values as this build spells them (currentQueryToken), counts of one spelling added up */
+function respellQueries(f: { counts: Map<string, number>; days: Map<string, number>; lastDay: Map<string, number> }): void {
+  const counts = new Map<string, number>();
+  const days = new Map<string, number>();
+  const lastDay = new Map<string, number>();
+  for (const [k, c] of f.counts) {
+    const now = currentQueryToken(k);
+    counts.set(now, (counts.get(now) ?? 0) + c);
+  }
+  for (const [k, d] of f.days) {
+    const now = currentQueryToken(k);
+    // days a value was seen on: two spellings of one day are one day, so the larger count
+    days.set(now, Math.max(days.get(now) ?? 0, d));
+    lastDay.set(now, Math.max(lastDay.get(now) ?? -1, f.lastDay.get(k) ?? -1));
+  }
+  f.counts = counts;
+  f.days = days;
+  f.lastDay = lastDay;
 }
 
 /** `exe=/usr/bin/nc` → exe; `parent=/bin/bash>exe=/usr/bin/nc` → parent>exe */
