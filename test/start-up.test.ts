@@ -37,6 +37,28 @@ function turnsOfTheEventLoop(): { stop(): number } {
   };
 }
 
+/** `count` retained windows of 1,000 subjects, ten minutes apart, one in ten bad */
+function retainWindows(dir: string, count: number): void {
+  const store = new RetainedWindows({ dir, maxRows: 1_000_000, maxDays: 3650 });
+  const start = 1_790_000_000;
+  for (let b = 0; b < count / 1000; b++)
+    store.append(
+      Array.from({ length: 1000 }, (_, k) => ({
+        subject: `uid:${1000 + k}`,
+        host: 'h',
+        start: start + b * 600,
+        end: start + (b + 1) * 600,
+        events: 1,
+        score: k % 10 ? 0.9 : 0.1,
+        verdict: (k % 10 ? 'good' : 'bad') as 'good',
+        model: '' as const,
+        reasons: 'r',
+        top_ids: '[]',
+      })),
+    );
+  store.close();
+}
+
 t.test('RetainedScores.open reads in slices what the constructor reads at once', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-open-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -99,24 +121,7 @@ t.test("watched by osqueryd's watchdog, anomaly.ext reads its retained windows p
   // the windows are read first, through the same pacer: a state of windows alone must wait too
   const e = await emulated({ config: { log_level: 'info' }, flags: { enable_extensions_watchdog: 'true' } });
   t.teardown(() => e.close());
-  const store = new RetainedWindows({ dir: path.join(e.stateDir, 'window-scores'), maxRows: 1_000_000, maxDays: 3650 });
-  const start = 1_790_000_000;
-  for (let b = 0; b < 60; b++)
-    store.append(
-      Array.from({ length: 1000 }, (_, k) => ({
-        subject: `uid:${1000 + k}`,
-        host: 'h',
-        start: start + b * 600,
-        end: start + (b + 1) * 600,
-        events: 1,
-        score: k % 10 ? 0.9 : 0.1,
-        verdict: (k % 10 ? 'good' : 'bad') as 'good',
-        model: '' as const,
-        reasons: 'r',
-        top_ids: '[]',
-      })),
-    );
-  store.close();
+  retainWindows(path.join(e.stateDir, 'window-scores'), 60_000);
   await e.launch();
   const logged = await until(
     async () => e.stderr.join(''),
@@ -212,24 +217,7 @@ t.test('RetainedWindows.open reads in slices what the constructor reads at once'
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-open-windows-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const wdir = path.join(dir, 'window-scores');
-  const store = new RetainedWindows({ dir: wdir, maxRows: 1_000_000, maxDays: 3650 });
-  const start = 1_790_000_000;
-  for (let b = 0; b < 35; b++)
-    store.append(
-      Array.from({ length: 1000 }, (_, k) => ({
-        subject: `uid:${1000 + k}`,
-        host: 'h',
-        start: start + b * 600,
-        end: start + (b + 1) * 600,
-        events: 1,
-        score: k % 10 ? 0.9 : 0.1,
-        verdict: (k % 10 ? 'good' : 'bad') as 'good',
-        model: '' as const,
-        reasons: 'r',
-        top_ids: '[]',
-      })),
-    );
-  store.close();
+  retainWindows(wdir, 35_000);
   const turns = turnsOfTheEventLoop();
   const sliced = await RetainedWindows.open({ dir: wdir, maxRows: 1_000_000, maxDays: 3650 });
   const turned = turns.stop();

@@ -157,16 +157,15 @@ t.test('uids that each reach monitoring are bounded by memory.max_subjects too',
   t.ok(log.filter((l) => /max_subjects/.test(l)).length < 5, 'logged, not once per row');
 });
 
-t.test('a flood of distinct uids does not grow the window scorer without bound either', async (t) => {
-  // the window unit keeps a subject of its own per user (scorer/windows.ts), each with a file
-  // and loaded at every start: 5,000 uids of one row each made 5,001 files and 7.3 MB of heap,
-  // kept for ever (65,536 uids: about 95 MB), whatever memory.max_subjects said
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-flood-windows-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const opts = { seconds: 60, graceSeconds: 10, minEvents: 300, minSeconds: 0, historyRows: 20_000, retrainSeconds: 3600, stateDir: dir, maxSubjects: 50 };
-  let w = new WindowScorer(opts);
+/** the window unit's options of the flood tests: one-minute windows, 300 rows to be scored */
+function windowOptions(stateDir: string, maxSubjects: number) {
+  return { seconds: 60, graceSeconds: 10, minEvents: 300, minSeconds: 0, historyRows: 20_000, retrainSeconds: 3600, stateDir, maxSubjects };
+}
+
+/** good rows of a subject at a time, numbered in order, each one of five tools */
+function goodRows(): (subject: string, time: number) => ScoredEvent {
   let n = 0;
-  const scored = (subject: string, time: number): ScoredEvent => ({
+  return (subject, time) => ({
     id: `r${n++}`,
     time,
     host: 'h',
@@ -180,6 +179,17 @@ t.test('a flood of distinct uids does not grow the window scorer without bound e
     reasons: '',
     columns: '{}',
   });
+}
+
+t.test('a flood of distinct uids does not grow the window scorer without bound either', async (t) => {
+  // the window unit keeps a subject of its own per user (scorer/windows.ts), each with a file
+  // and loaded at every start: 5,000 uids of one row each made 5,001 files and 7.3 MB of heap,
+  // kept for ever (65,536 uids: about 95 MB), whatever memory.max_subjects said
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-flood-windows-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const opts = windowOptions(dir, 50);
+  let w = new WindowScorer(opts);
+  const scored = goodRows();
   let time = 1_790_000_000 - (1_790_000_000 % 60);
   // a user whose windows are scored, then who goes quiet
   for (let i = 0; i < 1200; i++) w.add([scored('alice', (time += 4))]);
@@ -204,23 +214,9 @@ t.test('a flood of one-row uids does not erase a user whose windows are still le
   // forgetting, least recently active first, kept carol already when this was written: a guard
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-flood-windows-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const opts = { seconds: 60, graceSeconds: 10, minEvents: 300, minSeconds: 0, historyRows: 20_000, retrainSeconds: 3600, stateDir: dir, maxSubjects: 30 };
+  const opts = windowOptions(dir, 30);
   const w = new WindowScorer(opts);
-  let n = 0;
-  const scored = (subject: string, time: number): ScoredEvent => ({
-    id: `r${n++}`,
-    time,
-    host: 'h',
-    subject,
-    query: 'pack_user-behavior_process_events',
-    action: 'added',
-    event: `exec /usr/bin/tool${n % 5} <- /bin/bash`,
-    score: 0.9,
-    verdict: 'good',
-    model: 'rarity',
-    reasons: '',
-    columns: '{}',
-  });
+  const scored = goodRows();
   let time = 1_790_000_000 - (1_790_000_000 % 60);
   // carol: 250 rows, 300 needed before her windows are scored
   for (let i = 0; i < 250; i++) w.add([scored('carol', (time += 4))]);
