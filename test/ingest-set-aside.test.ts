@@ -13,6 +13,23 @@ import { readResultLogs } from '../scorer/parse/results';
 // Every accepted line is scored, queued, dropped or set aside, once.
 
 const line = (i: number) => lsLine(i, `ls ${i}`);
+const realWriteSync = fsModule.writeSync;
+
+/**
+ * Run the ingest until the queue is empty, then stop it and close the queue; with `writeSync`,
+ * fs.writeSync is that meanwhile (a disk that refuses or takes part of a write), real again after
+ */
+async function drain(ingest: Ingest, queue: DurableQueue, writeSync?: typeof fs.writeSync): Promise<void> {
+  if (writeSync) fsModule.writeSync = writeSync;
+  try {
+    ingest.start();
+    while (queue.length > 0) await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    fsModule.writeSync = realWriteSync;
+    await ingest.stop();
+    queue.close();
+  }
+}
 
 t.test('lines set aside for two reasons, and the disk refuses the second write: each is kept and counted once', async (t) => {
   // The set-aside lines of a batch were written one reason at a time, each counted once
@@ -38,24 +55,15 @@ t.test('lines set aside for two reasons, and the disk refuses the second write: 
   };
   const ingest = new Ingest(queue, scorer, config, () => {}, 10);
   for (let i = 0; i < 10; i++) ingest.accept(line(i));
-  const real = fsModule.writeSync;
   let refused = 0;
-  fsModule.writeSync = ((fd: number, data: unknown, ...rest: unknown[]) => {
+  await drain(ingest, queue, ((fd: number, data: unknown, ...rest: unknown[]) => {
     // the disk refuses the write that holds the second line, once
     if (refused === 0 && Buffer.isBuffer(data) && data.includes(`ls 1"`)) {
       refused++;
       throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
     }
-    return (real as (...a: unknown[]) => number)(fd, data, ...rest);
-  }) as typeof fs.writeSync;
-  try {
-    ingest.start();
-    while (queue.length > 0) await new Promise((r) => setTimeout(r, 50));
-  } finally {
-    fsModule.writeSync = real;
-    await ingest.stop();
-    queue.close();
-  }
+    return (realWriteSync as (...a: unknown[]) => number)(fd, data, ...rest);
+  }) as typeof fs.writeSync);
   t.equal(refused, 1, 'one write was refused');
   t.ok(rounds >= 2, `the batch was tried again (${rounds} rounds)`);
   const kept = fs
@@ -79,10 +87,7 @@ t.test('queue/failed.jsonl is bounded: past its size it becomes failed.jsonl.1, 
   const bound = 2000;
   const ingest = new Ingest(queue, scorer, config, () => {}, 5, bound);
   for (let i = 0; i < 60; i++) ingest.accept(line(i));
-  ingest.start();
-  while (queue.length > 0) await new Promise((r) => setTimeout(r, 50));
-  await ingest.stop();
-  queue.close();
+  await drain(ingest, queue);
   t.equal(ingest.counters.set_aside, 60, 'every line counted set aside');
   const file = path.join(state, 'queue', 'failed.jsonl');
   const batch = 5 * (line(59).length + 1);
@@ -104,30 +109,21 @@ t.test('a write to queue/failed.jsonl the full disk took part of leaves no fragm
   const scorer = { score: async () => ({ setAside: [{ index: 0, why: 'no longer a valid result line on replay' }] }) };
   const ingest = new Ingest(queue, scorer, config, () => {}, 10);
   for (let i = 0; i < 10; i++) ingest.accept(line(i));
-  const real = fsModule.writeSync;
   let partial = 0;
-  fsModule.writeSync = ((fd: number, data: unknown, ...rest: unknown[]) => {
+  await drain(ingest, queue, ((fd: number, data: unknown, ...rest: unknown[]) => {
     if (Buffer.isBuffer(data) && data.includes('ls 0"')) {
       // the first write takes half of the line, the next one is refused
       if (partial === 0) {
         partial++;
-        return (real as (...a: unknown[]) => number)(fd, data, rest[0] ?? 0, Math.floor(data.length / 2));
+        return (realWriteSync as (...a: unknown[]) => number)(fd, data, rest[0] ?? 0, Math.floor(data.length / 2));
       }
       if (partial === 1) {
         partial++;
         throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
       }
     }
-    return (real as (...a: unknown[]) => number)(fd, data, ...rest);
-  }) as typeof fs.writeSync;
-  try {
-    ingest.start();
-    while (queue.length > 0) await new Promise((r) => setTimeout(r, 50));
-  } finally {
-    fsModule.writeSync = real;
-    await ingest.stop();
-    queue.close();
-  }
+    return (realWriteSync as (...a: unknown[]) => number)(fd, data, ...rest);
+  }) as typeof fs.writeSync);
   t.equal(partial, 2, 'half a write taken, then one refused');
   const text = fs.readFileSync(path.join(state, 'queue', 'failed.jsonl'), 'utf8');
   const kept = text.split('\n').filter(Boolean);
@@ -149,10 +145,7 @@ t.test('queue/failed.jsonl ending in a torn line: the next lines start on a line
   const scorer = { score: async () => ({ setAside: [{ index: 0, why: 'test' }] }) };
   const ingest = new Ingest(queue, scorer, config, () => {}, 10);
   for (let i = 0; i < 3; i++) ingest.accept(line(i));
-  ingest.start();
-  while (queue.length > 0) await new Promise((r) => setTimeout(r, 50));
-  await ingest.stop();
-  queue.close();
+  await drain(ingest, queue);
   t.same(fs.readFileSync(file, 'utf8').split('\n'), [line(99), torn, line(0), ''], 'the torn line ended, the new one whole after it');
   const items = [];
   for await (const item of readResultLogs([file])) items.push(item);
