@@ -120,8 +120,10 @@ export class TailCalibratedStatistic {
     // the held-out windows' combined statistics, and was bad: with n = 20 × the independent
     // windows held out, sparse subjects had 0.4-1.6 % of normal windows below 0.3
     const empirical = (this.overlap + (n - lo)) / (n + this.overlap);
-    // inside the observed range the empirical value is exact; the tail only extrapolates beyond it
-    if (x <= this.sorted[n - 1]) return empirical;
+    // inside the observed range the empirical value is exact; the tail only extrapolates beyond
+    // it, and only when one was fitted (fewer than ten values fit none: its term would be
+    // 0 · e^(+∞), NaN, which the min and max below pass on as the p-value)
+    if (x <= this.sorted[n - 1] || this.tailMass === 0) return empirical;
     const tail = this.tailMass * Math.exp(-(x - this.threshold) / this.scale);
     return Math.max(Math.min(empirical, tail), P_FLOOR);
   }

@@ -149,3 +149,18 @@ t.test("Fisher's combination: calibrated on normal data, and two sources each a 
   );
   t.equal(fisher.calibrate({ a: 0, b: 3.5 }).model, 'b', 'the source named is the strongest one');
 });
+
+t.test('a sample too small to fit a tail still gives a p-value beyond its largest value (review5)', async (t) => {
+  // fewer than ten values leave no tail to fit (threshold Infinity, mass 0): beyond the largest
+  // value the tail term was 0 · e^(+∞) = NaN, and Math.min/Math.max pass NaN on, so the
+  // p-value was NaN; the combined statistic then made the score NaN, a verdict of `good`
+  for (let n = 1; n < 10; n++) {
+    const stat = new TailCalibratedStatistic(Array.from({ length: n }, (_, i) => i));
+    t.equal(stat.pValue(n + 100), 1 / (n + 1), `${n} values: beyond them, the conformal edge 1/(n+1)`);
+  }
+  const cal = new Calibrator({ rarity: [0.1, 0.2, 0.3, 0.4, 0.5] });
+  const c = cal.calibrate({ rarity: 50 });
+  t.ok(Number.isFinite(c.score) && c.score >= 0 && c.score <= 1, `a score in [0,1] (${c.score})`);
+  t.equal(c.p, 1 / 6, 'the edge of five held-out values (the most they can say, which is why a subject needs 50)');
+  t.equal(c.score, scoreFromP(1 / 6));
+});
