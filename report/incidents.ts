@@ -61,10 +61,18 @@ export function findIncidents(scores: readonly ScoredEvent[], windows: readonly 
 function incidentOf(subject: string, items: Item[]): Incident {
   const rows = items.flatMap((i) => (i.kind === 'row' ? [i.row] : []));
   const windows = items.flatMap((i) => (i.kind === 'window' ? [i.window] : []));
-  const start = Math.min(...items.map((i) => i.start));
-  const end = Math.max(...items.map((i) => i.end));
+  // folded, not spread as arguments: an incident may hold more rows than V8 takes arguments
+  // (about 125,000; retention keeps a million, and a scan logs a bad row a second)
+  let start = Infinity;
+  let end = -Infinity;
+  for (const i of items) {
+    if (i.start < start) start = i.start;
+    if (i.end > end) end = i.end;
+  }
+  let score = Infinity;
+  for (const r of rows) score = Math.min(score, r.score ?? 1);
+  for (const w of windows) score = Math.min(score, w.score ?? 1);
   const hosts = [...new Set([...rows.map((r) => r.host), ...windows.map((w) => w.host)])].sort();
-  const score = Math.min(...rows.map((r) => r.score ?? 1), ...windows.map((w) => w.score ?? 1));
   return { subject, hosts, start, end, rows, windows, score, summary: summarise(subject, hosts, start, end, rows, windows) };
 }
 

@@ -135,6 +135,39 @@ t.test('incidents: bad rows and windows of one subject close in time, one line e
   );
 });
 
+t.test('incidents: a flood of bad rows close together is one incident, however many rows (review5)', async (t) => {
+  // a scan or a fuzzer logs a bad row a second for two days: retention keeps a million rows,
+  // and one subject's 172,800 rows within the 30-minute gap are one incident. Its start, end and
+  // score were Math.min/Math.max over every row spread as arguments, which V8 refuses past about
+  // 125,000 ("Maximum call stack size exceeded"): `anomaly report` ended in an internal error
+  const n = 2 * 86_400;
+  const rows: ScoredEvent[] = [];
+  for (let i = 0; i < n; i++) {
+    const score = i === 1000 ? 0.01 : 0.2;
+    rows.push({
+      id: `f${i}`,
+      time: 1_790_000_000 + i,
+      host: 'web-01',
+      subject: 'mallory',
+      query: 'pack_user-behavior_socket_events',
+      action: 'added',
+      event: 'connect /usr/bin/nmap -> internal:10.0',
+      score,
+      verdict: 'bad',
+      model: 'rarity',
+      reasons: 'program `/usr/bin/nmap` never seen before',
+      columns: '{}',
+    });
+  }
+  const incidents = findIncidents(rows);
+  t.equal(incidents.length, 1, 'one incident');
+  t.equal(incidents[0].rows.length, n, 'holding every row');
+  t.equal(incidents[0].start, 1_790_000_000);
+  t.equal(incidents[0].end, 1_790_000_000 + n - 1);
+  t.equal(incidents[0].score, 0.01, 'its lowest score');
+  t.match(incidents[0].summary, /^mallory on web-01, 48 h: 172800 bad rows/);
+});
+
 t.test('two hosts in one report: the same subject name on each is two subjects, as the product models them', async (t) => {
   // `anomaly score` over a fleet's log, then `anomaly report`: subjects are per host (design.md,
   // anomaly_models' alice@web-01), and `host` (a machine's daemons) or `uid:1001` (uids are not
