@@ -6,6 +6,7 @@ import t, { type Test } from 'tap';
 import * as zlib from 'zlib';
 import { readResultLogs } from '../scorer/parse/results';
 import { RetainedScores } from '../state/scores';
+import { table } from '../cli/commands/shared';
 import { anomaly } from './helpers/cli';
 import { DIST } from './helpers/paths';
 
@@ -341,4 +342,14 @@ t.test('demo --out: a directory others can write to is refused, so nothing is wr
   const ok = anomaly(['demo', '--out', own, '--eval-split', '--quiet']);
   t.equal(ok.code, 0, `a new directory is used (${ok.err.trim()})`);
   t.ok(fs.statSync(path.join(own, 'train.log')).size > 0, 'and written');
+});
+
+t.test('score --format table prints a table of more rows than V8 takes arguments (review5)', async (t) => {
+  // each column's width was Math.max over every row spread as arguments, refused past about
+  // 125,000: `anomaly score --format table` over a day of a busy host's log ended in an internal error
+  const rows = Array.from({ length: 150_000 }, (_, i) => ({ id: `r${i}`, verdict: i === 7 ? 'learning' : 'bad' }));
+  const text = table(rows, ['id', 'verdict']);
+  const lines = text.split('\n');
+  t.equal(lines.length, 150_000 + 5, 'every row, between the rules and the header');
+  t.equal(lines[3], '| r0      | bad      |', 'each column as wide as its widest cell');
 });

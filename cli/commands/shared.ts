@@ -293,7 +293,8 @@ export function table(rows: ReadonlyArray<Record<string, unknown>>, columns: rea
     const s = cellText(v === null || v === undefined ? '' : String(v));
     return s.length > maxWidth ? `${s.slice(0, maxWidth - 1)}…` : s;
   };
-  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  // folded, not spread as arguments: a busy host's log gives more rows than V8 takes (~125,000)
+  const widths = columns.map((c) => rows.reduce((w, r) => Math.max(w, cell(r[c]).length), c.length));
   const rule = `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+`;
   const line = (vals: string[]) => `| ${vals.map((v, i) => v.padEnd(widths[i])).join(' | ')} |`;
   return [rule, line([...columns]), rule, ...rows.map((r) => line(columns.map((c) => cell(r[c])))), rule].join('\n') + '\n';
