@@ -325,7 +325,12 @@ export class Subject {
   }
 
   private ready(): boolean {
-    return this.events >= this.opts.minEvents && this.lastTime - this.firstTime >= this.opts.minSeconds;
+    return (
+      this.events >= this.opts.minEvents &&
+      this.lastTime - this.firstTime >= this.opts.minSeconds &&
+      // a training that found too few events to calibrate on waits as a retraining does
+      this.events - this.trainedAtEvents >= this.opts.minEvents / 4
+    );
   }
 
   private dueForRetraining(): boolean {
@@ -546,10 +551,21 @@ export class Subject {
         models.set(name, model);
         heldOut[name] = values;
       }
+      const calibrator = new Calibrator(scoredOnly(heldOut), naturalScales(models), 1, tailScales(models));
+      // the combined statistic is calibrated on the events every model scored: the stretch's
+      // events in rarity's cross-fitted sample. Fewer than MIN_CALIBRATION (a key labelled
+      // anomalous took most of the stretch) cannot keep the contract: the subject stays as it
+      // was, and tries again after as many more events as a retraining waits for, not at each
+      if (calibrator.size < MIN_CALIBRATION) {
+        for (const model of models.values()) model.dispose?.();
+        this.trainedAtEvents = this.events;
+        this.dirty = true;
+        return;
+      }
       // the models replaced hold tfjs tensors, which no garbage collector frees
       this.dispose();
       this.models = models;
-      this.calibrator = new Calibrator(scoredOnly(heldOut), naturalScales(models), 1, tailScales(models));
+      this.calibrator = calibrator;
       this.state = 'monitoring';
       this.lastTrained = this.lastTime || Math.floor(Date.now() / 1000);
       this.trainedAtEvents = this.events;
