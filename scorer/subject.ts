@@ -206,7 +206,9 @@ export class Subject {
     while (i < events.length && this.state === 'learning') {
       const event = events[i++];
       this.note(event);
-      this.remember(event, true, true);
+      // while learning every event is learnt, except a key labelled anomalous: never learnt
+      const learn = !this.anomalousKeys.has(event.key);
+      this.remember(event, learn, learn);
       out.push(this.learningVerdict());
       if (this.ready()) await this.train();
     }

@@ -132,3 +132,25 @@ t.test('a subject is not calibrated on fewer than 50 events every model scored (
   t.equal(s.state, 'monitoring', 'with more events held out it is calibrated');
   t.ok(after[0].calibration >= 50, `on ${after[0].calibration} events`);
 });
+
+t.test('a key labelled anomalous while the subject learns is not learnt from its later events (review5)', async (t) => {
+  // design.md: `anomalous` means "never learn it". A subject still learning is scored by its
+  // host baseline, and its rows can be labelled like any other; the label took the key out of
+  // the window and the held-out events, but every later event of it was learnt again until the
+  // subject trained: 100 events in, `ssh` labelled, and the first training (at 200) fitted on
+  // and held out the `ssh` events after the label (29 entries in the two lists)
+  const s = new Subject('dev@app-01', OPTIONS);
+  const events = stream(1, 0, 300);
+  await s.scoreEvents(events.slice(0, 100));
+  s.label(
+    events.find((e) => e.key.includes('/ssh '))!,
+    'anomalous',
+  );
+  await s.scoreEvents(events.slice(100, 250));
+  t.equal(s.state, 'monitoring', 'it trained');
+  const state = json(s.toState());
+  const ssh = [...state.window, ...state.recent].filter((x: { e: BehaviourEvent }) => x.e.key.includes('/ssh '));
+  t.equal(ssh.length, 0, 'no `ssh` event in the window or the held-out events');
+  const [later] = await s.scoreEvents([events.slice(250).find((e) => e.key.includes('/ssh '))!]);
+  t.equal(later.verdict, 'bad', `and it is flagged (${later.reasons})`);
+});
