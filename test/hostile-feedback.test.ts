@@ -73,3 +73,34 @@ t.test('the same label given again for a row (a retried INSERT, a labelling quer
   t.equal(await again(scored[1].id, 'anomalous'), 'success');
   t.ok(windowLength() < before + 2, 'anomalous takes the event out');
 });
+
+t.test('the same label sent twice at once (two connections) is learned once (review5)', async (t) => {
+  // the repeat rule compared the label in force before applying, and applying waits for the
+  // scorer thread: a second INSERT of the same label arriving meanwhile (another analyst, a
+  // labelling query and a retry from another connection) found no label in force either, and
+  // both were applied: 3 INSERTs at once, 3 times in the subject's window
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-feedback-race-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const applied: string[] = [];
+  const labeler = {
+    feedback: async (r: { id: string; label: string }) => {
+      // as the scorer thread answers: on a later turn
+      await new Promise((resolve) => setImmediate(resolve));
+      applied.push(`${r.id} ${r.label}`);
+    },
+  };
+  const table = feedbackTable(labeler, dir, () => {});
+  t.teardown(() => table.close());
+  const insert = async (id: string, label: string) =>
+    (
+      (await table.call({ action: 'insert', json_value_array: JSON.stringify([id, label, '', null]) }, new Map())) as unknown as {
+        rows: Array<{ status: string }>;
+      }
+    ).rows[0].status;
+  const answers = await Promise.all([insert('r1', 'normal'), insert('r1', 'normal'), insert('r1', 'normal')]);
+  t.same(answers, ['success', 'success', 'success'], 'each answered success');
+  t.same(applied, ['r1 normal'], 'applied once');
+  // a change sent at once with a repeat: applied in the order they came
+  await Promise.all([insert('r1', 'anomalous'), insert('r1', 'normal'), insert('r1', 'normal')]);
+  t.same(applied, ['r1 normal', 'r1 anomalous', 'r1 normal'], 'each change once, in order');
+});

@@ -3,7 +3,7 @@ import type { FeedbackRecord } from '../../scorer/types';
 import { JsonlAppender, readJsonl } from '../../state/atomic';
 import { checkFeedback } from '../../state/schema';
 import { echo, type LogFn } from '../log';
-import { tablePlugin, type ColumnDefinition } from '../plugin/table';
+import { tablePlugin, type ColumnDefinition, type InsertResult } from '../plugin/table';
 
 // anomaly_feedback, writable through osquery's INSERT:
 //   INSERT INTO anomaly_feedback (id, label, note) VALUES ('<anomaly_scores.id>', 'normal', 'backup job');
@@ -38,46 +38,56 @@ export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
   const current = new Map<string, FeedbackRecord['label']>();
   for (const g of given) current.set(g.id, g.label);
   let appender: JsonlAppender | null = null;
+  // one INSERT at a time: applying a label waits for the scorer thread, and a second INSERT of
+  // the same label meanwhile (another connection) found none in force and was applied again
+  let turn: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(run: () => Promise<T>): Promise<T> => {
+    const done = turn.then(run);
+    turn = done.catch(() => {});
+    return done;
+  };
   return Object.assign(
     tablePlugin({
       name: 'anomaly_feedback',
       columns: FEEDBACK_COLUMNS,
       generate: () => given.map((f) => ({ id: f.id, label: f.label, note: f.note, time: String(f.time) })),
-      insert: async (values) => {
-        const { id, label } = values;
-        const note = values.note ?? '';
-        if (!id) return { status: 'constraint', message: 'id is required: an id from anomaly_scores' };
-        if (id.length > MAX_ID_CHARS) return { status: 'constraint', message: `id of ${id.length} characters is not an anomaly_scores id` };
-        if (label !== 'normal' && label !== 'anomalous') return { status: 'constraint', message: `label must be 'normal' or 'anomalous', not ${echo(label)}` };
-        if (Buffer.byteLength(note) > MAX_NOTE_BYTES)
-          return { status: 'constraint', message: `note of ${Buffer.byteLength(note)} bytes is over ${MAX_NOTE_BYTES}` };
-        let time = Math.floor(Date.now() / 1000);
-        if (values.time !== null && values.time !== undefined && values.time !== '') {
-          // digits only: Number() also reads '0x10' (16), '0b11', '1e3' and blanks around them
-          const t = /^\d+$/.test(values.time) ? Number(values.time) : NaN;
-          if (!Number.isInteger(t) || t < 0 || t >= MAX_TIME)
-            return { status: 'constraint', message: `time must be unixTime seconds (a whole number ≥ 0), not ${echo(values.time)}` };
-          time = t;
-        }
-        const record: FeedbackRecord = { id, label, note, time };
-        if (current.get(id) !== label) {
-          try {
-            await labeler.feedback(record);
-          } catch (err) {
-            return { status: 'constraint', message: (err as Error).message };
-          }
-        }
-        try {
-          appender ??= new JsonlAppender(file);
-          appender.append(record);
-        } catch (err) {
-          return { status: 'failure', message: `the label was applied but not saved: ${(err as Error).message}` };
-        }
-        given.push(record);
-        current.set(id, label);
-        return { status: 'success', id: String(given.length) };
-      },
+      insert: (values) => inTurn(() => insertOne(values)),
     }),
     { close: () => appender?.close() },
   );
+
+  async function insertOne(values: Record<string, string | null>): Promise<InsertResult> {
+    const { id, label } = values;
+    const note = values.note ?? '';
+    if (!id) return { status: 'constraint', message: 'id is required: an id from anomaly_scores' };
+    if (id.length > MAX_ID_CHARS) return { status: 'constraint', message: `id of ${id.length} characters is not an anomaly_scores id` };
+    if (label !== 'normal' && label !== 'anomalous') return { status: 'constraint', message: `label must be 'normal' or 'anomalous', not ${echo(label)}` };
+    if (Buffer.byteLength(note) > MAX_NOTE_BYTES)
+      return { status: 'constraint', message: `note of ${Buffer.byteLength(note)} bytes is over ${MAX_NOTE_BYTES}` };
+    let time = Math.floor(Date.now() / 1000);
+    if (values.time !== null && values.time !== undefined && values.time !== '') {
+      // digits only: Number() also reads '0x10' (16), '0b11', '1e3' and blanks around them
+      const t = /^\d+$/.test(values.time) ? Number(values.time) : NaN;
+      if (!Number.isInteger(t) || t < 0 || t >= MAX_TIME)
+        return { status: 'constraint', message: `time must be unixTime seconds (a whole number ≥ 0), not ${echo(values.time)}` };
+      time = t;
+    }
+    const record: FeedbackRecord = { id, label, note, time };
+    if (current.get(id) !== label) {
+      try {
+        await labeler.feedback(record);
+      } catch (err) {
+        return { status: 'constraint', message: (err as Error).message };
+      }
+    }
+    try {
+      appender ??= new JsonlAppender(file);
+      appender.append(record);
+    } catch (err) {
+      return { status: 'failure', message: `the label was applied but not saved: ${(err as Error).message}` };
+    }
+    given.push(record);
+    current.set(id, label);
+    return { status: 'success', id: String(given.length) };
+  }
 }
