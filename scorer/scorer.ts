@@ -581,7 +581,14 @@ export class Scorer {
     // one (templates and the process table have moved on), and must not teach the extractor
     const matched = this.extractor.match({ query: scored.query, host: scored.host, time: scored.time, action: scored.action, columns, decorations: {} });
     const event = { ...matched, key: scored.event };
-    const name = subjectKey(scored.subject, scored.host, this.opts.config.baselines.per_host_users);
+    const perHost = this.opts.config.baselines.per_host_users;
+    let name = subjectKey(scored.subject, scored.host, perHost);
+    // a row scored under a bare uid before the users table named it: its subject is carried on
+    // under the name since (adoptBareUid), and the retained row still says `uid:1005`
+    if (!this.subjects.has(name) && !this.parked.has(name) && scored.subject.startsWith('uid:')) {
+      const named = this.users.name(scored.subject.slice(4));
+      if (!named.startsWith('uid:')) name = subjectKey(named, scored.host, perHost);
+    }
     const subject = this.subjects.get(name) ?? (this.parked.has(name) ? this.unpark(name) : undefined);
     if (!subject) throw new Error(`feedback ${record.id}: subject ${name} is not modelled`);
     this.subjects.delete(name);

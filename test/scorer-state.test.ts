@@ -151,3 +151,32 @@ t.test("a subject learnt under a bare uid carries on under the name osqueryd's u
     t.equal(rarity('bob@h')?.events, 4, 'a named subject is left as it was');
   }
 });
+
+t.test('a label on a row scored under a bare uid reaches the subject that carried it on under the name (review5)', async (t) => {
+  // a new account's first rows are scored under its uid until osqueryd's users table, read
+  // every 10 minutes, names it; its subject is then carried on under the name, and the
+  // retained rows keep `uid:1005`. Those first rows are the ones the baseline flags, and a
+  // label on one was refused: "subject uid:1005@h is not modelled"
+  const { dir, log } = setup(t);
+  const config = resolveConfig(
+    { state_dir: dir, learning: { min_events: 100000, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } },
+    'test',
+    {},
+  );
+  const ext = await Scorer.open({ config, stateDir: dir, log });
+  ext.setUsers([{ uid: '1001', username: 'bob' }]);
+  const first = await ext.scoreRows(Array.from({ length: 5 }, (_, i) => row(i, '1005')));
+  t.equal(first[0].subject, 'uid:1005', 'scored under the uid');
+  ext.setUsers([
+    { uid: '1001', username: 'bob' },
+    { uid: '1005', username: 'eve' },
+  ]);
+  const named = await ext.scoreRows([row(10, '1005')]);
+  t.equal(named[0].subject, 'eve', 'then under the name');
+  const events = () => ext.summaries().find((s) => s.subject === 'eve@h')!.events;
+  t.equal(events(), 6);
+  t.doesNotThrow(() => ext.feedback(first[0], { id: first[0].id, label: 'anomalous', note: '', time: 0 }), 'the label is taken');
+  ext.save();
+  const saved = JSON.parse(fs.readFileSync(path.join(dir, 'subjects', subjectFileName('eve@h')), 'utf8')).payload;
+  t.same(saved.anomalousKeys, [first[0].event], "eve's subject holds the label, for the key the row was scored under");
+});
