@@ -3,7 +3,7 @@ import { createModel, loadModel } from './models';
 import { fitInHelper, fitsElsewhere } from './fit-helper';
 import { fnv1a32 } from './hash';
 import { plausibleTime } from './clock';
-import { currentQueryToken } from './features/kinds';
+import { currentEventKey, currentQueryToken } from './features/kinds';
 import { fitEnded, pace } from './pacing';
 import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, RowMark, ScoringInput, SubjectState, Verdict } from './types';
 import { learnedAlready, type LearnedMark } from './types';
@@ -94,12 +94,13 @@ interface Numbered {
  * the form and the text shared with the events that repeat them. Events are made again as
  * objects only for a training or a save, which read them all once.
  */
-/** a saved event with an older build's query value (Fleet's whole name) as this build spells it */
+/** a saved event with an older build's query value and key (Fleet's whole name) as this build spells them */
 function respelt(e: BehaviourEvent): BehaviourEvent {
+  const key = currentEventKey(e.key);
   const i = e.values.findIndex((v) => v.startsWith('query='));
-  if (i < 0) return e;
-  const now = currentQueryToken(e.values[i]);
-  return now === e.values[i] ? e : { ...e, values: e.values.map((v, j) => (j === i ? now : v)) };
+  const now = i < 0 ? '' : currentQueryToken(e.values[i]);
+  if (key === e.key && (i < 0 || now === e.values[i])) return e;
+  return { ...e, key, values: i < 0 ? e.values : e.values.map((v, j) => (j === i ? now : v)) };
 }
 
 class EventColumns {
@@ -692,8 +693,8 @@ export class Subject {
     if (subject.state === 'monitoring' && (!subject.calibrator || subject.models.size === 0)) {
       throw new Error(`subject ${s.name}: state says monitoring but has no ${subject.calibrator ? 'models' : 'calibration'}`);
     }
-    subject.normalKeys = new Set(s.normalKeys);
-    subject.anomalousKeys = new Set(s.anomalousKeys);
+    subject.normalKeys = new Set(s.normalKeys.map(currentEventKey));
+    subject.anomalousKeys = new Set(s.anomalousKeys.map(currentEventKey));
     subject.learned = s.learned ?? null;
     subject.dirty = false;
     return subject;

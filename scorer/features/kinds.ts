@@ -247,6 +247,18 @@ export function currentQueryToken(token: string): string {
   return token.startsWith('query=') ? `query=${shortQuery(token.slice(6))}` : token;
 }
 
+/**
+ * A saved event key as this build spells it: the key of a query no unit knows (and of one the
+ * config keys by columns) begins with the query's name, which the build before `newcomer3`
+ * kept whole under Fleet (`pack/Global/vendor_inventory name=…`). Read as saved, a key
+ * labelled normal or anomalous no longer matched its rows, and every step of rarity's
+ * sequences through such keys was new.
+ */
+export function currentEventKey(key: string): string {
+  const fleet = /^pack\/[^/]+\//.exec(key);
+  return fleet ? key.slice(fleet[0].length) : key;
+}
+
 export function shortQuery(name: string): string {
   // pack/<pack>/<query>: Fleet runs osqueryd with --pack_delimiter=/ and names its packs by
   // team (pack/Global/…, pack/team-3/…), so a host moved to another team would otherwise

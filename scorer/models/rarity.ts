@@ -1,5 +1,5 @@
 import { CharModel, type CharState } from '../features/chars';
-import { currentQueryToken, pathArguments } from '../features/kinds';
+import { currentEventKey, currentQueryToken, pathArguments } from '../features/kinds';
 import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '../types';
 
 // The rarity baseline: how surprising each generalised value, value pair and key n-gram is
@@ -467,7 +467,8 @@ export class RarityModel implements Model {
         st.days.set(k, d);
         st.lastDay.set(k, last);
       }
-      if (name === 'query') respellQueries(st);
+      if (name === 'query') respell(st, currentQueryToken);
+      else if (/^next\d+$/.test(name)) respell(st, currentStepToken);
       st.activeDays = f.activeDays ?? 0;
       st.lastActiveDay = f.lastActiveDay ?? -1;
     }
@@ -578,17 +579,23 @@ function newerField(name: string, version: number): boolean {
   return false;
 }
 
-/** an older build's query values as this build spells them (currentQueryToken), counts of one spelling added up */
-function respellQueries(f: { counts: Map<string, number>; days: Map<string, number>; lastDay: Map<string, number> }): void {
+/** a sequence token (`next2=a⇒b⇒c`) of an older build with each key as this build spells it (currentEventKey) */
+function currentStepToken(token: string): string {
+  const eq = token.indexOf('=') + 1;
+  return token.slice(0, eq) + token.slice(eq).split(STEP).map(currentEventKey).join(STEP);
+}
+
+/** an older build's tokens as this build spells them (query values, sequence keys), counts of one spelling added up */
+function respell(f: { counts: Map<string, number>; days: Map<string, number>; lastDay: Map<string, number> }, currentToken: (token: string) => string): void {
   const counts = new Map<string, number>();
   const days = new Map<string, number>();
   const lastDay = new Map<string, number>();
   for (const [k, c] of f.counts) {
-    const now = currentQueryToken(k);
+    const now = currentToken(k);
     counts.set(now, (counts.get(now) ?? 0) + c);
   }
   for (const [k, d] of f.days) {
-    const now = currentQueryToken(k);
+    const now = currentToken(k);
     // days a value was seen on: two spellings of one day are one day, so the larger count
     days.set(now, Math.max(days.get(now) ?? 0, d));
     lastDay.set(now, Math.max(lastDay.get(now) ?? -1, f.lastDay.get(k) ?? -1));
