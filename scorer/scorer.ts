@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { AnomalyConfig } from '../conf/config';
 import { FeatureExtractor, storedColumns } from './features/extract';
+import { currentEventKey } from './features/kinds';
 import { learnIdentity, UidMap } from './features/subject';
 import { fnv1a64 } from './hash';
 import { announceBackend, selectBackend } from './models/backend';
@@ -580,7 +581,8 @@ export class Scorer {
     // the label goes to the key the row was scored under; re-extracting now could give another
     // one (templates and the process table have moved on), and must not teach the extractor
     const matched = this.extractor.match({ query: scored.query, host: scored.host, time: scored.time, action: scored.action, columns, decorations: {} });
-    const event = { ...matched, key: scored.event };
+    // (a row retained before an upgrade keeps the key as that build spelt it)
+    const event = { ...matched, key: currentEventKey(scored.event) };
     const perHost = this.opts.config.baselines.per_host_users;
     let name = subjectKey(scored.subject, scored.host, perHost);
     // a row scored under a bare uid before the users table named it: its subject is carried on

@@ -74,6 +74,9 @@ t.test("a label on the rows of a query no unit knows holds after the upgrade to 
   const [odd] = await trained.scoreRows([inventory(START + 10 * DAY + 9 * HOUR, 'miner')]);
   t.match(odd.event, /^vendor_inventory /, `the key names the query (${odd.event})`);
   trained.feedback(odd, { id: odd.id, label: 'normal', note: '', time: 0 });
+  // a row retained before the upgrade, labelled after it: its event as the old build kept it
+  const [other] = await trained.scoreRows([inventory(START + 10 * DAY + 9 * HOUR + 100, 'crypto')]);
+  const retained = { ...other, event: `pack/Global/${other.event}` };
   trained.save();
   // the previous build's files: the query named as osqueryd names it, in values and keys
   const subjects = path.join(dir, 'subjects');
@@ -86,6 +89,9 @@ t.test("a label on the rows of a query no unit knows holds after the upgrade to 
   t.equal(again.event, odd.event, 'the same key');
   t.match(again.reasons, /marked normal by feedback/, `the label holds (${again.score}: ${again.reasons})`);
   t.equal(again.verdict, 'good');
+  upgraded.feedback(retained, { id: retained.id, label: 'normal', note: '', time: 0 });
+  const [vouched] = await upgraded.scoreRows([inventory(START + 10 * DAY + 10 * HOUR + 100, 'crypto')]);
+  t.match(vouched.reasons, /marked normal by feedback/, `a label given after the upgrade on a row retained before it holds (${vouched.score})`);
   // and the routine's steps through such keys are the ones learnt, not new sequences (the
   // first follows the odd row: that step is new)
   const routine = await upgraded.scoreRows(
