@@ -78,11 +78,13 @@ interface WindowBar {
 function timelineSpec(opts: { title: string; points: Point[]; windows: WindowBar[]; domain: [number, number]; height: number; format: string }): Spec {
   // the domain is set once, on the rows' layer (vega-lite sees a second explicit domain as a
   // conflict); windows are clamped to it, so they cannot widen it
+  // a UTC scale: vega formats a temporal axis in the time zone of whoever runs `anomaly
+  // report`, and the title and the tables say UTC
   const x = (field: string, withDomain: boolean) => ({
     field,
     type: 'temporal',
     title: 'time (UTC)',
-    ...(withDomain ? { scale: { domain: opts.domain } } : {}),
+    scale: { type: 'utc', ...(withDomain ? { domain: opts.domain } : {}) },
     axis: { format: opts.format, labelAngle: 0, labelOverlap: true, tickCount: 10 },
   });
   const [lo, hi] = opts.domain;

@@ -211,6 +211,31 @@ t.test('two hosts in one report: the same subject name on each is two subjects, 
   t.match(timelines.join(''), /host@db-01: 2 scored rows, 1 bad(.|\n)*host@web-01: 2 scored rows, 1 bad/);
 });
 
+t.test("the report's time axes are UTC, as their title and the tables say, wherever it is made (review5)", async (t) => {
+  // vega formats a temporal axis in the local time zone: `anomaly report` run under
+  // TZ=America/New_York labelled the plots 4 hours (5 in winter) off the tables' UTC times,
+  // under a title that says "time (UTC)", and across a change of summer time the offset
+  // changed within one plot
+  const rows = scoredRows();
+  const axisLabels = async (tz: string) => {
+    const before = process.env.TZ;
+    process.env.TZ = tz;
+    try {
+      const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-tz-'));
+      t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+      const html = fs.readFileSync(await writeReport(out, { scores: rows, windows: scoredWindows(), models: [], generated: 1_790_300_000 }), 'utf8');
+      return [...html.matchAll(/<text[^>]*>([^<]*\d\d:\d\d)<\/text>/g)].map((m) => m[1]);
+    } finally {
+      if (before === undefined) delete process.env.TZ;
+      else process.env.TZ = before;
+    }
+  };
+  const utc = await axisLabels('UTC');
+  t.ok(utc.length > 10, `time labels on the axes (${utc.slice(0, 3).join(', ')}, …)`);
+  t.same(await axisLabels('America/New_York'), utc, 'the same labels in New York');
+  t.same(await axisLabels('Asia/Kolkata'), utc, 'and in India (half an hour off)');
+});
+
 t.test('the report is self-contained HTML with SVG plots', async (t) => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-'));
   t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
