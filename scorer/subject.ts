@@ -483,8 +483,14 @@ export class Subject {
       // for calibration but never learnt, so repeating an odd thing does not make it normal
       const inWindow = new Set(this.window.ns);
       const learnable = numbered.map((x) => x.n >= cutAt || inWindow.has(x.n));
-      // the window's events before the stretch, the same objects as in the history
-      const fitPart = numbered.filter((x) => x.n < cutAt && inWindow.has(x.n)).map((x) => x.e);
+      // An event of a key labelled normal is learnt but never held out: its score is floored by
+      // the label, and a row a person vouched for (a sanctioned reverse shell) is no sample of
+      // the evidence the subject's other events give. Held out, it became the top of the
+      // calibration, and every later anomaly less extreme than it was at best 1/(n+1)
+      const heldOutOk = (e: BehaviourEvent) => !this.normalKeys.has(e.key);
+      // what the batch models fit: the window's events before the stretch, the same objects as
+      // in the history, and its labelled ones in the stretch (held out by none)
+      const fitPart = numbered.filter((x) => inWindow.has(x.n) && (x.n < cutAt || !heldOutOk(x.e))).map((x) => x.e);
       const folds = dayFolds(history, CROSS_FIT_FOLDS, this.firstTime ? Math.floor(this.firstTime / DAY) : NaN);
       const inputs: ScoringInput[] = history.map((event, i) => ({ event, context: this.lastOf(history.slice(Math.max(0, i - this.opts.contextLength), i)) }));
       const heldOut: Partial<Record<ModelName, number[]>> = {};
@@ -497,7 +503,7 @@ export class Subject {
         if (crossFit) {
           for (let k = 0; k < CROSS_FIT_FOLDS; k++) {
             const rest = history.filter((_, i) => folds[i] !== k && learnable[i]);
-            const scored = calibrationSample(folds, k);
+            const scored = calibrationSample(folds, k).filter((i) => heldOutOk(history[i]));
             if (scored.length === 0 || rest.length < MIN_CALIBRATION) continue;
             const foldModel = await this.fit(createModel(name, options), rest);
             await this.scoreInto(
@@ -522,7 +528,7 @@ export class Subject {
             ? await fitInHelper(name, options, this.sequencesOf(fitPart), this.models.get(name), () => this.fit(model, fitPart))
             : await this.fit(model, fitPart);
         const last: number[] = [];
-        for (let i = 0; i < numbered.length; i++) if (numbered[i].n >= cutAt) last.push(i);
+        for (let i = 0; i < numbered.length; i++) if (numbered[i].n >= cutAt && heldOutOk(numbered[i].e)) last.push(i);
         await this.scoreInto(
           fitted,
           last.map((i) => inputs[i]),

