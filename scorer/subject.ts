@@ -58,6 +58,8 @@ export interface SubjectStateFile {
   anomalousKeys: string[];
   /** the last row of the extension's queue learned (absent in files of earlier builds) */
   learned?: LearnedMark | null;
+  /** the window's events labelled normal, by number (absent in files of earlier builds) */
+  labelled?: number[];
 }
 
 const DAY = 86400;
@@ -165,6 +167,13 @@ export class Subject {
   /** generalised event keys labelled through feedback */
   private normalKeys = new Set<string>();
   private anomalousKeys = new Set<string>();
+  /**
+   * The numbers of the window's events that a `normal` label put there: learnt, never held out
+   * for calibration. A row a person vouched for (a sanctioned reverse shell) is no sample of
+   * the evidence the subject gives unprompted; held out, it became the top of the
+   * calibration, and every later anomaly less extreme than it was at best 1/(n+1)
+   */
+  private labelled = new Set<number>();
   private training: Promise<void> | null = null;
   /**
    * The last row of the extension's durable queue this subject learned (types.ts LineMarks).
@@ -483,14 +492,11 @@ export class Subject {
       // for calibration but never learnt, so repeating an odd thing does not make it normal
       const inWindow = new Set(this.window.ns);
       const learnable = numbered.map((x) => x.n >= cutAt || inWindow.has(x.n));
-      // An event of a key labelled normal is learnt but never held out: its score is floored by
-      // the label, and a row a person vouched for (a sanctioned reverse shell) is no sample of
-      // the evidence the subject's other events give. Held out, it became the top of the
-      // calibration, and every later anomaly less extreme than it was at best 1/(n+1)
-      const heldOutOk = (e: BehaviourEvent) => !this.normalKeys.has(e.key);
+      // an event a `normal` label put in the window is learnt but never held out (`labelled`)
+      const heldOutOk = (n: number) => !this.labelled.has(n);
       // what the batch models fit: the window's events before the stretch, the same objects as
-      // in the history, and its labelled ones in the stretch (held out by none)
-      const fitPart = numbered.filter((x) => inWindow.has(x.n) && (x.n < cutAt || !heldOutOk(x.e))).map((x) => x.e);
+      // in the history, and the labelled ones in the stretch (held out by none)
+      const fitPart = numbered.filter((x) => inWindow.has(x.n) && (x.n < cutAt || !heldOutOk(x.n))).map((x) => x.e);
       const folds = dayFolds(history, CROSS_FIT_FOLDS, this.firstTime ? Math.floor(this.firstTime / DAY) : NaN);
       const inputs: ScoringInput[] = history.map((event, i) => ({ event, context: this.lastOf(history.slice(Math.max(0, i - this.opts.contextLength), i)) }));
       const heldOut: Partial<Record<ModelName, number[]>> = {};
@@ -503,7 +509,7 @@ export class Subject {
         if (crossFit) {
           for (let k = 0; k < CROSS_FIT_FOLDS; k++) {
             const rest = history.filter((_, i) => folds[i] !== k && learnable[i]);
-            const scored = calibrationSample(folds, k).filter((i) => heldOutOk(history[i]));
+            const scored = calibrationSample(folds, k).filter((i) => heldOutOk(numbered[i].n));
             if (scored.length === 0 || rest.length < MIN_CALIBRATION) continue;
             const foldModel = await this.fit(createModel(name, options), rest);
             await this.scoreInto(
@@ -528,7 +534,7 @@ export class Subject {
             ? await fitInHelper(name, options, this.sequencesOf(fitPart), this.models.get(name), () => this.fit(model, fitPart))
             : await this.fit(model, fitPart);
         const last: number[] = [];
-        for (let i = 0; i < numbered.length; i++) if (numbered[i].n >= cutAt && heldOutOk(numbered[i].e)) last.push(i);
+        for (let i = 0; i < numbered.length; i++) if (numbered[i].n >= cutAt && heldOutOk(numbered[i].n)) last.push(i);
         await this.scoreInto(
           fitted,
           last.map((i) => inputs[i]),
@@ -612,7 +618,9 @@ export class Subject {
     if (label === 'normal') {
       this.anomalousKeys.delete(event.key);
       this.normalKeys.add(event.key);
-      this.window.push(this.formOf(event), this.text(event.text), event.time, ++this.seq);
+      const n = ++this.seq;
+      this.window.push(this.formOf(event), this.text(event.text), event.time, n);
+      this.labelled.add(n);
       for (const m of this.models.values()) m.observe?.(event, []);
     } else {
       this.normalKeys.delete(event.key);
@@ -661,7 +669,16 @@ export class Subject {
       normalKeys: [...this.normalKeys],
       anomalousKeys: [...this.anomalousKeys],
       learned: this.learned,
+      labelled: this.labelledInWindow(),
     };
+  }
+
+  /** the labelled events still in the window (the others were dropped from it) */
+  private labelledInWindow(): number[] {
+    if (this.labelled.size === 0) return [];
+    const inWindow = new Set(this.window.ns);
+    for (const n of this.labelled) if (!inWindow.has(n)) this.labelled.delete(n);
+    return [...this.labelled];
   }
 
   static fromState(s: SubjectStateFile, opts: SubjectOptions): Subject {
@@ -702,6 +719,7 @@ export class Subject {
     subject.normalKeys = new Set(s.normalKeys.map(currentEventKey));
     subject.anomalousKeys = new Set(s.anomalousKeys.map(currentEventKey));
     subject.learned = s.learned ?? null;
+    subject.labelled = new Set(s.labelled ?? []);
     subject.dirty = false;
     return subject;
   }

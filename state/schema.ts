@@ -63,6 +63,8 @@ export const SUBJECT_SCHEMA = {
     normalKeys: strings,
     anomalousKeys: strings,
     learned,
+    /** the window's events labelled normal, by number (absent in files of earlier builds) */
+    labelled: { type: 'array', items: num },
   },
 } as const;
 

