@@ -370,7 +370,7 @@ export class Scorer {
    */
   private adoptBareUid(name: string, user: string, host: string, perHost: boolean): void {
     if (user.startsWith('uid:') || this.subjects.has(name) || this.parked.has(name)) return;
-    const uid = this.users.uidOf(user);
+    const uid = this.users.uidOf(user, host);
     if (uid === undefined) return;
     const alias = subjectKey(`uid:${uid}`, host, perHost);
     let state: SubjectStateFile | undefined;
@@ -588,7 +588,7 @@ export class Scorer {
     // a row scored under a bare uid before the users table named it: its subject is carried on
     // under the name since (adoptBareUid), and the retained row still says `uid:1005`
     if (!this.subjects.has(name) && !this.parked.has(name) && scored.subject.startsWith('uid:')) {
-      const named = this.users.name(scored.subject.slice(4));
+      const named = this.users.name(scored.subject.slice(4), scored.host);
       if (!named.startsWith('uid:')) name = subjectKey(named, scored.host, perHost);
     }
     const subject = this.subjects.get(name) ?? (this.parked.has(name) ? this.unpark(name) : undefined);

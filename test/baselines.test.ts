@@ -173,3 +173,48 @@ t.test('offline, uids are named from users snapshots and rows that carry both', 
   t.equal(b.subject, 'uid:1007', 'a uid nothing names stays a bare uid');
   t.same([...scorer.bareUidRows], [['uid:1007', 1]], 'and is counted for the train output');
 });
+
+t.test("offline, a uid is named by its own host's rows: the same uid is another user on another host (review5)", async (t) => {
+  // `anomaly train` and `score` read a fleet's log (issue 7: subjects per host), and one uid →
+  // name map served every host: uid 1001 is carol on one machine and dave on another, and the
+  // name learnt last named both, so carol's process rows went to dave@web-01 (or dave's to
+  // carol@db-01), beside her shell history's carol@web-01
+  const scorer = await Scorer.open({ config: config(), stateDir: null });
+  const users = (host: string, uid: string, username: string): ResultRow => ({
+    query: 'pack_users_users',
+    host,
+    time: START,
+    action: 'snapshot',
+    columns: { uid, username, directory: `/home/${username}` },
+    decorations: {},
+  });
+  scorer.learnUsers([users(HOST, '1001', 'carol'), users('db-01', '1001', 'dave')]);
+  const here = row(START + 1, '1001', '/usr/bin/ls', 'ls', '/bin/bash');
+  const there = { ...row(START + 2, '1001', '/usr/bin/ls', 'ls', '/bin/bash'), host: 'db-01' };
+  const [a, b] = await scorer.scoreRows([here, there]);
+  t.equal(a.subject, 'carol', `uid 1001 on ${HOST} is carol`);
+  t.equal(b.subject, 'dave', 'uid 1001 on db-01 is dave');
+  // kept in the state directory, and read back; a file of the build before (no host) still names the uid everywhere
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-uids-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const saved = await Scorer.open({ config: config({ state_dir: dir }), stateDir: dir });
+  saved.learnUsers([users(HOST, '1001', 'carol'), users('db-01', '1001', 'dave')]);
+  await saved.scoreRows([here]);
+  saved.save();
+  const again = await Scorer.open({ config: config({ state_dir: dir }), stateDir: dir });
+  const [c, d] = await again.scoreRows([
+    { ...here, time: START + 3 },
+    { ...there, time: START + 4 },
+  ]);
+  t.same([c.subject, d.subject], ['carol', 'dave'], 'read back per host');
+  const file = path.join(dir, 'extractor.json');
+  const extractor = JSON.parse(fs.readFileSync(file, 'utf8'));
+  extractor.payload.users = [['1001', 'carol']];
+  fs.writeFileSync(file, JSON.stringify(extractor), { mode: 0o600 });
+  const older = await Scorer.open({ config: config({ state_dir: dir }), stateDir: dir });
+  const [e, f] = await older.scoreRows([
+    { ...here, time: START + 5 },
+    { ...there, time: START + 6 },
+  ]);
+  t.same([e.subject, f.subject], ['carol', 'carol'], "an earlier build's names, which knew no host, stand in on every host");
+});

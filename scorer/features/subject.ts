@@ -11,8 +11,14 @@ import type { ResultRow } from '../types';
  */
 export class UidMap {
   private names = new Map<string, string>();
+  /**
+   * uid → name learnt from rows, per host (`uid\u0000host`): a fleet's log read offline holds
+   * every host's users, and uid 1001 is one person on one machine and another elsewhere. An
+   * entry without a host (a file of an earlier build, or the manager's table saved) stands in
+   * for every host.
+   */
   private learned = new Map<string, string>();
-  /** name → uid of the manager's table and of the rows, for uidOf */
+  /** name → uid of the manager's table and of the rows (per host, as `learned`), for uidOf */
   private uidsByName = new Map<string, string>();
   private learnedUidsByName = new Map<string, string>();
 
@@ -24,22 +30,23 @@ export class UidMap {
     this.uidsByName = new Map([...next].map(([uid, name]) => [name, uid]));
   }
 
-  learn(uid: string, username: string): void {
-    if (this.learned.get(uid) !== username && this.learned.size < 100_000) {
-      this.learned.set(uid, username);
-      this.learnedUidsByName.set(username, uid);
+  learn(uid: string, username: string, host: string): void {
+    const key = onHost(uid, host);
+    if (this.learned.get(key) !== username && this.learned.size < 100_000) {
+      this.learned.set(key, username);
+      this.learnedUidsByName.set(onHost(username, host), uid);
     }
   }
 
-  name(uid: string): string {
-    return this.names.get(uid) ?? this.learned.get(uid) ?? (uid === '0' ? 'root' : `uid:${uid}`);
+  name(uid: string, host: string): string {
+    return this.names.get(uid) ?? this.learned.get(onHost(uid, host)) ?? this.learned.get(uid) ?? (uid === '0' ? 'root' : `uid:${uid}`);
   }
 
-  /** the uid this name stands for: the manager's users table's, else one rows named */
-  uidOf(name: string): string | undefined {
-    const uid = this.uidsByName.get(name) ?? this.learnedUidsByName.get(name);
+  /** the uid this name stands for on `host`: the manager's users table's, else one rows named */
+  uidOf(name: string, host: string): string | undefined {
+    const uid = this.uidsByName.get(name) ?? this.learnedUidsByName.get(onHost(name, host)) ?? this.learnedUidsByName.get(name);
     // a name the table gives another uid now is not this one's
-    return uid !== undefined && this.name(uid) === name ? uid : undefined;
+    return uid !== undefined && this.name(uid, host) === name ? uid : undefined;
   }
 
   toState(): Array<[string, string]> {
@@ -49,8 +56,18 @@ export class UidMap {
   /** names from an earlier run stand in until the manager answers */
   load(state: Array<[string, string]>): void {
     this.learned = new Map(state);
-    this.learnedUidsByName = new Map(state.map(([uid, name]) => [name, uid]));
+    this.learnedUidsByName = new Map(
+      state.map(([key, name]) => {
+        const at = key.indexOf('\u0000');
+        return at < 0 ? [name, key] : [onHost(name, key.slice(at + 1)), key.slice(0, at)];
+      }),
+    );
   }
+}
+
+/** a uid (or a name) on one host, as UidMap keys what rows taught it */
+function onHost(id: string, host: string): string {
+  return `${id}\u0000${host}`;
 }
 
 /** auid 4294967295 (−1) means "no login user" (daemons, early boot) */
@@ -67,7 +84,7 @@ const ID_COLUMNS = ['auid', 'uid', 'euid'];
  */
 export function learnIdentity(row: ResultRow, users: UidMap): void {
   const c = row.columns;
-  if (c.uid !== undefined && c.username && /^\d+$/.test(c.uid) && !NOT_USERS.has(c.username)) users.learn(c.uid, c.username);
+  if (c.uid !== undefined && c.username && /^\d+$/.test(c.uid) && !NOT_USERS.has(c.username)) users.learn(c.uid, c.username, row.host);
 }
 
 export function resolveSubject(row: ResultRow, users: UidMap, override?: QueryOverride): string {
@@ -76,18 +93,18 @@ export function resolveSubject(row: ResultRow, users: UidMap, override?: QueryOv
   if (override?.subject) {
     if (override.subject === 'host') return 'host';
     const v = c[override.subject] ?? row.decorations[override.subject];
-    if (v !== undefined) return /^\d+$/.test(v) ? users.name(v) : NOT_USERS.has(v) ? 'host' : v;
+    if (v !== undefined) return /^\d+$/.test(v) ? users.name(v, row.host) : NOT_USERS.has(v) ? 'host' : v;
   }
   // auid first: the login identity, kept across sudo
   const auid = c.auid;
-  if (auid !== undefined && !UNSET_IDS.has(auid)) return users.name(auid);
+  if (auid !== undefined && !UNSET_IDS.has(auid)) return users.name(auid, row.host);
   for (const k of NAME_COLUMNS) {
     const v = c[k];
     if (v !== undefined && !NOT_USERS.has(v)) return v;
   }
   for (const k of ID_COLUMNS) {
     const v = c[k];
-    if (v !== undefined && !UNSET_IDS.has(v) && /^\d+$/.test(v)) return users.name(v);
+    if (v !== undefined && !UNSET_IDS.has(v) && /^\d+$/.test(v)) return users.name(v, row.host);
   }
   for (const k of NAME_COLUMNS) {
     const v = row.decorations[k];
