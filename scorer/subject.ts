@@ -766,20 +766,22 @@ function numberedOf(events: EventColumns): Numbered[] {
  */
 function dayFolds(history: readonly BehaviourEvent[], k: number, firstDay: number): Int8Array | null {
   const folds = new Int8Array(history.length);
-  let days = 0;
-  let last = NaN;
-  const skip = history.length > 0 && history[0].time ? Math.floor(history[0].time / DAY) === firstDay : false;
-  for (let i = 0; i < history.length; i++) {
-    const t = history[i].time;
-    if (!t) return null;
-    const day = Math.floor(t / DAY);
-    if (day !== last) {
-      days++;
-      last = day;
-    }
-    folds[i] = skip ? (days === 1 ? -1 : (days - 2) % k) : (days - 1) % k;
+  // days ranked as the calendar has them: an event of an earlier day coming later in the
+  // stream (a row labelled normal joins with the newest number and its own time; logs read out
+  // of order) counted, by changes of day, its day again and the day after it once more: one
+  // day split over two folds, and five folds made of fewer days
+  const days: number[] = [];
+  for (const e of history) {
+    if (!e.time) return null;
+    days.push(Math.floor(e.time / DAY));
   }
-  return days - (skip ? 1 : 0) >= k ? folds : null;
+  const ranks = new Map([...new Set(days)].sort((a, b) => a - b).map((day, rank) => [day, rank]));
+  const skip = ranks.size > 0 && ranks.has(firstDay) && ranks.get(firstDay) === 0;
+  for (let i = 0; i < history.length; i++) {
+    const rank = ranks.get(days[i])!;
+    folds[i] = skip ? (rank === 0 ? -1 : (rank - 1) % k) : rank % k;
+  }
+  return ranks.size - (skip ? 1 : 0) >= k ? folds : null;
 }
 
 /** indices of fold k's events to score, an even sample when the history is large */

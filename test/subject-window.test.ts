@@ -200,3 +200,37 @@ t.test('a row labelled normal is learnt, not taken for a sample of normal eviden
   t.equal(labelled.again.verdict, 'good', `the same event is good after the label (${labelled.again.score})`);
   t.equal(labelled.other.verdict, 'bad', `and the label does not blunt the next anomaly (${labelled.other.score}: ${labelled.other.reasons})`);
 });
+
+t.test('rarity is cross-fitted over days as the calendar has them, whatever order the events came in (review5)', async (t) => {
+  // the folds are days ranked by when they come; the ranks counted every change of day in
+  // stream order, and an event of an earlier day coming later (a row labelled normal joins the
+  // window with the newest number and its own old time; logs read out of order) counted its day
+  // again, and the day after it once more: the same day split over two folds (each judged by a
+  // model fitted on part of it), and five folds made of fewer than five days
+  const options: SubjectOptions = { ...OPTIONS, models: ['rarity'], windowEvents: 2000, minSeconds: 0 };
+  const r = rng(2);
+  const tools = ['git', 'vim', 'make', 'ls', 'curl'];
+  const event = (d: number, i: number): BehaviourEvent => {
+    const tool = tools[Math.floor(r() * tools.length)];
+    const time = START + d * DAY + 9 * 3600 + i * 480;
+    return {
+      key: `exec /usr/bin/${tool} <- /bin/bash`,
+      values: ['kind=process', `exe=/usr/bin/${tool}`],
+      pairs: [`parent=/bin/bash>exe=/usr/bin/${tool}`],
+      text: `${tool} -v`,
+      time,
+    };
+  };
+  const day = (d: number) => Array.from({ length: 60 }, (_, i) => event(d, i));
+  const s = new Subject('dev@app-01', options);
+  // the first day and four more: fewer than the five days cross-fitting needs besides the first
+  for (let d = 0; d < 4; d++) await s.scoreEvents(day(d));
+  const trained = s.summaries()[0].calibration;
+  t.ok(trained > 0, `monitoring, calibrated on ${trained} held-out events`);
+  s.label(event(1, 30), 'normal');
+  await s.scoreEvents(day(4));
+  t.ok(s.toState().lastTrained >= START + 4 * DAY, 'retrained on the fifth day, four days after the first');
+  const calibration = s.summaries()[0].calibration;
+  // held out: the newest 30 % of the window (no cross-fitting), not every event of four days
+  t.ok(calibration <= 0.3 * 5 * 60, `calibrated on the newest stretch only (${calibration} events)`);
+});
