@@ -581,12 +581,20 @@ function newerField(name: string, version: number): boolean {
 
 /** a sequence token (`next2=a⇒b⇒c`) of an older build with each key as this build spells it (currentEventKey) */
 function currentStepToken(token: string): string {
+  // (only a key of a query no unit knows begins with Fleet's `pack/<pack>/`)
+  if (!token.includes('pack/')) return token;
   const eq = token.indexOf('=') + 1;
   return token.slice(0, eq) + token.slice(eq).split(STEP).map(currentEventKey).join(STEP);
 }
 
 /** an older build's tokens as this build spells them (query values, sequence keys), counts of one spelling added up */
 function respell(f: { counts: Map<string, number>; days: Map<string, number>; lastDay: Map<string, number> }, currentToken: (token: string) => string): void {
+  // a subject is read back whenever it is loaded again: its tables are rebuilt only when an
+  // older spelling is there to change
+  let older = false;
+  for (const k of f.counts.keys()) if (currentToken(k) !== k) older = true;
+  for (const k of f.days.keys()) if (currentToken(k) !== k) older = true;
+  if (!older) return;
   const counts = new Map<string, number>();
   const days = new Map<string, number>();
   const lastDay = new Map<string, number>();
