@@ -20,7 +20,7 @@ export async function run(argv: string[]): Promise<number> {
   const [id, label] = rest;
   if (!id || !label || rest.length > 2) throw new CliError('feedback needs ID and a label (normal or anomalous)', EXIT.usage);
   if (label !== 'normal' && label !== 'anomalous') throw new CliError(`label must be normal or anomalous, not ${JSON.stringify(label)}`, EXIT.usage);
-  const socket = await findExtensionSocket(flags.socket as string | undefined);
+  const socket = await findExtensionSocket(flags.socket as string | undefined, 'feedback');
   const note = (flags.note as string | undefined) ?? '';
   // osquery's insert request for a writable extension table: the values in column order
   const res = await callExtension(socket, 'table', 'anomaly_feedback', {

@@ -34,7 +34,7 @@ const COLUMNS = [
 
 export async function run(argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv, { socket: { kind: 'value' }, json: { kind: 'bool' } });
-  const socket = await findExtensionSocket(flags.socket as string | undefined);
+  const socket = await findExtensionSocket(flags.socket as string | undefined, 'status');
   const res = await callExtension(socket, 'table', 'anomaly_models', { action: 'generate', context: JSON.stringify({ constraints: [] }) });
   if (res.status?.code !== 0) throw new CliError(`anomaly_models: ${res.status?.message ?? 'failed'}`, EXIT.unavailable);
   const rows = (res.response ?? []).map((r) => ({
