@@ -5,13 +5,17 @@ import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
 import { emulated, until } from './helpers/emulated';
+import { asOtherUser } from './helpers/cli';
 import { DIST } from './helpers/paths';
 
 // `anomaly status` and `anomaly feedback` talk to a running extension through its socket.
 
 function anomaly(args: string[], as: { uid?: number; gid?: number } = {}): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(DIST, 'cli', 'main.js'), ...args], { env: { ...process.env, ANOMALY_CONFIG: '' }, ...as });
+    const child =
+      as.uid === undefined
+        ? spawn(process.execPath, [path.join(DIST, 'cli', 'main.js'), ...args], { env: { ...process.env, ANOMALY_CONFIG: '' } })
+        : spawn(...asOtherUser(args), as);
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
