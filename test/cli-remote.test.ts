@@ -64,7 +64,7 @@ t.test('status and feedback against a running extension', async (t) => {
   // cpu_ms_per_min and budget_ms_per_min), which the table left out
   t.match(
     status.out,
-    /\nCPU: [\d,]+ ms in the last minute \(the process, every thread\); not paced: osqueryd does not watch this extension and the config sets no budget\.cpu_percent\n$/,
+    /\nCPU: [\d,]+ ms in the last minute \(the process, every thread\); not paced: osqueryd does not watch this extension, its cgroup has no CPU quota, and the config sets no budget\.cpu_percent\n$/,
   );
 
   const fb = await anomaly(['feedback', odd.id, 'normal', '--note', 'port check by the admin', '--socket', e.emu.socket]);

@@ -53,6 +53,6 @@ function cpuLine(rows: ReadonlyArray<Record<string, string>>): string {
   const n = (v: string) => Number(v).toLocaleString('en-US');
   const budget = star.budget_ms_per_min
     ? `paced to ${n(star.budget_ms_per_min)} ms per minute (osqueryd's watchdog limit, or the config's budget.cpu_percent)`
-    : 'not paced: osqueryd does not watch this extension and the config sets no budget.cpu_percent';
+    : 'not paced: osqueryd does not watch this extension, its cgroup has no CPU quota, and the config sets no budget.cpu_percent';
   return `CPU: ${n(star.cpu_ms_per_min)} ms in the last minute (the process, every thread); ${budget}\n`;
 }
