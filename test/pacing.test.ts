@@ -145,6 +145,41 @@ t.test('when unpaced threads alone use the whole allowance, scoring still moves'
   t.equal(pacer.budgetMsPerMinute, Math.round(TARGET_SHARE * 0.1 * 2 * 60_000));
 });
 
+// systemd gives osqueryd's unit TimeoutStopSec=15 and KillMode=control-group: the extension
+// gets SIGTERM with osqueryd and is killed 15 s later. Its scorer thread saves on close, after
+// the request under way; paced (at half of the unit's 0.2 CPU quota), that request took 22.5 s
+// to end after a SIGTERM, in a run through the emulator (docs/hardening.md, newcomer4).
+t.test('release() ends pacing at once, a wait under way included: a shutdown does not wait for the budget', async (t) => {
+  /** a clock that moves only when told: a sleep lasts until the test moves it */
+  class Stalled implements PacerEnv {
+    t = 0;
+    used = 0;
+    sleeping: number[] = [];
+    now = () => this.t;
+    cpu = () => this.used;
+    sleep = (ms: number) => {
+      this.sleeping.push(ms);
+      return new Promise<void>(() => {});
+    };
+  }
+  const env = new Stalled();
+  const pacer = new Pacer(env);
+  pacer.configure(budget(2));
+  env.used = 10_000; // far over: the next slice waits
+  let done = false;
+  const slice = pacer.slice().then(() => (done = true));
+  await new Promise((r) => setImmediate(r));
+  t.same(env.sleeping, [MAX_WAIT_MS], 'it waits, as long as it may');
+  t.notOk(done);
+  pacer.release();
+  await slice;
+  t.ok(done, 'released: the wait ends without the clock moving');
+  t.equal(pacer.current, null, 'and nothing is paced after it');
+  env.used += 10_000;
+  await pacer.slice();
+  t.equal(env.sleeping.length, 1, 'the next slice does not wait');
+});
+
 const opts = (o: Record<string, string>): Record<string, OptionInfo> =>
   Object.fromEntries(Object.entries(o).map(([k, v]) => [k, { value: v, default_value: '', type: 'string' }]));
 const launched = { OSQUERY_EXTENSION: '1234' };
