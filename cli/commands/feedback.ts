@@ -12,7 +12,9 @@ anomalous  never learn it, and keep flagging it whenever it recurs
 Options:
   --note TEXT    why (kept with the label)
   --socket PATH  osqueryd's extensions socket (default /var/osquery/osquery.em, or
-                 ANOMALY_SOCKET), or the extension's own socket PATH.<uuid>
+                 ANOMALY_SOCKET), or the extension's own socket PATH.<uuid>; a fleet
+                 agent may start osqueryd with another --extensions_socket: see
+                 ps -o args= -C osqueryd
 `;
 
 export async function run(argv: string[]): Promise<number> {

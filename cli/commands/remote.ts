@@ -58,7 +58,7 @@ export async function findExtensionSocket(socket: string | undefined, command: s
   throw new CliError(
     `no running anomaly extension found next to ${given}` +
       (errors.length ? ` (${errors.join('; ')})` : ' (no extension sockets there)') +
-      '; is osqueryd running with the extension loaded? Use --socket to name its extensions socket',
+      '; is osqueryd running with the extension loaded? Use --socket to name its extensions socket (the --extensions_socket of `ps -o args= -C osqueryd`; a fleet agent may set one of its own)',
     EXIT.unavailable,
   );
 }

@@ -11,7 +11,9 @@ then the CPU the process used in the last minute and the budget it paces to.
 
 Options:
   --socket PATH  osqueryd's extensions socket (default /var/osquery/osquery.em, or
-                 ANOMALY_SOCKET), or the extension's own socket PATH.<uuid>
+                 ANOMALY_SOCKET), or the extension's own socket PATH.<uuid>; a fleet
+                 agent may start osqueryd with another --extensions_socket: see
+                 ps -o args= -C osqueryd
   --json         print the rows as JSON lines
 `;
 
