@@ -54,7 +54,7 @@ function cpuLine(rows: ReadonlyArray<Record<string, string>>): string {
   if (!star?.cpu_ms_per_min) return '';
   const n = (v: string) => Number(v).toLocaleString('en-US');
   const budget = star.budget_ms_per_min
-    ? `paced to ${n(star.budget_ms_per_min)} ms per minute (osqueryd's watchdog limit, or the config's budget.cpu_percent)`
+    ? `paced to ${n(star.budget_ms_per_min)} ms per minute (the tighter of osqueryd's watchdog limit and half its cgroup's CPU quota, or the config's budget.cpu_percent; the extension's log at start says which)`
     : 'not paced: osqueryd does not watch this extension, its cgroup has no CPU quota, and the config sets no budget.cpu_percent';
   return `CPU: ${n(star.cpu_ms_per_min)} ms in the last minute (the process, every thread); ${budget}\n`;
 }
