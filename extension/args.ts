@@ -32,6 +32,11 @@ Environment (osqueryd passes its own environment to the extensions it launches):
   ANOMALY_CONFIG  the extension's config file; default: /etc/osquery/anomaly.json
   ANOMALY_STATE_DIR  overrides the config's state_dir (default /var/osquery/anomaly);
                   an absolute path, as the extension runs in osqueryd's working directory
+
+It runs node on the built tree only when the node binary, dist/, the folder that holds it
+(with its package.json) and node_modules/ are owned by root or by the user it runs as and are
+not writable by everyone: osqueryd's rule for extensions, as whoever can change them runs
+code as osqueryd's user (exit 78 otherwise, naming the file).
 `;
 
 /** `--help` or `-h` anywhere, as osqueryd never passes them */

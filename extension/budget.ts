@@ -79,24 +79,87 @@ function readCpuinfo(): string | null {
 }
 
 /**
+ * The share of its cgroup's CPU quota the extension keeps to. osqueryd and the extensions it
+ * starts are one cgroup: osquery's own systemd unit sets CPUQuota=20% (0.2 CPU for osqueryd,
+ * its audit and inotify readers, and this extension together), and an unpaced training would
+ * take all of it for as long as it runs, osqueryd's readers waiting behind it.
+ */
+export const CGROUP_SHARE = 0.5;
+
+/**
+ * CPUs the cgroup of this process may use, the smallest quota from its own cgroup up to the
+ * root (cgroup v2 `cpu.max`, v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us` of the cpu
+ * controller, under /sys/fs/cgroup); null when none is set. `read` gives a file's text or null.
+ */
+export function cgroupCpus(read: (file: string) => string | null = readText): number | null {
+  const self = read('/proc/self/cgroup');
+  if (self === null) return null;
+  let smallest: number | null = null;
+  const keep = (cpus: number) => {
+    if (Number.isFinite(cpus) && cpus > 0 && (smallest === null || cpus < smallest)) smallest = cpus;
+  };
+  for (const line of self.split('\n')) {
+    const m = /^\d+:([^:]*):(\/.*)$/.exec(line.trim());
+    if (!m) continue;
+    const [, controllers, at] = m;
+    const v2 = controllers === '';
+    if (!v2 && !controllers.split(',').includes('cpu')) continue;
+    const mount = v2 ? '/sys/fs/cgroup' : `/sys/fs/cgroup/${controllers}`;
+    for (let dir = at; ; dir = dir.slice(0, dir.lastIndexOf('/')) || '/') {
+      const base = `${mount}${dir === '/' ? '' : dir}`;
+      if (v2) {
+        const [quota, period] = (read(`${base}/cpu.max`) ?? 'max').trim().split(/\s+/);
+        if (quota !== 'max') keep(Number(quota) / Number(period || 100000));
+      } else {
+        const quota = Number(read(`${base}/cpu.cfs_quota_us`) ?? -1);
+        if (quota > 0) keep(quota / Number(read(`${base}/cpu.cfs_period_us`) ?? 100000));
+      }
+      if (dir === '/') break;
+    }
+  }
+  return smallest;
+}
+
+function readText(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/**
  * The budget the scorer paces to, or null to run unpaced. A configured `cpu_percent` wins
- * (0 turns pacing off); otherwise the watcher's limit applies when it watches extensions and
- * launched this process (osqueryd sets OSQUERY_EXTENSION in the environment of extensions it
- * autoloads; it watches no others).
+ * (0 turns pacing off). Otherwise, for a process osqueryd launched (it sets OSQUERY_EXTENSION
+ * in the environment of extensions it autoloads; it watches no others), the tighter of the
+ * watcher's limit, when it watches extensions, and CGROUP_SHARE of the cgroup's CPU quota,
+ * which osqueryd shares with it.
  */
 export function resolveBudget(
   options: Record<string, OptionInfo> | null,
   configured: number | null,
   env: NodeJS.ProcessEnv = process.env,
   cores: number = watcherCores(),
+  quotaCpus: number | null = cgroupCpus(),
 ): CpuBudget | null {
   if (configured !== null) {
     return configured > 0 && configured < 100 ? { limitPercent: configured, cores, intervalMs: WATCH_INTERVAL_MS, source: 'config budget.cpu_percent' } : null;
   }
-  if (!options || !env.OSQUERY_EXTENSION) return null;
-  const limits = watchdogLimits(options);
-  if (!limits.watched || limits.utilizationPercent >= 100) return null;
-  return { limitPercent: limits.utilizationPercent, cores, intervalMs: WATCH_INTERVAL_MS, source: `osqueryd watchdog_level ${limits.level}` };
+  if (!env.OSQUERY_EXTENSION) return null;
+  const limits = options ? watchdogLimits(options) : null;
+  const watchdog: CpuBudget | null =
+    limits && limits.watched && limits.utilizationPercent < 100
+      ? { limitPercent: limits.utilizationPercent, cores, intervalMs: WATCH_INTERVAL_MS, source: `osqueryd watchdog_level ${limits.level}` }
+      : null;
+  // the quota as a percent of the same cores, so that both budgets are read alike
+  const quotaPercent = quotaCpus === null ? 100 : (CGROUP_SHARE * quotaCpus * 100) / cores;
+  if (quotaPercent >= 100 || (watchdog && watchdog.limitPercent <= quotaPercent)) return watchdog;
+  return {
+    limitPercent: quotaPercent,
+    cores,
+    intervalMs: WATCH_INTERVAL_MS,
+    source: `${Math.round(CGROUP_SHARE * 100)} % of the cgroup's CPU quota of ${+quotaCpus!.toFixed(2)} CPU, shared with osqueryd (systemd CPUQuota)`,
+  };
 }
 
 /**
@@ -166,7 +229,7 @@ export async function readBudget(
     'info',
     budget
       ? `pacing the scorer to ${budgetMsPerMinute(budget)} ms of CPU per minute: ${Math.round(TARGET_SHARE * 100)} % of a ${budget.limitPercent} % limit of ${budget.cores} cores (${budget.source})`
-      : 'CPU not paced: osqueryd does not watch this extension and the config sets no budget.cpu_percent',
+      : 'CPU not paced: osqueryd does not watch this extension, its cgroup has no CPU quota, and the config sets no budget.cpu_percent',
   );
   return budget;
 }

@@ -373,6 +373,9 @@ export class AnomalyExtension {
       if (this.watchdog) clearInterval(this.watchdog);
       if (this.lockRetry) clearInterval(this.lockRetry);
       this.cpu.stop();
+      // the batch under way ends before the ingest stops and the state is saved: unpaced from
+      // here, or a paced one outlasts the 15 s systemd gives osqueryd's unit after SIGTERM
+      this.service?.hurry();
       if (this.uuid) await this.manager.deregisterExtension(this.uuid, 1000).catch(() => undefined);
       // the queue stays open until no call can arrive any more: a line answered 0 is a line kept
       if (this.server) await this.server.close();

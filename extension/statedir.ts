@@ -9,6 +9,9 @@ import { makeDir } from '../state/atomic';
 
 export class StateDirError extends Error {}
 
+/** `runsAs` of the command line's checks */
+export const COMMAND_USER = 'this command runs as';
+
 /** `runsAs`: who must own the directory, for the message (the CLI checks it too) */
 export function prepareStateDir(dir: string, runsAs = 'the extension runs as'): void {
   // before anything is made there, and again once it is
@@ -40,8 +43,16 @@ export function trustStateDir(dir: string, runsAs = 'the extension runs as'): vo
   if (st.isSymbolicLink()) throw new StateDirError(`state directory ${dir} is a symbolic link; name the real directory in state_dir`);
   if (!st.isDirectory()) throw new StateDirError(`state directory ${dir} is not a directory`);
   const uid = process.getuid?.();
-  if (uid !== undefined && st.uid !== uid)
+  if (uid !== undefined && st.uid !== uid) {
+    // a command run without sudo on the extension's state (root's, as osqueryd runs it as
+    // root): chown would lock the extension out of it (it refuses a directory not its user's,
+    // and osqueryd shuts down without its logger)
+    if (st.uid === 0 && runsAs === COMMAND_USER)
+      throw new StateDirError(
+        `state directory ${dir} is root's (the extension's, when osqueryd runs it as root), and this command runs as uid ${uid}: run it as root (sudo); do not chown it, the extension would refuse it`,
+      );
     throw new StateDirError(`state directory ${dir} is owned by uid ${st.uid}, not by the user ${runsAs} (uid ${uid}); chown it or choose another state_dir`);
+  }
   if (st.mode & 0o022)
     throw new StateDirError(
       `state directory ${dir} is writable by ${st.mode & 0o002 ? 'everyone' : 'its group'} (mode ${(st.mode & 0o777).toString(8)}); chmod 700 it`,

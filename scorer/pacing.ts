@@ -79,7 +79,21 @@ export class Pacer {
    * the fit's garbage there (scorer/heap.ts) */
   onFitEnd: () => void = () => {};
 
+  /** ends the wait under way, if any (release) */
+  private wake: (() => void) | null = null;
+
   constructor(private readonly env: PacerEnv = processEnv) {}
+
+  /**
+   * Stop pacing at once, a wait under way included. On close the scorer thread finishes the
+   * request under way before it saves; paced, that took 22.5 s after a SIGTERM, past the 15 s
+   * systemd gives osqueryd's unit (TimeoutStopSec) before it kills the whole cgroup.
+   */
+  release(): void {
+    this.budget = null;
+    this.tokens = Infinity;
+    this.wake?.();
+  }
 
   /** set or clear (null: run flat out) the budget */
   configure(budget: CpuBudget | null): void {
@@ -137,8 +151,10 @@ export class Pacer {
         return;
       }
       const ms = Math.min(Math.ceil(-this.tokens / this.rate), MAX_WAIT_MS - waited);
-      await this.env.sleep(ms);
+      await Promise.race([this.env.sleep(ms), new Promise<void>((resolve) => (this.wake = resolve))]);
+      this.wake = null;
       waited += ms;
+      if (!this.budget) break;
       this.refill();
     }
     this.waitedMs += waited;

@@ -8,7 +8,7 @@ import type { ScoreStore, WindowStore } from '../state/store';
 import { RetainedWindows } from '../state/windows';
 import type { SubjectOptions } from './subject';
 import { progressBuffer, SliceWatch, type OverBudget } from './watch';
-import type { WorkerInit, WorkerReply, WorkerRequest } from './worker';
+import type { WorkerInit, WorkerReply, WorkerRequest, WorkerSignal } from './worker';
 import type { FeedbackRecord, LineMarks, ModelSummary, ScoredEvent, ScoredWindow } from './types';
 
 // The extension's handle on the scorer. The scorer itself lives in a worker thread
@@ -88,7 +88,8 @@ class ScorerThread {
   private closing = false;
 
   constructor(
-    private readonly init: Omit<WorkerInit, 'progress'>,
+    /** not readonly: release() clears its budget for a worker started after it */
+    private init: Omit<WorkerInit, 'progress'>,
     /** CPU ms one slice of rows may take before the worker is stopped (budget.row_cpu_ms) */
     private readonly rowBudgetMs: number,
     private readonly log: LogFn,
@@ -187,6 +188,16 @@ class ScorerThread {
       live.pending.set(id, { resolve, reject });
       live.worker.postMessage({ ...req, id } as WorkerRequest);
     });
+  }
+
+  /**
+   * Stop pacing now, a wait under way included, for this worker and any started after it:
+   * at shutdown the request under way must end before the state is saved, and osqueryd's
+   * systemd unit kills the whole cgroup 15 s after SIGTERM (TimeoutStopSec)
+   */
+  release(): void {
+    this.init = { ...this.init, budget: null };
+    void this.live?.then((live) => live.worker.postMessage({ type: 'release' } satisfies WorkerSignal)).catch(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -337,6 +348,11 @@ export class ScoringService {
     const scored = this.scores.get(record.id);
     if (!scored) throw new Error(`no retained anomaly_scores row has id ${JSON.stringify(record.id.slice(0, 100))}`);
     await this.thread.request({ type: 'feedback', scored, record });
+  }
+
+  /** stop pacing the scorer thread at once (a shutdown begins: see ScorerThread.release) */
+  hurry(): void {
+    this.thread.release();
   }
 
   /** persist state and stop the worker */

@@ -37,6 +37,9 @@ export type WorkerRequest =
   | { type: 'users'; id: number; rows: Array<{ uid: string; username: string }> }
   | { type: 'close'; id: number };
 
+/** a message acted on at once, not queued behind the request under way, and not answered */
+export type WorkerSignal = { type: 'release' };
+
 export type WorkerReply =
   | { type: 'ready'; backend: string; summaries: ReturnType<Scorer['summaries']>; budgetMsPerMinute: number | null }
   | { type: 'done'; id: number; events?: ScoredEvent[]; windows?: ScoredWindow[]; unreadable?: number[]; summaries: ReturnType<Scorer['summaries']> }
@@ -169,7 +172,10 @@ async function main(): Promise<void> {
   }, init.saveEverySeconds * 1000);
   timer.unref();
 
-  port.on('message', (req: WorkerRequest) => {
+  port.on('message', (req: WorkerRequest | WorkerSignal) => {
+    // a shutdown begins: the request under way runs to its end unpaced, so that the save that
+    // follows it is not a budget's wait away (osqueryd's systemd unit kills 15 s after SIGTERM)
+    if (req.type === 'release') return pacer.release();
     chain = chain.then(async () => {
       try {
         let events: ScoredEvent[] | undefined;

@@ -1,14 +1,21 @@
 import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
 import { emulated, until } from './helpers/emulated';
+import { asOtherUser } from './helpers/cli';
 import { DIST } from './helpers/paths';
 
 // `anomaly status` and `anomaly feedback` talk to a running extension through its socket.
 
-function anomaly(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+function anomaly(args: string[], as: { uid?: number; gid?: number } = {}): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(DIST, 'cli', 'main.js'), ...args], { env: { ...process.env, ANOMALY_CONFIG: '' } });
+    const child =
+      as.uid === undefined
+        ? spawn(process.execPath, [path.join(DIST, 'cli', 'main.js'), ...args], { env: { ...process.env, ANOMALY_CONFIG: '' } })
+        : spawn(...asOtherUser(args), as);
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -57,7 +64,7 @@ t.test('status and feedback against a running extension', async (t) => {
   // cpu_ms_per_min and budget_ms_per_min), which the table left out
   t.match(
     status.out,
-    /\nCPU: [\d,]+ ms in the last minute \(the process, every thread\); not paced: osqueryd does not watch this extension and the config sets no budget\.cpu_percent\n$/,
+    /\nCPU: [\d,]+ ms in the last minute \(the process, every thread\); not paced: osqueryd does not watch this extension, its cgroup has no CPU quota, and the config sets no budget\.cpu_percent\n$/,
   );
 
   const fb = await anomaly(['feedback', odd.id, 'normal', '--note', 'port check by the admin', '--socket', e.emu.socket]);
@@ -104,4 +111,37 @@ t.test("SQL writes at the emulator's osquery> prompt reach the extension, as osq
   await t.rejects(e.emu.query(`INSERT INTO anomaly_scores (id) VALUES ('x')`), /readonly/, 'anomaly_scores is read-only');
   await t.rejects(e.emu.query(`DELETE FROM anomaly_feedback`), /readonly/, 'labels cannot be deleted');
   t.equal((await e.emu.query('SELECT id FROM anomaly_feedback')).length, 1, 'one label, as before');
+});
+
+// The extension's socket is 0600 and osqueryd's, so an engineer who runs `anomaly status`
+// without sudo is refused by the kernel: the message said "is osqueryd running with the
+// extension loaded?" of an extension that was running, and a folder it could not list was
+// "no extension sockets there".
+t.test('status as a user who may not reach the socket says to run it as root', async (t) => {
+  const root = process.getuid?.() === 0;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-remote-perm-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const sock = path.join(dir, 'osquery.em.4242');
+  const server = net.createServer((c) => c.destroy());
+  await new Promise<void>((res) => server.listen(sock, res));
+  t.teardown(() => server.close());
+  fs.chmodSync(sock, 0o600);
+  // as root the kernel lets everything through: the CLI runs as nobody; else the folder and
+  // socket are taken from the user who runs the test
+  const as = root ? { uid: 65534, gid: 65534 } : {};
+  if (!root) fs.chmodSync(sock, 0o000);
+  fs.chmodSync(dir, 0o755);
+  const socketRefused = await anomaly(['status', '--socket', path.join(dir, 'osquery.em')], as);
+  t.equal(socketRefused.code, 69);
+  t.match(socketRefused.err, /permission denied on .*osquery\.em\.4242.*run it as root \(sudo anomaly status\)/);
+  t.notMatch(socketRefused.err, /is osqueryd running/);
+  fs.chmodSync(dir, 0o711);
+  if (!root) fs.chmodSync(dir, 0o311);
+  const listRefused = await anomaly(['status', '--socket', path.join(dir, 'osquery.em')], as);
+  t.equal(listRefused.code, 69);
+  t.match(listRefused.err, /cannot list .*anomaly-remote-perm-\w+ \(EACCES\).*run it as root \(sudo anomaly status\)/);
+  const fbRefused = await anomaly(['feedback', '12', 'normal', '--socket', sock], as);
+  t.equal(fbRefused.code, 69);
+  t.match(fbRefused.err, /permission denied on .*run it as root \(sudo anomaly feedback\)/);
+  fs.chmodSync(dir, 0o700);
 });

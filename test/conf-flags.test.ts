@@ -41,3 +41,20 @@ t.test('no example config sets a CLI-only flag in its options', async (t) => {
   const kafka = fs.readFileSync(path.join(ROOT, 'conf', 'kafka-routing.example.flags'), 'utf8').split('\n');
   t.ok(kafka.includes('--logger_plugin=filesystem,anomaly,kafka_producer'), 'the Kafka example routes through a flagfile');
 });
+
+// osquery installs the audit rules that feed process_events and socket_events only with
+// --audit_allow_config=true (auditdnetlink.cpp, acquireHandle: without it the handle is
+// "ActiveImmutable" and configureAuditService never runs), so with auditd stopped, as the
+// flags file asks, those tables stay empty. The README's snippet is what a Fleet or Kolide
+// flagfile gets pasted from.
+t.test('the flags without which the pack has no events are in the flags file and the README snippet', async (t) => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const snippet = new Set(/flags that matter[\s\S]*?\n```\n([\s\S]*?)\n```/.exec(readme)![1].split('\n'));
+  const flagfile = new Set(fs.readFileSync(path.join(ROOT, 'conf', 'osquery.flags'), 'utf8').split('\n'));
+  for (const flag of ['--disable_audit=false', '--audit_allow_config=true', '--audit_allow_sockets=true', '--enable_file_events=true']) {
+    t.ok(flagfile.has(flag), `conf/osquery.flags: ${flag}`);
+    t.ok(snippet.has(flag), `README snippet: ${flag}`);
+  }
+  // osquery's defaults that the pack relies on, not turned off
+  for (const off of ['--audit_allow_process_events=false', '--disable_events=true']) t.notOk(flagfile.has(off) || snippet.has(off), `not set: ${off}`);
+});

@@ -84,3 +84,54 @@ t.test("it gives node glibc malloc's fixed mmap threshold (unless one is set alr
   const kept = run(alone.ext, ['--socket', '/nonexistent'], { ANOMALY_DIST: DIST, ANOMALY_NODE: fake, MALLOC_MMAP_THRESHOLD_: '65536' });
   t.equal(kept.out.trim(), `threshold=65536 args=--max-semi-space-size=4 ${DIST}/extension/main.js --socket /nonexistent`);
 });
+
+// osqueryd runs anomaly.ext only when the file is owned by root (or osqueryd's user) and is not
+// writable by everyone (osquery's safePermissions); the launcher then runs node on the built
+// tree, as root. A tree another user owns or everyone may write is that user's root shell: the
+// README's `cp -a` of a checkout a developer cloned kept the developer's uid on every file.
+t.test('it refuses a built tree or a node that a user other than root (or its own) could change', async (t) => {
+  const readme = install('readme');
+  t.teardown(() => fs.rmSync(readme.dir, { recursive: true, force: true }));
+  const top = path.join(readme.dir, 'anomaly');
+  fs.rmSync(path.join(top, 'dist'));
+  fs.cpSync(DIST, path.join(top, 'dist'), { recursive: true });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(top, 'node_modules'));
+  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(top, 'package.json'));
+  const main = path.join(top, 'dist', 'extension', 'main.js');
+  const trusted = run(readme.ext, ['--bogus']);
+  t.equal(trusted.code, 64, `a tree of its own user runs: ${trusted.err.trim()}`);
+
+  fs.chmodSync(main, 0o666);
+  const writable = run(readme.ext, ['--bogus']);
+  t.equal(writable.code, 78, 'a file of the tree writable by everyone: EX_CONFIG, and node is not started');
+  t.match(writable.err, /^anomaly\.ext: .*dist\/extension\/main\.js is writable by everyone, .*chmod -R o-w /);
+  t.equal(writable.err.trim().split('\n').length, 1, 'one line');
+  fs.chmodSync(main, 0o644);
+
+  const fake = path.join(readme.dir, 'node');
+  fs.writeFileSync(fake, '#!/bin/sh\n[ "$1" = -p ] && { echo 20; exit 0; }\necho ran\n', { mode: 0o755 });
+  fs.chmodSync(fake, 0o757);
+  const node = run(readme.ext, [], { ANOMALY_NODE: fake });
+  t.equal(node.code, 78, 'a node binary writable by everyone is not run');
+  t.match(node.err, /node is writable by everyone/);
+  t.notMatch(node.out, /ran/);
+  fs.chmodSync(fake, 0o755);
+
+  if (process.getuid?.() !== 0) {
+    t.comment('chown to another user needs root: the owner cases are not run');
+    return;
+  }
+  fs.chownSync(main, 1000, 1000);
+  const owned = run(readme.ext, ['--bogus']);
+  t.equal(owned.code, 78, 'a file of the tree owned by another user: EX_CONFIG');
+  t.match(owned.err, /^anomaly\.ext: .*dist\/extension\/main\.js is owned by uid 1000, neither root nor uid 0 .*chown -R root:root /);
+  fs.chownSync(main, 0, 0);
+  fs.chownSync(top, 1000, 1000);
+  const ownedTop = run(readme.ext, ['--bogus']);
+  t.equal(ownedTop.code, 78, 'the folder that holds dist/ owned by another user (who could swap dist/): refused');
+  t.match(ownedTop.err, /anomaly is owned by uid 1000/);
+  fs.chownSync(fake, 1000, 1000);
+  const ownedNode = run(readme.ext, [], { ANOMALY_NODE: fake, ANOMALY_DIST: DIST });
+  t.equal(ownedNode.code, 78, 'a node binary owned by another user (an nvm install in a home) is not run as root');
+  t.match(ownedNode.err, /node is owned by uid 1000/);
+});

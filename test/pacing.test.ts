@@ -1,7 +1,7 @@
 import * as os from 'os';
 import t from 'tap';
 import { OsquerydEmulator } from '../emulator';
-import { readBudget, resolveBudget, watchdogLimits, watcherCores, type OptionInfo } from '../extension/budget';
+import { cgroupCpus, readBudget, resolveBudget, watchdogLimits, watcherCores, type OptionInfo } from '../extension/budget';
 import { ManagerClient } from '../extension/client';
 import { MAX_WAIT_MS, Pacer, TARGET_SHARE, type CpuBudget, type PacerEnv } from '../scorer/pacing';
 import { anomaly } from './helpers/cli';
@@ -145,6 +145,41 @@ t.test('when unpaced threads alone use the whole allowance, scoring still moves'
   t.equal(pacer.budgetMsPerMinute, Math.round(TARGET_SHARE * 0.1 * 2 * 60_000));
 });
 
+// systemd gives osqueryd's unit TimeoutStopSec=15 and KillMode=control-group: the extension
+// gets SIGTERM with osqueryd and is killed 15 s later. Its scorer thread saves on close, after
+// the request under way; paced (at half of the unit's 0.2 CPU quota), that request took 22.5 s
+// to end after a SIGTERM, in a run through the emulator (docs/hardening.md, newcomer4).
+t.test('release() ends pacing at once, a wait under way included: a shutdown does not wait for the budget', async (t) => {
+  /** a clock that moves only when told: a sleep lasts until the test moves it */
+  class Stalled implements PacerEnv {
+    t = 0;
+    used = 0;
+    sleeping: number[] = [];
+    now = () => this.t;
+    cpu = () => this.used;
+    sleep = (ms: number) => {
+      this.sleeping.push(ms);
+      return new Promise<void>(() => {});
+    };
+  }
+  const env = new Stalled();
+  const pacer = new Pacer(env);
+  pacer.configure(budget(2));
+  env.used = 10_000; // far over: the next slice waits
+  let done = false;
+  const slice = pacer.slice().then(() => (done = true));
+  await new Promise((r) => setImmediate(r));
+  t.same(env.sleeping, [MAX_WAIT_MS], 'it waits, as long as it may');
+  t.notOk(done);
+  pacer.release();
+  await slice;
+  t.ok(done, 'released: the wait ends without the clock moving');
+  t.equal(pacer.current, null, 'and nothing is paced after it');
+  env.used += 10_000;
+  await pacer.slice();
+  t.equal(env.sleeping.length, 1, 'the next slice does not wait');
+});
+
 const opts = (o: Record<string, string>): Record<string, OptionInfo> =>
   Object.fromEntries(Object.entries(o).map(([k, v]) => [k, { value: v, default_value: '', type: 'string' }]));
 const launched = { OSQUERY_EXTENSION: '1234' };
@@ -153,12 +188,77 @@ t.test('the limit follows watcher.cpp: level, override, extensions watchdog on o
   t.same(watchdogLimits(opts({ enable_extensions_watchdog: 'true' })), { watched: true, utilizationPercent: 10, memoryMb: 200, level: 0 });
   t.same(watchdogLimits(opts({ enable_extensions_watchdog: 'true', watchdog_level: '1' })), { watched: true, utilizationPercent: 5, memoryMb: 100, level: 1 });
   t.equal(watchdogLimits(opts({ watchdog_level: '1', watchdog_utilization_limit: '20' })).utilizationPercent, 20);
-  t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'false' }), null, launched, 2), null, 'extensions not watched');
-  t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'true', watchdog_level: '-1' }), null, launched, 2), null, 'level -1 allows 100 %');
+  t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'false' }), null, launched, 2, null), null, 'extensions not watched');
+  t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'true', watchdog_level: '-1' }), null, launched, 2, null), null, 'level -1 allows 100 %');
   t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'true' }), null, {}, 2), null, 'not launched by osqueryd: not watched');
-  t.match(resolveBudget(opts({ enable_extensions_watchdog: 'true' }), null, launched, 4), { limitPercent: 10, cores: 4 });
+  t.match(resolveBudget(opts({ enable_extensions_watchdog: 'true' }), null, launched, 4, null), { limitPercent: 10, cores: 4 });
   t.match(resolveBudget(null, 25, {}, 2), { limitPercent: 25, source: 'config budget.cpu_percent' }, 'the config wins');
   t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'true' }), 0, launched, 2), null, 'budget.cpu_percent 0 turns pacing off');
+});
+
+/** a reader of the files cgroupCpus looks at, from a map of their texts */
+const files =
+  (texts: Record<string, string>) =>
+  (file: string): string | null =>
+    texts[file] ?? null;
+
+t.test("the cgroup's CPU quota, which osqueryd's own systemd unit sets, is read from cgroup v2 and v1", async (t) => {
+  // osquery's deb and rpm units: CPUQuota=20%, i.e. cpu.max "20000 100000" on the service's cgroup
+  const unit = '0::/system.slice/osqueryd.service\n';
+  t.equal(cgroupCpus(files({ '/proc/self/cgroup': unit, '/sys/fs/cgroup/system.slice/osqueryd.service/cpu.max': '20000 100000\n' })), 0.2);
+  t.equal(cgroupCpus(files({ '/proc/self/cgroup': unit, '/sys/fs/cgroup/system.slice/osqueryd.service/cpu.max': 'max 100000\n' })), null, 'max: no quota');
+  t.equal(
+    cgroupCpus(
+      files({
+        '/proc/self/cgroup': unit,
+        '/sys/fs/cgroup/system.slice/osqueryd.service/cpu.max': '50000 100000',
+        '/sys/fs/cgroup/system.slice/cpu.max': '25000 100000',
+      }),
+    ),
+    0.25,
+    'a parent slice with a smaller quota bounds the service',
+  );
+  const v1 = '4:cpu,cpuacct:/system.slice/osqueryd.service\n3:memory:/system.slice/osqueryd.service\n0::/system.slice/osqueryd.service\n';
+  t.equal(
+    cgroupCpus(
+      files({
+        '/proc/self/cgroup': v1,
+        '/sys/fs/cgroup/cpu,cpuacct/system.slice/osqueryd.service/cpu.cfs_quota_us': '20000\n',
+        '/sys/fs/cgroup/cpu,cpuacct/system.slice/osqueryd.service/cpu.cfs_period_us': '100000\n',
+      }),
+    ),
+    0.2,
+    "cgroup v1: the cpu controller's quota over its period",
+  );
+  t.equal(
+    cgroupCpus(files({ '/proc/self/cgroup': v1, '/sys/fs/cgroup/cpu,cpuacct/system.slice/osqueryd.service/cpu.cfs_quota_us': '-1' })),
+    null,
+    'v1 -1: none',
+  );
+  t.equal(cgroupCpus(files({})), null, 'no /proc: none');
+});
+
+t.test('under a CPU quota the scorer keeps to half of it, leaving osqueryd the rest: also when the watchdog is off', async (t) => {
+  // unwatched (osquery's default, and conf/osquery.flags'), the scorer ran unpaced: a training
+  // took the whole 0.2 CPU of the unit's cgroup, osqueryd's audit reader waiting behind it
+  const quota = resolveBudget(opts({ enable_extensions_watchdog: 'false' }), null, launched, 2, 0.2);
+  t.match(quota, { limitPercent: 5, cores: 2, source: /50 % of the cgroup's CPU quota of 0\.2 CPU, shared with osqueryd/ });
+  t.equal(
+    Math.round(TARGET_SHARE * (quota!.limitPercent / 100) * quota!.cores * 60_000),
+    Math.round(TARGET_SHARE * 0.1 * 60_000),
+    '70 % of 0.1 CPU per minute',
+  );
+  t.match(resolveBudget(null, null, launched, 2, 0.2), { limitPercent: 5 }, 'osqueryd did not answer options(): the quota still holds');
+  // watched at level 0 on 2 cores the watcher allows 0.2 CPU, and half the quota is 0.1: the tighter wins
+  t.match(resolveBudget(opts({ enable_extensions_watchdog: 'true' }), null, launched, 2, 0.2), { limitPercent: 5 });
+  t.match(
+    resolveBudget(opts({ enable_extensions_watchdog: 'true' }), null, launched, 2, 1.5),
+    { limitPercent: 10, source: 'osqueryd watchdog_level 0' },
+    'a quota looser than the watcher: the watcher',
+  );
+  t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'false' }), null, launched, 2, 4), null, 'a quota of more than all cores: unpaced');
+  t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'false' }), null, {}, 2, 0.2), null, 'not launched by osqueryd: not its cgroup to share');
+  t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'false' }), 0, launched, 2, 0.2), null, 'budget.cpu_percent 0 still turns pacing off');
 });
 
 /** /proc/cpuinfo of one processor (the fields boost's physical_concurrency() reads) */
@@ -176,11 +276,11 @@ t.test("the budget scales by the cores osqueryd's watcher counts: physical cores
   t.equal(watcherCores([processor(0, 0, 0), processor(1, 1, 0)].join(''), 2), 2, 'two sockets of one core');
   t.equal(watcherCores('processor\t: 0\nBogoMIPS\t: 48.00\n\n', 8), 8, 'no core ids (some ARM kernels): the logical count, as boost falls back');
   t.equal(watcherCores(null, 3), 3, 'no /proc/cpuinfo: the logical count');
-  const b = resolveBudget(opts({ enable_extensions_watchdog: 'true' }), null, launched, watcherCores(smt, 4));
+  const b = resolveBudget(opts({ enable_extensions_watchdog: 'true' }), null, launched, watcherCores(smt, 4), null);
   t.match(b, { limitPercent: 10, cores: 2 });
   // and by default resolveBudget reads this machine's /proc/cpuinfo the same way
   const here = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : null;
-  t.match(resolveBudget(opts({ enable_extensions_watchdog: 'true' }), null, launched), { cores: watcherCores(here, os.cpus().length) });
+  t.match(resolveBudget(opts({ enable_extensions_watchdog: 'true' }), null, launched, undefined, null), { cores: watcherCores(here, os.cpus().length) });
   t.match(resolveBudget(null, 25, {}), { cores: watcherCores(here, os.cpus().length) }, 'budget.cpu_percent is a share of the same cores');
 });
 

@@ -12,7 +12,9 @@ anomalous  never learn it, and keep flagging it whenever it recurs
 Options:
   --note TEXT    why (kept with the label)
   --socket PATH  osqueryd's extensions socket (default /var/osquery/osquery.em, or
-                 ANOMALY_SOCKET), or the extension's own socket PATH.<uuid>
+                 ANOMALY_SOCKET), or the extension's own socket PATH.<uuid>; a fleet
+                 agent may start osqueryd with another --extensions_socket: see
+                 ps -o args= -C osqueryd
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -20,7 +22,7 @@ export async function run(argv: string[]): Promise<number> {
   const [id, label] = rest;
   if (!id || !label || rest.length > 2) throw new CliError('feedback needs ID and a label (normal or anomalous)', EXIT.usage);
   if (label !== 'normal' && label !== 'anomalous') throw new CliError(`label must be normal or anomalous, not ${JSON.stringify(label)}`, EXIT.usage);
-  const socket = await findExtensionSocket(flags.socket as string | undefined);
+  const socket = await findExtensionSocket(flags.socket as string | undefined, 'feedback');
   const note = (flags.note as string | undefined) ?? '';
   // osquery's insert request for a writable extension table: the values in column order
   const res = await callExtension(socket, 'table', 'anomaly_feedback', {

@@ -27,37 +27,52 @@ export async function callExtension(
 /**
  * The socket of the running anomaly extension: `--socket` may name the extension's socket
  * itself or the manager socket, whose `.<uuid>` siblings are probed for our tables.
+ * `command` names the command in the hint for a user the kernel keeps out.
  */
-export async function findExtensionSocket(socket: string | undefined): Promise<string> {
+export async function findExtensionSocket(socket: string | undefined, command: string): Promise<string> {
   const given = socket ?? process.env.ANOMALY_SOCKET ?? DEFAULT_MANAGER_SOCKET;
-  const candidates = /\.\d+$/.test(given) ? [given] : siblings(given);
+  const listed = /\.\d+$/.test(given) ? { names: [given] } : siblings(given);
   const errors: string[] = [];
-  for (const c of candidates) {
+  let denied = false;
+  for (const c of listed.names) {
     try {
       // no shorter timeout for the probe: a slow extension is still the one asked for
       const res = await callExtension(c, 'table', 'anomaly_models', { action: 'columns' });
       if (res.status?.code === 0) return c;
       errors.push(`${c}: ${res.status?.message ?? 'refused'}`);
     } catch (err) {
-      errors.push((err as Error).message);
+      const message = (err as Error).message;
+      if (/\b(EACCES|EPERM)\b/.test(message)) {
+        denied = true;
+        errors.push(`permission denied on ${c}`);
+      } else errors.push(message);
     }
   }
+  // the extension creates its socket 0600 and osqueryd runs it as root: a user without sudo
+  // may not connect to a running extension, nor list a socket folder closed to others; neither
+  // is a sign of osqueryd being down
+  const asRoot = `the extension's socket is open to osqueryd's user only (it is root's, mode 0600): run it as root (sudo anomaly ${command})`;
+  if (listed.denied)
+    throw new CliError(`cannot list ${path.dirname(given)} (EACCES) to find the extension's socket beside ${given}; ${asRoot}`, EXIT.unavailable);
+  if (denied) throw new CliError(`${errors.join('; ')}: ${asRoot}`, EXIT.unavailable);
   throw new CliError(
     `no running anomaly extension found next to ${given}` +
       (errors.length ? ` (${errors.join('; ')})` : ' (no extension sockets there)') +
-      '; is osqueryd running with the extension loaded? Use --socket to name its extensions socket',
+      '; is osqueryd running with the extension loaded? Use --socket to name its extensions socket (the --extensions_socket of `ps -o args= -C osqueryd`; a fleet agent may set one of its own)',
     EXIT.unavailable,
   );
 }
 
-function siblings(manager: string): string[] {
+/** the `.<uuid>` siblings of the manager socket; `denied` when its folder may not be listed */
+function siblings(manager: string): { names: string[]; denied?: boolean } {
   const dir = path.dirname(manager);
   const base = path.basename(manager);
   let names: string[];
   try {
     names = fs.readdirSync(dir);
-  } catch {
-    return [];
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { names: [], denied: code === 'EACCES' || code === 'EPERM' };
   }
-  return names.filter((n) => n.startsWith(`${base}.`) && /^\d+$/.test(n.slice(base.length + 1))).map((n) => path.join(dir, n));
+  return { names: names.filter((n) => n.startsWith(`${base}.`) && /^\d+$/.test(n.slice(base.length + 1))).map((n) => path.join(dir, n)) };
 }

@@ -6,7 +6,7 @@ import type { LogFn } from '../../scorer/scorer';
 import { rowBatches } from '../../scorer/parse/batches';
 import type { LogItem } from '../../scorer/parse/results';
 import type { ResultRow } from '../../scorer/types';
-import { prepareStateDir, StateDirError, trustStateDir, untrustedPlace } from '../../extension/statedir';
+import { COMMAND_USER, prepareStateDir, StateDirError, trustStateDir, untrustedPlace } from '../../extension/statedir';
 import { CliError, EXIT } from '../exit';
 import { lockStateDir, StateInUse } from '../../state/lock';
 
@@ -46,7 +46,7 @@ export function configFrom(flags: Record<string, unknown>, access: 'write' | 're
     const problem = untrustedPlace(config.state_dir);
     try {
       if (problem) throw new StateDirError(`state directory ${config.state_dir}: ${problem}`);
-      trustStateDir(config.state_dir, 'this command runs as');
+      trustStateDir(config.state_dir, COMMAND_USER);
     } catch (err) {
       if (err instanceof StateDirError) throw new CliError(`${err.message}; or pass --state DIR`, EXIT.cantcreat);
       throw err;
@@ -58,7 +58,7 @@ export function configFrom(flags: Record<string, unknown>, access: 'write' | 're
   // checked before anything is written in it
   const check = () => {
     try {
-      prepareStateDir(config.state_dir, 'this command runs as');
+      prepareStateDir(config.state_dir, COMMAND_USER);
     } catch (err) {
       if (err instanceof StateDirError) throw new CliError(`${err.message}; or pass --state DIR`, EXIT.cantcreat);
       throw err;

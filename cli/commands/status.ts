@@ -11,7 +11,9 @@ then the CPU the process used in the last minute and the budget it paces to.
 
 Options:
   --socket PATH  osqueryd's extensions socket (default /var/osquery/osquery.em, or
-                 ANOMALY_SOCKET), or the extension's own socket PATH.<uuid>
+                 ANOMALY_SOCKET), or the extension's own socket PATH.<uuid>; a fleet
+                 agent may start osqueryd with another --extensions_socket: see
+                 ps -o args= -C osqueryd
   --json         print the rows as JSON lines
 `;
 
@@ -34,7 +36,7 @@ const COLUMNS = [
 
 export async function run(argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv, { socket: { kind: 'value' }, json: { kind: 'bool' } });
-  const socket = await findExtensionSocket(flags.socket as string | undefined);
+  const socket = await findExtensionSocket(flags.socket as string | undefined, 'status');
   const res = await callExtension(socket, 'table', 'anomaly_models', { action: 'generate', context: JSON.stringify({ constraints: [] }) });
   if (res.status?.code !== 0) throw new CliError(`anomaly_models: ${res.status?.message ?? 'failed'}`, EXIT.unavailable);
   const rows = (res.response ?? []).map((r) => ({
@@ -52,7 +54,7 @@ function cpuLine(rows: ReadonlyArray<Record<string, string>>): string {
   if (!star?.cpu_ms_per_min) return '';
   const n = (v: string) => Number(v).toLocaleString('en-US');
   const budget = star.budget_ms_per_min
-    ? `paced to ${n(star.budget_ms_per_min)} ms per minute (osqueryd's watchdog limit, or the config's budget.cpu_percent)`
-    : 'not paced: osqueryd does not watch this extension and the config sets no budget.cpu_percent';
+    ? `paced to ${n(star.budget_ms_per_min)} ms per minute (the tighter of osqueryd's watchdog limit and half its cgroup's CPU quota, or the config's budget.cpu_percent; the extension's log at start says which)`
+    : 'not paced: osqueryd does not watch this extension, its cgroup has no CPU quota, and the config sets no budget.cpu_percent';
   return `CPU: ${n(star.cpu_ms_per_min)} ms in the last minute (the process, every thread); ${budget}\n`;
 }
