@@ -49,6 +49,16 @@ t.test('the scenario set, scored as anomaly eval scores it', async (t) => {
     0,
     `the DBA's first connection to the application database is not bad (${dba.map((s) => s.score?.toFixed(3)).join(', ')})`,
   );
+  // the developer's first `docker compose up`: new options of a program she runs every day,
+  // everything else about the rows known, count half (branch novelty2)
+  const compose = rows.filter((s, i) => storyOf(i) === 'first-compose-up' && /^(?:exec \/usr\/bin\/docker|shell docker)/.test(s.event));
+  t.ok(
+    compose.length === 2 && compose.every((s) => s.verdict !== 'bad' && /new options of a known program/.test(s.reasons)),
+    `the first docker compose up is not bad (${compose.map((s) => s.score?.toFixed(3)).join(', ')})`,
+  );
+  const normalRows = rows.filter((_, i) => !attack.has(storyOf(i)));
+  const normalBad = normalRows.filter((s) => s.score !== null && s.score < 0.3).length;
+  t.ok(normalBad <= 3, `normal rows below 0.3: ${normalBad} of ${normalRows.length} (6 before novelty2; the target, 0.3 %, is 1)`);
   const backup = rows.filter((s, i) => storyOf(i) === 'exfiltration');
   t.ok(
     backup.every((s) => s.verdict === 'bad'),
