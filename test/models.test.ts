@@ -233,6 +233,54 @@ t.test('rarity counts one new thing once: a new program is not stronger for the 
   );
 });
 
+t.test('rarity: in a pooled baseline, the values of an account that logs in count half unless its event brings a new kind', async (t) => {
+  // two accounts with the same routine; one of them also logs in every day (a person at a
+  // shell), the other never does (a service account)
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const proc = (who: string, exe: string, time: number, loc = 'system'): BehaviourEvent => ({
+    key: `exec ${exe} <- /bin/bash`,
+    values: ['kind=process', `exe=${exe}`, 'parent=/bin/bash', `exeloc=${loc}`, `who=${who}`],
+    pairs: [`parent=/bin/bash>exe=${exe}`, `who=${who}>exe=${exe}`, `who=${who}>exeloc=${loc}`, `who=${who}>kind=process`],
+    text: '',
+    time,
+  });
+  const login = (who: string, time: number): BehaviourEvent => ({
+    key: 'login pts from private:10.40',
+    values: ['kind=login', 'net=internal', `who=${who}`],
+    pairs: [`who=${who}>kind=login`, `who=${who}>net=internal`],
+    text: '',
+    time,
+  });
+  const train: BehaviourEvent[] = [];
+  for (let d = 0; d < 10; d++) {
+    const day = start + d * DAY;
+    train.push(login('ops', day + 9 * 3600));
+    for (let i = 0; i < 60; i++) {
+      const exe = ['/usr/bin/tail', '/usr/bin/grep', '/usr/bin/df'][i % 3];
+      train.push(proc('ops', exe, day + 9 * 3600 + i * 60), proc('svc', exe, day + 9 * 3600 + i * 60 + 30));
+    }
+  }
+  const m = createModel('rarity');
+  await m.fit(train.map((e) => [e]));
+  const at = start + 10 * DAY + 10 * 3600;
+  const score = async (e: BehaviourEvent) => (await m.score([{ event: e, context: [] }]))[0];
+  const personTool = await score(proc('ops', '/usr/bin/htop', at));
+  const serviceTool = await score(proc('svc', '/usr/bin/htop', at));
+  t.ok(
+    personTool.value < 0.6 * serviceTool.value,
+    `a new program of the account that logs in (${personTool.value.toFixed(2)}) counts half of the same of one that never does (${serviceTool.value.toFixed(2)})`,
+  );
+  t.match(personTool.detail, /`ops`, an account that logs in here,/, personTool.detail);
+  // a new kind: a program from a temp directory is weighed in full for either account
+  const personTemp = await score(proc('ops', '/tmp/x', at, 'temp'));
+  const serviceTemp = await score(proc('svc', '/tmp/x', at, 'temp'));
+  t.ok(
+    personTemp.value > 0.9 * serviceTemp.value && personTemp.value > serviceTool.value,
+    `a program in a temp directory of the account that logs in (${personTemp.value.toFixed(2)}) is not discounted (${serviceTemp.value.toFixed(2)} for the other)`,
+  );
+});
+
 t.test('rarity: new options of a program the account runs count half, unless the arguments are code or an account', async (t) => {
   // the host baseline's events of two accounts: a developer's tools, and root's cron shell
   // and sshd's fork for the developer's sessions

@@ -48,6 +48,18 @@ import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '
 // and the title of sshd's fork names the account the session is for (`sshd: root [priv]` is
 // the first session of that account, not a new option of sshd). A new kind in such a row
 // (where its paths point, a privilege change) is not discounted: it is evidence of its own.
+//
+// A person's new tool is not a service's new behaviour. A pooled baseline's held-out sample
+// is the whole host's, mostly daemons and service accounts that never bring a new value; an
+// account that logs in here (its login records are in the pool: `who=ops>kind=login`) is a
+// person at a shell, who installs and runs new tools as work. So in such an account's event
+// that brings no new kind and no new account, the evidence of values (which program, which
+// options, which parent, which pair of them, new or rare) counts half, and the evidence of
+// classes (where the program lives, where its paths point, which privilege, network and
+// session origin) counts in full. What a person's session does that is a new kind, an account
+// that never logs in (a web server's, a backup job's), and root's cron and daemons are
+// weighed as before. Subjects' own models are calibrated on their own events and see no
+// `who`: unchanged.
 
 export interface RarityOptions {
   halfLifeEvents: number;
@@ -67,6 +79,8 @@ const ACTOR_PRIOR_EVENTS = 10;
 const DAY = 86400;
 /** what the bits of a new argument template of a program the actor already runs count for */
 const KNOWN_TOOL_TEMPLATE_WEIGHT = 0.5;
+/** what the bits of values count for in an event of an account that logs in, when it brings no new kind */
+const PERSON_VALUE_WEIGHT = 0.5;
 /** surprise given to the very first value of a field nobody has seen a value of */
 const EMPTY_FIELD_BITS = 4;
 /**
@@ -271,7 +285,8 @@ export class RarityModel implements Model {
     const who = actorOf(event);
     const a = who === undefined ? undefined : this.actors.get(who);
     if (!a || a.events === 0) return '';
-    return `, where \`${who}\` brought a new ${kind ? 'kind' : 'value'} in ${kind ? a.novelKind : a.novel} of ${a.events.toLocaleString('en-US')} events after its first day`;
+    const person = kind ? '' : this.logsIn(who as string) ? ', an account that logs in here,' : '';
+    return `, where \`${who}\`${person} brought a new ${kind ? 'kind' : 'value'} in ${kind ? a.novelKind : a.novel} of ${a.events.toLocaleString('en-US')} events after its first day`;
   }
 
   private field(name: string): FieldStats {
@@ -368,6 +383,22 @@ export class RarityModel implements Model {
     return !argumentsAreBehaviour(exe.slice(4), cmd.slice(4));
   }
 
+  /**
+   * Whether the event is a pooled baseline's event of an account that logs in to this host
+   * and brings no new kind and no new account: then its values count PERSON_VALUE_WEIGHT
+   * (see the top of this file).
+   */
+  private personsValuesOnly(event: BehaviourEvent, tokens: readonly string[]): boolean {
+    const who = actorOf(event);
+    if (who === undefined || !this.logsIn(who)) return false;
+    return !tokens.some((t) => !isTimeField(t) && (isActorToken(t) || isClassEvidence(t)) && this.isNew(t));
+  }
+
+  /** whether the pool has seen a login record of this account */
+  private logsIn(who: string): boolean {
+    return !this.isNew(`who=${who}>kind=login`);
+  }
+
   /** distinct days a value occurred on (0 when never, or when the data has no clock) */
   private daysOf(token: string): number {
     return this.fields.get(fieldOf(token))?.days.get(token) ?? 0;
@@ -386,6 +417,7 @@ export class RarityModel implements Model {
       let bestAt = -1;
       const excesses = new Array<number>(tokens.length);
       const optionsOnly = this.onlyNewOptions(event, tokens);
+      const person = this.personsValuesOnly(event, tokens);
       for (let i = 0; i < tokens.length; i++) {
         const t = tokens[i];
         if (this.features < FEATURES && newerField(fieldOf(t), this.features)) {
@@ -398,7 +430,9 @@ export class RarityModel implements Model {
           (f ? Math.min(this.surprise(f, t) - f.typical, this.irregularity(f, t)) : EMPTY_FIELD_BITS) +
           // the actor's rates count new values and kinds, not odd hours, nor a first appearance
           (novel && !isActorToken(t) && !isTimeField(t) ? (isKindField(fieldOf(t)) ? adjust.kind : adjust.value) : 0);
-        const weighed = optionsOnly && novel && isTemplateToken(t) ? excess * KNOWN_TOOL_TEMPLATE_WEIGHT : excess;
+        const weighed =
+          (optionsOnly && novel && isTemplateToken(t) ? excess * KNOWN_TOOL_TEMPLATE_WEIGHT : excess) *
+          (person && !isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? PERSON_VALUE_WEIGHT : 1);
         excesses[i] = weighed;
         // when something happens only modifies what happens: a first weekend, an odd hour
         // alone is a hint, not an alert
@@ -556,6 +590,17 @@ function tokensOf(event: BehaviourEvent, context: readonly BehaviourEvent[], ngr
 }
 
 const STEP = '\u21d2';
+
+/**
+ * Whether a token says what kind of thing happened and nothing about which: a class value
+ * (`net=internal`), or classes paired with each other or with the actor (`who=omar>net=internal`,
+ * `action=UPDATED>pathloc=log`). A program's pair with a class (`exe=/usr/bin/psql>net=internal`)
+ * names the program: a known kind done by another known program is a new combination of values.
+ */
+function isClassEvidence(token: string): boolean {
+  if (token.startsWith('next')) return false;
+  return partsOf(token).every(([field]) => field === 'who' || CLASS_FIELDS.has(field));
+}
 
 /** a token a new argument template makes new: the template, its program's pair with it, the step to its key */
 function isTemplateToken(token: string): boolean {
