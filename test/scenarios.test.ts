@@ -10,8 +10,8 @@ import type { ScoredEvent } from '../scorer/types';
 // The independent scenario set (scorer/eval/scenarios): three hosts, three weeks, sparse and
 // weekly accounts, ATT&CK Linux stories and benign novelty, scored exactly as `anomaly eval`
 // scores it. The assertions are what this size meets today (docs/evaluation.md has the
-// figures and the misses); of the issue's targets (recall 0.95, AUC 0.99, normal rows below
-// 0.3 under 0.3 %) the last is not met, and this test does not pretend it is.
+// figures and the misses): the issue's targets (recall 0.95 with no attack row NULL, AUC 0.99,
+// normal rows below 0.3 at most 0.3 %), since branch novelty2 on the four seeds 11 to 14.
 
 t.test('the scenario set, scored as anomaly eval scores it', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-scenarios-'));
@@ -49,6 +49,22 @@ t.test('the scenario set, scored as anomaly eval scores it', async (t) => {
     0,
     `the DBA's first connection to the application database is not bad (${dba.map((s) => s.score?.toFixed(3)).join(', ')})`,
   );
+  // the developer's first `docker compose up`: new options of a program she runs every day,
+  // everything else about the rows known, count half (branch novelty2)
+  const compose = rows.filter((s, i) => storyOf(i) === 'first-compose-up' && /^(?:exec \/usr\/bin\/docker|shell docker)/.test(s.event));
+  t.ok(
+    compose.length === 2 && compose.every((s) => s.verdict !== 'bad' && /new options of a known program/.test(s.reasons)),
+    `the first docker compose up is not bad (${compose.map((s) => s.score?.toFixed(3)).join(', ')})`,
+  );
+  const normalRows = rows.filter((_, i) => !attack.has(storyOf(i)));
+  const normalBad = normalRows.filter((s) => s.score !== null && s.score < 0.3).length;
+  t.ok(normalBad / normalRows.length <= 0.003, `normal rows below 0.3: ${normalBad} of ${normalRows.length} (the target of 0.3 %; 6 before novelty2)`);
+  // the operator installs and runs htop: a person's new tools, of no new kind
+  const htop = rows.filter((s, i) => storyOf(i) === 'new-system-tool');
+  t.ok(
+    htop.every((s) => s.verdict !== 'bad'),
+    `no row of the operator's htop install is bad (${htop.map((s) => s.score?.toFixed(3)).join(', ')})`,
+  );
   const backup = rows.filter((s, i) => storyOf(i) === 'exfiltration');
   t.ok(
     backup.every((s) => s.verdict === 'bad'),
@@ -71,4 +87,25 @@ t.test('the scenario set, scored as anomaly eval scores it', async (t) => {
   );
   const reasons = attackRows.map((s) => s.reasons).join('\n');
   t.match(reasons, /new tool|new behaviour|new kind of behaviour|first activity of this account/, 'reasons say what kind of novelty');
+});
+
+t.test('the scenario set with three other seeds meets the targets too', async (t) => {
+  for (const seed of [12, 13, 14]) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-scenarios-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const set = generateScenarios({ seed, days: 21, start: 1_767_225_600 });
+    fs.writeFileSync(path.join(dir, 'train.log'), set.train.join('\n') + '\n');
+    fs.writeFileSync(path.join(dir, 'test.log'), set.test.join('\n') + '\n');
+    const config = resolveConfig({ models: { rarity: true, ocsvm: true, lstm: false } }, 'test', {});
+    const rows: ScoredEvent[] = [];
+    const r = await runEval({ train: path.join(dir, 'train.log'), test: path.join(dir, 'test.log'), config, onRow: (s) => rows.push(s) });
+    const attack = new Set(set.stories.map((s) => s.id));
+    const attackRows = rows.filter((_, i) => attack.has(set.testStory[i]));
+    const normalRows = rows.filter((_, i) => !attack.has(set.testStory[i]));
+    const normalBad = normalRows.filter((s) => s.score !== null && s.score < 0.3).length;
+    t.equal(attackRows.filter((s) => s.score === null).length, 0, `seed ${seed}: no attack row is NULL`);
+    t.ok(r.recall >= 0.95, `seed ${seed}: recall ${r.recall}`);
+    t.ok(r.auc >= 0.99, `seed ${seed}: AUC ${r.auc}`);
+    t.ok(normalBad / normalRows.length <= 0.003, `seed ${seed}: normal rows below 0.3: ${normalBad} of ${normalRows.length}`);
+  }
 });

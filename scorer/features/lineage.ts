@@ -48,8 +48,8 @@ interface InSession {
  * the account an sshd session process serves: `sshd: alice [priv]`, `sshd: alice@pts/0`,
  * `sshd: alice`; OpenSSH 9.8 and later run sessions in `sshd-session`, titled alike
  */
-const SSHD_USER = /^sshd(?:-session)?: ([^\s@[\]]+)/;
-const SSHD_BINARIES = new Set(['sshd', 'sshd-session']);
+export const SSHD_USER = /^sshd(?:-session)?: ([^\s@[\]]+)/;
+export const SSHD_BINARIES = new Set(['sshd', 'sshd-session']);
 
 /**
  * The account sshd forked this process for, when it is sshd's own fork: the sshd binary, run

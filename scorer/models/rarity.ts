@@ -1,5 +1,7 @@
 import { CharModel, type CharState } from '../features/chars';
 import { currentEventKey, currentQueryToken, pathArguments } from '../features/kinds';
+import { SSHD_BINARIES, SSHD_USER } from '../features/lineage';
+import { baseName, isShell } from '../features/security';
 import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '../types';
 
 // The rarity baseline: how surprising each generalised value, value pair and key n-gram is
@@ -36,6 +38,28 @@ import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '
 // source: a value never seen of another field, a class never seen (a new kind is a fact of
 // its own, whatever value brought it), a combination of known values never seen together, or
 // a rare known value.
+//
+// A new argument template of a program the actor already runs is a new value of a recurring
+// kind: the program, its parent, where it lives and what privilege it has are all known,
+// only its options are new (a developer's first `docker compose up` beside her daily `docker
+// build`, an operator's first `sudo apt-get install`). Its bits, and those of the pair and
+// the step it makes new, count half. Not where the arguments are the behaviour: a shell's or
+// an interpreter's are code (`sh -c 'curl … | sh'` is a new program run by a known shell),
+// and the title of sshd's fork names the account the session is for (`sshd: root [priv]` is
+// the first session of that account, not a new option of sshd). A new kind in such a row
+// (where its paths point, a privilege change) is not discounted: it is evidence of its own.
+//
+// A person's new tool is not a service's new behaviour. A pooled baseline's held-out sample
+// is the whole host's, mostly daemons and service accounts that never bring a new value; an
+// account that logs in here (its login records are in the pool: `who=ops>kind=login`) is a
+// person at a shell, who installs and runs new tools as work. So in such an account's event
+// that brings no new kind and no new account, the evidence of values (which program, which
+// options, which parent, which pair of them, new or rare) counts half, and the evidence of
+// classes (where the program lives, where its paths point, which privilege, network and
+// session origin) counts in full. What a person's session does that is a new kind, an account
+// that never logs in (a web server's, a backup job's), and root's cron and daemons are
+// weighed as before. Subjects' own models are calibrated on their own events and see no
+// `who`: unchanged.
 
 export interface RarityOptions {
   halfLifeEvents: number;
@@ -53,6 +77,10 @@ const VERSION = 3;
 /** pseudo-events of the pooled novelty rate an actor's own rate is shrunk with */
 const ACTOR_PRIOR_EVENTS = 10;
 const DAY = 86400;
+/** what the bits of a new argument template of a program the actor already runs count for */
+const KNOWN_TOOL_TEMPLATE_WEIGHT = 0.5;
+/** what the bits of values count for in an event of an account that logs in, when it brings no new kind */
+const PERSON_VALUE_WEIGHT = 0.5;
 /** surprise given to the very first value of a field nobody has seen a value of */
 const EMPTY_FIELD_BITS = 4;
 /**
@@ -257,7 +285,8 @@ export class RarityModel implements Model {
     const who = actorOf(event);
     const a = who === undefined ? undefined : this.actors.get(who);
     if (!a || a.events === 0) return '';
-    return `, where \`${who}\` brought a new ${kind ? 'kind' : 'value'} in ${kind ? a.novelKind : a.novel} of ${a.events.toLocaleString('en-US')} events after its first day`;
+    const person = kind ? '' : this.logsIn(who as string) ? ', an account that logs in here,' : '';
+    return `, where \`${who}\`${person} brought a new ${kind ? 'kind' : 'value'} in ${kind ? a.novelKind : a.novel} of ${a.events.toLocaleString('en-US')} events after its first day`;
   }
 
   private field(name: string): FieldStats {
@@ -331,6 +360,45 @@ export class RarityModel implements Model {
     return second;
   }
 
+  /**
+   * Whether all that is new in the event is its command line's argument template, of a
+   * program the actor already runs whose arguments are options (see the top of this file):
+   * then the template's novelty is of a recurring kind.
+   */
+  private onlyNewOptions(event: BehaviourEvent, tokens: readonly string[]): boolean {
+    let exe: string | undefined;
+    let cmd: string | undefined;
+    let newCmd = false;
+    for (const t of tokens) {
+      if (t.startsWith('next') || isTimeField(t) || pairBoundary(t, t.indexOf('=') + 1) >= 0) continue;
+      if (t.startsWith('exe=')) exe = t;
+      else if (t.startsWith('cmd=')) cmd = t;
+      if (!this.isNew(t)) continue;
+      if (!t.startsWith('cmd=')) return false;
+      newCmd = true;
+    }
+    if (!newCmd || exe === undefined || cmd === undefined || this.isNew(exe)) return false;
+    const who = actorOf(event);
+    if (who !== undefined && this.isNew(`who=${who}>${exe}`)) return false;
+    return !argumentsAreBehaviour(exe.slice(4), cmd.slice(4));
+  }
+
+  /**
+   * Whether the event is a pooled baseline's event of an account that logs in to this host
+   * and brings no new kind and no new account: then its values count PERSON_VALUE_WEIGHT
+   * (see the top of this file).
+   */
+  private personsValuesOnly(event: BehaviourEvent, tokens: readonly string[]): boolean {
+    const who = actorOf(event);
+    if (who === undefined || !this.logsIn(who)) return false;
+    return !tokens.some((t) => !isTimeField(t) && (isActorToken(t) || isClassEvidence(t)) && this.isNew(t));
+  }
+
+  /** whether the pool has seen a login record of this account */
+  private logsIn(who: string): boolean {
+    return !this.isNew(`who=${who}>kind=login`);
+  }
+
   /** distinct days a value occurred on (0 when never, or when the data has no clock) */
   private daysOf(token: string): number {
     return this.fields.get(fieldOf(token))?.days.get(token) ?? 0;
@@ -348,6 +416,8 @@ export class RarityModel implements Model {
       let bestToken = '';
       let bestAt = -1;
       const excesses = new Array<number>(tokens.length);
+      const optionsOnly = this.onlyNewOptions(event, tokens);
+      const person = this.personsValuesOnly(event, tokens);
       for (let i = 0; i < tokens.length; i++) {
         const t = tokens[i];
         if (this.features < FEATURES && newerField(fieldOf(t), this.features)) {
@@ -360,17 +430,20 @@ export class RarityModel implements Model {
           (f ? Math.min(this.surprise(f, t) - f.typical, this.irregularity(f, t)) : EMPTY_FIELD_BITS) +
           // the actor's rates count new values and kinds, not odd hours, nor a first appearance
           (novel && !isActorToken(t) && !isTimeField(t) ? (isKindField(fieldOf(t)) ? adjust.kind : adjust.value) : 0);
-        excesses[i] = excess;
+        const weighed =
+          (optionsOnly && novel && isTemplateToken(t) ? excess * KNOWN_TOOL_TEMPLATE_WEIGHT : excess) *
+          (person && !isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? PERSON_VALUE_WEIGHT : 1);
+        excesses[i] = weighed;
         // when something happens only modifies what happens: a first weekend, an odd hour
         // alone is a hint, not an alert
         if (isTimeField(t)) {
-          if (excess > timeBest) timeBest = excess;
-        } else if (excess > best) {
+          if (weighed > timeBest) timeBest = weighed;
+        } else if (weighed > best) {
           second = best;
-          best = excess;
+          best = weighed;
           bestToken = t;
           bestAt = i;
-        } else if (excess > second) second = excess;
+        } else if (weighed > second) second = weighed;
       }
       if (bestAt >= 0 && this.isNew(bestToken)) second = this.otherEvidence(tokens, excesses, bestAt);
       let textExcess = 0;
@@ -381,7 +454,10 @@ export class RarityModel implements Model {
       const value = best + 0.5 * second + 0.2 * timeBest + Math.max(0, textExcess - best) * 0.5;
       const odd = textExcess > 3 ? `command line ${truncate(event.text)} is unlike the usual ones` : '';
       const bestNew = bestToken !== '' && !isActorToken(bestToken) && this.isNew(bestToken);
-      const rare = best > 1 ? this.describe(bestToken, bestNew ? this.actorPhrase(event, isKindField(fieldOf(bestToken))) : '') : '';
+      const rare =
+        best > 1
+          ? this.describe(bestToken, bestNew ? this.actorPhrase(event, isKindField(fieldOf(bestToken))) : '', optionsOnly && isTemplateToken(bestToken))
+          : '';
       out[b] = { value, detail: [rare, odd].filter(Boolean).join('; ') };
     }
     return out;
@@ -401,7 +477,8 @@ export class RarityModel implements Model {
     return 1 / Math.LN2;
   }
 
-  private describe(token: string, actor = ''): string {
+  /** `options`: the token is new only by a new argument template of a program the actor runs (onlyNewOptions) */
+  private describe(token: string, actor = '', options = false): string {
     if (!token) return '';
     const field = fieldOf(token);
     const f = this.fields.get(field);
@@ -409,7 +486,7 @@ export class RarityModel implements Model {
     const times = c === undefined ? 0 : Math.round(c / this.inc);
     const history = `${this.events.toLocaleString('en-US')} events`;
     const what = describeToken(token);
-    if (c === undefined) return `${noveltyOf(token)}: ${what} never seen before (in ${history}${actor})`;
+    if (c === undefined) return `${options ? 'new options of a known program' : noveltyOf(token)}: ${what} never seen before (in ${history}${actor})`;
     const days = this.daysOf(token);
     return `${what} seen ${times <= 1 ? 'once' : `${times} times`}${days > 1 ? ` on ${days} days` : ''} in ${history}`;
   }
@@ -514,6 +591,31 @@ function tokensOf(event: BehaviourEvent, context: readonly BehaviourEvent[], ngr
 }
 
 const STEP = '\u21d2';
+
+/**
+ * Whether a token says what kind of thing happened and nothing about which: a class value
+ * (`net=internal`), or classes paired with each other or with the actor (`who=omar>net=internal`,
+ * `action=UPDATED>pathloc=log`). A program's pair with a class (`exe=/usr/bin/psql>net=internal`)
+ * names the program: a known kind done by another known program is a new combination of values.
+ */
+function isClassEvidence(token: string): boolean {
+  if (token.startsWith('next')) return false;
+  return partsOf(token).every(([field]) => field === 'who' || CLASS_FIELDS.has(field));
+}
+
+/** a token a new argument template makes new: the template, its program's pair with it, the step to its key */
+function isTemplateToken(token: string): boolean {
+  return token.startsWith('cmd=') || token.startsWith('next') || fieldOf(token) === 'exe>cmd';
+}
+
+/**
+ * Whether a command line's arguments are what it does rather than options of its program: a
+ * shell's or an interpreter's (code), and the title of sshd's fork for an account (the
+ * account a session is opened for; lineage.ts reads it so too).
+ */
+function argumentsAreBehaviour(exe: string, template: string): boolean {
+  return isShell(exe) || (SSHD_BINARIES.has(baseName(exe)) && SSHD_USER.test(template));
+}
 
 /** the `who=alice` value itself (not a pair `who=alice>exe=…`) */
 function isActorToken(token: string): boolean {
