@@ -497,7 +497,12 @@ export class Subject {
       // what the batch models fit: the window's events before the stretch, the same objects as
       // in the history, and the labelled ones in the stretch (held out by none)
       const fitPart = numbered.filter((x) => inWindow.has(x.n) && (x.n < cutAt || !heldOutOk(x.n))).map((x) => x.e);
-      const folds = dayFolds(history, CROSS_FIT_FOLDS, this.firstTime ? Math.floor(this.firstTime / DAY) : NaN);
+      const folds = dayFolds(
+        history,
+        CROSS_FIT_FOLDS,
+        this.firstTime ? Math.floor(this.firstTime / DAY) : NaN,
+        numbered.map((x) => !heldOutOk(x.n)),
+      );
       const inputs: ScoringInput[] = history.map((event, i) => ({ event, context: this.lastOf(history.slice(Math.max(0, i - this.opts.contextLength), i)) }));
       const heldOut: Partial<Record<ModelName, number[]>> = {};
       const models = new Map<ModelName, Model>();
@@ -763,8 +768,12 @@ function numberedOf(events: EventColumns): Numbered[] {
  * no later day repeats. Held out, they looked new to models fitted on the other days: a
  * nightly backup job's first night was the top of its host's calibration, above first-seen
  * attack commands.
+ *
+ * Events never held out (`never`: labelled normal) are fold -1 too, and their days count for
+ * nothing: a row of last week labelled now brought its day to a window of four, and five
+ * folds were made of four days and one event no fold scores.
  */
-function dayFolds(history: readonly BehaviourEvent[], k: number, firstDay: number): Int8Array | null {
+function dayFolds(history: readonly BehaviourEvent[], k: number, firstDay: number, never: readonly boolean[]): Int8Array | null {
   const folds = new Int8Array(history.length);
   // days ranked as the calendar has them: an event of an earlier day coming later in the
   // stream (a row labelled normal joins with the newest number and its own time; logs read out
@@ -775,9 +784,13 @@ function dayFolds(history: readonly BehaviourEvent[], k: number, firstDay: numbe
     if (!e.time) return null;
     days.push(Math.floor(e.time / DAY));
   }
-  const ranks = new Map([...new Set(days)].sort((a, b) => a - b).map((day, rank) => [day, rank]));
+  const ranks = new Map([...new Set(days.filter((_, i) => !never[i]))].sort((a, b) => a - b).map((day, rank) => [day, rank]));
   const skip = ranks.size > 0 && ranks.has(firstDay) && ranks.get(firstDay) === 0;
   for (let i = 0; i < history.length; i++) {
+    if (never[i]) {
+      folds[i] = -1;
+      continue;
+    }
     const rank = ranks.get(days[i])!;
     folds[i] = skip ? (rank === 0 ? -1 : (rank - 1) % k) : rank % k;
   }
