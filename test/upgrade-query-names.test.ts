@@ -130,3 +130,24 @@ t.test("an LSTM that learnt keys in Fleet's whole names knows them after the upg
   old.dispose?.();
   upgraded.dispose?.();
 });
+
+t.test("an n-gram model that learnt keys in Fleet's whole names knows them after the upgrade (review6)", async (t) => {
+  // the n-gram model's counts are grams of event keys, saved whole: as the LSTM's vocabulary
+  const inventory = (name: string, i: number, query: string) => ({
+    key: `${query} name=${name}`,
+    values: [`query=${query}`, `name=${name}`],
+    pairs: [],
+    text: name,
+    time: START + i * 60,
+  });
+  const names = ['agent', 'updater', 'shim', 'probe'];
+  const seqs = (query: string) => Array.from({ length: 40 }, () => Array.from({ length: 24 }, (_, j) => inventory(names[j % 4], j, query)));
+  const old = createModel('ngram', {});
+  await old.fit(seqs('pack/Global/vendor_inventory'));
+  const [before] = await old.score([
+    { event: inventory('updater', 9, 'pack/Global/vendor_inventory'), context: seqs('pack/Global/vendor_inventory')[0].slice(0, 9) },
+  ]);
+  const upgraded = loadModel(JSON.parse(JSON.stringify(old.toState())));
+  const [after] = await upgraded.score([{ event: inventory('updater', 9, 'vendor_inventory'), context: seqs('vendor_inventory')[0].slice(0, 9) }]);
+  t.equal(after.value, before.value, `the routine step as likely in the new spelling (${after.value.toFixed(3)}) as in the old (${before.value.toFixed(3)})`);
+});
