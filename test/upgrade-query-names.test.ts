@@ -151,3 +151,33 @@ t.test("an n-gram model that learnt keys in Fleet's whole names knows them after
   const [after] = await upgraded.score([{ event: inventory('updater', 9, 'vendor_inventory'), context: seqs('vendor_inventory')[0].slice(0, 9) }]);
   t.equal(after.value, before.value, `the routine step as likely in the new spelling (${after.value.toFixed(3)}) as in the old (${before.value.toFixed(3)})`);
 });
+
+t.test("a label on a query whose own name begins 'pack/' holds: only Fleet's old spelling is respelt (review6)", async (t) => {
+  // the respelling strips `pack/<pack>/` from a saved key, and it is applied to every key a
+  // label names and every key read back. A query that is no pack's but whose name begins
+  // `pack/` (a schedule entry `pack/agent`) keys its rows `pack/agent path=/usr/bin/<…>`,
+  // which the respelling read as Fleet's `pack/<pack>/` up to the path's first slash: the
+  // label went to `usr/bin/…` and the row stayed bad
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-query-names-own-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const config = resolveConfig({ state_dir: dir, learning: { min_events: 400, min_days: 3 }, models: { rarity: true, ocsvm: false, lstm: false } }, 'test', {});
+  const r = rng(5);
+  const agent = (time: number, exe: string) => ({
+    query: 'pack/agent',
+    host: 'app-01',
+    time,
+    action: 'added' as const,
+    columns: { path: `/opt/agent/${exe}` },
+    decorations: {},
+  });
+  const day = (d: number) =>
+    Array.from({ length: 120 }, (_, i) => agent(START + d * DAY + 9 * HOUR + i * 200, ['collect', 'ship', 'rotate'][Math.floor(r() * 3)]));
+  const scorer = await Scorer.open({ config, stateDir: dir });
+  for (let d = 0; d < 10; d++) await scorer.scoreRows(day(d));
+  const [odd] = await scorer.scoreRows([agent(START + 10 * DAY + 9 * HOUR, 'miner')]);
+  t.match(odd.event, /^pack\/agent path=\//, `the key names the query (${odd.event})`);
+  t.not(odd.verdict, 'good', `never seen: ${odd.verdict}`);
+  scorer.feedback(odd, { id: odd.id, label: 'normal', note: '', time: 0 });
+  const [again] = await scorer.scoreRows([agent(START + 10 * DAY + 10 * HOUR, 'miner')]);
+  t.match(again.reasons, /marked normal by feedback/, `the label holds (${again.score}: ${again.reasons})`);
+});

@@ -255,7 +255,9 @@ export function currentQueryToken(token: string): string {
  * sequences through such keys was new.
  */
 export function currentEventKey(key: string): string {
-  const fleet = /^pack\/[^/]+\//.exec(key);
+  // the pack's name is one word of the key's first: `pack/agent path=/opt/…`, a query whose own
+  // name begins `pack/`, is no Fleet name (read as one, up to the path's slash, it lost its labels)
+  const fleet = /^pack\/[^/\s]+\//.exec(key);
   return fleet ? key.slice(fleet[0].length) : key;
 }
 
