@@ -174,6 +174,13 @@ export class Subject {
    * calibration, and every later anomaly less extreme than it was at best 1/(n+1)
    */
   private labelled = new Set<number>();
+  /**
+   * Read back from a file in an older spelling (Fleet's whole query names, `respelt`): the
+   * events are respelt, but the SVM fitted hashes of the old tokens, which cannot be, and
+   * called every routine row of a Fleet host outside its shape until the next retraining
+   * (hours). Such a subject retrains on its respelt events before it scores again.
+   */
+  private fittedInOlderSpelling = false;
   private training: Promise<void> | null = null;
   /**
    * The last row of the extension's durable queue this subject learned (types.ts LineMarks).
@@ -212,6 +219,10 @@ export class Subject {
    */
   async scoreEvents(events: readonly BehaviourEvent[]): Promise<SubjectVerdict[]> {
     const out: SubjectVerdict[] = [];
+    if (this.fittedInOlderSpelling && this.state === 'monitoring' && events.length > 0) {
+      this.fittedInOlderSpelling = false;
+      await this.train();
+    }
     let i = 0;
     while (i < events.length && this.state === 'learning') {
       const event = events[i++];
@@ -694,9 +705,15 @@ export class Subject {
     subject.lastTime = s.lastTime;
     subject.lastTrained = s.lastTrained;
     subject.trainedAtEvents = s.trainedAtEvents;
+    let older = false;
+    const current = (e: BehaviourEvent) => {
+      const now = respelt(e);
+      if (now !== e) older = true;
+      return now;
+    };
     // an event in both the window and the recent events is in the file twice: both share one form
-    for (const x of s.window) subject.window.push(subject.formOf(respelt(x.e)), subject.text(x.e.text), x.e.time, x.n);
-    for (const x of s.recent) subject.recent.push(subject.formOf(respelt(x.e)), subject.text(x.e.text), x.e.time, x.n);
+    for (const x of s.window) subject.window.push(subject.formOf(current(x.e)), subject.text(x.e.text), x.e.time, x.n);
+    for (const x of s.recent) subject.recent.push(subject.formOf(current(x.e)), subject.text(x.e.text), x.e.time, x.n);
     subject.seq = s.seq;
     // an earlier build let a row dated far ahead (year 9999) or in 1970 into these times: read
     // back as they are, the subject would not retrain until that date. The newest plausible
@@ -715,7 +732,8 @@ export class Subject {
       }
       if (s.firstTime && !plausibleTime(s.firstTime)) subject.firstTime = Number.isFinite(first) ? first : 0;
     }
-    subject.context = s.context.map(respelt);
+    subject.context = s.context.map(current);
+    subject.fittedInOlderSpelling = older;
     for (const m of s.models) subject.models.set(m.name, loadModel(m));
     subject.calibrator = s.calibration ? Calibrator.fromState(s.calibration, naturalScales(subject.models), tailScales(subject.models)) : null;
     if (subject.state === 'monitoring' && (!subject.calibrator || subject.models.size === 0)) {

@@ -6,6 +6,7 @@ import { seededRandom as rng } from '../demo/generate';
 import { resolveConfig } from '../conf/config';
 import { createModel, loadModel, selectBackend } from '../scorer/models';
 import { Scorer } from '../scorer/scorer';
+import { Subject, type SubjectOptions } from '../scorer/subject';
 import { DAY, HABITS, HOUR, START, developerRow as row } from '../scorer/eval/developer-stream';
 
 // Branch `newcomer3` reads Fleet's query names (osqueryd with --pack_delimiter=/ names a row
@@ -180,4 +181,51 @@ t.test("a label on a query whose own name begins 'pack/' holds: only Fleet's old
   scorer.feedback(odd, { id: odd.id, label: 'normal', note: '', time: 0 });
   const [again] = await scorer.scoreRows([agent(START + 10 * DAY + 10 * HOUR, 'miner')]);
   t.match(again.reasons, /marked normal by feedback/, `the label holds (${again.score}: ${again.reasons})`);
+});
+
+t.test("a subject whose SVM learnt Fleet's whole query names is retrained before it scores after the upgrade (review6)", async (t) => {
+  // the SVM fits hashed events, the `query=` value among their features, and hashes cannot be
+  // respelt: read back after the upgrade, every routine row of a Fleet host was outside its
+  // learned shape (60 of 60 bad, margin about -2) until the retraining due 6 hours later. The
+  // respelt window is at hand, so a subject read back in an older spelling retrains first
+  const options: SubjectOptions = {
+    models: ['rarity', 'ocsvm'],
+    minEvents: 400,
+    minSeconds: 3 * DAY,
+    windowEvents: 20_000,
+    retrainSeconds: 6 * HOUR,
+    contextLength: 4,
+    heldOutFraction: 0.3,
+    backend: 'none',
+  };
+  const routine = (query: string) => {
+    const r = rng(3);
+    const tools = ['git', 'vim', 'make', 'ls', 'curl'];
+    return (d: number, i: number) => {
+      const tool = tools[Math.floor(r() * tools.length)];
+      const time = START + d * DAY + 9 * HOUR + i * 240;
+      const hour = `hour=${String(Math.floor((time % DAY) / HOUR)).padStart(2, '0')}`;
+      return {
+        key: `exec /usr/bin/${tool} <- /bin/bash`,
+        values: [`query=${query}`, 'kind=process', `exe=/usr/bin/${tool}`, hour],
+        pairs: [`parent=/bin/bash>exe=/usr/bin/${tool}`],
+        text: `${tool} -v`,
+        time,
+      };
+    };
+  };
+  const before = routine('pack/Global/process_events');
+  const s = new Subject('dev@fleet-01', options);
+  for (let d = 0; d < 10; d++) await s.scoreEvents(Array.from({ length: 120 }, (_, i) => before(d, i)));
+  t.equal(s.state, 'monitoring');
+  const upgraded = Subject.fromState(JSON.parse(JSON.stringify(s.toState())), options);
+  const after = routine('process_events');
+  const scored = await upgraded.scoreEvents(Array.from({ length: 60 }, (_, i) => after(10, i)));
+  const bad = scored.filter((v) => v.verdict === 'bad');
+  t.equal(bad.length, 0, `the routine is not bad after the upgrade (${bad.length} of 60: ${bad[0]?.reasons ?? ''})`);
+  // read back in this build's spelling, nothing is retrained
+  const again = Subject.fromState(JSON.parse(JSON.stringify(upgraded.toState())), options);
+  const trainedAt = again.toState().lastTrained;
+  await again.scoreEvents([after(10, 61)]);
+  t.equal(again.toState().lastTrained, trainedAt, 'a subject saved in the current spelling is not retrained on load');
 });
