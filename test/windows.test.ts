@@ -774,7 +774,7 @@ t.test("a subject's windows learnt in Fleet's whole query names are the same mix
   t.same(
     got.map((x) => [x.start, x.score, x.verdict]),
     expected.map((x) => [x.start, x.score, x.verdict]),
-    'scored as by a subject that learnt the keys in the new spelling',
+    `scored as by a subject that learnt the keys in the new spelling (bad: ${got.filter((x) => x.verdict === 'bad').length} of ${got.length})`,
   );
   // a host moved from one team to another saved both spellings of each key: one key again
   const dir2 = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-upgrade-'));
