@@ -174,6 +174,13 @@ export class Subject {
    * calibration, and every later anomaly less extreme than it was at best 1/(n+1)
    */
   private labelled = new Set<number>();
+  /**
+   * Read back from a file in an older spelling (Fleet's whole query names, `respelt`): the
+   * events are respelt, but the SVM fitted hashes of the old tokens, which cannot be, and
+   * called every routine row of a Fleet host outside its shape until the next retraining
+   * (hours). Such a subject retrains on its respelt events before it scores again.
+   */
+  private fittedInOlderSpelling = false;
   private training: Promise<void> | null = null;
   /**
    * The last row of the extension's durable queue this subject learned (types.ts LineMarks).
@@ -212,6 +219,10 @@ export class Subject {
    */
   async scoreEvents(events: readonly BehaviourEvent[]): Promise<SubjectVerdict[]> {
     const out: SubjectVerdict[] = [];
+    if (this.fittedInOlderSpelling && this.state === 'monitoring' && events.length > 0) {
+      this.fittedInOlderSpelling = false;
+      await this.train();
+    }
     let i = 0;
     while (i < events.length && this.state === 'learning') {
       const event = events[i++];
@@ -497,7 +508,12 @@ export class Subject {
       // what the batch models fit: the window's events before the stretch, the same objects as
       // in the history, and the labelled ones in the stretch (held out by none)
       const fitPart = numbered.filter((x) => inWindow.has(x.n) && (x.n < cutAt || !heldOutOk(x.n))).map((x) => x.e);
-      const folds = dayFolds(history, CROSS_FIT_FOLDS, this.firstTime ? Math.floor(this.firstTime / DAY) : NaN);
+      const folds = dayFolds(
+        history,
+        CROSS_FIT_FOLDS,
+        this.firstTime ? Math.floor(this.firstTime / DAY) : NaN,
+        numbered.map((x) => !heldOutOk(x.n)),
+      );
       const inputs: ScoringInput[] = history.map((event, i) => ({ event, context: this.lastOf(history.slice(Math.max(0, i - this.opts.contextLength), i)) }));
       const heldOut: Partial<Record<ModelName, number[]>> = {};
       const models = new Map<ModelName, Model>();
@@ -689,9 +705,15 @@ export class Subject {
     subject.lastTime = s.lastTime;
     subject.lastTrained = s.lastTrained;
     subject.trainedAtEvents = s.trainedAtEvents;
+    let older = false;
+    const current = (e: BehaviourEvent) => {
+      const now = respelt(e);
+      if (now !== e) older = true;
+      return now;
+    };
     // an event in both the window and the recent events is in the file twice: both share one form
-    for (const x of s.window) subject.window.push(subject.formOf(respelt(x.e)), subject.text(x.e.text), x.e.time, x.n);
-    for (const x of s.recent) subject.recent.push(subject.formOf(respelt(x.e)), subject.text(x.e.text), x.e.time, x.n);
+    for (const x of s.window) subject.window.push(subject.formOf(current(x.e)), subject.text(x.e.text), x.e.time, x.n);
+    for (const x of s.recent) subject.recent.push(subject.formOf(current(x.e)), subject.text(x.e.text), x.e.time, x.n);
     subject.seq = s.seq;
     // an earlier build let a row dated far ahead (year 9999) or in 1970 into these times: read
     // back as they are, the subject would not retrain until that date. The newest plausible
@@ -710,7 +732,8 @@ export class Subject {
       }
       if (s.firstTime && !plausibleTime(s.firstTime)) subject.firstTime = Number.isFinite(first) ? first : 0;
     }
-    subject.context = s.context.map(respelt);
+    subject.context = s.context.map(current);
+    subject.fittedInOlderSpelling = older;
     for (const m of s.models) subject.models.set(m.name, loadModel(m));
     subject.calibrator = s.calibration ? Calibrator.fromState(s.calibration, naturalScales(subject.models), tailScales(subject.models)) : null;
     if (subject.state === 'monitoring' && (!subject.calibrator || subject.models.size === 0)) {
@@ -763,8 +786,12 @@ function numberedOf(events: EventColumns): Numbered[] {
  * no later day repeats. Held out, they looked new to models fitted on the other days: a
  * nightly backup job's first night was the top of its host's calibration, above first-seen
  * attack commands.
+ *
+ * Events never held out (`never`: labelled normal) are fold -1 too, and their days count for
+ * nothing: a row of last week labelled now brought its day to a window of four, and five
+ * folds were made of four days and one event no fold scores.
  */
-function dayFolds(history: readonly BehaviourEvent[], k: number, firstDay: number): Int8Array | null {
+function dayFolds(history: readonly BehaviourEvent[], k: number, firstDay: number, never: readonly boolean[]): Int8Array | null {
   const folds = new Int8Array(history.length);
   // days ranked as the calendar has them: an event of an earlier day coming later in the
   // stream (a row labelled normal joins with the newest number and its own time; logs read out
@@ -775,9 +802,13 @@ function dayFolds(history: readonly BehaviourEvent[], k: number, firstDay: numbe
     if (!e.time) return null;
     days.push(Math.floor(e.time / DAY));
   }
-  const ranks = new Map([...new Set(days)].sort((a, b) => a - b).map((day, rank) => [day, rank]));
+  const ranks = new Map([...new Set(days.filter((_, i) => !never[i]))].sort((a, b) => a - b).map((day, rank) => [day, rank]));
   const skip = ranks.size > 0 && ranks.has(firstDay) && ranks.get(firstDay) === 0;
   for (let i = 0; i < history.length; i++) {
+    if (never[i]) {
+      folds[i] = -1;
+      continue;
+    }
     const rank = ranks.get(days[i])!;
     folds[i] = skip ? (rank === 0 ? -1 : (rank - 1) % k) : rank % k;
   }

@@ -4,6 +4,7 @@ import { Calibrator, MIN_CALIBRATION, GOOD_FROM, verdictOf } from './calibration
 import { readStateFile, writeStateFile, StateFileError, quarantine } from '../state/atomic';
 import { subjectFileName } from './scorer';
 import { EARLIEST_PLAUSIBLE, latestPlausible, plausibleTime } from './clock';
+import { currentEventKey } from './features/kinds';
 import type { AnomalyConfig } from '../conf/config';
 import type { RowMark, ScoredEvent, ScoredWindow, WindowEvidence } from './types';
 import { compareMarks } from './types';
@@ -337,9 +338,25 @@ class WindowSubject {
   static fromState(s: WindowSubjectState, opts: WindowOptions): WindowSubject {
     const w = new WindowSubject(s.name, opts, typeof s.host === 'string' ? s.host : '');
     if (!Array.isArray(s.keys) || s.keys[0] !== '(other)') throw new Error('window state: key table is malformed');
-    w.keys = s.keys;
-    w.keys.forEach((key, id) => id !== OTHER_KEY && w.keyIds.set(key, id));
-    const { t, k, ev, bad } = s.history;
+    // keys as this build spells them: a query no unit knows, saved in Fleet's whole name by the
+    // build before newcomer3, was a key never seen after the upgrade, and its routine another
+    // mix. Ids stay where they were; two spellings of one key become the first one's id
+    const canonical: number[] = [];
+    let merged = false;
+    w.keys = s.keys.map((saved, id) => {
+      const key = id === OTHER_KEY ? saved : currentEventKey(saved);
+      const first = id === OTHER_KEY ? undefined : w.keyIds.get(key);
+      if (first === undefined) {
+        if (id !== OTHER_KEY) w.keyIds.set(key, id);
+        canonical.push(id);
+      } else {
+        merged = true;
+        canonical.push(first);
+      }
+      return key;
+    });
+    const { t, ev, bad } = s.history;
+    const k = merged ? s.history.k.map((id) => canonical[id] ?? id) : s.history.k;
     if (t.length !== k.length || t.length !== ev.length || t.length !== bad?.length) throw new Error('window state: history columns differ in length');
     // an earlier build took rows dated 1970 into the history, which then spanned decades
     const keep = t.map((x) => x >= EARLIEST_PLAUSIBLE);
@@ -353,7 +370,8 @@ class WindowSubject {
     // closed through a time the clock has not reached (it was ahead): as if nothing were closed
     w.closedThrough = s.closedThrough >= 0 && s.closedThrough <= latestPlausible() ? s.closedThrough : -Infinity;
     w.lastFit = s.lastFit;
-    if (s.reference && s.heldOut) {
+    // (a reference that counted two spellings apart is refitted from the history)
+    if (s.reference && s.heldOut && !merged) {
       const next = new Map<number, Map<number, number>>();
       const from = new Map<number, number>();
       for (const [a, pairs] of s.reference.next) {

@@ -234,3 +234,44 @@ t.test('rarity is cross-fitted over days as the calendar has them, whatever orde
   // held out: the newest 30 % of the window (no cross-fitting), not every event of four days
   t.ok(calibration <= 0.3 * 5 * 60, `calibrated on the newest stretch only (${calibration} events)`);
 });
+
+t.test('a labelled row of a day the window has left does not make a day of its own to cross-fit over (review6)', async (t) => {
+  // events labelled normal are never held out, so no fold can be made of them; ranked among
+  // the window's days, a row of last week labelled now (retained rows outlive the window)
+  // brought its day: four days of history made the five folds cross-fitting needs, one of
+  // them a single event nobody scores
+  const options: SubjectOptions = { ...OPTIONS, models: ['rarity'], windowEvents: 160, minSeconds: 0 };
+  const r = rng(2);
+  const tools = ['git', 'vim', 'make', 'ls', 'curl'];
+  const event = (d: number, i: number): BehaviourEvent => {
+    const tool = tools[Math.floor(r() * tools.length)];
+    return {
+      key: `exec /usr/bin/${tool} <- /bin/bash`,
+      values: ['kind=process', `exe=/usr/bin/${tool}`],
+      pairs: [`parent=/bin/bash>exe=/usr/bin/${tool}`],
+      text: `${tool} -v`,
+      time: START + d * DAY + 9 * 3600 + i * 480,
+    };
+  };
+  const day = (d: number) => Array.from({ length: 60 }, (_, i) => event(d, i));
+  const daysHeld = (s: Subject) => new Set([...s.toState().window, ...s.toState().recent].map((x) => Math.floor((x.e.time - START) / DAY)));
+  const run = async (label: boolean) => {
+    const s = new Subject('dev@app-01', options);
+    for (let d = 0; d <= 9; d++) await s.scoreEvents(day(d));
+    if (label) s.label(event(2, 30), 'normal');
+    await s.scoreEvents(day(10));
+    return s;
+  };
+  const plain = await run(false);
+  t.same(
+    [...daysHeld(plain)].sort((a, b) => a - b),
+    [7, 8, 9, 10],
+    'the window holds four days, the first long gone',
+  );
+  const stretch = plain.summaries()[0].calibration;
+  t.ok(stretch <= 0.3 * 200, `without the label: calibrated on the newest stretch (${stretch} events)`);
+  const labelled = await run(true);
+  t.ok(labelled.toState().lastTrained >= START + 10 * DAY, 'retrained on day 10');
+  const calibration = labelled.summaries()[0].calibration;
+  t.equal(calibration, stretch, `with a row of day 2 labelled: the same stretch, not cross-fitted (${calibration} events)`);
+});

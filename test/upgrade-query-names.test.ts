@@ -4,7 +4,9 @@ import * as path from 'path';
 import t from 'tap';
 import { seededRandom as rng } from '../demo/generate';
 import { resolveConfig } from '../conf/config';
+import { createModel, loadModel, selectBackend } from '../scorer/models';
 import { Scorer } from '../scorer/scorer';
+import { Subject, type SubjectOptions } from '../scorer/subject';
 import { DAY, HABITS, HOUR, START, developerRow as row } from '../scorer/eval/developer-stream';
 
 // Branch `newcomer3` reads Fleet's query names (osqueryd with --pack_delimiter=/ names a row
@@ -99,4 +101,157 @@ t.test("a label on the rows of a query no unit knows holds after the upgrade to 
   );
   const odd2 = routine.slice(1).filter((x) => x.verdict !== 'good');
   t.equal(odd2.length, 0, `the routine is good after the upgrade (${odd2.length} of 19 not: ${odd2[0]?.reasons ?? ''})`);
+});
+
+t.test("an LSTM that learnt keys in Fleet's whole names knows them after the upgrade (review6)", async (t) => {
+  // the LSTM's vocabulary is event keys, saved whole with its weights; the upgrade respelt
+  // rarity's keys (review5) but not these, so until the next retraining every row of a query no
+  // unit knows was a key the LSTM had never seen: its strongest evidence, on routine rows
+  await selectBackend();
+  const inventory = (name: string, i: number, query: string) => ({
+    key: `${query} name=${name}`,
+    values: [`query=${query}`, `name=${name}`],
+    pairs: [],
+    text: name,
+    time: START + i * 60,
+  });
+  const names = ['agent', 'updater', 'shim', 'probe'];
+  const seqs = (query: string) => Array.from({ length: 120 }, () => Array.from({ length: 24 }, (_, j) => inventory(names[j % 4], j, query)));
+  const old = createModel('lstm', { epochs: 4, units: 16 });
+  await old.fit(seqs('pack/Global/vendor_inventory'));
+  const [before] = await old.score([
+    { event: inventory('updater', 9, 'pack/Global/vendor_inventory'), context: seqs('pack/Global/vendor_inventory')[0].slice(0, 9) },
+  ]);
+  const upgraded = loadModel(JSON.parse(JSON.stringify(old.toState())));
+  const [after] = await upgraded.score([{ event: inventory('updater', 9, 'vendor_inventory'), context: seqs('vendor_inventory')[0].slice(0, 9) }]);
+  t.ok(
+    Math.abs(after.value - before.value) < 1e-5,
+    `the routine step as likely in the new spelling (${after.value.toFixed(3)} nats) as in the old (${before.value.toFixed(3)})`,
+  );
+  old.dispose?.();
+  upgraded.dispose?.();
+});
+
+t.test("an n-gram model that learnt keys in Fleet's whole names knows them after the upgrade (review6)", async (t) => {
+  // the n-gram model's counts are grams of event keys, saved whole: as the LSTM's vocabulary
+  const inventory = (name: string, i: number, query: string) => ({
+    key: `${query} name=${name}`,
+    values: [`query=${query}`, `name=${name}`],
+    pairs: [],
+    text: name,
+    time: START + i * 60,
+  });
+  const names = ['agent', 'updater', 'shim', 'probe'];
+  const seqs = (query: string) => Array.from({ length: 40 }, () => Array.from({ length: 24 }, (_, j) => inventory(names[j % 4], j, query)));
+  const old = createModel('ngram', {});
+  await old.fit(seqs('pack/Global/vendor_inventory'));
+  const [before] = await old.score([
+    { event: inventory('updater', 9, 'pack/Global/vendor_inventory'), context: seqs('pack/Global/vendor_inventory')[0].slice(0, 9) },
+  ]);
+  const upgraded = loadModel(JSON.parse(JSON.stringify(old.toState())));
+  const [after] = await upgraded.score([{ event: inventory('updater', 9, 'vendor_inventory'), context: seqs('vendor_inventory')[0].slice(0, 9) }]);
+  t.equal(after.value, before.value, `the routine step as likely in the new spelling (${after.value.toFixed(3)}) as in the old (${before.value.toFixed(3)})`);
+});
+
+t.test("a label on a query whose own name begins 'pack/' holds: only Fleet's old spelling is respelt (review6)", async (t) => {
+  // the respelling strips `pack/<pack>/` from a saved key, and it is applied to every key a
+  // label names and every key read back. A query that is no pack's but whose name begins
+  // `pack/` (a schedule entry `pack/agent`) keys its rows `pack/agent path=/usr/bin/<…>`,
+  // which the respelling read as Fleet's `pack/<pack>/` up to the path's first slash: the
+  // label went to `usr/bin/…` and the row stayed bad
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-query-names-own-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const config = resolveConfig({ state_dir: dir, learning: { min_events: 400, min_days: 3 }, models: { rarity: true, ocsvm: false, lstm: false } }, 'test', {});
+  const r = rng(5);
+  const agent = (time: number, exe: string) => ({
+    query: 'pack/agent',
+    host: 'app-01',
+    time,
+    action: 'added' as const,
+    columns: { path: `/opt/agent/${exe}` },
+    decorations: {},
+  });
+  const day = (d: number) =>
+    Array.from({ length: 120 }, (_, i) => agent(START + d * DAY + 9 * HOUR + i * 200, ['collect', 'ship', 'rotate'][Math.floor(r() * 3)]));
+  const scorer = await Scorer.open({ config, stateDir: dir });
+  for (let d = 0; d < 10; d++) await scorer.scoreRows(day(d));
+  const [odd] = await scorer.scoreRows([agent(START + 10 * DAY + 9 * HOUR, 'miner')]);
+  t.match(odd.event, /^pack\/agent path=\//, `the key names the query (${odd.event})`);
+  t.not(odd.verdict, 'good', `never seen: ${odd.verdict}`);
+  scorer.feedback(odd, { id: odd.id, label: 'normal', note: '', time: 0 });
+  const [again] = await scorer.scoreRows([agent(START + 10 * DAY + 10 * HOUR, 'miner')]);
+  t.match(again.reasons, /marked normal by feedback/, `the label holds (${again.score}: ${again.reasons})`);
+});
+
+t.test("a subject whose SVM learnt Fleet's whole query names is retrained before it scores after the upgrade (review6)", async (t) => {
+  // the SVM fits hashed events, the `query=` value among their features, and hashes cannot be
+  // respelt: read back after the upgrade, every routine row of a Fleet host was outside its
+  // learned shape (60 of 60 bad, margin about -2) until the retraining due 6 hours later. The
+  // respelt window is at hand, so a subject read back in an older spelling retrains first
+  const options: SubjectOptions = {
+    models: ['rarity', 'ocsvm'],
+    minEvents: 400,
+    minSeconds: 3 * DAY,
+    windowEvents: 20_000,
+    retrainSeconds: 6 * HOUR,
+    contextLength: 4,
+    heldOutFraction: 0.3,
+    backend: 'none',
+  };
+  const routine = (query: string) => {
+    const r = rng(3);
+    const tools = ['git', 'vim', 'make', 'ls', 'curl'];
+    return (d: number, i: number) => {
+      const tool = tools[Math.floor(r() * tools.length)];
+      const time = START + d * DAY + 9 * HOUR + i * 240;
+      const hour = `hour=${String(Math.floor((time % DAY) / HOUR)).padStart(2, '0')}`;
+      return {
+        key: `exec /usr/bin/${tool} <- /bin/bash`,
+        values: [`query=${query}`, 'kind=process', `exe=/usr/bin/${tool}`, hour],
+        pairs: [`parent=/bin/bash>exe=/usr/bin/${tool}`],
+        text: `${tool} -v`,
+        time,
+      };
+    };
+  };
+  const before = routine('pack/Global/process_events');
+  const s = new Subject('dev@fleet-01', options);
+  for (let d = 0; d < 10; d++) await s.scoreEvents(Array.from({ length: 120 }, (_, i) => before(d, i)));
+  t.equal(s.state, 'monitoring');
+  const upgraded = Subject.fromState(JSON.parse(JSON.stringify(s.toState())), options);
+  const after = routine('process_events');
+  const scored = await upgraded.scoreEvents(Array.from({ length: 60 }, (_, i) => after(10, i)));
+  const bad = scored.filter((v) => v.verdict === 'bad');
+  t.equal(bad.length, 0, `the routine is not bad after the upgrade (${bad.length} of 60: ${bad[0]?.reasons ?? ''})`);
+  // read back in this build's spelling, nothing is retrained
+  const again = Subject.fromState(JSON.parse(JSON.stringify(upgraded.toState())), options);
+  const trainedAt = again.toState().lastTrained;
+  await again.scoreEvents([after(10, 61)]);
+  t.equal(again.toState().lastTrained, trainedAt, 'a subject saved in the current spelling is not retrained on load');
+});
+
+t.test("a query whose own name begins like a pack's is read back as saved (review6)", async (t) => {
+  // the upgrade's respelling of saved `query=` values applied the whole of shortQuery, which
+  // also strips osquery's default `pack_<pack>_`, a spelling every build has stripped already.
+  // Applied once more to a value saved in the current spelling it changes it again: the query
+  // `pack_audit_log` of the pack `ops` (`pack_ops_pack_audit_log`) is saved
+  // `query=pack_audit_log`, was read back as `query=log`, and after every restart each row of
+  // it was a query never seen
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-query-names-again-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const config = resolveConfig({ state_dir: dir, learning: { min_events: 400, min_days: 3 }, models: { rarity: true, ocsvm: false, lstm: false } }, 'test', {});
+  const r = rng(3);
+  const day = (d: number) =>
+    Array.from({ length: 120 }, () => {
+      const [exe, cmd] = HABITS[Math.floor(r() * HABITS.length)];
+      return row(START + d * DAY + 9 * HOUR + Math.floor(r() * 8 * HOUR), exe, cmd, 'pack_ops_pack_audit_log');
+    }).sort((a, b) => a.time - b.time);
+  const first = await Scorer.open({ config, stateDir: dir });
+  for (let d = 0; d < 10; d++) await first.scoreRows(day(d));
+  const kept = await first.scoreRows(day(10));
+  first.save();
+  const restarted = await Scorer.open({ config, stateDir: dir });
+  const after = await restarted.scoreRows(day(11));
+  const notGood = (xs: { verdict: string }[]) => xs.filter((x) => x.verdict !== 'good').length;
+  t.ok(notGood(after) <= notGood(kept) + 2, `as many rows not good after a restart (${notGood(after)} of ${after.length}) as before it (${notGood(kept)})`);
 });

@@ -750,3 +750,45 @@ t.test(
     reread.close();
   },
 );
+
+t.test("a subject's windows learnt in Fleet's whole query names are the same mix after the upgrade (review6)", async (t) => {
+  // a window subject keeps a table of the event keys it saw; the key of a query no unit knows
+  // begins with the query's name, kept whole under Fleet by the build before `newcomer3`
+  // (`pack/Global/vendor_inventory name=…`). Read back as saved after the upgrade, the same
+  // routine was keys never seen, and its windows another mix
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-upgrade-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const spelt = (rows: ScoredEvent[], prefix: string) => rows.map((x) => ({ ...x, event: `${prefix}vendor_inventory name=${USUAL.indexOf(x.event)}` }));
+  const r = seededRandom(6);
+  const learnt = stream(r, START, 3 * 3600, USUAL_WEIGHTS);
+  const later = stream(r, START + 3 * 3600, 1800, USUAL_WEIGHTS);
+  const straight = new WindowScorer(options(null));
+  straight.add(spelt(learnt, ''));
+  const expected = [...straight.add(spelt(later, '')), ...straight.flush()];
+  t.ok(expected.length > 20 && expected.every((x) => x.verdict !== 'bad'), `the routine's windows are not bad (${expected.length})`);
+  const before = new WindowScorer(options(dir));
+  before.add(spelt(learnt, 'pack/Global/'));
+  before.save();
+  const upgraded = new WindowScorer(options(dir));
+  const got = [...upgraded.add(spelt(later, '')), ...upgraded.flush()];
+  t.same(
+    got.map((x) => [x.start, x.score, x.verdict]),
+    expected.map((x) => [x.start, x.score, x.verdict]),
+    `scored as by a subject that learnt the keys in the new spelling (bad: ${got.filter((x) => x.verdict === 'bad').length} of ${got.length})`,
+  );
+  // a host moved from one team to another saved both spellings of each key: one key again
+  const dir2 = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-upgrade-'));
+  t.teardown(() => fs.rmSync(dir2, { recursive: true, force: true }));
+  const moved = new WindowScorer(options(dir2));
+  const half = Math.floor(learnt.length / 2);
+  moved.add([...spelt(learnt.slice(0, half), 'pack/Global/'), ...spelt(learnt.slice(half), 'pack/team-3/')]);
+  moved.save();
+  const movedUpgraded = new WindowScorer(options(dir2));
+  const both = [...movedUpgraded.add(spelt(later, '')), ...movedUpgraded.flush()];
+  // (two spellings counted apart in the reference: it is refitted, and windows learn until then)
+  t.ok(
+    both.some((x) => x.verdict === 'good'),
+    `windows closed and scored again (${both.length}: ${[...new Set(both.map((x) => x.verdict))].join(', ')})`,
+  );
+  t.equal(both.filter((x) => x.verdict === 'bad').length, 0, 'and none is bad');
+});

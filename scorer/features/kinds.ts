@@ -244,7 +244,11 @@ export const UNITS: Record<QueryKind, Unit> = { process, socket, listen, login, 
  * the upgrade was a query never seen (bad, and as bad rows are not learned, for good).
  */
 export function currentQueryToken(token: string): string {
-  return token.startsWith('query=') ? `query=${shortQuery(token.slice(6))}` : token;
+  // Fleet's prefix only: osquery's default `pack_<pack>_` was stripped by every build, and
+  // stripped again from a saved value (the query `pack_audit_log` of a pack) it made another
+  // value of it at every restart
+  const fleet = /^query=pack\/[^/\s]+\/(.+)$/.exec(token);
+  return fleet ? `query=${fleet[1]}` : token;
 }
 
 /**
@@ -255,7 +259,9 @@ export function currentQueryToken(token: string): string {
  * sequences through such keys was new.
  */
 export function currentEventKey(key: string): string {
-  const fleet = /^pack\/[^/]+\//.exec(key);
+  // the pack's name is one word of the key's first: `pack/agent path=/opt/…`, a query whose own
+  // name begins `pack/`, is no Fleet name (read as one, up to the path's slash, it lost its labels)
+  const fleet = /^pack\/[^/\s]+\//.exec(key);
   return fleet ? key.slice(fleet[0].length) : key;
 }
 

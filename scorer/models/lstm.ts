@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput, TrainingStep } from '../types';
+import { currentEventKey } from '../features/kinds';
 import { selectBackend } from './backend';
 import { ContextSet, splitContexts } from './contexts';
 import { LstmInference } from './lstm-inference';
@@ -442,7 +443,9 @@ export class LstmModel implements Model {
   static fromState(s: ModelState): LstmModel {
     if (s.version !== VERSION) throw new Error(`lstm model state version ${s.version}, this build reads ${VERSION}`);
     const m = new LstmModel(s.opts as LstmOptions);
-    m.keys = s.keys as string[];
+    // keys as this build spells them (a query no unit knows, saved in Fleet's whole name by
+    // the build before newcomer3): kept whole, each was a key never seen until a retraining
+    m.keys = (s.keys as string[]).map(currentEventKey);
     m.vocab = new Map(m.keys.map((k, i) => [k, i]));
     // a state saved before the mixture has neither, and scores as it did then
     if (s.prior !== undefined || s.mix !== undefined) {

@@ -1,4 +1,5 @@
 import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '../types';
+import { currentEventKey } from '../features/kinds';
 
 // A smoothed n-gram language model over event keys: interpolated Kneser-Ney (Chen & Goodman
 // 1998), one absolute discount for every order. An event's evidence is −log p of its key
@@ -156,7 +157,14 @@ export class NgramModel implements Model {
     const counts = s.counts as [string, number][][];
     if (!Array.isArray(counts) || counts.length !== opts?.order) throw new Error('ngram model state: counts do not match its order');
     const m = new NgramModel(opts);
-    counts.forEach((entries, i) => {
+    counts.forEach((saved, i) => {
+      // grams of keys as this build spells them (Fleet's whole query names of an earlier build
+      // respelt, as for rarity's and the LSTM's keys), counts of one spelling added up
+      const entries = new Map<string, number>();
+      for (const [gram, c] of saved) {
+        const now = gram.includes('pack/') ? gram.split(SEP).map(currentEventKey).join(SEP) : gram;
+        entries.set(now, (entries.get(now) ?? 0) + c);
+      }
       for (const [gram, c] of entries) {
         m.counts[i].set(gram, c);
         const parts = gram.split(SEP);
