@@ -50,6 +50,11 @@ export interface Message {
   bytes: number;
   /** strings and container entries read past to stay within the limits (0: the message is whole) */
   readPast: number;
+  /**
+   * what reading it charged to the shared budget, given back as it is handed over: a server
+   * that keeps the message waiting takes it again (extension/server.ts)
+   */
+  charged: number;
 }
 
 export class ProtocolError extends Error {
@@ -276,7 +281,7 @@ export class MessageReader {
     const seqid = yield* this.i32();
     if (typeof name !== 'string') throw new ProtocolError(`method name of ${name.bytes} bytes`);
     const args = yield* this.struct(0);
-    return { name, type, seqid, args, bytes: this.consumed, readPast: this.readPast };
+    return { name, type, seqid, args, bytes: this.consumed, readPast: this.readPast, charged: this.kept };
   }
 
   private *struct(depth: number): Generator<void, Map<number, Value>, void> {
@@ -471,7 +476,7 @@ export class MessageReader {
     shared.give(q.cost);
     const bytes = q.p - this.offset;
     this.advance(c, bytes);
-    return { name, type: first & 0xff, seqid, args, bytes, readPast: 0 };
+    return { name, type: first & 0xff, seqid, args, bytes, readPast: 0, charged: q.cost };
   }
 
   /** where quickMessage is in its chunk, and what it would charge: one object, reused */

@@ -1,0 +1,96 @@
+import * as fs from 'fs';
+import type * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import t, { type Test } from 'tap';
+import { startServer, type ServerLimits } from '../extension/server';
+import type { Plugin } from '../extension/plugin/types';
+import { MessageWriter, MessageType } from '../extension/wire';
+import { callBytes, connect, nextReply, send, statusOf } from './helpers/raw';
+
+// The extension server against peers that do what osqueryd never does (branch attack4). The
+// server runs in this process with small limits, so that what it holds can be compared with
+// them; every wait is for an answer or a close, never for a time.
+
+async function server(t: Test, plugins: Plugin[], limits: Partial<ServerLimits>) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-hostile-server-'));
+  const socket = path.join(dir, 'ext.sock');
+  const logs: string[] = [];
+  const s = await startServer({ path: socket, plugins, onShutdown: () => {}, log: (l, m) => logs.push(`${l} ${m}`), limits });
+  t.teardown(async () => {
+    await s.close(0);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return { socket, logs, server: s };
+}
+
+const PING = Buffer.concat(new MessageWriter().begin('ping', MessageType.CALL, 1).stop().finish());
+
+/** one connection that pings, as osqueryd's health check does: bytes written before a ping have been read by its answer */
+async function pinger(socket: string): Promise<{ ping(): Promise<number>; close(): void }> {
+  const s = await connect(socket);
+  return {
+    async ping() {
+      const reply = nextReply(s);
+      await send(s, PING);
+      return ((await reply).args.get(0) as Map<number, unknown>).get(1) as number;
+    },
+    close: () => s.destroy(),
+  };
+}
+
+t.test('requests sent ahead of their answers are held within the budget all requests share', async (t) => {
+  // The reader charges a request's strings to the shared budget while it reads them and gave
+  // them back as it handed the request over. A request read while its connection's answer
+  // before it was still unread waited, uncharged, for the reader to take that answer: a peer
+  // that asks for a SELECT, never reads it, and sends a large line behind it held the line
+  // outside any bound. 48 such connections, each with a 15 MB line, grew a server with the
+  // default limits (128 MB shared) by 859 MB. Now a waiting request keeps its charge until it
+  // is answered, and a request that needs the budget closes such connections, as it closes
+  // those whose requests are unfinished.
+  const shared = 4 * 2 ** 20;
+  const lines: number[] = [];
+  const plugins: Plugin[] = [
+    { registry: 'logger', name: 'anomaly', routes: () => [], call: (r) => (lines.push(r.string?.length ?? 0), { code: 0 }) },
+    // an answer well over what the kernel and the socket's own buffer take from a reader that does not read
+    {
+      registry: 'table',
+      name: 'wide',
+      routes: () => [],
+      call: () => ({ code: 0, rows: Array.from({ length: 2000 }, (_, i) => ({ i: String(i), pad: 'y'.repeat(1000) })) }),
+    },
+  ];
+  const { socket, logs, server: srv } = await server(t, plugins, { maxString: 2 ** 20, maxMessage: 2 * 2 ** 20, maxShared: shared });
+  const line = 900 * 1024;
+  const peers = 12;
+  const open: net.Socket[] = [];
+  t.teardown(() => open.forEach((s) => s.destroy()));
+  const health = await pinger(socket);
+  t.teardown(() => health.close());
+  for (let k = 0; k < peers; k++) {
+    const s = await connect(socket);
+    s.on('error', () => {});
+    s.pause(); // it never reads its answers
+    open.push(s);
+    await send(s, callBytes('table', 'wide', { action: 'generate', context: '{}' }, 1));
+    t.equal(await health.ping(), 0, `peer ${k}: its SELECT answered and unread, pings still answered`);
+    await send(s, callBytes('logger', 'anomaly', { string: 'x'.repeat(line), category: 'event' }, 2)).catch(() => {});
+    t.equal(await health.ping(), 0, `peer ${k}: its line read behind the unread answer, pings still answered`);
+  }
+  const fit = Math.floor(shared / line);
+  // (a peer that does not read cannot see its close: the server's count says it)
+  const left = srv.connections - 1;
+  t.ok(
+    left <= fit,
+    `${peers - left} of ${peers} peers closed, ${left} left: the ${fit} lines of ${line} bytes that fit in ${shared} bytes are all that may wait`,
+  );
+  t.match(logs.join('\n'), /requests sent ahead of their answers/, 'the closes are said');
+  t.same(lines, [], 'no waiting line was answered meanwhile (their readers never took the answers before them)');
+  // osqueryd's own line, as large as the budget lets one string be, is read whole
+  const s = await connect(socket);
+  const reply = nextReply(s);
+  await send(s, callBytes('logger', 'anomaly', { string: 'z'.repeat(2 ** 20 - 64), category: 'event' }, 3));
+  t.equal(statusOf(await reply).code, 0, 'a line from osqueryd is answered');
+  s.destroy();
+  t.same(lines, [2 ** 20 - 64], 'and read whole, not read past');
+});
