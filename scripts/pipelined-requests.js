@@ -1,3 +1,4 @@
+/* global setInterval, __filename */
 // Measures what the extension server holds for peers that send a request ahead of the answer
 // before it, never reading it (docs/hardening.md, branch attack4). Needs the build (dist/).
 //   node scripts/pipelined-requests.js [peers=48] [line MB=15]
