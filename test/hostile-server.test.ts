@@ -94,3 +94,33 @@ t.test('requests sent ahead of their answers are held within the budget all requ
   s.destroy();
   t.same(lines, [2 ** 20 - 64], 'and read whole, not read past');
 });
+
+t.test('a method name longer than any the services have is refused when its length is read, not waited for', async (t) => {
+  // The old non-strict message form begins with the name's length; the reader took up to the
+  // string limit (16 MB) and waited for the name whole, outside the budget strings are charged
+  // to: 48 connections that sent a 15 MB name but its last byte held 720 MB of chunks in a
+  // server with the default limits, all 48 open (`node scripts/hostile-peers.js long-name 48 15`).
+  // The strict form's name was a string like any other, kept up to 16 MB.
+  const { socket, logs, server: srv } = await server(t, [], {});
+  const health = await pinger(socket);
+  t.teardown(() => health.close());
+  for (const [form, head] of [
+    ['non-strict', int32(15 * 2 ** 20)],
+    ['strict', Buffer.concat([int32(0x80010001 | 0), int32(15 * 2 ** 20)])],
+  ] as const) {
+    const s = await connect(socket);
+    s.on('error', () => {});
+    const closed = new Promise<void>((resolve) => s.on('close', () => resolve()));
+    await send(s, Buffer.concat([head, Buffer.alloc(64 * 1024, 0x61)])).catch(() => {});
+    t.equal(await health.ping(), 0, `${form}: pings answered`);
+    t.equal(srv.connections, 1, `${form}: the connection is closed by the time a ping sent after it is answered`);
+    await closed;
+  }
+  t.match(logs.join('\n'), /method name of 15728640 bytes/, 'and why is said');
+});
+
+function int32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(v | 0);
+  return b;
+}
