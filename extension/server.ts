@@ -207,8 +207,6 @@ interface Conn {
   answeringHeld: number;
   /** a 'drain' listener is set */
   draining: boolean;
-  /** the peer has shut down its side: no more requests come, the answers still go */
-  ended: boolean;
   /** what the answer being made holds of the budget all answers share */
   charge: { held: number } | null;
 }
@@ -529,7 +527,6 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
       waitingHeld: 0,
       answeringHeld: 0,
       draining: false,
-      ended: false,
       charge: null,
       reader: new MessageReader({ maxString: limits.maxString, maxMessage: limits.maxMessage, shared }, (m) => {
         if (m.type !== MessageType.CALL && m.type !== MessageType.ONEWAY) throw new ProtocolError(`message type ${m.type} is not a call`);
@@ -559,13 +556,6 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
         say.say('protocol', 'warn', `extension server: dropped a connection: ${(err as Error).message}`);
         socket.destroy();
       }
-    });
-    // a peer that shuts down its side after its request (shutdown(SHUT_WR), as `socat` and
-    // `nc -N` do) still gets the answers: Node would end the socket at once, and an answer
-    // made later (a table's rows) was written to a closed socket and lost
-    socket.on('end', () => {
-      c.ended = true;
-      if (c.busy === 0 && !c.waiting.length) socket.end();
     });
     socket.on('error', (err) => say.say(`socket ${(err as NodeJS.ErrnoException).code}`, 'debug', `extension server connection: ${err.message}`));
     socket.on('close', () => {
@@ -614,8 +604,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
   const next = (c: Conn): void => {
     if (c.busy > 0 || c.socket.destroyed) return;
     if (!c.waiting.length) {
-      if (c.ended) c.socket.end();
-      else if (c.socket.isPaused()) c.socket.resume();
+      if (c.socket.isPaused()) c.socket.resume();
       return;
     }
     if (c.socket.writableNeedDrain) {
@@ -681,7 +670,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
   fs.mkdirSync(staging, { mode: 0o700 });
   fs.chmodSync(staging, 0o700);
   const bound = path.join(staging, 's');
-  const server = net.createServer({ allowHalfOpen: true }, onConnection);
+  const server = net.createServer(onConnection);
   server.on('error', (err) => say.say(`server ${(err as NodeJS.ErrnoException).code}`, 'error', `extension server: ${err.message}`));
   return new Promise((resolve, reject) => {
     server.once('error', (err) => {
