@@ -5,6 +5,8 @@ import * as path from 'path';
 import t, { type Test } from 'tap';
 import { startServer, type ServerLimits } from '../extension/server';
 import type { Plugin } from '../extension/plugin/types';
+import { loggerPlugin } from '../extension/plugin/logger';
+import { parseResultLine } from '../scorer/parse/results';
 import { MessageWriter, MessageType } from '../extension/wire';
 import { callBytes, connect, nextReply, send, statusOf } from './helpers/raw';
 
@@ -124,3 +126,40 @@ function int32(v: number): Buffer {
   b.writeInt32BE(v | 0);
   return b;
 }
+
+t.test('a string_batch of many items is judged a slice at a time: pings are answered meanwhile', async (t) => {
+  // osqueryd does not send string_batch (other extensions calling the core's loggers do);
+  // each item is a result line to judge. Judged in one go, 8 million one-byte items (a 16 MB
+  // string) held the thread for 77 s, and osqueryd's pings went unanswered. Here 200,000 items
+  // that are not result lines, each parsed and refused as the ingest does; a ping sent once
+  // the first is judged must be answered before the batch is
+  const items = 200_000;
+  let judged = 0;
+  let first!: () => void;
+  const begun = new Promise<void>((r) => (first = r));
+  const logger = loggerPlugin('anomaly', {
+    features: 1,
+    result: (line) => {
+      if (judged++ === 0) first();
+      try {
+        parseResultLine(line);
+      } catch {
+        /* refused, as the ingest refuses it */
+      }
+    },
+  });
+  const { socket } = await server(t, [logger], {});
+  const health = await pinger(socket);
+  t.teardown(() => health.close());
+  const s = await connect(socket);
+  t.teardown(() => s.destroy());
+  const order: string[] = [];
+  const batch = nextReply(s).then((m) => (order.push('batch'), statusOf(m)));
+  await send(s, callBytes('logger', 'anomaly', { string_batch: `[${Array(items).fill('1').join(',')}]` }));
+  await begun;
+  const pong = health.ping().then((code) => (order.push('pong'), code));
+  t.equal(await pong, 0, 'the ping is answered');
+  t.equal((await batch).code, 0, 'the batch is answered 0');
+  t.same(order, ['pong', 'batch'], 'the ping before the batch');
+  t.equal(judged, items, 'every item judged');
+});
