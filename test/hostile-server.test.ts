@@ -9,6 +9,7 @@ import { loggerPlugin } from '../extension/plugin/logger';
 import { parseResultLine } from '../scorer/parse/results';
 import { MessageWriter, MessageType } from '../extension/wire';
 import { callBytes, connect, nextReply, send, statusOf } from './helpers/raw';
+import { emulated, until } from './helpers/emulated';
 
 // The extension server against peers that do what osqueryd never does (branch attack4). The
 // server runs in this process with small limits, so that what it holds can be compared with
@@ -162,4 +163,27 @@ t.test('a string_batch of many items is judged a slice at a time: pings are answ
   t.equal((await batch).code, 0, 'the batch is answered 0');
   t.same(order, ['pong', 'batch'], 'the ping before the batch');
   t.equal(judged, items, 'every item judged');
+});
+
+t.test("a status batch of many entries writes a bounded number of the extension's log lines", async (t) => {
+  // osqueryd sends its own warnings a few at a time; a batch is whatever its sender makes it,
+  // and every entry became a line of the extension's log: 16 MB holds 559,240 minimal entries.
+  // Now the first 100 and how many more there were
+  const e = await emulated();
+  t.teardown(() => e.close());
+  await e.launch();
+  const entries = Array.from({ length: 10_000 }, (_, i) => ({ s: 1, f: 'flood.cpp', i, m: `warning ${i}` }));
+  t.equal((await e.emu.callPlugin('logger', 'anomaly', { status: 'true', log: JSON.stringify(entries) })).code, 0, 'answered 0');
+  // a batch sent after it, whose one line marks where the first batch's lines end
+  await e.emu.callPlugin('logger', 'anomaly', { status: 'true', log: JSON.stringify([{ s: 1, f: 'end.cpp', i: 1, m: 'the end' }]) });
+  await until(
+    async () => e.stderr.join(''),
+    (text) => text.includes('osquery end.cpp:1 the end'),
+  );
+  const written = e.stderr
+    .join('')
+    .split('\n')
+    .filter((l) => l.includes('osquery flood.cpp:')).length;
+  t.equal(written, 100, `${written} of 10,000 status lines written`);
+  t.match(e.stderr.join(''), /osquery: 9900 more status lines of one batch not written here/, 'and how many were not');
 });
