@@ -24,7 +24,8 @@ export function parseFlags(argv: readonly string[], spec: Record<string, FlagSpe
     }
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
-    const s = spec[name];
+    // own keys only: a plain object also answers 'constructor', 'toString', '__proto__'
+    const s = Object.hasOwn(spec, name) ? spec[name] : undefined;
     if (!s) throw new UsageError(`unknown flag --${name}`);
     if (s.kind === 'bool') {
       if (eq >= 0) throw new UsageError(`--${name} takes no value`);

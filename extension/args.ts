@@ -63,7 +63,8 @@ export function parseArgs(argv: readonly string[]): ExtensionArgs {
     if (!arg.startsWith('--')) throw new ArgsError(`unexpected argument ${JSON.stringify(arg)} (expected --socket, --timeout, --interval, --verbose)`);
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
-    const key = ALIASES[name];
+    // own keys only: a plain object also answers 'constructor', 'toString', '__proto__'
+    const key = Object.hasOwn(ALIASES, name) ? ALIASES[name] : undefined;
     if (!key) throw new ArgsError(`unknown flag --${name} (expected --socket, --timeout, --interval, --verbose)`);
     if (key === 'verbose') {
       out.verbose = eq < 0 ? true : !/^(false|0|no)$/i.test(arg.slice(eq + 1));

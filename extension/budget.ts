@@ -33,7 +33,8 @@ const flag = (options: Record<string, OptionInfo>, name: string): string | undef
 /** getWorkerLimit() of watcher.cpp, from the flags osqueryd reported */
 export function watchdogLimits(options: Record<string, OptionInfo>): WatchdogLimits {
   const level = flag(options, 'watchdog_level') ?? '0';
-  const known = level in UTILIZATION_BY_LEVEL ? level : '0';
+  // own keys only: `in` also finds 'toString' and 'constructor' on the table's prototype
+  const known = Object.hasOwn(UTILIZATION_BY_LEVEL, level) ? level : '0';
   const override = (name: string) => {
     const v = Number(flag(options, name) ?? 0);
     return Number.isFinite(v) && v > 0 ? v : 0;

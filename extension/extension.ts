@@ -38,6 +38,12 @@ const NAME_IN_LOCK = 'anomaly.ext';
 const UUID_CHECK_EVERY = 2;
 /** how often a lock the full disk refused at start is tried again */
 const LOCK_RETRY_MS = 5_000;
+/**
+ * osqueryd's status lines written to our log per batch, the rest counted: osqueryd flushes a
+ * few, but a batch is whatever its sender makes it, and 16 MB holds 559,240 minimal entries,
+ * each a line written in one go
+ */
+const STATUS_LINES_PER_BATCH = 100;
 
 export class ExitError extends Error {
   constructor(
@@ -151,7 +157,9 @@ export class AnomalyExtension {
         oversize: (bytes) => this.ingest.oversize(bytes),
         init: (name) => log('info', `logger started by ${name.slice(0, 100)}`),
         status: (entries) => {
-          for (const e of entries) log(e.s >= 2 ? 'error' : e.s === 1 ? 'warn' : 'debug', `osquery ${e.f}:${e.i} ${e.m}`);
+          for (const e of entries.slice(0, STATUS_LINES_PER_BATCH)) log(e.s >= 2 ? 'error' : e.s === 1 ? 'warn' : 'debug', `osquery ${e.f}:${e.i} ${e.m}`);
+          if (entries.length > STATUS_LINES_PER_BATCH)
+            log('warn', `osquery: ${entries.length - STATUS_LINES_PER_BATCH} more status lines of one batch not written here (${STATUS_LINES_PER_BATCH} are)`);
         },
       }),
       scoresTable(scoresRead),

@@ -201,6 +201,10 @@ interface Conn {
   busy: number;
   /** requests read while another was answered, or while its answer waited for the reader */
   waiting: Message[];
+  /** bytes of the shared budget the waiting requests hold */
+  waitingHeld: number;
+  /** bytes of the shared budget the request being answered holds */
+  answeringHeld: number;
   /** a 'drain' listener is set */
   draining: boolean;
   /** what the answer being made holds of the budget all answers share */
@@ -220,22 +224,25 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
   // Thirty-one connections that declared large strings in their first 60 bytes and sent no
   // more held all 128 MB: every ping and result line after them was dropped.
   shared.reclaim = (need, reader) => {
-    const holders = [...conns].filter((c) => c.reader !== reader && c.reader.held > 0).sort((a, b) => a.lastActive - b.lastActive);
+    // requests sent ahead of their answers count too (osqueryd waits for each answer); the
+    // request being answered does not: its connection may be osqueryd's, running a query
+    const reclaimable = (c: Conn) => c.reader.held + c.waitingHeld;
+    const holders = [...conns].filter((c) => c.reader !== reader && reclaimable(c) > 0).sort((a, b) => a.lastActive - b.lastActive);
     let freed = 0;
     let closed = 0;
     for (const c of holders) {
       if (freed >= need) break;
-      freed += c.reader.held;
+      freed += reclaimable(c);
       closed++;
       conns.delete(c);
-      c.reader.release();
+      letGo(c);
       c.socket.destroy();
     }
     if (closed)
       say.say(
         'reclaim',
         'warn',
-        `extension server: closed ${closed} connection(s) whose unfinished requests held ${Math.round(freed / 2 ** 20)} MB of the ${Math.round(limits.maxShared / 2 ** 20)} MB all requests share, to read another`,
+        `extension server: closed ${closed} connection(s) whose unfinished requests, or requests sent ahead of their answers, held ${Math.round(freed / 2 ** 20)} MB of the ${Math.round(limits.maxShared / 2 ** 20)} MB all requests share, to read another`,
       );
   };
   let closing = false;
@@ -517,10 +524,20 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
       lastActive: Date.now(),
       busy: 0,
       waiting: [],
+      waitingHeld: 0,
+      answeringHeld: 0,
       draining: false,
       charge: null,
       reader: new MessageReader({ maxString: limits.maxString, maxMessage: limits.maxMessage, shared }, (m) => {
         if (m.type !== MessageType.CALL && m.type !== MessageType.ONEWAY) throw new ProtocolError(`message type ${m.type} is not a call`);
+        if (socket.destroyed) return;
+        // The reader gave back what the request's strings charged to the shared budget as it
+        // handed the request over; it is taken again (it fits: nothing came between) and held
+        // until the request is answered. Given back at once, requests sent ahead of their
+        // answers were held outside any bound: 48 connections that each had a SELECT's answer
+        // unread and then sent a 15 MB line grew resident memory by 859 MB (128 MB shared)
+        if (!shared.take(m.charged)) throw new ProtocolError('a request that no longer fits the budget it was read in');
+        c.waitingHeld += m.charged;
         // One request of a connection at a time, as thrift's servers and osqueryd (one request
         // per connection) have it, and the next only once the answer before it has been taken
         // by the reader: a client that wrote 20 broad SELECTs at once had them all answered
@@ -543,8 +560,7 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
     socket.on('error', (err) => say.say(`socket ${(err as NodeJS.ErrnoException).code}`, 'debug', `extension server connection: ${err.message}`));
     socket.on('close', () => {
       conns.delete(c);
-      c.reader.release();
-      c.waiting = [];
+      letGo(c);
       // an answer waiting for the budget stops waiting: what it holds is given back now
       if (c.charge) answers.cancel(c.charge);
     });
@@ -568,7 +584,17 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
       .stop();
     send(c, w);
   };
+  /** give back all a connection holds of the shared budget, and forget its waiting requests (it is closed) */
+  const letGo = (c: Conn): void => {
+    c.reader.release();
+    shared.give(c.waitingHeld + c.answeringHeld);
+    c.waitingHeld = 0;
+    c.answeringHeld = 0;
+    c.waiting = [];
+  };
   const answered = (c: Conn): void => {
+    shared.give(c.answeringHeld);
+    c.answeringHeld = 0;
     c.busy--;
     c.lastActive = Date.now();
     next(c);
@@ -594,6 +620,8 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
       return;
     }
     const m = c.waiting.shift()!;
+    c.waitingHeld -= m.charged;
+    c.answeringHeld = m.charged;
     c.busy++;
     let later: Promise<void> | undefined;
     try {

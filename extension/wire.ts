@@ -32,6 +32,11 @@ export const enum MessageType {
 const VERSION_1 = 0x80010000 | 0;
 const VERSION_MASK = 0xffff0000 | 0;
 const MAX_DEPTH = 16;
+/**
+ * bytes of a method name: the services' longest is 19 (deregisterExtension). A name is
+ * waited for whole before it is read, so a longer one held its bytes outside the budgets
+ */
+const MAX_NAME = 256;
 
 /** a string that was read past instead of kept: its size is all that is known */
 export class Oversize {
@@ -50,6 +55,11 @@ export interface Message {
   bytes: number;
   /** strings and container entries read past to stay within the limits (0: the message is whole) */
   readPast: number;
+  /**
+   * what reading it charged to the shared budget, given back as it is handed over: a server
+   * that keeps the message waiting takes it again (extension/server.ts)
+   */
+  charged: number;
 }
 
 export class ProtocolError extends Error {
@@ -260,23 +270,29 @@ export class MessageReader {
 
   private *message(): Generator<void, Message, void> {
     const first = yield* this.i32();
-    let name: string | Oversize;
+    let name: string;
     let type: number;
     if (first < 0) {
       if ((first & VERSION_MASK) !== VERSION_1) throw new ProtocolError(`bad protocol version 0x${(first >>> 0).toString(16)}`);
       type = first & 0xff;
-      name = yield* this.string();
+      name = yield* this.methodName(yield* this.i32());
     } else {
       // the old non-strict form: the name's length comes first
-      if (first > this.limits.maxString) throw new ProtocolError(`method name of ${first} bytes`);
-      yield* this.need(first);
-      name = this.take(first).toString('utf8');
+      name = yield* this.methodName(first);
       type = yield* this.byte();
     }
     const seqid = yield* this.i32();
-    if (typeof name !== 'string') throw new ProtocolError(`method name of ${name.bytes} bytes`);
     const args = yield* this.struct(0);
-    return { name, type, seqid, args, bytes: this.consumed, readPast: this.readPast };
+    return { name, type, seqid, args, bytes: this.consumed, readPast: this.readPast, charged: this.kept };
+  }
+
+  /** a method name of `len` bytes: short, so never charged nor read past */
+  private *methodName(len: number): Generator<void, string, void> {
+    // 16 MB names, sent but for their last byte by 48 connections, held 720 MB of chunks
+    if (len < 0) throw new ProtocolError(`negative string length ${len}`);
+    if (len > MAX_NAME) throw new ProtocolError(`method name of ${len} bytes`);
+    yield* this.need(len);
+    return this.take(len).toString('utf8');
   }
 
   private *struct(depth: number): Generator<void, Map<number, Value>, void> {
@@ -460,8 +476,11 @@ export class MessageReader {
     // the old non-strict form and a bad version: the general way reads or refuses them
     if (first >= 0 || (first & VERSION_MASK) !== VERSION_1) return NOT_HERE;
     q.p += 4;
+    // (a name the general way refuses is refused there)
+    if (q.p + 4 <= c.length && int32(c, q.p) > MAX_NAME) return NOT_HERE;
     const name = this.quickString(q);
     if (name === NOT_HERE || q.p + 4 > c.length) return NOT_HERE;
+    q.cost = 0; // a name is not charged (methodName)
     const seqid = int32(c, q.p);
     q.p += 4;
     const args = this.quickStruct(q, 0);
@@ -471,7 +490,7 @@ export class MessageReader {
     shared.give(q.cost);
     const bytes = q.p - this.offset;
     this.advance(c, bytes);
-    return { name, type: first & 0xff, seqid, args, bytes, readPast: 0 };
+    return { name, type: first & 0xff, seqid, args, bytes, readPast: 0, charged: q.cost };
   }
 
   /** where quickMessage is in its chunk, and what it would charge: one object, reused */

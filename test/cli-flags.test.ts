@@ -23,6 +23,10 @@ t.test('a many-valued flag takes the words after it, and repeats add up', async 
 t.test('usage errors name the flag', async (t) => {
   t.throws(() => parseFlags(['--bogus'], SPEC), new UsageError('unknown flag --bogus'));
   t.throws(() => parseFlags(['--bogus=1'], SPEC), new UsageError('unknown flag --bogus'));
+  // names every object has are not flags either: the spec was indexed as a plain object, and
+  // `train --constructor x` was taken (and ignored), `--toString` asked for a value
+  for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty'])
+    t.throws(() => parseFlags([`--${name}`, 'x'], SPEC), new UsageError(`unknown flag --${name}`), `--${name}`);
   t.throws(() => parseFlags(['--quiet=yes'], SPEC), new UsageError('--quiet takes no value'));
   t.throws(() => parseFlags(['--out'], SPEC), new UsageError('--out needs a value'));
   t.throws(() => parseFlags(['--out', '--quiet'], SPEC), new UsageError('--out needs a value'), 'a flag is not a value');

@@ -188,6 +188,15 @@ t.test('the limit follows watcher.cpp: level, override, extensions watchdog on o
   t.same(watchdogLimits(opts({ enable_extensions_watchdog: 'true' })), { watched: true, utilizationPercent: 10, memoryMb: 200, level: 0 });
   t.same(watchdogLimits(opts({ enable_extensions_watchdog: 'true', watchdog_level: '1' })), { watched: true, utilizationPercent: 5, memoryMb: 100, level: 1 });
   t.equal(watchdogLimits(opts({ watchdog_level: '1', watchdog_utilization_limit: '20' })).utilizationPercent, 20);
+  // a level that is not one of the three is the default, even one that names a property every
+  // object has: `in` found 'toString' and 'constructor' on the table's prototype, and the
+  // limit became a function (NaN ms per minute once multiplied)
+  for (const level of ['toString', 'constructor', '__proto__', '7'])
+    t.same(
+      watchdogLimits(opts({ enable_extensions_watchdog: 'true', watchdog_level: level })),
+      { watched: true, utilizationPercent: 10, memoryMb: 200, level: 0 },
+      `watchdog_level ${level}: the default level`,
+    );
   t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'false' }), null, launched, 2, null), null, 'extensions not watched');
   t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'true', watchdog_level: '-1' }), null, launched, 2, null), null, 'level -1 allows 100 %');
   t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'true' }), null, {}, 2), null, 'not launched by osqueryd: not watched');

@@ -116,6 +116,8 @@ t.test('the argv osqueryd passes, and manual forms', async (t) => {
   });
   t.same(parseArgs([]), { socket: '/var/osquery/osquery.em', timeout: 3, interval: 3, verbose: false }, 'osquery defaults');
   t.equal(parseArgs(['--verbose=false']).verbose, false);
+  // names every object has are unknown flags, not keys of the result ('--constructor=5' was taken)
+  for (const name of ['constructor', 'toString', '__proto__']) t.throws(() => parseArgs([`--${name}=5`]), /unknown flag/, `--${name}`);
   t.throws(() => parseArgs(['--socket']), /needs a value/);
   t.throws(() => parseArgs(['--socket=']), /needs a path/);
   t.throws(() => parseArgs(['--timeout', '0']), /positive number of seconds/);

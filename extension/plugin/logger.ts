@@ -27,13 +27,20 @@ export interface LoggerHandlers {
   event?(line: string): void;
 }
 
+/**
+ * items of a string_batch judged in one turn of the event loop; the rest wait for the next
+ * turns. Each item is a result line to parse: 8 million one-byte items (16 MB, the most one
+ * string may be) took the thread for 77 s in one go, and no ping was answered meanwhile
+ */
+const BATCH_ITEMS_PER_TURN = 1000;
+
 export function loggerPlugin(name: string, h: LoggerHandlers): Plugin {
   const ok: PluginResponse = { code: 0, message: 'OK', rows: [] };
   return {
     registry: 'logger',
     name,
     routes: () => [],
-    call(request, oversize): PluginResponse {
+    call(request, oversize): PluginResponse | Promise<PluginResponse> {
       for (const key of ['string', 'snapshot', 'string_batch']) {
         const bytes = oversize.get(key);
         if (bytes !== undefined) {
@@ -76,8 +83,20 @@ export function loggerPlugin(name: string, h: LoggerHandlers): Plugin {
         } catch {
           lines = [request.string_batch];
         }
-        for (const line of Array.isArray(lines) ? lines : [lines]) h.result(typeof line === 'string' ? line : itemText(line), 'string');
-        return ok;
+        const items: unknown[] = Array.isArray(lines) ? lines : [lines];
+        const judge = (from: number) => {
+          const to = Math.min(items.length, from + BATCH_ITEMS_PER_TURN);
+          for (let i = from; i < to; i++) h.result(typeof items[i] === 'string' ? (items[i] as string) : itemText(items[i]), 'string');
+          return to;
+        };
+        if (judge(0) === items.length) return ok;
+        return (async () => {
+          for (let at = BATCH_ITEMS_PER_TURN; at < items.length;) {
+            await new Promise((r) => setImmediate(r));
+            at = judge(at);
+          }
+          return ok;
+        })();
       }
       if ('health' in request) return ok;
       return { code: 1, message: `unknown logger request (keys: ${echo(Object.keys(request).join(', ') || 'none')})` };
