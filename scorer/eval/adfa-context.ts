@@ -16,6 +16,8 @@ import type { BehaviourEvent } from '../types';
 // One-off measurement, not a product path: it reads train and dev, trains on train only,
 // writes each dev trace's statistic to a JSON file, and `combine` reports AUC, the share of
 // attacks above the 99th percentile of normal traces ("@1 %"), per attack kind, and rank sums.
+// The answer it gave (docs/evaluation.md, branch `adfa3`): no. The previous 8 calls, 128, or
+// the whole trace (GRU) all rank at 0.785-0.799, ordering the traces as the 6-gram model does.
 //
 //   node dist/scorer/eval/adfa-context.js baseline OUT_DIR            # sets, 6-gram LM
 //   node dist/scorer/eval/adfa-context.js tcn OUT_DIR [--layers 7] [--channels 64] [--epochs 6] [--seed 1]
