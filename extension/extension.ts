@@ -191,10 +191,12 @@ export class AnomalyExtension {
       const began = performance.now();
       this.windows = await RetainedWindows.open({ dir: path.join(config.state_dir, 'window-scores'), ...retention }, between);
       this.scores = await RetainedScores.open({ dir: path.join(config.state_dir, 'scores'), ...retention }, between);
-      if (reading.waitedMs > 0)
+      // said whenever the read is paced, waited or not: whether it must wait depends on how much
+      // CPU the host leaves the process (on a loaded one the read spreads out under the budget)
+      if (budget)
         log(
           'info',
-          `read the retained scores and windows in ${((performance.now() - began) / 1000).toFixed(1)} s, paced to osqueryd's watchdog (waited ${(reading.waitedMs / 1000).toFixed(1)} s)`,
+          `read the retained scores and windows in ${((performance.now() - began) / 1000).toFixed(1)} s, paced to ${budget.source} (waited ${(reading.waitedMs / 1000).toFixed(1)} s)`,
         );
       storesRead({ scores: this.scores, windows: this.windows });
     } catch (err) {

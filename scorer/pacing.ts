@@ -148,7 +148,7 @@ export class Pacer {
       if (waited >= MAX_WAIT_MS) {
         this.starved++;
         this.tokens = 0;
-        return;
+        break;
       }
       const ms = Math.min(Math.ceil(-this.tokens / this.rate), MAX_WAIT_MS - waited);
       await Promise.race([this.env.sleep(ms), new Promise<void>((resolve) => (this.wake = resolve))]);

@@ -142,6 +142,9 @@ t.test('when unpaced threads alone use the whole allowance, scoring still moves'
   pacer.configure(budget(2));
   await runPaced(sim, pacer, 20, 3 * MAX_WAIT_MS);
   t.ok(pacer.starved >= 1, 'it gave up waiting');
+  // the waits it gave up on were waited all the same: anomaly.ext says how long a paced read
+  // of its retained scores waited, and said 0.0 s after 181 s of such waits
+  t.ok(pacer.waitedMs >= pacer.starved * MAX_WAIT_MS, `every wait counted: ${pacer.waitedMs} ms for ${pacer.starved} given up`);
   t.equal(pacer.budgetMsPerMinute, Math.round(TARGET_SHARE * 0.1 * 2 * 60_000));
 });
 
