@@ -391,6 +391,12 @@ export class RarityModel implements Model {
   private personsValuesOnly(event: BehaviourEvent, tokens: readonly string[]): boolean {
     const who = actorOf(event);
     if (who === undefined || !this.logsIn(who)) return false;
+    // a shell or an interpreter running code given as its arguments is not a person's new
+    // tool: `perl -e`, `python3 -c`, `awk BEGIN{system()}` are what an attacker's one-liners are
+    const value = (field: string) => tokens.find((t) => t.startsWith(field) && pairBoundary(t, field.length) < 0);
+    const exe = value('exe=');
+    const cmd = value('cmd=');
+    if (exe !== undefined && argumentsAreBehaviour(exe.slice(4), cmd?.slice(4) ?? '')) return false;
     return !tokens.some((t) => !isTimeField(t) && (isActorToken(t) || isClassEvidence(t)) && this.isNew(t));
   }
 
