@@ -12,6 +12,15 @@ import { demoEvents } from '../bench/demo-events';
 import type { BehaviourEvent, Model, TrainingStep } from '../scorer/types';
 import { DIST } from './helpers/paths';
 
+/** a pooled baseline's login record of `who`: what makes it an account that logs in here (rarity's person discount) */
+const loginRecord = (who: string, time: number): BehaviourEvent => ({
+  key: 'login pts from private:10.40',
+  values: ['kind=login', 'net=internal', `who=${who}`],
+  pairs: [`who=${who}>kind=login`, `who=${who}>net=internal`],
+  text: '',
+  time,
+});
+
 function ev(exe: string, port: string, i: number): BehaviourEvent {
   return {
     key: `exec ${exe}`,
@@ -245,17 +254,10 @@ t.test('rarity: in a pooled baseline, the values of an account that logs in coun
     text: '',
     time,
   });
-  const login = (who: string, time: number): BehaviourEvent => ({
-    key: 'login pts from private:10.40',
-    values: ['kind=login', 'net=internal', `who=${who}`],
-    pairs: [`who=${who}>kind=login`, `who=${who}>net=internal`],
-    text: '',
-    time,
-  });
   const train: BehaviourEvent[] = [];
   for (let d = 0; d < 10; d++) {
     const day = start + d * DAY;
-    train.push(login('ops', day + 9 * 3600));
+    train.push(loginRecord('ops', day + 9 * 3600));
     for (let i = 0; i < 60; i++) {
       const exe = ['/usr/bin/tail', '/usr/bin/grep', '/usr/bin/df'][i % 3];
       train.push(proc('ops', exe, day + 9 * 3600 + i * 60), proc('svc', exe, day + 9 * 3600 + i * 60 + 30));
@@ -295,17 +297,10 @@ t.test("rarity: a person account's code run by an interpreter is weighed as anyo
     text: '',
     time,
   });
-  const login = (who: string, time: number): BehaviourEvent => ({
-    key: 'login pts from private:10.40',
-    values: ['kind=login', 'net=internal', `who=${who}`],
-    pairs: [`who=${who}>kind=login`, `who=${who}>net=internal`],
-    text: '',
-    time,
-  });
   const train: BehaviourEvent[] = [];
   for (let d = 0; d < 10; d++) {
     const day = start + d * DAY;
-    train.push(login('ops', day + 9 * 3600));
+    train.push(loginRecord('ops', day + 9 * 3600));
     for (let i = 0; i < 60; i++) {
       const [exe, cmd] = [
         ['/usr/bin/tail', 'tail -n <*> <*>'],

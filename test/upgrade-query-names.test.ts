@@ -1,13 +1,21 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { seededRandom as rng } from '../demo/generate';
 import { resolveConfig } from '../conf/config';
 import { createModel, loadModel, selectBackend } from '../scorer/models';
 import { Scorer } from '../scorer/scorer';
 import { Subject, type SubjectOptions } from '../scorer/subject';
 import { DAY, HABITS, HOUR, START, developerRow as row } from '../scorer/eval/developer-stream';
+
+/** a fresh state directory, removed after the test, and a config that learns with rarity alone */
+function rarityState(t: Test, prefix: string): { dir: string; config: ReturnType<typeof resolveConfig> } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const config = resolveConfig({ state_dir: dir, learning: { min_events: 400, min_days: 3 }, models: { rarity: true, ocsvm: false, lstm: false } }, 'test', {});
+  return { dir, config };
+}
 
 // Branch `newcomer3` reads Fleet's query names (osqueryd with --pack_delimiter=/ names a row
 // `pack/Global/process_events`) as the query's own name, `process_events`. The build before
@@ -18,9 +26,7 @@ import { DAY, HABITS, HOUR, START, developerRow as row } from '../scorer/eval/de
 // (a `/tmp` replay: 120 of 120 bad on each of 7 days, retrained daily).
 
 t.test("a subject that learnt Fleet's whole query names scores its routine good after the upgrade", async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-query-names-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const config = resolveConfig({ state_dir: dir, learning: { min_events: 400, min_days: 3 }, models: { rarity: true, ocsvm: false, lstm: false } }, 'test', {});
+  const { dir, config } = rarityState(t, 'anomaly-query-names--');
   const r = rng(3);
   const day = (d: number) =>
     Array.from({ length: 120 }, () => {
@@ -57,9 +63,7 @@ t.test("a label on the rows of a query no unit knows holds after the upgrade to 
   // keys: a row labelled normal before it (an inventory item the operator vouched for) was
   // bad again after it, 0.177, "never seen before"
 
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-query-names-labels-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const config = resolveConfig({ state_dir: dir, learning: { min_events: 400, min_days: 3 }, models: { rarity: true, ocsvm: false, lstm: false } }, 'test', {});
+  const { dir, config } = rarityState(t, 'anomaly-query-names-labels--');
   const r = rng(4);
   const inventory = (time: number, name: string) => ({
     query: 'pack/Global/vendor_inventory',
@@ -159,9 +163,7 @@ t.test("a label on a query whose own name begins 'pack/' holds: only Fleet's old
   // `pack/` (a schedule entry `pack/agent`) keys its rows `pack/agent path=/usr/bin/<…>`,
   // which the respelling read as Fleet's `pack/<pack>/` up to the path's first slash: the
   // label went to `usr/bin/…` and the row stayed bad
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-query-names-own-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const config = resolveConfig({ state_dir: dir, learning: { min_events: 400, min_days: 3 }, models: { rarity: true, ocsvm: false, lstm: false } }, 'test', {});
+  const { dir, config } = rarityState(t, 'anomaly-query-names-own--');
   const r = rng(5);
   const agent = (time: number, exe: string) => ({
     query: 'pack/agent',
@@ -237,9 +239,7 @@ t.test("a query whose own name begins like a pack's is read back as saved (revie
   // `pack_audit_log` of the pack `ops` (`pack_ops_pack_audit_log`) is saved
   // `query=pack_audit_log`, was read back as `query=log`, and after every restart each row of
   // it was a query never seen
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-query-names-again-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const config = resolveConfig({ state_dir: dir, learning: { min_events: 400, min_days: 3 }, models: { rarity: true, ocsvm: false, lstm: false } }, 'test', {});
+  const { dir, config } = rarityState(t, 'anomaly-query-names-again--');
   const r = rng(3);
   const day = (d: number) =>
     Array.from({ length: 120 }, () => {
