@@ -5,7 +5,7 @@ import * as path from 'path';
 import t from 'tap';
 import { announceBackend } from '../scorer/models/backend';
 import { EXIT } from '../cli/exit';
-import { anomaly, asOtherUser } from './helpers/cli';
+import { anomaly, asOtherUser, otherUserCannotRun } from './helpers/cli';
 import { JUMPVM_LOG } from './helpers/paths';
 
 // The command line's rough edges, each as a user meets it: one clear line on stderr, the
@@ -163,24 +163,20 @@ t.test('demo --end pins the stream to a day, whatever day it runs', async (t) =>
 // report` on it without sudo was told to "chown it": done, the extension refuses the
 // directory at its next start (not its user's, exit 73), and with --logger_plugin naming it
 // osqueryd shuts down on that host.
-t.test(
-  "a command run without sudo on root's state says to run it as root, not to chown it",
-  { skip: process.getuid?.() !== 0 && 'needs root, to run the command as another user' },
-  async (t) => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-rootstate-'));
-    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-    fs.chmodSync(dir, 0o755);
-    const state = path.join(dir, 'state');
-    fs.mkdirSync(state, { mode: 0o700 });
-    for (const args of [
-      ['report', '--out', path.join(os.tmpdir(), 'never-written')],
-      ['train', '--log', JUMPVM_LOG],
-    ]) {
-      const r = spawnSync(...asOtherUser([...args, '--state', state]), { encoding: 'utf8', uid: 65534, gid: 65534 });
-      t.equal(r.status, 73, `${args[0]}: EX_CANTCREAT as before`);
-      t.match(r.stderr, /state directory .*state is root's .*run it as root \(sudo\)/, `${args[0]}: ${r.stderr.trim()}`);
-      t.notMatch(r.stderr, /chown it or choose/, 'not the advice that locks the extension out');
-    }
-    t.equal(fs.statSync(state).uid, 0);
-  },
-);
+t.test("a command run without sudo on root's state says to run it as root, not to chown it", { skip: otherUserCannotRun() }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-rootstate-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.chmodSync(dir, 0o755);
+  const state = path.join(dir, 'state');
+  fs.mkdirSync(state, { mode: 0o700 });
+  for (const args of [
+    ['report', '--out', path.join(os.tmpdir(), 'never-written')],
+    ['train', '--log', JUMPVM_LOG],
+  ]) {
+    const r = spawnSync(...asOtherUser([...args, '--state', state]), { encoding: 'utf8', uid: 65534, gid: 65534 });
+    t.equal(r.status, 73, `${args[0]}: EX_CANTCREAT as before`);
+    t.match(r.stderr, /state directory .*state is root's .*run it as root \(sudo\)/, `${args[0]}: ${r.stderr.trim()}`);
+    t.notMatch(r.stderr, /chown it or choose/, 'not the advice that locks the extension out');
+  }
+  t.equal(fs.statSync(state).uid, 0);
+});

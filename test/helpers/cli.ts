@@ -18,3 +18,15 @@ export function anomaly(args: string[], env: NodeJS.ProcessEnv = {}): { code: nu
 export function asOtherUser(args: string[]): [string, string[]] {
   return ['/usr/bin/env', ['-i', `PATH=${process.env.PATH}`, 'ANOMALY_CONFIG=', process.execPath, CLI, ...args]];
 }
+
+/**
+ * Why this process cannot run the `anomaly` command as user 65534 (nobody), or false when it
+ * can: that needs root, and a node and checkout that user may read. A checkout in a private
+ * folder (root's home, or CI's clone before `.ci/run` opened its folder) fails with "Cannot
+ * find module", which says nothing about the product.
+ */
+export function otherUserCannotRun(): string | false {
+  if (process.getuid?.() !== 0) return 'needs root, to run the command as another user';
+  const probe = spawnSync(...asOtherUser(['--version']), { encoding: 'utf8', uid: 65534, gid: 65534 });
+  return probe.status === 0 ? false : `user 65534 cannot run ${CLI} (a checkout in a private folder?): ${(probe.stderr ?? '').trim().split('\n').pop()}`;
+}
