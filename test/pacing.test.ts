@@ -250,6 +250,26 @@ t.test("the cgroup's CPU quota, which osqueryd's own systemd unit sets, is read 
   t.equal(cgroupCpus(files({})), null, 'no /proc: none');
 });
 
+// The tests' own host may have a CPU quota (a CI runner in docker --cpus=2 on a 32-core host:
+// 3.1 % of the cores, under watchdog_level 1's 5 %), and every extension they launch would be
+// paced to it. ANOMALY_CGROUP_ROOT names the folder /proc/self/cgroup and /sys/fs/cgroup are
+// read under, and the tests give theirs (review8).
+t.test('the cgroup files are read under ANOMALY_CGROUP_ROOT when it is set', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cgroup-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const watched = opts({ enable_extensions_watchdog: 'true', watchdog_level: '1' });
+  t.match(resolveBudget(watched, null, { ...launched, ANOMALY_CGROUP_ROOT: root }, 2), { limitPercent: 5 }, 'an empty root: no quota');
+  fs.mkdirSync(path.join(root, 'proc', 'self'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'proc', 'self', 'cgroup'), '0::/system.slice/osqueryd.service\n');
+  fs.mkdirSync(path.join(root, 'sys', 'fs', 'cgroup', 'system.slice', 'osqueryd.service'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'sys', 'fs', 'cgroup', 'system.slice', 'osqueryd.service', 'cpu.max'), '4000 100000\n');
+  t.match(
+    resolveBudget(watched, null, { ...launched, ANOMALY_CGROUP_ROOT: root }, 2),
+    { limitPercent: 1, source: /0\.04 CPU/ },
+    "the root's quota, 0.04 CPU: half of it is 1 % of 2 cores, under the watchdog's 5 %",
+  );
+});
+
 t.test('under a CPU quota the scorer keeps to half of it, leaving osqueryd the rest: also when the watchdog is off', async (t) => {
   // unwatched (osquery's default, and conf/osquery.flags'), the scorer ran unpaced: a training
   // took the whole 0.2 CPU of the unit's cgroup, osqueryd's audit reader waiting behind it
@@ -308,11 +328,12 @@ t.test("the emulator answers options() with osqueryd's watchdog flags, which bec
   t.match(options.watchdog_level, { value: '1', default_value: '0', type: 'int32' });
   t.match(options.enable_extensions_watchdog, { value: 'true', default_value: 'false', type: 'bool' });
   t.match(options.watchdog_utilization_limit, { value: '0', type: 'uint64' });
+  // an empty cgroup root: the runner's own CPU quota (a CI container's) is not this test's
   const b = await readBudget(
     () => new ManagerClient(emu.socket).options(),
     null,
     () => {},
-    launched,
+    { ...launched, ANOMALY_CGROUP_ROOT: dir },
   );
   t.match(b, { limitPercent: 5, cores: watcherCores() });
   t.throws(() => new OsquerydEmulator({ dir, flags: { watchdog_levle: '1' } }), /unknown command line flag/);
