@@ -248,6 +248,26 @@ t.test("the cgroup's CPU quota, which osqueryd's own systemd unit sets, is read 
     'v1 -1: none',
   );
   t.equal(cgroupCpus(files({})), null, 'no /proc: none');
+  // containers (review8): with a cgroup namespace the process is at the root of its own tree;
+  // without one (cgroup v1 docker) it is named by the host's path, and only its own folder is
+  // mounted, at the top: the walk up finds the quota there
+  t.equal(cgroupCpus(files({ '/proc/self/cgroup': '0::/\n', '/sys/fs/cgroup/cpu.max': '200000 100000\n' })), 2, 'docker --cpus=2, cgroup v2 namespace');
+  t.equal(
+    cgroupCpus(
+      files({
+        '/proc/self/cgroup': '12:pids:/docker/0a1b\n4:cpu,cpuacct:/docker/0a1b\n1:name=systemd:/docker/0a1b\n',
+        '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us': '200000\n',
+        '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us': '100000\n',
+      }),
+    ),
+    2,
+    'docker --cpus=2, cgroup v1 without a namespace',
+  );
+  t.equal(
+    cgroupCpus(files({ '/proc/self/cgroup': '0::/gone (deleted)\n', '/sys/fs/cgroup/cpu.max': '50000 100000\n' })),
+    0.5,
+    'a removed cgroup: its parents still bound it',
+  );
 });
 
 // The tests' own host may have a CPU quota (a CI runner in docker --cpus=2 on a 32-core host:
