@@ -187,3 +187,107 @@ t.test("a status batch of many entries writes a bounded number of the extension'
   t.equal(written, 100, `${written} of 10,000 status lines written`);
   t.match(e.stderr.join(''), /osquery: 9900 more status lines of one batch not written here/, 'and how many were not');
 });
+
+t.test('every path that charges a request to the shared budget gives it back once (review8)', async (t) => {
+  // A request's strings stay charged to the budget all requests share while it waits and while
+  // it is answered. A charge that one path never gives back is a budget that shrinks for good,
+  // until osqueryd's result lines are read past: its logger then fails. Here the budget is the
+  // largest string, so that after every path below has run, one line that needs all of it is
+  // read whole only if nothing was kept.
+  const budget = 2 ** 20;
+  const lines: number[] = [];
+  let judged = 0;
+  let first!: () => void;
+  const begun = new Promise<void>((r) => (first = r));
+  const logger = loggerPlugin('anomaly', {
+    features: 1,
+    result: (line) => {
+      if (line.length > 1) lines.push(line.length);
+      if (judged++ === 0) first();
+    },
+  });
+  const plugins: Plugin[] = [
+    logger,
+    {
+      registry: 'table',
+      name: 'throws',
+      routes: () => [],
+      call: () => {
+        throw new Error('a table that fails at once');
+      },
+    },
+    { registry: 'table', name: 'rejects', routes: () => [], call: async () => Promise.reject(new Error('a table that fails later')) },
+    {
+      registry: 'table',
+      name: 'wide',
+      routes: () => [],
+      call: () => ({ code: 0, rows: Array.from({ length: 2000 }, (_, i) => ({ i: String(i), pad: 'y'.repeat(1000) })) }),
+    },
+  ];
+  const { socket, server: srv } = await server(t, plugins, { maxString: budget, maxMessage: budget, maxShared: budget });
+  const closed = async () => {
+    while (srv.connections > 0) await new Promise((r) => setImmediate(r));
+  };
+  // the largest line the budget takes whole, found on the fresh server
+  const whole = async (size: number): Promise<boolean> => {
+    const s = await connect(socket);
+    const reply = nextReply(s);
+    const before = lines.length;
+    await send(s, callBytes('logger', 'anomaly', { string: 'z'.repeat(size), category: 'event' }));
+    await reply;
+    s.destroy();
+    await closed();
+    return lines.length > before && lines[lines.length - 1] === size;
+  };
+  let size = budget;
+  while (!(await whole(size))) size -= 16;
+  t.ok(size > budget - 1024, `a line of ${size} bytes is read whole on a fresh server`);
+  lines.length = 0;
+
+  // 1. a batch answered over many turns, its caller gone after the first (osqueryd on a timeout)
+  const items = 150_000;
+  const a = await connect(socket);
+  a.on('error', () => {});
+  await send(a, callBytes('logger', 'anomaly', { string_batch: `[${Array(items).fill('1').join(',')}]` }));
+  await begun;
+  a.destroy();
+  while (judged < items) await new Promise((r) => setImmediate(r));
+  await closed();
+
+  // 2. answers that fail, at once and later: the caller gets an exception, and the charge is given back
+  for (const name of ['throws', 'rejects']) {
+    const s = await connect(socket);
+    const reply = nextReply(s);
+    await send(s, callBytes('table', name, { action: 'generate', context: '{}', pad: 'p'.repeat(200_000) }));
+    t.match(statusOf(await reply), { code: 1, message: /fails/ }, `${name}: its caller is told`);
+    s.destroy();
+  }
+  await closed();
+
+  // 3. requests waiting behind an unread answer, their caller gone
+  const b = await connect(socket);
+  b.on('error', () => {});
+  b.pause();
+  await send(b, callBytes('table', 'wide', { action: 'generate', context: '{}' }, 1));
+  await send(b, callBytes('logger', 'anomaly', { string: 'w'.repeat(300_000), category: 'event' }, 2));
+  await send(b, callBytes('logger', 'anomaly', { string: 'w'.repeat(300_000), category: 'event' }, 3));
+  const health = await pinger(socket);
+  t.equal(await health.ping(), 0, 'the waiting requests were read');
+  health.close();
+  b.destroy();
+  await closed();
+
+  // 4. a request cut off halfway through its string
+  const c = await connect(socket);
+  c.on('error', () => {});
+  const cut = callBytes('logger', 'anomaly', { string: 'h'.repeat(600_000), category: 'event' });
+  await send(c, cut.subarray(0, 300_000));
+  const h2 = await pinger(socket);
+  t.equal(await h2.ping(), 0, 'the half request was read');
+  h2.close();
+  c.destroy();
+  await closed();
+
+  // every charge given back: the same line is read whole again
+  t.ok(await whole(size), `the line of ${size} bytes is read whole after them: nothing of the budget was kept`);
+});

@@ -108,6 +108,14 @@ t.test('it refuses a built tree or a node that a user other than root (or its ow
   t.equal(writable.err.trim().split('\n').length, 1, 'one line');
   fs.chmodSync(main, 0o644);
 
+  // A dangling link loads nothing, and its own mode (lrwxrwxrwx) is not one chmod can change:
+  // npm leaves such links in node_modules/.bin when a package's bin file is missing (review8).
+  const dangling = path.join(top, 'dist', 'extension', 'gone.js');
+  fs.symlinkSync('./missing.js', dangling);
+  const withDangling = run(readme.ext, ['--bogus']);
+  t.equal(withDangling.code, 64, `a dangling link in the tree is no finding: ${withDangling.err.trim()}`);
+  fs.rmSync(dangling);
+
   const fake = path.join(readme.dir, 'node');
   fs.writeFileSync(fake, '#!/bin/sh\n[ "$1" = -p ] && { echo 20; exit 0; }\necho ran\n', { mode: 0o755 });
   fs.chmodSync(fake, 0o757);

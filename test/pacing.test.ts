@@ -248,6 +248,46 @@ t.test("the cgroup's CPU quota, which osqueryd's own systemd unit sets, is read 
     'v1 -1: none',
   );
   t.equal(cgroupCpus(files({})), null, 'no /proc: none');
+  // containers (review8): with a cgroup namespace the process is at the root of its own tree;
+  // without one (cgroup v1 docker) it is named by the host's path, and only its own folder is
+  // mounted, at the top: the walk up finds the quota there
+  t.equal(cgroupCpus(files({ '/proc/self/cgroup': '0::/\n', '/sys/fs/cgroup/cpu.max': '200000 100000\n' })), 2, 'docker --cpus=2, cgroup v2 namespace');
+  t.equal(
+    cgroupCpus(
+      files({
+        '/proc/self/cgroup': '12:pids:/docker/0a1b\n4:cpu,cpuacct:/docker/0a1b\n1:name=systemd:/docker/0a1b\n',
+        '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us': '200000\n',
+        '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us': '100000\n',
+      }),
+    ),
+    2,
+    'docker --cpus=2, cgroup v1 without a namespace',
+  );
+  t.equal(
+    cgroupCpus(files({ '/proc/self/cgroup': '0::/gone (deleted)\n', '/sys/fs/cgroup/cpu.max': '50000 100000\n' })),
+    0.5,
+    'a removed cgroup: its parents still bound it',
+  );
+});
+
+// The tests' own host may have a CPU quota (a CI runner in docker --cpus=2 on a 32-core host:
+// 3.1 % of the cores, under watchdog_level 1's 5 %), and every extension they launch would be
+// paced to it. ANOMALY_CGROUP_ROOT names the folder /proc/self/cgroup and /sys/fs/cgroup are
+// read under, and the tests give theirs (review8).
+t.test('the cgroup files are read under ANOMALY_CGROUP_ROOT when it is set', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cgroup-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const watched = opts({ enable_extensions_watchdog: 'true', watchdog_level: '1' });
+  t.match(resolveBudget(watched, null, { ...launched, ANOMALY_CGROUP_ROOT: root }, 2), { limitPercent: 5 }, 'an empty root: no quota');
+  fs.mkdirSync(path.join(root, 'proc', 'self'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'proc', 'self', 'cgroup'), '0::/system.slice/osqueryd.service\n');
+  fs.mkdirSync(path.join(root, 'sys', 'fs', 'cgroup', 'system.slice', 'osqueryd.service'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'sys', 'fs', 'cgroup', 'system.slice', 'osqueryd.service', 'cpu.max'), '4000 100000\n');
+  t.match(
+    resolveBudget(watched, null, { ...launched, ANOMALY_CGROUP_ROOT: root }, 2),
+    { limitPercent: 1, source: /0\.04 CPU/ },
+    "the root's quota, 0.04 CPU: half of it is 1 % of 2 cores, under the watchdog's 5 %",
+  );
 });
 
 t.test('under a CPU quota the scorer keeps to half of it, leaving osqueryd the rest: also when the watchdog is off', async (t) => {
@@ -308,11 +348,12 @@ t.test("the emulator answers options() with osqueryd's watchdog flags, which bec
   t.match(options.watchdog_level, { value: '1', default_value: '0', type: 'int32' });
   t.match(options.enable_extensions_watchdog, { value: 'true', default_value: 'false', type: 'bool' });
   t.match(options.watchdog_utilization_limit, { value: '0', type: 'uint64' });
+  // an empty cgroup root: the runner's own CPU quota (a CI container's) is not this test's
   const b = await readBudget(
     () => new ManagerClient(emu.socket).options(),
     null,
     () => {},
-    launched,
+    { ...launched, ANOMALY_CGROUP_ROOT: dir },
   );
   t.match(b, { limitPercent: 5, cores: watcherCores() });
   t.throws(() => new OsquerydEmulator({ dir, flags: { watchdog_levle: '1' } }), /unknown command line flag/);

@@ -35,7 +35,11 @@ export async function emulated(
   const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: opts.interval ?? 1, timeout: 5, users: opts.users, flags: opts.flags });
   await emu.start();
   // NODE_OPTIONS: tap's process-info hooks are for the test process, not for the extension under test
-  const env: NodeJS.ProcessEnv = { ANOMALY_DIST: DIST, ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '', NODE_OPTIONS: '' };
+  // ANOMALY_CGROUP_ROOT: an empty folder, so that a CPU quota of the host running the tests (a
+  // CI container's) does not pace the extension under test
+  const cgroupRoot = path.join(dir, 'cgroup');
+  fs.mkdirSync(cgroupRoot);
+  const env: NodeJS.ProcessEnv = { ANOMALY_DIST: DIST, ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '', NODE_OPTIONS: '', ANOMALY_CGROUP_ROOT: cgroupRoot };
   const stderr: string[] = [];
   const e: Emulated = {
     dir,
