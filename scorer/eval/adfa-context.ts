@@ -3,6 +3,7 @@ import * as zlib from 'zlib';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../models/backend';
 import { NgramModel } from '../models/ngram';
+import { matMul } from '../models/lstm';
 import { KeySetNeighbours } from '../key-sets';
 import type { BehaviourEvent } from '../types';
 
@@ -206,18 +207,6 @@ function vocabulary(train: readonly Trace[]): Vocab {
 function encode(t: Trace, v: Vocab): Int32Array {
   return Int32Array.from(t.calls, (c) => v.ids.get(c) ?? UNK);
 }
-
-/**
- * a × b whose gradient multiplies by explicitly transposed copies (as lstm.ts: wasm's matmul
- * with a transposed operand is 3-4× slower than a transpose and a plain matmul)
- */
-const matMul = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: (t: tf.Tensor[]) => void) => {
-  save([a, b]);
-  return {
-    value: tf.matMul(a, b),
-    gradFunc: (dy: tf.Tensor2D, [x, y]: tf.Tensor2D[]) => [tf.matMul(dy, tf.transpose(y)), tf.matMul(tf.transpose(x), dy)],
-  };
-}) as never) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
 
 function arg(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(`--${name}`);

@@ -96,7 +96,7 @@ function stepInput(kernel: tf.Variable, bias: tf.Variable, ids: Int32Array, tabl
  * matmul with a transposed operand (what tf.matMul's own gradient uses) is 3–4× slower
  * than a transpose followed by a plain matmul, and it was most of a training step
  */
-const matMul = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: (t: tf.Tensor[]) => void) => {
+export const matMul = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: (t: tf.Tensor[]) => void) => {
   save([a, b]);
   return {
     value: tf.matMul(a, b),
