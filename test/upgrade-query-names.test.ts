@@ -17,6 +17,16 @@ function rarityState(t: Test, prefix: string): { dir: string; config: ReturnType
   return { dir, config };
 }
 
+/** a differential result row of `query` that osqueryd logged as added */
+const addedRow = (query: string, host: string, time: number, columns: Record<string, string>) => ({
+  query,
+  host,
+  time,
+  action: 'added' as const,
+  columns,
+  decorations: {},
+});
+
 // Branch `newcomer3` reads Fleet's query names (osqueryd with --pack_delimiter=/ names a row
 // `pack/Global/process_events`) as the query's own name, `process_events`. The build before
 // kept the name whole, and a subject learnt `query=pack/Global/process_events` in its rarity
@@ -26,7 +36,7 @@ function rarityState(t: Test, prefix: string): { dir: string; config: ReturnType
 // (a `/tmp` replay: 120 of 120 bad on each of 7 days, retrained daily).
 
 t.test("a subject that learnt Fleet's whole query names scores its routine good after the upgrade", async (t) => {
-  const { dir, config } = rarityState(t, 'anomaly-query-names--');
+  const { dir, config } = rarityState(t, 'anomaly-query-names-');
   const r = rng(3);
   const day = (d: number) =>
     Array.from({ length: 120 }, () => {
@@ -63,16 +73,9 @@ t.test("a label on the rows of a query no unit knows holds after the upgrade to 
   // keys: a row labelled normal before it (an inventory item the operator vouched for) was
   // bad again after it, 0.177, "never seen before"
 
-  const { dir, config } = rarityState(t, 'anomaly-query-names-labels--');
+  const { dir, config } = rarityState(t, 'anomaly-query-names-labels-');
   const r = rng(4);
-  const inventory = (time: number, name: string) => ({
-    query: 'pack/Global/vendor_inventory',
-    host: 'fleet-01',
-    time,
-    action: 'added' as const,
-    columns: { name, vendor: 'acme' },
-    decorations: {},
-  });
+  const inventory = (time: number, name: string) => addedRow('pack/Global/vendor_inventory', 'fleet-01', time, { name, vendor: 'acme' });
   const day = (d: number) =>
     Array.from({ length: 120 }, (_, i) => inventory(START + d * DAY + 9 * HOUR + i * 200, ['agent', 'updater', 'shim'][Math.floor(r() * 3)]));
   const trained = await Scorer.open({ config, stateDir: dir });
@@ -163,16 +166,9 @@ t.test("a label on a query whose own name begins 'pack/' holds: only Fleet's old
   // `pack/` (a schedule entry `pack/agent`) keys its rows `pack/agent path=/usr/bin/<…>`,
   // which the respelling read as Fleet's `pack/<pack>/` up to the path's first slash: the
   // label went to `usr/bin/…` and the row stayed bad
-  const { dir, config } = rarityState(t, 'anomaly-query-names-own--');
+  const { dir, config } = rarityState(t, 'anomaly-query-names-own-');
   const r = rng(5);
-  const agent = (time: number, exe: string) => ({
-    query: 'pack/agent',
-    host: 'app-01',
-    time,
-    action: 'added' as const,
-    columns: { path: `/opt/agent/${exe}` },
-    decorations: {},
-  });
+  const agent = (time: number, exe: string) => addedRow('pack/agent', 'app-01', time, { path: `/opt/agent/${exe}` });
   const day = (d: number) =>
     Array.from({ length: 120 }, (_, i) => agent(START + d * DAY + 9 * HOUR + i * 200, ['collect', 'ship', 'rotate'][Math.floor(r() * 3)]));
   const scorer = await Scorer.open({ config, stateDir: dir });
@@ -239,7 +235,7 @@ t.test("a query whose own name begins like a pack's is read back as saved (revie
   // `pack_audit_log` of the pack `ops` (`pack_ops_pack_audit_log`) is saved
   // `query=pack_audit_log`, was read back as `query=log`, and after every restart each row of
   // it was a query never seen
-  const { dir, config } = rarityState(t, 'anomaly-query-names-again--');
+  const { dir, config } = rarityState(t, 'anomaly-query-names-again-');
   const r = rng(3);
   const day = (d: number) =>
     Array.from({ length: 120 }, () => {
