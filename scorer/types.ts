@@ -20,6 +20,17 @@ export interface ResultRow {
 }
 
 export type RowAction = 'added' | 'removed' | 'snapshot';
+
+/**
+ * The value an event carries when no login is behind its process: osquery's audit tables give
+ * auid 4294967295 to what a system service started (php-fpm's children, a database's), while
+ * sshd, login and cron set it through pam_loginuid, and a process cannot set its own. A
+ * condition, not evidence: no model counts it (an upgrade adding it to a daemon's events
+ * changes no fitted model), and rarity reads it only to withhold the person discount from a
+ * service's child, however many login records its account has (one forged through
+ * libutempter made a web shell's `nc -e` ugly instead of bad: docs/hardening.md, `review7`).
+ */
+export const NO_LOGIN = 'loginuid=unset';
 export type Label = 'normal' | 'anomalous';
 export type Verdict = 'good' | 'ugly' | 'bad' | 'learning';
 export type ModelName = 'rarity' | 'ocsvm' | 'lstm' | 'ngram';

@@ -9,7 +9,7 @@ import { OcsvmModel, trainLibsvm } from '../scorer/models/ocsvm';
 import { hashEvent } from '../scorer/models/hashing';
 import { fnv1a32 } from '../scorer/hash';
 import { demoEvents } from '../bench/demo-events';
-import type { BehaviourEvent, Model, TrainingStep } from '../scorer/types';
+import { NO_LOGIN, type BehaviourEvent, type Model, type TrainingStep } from '../scorer/types';
 import { DIST } from './helpers/paths';
 
 /** a pooled baseline's login record of `who`: what makes it an account that logs in here (rarity's person discount) */
@@ -274,6 +274,16 @@ t.test('rarity: in a pooled baseline, the values of an account that logs in coun
     `a new program of the account that logs in (${personTool.value.toFixed(2)}) counts half of the same of one that never does (${serviceTool.value.toFixed(2)})`,
   );
   t.match(personTool.detail, /`ops`, an account that logs in here,/, personTool.detail);
+  // a service's child is no person at a shell, whatever login records its account has (one
+  // forged through libutempter gave a web shell the discount: review7): its values count in
+  // full, and the fact alone is no evidence (the account that never logs in scores the same)
+  const withoutLogin = (e: BehaviourEvent): BehaviourEvent => ({ ...e, values: [...e.values, NO_LOGIN] });
+  const childTool = await score(withoutLogin(proc('ops', '/usr/bin/htop', at)));
+  t.ok(
+    childTool.value > 0.9 * serviceTool.value,
+    `a new program of that account's process no login is behind (${childTool.value.toFixed(2)}) is not discounted (${serviceTool.value.toFixed(2)} for the other)`,
+  );
+  t.equal((await score(withoutLogin(proc('svc', '/usr/bin/htop', at)))).value, serviceTool.value, 'and no login behind it is no evidence of its own');
   // a new kind: a program from a temp directory is weighed in full for either account
   const personTemp = await score(proc('ops', '/tmp/x', at, 'temp'));
   const serviceTemp = await score(proc('svc', '/tmp/x', at, 'temp'));
@@ -454,6 +464,7 @@ t.test("the SVM's vector keeps a program or command that holds '>hour='", async 
   t.notOk(same({ ...plain, values: [...plain.values, "cmd=/usr/bin/curl <*> '>hour=1'"] }), 'the command counts');
   t.notOk(same({ ...plain, pairs: ['parent=/bin/bash>exe=/opt/x>hour=2/nmap'] }), 'the pair counts');
   t.ok(same({ ...plain, pairs: ['kind=process>hour=09-11', 'src=public:198.51>hour=09-11', 'who=ann>hour=09-11'] }), 'the time pairs are left out as before');
+  t.ok(same({ ...plain, values: [...plain.values, NO_LOGIN] }), 'no login behind the process is no feature (rarity reads it as a condition only)');
 });
 
 t.test('ocsvm: libsvm trained on sparse nodes gives the model it gives on dense rows, to the bit', async (t) => {

@@ -6,7 +6,7 @@ import { FeatureExtractor } from '../scorer/features/extract';
 import { addressClass, generalisePath, portClass } from '../scorer/features/generalise';
 import { evaluateMiner } from '../scorer/features/miner-eval';
 import { resolveSubject, UidMap } from '../scorer/features/subject';
-import type { ResultRow } from '../scorer/types';
+import { NO_LOGIN, type ResultRow } from '../scorer/types';
 import { FIXTURES, JUMPVM_LOG, ROOT, WORKSTATION_EXPORT } from './helpers/paths';
 
 const head = {
@@ -202,4 +202,18 @@ t.test("the template miner reaches Drain's published accuracy on loghub", async 
   for (const r of results) t.comment(`${r.dataset}: ${r.accuracy} (Drain ${r.published})`);
   t.equal(results.length, 5, 'all five loghub samples');
   for (const r of results) t.ok(r.accuracy >= r.published, `${r.dataset} ${r.accuracy} ≥ Drain's ${r.published}`);
+});
+
+t.test('a process no login is behind (auid −1) carries that fact, one a login or an unknown auid does not', async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const row = (auid: string | undefined): ResultRow => ({
+    query: 'pack_hids_process_events',
+    host: 'edge-web',
+    time: 1_790_000_000,
+    action: 'added',
+    columns: { pid: '4100', parent: '950', path: '/usr/bin/id', cmdline: 'id', uid: '33', euid: '33', ...(auid === undefined ? {} : { auid }) },
+    decorations: {},
+  });
+  for (const auid of ['4294967295', '-1']) t.ok(x.extract(row(auid)).event.values.includes(NO_LOGIN), `auid ${auid}: ${NO_LOGIN}`);
+  for (const auid of ['33', '1003', '', undefined]) t.notOk(x.extract(row(auid)).event.values.includes(NO_LOGIN), `auid ${String(auid)}: nothing said`);
 });

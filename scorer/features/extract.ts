@@ -1,11 +1,11 @@
 import type { QueryOverride } from '../../conf/config';
-import { learnedAlready, type BehaviourEvent, type LearnedMark, type ResultRow, type RowMark } from '../types';
+import { learnedAlready, NO_LOGIN, type BehaviourEvent, type LearnedMark, type ResultRow, type RowMark } from '../types';
 import { generalisePath, hourOf, weekdayOf } from './generalise';
 import { generaliseValue, shortQuery, UNITS, type EventBuilder, type Lookup, type QueryKind } from './kinds';
 import { ProcessTable } from './lineage';
 import { TemplateMiner, type MinerState } from './miner';
 import { fnv1a32 } from '../hash';
-import { baseName } from './security';
+import { baseName, withoutLogin } from './security';
 import { resolveSubject, UidMap } from './subject';
 
 export type { QueryKind } from './kinds';
@@ -231,6 +231,7 @@ export class FeatureExtractor {
     b.value('query', shortQuery(row.query));
     b.pair('kind', kind, 'hour', hour);
     if (row.action === 'removed') b.value('removed', 'yes');
+    if (withoutLogin(row.columns)) values.push(NO_LOGIN);
     return { key: this.intern(key.length > 300 ? key.slice(0, 300) : key), values, pairs, text: b.text, time: row.time };
   }
 

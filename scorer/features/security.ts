@@ -48,6 +48,11 @@ export function fileLocation(path: string): string {
 
 const UNSET = new Set(['', '-1', '4294967295']);
 
+/** whether the row says no login is behind its process (an auid set to −1; absent or empty says nothing) */
+export function withoutLogin(c: Record<string, string>): boolean {
+  return c.auid === '4294967295' || c.auid === '-1';
+}
+
 /**
  * How the process's identity differs from who started it: a set-uid binary (euid ≠ uid),
  * a login user acting as another (auid ≠ uid, as after sudo or su), or none.

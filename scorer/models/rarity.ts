@@ -2,7 +2,7 @@ import { CharModel, type CharState } from '../features/chars';
 import { currentEventKey, currentQueryToken, pathArguments } from '../features/kinds';
 import { SSHD_BINARIES, SSHD_USER } from '../features/lineage';
 import { baseName, isShell } from '../features/security';
-import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '../types';
+import { NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelState, type ScoringInput } from '../types';
 
 // The rarity baseline: how surprising each generalised value, value pair and key n-gram is
 // in this subject's history. Surprise is measured against the field's own typical surprise,
@@ -390,7 +390,8 @@ export class RarityModel implements Model {
    */
   private personsValuesOnly(event: BehaviourEvent, tokens: readonly string[]): boolean {
     const who = actorOf(event);
-    if (who === undefined || !this.logsIn(who)) return false;
+    // a service's child is no person at a shell, whatever login records its account has
+    if (who === undefined || !this.logsIn(who) || event.values.includes(NO_LOGIN)) return false;
     // a shell or an interpreter running code given as its arguments is not a person's new
     // tool: `perl -e`, `python3 -c`, `awk BEGIN{system()}` are what an attacker's one-liners are
     const value = (field: string) => tokens.find((t) => t.startsWith(field) && pairBoundary(t, field.length) < 0);
@@ -583,7 +584,9 @@ interface FieldState {
 
 /** the event's values and pairs plus the key n-grams ending in it, up to `ngram` keys back */
 function tokensOf(event: BehaviourEvent, context: readonly BehaviourEvent[], ngram: number): string[] {
-  const tokens = event.values.concat(event.pairs);
+  const tokens: string[] = [];
+  for (const v of event.values) if (v !== NO_LOGIN) tokens.push(v);
+  for (const p of event.pairs) tokens.push(p);
   const n = context.length;
   let path = event.key;
   for (let k = 1; k <= ngram; k++) {

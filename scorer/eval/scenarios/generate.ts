@@ -61,7 +61,7 @@ export function generateScenarios(opts: ScenarioOptions): ScenarioSet {
         [
           { name: 'root', uid: '0', home: '/root' },
           { name: 'omar', uid: '1002', home: '/home/omar' },
-          { name: 'postgres', uid: '114', home: '/var/lib/postgresql' },
+          { name: 'postgres', uid: '114', home: '/var/lib/postgresql', service: true },
           { name: 'backup', uid: '998', home: '/var/backups' },
         ],
         r,
@@ -74,7 +74,7 @@ export function generateScenarios(opts: ScenarioOptions): ScenarioSet {
         [
           { name: 'root', uid: '0', home: '/root' },
           { name: 'ops', uid: '1003', home: '/home/ops' },
-          { name: 'www-data', uid: '33', home: '/var/www' },
+          { name: 'www-data', uid: '33', home: '/var/www', service: true },
           { name: 'deploy', uid: '997', home: '/srv/deploy' },
         ],
         r,

@@ -34,10 +34,19 @@ export interface Row {
   novelty?: string;
 }
 
+/** the auid of a process no login is behind */
+const UNSET_AUID = '4294967295';
+
 export interface Account {
   name: string;
   uid: string;
   home: string;
+  /**
+   * a service's account, whose processes a daemon started (systemd → php-fpm → convert): no
+   * login is behind them, so their auid is unset, as Linux leaves it for every process a
+   * system service starts (cron and sshd set it, through pam_loginuid)
+   */
+  service?: boolean;
 }
 
 /** builds rows for one host: pids, parents and the columns osquery's tables carry */
@@ -92,7 +101,7 @@ export class Host {
         cwd: opts.cwd ?? acct?.home ?? '/',
         uid,
         euid: opts.euid ?? uid,
-        auid: acct && acct.uid !== '0' ? acct.uid : who === 'root' ? '0' : '4294967295',
+        auid: acct && acct.uid !== '0' && !acct.service ? acct.uid : who === 'root' ? '0' : UNSET_AUID,
         time: String(time),
       },
     });
@@ -127,7 +136,7 @@ export class Host {
         local_port: String(32768 + Math.floor(this.rand() * 28000)),
         family: '2',
         protocol: '6',
-        auid: uid,
+        auid: this.accounts.find((a) => a.uid === uid)?.service ? UNSET_AUID : uid,
         time: String(time),
       },
     });
