@@ -283,6 +283,7 @@ t.test('rarity: in a pooled baseline, the values of an account that logs in coun
     childTool.value > 0.9 * serviceTool.value,
     `a new program of that account's process no login is behind (${childTool.value.toFixed(2)}) is not discounted (${serviceTool.value.toFixed(2)} for the other)`,
   );
+  t.notMatch(childTool.detail, /an account that logs in here/, `and its reasons do not call it one (${childTool.detail})`);
   t.equal((await score(withoutLogin(proc('svc', '/usr/bin/htop', at)))).value, serviceTool.value, 'and no login behind it is no evidence of its own');
   // a new kind: a program from a temp directory is weighed in full for either account
   const personTemp = await score(proc('ops', '/tmp/x', at, 'temp'));

@@ -285,7 +285,8 @@ export class RarityModel implements Model {
     const who = actorOf(event);
     const a = who === undefined ? undefined : this.actors.get(who);
     if (!a || a.events === 0) return '';
-    const person = kind ? '' : this.logsIn(who as string) ? ', an account that logs in here,' : '';
+    // said only where the person discount may apply: a service's child is weighed in full
+    const person = kind || event.values.includes(NO_LOGIN) ? '' : this.logsIn(who as string) ? ', an account that logs in here,' : '';
     return `, where \`${who}\`${person} brought a new ${kind ? 'kind' : 'value'} in ${kind ? a.novelKind : a.novel} of ${a.events.toLocaleString('en-US')} events after its first day`;
   }
 
