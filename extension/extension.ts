@@ -157,9 +157,18 @@ export class AnomalyExtension {
         oversize: (bytes) => this.ingest.oversize(bytes),
         init: (name) => log('info', `logger started by ${name.slice(0, 100)}`),
         status: (entries) => {
-          for (const e of entries.slice(0, STATUS_LINES_PER_BATCH)) log(e.s >= 2 ? 'error' : e.s === 1 ? 'warn' : 'debug', `osquery ${e.f}:${e.i} ${e.m}`);
+          // past the bound the most severe are written (errors, then warnings, each in order): an
+          // error after a hundred debug lines is what the bound must not hide
+          const shown =
+            entries.length <= STATUS_LINES_PER_BATCH
+              ? entries
+              : [2, 1, 0].flatMap((s) => entries.filter((e) => (s === 2 ? e.s >= 2 : s === 1 ? e.s === 1 : e.s < 1))).slice(0, STATUS_LINES_PER_BATCH);
+          for (const e of shown) log(e.s >= 2 ? 'error' : e.s === 1 ? 'warn' : 'debug', `osquery ${e.f}:${e.i} ${e.m}`);
           if (entries.length > STATUS_LINES_PER_BATCH)
-            log('warn', `osquery: ${entries.length - STATUS_LINES_PER_BATCH} more status lines of one batch not written here (${STATUS_LINES_PER_BATCH} are)`);
+            log(
+              'warn',
+              `osquery: ${entries.length - STATUS_LINES_PER_BATCH} more status lines of one batch not written here (the ${STATUS_LINES_PER_BATCH} most severe are)`,
+            );
         },
       }),
       scoresTable(scoresRead),

@@ -172,7 +172,12 @@ t.test("a status batch of many entries writes a bounded number of the extension'
   const e = await emulated();
   t.teardown(() => e.close());
   await e.launch();
-  const entries = Array.from({ length: 10_000 }, (_, i) => ({ s: 1, f: 'flood.cpp', i, m: `warning ${i}` }));
+  // the flood's one error comes last: past the bound the most severe are written (review8 saw an
+  // error after 100 debug lines only counted)
+  const entries = [
+    ...Array.from({ length: 10_000 }, (_, i) => ({ s: 1, f: 'flood.cpp', i, m: `warning ${i}` })),
+    { s: 2, f: 'flood.cpp', i: 10_000, m: 'the error' },
+  ];
   t.equal((await e.emu.callPlugin('logger', 'anomaly', { status: 'true', log: JSON.stringify(entries) })).code, 0, 'answered 0');
   // a batch sent after it, whose one line marks where the first batch's lines end
   await e.emu.callPlugin('logger', 'anomaly', { status: 'true', log: JSON.stringify([{ s: 1, f: 'end.cpp', i: 1, m: 'the end' }]) });
@@ -184,8 +189,9 @@ t.test("a status batch of many entries writes a bounded number of the extension'
     .join('')
     .split('\n')
     .filter((l) => l.includes('osquery flood.cpp:')).length;
-  t.equal(written, 100, `${written} of 10,000 status lines written`);
-  t.match(e.stderr.join(''), /osquery: 9900 more status lines of one batch not written here/, 'and how many were not');
+  t.equal(written, 100, `${written} of 10,001 status lines written`);
+  t.match(e.stderr.join(''), /osquery flood\.cpp:10000 the error/, 'the error among them');
+  t.match(e.stderr.join(''), /osquery: 9901 more status lines of one batch not written here/, 'and how many were not');
 });
 
 t.test('every path that charges a request to the shared budget gives it back once (review8)', async (t) => {
