@@ -45,6 +45,10 @@ const LOCK_RETRY_MS = 5_000;
  */
 const STATUS_LINES_PER_BATCH = 100;
 
+/** osquery's status severity (0 info, 1 warning, 2 error, 3 fatal) as one of three levels, and how each is logged */
+const statusLevel = (severity: number): 0 | 1 | 2 => (severity >= 2 ? 2 : severity === 1 ? 1 : 0);
+const STATUS_LOG_LEVELS = ['debug', 'warn', 'error'] as const;
+
 export class ExitError extends Error {
   constructor(
     readonly code: number,
@@ -162,8 +166,8 @@ export class AnomalyExtension {
           const shown =
             entries.length <= STATUS_LINES_PER_BATCH
               ? entries
-              : [2, 1, 0].flatMap((s) => entries.filter((e) => (s === 2 ? e.s >= 2 : s === 1 ? e.s === 1 : e.s < 1))).slice(0, STATUS_LINES_PER_BATCH);
-          for (const e of shown) log(e.s >= 2 ? 'error' : e.s === 1 ? 'warn' : 'debug', `osquery ${e.f}:${e.i} ${e.m}`);
+              : [2, 1, 0].flatMap((level) => entries.filter((e) => statusLevel(e.s) === level)).slice(0, STATUS_LINES_PER_BATCH);
+          for (const e of shown) log(STATUS_LOG_LEVELS[statusLevel(e.s)], `osquery ${e.f}:${e.i} ${e.m}`);
           if (entries.length > STATUS_LINES_PER_BATCH)
             log(
               'warn',
