@@ -27,6 +27,16 @@ const addedRow = (query: string, host: string, time: number, columns: Record<str
   decorations: {},
 });
 
+/** day d of a developer's habits (120 rows, 09:00–17:00, seeded alike) logged under `query` */
+function habitDays(query: string): (d: number) => ReturnType<typeof row>[] {
+  const r = rng(3);
+  return (d) =>
+    Array.from({ length: 120 }, () => {
+      const [exe, cmd] = HABITS[Math.floor(r() * HABITS.length)];
+      return row(START + d * DAY + 9 * HOUR + Math.floor(r() * 8 * HOUR), exe, cmd, query);
+    }).sort((a, b) => a.time - b.time);
+}
+
 // Branch `newcomer3` reads Fleet's query names (osqueryd with --pack_delimiter=/ names a row
 // `pack/Global/process_events`) as the query's own name, `process_events`. The build before
 // kept the name whole, and a subject learnt `query=pack/Global/process_events` in its rarity
@@ -37,12 +47,7 @@ const addedRow = (query: string, host: string, time: number, columns: Record<str
 
 t.test("a subject that learnt Fleet's whole query names scores its routine good after the upgrade", async (t) => {
   const { dir, config } = rarityState(t, 'anomaly-query-names-');
-  const r = rng(3);
-  const day = (d: number) =>
-    Array.from({ length: 120 }, () => {
-      const [exe, cmd] = HABITS[Math.floor(r() * HABITS.length)];
-      return row(START + d * DAY + 9 * HOUR + Math.floor(r() * 8 * HOUR), exe, cmd, 'pack/Global/process_events');
-    }).sort((a, b) => a.time - b.time);
+  const day = habitDays('pack/Global/process_events');
   const trained = await Scorer.open({ config, stateDir: dir });
   for (let d = 0; d < 10; d++) await trained.scoreRows(day(d));
   trained.save();
@@ -236,12 +241,7 @@ t.test("a query whose own name begins like a pack's is read back as saved (revie
   // `query=pack_audit_log`, was read back as `query=log`, and after every restart each row of
   // it was a query never seen
   const { dir, config } = rarityState(t, 'anomaly-query-names-again-');
-  const r = rng(3);
-  const day = (d: number) =>
-    Array.from({ length: 120 }, () => {
-      const [exe, cmd] = HABITS[Math.floor(r() * HABITS.length)];
-      return row(START + d * DAY + 9 * HOUR + Math.floor(r() * 8 * HOUR), exe, cmd, 'pack_ops_pack_audit_log');
-    }).sort((a, b) => a.time - b.time);
+  const day = habitDays('pack_ops_pack_audit_log');
   const first = await Scorer.open({ config, stateDir: dir });
   for (let d = 0; d < 10; d++) await first.scoreRows(day(d));
   const kept = await first.scoreRows(day(10));

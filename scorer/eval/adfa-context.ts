@@ -3,7 +3,7 @@ import * as zlib from 'zlib';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../models/backend';
 import { NgramModel } from '../models/ngram';
-import { matMul } from '../models/lstm';
+import { matMul, shuffle } from '../models/lstm';
 import { KeySetNeighbours } from '../key-sets';
 import type { BehaviourEvent } from '../types';
 
@@ -211,16 +211,6 @@ function encode(t: Trace, v: Vocab): Int32Array {
 function arg(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : fallback;
-}
-
-/** deterministic shuffle, so that a seed names a run */
-function shuffle(a: number[], seed: number): void {
-  let s = seed * 2654435761;
-  for (let i = a.length - 1; i > 0; i--) {
-    s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x9e3779b9) >>> 0;
-    const j = s % (i + 1);
-    [a[i], a[j]] = [a[j], a[i]];
-  }
 }
 
 /** −log p of each target, summed over the rows whose mask is 1, and the mask's sum */

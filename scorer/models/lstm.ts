@@ -487,7 +487,7 @@ function ordinal(n: number): string {
 }
 
 /** deterministic Fisher-Yates so a retrain on the same data gives the same model */
-function shuffle(a: number[], seed: number): void {
+export function shuffle(a: number[], seed: number): void {
   let s = seed * 2654435761;
   for (let i = a.length - 1; i > 0; i--) {
     s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x9e3779b9) >>> 0;
