@@ -143,3 +143,44 @@ t.test('it refuses a built tree or a node that a user other than root (or its ow
   t.equal(ownedNode.code, 78, 'a node binary owned by another user (an nvm install in a home) is not run as root');
   t.match(ownedNode.err, /node is owned by uid 1000/);
 });
+
+// Node looks for a package it cannot find in the install's node_modules in every folder above
+// it (../node_modules, ../../node_modules, … /node_modules). The optional tfjs-node is missing
+// from most installs, so whoever can create a node_modules folder in any parent of the install
+// (a /tmp, a group-writable /opt/team) would have root run his code: the launcher's ownership
+// rule covers the install, not its parents.
+t.test('the optional tfjs-node is looked for in the install only, not in the folders above it', async (t) => {
+  const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-parent-'));
+  t.teardown(() => fs.rmSync(parent, { recursive: true, force: true }));
+  const marker = path.join(parent, 'planted-code-ran');
+  const planted = path.join(parent, 'node_modules', '@tensorflow', 'tfjs-node');
+  fs.mkdirSync(planted, { recursive: true });
+  fs.writeFileSync(path.join(planted, 'package.json'), '{"name":"@tensorflow/tfjs-node","main":"index.js"}\n');
+  fs.writeFileSync(path.join(planted, 'index.js'), `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran');\nthrow new Error('planted');\n`);
+  const top = path.join(parent, 'anomaly');
+  fs.mkdirSync(top);
+  // a real copy: node resolves from a module's real path, so a link to the checkout's dist/
+  // would search above the checkout instead
+  fs.cpSync(DIST, path.join(top, 'dist'), { recursive: true });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(top, 'node_modules'));
+  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(top, 'package.json'));
+  t.notOk(fs.existsSync(path.join(ROOT, 'node_modules', '@tensorflow', 'tfjs-node')) && 'tfjs-node installed', 'this check needs an install without tfjs-node');
+
+  const backend = path.join(top, 'dist', 'scorer', 'models', 'backend.js');
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANOMALY_')));
+  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(backend)}).selectBackend().then((n) => console.log(n))`], {
+    encoding: 'utf8',
+    env: clean,
+    timeout: 120_000,
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout.trim(), 'wasm', 'the backend chosen without tfjs-node');
+  t.notOk(fs.existsSync(marker), 'the tfjs-node planted above the install was not loaded');
+
+  const misspelt = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(backend)}).selectBackend().catch((e) => console.log(e.message))`], {
+    encoding: 'utf8',
+    env: { ...clean, ANOMALY_TF_BACKEND: 'wsam' },
+    timeout: 120_000,
+  });
+  t.match(misspelt.stdout, /ANOMALY_TF_BACKEND: wsam names no backend/, 'a misspelt forced backend is refused, not run as the plain JS one');
+});

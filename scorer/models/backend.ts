@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { ConfigError } from '../../conf/config';
 
 // The fastest TensorFlow.js backend present at run time: tfjs-node (native libtensorflow,
 // an optional dependency whose install needs a download), else WebAssembly, else plain JS.
@@ -10,18 +11,26 @@ export type BackendName = 'tfjs-node' | 'wasm' | 'cpu';
 
 let chosen: Promise<BackendName> | null = null;
 
+// A package missing from the install's node_modules, as the optional tfjs-node usually is, is
+// looked for by a bare require in every folder above the install up to /node_modules: whoever
+// can create a node_modules in one of them (a /tmp, a group-writable /opt) would run code as
+// root. A path names the install's own copy and nothing else.
+const INSTALLED_TFJS_NODE = path.join(__dirname, '..', '..', '..', 'node_modules', '@tensorflow', 'tfjs-node');
+const NAMES: readonly string[] = ['tfjs-node', 'wasm', 'cpu'] satisfies BackendName[];
+
 export function selectBackend(): Promise<BackendName> {
   chosen ??= choose();
   return chosen;
 }
 
 async function choose(): Promise<BackendName> {
-  const forced = process.env.ANOMALY_TF_BACKEND as BackendName | undefined;
-  const order: BackendName[] = forced ? [forced] : ['tfjs-node', 'wasm', 'cpu'];
+  const forced = process.env.ANOMALY_TF_BACKEND || undefined;
+  if (forced !== undefined && !NAMES.includes(forced)) throw new ConfigError('ANOMALY_TF_BACKEND', '', `${forced} names no backend (${NAMES.join(', ')})`);
+  const order = forced ? [forced as BackendName] : (NAMES as BackendName[]);
   for (const name of order) {
     try {
       if (name === 'tfjs-node') {
-        require('@tensorflow/tfjs-node');
+        require(INSTALLED_TFJS_NODE);
         if (await tf.setBackend('tensorflow')) return name;
       } else if (name === 'wasm') {
         require('@tensorflow/tfjs-backend-wasm');
