@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { resolveConfig } from '../../../conf/config';
+import { metrics } from '../metrics';
 import { runEval } from '../run';
 import { generateScenarios } from './generate';
 import { DAY } from './world';
@@ -67,6 +68,30 @@ async function main(argv: string[]): Promise<void> {
       `| ${story.id} | ${attackIds.has(story.id) ? 'attack' : 'benign'} | ${idx.length} | ${below} | ${nulls} | ${scores.map((x) => (x === null ? 'NULL' : x.toFixed(2))).join(' ')} |\n`,
     );
   }
+  process.stdout.write('\n');
+  // the normal rows one benign novelty brings can outweigh the routine's: the same metrics
+  // with the attacks against the routine alone, and against the routine and each novelty
+  const unit = (i: number) => ({
+    score: scored[i].score,
+    rank: scored[i].score === null ? -2 : -(scored[i].score as number),
+    anomalous: attackIds.has(set.testStory[i]),
+  });
+  const subset = (name: string, keep: (id: string) => boolean) => {
+    const m = metrics(
+      set.testStory
+        .map((id, i) => i)
+        .filter((i) => keep(set.testStory[i]))
+        .map(unit),
+    );
+    const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
+    process.stdout.write(
+      `| ${name} | ${m.n - m.anomalies} | ${m.recall.toFixed(3)} | ${m.auc.toFixed(4)} | ${pct(m.normal_below['0.3'])} / ${pct(m.normal_below['0.5'])} / ${pct(m.normal_below['0.7'])} |\n`,
+    );
+  };
+  process.stdout.write('### subsets\n\n| normal rows | n | recall | AUC | normal < 0.3 / 0.5 / 0.7 |\n|---|---|---|---|---|\n');
+  subset('all', () => true);
+  subset('routine only', (id) => id === '' || attackIds.has(id));
+  for (const n of set.novelties) subset(`routine + ${n.id}`, (id) => id === '' || id === n.id || attackIds.has(id));
   process.stdout.write('\n');
   const routine = set.testStory.map((id, i) => (id ? -1 : i)).filter((i) => i >= 0);
   const falseAlarms = routine.filter((i) => scored[i].score !== null && (scored[i].score as number) < 0.3);
