@@ -18,6 +18,8 @@ export interface ScenarioOptions {
    * on) or `heldout` (heldout.ts: other attacks, two more hosts, written without the scorer)
    */
   stories?: 'independent' | 'heldout';
+  /** held-out set only: the internet's SSH password guesses on the edge host (default: yes) */
+  scanners?: boolean;
 }
 
 export interface ScenarioSet {

@@ -6,7 +6,7 @@ import { runEval } from '../run';
 import { generateScenarios } from './generate';
 import { DAY } from './world';
 
-// node dist/scorer/eval/scenarios/main.js --out DIR [--days 21] [--seed 11] [--stories independent|heldout] [--eval] [--models rarity,ocsvm,lstm]
+// node dist/scorer/eval/scenarios/main.js --out DIR [--days 21] [--seed 11] [--stories independent|heldout [--no-scanners]] [--eval] [--models rarity,ocsvm,lstm]
 // Writes DIR/train.log and DIR/test.log (for `anomaly eval`) and, with --eval, scores them as
 // the product does and prints a table per story.
 
@@ -21,7 +21,7 @@ async function main(argv: string[]): Promise<void> {
   const start = Number(arg('start', String(1_767_225_600))); // Thu 1 Jan 2026, fixed: the figures do not move with the date
   const stories = arg('stories', 'independent');
   if (stories !== 'independent' && stories !== 'heldout') throw new Error(`--stories: independent or heldout, not ${stories}`);
-  const set = generateScenarios({ seed, days, start: Math.floor(start / DAY) * DAY, stories });
+  const set = generateScenarios({ seed, days, start: Math.floor(start / DAY) * DAY, stories, scanners: !argv.includes('--no-scanners') });
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(path.join(out, 'train.log'), set.train.join('\n') + '\n');
   fs.writeFileSync(path.join(out, 'test.log'), set.test.join('\n') + '\n');
