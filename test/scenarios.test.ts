@@ -109,3 +109,57 @@ t.test('the scenario set with three other seeds meets the targets too', async (t
     t.ok(normalBad / normalRows.length <= 0.003, `seed ${seed}: normal rows below 0.3: ${normalBad} of ${normalRows.length}`);
   }
 });
+
+// The held-out story set (branch heldout2): written after the scorer was tuned on the set
+// above, to judge it on attacks and hosts it was not written for. What it detects is measured
+// in docs/evaluation.md ("A held-out story set"), not asserted here: this only checks that the
+// set is generated and labelled as the independent set is.
+t.test('the held-out story set is generated and labelled like the independent set', async (t) => {
+  const opts = { seed: 12, days: 21, start: 1_767_225_600 };
+  const set = generateScenarios({ ...opts, stories: 'heldout' });
+  const old = generateScenarios(opts);
+  t.same(generateScenarios({ ...opts, stories: 'independent' }).test, old.test, 'the default is the independent set');
+  const oldIds = new Set([...old.stories, ...old.novelties].map((s) => s.id));
+  t.same(
+    [...set.stories, ...set.novelties].filter((s) => oldIds.has(s.id)).map((s) => s.id),
+    [],
+    'no held-out story is one of the independent set',
+  );
+  t.equal(set.stories.length, 10, 'ten attack stories');
+  for (const s of set.stories) t.match(s.title, /\(T\d{4}(\.\d{3})?[,) ]/, `${s.id} names its ATT&CK technique`);
+  const parsed = set.test.map((l) => JSON.parse(l) as { label?: string; hostIdentifier: string; unixTime: number; name: string });
+  t.ok(
+    set.train.every((l) => !('label' in JSON.parse(l))),
+    'training lines carry no label',
+  );
+  t.equal(set.testStory.length, parsed.length, 'one story id per test line');
+  const attack = new Set(set.stories.map((s) => s.id));
+  const wrong = parsed.filter((row, i) => (row.label === 'anomalous') !== attack.has(set.testStory[i]));
+  t.equal(wrong.length, 0, 'a test row is anomalous exactly when an attack story made it');
+  for (const s of [...set.stories, ...set.novelties]) {
+    const rows = parsed.filter((_, i) => set.testStory[i] === s.id);
+    t.ok(rows.length > 0, `${s.id} has rows in the labelled days (${rows.length})`);
+    t.ok(
+      rows.every((row) => s.host.split(', ').includes(row.hostIdentifier)),
+      `${s.id}'s rows are on ${s.host}`,
+    );
+  }
+  // the two hosts the scorer had not been run on, and the internet's background on the edge
+  const hosts = new Set(set.train.map((l) => (JSON.parse(l) as { hostIdentifier: string }).hostIdentifier));
+  t.ok(hosts.has('bastion-1') && hosts.has('build-2'), 'the bastion and the build host are in training');
+  t.ok(
+    set.train.some((l) => l.includes('"action":"accept"')),
+    'training holds inbound SSH connections (the scanners on the edge host)',
+  );
+  // once the deploy account has stopped osqueryd the edge host logs nothing more
+  // (sudo's row, then systemctl's a second later: the later is the last thing logged)
+  const stops = parsed.filter((row, i) => set.testStory[i] === 'disable-security-tools' && JSON.stringify(row).includes('systemctl stop osqueryd'));
+  const stop = Math.max(...stops.map((row) => row.unixTime));
+  t.equal(stops.length, 2, 'the osqueryd stop is logged (sudo and systemctl)');
+  t.equal(parsed.filter((row) => row.hostIdentifier === 'edge-web' && row.unixTime > stop).length, 0, 'no edge-web row after osqueryd is stopped');
+  // a provisioned account is in the next day's users snapshot, as the new hire's novelty
+  t.ok(
+    parsed.some((row, i) => row.name === 'pack_hids_users' && set.testStory[i] === 'new-developer' && JSON.stringify(row).includes('"username":"lee"')),
+    "the new developer's account is in the users snapshot",
+  );
+});

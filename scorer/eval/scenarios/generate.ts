@@ -1,6 +1,7 @@
 import { daemons, developer, nightlyBackup, operator, postgres, webEdge, weeklyDba, weeklyDeploy } from './routines';
-import { ATTACKS, NOVELTIES, type Story } from './stories';
-import { DAY, HOUR, Host, resultLine, xorshift, type Row } from './world';
+import { generateHeldout } from './heldout';
+import { ATTACKS, NOVELTIES, type Story, type StoryInfo } from './stories';
+import { DAY, HOUR, Host, splitLabelled, xorshift } from './world';
 
 // Assembles the company's days and splits them for `anomaly eval`: every day but the last
 // two is unlabelled training; the last two are labelled, with the attack stories and the
@@ -12,6 +13,13 @@ export interface ScenarioOptions {
   days: number;
   /** midnight UTC of the first day */
   start: number;
+  /**
+   * which stories: `independent` (stories.ts, the default, the set the scorer has been tuned
+   * on) or `heldout` (heldout.ts: other attacks, two more hosts, written without the scorer)
+   */
+  stories?: 'independent' | 'heldout';
+  /** held-out set only: the internet's SSH password guesses on the edge host (default: yes) */
+  scanners?: boolean;
 }
 
 export interface ScenarioSet {
@@ -20,7 +28,7 @@ export interface ScenarioSet {
   /** per test line: the attack story or benign novelty it belongs to, '' for routine */
   testStory: string[];
   stories: Story[];
-  novelties: Story[];
+  novelties: StoryInfo[];
 }
 
 /** hour of the test day each story is played at: attacks at odd and ordinary hours alike */
@@ -39,6 +47,7 @@ const STORY_HOURS: Record<string, number> = {
 };
 
 export function generateScenarios(opts: ScenarioOptions): ScenarioSet {
+  if (opts.stories === 'heldout') return generateHeldout(opts);
   if (opts.days < 5) throw new Error('the scenario set needs at least 5 days');
   const r = xorshift(opts.seed);
   const hosts = new Map<string, Host>([
@@ -99,23 +108,8 @@ export function generateScenarios(opts: ScenarioOptions): ScenarioSet {
   }
   for (const s of [...NOVELTIES, ...ATTACKS]) {
     const t = opts.start + (firstTest + s.day) * DAY + (STORY_HOURS[s.id] ?? 12) * HOUR + Math.floor(r() * 1800);
-    s.play(hosts.get(s.host)!, t);
+    s.play(hosts.get(s.host)!, t, r);
   }
-  const rows: Row[] = [];
-  for (const h of hosts.values()) rows.push(...h.rows);
-  rows.sort((a, b) => a.time - b.time);
-  const cut = opts.start + firstTest * DAY;
-  const train: string[] = [];
-  const test: string[] = [];
-  const testStory: string[] = [];
-  rows.forEach((row, i) => {
-    if (row.time < cut) {
-      if (row.story) throw new Error(`story row before the labelled days: ${row.story}`);
-      train.push(resultLine(row, i));
-    } else {
-      test.push(resultLine(row, i, row.story ? 'anomalous' : 'normal'));
-      testStory.push(row.story ?? row.novelty ?? '');
-    }
-  });
-  return { train, test, testStory, stories: ATTACKS, novelties: NOVELTIES };
+  const split = splitLabelled(hosts.values(), opts.start + firstTest * DAY);
+  return { ...split, stories: ATTACKS, novelties: NOVELTIES };
 }

@@ -47,11 +47,14 @@ export function nightlyBackup(h: Host, day: number, r: Rand, target: string): vo
   h.exec(t + 200, 'backup', '/usr/bin/find', 'find /var/backups -mtime +7 -delete', script, { cwd: '/var/backups' });
 }
 
-/** a developer on the CI runner: working days, about nine to six, in bursts */
-export function developer(h: Host, day: number, r: Rand, who: string): void {
+/**
+ * a developer on the CI runner: working days, about nine to six, in bursts. `from` is the
+ * developer's workstation; a late start (a holiday) shortens the day.
+ */
+export function developer(h: Host, day: number, r: Rand, who: string, opts: { from?: string; startHour?: number } = {}): void {
   if (isWeekend(day)) return;
-  const start = at(day, 8, r, 60);
-  h.login(start, who, '10.40.8.21');
+  const start = at(day, opts.startHour ?? 8, r, 60);
+  h.login(start, who, opts.from ?? '10.40.8.21');
   const shell = h.session(start, who);
   const tasks: Array<[string, string, ((t: number, pid: string) => void)?]> = [
     ['/usr/bin/git', 'git status'],
@@ -73,7 +76,7 @@ export function developer(h: Host, day: number, r: Rand, who: string): void {
   ];
   const n = 25 + Math.floor(r() * 20);
   for (let i = 0; i < n; i++) {
-    const t = start + Math.floor(((i + r()) / n) * 9 * HOUR);
+    const t = start + Math.floor(((i + r()) / n) * (17 - (opts.startHour ?? 8)) * HOUR);
     const [exe, cmd, net] = pick(r, tasks);
     const pid = h.exec(t, who, exe, cmd, shell, { cwd: `${h.account(who).home}/src/runner` });
     if (exe === '/usr/bin/go' || exe === '/usr/bin/make')
@@ -179,4 +182,4 @@ export function weeklyDeploy(h: Host, day: number, r: Rand): void {
   h.exec(t + 31, 'deploy', '/usr/bin/systemctl', 'systemctl reload php8.2-fpm', sudo, { uid: '0', euid: '0' });
 }
 
-export { pick, at };
+export { pick, at, isWeekend, weekday };

@@ -10,8 +10,12 @@ export interface Story {
   host: string;
   /** which test day (0 = first labelled day) and hour */
   day: number;
-  play(h: Host, t: number): void;
+  /** `r`: the set's random stream, for stories that run a routine (a new hire's working day) */
+  play(h: Host, t: number, r: () => number): void;
 }
+
+/** what the per-story report needs of a story or of a novelty that is no one story (a holiday) */
+export type StoryInfo = Pick<Story, 'id' | 'title' | 'host'>;
 
 export const ATTACKS: Story[] = [
   {

@@ -142,6 +142,38 @@ export class Host {
     });
   }
 
+  /**
+   * An inbound connection a listening daemon accepts (socket_events' `accept`): how an SSH
+   * password guess shows before any login record exists. No login is behind it (auid unset).
+   */
+  accept(time: number, pid: string, path: string, address: string, localPort: number, opts: { story?: string; novelty?: string } = {}): void {
+    this.rows.push({
+      host: this.name,
+      query: 'pack_hids_socket_events',
+      time,
+      story: opts.story,
+      novelty: opts.novelty,
+      columns: {
+        pid,
+        path,
+        action: 'accept',
+        remote_address: address,
+        remote_port: String(32768 + Math.floor(this.rand() * 28000)),
+        local_port: String(localPort),
+        family: '2',
+        protocol: '6',
+        auid: UNSET_AUID,
+        time: String(time),
+      },
+    });
+  }
+
+  /**
+   * From this time on the host logs nothing: osqueryd was stopped (a story that disables the
+   * security tooling). The generator drops the host's later rows, as no log would hold them.
+   */
+  silencedFrom?: number;
+
   listen(time: number, pid: string, port: number, address: string, opts: { story?: string } = {}): void {
     this.rows.push({
       host: this.name,
@@ -183,13 +215,21 @@ export class Host {
     });
   }
 
-  file(time: number, path: string, action: string, opts: { story?: string } = {}): void {
+  file(time: number, path: string, action: string, opts: { story?: string; novelty?: string; category?: string } = {}): void {
     this.rows.push({
       host: this.name,
       query: 'pack_hids_file_events',
       time,
       story: opts.story,
-      columns: { target_path: path, action, category: 'config', time: String(time), md5: '', inode: String(100000 + Math.floor(this.rand() * 900000)) },
+      novelty: opts.novelty,
+      columns: {
+        target_path: path,
+        action,
+        category: opts.category ?? 'config',
+        time: String(time),
+        md5: '',
+        inode: String(100000 + Math.floor(this.rand() * 900000)),
+      },
     });
   }
 
@@ -231,4 +271,35 @@ export function resultLine(row: Row, counter: number, label?: Label): string {
   };
   if (label) line.label = label;
   return JSON.stringify(line);
+}
+
+export interface LabelledSplit {
+  train: string[];
+  test: string[];
+  /** per test line: the attack story or benign novelty it belongs to, '' for routine */
+  testStory: string[];
+}
+
+/**
+ * Every host's rows in time order, cut at midnight of the first labelled day: rows before it
+ * are unlabelled training, rows after it are labelled, anomalous exactly where an attack story
+ * made them. A host silenced by a story logs nothing after that time.
+ */
+export function splitLabelled(hosts: Iterable<Host>, cut: number): LabelledSplit {
+  const rows: Row[] = [];
+  for (const h of hosts) rows.push(...h.rows.filter((row) => h.silencedFrom === undefined || row.time < h.silencedFrom));
+  rows.sort((a, b) => a.time - b.time);
+  const train: string[] = [];
+  const test: string[] = [];
+  const testStory: string[] = [];
+  rows.forEach((row, i) => {
+    if (row.time < cut) {
+      if (row.story) throw new Error(`story row before the labelled days: ${row.story}`);
+      train.push(resultLine(row, i));
+    } else {
+      test.push(resultLine(row, i, row.story ? 'anomalous' : 'normal'));
+      testStory.push(row.story ?? row.novelty ?? '');
+    }
+  });
+  return { train, test, testStory };
 }
