@@ -391,6 +391,26 @@ t.test('retained windows: filters, retention, reload, duplicates', async (t) => 
   again.close();
 });
 
+t.test('a burst of one usual key: the reasons name what filled the window, not only what it lacks', async (t) => {
+  // a script that ssh'es to host after host in two minutes: every row is one the subject makes
+  // each day, and the window is unusual because the other usual keys are missing from it. Its
+  // reasons named only those ("`git` 0 % (usually 50 %)"), which tells a reader nothing of the
+  // burst; a usual key far above its usual share is what took their place (held-out seed 12,
+  // lateral movement: "`users …` 0 % (usually 19 %), `shell ssh <*>` 0 % (usually 16 %)")
+  const r = seededRandom(5);
+  const w = new WindowScorer(options(null));
+  w.add(stream(r, START, 3 * 3600, USUAL_WEIGHTS));
+  const t0 = START + 3 * 3600;
+  w.add(stream(r, t0, 600, USUAL_WEIGHTS));
+  const burst = Array.from({ length: 60 }, (_, i) => row(t0 + 600 + i, USUAL[2]));
+  const closed = [...w.add(burst), ...w.flush()].filter((x) => x.start === t0 + 600);
+  t.equal(closed.length, 1, 'the burst window closed');
+  t.equal(closed[0].verdict, 'bad', `the burst window is bad (${closed[0].score}: ${closed[0].reasons})`);
+  t.equal(closed[0].model, 'mix');
+  t.match(closed[0].reasons, /`exec \/usr\/bin\/git <- \/bin\/bash` 0 %/, 'what it lacks');
+  t.match(closed[0].reasons, /`connect \/usr\/bin\/ssh -> private:10\.0:22` 100 % \(usually 1\d %\)/, 'and what filled it');
+});
+
 t.test('anomaly eval --unit window: a window is anomalous when most of its rows are', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-eval-windows-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

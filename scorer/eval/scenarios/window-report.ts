@@ -85,6 +85,18 @@ export function windowReport(
   lines.push(
     `### normal windows below 0.3\n\n${falseBad.length} of ${normal.length}; of the ${routine.length} without a benign novelty's rows (${scoredRoutine.length} scored), ${routine.filter((w) => bad(w.score)).length} below 0.3, ${routine.filter((w) => w.score !== null && w.score < 0.5).length} below 0.5, ${routine.filter((w) => w.score !== null && w.score < 0.7).length} below 0.7\n\n`,
   );
+  // the routine's windows between the lines: what decided them, and the least normal listed
+  const pure = routine.filter((w) => w.score !== null && [...(storiesIn.get(key(w.subject, w.host, w.start))?.keys() ?? [])].every((id) => id === 'routine'));
+  const below = (x: number) => pure.filter((w) => (w.score as number) < x);
+  const by = new Map<string, number>();
+  for (const w of below(0.7)) by.set(w.model, (by.get(w.model) ?? 0) + 1);
+  lines.push(
+    `Windows of the routine alone (no story's rows): ${pure.length} scored, ${below(0.3).length} / ${below(0.5).length} / ${below(0.7).length} below 0.3 / 0.5 / 0.7 (${pct(below(0.3).length / Math.max(1, pure.length))} / ${pct(below(0.5).length / Math.max(1, pure.length))} / ${pct(below(0.7).length / Math.max(1, pure.length))}); below 0.7 decided by ${[...by].map(([m, n]) => `${m} ${n}`).join(', ') || 'none'}\n\n`,
+  );
+  for (const w of below(0.5))
+    lines.push(
+      `- routine ${w.score?.toFixed(3)} ${w.subject}@${w.host} ${new Date(w.start * 1000).toISOString().slice(5, 16)} (${w.model}): ${w.reasons.slice(0, 200)}\n`,
+    );
   for (const w of falseBad)
     lines.push(
       `- ${w.score?.toFixed(3)} ${w.subject}@${w.host} ${new Date(w.start * 1000).toISOString().slice(5, 16)} (${made(w)}; ${w.model}): ${w.reasons.slice(0, 240)}\n`,
