@@ -915,9 +915,9 @@ export class WindowScorer {
             : `\`${s.keys[x.key]}\` ${pct(x.share)} (usually ${pct(x.usual)})`,
         );
         // usual keys thin or missing were replaced by something: when it is not keys seldom
-        // seen, it is a usual key far above its share (a burst of one ordinary thing, ssh to
+        // seen (named above their usual share), it is a usual key far above its share (a burst of one ordinary thing, ssh to
         // host after host), which the distance does not count (one-sided) but a reader needs
-        if (!named.some((x) => x.key === OTHER_SHARE)) {
+        if (!named.some((x) => x.key === OTHER_SHARE && x.share > x.usual)) {
           const crowd = crowdingKey(keys, ref);
           if (crowd) terms.push(`in their place \`${s.keys[crowd.key]}\` ${pct(crowd.share)} (usually ${pct(crowd.usual)})`);
         }
