@@ -513,6 +513,20 @@ t.test('anomaly eval --unit window: a window is anomalous when most of its rows 
     64,
     '--out without --unit window is a usage error',
   );
+  const nowhere = anomaly([
+    'eval',
+    '--train',
+    path.join(dir, 'train.log'),
+    '--test',
+    path.join(dir, 'test.log'),
+    '--unit',
+    'window',
+    '--quiet',
+    '--out',
+    path.join(dir, 'no', 'such', 'dir', 'w.jsonl'),
+  ]);
+  t.equal(nowhere.code, 73, 'a listing that cannot be written is refused (cannot create), before training');
+  t.match(nowhere.err, /cannot write the window listing to .*w\.jsonl \(ENOENT\)/);
 });
 
 t.test('a user name longer than a file name may be is saved and restored with the others', async (t) => {

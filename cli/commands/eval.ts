@@ -82,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
   const config = resolveConfig(raw, (flags.config as string) ?? '--models');
   const bar = progress(process.stderr, Boolean(flags.quiet));
   // each window as it is evaluated, so that a listing of thousands is not held twice
-  const listing = flags.out ? fs.openSync(flags.out as string, 'w', 0o644) : null;
+  const listing = flags.out ? openListing(flags.out as string) : null;
   let result;
   try {
     result = await runEval({
@@ -122,6 +122,15 @@ export async function run(argv: string[]): Promise<number> {
   process.stdout.write(lines.join('\n') + '\n');
   if (flags.json) process.stdout.write(jsonText(result) + '\n');
   return EXIT.ok;
+}
+
+/** the --out file, opened before the evaluation starts so that a wrong path costs no training */
+function openListing(file: string): number {
+  try {
+    return fs.openSync(file, 'w');
+  } catch (err) {
+    throw new CliError(`cannot write the window listing to ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, EXIT.cantcreat);
+  }
 }
 
 function pct(x: number): string {
