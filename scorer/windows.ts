@@ -571,6 +571,27 @@ function mixTerms(keys: readonly number[], ref: Reference): MixTerm[] {
   return terms;
 }
 
+/**
+ * The usual key furthest above its usual share in these keys (in the units the mix distance
+ * uses for keys below it), or null when none is at least twice its usual share: a key a
+ * little above usual is only what is left when others are missing, not what replaced them
+ */
+function crowdingKey(keys: readonly number[], ref: Reference): MixTerm | null {
+  const n = keys.length;
+  const counts = new Map<number, number>();
+  for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
+  let best: MixTerm | null = null;
+  for (const u of ref.usual) {
+    if (u.key === OTHER_SHARE) continue;
+    const c = counts.get(u.key) ?? 0;
+    const d = logShare(c, n) - Math.log(u.share);
+    if (d < Math.LN2) continue;
+    const z2 = sq(d) / (u.variance + MIN_VARIANCE + shareNoise(n, u.share));
+    if (!best || z2 > best.z2) best = { key: u.key, share: c / n, usual: u.share, z2 };
+  }
+  return best;
+}
+
 function mixDistance(keys: readonly number[], ref: Reference): number {
   let sum = 0;
   for (const term of mixTerms(keys, ref)) sum += term.z2;
@@ -884,15 +905,22 @@ export class WindowScorer {
           w.rows.map((r) => r[1]),
           ref,
         );
-        const terms = mixTerms(keys, ref)
+        const named = mixTerms(keys, ref)
           .filter((x) => x.z2 > 0)
           .sort((a, b) => b.z2 - a.z2)
-          .slice(0, 2)
-          .map((x) =>
-            x.key === OTHER_SHARE
-              ? `${otherKeys(s, keys, ref)} ${pct(x.share)} (usually ${pct(x.usual)})`
-              : `\`${s.keys[x.key]}\` ${pct(x.share)} (usually ${pct(x.usual)})`,
-          );
+          .slice(0, 2);
+        const terms = named.map((x) =>
+          x.key === OTHER_SHARE
+            ? `${otherKeys(s, keys, ref)} ${pct(x.share)} (usually ${pct(x.usual)})`
+            : `\`${s.keys[x.key]}\` ${pct(x.share)} (usually ${pct(x.usual)})`,
+        );
+        // usual keys thin or missing were replaced by something: when it is not keys seldom
+        // seen (named above their usual share), it is a usual key far above its share (a burst of one ordinary thing, ssh to
+        // host after host), which the distance does not count (one-sided) but a reader needs
+        if (!named.some((x) => x.key === OTHER_SHARE && x.share > x.usual)) {
+          const crowd = crowdingKey(keys, ref);
+          if (crowd) terms.push(`in their place \`${s.keys[crowd.key]}\` ${pct(crowd.share)} (usually ${pct(crowd.usual)})`);
+        }
         return `unusual mix of events for ${s.name}${part === 'window' ? '' : ` in the ${part} of the window`}: ${terms.join(', ')} (mix; ${span})`;
       }
       case 'sequence':

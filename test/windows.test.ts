@@ -6,6 +6,7 @@ import t from 'tap';
 import { seededRandom } from '../demo/generate';
 import { resolveConfig } from '../conf/config';
 import { runEval } from '../scorer/eval/run';
+import { anomaly } from './helpers/cli';
 import { WindowScorer, type WindowScorerOptions } from '../scorer/windows';
 import { subjectFileName } from '../scorer/scorer';
 import { RetainedWindows } from '../state/windows';
@@ -390,6 +391,26 @@ t.test('retained windows: filters, retention, reload, duplicates', async (t) => 
   again.close();
 });
 
+t.test('a burst of one usual key: the reasons name what filled the window, not only what it lacks', async (t) => {
+  // a script that ssh'es to host after host in two minutes: every row is one the subject makes
+  // each day, and the window is unusual because the other usual keys are missing from it. Its
+  // reasons named only those ("`git` 0 % (usually 50 %)"), which tells a reader nothing of the
+  // burst; a usual key far above its usual share is what took their place (held-out seed 12,
+  // lateral movement: "`users …` 0 % (usually 19 %), `shell ssh <*>` 0 % (usually 16 %)")
+  const r = seededRandom(5);
+  const w = new WindowScorer(options(null));
+  w.add(stream(r, START, 3 * 3600, USUAL_WEIGHTS));
+  const t0 = START + 3 * 3600;
+  w.add(stream(r, t0, 600, USUAL_WEIGHTS));
+  const burst = Array.from({ length: 60 }, (_, i) => row(t0 + 600 + i, USUAL[2]));
+  const closed = [...w.add(burst), ...w.flush()].filter((x) => x.start === t0 + 600);
+  t.equal(closed.length, 1, 'the burst window closed');
+  t.equal(closed[0].verdict, 'bad', `the burst window is bad (${closed[0].score}: ${closed[0].reasons})`);
+  t.equal(closed[0].model, 'mix');
+  t.match(closed[0].reasons, /`exec \/usr\/bin\/git <- \/bin\/bash` 0 %/, 'what it lacks');
+  t.match(closed[0].reasons, /`connect \/usr\/bin\/ssh -> private:10\.0:22` 100 % \(usually 1\d %\)/, 'and what filled it');
+});
+
 t.test('anomaly eval --unit window: a window is anomalous when most of its rows are', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-eval-windows-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -427,13 +448,85 @@ t.test('anomaly eval --unit window: a window is anomalous when most of its rows 
   fs.writeFileSync(path.join(dir, 'train.log'), train.join('\n') + '\n');
   fs.writeFileSync(path.join(dir, 'test.log'), test.join('\n') + '\n');
   const config = resolveConfig({ models: { rarity: true, ocsvm: false, lstm: false }, windows: { seconds: 600, grace_seconds: 60 } }, 'test', {});
-  const result = await runEval({ train: path.join(dir, 'train.log'), test: path.join(dir, 'test.log'), config, unit: 'window' });
+  const listed: Array<{ window: ScoredWindow; rows: number; anomalous: number }> = [];
+  const result = await runEval({
+    train: path.join(dir, 'train.log'),
+    test: path.join(dir, 'test.log'),
+    config,
+    unit: 'window',
+    onWindow: (window, labelled) => listed.push({ window, ...labelled }),
+  });
   t.equal(result.unit, 'window');
   t.equal(result.n, 6, 'six whole windows in the test hour');
   t.equal(result.anomalies, 4, 'four windows with most rows from the other person');
   t.equal(result.recall, 1, 'all of them bad');
   t.equal(result.fpr, 0, "none of the subject's own windows bad");
   t.equal(result.auc, 1);
+  // which windows those are: each evaluated window, once, with its subject, time and labels
+  t.equal(listed.length, 6, 'every evaluated window is listed');
+  t.same(
+    listed.map((l) => l.window.start - t0),
+    [0, 600, 1200, 1800, 2400, 3000],
+    'in time order, the test hour',
+  );
+  t.same(
+    listed.map((l) => l.anomalous * 2 > l.rows),
+    [false, false, true, true, true, true],
+    'the switch window (100 of the subject, 500 of the other) counted anomalous',
+  );
+  t.equal(listed[2].rows, 600, "the switch window's labelled rows");
+  t.same(new Set(listed.map((l) => `${l.window.subject}@${l.window.host}`)).size, 1, "one subject's windows");
+  t.equal(listed[0].window.host, 'h1', 'with its host');
+  t.ok(
+    listed.slice(2).every((l) => l.window.verdict === 'bad' && /unusual/.test(l.window.reasons)),
+    "the other person's windows bad, with the reasons",
+  );
+  // the command writes the same listing with --out, one JSON line a window
+  const out = path.join(dir, 'windows.jsonl');
+  const cli = anomaly([
+    'eval',
+    '--train',
+    path.join(dir, 'train.log'),
+    '--test',
+    path.join(dir, 'test.log'),
+    '--unit',
+    'window',
+    '--models',
+    'rarity',
+    '--quiet',
+    '--out',
+    out,
+  ]);
+  t.equal(cli.code, 0, cli.err);
+  const lines = fs
+    .readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as ScoredWindow & { labelled_rows: number; anomalous_rows: number });
+  t.same(
+    lines.map((l) => [l.start, l.labelled_rows, l.anomalous_rows]),
+    listed.map((l) => [l.window.start, l.rows, l.anomalous]),
+    'the listing names the same windows and labels',
+  );
+  t.equal(
+    anomaly(['eval', '--train', path.join(dir, 'train.log'), '--test', path.join(dir, 'test.log'), '--out', out]).code,
+    64,
+    '--out without --unit window is a usage error',
+  );
+  const nowhere = anomaly([
+    'eval',
+    '--train',
+    path.join(dir, 'train.log'),
+    '--test',
+    path.join(dir, 'test.log'),
+    '--unit',
+    'window',
+    '--quiet',
+    '--out',
+    path.join(dir, 'no', 'such', 'dir', 'w.jsonl'),
+  ]);
+  t.equal(nowhere.code, 73, 'a listing that cannot be written is refused (cannot create), before training');
+  t.match(nowhere.err, /cannot write the window listing to .*w\.jsonl \(ENOENT\)/);
 });
 
 t.test('a user name longer than a file name may be is saved and restored with the others', async (t) => {

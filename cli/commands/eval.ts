@@ -25,6 +25,9 @@ Options:
   --test FILE    labelled test data
   --unit UNIT    osquery logs: score each row (row, default) or each window (window)
   --json         print the metrics as one JSON object on the last line
+  --out FILE     with --unit window: write each window evaluated to FILE, one JSON
+                 object a line (subject, host, start, end, events, score, verdict,
+                 model, reasons, and its labelled and anomalous rows)
   --models LIST  comma-separated models to use (default rarity,ocsvm,lstm; for key
                  sequences and syscall traces also sets, each session's distance to
                  the nearest training key set, and for key sequences counts, each
@@ -47,12 +50,14 @@ export async function run(argv: string[]): Promise<number> {
     quiet: { kind: 'bool' },
     unit: { kind: 'value' },
     combine: { kind: 'value' },
+    out: { kind: 'value' },
   });
   const unit = (flags.unit as string | undefined) ?? 'row';
   if (unit !== 'row' && unit !== 'window') throw new CliError(`--unit: expected row or window, found ${JSON.stringify(unit)}`, EXIT.usage);
   const combination = flags.combine as Combination | undefined;
   if (combination !== undefined && combination !== 'strongest' && combination !== 'fisher')
     throw new CliError(`--combine: expected strongest or fisher, found ${JSON.stringify(combination)}`, EXIT.usage);
+  if (flags.out !== undefined && unit !== 'window') throw new CliError('--out lists windows: it needs --unit window', EXIT.usage);
   if (!flags.train || !flags.test) throw new CliError('eval needs --train FILE and --test FILE (see anomaly eval --help)', EXIT.usage);
   for (const f of [flags.train as string, flags.test as string]) {
     if (!fs.existsSync(f))
@@ -76,6 +81,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   const config = resolveConfig(raw, (flags.config as string) ?? '--models');
   const bar = progress(process.stderr, Boolean(flags.quiet));
+  // each window as it is evaluated, so that a listing of thousands is not held twice
+  const listing = flags.out ? openListing(flags.out as string) : null;
   let result;
   try {
     result = await runEval({
@@ -88,10 +95,16 @@ export async function run(argv: string[]): Promise<number> {
       combination,
       onProgress: (s, d, t) => bar.update(s, d, t),
       log: stderrLog(flags),
+      onWindow:
+        listing === null
+          ? undefined
+          : (w, labelled) => fs.writeSync(listing, JSON.stringify({ ...w, labelled_rows: labelled.rows, anomalous_rows: labelled.anomalous }) + '\n'),
     });
   } catch (err) {
     if (err instanceof DatasetError) throw new CliError(err.message, EXIT.dataerr);
     throw err;
+  } finally {
+    if (listing !== null) fs.closeSync(listing);
   }
   bar.done();
   const lines = [
@@ -109,6 +122,15 @@ export async function run(argv: string[]): Promise<number> {
   process.stdout.write(lines.join('\n') + '\n');
   if (flags.json) process.stdout.write(jsonText(result) + '\n');
   return EXIT.ok;
+}
+
+/** the --out file, opened before the evaluation starts so that a wrong path costs no training */
+function openListing(file: string): number {
+  try {
+    return fs.openSync(file, 'w');
+  } catch (err) {
+    throw new CliError(`cannot write the window listing to ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, EXIT.cantcreat);
+  }
 }
 
 function pct(x: number): string {

@@ -34,6 +34,12 @@ export interface EvalOptions {
   log?: LogFn;
   /** osquery logs: each labelled test row as scored, in file order (per-story reports) */
   onRow?: (scored: ScoredEvent) => void;
+  /**
+   * osquery logs by window: each window evaluated (a unit of the metrics), as scored, with how
+   * many of its rows were labelled and how many of those anomalous, in the order they closed.
+   * The metrics say how many windows were wrong; this says which (subject, time, reasons)
+   */
+  onWindow?: (window: ScoredWindow, labelled: { rows: number; anomalous: number }) => void;
 }
 
 export interface EvalResult extends Metrics {
@@ -234,6 +240,7 @@ async function evalRows(opts: EvalOptions, config: AnomalyConfig): Promise<{ uni
       const l = labels.get(`${w.subject}\u0000${w.host}\u0000${w.start}`);
       // a window the test log cuts at its start or end holds part of its rows only
       if (!l || w.start < first || w.end > last + 1) continue;
+      opts.onWindow?.(w, { rows: l.rows, anomalous: l.anomalous });
       units.push({
         score: w.score,
         rank: w.score === null ? -2 : -w.score,

@@ -3,7 +3,9 @@ import * as path from 'path';
 import { resolveConfig } from '../../../conf/config';
 import { metrics } from '../metrics';
 import { runEval } from '../run';
+import type { ScoredEvent } from '../../types';
 import { generateScenarios } from './generate';
+import { windowReport, type ListedWindow } from './window-report';
 import { DAY } from './world';
 
 // node dist/scorer/eval/scenarios/main.js --out DIR [--days 21] [--seed 11] [--stories independent|heldout [--no-scanners]] [--eval] [--models rarity,ocsvm,lstm]
@@ -33,7 +35,7 @@ async function main(argv: string[]): Promise<void> {
     '--models',
     {},
   );
-  const scored: { score: number | null; model: string; reasons: string; event: string; subject: string; host: string }[] = [];
+  const scored: ScoredEvent[] = [];
   const result = await runEval({ train: path.join(out, 'train.log'), test: path.join(out, 'test.log'), config, onRow: (s) => scored.push(s) });
   const { stories: _s, novelties: _n, train: _t, test: _x, ...summary } = { ...set, ...result };
   process.stdout.write(`${JSON.stringify({ ...summary, testStory: undefined })}\n\n`);
@@ -102,6 +104,18 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(
       `- ${scored[i].score?.toFixed(3)} ${scored[i].subject}@${scored[i].host} \`${scored[i].event}\`: ${scored[i].reasons.slice(0, 200)}\n`,
     );
+  process.stdout.write('\n');
+  // the same logs by window, as anomaly_windows scores them; the report's incidents take bad
+  // rows and bad windows together, so a story is found when either is
+  const windows: ListedWindow[] = [];
+  const byWindow = await runEval({
+    train: path.join(out, 'train.log'),
+    test: path.join(out, 'test.log'),
+    config,
+    unit: 'window',
+    onWindow: (w, labelled) => windows.push({ ...w, ...labelled }),
+  });
+  process.stdout.write(windowReport(set, scored, windows, config.windows.seconds, byWindow));
 }
 
 main(process.argv.slice(2)).catch((err) => {
