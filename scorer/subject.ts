@@ -252,6 +252,9 @@ export class Subject {
         const learn = verdict.verdict === 'good' && !this.anomalousKeys.has(event.key);
         this.remember(event, learn, verdict.verdict !== 'bad' && !this.anomalousKeys.has(event.key));
         if (learn) for (const m of this.models.values()) m.observe?.(event, inputs[j].context);
+        // that an account acted is a fact whatever the verdict: a pool that recorded only the
+        // accounts of rows it learnt called every row of a new account its first (baseline.ts)
+        for (const m of this.models.values()) m.witness?.(event);
         out.push(verdict);
         i++;
         if (this.dueForRetraining()) {

@@ -60,6 +60,21 @@ import { NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelSta
 // that never logs in (a web server's, a backup job's), and root's cron and daemons are
 // weighed as before. Subjects' own models are calibrated on their own events and see no
 // `who`: unchanged.
+//
+// A new account is evidence once. A pooled baseline learns only the events it did not call
+// bad, so the first row of an account new to the host (`who=lee` never seen: bad) taught it
+// nothing, and every later row of the account was its first again, for as long as the
+// account's own subject learnt (weeks for a sparse one). So the model keeps a record of the
+// accounts it has seen act and when it first saw each (`witness`, whatever the verdict: a
+// fact, not behaviour; nothing of what the account did is learnt by it). An account in the
+// record whose identity the model has not learnt is past its first row: its identity and
+// every pair with it (`who=lee>exe=/usr/bin/git`) are new because the account is, as every
+// value is on a subject's first day (which no novelty rate counts and no fold holds out), and
+// they carry no evidence. Its rows are judged by what they do, by the host's identity-free
+// tokens: does this host run git, connect to such an address, at this hour, from this
+// source. An attacker's new account is still bad on its first row, and on every row whose
+// content is new to the host (a binary in /tmp, a login from the internet); once the pool
+// learns a good row of the account, its pairs are judged as any known account's are.
 
 export interface RarityOptions {
   halfLifeEvents: number;
@@ -145,6 +160,11 @@ export class RarityModel implements Model {
   private actorEvents = 0;
   private actorNovel = 0;
   private actorNovelKind = 0;
+  /**
+   * every account seen acting in this model's events, scored or learnt, and the time it was
+   * first seen (seconds; 0 without a clock): see "A new account is evidence once" above
+   */
+  private accounts = new Map<string, number>();
   private chars = new CharModel();
   private textTypical = 0;
   private textSeen = 0;
@@ -161,7 +181,10 @@ export class RarityModel implements Model {
     this.growth = Math.pow(2, 1 / this.opts.halfLifeEvents);
   }
 
-  async fit(sequences: readonly (readonly BehaviourEvent[])[]): Promise<void> {
+  async fit(sequences: readonly (readonly BehaviourEvent[])[], previous?: Model): Promise<void> {
+    // the record of accounts is of every event the model replaced saw, not only of the good
+    // ones a retraining fits on: a new account's rows stay past its first after a retraining
+    if (previous instanceof RarityModel) for (const [who, at] of previous.accounts) this.accounts.set(who, at);
     for (const seq of sequences) for (let i = 0; i < seq.length; i++) this.observe(seq[i], seq.slice(Math.max(0, i - this.opts.ngram), i));
     // the fields this fit knows are those every event it took carries where it should: one
     // event extracted before a field existed, and the field is ignored until the next fit
@@ -175,6 +198,7 @@ export class RarityModel implements Model {
   observe(event: BehaviourEvent, context: readonly BehaviourEvent[]): void {
     const tokens = tokensOf(event, context, this.opts.ngram);
     const day = event.time ? Math.floor(event.time / DAY) : -1;
+    this.witness(event);
     this.noteActor(event, tokens, day);
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i];
@@ -205,6 +229,34 @@ export class RarityModel implements Model {
     this.events++;
     this.inc *= this.growth;
     if (this.inc > 1e12) this.rescale();
+  }
+
+  /** record that the event's account acts here (pooled baselines: events carry `who=`), whatever the event's verdict */
+  witness(event: BehaviourEvent): void {
+    const who = actorOf(event);
+    if (who === undefined) return;
+    const at = this.accounts.get(who);
+    if (at !== undefined && (at <= event.time || !event.time)) return;
+    // bounded like a field's values; the accounts first seen longest ago go first, and one
+    // dropped is a new account once more (one alert), never a known one (its counts stay)
+    if (at === undefined && this.accounts.size >= this.opts.maxTokensPerField) {
+      const oldest = [...this.accounts].sort((x, y) => x[1] - y[1]);
+      for (let i = 0; i < Math.ceil(oldest.length * 0.1); i++) this.accounts.delete(oldest[i][0]);
+    }
+    this.accounts.set(who, at === undefined ? event.time || 0 : event.time);
+  }
+
+  /**
+   * The identity (`who=lee`) of a pooled baseline's event whose account is past its first row
+   * and still new: on the day it was first seen, or any day while the model has learnt none
+   * of its events. Its identity tokens are new because it is (see the top of this file).
+   */
+  private newAccount(event: BehaviourEvent): string | undefined {
+    const who = actorOf(event);
+    const first = who === undefined ? undefined : this.accounts.get(who);
+    if (first === undefined) return undefined;
+    const id = `who=${who}`;
+    return this.isNew(id) || (first > 0 && Math.floor(first / DAY) === Math.floor(event.time / DAY)) ? id : undefined;
   }
 
   /** count whether the acting account's event brings a never-seen value or kind (before it is learnt) */
@@ -426,9 +478,10 @@ export class RarityModel implements Model {
       const excesses = new Array<number>(tokens.length);
       const optionsOnly = this.onlyNewOptions(event, tokens);
       const person = this.personsValuesOnly(event, tokens);
+      const unlearnt = this.newAccount(event);
       for (let i = 0; i < tokens.length; i++) {
         const t = tokens[i];
-        if (this.features < FEATURES && newerField(fieldOf(t), this.features)) {
+        if ((this.features < FEATURES && newerField(fieldOf(t), this.features)) || (unlearnt !== undefined && isOfAccount(t, unlearnt))) {
           excesses[i] = 0;
           continue;
         }
@@ -531,6 +584,7 @@ export class RarityModel implements Model {
       textTypical: this.textTypical,
       textSeen: this.textSeen,
       actors: [...this.actors].map(([k, a]) => [k, a.firstDay, a.events, a.novel, a.novelKind]),
+      accounts: [...this.accounts],
       features: this.features,
     };
   }
@@ -568,6 +622,15 @@ export class RarityModel implements Model {
       m.actorEvents += events;
       m.actorNovel += novel;
       m.actorNovelKind += novelKind;
+    }
+    // a state saved before the record of accounts has the accounts it learnt (their identity
+    // counts) and those it saw on their first day (actors): first seen at the actor's first
+    // day, or at no known time
+    const accounts = s.accounts as Array<[string, number]> | undefined;
+    if (accounts) m.accounts = new Map(accounts);
+    else {
+      for (const who of m.fields.get('who')?.counts.keys() ?? []) m.accounts.set(who.slice(4), 0);
+      for (const [who, a] of m.actors) m.accounts.set(who, a.firstDay * DAY);
     }
     return m;
   }
@@ -640,6 +703,11 @@ function argumentsAreBehaviour(exe: string, template: string): boolean {
 /** the `who=alice` value itself (not a pair `who=alice>exe=…`) */
 function isActorToken(token: string): boolean {
   return token.startsWith('who=') && pairBoundary(token, 4) < 0;
+}
+
+/** whether the token is the account's identity `id` (`who=lee`) or a pair with it (`who=lee>exe=…`) */
+function isOfAccount(token: string, id: string): boolean {
+  return token === id || (token.startsWith(id) && token[id.length] === '>' && pairBoundary(token, 4) === id.length);
 }
 
 /** who acted, in a pooled baseline's event (`who=alice`); undefined in a subject's own */
