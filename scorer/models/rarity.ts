@@ -70,7 +70,8 @@ import { NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelSta
 // record whose identity the model has not learnt is past its first row: its identity and
 // every pair with it (`who=lee>exe=/usr/bin/git`) are new because the account is, as every
 // value is on a subject's first day (which no novelty rate counts and no fold holds out), and
-// they carry no evidence. Its rows are judged by what they do, by the host's identity-free
+// they carry no evidence, for the account's first week (NEW_ACCOUNT_DAYS) and, after it,
+// while the model has learnt none of its rows. Its rows are judged by what they do, by the host's identity-free
 // tokens: does this host run git, connect to such an address, at this hour, from this
 // source. An attacker's new account is still bad on its first row, and on every row whose
 // content is new to the host (a binary in /tmp, a login from the internet); once the pool
@@ -96,6 +97,15 @@ const DAY = 86400;
 const KNOWN_TOOL_TEMPLATE_WEIGHT = 0.5;
 /** what the bits of values count for in an event of an account that logs in, when it brings no new kind */
 const PERSON_VALUE_WEIGHT = 0.5;
+/**
+ * How long an account first seen on the host is new: its pairs (`who=lee>kind=shell`) carry no
+ * evidence. The pool learns only the rows it calls good, so on its second day a new hire's
+ * login and shell rows, never good on the first (each a first time for the host's pool too),
+ * were "new behaviour for this account" once more (held-out new-developer: 20 of the second
+ * day's rows below 0.3). A week holds every weekday once, the span in which a person's
+ * routine shows its kinds; what the account does is judged by the host's tokens meanwhile.
+ */
+const NEW_ACCOUNT_DAYS = 7;
 /** surprise given to the very first value of a field nobody has seen a value of */
 const EMPTY_FIELD_BITS = 4;
 /**
@@ -248,15 +258,16 @@ export class RarityModel implements Model {
 
   /**
    * The identity (`who=lee`) of a pooled baseline's event whose account is past its first row
-   * and still new: on the day it was first seen, or any day while the model has learnt none
-   * of its events. Its identity tokens are new because it is (see the top of this file).
+   * and still new: in the NEW_ACCOUNT_DAYS after it was first seen, or later while the model
+   * has learnt none of its events. Its identity tokens are new because it is (see the top of
+   * this file).
    */
   private newAccount(event: BehaviourEvent): string | undefined {
     const who = actorOf(event);
     const first = who === undefined ? undefined : this.accounts.get(who);
     if (first === undefined) return undefined;
     const id = `who=${who}`;
-    return this.isNew(id) || (first > 0 && Math.floor(first / DAY) === Math.floor(event.time / DAY)) ? id : undefined;
+    return this.isNew(id) || (first > 0 && event.time - first < NEW_ACCOUNT_DAYS * DAY) ? id : undefined;
   }
 
   /** count whether the acting account's event brings a never-seen value or kind (before it is learnt) */
