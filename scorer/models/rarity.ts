@@ -65,17 +65,18 @@ import { NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelSta
 // bad, so the first row of an account new to the host (`who=lee` never seen: bad) taught it
 // nothing, and every later row of the account was its first again, for as long as the
 // account's own subject learnt (weeks for a sparse one). So the model keeps a record of the
-// accounts it has seen act and when it first saw each (`witness`, whatever the verdict: a
-// fact, not behaviour; nothing of what the account did is learnt by it). An account in the
-// record whose identity the model has not learnt is past its first row: its identity and
-// every pair with it (`who=lee>exe=/usr/bin/git`) are new because the account is, as every
-// value is on a subject's first day (which no novelty rate counts and no fold holds out), and
-// they carry no evidence, for the account's first week (NEW_ACCOUNT_DAYS) and, after it,
-// while the model has learnt none of its rows. Its rows are judged by what they do, by the host's identity-free
-// tokens: does this host run git, connect to such an address, at this hour, from this
-// source. An attacker's new account is still bad on its first row, and on every row whose
-// content is new to the host (a binary in /tmp, a login from the internet); once the pool
-// learns a good row of the account, its pairs are judged as any known account's are.
+// accounts new to the host, those it first saw in an event it scored, and when (`witness`,
+// whatever the verdict: a fact, not behaviour; nothing of what the account did is learnt by
+// it). Past its first row, such an account's identity and every pair with it
+// (`who=lee>exe=/usr/bin/git`) are new because the account is, as every value is on a
+// subject's first day (which no novelty rate counts and no fold holds out), and they carry no
+// evidence: for the account's first week (NEW_ACCOUNT_DAYS), and after it while the model has
+// learnt none of its rows. Its rows are judged by what they do, by the host's identity-free
+// tokens: does this host run git, connect to such an address, at this hour, from this source.
+// An attacker's new account is still bad on its first row, and on every row whose content is
+// new to the host (a binary in /tmp, a login from the internet). The accounts of the history
+// a pool was first fitted on are the host's own, never new: a web server's account running a
+// shell in the pool's first week is new behaviour for that account, as before.
 
 export interface RarityOptions {
   halfLifeEvents: number;
@@ -171,8 +172,9 @@ export class RarityModel implements Model {
   private actorNovel = 0;
   private actorNovelKind = 0;
   /**
-   * every account seen acting in this model's events, scored or learnt, and the time it was
-   * first seen (seconds; 0 without a clock): see "A new account is evidence once" above
+   * the accounts new to the host: first seen acting in an event this model scored (not one
+   * of the history it was first fitted on, whose accounts are the host's), and when (seconds;
+   * 0 without a clock). See "A new account is evidence once" above.
    */
   private accounts = new Map<string, number>();
   private chars = new CharModel();
@@ -208,7 +210,6 @@ export class RarityModel implements Model {
   observe(event: BehaviourEvent, context: readonly BehaviourEvent[]): void {
     const tokens = tokensOf(event, context, this.opts.ngram);
     const day = event.time ? Math.floor(event.time / DAY) : -1;
-    this.witness(event);
     this.noteActor(event, tokens, day);
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i];
@@ -241,16 +242,22 @@ export class RarityModel implements Model {
     if (this.inc > 1e12) this.rescale();
   }
 
-  /** record that the event's account acts here (pooled baselines: events carry `who=`), whatever the event's verdict */
+  /**
+   * Record that the event's account acts here (pooled baselines: events carry `who=`),
+   * whatever the event's verdict: called for every event scored. An account the model has
+   * learnt is no new one, and is not recorded.
+   */
   witness(event: BehaviourEvent): void {
     const who = actorOf(event);
     if (who === undefined) return;
     const at = this.accounts.get(who);
-    if (at !== undefined && (at <= event.time || !event.time)) return;
-    // bounded like a field's values; the accounts first seen longest ago go first, and one
-    // dropped is a new account once more (one alert), never a known one (its counts stay)
+    if (at !== undefined ? at <= event.time || !event.time : !this.isNew(`who=${who}`)) return;
+    // bounded like a field's values: accounts whose identity the model learnt go first (their
+    // counts say they are known), then those first seen longest ago; an unlearnt one dropped
+    // is a new account once more (one alert)
     if (at === undefined && this.accounts.size >= this.opts.maxTokensPerField) {
-      const oldest = [...this.accounts].sort((x, y) => x[1] - y[1]);
+      const learnt = (name: string) => (this.isNew(`who=${name}`) ? 1 : 0);
+      const oldest = [...this.accounts].sort((x, y) => learnt(x[0]) - learnt(y[0]) || x[1] - y[1]);
       for (let i = 0; i < Math.ceil(oldest.length * 0.1); i++) this.accounts.delete(oldest[i][0]);
     }
     this.accounts.set(who, at === undefined ? event.time || 0 : event.time);
@@ -634,15 +641,9 @@ export class RarityModel implements Model {
       m.actorNovel += novel;
       m.actorNovelKind += novelKind;
     }
-    // a state saved before the record of accounts has the accounts it learnt (their identity
-    // counts) and those it saw on their first day (actors): first seen at the actor's first
-    // day, or at no known time
-    const accounts = s.accounts as Array<[string, number]> | undefined;
-    if (accounts) m.accounts = new Map(accounts);
-    else {
-      for (const who of m.fields.get('who')?.counts.keys() ?? []) m.accounts.set(who.slice(4), 0);
-      for (const [who, a] of m.actors) m.accounts.set(who, a.firstDay * DAY);
-    }
+    // a state saved before the record has none: the accounts it learnt are known by their
+    // counts, and one it only saw has its first row once more
+    m.accounts = new Map((s.accounts as Array<[string, number]> | undefined) ?? []);
     return m;
   }
 }
