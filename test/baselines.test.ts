@@ -116,6 +116,17 @@ t.test('a fleet prior scores subjects on a host with no history', async (t) => {
   t.match(habit.model, /^fleet:/, `a new host's first rows are scored by the fleet prior (${habit.model})`);
   t.not(habit.verdict, 'bad', `a fleet-wide habit is not bad (${habit.score}: ${habit.reasons})`);
   t.equal(shell.verdict, 'bad', `an odd binary is (${shell.score}: ${shell.reasons})`);
+  // a new account is evidence once for the fleet prior too (newacct): the host's baseline is
+  // still learning here, so the prior alone scores mallory's rows
+  const [hello, ...routine] = await fresh.scoreRows(
+    Array.from({ length: 8 }, (_, i) => row(t0 + 600 + i * 120, '1002', HABITS[i % HABITS.length][0], HABITS[i % HABITS.length][1], '/bin/bash', 'c-1')),
+  );
+  t.equal(hello.verdict, 'bad', `a new account's first row is bad by the prior (${hello.score}: ${hello.reasons})`);
+  t.same(
+    routine.filter((x) => x.verdict === 'bad').map((x) => `${x.model} ${x.score}: ${x.reasons}`),
+    [],
+    'its routine rows after are judged by what they do',
+  );
 
   // a prior others may write: they could teach every new subject that their tools are normal
   fs.chmodSync(file, 0o666);
