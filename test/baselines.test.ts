@@ -269,7 +269,10 @@ t.test('a new account is evidence once: its first row, then what it does (newacc
     row(night + 60, '1003', '/dev/shm/k', '/dev/shm/k -s', '/bin/bash'),
   ]);
   t.equal(hello.verdict, 'bad', `the attacker's account's first row is bad (${hello.score}: ${hello.reasons})`);
-  for (const x of odd) t.equal(x.verdict, 'bad', `and so is a binary from a temporary folder (${x.score}: ${x.reasons})`);
+  for (const x of odd) {
+    t.equal(x.verdict, 'bad', `and so is a binary from a temporary folder (${x.score}: ${x.reasons})`);
+    t.match(x.reasons, /by `eve`, an account new here since \d{4}-\d\d-\d\d \d\d:\d\d UTC/, 'and the reasons say whose row it is');
+  }
 
   // the record of accounts is state: it survives a restart
   scorer.save();

@@ -256,8 +256,8 @@ export class RarityModel implements Model {
     // counts say they are known), then those first seen longest ago; an unlearnt one dropped
     // is a new account once more (one alert)
     if (at === undefined && this.accounts.size >= this.opts.maxTokensPerField) {
-      const learnt = (name: string) => (this.isNew(`who=${name}`) ? 1 : 0);
-      const oldest = [...this.accounts].sort((x, y) => learnt(x[0]) - learnt(y[0]) || x[1] - y[1]);
+      const unlearnt = (name: string) => (this.isNew(`who=${name}`) ? 1 : 0);
+      const oldest = [...this.accounts].sort((x, y) => unlearnt(x[0]) - unlearnt(y[0]) || x[1] - y[1]);
       for (let i = 0; i < Math.ceil(oldest.length * 0.1); i++) this.accounts.delete(oldest[i][0]);
     }
     this.accounts.set(who, at === undefined ? event.time || 0 : event.time);
@@ -353,6 +353,11 @@ export class RarityModel implements Model {
   /** the actor's novelty, for the reasons */
   private actorPhrase(event: BehaviourEvent, kind: boolean): string {
     const who = actorOf(event);
+    // a row of a new account past its first is judged by what it does: the analyst is told whose it is
+    if (this.newAccount(event) !== undefined) {
+      const first = this.accounts.get(who as string) as number;
+      return `, by \`${who}\`, an account new here${first > 0 ? ` since ${new Date(first * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC` : ''}`;
+    }
     const a = who === undefined ? undefined : this.actors.get(who);
     if (!a || a.events === 0) return '';
     // said only where the person discount may apply: a service's child is weighed in full
@@ -496,10 +501,10 @@ export class RarityModel implements Model {
       const excesses = new Array<number>(tokens.length);
       const optionsOnly = this.onlyNewOptions(event, tokens);
       const person = this.personsValuesOnly(event, tokens);
-      const unlearnt = this.newAccount(event);
+      const newIdentity = this.newAccount(event);
       for (let i = 0; i < tokens.length; i++) {
         const t = tokens[i];
-        if ((this.features < FEATURES && newerField(fieldOf(t), this.features)) || (unlearnt !== undefined && isOfAccount(t, unlearnt))) {
+        if ((this.features < FEATURES && newerField(fieldOf(t), this.features)) || (newIdentity !== undefined && isOfAccount(t, newIdentity))) {
           excesses[i] = 0;
           continue;
         }
