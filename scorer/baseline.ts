@@ -7,7 +7,9 @@ import type { BehaviourEvent } from './types';
 // subject of the host pooled) and, when one is loaded, against a fleet prior (the same
 // models trained over many hosts). The pooled models see who acted as a feature, so the
 // first activity of an account never seen on the host, or an account doing what it never
-// did, is evidence of its own; a subject with little history is not blind.
+// did, is evidence of its own; a subject with little history is not blind. The first
+// activity is evidence once: the pool records every account it sees act, whatever the
+// verdict (rarity's `witness`), and judges a new account's later rows by what they do.
 
 /** the subject name a pooled baseline is kept under: every subject `*` of a host, or of the fleet */
 export const FLEET_SUBJECT = '*@*';

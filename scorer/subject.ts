@@ -252,6 +252,9 @@ export class Subject {
         const learn = verdict.verdict === 'good' && !this.anomalousKeys.has(event.key);
         this.remember(event, learn, verdict.verdict !== 'bad' && !this.anomalousKeys.has(event.key));
         if (learn) for (const m of this.models.values()) m.observe?.(event, inputs[j].context);
+        // that an account acted is a fact whatever the verdict: a pool that recorded only the
+        // accounts of rows it learnt called every row of a new account its first (baseline.ts)
+        for (const m of this.models.values()) m.witness?.(event);
         out.push(verdict);
         i++;
         if (this.dueForRetraining()) {
@@ -427,6 +430,8 @@ export class Subject {
   /**
    * Score events against the models as they stand, learning nothing: a fleet prior is a
    * frozen reference, shipped as a file. The events are one stretch of one subject's stream.
+   * The accounts it sees act are recorded in memory (never written to the file): after a
+   * restart a new account's next row is its first once more for the prior.
    */
   async judgeOnly(events: readonly BehaviourEvent[]): Promise<SubjectVerdict[]> {
     if (this.state !== 'monitoring') return events.map(() => this.learningVerdict());
@@ -437,7 +442,15 @@ export class Subject {
       this.context.push(event);
     }
     if (this.context.length > this.opts.contextLength * 4) this.context.splice(0, this.context.length - this.opts.contextLength);
-    const evidence = await this.evaluate(inputs, () => true);
+    // what it learns is nothing; what it records is that an account acted (Model.witness), so
+    // that a new account's rows after its first are not each its first again for the prior
+    // either. Models that record are run one event at a time, each seeing the events before it
+    const evidence = await this.evaluate(inputs, (m) => !m.witness);
+    for (let i = 0; i < events.length; i++) {
+      const recorded = await this.evaluate([inputs[i]], (m) => Boolean(m.witness));
+      Object.assign(evidence[i], recorded[0]);
+      for (const m of this.models.values()) m.witness?.(events[i]);
+    }
     return events.map((event, i) => this.judge(event, evidence[i]));
   }
 

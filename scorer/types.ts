@@ -97,6 +97,12 @@ export interface Model {
   /** learn one event incrementally where the model can (rarity can, the others wait for retraining) */
   observe?(event: BehaviourEvent, context: readonly BehaviourEvent[]): void;
   /**
+   * note what any event scored shows, whatever its verdict, that is a fact and not behaviour:
+   * in a pooled baseline, that its account acts on this host (rarity's record of accounts).
+   * What the event did is learnt by `observe` only, and only when the event was good.
+   */
+  witness?(event: BehaviourEvent): void;
+  /**
    * the least scale the tail of its evidence may have in calibration: differences smaller
    * than this are the fit's own noise (by default the held-out sample's body width)
    */

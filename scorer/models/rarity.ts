@@ -60,6 +60,23 @@ import { NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelSta
 // that never logs in (a web server's, a backup job's), and root's cron and daemons are
 // weighed as before. Subjects' own models are calibrated on their own events and see no
 // `who`: unchanged.
+//
+// A new account is evidence once. A pooled baseline learns only the events it did not call
+// bad, so the first row of an account new to the host (`who=lee` never seen: bad) taught it
+// nothing, and every later row of the account was its first again, for as long as the
+// account's own subject learnt (weeks for a sparse one). So the model keeps a record of the
+// accounts new to the host, those it first saw in an event it scored, and when (`witness`,
+// whatever the verdict: a fact, not behaviour; nothing of what the account did is learnt by
+// it). Past its first row, such an account's identity and every pair with it
+// (`who=lee>exe=/usr/bin/git`) are new because the account is, as every value is on a
+// subject's first day (which no novelty rate counts and no fold holds out), and they carry no
+// evidence: for the account's first week (NEW_ACCOUNT_DAYS), and after it while the model has
+// learnt none of its rows. Its rows are judged by what they do, by the host's identity-free
+// tokens: does this host run git, connect to such an address, at this hour, from this source.
+// An attacker's new account is still bad on its first row, and on every row whose content is
+// new to the host (a binary in /tmp, a login from the internet). The accounts of the history
+// a pool was first fitted on are the host's own, never new: a web server's account running a
+// shell in the pool's first week is new behaviour for that account, as before.
 
 export interface RarityOptions {
   halfLifeEvents: number;
@@ -81,6 +98,15 @@ const DAY = 86400;
 const KNOWN_TOOL_TEMPLATE_WEIGHT = 0.5;
 /** what the bits of values count for in an event of an account that logs in, when it brings no new kind */
 const PERSON_VALUE_WEIGHT = 0.5;
+/**
+ * How long an account first seen on the host is new: its pairs (`who=lee>kind=shell`) carry no
+ * evidence. The pool learns only the rows it calls good, so on its second day a new hire's
+ * login and shell rows, never good on the first (each a first time for the host's pool too),
+ * were "new behaviour for this account" once more (held-out new-developer: 20 of the second
+ * day's rows below 0.3). A week holds every weekday once, the span in which a person's
+ * routine shows its kinds; what the account does is judged by the host's tokens meanwhile.
+ */
+const NEW_ACCOUNT_DAYS = 7;
 /** surprise given to the very first value of a field nobody has seen a value of */
 const EMPTY_FIELD_BITS = 4;
 /**
@@ -145,6 +171,12 @@ export class RarityModel implements Model {
   private actorEvents = 0;
   private actorNovel = 0;
   private actorNovelKind = 0;
+  /**
+   * the accounts new to the host: first seen acting in an event this model scored (not one
+   * of the history it was first fitted on, whose accounts are the host's), and when (seconds;
+   * 0 without a clock). See "A new account is evidence once" above.
+   */
+  private accounts = new Map<string, number>();
   private chars = new CharModel();
   private textTypical = 0;
   private textSeen = 0;
@@ -161,7 +193,10 @@ export class RarityModel implements Model {
     this.growth = Math.pow(2, 1 / this.opts.halfLifeEvents);
   }
 
-  async fit(sequences: readonly (readonly BehaviourEvent[])[]): Promise<void> {
+  async fit(sequences: readonly (readonly BehaviourEvent[])[], previous?: Model): Promise<void> {
+    // the record of accounts is of every event the model replaced saw, not only of the good
+    // ones a retraining fits on: a new account's rows stay past its first after a retraining
+    if (previous instanceof RarityModel) for (const [who, at] of previous.accounts) this.accounts.set(who, at);
     for (const seq of sequences) for (let i = 0; i < seq.length; i++) this.observe(seq[i], seq.slice(Math.max(0, i - this.opts.ngram), i));
     // the fields this fit knows are those every event it took carries where it should: one
     // event extracted before a field existed, and the field is ignored until the next fit
@@ -205,6 +240,41 @@ export class RarityModel implements Model {
     this.events++;
     this.inc *= this.growth;
     if (this.inc > 1e12) this.rescale();
+  }
+
+  /**
+   * Record that the event's account acts here (pooled baselines: events carry `who=`),
+   * whatever the event's verdict: called for every event scored. An account the model has
+   * learnt is no new one, and is not recorded.
+   */
+  witness(event: BehaviourEvent): void {
+    const who = actorOf(event);
+    if (who === undefined) return;
+    const at = this.accounts.get(who);
+    if (at !== undefined ? at <= event.time || !event.time : !this.isNew(`who=${who}`)) return;
+    // bounded like a field's values: accounts whose identity the model learnt go first (their
+    // counts say they are known), then those first seen longest ago; an unlearnt one dropped
+    // is a new account once more (one alert)
+    if (at === undefined && this.accounts.size >= this.opts.maxTokensPerField) {
+      const unlearnt = (name: string) => (this.isNew(`who=${name}`) ? 1 : 0);
+      const oldest = [...this.accounts].sort((x, y) => unlearnt(x[0]) - unlearnt(y[0]) || x[1] - y[1]);
+      for (let i = 0; i < Math.ceil(oldest.length * 0.1); i++) this.accounts.delete(oldest[i][0]);
+    }
+    this.accounts.set(who, at === undefined ? event.time || 0 : event.time);
+  }
+
+  /**
+   * The identity (`who=lee`) of a pooled baseline's event whose account is past its first row
+   * and still new: in the NEW_ACCOUNT_DAYS after it was first seen, or later while the model
+   * has learnt none of its events. Its identity tokens are new because it is (see the top of
+   * this file).
+   */
+  private newAccount(event: BehaviourEvent): string | undefined {
+    const who = actorOf(event);
+    const first = who === undefined ? undefined : this.accounts.get(who);
+    if (first === undefined) return undefined;
+    const id = `who=${who}`;
+    return this.isNew(id) || (first > 0 && event.time - first < NEW_ACCOUNT_DAYS * DAY) ? id : undefined;
   }
 
   /** count whether the acting account's event brings a never-seen value or kind (before it is learnt) */
@@ -283,6 +353,11 @@ export class RarityModel implements Model {
   /** the actor's novelty, for the reasons */
   private actorPhrase(event: BehaviourEvent, kind: boolean): string {
     const who = actorOf(event);
+    // a row of a new account past its first is judged by what it does: the analyst is told whose it is
+    if (this.newAccount(event) !== undefined) {
+      const first = this.accounts.get(who as string) as number;
+      return `, by \`${who}\`, an account new here${first > 0 ? ` since ${new Date(first * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC` : ''}`;
+    }
     const a = who === undefined ? undefined : this.actors.get(who);
     if (!a || a.events === 0) return '';
     // said only where the person discount may apply: a service's child is weighed in full
@@ -426,9 +501,10 @@ export class RarityModel implements Model {
       const excesses = new Array<number>(tokens.length);
       const optionsOnly = this.onlyNewOptions(event, tokens);
       const person = this.personsValuesOnly(event, tokens);
+      const newIdentity = this.newAccount(event);
       for (let i = 0; i < tokens.length; i++) {
         const t = tokens[i];
-        if (this.features < FEATURES && newerField(fieldOf(t), this.features)) {
+        if ((this.features < FEATURES && newerField(fieldOf(t), this.features)) || (newIdentity !== undefined && isOfAccount(t, newIdentity))) {
           excesses[i] = 0;
           continue;
         }
@@ -531,6 +607,7 @@ export class RarityModel implements Model {
       textTypical: this.textTypical,
       textSeen: this.textSeen,
       actors: [...this.actors].map(([k, a]) => [k, a.firstDay, a.events, a.novel, a.novelKind]),
+      accounts: [...this.accounts],
       features: this.features,
     };
   }
@@ -569,6 +646,9 @@ export class RarityModel implements Model {
       m.actorNovel += novel;
       m.actorNovelKind += novelKind;
     }
+    // a state saved before the record has none: the accounts it learnt are known by their
+    // counts, and one it only saw has its first row once more
+    m.accounts = new Map((s.accounts as Array<[string, number]> | undefined) ?? []);
     return m;
   }
 }
@@ -640,6 +720,11 @@ function argumentsAreBehaviour(exe: string, template: string): boolean {
 /** the `who=alice` value itself (not a pair `who=alice>exe=…`) */
 function isActorToken(token: string): boolean {
   return token.startsWith('who=') && pairBoundary(token, 4) < 0;
+}
+
+/** whether the token is the account's identity `id` (`who=lee`) or a pair with it (`who=lee>exe=…`) */
+function isOfAccount(token: string, id: string): boolean {
+  return token === id || (token.startsWith(id) && token[id.length] === '>' && pairBoundary(token, 4) === id.length);
 }
 
 /** who acted, in a pooled baseline's event (`who=alice`); undefined in a subject's own */
