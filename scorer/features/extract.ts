@@ -5,7 +5,7 @@ import { generaliseValue, shortQuery, UNITS, type EventBuilder, type Lookup, typ
 import { ProcessTable } from './lineage';
 import { TemplateMiner, type MinerState } from './miner';
 import { fnv1a32 } from '../hash';
-import { baseName, withoutLogin } from './security';
+import { baseName } from './security';
 import { resolveSubject, UidMap } from './subject';
 
 export type { QueryKind } from './kinds';
@@ -90,6 +90,8 @@ export interface ExtractorState {
   listeners?: string[];
   /** the processes known, `[host:pid, exe, parent pid, start time]` (absent in files of older builds) */
   procs?: Array<[string, string, string, number]>;
+  /** the processes no login is behind, `[host:pid, whether its children's login uid may be a login's]` (absent in files of older builds) */
+  noLogin?: Array<[string, boolean]>;
   /** the last queue row learned (absent in files of older builds) */
   learned?: LearnedMark | null;
   /** an older build's templates, mined across subjects (FeatureExtractor.legacy; absent when there were none) */
@@ -145,7 +147,7 @@ export class FeatureExtractor {
           this.inherit(line);
           return this.miner.add(line).template;
         }),
-      noteProcess: (host, pid, ppid, exe, time, session, sshdUser) => p.learnProcess(host, pid, ppid, exe, time, session, sshdUser),
+      noteProcess: (host, pid, ppid, exe, time, session, sshdUser, ids) => p.learnProcess(host, pid, ppid, exe, time, session, sshdUser, ids),
       noteListener: (host, exe) => p.learnListener(host, exe),
       noteLogin: (host, user, pid, time, session) => p.learnLogin(host, user, pid, time, session),
     };
@@ -231,7 +233,9 @@ export class FeatureExtractor {
     b.value('query', shortQuery(row.query));
     b.pair('kind', kind, 'hour', hour);
     if (row.action === 'removed') b.value('removed', 'yes');
-    if (withoutLogin(row.columns)) values.push(NO_LOGIN);
+    // a process row's own parent is where its login uid came from; another row's process is its own
+    const c = row.columns;
+    if (this.processes.loginless(row.host, c.pid, kind === 'process' ? (c.parent ?? '') : undefined, c.auid)) values.push(NO_LOGIN);
     return { key: this.intern(key.length > 300 ? key.slice(0, 300) : key), values, pairs, text: b.text, time: row.time };
   }
 
@@ -284,6 +288,7 @@ export class FeatureExtractor {
       sessions: this.processes.sessionsState(),
       listeners: this.processes.listenersState(),
       procs: this.processes.procsState(),
+      noLogin: this.processes.noLoginState(),
       learned: this.learned,
       ...(this.legacy ? { legacyMiner: this.legacy.toState() } : {}),
     };
@@ -302,6 +307,7 @@ export class FeatureExtractor {
     if (state.sessions) x.processes.loadSessions(state.sessions);
     if (state.listeners) x.processes.loadListeners(state.listeners);
     if (state.procs) x.processes.loadProcs(state.procs);
+    if (state.noLogin) x.processes.loadNoLogin(state.noLogin);
     x.learned = state.learned ?? null;
     return x;
   }

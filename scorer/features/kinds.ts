@@ -31,6 +31,8 @@ export interface Lookup {
     time: number,
     session: string | undefined,
     sshdUser: string | undefined,
+    /** the row's auid, uid and euid: whether no login is behind it (ProcessTable.loginless) */
+    ids: Record<string, string>,
   ): void;
   noteListener(host: string, exe: string): void;
   noteLogin(host: string, user: string, pid: string | undefined, time: number, session: string): void;
@@ -61,7 +63,7 @@ const process: Unit = (row, b, look) => {
   const time = eventTime(row);
   const sshdUser = sshdAccount(c.cmdline ?? '', c.path || c.name || '', c.uid);
   const session = look.session(row.host, c.pid, c.parent, sshdUser, time);
-  look.noteProcess(row.host, c.pid, c.parent, exe, time, session, sshdUser);
+  look.noteProcess(row.host, c.pid, c.parent, exe, time, session, sshdUser, c);
   const parent = look.parentOf(row);
   const cmd = look.template(c.cmdline ?? '', exe);
   b.text = c.cmdline ?? '';

@@ -1,4 +1,4 @@
-import { baseName, isDownloader } from './security';
+import { baseName, isDownloader, withoutLogin } from './security';
 
 // What each host's processes are and who started them, from the process rows seen so far:
 // resolves a socket's pid to its executable, a process's parent when the row names only a
@@ -79,10 +79,30 @@ export class ProcessTable {
   private readonly loginsByPid = new Map<string, Login>();
   /** the newest processes sshd forked for each account (`sshd: alice [priv]`), per host */
   private readonly sshdForks = new Map<string, string[]>();
+  /**
+   * The processes no login is behind (loginless), per host and pid, each with whether a login
+   * uid its children carry may be a login's: true only for a privileged process with none of
+   * its own (sshd-session, login, cron's fork, which run pam_loginuid as root).
+   */
+  private readonly noLogin = new Map<string, boolean>();
 
-  learnProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string, time: number, session?: string, sshdUser?: string): void {
+  learnProcess(
+    host: string,
+    pid: string | undefined,
+    ppid: string | undefined,
+    exe: string,
+    time: number,
+    session?: string,
+    sshdUser?: string,
+    ids: Record<string, string> = {},
+  ): void {
     if (!pid || !exe) return;
     const key = `${host}:${pid}`;
+    // (asked before the row is kept: an exec in place is judged by the program it replaces)
+    if (this.loginless(host, pid, ppid ?? '', ids.auid)) {
+      const privileged = ids.uid === '0' || ids.euid === '0';
+      bounded(this.noLogin, key, privileged && withoutLogin(ids), MAX_PIDS);
+    } else this.noLogin.delete(key);
     if (this.procs.size >= MAX_PIDS && !this.procs.has(key)) this.procs.delete(this.procs.keys().next().value as string);
     this.procs.delete(key);
     this.procs.set(key, { exe, ppid: ppid ?? '', time });
@@ -170,6 +190,41 @@ export class ProcessTable {
     const own = pid ? near(this.loginsByPid.get(`${host}:${pid}`)) : undefined;
     if (own) return own;
     return sshdUser && pid ? this.forkLogin(`${host}:${sshdUser}`, `${host}:${pid}`, time)?.session : undefined;
+  }
+
+  /**
+   * Whether no login is behind a process, given its row's auid: the auid is unset (−1), or it
+   * was written by a process no login was behind. Linux lets any process whose login uid is
+   * unset write /proc/self/loginuid once, to any uid, with no privilege (audit_set_loginuid_perm):
+   * a web shell under php-fpm that writes its own uid there looks logged in to every later row,
+   * and with one forged login record (libutempter) its account had the person discount again.
+   * So an auid set is a login's only when the process it comes from (the program this one
+   * replaced in place, `ppid` the same, else its parent, `ppid` given; a socket's own process,
+   * `ppid` undefined) is not known to have had no login, or is a privileged one with none of
+   * its own (pam_loginuid runs as root in sshd-session, login, cron's fork). A set-uid program
+   * an unprivileged writer started passes on what it was given. An auid absent or empty says
+   * nothing, as does a process never seen (its start was before the rows, or not logged).
+   */
+  loginless(host: string, pid: string | undefined, ppid: string | undefined, auid: string | undefined): boolean {
+    if (!auid) return false;
+    if (withoutLogin({ auid })) return true;
+    const own = pid ? `${host}:${pid}` : undefined;
+    const replaced = own !== undefined && (ppid === undefined || this.procs.get(own)?.ppid === ppid);
+    const before = replaced ? this.noLogin.get(own) : ppid ? this.noLogin.get(`${host}:${ppid}`) : undefined;
+    return before !== undefined && !before;
+  }
+
+  /**
+   * The processes no login is behind, for the state file, oldest first, as `[host:pid, whether a
+   * login uid its children carry may be a login's]`: process_events reports a process once, so
+   * after a restart the children of a shell that wrote its own login uid were a login's.
+   */
+  noLoginState(): Array<[string, boolean]> {
+    return [...this.noLogin];
+  }
+
+  loadNoLogin(list: ReadonlyArray<readonly [string, boolean]>): void {
+    for (const [key, mayBeLogin] of list.slice(-MAX_PIDS)) bounded(this.noLogin, key, mayBeLogin, MAX_PIDS);
   }
 
   /** the session context of a running process: its own, or its nearest ancestor's */
