@@ -249,7 +249,9 @@ export function currentQueryToken(token: string): string {
   // Fleet's prefix only: osquery's default `pack_<pack>_` was stripped by every build, and
   // stripped again from a saved value (the query `pack_audit_log` of a pack) it made another
   // value of it at every restart
-  const fleet = /^query=pack\/[^/\s]+\/(.+)$/.exec(token);
+  // (the token is the query's name whole: a pack's name may hold spaces, `Osquery Monitoring`,
+  // as shortQuery reads it)
+  const fleet = /^query=pack\/[^/]+\/(.+)$/.exec(token);
   return fleet ? `query=${fleet[1]}` : token;
 }
 
@@ -261,9 +263,10 @@ export function currentQueryToken(token: string): string {
  * sequences through such keys was new.
  */
 export function currentEventKey(key: string): string {
-  // the pack's name is one word of the key's first: `pack/agent path=/opt/…`, a query whose own
-  // name begins `pack/`, is no Fleet name (read as one, up to the path's slash, it lost its labels)
-  const fleet = /^pack\/[^/\s]+\//.exec(key);
+  // the pack's name holds no `=`: `pack/agent path=/opt/…`, a query whose own name begins
+  // `pack/`, is no Fleet name (read as one, up to the path's slash, it lost its labels); the
+  // key's fields are `column=value`, and a pack's name may hold spaces (`Osquery Monitoring`)
+  const fleet = /^pack\/[^/=]+\//.exec(key);
   return fleet ? key.slice(fleet[0].length) : key;
 }
 
