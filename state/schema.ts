@@ -87,7 +87,7 @@ export const EXTRACTOR_SCHEMA = {
     sessions: { type: 'array', items: { type: 'array', minItems: 3, maxItems: 3, items: [{ type: 'string' }, { type: 'string' }, { type: 'string' }] } },
     listeners: { type: 'array', items: { type: 'string' } },
     procs: { type: 'array', items: { type: 'array', minItems: 4, maxItems: 4, items: [{ type: 'string' }, { type: 'string' }, { type: 'string' }, num] } },
-    noLogin: { type: 'array', items: { type: 'array', minItems: 2, maxItems: 2, items: [{ type: 'string' }, { type: 'boolean' }] } },
+    noLogin: { type: 'array', items: { type: 'array', minItems: 2, maxItems: 2, items: [{ type: 'string' }, { type: 'string' }] } },
     learned,
   },
 } as const;

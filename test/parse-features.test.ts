@@ -309,3 +309,25 @@ t.test("a login uid written by a process no login is behind names nobody: the ro
     "ops's login shell",
   );
 });
+
+t.test("a service's child that wrote its login uid is still known after a busy day of root's daemons and jobs (review9)", async (t) => {
+  // the processes kept are bounded (20,000 a host); root's jobs with no login (cron's, a
+  // timer's health check), the bulk of a server's execs, may set a login's uid (pam_loginuid)
+  // and need no room: a web shell that wrote its uid and waited would otherwise be forgotten
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  let at = 1_790_000_000;
+  const exec = (pid: string, parent: string, uid: string, auid: string): ResultRow => ({
+    query: 'pack_hids_process_events',
+    host: 'edge-web',
+    time: (at += 1),
+    action: 'added',
+    columns: { pid, parent, path: uid === '0' ? '/usr/lib/check' : '/bin/sh', cmdline: 'x', uid, euid: uid, auid },
+    decorations: {},
+  });
+  x.extract(exec('5000', '950', '33', '4294967295'));
+  for (let i = 0; i < 25_000; i++) x.extract(exec(String(100_000 + i), '1', '0', '4294967295'));
+  t.ok(x.extract(exec('5010', '5000', '33', '33')).event.values.includes(NO_LOGIN), 'its child a day later: no login');
+  t.ok(x.extract(exec('5000', '950', '33', '33')).event.values.includes(NO_LOGIN), 'itself running another program in place');
+  // its pid taken by another process (another parent) is that process's
+  t.notOk(x.extract(exec('5000', '612', '1003', '1003')).event.values.includes(NO_LOGIN), 'a pid used again under another parent');
+});

@@ -90,8 +90,8 @@ export interface ExtractorState {
   listeners?: string[];
   /** the processes known, `[host:pid, exe, parent pid, start time]` (absent in files of older builds) */
   procs?: Array<[string, string, string, number]>;
-  /** the processes no login is behind, `[host:pid, whether its children's login uid may be a login's]` (absent in files of older builds) */
-  noLogin?: Array<[string, boolean]>;
+  /** the processes no login is behind whose children's login uid is none either, `[host:pid, parent pid]` (absent in files of older builds) */
+  noLogin?: Array<[string, string]>;
   /** the last queue row learned (absent in files of older builds) */
   learned?: LearnedMark | null;
   /** an older build's templates, mined across subjects (FeatureExtractor.legacy; absent when there were none) */

@@ -80,11 +80,15 @@ export class ProcessTable {
   /** the newest processes sshd forked for each account (`sshd: alice [priv]`), per host */
   private readonly sshdForks = new Map<string, string[]>();
   /**
-   * The processes no login is behind (loginless), per host and pid, each with whether a login
-   * uid its children carry may be a login's: true only for a privileged process with none of
-   * its own (sshd-session, login, cron's fork, which run pam_loginuid as root).
+   * The processes no login is behind (loginless) whose children's login uid is no login's
+   * either, per host and pid: all but a privileged process with none of its own (sshd-session,
+   * login, cron's fork run pam_loginuid as root), which need no room: they are root's jobs and
+   * daemons, the bulk of a server's execs, and would push a service's child that wrote its own
+   * login uid out of the bound within a busy day. Each with its parent pid: the same pid with
+   * the same parent is the same process running another program (kept apart from `procs`,
+   * which every process churns).
    */
-  private readonly noLogin = new Map<string, boolean>();
+  private readonly noLogin = new Map<string, string>();
 
   learnProcess(
     host: string,
@@ -99,9 +103,8 @@ export class ProcessTable {
     if (!pid || !exe) return;
     const key = `${host}:${pid}`;
     // (asked before the row is kept: an exec in place is judged by the program it replaces)
-    if (this.loginless(host, pid, ppid ?? '', ids.auid)) {
-      const privileged = ids.uid === '0' || ids.euid === '0';
-      bounded(this.noLogin, key, privileged && withoutLogin(ids), MAX_PIDS);
+    if (this.loginless(host, pid, ppid ?? '', ids.auid) && !((ids.uid === '0' || ids.euid === '0') && withoutLogin(ids))) {
+      bounded(this.noLogin, key, ppid ?? '', MAX_PIDS);
     } else if (ids.auid) this.noLogin.delete(key);
     // (a row with no auid, a `processes` snapshot of the same process, says nothing: kept)
     if (this.procs.size >= MAX_PIDS && !this.procs.has(key)) this.procs.delete(this.procs.keys().next().value as string);
@@ -209,23 +212,22 @@ export class ProcessTable {
   loginless(host: string, pid: string | undefined, ppid: string | undefined, auid: string | undefined): boolean {
     if (!auid) return false;
     if (withoutLogin({ auid })) return true;
-    const own = pid ? `${host}:${pid}` : undefined;
-    const replaced = own !== undefined && (ppid === undefined || this.procs.get(own)?.ppid === ppid);
-    const before = replaced ? this.noLogin.get(own) : ppid ? this.noLogin.get(`${host}:${ppid}`) : undefined;
-    return before !== undefined && !before;
+    const mine = pid ? this.noLogin.get(`${host}:${pid}`) : undefined;
+    if (mine !== undefined && (ppid === undefined || mine === ppid)) return true;
+    return ppid ? this.noLogin.has(`${host}:${ppid}`) : false;
   }
 
   /**
-   * The processes no login is behind, for the state file, oldest first, as `[host:pid, whether a
-   * login uid its children carry may be a login's]`: process_events reports a process once, so
-   * after a restart the children of a shell that wrote its own login uid were a login's.
+   * The processes no login is behind whose children's is no login's either, for the state file,
+   * oldest first, as `[host:pid, parent pid]`: process_events reports a process once, so after
+   * a restart the children of a shell that wrote its own login uid were a login's.
    */
-  noLoginState(): Array<[string, boolean]> {
+  noLoginState(): Array<[string, string]> {
     return [...this.noLogin];
   }
 
-  loadNoLogin(list: ReadonlyArray<readonly [string, boolean]>): void {
-    for (const [key, mayBeLogin] of list.slice(-MAX_PIDS)) bounded(this.noLogin, key, mayBeLogin, MAX_PIDS);
+  loadNoLogin(list: ReadonlyArray<readonly [string, string]>): void {
+    for (const [key, ppid] of list.slice(-MAX_PIDS)) bounded(this.noLogin, key, ppid, MAX_PIDS);
   }
 
   /** the session context of a running process: its own, or its nearest ancestor's */
