@@ -230,6 +230,13 @@ t.test("a subject whose SVM learnt Fleet's whole query names is retrained before
   const scored = await upgraded.scoreEvents(Array.from({ length: 60 }, (_, i) => after(10, i)));
   const bad = scored.filter((v) => v.verdict === 'bad');
   t.equal(bad.length, 0, `the routine is not bad after the upgrade (${bad.length} of 60: ${bad[0]?.reasons ?? ''})`);
+  // saved again before it scored a row (a label given right after the upgrade, then the subject
+  // unloaded; an adoption under its user's name, which reads it through its state): the events
+  // are in this build's spelling by then, the SVM still in the old one (review9)
+  const savedFirst = Subject.fromState(JSON.parse(JSON.stringify(Subject.fromState(JSON.parse(JSON.stringify(s.toState())), options).toState())), options);
+  const scoredLater = await savedFirst.scoreEvents(Array.from({ length: 60 }, (_, i) => after(10, i)));
+  const badLater = scoredLater.filter((v) => v.verdict === 'bad');
+  t.equal(badLater.length, 0, `nor when it was saved before its first row (${badLater.length} of 60: ${badLater[0]?.reasons ?? ''})`);
   // read back in this build's spelling, nothing is retrained
   const again = Subject.fromState(JSON.parse(JSON.stringify(upgraded.toState())), options);
   const trainedAt = again.toState().lastTrained;
