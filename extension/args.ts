@@ -36,7 +36,9 @@ Environment (osqueryd passes its own environment to the extensions it launches):
 It runs node on the built tree only when the node binary, dist/, the folder that holds it
 (with its package.json) and node_modules/ are owned by root or by the user it runs as and are
 not writable by everyone: osqueryd's rule for extensions, as whoever can change them runs
-code as osqueryd's user (exit 78 otherwise, naming the file).
+code as osqueryd's user (exit 78 otherwise, naming the file). The folders above them must be
+too, unless sticky as /tmp is (whoever may rename one puts another tree in its place), and
+the paths are run resolved, links followed, as they were checked.
 `;
 
 /** `--help` or `-h` anywhere, as osqueryd never passes them */

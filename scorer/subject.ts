@@ -60,6 +60,12 @@ export interface SubjectStateFile {
   learned?: LearnedMark | null;
   /** the window's events labelled normal, by number (absent in files of earlier builds) */
   labelled?: number[];
+  /**
+   * its models were fitted in an older spelling and are retrained before it scores
+   * (fittedInOlderSpelling): saved again before its first row, its events are respelt by then,
+   * and only this says so (absent when not, and in files of earlier builds)
+   */
+  fittedInOlderSpelling?: true;
 }
 
 const DAY = 86400;
@@ -699,6 +705,7 @@ export class Subject {
       anomalousKeys: [...this.anomalousKeys],
       learned: this.learned,
       labelled: this.labelledInWindow(),
+      ...(this.fittedInOlderSpelling ? { fittedInOlderSpelling: true as const } : {}),
     };
   }
 
@@ -746,7 +753,7 @@ export class Subject {
       if (s.firstTime && !plausibleTime(s.firstTime)) subject.firstTime = Number.isFinite(first) ? first : 0;
     }
     subject.context = s.context.map(current);
-    subject.fittedInOlderSpelling = older;
+    subject.fittedInOlderSpelling = older || s.fittedInOlderSpelling === true;
     for (const m of s.models) subject.models.set(m.name, loadModel(m));
     subject.calibrator = s.calibration ? Calibrator.fromState(s.calibration, naturalScales(subject.models), tailScales(subject.models)) : null;
     if (subject.state === 'monitoring' && (!subject.calibrator || subject.models.size === 0)) {

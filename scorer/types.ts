@@ -24,7 +24,9 @@ export type RowAction = 'added' | 'removed' | 'snapshot';
 /**
  * The value an event carries when no login is behind its process: osquery's audit tables give
  * auid 4294967295 to what a system service started (php-fpm's children, a database's), while
- * sshd, login and cron set it through pam_loginuid, and a process cannot set its own. A
+ * sshd, login and cron set it through pam_loginuid, as root. A process whose auid is unset may
+ * write its own once, to any uid, without privilege: an auid below such a process is no login
+ * either (ProcessTable.loginless). A
  * condition, not evidence: no model counts it (an upgrade adding it to a daemon's events
  * changes no fitted model), and rarity reads it only to withhold the person discount from a
  * service's child, however many login records its account has (one forged through

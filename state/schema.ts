@@ -65,6 +65,7 @@ export const SUBJECT_SCHEMA = {
     learned,
     /** the window's events labelled normal, by number (absent in files of earlier builds) */
     labelled: { type: 'array', items: num },
+    fittedInOlderSpelling: { type: 'boolean' },
   },
 } as const;
 
@@ -87,6 +88,7 @@ export const EXTRACTOR_SCHEMA = {
     sessions: { type: 'array', items: { type: 'array', minItems: 3, maxItems: 3, items: [{ type: 'string' }, { type: 'string' }, { type: 'string' }] } },
     listeners: { type: 'array', items: { type: 'string' } },
     procs: { type: 'array', items: { type: 'array', minItems: 4, maxItems: 4, items: [{ type: 'string' }, { type: 'string' }, { type: 'string' }, num] } },
+    noLogin: { type: 'array', items: { type: 'array', minItems: 2, maxItems: 2, items: [{ type: 'string' }, { type: 'string' }] } },
     learned,
   },
 } as const;

@@ -184,3 +184,57 @@ t.test('the optional tfjs-node is looked for in the install only, not in the fol
   });
   t.match(misspelt.stdout, /ANOMALY_TF_BACKEND: wsam names no backend/, 'a misspelt forced backend is refused, not run as the plain JS one');
 });
+
+t.test('it runs the tree it checked, and refuses one whose folders above could be renamed by another user (review9)', async (t) => {
+  const readme = install('readme');
+  t.teardown(() => fs.rmSync(readme.dir, { recursive: true, force: true }));
+  // a node that says what it was asked to run
+  const fake = path.join(readme.dir, 'node');
+  fs.writeFileSync(fake, '#!/bin/sh\n[ "$1" = -p ] && { echo 20; exit 0; }\necho "ran $0 $2"\n', { mode: 0o755 });
+  // ANOMALY_DIST through a link: what is run is what was checked, the link's target, not a
+  // path the link's folder's owner can point elsewhere between the check and node's start
+  const links = path.join(readme.dir, 'links');
+  fs.mkdirSync(links, { mode: 0o755 });
+  fs.symlinkSync(DIST, path.join(links, 'dist'));
+  fs.symlinkSync(fake, path.join(links, 'node'));
+  const viaLink = run(readme.ext, [], { ANOMALY_NODE: path.join(links, 'node'), ANOMALY_DIST: path.join(links, 'dist') });
+  t.equal(viaLink.code, 0, viaLink.err);
+  t.equal(viaLink.out.trim(), `ran ${fake} ${fs.realpathSync(DIST)}/extension/main.js`, 'the resolved node and tree');
+
+  // a folder above the tree's own that everyone may write (not sticky, as /tmp is): anyone
+  // renames the tree away after the check and puts theirs in its place, and the scorer thread
+  // (started from dist/ later, and again after a restart) loads theirs as root
+  const top = path.join(readme.dir, 'anomaly');
+  fs.rmSync(path.join(top, 'dist'));
+  fs.cpSync(DIST, path.join(top, 'dist'), { recursive: true });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(top, 'node_modules'));
+  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(top, 'package.json'));
+  t.equal(run(readme.ext, ['--bogus']).code, 64, 'the tree as installed runs');
+  fs.chmodSync(readme.dir, 0o777);
+  const open = run(readme.ext, ['--bogus']);
+  t.equal(open.code, 78, `a folder above it writable by everyone: refused (${open.err.trim()})`);
+  t.match(open.err, new RegExp(`^anomaly\\.ext: ${readme.dir} is writable by everyone`));
+  fs.chmodSync(readme.dir, 0o1777);
+  t.equal(run(readme.ext, ['--bogus']).code, 64, 'sticky, as /tmp: only the owner of an entry may rename it');
+  fs.chmodSync(readme.dir, 0o755);
+  // node_modules/ linked from a shared folder: the folders above its target
+  const shared = path.join(readme.dir, 'shared');
+  fs.mkdirSync(path.join(shared, 'node_modules'), { recursive: true });
+  fs.chmodSync(shared, 0o777);
+  fs.rmSync(path.join(top, 'node_modules'));
+  fs.symlinkSync(path.join(shared, 'node_modules'), path.join(top, 'node_modules'));
+  const modules = run(readme.ext, ['--bogus']);
+  t.equal(modules.code, 78, `node_modules/ in a folder everyone may write: refused (${modules.err.trim()})`);
+  t.match(modules.err, new RegExp(`^anomaly\\.ext: ${shared} is writable by everyone`));
+  fs.rmSync(path.join(top, 'node_modules'));
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(top, 'node_modules'));
+  if (process.getuid?.() !== 0) {
+    t.comment('chown to another user needs root: the owner case is not run');
+    return;
+  }
+  fs.chownSync(readme.dir, 1000, 1000);
+  const owned = run(readme.ext, ['--bogus']);
+  t.equal(owned.code, 78, `a folder above it owned by another user: refused (${owned.err.trim()})`);
+  t.match(owned.err, new RegExp(`^anomaly\\.ext: ${readme.dir} is owned by uid 1000`));
+  fs.chownSync(readme.dir, 0, 0);
+});

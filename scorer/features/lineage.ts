@@ -1,4 +1,4 @@
-import { baseName, isDownloader } from './security';
+import { baseName, isDownloader, withoutLogin } from './security';
 
 // What each host's processes are and who started them, from the process rows seen so far:
 // resolves a socket's pid to its executable, a process's parent when the row names only a
@@ -79,10 +79,34 @@ export class ProcessTable {
   private readonly loginsByPid = new Map<string, Login>();
   /** the newest processes sshd forked for each account (`sshd: alice [priv]`), per host */
   private readonly sshdForks = new Map<string, string[]>();
+  /**
+   * The processes no login is behind (loginless) whose children's login uid is no login's
+   * either, per host and pid: all but a privileged process with none of its own (sshd-session,
+   * login, cron's fork run pam_loginuid as root), which need no room: they are root's jobs and
+   * daemons, the bulk of a server's execs, and would push a service's child that wrote its own
+   * login uid out of the bound within a busy day. Each with its parent pid: the same pid with
+   * the same parent is the same process running another program (kept apart from `procs`,
+   * which every process churns).
+   */
+  private readonly noLogin = new Map<string, string>();
 
-  learnProcess(host: string, pid: string | undefined, ppid: string | undefined, exe: string, time: number, session?: string, sshdUser?: string): void {
+  learnProcess(
+    host: string,
+    pid: string | undefined,
+    ppid: string | undefined,
+    exe: string,
+    time: number,
+    session?: string,
+    sshdUser?: string,
+    ids: Record<string, string> = {},
+  ): void {
     if (!pid || !exe) return;
     const key = `${host}:${pid}`;
+    // (asked before the row is kept: an exec in place is judged by the program it replaces)
+    if (this.loginless(host, pid, ppid ?? '', ids.auid) && !((ids.uid === '0' || ids.euid === '0') && withoutLogin(ids))) {
+      bounded(this.noLogin, key, ppid ?? '', MAX_PIDS);
+    } else if (ids.auid) this.noLogin.delete(key);
+    // (a row with no auid, a `processes` snapshot of the same process, says nothing: kept)
     if (this.procs.size >= MAX_PIDS && !this.procs.has(key)) this.procs.delete(this.procs.keys().next().value as string);
     this.procs.delete(key);
     this.procs.set(key, { exe, ppid: ppid ?? '', time });
@@ -170,6 +194,40 @@ export class ProcessTable {
     const own = pid ? near(this.loginsByPid.get(`${host}:${pid}`)) : undefined;
     if (own) return own;
     return sshdUser && pid ? this.forkLogin(`${host}:${sshdUser}`, `${host}:${pid}`, time)?.session : undefined;
+  }
+
+  /**
+   * Whether no login is behind a process, given its row's auid: the auid is unset (−1), or it
+   * was written by a process no login was behind. Linux lets any process whose login uid is
+   * unset write /proc/self/loginuid once, to any uid, with no privilege (audit_set_loginuid_perm):
+   * a web shell under php-fpm that writes its own uid there looks logged in to every later row,
+   * and with one forged login record (libutempter) its account had the person discount again.
+   * So an auid set is a login's only when the process it comes from (the program this one
+   * replaced in place, `ppid` the same, else its parent, `ppid` given; a socket's own process,
+   * `ppid` undefined) is not known to have had no login, or is a privileged one with none of
+   * its own (pam_loginuid runs as root in sshd-session, login, cron's fork). A set-uid program
+   * an unprivileged writer started passes on what it was given. An auid absent or empty says
+   * nothing, as does a process never seen (its start was before the rows, or not logged).
+   */
+  loginless(host: string, pid: string | undefined, ppid: string | undefined, auid: string | undefined): boolean {
+    if (!auid) return false;
+    if (withoutLogin({ auid })) return true;
+    const mine = pid ? this.noLogin.get(`${host}:${pid}`) : undefined;
+    if (mine !== undefined && (ppid === undefined || mine === ppid)) return true;
+    return ppid ? this.noLogin.has(`${host}:${ppid}`) : false;
+  }
+
+  /**
+   * The processes no login is behind whose children's is no login's either, for the state file,
+   * oldest first, as `[host:pid, parent pid]`: process_events reports a process once, so after
+   * a restart the children of a shell that wrote its own login uid were a login's.
+   */
+  noLoginState(): Array<[string, string]> {
+    return [...this.noLogin];
+  }
+
+  loadNoLogin(list: ReadonlyArray<readonly [string, string]>): void {
+    for (const [key, ppid] of list.slice(-MAX_PIDS)) bounded(this.noLogin, key, ppid, MAX_PIDS);
   }
 
   /** the session context of a running process: its own, or its nearest ancestor's */

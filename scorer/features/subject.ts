@@ -87,7 +87,12 @@ export function learnIdentity(row: ResultRow, users: UidMap): void {
   if (c.uid !== undefined && c.username && /^\d+$/.test(c.uid) && !NOT_USERS.has(c.username)) users.learn(c.uid, c.username, row.host);
 }
 
-export function resolveSubject(row: ResultRow, users: UidMap, override?: QueryOverride): string {
+/**
+ * `noLogin`: no login is behind the row's process although its auid is set (a process no login
+ * was behind wrote it, ProcessTable.loginless): the auid names whoever the writer chose, so it
+ * names nobody, as an unset one.
+ */
+export function resolveSubject(row: ResultRow, users: UidMap, override?: QueryOverride, noLogin = false): string {
   const c = row.columns;
   learnIdentity(row, users);
   if (override?.subject) {
@@ -97,12 +102,13 @@ export function resolveSubject(row: ResultRow, users: UidMap, override?: QueryOv
   }
   // auid first: the login identity, kept across sudo
   const auid = c.auid;
-  if (auid !== undefined && !UNSET_IDS.has(auid)) return users.name(auid, row.host);
+  if (auid !== undefined && !UNSET_IDS.has(auid) && !noLogin) return users.name(auid, row.host);
   for (const k of NAME_COLUMNS) {
     const v = c[k];
     if (v !== undefined && !NOT_USERS.has(v)) return v;
   }
   for (const k of ID_COLUMNS) {
+    if (k === 'auid' && noLogin) continue;
     const v = c[k];
     if (v !== undefined && !UNSET_IDS.has(v) && /^\d+$/.test(v)) return users.name(v, row.host);
   }
