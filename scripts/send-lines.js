@@ -2,14 +2,16 @@
 // node scripts/send-lines.js LOG SOCKET UNIXTIME N... (newcomer5, docs/scoring.md "Feedback and
 // learning"): send lines N... (1-based) of the results log LOG again to a running extension's
 // logger, as osqueryd would log them, the first at UNIXTIME and the others as far after it as
-// they were after the first in LOG. SOCKET is the extension's own socket (`<socket>.<uuid>`, the
-// one `anomaly status` names). What a row scores now, after a label or a retraining, is then
+// they were after the first in LOG. SOCKET is osqueryd's extensions socket (the demo's
+// `D/osquery/osquery.em`) or the extension's own, as `anomaly status --socket` takes it. What a
+// row scores now, after a label or a retraining, is then
 // `SELECT … FROM anomaly_scores WHERE time >= UNIXTIME` at the demo's `osquery>` prompt.
 // A pid is made new (90000 + N) so that the row is a new process, not the old one seen again.
 'use strict';
 const fs = require('fs');
 const path = require('path');
 const { ExtensionClient } = require(path.join(__dirname, '..', 'dist', 'extension', 'client.js'));
+const { findExtensionSocket } = require(path.join(__dirname, '..', 'dist', 'cli', 'commands', 'remote.js'));
 
 const [logFile, socket, at, ...picks] = process.argv.slice(2);
 if (!logFile || !socket || !/^\d+$/.test(at ?? '') || !picks.length || picks.some((n) => !/^\d+$/.test(n))) {
@@ -28,7 +30,7 @@ const docs = picks.map((n) => {
 const first = docs[0].doc.unixTime;
 
 (async () => {
-  const client = new ExtensionClient(socket, 10_000);
+  const client = new ExtensionClient(await findExtensionSocket(socket, 'status'), 10_000);
   for (const { n, doc } of docs) {
     const t = Number(at) + (doc.unixTime - first);
     doc.unixTime = t;
