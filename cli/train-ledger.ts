@@ -40,10 +40,19 @@ export class TrainLedger {
 
   /** false when an earlier training learned this row's run; new runs are noted */
   isNew(row: ResultRow): boolean {
-    const key = fnv1a64(`${row.host}\u0000${row.query}\u0000${row.time}`);
-    if (this.known.has(key)) return false;
-    this.added.add(key);
+    if (this.knows(row)) return false;
+    this.note(row);
     return true;
+  }
+
+  /** whether an earlier run of the command saved this row's run (not one noted since) */
+  knows(row: ResultRow): boolean {
+    return this.known.has(runKey(row));
+  }
+
+  /** note the row's run, to be saved: once what it was noted for is kept */
+  note(row: ResultRow): void {
+    this.added.add(runKey(row));
   }
 
   /**
@@ -71,4 +80,8 @@ export class TrainLedger {
     for (const k of this.added) this.known.add(k);
     this.added.clear();
   }
+}
+
+function runKey(row: ResultRow): string {
+  return fnv1a64(`${row.host}\u0000${row.query}\u0000${row.time}`);
 }

@@ -101,7 +101,7 @@ export async function run(argv: string[]): Promise<number> {
       config.queue.max_line_bytes,
       (rows) => notScored(config, rows),
     )) {
-      const news = batch.filter((row) => ledger.isNew(row));
+      const news = batch.filter((row) => !ledger.knows(row));
       if (news.length < batch.length) {
         const earlier = retainedRuns(
           retained,
@@ -117,6 +117,8 @@ export async function run(argv: string[]): Promise<number> {
         fresh += scored.length;
         retained.append(scored);
         retainedWindows.append(windows.add(scored));
+        // noted once kept: a batch that failed is not taken for scored by the next run
+        for (const row of news) ledger.note(row);
         show(scored);
       }
       bar.update('scoring', stats.rows, 0);
