@@ -6,12 +6,15 @@ import { CliError, EXIT } from './exit';
 import type { ResultRow } from '../scorer/types';
 
 // Which query runs `anomaly train` has already learned, so training the same log twice does
-// not double a subject's history. A run is one query on one host at one time: osqueryd logs
+// not double a subject's history (and, in a ledger of its own, which runs `anomaly score` has
+// scored, so scoring a log again shows those runs' retained scores instead of learning them
+// twice). A run is one query on one host at one time: osqueryd logs
 // every row of a run with the same host, name, counter and unixTime, and no two runs of a
 // query on a host share a second; the parser keeps no counter, so host, name and time name it.
 // The ledger is a file of 64-bit FNV-1a hashes, one per line, appended after each training.
 
-const FILE = 'trained-runs';
+export const TRAINED_RUNS = 'trained-runs';
+export const SCORED_RUNS = 'scored-runs';
 
 /** a whole entry: a line cut short by a crash or a full disk is not one */
 const ENTRY = /^[0-9a-f]{16}$/;
@@ -20,24 +23,36 @@ export class TrainLedger {
   private readonly known = new Set<string>();
   private readonly added = new Set<string>();
 
-  constructor(private readonly stateDir: string) {
+  constructor(
+    private readonly stateDir: string,
+    private readonly file = TRAINED_RUNS,
+  ) {
     let text = '';
     try {
-      text = readNoFollow(path.join(stateDir, FILE)).toString('utf8');
+      text = readNoFollow(path.join(stateDir, file)).toString('utf8');
     } catch (err) {
       // a ledger that cannot be read would let every run be learned again: say so, not train
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        throw new CliError(`cannot read the ledger of trained runs ${path.join(stateDir, FILE)}: ${(err as Error).message}`, EXIT.ioerr);
+        throw new CliError(`cannot read the ledger of runs ${path.join(stateDir, file)}: ${(err as Error).message}`, EXIT.ioerr);
     }
     for (const line of text.split('\n')) if (ENTRY.test(line)) this.known.add(line);
   }
 
   /** false when an earlier training learned this row's run; new runs are noted */
   isNew(row: ResultRow): boolean {
-    const key = fnv1a64(`${row.host}\u0000${row.query}\u0000${row.time}`);
-    if (this.known.has(key)) return false;
-    this.added.add(key);
+    if (this.knows(row)) return false;
+    this.note(row);
     return true;
+  }
+
+  /** whether an earlier run of the command saved this row's run (not one noted since) */
+  knows(row: ResultRow): boolean {
+    return this.known.has(runKey(row));
+  }
+
+  /** note the row's run, to be saved: once what it was noted for is kept */
+  note(row: ResultRow): void {
+    this.added.add(runKey(row));
   }
 
   /**
@@ -48,7 +63,7 @@ export class TrainLedger {
    */
   save(): void {
     if (!this.added.size) return;
-    const fd = fs.openSync(path.join(this.stateDir, FILE), APPEND_READ, 0o600);
+    const fd = fs.openSync(path.join(this.stateDir, this.file), APPEND_READ, 0o600);
     try {
       const size = fs.fstatSync(fd).size;
       let torn = false;
@@ -65,4 +80,8 @@ export class TrainLedger {
     for (const k of this.added) this.known.add(k);
     this.added.clear();
   }
+}
+
+function runKey(row: ResultRow): string {
+  return fnv1a64(`${row.host}\u0000${row.query}\u0000${row.time}`);
 }

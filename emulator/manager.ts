@@ -110,6 +110,13 @@ export class OsquerydEmulator extends EventEmitter {
   catastrophic: string | null = null;
   /** answer the extensions' pings this much later: a manager on a loaded host */
   pingDelayMs = 0;
+  /**
+   * awaited before `extensions()` is answered: a test holds an extension's health check there
+   * (osqueryd answers when it answers) while something else happens to the extension
+   */
+  beforeExtensionsAnswer: (() => Promise<void>) | null = null;
+  /** called when an extension asks to be deregistered, before it is (a test's view of a shutdown under way) */
+  onDeregister: (() => void) | null = null;
   readonly users: Array<{ uid: string; username: string }>;
 
   constructor(private readonly opts: EmulatorOptions) {
@@ -160,11 +167,15 @@ export class OsquerydEmulator extends EventEmitter {
         cb(null, new types.ExtensionResponse({ status: status(1, `Unknown registry plugin: ${registry}/${item}`), response: [] })),
       shutdown: (cb: (e: null) => void) => cb(null),
       extensions: (cb: (e: null, r: unknown) => void) => {
-        // the generated writer iterates an object and hands each key to writeI64, and
-        // node-int64 reads a string key as hex: so the keys are the uuids in hex
-        const out: Record<string, unknown> = {};
-        for (const e of this.extensions.values()) out[e.uuid.toString(16)] = new types.InternalExtensionInfo(e.info);
-        cb(null, out);
+        const answer = () => {
+          // the generated writer iterates an object and hands each key to writeI64, and
+          // node-int64 reads a string key as hex: so the keys are the uuids in hex
+          const out: Record<string, unknown> = {};
+          for (const e of this.extensions.values()) out[e.uuid.toString(16)] = new types.InternalExtensionInfo(e.info);
+          cb(null, out);
+        };
+        if (this.beforeExtensionsAnswer) void this.beforeExtensionsAnswer().then(answer);
+        else answer();
       },
       options: (cb: (e: null, r: unknown) => void) => {
         const opt = (value: string, type = 'string') => new types.InternalOptionInfo({ value, default_value: value, type });
@@ -197,6 +208,7 @@ export class OsquerydEmulator extends EventEmitter {
         cb(null, status(0, 'OK', uuid));
       },
       deregisterExtension: (uuid: unknown, cb: (e: null, r: unknown) => void) => {
+        this.onDeregister?.();
         const id = toNumber(uuid);
         if (!this.extensions.delete(id)) return cb(null, status(1, 'No extension UUID found'));
         this.emit('deregister', id, 'deregistered');
@@ -280,6 +292,11 @@ export class OsquerydEmulator extends EventEmitter {
         this.emit('deregister', e.uuid, `Extension UUID ${e.uuid} has gone away (${reason})`);
       }
     }
+  }
+
+  /** drop a registration without a word, as a respawned osqueryd worker has none of the old ones */
+  forget(uuid: number): void {
+    this.extensions.delete(uuid);
   }
 
   registered(): Array<{ uuid: number; name: string; socket: string }> {

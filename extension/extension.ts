@@ -294,7 +294,9 @@ export class AnomalyExtension {
         if (!(await this.managerAlive())) return void this.shutdown(0, 'osquery core has gone away');
         if (++tick % UUID_CHECK_EVERY === 0) {
           const ids = await this.manager.extensions(this.pingTimeoutMs());
-          if (!ids.has(this.uuid)) {
+          // a shutdown that began while the question was out has deregistered on purpose: the
+          // answer no longer says anything about a restarted osqueryd
+          if (!ids.has(this.uuid) && !this.stopping) {
             // the osqueryd worker was restarted by its watchdog: a new manager that never heard of us
             this.log('warn', `osqueryd no longer lists uuid ${this.uuid}; registering again`);
             await this.register();

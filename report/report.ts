@@ -298,7 +298,7 @@ export async function writeReport(outDir: string, data: ReportData): Promise<str
   const anomalyRows = top
     .map(
       (s) =>
-        `<tr class="${s.verdict}"><td class="nowrap">${escapeHtml(iso(s.time))}</td><td>${escapeHtml(s.subject)}</td><td class="nowrap">${escapeHtml(s.host)}</td><td class="num">${(s.score as number).toFixed(3)}</td><td>${escapeHtml(s.verdict)}</td><td><code>${escapeHtml(s.event)}</code></td><td>${escapeHtml(s.reasons)}</td><td>${escapeHtml(s.model)}</td></tr>`,
+        `<tr class="${s.verdict}"><td class="nowrap">${escapeHtml(iso(s.time))}</td><td>${escapeHtml(s.subject)}</td><td class="nowrap">${escapeHtml(s.host)}</td><td class="num">${(s.score as number).toFixed(3)}</td><td>${escapeHtml(s.verdict)}</td><td><code>${escapeHtml(s.event)}</code></td><td>${escapeHtml(s.reasons)}</td><td>${escapeHtml(s.model)}</td><td class="nowrap"><code>${escapeHtml(s.id)}</code></td></tr>`,
     )
     .join('\n');
   const modelRows = [...data.models]
@@ -329,7 +329,7 @@ code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; background: #f
 <p class="meta">Bad rows and bad ${windowLength(windows)}windows of one subject less than ${Math.round(INCIDENT_GAP_SECONDS / 60)} minutes apart, most severe first. A window is bad when its rows together are far from the subject's usual mix, order or pace, though no single row need be.</p>
 ${incidents.length ? `<table><thead><tr><th>from (UTC)</th><th>for</th><th>subject</th><th>host</th><th>bad rows</th><th>bad windows</th><th>lowest score</th><th>what happened</th></tr></thead><tbody>\n${incidentRows}\n</tbody></table>${incidents.length > INCIDENT_ROWS ? `<p class="meta">… and ${incidents.length - INCIDENT_ROWS} more.</p>` : ''}\n${incidentFigures.join('\n')}` : '<p>No incidents: no bad rows or windows.</p>'}
 <h2>Top anomalies</h2>
-${top.length ? `<table><thead><tr><th>time (UTC)</th><th>subject</th><th>host</th><th>score</th><th>verdict</th><th>event</th><th>why</th><th>model</th></tr></thead><tbody>\n${anomalyRows}\n</tbody></table>` : '<p>No bad or ugly rows.</p>'}
+${top.length ? "<p class=\"meta\">A row that is normal for its subject: <code>anomaly feedback ID normal</code> where the extension runs (or <code>INSERT INTO anomaly_feedback (id, label) VALUES ('ID', 'normal')</code>) stops flagging its event for that subject.</p>\n" : ''}${top.length ? `<table><thead><tr><th>time (UTC)</th><th>subject</th><th>host</th><th>score</th><th>verdict</th><th>event</th><th>why</th><th>model</th><th>id</th></tr></thead><tbody>\n${anomalyRows}\n</tbody></table>` : '<p>No bad or ugly rows.</p>'}
 <h2>Score timelines per subject</h2>
 <p class="meta">One time axis for every subject. Dots are rows; horizontal bars are windows, from their start to their end at their score.</p>
 ${timelines.join('\n') || '<p>No scored rows yet.</p>'}

@@ -129,6 +129,20 @@ t.test("each command's --help starts every option's text at one column", async (
   }
 });
 
+// The usage line is the synopsis a user copies from: where it lists options one by one
+// instead of ending in [options], an option of the Options section left out of it reads as
+// one the command does not take (eval's --models, the one its own docs use most).
+t.test("each command's usage line names every option its help lists, or says [options]", async (t) => {
+  for (const command of ['demo', 'train', 'score', 'eval', 'report', 'status', 'feedback']) {
+    const help = anomaly([command, '--help']).out;
+    const usage = help.slice(0, help.indexOf('\n\n'));
+    if (/\[options\]/.test(usage)) continue;
+    const options = help.slice(help.indexOf('\nOptions:')).match(/^ {2}--[\w-]+/gm) ?? [];
+    t.ok(options.length > 0, `anomaly ${command} --help has options`);
+    for (const option of options) t.ok(usage.includes(option.trim()), `anomaly ${command}: the usage line names ${option.trim()}`);
+  }
+});
+
 t.test('demo --end pins the stream to a day, whatever day it runs', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-demo-end-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

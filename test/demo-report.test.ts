@@ -292,6 +292,21 @@ t.test('the report is self-contained HTML with SVG plots', async (t) => {
   if (process.env.ANOMALY_KEEP_SCREENSHOT) fs.copyFileSync(png, process.env.ANOMALY_KEEP_SCREENSHOT);
 });
 
+// The README's answer to a false positive is `anomaly feedback <id> normal`, and the report is
+// where it sends an engineer to read the incidents and the top anomalies: a row there must
+// carry the id that command (and INSERT INTO anomaly_feedback) takes.
+t.test('each top anomaly shows the id anomaly feedback takes', async (t) => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-'));
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  const rows = scoredRows();
+  const html = fs.readFileSync(await writeReport(out, { scores: rows, windows: [], models: [], generated: 1_790_300_000 }), 'utf8');
+  const top = html.slice(html.indexOf('Top anomalies'), html.indexOf('Score timelines per subject'));
+  t.match(top, /<th>id<\/th>/, 'an id column');
+  const flagged = rows.filter((r) => r.verdict !== 'good');
+  t.ok(flagged.length > 0);
+  for (const r of flagged) t.ok(top.includes(`<code>${r.id}</code>`), `${r.id} (${r.verdict}) is shown with its id`);
+});
+
 /** variance of the decoded bytes of an 8-bit PNG: a blank page is one colour */
 function pngVariance(buf: Buffer): number {
   const chunks: Buffer[] = [];

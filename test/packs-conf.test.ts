@@ -101,3 +101,28 @@ t.test('alert queries over anomaly_scores read a day only of bad rows, other ban
     t.ok(q.interval <= Number(window![1]), `${name}: runs at least once a window (${q.interval} s)`);
   }
 });
+
+// Fleet does not read osquery packs: `fleetctl convert -f pack.conf` turns each query into a
+// `kind: query` spec of name, query, interval, description and min_osquery_version, and drops
+// the pack's platform and discovery and each query's snapshot and removed (fleetdm/fleet,
+// cmd/fleetctl/fleetctl/convert.go, specGroupFromPack); Fleet logs a query whose `logging` is
+// unset as a snapshot. Converted as they are, `bad` would log every bad row of a day again
+// every minute. packs/README.md gives the logging each query needs: it must say what the
+// pack's own keys say, for every query of both packs.
+t.test('packs/README.md gives each pack query, for Fleet, the logging its snapshot and removed keys mean', async (t) => {
+  const readme = fs.readFileSync(path.join(ROOT, 'packs', 'README.md'), 'utf8');
+  const table = new Map(
+    [...readme.matchAll(/^\| `([\w-]+)` \| `(\w+)` \| `(snapshot|differential|differential_ignore_removals)` \|/gm)].map((m) => [`${m[1]}/${m[2]}`, m[3]]),
+  );
+  for (const pack of ['user-behavior', 'anomaly-alerts']) {
+    const queries = JSON.parse(fs.readFileSync(path.join(ROOT, 'packs', `${pack}.conf`), 'utf8')).queries as Record<
+      string,
+      { snapshot?: boolean; removed?: boolean }
+    >;
+    for (const [name, q] of Object.entries(queries)) {
+      const logging = q.snapshot ? 'snapshot' : q.removed === false ? 'differential_ignore_removals' : 'differential';
+      t.equal(table.get(`${pack}/${name}`), logging, `${pack} ${name}: logging ${logging}`);
+    }
+    t.equal([...table.keys()].filter((k) => k.startsWith(`${pack}/`)).length, Object.keys(queries).length, `${pack}: no query the pack does not have`);
+  }
+});

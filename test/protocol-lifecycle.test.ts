@@ -66,6 +66,40 @@ t.test('a restarted manager that forgot the extension gets it back', async (t) =
   await exited(child);
 });
 
+// The health check asks osqueryd every other interval which extensions it lists, and
+// registers again when it is not among them (a respawned worker forgot it). A SIGTERM that
+// came while that question was out (systemd stops osqueryd and the extension together) was
+// not looked at again: the stopping extension registered anew with a manager on its way out,
+// and a relaunch waiting for `anomaly` to register took the dying registration for its own.
+t.test('an extension shutting down does not register again, whatever its health check finds', async (t) => {
+  const e = await emulated();
+  t.teardown(() => e.close());
+  const child = await e.launch();
+  const uuid = e.emu.registered()[0].uuid;
+  // the health check's question is held, and osqueryd forgets the extension meanwhile
+  let answer!: () => void;
+  const held = new Promise<void>((resolve) => (answer = resolve));
+  const asked = new Promise<void>((resolve) => {
+    e.emu.beforeExtensionsAnswer = async () => {
+      e.emu.beforeExtensionsAnswer = null;
+      e.emu.forget(uuid);
+      resolve();
+      await held;
+    };
+  });
+  await asked;
+  // the answer comes once the shutdown is under way: its first step is to deregister
+  e.emu.onDeregister = () => answer();
+  let registeredAgain = 0;
+  e.emu.on('register', () => registeredAgain++);
+  child.kill('SIGTERM');
+  const end = await exited(child);
+  t.equal(end.code, 0, 'it exits cleanly');
+  t.equal(registeredAgain, 0, 'without registering again');
+  t.notMatch(e.stderr.join(''), /registering again/);
+  t.same(e.emu.registered(), [], 'osqueryd lists no anomaly extension');
+});
+
 t.test('SIGTERM mid-stream loses no accepted row', async (t) => {
   const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
   t.teardown(() => e.close());

@@ -13,6 +13,7 @@ import { CliError, EXIT } from '../exit';
 import { table, writableDir } from './shared';
 
 export const help = `Usage: anomaly demo [--out DIR] [--days N] [--seed N] [--end DATE] [--no-attacks] [--eval-split] [--serve]
+                    [--quiet]
 
 Run the product end to end on a fresh machine, without osqueryd: generate a multi-user,
 multi-day osquery result stream for one Linux host (an admin, a developer, a service

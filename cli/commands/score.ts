@@ -8,6 +8,8 @@ import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
 import { checkInputFile, configFrom, holdState, jsonText, logBatches, STATE_FLAGS, stateHelp, stderrLog, table, type RowStreamStats } from './shared';
 import { notScored } from '../../extension/own-output';
+import { SCORED_RUNS, TrainLedger } from '../train-ledger';
+import type { ResultRow, ScoredEvent } from '../../scorer/types';
 
 export const help = `Usage: anomaly score --log FILE... [options]
 
@@ -15,7 +17,9 @@ Score every row of osquery results logs with the models in the state directory a
 one anomaly_scores row per result row: JSON lines by default, or an osqueryi-style table.
 Scored rows, and each subject's time windows as they close, are also retained in the state
 directory (for 'anomaly report'), and good rows keep teaching the models, exactly as in the
-extension. Windows still open at the end of the logs stay open for the next run.
+extension. Windows still open at the end of the logs stay open for the next run. Query runs
+(host, query and time) scored into the state before are printed as they were retained, not
+scored or learned again: scoring a growing results log again scores its new lines only.
 
 Options:
   --log FILE...        results logs to score
@@ -71,6 +75,23 @@ export async function run(argv: string[]): Promise<number> {
   const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0, skipped: 0 };
   const tableRows: Record<string, unknown>[] = [];
   let bad = 0;
+  // A results log grows all day and is scored again (as a table, then as JSON; each morning
+  // the whole file). A run scored again would be learnt twice and scored after the rows that
+  // followed it; a run this state has scored is shown as it was scored and kept, instead.
+  const ledger = new TrainLedger(config.state_dir, SCORED_RUNS);
+  let fresh = 0;
+  let shownAgain = 0;
+  let goneAgain = 0;
+  // a run whose lines straddle two batches is shown once, whole
+  const shownRuns = new Set<string>();
+  const show = (events: readonly ScoredEvent[]) => {
+    for (const s of events) {
+      if (s.verdict === 'bad') bad++;
+      if (only && !only.has(s.verdict)) continue;
+      if (format === 'json') process.stdout.write(`${jsonText(s)}\n`);
+      else tableRows.push({ ...s, time: new Date(s.time * 1000).toISOString().replace('.000Z', 'Z'), score: s.score === null ? '' : s.score.toFixed(3) });
+    }
+  };
   try {
     for await (const batch of logBatches(
       files,
@@ -80,14 +101,25 @@ export async function run(argv: string[]): Promise<number> {
       config.queue.max_line_bytes,
       (rows) => notScored(config, rows),
     )) {
-      const scored = await scorer.scoreRows(batch);
-      retained.append(scored);
-      retainedWindows.append(windows.add(scored));
-      for (const s of scored) {
-        if (s.verdict === 'bad') bad++;
-        if (only && !only.has(s.verdict)) continue;
-        if (format === 'json') process.stdout.write(`${jsonText(s)}\n`);
-        else tableRows.push({ ...s, time: new Date(s.time * 1000).toISOString().replace('.000Z', 'Z'), score: s.score === null ? '' : s.score.toFixed(3) });
+      const news = batch.filter((row) => !ledger.knows(row));
+      if (news.length < batch.length) {
+        const earlier = retainedRuns(
+          retained,
+          batch.filter((row) => !news.includes(row)),
+          shownRuns,
+        );
+        shownAgain += earlier.shown.length;
+        goneAgain += earlier.gone;
+        show(earlier.shown);
+      }
+      if (news.length) {
+        const scored = await scorer.scoreRows(news);
+        fresh += scored.length;
+        retained.append(scored);
+        retainedWindows.append(windows.add(scored));
+        // noted once kept: a batch that failed is not taken for scored by the next run
+        for (const row of news) ledger.note(row);
+        show(scored);
       }
       bar.update('scoring', stats.rows, 0);
     }
@@ -97,12 +129,60 @@ export async function run(argv: string[]): Promise<number> {
     retainedWindows.close();
     scorer.save();
     windows.save();
+    // after the scores are kept: a run in the ledger whose rows were lost would be shown as
+    // nothing the next time, while a run scored and kept but not in the ledger is scored again
+    ledger.save();
   }
   // as train says: a file of other lines (syslog, osqueryd.INFO) is not an empty day of results
   if (stats.rows === 0 && stats.errors > 0) throw new CliError(`${files.join(', ')}: no result rows found (${stats.errors} lines skipped)`, EXIT.dataerr);
+  const again = shownAgain + goneAgain;
+  const skipped = `${stats.errors ? `, ${stats.errors} lines skipped` : ''}${stats.skipped ? `, ${stats.skipped} lines of the extension's own tables or ignored queries skipped` : ''}`;
   bar.done(
-    `scored ${stats.rows.toLocaleString('en-US')} rows (${bad} bad)${stats.errors ? `, ${stats.errors} lines skipped` : ''}${stats.skipped ? `, ${stats.skipped} lines of the extension's own tables or ignored queries skipped` : ''}`,
+    again
+      ? `scored ${fresh.toLocaleString('en-US')} rows and showed ${again.toLocaleString('en-US')} rows of query runs scored before into ${config.state_dir} as they were retained, not scored or learned again` +
+          (goneAgain ? ` (${goneAgain.toLocaleString('en-US')} of them no longer retained: retention's max_rows or max_days)` : '') +
+          `; ${bad} bad in all${skipped}`
+      : `scored ${fresh.toLocaleString('en-US')} rows (${bad} bad)${skipped}`,
   );
   if (format === 'table') process.stdout.write(table(tableRows, COLUMNS));
   return flags['fail-on-bad'] && bad > 0 ? EXIT.findings : EXIT.ok;
+}
+
+/**
+ * The retained scores of the runs of `rows` not yet in `shownRuns` (a run: one query on one
+ * host at one time, as the ledger names it), in the order they were scored; `gone` counts the
+ * rows whose run is no longer retained in full. The runs shown are added to `shownRuns`. One
+ * read of the store per batch, bounded by the batch's times: the store has no index by run,
+ * and a read per run over a million retained rows would cost a scan each.
+ */
+function retainedRuns(retained: RetainedScores, rows: readonly ResultRow[], shownRuns: Set<string>): { shown: ScoredEvent[]; gone: number } {
+  const runKey = (r: { host: string; query: string; time: number }) => `${r.host}\u0000${r.query}\u0000${r.time}`;
+  const runs = new Map<string, { rows: number; kept: ScoredEvent[] }>();
+  for (const row of rows) {
+    const key = runKey(row);
+    if (shownRuns.has(key) && !runs.has(key)) continue;
+    shownRuns.add(key);
+    const run = runs.get(key) ?? { rows: 0, kept: [] };
+    run.rows++;
+    runs.set(key, run);
+  }
+  if (!runs.size) return { shown: [], gone: 0 };
+  const times = rows.map((r) => r.time);
+  const kept = retained.matching({
+    host: [...new Set(rows.map((r) => r.host))],
+    query: [...new Set(rows.map((r) => r.query))],
+    time: [
+      { op: '>=', value: Math.min(...times) },
+      { op: '<=', value: Math.max(...times) },
+    ],
+  });
+  for (const ev of kept) runs.get(runKey(ev))?.kept.push(ev);
+  const shown: ScoredEvent[] = [];
+  let gone = 0;
+  for (const run of runs.values()) {
+    // newest first from the store: the run's rows in the order they were scored
+    shown.push(...run.kept.reverse());
+    gone += Math.max(0, run.rows - run.kept.length);
+  }
+  return { shown, gone };
 }
