@@ -9,7 +9,7 @@ import { CliError, EXIT } from '../exit';
 import { cellText, checkInputFile, jsonText, stderrLog } from './shared';
 
 export const help = `Usage: anomaly eval --train TRAIN --test TEST [--unit row|window] [--json] [--models LIST]
-                    [--combine HOW] [--config FILE] [--quiet]
+                    [--out FILE] [--combine HOW] [--config FILE] [--quiet]
 
 Train exactly as the product does on TRAIN, score every unit of TEST, and report detection
 at the product's threshold (score < ${BAD_BELOW} is bad). The input kind is read from TEST:
