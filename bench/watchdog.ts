@@ -42,11 +42,13 @@ import { watcherCores } from '../extension/budget';
 
 const DAY = 86400;
 
-function option(args: string[], name: string, fallback: number): number {
+/** `above0`: an option the replay divides by (--rate: line k is due at k × 1000 / rate ms) */
+function option(args: string[], name: string, fallback: number, above0 = false): number {
   const i = args.indexOf(`--${name}`);
   if (i < 0) return fallback;
   const v = Number(args[i + 1]);
-  if (!Number.isFinite(v) || v < 0) throw new UsageError(`--${name} takes a number, not ${JSON.stringify(args[i + 1])}`);
+  if (!Number.isFinite(v) || v < 0 || (above0 && v === 0))
+    throw new UsageError(`--${name} takes a number ${above0 ? 'above 0' : 'of at least 0'}, not ${JSON.stringify(args[i + 1])}`);
   return v;
 }
 
@@ -99,7 +101,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function run(args: string[]): Promise<void> {
   if (process.platform !== 'linux') return note('watchdog: skipped, it reads /proc (Linux only)');
-  const rate = option(args, 'rate', 80);
+  const rate = option(args, 'rate', 80, true);
   const days = option(args, 'days', 14);
   const subjects = option(args, 'subjects', 0);
   const minEvents = option(args, 'min-events', subjects ? 120 : 3000);

@@ -45,3 +45,15 @@ t.test('an option value a part refuses exits 64 with one line, not a stack trace
   t.match(bad.err, /--subjects takes a whole number/);
   t.notMatch(bad.err, /\n\s+at /, 'no stack trace');
 });
+
+t.test('a watchdog rate of 0 lines/s is refused, not replayed as fast as the socket takes it', async (t) => {
+  // the replay paces line k at k × 1000 / rate ms: at 0 every due time is Infinity (or NaN),
+  // which setTimeout turns into 1 ms, so the "0 lines/s" run logged the stream flat out
+  const zero = bench(['watchdog', '--rate', '0', '--max-seconds', '1']);
+  t.equal(zero.code, 64, `exit ${zero.code}`);
+  t.match(zero.err, /--rate takes a number above 0, not "0"/);
+  t.notMatch(zero.out, /Longest over-limit/, 'nothing was measured');
+  const negative = bench(['watchdog', '--days', '-5']);
+  t.equal(negative.code, 64);
+  t.match(negative.err, /--days takes a number of at least 0, not "-5"/);
+});

@@ -71,13 +71,32 @@ t.test('in the README layout it finds ../anomaly/dist and runs the extension', a
   t.match(r.err, /^anomaly\.ext: unknown flag --bogus/);
 });
 
+t.test('a node older than 20, or one that does not run, is refused before the exec: sysexits 69', async (t) => {
+  const alone = install('alone');
+  t.teardown(() => fs.rmSync(alone.dir, { recursive: true, force: true }));
+  // stand-ins that print what node 18.19.1 prints for --version, and that fail to start
+  const old = path.join(alone.dir, 'node18');
+  fs.writeFileSync(old, '#!/bin/sh\n[ "$1" = --version ] && { echo v18.19.1; exit 0; }\necho ran\n', { mode: 0o755 });
+  const refused = run(alone.ext, [], { ANOMALY_DIST: DIST, ANOMALY_NODE: old });
+  t.equal(refused.code, 69, refused.err);
+  t.match(refused.err, /is Node 18; anomaly\.ext needs Node 20 or later/);
+  t.notMatch(refused.out, /ran/, 'the old node was not run on the extension');
+  const broken = path.join(alone.dir, 'broken');
+  fs.writeFileSync(broken, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+  const dead = run(alone.ext, [], { ANOMALY_DIST: DIST, ANOMALY_NODE: broken });
+  t.equal(dead.code, 69, dead.err);
+  t.match(dead.err, /broken does not run/);
+});
+
 t.test("it gives node glibc malloc's fixed mmap threshold (unless one is set already) and a bounded young generation", async (t) => {
   const alone = install('alone');
   t.teardown(() => fs.rmSync(alone.dir, { recursive: true, force: true }));
   // a stand-in for node that answers the version probe and then shows the environment the
   // launcher execs it with
   const fake = path.join(alone.dir, 'node');
-  fs.writeFileSync(fake, '#!/bin/sh\n[ "$1" = -p ] && { echo 20; exit 0; }\necho "threshold=${MALLOC_MMAP_THRESHOLD_-unset} args=$*"\n', { mode: 0o755 });
+  fs.writeFileSync(fake, '#!/bin/sh\n[ "$1" = --version ] && { echo v20.20.2; exit 0; }\necho "threshold=${MALLOC_MMAP_THRESHOLD_-unset} args=$*"\n', {
+    mode: 0o755,
+  });
   const r = run(alone.ext, ['--socket', '/nonexistent'], { ANOMALY_DIST: DIST, ANOMALY_NODE: fake });
   t.equal(r.code, 0, r.err);
   t.equal(r.out.trim(), `threshold=131072 args=--max-semi-space-size=4 ${DIST}/extension/main.js --socket /nonexistent`);
@@ -117,7 +136,7 @@ t.test('it refuses a built tree or a node that a user other than root (or its ow
   fs.rmSync(dangling);
 
   const fake = path.join(readme.dir, 'node');
-  fs.writeFileSync(fake, '#!/bin/sh\n[ "$1" = -p ] && { echo 20; exit 0; }\necho ran\n', { mode: 0o755 });
+  fs.writeFileSync(fake, '#!/bin/sh\n[ "$1" = --version ] && { echo v20.20.2; exit 0; }\necho ran\n', { mode: 0o755 });
   fs.chmodSync(fake, 0o757);
   const node = run(readme.ext, [], { ANOMALY_NODE: fake });
   t.equal(node.code, 78, 'a node binary writable by everyone is not run');
@@ -190,7 +209,7 @@ t.test('it runs the tree it checked, and refuses one whose folders above could b
   t.teardown(() => fs.rmSync(readme.dir, { recursive: true, force: true }));
   // a node that says what it was asked to run
   const fake = path.join(readme.dir, 'node');
-  fs.writeFileSync(fake, '#!/bin/sh\n[ "$1" = -p ] && { echo 20; exit 0; }\necho "ran $0 $2"\n', { mode: 0o755 });
+  fs.writeFileSync(fake, '#!/bin/sh\n[ "$1" = --version ] && { echo v20.20.2; exit 0; }\necho "ran $0 $2"\n', { mode: 0o755 });
   // ANOMALY_DIST through a link: what is run is what was checked, the link's target, not a
   // path the link's folder's owner can point elsewhere between the check and node's start
   const links = path.join(readme.dir, 'links');
