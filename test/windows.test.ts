@@ -885,3 +885,35 @@ t.test("a subject's windows learnt in Fleet's whole query names are the same mix
   );
   t.equal(both.filter((x) => x.verdict === 'bad').length, 0, 'and none is bad');
 });
+
+t.test("a window of one row is that row: its score is never below the row's own (wincal)", async (t) => {
+  // a sparse subject (a cron job every 3 minutes, alone in its minute) whose rows the models
+  // of the time found very usual (0.85-0.95): the held-out windows' peaks all lie below 0.6,
+  // -log10 p. A later row scored 0.8 by its own calibration (p 0.16) lies beyond all of them;
+  // ranked among them alone it got p ~ 1/(independent windows + 1), and its window ~0.48
+  // while the row itself was good
+  const r = seededRandom(5);
+  const w = new WindowScorer(options(null, { minEvents: 100 }));
+  const key = 'exec /usr/sbin/logrotate <- /usr/sbin/cron';
+  const rows: ScoredEvent[] = [];
+  for (let i = 0; i < 400; i++) rows.push(row(START + 180 * i + 7, key, 'cron', 0.85 + 0.1 * r()));
+  w.add(rows);
+  const t0 = START + 180 * 400;
+  const scored: ScoredWindow[] = [];
+  const own: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const score = 0.8 - 0.01 * i;
+    own.push(score);
+    scored.push(...w.add([row(t0 + 180 * i + 7, key, 'cron', score)]));
+  }
+  scored.push(...w.flush());
+  const windows = scored.filter((x) => x.start >= t0);
+  t.equal(windows.length, 20, 'each row has its window');
+  t.ok(
+    windows.every((x) => x.score !== null),
+    'the windows are scored',
+  );
+  for (const [i, x] of windows.entries()) {
+    t.ok(x.score! >= own[i] - 1e-6, `the window of a row scored ${own[i].toFixed(2)} scores ${x.score} (${x.model})`);
+  }
+});
