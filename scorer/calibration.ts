@@ -57,16 +57,21 @@ export class TailCalibratedStatistic {
   private readonly scale: number;
   /** how many sample values one independent observation is worth (slid windows overlap) */
   private readonly overlap: number;
+  /** the statistic is itself −log10 of a calibrated p-value (a window's row evidence) */
+  private readonly logP: boolean;
 
   /**
    * @param minScale the least scale the tail may have; by default the sample's body width
    * @param overlap how many consecutive sample values share most of their data (1: none)
    * @param noise the least scale in any case: differences this small are the evidence's noise
+   * @param logP the statistic x is itself −log10 of a p-value calibrated elsewhere: its p-value
+   *   is never below 10^−x, whatever the sample says
    */
-  constructor(sample: ArrayLike<number>, minScale?: number, overlap = 1, noise = 1e-6) {
+  constructor(sample: ArrayLike<number>, minScale?: number, overlap = 1, noise = 1e-6, logP = false) {
     const sorted = Float64Array.from(sample).sort();
     this.sorted = sorted;
     this.overlap = overlap;
+    this.logP = logP;
     const n = sorted.length;
     // the top 10% (at least 5 points) carry the tail fit
     const k = Math.max(5, Math.floor(n * 0.1));
@@ -102,6 +107,17 @@ export class TailCalibratedStatistic {
 
   /** p-value of `x`: the chance a normal event's statistic is at least x */
   pValue(x: number): number {
+    const p = this.samplePValue(x);
+    // a window's row evidence is its rows' own calibrated −log10 p: a window of one row is that
+    // row, and may not claim more than the row's score does. Ranked among the held-out windows
+    // alone, a row just beyond their peaks got p ~ 1/(independent windows + 1) however usual
+    // its own calibration found it: a sparse subject's held-out rows, scored by the models of
+    // their time, had peaks all below 0.68 (row scores above 0.83), and the next rows, scored
+    // 0.78-0.82 as rows, made windows of 0.46
+    return this.logP && p < Math.pow(10, -x) ? Math.min(1, Math.pow(10, -x)) : p;
+  }
+
+  private samplePValue(x: number): number {
     const n = this.sorted.length;
     if (n === 0) return 1;
     if (!(x === x)) return 1; // NaN carries no evidence
@@ -153,6 +169,20 @@ export interface Calibrated<K extends string = ModelName> {
  */
 export type Combination = 'strongest' | 'fisher';
 
+export interface CalibratorOptions<K extends string> {
+  /** evidence that is itself −log10 of a p-value calibrated elsewhere (TailCalibratedStatistic) */
+  logP?: readonly K[];
+  /**
+   * the final p-value is never below the strongest source's own: calibrating the combined
+   * statistic removes the look-elsewhere effect of taking the strongest of several sources,
+   * which can only make evidence weaker. A held-out sample whose combined statistics all lie
+   * below a new one (the top tied, or floored by logP) otherwise extrapolated past it with the
+   * tail mass of one independent value, p ~ 1/(independent values + 1), stronger than the
+   * source that decided
+   */
+  floorAtStrongest?: boolean;
+}
+
 /**
  * The per-subject calibration of the combined model evidence. Each evidence source (per row, a
  * model) is named by a K.
@@ -175,13 +205,17 @@ export class Calibrator<K extends string = ModelName> {
     overlap = 1,
     noise: Partial<Record<K, number>> = {},
     private readonly combination: Combination = 'strongest',
+    private readonly options: CalibratorOptions<K> = {},
   ) {
     this.perModel = new Map();
     let n = -1;
     for (const [name, values] of Object.entries(heldOut) as [K, (number | null)[]][]) {
       if (n >= 0 && values.length !== n) throw new Error(`calibration: ${name} has ${values.length} values, others ${n}`);
       n = values.length;
-      this.perModel.set(name, new TailCalibratedStatistic(values.filter(known) as number[], minScale[name], overlap, noise[name]));
+      this.perModel.set(
+        name,
+        new TailCalibratedStatistic(values.filter(known) as number[], minScale[name], overlap, noise[name], options.logP?.includes(name) ?? false),
+      );
     }
     // the combined statistic is calibrated on the events every model has a value for
     const combinedSample: number[] = [];
@@ -205,7 +239,7 @@ export class Calibrator<K extends string = ModelName> {
     return [...this.perModel.keys()];
   }
 
-  private combine(evidence: Partial<Record<K, number>>): { statistic: number; model: K | '' } {
+  private combine(evidence: Partial<Record<K, number>>): { statistic: number; strongest: number; model: K | '' } {
     let best = 0;
     let sum = 0;
     let model: K | '' = '';
@@ -220,12 +254,13 @@ export class Calibrator<K extends string = ModelName> {
       }
     }
     // the source named is the strongest either way
-    return { statistic: this.combination === 'fisher' ? sum : best, model };
+    return { statistic: this.combination === 'fisher' ? sum : best, strongest: best, model };
   }
 
   calibrate(evidence: Partial<Record<K, number>>): Calibrated<K> {
-    const { statistic, model } = this.combine(evidence);
-    const p = this.combined.pValue(statistic);
+    const { statistic, strongest, model } = this.combine(evidence);
+    const calibrated = this.combined.pValue(statistic);
+    const p = this.options.floorAtStrongest && model !== '' ? Math.max(calibrated, Math.exp(-strongest)) : calibrated;
     const score = scoreFromP(p);
     return { p, score, verdict: verdictOf(score), model };
   }

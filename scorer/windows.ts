@@ -77,9 +77,22 @@ const OTHER_SHARE = -1;
 /**
  * The natural tail width of each statistic, the least scale its extrapolated tail may have:
  * mix and rate are sums of squared z-scores, whose tails decay like e^(−x/2) whatever the
- * held-out sample's body looks like; row evidence is −log10 p, one decade per e-fold.
+ * held-out sample's body looks like; row evidence is −log10 p, whose chance falls tenfold per
+ * unit (e^(−x·ln 10)). It was 1, one decade per e-fold: 2.3 times too wide, so a window of one
+ * row scored 0.1 by its own calibration, beyond held-out peaks of 0.5, got p 0.0045 (0.41),
+ * never bad, and only the combined statistic's own extrapolation, stronger than its strongest
+ * statistic, made it bad.
  */
-const TAIL_SCALE: Partial<Record<WindowEvidence, number>> = { mix: 2, rate: 2, peak: 1, mean: 1 };
+const TAIL_SCALE: Partial<Record<WindowEvidence, number>> = { mix: 2, rate: 2, peak: 1 / Math.LN10, mean: 1 / Math.LN10 };
+
+/**
+ * How a subject's held-out windows become its calibration. Peak and mean are the rows' own
+ * −log10 p: the window's p-value from them is never below what they say (a window of one row is
+ * that row), and the combined p-value never below the strongest statistic's own.
+ */
+function windowCalibrator(heldOut: Partial<Record<WindowEvidence, (number | null)[]>>): Calibrator<WindowEvidence> {
+  return new Calibrator<WindowEvidence>(heldOut, TAIL_SCALE, 1 / HOP_FRACTION, {}, 'strongest', { logP: ['peak', 'mean'], floorAtStrongest: true });
+}
 /** least variance of a log share: a share that never moved may still move by ~30 % */
 const MIN_VARIANCE = 0.1;
 
@@ -296,7 +309,7 @@ class WindowSubject {
       if (samples.every((x) => x[name] !== undefined)) heldOut[name] = samples.map((x) => x[name]!);
     }
     this.reference = reference;
-    this.calibrator = new Calibrator<WindowEvidence>(heldOut, TAIL_SCALE, 1 / HOP_FRACTION);
+    this.calibrator = windowCalibrator(heldOut);
     this.fittedSeconds = L;
     this.lastFit = now;
     this.dirty = true;
@@ -390,7 +403,7 @@ class WindowSubject {
         medianEvents: s.reference.medianEvents,
         rateVariance: s.reference.rateVariance,
       };
-      w.calibrator = new Calibrator<WindowEvidence>(s.heldOut, TAIL_SCALE, 1 / HOP_FRACTION);
+      w.calibrator = windowCalibrator(s.heldOut);
       w.fittedSeconds = typeof s.seconds === 'number' ? s.seconds : opts.seconds;
     }
     w.dirty = false;
@@ -530,7 +543,17 @@ function windowStatistics(keys: readonly number[], evidence: readonly number[], 
     sum += e;
     m++;
   }
-  return { mix, sequence, rate, peak: m === n ? peak : undefined, mean: m === n && m ? sum / m : undefined };
+  // the peak is the strongest row's −log10 p for the number of rows looked at (Šidák: the chance
+  // that the least of m uniform p-values is at most 10^−peak), itself a p-value as the mean is
+  // nearly one (TailCalibratedStatistic's logP): a window of one row is that row, and a busy
+  // window's strongest row is no rarer than its rows are many
+  return {
+    mix,
+    sequence,
+    rate,
+    peak: m === n && peak !== undefined ? -Math.log10(-Math.expm1(m * Math.log1p(-Math.pow(10, -peak)))) : undefined,
+    mean: m === n && m ? sum / m : undefined,
+  };
 }
 
 /** one term of the mix distance: a usual key (or OTHER_SHARE, all other keys), its share and z² */

@@ -906,8 +906,13 @@ t.test("a window of one row is that row: its score is never below the row's own 
     own.push(score);
     scored.push(...w.add([row(t0 + 180 * i + 7, key, 'cron', score)]));
   }
+  // and a row bad by its own calibration still makes its window bad
+  const tBad = t0 + 180 * 20 + 7;
+  scored.push(...w.add([row(tBad, key, 'cron', 0.1)]));
   scored.push(...w.flush());
-  const windows = scored.filter((x) => x.start >= t0);
+  const bad = scored.find((x) => x.start <= tBad && x.end > tBad);
+  t.equal(bad?.verdict, 'bad', `the window of a row scored 0.1 is bad (${bad?.score}, ${bad?.model})`);
+  const windows = scored.filter((x) => x.start >= t0 && x.end <= tBad);
   t.equal(windows.length, 20, 'each row has its window');
   t.ok(
     windows.every((x) => x.score !== null),
