@@ -11,17 +11,25 @@ import type { ResultRow } from '../scorer/types';
 // twice). A run is one query on one host at one time: osqueryd logs
 // every row of a run with the same host, name, counter and unixTime, and no two runs of a
 // query on a host share a second; the parser keeps no counter, so host, name and time name it.
-// The ledger is a file of 64-bit FNV-1a hashes, one per line, appended after each training.
+// The ledger is a file of 64-bit FNV-1a hashes, one per line with the number of the run's rows
+// kept, appended after each training. osqueryd writes a differential run one line a row, so a
+// log read while it writes holds part of a run: the rows of a run beyond those counted are
+// new (the rest of a run read in part was taken for scored, and never scored nor learnt). A
+// line without a count, of a ledger written before the counts, stands for its run whole.
 
 export const TRAINED_RUNS = 'trained-runs';
 export const SCORED_RUNS = 'scored-runs';
 
 /** a whole entry: a line cut short by a crash or a full disk is not one */
-const ENTRY = /^[0-9a-f]{16}$/;
+const ENTRY = /^([0-9a-f]{16})(?: ([0-9]{1,15}))?$/;
 
 export class TrainLedger {
-  private readonly known = new Set<string>();
-  private readonly added = new Set<string>();
+  /** rows of each run kept by earlier runs of the command */
+  private readonly known = new Map<string, number>();
+  /** rows of each run met in this reading, in order */
+  private readonly met = new Map<string, number>();
+  /** rows of each run kept now, beyond the known ones */
+  private readonly added = new Map<string, number>();
 
   constructor(
     private readonly stateDir: string,
@@ -35,7 +43,12 @@ export class TrainLedger {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
         throw new CliError(`cannot read the ledger of runs ${path.join(stateDir, file)}: ${(err as Error).message}`, EXIT.ioerr);
     }
-    for (const line of text.split('\n')) if (ENTRY.test(line)) this.known.add(line);
+    for (const line of text.split('\n')) {
+      const entry = ENTRY.exec(line);
+      if (!entry) continue;
+      const rows = entry[2] === undefined ? Infinity : Number(entry[2]);
+      this.known.set(entry[1], Math.max(rows, this.known.get(entry[1]) ?? 0));
+    }
   }
 
   /** false when an earlier training learned this row's run; new runs are noted */
@@ -45,14 +58,21 @@ export class TrainLedger {
     return true;
   }
 
-  /** whether an earlier run of the command saved this row's run (not one noted since) */
+  /**
+   * whether earlier runs of the command kept this row: it is counted as the next row met of
+   * its run (call once a row, in the order of the log), and known when they kept as many
+   */
   knows(row: ResultRow): boolean {
-    return this.known.has(runKey(row));
+    const key = runKey(row);
+    const n = (this.met.get(key) ?? 0) + 1;
+    this.met.set(key, n);
+    return n <= (this.known.get(key) ?? 0);
   }
 
-  /** note the row's run, to be saved: once what it was noted for is kept */
+  /** note the row, to be saved: once what it was noted for is kept */
   note(row: ResultRow): void {
-    this.added.add(runKey(row));
+    const key = runKey(row);
+    this.added.set(key, (this.added.get(key) ?? 0) + 1);
   }
 
   /**
@@ -72,12 +92,13 @@ export class TrainLedger {
         fs.readSync(fd, last, 0, 1, size - 1);
         torn = last[0] !== 10;
       }
-      writeAll(fd, (torn ? '\n' : '') + [...this.added].join('\n') + '\n');
+      const totals = [...this.added].map(([key, rows]) => [key, (this.known.get(key) ?? 0) + rows] as const);
+      writeAll(fd, (torn ? '\n' : '') + totals.map(([key, rows]) => `${key} ${rows}`).join('\n') + '\n');
       fs.fsyncSync(fd);
+      for (const [key, rows] of totals) this.known.set(key, rows);
     } finally {
       fs.closeSync(fd);
     }
-    for (const k of this.added) this.known.add(k);
     this.added.clear();
   }
 }
