@@ -76,7 +76,8 @@ import { NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelSta
 // An attacker's new account is still bad on its first row, and on every row whose content is
 // new to the host (a binary in /tmp, a login from the internet). The accounts of the history
 // a pool was first fitted on are the host's own, never new: a web server's account running a
-// shell in the pool's first week is new behaviour for that account, as before.
+// shell in the pool's first week is new behaviour for that account, as before. An account
+// learnt and past its week leaves the record at a retraining, and is the host's own from then.
 
 export interface RarityOptions {
   halfLifeEvents: number;
