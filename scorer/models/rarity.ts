@@ -738,7 +738,6 @@ function isOfAccount(token: string, id: string): boolean {
   return token === id || (token.startsWith(id) && token[id.length] === '>' && pairBoundary(token, 4) === id.length);
 }
 
-/** who acted, in a pooled baseline's event (`who=alice`); undefined in a subject's own */
 /** the newest time of the events (0 when they have no clock) */
 function latestTime(sequences: readonly (readonly BehaviourEvent[])[]): number {
   let newest = 0;
@@ -746,6 +745,7 @@ function latestTime(sequences: readonly (readonly BehaviourEvent[])[]): number {
   return newest;
 }
 
+/** who acted, in a pooled baseline's event (`who=alice`); undefined in a subject's own */
 function actorOf(event: BehaviourEvent): string | undefined {
   for (let i = event.values.length - 1; i >= 0; i--) if (event.values[i].startsWith('who=')) return event.values[i].slice(4);
   return undefined;
