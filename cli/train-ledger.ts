@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { fnv1a64 } from '../scorer/hash';
-import { APPEND_READ, readNoFollow, writeAll } from '../state/atomic';
+import { APPEND_READ, fsyncDir, readNoFollow, replaceFile, writeAll } from '../state/atomic';
 import { CliError, EXIT } from './exit';
 import type { ResultRow } from '../scorer/types';
 
@@ -11,21 +11,43 @@ import type { ResultRow } from '../scorer/types';
 // twice). A run is one query on one host at one time: osqueryd logs
 // every row of a run with the same host, name, counter and unixTime, and no two runs of a
 // query on a host share a second; the parser keeps no counter, so host, name and time name it.
-// The ledger is a file of 64-bit FNV-1a hashes, one per line, appended after each training.
+// The ledger is a file of 64-bit FNV-1a hashes, one per line with the number of the run's rows
+// kept, appended after each training. osqueryd writes a differential run one line a row, so a
+// log read while it writes holds part of a run: the rows of a run beyond those counted are
+// new (the rest of a run read in part was taken for scored, and never scored nor learnt). A
+// line without a count, of a ledger written before the counts, stands for its run whole. Each
+// entry has its run's time too: past MAX_RUNS entries the file is written anew with the newest
+// half (one line a run, read whole at each start: a year of a host's runs is millions, a
+// fleet's log a hundred times that). A run forgotten so is scored or learnt again if its log
+// is read again, as it would be by a new state.
 
 export const TRAINED_RUNS = 'trained-runs';
 export const SCORED_RUNS = 'scored-runs';
 
 /** a whole entry: a line cut short by a crash or a full disk is not one */
-const ENTRY = /^[0-9a-f]{16}$/;
+const ENTRY = /^([0-9a-f]{16})(?: ([0-9]{1,15})(?: (-?[0-9]{1,15}))?)?$/;
+/** entries kept: 1M lines of 35 bytes, some 100 MB in memory */
+const MAX_RUNS = 1_000_000;
+
+interface Run {
+  /** rows kept; Infinity for an entry without a count (the whole run) */
+  rows: number;
+  /** the run's time; 0 for an entry without one (forgotten first) */
+  time: number;
+}
 
 export class TrainLedger {
-  private readonly known = new Set<string>();
-  private readonly added = new Set<string>();
+  /** rows of each run kept by earlier runs of the command */
+  private readonly known = new Map<string, Run>();
+  /** rows of each run met in this reading, in order */
+  private readonly met = new Map<string, number>();
+  /** rows of each run kept now, beyond the known ones */
+  private readonly added = new Map<string, Run>();
 
   constructor(
     private readonly stateDir: string,
     private readonly file = TRAINED_RUNS,
+    private readonly maxRuns = MAX_RUNS,
   ) {
     let text = '';
     try {
@@ -35,7 +57,14 @@ export class TrainLedger {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
         throw new CliError(`cannot read the ledger of runs ${path.join(stateDir, file)}: ${(err as Error).message}`, EXIT.ioerr);
     }
-    for (const line of text.split('\n')) if (ENTRY.test(line)) this.known.add(line);
+    for (const line of text.split('\n')) {
+      const entry = ENTRY.exec(line);
+      if (!entry) continue;
+      const rows = entry[2] === undefined ? Infinity : Number(entry[2]);
+      const time = entry[3] === undefined ? 0 : Number(entry[3]);
+      const was = this.known.get(entry[1]);
+      this.known.set(entry[1], { rows: Math.max(rows, was?.rows ?? 0), time: Math.max(time, was?.time ?? 0) });
+    }
   }
 
   /** false when an earlier training learned this row's run; new runs are noted */
@@ -45,14 +74,21 @@ export class TrainLedger {
     return true;
   }
 
-  /** whether an earlier run of the command saved this row's run (not one noted since) */
+  /**
+   * whether earlier runs of the command kept this row: it is counted as the next row met of
+   * its run (call once a row, in the order of the log), and known when they kept as many
+   */
   knows(row: ResultRow): boolean {
-    return this.known.has(runKey(row));
+    const key = runKey(row);
+    const n = (this.met.get(key) ?? 0) + 1;
+    this.met.set(key, n);
+    return n <= (this.known.get(key)?.rows ?? 0);
   }
 
-  /** note the row's run, to be saved: once what it was noted for is kept */
+  /** note the row, to be saved: once what it was noted for is kept */
   note(row: ResultRow): void {
-    this.added.add(runKey(row));
+    const key = runKey(row);
+    this.added.set(key, { rows: (this.added.get(key)?.rows ?? 0) + 1, time: row.time });
   }
 
   /**
@@ -63,6 +99,13 @@ export class TrainLedger {
    */
   save(): void {
     if (!this.added.size) return;
+    const totals = [...this.added].map(([key, run]) => [key, { rows: (this.known.get(key)?.rows ?? 0) + run.rows, time: run.time }] as const);
+    if (this.known.size + totals.filter(([key]) => !this.known.has(key)).length > this.maxRuns) {
+      for (const [key, run] of totals) this.known.set(key, run);
+      this.added.clear();
+      this.forgetOldest();
+      return;
+    }
     const fd = fs.openSync(path.join(this.stateDir, this.file), APPEND_READ, 0o600);
     try {
       const size = fs.fstatSync(fd).size;
@@ -72,14 +115,27 @@ export class TrainLedger {
         fs.readSync(fd, last, 0, 1, size - 1);
         torn = last[0] !== 10;
       }
-      writeAll(fd, (torn ? '\n' : '') + [...this.added].join('\n') + '\n');
+      writeAll(fd, (torn ? '\n' : '') + totals.map(([key, run]) => entryLine(key, run)).join('\n') + '\n');
       fs.fsyncSync(fd);
+      for (const [key, run] of totals) this.known.set(key, run);
     } finally {
       fs.closeSync(fd);
     }
-    for (const k of this.added) this.known.add(k);
     this.added.clear();
   }
+
+  /** the file written anew with the newest half of the runs (by their time) */
+  private forgetOldest(): void {
+    const newest = [...this.known].sort((a, b) => b[1].time - a[1].time).slice(0, Math.ceil(this.maxRuns / 2));
+    this.known.clear();
+    for (const [key, run] of newest) this.known.set(key, run);
+    replaceFile(path.join(this.stateDir, this.file), (fd) => writeAll(fd, newest.map(([key, run]) => entryLine(key, run)).join('\n') + '\n'));
+    fsyncDir(this.stateDir);
+  }
+}
+
+function entryLine(key: string, run: Run): string {
+  return run.rows === Infinity ? key : `${key} ${run.rows} ${run.time}`;
 }
 
 function runKey(row: ResultRow): string {

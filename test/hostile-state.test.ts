@@ -264,6 +264,17 @@ t.test('a state or report directory inside one another user owns, or can write t
   const rep = anomaly(['report', '--out', path.join(eve, 'report'), '--state', path.join(dir, 'own'), '--config', cfg]);
   t.equal(rep.code, 73, `report --out there is refused (${rep.err.trim()})`);
   t.same(fs.readdirSync(eve), [], 'nothing made in it');
+  // eval's window listing (review10): it opened the path given for writing, following a link
+  // eve put there, so root's `anomaly eval --out /home/eve/w.jsonl` truncated and wrote the
+  // file her link named
+  const victim = path.join(dir, 'victim');
+  fs.writeFileSync(victim, 'root:x:0:0\n');
+  fs.symlinkSync(victim, path.join(eve, 'w.jsonl'));
+  const listing = anomaly(['eval', '--train', log, '--test', log, '--unit', 'window', '--quiet', '--out', path.join(eve, 'w.jsonl')]);
+  t.equal(listing.code, 73, `eval --out there is refused (${listing.err.trim()})`);
+  t.match(listing.err, /eve is owned by uid 65534/);
+  t.equal(fs.readFileSync(victim, 'utf8'), 'root:x:0:0\n', 'the file her link names is untouched');
+  fs.unlinkSync(path.join(eve, 'w.jsonl'));
   // a sticky directory anyone may write to (/tmp) is fine for names of root's own
   const sticky = path.join(dir, 'sticky');
   fs.mkdirSync(sticky);

@@ -877,3 +877,49 @@ t.test("a pooled baseline's record of accounts: a new account's first event is e
   await retrained.fit(history, m);
   t.ok((await value(retrained, e('lee', '/usr/bin/git', t0 + 3600))) <= usual + 1, 'a retraining keeps the record');
 });
+
+t.test("a pooled baseline's record of accounts: an account it learnt and the host then forgot is new again, as the host's own are (review10)", async (t) => {
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const e = (who: string, exe: string, time: number): BehaviourEvent => ({
+    key: `exec ${exe}`,
+    values: ['kind=process', `exe=${exe}`, 'parent=/bin/bash', 'exeloc=system', `who=${who}`],
+    pairs: [`parent=/bin/bash>exe=${exe}`, `who=${who}>exe=${exe}`, `who=${who}>exeloc=system`, `who=${who}>kind=process`],
+    text: '',
+    time,
+  });
+  const tools = ['/usr/bin/git', '/usr/bin/vim', '/usr/bin/make', '/usr/bin/ls'];
+  const days = (from: number, to: number, who: string[]): BehaviourEvent[][] => {
+    const out: BehaviourEvent[][] = [];
+    for (let d = from; d < to; d++) {
+      for (let i = 0; i < 40; i++) out.push([e('backup', '/usr/bin/gzip', start + d * DAY + 3600 + i * 30)]);
+      for (const w of who) for (let i = 0; i < 30; i++) out.push([e(w, tools[i % tools.length], start + d * DAY + 9 * 3600 + i * 600)]);
+    }
+    return out;
+  };
+  const value = async (model: Model, x: BehaviourEvent) => (await model.score([{ event: x, context: [] }]))[0].value;
+  // the pool's first fit: alice and carol are the host's own
+  const m = createModel('rarity');
+  await m.fit(days(0, 10, ['alice', 'carol']));
+  // lee joins on day 10: its first row is witnessed, and the pool learns its good rows for
+  // a month, as it learns everyone's
+  const joined = start + 10 * DAY + 9 * 3600;
+  m.witness!(e('lee', '/usr/bin/ls', joined));
+  for (const [x] of days(10, 40, ['alice', 'carol', 'lee'])) {
+    m.observe!(x, []);
+    m.witness!(x);
+  }
+  // lee and carol then fall silent; months later the retrainings fit windows without them
+  let pool = m;
+  for (let k = 0; k < 3; k++) {
+    const next = createModel('rarity');
+    await next.fit(days(100 + 10 * k, 110 + 10 * k, ['alice']), pool);
+    pool = next;
+  }
+  const now = start + 130 * DAY + 10 * 3600;
+  const usual = await value(pool, e('alice', '/usr/bin/git', now));
+  const carol = await value(pool, e('carol', '/usr/bin/git', now));
+  const lee = await value(pool, e('lee', '/usr/bin/git', now));
+  t.ok(carol > usual + 4, `a dormant account of the host's first fit is evidence when it acts again (${carol.toFixed(2)} bits, alice ${usual.toFixed(2)})`);
+  t.ok(lee > usual + 4, `so is a dormant account the pool once recorded as new and then learnt (${lee.toFixed(2)} bits), not quiet for ever`);
+});

@@ -7,6 +7,7 @@ import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
 import { cellText, checkInputFile, jsonText, stderrLog } from './shared';
+import { untrustedPlace } from '../../extension/statedir';
 
 export const help = `Usage: anomaly eval --train TRAIN --test TEST [--unit row|window] [--json] [--models LIST]
                     [--out FILE] [--combine HOW] [--config FILE] [--quiet]
@@ -125,8 +126,14 @@ export async function run(argv: string[]): Promise<number> {
   return EXIT.ok;
 }
 
-/** the --out file, opened before the evaluation starts so that a wrong path costs no training */
+/**
+ * the --out file, opened before the evaluation starts so that a wrong path costs no training.
+ * As report --out and --state: nothing on the way may be another user's to change (run as
+ * root, a link eve put at /home/eve/w.jsonl had the listing truncate and fill the file it names)
+ */
 function openListing(file: string): number {
+  const untrusted = untrustedPlace(file);
+  if (untrusted) throw new CliError(`cannot write the window listing to ${file}: ${untrusted}`, EXIT.cantcreat);
   try {
     return fs.openSync(file, 'w');
   } catch (err) {

@@ -76,7 +76,8 @@ import { NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelSta
 // An attacker's new account is still bad on its first row, and on every row whose content is
 // new to the host (a binary in /tmp, a login from the internet). The accounts of the history
 // a pool was first fitted on are the host's own, never new: a web server's account running a
-// shell in the pool's first week is new behaviour for that account, as before.
+// shell in the pool's first week is new behaviour for that account, as before. An account
+// learnt and past its week leaves the record at a retraining, and is the host's own from then.
 
 export interface RarityOptions {
   halfLifeEvents: number;
@@ -194,10 +195,20 @@ export class RarityModel implements Model {
   }
 
   async fit(sequences: readonly (readonly BehaviourEvent[])[], previous?: Model): Promise<void> {
-    // the record of accounts is of every event the model replaced saw, not only of the good
-    // ones a retraining fits on: a new account's rows stay past its first after a retraining
-    if (previous instanceof RarityModel) for (const [who, at] of previous.accounts) this.accounts.set(who, at);
     for (const seq of sequences) for (let i = 0; i < seq.length; i++) this.observe(seq[i], seq.slice(Math.max(0, i - this.opts.ngram), i));
+    // the record of accounts is of every event the model replaced saw, not only of the good
+    // ones a retraining fits on: a new account's rows stay past its first after a retraining.
+    // An account the replaced model had learnt and whose week is over is new no more: it
+    // leaves the record, and is known by its counts as the host's own accounts are. Kept, its
+    // identity carried no evidence for ever: once a retraining's window had lost it (months
+    // dormant), its return was quiet where any other dormant account's is evidence once
+    if (previous instanceof RarityModel) {
+      const newest = latestTime(sequences);
+      for (const [who, at] of previous.accounts) {
+        const over = newest > 0 && at > 0 && newest - at >= NEW_ACCOUNT_DAYS * DAY;
+        if (!(over && !previous.isNew(`who=${who}`))) this.accounts.set(who, at);
+      }
+    }
     // the fields this fit knows are those every event it took carries where it should: one
     // event extracted before a field existed, and the field is ignored until the next fit
     for (const [field, since] of FIELD_SINCE) {
@@ -725,6 +736,13 @@ function isActorToken(token: string): boolean {
 /** whether the token is the account's identity `id` (`who=lee`) or a pair with it (`who=lee>exe=…`) */
 function isOfAccount(token: string, id: string): boolean {
   return token === id || (token.startsWith(id) && token[id.length] === '>' && pairBoundary(token, 4) === id.length);
+}
+
+/** the newest time of the events (0 when they have no clock) */
+function latestTime(sequences: readonly (readonly BehaviourEvent[])[]): number {
+  let newest = 0;
+  for (const seq of sequences) for (const e of seq) if (e.time > newest) newest = e.time;
+  return newest;
 }
 
 /** who acted, in a pooled baseline's event (`who=alice`); undefined in a subject's own */
