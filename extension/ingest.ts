@@ -4,6 +4,7 @@ import type { AnomalyConfig } from '../conf/config';
 import { parseResultLine } from '../scorer/parse/results';
 import type { LineMarks, ResultRow } from '../scorer/types';
 import { APPEND_READ, makeDir, writeAll } from '../state/atomic';
+import { RowsNotRetained } from '../state/store';
 import type { IngestCounters } from './counters';
 import { Throttled, type LogFn } from './log';
 import type { DurableQueue } from './queue';
@@ -140,7 +141,10 @@ export class Ingest {
           this.queue.release();
           failures++;
           this.log('error', `scoring ${lines.length} lines failed (${failures}): ${(err as Error).message}`);
-          if (failures >= SET_ASIDE_AFTER) {
+          // a disk that refuses their rows is no fault of the lines: they wait for it, as
+          // below when setting aside fails (set aside, their rows would never be kept)
+          if (err instanceof RowsNotRetained) failures = Math.min(failures, SET_ASIDE_AFTER - 1);
+          else if (failures >= SET_ASIDE_AFTER) {
             // a batch that fails every time would stop the whole queue: set it aside
             this.setAside(lines.map((line) => ({ line, why: `scoring failed ${failures} times` })));
             this.queue.take(lines.length);
