@@ -121,9 +121,9 @@ function files(dir: string, under = ''): string[] {
   return out;
 }
 
-/** the numbers of the stream's lines (their pid) found in `text` */
+/** the numbers of the stream's lines (their pid) found in `text`: a line, or a retained row, whose columns are a JSON string */
 function numbersIn(text: string): number[] {
-  return [...text.matchAll(/"pid"\s*:\s*"(\d+)"/g)].map((m) => Number(m[1]));
+  return [...text.matchAll(/\\?"pid\\?"\s*:\s*\\?"(\d+)\\?"/g)].map((m) => Number(m[1]));
 }
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
@@ -236,7 +236,18 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await launch();
     for (let round = 0; round < opts.rounds; round++) {
       const count = 1 + Math.floor(random() * 120);
-      const fault = pick(['none', 'sigkill', 'sigkill', 'sigterm', 'osqueryd-restart', 'osqueryd-vanish', 'damage', 'full-disk'] as const);
+      const fault = pick([
+        'none',
+        'sigkill',
+        'sigkill',
+        'sigterm',
+        'sigterm-sigkill',
+        'kill-replaying',
+        'osqueryd-restart',
+        'osqueryd-vanish',
+        'damage',
+        'full-disk',
+      ] as const);
       if (fault === 'none') {
         step(`burst ${count}`);
         await burst(count, null);
@@ -251,13 +262,39 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         e.child!.kill('SIGTERM');
         await stopped(e.child!, 'SIGTERM');
         await launch();
+      } else if (fault === 'sigterm-sigkill') {
+        // osqueryd's SIGKILL when the extension outlasts its grace: here while it saves at exit
+        const after = Math.floor(random() * 300);
+        step(`burst ${count}, SIGTERM, SIGKILL after ${after} ms`);
+        await burst(count, null);
+        const child = e.child!;
+        child.kill('SIGTERM');
+        excused.learnedLess = true;
+        const killer = setTimeout(() => child.kill('SIGKILL'), after);
+        await stopped(child, 'SIGTERM then SIGKILL');
+        clearTimeout(killer);
+        await launch();
+      } else if (fault === 'kill-replaying') {
+        // a backlog left by a kill at once, then a kill while the next start scores it
+        const after = Math.floor(random() * 1500);
+        step(`burst ${count}, SIGKILL, start, SIGKILL after ${after} ms`);
+        await burst(count, null);
+        excused.learnedLess = true;
+        e.child!.kill('SIGKILL');
+        await stopped(e.child!, 'SIGKILL');
+        await launch();
+        const child = e.child!;
+        const killer = setTimeout(() => child.kill('SIGKILL'), after);
+        await stopped(child, 'SIGKILL while replaying');
+        clearTimeout(killer);
+        await launch();
       } else if (fault === 'osqueryd-restart' || fault === 'osqueryd-vanish') {
         step(`burst ${count}, ${fault}`);
         await burst(count, null);
-        await e.emu.stop({ notifyExtensions: fault === 'osqueryd-restart' });
+        await within('osqueryd stops', opts.deadlineMs, e.emu.stop({ notifyExtensions: fault === 'osqueryd-restart' }));
         // with osqueryd gone, the extension stops on its own (its manager's socket is gone)
         await stopped(e.child!, fault);
-        await e.emu.start();
+        await within('osqueryd starts', opts.deadlineMs, e.emu.start());
         await launch();
       } else if (fault === 'damage') {
         const after = Math.floor(random() * 400);
@@ -302,7 +339,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       last = now;
       return still;
     });
-    await check(e, lines, users, excused, opts.deadlineMs, violations);
+    await within('the checks', opts.deadlineMs, check(e, lines, users, excused, opts.deadlineMs, violations));
     // the last stop, then what it leaves
     step('SIGTERM, then the files are checked and the state loaded again');
     e.child!.kill('SIGTERM');
@@ -316,7 +353,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const quarantined = left.filter((f) => f.includes('quarantine') || /\.\d{10,}/.test(path.basename(f)));
     if (quarantined.length > damagedFiles) violations.push(`${quarantined.length} files set aside for ${damagedFiles} damaged: ${quarantined.join(', ')}`);
     await launch();
-    await check(e, lines, users, excused, opts.deadlineMs, violations);
+    await within('the checks', opts.deadlineMs, check(e, lines, users, excused, opts.deadlineMs, violations));
     e.child!.kill('SIGTERM');
     await stopped(e.child!, 'the very last SIGTERM');
   } catch (err) {
