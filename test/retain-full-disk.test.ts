@@ -36,14 +36,14 @@ for (const [what, lineOf] of [
     // one batch of all 120 lines: retained 50 rows to a write
     const ingest = new Ingest(queue, service, config, (_level, m) => logs.push(m), 120);
     for (let i = 0; i < 120; i++) ingest.accept(lineOf(i));
-    // the disk takes the first write of retained rows and refuses the next four (a nearly full
-    // disk: a few pages left), then has room again; the batch fails more often than a batch
-    // that fails is tried before it is set aside (3), while queue/failed.jsonl could be written
+    // the disk takes the first write of retained rows and refuses the next three (a nearly full
+    // disk: a few pages left), then has room again; the batch fails as often as a failing batch
+    // is tried before it is set aside (3), while queue/failed.jsonl could be written
     let rowWrites = 0;
     fsModule.writeSync = ((fd: number, data: unknown, ...rest: unknown[]) => {
       if (Buffer.isBuffer(data) && data.includes('"verdict":')) {
         rowWrites++;
-        if (rowWrites >= 2 && rowWrites <= 5) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        if (rowWrites >= 2 && rowWrites <= 4) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
       }
       return (realWriteSync as (...a: unknown[]) => number)(fd, data, ...rest);
     }) as typeof fs.writeSync;
