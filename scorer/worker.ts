@@ -31,8 +31,8 @@ export interface WorkerInit {
 const ROWS_PER_SLICE = 32;
 
 export type WorkerRequest =
-  /** `lineByLine`: one line per slice, so a line over the row budget is measured alone */
   /**
+   * `lineByLine`: one line per slice, so a line over the row budget is measured alone.
    * `batch`: the first request of a batch: 'new', or 'again' when the batch before failed
    * (its rows not retained) and is scored again whole. Absent: a later part of a batch.
    */
