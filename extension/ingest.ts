@@ -4,6 +4,7 @@ import type { AnomalyConfig } from '../conf/config';
 import { parseResultLine } from '../scorer/parse/results';
 import type { LineMarks, ResultRow } from '../scorer/types';
 import { APPEND_READ, makeDir, writeAll } from '../state/atomic';
+import { RowsNotRetained } from '../state/store';
 import type { IngestCounters } from './counters';
 import { Throttled, type LogFn } from './log';
 import type { DurableQueue } from './queue';
@@ -114,6 +115,8 @@ export class Ingest {
 
   private async pump(): Promise<void> {
     let failures = 0;
+    /** batches in a row whose rows the disk refused: the wait grows with them, but they are never set aside */
+    let refusals = 0;
     while (!this.stopped) {
       try {
         if (this.queue.length < this.batchLines) {
@@ -136,10 +139,15 @@ export class Ingest {
           this.counters.scored += lines.length - setAside.length;
           this.queue.commit(lines.length);
           failures = 0;
+          refusals = 0;
         } catch (err) {
           this.queue.release();
-          failures++;
-          this.log('error', `scoring ${lines.length} lines failed (${failures}): ${(err as Error).message}`);
+          // a disk that refuses their rows is no fault of the lines: they wait for it (set
+          // aside, their rows would never be kept), and each try scores the batch again, so
+          // the waits grow to MAX_BACKOFF_MS rather than stay at the set-aside cap's 2 s
+          if (err instanceof RowsNotRetained) refusals++;
+          else failures++;
+          this.log('error', `scoring ${lines.length} lines failed (${failures + refusals}): ${(err as Error).message}`);
           if (failures >= SET_ASIDE_AFTER) {
             // a batch that fails every time would stop the whole queue: set it aside
             this.setAside(lines.map((line) => ({ line, why: `scoring failed ${failures} times` })));
@@ -154,7 +162,7 @@ export class Ingest {
         this.say.say('pump', 'error', `ingest: ${(err as Error).message}; the queued lines wait until it works`);
         failures = Math.min(failures, SET_ASIDE_AFTER - 1);
       }
-      if (failures && !this.stopped) await this.pause(Math.min(MAX_BACKOFF_MS, 500 * 2 ** failures));
+      if (failures + refusals && !this.stopped) await this.pause(Math.min(MAX_BACKOFF_MS, 500 * 2 ** (failures + refusals)));
       this.counters.queued = this.queue.length;
     }
   }

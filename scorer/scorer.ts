@@ -66,6 +66,12 @@ interface Parked {
   order: number;
 }
 
+/** the identical rows counted at the newest time (Scorer.idFor) */
+export interface IdCount {
+  time: number;
+  seen: ReadonlyMap<string, number>;
+}
+
 export class Scorer {
   /** the loaded subjects, least recently used first */
   private readonly subjects = new Map<string, Subject>();
@@ -89,6 +95,7 @@ export class Scorer {
   /** pooled baselines mix many subjects' streams: no sequence model, whose context would be noise */
   private readonly baselineOptions: SubjectOptions;
   private lastIdTime = -1;
+  /** rows at lastIdTime by hash: every row counted here, since its time began, moves the ids after it */
   private idsAtTime = new Map<string, number>();
   /** a subject started monitoring or retrained since the last save: save soon */
   changedState = false;
@@ -553,6 +560,17 @@ export class Scorer {
       this.baselines.set(host, b);
     }
     return b;
+  }
+
+  /** where the count of identical rows (idFor) stands: a batch scored again from here gets the same ids */
+  idCount(): IdCount {
+    return { time: this.lastIdTime, seen: new Map(this.idsAtTime) };
+  }
+
+  /** go back to a count idCount gave, before a batch is scored again */
+  restoreIdCount(count: IdCount): void {
+    this.lastIdTime = count.time;
+    this.idsAtTime = new Map(count.seen);
   }
 
   /**

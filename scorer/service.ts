@@ -4,7 +4,7 @@ import type { AnomalyConfig } from '../conf/config';
 import type { LogFn } from '../conf/log';
 import type { CpuBudget } from './pacing';
 import { RetainedScores } from '../state/scores';
-import type { ScoreStore, WindowStore } from '../state/store';
+import { RowsNotRetained, type ScoreStore, type WindowStore } from '../state/store';
 import { RetainedWindows } from '../state/windows';
 import type { SubjectOptions } from './subject';
 import { progressBuffer, SliceWatch, type OverBudget } from './watch';
@@ -234,6 +234,9 @@ function refreshUsersEvery(
 }
 
 export class ScoringService {
+  /** the last batch's rows were not all retained: the next batch is that one, scored again (the ingest's queue gives it back) */
+  private scoreAgain = false;
+
   private constructor(
     private readonly thread: ScorerThread,
     readonly scores: ScoreStore,
@@ -284,8 +287,8 @@ export class ScoringService {
 
   /**
    * Score osquery result lines (validated when accepted) in the worker, and retain what was
-   * scored. A store that cannot take the rows (a full disk) costs the retained rows, not the
-   * scoring: the models have learned them, so the lines count as scored.
+   * scored. When the store cannot take the rows (a full disk) the batch fails with
+   * RowsNotRetained and its lines stay queued: scored again later, they are not learned twice.
    *
    * The row budget: when a slice of lines goes over it, the worker is restarted and the lines
    * are scored again: those before the slice as they were, the slice's lines one per slice,
@@ -301,12 +304,17 @@ export class ScoringService {
     const windows: ScoredWindow[] = [];
     const setAside: ScoreResult['setAside'] = [];
     const todo: Array<{ from: number; to: number; lineByLine: boolean }> = [{ from: 0, to: lines.length, lineByLine: false }];
+    let first = true;
     for (let part = todo.shift(); part; part = todo.shift()) {
       const { from, to, lineByLine } = part;
       if (from >= to) continue;
       try {
         const part = marks && { epoch: marks.epoch, segment: marks.segment.slice(from, to), end: marks.end.slice(from, to) };
-        const reply = await this.thread.request({ type: 'score', lines: lines.slice(from, to), lineByLine, marks: part });
+        // the first request says whether this batch is the one before, scored again
+        const batch = first ? (this.scoreAgain ? 'again' : 'new') : undefined;
+        first = false;
+        this.scoreAgain = false;
+        const reply = await this.thread.request({ type: 'score', lines: lines.slice(from, to), lineByLine, marks: part, batch });
         for (const e of reply.events ?? []) events.push(e);
         for (const w of reply.windows ?? []) windows.push(w);
         for (const i of reply.unreadable ?? []) setAside.push({ index: from + i, why: 'no longer a valid result line on replay' });
@@ -333,13 +341,24 @@ export class ScoringService {
         if (i > 0) await new Promise((r) => setImmediate(r));
         this.scores.append(i === 0 && events.length <= RETAIN_SLICE ? events : events.slice(i, i + RETAIN_SLICE));
       }
-      if (windows.length) {
+    } catch (err) {
+      // The lines were acknowledged to osqueryd: their rows are what anomaly_scores promises.
+      // The batch fails and its lines stay queued, to be scored again when the disk has room;
+      // the models do not learn them twice (their queue marks), the rows kept already are kept
+      // once (scoredAgain). Counting them scored instead lost them for good (the chaos harness)
+      this.scores.scoredAgain(events);
+      this.scoreAgain = true;
+      throw new RowsNotRetained(`${events.length} scored rows not retained in anomaly_scores (${(err as Error).message}): their lines stay queued`);
+    }
+    if (windows.length)
+      try {
         if (events.length) await new Promise((r) => setImmediate(r));
         this.windows.append(windows);
+      } catch (err) {
+        // a window is closed once (scorer/windows.ts takes each row in once): scoring its
+        // rows again would not close it again, so trying the batch again cannot bring it back
+        this.log('error', `${windows.length} closed windows not retained in anomaly_windows: ${(err as Error).message}`);
       }
-    } catch (err) {
-      this.log('error', `${events.length} scored rows not retained in anomaly_scores or anomaly_windows: ${(err as Error).message}`);
-    }
     return { events, windows, setAside };
   }
 

@@ -5,7 +5,7 @@ import { HeapKeeper } from './heap';
 import { pace, pacer, type CpuBudget } from './pacing';
 import { Progress } from './watch';
 import { yieldCpuToTheProtocolThread } from './thread-priority';
-import { Scorer } from './scorer';
+import { Scorer, type IdCount } from './scorer';
 import { WindowScorer, windowOptionsFrom } from './windows';
 import type { SubjectOptions } from './subject';
 import { parseResultLine } from './parse/results';
@@ -31,8 +31,12 @@ export interface WorkerInit {
 const ROWS_PER_SLICE = 32;
 
 export type WorkerRequest =
-  /** `lineByLine`: one line per slice, so a line over the row budget is measured alone */
-  | { type: 'score'; id: number; lines: string[]; lineByLine?: boolean; marks?: LineMarks }
+  /**
+   * `lineByLine`: one line per slice, so a line over the row budget is measured alone.
+   * `batch`: the first request of a batch: 'new', or 'again' when the batch before failed
+   * (its rows not retained) and is scored again whole. Absent: a later part of a batch.
+   */
+  | { type: 'score'; id: number; lines: string[]; lineByLine?: boolean; marks?: LineMarks; batch?: 'new' | 'again' }
   | { type: 'feedback'; id: number; scored: ScoredEvent; record: FeedbackRecord }
   | { type: 'users'; id: number; rows: Array<{ uid: string; username: string }> }
   | { type: 'close'; id: number };
@@ -158,6 +162,8 @@ async function main(): Promise<void> {
     }
   };
   let chain: Promise<void> = Promise.resolve();
+  /** the ids' count where the last batch began (see the 'score' request) */
+  let idsBeforeBatch: IdCount | null = null;
   // the periodic save takes its turn between requests, a subject per pacing slice
   const timer = setInterval(() => {
     chain = chain.then(async () => {
@@ -183,6 +189,11 @@ async function main(): Promise<void> {
         let unreadable: number[] | undefined;
         switch (req.type) {
           case 'score': {
+            // a batch scored again gives its rows the ids it gave them the first time: the rows
+            // retained then are known by them (RetainedScores.scoredAgain). The count of rows
+            // alike at one time goes on from batch to batch, so it is put back where it stood
+            if (req.batch === 'again' && idsBeforeBatch) scorer.restoreIdCount(idsBeforeBatch);
+            else if (req.batch === 'new') idsBeforeBatch = scorer.idCount();
             const parsed = parseQueuedLines(req.lines, req.marks);
             unreadable = parsed.unreadable;
             events = await scoreInSlices(scorer, parsed, req.id, req.lineByLine ?? false, progress);

@@ -102,11 +102,26 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
       // an id names the row's time and content (scorer.ts, idFor); its score may differ, as the
       // subject may resume from an older save
       const fresh = events.filter((e) => ids.get(e.id) !== e.time);
-      if (fresh.length < events.length) this.log('info', `${events.length - fresh.length} rows scored again after a restart were already retained; kept once`);
+      if (fresh.length < events.length) this.log('info', `${events.length - fresh.length} rows scored again were already retained; kept once`);
       if (fresh.length) this.replayIds = null;
       events = fresh;
     }
     this.appendRecords(events);
+  }
+
+  /**
+   * A batch whose rows the disk refused in part goes back to the queue and is scored again
+   * whole (ScoringService.score): the rows of it this store took before the refusal are its
+   * newest, and they come again first. Those are kept once, as a crash's replay is (append).
+   * They are found among the newest rows by id hash and time, as the index holds them.
+   */
+  scoredAgain(events: readonly ScoredEvent[]): void {
+    const newest = new Set<string>();
+    for (let i = this.end - 1; i >= Math.max(this.start, this.end - events.length); i--) newest.add(`${this.hash[i]} ${this.time[i]}`);
+    const taken = events.filter((e) => newest.has(`${hashText(e.id)} ${e.time}`));
+    if (!taken.length) return;
+    this.replayIds ??= new Map();
+    for (const e of taken) this.replayIds.set(e.id, e.time);
   }
 
   select(filter: ScoreFilter): ScoredEvent[] {

@@ -61,9 +61,18 @@ export interface ScoreFilter {
   id?: string[];
 }
 
+/**
+ * Scored rows a full disk would not let anomaly_scores keep: their lines stay queued and are
+ * scored again once it has room (extension/ingest.ts), rather than acknowledged lines lost.
+ */
+export class RowsNotRetained extends Error {}
+
 /** Retained scored events, newest first; persisted in the state directory. */
 export interface ScoreStore {
+  /** keep scored rows; throws when the disk refuses them (some may be kept: see scoredAgain) */
   append(events: readonly ScoredEvent[]): void;
+  /** a batch the last append took in part will be appended again: keep the part it took once */
+  scoredAgain(events: readonly ScoredEvent[]): void;
   /** rows matching the filter, newest first, read one at a time */
   matching(filter: ScoreFilter): Iterable<ScoredEvent>;
   /** rows matching the filter, newest first */

@@ -1,0 +1,473 @@
+import type { ChildProcess } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { emulated, processLine, type Emulated } from '../test/helpers/emulated';
+import { fill, smallDisk } from '../test/helpers/disk';
+
+// "Loses nothing" under a randomised sequence of faults (design.md, "Never break osqueryd":
+// the logger acknowledges at once, queues durably and scores in the background).
+//
+// The real anomaly.ext runs under the osqueryd emulator with its state on a small tmpfs. A
+// stream of result lines, each one row with a number of its own (pid, cmdline, time), is
+// logged in bursts; between and during the bursts, at moments a seeded generator picks, the
+// extension is killed (SIGKILL mid-burst, SIGTERM), osqueryd stops (with and without telling
+// its extensions) and starts again, a state file is cut short or overwritten while the
+// extension is down, or the disk is filled. At the end, with the disk emptied and everything
+// scored, the invariants are checked against anomaly_scores, anomaly_models and the files:
+//
+//   - every acknowledged line's row is in anomaly_scores, except lines a fault is allowed to
+//     lose: lines acknowledged while the disk was full (counted dropped), lines in a part of a
+//     queue segment or of a retained-scores segment that was cut or overwritten;
+//   - no row is in anomaly_scores twice, whatever the faults;
+//   - no subject has learned a row twice: at most the rows of its user that were scored (the
+//     subjects stay learning, where every row is learnt), unless the queue's cursor or epoch
+//     was damaged (then a replay may learn twice: documented); and exactly those when the
+//     extension was never killed (a SIGKILL loses what was learnt since the last save: the
+//     subjects are saved every minute, at exit and when they change state; documented);
+//   - every start registers and answers a query within its deadline (state always loads);
+//   - after the last stop no `.tmp` copy is left, the queue holds at most one segment and
+//     no file is set aside (quarantined) that the harness did not damage.
+//
+// Every wait has a deadline (a hang is reported as a violation, not waited out). Run:
+//
+//   npm run chaos -- [--seed N] [--seeds A-B] [--rounds R] [--users U] [--disk 24m]
+//
+// Exit 0 when every seed held, 1 when one did not (each violation is printed with its seed).
+
+/** mulberry32: a small seeded generator, so that a failing sequence can be run again */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface ChaosOptions {
+  seed: number;
+  rounds: number;
+  users: number;
+  /** the tmpfs size for the state directory (mount(8) syntax) */
+  disk: string;
+  /** longest wait for any one thing: a start, an exit, the queue to drain */
+  deadlineMs: number;
+  log?: (s: string) => void;
+}
+
+export interface ChaosResult {
+  seed: number;
+  /** the faults, in order, as run */
+  steps: string[];
+  violations: string[];
+  sent: number;
+  acknowledged: number;
+  /** where no tmpfs can be mounted the run does not happen */
+  skipped?: string;
+}
+
+interface Line {
+  i: number;
+  user: string;
+  acked: boolean;
+  /** a fault may have lost it (see the header) */
+  mayBeLost: boolean;
+}
+
+class Deadline extends Error {}
+
+async function within<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Deadline(`${what}: not within ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function until<T>(what: string, ms: number, fn: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    let v: T | undefined;
+    let failed: unknown = null;
+    try {
+      v = await within(what, Math.max(1, end - Date.now()), fn());
+      if (ok(v)) return v;
+    } catch (err) {
+      failed = err;
+    }
+    if (Date.now() >= end) throw new Deadline(`${what}: not within ${ms} ms${failed ? ` (${(failed as Error).message})` : ` (last ${JSON.stringify(v)})`}`);
+    await sleep(200);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function exitOf(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/** every file under `dir`, relative paths */
+function files(dir: string, under = ''): string[] {
+  let out: string[] = [];
+  for (const d of fs.readdirSync(path.join(dir, under), { withFileTypes: true })) {
+    const rel = path.join(under, d.name);
+    if (d.isDirectory()) out = out.concat(files(dir, rel));
+    else if (d.isFile()) out.push(rel);
+  }
+  return out;
+}
+
+/** the numbers of the stream's lines (their pid) found in `text`: a line, or a retained row, whose columns are a JSON string */
+function numbersIn(text: string): number[] {
+  return [...text.matchAll(/\\?"pid\\?"\s*:\s*\\?"(\d+)\\?"/g)].map((m) => Number(m[1]));
+}
+
+/** what a run interrupted by a signal must undo at once: its extension, its mount, its folder */
+let undo: (() => void) | null = null;
+
+export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
+  const log = opts.log ?? (() => undefined);
+  const random = rng(opts.seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+  const steps: string[] = [];
+  const violations: string[] = [];
+  const lines: Line[] = [];
+  const users = Array.from({ length: opts.users }, (_, k) => String(1000 + k));
+  // subjects stay learning: every row scored is learnt, so what each learnt can be counted
+  const e: Emulated = await emulated({ config: { learning: { min_events: 1_000_000_000, min_days: 0 } } });
+  const unmount = smallDisk(e.stateDir, opts.disk);
+  if (!unmount) {
+    await e.close();
+    if (violations.length && opts.log) opts.log(`its log:\n${e.stderr.join('')}`);
+    return { seed: opts.seed, steps, violations, sent: 0, acknowledged: 0, skipped: 'no tmpfs can be mounted here' };
+  }
+  undo = () => {
+    e.child?.kill('SIGKILL');
+    unmount();
+    fs.rmSync(e.dir, { recursive: true, force: true });
+  };
+  /** faults that excuse a subject learning less, or learning twice */
+  const excused = { learnedLess: false, learnedTwice: false };
+  /** the state files damaged, relative to the state directory */
+  const damaged = new Set<string>();
+  let filler: string | null = null;
+  const step = (s: string) => {
+    steps.push(s);
+    log(`[seed ${opts.seed}] ${s}`);
+  };
+
+  const launch = async (): Promise<ChildProcess> => {
+    // osqueryd forgets a killed extension at its next health check; until then a new one is a duplicate
+    await until(
+      'osqueryd forgets the extension gone',
+      opts.deadlineMs,
+      async () => e.emu.registered().length,
+      (n) => n === 0,
+    );
+    e.emu.catastrophic = null;
+    try {
+      return await within('the extension starts and its logger answers', opts.deadlineMs, e.launch());
+    } catch (err) {
+      // a start that never ends is killed, so that the run can go on to its checks
+      e.child?.kill('SIGKILL');
+      throw err;
+    }
+  };
+  const stopped = async (child: ChildProcess, what: string) => within(`${what}: the extension exits`, opts.deadlineMs, exitOf(child));
+
+  /** log `count` lines; with `killAfter` ms set, SIGKILL the extension meanwhile */
+  const burst = async (count: number, killAfter: number | null) => {
+    const child = e.child!;
+    let killed = false;
+    const killer =
+      killAfter === null
+        ? null
+        : setTimeout(() => {
+            killed = true;
+            child.kill('SIGKILL');
+          }, killAfter);
+    for (let k = 0; k < count; k++) {
+      // the user of a line depends on its number only, not on how many lines a kill let through
+      const i = lines.length;
+      const line: Line = { i, user: users[Math.floor(rng(opts.seed * 1_000_003 + i)() * users.length)], acked: false, mayBeLost: filler !== null };
+      lines.push(line);
+      try {
+        await within('a result line is answered', opts.deadlineMs, e.emu.logResult('anomaly', processLine(line.i, line.user)));
+        line.acked = true;
+      } catch (err) {
+        if (!killed) violations.push(`line ${line.i} was not acknowledged: ${(err as Error).message}`);
+        break;
+      }
+    }
+    if (killer) {
+      excused.learnedLess = true;
+      // a burst quicker than `killAfter` is followed by the kill
+      await stopped(child, 'SIGKILL');
+    }
+    return killer !== null;
+  };
+
+  /** damage one state file while the extension is down */
+  const damage = () => {
+    const candidates = files(e.stateDir).filter((f) => f !== 'filler' && !f.startsWith('.lock') && !f.includes('quarantine'));
+    if (!candidates.length) return;
+    const rel = pick(candidates);
+    const file = path.join(e.stateDir, rel);
+    const size = fs.statSync(file).size;
+    const at = Math.floor(random() * size);
+    const text = fs.readFileSync(file, 'latin1');
+    const how = pick(['cut', 'overwrite', 'empty'] as const);
+    if (how === 'cut') fs.truncateSync(file, at);
+    else if (how === 'empty') fs.truncateSync(file, 0);
+    else {
+      const fd = fs.openSync(file, 'r+');
+      fs.writeSync(fd, Buffer.from('\u0000garbage}{\n'), 0, 11, at);
+      fs.closeSync(fd);
+    }
+    damaged.add(rel);
+    const from = how === 'empty' ? 0 : at;
+    step(`damage ${rel} (${how} at ${from} of ${size})`);
+    // what the damage may lose: the lines it touched, from the start of the first (a cut
+    // after a line's number loses that line too); an overwrite touches no line after them
+    const first = text.lastIndexOf('\n', from - 1) + 1;
+    const last = how === 'overwrite' ? text.indexOf('\n', from + 11) : -1;
+    const touched = text.slice(first, last < 0 ? undefined : last);
+    if (/^queue\/\d+\.log$/.test(rel) || /^scores\//.test(rel)) for (const n of numbersIn(touched)) if (lines[n]) lines[n].mayBeLost = true;
+    if (/^queue\/(cursor|epoch)\.json$/.test(rel)) excused.learnedTwice = true;
+  };
+
+  let sent = 0;
+  try {
+    await launch();
+    for (let round = 0; round < opts.rounds; round++) {
+      const count = 1 + Math.floor(random() * 120);
+      const fault = pick([
+        'none',
+        'sigkill',
+        'sigkill',
+        'sigterm',
+        'sigterm-sigkill',
+        'kill-replaying',
+        'osqueryd-restart',
+        'osqueryd-vanish',
+        'damage',
+        'full-disk',
+      ] as const);
+      if (fault === 'none') {
+        step(`burst ${count}`);
+        await burst(count, null);
+      } else if (fault === 'sigkill') {
+        const after = Math.floor(random() * 400);
+        step(`burst ${count}, SIGKILL after ${after} ms`);
+        await burst(count, after);
+        await launch();
+      } else if (fault === 'sigterm') {
+        step(`burst ${count}, SIGTERM`);
+        await burst(count, null);
+        e.child!.kill('SIGTERM');
+        await stopped(e.child!, 'SIGTERM');
+        await launch();
+      } else if (fault === 'sigterm-sigkill') {
+        // osqueryd's SIGKILL when the extension outlasts its grace: here while it saves at exit
+        const after = Math.floor(random() * 300);
+        step(`burst ${count}, SIGTERM, SIGKILL after ${after} ms`);
+        await burst(count, null);
+        const child = e.child!;
+        child.kill('SIGTERM');
+        excused.learnedLess = true;
+        const killer = setTimeout(() => child.kill('SIGKILL'), after);
+        await stopped(child, 'SIGTERM then SIGKILL');
+        clearTimeout(killer);
+        await launch();
+      } else if (fault === 'kill-replaying') {
+        // a backlog left by a kill at once, then a kill while the next start scores it
+        const after = Math.floor(random() * 1500);
+        step(`burst ${count}, SIGKILL, start, SIGKILL after ${after} ms`);
+        await burst(count, null);
+        excused.learnedLess = true;
+        e.child!.kill('SIGKILL');
+        await stopped(e.child!, 'SIGKILL');
+        await launch();
+        const child = e.child!;
+        const killer = setTimeout(() => child.kill('SIGKILL'), after);
+        await stopped(child, 'SIGKILL while replaying');
+        clearTimeout(killer);
+        await launch();
+      } else if (fault === 'osqueryd-restart' || fault === 'osqueryd-vanish') {
+        step(`burst ${count}, ${fault}`);
+        await burst(count, null);
+        await within('osqueryd stops', opts.deadlineMs, e.emu.stop({ notifyExtensions: fault === 'osqueryd-restart' }));
+        // with osqueryd gone, the extension stops on its own (its manager's socket is gone)
+        await stopped(e.child!, fault);
+        await within('osqueryd starts', opts.deadlineMs, e.emu.start());
+        await launch();
+      } else if (fault === 'damage') {
+        const after = Math.floor(random() * 400);
+        step(`burst ${count}, SIGKILL after ${after} ms`);
+        await burst(count, after);
+        damage();
+        await launch();
+      } else {
+        // the disk fills right after a burst, while its lines are queued and being scored;
+        // the lines logged then cannot be queued (counted dropped)
+        const more = Math.ceil(count / 4);
+        step(`burst ${count}, disk full, burst ${more}`);
+        await burst(count, null);
+        filler = fill(e.stateDir);
+        await burst(more, null);
+        const end = pick(['freed', 'sigkill', 'restart-full'] as const);
+        step(`then ${end}`);
+        if (end === 'sigkill') {
+          excused.learnedLess = true;
+          e.child!.kill('SIGKILL');
+          await stopped(e.child!, 'SIGKILL');
+        } else if (end === 'restart-full') {
+          e.child!.kill('SIGTERM');
+          await stopped(e.child!, 'SIGTERM');
+          await launch();
+          const more = 1 + Math.floor(random() * 20);
+          step(`burst ${more} on the full disk`);
+          await burst(more, null);
+        }
+        fs.rmSync(filler);
+        filler = null;
+        if (end === 'sigkill') await launch();
+      }
+    }
+    sent = lines.length;
+    // everything accepted is scored: nothing queued, and the scored count stands still
+    step('drain');
+    const drained = async () => {
+      const [row] = await e.emu.query("SELECT * FROM anomaly_models WHERE subject = '*'");
+      return row;
+    };
+    let last = '';
+    await until('the queue drains', opts.deadlineMs * 3, drained, (row) => {
+      const now = `${row.queued}/${row.scored}`;
+      const still = row.queued === '0' && now === last;
+      last = now;
+      return still;
+    });
+    await within('the checks', opts.deadlineMs, check(e, lines, users, excused, opts.deadlineMs, violations));
+    // the last stop, then what it leaves
+    step('SIGTERM, then the files are checked and the state loaded again');
+    e.child!.kill('SIGTERM');
+    await stopped(e.child!, 'the last SIGTERM');
+    const left = files(e.stateDir);
+    const tmp = left.filter((f) => /\.tmp$/.test(f));
+    if (tmp.length) violations.push(`copies left after the last stop: ${tmp.join(', ')}`);
+    const segments = left.filter((f) => /^queue\/\d+\.log$/.test(f));
+    // one being written, and one consumed that the next start removes (queue.ts)
+    if (segments.length > 2) violations.push(`the queue holds ${segments.length} segments with nothing queued: ${segments.join(', ')}`);
+    // a file set aside (state/atomic.ts quarantine: its name, the time, a random part; a
+    // queue segment's tail: .tail-<ms>) must be one the harness damaged: any other was left
+    // unreadable by the extension itself
+    for (const f of left) {
+      const m = /^(.*?)(?:quarantine\/)?([^/]+?)\.(?:\d{4}-\d\d-\d\dT[\d-]+Z\.[0-9a-f]+|tail-\d+)$/.exec(f);
+      if (m && !damaged.has(m[1] + m[2])) violations.push(`${f} was set aside, and the harness damaged no ${m[1] + m[2]}`);
+    }
+    await launch();
+    await within('the checks', opts.deadlineMs, check(e, lines, users, excused, opts.deadlineMs, violations));
+    e.child!.kill('SIGTERM');
+    await stopped(e.child!, 'the very last SIGTERM');
+  } catch (err) {
+    violations.push(`${err instanceof Deadline ? 'hang' : 'failure'}: ${(err as Error).message}; its log:\n${e.stderr.join('').slice(-3000)}`);
+  } finally {
+    e.child?.kill('SIGKILL');
+    if (filler) fs.rmSync(filler, { force: true });
+    await e.emu.shutdown(2000).catch(() => undefined);
+    unmount();
+    undo = null;
+    await e.close().catch(() => undefined);
+  }
+  if (violations.length && opts.log) opts.log(`its log:\n${e.stderr.join('')}`);
+  return { seed: opts.seed, steps, violations, sent: sent || lines.length, acknowledged: lines.filter((l) => l.acked).length };
+}
+
+/** the invariants of the header, against the running extension's tables */
+async function check(
+  e: Emulated,
+  lines: Line[],
+  users: string[],
+  excused: { learnedLess: boolean; learnedTwice: boolean },
+  deadlineMs: number,
+  violations: string[],
+) {
+  const rows = await e.emu.query('SELECT subject, columns FROM anomaly_scores');
+  const times = new Map<number, number>();
+  for (const r of rows) {
+    const n = Number(JSON.parse(r.columns).pid);
+    times.set(n, (times.get(n) ?? 0) + 1);
+  }
+  const twice = [...times].filter(([, c]) => c > 1).map(([n]) => n);
+  if (twice.length) violations.push(`${twice.length} rows kept more than once in anomaly_scores: lines ${twice.slice(0, 20).join(', ')}`);
+  const lost = lines.filter((l) => l.acked && !l.mayBeLost && !times.has(l.i)).map((l) => l.i);
+  if (lost.length) violations.push(`${lost.length} acknowledged lines have no row in anomaly_scores: ${lost.slice(0, 20).join(', ')}`);
+  const stray = [...times.keys()].filter((n) => !lines[n]);
+  if (stray.length) violations.push(`rows of lines never sent: ${stray.slice(0, 20).join(', ')}`);
+  // the subjects are listed once the scorer thread has loaded them
+  const withRows = users.filter((u) => lines.some((l) => l.user === u && times.has(l.i)));
+  const models = await until(
+    'the scorer lists its subjects',
+    deadlineMs,
+    () => e.emu.query("SELECT subject, events FROM anomaly_models WHERE model = 'rarity'"),
+    (m) => withRows.every((u) => m.some((r) => r.subject === `uid:${u}@h`)),
+  );
+  for (const u of withRows) {
+    const scored = lines.filter((l) => l.user === u && times.has(l.i)).length;
+    // a row in a damaged part of the retained scores may have been learnt
+    const most = lines.filter((l) => l.user === u && (times.has(l.i) || l.mayBeLost)).length;
+    const learned = Number(models.find((m) => m.subject === `uid:${u}@h`)?.events);
+    if (learned > most && !excused.learnedTwice) violations.push(`uid:${u}@h learned ${learned} rows, more than its ${most} lines scored: some twice`);
+    if (learned < scored && !excused.learnedLess)
+      violations.push(`uid:${u}@h learned ${learned} rows, ${scored} of its lines were scored, and it was never killed`);
+  }
+}
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i < 0 ? undefined : args[i + 1];
+}
+
+async function main(args: string[]) {
+  const seeds: number[] = [];
+  const range = option(args, 'seeds');
+  if (range) {
+    const [a, b] = range.split('-').map(Number);
+    for (let s = a; s <= (b ?? a); s++) seeds.push(s);
+  } else seeds.push(Number(option(args, 'seed') ?? 1));
+  const rounds = Number(option(args, 'rounds') ?? 30);
+  const users = Number(option(args, 'users') ?? 3);
+  const disk = option(args, 'disk') ?? '24m';
+  const deadlineMs = Number(option(args, 'deadline') ?? 120_000);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.on(signal, () => {
+      undo?.();
+      process.exit(130);
+    });
+  let failed = 0;
+  for (const seed of seeds) {
+    const started = Date.now();
+    const r = await runChaos({ seed, rounds, users, disk, deadlineMs, log: args.includes('--verbose') ? (s) => console.log(s) : undefined });
+    const secs = ((Date.now() - started) / 1000).toFixed(1);
+    if (r.skipped) {
+      console.log(`seed ${seed}: skipped (${r.skipped})`);
+      continue;
+    }
+    console.log(
+      `seed ${seed}: ${r.steps.length} steps, ${r.sent} lines sent, ${r.acknowledged} acknowledged, ${secs} s: ${r.violations.length ? 'VIOLATED' : 'held'}`,
+    );
+    if (r.violations.length) {
+      failed++;
+      console.log(`  steps: ${r.steps.join(' | ')}`);
+      for (const v of r.violations) console.log(`  - ${v}`);
+    }
+  }
+  process.exit(failed ? 1 : 0);
+}
+
+if (require.main === module) void main(process.argv.slice(2));
