@@ -20,6 +20,12 @@ export interface LaunchOptions {
   umask?: number;
   /** RLIMIT_FSIZE in 512-byte blocks (`ulimit -f`): a disk that refuses to grow files */
   fileSizeBlocks?: number;
+  /**
+   * variables removed from the environment in the shell that execs the extension: a value set
+   * in `env` can be rewritten at spawn (tap's process-info hook puts its own `--import` back
+   * into every child's NODE_OPTIONS), an unset in the shell cannot
+   */
+  unsetEnv?: readonly string[];
 }
 
 /**
@@ -66,7 +72,9 @@ export function launchExtension(file: string, opts: LaunchOptions): ChildProcess
   // the same environment osqueryd's fork+execve gives
   const umask = opts.umask === undefined ? '' : `umask ${opts.umask.toString(8).padStart(3, '0')}; `;
   const limit = opts.fileSizeBlocks === undefined ? '' : `ulimit -f ${Math.floor(opts.fileSizeBlocks)}; `;
-  return spawn('/bin/sh', ['-c', `${umask}${limit}OSQUERY_EXTENSION=$$; export OSQUERY_EXTENSION; exec "$0" "$@"`, file, ...argv], {
+  const names = (opts.unsetEnv ?? []).filter((name) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(name));
+  const unset = names.length ? `unset ${names.join(' ')}; ` : '';
+  return spawn('/bin/sh', ['-c', `${umask}${limit}${unset}OSQUERY_EXTENSION=$$; export OSQUERY_EXTENSION; exec "$0" "$@"`, file, ...argv], {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'ignore', opts.stderr ?? 'inherit'],
   });
