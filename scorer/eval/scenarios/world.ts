@@ -121,25 +121,8 @@ export class Host {
   readonly sshdPid = '612';
 
   connect(time: number, pid: string, path: string, uid: string, address: string, port: number, opts: { story?: string; novelty?: string } = {}): void {
-    this.rows.push({
-      host: this.name,
-      query: 'pack_hids_socket_events',
-      time,
-      story: opts.story,
-      novelty: opts.novelty,
-      columns: {
-        pid,
-        path,
-        action: 'connect',
-        remote_address: address,
-        remote_port: String(port),
-        local_port: String(32768 + Math.floor(this.rand() * 28000)),
-        family: '2',
-        protocol: '6',
-        auid: this.accounts.find((a) => a.uid === uid)?.service ? UNSET_AUID : uid,
-        time: String(time),
-      },
-    });
+    const auid = this.accounts.find((a) => a.uid === uid)?.service ? UNSET_AUID : uid;
+    this.socket(time, pid, path, 'connect', address, String(port), String(this.ephemeralPort()), auid, opts);
   }
 
   /**
@@ -147,6 +130,24 @@ export class Host {
    * password guess shows before any login record exists. No login is behind it (auid unset).
    */
   accept(time: number, pid: string, path: string, address: string, localPort: number, opts: { story?: string; novelty?: string } = {}): void {
+    this.socket(time, pid, path, 'accept', address, String(this.ephemeralPort()), String(localPort), UNSET_AUID, opts);
+  }
+
+  private ephemeralPort(): number {
+    return 32768 + Math.floor(this.rand() * 28000);
+  }
+
+  private socket(
+    time: number,
+    pid: string,
+    path: string,
+    action: string,
+    address: string,
+    remotePort: string,
+    localPort: string,
+    auid: string,
+    opts: { story?: string; novelty?: string },
+  ): void {
     this.rows.push({
       host: this.name,
       query: 'pack_hids_socket_events',
@@ -156,13 +157,13 @@ export class Host {
       columns: {
         pid,
         path,
-        action: 'accept',
+        action,
         remote_address: address,
-        remote_port: String(32768 + Math.floor(this.rand() * 28000)),
-        local_port: String(localPort),
+        remote_port: remotePort,
+        local_port: localPort,
         family: '2',
         protocol: '6',
-        auid: UNSET_AUID,
+        auid,
         time: String(time),
       },
     });
