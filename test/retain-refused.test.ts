@@ -15,44 +15,54 @@ import { processLine } from './helpers/emulated';
 
 const realWriteSync = fsModule.writeSync;
 
-t.test('rows anomaly_scores refuses for another reason than space (EIO): the batch is tried three times, then set aside, and the queue goes on (review11)', async (t) => {
-  // bc939d9 kept a batch queued whatever the store's error: right for a full disk, which
-  // frees up, but an I/O error, a segment made unwritable (EACCES) or replaced by a directory
-  // need someone to act. Until then nothing further was scored: no window, no learning, the
-  // queue filling to queue.max_bytes and then dropping what osqueryd sent. Such a batch is
-  // now tried as often as any failing one and set aside in queue/failed.jsonl (kept), and
-  // the lines after it are scored
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-retain-eio-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const config = resolveConfig({ state_dir: dir, learning: { min_events: 1_000_000_000, min_days: 0 } }, 'test', {});
-  const scores = new RetainedScores({ dir: path.join(dir, 'scores'), maxRows: 100_000, maxDays: 3650 });
-  const service = await createScoringService({ config, log: () => {}, scores });
-  const queue = new DurableQueue(path.join(dir, 'queue'), 1 << 20);
-  const logs: string[] = [];
-  const ingest = new Ingest(queue, service, config, (_level, m) => logs.push(m), 60);
-  for (let i = 0; i < 120; i++) ingest.accept(processLine(i, String(1000 + (i % 3))));
-  // every write of the first batch's rows fails; those of the next batch are written
-  fsModule.writeSync = ((fd: number, data: unknown, ...rest: unknown[]) => {
-    if (Buffer.isBuffer(data) && data.includes('"verdict":') && data.includes('\\"pid\\":\\"0\\"'))
-      throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
-    return (realWriteSync as (...a: unknown[]) => number)(fd, data, ...rest);
-  }) as typeof fs.writeSync;
-  try {
-    ingest.start();
-    // before, the first batch failed for ever: a fourth failure ends the wait with the queue full
-    while (queue.length > 0 && !logs.some((m) => /failed \(4\)/.test(m))) await new Promise((r) => setTimeout(r, 50));
-  } finally {
-    fsModule.writeSync = realWriteSync;
-    await ingest.stop();
-    queue.close();
-  }
-  t.equal(queue.length, 0, `the queue went on past the batch (${queue.length} lines left)`);
-  t.equal(queue.counters.set_aside, 60, 'the first batch set aside');
-  t.equal(queue.counters.scored, 60, 'the second scored');
-  const kept = fs.readFileSync(path.join(dir, 'queue', 'failed.jsonl'), 'utf8').split('\n').filter(Boolean);
-  t.equal(kept.length, 60, 'the lines set aside are kept in queue/failed.jsonl');
-  const retained = scores.select({}).map((e) => Number(JSON.parse(e.columns).pid));
-  t.same(retained.sort((a, b) => a - b), Array.from({ length: 60 }, (_, i) => 60 + i), 'the second batch retained, each row once');
-  t.match(logs.join('\n'), /60 scored rows not retained in anomaly_scores \(EIO/, 'the log says why');
-  await service.close();
-});
+t.test(
+  'rows anomaly_scores refuses for another reason than space (EIO): the batch is tried three times, then set aside, and the queue goes on (review11)',
+  async (t) => {
+    // bc939d9 kept a batch queued whatever the store's error: right for a full disk, which
+    // frees up, but an I/O error, a segment made unwritable (EACCES) or replaced by a directory
+    // need someone to act. Until then nothing further was scored: no window, no learning, the
+    // queue filling to queue.max_bytes and then dropping what osqueryd sent. Such a batch is
+    // now tried as often as any failing one and set aside in queue/failed.jsonl (kept), and
+    // the lines after it are scored
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-retain-eio-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const config = resolveConfig({ state_dir: dir, learning: { min_events: 1_000_000_000, min_days: 0 } }, 'test', {});
+    const scores = new RetainedScores({ dir: path.join(dir, 'scores'), maxRows: 100_000, maxDays: 3650 });
+    const service = await createScoringService({ config, log: () => {}, scores });
+    t.teardown(() => service.close());
+    const queue = new DurableQueue(path.join(dir, 'queue'), 1 << 20);
+    const logs: string[] = [];
+    const ingest = new Ingest(queue, service, config, (_level, m) => logs.push(m), 60);
+    for (let i = 0; i < 120; i++) ingest.accept(processLine(i, String(1000 + (i % 3))));
+    // every write of the first batch's rows fails; those of the next batch are written
+    fsModule.writeSync = ((fd: number, data: unknown, ...rest: unknown[]) => {
+      if (Buffer.isBuffer(data) && data.includes('"verdict":') && data.includes('\\"pid\\":\\"0\\"'))
+        throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+      return (realWriteSync as (...a: unknown[]) => number)(fd, data, ...rest);
+    }) as typeof fs.writeSync;
+    try {
+      ingest.start();
+      // before, the first batch failed for ever: a fourth failure ends the wait with the queue full
+      while (queue.length > 0 && !logs.some((m) => /failed \(4\)/.test(m))) await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      fsModule.writeSync = realWriteSync;
+      await ingest.stop();
+      queue.close();
+    }
+    t.equal(queue.length, 0, `the queue went on past the batch (${queue.length} lines left)`);
+    t.equal(queue.counters.set_aside, 60, 'the first batch set aside');
+    t.equal(queue.counters.scored, 60, 'the second scored');
+    const kept = fs
+      .readFileSync(path.join(dir, 'queue', 'failed.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean);
+    t.equal(kept.length, 60, 'the lines set aside are kept in queue/failed.jsonl');
+    const retained = scores.select({}).map((e) => Number(JSON.parse(e.columns).pid));
+    t.same(
+      retained.sort((a, b) => a - b),
+      Array.from({ length: 60 }, (_, i) => 60 + i),
+      'the second batch retained, each row once',
+    );
+    t.match(logs.join('\n'), /60 scored rows not retained in anomaly_scores \(EIO/, 'the log says why');
+  },
+);
