@@ -350,6 +350,7 @@ export class ScoringService {
       // the models do not learn them twice (their queue marks), the rows kept already are kept
       // once (scoredAgain). Counting them scored instead lost them for good (the chaos harness)
       this.scores.scoredAgain(events);
+      this.retainWindows(windows);
       this.notRetained = { first: lines[0], last: lines[lines.length - 1], count: lines.length };
       // Only room comes back by itself: another refusal (EIO, EACCES, a segment replaced by a
       // directory) fails the batch as any failure does, tried a few times, then set aside. Kept
@@ -358,16 +359,23 @@ export class ScoringService {
       if (noRoom(err)) throw new RowsNotRetained(`${why}: their lines stay queued`);
       throw new Error(why);
     }
-    if (windows.length)
-      try {
-        if (events.length) await new Promise((r) => setImmediate(r));
-        this.windows.append(windows);
-      } catch (err) {
-        // a window is closed once (scorer/windows.ts takes each row in once): scoring its
-        // rows again would not close it again, so trying the batch again cannot bring it back
-        this.log('error', `${windows.length} closed windows not retained in anomaly_windows: ${(err as Error).message}`);
-      }
+    if (events.length && windows.length) await new Promise((r) => setImmediate(r));
+    this.retainWindows(windows);
     return { events, windows, setAside };
+  }
+
+  /**
+   * Keep the windows a batch closed, whether or not its rows were kept: a window is closed once
+   * (scorer/windows.ts takes each row in once), so the batch scored again closes none, and
+   * windows dropped with a batch whose rows the disk refused were gone for good (review11)
+   */
+  private retainWindows(windows: readonly ScoredWindow[]): void {
+    if (!windows.length) return;
+    try {
+      this.windows.append(windows);
+    } catch (err) {
+      this.log('error', `${windows.length} closed windows not retained in anomaly_windows: ${(err as Error).message}`);
+    }
   }
 
   /** label a scored event; rejects with a clear message when the id is unknown */
