@@ -39,6 +39,8 @@ export class Ingest {
   readonly counters: IngestCounters;
   private stopped = false;
   private wake: (() => void) | null = null;
+  /** whether an accepted line ends the current wait (a gathering one), or only stop() does (a backoff) */
+  private wakeOnLine = false;
   private running: Promise<void> | null = null;
   private readonly say: Throttled;
 
@@ -91,7 +93,7 @@ export class Ingest {
         return;
       }
       this.counters.queued = this.queue.length;
-      this.wake?.();
+      if (this.wakeOnLine) this.wake?.();
     } catch (err) {
       this.say.say('accept', 'error', `ingest: ${(err as Error).message}`);
     }
@@ -162,13 +164,15 @@ export class Ingest {
         this.say.say('pump', 'error', `ingest: ${(err as Error).message}; the queued lines wait until it works`);
         failures = Math.min(failures, SET_ASIDE_AFTER - 1);
       }
-      if (failures + refusals && !this.stopped) await this.pause(Math.min(MAX_BACKOFF_MS, 500 * 2 ** (failures + refusals)));
+      // a backoff only stop() ends: ended by each line that arrived, the batch was scored again
+      // as often as osqueryd sent lines, whatever the wait had grown to
+      if (failures + refusals && !this.stopped) await this.pause(Math.min(MAX_BACKOFF_MS, 500 * 2 ** (failures + refusals)), false);
       this.counters.queued = this.queue.length;
     }
   }
 
-  /** wait `ms`, or less when a line arrives or stop() is called */
-  private pause(ms: number): Promise<void> {
+  /** wait `ms`, or less when stop() is called or (`onLine`) a line arrives */
+  private pause(ms: number, onLine = true): Promise<void> {
     return new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(t);
@@ -178,6 +182,7 @@ export class Ingest {
       const t = setTimeout(done, ms);
       t.unref();
       this.wake = done;
+      this.wakeOnLine = onLine;
     });
   }
 

@@ -234,8 +234,11 @@ function refreshUsersEvery(
 }
 
 export class ScoringService {
-  /** the last batch's rows were not all retained: the next batch is that one, scored again (the ingest's queue gives it back) */
-  private scoreAgain = false;
+  /**
+   * the last batch, whose rows were not all retained: the queue gives it back and it is scored
+   * again, unless the ingest set it aside, and then the next batch is another one
+   */
+  private notRetained: { first: string; last: string; count: number } | null = null;
 
   private constructor(
     private readonly thread: ScorerThread,
@@ -311,9 +314,9 @@ export class ScoringService {
       try {
         const part = marks && { epoch: marks.epoch, segment: marks.segment.slice(from, to), end: marks.end.slice(from, to) };
         // the first request says whether this batch is the one before, scored again
-        const batch = first ? (this.scoreAgain ? 'again' : 'new') : undefined;
+        const batch = first ? (sameLines(this.notRetained, lines) ? 'again' : 'new') : undefined;
         first = false;
-        this.scoreAgain = false;
+        this.notRetained = null;
         const reply = await this.thread.request({ type: 'score', lines: lines.slice(from, to), lineByLine, marks: part, batch });
         for (const e of reply.events ?? []) events.push(e);
         for (const w of reply.windows ?? []) windows.push(w);
@@ -347,19 +350,32 @@ export class ScoringService {
       // the models do not learn them twice (their queue marks), the rows kept already are kept
       // once (scoredAgain). Counting them scored instead lost them for good (the chaos harness)
       this.scores.scoredAgain(events);
-      this.scoreAgain = true;
-      throw new RowsNotRetained(`${events.length} scored rows not retained in anomaly_scores (${(err as Error).message}): their lines stay queued`);
+      this.retainWindows(windows);
+      this.notRetained = { first: lines[0], last: lines[lines.length - 1], count: lines.length };
+      // Only room comes back by itself: another refusal (EIO, EACCES, a segment replaced by a
+      // directory) fails the batch as any failure does, tried a few times, then set aside. Kept
+      // queued for it, nothing after it was scored until someone acted (review11)
+      const why = `${events.length} scored rows not retained in anomaly_scores (${(err as Error).message})`;
+      if (noRoom(err)) throw new RowsNotRetained(`${why}: their lines stay queued`);
+      throw new Error(why);
     }
-    if (windows.length)
-      try {
-        if (events.length) await new Promise((r) => setImmediate(r));
-        this.windows.append(windows);
-      } catch (err) {
-        // a window is closed once (scorer/windows.ts takes each row in once): scoring its
-        // rows again would not close it again, so trying the batch again cannot bring it back
-        this.log('error', `${windows.length} closed windows not retained in anomaly_windows: ${(err as Error).message}`);
-      }
+    if (events.length && windows.length) await new Promise((r) => setImmediate(r));
+    this.retainWindows(windows);
     return { events, windows, setAside };
+  }
+
+  /**
+   * Keep the windows a batch closed, whether or not its rows were kept: a window is closed once
+   * (scorer/windows.ts takes each row in once), so the batch scored again closes none, and
+   * windows dropped with a batch whose rows the disk refused were gone for good (review11)
+   */
+  private retainWindows(windows: readonly ScoredWindow[]): void {
+    if (!windows.length) return;
+    try {
+      this.windows.append(windows);
+    } catch (err) {
+      this.log('error', `${windows.length} closed windows not retained in anomaly_windows: ${(err as Error).message}`);
+    }
   }
 
   /** label a scored event; rejects with a clear message when the id is unknown */
@@ -393,4 +409,15 @@ export class ScoringService {
 
 export function createScoringService(opts: ScoringServiceOptions): Promise<ScoringService> {
   return ScoringService.start(opts);
+}
+
+/** the batch refused before, given back by the queue: the same lines */
+function sameLines(batch: { first: string; last: string; count: number } | null, lines: readonly string[]): boolean {
+  return batch !== null && batch.count === lines.length && batch.first === lines[0] && batch.last === lines[lines.length - 1];
+}
+
+/** the disk, the quota or the file size limit has no room: it comes back once files go */
+function noRoom(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG';
 }

@@ -6,6 +6,7 @@ import fsModule = require('fs');
 import { DEFAULTS } from '../conf/config';
 import { Ingest } from '../extension/ingest';
 import { DurableQueue } from '../extension/queue';
+import { RowsNotRetained } from '../state/store';
 import { lsLine } from './helpers/emulated';
 import { readResultLogs } from '../scorer/parse/results';
 
@@ -154,4 +155,36 @@ t.test('queue/failed.jsonl ending in a torn line: the next lines start on a line
   t.equal(rows.length, 2, `a reader takes the two whole lines (${JSON.stringify(rows)})`);
   t.equal(errors.length, 1, 'and counts the torn one as one bad line');
   t.match(errors[0] ?? '', /failed\.jsonl:2: truncated JSON/, errors[0]);
+});
+
+t.test('a batch whose rows the disk refused waits out its backoff while lines keep arriving (review11)', async (t) => {
+  // Each try scores the refused batch again in the scorer thread, so its waits grow to 30 s
+  // (77c1921). The wait was the gathering pause, which every accepted line cuts short: with
+  // osqueryd sending lines, the batch was scored again as each arrived, not once per wait
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-backoff-'));
+  t.teardown(() => fs.rmSync(state, { recursive: true, force: true }));
+  const config = { ...DEFAULTS, state_dir: state };
+  const queue = new DurableQueue(path.join(state, 'queue'), 1 << 20);
+  let tries = 0;
+  const scorer = {
+    score: async () => {
+      tries++;
+      throw new RowsNotRetained('2 scored rows not retained in anomaly_scores (ENOSPC): their lines stay queued');
+    },
+  };
+  const ingest = new Ingest(queue, scorer, config, () => {}, 2);
+  ingest.accept(line(0));
+  ingest.accept(line(1));
+  ingest.start();
+  while (tries === 0) await new Promise((r) => setImmediate(r));
+  // the pump is in its first wait (1 s); lines arrive, and the event loop turns many times
+  for (let i = 2; i < 12; i++) {
+    ingest.accept(line(i));
+    for (let k = 0; k < 20; k++) await new Promise((r) => setImmediate(r));
+  }
+  t.equal(tries, 1, 'the refused batch was not scored again before its wait ended');
+  // stop() still ends the wait (systemd gives a stopping service 15 s; the wait may be 30 s)
+  await ingest.stop();
+  queue.close();
+  t.equal(queue.counters.scored, 0, 'nothing counted scored: the lines stay queued');
 });
