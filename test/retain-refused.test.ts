@@ -1,20 +1,11 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import t, { type Test } from 'tap';
-import fsModule = require('fs');
-import { resolveConfig } from '../conf/config';
-import { Ingest } from '../extension/ingest';
-import { DurableQueue } from '../extension/queue';
-import { createScoringService } from '../scorer/service';
-import { RetainedScores } from '../state/scores';
-import { RetainedWindows } from '../state/windows';
 import { processLine } from './helpers/emulated';
+import { fsError, pipeline, runRefusing } from './helpers/pipeline';
 
 // A store that refuses rows for a reason room will not cure (retain-full-disk.test.ts has the
 // full disk, which does) must not stop the queue.
-
-const realWriteSync = fsModule.writeSync;
 
 t.test(
   'rows anomaly_scores refuses for another reason than space (EIO): the batch is tried three times, then set aside, and the queue goes on (review11)',
@@ -25,31 +16,16 @@ t.test(
     // queue filling to queue.max_bytes and then dropping what osqueryd sent. Such a batch is
     // now tried as often as any failing one and set aside in queue/failed.jsonl (kept), and
     // the lines after it are scored
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-retain-eio-'));
-    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const config = resolveConfig({ state_dir: dir, learning: { min_events: 1_000_000_000, min_days: 0 } }, 'test', {});
-    const scores = new RetainedScores({ dir: path.join(dir, 'scores'), maxRows: 100_000, maxDays: 3650 });
-    const service = await createScoringService({ config, log: () => {}, scores });
-    t.teardown(() => service.close());
-    const queue = new DurableQueue(path.join(dir, 'queue'), 1 << 20);
-    const logs: string[] = [];
-    const ingest = new Ingest(queue, service, config, (_level, m) => logs.push(m), 60);
+    const p = await pipeline(t, 60);
+    const { dir, scores, queue, ingest, logs } = p;
     for (let i = 0; i < 120; i++) ingest.accept(processLine(i, String(1000 + (i % 3))));
-    // every write of the first batch's rows fails; those of the next batch are written
-    fsModule.writeSync = ((fd: number, data: unknown, ...rest: unknown[]) => {
-      if (Buffer.isBuffer(data) && data.includes('"verdict":') && data.includes('\\"pid\\":\\"0\\"'))
-        throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
-      return (realWriteSync as (...a: unknown[]) => number)(fd, data, ...rest);
-    }) as typeof fs.writeSync;
-    try {
-      ingest.start();
-      // before, the first batch failed for ever: a fourth failure ends the wait with the queue full
-      while (queue.length > 0 && !logs.some((m) => /failed \(4\)/.test(m))) await new Promise((r) => setTimeout(r, 50));
-    } finally {
-      fsModule.writeSync = realWriteSync;
-      await ingest.stop();
-      queue.close();
-    }
+    // every write of the first batch's rows fails; those of the next batch are written. Before,
+    // the first batch failed for ever: a fourth failure ends the wait with the queue full
+    await runRefusing(
+      p,
+      (data) => (data.includes('"verdict":') && data.includes('\\"pid\\":\\"0\\"') ? fsError('EIO', 'i/o error') : null),
+      () => queue.length === 0 || logs.some((m) => /failed \(4\)/.test(m)),
+    );
     t.equal(queue.length, 0, `the queue went on past the batch (${queue.length} lines left)`);
     t.equal(queue.counters.set_aside, 60, 'the first batch set aside');
     t.equal(queue.counters.scored, 60, 'the second scored');
@@ -70,34 +46,16 @@ t.test(
 
 /** windows anomaly_windows holds after 60 lines of one user, 30 s apart, when the disk refuses the first write of rows `refusals` times */
 async function windowsRetained(t: Test, refusals: number): Promise<number> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-retain-windows-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const config = resolveConfig({ state_dir: dir, learning: { min_events: 1_000_000_000, min_days: 0 } }, 'test', {});
-  const scores = new RetainedScores({ dir: path.join(dir, 'scores'), maxRows: 100_000, maxDays: 3650 });
-  const windows = new RetainedWindows({ dir: path.join(dir, 'window-scores'), maxRows: 100_000, maxDays: 3650 });
-  const service = await createScoringService({ config, log: () => {}, scores, windows });
-  t.teardown(() => service.close());
-  const queue = new DurableQueue(path.join(dir, 'queue'), 1 << 20);
-  const ingest = new Ingest(queue, service, config, () => {}, 60);
-  for (let i = 0; i < 60; i++) ingest.accept(processLine(i).replace(/"unixTime":\d+/, `"unixTime":${1_790_000_000 + 30 * i}`));
+  const p = await pipeline(t, 60);
+  for (let i = 0; i < 60; i++) p.ingest.accept(processLine(i).replace(/"unixTime":\d+/, `"unixTime":${1_790_000_000 + 30 * i}`));
   let refused = 0;
-  fsModule.writeSync = ((fd: number, data: unknown, ...rest: unknown[]) => {
-    if (refused < refusals && Buffer.isBuffer(data) && data.includes('"verdict":') && !data.includes('"start":')) {
-      refused++;
-      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-    }
-    return (realWriteSync as (...a: unknown[]) => number)(fd, data, ...rest);
-  }) as typeof fs.writeSync;
-  try {
-    ingest.start();
-    while (queue.length > 0) await new Promise((r) => setTimeout(r, 50));
-  } finally {
-    fsModule.writeSync = realWriteSync;
-    await ingest.stop();
-    queue.close();
-  }
+  await runRefusing(p, (data) => {
+    if (refused >= refusals || !data.includes('"verdict":') || data.includes('"start":')) return null;
+    refused++;
+    return fsError('ENOSPC', 'no space left on device');
+  });
   t.equal(refused, refusals, `the disk refused the rows ${refusals} times`);
-  return windows.select({}).length;
+  return p.windows.select({}).length;
 }
 
 t.test('windows closed by a batch whose rows the full disk refused are retained all the same (review11)', async (t) => {
