@@ -1,0 +1,73 @@
+import * as crypto from 'crypto';
+import t from 'tap';
+import { generateScenarios } from '../scorer/eval/scenarios/generate';
+
+// The third held-out story set (scorer/eval/scenarios/heldout3.ts, branch heldout3): what it
+// generates, not how it scores (docs/evaluation.md has the figures). Its labels must be exactly
+// its attack stories' rows, the set must come out the same for a seed, and adding it must leave
+// the two other sets byte for byte as they were, or their published figures stop reproducing.
+
+const opts = { seed: 12, days: 21, start: 1_767_225_600 };
+/** the md5 of the file main.ts writes for these lines */
+const md5 = (lines: string[]) =>
+  crypto
+    .createHash('md5')
+    .update(lines.join('\n') + '\n')
+    .digest('hex');
+
+t.test('the third held-out set is the same for a seed, and another seed gives another', async (t) => {
+  const a = generateScenarios({ ...opts, stories: 'heldout3' });
+  const b = generateScenarios({ ...opts, stories: 'heldout3' });
+  t.equal(md5(a.train), md5(b.train), 'training lines');
+  t.equal(md5(a.test), md5(b.test), 'labelled lines');
+  t.same(a.testStory, b.testStory, 'story of every labelled line');
+  const c = generateScenarios({ ...opts, seed: 13, stories: 'heldout3' });
+  t.not(md5(c.test), md5(a.test), 'seed 13 differs from seed 12');
+});
+
+t.test('it labels anomalous exactly the rows of its attack stories', async (t) => {
+  const set = generateScenarios({ ...opts, stories: 'heldout3' });
+  const attacks = new Set(set.stories.map((s) => s.id));
+  const novelties = new Set(set.novelties.map((s) => s.id));
+  t.equal(attacks.size, 10, 'ten attacks');
+  t.equal(novelties.size, 5, 'five benign first times');
+  for (const s of set.stories) t.match(s.title, /T1\d{3}/, `${s.id} names its ATT&CK technique`);
+  // none of the other sets' stories is played again under its name
+  const others = [generateScenarios(opts), generateScenarios({ ...opts, stories: 'heldout' })];
+  for (const other of others)
+    for (const s of [...other.stories, ...other.novelties]) t.notOk(attacks.has(s.id) || novelties.has(s.id), `${s.id} is not reused`);
+
+  t.ok(
+    set.train.every((line) => !('label' in JSON.parse(line))),
+    'no training line carries a label',
+  );
+  const labels = set.test.map((line) => JSON.parse(line).label as string);
+  const wrong = labels.filter((label, i) => label !== (attacks.has(set.testStory[i]) ? 'anomalous' : 'normal'));
+  t.equal(wrong.length, 0, 'a labelled line is anomalous if and only if an attack story made it');
+  for (const id of [...attacks, ...novelties]) t.ok(set.testStory.includes(id), `${id} has rows in the labelled days`);
+
+  // the exploited service's own process is its usual self: the web worker the at job starts
+  // from, and the Jenkins job the poisoned Makefile runs under, are routine rows
+  const parsed = set.test.map((line) => JSON.parse(line) as { label: string; hostIdentifier: string; columns: Record<string, string> });
+  const parentOf = (story: string, cmd: RegExp) => {
+    const i = parsed.findIndex((p, k) => set.testStory[k] === story && cmd.test(p.columns.cmdline ?? ''));
+    t.ok(i >= 0, `${story}: its first act is there`);
+    return parsed.find((p) => p.hostIdentifier === parsed[i].hostIdentifier && p.columns.pid === parsed[i].columns.parent && p.columns.cmdline !== undefined);
+  };
+  const fpm = parentOf('at-job', /\| at now/);
+  t.equal(fpm?.columns.cmdline, 'php-fpm: pool www');
+  t.equal(fpm?.label, 'normal', 'the exploited php-fpm worker is not labelled');
+  const job = parentOf('dns-tunnel', /^make deps$/);
+  t.match(job?.columns.cmdline, /^\/bin\/sh -xe \/var\/lib\/jenkins\/workspace\/runner@tmp/);
+  t.equal(job?.label, 'normal', 'the Jenkins job shell the poisoned target runs under is not labelled');
+});
+
+t.test('adding the third set leaves the two other sets as they were (seed 12, 21 days)', async (t) => {
+  // the md5s of the files `main.js --seed 12 --days 21` wrote before heldout3.ts existed
+  const independent = generateScenarios(opts);
+  t.equal(md5(independent.train), '349121bfd58beaca509faab1e9ef90aa', 'independent train.log');
+  t.equal(md5(independent.test), '7144d1a30d2f4a57879301e63282558a', 'independent test.log');
+  const heldout = generateScenarios({ ...opts, stories: 'heldout' });
+  t.equal(md5(heldout.train), '7f8fbd7de84f3b98d484ddf0feb23001', 'heldout train.log');
+  t.equal(md5(heldout.test), '2d6cc66fe05caef06468599b4c9b07f9', 'heldout test.log');
+});
