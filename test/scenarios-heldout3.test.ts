@@ -46,6 +46,21 @@ t.test('it labels anomalous exactly the rows of its attack stories', async (t) =
   t.equal(wrong.length, 0, 'a labelled line is anomalous if and only if an attack story made it');
   for (const id of [...attacks, ...novelties]) t.ok(set.testStory.includes(id), `${id} has rows in the labelled days`);
 
+  // a benign first time's rows are all its own, not the routine's: the node exporter the
+  // install starts (its listening port included) appears on the database host only through it
+  const onPg = set.test
+    .map((line, i) => ({ row: JSON.parse(line) as { hostIdentifier: string; columns: Record<string, string> }, line, story: set.testStory[i] }))
+    .filter((x) => x.row.hostIdentifier === 'pg-main');
+  // a listening port's row names the process by pid only
+  const exporterPids = new Set(onPg.filter((x) => x.row.columns.path === '/usr/bin/prometheus-node-exporter').map((x) => x.row.columns.pid));
+  const exporterRows = onPg.filter((x) => exporterPids.has(x.row.columns.pid));
+  t.ok(exporterRows.length > 0, 'the node exporter install is on the database host');
+  t.same(
+    exporterRows.filter((x) => x.story !== 'node-exporter-install').map((x) => x.line),
+    [],
+    'no row of the node exporter on the database host is the routine',
+  );
+
   // the exploited service's own process is its usual self: the web worker the at job starts
   // from, and the Jenkins job the poisoned Makefile runs under, are routine rows
   const parsed = set.test.map((line) => JSON.parse(line) as { label: string; hostIdentifier: string; columns: Record<string, string> });

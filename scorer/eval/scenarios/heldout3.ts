@@ -903,7 +903,8 @@ export function heldout3Novelties(hosts: ReadonlyMap<string, Host>, rand: Rand):
         h.exec(t + 27, null, '/usr/bin/deb-systemd-helper', 'deb-systemd-helper enable prometheus-node-exporter.service', post, root);
         h.exec(t + 28, null, '/usr/bin/systemctl', 'systemctl start prometheus-node-exporter.service', post, root);
         const exporter = h.exec(t + 29, 'prometheus', '/usr/bin/prometheus-node-exporter', '/usr/bin/prometheus-node-exporter', '1', { cwd: '/', ...n });
-        h.listen(t + 30, exporter, 9100, '0.0.0.0');
+        // Host.listen takes no novelty: the new port is this install's doing all the same
+        tagged(h, this.id, () => h.listen(t + 30, exporter, 9100, '0.0.0.0'));
         // on the monitoring server: the operator adds the target and reloads
         const t2 = t + 1200 + Math.floor(r() * 600);
         tagged(mon, this.id, () => {
@@ -996,7 +997,7 @@ export function heldout3Novelties(hosts: ReadonlyMap<string, Host>, rand: Rand):
           },
         );
         socket(h, r, tt + 7, { pid: agent, path: '/usr/bin/java', action: 'connect', address: JENKINS, port: 8080, auid: UNSET }, n);
-        h.listen(tt + 8, h.sshdPid, 22, '0.0.0.0');
+        tagged(h, this.id, () => h.listen(tt + 8, h.sshdPid, 22, '0.0.0.0'));
         h.file(tt + 9, '/var/run/reboot-required', 'DELETED', n);
       },
     },
