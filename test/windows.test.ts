@@ -1023,3 +1023,20 @@ t.test("a host's window baseline survives a restart; a file that is not one is s
   t.match(messages.join('\n'), /window sizes do not add up.*window baseline starts learning again/);
   t.notOk(fs.existsSync(file), 'the file is moved aside');
 });
+
+t.test("a host's window baseline keeps at most five times retrain.window_events rows (winbase)", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-winbase-bound-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const w = new WindowScorer(options(dir, { historyRows: 1000 }));
+  w.add(sparseHost(seededRandom(24), 8));
+  w.save();
+  const [file] = fs.readdirSync(path.join(dir, 'pools'));
+  const saved = JSON.parse(fs.readFileSync(path.join(dir, 'pools', file), 'utf8')).payload;
+  t.ok(saved.rows.k.length <= 5000, `${saved.rows.k.length} rows kept of the 28,800 taken in`);
+  t.equal(
+    saved.windows.size.reduce((a: number, b: number) => a + b, 0),
+    saved.rows.k.length,
+    'whole windows are dropped, oldest first',
+  );
+  t.equal(saved.windows.start.at(-1), START + 8 * 3600 - 120, 'the newest windows are kept');
+});
