@@ -1161,6 +1161,9 @@ export class WindowScorer {
       // still learning its own windows: its host's windows judge it, as its rows are judged
       // by the host's row baseline
       if (scored.verdict === 'learning' && pool?.reference && pool.calibrator) scored = this.scoreByPool(pool, s, w, scored);
+      // and when the host's baseline cannot judge yet either, the reasons say what it waits for
+      else if (scored.verdict === 'learning' && pool)
+        scored = { ...scored, reasons: `${scored.reasons}; ${pool.host}'s window baseline: ${pool.waiting() ?? 'fitting'}` };
       out.push(scored);
       s.remember(w.rows, scored.verdict === 'bad');
       if (s.dueForRefit(end)) s.fit(end);

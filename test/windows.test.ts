@@ -81,6 +81,11 @@ t.test('a window closes after its end plus the grace period; late and out-of-ord
   const closed = w.add([row(START + 70, USUAL[1])]);
   t.equal(closed.length, 1, 'end + grace reached: the first window closes');
   t.match(closed[0], { subject: 'alice', host: 'h1', start: START, end: START + 60, events: 4, verdict: 'learning', score: null });
+  t.equal(
+    closed[0].reasons,
+    "learning alice's windows: 0 of 300 events of history; h1's window baseline: 0 of 300 events of history",
+    'the reasons say what the subject and its host window baseline still wait for',
+  );
   t.equal(w.add([row(START + 30, USUAL[0])]).length, 0, 'a row for a closed window closes nothing');
   t.equal(w.late, 1, 'and is counted as late');
   const rest = w.flush();
