@@ -192,7 +192,8 @@ export interface ScoredWindow {
   /** calibrated normality in [0,1]; null while the subject's windows are learning */
   score: number | null;
   verdict: Verdict;
-  model: WindowEvidence | '';
+  /** the evidence that decided; a subject still learning was judged by its host's window baseline: `host:mix`, … */
+  model: WindowEvidence | `host:${WindowEvidence}` | 'host' | '';
   reasons: string;
   /** JSON array of the ids (anomaly_scores.id) of the window's least normal rows */
   top_ids: string;

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { Calibrator, MIN_CALIBRATION, GOOD_FROM, verdictOf } from './calibration';
 import { readStateFile, writeStateFile, StateFileError, quarantine } from '../state/atomic';
 import { subjectFileName } from './scorer';
+import { hostBaselineName } from './baseline';
 import { EARLIEST_PLAUSIBLE, latestPlausible, plausibleTime } from './clock';
 import { currentEventKey } from './features/kinds';
 import type { AnomalyConfig } from '../conf/config';
@@ -49,6 +50,11 @@ export interface WindowOptions {
   retrainSeconds: number;
   /** fraction of the history held out for calibration */
   heldOutFraction?: number;
+  /**
+   * score the windows of subjects still learning against their host's window baseline
+   * (config.baselines.host, as for rows; on unless false)
+   */
+  hostBaseline?: boolean;
 }
 
 /** rows kept per open window for the order and the top ids; more are counted, not kept */
@@ -90,8 +96,8 @@ const TAIL_SCALE: Partial<Record<WindowEvidence, number>> = { mix: 2, rate: 2, p
  * −log10 p: the window's p-value from them is never below what they say (a window of one row is
  * that row), and the combined p-value never below the strongest statistic's own.
  */
-function windowCalibrator(heldOut: Partial<Record<WindowEvidence, (number | null)[]>>): Calibrator<WindowEvidence> {
-  return new Calibrator<WindowEvidence>(heldOut, TAIL_SCALE, 1 / HOP_FRACTION, {}, 'strongest', { logP: ['peak', 'mean'], floorAtStrongest: true });
+function windowCalibrator(heldOut: Partial<Record<WindowEvidence, (number | null)[]>>, overlap = 1 / HOP_FRACTION): Calibrator<WindowEvidence> {
+  return new Calibrator<WindowEvidence>(heldOut, TAIL_SCALE, overlap, {}, 'strongest', { logP: ['peak', 'mean'], floorAtStrongest: true });
 }
 /** least variance of a log share: a share that never moved may still move by ~30 % */
 const MIN_VARIANCE = 0.1;
@@ -138,14 +144,49 @@ interface WindowSubjectState {
   closedThrough: number;
   lastFit: number;
   heldOut: Partial<Record<WindowEvidence, (number | null)[]>> | null;
-  reference: {
-    p: Array<[number, number]>;
-    total: number;
-    next: Array<[number, Array<[number, number]>]>;
-    usual: Reference['usual'];
-    medianEvents: number;
-    rateVariance: number;
-  } | null;
+  reference: SavedReference | null;
+}
+
+/** a Reference as saved (maps as arrays of pairs; `from` is counted again from `next`) */
+interface SavedReference {
+  p: Array<[number, number]>;
+  total: number;
+  next: Array<[number, Array<[number, number]>]>;
+  usual: Reference['usual'];
+  medianEvents: number;
+  rateVariance: number;
+}
+
+function savedReference(r: Reference): SavedReference {
+  return {
+    p: [...r.p],
+    total: r.total,
+    next: [...r.next].map(([a, m]) => [a, [...m]]),
+    usual: r.usual,
+    medianEvents: r.medianEvents,
+    rateVariance: r.rateVariance,
+  };
+}
+
+function restoredReference(s: SavedReference): Reference {
+  const next = new Map<number, Map<number, number>>();
+  const from = new Map<number, number>();
+  for (const [a, pairs] of s.next) {
+    next.set(a, new Map(pairs));
+    from.set(
+      a,
+      pairs.reduce((sum, [, c]) => sum + c, 0),
+    );
+  }
+  return {
+    p: new Map(s.p),
+    total: s.total,
+    next,
+    from,
+    usual: s.usual,
+    medianEvents: s.medianEvents,
+    rateVariance: s.rateVariance,
+  };
 }
 
 class WindowSubject {
@@ -335,16 +376,7 @@ class WindowSubject {
       closedThrough: Number.isFinite(this.closedThrough) ? this.closedThrough : -1,
       lastFit: this.lastFit,
       heldOut: this.calibrator?.toState().heldOut ?? null,
-      reference: r
-        ? {
-            p: [...r.p],
-            total: r.total,
-            next: [...r.next].map(([a, m]) => [a, [...m]]),
-            usual: r.usual,
-            medianEvents: r.medianEvents,
-            rateVariance: r.rateVariance,
-          }
-        : null,
+      reference: r ? savedReference(r) : null,
     };
   }
 
@@ -385,29 +417,257 @@ class WindowSubject {
     w.lastFit = s.lastFit;
     // (a reference that counted two spellings apart is refitted from the history)
     if (s.reference && s.heldOut && !merged) {
-      const next = new Map<number, Map<number, number>>();
-      const from = new Map<number, number>();
-      for (const [a, pairs] of s.reference.next) {
-        next.set(a, new Map(pairs));
-        from.set(
-          a,
-          pairs.reduce((sum, [, c]) => sum + c, 0),
-        );
-      }
-      w.reference = {
-        p: new Map(s.reference.p),
-        total: s.reference.total,
-        next,
-        from,
-        usual: s.reference.usual,
-        medianEvents: s.reference.medianEvents,
-        rateVariance: s.reference.rateVariance,
-      };
+      w.reference = restoredReference(s.reference);
       w.calibrator = windowCalibrator(s.heldOut);
       w.fittedSeconds = typeof s.seconds === 'number' ? s.seconds : opts.seconds;
     }
     w.dirty = false;
     return w;
+  }
+}
+
+/**
+ * Closed windows a host's window baseline must hold out before it scores: its windows are
+ * cut, not slid, so each is an independent value (a subject's 20 held-out window lengths are
+ * about 20), and the tail at 0.16 % is extrapolated from the top tenth of them
+ */
+const MIN_POOL_HELD_OUT = 100;
+
+/**
+ * What a host's window baseline judges a window by: what compares across the host's subjects.
+ * The rows' evidence (peak, mean) is the host's row baseline's for a learning subject, which
+ * weighs who acted; and a pace above the host's usual (a burst). Not the mix and the order:
+ * those of the host's windows are its busiest subjects', and against them every window of a
+ * sparse account read "keys seldom seen 100 %" (a DBA's one morning on the database host,
+ * `du`, `df`, `vacuumdb`: 0.09 to 0.47 by `host:mix`, on the 12-day scenario set 8 of its 212
+ * routine windows below 0.5 where there had been 2). Nor fewer events than the host's usual
+ * window: that is what a quiet subject's every window is.
+ */
+const POOL_EVIDENCE: readonly WindowEvidence[] = ['rate', 'peak', 'mean'];
+
+/** a window's statistics as a host's window baseline sees them (POOL_EVIDENCE; the rate one-sided) */
+function poolStatistics(keys: readonly number[], evidence: readonly number[], ref: Reference): Partial<Record<WindowEvidence, number | undefined>> {
+  const all = windowStatistics(keys, evidence, ref);
+  return { rate: keys.length > ref.medianEvents ? all.rate : 0, peak: all.peak, mean: all.mean };
+}
+
+interface WindowPoolState {
+  host: string;
+  keys: string[];
+  /** time of the first row taken in: min_days counts from it, as for the row baseline */
+  first?: number;
+  /** the window length its windows were cut at */
+  seconds?: number;
+  /** the closed windows kept, oldest first: their start, rows and verdict (1: bad) */
+  windows: { start: number[]; size: number[]; bad: number[] };
+  /** the rows of those windows, each window's in time order, one window after another */
+  rows: { k: number[]; ev: number[] };
+  lastFit: number;
+  heldOut: Partial<Record<WindowEvidence, (number | null)[]>> | null;
+  reference: SavedReference | null;
+}
+
+/**
+ * A host's window baseline (`*@web-01`): the closed windows of every subject of the host, so
+ * that a subject whose own windows are still learning (a deploy account that logs in twice a
+ * week, a nightly backup, a new person) is not blind, as the host baseline keeps its rows from
+ * being blind (scorer/baseline.ts). The windows are the subjects' own, as they closed (a
+ * subject's rows are never mixed with another's in one window); the usual mix, order and pace
+ * are the host's over them, and the calibration is its newest windows' evidence against that,
+ * under the same contract as a subject's. Who acted is not a key here: a learning subject's
+ * rows were scored by the host's row baseline, which weighs who acted, and that evidence is
+ * the window's peak and mean; the mix, order and pace say how unlike the host's windows a
+ * window is, which a burst or a kind of work no one on the host does shows.
+ */
+class WindowPool {
+  keys: string[] = ['(other)'];
+  private keyIds = new Map<string, number>();
+  start: number[] = [];
+  size: number[] = [];
+  bad: number[] = [];
+  k: number[] = [];
+  ev: number[] = [];
+  first = Infinity;
+  lastFit = 0;
+  /** the window length its windows were cut at */
+  seconds: number;
+  reference: Reference | null = null;
+  calibrator: Calibrator<WindowEvidence> | null = null;
+  dirty = true;
+
+  constructor(
+    readonly host: string,
+    private readonly opts: WindowOptions,
+  ) {
+    this.seconds = opts.seconds;
+  }
+
+  get name(): string {
+    return hostBaselineName(this.host);
+  }
+
+  private keyId(key: string): number {
+    let id = this.keyIds.get(key);
+    if (id !== undefined) return id;
+    if (this.keys.length >= MAX_KEYS) return OTHER_KEY;
+    id = this.keys.length;
+    this.keys.push(key);
+    this.keyIds.set(key, id);
+    return id;
+  }
+
+  /** the window's keys in the pool's ids (a subject's ids are its own) */
+  keysOf(subject: WindowSubject, rows: OpenWindow['rows']): number[] {
+    return rows.map((r) => this.keyId(subject.keys[r[1]]));
+  }
+
+  remember(subject: WindowSubject, w: OpenWindow, bad: boolean): void {
+    if (!w.rows.length) return;
+    const keys = this.keysOf(subject, w.rows);
+    this.start.push(w.start);
+    this.size.push(keys.length);
+    this.bad.push(bad ? 1 : 0);
+    for (let i = 0; i < keys.length; i++) {
+      this.k.push(keys[i]);
+      this.ev.push(w.rows[i][2]);
+    }
+    if (w.rows[0][0] < this.first) this.first = w.rows[0][0];
+    this.trim();
+    this.dirty = true;
+  }
+
+  /** windows the history keeps at least (while within MAX_HISTORY_FACTOR × historyRows rows) */
+  private neededWindows(): number {
+    return Math.ceil(MIN_POOL_HELD_OUT / (this.opts.heldOutFraction ?? 0.3)) + 1;
+  }
+
+  /**
+   * Drop the oldest windows beyond `historyRows` rows, but keep the windows calibration needs,
+   * up to MAX_HISTORY_FACTOR × historyRows rows: bounded like a subject's history
+   */
+  private trim(): void {
+    const rows = this.opts.historyRows;
+    if (this.k.length - rows <= rows * 0.25) return;
+    let drop = 0;
+    let dropRows = 0;
+    while (
+      drop < this.size.length - 1 &&
+      ((this.k.length - dropRows > rows && this.size.length - drop > this.neededWindows()) || this.k.length - dropRows > MAX_HISTORY_FACTOR * rows)
+    )
+      dropRows += this.size[drop++];
+    if (!drop) return;
+    this.start.splice(0, drop);
+    this.size.splice(0, drop);
+    this.bad.splice(0, drop);
+    this.k.splice(0, dropRows);
+    this.ev.splice(0, dropRows);
+  }
+
+  /** what the baseline still waits for before it scores, or null (`anyDays`: min_days aside) */
+  waiting(anyDays = false): string | null {
+    const n = this.k.length;
+    if (n < this.opts.minEvents || n === 0) return `${n} of ${this.opts.minEvents} events of history`;
+    const known = this.start[this.start.length - 1] + this.opts.seconds - this.first;
+    if (known < this.opts.minSeconds && !anyDays) return `${hours(known)} of ${hours(this.opts.minSeconds)} of history`;
+    if (this.size.length < this.neededWindows()) return `${this.size.length} of ${this.neededWindows()} windows`;
+    return null;
+  }
+
+  dueForRefit(now: number): boolean {
+    if (!this.calibrator) return this.waiting() === null;
+    return now - this.lastFit >= this.opts.retrainSeconds && this.waiting(true) === null;
+  }
+
+  /**
+   * The usual mix, order and pace from the older windows that were not bad, the calibration
+   * from the newer windows, every one (as a subject's: a window bad by its peak is as normal
+   * for calibration as the held-out windows are)
+   */
+  fit(now: number): boolean {
+    const n = this.size.length;
+    const heldFrom = Math.floor(n * (1 - (this.opts.heldOutFraction ?? 0.3)));
+    if (n - heldFrom < MIN_POOL_HELD_OUT) return false;
+    const offset: number[] = [];
+    let at = 0;
+    for (const z of this.size) {
+      offset.push(at);
+      at += z;
+    }
+    const fitted: Array<[number, number]> = [];
+    let fittedRows = 0;
+    for (let i = 0; i < heldFrom; i++)
+      if (!this.bad[i]) {
+        fitted.push([offset[i], offset[i] + this.size[i]]);
+        fittedRows += this.size[i];
+      }
+    if (fittedRows < MIN_CALIBRATION) return false;
+    const reference = fitReference(this.k, fitted, (visit) => {
+      for (const [lo, hi] of fitted) visit(lo, hi);
+    });
+    const samples: Array<Partial<Record<WindowEvidence, number | undefined>>> = [];
+    for (let i = heldFrom; i < n; i++) {
+      const lo = offset[i];
+      const hi = lo + this.size[i];
+      samples.push(poolStatistics(this.k.slice(lo, hi), this.ev.slice(lo, hi), reference));
+    }
+    const heldOut: Partial<Record<WindowEvidence, number[]>> = {};
+    for (const name of POOL_EVIDENCE) {
+      if (samples.every((x) => x[name] !== undefined)) heldOut[name] = samples.map((x) => x[name]!);
+    }
+    this.reference = reference;
+    this.calibrator = windowCalibrator(heldOut, 1);
+    this.lastFit = now;
+    this.dirty = true;
+    return true;
+  }
+
+  toState(): WindowPoolState {
+    return {
+      host: this.host,
+      keys: this.keys,
+      first: Number.isFinite(this.first) ? this.first : undefined,
+      seconds: this.seconds,
+      windows: { start: this.start, size: this.size, bad: this.bad },
+      rows: { k: this.k, ev: this.ev },
+      lastFit: this.lastFit,
+      heldOut: this.calibrator?.toState().heldOut ?? null,
+      reference: this.reference ? savedReference(this.reference) : null,
+    };
+  }
+
+  static fromState(s: WindowPoolState, opts: WindowOptions): WindowPool {
+    if (typeof s.host !== 'string' || !s.host) throw new Error('window baseline state: no host');
+    const p = new WindowPool(s.host, opts);
+    if (!Array.isArray(s.keys) || s.keys[0] !== '(other)' || !s.keys.every((x) => typeof x === 'string'))
+      throw new Error('window baseline state: key table is malformed');
+    const { start, size, bad } = s.windows ?? {};
+    const { k, ev } = s.rows ?? {};
+    if (![start, size, bad, k, ev].every((x) => Array.isArray(x) && x.every((v) => typeof v === 'number' && Number.isFinite(v))))
+      throw new Error('window baseline state: history is malformed');
+    if (start.length !== size.length || start.length !== bad.length || k.length !== ev.length)
+      throw new Error('window baseline state: history columns differ in length');
+    if (!size.every((z) => Number.isInteger(z) && z > 0) || size.reduce((a, b) => a + b, 0) !== k.length)
+      throw new Error('window baseline state: window sizes do not add up to the rows kept');
+    if (!k.every((id) => Number.isInteger(id) && id >= 0 && id < s.keys.length)) throw new Error('window baseline state: a row names no key');
+    p.keys = s.keys.map((key, id) => (id === OTHER_KEY ? key : currentEventKey(key)));
+    p.keys.forEach((key, id) => {
+      if (id !== OTHER_KEY && !p.keyIds.has(key)) p.keyIds.set(key, id);
+    });
+    p.start = start;
+    p.size = size;
+    p.bad = bad;
+    p.k = k;
+    p.ev = ev;
+    if (typeof s.first === 'number' && plausibleTime(s.first, Date.now() / 1000)) p.first = s.first;
+    else if (start.length) p.first = start[0];
+    p.lastFit = typeof s.lastFit === 'number' ? s.lastFit : 0;
+    if (s.reference && s.heldOut) {
+      p.reference = restoredReference(s.reference);
+      p.calibrator = windowCalibrator(s.heldOut, 1);
+    }
+    if (typeof s.seconds === 'number') p.seconds = s.seconds;
+    p.dirty = false;
+    return p;
   }
 }
 
@@ -447,19 +707,35 @@ function logShare(count: number, n: number): number {
 }
 
 function buildReference(k: readonly number[], t: readonly number[], from: number, to: number, L: number): Reference {
+  return fitReference(k, [[from, to]], (visit) => slide(t, from, to, t[from], t[to - 1] + 1, L, Math.max(1, L * HOP_FRACTION), visit));
+}
+
+/**
+ * The usual mix, order and pace from rows `k`: keys and transitions counted within each of
+ * `streams` ([lo, hi) ranges of one subject's rows in time order; a pool's windows are each
+ * one, since consecutive windows of a pool are other subjects), shares and pace from the
+ * windows `forEachWindow` visits (slid over a subject's history, or a pool's closed windows).
+ */
+function fitReference(
+  k: readonly number[],
+  streams: ReadonlyArray<readonly [number, number]>,
+  forEachWindow: (visit: (lo: number, hi: number) => void) => void,
+): Reference {
   const counts = new Map<number, number>();
   const next = new Map<number, Map<number, number>>();
   const fromCounts = new Map<number, number>();
-  for (let i = from; i < to; i++) {
-    counts.set(k[i], (counts.get(k[i]) ?? 0) + 1);
-    if (i + 1 < to) {
-      let m = next.get(k[i]);
-      if (!m) next.set(k[i], (m = new Map()));
-      m.set(k[i + 1], (m.get(k[i + 1]) ?? 0) + 1);
-      fromCounts.set(k[i], (fromCounts.get(k[i]) ?? 0) + 1);
+  let total = 0;
+  for (const [from, to] of streams)
+    for (let i = from; i < to; i++) {
+      counts.set(k[i], (counts.get(k[i]) ?? 0) + 1);
+      total++;
+      if (i + 1 < to) {
+        let m = next.get(k[i]);
+        if (!m) next.set(k[i], (m = new Map()));
+        m.set(k[i + 1], (m.get(k[i + 1]) ?? 0) + 1);
+        fromCounts.set(k[i], (fromCounts.get(k[i]) ?? 0) + 1);
+      }
     }
-  }
-  const total = to - from;
   const p = new Map<number, number>();
   for (const [key, c] of counts) p.set(key, c / total);
   // the usual keys (and all others together), each with its usual share, and how much more its
@@ -475,7 +751,7 @@ function buildReference(k: readonly number[], t: readonly number[], from: number
   const usualIndex = new Map(usualKeys.map((key, i) => [key, i]));
   const sizes: number[] = [];
   const excess = shares.map(() => new Moments());
-  slide(t, from, to, t[from], t[to - 1] + 1, L, Math.max(1, L * HOP_FRACTION), (lo, hi) => {
+  forEachWindow((lo, hi) => {
     const c = new Array<number>(shares.length).fill(0);
     for (let i = lo; i < hi; i++) c[usualIndex.get(k[i]) ?? shares.length - 1]++;
     const n = hi - lo;
@@ -654,7 +930,7 @@ function transition(ref: Reference, a: number, b: number): number {
 }
 
 /** "keys seldom seen (`shell`, `listen …`)": what the other-keys share is made of */
-function otherKeys(s: WindowSubject, keys: readonly number[], ref: Reference): string {
+function otherKeys(s: { keys: readonly string[] }, keys: readonly number[], ref: Reference): string {
   const usual = new Set(ref.usual.map((u) => u.key));
   const counts = new Map<number, number>();
   for (const k of keys) if (!usual.has(k)) counts.set(k, (counts.get(k) ?? 0) + 1);
@@ -679,6 +955,7 @@ export interface WindowScorerOptions extends WindowOptions {
 }
 
 const STATE_KIND = 'windows';
+const POOL_KIND = 'windows-pool';
 const STATE_VERSION = 1;
 
 /** The window unit: scored rows in, closed and scored windows out. */
@@ -697,6 +974,8 @@ export class WindowScorer {
    */
   private taken: { epoch: string; at: [number, number, number] } | null = null;
   private readonly open = new Map<string, OpenWindow>();
+  /** each host's window baseline (WindowPool), by host */
+  private readonly pools = new Map<string, WindowPool>();
   /**
    * the newest row time seen, per host: one for all let the first of several hosts' logs read
    * one after the other (train --log a.log --log b.log) close every window of the next at
@@ -877,12 +1156,51 @@ export class WindowScorer {
       s.closedThrough = Math.max(s.closedThrough, w.start + 1);
       // stable: rows of one second keep the order they arrived in
       w.rows.sort((a, b) => a[0] - b[0] || a[4] - b[4]);
-      const scored = this.score(s, w, end);
+      const pool = this.pool(w.host);
+      let scored = this.score(s, w, end);
+      // still learning its own windows: its host's windows judge it, as its rows are judged
+      // by the host's row baseline
+      if (scored.verdict === 'learning' && pool?.reference && pool.calibrator) scored = this.scoreByPool(pool, s, w, scored);
+      // and when the host's baseline cannot judge yet either, the reasons say what it waits for
+      else if (scored.verdict === 'learning' && pool)
+        scored = { ...scored, reasons: `${scored.reasons}; ${pool.host}'s window baseline: ${pool.waiting() ?? 'fitting'}` };
       out.push(scored);
       s.remember(w.rows, scored.verdict === 'bad');
       if (s.dueForRefit(end)) s.fit(end);
+      if (pool) {
+        pool.remember(s, w, scored.verdict === 'bad');
+        if (pool.dueForRefit(end)) pool.fit(end);
+      }
     }
     return out;
+  }
+
+  /** the host's window baseline (created at its first window), or null when config.baselines.host is off */
+  private pool(host: string): WindowPool | null {
+    if (this.opts.hostBaseline === false || !host) return null;
+    let p = this.pools.get(host);
+    if (!p) this.pools.set(host, (p = new WindowPool(host, this.opts)));
+    return p;
+  }
+
+  /**
+   * A learning subject's window judged by its host's window baseline: the same statistics
+   * against the host's usual mix, order and pace, calibrated over the host's held-out windows;
+   * `model` names the baseline (`host:mix`) and the reasons end with the subject's progress
+   */
+  private scoreByPool(pool: WindowPool, s: WindowSubject, w: OpenWindow, learning: ScoredWindow): ScoredWindow {
+    const stats = poolStatistics(
+      pool.keysOf(s, w.rows),
+      w.rows.map((r) => r[2]),
+      pool.reference!,
+    );
+    const evidence: Partial<Record<WindowEvidence, number>> = {};
+    for (const name of pool.calibrator!.models) if (stats[name] !== undefined) evidence[name] = stats[name];
+    const c = pool.calibrator!.calibrate(evidence);
+    const score = Math.round(c.score * 1e6) / 1e6;
+    const judged = `${s.name}, against the windows of every subject of ${pool.host} (host baseline)`;
+    const why = this.explain({ name: judged, keys: pool.keys, reference: pool.reference! }, pool.keysOf(s, w.rows), w.events, c.model, score);
+    return { ...learning, score, verdict: verdictOf(score), model: c.model ? `host:${c.model}` : 'host', reasons: `${why}; ${learning.reasons}` };
   }
 
   private score(s: WindowSubject, w: OpenWindow, end: number): ScoredWindow {
@@ -911,23 +1229,38 @@ export class WindowScorer {
     const c = s.calibrator.calibrate(evidence);
     // six decimals, as the table prints it, so that pushed-down bounds see what SQLite sees
     const score = Math.round(c.score * 1e6) / 1e6;
-    return { ...base, score, verdict: verdictOf(score), model: c.model, reasons: this.explain(s, w, c.model, score) };
+    const keys = w.rows.map((r) => r[1]);
+    return {
+      ...base,
+      score,
+      verdict: verdictOf(score),
+      model: c.model,
+      reasons: this.explain({ name: s.name, keys: s.keys, reference: s.reference }, keys, w.events, c.model, score),
+    };
   }
 
-  /** one sentence: what about the window was unusual, in the subject's own terms */
-  private explain(s: WindowSubject, w: OpenWindow, decided: WindowEvidence | '', score: number): string {
-    const ref = s.reference!;
+  /**
+   * one sentence: what about the window was unusual, in the terms of what judged it (the
+   * subject, or its host's window baseline): `windowKeys` are the window's rows' keys in
+   * `judge.keys`' ids, `events` its rows counted
+   */
+  private explain(
+    judge: { name: string; keys: readonly string[]; reference: Reference },
+    windowKeys: readonly number[],
+    events: number,
+    decided: WindowEvidence | '',
+    score: number,
+  ): string {
+    const ref = judge.reference;
+    const s = judge;
     // windows.seconds may be as short as 10 s: not "0 min"
     const length = this.opts.seconds % 60 === 0 ? `${this.opts.seconds / 60} min` : `${this.opts.seconds} s`;
-    const span = `${w.events} event${w.events === 1 ? '' : 's'} in ${length}`;
+    const span = `${events} event${events === 1 ? '' : 's'} in ${length}`;
     if (score >= GOOD_FROM || !decided) return `usual for ${s.name} (${span})`;
     const pct = (x: number) => (x > 0 && x < 0.01 ? `${(x * 100).toFixed(1)} %` : `${Math.round(x * 100)} %`);
     switch (decided) {
       case 'mix': {
-        const { part, keys } = furthestPart(
-          w.rows.map((r) => r[1]),
-          ref,
-        );
+        const { part, keys } = furthestPart(windowKeys, ref);
         const named = mixTerms(keys, ref)
           .filter((x) => x.z2 > 0)
           .sort((a, b) => b.z2 - a.z2)
@@ -949,7 +1282,7 @@ export class WindowScorer {
       case 'sequence':
         return `events in an order unusual for ${s.name} (sequence; ${span})`;
       case 'rate':
-        return `${w.events > ref.medianEvents ? 'more' : 'fewer'} events than usual for ${s.name}: ${w.events} in ${length}, usually ${ref.medianEvents} (rate; ${span})`;
+        return `${events > ref.medianEvents ? 'more' : 'fewer'} events than usual for ${s.name}: ${events} in ${length}, usually ${ref.medianEvents} (rate; ${span})`;
       case 'peak':
       case 'mean':
         return `${decided === 'peak' ? 'one row' : 'many rows'} unusual for ${s.name} (${decided} row evidence; ${span})`;
@@ -963,6 +1296,10 @@ export class WindowScorer {
    */
   trainAll(opts: { minimums?: boolean } = {}): void {
     for (const s of this.subjects.values()) if (!opts.minimums || s.waiting(true) === null) s.fit(s.t.length ? s.t[s.t.length - 1] : 0);
+    // a host's window baseline: with the windows its calibration needs in any case (they are
+    // whole windows, each one value, where a subject's are slid)
+    for (const p of this.pools.values())
+      if (!opts.minimums || p.waiting(true) === null) p.fit(p.start.length ? p.start[p.start.length - 1] + this.opts.seconds : 0);
   }
 
   /** subjects whose windows are scored (not learning), named as anomaly_models names them (alice@web-01) */
@@ -995,6 +1332,18 @@ export class WindowScorer {
         s.dirty = false;
       } catch (err) {
         failed.push(`${JSON.stringify(s.name.slice(0, 100))}: ${(err as Error).message}`);
+      }
+    }
+    // each host's window baseline, beside the subjects (a file of its own kind: a subject's
+    // file can never be read as a baseline, or a baseline's as a subject)
+    if (this.pools.size) fs.mkdirSync(path.join(dir, 'pools'), { recursive: true, mode: 0o700 });
+    for (const p of this.pools.values()) {
+      if (!p.dirty) continue;
+      try {
+        writeStateFile(path.join(dir, 'pools', subjectFileName(p.name)), POOL_KIND, STATE_VERSION, p.toState());
+        p.dirty = false;
+      } catch (err) {
+        failed.push(`${JSON.stringify(p.name.slice(0, 100))}: ${(err as Error).message}`);
       }
     }
     // an earlier build's file of a subject now saved under its host's name
@@ -1035,11 +1384,31 @@ export class WindowScorer {
         if (!(err instanceof StateFileError)) quarantine(full);
       }
     }
+    const poolsDir = path.join(dir, 'pools');
+    for (const file of fs.existsSync(poolsDir) ? fs.readdirSync(poolsDir) : []) {
+      if (!file.endsWith('.json')) continue;
+      const full = path.join(poolsDir, file);
+      try {
+        const state = readStateFile(full, POOL_KIND, STATE_VERSION) as WindowPoolState | undefined;
+        if (!state) continue;
+        const p = WindowPool.fromState(state, this.opts);
+        this.pools.set(p.host, p);
+      } catch (err) {
+        log(
+          'error',
+          `${err instanceof StateFileError ? err.message : `${full}: ${(err as Error).message}`}; that host's window baseline starts learning again`,
+        );
+        if (!(err instanceof StateFileError)) quarantine(full);
+      }
+    }
     // windows.seconds changed since the save: the usual pace and the calibration are of windows
     // of another length (every window "more events than usual" until the next retraining).
-    // The history is rows, so the subject refits on it when its next window closes
+    // A subject's history is rows, so it refits on it when its next window closes; a host
+    // baseline's is windows of the old length, which are dropped: it learns again from the
+    // windows of the new length (until then its subjects' learning windows are not scored)
     const stale = loaded.filter((s) => s.reference && s.fittedSeconds !== this.opts.seconds);
     for (const s of stale) s.forgetFit();
+    for (const [host, p] of this.pools) if (p.seconds !== this.opts.seconds) this.pools.set(host, new WindowPool(host, this.opts));
     if (stale.length)
       log(
         'info',
@@ -1117,6 +1486,7 @@ export function windowOptionsFrom(config: AnomalyConfig, stateDir: string | null
     minSeconds: config.learning.min_days * 86400,
     historyRows: config.retrain.window_events,
     retrainSeconds: config.retrain.interval_seconds,
+    hostBaseline: config.baselines.host,
     stateDir,
     log,
   };

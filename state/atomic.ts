@@ -102,7 +102,7 @@ function tmpFileFor(file: string): string {
 /** a copy tmpFileFor names (not the state lock's own, state/lock.ts, which another process may be about to link) */
 const COPY = /^\.(?!lock\.).+\.[0-9a-f]{12}\.tmp$/;
 /** the directories of a state directory that state files are written in */
-const STATE_SUBDIRS = ['.', 'subjects', 'windows', path.join('windows', 'subjects'), 'queue', 'window-scores', 'scores'];
+const STATE_SUBDIRS = ['.', 'subjects', 'windows', path.join('windows', 'subjects'), path.join('windows', 'pools'), 'queue', 'window-scores', 'scores'];
 
 /**
  * Remove the copies that writes killed in the middle left in `stateDir` (a SIGKILL while the

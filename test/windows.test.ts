@@ -81,6 +81,11 @@ t.test('a window closes after its end plus the grace period; late and out-of-ord
   const closed = w.add([row(START + 70, USUAL[1])]);
   t.equal(closed.length, 1, 'end + grace reached: the first window closes');
   t.match(closed[0], { subject: 'alice', host: 'h1', start: START, end: START + 60, events: 4, verdict: 'learning', score: null });
+  t.equal(
+    closed[0].reasons,
+    "learning alice's windows: 0 of 300 events of history; h1's window baseline: 0 of 300 events of history",
+    'the reasons say what the subject and its host window baseline still wait for',
+  );
   t.equal(w.add([row(START + 30, USUAL[0])]).length, 0, 'a row for a closed window closes nothing');
   t.equal(w.late, 1, 'and is counted as late');
   const rest = w.flush();
@@ -921,4 +926,122 @@ t.test("a window of one row is that row: its score is never below the row's own 
   for (const [i, x] of windows.entries()) {
     t.ok(x.score! >= own[i] - 1e-6, `the window of a row scored ${own[i].toFixed(2)} scores ${x.score} (${x.model})`);
   }
+});
+
+/**
+ * A host of a busy subject (alice, a row a second for `hours`) and a sparse one (deploy: three
+ * rows of its routine every half hour), as a sparse deploy account or backup job is beside a
+ * person: deploy's own windows never have the history their calibration needs.
+ */
+function sparseHost(r: () => number, hours: number): ScoredEvent[] {
+  const rows = stream(r, START, hours * 3600, USUAL_WEIGHTS);
+  for (let at = START + 600; at < START + hours * 3600; at += 1800)
+    rows.push(
+      row(at + 1, 'login pts from private:10.40', 'deploy'),
+      row(at + 2, 'exec /usr/bin/rsync <- /bin/bash', 'deploy'),
+      row(at + 3, 'exec /usr/bin/systemctl <- /usr/bin/sudo', 'deploy'),
+    );
+  return rows.sort((a, b) => a.time - b.time);
+}
+
+/** deploy's odd window: a burst of a program no one on the host runs, each row plausible on its own */
+function deployBurst(at: number): ScoredEvent[] {
+  return Array.from({ length: 200 }, (_, i) => row(at + Math.floor(i / 4), 'exec /usr/bin/curl <- /bin/bash', 'deploy'));
+}
+
+t.test("a sparse subject's windows are judged by its host's window baseline while its own learn (winbase)", async (t) => {
+  const r = seededRandom(21);
+  const w = new WindowScorer(options(null));
+  const history = w.add(sparseHost(r, 8));
+  const ownLearning = history.filter((x) => x.subject === 'deploy');
+  t.ok(
+    ownLearning.length > 10 && ownLearning.every((x) => x.reasons.includes("learning deploy's windows")),
+    `deploy's windows are learning by their own history (${ownLearning.length})`,
+  );
+  const t0 = START + 8 * 3600;
+  // alice goes on as usual; deploy runs its routine, then a burst
+  const next = [...stream(r, t0, 1200, USUAL_WEIGHTS)];
+  next.push(
+    row(t0 + 61, 'login pts from private:10.40', 'deploy'),
+    row(t0 + 62, 'exec /usr/bin/rsync <- /bin/bash', 'deploy'),
+    row(t0 + 63, 'exec /usr/bin/systemctl <- /usr/bin/sudo', 'deploy'),
+    ...deployBurst(t0 + 600),
+  );
+  next.sort((a, b) => a.time - b.time);
+  const closed = [...w.add(next), ...w.flush()];
+  const routine = closed.find((x) => x.subject === 'deploy' && x.start === t0 + 60);
+  const burst = closed.find((x) => x.subject === 'deploy' && x.start === t0 + 600);
+  t.ok(burst && burst.score !== null, `the burst's window has a score, not "learning" (${burst?.score}, ${burst?.reasons})`);
+  t.equal(burst?.verdict, 'bad', `the burst is bad (${burst?.score})`);
+  t.equal(burst?.model, 'host:rate', 'model names the host baseline and what decided: a pace no window of the host has');
+  t.match(
+    burst?.reasons,
+    /^more events than usual for deploy, against the windows of every subject of h1 \(host baseline\): 200 in 1 min, usually 60 .*; learning deploy's windows: \d+ of 300 events of history$/,
+  );
+  t.ok(routine && routine.score !== null && routine.verdict !== 'bad', `deploy's routine window is scored and not bad (${routine?.score}, ${routine?.model})`);
+  const alice = closed.filter((x) => x.subject === 'alice');
+  t.ok(
+    alice.every((x) => x.score !== null && !x.model.startsWith('host')),
+    "a subject whose own windows are scored keeps its own model's score",
+  );
+
+  // config.baselines.host off: as before, learning with no score
+  const off = new WindowScorer(options(null, { hostBaseline: false }));
+  off.add(sparseHost(seededRandom(21), 8));
+  const offBurst = [...off.add(deployBurst(t0 + 600)), ...off.flush()].find((x) => x.subject === 'deploy');
+  t.equal(offBurst?.score, null, 'without the host baseline the window learns');
+});
+
+t.test("a host's window baseline survives a restart; a file that is not one is set aside (winbase)", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-winbase-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const history = sparseHost(seededRandom(22), 8);
+  const t0 = START + 8 * 3600;
+  const after = [...stream(seededRandom(23), t0, 1200, USUAL_WEIGHTS), ...deployBurst(t0 + 600)].sort((a, b) => a.time - b.time);
+
+  const straight = new WindowScorer(options(null));
+  straight.add(history);
+  const expected = [...straight.add(after), ...straight.flush()].filter((x) => x.subject === 'deploy');
+  t.ok(expected.length && expected.every((x) => x.score !== null), 'deploy is judged by the host baseline without a restart');
+
+  const a = new WindowScorer(options(dir));
+  a.add(history);
+  a.save();
+  t.ok(fs.readdirSync(path.join(dir, 'pools')).length === 1, "the host's window baseline is saved in pools/");
+  const b = new WindowScorer(options(dir));
+  const got = [...b.add(after), ...b.flush()].filter((x) => x.subject === 'deploy');
+  t.same(
+    got.map((x) => [x.start, x.score, x.verdict, x.model]),
+    expected.map((x) => [x.start, x.score, x.verdict, x.model]),
+    'after the restart deploy gets the same scores from the restored baseline',
+  );
+
+  // a baseline file whose history does not add up is set aside; the baseline learns again
+  const file = path.join(dir, 'pools', fs.readdirSync(path.join(dir, 'pools'))[0]);
+  const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+  saved.payload.windows.size[0] += 1000;
+  fs.writeFileSync(file, JSON.stringify(saved));
+  const messages: string[] = [];
+  const c = new WindowScorer({ ...options(dir), log: (_l, m) => messages.push(m) });
+  const relearning = [...c.add(deployBurst(t0 + 3000)), ...c.flush()].filter((x) => x.subject === 'deploy');
+  t.ok(relearning.length && relearning.every((x) => x.score === null), 'deploy learns again with no baseline to judge it');
+  t.match(messages.join('\n'), /window sizes do not add up.*window baseline starts learning again/);
+  t.notOk(fs.existsSync(file), 'the file is moved aside');
+});
+
+t.test("a host's window baseline keeps at most five times retrain.window_events rows (winbase)", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-winbase-bound-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const w = new WindowScorer(options(dir, { historyRows: 1000 }));
+  w.add(sparseHost(seededRandom(24), 8));
+  w.save();
+  const [file] = fs.readdirSync(path.join(dir, 'pools'));
+  const saved = JSON.parse(fs.readFileSync(path.join(dir, 'pools', file), 'utf8')).payload;
+  t.ok(saved.rows.k.length <= 5000, `${saved.rows.k.length} rows kept of the 28,800 taken in`);
+  t.equal(
+    saved.windows.size.reduce((a: number, b: number) => a + b, 0),
+    saved.rows.k.length,
+    'whole windows are dropped, oldest first',
+  );
+  t.equal(saved.windows.start.at(-1), START + 8 * 3600 - 120, 'the newest windows are kept');
 });
