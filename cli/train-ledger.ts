@@ -48,23 +48,39 @@ export class TrainLedger {
     private readonly stateDir: string,
     private readonly file = TRAINED_RUNS,
     private readonly maxRuns = MAX_RUNS,
+    warn: (msg: string) => void = () => {},
   ) {
+    const ledger = path.join(stateDir, file);
     let text = '';
     try {
-      text = readNoFollow(path.join(stateDir, file)).toString('utf8');
+      text = readNoFollow(ledger).toString('utf8');
     } catch (err) {
       // a ledger that cannot be read would let every run be learned again: say so, not train
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        throw new CliError(`cannot read the ledger of runs ${path.join(stateDir, file)}: ${(err as Error).message}`, EXIT.ioerr);
+        throw new CliError(`cannot read the ledger of runs ${ledger}: ${(err as Error).message}`, EXIT.ioerr);
     }
-    for (const line of text.split('\n')) {
-      const entry = ENTRY.exec(line);
-      if (!entry) continue;
+    const lines = text.split('\n');
+    // (the piece after the last newline is '' when the file ends whole, else a torn line)
+    if (lines[lines.length - 1] === '') lines.pop();
+    let damaged = 0;
+    let first = 0;
+    for (let i = 0; i < lines.length; i++) {
+      const entry = ENTRY.exec(lines[i]);
+      if (!entry) {
+        if (!damaged++) first = i + 1;
+        continue;
+      }
       const rows = entry[2] === undefined ? Infinity : Number(entry[2]);
       const time = entry[3] === undefined ? 0 : Number(entry[3]);
       const was = this.known.get(entry[1]);
       this.known.set(entry[1], { rows: Math.max(rows, was?.rows ?? 0), time: Math.max(time, was?.time ?? 0) });
     }
+    // Named, not skipped in silence: the runs such a line held are taken for new, scored and
+    // learnt again, and nothing else would say why a subject's history had doubled (review12)
+    if (damaged)
+      warn(
+        `${ledger}: ${damaged.toLocaleString('en-US')} line${damaged > 1 ? 's' : ''} not a run's entry (the first: line ${first}), torn by a crash or a full disk, or damaged: the runs they held are taken for new if their log is read again (scored or learnt twice)`,
+      );
   }
 
   /** false when an earlier training learned this row's run; new runs are noted */
@@ -93,8 +109,8 @@ export class TrainLedger {
 
   /**
    * Append the runs learned now, whole and synced; O_NOFOLLOW and an explicit mode, as
-   * everything in the state. A last line left torn by a crash or a full disk is ended first:
-   * appended to, it would glue itself to the first run saved now, and that run would be
+   * everything in the state. A last line left torn by a crash or a full disk is cut off
+   * first: appended to, it would glue itself to the first run saved now, and that run would be
    * learned again by the next training of the same log.
    */
   save(): void {
@@ -108,14 +124,12 @@ export class TrainLedger {
     }
     const fd = fs.openSync(path.join(this.stateDir, this.file), APPEND_READ, 0o600);
     try {
+      // a torn last line is cut off (ftruncate needs no room): ended instead, it stayed a line
+      // that is no entry, named at every reading after (review12)
       const size = fs.fstatSync(fd).size;
-      let torn = false;
-      if (size > 0) {
-        const last = Buffer.alloc(1);
-        fs.readSync(fd, last, 0, 1, size - 1);
-        torn = last[0] !== 10;
-      }
-      writeAll(fd, (torn ? '\n' : '') + totals.map(([key, run]) => entryLine(key, run)).join('\n') + '\n');
+      const whole = wholeLinesBytes(fd, size);
+      if (whole < size) fs.ftruncateSync(fd, whole);
+      writeAll(fd, totals.map(([key, run]) => entryLine(key, run)).join('\n') + '\n');
       fs.fsyncSync(fd);
       for (const [key, run] of totals) this.known.set(key, run);
     } finally {
@@ -132,6 +146,19 @@ export class TrainLedger {
     replaceFile(path.join(this.stateDir, this.file), (fd) => writeAll(fd, newest.map(([key, run]) => entryLine(key, run)).join('\n') + '\n'));
     fsyncDir(this.stateDir);
   }
+}
+
+/** the bytes of the file open as `fd` (`size` bytes) up to its last newline: its whole lines */
+function wholeLinesBytes(fd: number, size: number): number {
+  const chunk = Buffer.alloc(4096);
+  for (let end = size; end > 0;) {
+    const from = Math.max(0, end - chunk.length);
+    const n = fs.readSync(fd, chunk, 0, end - from, from);
+    const at = chunk.subarray(0, n).lastIndexOf(10);
+    if (at >= 0) return from + at + 1;
+    end = from;
+  }
+  return 0;
 }
 
 function entryLine(key: string, run: Run): string {

@@ -223,9 +223,10 @@ export class Scorer {
         const state = readStateFile(full, SUBJECT_KIND, SUBJECT_VERSION, checkSubject, readOnly) as SubjectStateFile | undefined;
         if (!state) continue;
         if (isBaselineName(state.name)) {
-          const baseline = Subject.fromState(state, this.baselineOptions);
-          if (state.name === FLEET_SUBJECT) this.fleet = baseline;
-          else this.baselines.set(state.name.slice(2), baseline);
+          // a host's baseline, `*@<host>`, whatever the host is called: the fleet prior is
+          // never saved here (its own file, baselines.fleet_prior), and a host named `*`,
+          // whose root chooses its name, had its pool read back as every host's prior (review12)
+          this.baselines.set(state.name.slice(2), Subject.fromState(state, this.baselineOptions));
           continue;
         }
         const subject = Subject.fromState(state, this.subjectOptions);

@@ -311,3 +311,34 @@ t.test('a new account is evidence once: its first row, then what it does (newacc
     'after the upgrade an account the older state never learnt is evidence once, then judged by its rows',
   );
 });
+
+t.test('a host named `*` keeps its baseline across a restart, and makes no fleet prior of it (review12)', async (t) => {
+  // The baseline of host H is saved as `*@H`, the fleet prior is never saved among the
+  // subjects (its own file, baselines.fleet_prior), yet a subject file named `*@*` was read
+  // back as the fleet prior: a host whose identifier is `*` (root on it sets its hostname, or
+  // --specified_identifier) had its pool, which its root teaches, loaded at the next start of
+  // a state that scores a fleet's logs as the prior of every host's learning subjects, each
+  // verdict a Bonferroni pair (p × 2) with it; its own subjects had no host baseline any more
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-star-host-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const r = rng(7);
+  const stateConfig = () => config({ state_dir: dir });
+  const first = await Scorer.open({ config: stateConfig(), stateDir: dir });
+  first.setUsers(USERS);
+  await first.scoreRows(
+    [...days(r, 0, 3, 250, '1000', '*'), ...days(r, 0, 3, 250, '1000', HOST), ...days(r, 0, 3, 4, '1001', HOST), ...days(r, 0, 3, 4, '1001', '*')].sort(
+      (a, b) => a.time - b.time,
+    ),
+  );
+  first.save();
+  const again = await Scorer.open({ config: stateConfig(), stateDir: dir });
+  again.setUsers(USERS);
+  const t0 = START + 3 * 24 * HOUR + 10 * HOUR;
+  const [star, here] = await again.scoreRows([
+    row(t0, '1001', '/usr/bin/git', 'git status', '/bin/bash', '*'),
+    row(t0 + 5, '1001', '/usr/bin/git', 'git status', '/bin/bash', HOST),
+  ]);
+  t.match(star.model, /^host:/, `carol on host * is scored by that host's baseline (${star.model}: ${star.reasons})`);
+  t.match(here.model, /^host:/, `carol on ${HOST} by ${HOST}'s (${here.model})`);
+  t.notMatch(`${star.model} ${here.model}`, /fleet/, 'no fleet prior was configured, and none is used');
+});

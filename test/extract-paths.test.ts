@@ -428,3 +428,44 @@ t.test("sshd's fork is known by its binary and uid, the account by its title", a
   t.equal(sshdAccount('sshd: root [priv]', '/usr/bin/python3', '0'), undefined, 'nor its binary');
   t.equal(sshdAccount('/usr/sbin/sshd -D', '/usr/sbin/sshd', '0'), undefined, 'the listener serves no account');
 });
+
+t.test('listeners a user starts from their home fill no room a system service needs (review12)', async (t) => {
+  // The programs known to listen (for `lineage=service:<name>`, a shell under a network-facing
+  // service) were a set of 2,000 that took the first comers and then nothing more, in memory
+  // and in the saved state: any local user listening with 2,000 programs of their own
+  // (copies under names of their choosing in ~ or /tmp, a few at a time, each a listening_ports
+  // row) left every service started after it without the lineage that says a shell under it
+  // is the service's (a web shell under the new service: lineage=none)
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const listener = (pid: string, exe: string, port: string): ResultRow => ({
+    query: 'pack_x_listening_ports',
+    host: 'h',
+    time: 1_790_000_000,
+    action: 'added',
+    columns: { pid, path: exe, port, address: '0.0.0.0', protocol: '6' },
+    decorations: {},
+  });
+  // names without digits: the generalised path folds digits together
+  const name = (i: number) => i.toString(26).replace(/[0-9]/g, (d) => 'qrstuvwxyz'[Number(d)]);
+  x.extract(proc('4', '1', '/usr/sbin/sshd', 'sshd -D'));
+  x.extract(listener('4', '/usr/sbin/sshd', '22'));
+  // (a temporary directory's name folds to /tmp/<tmp>: the program's own name tells them apart)
+  for (let i = 0; i < 2500; i++) x.extract(listener(String(10_000 + i), i % 2 ? `/home/eve/.l/${name(i)}` : `/tmp/l/${name(i)}`, String(20_000 + i)));
+  x.extract(proc('5', '1', '/usr/sbin/nginx', 'nginx'));
+  x.extract(listener('5', '/usr/sbin/nginx', '80'));
+  x.extract(proc('20', '5', '/usr/bin/php', 'php-fpm'));
+  const e = x.extract(proc('21', '20', '/bin/sh', 'sh -c id', { uid: '33', euid: '33', auid: '4294967295' })).event;
+  t.ok(
+    e.values.includes('lineage=service:nginx'),
+    `a shell under the service started after the flood says so (${e.values.filter((v) => v.startsWith('lineage')).join(' ')})`,
+  );
+  const s = x.extract(proc('30', '4', '/bin/bash', '-bash')).event;
+  t.ok(s.values.includes('lineage=service:sshd'), 'a service known before the flood still is');
+  // and across a save
+  const y = FeatureExtractor.fromState(JSON.parse(JSON.stringify(x.toState())), { users: new UidMap(), overrides: {} });
+  y.extract(proc('5', '1', '/usr/sbin/nginx', 'nginx'));
+  y.extract(proc('20', '5', '/usr/bin/php', 'php-fpm'));
+  const again = y.extract(proc('22', '20', '/bin/sh', 'sh -c id', { uid: '33', euid: '33', auid: '4294967295' })).event;
+  t.ok(again.values.includes('lineage=service:nginx'), 'read back from the saved state');
+  t.ok(x.toState().listeners!.length <= 2000, 'still at most 2,000');
+});

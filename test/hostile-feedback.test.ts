@@ -104,3 +104,48 @@ t.test('the same label sent twice at once (two connections) is learned once (rev
   await Promise.all([insert('r1', 'anomalous'), insert('r1', 'normal'), insert('r1', 'normal')]);
   t.same(applied, ['r1 normal', 'r1 anomalous', 'r1 normal'], 'each change once, in order');
 });
+
+t.test('a label repeated as it stands (a labelling query run again and again) is answered, not kept again (review12)', async (t) => {
+  // every INSERT was appended to feedback.jsonl and held in memory for the listing, a repeat
+  // too: a labelling query (INSERT … SELECT id, 'normal', 'backup job' FROM anomaly_scores …)
+  // scheduled over the retained rows kept every row's label once more at each run, without
+  // bound, and the file was read whole at each start
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-feedback-repeat-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const applied: string[] = [];
+  const labeler = { feedback: async (r: { id: string; label: string }) => void applied.push(`${r.id} ${r.label}`) };
+  const open = () => {
+    const table = feedbackTable(labeler, dir, () => {});
+    t.teardown(() => table.close());
+    const insert = async (id: string, label: string, note = '') =>
+      (
+        (await table.call({ action: 'insert', json_value_array: JSON.stringify([id, label, note, null]) }, new Map())) as unknown as {
+          rows: Array<{ status: string }>;
+        }
+      ).rows[0].status;
+    const listed = async () => ((await table.call({ action: 'generate', context: '{}' }, new Map())) as unknown as { rows: unknown[] }).rows.length;
+    return { insert, listed, close: () => table.close() };
+  };
+  const lines = () => fs.readFileSync(path.join(dir, 'feedback.jsonl'), 'utf8').split('\n').filter(Boolean).length;
+  const first = open();
+  // the query run 20 times over the same 3 rows
+  for (let run = 0; run < 20; run++)
+    for (const id of ['r1', 'r2', 'r3']) t.equal(await first.insert(id, 'normal', 'backup job'), 'success', `run ${run}: ${id} answered success`);
+  t.equal(lines(), 3, 'one line a label in force');
+  t.equal(await first.listed(), 3, 'listed once each');
+  t.same(applied, ['r1 normal', 'r2 normal', 'r3 normal'], 'each applied once');
+  // a new note is something to keep; a changed label too
+  t.equal(await first.insert('r1', 'normal', 'nightly pg_dump'), 'success');
+  t.equal(await first.insert('r2', 'anomalous', 'backup job'), 'success');
+  t.equal(lines(), 5, 'a new note and a changed label are kept');
+  t.equal(await first.insert('r2', 'normal', 'backup job'), 'success', 'back to what it was before');
+  t.equal(lines(), 6, 'a label changed back is kept: it is not the label in force');
+  first.close();
+  // after a restart the same rule holds, from the file
+  const again = open();
+  for (const id of ['r2', 'r3']) t.equal(await again.insert(id, 'normal', 'backup job'), 'success');
+  t.equal(await again.insert('r1', 'normal', 'nightly pg_dump'), 'success');
+  t.equal(lines(), 6, 'repeats after a restart are not kept either');
+  t.same(applied, ['r1 normal', 'r2 normal', 'r3 normal', 'r2 anomalous', 'r2 normal'], 'and not applied');
+  t.equal(await again.listed(), 6);
+});

@@ -101,3 +101,53 @@ t.test('the ledger is bounded: past its size, only the newest runs are kept', as
   t.notOk(ledger.knows(at(0)), 'the oldest is not');
   t.equal(fs.statSync(file).mode & 0o777, 0o600);
 });
+
+t.test('a damaged line of a ledger is named in a warning, not skipped in silence (review12)', async (t) => {
+  // a line that is not an entry (a disk error, a file edited by hand, the fragment a crash
+  // left and the next save ended) was skipped without a word: the runs it held were scored
+  // and learnt again, and nothing said why a subject's history had doubled
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-ledger-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, SCORED_RUNS);
+  let ledger = new TrainLedger(dir, SCORED_RUNS);
+  for (const time of [1_790_000_000, 1_790_000_060, 1_790_000_120]) ledger.isNew(run(time));
+  ledger.save();
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  lines[1] = `${lines[1].slice(0, 5)}\u0000\u0000#${lines[1].slice(8)}`;
+  fs.writeFileSync(file, lines.join('\n'));
+  const said: string[] = [];
+  ledger = new TrainLedger(dir, SCORED_RUNS, undefined, (m) => said.push(m));
+  t.notOk(ledger.isNew(run(1_790_000_000)), 'the runs of whole lines are known');
+  t.notOk(ledger.isNew(run(1_790_000_120)));
+  t.ok(ledger.isNew(run(1_790_000_060)), 'the damaged line is lost: its run is new again');
+  t.equal(said.length, 1, 'one warning');
+  t.match(said[0], file, 'naming the file');
+  t.match(said[0], /line 2\b/, 'and the line');
+  t.match(said[0], /taken for new/, 'and what it costs');
+  // a whole file of garbage: one warning, with the count
+  fs.writeFileSync(file, 'garbage\n'.repeat(1000));
+  said.length = 0;
+  ledger = new TrainLedger(dir, SCORED_RUNS, undefined, (m) => said.push(m));
+  t.equal(said.length, 1, 'one warning for the file');
+  t.match(said[0], /1,000 lines/);
+  // a torn last line (a crash or a full disk mid-append) is named at the next reading, and cut
+  // off by its save: ended instead, it stayed in the file as a line of its own, named at
+  // every reading after
+  said.length = 0;
+  fs.writeFileSync(file, '');
+  ledger = new TrainLedger(dir, SCORED_RUNS);
+  ledger.isNew(run(1_790_000_000));
+  ledger.save();
+  fs.appendFileSync(file, fs.readFileSync(file, 'utf8').slice(0, 7));
+  ledger = new TrainLedger(dir, SCORED_RUNS, undefined, (m) => said.push(m));
+  t.equal(said.length, 1, 'the torn line is named');
+  t.match(said[0], /line 2\b/);
+  t.ok(ledger.isNew(run(1_790_000_060)));
+  ledger.save();
+  said.length = 0;
+  ledger = new TrainLedger(dir, SCORED_RUNS, undefined, (m) => said.push(m));
+  t.same(said, [], 'once saved again, the file holds whole lines only');
+  t.notOk(ledger.isNew(run(1_790_000_000)));
+  t.notOk(ledger.isNew(run(1_790_000_060)));
+  t.equal(fs.readFileSync(file, 'utf8').split('\n').length, 3, 'two lines and the end');
+});

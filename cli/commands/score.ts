@@ -78,7 +78,7 @@ export async function run(argv: string[]): Promise<number> {
   // A results log grows all day and is scored again (as a table, then as JSON; each morning
   // the whole file). A run scored again would be learnt twice and scored after the rows that
   // followed it; a run this state has scored is shown as it was scored and kept, instead.
-  const ledger = new TrainLedger(config.state_dir, SCORED_RUNS);
+  const ledger = new TrainLedger(config.state_dir, SCORED_RUNS, undefined, (msg) => log('warn', msg));
   let fresh = 0;
   let shownAgain = 0;
   let goneAgain = 0;

@@ -5,7 +5,7 @@ import { WindowScorer, windowOptionsFrom } from '../../scorer/windows';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
-import { TrainLedger } from '../train-ledger';
+import { TRAINED_RUNS, TrainLedger } from '../train-ledger';
 import { cellText, checkInputFile, configFrom, holdState, logBatches, STATE_FLAGS, STATE_HELP, stderrLog, writableDir, type RowStreamStats } from './shared';
 import { notScored } from '../../extension/own-output';
 import type { ResultRow } from '../../scorer/types';
@@ -48,7 +48,7 @@ export async function run(argv: string[]): Promise<number> {
     scorer.learnUsers(batch);
   const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0, skipped: 0 };
   const skip = (rows: readonly ResultRow[]) => notScored(config, rows);
-  const ledger = new TrainLedger(config.state_dir);
+  const ledger = new TrainLedger(config.state_dir, TRAINED_RUNS, undefined, (msg) => log('warn', msg));
   let shown = 0;
   let repeated = 0;
   for await (const batch of logBatches(files, stats, (msg) => shown++ < 5 && log('warn', `skipped ${msg}`), undefined, config.queue.max_line_bytes, skip)) {

@@ -32,11 +32,14 @@ export interface Labeler {
 export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
   const file = path.join(stateDir, 'feedback.jsonl');
   const given: FeedbackRecord[] = readJsonl<FeedbackRecord>(file, (m) => log('warn', m), checkFeedback);
-  // each row's label in force: the same label again (a retried INSERT, a labelling query run
-  // again over retained rows) is kept and listed, but not learned again; before, every INSERT
-  // of 'normal' put the row into its subject's training window once more
-  const current = new Map<string, FeedbackRecord['label']>();
-  for (const g of given) current.set(g.id, g.label);
+  // each row's label in force, and its note: the same label again (a retried INSERT, a
+  // labelling query run again over retained rows) is not learned again (every INSERT of
+  // 'normal' put the row into its subject's training window once more), and with the same note
+  // it is answered without being kept again: appended, a labelling query scheduled over the
+  // retained rows grew the file and the listing held in memory by every row at every run
+  // (review12). A new note or a changed label is kept and listed
+  const current = new Map<string, { label: FeedbackRecord['label']; note: string }>();
+  for (const g of given) current.set(g.id, { label: g.label, note: g.note });
   let appender: JsonlAppender | null = null;
   // one INSERT at a time: applying a label waits for the scorer thread, and a second INSERT of
   // the same label meanwhile (another connection) found none in force and was applied again
@@ -73,7 +76,9 @@ export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
       time = t;
     }
     const record: FeedbackRecord = { id, label, note, time };
-    if (current.get(id) !== label) {
+    const inForce = current.get(id);
+    if (inForce?.label === label && inForce.note === note) return { status: 'success', id: String(given.length) };
+    if (inForce?.label !== label) {
       try {
         await labeler.feedback(record);
       } catch (err) {
@@ -87,7 +92,7 @@ export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
       return { status: 'failure', message: `the label was applied but not saved: ${(err as Error).message}` };
     }
     given.push(record);
-    current.set(id, label);
+    current.set(id, { label, note });
     return { status: 'success', id: String(given.length) };
   }
 }

@@ -1,4 +1,4 @@
-import { baseName, isDownloader, withoutLogin } from './security';
+import { baseName, exeLocation, isDownloader, withoutLogin } from './security';
 
 // What each host's processes are and who started them, from the process rows seen so far:
 // resolves a socket's pid to its executable, a process's parent when the row names only a
@@ -291,9 +291,30 @@ export class ProcessTable {
     for (const [key, session, ppid] of list.slice(-MAX_PIDS)) bounded(this.sessions, key, { session, ppid }, MAX_PIDS);
   }
 
+  /**
+   * Bounded by the first comers, which a flood of new ones cannot push out (evicted, a service
+   * known for months could be made to forget by any user with 2,000 listeners). But any user
+   * may listen with programs of their own, so past the bound a program from a system directory
+   * (which only root can write) takes the place of the oldest of the host's that is not:
+   * before, 2,000 programs a user started from ~ or /tmp (a listening_ports row each) left every
+   * service started after them, for good, without the lineage of a shell under it (review12)
+   */
   learnListener(host: string, exe: string): void {
-    if (!exe || exe === 'unknown' || this.listeners.size >= MAX_LISTENERS) return;
-    this.listeners.add(`${host}:${exe}`);
+    if (!exe || exe === 'unknown') return;
+    const key = `${host}:${exe}`;
+    if (this.listeners.has(key)) return;
+    if (this.listeners.size >= MAX_LISTENERS) {
+      if (exeLocation(exe) !== 'system') return;
+      let userPlaced: string | undefined;
+      for (const k of this.listeners)
+        if (k.startsWith(`${host}:`) && exeLocation(k.slice(host.length + 1)) !== 'system') {
+          userPlaced = k;
+          break;
+        }
+      if (userPlaced === undefined) return;
+      this.listeners.delete(userPlaced);
+    }
+    this.listeners.add(key);
   }
 
   exeOf(host: string, pid: string | undefined): string | undefined {
