@@ -9,6 +9,7 @@ import { Scorer, type IdCount } from './scorer';
 import { WindowScorer, windowOptionsFrom } from './windows';
 import type { SubjectOptions } from './subject';
 import { parseResultLine } from './parse/results';
+import { toSlices, transferOf } from './reply-slices';
 import type { FeedbackRecord, LineMarks, ResultRow, RowMark, ScoredEvent, ScoredWindow } from './types';
 import type { LogFn, LogLevel } from '../conf/log';
 
@@ -46,7 +47,8 @@ export type WorkerSignal = { type: 'release' };
 
 export type WorkerReply =
   | { type: 'ready'; backend: string; summaries: ReturnType<Scorer['summaries']>; budgetMsPerMinute: number | null }
-  | { type: 'done'; id: number; events?: ScoredEvent[]; windows?: ScoredWindow[]; unreadable?: number[]; summaries: ReturnType<Scorer['summaries']> }
+  /** `events`, `windows`: the scored rows and closed windows in slices (scorer/reply-slices.ts), transferred */
+  | { type: 'done'; id: number; events?: Uint8Array[]; windows?: Uint8Array[]; unreadable?: number[]; summaries: ReturnType<Scorer['summaries']> }
   | { type: 'failed'; id: number; message: string }
   | { type: 'log'; level: LogLevel; msg: string };
 
@@ -226,7 +228,12 @@ async function main(): Promise<void> {
             save();
             break;
         }
-        port.postMessage({ type: 'done', id: req.id, events, windows: closed, unreadable, summaries: scorer.summaries() } satisfies WorkerReply);
+        const eventSlices = events?.length ? toSlices(events) : undefined;
+        const windowSlices = closed?.length ? toSlices(closed) : undefined;
+        port.postMessage(
+          { type: 'done', id: req.id, events: eventSlices, windows: windowSlices, unreadable, summaries: scorer.summaries() } satisfies WorkerReply,
+          transferOf(eventSlices, windowSlices),
+        );
         heap.check();
       } catch (err) {
         port.postMessage({ type: 'failed', id: req.id, message: (err as Error).message } satisfies WorkerReply);
