@@ -8,7 +8,7 @@ import { RowsNotRetained, type ScoreStore, type WindowStore } from '../state/sto
 import { RetainedWindows } from '../state/windows';
 import type { SubjectOptions } from './subject';
 import { progressBuffer, SliceWatch, type OverBudget } from './watch';
-import { fromSlice } from './reply-slices';
+import { fromBytes, fromSlice } from './reply-slices';
 import type { WorkerInit, WorkerReply, WorkerRequest, WorkerSignal } from './worker';
 import type { FeedbackRecord, LineMarks, ModelSummary, ScoredEvent, ScoredWindow } from './types';
 
@@ -77,7 +77,9 @@ class ScorerThread {
   backend = 'unknown';
   /** what the worker's pacer holds the process to, as it reported when ready */
   budgetMsPerMinute: number | null = null;
-  summaries: ModelSummary[] = [];
+  /** the latest summaries as the worker sent them, and as objects once asked for */
+  private summaryBytes: Uint8Array | null = null;
+  private summaryObjects: ModelSummary[] | null = null;
   /** the worker requests go to, once it is ready */
   private live: Promise<Live> | null = null;
   /** the same, when it is ready and not being replaced */
@@ -119,7 +121,7 @@ class ScorerThread {
           this.current = live;
           this.backend = msg.backend;
           this.budgetMsPerMinute = msg.budgetMsPerMinute;
-          this.summaries = msg.summaries;
+          this.setSummaries(msg.summaries);
           this.log('info', `scorer ready (tfjs backend: ${this.backend}, ${new Set(this.summaries.map((s) => s.subject)).size} subjects)`);
           return resolve(live);
         }
@@ -127,7 +129,7 @@ class ScorerThread {
         if (!p) return;
         pending.delete(msg.id);
         if (msg.type === 'failed') return p.reject(new Error(msg.message));
-        this.summaries = msg.summaries;
+        this.setSummaries(msg.summaries);
         p.resolve(msg);
       });
       worker.on('error', (err) => this.log('error', `scorer worker: ${err.stack ?? err.message}`));
@@ -144,6 +146,17 @@ class ScorerThread {
         }
       });
     });
+  }
+
+  /** the models' summaries (anomaly_models); made into objects here, when asked for, not on every answer */
+  get summaries(): ModelSummary[] {
+    if (!this.summaryObjects) this.summaryObjects = this.summaryBytes ? fromBytes<ModelSummary[]>(this.summaryBytes) : [];
+    return this.summaryObjects;
+  }
+
+  private setSummaries(bytes: Uint8Array): void {
+    this.summaryBytes = bytes;
+    this.summaryObjects = null;
   }
 
   private restart(): void {

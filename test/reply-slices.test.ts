@@ -4,14 +4,15 @@ import * as path from 'path';
 import { MessageChannel, Worker } from 'worker_threads';
 import t from 'tap';
 import { resolveConfig } from '../conf/config';
-import { fromSlice, RETAIN_SLICE, toSlices, transferOf } from '../scorer/reply-slices';
+import { fromBytes, fromSlice, RETAIN_SLICE, toSlices, transferOf } from '../scorer/reply-slices';
 import { progressBuffer } from '../scorer/watch';
 import type { WorkerInit, WorkerReply } from '../scorer/worker';
-import type { ScoredEvent } from '../scorer/types';
+import type { ModelSummary, ScoredEvent } from '../scorer/types';
 
 // The scorer thread answers a batch with its rows in slices of bytes, handed over without a
 // copy: the thread that answers osqueryd makes one slice into objects a turn, as it retains
-// them, instead of a whole batch's rows in one block before anything else can run.
+// them, instead of a whole batch's rows in one block before anything else can run. The
+// models' summaries come with every answer as bytes, read only when anomaly_models is.
 
 t.test('rows go in slices of RETAIN_SLICE, each owning its buffer, and come back whole', async (t) => {
   const rows = Array.from({ length: 2 * RETAIN_SLICE + 7 }, (_, i) => ({ id: `r${i}`, score: i % 3 ? i / 1000 : null, columns: '{"a":"é"}' }));
@@ -84,4 +85,11 @@ t.test("the scorer thread's answer to a batch holds its rows and windows as slic
   // windows close as the hours pass: they come as slices too
   const windows = (reply.windows ?? []).flatMap((s) => fromSlice<unknown>(s));
   t.ok(windows.length > 0, `${windows.length} closed windows, as slices`);
+  // the models' summaries come as bytes, made into objects only when anomaly_models is read
+  t.ok(reply.summaries instanceof Uint8Array, 'the summaries come as bytes');
+  const summaries = fromBytes<ModelSummary[]>(reply.summaries);
+  t.ok(
+    summaries.some((m) => m.state === 'learning' && m.events > 0),
+    `the summaries say what the subjects learned (${summaries.map((m) => `${m.subject} ${m.model} ${m.events}`).join('; ')})`,
+  );
 });
