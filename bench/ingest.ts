@@ -181,12 +181,38 @@ async function measure(kase: Case, lines: string[], client: ReturnType<typeof in
   });
 }
 
+/** the semi-space size anomaly.ext starts node with, read from the launcher itself (null if it sets none) */
+function launcherSemiSpaceMb(): number | null {
+  const launcher = fs.readFileSync(path.join(__dirname, '..', '..', 'extension', 'anomaly.ext'), 'utf8');
+  const m = /^exec .*--max-semi-space-size=(\d+)/m.exec(launcher);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * The extension runs here in the bench's own process, whose young generation is whatever this
+ * node was started with: V8's default lets a busy thread grow two 16 MB semi-spaces, where
+ * anomaly.ext starts node with 4 MB ones. A scavenge's pause grows with what is live in the
+ * semi-space it empties, and those pauses are the longest waits of the thread that answers
+ * osqueryd (docs/benchmarks.md, "Ingest, fourth pass"): the row says which one was measured.
+ */
+function semiSpaceNote(): string {
+  const flag = [...process.execArgv].reverse().find((a) => a.startsWith('--max-semi-space-size'));
+  const mb = flag ? Number(flag.split('=')[1]) : NaN;
+  const size = Number.isFinite(mb) ? `${mb} MB` : "V8's default (up to 16 MB)";
+  const launcher = launcherSemiSpaceMb();
+  if (launcher === null) return `main thread's semi-spaces: ${size}`;
+  return mb === launcher
+    ? `main thread's semi-spaces: ${size}, as anomaly.ext starts node`
+    : `main thread's semi-spaces: ${size}; anomaly.ext starts node with ${launcher} MB (node --expose-gc --max-semi-space-size=${launcher} dist/bench/run.js ingest measures it as it runs)`;
+}
+
 export const ingestPart: BenchPart = {
   name: 'ingest',
   summary: 'logger ingest rate and acknowledgement p99 at 8 concurrent calls, idle scorer and while it trains',
   options: {},
   async run() {
     note(`load average at the start ${loadAverage()}`);
+    note(semiSpaceNote());
     const lines = benchLines();
     const client = ingestClient();
     try {

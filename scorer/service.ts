@@ -8,6 +8,7 @@ import { RowsNotRetained, type ScoreStore, type WindowStore } from '../state/sto
 import { RetainedWindows } from '../state/windows';
 import type { SubjectOptions } from './subject';
 import { progressBuffer, SliceWatch, type OverBudget } from './watch';
+import { fromBytes, fromSlice } from './reply-slices';
 import type { WorkerInit, WorkerReply, WorkerRequest, WorkerSignal } from './worker';
 import type { FeedbackRecord, LineMarks, ModelSummary, ScoredEvent, ScoredWindow } from './types';
 
@@ -56,9 +57,6 @@ export class OverRowBudget extends Error {
   }
 }
 
-/** scored rows retained per turn of the main thread's event loop (ScoringService.score) */
-const RETAIN_SLICE = 50;
-
 /** the scorer thread's young generation: 2 MB semi-spaces (V8 sizes it at three of them) */
 const YOUNG_GENERATION_MB = 6;
 
@@ -79,7 +77,9 @@ class ScorerThread {
   backend = 'unknown';
   /** what the worker's pacer holds the process to, as it reported when ready */
   budgetMsPerMinute: number | null = null;
-  summaries: ModelSummary[] = [];
+  /** the latest summaries as the worker sent them, and as objects once asked for */
+  private summaryBytes: Uint8Array | null = null;
+  private summaryObjects: ModelSummary[] | null = null;
   /** the worker requests go to, once it is ready */
   private live: Promise<Live> | null = null;
   /** the same, when it is ready and not being replaced */
@@ -121,7 +121,7 @@ class ScorerThread {
           this.current = live;
           this.backend = msg.backend;
           this.budgetMsPerMinute = msg.budgetMsPerMinute;
-          this.summaries = msg.summaries;
+          this.setSummaries(msg.summaries);
           this.log('info', `scorer ready (tfjs backend: ${this.backend}, ${new Set(this.summaries.map((s) => s.subject)).size} subjects)`);
           return resolve(live);
         }
@@ -129,7 +129,7 @@ class ScorerThread {
         if (!p) return;
         pending.delete(msg.id);
         if (msg.type === 'failed') return p.reject(new Error(msg.message));
-        this.summaries = msg.summaries;
+        this.setSummaries(msg.summaries);
         p.resolve(msg);
       });
       worker.on('error', (err) => this.log('error', `scorer worker: ${err.stack ?? err.message}`));
@@ -146,6 +146,17 @@ class ScorerThread {
         }
       });
     });
+  }
+
+  /** the models' summaries (anomaly_models); made into objects here, when asked for, not on every answer */
+  get summaries(): ModelSummary[] {
+    if (!this.summaryObjects) this.summaryObjects = this.summaryBytes ? fromBytes<ModelSummary[]>(this.summaryBytes) : [];
+    return this.summaryObjects;
+  }
+
+  private setSummaries(bytes: Uint8Array): void {
+    this.summaryBytes = bytes;
+    this.summaryObjects = null;
   }
 
   private restart(): void {
@@ -303,8 +314,10 @@ export class ScoringService {
    * its lines wait in the queue, so a shutdown waits for one budget at most.
    */
   async score(lines: readonly string[], stopping: () => boolean = () => false, marks?: LineMarks): Promise<ScoreResult> {
-    const events: ScoredEvent[] = [];
-    const windows: ScoredWindow[] = [];
+    // the replies' rows and windows as the worker sent them: slices of bytes, made into objects
+    // one slice a turn below, as they are retained (scorer/reply-slices.ts)
+    const eventSlices: Uint8Array[] = [];
+    const windowSlices: Uint8Array[] = [];
     const setAside: ScoreResult['setAside'] = [];
     const todo: Array<{ from: number; to: number; lineByLine: boolean }> = [{ from: 0, to: lines.length, lineByLine: false }];
     let first = true;
@@ -318,8 +331,8 @@ export class ScoringService {
         first = false;
         this.notRetained = null;
         const reply = await this.thread.request({ type: 'score', lines: lines.slice(from, to), lineByLine, marks: part, batch });
-        for (const e of reply.events ?? []) events.push(e);
-        for (const w of reply.windows ?? []) windows.push(w);
+        for (const s of reply.events ?? []) eventSlices.push(s);
+        for (const s of reply.windows ?? []) windowSlices.push(s);
         for (const i of reply.unreadable ?? []) setAside.push({ index: from + i, why: 'no longer a valid result line on replay' });
       } catch (err) {
         if (!(err instanceof OverRowBudget)) throw err;
@@ -335,21 +348,36 @@ export class ScoringService {
         } else todo.unshift({ from, to: a, lineByLine: false }, { from: a, to: b, lineByLine: true }, { from: b, to, lineByLine: false });
       }
     }
-    if (events.length === 0 && windows.length === 0) return { events, windows, setAside };
+    const events: ScoredEvent[] = [];
+    const windows: ScoredWindow[] = [];
+    if (eventSlices.length === 0 && windowSlices.length === 0) return { events, windows, setAside };
+    /** slices of eventSlices made into objects (and appended to events) so far */
+    let unpacked = 0;
+    const unpackWindows = async () => {
+      for (let k = 0; k < windowSlices.length; k++) {
+        if (k > 0 || unpacked > 0) await new Promise((r) => setImmediate(r));
+        for (const w of fromSlice<ScoredWindow>(windowSlices[k])) windows.push(w);
+      }
+    };
     try {
-      // in slices, with a turn of the event loop between them: this thread answers osqueryd,
-      // and a batch of 500 rows in one go (JSON, a 300 kB write, the index) held its calls
-      // for 2 to 7 ms, every batch
-      for (let i = 0; i < events.length; i += RETAIN_SLICE) {
-        if (i > 0) await new Promise((r) => setImmediate(r));
-        this.scores.append(i === 0 && events.length <= RETAIN_SLICE ? events : events.slice(i, i + RETAIN_SLICE));
+      // a slice a turn, with a turn of the event loop between them: this thread answers
+      // osqueryd, and a batch of 500 rows in one go (JSON, a 300 kB write, the index) held its
+      // calls for 2 to 7 ms, every batch, as did making the reply's 500 rows into objects
+      for (; unpacked < eventSlices.length; unpacked++) {
+        if (unpacked > 0) await new Promise((r) => setImmediate(r));
+        const slice = fromSlice<ScoredEvent>(eventSlices[unpacked]);
+        for (const e of slice) events.push(e);
+        this.scores.append(slice);
       }
     } catch (err) {
+      // (the rows of the slices not reached yet are needed below, as all the batch's rows are)
+      for (unpacked++; unpacked < eventSlices.length; unpacked++) for (const e of fromSlice<ScoredEvent>(eventSlices[unpacked])) events.push(e);
       // The lines were acknowledged to osqueryd: their rows are what anomaly_scores promises.
       // The batch fails and its lines stay queued, to be scored again when the disk has room;
       // the models do not learn them twice (their queue marks), the rows kept already are kept
       // once (scoredAgain). Counting them scored instead lost them for good (the chaos harness)
       this.scores.scoredAgain(events);
+      await unpackWindows();
       this.retainWindows(windows);
       this.notRetained = { first: lines[0], last: lines[lines.length - 1], count: lines.length };
       // Only room comes back by itself: another refusal (EIO, EACCES, a segment replaced by a
@@ -359,6 +387,7 @@ export class ScoringService {
       if (noRoom(err)) throw new RowsNotRetained(`${why}: their lines stay queued`);
       throw new Error(why);
     }
+    await unpackWindows();
     if (events.length && windows.length) await new Promise((r) => setImmediate(r));
     this.retainWindows(windows);
     return { events, windows, setAside };

@@ -9,6 +9,7 @@ import { Scorer, type IdCount } from './scorer';
 import { WindowScorer, windowOptionsFrom } from './windows';
 import type { SubjectOptions } from './subject';
 import { parseResultLine } from './parse/results';
+import { toBytes, toSlices, transferOf } from './reply-slices';
 import type { FeedbackRecord, LineMarks, ResultRow, RowMark, ScoredEvent, ScoredWindow } from './types';
 import type { LogFn, LogLevel } from '../conf/log';
 
@@ -45,8 +46,10 @@ export type WorkerRequest =
 export type WorkerSignal = { type: 'release' };
 
 export type WorkerReply =
-  | { type: 'ready'; backend: string; summaries: ReturnType<Scorer['summaries']>; budgetMsPerMinute: number | null }
-  | { type: 'done'; id: number; events?: ScoredEvent[]; windows?: ScoredWindow[]; unreadable?: number[]; summaries: ReturnType<Scorer['summaries']> }
+  /** `summaries`: the models' summaries as bytes (scorer/reply-slices.ts, toBytes), transferred; read only when asked for */
+  | { type: 'ready'; backend: string; summaries: Uint8Array; budgetMsPerMinute: number | null }
+  /** `events`, `windows`: the scored rows and closed windows in slices (scorer/reply-slices.ts), transferred */
+  | { type: 'done'; id: number; events?: Uint8Array[]; windows?: Uint8Array[]; unreadable?: number[]; summaries: Uint8Array }
   | { type: 'failed'; id: number; message: string }
   | { type: 'log'; level: LogLevel; msg: string };
 
@@ -226,14 +229,23 @@ async function main(): Promise<void> {
             save();
             break;
         }
-        port.postMessage({ type: 'done', id: req.id, events, windows: closed, unreadable, summaries: scorer.summaries() } satisfies WorkerReply);
+        const eventSlices = events?.length ? toSlices(events) : undefined;
+        const windowSlices = closed?.length ? toSlices(closed) : undefined;
+        const summaries = toBytes(scorer.summaries());
+        port.postMessage(
+          { type: 'done', id: req.id, events: eventSlices, windows: windowSlices, unreadable, summaries } satisfies WorkerReply,
+          transferOf(eventSlices, windowSlices, [summaries]),
+        );
         heap.check();
       } catch (err) {
         port.postMessage({ type: 'failed', id: req.id, message: (err as Error).message } satisfies WorkerReply);
       }
     });
   });
-  port.postMessage({ type: 'ready', backend: scorer.backend, summaries: scorer.summaries(), budgetMsPerMinute: pacer.budgetMsPerMinute } satisfies WorkerReply);
+  const summaries = toBytes(scorer.summaries());
+  port.postMessage({ type: 'ready', backend: scorer.backend, summaries, budgetMsPerMinute: pacer.budgetMsPerMinute } satisfies WorkerReply, [
+    summaries.buffer as ArrayBuffer,
+  ]);
 }
 
 main().catch((err) => {
