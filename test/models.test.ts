@@ -9,7 +9,7 @@ import { OcsvmModel, trainLibsvm } from '../scorer/models/ocsvm';
 import { hashEvent } from '../scorer/models/hashing';
 import { fnv1a32 } from '../scorer/hash';
 import { demoEvents } from '../bench/demo-events';
-import { NO_LOGIN, type BehaviourEvent, type Model, type TrainingStep } from '../scorer/types';
+import { IN_PACKAGE_RUN, NO_LOGIN, type BehaviourEvent, type Model, type TrainingStep } from '../scorer/types';
 import { DIST } from './helpers/paths';
 
 /** a pooled baseline's login record of `who`: what makes it an account that logs in here (rarity's person discount) */
@@ -423,6 +423,65 @@ t.test('rarity: new options of a program the account runs count half, unless the
     const s = (await withTools.score([{ event: proc('dana', exe, '/bin/bash', attack, at), context: [] }]))[0];
     t.notMatch(s.detail, /new options of a known program/, `${exe}'s new code is not new options (${s.value.toFixed(2)}: ${s.detail})`);
   }
+});
+
+t.test("rarity: in a package manager's run, values count half and classes in full; typed shell code is anyone's (rowfix)", async (t) => {
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const proc = (who: string, exe: string, parent: string, cmd: string, time: number, extra: string[] = []): BehaviourEvent => ({
+    key: `exec ${exe} <- ${parent}`,
+    values: ['kind=process', `exe=${exe}`, `parent=${parent}`, `cmd=${cmd}`, 'exeloc=system', `who=${who}`, ...extra],
+    pairs: [`parent=${parent}>exe=${exe}`, `exe=${exe}>cmd=${cmd}`, `who=${who}>exe=${exe}`, `who=${who}>kind=process`],
+    text: '',
+    time,
+  });
+  const routine: Array<[string, string, string, string]> = [
+    ['ops', '/usr/bin/systemctl', '/usr/bin/sudo', 'systemctl reload nginx'],
+    ['ops', '/usr/bin/tail', '/bin/bash', 'tail -n <*> <*>'],
+    ['root', '/usr/bin/apt-get', '/bin/sh', 'apt-get -qq update'],
+    ['root', '/bin/sh', '/usr/sbin/cron', '/bin/sh -c run-parts /etc/cron.hourly'],
+  ];
+  const train: BehaviourEvent[] = [];
+  for (let d = 0; d < 10; d++) {
+    train.push(loginRecord('ops', start + d * DAY + 9 * 3600));
+    for (let i = 0; i < 200; i++) train.push(proc(...routine[i % routine.length], start + d * DAY + 9 * 3600 + i * 60));
+  }
+  const m = createModel('rarity');
+  await m.fit(train.map((e) => [e]));
+  const at = start + 10 * DAY + 10 * 3600;
+  const score = async (e: BehaviourEvent) => (await m.score([{ event: e, context: [] }]))[0];
+  const helper = ['ops', '/usr/bin/dpkg-deb', '/usr/bin/dpkg', 'dpkg-deb --fsys-tarfile <*>'] as const;
+  const outside = await score(proc(...helper, at));
+  const inside = await score(proc(...helper, at, [IN_PACKAGE_RUN]));
+  t.ok(
+    inside.value < 0.6 * outside.value,
+    `a package's helper in the run (${inside.value.toFixed(2)}) weighs half what it does outside one (${outside.value.toFixed(2)})`,
+  );
+  // a new kind in the run (a program in /tmp) is counted as anywhere
+  const temp = ['ops', '/tmp/x', '/usr/bin/dpkg', 'x'] as const;
+  const tempOutside = await score({ ...proc(...temp, at), values: proc(...temp, at).values.map((v) => (v === 'exeloc=system' ? 'exeloc=temp' : v)) });
+  const tempInside = await score({
+    ...proc(...temp, at, [IN_PACKAGE_RUN]),
+    values: proc(...temp, at, [IN_PACKAGE_RUN]).values.map((v) => (v === 'exeloc=system' ? 'exeloc=temp' : v)),
+  });
+  t.ok(
+    tempInside.value > 0.8 * tempOutside.value,
+    `a program in /tmp in the run (${tempInside.value.toFixed(2)}) weighs about as outside (${tempOutside.value.toFixed(2)}): only the next strongest token, a value, is halved`,
+  );
+  t.match(tempInside.detail, /^new kind of behaviour: executable location `temp`/, tempInside.detail);
+  // a shell given code, or none, below a package manager (a pager's `!sh`) runs what someone typed
+  for (const cmd of ['sh -c id', 'sh']) {
+    const shell = ['ops', '/bin/sh', '/usr/bin/apt-get', cmd] as const;
+    const a = await score(proc(...shell, at));
+    const b = await score(proc(...shell, at, [IN_PACKAGE_RUN]));
+    t.ok(b.value > 0.9 * a.value, `\`${cmd}\` below apt-get (${b.value.toFixed(2)}) weighs as elsewhere (${a.value.toFixed(2)})`);
+  }
+  const script = ['ops', '/bin/sh', '/usr/bin/dpkg', 'sh /var/lib/dpkg/info/<*>.postinst configure'] as const;
+  const s1 = await score(proc(...script, at));
+  const s2 = await score(proc(...script, at, [IN_PACKAGE_RUN]));
+  t.ok(s2.value < 0.6 * s1.value, `a maintainer script run as a file by sh (${s2.value.toFixed(2)}) is the package's (${s1.value.toFixed(2)})`);
+  // the condition is no evidence: an event that carries it has the SVM vector it has without
+  t.same(hashEvent(proc(...helper, at, [IN_PACKAGE_RUN]), [], 512), hashEvent(proc(...helper, at), [], 512), 'the SVM does not see it');
 });
 
 /** hashEvent as it was written first: each token built as a string, hashed whole, summed in a Map */

@@ -2,7 +2,7 @@ import { CharModel, type CharState } from '../features/chars';
 import { currentEventKey, currentQueryToken, pathArguments } from '../features/kinds';
 import { SSHD_BINARIES, SSHD_USER } from '../features/lineage';
 import { baseName, isShell } from '../features/security';
-import { NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelState, type ScoringInput } from '../types';
+import { CONDITIONS, IN_PACKAGE_RUN, NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelState, type ScoringInput } from '../types';
 
 // The rarity baseline: how surprising each generalised value, value pair and key n-gram is
 // in this subject's history. Surprise is measured against the field's own typical surprise,
@@ -71,6 +71,20 @@ import { NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelSta
 // weighed as before. Subjects' own models are calibrated on their own events and see no
 // `who`: unchanged.
 //
+// A package manager's run is the packages' doing. An OS package manager (dpkg, rpm, apt …)
+// runs, as root, the maintainer scripts and triggers its packages ship (`nginx.postinst
+// configure`, ldconfig, mandb, `systemctl daemon-reload`, service restarts), and which of them
+// run differs with every set of packages: the first upgrade a host's window holds is a burst
+// of programs, parents and command lines never seen, under the account that typed `sudo apt-get
+// upgrade`. The run is judged where it starts (who started a package manager, with what
+// arguments, a package file from /tmp is a new `argloc`); below it, in an event the extractor
+// marks as in the run (IN_PACKAGE_RUN), the evidence of values (which script, which helper,
+// which parent, their pairs) counts half, and that of classes (where a program lives, where its
+// paths point, privilege, network) in full. A shell given code on its command line, or none,
+// runs what someone typed, not a package, and is weighed as anywhere. What it concedes: a
+// malicious package's scripts are the package's, judged by what they do that is new in kind and
+// by the rows that leave the run (its connections, its files).
+//
 // A new account is evidence once. A pooled baseline learns only the events it did not call
 // bad, so the first row of an account new to the host (`who=lee` never seen: bad) taught it
 // nothing, and every later row of the account was its first again, for as long as the
@@ -109,6 +123,8 @@ const DAY = 86400;
 const KNOWN_TOOL_TEMPLATE_WEIGHT = 0.5;
 /** what the bits of values count for in an event of an account that logs in, when it brings no new kind */
 const PERSON_VALUE_WEIGHT = 0.5;
+/** what the bits of values count for in an event of a package manager's run (IN_PACKAGE_RUN), shell code aside */
+const PACKAGE_RUN_VALUE_WEIGHT = 0.5;
 /**
  * How long an account first seen on the host is new: its pairs (`who=lee>kind=shell`) carry no
  * evidence. The pool learns only the rows it calls good, so on its second day a new hire's
@@ -528,6 +544,26 @@ export class RarityModel implements Model {
     return !tokens.some((t) => !isTimeField(t) && (isActorToken(t) || isClassEvidence(t)) && this.isNew(t));
   }
 
+  /**
+   * Whether the event is of a package manager's run (IN_PACKAGE_RUN) and runs what a package
+   * ships: then its values count PACKAGE_RUN_VALUE_WEIGHT (see the top of this file). A shell
+   * or an interpreter given code on its command line (`sh -c …`), or none (an interactive
+   * shell, as a pager's `!sh` below `apt-get changelog` is), runs what someone typed.
+   */
+  private packagesDoing(event: BehaviourEvent, tokens: readonly string[]): boolean {
+    if (!event.values.includes(IN_PACKAGE_RUN)) return false;
+    const value = (field: string) => tokens.find((t) => t.startsWith(field) && pairBoundary(t, field.length) < 0);
+    const exe = value('exe=');
+    const cmd = value('cmd=')?.slice(4) ?? '';
+    if (exe === undefined || !argumentsAreBehaviour(exe.slice(4), cmd)) return true;
+    // a maintainer script is run by its interpreter as a file: `sh /var/lib/dpkg/info/x.postinst configure`
+    const first = cmd
+      .split(' ')
+      .slice(1)
+      .find((w) => w !== '');
+    return first !== undefined && first.startsWith('/');
+  }
+
   /** whether the pool has seen a login record of this account */
   private logsIn(who: string): boolean {
     return !this.isNew(`who=${who}>kind=login`);
@@ -555,6 +591,7 @@ export class RarityModel implements Model {
       const optionsOnly = template !== undefined && objects.length === 0;
       const person = this.personsValuesOnly(event, tokens);
       const newIdentity = this.newAccount(event);
+      const run = this.packagesDoing(event, tokens);
       for (let i = 0; i < tokens.length; i++) {
         const t = tokens[i];
         if ((this.features < FEATURES && newerField(fieldOf(t), this.features)) || (newIdentity !== undefined && isOfAccount(t, newIdentity))) {
@@ -569,7 +606,8 @@ export class RarityModel implements Model {
           (novel && !isActorToken(t) && !isTimeField(t) ? (isKindField(fieldOf(t)) ? adjust.kind : adjust.value) : 0);
         const weighed =
           (optionsOnly && novel && isTemplateToken(t) ? excess * KNOWN_TOOL_TEMPLATE_WEIGHT : excess) *
-          (person && !isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? PERSON_VALUE_WEIGHT : 1);
+          (person && !isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? PERSON_VALUE_WEIGHT : 1) *
+          (run && !isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? PACKAGE_RUN_VALUE_WEIGHT : 1);
         excesses[i] = weighed;
         // when something happens only modifies what happens: a first weekend, an odd hour
         // alone is a hint, not an alert
@@ -729,7 +767,7 @@ interface FieldState {
 /** the event's values and pairs plus the key n-grams ending in it, up to `ngram` keys back */
 function tokensOf(event: BehaviourEvent, context: readonly BehaviourEvent[], ngram: number): string[] {
   const tokens: string[] = [];
-  for (const v of event.values) if (v !== NO_LOGIN) tokens.push(v);
+  for (const v of event.values) if (!CONDITIONS.has(v)) tokens.push(v);
   for (const p of event.pairs) tokens.push(p);
   const n = context.length;
   let path = event.key;
