@@ -425,6 +425,59 @@ t.test('rarity: new options of a program the account runs count half, unless the
   }
 });
 
+t.test('rarity: where shell histories are collected, an account that logs in but never types at a shell is no person (rowfix)', async (t) => {
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const proc = (who: string, exe: string, cmd: string, time: number): BehaviourEvent => ({
+    key: `exec ${exe} <- /bin/bash`,
+    values: ['kind=process', `exe=${exe}`, 'parent=/bin/bash', `cmd=${cmd}`, 'exeloc=system', `who=${who}`],
+    pairs: ['parent=/bin/bash>exe=' + exe, `exe=${exe}>cmd=${cmd}`, `who=${who}>exe=${exe}`, `who=${who}>exeloc=system`, `who=${who}>kind=process`],
+    text: '',
+    time,
+  });
+  const typed = (who: string, cmd: string, time: number): BehaviourEvent => ({
+    key: `shell ${cmd}`,
+    values: ['kind=shell', `exe=${cmd.split(' ')[0]}`, `cmd=${cmd}`, `who=${who}`],
+    pairs: [`who=${who}>kind=shell`],
+    text: '',
+    time,
+  });
+  const fit = async (histories: boolean) => {
+    const train: BehaviourEvent[] = [];
+    for (let d = 0; d < 10; d++) {
+      const day = start + d * DAY + 9 * 3600;
+      train.push(loginRecord('ops', day), loginRecord('deploy', day + 60));
+      for (let i = 0; i < 60; i++) {
+        train.push(
+          proc('ops', '/usr/bin/tail', 'tail -n <*> <*>', day + 120 + i * 60),
+          proc('deploy', '/usr/bin/rsync', 'rsync -a <*> <*>', day + 150 + i * 60),
+        );
+        train.push(proc('svc', '/usr/bin/df', 'df -h', day + 170 + i * 60));
+        if (histories) train.push(typed('ops', 'tail -n <*> <*>', day + 121 + i * 60));
+      }
+    }
+    const m = createModel('rarity');
+    await m.fit(train.map((e) => [e]));
+    return async (e: BehaviourEvent) => (await m.score([{ event: e, context: [] }]))[0];
+  };
+  const at = start + 10 * DAY + 10 * 3600;
+  const score = await fit(true);
+  const person = await score(proc('ops', '/usr/bin/htop', 'htop', at));
+  const automation = await score(proc('deploy', '/usr/bin/htop', 'htop', at));
+  const service = await score(proc('svc', '/usr/bin/htop', 'htop', at));
+  t.ok(person.value < 0.6 * service.value, `the person's new tool counts half (${person.value.toFixed(2)} against ${service.value.toFixed(2)})`);
+  t.ok(automation.value > 0.9 * service.value, `an account that logs in and never typed at a shell here is weighed in full (${automation.value.toFixed(2)})`);
+  t.notMatch(automation.detail, /an account that logs in here/, automation.detail);
+  // a host whose shell histories are not collected says nothing of who types: login records decide
+  const none = await fit(false);
+  const loggedIn = await none(proc('deploy', '/usr/bin/htop', 'htop', at));
+  const svc = await none(proc('svc', '/usr/bin/htop', 'htop', at));
+  t.ok(
+    loggedIn.value < 0.6 * svc.value,
+    `without shell histories, an account that logs in keeps the discount (${loggedIn.value.toFixed(2)} against ${svc.value.toFixed(2)})`,
+  );
+});
+
 t.test("rarity: in a package manager's run, values count half and classes in full; typed shell code is anyone's (rowfix)", async (t) => {
   const DAY = 86400;
   const start = 1_790_000_000 - (1_790_000_000 % DAY);

@@ -62,7 +62,10 @@ import { CONDITIONS, IN_PACKAGE_RUN, NO_LOGIN, type BehaviourEvent, type Evidenc
 // A person's new tool is not a service's new behaviour. A pooled baseline's held-out sample
 // is the whole host's, mostly daemons and service accounts that never bring a new value; an
 // account that logs in here (its login records are in the pool: `who=ops>kind=login`) is a
-// person at a shell, who installs and runs new tools as work. So in such an account's event
+// person at a shell, who installs and runs new tools as work. Where the host's shell histories
+// are collected, a person is also one who has typed at a shell here (`who=ops>kind=shell`):
+// automation that logs in over SSH to run a script (a deploy job, a backup pull) runs a
+// non-interactive shell, which saves no history, and its new values are weighed in full. So in such an account's event
 // that brings no new kind and no new account, the evidence of values (which program, which
 // options, which parent, which pair of them, new or rare) counts half, and the evidence of
 // classes (where the program lives, where its paths point, which privilege, network and
@@ -401,7 +404,7 @@ export class RarityModel implements Model {
     const a = who === undefined ? undefined : this.actors.get(who);
     if (!a || a.events === 0) return '';
     // said only where the person discount may apply: a service's child is weighed in full
-    const person = kind || event.values.includes(NO_LOGIN) ? '' : this.logsIn(who as string) ? ', an account that logs in here,' : '';
+    const person = kind || event.values.includes(NO_LOGIN) ? '' : this.isPerson(who as string) ? ', an account that logs in here,' : '';
     return `, where \`${who}\`${person} brought a new ${kind ? 'kind' : 'value'} in ${kind ? a.novelKind : a.novel} of ${a.events.toLocaleString('en-US')} events after its first day`;
   }
 
@@ -534,7 +537,7 @@ export class RarityModel implements Model {
   private personsValuesOnly(event: BehaviourEvent, tokens: readonly string[]): boolean {
     const who = actorOf(event);
     // a service's child is no person at a shell, whatever login records its account has
-    if (who === undefined || !this.logsIn(who) || event.values.includes(NO_LOGIN)) return false;
+    if (who === undefined || !this.isPerson(who) || event.values.includes(NO_LOGIN)) return false;
     // a shell or an interpreter running code given as its arguments is not a person's new
     // tool: `perl -e`, `python3 -c`, `awk BEGIN{system()}` are what an attacker's one-liners are
     const value = (field: string) => tokens.find((t) => t.startsWith(field) && pairBoundary(t, field.length) < 0);
@@ -564,9 +567,15 @@ export class RarityModel implements Model {
     return first !== undefined && first.startsWith('/');
   }
 
-  /** whether the pool has seen a login record of this account */
-  private logsIn(who: string): boolean {
-    return !this.isNew(`who=${who}>kind=login`);
+  /**
+   * Whether the account is a person at a shell here: the pool has seen a login record of it
+   * and, where the host's shell histories are collected at all (any `kind=shell` event), a
+   * command of it typed at a shell. An account whose sessions never leave a history is
+   * automation that logs in (`ssh deploy@web ./release.sh`: a non-interactive shell saves none).
+   */
+  private isPerson(who: string): boolean {
+    if (this.isNew(`who=${who}>kind=login`)) return false;
+    return this.isNew('kind=shell') || !this.isNew(`who=${who}>kind=shell`);
   }
 
   /** distinct days a value occurred on (0 when never, or when the data has no clock) */
