@@ -425,6 +425,41 @@ t.test('rarity: new options of a program the account runs count half, unless the
   }
 });
 
+t.test("rarity: a new template that masks a known line's operand with the miner's <*> names a new object (rowfix)", async (t) => {
+  // the miner widens `sudo systemctl reload php8.2-fpm` to `sudo systemctl <*> <*>` with the
+  // next line like it: the template's own words are all known, the line named something else
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const proc = (exe: string, cmd: string, time: number): BehaviourEvent => ({
+    key: `exec ${exe} <- /bin/bash`,
+    values: ['kind=process', `exe=${exe}`, 'parent=/bin/bash', `cmd=${cmd}`, 'exeloc=system', 'who=deploy'],
+    pairs: [`parent=/bin/bash>exe=${exe}`, `exe=${exe}>cmd=${cmd}`, `who=deploy>exe=${exe}`],
+    text: '',
+    time,
+  });
+  const train: BehaviourEvent[] = [];
+  for (let d = 0; d < 10; d++)
+    for (let i = 0; i < 100; i++) {
+      const [exe, cmd] = [
+        ['/usr/bin/sudo', 'sudo systemctl reload php8.2-fpm'],
+        ['/usr/bin/tar', 'tar -cf /var/backups/db.tar'],
+        ['/usr/bin/rsync', 'rsync -a <*> <*>'],
+      ][i % 3];
+      train.push(proc(exe, cmd, start + d * DAY + i * 60));
+    }
+  const m = createModel('rarity');
+  await m.fit(train.map((e) => [e]));
+  const at = start + 10 * DAY + 3600;
+  const score = async (e: BehaviourEvent) => (await m.score([{ event: e, context: [] }]))[0];
+  const widened = await score(proc('/usr/bin/sudo', 'sudo systemctl <*> <*>', at));
+  t.match(widened.detail, /^a known program on a new object \(in place of `reload` `php8\.2-fpm`\)/, widened.detail);
+  // a path the miner masked is where the line points (argloc), not an object; an option is an option
+  const path = await score(proc('/usr/bin/tar', 'tar -cf <*>', at));
+  const option = await score(proc('/usr/bin/rsync', 'rsync -a --delete <*> <*>', at));
+  for (const s of [path, option]) t.match(s.detail, /^new options of a known program/, s.detail);
+  t.ok(widened.value > path.value + 1, `the masked operand (${widened.value.toFixed(2)}) weighs more than a masked path (${path.value.toFixed(2)})`);
+});
+
 t.test('rarity: where shell histories are collected, an account that logs in but never types at a shell is no person (rowfix)', async (t) => {
   const DAY = 86400;
   const start = 1_790_000_000 - (1_790_000_000 % DAY);

@@ -57,7 +57,10 @@ import { CONDITIONS, IN_PACKAGE_RUN, NO_LOGIN, type BehaviourEvent, type Evidenc
 // acted on, which is what the command does, not how; its bits count in full (a person's are
 // still halved below, as any value of theirs). Which words are verbs and which objects no
 // rule can tell without knowing every program (`docker compose up` names no object), so every
-// operand word counts as one.
+// operand word counts as one. The miner can hide the new word: the next line like a known
+// literal one widens it (`sudo systemctl reload php8.2-fpm` and `sudo systemctl stop auditd`
+// make `sudo systemctl <*> <*>`), and a template whose `<*>` stands where a known line it
+// generalises had an operand names something else there: a new object too.
 //
 // A person's new tool is not a service's new behaviour. A pooled baseline's held-out sample
 // is the whole host's, mostly daemons and service accounts that never bring a new value; an
@@ -506,9 +509,36 @@ export class RarityModel implements Model {
    * The operands of a known program's new template that none of the program's known command
    * lines has (see "A new object is not a new option" at the top of this file).
    */
-  private newObjects(exe: string, template: string): string[] {
+  private newObjects(exe: string, template: string): { words: string[]; masked: boolean } {
     const known = this.operandsOf().get(exe);
-    return operandsOf(template).filter((w) => !known?.has(w));
+    const fresh = operandsOf(template).filter((w) => !known?.has(w));
+    return fresh.length > 0 ? { words: fresh, masked: false } : { words: this.widenedOperands(exe, template), masked: true };
+  }
+
+  /**
+   * The operands of the program's known templates that this new template masks: a known line
+   * it generalises (the same length, the same words where it has words) had an operand where it
+   * has the miner's `<*>`, so the line it was mined from named something else there.
+   */
+  private widenedOperands(exe: string, template: string): string[] {
+    const words = template.split(' ');
+    if (!words.includes('<*>')) return [];
+    const prefix = `exe=${exe}>cmd=`;
+    const masked = new Set<string>();
+    for (const t of this.fields.get('exe>cmd')?.counts.keys() ?? []) {
+      if (!t.startsWith(prefix)) continue;
+      const known = t.slice(prefix.length).split(' ');
+      if (known.length !== words.length) continue;
+      const here: string[] = [];
+      let generalises = true;
+      for (let i = 1; i < words.length && generalises; i++) {
+        if (words[i] === '<*>') {
+          if (operandsOf(`x ${known[i]}`).length > 0) here.push(known[i]);
+        } else if (words[i] !== known[i]) generalises = false;
+      }
+      if (generalises) for (const w of here) masked.add(w);
+    }
+    return [...masked];
   }
 
   /** the operands of each program's known templates, built from the `exe>cmd` counts when first asked */
@@ -596,8 +626,8 @@ export class RarityModel implements Model {
       let bestAt = -1;
       const excesses = new Array<number>(tokens.length);
       const template = this.knownProgramNewTemplate(event, tokens);
-      const objects = template ? this.newObjects(template.exe, template.cmd) : [];
-      const optionsOnly = template !== undefined && objects.length === 0;
+      const objects = template ? this.newObjects(template.exe, template.cmd) : { words: [], masked: false };
+      const optionsOnly = template !== undefined && objects.words.length === 0;
       const person = this.personsValuesOnly(event, tokens);
       const newIdentity = this.newAccount(event);
       const run = this.packagesDoing(event, tokens);
@@ -647,8 +677,8 @@ export class RarityModel implements Model {
                 ? undefined
                 : optionsOnly
                   ? 'new options of a known program'
-                  : objects.length > 0
-                    ? `a known program on a new object (${objects.map((w) => `\`${w}\``).join(' ')})`
+                  : objects.words.length > 0
+                    ? `a known program on a new object (${objects.masked ? 'in place of ' : ''}${objects.words.map((w) => `\`${w}\``).join(' ')})`
                     : undefined,
             )
           : '';
