@@ -33,6 +33,16 @@ export type RowAction = 'added' | 'removed' | 'snapshot';
  * libutempter made a web shell's `nc -e` ugly instead of bad: docs/hardening.md, `review7`).
  */
 export const NO_LOGIN = 'loginuid=unset';
+/**
+ * The value an event carries when its process runs below an OS package manager, in the run it
+ * started (security.ts isPackageManager, ProcessTable.inPackageRun): the maintainer scripts and
+ * triggers a package ships are run as root by the manager, and which of them run is the
+ * packages' doing, not the account's. A condition like NO_LOGIN: no model counts it; rarity
+ * reads it to weigh the run's values as the run's (rarity.ts, "A package manager's run").
+ */
+export const IN_PACKAGE_RUN = 'run=package-manager';
+/** values that are conditions on how an event is weighed, never evidence: no model counts them */
+export const CONDITIONS: ReadonlySet<string> = new Set([NO_LOGIN, IN_PACKAGE_RUN]);
 export type Label = 'normal' | 'anomalous';
 export type Verdict = 'good' | 'ugly' | 'bad' | 'learning';
 export type ModelName = 'rarity' | 'ocsvm' | 'lstm' | 'ngram';

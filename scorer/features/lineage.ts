@@ -1,4 +1,4 @@
-import { baseName, exeLocation, isDownloader, withoutLogin } from './security';
+import { baseName, exeLocation, isDownloader, isPackageManager, withoutLogin } from './security';
 
 // What each host's processes are and who started them, from the process rows seen so far:
 // resolves a socket's pid to its executable, a process's parent when the row names only a
@@ -319,6 +319,24 @@ export class ProcessTable {
 
   exeOf(host: string, pid: string | undefined): string | undefined {
     return pid ? this.procs.get(`${host}:${pid}`)?.exe : undefined;
+  }
+
+  /**
+   * Whether a process runs below an OS package manager (security.ts isPackageManager): its
+   * parent or an ancestor within MAX_DEPTH is one. The manager itself, started by a person or a
+   * timer, is not: that is where the run is judged. The direct parent may come from the row.
+   */
+  inPackageRun(host: string, ppid: string | undefined, parentExe: string): boolean {
+    let exe = parentExe;
+    let pid = ppid;
+    for (let depth = 0; depth < MAX_DEPTH; depth++) {
+      if (exe && exe !== 'unknown' && isPackageManager(exe)) return true;
+      const p = pid ? this.procs.get(`${host}:${pid}`) : undefined;
+      if (!p || !p.ppid || p.ppid === pid) break;
+      pid = p.ppid;
+      exe = this.procs.get(`${host}:${pid}`)?.exe ?? '';
+    }
+    return false;
   }
 
   /**

@@ -4,7 +4,9 @@ import { addressClass } from './generalise';
 // value (no rule decides anything here): where an executable lives, whether a process
 // changed privilege, what kind of address a connection or a listener faces.
 
-const SYSTEM_DIRS = /^\/(?:usr\/(?:local\/)?(?:s?bin|lib(?:exec|32|64)?|share|games)|s?bin|lib(?:32|64)?|opt|snap|nix|etc)\//;
+// dpkg's database of maintainer scripts (`/var/lib/dpkg/info/nginx.postinst`) is installed from
+// packages and written by dpkg alone, as /usr/lib is: where it lives says system
+const SYSTEM_DIRS = /^\/(?:usr\/(?:local\/)?(?:s?bin|lib(?:exec|32|64)?|share|games)|s?bin|lib(?:32|64)?|opt|snap|nix|etc|var\/lib\/dpkg\/info)\//;
 const TEMP_DIRS = /^\/(?:tmp|var\/tmp|dev\/shm|run\/shm|run\/user\/\d+|var\/run\/user\/\d+|run\/lock|var\/lock|var\/crash)(?:\/|$)/;
 const HOME_DIRS = /^\/(?:home\/[^/]+|root|var\/home\/[^/]+)(?:\/|$)/;
 const HIDDEN = /\/\.[^/.][^/]*/;
@@ -33,7 +35,7 @@ const SSH_FILES = /(?:^|\/)\.ssh(?:\/|$)|^\/etc\/ssh\//;
 const AUTOSTART_FILES =
   /^\/(?:etc\/(?:cron[^/]*|anacrontab|systemd|init\.d|init|rc[^/]*\.d|rc\.local|profile|profile\.d|bash\.bashrc|environment|ld\.so\.preload|xdg\/autostart|update-motd\.d)|var\/spool\/cron|(?:usr\/)?lib\/systemd)(?:\/|$)|\/\.(?:bashrc|bash_profile|profile|bash_login|zshrc|config\/(?:systemd|autostart))(?:\/|$)/;
 const LOG_FILES = /^\/var\/log(?:\/|$)|\/\.(?:bash_|zsh_)?history$/;
-const PROGRAM_DIRS = /^\/(?:usr\/(?:local\/)?(?:s?bin|lib(?:exec|32|64)?)|s?bin|lib(?:32|64)?)\//;
+const PROGRAM_DIRS = /^\/(?:usr\/(?:local\/)?(?:s?bin|lib(?:exec|32|64)?)|s?bin|lib(?:32|64)?|var\/lib\/dpkg\/info)\//;
 
 export function fileLocation(path: string): string {
   if (!path) return 'unknown';
@@ -104,6 +106,18 @@ export function baseName(p: string): string {
 
 export function isShell(exe: string): boolean {
   return SHELLS.has(baseName(exe).replace(/[\d.]+$/, '') || baseName(exe));
+}
+
+/**
+ * The operating system's package managers: what they run below them (maintainer scripts,
+ * triggers such as ldconfig, mandb, systemctl daemon-reload, service restarts) is shipped in
+ * the packages they install, as root, and differs with every set of packages. Language
+ * package managers (pip, npm) are not among them: what they run is a build the user chose.
+ */
+const PACKAGE_MANAGERS = new Set(['dpkg', 'apt', 'apt-get', 'aptitude', 'unattended-upgrade', 'rpm', 'yum', 'dnf', 'microdnf', 'zypper', 'pacman', 'apk']);
+
+export function isPackageManager(exe: string): boolean {
+  return PACKAGE_MANAGERS.has(baseName(exe));
 }
 
 export function isDownloader(exe: string): boolean {

@@ -1,4 +1,4 @@
-import { NO_LOGIN, type BehaviourEvent } from '../types';
+import { CONDITIONS, type BehaviourEvent } from '../types';
 
 // Feature hashing of a generalised event into a fixed-size sparse vector: signed hashing
 // (Weinberger et al. 2009) keeps collisions unbiased; the vector is L2-normalised so that
@@ -58,7 +58,7 @@ export function hashEvent(event: BehaviourEvent, context: readonly BehaviourEven
   };
   // when something happened is the rarity model's business (down-weighted there): in the
   // SVM's geometry a first weekend would move every event of the day off the learned shape
-  for (const t of event.values) if (!isTimeToken(t) && t !== NO_LOGIN) add(fnvOver(FNV_OFFSET, t), 1);
+  for (const t of event.values) if (!isTimeToken(t) && !CONDITIONS.has(t)) add(fnvOver(FNV_OFFSET, t), 1);
   for (const t of event.pairs) if (!isTimeToken(t)) add(fnvOver(FNV_OFFSET, t), 1);
   const key = event.key;
   add(fnvOver(KEY, key), 1);

@@ -2,7 +2,7 @@ import { CharModel, type CharState } from '../features/chars';
 import { currentEventKey, currentQueryToken, pathArguments } from '../features/kinds';
 import { SSHD_BINARIES, SSHD_USER } from '../features/lineage';
 import { baseName, isShell } from '../features/security';
-import { NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelState, type ScoringInput } from '../types';
+import { CONDITIONS, IN_PACKAGE_RUN, NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelState, type ScoringInput } from '../types';
 
 // The rarity baseline: how surprising each generalised value, value pair and key n-gram is
 // in this subject's history. Surprise is measured against the field's own typical surprise,
@@ -49,10 +49,26 @@ import { NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelSta
 // the first session of that account, not a new option of sshd). A new kind in such a row
 // (where its paths point, a privilege change) is not discounted: it is evidence of its own.
 //
+// A new object is not a new option. Only a template whose new words are options (`-a`,
+// `--no-cache`) or paths (where a path points is a class of its own, `argloc`) is new options:
+// one that names an operand none of the program's known command lines named (a unit to stop,
+// a package to install, an image to run, a database to open: `systemctl stop auditd` beside a
+// weekly `systemctl reload php8.2-fpm`) is the known program pointed at something it never
+// acted on, which is what the command does, not how; its bits count in full (a person's are
+// still halved below, as any value of theirs). Which words are verbs and which objects no
+// rule can tell without knowing every program (`docker compose up` names no object), so every
+// operand word counts as one. The miner can hide the new word: the next line like a known
+// literal one widens it (`sudo systemctl reload php8.2-fpm` and `sudo systemctl stop auditd`
+// make `sudo systemctl <*> <*>`), and a template whose `<*>` stands where a known line it
+// generalises had an operand names something else there: a new object too.
+//
 // A person's new tool is not a service's new behaviour. A pooled baseline's held-out sample
 // is the whole host's, mostly daemons and service accounts that never bring a new value; an
 // account that logs in here (its login records are in the pool: `who=ops>kind=login`) is a
-// person at a shell, who installs and runs new tools as work. So in such an account's event
+// person at a shell, who installs and runs new tools as work. Where the host's shell histories
+// are collected, a person is also one who has typed at a shell here (`who=ops>kind=shell`):
+// automation that logs in over SSH to run a script (a deploy job, a backup pull) runs a
+// non-interactive shell, which saves no history, and its new values are weighed in full. So in such an account's event
 // that brings no new kind and no new account, the evidence of values (which program, which
 // options, which parent, which pair of them, new or rare) counts half, and the evidence of
 // classes (where the program lives, where its paths point, which privilege, network and
@@ -60,6 +76,20 @@ import { NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelSta
 // that never logs in (a web server's, a backup job's), and root's cron and daemons are
 // weighed as before. Subjects' own models are calibrated on their own events and see no
 // `who`: unchanged.
+//
+// A package manager's run is the packages' doing. An OS package manager (dpkg, rpm, apt …)
+// runs, as root, the maintainer scripts and triggers its packages ship (`nginx.postinst
+// configure`, ldconfig, mandb, `systemctl daemon-reload`, service restarts), and which of them
+// run differs with every set of packages: the first upgrade a host's window holds is a burst
+// of programs, parents and command lines never seen, under the account that typed `sudo apt-get
+// upgrade`. The run is judged where it starts (who started a package manager, with what
+// arguments, a package file from /tmp is a new `argloc`); below it, in an event the extractor
+// marks as in the run (IN_PACKAGE_RUN), the evidence of values (which script, which helper,
+// which parent, their pairs) counts half, and that of classes (where a program lives, where its
+// paths point, privilege, network) in full. A shell given code on its command line, or none,
+// runs what someone typed, not a package, and is weighed as anywhere. What it concedes: a
+// malicious package's scripts are the package's, judged by what they do that is new in kind and
+// by the rows that leave the run (its connections, its files).
 //
 // A new account is evidence once. A pooled baseline learns only the events it did not call
 // bad, so the first row of an account new to the host (`who=lee` never seen: bad) taught it
@@ -99,6 +129,8 @@ const DAY = 86400;
 const KNOWN_TOOL_TEMPLATE_WEIGHT = 0.5;
 /** what the bits of values count for in an event of an account that logs in, when it brings no new kind */
 const PERSON_VALUE_WEIGHT = 0.5;
+/** what the bits of values count for in an event of a package manager's run (IN_PACKAGE_RUN), shell code aside */
+const PACKAGE_RUN_VALUE_WEIGHT = 0.5;
 /**
  * How long an account first seen on the host is new: its pairs (`who=lee>kind=shell`) carry no
  * evidence. The pool learns only the rows it calls good, so on its second day a new hire's
@@ -178,6 +210,8 @@ export class RarityModel implements Model {
    * 0 without a clock). See "A new account is evidence once" above.
    */
   private accounts = new Map<string, number>();
+  /** per program, the operands of its known command lines (operandsOf); built when first asked */
+  private operands: Map<string, Set<string>> | null = null;
   private chars = new CharModel();
   private textTypical = 0;
   private textSeen = 0;
@@ -228,6 +262,7 @@ export class RarityModel implements Model {
       const s = this.surprise(f, t);
       f.typical = f.seen === 0 ? s : f.typical + (s - f.typical) / Math.min(f.seen + 1, 1000);
       f.seen++;
+      if (this.operands && !f.counts.has(t) && t.startsWith('exe=') && fieldOf(t) === 'exe>cmd') this.noteOperands(t);
       f.counts.set(t, (f.counts.get(t) ?? 0) + this.inc);
       f.total += this.inc;
       if (day >= 0) {
@@ -372,7 +407,7 @@ export class RarityModel implements Model {
     const a = who === undefined ? undefined : this.actors.get(who);
     if (!a || a.events === 0) return '';
     // said only where the person discount may apply: a service's child is weighed in full
-    const person = kind || event.values.includes(NO_LOGIN) ? '' : this.logsIn(who as string) ? ', an account that logs in here,' : '';
+    const person = kind || event.values.includes(NO_LOGIN) ? '' : this.isPerson(who as string) ? ', an account that logs in here,' : '';
     return `, where \`${who}\`${person} brought a new ${kind ? 'kind' : 'value'} in ${kind ? a.novelKind : a.novel} of ${a.events.toLocaleString('en-US')} events after its first day`;
   }
 
@@ -448,11 +483,11 @@ export class RarityModel implements Model {
   }
 
   /**
-   * Whether all that is new in the event is its command line's argument template, of a
-   * program the actor already runs whose arguments are options (see the top of this file):
-   * then the template's novelty is of a recurring kind.
+   * The program and the new argument template of an event in which that template is all that
+   * is new, of a program the actor already runs whose arguments are not code (see the top of
+   * this file); undefined otherwise.
    */
-  private onlyNewOptions(event: BehaviourEvent, tokens: readonly string[]): boolean {
+  private knownProgramNewTemplate(event: BehaviourEvent, tokens: readonly string[]): { exe: string; cmd: string } | undefined {
     let exe: string | undefined;
     let cmd: string | undefined;
     let newCmd = false;
@@ -461,13 +496,67 @@ export class RarityModel implements Model {
       if (t.startsWith('exe=')) exe = t;
       else if (t.startsWith('cmd=')) cmd = t;
       if (!this.isNew(t)) continue;
-      if (!t.startsWith('cmd=')) return false;
+      if (!t.startsWith('cmd=')) return undefined;
       newCmd = true;
     }
-    if (!newCmd || exe === undefined || cmd === undefined || this.isNew(exe)) return false;
+    if (!newCmd || exe === undefined || cmd === undefined || this.isNew(exe)) return undefined;
     const who = actorOf(event);
-    if (who !== undefined && this.isNew(`who=${who}>${exe}`)) return false;
-    return !argumentsAreBehaviour(exe.slice(4), cmd.slice(4));
+    if (who !== undefined && this.isNew(`who=${who}>${exe}`)) return undefined;
+    return argumentsAreBehaviour(exe.slice(4), cmd.slice(4)) ? undefined : { exe: exe.slice(4), cmd: cmd.slice(4) };
+  }
+
+  /**
+   * The operands of a known program's new template that none of the program's known command
+   * lines has (see "A new object is not a new option" at the top of this file).
+   */
+  private newObjects(exe: string, template: string): { words: string[]; masked: boolean } {
+    const known = this.operandsOf().get(exe);
+    const fresh = operandsOf(template).filter((w) => !known?.has(w));
+    return fresh.length > 0 ? { words: fresh, masked: false } : { words: this.widenedOperands(exe, template), masked: true };
+  }
+
+  /**
+   * The operands of the program's known templates that this new template masks: a known line
+   * it generalises (the same length, the same words where it has words) had an operand where it
+   * has the miner's `<*>`, so the line it was mined from named something else there.
+   */
+  private widenedOperands(exe: string, template: string): string[] {
+    const words = template.split(' ');
+    if (!words.includes('<*>')) return [];
+    const prefix = `exe=${exe}>cmd=`;
+    const masked = new Set<string>();
+    for (const t of this.fields.get('exe>cmd')?.counts.keys() ?? []) {
+      if (!t.startsWith(prefix)) continue;
+      const known = t.slice(prefix.length).split(' ');
+      if (known.length !== words.length) continue;
+      const here: string[] = [];
+      let generalises = true;
+      for (let i = 1; i < words.length && generalises; i++) {
+        if (words[i] === '<*>') {
+          if (operandsOf(`x ${known[i]}`).length > 0) here.push(known[i]);
+        } else if (words[i] !== known[i]) generalises = false;
+      }
+      if (generalises) for (const w of here) masked.add(w);
+    }
+    return [...masked];
+  }
+
+  /** the operands of each program's known templates, built from the `exe>cmd` counts when first asked */
+  private operandsOf(): Map<string, Set<string>> {
+    if (this.operands) return this.operands;
+    this.operands = new Map();
+    for (const t of this.fields.get('exe>cmd')?.counts.keys() ?? []) this.noteOperands(t);
+    return this.operands;
+  }
+
+  private noteOperands(pair: string): void {
+    if (!this.operands) return;
+    const gt = pairBoundary(pair, 4);
+    if (gt < 0) return;
+    const exe = pair.slice(4, gt);
+    let words = this.operands.get(exe);
+    if (!words) this.operands.set(exe, (words = new Set()));
+    for (const w of operandsOf(pair.slice(gt + 5))) words.add(w);
   }
 
   /**
@@ -478,7 +567,7 @@ export class RarityModel implements Model {
   private personsValuesOnly(event: BehaviourEvent, tokens: readonly string[]): boolean {
     const who = actorOf(event);
     // a service's child is no person at a shell, whatever login records its account has
-    if (who === undefined || !this.logsIn(who) || event.values.includes(NO_LOGIN)) return false;
+    if (who === undefined || !this.isPerson(who) || event.values.includes(NO_LOGIN)) return false;
     // a shell or an interpreter running code given as its arguments is not a person's new
     // tool: `perl -e`, `python3 -c`, `awk BEGIN{system()}` are what an attacker's one-liners are
     const value = (field: string) => tokens.find((t) => t.startsWith(field) && pairBoundary(t, field.length) < 0);
@@ -488,9 +577,35 @@ export class RarityModel implements Model {
     return !tokens.some((t) => !isTimeField(t) && (isActorToken(t) || isClassEvidence(t)) && this.isNew(t));
   }
 
-  /** whether the pool has seen a login record of this account */
-  private logsIn(who: string): boolean {
-    return !this.isNew(`who=${who}>kind=login`);
+  /**
+   * Whether the event is of a package manager's run (IN_PACKAGE_RUN) and runs what a package
+   * ships: then its values count PACKAGE_RUN_VALUE_WEIGHT (see the top of this file). A shell
+   * or an interpreter given code on its command line (`sh -c …`), or none (an interactive
+   * shell, as a pager's `!sh` below `apt-get changelog` is), runs what someone typed.
+   */
+  private packagesDoing(event: BehaviourEvent, tokens: readonly string[]): boolean {
+    if (!event.values.includes(IN_PACKAGE_RUN)) return false;
+    const value = (field: string) => tokens.find((t) => t.startsWith(field) && pairBoundary(t, field.length) < 0);
+    const exe = value('exe=');
+    const cmd = value('cmd=')?.slice(4) ?? '';
+    if (exe === undefined || !argumentsAreBehaviour(exe.slice(4), cmd)) return true;
+    // a maintainer script is run by its interpreter as a file: `sh /var/lib/dpkg/info/x.postinst configure`
+    const first = cmd
+      .split(' ')
+      .slice(1)
+      .find((w) => w !== '');
+    return first !== undefined && first.startsWith('/');
+  }
+
+  /**
+   * Whether the account is a person at a shell here: the pool has seen a login record of it
+   * and, where the host's shell histories are collected at all (any `kind=shell` event), a
+   * command of it typed at a shell. An account whose sessions never leave a history is
+   * automation that logs in (`ssh deploy@web ./release.sh`: a non-interactive shell saves none).
+   */
+  private isPerson(who: string): boolean {
+    if (this.isNew(`who=${who}>kind=login`)) return false;
+    return this.isNew('kind=shell') || !this.isNew(`who=${who}>kind=shell`);
   }
 
   /** distinct days a value occurred on (0 when never, or when the data has no clock) */
@@ -510,9 +625,12 @@ export class RarityModel implements Model {
       let bestToken = '';
       let bestAt = -1;
       const excesses = new Array<number>(tokens.length);
-      const optionsOnly = this.onlyNewOptions(event, tokens);
+      const template = this.knownProgramNewTemplate(event, tokens);
+      const objects = template ? this.newObjects(template.exe, template.cmd) : { words: [], masked: false };
+      const optionsOnly = template !== undefined && objects.words.length === 0;
       const person = this.personsValuesOnly(event, tokens);
       const newIdentity = this.newAccount(event);
+      const run = this.packagesDoing(event, tokens);
       for (let i = 0; i < tokens.length; i++) {
         const t = tokens[i];
         if ((this.features < FEATURES && newerField(fieldOf(t), this.features)) || (newIdentity !== undefined && isOfAccount(t, newIdentity))) {
@@ -527,7 +645,8 @@ export class RarityModel implements Model {
           (novel && !isActorToken(t) && !isTimeField(t) ? (isKindField(fieldOf(t)) ? adjust.kind : adjust.value) : 0);
         const weighed =
           (optionsOnly && novel && isTemplateToken(t) ? excess * KNOWN_TOOL_TEMPLATE_WEIGHT : excess) *
-          (person && !isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? PERSON_VALUE_WEIGHT : 1);
+          (person && !isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? PERSON_VALUE_WEIGHT : 1) *
+          (run && !isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? PACKAGE_RUN_VALUE_WEIGHT : 1);
         excesses[i] = weighed;
         // when something happens only modifies what happens: a first weekend, an odd hour
         // alone is a hint, not an alert
@@ -551,7 +670,17 @@ export class RarityModel implements Model {
       const bestNew = bestToken !== '' && !isActorToken(bestToken) && this.isNew(bestToken);
       const rare =
         best > 1
-          ? this.describe(bestToken, bestNew ? this.actorPhrase(event, isKindField(fieldOf(bestToken))) : '', optionsOnly && isTemplateToken(bestToken))
+          ? this.describe(
+              bestToken,
+              bestNew ? this.actorPhrase(event, isKindField(fieldOf(bestToken))) : '',
+              !isTemplateToken(bestToken)
+                ? undefined
+                : optionsOnly
+                  ? 'new options of a known program'
+                  : objects.words.length > 0
+                    ? `a known program on a new object (${objects.masked ? 'in place of ' : ''}${objects.words.map((w) => `\`${w}\``).join(' ')})`
+                    : undefined,
+            )
           : '';
       out[b] = { value, detail: [rare, odd].filter(Boolean).join('; ') };
     }
@@ -572,8 +701,8 @@ export class RarityModel implements Model {
     return 1 / Math.LN2;
   }
 
-  /** `options`: the token is new only by a new argument template of a program the actor runs (onlyNewOptions) */
-  private describe(token: string, actor = '', options = false): string {
+  /** `novelty`: what a never-seen token is when its field alone does not say (a known program's new template) */
+  private describe(token: string, actor = '', novelty?: string): string {
     if (!token) return '';
     const field = fieldOf(token);
     const f = this.fields.get(field);
@@ -581,7 +710,7 @@ export class RarityModel implements Model {
     const times = c === undefined ? 0 : Math.round(c / this.inc);
     const history = `${this.events.toLocaleString('en-US')} events`;
     const what = describeToken(token);
-    if (c === undefined) return `${options ? 'new options of a known program' : noveltyOf(token)}: ${what} never seen before (in ${history}${actor})`;
+    if (c === undefined) return `${novelty ?? noveltyOf(token)}: ${what} never seen before (in ${history}${actor})`;
     const days = this.daysOf(token);
     return `${what} seen ${times <= 1 ? 'once' : `${times} times`}${days > 1 ? ` on ${days} days` : ''} in ${history}`;
   }
@@ -677,7 +806,7 @@ interface FieldState {
 /** the event's values and pairs plus the key n-grams ending in it, up to `ngram` keys back */
 function tokensOf(event: BehaviourEvent, context: readonly BehaviourEvent[], ngram: number): string[] {
   const tokens: string[] = [];
-  for (const v of event.values) if (v !== NO_LOGIN) tokens.push(v);
+  for (const v of event.values) if (!CONDITIONS.has(v)) tokens.push(v);
   for (const p of event.pairs) tokens.push(p);
   const n = context.length;
   let path = event.key;
@@ -702,6 +831,18 @@ const STEP = '\u21d2';
 function isClassEvidence(token: string): boolean {
   if (token.startsWith('next')) return false;
   return partsOf(token).every(([field]) => field === 'who' || CLASS_FIELDS.has(field));
+}
+
+/**
+ * The operands of a command template: the words after the program that are not options
+ * (`-d`, `--now`), not a mined wildcard, and not a path (where a path points is its own
+ * class, `argloc`): `systemctl stop auditd` → stop, auditd.
+ */
+export function operandsOf(template: string): string[] {
+  return template
+    .split(' ')
+    .slice(1)
+    .filter((w) => w !== '' && !w.startsWith('-') && !w.includes('<*>') && !w.startsWith('/') && !w.startsWith('~'));
 }
 
 /** a token a new argument template makes new: the template, its program's pair with it, the step to its key */
