@@ -34,6 +34,10 @@ export async function run(argv: string[]): Promise<number> {
   if (flags.fleet) return trainFleet(flags);
   const files = (flags.log as string[] | undefined) ?? [];
   if (!files.length) throw new CliError('train needs --log FILE or --fleet FILE (see anomaly train --help)', EXIT.usage);
+  // --log learns into the state directory and writes no other file: an --out given with it
+  // would be silently dropped, and the user would look for a file that never came
+  if (flags.out !== undefined)
+    throw new CliError(`--out is where --fleet writes its prior; train --log learns into the state directory (--state DIR to choose it)`, EXIT.usage);
   for (const f of files) checkInputFile(f);
   const config = configFrom(flags);
   holdState(config, 'anomaly train');
