@@ -142,7 +142,7 @@ async function trainFleet(flags: Record<string, unknown>): Promise<number> {
   bar.done();
   if (!fleet.calibrated) throw new CliError(`${stats.rows} rows are too few to train and calibrate a fleet prior`, EXIT.dataerr);
   process.stdout.write(
-    `fleet prior from ${stats.rows.toLocaleString('en-US')} rows of ${hosts.size} hosts` +
+    `fleet prior from ${stats.rows.toLocaleString('en-US')} rows of ${hosts.size} host${hosts.size === 1 ? '' : 's'}` +
       (stats.errors ? ` (${stats.errors} lines skipped)` : '') +
       ` written to ${out}; load it with the config key baselines.fleet_prior\n`,
   );
