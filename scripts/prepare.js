@@ -16,7 +16,7 @@ function hasTypeScript() {
 }
 
 if (hasTypeScript()) {
-  build();
+  build('npm ci (prepare)');
 } else {
   const stale = fs.existsSync(dist) ? staleSource() : 'dist/';
   if (stale) {

@@ -7,6 +7,8 @@ const path = require('path');
 
 const root = path.resolve(__dirname, '..');
 const dist = path.join(root, 'dist');
+/** the last build's start (build-if-stale.js compares the sources with it) */
+const stamp = path.join(dist, '.built');
 
 /** every source of dist/ (TypeScript, Thrift bindings, JSON schemas), with its output there, relative to the root */
 function* sources() {
@@ -41,12 +43,20 @@ function staleSource() {
   return null;
 }
 
-/** `npm run build`: tsc, then copy-assets.js; a failed tsc ends the process with its status */
-function build() {
+/**
+ * `npm run build`: tsc, then copy-assets.js; a failed tsc ends the process with its status.
+ * Then dist/.built is stamped with the time the build started and `why` it ran: whichever
+ * script built (prepare.js under `npm ci`, build-if-stale.js before the demo), the next
+ * build-if-stale.js knows the build is current (a source saved while tsc ran is newer).
+ */
+function build(why) {
   const { spawnSync } = require('child_process');
+  const started = new Date();
   const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
   require('./copy-assets.js');
+  fs.writeFileSync(stamp, `${why}\n`);
+  fs.utimesSync(stamp, started, started);
 }
 
-module.exports = { sources, staleSource, build, root, dist };
+module.exports = { sources, staleSource, build, root, dist, stamp };

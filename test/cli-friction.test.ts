@@ -115,6 +115,14 @@ t.test('a usage error points at the help of the command that was run', async (t)
   const verbose = anomaly(['eval', '--verbose', '--train', JUMPVM_LOG, '--test', JUMPVM_LOG]);
   t.equal(verbose.code, 64, 'eval has no --verbose');
   t.equal(verbose.err, "anomaly: unknown flag --verbose\nRun 'anomaly eval --help' for its options.\n");
+  // train's --out is where --fleet writes its prior: with --log it was taken and ignored, and
+  // nothing was written where the user asked (newcomer6)
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-train-out-'));
+  t.teardown(() => fs.rmSync(scratch, { recursive: true, force: true }));
+  const stray = anomaly(['train', '--log', JUMPVM_LOG, '--out', path.join(scratch, 'prior.json'), '--state', path.join(scratch, 'state'), '--quiet']);
+  t.equal(stray.code, 64, `train --log --out: a usage error (${stray.err.trim()})`);
+  t.match(stray.err, /--out is where --fleet writes its prior/);
+  t.notOk(fs.existsSync(path.join(scratch, 'state')), 'and nothing was learnt');
   const unknown = anomaly(['trian']);
   t.equal(unknown.code, 64);
   t.equal(unknown.err, 'anomaly: unknown command "trian"\nRun \'anomaly --help\' for usage.\n');

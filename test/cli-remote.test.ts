@@ -146,3 +146,18 @@ t.test('status as a user who may not reach the socket says to run it as root', {
   t.match(fbRefused.err, /permission denied on .*run it as root \(sudo anomaly feedback\)/);
   fs.chmodSync(dir, 0o700);
 });
+
+// The most common miss: osqueryd is not running, or runs with another --extensions_socket
+// (a fleet agent's), so the socket the command looked beside does not exist. The message said
+// "no extension sockets there" of a path that is not there at all (newcomer6).
+t.test('status at a socket that does not exist says so', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-remote-none-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const missing = path.join(dir, 'osquery.em');
+  const r = await anomaly(['status', '--socket', missing]);
+  t.equal(r.code, 69);
+  t.match(r.err, `${missing} does not exist`, 'names the missing socket');
+  t.match(r.err, /--extensions_socket of `ps -o args= -C osqueryd`/, 'and where to find the right one');
+  const gone = await anomaly(['status', '--socket', path.join(dir, 'no-such-dir', 'osquery.em')]);
+  t.match(gone.err, 'no-such-dir/osquery.em does not exist');
+});

@@ -36,6 +36,15 @@ t.test('train and score on real logs, and errors that name the file', async (t) 
   t.ok(rows.every((r) => 'score' in r && 'verdict' in r && 'reasons' in r));
   const table = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--format', 'table', '--only', 'bad', '--quiet']);
   t.match(table.out, /\| time +\| subject +\|/, 'an osqueryi-style table');
+  // the README answers a false positive with `anomaly feedback <id> normal`, and the extension
+  // serves the rows score retained in its state under the same ids: the table named none
+  const badIds = rows.filter((r) => r.verdict === 'bad').map((r) => r.id as string);
+  t.ok(badIds.length > 0, 'the fixture has bad rows');
+  t.match(table.out, /^\| id +\| time +\|/m, 'the table begins with the id');
+  t.ok(
+    badIds.every((id) => new RegExp(`^\\| ${id} +\\|`, 'm').test(table.out)),
+    'each bad row shows its id',
+  );
 
   const missing = anomaly(['score', '--log', '/nonexistent.log', '--state', state, '--config', cfg]);
   t.equal(missing.code, 66, 'a missing file: EX_NOINPUT');

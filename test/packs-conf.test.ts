@@ -36,10 +36,19 @@ t.test('the example config is valid and covers every section', async (t) => {
   const file = path.join(ROOT, 'conf', 'anomaly.example.json');
   const cfg = loadConfig(file, {});
   t.equal(cfg.state_dir, '/var/osquery/anomaly');
-  t.equal(cfg.learning.min_days, 3);
+  // the default: the host baseline waits min_days too, and until it scores every row is NULL
+  t.equal(cfg.learning.min_days, 1);
   t.same(cfg.models, { rarity: true, ocsvm: true, lstm: true, ngram: false });
   t.equal(cfg.queries['pack_user-behavior_listening_ports'].subject, 'host');
   t.same(cfg.queries['pack_user-behavior_file_events'].key, ['action', 'target_path']);
+});
+
+t.test('a config that names its schema for an editor is accepted', async (t) => {
+  // editors complete and check a JSON file against the schema its "$schema" names; the
+  // extension refused the key (exit 78), and a logger that does not start keeps osqueryd down
+  const cfg = resolveConfig({ $schema: '/usr/local/lib/osquery/anomaly/conf/anomaly.schema.json', learning: { min_events: 500 } }, 'x.json', {});
+  t.equal(cfg.learning.min_events, 500, 'the rest of the config is read');
+  t.throws(() => resolveConfig({ $schema: 7 }, 'x.json', {}), /x\.json: \$schema: must be string/, 'a schema reference is a path or URL');
 });
 
 t.test('a bad config is refused with the path of the offending key', async (t) => {

@@ -23,7 +23,7 @@ through it, then print the bad and ugly rows as osqueryi would and write an HTML
 
 Options:
   --out DIR      where the stream, state and report go (default: a new temp directory)
-  --days N       days of history to generate (default 14)
+  --days N       days of history to generate, 4 to 60 (default 14)
   --seed N       random seed (default 7)
   --end DATE     the last day of the stream, YYYY-MM-DD in UTC, when the attacks happen
                  (default yesterday); the same seed and end give the same stream and

@@ -57,7 +57,7 @@ export async function findExtensionSocket(socket: string | undefined, command: s
   if (denied) throw new CliError(`${errors.join('; ')}: ${asRoot}`, EXIT.unavailable);
   throw new CliError(
     `no running anomaly extension found next to ${given}` +
-      (errors.length ? ` (${errors.join('; ')})` : ' (no extension sockets there)') +
+      (errors.length ? ` (${errors.join('; ')})` : fs.existsSync(given) ? ' (no extension sockets there)' : ` (${given} does not exist)`) +
       '; is osqueryd running with the extension loaded? Use --socket to name its extensions socket (the --extensions_socket of `ps -o args= -C osqueryd`; a fleet agent may set one of its own)',
     EXIT.unavailable,
   );

@@ -30,7 +30,7 @@ Options:
 ${stateHelp(23)}`;
 
 const VERDICTS = ['bad', 'ugly', 'good', 'learning'] as const;
-const COLUMNS = ['time', 'subject', 'query', 'event', 'score', 'verdict', 'model', 'reasons'];
+const COLUMNS = ['id', 'time', 'subject', 'query', 'event', 'score', 'verdict', 'model', 'reasons'];
 
 export async function run(argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv, {

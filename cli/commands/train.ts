@@ -34,6 +34,10 @@ export async function run(argv: string[]): Promise<number> {
   if (flags.fleet) return trainFleet(flags);
   const files = (flags.log as string[] | undefined) ?? [];
   if (!files.length) throw new CliError('train needs --log FILE or --fleet FILE (see anomaly train --help)', EXIT.usage);
+  // --log learns into the state directory and writes no other file: an --out given with it
+  // would be silently dropped, and the user would look for a file that never came
+  if (flags.out !== undefined)
+    throw new CliError(`--out is where --fleet writes its prior; train --log learns into the state directory (--state DIR to choose it)`, EXIT.usage);
   for (const f of files) checkInputFile(f);
   const config = configFrom(flags);
   holdState(config, 'anomaly train');
@@ -138,7 +142,7 @@ async function trainFleet(flags: Record<string, unknown>): Promise<number> {
   bar.done();
   if (!fleet.calibrated) throw new CliError(`${stats.rows} rows are too few to train and calibrate a fleet prior`, EXIT.dataerr);
   process.stdout.write(
-    `fleet prior from ${stats.rows.toLocaleString('en-US')} rows of ${hosts.size} hosts` +
+    `fleet prior from ${stats.rows.toLocaleString('en-US')} rows of ${hosts.size} host${hosts.size === 1 ? '' : 's'}` +
       (stats.errors ? ` (${stats.errors} lines skipped)` : '') +
       ` written to ${out}; load it with the config key baselines.fleet_prior\n`,
   );

@@ -1,0 +1,73 @@
+import t, { type Test } from 'tap';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { spawnSync } from 'child_process';
+import { ROOT } from './helpers/paths';
+
+// The README's first three commands are `npm ci`, `npm test` and `npm run demo`. `npm ci`
+// builds (its `prepare` script, scripts/prepare.js), and `npm run demo` builds again unless
+// dist/.built says the last build is newer than every source (scripts/build-if-stale.js).
+// A build is a build whichever script ran it: the demo right after `npm ci` must not run tsc
+// a second time. The scripts run here on a tree of their own (one source, the repository's
+// TypeScript), so that the test builds seconds of code, not the project.
+
+function tree(t: Test): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'build-stamp-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(dir, 'scripts'));
+  for (const f of ['stale.js', 'prepare.js', 'build-if-stale.js', 'copy-assets.js'])
+    fs.copyFileSync(path.join(ROOT, 'scripts', f), path.join(dir, 'scripts', f));
+  fs.writeFileSync(
+    path.join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'node16',
+        strict: true,
+        outDir: 'dist',
+        rootDir: '.',
+        incremental: true,
+        tsBuildInfoFile: 'dist/.tsbuildinfo',
+        types: [],
+      },
+      include: ['cli/**/*.ts'],
+    }),
+  );
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'build-stamp-fixture', private: true }));
+  fs.mkdirSync(path.join(dir, 'cli'));
+  fs.writeFileSync(path.join(dir, 'cli', 'main.ts'), 'export const answer: number = 42;\n');
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  return dir;
+}
+
+function run(dir: string, script: string) {
+  const r = spawnSync(process.execPath, [path.join('scripts', script)], { cwd: dir, encoding: 'utf8' });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+t.test("the demo's build-if-stale builds nothing right after npm ci's prepare built", async (t) => {
+  const dir = tree(t);
+  const prepared = run(dir, 'prepare.js');
+  t.equal(prepared.status, 0, `prepare (npm ci) builds: ${prepared.out}`);
+  t.ok(fs.existsSync(path.join(dir, 'dist', 'cli', 'main.js')), 'prepare compiled the source');
+  const demo = run(dir, 'build-if-stale.js');
+  t.equal(demo.status, 0, demo.out);
+  t.match(demo.out, /dist\/ is current: nothing to build/, `then npm run demo finds the build current (it said: ${demo.out.trim() || 'nothing'})`);
+});
+
+t.test('a source saved after the last build is built again', async (t) => {
+  const dir = tree(t);
+  t.equal(run(dir, 'prepare.js').status, 0);
+  t.equal(run(dir, 'build-if-stale.js').status, 0);
+  // the last build well before the edit, whatever the file system's time resolution
+  const stamp = path.join(dir, 'dist', '.built');
+  const before = new Date(Date.now() - 10_000);
+  fs.utimesSync(stamp, before, before);
+  fs.writeFileSync(path.join(dir, 'cli', 'main.ts'), 'export const answer: number = 43;\n');
+  const demo = run(dir, 'build-if-stale.js');
+  t.equal(demo.status, 0, demo.out);
+  t.notMatch(demo.out, /nothing to build/, 'the changed source is built');
+  t.match(fs.readFileSync(path.join(dir, 'dist', 'cli', 'main.js'), 'utf8'), /43/, 'the output is the new source');
+  t.match(run(dir, 'build-if-stale.js').out, /dist\/ is current: nothing to build/, 'and once built, current');
+});
