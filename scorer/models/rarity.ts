@@ -49,6 +49,20 @@ import { NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelSta
 // the first session of that account, not a new option of sshd). A new kind in such a row
 // (where its paths point, a privilege change) is not discounted: it is evidence of its own.
 //
+// A new file in a place the subject changes is a new value of a recurring kind. File events
+// (file_events, FIM) name no program and no account: they fall to the host's subject, whose
+// routine brings almost nothing new, so every file a configuration agent or certbot changed for
+// the first time (`/etc/chrony/chrony.conf` beside the daily `/etc/resolv.conf`) was a bad row,
+// as bad as a planted key. A path is a place in a tree: when all that is new in a file event is
+// its path, and the subject has changed a file of the same location class (`pathloc`) in one
+// of its directories before (`/etc` for config), the path's bits (and those of the pairs and
+// the step it makes new) count half, as a known program's new options do. Only the leaf is
+// discounted: a class never seen (the first change to the accounts, SSH keys, what starts
+// programs, a binary in /tmp, a hidden name) is evidence of its own and counts in full, and so
+// does a path under no directory of that class the subject has changed (`/boot/grub/grub.cfg`
+// on a host that never changed /boot). The places are recorded as the model learns file
+// events (`places`: class and directory, bounded), not tuned lists.
+//
 // A person's new tool is not a service's new behaviour. A pooled baseline's held-out sample
 // is the whole host's, mostly daemons and service accounts that never bring a new value; an
 // account that logs in here (its login records are in the pool: `who=ops>kind=login`) is a
@@ -97,6 +111,8 @@ const ACTOR_PRIOR_EVENTS = 10;
 const DAY = 86400;
 /** what the bits of a new argument template of a program the actor already runs count for */
 const KNOWN_TOOL_TEMPLATE_WEIGHT = 0.5;
+/** what the bits of a file's path, never seen or rare, count for under a directory where the subject changed a file of its class (see the top of this file) */
+const KNOWN_PLACE_LEAF_WEIGHT = 0.5;
 /** what the bits of values count for in an event of an account that logs in, when it brings no new kind */
 const PERSON_VALUE_WEIGHT = 0.5;
 /**
@@ -178,6 +194,11 @@ export class RarityModel implements Model {
    * 0 without a clock). See "A new account is evidence once" above.
    */
   private accounts = new Map<string, number>();
+  /**
+   * the places the subject changed files in: `class<TAB>directory` (`config\t/etc`) for every
+   * directory above a learnt file event's path but the root, most recently learnt last
+   */
+  private places = new Set<string>();
   private chars = new CharModel();
   private textTypical = 0;
   private textSeen = 0;
@@ -222,6 +243,7 @@ export class RarityModel implements Model {
     const tokens = tokensOf(event, context, this.opts.ngram);
     const day = event.time ? Math.floor(event.time / DAY) : -1;
     this.noteActor(event, tokens, day);
+    this.notePlaces(event);
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i];
       const f = this.field(fieldOf(t));
@@ -286,6 +308,52 @@ export class RarityModel implements Model {
     if (first === undefined) return undefined;
     const id = `who=${who}`;
     return this.isNew(id) || (first > 0 && event.time - first < NEW_ACCOUNT_DAYS * DAY) ? id : undefined;
+  }
+
+  /** record the directories above a learnt file event's path, with its location class (places) */
+  private notePlaces(event: BehaviourEvent): void {
+    const file = fileOf(event);
+    if (!file) return;
+    for (const dir of directoriesAbove(file.path)) {
+      const place = `${file.loc}\t${dir}`;
+      // the most recently learnt last: the bound drops the places longest unchanged
+      this.places.delete(place);
+      this.places.add(place);
+    }
+    if (this.places.size > this.opts.maxTokensPerField) {
+      let drop = Math.ceil(this.places.size * 0.1);
+      for (const place of this.places) {
+        if (drop-- <= 0) break;
+        this.places.delete(place);
+      }
+    }
+  }
+
+  /**
+   * The deepest directory above a file event's path where the subject changed a file of the
+   * same location class before, when nothing in the event but its path is new (see "A new
+   * file in a place the subject changes" at the top of this file); undefined otherwise.
+   */
+  private knownPlaceOf(event: BehaviourEvent, tokens: readonly string[]): { dir: string; newPath: boolean } | undefined {
+    const file = fileOf(event);
+    if (!file) return undefined;
+    for (const t of tokens) {
+      if (t.startsWith('next') || isTimeField(t) || pairBoundary(t, t.indexOf('=') + 1) >= 0) continue;
+      if (!t.startsWith('path=') && this.isNew(t)) return undefined;
+    }
+    const dir = directoriesAbove(file.path).find((d) => this.places.has(`${file.loc}\t${d}`));
+    return dir === undefined ? undefined : { dir, newPath: this.isNew(`path=${file.path}`) };
+  }
+
+  /**
+   * Whether a token's evidence is the path's, under a known place (knownPlaceOf): the path and
+   * its pairs; a step to the event's key when the path is new, or when the step is seen (a
+   * known step is no rarer than its key). A never-seen step to a known path is a new order.
+   */
+  private isLeafEvidence(token: string, place: { newPath: boolean } | undefined): boolean {
+    if (place === undefined) return false;
+    if (token.startsWith('next')) return place.newPath || !this.isNew(token);
+    return partsOf(token).some(([field]) => field === 'path');
   }
 
   /** count whether the acting account's event brings a never-seen value or kind (before it is learnt) */
@@ -511,6 +579,7 @@ export class RarityModel implements Model {
       let bestAt = -1;
       const excesses = new Array<number>(tokens.length);
       const optionsOnly = this.onlyNewOptions(event, tokens);
+      const knownPlace = this.knownPlaceOf(event, tokens);
       const person = this.personsValuesOnly(event, tokens);
       const newIdentity = this.newAccount(event);
       for (let i = 0; i < tokens.length; i++) {
@@ -527,6 +596,7 @@ export class RarityModel implements Model {
           (novel && !isActorToken(t) && !isTimeField(t) ? (isKindField(fieldOf(t)) ? adjust.kind : adjust.value) : 0);
         const weighed =
           (optionsOnly && novel && isTemplateToken(t) ? excess * KNOWN_TOOL_TEMPLATE_WEIGHT : excess) *
+          (this.isLeafEvidence(t, knownPlace) ? KNOWN_PLACE_LEAF_WEIGHT : 1) *
           (person && !isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? PERSON_VALUE_WEIGHT : 1);
         excesses[i] = weighed;
         // when something happens only modifies what happens: a first weekend, an odd hour
@@ -551,7 +621,12 @@ export class RarityModel implements Model {
       const bestNew = bestToken !== '' && !isActorToken(bestToken) && this.isNew(bestToken);
       const rare =
         best > 1
-          ? this.describe(bestToken, bestNew ? this.actorPhrase(event, isKindField(fieldOf(bestToken))) : '', optionsOnly && isTemplateToken(bestToken))
+          ? this.describe(
+              bestToken,
+              bestNew ? this.actorPhrase(event, isKindField(fieldOf(bestToken))) : '',
+              optionsOnly && isTemplateToken(bestToken),
+              this.isLeafEvidence(bestToken, knownPlace) ? knownPlace?.dir : undefined,
+            )
           : '';
       out[b] = { value, detail: [rare, odd].filter(Boolean).join('; ') };
     }
@@ -572,8 +647,12 @@ export class RarityModel implements Model {
     return 1 / Math.LN2;
   }
 
-  /** `options`: the token is new only by a new argument template of a program the actor runs (onlyNewOptions) */
-  private describe(token: string, actor = '', options = false): string {
+  /**
+   * `options`: the token is new only by a new argument template of a program the actor runs
+   * (onlyNewOptions); `place`: only by a file's path, under this directory where the subject
+   * changed files of its class before (knownPlaceOf)
+   */
+  private describe(token: string, actor = '', options = false, place?: string): string {
     if (!token) return '';
     const field = fieldOf(token);
     const f = this.fields.get(field);
@@ -581,7 +660,10 @@ export class RarityModel implements Model {
     const times = c === undefined ? 0 : Math.round(c / this.inc);
     const history = `${this.events.toLocaleString('en-US')} events`;
     const what = describeToken(token);
-    if (c === undefined) return `${options ? 'new options of a known program' : noveltyOf(token)}: ${what} never seen before (in ${history}${actor})`;
+    if (c === undefined) {
+      const novelty = options ? 'new options of a known program' : place !== undefined ? `new file in a known place (\`${place}\`)` : noveltyOf(token);
+      return `${novelty}: ${what} never seen before (in ${history}${actor})`;
+    }
     const days = this.daysOf(token);
     return `${what} seen ${times <= 1 ? 'once' : `${times} times`}${days > 1 ? ` on ${days} days` : ''} in ${history}`;
   }
@@ -619,6 +701,7 @@ export class RarityModel implements Model {
       textSeen: this.textSeen,
       actors: [...this.actors].map(([k, a]) => [k, a.firstDay, a.events, a.novel, a.novelKind]),
       accounts: [...this.accounts],
+      places: [...this.places],
       features: this.features,
     };
   }
@@ -660,6 +743,9 @@ export class RarityModel implements Model {
     // a state saved before the record has none: the accounts it learnt are known by their
     // counts, and one it only saw has its first row once more
     m.accounts = new Map((s.accounts as Array<[string, number]> | undefined) ?? []);
+    // a state saved before places has none: a new path counts in full until the model learns
+    // a file event in one of its directories (or is fitted again)
+    m.places = new Set((s.places as string[] | undefined) ?? []);
     return m;
   }
 }
@@ -702,6 +788,21 @@ const STEP = '\u21d2';
 function isClassEvidence(token: string): boolean {
   if (token.startsWith('next')) return false;
   return partsOf(token).every(([field]) => field === 'who' || CLASS_FIELDS.has(field));
+}
+
+/** a file event's generalised path and its location class; undefined for other events */
+function fileOf(event: BehaviourEvent): { path: string; loc: string } | undefined {
+  if (!event.values.includes('kind=file')) return undefined;
+  const path = event.values.find((v) => v.startsWith('path='));
+  const loc = event.values.find((v) => v.startsWith('pathloc='));
+  return path === undefined || loc === undefined ? undefined : { path: path.slice(5), loc: loc.slice(8) };
+}
+
+/** the directories above a path, deepest first, the root left out: `/etc/ssh/x` → `/etc/ssh`, `/etc` */
+function directoriesAbove(path: string): string[] {
+  const out: string[] = [];
+  for (let i = path.lastIndexOf('/'); i > 0; i = path.lastIndexOf('/', i - 1)) out.push(path.slice(0, i));
+  return out;
 }
 
 /** a token a new argument template makes new: the template, its program's pair with it, the step to its key */
