@@ -76,6 +76,13 @@ t.test('rarity: a new file where the host changes files of its class counts half
     t.notMatch(s.detail, /known place/, `${path}: ${s.detail}`);
     t.ok(s.value > config.value + 2, `${path} (${s.value.toFixed(2)}) weighs in full, above a new config file (${config.value.toFixed(2)})`);
   }
+  // where the host only ever created logs (rotation), a new log created is the place's; the
+  // first log updated in place is a change the host never made to its logs
+  const rotated = await scoreOf(model, event('/var/log/kern.log.1', 'CREATED'));
+  const edited = await scoreOf(model, event('/var/log/auth.log', 'UPDATED'));
+  t.match(rotated.detail, /^new file in a known place \(`\/var\/log`\)/, rotated.detail);
+  t.notMatch(edited.detail, /known place/, edited.detail);
+  t.ok(edited.value > rotated.value + 1.5, `a log updated (${edited.value.toFixed(2)}) weighs in full, a new log rotated (${rotated.value.toFixed(2)}) half`);
   // a known file's new action is a new kind of its own, not the leaf's
   const deleted = await scoreOf(model, event('/etc/hosts', 'DELETED'));
   t.notMatch(deleted.detail, /known place/, deleted.detail);

@@ -54,14 +54,15 @@ import { NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelSta
 // routine brings almost nothing new, so every file a configuration agent or certbot changed for
 // the first time (`/etc/chrony/chrony.conf` beside the daily `/etc/resolv.conf`) was a bad row,
 // as bad as a planted key. A path is a place in a tree: when all that is new in a file event is
-// its path, and the subject has changed a file of the same location class (`pathloc`) in one
-// of its directories before (`/etc` for config), the path's bits (and those of the pairs and
-// the step it makes new) count half, as a known program's new options do. Only the leaf is
-// discounted: a class never seen (the first change to the accounts, SSH keys, what starts
-// programs, a binary in /tmp, a hidden name) is evidence of its own and counts in full, and so
-// does a path under no directory of that class the subject has changed (`/boot/grub/grub.cfg`
-// on a host that never changed /boot). The places are recorded as the model learns file
-// events (`places`: class and directory, bounded), not tuned lists.
+// its path (and the pairs and step it makes new), and the subject has changed a file of the
+// same location class (`pathloc`) in the same way (the action) in one of its directories before
+// (`UPDATED config` under `/etc`), the path's bits count half, new or rare, as a known program's
+// new options do. Only the leaf is discounted: a class never seen (the first change to the
+// accounts, SSH keys, what starts programs, a binary in /tmp, a hidden name), a change never
+// made to a class (the first update of a log where logs were only ever created) are evidence
+// of their own and count in full, and so does a path under no directory where the subject made
+// that change (`/boot/grub/grub.cfg` on a host that never changed /boot). The places are
+// recorded as the model learns file events (`places`, bounded), not tuned lists.
 //
 // A person's new tool is not a service's new behaviour. A pooled baseline's held-out sample
 // is the whole host's, mostly daemons and service accounts that never bring a new value; an
@@ -111,7 +112,7 @@ const ACTOR_PRIOR_EVENTS = 10;
 const DAY = 86400;
 /** what the bits of a new argument template of a program the actor already runs count for */
 const KNOWN_TOOL_TEMPLATE_WEIGHT = 0.5;
-/** what the bits of a file's path, never seen or rare, count for under a directory where the subject changed a file of its class (see the top of this file) */
+/** what the bits of a file's path, never seen or rare, count for under a directory where the subject made that change to a file of its class (see the top of this file) */
 const KNOWN_PLACE_LEAF_WEIGHT = 0.5;
 /** what the bits of values count for in an event of an account that logs in, when it brings no new kind */
 const PERSON_VALUE_WEIGHT = 0.5;
@@ -195,8 +196,9 @@ export class RarityModel implements Model {
    */
   private accounts = new Map<string, number>();
   /**
-   * the places the subject changed files in: `class<TAB>directory` (`config\t/etc`) for every
-   * directory above a learnt file event's path but the root, most recently learnt last
+   * the places the subject changed files in, and how: `action class<TAB>directory` (`UPDATED
+   * config\t/etc`) for every directory above a learnt file event's path but the root, most
+   * recently learnt last
    */
   private places = new Set<string>();
   private chars = new CharModel();
@@ -315,7 +317,7 @@ export class RarityModel implements Model {
     const file = fileOf(event);
     if (!file) return;
     for (const dir of directoriesAbove(file.path)) {
-      const place = `${file.loc}\t${dir}`;
+      const place = placeOf(file, dir);
       // the most recently learnt last: the bound drops the places longest unchanged
       this.places.delete(place);
       this.places.add(place);
@@ -330,18 +332,17 @@ export class RarityModel implements Model {
   }
 
   /**
-   * The deepest directory above a file event's path where the subject changed a file of the
-   * same location class before, when nothing in the event but its path is new (see "A new
+   * The deepest directory above a file event's path where the subject made the same change to
+   * a file of the same location class before, when nothing in the event but its path is new (see "A new
    * file in a place the subject changes" at the top of this file); undefined otherwise.
    */
   private knownPlaceOf(event: BehaviourEvent, tokens: readonly string[]): { dir: string; newPath: boolean } | undefined {
     const file = fileOf(event);
     if (!file) return undefined;
-    for (const t of tokens) {
-      if (t.startsWith('next') || isTimeField(t) || pairBoundary(t, t.indexOf('=') + 1) >= 0) continue;
-      if (!t.startsWith('path=') && this.isNew(t)) return undefined;
-    }
-    const dir = directoriesAbove(file.path).find((d) => this.places.has(`${file.loc}\t${d}`));
+    // every never-seen token must be the path's: a new action, class, account, or pair of them
+    // (`action=UPDATED>pathloc=log` where logs were only ever created) is a new kind
+    for (const t of tokens) if (!isTimeField(t) && !t.startsWith('next') && !hasPath(t) && this.isNew(t)) return undefined;
+    const dir = directoriesAbove(file.path).find((d) => this.places.has(placeOf(file, d)));
     return dir === undefined ? undefined : { dir, newPath: this.isNew(`path=${file.path}`) };
   }
 
@@ -353,7 +354,7 @@ export class RarityModel implements Model {
   private isLeafEvidence(token: string, place: { newPath: boolean } | undefined): boolean {
     if (place === undefined) return false;
     if (token.startsWith('next')) return place.newPath || !this.isNew(token);
-    return partsOf(token).some(([field]) => field === 'path');
+    return hasPath(token);
   }
 
   /** count whether the acting account's event brings a never-seen value or kind (before it is learnt) */
@@ -790,12 +791,28 @@ function isClassEvidence(token: string): boolean {
   return partsOf(token).every(([field]) => field === 'who' || CLASS_FIELDS.has(field));
 }
 
-/** a file event's generalised path and its location class; undefined for other events */
-function fileOf(event: BehaviourEvent): { path: string; loc: string } | undefined {
+interface FileOf {
+  path: string;
+  loc: string;
+  action: string;
+}
+
+/** a file event's generalised path, its location class and the change; undefined for other events */
+function fileOf(event: BehaviourEvent): FileOf | undefined {
   if (!event.values.includes('kind=file')) return undefined;
-  const path = event.values.find((v) => v.startsWith('path='));
-  const loc = event.values.find((v) => v.startsWith('pathloc='));
-  return path === undefined || loc === undefined ? undefined : { path: path.slice(5), loc: loc.slice(8) };
+  const value = (field: string) => event.values.find((v) => v.startsWith(field))?.slice(field.length);
+  const [path, loc] = [value('path='), value('pathloc=')];
+  return path === undefined || loc === undefined ? undefined : { path, loc, action: value('action=') ?? '' };
+}
+
+/** a place as `places` holds it: the change, the location class and a directory (`UPDATED config\t/etc`) */
+function placeOf(file: FileOf, dir: string): string {
+  return `${file.action} ${file.loc}\t${dir}`;
+}
+
+/** whether a token is a file path or a pair with one (`action=UPDATED>path=/etc/motd`) */
+function hasPath(token: string): boolean {
+  return !token.startsWith('next') && partsOf(token).some(([field]) => field === 'path');
 }
 
 /** the directories above a path, deepest first, the root left out: `/etc/ssh/x` → `/etc/ssh`, `/etc` */
