@@ -61,6 +61,20 @@ import { CONDITIONS, IN_PACKAGE_RUN, NO_LOGIN, type BehaviourEvent, type Evidenc
 // literal one widens it (`sudo systemctl reload php8.2-fpm` and `sudo systemctl stop auditd`
 // make `sudo systemctl <*> <*>`), and a template whose `<*>` stands where a known line it
 // generalises had an operand names something else there: a new object too.
+// A new file in a place the subject changes is a new value of a recurring kind. File events
+// (file_events, FIM) name no program and no account: they fall to the host's subject, whose
+// routine brings almost nothing new, so every file a configuration agent or certbot changed for
+// the first time (`/etc/chrony/chrony.conf` beside the daily `/etc/resolv.conf`) was a bad row,
+// as bad as a planted key. A path is a place in a tree: when all that is new in a file event is
+// its path (and the pairs and step it makes new), and the subject has changed a file of the
+// same location class (`pathloc`) in the same way (the action) in one of its directories before
+// (`UPDATED config` under `/etc`), the path's bits count half, new or rare, as a known program's
+// new options do. Only the leaf is discounted: a class never seen (the first change to the
+// accounts, SSH keys, what starts programs, a binary in /tmp, a hidden name), a change never
+// made to a class (the first update of a log where logs were only ever created) are evidence
+// of their own and count in full, and so does a path under no directory where the subject made
+// that change (`/boot/grub/grub.cfg` on a host that never changed /boot). The places are
+// recorded as the model learns file events (`places`, bounded), not tuned lists.
 //
 // A person's new tool is not a service's new behaviour. A pooled baseline's held-out sample
 // is the whole host's, mostly daemons and service accounts that never bring a new value; an
@@ -127,6 +141,8 @@ const ACTOR_PRIOR_EVENTS = 10;
 const DAY = 86400;
 /** what the bits of a new argument template of a program the actor already runs count for */
 const KNOWN_TOOL_TEMPLATE_WEIGHT = 0.5;
+/** what the bits of a file's path, never seen or rare, count for under a directory where the subject made that change to a file of its class (see the top of this file) */
+const KNOWN_PLACE_LEAF_WEIGHT = 0.5;
 /** what the bits of values count for in an event of an account that logs in, when it brings no new kind */
 const PERSON_VALUE_WEIGHT = 0.5;
 /** what the bits of values count for in an event of a package manager's run (IN_PACKAGE_RUN), shell code aside */
@@ -212,6 +228,12 @@ export class RarityModel implements Model {
   private accounts = new Map<string, number>();
   /** per program, the operands of its known command lines (operandsOf); built when first asked */
   private operands: Map<string, Set<string>> | null = null;
+  /**
+   * the places the subject changed files in, and how: `action class<TAB>directory` (`UPDATED
+   * config\t/etc`) for every directory above a learnt file event's path but the root, most
+   * recently learnt last
+   */
+  private places = new Set<string>();
   private chars = new CharModel();
   private textTypical = 0;
   private textSeen = 0;
@@ -256,6 +278,7 @@ export class RarityModel implements Model {
     const tokens = tokensOf(event, context, this.opts.ngram);
     const day = event.time ? Math.floor(event.time / DAY) : -1;
     this.noteActor(event, tokens, day);
+    this.notePlaces(event);
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i];
       const f = this.field(fieldOf(t));
@@ -321,6 +344,51 @@ export class RarityModel implements Model {
     if (first === undefined) return undefined;
     const id = `who=${who}`;
     return this.isNew(id) || (first > 0 && event.time - first < NEW_ACCOUNT_DAYS * DAY) ? id : undefined;
+  }
+
+  /** record the directories above a learnt file event's path, with its location class (places) */
+  private notePlaces(event: BehaviourEvent): void {
+    const file = fileOf(event);
+    if (!file) return;
+    for (const dir of directoriesAbove(file.path)) {
+      const place = placeOf(file, dir);
+      // the most recently learnt last: the bound drops the places longest unchanged
+      this.places.delete(place);
+      this.places.add(place);
+    }
+    if (this.places.size > this.opts.maxTokensPerField) {
+      let drop = Math.ceil(this.places.size * 0.1);
+      for (const place of this.places) {
+        if (drop-- <= 0) break;
+        this.places.delete(place);
+      }
+    }
+  }
+
+  /**
+   * The deepest directory above a file event's path where the subject made the same change to
+   * a file of the same location class before, when nothing in the event but its path is new (see "A new
+   * file in a place the subject changes" at the top of this file); undefined otherwise.
+   */
+  private knownPlaceOf(event: BehaviourEvent, tokens: readonly string[]): { dir: string; newPath: boolean } | undefined {
+    const file = fileOf(event);
+    if (!file) return undefined;
+    // every never-seen token must be the path's: a new action, class, account, or pair of them
+    // (`action=UPDATED>pathloc=log` where logs were only ever created) is a new kind
+    for (const t of tokens) if (!isTimeField(t) && !t.startsWith('next') && !hasPath(t) && this.isNew(t)) return undefined;
+    const dir = directoriesAbove(file.path).find((d) => this.places.has(placeOf(file, d)));
+    return dir === undefined ? undefined : { dir, newPath: this.isNew(`path=${file.path}`) };
+  }
+
+  /**
+   * Whether a token's evidence is the path's, under a known place (knownPlaceOf): the path and
+   * its pairs; a step to the event's key when the path is new, or when the step is seen (a
+   * known step is no rarer than its key). A never-seen step to a known path is a new order.
+   */
+  private isLeafEvidence(token: string, place: { newPath: boolean } | undefined): boolean {
+    if (place === undefined) return false;
+    if (token.startsWith('next')) return place.newPath || !this.isNew(token);
+    return hasPath(token);
   }
 
   /** count whether the acting account's event brings a never-seen value or kind (before it is learnt) */
@@ -628,6 +696,7 @@ export class RarityModel implements Model {
       const template = this.knownProgramNewTemplate(event, tokens);
       const objects = template ? this.newObjects(template.exe, template.cmd) : { words: [], masked: false };
       const optionsOnly = template !== undefined && objects.words.length === 0;
+      const knownPlace = this.knownPlaceOf(event, tokens);
       const person = this.personsValuesOnly(event, tokens);
       const newIdentity = this.newAccount(event);
       const run = this.packagesDoing(event, tokens);
@@ -645,6 +714,7 @@ export class RarityModel implements Model {
           (novel && !isActorToken(t) && !isTimeField(t) ? (isKindField(fieldOf(t)) ? adjust.kind : adjust.value) : 0);
         const weighed =
           (optionsOnly && novel && isTemplateToken(t) ? excess * KNOWN_TOOL_TEMPLATE_WEIGHT : excess) *
+          (this.isLeafEvidence(t, knownPlace) ? KNOWN_PLACE_LEAF_WEIGHT : 1) *
           (person && !isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? PERSON_VALUE_WEIGHT : 1) *
           (run && !isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? PACKAGE_RUN_VALUE_WEIGHT : 1);
         excesses[i] = weighed;
@@ -674,7 +744,9 @@ export class RarityModel implements Model {
               bestToken,
               bestNew ? this.actorPhrase(event, isKindField(fieldOf(bestToken))) : '',
               !isTemplateToken(bestToken)
-                ? undefined
+                ? this.isLeafEvidence(bestToken, knownPlace)
+                  ? `new file in a known place (\`${knownPlace?.dir}\`)`
+                  : undefined
                 : optionsOnly
                   ? 'new options of a known program'
                   : objects.words.length > 0
@@ -748,6 +820,7 @@ export class RarityModel implements Model {
       textSeen: this.textSeen,
       actors: [...this.actors].map(([k, a]) => [k, a.firstDay, a.events, a.novel, a.novelKind]),
       accounts: [...this.accounts],
+      places: [...this.places],
       features: this.features,
     };
   }
@@ -789,6 +862,9 @@ export class RarityModel implements Model {
     // a state saved before the record has none: the accounts it learnt are known by their
     // counts, and one it only saw has its first row once more
     m.accounts = new Map((s.accounts as Array<[string, number]> | undefined) ?? []);
+    // a state saved before places has none: a new path counts in full until the model learns
+    // a file event in one of its directories (or is fitted again)
+    m.places = new Set((s.places as string[] | undefined) ?? []);
     return m;
   }
 }
@@ -843,6 +919,37 @@ export function operandsOf(template: string): string[] {
     .split(' ')
     .slice(1)
     .filter((w) => w !== '' && !w.startsWith('-') && !w.includes('<*>') && !w.startsWith('/') && !w.startsWith('~'));
+}
+
+interface FileOf {
+  path: string;
+  loc: string;
+  action: string;
+}
+
+/** a file event's generalised path, its location class and the change; undefined for other events */
+function fileOf(event: BehaviourEvent): FileOf | undefined {
+  if (!event.values.includes('kind=file')) return undefined;
+  const value = (field: string) => event.values.find((v) => v.startsWith(field))?.slice(field.length);
+  const [path, loc] = [value('path='), value('pathloc=')];
+  return path === undefined || loc === undefined ? undefined : { path, loc, action: value('action=') ?? '' };
+}
+
+/** a place as `places` holds it: the change, the location class and a directory (`UPDATED config\t/etc`) */
+function placeOf(file: FileOf, dir: string): string {
+  return `${file.action} ${file.loc}\t${dir}`;
+}
+
+/** whether a token is a file path or a pair with one (`action=UPDATED>path=/etc/motd`) */
+function hasPath(token: string): boolean {
+  return !token.startsWith('next') && partsOf(token).some(([field]) => field === 'path');
+}
+
+/** the directories above a path, deepest first, the root left out: `/etc/ssh/x` → `/etc/ssh`, `/etc` */
+function directoriesAbove(path: string): string[] {
+  const out: string[] = [];
+  for (let i = path.lastIndexOf('/'); i > 0; i = path.lastIndexOf('/', i - 1)) out.push(path.slice(0, i));
+  return out;
 }
 
 /** a token a new argument template makes new: the template, its program's pair with it, the step to its key */
