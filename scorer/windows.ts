@@ -189,6 +189,17 @@ function restoredReference(s: SavedReference): Reference {
   };
 }
 
+/** a key's id in a bounded table of keys (past MAX_KEYS, the shared `(other)`) */
+function internKey(keys: string[], ids: Map<string, number>, key: string): number {
+  let id = ids.get(key);
+  if (id !== undefined) return id;
+  if (keys.length >= MAX_KEYS) return OTHER_KEY;
+  id = keys.length;
+  keys.push(key);
+  ids.set(key, id);
+  return id;
+}
+
 class WindowSubject {
   keys: string[] = ['(other)'];
   private keyIds = new Map<string, number>();
@@ -227,13 +238,9 @@ class WindowSubject {
   }
 
   keyId(key: string): number {
-    let id = this.keyIds.get(key);
-    if (id !== undefined) return id;
-    if (this.keys.length >= MAX_KEYS) return OTHER_KEY;
-    id = this.keys.length;
-    this.keys.push(key);
-    this.keyIds.set(key, id);
-    this.dirty = true;
+    const known = this.keys.length;
+    const id = internKey(this.keys, this.keyIds, key);
+    if (this.keys.length > known) this.dirty = true;
     return id;
   }
 
@@ -507,13 +514,7 @@ class WindowPool {
   }
 
   private keyId(key: string): number {
-    let id = this.keyIds.get(key);
-    if (id !== undefined) return id;
-    if (this.keys.length >= MAX_KEYS) return OTHER_KEY;
-    id = this.keys.length;
-    this.keys.push(key);
-    this.keyIds.set(key, id);
-    return id;
+    return internKey(this.keys, this.keyIds, key);
   }
 
   /** the window's keys in the pool's ids (a subject's ids are its own) */
