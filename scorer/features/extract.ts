@@ -89,7 +89,7 @@ export interface ExtractorState {
   /** the executables seen listening, `host:exe` (absent in files of older builds) */
   listeners?: string[];
   /** the processes known, `[host:pid, exe, parent pid, start time]` (absent in files of older builds) */
-  procs?: Array<[string, string, string, number]>;
+  procs?: Array<[string, string, string, number, number?]>;
   /** the processes no login is behind whose children's login uid is none either, `[host:pid, parent pid]` (absent in files of older builds) */
   noLogin?: Array<[string, string]>;
   /** the last queue row learned (absent in files of older builds) */
@@ -136,7 +136,8 @@ export class FeatureExtractor {
       parentOf: (row: ResultRow) => this.parentOf(row),
       exeOfPid: (host: string, pid: string | undefined) => p.exeOf(host, pid),
       lineage: (host: string, ppid: string | undefined, parentExe: string) => p.lineage(host, ppid, parentExe),
-      packageRun: (host: string, ppid: string | undefined, parentExe: string) => p.inPackageRun(host, ppid, parentExe),
+      packageRun: (host: string, ppid: string | undefined, parentExe: string, ids: { uid?: string; euid?: string }) =>
+        p.inPackageRun(host, ppid, parentExe, ids),
       session: (host: string, pid: string | undefined, ppid: string | undefined, sshdUser: string | undefined, time: number) =>
         p.session(host, pid, ppid, sshdUser, time),
       sessionOfPid: (host: string, pid: string | undefined) => p.sessionOfPid(host, pid),
