@@ -350,8 +350,10 @@ export class RarityModel implements Model {
   private notePlaces(event: BehaviourEvent): void {
     const file = fileOf(event);
     if (!file) return;
-    for (const dir of directoriesAbove(file.path)) {
-      const place = placeOf(file, dir);
+    const above = directoriesAbove(file.path);
+    // a planted class's place is its own directory, marked apart (`UPDATED autostart\t/etc/cron.d/`)
+    const places = PLANTED_CLASSES.has(file.loc) ? [`${placeOf(file, above[0] ?? '')}/`] : above.map((dir) => placeOf(file, dir));
+    for (const place of places) {
       // the most recently learnt last: the bound drops the places longest unchanged
       this.places.delete(place);
       this.places.add(place);
@@ -376,7 +378,14 @@ export class RarityModel implements Model {
     // every never-seen token must be the path's: a new action, class, account, or pair of them
     // (`action=UPDATED>pathloc=log` where logs were only ever created) is a new kind
     for (const t of tokens) if (!isTimeField(t) && !t.startsWith('next') && !hasPath(t) && this.isNew(t)) return undefined;
-    const dir = directoriesAbove(file.path).find((d) => this.places.has(placeOf(file, d)));
+    // a class an attacker plants in (the accounts, SSH, what starts programs, the programs) is known
+    // only beside a file of it the subject changed: under /etc or /usr at large, one routine link
+    // of a systemd unit made /etc/ld.so.preload and /etc/cron.d the leaves of a known place (review13)
+    // (a state saved before has these classes' places unmarked: they count in full until learnt again)
+    const above = directoriesAbove(file.path);
+    const dir = PLANTED_CLASSES.has(file.loc)
+      ? above.slice(0, 1).find((d) => this.places.has(`${placeOf(file, d)}/`))
+      : above.find((d) => this.places.has(placeOf(file, d)));
     return dir === undefined ? undefined : { dir, newPath: this.isNew(`path=${file.path}`) };
   }
 
@@ -934,6 +943,9 @@ function fileOf(event: BehaviourEvent): FileOf | undefined {
   const [path, loc] = [value('path='), value('pathloc=')];
   return path === undefined || loc === undefined ? undefined : { path, loc, action: value('action=') ?? '' };
 }
+
+/** the location classes (security.ts fileLocation) an attacker's persistence and privilege are planted in: known only in the file's own directory (knownPlaceOf) */
+const PLANTED_CLASSES: ReadonlySet<string> = new Set(['accounts', 'ssh', 'autostart', 'programs']);
 
 /** a place as `places` holds it: the change, the location class and a directory (`UPDATED config\t/etc`) */
 function placeOf(file: FileOf, dir: string): string {
