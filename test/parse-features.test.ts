@@ -418,6 +418,11 @@ t.test(
     // a pid of a past dpkg run the user's fork took again (a fork without exec is no process event)
     exec('150', '1', '/usr/bin/dpkg', '/usr/bin/dpkg --configure --pending', { uid: '0', euid: '0', auid: '4294967295' });
     t.notOk(inRun(exec('151', '150', '/usr/bin/curl', 'curl -s http://x', eve)), "the user's program below a pid a dpkg once had");
+    // a root daemon a maintainer script started itself (no service manager between) runs below dpkg for good
+    exec('155', '1', '/usr/bin/dpkg', '/usr/bin/dpkg --configure agent', root);
+    exec('156', '155', '/opt/agent/bin/agentd', '/opt/agent/bin/agentd --daemon', root);
+    time += 5 * 3600;
+    t.notOk(inRun(exec('157', '156', '/usr/bin/curl', 'curl -s http://x', root)), 'what that daemon runs five hours later');
     // and a real run still is one: root, installed programs, a maintainer script run as a file
     exec('160', '121', '/usr/bin/dpkg', '/usr/bin/dpkg --status-fd 35 --configure --pending', root);
     const post = exec('161', '160', '/bin/sh', '/bin/sh /var/lib/dpkg/info/nginx.postinst configure', root);

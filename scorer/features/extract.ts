@@ -136,8 +136,8 @@ export class FeatureExtractor {
       parentOf: (row: ResultRow) => this.parentOf(row),
       exeOfPid: (host: string, pid: string | undefined) => p.exeOf(host, pid),
       lineage: (host: string, ppid: string | undefined, parentExe: string) => p.lineage(host, ppid, parentExe),
-      packageRun: (host: string, ppid: string | undefined, parentExe: string, ids: { uid?: string; euid?: string }) =>
-        p.inPackageRun(host, ppid, parentExe, ids),
+      packageRun: (host: string, ppid: string | undefined, parentExe: string, ids: { uid?: string; euid?: string }, time: number) =>
+        p.inPackageRun(host, ppid, parentExe, ids, time),
       session: (host: string, pid: string | undefined, ppid: string | undefined, sshdUser: string | undefined, time: number) =>
         p.session(host, pid, ppid, sshdUser, time),
       sessionOfPid: (host: string, pid: string | undefined) => p.sessionOfPid(host, pid),

@@ -11,6 +11,12 @@ const MAX_PIDS = 20_000;
 const MAX_LISTENERS = 2_000;
 /** ancestors walked at most: a web shell is a few steps below its server */
 const MAX_DEPTH = 6;
+/**
+ * How long a package manager's run lasts at most, from the manager's start: a daemon a
+ * maintainer script started itself (no service manager between) and its children stay below
+ * dpkg for as long as they run, and a pid a past run had may be taken again (review13)
+ */
+const MAX_RUN_SECONDS = 3 * 3600;
 /** ancestors walked at most for a session: a build tool's compiler runs a few levels below the login shell */
 const MAX_SESSION_DEPTH = 12;
 const MAX_LOGINS = 5_000;
@@ -365,14 +371,14 @@ export class ProcessTable {
    * The manager is known by its installed path, and the run passes only through processes that
    * carry it (carriesRun): a user cannot bring their own processes into it (review13).
    */
-  inPackageRun(host: string, ppid: string | undefined, parentExe: string, ids: { uid?: string; euid?: string }): boolean {
+  inPackageRun(host: string, ppid: string | undefined, parentExe: string, ids: { uid?: string; euid?: string }, time: number): boolean {
     // the process itself runs as root; what it runs is weighed by the model (rarity packagesDoing)
     if (ids.uid !== '0' && ids.euid !== '0') return false;
     let exe = parentExe;
     let pid = ppid;
     for (let depth = 0; depth < MAX_DEPTH; depth++) {
       const p = pid ? this.procs.get(`${host}:${pid}`) : undefined;
-      if (isInstalledPackageManager(exe)) return p === undefined || p.carriesRun;
+      if (isInstalledPackageManager(exe)) return p === undefined || (p.carriesRun && time - p.time <= MAX_RUN_SECONDS);
       // every process between it and the manager passes the run on (carriesRun)
       if (!p || !p.carriesRun || !p.ppid || p.ppid === pid) break;
       pid = p.ppid;
