@@ -568,6 +568,13 @@ t.test("rarity: in a package manager's run, values count half and classes in ful
   const s1 = await score(proc(...script, at));
   const s2 = await score(proc(...script, at, [IN_PACKAGE_RUN]));
   t.ok(s2.value < 0.6 * s1.value, `a maintainer script run as a file by sh (${s2.value.toFixed(2)}) is the package's (${s1.value.toFixed(2)})`);
+  // (review13) a shebang's option (`#!/bin/sh -e`) comes before the file; a code option does not make it one
+  const shebang = ['ops', '/bin/sh', '/usr/bin/dpkg', 'sh -e /var/lib/dpkg/info/<*>.postinst configure'] as const;
+  const [e1, e2] = [await score(proc(...shebang, at)), await score(proc(...shebang, at, [IN_PACKAGE_RUN]))];
+  t.ok(e2.value < 0.6 * e1.value, `a maintainer script run by \`sh -e\` (${e2.value.toFixed(2)}) is the package's (${e1.value.toFixed(2)})`);
+  const coded = ['ops', '/bin/sh', '/usr/bin/dpkg', 'sh -e -c /var/tmp/x'] as const;
+  const [c1, c2] = [await score(proc(...coded, at)), await score(proc(...coded, at, [IN_PACKAGE_RUN]))];
+  t.ok(c2.value > 0.9 * c1.value, `\`sh -e -c …\` (${c2.value.toFixed(2)}) weighs as elsewhere (${c1.value.toFixed(2)})`);
   // the condition is no evidence: an event that carries it has the SVM vector it has without
   t.same(hashEvent(proc(...helper, at, [IN_PACKAGE_RUN]), [], 512), hashEvent(proc(...helper, at), [], 512), 'the SVM does not see it');
 });

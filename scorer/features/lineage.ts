@@ -53,16 +53,24 @@ export function carriesRun(exe: string, cmdline: string, ids: { uid?: string; eu
   if (ids.uid !== '0' && ids.euid !== '0') return false;
   if (exeLocation(exe) !== 'system') return false;
   if (!isShell(exe)) return true;
+  const script = scriptArgument(exe, cmdline);
+  return script !== undefined && exeLocation(script) === 'system';
+}
+
+/**
+ * The file an interpreter (isShell) runs, as its command line names it: the first word after
+ * its options (`/bin/sh -e /var/lib/dpkg/info/x.postinst configure`, a shebang's option first);
+ * undefined when an option gives code (`sh -c`, `perl -e`) or no word follows (an interactive
+ * shell). The exe may be generalised (`python<n>`).
+ */
+export function scriptArgument(exe: string, cmdline: string): string | undefined {
   const program = baseName(exe).replace(/(<n>|[\d.])+$/, '') || baseName(exe);
   const code = CODE_OPTION[program] ?? SHELL_CODE_OPTION;
   for (const word of cmdline.trim().split(/\s+/).slice(1)) {
-    if (word.startsWith('-')) {
-      if (code.test(word)) return false;
-      continue;
-    }
-    return exeLocation(word) === 'system';
+    if (!word.startsWith('-')) return word;
+    if (code.test(word)) return undefined;
   }
-  return false;
+  return undefined;
 }
 
 /** an OS package manager (security.ts isPackageManager) by its installed path: a name (comm, argv[0]) or a copy in a home is anyone's */

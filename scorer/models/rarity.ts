@@ -1,6 +1,6 @@
 import { CharModel, type CharState } from '../features/chars';
 import { currentEventKey, currentQueryToken, pathArguments } from '../features/kinds';
-import { SSHD_BINARIES, SSHD_USER } from '../features/lineage';
+import { scriptArgument, SSHD_BINARIES, SSHD_USER } from '../features/lineage';
 import { baseName, isShell } from '../features/security';
 import { CONDITIONS, IN_PACKAGE_RUN, NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelState, type ScoringInput } from '../types';
 
@@ -666,12 +666,10 @@ export class RarityModel implements Model {
     const exe = value('exe=');
     const cmd = value('cmd=')?.slice(4) ?? '';
     if (exe === undefined || !argumentsAreBehaviour(exe.slice(4), cmd)) return true;
-    // a maintainer script is run by its interpreter as a file: `sh /var/lib/dpkg/info/x.postinst configure`
-    const first = cmd
-      .split(' ')
-      .slice(1)
-      .find((w) => w !== '');
-    return first !== undefined && first.startsWith('/');
+    // a maintainer script is run by its interpreter as a file: `sh /var/lib/dpkg/info/x.postinst
+    // configure`, `sh -e …` where its shebang has an option (review13: the option hid the file)
+    const script = scriptArgument(exe.slice(4), cmd);
+    return script !== undefined && script.startsWith('/');
   }
 
   /**
