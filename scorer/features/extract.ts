@@ -89,7 +89,9 @@ export interface ExtractorState {
   /** the executables seen listening, `host:exe` (absent in files of older builds) */
   listeners?: string[];
   /** the processes known, `[host:pid, exe, parent pid, start time]` (absent in files of older builds) */
-  procs?: Array<[string, string, string, number, number?]>;
+  procs?: Array<[string, string, string, number]>;
+  /** the processes of procs a package manager's run passes through (review13) */
+  runs?: string[];
   /** the processes no login is behind whose children's login uid is none either, `[host:pid, parent pid]` (absent in files of older builds) */
   noLogin?: Array<[string, string]>;
   /** the last queue row learned (absent in files of older builds) */
@@ -299,6 +301,7 @@ export class FeatureExtractor {
       sessions: this.processes.sessionsState(),
       listeners: this.processes.listenersState(),
       procs: this.processes.procsState(),
+      runs: this.processes.runsState(),
       noLogin: this.processes.noLoginState(),
       learned: this.learned,
       ...(this.legacy ? { legacyMiner: this.legacy.toState() } : {}),
@@ -318,6 +321,7 @@ export class FeatureExtractor {
     if (state.sessions) x.processes.loadSessions(state.sessions);
     if (state.listeners) x.processes.loadListeners(state.listeners);
     if (state.procs) x.processes.loadProcs(state.procs);
+    if (state.runs) x.processes.loadRuns(state.runs);
     if (state.noLogin) x.processes.loadNoLogin(state.noLogin);
     x.learned = state.learned ?? null;
     return x;

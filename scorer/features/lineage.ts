@@ -310,15 +310,27 @@ export class ProcessTable {
    * (a tmux session kept for weeks) had the parent `unknown`, a value its user's training never
    * had. At most MAX_PIDS, as in memory.
    */
-  procsState(): Array<[string, string, string, number, number]> {
-    return [...this.procs].map(([key, p]) => [key, p.exe, p.ppid, p.time, p.carriesRun ? 1 : 0]);
+  procsState(): Array<[string, string, string, number]> {
+    return [...this.procs].map(([key, p]) => [key, p.exe, p.ppid, p.time]);
   }
 
-  /** (a state saved before review13 has no fifth element: its processes carry no run, which only withholds a discount) */
-  loadProcs(list: ReadonlyArray<readonly [string, string, string, number, number?]>): void {
-    for (const [key, exe, ppid, time, carries] of list.slice(-MAX_PIDS)) {
+  loadProcs(list: ReadonlyArray<readonly [string, string, string, number]>): void {
+    for (const [key, exe, ppid, time] of list.slice(-MAX_PIDS)) {
       this.procs.delete(key);
-      this.procs.set(key, { exe, ppid, time, carriesRun: carries === 1 });
+      this.procs.set(key, { exe, ppid, time, carriesRun: false });
+    }
+  }
+
+  /** the processes a package manager's run passes through (carriesRun), for the state file */
+  runsState(): string[] {
+    return [...this.procs].filter(([, p]) => p.carriesRun).map(([key]) => key);
+  }
+
+  /** (after loadProcs; a state saved before review13 has none: its processes carry no run, which only withholds a discount) */
+  loadRuns(keys: ReadonlyArray<string>): void {
+    for (const key of keys) {
+      const p = this.procs.get(key);
+      if (p) p.carriesRun = true;
     }
   }
 
