@@ -139,6 +139,8 @@ const VERSION = 3;
 /** pseudo-events of the pooled novelty rate an actor's own rate is shrunk with */
 const ACTOR_PRIOR_EVENTS = 10;
 const DAY = 86400;
+/** the kind of a shell history's line (kinds.ts) */
+const SHELL_KIND = 'kind=shell';
 /** what the bits of a new argument template of a program the actor already runs count for */
 const KNOWN_TOOL_TEMPLATE_WEIGHT = 0.5;
 /** what the bits of a file's path, never seen or rare, count for under a directory where the subject made that change to a file of its class (see the top of this file) */
@@ -403,7 +405,10 @@ export class RarityModel implements Model {
   /** count whether the acting account's event brings a never-seen value or kind (before it is learnt) */
   private noteActor(event: BehaviourEvent, tokens: readonly string[], day: number): void {
     const who = actorOf(event);
-    if (who === undefined || day < 0) return;
+    // a shell history is a file its account writes, lines and times alike: what it says was typed
+    // is the account's claim, what ran is the kernel's record (the process rows of the same
+    // commands), so its lines make no account one that often brings something new (review13)
+    if (who === undefined || day < 0 || event.values.includes(SHELL_KIND)) return;
     let a = this.actors.get(who);
     if (!a) {
       // bounded like a field's values (every uid a container runs as is an account)
