@@ -3,7 +3,7 @@
 // person account in a fresh office SSH session (ops on edge-web, omar on pg-main), or with
 // `www` of www-data under php-fpm; `login` adds one login record of www-data on day 3 to the
 // training logs, `login+history` three lines of www-data's own ~/.bash_history too, `history` those alone, HISTORY_WORDS=N
-// N more lines of programs never seen (review13); `selfset` has the web shell write its own login uid first (review9: an
+// N more lines of programs never seen, PRESEED=1 the techniques' own lines (review13); `selfset` has the web shell write its own login uid first (review9: an
 // unprivileged process whose loginuid is unset may set it, once, to any uid: here its own, 33).
 // ROOT is a built worktree (compare builds of two commits). Prints each row.
 const root = require('path').resolve(process.argv[2]);
@@ -122,6 +122,8 @@ const WORDS =
       [5, 'ls -la'],
       // HISTORY_WORDS=N: N more lines, each a program never seen (the account's rate of new values)
       ...WORDS.slice(0, Number(process.env.HISTORY_WORDS ?? 0)).map((w, k) => [6 + (k % 10), `${w} --help`]),
+      // PRESEED=1: the techniques' own command lines, typed ahead of time (review13)
+      ...(process.env.PRESEED ? T.map(([, , , cmd], k) => [6 + (k % 10), cmd]) : []),
     ].entries()) {
       const t = 1767225600 + d * 86400 + 15 * 3600 + 60 + i;
       const at = set.train.findIndex((l) => JSON.parse(l).unixTime > t);
