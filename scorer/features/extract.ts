@@ -90,6 +90,8 @@ export interface ExtractorState {
   listeners?: string[];
   /** the processes known, `[host:pid, exe, parent pid, start time]` (absent in files of older builds) */
   procs?: Array<[string, string, string, number]>;
+  /** the processes of procs a package manager's run passes through (review13) */
+  runs?: string[];
   /** the processes no login is behind whose children's login uid is none either, `[host:pid, parent pid]` (absent in files of older builds) */
   noLogin?: Array<[string, string]>;
   /** the last queue row learned (absent in files of older builds) */
@@ -136,7 +138,8 @@ export class FeatureExtractor {
       parentOf: (row: ResultRow) => this.parentOf(row),
       exeOfPid: (host: string, pid: string | undefined) => p.exeOf(host, pid),
       lineage: (host: string, ppid: string | undefined, parentExe: string) => p.lineage(host, ppid, parentExe),
-      packageRun: (host: string, ppid: string | undefined, parentExe: string) => p.inPackageRun(host, ppid, parentExe),
+      packageRun: (host: string, ppid: string | undefined, parentExe: string, ids: { uid?: string; euid?: string }, time: number) =>
+        p.inPackageRun(host, ppid, parentExe, ids, time),
       session: (host: string, pid: string | undefined, ppid: string | undefined, sshdUser: string | undefined, time: number) =>
         p.session(host, pid, ppid, sshdUser, time),
       sessionOfPid: (host: string, pid: string | undefined) => p.sessionOfPid(host, pid),
@@ -298,6 +301,7 @@ export class FeatureExtractor {
       sessions: this.processes.sessionsState(),
       listeners: this.processes.listenersState(),
       procs: this.processes.procsState(),
+      runs: this.processes.runsState(),
       noLogin: this.processes.noLoginState(),
       learned: this.learned,
       ...(this.legacy ? { legacyMiner: this.legacy.toState() } : {}),
@@ -317,6 +321,7 @@ export class FeatureExtractor {
     if (state.sessions) x.processes.loadSessions(state.sessions);
     if (state.listeners) x.processes.loadListeners(state.listeners);
     if (state.procs) x.processes.loadProcs(state.procs);
+    if (state.runs) x.processes.loadRuns(state.runs);
     if (state.noLogin) x.processes.loadNoLogin(state.noLogin);
     x.learned = state.learned ?? null;
     return x;

@@ -18,7 +18,7 @@ export interface Lookup {
   exeOfPid(host: string, pid: string | undefined): string | undefined;
   lineage(host: string, ppid: string | undefined, parentExe: string): string;
   /** whether a process below this parent runs in an OS package manager's run (ProcessTable.inPackageRun) */
-  packageRun(host: string, ppid: string | undefined, parentExe: string): boolean;
+  packageRun(host: string, ppid: string | undefined, parentExe: string, ids: { uid?: string; euid?: string }, time: number): boolean;
   /** the class of address the login session of a new process came from, when known */
   /** `sshdUser`: the account sshd forked this process for, when it is sshd's own fork (sshdAccount) */
   session(host: string, pid: string | undefined, ppid: string | undefined, sshdUser: string | undefined, time: number): string | undefined;
@@ -86,7 +86,7 @@ const process: Unit = (row, b, look) => {
   argumentPlaces(c.cmdline ?? '', exe, b);
   b.pair('parent', parent, 'exeloc', loc);
   // a condition, not a value (types.ts IN_PACKAGE_RUN): `run=package-manager`
-  if (look.packageRun(row.host, c.parent, parent)) b.value('run', IN_PACKAGE_RUN.slice(4));
+  if (look.packageRun(row.host, c.parent, parent, c, time)) b.value('run', IN_PACKAGE_RUN.slice(4));
   if (c.euid !== undefined && c.uid !== undefined && c.euid !== c.uid) b.pair('exe', exe, 'euid', c.euid === '0' ? 'root' : 'other');
   return `exec ${exe} <- ${parent}`;
 };

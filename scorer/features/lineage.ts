@@ -1,4 +1,4 @@
-import { baseName, exeLocation, isDownloader, isPackageManager, withoutLogin } from './security';
+import { baseName, exeLocation, isDownloader, isPackageManager, isShell, withoutLogin } from './security';
 
 // What each host's processes are and who started them, from the process rows seen so far:
 // resolves a socket's pid to its executable, a process's parent when the row names only a
@@ -11,6 +11,12 @@ const MAX_PIDS = 20_000;
 const MAX_LISTENERS = 2_000;
 /** ancestors walked at most: a web shell is a few steps below its server */
 const MAX_DEPTH = 6;
+/**
+ * How long a package manager's run lasts at most, from the manager's start: a daemon a
+ * maintainer script started itself (no service manager between) and its children stay below
+ * dpkg for as long as they run, and a pid a past run had may be taken again (review13)
+ */
+const MAX_RUN_SECONDS = 3 * 3600;
 /** ancestors walked at most for a session: a build tool's compiler runs a few levels below the login shell */
 const MAX_SESSION_DEPTH = 12;
 const MAX_LOGINS = 5_000;
@@ -26,6 +32,50 @@ interface Proc {
   ppid: string;
   /** when it started (a pid is reused; a login record names the process of its own moment) */
   time: number;
+  /** whether a package manager's run passes through it (carriesRun): root's, and an installed program's */
+  carriesRun: boolean;
+}
+
+/** interpreters' options that give code on the command line (`sh -c`, `perl -e`, `php -r`); others (`sh -e`, a shebang's) do not */
+const CODE_OPTION: Record<string, RegExp> = { perl: /^-\w*[eE]/, ruby: /^-\w*e/, node: /^-(?:\w*e|-eval|p|-print)/, lua: /^-\w*e/, php: /^-\w*[rR]/ };
+const SHELL_CODE_OPTION = /^-\w*c|^-(?:Command|EncodedCommand)/i;
+
+/**
+ * Whether a package manager's run passes through this process to what it starts: it runs as
+ * root, as a package manager runs what its packages ship, and it is an installed program (from a
+ * system location, which only root writes), or an interpreter running such a program's file
+ * (`/bin/sh /var/lib/dpkg/info/nginx.postinst configure`). A shell given code on its command line
+ * or none (a pager's `!sh`), a script from /tmp, a program from a home (`sudo PAGER=~/p apt-get
+ * changelog`), a user's own process (`apt-get changelog`'s pager, `dpkg --force-not-root`, a pid
+ * of a past run a user's fork took again) run what someone chose, not the packages (review13).
+ */
+export function carriesRun(exe: string, cmdline: string, ids: { uid?: string; euid?: string }): boolean {
+  if (ids.uid !== '0' && ids.euid !== '0') return false;
+  if (exeLocation(exe) !== 'system') return false;
+  if (!isShell(exe)) return true;
+  const script = scriptArgument(exe, cmdline);
+  return script !== undefined && exeLocation(script) === 'system';
+}
+
+/**
+ * The file an interpreter (isShell) runs, as its command line names it: the first word after
+ * its options (`/bin/sh -e /var/lib/dpkg/info/x.postinst configure`, a shebang's option first);
+ * undefined when an option gives code (`sh -c`, `perl -e`) or no word follows (an interactive
+ * shell). The exe may be generalised (`python<n>`).
+ */
+export function scriptArgument(exe: string, cmdline: string): string | undefined {
+  const program = baseName(exe).replace(/(<n>|[\d.])+$/, '') || baseName(exe);
+  const code = CODE_OPTION[program] ?? SHELL_CODE_OPTION;
+  for (const word of cmdline.trim().split(/\s+/).slice(1)) {
+    if (!word.startsWith('-')) return word;
+    if (code.test(word)) return undefined;
+  }
+  return undefined;
+}
+
+/** an OS package manager (security.ts isPackageManager) by its installed path: a name (comm, argv[0]) or a copy in a home is anyone's */
+function isInstalledPackageManager(exe: string): boolean {
+  return exe !== 'unknown' && isPackageManager(exe) && exeLocation(exe) === 'system';
 }
 
 interface Login {
@@ -109,7 +159,7 @@ export class ProcessTable {
     // (a row with no auid, a `processes` snapshot of the same process, says nothing: kept)
     if (this.procs.size >= MAX_PIDS && !this.procs.has(key)) this.procs.delete(this.procs.keys().next().value as string);
     this.procs.delete(key);
-    this.procs.set(key, { exe, ppid: ppid ?? '', time });
+    this.procs.set(key, { exe, ppid: ppid ?? '', time, carriesRun: carriesRun(exe, ids.cmdline ?? '', ids) });
     if (session) {
       const up = `${host}:${ppid}`;
       const parent = ppid ? this.sessions.get(up) : undefined;
@@ -267,7 +317,20 @@ export class ProcessTable {
   loadProcs(list: ReadonlyArray<readonly [string, string, string, number]>): void {
     for (const [key, exe, ppid, time] of list.slice(-MAX_PIDS)) {
       this.procs.delete(key);
-      this.procs.set(key, { exe, ppid, time });
+      this.procs.set(key, { exe, ppid, time, carriesRun: false });
+    }
+  }
+
+  /** the processes a package manager's run passes through (carriesRun), for the state file */
+  runsState(): string[] {
+    return [...this.procs].filter(([, p]) => p.carriesRun).map(([key]) => key);
+  }
+
+  /** (after loadProcs; a state saved before review13 has none: its processes carry no run, which only withholds a discount) */
+  loadRuns(keys: ReadonlyArray<string>): void {
+    for (const key of keys) {
+      const p = this.procs.get(key);
+      if (p) p.carriesRun = true;
     }
   }
 
@@ -325,14 +388,19 @@ export class ProcessTable {
    * Whether a process runs below an OS package manager (security.ts isPackageManager): its
    * parent or an ancestor within MAX_DEPTH is one. The manager itself, started by a person or a
    * timer, is not: that is where the run is judged. The direct parent may come from the row.
+   * The manager is known by its installed path, and the run passes only through processes that
+   * carry it (carriesRun): a user cannot bring their own processes into it (review13).
    */
-  inPackageRun(host: string, ppid: string | undefined, parentExe: string): boolean {
+  inPackageRun(host: string, ppid: string | undefined, parentExe: string, ids: { uid?: string; euid?: string }, time: number): boolean {
+    // the process itself runs as root; what it runs is weighed by the model (rarity packagesDoing)
+    if (ids.uid !== '0' && ids.euid !== '0') return false;
     let exe = parentExe;
     let pid = ppid;
     for (let depth = 0; depth < MAX_DEPTH; depth++) {
-      if (exe && exe !== 'unknown' && isPackageManager(exe)) return true;
       const p = pid ? this.procs.get(`${host}:${pid}`) : undefined;
-      if (!p || !p.ppid || p.ppid === pid) break;
+      if (isInstalledPackageManager(exe)) return p === undefined || (p.carriesRun && time - p.time <= MAX_RUN_SECONDS);
+      // every process between it and the manager passes the run on (carriesRun)
+      if (!p || !p.carriesRun || !p.ppid || p.ppid === pid) break;
       pid = p.ppid;
       exe = this.procs.get(`${host}:${pid}`)?.exe ?? '';
     }

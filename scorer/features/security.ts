@@ -30,10 +30,18 @@ export function exeLocation(path: string): string {
 // configuration; else where any path lives (exeLocation). These are the places ATT&CK's
 // persistence, credential and defence-evasion techniques write to; which of them a host
 // changes in its routine (a config manager rewriting /etc daily) is for the models to learn.
-const AUTH_FILES = /^\/etc\/(?:passwd|shadow|group|gshadow|sudoers|subuid|subgid|security\/|pam\.d\/)|^\/etc\/sudoers\.d\//;
+// (review13: sudo's plugins, doas, polkit's rules and where accounts come from, NSS, say who may
+// do what as well as sudoers does)
+const AUTH_FILES =
+  /^\/etc\/(?:passwd|shadow|group|gshadow|sudoers|subuid|subgid|security\/|pam\.d\/|sudo\.conf$|doas\.conf$|polkit-1\/|nsswitch\.conf$)|^\/etc\/sudoers\.d\//;
 const SSH_FILES = /(?:^|\/)\.ssh(?:\/|$)|^\/etc\/ssh\//;
+// (review13: besides cron, units, init scripts and login profiles, the places whose files the
+// system runs or loads by itself and that read as `config`: apt's hooks, udev's RUN+=,
+// logrotate's postrotate, the loader's search path, shells' startup files, modules loaded at
+// boot with modprobe's `install` commands, NetworkManager's and dhclient's hooks, sysctl's
+// core_pattern)
 const AUTOSTART_FILES =
-  /^\/(?:etc\/(?:cron[^/]*|anacrontab|systemd|init\.d|init|rc[^/]*\.d|rc\.local|profile|profile\.d|bash\.bashrc|environment|ld\.so\.preload|xdg\/autostart|update-motd\.d)|var\/spool\/cron|(?:usr\/)?lib\/systemd)(?:\/|$)|\/\.(?:bashrc|bash_profile|profile|bash_login|zshrc|config\/(?:systemd|autostart))(?:\/|$)/;
+  /^\/(?:etc\/(?:cron[^/]*|anacrontab|systemd|init\.d|init|rc[^/]*\.d|rc\.local|profile|profile\.d|bash\.bashrc|environment|ld\.so\.preload|xdg\/autostart|update-motd\.d|apt\/apt\.conf\.d|udev\/rules\.d|logrotate\.d|ld\.so\.conf|ld\.so\.conf\.d|bash_completion\.d|zsh|zshenv|zprofile|zshrc|zlogin|fish|csh\.cshrc|csh\.login|modprobe\.d|modules|modules-load\.d|NetworkManager\/dispatcher\.d|dhcp\/dhclient-(?:enter|exit)-hooks\.d|sysctl\.conf|sysctl\.d)|var\/spool\/cron|(?:usr\/)?lib\/systemd)(?:\/|$)|\/\.(?:bashrc|bash_profile|profile|bash_login|zshrc|config\/(?:systemd|autostart))(?:\/|$)/;
 const LOG_FILES = /^\/var\/log(?:\/|$)|\/\.(?:bash_|zsh_)?history$/;
 const PROGRAM_DIRS = /^\/(?:usr\/(?:local\/)?(?:s?bin|lib(?:exec|32|64)?)|s?bin|lib(?:32|64)?|var\/lib\/dpkg\/info)\//;
 

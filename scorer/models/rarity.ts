@@ -1,6 +1,6 @@
 import { CharModel, type CharState } from '../features/chars';
 import { currentEventKey, currentQueryToken, pathArguments } from '../features/kinds';
-import { SSHD_BINARIES, SSHD_USER } from '../features/lineage';
+import { scriptArgument, SSHD_BINARIES, SSHD_USER } from '../features/lineage';
 import { baseName, isShell } from '../features/security';
 import { CONDITIONS, IN_PACKAGE_RUN, NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelState, type ScoringInput } from '../types';
 
@@ -139,6 +139,8 @@ const VERSION = 3;
 /** pseudo-events of the pooled novelty rate an actor's own rate is shrunk with */
 const ACTOR_PRIOR_EVENTS = 10;
 const DAY = 86400;
+/** the kind of a shell history's line (kinds.ts) */
+const SHELL_KIND = 'kind=shell';
 /** what the bits of a new argument template of a program the actor already runs count for */
 const KNOWN_TOOL_TEMPLATE_WEIGHT = 0.5;
 /** what the bits of a file's path, never seen or rare, count for under a directory where the subject made that change to a file of its class (see the top of this file) */
@@ -350,8 +352,10 @@ export class RarityModel implements Model {
   private notePlaces(event: BehaviourEvent): void {
     const file = fileOf(event);
     if (!file) return;
-    for (const dir of directoriesAbove(file.path)) {
-      const place = placeOf(file, dir);
+    const above = directoriesAbove(file.path);
+    // a planted class's place is its own directory, marked apart (`UPDATED autostart\t/etc/cron.d/`)
+    const places = PLANTED_CLASSES.has(file.loc) ? [`${placeOf(file, above[0] ?? '')}/`] : above.map((dir) => placeOf(file, dir));
+    for (const place of places) {
       // the most recently learnt last: the bound drops the places longest unchanged
       this.places.delete(place);
       this.places.add(place);
@@ -376,7 +380,14 @@ export class RarityModel implements Model {
     // every never-seen token must be the path's: a new action, class, account, or pair of them
     // (`action=UPDATED>pathloc=log` where logs were only ever created) is a new kind
     for (const t of tokens) if (!isTimeField(t) && !t.startsWith('next') && !hasPath(t) && this.isNew(t)) return undefined;
-    const dir = directoriesAbove(file.path).find((d) => this.places.has(placeOf(file, d)));
+    // a class an attacker plants in (the accounts, SSH, what starts programs, the programs) is known
+    // only beside a file of it the subject changed: under /etc or /usr at large, one routine link
+    // of a systemd unit made /etc/ld.so.preload and /etc/cron.d the leaves of a known place (review13)
+    // (a state saved before has these classes' places unmarked: they count in full until learnt again)
+    const above = directoriesAbove(file.path);
+    const dir = PLANTED_CLASSES.has(file.loc)
+      ? above.slice(0, 1).find((d) => this.places.has(`${placeOf(file, d)}/`))
+      : above.find((d) => this.places.has(placeOf(file, d)));
     return dir === undefined ? undefined : { dir, newPath: this.isNew(`path=${file.path}`) };
   }
 
@@ -394,7 +405,10 @@ export class RarityModel implements Model {
   /** count whether the acting account's event brings a never-seen value or kind (before it is learnt) */
   private noteActor(event: BehaviourEvent, tokens: readonly string[], day: number): void {
     const who = actorOf(event);
-    if (who === undefined || day < 0) return;
+    // a shell history is a file its account writes, lines and times alike: what it says was typed
+    // is the account's claim, what ran is the kernel's record (the process rows of the same
+    // commands), so its lines make no account one that often brings something new (review13)
+    if (who === undefined || day < 0 || event.values.includes(SHELL_KIND)) return;
     let a = this.actors.get(who);
     if (!a) {
       // bounded like a field's values (every uid a container runs as is an account)
@@ -657,12 +671,10 @@ export class RarityModel implements Model {
     const exe = value('exe=');
     const cmd = value('cmd=')?.slice(4) ?? '';
     if (exe === undefined || !argumentsAreBehaviour(exe.slice(4), cmd)) return true;
-    // a maintainer script is run by its interpreter as a file: `sh /var/lib/dpkg/info/x.postinst configure`
-    const first = cmd
-      .split(' ')
-      .slice(1)
-      .find((w) => w !== '');
-    return first !== undefined && first.startsWith('/');
+    // a maintainer script is run by its interpreter as a file: `sh /var/lib/dpkg/info/x.postinst
+    // configure`, `sh -e …` where its shebang has an option (review13: the option hid the file)
+    const script = scriptArgument(exe.slice(4), cmd);
+    return script !== undefined && script.startsWith('/');
   }
 
   /**
@@ -934,6 +946,9 @@ function fileOf(event: BehaviourEvent): FileOf | undefined {
   const [path, loc] = [value('path='), value('pathloc=')];
   return path === undefined || loc === undefined ? undefined : { path, loc, action: value('action=') ?? '' };
 }
+
+/** the location classes (security.ts fileLocation) an attacker's persistence and privilege are planted in: known only in the file's own directory (knownPlaceOf) */
+const PLANTED_CLASSES: ReadonlySet<string> = new Set(['accounts', 'ssh', 'autostart', 'programs']);
 
 /** a place as `places` holds it: the change, the location class and a directory (`UPDATED config\t/etc`) */
 function placeOf(file: FileOf, dir: string): string {
