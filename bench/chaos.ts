@@ -30,9 +30,25 @@ import { fill, smallDisk } from '../test/helpers/disk';
 //
 // Every wait has a deadline (a hang is reported as a violation, not waited out). Run:
 //
-//   npm run chaos -- [--seed N] [--seeds A-B] [--rounds R] [--users U] [--disk 24m]
+//   npm run chaos -- [--seed N] [--seeds A-B] [--rounds R] [--users U] [--disk 24m] [--faults a,b]
 //
 // Exit 0 when every seed held, 1 when one did not (each violation is printed with its seed).
+
+/** the faults a round draws from (sigkill twice: the likeliest in the field) */
+const FAULTS = [
+  'none',
+  'sigkill',
+  'sigkill',
+  'sigterm',
+  'sigterm-sigkill',
+  'kill-replaying',
+  'osqueryd-restart',
+  'osqueryd-vanish',
+  'damage',
+  'full-disk',
+  'kill-retaining',
+] as const;
+type Fault = (typeof FAULTS)[number];
 
 /** mulberry32: a small seeded generator, so that a failing sequence can be run again */
 export function rng(seed: number): () => number {
@@ -54,6 +70,8 @@ export interface ChaosOptions {
   disk: string;
   /** longest wait for any one thing: a start, an exit, the queue to drain */
   deadlineMs: number;
+  /** only these faults (`--faults a,b`; the sequence is then another than the seed's full one) */
+  faults?: Fault[];
   log?: (s: string) => void;
 }
 
@@ -124,6 +142,64 @@ function files(dir: string, under = ''): string[] {
 /** the numbers of the stream's lines (their pid) found in `text`: a line, or a retained row, whose columns are a JSON string */
 function numbersIn(text: string): number[] {
   return [...text.matchAll(/\\?"pid\\?"\s*:\s*\\?"(\d+)\\?"/g)].map((m) => Number(m[1]));
+}
+
+/**
+ * The retained scores' segments (scores/segment-*.jsonl) as read so far: their sizes and rows,
+ * read again from where each was, so that watching them costs only what was appended
+ */
+function retainedRows(stateDir: string): { rows: number; sizes: Map<string, number>; dir: string } {
+  const at = { rows: 0, sizes: new Map<string, number>(), dir: path.join(stateDir, 'scores') };
+  readRetained(at);
+  return at;
+}
+
+function readRetained(at: { rows: number; sizes: Map<string, number>; dir: string }): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(at.dir).filter((f) => /^segment-\d+\.jsonl$/.test(f));
+  } catch {
+    return;
+  }
+  for (const f of names) {
+    const file = path.join(at.dir, f);
+    let size: number;
+    try {
+      size = fs.statSync(file).size;
+    } catch {
+      continue;
+    }
+    const from = at.sizes.get(f) ?? 0;
+    // a segment cut back (a torn write undone) counts again from its new end
+    if (size <= from) {
+      at.sizes.set(f, size);
+      continue;
+    }
+    const buf = Buffer.alloc(size - from);
+    const fd = fs.openSync(file, 'r');
+    try {
+      fs.readSync(fd, buf, 0, buf.length, from);
+    } finally {
+      fs.closeSync(fd);
+    }
+    for (const b of buf) if (b === 10) at.rows++;
+    at.sizes.set(f, size);
+  }
+}
+
+/** SIGKILL (`kill`) as soon as `more` rows beyond those `at` counts are retained; polled, not timed */
+function killAfterRetained(at: ReturnType<typeof retainedRows>, more: number, kill: () => void) {
+  const target = at.rows + more;
+  const w = { killedAt: null as number | null, stop: () => clearInterval(timer) };
+  const timer = setInterval(() => {
+    readRetained(at);
+    if (at.rows >= target && w.killedAt === null) {
+      w.killedAt = at.rows - target + more;
+      kill();
+      clearInterval(timer);
+    }
+  }, 1);
+  return w;
 }
 
 /** what a run interrupted by a signal must undo at once: its extension, its mount, its folder */
@@ -245,18 +321,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await launch();
     for (let round = 0; round < opts.rounds; round++) {
       const count = 1 + Math.floor(random() * 120);
-      const fault = pick([
-        'none',
-        'sigkill',
-        'sigkill',
-        'sigterm',
-        'sigterm-sigkill',
-        'kill-replaying',
-        'osqueryd-restart',
-        'osqueryd-vanish',
-        'damage',
-        'full-disk',
-      ] as const);
+      const fault = pick(opts.faults?.length ? FAULTS.filter((f) => opts.faults!.includes(f)) : FAULTS);
       if (fault === 'none') {
         step(`burst ${count}`);
         await burst(count, null);
@@ -297,6 +362,50 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         await stopped(child, 'SIGKILL while replaying');
         clearTimeout(killer);
         await launch();
+      } else if (fault === 'kill-retaining') {
+        // a backlog (a kill at once after a larger burst), then a SIGKILL as soon as the start
+        // that scores it has retained `slices` slices of 50 rows: the scorer thread answers a
+        // batch in slices of 50 rows that the main thread retains one a turn
+        // (scorer/reply-slices.ts), so the kill lands while one reply's later slices wait
+        const backlog = 100 + Math.floor(random() * 300);
+        const slices = 1 + Math.floor(random() * 3);
+        step(`burst ${backlog}, SIGKILL, start, SIGKILL after ${slices * 50} rows retained`);
+        await burst(backlog, null);
+        excused.learnedLess = true;
+        e.child!.kill('SIGKILL');
+        await stopped(e.child!, 'SIGKILL');
+        const retained = retainedRows(e.stateDir);
+        const watching = killAfterRetained(retained, slices * 50, () => e.child?.kill('SIGKILL'));
+        try {
+          try {
+            await launch();
+          } catch (err) {
+            // the kill may land before the start has answered
+            if (watching.killedAt === null) throw err;
+          }
+          const child = e.child!;
+          // either the kill lands, or the backlog was scored with fewer rows retained
+          await until(
+            'the kill lands or the backlog is scored',
+            opts.deadlineMs,
+            async () =>
+              child.exitCode !== null || child.signalCode !== null
+                ? 'exited'
+                : (await e.emu.query("SELECT queued FROM anomaly_models WHERE subject = '*'"))[0]?.queued,
+            (v) => v === 'exited' || v === '0',
+          );
+        } finally {
+          watching.stop();
+        }
+        if (watching.killedAt === null) step('(not killed: the backlog was scored with fewer rows retained)');
+        else {
+          await stopped(e.child!, 'SIGKILL while retaining');
+          const before = retained.rows;
+          readRetained(retained);
+          // (where it landed: a count not a multiple of 50 is the end of a reply, or of a batch)
+          step(`(killed when ${watching.killedAt} rows were retained; ${retained.rows - before + watching.killedAt} when it died)`);
+          await launch();
+        }
       } else if (fault === 'osqueryd-restart' || fault === 'osqueryd-vanish') {
         step(`burst ${count}, ${fault}`);
         await burst(count, null);
@@ -444,6 +553,12 @@ async function main(args: string[]) {
   const users = Number(option(args, 'users') ?? 3);
   const disk = option(args, 'disk') ?? '24m';
   const deadlineMs = Number(option(args, 'deadline') ?? 120_000);
+  const faults = option(args, 'faults')?.split(',') as Fault[] | undefined;
+  const unknown = faults?.filter((f) => !(FAULTS as readonly string[]).includes(f));
+  if (unknown?.length) {
+    console.error(`unknown faults: ${unknown.join(', ')} (known: ${[...new Set(FAULTS)].join(', ')})`);
+    process.exit(2);
+  }
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
     process.on(signal, () => {
       undo?.();
@@ -452,7 +567,7 @@ async function main(args: string[]) {
   let failed = 0;
   for (const seed of seeds) {
     const started = Date.now();
-    const r = await runChaos({ seed, rounds, users, disk, deadlineMs, log: args.includes('--verbose') ? (s) => console.log(s) : undefined });
+    const r = await runChaos({ seed, rounds, users, disk, deadlineMs, faults, log: args.includes('--verbose') ? (s) => console.log(s) : undefined });
     const secs = ((Date.now() - started) / 1000).toFixed(1);
     if (r.skipped) {
       console.log(`seed ${seed}: skipped (${r.skipped})`);
