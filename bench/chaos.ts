@@ -543,6 +543,15 @@ function option(args: string[], name: string): string | undefined {
 }
 
 async function main(args: string[]) {
+  if (args.includes('--help') || args.includes('-h')) {
+    // (--help once ran seed 1 for 30 rounds: an unknown flag is not an error here)
+    console.log(
+      'npm run chaos -- [--seed N | --seeds A-B] [--rounds R (30)] [--users U (3)] [--disk SIZE (24m)] [--deadline MS (120000)] [--faults a,b] [--verbose]\n' +
+        `faults: ${[...new Set(FAULTS)].join(', ')}\n` +
+        'each seed: its steps, lines sent, held or VIOLATED (docs/hardening.md, "Randomised faults"); exit 1 when a seed did not hold',
+    );
+    return;
+  }
   const seeds: number[] = [];
   const range = option(args, 'seeds');
   if (range) {
