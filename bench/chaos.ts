@@ -47,6 +47,7 @@ const FAULTS = [
   'damage',
   'full-disk',
   'kill-retaining',
+  'damage-windows',
 ] as const;
 type Fault = (typeof FAULTS)[number];
 
@@ -227,7 +228,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     fs.rmSync(e.dir, { recursive: true, force: true });
   };
   /** faults that excuse a subject learning less, or learning twice */
-  const excused = { learnedLess: false, learnedTwice: false };
+  const excused = { learnedLess: false, learnedTwice: false, windowsLost: false };
   /** the state files damaged, relative to the state directory */
   const damaged = new Set<string>();
   let filler: string | null = null;
@@ -288,8 +289,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   };
 
   /** damage one state file while the extension is down */
-  const damage = () => {
-    const candidates = files(e.stateDir).filter((f) => f !== 'filler' && !f.startsWith('.lock') && !f.includes('quarantine'));
+  const damage = (under = '') => {
+    const candidates = files(e.stateDir).filter((f) => f.startsWith(under) && f !== 'filler' && !f.startsWith('.lock') && !f.includes('quarantine'));
     if (!candidates.length) return;
     const rel = pick(candidates);
     const file = path.join(e.stateDir, rel);
@@ -314,6 +315,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const touched = text.slice(first, last < 0 ? undefined : last);
     if (/^queue\/\d+\.log$/.test(rel) || /^scores\//.test(rel)) for (const n of numbersIn(touched)) if (lines[n]) lines[n].mayBeLost = true;
     if (/^queue\/(cursor|epoch)\.json$/.test(rel)) excused.learnedTwice = true;
+    // a damaged queue, retained windows or window state may lose closed windows (documented)
+    if (/^(queue|window-scores|windows)\//.test(rel)) excused.windowsLost = true;
   };
 
   let sent = 0;
@@ -414,11 +417,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         await stopped(e.child!, fault);
         await within('osqueryd starts', opts.deadlineMs, e.emu.start());
         await launch();
-      } else if (fault === 'damage') {
+      } else if (fault === 'damage' || fault === 'damage-windows') {
         const after = Math.floor(random() * 400);
         step(`burst ${count}, SIGKILL after ${after} ms`);
         await burst(count, after);
-        damage();
+        // (damage-windows: a file of the window unit, a subject's, a host's baseline in
+        // windows/pools/ or open.json, which refer to one another)
+        damage(fault === 'damage' ? '' : 'windows/');
         await launch();
       } else {
         // the disk fills right after a burst, while its lines are queued and being scored;
@@ -427,6 +432,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         step(`burst ${count}, disk full, burst ${more}`);
         await burst(count, null);
         filler = fill(e.stateDir);
+        // closed windows the full disk refuses are lost (logged: a window closes once)
+        excused.windowsLost = true;
         await burst(more, null);
         const end = pick(['freed', 'sigkill', 'restart-full'] as const);
         step(`then ${end}`);
@@ -497,12 +504,18 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   return { seed: opts.seed, steps, violations, sent: sent || lines.length, acknowledged: lines.filter((l) => l.acked).length };
 }
 
+/** a stream line's unixTime (test/helpers/emulated.ts, processLine) */
+const LINE_TIME = (i: number) => 1_790_000_000 + i;
+/** the window length and grace of the default config (conf/config.ts) */
+const WINDOW_SECONDS = 600;
+const WINDOW_GRACE = 60;
+
 /** the invariants of the header, against the running extension's tables */
 async function check(
   e: Emulated,
   lines: Line[],
   users: string[],
-  excused: { learnedLess: boolean; learnedTwice: boolean },
+  excused: { learnedLess: boolean; learnedTwice: boolean; windowsLost: boolean },
   deadlineMs: number,
   violations: string[],
 ) {
@@ -518,6 +531,24 @@ async function check(
   if (lost.length) violations.push(`${lost.length} acknowledged lines have no row in anomaly_scores: ${lost.slice(0, 20).join(', ')}`);
   const stray = [...times.keys()].filter((n) => !lines[n]);
   if (stray.length) violations.push(`rows of lines never sent: ${stray.slice(0, 20).join(', ')}`);
+  // closed windows (anomaly_windows): none kept twice, and every window the stream's newest
+  // scored row has closed (its end and the grace passed) is kept, unless a fault may lose it
+  const kept = await e.emu.query('SELECT subject, start FROM anomaly_windows');
+  const seen = new Map<string, number>();
+  for (const w of kept) seen.set(`${w.subject} ${w.start}`, (seen.get(`${w.subject} ${w.start}`) ?? 0) + 1);
+  const windowTwice = [...seen].filter(([, c]) => c > 1).map(([k]) => k);
+  if (windowTwice.length) violations.push(`${windowTwice.length} windows kept more than once in anomaly_windows: ${windowTwice.slice(0, 10).join(', ')}`);
+  if (!excused.windowsLost) {
+    const newest = Math.max(...[...times.keys()].map((n) => LINE_TIME(n)));
+    const due = new Set<string>();
+    for (const l of lines)
+      if (times.has(l.i)) {
+        const start = Math.floor(LINE_TIME(l.i) / WINDOW_SECONDS) * WINDOW_SECONDS;
+        if (newest > start + WINDOW_SECONDS + WINDOW_GRACE) due.add(`uid:${l.user} ${start}`);
+      }
+    const missing = [...due].filter((k) => !seen.has(k));
+    if (missing.length) violations.push(`${missing.length} closed windows not in anomaly_windows: ${missing.slice(0, 10).join(', ')}`);
+  }
   // the subjects are listed once the scorer thread has loaded them
   const withRows = users.filter((u) => lines.some((l) => l.user === u && times.has(l.i)));
   const models = await until(
