@@ -30,9 +30,26 @@ import { fill, smallDisk } from '../test/helpers/disk';
 //
 // Every wait has a deadline (a hang is reported as a violation, not waited out). Run:
 //
-//   npm run chaos -- [--seed N] [--seeds A-B] [--rounds R] [--users U] [--disk 24m]
+//   npm run chaos -- [--seed N] [--seeds A-B] [--rounds R] [--users U] [--disk 24m] [--faults a,b]
 //
 // Exit 0 when every seed held, 1 when one did not (each violation is printed with its seed).
+
+/** the faults a round draws from (sigkill twice: the likeliest in the field) */
+const FAULTS = [
+  'none',
+  'sigkill',
+  'sigkill',
+  'sigterm',
+  'sigterm-sigkill',
+  'kill-replaying',
+  'osqueryd-restart',
+  'osqueryd-vanish',
+  'damage',
+  'full-disk',
+  'kill-retaining',
+  'damage-windows',
+] as const;
+type Fault = (typeof FAULTS)[number];
 
 /** mulberry32: a small seeded generator, so that a failing sequence can be run again */
 export function rng(seed: number): () => number {
@@ -54,6 +71,8 @@ export interface ChaosOptions {
   disk: string;
   /** longest wait for any one thing: a start, an exit, the queue to drain */
   deadlineMs: number;
+  /** only these faults (`--faults a,b`; the sequence is then another than the seed's full one) */
+  faults?: Fault[];
   log?: (s: string) => void;
 }
 
@@ -126,6 +145,64 @@ function numbersIn(text: string): number[] {
   return [...text.matchAll(/\\?"pid\\?"\s*:\s*\\?"(\d+)\\?"/g)].map((m) => Number(m[1]));
 }
 
+/**
+ * The retained scores' segments (scores/segment-*.jsonl) as read so far: their sizes and rows,
+ * read again from where each was, so that watching them costs only what was appended
+ */
+function retainedRows(stateDir: string): { rows: number; sizes: Map<string, number>; dir: string } {
+  const at = { rows: 0, sizes: new Map<string, number>(), dir: path.join(stateDir, 'scores') };
+  readRetained(at);
+  return at;
+}
+
+function readRetained(at: { rows: number; sizes: Map<string, number>; dir: string }): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(at.dir).filter((f) => /^segment-\d+\.jsonl$/.test(f));
+  } catch {
+    return;
+  }
+  for (const f of names) {
+    const file = path.join(at.dir, f);
+    let size: number;
+    try {
+      size = fs.statSync(file).size;
+    } catch {
+      continue;
+    }
+    const from = at.sizes.get(f) ?? 0;
+    // a segment cut back (a torn write undone) counts again from its new end
+    if (size <= from) {
+      at.sizes.set(f, size);
+      continue;
+    }
+    const buf = Buffer.alloc(size - from);
+    const fd = fs.openSync(file, 'r');
+    try {
+      fs.readSync(fd, buf, 0, buf.length, from);
+    } finally {
+      fs.closeSync(fd);
+    }
+    for (const b of buf) if (b === 10) at.rows++;
+    at.sizes.set(f, size);
+  }
+}
+
+/** SIGKILL (`kill`) as soon as `more` rows beyond those `at` counts are retained; polled, not timed */
+function killAfterRetained(at: ReturnType<typeof retainedRows>, more: number, kill: () => void) {
+  const target = at.rows + more;
+  const w = { killedAt: null as number | null, stop: () => clearInterval(timer) };
+  const timer = setInterval(() => {
+    readRetained(at);
+    if (at.rows >= target && w.killedAt === null) {
+      w.killedAt = at.rows - target + more;
+      kill();
+      clearInterval(timer);
+    }
+  }, 1);
+  return w;
+}
+
 /** what a run interrupted by a signal must undo at once: its extension, its mount, its folder */
 let undo: (() => void) | null = null;
 
@@ -151,7 +228,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     fs.rmSync(e.dir, { recursive: true, force: true });
   };
   /** faults that excuse a subject learning less, or learning twice */
-  const excused = { learnedLess: false, learnedTwice: false };
+  const excused = { learnedLess: false, learnedTwice: false, windowsLost: false };
   /** the state files damaged, relative to the state directory */
   const damaged = new Set<string>();
   let filler: string | null = null;
@@ -212,8 +289,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   };
 
   /** damage one state file while the extension is down */
-  const damage = () => {
-    const candidates = files(e.stateDir).filter((f) => f !== 'filler' && !f.startsWith('.lock') && !f.includes('quarantine'));
+  const damage = (under = '') => {
+    const candidates = files(e.stateDir).filter((f) => f.startsWith(under) && f !== 'filler' && !f.startsWith('.lock') && !f.includes('quarantine'));
     if (!candidates.length) return;
     const rel = pick(candidates);
     const file = path.join(e.stateDir, rel);
@@ -238,6 +315,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const touched = text.slice(first, last < 0 ? undefined : last);
     if (/^queue\/\d+\.log$/.test(rel) || /^scores\//.test(rel)) for (const n of numbersIn(touched)) if (lines[n]) lines[n].mayBeLost = true;
     if (/^queue\/(cursor|epoch)\.json$/.test(rel)) excused.learnedTwice = true;
+    // a damaged queue, retained windows or window state may lose closed windows (documented)
+    if (/^(queue|window-scores|windows)\//.test(rel)) excused.windowsLost = true;
   };
 
   let sent = 0;
@@ -245,18 +324,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await launch();
     for (let round = 0; round < opts.rounds; round++) {
       const count = 1 + Math.floor(random() * 120);
-      const fault = pick([
-        'none',
-        'sigkill',
-        'sigkill',
-        'sigterm',
-        'sigterm-sigkill',
-        'kill-replaying',
-        'osqueryd-restart',
-        'osqueryd-vanish',
-        'damage',
-        'full-disk',
-      ] as const);
+      const fault = pick(opts.faults?.length ? FAULTS.filter((f) => opts.faults!.includes(f)) : FAULTS);
       if (fault === 'none') {
         step(`burst ${count}`);
         await burst(count, null);
@@ -297,6 +365,50 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         await stopped(child, 'SIGKILL while replaying');
         clearTimeout(killer);
         await launch();
+      } else if (fault === 'kill-retaining') {
+        // a backlog (a kill at once after a larger burst), then a SIGKILL as soon as the start
+        // that scores it has retained `slices` slices of 50 rows: the scorer thread answers a
+        // batch in slices of 50 rows that the main thread retains one a turn
+        // (scorer/reply-slices.ts), so the kill lands while one reply's later slices wait
+        const backlog = 100 + Math.floor(random() * 300);
+        const slices = 1 + Math.floor(random() * 3);
+        step(`burst ${backlog}, SIGKILL, start, SIGKILL after ${slices * 50} rows retained`);
+        await burst(backlog, null);
+        excused.learnedLess = true;
+        e.child!.kill('SIGKILL');
+        await stopped(e.child!, 'SIGKILL');
+        const retained = retainedRows(e.stateDir);
+        const watching = killAfterRetained(retained, slices * 50, () => e.child?.kill('SIGKILL'));
+        try {
+          try {
+            await launch();
+          } catch (err) {
+            // the kill may land before the start has answered
+            if (watching.killedAt === null) throw err;
+          }
+          const child = e.child!;
+          // either the kill lands, or the backlog was scored with fewer rows retained
+          await until(
+            'the kill lands or the backlog is scored',
+            opts.deadlineMs,
+            async () =>
+              child.exitCode !== null || child.signalCode !== null
+                ? 'exited'
+                : (await e.emu.query("SELECT queued FROM anomaly_models WHERE subject = '*'"))[0]?.queued,
+            (v) => v === 'exited' || v === '0',
+          );
+        } finally {
+          watching.stop();
+        }
+        if (watching.killedAt === null) step('(not killed: the backlog was scored with fewer rows retained)');
+        else {
+          await stopped(e.child!, 'SIGKILL while retaining');
+          const before = retained.rows;
+          readRetained(retained);
+          // (where it landed: a count not a multiple of 50 is the end of a reply, or of a batch)
+          step(`(killed when ${watching.killedAt} rows were retained; ${retained.rows - before + watching.killedAt} when it died)`);
+          await launch();
+        }
       } else if (fault === 'osqueryd-restart' || fault === 'osqueryd-vanish') {
         step(`burst ${count}, ${fault}`);
         await burst(count, null);
@@ -305,11 +417,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         await stopped(e.child!, fault);
         await within('osqueryd starts', opts.deadlineMs, e.emu.start());
         await launch();
-      } else if (fault === 'damage') {
+      } else if (fault === 'damage' || fault === 'damage-windows') {
         const after = Math.floor(random() * 400);
         step(`burst ${count}, SIGKILL after ${after} ms`);
         await burst(count, after);
-        damage();
+        // (damage-windows: a file of the window unit, a subject's, a host's baseline in
+        // windows/pools/ or open.json, which refer to one another)
+        damage(fault === 'damage' ? '' : 'windows/');
         await launch();
       } else {
         // the disk fills right after a burst, while its lines are queued and being scored;
@@ -318,6 +432,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         step(`burst ${count}, disk full, burst ${more}`);
         await burst(count, null);
         filler = fill(e.stateDir);
+        // closed windows the full disk refuses are lost (logged: a window closes once)
+        excused.windowsLost = true;
         await burst(more, null);
         const end = pick(['freed', 'sigkill', 'restart-full'] as const);
         step(`then ${end}`);
@@ -388,12 +504,18 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   return { seed: opts.seed, steps, violations, sent: sent || lines.length, acknowledged: lines.filter((l) => l.acked).length };
 }
 
+/** a stream line's unixTime (test/helpers/emulated.ts, processLine) */
+const LINE_TIME = (i: number) => 1_790_000_000 + i;
+/** the window length and grace of the default config (conf/config.ts) */
+const WINDOW_SECONDS = 600;
+const WINDOW_GRACE = 60;
+
 /** the invariants of the header, against the running extension's tables */
 async function check(
   e: Emulated,
   lines: Line[],
   users: string[],
-  excused: { learnedLess: boolean; learnedTwice: boolean },
+  excused: { learnedLess: boolean; learnedTwice: boolean; windowsLost: boolean },
   deadlineMs: number,
   violations: string[],
 ) {
@@ -409,6 +531,24 @@ async function check(
   if (lost.length) violations.push(`${lost.length} acknowledged lines have no row in anomaly_scores: ${lost.slice(0, 20).join(', ')}`);
   const stray = [...times.keys()].filter((n) => !lines[n]);
   if (stray.length) violations.push(`rows of lines never sent: ${stray.slice(0, 20).join(', ')}`);
+  // closed windows (anomaly_windows): none kept twice, and every window the stream's newest
+  // scored row has closed (its end and the grace passed) is kept, unless a fault may lose it
+  const kept = await e.emu.query('SELECT subject, start FROM anomaly_windows');
+  const seen = new Map<string, number>();
+  for (const w of kept) seen.set(`${w.subject} ${w.start}`, (seen.get(`${w.subject} ${w.start}`) ?? 0) + 1);
+  const windowTwice = [...seen].filter(([, c]) => c > 1).map(([k]) => k);
+  if (windowTwice.length) violations.push(`${windowTwice.length} windows kept more than once in anomaly_windows: ${windowTwice.slice(0, 10).join(', ')}`);
+  if (!excused.windowsLost) {
+    const newest = Math.max(...[...times.keys()].map((n) => LINE_TIME(n)));
+    const due = new Set<string>();
+    for (const l of lines)
+      if (times.has(l.i)) {
+        const start = Math.floor(LINE_TIME(l.i) / WINDOW_SECONDS) * WINDOW_SECONDS;
+        if (newest > start + WINDOW_SECONDS + WINDOW_GRACE) due.add(`uid:${l.user} ${start}`);
+      }
+    const missing = [...due].filter((k) => !seen.has(k));
+    if (missing.length) violations.push(`${missing.length} closed windows not in anomaly_windows: ${missing.slice(0, 10).join(', ')}`);
+  }
   // the subjects are listed once the scorer thread has loaded them
   const withRows = users.filter((u) => lines.some((l) => l.user === u && times.has(l.i)));
   const models = await until(
@@ -434,6 +574,15 @@ function option(args: string[], name: string): string | undefined {
 }
 
 async function main(args: string[]) {
+  if (args.includes('--help') || args.includes('-h')) {
+    // (--help once ran seed 1 for 30 rounds: an unknown flag is not an error here)
+    console.log(
+      'npm run chaos -- [--seed N | --seeds A-B] [--rounds R (30)] [--users U (3)] [--disk SIZE (24m)] [--deadline MS (120000)] [--faults a,b] [--verbose]\n' +
+        `faults: ${[...new Set(FAULTS)].join(', ')}\n` +
+        'each seed: its steps, lines sent, held or VIOLATED (docs/hardening.md, "Randomised faults"); exit 1 when a seed did not hold',
+    );
+    return;
+  }
   const seeds: number[] = [];
   const range = option(args, 'seeds');
   if (range) {
@@ -444,6 +593,12 @@ async function main(args: string[]) {
   const users = Number(option(args, 'users') ?? 3);
   const disk = option(args, 'disk') ?? '24m';
   const deadlineMs = Number(option(args, 'deadline') ?? 120_000);
+  const faults = option(args, 'faults')?.split(',') as Fault[] | undefined;
+  const unknown = faults?.filter((f) => !(FAULTS as readonly string[]).includes(f));
+  if (unknown?.length) {
+    console.error(`unknown faults: ${unknown.join(', ')} (known: ${[...new Set(FAULTS)].join(', ')})`);
+    process.exit(2);
+  }
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
     process.on(signal, () => {
       undo?.();
@@ -452,7 +607,7 @@ async function main(args: string[]) {
   let failed = 0;
   for (const seed of seeds) {
     const started = Date.now();
-    const r = await runChaos({ seed, rounds, users, disk, deadlineMs, log: args.includes('--verbose') ? (s) => console.log(s) : undefined });
+    const r = await runChaos({ seed, rounds, users, disk, deadlineMs, faults, log: args.includes('--verbose') ? (s) => console.log(s) : undefined });
     const secs = ((Date.now() - started) / 1000).toFixed(1);
     if (r.skipped) {
       console.log(`seed ${seed}: skipped (${r.skipped})`);

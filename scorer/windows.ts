@@ -1441,11 +1441,29 @@ export class WindowScorer {
           }
           if (Number.isFinite(mark)) this.watermarks.set(host, mark);
         }
+        let unknownKeys = 0;
         for (const w of this.rebucket(open)) {
           this.open.set(`${w.subject}\u0000${w.host}\u0000${w.start}`, w);
-          this.subject(w.subject, w.host, true)!.openWindows++;
-          for (const r of w.rows) this.arrival = Math.max(this.arrival, r[4] + 1);
+          const s = this.subject(w.subject, w.host, true)!;
+          s.openWindows++;
+          for (const r of w.rows) {
+            this.arrival = Math.max(this.arrival, r[4] + 1);
+            // open rows name keys by their subject's ids; a subject whose file was set aside
+            // (or is older than open.json: a nearly full disk took the small file, not the
+            // large one) lacks them. Such a row counts among the other keys: left as it was,
+            // its id was no key (the host's window baseline saved a key table with a hole,
+            // which the next start set aside) or, once the subject learnt new keys, another's
+            if (!(Number.isInteger(r[1]) && r[1] >= 0 && r[1] < s.keys.length)) {
+              r[1] = OTHER_KEY;
+              unknownKeys++;
+            }
+          }
         }
+        if (unknownKeys)
+          log(
+            'warn',
+            `${unknownKeys} rows of windows open at the last save name keys their subject's saved file does not have; they count among its other keys`,
+          );
       }
     } catch (err) {
       log('error', `${err instanceof StateFileError ? err.message : `${openFile}: ${(err as Error).message}`}; windows open at the last save are lost`);

@@ -149,3 +149,31 @@ t.test('a label repeated as it stands (a labelling query run again and again) is
   t.same(applied, ['r1 normal', 'r2 normal', 'r3 normal', 'r2 anomalous', 'r2 normal'], 'and not applied');
   t.equal(await again.listed(), 6);
 });
+
+t.test('a label applied but not saved, then given again, is saved and not applied twice (chaos2)', async (t) => {
+  // the INSERT answered "the label was applied but not saved" (feedback.jsonl refused the
+  // line) and left the label out of those in force; the client's retry applied it again: a
+  // 'normal' label put its row into the subject's training window once more
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-feedback-unsaved-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const applied: string[] = [];
+  const labeler = { feedback: async (r: { id: string; label: string }) => void applied.push(`${r.id} ${r.label}`) };
+  const file = path.join(dir, 'feedback.jsonl');
+  const table = feedbackTable(labeler, dir, () => {});
+  t.teardown(() => table.close());
+  const insert = async (id: string, label: string, note = '') =>
+    (
+      (await table.call({ action: 'insert', json_value_array: JSON.stringify([id, label, note, null]) }, new Map())) as unknown as {
+        rows: Array<{ status: string }>;
+      }
+    ).rows[0].status;
+  // a file that cannot be written (here a directory where it should be)
+  fs.mkdirSync(file);
+  t.equal(await insert('r1', 'normal', 'backup job'), 'failure', 'the line is refused: the INSERT fails');
+  fs.rmdirSync(file);
+  t.equal(await insert('r1', 'normal', 'backup job'), 'success', 'the retry succeeds');
+  t.equal(fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).length, 1, 'and is kept');
+  t.same(applied, ['r1 normal'], 'the label was applied once');
+  t.equal(await insert('r1', 'normal', 'backup job'), 'success', 'a repeat as it stands');
+  t.equal(fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).length, 1, 'is not kept again');
+});

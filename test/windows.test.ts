@@ -1045,3 +1045,38 @@ t.test("a host's window baseline keeps at most five times retrain.window_events 
   );
   t.equal(saved.windows.start.at(-1), START + 8 * 3600 - 120, 'the newest windows are kept');
 });
+
+t.test("a window open at a save whose subject's file is lost names no key its subject does not know (chaos2)", async (t) => {
+  // open.json keeps an open window's rows by the subject's key ids; the subject's file, set
+  // aside as damaged (or older than open.json when a nearly full disk took the small file
+  // and not the large one), starts a key table that lacks them. The chaos harness's seed 1
+  // found the host's window baseline then saved a key table with holes (null), which the
+  // next start set aside as malformed: the host's windows learnt again from nothing.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-chaos2-keys-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const a = new WindowScorer(options(dir));
+  // a closed window (the host's baseline exists), then one left open: four keys
+  a.add([...[0, 10, 20].map((s, i) => row(START + s, USUAL[i])), ...[120, 125, 130, 135].map((s, i) => row(START + s, USUAL[i]))]);
+  a.save();
+  const subjectFile = path.join(dir, 'subjects', subjectFileName('alice\u0000h1'));
+  t.ok(fs.existsSync(subjectFile), "alice's window subject was saved");
+  fs.truncateSync(subjectFile, 0);
+
+  const messages: string[] = [];
+  const b = new WindowScorer({ ...options(dir), log: (_l, m) => messages.push(m) });
+  const closed = b.flush();
+  t.equal(closed.length, 1, 'the window open at the save closes');
+  t.equal(closed[0].events, 4, 'with its four rows');
+  t.notMatch(closed[0].reasons, /undefined/, `its reasons name no unknown key (${closed[0].reasons})`);
+  b.save();
+  const [poolFile] = fs.readdirSync(path.join(dir, 'pools')).filter((f) => f.endsWith('.json'));
+  const pool = JSON.parse(fs.readFileSync(path.join(dir, 'pools', poolFile), 'utf8')).payload;
+  t.ok(
+    pool.keys.every((k: unknown) => typeof k === 'string'),
+    `the host's baseline's key table has no hole (${JSON.stringify(pool.keys)})`,
+  );
+  const c = new WindowScorer({ ...options(dir), log: (_l, m) => messages.push(m) });
+  c.flush();
+  t.notMatch(messages.join('\n'), /window baseline/, "the next start loads the host's window baseline");
+  t.ok(fs.existsSync(path.join(dir, 'pools', poolFile)), 'and does not set it aside');
+});

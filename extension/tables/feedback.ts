@@ -38,8 +38,10 @@ export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
   // it is answered without being kept again: appended, a labelling query scheduled over the
   // retained rows grew the file and the listing held in memory by every row at every run
   // (review12). A new note or a changed label is kept and listed
-  const current = new Map<string, { label: FeedbackRecord['label']; note: string }>();
-  for (const g of given) current.set(g.id, { label: g.label, note: g.note });
+  // (`saved` false: applied to the model, but feedback.jsonl refused it; a retry saves it and
+  // does not apply it again, which put a 'normal' row into its training window twice: chaos2)
+  const current = new Map<string, { label: FeedbackRecord['label']; note: string; saved: boolean }>();
+  for (const g of given) current.set(g.id, { label: g.label, note: g.note, saved: true });
   let appender: JsonlAppender | null = null;
   // one INSERT at a time: applying a label waits for the scorer thread, and a second INSERT of
   // the same label meanwhile (another connection) found none in force and was applied again
@@ -77,13 +79,14 @@ export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
     }
     const record: FeedbackRecord = { id, label, note, time };
     const inForce = current.get(id);
-    if (inForce?.label === label && inForce.note === note) return { status: 'success', id: String(given.length) };
+    if (inForce?.saved && inForce.label === label && inForce.note === note) return { status: 'success', id: String(given.length) };
     if (inForce?.label !== label) {
       try {
         await labeler.feedback(record);
       } catch (err) {
         return { status: 'constraint', message: (err as Error).message };
       }
+      current.set(id, { label, note, saved: false });
     }
     try {
       appender ??= new JsonlAppender(file);
@@ -92,7 +95,7 @@ export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
       return { status: 'failure', message: `the label was applied but not saved: ${(err as Error).message}` };
     }
     given.push(record);
-    current.set(id, { label, note });
+    current.set(id, { label, note, saved: true });
     return { status: 'success', id: String(given.length) };
   }
 }
