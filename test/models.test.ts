@@ -460,6 +460,36 @@ t.test("rarity: a new template that masks a known line's operand with the miner'
   t.ok(widened.value > path.value + 1, `the masked operand (${widened.value.toFixed(2)}) weighs more than a masked path (${path.value.toFixed(2)})`);
 });
 
+t.test('rarity: the operands index forgets what the counts forget (bounded as the command lines are, budget2)', async (t) => {
+  // the index of each program's operands is built from the `exe>cmd` counts when first asked
+  // and then learnt online; the counts are bounded (maxTokensPerField, the rarest dropped), and
+  // an index that kept every operand ever learnt grew for as long as the process ran
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const proc = (cmd: string, time: number): BehaviourEvent => ({
+    key: 'exec /usr/bin/docker <- /bin/bash',
+    values: ['kind=process', 'exe=/usr/bin/docker', 'parent=/bin/bash', `cmd=${cmd}`, 'exeloc=system', 'who=dana'],
+    pairs: ['parent=/bin/bash>exe=/usr/bin/docker', `exe=/usr/bin/docker>cmd=${cmd}`, 'who=dana>exe=/usr/bin/docker'],
+    text: '',
+    time,
+  });
+  const train: BehaviourEvent[] = [proc('docker stop falco', start)];
+  for (let d = 0; d < 10; d++) for (let i = 0; i < 100; i++) train.push(proc(i % 2 ? 'docker ps' : 'docker build -t <*> .', start + d * DAY + 60 + i * 60));
+  const m = createModel('rarity', { maxTokensPerField: 20 });
+  await m.fit(train.map((e) => [e]));
+  let at = start + 10 * DAY;
+  const score = async (model: Model, cmd: string) => (await model.score([{ event: proc(cmd, at), context: [] }]))[0];
+  // a new command line builds the index here, which knows the one-off line's operands
+  t.match((await score(m, 'docker images')).detail, /^a known program on a new object \(`images`\)/, 'the index is built');
+  t.match((await score(m, 'docker stop -t <*> falco')).detail, /^new options of a known program/, 'a line learnt once is known');
+  // many other command lines, each a few times: the one-off line is the rarest, and dropped
+  for (let n = 0; n < 40; n++) for (let k = 0; k < 3; k++) m.observe?.(proc(`docker pull image${n}`, (at += 60)), []);
+  const live = await score(m, 'docker stop falco');
+  const restored = await score(loadModel(JSON.parse(JSON.stringify(m.toState()))), 'docker stop falco');
+  t.match(restored.detail, /^a known program on a new object \(`stop` `falco`\)/, `the saved model no longer knows the line (${restored.detail})`);
+  t.equal(live.detail, restored.detail, 'the running model knows what its saved state knows: no operand of a forgotten line');
+});
+
 t.test('rarity: where shell histories are collected, an account that logs in but never types at a shell is no person (rowfix)', async (t) => {
   const DAY = 86400;
   const start = 1_790_000_000 - (1_790_000_000 % DAY);

@@ -300,7 +300,12 @@ export class RarityModel implements Model {
           f.days.set(t, (f.days.get(t) ?? 0) + 1);
         }
       }
-      if (f.counts.size > this.opts.maxTokensPerField) evictRarest(f);
+      if (f.counts.size > this.opts.maxTokensPerField) {
+        evictRarest(f);
+        // the operands index is of the command lines the counts know: built again from them
+        // when next asked, it is bounded as they are (it kept every operand ever learnt)
+        if (this.operands && fieldOf(t) === 'exe>cmd') this.operands = null;
+      }
     }
     if (event.text) {
       const s = this.chars.surprise(event.text);
