@@ -4,10 +4,8 @@
 // edge-web in a fresh office SSH session, each story's last exec labelled, a control without the
 // trick first. ROOT is a built worktree (compare builds of two commits). Prints each labelled row.
 const root = require('path').resolve(process.argv[2]);
-const path = require('path'),
-  fs = require('fs');
-const { resolveConfig } = require(root + '/dist/conf/config');
-const { runEval } = require(root + '/dist/scorer/eval/run');
+const path = require('path');
+const { scoreStories } = require('./lib/mimicry-run');
 const { generateScenarios } = require(root + '/dist/scorer/eval/scenarios/generate');
 const { ATTACKS } = require(root + '/dist/scorer/eval/scenarios/stories');
 const rootIds = { uid: '0', euid: '0' };
@@ -68,18 +66,7 @@ T.forEach(([title, play, [exe, cmd]], i) =>
 (async () => {
   const out = '/tmp/r13/run-' + path.basename(root);
   const set = generateScenarios({ seed: 11, days: 21, start: 1767225600 });
-  fs.mkdirSync(out, { recursive: true });
-  fs.writeFileSync(path.join(out, 'train.log'), set.train.join('\n') + '\n');
-  fs.writeFileSync(path.join(out, 'test.log'), set.test.join('\n') + '\n');
-  const config = resolveConfig({ models: { rarity: true, ocsvm: true, lstm: false, ngram: false } }, '--models', {});
-  const scored = [];
-  await runEval({ train: path.join(out, 'train.log'), test: path.join(out, 'test.log'), config, onRow: (s) => scored.push(s) });
-  set.testStory.forEach((id, i) => {
-    if (!id.startsWith('r13-')) return;
-    const s = scored[i];
-    const [title] = T[Number(id.slice(4))];
-    console.log(`${title.slice(0, 56).padEnd(56)} ${s.score === null ? 'NULL ' : s.score.toFixed(3)} ${s.model.padEnd(12)} ${s.reasons.slice(0, 140)}`);
-  });
+  await scoreStories(root, out, set, 'r13-', (n) => T[n][0].slice(0, 56).padEnd(56));
 })().catch((e) => {
   console.error(e);
   process.exit(1);

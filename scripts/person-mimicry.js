@@ -9,8 +9,7 @@
 const root = require('path').resolve(process.argv[2]);
 const path = require('path'),
   fs = require('fs');
-const { resolveConfig } = require(root + '/dist/conf/config');
-const { runEval } = require(root + '/dist/scorer/eval/run');
+const { edgeWebLine, scoreStories } = require('./lib/mimicry-run');
 const { generateScenarios } = require(root + '/dist/scorer/eval/scenarios/generate');
 const { ATTACKS } = require(root + '/dist/scorer/eval/scenarios/stories');
 const WWW = process.argv[3] === 'www';
@@ -101,17 +100,14 @@ const WORDS =
     set.train.splice(
       at,
       0,
-      JSON.stringify({
-        name: 'pack_hids_last',
-        hostIdentifier: 'edge-web',
-        calendarTime: 'x',
-        unixTime: t,
-        epoch: 0,
-        counter: 0,
-        numerics: false,
-        decorations: { host_uuid: 'uuid-edge-web' },
-        columns: { username: 'www-data', tty: 'pts/3', pid: '31337', type: '7', type_name: 'user-process', host: '10.40.8.44', time: String(t) },
-        action: 'added',
+      edgeWebLine('pack_hids_last', t, {
+        username: 'www-data',
+        tty: 'pts/3',
+        pid: '31337',
+        type: '7',
+        type_name: 'user-process',
+        host: '10.40.8.44',
+        time: String(t),
       }),
     );
   }
@@ -130,33 +126,10 @@ const WORDS =
       set.train.splice(
         at,
         0,
-        JSON.stringify({
-          name: 'pack_hids_shell_history',
-          hostIdentifier: 'edge-web',
-          calendarTime: 'x',
-          unixTime: t,
-          epoch: 0,
-          counter: 0,
-          numerics: false,
-          decorations: { host_uuid: 'uuid-edge-web' },
-          columns: { uid: '33', username: 'www-data', command, time: String(t), history_file: '/var/www/.bash_history' },
-          action: 'added',
-        }),
+        edgeWebLine('pack_hids_shell_history', t, { uid: '33', username: 'www-data', command, time: String(t), history_file: '/var/www/.bash_history' }),
       );
     }
-  fs.writeFileSync(path.join(out, 'train.log'), set.train.join('\n') + '\n');
-  fs.writeFileSync(path.join(out, 'test.log'), set.test.join('\n') + '\n');
-  const config = resolveConfig({ models: { rarity: true, ocsvm: true, lstm: false, ngram: false } }, '--models', {});
-  const scored = [];
-  await runEval({ train: path.join(out, 'train.log'), test: path.join(out, 'test.log'), config, onRow: (s) => scored.push(s) });
-  set.testStory.forEach((id, i) => {
-    if (!id.startsWith('r7-')) return;
-    const s = scored[i];
-    const [, , , cmd] = T[Number(id.slice(3))];
-    console.log(
-      `${s.subject.padEnd(5)} ${cmd.slice(0, 48).padEnd(48)} ${s.score === null ? 'NULL ' : s.score.toFixed(3)} ${s.model.padEnd(12)} ${s.reasons.slice(0, 150)}`,
-    );
-  });
+  await scoreStories(root, out, set, 'r7-', (n, s) => `${s.subject.padEnd(5)} ${T[n][3].slice(0, 48).padEnd(48)}`);
 })().catch((e) => {
   console.error(e);
   process.exit(1);

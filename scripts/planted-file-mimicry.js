@@ -5,10 +5,8 @@
 // on a test day. Prints each labelled row: is the planted file "a new file in a known place"?
 // ROOT is a built worktree (compare builds of two commits).
 const root = require('path').resolve(process.argv[2]);
-const path = require('path'),
-  fs = require('fs');
-const { resolveConfig } = require(root + '/dist/conf/config');
-const { runEval } = require(root + '/dist/scorer/eval/run');
+const path = require('path');
+const { edgeWebLine, scoreStories } = require('./lib/mimicry-run');
 const { generateScenarios } = require(root + '/dist/scorer/eval/scenarios/generate');
 const { ATTACKS } = require(root + '/dist/scorer/eval/scenarios/stories');
 const T = [
@@ -40,18 +38,7 @@ T.forEach(([file, action], i) =>
   const start = 1767225600;
   const set = generateScenarios({ seed: 11, days: 21, start });
   const line = (t, target, action) =>
-    JSON.stringify({
-      name: 'pack_hids_file_events',
-      hostIdentifier: 'edge-web',
-      calendarTime: 'x',
-      unixTime: t,
-      epoch: 0,
-      counter: 0,
-      numerics: false,
-      decorations: { host_uuid: 'uuid-edge-web' },
-      columns: { target_path: target, action, category: 'config', time: String(t), md5: '', inode: '123456' },
-      action: 'added',
-    });
+    edgeWebLine('pack_hids_file_events', t, { target_path: target, action, category: 'config', time: String(t), md5: '', inode: '123456' });
   const last = JSON.parse(set.train[set.train.length - 1]).unixTime;
   for (let d = 0; start + d * 86400 < last; d++) {
     const extra = [];
@@ -63,18 +50,7 @@ T.forEach(([file, action], i) =>
       set.train.splice(at < 0 ? set.train.length : at, 0, l);
     }
   }
-  fs.mkdirSync(out, { recursive: true });
-  fs.writeFileSync(path.join(out, 'train.log'), set.train.join('\n') + '\n');
-  fs.writeFileSync(path.join(out, 'test.log'), set.test.join('\n') + '\n');
-  const config = resolveConfig({ models: { rarity: true, ocsvm: true, lstm: false, ngram: false } }, '--models', {});
-  const scored = [];
-  await runEval({ train: path.join(out, 'train.log'), test: path.join(out, 'test.log'), config, onRow: (s) => scored.push(s) });
-  set.testStory.forEach((id, i) => {
-    if (!id.startsWith('r13f-')) return;
-    const s = scored[i];
-    const [file] = T[Number(id.slice(5))];
-    console.log(`${file.padEnd(40)} ${s.score === null ? 'NULL ' : s.score.toFixed(3)} ${s.model.padEnd(12)} ${s.reasons.slice(0, 130)}`);
-  });
+  await scoreStories(root, out, set, 'r13f-', (n) => T[n][0].padEnd(40));
 })().catch((e) => {
   console.error(e);
   process.exit(1);
