@@ -11,6 +11,16 @@ import { usersStream } from './helpers/users';
 // storedColumns). Feedback re-reads the event from those columns: what a label teaches must be
 // the event as it was scored, not one whose last argument reads '… (10010 chars)'.
 
+/** an INSERT of a label into the feedback table, answered with its status */
+function inserter(table: ReturnType<typeof feedbackTable>) {
+  return async (id: string, label: string, note = '') =>
+    (
+      (await table.call({ action: 'insert', json_value_array: JSON.stringify([id, label, note, null]) }, new Map())) as unknown as {
+        rows: Array<{ status: string }>;
+      }
+    ).rows[0].status;
+}
+
 t.test('a label on a row with a long command line teaches the event that was scored', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-feedback-cut-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -117,12 +127,7 @@ t.test('a label repeated as it stands (a labelling query run again and again) is
   const open = () => {
     const table = feedbackTable(labeler, dir, () => {});
     t.teardown(() => table.close());
-    const insert = async (id: string, label: string, note = '') =>
-      (
-        (await table.call({ action: 'insert', json_value_array: JSON.stringify([id, label, note, null]) }, new Map())) as unknown as {
-          rows: Array<{ status: string }>;
-        }
-      ).rows[0].status;
+    const insert = inserter(table);
     const listed = async () => ((await table.call({ action: 'generate', context: '{}' }, new Map())) as unknown as { rows: unknown[] }).rows.length;
     return { insert, listed, close: () => table.close() };
   };
@@ -161,12 +166,7 @@ t.test('a label applied but not saved, then given again, is saved and not applie
   const file = path.join(dir, 'feedback.jsonl');
   const table = feedbackTable(labeler, dir, () => {});
   t.teardown(() => table.close());
-  const insert = async (id: string, label: string, note = '') =>
-    (
-      (await table.call({ action: 'insert', json_value_array: JSON.stringify([id, label, note, null]) }, new Map())) as unknown as {
-        rows: Array<{ status: string }>;
-      }
-    ).rows[0].status;
+  const insert = inserter(table);
   // a file that cannot be written (here a directory where it should be)
   fs.mkdirSync(file);
   t.equal(await insert('r1', 'normal', 'backup job'), 'failure', 'the line is refused: the INSERT fails');
