@@ -7,10 +7,6 @@ import { feedbackTable } from '../extension/tables/feedback';
 import { Scorer, subjectFileName } from '../scorer/scorer';
 import { usersStream } from './helpers/users';
 
-// anomaly_scores keeps a long command line cut, ending in its length (scorer/features/extract.ts,
-// storedColumns). Feedback re-reads the event from those columns: what a label teaches must be
-// the event as it was scored, not one whose last argument reads '… (10010 chars)'.
-
 /** an INSERT of a label into the feedback table, answered with its status */
 function inserter(table: ReturnType<typeof feedbackTable>) {
   return async (id: string, label: string, note = '') =>
@@ -21,6 +17,9 @@ function inserter(table: ReturnType<typeof feedbackTable>) {
     ).rows[0].status;
 }
 
+// anomaly_scores keeps a long command line cut, ending in its length (scorer/features/extract.ts,
+// storedColumns). Feedback re-reads the event from those columns: what a label teaches must be
+// the event as it was scored, not one whose last argument reads '… (10010 chars)'.
 t.test('a label on a row with a long command line teaches the event that was scored', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-feedback-cut-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
