@@ -760,20 +760,28 @@ export class RarityModel implements Model {
           ? this.describe(
               bestToken,
               bestNew ? this.actorPhrase(event, isKindField(fieldOf(bestToken))) : '',
-              !isTemplateToken(bestToken)
-                ? this.isLeafEvidence(bestToken, knownPlace)
-                  ? `new file in a known place (\`${knownPlace?.dir}\`)`
-                  : undefined
-                : optionsOnly
-                  ? 'new options of a known program'
-                  : objects.words.length > 0
-                    ? `a known program on a new object (${objects.masked ? 'in place of ' : ''}${objects.words.map((w) => `\`${w}\``).join(' ')})`
-                    : undefined,
+              this.discountedNovelty(bestToken, optionsOnly, objects, knownPlace),
             )
           : '';
       out[b] = { value, detail: [rare, odd].filter(Boolean).join('; ') };
     }
     return out;
+  }
+
+  /**
+   * What a never-seen token is when a discount above weighed it and its field alone does not
+   * say: a known program's new options or new object, or a new file in a known place
+   */
+  private discountedNovelty(
+    token: string,
+    optionsOnly: boolean,
+    objects: { words: string[]; masked: boolean },
+    place: { dir: string; newPath: boolean } | undefined,
+  ): string | undefined {
+    if (!isTemplateToken(token)) return this.isLeafEvidence(token, place) ? `new file in a known place (\`${place?.dir}\`)` : undefined;
+    if (optionsOnly) return 'new options of a known program';
+    if (objects.words.length === 0) return undefined;
+    return `a known program on a new object (${objects.masked ? 'in place of ' : ''}${objects.words.map((w) => `\`${w}\``).join(' ')})`;
   }
 
   /**
