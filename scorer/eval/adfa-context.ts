@@ -2,10 +2,9 @@ import * as fs from 'fs';
 import * as zlib from 'zlib';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../models/backend';
-import { NgramModel } from '../models/ngram';
 import { matMul, shuffle } from '../models/lstm';
 import { KeySetNeighbours } from '../key-sets';
-import type { BehaviourEvent } from '../types';
+import { ranks, traceLanguageModel, UNSEEN_NATS } from './trace-statistics';
 
 // Issue 8, branch `adfa3`: does a language model with a long memory of the trace rank ADFA-LD's
 // dev traces above the ~0.80 plateau of the order statistics (n-grams, STIDE, the 10-call
@@ -26,8 +25,6 @@ import type { BehaviourEvent } from '../types';
 //   node dist/scorer/eval/adfa-context.js combine OUT_DIR/a.json OUT_DIR/b.json+OUT_DIR/c.json ...   (`+`: an ensemble)
 
 const DATA = process.env.ADFA_DIR ?? '/work/shared/data/adfa-ld';
-/** a call the training traces never made: as improbable as the product's LSTM says (lstm.ts) */
-const UNSEEN_NATS = 16;
 
 interface Trace {
   calls: string[];
@@ -105,19 +102,6 @@ function describe(values: readonly number[], dev: readonly Trace[]): string {
   return `AUC ${all.toFixed(4)} (${perKind.join(' / ')}), @1 % ${(100 * above).toFixed(1)} %`;
 }
 
-/** ranks in [0, 1], ties averaged: the scale on which statistics are summed */
-function ranks(values: readonly number[]): number[] {
-  const idx = values.map((_, i) => i).sort((a, b) => values[a] - values[b]);
-  const out = new Array<number>(values.length);
-  for (let i = 0; i < idx.length;) {
-    let j = i;
-    while (j < idx.length && values[idx[j]] === values[idx[i]]) j++;
-    for (let k = i; k < j; k++) out[idx[k]] = (i + j - 1) / 2 / (values.length - 1);
-    i = j;
-  }
-  return out;
-}
-
 /** rank correlation: how far two statistics order the dev traces alike */
 function spearman(x: readonly number[], y: readonly number[]): number {
   const rx = ranks(x);
@@ -176,15 +160,9 @@ async function baseline(dir: string): Promise<void> {
   sets.fit(train.map((t) => t.calls));
   save(dir, { name: 'sets', cpuSeconds: cpuSeconds() - t0, values: dev.map((t) => sets.distance(t.calls).value) });
   t0 = cpuSeconds();
-  const event = (key: string): BehaviourEvent => ({ key, values: [], pairs: [], text: '', time: 0 });
-  const lm = new NgramModel();
-  await lm.fit(train.map((t) => t.calls.map(event)));
+  const lm = await traceLanguageModel(train.map((t) => t.calls));
   const values: number[] = [];
-  for (const t of dev) {
-    const events = t.calls.map(event);
-    const ev = await lm.score(events.map((e, i) => ({ event: e, context: events.slice(Math.max(0, i - 5), i) })));
-    values.push(ev.reduce((a, e) => a + Math.min(e.value, UNSEEN_NATS), 0) / ev.length);
-  }
+  for (const t of dev) values.push(await lm(t.calls));
   save(dir, { name: 'ngram6', cpuSeconds: cpuSeconds() - t0, values });
 }
 

@@ -10,6 +10,8 @@ export interface LabelledSequence {
   keys: string[];
   anomalous: boolean;
   type?: string;
+  /** the trace's file in the corpus (ADFA-LD `trace_id`), where the input names it */
+  id?: string;
 }
 
 export type InputKind = 'sequences' | 'traces' | 'osquery';
@@ -119,7 +121,8 @@ export async function readTraces(file: string): Promise<LabelledSequence[]> {
     }
     const anomalous = label !== 'normal';
     const type = col.attack_type !== undefined ? cells[col.attack_type]?.trim() || undefined : undefined;
-    out.push({ keys: (cells[col.syscalls] ?? '').trim().split(/\s+/).filter(Boolean), anomalous, type: anomalous ? type : undefined });
+    const id = col.trace_id !== undefined ? cells[col.trace_id]?.trim() || undefined : undefined;
+    out.push({ keys: (cells[col.syscalls] ?? '').trim().split(/\s+/).filter(Boolean), anomalous, type: anomalous ? type : undefined, id });
   }
   return out;
 }
