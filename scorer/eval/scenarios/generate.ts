@@ -1,6 +1,7 @@
 import { daemons, developer, nightlyBackup, operator, postgres, webEdge, weeklyDba, weeklyDeploy } from './routines';
 import { generateHeldout } from './heldout';
 import { generateHeldout3 } from './heldout3';
+import { generateHeldout4 } from './heldout4';
 import { ATTACKS, NOVELTIES, type Story, type StoryInfo } from './stories';
 import { DAY, HOUR, Host, splitLabelled, xorshift } from './world';
 
@@ -16,10 +17,11 @@ export interface ScenarioOptions {
   start: number;
   /**
    * which stories: `independent` (stories.ts, the default, the set the scorer has been tuned
-   * on), `heldout` (heldout.ts: other attacks, two more hosts, written without the scorer) or
-   * `heldout3` (heldout3.ts: written blind again once the second set had been tuned against)
+   * on), `heldout` (heldout.ts: other attacks, two more hosts, written without the scorer),
+   * `heldout3` (heldout3.ts: written blind again once the second set had been tuned against) or
+   * `heldout4` (heldout4.ts: a fourth blind set, with a mail server and a Kubernetes node)
    */
-  stories?: 'independent' | 'heldout' | 'heldout3';
+  stories?: 'independent' | 'heldout' | 'heldout3' | 'heldout4';
   /** held-out set only: the internet's SSH password guesses on the edge host (default: yes) */
   scanners?: boolean;
 }
@@ -51,6 +53,7 @@ const STORY_HOURS: Record<string, number> = {
 export function generateScenarios(opts: ScenarioOptions): ScenarioSet {
   if (opts.stories === 'heldout') return generateHeldout(opts);
   if (opts.stories === 'heldout3') return generateHeldout3(opts);
+  if (opts.stories === 'heldout4') return generateHeldout4(opts);
   if (opts.days < 5) throw new Error('the scenario set needs at least 5 days');
   const r = xorshift(opts.seed);
   const hosts = new Map<string, Host>([

@@ -23,7 +23,7 @@ type Rand = () => number;
 type Tag = { story?: string; novelty?: string };
 
 /** the process an audited socket belongs to, with its login (auid) and transport */
-function socket(
+export function socket(
   h: Host,
   r: Rand,
   time: number,
@@ -52,11 +52,11 @@ function socket(
   });
 }
 
-const UNSET = '4294967295';
-const hex = (r: Rand, n = 8) => Array.from({ length: n }, () => Math.floor(r() * 16).toString(16)).join('');
+export const UNSET = '4294967295';
+export const hex = (r: Rand, n = 8) => Array.from({ length: n }, () => Math.floor(r() * 16).toString(16)).join('');
 
 /** the rows `play` adds to the host are a benign novelty's */
-function tagged(h: Host, novelty: string, play: () => void): void {
+export function tagged(h: Host, novelty: string, play: () => void): void {
   const from = h.rows.length;
   play();
   for (const row of h.rows.slice(from)) row.novelty ??= novelty;
