@@ -1,6 +1,7 @@
 import { jumpHost } from './heldout';
 import { configAgent, hex, nodeExporter, resolverLookups, socket, UNSET } from './heldout3';
-import { at, daemons, developer, isWeekend, nightlyBackup, operator, pick, postgres, webEdge, weekday, weeklyDba, weeklyDeploy } from './routines';
+import { at, companyWorkday, daemons, isWeekend, nightlyBackup, pick, unpackPackage, weekday } from './routines';
+import { companyHost, playStories } from './company';
 import type { Story, StoryInfo } from './stories';
 import { DAY, HOUR, Host, splitLabelled, xorshift, type LabelledSplit, type Row } from './world';
 
@@ -725,16 +726,7 @@ export function heldout4Novelties(rand: Rand): Story[] {
         ];
         let tt = t + 600;
         for (const p of dpkgs) {
-          const dpkg = h.exec(
-            tt,
-            'sam',
-            '/usr/bin/dpkg',
-            `/usr/bin/dpkg --status-fd 75 --no-triggers --unpack --auto-deconfigure /var/cache/apt/archives/${p}.deb`,
-            up,
-            root,
-          );
-          h.exec(tt + 1, 'sam', '/usr/bin/dpkg-deb', `dpkg-deb --fsys-tarfile /var/cache/apt/archives/${p}.deb`, dpkg, root);
-          h.exec(tt + 8, 'sam', `/var/lib/dpkg/info/${p}.postinst`, `/var/lib/dpkg/info/${p}.postinst configure`, dpkg, root);
+          unpackPackage(h, tt, 'sam', p, up, root, { statusFd: 75, configureAfter: 8 });
           tt += 20 + Math.floor(r() * 60);
         }
         const cfg = h.exec(tt, 'sam', '/usr/bin/dpkg', '/usr/bin/dpkg --status-fd 75 --configure --pending', up, root);
@@ -938,45 +930,10 @@ export function generateHeldout4(opts: Heldout4Options): LabelledSplit & { stori
   if (opts.days < 5) throw new Error('the fourth held-out set needs at least 5 days');
   // its own stream for a seed: nothing lines up with the other sets by accident
   const r = xorshift(opts.seed * 15485863 + 47);
-  const ci = new Host(
-    'ci-runner-3',
-    [
-      { name: 'root', uid: '0', home: '/root' },
-      { name: 'dana', uid: '1001', home: '/home/dana' },
-      { name: 'backup', uid: '998', home: '/var/backups' },
-    ],
-    r,
-  );
-  const pg = new Host(
-    'pg-main',
-    [
-      { name: 'root', uid: '0', home: '/root' },
-      { name: 'omar', uid: '1002', home: '/home/omar' },
-      { name: 'postgres', uid: '114', home: '/var/lib/postgresql', service: true },
-      { name: 'backup', uid: '998', home: '/var/backups' },
-    ],
-    r,
-  );
-  const web = new Host(
-    'edge-web',
-    [
-      { name: 'root', uid: '0', home: '/root' },
-      { name: 'ops', uid: '1003', home: '/home/ops' },
-      { name: 'www-data', uid: '33', home: '/var/www', service: true },
-      { name: 'deploy', uid: '997', home: '/srv/deploy' },
-    ],
-    r,
-  );
-  const bastion = new Host(
-    'bastion-1',
-    [
-      { name: 'root', uid: '0', home: '/root' },
-      { name: 'ops', uid: '1003', home: '/home/ops' },
-      { name: 'omar', uid: '1002', home: '/home/omar' },
-      { name: 'kim', uid: '1005', home: '/home/kim' },
-    ],
-    r,
-  );
+  const ci = companyHost('ci-runner-3', r);
+  const pg = companyHost('pg-main', r);
+  const web = companyHost('edge-web', r);
+  const bastion = companyHost('bastion-1', r);
   const mail = new Host(
     'mail-1',
     [
@@ -1015,12 +972,7 @@ export function generateHeldout4(opts: Heldout4Options): LabelledSplit & { stori
     nightlyBackup(ci, day, r, '/srv/ci');
     nightlyBackup(pg, day, r, '/var/lib/postgresql/15/main');
     nightlyBackup(mail, day, r, '/var/vmail /etc/postfix /etc/dovecot');
-    developer(ci, day, r, 'dana');
-    weeklyDba(pg, day, r, 'omar');
-    postgres(pg, day, r);
-    webEdge(web, day, r);
-    operator(web, day, r, 'ops');
-    weeklyDeploy(web, day, r);
+    companyWorkday(ci, pg, web, day, r);
     jumpHost(bastion, day, r, false);
     mailServer(mail, day, r);
     mailAdmin(mail, day, r, 'sam');
@@ -1029,10 +981,7 @@ export function generateHeldout4(opts: Heldout4Options): LabelledSplit & { stori
   }
   const attacks = heldout4Attacks(r, pods);
   const novelties = heldout4Novelties(r);
-  for (const s of [...novelties, ...attacks]) {
-    const t = opts.start + (firstTest + s.day) * DAY + (STORY_HOURS[s.id] ?? 12) * HOUR + Math.floor(r() * 1800);
-    s.play(byName.get(s.host)!, t, r);
-  }
+  playStories([...novelties, ...attacks], STORY_HOURS, (s) => byName.get(s.host)!, opts.start + firstTest * DAY, r);
   for (const row of bastion.rows) if (row.query === 'pack_hids_users' && row.columns.username === 'noor') row.novelty = 'new-sre';
   // the shared routines log some rows the pack's queries would not return: drop them
   for (const h of hosts) h.rows.splice(0, h.rows.length, ...h.rows.filter(packReturns));
