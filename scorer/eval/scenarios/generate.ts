@@ -1,8 +1,10 @@
-import { daemons, developer, nightlyBackup, operator, postgres, webEdge, weeklyDba, weeklyDeploy } from './routines';
+import { companyWorkday, daemons, nightlyBackup } from './routines';
 import { generateHeldout } from './heldout';
 import { generateHeldout3 } from './heldout3';
+import { generateHeldout4 } from './heldout4';
+import { companyHost, playStories } from './company';
 import { ATTACKS, NOVELTIES, type Story, type StoryInfo } from './stories';
-import { DAY, HOUR, Host, splitLabelled, xorshift } from './world';
+import { DAY, Host, splitLabelled, xorshift } from './world';
 
 // Assembles the company's days and splits them for `anomaly eval`: every day but the last
 // two is unlabelled training; the last two are labelled, with the attack stories and the
@@ -16,10 +18,11 @@ export interface ScenarioOptions {
   start: number;
   /**
    * which stories: `independent` (stories.ts, the default, the set the scorer has been tuned
-   * on), `heldout` (heldout.ts: other attacks, two more hosts, written without the scorer) or
-   * `heldout3` (heldout3.ts: written blind again once the second set had been tuned against)
+   * on), `heldout` (heldout.ts: other attacks, two more hosts, written without the scorer),
+   * `heldout3` (heldout3.ts: written blind again once the second set had been tuned against) or
+   * `heldout4` (heldout4.ts: a fourth blind set, with a mail server and a Kubernetes node)
    */
-  stories?: 'independent' | 'heldout' | 'heldout3';
+  stories?: 'independent' | 'heldout' | 'heldout3' | 'heldout4';
   /** held-out set only: the internet's SSH password guesses on the edge host (default: yes) */
   scanners?: boolean;
 }
@@ -51,48 +54,10 @@ const STORY_HOURS: Record<string, number> = {
 export function generateScenarios(opts: ScenarioOptions): ScenarioSet {
   if (opts.stories === 'heldout') return generateHeldout(opts);
   if (opts.stories === 'heldout3') return generateHeldout3(opts);
+  if (opts.stories === 'heldout4') return generateHeldout4(opts);
   if (opts.days < 5) throw new Error('the scenario set needs at least 5 days');
   const r = xorshift(opts.seed);
-  const hosts = new Map<string, Host>([
-    [
-      'ci-runner-3',
-      new Host(
-        'ci-runner-3',
-        [
-          { name: 'root', uid: '0', home: '/root' },
-          { name: 'dana', uid: '1001', home: '/home/dana' },
-          { name: 'backup', uid: '998', home: '/var/backups' },
-        ],
-        r,
-      ),
-    ],
-    [
-      'pg-main',
-      new Host(
-        'pg-main',
-        [
-          { name: 'root', uid: '0', home: '/root' },
-          { name: 'omar', uid: '1002', home: '/home/omar' },
-          { name: 'postgres', uid: '114', home: '/var/lib/postgresql', service: true },
-          { name: 'backup', uid: '998', home: '/var/backups' },
-        ],
-        r,
-      ),
-    ],
-    [
-      'edge-web',
-      new Host(
-        'edge-web',
-        [
-          { name: 'root', uid: '0', home: '/root' },
-          { name: 'ops', uid: '1003', home: '/home/ops' },
-          { name: 'www-data', uid: '33', home: '/var/www', service: true },
-          { name: 'deploy', uid: '997', home: '/srv/deploy' },
-        ],
-        r,
-      ),
-    ],
-  ]);
+  const hosts = new Map<string, Host>((['ci-runner-3', 'pg-main', 'edge-web'] as const).map((name) => [name, companyHost(name, r)]));
   const ci = hosts.get('ci-runner-3')!;
   const pg = hosts.get('pg-main')!;
   const web = hosts.get('edge-web')!;
@@ -102,17 +67,9 @@ export function generateScenarios(opts: ScenarioOptions): ScenarioSet {
     for (const h of hosts.values()) daemons(h, day, r);
     nightlyBackup(ci, day, r, '/srv/ci');
     nightlyBackup(pg, day, r, '/var/lib/postgresql/15/main');
-    developer(ci, day, r, 'dana');
-    weeklyDba(pg, day, r, 'omar');
-    postgres(pg, day, r);
-    webEdge(web, day, r);
-    operator(web, day, r, 'ops');
-    weeklyDeploy(web, day, r);
+    companyWorkday(ci, pg, web, day, r);
   }
-  for (const s of [...NOVELTIES, ...ATTACKS]) {
-    const t = opts.start + (firstTest + s.day) * DAY + (STORY_HOURS[s.id] ?? 12) * HOUR + Math.floor(r() * 1800);
-    s.play(hosts.get(s.host)!, t, r);
-  }
+  playStories([...NOVELTIES, ...ATTACKS], STORY_HOURS, (s) => hosts.get(s.host)!, opts.start + firstTest * DAY, r);
   const split = splitLabelled(hosts.values(), opts.start + firstTest * DAY);
   return { ...split, stories: ATTACKS, novelties: NOVELTIES };
 }

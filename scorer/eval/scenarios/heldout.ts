@@ -1,4 +1,19 @@
-import { at, daemons, developer, isWeekend, nightlyBackup, operator, pick, postgres, webEdge, weekday, weeklyDba, weeklyDeploy } from './routines';
+import {
+  at,
+  daemons,
+  developer,
+  isWeekend,
+  nightlyBackup,
+  operator,
+  pick,
+  postgres,
+  unpackPackage,
+  webEdge,
+  weekday,
+  weeklyDba,
+  weeklyDeploy,
+} from './routines';
+import { companyHost, playStories } from './company';
 import type { Story, StoryInfo } from './stories';
 import { DAY, HOUR, Host, splitLabelled, xorshift, type LabelledSplit, type Row } from './world';
 
@@ -354,16 +369,7 @@ export const HELDOUT_NOVELTIES: Story[] = [
       const packages = ['libssl3', 'openssl', 'nginx-common', 'nginx', 'php8.2-fpm', 'tzdata'];
       let tt = t + 40;
       for (const p of packages) {
-        const dpkg = h.exec(
-          tt,
-          'ops',
-          '/usr/bin/dpkg',
-          `/usr/bin/dpkg --status-fd 35 --no-triggers --unpack --auto-deconfigure /var/cache/apt/archives/${p}.deb`,
-          apt,
-          root,
-        );
-        h.exec(tt + 1, 'ops', '/usr/bin/dpkg-deb', `dpkg-deb --fsys-tarfile /var/cache/apt/archives/${p}.deb`, dpkg, root);
-        h.exec(tt + 3, 'ops', `/var/lib/dpkg/info/${p}.postinst`, `/var/lib/dpkg/info/${p}.postinst configure`, dpkg, root);
+        unpackPackage(h, tt, 'ops', p, apt, root, { statusFd: 35, configureAfter: 3 });
         tt += 6 + Math.floor(r() * 5);
       }
       const trig = h.exec(tt, 'ops', '/usr/bin/dpkg', '/usr/bin/dpkg --status-fd 35 --configure --pending', apt, root);
@@ -454,45 +460,10 @@ export function generateHeldout(opts: HeldoutOptions): LabelledSplit & { stories
   if (opts.days < HOLIDAY_DAYS + 1) throw new Error(`the held-out set needs at least ${HOLIDAY_DAYS + 1} days`);
   // a different stream from the independent set's for the same seed: nothing lines up by accident
   const r = xorshift(opts.seed * 7919 + 17);
-  const ci = new Host(
-    'ci-runner-3',
-    [
-      { name: 'root', uid: '0', home: '/root' },
-      { name: 'dana', uid: '1001', home: '/home/dana' },
-      { name: 'backup', uid: '998', home: '/var/backups' },
-    ],
-    r,
-  );
-  const pg = new Host(
-    'pg-main',
-    [
-      { name: 'root', uid: '0', home: '/root' },
-      { name: 'omar', uid: '1002', home: '/home/omar' },
-      { name: 'postgres', uid: '114', home: '/var/lib/postgresql', service: true },
-      { name: 'backup', uid: '998', home: '/var/backups' },
-    ],
-    r,
-  );
-  const web = new Host(
-    'edge-web',
-    [
-      { name: 'root', uid: '0', home: '/root' },
-      { name: 'ops', uid: '1003', home: '/home/ops' },
-      { name: 'www-data', uid: '33', home: '/var/www', service: true },
-      { name: 'deploy', uid: '997', home: '/srv/deploy' },
-    ],
-    r,
-  );
-  const bastion = new Host(
-    'bastion-1',
-    [
-      { name: 'root', uid: '0', home: '/root' },
-      { name: 'ops', uid: '1003', home: '/home/ops' },
-      { name: 'omar', uid: '1002', home: '/home/omar' },
-      { name: 'kim', uid: '1005', home: '/home/kim' },
-    ],
-    r,
-  );
+  const ci = companyHost('ci-runner-3', r);
+  const pg = companyHost('pg-main', r);
+  const web = companyHost('edge-web', r);
+  const bastion = companyHost('bastion-1', r);
   const build = new Host(
     'build-2',
     [
@@ -534,10 +505,7 @@ export function generateHeldout(opts: HeldoutOptions): LabelledSplit & { stories
     lessWork(build, () => ciBuilds(build, day, r, holiday));
   }
   const byName = new Map(hosts.map((h) => [h.name, h]));
-  for (const s of [...HELDOUT_NOVELTIES, ...HELDOUT_ATTACKS]) {
-    const t = opts.start + (firstTest + s.day) * DAY + (STORY_HOURS[s.id] ?? 12) * HOUR + Math.floor(r() * 1800);
-    s.play(byName.get(s.host)!, t, r);
-  }
+  playStories([...HELDOUT_NOVELTIES, ...HELDOUT_ATTACKS], STORY_HOURS, (s) => byName.get(s.host)!, opts.start + firstTest * DAY, r);
   // without the scanners the company is the same, row for row (the random stream ran through
   // them all the same), less the scanners' rows: what the background costs, and nothing else
   if (!(opts.scanners ?? true)) web.rows.splice(0, web.rows.length, ...web.rows.filter((row) => !scannerRows.has(row)));

@@ -1,4 +1,5 @@
 import { at, daemons, developer, isWeekend, nightlyBackup, operator, pick, postgres, webEdge, weekday, weeklyDba, weeklyDeploy } from './routines';
+import { companyHost, playStories } from './company';
 import type { Story, StoryInfo } from './stories';
 import { DAY, HOUR, Host, splitLabelled, xorshift, type LabelledSplit } from './world';
 
@@ -23,7 +24,7 @@ type Rand = () => number;
 type Tag = { story?: string; novelty?: string };
 
 /** the process an audited socket belongs to, with its login (auid) and transport */
-function socket(
+export function socket(
   h: Host,
   r: Rand,
   time: number,
@@ -52,11 +53,11 @@ function socket(
   });
 }
 
-const UNSET = '4294967295';
-const hex = (r: Rand, n = 8) => Array.from({ length: n }, () => Math.floor(r() * 16).toString(16)).join('');
+export const UNSET = '4294967295';
+export const hex = (r: Rand, n = 8) => Array.from({ length: n }, () => Math.floor(r() * 16).toString(16)).join('');
 
 /** the rows `play` adds to the host are a benign novelty's */
-function tagged(h: Host, novelty: string, play: () => void): void {
+export function tagged(h: Host, novelty: string, play: () => void): void {
   const from = h.rows.length;
   play();
   for (const row of h.rows.slice(from)) row.novelty ??= novelty;
@@ -1085,38 +1086,12 @@ export function generateHeldout3(opts: Heldout3Options): LabelledSplit & { stori
   if (opts.days < 5) throw new Error('the third held-out set needs at least 5 days');
   // its own stream for a seed: nothing lines up with the other sets by accident
   const r = xorshift(opts.seed * 104729 + 31);
-  const ci = new Host(
-    'ci-runner-3',
-    [
-      { name: 'root', uid: '0', home: '/root' },
-      { name: 'dana', uid: '1001', home: '/home/dana' },
-      { name: 'backup', uid: '998', home: '/var/backups' },
-      { name: 'jenkins', uid: '995', home: '/var/lib/jenkins', service: true },
-      { name: 'prometheus', uid: '119', home: '/var/lib/prometheus', service: true },
-    ],
-    r,
-  );
-  const pg = new Host(
-    'pg-main',
-    [
-      { name: 'root', uid: '0', home: '/root' },
-      { name: 'omar', uid: '1002', home: '/home/omar' },
-      { name: 'postgres', uid: '114', home: '/var/lib/postgresql', service: true },
-      { name: 'backup', uid: '998', home: '/var/backups' },
-    ],
-    r,
-  );
-  const web = new Host(
-    'edge-web',
-    [
-      { name: 'root', uid: '0', home: '/root' },
-      { name: 'ops', uid: '1003', home: '/home/ops' },
-      { name: 'www-data', uid: '33', home: '/var/www', service: true },
-      { name: 'deploy', uid: '997', home: '/srv/deploy' },
-      { name: 'prometheus', uid: '119', home: '/var/lib/prometheus', service: true },
-    ],
-    r,
-  );
+  const ci = companyHost('ci-runner-3', r, [
+    { name: 'jenkins', uid: '995', home: '/var/lib/jenkins', service: true },
+    { name: 'prometheus', uid: '119', home: '/var/lib/prometheus', service: true },
+  ]);
+  const pg = companyHost('pg-main', r);
+  const web = companyHost('edge-web', r, [{ name: 'prometheus', uid: '119', home: '/var/lib/prometheus', service: true }]);
   const mon = new Host(
     'mon-1',
     [
@@ -1165,10 +1140,7 @@ export function generateHeldout3(opts: Heldout3Options): LabelledSplit & { stori
   }
   const attacks = heldout3Attacks(r);
   const novelties = heldout3Novelties(byName, r);
-  for (const s of [...novelties, ...attacks]) {
-    const t = opts.start + (firstTest + s.day) * DAY + (STORY_HOURS[s.id] ?? 12) * HOUR + Math.floor(r() * 1800);
-    s.play(byName.get(s.host.split(',')[0])!, t, r);
-  }
+  playStories([...novelties, ...attacks], STORY_HOURS, (s) => byName.get(s.host.split(',')[0])!, opts.start + firstTest * DAY, r);
   for (const row of pg.rows) if (row.query === 'pack_hids_users' && row.columns.username === 'prometheus') row.novelty = 'node-exporter-install';
   const split = splitLabelled(hosts, opts.start + firstTest * DAY);
   return { ...split, stories: attacks, novelties };

@@ -182,4 +182,33 @@ export function weeklyDeploy(h: Host, day: number, r: Rand): void {
   h.exec(t + 31, 'deploy', '/usr/bin/systemctl', 'systemctl reload php8.2-fpm', sudo, { uid: '0', euid: '0' });
 }
 
+/**
+ * One package unpacked by an apt run, as dpkg logs it: dpkg, its dpkg-deb, and the package's
+ * postinst `configureAfter` seconds later, all under `parent` with the run's ids.
+ */
+export function unpackPackage(
+  h: Host,
+  t: number,
+  who: string,
+  pkg: string,
+  parent: string,
+  ids: { uid?: string; euid?: string; cwd?: string; novelty?: string },
+  opts: { statusFd: number; configureAfter: number },
+): void {
+  const deb = `/var/cache/apt/archives/${pkg}.deb`;
+  const dpkg = h.exec(t, who, '/usr/bin/dpkg', `/usr/bin/dpkg --status-fd ${opts.statusFd} --no-triggers --unpack --auto-deconfigure ${deb}`, parent, ids);
+  h.exec(t + 1, who, '/usr/bin/dpkg-deb', `dpkg-deb --fsys-tarfile ${deb}`, dpkg, ids);
+  h.exec(t + opts.configureAfter, who, `/var/lib/dpkg/info/${pkg}.postinst`, `/var/lib/dpkg/info/${pkg}.postinst configure`, dpkg, ids);
+}
+
+/** the independent set's working day on its three hosts: the developer, the DBA, the database, the site, its operator and the weekly deploy */
+export function companyWorkday(ci: Host, pg: Host, web: Host, day: number, r: Rand): void {
+  developer(ci, day, r, 'dana');
+  weeklyDba(pg, day, r, 'omar');
+  postgres(pg, day, r);
+  webEdge(web, day, r);
+  operator(web, day, r, 'ops');
+  weeklyDeploy(web, day, r);
+}
+
 export { pick, at, isWeekend, weekday };

@@ -1,0 +1,95 @@
+import t from 'tap';
+import { generateScenarios } from '../scorer/eval/scenarios/generate';
+import { assertDeterministic, md5, SET_OPTIONS } from './helpers/scenario-sets';
+
+// The fourth held-out story set (scorer/eval/scenarios/heldout4.ts, branch heldout4): what it
+// generates, not how it scores (docs/evaluation.md has the figures). Its labels must be exactly
+// its attack stories' rows, the set must come out the same for a seed, and adding it must leave
+// the three other sets byte for byte as they were, or their published figures stop reproducing.
+
+const opts = SET_OPTIONS;
+
+type Line = { label: string; name: string; hostIdentifier: string; columns: Record<string, string> };
+
+t.test('the fourth held-out set is the same for a seed, and another seed gives another', async (t) => {
+  assertDeterministic(t, 'heldout4');
+});
+
+t.test('it labels anomalous exactly the rows of its attack stories', async (t) => {
+  const set = generateScenarios({ ...opts, stories: 'heldout4' });
+  const attacks = new Set(set.stories.map((s) => s.id));
+  const novelties = new Set(set.novelties.map((s) => s.id));
+  t.equal(attacks.size, 10, 'ten attacks');
+  t.equal(novelties.size, 5, 'five benign first times');
+  for (const s of set.stories) t.match(s.title, /T1\d{3}/, `${s.id} names its ATT&CK technique`);
+  // none of the other sets' stories is played again under its name
+  const others = [generateScenarios(opts), generateScenarios({ ...opts, stories: 'heldout' }), generateScenarios({ ...opts, stories: 'heldout3' })];
+  for (const other of others)
+    for (const s of [...other.stories, ...other.novelties]) t.notOk(attacks.has(s.id) || novelties.has(s.id), `${s.id} is not reused`);
+
+  t.ok(
+    set.train.every((line) => !('label' in JSON.parse(line))),
+    'no training line carries a label',
+  );
+  const parsed = set.test.map((line) => JSON.parse(line) as Line);
+  const wrong = parsed.filter((p, i) => p.label !== (attacks.has(set.testStory[i]) ? 'anomalous' : 'normal'));
+  t.equal(wrong.length, 0, 'a labelled line is anomalous if and only if an attack story made it');
+  for (const id of [...attacks, ...novelties]) t.ok(set.testStory.includes(id), `${id} has rows in the labelled days`);
+
+  // it keeps to what the pack logs: no loopback peer in socket_events, no file event outside
+  // the pack's file_paths, and no deletion
+  const all = [...set.train.map((line) => JSON.parse(line) as Line), ...parsed];
+  t.same(
+    all.filter((p) => p.name === 'pack_hids_socket_events' && p.columns.remote_address.startsWith('127.')),
+    [],
+    'no loopback socket rows',
+  );
+  const watched =
+    /^(\/etc\/cron\.d\/|\/etc\/systemd\/system\/|\/var\/spool\/cron\/|\/etc\/sudoers|\/etc\/rc\.local|\/home\/[^/]+\/\.ssh\/|\/root\/\.ssh\/|\/etc\/passwd$|\/etc\/shadow$)/;
+  const files = all.filter((p) => p.name === 'pack_hids_file_events');
+  t.same(
+    files.filter((p) => !watched.test(p.columns.target_path) || p.columns.action === 'DELETED').map((p) => p.columns.target_path),
+    [],
+    'every file event is in a watched place',
+  );
+
+  // the exploited service's own process is its usual self: the web worker the exploit starts
+  // from, and the pod the stolen token execs into, are routine rows
+  const parentOf = (story: string, cmd: RegExp) => {
+    const i = parsed.findIndex((p, k) => set.testStory[k] === story && cmd.test(p.columns.cmdline ?? ''));
+    t.ok(i >= 0, `${story}: its first act is there`);
+    const parent = parsed.findIndex(
+      (p) => p.hostIdentifier === parsed[i].hostIdentifier && p.columns.pid === parsed[i].columns.parent && p.columns.cmdline !== undefined,
+    );
+    return { line: parent >= 0 ? parsed[parent] : undefined, story: parent >= 0 ? set.testStory[parent] : undefined };
+  };
+  const fpm = parentOf('pwnkit', /&& \.\/pk$/);
+  t.equal(fpm.line?.columns.cmdline, 'php-fpm: pool www');
+  t.equal(fpm.line?.label, 'normal', 'the exploited php-fpm worker is not labelled');
+  const runc = parentOf('kubectl-exec-pivot', / exec --process .* --console-socket /);
+  const shim =
+    runc.line ??
+    set.train
+      .map((line) => JSON.parse(line) as Line)
+      .find((p) => p.hostIdentifier === 'k8s-node-2' && p.columns.pid === parsed.find((q, k) => set.testStory[k] === 'kubectl-exec-pivot')?.columns.parent);
+  t.match(shim?.columns.cmdline, /^\/usr\/bin\/containerd-shim-runc-v2 /, "the exec's parent is the running pod's shim");
+  t.not(runc.story, 'kubectl-exec-pivot', 'the pod the token execs into is not labelled');
+
+  // the account the new SRE gets is in the next day's users snapshot, as that novelty's row
+  const noor = parsed.filter((p) => p.name === 'pack_hids_users' && p.columns.username === 'noor');
+  t.equal(noor.length, 1, 'one users row lists the new account');
+  t.equal(set.testStory[parsed.indexOf(noor[0])], 'new-sre');
+});
+
+t.test('adding the fourth set leaves the three other sets as they were (seed 12, 21 days)', async (t) => {
+  // the md5s of the files `main.js --seed 12 --days 21` wrote before heldout4.ts existed
+  const independent = generateScenarios(opts);
+  t.equal(md5(independent.train), '349121bfd58beaca509faab1e9ef90aa', 'independent train.log');
+  t.equal(md5(independent.test), '7144d1a30d2f4a57879301e63282558a', 'independent test.log');
+  const heldout = generateScenarios({ ...opts, stories: 'heldout' });
+  t.equal(md5(heldout.train), '7f8fbd7de84f3b98d484ddf0feb23001', 'heldout train.log');
+  t.equal(md5(heldout.test), '2d6cc66fe05caef06468599b4c9b07f9', 'heldout test.log');
+  const heldout3 = generateScenarios({ ...opts, stories: 'heldout3' });
+  t.equal(md5(heldout3.train), 'c2cc9d0a7b521212d8c0d6f5554bd555', 'heldout3 train.log');
+  t.equal(md5(heldout3.test), 'a4bc3456704664930c1184e005d92976', 'heldout3 test.log');
+});
