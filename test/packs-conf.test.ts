@@ -4,6 +4,7 @@ import Ajv from 'ajv';
 import t from 'tap';
 import { loadConfig, resolveConfig, ConfigError } from '../conf/config';
 import { ROOT } from './helpers/paths';
+import { fileLocation } from '../scorer/features/security';
 
 const packSchema = JSON.parse(fs.readFileSync(path.join(ROOT, 'conf', 'pack.schema.json'), 'utf8'));
 const validatePack = new Ajv({ allErrors: true }).compile(packSchema);
@@ -133,5 +134,24 @@ t.test('packs/README.md gives each pack query, for Fleet, the logging its snapsh
       t.equal(table.get(`${pack}/${name}`), logging, `${pack} ${name}: logging ${logging}`);
     }
     t.equal([...table.keys()].filter((k) => k.startsWith(`${pack}/`)).length, Object.keys(queries).length, `${pack}: no query the pack does not have`);
+  }
+});
+
+t.test('every path the example osquery config watches is a place the scorer classes as persistence or credentials', async (t) => {
+  // a watched path the scorer reads as plain `config` would make a planted file one more config
+  // change, and a persistence place the scorer knows but nobody watches is never seen at all
+  const conf = JSON.parse(fs.readFileSync(path.join(ROOT, 'conf', 'osquery.example.conf'), 'utf8'));
+  const watched: string[] = Object.values(conf.file_paths as Record<string, string[]>).flat();
+  t.ok(watched.length >= 20, `${watched.length} watched paths`);
+  for (const glob of watched) {
+    // osquery's `%` is one path level, `%%` anything below
+    const sample = glob.replace(/%%$/, 'planted').replace(/%/g, 'alice');
+    t.match(fileLocation(sample), /^(?:autostart|accounts|ssh)$/, `${glob} (${sample}) is classed ${fileLocation(sample)}`);
+  }
+  for (const place of ['/etc/udev/rules.d/x', '/etc/ld.so.preload', '/etc/profile.d/x.sh', '/home/alice/.config/systemd/user/x.timer', '/etc/pam.d/sshd']) {
+    t.ok(
+      watched.some((glob) => new RegExp(`^${glob.replace(/[.]/g, '\\.').replace(/%%$/, '.+').replace(/%/g, '[^/]+')}$`).test(place)),
+      `${place} is watched`,
+    );
   }
 });
