@@ -38,7 +38,8 @@ export const NO_LOGIN = 'loginuid=unset';
  * started (security.ts isPackageManager, ProcessTable.inPackageRun): the maintainer scripts and
  * triggers a package ships are run as root by the manager, and which of them run is the
  * packages' doing, not the account's. A condition like NO_LOGIN: no model counts it; rarity
- * reads it to weigh the run's values as the run's (rarity.ts, "A package manager's run").
+ * reads it to weigh the run's values as the run's, and the SVM to give no evidence on a run no
+ * login is behind (models/package-run.ts).
  */
 export const IN_PACKAGE_RUN = 'run=package-manager';
 /** values that are conditions on how an event is weighed, never evidence: no model counts them */

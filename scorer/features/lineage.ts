@@ -73,6 +73,25 @@ export function scriptArgument(exe: string, cmdline: string): string | undefined
   return undefined;
 }
 
+/**
+ * Programs besides isShell's whose arguments are code: awk's programs (system(), gawk's
+ * /inet/tcp sockets), a debugger's commands (`gdb -ex 'python …'`), Debian's name for node,
+ * Tcl and expect scripts.
+ */
+const CODE_ARGUMENT_PROGRAMS = new Set(['awk', 'gawk', 'mawk', 'nawk', 'gdb', 'nodejs', 'tclsh', 'wish', 'expect']);
+
+/**
+ * Whether a command line's arguments are what it does rather than options of its program: a
+ * shell's or an interpreter's (code), and the title of sshd's fork for an account (the
+ * account a session is opened for; sshdAccount below reads it so too). The exe is generalised: a
+ * version in its name is `<n>` (`python<n>`, `perl<n>.<n>`), dropped as isShell drops digits.
+ */
+export function argumentsAreBehaviour(exe: string, template: string): boolean {
+  const name = baseName(exe);
+  const program = name.replace(/(<n>|[\d.])+$/, '') || name;
+  return isShell(program) || CODE_ARGUMENT_PROGRAMS.has(program) || (SSHD_BINARIES.has(name) && SSHD_USER.test(template));
+}
+
 /** an OS package manager (security.ts isPackageManager) by its installed path: a name (comm, argv[0]) or a copy in a home is anyone's */
 function isInstalledPackageManager(exe: string): boolean {
   return exe !== 'unknown' && isPackageManager(exe) && exeLocation(exe) === 'system';

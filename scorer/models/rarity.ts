@@ -1,8 +1,8 @@
 import { CharModel, type CharState } from '../features/chars';
 import { currentEventKey, currentQueryToken, pathArguments } from '../features/kinds';
-import { scriptArgument, SSHD_BINARIES, SSHD_USER } from '../features/lineage';
-import { baseName, isShell } from '../features/security';
-import { CONDITIONS, IN_PACKAGE_RUN, NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelState, type ScoringInput } from '../types';
+import { argumentsAreBehaviour } from '../features/lineage';
+import { packageRunWeight, unattendedPackageRun } from './package-run';
+import { CONDITIONS, NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelState, type ScoringInput } from '../types';
 
 // The rarity baseline: how surprising each generalised value, value pair and key n-gram is
 // in this subject's history. Surprise is measured against the field's own typical surprise,
@@ -103,7 +103,9 @@ import { CONDITIONS, IN_PACKAGE_RUN, NO_LOGIN, type BehaviourEvent, type Evidenc
 // paths point, privilege, network) in full. A shell given code on its command line, or none,
 // runs what someone typed, not a package, and is weighed as anywhere. What it concedes: a
 // malicious package's scripts are the package's, judged by what they do that is new in kind and
-// by the rows that leave the run (its connections, its files).
+// by the rows that leave the run (its connections, its files). A run no login is behind (the
+// OS's automatic upgrades, a configuration agent) is the host's own change path: its values and
+// its command lines' text count a quarter, and the SVM gives no evidence (package-run.ts).
 //
 // A new account is evidence once. A pooled baseline learns only the events it did not call
 // bad, so the first row of an account new to the host (`who=lee` never seen: bad) taught it
@@ -147,8 +149,6 @@ const KNOWN_TOOL_TEMPLATE_WEIGHT = 0.5;
 const KNOWN_PLACE_LEAF_WEIGHT = 0.5;
 /** what the bits of values count for in an event of an account that logs in, when it brings no new kind */
 const PERSON_VALUE_WEIGHT = 0.5;
-/** what the bits of values count for in an event of a package manager's run (IN_PACKAGE_RUN), shell code aside */
-const PACKAGE_RUN_VALUE_WEIGHT = 0.5;
 /**
  * How long an account first seen on the host is new: its pairs (`who=lee>kind=shell`) carry no
  * evidence. The pool learns only the rows it calls good, so on its second day a new hire's
@@ -665,24 +665,6 @@ export class RarityModel implements Model {
   }
 
   /**
-   * Whether the event is of a package manager's run (IN_PACKAGE_RUN) and runs what a package
-   * ships: then its values count PACKAGE_RUN_VALUE_WEIGHT (see the top of this file). A shell
-   * or an interpreter given code on its command line (`sh -c …`), or none (an interactive
-   * shell, as a pager's `!sh` below `apt-get changelog` is), runs what someone typed.
-   */
-  private packagesDoing(event: BehaviourEvent, tokens: readonly string[]): boolean {
-    if (!event.values.includes(IN_PACKAGE_RUN)) return false;
-    const value = (field: string) => tokens.find((t) => t.startsWith(field) && pairBoundary(t, field.length) < 0);
-    const exe = value('exe=');
-    const cmd = value('cmd=')?.slice(4) ?? '';
-    if (exe === undefined || !argumentsAreBehaviour(exe.slice(4), cmd)) return true;
-    // a maintainer script is run by its interpreter as a file: `sh /var/lib/dpkg/info/x.postinst
-    // configure`, `sh -e …` where its shebang has an option (review13: the option hid the file)
-    const script = scriptArgument(exe.slice(4), cmd);
-    return script !== undefined && script.startsWith('/');
-  }
-
-  /**
    * Whether the account is a person at a shell here: the pool has seen a login record of it
    * and, where the host's shell histories are collected at all (any `kind=shell` event), a
    * command of it typed at a shell. An account whose sessions never leave a history is
@@ -716,7 +698,7 @@ export class RarityModel implements Model {
       const knownPlace = this.knownPlaceOf(event, tokens);
       const person = this.personsValuesOnly(event, tokens);
       const newIdentity = this.newAccount(event);
-      const run = this.packagesDoing(event, tokens);
+      const runWeight = packageRunWeight(event);
       for (let i = 0; i < tokens.length; i++) {
         const t = tokens[i];
         if ((this.features < FEATURES && newerField(fieldOf(t), this.features)) || (newIdentity !== undefined && isOfAccount(t, newIdentity))) {
@@ -733,7 +715,7 @@ export class RarityModel implements Model {
           (optionsOnly && novel && isTemplateToken(t) ? excess * KNOWN_TOOL_TEMPLATE_WEIGHT : excess) *
           (this.isLeafEvidence(t, knownPlace) ? KNOWN_PLACE_LEAF_WEIGHT : 1) *
           (person && !isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? PERSON_VALUE_WEIGHT : 1) *
-          (run && !isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? PACKAGE_RUN_VALUE_WEIGHT : 1);
+          (!isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? runWeight : 1);
         excesses[i] = weighed;
         // when something happens only modifies what happens: a first weekend, an odd hour
         // alone is a hint, not an alert
@@ -751,6 +733,8 @@ export class RarityModel implements Model {
       if (event.text && this.textSeen > 0) {
         // bits per character above the usual, weighed by length: a long odd blob counts more
         textExcess = (this.chars.surprise(event.text) - this.textTypical) * Math.sqrt(Math.min(event.text.length, 400));
+        // an unattended run's command lines are the packages' too (package-run.ts)
+        if (unattendedPackageRun(event)) textExcess *= runWeight;
       }
       const value = best + 0.5 * second + 0.2 * timeBest + Math.max(0, textExcess - best) * 0.5;
       const odd = textExcess > 3 ? `command line ${truncate(event.text)} is unlike the usual ones` : '';
@@ -983,25 +967,6 @@ function directoriesAbove(path: string): string[] {
 /** a token a new argument template makes new: the template, its program's pair with it, the step to its key */
 function isTemplateToken(token: string): boolean {
   return token.startsWith('cmd=') || token.startsWith('next') || fieldOf(token) === 'exe>cmd';
-}
-
-/**
- * Programs besides isShell's whose arguments are code: awk's programs (system(), gawk's
- * /inet/tcp sockets), a debugger's commands (`gdb -ex 'python …'`), Debian's name for node,
- * Tcl and expect scripts.
- */
-const CODE_ARGUMENT_PROGRAMS = new Set(['awk', 'gawk', 'mawk', 'nawk', 'gdb', 'nodejs', 'tclsh', 'wish', 'expect']);
-
-/**
- * Whether a command line's arguments are what it does rather than options of its program: a
- * shell's or an interpreter's (code), and the title of sshd's fork for an account (the
- * account a session is opened for; lineage.ts reads it so too). The exe is generalised: a
- * version in its name is `<n>` (`python<n>`, `perl<n>.<n>`), dropped as isShell drops digits.
- */
-function argumentsAreBehaviour(exe: string, template: string): boolean {
-  const name = baseName(exe);
-  const program = name.replace(/(<n>|[\d.])+$/, '') || name;
-  return isShell(program) || CODE_ARGUMENT_PROGRAMS.has(program) || (SSHD_BINARIES.has(name) && SSHD_USER.test(template));
 }
 
 /** the `who=alice` value itself (not a pair `who=alice>exe=…`) */
