@@ -8,6 +8,7 @@ import { fnv1a64 } from './hash';
 import { announceBackend, selectBackend } from './models/backend';
 import { pace } from './pacing';
 import { Subject, type SubjectOptions, type SubjectStateFile, type SubjectVerdict } from './subject';
+import { ChainSuspicion } from './chain-suspicion';
 import { combineBaselines, FLEET_SUBJECT, hostBaselineName, isBaselineName, subjectKey, withIdentity, type BaselineVerdict } from './baseline';
 import { createHash } from 'crypto';
 import { makeDir, quarantine, readForeignStateFile, readStateFile, untrustedFile, writeStateFile, StateFileError } from '../state/atomic';
@@ -97,6 +98,8 @@ export class Scorer {
   private lastIdTime = -1;
   /** rows at lastIdTime by hash: every row counted here, since its time began, moves the ids after it */
   private idsAtTime = new Map<string, number>();
+  /** suspicion carried down a process chain (chain-suspicion.ts) */
+  private readonly chains = new ChainSuspicion();
   /** a subject started monitoring or retrained since the last save: save soon */
   changedState = false;
 
@@ -533,6 +536,21 @@ export class Scorer {
           columns: JSON.stringify(storedColumns(row.columns)),
         };
       }
+    }
+    // in row order, after every subject has scored its rows: a parent's row may be another subject's
+    for (let i = 0; i < rows.length; i++) {
+      const e = out[i] as ScoredEvent;
+      const kind = extracted[i].event.values.find((v) => v.startsWith('kind='))?.slice(5);
+      const chained = this.chains.judge({
+        host: rows[i].host,
+        time: rows[i].time,
+        columns: rows[i].columns,
+        kind,
+        event: e.event,
+        score: e.score,
+        model: e.model,
+      });
+      if (chained) out[i] = { ...e, score: chained.score, verdict: chained.verdict, reasons: `${chained.reason}; ${e.reasons}` };
     }
     return out as ScoredEvent[];
   }

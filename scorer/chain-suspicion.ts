@@ -1,0 +1,143 @@
+import { BAD_BELOW, scoreFromP, verdictOf } from './calibration';
+import type { Verdict } from './types';
+
+// Suspicion carried down a process chain. A row's score weighs what that row shows against
+// its subject's history, alone: a malicious package installed from a download (`sudo dpkg -i
+// ~/Downloads/x.deb`, a path where the person never pointed a package manager) is one unusual
+// row, its `dpkg`, its maintainer script's `sh`, the script's `curl` and the connection to an
+// address never seen are each another, and for a person who often brings something new each
+// sits at the edge of what that person's history calls usual (p ~ 0.002-0.01), none below
+// the alert line. Together they are not at the edge: a process that is itself unusual, started
+// by a process that was unusual, is two pieces of evidence about one chain of events.
+//
+// So when a process's row is unusual (score below SUSPECT_BELOW, p < 0.01) and its parent's
+// row was too, or the parent inherited such a row's suspicion, the row's p-value is combined
+// with the strongest of its ancestors' (Fisher's method for two p-values, p = q(1 - ln q),
+// q = p1 p2); a row of that process (its connection, its listening port) is combined with
+// the process's own. Suspicion passes only through processes that are themselves unusual: a
+// login shell that scores as usual ends it, so a new account's first session (whose sshd
+// fork is new because the account is) does not make every command of the account an alert,
+// and neither does a routine parent. A row at or above SUSPECT_BELOW is not changed: it shows
+// nothing unusual of its own, whoever its parent is.
+//
+// What it concedes and what it cannot do: it only ever lowers a score, so no row caught
+// without it is missed with it; an attacker who puts a process that scores as usual between
+// two unusual ones (a routine shell) cuts the chain there, and is judged row by row as before.
+// The record is kept per host and pid (a pid's next exec row replaces it), bounded and not
+// saved: after a restart a chain starts afresh.
+
+/** a row below this score (p < 0.01) is unusual enough to carry or take a chain's suspicion */
+export const SUSPECT_BELOW = 0.5;
+/** processes remembered at most (the oldest go first) */
+const MAX_PROCESSES = 20_000;
+/** how long a process's suspicion is remembered, seconds: a beacon reconnects for hours */
+const MAX_AGE = 24 * 3600;
+/** characters of an event kept for the reasons (a user writes their command lines) */
+const MAX_EVENT = 200;
+
+interface Unusual {
+  p: number;
+  /** the event of the row that p belongs to, for the reasons */
+  event: string;
+}
+
+interface Suspect extends Unusual {
+  /** p is the strongest (smallest) of the process's own row's and its unusual ancestors' */
+  time: number;
+  /** the strongest of its unusual ancestors' alone, without its own row */
+  ancestors?: Unusual;
+}
+
+export interface ChainRow {
+  host: string;
+  time: number;
+  columns: Record<string, string>;
+  /** the row's event kind: `process` rows start a process, others (`socket`) belong to one */
+  kind: string | undefined;
+  event: string;
+  score: number | null;
+  /** the model that decided the row's score (`rarity`, `host:rarity`, `ocsvm` …) */
+  model: string;
+}
+
+export interface ChainVerdict {
+  score: number;
+  verdict: Verdict;
+  /** what to add to the row's reasons */
+  reason: string;
+}
+
+function pOf(score: number): number {
+  return Math.pow(10, 4 * (score - 1));
+}
+
+/** Fisher's combination of two independent p-values */
+export function fisher2(p1: number, p2: number): number {
+  const q = p1 * p2;
+  return q <= 0 ? 0 : Math.min(1, q * (1 - Math.log(q)));
+}
+
+const PID = /^[0-9]{1,10}$/;
+
+/**
+ * Whether a row's score is evidence of that row alone: rarity weighs the row's own values. The
+ * SVM's vector holds the events before it in the subject's stream, so a daemon's routine fork
+ * right after an odd event (root's cron after an interactive root session) is outside its
+ * shape for the same reason as its parent was: two rows, one piece of evidence.
+ */
+function ofItsOwn(model: string): boolean {
+  return model === 'rarity' || model.endsWith(':rarity');
+}
+
+export class ChainSuspicion {
+  private readonly procs = new Map<string, Suspect>();
+
+  /**
+   * Record the row and return its combined verdict when a chain's suspicion changes it,
+   * undefined otherwise. Call in row order, once per scored row.
+   */
+  judge(row: ChainRow): ChainVerdict | undefined {
+    const pid = row.columns.pid;
+    if (row.score === null || pid === undefined || !PID.test(pid)) return undefined;
+    const own = pOf(row.score);
+    const unusual = row.score < SUSPECT_BELOW && ofItsOwn(row.model);
+    if (row.kind === 'process') {
+      const parent = row.columns.parent;
+      const above = parent !== undefined && PID.test(parent) ? this.get(row.host, parent, row.time) : undefined;
+      const key = `${row.host}\u0000${pid}`;
+      this.procs.delete(key);
+      if (!unusual) return undefined;
+      const strongest = above && above.p < own ? above : { p: own, event: row.event.slice(0, MAX_EVENT) };
+      this.remember(key, { p: strongest.p, event: strongest.event, time: row.time, ancestors: above && { p: above.p, event: above.event } });
+      return above ? this.combined(row.score, above, 'a process started by') : undefined;
+    }
+    // another row of a process (its connection, its port) shows the process's own program and
+    // account again: it is combined with the process's unusual ancestors, not with its own
+    // exec row (a new daemon's first listening port is one new program, not two)
+    if (!unusual) return undefined;
+    const ancestors = this.get(row.host, pid, row.time)?.ancestors;
+    return ancestors ? this.combined(row.score, ancestors, 'of a process started by') : undefined;
+  }
+
+  private combined(score: number, above: Unusual, how: string): ChainVerdict | undefined {
+    const p = fisher2(pOf(score), above.p);
+    const s = scoreFromP(p);
+    if (s >= score) return undefined;
+    const v = verdictOf(s);
+    return {
+      score: s,
+      verdict: v,
+      reason: `suspicion carried down a process chain: ${how} an unusual process (\`${above.event}\`, p ${above.p.toPrecision(2)}); together p ${p.toPrecision(2)}${v === 'bad' && score >= BAD_BELOW ? ', an alert where the row alone was not' : ''}`,
+    };
+  }
+
+  private get(host: string, pid: string, time: number): Suspect | undefined {
+    const s = this.procs.get(`${host}\u0000${pid}`);
+    return s && time - s.time <= MAX_AGE ? s : undefined;
+  }
+
+  private remember(key: string, s: Suspect): void {
+    if (this.procs.size >= MAX_PROCESSES) this.procs.delete(this.procs.keys().next().value as string);
+    this.procs.set(key, s);
+  }
+}
