@@ -1,9 +1,10 @@
 // Which windows a host's window baseline (scorer/windows.ts, WindowPool) lets go when it holds
 // more than it may. Oldest first over the host let one account that floods the host with rows
 // push every other subject's windows out: at 400 rows a minute, 20,000 rows are under an hour,
-// and a deploy account's windows of the last days were gone, its usual pace with them. So the
-// subject holding the most rows gives up its oldest window, until the baseline is within bounds:
-// a flood costs the flooder's own history first.
+// and a deploy account's windows of the hours before were gone, its usual pace with them. So
+// the subject holding the most rows gives up its oldest window, until the baseline is within
+// bounds: a flood costs the flooder's own history first.
+import { BinaryHeap } from './binary-heap';
 
 /**
  * Windows to drop (true), given each window's subject (`who`) and rows (`size`), oldest first;
@@ -15,47 +16,28 @@ export function windowsToDrop(who: readonly number[], size: readonly number[], o
   let rows = size.reduce((a, b) => a + b, 0);
   let windows = size.length;
   if (!over(rows, windows)) return drop;
-  // each subject's windows oldest first, and its rows kept
-  const queues = new Map<number, number[]>();
+  // each subject's rows held and its windows that may go, oldest first
   const held = new Map<number, number>();
-  for (let i = 0; i < size.length - 1; i++) {
+  const queues = new Map<number, number[]>();
+  for (let i = 0; i < size.length; i++) {
+    held.set(who[i], (held.get(who[i]) ?? 0) + size[i]);
+    if (i === size.length - 1) continue;
     let q = queues.get(who[i]);
     if (!q) queues.set(who[i], (q = []));
     q.push(i);
   }
-  for (let i = 0; i < size.length; i++) held.set(who[i], (held.get(who[i]) ?? 0) + size[i]);
-  // a max-heap of subjects by rows held (ties: the one whose next window is older first)
-  const heap = [...queues.keys()];
-  const next = new Map<number, number>([...queues.keys()].map((s) => [s, 0]));
-  const before = (a: number, b: number) =>
-    held.get(a)! > held.get(b)! || (held.get(a) === held.get(b) && queues.get(a)![next.get(a)!] < queues.get(b)![next.get(b)!]);
-  const down = (i: number) => {
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let top = i;
-      if (l < heap.length && before(heap[l], heap[top])) top = l;
-      if (r < heap.length && before(heap[r], heap[top])) top = r;
-      if (top === i) return;
-      [heap[i], heap[top]] = [heap[top], heap[i]];
-      i = top;
-    }
-  };
-  for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
-  while (heap.length && over(rows, windows)) {
-    const s = heap[0];
-    const at = next.get(s)!;
-    const w = queues.get(s)![at];
+  // subjects by rows held, most first (among equals, the one whose next window is older)
+  type Entry = { subject: number; rows: number; queue: number[]; next: number };
+  const heap = new BinaryHeap<Entry>((x, y) => x.rows > y.rows || (x.rows === y.rows && x.queue[x.next] < y.queue[y.next]));
+  for (const [subject, queue] of queues) heap.push({ subject, rows: held.get(subject)!, queue, next: 0 });
+  while (heap.size && over(rows, windows)) {
+    const e = heap.pop()!;
+    const w = e.queue[e.next++];
     drop[w] = true;
     rows -= size[w];
     windows--;
-    held.set(s, held.get(s)! - size[w]);
-    next.set(s, at + 1);
-    if (at + 1 >= queues.get(s)!.length) {
-      heap[0] = heap[heap.length - 1];
-      heap.pop();
-    }
-    down(0);
+    e.rows -= size[w];
+    if (e.next < e.queue.length) heap.push(e);
   }
   return drop;
 }
