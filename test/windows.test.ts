@@ -1063,6 +1063,35 @@ t.test("a host's window baseline survives a restart; a file that is not one is s
   t.notOk(fs.existsSync(file), 'the file is moved aside');
 });
 
+t.test(
+  "a host's window baseline saved before winpace (no subject per window) loads, fits again at the next window, and its windows count as one subject's",
+  async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-winpace-old-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const a = new WindowScorer(options(dir));
+    a.add(sparseHost(seededRandom(25), 8));
+    a.save();
+    const file = path.join(dir, 'pools', fs.readdirSync(path.join(dir, 'pools'))[0]);
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+    t.ok(saved.payload.pace && saved.payload.subjects.includes('deploy'), 'this build saves each subject of a window and its pace');
+    delete saved.payload.windows.who;
+    delete saved.payload.subjects;
+    delete saved.payload.pace;
+    fs.writeFileSync(file, JSON.stringify(saved));
+    const messages: string[] = [];
+    const b = new WindowScorer({ ...options(dir), log: (_l, m) => messages.push(m) });
+    const t0 = START + 8 * 3600;
+    const closed = [...b.add([...stream(seededRandom(26), t0, 1200, USUAL_WEIGHTS), ...deployBurst(t0 + 600)].sort((x, y) => x.time - y.time)), ...b.flush()];
+    t.same(messages, [], 'the file is not set aside');
+    const burst = closed.find((x) => x.subject === 'deploy' && x.start === t0 + 600);
+    t.equal(burst?.model, 'host:rate', `deploy's burst is judged by the baseline fitted again (${burst?.score}: ${burst?.reasons})`);
+    t.equal(burst?.verdict, 'bad');
+    // until deploy's windows of this build are enough for a pace of its own, the host's windows
+    // alike are its usual (as before winpace)
+    t.match(burst?.reasons, /usually 60 for a subject of h1/);
+  },
+);
+
 t.test("a host's window baseline keeps at most five times retrain.window_events rows (winbase)", async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-winbase-bound-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
