@@ -488,12 +488,13 @@ interface WindowPoolState {
  * that a subject whose own windows are still learning (a deploy account that logs in twice a
  * week, a nightly backup, a new person) is not blind, as the host baseline keeps its rows from
  * being blind (scorer/baseline.ts). The windows are the subjects' own, as they closed (a
- * subject's rows are never mixed with another's in one window); the usual mix, order and pace
- * are the host's over them, and the calibration is its newest windows' evidence against that,
+ * subject's rows are never mixed with another's in one window); the usual mix and order are
+ * the host's over them, the usual pace each subject's own (scorer/window-pace.ts), and the
+ * calibration is its newest windows' evidence against those,
  * under the same contract as a subject's. Who acted is not a key here: a learning subject's
  * rows were scored by the host's row baseline, which weighs who acted, and that evidence is
- * the window's peak and mean; the mix, order and pace say how unlike the host's windows a
- * window is, which a burst or a kind of work no one on the host does shows.
+ * the window's peak and mean; the pace says how far above its own subject's usual a window
+ * is, which a burst shows (POOL_EVIDENCE: the mix and order are fitted, not judged by).
  */
 class WindowPool {
   keys: string[] = ['(other)'];
@@ -543,12 +544,7 @@ class WindowPool {
     this.start.push(w.start);
     this.size.push(keys.length);
     this.bad.push(bad ? 1 : 0);
-    let id = this.subjectIds.get(subject.name);
-    if (id === undefined) {
-      id = this.subjects.push(subject.name) - 1;
-      this.subjectIds.set(subject.name, id);
-    }
-    this.who.push(id);
+    this.who.push(this.subjectId(subject.name));
     for (let i = 0; i < keys.length; i++) {
       this.k.push(keys[i]);
       this.ev.push(w.rows[i][2]);
@@ -592,14 +588,16 @@ class WindowPool {
   private setWho(names: readonly string[]): void {
     this.subjects = [];
     this.subjectIds = new Map();
-    this.who = names.map((name) => {
-      let id = this.subjectIds.get(name);
-      if (id === undefined) {
-        id = this.subjects.push(name) - 1;
-        this.subjectIds.set(name, id);
-      }
-      return id;
-    });
+    this.who = names.map((name) => this.subjectId(name));
+  }
+
+  private subjectId(name: string): number {
+    let id = this.subjectIds.get(name);
+    if (id === undefined) {
+      id = this.subjects.push(name) - 1;
+      this.subjectIds.set(name, id);
+    }
+    return id;
   }
 
   /** what the baseline still waits for before it scores, or null (`anyDays`: min_days aside) */
