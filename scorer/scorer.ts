@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { BinaryHeap } from './binary-heap';
 import type { AnomalyConfig } from '../conf/config';
 import { FeatureExtractor, storedColumns } from './features/extract';
 import { currentEventKey } from './features/kinds';
@@ -778,56 +779,26 @@ export function subjectFileName(subject: string): string {
 export { fnv1a64 } from './hash';
 
 /**
- * A binary heap of parked learning subjects by (events, order): the one that has learnt the
- * least first, the least recently parked among equals. Entries are not removed when a subject
- * is loaded again; the caller drops stale ones as they come out.
+ * The parked learning subjects by (events, order): the one that has learnt the least first,
+ * the least recently parked among equals. Entries are not removed when a subject is loaded
+ * again; the caller drops stale ones as they come out.
  */
 class Forgettable {
-  private items: Array<[number, number, string]> = [];
+  private readonly heap = new BinaryHeap<[number, number, string]>((x, y) => x[0] < y[0] || (x[0] === y[0] && x[1] < y[1]));
 
   get size(): number {
-    return this.items.length;
+    return this.heap.size;
   }
 
   clear(): void {
-    this.items = [];
+    this.heap.clear();
   }
 
   push(events: number, order: number, name: string): void {
-    const a = this.items;
-    a.push([events, order, name]);
-    let i = a.length - 1;
-    while (i > 0) {
-      const up = (i - 1) >> 1;
-      if (!before(a[i], a[up])) break;
-      [a[i], a[up]] = [a[up], a[i]];
-      i = up;
-    }
+    this.heap.push([events, order, name]);
   }
 
   pop(): [number, number, string] | undefined {
-    const a = this.items;
-    if (!a.length) return undefined;
-    const top = a[0];
-    const last = a.pop()!;
-    if (a.length) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && before(a[l], a[m])) m = l;
-        if (r < a.length && before(a[r], a[m])) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m], a[i]];
-        i = m;
-      }
-    }
-    return top;
+    return this.heap.pop();
   }
-}
-
-function before(x: [number, number, string], y: [number, number, string]): boolean {
-  return x[0] < y[0] || (x[0] === y[0] && x[1] < y[1]);
 }

@@ -9,6 +9,9 @@ import { currentEventKey } from './features/kinds';
 import type { AnomalyConfig } from '../conf/config';
 import type { RowMark, ScoredEvent, ScoredWindow, WindowEvidence } from './types';
 import { compareMarks } from './types';
+import { SMOOTH, MIN_VARIANCE, countNoise, paceDistance, fitPoolPace, paceFor, savedPoolPace, restoredPoolPace } from './window-pace';
+import type { Pace, PoolPace, SavedPoolPace } from './window-pace';
+import { windowsToDrop } from './window-pool-trim';
 
 // Window scores (design.md, `anomaly_windows`): what no single row shows. Someone else at a
 // user's keyboard runs ordinary programs, each row plausible, but in another mix, order and
@@ -74,7 +77,6 @@ const MIN_HELD_OUT_LENGTHS = 20;
  * default, about 3 MB of arrays, for subjects of up to 2.5 rows a second.
  */
 const MAX_HISTORY_FACTOR = 5;
-const SMOOTH = 0.5;
 /** a key is one of the subject's usual keys from this share of its events */
 const USUAL_SHARE = 0.01;
 const MAX_USUAL = 30;
@@ -99,8 +101,6 @@ const TAIL_SCALE: Partial<Record<WindowEvidence, number>> = { mix: 2, rate: 2, p
 function windowCalibrator(heldOut: Partial<Record<WindowEvidence, (number | null)[]>>, overlap = 1 / HOP_FRACTION): Calibrator<WindowEvidence> {
   return new Calibrator<WindowEvidence>(heldOut, TAIL_SCALE, overlap, {}, 'strongest', { logP: ['peak', 'mean'], floorAtStrongest: true });
 }
-/** least variance of a log share: a share that never moved may still move by ~30 % */
-const MIN_VARIANCE = 0.1;
 
 interface OpenWindow {
   subject: string;
@@ -452,10 +452,13 @@ const MIN_POOL_HELD_OUT = 100;
  */
 const POOL_EVIDENCE: readonly WindowEvidence[] = ['rate', 'peak', 'mean'];
 
-/** a window's statistics as a host's window baseline sees them (POOL_EVIDENCE; the rate one-sided) */
-function poolStatistics(keys: readonly number[], evidence: readonly number[], ref: Reference): Partial<Record<WindowEvidence, number | undefined>> {
+/**
+ * a window's statistics as a host's window baseline sees them (POOL_EVIDENCE): the rate
+ * against its own subject's usual pace (or a typical subject's, scorer/window-pace.ts), one-sided
+ */
+function poolStatistics(keys: readonly number[], evidence: readonly number[], ref: Reference, pace: Pace): Partial<Record<WindowEvidence, number | undefined>> {
   const all = windowStatistics(keys, evidence, ref);
-  return { rate: keys.length > ref.medianEvents ? all.rate : 0, peak: all.peak, mean: all.mean };
+  return { rate: keys.length > pace.usual ? paceDistance(keys.length, pace) : 0, peak: all.peak, mean: all.mean };
 }
 
 interface WindowPoolState {
@@ -465,13 +468,19 @@ interface WindowPoolState {
   first?: number;
   /** the window length its windows were cut at */
   seconds?: number;
-  /** the closed windows kept, oldest first: their start, rows and verdict (1: bad) */
-  windows: { start: number[]; size: number[]; bad: number[] };
+  /**
+   * the closed windows kept, oldest first: their start, rows, verdict (1: bad) and subject
+   * (`who`, an index into `subjects`; both absent in files of the build before winpace)
+   */
+  windows: { start: number[]; size: number[]; bad: number[]; who?: number[] };
+  subjects?: string[];
   /** the rows of those windows, each window's in time order, one window after another */
   rows: { k: number[]; ev: number[] };
   lastFit: number;
   heldOut: Partial<Record<WindowEvidence, (number | null)[]>> | null;
   reference: SavedReference | null;
+  /** each subject's usual pace (absent before winpace: the baseline fits again) */
+  pace?: SavedPoolPace | null;
 }
 
 /**
@@ -479,12 +488,13 @@ interface WindowPoolState {
  * that a subject whose own windows are still learning (a deploy account that logs in twice a
  * week, a nightly backup, a new person) is not blind, as the host baseline keeps its rows from
  * being blind (scorer/baseline.ts). The windows are the subjects' own, as they closed (a
- * subject's rows are never mixed with another's in one window); the usual mix, order and pace
- * are the host's over them, and the calibration is its newest windows' evidence against that,
+ * subject's rows are never mixed with another's in one window); the usual mix and order are
+ * the host's over them, the usual pace each subject's own (scorer/window-pace.ts), and the
+ * calibration is its newest windows' evidence against those,
  * under the same contract as a subject's. Who acted is not a key here: a learning subject's
  * rows were scored by the host's row baseline, which weighs who acted, and that evidence is
- * the window's peak and mean; the mix, order and pace say how unlike the host's windows a
- * window is, which a burst or a kind of work no one on the host does shows.
+ * the window's peak and mean; the pace says how far above its own subject's usual a window
+ * is, which a burst shows (POOL_EVIDENCE: the mix and order are fitted, not judged by).
  */
 class WindowPool {
   keys: string[] = ['(other)'];
@@ -492,6 +502,10 @@ class WindowPool {
   start: number[] = [];
   size: number[] = [];
   bad: number[] = [];
+  /** each window's subject, an index into `subjects` (names of the windows kept, no others) */
+  who: number[] = [];
+  subjects: string[] = [];
+  private subjectIds = new Map<string, number>();
   k: number[] = [];
   ev: number[] = [];
   first = Infinity;
@@ -499,6 +513,8 @@ class WindowPool {
   /** the window length its windows were cut at */
   seconds: number;
   reference: Reference | null = null;
+  /** each subject's usual pace, fitted with the reference */
+  pace: PoolPace | null = null;
   calibrator: Calibrator<WindowEvidence> | null = null;
   dirty = true;
 
@@ -528,6 +544,7 @@ class WindowPool {
     this.start.push(w.start);
     this.size.push(keys.length);
     this.bad.push(bad ? 1 : 0);
+    this.who.push(this.subjectId(subject.name));
     for (let i = 0; i < keys.length; i++) {
       this.k.push(keys[i]);
       this.ev.push(w.rows[i][2]);
@@ -543,25 +560,44 @@ class WindowPool {
   }
 
   /**
-   * Drop the oldest windows beyond `historyRows` rows, but keep the windows calibration needs,
-   * up to MAX_HISTORY_FACTOR × historyRows rows: bounded like a subject's history
+   * Drop windows beyond `historyRows` rows, but keep the windows calibration needs, up to
+   * MAX_HISTORY_FACTOR × historyRows rows: bounded like a subject's history. The oldest
+   * window of the subject that holds the most rows goes first (scorer/window-pool-trim.ts),
+   * so one account's flood of rows does not push the others' windows out
    */
   private trim(): void {
     const rows = this.opts.historyRows;
     if (this.k.length - rows <= rows * 0.25) return;
-    let drop = 0;
-    let dropRows = 0;
-    while (
-      drop < this.size.length - 1 &&
-      ((this.k.length - dropRows > rows && this.size.length - drop > this.neededWindows()) || this.k.length - dropRows > MAX_HISTORY_FACTOR * rows)
-    )
-      dropRows += this.size[drop++];
-    if (!drop) return;
-    this.start.splice(0, drop);
-    this.size.splice(0, drop);
-    this.bad.splice(0, drop);
-    this.k.splice(0, dropRows);
-    this.ev.splice(0, dropRows);
+    // held at the windows calibration needs, every new window would drop one, copying every
+    // row kept: as rows, it waits for a quarter more first
+    if (this.size.length <= this.neededWindows() * 1.25 && this.k.length <= MAX_HISTORY_FACTOR * rows) return;
+    const drop = windowsToDrop(this.who, this.size, (kept, windows) => (kept > rows && windows > this.neededWindows()) || kept > MAX_HISTORY_FACTOR * rows);
+    if (!drop.some(Boolean)) return;
+    const rowDrop: boolean[] = [];
+    for (let i = 0; i < this.size.length; i++) for (let j = 0; j < this.size[i]; j++) rowDrop.push(drop[i]);
+    const keep = <T>(xs: T[], gone: boolean[]) => xs.filter((_, i) => !gone[i]);
+    this.start = keep(this.start, drop);
+    this.size = keep(this.size, drop);
+    this.bad = keep(this.bad, drop);
+    this.k = keep(this.k, rowDrop);
+    this.ev = keep(this.ev, rowDrop);
+    this.setWho(keep(this.who, drop).map((id) => this.subjects[id]));
+  }
+
+  /** each window's subject by name: the table of names holds those of the windows kept */
+  private setWho(names: readonly string[]): void {
+    this.subjects = [];
+    this.subjectIds = new Map();
+    this.who = names.map((name) => this.subjectId(name));
+  }
+
+  private subjectId(name: string): number {
+    let id = this.subjectIds.get(name);
+    if (id === undefined) {
+      id = this.subjects.push(name) - 1;
+      this.subjectIds.set(name, id);
+    }
+    return id;
   }
 
   /** what the baseline still waits for before it scores, or null (`anyDays`: min_days aside) */
@@ -605,17 +641,28 @@ class WindowPool {
     const reference = fitReference(this.k, fitted, (visit) => {
       for (const [lo, hi] of fitted) visit(lo, hi);
     });
+    // each subject's usual pace from its own fitted windows (scorer/window-pace.ts)
+    const sizes = new Map<string, number[]>();
+    for (let i = 0; i < heldFrom; i++) {
+      if (this.bad[i]) continue;
+      const name = this.subjects[this.who[i]];
+      let z = sizes.get(name);
+      if (!z) sizes.set(name, (z = []));
+      z.push(this.size[i]);
+    }
+    const pace = fitPoolPace(sizes);
     const samples: Array<Partial<Record<WindowEvidence, number | undefined>>> = [];
     for (let i = heldFrom; i < n; i++) {
       const lo = offset[i];
       const hi = lo + this.size[i];
-      samples.push(poolStatistics(this.k.slice(lo, hi), this.ev.slice(lo, hi), reference));
+      samples.push(poolStatistics(this.k.slice(lo, hi), this.ev.slice(lo, hi), reference, paceFor(pace, this.subjects[this.who[i]]).pace));
     }
     const heldOut: Partial<Record<WindowEvidence, number[]>> = {};
     for (const name of POOL_EVIDENCE) {
       if (samples.every((x) => x[name] !== undefined)) heldOut[name] = samples.map((x) => x[name]!);
     }
     this.reference = reference;
+    this.pace = pace;
     this.calibrator = windowCalibrator(heldOut, 1);
     this.lastFit = now;
     this.dirty = true;
@@ -628,11 +675,13 @@ class WindowPool {
       keys: this.keys,
       first: Number.isFinite(this.first) ? this.first : undefined,
       seconds: this.seconds,
-      windows: { start: this.start, size: this.size, bad: this.bad },
+      windows: { start: this.start, size: this.size, bad: this.bad, who: this.who },
+      subjects: this.subjects,
       rows: { k: this.k, ev: this.ev },
       lastFit: this.lastFit,
       heldOut: this.calibrator?.toState().heldOut ?? null,
       reference: this.reference ? savedReference(this.reference) : null,
+      pace: this.pace ? savedPoolPace(this.pace) : null,
     };
   }
 
@@ -650,6 +699,16 @@ class WindowPool {
     if (!size.every((z) => Number.isInteger(z) && z > 0) || size.reduce((a, b) => a + b, 0) !== k.length)
       throw new Error('window baseline state: window sizes do not add up to the rows kept');
     if (!k.every((id) => Number.isInteger(id) && id >= 0 && id < s.keys.length)) throw new Error('window baseline state: a row names no key');
+    // each window's subject; a file of the build before winpace has none: its windows count as
+    // one subject's, and the baseline fits again with each subject's pace at its next window
+    const who = s.windows.who;
+    const names = s.subjects;
+    const named = Array.isArray(who) && Array.isArray(names);
+    if (named) {
+      if (who.length !== start.length || !names.every((x) => typeof x === 'string') || !who.every((id) => Number.isInteger(id) && id >= 0 && id < names.length))
+        throw new Error('window baseline state: a window names no subject');
+      p.setWho(who.map((id) => names[id]));
+    } else p.setWho(start.map(() => ''));
     p.keys = s.keys.map((key, id) => (id === OTHER_KEY ? key : currentEventKey(key)));
     p.keys.forEach((key, id) => {
       if (id !== OTHER_KEY && !p.keyIds.has(key)) p.keyIds.set(key, id);
@@ -662,8 +721,10 @@ class WindowPool {
     if (typeof s.first === 'number' && plausibleTime(s.first, Date.now() / 1000)) p.first = s.first;
     else if (start.length) p.first = start[0];
     p.lastFit = typeof s.lastFit === 'number' ? s.lastFit : 0;
-    if (s.reference && s.heldOut) {
+    const pace = named ? restoredPoolPace(s.pace) : null;
+    if (s.reference && s.heldOut && pace) {
       p.reference = restoredReference(s.reference);
+      p.pace = pace;
       p.calibrator = windowCalibrator(s.heldOut, 1);
     }
     if (typeof s.seconds === 'number') p.seconds = s.seconds;
@@ -788,11 +849,6 @@ class Moments {
   }
 }
 
-/** variance of the log of a count whose expectation is m (delta method, smoothed at zero) */
-function countNoise(m: number): number {
-  return 1 / (m + SMOOTH);
-}
-
 function shareNoise(n: number, share: number): number {
   return countNoise(n * share);
 }
@@ -810,7 +866,7 @@ function windowStatistics(keys: readonly number[], evidence: readonly number[], 
   for (let i = 1; i < n; i++) seq += Math.log(unigram(ref, keys[i]) / transition(ref, keys[i - 1], keys[i]));
   // a sum over √(n − 1): its noise is the same for a quiet window as for a busy one
   const sequence = n > 1 ? seq / Math.sqrt(n - 1) : 0;
-  const rate = sq(Math.log((n + SMOOTH) / (ref.medianEvents + SMOOTH))) / (ref.rateVariance + MIN_VARIANCE + countNoise(ref.medianEvents));
+  const rate = paceDistance(n, { usual: ref.medianEvents, variance: ref.rateVariance });
   let peak: number | undefined;
   let sum = 0;
   let m = 0;
@@ -1161,7 +1217,7 @@ export class WindowScorer {
       let scored = this.score(s, w, end);
       // still learning its own windows: its host's windows judge it, as its rows are judged
       // by the host's row baseline
-      if (scored.verdict === 'learning' && pool?.reference && pool.calibrator) scored = this.scoreByPool(pool, s, w, scored);
+      if (scored.verdict === 'learning' && pool?.reference && pool.pace && pool.calibrator) scored = this.scoreByPool(pool, s, w, scored);
       // and when the host's baseline cannot judge yet either, the reasons say what it waits for
       else if (scored.verdict === 'learning' && pool)
         scored = { ...scored, reasons: `${scored.reasons}; ${pool.host}'s window baseline: ${pool.waiting() ?? 'fitting'}` };
@@ -1190,17 +1246,30 @@ export class WindowScorer {
    * `model` names the baseline (`host:mix`) and the reasons end with the subject's progress
    */
   private scoreByPool(pool: WindowPool, s: WindowSubject, w: OpenWindow, learning: ScoredWindow): ScoredWindow {
+    const { pace, own } = paceFor(pool.pace!, s.name);
     const stats = poolStatistics(
       pool.keysOf(s, w.rows),
       w.rows.map((r) => r[2]),
       pool.reference!,
+      pace,
     );
     const evidence: Partial<Record<WindowEvidence, number>> = {};
     for (const name of pool.calibrator!.models) if (stats[name] !== undefined) evidence[name] = stats[name];
     const c = pool.calibrator!.calibrate(evidence);
     const score = Math.round(c.score * 1e6) / 1e6;
     const judged = `${s.name}, against the windows of every subject of ${pool.host} (host baseline)`;
-    const why = this.explain({ name: judged, keys: pool.keys, reference: pool.reference! }, pool.keysOf(s, w.rows), w.events, c.model, score);
+    const why = this.explain(
+      {
+        name: judged,
+        keys: pool.keys,
+        reference: { ...pool.reference!, medianEvents: pace.usual },
+        paceOf: own ? `in ${s.name}'s own windows` : `for a subject of ${pool.host}`,
+      },
+      pool.keysOf(s, w.rows),
+      w.events,
+      c.model,
+      score,
+    );
     return { ...learning, score, verdict: verdictOf(score), model: c.model ? `host:${c.model}` : 'host', reasons: `${why}; ${learning.reasons}` };
   }
 
@@ -1246,7 +1315,7 @@ export class WindowScorer {
    * `judge.keys`' ids, `events` its rows counted
    */
   private explain(
-    judge: { name: string; keys: readonly string[]; reference: Reference },
+    judge: { name: string; keys: readonly string[]; reference: Reference; paceOf?: string },
     windowKeys: readonly number[],
     events: number,
     decided: WindowEvidence | '',
@@ -1283,7 +1352,7 @@ export class WindowScorer {
       case 'sequence':
         return `events in an order unusual for ${s.name} (sequence; ${span})`;
       case 'rate':
-        return `${events > ref.medianEvents ? 'more' : 'fewer'} events than usual for ${s.name}: ${events} in ${length}, usually ${ref.medianEvents} (rate; ${span})`;
+        return `${events > ref.medianEvents ? 'more' : 'fewer'} events than usual for ${s.name}: ${events} in ${length}, usually ${ref.medianEvents}${judge.paceOf ? ` ${judge.paceOf}` : ''} (rate; ${span})`;
       case 'peak':
       case 'mean':
         return `${decided === 'peak' ? 'one row' : 'many rows'} unusual for ${s.name} (${decided} row evidence; ${span})`;

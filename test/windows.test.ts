@@ -976,7 +976,7 @@ t.test("a sparse subject's windows are judged by its host's window baseline whil
   t.equal(burst?.model, 'host:rate', 'model names the host baseline and what decided: a pace no window of the host has');
   t.match(
     burst?.reasons,
-    /^more events than usual for deploy, against the windows of every subject of h1 \(host baseline\): 200 in 1 min, usually 60 .*; learning deploy's windows: \d+ of 300 events of history$/,
+    /^more events than usual for deploy, against the windows of every subject of h1 \(host baseline\): 200 in 1 min, usually 3 in deploy's own windows .*; learning deploy's windows: \d+ of 300 events of history$/,
   );
   t.ok(routine && routine.score !== null && routine.verdict !== 'bad', `deploy's routine window is scored and not bad (${routine?.score}, ${routine?.model})`);
   const alice = closed.filter((x) => x.subject === 'alice');
@@ -990,6 +990,40 @@ t.test("a sparse subject's windows are judged by its host's window baseline whil
   off.add(sparseHost(seededRandom(21), 8));
   const offBurst = [...off.add(deployBurst(t0 + 600)), ...off.flush()].find((x) => x.subject === 'deploy');
   t.equal(offBurst?.score, null, 'without the host baseline the window learns');
+});
+
+/**
+ * eve's routine beside sparseHost's alice and deploy: `perMinute(m)` rows of one usual key in
+ * minute m of `hours`, as a CI account's (or a flooder's own) busy routine
+ */
+function busyAccount(hours: number, perMinute: (minute: number) => number): ScoredEvent[] {
+  const rows: ScoredEvent[] = [];
+  for (let m = 0; m < hours * 60; m++) {
+    const n = perMinute(m);
+    for (let i = 0; i < n; i++) rows.push(row(START + m * 60 + Math.floor((i * 60) / n), 'exec /usr/bin/make <- /bin/bash', 'eve'));
+  }
+  return rows;
+}
+
+t.test("one busy account does not set its host window baseline's pace for the others (winpace)", async (t) => {
+  // scripts/window-pool-flood.js: deploy's burst of 200 rows in a minute was 0.259 (bad) with
+  // alice alone, 0.923 (good) beside eve's 400 rows a minute, "usually 60"
+  const t0 = START + 8 * 3600;
+  const busy: Array<[string, (m: number) => number]> = [
+    ['no busy account', () => 0],
+    ['eve at 400 rows a minute', () => 400],
+    ['eve at 1 or 400 rows a minute, at random', (m) => (seededRandom(m + 1)() < 0.5 ? 1 : 400)],
+  ];
+  for (const [name, perMinute] of busy) {
+    const r = seededRandom(21);
+    const w = new WindowScorer(options(null));
+    w.add([...sparseHost(r, 8), ...busyAccount(8, perMinute)].sort((a, b) => a.time - b.time));
+    const closed = [...w.add([...stream(r, t0, 1200, USUAL_WEIGHTS), ...deployBurst(t0 + 600)].sort((a, b) => a.time - b.time)), ...w.flush()];
+    const burst = closed.find((x) => x.subject === 'deploy' && x.start === t0 + 600);
+    t.equal(burst?.verdict, 'bad', `${name}: deploy's burst is bad (${burst?.score} ${burst?.model}: ${burst?.reasons})`);
+    t.equal(burst?.model, 'host:rate', `${name}: by its pace`);
+    t.match(burst?.reasons, /200 in 1 min, usually 3 in deploy's own windows/, `${name}: against deploy's own usual pace`);
+  }
 });
 
 t.test("a host's window baseline survives a restart; a file that is not one is set aside (winbase)", async (t) => {
@@ -1028,6 +1062,35 @@ t.test("a host's window baseline survives a restart; a file that is not one is s
   t.match(messages.join('\n'), /window sizes do not add up.*window baseline starts learning again/);
   t.notOk(fs.existsSync(file), 'the file is moved aside');
 });
+
+t.test(
+  "a host's window baseline saved before winpace (no subject per window) loads, fits again at the next window, and its windows count as one subject's",
+  async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-winpace-old-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const a = new WindowScorer(options(dir));
+    a.add(sparseHost(seededRandom(25), 8));
+    a.save();
+    const file = path.join(dir, 'pools', fs.readdirSync(path.join(dir, 'pools'))[0]);
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+    t.ok(saved.payload.pace && saved.payload.subjects.includes('deploy'), 'this build saves each subject of a window and its pace');
+    delete saved.payload.windows.who;
+    delete saved.payload.subjects;
+    delete saved.payload.pace;
+    fs.writeFileSync(file, JSON.stringify(saved));
+    const messages: string[] = [];
+    const b = new WindowScorer({ ...options(dir), log: (_l, m) => messages.push(m) });
+    const t0 = START + 8 * 3600;
+    const closed = [...b.add([...stream(seededRandom(26), t0, 1200, USUAL_WEIGHTS), ...deployBurst(t0 + 600)].sort((x, y) => x.time - y.time)), ...b.flush()];
+    t.same(messages, [], 'the file is not set aside');
+    const burst = closed.find((x) => x.subject === 'deploy' && x.start === t0 + 600);
+    t.equal(burst?.model, 'host:rate', `deploy's burst is judged by the baseline fitted again (${burst?.score}: ${burst?.reasons})`);
+    t.equal(burst?.verdict, 'bad');
+    // until deploy's windows of this build are enough for a pace of its own, the host's windows
+    // alike are its usual (as before winpace)
+    t.match(burst?.reasons, /usually 60 for a subject of h1/);
+  },
+);
 
 t.test("a host's window baseline keeps at most five times retrain.window_events rows (winbase)", async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-winbase-bound-'));
