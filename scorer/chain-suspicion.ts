@@ -20,6 +20,11 @@ import type { Verdict } from './types';
 // and neither does a routine parent. A row at or above SUSPECT_BELOW is not changed: it shows
 // nothing unusual of its own, whoever its parent is.
 //
+// The steps of a package manager's run no login is behind (package-run.ts) are neither: dpkg
+// starting dpkg-deb and a postinst starting run-parts and depmod are the packages' structure,
+// and a first kernel upgrade's dozen new steps are one change, so they end a chain as a usual
+// process does (the run's own start and any shell given code in it are judged as any row).
+//
 // What it concedes and what it cannot do: it only ever lowers a score, so no row caught
 // without it is missed with it; an attacker who puts a process that scores as usual between
 // two unusual ones (a routine shell) cuts the chain there, and is judged row by row as before.
@@ -58,6 +63,12 @@ export interface ChainRow {
   score: number | null;
   /** the model that decided the row's score (`rarity`, `host:rarity`, `ocsvm` …) */
   model: string;
+  /**
+   * the row is a step of a package manager's run no login is behind (package-run.ts): dpkg
+   * starting dpkg-deb, a postinst starting run-parts and depmod are the packages' structure,
+   * so a first kernel upgrade's steps are one change, not a chain of independent evidence
+   */
+  unattendedRun: boolean;
 }
 
 export interface ChainVerdict {
@@ -100,7 +111,7 @@ export class ChainSuspicion {
     const pid = row.columns.pid;
     if (row.score === null || pid === undefined || !PID.test(pid)) return undefined;
     const own = pOf(row.score);
-    const unusual = row.score < SUSPECT_BELOW && ofItsOwn(row.model);
+    const unusual = row.score < SUSPECT_BELOW && ofItsOwn(row.model) && !row.unattendedRun;
     if (row.kind === 'process') {
       const parent = row.columns.parent;
       const above = parent !== undefined && PID.test(parent) ? this.get(row.host, parent, row.time) : undefined;

@@ -12,7 +12,7 @@ import type { ScoredEvent } from '../scorer/types';
 // started by an unusual process is two pieces of evidence about one chain of events.
 
 const host = 'dev-ws-4';
-const exec = (pid: string, parent: string, event: string, score: number, model = 'host:rarity', time = 1000) => ({
+const exec = (pid: string, parent: string, event: string, score: number, model = 'host:rarity', time = 1000, unattendedRun = false) => ({
   host,
   time,
   columns: { pid, parent },
@@ -20,6 +20,7 @@ const exec = (pid: string, parent: string, event: string, score: number, model =
   event,
   score,
   model,
+  unattendedRun,
 });
 const socket = (pid: string, event: string, score: number, time = 1000) => ({
   host,
@@ -29,6 +30,7 @@ const socket = (pid: string, event: string, score: number, time = 1000) => ({
   event,
   score,
   model: 'host:rarity',
+  unattendedRun: false,
 });
 
 t.test('an unusual process started by an unusual one is an alert where neither row alone was', async (t) => {
@@ -68,6 +70,23 @@ t.test('one piece of evidence shown twice is not combined', async (t) => {
   t.equal(chains.judge(exec('42', '40', 'exec /bin/sh <- /usr/bin/sudo', 0.4, 'rarity', 1000 + 25 * 3600)), undefined, 'a day later the parent is forgotten');
   chains.judge(exec('40', '1', 'exec /usr/bin/vim <- /bin/bash', 0.9, 'rarity', 1100));
   t.equal(chains.judge(exec('43', '40', 'exec /bin/sh <- /usr/bin/vim', 0.4)), undefined, "a pid's next exec row replaces its record");
+});
+
+t.test("the steps of a package run no login is behind are the packages' structure, not a chain", async (t) => {
+  // a first kernel upgrade by the automatic upgrades: dpkg starts dpkg-deb, the image's postinst
+  // starts run-parts, run-parts depmod; each unusual for a root that never upgraded a kernel
+  const chains = new ChainSuspicion();
+  const run = (pid: string, parent: string, event: string, score: number) => chains.judge(exec(pid, parent, event, score, 'rarity', 1000, true));
+  t.equal(chains.judge(exec('50', '1', 'exec /usr/bin/dpkg <- /usr/bin/unattended-upgrade', 0.2, 'rarity')), undefined, "the run's start, judged alone");
+  t.equal(run('51', '50', 'exec /usr/bin/dpkg-deb <- /usr/bin/dpkg', 0.4), undefined, 'its steps take no suspicion from it');
+  t.equal(run('52', '51', 'exec /bin/run-parts <- /var/lib/dpkg/info/linux-image.postinst', 0.4), undefined, 'nor from each other');
+  // they end the chain as a usual process does: a shell given code below them is judged alone,
+  // and in full (package-run.ts)
+  t.equal(chains.judge(exec('53', '51', 'exec /bin/sh <- /var/lib/dpkg/info/linux-image.postinst', 0.4, 'rarity')), undefined, 'the chain ends at the run');
+  t.ok(
+    chains.judge(exec('54', '50', 'exec /bin/sh <- /usr/bin/dpkg', 0.4, 'rarity'))?.verdict === 'bad',
+    "a row outside the packages' doing still takes the start's suspicion",
+  );
 });
 
 t.test('the third held-out set (seed 12): the malicious package is found by rows, and no normal row more is bad', async (t) => {
