@@ -388,7 +388,7 @@ export class ScoringService {
         if (unpacked > 0) await new Promise((r) => setImmediate(r));
         const slice = fromSlice<ScoredEvent>(eventSlices[unpacked]);
         for (const e of slice) events.push(e);
-        this.scores.append(slice);
+        this.scores.append(slice, marks?.since);
       }
     } catch (err) {
       // (the rows of the slices not reached yet are needed below, as all the batch's rows are)

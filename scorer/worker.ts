@@ -119,7 +119,10 @@ async function scoreInSlices(scorer: Scorer, parsed: Parsed, request: number, li
       progress.scoring(request, lineOf[i], lineOf[end - 1] + 1);
       hangIfAsked(slice);
       const marks = replay && { epoch: replay.epoch, marks: replay.marks.slice(i, end) };
-      for (const e of await scorer.scoreRows(slice, marks)) out.push(e);
+      const scored = await scorer.scoreRows(slice, marks);
+      // each row retained with its place in the queue (ScoredEvent.queued)
+      if (marks) for (let j = 0; j < scored.length; j++) scored[j].queued = [marks.epoch, marks.marks[j][0], marks.marks[j][1], marks.marks[j][2]];
+      for (const e of scored) out.push(e);
       i = end;
     }
   } finally {
