@@ -137,6 +137,8 @@ export class DurableQueue {
    * twice rather than a new line never.
    */
   epoch = '';
+  /** the first segment appended to since this start: lines before it were accepted before (LineMarks.since) */
+  private since = 0;
   /** the error that stops appends, until one succeeds again */
   private failing: string | null = null;
   private readonly say: Throttled;
@@ -300,7 +302,8 @@ export class DurableQueue {
     // them was saved and synced) had new lines take their places. Either way they were
     // taken for lines learned already, under the same epoch. (One more segment per start;
     // a consumed one is removed as the cursor passes it.)
-    this.openSegment(Math.max(this.segment, newest) + 1);
+    this.since = Math.max(this.segment, newest) + 1;
+    this.openSegment(this.since);
   }
 
   /**
@@ -339,7 +342,7 @@ export class DurableQueue {
       segment.push(this.pending[i].segment);
       end.push(this.pending[i].end);
     }
-    return { epoch: this.epoch, segment, end };
+    return { epoch: this.epoch, segment, end, since: this.since };
   }
 
   /** where replay starts in the cursor's segment; a cursor that cannot be right replays it all */

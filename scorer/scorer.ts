@@ -635,7 +635,7 @@ export class Scorer {
     if (!subject) throw new Error(`feedback ${record.id}: subject ${name} is not modelled`);
     this.subjects.delete(name);
     this.subjects.set(name, subject);
-    subject.label(event, record.label);
+    subject.label(event, record.label, record.id);
     // unloading the least recently used waits for the next rows, which may pace it
   }
 

@@ -206,6 +206,12 @@ class ScorerThread {
    * at shutdown the request under way must end before the state is saved, and osqueryd's
    * systemd unit kills the whole cgroup 15 s after SIGTERM (TimeoutStopSec)
    */
+  /** the windows these score requests closed are retained: the worker may save its window state (worker.ts) */
+  retained(ids: number[]): void {
+    // (a worker started since does not know these requests: nothing of it waits for them)
+    this.current?.worker.postMessage({ type: 'retained', ids } satisfies WorkerSignal);
+  }
+
   release(): void {
     this.init = { ...this.init, budget: null };
     void this.live?.then((live) => live.worker.postMessage({ type: 'release' } satisfies WorkerSignal)).catch(() => undefined);
@@ -312,12 +318,26 @@ export class ScoringService {
    * per halving. Nothing is retained until the whole batch is scored, so a retry never
    * retains a row twice. When `stopping` says so, there are no retries: the batch fails and
    * its lines wait in the queue, so a shutdown waits for one budget at most.
+   *
+   * The windows the batch closed are retained whatever happens to its rows, and then the
+   * worker is told so: it saves its window state only once they are (worker.ts).
    */
   async score(lines: readonly string[], stopping: () => boolean = () => false, marks?: LineMarks): Promise<ScoreResult> {
+    const closed: ClosedWindows = { slices: [], by: [], kept: false };
+    try {
+      return await this.scoreBatch(lines, stopping, marks, closed);
+    } finally {
+      // a part that failed after another had closed windows: those are closed all the same
+      if (!closed.kept && closed.slices.length) this.retainWindows(closed.slices.flatMap((s) => fromSlice<ScoredWindow>(s)));
+      if (closed.by.length) this.thread.retained(closed.by);
+    }
+  }
+
+  private async scoreBatch(lines: readonly string[], stopping: () => boolean, marks: LineMarks | undefined, closed: ClosedWindows): Promise<ScoreResult> {
     // the replies' rows and windows as the worker sent them: slices of bytes, made into objects
     // one slice a turn below, as they are retained (scorer/reply-slices.ts)
     const eventSlices: Uint8Array[] = [];
-    const windowSlices: Uint8Array[] = [];
+    const windowSlices = closed.slices;
     const setAside: ScoreResult['setAside'] = [];
     const todo: Array<{ from: number; to: number; lineByLine: boolean }> = [{ from: 0, to: lines.length, lineByLine: false }];
     let first = true;
@@ -333,6 +353,7 @@ export class ScoringService {
         const reply = await this.thread.request({ type: 'score', lines: lines.slice(from, to), lineByLine, marks: part, batch });
         for (const s of reply.events ?? []) eventSlices.push(s);
         for (const s of reply.windows ?? []) windowSlices.push(s);
+        if (reply.windows?.length) closed.by.push(reply.id);
         for (const i of reply.unreadable ?? []) setAside.push({ index: from + i, why: 'no longer a valid result line on replay' });
       } catch (err) {
         if (!(err instanceof OverRowBudget)) throw err;
@@ -367,7 +388,7 @@ export class ScoringService {
         if (unpacked > 0) await new Promise((r) => setImmediate(r));
         const slice = fromSlice<ScoredEvent>(eventSlices[unpacked]);
         for (const e of slice) events.push(e);
-        this.scores.append(slice);
+        this.scores.append(slice, marks?.since);
       }
     } catch (err) {
       // (the rows of the slices not reached yet are needed below, as all the batch's rows are)
@@ -378,6 +399,7 @@ export class ScoringService {
       // once (scoredAgain). Counting them scored instead lost them for good (the chaos harness)
       this.scores.scoredAgain(events);
       await unpackWindows();
+      closed.kept = true;
       this.retainWindows(windows);
       this.notRetained = { first: lines[0], last: lines[lines.length - 1], count: lines.length };
       // Only room comes back by itself: another refusal (EIO, EACCES, a segment replaced by a
@@ -389,6 +411,7 @@ export class ScoringService {
     }
     await unpackWindows();
     if (events.length && windows.length) await new Promise((r) => setImmediate(r));
+    closed.kept = true;
     this.retainWindows(windows);
     return { events, windows, setAside };
   }
@@ -438,6 +461,13 @@ export class ScoringService {
 
 export function createScoringService(opts: ScoringServiceOptions): Promise<ScoringService> {
   return ScoringService.start(opts);
+}
+
+/** the windows a batch's replies closed: their slices, the requests that closed them, and whether they were retained */
+interface ClosedWindows {
+  slices: Uint8Array[];
+  by: number[];
+  kept: boolean;
 }
 
 /** the batch refused before, given back by the queue: the same lines */

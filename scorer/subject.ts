@@ -60,6 +60,8 @@ export interface SubjectStateFile {
   learned?: LearnedMark | null;
   /** the window's events labelled normal, by number (absent in files of earlier builds) */
   labelled?: number[];
+  /** of those, the ones a label on an anomaly_scores row put there: [row id, number] (absent in files of earlier builds) */
+  labelledRows?: Array<[string, number]>;
   /**
    * its models were fitted in an older spelling and are retrained before it scores
    * (fittedInOlderSpelling): saved again before its first row, its events are respelt by then,
@@ -180,6 +182,12 @@ export class Subject {
    * calibration, and every later anomaly less extreme than it was at best 1/(n+1)
    */
   private labelled = new Set<number>();
+  /**
+   * The anomaly_scores row each of those came from, by id: a label is saved here before its
+   * line is appended to feedback.jsonl, and the client's retry after a SIGKILL between the two
+   * (the line lost, the label not listed) put the row into the window a second time
+   */
+  private labelledRows = new Map<string, number>();
   /**
    * Read back from a file in an older spelling (Fleet's whole query names, `respelt`): the
    * events are respelt, but the SVM fitted hashes of the old tokens, which cannot be, and
@@ -648,14 +656,21 @@ export class Subject {
     }
   }
 
-  /** feedback on a scored event of this subject */
-  label(event: BehaviourEvent, label: 'normal' | 'anomalous'): void {
+  /** feedback on a scored event of this subject; `row`: the anomaly_scores id it names */
+  label(event: BehaviourEvent, label: 'normal' | 'anomalous', row?: string): void {
     if (label === 'normal') {
       this.anomalousKeys.delete(event.key);
       this.normalKeys.add(event.key);
+      // the same row's label, still in the window: learnt already (saved, then its line lost)
+      const given = row === undefined ? undefined : this.labelledRows.get(row);
+      if (given !== undefined && this.labelled.has(given) && this.window.ns.includes(given)) {
+        this.dirty = true;
+        return;
+      }
       const n = ++this.seq;
       this.window.push(this.formOf(event), this.text(event.text), event.time, n);
       this.labelled.add(n);
+      if (row !== undefined) this.labelledRows.set(row, n);
       for (const m of this.models.values()) m.observe?.(event, []);
     } else {
       this.normalKeys.delete(event.key);
@@ -705,6 +720,7 @@ export class Subject {
       anomalousKeys: [...this.anomalousKeys],
       learned: this.learned,
       labelled: this.labelledInWindow(),
+      ...(this.labelledRows.size ? { labelledRows: [...this.labelledRows] } : {}),
       ...(this.fittedInOlderSpelling ? { fittedInOlderSpelling: true as const } : {}),
     };
   }
@@ -714,6 +730,7 @@ export class Subject {
     if (this.labelled.size === 0) return [];
     const inWindow = new Set(this.window.ns);
     for (const n of this.labelled) if (!inWindow.has(n)) this.labelled.delete(n);
+    for (const [row, n] of this.labelledRows) if (!this.labelled.has(n)) this.labelledRows.delete(row);
     return [...this.labelled];
   }
 
@@ -763,6 +780,7 @@ export class Subject {
     subject.anomalousKeys = new Set(s.anomalousKeys.map(currentEventKey));
     subject.learned = s.learned ?? null;
     subject.labelled = new Set(s.labelled ?? []);
+    subject.labelledRows = new Map(s.labelledRows ?? []);
     subject.dirty = false;
     return subject;
   }

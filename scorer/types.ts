@@ -166,6 +166,19 @@ export interface ScoredEvent {
   reasons: string;
   /** the original row's columns as JSON */
   columns: string;
+  /**
+   * where the row's line sat in the extension's queue (absent for rows not from it): kept with
+   * the retained row, so that a replay after a crash or a damaged queue cursor, however long,
+   * finds the rows retained already (state/scores.ts)
+   */
+  queued?: QueuedMark;
+}
+
+/** a row's place in the queue with its epoch: [epoch, segment, end, row] (see RowMark) */
+export type QueuedMark = [epoch: string, segment: number, end: number, row: number];
+
+export function isQueuedMark(v: unknown): v is QueuedMark {
+  return Array.isArray(v) && v.length === 4 && typeof v[0] === 'string' && v.slice(1).every((n) => Number.isSafeInteger(n) && (n as number) >= 0);
 }
 
 export type SubjectState = 'learning' | 'monitoring';
@@ -220,6 +233,8 @@ export interface LineMarks {
   epoch: string;
   segment: number[];
   end: number[];
+  /** the first segment the queue appended to since it started: no line in it or after it was retained before */
+  since?: number;
 }
 
 /** one row's place in the queue: its line's segment and end, and its index among the line's rows */

@@ -42,8 +42,11 @@ export type WorkerRequest =
   | { type: 'users'; id: number; rows: Array<{ uid: string; username: string }> }
   | { type: 'close'; id: number };
 
-/** a message acted on at once, not queued behind the request under way, and not answered */
-export type WorkerSignal = { type: 'release' };
+/**
+ * A message acted on at once, not queued behind the request under way, and not answered.
+ * `retained`: the main thread has retained the windows these score requests closed.
+ */
+export type WorkerSignal = { type: 'release' } | { type: 'retained'; ids: number[] };
 
 export type WorkerReply =
   /** `summaries`: the models' summaries as bytes (scorer/reply-slices.ts, toBytes), transferred; read only when asked for */
@@ -116,7 +119,10 @@ async function scoreInSlices(scorer: Scorer, parsed: Parsed, request: number, li
       progress.scoring(request, lineOf[i], lineOf[end - 1] + 1);
       hangIfAsked(slice);
       const marks = replay && { epoch: replay.epoch, marks: replay.marks.slice(i, end) };
-      for (const e of await scorer.scoreRows(slice, marks)) out.push(e);
+      const scored = await scorer.scoreRows(slice, marks);
+      // each row retained with its place in the queue (ScoredEvent.queued)
+      if (marks) for (let j = 0; j < scored.length; j++) scored[j].queued = [marks.epoch, marks.marks[j][0], marks.marks[j][1], marks.marks[j][2]];
+      for (const e of scored) out.push(e);
       i = end;
     }
   } finally {
@@ -151,11 +157,23 @@ async function main(): Promise<void> {
     ...windowOptionsFrom(init.config, path.join(init.stateDir, 'windows'), log),
     maxSubjects: init.config.memory.max_subjects,
   });
+  // The window state is saved only when every window it has closed is retained: it says which
+  // queue rows its windows took in (`taken`) and no longer holds the windows they closed, so
+  // saved while the main thread retained a batch's closed windows and then killed, it lost
+  // them: the batch, scored again at the next start, was not taken in again (chaos2). Until
+  // the main thread says so, the window state on disk stays at the batch before, and the
+  // queue, not committed either, gives the batch back to close those windows again.
+  const closedNotRetained = new Set<number>();
+  let windowSaveHeld = false;
+  const saveWindows = () => {
+    if (closedNotRetained.size) windowSaveHeld = true;
+    else windows.save();
+  };
   // each saves on its own: one that fails does not keep the other from saving
   const save = () => {
     for (const [what, run] of [
       ['scorer', () => scorer.save()],
-      ['window', () => windows.save()],
+      ['window', saveWindows],
     ] as const) {
       try {
         run();
@@ -173,7 +191,7 @@ async function main(): Promise<void> {
       try {
         await scorer.saveInSlices(pace);
         await pace();
-        windows.save();
+        saveWindows();
       } catch (err) {
         log('error', `saving scorer state failed: ${(err as Error).message}`);
       }
@@ -185,6 +203,20 @@ async function main(): Promise<void> {
     // a shutdown begins: the request under way runs to its end unpaced, so that the save that
     // follows it is not a budget's wait away (osqueryd's systemd unit kills 15 s after SIGTERM)
     if (req.type === 'release') return pacer.release();
+    if (req.type === 'retained') {
+      for (const id of req.ids) closedNotRetained.delete(id);
+      // (at once, between two awaits of a request: the window state changes only
+      // synchronously, at a request's end, so it is as it was when those windows closed)
+      if (windowSaveHeld && closedNotRetained.size === 0) {
+        windowSaveHeld = false;
+        try {
+          windows.save();
+        } catch (err) {
+          log('error', `saving window state failed: ${(err as Error).message}`);
+        }
+      }
+      return;
+    }
     chain = chain.then(async () => {
       try {
         let events: ScoredEvent[] | undefined;
@@ -201,6 +233,7 @@ async function main(): Promise<void> {
             unreadable = parsed.unreadable;
             events = await scoreInSlices(scorer, parsed, req.id, req.lineByLine ?? false, progress);
             closed = windows.add(events, parsed.replay);
+            if (closed.length) closedNotRetained.add(req.id);
             // a subject that started monitoring or retrained is saved now, not at the next timer
             if (scorer.changedState) save();
             break;
@@ -216,7 +249,7 @@ async function main(): Promise<void> {
               throw new Error(`the label was applied but not saved (${(err as Error).message}); try again when there is space`);
             }
             try {
-              windows.save();
+              saveWindows();
             } catch (err) {
               log('error', `saving window state failed: ${(err as Error).message}`);
             }
@@ -238,6 +271,8 @@ async function main(): Promise<void> {
         );
         heap.check();
       } catch (err) {
+        // windows it closed, if any, never reach the main thread: a save must not wait for them
+        closedNotRetained.delete(req.id);
         port.postMessage({ type: 'failed', id: req.id, message: (err as Error).message } satisfies WorkerReply);
       }
     });

@@ -65,6 +65,7 @@ export const SUBJECT_SCHEMA = {
     learned,
     /** the window's events labelled normal, by number (absent in files of earlier builds) */
     labelled: { type: 'array', items: num },
+    labelledRows: { type: 'array', items: { type: 'array', minItems: 2, maxItems: 2, items: [{ type: 'string' }, num] } },
     fittedInOlderSpelling: { type: 'boolean' },
   },
 } as const;

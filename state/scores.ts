@@ -1,4 +1,4 @@
-import type { ScoredEvent, Verdict } from '../scorer/types';
+import { compareMarks, isQueuedMark, type QueuedMark, type ScoredEvent, type Verdict } from '../scorer/types';
 import { hashText, idSet, range, Retained, verdictIds, within, VERDICTS, LOW_SCORE, type RetainedKind, type RetainedOptions } from './retained';
 import { readInSlices, SCORE_SLACK, textKey, type ScoreFilter, type ScoreStore } from './store';
 
@@ -60,6 +60,13 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
   private replayIds: Map<string, number> | null = null;
   /** while loading: the ids and times of the last rows read */
   private lastIds: [string, number][] = [];
+  /**
+   * The queue place of the newest row loaded (ScoredEvent.queued), until the first row appended
+   * past it. Rows are retained in queue order, so every replayed row at or before it is here
+   * already, however long the replay: a damaged queue cursor replays a whole segment, 16 MB of
+   * lines, and the ids of the last REPLAY_IDS rows loaded reached back over only part of it
+   */
+  private retainedThrough: QueuedMark | null = null;
 
   constructor(opts: RetainedScoresOptions, load = true) {
     super(SCORES, opts);
@@ -81,6 +88,7 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
 
   protected override indexed(_row: number, ev: ScoredEvent, loading: boolean): void {
     if (!loading) return;
+    if (isQueuedMark(ev.queued)) this.retainedThrough = ev.queued;
     const lastIds = this.lastIds;
     lastIds.push([ev.id, ev.time]);
     if (lastIds.length > 2 * REPLAY_IDS) lastIds.splice(0, lastIds.length - REPLAY_IDS);
@@ -91,8 +99,30 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
     this.lastIds = [];
   }
 
-  /** Append scored events (see Retained.appendRecords). */
-  append(events: readonly ScoredEvent[]): void {
+  /** Append scored events (see Retained.appendRecords); `since`: the first queue segment of this start */
+  append(events: readonly ScoredEvent[], since?: number): void {
+    if (this.retainedThrough) {
+      const through = this.retainedThrough;
+      const at = [through[1], through[2], through[3]] as const;
+      let first = 0;
+      for (; first < events.length; first++) {
+        const q = events[first].queued;
+        if (!q) continue;
+        // a row of another epoch (the queue's places may repeat), of a segment begun since this
+        // start (never retained before: a damaged mark that says otherwise must not drop it), or
+        // past the mark ends the replay
+        if (q[0] !== through[0] || (since !== undefined && q[1] >= since) || compareMarks([q[1], q[2], q[3]], at) > 0) {
+          this.retainedThrough = null;
+          break;
+        }
+      }
+      const replayed = events.slice(0, first).filter((e) => e.queued);
+      if (replayed.length) this.log('info', `${replayed.length} rows scored again were already retained; kept once`);
+      events = events
+        .slice(0, first)
+        .filter((e) => !e.queued)
+        .concat(events.slice(first));
+    }
     if (this.replayIds) {
       // the queue's cursor is saved at most every 250 ms: after a crash the lines since are
       // scored again, and their rows, already here, would be kept twice (the alert query would

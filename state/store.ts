@@ -69,8 +69,11 @@ export class RowsNotRetained extends Error {}
 
 /** Retained scored events, newest first; persisted in the state directory. */
 export interface ScoreStore {
-  /** keep scored rows; throws when the disk refuses them (some may be kept: see scoredAgain) */
-  append(events: readonly ScoredEvent[]): void;
+  /**
+   * keep scored rows; throws when the disk refuses them (some may be kept: see scoredAgain).
+   * `since`: the first queue segment of this start (LineMarks.since)
+   */
+  append(events: readonly ScoredEvent[], since?: number): void;
   /** a batch the last append took in part will be appended again: keep the part it took once */
   scoredAgain(events: readonly ScoredEvent[]): void;
   /** rows matching the filter, newest first, read one at a time */

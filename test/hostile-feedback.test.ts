@@ -176,3 +176,46 @@ t.test('a label applied but not saved, then given again, is saved and not applie
   t.equal(await insert('r1', 'normal', 'backup job'), 'success', 'a repeat as it stands');
   t.equal(fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).length, 1, 'is not kept again');
 });
+
+t.test("a label in its subject's file but not in feedback.jsonl (a SIGKILL between them) is not learned again by the retry (durable)", async (t) => {
+  // the scorer thread saves the labelled subject before the INSERT appends the label's line:
+  // killed between the two, the next start did not list the label, and the client's retry
+  // applied it again (a `normal` row twice in its subject's training window)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-feedback-kill-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const config = resolveConfig({ state_dir: dir, learning: { min_events: 120, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } }, 'test', {});
+  const first = await Scorer.open({ config, stateDir: dir, log: () => {} });
+  const scored = await first.scoreRows(usersStream(1, 3));
+  first.save();
+  const file = path.join(dir, 'subjects', subjectFileName(`${scored[0].subject}@h`));
+  const windowLength = () => (JSON.parse(fs.readFileSync(file, 'utf8')).payload.window as unknown[]).length;
+  const before = windowLength();
+  // what the worker's feedback request does before the table appends the line; then the kill
+  first.feedback(scored[0], { id: scored[0].id, label: 'normal', note: '', time: 0 });
+  first.save();
+  t.equal(windowLength(), before + 1, 'the label is in the saved subject');
+  t.notOk(fs.existsSync(path.join(dir, 'feedback.jsonl')), 'and not in feedback.jsonl');
+  // the next start, and the client's retry
+  const second = await Scorer.open({ config, stateDir: dir, log: () => {} });
+  const table = feedbackTable(
+    {
+      feedback: async (r) =>
+        second.feedback(
+          scored.find((s) => s.id === r.id)!,
+          r,
+        ),
+    },
+    dir,
+    () => {},
+  );
+  t.teardown(() => table.close());
+  t.equal(await inserter(table)(scored[0].id, 'normal'), 'success', 'the retry is answered success');
+  second.save();
+  t.equal(windowLength(), before + 1, 'the labelled row is in the window once');
+  t.equal(fs.readFileSync(path.join(dir, 'feedback.jsonl'), 'utf8').trim().split('\n').length, 1, 'the retry keeps its line');
+  // a change of label and back still applies (anomalous takes the event out, normal puts it back)
+  t.equal(await inserter(table)(scored[0].id, 'anomalous'), 'success');
+  t.equal(await inserter(table)(scored[0].id, 'normal'), 'success');
+  second.save();
+  t.equal(windowLength(), before, 'anomalous took every event of the key out; normal put the labelled row back once');
+});

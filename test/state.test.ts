@@ -7,6 +7,7 @@ import { readStateFile, StateFileError, writeStateFile, writeStateFileInBackgrou
 import { RetainedScores } from '../state/scores';
 import type { ScoredEvent, Verdict } from '../scorer/types';
 import type { ScoreFilter } from '../state/store';
+import { plainRow } from './helpers/scored';
 
 const tmp = (t: Tap) => {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-state-'));
@@ -217,6 +218,38 @@ t.test('retained scores: rows replayed after a crash (the queue cursor is saved 
   t.equal(store.size, 61);
   store.close();
 });
+
+t.test(
+  'retained scores: a whole queue segment replayed (a damaged cursor) of more than 50,000 rows is kept once, by the queue marks the rows carry (durable)',
+  async (t) => {
+    // A damaged queue/cursor.json replays its whole segment (16 MB: about 50,000 lines of 300
+    // bytes, more rows when a line holds several); the filter by the ids of the last 50,000 rows
+    // loaded (REPLAY_IDS) ended at the first replayed row older than those, and every row of the
+    // replay was kept twice: 60,000 rows gave 120,000
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-replay-deep-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const rows = 60_000;
+    // each row of its own line, as the scorer thread marks a queued line's rows
+    const row = (i: number, epoch = 'e1', segment = 1) => ({ ...plainRow(i), queued: [epoch, segment, 100 * (i + 1), 0] }) as ScoredEvent;
+    const appendAll = (store: RetainedScores, from = 0) => {
+      for (let i = from; i < rows; i += 50) store.append(Array.from({ length: Math.min(50, rows - i) }, (_, k) => row(i + k)));
+    };
+    let store = new RetainedScores({ dir, maxRows: 1_000_000, maxDays: 3650 });
+    appendAll(store);
+    store.close();
+    const logs: string[] = [];
+    store = new RetainedScores({ dir, maxRows: 1_000_000, maxDays: 3650, log: (_l, m) => logs.push(m) });
+    appendAll(store);
+    t.equal(store.size, rows, `all ${rows} rows replayed after a restart are kept once`);
+    t.match(logs.join('\n'), /rows scored again were already retained; kept once/, 'the log says so');
+    // the lines after the replay are kept, and so are rows at the same places under a new epoch
+    // (the queue's positions may repeat there)
+    store.append([row(rows), row(rows + 1)]);
+    store.append([row(0, 'e2')]);
+    t.equal(store.size, rows + 3, 'new lines after the replay are kept, and a row of another epoch');
+    store.close();
+  },
+);
 
 t.test('a rename that fails does not close the descriptor number a second time', async (t) => {
   // replaceFile closed its copy, the rename failed, and its clean-up closed the same number

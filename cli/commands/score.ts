@@ -85,7 +85,8 @@ export async function run(argv: string[]): Promise<number> {
   // a run whose lines straddle two batches is shown once, whole
   const shownRuns = new Set<string>();
   const show = (events: readonly ScoredEvent[]) => {
-    for (const s of events) {
+    // (a row the extension retained carries its place in its queue: not part of the row shown)
+    for (const { queued: _queued, ...s } of events) {
       if (s.verdict === 'bad') bad++;
       if (only && !only.has(s.verdict)) continue;
       if (format === 'json') process.stdout.write(`${jsonText(s)}\n`);

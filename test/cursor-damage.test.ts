@@ -1,0 +1,76 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { resolveConfig } from '../conf/config';
+import { Ingest } from '../extension/ingest';
+import { DurableQueue } from '../extension/queue';
+import { createScoringService } from '../scorer/service';
+import { RetainedScores } from '../state/scores';
+import { RetainedWindows } from '../state/windows';
+
+// A damaged queue/cursor.json replays the whole segment it pointed into (up to 16 MB of lines,
+// and a line of a scheduled query's differential results holds many rows). The retained scores
+// recognised a replayed row by the ids of the last 50,000 rows loaded only: a replay reaching
+// further back kept every one of its rows a second time.
+
+/** line `i` of a query whose run added 100 rows (pids i*100 … i*100+99) */
+const manyRows = (i: number) =>
+  JSON.stringify({
+    name: 'pack_user-behavior_process_events',
+    hostIdentifier: 'h',
+    unixTime: 1_790_000_000 + i,
+    action: 'added',
+    diffResults: {
+      added: Array.from({ length: 100 }, (_, k) => ({
+        pid: String(i * 100 + k),
+        path: `/usr/bin/tool${k % 5}`,
+        cmdline: `tool${k % 5} -n ${k}`,
+        auid: '1000',
+        parent: '1',
+      })),
+      removed: [],
+    },
+  });
+
+t.test('a damaged queue cursor with more than 50,000 rows behind it: each row kept once, none lost (durable)', async (t) => {
+  const lines = 600;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cursor-damage-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // subjects that stay learning, so that scoring is cheap
+  const config = resolveConfig({ state_dir: dir, learning: { min_events: 1_000_000_000, min_days: 0 } }, 'test', {});
+  const logs: string[] = [];
+  const log = (_level: string, m: string) => logs.push(m);
+  /** a start of the extension's pipeline over `dir`, run until its queue is empty, then stopped */
+  const run = async (accept: (ingest: Ingest) => void) => {
+    const scores = new RetainedScores({ dir: path.join(dir, 'scores'), maxRows: 1_000_000, maxDays: 3650, log });
+    const windows = new RetainedWindows({ dir: path.join(dir, 'window-scores'), maxRows: 1_000_000, maxDays: 3650 });
+    const service = await createScoringService({ config, log, scores, windows });
+    const queue = new DurableQueue(path.join(dir, 'queue'), 64 << 20, log);
+    const ingest = new Ingest(queue, service, config, log, 500);
+    const replayed = queue.length;
+    accept(ingest);
+    ingest.start();
+    while (queue.length) await new Promise((r) => setTimeout(r, 50));
+    await ingest.stop();
+    queue.close();
+    await service.close();
+    const pids = new Set<number>();
+    for (const e of scores.matching({})) pids.add(Number(JSON.parse(e.columns).pid));
+    const size = scores.size;
+    scores.close();
+    windows.close();
+    return { replayed, pids: pids.size, size };
+  };
+  const first = await run((ingest) => {
+    for (let i = 0; i < lines; i++) ingest.accept(manyRows(i));
+  });
+  t.equal(first.size, lines * 100, `${lines * 100} rows retained`);
+  // the cursor damaged while the extension was down
+  fs.writeFileSync(path.join(dir, 'queue', 'cursor.json'), '{"format":"anomaly-ext","kind":"queue-cur');
+  const second = await run(() => {});
+  t.equal(second.replayed, lines, 'the whole segment is replayed');
+  t.match(logs.join('\n'), /replaying the whole queue/, 'the log says the cursor was damaged');
+  t.equal(second.pids, lines * 100, 'every row is in anomaly_scores');
+  t.equal(second.size, lines * 100, 'each once');
+});
