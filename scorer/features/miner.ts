@@ -144,16 +144,30 @@ export class TemplateMiner {
   /**
    * Drop the least used half of the templates when there are too many (ties: the older
    * first), so the tree stays bounded and the next few hundred new templates have room. The
-   * template that overflowed is kept: it is the newest, not the least useful.
+   * template that overflowed is kept: it is the newest, not the least useful. Scoped, a scope
+   * that holds more than half of them forgets half of its own: the tree is one for every
+   * subject of the host, and a local user who ran 20,000 commands of new shapes three times
+   * each made every other account's templates used less than that forgotten, and the next
+   * usual line of each a literal command its models never learnt (rootsafe)
    */
   private forget(newest: Cluster): void {
-    const all: Cluster[] = [];
+    let all: Cluster[] = [];
     const collect = (n: Node) => {
       all.push(...n.clusters);
       for (const c of n.children.values()) collect(c);
     };
     collect(this.root);
     all.splice(all.indexOf(newest), 1);
+    const total = all.length;
+    if (this.opts.scoped) {
+      const held = new Map<string, number>();
+      for (const c of all) held.set(c.tokens[0], (held.get(c.tokens[0]) ?? 0) + 1);
+      for (const [scope, n] of held)
+        if (n > total / 2) {
+          all = all.filter((c) => c.tokens[0] === scope);
+          break;
+        }
+    }
     all.sort((a, b) => a.size - b.size || a.id - b.id);
     const drop = new Set(all.slice(0, Math.floor(all.length / 2)));
     const prune = (n: Node) => {
@@ -161,7 +175,7 @@ export class TemplateMiner {
       for (const c of n.children.values()) prune(c);
     };
     prune(this.root);
-    this.count = all.length - drop.size + 1;
+    this.count = total - drop.size + 1;
   }
 
   toState(): MinerState {
