@@ -131,3 +131,23 @@ t.test("one user's flood of new command shapes does not make the host forget ano
   t.ok(x.toState().miner.clusters.length >= 10_000, `${x.toState().miner.clusters.length} templates kept`);
   t.equal(git(100_000, 'again'), 'cmd=git commit -m <*>', "after the flood, the user's usual line is their template still");
 });
+
+t.test("one user's command lines of new long words are templates of bounded size, and leave another user's as they were (rootsafe)", async (t) => {
+  // 20,000 templates of a user's own lines of 4,096 characters (what the extractor keeps of a
+  // command line) held some 70 MB in the miner, which is bounded by its count of templates
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const git = (i: number, message: string) =>
+    cmdOf(x, { ...proc(T0 + i, '1000', ''), columns: { ...proc(T0 + i, '1000', '').columns, path: '/usr/bin/git', cmdline: `git commit -m ${message}` } });
+  git(0, 'fix');
+  t.equal(git(1, 'typo'), 'cmd=git commit -m <*>', "the user's template");
+  let seed = 3;
+  const letters = (n: number) => {
+    let s = '';
+    for (let k = 0; k < n; k++) s += 'ghijklmnopqrstuvwxyz'[(seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 20];
+    return s;
+  };
+  for (let i = 0; i < 3_000; i++) x.extract(proc(T0 + 10 + i, '1001', `${letters(8)} ${letters(1000)} ${letters(1000)} ${letters(1000)} ${letters(1000)}`));
+  const held = x.toState().miner.clusters.reduce((c, [, tokens]) => c + tokens.reduce((a, w) => a + w.length + 1, 0), 0);
+  t.ok(held <= 8_000_000 + 5_000, `the templates hold ${held} characters`);
+  t.equal(git(10_000, 'again'), 'cmd=git commit -m <*>', "the user's template is kept");
+});
