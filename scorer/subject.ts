@@ -113,11 +113,38 @@ function respelt(e: BehaviourEvent): BehaviourEvent {
   return { ...e, key, values: i < 0 ? e.values : e.values.map((v, j) => (j === i ? now : v)) };
 }
 
+/**
+ * Characters a window may hold per event of retrain.window_events, over the whole window (its
+ * events' texts and tokens, shared ones counted each time). The most any subject or host
+ * baseline of the scenario sets and the real logs holds is ~540 an event (a host baseline's,
+ * with its `who=` pairs), and their windows are a fifth of window_events at most; a local
+ * user's own events, from paths and with argument lists of their choosing, hold ~9,000 each,
+ * every one new: 20,000 of them were 160 MB of heap for one user (rootsafe)
+ */
+export const WINDOW_CHARS_PER_EVENT = 1_000;
+
+/**
+ * Characters the tables of one copy of a subject may hold per event of retrain.window_events:
+ * a routine repeats a few hundred strings, which they share among thousands of events
+ */
+const SHARED_CHARS_PER_EVENT = 100;
+
+/** the characters an event holds in a window: its text and its tokens */
+function charsOf(form: Form, text: string): number {
+  let n = text.length + form.key.length;
+  for (const v of form.values) n += v.length;
+  for (const v of form.pairs) n += v.length;
+  return n;
+}
+
 class EventColumns {
   forms: Form[] = [];
   texts: string[] = [];
   times: number[] = [];
   ns: number[] = [];
+  private sizes: number[] = [];
+  /** characters the events hold (charsOf) */
+  private chars = 0;
 
   get length(): number {
     return this.ns.length;
@@ -128,16 +155,29 @@ class EventColumns {
     this.texts.push(text);
     this.times.push(time);
     this.ns.push(n);
+    const size = charsOf(form, text);
+    this.sizes.push(size);
+    this.chars += size;
   }
 
-  /** drop the oldest events, keeping the newest `keep` */
-  keepLast(keep: number): void {
-    const drop = this.length - keep;
+  /**
+   * Drop the oldest events, keeping the newest `keep` and, of those, no more than hold
+   * `maxChars` characters (always the newest one); only once 1.25 times over either, so that
+   * the arrays are cut now and then, not at every event
+   */
+  bound(keep: number, maxChars: number): void {
+    if (this.length <= keep * 1.25 && this.chars <= maxChars * 1.25) return;
+    let drop = Math.max(0, this.length - keep);
+    let chars = this.chars;
+    for (let i = 0; i < drop; i++) chars -= this.sizes[i];
+    while (drop < this.length - 1 && chars > maxChars) chars -= this.sizes[drop++];
     if (drop <= 0) return;
     this.forms.splice(0, drop);
     this.texts.splice(0, drop);
     this.times.splice(0, drop);
     this.ns.splice(0, drop);
+    this.sizes.splice(0, drop);
+    this.chars = chars;
   }
 
   /** the events whose key is not `key` */
@@ -217,6 +257,8 @@ export class Subject {
    */
   private forms = new Map<number, Form>();
   private texts = new Map<string, string>();
+  /** characters of the strings those three tables hold (shareChars) */
+  private sharedChars = 0;
   dirty = true;
 
   constructor(
@@ -306,12 +348,28 @@ export class Subject {
     this.dirty = true;
   }
 
+  /**
+   * The tables of one copy (texts, strings, forms) forgotten at once when they hold more than
+   * this many characters: they are for what repeats, and a local user's events of new long
+   * paths and command lines, every one new, kept 10,000 events' strings in them (each table
+   * bounded by its count only) after the window had let them go (rootsafe)
+   */
+  private shareChars(added: number): void {
+    this.sharedChars += added;
+    if (this.sharedChars <= this.opts.windowEvents * SHARED_CHARS_PER_EVENT) return;
+    this.texts.clear();
+    this.strings.clear();
+    this.forms.clear();
+    this.sharedChars = 0;
+  }
+
   /** the command text repeats as often as the routine does; kept apart from the tokens, whose table stays small */
   private text(x: string): string {
     if (!x) return x;
     if (this.texts.size > this.opts.windowEvents * 2) this.texts.clear();
     const y = this.texts.get(x);
     if (y !== undefined) return y;
+    this.shareChars(x.length);
     this.texts.set(x, x);
     return x;
   }
@@ -324,6 +382,7 @@ export class Subject {
       const y = this.strings.get(x);
       if (y !== undefined) return y;
       this.strings.set(x, x);
+      this.sharedChars += x.length;
       return x;
     };
     // as a small integer, which a Map keeps without a heap number per entry
@@ -333,6 +392,7 @@ export class Subject {
     const own = { key: one(event.key), values: event.values.map(one), pairs: event.pairs.map(one) };
     // a hash collision keeps the form it found: this event holds its own
     if (!found) this.forms.set(h, own);
+    this.shareChars(0);
     return own;
   }
 
@@ -345,11 +405,11 @@ export class Subject {
     if (calibrate) {
       this.recent.push(form, text, event.time, n);
       const keep = Math.ceil(this.opts.windowEvents * this.opts.heldOutFraction);
-      if (this.recent.length > keep * 1.25) this.recent.keepLast(keep);
+      this.recent.bound(keep, keep * WINDOW_CHARS_PER_EVENT);
     }
     if (!learn) return;
     this.window.push(form, text, event.time, n);
-    if (this.window.length > this.opts.windowEvents * 1.25) this.window.keepLast(this.opts.windowEvents);
+    this.window.bound(this.opts.windowEvents, this.opts.windowEvents * WINDOW_CHARS_PER_EVENT);
   }
 
   private learningVerdict(): SubjectVerdict {

@@ -7,6 +7,8 @@ import { RetainedScores } from '../state/scores';
 import { RetainedWindows } from '../state/windows';
 import { emulated, processLine as line, until } from './helpers/emulated';
 import { plainRow } from './helpers/scored';
+import { storedColumns } from '../scorer/features/extract';
+import { ROOT } from './helpers/paths';
 
 // The constraints osqueryd pushes down are hints: SQLite checks every row again, so a hint
 // may let through rows SQLite drops, never drop a row SQLite would keep. Here the SQL is run
@@ -79,6 +81,65 @@ t.test('rows with command lines of 900 kB: stored cut to what was scored, so the
   const segments = path.join(e.stateDir, 'scores');
   const bytes = fs.readdirSync(segments).reduce((n, f) => n + fs.statSync(path.join(segments, f)).size, 0);
   t.ok(bytes < N * 20_000, `retained scores take ${bytes} bytes on disk, not ${N} × 900 kB`);
+});
+
+t.test("a local user's bad rows with the longest columns they can make leave the alert pack's bad query answered (rootsafe)", async (t) => {
+  // what any local user can have process_events log: a program of theirs run from a path and a
+  // directory of control characters (a file name may hold any byte but / and NUL), with an
+  // argument list of them. Each is kept cut to the features' bounds, but every one of those
+  // characters is six bytes of JSON (\u0001) in the kept columns: some 37 kB a row
+  const odd = '\u0001';
+  const columns = {
+    pid: '4242',
+    path: `/tmp/${odd.repeat(4000)}/x`,
+    cmdline: `x ${odd.repeat(200_000)}`,
+    cwd: `/tmp/${odd.repeat(4000)}`,
+    auid: '1001',
+    uid: '1001',
+    euid: '1001',
+    gid: '1001',
+    egid: '1001',
+    parent: '4000',
+    time: '1790000000',
+    syscall: 'execve',
+  };
+  const kept = JSON.stringify(storedColumns(columns));
+  t.ok(kept.length > 30_000, `a row's kept columns are ${kept.length} bytes`);
+  // rows the user's own never-seen program makes bad (a bad row is never learnt as normal, so
+  // it stays bad whenever it is run again): enough of them within a day to pass the 64 MB an
+  // answer may hold, about 1,800 execs, when each answer carried every column of every row
+  const N = Math.ceil((64 * 2 ** 20) / kept.length) + 20;
+  const now = Math.floor(Date.now() / 1000);
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  const store = new RetainedScores({ dir: path.join(e.stateDir, 'scores'), maxRows: 1_000_000, maxDays: 30 });
+  for (let i = 0; i < N; i += 200)
+    store.append(
+      Array.from({ length: Math.min(200, N - i) }, (_, k) =>
+        plainRow(i + k, {
+          time: now - N + i + k,
+          subject: 'eve',
+          query: 'pack/user-behavior/process_events',
+          event: 'exec /tmp/<tmp>/x <- /bin/bash',
+          score: 0.1,
+          verdict: 'bad',
+          reasons: 'program `/tmp/<tmp>/x` never seen before (rarity)',
+          columns: kept,
+        }),
+      ),
+    );
+  store.close();
+  await e.launch();
+  // the alert pack's own query, as osqueryd runs it every minute: it reads no row's columns
+  const alerts = JSON.parse(fs.readFileSync(path.join(ROOT, 'packs', 'anomaly-alerts.conf'), 'utf8'));
+  const rows = await e.emu.query(alerts.queries.bad.query);
+  t.equal(rows.length, N, `the bad query answers all ${N} bad rows`);
+  t.equal(rows[0].columns, undefined, 'without the columns it does not read');
+  // a query that reads the columns still gets them whole
+  const one = await e.emu.query(`SELECT id, columns FROM anomaly_scores WHERE id = 'r-0'`);
+  t.equal(one[0].columns, kept, 'a query that reads the columns gets them');
+  const count = await e.emu.query(`SELECT count(*) AS n FROM anomaly_scores WHERE score < 0.3`);
+  t.equal(Number(count[0].n), N, 'a count reads no column but the score');
 });
 
 t.test('an IN list of many ids costs about what reading those rows costs, not their product', async (t) => {

@@ -5,7 +5,7 @@ import { CharModel } from '../scorer/features/chars';
 import { FeatureExtractor } from '../scorer/features/extract';
 import { addressClass, generalisePath, portClass } from '../scorer/features/generalise';
 import { evaluateMiner } from '../scorer/features/miner-eval';
-import { resolveSubject, UidMap } from '../scorer/features/subject';
+import { learnIdentity, resolveSubject, UidMap } from '../scorer/features/subject';
 import { IN_PACKAGE_RUN, NO_LOGIN, type ResultRow } from '../scorer/types';
 import { checkExtractor } from '../state/schema';
 import { FIXTURES, JUMPVM_LOG, ROOT, WORKSTATION_EXPORT } from './helpers/paths';
@@ -453,3 +453,25 @@ t.test(
     t.ok(older.toState().procs?.length, 'and its processes are read');
   },
 );
+
+t.test('rows that give one uid ever new names keep one name for it, not every name they gave (rootsafe)', async (t) => {
+  // a row with both a uid and a username teaches the map (offline, where no users table is
+  // asked); a pack's own query can give a uid a new name at every row (SELECT 1000 AS uid,
+  // hex(randomblob(8)) AS username …): the uid's name was replaced, but every name stayed in
+  // the lookup by name, one entry a row for as long as the process ran
+  const users = new UidMap();
+  const row = (columns: Record<string, string>): ResultRow => ({
+    query: 'pack/x/names',
+    host: 'web-01',
+    time: 1_790_000_000,
+    action: 'added',
+    columns,
+    decorations: {},
+  });
+  for (let i = 0; i < 50_000; i++) learnIdentity(row({ uid: '1000', username: `n${i.toString(36)}` }), users);
+  const byName = (users as unknown as { learnedUidsByName: Map<string, string> }).learnedUidsByName;
+  t.equal(byName.size, 1, `${byName.size} names kept for the one uid`);
+  t.equal(users.name('1000', 'web-01'), `n${(49_999).toString(36)}`, 'the newest name is the uid’s');
+  t.equal(users.uidOf(`n${(49_999).toString(36)}`, 'web-01'), '1000', 'and names it');
+  t.equal(users.uidOf('n0', 'web-01'), undefined, 'an old name names no uid');
+});

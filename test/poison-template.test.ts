@@ -96,3 +96,58 @@ t.test("an older build's templates carry on for the subjects that learnt them", 
   const y = FeatureExtractor.fromState(saved, { users: new UidMap(), overrides: {} });
   t.equal(cmdOf(y, proc(T0 + 50, '1003', 'ssh -q build.corp')), 'cmd=ssh -q <*>', 'read back, a subject new since finds the old template');
 });
+
+t.test("one user's flood of new command shapes does not make the host forget another user's templates (rootsafe)", async (t) => {
+  // the miner is one for the host (every subject's templates in one tree, 20,000 at most), and
+  // when full it forgot the least used half of all of them, the oldest first among equals: a
+  // local user who ran some 20,000 commands of shapes never seen, each three times, made every
+  // template of every other account used no more than that forgotten. The next usual line of
+  // each was a literal template again, a value its models never learnt (`git commit -m qwert`
+  // scored 0.204, bad, where the template scored 1.000: the upgrade case above), one false
+  // alarm per account and template, aimed at anyone
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const git = (i: number, message: string) =>
+    cmdOf(x, {
+      ...proc(T0 + i, '1000', `git commit -m ${message}`),
+      columns: { ...proc(T0 + i, '1000', '').columns, path: '/usr/bin/git', cmdline: `git commit -m ${message}` },
+    });
+  t.equal(git(0, 'fix'), 'cmd=git commit -m fix');
+  t.equal(git(1, 'typo'), 'cmd=git commit -m <*>', "the user's template");
+  // eve's commands: words of letters only, so that each shape is a leaf of its own (digits
+  // would be masked, and lines with them share a leaf)
+  const word = (n: number) => {
+    let s = '';
+    for (let k = 0; k < 3; k++, n = Math.floor(n / 20)) s += 'ghijklmnopqrstuvwxyz'[n % 20];
+    return s;
+  };
+  // each shape run three times: more used than the user's template, which forgetting the
+  // least used half of all templates then took when the 20,001st came
+  const shapes = 20_500;
+  for (let i = 0; i < shapes; i++) {
+    // 1 to 6 words after the program and its first argument: a shape is its length and its first words
+    const words = Array.from({ length: 1 + (i % 6) }, (_, k) => word(i * 7 + k * 131));
+    for (let again = 0; again < 3; again++) x.extract(proc(T0 + 10 + 3 * i + again, '1001', `${word(i)} ${word(Math.floor(i / 97))} ${words.join(' ')}`));
+  }
+  t.ok(x.toState().miner.clusters.length >= 10_000, `${x.toState().miner.clusters.length} templates kept`);
+  t.equal(git(100_000, 'again'), 'cmd=git commit -m <*>', "after the flood, the user's usual line is their template still");
+});
+
+t.test("one user's command lines of new long words are templates of bounded size, and leave another user's as they were (rootsafe)", async (t) => {
+  // 20,000 templates of a user's own lines of 4,096 characters (what the extractor keeps of a
+  // command line) held some 70 MB in the miner, which is bounded by its count of templates
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const git = (i: number, message: string) =>
+    cmdOf(x, { ...proc(T0 + i, '1000', ''), columns: { ...proc(T0 + i, '1000', '').columns, path: '/usr/bin/git', cmdline: `git commit -m ${message}` } });
+  git(0, 'fix');
+  t.equal(git(1, 'typo'), 'cmd=git commit -m <*>', "the user's template");
+  let seed = 3;
+  const letters = (n: number) => {
+    let s = '';
+    for (let k = 0; k < n; k++) s += 'ghijklmnopqrstuvwxyz'[(seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 20];
+    return s;
+  };
+  for (let i = 0; i < 3_000; i++) x.extract(proc(T0 + 10 + i, '1001', `${letters(8)} ${letters(1000)} ${letters(1000)} ${letters(1000)} ${letters(1000)}`));
+  const held = x.toState().miner.clusters.reduce((c, [, tokens]) => c + tokens.reduce((a, w) => a + w.length + 1, 0), 0);
+  t.ok(held <= 8_000_000 + 5_000, `the templates hold ${held} characters`);
+  t.equal(git(10_000, 'again'), 'cmd=git commit -m <*>', "the user's template is kept");
+});

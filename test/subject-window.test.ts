@@ -275,3 +275,47 @@ t.test('a labelled row of a day the window has left does not make a day of its o
   const calibration = labelled.summaries()[0].calibration;
   t.equal(calibration, stretch, `with a row of day 2 labelled: the same stretch, not cross-fitted (${calibration} events)`);
 });
+
+t.test(
+  "a local user's events of the longest tokens and text the features keep hold a window of bounded size, not window_events of them (rootsafe)",
+  async (t) => {
+    // a local user's own programs, run from directories of long names of their choosing with
+    // argument lists of them: the extractor keeps 4,096 characters of a command line and 1,024 of
+    // a path, and every one of the user's events is a new form and a new text. A window of
+    // retrain.window_events (20,000) of them held some 9 kB each in their subject and as much
+    // again in the host baseline: 160 MB of heap for one user's 20,000 execs (`/tmp` script on
+    // the scorer: rss 951 MB while training), past the 200 MB osqueryd's watchdog allows the
+    // extension, which a restart loads again from the subject's file
+    const r = rng(7);
+    const letters = (n: number) => Array.from({ length: n }, () => 'ghijklmnopqrstuvwxyz'[Math.floor(r() * 20)]).join('');
+    const hostile = (i: number): BehaviourEvent => {
+      const dir = `~/${letters(900)}`;
+      return {
+        key: `exec ${dir}/x <- /bin/bash`,
+        values: ['kind=process', `exe=${dir}/x`, `cwd=${dir}`, `cmd=x ${letters(150)}`, 'hour=10'],
+        pairs: [`parent=/bin/bash>exe=${dir}/x`, `exe=${dir}/x>cmd=x ${letters(150)}`],
+        text: `x ${letters(4094)}`,
+        time: START + i * 30,
+      };
+    };
+    const s = new Subject('eve@app-01', OPTIONS);
+    const n = OPTIONS.windowEvents * 3;
+    for (let i = 0; i < n; i += 100) await s.scoreEvents(Array.from({ length: 100 }, (_, k) => hostile(i + k)));
+    const state = json(s.toState()) as { window: { e: BehaviourEvent }[]; recent: { e: BehaviourEvent }[] };
+    const chars = (list: { e: BehaviourEvent }[]) =>
+      list.reduce((c, { e }) => c + e.text.length + e.key.length + [...e.values, ...e.pairs].reduce((a, v) => a + v.length, 0), 0);
+    const perEvent = chars(state.window) / state.window.length;
+    t.ok(perEvent > 7000, `each event holds ${Math.round(perEvent)} characters`);
+    // what a window of the same number of events of ~540 characters holds (the most of any
+    // subject or host baseline of the scenario sets and the real logs: heldout2's build-2)
+    const normal = OPTIONS.windowEvents * 1.25 * 1000;
+    t.ok(chars(state.window) <= normal, `the window holds ${chars(state.window)} characters (${state.window.length} events), at most ${normal}`);
+    t.ok(chars(state.recent) <= normal * OPTIONS.heldOutFraction, `the held-out events hold ${chars(state.recent)} characters (${state.recent.length} events)`);
+    t.ok(state.window.length > 10, 'the newest events are kept');
+    // and the tables that share one copy of each text and token among the events that repeat
+    // them (bounded by their counts, 2 and 4 times window_events) let go of what the window let go
+    const tables = s as unknown as { texts: Map<string, string>; strings: Map<string, string> };
+    const held = [...tables.texts.keys(), ...tables.strings.keys()].reduce((c, x) => c + x.length, 0);
+    t.ok(held <= OPTIONS.windowEvents * 100 + 20_000, `the tables of one copy hold ${held} characters`);
+  },
+);

@@ -52,8 +52,10 @@ export function tablePlugin(def: TableDefinition): Plugin {
       switch (request.action) {
         case 'columns':
           return { code: 0, rows: routes.map((r) => ({ ...r })) };
-        case 'generate':
-          return { code: 0, rows: await def.generate(parseContext(request.context)) };
+        case 'generate': {
+          const context = parseContext(request.context);
+          return { code: 0, rows: onlyUsed(await def.generate(context), context.colsUsed, def.columns) };
+        }
         case 'insert': {
           if (!def.insert) return { code: 0, rows: [{ status: 'readonly' }] };
           const values = parseValueArray(request.json_value_array, def.columns);
@@ -70,6 +72,36 @@ export function tablePlugin(def: TableDefinition): Plugin {
       }
     },
   };
+}
+
+/**
+ * Each row with only the columns the query uses (osqueryd's colsUsed, as its own tables skip
+ * the columns a query does not read); every column when osqueryd does not say (before 4.0).
+ * An answer cannot be paged and stops at 64 MB: an alert query that reads no row's `columns`
+ * was sent all of them, up to ~37 kB a row of a local user's own command line and paths
+ * (control characters are six bytes of JSON each), and 1,800 bad rows of their making in a day
+ * had osqueryd's `bad` query refused every minute until they aged out (rootsafe). A column
+ * left out is SQL NULL, which a query that does not use it never reads.
+ */
+function onlyUsed(
+  rows: Iterable<Row> | AsyncIterable<Row>,
+  used: ReadonlySet<string> | null,
+  columns: readonly ColumnDefinition[],
+): Iterable<Row> | AsyncIterable<Row> {
+  if (!used || columns.every((c) => used.has(c.name))) return rows;
+  const keep = columns.filter((c) => used.has(c.name)).map((c) => c.name);
+  const pick = (row: Row): Row => {
+    const out: Row = {};
+    for (const k of keep) if (row[k] !== undefined) out[k] = row[k];
+    return out;
+  };
+  if (Symbol.iterator in rows)
+    return (function* () {
+      for (const row of rows as Iterable<Row>) yield pick(row);
+    })();
+  return (async function* () {
+    for await (const row of rows) yield pick(row);
+  })();
 }
 
 /**

@@ -42,6 +42,8 @@ const CMD_MASKS = [/\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b/g, /\b[0-9a-f]{8,}\
  */
 export const MAX_COMMAND = 4096;
 export const MAX_FIELD = 1024;
+/** characters of the strings the extractor shares among events (intern) */
+const INTERNED_CHARS = 8_000_000;
 const LONG_FIELDS = new Set(['cmdline', 'command', 'pcmdline']);
 
 /**
@@ -112,6 +114,7 @@ export class FeatureExtractor {
    */
   private readonly replaying: Lookup;
   private readonly interned = new Map<string, string>();
+  private internedChars = 0;
   /** the template scope of the row being built: its subject on its host (scopeToken) */
   private scope = '';
   /**
@@ -166,12 +169,20 @@ export class FeatureExtractor {
     this.replaying = { ...this.learning, template: this.matching.template };
   }
 
-  /** identical strings share one copy: windows of events repeat the same few tokens */
+  /**
+   * identical strings share one copy: windows of events repeat the same few tokens. Forgotten
+   * at 200,000 strings, or at INTERNED_CHARS characters: a local user's tokens of new long
+   * paths, every one new, are up to 1,300 characters each (rootsafe)
+   */
   private intern(s: string): string {
     const hit = this.interned.get(s);
     if (hit !== undefined) return hit;
-    if (this.interned.size > 200_000) this.interned.clear();
+    if (this.interned.size > 200_000 || this.internedChars > INTERNED_CHARS) {
+      this.interned.clear();
+      this.internedChars = 0;
+    }
     this.interned.set(s, s);
+    this.internedChars += s.length;
     return s;
   }
 

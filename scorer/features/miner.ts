@@ -35,6 +35,18 @@ interface Node {
 }
 
 const HAS_DIGIT = /\d/;
+/**
+ * Characters the templates hold at most, whatever their count: a local user's command lines of
+ * new words are up to 4,096 characters each (extract.ts MAX_COMMAND), and 20,000 of them held
+ * some 70 MB (rootsafe). Routine templates are tens of characters.
+ */
+const MAX_TEMPLATE_CHARS = 8_000_000;
+
+function charsOf(tokens: readonly string[]): number {
+  let n = tokens.length;
+  for (const t of tokens) n += t.length;
+  return n;
+}
 
 export interface MinerState {
   options: { similarity: number; depth: number; maxChildren: number; masks: string[]; maxTemplates: number; scoped?: boolean };
@@ -46,6 +58,8 @@ export class TemplateMiner {
   private readonly opts: MinerOptions;
   private nextId = 1;
   private count = 0;
+  /** characters the templates hold (charsOf, as created: a template's <*> are shorter) */
+  private chars = 0;
 
   constructor(opts: Partial<MinerOptions> = {}) {
     this.opts = { similarity: 0.5, depth: 4, maxChildren: 100, masks: [], maxTemplates: 5000, scoped: false, ...opts };
@@ -84,7 +98,8 @@ export class TemplateMiner {
     const cluster: Cluster = { id: this.nextId++, tokens, size: 1 };
     this.insert(cluster);
     this.count++;
-    if (this.count > this.opts.maxTemplates) this.forget(cluster);
+    this.chars += charsOf(tokens);
+    if (this.count > this.opts.maxTemplates || this.chars > MAX_TEMPLATE_CHARS) this.forget(cluster);
     return cluster;
   }
 
@@ -144,16 +159,40 @@ export class TemplateMiner {
   /**
    * Drop the least used half of the templates when there are too many (ties: the older
    * first), so the tree stays bounded and the next few hundred new templates have room. The
-   * template that overflowed is kept: it is the newest, not the least useful.
+   * template that overflowed is kept: it is the newest, not the least useful. Scoped, a scope
+   * that holds more than half of them forgets half of its own: the tree is one for every
+   * subject of the host, and a local user who ran 20,000 commands of new shapes three times
+   * each made every other account's templates used less than that forgotten, and the next
+   * usual line of each a literal command its models never learnt (rootsafe). Past
+   * MAX_TEMPLATE_CHARS the same, a scope's share counted in characters
    */
   private forget(newest: Cluster): void {
-    const all: Cluster[] = [];
+    let all: Cluster[] = [];
     const collect = (n: Node) => {
       all.push(...n.clusters);
       for (const c of n.children.values()) collect(c);
     };
     collect(this.root);
     all.splice(all.indexOf(newest), 1);
+    const total = all.length;
+    const every = all;
+    // held in templates or in characters, as the bound was passed
+    const byChars = this.chars > MAX_TEMPLATE_CHARS;
+    const weight = (c: Cluster) => (byChars ? charsOf(c.tokens) : 1);
+    if (this.opts.scoped) {
+      let sum = 0;
+      const held = new Map<string, number>();
+      for (const c of all) {
+        const w = weight(c);
+        sum += w;
+        held.set(c.tokens[0], (held.get(c.tokens[0]) ?? 0) + w);
+      }
+      for (const [scope, n] of held)
+        if (n > sum / 2) {
+          all = all.filter((c) => c.tokens[0] === scope);
+          break;
+        }
+    }
     all.sort((a, b) => a.size - b.size || a.id - b.id);
     const drop = new Set(all.slice(0, Math.floor(all.length / 2)));
     const prune = (n: Node) => {
@@ -161,7 +200,9 @@ export class TemplateMiner {
       for (const c of n.children.values()) prune(c);
     };
     prune(this.root);
-    this.count = all.length - drop.size + 1;
+    this.count = total - drop.size + 1;
+    this.chars = charsOf(newest.tokens);
+    for (const c of every) if (!drop.has(c)) this.chars += charsOf(c.tokens);
   }
 
   toState(): MinerState {
@@ -192,6 +233,7 @@ export class TemplateMiner {
       miner.insert({ id, tokens, size });
       miner.nextId = Math.max(miner.nextId, id + 1);
       miner.count++;
+      miner.chars += charsOf(tokens);
     }
     return miner;
   }

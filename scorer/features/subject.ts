@@ -32,10 +32,13 @@ export class UidMap {
 
   learn(uid: string, username: string, host: string): void {
     const key = onHost(uid, host);
-    if (this.learned.get(key) !== username && this.learned.size < 100_000) {
-      this.learned.set(key, username);
-      this.learnedUidsByName.set(onHost(username, host), uid);
-    }
+    const was = this.learned.get(key);
+    if (was === username || (was === undefined && this.learned.size >= 100_000)) return;
+    this.learned.set(key, username);
+    // the uid's name before names it no more: kept, a pack's query giving one uid a new name
+    // at every row grew this map by a row each, for as long as the process ran (rootsafe)
+    if (was !== undefined && this.learnedUidsByName.get(onHost(was, host)) === uid) this.learnedUidsByName.delete(onHost(was, host));
+    this.learnedUidsByName.set(onHost(username, host), uid);
   }
 
   name(uid: string, host: string): string {
