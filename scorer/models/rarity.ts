@@ -471,11 +471,14 @@ export class RarityModel implements Model {
     if (!a || this.actorEvents === 0) return { value: 0, kind: 0 };
     const bits = (pooled: number, own: number) => {
       const r = (pooled + 1) / (this.actorEvents + 2);
-      // the actor's rate is smoothed as the pool's is, then shrunk to it: an actor that is the
-      // whole pool gets 0 bits (with the smoothing on one side only, a host whose one account
-      // never brought a new value added log2((n + 10) / 10) bits to every novelty)
-      const own_ = (own + 1) / (a.events + 2);
-      return Math.log2(r / ((a.events * own_ + ACTOR_PRIOR_EVENTS * r) / (a.events + ACTOR_PRIOR_EVENTS)));
+      // The actor's count is shrunk to the pool's smoothed rate, and so is the count an actor of
+      // as many events would have at the pool's raw rate; the bits are their ratio. An actor
+      // that is the whole pool gets 0 bits, a quiet one at least 0, more the more events it
+      // has. (Smoothing the actor's own rate as (own + 1) / (events + 2) before shrinking it
+      // read the quietest actor of a host of daemons, 0 new values in 21 events, as one that
+      // brings them at 1/23, far above the pool's: negative bits until it had hundreds of events.)
+      const expected = (a.events * pooled) / this.actorEvents;
+      return Math.log2((expected + ACTOR_PRIOR_EVENTS * r) / (own + ACTOR_PRIOR_EVENTS * r));
     };
     // a person who often tries new commands does not thereby often log in from the internet
     // or run a binary from /tmp: new kinds are never discounted, only weighed up for an actor
