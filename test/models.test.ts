@@ -1071,12 +1071,6 @@ t.test("a quiet account's never-seen value is no weaker for its few events in a 
     quiet.value >= busy.value,
     `the quiet account's first wget (${quiet.value.toFixed(2)}) weighs at least the daemons' (${busy.value.toFixed(2)}), who bring new values`,
   );
-  const more = await fit(12);
-  const [quieter] = await more.score([{ event: ev('app', '/usr/bin/wget', t0), context: [] }]);
-  t.ok(
-    quieter.value > quiet.value,
-    `and more with more evidence of its quiet: ${quieter.value.toFixed(2)} after 77 events, ${quiet.value.toFixed(2)} after 21`,
-  );
 });
 
 t.test("a pooled baseline's record of accounts: a new account's first event is evidence, its later ones are judged by what they do (newacct)", async (t) => {

@@ -471,14 +471,18 @@ export class RarityModel implements Model {
     if (!a || this.actorEvents === 0) return { value: 0, kind: 0 };
     const bits = (pooled: number, own: number) => {
       const r = (pooled + 1) / (this.actorEvents + 2);
-      // The actor's count is shrunk to the pool's smoothed rate, and so is the count an actor of
-      // as many events would have at the pool's raw rate; the bits are their ratio. An actor
-      // that is the whole pool gets 0 bits, a quiet one at least 0, more the more events it
-      // has. (Smoothing the actor's own rate as (own + 1) / (events + 2) before shrinking it
-      // read the quietest actor of a host of daemons, 0 new values in 21 events, as one that
-      // brings them at 1/23, far above the pool's: negative bits until it had hundreds of events.)
-      const expected = (a.events * pooled) / this.actorEvents;
-      return Math.log2((expected + ACTOR_PRIOR_EVENTS * r) / (own + ACTOR_PRIOR_EVENTS * r));
+      // the actor's rate is smoothed as the pool's is, then shrunk to it: an actor that is the
+      // whole pool gets 0 bits (with the smoothing on one side only, a host whose one account
+      // never brought a new value added log2((n + 10) / 10) bits to every novelty)
+      const own_ = (own + 1) / (a.events + 2);
+      const b = Math.log2(r / ((a.events * own_ + ACTOR_PRIOR_EVENTS * r) / (a.events + ACTOR_PRIOR_EVENTS)));
+      // The smoothing read the quietest actor of a host of daemons, 0 new values in 21 events,
+      // as one that brings them at 1/23, far above the pool's: negative bits until it had
+      // hundreds of events. An actor no noisier than the pool gets at least 0. (Shrinking both
+      // sides alike instead, positive from the start, gave a host's quiet daemons several bits
+      // more on every held-out novelty: the pool's calibration moved, and planted files of the
+      // host subject rose from 0.20 to 0.38, scripts/planted-file-mimicry.js.)
+      return own * this.actorEvents <= pooled * a.events ? Math.max(0, b) : b;
     };
     // a person who often tries new commands does not thereby often log in from the internet
     // or run a binary from /tmp: new kinds are never discounted, only weighed up for an actor
