@@ -44,7 +44,7 @@ export function withIdentity(event: BehaviourEvent, who: string): BehaviourEvent
   for (const v of event.values) if (PAIRED_WITH_IDENTITY.some((f) => v.startsWith(f))) pairs.push(`${id}>${v}`);
   // no command-line text: character statistics pooled over every account of a host say
   // only how unlike the busiest account a line is, and make the pooled normal look erratic
-  return { key: event.key, values: [...event.values, id], pairs, text: '', time: event.time };
+  return { key: event.key, values: [...event.values, id], pairs, text: '', command: event.text, time: event.time };
 }
 
 export interface BaselineVerdict {

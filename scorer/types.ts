@@ -69,6 +69,12 @@ export interface BehaviourEvent {
   pairs: string[];
   /** raw command line (or other free text) for character-level rarity; '' when none */
   text: string;
+  /**
+   * the row's command line where `text` is kept empty (a pooled baseline's event, whose
+   * character statistics would be the busiest account's): for telling a known line from a
+   * template the miner widened (rarity.ts isKnownLine), never for character statistics
+   */
+  command?: string;
   /** unixTime seconds; 0 when the data has no clock (sequence data sets) */
   time: number;
 }

@@ -1034,6 +1034,45 @@ t.test('an account that is the whole pool has its novelty weighed as the pool do
   }
 });
 
+t.test("a quiet account's never-seen value is no weaker for its few events in a pool of daemons (actor)", async (t) => {
+  // a node of daemons brings a new value now and then over thousands of events; a pod's user
+  // ran `id` on a few days and nothing new. Its rate smoothed on its own, (0 + 1) / (n + 2),
+  // read far above the pool's, and its first wget scored weaker than the daemons' would
+  const DAY = 86400;
+  const start = 1_790_000_000 - (1_790_000_000 % DAY);
+  const ev = (who: string, exe: string, time: number): BehaviourEvent => ({
+    key: `exec ${exe}`,
+    values: ['kind=process', `exe=${exe}`, `who=${who}`],
+    pairs: [`who=${who}>exe=${exe}`],
+    text: '',
+    time,
+  });
+  const DAEMON = ['/usr/bin/kubelet', '/usr/bin/containerd', '/usr/sbin/iptables-restore'];
+  const fit = async (quietDays: number) => {
+    const train: BehaviourEvent[] = [];
+    for (let d = 0; d < 20; d++) {
+      const day = start + d * DAY;
+      for (let i = 0; i < 150; i++) train.push(ev('root', DAEMON[i % DAEMON.length], day + i * 60));
+      if (d % 5 === 4) train.push(ev('root', `/usr/bin/agent${d}`, day + 20000));
+      if (d >= 20 - quietDays) for (let i = 0; i < 7; i++) train.push(ev('app', '/usr/bin/id', day + 30000 + i * 60));
+    }
+    const m = createModel('rarity');
+    await m.fit(train.map((e) => [e]));
+    return m;
+  };
+  const t0 = start + 20 * DAY + 12 * 3600;
+  const few = await fit(4);
+  const [quiet, busy] = await few.score([
+    { event: ev('app', '/usr/bin/wget', t0), context: [] },
+    { event: ev('root', '/usr/bin/wget', t0), context: [] },
+  ]);
+  t.match(quiet.detail, /`app` brought a new value in 0 of 21 events/, `reason: ${quiet.detail}`);
+  t.ok(
+    quiet.value >= busy.value,
+    `the quiet account's first wget (${quiet.value.toFixed(2)}) weighs at least the daemons' (${busy.value.toFixed(2)}), who bring new values`,
+  );
+});
+
 t.test("a pooled baseline's record of accounts: a new account's first event is evidence, its later ones are judged by what they do (newacct)", async (t) => {
   const DAY = 86400;
   const start = 1_790_000_000 - (1_790_000_000 % DAY);

@@ -277,7 +277,7 @@ export class RarityModel implements Model {
   }
 
   observe(event: BehaviourEvent, context: readonly BehaviourEvent[]): void {
-    const tokens = tokensOf(event, context, this.opts.ngram);
+    const tokens = this.learnable(event, tokensOf(event, context, this.opts.ngram));
     const day = event.time ? Math.floor(event.time / DAY) : -1;
     this.noteActor(event, tokens, day);
     this.notePlaces(event);
@@ -475,7 +475,14 @@ export class RarityModel implements Model {
       // whole pool gets 0 bits (with the smoothing on one side only, a host whose one account
       // never brought a new value added log2((n + 10) / 10) bits to every novelty)
       const own_ = (own + 1) / (a.events + 2);
-      return Math.log2(r / ((a.events * own_ + ACTOR_PRIOR_EVENTS * r) / (a.events + ACTOR_PRIOR_EVENTS)));
+      const b = Math.log2(r / ((a.events * own_ + ACTOR_PRIOR_EVENTS * r) / (a.events + ACTOR_PRIOR_EVENTS)));
+      // The smoothing read the quietest actor of a host of daemons, 0 new values in 21 events,
+      // as one that brings them at 1/23, far above the pool's: negative bits until it had
+      // hundreds of events. An actor no noisier than the pool gets at least 0. (Shrinking both
+      // sides alike instead, positive from the start, gave a host's quiet daemons several bits
+      // more on every held-out novelty: the pool's calibration moved, and planted files of the
+      // host subject rose from 0.20 to 0.38, scripts/planted-file-mimicry.js.)
+      return own * this.actorEvents <= pooled * a.events ? Math.max(0, b) : b;
     };
     // a person who often tries new commands does not thereby often log in from the internet
     // or run a binary from /tmp: new kinds are never discounted, only weighed up for an actor
@@ -628,6 +635,46 @@ export class RarityModel implements Model {
     return [...masked];
   }
 
+  /**
+   * Whether the event's own command line is one a known template of the program already fits
+   * word for word (a `<*>` of it, whole or in part, stands for any text), so that its new
+   * template is only the miner's: another line like it, an attacker's as well, widened the
+   * template after it was learnt (`postgres: app appdb <*>(51234) idle` to `postgres: app appdb
+   * <*> <*>` by a tunnel's backends), and every routine line after it matched the wider one, a
+   * known program on a new object. Such a template counts nothing: the line is known.
+   */
+  private isKnownLine(exe: string, template: string, text: string): boolean {
+    const words = template.split(' ');
+    const line = text.trim().split(/\s+/);
+    if (!words.includes('<*>') || line.length < words.length) return false;
+    const prefix = `exe=${exe}>cmd=`;
+    for (const t of this.fields.get('exe>cmd')?.counts.keys() ?? []) {
+      if (!t.startsWith(prefix)) continue;
+      const known = t.slice(prefix.length).split(' ');
+      if (known.length !== words.length) continue;
+      let fits = true;
+      for (let i = 1; i < words.length && fits; i++) {
+        if (words[i] !== '<*>') fits = words[i] === known[i];
+        else fits = fitsWord(known[i], line[i]);
+      }
+      if (fits) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The tokens of an event to learn: a known line's new template (isKnownLine) is left out.
+   * Learnt, the routine line would teach the template the attacker's lines widened, and every
+   * later line of the attacker's would be a known command (a tunnel's backends 0.17 → 0.35).
+   */
+  private learnable(event: BehaviourEvent, tokens: string[]): string[] {
+    const cmd = tokens.find((t) => t.startsWith('cmd='));
+    const exe = tokens.find((t) => t.startsWith('exe=') && pairBoundary(t, 4) < 0);
+    if (!cmd || !exe || !cmd.includes('<*>') || !this.isNew(cmd)) return tokens;
+    if (!this.isKnownLine(exe.slice(4), cmd.slice(4), event.command ?? event.text)) return tokens;
+    return tokens.filter((t) => !t.includes(cmd));
+  }
+
   /** the operands of each program's known templates, built from the `exe>cmd` counts when first asked */
   private operandsOf(): Map<string, Set<string>> {
     if (this.operands) return this.operands;
@@ -693,8 +740,9 @@ export class RarityModel implements Model {
       let bestAt = -1;
       const excesses = new Array<number>(tokens.length);
       const template = this.knownProgramNewTemplate(event, tokens);
-      const objects = template ? this.newObjects(template.exe, template.cmd) : { words: [], masked: false };
-      const optionsOnly = template !== undefined && objects.words.length === 0;
+      const knownLine = template !== undefined && this.isKnownLine(template.exe, template.cmd, event.command ?? event.text);
+      const objects = template && !knownLine ? this.newObjects(template.exe, template.cmd) : { words: [], masked: false };
+      const optionsOnly = template !== undefined && !knownLine && objects.words.length === 0;
       const knownPlace = this.knownPlaceOf(event, tokens);
       const person = this.personsValuesOnly(event, tokens);
       const newIdentity = this.newAccount(event);
@@ -712,7 +760,11 @@ export class RarityModel implements Model {
           // the actor's rates count new values and kinds, not odd hours, nor a first appearance
           (novel && !isActorToken(t) && !isTimeField(t) ? (isKindField(fieldOf(t)) ? adjust.kind : adjust.value) : 0);
         const weighed =
-          (optionsOnly && novel && isTemplateToken(t) ? excess * KNOWN_TOOL_TEMPLATE_WEIGHT : excess) *
+          (knownLine && novel && t.includes(`cmd=${template.cmd}`)
+            ? 0
+            : optionsOnly && novel && isTemplateToken(t)
+              ? excess * KNOWN_TOOL_TEMPLATE_WEIGHT
+              : excess) *
           (this.isLeafEvidence(t, knownPlace) ? KNOWN_PLACE_LEAF_WEIGHT : 1) *
           (person && !isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? PERSON_VALUE_WEIGHT : 1) *
           (!isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? runWeight : 1);
@@ -923,6 +975,25 @@ function isClassEvidence(token: string): boolean {
  * (`-d`, `--now`), not a mined wildcard, and not a path (where a path points is its own
  * class, `argloc`): `systemctl stop auditd` → stop, auditd.
  */
+/**
+ * Whether a word fits a template's word, each `<*>` standing for some text: matched part by
+ * part, not as a regular expression, whose backtracking over a long word the row's author
+ * chooses could take as long as they like.
+ */
+function fitsWord(pattern: string, word: string): boolean {
+  const parts = pattern.split('<*>');
+  if (parts.length === 1) return pattern === word;
+  if (!word.startsWith(parts[0])) return false;
+  let at = parts[0].length;
+  for (let i = 1; i < parts.length - 1; i++) {
+    const j = word.indexOf(parts[i], at + 1);
+    if (j < 0) return false;
+    at = j + parts[i].length;
+  }
+  const last = parts[parts.length - 1];
+  return word.length - last.length > at && word.endsWith(last);
+}
+
 export function operandsOf(template: string): string[] {
   return template
     .split(' ')

@@ -1,0 +1,78 @@
+import t from 'tap';
+import { withIdentity } from '../scorer/baseline';
+import { FeatureExtractor } from '../scorer/features/extract';
+import { UidMap } from '../scorer/features/subject';
+import { createModel } from '../scorer/models';
+import type { BehaviourEvent, ResultRow } from '../scorer/types';
+
+// The template miner learns every row it extracts, an attacker's too. A database's routine
+// backend, `postgres: app appdb 10.40.2.11(51234) idle` every few minutes, was widened by a
+// reverse tunnel's backends (`postgres: app appdb 127.0.0.1(40122) COPY`) to `postgres: app
+// appdb <*> <*>`, a template the models never learnt (the tunnel's rows were bad), and every
+// routine backend after them scored "a known program on a new object (in place of `idle`)",
+// 0.17: the attack made the routine after it look new (docs/evaluation.md, the fourth
+// held-out set's diagnosis, routine rows cause 1).
+
+const DAY = 86400;
+const T0 = 1_790_000_000 - (1_790_000_000 % DAY);
+const ROUTINE = 'postgres: app appdb 10.40.2.11(51234) idle';
+
+function backend(time: number, cmdline: string): ResultRow {
+  return {
+    query: 'pack_user-behavior_process_events',
+    host: 'pg-main',
+    time,
+    action: 'added',
+    columns: {
+      pid: String(2000 + (time % 30000)),
+      path: '/usr/lib/postgresql/16/bin/postgres',
+      cmdline,
+      uid: '113',
+      euid: '113',
+      parent_path: '/usr/lib/postgresql/16/bin/postgres',
+    },
+    decorations: {},
+  };
+}
+
+const cmdOf = (e: BehaviourEvent) => e.values.find((v) => v.startsWith('cmd='));
+
+t.test("an attacker's lines that widen a routine template do not make the routine after them new (actor)", async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const train: BehaviourEvent[] = [];
+  for (let d = 0; d < 10; d++) for (let i = 0; i < 100; i++) train.push(x.extract(backend(T0 + d * DAY + i * 300, ROUTINE)).event);
+  const m = createModel('rarity');
+  await m.fit(train.map((e) => [e]));
+  const at = T0 + 10 * DAY + 3600;
+  const score = async (e: BehaviourEvent) => (await m.score([{ event: e, context: [] }]))[0];
+  const before = await score(x.extract(backend(at, ROUTINE)).event);
+  // the tunnel's backends: extracted (the miner learns them), scored, never learnt by the model
+  const tunnel = x.extract(backend(at + 60, 'postgres: app appdb 127.0.0.1(40122) COPY')).event;
+  const attack = await score(tunnel);
+  const after = x.extract(backend(at + 120, ROUTINE)).event;
+  t.equal(cmdOf(after), 'cmd=postgres: app appdb <*> <*>', 'the miner widened the routine template');
+  const routine = await score(after);
+  t.ok(
+    routine.value <= before.value + 0.5,
+    `the routine backend after the tunnel (${routine.value.toFixed(2)} bits) scores as before it (${before.value.toFixed(2)})`,
+  );
+  t.notMatch(routine.detail, /new object/, `and is no new object: ${routine.detail}`);
+  // the tunnel's own lines fit no known line: still a known program on a new object
+  t.match(attack.detail, /a known program on a new object/, `the tunnel's backend: ${attack.detail}`);
+  t.ok(attack.value > routine.value + 4, `and weighs (${attack.value.toFixed(2)}) well above the routine (${routine.value.toFixed(2)})`);
+  // the same in a host's pooled baseline, whose events keep no command-line text
+  const pool = createModel('rarity');
+  await pool.fit(train.map((e) => [withIdentity(e, 'postgres')]));
+  const [pooledBefore, pooledAfter] = await pool.score([
+    { event: withIdentity(train[train.length - 1], 'postgres'), context: [] },
+    { event: withIdentity(after, 'postgres'), context: [] },
+  ]);
+  t.ok(
+    pooledAfter.value <= pooledBefore.value + 0.5,
+    `in the host's pool too: ${pooledAfter.value.toFixed(2)} bits after the tunnel, ${pooledBefore.value.toFixed(2)} before (${pooledAfter.detail})`,
+  );
+  // learnt, the routine line does not teach the widened template: the tunnel's next line is still new
+  m.observe?.(after, []);
+  const next = await score(x.extract(backend(at + 180, 'postgres: app appdb 127.0.0.1(40124) COPY')).event);
+  t.match(next.detail, /a known program on a new object/, `so does the next one: ${next.detail}`);
+});
