@@ -10,7 +10,7 @@ import { announceBackend, selectBackend } from './models/backend';
 import { pace } from './pacing';
 import { Subject, type SubjectOptions, type SubjectStateFile, type SubjectVerdict } from './subject';
 import { ChainSuspicion } from './chain-suspicion';
-import { unattendedPackageRun } from './models/package-run';
+import { packagesDoing } from './models/package-run';
 import { combineBaselines, FLEET_SUBJECT, hostBaselineName, isBaselineName, subjectKey, withIdentity, type BaselineVerdict } from './baseline';
 import { createHash } from 'crypto';
 import { makeDir, quarantine, readForeignStateFile, readStateFile, untrustedFile, writeStateFile, StateFileError } from '../state/atomic';
@@ -551,7 +551,7 @@ export class Scorer {
         event: e.event,
         score: e.score,
         model: e.model,
-        unattendedRun: unattendedPackageRun(extracted[i].event),
+        packagesDoing: packagesDoing(extracted[i].event),
       });
       if (chained) out[i] = { ...e, score: chained.score, verdict: chained.verdict, reasons: `${chained.reason}; ${e.reasons}` };
     }
