@@ -971,11 +971,6 @@ function isClassEvidence(token: string): boolean {
 }
 
 /**
- * The operands of a command template: the words after the program that are not options
- * (`-d`, `--now`), not a mined wildcard, and not a path (where a path points is its own
- * class, `argloc`): `systemctl stop auditd` → stop, auditd.
- */
-/**
  * Whether a word fits a template's word, each `<*>` standing for some text: matched part by
  * part, not as a regular expression, whose backtracking over a long word the row's author
  * chooses could take as long as they like.
@@ -994,6 +989,11 @@ function fitsWord(pattern: string, word: string): boolean {
   return word.length - last.length > at && word.endsWith(last);
 }
 
+/**
+ * The operands of a command template: the words after the program that are not options
+ * (`-d`, `--now`), not a mined wildcard, and not a path (where a path points is its own
+ * class, `argloc`): `systemctl stop auditd` → stop, auditd.
+ */
 export function operandsOf(template: string): string[] {
   return template
     .split(' ')
