@@ -211,6 +211,8 @@ export class AnomalyExtension {
           'info',
           `read the retained scores and windows in ${((performance.now() - began) / 1000).toFixed(1)} s, paced to ${budget.source} (waited ${(reading.waitedMs / 1000).toFixed(1)} s)`,
         );
+      // before any line is scored: the cursor never passes rows the disk may not have
+      this.queue.syncBeforeCursor([this.scores, this.windows]);
       storesRead({ scores: this.scores, windows: this.windows });
     } catch (err) {
       const why = `cannot read the retained scores and windows: ${(err as Error).message}`;

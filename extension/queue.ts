@@ -81,6 +81,20 @@ interface Unread {
   bytes: number;
 }
 
+/**
+ * Where the consumer keeps what it made of the lines (the retained scores and windows). A
+ * commit comes after the lines' results are written, and the cursor is saved every 200 ms,
+ * while the results' files were synced only at close: after a power loss the cursor could
+ * be past lines whose results the disk never got, and those lines were lost for good. So the
+ * results are synced before each save of the cursor, when something was written since.
+ */
+export interface DurableResults {
+  /** make what was written so far durable, in libuv's pool; rejects if the disk fails */
+  syncInBackground(): Promise<void>;
+  /** the same, at once; throws if the disk fails */
+  flush(): void;
+}
+
 interface Cursor {
   segment: number;
   position: number;
@@ -141,6 +155,8 @@ export class DurableQueue {
   private since = 0;
   /** the error that stops appends, until one succeeds again */
   private failing: string | null = null;
+  /** where the consumer keeps what it made of the lines: made durable before the cursor passes them */
+  private results: readonly DurableResults[] = [];
   private readonly say: Throttled;
 
   constructor(
@@ -645,6 +661,11 @@ export class DurableQueue {
     this.inFlight = 0;
   }
 
+  /** sync `results` before every save of the cursor from now on */
+  syncBeforeCursor(results: readonly DurableResults[]): void {
+    this.results = results;
+  }
+
   /** the counters changed without a commit (rejected or dropped lines): save them soon */
   touch(): void {
     this.cursorDirty = true;
@@ -664,6 +685,7 @@ export class DurableQueue {
     if (!this.cursorDirty) return;
     this.cursorSaves++;
     try {
+      for (const r of this.results) r.flush();
       writeStateFile(path.join(this.dir, 'cursor.json'), CURSOR_KIND, 1, this.cursorPayload());
       this.cursorDirty = false;
     } catch (err) {
@@ -714,16 +736,14 @@ export class DurableQueue {
     if (this.cursorDirty && !this.closed) {
       this.cursorDirty = false;
       const saves = this.cursorSaves;
+      // taken before the results' sync: the lines it passes were committed, so their results
+      // written, before the sync begins, which therefore covers them
+      const payload = this.cursorPayload();
       try {
+        await Promise.all(this.results.map((r) => r.syncInBackground()));
         // sync() and close() save the cursor themselves: this save, begun before, is older
         // and is dropped rather than renamed over theirs
-        await writeStateFileInBackground(
-          path.join(this.dir, 'cursor.json'),
-          CURSOR_KIND,
-          1,
-          this.cursorPayload(),
-          () => this.closed || this.cursorSaves !== saves,
-        );
+        await writeStateFileInBackground(path.join(this.dir, 'cursor.json'), CURSOR_KIND, 1, payload, () => this.closed || this.cursorSaves !== saves);
       } catch (err) {
         this.cursorDirty = true;
         this.cursorFailed(err);

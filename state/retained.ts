@@ -4,7 +4,7 @@ import { latestPlausible } from '../scorer/clock';
 import { fnv1a32 as fnv } from '../scorer/hash';
 import type { Verdict } from '../scorer/types';
 import type { LogFn } from '../conf/log';
-import { APPEND_READ, makeDir, quarantine, READ, writeAll } from './atomic';
+import { APPEND_READ, fsyncDir, fsyncDirInBackground, makeDir, quarantine, READ, writeAll } from './atomic';
 import { textKey, type Bound } from './store';
 
 // Retained records (anomaly_scores rows, anomaly_windows rows) as an index of typed columns
@@ -111,6 +111,12 @@ interface Segment {
   lastRow: number;
   /** a refused write left part of a record at its end that could not be cut off */
   torn?: boolean;
+  /** written since its last fdatasync */
+  unsynced?: boolean;
+  /** its fdatasyncs under way in libuv's pool: the descriptor is closed once they return */
+  inPool?: number;
+  /** dropped or closed while an fdatasync was in the pool */
+  closing?: boolean;
 }
 
 type Column = Float64Array | Float32Array | Uint8Array | Uint32Array;
@@ -156,7 +162,8 @@ export abstract class Retained<R> {
   private readonly lowCache = new Map<number, { r: R; bytes: number }>();
   private lowCacheBytes = 0;
   private newest = 0;
-  private unsynced = false;
+  /** a segment was created since the directory was last fsynced */
+  private dirUnsynced = false;
 
   constructor(
     protected readonly kind: RetainedKind<R>,
@@ -233,6 +240,7 @@ export abstract class Retained<R> {
       const file = path.join(this.opts.dir, `${SEGMENT_PREFIX}${String(n).padStart(8, '0')}.jsonl`);
       seg = { n, file, fd: fs.openSync(file, APPEND_READ, 0o600), size: 0, lastRow: this.base + this.end - 1 };
       this.segments.push(seg);
+      this.dirUnsynced = true;
     }
     return seg;
   }
@@ -259,7 +267,6 @@ export abstract class Retained<R> {
         done += this.appendChunk(seg, records.slice(done, done + Math.max(1, Math.min(room, 2000))));
       }
     } finally {
-      if (done) this.unsynced = true;
       this.retain();
     }
   }
@@ -284,6 +291,7 @@ export abstract class Retained<R> {
       throw err;
     }
     seg.torn = false;
+    seg.unsynced = true;
     let offset = at + prefix.length;
     const segIndex = this.segments.indexOf(seg);
     for (let k = 0; k < records.length; k++) {
@@ -386,7 +394,7 @@ export abstract class Retained<R> {
     let dropped = false;
     while (this.segments.length > 1 && this.segments[0].lastRow < firstLive) {
       const seg = this.segments.shift()!;
-      fs.closeSync(seg.fd);
+      this.closeSegment(seg);
       if (!this.opts.readOnly) fs.rmSync(seg.file, { force: true });
       dropped = true;
     }
@@ -603,15 +611,60 @@ export abstract class Retained<R> {
     if (this.size) this.log('info', `loaded ${this.size} ${what} from ${this.opts.dir}`);
   }
 
+  /**
+   * Make everything appended so far durable: the segments written since their last sync
+   * (fdatasync: their size is part of what it syncs), and the directory once a segment was
+   * created in it. Nothing written since, nothing done: an idle store does no I/O.
+   */
   flush(): void {
-    if (!this.unsynced) return;
-    for (const s of this.segments) fs.fsyncSync(s.fd);
-    this.unsynced = false;
+    for (const s of this.segments) {
+      if (!s.unsynced) continue;
+      fs.fdatasyncSync(s.fd);
+      s.unsynced = false;
+    }
+    if (this.dirUnsynced) {
+      this.dirUnsynced = false;
+      fsyncDir(this.opts.dir);
+    }
+  }
+
+  /**
+   * flush() in libuv's pool, for the thread that answers osqueryd. What is appended once this
+   * is called is not covered (it marks its segment again). Rejects when a sync fails, the
+   * segment then marked again, so that the queue does not save a cursor past rows the disk
+   * may not have.
+   */
+  async syncInBackground(): Promise<void> {
+    const syncs = this.segments.filter((s) => s.unsynced).map((s) => this.syncInPool(s));
+    if (this.dirUnsynced) {
+      this.dirUnsynced = false;
+      syncs.push(fsyncDirInBackground(this.opts.dir));
+    }
+    await Promise.all(syncs);
+  }
+
+  private syncInPool(s: Segment): Promise<void> {
+    s.unsynced = false;
+    s.inPool = (s.inPool ?? 0) + 1;
+    return new Promise((resolve, reject) =>
+      fs.fdatasync(s.fd, (err) => {
+        if (--s.inPool! === 0 && s.closing) fs.close(s.fd, () => {});
+        if (!err) return resolve();
+        if (!s.closing) s.unsynced = true;
+        reject(err);
+      }),
+    );
+  }
+
+  /** closed now, or once its fdatasyncs in the pool return: a number closed meanwhile may be another file's */
+  private closeSegment(s: Segment): void {
+    if (s.inPool) s.closing = true;
+    else fs.closeSync(s.fd);
   }
 
   close(): void {
     this.flush();
-    for (const s of this.segments) fs.closeSync(s.fd);
+    for (const s of this.segments) this.closeSegment(s);
     this.segments = [];
   }
 }
