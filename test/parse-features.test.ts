@@ -5,6 +5,7 @@ import { CharModel } from '../scorer/features/chars';
 import { FeatureExtractor } from '../scorer/features/extract';
 import { addressClass, generalisePath, portClass } from '../scorer/features/generalise';
 import { evaluateMiner } from '../scorer/features/miner-eval';
+import { operandsOf } from '../scorer/models/rarity';
 import { learnIdentity, resolveSubject, UidMap } from '../scorer/features/subject';
 import { IN_PACKAGE_RUN, NO_LOGIN, type ResultRow } from '../scorer/types';
 import { checkExtractor } from '../state/schema';
@@ -500,6 +501,11 @@ t.test("a long command line's template keeps the option names past its head, bou
   t.ok(runc(6, true).slice(0, 160) === runc(6, false).slice(0, 160), 'the two lines are the same in their first 160 characters');
   t.not(exec, probe, `an interactive exec (--console-socket) is not a probe's template (${exec})`);
   t.match(exec, /--console-socket/);
+  t.same(
+    operandsOf(exec),
+    operandsOf(exec.slice(0, 160)),
+    "what follows the head adds no operand word: a known program's first long line is new options, not a new object",
+  );
   t.equal(cmdOf(runc(7, false)), probe, "the next probe is the probes' template again");
   const hostile = `sh ${'x'.repeat(150)} ${Array.from({ length: 500 }, (_, i) => `--${'abcdefghijklmnopqrstuvwxyz'.slice(i % 26)}-${'q'.repeat(i % 40)}=${i}`).join(' ')}`;
   const many = cmdOf(hostile.slice(0, 4096));

@@ -334,7 +334,9 @@ export class FeatureExtractor {
     if (!head.endsWith(' ')) after.shift();
     const tail = after.concat(tokens.slice(MINED_TOKENS));
     const names = optionNames(tail);
-    return names.length ? `${head} … ${names.join(' ')}` : head;
+    // no mark between them: a mark would be a word the rarity model reads as an operand (a
+    // known program's first long line would name a new object)
+    return names.length ? `${head} ${names.join(' ')}` : head;
   }
 
   toState(): ExtractorState {
