@@ -5,6 +5,7 @@ import { CharModel } from '../scorer/features/chars';
 import { FeatureExtractor } from '../scorer/features/extract';
 import { addressClass, generalisePath, portClass } from '../scorer/features/generalise';
 import { evaluateMiner } from '../scorer/features/miner-eval';
+import { operandsOf } from '../scorer/models/rarity';
 import { learnIdentity, resolveSubject, UidMap } from '../scorer/features/subject';
 import { IN_PACKAGE_RUN, NO_LOGIN, type ResultRow } from '../scorer/types';
 import { checkExtractor } from '../state/schema';
@@ -474,4 +475,41 @@ t.test('rows that give one uid ever new names keep one name for it, not every na
   t.equal(users.name('1000', 'web-01'), `n${(49_999).toString(36)}`, 'the newest name is the uid’s');
   t.equal(users.uidOf(`n${(49_999).toString(36)}`, 'web-01'), '1000', 'and names it');
   t.equal(users.uidOf('n0', 'web-01'), undefined, 'an old name names no uid');
+});
+
+t.test("a long command line's template keeps the option names past its head, bounded (tokens)", async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  let pid = 7000;
+  const cmdOf = (cmdline: string) => {
+    const e = x.extract({
+      query: 'pack_hids_process_events',
+      host: 'k8s-node',
+      time: 1_790_000_000 + pid,
+      action: 'added',
+      columns: { pid: String(pid++), parent: '900', path: '/usr/bin/runc', cmdline, uid: '0', euid: '0' },
+      decorations: {},
+    }).event;
+    return (e.values.find((v) => v.startsWith('cmd=')) ?? '').slice(4);
+  };
+  const b = '/run/containerd/io.containerd.runtime.v2.task/k8s.io/0123456789abcdef0123456789abcdef';
+  const runc = (n: number, tty: boolean) =>
+    `runc --root /run/containerd/runc/k8s.io --log ${b}/log.json --log-format json exec --process /tmp/runc-process${n}` +
+    `${tty ? ` --console-socket /tmp/pty${n}/pty.sock` : ''} --detach --pid-file ${b}/${'ab'.repeat(32)}.pid 0123456789abcdef`;
+  const probe = cmdOf(runc(1, false));
+  for (let n = 2; n < 6; n++) cmdOf(runc(n, false));
+  const exec = cmdOf(runc(6, true));
+  t.ok(runc(6, true).slice(0, 160) === runc(6, false).slice(0, 160), 'the two lines are the same in their first 160 characters');
+  t.not(exec, probe, `an interactive exec (--console-socket) is not a probe's template (${exec})`);
+  t.match(exec, /--console-socket/);
+  t.same(
+    operandsOf(exec),
+    operandsOf(exec.slice(0, 160)),
+    "what follows the head adds no operand word: a known program's first long line is new options, not a new object",
+  );
+  t.equal(cmdOf(runc(7, false)), probe, "the next probe is the probes' template again");
+  const hostile = `sh ${'x'.repeat(150)} ${Array.from({ length: 500 }, (_, i) => `--${'abcdefghijklmnopqrstuvwxyz'.slice(i % 26)}-${'q'.repeat(i % 40)}=${i}`).join(' ')}`;
+  const many = cmdOf(hostile.slice(0, 4096));
+  t.ok(many.length <= 400, `a line of a thousand invented options stays bounded (${many.length} characters)`);
+  const words = `ls ${Array.from({ length: 30 }, (_, i) => `f${i}`).join(' ')} --color=auto`;
+  t.match(cmdOf(words), /--color$/, 'an option past the words the miner reads still counts');
 });

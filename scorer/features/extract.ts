@@ -42,6 +42,28 @@ const CMD_MASKS = [/\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b/g, /\b[0-9a-f]{8,}\
  */
 export const MAX_COMMAND = 4096;
 export const MAX_FIELD = 1024;
+/** words of a command line the miner reads; characters of its template kept whole */
+const MINED_TOKENS = 24;
+const TEMPLATE_HEAD = 160;
+/**
+ * option names a long line's template adds after its head: at most OPTION_NAMES, each a dash
+ * or two and letters (`--console-socket`, `-it`, `--log=<value>` as `--log`), so a hostile
+ * line of a thousand invented options adds at most about 200 characters and no number or id
+ */
+const OPTION_NAMES = 6;
+const OPTION_NAME = /^--?[A-Za-z][A-Za-z-]{0,30}$/;
+
+/** the distinct option names among `words`, the first OPTION_NAMES of them, sorted */
+function optionNames(words: string[]): string[] {
+  const names = new Set<string>();
+  for (const w of words) {
+    const name = w.split('=', 1)[0];
+    if (OPTION_NAME.test(name)) names.add(name);
+    if (names.size === OPTION_NAMES) break;
+  }
+  return [...names].sort();
+}
+
 /** characters of the strings the extractor shares among events (intern) */
 const INTERNED_CHARS = 8_000_000;
 const LONG_FIELDS = new Set(['cmdline', 'command', 'pcmdline']);
@@ -296,13 +318,25 @@ export class FeatureExtractor {
     const tokens = trimmed.split(/\s+/);
     tokens[0] = baseName(tokens[0]);
     const line = tokens
-      .slice(0, 24)
+      .slice(0, MINED_TOKENS)
       .map((t) => (t.startsWith('/') ? generalisePath(t) : t))
       .join(' ');
     // mined within the row's subject: another account's lines never generalise this one's
     const scoped = mine(`${this.scope} ${line}`);
     const template = scoped.slice(scoped.indexOf(' ') + 1);
-    return template.length > 160 ? template.slice(0, 160) : template;
+    if (template.length <= TEMPLATE_HEAD && tokens.length <= MINED_TOKENS) return template;
+    // a long line's head is often the same for every run of a program (runc's root, log and
+    // process file), and what sets one run apart is an option at its end (`--console-socket`
+    // of an interactive exec): the head, then the option names that follow it, as a set
+    const head = template.slice(0, TEMPLATE_HEAD);
+    // the word the head cuts through is not an option name (`-socket` of `--console-socket`)
+    const after = template.slice(TEMPLATE_HEAD).split(' ');
+    if (!head.endsWith(' ')) after.shift();
+    const tail = after.concat(tokens.slice(MINED_TOKENS));
+    const names = optionNames(tail);
+    // no mark between them: a mark would be a word the rarity model reads as an operand (a
+    // known program's first long line would name a new object)
+    return names.length ? `${head} ${names.join(' ')}` : head;
   }
 
   toState(): ExtractorState {
