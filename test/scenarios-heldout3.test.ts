@@ -1,6 +1,6 @@
 import t from 'tap';
 import { generateScenarios } from '../scorer/eval/scenarios/generate';
-import { assertDeterministic, md5, SET_OPTIONS } from './helpers/scenario-sets';
+import { assertDeterministic, assertLabelledStories, md5, SET_OPTIONS } from './helpers/scenario-sets';
 
 // The third held-out story set (scorer/eval/scenarios/heldout3.ts, branch heldout3): what it
 // generates, not how it scores (docs/evaluation.md has the figures). Its labels must be exactly
@@ -14,25 +14,7 @@ t.test('the third held-out set is the same for a seed, and another seed gives an
 });
 
 t.test('it labels anomalous exactly the rows of its attack stories', async (t) => {
-  const set = generateScenarios({ ...opts, stories: 'heldout3' });
-  const attacks = new Set(set.stories.map((s) => s.id));
-  const novelties = new Set(set.novelties.map((s) => s.id));
-  t.equal(attacks.size, 10, 'ten attacks');
-  t.equal(novelties.size, 5, 'five benign first times');
-  for (const s of set.stories) t.match(s.title, /T1\d{3}/, `${s.id} names its ATT&CK technique`);
-  // none of the other sets' stories is played again under its name
-  const others = [generateScenarios(opts), generateScenarios({ ...opts, stories: 'heldout' })];
-  for (const other of others)
-    for (const s of [...other.stories, ...other.novelties]) t.notOk(attacks.has(s.id) || novelties.has(s.id), `${s.id} is not reused`);
-
-  t.ok(
-    set.train.every((line) => !('label' in JSON.parse(line))),
-    'no training line carries a label',
-  );
-  const labels = set.test.map((line) => JSON.parse(line).label as string);
-  const wrong = labels.filter((label, i) => label !== (attacks.has(set.testStory[i]) ? 'anomalous' : 'normal'));
-  t.equal(wrong.length, 0, 'a labelled line is anomalous if and only if an attack story made it');
-  for (const id of [...attacks, ...novelties]) t.ok(set.testStory.includes(id), `${id} has rows in the labelled days`);
+  const { set } = assertLabelledStories(t, 'heldout3', [undefined, 'heldout']);
 
   // a benign first time's rows are all its own, not the routine's: the node exporter the
   // install starts (its listening port included) appears on the database host only through it

@@ -23,3 +23,29 @@ export function assertDeterministic(t: Test, stories: NonNullable<ScenarioOption
   const c = generateScenarios({ ...SET_OPTIONS, seed: 13, stories });
   t.not(md5(c.test), md5(a.test), 'seed 13 differs from seed 12');
 }
+
+/**
+ * A held-out set's stories and labels: ten attacks and five benign first times, each naming its
+ * ATT&CK technique, none another set's story under its name, no label on a training line, a
+ * labelled line anomalous exactly when an attack story made it, and every story with rows in
+ * the labelled days. Returns the set and its story ids for the set's own checks.
+ */
+export function assertLabelledStories(t: Test, stories: NonNullable<ScenarioOptions['stories']>, others: ScenarioOptions['stories'][]) {
+  const set = generateScenarios({ ...SET_OPTIONS, stories });
+  const attacks = new Set(set.stories.map((s) => s.id));
+  const novelties = new Set(set.novelties.map((s) => s.id));
+  t.equal(attacks.size, 10, 'ten attacks');
+  t.equal(novelties.size, 5, 'five benign first times');
+  for (const s of set.stories) t.match(s.title, /T1\d{3}/, `${s.id} names its ATT&CK technique`);
+  for (const other of others.map((o) => generateScenarios({ ...SET_OPTIONS, stories: o })))
+    for (const s of [...other.stories, ...other.novelties]) t.notOk(attacks.has(s.id) || novelties.has(s.id), `${s.id} is not reused`);
+  t.ok(
+    set.train.every((line) => !('label' in JSON.parse(line))),
+    'no training line carries a label',
+  );
+  const labels = set.test.map((line) => JSON.parse(line).label as string);
+  const wrong = labels.filter((label, i) => label !== (attacks.has(set.testStory[i]) ? 'anomalous' : 'normal'));
+  t.equal(wrong.length, 0, 'a labelled line is anomalous if and only if an attack story made it');
+  for (const id of [...attacks, ...novelties]) t.ok(set.testStory.includes(id), `${id} has rows in the labelled days`);
+  return { set, attacks, novelties };
+}
