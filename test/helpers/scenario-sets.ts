@@ -49,3 +49,19 @@ export function assertLabelledStories(t: Test, stories: NonNullable<ScenarioOpti
   for (const id of [...attacks, ...novelties]) t.ok(set.testStory.includes(id), `${id} has rows in the labelled days`);
   return { set, attacks, novelties };
 }
+
+/** the md5s of the train.log and test.log `main.js --seed 12 --days 21` writes, as published */
+const PUBLISHED: Record<'independent' | 'heldout' | 'heldout3', [string, string]> = {
+  independent: ['349121bfd58beaca509faab1e9ef90aa', '7144d1a30d2f4a57879301e63282558a'],
+  heldout: ['7f8fbd7de84f3b98d484ddf0feb23001', '2d6cc66fe05caef06468599b4c9b07f9'],
+  heldout3: ['c2cc9d0a7b521212d8c0d6f5554bd555', 'a4bc3456704664930c1184e005d92976'],
+};
+
+/** the sets come out byte for byte as their figures were published: a later set changed none of them */
+export function assertPublished(t: Test, sets: ReadonlyArray<keyof typeof PUBLISHED>): void {
+  for (const name of sets) {
+    const set = generateScenarios({ ...SET_OPTIONS, stories: name });
+    t.equal(md5(set.train), PUBLISHED[name][0], `${name} train.log`);
+    t.equal(md5(set.test), PUBLISHED[name][1], `${name} test.log`);
+  }
+}
