@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import Ajv from 'ajv';
 import { untrustedFile } from '../state/atomic';
+import { jsonFault } from './json-fault';
 import { MAX_LINE_BYTES } from '../scorer/parse/results';
 import type { LogLevel } from './log';
 
@@ -190,6 +191,6 @@ export function readConfigJson(file: string, optional = false): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(file, '', `not valid JSON: ${(err as Error).message}`);
+    throw new ConfigError(file, '', `not valid JSON${jsonFault(text, err as Error)}`);
   }
 }
