@@ -70,6 +70,9 @@ t.test('status and feedback against a running extension', async (t) => {
   const fb = await anomaly(['feedback', odd.id, 'normal', '--note', 'port check by the admin', '--socket', e.emu.socket]);
   t.equal(fb.code, 0, fb.err);
   t.match(fb.out, new RegExp(`labelled ${odd.id} normal`));
+  // what the label does and does not do, said where it is given (newuser): the row already
+  // scored keeps its score, which looked like a label that did nothing
+  t.match(fb.out, /later rows of the same event for this subject score at least 0\.7 .*rows already scored keep their scores/);
   const stored = await e.emu.query('SELECT id, label, note FROM anomaly_feedback');
   t.same(stored, [{ id: odd.id, label: 'normal', note: 'port check by the admin' }], 'the label is kept and listed');
 

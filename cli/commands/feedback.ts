@@ -34,6 +34,12 @@ export async function run(argv: string[]): Promise<number> {
   if (res.status?.code !== 0 || (status && status !== 'success')) {
     throw new CliError(`feedback refused: ${res.status?.message || res.response?.[0]?.message || status || 'unknown error'}`, EXIT.dataerr);
   }
-  process.stdout.write(`labelled ${id} ${label}\n`);
+  // what the label does, and what it does not: the row already scored keeps its score, so
+  // a user who looks at it again would think the label did nothing
+  const effect =
+    label === 'normal'
+      ? 'later rows of the same event for this subject score at least 0.7 ("marked normal by feedback")'
+      : 'later rows of the same event for this subject stay below 0.3 and are never learnt';
+  process.stdout.write(`labelled ${id} ${label}: ${effect}; rows already scored keep their scores. SELECT * FROM anomaly_feedback lists every label.\n`);
   return EXIT.ok;
 }
