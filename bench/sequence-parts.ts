@@ -24,7 +24,8 @@ export const scoringPart: BenchPart = {
 
 export const lstmPart: BenchPart = {
   name: 'lstm',
-  summary: 'LSTM training CPU time on the HDFS training set (needs ../shared/data)',
+  summary:
+    "LSTM training CPU time on the HDFS training set (DeepLog's train_normal.txt, not in the repository: read from ../shared/data/hdfs/ beside the checkout, skipped without it)",
   options: {},
   async run() {
     await training(row);
