@@ -1,6 +1,6 @@
 import { jumpHost, sshScanners } from './heldout';
-import { configAgent, hex, nodeExporter, resolverLookups, socket, UNSET } from './heldout3';
-import { at, daemons, isWeekend, nightlyBackup, pick, postgres, unpackPackage, weekday, weeklyDba } from './routines';
+import { hex, hostBackground, nodeExporter, socket, UNSET } from './heldout3';
+import { at, isWeekend, nightlyBackup, pick, postgres, unpackPackage, weekday, weeklyDba } from './routines';
 import { companyHost, playStories } from './company';
 import type { Story, StoryInfo } from './stories';
 import { DAY, HOUR, Host, splitLabelled, xorshift, type LabelledSplit, type Row } from './world';
@@ -649,6 +649,26 @@ function openvpnStart(h: Host, t: number, tag: Tag): void {
   );
 }
 
+/**
+ * An admin's SSH login from `from` and `sudo -i` after `after` seconds: the root shell's pid and
+ * the ids its commands run with (root, the admin's login behind them)
+ */
+function rootShell(
+  h: Host,
+  t: number,
+  who: string,
+  from: string,
+  after: number,
+  tag: Tag,
+): { bash: string; root: { uid: string; euid: string; cwd: string } & Tag } {
+  h.login(t, who, from, tag);
+  const shell = h.session(t, who, tag);
+  h.history(t + after, who, 'sudo -i', tag);
+  const sudo = h.exec(t + after, who, '/usr/bin/sudo', 'sudo -i', shell, { euid: '0', ...tag });
+  const root = { uid: '0', euid: '0', cwd: '/root', ...tag };
+  return { bash: h.exec(t + after + 1, who, '/bin/bash', '-bash', sudo, root), root };
+}
+
 // ---- attacks ----
 
 export interface Heldout5Hosts {
@@ -959,12 +979,7 @@ export function heldout5Attacks(rand: Rand, hosts: Heldout5Hosts, st: GpuState, 
       day: 0,
       play(h, t) {
         const s = { story: this.id };
-        h.login(t, 'ops', VPN_ADDR.ops, s);
-        const shell = h.session(t, 'ops', s);
-        h.history(t + 20, 'ops', 'sudo -i', s);
-        const sudo = h.exec(t + 20, 'ops', '/usr/bin/sudo', 'sudo -i', shell, { euid: '0', ...s });
-        const root = { uid: '0', euid: '0', cwd: '/root', ...s };
-        const bash = h.exec(t + 21, 'ops', '/bin/bash', '-bash', sudo, root);
+        const { bash, root } = rootShell(h, t, 'ops', VPN_ADDR.ops, 20, s);
         const steps: Array<[string, string]> = [
           ['/usr/bin/grep', 'grep -n push /etc/openvpn/server/server.conf'],
           ['/usr/bin/sed', 'sed -i s/dhcp-option DNS 10.40.0.2/dhcp-option DNS 198.51.100.53/ /etc/openvpn/server/server.conf'],
@@ -1316,12 +1331,7 @@ export function heldout5Novelties(rand: Rand, st: GpuState): Story[] {
       day: 0,
       play(h, t) {
         const n = { novelty: this.id };
-        h.login(t, 'ops', OFFICE.ops, n);
-        const shell = h.session(t, 'ops', n);
-        h.history(t + 15, 'ops', 'sudo -i', n);
-        const sudo = h.exec(t + 15, 'ops', '/usr/bin/sudo', 'sudo -i', shell, { euid: '0', ...n });
-        const root = { uid: '0', euid: '0', cwd: '/root', ...n };
-        const bash = h.exec(t + 16, 'ops', '/bin/bash', '-bash', sudo, root);
+        const { bash, root } = rootShell(h, t, 'ops', OFFICE.ops, 15, n);
         const steps: Array<[string, string, number?]> = [
           ['/usr/bin/smbstatus', 'smbstatus'],
           ['/usr/sbin/zfs', 'zfs list -t snapshot -o name,used,creation -s creation'],
@@ -1353,12 +1363,7 @@ export function heldout5Novelties(rand: Rand, st: GpuState): Story[] {
       day: 0,
       play(h, t) {
         const n = { novelty: this.id };
-        h.login(t, 'ops', OFFICE.ops, n);
-        const shell = h.session(t, 'ops', n);
-        h.history(t + 15, 'ops', 'sudo -i', n);
-        const sudo = h.exec(t + 15, 'ops', '/usr/bin/sudo', 'sudo -i', shell, { euid: '0', ...n });
-        const root = { uid: '0', euid: '0', cwd: '/root', ...n };
-        const bash = h.exec(t + 16, 'ops', '/bin/bash', '-bash', sudo, root);
+        const { bash, root } = rootShell(h, t, 'ops', OFFICE.ops, 15, n);
         let tt = t + 40;
         const run = (exe: string, cmd: string, parent = bash) => {
           const pid = h.exec(tt, 'ops', exe, cmd, parent, root);
@@ -1512,11 +1517,7 @@ export function generateHeldout5(opts: Heldout5Options): LabelledSplit & { stori
     const day = opts.start + d * DAY;
     // the account the new student's story provisions on the first labelled day is in the next day's `users` snapshot
     if (d === firstTest + 1) gpu.accounts.push({ name: 'sofia', uid: '1105', home: '/home/sofia' });
-    for (const h of hosts) {
-      daemons(h, day, r);
-      configAgent(h, day, r);
-      resolverLookups(h, day, r);
-    }
+    hostBackground(hosts, day, r);
     for (const h of [pg, gpu, files]) nodeExporter(h, day, r);
     nightlyBackup(pg, day, r, '/var/lib/postgresql/15/main');
     nightlyBackup(files, day, r, '/srv/shares/finance /srv/shares/office /srv/shares/research/papers');
