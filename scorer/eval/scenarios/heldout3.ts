@@ -128,6 +128,15 @@ export function configAgent(h: Host, day: number, r: Rand): void {
   }
 }
 
+/** what every host of the company runs each day: cron, logrotate and apt's daemons, the puppet agent, resolver lookups */
+export function hostBackground(hosts: readonly Host[], day: number, r: Rand): void {
+  for (const h of hosts) {
+    daemons(h, day, r);
+    configAgent(h, day, r);
+    resolverLookups(h, day, r);
+  }
+}
+
 /** a node exporter on the host, which the monitoring server's Prometheus scrapes over a kept-alive connection */
 export function nodeExporter(h: Host, day: number, r: Rand): void {
   h.listen(day + 60, '780', 9100, '0.0.0.0');
@@ -1118,11 +1127,7 @@ export function generateHeldout3(opts: Heldout3Options): LabelledSplit & { stori
     const day = opts.start + d * DAY;
     // the account the node exporter's install creates is in the next day's `users` snapshot
     if (d === firstTest + 1) pg.accounts.push({ name: 'prometheus', uid: '119', home: '/var/lib/prometheus', service: true });
-    for (const h of hosts) {
-      daemons(h, day, r);
-      configAgent(h, day, r);
-      resolverLookups(h, day, r);
-    }
+    hostBackground(hosts, day, r);
     for (const h of [ci, web, mon]) nodeExporter(h, day, r);
     nightlyBackup(ci, day, r, '/srv/ci');
     nightlyBackup(pg, day, r, '/var/lib/postgresql/15/main');

@@ -1,6 +1,6 @@
 import { jumpHost } from './heldout';
-import { configAgent, hex, nodeExporter, resolverLookups, socket, UNSET } from './heldout3';
-import { at, companyWorkday, daemons, isWeekend, nightlyBackup, pick, unpackPackage, weekday } from './routines';
+import { hex, hostBackground, nodeExporter, socket, UNSET } from './heldout3';
+import { at, companyWorkday, isWeekend, nightlyBackup, pick, unpackPackage, weekday } from './routines';
 import { companyHost, playStories } from './company';
 import type { Story, StoryInfo } from './stories';
 import { DAY, HOUR, Host, splitLabelled, xorshift, type LabelledSplit, type Row } from './world';
@@ -964,11 +964,7 @@ export function generateHeldout4(opts: Heldout4Options): LabelledSplit & { stori
     const day = opts.start + d * DAY;
     // the account the new SRE's story provisions on the first labelled day is in the next day's `users` snapshot
     if (d === firstTest + 1) bastion.accounts.push({ name: 'noor', uid: '1009', home: '/home/noor' });
-    for (const h of hosts) {
-      daemons(h, day, r);
-      configAgent(h, day, r);
-      resolverLookups(h, day, r);
-    }
+    hostBackground(hosts, day, r);
     for (const h of [ci, pg, mail]) nodeExporter(h, day, r);
     nightlyBackup(ci, day, r, '/srv/ci');
     nightlyBackup(pg, day, r, '/var/lib/postgresql/15/main');

@@ -4,11 +4,11 @@ import { resolveConfig } from '../../../conf/config';
 import { metrics } from '../metrics';
 import { runEval } from '../run';
 import type { ScoredEvent } from '../../types';
-import { generateScenarios } from './generate';
+import { generateScenarios, type ScenarioOptions } from './generate';
 import { windowReport, type ListedWindow } from './window-report';
 import { DAY } from './world';
 
-// node dist/scorer/eval/scenarios/main.js --out DIR [--days 21] [--seed 11] [--stories independent|heldout|heldout3|heldout4 [--no-scanners]] [--eval] [--models rarity,ocsvm,lstm]
+// node dist/scorer/eval/scenarios/main.js --out DIR [--days 21] [--seed 11] [--stories independent|heldout|heldout3|heldout4|heldout5 [--no-scanners]] [--eval] [--models rarity,ocsvm,lstm]
 // Writes DIR/train.log and DIR/test.log (for `anomaly eval`) and, with --eval, scores them as
 // the product does and prints a table per story.
 
@@ -22,9 +22,15 @@ async function main(argv: string[]): Promise<void> {
   const seed = Number(arg('seed', '11'));
   const start = Number(arg('start', String(1_767_225_600))); // Thu 1 Jan 2026, fixed: the figures do not move with the date
   const stories = arg('stories', 'independent');
-  if (stories !== 'independent' && stories !== 'heldout' && stories !== 'heldout3' && stories !== 'heldout4')
-    throw new Error(`--stories: independent, heldout, heldout3 or heldout4, not ${stories}`);
-  const set = generateScenarios({ seed, days, start: Math.floor(start / DAY) * DAY, stories, scanners: !argv.includes('--no-scanners') });
+  if (!['independent', 'heldout', 'heldout3', 'heldout4', 'heldout5'].includes(stories))
+    throw new Error(`--stories: independent, heldout, heldout3, heldout4 or heldout5, not ${stories}`);
+  const set = generateScenarios({
+    seed,
+    days,
+    start: Math.floor(start / DAY) * DAY,
+    stories: stories as ScenarioOptions['stories'],
+    scanners: !argv.includes('--no-scanners'),
+  });
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(path.join(out, 'train.log'), set.train.join('\n') + '\n');
   fs.writeFileSync(path.join(out, 'test.log'), set.test.join('\n') + '\n');
