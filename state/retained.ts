@@ -4,6 +4,7 @@ import { latestPlausible } from '../scorer/clock';
 import { fnv1a32 as fnv } from '../scorer/hash';
 import type { Verdict } from '../scorer/types';
 import type { LogFn } from '../conf/log';
+import { holdBack, shareOut, tally, type AnswerShare, type HeldBack, type PairTally } from './answer-share';
 import { APPEND_READ, fsyncDir, fsyncDirInBackground, makeDir, quarantine, READ, writeAll } from './atomic';
 import { textKey, type Bound } from './store';
 
@@ -409,6 +410,58 @@ export abstract class Retained<R> {
    * low-scored ones is walked
    */
   protected *scan(matches: (i: number) => boolean, lowOnly: boolean): Generator<R> {
+    for (const i of this.slots(matches, lowOnly)) {
+      const r = this.read(i);
+      if (r) yield r;
+    }
+  }
+
+  /**
+   * scan's records within an answer's share (state/answer-share.ts): the index is walked once
+   * to tally each subject on a host, and where the answer would pass its budget each keeps its
+   * oldest records within its fair share; the others are summed up from the index, never read,
+   * and come last as one HeldBack each
+   */
+  protected *scanShared(matches: (i: number) => boolean, lowOnly: boolean, share: AnswerShare): Generator<R | HeldBack> {
+    const pairs = new Map<number, PairTally>();
+    const cost = (i: number): number =>
+      share.rowBytes(
+        this.length[i],
+        this.subjects.values[this.subject[i]],
+        this.hosts.values[this.host[i]],
+        this.kind.tag ? this.tags.values[this.tag[i]] : '',
+      );
+    for (const i of this.slots(matches, lowOnly)) {
+      const key = this.host[i] * 2 ** 32 + this.subject[i];
+      let p = pairs.get(key);
+      if (!p) pairs.set(key, (p = tally()));
+      p.rows++;
+      p.bytes += cost(i);
+    }
+    if (!shareOut(pairs, share)) {
+      yield* this.scan(matches, lowOnly);
+      return;
+    }
+    for (const i of this.slots(matches, lowOnly)) {
+      const p = pairs.get(this.host[i] * 2 ** 32 + this.subject[i]);
+      // (a record appended since the tally is not in this answer)
+      if (!p) continue;
+      const c = cost(i);
+      if (p.leftRows > p.keepRows || p.leftBytes > p.keepBytes + 1e-6) {
+        const start = this.kind.start ? this.startCol[i] : this.time[i];
+        holdBack(p, this.subjects.values[this.subject[i]], this.hosts.values[this.host[i]], start, this.time[i], this.score[i], VERDICTS[this.verdict[i]]);
+      } else {
+        const r = this.read(i);
+        if (r) yield r;
+      }
+      p.leftRows--;
+      p.leftBytes -= c;
+    }
+    for (const p of pairs.values()) if (p.held) yield p.held;
+  }
+
+  /** the live slots that pass `matches`, newest first (see scan) */
+  private *slots(matches: (i: number) => boolean, lowOnly: boolean): Generator<number> {
     // records are followed by absolute number: a caller that pauses between them may see new
     // ones appended (and the arrays moved) or old ones retired in the meantime
     if (lowOnly) {
@@ -417,10 +470,7 @@ export abstract class Retained<R> {
       for (let k = low.length - 1; k >= 0; k--) {
         const i = low[k] - this.base;
         if (i < this.start) return;
-        if (i < this.end && this.verdict[i] !== DEAD && matches(i)) {
-          const r = this.read(i);
-          if (r) yield r;
-        }
+        if (i < this.end && this.verdict[i] !== DEAD && matches(i)) yield i;
       }
       return;
     }
@@ -428,8 +478,7 @@ export abstract class Retained<R> {
       const i = row - this.base;
       if (i < this.start || i >= this.end) return;
       if (this.verdict[i] === DEAD || !matches(i)) continue;
-      const r = this.read(i);
-      if (r) yield r;
+      yield i;
     }
   }
 

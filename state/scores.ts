@@ -1,5 +1,6 @@
 import { compareMarks, isQueuedMark, type QueuedMark, type ScoredEvent, type Verdict } from '../scorer/types';
 import { hashText, idSet, range, Retained, verdictIds, within, VERDICTS, LOW_SCORE, type RetainedKind, type RetainedOptions } from './retained';
+import type { AnswerShare, HeldBack } from './answer-share';
 import { readInSlices, SCORE_SLACK, textKey, type ScoreFilter, type ScoreStore } from './store';
 
 // The retained `anomaly_scores` rows: an index of typed columns and the rows in segment files
@@ -160,13 +161,27 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
 
   /** rows matching the filter, newest first, each read from disk only when it is reached */
   *matching(filter: ScoreFilter): Generator<ScoredEvent> {
+    const m = this.matcher(filter);
+    if (!m) return;
+    for (const ev of this.scan(m.matches, m.lowOnly)) if (m.wanted(ev)) yield ev;
+  }
+
+  /** matching's rows within an answer's share, and a summary of each subject's rows held back */
+  *answer(filter: ScoreFilter, share: AnswerShare): Generator<ScoredEvent | HeldBack> {
+    const m = this.matcher(filter);
+    if (!m) return;
+    for (const ev of this.scanShared(m.matches, m.lowOnly, share)) if ('held' in ev || m.wanted(ev)) yield ev;
+  }
+
+  /** the index test for a filter, or null when no row can match */
+  private matcher(filter: ScoreFilter): { matches: (i: number) => boolean; lowOnly: boolean; wanted: (ev: ScoredEvent) => boolean } | null {
     const subjects = idSet(filter.subject, this.subjects);
     const hosts = idSet(filter.host, this.hosts);
     const queries = idSet(filter.query, this.tags);
     const verdicts = verdictIds(filter.verdict);
     const ids = filter.id ? new Set(filter.id.map(hashText)) : null;
     // a value never stored matches nothing: no scan at all
-    if (subjects?.size === 0 || hosts?.size === 0 || queries?.size === 0 || verdicts?.size === 0) return;
+    if (subjects?.size === 0 || hosts?.size === 0 || queries?.size === 0 || verdicts?.size === 0) return null;
     const times = range(filter.time);
     // scores are stored as float32 and shown rounded (SCORE_SLACK): the edges are widened
     const scores = range(filter.score, SCORE_SLACK);
@@ -186,7 +201,7 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
     // with a scan of the list per row cost n² (200k ids: minutes of the main thread's CPU)
     const wanted = filter.id ? new Set(filter.id.map(textKey)) : null;
     // only low scores can match: walk the list of them, newest first, instead of every row
-    for (const ev of this.scan(matches, hasScoreBound && scores[1].v < LOW_SCORE)) if (!wanted || wanted.has(textKey(ev.id))) yield ev;
+    return { matches, lowOnly: hasScoreBound && scores[1].v < LOW_SCORE, wanted: (ev) => !wanted || wanted.has(textKey(ev.id)) };
   }
 
   get(id: string): ScoredEvent | undefined {

@@ -1,4 +1,5 @@
 import type { ScoredEvent, ScoredWindow } from '../scorer/types';
+import type { AnswerShare, HeldBack } from './answer-share';
 
 // What the anomaly_scores and anomaly_windows tables and the scoring service need of the
 // retained rows.
@@ -78,6 +79,8 @@ export interface ScoreStore {
   scoredAgain(events: readonly ScoredEvent[]): void;
   /** rows matching the filter, newest first, read one at a time */
   matching(filter: ScoreFilter): Iterable<ScoredEvent>;
+  /** matching's rows within a table answer's share, then one summary per subject on a host held back */
+  answer(filter: ScoreFilter, share: AnswerShare): Iterable<ScoredEvent | HeldBack>;
   /** rows matching the filter, newest first */
   select(filter: ScoreFilter): ScoredEvent[];
   get(id: string): ScoredEvent | undefined;
@@ -102,6 +105,8 @@ export interface WindowStore {
   append(windows: readonly ScoredWindow[]): void;
   /** windows matching the filter, newest first, read one at a time */
   matching(filter: WindowFilter): Iterable<ScoredWindow>;
+  /** matching's windows within a table answer's share, then one summary per subject on a host held back */
+  answer(filter: WindowFilter, share: AnswerShare): Iterable<ScoredWindow | HeldBack>;
   /** windows matching the filter, newest first */
   select(filter: WindowFilter): ScoredWindow[];
   readonly size: number;

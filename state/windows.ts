@@ -3,6 +3,7 @@ import * as path from 'path';
 import type { ScoredWindow, Verdict } from '../scorer/types';
 import { idSet, range, Retained, verdictIds, within, VERDICTS, LOW_SCORE, type RetainedKind, type RetainedOptions } from './retained';
 import { readInSlices, SCORE_SLACK, type WindowFilter, type WindowStore } from './store';
+import type { AnswerShare, HeldBack } from './answer-share';
 
 // The retained `anomaly_windows` rows, held as the retained scores are (state/retained.ts): an
 // index of typed columns in memory, the windows in segment files. A subject closes one window
@@ -141,11 +142,23 @@ export class RetainedWindows extends Retained<ScoredWindow> implements WindowSto
 
   /** windows matching the filter, newest first, each read from disk only when it is reached */
   *matching(filter: WindowFilter): Generator<ScoredWindow> {
+    const m = this.matcher(filter);
+    if (m) yield* this.scan(m.matches, m.lowOnly);
+  }
+
+  /** matching's windows within an answer's share, and a summary of each subject's windows held back */
+  *answer(filter: WindowFilter, share: AnswerShare): Generator<ScoredWindow | HeldBack> {
+    const m = this.matcher(filter);
+    if (m) yield* this.scanShared(m.matches, m.lowOnly, share);
+  }
+
+  /** the index test for a filter, or null when no window can match */
+  private matcher(filter: WindowFilter): { matches: (i: number) => boolean; lowOnly: boolean } | null {
     // text compared by textKey: SQLite may compare with a collation (store.ts)
     const subjects = idSet(filter.subject, this.subjects);
     const hosts = idSet(filter.host, this.hosts);
     const verdicts = verdictIds(filter.verdict);
-    if (subjects?.size === 0 || hosts?.size === 0 || verdicts?.size === 0) return;
+    if (subjects?.size === 0 || hosts?.size === 0 || verdicts?.size === 0) return null;
     const starts = range(filter.start);
     const ends = range(filter.end);
     // A window's score is shown to six places (formatDouble) and SQLite compares that: each
@@ -164,6 +177,6 @@ export class RetainedWindows extends Retained<ScoredWindow> implements WindowSto
       if (verdicts && !verdicts.has(this.verdict[i])) return false;
       return true;
     };
-    yield* this.scan(matches, hasScoreBound && scores[1].v < LOW_SCORE);
+    return { matches, lowOnly: hasScoreBound && scores[1].v < LOW_SCORE };
   }
 }

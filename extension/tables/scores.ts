@@ -1,6 +1,8 @@
 import type { ScoredEvent } from '../../scorer/types';
-import type { ScoreFilter, ScoreStore } from '../../state/store';
-import { scoreFilterOf, tablePlugin, type ColumnDefinition, type Row } from '../plugin/table';
+import type { AnswerShare, HeldBack } from '../../state/answer-share';
+import type { ScoreStore } from '../../state/store';
+import { equalsOf, scoreFilterOf, tablePlugin, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
+import { answerShare, cutCells, heldReasons } from './answer';
 
 // anomaly_scores (design.md): one row per scored result row, newest first, with the
 // constraints osqueryd passes on time, score, subject, host and verdict pushed down. Rows
@@ -51,10 +53,47 @@ export function scoresTable(store: ScoreStore | Promise<ScoreStore>) {
   return tablePlugin({
     name: 'anomaly_scores',
     columns: SCORE_COLUMNS,
-    generate: async (ctx) => scoreRows(await store, scoreFilterOf(ctx)),
+    generate: async (ctx) => scoreRows(await store, ctx),
   });
 }
 
-function* scoreRows(store: ScoreStore, filter: ScoreFilter): Generator<Row> {
-  for (const ev of store.matching(filter)) yield scoreRow(ev);
+/** what the scorer writes in a short form (answer.ts SHORT_CELL_BYTES) */
+const SHORT_SCORE_CELLS: ReadonlySet<string> = new Set(['id', 'action', 'verdict', 'model']);
+
+/**
+ * Within the answer's share (answer.ts): a query that names its rows by id gets their cells
+ * whole; one subject's flood of bad rows is summed up in one row (heldScoreRow) rather than
+ * refused past 64 MB with everyone else's
+ */
+function* scoreRows(store: ScoreStore, ctx: QueryContext): Generator<Row> {
+  const byId = Boolean(equalsOf(ctx, 'id'));
+  const share = answerShare(ctx, SCORE_COLUMNS, SHORT_SCORE_CELLS, byId);
+  for (const ev of store.answer(scoreFilterOf(ctx), share)) {
+    if ('held' in ev) yield cutCells(heldScoreRow(ev, share), ctx.colsUsed, SHORT_SCORE_CELLS);
+    else yield byId ? scoreRow(ev) : cutCells(scoreRow(ev), ctx.colsUsed, SHORT_SCORE_CELLS);
+  }
+}
+
+/**
+ * The rows of one subject on one host an answer held back, as one row the same constraints
+ * select: its time is the newest held, its score the lowest and its verdict the most severe,
+ * so `score < 0.3 AND time > …` still finds it. Its id names the subject and host, so the
+ * differential log reports it again only as the count grows.
+ */
+export function heldScoreRow(h: HeldBack, share: AnswerShare): Row {
+  const row: Row = {
+    id: `held-back:${h.subject}@${h.host}`,
+    time: String(h.to),
+    host: h.host,
+    subject: h.subject,
+    query: '',
+    action: 'held',
+    event: `held back: ${h.rows} rows`,
+    verdict: h.verdict,
+    model: 'held-back',
+    reasons: heldReasons(h, 'rows', share),
+    columns: JSON.stringify({ held: h.rows, from: h.from, to: h.to }),
+  };
+  if (h.score !== null) row.score = formatDouble(h.score);
+  return row;
 }

@@ -1,6 +1,8 @@
 import type { ScoredWindow } from '../../scorer/types';
+import type { AnswerShare, HeldBack } from '../../state/answer-share';
 import type { WindowFilter, WindowStore } from '../../state/store';
 import { boundsOf, equalsOf, tablePlugin, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
+import { answerShare, cutCells, heldReasons } from './answer';
 import { formatDouble } from './scores';
 
 // anomaly_windows (design.md): one row per subject and closed time window, newest first, with
@@ -58,11 +60,32 @@ export function windowsTable(store: WindowStore | Promise<WindowStore>) {
   return tablePlugin({
     name: 'anomaly_windows',
     columns: WINDOW_COLUMNS,
-    generate: async (ctx) => windowRows(await store, windowFilterOf(ctx)),
+    generate: async (ctx) => windowRows(await store, ctx),
   });
 }
 
-function* windowRows(store: WindowStore, filter: WindowFilter): Generator<Row> {
-  // read one at a time as the server encodes them, as anomaly_scores' rows are
-  for (const w of store.matching(filter)) yield windowRow(w);
+/** what the scorer writes in a short form (answer.ts SHORT_CELL_BYTES) */
+const SHORT_WINDOW_CELLS: ReadonlySet<string> = new Set(['verdict', 'model']);
+
+/** read one at a time as the server encodes them, within the answer's share, as anomaly_scores' rows are */
+function* windowRows(store: WindowStore, ctx: QueryContext): Generator<Row> {
+  const share = answerShare(ctx, WINDOW_COLUMNS, SHORT_WINDOW_CELLS, false);
+  for (const w of store.answer(windowFilterOf(ctx), share))
+    yield cutCells('held' in w ? heldWindowRow(w, share) : windowRow(w), ctx.colsUsed, SHORT_WINDOW_CELLS);
+}
+
+/** the windows of one subject on one host an answer held back, as one window the same constraints select (heldScoreRow) */
+export function heldWindowRow(h: HeldBack, share: AnswerShare): Row {
+  const row: Row = {
+    subject: h.subject,
+    host: h.host,
+    start: String(h.from),
+    end: String(h.to),
+    verdict: h.verdict,
+    model: 'held-back',
+    reasons: heldReasons(h, 'windows', share),
+    top_ids: '',
+  };
+  if (h.score !== null) row.score = formatDouble(h.score);
+  return row;
 }

@@ -1,0 +1,182 @@
+import { GOOD_FROM } from '../../scorer/calibration';
+import { fairShares, WIRE_OVERHEAD, type AnswerShare, type HeldBack } from '../../state/answer-share';
+import { boundsOf, equalsOf, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
+
+// The bounds of one table answer (state/answer-share.ts says why): its budget, a subject's
+// share of the alert bands, and each cell of text cut to a size with a mark that says so.
+
+/**
+ * Wire bytes of an answer: three quarters of the 64 MB past which the extension's server
+ * refuses one (server.ts maxReply), which its summaries and the estimate's slack never
+ * reach; osqueryd reads a reply through Thrift's TBufferedTransport, whose TConfiguration
+ * stops a message at 100 MB. An unconstrained SELECT of 100,000 plain rows, 35 MB, still fits.
+ */
+export const ANSWER_BYTES = 48 << 20;
+/** rows of an answer (a count over a million retained rows gets summaries past it) */
+export const ANSWER_ROWS = 250_000;
+/**
+ * Rows of one subject on one host in an answer that can only hold ugly and bad rows (the alert
+ * pack's `bad` and `ugly`): by the score's contract a subject's normal behaviour puts 6 % of
+ * its rows below 0.7 and 0.16 % below 0.3, so this many takes 33,000 rows in `ugly`'s hour, or
+ * 1.25 million in `bad`'s day; past it the subject floods its alert route, and its rows are
+ * summed up instead of burying everyone else's and flooding the SIEM
+ */
+export const SUBJECT_ALERT_ROWS = 2_000;
+/** UTF-8 bytes of one cell of text in an answer, its mark included, unless the query names the row by id */
+export const CELL_BYTES = 2_048;
+/** `columns` (the row's own columns as JSON) is cut value by value, to stay JSON, in this many bytes */
+export const COLUMNS_BYTES = 8_192;
+
+/**
+ * Text the scorer writes in a short form (an id, a model's name, a verdict, an action): cut
+ * at this many bytes, which only a record that is not the scorer's (a damaged store) reaches
+ */
+export const SHORT_CELL_BYTES = 128;
+/** the most a summary row takes: its subject, host and reasons cut to a cell each, the rest short */
+const HELD_ROW_BYTES = 4 * CELL_BYTES;
+/** the columns of a table whose text the index keeps (each record's cost is then known exactly) */
+const INDEXED = ['subject', 'host', 'query'] as const;
+
+/** the most bytes a cell of `column` has in an answer that cuts cells */
+function cellBytes(column: ColumnDefinition, short: ReadonlySet<string>): number {
+  if (column.type !== 'TEXT') return 24;
+  if (short.has(column.name)) return SHORT_CELL_BYTES;
+  return column.name === 'columns' ? COLUMNS_BYTES : CELL_BYTES;
+}
+
+/**
+ * The share of an answer for a generate context. `whole`: cells are not cut (the query names
+ * its rows by id), so a record costs at most its stored JSON; otherwise a record costs the
+ * cells the query reads, each at most its bound, the index's texts at their length, and the
+ * others no more than the record's stored JSON.
+ */
+export function answerShare(ctx: QueryContext, columns: readonly ColumnDefinition[], short: ReadonlySet<string>, whole: boolean): AnswerShare {
+  const used = ctx.colsUsed;
+  let fixed = 6;
+  let text = 0;
+  const indexed = { subject: false, host: false, query: false };
+  for (const c of columns) {
+    if (used && !used.has(c.name)) continue;
+    fixed += 8 + c.name.length;
+    const index = INDEXED.find((n) => n === c.name);
+    if (index) indexed[index] = true;
+    else if (c.type !== 'TEXT' || short.has(c.name)) fixed += cellBytes(c, short);
+    else text += cellBytes(c, short);
+  }
+  const known = (on: boolean, s: string) => (on ? Math.min(CELL_BYTES, 3 * s.length) : 0);
+  // (cut cells only shrink, and a record's stored JSON holds every cell's text, escaped, and
+  // its names: the wire adds a few bytes a column, WIRE_OVERHEAD)
+  const rowBytes = whole
+    ? (stored: number) => stored + WIRE_OVERHEAD
+    : (stored: number, subject: string, host: string, tag: string) =>
+        Math.min(stored + WIRE_OVERHEAD, fixed + known(indexed.subject, subject) + known(indexed.host, host) + known(indexed.query, tag) + text);
+  const named = equalsOf(ctx, 'subject') || equalsOf(ctx, 'id');
+  return {
+    bytes: ANSWER_BYTES,
+    rows: ANSWER_ROWS,
+    perSubject: !named && alertBands(ctx) ? SUBJECT_ALERT_ROWS : Infinity,
+    rowBytes,
+    heldBytes: HELD_ROW_BYTES,
+  };
+}
+
+/** the constraints admit only rows below GOOD_FROM (ugly and bad) */
+function alertBands(ctx: QueryContext): boolean {
+  const below = boundsOf(ctx, 'score')?.some((b) => (b.op === '<' || b.op === '<=') && b.value <= GOOD_FROM);
+  const verdicts = equalsOf(ctx, 'verdict');
+  return Boolean(below) || Boolean(verdicts?.every((v) => /^(bad|ugly) *$/i.test(v)));
+}
+
+/** the cells of `row` the query reads, each cut to its bound */
+export function cutCells(row: Row, used: ReadonlySet<string> | null, short: ReadonlySet<string>): Row {
+  for (const k in row) {
+    if (used && !used.has(k)) continue;
+    const v = row[k];
+    if (v === undefined) continue;
+    row[k] = k === 'columns' ? cutColumns(v, COLUMNS_BYTES) : cutText(v, short.has(k) ? SHORT_CELL_BYTES : CELL_BYTES);
+  }
+  return row;
+}
+
+const cutMark = (bytes: number) => `… [cut: ${bytes} bytes in all]`;
+/** room for the mark: "… [cut: " and "] bytes in all]" with up to 16 digits */
+const MARK_BYTES = 40;
+
+/** `text` in at most `max` UTF-8 bytes, its end replaced by a mark with its full size when cut */
+export function cutText(text: string, max: number): string {
+  // (a UTF-16 unit is at most 3 bytes of UTF-8)
+  if (text.length * 3 <= max) return text;
+  const bytes = Buffer.byteLength(text);
+  if (bytes <= max) return text;
+  return text.slice(0, unitsWithin(text, max - MARK_BYTES, utf8Bytes)) + cutMark(bytes);
+}
+
+/**
+ * A row's columns (a JSON object of text) in at most `max` bytes: each value gets a fair share
+ * of them and is cut with the mark the extractor already uses (`… (N chars)`), so the cell
+ * stays JSON that reads as the row did; anything else is cut as text
+ */
+export function cutColumns(text: string, max: number): string {
+  if (text.length <= max / 6 || Buffer.byteLength(text) <= max) return text;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return cutText(text, max);
+  }
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return cutText(text, max);
+  const entries = Object.entries(doc as Record<string, unknown>).map(([k, v]) => [k, typeof v === 'string' ? v : (JSON.stringify(v) ?? 'null')] as const);
+  const fixed = 2 + entries.reduce((n, [k]) => n + jsonBytes(k) + 2, 0);
+  const shares = fairShares(
+    entries.map(([, v]) => jsonBytes(v)),
+    max - fixed - entries.length * 24,
+  );
+  const out: Record<string, string> = {};
+  entries.forEach(([k, v], i) => {
+    const room = Math.floor(shares[i]) - 2;
+    out[k] = jsonBytes(v) - 2 <= room ? v : `${v.slice(0, unitsWithin(v, room, jsonUnitBytes))}… (${v.length} chars)`;
+  });
+  const cut = JSON.stringify(out);
+  return Buffer.byteLength(cut) <= max ? cut : cutText(text, max);
+}
+
+/** the units of `text` from its start whose bytes (by `size`) fit `max`, never half a surrogate pair */
+function unitsWithin(text: string, max: number, size: (code: number) => number): number {
+  let used = 0;
+  let i = 0;
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    const pair = c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+    const n = pair ? 4 : size(c);
+    if (used + n > max) break;
+    used += n;
+    i += pair ? 2 : 1;
+  }
+  return i;
+}
+
+const utf8Bytes = (c: number): number => (c < 0x80 ? 1 : c < 0x800 ? 2 : 3);
+/** bytes of a UTF-16 unit inside a JSON string (JSON.stringify's escapes) */
+const jsonUnitBytes = (c: number): number =>
+  c === 0x22 || c === 0x5c || c === 8 || c === 9 || c === 10 || c === 12 || c === 13 ? 2 : c < 0x20 || (c >= 0xd800 && c <= 0xdfff) ? 6 : utf8Bytes(c);
+/** UTF-8 bytes of a string as JSON, quotes included */
+function jsonBytes(s: string): number {
+  let n = 2;
+  for (let i = 0; i < s.length; i++) n += jsonUnitBytes(s.charCodeAt(i));
+  return n;
+}
+
+/** what a summary row says of the rows it stands for, and how to read them */
+export function heldReasons(h: HeldBack, what: string, share: AnswerShare): string {
+  const cap = share.perSubject === Infinity ? '' : `, at most ${share.perSubject} of one subject where only ugly and bad ones are asked for`;
+  return (
+    `${h.rows} ${what} of this subject on this host, from ${iso(h.from)} to ${iso(h.to)}, were held back from this answer, ` +
+    `as each subject gets a fair share of ${share.rows} rows and ${Math.round(share.bytes / 2 ** 20)} MB${cap} ` +
+    `(a table call cannot be paged): select them by this subject and host and a time within that span`
+  );
+}
+
+function iso(t: number): string {
+  const d = new Date(t * 1000);
+  return Number.isNaN(d.getTime()) ? String(t) : d.toISOString().replace('.000Z', 'Z');
+}
