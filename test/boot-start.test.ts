@@ -3,8 +3,8 @@ import { isRebootCommand } from '../scorer/features/boot';
 import { checkExtractor } from '../state/schema';
 import { FeatureExtractor } from '../scorer/features/extract';
 import { UidMap } from '../scorer/features/subject';
-import { createModel } from '../scorer/models';
-import type { BehaviourEvent, Evidence, Model } from '../scorer/types';
+import type { ResultRow } from '../scorer/types';
+import { fittedOn, processRow, scoreOf, type Ids } from './helpers/root-process';
 
 // A boot after root's reboot command (scorer/features/boot.ts, scorer/models/boot-start.ts).
 // A host's daemons were started before its window began, so their exec rows are new when it
@@ -15,20 +15,13 @@ import type { BehaviourEvent, Evidence, Model } from '../scorer/types';
 
 const DAY = 86400;
 const START = 1_790_000_000 - (1_790_000_000 % DAY);
-const ROOT = { uid: '0', auid: '4294967295' };
+const ROOT: Ids = { uid: '0', auid: '4294967295' };
 
-function proc(pid: number, parent: number, path: string, cmdline: string, time: number, ids: { uid: string; euid?: string; auid: string } = ROOT) {
-  return {
-    query: 'pack_hids_process_events',
-    host: 'mail-1',
-    time,
-    action: 'added' as const,
-    columns: { pid: String(pid), parent: String(parent), path, cmdline, cwd: '/', uid: ids.uid, euid: ids.euid ?? ids.uid, auid: ids.auid, time: String(time) },
-    decorations: {},
-  };
+function proc(pid: number, parent: number, path: string, cmdline: string, time: number, ids: Ids = ROOT): ResultRow {
+  return processRow('mail-1', pid, parent, path, cmdline, time, ids);
 }
 
-type Row = ReturnType<typeof proc>;
+type Row = ResultRow;
 
 /** root's routine for fourteen days: cron's hourly jobs, and the mail daemon's master forking its workers */
 function routine(): Row[] {
@@ -46,19 +39,7 @@ function routine(): Row[] {
   return rows;
 }
 
-async function fitted(): Promise<{ x: FeatureExtractor; rarity: Model; ocsvm: Model }> {
-  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
-  const train = routine().map((r) => x.extract(r).event);
-  const rarity = createModel('rarity');
-  const ocsvm = createModel('ocsvm');
-  await rarity.fit([train]);
-  await ocsvm.fit([train]);
-  return { x, rarity, ocsvm };
-}
-
-async function scoreOf(model: Model, e: BehaviourEvent): Promise<Evidence> {
-  return (await model.score([{ event: e, context: [] }]))[0];
-}
+const fitted = () => fittedOn(routine());
 
 /** the boot's starts by the service manager (pid 1), named: two known daemons and a program the host never ran */
 function boot(at: number): Array<[string, Row]> {
