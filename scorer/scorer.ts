@@ -10,6 +10,7 @@ import { announceBackend, selectBackend } from './models/backend';
 import { pace } from './pacing';
 import { Subject, type SubjectOptions, type SubjectStateFile, type SubjectVerdict } from './subject';
 import { ChainSuspicion } from './chain-suspicion';
+import { bootStart } from './models/boot-start';
 import { packagesDoing } from './models/package-run';
 import { combineBaselines, FLEET_SUBJECT, hostBaselineName, isBaselineName, subjectKey, withIdentity, type BaselineVerdict } from './baseline';
 import { createHash } from 'crypto';
@@ -551,7 +552,7 @@ export class Scorer {
         event: e.event,
         score: e.score,
         model: e.model,
-        packagesDoing: packagesDoing(extracted[i].event),
+        packagesDoing: packagesDoing(extracted[i].event) || bootStart(extracted[i].event),
       });
       if (chained) out[i] = { ...e, score: chained.score, verdict: chained.verdict, reasons: `${chained.reason}; ${e.reasons}` };
     }

@@ -42,8 +42,15 @@ export const NO_LOGIN = 'loginuid=unset';
  * login is behind (models/package-run.ts).
  */
 export const IN_PACKAGE_RUN = 'run=package-manager';
+/**
+ * The value an event carries when the service manager started its process in the boot that
+ * followed root's command to reboot the host (features/boot.ts): a condition like NO_LOGIN;
+ * rarity reads it to weigh a known program's start as the host's own change, and the SVM to
+ * give no evidence (models/boot-start.ts).
+ */
+export const AT_BOOT = 'boot=after-reboot';
 /** values that are conditions on how an event is weighed, never evidence: no model counts them */
-export const CONDITIONS: ReadonlySet<string> = new Set([NO_LOGIN, IN_PACKAGE_RUN]);
+export const CONDITIONS: ReadonlySet<string> = new Set([NO_LOGIN, IN_PACKAGE_RUN, AT_BOOT]);
 export type Label = 'normal' | 'anomalous';
 export type Verdict = 'good' | 'ugly' | 'bad' | 'learning';
 export type ModelName = 'rarity' | 'ocsvm' | 'lstm' | 'ngram';

@@ -93,6 +93,10 @@ export const EXTRACTOR_SCHEMA = {
     // own, which a build before ignores: a tuple's fifth element would have set its file aside)
     runs: { type: 'array', items: { type: 'string' } },
     noLogin: { type: 'array', items: { type: 'array', minItems: 2, maxItems: 2, items: [{ type: 'string' }, { type: 'string' }] } },
+    // per host, when root last ran a reboot command, and the programs seen running (features/boot.ts):
+    // the extension restarts with the host, and the boot it wakes into is the one they describe
+    reboots: { type: 'array', items: { type: 'array', minItems: 2, maxItems: 2, items: [{ type: 'string' }, num] } },
+    programs: { type: 'array', items: { type: 'string' } },
     learned,
   },
 } as const;

@@ -1,8 +1,6 @@
 import t from 'tap';
-import { FeatureExtractor } from '../scorer/features/extract';
-import { UidMap } from '../scorer/features/subject';
-import { createModel } from '../scorer/models';
-import type { BehaviourEvent, Evidence, Model } from '../scorer/types';
+import type { ResultRow } from '../scorer/types';
+import { fittedOn, processRow, scoreOf, type Ids } from './helpers/root-process';
 
 // An unattended package run (branch fp, scorer/models/package-run.ts): a package manager's run
 // no login is behind (the OS's automatic upgrades, the configuration agent) is the host's own
@@ -16,18 +14,11 @@ const DAY = 86400;
 const START = 1_790_000_000 - (1_790_000_000 % DAY);
 const UNSET = '4294967295';
 
-function proc(pid: number, parent: number, path: string, cmdline: string, time: number, ids: { uid: string; euid?: string; auid: string }) {
-  return {
-    query: 'pack_hids_process_events',
-    host: 'ci-1',
-    time,
-    action: 'added' as const,
-    columns: { pid: String(pid), parent: String(parent), path, cmdline, cwd: '/', uid: ids.uid, euid: ids.euid ?? ids.uid, auid: ids.auid, time: String(time) },
-    decorations: {},
-  };
+function proc(pid: number, parent: number, path: string, cmdline: string, time: number, ids: Ids): ResultRow {
+  return processRow('ci-1', pid, parent, path, cmdline, time, ids);
 }
 
-type Row = ReturnType<typeof proc>;
+type Row = ResultRow;
 
 /** root's routine on a server for fourteen days: cron's hourly jobs and the configuration agent's runs, no install */
 function routine(): Row[] {
@@ -102,19 +93,7 @@ function install(at: number, attended: boolean, base: number): Array<[string, Ro
   return rows;
 }
 
-async function fitted(): Promise<{ x: FeatureExtractor; rarity: Model; ocsvm: Model }> {
-  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
-  const train = routine().map((r) => x.extract(r).event);
-  const rarity = createModel('rarity');
-  const ocsvm = createModel('ocsvm');
-  await rarity.fit([train]);
-  await ocsvm.fit([train]);
-  return { x, rarity, ocsvm };
-}
-
-async function scoreOf(model: Model, e: BehaviourEvent): Promise<Evidence> {
-  return (await model.score([{ event: e, context: [] }]))[0];
-}
+const fitted = () => fittedOn(routine());
 
 t.test(
   'an unattended package run: values and command lines count a quarter, the SVM abstains; its start, shell code and a run a login is behind are weighed as before',

@@ -118,6 +118,10 @@ export interface ExtractorState {
   runs?: string[];
   /** the processes no login is behind whose children's login uid is none either, `[host:pid, parent pid]` (absent in files of older builds) */
   noLogin?: Array<[string, string]>;
+  /** per host, when root last ran a reboot command, `[host, time]` (features/boot.ts; absent in files of older builds) */
+  reboots?: Array<[string, number]>;
+  /** the programs seen running, `host:exe` (features/boot.ts; absent in files of older builds) */
+  programs?: string[];
   /** the last queue row learned (absent in files of older builds) */
   learned?: LearnedMark | null;
   /** an older build's templates, mined across subjects (FeatureExtractor.legacy; absent when there were none) */
@@ -168,6 +172,7 @@ export class FeatureExtractor {
       session: (host: string, pid: string | undefined, ppid: string | undefined, sshdUser: string | undefined, time: number) =>
         p.session(host, pid, ppid, sshdUser, time),
       sessionOfPid: (host: string, pid: string | undefined) => p.sessionOfPid(host, pid),
+      bootStart: (host: string, ppid: string | undefined, path: string, exe: string, time: number) => p.bootStart(host, ppid, path, exe, time),
     };
     this.learning = {
       ...ask,
@@ -178,6 +183,7 @@ export class FeatureExtractor {
         }),
       noteProcess: (host, pid, ppid, exe, time, session, sshdUser, ids) => p.learnProcess(host, pid, ppid, exe, time, session, sshdUser, ids),
       noteListener: (host, exe) => p.learnListener(host, exe),
+      noteProgram: (host, exe) => p.learnProgram(host, exe),
       noteLogin: (host, user, pid, time, session) => p.learnLogin(host, user, pid, time, session),
     };
     this.matching = {
@@ -186,6 +192,7 @@ export class FeatureExtractor {
         this.commandTemplate(cmdline, exe, (line) => this.miner.template(line) ?? this.legacyTemplate(line) ?? this.miner.match(line)),
       noteProcess: () => {},
       noteListener: () => {},
+      noteProgram: () => {},
       noteLogin: () => {},
     };
     this.replaying = { ...this.learning, template: this.matching.template };
@@ -348,6 +355,8 @@ export class FeatureExtractor {
       procs: this.processes.procsState(),
       runs: this.processes.runsState(),
       noLogin: this.processes.noLoginState(),
+      reboots: this.processes.rebootsState(),
+      programs: this.processes.programsState(),
       learned: this.learned,
       ...(this.legacy ? { legacyMiner: this.legacy.toState() } : {}),
     };
@@ -368,6 +377,8 @@ export class FeatureExtractor {
     if (state.procs) x.processes.loadProcs(state.procs);
     if (state.runs) x.processes.loadRuns(state.runs);
     if (state.noLogin) x.processes.loadNoLogin(state.noLogin);
+    if (state.reboots) x.processes.loadReboots(state.reboots);
+    if (state.programs) x.processes.loadPrograms(state.programs);
     x.learned = state.learned ?? null;
     return x;
   }

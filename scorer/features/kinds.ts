@@ -1,4 +1,4 @@
-import { IN_PACKAGE_RUN, type ResultRow } from '../types';
+import { AT_BOOT, IN_PACKAGE_RUN, type ResultRow } from '../types';
 import { addressClass, generaliseExe, generalisePath, hourOf, loginOrigin, portClass, ttyClass, VOLATILE } from './generalise';
 import { sshdAccount } from './lineage';
 import { exeLocation, fileLocation, isShell, networkClass, privilegeTransition } from './security';
@@ -19,6 +19,8 @@ export interface Lookup {
   lineage(host: string, ppid: string | undefined, parentExe: string): string;
   /** whether a process below this parent runs in an OS package manager's run (ProcessTable.inPackageRun) */
   packageRun(host: string, ppid: string | undefined, parentExe: string, ids: { uid?: string; euid?: string }, time: number): boolean;
+  /** whether a process the service manager started is a start of the boot after root's reboot command (ProcessTable.bootStart) */
+  bootStart(host: string, ppid: string | undefined, path: string, exe: string, time: number): boolean;
   /** the class of address the login session of a new process came from, when known */
   /** `sshdUser`: the account sshd forked this process for, when it is sshd's own fork (sshdAccount) */
   session(host: string, pid: string | undefined, ppid: string | undefined, sshdUser: string | undefined, time: number): string | undefined;
@@ -37,6 +39,8 @@ export interface Lookup {
     ids: Record<string, string>,
   ): void;
   noteListener(host: string, exe: string): void;
+  /** learning path only: a program seen running on the host (a socket's) */
+  noteProgram(host: string, exe: string): void;
   noteLogin(host: string, user: string, pid: string | undefined, time: number, session: string): void;
 }
 
@@ -65,6 +69,8 @@ const process: Unit = (row, b, look) => {
   const time = eventTime(row);
   const sshdUser = sshdAccount(c.cmdline ?? '', c.path || c.name || '', c.uid);
   const session = look.session(row.host, c.pid, c.parent, sshdUser, time);
+  // asked before the row is learnt: a boot's start is of a program seen running here before it
+  const boot = look.bootStart(row.host, c.parent, c.path ?? '', exe, time);
   look.noteProcess(row.host, c.pid, c.parent, exe, time, session, sshdUser, c);
   const parent = look.parentOf(row);
   const cmd = look.template(c.cmdline ?? '', exe);
@@ -87,6 +93,8 @@ const process: Unit = (row, b, look) => {
   b.pair('parent', parent, 'exeloc', loc);
   // a condition, not a value (types.ts IN_PACKAGE_RUN): `run=package-manager`
   if (look.packageRun(row.host, c.parent, parent, c, time)) b.value('run', IN_PACKAGE_RUN.slice(4));
+  // a condition too (types.ts AT_BOOT): `boot=after-reboot`
+  if (boot) b.value('boot', AT_BOOT.slice(5));
   if (c.euid !== undefined && c.uid !== undefined && c.euid !== c.uid) b.pair('exe', exe, 'euid', c.euid === '0' ? 'root' : 'other');
   return `exec ${exe} <- ${parent}`;
 };
@@ -94,6 +102,7 @@ const process: Unit = (row, b, look) => {
 const socket: Unit = (row, b, look) => {
   const c = row.columns;
   const exe = exeOf(row, look);
+  look.noteProgram(row.host, exe);
   const action = (c.action || (c.remote_address ? 'connect' : 'bind')).toLowerCase();
   const raddr = addressClass(c.remote_address ?? '');
   const net = networkClass(c.remote_address ?? '');
@@ -118,6 +127,7 @@ const socket: Unit = (row, b, look) => {
 const listen: Unit = (row, b, look) => {
   const c = row.columns;
   const exe = exeOf(row, look);
+  look.noteProgram(row.host, exe);
   const port = portClass(c.port ?? '');
   const proto = c.protocol === '17' ? 'udp' : c.protocol === '6' ? 'tcp' : c.protocol || '';
   const exposure = networkClass(c.address ?? '');

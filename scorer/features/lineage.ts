@@ -1,3 +1,4 @@
+import { isBootStart, isRebootCommand } from './boot';
 import { baseName, exeLocation, isDownloader, isPackageManager, isShell, withoutLogin } from './security';
 
 // What each host's processes are and who started them, from the process rows seen so far:
@@ -158,6 +159,10 @@ export class ProcessTable {
    * which every process churns).
    */
   private readonly noLogin = new Map<string, string>();
+  /** per host, when root last ran a command to reboot it (boot.ts): the starts after it are the boot's */
+  private readonly reboots = new Map<string, number>();
+  /** per host, the programs seen running here (a process's, a socket's): a boot's start must be one of them */
+  private readonly programs = new Map<string, true>();
 
   learnProcess(
     host: string,
@@ -170,6 +175,8 @@ export class ProcessTable {
     ids: Record<string, string> = {},
   ): void {
     if (!pid || !exe) return;
+    if (isRebootCommand(exe, ids.cmdline ?? '', ids)) bounded(this.reboots, host, time);
+    this.learnProgram(host, exe);
     const key = `${host}:${pid}`;
     // (asked before the row is kept: an exec in place is judged by the program it replaces)
     if (this.loginless(host, pid, ppid ?? '', ids.auid) && !((ids.uid === '0' || ids.euid === '0') && withoutLogin(ids))) {
@@ -361,6 +368,22 @@ export class ProcessTable {
    * (or in `anomaly score` after `anomaly train`) had the ancestry `none` its training never
    * had, and scored bad.
    */
+  rebootsState(): Array<[string, number]> {
+    return [...this.reboots];
+  }
+
+  loadReboots(list: ReadonlyArray<readonly [string, number]>): void {
+    for (const [host, time] of list.slice(-MAX_LOGINS)) bounded(this.reboots, host, time);
+  }
+
+  programsState(): string[] {
+    return [...this.programs.keys()];
+  }
+
+  loadPrograms(list: ReadonlyArray<string>): void {
+    for (const key of list.slice(-MAX_PIDS)) bounded(this.programs, key, true, MAX_PIDS);
+  }
+
   listenersState(): string[] {
     return [...this.listeners];
   }
@@ -397,6 +420,20 @@ export class ProcessTable {
       this.listeners.delete(userPlaced);
     }
     this.listeners.add(key);
+  }
+
+  /** a program seen running on the host: a process's executable, a socket's */
+  learnProgram(host: string, exe: string): void {
+    if (exe && exe !== 'unknown') bounded(this.programs, `${host}:${exe}`, true, MAX_PIDS);
+  }
+
+  /**
+   * Whether a process the service manager started is a start of the boot after root's reboot
+   * command, of a program seen running on the host before (boot.ts). Asked before the row's own
+   * process is learnt.
+   */
+  bootStart(host: string, ppid: string | undefined, path: string, exe: string, time: number): boolean {
+    return this.programs.has(`${host}:${exe}`) && isBootStart(ppid, path, time, this.reboots.get(host));
   }
 
   exeOf(host: string, pid: string | undefined): string | undefined {

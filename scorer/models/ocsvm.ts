@@ -2,6 +2,7 @@ import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '
 import { hashEvent, type SparseVector } from './hashing';
 import { evenSample } from '../sample';
 import { pace } from '../pacing';
+import { bootStart } from './boot-start';
 import { unattendedPackageRun } from './package-run';
 
 // One-Class SVM (libsvm-js) on hashed event vectors. libsvm-js only predicts ±1, so the
@@ -181,7 +182,7 @@ export class OcsvmModel implements Model {
     return batch.map(({ event, context }) => {
       // an unattended package run's values are the packages' (package-run.ts): the SVM cannot
       // weigh them apart from their classes, which rarity judges in full; NaN is no evidence
-      if (unattendedPackageRun(event)) return { value: NaN, detail: '' };
+      if (unattendedPackageRun(event) || bootStart(event)) return { value: NaN, detail: '' };
       // hashEvent reads the last five events of the context itself
       const f = this.decision(hashEvent(event, context, this.opts.dims));
       return { value: -f, detail: f < 0 ? `\`${event.key}\` lies outside the learned shape of this subject's events (SVM margin ${f.toFixed(3)})` : '' };

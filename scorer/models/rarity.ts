@@ -1,6 +1,7 @@
 import { CharModel, type CharState } from '../features/chars';
 import { currentEventKey, currentQueryToken, pathArguments } from '../features/kinds';
 import { argumentsAreBehaviour } from '../features/lineage';
+import { BOOT_START_WEIGHT, bootStart } from './boot-start';
 import { packageRunWeight, unattendedPackageRun } from './package-run';
 import { CONDITIONS, NO_LOGIN, type BehaviourEvent, type Evidence, type Model, type ModelState, type ScoringInput } from '../types';
 
@@ -746,7 +747,9 @@ export class RarityModel implements Model {
       const knownPlace = this.knownPlaceOf(event, tokens);
       const person = this.personsValuesOnly(event, tokens);
       const newIdentity = this.newAccount(event);
-      const runWeight = packageRunWeight(event);
+      // a start in the boot after root's reboot command is the host's daemon back (boot-start.ts)
+      const boot = bootStart(event);
+      const runWeight = boot ? Math.min(BOOT_START_WEIGHT, packageRunWeight(event)) : packageRunWeight(event);
       for (let i = 0; i < tokens.length; i++) {
         const t = tokens[i];
         if ((this.features < FEATURES && newerField(fieldOf(t), this.features)) || (newIdentity !== undefined && isOfAccount(t, newIdentity))) {
@@ -786,7 +789,7 @@ export class RarityModel implements Model {
         // bits per character above the usual, weighed by length: a long odd blob counts more
         textExcess = (this.chars.surprise(event.text) - this.textTypical) * Math.sqrt(Math.min(event.text.length, 400));
         // an unattended run's command lines are the packages' too (package-run.ts)
-        if (unattendedPackageRun(event)) textExcess *= runWeight;
+        if (unattendedPackageRun(event) || boot) textExcess *= runWeight;
       }
       const value = best + 0.5 * second + 0.2 * timeBest + Math.max(0, textExcess - best) * 0.5;
       const odd = textExcess > 3 ? `command line ${truncate(event.text)} is unlike the usual ones` : '';
