@@ -13,6 +13,7 @@ import { createScoringService } from '../scorer/service';
 import { percentile, type DriveResult } from './ingest-client';
 import type { BenchPart } from './part';
 import { loadAverage, note, report, tmpdir } from './table';
+import { processThreadTimes, since, type ProcessThreadTimes } from './thread-time';
 
 // Logger ingest as osqueryd drives it: a new unix-socket connection per result line, eight
 // calls in flight, from a thread of its own; against a bare server answering the same framing.
@@ -77,6 +78,8 @@ interface Side {
   seconds: number;
   /** CPU ms of the scorer thread while this side was driven */
   scorerMs: number;
+  /** the server thread's and the process's other threads' times while this side was driven */
+  threads: ProcessThreadTimes | null;
 }
 
 /** the lines every case sends: 30 days of one host, warm-up first, then the rounds' */
@@ -120,13 +123,23 @@ async function measure(kase: Case, lines: string[], client: ReturnType<typeof in
   const bare = await bareServer(bareSocket);
   await client.drive(socket, lines.slice(0, WARM_UP), 8); // warm up both paths
   await client.drive(bareSocket, lines.slice(0, WARM_UP), 8);
-  const real: Side = { latencies: [], seconds: 0, scorerMs: 0 };
-  const base: Side = { latencies: [], seconds: 0, scorerMs: 0 };
+  const zero = () => (processThreadTimes() ? { self: { runMs: 0, waitMs: 0 }, others: { runMs: 0, waitMs: 0 } } : null);
+  const real: Side = { latencies: [], seconds: 0, scorerMs: 0, threads: zero() };
+  const base: Side = { latencies: [], seconds: 0, scorerMs: 0, threads: zero() };
   const halves: number[][] = [[], []];
   const run = async (side: Side, sock: string, chunk: string[], half: number[]) => {
     const cpu0 = service.scorerCpuMs() ?? 0;
+    const t0 = processThreadTimes();
     const r = await client.drive(sock, chunk, 8);
+    const t1 = processThreadTimes();
     side.scorerMs += (service.scorerCpuMs() ?? cpu0) - cpu0;
+    if (side.threads && t0 && t1) {
+      const d = since(t0, t1);
+      side.threads.self.runMs += d.self.runMs;
+      side.threads.self.waitMs += d.self.waitMs;
+      side.threads.others.runMs += d.others.runMs;
+      side.threads.others.waitMs += d.others.waitMs;
+    }
     side.seconds += r.seconds;
     for (const l of r.latencies) side.latencies.push(l);
     if (sock === socket) for (const l of r.latencies) half.push(l);
@@ -170,6 +183,12 @@ async function measure(kase: Case, lines: string[], client: ReturnType<typeof in
     target: 5000,
   });
   const p = (xs: number[], q: number) => percentile(xs, q).toFixed(2);
+  // the server thread's own work a call, and how long the machine kept it from a core
+  const where = (s: Side) =>
+    s.threads
+      ? `${Math.round((s.threads.self.runMs * 1000) / s.latencies.length)} µs of CPU a call, waited for a core ${Math.round((100 * s.threads.self.waitMs) / (s.seconds * 1000))} % of the time; the process's other threads ${Math.round(s.threads.others.runMs / s.seconds / 10)} % of a core`
+      : 'no scheduler statistics here';
+  note(`${kase}: the server thread, extension: ${where(real)}; bare socket: ${where(base)}`);
   report({
     measure: `Logger acknowledgement latency p99 over ${real.latencies.length} calls${when} (p50 ${p(real.latencies, 50)} ms, bare ${p(base.latencies, 50)} ms; p99 of the first and second half ${p(halves[0], 99)} / ${p(halves[1], 99)} ms)`,
     value: percentile(real.latencies, 99),

@@ -8,8 +8,10 @@
 // loop's delay (perf_hooks.monitorEventLoopDelay), the main thread's GC pauses by kind, and
 // the time spent in the queue's append and timer flush and in the ingest's accept.
 // HEAPSAMPLE=FILE also writes the sampling heap profile of the measured calls, collected
-// objects included (what each call allocates, by function). docs/benchmarks.md, "Ingest,
-// third pass", says what it found.
+// objects included (what each call allocates, by function). OTHERS_NICE=10 runs every thread
+// but the protocol thread at nice 10 while measured. It also prints the protocol thread's CPU
+// and the time it waited for a core, and the other threads' (/proc/self/task/*/schedstat).
+// docs/benchmarks.md, "Ingest, third pass" and "Ingest, fifth pass", say what it found.
 //
 //   node scripts/ingest-profile.js [DIST] [stub|idle|real]
 //   node --cpu-prof --cpu-prof-dir=DIR scripts/ingest-profile.js dist stub
@@ -32,6 +34,7 @@ const { startServer } = load('extension/server');
 // are driven alike
 const { ingestClient } = require('../dist/bench/ingest');
 const { percentile } = require('../dist/bench/ingest-client');
+const { processThreadTimes, since } = require('../dist/bench/thread-time');
 
 const stats = {};
 function time(proto, name, label) {
@@ -86,6 +89,13 @@ async function main() {
   const post = (method, params) => new Promise((resolve, reject) => session.post(method, params, (e, v) => (e ? reject(e) : resolve(v))));
   if (process.env.HEAPSAMPLE)
     await post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  if (process.env.OTHERS_NICE) {
+    const os = require('os');
+    const self = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+    for (const tid of fs.readdirSync('/proc/self/task').map(Number))
+      if (tid !== self && os.getPriority(tid) < Number(process.env.OTHERS_NICE)) os.setPriority(tid, Number(process.env.OTHERS_NICE));
+  }
+  const threads0 = processThreadTimes();
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
   const elu0 = performance.eventLoopUtilization();
@@ -98,6 +108,7 @@ async function main() {
     for (const l of r.latencies) lat.push(l);
   }
   delay.disable();
+  const threads = threads0 && since(threads0, processThreadTimes());
   const cpu = process.cpuUsage(cpu0);
   const elu = performance.eventLoopUtilization(elu0);
   obs.disconnect();
@@ -107,6 +118,11 @@ async function main() {
     `${mode}: ${Math.round(lat.length / seconds)} calls/s; latency p50 ${ms(percentile(lat, 50))} p99 ${ms(percentile(lat, 99))} p99.9 ${ms(percentile(lat, 99.9))} max ${ms(Math.max(...lat))} ms; ` +
       `event loop busy ${elu.utilization.toFixed(2)}, process CPU ${Math.round((cpu.user + cpu.system) / lat.length)} µs a call`,
   );
+  if (threads)
+    console.log(
+      `protocol thread: on a CPU ${threads.self.runMs.toFixed(0)} ms, waiting for one ${threads.self.waitMs.toFixed(0)} ms (${Math.round((1000 * threads.self.runMs) / lat.length)} µs of CPU a call); ` +
+        `the other threads: on a CPU ${threads.others.runMs.toFixed(0)} ms, waiting ${threads.others.waitMs.toFixed(0)} ms`,
+    );
   console.log(`event loop delay p50 ${ms(delay.percentile(50) / 1e6)} p99 ${ms(delay.percentile(99) / 1e6)} max ${ms(delay.max / 1e6)} ms`);
   const byKind = {};
   for (const [kind, d] of gcs) {

@@ -762,6 +762,10 @@ export class RarityModel implements Model {
           (f ? Math.min(this.surprise(f, t) - f.typical, this.irregularity(f, t)) : EMPTY_FIELD_BITS) +
           // the actor's rates count new values and kinds, not odd hours, nor a first appearance
           (novel && !isActorToken(t) && !isTimeField(t) ? (isKindField(fieldOf(t)) ? adjust.kind : adjust.value) : 0);
+        // whether the person's and the package run's weights apply to this token: asked only
+        // when one of them is not 1 (isClassEvidence splits the token into its pairs, and was
+        // a tenth of scoring when asked of every token)
+        const valueWeighed = (person || runWeight !== 1) && !isTimeField(t) && !isActorToken(t) && !isClassEvidence(t);
         const weighed =
           (knownLine && novel && t.includes(`cmd=${template.cmd}`)
             ? 0
@@ -769,8 +773,8 @@ export class RarityModel implements Model {
               ? excess * KNOWN_TOOL_TEMPLATE_WEIGHT
               : excess) *
           (this.isLeafEvidence(t, knownPlace) ? KNOWN_PLACE_LEAF_WEIGHT : 1) *
-          (person && !isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? PERSON_VALUE_WEIGHT : 1) *
-          (!isTimeField(t) && !isActorToken(t) && !isClassEvidence(t) ? runWeight : 1);
+          (person && valueWeighed ? PERSON_VALUE_WEIGHT : 1) *
+          (valueWeighed ? runWeight : 1);
         excesses[i] = weighed;
         // when something happens only modifies what happens: a first weekend, an odd hour
         // alone is a hint, not an alert
