@@ -8,6 +8,7 @@ import { loadConfig, type AnomalyConfig } from '../conf/config';
 import { parseResultLine } from '../scorer/parse/results';
 import { Scorer } from '../scorer/scorer';
 import { uidOf, usersStream } from './users-stream';
+import { floodLines } from './long-value-flood';
 import { defaultLimits, readProc, WatcherModel } from './watcher';
 import { watcherCores } from '../extension/budget';
 
@@ -30,6 +31,10 @@ import { watcherCores } from '../extension/budget';
 // monitoring under the default pacing, which a run that starts them learning cannot reach in
 // hours (their first trainings are paced too).
 //
+// With --flood N the stream is one local user's N rows of long new names in every column they
+// decide (bench/long-value-flood.ts, --length characters each, 900 by default; min_events
+// defaults to 1000 so that the user's subject and the host's baseline fit their models on it).
+//
 // --start-after S holds the stream back until S s after launch. The watcher measures growth
 // over its sample at 60 s: a stream logged before it (500 users at 200 lines/s take 23 s)
 // puts the burst into that sample and hides it; with --start-after 63 the sample is of the
@@ -38,7 +43,7 @@ import { watcherCores } from '../extension/budget';
 //   npm run bench -- watchdog [--rate 80] [--days 14] [--min-events 3000] [--window 20000]
 //                             [--level 0] [--unpaced] [--max-seconds 900]
 //                             [--subjects N [--events E] [--resident R] [--trained DIR [--more M]]]
-//                             [--start-after S]
+//                             [--flood N [--length L]] [--start-after S]
 
 const DAY = 86400;
 
@@ -104,7 +109,10 @@ async function run(args: string[]): Promise<void> {
   const rate = option(args, 'rate', 80, true);
   const days = option(args, 'days', 14);
   const subjects = option(args, 'subjects', 0);
-  const minEvents = option(args, 'min-events', subjects ? 120 : 3000);
+  const flood = option(args, 'flood', 0);
+  const length = option(args, 'length', 900);
+  if (flood && subjects) throw new UsageError('--flood N and --subjects N are two streams: give one');
+  const minEvents = option(args, 'min-events', subjects ? 120 : flood ? 1000 : 3000);
   const events = option(args, 'events', minEvents + 50);
   const resident = option(args, 'resident', 0);
   const window = option(args, 'window', 20_000);
@@ -121,20 +129,30 @@ async function run(args: string[]): Promise<void> {
   const limits = defaultLimits(cores);
   if (level === 1) Object.assign(limits, { utilizationPercent: 5, latencySeconds: 6, memoryMb: 100 });
 
-  const lines = subjects ? (trained ? usersStream(subjects, events + more, 20, 'web-01', events) : usersStream(subjects, events, 20)) : twoHosts(days);
+  const lines = flood
+    ? floodLines(flood, 20, { length })
+    : subjects
+      ? trained
+        ? usersStream(subjects, events + more, 20, 'web-01', events)
+        : usersStream(subjects, events, 20)
+      : twoHosts(days);
   const dir = tmpdir('watchdog');
   const ext = installExtension(dir);
   const configFile = path.join(dir, 'anomaly.json');
   const config = {
     state_dir: path.join(dir, 'state'),
     log_level: 'warn',
-    learning: { min_events: minEvents, min_days: subjects ? 0 : 1 },
+    learning: { min_events: minEvents, min_days: subjects || flood ? 0 : 1 },
     retrain: { window_events: window },
     ...(unpaced ? { budget: { cpu_percent: 0 } } : {}),
     ...(resident ? { memory: { resident_subjects: resident } } : {}),
   };
   fs.writeFileSync(configFile, JSON.stringify(config));
-  const users = subjects ? Array.from({ length: subjects }, (_, u) => ({ uid: uidOf(u), username: `user${u}` })) : DEMO_USERS;
+  const users = flood
+    ? [...DEMO_USERS, { uid: '1003', username: 'eve' }]
+    : subjects
+      ? Array.from({ length: subjects }, (_, u) => ({ uid: uidOf(u), username: `user${u}` }))
+      : DEMO_USERS;
   if (trained) {
     const resolved = loadConfig(configFile, {});
     await trainedState(trained, resolved, subjects, events, users);
@@ -208,11 +226,13 @@ async function run(args: string[]): Promise<void> {
 
     const stop = watcher.stoppedAt ?? restarted.stoppedAt;
     const stopped = stop ? `; the watcher would have stopped it ${stop.at.toFixed(0)} s in (${stop.why})` : '';
-    const stream = subjects
-      ? trained
-        ? `${subjects} users trained on ${events} rows each, then ${more} rows more each, 20 to a line`
-        : `${subjects} users × ${events} rows, 20 to a line`
-      : `${days} days, 2 hosts`;
+    const stream = flood
+      ? `one user's ${flood.toLocaleString('en-US')} rows of new ${length}-character names in every column they decide, 20 to a line`
+      : subjects
+        ? trained
+          ? `${subjects} users trained on ${events} rows each, then ${more} rows more each, 20 to a line`
+          : `${subjects} users × ${events} rows, 20 to a line`
+        : `${days} days, 2 hosts`;
     const setup = `${logged.toLocaleString('en-US')} lines (${stream}) at ${rate} lines/s${startAfter ? ` from ${startAfter} s after launch` : ''}, min_events ${minEvents}, window ${window}, level ${level}${unpaced ? ', pacing off' : ''}${resident ? `, resident_subjects ${resident}` : ''}`;
     report({
       measure: `Longest over-limit CPU streak as the watcher counts it (from its first check at ${limits.delaySeconds} s, as at osqueryd's start: ${watcher.longestStreakSeconds} s; from launch, as after a restart: ${restarted.longestStreakSeconds} s), ${setup}${stopped}`,
@@ -237,7 +257,7 @@ async function run(args: string[]): Promise<void> {
       kind: 'cost',
       baseline: { value: limits.memoryMb, label: 'the watcher’s limit' },
       // the issue: under 150 MB on the two hosts' run, under 200 MB with 500 subjects monitoring
-      target: subjects ? 200 : 150,
+      target: subjects || flood ? 200 : 150,
       digits: 0,
     });
     report({
@@ -269,7 +289,7 @@ async function run(args: string[]): Promise<void> {
 export const watchdogPart: BenchPart = {
   name: 'watchdog',
   summary:
-    "a replayed stream under osqueryd's extension watchdog, sampled from /proc every 3 s as its watcher does (--rate, --days, --min-events, --window, --level, --unpaced, --trace; --subjects N [--events, --resident, --trained DIR --more M]: N users on one host instead, with --trained already monitoring; --start-after S: log from S s after launch; --max-seconds S: stop after S s, 900)",
+    "a replayed stream under osqueryd's extension watchdog, sampled from /proc every 3 s as its watcher does (--rate, --days, --min-events, --window, --level, --unpaced, --trace; --subjects N [--events, --resident, --trained DIR --more M]: N users on one host instead, with --trained already monitoring; --flood N [--length L]: one user's N rows of long new names instead; --start-after S: log from S s after launch; --max-seconds S: stop after S s, 900)",
   options: {
     rate: 'value',
     days: 'value',
@@ -283,6 +303,8 @@ export const watchdogPart: BenchPart = {
     resident: 'value',
     trained: 'value',
     more: 'value',
+    flood: 'value',
+    length: 'value',
     'start-after': 'value',
     'max-seconds': 'value',
   },

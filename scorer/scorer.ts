@@ -649,6 +649,14 @@ export class Scorer {
     return out;
   }
 
+  /** characters each resident subject and baseline, and the extractor, hold by their own accounting (memcap) */
+  heldChars(): { extractor: ReturnType<FeatureExtractor['heldChars']>; subjects: Record<string, ReturnType<Subject['heldChars']>> } {
+    const subjects: Record<string, ReturnType<Subject['heldChars']>> = {};
+    for (const [name, s] of this.subjects) subjects[name] = s.heldChars();
+    for (const [name, s] of this.baselines) subjects[name] = s.heldChars();
+    return { extractor: this.extractor.heldChars(), subjects };
+  }
+
   get subjectCount(): number {
     return this.subjects.size + this.parked.size;
   }

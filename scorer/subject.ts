@@ -150,6 +150,11 @@ class EventColumns {
     return this.ns.length;
   }
 
+  /** characters the events hold (charsOf) */
+  get heldChars(): number {
+    return this.chars;
+  }
+
   push(form: Form, text: string, time: number, n: number): void {
     this.forms.push(form);
     this.texts.push(text);
@@ -746,6 +751,16 @@ export class Subject {
   dispose(): void {
     for (const m of this.models.values()) m.dispose?.();
     this.models = new Map();
+  }
+
+  /**
+   * Characters this subject holds in strings by its own accounting (memcap): the window's and
+   * held-out events', the tables of one copy, and each model's values
+   */
+  heldChars(): { window: number; recent: number; shared: number; models: Record<string, number> } {
+    const models: Record<string, number> = {};
+    for (const [name, m] of this.models) if (m.heldChars) models[name] = m.heldChars();
+    return { window: this.window.heldChars, recent: this.recent.heldChars, shared: this.sharedChars, models };
   }
 
   summaries(): ModelSummary[] {

@@ -128,6 +128,8 @@ export interface Model {
    * What the event did is learnt by `observe` only, and only when the event was good.
    */
   witness?(event: BehaviourEvent): void;
+  /** characters of the values the model keeps as strings (its own accounting, memcap); absent when it keeps none */
+  heldChars?(): number;
   /**
    * the least scale the tail of its evidence may have in calibration: differences smaller
    * than this are the fit's own noise (by default the held-out sample's body width)

@@ -6,6 +6,7 @@ import { ProcessTable } from './lineage';
 import { TemplateMiner, type MinerState } from './miner';
 import { fnv1a32 } from '../hash';
 import { baseName } from './security';
+import { compactValue } from './compact-value';
 import { resolveSubject, UidMap } from './subject';
 
 export type { QueryKind } from './kinds';
@@ -260,8 +261,9 @@ export class FeatureExtractor {
     const values: string[] = [];
     const pairs: string[] = [];
     const b: EventBuilder = {
-      value: (field, value) => values.push(this.intern(`${field}=${value}`)),
-      pair: (a, x, f, y) => pairs.push(this.intern(`${a}=${x}>${f}=${y}`)),
+      // a long value as its head and a digest: every store keyed by values is bounded in characters (memcap)
+      value: (field, value) => values.push(this.intern(`${field}=${compactValue(value)}`)),
+      pair: (a, x, f, y) => pairs.push(this.intern(`${a}=${compactValue(x)}>${f}=${compactValue(y)}`)),
       text: '',
     };
     b.value('kind', kind);
@@ -344,6 +346,11 @@ export class FeatureExtractor {
     // no mark between them: a mark would be a word the rarity model reads as an operand (a
     // known program's first long line would name a new object)
     return names.length ? `${head} ${names.join(' ')}` : head;
+  }
+
+  /** characters the extractor holds by its own accounting (memcap): the tables of one copy, the templates, the programs of the process table */
+  heldChars(): { interned: number; templates: number; processes: number } {
+    return { interned: this.internedChars, templates: this.miner.heldChars(), processes: this.processes.heldChars() };
   }
 
   toState(): ExtractorState {

@@ -73,13 +73,29 @@ const TMP_NAME = /(?<=\/)(?:tmp\.[A-Za-z0-9]{4,}|[a-z]+-(?=[A-Za-z]*\d)[A-Za-z0-
 
 const cache = new Map<string, string>();
 const CACHE_MAX = 50_000;
+/**
+ * characters the cache's keys and results may hold: a local user's paths of their own long
+ * names (up to 1,024 characters, each new) filled its 50,000 entries with ~78 MB, the largest
+ * holder of the heap after 20,000 such rows (memcap). The routine's paths are short and few
+ */
+const CACHE_CHARS = 4_000_000;
+let cacheChars = 0;
+
+/** characters the cache holds, keys and results (its own accounting, memcap) */
+export function cachedChars(): number {
+  return cacheChars;
+}
 
 function cached(key: string, make: () => string): string {
   let v = cache.get(key);
   if (v === undefined) {
     v = make();
-    if (cache.size >= CACHE_MAX) cache.clear();
+    if (cache.size >= CACHE_MAX || cacheChars > CACHE_CHARS) {
+      cache.clear();
+      cacheChars = 0;
+    }
     cache.set(key, v);
+    cacheChars += key.length + v.length;
   }
   return v;
 }

@@ -1,4 +1,5 @@
 import { isBootStart, isRebootCommand } from './boot';
+import { compactValue } from './compact-value';
 import { baseName, exeLocation, isDownloader, isPackageManager, isShell, withoutLogin } from './security';
 
 // What each host's processes are and who started them, from the process rows seen so far:
@@ -185,7 +186,8 @@ export class ProcessTable {
     // (a row with no auid, a `processes` snapshot of the same process, says nothing: kept)
     if (this.procs.size >= MAX_PIDS && !this.procs.has(key)) this.procs.delete(this.procs.keys().next().value as string);
     this.procs.delete(key);
-    this.procs.set(key, { exe, ppid: ppid ?? '', time, carriesRun: carriesRun(exe, ids.cmdline ?? '', ids) });
+    // kept as an event's value is (memcap): 20,000 programs of a user's own long paths are not 20,000 paths of 1,024 characters
+    this.procs.set(key, { exe: compactValue(exe), ppid: ppid ?? '', time, carriesRun: carriesRun(exe, ids.cmdline ?? '', ids) });
     if (session) {
       const up = `${host}:${ppid}`;
       const parent = ppid ? this.sessions.get(up) : undefined;
@@ -329,6 +331,13 @@ export class ProcessTable {
     return [...this.sessions].map(([key, s]) => [key, s.session, s.ppid]);
   }
 
+  /** characters of the programs of the processes known (each compacted as an event's value, memcap) */
+  heldChars(): number {
+    let n = 0;
+    for (const p of this.procs.values()) n += p.exe.length;
+    return n;
+  }
+
   /**
    * The processes known, for the state file, oldest first, as `[host:pid, exe, parent pid,
    * start time]`. Rows do not teach them again after a restart: process_events reports a
@@ -343,7 +352,7 @@ export class ProcessTable {
   loadProcs(list: ReadonlyArray<readonly [string, string, string, number]>): void {
     for (const [key, exe, ppid, time] of list.slice(-MAX_PIDS)) {
       this.procs.delete(key);
-      this.procs.set(key, { exe, ppid, time, carriesRun: false });
+      this.procs.set(key, { exe: compactValue(exe), ppid, time, carriesRun: false });
     }
   }
 

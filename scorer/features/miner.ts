@@ -61,6 +61,10 @@ export class TemplateMiner {
   /** characters the templates hold (charsOf, as created: a template's <*> are shorter) */
   private chars = 0;
 
+  heldChars(): number {
+    return this.chars;
+  }
+
   constructor(opts: Partial<MinerOptions> = {}) {
     this.opts = { similarity: 0.5, depth: 4, maxChildren: 100, masks: [], maxTemplates: 5000, scoped: false, ...opts };
   }

@@ -1,3 +1,4 @@
+import { compactValue, MAX_VALUE_CHARS } from '../features/compact-value';
 import { CharModel, type CharState } from '../features/chars';
 import { currentEventKey, currentQueryToken, pathArguments } from '../features/kinds';
 import { argumentsAreBehaviour } from '../features/lineage';
@@ -135,9 +136,16 @@ export interface RarityOptions {
    * sessions of a log data set benefit from 4.
    */
   ngram: number;
+  /**
+   * characters of the values the model counts, all fields together: past them the field
+   * holding the most characters drops its rarest tenth, as a field past maxTokensPerField does.
+   * A local user's values of their own long paths and command lines (each up to
+   * MAX_VALUE_CHARS, twice that in a pair) made 20,000 values a field up to ~10 MB (memcap)
+   */
+  maxChars: number;
 }
 
-const DEFAULTS: RarityOptions = { halfLifeEvents: 50_000, maxTokensPerField: 20_000, ngram: 1 };
+const DEFAULTS: RarityOptions = { halfLifeEvents: 50_000, maxTokensPerField: 20_000, ngram: 1, maxChars: 8_000_000 };
 const VERSION = 3;
 /** pseudo-events of the pooled novelty rate an actor's own rate is shrunk with */
 const ACTOR_PRIOR_EVENTS = 10;
@@ -192,6 +200,8 @@ const CARRIED_WITH: ReadonlyMap<string, (e: BehaviourEvent) => boolean> = new Ma
 
 class FieldStats {
   counts = new Map<string, number>();
+  /** characters of the values counted (the keys of counts, which days and lastDay share) */
+  chars = 0;
   /** sum of counts (stored scale) */
   total = 0;
   /** running mean of the surprise of observed values, in bits: the field's normal surprise */
@@ -246,6 +256,8 @@ export class RarityModel implements Model {
   private features = FEATURES;
   private readonly growth: number;
   private events = 0;
+  /** characters of the values of every field (FieldStats.chars summed), bounded by maxChars */
+  private valueChars = 0;
   private readonly opts: RarityOptions;
 
   constructor(opts: Partial<RarityOptions> = {}) {
@@ -288,8 +300,13 @@ export class RarityModel implements Model {
       const s = this.surprise(f, t);
       f.typical = f.seen === 0 ? s : f.typical + (s - f.typical) / Math.min(f.seen + 1, 1000);
       f.seen++;
-      if (this.operands && !f.counts.has(t) && t.startsWith('exe=') && fieldOf(t) === 'exe>cmd') this.noteOperands(t);
-      f.counts.set(t, (f.counts.get(t) ?? 0) + this.inc);
+      const had = f.counts.get(t);
+      if (had === undefined) {
+        if (this.operands && t.startsWith('exe=') && fieldOf(t) === 'exe>cmd') this.noteOperands(t);
+        f.chars += t.length;
+        this.valueChars += t.length;
+      }
+      f.counts.set(t, (had ?? 0) + this.inc);
       f.total += this.inc;
       if (day >= 0) {
         if (f.lastActiveDay !== day) {
@@ -301,12 +318,13 @@ export class RarityModel implements Model {
           f.days.set(t, (f.days.get(t) ?? 0) + 1);
         }
       }
-      if (f.counts.size > this.opts.maxTokensPerField) {
-        evictRarest(f);
-        // the operands index is of the command lines the counts know: built again from them
-        // when next asked, it is bounded as they are (it kept every operand ever learnt)
-        if (this.operands && fieldOf(t) === 'exe>cmd') this.operands = null;
-      }
+      if (f.counts.size > this.opts.maxTokensPerField) this.evict(fieldOf(t), f);
+    }
+    while (this.valueChars > this.opts.maxChars) {
+      let most: [string, FieldStats] | undefined;
+      for (const entry of this.fields) if (!most || entry[1].chars > most[1].chars) most = entry;
+      if (!most || most[1].counts.size === 0) break;
+      this.evict(most[0], most[1]);
     }
     if (event.text) {
       const s = this.chars.surprise(event.text);
@@ -317,6 +335,19 @@ export class RarityModel implements Model {
     this.events++;
     this.inc *= this.growth;
     if (this.inc > 1e12) this.rescale();
+  }
+
+  /** the rarest tenth of a field's values dropped (evictRarest), for its count or the model's characters */
+  private evict(name: string, f: FieldStats): void {
+    this.valueChars -= evictRarest(f);
+    // the operands index is of the command lines the counts know: built again from them
+    // when next asked, it is bounded as they are (it kept every operand ever learnt)
+    if (this.operands && name === 'exe>cmd') this.operands = null;
+  }
+
+  /** characters of the values the model counts (at most maxChars past an observation) */
+  heldChars(): number {
+    return this.valueChars;
   }
 
   /**
@@ -912,8 +943,11 @@ export class RarityModel implements Model {
       }
       if (name === 'query') respell(st, currentQueryToken);
       else if (/^next\d+$/.test(name)) respell(st, currentStepToken);
+      else respell(st, compactToken);
       st.activeDays = f.activeDays ?? 0;
       st.lastActiveDay = f.lastActiveDay ?? -1;
+      for (const k of st.counts.keys()) st.chars += k.length;
+      m.valueChars += st.chars;
     }
     m.inc = s.inc as number;
     m.events = s.events as number;
@@ -1131,6 +1165,17 @@ function currentStepToken(token: string): string {
   return token.slice(0, eq) + token.slice(eq).split(STEP).map(currentEventKey).join(STEP);
 }
 
+/**
+ * A token of a build before values were compacted (memcap) as the extractor makes it now: each
+ * value over MAX_VALUE_CHARS as its head and digest. A token no longer than that is unchanged.
+ */
+function compactToken(token: string): string {
+  if (token.length <= MAX_VALUE_CHARS) return token;
+  return partsOf(token)
+    .map(([field, value]) => `${field}=${compactValue(value)}`)
+    .join('>');
+}
+
 /** an older build's tokens as this build spells them (query values, sequence keys), counts of one spelling added up */
 function respell(f: { counts: Map<string, number>; days: Map<string, number>; lastDay: Map<string, number> }, currentToken: (token: string) => string): void {
   // a subject is read back whenever it is loaded again: its tables are rebuilt only when an
@@ -1225,15 +1270,20 @@ function describeToken(token: string): string {
   return shown.length === 1 ? shown[0] : `${shown[0]} with ${shown.slice(1).join(' with ')}`;
 }
 
-function evictRarest(f: FieldStats): void {
+/** drops the field's rarest tenth (counts weighted by recency); returns the characters of their values */
+function evictRarest(f: FieldStats): number {
   const entries = [...f.counts].sort((a, b) => a[1] - b[1]);
   const drop = Math.ceil(entries.length * 0.1);
+  let chars = 0;
   for (let i = 0; i < drop; i++) {
     f.counts.delete(entries[i][0]);
     f.days.delete(entries[i][0]);
     f.lastDay.delete(entries[i][0]);
     f.total -= entries[i][1];
+    chars += entries[i][0].length;
   }
+  f.chars -= chars;
+  return chars;
 }
 
 function truncate(s: string): string {

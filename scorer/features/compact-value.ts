@@ -1,0 +1,29 @@
+import { createHash } from 'crypto';
+
+/**
+ * The most characters a value of an event (a path, a program, a command template, a working
+ * directory) keeps whole. Every store keyed by values (rarity's counts and days, the windows'
+ * events, the tables of one copy, the process table, the LSTM's vocabulary) holds a bounded
+ * number of them; a local user decides their own paths and command lines, and 20,000 of their
+ * values of 900 characters each held ~140 MB (rootsafe). The longest value of the evaluation
+ * sets and the real logs is 201 characters (a runc template), so none of theirs is changed.
+ */
+export const MAX_VALUE_CHARS = 256;
+const DIGEST_CHARS = 22;
+/** the head kept: the value's beginning, then `…#` and the digest, MAX_VALUE_CHARS in all */
+const HEAD_CHARS = MAX_VALUE_CHARS - DIGEST_CHARS - 2;
+
+/**
+ * A value over MAX_VALUE_CHARS as its head and a digest of the whole (SHA-256, 132 bits in
+ * base64url): two long values are the same value exactly when they were (a new one is still
+ * new, a known one still known), and what the models read from a value's beginning (the
+ * directories of a path, a template's program and first words) is still there. Shorter values,
+ * and values already compacted, are returned as they are.
+ */
+export function compactValue(value: string): string {
+  if (value.length <= MAX_VALUE_CHARS) return value;
+  const digest = createHash('sha256').update(value).digest('base64url').slice(0, DIGEST_CHARS);
+  // copied into a string of its own: a slice of the value (and a concatenation holding it)
+  // would keep the whole value alive wherever it is kept without being hashed (the process table)
+  return Buffer.from(`${value.slice(0, HEAD_CHARS)}…#${digest}`, 'utf8').toString('utf8');
+}

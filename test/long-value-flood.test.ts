@@ -1,0 +1,122 @@
+import t from 'tap';
+import { floodRows } from '../bench/long-value-flood';
+import { compactValue, MAX_VALUE_CHARS } from '../scorer/features/compact-value';
+import { FeatureExtractor } from '../scorer/features/extract';
+import { cachedChars } from '../scorer/features/generalise';
+import { UidMap } from '../scorer/features/subject';
+import { RarityModel } from '../scorer/models/rarity';
+import type { BehaviourEvent, ResultRow } from '../scorer/types';
+
+// One local user's rows of long new names in every column they decide (bench/long-value-flood.ts:
+// their own programs run from directories of 900-letter names, with arguments, shell history,
+// connections and files of such names) against the stores keyed by values, which were bounded
+// by their count of values only: 20,000 such rows held ~140 MB of the scorer's heap, and the
+// extension under osqueryd's watchdog grew by more than the 200 MB it allows (memcap;
+// docs/hardening.md). What must hold: the stores stay within a budget in characters by their own
+// accounting, and what the bound makes a model forget is not the routine the user had before
+// the flood, nor does it make the user's next attack look known.
+
+const DAY = 86400;
+const T0 = 1_790_000_000 - (1_790_000_000 % DAY);
+const FLOOD = 4_000;
+/**
+ * rarity's bound on the characters of the values it counts (RarityOptions.maxChars; 8,000,000 by
+ * default, which 20,000 rows of the flood reach, in minutes): an eighth, reached in 4,000 rows
+ */
+const RARITY_CHARS = 1_000_000;
+
+/** the characters of the values a rarity model's saved state counts, and the longest of them */
+function valuesOf(m: RarityModel): { chars: number; longest: number } {
+  const fields = m.toState().fields as Record<string, { counts: Array<[string, number]> }>;
+  let chars = 0;
+  let longest = 0;
+  for (const f of Object.values(fields))
+    for (const [k] of f.counts) {
+      chars += k.length;
+      longest = Math.max(longest, k.length);
+    }
+  return { chars, longest };
+}
+
+const process = (time: number, exe: string, cmdline: string, cwd: string, pid: number, uid = '1003'): ResultRow => ({
+  query: 'pack_hids_process_events',
+  host: 'web-01',
+  time,
+  action: 'added',
+  decorations: {},
+  columns: { pid: String(pid), parent: '900', path: exe, cmdline, cwd, uid, euid: uid, auid: uid, time: String(time) },
+});
+
+/** a user's working days: a few programs in their project, every few minutes */
+function routine(x: FeatureExtractor, uid: string, days: number): BehaviourEvent[] {
+  const home = uid === '1003' ? '/home/eve' : '/home/alice';
+  const tools = [
+    ['/usr/bin/git', 'git status'],
+    ['/usr/bin/vim', 'vim main.c'],
+    ['/usr/bin/make', 'make -j4'],
+    ['/usr/bin/ssh', 'ssh build-2'],
+  ];
+  const out: BehaviourEvent[] = [];
+  for (let d = 0; d < days; d++)
+    for (let i = 0; i < 100; i++) {
+      const [exe, line] = tools[i % tools.length];
+      out.push(x.extract(process(T0 + d * DAY + 9 * 3600 + i * 300, exe, line, `${home}/src`, 1000 + d * 100 + i, uid)).event);
+    }
+  return out;
+}
+
+t.test('a long value is kept as its head and a digest of the whole: the same value the same, two values two (memcap)', async (t) => {
+  const long = `/home/eve/${'g'.repeat(900)}`;
+  const other = `/home/eve/${'g'.repeat(899)}h`;
+  t.ok(compactValue(long).length <= MAX_VALUE_CHARS, 'bounded');
+  t.equal(compactValue(long), compactValue(`/home/eve/${'g'.repeat(900)}`), 'the same value compacts the same');
+  t.not(compactValue(long), compactValue(other), 'values that differ past the head stay apart');
+  t.ok(compactValue(long).startsWith('/home/eve/ggg'), 'its beginning is kept');
+  t.equal(compactValue(compactValue(long)), compactValue(long), 'compacting twice changes nothing (a state read back)');
+  t.equal(compactValue('/usr/bin/git'), '/usr/bin/git', 'a value of the routine is as it was');
+});
+
+t.test("one user's flood of long new values keeps rarity and the extractor within their budgets in characters (memcap)", async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  // a pooled baseline learning (or a subject in its first days): every event is learnt
+  const m = new RarityModel({ maxChars: RARITY_CHARS });
+  for (let from = 0; from < FLOOD; from += 1000) for (const row of floodRows(1000, { from })) m.observe(x.extract(row).event, []);
+  const held = valuesOf(m);
+  t.ok(held.chars <= RARITY_CHARS, `rarity's values hold ${held.chars.toLocaleString('en-US')} characters, at most ${RARITY_CHARS.toLocaleString('en-US')}`);
+  t.ok(held.longest <= 2 * MAX_VALUE_CHARS + 32, `its longest value (a pair of two) is ${held.longest} characters`);
+  t.equal(m.heldChars(), held.chars, "the model's own accounting is what its state holds");
+  const ex = x.heldChars();
+  // (five rows in eight are processes: each program kept as a value is)
+  t.ok(ex.processes <= ((FLOOD * 5) / 8) * MAX_VALUE_CHARS, `the process table's programs hold ${ex.processes.toLocaleString('en-US')} characters`);
+  t.ok(ex.interned <= 8_000_000 + 4 * 2 * MAX_VALUE_CHARS, `the extractor's shared copies hold ${ex.interned.toLocaleString('en-US')}`);
+  t.ok(ex.templates <= 8_000_000 + 4096, `its templates ${ex.templates.toLocaleString('en-US')}`);
+  // the paths generalised are remembered by the path: each of the flood's is new
+  t.ok(cachedChars() <= 4_000_000 + 2 * 2 * 1024, `the generalised paths remembered hold ${cachedChars().toLocaleString('en-US')} characters`);
+});
+
+t.test("what the bound in characters forgets is not the user's routine, and does not make the user's next attack known (memcap)", async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const bounded = new RarityModel({ maxChars: RARITY_CHARS });
+  const unbounded = new RarityModel({ maxChars: Infinity });
+  const learn = (e: BehaviourEvent) => {
+    bounded.observe(e, []);
+    unbounded.observe(e, []);
+  };
+  for (const e of [...routine(x, '1003', 14), ...routine(x, '1001', 14)].sort((a, b) => a.time - b.time)) learn(e);
+  const start = T0 + 14 * DAY;
+  for (let from = 0; from < FLOOD; from += 1000) for (const row of floodRows(1000, { from, start })) learn(x.extract(row).event);
+  t.ok(bounded.heldChars() <= RARITY_CHARS, 'the flood reached the bound');
+  t.ok(unbounded.heldChars() > RARITY_CHARS, 'and would have passed it');
+
+  const after = start + FLOOD * 8 + 3600;
+  const usual = x.extract(process(after, '/usr/bin/git', 'git status', '/home/eve/src', 90_001)).event;
+  const alices = x.extract(process(after + 1, '/usr/bin/make', 'make -j4', '/home/alice/src', 90_002, '1001')).event;
+  const attack = x.extract(process(after + 2, '/tmp/.x/kworker', 'kworker -c 203.0.113.7 4444', '/tmp', 90_003)).event;
+  const [u, a, k] = await bounded.score([usual, alices, attack].map((event) => ({ event, context: [] })));
+  const [u0, , k0] = await unbounded.score([usual, alices, attack].map((event) => ({ event, context: [] })));
+  t.notMatch(u.detail, /never seen/, `the user's routine is still known: ${u.detail}`);
+  t.ok(u.value <= u0.value + 0.5, `and weighs as little as without the bound (${u.value.toFixed(2)} bits, ${u0.value.toFixed(2)} without)`);
+  t.notMatch(a.detail, /never seen/, `another user's routine too: ${a.detail}`);
+  t.match(k.detail, /never seen/, `the user's new program is new: ${k.detail}`);
+  t.ok(k.value >= k0.value - 0.5, `and weighs as much as without the bound (${k.value.toFixed(2)} bits, ${k0.value.toFixed(2)} without)`);
+});
