@@ -1,4 +1,4 @@
-import type { ScoredEvent, ScoredWindow } from '../scorer/types';
+import type { ScoredEvent, ScoredWindow, TakenMark } from '../scorer/types';
 
 // What the anomaly_scores and anomaly_windows tables and the scoring service need of the
 // retained rows.
@@ -82,6 +82,11 @@ export interface ScoreStore {
   select(filter: ScoreFilter): ScoredEvent[];
   get(id: string): ScoredEvent | undefined;
   readonly size: number;
+  /**
+   * The rows retained after `taken` (of its epoch), oldest first, at most `max`; with no mark,
+   * those of the newest row's epoch. A store that keeps no queue places has none.
+   */
+  retainedAfter?(taken: TakenMark | null, max: number): Iterable<ScoredEvent>;
   /** make everything appended so far durable */
   flush(): void;
   close(): void;
