@@ -55,6 +55,10 @@ export async function rebuildOpenWindows(opts: {
     await opts.between();
   };
   for (const e of scores.retainedAfter(taken, MAX_REBUILD_ROWS)) {
+    if (!e) {
+      await opts.between();
+      continue;
+    }
     const q = e.queued!;
     // (a run is of one epoch: retainedAfter ends it at another)
     batch ??= { rows: [], epoch: q[0], marks: [] };

@@ -160,7 +160,7 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
    * state saved yet), the newest rows of the newest row's epoch. Rows of earlier builds carry
    * no place and end the run.
    */
-  *retainedAfter(taken: TakenMark | null, max: number): Generator<ScoredEvent> {
+  *retainedAfter(taken: TakenMark | null, max: number): Generator<ScoredEvent | null> {
     let epoch = taken?.epoch;
     yield* this.newestWhile((e) => {
       const q = e.queued;

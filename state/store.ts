@@ -84,9 +84,10 @@ export interface ScoreStore {
   readonly size: number;
   /**
    * The rows retained after `taken` (of its epoch), oldest first, at most `max`; with no mark,
-   * those of the newest row's epoch. A store that keeps no queue places has none.
+   * those of the newest row's epoch. A store that keeps no queue places has none. A null is
+   * no row: a turn of the event loop may be taken there.
    */
-  retainedAfter?(taken: TakenMark | null, max: number): Iterable<ScoredEvent>;
+  retainedAfter?(taken: TakenMark | null, max: number): Iterable<ScoredEvent | null>;
   /** make everything appended so far durable */
   flush(): void;
   close(): void;
