@@ -130,6 +130,18 @@ export class AnomalyExtension {
     // a store that cannot be read shuts the extension down (below); a table call meanwhile
     // answers the error
     for (const read of [scoresRead, windowsRead]) read.catch(() => undefined);
+    // Paced like the scorer's work: osqueryd's watcher checks a restarted extension from its
+    // launch (its delay counts from osqueryd's own start), and a million retained rows read
+    // flat out took 3.1 and 1.8 s of CPU in the first two 3 s checks (0.6 s allowed on two
+    // cores); on a loaded host the same work spread over four checks or more, enough to stop
+    // the extension, which would then read them again. Until they are read, tables wait. The
+    // open windows' rows retained since their last save are read back the same way.
+    const reading = new Pacer();
+    reading.configure(budget);
+    const between = async () => {
+      await nextTurn();
+      await reading.slice();
+    };
     // scoring starts when the scorer is ready; until then accepted lines wait in the queue
     this.ready = stores.then(({ scores, windows }) =>
       ScoringService.start({
@@ -138,6 +150,7 @@ export class AnomalyExtension {
         scores,
         windows,
         budget,
+        between,
         lookupUsers: async () => {
           const res = await this.manager.query('SELECT uid, username FROM users');
           if (res.status.code !== 0) throw new Error(res.status.message);
@@ -190,17 +203,6 @@ export class AnomalyExtension {
     this.ingest.start();
     try {
       const retention = { maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log };
-      // Paced like the scorer's work: osqueryd's watcher checks a restarted extension from its
-      // launch (its delay counts from osqueryd's own start), and a million retained rows read
-      // flat out took 3.1 and 1.8 s of CPU in the first two 3 s checks (0.6 s allowed on two
-      // cores); on a loaded host the same work spread over four checks or more, enough to stop
-      // the extension, which would then read them again. Until they are read, tables wait.
-      const reading = new Pacer();
-      reading.configure(budget);
-      const between = async () => {
-        await nextTurn();
-        await reading.slice();
-      };
       const began = performance.now();
       this.windows = await RetainedWindows.open({ dir: path.join(config.state_dir, 'window-scores'), ...retention }, between);
       this.scores = await RetainedScores.open({ dir: path.join(config.state_dir, 'scores'), ...retention }, between);

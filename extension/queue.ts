@@ -62,6 +62,8 @@ const READ_TRIES = 6;
 const READ_RETRY_MS = 2_000;
 const MAX_READ_RETRY_MS = 60_000;
 const CURSOR_KIND = 'queue-cursor';
+/** the last segment number a file name holds (eight digits), less one for a segment after it */
+const MAX_SEGMENT = 99_999_998;
 const EPOCH_KIND = 'queue-epoch';
 /** a failing disk is reported once a minute, not once a line */
 const REPORT_EVERY_MS = 60_000;
@@ -217,13 +219,24 @@ export class DurableQueue {
       .map((f) => Number(f.slice(0, 8)))
       .sort((a, b) => a - b);
     const newest = segments[segments.length - 1] ?? 0;
+    /** new lines go past this segment, so that no position they get was handed out before */
+    let handedOut = newest;
     if (segments.length && this.cursor.segment > newest) {
+      // A cursor past every segment (a damaged number, or its segments removed behind the
+      // queue's back) replays them all. The positions of the lines in them are as they were,
+      // so they keep their epoch: the subjects', windows' and retained rows' marks recognise
+      // what was learnt, taken in and kept before (a new epoch kept every row of a long replay
+      // twice, the retained rows falling back to the ids of the last 50,000). What the cursor
+      // names may have been handed out, so new lines go past it; a number too large to name a
+      // segment after it cannot, and starts a new epoch as before.
+      const past = this.cursor.segment < MAX_SEGMENT;
       this.log(
         'error',
-        `${cursorFile}: points at segment ${this.cursor.segment}, but the newest is ${newest}; replaying the whole queue (rows may be scored twice, none is lost)`,
+        `${cursorFile}: points at segment ${this.cursor.segment}, but the newest is ${newest}; replaying the whole queue (${past ? 'rows scored before are recognised by their places in it' : 'rows may be scored twice'}, none is lost)`,
       );
+      if (past) handedOut = this.cursor.segment;
+      else renew = true;
       this.cursor = { segment: 0, position: 0 };
-      renew = true;
     }
     // No segment left: nothing is replayed, so no subject's mark needs to hold, and a new
     // epoch costs nothing. Going on after the cursor's numbers alone was not enough: the
@@ -318,7 +331,7 @@ export class DurableQueue {
     // them was saved and synced) had new lines take their places. Either way they were
     // taken for lines learned already, under the same epoch. (One more segment per start;
     // a consumed one is removed as the cursor passes it.)
-    this.since = Math.max(this.segment, newest) + 1;
+    this.since = Math.max(this.segment, handedOut) + 1;
     this.openSegment(this.since);
   }
 

@@ -10,7 +10,9 @@ import type { SubjectOptions } from './subject';
 import { progressBuffer, SliceWatch, type OverBudget } from './watch';
 import { fromBytes, fromSlice } from './reply-slices';
 import type { WorkerInit, WorkerReply, WorkerRequest, WorkerSignal } from './worker';
-import type { FeedbackRecord, LineMarks, ModelSummary, ScoredEvent, ScoredWindow } from './types';
+import type { FeedbackRecord, LineMarks, ModelSummary, ScoredEvent, ScoredWindow, TakenMark } from './types';
+import { rebuildOpenWindows } from './window-rebuild';
+import { nextTurn } from '../state/store';
 
 // The extension's handle on the scorer. The scorer itself lives in a worker thread
 // (ScorerThread); this side appends what it scored to the retained scores (ScoreStore) and
@@ -30,6 +32,8 @@ export interface ScoringServiceOptions {
   /** the CPU budget the scorer thread paces to (extension/budget.ts); absent: unpaced */
   budget?: CpuBudget | null;
   usersRefreshSeconds?: number;
+  /** awaited between two steps of work on the calling thread (a start's window rebuild); a turn of the event loop by default */
+  between?: () => Promise<void>;
 }
 
 export interface ScoreResult {
@@ -86,6 +90,12 @@ class ScorerThread {
   private current: Live | null = null;
   private nextId = 1;
   private closing = false;
+  /**
+   * run on each worker once it is ready and before any request reaches it: the window rows
+   * its saved state lacks are given back (scorer/window-rebuild.ts). Requests made meanwhile
+   * wait, as they do while a worker starts.
+   */
+  prepare: ((live: Live, taken: TakenMark | null) => Promise<void>) | null = null;
 
   constructor(
     /** not readonly: release() clears its budget for a worker started after it */
@@ -123,7 +133,12 @@ class ScorerThread {
           this.budgetMsPerMinute = msg.budgetMsPerMinute;
           this.setSummaries(msg.summaries);
           this.log('info', `scorer ready (tfjs backend: ${this.backend}, ${new Set(this.summaries.map((s) => s.subject)).size} subjects)`);
-          return resolve(live);
+          if (!this.prepare) return resolve(live);
+          // a rebuild that fails leaves those rows out of their windows, as before it: the
+          // worker still scores
+          return void this.prepare(live, msg.taken)
+            .catch((err) => this.log('error', `the open windows could not be given their rows retained since the last save: ${(err as Error).message}`))
+            .then(() => resolve(live));
         }
         const p = pending.get(msg.id);
         if (!p) return;
@@ -193,7 +208,11 @@ class ScorerThread {
 
   async request(req: Unnumbered<WorkerRequest>): Promise<Done> {
     if (!this.live) this.restart();
-    const live = await this.live!;
+    return this.requestOf(await this.live!, req);
+  }
+
+  /** a request to this worker, whether or not requests wait for it (prepare) */
+  requestOf(live: Live, req: Unnumbered<WorkerRequest>): Promise<Done> {
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       live.pending.set(id, { resolve, reject });
@@ -261,7 +280,7 @@ export class ScoringService {
     private readonly thread: ScorerThread,
     readonly scores: ScoreStore,
     readonly windows: WindowStore,
-    private readonly users: { stop(): void },
+    private users: { stop(): void },
     private readonly log: LogFn,
     /** stores given by the caller are the caller's to close */
     private readonly ownsStores: boolean,
@@ -275,16 +294,39 @@ export class ScoringService {
       config.budget.row_cpu_ms,
       log,
     );
-    await thread.start();
     const scores =
       opts.scores ??
       new RetainedScores({ dir: path.join(config.state_dir, 'scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
     const windows =
       opts.windows ??
       new RetainedWindows({ dir: path.join(config.state_dir, 'window-scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
+    const service = new ScoringService(thread, scores, windows, { stop: () => {} }, log, !opts.scores, config.budget.row_cpu_ms);
+    thread.prepare = (live, taken) => service.rebuild(live, taken, opts.between ?? nextTurn).then(() => undefined);
+    await thread.start();
     const users = refreshUsersEvery(opts.usersRefreshSeconds ?? 600, thread, opts.lookupUsers, log);
+    service.users = users;
     await users.first;
-    return new ScoringService(thread, scores, windows, users, log, !opts.scores, config.budget.row_cpu_ms);
+    return service;
+  }
+
+  /**
+   * A worker's windows given the rows retained since its window state was saved (scorer/
+   * window-rebuild.ts); the windows those rows close are retained as a batch's are, and the
+   * worker told so.
+   */
+  private rebuild(live: Live, taken: TakenMark | null, between: () => Promise<void>): Promise<number> {
+    return rebuildOpenWindows({
+      taken,
+      scores: this.scores,
+      between,
+      log: this.log,
+      send: async (req) => {
+        const reply = await this.thread.requestOf(live, { type: 'rewindow', ...req });
+        if (!reply.windows?.length) return;
+        this.retainWindows(reply.windows.flatMap((s) => fromSlice<ScoredWindow>(s)));
+        this.thread.retained([reply.id]);
+      },
+    });
   }
 
   get backend(): string {

@@ -260,6 +260,15 @@ export function compareMarks(a: RowMark, b: RowMark): number {
   return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
 }
 
+/** the last queue row the window scorer took in, saved with its open windows (scorer/windows.ts) */
+export interface TakenMark {
+  epoch: string;
+  at: [number, number, number];
+}
+
+/** what of a scored row its window needs: a window is rebuilt from retained rows (scorer/service.ts) */
+export type WindowRow = Pick<ScoredEvent, 'id' | 'time' | 'host' | 'subject' | 'event' | 'score'>;
+
 /** the last row of the queue a learner (a subject, the feature extractor) learned, saved with what it learned */
 export interface LearnedMark {
   epoch: string;

@@ -7,7 +7,7 @@ import { hostBaselineName } from './baseline';
 import { EARLIEST_PLAUSIBLE, latestPlausible, plausibleTime } from './clock';
 import { currentEventKey } from './features/kinds';
 import type { AnomalyConfig } from '../conf/config';
-import type { RowMark, ScoredEvent, ScoredWindow, WindowEvidence } from './types';
+import type { RowMark, ScoredWindow, TakenMark, WindowEvidence, WindowRow } from './types';
 import { compareMarks } from './types';
 import { SMOOTH, MIN_VARIANCE, countNoise, paceDistance, fitPoolPace, paceFor, savedPoolPace, restoredPoolPace } from './window-pace';
 import type { Pace, PoolPace, SavedPoolPace } from './window-pace';
@@ -1029,7 +1029,7 @@ export class WindowScorer {
    * The last row of the extension's queue taken in (types.ts LineMarks), saved with the open
    * windows: rows the queue replays after a crash, up to it, are in the windows already.
    */
-  private taken: { epoch: string; at: [number, number, number] } | null = null;
+  private taken: TakenMark | null = null;
   private readonly open = new Map<string, OpenWindow>();
   /** each host's window baseline (WindowPool), by host */
   private readonly pools = new Map<string, WindowPool>();
@@ -1135,7 +1135,7 @@ export class WindowScorer {
    * windows as a live one does, and a window open when the host stops logging closes when
    * rows come again (its state survives restarts).
    */
-  add(events: readonly ScoredEvent[], replay?: { epoch: string; marks: readonly RowMark[] }): ScoredWindow[] {
+  add(events: readonly WindowRow[], replay?: { epoch: string; marks: readonly RowMark[] }): ScoredWindow[] {
     const now = Date.now() / 1000;
     const taken = replay && this.taken?.epoch === replay.epoch ? this.taken.at : null;
     for (let i = 0; i < events.length; i++) {
@@ -1181,6 +1181,11 @@ export class WindowScorer {
       this.openDirty = true;
     }
     return this.closeDue();
+  }
+
+  /** the last queue row taken in (saved with the open windows), null before any */
+  get takenThrough(): TakenMark | null {
+    return this.taken && { epoch: this.taken.epoch, at: [...this.taken.at] };
   }
 
   private rebucket(open: readonly OpenWindow[]): OpenWindow[] {
@@ -1581,7 +1586,7 @@ export function windowOptionsFrom(config: AnomalyConfig, stateDir: string | null
 }
 
 /** a saved queue mark (absent in files of earlier builds) */
-function isTaken(x: unknown): x is { epoch: string; at: [number, number, number] } {
+function isTaken(x: unknown): x is TakenMark {
   if (!x || typeof x !== 'object') return false;
   const { epoch, at } = x as { epoch?: unknown; at?: unknown };
   return typeof epoch === 'string' && Array.isArray(at) && at.length === 3 && at.every((n) => Number.isInteger(n) && n >= 0);

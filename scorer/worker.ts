@@ -10,7 +10,7 @@ import { WindowScorer, windowOptionsFrom } from './windows';
 import type { SubjectOptions } from './subject';
 import { parseResultLine } from './parse/results';
 import { toBytes, toSlices, transferOf } from './reply-slices';
-import type { FeedbackRecord, LineMarks, ResultRow, RowMark, ScoredEvent, ScoredWindow } from './types';
+import type { FeedbackRecord, LineMarks, ResultRow, RowMark, ScoredEvent, ScoredWindow, TakenMark, WindowRow } from './types';
 import type { LogFn, LogLevel } from '../conf/log';
 
 // The scorer's thread. Everything that can take long (LSTM and SVM training, LSTM inference)
@@ -38,6 +38,11 @@ export type WorkerRequest =
    * (its rows not retained) and is scored again whole. Absent: a later part of a batch.
    */
   | { type: 'score'; id: number; lines: string[]; lineByLine?: boolean; marks?: LineMarks; batch?: 'new' | 'again' }
+  /**
+   * rows retained since the window state on disk was saved, given back to the windows after
+   * a start (scorer/service.ts, WindowRebuild): `marks` are their places in the queue
+   */
+  | { type: 'rewindow'; id: number; rows: WindowRow[]; epoch: string; marks: RowMark[] }
   | { type: 'feedback'; id: number; scored: ScoredEvent; record: FeedbackRecord }
   | { type: 'users'; id: number; rows: Array<{ uid: string; username: string }> }
   | { type: 'close'; id: number };
@@ -50,7 +55,8 @@ export type WorkerSignal = { type: 'release' } | { type: 'retained'; ids: number
 
 export type WorkerReply =
   /** `summaries`: the models' summaries as bytes (scorer/reply-slices.ts, toBytes), transferred; read only when asked for */
-  | { type: 'ready'; backend: string; summaries: Uint8Array; budgetMsPerMinute: number | null }
+  /** `taken`: the last queue row the window state on disk took in (scorer/windows.ts) */
+  | { type: 'ready'; backend: string; summaries: Uint8Array; budgetMsPerMinute: number | null; taken: TakenMark | null }
   /** `events`, `windows`: the scored rows and closed windows in slices (scorer/reply-slices.ts), transferred */
   | { type: 'done'; id: number; events?: Uint8Array[]; windows?: Uint8Array[]; unreadable?: number[]; summaries: Uint8Array }
   | { type: 'failed'; id: number; message: string }
@@ -238,6 +244,12 @@ async function main(): Promise<void> {
             if (scorer.changedState) save();
             break;
           }
+          case 'rewindow':
+            // paced as scoring is: a start's rebuild shares the budget with the rows behind it
+            await pace();
+            closed = windows.add(req.rows, { epoch: req.epoch, marks: req.marks });
+            if (closed.length) closedNotRetained.add(req.id);
+            break;
           case 'feedback':
             scorer.feedback(req.scored, req.record);
             // the INSERT is answered success only once the label is in the subject's file: a
@@ -278,9 +290,10 @@ async function main(): Promise<void> {
     });
   });
   const summaries = toBytes(scorer.summaries());
-  port.postMessage({ type: 'ready', backend: scorer.backend, summaries, budgetMsPerMinute: pacer.budgetMsPerMinute } satisfies WorkerReply, [
-    summaries.buffer as ArrayBuffer,
-  ]);
+  port.postMessage(
+    { type: 'ready', backend: scorer.backend, summaries, budgetMsPerMinute: pacer.budgetMsPerMinute, taken: windows.takenThrough } satisfies WorkerReply,
+    [summaries.buffer as ArrayBuffer],
+  );
 }
 
 main().catch((err) => {

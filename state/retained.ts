@@ -405,6 +405,33 @@ export abstract class Retained<R> {
   }
 
   /**
+   * The newest live records for as long as `belongs` holds of each (read newest first, at most
+   * `max`), given oldest first. Only their row numbers are held between the two passes, and
+   * each record is read from disk when it is reached: a long run costs 8 bytes a record of
+   * memory, not the records. The first pass yields null every LOAD_SLICE records read, where
+   * the caller may give the event loop a turn (a run of 500,000 read at once held it for seconds).
+   */
+  protected *newestWhile(belongs: (r: R) => boolean, max: number): Generator<R | null> {
+    const rows: number[] = [];
+    for (let row = this.base + this.end - 1, read = 0; rows.length < max; row--) {
+      const i = row - this.base;
+      if (i < this.start || i >= this.end) break;
+      if (this.verdict[i] === DEAD) continue;
+      const r = this.read(i);
+      if (!r || !belongs(r)) break;
+      rows.push(row);
+      if (++read % LOAD_SLICE === 0) yield null;
+    }
+    // records are followed by absolute number, as in scan: a retired one is passed over
+    for (let k = rows.length - 1; k >= 0; k--) {
+      const i = rows[k] - this.base;
+      if (i < this.start || i >= this.end || this.verdict[i] === DEAD) continue;
+      const r = this.read(i);
+      if (r) yield r;
+    }
+  }
+
+  /**
    * live records whose slot passes `matches`, newest first, each read from disk only when it
    * is reached; with `lowOnly` (no score at or above LOW_SCORE can match) only the list of
    * low-scored ones is walked

@@ -1,4 +1,4 @@
-import { compareMarks, isQueuedMark, type QueuedMark, type ScoredEvent, type Verdict } from '../scorer/types';
+import { compareMarks, isQueuedMark, type QueuedMark, type ScoredEvent, type TakenMark, type Verdict } from '../scorer/types';
 import { hashText, idSet, range, Retained, verdictIds, within, VERDICTS, LOW_SCORE, type RetainedKind, type RetainedOptions } from './retained';
 import type { AnswerShare, HeldBack } from './answer-share';
 import { readInSlices, SCORE_SLACK, textKey, type ScoreFilter, type ScoreStore } from './store';
@@ -153,6 +153,22 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
     if (!taken.length) return;
     this.replayIds ??= new Map();
     for (const e of taken) this.replayIds.set(e.id, e.time);
+  }
+
+  /**
+   * The rows retained after the window scorer's `taken` mark, oldest first: rows are retained
+   * in queue order, so they are the newest ones of its epoch past it. With no mark (no window
+   * state saved yet), the newest rows of the newest row's epoch. Rows of earlier builds carry
+   * no place and end the run.
+   */
+  *retainedAfter(taken: TakenMark | null, max: number): Generator<ScoredEvent | null> {
+    let epoch = taken?.epoch;
+    yield* this.newestWhile((e) => {
+      const q = e.queued;
+      if (!isQueuedMark(q)) return false;
+      epoch ??= q[0];
+      return q[0] === epoch && (!taken || compareMarks([q[1], q[2], q[3]], taken.at) > 0);
+    }, max);
   }
 
   select(filter: ScoreFilter): ScoredEvent[] {

@@ -1,4 +1,4 @@
-import type { ScoredEvent, ScoredWindow } from '../scorer/types';
+import type { ScoredEvent, ScoredWindow, TakenMark } from '../scorer/types';
 import type { AnswerShare, HeldBack } from './answer-share';
 
 // What the anomaly_scores and anomaly_windows tables and the scoring service need of the
@@ -85,6 +85,12 @@ export interface ScoreStore {
   select(filter: ScoreFilter): ScoredEvent[];
   get(id: string): ScoredEvent | undefined;
   readonly size: number;
+  /**
+   * The rows retained after `taken` (of its epoch), oldest first, at most `max`; with no mark,
+   * those of the newest row's epoch. A store that keeps no queue places has none. A null is
+   * no row: a turn of the event loop may be taken there.
+   */
+  retainedAfter?(taken: TakenMark | null, max: number): Iterable<ScoredEvent | null>;
   /** make everything appended so far durable */
   flush(): void;
   close(): void;

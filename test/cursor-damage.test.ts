@@ -1,13 +1,14 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { resolveConfig } from '../conf/config';
 import { Ingest } from '../extension/ingest';
 import { DurableQueue } from '../extension/queue';
 import { createScoringService } from '../scorer/service';
 import { RetainedScores } from '../state/scores';
 import { RetainedWindows } from '../state/windows';
+import { writeStateFile } from '../state/atomic';
 
 // A damaged queue/cursor.json replays the whole segment it pointed into (up to 16 MB of lines,
 // and a line of a scheduled query's differential results holds many rows). The retained scores
@@ -33,7 +34,11 @@ const manyRows = (i: number) =>
     },
   });
 
-t.test('a damaged queue cursor with more than 50,000 rows behind it: each row kept once, none lost (durable)', async (t) => {
+/**
+ * 600 lines of 100 rows scored by the extension's pipeline, the cursor damaged while it is down
+ * (`damage`), and a start that replays the queue: what it replayed, and the rows retained after it
+ */
+async function damagedCursor(t: Test, damage: (cursorFile: string) => void) {
   const lines = 600;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cursor-damage-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -66,11 +71,21 @@ t.test('a damaged queue cursor with more than 50,000 rows behind it: each row ke
     for (let i = 0; i < lines; i++) ingest.accept(manyRows(i));
   });
   t.equal(first.size, lines * 100, `${lines * 100} rows retained`);
-  // the cursor damaged while the extension was down
-  fs.writeFileSync(path.join(dir, 'queue', 'cursor.json'), '{"format":"anomaly-ext","kind":"queue-cur');
+  damage(path.join(dir, 'queue', 'cursor.json'));
   const second = await run(() => {});
   t.equal(second.replayed, lines, 'the whole segment is replayed');
   t.match(logs.join('\n'), /replaying the whole queue/, 'the log says the cursor was damaged');
   t.equal(second.pids, lines * 100, 'every row is in anomaly_scores');
   t.equal(second.size, lines * 100, 'each once');
-});
+  // and a line after the replay is new, whatever the cursor said: kept, not taken for one replayed
+  const third = await run((ingest) => ingest.accept(manyRows(lines)));
+  t.equal(third.size, (lines + 1) * 100, "a new line's rows are kept after it");
+}
+
+t.test('a damaged queue cursor with more than 50,000 rows behind it: each row kept once, none lost (durable)', (t) =>
+  damagedCursor(t, (file) => fs.writeFileSync(file, '{"format":"anomaly-ext","kind":"queue-cur')),
+);
+
+t.test('a queue cursor that reads but points past the newest segment: each row of the replay kept once, none lost (opendur)', (t) =>
+  damagedCursor(t, (file) => writeStateFile(file, 'queue-cursor', 1, { segment: 7, position: 0 })),
+);

@@ -5,7 +5,7 @@ import t from 'tap';
 import fsModule = require('fs');
 import { readStateFile, StateFileError, writeStateFile, writeStateFileInBackground } from '../state/atomic';
 import { RetainedScores } from '../state/scores';
-import type { ScoredEvent, Verdict } from '../scorer/types';
+import type { ScoredEvent, TakenMark, Verdict } from '../scorer/types';
 import type { ScoreFilter } from '../state/store';
 import { plainRow } from './helpers/scored';
 
@@ -250,6 +250,35 @@ t.test(
     store.close();
   },
 );
+
+t.test('retained scores: the rows after a window mark are given oldest first, in slices, bounded, and only of its epoch (opendur)', async (t) => {
+  // what a start gives back to the open windows (scorer/window-rebuild.ts)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-retained-after-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const row = (i: number, epoch = 'e1') => ({ ...plainRow(i), queued: [epoch, 1, 100 * (i + 1), 0] }) as ScoredEvent;
+  const store = new RetainedScores({ dir, maxRows: 1_000_000, maxDays: 3650 });
+  t.teardown(() => store.close());
+  // rows of an earlier epoch, then 25,000 of the current one
+  store.append([row(0, 'e0'), row(1, 'e0')]);
+  for (let i = 0; i < 25_000; i += 1_000) store.append(Array.from({ length: 1_000 }, (_, k) => row(i + k)));
+  const after = (taken: TakenMark | null, max = 500_000) => [...store.retainedAfter(taken, max)];
+  const given = after({ epoch: 'e1', at: [1, 100 * 5_000, 0] });
+  const rows = given.filter((e) => e !== null);
+  t.equal(rows.length, 20_000, 'the 20,000 rows past the mark');
+  t.same(
+    [rows[0].queued, rows[rows.length - 1].queued],
+    [
+      ['e1', 1, 500_100, 0],
+      ['e1', 1, 2_500_000, 0],
+    ],
+    'oldest first',
+  );
+  t.equal(given.length - rows.length, 2, 'with a turn every 10,000 rows read');
+  t.equal(after({ epoch: 'e1', at: [1, 100 * 25_000, 0] }).length, 0, 'none past the newest');
+  t.equal(after(null).filter((e) => e !== null).length, 25_000, "no mark: the rows of the newest row's epoch");
+  t.equal(after(null, 3_000).filter((e) => e !== null).length, 3_000, 'at most the bound: the newest');
+  t.equal(after({ epoch: 'e0', at: [1, 100, 0] }).length, 0, 'a mark of an epoch the newest rows do not have: nothing (which epoch came first is not known)');
+});
 
 t.test('a rename that fails does not close the descriptor number a second time', async (t) => {
   // replaceFile closed its copy, the rename failed, and its clean-up closed the same number
