@@ -53,6 +53,44 @@ t.test('an unusual process started by an unusual one is an alert where neither r
   t.ok(Math.abs(fisher2(0.01, 0.01) - 0.0001 * (1 - Math.log(0.0001))) < 1e-12, "Fisher's combination of two p-values");
 });
 
+t.test('what a process that is an alert on its own runs takes its suspicion, usual or not', async (t) => {
+  // a wrapper planted first in everyone's PATH (its own row an alert, a program no one ran
+  // there) runs the real program, base64 and curl, each a person's routine tool: alone usual
+  const chains = new ChainSuspicion();
+  t.equal(chains.judge(exec('60', '1', 'exec /bin/bash <- /usr/sbin/sshd', 0.95)), undefined, 'a usual login shell');
+  t.equal(chains.judge(exec('61', '60', 'exec /shared/apps/bin/squeue <- /bin/bash', 0.018)), undefined, 'the wrapper, an alert alone, under a usual shell');
+  const real = chains.judge(exec('62', '61', 'exec /usr/bin/squeue <- /shared/apps/bin/squeue', 0.66));
+  t.ok(real && real.verdict === 'bad', `its usual child is bad (${real?.score.toFixed(3)})`);
+  t.match(real?.reason ?? '', /a process started by an alerting process \(`exec \/shared\/apps\/bin\/squeue <- \/bin\/bash`/);
+  chains.judge(exec('63', '61', 'exec /usr/bin/curl <- /shared/apps/bin/squeue', 0.61));
+  const post = chains.judge(socket('63', 'connect /usr/bin/curl -> public:203.0:443', 0.76));
+  t.ok(post && post.verdict === 'bad', 'and the usual connection of that child');
+  // a usual process still ends the chain for what it starts in turn
+  t.equal(chains.judge(exec('64', '62', 'exec /usr/bin/ls <- /usr/bin/squeue', 0.4)), undefined, 'a usual child carries nothing further');
+  // a parent only at the edge of usual (not an alert alone) passes nothing to a usual child
+  chains.judge(exec('65', '60', 'exec /usr/bin/sudo <- /bin/bash', 0.34));
+  t.equal(chains.judge(exec('66', '65', 'exec /usr/bin/zfs <- /usr/bin/sudo', 0.62)), undefined, 'a usual child of an unusual parent is unchanged');
+  // a package run's steps stay the packages' doing
+  t.equal(
+    chains.judge(exec('67', '61', 'exec /usr/bin/dpkg-deb <- /usr/bin/dpkg', 0.62, 'rarity', 1000, true)),
+    undefined,
+    "a package run's step takes nothing",
+  );
+  t.equal(chains.judge(exec('68', '61', 'exec /usr/bin/squeue <- /shared/apps/bin/squeue', 0.66, 'ocsvm')), undefined, 'nor an SVM-decided row');
+  // sshd's fork for a new account's first login is an alert; the usual login shell under it shows
+  // the same login again
+  const login = {
+    ...exec('70', '1', 'exec /usr/sbin/sshd <- /usr/sbin/sshd', 0.28, 'rarity'),
+    columns: { pid: '70', parent: '1', path: '/usr/sbin/sshd', cmdline: 'sshd: sofia [priv]', uid: '0' },
+  };
+  chains.judge(login);
+  t.equal(
+    chains.judge(exec('71', '70', 'exec /bin/bash <- /usr/sbin/sshd', 0.89)),
+    undefined,
+    "a usual login shell under an alerting login's fork is unchanged",
+  );
+});
+
 t.test('one piece of evidence shown twice is not combined', async (t) => {
   const chains = new ChainSuspicion();
   chains.judge(exec('20', '1', 'exec /usr/bin/prometheus-node-exporter <- unknown', 0.175));
