@@ -59,6 +59,16 @@ const MIN_GAIN_NATS = 0.001;
 /** scored (context, key) pairs remembered per model: a subject's routine repeats (about 130 bytes each: kept small, there may be hundreds of subjects) */
 const CACHE_ENTRIES = 512;
 const SCORE_CHUNK = 1024;
+/**
+ * most floats in one [rows, vocabulary] tensor (512 kB): a training batch, a held-out chunk
+ * and a scoring chunk have as few rows as keep them within it. tfjs's wasm heap grows to its
+ * largest step and never shrinks, and a step holds several such tensors (targets, logits,
+ * their softmax, their gradients): a local user's flood of new keys fills the vocabulary to
+ * maxVocab, and batches of 256 rows × 2,000 keys took the heap from 16 to 69 MB. A whole
+ * training batch fits up to 512 keys, a whole scoring chunk up to 128; a subject's routine of
+ * tens of keys trains as before, and a chunk's size does not change its scores.
+ */
+export const BATCH_FLOATS = 1 << 17;
 /** weights of the key frequencies mixed into the network's prediction, the one chosen on held-out windows */
 const MIX_GRID = [0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 0.7];
 
@@ -117,6 +127,8 @@ export class LstmModel implements Model {
   private prior: Float32Array | null = null;
   /** the share of `prior` mixed into the network's prediction */
   private mix = 0;
+  /** the most rows × vocabulary of any tensor batch this model has built: its own accounting of BATCH_FLOATS */
+  largestBatchFloats = 0;
 
   constructor(opts: Partial<LstmOptions> = {}) {
     this.opts = { ...DEFAULTS, ...opts };
@@ -194,6 +206,14 @@ export class LstmModel implements Model {
     return tf.add(matMul(h!, w.out), w.outBias);
   }
 
+  /** at most `wanted` rows, as few as keep a [rows, vocabulary] tensor within BATCH_FLOATS (one at least) */
+  private rows(wanted: number): number {
+    const V = this.keys.length;
+    const rows = Math.max(1, Math.min(wanted, Math.floor(BATCH_FLOATS / V)));
+    this.largestBatchFloats = Math.max(this.largestBatchFloats, rows * V);
+    return rows;
+  }
+
   private ids(events: readonly BehaviourEvent[], out: Int32Array, offset: number): void {
     const W = this.opts.window;
     const n = events.length;
@@ -233,7 +253,7 @@ export class LstmModel implements Model {
     const warm = this.canStartFrom(previous);
     this.weights = this.init(warm ? previous : null);
     const optimizer = tf.train.adam(this.opts.learningRate);
-    const B = Math.min(this.opts.batchSize, fit.contexts.length);
+    const B = this.rows(Math.min(this.opts.batchSize, fit.contexts.length));
     // a retrain starts from weights that already fit most of its window: an epoch is one
     // pass over the distinct contexts, and it stops as soon as the held-out loss it starts
     // from stops falling (a subject retrains every few hours on a window that barely moved)
@@ -291,8 +311,9 @@ export class LstmModel implements Model {
     const V = this.keys.length;
     const prior = this.prior!;
     const loss = new Float64Array(MIX_GRID.length);
-    for (let start = 0; start < set.contexts.length; start += SCORE_CHUNK) {
-      const idx = Array.from({ length: Math.min(SCORE_CHUNK, set.contexts.length - start) }, (_, j) => start + j);
+    const chunk = this.rows(SCORE_CHUNK);
+    for (let start = 0; start < set.contexts.length; start += chunk) {
+      const idx = Array.from({ length: Math.min(chunk, set.contexts.length - start) }, (_, j) => start + j);
       const ids = new Int32Array(idx.length * this.opts.window);
       idx.forEach((c, r) => ids.set(set.contexts[c], r * this.opts.window));
       const probs = this.leanProbabilities(ids, idx.length);
@@ -317,7 +338,7 @@ export class LstmModel implements Model {
     // logits and their softmax), and tfjs's wasm heap keeps its high-water mark for good: in
     // chunks of a training batch rather than of 1,024 contexts, a 2,000-key vocabulary peaks
     // at ~8 MB instead of ~32 MB
-    const chunk = this.opts.batchSize;
+    const chunk = this.rows(this.opts.batchSize);
     for (let start = 0; start < set.contexts.length; start += chunk) {
       const idx = Array.from({ length: Math.min(chunk, set.contexts.length - start) }, (_, j) => start + j);
       const { ids, targets } = set.batch(idx, this.keys.length);
@@ -353,8 +374,9 @@ export class LstmModel implements Model {
     }
     const groups = [...pending.values()];
     const V = this.keys.length;
-    for (let start = 0; start < groups.length; start += SCORE_CHUNK) {
-      const part = groups.slice(start, start + SCORE_CHUNK);
+    const chunk = this.rows(SCORE_CHUNK);
+    for (let start = 0; start < groups.length; start += chunk) {
+      const part = groups.slice(start, start + chunk);
       const ids = new Int32Array(part.length * W);
       part.forEach((g, r) => ids.set(ctx.subarray(g[0] * W, (g[0] + 1) * W), r * W));
       const probs = this.leanProbabilities(ids, part.length);
