@@ -1,9 +1,19 @@
-import type { Story } from './stories';
-import { DAY, HOUR, Host, type Account } from './world';
+import type { Story, StoryInfo } from './stories';
+import { DAY, HOUR, Host, type Account, type LabelledSplit } from './world';
 
 // The company every scenario set plays in: the accounts of its standing hosts, and how a set's
 // stories are put on its labelled days. Each set builds its own hosts from these (adding the
 // accounts its own routines need) so that the sets share one company, not copies of it.
+
+/** what every story set is generated from: its seed, its length in days and its first day */
+export interface StorySetOptions {
+  seed: number;
+  days: number;
+  start: number;
+}
+
+/** a story set's logs, its attack stories, and the benign first times it labels normal */
+export type StorySet = LabelledSplit & { stories: Story[]; novelties: StoryInfo[] };
 
 const root: Account = { name: 'root', uid: '0', home: '/root' };
 

@@ -13,9 +13,9 @@ import {
   weeklyDba,
   weeklyDeploy,
 } from './routines';
-import { companyHost, playStories } from './company';
+import { companyHost, playStories, type StorySet, type StorySetOptions } from './company';
 import type { Story, StoryInfo } from './stories';
-import { DAY, HOUR, Host, splitLabelled, xorshift, type LabelledSplit, type Row } from './world';
+import { DAY, HOUR, Host, splitLabelled, xorshift, type Row } from './world';
 
 // The held-out story set (`--stories heldout`): written after the scorer had been tuned on the
 // independent set (stories.ts) for several sessions, without reading the scorer's models or
@@ -445,10 +445,7 @@ const STORY_HOURS: Record<string, number> = {
 const HOLIDAY_DAYS = 7;
 export const HOLIDAY = 'holiday-week';
 
-export interface HeldoutOptions {
-  seed: number;
-  days: number;
-  start: number;
+export interface HeldoutOptions extends StorySetOptions {
   /**
    * the internet's SSH password guesses on the edge host (default: yes, as on any public
    * host); off only to measure what that background costs the edge host's detection
@@ -456,7 +453,7 @@ export interface HeldoutOptions {
   scanners?: boolean;
 }
 
-export function generateHeldout(opts: HeldoutOptions): LabelledSplit & { stories: Story[]; novelties: StoryInfo[] } {
+export function generateHeldout(opts: HeldoutOptions): StorySet {
   if (opts.days < HOLIDAY_DAYS + 1) throw new Error(`the held-out set needs at least ${HOLIDAY_DAYS + 1} days`);
   // a different stream from the independent set's for the same seed: nothing lines up by accident
   const r = xorshift(opts.seed * 7919 + 17);

@@ -1,7 +1,7 @@
 import { at, daemons, developer, isWeekend, nightlyBackup, operator, pick, postgres, webEdge, weekday, weeklyDba, weeklyDeploy } from './routines';
-import { companyHost, playStories } from './company';
-import type { Story, StoryInfo } from './stories';
-import { DAY, HOUR, Host, splitLabelled, xorshift, type LabelledSplit } from './world';
+import { companyHost, playStories, type StorySet, type StorySetOptions } from './company';
+import type { Story } from './stories';
+import { DAY, HOUR, Host, splitLabelled, xorshift } from './world';
 
 // The third held-out story set (`--stories heldout3`, branch heldout3). The second held-out set
 // was tuned against once measured, so it no longer says how detection carries over to what no
@@ -1085,13 +1085,7 @@ const STORY_HOURS: Record<string, number> = {
   'new-ci-pipeline': 10,
 };
 
-export interface Heldout3Options {
-  seed: number;
-  days: number;
-  start: number;
-}
-
-export function generateHeldout3(opts: Heldout3Options): LabelledSplit & { stories: Story[]; novelties: StoryInfo[] } {
+export function generateHeldout3(opts: StorySetOptions): StorySet {
   if (opts.days < 5) throw new Error('the third held-out set needs at least 5 days');
   // its own stream for a seed: nothing lines up with the other sets by accident
   const r = xorshift(opts.seed * 104729 + 31);

@@ -1,9 +1,9 @@
 import { jumpHost } from './heldout';
 import { hex, hostBackground, nodeExporter, socket, UNSET } from './heldout3';
 import { at, companyWorkday, isWeekend, nightlyBackup, pick, unpackPackage, weekday } from './routines';
-import { companyHost, playStories } from './company';
-import type { Story, StoryInfo } from './stories';
-import { DAY, HOUR, Host, splitLabelled, xorshift, type LabelledSplit, type Row } from './world';
+import { companyHost, playStories, type StorySet, type StorySetOptions } from './company';
+import type { Story } from './stories';
+import { DAY, HOUR, Host, splitLabelled, xorshift, type Row } from './world';
 
 // The fourth held-out story set (`--stories heldout4`, branch heldout4), written blind like the
 // third: without reading the scorer's parsing, features, models or calibration, from what Linux
@@ -921,13 +921,7 @@ const STORY_HOURS: Record<string, number> = {
   'ir-triage': 16,
 };
 
-export interface Heldout4Options {
-  seed: number;
-  days: number;
-  start: number;
-}
-
-export function generateHeldout4(opts: Heldout4Options): LabelledSplit & { stories: Story[]; novelties: StoryInfo[] } {
+export function generateHeldout4(opts: StorySetOptions): StorySet {
   if (opts.days < 5) throw new Error('the fourth held-out set needs at least 5 days');
   // its own stream for a seed: nothing lines up with the other sets by accident
   const r = xorshift(opts.seed * 15485863 + 47);

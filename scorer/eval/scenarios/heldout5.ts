@@ -1,9 +1,9 @@
 import { jumpHost, sshScanners } from './heldout';
 import { hex, hostBackground, nodeExporter, socket, UNSET } from './heldout3';
 import { at, isWeekend, nightlyBackup, pick, postgres, unpackPackage, weekday, weeklyDba } from './routines';
-import { companyHost, playStories } from './company';
-import type { Story, StoryInfo } from './stories';
-import { DAY, HOUR, Host, splitLabelled, xorshift, type LabelledSplit, type Row } from './world';
+import { companyHost, playStories, type StorySet, type StorySetOptions } from './company';
+import type { Story } from './stories';
+import { DAY, HOUR, Host, splitLabelled, xorshift, type Row } from './world';
 
 // The fifth held-out story set (`--stories heldout5`, branch heldout5), written blind like the
 // third and fourth: without reading the scorer's parsing, features, models or calibration, from
@@ -1463,13 +1463,7 @@ const STORY_HOURS: Record<string, number> = {
   'restic-offsite': 21,
 };
 
-export interface Heldout5Options {
-  seed: number;
-  days: number;
-  start: number;
-}
-
-export function generateHeldout5(opts: Heldout5Options): LabelledSplit & { stories: Story[]; novelties: StoryInfo[] } {
+export function generateHeldout5(opts: StorySetOptions): StorySet {
   if (opts.days < 5) throw new Error('the fifth held-out set needs at least 5 days');
   // its own stream for a seed: nothing lines up with the other sets by accident
   const r = xorshift(opts.seed * 32452843 + 101);
