@@ -61,6 +61,15 @@ t.test('the reboot commands', async (t) => {
   t.notOk(isRebootCommand('/usr/bin/systemctl', 'systemctl restart nginx', root), 'a restart is no reboot');
   t.notOk(isRebootCommand('/sbin/shutdown', '/sbin/shutdown -r now', { uid: '1000', euid: '1000' }), "a user's is refused by the kernel");
   t.notOk(isRebootCommand('/tmp/reboot', 'reboot', root), 'a copy in /tmp is anyone');
+  // what reboots nothing now opens no window a local user could time a process for (review)
+  t.ok(isRebootCommand('/sbin/shutdown', 'shutdown -r', root), 'shutdown -r alone reboots in a minute');
+  t.ok(isRebootCommand('/sbin/shutdown', 'shutdown -r +0 kernel upgrade', root), 'a wall message after the time');
+  t.notOk(isRebootCommand('/sbin/shutdown', 'shutdown -r 23:00', root), 'a reboot scheduled for tonight is no reboot now');
+  t.notOk(isRebootCommand('/sbin/shutdown', 'shutdown -r +60', root), 'nor one in an hour');
+  t.notOk(isRebootCommand('/sbin/shutdown', 'shutdown -k -r now', root), 'a warning only');
+  t.notOk(isRebootCommand('/sbin/shutdown', 'shutdown -c', root), 'a cancel');
+  t.notOk(isRebootCommand('/usr/sbin/reboot', 'reboot --wtmp-only', root), 'a wtmp record only');
+  t.notOk(isRebootCommand('/usr/sbin/reboot', 'reboot -w', root), 'a wtmp record only, short');
 });
 
 t.test(
@@ -90,6 +99,10 @@ t.test(
     }
     t.notOk(after.get('in /tmp')!.values.includes('boot=after-reboot'), 'a binary in /tmp is no start of the boot');
     t.notOk(after.get('planted')!.values.includes('boot=after-reboot'), 'nor is a program never seen running on the host');
+    // a user's orphaned process is re-parented to pid 1 before it execs, but keeps the user's
+    // login uid: a known program of theirs in the boot's window is weighed in full (review)
+    const orphan = rebooted.x.extract(proc(5010, 1, '/usr/sbin/dovecot', '/usr/sbin/dovecot -c /tmp/x.conf', at + 8, { uid: '1000', auid: '1000' })).event;
+    t.notOk(orphan.values.includes('boot=after-reboot'), "a user's process under pid 1 is no start of the boot");
     // the extension restarts with the host: the reboot command and the programs are in its saved state
     const saved = JSON.parse(JSON.stringify(rebooted.x.toState())) as ReturnType<FeatureExtractor['toState']>;
     const restarted = FeatureExtractor.fromState(saved, { users: new UidMap(), overrides: {} });

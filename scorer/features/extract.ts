@@ -173,7 +173,8 @@ export class FeatureExtractor {
       session: (host: string, pid: string | undefined, ppid: string | undefined, sshdUser: string | undefined, time: number) =>
         p.session(host, pid, ppid, sshdUser, time),
       sessionOfPid: (host: string, pid: string | undefined) => p.sessionOfPid(host, pid),
-      bootStart: (host: string, ppid: string | undefined, path: string, exe: string, time: number) => p.bootStart(host, ppid, path, exe, time),
+      bootStart: (host: string, ppid: string | undefined, path: string, exe: string, time: number, auid: string | undefined) =>
+        p.bootStart(host, ppid, path, exe, time, auid),
     };
     this.learning = {
       ...ask,

@@ -20,7 +20,7 @@ export interface Lookup {
   /** whether a process below this parent runs in an OS package manager's run (ProcessTable.inPackageRun) */
   packageRun(host: string, ppid: string | undefined, parentExe: string, ids: { uid?: string; euid?: string }, time: number): boolean;
   /** whether a process the service manager started is a start of the boot after root's reboot command (ProcessTable.bootStart) */
-  bootStart(host: string, ppid: string | undefined, path: string, exe: string, time: number): boolean;
+  bootStart(host: string, ppid: string | undefined, path: string, exe: string, time: number, auid: string | undefined): boolean;
   /** the class of address the login session of a new process came from, when known */
   /** `sshdUser`: the account sshd forked this process for, when it is sshd's own fork (sshdAccount) */
   session(host: string, pid: string | undefined, ppid: string | undefined, sshdUser: string | undefined, time: number): string | undefined;
@@ -70,7 +70,7 @@ const process: Unit = (row, b, look) => {
   const sshdUser = sshdAccount(c.cmdline ?? '', c.path || c.name || '', c.uid);
   const session = look.session(row.host, c.pid, c.parent, sshdUser, time);
   // asked before the row is learnt: a boot's start is of a program seen running here before it
-  const boot = look.bootStart(row.host, c.parent, c.path ?? '', exe, time);
+  const boot = look.bootStart(row.host, c.parent, c.path ?? '', exe, time, c.auid);
   look.noteProcess(row.host, c.pid, c.parent, exe, time, session, sshdUser, c);
   const parent = look.parentOf(row);
   const cmd = look.template(c.cmdline ?? '', exe);

@@ -441,8 +441,8 @@ export class ProcessTable {
    * command, of a program seen running on the host before (boot.ts). Asked before the row's own
    * process is learnt.
    */
-  bootStart(host: string, ppid: string | undefined, path: string, exe: string, time: number): boolean {
-    return this.programs.has(`${host}:${exe}`) && isBootStart(ppid, path, time, this.reboots.get(host));
+  bootStart(host: string, ppid: string | undefined, path: string, exe: string, time: number, auid: string | undefined): boolean {
+    return this.programs.has(`${host}:${exe}`) && isBootStart(ppid, path, time, this.reboots.get(host), auid);
   }
 
   exeOf(host: string, pid: string | undefined): string | undefined {
