@@ -79,6 +79,21 @@ interface Suspect extends Unusual {
   underAlert: boolean;
   /** sshd's fork for an account's login: what it starts is the session the login opened */
   login: boolean;
+  /** whose the process is (whoOf): an alert passes only to processes of the same login */
+  who: string;
+}
+
+/**
+ * Whose a process is: its login uid when a login is behind it, else its uid. An alerting
+ * process's record is kept by host and pid for hours, and a pid is reused: another user's
+ * fork without exec (a subshell) logs no row that would clear it, so without this the
+ * children of another account's reused pid took an alert they had no part in (review: 609 of
+ * 1,000 of a victim's routine rows made bad by one user's alerting execs).
+ */
+function whoOf(c: Record<string, string>): string {
+  const auid = c.auid;
+  if (auid !== undefined && auid !== '' && auid !== '-1' && auid !== '4294967295') return `a${auid.slice(0, 12)}`;
+  return `u${(c.uid ?? '').slice(0, 12)}`;
 }
 
 export interface ChainRow {
@@ -150,7 +165,8 @@ export class ChainSuspicion {
       this.procs.delete(key);
       // sshd's fork for a login is the login itself: a login shell's row shows the same account,
       // origin and hour as the fork it is under, so an unusual login passes on no more than before
-      const underAlert = above !== undefined && above.own < ALERT_P && !above.login;
+      const who = whoOf(row.columns);
+      const underAlert = above !== undefined && above.own < ALERT_P && !above.login && above.who === who;
       if (!unusual && !(weighed && underAlert)) return undefined;
       const strongest = above && above.p < own ? above : { p: own, event: row.event.slice(0, MAX_EVENT) };
       this.remember(key, {
@@ -162,6 +178,7 @@ export class ChainSuspicion {
         carries: unusual,
         underAlert,
         login: sshdAccount(row.columns.cmdline ?? '', row.columns.path ?? '', row.columns.uid) !== undefined,
+        who,
       });
       return above ? this.combined(row.score, above, underAlert ? 'a process started by an alerting' : 'a process started by an unusual') : undefined;
     }

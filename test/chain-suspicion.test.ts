@@ -91,6 +91,17 @@ t.test('what a process that is an alert on its own runs takes its suspicion, usu
   );
 });
 
+t.test("an alerting process passes its suspicion only to processes of its own login, not to another account's reused pid", async (t) => {
+  const chains = new ChainSuspicion();
+  const of = (row: ReturnType<typeof exec>, auid: string) => ({ ...row, columns: { ...row.columns, uid: auid, auid } });
+  chains.judge(of(exec('80', '1', 'exec /tmp/.a1 <- /bin/bash', 0.01), '1001'));
+  // the pid is reused by another user's subshell (a fork without exec logs no row): its usual git
+  const victim = chains.judge(of(exec('81', '80', 'exec /usr/bin/git <- /bin/bash', 0.8, 'host:rarity', 1600), '1002'));
+  t.equal(victim, undefined, "another account's usual row under a reused pid is unchanged");
+  const own = chains.judge(of(exec('82', '80', 'exec /usr/bin/curl <- /tmp/.a1', 0.8, 'host:rarity', 1600), '1001'));
+  t.ok(own && own.verdict === 'bad', `the alerting process's own child still takes it (${own?.score.toFixed(3)})`);
+});
+
 t.test('one piece of evidence shown twice is not combined', async (t) => {
   const chains = new ChainSuspicion();
   chains.judge(exec('20', '1', 'exec /usr/bin/prometheus-node-exporter <- unknown', 0.175));
