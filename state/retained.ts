@@ -32,6 +32,12 @@ const SEGMENT_PREFIX = 'segment-';
 export const LOW_SCORE = 0.5;
 /** records parsed between two turns of the event loop when loading in slices (about 30 ms) */
 const LOAD_SLICE = 10_000;
+/**
+ * bytes of records parsed between two turns of the event loop when a run of them is read back
+ * (newestWhile): a user's rows of control characters are stored at 86 kB each, and 10,000 of
+ * them held the thread that answers osqueryd for 1.2 s (review)
+ */
+const READ_SLICE_BYTES = 4 << 20;
 /** bytes of a segment read at once when loading */
 const LOAD_CHUNK = 4 << 20;
 /** a record longer than this is not one the scorer wrote (a row keeps ~4 kB of its columns) */
@@ -408,19 +414,30 @@ export abstract class Retained<R> {
    * The newest live records for as long as `belongs` holds of each (read newest first, at most
    * `max`), given oldest first. Only their row numbers are held between the two passes, and
    * each record is read from disk when it is reached: a long run costs 8 bytes a record of
-   * memory, not the records. The first pass yields null every LOAD_SLICE records read, where
-   * the caller may give the event loop a turn (a run of 500,000 read at once held it for seconds).
+   * memory, not the records. Both passes yield null every LOAD_SLICE records or READ_SLICE_BYTES
+   * read, where the caller may give the event loop a turn (a run of 500,000 read at once held it
+   * for seconds).
    */
   protected *newestWhile(belongs: (r: R) => boolean, max: number): Generator<R | null> {
     const rows: number[] = [];
-    for (let row = this.base + this.end - 1, read = 0; rows.length < max; row--) {
+    let count = 0;
+    let bytes = 0;
+    /** whether the records read since the last turn are a slice's worth */
+    const sliceRead = (i: number): boolean => {
+      bytes += this.length[i];
+      if (++count < LOAD_SLICE && bytes < READ_SLICE_BYTES) return false;
+      count = 0;
+      bytes = 0;
+      return true;
+    };
+    for (let row = this.base + this.end - 1; rows.length < max; row--) {
       const i = row - this.base;
       if (i < this.start || i >= this.end) break;
       if (this.verdict[i] === DEAD) continue;
       const r = this.read(i);
       if (!r || !belongs(r)) break;
       rows.push(row);
-      if (++read % LOAD_SLICE === 0) yield null;
+      if (sliceRead(i)) yield null;
     }
     // records are followed by absolute number, as in scan: a retired one is passed over
     for (let k = rows.length - 1; k >= 0; k--) {
@@ -428,6 +445,7 @@ export abstract class Retained<R> {
       if (i < this.start || i >= this.end || this.verdict[i] === DEAD) continue;
       const r = this.read(i);
       if (r) yield r;
+      if (sliceRead(i)) yield null;
     }
   }
 

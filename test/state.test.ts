@@ -273,11 +273,22 @@ t.test('retained scores: the rows after a window mark are given oldest first, in
     ],
     'oldest first',
   );
-  t.equal(given.length - rows.length, 2, 'with a turn every 10,000 rows read');
+  t.equal(given.length - rows.length, 4, 'with a turn every 10,000 rows read, in each of its two passes');
   t.equal(after({ epoch: 'e1', at: [1, 100 * 25_000, 0] }).length, 0, 'none past the newest');
   t.equal(after(null).filter((e) => e !== null).length, 25_000, "no mark: the rows of the newest row's epoch");
   t.equal(after(null, 3_000).filter((e) => e !== null).length, 3_000, 'at most the bound: the newest');
   t.equal(after({ epoch: 'e0', at: [1, 100, 0] }).length, 0, 'a mark of an epoch the newest rows do not have: nothing (which epoch came first is not known)');
+  // a user's long rows: the turns come by bytes read too, not only by rows (review: 10,000 rows
+  // of 86 kB held the thread that answers osqueryd for 1.2 s)
+  const longDir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-retained-after-long-'));
+  t.teardown(() => fs.rmSync(longDir, { recursive: true, force: true }));
+  const long = new RetainedScores({ dir: longDir, maxRows: 1_000_000, maxDays: 3650 });
+  t.teardown(() => long.close());
+  const text = 'x'.repeat(100_000);
+  long.append(Array.from({ length: 100 }, (_, i) => ({ ...row(i), reasons: text }) as ScoredEvent));
+  const read = [...long.retainedAfter(null, 500_000)];
+  t.equal(read.filter((e) => e !== null).length, 100, 'every long row given back');
+  t.ok(read.length - 100 >= 4, `a turn every 4 MB read in each pass (${read.length - 100} turns for 10 MB read twice)`);
 });
 
 t.test('a rename that fails does not close the descriptor number a second time', async (t) => {
