@@ -1,5 +1,6 @@
 import { BAD_BELOW, scoreFromP, verdictOf } from './calibration';
 import { sshdAccount } from './features/lineage';
+import { withoutLogin } from './features/security';
 import type { Verdict } from './types';
 
 // Suspicion carried down a process chain. A row's score weighs what that row shows against
@@ -92,7 +93,7 @@ interface Suspect extends Unusual {
  */
 function whoOf(c: Record<string, string>): string {
   const auid = c.auid;
-  if (auid !== undefined && auid !== '' && auid !== '-1' && auid !== '4294967295') return `a${auid.slice(0, 12)}`;
+  if (auid !== undefined && auid !== '' && !withoutLogin(c)) return `a${auid.slice(0, 12)}`;
   return `u${(c.uid ?? '').slice(0, 12)}`;
 }
 
