@@ -76,3 +76,67 @@ t.test("an attacker's lines that widen a routine template do not make the routin
   const next = await score(x.extract(backend(at + 180, 'postgres: app appdb 127.0.0.1(40124) COPY')).event);
   t.match(next.detail, /a known program on a new object/, `so does the next one: ${next.detail}`);
 });
+
+// The same for a long command line (compactword). A template of a line of more than 24 words,
+// or over 160 characters, was its first 160 characters and the option names after them, and a
+// value over 256 characters was its head and a digest (memcap): a wildcard in place of a word
+// moved the cut, and the digest ended every long template in a word no other template had, so
+// no known template fitted a long line word by word. The routine after an attacker's widening
+// was then a new object, learnt it taught the widened template, and the attacker's line, padded
+// past 256 characters, named no object its known line had there.
+const OPS_LINE = [
+  'kubectl --kubeconfig /etc/kubernetes/admin.conf --context arn:aws:eks:eu-west-1:123456789012:cluster/prod-payments --namespace payments',
+  'port-forward svc/ledger-db 15432:5432 --address 127.0.0.1 --pod-running-timeout 1m0s',
+  '--request-timeout 30s --v 2 --log-flush-frequency 5s --insecure-skip-tls-verify --disable-compression',
+  '--skip-headers --match-server-version --cache-dir /var/cache/kube --warnings-as-errors',
+].join(' ');
+
+function forward(time: number, cmdline: string): ResultRow {
+  return {
+    query: 'pack_user-behavior_process_events',
+    host: 'bastion-1',
+    time,
+    action: 'added',
+    columns: {
+      pid: String(2000 + (time % 30000)),
+      path: '/usr/local/bin/kubectl',
+      cmdline,
+      uid: '1001',
+      euid: '1001',
+      auid: '1001',
+      parent_path: '/usr/bin/bash',
+    },
+    decorations: {},
+  };
+}
+
+t.test("a long line's known template is fitted word by word, and an attacker's padded line does not escape it (compactword)", async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const train: BehaviourEvent[] = [];
+  for (let d = 0; d < 10; d++) for (let i = 0; i < 40; i++) train.push(x.extract(forward(T0 + d * DAY + 9 * 3600 + i * 300, OPS_LINE)).event);
+  const known = cmdOf(train[train.length - 1]) ?? '';
+  t.ok(OPS_LINE.length > 256 && known.length > 160, `a long line (${OPS_LINE.length} characters), a long template (${known.length})`);
+  const m = createModel('rarity');
+  await m.fit(train.map((e) => [e]));
+  const at = T0 + 10 * DAY + 9 * 3600;
+  const score = async (e: BehaviourEvent) => (await m.score([{ event: e, context: [] }]))[0];
+  const before = await score(x.extract(forward(at, OPS_LINE)).event);
+  // the attacker forwards another service, the line padded with options of its own past 256 characters
+  const padded = `${OPS_LINE.replace('svc/ledger-db', 'svc/vault')} --as-group system:masters --profile-output /tmp/p --one-output --show-managed-fields`;
+  const attack = await score(x.extract(forward(at + 60, padded)).event);
+  const afterEvent = x.extract(forward(at + 120, OPS_LINE)).event;
+  const after = cmdOf(afterEvent) ?? '';
+  t.not(after, known, 'the miner widened the routine template');
+  t.ok(after.split(' ').includes('<*>'), `with a wildcard in place of the service: ${after}`);
+  t.ok(
+    after.split(' ').some((w) => w.includes('…#')),
+    'a long word of it kept as its head and a digest, in its place',
+  );
+  const routine = await score(afterEvent);
+  t.ok(routine.value <= before.value + 0.5, `the routine after the attack (${routine.value.toFixed(2)} bits) scores as before it (${before.value.toFixed(2)})`);
+  t.notMatch(routine.detail, /new object/, `and is no new object: ${routine.detail}`);
+  t.match(attack.detail, /a known program on a new object \(in place of `svc\/ledger-db`\)/, `the attacker's padded line: ${attack.detail}`);
+  m.observe?.(afterEvent, []);
+  const next = await score(x.extract(forward(at + 180, padded.replace('15432', '15433'))).event);
+  t.match(next.detail, /a known program on a new object/, `learnt, the routine taught no wider template: ${next.detail}`);
+});
