@@ -17,23 +17,20 @@ const DAY = 86400;
 const T0 = 1_790_000_000 - (1_790_000_000 % DAY);
 const ROUTINE = 'postgres: app appdb 10.40.2.11(51234) idle';
 
-function backend(time: number, cmdline: string): ResultRow {
+/** a process row of `path` on `host` run by `uid`, its parent `parent` */
+function processRow(host: string, path: string, uid: string, parent: string, time: number, cmdline: string, auid?: string): ResultRow {
   return {
     query: 'pack_user-behavior_process_events',
-    host: 'pg-main',
+    host,
     time,
     action: 'added',
-    columns: {
-      pid: String(2000 + (time % 30000)),
-      path: '/usr/lib/postgresql/16/bin/postgres',
-      cmdline,
-      uid: '113',
-      euid: '113',
-      parent_path: '/usr/lib/postgresql/16/bin/postgres',
-    },
+    columns: { pid: String(2000 + (time % 30000)), path, cmdline, uid, euid: uid, ...(auid ? { auid } : {}), parent_path: parent },
     decorations: {},
   };
 }
+
+const backend = (time: number, cmdline: string) =>
+  processRow('pg-main', '/usr/lib/postgresql/16/bin/postgres', '113', '/usr/lib/postgresql/16/bin/postgres', time, cmdline);
 
 const cmdOf = (e: BehaviourEvent) => e.values.find((v) => v.startsWith('cmd='));
 
@@ -91,24 +88,7 @@ const OPS_LINE = [
   '--skip-headers --match-server-version --cache-dir /var/cache/kube --warnings-as-errors',
 ].join(' ');
 
-function forward(time: number, cmdline: string): ResultRow {
-  return {
-    query: 'pack_user-behavior_process_events',
-    host: 'bastion-1',
-    time,
-    action: 'added',
-    columns: {
-      pid: String(2000 + (time % 30000)),
-      path: '/usr/local/bin/kubectl',
-      cmdline,
-      uid: '1001',
-      euid: '1001',
-      auid: '1001',
-      parent_path: '/usr/bin/bash',
-    },
-    decorations: {},
-  };
-}
+const forward = (time: number, cmdline: string) => processRow('bastion-1', '/usr/local/bin/kubectl', '1001', '/usr/bin/bash', time, cmdline, '1001');
 
 t.test("a long line's known template is fitted word by word, and an attacker's padded line does not escape it (compactword)", async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
