@@ -1,6 +1,7 @@
 import t from 'tap';
 import { withIdentity } from '../scorer/baseline';
-import { FeatureExtractor } from '../scorer/features/extract';
+import { FeatureExtractor, type ExtractorState } from '../scorer/features/extract';
+import { checkExtractor } from '../state/schema';
 import { UidMap } from '../scorer/features/subject';
 import { createModel } from '../scorer/models';
 import type { BehaviourEvent, ResultRow } from '../scorer/types';
@@ -119,4 +120,22 @@ t.test("a long line's known template is fitted word by word, and an attacker's p
   m.observe?.(afterEvent, []);
   const next = await score(x.extract(forward(at + 180, padded.replace('15432', '15433'))).event);
   t.match(next.detail, /a known program on a new object/, `learnt, the routine taught no wider template: ${next.detail}`);
+});
+
+t.test('a state saved before compactword keeps the long form its models learnt; a new one spells long lines word by word (compactword)', async (t) => {
+  const opts = () => ({ users: new UidMap(), overrides: {} });
+  const templateOf = (x: FeatureExtractor) => cmdOf(x.extract(forward(T0, OPS_LINE)).event)?.slice(4) ?? '';
+  const fresh = new FeatureExtractor(opts());
+  const words = templateOf(fresh);
+  const saved = JSON.parse(JSON.stringify(fresh.toState())) as ExtractorState;
+  t.equal(saved.longForm, 'words', 'a new state says its form');
+  t.equal(checkExtractor(saved), null, 'and passes the schema');
+  t.equal(templateOf(FeatureExtractor.fromState(saved, opts())), words, 'read back, it spells the line as before');
+  t.ok(words.split(' ').includes('30s'), `word by word, each in its place: ${words}`);
+  // 878ff45 wrote no longForm: its models learnt the first 160 characters and the option names
+  const { longForm: _, ...older } = saved;
+  const head = templateOf(FeatureExtractor.fromState(older, opts()));
+  t.not(head, words, `an older state's line is spelt as its models learnt it: ${head}`);
+  t.notOk(head.split(' ').includes('30s'), 'its first 160 characters and the option names after them');
+  t.notMatch(head, /…#/, 'and, within the form, whole (no digest since compactword)');
 });
