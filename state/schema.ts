@@ -98,6 +98,8 @@ export const EXTRACTOR_SCHEMA = {
     reboots: { type: 'array', items: { type: 'array', minItems: 2, maxItems: 2, items: [{ type: 'string' }, num] } },
     programs: { type: 'array', items: { type: 'string' } },
     learned,
+    // how a long line's template is spelt (extract.ts LongForm; absent before compactword: the head form)
+    longForm: { enum: ['words', 'head'] },
   },
 } as const;
 

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { floodRows } from '../bench/long-value-flood';
-import { compactValue, MAX_VALUE_CHARS } from '../scorer/features/compact-value';
+import { compactValue, compactWord, MAX_TEMPLATE_CHARS, MAX_VALUE_CHARS, TEMPLATE_WORD_CHARS } from '../scorer/features/compact-value';
 import { FeatureExtractor } from '../scorer/features/extract';
 import { cachedChars } from '../scorer/features/generalise';
 import { UidMap } from '../scorer/features/subject';
@@ -76,6 +76,38 @@ t.test('a long value is kept as its head and a digest of the whole: the same val
   t.equal(compactValue('/usr/bin/git'), '/usr/bin/git', 'a value of the routine is as it was');
 });
 
+t.test("a long line's template keeps each word in its place, each bounded, and the whole within MAX_TEMPLATE_CHARS (compactword)", async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const word = (i: number, n: number) => String.fromCharCode(103 + (i % 20)).repeat(n);
+  // the longest a line can make it (cut at 4,096 characters): 24 mined words of 60 letters, then option names of up to 33
+  const mined = Array.from({ length: 23 }, (_, i) => word(i, 60));
+  const options = Array.from({ length: 1000 }, (_, i) => `--${word(i, 31 - (i % 3))}${i % 7 === 0 ? '=x' : ''}`);
+  const cmd = (line: string, pid: number) =>
+    x
+      .extract(process(T0 + pid, '/usr/bin/tool', line, '/home/eve', pid))
+      .event.values.find((v) => v.startsWith('cmd='))
+      ?.slice(4) ?? '';
+  const template = cmd(['tool', ...mined, ...options].join(' '), 1);
+  const words = template.split(' ');
+  t.ok(template.length <= MAX_TEMPLATE_CHARS, `${template.length} characters, at most ${MAX_TEMPLATE_CHARS}`);
+  t.ok(words.length <= 24 + 6, `${words.length} words: the 24 mined and at most 6 option names`);
+  t.ok(
+    words.every((w) => w.length <= TEMPLATE_WORD_CHARS + 1),
+    'each within its bound',
+  );
+  t.equal(words[5], compactWord(words[5]), 'a compacted word compacts to itself (a state read back)');
+  // one word changed keeps the others as they were, in their places
+  const changed = cmd(['tool', ...mined.map((w, i) => (i === 10 ? word(11, 60) : w)), ...options].join(' '), 2).split(' ');
+  t.equal(changed.length, words.length, 'as many words');
+  t.same(
+    changed.map((w, i) => (w === words[i] ? '' : i)).filter((i) => i !== ''),
+    [11],
+    'only the changed word differs',
+  );
+  t.equal(compactWord(`arn:aws:eks:eu-west-1:<*>:cluster/${'p'.repeat(40)}`).endsWith('<*>'), true, "a long word with the miner's wildcard stays one");
+  t.equal(compactWord('short'), 'short', 'a short word is as it was');
+});
+
 t.test("one user's flood of long new values keeps rarity and the extractor within their budgets in characters (memcap)", async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
   // a pooled baseline learning (or a subject in its first days): every event is learnt
@@ -83,7 +115,7 @@ t.test("one user's flood of long new values keeps rarity and the extractor withi
   for (let from = 0; from < FLOOD; from += 1000) for (const row of floodRows(1000, { from })) m.observe(x.extract(row).event, []);
   const held = valuesOf(m);
   t.ok(held.chars <= RARITY_CHARS, `rarity's values hold ${held.chars.toLocaleString('en-US')} characters, at most ${RARITY_CHARS.toLocaleString('en-US')}`);
-  t.ok(held.longest <= 2 * MAX_VALUE_CHARS + 32, `its longest value (a pair of two) is ${held.longest} characters`);
+  t.ok(held.longest <= MAX_VALUE_CHARS + MAX_TEMPLATE_CHARS + 32, `its longest value (a pair of two) is ${held.longest} characters`);
   t.equal(m.heldChars(), held.chars, "the model's own accounting is what its state holds");
   const ex = x.heldChars();
   // (five rows in eight are processes: each program kept as a value is)

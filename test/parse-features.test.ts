@@ -2,6 +2,7 @@ import * as path from 'path';
 import t from 'tap';
 import { readResultLogs, parseResultLine, ResultLineError } from '../scorer/parse/results';
 import { CharModel } from '../scorer/features/chars';
+import { MAX_TEMPLATE_CHARS } from '../scorer/features/compact-value';
 import { FeatureExtractor } from '../scorer/features/extract';
 import { addressClass, generalisePath, portClass } from '../scorer/features/generalise';
 import { evaluateMiner } from '../scorer/features/miner-eval';
@@ -509,7 +510,9 @@ t.test("a long command line's template keeps the option names past its head, bou
   t.equal(cmdOf(runc(7, false)), probe, "the next probe is the probes' template again");
   const hostile = `sh ${'x'.repeat(150)} ${Array.from({ length: 500 }, (_, i) => `--${'abcdefghijklmnopqrstuvwxyz'.slice(i % 26)}-${'q'.repeat(i % 40)}=${i}`).join(' ')}`;
   const many = cmdOf(hostile.slice(0, 4096));
-  t.ok(many.length <= 400, `a line of a thousand invented options stays bounded (${many.length} characters)`);
+  // each of its 24 mined words in its place, bounded a word at a time, then 6 option names (compactword)
+  t.ok(many.length <= MAX_TEMPLATE_CHARS, `a line of a thousand invented options stays bounded (${many.length} characters)`);
+  t.equal(many.split(' ').length, 24 + 6, 'its mined words, each in its place, and 6 option names');
   const words = `ls ${Array.from({ length: 30 }, (_, i) => `f${i}`).join(' ')} --color=auto`;
   t.match(cmdOf(words), /--color$/, 'an option past the words the miner reads still counts');
 });

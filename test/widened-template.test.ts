@@ -1,6 +1,7 @@
 import t from 'tap';
 import { withIdentity } from '../scorer/baseline';
-import { FeatureExtractor } from '../scorer/features/extract';
+import { FeatureExtractor, type ExtractorState } from '../scorer/features/extract';
+import { checkExtractor } from '../state/schema';
 import { UidMap } from '../scorer/features/subject';
 import { createModel } from '../scorer/models';
 import type { BehaviourEvent, ResultRow } from '../scorer/types';
@@ -17,23 +18,20 @@ const DAY = 86400;
 const T0 = 1_790_000_000 - (1_790_000_000 % DAY);
 const ROUTINE = 'postgres: app appdb 10.40.2.11(51234) idle';
 
-function backend(time: number, cmdline: string): ResultRow {
+/** a process row of `path` on `host` run by `uid`, its parent `parent` */
+function processRow(host: string, path: string, uid: string, parent: string, time: number, cmdline: string, auid?: string): ResultRow {
   return {
     query: 'pack_user-behavior_process_events',
-    host: 'pg-main',
+    host,
     time,
     action: 'added',
-    columns: {
-      pid: String(2000 + (time % 30000)),
-      path: '/usr/lib/postgresql/16/bin/postgres',
-      cmdline,
-      uid: '113',
-      euid: '113',
-      parent_path: '/usr/lib/postgresql/16/bin/postgres',
-    },
+    columns: { pid: String(2000 + (time % 30000)), path, cmdline, uid, euid: uid, ...(auid ? { auid } : {}), parent_path: parent },
     decorations: {},
   };
 }
+
+const backend = (time: number, cmdline: string) =>
+  processRow('pg-main', '/usr/lib/postgresql/16/bin/postgres', '113', '/usr/lib/postgresql/16/bin/postgres', time, cmdline);
 
 const cmdOf = (e: BehaviourEvent) => e.values.find((v) => v.startsWith('cmd='));
 
@@ -75,4 +73,69 @@ t.test("an attacker's lines that widen a routine template do not make the routin
   m.observe?.(after, []);
   const next = await score(x.extract(backend(at + 180, 'postgres: app appdb 127.0.0.1(40124) COPY')).event);
   t.match(next.detail, /a known program on a new object/, `so does the next one: ${next.detail}`);
+});
+
+// The same for a long command line (compactword). A template of a line of more than 24 words,
+// or over 160 characters, was its first 160 characters and the option names after them, and a
+// value over 256 characters was its head and a digest (memcap): a wildcard in place of a word
+// moved the cut, and the digest ended every long template in a word no other template had, so
+// no known template fitted a long line word by word. The routine after an attacker's widening
+// was then a new object, learnt it taught the widened template, and the attacker's line, padded
+// past 256 characters, named no object its known line had there.
+const OPS_LINE = [
+  'kubectl --kubeconfig /etc/kubernetes/admin.conf --context arn:aws:eks:eu-west-1:123456789012:cluster/prod-payments --namespace payments',
+  'port-forward svc/ledger-db 15432:5432 --address 127.0.0.1 --pod-running-timeout 1m0s',
+  '--request-timeout 30s --v 2 --log-flush-frequency 5s --insecure-skip-tls-verify --disable-compression',
+  '--skip-headers --match-server-version --cache-dir /var/cache/kube --warnings-as-errors',
+].join(' ');
+
+const forward = (time: number, cmdline: string) => processRow('bastion-1', '/usr/local/bin/kubectl', '1001', '/usr/bin/bash', time, cmdline, '1001');
+
+t.test("a long line's known template is fitted word by word, and an attacker's padded line does not escape it (compactword)", async (t) => {
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const train: BehaviourEvent[] = [];
+  for (let d = 0; d < 10; d++) for (let i = 0; i < 40; i++) train.push(x.extract(forward(T0 + d * DAY + 9 * 3600 + i * 300, OPS_LINE)).event);
+  const known = cmdOf(train[train.length - 1]) ?? '';
+  t.ok(OPS_LINE.length > 256 && known.length > 160, `a long line (${OPS_LINE.length} characters), a long template (${known.length})`);
+  const m = createModel('rarity');
+  await m.fit(train.map((e) => [e]));
+  const at = T0 + 10 * DAY + 9 * 3600;
+  const score = async (e: BehaviourEvent) => (await m.score([{ event: e, context: [] }]))[0];
+  const before = await score(x.extract(forward(at, OPS_LINE)).event);
+  // the attacker forwards another service, the line padded with options of its own past 256 characters
+  const padded = `${OPS_LINE.replace('svc/ledger-db', 'svc/vault')} --as-group system:masters --profile-output /tmp/p --one-output --show-managed-fields`;
+  const attack = await score(x.extract(forward(at + 60, padded)).event);
+  const afterEvent = x.extract(forward(at + 120, OPS_LINE)).event;
+  const after = cmdOf(afterEvent) ?? '';
+  t.not(after, known, 'the miner widened the routine template');
+  t.ok(after.split(' ').includes('<*>'), `with a wildcard in place of the service: ${after}`);
+  t.ok(
+    after.split(' ').some((w) => w.includes('…#')),
+    'a long word of it kept as its head and a digest, in its place',
+  );
+  const routine = await score(afterEvent);
+  t.ok(routine.value <= before.value + 0.5, `the routine after the attack (${routine.value.toFixed(2)} bits) scores as before it (${before.value.toFixed(2)})`);
+  t.notMatch(routine.detail, /new object/, `and is no new object: ${routine.detail}`);
+  t.match(attack.detail, /a known program on a new object \(in place of `svc\/ledger-db`\)/, `the attacker's padded line: ${attack.detail}`);
+  m.observe?.(afterEvent, []);
+  const next = await score(x.extract(forward(at + 180, padded.replace('15432', '15433'))).event);
+  t.match(next.detail, /a known program on a new object/, `learnt, the routine taught no wider template: ${next.detail}`);
+});
+
+t.test('a state saved before compactword keeps the long form its models learnt; a new one spells long lines word by word (compactword)', async (t) => {
+  const opts = () => ({ users: new UidMap(), overrides: {} });
+  const templateOf = (x: FeatureExtractor) => cmdOf(x.extract(forward(T0, OPS_LINE)).event)?.slice(4) ?? '';
+  const fresh = new FeatureExtractor(opts());
+  const words = templateOf(fresh);
+  const saved = JSON.parse(JSON.stringify(fresh.toState())) as ExtractorState;
+  t.equal(saved.longForm, 'words', 'a new state says its form');
+  t.equal(checkExtractor(saved), null, 'and passes the schema');
+  t.equal(templateOf(FeatureExtractor.fromState(saved, opts())), words, 'read back, it spells the line as before');
+  t.ok(words.split(' ').includes('30s'), `word by word, each in its place: ${words}`);
+  // 878ff45 wrote no longForm: its models learnt the first 160 characters and the option names
+  const { longForm: _, ...older } = saved;
+  const head = templateOf(FeatureExtractor.fromState(older, opts()));
+  t.not(head, words, `an older state's line is spelt as its models learnt it: ${head}`);
+  t.notOk(head.split(' ').includes('30s'), 'its first 160 characters and the option names after them');
+  t.notMatch(head, /…#/, 'and, within the form, whole (no digest since compactword)');
 });

@@ -1,29 +1,65 @@
 import { createHash } from 'crypto';
 
 /**
- * The most characters a value of an event (a path, a program, a command template, a working
- * directory) keeps whole. Every store keyed by values (rarity's counts and days, the windows'
- * events, the tables of one copy, the process table, the LSTM's vocabulary) holds a bounded
- * number of them; a local user decides their own paths and command lines, and 20,000 of their
- * values of 900 characters each held ~140 MB (rootsafe). The longest value of the evaluation
- * sets and the real logs is 201 characters (a runc template), so none of theirs is changed.
+ * The most characters a value of an event (a path, a program, a working directory) keeps whole.
+ * Every store keyed by values (rarity's counts and days, the windows' events, the tables of one
+ * copy, the process table, the LSTM's vocabulary) holds a bounded number of them; a local user
+ * decides their own paths and command lines, and 20,000 of their values of 900 characters each
+ * held ~140 MB (rootsafe). The longest value of the evaluation sets and the real logs is 201
+ * characters (a runc template), so none of theirs is changed.
  */
 export const MAX_VALUE_CHARS = 256;
 const DIGEST_CHARS = 22;
-/** the head kept: the value's beginning, then `…#` and the digest, MAX_VALUE_CHARS in all */
-const HEAD_CHARS = MAX_VALUE_CHARS - DIGEST_CHARS - 2;
 
 /**
- * A value over MAX_VALUE_CHARS as its head and a digest of the whole (SHA-256, 132 bits in
- * base64url): two long values are the same value exactly when they were (a new one is still
- * new, a known one still known), and what the models read from a value's beginning (the
+ * The most characters a word of a long line's command template keeps whole (extract.ts
+ * commandTemplate): a template is compared word by word with the program's known ones
+ * (rarity.ts isKnownLine, widenedOperands), so it is bounded a word at a time, each word in its
+ * place. 8 characters of digest (48 bits) tell apart the long words of one position.
+ */
+export const TEMPLATE_WORD_CHARS = 32;
+const WORD_DIGEST_CHARS = 8;
+
+/**
+ * The most characters a command template (`cmd`) keeps: its form bounds it, word by word (at
+ * most 24 words of TEMPLATE_WORD_CHARS and 6 option names of 33, 995 characters; extract.ts),
+ * and a value cut past that would lose its words' places. Only a template of an older build
+ * could be longer.
+ */
+export const MAX_TEMPLATE_CHARS = 1024;
+
+/**
+ * `value` over `max` characters as its head and a digest of the whole (SHA-256 in base64url),
+ * `max` characters in all: two long values are the same value exactly when they were (a new one
+ * is still new, a known one still known), and what is read from a value's beginning (the
  * directories of a path, a template's program and first words) is still there. Shorter values,
  * and values already compacted, are returned as they are.
  */
-export function compactValue(value: string): string {
-  if (value.length <= MAX_VALUE_CHARS) return value;
-  const digest = createHash('sha256').update(value).digest('base64url').slice(0, DIGEST_CHARS);
+function headAndDigest(value: string, max: number, digestChars: number): string {
+  if (value.length <= max) return value;
+  const digest = createHash('sha256').update(value).digest('base64url').slice(0, digestChars);
   // copied into a string of its own: a slice of the value (and a concatenation holding it)
   // would keep the whole value alive wherever it is kept without being hashed (the process table)
-  return Buffer.from(`${value.slice(0, HEAD_CHARS)}…#${digest}`, 'utf8').toString('utf8');
+  return Buffer.from(`${value.slice(0, max - digestChars - 2)}…#${digest}`, 'utf8').toString('utf8');
+}
+
+/** a value over `max` (MAX_VALUE_CHARS) characters as its head and a digest of the whole */
+export function compactValue(value: string, max = MAX_VALUE_CHARS): string {
+  return headAndDigest(value, max, DIGEST_CHARS);
+}
+
+/**
+ * A word of a long line's template over TEMPLATE_WORD_CHARS characters as its head and a short
+ * digest of it. A word with the miner's wildcard in it (`arn:aws:eks:eu-west-1:<*>:cluster/x`)
+ * ends in one still: it is no operand of the template (rarity.ts operandsOf), as it was whole.
+ */
+export function compactWord(word: string): string {
+  if (word.length <= TEMPLATE_WORD_CHARS) return word;
+  const wildcard = word.includes('<*>') ? '<*>' : '';
+  return headAndDigest(word, TEMPLATE_WORD_CHARS - wildcard.length, WORD_DIGEST_CHARS) + wildcard;
+}
+
+/** a field's value as every store keeps it: a command template within its own bound, any other within MAX_VALUE_CHARS */
+export function compactFieldValue(field: string, value: string): string {
+  return compactValue(value, field === 'cmd' ? MAX_TEMPLATE_CHARS : MAX_VALUE_CHARS);
 }

@@ -6,7 +6,7 @@ import { ProcessTable } from './lineage';
 import { TemplateMiner, type MinerState } from './miner';
 import { fnv1a32 } from '../hash';
 import { baseName } from './security';
-import { compactValue } from './compact-value';
+import { compactFieldValue, compactWord } from './compact-value';
 import { resolveSubject, UidMap } from './subject';
 
 export type { QueryKind } from './kinds';
@@ -43,8 +43,12 @@ const CMD_MASKS = [/\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b/g, /\b[0-9a-f]{8,}\
  */
 export const MAX_COMMAND = 4096;
 export const MAX_FIELD = 1024;
-/** words of a command line the miner reads; characters of its template kept whole */
-const MINED_TOKENS = 24;
+/**
+ * words of a command line the miner reads (a template's words past them are option names,
+ * commandTemplate); characters of a template kept whole (longer, each of its words is bounded
+ * instead)
+ */
+export const MINED_TOKENS = 24;
 const TEMPLATE_HEAD = 160;
 /**
  * option names a long line's template adds after its head: at most OPTION_NAMES, each a dash
@@ -63,6 +67,35 @@ function optionNames(words: string[]): string[] {
     if (names.size === OPTION_NAMES) break;
   }
   return [...names].sort();
+}
+
+/**
+ * A long line's template, its words each in its place and each bounded (compactWord): the
+ * known-line check and the widening guard match a template to the program's known ones word by
+ * word (rarity.ts isKnownLine), which a cut by characters (a wildcard moves it, headForm) or a
+ * digest of the whole template (compactValue) made impossible for every long line
+ * (compactword). What sets one run apart is often an option past the mined words
+ * (`--console-socket` of an interactive exec): then their names, as a set. No mark between
+ * them: a mark would be a word the rarity model reads as an operand (a known program's first
+ * long line would name a new object)
+ */
+function wordForm(template: string, tokens: string[]): string {
+  const names = optionNames(tokens.slice(MINED_TOKENS));
+  return template.split(' ').map(compactWord).concat(names).join(' ');
+}
+
+/**
+ * A long line's template as builds before compactword made it, for a state whose models
+ * learnt it (FeatureExtractor.longForm): its first TEMPLATE_HEAD characters, then the option
+ * names of the words that follow, as a set
+ */
+function headForm(template: string, tokens: string[]): string {
+  const head = template.slice(0, TEMPLATE_HEAD);
+  // the word the head cuts through is not an option name (`-socket` of `--console-socket`)
+  const after = template.slice(TEMPLATE_HEAD).split(' ');
+  if (!head.endsWith(' ')) after.shift();
+  const names = optionNames(after.concat(tokens.slice(MINED_TOKENS)));
+  return names.length ? `${head} ${names.join(' ')}` : head;
 }
 
 /** characters of the strings the extractor shares among events (intern) */
@@ -127,7 +160,12 @@ export interface ExtractorState {
   learned?: LearnedMark | null;
   /** an older build's templates, mined across subjects (FeatureExtractor.legacy; absent when there were none) */
   legacyMiner?: MinerState;
+  /** the form of a long line's template (FeatureExtractor.longForm; absent in files of builds before compactword: `head`) */
+  longForm?: LongForm;
 }
+
+/** how a long line's template is spelt: word by word (wordForm), or its first characters and option names (headForm) */
+export type LongForm = 'words' | 'head';
 
 export class FeatureExtractor {
   private readonly miner: TemplateMiner;
@@ -154,6 +192,15 @@ export class FeatureExtractor {
    */
   private legacy: TemplateMiner | null = null;
   private learned: LearnedMark | null = null;
+  /**
+   * How this extractor spells a long line's template. A state saved before compactword goes on
+   * with the head form its models learnt: spelt anew, every routine long line (a node's runc
+   * execs) was a new template to its rarity model and a new shape to its SVM, and stayed so
+   * until they were refit from windows of the new spelling (the fourth held-out set's runc
+   * rows not good 15 -> 59 of 159 over two days, scored by a state of 878ff45). A new state,
+   * or one trained anew, has the word form.
+   */
+  private longForm: LongForm = 'words';
   private readonly users: UidMap;
   private readonly overrides: Record<string, QueryOverride>;
 
@@ -263,8 +310,8 @@ export class FeatureExtractor {
     const pairs: string[] = [];
     const b: EventBuilder = {
       // a long value as its head and a digest: every store keyed by values is bounded in characters (memcap)
-      value: (field, value) => values.push(this.intern(`${field}=${compactValue(value)}`)),
-      pair: (a, x, f, y) => pairs.push(this.intern(`${a}=${compactValue(x)}>${f}=${compactValue(y)}`)),
+      value: (field, value) => values.push(this.intern(`${field}=${compactFieldValue(field, value)}`)),
+      pair: (a, x, f, y) => pairs.push(this.intern(`${a}=${compactFieldValue(a, x)}>${f}=${compactFieldValue(f, y)}`)),
       text: '',
     };
     b.value('kind', kind);
@@ -335,18 +382,7 @@ export class FeatureExtractor {
     const scoped = mine(`${this.scope} ${line}`);
     const template = scoped.slice(scoped.indexOf(' ') + 1);
     if (template.length <= TEMPLATE_HEAD && tokens.length <= MINED_TOKENS) return template;
-    // a long line's head is often the same for every run of a program (runc's root, log and
-    // process file), and what sets one run apart is an option at its end (`--console-socket`
-    // of an interactive exec): the head, then the option names that follow it, as a set
-    const head = template.slice(0, TEMPLATE_HEAD);
-    // the word the head cuts through is not an option name (`-socket` of `--console-socket`)
-    const after = template.slice(TEMPLATE_HEAD).split(' ');
-    if (!head.endsWith(' ')) after.shift();
-    const tail = after.concat(tokens.slice(MINED_TOKENS));
-    const names = optionNames(tail);
-    // no mark between them: a mark would be a word the rarity model reads as an operand (a
-    // known program's first long line would name a new object)
-    return names.length ? `${head} ${names.join(' ')}` : head;
+    return this.longForm === 'words' ? wordForm(template, tokens) : headForm(template, tokens);
   }
 
   /** characters the extractor holds by its own accounting (memcap): the tables of one copy, the templates, the programs of the process table */
@@ -367,6 +403,7 @@ export class FeatureExtractor {
       programs: this.processes.programsState(),
       learned: this.learned,
       ...(this.legacy ? { legacyMiner: this.legacy.toState() } : {}),
+      longForm: this.longForm,
     };
   }
 
@@ -388,6 +425,7 @@ export class FeatureExtractor {
     if (state.reboots) x.processes.loadReboots(state.reboots);
     if (state.programs) x.processes.loadPrograms(state.programs);
     x.learned = state.learned ?? null;
+    x.longForm = state.longForm === 'words' ? 'words' : 'head';
     return x;
   }
 }

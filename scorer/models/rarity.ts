@@ -1,5 +1,6 @@
-import { compactValue, MAX_VALUE_CHARS } from '../features/compact-value';
+import { compactFieldValue, compactWord, MAX_VALUE_CHARS } from '../features/compact-value';
 import { CharModel, type CharState } from '../features/chars';
+import { MINED_TOKENS } from '../features/extract';
 import { currentEventKey, currentQueryToken, pathArguments } from '../features/kinds';
 import { argumentsAreBehaviour } from '../features/lineage';
 import { BOOT_START_WEIGHT, bootStart } from './boot-start';
@@ -644,23 +645,26 @@ export class RarityModel implements Model {
   /**
    * The operands of the program's known templates that this new template masks: a known line
    * it generalises (the same length, the same words where it has words) had an operand where it
-   * has the miner's `<*>`, so the line it was mined from named something else there.
+   * has the miner's `<*>`, so the line it was mined from named something else there. Only the
+   * mined words are compared: a long line's option names past them (extract.ts commandTemplate)
+   * are options, and a line padded with options of its own would otherwise generalise no known
+   * line, its masked object hidden (compactword).
    */
   private widenedOperands(exe: string, template: string): string[] {
-    const words = template.split(' ');
+    const words = template.split(' ').slice(0, MINED_TOKENS);
     if (!words.includes('<*>')) return [];
     const prefix = `exe=${exe}>cmd=`;
     const masked = new Set<string>();
     for (const t of this.fields.get('exe>cmd')?.counts.keys() ?? []) {
       if (!t.startsWith(prefix)) continue;
-      const known = t.slice(prefix.length).split(' ');
+      const known = t.slice(prefix.length).split(' ', MINED_TOKENS);
       if (known.length !== words.length) continue;
       const here: string[] = [];
       let generalises = true;
       for (let i = 1; i < words.length && generalises; i++) {
         if (words[i] === '<*>') {
           if (operandsOf(`x ${known[i]}`).length > 0) here.push(known[i]);
-        } else if (words[i] !== known[i]) generalises = false;
+        } else if (!sameWord(words[i], known[i])) generalises = false;
       }
       if (generalises) for (const w of here) masked.add(w);
     }
@@ -686,8 +690,8 @@ export class RarityModel implements Model {
       if (known.length !== words.length) continue;
       let fits = true;
       for (let i = 1; i < words.length && fits; i++) {
-        if (words[i] !== '<*>') fits = words[i] === known[i];
-        else fits = fitsWord(known[i], line[i]);
+        if (words[i] !== '<*>') fits = sameWord(words[i], known[i]);
+        else fits = fitsWord(known[i], line[i]) || known[i] === compactWord(line[i]);
       }
       if (fits) return true;
     }
@@ -1012,6 +1016,15 @@ function isClassEvidence(token: string): boolean {
 }
 
 /**
+ * Whether two words of templates of one program are the same word: a long line's template
+ * keeps its long words compacted (compactWord), a short one's whole, and a wildcard makes a
+ * long template short, so one word may be spelt either way
+ */
+function sameWord(a: string, b: string): boolean {
+  return a === b || compactWord(a) === compactWord(b);
+}
+
+/**
  * Whether a word fits a template's word, each `<*>` standing for some text: matched part by
  * part, not as a regular expression, whose backtracking over a long word the row's author
  * chooses could take as long as they like.
@@ -1167,12 +1180,13 @@ function currentStepToken(token: string): string {
 
 /**
  * A token of a build before values were compacted (memcap) as the extractor makes it now: each
- * value over MAX_VALUE_CHARS as its head and digest. A token no longer than that is unchanged.
+ * value over its bound (compactFieldValue) as its head and digest. A token no longer than
+ * MAX_VALUE_CHARS is unchanged.
  */
 function compactToken(token: string): string {
   if (token.length <= MAX_VALUE_CHARS) return token;
   return partsOf(token)
-    .map(([field, value]) => `${field}=${compactValue(value)}`)
+    .map(([field, value]) => `${field}=${compactFieldValue(field, value)}`)
     .join('>');
 }
 
