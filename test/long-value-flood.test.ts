@@ -76,6 +76,23 @@ t.test('a long value is kept as its head and a digest of the whole: the same val
   t.equal(compactValue('/usr/bin/git'), '/usr/bin/git', 'a value of the routine is as it was');
 });
 
+t.test('a long value of one-byte characters stays one byte a character once compacted, and an older spelling reads as this one (heapmem)', async (t) => {
+  // V8 keeps a string of Latin-1 characters one byte a character, any other two. The mark
+  // between head and digest was `…` (U+2026): every compacted value, and every pair and token
+  // holding one, took two bytes a character, ~13 MB of the scorer's heap under the flood.
+  const long = `/home/eve/${'g'.repeat(900)}`;
+  const now = compactValue(long);
+  t.ok(
+    [...now].every((c) => c.charCodeAt(0) <= 0xff),
+    `a compacted path of Latin-1 characters has only Latin-1 characters: ${JSON.stringify(now.slice(225, 240))}`,
+  );
+  // as memcap's build spelt it: the same head and digest around `…#`
+  const older = `${now.slice(0, MAX_VALUE_CHARS - 24)}…#${now.slice(MAX_VALUE_CHARS - 22)}`;
+  t.equal(older.length, MAX_VALUE_CHARS);
+  t.equal(compactValue(older), now, "an older build's compacted value (a state read back) is this build's");
+  t.equal(compactValue(now), now, 'compacting twice changes nothing');
+});
+
 t.test("one user's flood of long new values keeps rarity and the extractor within their budgets in characters (memcap)", async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
   // a pooled baseline learning (or a subject in its first days): every event is learnt
