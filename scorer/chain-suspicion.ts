@@ -1,5 +1,6 @@
 import { BAD_BELOW, scoreFromP, verdictOf } from './calibration';
 import { sshdAccount } from './features/lineage';
+import { ownCopy } from './features/compact-value';
 import { withoutLogin } from './features/security';
 import type { Verdict } from './types';
 
@@ -169,7 +170,7 @@ export class ChainSuspicion {
       const who = whoOf(row.columns);
       const underAlert = above !== undefined && above.own < ALERT_P && !above.login && above.who === who;
       if (!unusual && !(weighed && underAlert)) return undefined;
-      const strongest = above && above.p < own ? above : { p: own, event: row.event.slice(0, MAX_EVENT) };
+      const strongest = above && above.p < own ? above : { p: own, event: ownCopy(row.event.slice(0, MAX_EVENT)) };
       this.remember(key, {
         p: strongest.p,
         event: strongest.event,

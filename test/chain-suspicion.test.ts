@@ -1,6 +1,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as v8 from 'v8';
+import * as vm from 'vm';
 import t from 'tap';
 import { resolveConfig } from '../conf/config';
 import { ChainSuspicion, fisher2 } from '../scorer/chain-suspicion';
@@ -163,4 +165,32 @@ t.test('the third held-out set (seed 12): the malicious package is found by rows
     [],
     'no normal row (routine, or a benign first time: a kernel upgrade, an agent install, a new pipeline) is an alert by a chain',
   );
+});
+
+t.test('a remembered process keeps the head of its event, not the whole row event it was cut from', async (t) => {
+  // Each unusual process is remembered with its event's first 200 characters. That slice was
+  // a view on the row's whole event, which stayed alive with it: a local user's flood of long
+  // names (20,000 processes remembered) kept ~10 MB of events the bound meant to let go.
+  const gc = (() => {
+    v8.setFlagsFromString('--expose-gc');
+    return vm.runInNewContext('gc') as () => void;
+  })();
+  const chains = new ChainSuspicion();
+  const processes = 40;
+  const eventChars = 1 << 20;
+  gc();
+  const base = process.memoryUsage().heapUsed;
+  for (let i = 0; i < processes; i++) {
+    const event = `exec /home/eve/${String.fromCharCode(97 + (i % 26)).repeat(eventChars)}${i} <- /bin/bash`;
+    chains.judge(exec(String(100 + i), '1', event, 0.01, 'eve:rarity'));
+  }
+  gc();
+  const grown = process.memoryUsage().heapUsed - base;
+  // 40 events of 1 MB are 40 MB held; 40 heads of 200 characters a few kB
+  t.ok(
+    grown < 4 * eventChars,
+    `the heap grew by ${(grown / 1048576).toFixed(1)} MB for ${processes} remembered processes whose events were ${eventChars >> 20} MB each`,
+  );
+  const child = chains.judge(exec('200', '100', 'exec /usr/bin/curl <- /home/eve/x', 0.3, 'eve:rarity'));
+  t.ok(child?.reason.includes(`exec /home/eve/${'a'.repeat(50)}`), "the head is still what a child's reason names");
 });

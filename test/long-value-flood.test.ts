@@ -108,6 +108,23 @@ t.test("a long line's template keeps each word in its place, each bounded, and t
   t.equal(compactWord('short'), 'short', 'a short word is as it was');
 });
 
+t.test('a long value of one-byte characters stays one byte a character once compacted, and an older spelling reads as this one (heapmem)', async (t) => {
+  // V8 keeps a string of Latin-1 characters one byte a character, any other two. The mark
+  // between head and digest was `…` (U+2026): every compacted value, and every pair and token
+  // holding one, took two bytes a character, ~13 MB of the scorer's heap under the flood.
+  const long = `/home/eve/${'g'.repeat(900)}`;
+  const now = compactValue(long);
+  t.ok(
+    [...now].every((c) => c.charCodeAt(0) <= 0xff),
+    `a compacted path of Latin-1 characters has only Latin-1 characters: ${JSON.stringify(now.slice(225, 240))}`,
+  );
+  // as memcap's build spelt it: the same head and digest around `…#`
+  const older = `${now.slice(0, MAX_VALUE_CHARS - 24)}…#${now.slice(MAX_VALUE_CHARS - 22)}`;
+  t.equal(older.length, MAX_VALUE_CHARS);
+  t.equal(compactValue(older), now, "an older build's compacted value (a state read back) is this build's");
+  t.equal(compactValue(now), now, 'compacting twice changes nothing');
+});
+
 t.test("one user's flood of long new values keeps rarity and the extractor within their budgets in characters (memcap)", async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
   // a pooled baseline learning (or a subject in its first days): every event is learnt
@@ -118,12 +135,45 @@ t.test("one user's flood of long new values keeps rarity and the extractor withi
   t.ok(held.longest <= MAX_VALUE_CHARS + MAX_TEMPLATE_CHARS + 32, `its longest value (a pair of two) is ${held.longest} characters`);
   t.equal(m.heldChars(), held.chars, "the model's own accounting is what its state holds");
   const ex = x.heldChars();
-  // (five rows in eight are processes: each program kept as a value is)
-  t.ok(ex.processes <= ((FLOOD * 5) / 8) * MAX_VALUE_CHARS, `the process table's programs hold ${ex.processes.toLocaleString('en-US')} characters`);
+  // (each row names one program at most, kept as a value is, at most twice: as a process's, and
+  // as one of the host's programs seen running, `host:` before it)
+  t.ok(
+    ex.processes <= 2 * FLOOD * ('web-01:'.length + MAX_VALUE_CHARS),
+    `the process table's programs hold ${ex.processes.toLocaleString('en-US')} characters`,
+  );
   t.ok(ex.interned <= 8_000_000 + 4 * 2 * MAX_VALUE_CHARS, `the extractor's shared copies hold ${ex.interned.toLocaleString('en-US')}`);
   t.ok(ex.templates <= 8_000_000 + 4096, `its templates ${ex.templates.toLocaleString('en-US')}`);
   // the paths generalised are remembered by the path: each of the flood's is new
   t.ok(cachedChars() <= 4_000_000 + 2 * 2 * 1024, `the generalised paths remembered hold ${cachedChars().toLocaleString('en-US')} characters`);
+});
+
+t.test("the process table's programs seen running and listening are kept as an event's value is, not whole (heapmem)", async (t) => {
+  // Every process's program was already kept compacted (memcap), but the same program was also
+  // kept whole as a key of the host's programs seen running (a boot's starts must be among
+  // them), 20,000 of them: under the flood's 900-character names 15 MB of the scorer's heap
+  // that no accounting counted, and up to 20,000 × a path's length for longer ones.
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  for (let from = 0; from < FLOOD; from += 1000) for (const row of floodRows(1000, { from })) x.extract(row);
+  const listen = (pid: number, exe: string): ResultRow => ({
+    query: 'pack_hids_listening_ports',
+    host: 'web-01',
+    time: T0,
+    action: 'added',
+    decorations: {},
+    columns: { pid: String(pid), path: exe, port: '4444', protocol: '6', address: '0.0.0.0', family: '2' },
+  });
+  // (letters, not digits, tell them apart: a path's numbers are generalised)
+  for (let i = 0; i < 26; i++) x.extract(listen(70_000 + i, `/home/eve/${'l'.repeat(900)}${String.fromCharCode(97 + i)}`));
+  const state = x.toState();
+  const longest = (keys: string[]) => Math.max(0, ...keys.map((k) => k.length));
+  const bound = 'web-01:'.length + MAX_VALUE_CHARS;
+  t.ok(state.programs && state.programs.length >= FLOOD / 2, `the flood's programs are known (${state.programs?.length})`);
+  t.ok(longest(state.programs ?? []) <= bound, `the longest program kept is ${longest(state.programs ?? [])} characters, at most ${bound}`);
+  t.ok(state.listeners && state.listeners.length >= 26, `the listeners are known (${state.listeners?.length})`);
+  t.ok(longest(state.listeners ?? []) <= bound, `the longest listener kept is ${longest(state.listeners ?? [])} characters, at most ${bound}`);
+  const held =
+    (state.programs ?? []).concat(state.listeners ?? []).reduce((n, k) => n + k.length, 0) + (state.procs ?? []).reduce((n, p) => n + p[1].length, 0);
+  t.equal(x.heldChars().processes, held, "the process table's accounting counts what it holds");
 });
 
 t.test("what the bound in characters forgets is not the user's routine, and does not make the user's next attack known (memcap)", async (t) => {

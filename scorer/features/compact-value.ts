@@ -10,6 +10,15 @@ import { createHash } from 'crypto';
  */
 export const MAX_VALUE_CHARS = 256;
 const DIGEST_CHARS = 22;
+/**
+ * Between the head and the digest. Latin-1 (U+00B7), as the paths and command lines it follows
+ * mostly are: V8 keeps a string of Latin-1 characters in one byte a character, any other in two,
+ * and the mark before (`…#`, U+2026) made every compacted value, and every pair and token that
+ * holds one, twice its size (~13 MB of the scorer's heap under the flood, heapmem).
+ */
+export const DIGEST_MARK = '·#';
+/** the mark of the builds before heapmem: a value compacted by them (a state read back) is respelt */
+const OLDER_MARK = '…#';
 
 /**
  * The most characters a word of a long line's command template keeps whole (extract.ts
@@ -33,18 +42,22 @@ export const MAX_TEMPLATE_CHARS = 1024;
  * `max` characters in all: two long values are the same value exactly when they were (a new one
  * is still new, a known one still known), and what is read from a value's beginning (the
  * directories of a path, a template's program and first words) is still there. Shorter values,
- * and values already compacted, are returned as they are.
+ * and values already compacted, are returned as they are (those of an older build as this build
+ * spells them).
  */
 function headAndDigest(value: string, max: number, digestChars: number): string {
   if (value.length <= max) return value;
   const digest = createHash('sha256').update(value).digest('base64url').slice(0, digestChars);
   // copied into a string of its own: a slice of the value (and a concatenation holding it)
   // would keep the whole value alive wherever it is kept without being hashed (the process table)
-  return Buffer.from(`${value.slice(0, max - digestChars - 2)}…#${digest}`, 'utf8').toString('utf8');
+  return Buffer.from(`${value.slice(0, max - digestChars - DIGEST_MARK.length)}${DIGEST_MARK}${digest}`, 'utf8').toString('utf8');
 }
 
 /** a value over `max` (MAX_VALUE_CHARS) characters as its head and a digest of the whole */
 export function compactValue(value: string, max = MAX_VALUE_CHARS): string {
+  const head = max - DIGEST_CHARS - DIGEST_MARK.length;
+  if (value.length === max && value.startsWith(OLDER_MARK, head))
+    return ownCopy(`${value.slice(0, head)}${DIGEST_MARK}${value.slice(head + OLDER_MARK.length)}`);
   return headAndDigest(value, max, DIGEST_CHARS);
 }
 
@@ -62,4 +75,15 @@ export function compactWord(word: string): string {
 /** a field's value as every store keeps it: a command template within its own bound, any other within MAX_VALUE_CHARS */
 export function compactFieldValue(field: string, value: string): string {
   return compactValue(value, field === 'cmd' ? MAX_TEMPLATE_CHARS : MAX_VALUE_CHARS);
+}
+
+/**
+ * `s` as a string of its own. V8 makes a slice of 13 characters or more (`s.slice(0, 200)`)
+ * a view on the string it was cut from, which then stays alive as long as the slice does: a
+ * store that keeps the first 200 characters of each row's event kept the whole of it (the
+ * chain suspicion's 20,000 processes under a local user's flood of long names, ~10 MB).
+ * UTF-16 copies every code unit as it is, a half of a surrogate pair included.
+ */
+export function ownCopy(s: string): string {
+  return Buffer.from(s, 'utf16le').toString('utf16le');
 }
