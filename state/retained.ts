@@ -4,7 +4,7 @@ import { latestPlausible } from '../scorer/clock';
 import { fnv1a32 as fnv } from '../scorer/hash';
 import type { Verdict } from '../scorer/types';
 import type { LogFn } from '../conf/log';
-import { keptRows, type ToldEvent } from './answer-keep';
+import { keptRows, ONSET_ROWS, type ToldEvent } from './answer-keep';
 import { holdBack, shareOut, tally, type AnswerShare, type HeldBack, type HeldEvent, type PairTally } from './answer-share';
 import { APPEND_READ, fsyncDir, fsyncDirInBackground, makeDir, quarantine, READ, writeAll } from './atomic';
 import { textKey, type Bound } from './store';
@@ -20,10 +20,14 @@ import { textKey, type Bound } from './store';
 // an old log keeps its records, and a live host behaves the same as "now minus max_days"; a
 // record dated more than a day past the wall clock does not count (scorer/clock.ts).
 
-/** one cut subject's rows in an answer (scanShared): absolute row numbers oldest first, and which are kept */
+/**
+ * one cut subject's rows an answer chooses from (scanShared): absolute row numbers oldest
+ * first, its ONSET_ROWS oldest and its CHOSEN_ROWS newest, and which are kept
+ */
 interface CutRows {
   rows: Float64Array;
-  filled: number;
+  /** its rows walked so far, newest first */
+  seen: number;
   keep: Uint8Array;
   /** the held events to name, by absolute row */
   told: ToldEvent[];
@@ -31,6 +35,14 @@ interface CutRows {
   /** where the answer's walk is in `rows` */
   at: number;
 }
+
+/**
+ * A cut subject's newest rows an answer chooses among (state/answer-keep.ts), its onset aside:
+ * what it holds while it chooses is some 60 bytes a row (a million rows of one subject took
+ * 61.5 MB), while the choice is about what came since the last interval; older rows are
+ * summed up
+ */
+const CHOSEN_ROWS = 200_000;
 
 export const VERDICTS: Verdict[] = ['good', 'ugly', 'bad', 'learning'];
 /** the verdict column of a record replaced by a later one (a window closed again) */
@@ -515,13 +527,20 @@ export abstract class Retained<R> {
       return;
     }
     // (nothing is appended or retired until the first yield: slots are those of the tally)
+    const tallyEnd = this.base + this.end;
     const cuts = new Map<PairTally, CutRows>();
-    for (const p of pairs.values()) if (p.cut) cuts.set(p, { rows: new Float64Array(p.rows), filled: 0, keep: new Uint8Array(0), told: [], events: 0, at: 0 });
+    for (const p of pairs.values())
+      if (p.cut)
+        cuts.set(p, { rows: new Float64Array(Math.min(p.rows, CHOSEN_ROWS + ONSET_ROWS)), seen: 0, keep: new Uint8Array(0), told: [], events: 0, at: 0 });
     for (const i of this.slots(matches, lowOnly)) {
       const p = pairs.get(pairOf(i))!;
       const c = cuts.get(p);
-      // newest first: filled from the end, so that the list is oldest first
-      if (c) c.rows[p.rows - 1 - c.filled++] = this.base + i;
+      if (!c) continue;
+      // newest first: the newest from the end of the list, the oldest ONSET_ROWS at its start
+      const k = c.seen++;
+      const size = c.rows.length;
+      if (k < size - ONSET_ROWS) c.rows[size - 1 - k] = this.base + i;
+      else if (k >= p.rows - ONSET_ROWS) c.rows[p.rows - 1 - k] = this.base + i;
     }
     for (const [p, c] of cuts) {
       const slot = (k: number) => c.rows[k] - this.base;
@@ -549,15 +568,14 @@ export abstract class Retained<R> {
     for (const p of cuts.keys()) if (p.fold) folded++;
     for (const i of this.slots(matches, lowOnly)) {
       const p = pairs.get(pairOf(i));
+      const row = this.base + i;
       // (a record appended since the tally is not in this answer)
-      if (!p) continue;
+      if (!p || row >= tallyEnd) continue;
       const c = cuts.get(p);
       if (c) {
-        // the pair's list is walked down with the scan; a row not in it came since the tally
-        const row = this.base + i;
+        // the pair's list is walked down with the scan; a row not in it is held back
         while (c.at >= 0 && c.rows[c.at] > row) c.at--;
-        if (c.at < 0 || c.rows[c.at] !== row) continue;
-        if (!c.keep[c.at]) {
+        if (c.at < 0 || c.rows[c.at] !== row || !c.keep[c.at]) {
           const start = this.kind.start ? this.startCol[i] : this.time[i];
           holdBack(
             p.fold ? shared : p,
