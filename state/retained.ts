@@ -102,7 +102,7 @@ export interface RetainedKind<R> {
   /**
    * the digest naming what happened (state/event-digest.ts), if records can repeat one: an
    * answer that must cut a subject's records keeps one of each (state/answer-keep.ts); without
-   * it each record is an event of its own
+   * it, and for records scored at or above LOW_SCORE, each record is an event of its own
    */
   digest?(r: R): number;
   /**
@@ -363,7 +363,9 @@ export abstract class Retained<R> {
     if (k.start) this.startCol[i] = k.start(r);
     if (k.tag) this.tag[i] = this.tags.id(k.tag(r));
     if (k.hashed) this.hash[i] = hashText(k.hashed(r));
-    if (k.digest) this.digest[i] = k.digest(r);
+    // (only where an alert answer may cut: a digest reads the record's whole text, and the
+    // others are each an event of their own)
+    if (k.digest) this.digest[i] = score !== null && score < LOW_SCORE ? k.digest(r) : NaN;
     if (k.pairs) {
       const pair = this.host[i] * 2 ** 32 + this.subject[i];
       const before = this.lastOfPair.get(pair);
@@ -547,7 +549,10 @@ export abstract class Retained<R> {
       const chosen = keptRows(
         {
           n: c.rows.length,
-          digest: this.kind.digest ? (k) => this.digest[slot(k)] : (k) => c.rows[k],
+          digest: (k) => {
+            const d = this.kind.digest ? this.digest[slot(k)] : NaN;
+            return d === d ? d : c.rows[k];
+          },
           time: (k) => this.time[slot(k)],
           score: (k) => this.score[slot(k)],
           cost: (k) => cost(slot(k)),
