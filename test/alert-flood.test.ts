@@ -138,7 +138,7 @@ t.test('an answer over its budget gives each subject a fair share, keeps its old
   const share: AnswerShare = { bytes: 100 * 305, heldBytes: 0, rows: 1_000, perSubject: Infinity, rowBytes: () => 100 };
   const out = [...store.answer({ score: [{ op: '<', value: 0.3 }] }, share)];
   const kept = (s: string) => out.filter((r): r is ScoredEvent => !('held' in r) && r.subject === s);
-  const held = new Map(out.filter((r): r is HeldBack => 'held' in r).map((h) => [h.subject, h]));
+  const held = new Map(out.filter((r): r is HeldBack<ScoredEvent> => 'held' in r).map((h) => [h.subject, h]));
   t.equal(kept('alice').length, 5, 'the quiet subject whole');
   t.equal(kept('eve').length, 150, 'the two flooders split the rest evenly');
   t.equal(kept('mallory').length, 150, '(both)');

@@ -32,8 +32,13 @@ export const COLUMNS_BYTES = 8_192;
  * at this many bytes, which only a record that is not the scorer's (a damaged store) reaches
  */
 export const SHORT_CELL_BYTES = 128;
-/** the most a summary row takes: its subject, host and reasons cut to a cell each, the rest short */
-const HELD_ROW_BYTES = 4 * CELL_BYTES;
+/**
+ * the most a summary row takes: its subject, host, query, event and reasons cut to a cell
+ * each, its columns to theirs, the rest short, and each column's name and lengths (twelve)
+ */
+const HELD_ROW_BYTES = 5 * CELL_BYTES + COLUMNS_BYTES + 4 * SHORT_CELL_BYTES + 2 * 24 + 12 * 24;
+/** bytes of one held event as a summary names it in its text */
+const TOLD_BYTES = 240;
 /** the columns of a table whose text the index keeps (each record's cost is then known exactly) */
 const INDEXED = ['subject', 'host', 'query'] as const;
 
@@ -112,9 +117,11 @@ export function cutText(text: string, max: number): string {
 }
 
 /**
- * A row's columns (a JSON object of text) in at most `max` bytes: each value gets a fair share
- * of them and is cut with the mark the extractor already uses (`… (N chars)`), so the cell
- * stays JSON that reads as the row did; anything else is cut as text
+ * A row's columns (a JSON object of text) in at most `max` bytes, always JSON: each value gets
+ * a fair share of them and is cut with the mark the extractor already uses (`… (N chars)`), so
+ * the cell reads as the row did. Keys are cut to KEY_BYTES, and those past half of `max` are
+ * left out, said by a last key `…` (a user's own column names, from a table of theirs, could
+ * alone pass `max`); anything that is not an object is one value under the key `…`.
  */
 export function cutColumns(text: string, max: number): string {
   if (text.length <= max / 6 || Buffer.byteLength(text) <= max) return text;
@@ -122,11 +129,22 @@ export function cutColumns(text: string, max: number): string {
   try {
     doc = JSON.parse(text);
   } catch {
-    return cutText(text, max);
+    return asOneValue(text, max);
   }
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return cutText(text, max);
-  const entries = Object.entries(doc as Record<string, unknown>).map(([k, v]) => [k, typeof v === 'string' ? v : (JSON.stringify(v) ?? 'null')] as const);
-  const fixed = 2 + entries.reduce((n, [k]) => n + jsonBytes(k) + 2, 0);
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return asOneValue(text, max);
+  const all = Object.entries(doc as Record<string, unknown>);
+  const entries: [string, string][] = [];
+  let fixed = 2;
+  for (const [k, v] of all) {
+    const key = jsonBytes(k) - 2 <= KEY_BYTES ? k : cutJson(k, KEY_BYTES);
+    const need = jsonBytes(key) + 2 + VALUE_FLOOR;
+    // (room kept for the last key that says how many were left out)
+    if (fixed + need > max / 2 - 48) break;
+    fixed += need;
+    entries.push([key, typeof v === 'string' ? v : (JSON.stringify(v) ?? 'null')]);
+  }
+  if (entries.length < all.length) entries.push(['…', `${all.length - entries.length} more columns`]);
+  fixed = 2 + entries.reduce((n, [k]) => n + jsonBytes(k) + 2, 0);
   const shares = fairShares(
     entries.map(([, v]) => jsonBytes(v)),
     max - fixed - entries.length * 24,
@@ -134,10 +152,26 @@ export function cutColumns(text: string, max: number): string {
   const out: Record<string, string> = {};
   entries.forEach(([k, v], i) => {
     const room = Math.floor(shares[i]) - 2;
-    out[k] = jsonBytes(v) - 2 <= room ? v : `${v.slice(0, unitsWithin(v, room, jsonUnitBytes))}… (${v.length} chars)`;
+    out[k] = jsonBytes(v) - 2 <= room ? v : cutJson(v, room);
   });
   const cut = JSON.stringify(out);
-  return Buffer.byteLength(cut) <= max ? cut : cutText(text, max);
+  return Buffer.byteLength(cut) <= max ? cut : asOneValue(text, max);
+}
+
+/** a key of `columns` in an answer is cut to this many bytes of JSON */
+const KEY_BYTES = 128;
+/** the least room a value of `columns` is given when its keys are counted */
+const VALUE_FLOOR = 24;
+
+/** `v` cut to `room` bytes of JSON (quotes aside), ending with its full length */
+function cutJson(v: string, room: number): string {
+  const mark = `… (${v.length} chars)`;
+  return `${v.slice(0, unitsWithin(v, Math.max(0, room - jsonBytes(mark) + 2), jsonUnitBytes))}${mark}`;
+}
+
+/** `text` as the one value of a JSON object, cut to fit `max` bytes */
+function asOneValue(text: string, max: number): string {
+  return JSON.stringify({ '…': cutJson(text, max - 16) });
 }
 
 /** the units of `text` from its start whose bytes (by `size`) fit `max`, never half a surrogate pair */
@@ -169,14 +203,43 @@ function jsonBytes(s: string): number {
 /** what a summary row says of the rows it stands for, and how to read them */
 export function heldReasons(h: HeldBack, what: string, share: AnswerShare): string {
   const cap = share.perSubject === Infinity ? '' : `, at most ${share.perSubject} of one subject where only ugly and bad ones are asked for`;
+  const whose = h.pairs > 1 ? `of ${h.pairs} subjects on hosts, more than this answer has room to sum up one by one,` : 'of this subject on this host';
   return (
-    `${h.rows} ${what} of this subject on this host, from ${iso(h.from)} to ${iso(h.to)}, were held back from this answer, ` +
-    `as each subject gets a fair share of ${share.rows} rows and ${Math.round(share.bytes / 2 ** 20)} MB${cap} ` +
-    `(a table call cannot be paged): select them by this subject and host and a time within that span`
+    `${h.rows} ${what} ${whose} from ${iso(h.from)} to ${iso(h.to)}, were held back from this answer, ` +
+    `as each subject gets a fair share of ${share.rows} rows and ${Math.round(share.bytes / 2 ** 20)} MB${cap}; ` +
+    `kept: its first ${what}, one of each distinct event (and of each an hour), then its lowest scores ` +
+    `(a table call cannot be paged): select them by subject and host and a time within that span`
   );
 }
 
-function iso(t: number): string {
+/**
+ * The held-back events a summary names, the most pressing first (none of it answered, lowest
+ * score, most rows), each as `text` says it, cut to TOLD_BYTES, with its rows held back
+ */
+export function toldText<R>(h: HeldBack<R>, text: (r: R) => string): string {
+  const told = h.told.map((t) => `${cutText(text(t.record), TOLD_BYTES)} ×${t.rows}${t.answered ? '' : ' (none answered)'}`);
+  const of = h.events > 0 ? ` of ${h.events} distinct event${h.events === 1 ? '' : 's'}` : '';
+  return told.length ? `${of}: ${told.join('; ')}` : of;
+}
+
+/**
+ * The summary's own columns as JSON within COLUMNS_BYTES (never cut, so it stays one object):
+ * its count, span and subjects, and as many of the named events as fit
+ */
+export function heldColumns<R>(h: HeldBack<R>, entry: (r: R) => Record<string, unknown>): string {
+  const doc = { held: h.rows, from: h.from, to: h.to, events: h.events, subjects: h.pairs, told: [] as unknown[] };
+  let bytes = Buffer.byteLength(JSON.stringify(doc));
+  for (const t of h.told) {
+    const e = { ...entry(t.record), rows: t.rows, answered: t.answered };
+    const more = Buffer.byteLength(JSON.stringify(e)) + 1;
+    if (bytes + more > COLUMNS_BYTES) break;
+    doc.told.push(e);
+    bytes += more;
+  }
+  return JSON.stringify(doc);
+}
+
+export function iso(t: number): string {
   const d = new Date(t * 1000);
   return Number.isNaN(d.getTime()) ? String(t) : d.toISOString().replace('.000Z', 'Z');
 }

@@ -2,7 +2,7 @@ import type { ScoredEvent } from '../../scorer/types';
 import type { AnswerShare, HeldBack } from '../../state/answer-share';
 import type { ScoreStore } from '../../state/store';
 import { equalsOf, scoreFilterOf, tablePlugin, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
-import { answerShare, cutCells, heldReasons } from './answer';
+import { answerShare, cutCells, cutText, heldColumns, heldReasons, toldText } from './answer';
 
 // anomaly_scores (design.md): one row per scored result row, newest first, with the
 // constraints osqueryd passes on time, score, subject, host and verdict pushed down. Rows
@@ -78,9 +78,10 @@ function* scoreRows(store: ScoreStore, ctx: QueryContext): Generator<Row> {
  * The rows of one subject on one host an answer held back, as one row the same constraints
  * select: its time is the newest held, its score the lowest and its verdict the most severe,
  * so `score < 0.3 AND time > …` still finds it. Its id names the subject and host, so the
- * differential log reports it again only as the count grows.
+ * differential log reports it again only as it changes; its event names the events held back
+ * (the alert pack's query reads no `columns`), its columns the same with a row of each.
  */
-export function heldScoreRow(h: HeldBack, share: AnswerShare): Row {
+export function heldScoreRow(h: HeldBack<ScoredEvent>, share: AnswerShare): Row {
   const row: Row = {
     id: `held-back:${h.subject}@${h.host}`,
     time: String(h.to),
@@ -88,11 +89,18 @@ export function heldScoreRow(h: HeldBack, share: AnswerShare): Row {
     subject: h.subject,
     query: '',
     action: 'held',
-    event: `held back: ${h.rows} rows`,
+    event: `held back: ${h.rows} rows${toldText(h, (e) => `${e.event} ${e.columns}`)}`,
     verdict: h.verdict,
     model: 'held-back',
     reasons: heldReasons(h, 'rows', share),
-    columns: JSON.stringify({ held: h.rows, from: h.from, to: h.to }),
+    columns: heldColumns(h, (e) => ({
+      id: e.id,
+      time: e.time,
+      query: e.query,
+      event: cutText(e.event, 512),
+      columns: cutText(e.columns, 1024),
+      score: e.score,
+    })),
   };
   if (h.score !== null) row.score = formatDouble(h.score);
   return row;

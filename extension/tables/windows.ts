@@ -2,7 +2,7 @@ import type { ScoredWindow } from '../../scorer/types';
 import type { AnswerShare, HeldBack } from '../../state/answer-share';
 import type { WindowFilter, WindowStore } from '../../state/store';
 import { boundsOf, equalsOf, tablePlugin, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
-import { answerShare, cutCells, heldReasons } from './answer';
+import { answerShare, cutCells, heldReasons, iso, toldText } from './answer';
 import { formatDouble } from './scores';
 
 // anomaly_windows (design.md): one row per subject and closed time window, newest first, with
@@ -75,7 +75,7 @@ function* windowRows(store: WindowStore, ctx: QueryContext): Generator<Row> {
 }
 
 /** the windows of one subject on one host an answer held back, as one window the same constraints select (heldScoreRow) */
-export function heldWindowRow(h: HeldBack, share: AnswerShare): Row {
+export function heldWindowRow(h: HeldBack<ScoredWindow>, share: AnswerShare): Row {
   const row: Row = {
     subject: h.subject,
     host: h.host,
@@ -83,7 +83,8 @@ export function heldWindowRow(h: HeldBack, share: AnswerShare): Row {
     end: String(h.to),
     verdict: h.verdict,
     model: 'held-back',
-    reasons: heldReasons(h, 'windows', share),
+    // (the alert pack's bad_windows reads no event column: the windows held back are named here)
+    reasons: `${heldReasons(h, 'windows', share)}; held back${toldText(h, (w) => `${iso(w.start)} ${w.model}: ${w.reasons}`)}`,
     top_ids: '',
   };
   if (h.score !== null) row.score = formatDouble(h.score);
