@@ -128,9 +128,16 @@ t.test('a usage error points at the help of the command that was run', async (t)
   t.equal(unknown.err, 'anomaly: unknown command "trian"\nRun \'anomaly --help\' for usage.\n');
 });
 
+/** each command's `anomaly COMMAND --help`, run once for the two tests below that read it */
+const helps = new Map<string, ReturnType<typeof anomaly>>();
+function helpOf(command: string): ReturnType<typeof anomaly> {
+  if (!helps.has(command)) helps.set(command, anomaly([command, '--help']));
+  return helps.get(command)!;
+}
+
 t.test("each command's --help starts every option's text at one column", async (t) => {
   for (const command of ['demo', 'train', 'score', 'eval', 'report', 'status', 'feedback']) {
-    const help = anomaly([command, '--help']);
+    const help = helpOf(command);
     t.equal(help.code, 0);
     const columns = new Set(help.out.split('\n').flatMap((line) => /^ {2}--\S+(?: \S+)?\s{2,}/.exec(line)?.[0].length ?? []));
     t.equal(columns.size, 1, `anomaly ${command} --help: option text at column ${[...columns].join(', ')}`);
@@ -142,7 +149,7 @@ t.test("each command's --help starts every option's text at one column", async (
 // one the command does not take (eval's --models, the one its own docs use most).
 t.test("each command's usage line names every option its help lists, or says [options]", async (t) => {
   for (const command of ['demo', 'train', 'score', 'eval', 'report', 'status', 'feedback']) {
-    const help = anomaly([command, '--help']).out;
+    const help = helpOf(command).out;
     const usage = help.slice(0, help.indexOf('\n\n'));
     if (/\[options\]/.test(usage)) continue;
     const options = help.slice(help.indexOf('\nOptions:')).match(/^ {2}--[\w-]+/gm) ?? [];
