@@ -114,26 +114,6 @@ export const matMul = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: (t: 
   };
 }) as never) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
 
-/**
- * tf.clipByValue(x, 0, 1), whose gradient passes dy where 0 ≤ x ≤ 1 and is 0 elsewhere, as
- * tfjs's own, but picked element by element here: tfjs builds it from three comparison
- * kernels that broadcast a scalar, a select and a tensor of zeros, slow on wasm (a tenth of a
- * training step). The same values, to the bit (test/wasm-slice.test.ts).
- */
-export const clipToUnit = tf.customGrad(((x: tf.Tensor, save: (t: tf.Tensor[]) => void) => {
-  save([x]);
-  return {
-    value: tf.clipByValue(x, 0, 1),
-    gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => {
-      const xs = saved.dataSync() as Float32Array;
-      const dys = dy.dataSync() as Float32Array;
-      const out = new Float32Array(xs.length);
-      for (let k = 0; k < xs.length; k++) if (xs[k] >= 0 && xs[k] <= 1) out[k] = dys[k];
-      return [tf.tensor(out, dy.shape)];
-    },
-  };
-}) as never) as (x: tf.Tensor) => tf.Tensor;
-
 export class LstmModel implements Model {
   readonly name = 'lstm' as const;
   private readonly opts: LstmOptions;
@@ -218,7 +198,7 @@ export class LstmModel implements Model {
       for (let b = 0; b < B; b++) step[b] = ids[b * W + t];
       const xt = stepInput(w.kernel, w.bias, step, table, bias);
       const z: tf.Tensor = h ? tf.add(xt, matMul(h, w.recurrent)) : xt;
-      const [i, f, , o] = tf.split(clipToUnit(tf.add(tf.mul(z, 0.2), 0.5)), 4, 1);
+      const [i, f, , o] = tf.split(tf.clipByValue(tf.add(tf.mul(z, 0.2), 0.5), 0, 1), 4, 1);
       const candidate = tf.tanh(tf.slice(z, [0, 2 * U], [B, U]));
       c = c ? tf.add(tf.mul(f, c), tf.mul(i, candidate)) : tf.mul(i, candidate);
       h = tf.mul(o, tf.tanh(c));
