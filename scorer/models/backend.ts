@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../../conf/config';
+import { installWasmSlice } from './wasm-slice';
 
 // The fastest TensorFlow.js backend present at run time: tfjs-node (native libtensorflow,
 // an optional dependency whose install needs a download), else WebAssembly, else plain JS.
@@ -36,6 +37,7 @@ async function choose(): Promise<BackendName> {
         require('@tensorflow/tfjs-backend-wasm');
         if (await tf.setBackend('wasm')) {
           await tf.ready();
+          installWasmSlice();
           return name;
         }
       } else if (await tf.setBackend('cpu')) {
