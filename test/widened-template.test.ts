@@ -1,6 +1,6 @@
 import t from 'tap';
 import { withIdentity } from '../scorer/baseline';
-import { DIGEST_MARK } from '../scorer/features/compact-value';
+import { compactValue, DIGEST_MARK, MAX_VALUE_CHARS } from '../scorer/features/compact-value';
 import { FeatureExtractor, type ExtractorState } from '../scorer/features/extract';
 import { checkExtractor } from '../state/schema';
 import { UidMap } from '../scorer/features/subject';
@@ -138,5 +138,49 @@ t.test('a state saved before compactword keeps the long form its models learnt; 
   const head = templateOf(FeatureExtractor.fromState(older, opts()));
   t.not(head, words, `an older state's line is spelt as its models learnt it: ${head}`);
   t.notOk(head.split(' ').includes('30s'), 'its first 160 characters and the option names after them');
-  t.notOk(head.includes(DIGEST_MARK), 'and, within the form, whole (no digest since compactword)');
+  t.ok(head.length <= MAX_VALUE_CHARS, `and bounded as that build bounded it, its head and a digest past ${MAX_VALUE_CHARS} characters (${head.length})`);
+});
+
+// A long word the miner masked in part (`arn:aws:eks:eu-west-1:<*>:cluster/prod-payments`) is
+// kept compacted with its wildcard at the end, and the line's raw word compacted carries none:
+// the widening guard fitted no long known template with such a word, so the routine after an
+// attacker's widening was new again, and learnt it taught the widened template (review).
+t.test("a long line's word the miner masked in part is fitted to the known template as the miner keeps it (review of compactword)", async (t) => {
+  const line = `kubectl --context arn:aws:eks:eu-west-1:123456789012:cluster/prod-payments ${OPS_LINE.slice(OPS_LINE.indexOf('--namespace'))}`;
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const train: BehaviourEvent[] = [];
+  for (let d = 0; d < 10; d++) for (let i = 0; i < 40; i++) train.push(x.extract(forward(T0 + d * DAY + 9 * 3600 + i * 300, line)).event);
+  t.ok(
+    (cmdOf(train[train.length - 1]) ?? '').split(' ').some((w) => w.includes(DIGEST_MARK) && w.endsWith('<*>')),
+    'the masked word is kept compacted',
+  );
+  const m = createModel('rarity');
+  await m.fit(train.map((e) => [e]));
+  const at = T0 + 10 * DAY + 9 * 3600;
+  const score = async (e: BehaviourEvent) => (await m.score([{ event: e, context: [] }]))[0];
+  const before = await score(x.extract(forward(at, line)).event);
+  await score(x.extract(forward(at + 60, line.replace('cluster/prod-payments', 'cluster/prod-vault'))).event);
+  const afterEvent = x.extract(forward(at + 120, line)).event;
+  const routine = await score(afterEvent);
+  t.ok(routine.value <= before.value + 0.5, `the routine after the attack (${routine.value.toFixed(2)} bits) scores as before it (${before.value.toFixed(2)})`);
+  m.observe?.(afterEvent, []);
+  for (let i = 1; i < 40; i++) m.observe?.(x.extract(forward(at + 120 + i * 300, line)).event, []);
+  const next = await score(x.extract(forward(at + 13_000, line.replace('cluster/prod-payments', 'cluster/prod-secrets'))).event);
+  t.ok(
+    next.value > routine.value + 3,
+    `learnt 40 times, the routine taught no wider template: the attacker's next cluster ${next.value.toFixed(2)} bits (${next.detail})`,
+  );
+});
+
+// A state of 878ff45 learnt a long template in the head form and, past 256 characters, as its
+// head and a digest with the mark of that build: read back, the same line must give the same value.
+t.test('a state saved before compactword spells a long template past 256 characters as its build did (review of compactword)', async (t) => {
+  const line = `${OPS_LINE.replace('--context arn:aws:eks:eu-west-1:123456789012:cluster/prod-payments', '--context prod')} --one-output --show-managed-fields --profile-output x --as-group-extra y`;
+  // what 878ff45's extractor made of `line`, its cmd value as its rarity model stored it
+  const at878 =
+    'cmd=kubectl --kubeconfig /etc/kubernetes/admin.conf --context prod --namespace payments port-forward svc/ledger-db <*>:<*> --address <*> --pod-running-timeout 1m0s  --disable-compression --insecure-skip-tls-verify --log-flush-frequency …#c59_KksDwXo04bDTo1QLiR';
+  const { longForm: _, ...older } = new FeatureExtractor({ users: new UidMap(), overrides: {} }).toState();
+  const x = FeatureExtractor.fromState(JSON.parse(JSON.stringify(older)) as ExtractorState, { users: new UidMap(), overrides: {} });
+  const value = cmdOf(x.extract(forward(T0, line)).event) ?? '';
+  t.equal(`cmd=${compactValue(at878.slice(4))}`, value, `the value its models learnt, read back as this build spells it: ${value}`);
 });

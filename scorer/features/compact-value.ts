@@ -55,8 +55,9 @@ function headAndDigest(value: string, max: number, digestChars: number): string 
 
 /** a value over `max` (MAX_VALUE_CHARS) characters as its head and a digest of the whole */
 export function compactValue(value: string, max = MAX_VALUE_CHARS): string {
-  const head = max - DIGEST_CHARS - DIGEST_MARK.length;
-  if (value.length === max && value.startsWith(OLDER_MARK, head))
+  // the builds before heapmem compacted every value, a command template's too, at MAX_VALUE_CHARS
+  const head = MAX_VALUE_CHARS - DIGEST_CHARS - DIGEST_MARK.length;
+  if (value.length === MAX_VALUE_CHARS && value.startsWith(OLDER_MARK, head))
     return ownCopy(`${value.slice(0, head)}${DIGEST_MARK}${value.slice(head + OLDER_MARK.length)}`);
   return headAndDigest(value, max, DIGEST_CHARS);
 }

@@ -6,7 +6,7 @@ import { ProcessTable } from './lineage';
 import { TemplateMiner, type MinerState } from './miner';
 import { fnv1a32 } from '../hash';
 import { baseName } from './security';
-import { compactFieldValue, compactWord } from './compact-value';
+import { compactFieldValue, compactValue, compactWord } from './compact-value';
 import { resolveSubject, UidMap } from './subject';
 
 export type { QueryKind } from './kinds';
@@ -35,6 +35,18 @@ const KIND_BY_NAME: Array<[RegExp, QueryKind]> = [
  * characters (`(\d+\.){3}\d+` took 14 s on 100k digits).
  */
 const CMD_MASKS = [/\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b/g, /\b[0-9a-f]{8,}\b/gi, /(?<=[\s=:/])\d+\b/g];
+
+/**
+ * One word of a command line as the miner masks it within its line (an address, a hex run, the
+ * digits after a separator as `<*>`): what the word of a long line's template holds in its place
+ * before compactWord bounds it, so a raw word can be set against a template's word (rarity.ts
+ * isKnownLine). The leading space stands for the one before the word in its line.
+ */
+export function maskedWord(word: string): string {
+  let s = ` ${word}`;
+  for (const m of CMD_MASKS) s = s.replace(m, '<*>');
+  return s.slice(1);
+}
 
 /**
  * What features read of a row: a command line up to MAX_COMMAND characters, any other field
@@ -382,7 +394,8 @@ export class FeatureExtractor {
     const scoped = mine(`${this.scope} ${line}`);
     const template = scoped.slice(scoped.indexOf(' ') + 1);
     if (template.length <= TEMPLATE_HEAD && tokens.length <= MINED_TOKENS) return template;
-    return this.longForm === 'words' ? wordForm(template, tokens) : headForm(template, tokens);
+    // the older form as its builds stored it: over MAX_VALUE_CHARS, their head and digest (memcap)
+    return this.longForm === 'words' ? wordForm(template, tokens) : compactValue(headForm(template, tokens));
   }
 
   /** characters the extractor holds by its own accounting (memcap): the tables of one copy, the templates, the programs of the process table */

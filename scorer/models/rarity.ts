@@ -1,6 +1,6 @@
 import { compactFieldValue, compactWord, MAX_VALUE_CHARS } from '../features/compact-value';
 import { CharModel, type CharState } from '../features/chars';
-import { MINED_TOKENS } from '../features/extract';
+import { maskedWord, MINED_TOKENS } from '../features/extract';
 import { currentEventKey, currentQueryToken, pathArguments } from '../features/kinds';
 import { argumentsAreBehaviour } from '../features/lineage';
 import { BOOT_START_WEIGHT, bootStart } from './boot-start';
@@ -684,6 +684,9 @@ export class RarityModel implements Model {
     const line = text.trim().split(/\s+/);
     if (!words.includes('<*>') || line.length < words.length) return false;
     const prefix = `exe=${exe}>cmd=`;
+    // a long known template keeps a long word as the miner masked it, then compacted (compactWord):
+    // the line's word in that form, made once for every known template
+    const asKept = words.map((w, i) => (w === '<*>' ? compactWord(maskedWord(line[i])) : ''));
     for (const t of this.fields.get('exe>cmd')?.counts.keys() ?? []) {
       if (!t.startsWith(prefix)) continue;
       const known = t.slice(prefix.length).split(' ');
@@ -691,7 +694,7 @@ export class RarityModel implements Model {
       let fits = true;
       for (let i = 1; i < words.length && fits; i++) {
         if (words[i] !== '<*>') fits = sameWord(words[i], known[i]);
-        else fits = fitsWord(known[i], line[i]) || known[i] === compactWord(line[i]);
+        else fits = fitsWord(known[i], line[i]) || known[i] === asKept[i];
       }
       if (fits) return true;
     }
