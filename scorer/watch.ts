@@ -1,5 +1,5 @@
-import * as fs from 'fs';
 import type { Worker } from 'worker_threads';
+import { threadCpuMs } from './thread-cpu';
 import { ownThreadId } from './thread-priority';
 
 // The row budget (config budget.row_cpu_ms): a row whose scoring takes more CPU than that
@@ -20,9 +20,6 @@ const TO = 3;
 /** the scorer thread's kernel thread id, for its CPU time; 0 where there is none */
 const TID = 4;
 const CELLS = 5;
-
-/** the kernel's USER_HZ: /proc reports CPU time in these ticks (100 on every Linux build) */
-const TICKS_PER_SECOND = 100;
 
 export function progressBuffer(): SharedArrayBuffer {
   return new SharedArrayBuffer(CELLS * Int32Array.BYTES_PER_ELEMENT);
@@ -62,18 +59,6 @@ export interface OverBudget {
   from: number;
   to: number;
   cpuMs: number;
-}
-
-/** CPU time (user + system) of thread `tid` of this process, ms; null where /proc cannot say */
-function threadCpuMs(tid: number): number | null {
-  try {
-    const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
-    // fields after the command name, which is in parentheses and may hold spaces
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / TICKS_PER_SECOND;
-  } catch {
-    return null;
-  }
 }
 
 /**

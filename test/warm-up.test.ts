@@ -137,6 +137,36 @@ t.test('a table call from osqueryd ends a warm-up, and is answered whole', async
   t.same(logs, [], 'giving way is not reported as a problem');
 });
 
+t.test('the allowance is CPU time: a rehearsal that waits uses none of it, one that computes does', async (t) => {
+  // On a loaded host the main thread waits for a core; counted in wall time, that wait spent
+  // the allowance and cut the warm-up short (4 of 8 rounds at load 13 on 2 cores). Here each
+  // call waits 450 ms (more than the 400 ms allowed) without computing: every round is rehearsed
+  const slow: Plugin = {
+    registry: 'table',
+    name: 'anomaly_scores',
+    routes: () => [],
+    call: async () => {
+      await new Promise((r) => setTimeout(r, 450));
+      return { code: 0, rows: [{ id: '1' }, { id: '2' }] };
+    },
+  };
+  const a = await server(t, [slow]);
+  const waited = await warmUp(a.server, [ALERT_QUERY], { ...WARM_UP, rounds: 3 }, () => {});
+  t.match(waited, { rehearsals: 3, rows: 6 }, 'waiting 1.35 s in all spent nothing of a 400 ms allowance');
+  // and CPU spent does end it: a clock of 150 ms of CPU per call stops it after the third
+  let cpu = 0;
+  const costly: Plugin = { ...slow, call: () => ((cpu += 150), { code: 0, rows: [{ id: '1' }] }) };
+  const b = await server(t, [costly]);
+  const spent = await warmUp(
+    b.server,
+    [ALERT_QUERY],
+    WARM_UP,
+    () => {},
+    () => cpu,
+  );
+  t.match(spent, { rehearsals: 3, ms: 450 }, `stops once ${WARM_UP.maxMs} ms of CPU are spent`);
+});
+
 t.test('nothing to rehearse: an empty table, a refused answer, a closed server', async (t) => {
   const empty: Plugin = { registry: 'table', name: 'anomaly_scores', routes: () => [], call: () => ({ code: 0, rows: [] }) };
   const a = await server(t, [empty]);
