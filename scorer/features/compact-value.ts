@@ -69,13 +69,44 @@ function headAndDigest(value: string, max: number, digestChars: number): string 
   return Buffer.from(`${value.slice(0, max - digestChars - DIGEST_MARK.length)}${DIGEST_MARK}${digest}`, 'utf8').toString('utf8');
 }
 
+/** the characters of a value compacted at MAX_VALUE_CHARS before its mark */
+const HEAD_CHARS = MAX_VALUE_CHARS - DIGEST_CHARS - DIGEST_MARK.length;
+
 /** a value over `max` (MAX_VALUE_CHARS) characters as its head and a digest of the whole */
 export function compactValue(value: string, max = MAX_VALUE_CHARS): string {
   // the builds before heapmem compacted every value, a command template's too, at MAX_VALUE_CHARS
-  const head = MAX_VALUE_CHARS - DIGEST_CHARS - DIGEST_MARK.length;
-  if (value.length === MAX_VALUE_CHARS && value.startsWith(OLDER_MARK, head))
-    return ownCopy(`${value.slice(0, head)}${DIGEST_MARK}${value.slice(head + OLDER_MARK.length)}`);
+  if (value.length === MAX_VALUE_CHARS && value.startsWith(OLDER_MARK, HEAD_CHARS))
+    return ownCopy(`${value.slice(0, HEAD_CHARS)}${DIGEST_MARK}${value.slice(HEAD_CHARS + OLDER_MARK.length)}`);
   return headAndDigest(value, max, DIGEST_CHARS);
+}
+
+/** what follows an older build's mark in a key or token: the digest, up to a separator or the end (a key cut within it) */
+const OLDER_DIGEST = /^(?:[\w-]{22}(?:[ >]|$)|[\w-]{0,21}$)/;
+
+/**
+ * An event key or a token an older build saved (`exec /usr/bin/ssh <- /opt/…/x…#Qm…`,
+ * `parent=/opt/…/x…#Qm…>exe=…`) with each value it compacted spelt as this build spells it:
+ * HEAD_CHARS characters after the start or a separator (the space before a key's value, the
+ * `=` before a token's), the older mark, and a digest up to a separator (` `, `>`) or the end,
+ * the shape compactValue respells in a value alone. The stores keyed by whole keys and tokens
+ * (a subject's saved events, the windows' keys, the LSTM's vocabulary, the sequences' steps)
+ * read them back so; a value compacted before heapmem was new once after it otherwise. A raw
+ * value's `…#` (this build spells it `…?`, withoutMarks) is left as saved.
+ */
+export function currentMarks(saved: string): string {
+  if (!holdsOlderMark(saved)) return saved;
+  let out = saved;
+  for (let at = out.indexOf(OLDER_MARK, HEAD_CHARS); at >= 0; at = out.indexOf(OLDER_MARK, at + OLDER_MARK.length)) {
+    const start = at - HEAD_CHARS;
+    if ((start === 0 || out[start - 1] === ' ' || out[start - 1] === '=') && OLDER_DIGEST.test(out.slice(at + OLDER_MARK.length)))
+      out = `${out.slice(0, at)}${DIGEST_MARK}${out.slice(at + OLDER_MARK.length)}`;
+  }
+  return out;
+}
+
+/** whether a saved key or token may hold a value an older build compacted (currentMarks): a short one cannot */
+export function holdsOlderMark(saved: string): boolean {
+  return saved.length > HEAD_CHARS && saved.includes(OLDER_MARK, HEAD_CHARS);
 }
 
 /**
