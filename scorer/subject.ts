@@ -4,6 +4,7 @@ import { fitInHelper, fitsElsewhere } from './fit-helper';
 import { fnv1a32 } from './hash';
 import { plausibleTime } from './clock';
 import { currentEventKey, currentQueryToken } from './features/kinds';
+import { currentMarks, holdsOlderMark } from './features/compact-value';
 import { fitEnded, pace } from './pacing';
 import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, RowMark, ScoringInput, SubjectState, Verdict } from './types';
 import { learnedAlready, type LearnedMark } from './types';
@@ -104,13 +105,18 @@ interface Numbered {
  * the form and the text shared with the events that repeat them. Events are made again as
  * objects only for a training or a save, which read them all once.
  */
-/** a saved event with an older build's query value and key (Fleet's whole name) as this build spells them */
+/**
+ * a saved event with an older build's spellings as this build's: the query value and key
+ * (Fleet's whole name), and the values compacted with the older mark (currentMarks)
+ */
 function respelt(e: BehaviourEvent): BehaviourEvent {
   const key = currentEventKey(e.key);
   const i = e.values.findIndex((v) => v.startsWith('query='));
   const now = i < 0 ? '' : currentQueryToken(e.values[i]);
-  if (key === e.key && (i < 0 || now === e.values[i])) return e;
-  return { ...e, key, values: i < 0 ? e.values : e.values.map((v, j) => (j === i ? now : v)) };
+  const marked = e.values.some(holdsOlderMark) || e.pairs.some(holdsOlderMark);
+  if (key === e.key && (i < 0 || now === e.values[i]) && !marked) return e;
+  const values = i < 0 ? e.values : e.values.map((v, j) => (j === i ? now : v));
+  return { ...e, key, values: marked ? values.map(currentMarks) : values, pairs: marked ? e.pairs.map(currentMarks) : e.pairs };
 }
 
 /**

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { floodRows } from '../bench/long-value-flood';
-import { compactValue, compactWord, MAX_TEMPLATE_CHARS, MAX_VALUE_CHARS, TEMPLATE_WORD_CHARS } from '../scorer/features/compact-value';
+import { compactValue, compactWord, DIGEST_MARK, MAX_TEMPLATE_CHARS, MAX_VALUE_CHARS, TEMPLATE_WORD_CHARS } from '../scorer/features/compact-value';
 import { FeatureExtractor } from '../scorer/features/extract';
 import { cachedChars } from '../scorer/features/generalise';
 import { UidMap } from '../scorer/features/subject';
@@ -123,6 +123,20 @@ t.test('a long value of one-byte characters stays one byte a character once comp
   t.equal(older.length, MAX_VALUE_CHARS);
   t.equal(compactValue(older), now, "an older build's compacted value (a state read back) is this build's");
   t.equal(compactValue(now), now, 'compacting twice changes nothing');
+});
+
+t.test("two raw values that differ only in the older mark against this build's are two values (markguard)", async (t) => {
+  // compactValue respells a value of 256 characters with the older mark after its head as one of
+  // this build (a state read back): a raw path of that shape was taken for one, and became the
+  // value of another path that differs from it in that one character
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const head = `/srv/tools/${'g'.repeat(MAX_VALUE_CHARS - 35)}`;
+  const [older, now] = ['\u2026#', DIGEST_MARK].map((mark) => `${head}${mark}${'h'.repeat(22)}`);
+  t.equal(older.length, MAX_VALUE_CHARS, 'raw values of the length a compacted value has');
+  const exeOf = (path: string, pid: number) => x.extract(process(T0 + pid, path, 'tool --serve', '/srv', pid)).event.values.find((v) => v.startsWith('exe='));
+  const [a, b] = [exeOf(older, 1), exeOf(now, 2)];
+  t.not(a, b, `each is its own value: ${a?.slice(-28)} and ${b?.slice(-28)}`);
+  t.notOk(a?.includes(DIGEST_MARK) || b?.includes(DIGEST_MARK), 'and neither spells a compacted one');
 });
 
 t.test("one user's flood of long new values keeps rarity and the extractor within their budgets in characters (memcap)", async (t) => {

@@ -6,8 +6,9 @@ import { seededRandom as rng } from '../demo/generate';
 import { resolveConfig } from '../conf/config';
 import { createModel, loadModel, selectBackend } from '../scorer/models';
 import { Scorer } from '../scorer/scorer';
-import { Subject, type SubjectOptions } from '../scorer/subject';
+import { Subject } from '../scorer/subject';
 import { DAY, HABITS, HOUR, START, developerRow as row } from '../scorer/eval/developer-stream';
+import { developerRoutine, UPGRADE_OPTIONS } from './helpers/upgrade-routine';
 
 /** a fresh state directory, removed after the test, and a config that learns with rarity alone */
 function rarityState(t: Test, prefix: string): { dir: string; config: ReturnType<typeof resolveConfig> } {
@@ -195,32 +196,8 @@ t.test("a subject whose SVM learnt Fleet's whole query names is retrained before
   // respelt: read back after the upgrade, every routine row of a Fleet host was outside its
   // learned shape (60 of 60 bad, margin about -2) until the retraining due 6 hours later. The
   // respelt window is at hand, so a subject read back in an older spelling retrains first
-  const options: SubjectOptions = {
-    models: ['rarity', 'ocsvm'],
-    minEvents: 400,
-    minSeconds: 3 * DAY,
-    windowEvents: 20_000,
-    retrainSeconds: 6 * HOUR,
-    contextLength: 4,
-    heldOutFraction: 0.3,
-    backend: 'none',
-  };
-  const routine = (query: string) => {
-    const r = rng(3);
-    const tools = ['git', 'vim', 'make', 'ls', 'curl'];
-    return (d: number, i: number) => {
-      const tool = tools[Math.floor(r() * tools.length)];
-      const time = START + d * DAY + 9 * HOUR + i * 240;
-      const hour = `hour=${String(Math.floor((time % DAY) / HOUR)).padStart(2, '0')}`;
-      return {
-        key: `exec /usr/bin/${tool} <- /bin/bash`,
-        values: [`query=${query}`, 'kind=process', `exe=/usr/bin/${tool}`, hour],
-        pairs: [`parent=/bin/bash>exe=/usr/bin/${tool}`],
-        text: `${tool} -v`,
-        time,
-      };
-    };
-  };
+  const options = UPGRADE_OPTIONS;
+  const routine = (query: string) => developerRoutine(query);
   const before = routine('pack/Global/process_events');
   const s = new Subject('dev@fleet-01', options);
   for (let d = 0; d < 10; d++) await s.scoreEvents(Array.from({ length: 120 }, (_, i) => before(d, i)));

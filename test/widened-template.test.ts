@@ -184,3 +184,33 @@ t.test('a state saved before compactword spells a long template past 256 charact
   const value = cmdOf(x.extract(forward(T0, line)).event) ?? '';
   t.equal(`cmd=${compactValue(at878.slice(4))}`, value, `the value its models learnt, read back as this build spells it: ${value}`);
 });
+
+// A long word of a long line's template is kept as its head, the mark and a digest
+// (`nightly-ledger-snapsho·#3x6I2tyO`). A local user decides their own command lines: one with
+// that spelling in the word's place made the template the user's routine had, a known command
+// though the word was never seen (only the character model still weighed it, 4.11 bits against
+// 0.10). A raw value's mark is spelt otherwise now, so only compaction makes one (markguard).
+t.test("a command line that spells a known template's compacted word is not that template (markguard)", async (t) => {
+  const word = 'nightly-ledger-snapshot-of-the-accounts-database';
+  const line = `backup-tool ${word} --compress zstd --target /srv/backups/ledger --retain weekly --verify full --quiet --lock-wait long --notify ops --tag ledger --exclude temporary --exclude scratch`;
+  const backup = (time: number, cmdline: string) => processRow('db-1', '/usr/local/bin/backup-tool', '1001', '/usr/bin/bash', time, cmdline, '1001');
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const train: BehaviourEvent[] = [];
+  for (let d = 0; d < 10; d++) for (let i = 0; i < 20; i++) train.push(x.extract(backup(T0 + d * DAY + 3600 + i * 300, line)).event);
+  const known = cmdOf(train[train.length - 1]) ?? '';
+  const forged = known.split(' ')[1];
+  t.ok(forged.includes(DIGEST_MARK), `the routine's long word is kept compacted: ${forged}`);
+  const m = createModel('rarity');
+  await m.fit(train.map((e) => [e]));
+  const at = T0 + 10 * DAY + 3600;
+  const rows = [line, line.replace(word, forged), line.replace(word, 'nightly-ledger-snapshot-of-the-secrets-vault')];
+  const events = rows.map((l, i) => x.extract(backup(at + 60 * i, l)).event);
+  const [routine, attack, other] = await m.score(events.map((event) => ({ event, context: [] })));
+  const attackCmd = cmdOf(events[1]);
+  t.not(attackCmd, known, `the line that spells it is another template: ${attackCmd}`);
+  t.match(attack.detail, /never seen before/, `whose command is new: ${attack.detail}`);
+  t.ok(
+    attack.value >= other.value - 0.5,
+    `and weighs (${attack.value.toFixed(2)} bits) as much as another new word in its place (${other.value.toFixed(2)}; the routine ${routine.value.toFixed(2)})`,
+  );
+});

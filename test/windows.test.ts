@@ -4,6 +4,7 @@ import * as path from 'path';
 import fsModule = require('fs');
 import t from 'tap';
 import { seededRandom } from '../demo/generate';
+import { compactValue, MAX_VALUE_CHARS } from '../scorer/features/compact-value';
 import { resolveConfig } from '../conf/config';
 import { runEval } from '../scorer/eval/run';
 import { anomaly } from './helpers/cli';
@@ -889,6 +890,35 @@ t.test("a subject's windows learnt in Fleet's whole query names are the same mix
     `windows closed and scored again (${both.length}: ${[...new Set(both.map((x) => x.verdict))].join(', ')})`,
   );
   t.equal(both.filter((x) => x.verdict === 'bad').length, 0, 'and none is bad');
+});
+
+t.test("a subject's windows learnt with values compacted before heapmem are the same mix after the upgrade (markguard)", async (t) => {
+  // the key of a process whose parent is read back from the process table holds the parent's
+  // path compacted when it is over 256 characters, with the mark `\u2026#` before heapmem and
+  // `\u00b7#` after it: read back as saved, the routine was keys never seen, its windows another mix
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-windows-marks-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const launcher = compactValue(`/opt/toolchain/${'release-'.repeat(32)}launcher`);
+  const older = `${launcher.slice(0, MAX_VALUE_CHARS - 24)}\u2026#${launcher.slice(MAX_VALUE_CHARS - 22)}`;
+  const spelt = (rows: ScoredEvent[], parent: string) =>
+    rows.map((x) => ({ ...x, event: `exec /usr/bin/tool-${'abcd'[USUAL.indexOf(x.event)]} <- ${parent}` }));
+  const r = seededRandom(6);
+  const learnt = stream(r, START, 3 * 3600, USUAL_WEIGHTS);
+  const later = stream(r, START + 3 * 3600, 1800, USUAL_WEIGHTS);
+  const straight = new WindowScorer(options(null));
+  straight.add(spelt(learnt, launcher));
+  const expected = [...straight.add(spelt(later, launcher)), ...straight.flush()];
+  t.ok(expected.length > 20 && expected.every((x) => x.verdict !== 'bad'), `the routine's windows are not bad (${expected.length})`);
+  const before = new WindowScorer(options(dir));
+  before.add(spelt(learnt, older));
+  before.save();
+  const upgraded = new WindowScorer(options(dir));
+  const got = [...upgraded.add(spelt(later, launcher)), ...upgraded.flush()];
+  t.same(
+    got.map((x) => [x.start, x.score, x.verdict]),
+    expected.map((x) => [x.start, x.score, x.verdict]),
+    `scored as by a subject that learnt the keys in this spelling (bad: ${got.filter((x) => x.verdict === 'bad').length} of ${got.length})`,
+  );
 });
 
 t.test("a window of one row is that row: its score is never below the row's own (wincal)", async (t) => {

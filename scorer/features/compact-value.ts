@@ -19,6 +19,22 @@ const DIGEST_CHARS = 22;
 export const DIGEST_MARK = '·#';
 /** the mark of the builds before heapmem: a value compacted by them (a state read back) is respelt */
 const OLDER_MARK = '…#';
+/** either mark in a raw value (withoutMarks) */
+const MARK_IN_RAW = /([·…])#/g;
+
+/**
+ * A raw value (a column of a row, before any feature is made of it) with neither mark in it:
+ * each mark's `#` spelt `?` (`a·#b` as `a·?b`, `a…#b` as `a…?b`). A local user names their own
+ * files and writes their own command lines: one spelling a compacted form
+ * (`nightly-ledger-snapsho·#3x6I2tyO`, a known template's long word) was that compacted value,
+ * known though its real value was never seen, and a raw value with the older mark where
+ * compactValue looks for it was respelt as a compacted one of this build (markguard). A
+ * compacted value is now made only by compaction. As long as the value was (its bounds hold),
+ * and the same value when it holds no `#`, as every value of the evaluation sets does.
+ */
+export function withoutMarks(raw: string): string {
+  return raw.includes('#') ? raw.replace(MARK_IN_RAW, '$1?') : raw;
+}
 
 /**
  * The most characters a word of a long line's command template keeps whole (extract.ts
@@ -53,13 +69,44 @@ function headAndDigest(value: string, max: number, digestChars: number): string 
   return Buffer.from(`${value.slice(0, max - digestChars - DIGEST_MARK.length)}${DIGEST_MARK}${digest}`, 'utf8').toString('utf8');
 }
 
+/** the characters of a value compacted at MAX_VALUE_CHARS before its mark */
+const HEAD_CHARS = MAX_VALUE_CHARS - DIGEST_CHARS - DIGEST_MARK.length;
+
 /** a value over `max` (MAX_VALUE_CHARS) characters as its head and a digest of the whole */
 export function compactValue(value: string, max = MAX_VALUE_CHARS): string {
   // the builds before heapmem compacted every value, a command template's too, at MAX_VALUE_CHARS
-  const head = MAX_VALUE_CHARS - DIGEST_CHARS - DIGEST_MARK.length;
-  if (value.length === MAX_VALUE_CHARS && value.startsWith(OLDER_MARK, head))
-    return ownCopy(`${value.slice(0, head)}${DIGEST_MARK}${value.slice(head + OLDER_MARK.length)}`);
+  if (value.length === MAX_VALUE_CHARS && value.startsWith(OLDER_MARK, HEAD_CHARS))
+    return ownCopy(`${value.slice(0, HEAD_CHARS)}${DIGEST_MARK}${value.slice(HEAD_CHARS + OLDER_MARK.length)}`);
   return headAndDigest(value, max, DIGEST_CHARS);
+}
+
+/** what follows an older build's mark in a key or token: the digest, up to a separator or the end (a key cut within it) */
+const OLDER_DIGEST = /^(?:[\w-]{22}(?:[ >]|$)|[\w-]{0,21}$)/;
+
+/**
+ * An event key or a token an older build saved (`exec /usr/bin/ssh <- /opt/…/x…#Qm…`,
+ * `parent=/opt/…/x…#Qm…>exe=…`) with each value it compacted spelt as this build spells it:
+ * HEAD_CHARS characters after the start or a separator (the space before a key's value, the
+ * `=` before a token's), the older mark, and a digest up to a separator (` `, `>`) or the end,
+ * the shape compactValue respells in a value alone. The stores keyed by whole keys and tokens
+ * (a subject's saved events, the windows' keys, the LSTM's vocabulary, the sequences' steps)
+ * read them back so; a value compacted before heapmem was new once after it otherwise. A raw
+ * value's `…#` (this build spells it `…?`, withoutMarks) is left as saved.
+ */
+export function currentMarks(saved: string): string {
+  if (!holdsOlderMark(saved)) return saved;
+  let out = saved;
+  for (let at = out.indexOf(OLDER_MARK, HEAD_CHARS); at >= 0; at = out.indexOf(OLDER_MARK, at + OLDER_MARK.length)) {
+    const start = at - HEAD_CHARS;
+    if ((start === 0 || out[start - 1] === ' ' || out[start - 1] === '=') && OLDER_DIGEST.test(out.slice(at + OLDER_MARK.length)))
+      out = `${out.slice(0, at)}${DIGEST_MARK}${out.slice(at + OLDER_MARK.length)}`;
+  }
+  return out;
+}
+
+/** whether a saved key or token may hold a value an older build compacted (currentMarks): a short one cannot */
+export function holdsOlderMark(saved: string): boolean {
+  return saved.length > HEAD_CHARS && saved.includes(OLDER_MARK, HEAD_CHARS);
 }
 
 /**

@@ -6,7 +6,7 @@ import { ProcessTable } from './lineage';
 import { TemplateMiner, type MinerState } from './miner';
 import { fnv1a32 } from '../hash';
 import { baseName } from './security';
-import { compactFieldValue, compactValue, compactWord } from './compact-value';
+import { compactFieldValue, compactValue, compactWord, withoutMarks } from './compact-value';
 import { resolveSubject, UidMap } from './subject';
 
 export type { QueryKind } from './kinds';
@@ -115,26 +115,31 @@ const INTERNED_CHARS = 8_000_000;
 const LONG_FIELDS = new Set(['cmdline', 'command', 'pcmdline']);
 
 /**
- * The row's columns with each value over its bound (above) cut by `cut` (the same object
- * when nothing is over).
+ * The row's columns with each value as `cut` makes it within its bound (above): the same
+ * object when no value changes.
  */
 function cutColumns(c: Record<string, string>, cut: (v: string, max: number) => string): Record<string, string> {
   let out: Record<string, string> | null = null;
   for (const k in c) {
     const v = c[k];
-    const max = LONG_FIELDS.has(k) ? MAX_COMMAND : MAX_FIELD;
-    if (typeof v === 'string' && v.length > max) {
+    if (typeof v !== 'string') continue;
+    const w = cut(v, LONG_FIELDS.has(k) ? MAX_COMMAND : MAX_FIELD);
+    if (w !== v) {
       out ??= { ...c };
-      out[k] = cut(v, max);
+      out[k] = w;
     }
   }
   return out ?? c;
 }
 
-const truncate = (v: string, max: number) => v.slice(0, max);
-const truncateSaying = (v: string, max: number) => `${v.slice(0, max)}… (${v.length} chars)`;
+// cut before the marks are respelt: the respelling keeps a value's length, and a cut through a mark leaves none
+const truncate = (v: string, max: number) => withoutMarks(v.length > max ? v.slice(0, max) : v);
+const truncateSaying = (v: string, max: number) => (v.length > max ? `${v.slice(0, max)}… (${v.length} chars)` : v);
 
-/** the row's columns, cut to the bounds above */
+/**
+ * The row's columns as every feature reads them: cut to the bounds above, and with no mark of
+ * a compacted value in them (withoutMarks), so that only compaction makes one
+ */
 function boundedColumns(c: Record<string, string>): Record<string, string> {
   return cutColumns(c, truncate);
 }

@@ -1,4 +1,5 @@
 import { AT_BOOT, IN_PACKAGE_RUN, type ResultRow } from '../types';
+import { currentMarks } from './compact-value';
 import { addressClass, generaliseExe, generalisePath, hourOf, loginOrigin, portClass, ttyClass, VOLATILE } from './generalise';
 import { sshdAccount } from './lineage';
 import { exeLocation, fileLocation, isShell, networkClass, privilegeTransition } from './security';
@@ -275,14 +276,16 @@ export function currentQueryToken(token: string): string {
  * config keys by columns) begins with the query's name, which the build before `newcomer3`
  * kept whole under Fleet (`pack/Global/vendor_inventory name=…`). Read as saved, a key
  * labelled normal or anomalous no longer matched its rows, and every step of rarity's
- * sequences through such keys was new.
+ * sequences through such keys was new. The same for a value in it an older build compacted
+ * with its mark (currentMarks).
  */
 export function currentEventKey(key: string): string {
   // the pack's name holds no `=`: `pack/agent path=/opt/…`, a query whose own name begins
   // `pack/`, is no Fleet name (read as one, up to the path's slash, it lost its labels); the
   // key's fields are `column=value`, and a pack's name may hold spaces (`Osquery Monitoring`)
   const fleet = /^pack\/[^/=]+\//.exec(key);
-  return fleet ? key.slice(fleet[0].length) : key;
+  // and a value compacted before heapmem with its older mark (a parent from the process table)
+  return currentMarks(fleet ? key.slice(fleet[0].length) : key);
 }
 
 export function shortQuery(name: string): string {

@@ -1,5 +1,6 @@
 import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '../types';
 import { currentEventKey } from '../features/kinds';
+import { holdsOlderMark } from '../features/compact-value';
 
 // A smoothed n-gram language model over event keys: interpolated Kneser-Ney (Chen & Goodman
 // 1998), one absolute discount for every order. An event's evidence is −log p of its key
@@ -162,7 +163,7 @@ export class NgramModel implements Model {
       // respelt, as for rarity's and the LSTM's keys), counts of one spelling added up
       const entries = new Map<string, number>();
       for (const [gram, c] of saved) {
-        const now = gram.includes('pack/') ? gram.split(SEP).map(currentEventKey).join(SEP) : gram;
+        const now = gram.includes('pack/') || holdsOlderMark(gram) ? gram.split(SEP).map(currentEventKey).join(SEP) : gram;
         entries.set(now, (entries.get(now) ?? 0) + c);
       }
       for (const [gram, c] of entries) {

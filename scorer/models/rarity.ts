@@ -1,4 +1,4 @@
-import { compactFieldValue, compactWord, MAX_VALUE_CHARS } from '../features/compact-value';
+import { compactFieldValue, compactWord, holdsOlderMark, MAX_VALUE_CHARS } from '../features/compact-value';
 import { CharModel, type CharState } from '../features/chars';
 import { maskedWord, MINED_TOKENS } from '../features/extract';
 import { currentEventKey, currentQueryToken, pathArguments } from '../features/kinds';
@@ -1175,8 +1175,9 @@ function newerField(name: string, version: number): boolean {
 
 /** a sequence token (`next2=a⇒b⇒c`) of an older build with each key as this build spells it (currentEventKey) */
 function currentStepToken(token: string): string {
-  // (only a key of a query no unit knows begins with Fleet's `pack/<pack>/`)
-  if (!token.includes('pack/')) return token;
+  // (only a key of a query no unit knows begins with Fleet's `pack/<pack>/`, and only one with a
+  // value an older build compacted holds its mark)
+  if (!token.includes('pack/') && !holdsOlderMark(token)) return token;
   const eq = token.indexOf('=') + 1;
   return token.slice(0, eq) + token.slice(eq).split(STEP).map(currentEventKey).join(STEP);
 }
