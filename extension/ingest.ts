@@ -38,9 +38,9 @@ const FAILED_FILE_BYTES = 64 * 1024 * 1024;
  * Bytes of lines in one batch (at least one line). A batch is held whole on both threads until
  * it is scored and retained: its lines, their copy to the scorer thread, their rows parsed and
  * scored, the reply's bytes and its rows made into objects. 500 lines of 600 bytes are 300 kB;
- * 500 of a user's flood of long values (90 kB each) were all the queue held in memory (8 MB),
- * and while the scorer lagged behind it the main thread's heap rose by 40 MB for a batch
- * (docs/benchmarks.md, "A batch's bytes under the flood").
+ * 500 of a user's flood of long values (90 kB each) were all the queue held in memory (8 MB):
+ * a backlog of 200 such lines scored in-process peaked at 281-291 MB resident, 256 MB with
+ * this bound (docs/benchmarks.md, "The flood's batches and the scorer's free pages").
  */
 export const BATCH_BYTES = 1024 * 1024;
 

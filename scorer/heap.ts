@@ -27,10 +27,11 @@ export const DEFAULT_SLACK_BYTES = 16 * 1024 * 1024;
  * use, after one of the keeper's collections; past it the keeper compacts once. V8 frees dead
  * objects but moves few live ones, so pages that hold a few survivors each stay committed: under
  * a local user's flood of long values the scorer thread's old space held 68 MB of live objects
- * in 105 MB of pages, and the free part kept growing (docs/benchmarks.md, "The scorer thread's
- * free pages under the flood"). A compacting collection moves the survivors together and gives
- * the empty pages back (on a heap of 94 MB live in 236 MB: 96 MB committed, for 0.45 s of CPU
- * against 0.15 s for a collection that does not compact), so it runs only when that much is
+ * in 105 MB of pages, and the free part kept growing (docs/benchmarks.md, "The flood's
+ * batches and the scorer's free pages"). A compacting collection moves the survivors together
+ * and gives the empty pages back (on a heap of 94 MB live in 236 MB: 96 MB committed, for
+ * 0.45 s of CPU against 0.15 s for a collection that does not compact; while it copies, the
+ * new pages and the old are both resident, for a moment), so it runs only when that much is
  * free, not on every collection.
  */
 export const DEFAULT_FREE_BYTES = 24 * 1024 * 1024;
