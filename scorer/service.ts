@@ -37,7 +37,7 @@ export interface ScoringServiceOptions {
 }
 
 export interface ScoreResult {
-  /** rows scored and retained (the rows themselves are in the store: a batch does not keep them) */
+  /** rows the batch scored (they are in the store; the batch does not keep them to its end) */
   rows: number;
   /** windows that these rows closed */
   windows: ScoredWindow[];
