@@ -34,6 +34,15 @@ const MAX_BACKOFF_MS = 30_000;
  * disk the queue needs. Two files at most: 128 MB.
  */
 const FAILED_FILE_BYTES = 64 * 1024 * 1024;
+/**
+ * Bytes of lines in one batch (at least one line). A batch is held whole on both threads until
+ * it is scored and retained: its lines, their copy to the scorer thread, their rows parsed and
+ * scored, the reply's bytes and its rows made into objects. 500 lines of 600 bytes are 300 kB;
+ * 500 of a user's flood of long values (90 kB each) were all the queue held in memory (8 MB):
+ * a backlog of 200 such lines scored in-process peaked at 281-291 MB resident, 256 MB with
+ * this bound (docs/benchmarks.md, "The flood's batches and the scorer's free pages").
+ */
+export const BATCH_BYTES = 1024 * 1024;
 
 export class Ingest {
   readonly counters: IngestCounters;
@@ -51,6 +60,7 @@ export class Ingest {
     private readonly log: LogFn,
     private readonly batchLines = 500,
     private readonly failedFileBytes = FAILED_FILE_BYTES,
+    private readonly batchBytes = BATCH_BYTES,
   ) {
     this.counters = queue.counters;
     this.say = new Throttled(log, 60_000);
@@ -121,12 +131,12 @@ export class Ingest {
     let refusals = 0;
     while (!this.stopped) {
       try {
-        if (this.queue.length < this.batchLines) {
+        if (this.queue.length < this.batchLines && this.queue.heldBytes < this.batchBytes) {
           // let a batch gather: one scoring round trip per line would cost more than the line
           await this.pause(250);
           if (!this.stopped) await new Promise((r) => setTimeout(r, 25).unref());
         }
-        const lines = this.queue.take(this.batchLines);
+        const lines = this.queue.take(this.batchLines, this.batchBytes);
         if (!lines.length) {
           // lines queued and none to take: the queue could not read its backlog back just now
           // (out of descriptors, or an I/O error it tries again after a wait); wait rather than spin

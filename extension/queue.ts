@@ -73,6 +73,8 @@ interface Entry {
   segment: number;
   /** byte position just after this line in its segment */
   end: number;
+  /** the line's bytes, its newline included */
+  bytes: number;
 }
 
 /** lines of one segment that are on disk only, not yet read back */
@@ -505,12 +507,17 @@ export class DurableQueue {
     }
   }
 
-  /** up to `max` lines after those already handed out */
-  take(max: number): string[] {
+  /**
+   * Up to `max` lines after those already handed out, and no more than `maxBytes` of them
+   * (newlines included) unless the first line alone is longer: the first line always comes.
+   */
+  take(max: number, maxBytes = Infinity): string[] {
     const from = this.head + this.inFlight;
     while (this.unreadLines > 0 && this.pending.length - from < max && this.held < this.memoryBytes && this.readBack());
     this.takenFrom = from;
-    const to = Math.min(this.pending.length, from + max);
+    const last = Math.min(this.pending.length, from + max);
+    let to = from;
+    for (let bytes = 0; to < last && (to === from || bytes + this.pending[to].bytes <= maxBytes); to++) bytes += this.pending[to].bytes;
     this.inFlight = to - this.head;
     return this.pending.slice(from, to).map((e) => e.line);
   }
@@ -525,7 +532,7 @@ export class DurableQueue {
     if (n <= 0) return;
     const last = this.pending[this.head + n - 1];
     for (let i = this.head; i < this.head + n; i++) {
-      const bytes = Buffer.byteLength(this.pending[i].line) + 1;
+      const bytes = this.pending[i].bytes;
       this.bytes -= bytes;
       this.held -= bytes;
       // the entry stays until the array is compacted below (at 10,000), its line must not:
@@ -556,7 +563,7 @@ export class DurableQueue {
   }
 
   private hold(line: string, segment: number, end: number, bytes: number): void {
-    this.pending.push({ line, segment, end });
+    this.pending.push({ line, segment, end, bytes });
     this.held += bytes;
   }
 

@@ -4,7 +4,7 @@ import type { AnomalyConfig } from '../conf/config';
 import type { LogFn } from '../conf/log';
 import type { CpuBudget } from './pacing';
 import { RetainedScores } from '../state/scores';
-import { RowsNotRetained, type ScoreStore, type WindowStore } from '../state/store';
+import { RowsNotRetained, type RowIdentity, type ScoreStore, type WindowStore } from '../state/store';
 import { RetainedWindows } from '../state/windows';
 import type { SubjectOptions } from './subject';
 import { progressBuffer, SliceWatch, type OverBudget } from './watch';
@@ -37,7 +37,8 @@ export interface ScoringServiceOptions {
 }
 
 export interface ScoreResult {
-  events: ScoredEvent[];
+  /** rows the batch scored (they are in the store; the batch does not keep them to its end) */
+  rows: number;
   /** windows that these rows closed */
   windows: ScoredWindow[];
   /** lines not scored, by index, and why: they no longer parse (altered on disk since they
@@ -60,6 +61,9 @@ export class OverRowBudget extends Error {
     super(`scoring lines ${from}..${to - 1} of a batch took over ${Math.round(cpuMs)} ms of CPU`);
   }
 }
+
+/** a reply slice let go (its rows retained) */
+const EMPTY = new Uint8Array(0);
 
 /** the scorer thread's young generation: 2 MB semi-spaces (V8 sizes it at three of them) */
 const YOUNG_GENERATION_MB = 6;
@@ -411,10 +415,16 @@ export class ScoringService {
         } else todo.unshift({ from, to: a, lineByLine: false }, { from: a, to: b, lineByLine: true }, { from: b, to, lineByLine: false });
       }
     }
-    const events: ScoredEvent[] = [];
+    // Of the rows retained, only what names them (for scoredAgain) is kept to the batch's end,
+    // and each reply slice is let go once retained: a batch of a flood's rows as objects was
+    // held whole, beside its bytes, on the thread that answers osqueryd
+    const scored: RowIdentity[] = [];
     const windows: ScoredWindow[] = [];
-    if (eventSlices.length === 0 && windowSlices.length === 0) return { events, windows, setAside };
-    /** slices of eventSlices made into objects (and appended to events) so far */
+    if (eventSlices.length === 0 && windowSlices.length === 0) return { rows: 0, windows, setAside };
+    const identify = (slice: readonly ScoredEvent[]) => {
+      for (const e of slice) scored.push({ id: e.id, time: e.time });
+    };
+    /** slices of eventSlices made into objects and retained so far */
     let unpacked = 0;
     const unpackWindows = async () => {
       for (let k = 0; k < windowSlices.length; k++) {
@@ -429,17 +439,18 @@ export class ScoringService {
       for (; unpacked < eventSlices.length; unpacked++) {
         if (unpacked > 0) await new Promise((r) => setImmediate(r));
         const slice = fromSlice<ScoredEvent>(eventSlices[unpacked]);
-        for (const e of slice) events.push(e);
+        identify(slice);
+        eventSlices[unpacked] = EMPTY;
         this.scores.append(slice, marks?.since);
       }
     } catch (err) {
       // (the rows of the slices not reached yet are needed below, as all the batch's rows are)
-      for (unpacked++; unpacked < eventSlices.length; unpacked++) for (const e of fromSlice<ScoredEvent>(eventSlices[unpacked])) events.push(e);
+      for (unpacked++; unpacked < eventSlices.length; unpacked++) identify(fromSlice<ScoredEvent>(eventSlices[unpacked]));
       // The lines were acknowledged to osqueryd: their rows are what anomaly_scores promises.
       // The batch fails and its lines stay queued, to be scored again when the disk has room;
       // the models do not learn them twice (their queue marks), the rows kept already are kept
       // once (scoredAgain). Counting them scored instead lost them for good (the chaos harness)
-      this.scores.scoredAgain(events);
+      this.scores.scoredAgain(scored);
       await unpackWindows();
       closed.kept = true;
       this.retainWindows(windows);
@@ -447,15 +458,15 @@ export class ScoringService {
       // Only room comes back by itself: another refusal (EIO, EACCES, a segment replaced by a
       // directory) fails the batch as any failure does, tried a few times, then set aside. Kept
       // queued for it, nothing after it was scored until someone acted (review11)
-      const why = `${events.length} scored rows not retained in anomaly_scores (${(err as Error).message})`;
+      const why = `${scored.length} scored rows not retained in anomaly_scores (${(err as Error).message})`;
       if (noRoom(err)) throw new RowsNotRetained(`${why}: their lines stay queued`);
       throw new Error(why);
     }
     await unpackWindows();
-    if (events.length && windows.length) await new Promise((r) => setImmediate(r));
+    if (scored.length && windows.length) await new Promise((r) => setImmediate(r));
     closed.kept = true;
     this.retainWindows(windows);
-    return { events, windows, setAside };
+    return { rows: scored.length, windows, setAside };
   }
 
   /**

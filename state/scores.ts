@@ -2,7 +2,7 @@ import { compareMarks, isQueuedMark, type QueuedMark, type ScoredEvent, type Tak
 import { hashText, idSet, range, Retained, verdictIds, within, VERDICTS, LOW_SCORE, type RetainedKind, type RetainedOptions } from './retained';
 import type { AnswerShare, HeldBack } from './answer-share';
 import { eventDigest } from './event-digest';
-import { readInSlices, SCORE_SLACK, textKey, type ScoreFilter, type ScoreStore } from './store';
+import { readInSlices, SCORE_SLACK, textKey, type RowIdentity, type ScoreFilter, type ScoreStore } from './store';
 
 // The retained `anomaly_scores` rows: an index of typed columns and the rows in segment files
 // (state/retained.ts), which anomaly_windows' store shares.
@@ -148,7 +148,7 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
    * newest, and they come again first. Those are kept once, as a crash's replay is (append).
    * They are found among the newest rows by id hash and time, as the index holds them.
    */
-  scoredAgain(events: readonly ScoredEvent[]): void {
+  scoredAgain(events: readonly RowIdentity[]): void {
     const newest = new Set<string>();
     for (let i = this.end - 1; i >= Math.max(this.start, this.end - events.length); i--) newest.add(`${this.hash[i]} ${this.time[i]}`);
     const taken = events.filter((e) => newest.has(`${hashText(e.id)} ${e.time}`));

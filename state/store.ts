@@ -68,6 +68,9 @@ export interface ScoreFilter {
  */
 export class RowsNotRetained extends Error {}
 
+/** what names a scored row for scoredAgain: all a failed batch keeps of its rows */
+export type RowIdentity = Pick<ScoredEvent, 'id' | 'time'>;
+
 /** Retained scored events, newest first; persisted in the state directory. */
 export interface ScoreStore {
   /**
@@ -75,8 +78,8 @@ export interface ScoreStore {
    * `since`: the first queue segment of this start (LineMarks.since)
    */
   append(events: readonly ScoredEvent[], since?: number): void;
-  /** a batch the last append took in part will be appended again: keep the part it took once */
-  scoredAgain(events: readonly ScoredEvent[]): void;
+  /** a batch the last append took in part will be appended again: keep the part it took once (known by id and time) */
+  scoredAgain(events: readonly RowIdentity[]): void;
   /** rows matching the filter, newest first, read one at a time */
   matching(filter: ScoreFilter): Iterable<ScoredEvent>;
   /** matching's rows within a table answer's share, then one summary per subject on a host held back */

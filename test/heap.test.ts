@@ -1,6 +1,6 @@
 import t from 'tap';
 import * as v8 from 'v8';
-import { HeapKeeper } from '../scorer/heap';
+import { HeapKeeper, oldSpaceFree } from '../scorer/heap';
 import { fitEnded, pacer } from '../scorer/pacing';
 
 const used = () => v8.getHeapStatistics().used_heap_size;
@@ -69,4 +69,21 @@ t.test("a fit's end collects past a quarter of the slack, through the scorer thr
   } finally {
     pacer.onFitEnd = hook;
   }
+});
+
+t.test("the keeper's collection compacts the old generation when its pages hold more than the free bound", async (t) => {
+  // survivors scattered over many pages (every fourth object of each heap of them kept), as a
+  // flood's stores leave them: a collection frees the rest but keeps the pages committed
+  const keeper = new HeapKeeper(8 * MB, 8 * MB);
+  keeper.check(0);
+  const kept: { s: string; n: number }[] = [];
+  for (let round = 0; round < 4; round++) {
+    const all = Array.from({ length: 200_000 }, (_, n) => ({ s: `value-${round}-${n}`, n }));
+    for (let n = 0; n < all.length; n += 4) kept.push(all[n]);
+  }
+  t.equal(keeper.check(0), true, 'collected');
+  t.ok(keeper.compactions >= 1, `and compacted (${keeper.compactions})`);
+  t.ok(oldSpaceFree() <= 8 * MB, `the old generation's free pages are within the bound: ${(oldSpaceFree() / MB).toFixed(1)} MB`);
+  t.equal(kept.length, 200_000, 'what is referenced survives');
+  t.equal(kept[199_999].s, 'value-3-199996');
 });
