@@ -69,6 +69,8 @@ export interface HeldBack<R = unknown> {
   told: HeldEvent<R>[];
   /** the subjects on hosts it sums up: more than one when an answer had more to sum up than room for their summaries */
   pairs: number;
+  /** its rows older than the newest an answer chooses among (state/older-rows.ts): counted, of which only a few are examined */
+  older?: number;
 }
 
 /** what the index tells of one subject on one host in an answer */

@@ -5,6 +5,7 @@ import { fnv1a32 as fnv } from '../scorer/hash';
 import type { Verdict } from '../scorer/types';
 import type { LogFn } from '../conf/log';
 import { keptRows, ONSET_ROWS, type ToldEvent } from './answer-keep';
+import { OlderRows } from './older-rows';
 import { holdBack, shareOut, tally, type AnswerShare, type HeldBack, type HeldEvent, type PairTally } from './answer-share';
 import { APPEND_READ, fsyncDir, fsyncDirInBackground, makeDir, quarantine, READ, writeAll } from './atomic';
 import { textKey, type Bound } from './store';
@@ -26,6 +27,8 @@ import { textKey, type Bound } from './store';
  */
 interface CutRows {
   rows: Float64Array;
+  /** its rows between the oldest ONSET_ROWS and the newest CHOSEN_ROWS, of which a few are examined */
+  older: OlderRows;
   /** its rows walked so far, newest first */
   seen: number;
   keep: Uint8Array;
@@ -39,10 +42,11 @@ interface CutRows {
 /**
  * A cut subject's newest rows an answer chooses among (state/answer-keep.ts), its onset aside:
  * what it holds while it chooses is some 60 bytes a row (a million rows of one subject took
- * 61.5 MB), while the choice is about what came since the last interval; older rows are
+ * 61.5 MB), while the choice is about what came since the last interval; of older rows only
+ * the lowest-scored row of each of a few events is examined (state/older-rows.ts), the rest
  * summed up
  */
-const CHOSEN_ROWS = 200_000;
+export const CHOSEN_ROWS = 200_000;
 
 export const VERDICTS: Verdict[] = ['good', 'ugly', 'bad', 'learning'];
 /** the verdict column of a record replaced by a later one (a window closed again) */
@@ -555,7 +559,15 @@ export abstract class Retained<R> {
     const cuts = new Map<PairTally, CutRows>();
     for (const p of pairs.values())
       if (p.cut)
-        cuts.set(p, { rows: new Float64Array(Math.min(p.rows, CHOSEN_ROWS + ONSET_ROWS)), seen: 0, keep: new Uint8Array(0), told: [], events: 0, at: 0 });
+        cuts.set(p, {
+          rows: new Float64Array(Math.min(p.rows, CHOSEN_ROWS + ONSET_ROWS)),
+          older: new OlderRows(),
+          seen: 0,
+          keep: new Uint8Array(0),
+          told: [],
+          events: 0,
+          at: 0,
+        });
     for (const i of this.slots(matches, lowOnly)) {
       const p = pairs.get(pairOf(i))!;
       const c = cuts.get(p);
@@ -565,8 +577,21 @@ export abstract class Retained<R> {
       const size = c.rows.length;
       if (k < size - ONSET_ROWS) c.rows[size - 1 - k] = this.base + i;
       else if (k >= p.rows - ONSET_ROWS) c.rows[p.rows - 1 - k] = this.base + i;
+      else {
+        const d = this.kind.digest ? this.digest[i] : NaN;
+        c.older.offer(this.base + i, d === d ? d : this.base + i, this.score[i]);
+      }
     }
     for (const [p, c] of cuts) {
+      if (c.older.seen) {
+        // the onset, then the older rows examined, then the newest: still oldest first
+        const older = c.older.sorted();
+        const rows = new Float64Array(c.rows.length + older.length);
+        rows.set(c.rows.subarray(0, ONSET_ROWS));
+        rows.set(older, ONSET_ROWS);
+        rows.set(c.rows.subarray(ONSET_ROWS), ONSET_ROWS + older.length);
+        c.rows = rows;
+      }
       const slot = (k: number) => c.rows[k] - this.base;
       const chosen = keptRows(
         {
@@ -631,6 +656,7 @@ export abstract class Retained<R> {
       if (p.fold || !p.held) continue;
       const h = p.held as HeldBack<R>;
       h.events = c.events;
+      h.older = c.older.seen;
       h.told = this.toldOf(c.told);
       yield h;
     }

@@ -195,3 +195,35 @@ t.test("a summary's list of held events reads as the events it names, whatever t
   t.ok(Buffer.byteLength(held?.event ?? '') <= 2048, 'within its cell, the list not cut in an entry');
   t.notOk(/\[cut: /.test(held?.event ?? ''), 'and not cut by the cell');
 });
+
+t.test("a row older than a subject's newest rows an answer chooses among is still examined for its event (floodfix)", async (t) => {
+  const store = tmpStore(t);
+  const now = 1_800_000_000;
+  // the review's case: a curl, then 205,000 repeats of one event at 0.25 before the next query
+  // (more than the 200,000 newest rows a cut subject's rows are chosen among)
+  const N = 205_000;
+  const first: ScoredEvent[] = [];
+  for (let i = 0; i < 20; i++) first.push(eves(i, now - 80_000 + i, { pid: String(4000 + i), cmdline: 'x --loop' }, 0.25));
+  first.push(evesCurl(now - 80_000 + 20, 0.25));
+  store.append(first);
+  for (let i = 20; i < N; i += 5000) {
+    const batch: ScoredEvent[] = [];
+    for (let k = i; k < Math.min(N, i + 5000); k++)
+      batch.push(eves(k, now - 80_000 + 21 + Math.floor((k * 70_000) / N), { pid: String(4000 + k), cmdline: 'x --loop' }, 0.25));
+    store.append(batch);
+  }
+  const out = await answer(store, now);
+  t.ok(
+    out.some((r) => r.id === 'eve-curl'),
+    'the curl is answered as a row of its own',
+  );
+  const held = out.find((r) => r.model === 'held-back');
+  const shown = out.filter((r) => r.subject === 'eve' && r.model !== 'held-back').length;
+  t.equal(shown + Number(/held back: (\d+) rows/.exec(held?.event ?? '')?.[1]), N + 1, 'every row answered or counted');
+  t.match(
+    held?.event ?? '',
+    /\(\d+ older ones counted, not examined one by one\)/,
+    `the summary says its older rows were not examined (${held?.event.slice(0, 120)})`,
+  );
+  t.match(held?.reasons ?? '', /older than the newest 200000 rows chosen among, were counted and not examined one by one/, 'and how');
+});

@@ -1,5 +1,7 @@
 import { GOOD_FROM } from '../../scorer/calibration';
 import { fairShares, WIRE_OVERHEAD, type AnswerShare, type HeldBack } from '../../state/answer-share';
+import { OLDER_EVENTS } from '../../state/older-rows';
+import { CHOSEN_ROWS } from '../../state/retained';
 import { boundsOf, equalsOf, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
 
 // The bounds of one table answer (state/answer-share.ts says why): its budget, a subject's
@@ -211,7 +213,11 @@ export function heldReasons(h: HeldBack, what: string, share: AnswerShare): stri
     `as each subject gets a fair share of ${share.rows} rows and ${Math.round(share.bytes / 2 ** 20)} MB${cap}; ` +
     `kept: its first ${what} and lowest scores, one of each distinct event no answer held yet (the newest and the oldest in turns), ` +
     `then one of each answered before (and of each an hour), then its lowest scores ` +
-    `(a table call cannot be paged): select them by subject and host and a time within that span`
+    `(a table call cannot be paged): select them by subject and host and a time within that span` +
+    (h.older
+      ? `; ${h.older} of them, older than the newest ${CHOSEN_ROWS} ${what} chosen among, were counted and not examined one by one ` +
+        `(only the lowest-scored of each of up to ${OLDER_EVENTS} of their events)`
+      : '')
   );
 }
 
