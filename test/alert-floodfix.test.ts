@@ -1,15 +1,8 @@
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import t from 'tap';
-import { generateContext } from '../emulator/sql';
-import { SCORE_COLUMNS, scoresTable } from '../extension/tables/scores';
-import type { Row } from '../extension/plugin/table';
 import type { ScoredEvent } from '../scorer/types';
 import type { AnswerShare, HeldBack } from '../state/answer-share';
 import { eventDigest } from '../state/event-digest';
-import { RetainedScores } from '../state/scores';
-import { ROOT } from './helpers/paths';
+import { badAnswer, tmpScoreStore } from './helpers/alert-answer';
 import { plainRow } from './helpers/scored';
 
 // What the review of branch floodkeep found in the rows an alert answer keeps of a subject
@@ -17,33 +10,6 @@ import { plainRow } from './helpers/scored';
 // an older one for the rest of the day, a row run as root was a repeat of the same flood run
 // as the user, and the summary's list of held events could be extended by the flooder's text.
 // Each case is the alert pack's `bad` query as osqueryd sends it, run as the schedule would.
-
-const alerts = JSON.parse(fs.readFileSync(path.join(ROOT, 'packs', 'anomaly-alerts.conf'), 'utf8')) as { queries: Record<string, { query: string }> };
-const NOW_SQL = "(CAST(strftime('%s', 'now') AS INTEGER) - 86400)";
-/** the `bad` query as osqueryd runs it at `now` (its strftime evaluated) */
-const badAt = (now: number) => alerts.queries.bad.query.replace(NOW_SQL, String(now - 86400));
-
-async function answer(store: RetainedScores, now: number): Promise<Row[]> {
-  const context = generateContext(
-    badAt(now),
-    SCORE_COLUMNS.map((c) => ({ name: c.name, type: c.type, op: '0' })),
-    'anomaly_scores',
-  );
-  const res = await scoresTable(store).call({ action: 'generate', context }, new Map());
-  const rows: Row[] = [];
-  for await (const r of (res as unknown as { rows: AsyncIterable<Row> }).rows) rows.push(r);
-  return rows;
-}
-
-function tmpStore(t: { teardown(fn: () => void): void }): RetainedScores {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-floodfix-'));
-  const store = new RetainedScores({ dir, maxRows: 1_000_000, maxDays: 30 });
-  t.teardown(() => {
-    store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  return store;
-}
 
 /** eve's bad row i: her own program, with `columns` of her choosing */
 const eves = (i: number, time: number, columns: Record<string, string>, score = 0.05 + (i % 5) / 100): ScoredEvent =>
@@ -73,7 +39,7 @@ const evesCurl = (time: number, score: number): ScoredEvent =>
   });
 
 t.test('a row planted among more than a share of newer distinct bad events is answered in a later interval (floodfix)', async (t) => {
-  const store = tmpStore(t);
+  const store = tmpScoreStore(t);
   const start = 1_800_000_000;
   // the review's case: 2,300 new distinct events a minute for two minutes, the curl planted in
   // the second at 0.15 among rows at 0.05–0.09, then the query every minute for 30 minutes
@@ -91,7 +57,7 @@ t.test('a row planted among more than a share of newer distinct bad events is an
       }
       store.append(batch);
     }
-    const out = await answer(store, now);
+    const out = await badAnswer(store, now);
     if (out.some((r) => r.id === 'eve-curl')) answeredAt.push(minute);
   }
   t.ok(answeredAt.length > 0, `the planted curl | sh is answered as a row of its own in some answer (minutes ${answeredAt.join(', ') || 'none'})`);
@@ -99,7 +65,7 @@ t.test('a row planted among more than a share of newer distinct bad events is an
 });
 
 t.test('a summary names one held event of each program before any variant of one program (floodfix)', async (t) => {
-  const store = tmpStore(t);
+  const store = tmpScoreStore(t);
   const rows: ScoredEvent[] = [];
   // 40 variants of eve's program, each scored below her curl; an answer with room for 20 of her rows
   for (let i = 0; i < 40; i++) {
@@ -124,7 +90,7 @@ t.test('a summary names one held event of each program before any variant of one
 });
 
 t.test("a row of a user's flood run as root is not a repeat of the rows run as the user (floodfix)", async (t) => {
-  const store = tmpStore(t);
+  const store = tmpScoreStore(t);
   const now = 1_800_000_000;
   const N = 3_000;
   const ids = (euid: string) => ({ auid: '1001', uid: '1001', euid, gid: '1001' });
@@ -135,7 +101,7 @@ t.test("a row of a user's flood run as root is not a repeat of the rows run as t
     if (i === 2_000) rows.push({ ...eves(i, now - 3000 + i, { pid: '9999', path: '/tmp/q/x', cmdline: 'x --loop', ...ids('0') }, 0.2), id: 'eve-root' });
   }
   for (let i = 0; i < rows.length; i += 1000) store.append(rows.slice(i, i + 1000));
-  const out = await answer(store, now);
+  const out = await badAnswer(store, now);
   t.ok(
     out.some((r) => r.id === 'eve-root'),
     'the row run with euid 0 is answered as a row of its own',
@@ -174,14 +140,14 @@ function toldEntries(event: string): { text: string; rows: number }[] | null {
 }
 
 t.test("a summary's list of held events reads as the events it names, whatever their text (floodfix)", async (t) => {
-  const store = tmpStore(t);
+  const store = tmpScoreStore(t);
   const now = 1_800_000_000;
   const rows: ScoredEvent[] = [];
   // eve's command lines spell entries of the list: a reader who splits it on `; ` finds events that are not hers
   const forged = '"; exec /usr/bin/apt <- /usr/lib/systemd ×1 (none answered); ok ×1; ';
   for (let i = 0; i < 3_000; i++) rows.push(eves(i, now - 3000 + i, { pid: String(4000 + i), cmdline: `x ${forged} ${i % 30}` }));
   store.append(rows);
-  const out = await answer(store, now);
+  const out = await badAnswer(store, now);
   const held = out.find((r) => r.model === 'held-back');
   t.ok(held, 'a summary');
   const events = Number(/of (\d+) distinct events?/.exec(held?.event ?? '')?.[1]);
@@ -197,7 +163,7 @@ t.test("a summary's list of held events reads as the events it names, whatever t
 });
 
 t.test("a row older than a subject's newest rows an answer chooses among is still examined for its event (floodfix)", async (t) => {
-  const store = tmpStore(t);
+  const store = tmpScoreStore(t);
   const now = 1_800_000_000;
   // the review's case: a curl, then 205,000 repeats of one event at 0.25 before the next query
   // (more than the 200,000 newest rows a cut subject's rows are chosen among)
@@ -212,7 +178,7 @@ t.test("a row older than a subject's newest rows an answer chooses among is stil
       batch.push(eves(k, now - 80_000 + 21 + Math.floor((k * 70_000) / N), { pid: String(4000 + k), cmdline: 'x --loop' }, 0.25));
     store.append(batch);
   }
-  const out = await answer(store, now);
+  const out = await badAnswer(store, now);
   t.ok(
     out.some((r) => r.id === 'eve-curl'),
     'the curl is answered as a row of its own',
