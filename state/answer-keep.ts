@@ -11,7 +11,7 @@ import { DigestTable } from './digest-table';
 //     LOWEST_ROWS lowest-scored (to a thousandth, the oldest first among equals);
 //  2. one row of each distinct event (the same query, event and columns, a volatile column's
 //     digits aside: state/event-digest.ts) that no answer on the alert route has held yet
-//     (PairRows.answered, set by the store as it sends a row), its first; the newest and the
+//     (PairRows.answered: the store marks an answer's rows once it was sent, state/answer-marks.ts), its first; the newest and the
 //     oldest such events in turns. Taking only the newest let more than a share's worth of
 //     new events after a row hide it for the rest of the day (2,300 distinct events a minute
 //     for two minutes, review); now each answer takes a share's worth of never-answered

@@ -5,6 +5,7 @@ import { fnv1a32 as fnv } from '../scorer/hash';
 import type { Verdict } from '../scorer/types';
 import type { LogFn } from '../conf/log';
 import { keptRows, ONSET_ROWS, type ToldEvent } from './answer-keep';
+import { AnswerMarks, markKey } from './answer-marks';
 import { OlderRows } from './older-rows';
 import { holdBack, shareOut, tally, type AnswerShare, type HeldBack, type HeldEvent, type PairTally } from './answer-share';
 import { APPEND_READ, fsyncDir, fsyncDirInBackground, makeDir, quarantine, READ, writeAll } from './atomic';
@@ -192,11 +193,11 @@ export abstract class Retained<R> {
   private group = new Uint32Array(0);
   /**
    * 1 once the record was sent in an answer on the alert route (AnswerShare.marks): a subject
-   * cut from one takes its never-answered events first (answer-keep.ts). Not kept on disk: after
-   * a restart every record counts as never answered, and the answers take them again a share
-   * an interval, the newest and the oldest in turns
+   * cut from one takes its never-answered events first (answer-keep.ts); kept across restarts
+   * in `marks`
    */
   private answered = new Uint8Array(0);
+  private readonly marks: AnswerMarks;
   /** rows back to the record before of the same subject and host (0: none, or too far) */
   private pairBack = new Uint32Array(0);
   /** the newest row of each subject and host (by host id * 2^32 + subject id), with `pairs` */
@@ -225,6 +226,7 @@ export abstract class Retained<R> {
     this.log = opts.log ?? (() => {});
     // a reader ('anomaly report') creates nothing: a mistyped --state is no place for new directories
     if (!opts.readOnly) makeDir(opts.dir);
+    this.marks = new AnswerMarks(opts.dir, Boolean(opts.readOnly), this.log);
   }
 
   get size(): number {
@@ -545,13 +547,14 @@ export abstract class Retained<R> {
       if (score === score && !(score >= p.score)) p.score = score;
     }
     if (!shareOut(pairs, share)) {
+      const sent: number[] = [];
       for (const i of this.slots(matches, lowOnly)) {
         const r = this.read(i);
         if (!r) continue;
-        const row = this.base + i;
+        if (share.marks) sent.push(this.base + i);
         yield r;
-        if (share.marks) this.markAnswered(row);
       }
+      this.markAnswered(sent);
       return;
     }
     // (nothing is appended or retired until the first yield: slots are those of the tally)
@@ -622,6 +625,7 @@ export abstract class Retained<R> {
       c.at = c.rows.length - 1;
     }
     const shared: { held: HeldBack | null } = { held: null };
+    const sent: number[] = [];
     let folded = 0;
     for (const p of cuts.keys()) if (p.fold) folded++;
     for (const i of this.slots(matches, lowOnly)) {
@@ -649,9 +653,10 @@ export abstract class Retained<R> {
       }
       const r = this.read(i);
       if (!r) continue;
+      if (share.marks) sent.push(row);
       yield r;
-      if (share.marks) this.markAnswered(row);
     }
+    this.markAnswered(sent);
     for (const [p, c] of cuts) {
       if (p.fold || !p.held) continue;
       const h = p.held as HeldBack<R>;
@@ -664,13 +669,38 @@ export abstract class Retained<R> {
   }
 
   /**
-   * A record an answer on the alert route sent: marked once the reader asks for the next (it
-   * took this one: an answer refused or dropped part-way marks only what was sent before). By
-   * its absolute number, as the arrays may have moved meanwhile
+   * The records an answer on the alert route sent, marked once the reader has taken every one
+   * (an answer refused, or given way and made again, past some rows marks none of them), and
+   * the new marks to disk. By absolute number, as the arrays may have moved meanwhile
    */
-  private markAnswered(row: number): void {
-    const i = this.slotOf(row);
-    if (i >= 0) this.answered[i] = 1;
+  private markAnswered(rows: readonly number[]): void {
+    for (const row of rows) {
+      const i = this.slotOf(row);
+      if (i < 0 || this.answered[i]) continue;
+      this.answered[i] = 1;
+      this.marks.mark(markKey(this.segOf[i], this.offset[i]));
+    }
+    this.saveMarks();
+  }
+
+  /** the marks of the records loaded, from the file of them: the slots' keys ascend as the segments were read */
+  private loadMarks(): void {
+    const keys = this.marks.load();
+    let k = 0;
+    for (let i = this.start; i < this.end && k < keys.length; i++) {
+      const key = markKey(this.segOf[i], this.offset[i]);
+      while (k < keys.length && keys[k] < key) k++;
+      if (keys[k] === key) this.answered[i] = 1;
+    }
+  }
+
+  /** the marks of an answer, to disk (after it: a write per answer, none while it is sent) */
+  private saveMarks(): void {
+    this.marks.save(() => {
+      const live: number[] = [];
+      for (let i = this.start; i < this.end; i++) if (this.answered[i] && this.verdict[i] !== DEAD) live.push(markKey(this.segOf[i], this.offset[i]));
+      return live;
+    });
   }
 
   /** the events a summary names, each with its row read (one retired meanwhile is left out) */
@@ -879,6 +909,7 @@ export abstract class Retained<R> {
       }
       return !empty;
     });
+    this.loadMarks();
     this.loaded();
     this.retain();
     if (this.size) this.log('info', `loaded ${this.size} ${what} from ${this.opts.dir}`);
@@ -936,6 +967,8 @@ export abstract class Retained<R> {
   }
 
   close(): void {
+    this.saveMarks();
+    this.marks.close();
     this.flush();
     for (const s of this.segments) this.closeSegment(s);
     this.segments = [];

@@ -1,7 +1,15 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import t from 'tap';
+import { ALERT_QUERY } from '../extension/warm';
+import { scoresTable } from '../extension/tables/scores';
+import type { Row } from '../extension/plugin/table';
 import type { ScoredEvent } from '../scorer/types';
 import type { AnswerShare, HeldBack } from '../state/answer-share';
+import { ANSWERED_FILE } from '../state/answer-marks';
 import { eventDigest } from '../state/event-digest';
+import { RetainedScores } from '../state/scores';
 import { badAnswer, tmpScoreStore } from './helpers/alert-answer';
 import { plainRow } from './helpers/scored';
 
@@ -192,4 +200,118 @@ t.test("a row older than a subject's newest rows an answer chooses among is stil
     `the summary says its older rows were not examined (${held?.event.slice(0, 120)})`,
   );
   t.match(held?.reasons ?? '', /older than the newest 200000 rows chosen among, were counted and not examined one by one/, 'and how');
+});
+
+t.test('which rows an answer held survives a restart: the answers after it are the ones without it (floodfix)', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-floodfix-marks-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const start = 1_800_000_000;
+  /** the ids of each answer, the store reopened before minute `reopenAt` (never: 0) */
+  async function answers(sub: string, reopenAt: number): Promise<string[][]> {
+    const opts = { dir: path.join(dir, sub), maxRows: 1_000_000, maxDays: 30 };
+    let store = new RetainedScores(opts);
+    const out: string[][] = [];
+    let made = 0;
+    for (let minute = 1; minute <= 6; minute++) {
+      const now = start + minute * 60;
+      if (minute <= 3) {
+        const batch: ScoredEvent[] = [];
+        for (let k = 0; k < 2_300; k++, made++)
+          batch.push(eves(made, now - 60 + Math.floor((k * 60) / 2_300), { pid: String(made), cmdline: `x ${made.toString(36)}q` }));
+        store.append(batch);
+      }
+      if (minute === reopenAt) {
+        store.close();
+        store = new RetainedScores(opts);
+      }
+      out.push((await badAnswer(store, now)).filter((r) => r.model !== 'held-back').map((r) => r.id));
+    }
+    store.close();
+    return out;
+  }
+  const without = await answers('a', 0);
+  const with_ = await answers('b', 4);
+  for (let m = 3; m < 6; m++)
+    t.same(with_[m].sort(), without[m].sort(), `minute ${m + 1}: the same rows as without the restart (${with_[m].length} and ${without[m].length})`);
+});
+
+t.test('a file of marks that is a link, damaged or of another store is not followed or trusted (floodfix)', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-floodfix-marks-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const opts = { dir: path.join(dir, 's'), maxRows: 1_000_000, maxDays: 30 };
+  const logs: string[] = [];
+  let store = new RetainedScores({ ...opts, log: (_l, m) => logs.push(m) });
+  store.append([evesCurl(1_800_000_000, 0.1)]);
+  store.close();
+  fs.writeFileSync(path.join(dir, 'secret'), 'x'.repeat(100));
+  fs.symlinkSync(path.join(dir, 'secret'), path.join(opts.dir, ANSWERED_FILE));
+  store = new RetainedScores({ ...opts, log: (_l, m) => logs.push(m) });
+  t.ok(
+    (await badAnswer(store, 1_800_000_060)).some((r) => r.id === 'eve-curl'),
+    'the store answers',
+  );
+  store.close();
+  t.equal(fs.readFileSync(path.join(dir, 'secret'), 'utf8'), 'x'.repeat(100), "the link's target is untouched");
+  t.ok(
+    logs.some((m) => /symbolic link/.test(m)),
+    'and the link is said and set aside',
+  );
+  // damaged: an odd size of random bytes
+  fs.rmSync(path.join(opts.dir, ANSWERED_FILE), { force: true });
+  fs.writeFileSync(path.join(opts.dir, ANSWERED_FILE), Buffer.from('not marks at all, 1234567'));
+  store = new RetainedScores(opts);
+  t.ok(
+    (await badAnswer(store, 1_800_000_060)).some((r) => r.id === 'eve-curl'),
+    'a damaged file of marks marks nothing it cannot match',
+  );
+  store.close();
+});
+
+t.test('the file of marks is rewritten with the live ones once it holds mostly retired ones (floodfix)', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-floodfix-marks-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const opts = { dir: path.join(dir, 's'), maxRows: 10_000, maxDays: 30 };
+  const store = new RetainedScores(opts);
+  const share: AnswerShare = { bytes: 1 << 30, heldBytes: 1_000, rows: 1_000_000, perSubject: Infinity, rowBytes: () => 100, marks: true };
+  let max = 0;
+  for (let i = 0; i < 100_000; i += 5_000) {
+    store.append(Array.from({ length: 5_000 }, (_, k) => eves(i + k, 1_800_000_000 + i + k, { pid: String(i + k) })));
+    for (const _ of store.answer({ score: [{ op: '<', value: 0.3 }] }, share));
+    max = Math.max(max, fs.statSync(path.join(opts.dir, ANSWERED_FILE)).size);
+  }
+  store.close();
+  t.ok(max < 8 * 80_000, `the file never held every mark made (at most ${max} bytes for 100,000)`);
+  const again = new RetainedScores(opts);
+  t.teardown(() => again.close());
+  // (every live row was answered: a cut answer would take none of them as never answered)
+  const share2: AnswerShare = { ...share, rows: 30, marks: false };
+  const out = [...again.answer({ score: [{ op: '<', value: 0.3 }] }, share2)];
+  const held = out.find((r): r is HeldBack<ScoredEvent> => 'held' in r);
+  t.ok(held && held.told.length > 0 && held.told.every((e) => e.answered), "the live rows' marks were kept through the rewrite and the restart");
+});
+
+t.test("the extension's start-up rehearsal of the alert answer marks no row answered; osqueryd's call does (floodfix)", async (t) => {
+  const store = tmpScoreStore(t);
+  store.append(Array.from({ length: 40 }, (_, i) => eves(i, 1_800_000_000 + i, { pid: String(i), cmdline: `x --variant ${i}` })));
+  /** whether the rows an answer of room for 10 holds back count as answered before */
+  const heldAnswered = (): boolean[] => {
+    const share: AnswerShare = { bytes: 1 << 30, heldBytes: 1_000, rows: 10, perSubject: Infinity, rowBytes: () => 100 };
+    const held = [...store.answer({ score: [{ op: '<', value: 0.3 }] }, share)].find((r): r is HeldBack<ScoredEvent> => 'held' in r);
+    return held?.told.map((e) => e.answered) ?? [];
+  };
+  const plugin = scoresTable(store);
+  const take = async (request: Record<string, string>) => {
+    const res = await plugin.call(request, new Map());
+    for await (const _ of (res as unknown as { rows: AsyncIterable<Row> }).rows);
+  };
+  await take(ALERT_QUERY.request);
+  t.ok(
+    heldAnswered().every((a) => !a),
+    'after a rehearsal, none answered',
+  );
+  await take({ ...ALERT_QUERY.request, context: JSON.stringify({ ...JSON.parse(ALERT_QUERY.request.context), rehearsal: undefined }) });
+  t.ok(
+    heldAnswered().every((a) => a),
+    "after osqueryd's call with the same constraints, all answered",
+  );
 });
