@@ -63,12 +63,28 @@ export class AnswerMarks {
       return new Float64Array(0);
     }
     const n = Math.floor(buf.length / KEY_BYTES);
+    // a key cut by a crash (or bytes that are not keys) at the end: cut off, or every key
+    // appended after it would be read across two
+    if (n * KEY_BYTES !== buf.length && !this.readOnly) this.cutTo(n * KEY_BYTES);
     const keys = new Float64Array(n);
     for (let k = 0; k < n; k++) keys[k] = buf.readDoubleLE(k * KEY_BYTES);
     this.keys = n;
     this.checkAt = Math.max(REWRITE_FROM, 2 * n);
     // (NaN sorts last and matches nothing)
     return keys.sort();
+  }
+
+  private cutTo(bytes: number): void {
+    try {
+      const fd = fs.openSync(this.file, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
+      try {
+        fs.ftruncateSync(fd, bytes);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (err) {
+      this.log('warn', `${this.file}: ${(err as Error).message}; moved to ${quarantine(this.file)}`);
+    }
   }
 
   /** a record newly marked */

@@ -265,6 +265,13 @@ t.test('a file of marks that is a link, damaged or of another store is not follo
     'a damaged file of marks marks nothing it cannot match',
   );
   store.close();
+  // (a key torn by a crash must not shift every key appended after it)
+  t.equal(fs.statSync(path.join(opts.dir, ANSWERED_FILE)).size % 8, 0, 'its torn end is cut off before keys are appended');
+  const share: AnswerShare = { bytes: 1 << 30, heldBytes: 1_000, rows: 0, perSubject: Infinity, rowBytes: () => 100 };
+  store = new RetainedScores(opts);
+  const held = [...store.answer({ score: [{ op: '<', value: 0.3 }] }, share)].find((r): r is HeldBack<ScoredEvent> => 'held' in r);
+  t.ok(held?.told[0]?.answered, 'and the mark appended after it is read back');
+  store.close();
 });
 
 t.test('the file of marks is rewritten with the live ones once it holds mostly retired ones (floodfix)', async (t) => {
