@@ -12,18 +12,15 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
+const { alertRun } = require('./lib/alert-run');
+
 const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
+const { opt, load, badAnswer } = alertRun(args);
 const PER_MINUTE = Number(opt('per-minute', 2300));
 const MINUTES = Number(opt('minutes', 60));
 const RESTART = args.includes('--restart');
-const dist = path.resolve(opt('dist', path.join(__dirname, '..', 'dist')));
-const { RetainedScores } = require(path.join(dist, 'state', 'scores.js'));
-const { scoresTable, SCORE_COLUMNS } = require(path.join(dist, 'extension', 'tables', 'scores.js'));
-const { generateContext } = require(path.join(dist, 'emulator', 'sql.js'));
+const { RetainedScores } = load('state', 'scores.js');
+const { scoresTable } = load('extension', 'tables', 'scores.js');
 
 const row = (i, time) => ({
   id: `eve-${i}`,
@@ -61,16 +58,9 @@ async function main() {
         store.close();
         store = new RetainedScores(opts);
       }
-      const sql = `SELECT id, time, host, subject, query, event, score, model, reasons FROM anomaly_scores WHERE score < 0.3 AND time > ${now - 86400};`;
-      const context = generateContext(
-        sql,
-        SCORE_COLUMNS.map((c) => ({ name: c.name, type: c.type, op: '0' })),
-        'anomaly_scores',
-      );
-      const res = await scoresTable(store).call({ action: 'generate', context }, new Map());
       const seen = new Set();
       let fresh = 0;
-      for await (const r of res.rows) {
+      for await (const r of await badAnswer(scoresTable(store), now)) {
         const key = JSON.stringify(r);
         seen.add(key);
         if (!previous.has(key)) fresh++;
