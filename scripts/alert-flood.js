@@ -24,25 +24,17 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
+const { alertRun } = require('./lib/alert-run');
+
+const { opt, alerts, load, badAnswer } = alertRun(process.argv.slice(2));
 const RATE = Number(opt('rate', 32000));
 const TICK = Number(opt('tick', 600));
-const dist = path.resolve(opt('dist', path.join(__dirname, '..', 'dist')));
-const ROOT = path.dirname(dist);
-const { RetainedScores } = require(path.join(dist, 'state', 'scores.js'));
-const { RetainedWindows } = require(path.join(dist, 'state', 'windows.js'));
-const { scoresTable, SCORE_COLUMNS } = require(path.join(dist, 'extension', 'tables', 'scores.js'));
-const { generateContext } = require(path.join(dist, 'emulator', 'sql.js'));
-const { emulated } = require(path.join(dist, 'test', 'helpers', 'emulated.js'));
+const { RetainedScores } = load('state', 'scores.js');
+const { RetainedWindows } = load('state', 'windows.js');
+const { scoresTable } = load('extension', 'tables', 'scores.js');
+const { emulated } = load('test', 'helpers', 'emulated.js');
 
 const REFUSED_PAST = 64 * 2 ** 20;
-const alerts = JSON.parse(fs.readFileSync(path.join(ROOT, 'packs', 'anomaly-alerts.conf'), 'utf8'));
-const NOW_SQL = "(CAST(strftime('%s', 'now') AS INTEGER) - 86400)";
-const badAt = (now) => alerts.queries.bad.query.replace(NOW_SQL, String(now - 86400));
 
 const odd = '\u0001';
 const EVE_COLUMNS = JSON.stringify({
@@ -130,18 +122,12 @@ async function main() {
       }
       batch.sort((a, b) => a.time - b.time);
       for (let i = 0; i < batch.length; i += 500) store.append(batch.slice(i, i + 500));
-      const context = generateContext(
-        badAt(now),
-        SCORE_COLUMNS.map((c) => ({ name: c.name, type: c.type, op: '0' })),
-        'anomaly_scores',
-      );
-      const res = await table.call({ action: 'generate', context });
       let bytes = 0;
       let rows = 0;
       let refused = false;
       const seen = new Set();
       let alicesIn = 0;
-      for await (const row of res.rows) {
+      for await (const row of await badAnswer(table, now)) {
         bytes += wireBytes(row);
         rows++;
         if (row.subject === 'alice') alicesIn++;

@@ -9,20 +9,29 @@ import { DigestTable } from './digest-table';
 // not that one answer holds everything. The rows are taken in this order, each while it fits:
 //  1. the onset: the subject's first ONSET_ROWS rows in the answer's range, and its
 //     LOWEST_ROWS lowest-scored (to a thousandth, the oldest first among equals);
-//  2. one row of each distinct event (the same query, event and columns, quoted numbers
-//     aside: state/event-digest.ts), its first; the events whose first row came last go
-//     first. A new event is so in the next answer unless more than the share's worth of
-//     other new events came after it within one pack interval (2,000 a minute for the `bad`
-//     query), and a flood of one repeated event costs one row;
-//  3. a row of each event in each hour (SLICE_SECONDS) of the range, its first, the latest
+//  2. one row of each distinct event (the same query, event and columns, a volatile column's
+//     digits aside: state/event-digest.ts) that no answer on the alert route has held yet
+//     (PairRows.answered: the store marks an answer's rows once it was sent, state/answer-marks.ts), its first; the newest and the
+//     oldest such events in turns. Taking only the newest let more than a share's worth of
+//     new events after a row hide it for the rest of the day (2,300 distinct events a minute
+//     for two minutes, review); now each answer takes a share's worth of never-answered
+//     events, half of it the newest (a new event is in the next answer unless more than half
+//     a share of other new events came after it within one pack interval, 1,000 a minute for
+//     the `bad` query) and half the oldest, so a backlog drains at half a share an interval
+//     however fast the flood goes on;
+//  3. one row of each event answered before, its first, the events whose first row came last
+//     first: a row once answered stays in the answer while there is room, so the differential
+//     log does not report it again; a flood of one repeated event costs one row;
+//  4. a row of each event in each hour (SLICE_SECONDS) of the range, its first, the latest
 //     hours first: a repeat hours later is answered again;
-//  4. unless the subject is past its cap on the alert route (`fill`: it is cut only for the
+//  5. unless the subject is past its cap on the alert route (`fill`: it is cut only for the
 //     budget's sake): the rest, lowest score first, up to its share.
 // Past the cap the rest is summed up: a flood's repeats would otherwise be the SIEM's
 // lines (each new lowest score pushing out an older row, some 5,000 a day for one program
-// run 120,000 times at scores of 0.05 to 0.24, measured). Every row of 1 to 3 is a fixed row
-// (the first of something, or the lowest), so a row once answered stays answered while the
-// flood grows and the differential log does not report the flood row by row.
+// run 120,000 times at scores of 0.05 to 0.24, measured). Rows of 1, 3 and 4 are fixed rows
+// (the first of something, or the lowest); those of 2 leave the answer for those of 3 once
+// answered, where there is room for them, and otherwise leave it (the pack's queries do not
+// log removals).
 
 /** a subject's first rows in an answer's range that are always kept (a flood's onset) */
 export const ONSET_ROWS = 10;
@@ -43,6 +52,10 @@ export interface PairRows {
   score(k: number): number;
   /** its bytes on the wire in this answer */
   cost(k: number): number;
+  /** whether an answer on the alert route has held it */
+  answered(k: number): boolean;
+  /** a digest naming what the row's event is of (a program and its lineage): the summary names one event of each first */
+  group(k: number): number;
 }
 
 /** a held-back event a summary names: the position of its lowest-scored held row */
@@ -50,14 +63,14 @@ export interface ToldEvent {
   at: number;
   /** its rows held back */
   rows: number;
-  /** whether a row of it is in the answer */
+  /** whether a row of it is in the answer, or was in an earlier one */
   answered: boolean;
 }
 
 export interface KeptRows {
   /** 1 where the row is in the answer */
   keep: Uint8Array;
-  /** the held-back events to name, the most pressing first: none of it answered, lowest score, most rows */
+  /** the held-back events to name: one of each group, then the others, each the most pressing first (never answered, lowest score, most rows) */
   told: ToldEvent[];
   /** distinct events with a row held back */
   heldEvents: number;
@@ -101,11 +114,23 @@ export function keptRows(rows: PairRows, keepRows: number, keepBytes: number, fi
     } else if (hour !== lastHour[e]) firsts[n - 1 - nHourly++] = k;
     lastHour[e] = hour;
   }
-  for (let j = nFirsts - 1; j >= 0 && taken < keepRows; j--) take(firsts[j]);
+  // (an event is answered when any row of it was)
+  const answered = new Uint8Array(nFirsts);
+  for (let k = 0; k < n; k++) if (rows.answered(k)) answered[eventOf[k]] = 1;
+  for (let lo = 0, hi = nFirsts - 1, newest = true; lo <= hi && taken < keepRows; newest = !newest) {
+    if (newest) {
+      while (lo <= hi && answered[hi]) hi--;
+      if (lo <= hi) take(firsts[hi--]);
+    } else {
+      while (lo <= hi && answered[lo]) lo++;
+      if (lo <= hi) take(firsts[lo++]);
+    }
+  }
+  for (let j = nFirsts - 1; j >= 0 && taken < keepRows; j--) if (answered[j]) take(firsts[j]);
   for (let j = nHourly - 1; j >= 0 && taken < keepRows; j--) take(firsts[n - 1 - j]);
   if (fill) for (let j = 0; j < n && taken < keepRows; j++) take(order[j]);
 
-  return { keep, ...told(rows, keep, eventOf, events.size) };
+  return { keep, ...told(rows, keep, eventOf, answered) };
 }
 
 function grown(a: Int32Array): Int32Array {
@@ -129,11 +154,17 @@ function byScore(rows: PairRows): Uint32Array {
   return order;
 }
 
-/** the held events a summary names, and how many there are */
-function told(rows: PairRows, keep: Uint8Array, eventOf: Uint32Array, nEvents: number): { told: ToldEvent[]; heldEvents: number } {
+/**
+ * The held events a summary names, and how many there are: the most pressing event of each
+ * group (a program and its lineage) first, then the others, each the most pressing first (none
+ * of it answered, the lowest score, the most rows). Ranked by event alone, a dozen column
+ * variants of a flooder's own program outranked the one row of another program they hid (review)
+ */
+function told(rows: PairRows, keep: Uint8Array, eventOf: Uint32Array, answeredBefore: Uint8Array): { told: ToldEvent[]; heldEvents: number } {
+  const nEvents = answeredBefore.length;
   const heldRows = new Uint32Array(nEvents);
   const heldAt = new Int32Array(nEvents).fill(-1);
-  const answered = new Uint8Array(nEvents);
+  const answered = answeredBefore.slice();
   for (let k = 0; k < rows.n; k++) {
     const e = eventOf[k];
     if (keep[k]) answered[e] = 1;
@@ -147,19 +178,35 @@ function told(rows: PairRows, keep: Uint8Array, eventOf: Uint32Array, nEvents: n
     const s = rows.score(heldAt[e]);
     return s === s ? s : 2;
   };
-  // none of it answered first, then the lowest score, then the most rows
   const before = (a: number, b: number): boolean =>
     answered[a] !== answered[b] ? answered[a] < answered[b] : score(a) !== score(b) ? score(a) < score(b) : heldRows[a] > heldRows[b];
-  const top: number[] = [];
+  // each group's most pressing held event
+  const groups = new DigestTable();
+  let best: Int32Array = new Int32Array(64);
   let heldEvents = 0;
   for (let e = 0; e < nEvents; e++) {
     if (!heldRows[e]) continue;
     heldEvents++;
-    if (top.length === TOLD_EVENTS && !before(e, top[top.length - 1])) continue;
-    let i = top.length;
-    while (i > 0 && before(e, top[i - 1])) i--;
-    top.splice(i, 0, e);
-    if (top.length > TOLD_EVENTS) top.pop();
+    const known = groups.size;
+    const g = groups.id(rows.group(heldAt[e]));
+    if (g === known && g >= best.length) best = grown(best);
+    if (g === known || before(e, best[g])) best[g] = e;
   }
-  return { told: top.map((e) => ({ at: heldAt[e], rows: heldRows[e], answered: answered[e] === 1 })), heldEvents };
+  const firsts = new Uint8Array(nEvents);
+  for (let g = 0; g < groups.size; g++) firsts[best[g]] = 1;
+  const top = (pick: (e: number) => boolean, room: number): number[] => {
+    const out: number[] = [];
+    for (let e = 0; e < nEvents && room > 0; e++) {
+      if (!heldRows[e] || !pick(e)) continue;
+      if (out.length === room && !before(e, out[out.length - 1])) continue;
+      let i = out.length;
+      while (i > 0 && before(e, out[i - 1])) i--;
+      out.splice(i, 0, e);
+      if (out.length > room) out.pop();
+    }
+    return out;
+  };
+  const named = top((e) => firsts[e] === 1, TOLD_EVENTS);
+  named.push(...top((e) => firsts[e] === 0, TOLD_EVENTS - named.length));
+  return { told: named.map((e) => ({ at: heldAt[e], rows: heldRows[e], answered: answered[e] === 1 })), heldEvents };
 }

@@ -24,6 +24,13 @@ export interface AnswerShare {
   /** rows one subject on one host may have in it (Infinity: as many as its share) */
   perSubject: number;
   /**
+   * the answer is on the alert route (the pack's `bad` and `ugly`): the records it sends are
+   * marked answered, and a subject cut from a later answer takes its never-answered events
+   * first (answer-keep.ts). osquery sends a table the constraints, not the query, so an ad hoc
+   * query with the same constraints marks them too
+   */
+  marks?: boolean;
+  /**
    * the most a record takes on the wire in this answer (its cells cut, the columns read), from
    * what the index knows of it: its stored JSON's bytes, its subject, host and tag (a row's query)
    */
@@ -38,7 +45,7 @@ export interface HeldEvent<R> {
   record: R;
   /** its rows held back */
   rows: number;
-  /** whether a row of it is in the answer */
+  /** whether a row of it is in the answer, or was in an earlier one on the alert route */
   answered: boolean;
 }
 
@@ -62,6 +69,8 @@ export interface HeldBack<R = unknown> {
   told: HeldEvent<R>[];
   /** the subjects on hosts it sums up: more than one when an answer had more to sum up than room for their summaries */
   pairs: number;
+  /** its rows older than the newest an answer chooses among (state/older-rows.ts): counted, of which only a few are examined */
+  older?: number;
 }
 
 /** what the index tells of one subject on one host in an answer */

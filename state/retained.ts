@@ -5,6 +5,8 @@ import { fnv1a32 as fnv } from '../scorer/hash';
 import type { Verdict } from '../scorer/types';
 import type { LogFn } from '../conf/log';
 import { keptRows, ONSET_ROWS, type ToldEvent } from './answer-keep';
+import { AnswerMarks, markKey } from './answer-marks';
+import { OlderRows } from './older-rows';
 import { holdBack, shareOut, tally, type AnswerShare, type HeldBack, type HeldEvent, type PairTally } from './answer-share';
 import { APPEND_READ, fsyncDir, fsyncDirInBackground, makeDir, quarantine, READ, writeAll } from './atomic';
 import { textKey, type Bound } from './store';
@@ -26,6 +28,8 @@ import { textKey, type Bound } from './store';
  */
 interface CutRows {
   rows: Float64Array;
+  /** its rows between the oldest ONSET_ROWS and the newest CHOSEN_ROWS, of which a few are examined */
+  older: OlderRows;
   /** its rows walked so far, newest first */
   seen: number;
   keep: Uint8Array;
@@ -39,10 +43,11 @@ interface CutRows {
 /**
  * A cut subject's newest rows an answer chooses among (state/answer-keep.ts), its onset aside:
  * what it holds while it chooses is some 60 bytes a row (a million rows of one subject took
- * 61.5 MB), while the choice is about what came since the last interval; older rows are
+ * 61.5 MB), while the choice is about what came since the last interval; of older rows only
+ * the lowest-scored row of each of a few events is examined (state/older-rows.ts), the rest
  * summed up
  */
-const CHOSEN_ROWS = 200_000;
+export const CHOSEN_ROWS = 200_000;
 
 export const VERDICTS: Verdict[] = ['good', 'ugly', 'bad', 'learning'];
 /** the verdict column of a record replaced by a later one (a window closed again) */
@@ -105,6 +110,8 @@ export interface RetainedKind<R> {
    * it, and for records scored at or above LOW_SCORE, each record is an event of its own
    */
   digest?(r: R): number;
+  /** the digest naming what a record's event is of (a program and its lineage): a summary names one held event of each first */
+  group?(r: R): number;
   /**
    * link each record to the one before it of the same subject and host (previousOfPair): a
    * subclass that looks for an earlier record of the same key walks that pair's records only
@@ -183,6 +190,14 @@ export abstract class Retained<R> {
   protected tag = new Uint32Array(0);
   protected hash = new Uint32Array(0);
   private digest = new Float64Array(0);
+  private group = new Uint32Array(0);
+  /**
+   * 1 once the record was sent in an answer on the alert route (AnswerShare.marks): a subject
+   * cut from one takes its never-answered events first (answer-keep.ts); kept across restarts
+   * in `marks`
+   */
+  private answered = new Uint8Array(0);
+  private readonly marks: AnswerMarks;
   /** rows back to the record before of the same subject and host (0: none, or too far) */
   private pairBack = new Uint32Array(0);
   /** the newest row of each subject and host (by host id * 2^32 + subject id), with `pairs` */
@@ -211,6 +226,7 @@ export abstract class Retained<R> {
     this.log = opts.log ?? (() => {});
     // a reader ('anomaly report') creates nothing: a mistyped --state is no place for new directories
     if (!opts.readOnly) makeDir(opts.dir);
+    this.marks = new AnswerMarks(opts.dir, Boolean(opts.readOnly), this.log);
   }
 
   get size(): number {
@@ -219,11 +235,12 @@ export abstract class Retained<R> {
 
   private columns(): Column[] {
     const k = this.kind;
-    const cols: Column[] = [this.time, this.score, this.verdict, this.subject, this.host, this.segOf, this.offset, this.length];
+    const cols: Column[] = [this.time, this.score, this.verdict, this.subject, this.host, this.segOf, this.offset, this.length, this.answered];
     if (k.start) cols.push(this.startCol);
     if (k.tag) cols.push(this.tag);
     if (k.hashed) cols.push(this.hash);
     if (k.digest) cols.push(this.digest);
+    if (k.group) cols.push(this.group);
     if (k.pairs) cols.push(this.pairBack);
     return cols;
   }
@@ -252,6 +269,8 @@ export abstract class Retained<R> {
     if (k.tag) this.tag = grown(this.tag, Uint32Array);
     if (k.hashed) this.hash = grown(this.hash, Uint32Array);
     if (k.digest) this.digest = grown(this.digest, Float64Array);
+    if (k.group) this.group = grown(this.group, Uint32Array);
+    this.answered = grown(this.answered, Uint8Array);
     if (k.pairs) this.pairBack = grown(this.pairBack, Uint32Array);
     this.segOf = grown(this.segOf, Uint32Array);
     this.offset = grown(this.offset, Float64Array);
@@ -365,7 +384,10 @@ export abstract class Retained<R> {
     if (k.hashed) this.hash[i] = hashText(k.hashed(r));
     // (only where an alert answer may cut: a digest reads the record's whole text, and the
     // others are each an event of their own)
-    if (k.digest) this.digest[i] = score !== null && score < LOW_SCORE ? k.digest(r) : NaN;
+    const low = score !== null && score < LOW_SCORE;
+    if (k.digest) this.digest[i] = low ? k.digest(r) : NaN;
+    if (k.group) this.group[i] = low ? k.group(r) : 0;
+    this.answered[i] = 0;
     if (k.pairs) {
       const pair = this.host[i] * 2 ** 32 + this.subject[i];
       const before = this.lastOfPair.get(pair);
@@ -525,7 +547,14 @@ export abstract class Retained<R> {
       if (score === score && !(score >= p.score)) p.score = score;
     }
     if (!shareOut(pairs, share)) {
-      yield* this.scan(matches, lowOnly);
+      const sent: number[] = [];
+      for (const i of this.slots(matches, lowOnly)) {
+        const r = this.read(i);
+        if (!r) continue;
+        if (share.marks) sent.push(this.base + i);
+        yield r;
+      }
+      this.markAnswered(sent);
       return;
     }
     // (nothing is appended or retired until the first yield: slots are those of the tally)
@@ -533,7 +562,15 @@ export abstract class Retained<R> {
     const cuts = new Map<PairTally, CutRows>();
     for (const p of pairs.values())
       if (p.cut)
-        cuts.set(p, { rows: new Float64Array(Math.min(p.rows, CHOSEN_ROWS + ONSET_ROWS)), seen: 0, keep: new Uint8Array(0), told: [], events: 0, at: 0 });
+        cuts.set(p, {
+          rows: new Float64Array(Math.min(p.rows, CHOSEN_ROWS + ONSET_ROWS)),
+          older: new OlderRows(),
+          seen: 0,
+          keep: new Uint8Array(0),
+          told: [],
+          events: 0,
+          at: 0,
+        });
     for (const i of this.slots(matches, lowOnly)) {
       const p = pairs.get(pairOf(i))!;
       const c = cuts.get(p);
@@ -543,8 +580,21 @@ export abstract class Retained<R> {
       const size = c.rows.length;
       if (k < size - ONSET_ROWS) c.rows[size - 1 - k] = this.base + i;
       else if (k >= p.rows - ONSET_ROWS) c.rows[p.rows - 1 - k] = this.base + i;
+      else {
+        const d = this.kind.digest ? this.digest[i] : NaN;
+        c.older.offer(this.base + i, d === d ? d : this.base + i, this.score[i]);
+      }
     }
     for (const [p, c] of cuts) {
+      if (c.older.seen) {
+        // the onset, then the older rows examined, then the newest: still oldest first
+        const older = c.older.sorted();
+        const rows = new Float64Array(c.rows.length + older.length);
+        rows.set(c.rows.subarray(0, ONSET_ROWS));
+        rows.set(older, ONSET_ROWS);
+        rows.set(c.rows.subarray(ONSET_ROWS), ONSET_ROWS + older.length);
+        c.rows = rows;
+      }
       const slot = (k: number) => c.rows[k] - this.base;
       const chosen = keptRows(
         {
@@ -553,9 +603,15 @@ export abstract class Retained<R> {
             const d = this.kind.digest ? this.digest[slot(k)] : NaN;
             return d === d ? d : c.rows[k];
           },
+          // (a record without a digest is an event, and a group, of its own)
+          group: (k) => {
+            const d = this.kind.digest ? this.digest[slot(k)] : NaN;
+            return d === d && this.kind.group ? this.group[slot(k)] : 2 ** 32 + c.rows[k];
+          },
           time: (k) => this.time[slot(k)],
           score: (k) => this.score[slot(k)],
           cost: (k) => cost(slot(k)),
+          answered: (k) => this.answered[slot(k)] === 1,
         },
         p.keepRows,
         p.keepBytes,
@@ -569,6 +625,7 @@ export abstract class Retained<R> {
       c.at = c.rows.length - 1;
     }
     const shared: { held: HeldBack | null } = { held: null };
+    const sent: number[] = [];
     let folded = 0;
     for (const p of cuts.keys()) if (p.fold) folded++;
     for (const i of this.slots(matches, lowOnly)) {
@@ -595,16 +652,55 @@ export abstract class Retained<R> {
         }
       }
       const r = this.read(i);
-      if (r) yield r;
+      if (!r) continue;
+      if (share.marks) sent.push(row);
+      yield r;
     }
+    this.markAnswered(sent);
     for (const [p, c] of cuts) {
       if (p.fold || !p.held) continue;
       const h = p.held as HeldBack<R>;
       h.events = c.events;
+      h.older = c.older.seen;
       h.told = this.toldOf(c.told);
       yield h;
     }
     if (shared.held) yield { ...(shared.held as HeldBack<R>), pairs: folded };
+  }
+
+  /**
+   * The records an answer on the alert route sent, marked once the reader has taken every one
+   * (an answer refused, or given way and made again, past some rows marks none of them), and
+   * the new marks to disk. By absolute number, as the arrays may have moved meanwhile
+   */
+  private markAnswered(rows: readonly number[]): void {
+    for (const row of rows) {
+      const i = this.slotOf(row);
+      if (i < 0 || this.answered[i]) continue;
+      this.answered[i] = 1;
+      this.marks.mark(markKey(this.segOf[i], this.offset[i]));
+    }
+    this.saveMarks();
+  }
+
+  /** the marks of the records loaded, from the file of them: the slots' keys ascend as the segments were read */
+  private loadMarks(): void {
+    const keys = this.marks.load();
+    let k = 0;
+    for (let i = this.start; i < this.end && k < keys.length; i++) {
+      const key = markKey(this.segOf[i], this.offset[i]);
+      while (k < keys.length && keys[k] < key) k++;
+      if (keys[k] === key) this.answered[i] = 1;
+    }
+  }
+
+  /** the marks of an answer, to disk (after it: a write per answer, none while it is sent) */
+  private saveMarks(): void {
+    this.marks.save(() => {
+      const live: number[] = [];
+      for (let i = this.start; i < this.end; i++) if (this.answered[i] && this.verdict[i] !== DEAD) live.push(markKey(this.segOf[i], this.offset[i]));
+      return live;
+    });
   }
 
   /** the events a summary names, each with its row read (one retired meanwhile is left out) */
@@ -813,6 +909,7 @@ export abstract class Retained<R> {
       }
       return !empty;
     });
+    this.loadMarks();
     this.loaded();
     this.retain();
     if (this.size) this.log('info', `loaded ${this.size} ${what} from ${this.opts.dir}`);
@@ -870,6 +967,8 @@ export abstract class Retained<R> {
   }
 
   close(): void {
+    this.saveMarks();
+    this.marks.close();
     this.flush();
     for (const s of this.segments) this.closeSegment(s);
     this.segments = [];

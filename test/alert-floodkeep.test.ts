@@ -1,47 +1,13 @@
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import t from 'tap';
-import { generateContext } from '../emulator/sql';
 import { cutColumns } from '../extension/tables/answer';
-import { SCORE_COLUMNS, scoresTable } from '../extension/tables/scores';
-import type { Row } from '../extension/plugin/table';
 import type { ScoredEvent } from '../scorer/types';
 import type { AnswerShare } from '../state/answer-share';
-import { RetainedScores } from '../state/scores';
-import { ROOT } from './helpers/paths';
+import { badAnswer, tmpScoreStore } from './helpers/alert-answer';
 import { plainRow } from './helpers/scored';
 
 // A subject whose rows must be cut from an alert answer keeps the rows that matter (state/answer-keep.ts):
 // every distinct event once, its onset, a row of each event an hour, then its lowest scores.
 // Each case is the alert pack's `bad` query as osqueryd sends it, run as the schedule would.
-
-const alerts = JSON.parse(fs.readFileSync(path.join(ROOT, 'packs', 'anomaly-alerts.conf'), 'utf8')) as { queries: Record<string, { query: string }> };
-const NOW_SQL = "(CAST(strftime('%s', 'now') AS INTEGER) - 86400)";
-/** the `bad` query as osqueryd runs it at `now` (its strftime evaluated) */
-const badAt = (now: number) => alerts.queries.bad.query.replace(NOW_SQL, String(now - 86400));
-
-async function answer(store: RetainedScores, now: number): Promise<Row[]> {
-  const context = generateContext(
-    badAt(now),
-    SCORE_COLUMNS.map((c) => ({ name: c.name, type: c.type, op: '0' })),
-    'anomaly_scores',
-  );
-  const res = await scoresTable(store).call({ action: 'generate', context }, new Map());
-  const rows: Row[] = [];
-  for await (const r of (res as unknown as { rows: AsyncIterable<Row> }).rows) rows.push(r);
-  return rows;
-}
-
-function tmpStore(t: { teardown(fn: () => void): void }): RetainedScores {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-floodkeep-'));
-  const store = new RetainedScores({ dir, maxRows: 1_000_000, maxDays: 30 });
-  t.teardown(() => {
-    store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  return store;
-}
 
 /** eve's bad row i: one program of hers run over and over, its pid the only change */
 const eves = (i: number, time: number, cmdline = 'x --loop'): ScoredEvent =>
@@ -58,7 +24,7 @@ const eves = (i: number, time: number, cmdline = 'x --loop'): ScoredEvent =>
   });
 
 t.test("a row planted among one subject's flood of a repeated bad event is answered individually (floodkeep)", async (t) => {
-  const store = tmpStore(t);
+  const store = tmpScoreStore(t);
   const now = 1_800_000_000;
   const N = 12_000;
   const rows: ScoredEvent[] = [];
@@ -80,7 +46,7 @@ t.test("a row planted among one subject's flood of a repeated bad event is answe
     }),
   );
   for (let i = 0; i < rows.length; i += 2000) store.append(rows.slice(i, i + 2000));
-  const out = await answer(store, now);
+  const out = await badAnswer(store, now);
   const evesRows = out.filter((r) => r.subject === 'eve' && r.model !== 'held-back');
   t.ok(
     out.some((r) => r.id === 'eve-curl'),
@@ -101,7 +67,7 @@ t.test("a row planted among one subject's flood of a repeated bad event is answe
 });
 
 t.test('across successive queries every distinct bad event of a flood is answered individually at least once (floodkeep)', async (t) => {
-  const store = tmpStore(t);
+  const store = tmpScoreStore(t);
   const start = 1_800_000_000;
   const TICKS = 12;
   // 1,500 new distinct events a pack interval (10 minutes), 18,000 in two hours, each a new command line
@@ -113,14 +79,14 @@ t.test('across successive queries every distinct bad event of a flood is answere
     const batch: ScoredEvent[] = [];
     for (let k = 0; k < PER_TICK; k++, made++) batch.push(eves(made, now - 600 + Math.floor((k * 600) / PER_TICK), `x --target host${made.toString(36)}q`));
     store.append(batch);
-    for (const r of await answer(store, now)) if (r.model !== 'held-back') answered.add(r.id);
+    for (const r of await badAnswer(store, now)) if (r.model !== 'held-back') answered.add(r.id);
   }
   const never = Array.from({ length: made }, (_, i) => `eve-${i}`).filter((id) => !answered.has(id));
   t.equal(never.length, 0, `each of ${made} distinct bad rows reached the SIEM once (missing ${never.length}, e.g. ${never.slice(0, 3).join(', ')})`);
 });
 
 t.test('summaries count against the answer budget, however many subjects need one (floodkeep)', async (t) => {
-  const store = tmpStore(t);
+  const store = tmpScoreStore(t);
   // 300 subjects of 5 bad rows each, every row 100 bytes, a summary 1,000: room for 100 rows a
   // subject but 300 rows in all, so each subject keeps one and needs a summary
   const rows: ScoredEvent[] = [];

@@ -25,6 +25,11 @@ export interface QueryContext {
   constraints: Map<string, Constraint[]>;
   /** columns the query uses, when osqueryd said */
   colsUsed: Set<string> | null;
+  /**
+   * the extension's own start-up rehearsal of an answer (extension/warm.ts), which osqueryd
+   * never gets: it marks no row answered (state/answer-share.ts AnswerShare.marks)
+   */
+  rehearsal?: boolean;
 }
 
 export type { Row };
@@ -119,7 +124,7 @@ export function parseContext(text: string | undefined): QueryContext {
     return ctx;
   }
   if (!doc || typeof doc !== 'object') return ctx;
-  const d = doc as { constraints?: unknown; colsUsed?: unknown };
+  const d = doc as { constraints?: unknown; colsUsed?: unknown; rehearsal?: unknown };
   if (Array.isArray(d.constraints)) {
     for (const c of d.constraints) {
       if (!c || typeof c !== 'object') continue;
@@ -137,6 +142,7 @@ export function parseContext(text: string | undefined): QueryContext {
     }
   }
   if (Array.isArray(d.colsUsed)) ctx.colsUsed = new Set(d.colsUsed.filter((x): x is string => typeof x === 'string'));
+  if (d.rehearsal === true) ctx.rehearsal = true;
   return ctx;
 }
 

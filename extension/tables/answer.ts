@@ -1,5 +1,7 @@
 import { GOOD_FROM } from '../../scorer/calibration';
 import { fairShares, WIRE_OVERHEAD, type AnswerShare, type HeldBack } from '../../state/answer-share';
+import { OLDER_EVENTS } from '../../state/older-rows';
+import { CHOSEN_ROWS } from '../../state/retained';
 import { boundsOf, equalsOf, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
 
 // The bounds of one table answer (state/answer-share.ts says why): its budget, a subject's
@@ -76,10 +78,12 @@ export function answerShare(ctx: QueryContext, columns: readonly ColumnDefinitio
     : (stored: number, subject: string, host: string, tag: string) =>
         Math.min(stored + WIRE_OVERHEAD, fixed + known(indexed.subject, subject) + known(indexed.host, host) + known(indexed.query, tag) + text);
   const named = equalsOf(ctx, 'subject') || equalsOf(ctx, 'id');
+  const alertRoute = !named && alertBands(ctx);
   return {
     bytes: ANSWER_BYTES,
     rows: ANSWER_ROWS,
-    perSubject: !named && alertBands(ctx) ? SUBJECT_ALERT_ROWS : Infinity,
+    perSubject: alertRoute ? SUBJECT_ALERT_ROWS : Infinity,
+    marks: alertRoute && !ctx.rehearsal,
     rowBytes,
     heldBytes: HELD_ROW_BYTES,
   };
@@ -207,19 +211,40 @@ export function heldReasons(h: HeldBack, what: string, share: AnswerShare): stri
   return (
     `${h.rows} ${what} ${whose} from ${iso(h.from)} to ${iso(h.to)}, were held back from this answer, ` +
     `as each subject gets a fair share of ${share.rows} rows and ${Math.round(share.bytes / 2 ** 20)} MB${cap}; ` +
-    `kept: its first ${what}, one of each distinct event (and of each an hour), then its lowest scores ` +
-    `(a table call cannot be paged): select them by subject and host and a time within that span`
+    `kept: its first ${what} and lowest scores, one of each distinct event no answer held yet (the newest and the oldest in turns), ` +
+    `then one of each answered before (and of each an hour), then its lowest scores ` +
+    `(a table call cannot be paged): select them by subject and host and a time within that span` +
+    (h.older
+      ? `; ${h.older} of them, older than the newest ${CHOSEN_ROWS} ${what} chosen among, were counted and not examined one by one ` +
+        `(only the lowest-scored of each of up to ${OLDER_EVENTS} of their events)`
+      : '')
   );
 }
 
 /**
- * The held-back events a summary names, the most pressing first (none of it answered, lowest
- * score, most rows), each as `text` says it, cut to TOLD_BYTES, with its rows held back
+ * A cell of a summary: `prefix`, then the held-back events it names in the order given (one of
+ * each program first, answer-keep.ts), each as `text` says it, as a JSON string cut to
+ * TOLD_BYTES, with its rows held back and whether no answer ever held a row of it, as many as
+ * fit a cell whole. Each entry is quoted and escaped: the text is the user's own, and a command
+ * line of theirs that spelled `; … ×9 (never answered)` read as entries of the list (review).
  */
-export function toldText<R>(h: HeldBack<R>, text: (r: R) => string): string {
-  const told = h.told.map((t) => `${cutText(text(t.record), TOLD_BYTES)} ×${t.rows}${t.answered ? '' : ' (none answered)'}`);
+export function toldText<R>(h: HeldBack<R>, prefix: string, text: (r: R) => string): string {
   const of = h.events > 0 ? ` of ${h.events} distinct event${h.events === 1 ? '' : 's'}` : '';
-  return told.length ? `${of}: ${told.join('; ')}` : of;
+  let out = `${prefix}${of}`;
+  // (room kept for the last words, `; and N more`)
+  let room = CELL_BYTES - 32 - Buffer.byteLength(out);
+  let named = 0;
+  for (const t of h.told) {
+    const v = text(t.record);
+    const entry = `${named ? '; ' : ': '}${JSON.stringify(jsonBytes(v) <= TOLD_BYTES ? v : cutJson(v, TOLD_BYTES - 2))} ×${t.rows}${t.answered ? '' : ' (never answered)'}`;
+    const bytes = Buffer.byteLength(entry);
+    if (bytes > room) break;
+    out += entry;
+    room -= bytes;
+    named++;
+  }
+  const more = h.events - named;
+  return named && more > 0 ? `${out}; and ${more} more` : out;
 }
 
 /**

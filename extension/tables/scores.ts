@@ -89,7 +89,11 @@ export function heldScoreRow(h: HeldBack<ScoredEvent>, share: AnswerShare): Row 
     subject: h.subject,
     query: '',
     action: 'held',
-    event: `held back: ${h.rows} rows${toldText(h, (e) => `${e.event} ${e.columns}`)}`,
+    event: toldText(
+      h,
+      `held back: ${h.rows} rows${h.older ? ` (${h.older} older ones counted, not examined one by one)` : ''}`,
+      (e) => `${e.event} ${e.columns}`,
+    ),
     verdict: h.verdict,
     model: 'held-back',
     reasons: heldReasons(h, 'rows', share),

@@ -84,7 +84,7 @@ export function heldWindowRow(h: HeldBack<ScoredWindow>, share: AnswerShare): Ro
     verdict: h.verdict,
     model: 'held-back',
     // (the alert pack's bad_windows reads no event column: the windows held back are named here)
-    reasons: `${heldReasons(h, 'windows', share)}; held back${toldText(h, (w) => `${iso(w.start)} ${w.model}: ${w.reasons}`)}`,
+    reasons: toldText(h, `${heldReasons(h, 'windows', share)}; held back`, (w) => `${iso(w.start)} ${w.model}: ${w.reasons}`),
     top_ids: '',
   };
   if (h.score !== null) row.score = formatDouble(h.score);

@@ -1,0 +1,40 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { generateContext } from '../../emulator/sql';
+import { SCORE_COLUMNS, scoresTable } from '../../extension/tables/scores';
+import type { Row } from '../../extension/plugin/table';
+import { RetainedScores } from '../../state/scores';
+import { ROOT } from './paths';
+
+// The alert pack's `bad` query's answer as osqueryd asks the table for it at a given time,
+// for the tests of what a flooding subject keeps in it (alert-floodkeep, alert-floodfix).
+
+const alerts = JSON.parse(fs.readFileSync(path.join(ROOT, 'packs', 'anomaly-alerts.conf'), 'utf8')) as { queries: Record<string, { query: string }> };
+const NOW_SQL = "(CAST(strftime('%s', 'now') AS INTEGER) - 86400)";
+/** the `bad` query as osqueryd runs it at `now` (its strftime evaluated) */
+const badAt = (now: number) => alerts.queries.bad.query.replace(NOW_SQL, String(now - 86400));
+
+/** the table plugin's answer to the `bad` query at `now`, with the context osqueryd sends */
+export async function badAnswer(store: RetainedScores, now: number): Promise<Row[]> {
+  const context = generateContext(
+    badAt(now),
+    SCORE_COLUMNS.map((c) => ({ name: c.name, type: c.type, op: '0' })),
+    'anomaly_scores',
+  );
+  const res = await scoresTable(store).call({ action: 'generate', context }, new Map());
+  const rows: Row[] = [];
+  for await (const r of (res as unknown as { rows: AsyncIterable<Row> }).rows) rows.push(r);
+  return rows;
+}
+
+/** an empty score store in a temporary directory, removed at the test's end */
+export function tmpScoreStore(t: { teardown(fn: () => void): void }): RetainedScores {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-alert-answer-'));
+  const store = new RetainedScores({ dir, maxRows: 1_000_000, maxDays: 30 });
+  t.teardown(() => {
+    store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return store;
+}
