@@ -316,8 +316,9 @@ export class Subject {
         const evidence = { ...batchEvidence[j], ...(await this.evaluate([inputs[j]], (m) => Boolean(m.observe)))[0] };
         const verdict = this.judge(event, evidence);
         this.note(event);
-        const learn = verdict.verdict === 'good' && !this.anomalousKeys.has(event.key);
-        this.remember(event, learn, verdict.verdict !== 'bad' && !this.anomalousKeys.has(event.key));
+        const plain = this.plainVerdict(event, evidence, verdict);
+        const learn = plain === 'good' && !this.anomalousKeys.has(event.key);
+        this.remember(event, learn, plain !== 'bad' && !this.anomalousKeys.has(event.key));
         if (learn) for (const m of this.models.values()) m.observe?.(event, inputs[j].context);
         // that an account acted is a fact whatever the verdict: a pool that recorded only the
         // accounts of rows it learnt called every row of a new account its first (baseline.ts)
@@ -466,6 +467,20 @@ export class Subject {
     for (const k of Object.keys(evidence) as ModelName[]) values[k] = evidence[k]!.value;
     const c = cal.calibrate(values);
     return this.withFeedback(event.key, { score: c.score, verdict: c.verdict, model: c.model, reasons: this.explain(evidence, c.model, c.score) });
+  }
+
+  /**
+   * The verdict of the evidence before any bound a model put on this row (Evidence.plain): what
+   * is learnt, and what the next fit calibrates on, is decided by it, so that what a bound
+   * spares an alarm does not move the subject's later models (the verdict is the row's own)
+   */
+  private plainVerdict(event: BehaviourEvent, evidence: Partial<Record<ModelName, Evidence>>, verdict: SubjectVerdict): SubjectVerdict['verdict'] {
+    const names = Object.keys(evidence) as ModelName[];
+    if (!names.some((k) => evidence[k]!.plain !== undefined)) return verdict.verdict;
+    const values: Partial<Record<ModelName, number>> = {};
+    for (const k of names) values[k] = evidence[k]!.plain ?? evidence[k]!.value;
+    const c = this.calibrator!.calibrate(values);
+    return this.withFeedback(event.key, { score: c.score, verdict: c.verdict, model: c.model, reasons: '' }).verdict;
   }
 
   /**
@@ -722,7 +737,7 @@ export class Subject {
   private async scoreInto(model: Model, inputs: ScoringInput[], at: number[], values: number[]): Promise<void> {
     for (let i = 0; i < inputs.length; i += HELD_OUT_SLICE) {
       await pace();
-      const ev = await model.score(inputs.slice(i, i + HELD_OUT_SLICE));
+      const ev = await model.score(inputs.slice(i, i + HELD_OUT_SLICE).map((x) => ({ ...x, heldOut: true })));
       for (let j = 0; j < ev.length; j++) values[at[i + j]] = ev[j].value;
     }
   }

@@ -94,6 +94,11 @@ export interface BehaviourEvent {
 export interface Evidence {
   value: number;
   detail: string;
+  /**
+   * the value before a bound the model put on the row being judged (ocsvm.ts, routine keys):
+   * what the subject learns by, so that a bound that spares a row an alarm teaches nothing
+   */
+  plain?: number;
 }
 
 /** What one model needs to score an event: the event and the subject's recent events before it. */
@@ -101,6 +106,8 @@ export interface ScoringInput {
   event: BehaviourEvent;
   /** preceding events of the same subject/session, oldest first (may be empty) */
   context: readonly BehaviourEvent[];
+  /** a held-out event scored to calibrate the model's evidence (not a row being judged) */
+  heldOut?: boolean;
 }
 
 /**

@@ -24,6 +24,8 @@ const DECISION_NOISE = 0.02;
 /** training vectors whose decision is checked against libsvm's own prediction */
 const AGREEMENT_SAMPLE = 200;
 const DEFAULTS: OcsvmOptions = { dims: 512, nu: 0.05, gamma: 0, maxTrain: 2000 };
+/** most routine keys kept (a subject's keys seen on most of its days are a few dozen) */
+const MAX_ROUTINE_KEYS = 1000;
 const VERSION = 1;
 
 export interface LibSvm {
@@ -59,6 +61,8 @@ export class OcsvmModel implements Model {
   private trained = false;
   /** share of training vectors where the computed decision's sign matches libsvm's ±1 */
   fitAgreement = 0;
+  /** the event keys of the fitted history seen on at least half its days (routineKeys) */
+  private routine = new Set<string>();
 
   constructor(opts: Partial<OcsvmOptions> = {}) {
     this.opts = { ...DEFAULTS, ...opts };
@@ -97,6 +101,7 @@ export class OcsvmModel implements Model {
       if (this.decision(sample[i]) >= 0 === labels[k] > 0) agree++;
     });
     this.fitAgreement = agree / checked.length;
+    this.routine = routineKeys(sequences);
     svm.free();
     this.trained = true;
   }
@@ -179,13 +184,20 @@ export class OcsvmModel implements Model {
 
   async score(batch: readonly ScoringInput[]): Promise<Evidence[]> {
     if (!this.trained) throw new Error('ocsvm: score before fit');
-    return batch.map(({ event, context }) => {
+    return batch.map(({ event, context, heldOut }) => {
       // an unattended package run's values are the packages' (package-run.ts): the SVM cannot
       // weigh them apart from their classes, which rarity judges in full; NaN is no evidence
       if (unattendedPackageRun(event) || bootStart(event)) return { value: NaN, detail: '' };
       // hashEvent reads the last five events of the context itself
-      const f = this.decision(hashEvent(event, context, this.opts.dims));
-      return { value: -f, detail: f < 0 ? `\`${event.key}\` lies outside the learned shape of this subject's events (SVM margin ${f.toFixed(3)})` : '' };
+      const inContext = this.decision(hashEvent(event, context, this.opts.dims));
+      // a routine event's own shape bounds its evidence: where it happens to follow rows it never
+      // followed is the order of events, which rarity's steps weigh (see routineKeys)
+      const f = inContext < 0 && !heldOut && this.routine.has(event.key) ? Math.max(inContext, this.decision(hashEvent(event, [], this.opts.dims))) : inContext;
+      return {
+        value: -f,
+        ...(f !== inContext ? { plain: -inContext } : {}),
+        detail: f < 0 ? `\`${event.key}\` lies outside the learned shape of this subject's events (SVM margin ${f.toFixed(3)})` : '',
+      };
     });
   }
 
@@ -198,6 +210,7 @@ export class OcsvmModel implements Model {
       rho: this.rho,
       coef: Array.from(this.coef),
       sv: this.sparseRows(),
+      routine: [...this.routine],
     };
   }
 
@@ -220,9 +233,38 @@ export class OcsvmModel implements Model {
     if (rows.length !== m.coef.length || rows.some((row) => row.some((x, k) => k % 2 === 0 && !(Number.isInteger(x) && x >= 0 && x < d))))
       throw new Error(`ocsvm model state: support vectors do not match ${m.coef.length} coefficients of ${d} features`);
     m.setSupport(rows);
+    // a state saved before routine keys has none: every event is judged in its context, as then
+    m.routine = new Set(Array.isArray(s.routine) ? (s.routine as unknown[]).filter((k): k is string => typeof k === 'string').slice(0, MAX_ROUTINE_KEYS) : []);
     m.trained = true;
     return m;
   }
+}
+
+/**
+ * The keys a subject logs on at least half of the days of its fitted history (and on three at
+ * least): its cron runs, its configuration agent's queries, a person's daily login. The SVM's
+ * vector of an event carries the keys before it, so a routine event after rows it never
+ * followed (a story's rows, or two jobs meeting for the first time) lands outside the learned
+ * shape, as far as a new program does: root's hourly `cron` after an intruder's commands at
+ * margin -0.19, 0.000. For such a key the evidence is bounded by the event's own shape, its
+ * vector without the context; events of other keys keep theirs. Data without a clock has no
+ * days, hence no routine keys.
+ */
+export function routineKeys(sequences: readonly (readonly BehaviourEvent[])[]): Set<string> {
+  const days = new Map<string, Set<number>>();
+  const all = new Set<number>();
+  for (const seq of sequences)
+    for (const e of seq) {
+      if (!(e.time > 0)) continue;
+      const day = Math.floor(e.time / 86400);
+      all.add(day);
+      let d = days.get(e.key);
+      if (!d) days.set(e.key, (d = new Set()));
+      d.add(day);
+    }
+  const least = Math.max(3, all.size / 2);
+  const keys = [...days].filter(([, d]) => d.size >= least).sort((x, y) => y[1].size - x[1].size);
+  return new Set(keys.slice(0, MAX_ROUTINE_KEYS).map(([k]) => k));
 }
 
 // libsvm-js ships no types
