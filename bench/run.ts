@@ -4,6 +4,7 @@ import { heapPart } from './heap';
 import { ingestPart } from './ingest';
 import { lstmPart, scoringPart } from './sequence-parts';
 import { memoryPart } from './memory';
+import { pidsPart } from './pids';
 import { UsageError, usageProblem, type BenchPart } from './part';
 import { selectPart } from './select';
 import { HEADER, loadAverage, writeRows } from './table';
@@ -13,7 +14,7 @@ import { watchdogPart } from './watchdog';
 // run, because these machines are shared and absolute numbers drift. One file per part;
 // results and how to read them: docs/benchmarks.md.
 
-const PARTS: BenchPart[] = [ingestPart, scoringPart, selectPart, memoryPart, heapPart, lstmPart, demoTrainingPart, watchdogPart];
+const PARTS: BenchPart[] = [ingestPart, scoringPart, selectPart, memoryPart, heapPart, lstmPart, demoTrainingPart, watchdogPart, pidsPart];
 /** sysexits EX_USAGE */
 const EX_USAGE = 64;
 

@@ -42,15 +42,22 @@ function tree(t: Test): string {
 }
 
 function run(dir: string, script: string) {
-  const r = spawnSync(process.execPath, [path.join('scripts', script)], { cwd: dir, encoding: 'utf8' });
+  // as npm runs them: without the TAP_* settings of this test's own run (tap reads its project from TAP_CWD)
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TAP')));
+  const r = spawnSync(process.execPath, [path.join('scripts', script)], { cwd: dir, encoding: 'utf8', env });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
 t.test("the demo's build-if-stale builds nothing right after npm ci's prepare built", async (t) => {
   const dir = tree(t);
+  // prepare also builds tap's Test class to package.json's plugin list, in the node_modules
+  // the tree links: this suite's own, which the tree's list (none) must leave as it is
+  const tapClass = path.join(ROOT, 'node_modules', '@tapjs', 'test', 'test-built', 'dist', 'esm', 'index.js');
+  const tapBefore = fs.readFileSync(tapClass, 'utf8');
   const prepared = run(dir, 'prepare.js');
   t.equal(prepared.status, 0, `prepare (npm ci) builds: ${prepared.out}`);
   t.ok(fs.existsSync(path.join(dir, 'dist', 'cli', 'main.js')), 'prepare compiled the source');
+  t.ok(fs.readFileSync(tapClass, 'utf8') === tapBefore, "a tree without a tap plugin list leaves the running suite's tap class alone");
   const demo = run(dir, 'build-if-stale.js');
   t.equal(demo.status, 0, demo.out);
   t.match(demo.out, /dist\/ is current: nothing to build/, `then npm run demo finds the build current (it said: ${demo.out.trim() || 'nothing'})`);

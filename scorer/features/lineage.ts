@@ -1,3 +1,4 @@
+import { BoundedMap } from '../bounded-map';
 import { isBootStart, isRebootCommand } from './boot';
 import { compactValue } from './compact-value';
 import { baseName, exeLocation, isDownloader, isPackageManager, isShell, withoutLogin } from './security';
@@ -134,7 +135,7 @@ export function sshdAccount(cmdline: string, path: string, uid: string | undefin
 }
 
 export class ProcessTable {
-  private readonly procs = new Map<string, Proc>();
+  private readonly procs = new BoundedMap<Proc>(MAX_PIDS);
   /**
    * The session context (the class of the address its login came from) per host and pid, kept
    * apart from `procs`: the rest of a busy host's processes (a build, a user churning pids on
@@ -142,14 +143,14 @@ export class ProcessTable {
    * typed in the session would carry no context. Here only session processes take room, and a
    * process that passes its context on is kept among the newest.
    */
-  private readonly sessions = new Map<string, InSession>();
+  private readonly sessions = new BoundedMap<InSession>(MAX_PIDS);
   /** executables seen listening on a port, per host */
   private readonly listeners = new Set<string>();
   /** the newest login records per host and account, and per host and the pid it names */
-  private readonly loginsByUser = new Map<string, Login[]>();
-  private readonly loginsByPid = new Map<string, Login>();
+  private readonly loginsByUser = new BoundedMap<Login[]>(MAX_LOGINS);
+  private readonly loginsByPid = new BoundedMap<Login>(MAX_LOGINS);
   /** the newest processes sshd forked for each account (`sshd: alice [priv]`), per host */
-  private readonly sshdForks = new Map<string, string[]>();
+  private readonly sshdForks = new BoundedMap<string[]>(MAX_LOGINS);
   /**
    * The processes no login is behind (loginless) whose children's login uid is no login's
    * either, per host and pid: all but a privileged process with none of its own (sshd-session,
@@ -159,11 +160,11 @@ export class ProcessTable {
    * the same parent is the same process running another program (kept apart from `procs`,
    * which every process churns).
    */
-  private readonly noLogin = new Map<string, string>();
+  private readonly noLogin = new BoundedMap<string>(MAX_PIDS);
   /** per host, when root last ran a command to reboot it (boot.ts): the starts after it are the boot's */
-  private readonly reboots = new Map<string, number>();
+  private readonly reboots = new BoundedMap<number>(MAX_LOGINS);
   /** per host, the programs seen running here (a process's, a socket's): a boot's start must be one of them */
-  private readonly programs = new Map<string, true>();
+  private readonly programs = new BoundedMap<true>(MAX_PIDS);
 
   learnProcess(
     host: string,
@@ -176,27 +177,25 @@ export class ProcessTable {
     ids: Record<string, string> = {},
   ): void {
     if (!pid || !exe) return;
-    if (isRebootCommand(exe, ids.cmdline ?? '', ids)) bounded(this.reboots, host, time);
+    if (isRebootCommand(exe, ids.cmdline ?? '', ids)) this.reboots.set(host, time);
     this.learnProgram(host, exe);
     const key = `${host}:${pid}`;
     // (asked before the row is kept: an exec in place is judged by the program it replaces)
     if (this.loginless(host, pid, ppid ?? '', ids.auid) && !((ids.uid === '0' || ids.euid === '0') && withoutLogin(ids))) {
-      bounded(this.noLogin, key, ppid ?? '', MAX_PIDS);
+      this.noLogin.set(key, ppid ?? '');
     } else if (ids.auid) this.noLogin.delete(key);
     // (a row with no auid, a `processes` snapshot of the same process, says nothing: kept)
-    if (this.procs.size >= MAX_PIDS && !this.procs.has(key)) this.procs.delete(this.procs.keys().next().value as string);
-    this.procs.delete(key);
     // kept as an event's value is (memcap): 20,000 programs of a user's own long paths are not 20,000 paths of 1,024 characters
     this.procs.set(key, { exe: compactValue(exe), ppid: ppid ?? '', time, carriesRun: carriesRun(exe, ids.cmdline ?? '', ids) });
     if (session) {
       const up = `${host}:${ppid}`;
       const parent = ppid ? this.sessions.get(up) : undefined;
-      if (parent?.session === session) bounded(this.sessions, up, parent, MAX_PIDS);
-      bounded(this.sessions, key, { session, ppid: ppid ?? '' }, MAX_PIDS);
+      if (parent?.session === session) this.sessions.set(up, parent);
+      this.sessions.set(key, { session, ppid: ppid ?? '' });
     } else this.sessions.delete(key);
     if (sshdUser) {
       const account = `${host}:${sshdUser}`;
-      bounded(this.sshdForks, account, [...(this.sshdForks.get(account) ?? []).filter((p) => p !== pid), pid].slice(-PER_ACCOUNT));
+      this.sshdForks.set(account, [...(this.sshdForks.get(account) ?? []).filter((p) => p !== pid), pid].slice(-PER_ACCOUNT));
       const login = this.forkLogin(account, key, time);
       if (login && login.session === session) login.fork = key;
     }
@@ -232,9 +231,9 @@ export class ProcessTable {
     const known = this.loginsByUser.get(account) ?? [];
     const again = known.find((l) => l.time === time && l.session === session);
     const login: Login = again ?? { time, session };
-    if (!again) bounded(this.loginsByUser, account, [...known, login].slice(-PER_ACCOUNT));
-    if (pid) bounded(this.loginsByPid, `${host}:${pid}`, login);
-    const mark = (key: string, p: Proc) => bounded(this.sessions, key, { session, ppid: p.ppid }, MAX_PIDS);
+    if (!again) this.loginsByUser.set(account, [...known, login].slice(-PER_ACCOUNT));
+    if (pid) this.loginsByPid.set(`${host}:${pid}`, login);
+    const mark = (key: string, p: Proc) => this.sessions.set(key, { session, ppid: p.ppid });
     const named = pid ? this.procs.get(`${host}:${pid}`) : undefined;
     if (named && !this.sessions.has(`${host}:${pid}`) && Math.abs(time - named.time) <= LOGIN_SLACK) mark(`${host}:${pid}`, named);
     // sshd's fork for the account nearest that moment, in no session yet
@@ -305,7 +304,7 @@ export class ProcessTable {
   }
 
   loadNoLogin(list: ReadonlyArray<readonly [string, string]>): void {
-    for (const [key, ppid] of list.slice(-MAX_PIDS)) bounded(this.noLogin, key, ppid, MAX_PIDS);
+    for (const [key, ppid] of list.slice(-MAX_PIDS)) this.noLogin.set(key, ppid);
   }
 
   /** the session context of a running process: its own, or its nearest ancestor's */
@@ -352,10 +351,7 @@ export class ProcessTable {
   }
 
   loadProcs(list: ReadonlyArray<readonly [string, string, string, number]>): void {
-    for (const [key, exe, ppid, time] of list.slice(-MAX_PIDS)) {
-      this.procs.delete(key);
-      this.procs.set(key, { exe: compactValue(exe), ppid, time, carriesRun: false });
-    }
+    for (const [key, exe, ppid, time] of list.slice(-MAX_PIDS)) this.procs.set(key, { exe: compactValue(exe), ppid, time, carriesRun: false });
   }
 
   /** the processes a package manager's run passes through (carriesRun), for the state file */
@@ -384,7 +380,7 @@ export class ProcessTable {
   }
 
   loadReboots(list: ReadonlyArray<readonly [string, number]>): void {
-    for (const [host, time] of list.slice(-MAX_LOGINS)) bounded(this.reboots, host, time);
+    for (const [host, time] of list.slice(-MAX_LOGINS)) this.reboots.set(host, time);
   }
 
   programsState(): string[] {
@@ -392,7 +388,7 @@ export class ProcessTable {
   }
 
   loadPrograms(list: ReadonlyArray<string>): void {
-    for (const key of list.slice(-MAX_PIDS)) bounded(this.programs, compactKey(key), true, MAX_PIDS);
+    for (const key of list.slice(-MAX_PIDS)) this.programs.set(compactKey(key), true);
   }
 
   listenersState(): string[] {
@@ -404,7 +400,7 @@ export class ProcessTable {
   }
 
   loadSessions(list: ReadonlyArray<readonly [string, string, string]>): void {
-    for (const [key, session, ppid] of list.slice(-MAX_PIDS)) bounded(this.sessions, key, { session, ppid }, MAX_PIDS);
+    for (const [key, session, ppid] of list.slice(-MAX_PIDS)) this.sessions.set(key, { session, ppid });
   }
 
   /**
@@ -435,7 +431,7 @@ export class ProcessTable {
 
   /** a program seen running on the host: a process's executable, a socket's */
   learnProgram(host: string, exe: string): void {
-    if (exe && exe !== 'unknown') bounded(this.programs, programKey(host, exe), true, MAX_PIDS);
+    if (exe && exe !== 'unknown') this.programs.set(programKey(host, exe), true);
   }
 
   /**
@@ -509,10 +505,4 @@ function programKey(host: string, exe: string): string {
 function compactKey(key: string): string {
   const colon = key.indexOf(':');
   return colon < 0 ? compactValue(key) : programKey(key.slice(0, colon), key.slice(colon + 1));
-}
-
-function bounded<V>(map: Map<string, V>, key: string, value: V, max = MAX_LOGINS): void {
-  if (map.size >= max && !map.has(key)) map.delete(map.keys().next().value as string);
-  map.delete(key);
-  map.set(key, value);
 }
