@@ -4,7 +4,7 @@ import { fitInHelper, fitsElsewhere } from './fit-helper';
 import { fnv1a32 } from './hash';
 import { plausibleTime } from './clock';
 import { currentEventKey, currentQueryToken } from './features/kinds';
-import { currentMarks, holdsOlderMark } from './features/compact-value';
+import { currentMarks } from './features/compact-value';
 import { fitEnded, pace } from './pacing';
 import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, RowMark, ScoringInput, SubjectState, Verdict } from './types';
 import { learnedAlready, type LearnedMark } from './types';
@@ -111,12 +111,25 @@ interface Numbered {
  */
 function respelt(e: BehaviourEvent): BehaviourEvent {
   const key = currentEventKey(e.key);
-  const i = e.values.findIndex((v) => v.startsWith('query='));
-  const now = i < 0 ? '' : currentQueryToken(e.values[i]);
-  const marked = e.values.some(holdsOlderMark) || e.pairs.some(holdsOlderMark);
-  if (key === e.key && (i < 0 || now === e.values[i]) && !marked) return e;
-  const values = i < 0 ? e.values : e.values.map((v, j) => (j === i ? now : v));
-  return { ...e, key, values: marked ? values.map(currentMarks) : values, pairs: marked ? e.pairs.map(currentMarks) : e.pairs };
+  const values = respeltTokens(e.values, true);
+  const pairs = respeltTokens(e.pairs, false);
+  // a new event only where a spelling changed: a new one flags the subject as fitted in an older
+  // spelling, and one made for a raw `…#` (which currentMarks leaves) retrained it at every load
+  return key === e.key && values === e.values && pairs === e.pairs ? e : { ...e, key, values, pairs };
+}
+
+/** tokens as this build spells them (the first `query=` one's name too, if `query`): the same array where none changes, as in most events at each load */
+function respeltTokens(saved: string[], query: boolean): string[] {
+  let out = saved;
+  for (let j = 0; j < saved.length; j++) {
+    const fleet = query && saved[j].startsWith('query=');
+    if (fleet) query = false;
+    const now = currentMarks(fleet ? currentQueryToken(saved[j]) : saved[j]);
+    if (now === saved[j]) continue;
+    if (out === saved) out = saved.slice();
+    out[j] = now;
+  }
+  return out;
 }
 
 /**

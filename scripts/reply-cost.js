@@ -21,6 +21,7 @@ const load = (m) => require(path.join(D, m));
 const { resolveConfig } = load('conf/config');
 const { generateDemo } = load('demo/generate');
 const { createScoringService } = load('scorer/service');
+const { RetainedScores } = load('state/scores');
 
 function median(f, n = 41) {
   const xs = [];
@@ -37,10 +38,14 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reply-cost-'));
   const lines = generateDemo({ seed: 1, days: 30, start: 1_790_000_000 - (1_790_000_000 % 86400), host: 'web-01', attacks: false }).lines;
   const config = resolveConfig({ state_dir: dir, learning: { min_events: 300, min_days: 0 } }, 'bench', {});
-  const service = await createScoringService({ config, log: () => {}, budget: null });
+  // the answer's rows as the store took them: a batch's result says only how many it scored
+  const scores = new RetainedScores({ dir: path.join(dir, 'scores'), maxRows: 100_000, maxDays: 3650 });
+  const service = await createScoringService({ config, log: () => {}, budget: null, scores });
   await service.score(lines.slice(0, 3000));
-  const { events, windows } = await service.score(lines.slice(3000, 3500));
+  const { rows, windows } = await service.score(lines.slice(3000, 3500));
+  const events = scores.select({}).slice(0, rows).reverse();
   await service.close();
+  scores.close();
   fs.rmSync(dir, { recursive: true, force: true });
 
   const whole = v8.serialize(events);

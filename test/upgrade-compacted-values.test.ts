@@ -18,6 +18,11 @@ const OLDER = `${LONG.slice(0, MAX_VALUE_CHARS - 24)}\u2026#${LONG.slice(MAX_VAL
 /** a developer's tools run from a launcher of a long path (its parent read back from the process table, compacted) */
 const routine = (launcher: string, seed?: number) => developerRoutine('process_events', launcher, seed);
 
+/** a subject's state with its SVM's routine keys left out, as the builds before routineg saved it */
+function withoutRoutineKeys(state: ReturnType<Subject['toState']>): ReturnType<Subject['toState']> {
+  return { ...state, models: state.models.map((m) => (m.name === 'ocsvm' ? { ...m, routine: undefined } : m)) };
+}
+
 t.test('a key or token saved with the older mark reads back as this build spells it, a raw one as saved (markguard)', async (t) => {
   t.equal(OLDER.length, MAX_VALUE_CHARS);
   t.equal(currentEventKey(`exec /usr/bin/git <- ${OLDER}`), `exec /usr/bin/git <- ${LONG}`, 'a key');
@@ -36,7 +41,8 @@ t.test('a subject whose events and SVM hold values compacted before heapmem scor
   const s = new Subject('dev@build-01', options);
   for (let d = 0; d < 10; d++) await s.scoreEvents(Array.from({ length: 120 }, (_, i) => before(d, i)));
   t.equal(s.state, 'monitoring');
-  const saved = JSON.stringify(s.toState());
+  // as a build before heapmem saved it: its SVM kept no routine keys (routineg came later)
+  const saved = JSON.stringify(withoutRoutineKeys(s.toState()));
   t.ok(saved.includes('\u2026#') && !saved.includes(DIGEST_MARK), 'saved in the older spelling');
   const upgraded = Subject.fromState(JSON.parse(saved), options);
   const respelt = JSON.stringify(upgraded.toState());
@@ -64,4 +70,42 @@ t.test('an LSTM that learnt keys with values compacted before heapmem knows them
   );
   old.dispose?.();
   upgraded.dispose?.();
+});
+
+t.test('a subject whose events hold a raw `…#` (no compacted value) is not retrained at every load (markguard)', async (t) => {
+  // a file name a user chose, under MAX_VALUE_CHARS, with `…#` past the head: currentMarks
+  // leaves it as saved, so there is no older spelling to fit away, and a subject flagged for it
+  // retrained at every load and every unpark without ever clearing the flag
+  const raw = `/srv/${'g'.repeat(240)}\u2026#notes.txt`;
+  const base = developerRoutine('process_events');
+  const withRaw = (d: number, i: number) => {
+    const e = base(d, i);
+    return i === 0 ? { ...e, key: `file created ${raw}`, values: [...e.values, `path=${raw}`] } : e;
+  };
+  const s = new Subject('dev@build-01', UPGRADE_OPTIONS);
+  for (let d = 0; d < 10; d++) await s.scoreEvents(Array.from({ length: 120 }, (_, i) => withRaw(d, i)));
+  t.equal(s.state, 'monitoring');
+  let state = JSON.parse(JSON.stringify(s.toState()));
+  t.ok(JSON.stringify(state).includes(`${raw}`), 'its saved events hold the raw value');
+  const trained = state.lastTrained;
+  for (let load = 1; load <= 3; load++) {
+    const up = Subject.fromState(state, UPGRADE_OPTIONS);
+    t.notOk(up.toState().fittedInOlderSpelling, `load ${load}: not flagged as fitted in an older spelling`);
+    await up.scoreEvents(Array.from({ length: 5 }, (_, i) => base(10 + load, i + 1)));
+    state = JSON.parse(JSON.stringify(up.toState()));
+    t.equal(state.lastTrained, trained, `load ${load}: not retrained`);
+  }
+});
+
+t.test('a subject whose events hold a value compacted before heapmem is flagged once and retrains once (markguard)', async (t) => {
+  const before = routine(OLDER);
+  const s = new Subject('dev@build-01', UPGRADE_OPTIONS);
+  for (let d = 0; d < 10; d++) await s.scoreEvents(Array.from({ length: 120 }, (_, i) => before(d, i)));
+  const upgraded = Subject.fromState(JSON.parse(JSON.stringify(s.toState())), UPGRADE_OPTIONS);
+  t.equal(upgraded.toState().fittedInOlderSpelling, true, 'flagged at the first load');
+  const after = routine(LONG);
+  await upgraded.scoreEvents(Array.from({ length: 5 }, (_, i) => after(10, i + 1)));
+  const once = JSON.parse(JSON.stringify(upgraded.toState()));
+  t.notOk(once.fittedInOlderSpelling, 'the retrain clears it');
+  t.notOk(Subject.fromState(once, UPGRADE_OPTIONS).toState().fittedInOlderSpelling, 'not flagged at the next load');
 });
