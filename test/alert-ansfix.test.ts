@@ -1,0 +1,88 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import t from 'tap';
+import type { ScoredEvent } from '../scorer/types';
+import type { AnswerShare, HeldBack } from '../state/answer-share';
+import { RetainedScores } from '../state/scores';
+import { plainRow } from './helpers/scored';
+
+// What the review of branch floodfix found in the alert answer's "answered" marks
+// (state/answer-marks.ts, state/older-rows.ts): a mark outliving the row it was made for, and
+// older rows chosen among without regard to them.
+
+/** eve's bad row `tag`-i, of a byte length that does not depend on the tag or i */
+const eves = (tag: string, i: number, time: number, score = 0.1): ScoredEvent =>
+  plainRow(i, {
+    id: `${tag}-${String(i).padStart(6, '0')}`,
+    time,
+    host: 'web-01',
+    subject: 'eve',
+    event: 'exec /tmp/<tmp>/x <- /bin/bash',
+    score,
+    verdict: 'bad',
+    reasons: 'program `/tmp/<tmp>/x` never seen before (rarity)',
+    columns: JSON.stringify({ pid: String(100_000 + i), cmdline: `x --n ${String(i).padStart(6, '0')}` }),
+  });
+
+const BAD = { score: [{ op: '<' as const, value: 0.3 }] };
+
+/** whether each event an answer of room for 10 holds back of the `tag` rows was answered before */
+function heldAnswered(store: RetainedScores, tag: string): boolean[] {
+  const share: AnswerShare = { bytes: 1 << 30, heldBytes: 1_000_000, rows: 10, perSubject: Infinity, rowBytes: () => 100 };
+  const held = [...store.answer(BAD, share)].find((r): r is HeldBack<ScoredEvent> => 'held' in r);
+  return (held?.told ?? []).filter((e) => e.record.id.startsWith(tag)).map((e) => e.answered);
+}
+
+t.test('a mark never lands on a row made after the row it was made for is gone (ansfix)', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-ansfix-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const T = 1_800_000_000;
+  const sendAll: AnswerShare = { bytes: 1 << 30, heldBytes: 1_000, rows: 1_000_000, perSubject: Infinity, rowBytes: () => 100, marks: true };
+  const segmentOf = (d: string) => path.join(d, fs.readdirSync(d).filter((f) => f.endsWith('.jsonl'))[0]);
+
+  // 1. the last segment set aside as unreadable: the next one takes its number
+  {
+    const opts = { dir: path.join(dir, 'aside'), maxRows: 1_000_000, maxDays: 30, log: () => {} };
+    let store = new RetainedScores(opts);
+    store.append(Array.from({ length: 50 }, (_, i) => eves('old', i, T + i)));
+    for (const _ of store.answer(BAD, sendAll));
+    store.close();
+    const seg = segmentOf(opts.dir);
+    fs.writeFileSync(seg, Buffer.alloc(fs.statSync(seg).size, 'x').fill('\n', 99, 100));
+    store = new RetainedScores(opts);
+    store.append(Array.from({ length: 50 }, (_, i) => eves('new', i, T + 1_000 + i)));
+    store.close();
+    store = new RetainedScores(opts);
+    const answered = heldAnswered(store, 'new');
+    store.close();
+    t.ok(
+      answered.length > 0 && answered.every((a) => !a),
+      `after a segment set aside, no new row counts as answered (${answered.filter((a) => a).length} of ${answered.length} did)`,
+    );
+  }
+
+  // 2. a segment cut at a torn tail (its last rows lost with the disk's cache), then appended to
+  {
+    const opts = { dir: path.join(dir, 'torn'), maxRows: 1_000_000, maxDays: 30, log: () => {} };
+    let store = new RetainedScores(opts);
+    store.append(Array.from({ length: 50 }, (_, i) => eves('old', i, T + i)));
+    for (const _ of store.answer(BAD, sendAll));
+    store.close();
+    const seg = segmentOf(opts.dir);
+    const lines = fs.readFileSync(seg, 'utf8').split('\n');
+    // the first 20 rows kept, and half of the 21st
+    const kept = lines.slice(0, 20).join('\n') + '\n';
+    fs.writeFileSync(seg, kept + lines[20].slice(0, 40));
+    store = new RetainedScores(opts);
+    store.append(Array.from({ length: 30 }, (_, i) => eves('new', 20 + i, T + 20 + i)));
+    store.close();
+    store = new RetainedScores(opts);
+    const answered = heldAnswered(store, 'new');
+    store.close();
+    t.ok(
+      answered.length > 0 && answered.every((a) => !a),
+      `after a torn tail cut, no new row counts as answered (${answered.filter((a) => a).length} of ${answered.length} did)`,
+    );
+  }
+});
