@@ -582,7 +582,7 @@ export abstract class Retained<R> {
       else if (k >= p.rows - ONSET_ROWS) c.rows[p.rows - 1 - k] = this.base + i;
       else {
         const d = this.kind.digest ? this.digest[i] : NaN;
-        c.older.offer(this.base + i, d === d ? d : this.base + i, this.score[i]);
+        c.older.offer(this.base + i, d === d ? d : this.base + i, this.score[i], this.answered[i] === 1);
       }
     }
     for (const [p, c] of cuts) {

@@ -4,6 +4,7 @@ import * as path from 'path';
 import t from 'tap';
 import type { ScoredEvent } from '../scorer/types';
 import type { AnswerShare, HeldBack } from '../state/answer-share';
+import { OLDER_EVENTS, OlderRows } from '../state/older-rows';
 import { RetainedScores } from '../state/scores';
 import { plainRow } from './helpers/scored';
 
@@ -85,4 +86,18 @@ t.test('a mark never lands on a row made after the row it was made for is gone (
       `after a torn tail cut, no new row counts as answered (${answered.filter((a) => a).length} of ${answered.length} did)`,
     );
   }
+});
+
+t.test("a cut subject's older rows are examined never-answered events first, so they drain (ansfix)", async (t) => {
+  // OLDER_EVENTS events answered before, each scored below a never-answered one, offered newest first
+  const older = new OlderRows();
+  const planted = 1_000_000;
+  older.offer(planted, 7, 0.15, false);
+  for (let e = 0; e < 3 * OLDER_EVENTS; e++) older.offer(e, 100 + e, 0.05 + (e % 5) / 100, true);
+  t.ok([...older.sorted()].includes(planted), 'the never-answered row is among those examined');
+  // and of an event answered before, the answered row is the one kept, so the answer sees it answered
+  const again = new OlderRows();
+  again.offer(1, 9, 0.05, false);
+  again.offer(2, 9, 0.2, true);
+  t.same([...again.sorted()], [2], "an event's answered row stands for it");
 });
