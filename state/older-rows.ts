@@ -10,26 +10,38 @@
 // lowest-scored, the oldest of those, so that the row stays the same as newer rows pass into
 // this part.
 
-/** events of a cut subject's older rows examined for an answer */
-export const OLDER_EVENTS = 128;
+/**
+ * events of a cut subject's older rows examined for an answer: half the alert route's share of
+ * a subject (state/answer-share.ts), what its oldest-first turns can take in one answer, so the
+ * older part drains as fast as the newer (with 128 a flood's 120,000 older events took some 940
+ * intervals). Some 60 kB, only for a subject with rows older than CHOSEN_ROWS: a few in a store
+ */
+export const OLDER_EVENTS = 1_000;
 /** added to a row's rank when an answer held it: after every never-answered one */
 const ANSWERED_RANK = 1002;
+const RANKS = 2 * ANSWERED_RANK;
+const NONE = -1;
 
 export class OlderRows {
   private readonly slotOf = new Map<number, number>();
-  private readonly rows = new Float64Array(OLDER_EVENTS);
-  private readonly digests = new Float64Array(OLDER_EVENTS);
+  // (allocated at the first row offered: most cut subjects have no older rows)
+  private rows = new Float64Array(0);
+  private digests = new Float64Array(0);
   /** each kept row's rank: its score to a thousandth (1001: none), plus ANSWERED_RANK if answered */
-  private readonly ranks = new Uint16Array(OLDER_EVENTS);
+  private ranks = new Uint16Array(0);
+  /** the slots of each rank, a list linked through next and prev: the worst found at once */
+  private head = new Int16Array(0);
+  private next = new Int16Array(0);
+  private prev = new Int16Array(0);
   private n = 0;
-  /** the slot of the highest rank kept, once full */
-  private worst = 0;
+  /** the highest rank kept (NONE: none) */
+  private worst = NONE;
   /** rows offered */
   seen = 0;
 
   /** a row offered, newest first: `digest` names its event, `answered` whether an answer held it */
   offer(row: number, digest: number, score: number, answered: boolean): void {
-    this.seen++;
+    if (this.seen++ === 0) this.allocate();
     const r = (score === score ? Math.min(1000, Math.max(0, Math.floor(score * 1000))) : 1001) + (answered ? ANSWERED_RANK : 0);
     const slot = this.slotOf.get(digest);
     if (slot !== undefined) {
@@ -38,30 +50,25 @@ export class OlderRows {
         // the event's first answered row stands for it from now on
         if (!answered) return;
         this.rows[slot] = row;
-        this.ranks[slot] = r;
-        this.findWorst();
+        this.rerank(slot, r);
         return;
       }
       // (walked newest first: an equal rank is an older row)
       if (r > was) return;
       this.rows[slot] = row;
-      if (r < was) {
-        this.ranks[slot] = r;
-        if (slot === this.worst) this.findWorst();
-      }
+      if (r < was) this.rerank(slot, r);
       return;
     }
     if (this.n < OLDER_EVENTS) {
       this.put(this.n++, row, digest, r);
-      if (this.n === OLDER_EVENTS) this.findWorst();
       return;
     }
-    if (r >= this.ranks[this.worst]) return;
-    // the event of the highest rank kept gives way; each such step lowers what a row must
-    // rank to enter, at most OLDER_EVENTS times for each rank
-    this.slotOf.delete(this.digests[this.worst]);
-    this.put(this.worst, row, digest, r);
-    this.findWorst();
+    if (r >= this.worst) return;
+    // an event of the highest rank kept gives way
+    const out = this.head[this.worst];
+    this.slotOf.delete(this.digests[out]);
+    this.unlink(out);
+    this.put(out, row, digest, r);
   }
 
   /** the rows kept, oldest first */
@@ -69,17 +76,44 @@ export class OlderRows {
     return this.rows.slice(0, this.n).sort();
   }
 
+  private allocate(): void {
+    this.rows = new Float64Array(OLDER_EVENTS);
+    this.digests = new Float64Array(OLDER_EVENTS);
+    this.ranks = new Uint16Array(OLDER_EVENTS);
+    this.head = new Int16Array(RANKS).fill(NONE);
+    this.next = new Int16Array(OLDER_EVENTS);
+    this.prev = new Int16Array(OLDER_EVENTS);
+  }
+
   private put(slot: number, row: number, digest: number, r: number): void {
     this.rows[slot] = row;
     this.digests[slot] = digest;
-    this.ranks[slot] = r;
     this.slotOf.set(digest, slot);
+    this.link(slot, r);
   }
 
-  private findWorst(): void {
-    if (this.n < OLDER_EVENTS) return;
-    let w = 0;
-    for (let k = 1; k < this.n; k++) if (this.ranks[k] > this.ranks[w]) w = k;
-    this.worst = w;
+  private rerank(slot: number, r: number): void {
+    this.unlink(slot);
+    this.link(slot, r);
+  }
+
+  private link(slot: number, r: number): void {
+    this.ranks[slot] = r;
+    const h = this.head[r];
+    this.next[slot] = h;
+    this.prev[slot] = NONE;
+    if (h !== NONE) this.prev[h] = slot;
+    this.head[r] = slot;
+    if (r > this.worst) this.worst = r;
+  }
+
+  private unlink(slot: number): void {
+    const r = this.ranks[slot];
+    const p = this.prev[slot];
+    const nx = this.next[slot];
+    if (p !== NONE) this.next[p] = nx;
+    else this.head[r] = nx;
+    if (nx !== NONE) this.prev[nx] = p;
+    while (this.worst !== NONE && this.head[this.worst] === NONE) this.worst--;
   }
 }
