@@ -40,52 +40,47 @@ t.test('a mark never lands on a row made after the row it was made for is gone (
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const T = 1_800_000_000;
   const sendAll: AnswerShare = { bytes: 1 << 30, heldBytes: 1_000, rows: 1_000_000, perSubject: Infinity, rowBytes: () => 100, marks: true };
-  const segmentOf = (d: string) => path.join(d, fs.readdirSync(d).filter((f) => f.endsWith('.jsonl'))[0]);
+  /**
+   * whether the new rows count as answered: 50 rows sent, their segment `damaged`, `made` rows
+   * appended by the store reopened, and the store reopened once more
+   */
+  function newRowsAnswered(sub: string, damage: (segment: string) => void, made: ScoredEvent[]): boolean[] {
+    const opts = { dir: path.join(dir, sub), maxRows: 1_000_000, maxDays: 30, log: () => {} };
+    let store = new RetainedScores(opts);
+    store.append(Array.from({ length: 50 }, (_, i) => eves('old', i, T + i)));
+    for (const _ of store.answer(BAD, sendAll));
+    store.close();
+    damage(path.join(opts.dir, fs.readdirSync(opts.dir).filter((f) => f.endsWith('.jsonl'))[0]));
+    store = new RetainedScores(opts);
+    store.append(made);
+    store.close();
+    store = new RetainedScores(opts);
+    const answered = heldAnswered(store, 'new');
+    store.close();
+    return answered;
+  }
+  const said = (a: boolean[]) => `${a.filter((x) => x).length} of ${a.length} did`;
 
   // 1. the last segment set aside as unreadable: the next one takes its number
-  {
-    const opts = { dir: path.join(dir, 'aside'), maxRows: 1_000_000, maxDays: 30, log: () => {} };
-    let store = new RetainedScores(opts);
-    store.append(Array.from({ length: 50 }, (_, i) => eves('old', i, T + i)));
-    for (const _ of store.answer(BAD, sendAll));
-    store.close();
-    const seg = segmentOf(opts.dir);
-    fs.writeFileSync(seg, Buffer.alloc(fs.statSync(seg).size, 'x').fill('\n', 99, 100));
-    store = new RetainedScores(opts);
-    store.append(Array.from({ length: 50 }, (_, i) => eves('new', i, T + 1_000 + i)));
-    store.close();
-    store = new RetainedScores(opts);
-    const answered = heldAnswered(store, 'new');
-    store.close();
-    t.ok(
-      answered.length > 0 && answered.every((a) => !a),
-      `after a segment set aside, no new row counts as answered (${answered.filter((a) => a).length} of ${answered.length} did)`,
-    );
-  }
+  const aside = newRowsAnswered(
+    'aside',
+    (seg) => fs.writeFileSync(seg, Buffer.alloc(fs.statSync(seg).size, 'x').fill('\n', 99, 100)),
+    Array.from({ length: 50 }, (_, i) => eves('new', i, T + 1_000 + i)),
+  );
+  t.ok(aside.length > 0 && aside.every((a) => !a), `after a segment set aside, no new row counts as answered (${said(aside)})`);
 
   // 2. a segment cut at a torn tail (its last rows lost with the disk's cache), then appended to
-  {
-    const opts = { dir: path.join(dir, 'torn'), maxRows: 1_000_000, maxDays: 30, log: () => {} };
-    let store = new RetainedScores(opts);
-    store.append(Array.from({ length: 50 }, (_, i) => eves('old', i, T + i)));
-    for (const _ of store.answer(BAD, sendAll));
-    store.close();
-    const seg = segmentOf(opts.dir);
-    const lines = fs.readFileSync(seg, 'utf8').split('\n');
-    // the first 20 rows kept, and half of the 21st
-    const kept = lines.slice(0, 20).join('\n') + '\n';
-    fs.writeFileSync(seg, kept + lines[20].slice(0, 40));
-    store = new RetainedScores(opts);
-    store.append(Array.from({ length: 30 }, (_, i) => eves('new', 20 + i, T + 20 + i)));
-    store.close();
-    store = new RetainedScores(opts);
-    const answered = heldAnswered(store, 'new');
-    store.close();
-    t.ok(
-      answered.length > 0 && answered.every((a) => !a),
-      `after a torn tail cut, no new row counts as answered (${answered.filter((a) => a).length} of ${answered.length} did)`,
-    );
-  }
+  // at the same offsets (rows of the same length)
+  const torn = newRowsAnswered(
+    'torn',
+    (seg) => {
+      const lines = fs.readFileSync(seg, 'utf8').split('\n');
+      // the first 20 rows kept, and half of the 21st
+      fs.writeFileSync(seg, lines.slice(0, 20).join('\n') + '\n' + lines[20].slice(0, 40));
+    },
+    Array.from({ length: 30 }, (_, i) => eves('new', 20 + i, T + 20 + i)),
+  );
+  t.ok(torn.length > 0 && torn.every((a) => !a), `after a torn tail cut, no new row counts as answered (${said(torn)})`);
 });
 
 t.test("a cut subject's older rows are examined never-answered events first, so they drain (ansfix)", async (t) => {
