@@ -10,7 +10,8 @@ import { APPEND, quarantine, READ, replaceFile, writeAll } from './atomic';
 // offset in it, which never change (segments are only appended to, and cut only at a torn tail
 // as they are loaded): an append-only file of one float64 key per mark, rewritten with the live
 // marks once it holds mostly retired ones. Nothing here is synced: a lost or damaged file costs
-// repeats of rows sent before, never a row hidden, and a key that names no record marks nothing.
+// repeats of rows sent before, never a row hidden. A key that names no record loaded is dropped
+// from the file at load (keepOnly), before a later record can take its place.
 
 export const ANSWERED_FILE = 'answered.bin';
 const KEY_BYTES = 8;
@@ -116,11 +117,29 @@ export class AnswerMarks {
     }
   }
 
-  private rewrite(keys: number[]): void {
+  /**
+   * At load, before any record is appended: the file holds the keys of loaded records only.
+   * A key that names no record loaded would otherwise land on a later one at the same place,
+   * never sent (a last segment set aside gives its number to the next; a segment cut at a torn
+   * tail is appended to at the cut). Synced, as the records appended after it are not yet;
+   * where it cannot be written the file is removed: every mark lost, none misplaced
+   */
+  keepOnly(keys: number[]): void {
+    if (this.readOnly) return;
+    try {
+      this.rewrite(keys, true);
+    } catch (err) {
+      fs.rmSync(this.file, { force: true });
+      this.keys = 0;
+      this.log('warn', `${this.file}: ${(err as Error).message}; removed, rows answered before count as never answered after a restart`);
+    }
+  }
+
+  private rewrite(keys: number[], sync = false): void {
     const buf = Buffer.allocUnsafe(keys.length * KEY_BYTES);
     keys.forEach((k, i) => buf.writeDoubleLE(k, i * KEY_BYTES));
     this.close();
-    replaceFile(this.file, (fd) => writeAll(fd, buf), false);
+    replaceFile(this.file, (fd) => writeAll(fd, buf), sync);
     this.keys = keys.length;
   }
 

@@ -582,7 +582,7 @@ export abstract class Retained<R> {
       else if (k >= p.rows - ONSET_ROWS) c.rows[p.rows - 1 - k] = this.base + i;
       else {
         const d = this.kind.digest ? this.digest[i] : NaN;
-        c.older.offer(this.base + i, d === d ? d : this.base + i, this.score[i]);
+        c.older.offer(this.base + i, d === d ? d : this.base + i, this.score[i], this.answered[i] === 1);
       }
     }
     for (const [p, c] of cuts) {
@@ -686,12 +686,19 @@ export abstract class Retained<R> {
   /** the marks of the records loaded, from the file of them: the slots' keys ascend as the segments were read */
   private loadMarks(): void {
     const keys = this.marks.load();
+    const matched: number[] = [];
     let k = 0;
     for (let i = this.start; i < this.end && k < keys.length; i++) {
       const key = markKey(this.segOf[i], this.offset[i]);
       while (k < keys.length && keys[k] < key) k++;
-      if (keys[k] === key) this.answered[i] = 1;
+      if (keys[k] !== key) continue;
+      this.answered[i] = 1;
+      matched.push(key);
+      k++;
     }
+    // the others named records gone (a segment set aside or cut at a torn tail): dropped before
+    // a record appended at their place is marked by them (review)
+    if (matched.length < keys.length) this.marks.keepOnly(matched);
   }
 
   /** the marks of an answer, to disk (after it: a write per answer, none while it is sent) */

@@ -216,7 +216,7 @@ export function heldReasons(h: HeldBack, what: string, share: AnswerShare): stri
     `(a table call cannot be paged): select them by subject and host and a time within that span` +
     (h.older
       ? `; ${h.older} of them, older than the newest ${CHOSEN_ROWS} ${what} chosen among, were counted and not examined one by one ` +
-        `(only the lowest-scored of each of up to ${OLDER_EVENTS} of their events)`
+        `(only one row of each of up to ${OLDER_EVENTS} of their events, those no answer held first, then the lowest-scored)`
       : '')
   );
 }
