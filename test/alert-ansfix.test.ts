@@ -6,7 +6,7 @@ import type { ScoredEvent } from '../scorer/types';
 import type { AnswerShare, HeldBack } from '../state/answer-share';
 import { OLDER_EVENTS, OlderRows } from '../state/older-rows';
 import { RetainedScores } from '../state/scores';
-import { plainRow } from './helpers/scored';
+import { evesRow } from './helpers/alert-answer';
 
 // What the review of branch floodfix found in the alert answer's "answered" marks
 // (state/answer-marks.ts, state/older-rows.ts): a mark outliving the row it was made for, and
@@ -14,15 +14,10 @@ import { plainRow } from './helpers/scored';
 
 /** eve's bad row `tag`-i, of a byte length that does not depend on the tag or i */
 const eves = (tag: string, i: number, time: number, score = 0.1): ScoredEvent =>
-  plainRow(i, {
+  evesRow(i, {
     id: `${tag}-${String(i).padStart(6, '0')}`,
     time,
-    host: 'web-01',
-    subject: 'eve',
-    event: 'exec /tmp/<tmp>/x <- /bin/bash',
     score,
-    verdict: 'bad',
-    reasons: 'program `/tmp/<tmp>/x` never seen before (rarity)',
     columns: JSON.stringify({ pid: String(100_000 + i), cmdline: `x --n ${String(i).padStart(6, '0')}` }),
   });
 

@@ -10,7 +10,7 @@ import type { AnswerShare, HeldBack } from '../state/answer-share';
 import { ANSWERED_FILE } from '../state/answer-marks';
 import { eventDigest } from '../state/event-digest';
 import { RetainedScores } from '../state/scores';
-import { badAnswer, tmpScoreStore } from './helpers/alert-answer';
+import { badAnswer, evesRow, tmpScoreStore } from './helpers/alert-answer';
 import { plainRow } from './helpers/scored';
 
 // What the review of branch floodkeep found in the rows an alert answer keeps of a subject
@@ -21,17 +21,7 @@ import { plainRow } from './helpers/scored';
 
 /** eve's bad row i: her own program, with `columns` of her choosing */
 const eves = (i: number, time: number, columns: Record<string, string>, score = 0.05 + (i % 5) / 100): ScoredEvent =>
-  plainRow(i, {
-    id: `eve-${i}`,
-    time,
-    host: 'web-01',
-    subject: 'eve',
-    event: 'exec /tmp/<tmp>/x <- /bin/bash',
-    score,
-    verdict: 'bad',
-    reasons: 'program `/tmp/<tmp>/x` never seen before (rarity)',
-    columns: JSON.stringify(columns),
-  });
+  evesRow(i, { time, score, columns: JSON.stringify(columns) });
 
 const evesCurl = (time: number, score: number): ScoredEvent =>
   plainRow(0, {

@@ -2,7 +2,7 @@ import t from 'tap';
 import { cutColumns } from '../extension/tables/answer';
 import type { ScoredEvent } from '../scorer/types';
 import type { AnswerShare } from '../state/answer-share';
-import { badAnswer, tmpScoreStore } from './helpers/alert-answer';
+import { badAnswer, evesRow, tmpScoreStore } from './helpers/alert-answer';
 import { plainRow } from './helpers/scored';
 
 // A subject whose rows must be cut from an alert answer keeps the rows that matter (state/answer-keep.ts):
@@ -11,17 +11,7 @@ import { plainRow } from './helpers/scored';
 
 /** eve's bad row i: one program of hers run over and over, its pid the only change */
 const eves = (i: number, time: number, cmdline = 'x --loop'): ScoredEvent =>
-  plainRow(i, {
-    id: `eve-${i}`,
-    time,
-    host: 'web-01',
-    subject: 'eve',
-    event: 'exec /tmp/<tmp>/x <- /bin/bash',
-    score: 0.05 + (i % 20) / 100,
-    verdict: 'bad',
-    reasons: 'program `/tmp/<tmp>/x` never seen before (rarity)',
-    columns: JSON.stringify({ pid: String(4000 + i), path: '/tmp/q/x', cmdline }),
-  });
+  evesRow(i, { time, score: 0.05 + (i % 20) / 100, columns: JSON.stringify({ pid: String(4000 + i), path: '/tmp/q/x', cmdline }) });
 
 t.test("a row planted among one subject's flood of a repeated bad event is answered individually (floodkeep)", async (t) => {
   const store = tmpScoreStore(t);

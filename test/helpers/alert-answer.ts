@@ -4,11 +4,14 @@ import * as path from 'path';
 import { generateContext } from '../../emulator/sql';
 import { SCORE_COLUMNS, scoresTable } from '../../extension/tables/scores';
 import type { Row } from '../../extension/plugin/table';
+import type { ScoredEvent } from '../../scorer/types';
 import { RetainedScores } from '../../state/scores';
 import { ROOT } from './paths';
+import { plainRow } from './scored';
 
 // The alert pack's `bad` query's answer as osqueryd asks the table for it at a given time,
-// for the tests of what a flooding subject keeps in it (alert-floodkeep, alert-floodfix).
+// for the tests of what a flooding subject keeps in it (alert-floodkeep, alert-floodfix,
+// alert-ansfix), and the flooder's rows.
 
 const alerts = JSON.parse(fs.readFileSync(path.join(ROOT, 'packs', 'anomaly-alerts.conf'), 'utf8')) as { queries: Record<string, { query: string }> };
 const NOW_SQL = "(CAST(strftime('%s', 'now') AS INTEGER) - 86400)";
@@ -37,4 +40,17 @@ export function tmpScoreStore(t: { teardown(fn: () => void): void }): RetainedSc
     fs.rmSync(dir, { recursive: true, force: true });
   });
   return store;
+}
+
+/** eve's bad row i: her own program from a hidden temporary place, with `fields` in place of its own */
+export function evesRow(i: number, fields: Partial<ScoredEvent>): ScoredEvent {
+  return plainRow(i, {
+    id: `eve-${i}`,
+    host: 'web-01',
+    subject: 'eve',
+    event: 'exec /tmp/<tmp>/x <- /bin/bash',
+    verdict: 'bad',
+    reasons: 'program `/tmp/<tmp>/x` never seen before (rarity)',
+    ...fields,
+  });
 }
