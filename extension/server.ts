@@ -275,7 +275,8 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
         writeStatusField(w, res.code, res.message ?? (res.code === 0 ? 'OK' : 'failed'));
         w.field(TType.LIST, 2).byte(TType.MAP).i32(0).stop();
         w.stop();
-        break;
+        send(c, w, res.delivered);
+        return undefined;
       }
       default:
         // TApplicationException UNKNOWN_METHOD (1), as thrift's processors answer
@@ -304,7 +305,8 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
         const rows = await writeResponse(w, res, () => c.socket.destroyed, m.args, charge, Infinity, false, rereadable && attempt < ANSWER_ATTEMPTS);
         if (rows !== AGAIN) {
           w.stop();
-          send(c, w);
+          // (null: refused or stopped, its rows not sent, so nothing of them is committed)
+          send(c, w, rows === null ? undefined : res.delivered);
           return;
         }
         // it gave way to the answers under way: made again from the start once they are sent
@@ -331,14 +333,40 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
     c.socket.on('close', give);
   };
 
-  const send = (c: Conn, w: MessageWriter): void => {
+  /**
+   * Write a reply. `delivered` (an answer's commit, PluginResponse.delivered) runs from the
+   * callback of the write of its last part, once every byte of the reply is with the kernel,
+   * and only when that write succeeded: a reply the socket closed under (osqueryd gone while
+   * it was written, or before) commits nothing. Node calls a write's callback once, and a
+   * reply is written once; a reply without one (a ping, a logger's call) makes no closure.
+   */
+  const send = (c: Conn, w: MessageWriter, delivered?: () => void): void => {
     if (c.socket.destroyed) return;
     const parts = w.finish();
-    if (parts.length === 1) return void c.socket.write(parts[0]);
-    // one writev for the parts, not a write each
+    // Node calls back a write the socket was destroyed under with no error (a reply waiting
+    // for its reader when the reader left: ECONNRESET), so a destroyed socket is a failure too;
+    // one destroyed just after its last write succeeded then commits nothing, which costs the
+    // rows a repeat in a later answer, never their place among the never-answered
+    const written =
+      delivered &&
+      ((err?: Error | null) => {
+        if (!err && !c.socket.destroyed) commit(delivered);
+      });
+    if (parts.length === 1) return void c.socket.write(parts[0], written);
+    // one writev for the parts, not a write each (each part's callback comes after it)
     c.socket.cork();
-    for (const part of parts) c.socket.write(part);
+    for (let k = 0; k < parts.length - 1; k++) c.socket.write(parts[k]);
+    c.socket.write(parts[parts.length - 1], written);
     c.socket.uncork();
+  };
+
+  /** an answer's commit, from a write's callback: one that throws is logged, not the process's end */
+  const commit = (delivered: () => void): void => {
+    try {
+      delivered();
+    } catch (err) {
+      say.say('delivered', 'error', `extension server: an answer delivered did not commit: ${(err as Error).message}`);
+    }
   };
 
   /** the plugin's answer; a plugin that throws, at once or later, answers status 1 with its message */

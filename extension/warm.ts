@@ -9,11 +9,12 @@ import type { ExtensionServer } from './server';
 // CPU on its first call against 3–4 ms warm; docs/benchmarks.md).
 // osqueryd's first scheduled alert query should not pay for that, so once the extension
 // is registered it rehearses that answer a few times: the same plugin call, the same rows
-// and the same encoding, into a writer that is thrown away. It runs on the event loop in
-// slices (a turn between rehearsals, and one every 64 rows inside them), so pings and
-// calls that arrive meanwhile are answered as usual; the first table call from osqueryd ends
-// it (that call compiles the same code, and must not share the CPU with a rehearsal). Its
-// cost is bounded by a number of rehearsals, of rows in each, and of the main thread's CPU time altogether.
+// and the same encoding, into a writer that is thrown away (so it marks no row answered: an
+// answer's commit runs only from the write of its reply, PluginResponse.delivered). It runs
+// on the event loop in slices (a turn between rehearsals, and one every 64 rows inside them),
+// so pings and calls that arrive meanwhile are answered as usual; the first table call from
+// osqueryd ends it (that call compiles the same code, and must not share the CPU with a
+// rehearsal). Its cost is bounded by a number of rehearsals, of rows in each, and of the main thread's CPU time altogether.
 
 export interface WarmUpCall {
   registry: string;
@@ -47,8 +48,6 @@ export const ALERT_QUERY: WarmUpCall = {
       constraints: [{ name: 'score', list: [{ op: 16, expr: '0.3' }], affinity: 'DOUBLE' }],
       colsUsed: ['id', 'time', 'host', 'subject', 'query', 'action', 'event', 'score', 'verdict', 'model', 'reasons', 'columns'],
       colsUsedBitset: 4095,
-      // (a key osqueryd does not send: the answer is thrown away, so it marks no row answered)
-      rehearsal: true,
     }),
   },
 };

@@ -32,6 +32,8 @@ export class AnswerMarks {
   private keys = 0;
   private checkAt = REWRITE_FROM;
   private pending: number[] = [];
+  /** closed with its store: a mark made after (an answer delivered as the store closed) is dropped */
+  private closed = false;
 
   constructor(
     dir: string,
@@ -90,7 +92,7 @@ export class AnswerMarks {
 
   /** a record newly marked */
   mark(key: number): void {
-    if (key >= 0 && !this.readOnly) this.pending.push(key);
+    if (key >= 0 && !this.readOnly && !this.closed) this.pending.push(key);
   }
 
   /**
@@ -138,12 +140,17 @@ export class AnswerMarks {
   private rewrite(keys: number[], sync = false): void {
     const buf = Buffer.allocUnsafe(keys.length * KEY_BYTES);
     keys.forEach((k, i) => buf.writeDoubleLE(k, i * KEY_BYTES));
-    this.close();
+    this.closeFile();
     replaceFile(this.file, (fd) => writeAll(fd, buf), sync);
     this.keys = keys.length;
   }
 
   close(): void {
+    this.closed = true;
+    this.closeFile();
+  }
+
+  private closeFile(): void {
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
   }

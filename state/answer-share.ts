@@ -27,9 +27,11 @@ export interface AnswerShare {
    * the answer is on the alert route (the pack's `bad` and `ugly`): the records it sends are
    * marked answered, and a subject cut from a later answer takes its never-answered events
    * first (answer-keep.ts). osquery sends a table the constraints, not the query, so an ad hoc
-   * query with the same constraints marks them too
+   * query with the same constraints marks them too. Marked by the commit the answer hands this
+   * once its last record is taken, which its caller runs once the reader has them (the server:
+   * from the write of the reply, extension/plugin/types.ts PluginResponse.delivered), or never
    */
-  marks?: boolean;
+  marks?: (commit: () => void) => void;
   /**
    * the most a record takes on the wire in this answer (its cells cut, the columns read), from
    * what the index knows of it: its stored JSON's bytes, its subject, host and tag (a row's query)

@@ -554,7 +554,7 @@ export abstract class Retained<R> {
         if (share.marks) sent.push(this.base + i);
         yield r;
       }
-      this.markAnswered(sent);
+      this.handMarks(share, sent);
       return;
     }
     // (nothing is appended or retired until the first yield: slots are those of the tally)
@@ -656,7 +656,7 @@ export abstract class Retained<R> {
       if (share.marks) sent.push(row);
       yield r;
     }
-    this.markAnswered(sent);
+    this.handMarks(share, sent);
     for (const [p, c] of cuts) {
       if (p.fold || !p.held) continue;
       const h = p.held as HeldBack<R>;
@@ -669,14 +669,23 @@ export abstract class Retained<R> {
   }
 
   /**
-   * The records an answer on the alert route sent, marked once the reader has taken every one
-   * (an answer refused, or given way and made again, past some rows marks none of them), and
-   * the new marks to disk. By absolute number, as the arrays may have moved meanwhile
+   * The records an answer on the alert route sent, once it has taken every one: their marks
+   * are handed over as a commit, which its caller runs once the reader has them, so that an
+   * answer left early, refused, made again or never delivered (osqueryd gone before the reply
+   * was written) marks none of them
+   */
+  private handMarks(share: AnswerShare, rows: readonly number[]): void {
+    if (share.marks && rows.length) share.marks(() => this.markAnswered(rows));
+  }
+
+  /**
+   * The records marked answered, and the new marks to disk. By absolute number, as the arrays
+   * may have moved meanwhile (one gone or replaced since is passed over)
    */
   private markAnswered(rows: readonly number[]): void {
     for (const row of rows) {
       const i = this.slotOf(row);
-      if (i < 0 || this.answered[i]) continue;
+      if (i < 0 || this.answered[i] || this.verdict[i] === DEAD) continue;
       this.answered[i] = 1;
       this.marks.mark(markKey(this.segOf[i], this.offset[i]));
     }

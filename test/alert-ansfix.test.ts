@@ -34,7 +34,7 @@ t.test('a mark never lands on a row made after the row it was made for is gone (
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-ansfix-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const T = 1_800_000_000;
-  const sendAll: AnswerShare = { bytes: 1 << 30, heldBytes: 1_000, rows: 1_000_000, perSubject: Infinity, rowBytes: () => 100, marks: true };
+  const sendAll: AnswerShare = { bytes: 1 << 30, heldBytes: 1_000, rows: 1_000_000, perSubject: Infinity, rowBytes: () => 100, marks: (commit) => commit() };
   /**
    * whether the new rows count as answered: 50 rows sent, their segment `damaged`, `made` rows
    * appended by the store reopened, and the store reopened once more

@@ -2,9 +2,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
+import { ExtensionClient } from '../extension/client';
+import { startServer } from '../extension/server';
 import { ALERT_QUERY } from '../extension/warm';
 import { scoresTable } from '../extension/tables/scores';
-import type { Row } from '../extension/plugin/table';
 import type { ScoredEvent } from '../scorer/types';
 import type { AnswerShare, HeldBack } from '../state/answer-share';
 import { ANSWERED_FILE } from '../state/answer-marks';
@@ -269,7 +270,7 @@ t.test('the file of marks is rewritten with the live ones once it holds mostly r
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const opts = { dir: path.join(dir, 's'), maxRows: 10_000, maxDays: 30 };
   const store = new RetainedScores(opts);
-  const share: AnswerShare = { bytes: 1 << 30, heldBytes: 1_000, rows: 1_000_000, perSubject: Infinity, rowBytes: () => 100, marks: true };
+  const share: AnswerShare = { bytes: 1 << 30, heldBytes: 1_000, rows: 1_000_000, perSubject: Infinity, rowBytes: () => 100, marks: (commit) => commit() };
   let max = 0;
   for (let i = 0; i < 100_000; i += 5_000) {
     store.append(Array.from({ length: 5_000 }, (_, k) => eves(i + k, 1_800_000_000 + i + k, { pid: String(i + k) })));
@@ -281,7 +282,7 @@ t.test('the file of marks is rewritten with the live ones once it holds mostly r
   const again = new RetainedScores(opts);
   t.teardown(() => again.close());
   // (every live row was answered: a cut answer would take none of them as never answered)
-  const share2: AnswerShare = { ...share, rows: 30, marks: false };
+  const share2: AnswerShare = { ...share, rows: 30, marks: undefined };
   const out = [...again.answer({ score: [{ op: '<', value: 0.3 }] }, share2)];
   const held = out.find((r): r is HeldBack<ScoredEvent> => 'held' in r);
   t.ok(held && held.told.length > 0 && held.told.every((e) => e.answered), "the live rows' marks were kept through the rewrite and the restart");
@@ -296,17 +297,21 @@ t.test("the extension's start-up rehearsal of the alert answer marks no row answ
     const held = [...store.answer({ score: [{ op: '<', value: 0.3 }] }, share)].find((r): r is HeldBack<ScoredEvent> => 'held' in r);
     return held?.told.map((e) => e.answered) ?? [];
   };
-  const plugin = scoresTable(store);
-  const take = async (request: Record<string, string>) => {
-    const res = await plugin.call(request, new Map());
-    for await (const _ of (res as unknown as { rows: AsyncIterable<Row> }).rows);
-  };
-  await take(ALERT_QUERY.request);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-floodfix-warm-'));
+  const socket = path.join(dir, 'ext.sock');
+  const server = await startServer({ path: socket, plugins: [scoresTable(store)], onShutdown: () => {}, log: () => {} });
+  t.teardown(async () => {
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  t.equal(await server.rehearse(ALERT_QUERY.registry, ALERT_QUERY.item, ALERT_QUERY.request, Infinity), 40, 'the rehearsal took every row');
   t.ok(
     heldAnswered().every((a) => !a),
     'after a rehearsal, none answered',
   );
-  await take({ ...ALERT_QUERY.request, context: JSON.stringify({ ...JSON.parse(ALERT_QUERY.request.context), rehearsal: undefined }) });
+  t.equal((await new ExtensionClient(socket).call(ALERT_QUERY.registry, ALERT_QUERY.item, ALERT_QUERY.request)).response.length, 40);
+  // (marked from the write's callback, which a ping's round trip follows)
+  await new ExtensionClient(socket).ping();
   t.ok(
     heldAnswered().every((a) => a),
     "after osqueryd's call with the same constraints, all answered",

@@ -26,10 +26,10 @@ export interface QueryContext {
   /** columns the query uses, when osqueryd said */
   colsUsed: Set<string> | null;
   /**
-   * the extension's own start-up rehearsal of an answer (extension/warm.ts), which osqueryd
-   * never gets: it marks no row answered (state/answer-share.ts AnswerShare.marks)
+   * takes what the answer commits once osqueryd has it (state/answer-share.ts AnswerShare.marks):
+   * each is run by the server from the write of the reply (PluginResponse.delivered), or never
    */
-  rehearsal?: boolean;
+  onDelivered?: (commit: () => void) => void;
 }
 
 export type { Row };
@@ -59,7 +59,12 @@ export function tablePlugin(def: TableDefinition): Plugin {
           return { code: 0, rows: routes.map((r) => ({ ...r })) };
         case 'generate': {
           const context = parseContext(request.context);
-          return { code: 0, rows: onlyUsed(await def.generate(context), context.colsUsed, def.columns) };
+          // an answer hands over its commits as its rows are taken, after this returns; the
+          // server runs them once it has written the reply
+          const commits: Array<() => void> = [];
+          context.onDelivered = (commit) => void commits.push(commit);
+          const rows = onlyUsed(await def.generate(context), context.colsUsed, def.columns);
+          return { code: 0, rows, delivered: () => commits.splice(0).forEach((commit) => commit()) };
         }
         case 'insert': {
           if (!def.insert) return { code: 0, rows: [{ status: 'readonly' }] };
@@ -124,7 +129,7 @@ export function parseContext(text: string | undefined): QueryContext {
     return ctx;
   }
   if (!doc || typeof doc !== 'object') return ctx;
-  const d = doc as { constraints?: unknown; colsUsed?: unknown; rehearsal?: unknown };
+  const d = doc as { constraints?: unknown; colsUsed?: unknown };
   if (Array.isArray(d.constraints)) {
     for (const c of d.constraints) {
       if (!c || typeof c !== 'object') continue;
@@ -142,7 +147,6 @@ export function parseContext(text: string | undefined): QueryContext {
     }
   }
   if (Array.isArray(d.colsUsed)) ctx.colsUsed = new Set(d.colsUsed.filter((x): x is string => typeof x === 'string'));
-  if (d.rehearsal === true) ctx.rehearsal = true;
   return ctx;
 }
 

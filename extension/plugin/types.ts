@@ -8,6 +8,13 @@ export interface PluginResponse {
   message?: string;
   /** rows may come lazily: the server encodes them as they come, within a byte budget */
   rows?: Iterable<Row> | AsyncIterable<Row>;
+  /**
+   * what the answer commits once its caller has it (the alert route's "answered" marks): the
+   * server runs it once, from the callback of the successful write of the reply that carried
+   * these rows, and never for a reply not written whole (the caller gone, a write that failed,
+   * an answer refused, cut or made again, a rehearsal)
+   */
+  delivered?: () => void;
 }
 
 export interface Plugin {

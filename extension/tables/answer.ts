@@ -83,7 +83,7 @@ export function answerShare(ctx: QueryContext, columns: readonly ColumnDefinitio
     bytes: ANSWER_BYTES,
     rows: ANSWER_ROWS,
     perSubject: alertRoute ? SUBJECT_ALERT_ROWS : Infinity,
-    marks: alertRoute && !ctx.rehearsal,
+    marks: alertRoute ? ctx.onDelivered : undefined,
     rowBytes,
     heldBytes: HELD_ROW_BYTES,
   };

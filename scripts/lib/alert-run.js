@@ -17,14 +17,22 @@ function alertRun(argv) {
   const { generateContext } = load('emulator', 'sql.js');
   const alerts = JSON.parse(fs.readFileSync(path.join(root, 'packs', 'anomaly-alerts.conf'), 'utf8'));
   const NOW_SQL = "(CAST(strftime('%s', 'now') AS INTEGER) - 86400)";
-  /** the rows of the `bad` query's answer at `now` from `table` (scoresTable), as they are sent */
+  /**
+   * the rows of the `bad` query's answer at `now` from `table` (scoresTable), as they are sent;
+   * taken to the end, the answer is delivered as the server delivers it (what it commits, its
+   * rows' answered marks, runs), and left early (refused) it is not
+   */
   const badAnswer = async (table, now) => {
     const context = generateContext(
       alerts.queries.bad.query.replace(NOW_SQL, String(now - 86400)),
       SCORE_COLUMNS.map((c) => ({ name: c.name, type: c.type, op: '0' })),
       'anomaly_scores',
     );
-    return (await table.call({ action: 'generate', context }, new Map())).rows;
+    const res = await table.call({ action: 'generate', context }, new Map());
+    return (async function* () {
+      yield* res.rows;
+      res.delivered?.();
+    })();
   };
   return { opt, dist, alerts, load, badAnswer };
 }

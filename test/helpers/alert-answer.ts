@@ -11,23 +11,32 @@ import { plainRow } from './scored';
 
 // The alert pack's `bad` query's answer as osqueryd asks the table for it at a given time,
 // for the tests of what a flooding subject keeps in it (alert-floodkeep, alert-floodfix,
-// alert-ansfix), and the flooder's rows.
+// alert-ansfix, alert-delivered), and the flooder's rows.
 
 const alerts = JSON.parse(fs.readFileSync(path.join(ROOT, 'packs', 'anomaly-alerts.conf'), 'utf8')) as { queries: Record<string, { query: string }> };
 const NOW_SQL = "(CAST(strftime('%s', 'now') AS INTEGER) - 86400)";
 /** the `bad` query as osqueryd runs it at `now` (its strftime evaluated) */
 const badAt = (now: number) => alerts.queries.bad.query.replace(NOW_SQL, String(now - 86400));
 
-/** the table plugin's answer to the `bad` query at `now`, with the context osqueryd sends */
-export async function badAnswer(store: RetainedScores, now: number): Promise<Row[]> {
+/** the table call osqueryd makes for the `bad` query at `now`: its generate context */
+export function badRequest(now: number): Record<string, string> {
   const context = generateContext(
     badAt(now),
     SCORE_COLUMNS.map((c) => ({ name: c.name, type: c.type, op: '0' })),
     'anomaly_scores',
   );
-  const res = await scoresTable(store).call({ action: 'generate', context }, new Map());
+  return { action: 'generate', context };
+}
+
+/**
+ * the table plugin's answer to the `bad` query at `now`, with the context osqueryd sends,
+ * delivered: what it commits run as the server runs it once the reply is written
+ */
+export async function badAnswer(store: RetainedScores, now: number): Promise<Row[]> {
+  const res = await scoresTable(store).call(badRequest(now), new Map());
   const rows: Row[] = [];
   for await (const r of (res as unknown as { rows: AsyncIterable<Row> }).rows) rows.push(r);
+  res.delivered?.();
   return rows;
 }
 
