@@ -7,7 +7,7 @@ import { RetainedScores } from '../state/scores';
 import { RetainedWindows } from '../state/windows';
 import type { ExtensionArgs } from './args';
 import { CpuMonitor, readBudget } from './budget';
-import { ManagerClient, RpcError, THRIFT_TIMEOUT_MS, toNumber, types, type Registry } from './client';
+import { ExtensionClient, ManagerClient, RpcError, THRIFT_TIMEOUT_MS, toNumber, types, type Registry } from './client';
 import { Ingest } from './ingest';
 import { Throttled, type LogFn } from './log';
 import { loggerPlugin } from './plugin/logger';
@@ -260,20 +260,18 @@ export class AnomalyExtension {
     const registry: Registry = { table: {}, logger: {} };
     for (const p of this.plugins) registry[p.registry][p.name] = p.routes();
     const info = new types.InternalExtensionInfo({ name: NAME, version: VERSION, sdk_version: SDK_VERSION, min_sdk_version: SDK_VERSION });
-    // a previous instance that died is forgotten only at the manager's next health check
-    const deadline = Date.now() + 2 * this.args.interval * 1000 + 1000;
-    for (;;) {
+    for (let waiting = false; ;) {
       const status = await this.manager.registerExtension(info, registry);
       if (status.code === 0) {
         this.uuid = toNumber(status.uuid);
         break;
       }
-      if (/duplicate/i.test(status.message) && Date.now() < deadline) {
-        this.log('info', `registration refused (${status.message}); retrying`);
-        await sleep(500);
-        continue;
-      }
-      throw new ExitError(1, `osqueryd refused the registration: ${status.message}`);
+      if (!/duplicate/i.test(status.message)) throw new ExitError(1, `osqueryd refused the registration: ${status.message}`);
+      const holder = await this.nameHolder();
+      if (!holder.gone) throw new ExitError(1, `osqueryd refused the registration: ${status.message} (${holder.what})`);
+      if (!waiting) this.log('info', `registration refused (${status.message}): ${holder.what}; retrying until osqueryd's health check forgets it`);
+      waiting = true;
+      await sleep(500);
     }
     const old = this.server;
     this.server = await startServer({
@@ -285,6 +283,27 @@ export class AnomalyExtension {
     });
     if (old) void old.close();
     this.log('info', `registered as ${NAME} (uuid ${this.uuid}), serving ${this.server.path}`);
+  }
+
+  /**
+   * Whether the extension that holds this one's name at the manager is gone. A previous
+   * instance that died is forgotten only at the manager's next health check, and that check
+   * comes late when a loaded host, or another extension slow to answer its ping, holds up the
+   * watcher's round (one thread, one extension after another): a fixed wait (2 × --interval
+   * + 1 s) gave up on a manager that was only slow. The refusal is waited out as long as the
+   * holder's socket is missing or refuses; a holder that answers, or is only slow to, is alive.
+   */
+  private async nameHolder(): Promise<{ gone: boolean; what: string }> {
+    const listed = await this.manager.extensions();
+    const uuid = [...listed].find(([, info]) => info.name === NAME)?.[0];
+    if (uuid === undefined) return { gone: true, what: 'no extension of that name is listed any more' };
+    try {
+      await new ExtensionClient(`${this.args.socket}.${uuid}`).ping(this.pingTimeoutMs());
+      return { gone: false, what: `uuid ${uuid}, which holds the name, answers its pings` };
+    } catch (err) {
+      if (err instanceof RpcError && err.peerGone) return { gone: true, what: `uuid ${uuid}, which holds the name, is gone (${err.code})` };
+      return { gone: false, what: `uuid ${uuid}, which holds the name, is not taken for gone: ${(err as Error).message}` };
+    }
   }
 
   /** health-check the manager every --interval until shutdown */

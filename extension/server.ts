@@ -665,12 +665,15 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
    * Idle connections are closed by one sweep over them all rather than a timer per socket:
    * Node re-arms a socket's timeout on every read and write, a cost paid on every call of
    * osqueryd's connection-per-call habit. A connection is idle when it has had no bytes and
-   * no answer for `idleMs`; it is closed within a quarter of that more.
+   * no answer for `idleMs`; it is closed within a quarter of that more. The verdict waits for
+   * the poll phase (setImmediate), as the client's timeout does: a process starved or busy
+   * past `idleMs` wakes with this timer and the peer's bytes both due, and timers run first.
    */
-  const sweepIdle = (): void => {
-    const now = Date.now();
-    for (const c of conns) if (c.busy === 0 && now - c.lastActive >= limits.idleMs) c.socket.destroy();
-  };
+  const sweepIdle = (): void =>
+    void setImmediate(() => {
+      const now = Date.now();
+      for (const c of conns) if (c.busy === 0 && now - c.lastActive >= limits.idleMs) c.socket.destroy();
+    });
   let sweep: NodeJS.Timeout | null = null;
 
   /** make room for a new connection by closing the one idle longest; false if all are busy */
