@@ -1,6 +1,7 @@
 import { Calibrator, MIN_CALIBRATION, verdictOf, scoreFromP, BAD_BELOW, GOOD_FROM } from './calibration';
 import { createModel, loadModel } from './models';
 import { fitInHelper, fitsElsewhere } from './fit-helper';
+import { countText } from './count-text';
 import { fnv1a32 } from './hash';
 import { plausibleTime } from './clock';
 import { currentEventKey, currentQueryToken } from './features/kinds';
@@ -592,7 +593,7 @@ export class Subject {
   private historyPhrase(): string {
     const days = this.lastTime && this.firstTime ? (this.lastTime - this.firstTime) / DAY : 0;
     const span = days >= 1 ? `${Math.round(days)} days` : days > 0 ? `${Math.max(1, Math.round(days * 24))} hours` : '';
-    return `${this.events.toLocaleString('en-US')} events${span ? ` in ${span}` : ''} of history`;
+    return `${countText(this.events)} events${span ? ` in ${span}` : ''} of history`;
   }
 
   /**
