@@ -142,6 +142,20 @@ t.test('a rarity model fitted again on a window extracted before a field existed
   );
 });
 
+/** a process event of command line `cmd`, hourly, with `field=value` (and its pair with the program) when a value is given */
+const commandEvent =
+  (field: string) =>
+  (i: number, cmd: string, value: string | null): BehaviourEvent => {
+    const exe = `/usr/bin/${cmd.split(' ')[0]}`;
+    return {
+      key: `exec ${exe} <- /bin/bash`,
+      values: ['kind=process', `exe=${exe}`, ...(value ? [`${field}=${value}`] : [])],
+      pairs: [`exe=${exe}>cmd=${cmd}`, ...(value ? [`exe=${exe}>${field}=${value}`] : [])],
+      text: cmd,
+      time: 1_790_000_000 + i * 3600,
+    };
+  };
+
 t.test('a rarity model of the build before `argloc` ignores it, fitted again on the old window too', async (t) => {
   // Branch `poison` added `argloc` (where a command's path arguments point) without a
   // FIELD_SINCE entry: every subject trained before it took each routine command naming a
@@ -149,16 +163,7 @@ t.test('a rarity model of the build before `argloc` ignores it, fitted again on 
   // /var/log/syslog`, `cat /etc/hosts`, `vim ~/notes.md`, the subject files stripped of
   // argloc as the build before wrote them) had 64 to 82 of 120 rows bad on each of 6 days
   // after (0 without the upgrade): bad rows are not learned, so the field was never learnt.
-  const cmdRow = (i: number, cmd: string, place: string | null): BehaviourEvent => {
-    const exe = `/usr/bin/${cmd.split(' ')[0]}`;
-    return {
-      key: `exec ${exe} <- /bin/bash`,
-      values: ['kind=process', `exe=${exe}`, ...(place ? [`argloc=${place}`] : [])],
-      pairs: [`exe=${exe}>cmd=${cmd}`, ...(place ? [`exe=${exe}>argloc=${place}`] : [])],
-      text: cmd,
-      time: 1_790_000_000 + i * 3600,
-    };
-  };
+  const cmdRow = commandEvent('argloc');
   const ROUTINE: Array<[string, string | null]> = [
     ['less /var/log/syslog', 'log'],
     ['cat /etc/hosts', 'config'],
@@ -200,16 +205,7 @@ t.test('a rarity model of the build before `argform` ignores it, fitted again on
   // into a shell) as `argloc` was added: a subject whose routine has such a line (an admin's
   // daily `perl -ne`), trained before it, must not take each of them for a new kind of
   // behaviour after the upgrade, nor after a retraining on a window extracted before it.
-  const cmdRow = (i: number, cmd: string, form: string | null): BehaviourEvent => {
-    const exe = `/usr/bin/${cmd.split(' ')[0]}`;
-    return {
-      key: `exec ${exe} <- /bin/bash`,
-      values: ['kind=process', `exe=${exe}`, ...(form ? [`argform=${form}`] : [])],
-      pairs: [`exe=${exe}>cmd=${cmd}`, ...(form ? [`exe=${exe}>argform=${form}`] : [])],
-      text: cmd,
-      time: 1_790_000_000 + i * 3600,
-    };
-  };
+  const cmdRow = commandEvent('argform');
   const ROUTINE: Array<[string, string | null]> = [
     ['perl -ne print', 'inline-code'],
     ['git status', null],
