@@ -142,6 +142,20 @@ t.test('a rarity model fitted again on a window extracted before a field existed
   );
 });
 
+/** a process event of command line `cmd`, hourly, with `field=value` (and its pair with the program) when a value is given */
+const commandEvent =
+  (field: string) =>
+  (i: number, cmd: string, value: string | null): BehaviourEvent => {
+    const exe = `/usr/bin/${cmd.split(' ')[0]}`;
+    return {
+      key: `exec ${exe} <- /bin/bash`,
+      values: ['kind=process', `exe=${exe}`, ...(value ? [`${field}=${value}`] : [])],
+      pairs: [`exe=${exe}>cmd=${cmd}`, ...(value ? [`exe=${exe}>${field}=${value}`] : [])],
+      text: cmd,
+      time: 1_790_000_000 + i * 3600,
+    };
+  };
+
 t.test('a rarity model of the build before `argloc` ignores it, fitted again on the old window too', async (t) => {
   // Branch `poison` added `argloc` (where a command's path arguments point) without a
   // FIELD_SINCE entry: every subject trained before it took each routine command naming a
@@ -149,16 +163,7 @@ t.test('a rarity model of the build before `argloc` ignores it, fitted again on 
   // /var/log/syslog`, `cat /etc/hosts`, `vim ~/notes.md`, the subject files stripped of
   // argloc as the build before wrote them) had 64 to 82 of 120 rows bad on each of 6 days
   // after (0 without the upgrade): bad rows are not learned, so the field was never learnt.
-  const cmdRow = (i: number, cmd: string, place: string | null): BehaviourEvent => {
-    const exe = `/usr/bin/${cmd.split(' ')[0]}`;
-    return {
-      key: `exec ${exe} <- /bin/bash`,
-      values: ['kind=process', `exe=${exe}`, ...(place ? [`argloc=${place}`] : [])],
-      pairs: [`exe=${exe}>cmd=${cmd}`, ...(place ? [`exe=${exe}>argloc=${place}`] : [])],
-      text: cmd,
-      time: 1_790_000_000 + i * 3600,
-    };
-  };
+  const cmdRow = commandEvent('argloc');
   const ROUTINE: Array<[string, string | null]> = [
     ['less /var/log/syslog', 'log'],
     ['cat /etc/hosts', 'config'],
@@ -193,6 +198,49 @@ t.test('a rarity model of the build before `argloc` ignores it, fitted again on 
       (await one(fresh, cmdRow(400, 'cat /etc/hosts', 'config'), [current[0]])) + 1,
     'fitted on events that all carry it, a new place is news',
   );
+});
+
+t.test('a rarity model of the build before `argform` ignores it, fitted again on the old window too', async (t) => {
+  // Branch `argform` added the form of a command line (inline code, an encoded blob, a pipe
+  // into a shell) as `argloc` was added: a subject whose routine has such a line (an admin's
+  // daily `perl -ne`), trained before it, must not take each of them for a new kind of
+  // behaviour after the upgrade, nor after a retraining on a window extracted before it.
+  const cmdRow = commandEvent('argform');
+  const ROUTINE: Array<[string, string | null]> = [
+    ['perl -ne print', 'inline-code'],
+    ['git status', null],
+    ['ls -la', null],
+  ];
+  const before = Array.from({ length: 300 }, (_, i) => cmdRow(i, ROUTINE[i % 3][0], null));
+  const old = createModel('rarity');
+  await old.fit([before]);
+  // a state saved by the build before (features 3: argloc, not argform)
+  const upgraded = loadModel(JSON.parse(JSON.stringify({ ...(old.toState() as Record<string, unknown>), features: 3 })));
+  const withField = await one(upgraded, cmdRow(400, 'perl -ne print', 'inline-code'), [before[0]]);
+  const withoutField = await one(upgraded, cmdRow(400, 'perl -ne print', null), [before[0]]);
+  t.ok(
+    Math.abs(withField - withoutField) < 0.01,
+    `the routine command scores as before the upgrade (${withField.toFixed(2)} bits, ${withoutField.toFixed(2)} without the field)`,
+  );
+  // retrained on a window of the old build's rows and one of this build's
+  const window = [...before, cmdRow(300, 'git status', null)];
+  const retrained = createModel('rarity');
+  await retrained.fit([window]);
+  const after = await one(retrained, cmdRow(400, 'perl -ne print', 'inline-code'), [before[0]]);
+  const afterWithout = await one(retrained, cmdRow(400, 'perl -ne print', null), [before[0]]);
+  t.ok(
+    Math.abs(after - afterWithout) < 0.01,
+    `retrained on events extracted before the field, the routine command scores ${after.toFixed(2)} bits (${afterWithout.toFixed(2)} without the field)`,
+  );
+  // fitted on this build's events only, a form the commands never had is news
+  const current = Array.from({ length: 300 }, (_, i) => cmdRow(i, ROUTINE[i % 3][0], ROUTINE[i % 3][1]));
+  const fresh = createModel('rarity');
+  await fresh.fit([current]);
+  t.ok(
+    (await one(fresh, cmdRow(400, 'git status | sh', 'pipe-shell'), [current[0]])) > (await one(fresh, cmdRow(400, 'git status', null), [current[0]])) + 1,
+    'fitted on events that all carry it, a form never seen is news',
+  );
+  t.ok(Math.abs((await one(fresh, cmdRow(400, 'perl -ne print', 'inline-code'), [current[0]])) - withoutField) < 0.5, 'and the routine form is routine');
 });
 
 t.test('rarity names values that contain ">" whole in its reasons', async (t) => {

@@ -1,4 +1,5 @@
 import { AT_BOOT, IN_PACKAGE_RUN, type ResultRow } from '../types';
+import { argumentForms } from './argform';
 import { currentMarks } from './compact-value';
 import { addressClass, generaliseExe, generalisePath, hourOf, loginOrigin, portClass, ttyClass, VOLATILE } from './generalise';
 import { sshdAccount } from './lineage';
@@ -91,6 +92,7 @@ const process: Unit = (row, b, look) => {
   b.pair('parent', parent, 'exe', exe);
   b.pair('exe', exe, 'cmd', cmd);
   argumentPlaces(c.cmdline ?? '', exe, b);
+  commandForms(c.cmdline ?? '', exe, b);
   b.pair('parent', parent, 'exeloc', loc);
   // a condition, not a value (types.ts IN_PACKAGE_RUN): `run=package-manager`
   if (look.packageRun(row.host, c.parent, parent, c, time)) b.value('run', IN_PACKAGE_RUN.slice(4));
@@ -172,6 +174,7 @@ const shell: Unit = (row, b, look) => {
   if (first.includes('/')) b.value('exeloc', exeLocation(first));
   b.pair('exe', first, 'cmd', cmd);
   argumentPlaces(command, first, b);
+  commandForms(command, first, b);
   return `shell ${cmd}`;
 };
 
@@ -193,6 +196,18 @@ function argumentPlaces(cmdline: string, exe: string, b: EventBuilder): void {
     seen.add(place);
     b.value('argloc', place);
     b.pair('exe', exe, 'argloc', place);
+  }
+}
+
+/**
+ * The form of a command line (argform.ts): `argform=inline-code` for `python3 -c …`, `encoded`,
+ * `pipe-shell`. As `argloc`, a class: the first such form in a subject's commands is a new
+ * kind of behaviour, whatever program brought it.
+ */
+function commandForms(cmdline: string, exe: string, b: EventBuilder): void {
+  for (const form of argumentForms(cmdline)) {
+    b.value('argform', form);
+    b.pair('exe', exe, 'argform', form);
   }
 }
 

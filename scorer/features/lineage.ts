@@ -68,12 +68,16 @@ export function carriesRun(exe: string, cmdline: string, ids: { uid?: string; eu
  */
 export function scriptArgument(exe: string, cmdline: string): string | undefined {
   const program = baseName(exe).replace(/(<n>|[\d.])+$/, '') || baseName(exe);
-  const code = CODE_OPTION[program] ?? SHELL_CODE_OPTION;
   for (const word of cmdline.trim().split(/\s+/).slice(1)) {
     if (!word.startsWith('-')) return word;
-    if (code.test(word)) return undefined;
+    if (isCodeOption(program, word)) return undefined;
   }
   return undefined;
+}
+
+/** whether `word` is an option by which interpreter `program` (a base name, version dropped) takes code (`-c`, `-e`, `-r`) */
+export function isCodeOption(program: string, word: string): boolean {
+  return (CODE_OPTION[program] ?? SHELL_CODE_OPTION).test(word);
 }
 
 /**

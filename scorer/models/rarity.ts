@@ -1,6 +1,7 @@
 import { compactFieldValue, compactWord, holdsOlderMark, MAX_VALUE_CHARS } from '../features/compact-value';
 import { countText } from '../count-text';
 import { CharModel, type CharState } from '../features/chars';
+import { argumentForms } from '../features/argform';
 import { maskedWord, MINED_TOKENS } from '../features/extract';
 import { currentEventKey, currentQueryToken, pathArguments } from '../features/kinds';
 import { argumentsAreBehaviour } from '../features/lineage';
@@ -178,12 +179,14 @@ const EMPTY_FIELD_BITS = 4;
  * of the demo's backup account fell from 0.93 to 0.30). A model ignores the fields newer than
  * its fit until it is fitted again. FEATURES counts the additions; FIELD_SINCE says which.
  */
-const FEATURES = 3;
+const FEATURES = 4;
 const FIELD_SINCE: ReadonlyMap<string, number> = new Map([
   // a changed file's location class (security.ts fileLocation)
   ['pathloc', 2],
   // where a command's path arguments point (kinds.ts argumentPlaces), branch `poison`
   ['argloc', 3],
+  // the form of a command line (argform.ts), branch `argform`
+  ['argform', 4],
 ]);
 /**
  * Which events carry the new field in this build, told from what they carried before it: an
@@ -198,6 +201,8 @@ const CARRIED_WITH: ReadonlyMap<string, (e: BehaviourEvent) => boolean> = new Ma
   ['pathloc', (e: BehaviourEvent) => carries(e, 'kind=file')],
   // a command line naming a path: its text is the command line (process and shell rows)
   ['argloc', (e: BehaviourEvent) => e.text !== '' && pathArguments(e.text).length > 0],
+  // a command line of a form: its text is the command line, as for argloc
+  ['argform', (e: BehaviourEvent) => e.text !== '' && argumentForms(e.text).length > 0],
 ]);
 
 class FieldStats {
@@ -1259,7 +1264,7 @@ function fieldOf(token: string): string {
 }
 
 /** fields whose values are classes: a value new there is a new kind of behaviour, not just a new name */
-const CLASS_FIELDS = new Set(['kind', 'exeloc', 'pathloc', 'argloc', 'priv', 'lineage', 'net', 'session', 'exposure', 'tty', 'action', 'type']);
+const CLASS_FIELDS = new Set(['kind', 'exeloc', 'pathloc', 'argloc', 'argform', 'priv', 'lineage', 'net', 'session', 'exposure', 'tty', 'action', 'type']);
 const TOOL_FIELDS = new Set(['exe', 'cmd']);
 
 /** a field whose last part is a class (`exeloc`, `who>net`): its new values are new kinds of behaviour */
