@@ -120,8 +120,7 @@ t.test('the argv osqueryd passes, and manual forms', async (t) => {
   for (const name of ['constructor', 'toString', '__proto__']) t.throws(() => parseArgs([`--${name}=5`]), /unknown flag/, `--${name}`);
   t.throws(() => parseArgs(['--socket']), /needs a value/);
   t.throws(() => parseArgs(['--socket=']), /needs a path/);
-  t.throws(() => parseArgs(['--timeout', '0']), /positive number of seconds/);
-  t.throws(() => parseArgs(['--interval', 'soon']), /positive number of seconds/);
+  t.throws(() => parseArgs(['--interval', 'soon']), /must be a number of seconds/);
   t.throws(() => parseArgs(['--bogus']), /unknown flag --bogus/);
   t.throws(() => parseArgs(['stray']), /unexpected argument/);
 });
