@@ -4,6 +4,7 @@ import { BAD_BELOW, GOOD_FROM } from '../scorer/calibration';
 import type { ModelSummary, ScoredEvent, ScoredWindow } from '../scorer/types';
 import { evenSample } from '../scorer/sample';
 import { replaceFile, writeAll } from '../state/atomic';
+import { codeEscape, hiddenChars } from '../extension/hidden-chars';
 import { duration, findIncidents, INCIDENT_GAP_SECONDS, subjectKey, type Incident } from './incidents';
 
 // A self-contained HTML report for people who would rather look than read: the incidents
@@ -201,17 +202,17 @@ function histogramSpec(rows: ReadonlyArray<{ score: number | null; verdict: stri
   };
 }
 
+/** the hidden characters (extension/hidden-chars.ts) and C0 but tab and newline, which HTML shows as spaces */
+const SHOWN_HIDDEN = hiddenChars('\\x00-\\x08\\x0b-\\x1f');
+
 /**
- * Control characters and bidi controls of the rows made visible, as the command line shows
- * them (cli/commands/shared.ts printable): a program a local user named `invoice<U+202E>gpj.exe`
- * read "invoiceexe.jpg" in a table cell; escaping markup does not stop that
+ * Control characters, bidi controls and characters that draw nothing of the rows made visible,
+ * as the command line shows them (cli/commands/shared.ts printable): a program a local user
+ * named `invoice<U+202E>gpj.exe` read "invoiceexe.jpg" in a table cell, `su<U+200B>do` read
+ * "sudo"; escaping markup does not stop that
  */
 export function visible(s: string): string {
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  return s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, (c) => {
-    const code = c.charCodeAt(0);
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
+  return s.replace(SHOWN_HIDDEN, codeEscape);
 }
 
 export function escapeHtml(s: string): string {

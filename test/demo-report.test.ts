@@ -351,6 +351,24 @@ t.test('the report shows control characters and bidi overrides of the rows, neve
   t.match(html, /eve\\u202e/, 'in subject names too (table cells and plot titles)');
 });
 
+t.test("the report shows characters that draw nothing as escapes: a user's su<ZWSP>do does not read as sudo", async (t) => {
+  // Escaping controls and bidi overrides left the other format characters raw: zero-width
+  // space, the direction marks, the word joiner, the byte order mark, soft hyphen, the tag
+  // characters, and the Hangul filler (a letter drawn blank). `/usr/bin/su<U+200B>do`, a
+  // program of the user's own, showed as root's routine `/usr/bin/sudo`: a false alarm to label normal
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-invisible-'));
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  const hidden = ['\u200b', '\u200e', '\u200f', '\u061c', '\u2060', '\ufeff', '\u00ad', '\u{e0041}', '\u3164'];
+  const program = `/usr/bin/su${hidden.join('')}do`;
+  const rows = scoredRows().map((r) =>
+    r.verdict === 'bad' ? { ...r, subject: `ev\u200be`, event: `exec ${program} <- /bin/bash`, reasons: `program \`${program}\` never seen before` } : r,
+  );
+  const html = fs.readFileSync(await writeReport(out, { scores: rows, windows: [], models: [], generated: 1_790_300_000 }), 'utf8');
+  for (const c of hidden) t.notOk(html.includes(c), `no raw U+${c.codePointAt(0)!.toString(16).toUpperCase()} in the file`);
+  t.match(html, 'exec /usr/bin/su\\u200b\\u200e\\u200f\\u061c\\u2060\\ufeff\\xad\\u{e0041}\\u3164do &lt;- /bin/bash', 'each shown as an escape, in place');
+  t.match(html, 'ev\\u200be', 'in subject names too');
+});
+
 t.test('every plot draws the 0.3 and 0.7 lines once, and the report does not grow with the rows a plot counts', async (t) => {
   // The threshold layers had no data of their own: in the timelines and incident plots (whose
   // layers carry their own data) they drew nothing, although the report says the lines are

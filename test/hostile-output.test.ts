@@ -95,6 +95,39 @@ t.test('score --format json (the default): C1 controls and bidi overrides are es
   );
 });
 
+t.test('score, table and JSON: characters that draw nothing are escaped, so su<ZWSP>do does not read as sudo', async (t) => {
+  // zero-width space, direction marks, word joiner, byte order mark, soft hyphen, a tag
+  // character (outside the BMP: JSON needs its two UTF-16 escapes) and a Hangul filler
+  const names = [
+    '/usr/bin/su\u200bdo',
+    '/usr/bin/ss\u200e\u200fh',
+    '/usr/bin/i\u061cd\u2060',
+    '/usr/bin/\ufeffls\u00ad',
+    '/usr/bin/cu\u{e0072}l',
+    '/usr/bin/w\u3164get',
+  ];
+  const hidden = /[\u00ad\u061c\u200b-\u200f\u2060\u3164\ufeff]|\u{e0072}/u;
+  const { cfg, state, hostile } = trainedAndHostile(t, 'anomaly-hostile-invisible-', names);
+  const table = anomaly(['score', '--log', hostile, '--state', state, '--config', cfg, '--format', 'table', '--quiet']);
+  t.equal(table.code, 0, `scored (${table.err})`);
+  t.notOk(hidden.test(table.out), 'no invisible character in the table');
+  t.match(table.out, /su\\u200bdo/, 'shown as an escape, in place');
+  // a state of its own: a second reading of the same log in one state shows what it retained
+  const again = trainedAndHostile(t, 'anomaly-hostile-invisible-json-', names);
+  const json = anomaly(['score', '--log', again.hostile, '--state', again.state, '--config', again.cfg, '--quiet']);
+  t.equal(json.code, 0, `scored (${json.err})`);
+  t.notOk(hidden.test(json.out), 'no invisible character in the JSON lines');
+  const rows = json.out
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { columns: string });
+  t.same(
+    rows.map((row) => (JSON.parse(row.columns) as { path: string }).path),
+    names,
+    'each JSON line still holds the exact text, the tag character too',
+  );
+});
+
 t.test('train: subject names from the rows are shown, not obeyed, in what it prints', async (t) => {
   // a subject is named by a row's user or username column (logged_in_users, last, …): train
   // listed the subjects learning and monitoring as they were

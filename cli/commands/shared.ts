@@ -6,6 +6,7 @@ import type { LogFn } from '../../scorer/scorer';
 import { rowBatches } from '../../scorer/parse/batches';
 import type { LogItem } from '../../scorer/parse/results';
 import type { ResultRow } from '../../scorer/types';
+import { codeEscape, hiddenChars, jsonEscape } from '../../extension/hidden-chars';
 import { COMMAND_USER, prepareStateDir, StateDirError, trustStateDir, untrustedPlace } from '../../extension/statedir';
 import { CliError, EXIT } from '../exit';
 import { lockStateDir, StateInUse } from '../../state/lock';
@@ -246,45 +247,41 @@ function looksBinary(bytes: Uint8Array): boolean {
   return control > bytes.length / 100;
 }
 
-/**
- * control characters of untrusted text made visible, so an error never drives the terminal:
- * C0 but tab and newline, DEL, the C1 controls (CSI U+009B is obeyed by xterm) and the bidi
- * controls, as cellText (a message is several lines: newline and tab stay)
- */
-export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, (c) => {
-    const code = c.charCodeAt(0);
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
-}
+const PRINTABLE_HIDDEN = hiddenChars('\\x00-\\x08\\x0b-\\x1f');
 
 /**
- * A table cell's text on one line and inert: every C0 and C1 control character (newline and
- * tab too: a cell is one line) and the bidi overrides, which reorder what a terminal shows.
+ * control characters of untrusted text made visible, so an error never drives the terminal:
+ * C0 but tab and newline, and the hidden characters of extension/hidden-chars.ts (DEL, C1,
+ * bidi controls, format characters), as cellText (a message is several lines: newline and tab stay)
+ */
+export function printable(text: string): string {
+  return text.replace(PRINTABLE_HIDDEN, codeEscape);
+}
+
+const CELL_HIDDEN = hiddenChars('\\x00-\\x1f');
+/** JSON.stringify has escaped C0 already */
+const JSON_HIDDEN = hiddenChars('');
+
+/**
+ * A table cell's text on one line and inert: every C0 control character (newline and tab
+ * too: a cell is one line) and the hidden characters (extension/hidden-chars.ts: C1, bidi
+ * overrides that reorder what a terminal shows, characters that show nothing).
  * Cells hold what the watched hosts sent (a program a local user named, a command line), and
  * printed raw they drive the reader's terminal or forge rows.
  */
 export function cellText(text: string): string {
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => {
-    const code = c.charCodeAt(0);
-    if (c === '\n') return '\\n';
-    if (c === '\r') return '\\r';
-    if (c === '\t') return '\\t';
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
+  return text.replace(CELL_HIDDEN, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : codeEscape(c)));
 }
 
 /**
  * JSON.stringify(value) for a terminal: it escapes U+0000–U+001F only, and the other
  * characters cellText escapes (DEL, the C1 controls, among them CSI U+009B that xterm obeys
- * like ESC [, line and paragraph separators, bidi overrides) went out raw in the JSON lines
- * `score` prints by default. Outside strings JSON has none of them, so each becomes a \u
+ * like ESC [, line and paragraph separators, bidi overrides, characters that draw nothing) went
+ * out raw in the JSON lines `score` prints by default. Outside strings JSON has none of them, so each becomes a \u
  * escape and the JSON means the same.
  */
 export function jsonText(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value).replace(JSON_HIDDEN, jsonEscape);
 }
 
 /** print rows as osqueryi prints a result set */
