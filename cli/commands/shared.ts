@@ -35,9 +35,11 @@ export const STATE_HELP = stateHelp();
 /**
  * config with the state directory the flags ask for, checked to be writable, or with 'read'
  * to be one only root or the user can change (a reader writes nothing there: a state kept on a
- * read-only mount is reported all the same)
+ * read-only mount is reported all the same); with 'existing', checked as for 'write' when it
+ * exists and never created, for a command that needs what is in it: a mistyped --state made
+ * a tree wherever it pointed, as root, before the command found nothing there
  */
-export function configFrom(flags: Record<string, unknown>, access: 'write' | 'read' = 'write'): AnomalyConfig {
+export function configFrom(flags: Record<string, unknown>, access: 'write' | 'read' | 'existing' = 'write'): AnomalyConfig {
   // --state is typed in the shell the command runs in: resolved there, once, and it stands in
   // for ANOMALY_STATE_DIR, which is then not looked at (a relative one is a config error)
   const config = loadConfig(flags.config as string | undefined, flags.state ? { ...process.env, ANOMALY_STATE_DIR: '' } : process.env);
@@ -66,6 +68,7 @@ export function configFrom(flags: Record<string, unknown>, access: 'write' | 're
     }
   };
   const existed = lexists(config.state_dir);
+  if (!existed && access === 'existing') return config;
   if (existed) check();
   const problem = writableDir(config.state_dir, 0o700);
   if (problem) throw new CliError(`state directory ${config.state_dir}: ${problem}; pass --state DIR or set ANOMALY_STATE_DIR`, EXIT.cantcreat);
@@ -90,7 +93,7 @@ export function holdState(config: AnomalyConfig, what: string): void {
 }
 
 /** whether anything (a link too, even a dangling one) is at `p` */
-function lexists(p: string): boolean {
+export function lexists(p: string): boolean {
   try {
     fs.lstatSync(p);
     return true;
