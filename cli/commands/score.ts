@@ -20,6 +20,8 @@ directory (for 'anomaly report'), and good rows keep teaching the models, exactl
 extension. Windows still open at the end of the logs stay open for the next run. Query runs
 (host, query and time) scored into the state before are printed as they were retained, not
 scored or learned again: scoring a growing results log again scores its new lines only.
+Since good rows are learnt, a log another user could change (theirs, writable by everyone, or
+in a folder they may write) is refused (exit 66), as train refuses it.
 
 Options:
   --log FILE...        results logs to score
@@ -47,7 +49,7 @@ export async function run(argv: string[]): Promise<number> {
   const only = flags.only ? new Set(String(flags.only).split(',')) : null;
   for (const v of only ?? [])
     if (!(VERDICTS as readonly string[]).includes(v)) throw new CliError(`--only: unknown verdict ${JSON.stringify(v)} (${VERDICTS.join(', ')})`, EXIT.usage);
-  for (const f of files) checkInputFile(f);
+  for (const f of files) checkInputFile(f, 'learnt');
   const config = configFrom(flags, 'existing');
   const untrained = (why: string) =>
     new CliError(

@@ -10,6 +10,7 @@ import { codeEscape, hiddenChars, jsonEscape } from '../../extension/hidden-char
 import { COMMAND_USER, prepareStateDir, StateDirError, trustStateDir, untrustedPlace } from '../../extension/statedir';
 import { CliError, EXIT } from '../exit';
 import { lockStateDir, StateInUse } from '../../state/lock';
+import { untrustedFile } from '../../state/atomic';
 
 export const STATE_FLAGS = {
   state: { kind: 'value' },
@@ -175,7 +176,7 @@ export async function* logBatches(
   // lines the extension takes in but does not score (extension/own-output.ts notScored)
   skip?: (rows: readonly ResultRow[]) => boolean,
 ): AsyncGenerator<ResultRow[]> {
-  for (const f of files) checkInputFile(f);
+  for (const f of files) checkInputFile(f, 'learnt');
   let pending: string[] = [];
   let goodIn = '';
   const counted = async function* (): AsyncGenerator<LogItem> {
@@ -209,7 +210,7 @@ export async function* logBatches(
 const GZIP_MAGIC = [0x1f, 0x8b];
 
 /** a missing, unreadable, non-file, binary or falsely named .gz input is one clear CliError */
-export function checkInputFile(file: string): void {
+export function checkInputFile(file: string, use: 'learnt' | 'read' = 'read'): void {
   let st: fs.Stats;
   try {
     st = fs.statSync(file);
@@ -219,6 +220,12 @@ export function checkInputFile(file: string): void {
   }
   if (st.isDirectory()) throw new CliError(`${file}: is a directory; name the results logs in it (for example ${path.join(file, '*.log')})`, EXIT.noinput);
   if (!st.isFile()) throw new CliError(`${file}: not a regular file`, EXIT.noinput);
+  // What train and score learn decides what the models take for normal, as the config and the
+  // fleet prior do, which are refused on the same terms: a log another user can write (theirs,
+  // one everyone may write, or one in a directory where they could swap it) lets them make
+  // their own rows normal for every account before root trains on it
+  const untrusted = use === 'learnt' ? (untrustedPlace(file) ?? untrustedFile(st, file)) : null;
+  if (untrusted) throw new CliError(`${file}: not learnt from: ${untrusted} (its rows would become every subject's normal)`, EXIT.noinput);
   const head = Buffer.alloc(4096);
   let n: number;
   try {
