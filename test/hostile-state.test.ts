@@ -275,6 +275,14 @@ t.test('a state or report directory inside one another user owns, or can write t
   t.match(listing.err, /eve is owned by uid 65534/);
   t.equal(fs.readFileSync(victim, 'utf8'), 'root:x:0:0\n', 'the file her link names is untouched');
   fs.unlinkSync(path.join(eve, 'w.jsonl'));
+  // where it may write, the listing is its reader's alone, as the report is (it was 0644, and an
+  // earlier listing's mode stayed)
+  const own = path.join(dir, 'w.jsonl');
+  fs.writeFileSync(own, '', { mode: 0o666 });
+  fs.chmodSync(own, 0o666);
+  // (this log has no labels, so the evaluation itself stops after the listing is opened)
+  anomaly(['eval', '--train', log, '--test', log, '--unit', 'window', '--quiet', '--out', own]);
+  t.equal(fs.statSync(own).mode & 0o777, 0o600, 'the window listing is 0600');
   // a sticky directory anyone may write to (/tmp) is fine for names of root's own
   const sticky = path.join(dir, 'sticky');
   fs.mkdirSync(sticky);
