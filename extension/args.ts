@@ -1,3 +1,5 @@
+import { SUN_PATH_MAX } from './sun-path';
+
 // The argv osqueryd gives an extension it launches (protocol doc §3.2):
 //   <path> [--verbose] --socket <path> --timeout <seconds> --interval <seconds>
 // plus the `--x=v` forms and the `--extensions_*` long names for manual runs.
@@ -14,6 +16,22 @@ export interface ExtensionArgs {
 export const DEFAULT_SOCKET = '/var/osquery/osquery.em';
 
 /**
+ * What the extension adds to the manager's path: its own socket `<path>.<uuid>` (a uuid up to
+ * 65535) and, while that is bound, the staging `<path>.<uuid>.d/s` (extension/server.ts).
+ * The longest manager path that leaves room for both is 97 bytes, osquery-go's limit too.
+ */
+const OWN_SOCKET_SUFFIX = '.65535.d/s';
+export const MAX_MANAGER_SOCKET = SUN_PATH_MAX - OWN_SOCKET_SUFFIX.length;
+
+/**
+ * osqueryd reads --extensions_timeout and --extensions_interval with atoi and waits at least
+ * 200 ms (0 is a valid setting there); Node's timers take at most 2^31 - 1 ms and run a longer
+ * delay after 1 ms, which would turn a long interval into a busy loop of pings
+ */
+const MIN_SECONDS = 0.2;
+const MAX_SECONDS = Math.floor(0x7fffffff / 1000);
+
+/**
  * What `--help` prints, run through the launcher (which answers it itself, so that it works
  * before node is found) or as `node dist/extension/main.js`; test/extension-friction checks
  * that the two say the same.
@@ -22,7 +40,9 @@ export const USAGE = `Usage: anomaly.ext [--verbose] --socket PATH [--timeout SE
 
 The osquery extension anomaly.ext, as osqueryd launches it: it registers the logger plugin
 \`anomaly\` and the tables anomaly_scores, anomaly_windows, anomaly_models, anomaly_feedback
-on the osqueryd extension socket PATH.
+on the osqueryd extension socket PATH, at most 97 bytes (its own socket beside it must fit a
+unix socket address). SECONDS as osqueryd's --extensions_timeout and --extensions_interval
+give them: 0 or more, waited at least 0.2 s as osqueryd does, at most 2147483 s (24 days).
 
 Environment (osqueryd passes its own environment to the extensions it launches):
   ANOMALY_DIST    the built tree (the dist/ folder of an installed anomaly.ext); default:
@@ -76,12 +96,18 @@ export function parseArgs(argv: readonly string[]): ExtensionArgs {
     if (value === undefined) throw new ArgsError(`--${name} needs a value`);
     if (key === 'socket') {
       if (!value) throw new ArgsError('--socket needs a path');
+      const bytes = Buffer.byteLength(value);
+      if (bytes > MAX_MANAGER_SOCKET)
+        throw new ArgsError(
+          `--socket ${JSON.stringify(value)} is ${bytes} bytes: a unix socket path holds at most ${SUN_PATH_MAX}, and the extension's own socket beside it (<path>.<uuid>, bound as <path>.<uuid>.d/s) needs ${OWN_SOCKET_SUFFIX.length} more; give osqueryd an --extensions_socket of at most ${MAX_MANAGER_SOCKET} bytes`,
+        );
       out.socket = value;
     } else {
       // osquery keeps these flags as strings and parses integer seconds
       const n = Number(value);
-      if (!Number.isFinite(n) || n <= 0) throw new ArgsError(`--${name} must be a positive number of seconds, not ${JSON.stringify(value)}`);
-      out[key] = n;
+      if (value.trim() === '' || !Number.isFinite(n) || n < 0)
+        throw new ArgsError(`--${name} must be a number of seconds (0 or more), not ${JSON.stringify(value)}`);
+      out[key] = Math.min(MAX_SECONDS, Math.max(MIN_SECONDS, n));
     }
     value = undefined;
   }

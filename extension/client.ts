@@ -2,6 +2,7 @@ import * as net from 'net';
 import type * as ExtensionGen from './gen/Extension';
 import type * as ManagerGen from './gen/ExtensionManager';
 import type * as TypesGen from './gen/osquery_types';
+import { sunPathProblem } from './sun-path';
 import { ByteBudget, MessageReader, MessageType, MessageWriter, TType, type Message, type Value } from './wire';
 
 // Typed clients for osquery's two services, shared by the extension, the CLI and the
@@ -85,6 +86,9 @@ export class ExtensionClient {
   /** one call on a fresh connection: `args` writes the argument fields, `decode` reads the result */
   protected invoke<T>(method: string, args: (w: MessageWriter) => void, decode: (result: Value | undefined) => T, timeoutMs = this.timeoutMs): Promise<T> {
     const path = this.socket;
+    // a longer path would be cut by libuv and connect to another socket
+    const tooLong = sunPathProblem(path);
+    if (tooLong) return Promise.reject(new RpcError(path, method, 'ENAMETOOLONG', tooLong));
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       const done = (err: RpcError | null, value?: T) => {

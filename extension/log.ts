@@ -3,6 +3,7 @@
 // escaped and shortened before it is written, so nobody can forge or flood log lines.
 
 import type { LogFn, LogLevel } from '../conf/log';
+import { hiddenChars, jsonEscape } from './hidden-chars';
 
 export type { LogFn };
 export type Level = LogLevel;
@@ -11,16 +12,16 @@ const LEVELS: Record<Level, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 const MAX_MESSAGE = 2000;
 const MAX_ECHO = 200;
 
+const LOG_HIDDEN = hiddenChars('\\x00-\\x1f');
+
 /**
- * control characters (newlines above all) become visible escapes: C0, DEL, the C1 controls
- * (NEL U+0085 is a line break to some log readers, CSI U+009B an escape sequence to xterm),
- * the line and paragraph separators and the bidi controls, as the CLI's cellText escapes them
+ * control characters (newlines above all) become visible escapes: C0 and the hidden
+ * characters of hidden-chars.ts (C1: NEL U+0085 is a line break to some log readers, CSI
+ * U+009B an escape sequence to xterm; separators, bidi controls, characters that draw
+ * nothing), as the CLI's cellText escapes them
  */
 export function escapeControl(text: string): string {
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) =>
-    c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  return text.replace(LOG_HIDDEN, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : jsonEscape(c)));
 }
 
 /** a value from outside, quoted and cut to a few hundred bytes for a log line or a status */

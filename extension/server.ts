@@ -3,6 +3,7 @@ import * as path from 'path';
 import * as net from 'net';
 import { echo, Throttled, type LogFn } from './log';
 import type { Plugin, PluginResponse, Row } from './plugin/types';
+import { sunPathProblem } from './sun-path';
 import { ByteBudget, MessageReader, MessageType, MessageWriter, Oversize, ProtocolError, TType, type Message, type Value } from './wire';
 
 // The extension's own Thrift server on `<manager socket>.<uuid>`: ping, call, shutdown.
@@ -697,10 +698,13 @@ export function startServer(opts: ServerOptions): Promise<ExtensionServer> {
   // and already accepting, so a manager that sees it never meets a refused connect between
   // bind() and listen(), and no process-wide umask is touched while the scorer thread writes.
   const staging = `${opts.path}.d`;
+  const bound = path.join(staging, 's');
+  // the manager's path is checked at start (extension/args.ts); a path cut by libuv would bind elsewhere
+  const tooLong = sunPathProblem(bound);
+  if (tooLong) return Promise.reject(new Error(`cannot serve the extension socket: ${tooLong}`));
   fs.rmSync(staging, { recursive: true, force: true });
   fs.mkdirSync(staging, { mode: 0o700 });
   fs.chmodSync(staging, 0o700);
-  const bound = path.join(staging, 's');
   const server = net.createServer(onConnection);
   server.on('error', (err) => say.say(`server ${(err as NodeJS.ErrnoException).code}`, 'error', `extension server: ${err.message}`));
   return new Promise((resolve, reject) => {

@@ -4,6 +4,7 @@ import { BAD_BELOW, GOOD_FROM } from '../scorer/calibration';
 import type { ModelSummary, ScoredEvent, ScoredWindow } from '../scorer/types';
 import { evenSample } from '../scorer/sample';
 import { replaceFile, writeAll } from '../state/atomic';
+import { codeEscape, hiddenChars } from '../extension/hidden-chars';
 import { duration, findIncidents, INCIDENT_GAP_SECONDS, subjectKey, type Incident } from './incidents';
 
 // A self-contained HTML report for people who would rather look than read: the incidents
@@ -31,6 +32,11 @@ const TOP_ANOMALIES = 50;
 /** incidents drawn on their own axes; the rest are listed */
 const INCIDENT_PLOTS = 12;
 const INCIDENT_ROWS = 100;
+/**
+ * subject timelines drawn, the least normal first: each takes ~55 ms and ~14 kB, and a local
+ * user with a subordinate uid range (65,536 uids) makes a subject of each uid
+ */
+const TIMELINES = 60;
 
 type Spec = Record<string, unknown>;
 
@@ -201,21 +207,34 @@ function histogramSpec(rows: ReadonlyArray<{ score: number | null; verdict: stri
   };
 }
 
+/** the hidden characters (extension/hidden-chars.ts) and C0 but tab and newline, which HTML shows as spaces */
+const SHOWN_HIDDEN = hiddenChars('\\x00-\\x08\\x0b-\\x1f');
+
 /**
- * Control characters and bidi controls of the rows made visible, as the command line shows
- * them (cli/commands/shared.ts printable): a program a local user named `invoice<U+202E>gpj.exe`
- * read "invoiceexe.jpg" in a table cell; escaping markup does not stop that
+ * Control characters, bidi controls and characters that draw nothing of the rows made visible,
+ * as the command line shows them (cli/commands/shared.ts printable): a program a local user
+ * named `invoice<U+202E>gpj.exe` read "invoiceexe.jpg" in a table cell, `su<U+200B>do` read
+ * "sudo"; escaping markup does not stop that
  */
 export function visible(s: string): string {
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  return s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, (c) => {
-    const code = c.charCodeAt(0);
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
+  return s.replace(SHOWN_HIDDEN, codeEscape);
 }
 
 export function escapeHtml(s: string): string {
   return visible(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** the `most` subjects whose lowest row or window score is lowest (more rows first among equals) */
+function leastNormal(bySubject: Map<string, ScoredEvent[]>, windowsOf: Map<string, ScoredWindow[]>, most: number): Map<string, ScoredEvent[]> {
+  if (bySubject.size <= most) return bySubject;
+  const lowest = (key: string, rows: readonly ScoredEvent[]) => {
+    let low = Infinity;
+    for (const r of [...rows, ...(windowsOf.get(key) ?? [])]) if (r.score !== null && r.score < low) low = r.score;
+    return low;
+  };
+  const ranked = [...bySubject].map(([key, rows]) => ({ key, rows, low: lowest(key, rows) }));
+  ranked.sort((a, b) => a.low - b.low || b.rows.length - a.rows.length);
+  return new Map(ranked.slice(0, most).map((r) => [r.key, r.rows]));
 }
 
 function iso(t: number): string {
@@ -249,7 +268,8 @@ export async function writeReport(outDir: string, data: ReportData): Promise<str
   }
   const domain: [number, number] = times.length ? [first * 1000, last * 1000] : [data.generated * 1000, data.generated * 1000];
   const timelines: string[] = [];
-  for (const [key, rows] of [...bySubject].sort((a, b) => nameOf(a[0]).localeCompare(nameOf(b[0])))) {
+  const drawn = leastNormal(bySubject, windowsOf, TIMELINES);
+  for (const [key, rows] of [...drawn].sort((a, b) => nameOf(a[0]).localeCompare(nameOf(b[0])))) {
     const subject = nameOf(key);
     rows.sort((a, b) => a.time - b.time);
     const flagged = rows.filter((r) => r.verdict !== 'good');
@@ -331,7 +351,7 @@ ${incidents.length ? `<table><thead><tr><th>from (UTC)</th><th>for</th><th>subje
 <h2>Top anomalies</h2>
 ${top.length ? "<p class=\"meta\">A row that is normal for its subject: <code>anomaly feedback ID normal</code> where the extension runs (or <code>INSERT INTO anomaly_feedback (id, label) VALUES ('ID', 'normal')</code>) stops flagging its event for that subject.</p>\n" : ''}${top.length ? `<table><thead><tr><th>time (UTC)</th><th>subject</th><th>host</th><th>score</th><th>verdict</th><th>event</th><th>why</th><th>model</th><th>id</th></tr></thead><tbody>\n${anomalyRows}\n</tbody></table>` : '<p>No bad or ugly rows.</p>'}
 <h2>Score timelines per subject</h2>
-<p class="meta">One time axis for every subject. Dots are rows; horizontal bars are windows, from their start to their end at their score.</p>
+<p class="meta">One time axis for every subject. Dots are rows; horizontal bars are windows, from their start to their end at their score.${bySubject.size > drawn.size ? ` The ${drawn.size} subjects with the lowest scores are drawn; ${(bySubject.size - drawn.size).toLocaleString('en-US')} others, none of them lower, are not (their bad rows are in the tables above).` : ''}</p>
 ${timelines.join('\n') || '<p>No scored rows yet.</p>'}
 <h2>Score distribution</h2>
 <figure>${histogram}</figure>

@@ -104,6 +104,20 @@ t.test('every friction point is one clear line with its sysexits code', async (t
   t.equal(notOsquery.out, '', 'no rows printed');
 });
 
+t.test('score with a --state that does not exist creates nothing, wherever it points', async (t) => {
+  // score made the directory, its parents (0755, as root) and subjects/ and tfjs-backend in it
+  // before it found no trained model there: a typo left a tree wherever it pointed
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-typo-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ models: { rarity: true, ocsvm: false, lstm: false } }), { mode: 0o600 });
+  const typo = path.join(dir, 'var', 'osqery', 'anomaly');
+  const r = anomaly(['score', '--log', JUMPVM_LOG, '--state', typo, '--config', cfg, '--quiet']);
+  t.equal(r.code, 66, `EX_NOINPUT (${r.err.trim()})`);
+  t.match(r.err, /no trained model in .*anomaly \(no such directory\): .*train first with: anomaly train --log FILE/);
+  t.notOk(fs.existsSync(path.join(dir, 'var')), 'nothing created');
+});
+
 t.test('a usage error points at the help of the command that was run', async (t) => {
   const typo = anomaly(['train', '--lgo', JUMPVM_LOG]);
   t.equal(typo.code, 64);

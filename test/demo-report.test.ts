@@ -351,6 +351,49 @@ t.test('the report shows control characters and bidi overrides of the rows, neve
   t.match(html, /eve\\u202e/, 'in subject names too (table cells and plot titles)');
 });
 
+t.test("the report shows characters that draw nothing as escapes: a user's su<ZWSP>do does not read as sudo", async (t) => {
+  // Escaping controls and bidi overrides left the other format characters raw: zero-width
+  // space, the direction marks, the word joiner, the byte order mark, soft hyphen, the tag
+  // characters, and the Hangul filler (a letter drawn blank). `/usr/bin/su<U+200B>do`, a
+  // program of the user's own, showed as root's routine `/usr/bin/sudo`: a false alarm to label normal
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-invisible-'));
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  const hidden = ['\u200b', '\u200e', '\u200f', '\u061c', '\u2060', '\ufeff', '\u00ad', '\u{e0041}', '\u3164'];
+  const program = `/usr/bin/su${hidden.join('')}do`;
+  const rows = scoredRows().map((r) =>
+    r.verdict === 'bad' ? { ...r, subject: `ev\u200be`, event: `exec ${program} <- /bin/bash`, reasons: `program \`${program}\` never seen before` } : r,
+  );
+  const html = fs.readFileSync(await writeReport(out, { scores: rows, windows: [], models: [], generated: 1_790_300_000 }), 'utf8');
+  for (const c of hidden) t.notOk(html.includes(c), `no raw U+${c.codePointAt(0)!.toString(16).toUpperCase()} in the file`);
+  t.match(html, 'exec /usr/bin/su\\u200b\\u200e\\u200f\\u061c\\u2060\\ufeff\\xad\\u{e0041}\\u3164do &lt;- /bin/bash', 'each shown as an escape, in place');
+  t.match(html, 'ev\\u200be', 'in subject names too');
+});
+
+t.test('a flood of subjects draws the least normal timelines only: the report stays readable and quick to write', async (t) => {
+  // a timeline per subject, all of them: a local user with a subordinate uid range (65,536
+  // uids) makes a subject of each, and each timeline took ~55 ms and ~14 kB (1,000 subjects:
+  // 54 s, 13.7 MB of HTML; 65,536 an hour, most of a GB); the one that matters sorted last
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-subjects-'));
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  const row = (subject: string, i: number, score: number): ScoredEvent => ({
+    ...scoredRows()[1],
+    id: `f${i}`,
+    time: 1_790_000_000 + i,
+    subject,
+    score,
+    verdict: score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good',
+  });
+  const rows = Array.from({ length: 300 }, (_, i) => row(`uid:${100_000 + i}`, i, 0.8 + (i % 10) / 100));
+  rows.push(row('zz-eve', 400, 0.05), row('uid:100007', 401, 0.5));
+  const html = fs.readFileSync(await writeReport(out, { scores: rows, windows: [], models: [], generated: 1_790_300_000 }), 'utf8');
+  const section = html.slice(html.indexOf('Score timelines per subject'), html.indexOf('Score distribution'));
+  const timelines = section.split('<figure>').slice(1);
+  t.equal(timelines.length, 60, '60 timelines drawn, not 301');
+  t.match(timelines.join(''), /zz-eve: 1 scored rows, 1 bad/, 'the subject with the bad row is among them');
+  t.match(timelines.join(''), /uid:100007: 2 scored rows, 0 bad, 1 ugly/, 'and the one with an ugly row');
+  t.match(section, /The 60 subjects with the lowest scores are drawn; 241 others, none of them lower, are not/);
+});
+
 t.test('every plot draws the 0.3 and 0.7 lines once, and the report does not grow with the rows a plot counts', async (t) => {
   // The threshold layers had no data of their own: in the timelines and incident plots (whose
   // layers carry their own data) they drew nothing, although the report says the lines are

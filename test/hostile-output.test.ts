@@ -45,6 +45,14 @@ function trainedAndHostile(t: Test, prefix: string, names: readonly string[]): {
   return { cfg, state, hostile };
 }
 
+/** the `path` column of each JSON line `score` printed */
+function jsonPaths(out: string): string[] {
+  return out
+    .trimEnd()
+    .split('\n')
+    .map((l) => (JSON.parse((JSON.parse(l) as { columns: string }).columns) as { path: string }).path);
+}
+
 t.test('score --format table: control characters in events and reasons are shown, not obeyed', async (t) => {
   const names = [
     '/home/eve/\x1b[2J\x1b[31mred',
@@ -83,16 +91,32 @@ t.test('score --format json (the default): C1 controls and bidi overrides are es
   const r = anomaly(['score', '--log', hostile, '--state', state, '--config', cfg, '--quiet']);
   t.equal(r.code, 0, `scored (${r.err})`);
   t.notOk(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(r.out), 'no C1 control, DEL or bidi control reaches the terminal');
-  const rows = r.out
-    .trimEnd()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { columns: string });
-  t.equal(rows.length, names.length, 'one JSON line per row');
-  t.same(
-    rows.map((row) => (JSON.parse(row.columns) as { path: string }).path),
-    names,
-    'each JSON line still holds the exact text',
-  );
+  t.same(jsonPaths(r.out), names, 'one JSON line per row, each still holding the exact text');
+});
+
+t.test('score, table and JSON: characters that draw nothing are escaped, so su<ZWSP>do does not read as sudo', async (t) => {
+  // zero-width space, direction marks, word joiner, byte order mark, soft hyphen, a tag
+  // character (outside the BMP: JSON needs its two UTF-16 escapes) and a Hangul filler
+  const names = [
+    '/usr/bin/su\u200bdo',
+    '/usr/bin/ss\u200e\u200fh',
+    '/usr/bin/i\u061cd\u2060',
+    '/usr/bin/\ufeffls\u00ad',
+    '/usr/bin/cu\u{e0072}l',
+    '/usr/bin/w\u3164get',
+  ];
+  const hidden = /[\u00ad\u061c\u200b-\u200f\u2060\u3164\ufeff]|\u{e0072}/u;
+  const { cfg, state, hostile } = trainedAndHostile(t, 'anomaly-hostile-invisible-', names);
+  const table = anomaly(['score', '--log', hostile, '--state', state, '--config', cfg, '--format', 'table', '--quiet']);
+  t.equal(table.code, 0, `scored (${table.err})`);
+  t.notOk(hidden.test(table.out), 'no invisible character in the table');
+  t.match(table.out, /su\\u200bdo/, 'shown as an escape, in place');
+  // a state of its own: a second reading of the same log in one state shows what it retained
+  const again = trainedAndHostile(t, 'anomaly-hostile-invisible-json-', names);
+  const json = anomaly(['score', '--log', again.hostile, '--state', again.state, '--config', again.cfg, '--quiet']);
+  t.equal(json.code, 0, `scored (${json.err})`);
+  t.notOk(hidden.test(json.out), 'no invisible character in the JSON lines');
+  t.same(jsonPaths(json.out), names, 'each JSON line still holds the exact text, the tag character too');
 });
 
 t.test('train: subject names from the rows are shown, not obeyed, in what it prints', async (t) => {

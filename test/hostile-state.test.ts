@@ -275,6 +275,14 @@ t.test('a state or report directory inside one another user owns, or can write t
   t.match(listing.err, /eve is owned by uid 65534/);
   t.equal(fs.readFileSync(victim, 'utf8'), 'root:x:0:0\n', 'the file her link names is untouched');
   fs.unlinkSync(path.join(eve, 'w.jsonl'));
+  // where it may write, the listing is its reader's alone, as the report is (it was 0644, and an
+  // earlier listing's mode stayed)
+  const own = path.join(dir, 'w.jsonl');
+  fs.writeFileSync(own, '', { mode: 0o666 });
+  fs.chmodSync(own, 0o666);
+  // (this log has no labels, so the evaluation itself stops after the listing is opened)
+  anomaly(['eval', '--train', log, '--test', log, '--unit', 'window', '--quiet', '--out', own]);
+  t.equal(fs.statSync(own).mode & 0o777, 0o600, 'the window listing is 0600');
   // a sticky directory anyone may write to (/tmp) is fine for names of root's own
   const sticky = path.join(dir, 'sticky');
   fs.mkdirSync(sticky);
@@ -315,6 +323,46 @@ t.test('a config file others can write is refused: it decides what root watches 
   fs.chmodSync(cfg, 0o644);
   await e.launch();
   t.equal(e.emu.registered().length, 1, 'with mode 644 the extension starts');
+});
+
+t.test('a results log another user can write is not learnt from: train and score refuse it, as the config and the fleet prior', async (t) => {
+  // root's `anomaly train --log` learnt whatever the file held: a log everyone may write, one
+  // a user owns, or one in a directory they could swap it in was theirs to fill with their own
+  // rows (a backdoor's connections, their tools) for every account's normal
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-hostile-input-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ learning: { min_events: 10, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } }), { mode: 0o600 });
+  const rows = Array.from({ length: 40 }, (_, i) => line(i)).join('\n') + '\n';
+  const loose = path.join(dir, 'everyone.log');
+  fs.writeFileSync(loose, rows);
+  fs.chmodSync(loose, 0o666);
+  const theirs = path.join(dir, 'theirs.log');
+  fs.writeFileSync(theirs, rows, { mode: 0o644 });
+  fs.chownSync(theirs, 1000, 1000);
+  const shared = path.join(dir, 'shared');
+  fs.mkdirSync(shared);
+  fs.chmodSync(shared, 0o777);
+  const swappable = path.join(shared, 'results.log');
+  fs.writeFileSync(swappable, rows, { mode: 0o644 });
+  const state = path.join(dir, 'state');
+  for (const [file, why] of [
+    [loose, /everyone\.log is writable by everyone \(mode 666\); chmod o-w it/],
+    [theirs, /theirs\.log is owned by uid 1000, neither root nor the user reading it/],
+    [swappable, /shared is writable by everyone \(mode 777\), who could replace what is in it/],
+  ] as const) {
+    for (const command of ['train', 'score']) {
+      const r = anomaly([command, '--log', file, '--state', state, '--config', cfg, '--quiet']);
+      t.equal(r.code, 66, `${command} ${path.basename(file)}: refused (${r.err.trim()})`);
+      t.match(r.err, why, `${command} ${path.basename(file)}: says why`);
+      t.match(r.err, /not learnt from/);
+    }
+    const fleet = anomaly(['train', '--fleet', file, '--out', path.join(dir, 'fleet.json'), '--state', state, '--config', cfg, '--quiet']);
+    t.equal(fleet.code, 66, `train --fleet ${path.basename(file)}: refused`);
+  }
+  t.notOk(fs.existsSync(state), 'no state made from them');
+  fs.chmodSync(loose, 0o644);
+  t.equal(anomaly(['train', '--log', loose, '--state', state, '--config', cfg, '--quiet']).code, 0, 'root’s own log, mode 644, is learnt');
 });
 
 t.test('one row dated far in the future (a host clock gone wrong, a hand-made log) retires no other row', async (t) => {

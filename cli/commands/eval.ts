@@ -135,7 +135,11 @@ function openListing(file: string): number {
   const untrusted = untrustedPlace(file);
   if (untrusted) throw new CliError(`cannot write the window listing to ${file}: ${untrusted}`, EXIT.cantcreat);
   try {
-    return fs.openSync(file, 'w');
+    // 0600 whatever the umask, and an earlier listing's mode too: it holds the subjects,
+    // reasons and row ids of the logs evaluated, every user's activity when they are a host's
+    const fd = fs.openSync(file, 'w', 0o600);
+    fs.fchmodSync(fd, 0o600);
+    return fd;
   } catch (err) {
     throw new CliError(`cannot write the window listing to ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, EXIT.cantcreat);
   }

@@ -6,7 +6,7 @@ import { WindowScorer, windowOptionsFrom } from '../../scorer/windows';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
-import { checkInputFile, configFrom, holdState, jsonText, logBatches, STATE_FLAGS, stateHelp, stderrLog, table, type RowStreamStats } from './shared';
+import { checkInputFile, configFrom, holdState, jsonText, lexists, logBatches, STATE_FLAGS, stateHelp, stderrLog, table, type RowStreamStats } from './shared';
 import { notScored } from '../../extension/own-output';
 import { SCORED_RUNS, TrainLedger } from '../train-ledger';
 import type { ResultRow, ScoredEvent } from '../../scorer/types';
@@ -20,6 +20,8 @@ directory (for 'anomaly report'), and good rows keep teaching the models, exactl
 extension. Windows still open at the end of the logs stay open for the next run. Query runs
 (host, query and time) scored into the state before are printed as they were retained, not
 scored or learned again: scoring a growing results log again scores its new lines only.
+Since good rows are learnt, a log another user could change (theirs, writable by everyone, or
+in a folder they may write) is refused (exit 66), as train refuses it.
 
 Options:
   --log FILE...        results logs to score
@@ -47,18 +49,19 @@ export async function run(argv: string[]): Promise<number> {
   const only = flags.only ? new Set(String(flags.only).split(',')) : null;
   for (const v of only ?? [])
     if (!(VERDICTS as readonly string[]).includes(v)) throw new CliError(`--only: unknown verdict ${JSON.stringify(v)} (${VERDICTS.join(', ')})`, EXIT.usage);
-  for (const f of files) checkInputFile(f);
-  const config = configFrom(flags);
+  for (const f of files) checkInputFile(f, 'learnt');
+  const config = configFrom(flags, 'existing');
+  const untrained = (why: string) =>
+    new CliError(
+      `no trained model in ${config.state_dir}${why}: every row would only be learned, not scored; train first with: anomaly train --log FILE --state ${config.state_dir}`,
+      EXIT.noinput,
+    );
+  if (!lexists(config.state_dir)) throw untrained(' (no such directory)');
   holdState(config, 'anomaly score');
   const log = stderrLog(flags);
   const bar = progress(process.stderr, Boolean(flags.quiet));
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
-  if (!scorer.summaries().some((m) => m.state === 'monitoring')) {
-    throw new CliError(
-      `no trained model in ${config.state_dir}: every row would only be learned, not scored; train first with: anomaly train --log FILE --state ${config.state_dir}`,
-      EXIT.noinput,
-    );
-  }
+  if (!scorer.summaries().some((m) => m.state === 'monitoring')) throw untrained('');
   const retained = new RetainedScores({
     dir: path.join(config.state_dir, 'scores'),
     maxRows: config.retention.max_rows,

@@ -6,9 +6,11 @@ import type { LogFn } from '../../scorer/scorer';
 import { rowBatches } from '../../scorer/parse/batches';
 import type { LogItem } from '../../scorer/parse/results';
 import type { ResultRow } from '../../scorer/types';
+import { codeEscape, hiddenChars, jsonEscape } from '../../extension/hidden-chars';
 import { COMMAND_USER, prepareStateDir, StateDirError, trustStateDir, untrustedPlace } from '../../extension/statedir';
 import { CliError, EXIT } from '../exit';
 import { lockStateDir, StateInUse } from '../../state/lock';
+import { untrustedFile } from '../../state/atomic';
 
 export const STATE_FLAGS = {
   state: { kind: 'value' },
@@ -34,9 +36,11 @@ export const STATE_HELP = stateHelp();
 /**
  * config with the state directory the flags ask for, checked to be writable, or with 'read'
  * to be one only root or the user can change (a reader writes nothing there: a state kept on a
- * read-only mount is reported all the same)
+ * read-only mount is reported all the same); with 'existing', checked as for 'write' when it
+ * exists and never created, for a command that needs what is in it: a mistyped --state made
+ * a tree wherever it pointed, as root, before the command found nothing there
  */
-export function configFrom(flags: Record<string, unknown>, access: 'write' | 'read' = 'write'): AnomalyConfig {
+export function configFrom(flags: Record<string, unknown>, access: 'write' | 'read' | 'existing' = 'write'): AnomalyConfig {
   // --state is typed in the shell the command runs in: resolved there, once, and it stands in
   // for ANOMALY_STATE_DIR, which is then not looked at (a relative one is a config error)
   const config = loadConfig(flags.config as string | undefined, flags.state ? { ...process.env, ANOMALY_STATE_DIR: '' } : process.env);
@@ -65,6 +69,7 @@ export function configFrom(flags: Record<string, unknown>, access: 'write' | 're
     }
   };
   const existed = lexists(config.state_dir);
+  if (!existed && access === 'existing') return config;
   if (existed) check();
   const problem = writableDir(config.state_dir, 0o700);
   if (problem) throw new CliError(`state directory ${config.state_dir}: ${problem}; pass --state DIR or set ANOMALY_STATE_DIR`, EXIT.cantcreat);
@@ -89,7 +94,7 @@ export function holdState(config: AnomalyConfig, what: string): void {
 }
 
 /** whether anything (a link too, even a dangling one) is at `p` */
-function lexists(p: string): boolean {
+export function lexists(p: string): boolean {
   try {
     fs.lstatSync(p);
     return true;
@@ -171,7 +176,7 @@ export async function* logBatches(
   // lines the extension takes in but does not score (extension/own-output.ts notScored)
   skip?: (rows: readonly ResultRow[]) => boolean,
 ): AsyncGenerator<ResultRow[]> {
-  for (const f of files) checkInputFile(f);
+  for (const f of files) checkInputFile(f, 'learnt');
   let pending: string[] = [];
   let goodIn = '';
   const counted = async function* (): AsyncGenerator<LogItem> {
@@ -205,7 +210,7 @@ export async function* logBatches(
 const GZIP_MAGIC = [0x1f, 0x8b];
 
 /** a missing, unreadable, non-file, binary or falsely named .gz input is one clear CliError */
-export function checkInputFile(file: string): void {
+export function checkInputFile(file: string, use: 'learnt' | 'read' = 'read'): void {
   let st: fs.Stats;
   try {
     st = fs.statSync(file);
@@ -215,6 +220,12 @@ export function checkInputFile(file: string): void {
   }
   if (st.isDirectory()) throw new CliError(`${file}: is a directory; name the results logs in it (for example ${path.join(file, '*.log')})`, EXIT.noinput);
   if (!st.isFile()) throw new CliError(`${file}: not a regular file`, EXIT.noinput);
+  // What train and score learn decides what the models take for normal, as the config and the
+  // fleet prior do, which are refused on the same terms: a log another user can write (theirs,
+  // one everyone may write, or one in a directory where they could swap it) lets them make
+  // their own rows normal for every account before root trains on it
+  const untrusted = use === 'learnt' ? (untrustedPlace(file) ?? untrustedFile(st, file)) : null;
+  if (untrusted) throw new CliError(`${file}: not learnt from: ${untrusted} (its rows would become every subject's normal)`, EXIT.noinput);
   const head = Buffer.alloc(4096);
   let n: number;
   try {
@@ -246,45 +257,41 @@ function looksBinary(bytes: Uint8Array): boolean {
   return control > bytes.length / 100;
 }
 
-/**
- * control characters of untrusted text made visible, so an error never drives the terminal:
- * C0 but tab and newline, DEL, the C1 controls (CSI U+009B is obeyed by xterm) and the bidi
- * controls, as cellText (a message is several lines: newline and tab stay)
- */
-export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, (c) => {
-    const code = c.charCodeAt(0);
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
-}
+const PRINTABLE_HIDDEN = hiddenChars('\\x00-\\x08\\x0b-\\x1f');
 
 /**
- * A table cell's text on one line and inert: every C0 and C1 control character (newline and
- * tab too: a cell is one line) and the bidi overrides, which reorder what a terminal shows.
+ * control characters of untrusted text made visible, so an error never drives the terminal:
+ * C0 but tab and newline, and the hidden characters of extension/hidden-chars.ts (DEL, C1,
+ * bidi controls, format characters), as cellText (a message is several lines: newline and tab stay)
+ */
+export function printable(text: string): string {
+  return text.replace(PRINTABLE_HIDDEN, codeEscape);
+}
+
+const CELL_HIDDEN = hiddenChars('\\x00-\\x1f');
+/** JSON.stringify has escaped C0 already */
+const JSON_HIDDEN = hiddenChars('');
+
+/**
+ * A table cell's text on one line and inert: every C0 control character (newline and tab
+ * too: a cell is one line) and the hidden characters (extension/hidden-chars.ts: C1, bidi
+ * overrides that reorder what a terminal shows, characters that show nothing).
  * Cells hold what the watched hosts sent (a program a local user named, a command line), and
  * printed raw they drive the reader's terminal or forge rows.
  */
 export function cellText(text: string): string {
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => {
-    const code = c.charCodeAt(0);
-    if (c === '\n') return '\\n';
-    if (c === '\r') return '\\r';
-    if (c === '\t') return '\\t';
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
+  return text.replace(CELL_HIDDEN, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : codeEscape(c)));
 }
 
 /**
  * JSON.stringify(value) for a terminal: it escapes U+0000–U+001F only, and the other
  * characters cellText escapes (DEL, the C1 controls, among them CSI U+009B that xterm obeys
- * like ESC [, line and paragraph separators, bidi overrides) went out raw in the JSON lines
- * `score` prints by default. Outside strings JSON has none of them, so each becomes a \u
+ * like ESC [, line and paragraph separators, bidi overrides, characters that draw nothing) went
+ * out raw in the JSON lines `score` prints by default. Outside strings JSON has none of them, so each becomes a \u
  * escape and the JSON means the same.
  */
 export function jsonText(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value).replace(JSON_HIDDEN, jsonEscape);
 }
 
 /** print rows as osqueryi prints a result set */

@@ -16,7 +16,9 @@ export const help = `Usage: anomaly train --log FILE... [options]
 Learn each subject's normal behaviour from osquery results logs and save the models in the
 state directory, so that the extension (or 'anomaly score') starts out monitoring.
 Accepts JSON lines as osqueryd's filesystem logger writes them (event and batch formats,
-snapshots), JSON-array exports, and .gz files of either.
+snapshots), JSON-array exports, and .gz files of either. What is learnt decides what the
+models take for normal: a log another user could change (theirs, writable by everyone, or in
+a folder they may write) is refused (exit 66), as a config or fleet prior of theirs is.
 
 With --fleet, pool the logs of many hosts into one fleet prior instead: the models a
 host baseline has, trained over every row, written to one file (default
@@ -38,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
   // would be silently dropped, and the user would look for a file that never came
   if (flags.out !== undefined)
     throw new CliError(`--out is where --fleet writes its prior; train --log learns into the state directory (--state DIR to choose it)`, EXIT.usage);
-  for (const f of files) checkInputFile(f);
+  for (const f of files) checkInputFile(f, 'learnt');
   const config = configFrom(flags);
   holdState(config, 'anomaly train');
   const log = stderrLog(flags);
@@ -112,6 +114,7 @@ export async function run(argv: string[]): Promise<number> {
 async function trainFleet(flags: Record<string, unknown>): Promise<number> {
   if (flags.log) throw new CliError('train takes --log or --fleet, not both', EXIT.usage);
   const files = flags.fleet as string[];
+  for (const f of files) checkInputFile(f, 'learnt');
   const config = configFrom(flags);
   const out = path.resolve((flags.out as string | undefined) ?? path.join(config.state_dir, 'fleet.json'));
   // checked before the training, which takes minutes, and as one line, not a stack trace at the end

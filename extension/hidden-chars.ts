@@ -1,0 +1,33 @@
+// Characters of untrusted text (a program a local user named, a command line, a value osqueryd
+// echoes) that a reader does not see as themselves: the C1 controls and DEL (CSI U+009B is
+// obeyed by xterm like ESC [, NEL U+0085 is a line break to some log readers), the line and
+// paragraph separators, and every format character (Unicode category Cf): the bidi overrides
+// and isolates that reorder text (`invoice<U+202E>gpj.exe` reads "invoiceexe.jpg"), and the
+// marks, joiners and spaces that show nothing at all: zero-width space U+200B, the
+// left-to-right and right-to-left marks U+200E/F, the Arabic letter mark U+061C, the word
+// joiner U+2060, the byte order mark U+FEFF, soft hyphen U+00AD, and the tag characters
+// U+E0000–E007F; and the Hangul fillers, letters drawn as blanks. Shown raw,
+// `/usr/bin/su<U+200B>do` reads `/usr/bin/sudo`: an alert on a user's own program looks like
+// root's routine sudo, a false alarm to label normal. Each caller escapes them, and C0 as its
+// output needs, through one set, so the report, the command line and the log agree.
+
+const HIDDEN_CLASS = '\\x7f-\\x9f\\u2028\\u2029\\u115f\\u1160\\u3164\\uffa0\\p{Cf}';
+
+/** a global pattern of the hidden characters and the C0 range `c0` (a class body, '' for none) */
+export function hiddenChars(c0: string): RegExp {
+  return new RegExp(`[${c0}${HIDDEN_CLASS}]`, 'gu');
+}
+
+/** `\xNN` up to U+00FF, `\uNNNN` in the BMP, `\u{NNNNN}` beyond */
+export function codeEscape(c: string): string {
+  const code = c.codePointAt(0)!;
+  if (code <= 0xff) return `\\x${code.toString(16).padStart(2, '0')}`;
+  return code <= 0xffff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\u{${code.toString(16)}}`;
+}
+
+/** `\uNNNN` for each UTF-16 unit, as JSON writes any character */
+export function jsonEscape(c: string): string {
+  let out = '';
+  for (let i = 0; i < c.length; i++) out += `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`;
+  return out;
+}
