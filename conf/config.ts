@@ -173,8 +173,9 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
 export function readConfigJson(file: string, optional = false): unknown {
   let text: string;
   try {
-    // checked on the descriptor that is read, so the file cannot be swapped in between
-    const fd = fs.openSync(file, 'r');
+    // checked on the descriptor that is read, so the file cannot be swapped in between; opened
+    // without waiting, so a FIFO no one writes to is refused below rather than blocking the start
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     try {
       const problem = untrustedFile(fs.fstatSync(fd), file);
       if (problem) throw new ConfigError(file, '', `not used: ${problem}`);

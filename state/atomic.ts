@@ -266,7 +266,8 @@ export function readStateFile(file: string, kind: string, version: number, valid
 export function readForeignStateFile(file: string, kind: string, version: number, trust: (st: fs.Stats) => string | null, validate?: PayloadCheck): unknown {
   let text: string;
   try {
-    const fd = fs.openSync(file, O_RDONLY);
+    // without waiting: a FIFO no one writes to is refused by `trust` instead of blocking
+    const fd = fs.openSync(file, O_RDONLY | fs.constants.O_NONBLOCK);
     try {
       const problem = trust(fs.fstatSync(fd));
       if (problem) throw new StateFileError(file, null, `not loaded: ${problem}`);
@@ -473,6 +474,9 @@ export function* jsonlRecords<T>(file: string, warn: (msg: string) => void = () 
  * binaries; a group-writable file passes, as there (umask 002 is common with per-user groups).
  */
 export function untrustedFile(st: fs.Stats, file: string): string | null {
+  // a FIFO (opened without waiting, then read as long as its writer likes) or a device
+  // (/dev/zero read whole never ends) is not an administrator's file
+  if (!st.isFile()) return `${file} is not a regular file`;
   const uid = process.getuid?.();
   if (uid !== undefined && st.uid !== 0 && st.uid !== uid)
     return `${file} is owned by uid ${st.uid}, neither root nor the user reading it (uid ${uid}); chown it`;
