@@ -48,12 +48,9 @@ const SEGMENT_BYTES = 16 * 1024 * 1024;
  * watchdog's CPU limit falls behind a burst; queue.max_bytes is 256 MB by default) stays in
  * its segments and is read back a chunk at a time: held in full, 240 MB of backlog took
  * 478 MB of resident memory, past the watchdog's 200 MB of growth, and all of it was read
- * before the extension registered. Two of the ingest's batches (BATCH_BYTES, 1 MB): the one
- * being scored and the next. It was 8 MB, which a scorer lagging a flood of long lines kept
- * full on the thread that answers osqueryd, ahead of batches that take 1 MB at a time
- * (docs/benchmarks.md, "The flood under a lagging scorer").
+ * before the extension registered.
  */
-const MEMORY_BYTES = 2 * 1024 * 1024;
+const MEMORY_BYTES = 8 * 1024 * 1024;
 /** how much of a segment one read takes in; a longer line takes a larger read */
 const CHUNK_BYTES = 256 * 1024;
 const readBuffer = Buffer.allocUnsafe(CHUNK_BYTES);

@@ -13,8 +13,6 @@ import { lsLine } from './helpers/emulated';
 
 /** a result line of about `bytes` bytes: one row whose command line is that long */
 const longLine = (i: number, bytes: number) => lsLine(i, `ls ${'x'.repeat(bytes)}`);
-/** the line's number (its osqueryd counter) */
-const counterOf = (line: string) => Number(/"counter":(\d+)/.exec(line)?.[1]);
 const bytesOf = (lines: readonly string[]) => lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
 
 t.test('the queue hands out no more than the bytes asked for, and always the first line', async (t) => {
@@ -55,40 +53,4 @@ t.test('a flood of long lines reaches the scorer in batches of at most BATCH_BYT
   t.equal(ingest.counters.scored, 40, 'every line scored');
   const largest = Math.max(...batches);
   t.ok(largest <= BATCH_BYTES, `the largest batch held ${largest} bytes of lines (bound ${BATCH_BYTES}), in ${batches.length} batches`);
-});
-
-t.test('a backlog behind a lagging scorer holds two batches of lines in memory, not the 8 MB it used to', async (t) => {
-  // While the scorer thread lags a flood of long lines (a loaded host: heapmem's runs at load
-  // ~20), the queue kept its whole in-memory tail full, 8 MB of lines on the thread that
-  // answers osqueryd, though the ingest takes at most BATCH_BYTES of them at a time: the batch
-  // being scored and the next are all it needs, the rest waits in the segments it is written to
-  // anyway (docs/benchmarks.md, "The flood under a lagging scorer").
-  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-batch-bytes-lag-'));
-  t.teardown(() => fs.rmSync(state, { recursive: true, force: true }));
-  const config = { ...DEFAULTS, state_dir: state };
-  // the queue as the extension makes it (extension.ts): its own bound in memory
-  const queue = new DurableQueue(path.join(state, 'queue'), config.queue.max_bytes);
-  let heldAtMost = 0;
-  const scored: number[] = [];
-  const scorer = {
-    score: async (lines: readonly string[]) => {
-      heldAtMost = Math.max(heldAtMost, queue.heldBytes);
-      for (const l of lines) scored.push(counterOf(l));
-      return { setAside: [] };
-    },
-  };
-  const ingest = new Ingest(queue, scorer, config, () => {});
-  // 120 lines of 90 kB (10.8 MB) accepted before the scorer takes any: its lag
-  const lines = Array.from({ length: 120 }, (_, i) => longLine(i, 90_000));
-  for (const l of lines) ingest.accept(l);
-  heldAtMost = Math.max(heldAtMost, queue.heldBytes);
-  ingest.start();
-  while (queue.length > 0) await new Promise((r) => setTimeout(r, 20));
-  await ingest.stop();
-  queue.close();
-  t.equal(ingest.counters.accepted, 120, 'every line acknowledged as it came');
-  t.same(scored, lines.map(counterOf), 'every line scored once, in order');
-  // (a read back stops once the bound is reached: the last line it read may cross it)
-  const bound = 2 * BATCH_BYTES + bytesOf(lines.slice(0, 1));
-  t.ok(heldAtMost <= bound, `the queue held at most ${heldAtMost} bytes of lines in memory (bound ${bound})`);
 });
