@@ -11,6 +11,7 @@ import { uidOf, usersStream } from './users-stream';
 import { floodLines } from './long-value-flood';
 import { defaultLimits, readProc, WatcherModel } from './watcher';
 import { watcherCores } from '../extension/budget';
+import { capThread, lowerThread, threadNamed } from './lag-scorer';
 
 // The extension under osqueryd's extension watchdog, measured as the watcher measures it
 // (bench/watcher.ts). The emulator launches the real anomaly.ext with
@@ -40,10 +41,14 @@ import { watcherCores } from '../extension/budget';
 // puts the burst into that sample and hides it; with --start-after 63 the sample is of the
 // extension idle, as after a restart that meets its work later.
 //
+// --lag-scorer P renices the scorer thread alone (`anomaly-scorer`) to 19 as the stream starts,
+// and caps it at P % of a core where a cgroup can (root, cgroup v1; bench/lag-scorer.ts): the
+// queue backs up behind it as it did at a load of ~20, at whatever load the run has.
+//
 //   npm run bench -- watchdog [--rate 80] [--days 14] [--min-events 3000] [--window 20000]
 //                             [--level 0] [--unpaced] [--max-seconds 900]
 //                             [--subjects N [--events E] [--resident R] [--trained DIR [--more M]]]
-//                             [--flood N [--length L]] [--start-after S]
+//                             [--flood N [--length L]] [--start-after S] [--lag-scorer P]
 
 const DAY = 86400;
 
@@ -120,6 +125,7 @@ async function run(args: string[]): Promise<void> {
   const maxSeconds = option(args, 'max-seconds', 900);
   const startAfter = option(args, 'start-after', 0);
   const unpaced = args.includes('--unpaced');
+  const lagScorer = option(args, 'lag-scorer', 0);
   const trainedAt = args.indexOf('--trained');
   const trained = trainedAt >= 0 ? path.resolve(args[trainedAt + 1] ?? '') : null;
   if (trained && !subjects) throw new UsageError('--trained DIR goes with --subjects N');
@@ -196,17 +202,32 @@ async function run(args: string[]): Promise<void> {
   /** s after launch when every line was scored */
   let drainedAt = 0;
   let star: Record<string, string> = {};
+  /** what --lag-scorer did, for the report */
+  let lagged: Promise<string> | null = null;
+  let uncap = () => {};
   try {
     await emu.waitFor('anomaly', 60_000);
     await emu.startLogger('anomaly');
     if (launched + startAfter * 1000 > Date.now()) await sleep(launched + startAfter * 1000 - Date.now());
     const t0 = Date.now();
+    if (lagScorer)
+      lagged = (async () => {
+        const tid = threadNamed(pid, 'anomaly-scorer');
+        if (!tid) return 'no thread of the extension is named anomaly-scorer: none reniced';
+        const refused = lowerThread(tid);
+        const cap = capThread(tid, lagScorer);
+        if (typeof cap !== 'string') uncap = cap.remove;
+        const capped = typeof cap === 'string' ? `not capped: ${cap}` : `capped at ${lagScorer} % of a core`;
+        return `the scorer thread ${tid} ${refused ? `not reniced (${refused})` : 'reniced to 19'}, ${capped}, at ${((Date.now() - launched) / 1000).toFixed(0)} s`;
+      })();
     for (; logged < lines.length; logged++) {
       const due = t0 + (logged * 1000) / rate;
       if (due > Date.now()) await sleep(due - Date.now());
       await emu.logResult('anomaly', lines[logged]);
       if ((Date.now() - launched) / 1000 > maxSeconds) break;
     }
+    const loggedAt = (Date.now() - launched) / 1000;
+    const [atEnd] = await emu.query("SELECT queued FROM anomaly_models WHERE subject = '*'");
     while ((Date.now() - launched) / 1000 < maxSeconds) {
       [star] = await emu.query("SELECT queued, scored, cpu_ms_per_min, budget_ms_per_min FROM anomaly_models WHERE subject = '*'");
       if (!drained && star && star.queued === '0') {
@@ -274,6 +295,8 @@ async function run(args: string[]): Promise<void> {
     note(
       `anomaly_models '*': cpu_ms_per_min ${star?.cpu_ms_per_min ?? '?'}, budget_ms_per_min ${star?.budget_ms_per_min || 'NULL'}; load average ${loadAverage()}`,
     );
+    note(`the stream's last line logged ${loggedAt.toFixed(0)} s in, ${atEnd?.queued ?? '?'} lines queued then`);
+    if (lagged) note(`--lag-scorer: ${await lagged}`);
     if (args.includes('--trace'))
       for (const c of restarted.checks)
         note(
@@ -282,6 +305,7 @@ async function run(args: string[]): Promise<void> {
   } finally {
     sampling = false;
     await emu.shutdown(5000);
+    uncap();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -289,7 +313,7 @@ async function run(args: string[]): Promise<void> {
 export const watchdogPart: BenchPart = {
   name: 'watchdog',
   summary:
-    "a replayed stream under osqueryd's extension watchdog, sampled from /proc every 3 s as its watcher does (--rate, --days, --min-events, --window, --level, --unpaced, --trace; --subjects N [--events, --resident, --trained DIR --more M]: N users on one host instead, with --trained already monitoring; --flood N [--length L]: one user's N rows of long new names instead; --start-after S: log from S s after launch; --max-seconds S: stop after S s, 900)",
+    "a replayed stream under osqueryd's extension watchdog, sampled from /proc every 3 s as its watcher does (--rate, --days, --min-events, --window, --level, --unpaced, --trace; --subjects N [--events, --resident, --trained DIR --more M]: N users on one host instead, with --trained already monitoring; --flood N [--length L]: one user's N rows of long new names instead; --start-after S: log from S s after launch; --max-seconds S: stop after S s, 900; --lag-scorer P: renice the scorer thread to 19 and cap it at P % of a core once the stream runs)",
   options: {
     rate: 'value',
     days: 'value',
@@ -307,6 +331,7 @@ export const watchdogPart: BenchPart = {
     length: 'value',
     'start-after': 'value',
     'max-seconds': 'value',
+    'lag-scorer': 'value',
   },
   run,
 };

@@ -1,6 +1,6 @@
 import { parentPort } from 'worker_threads';
 import { createModel, loadModel, selectBackend } from './models';
-import { yieldCpuToTheProtocolThread } from './thread-priority';
+import { nameThisThread, yieldCpuToTheProtocolThread } from './thread-priority';
 import type { BehaviourEvent, ModelName, ModelState } from './types';
 
 // A helper thread that fits one model at a time for the scorer thread (fit-helper.ts): the
@@ -22,6 +22,7 @@ const port = parentPort;
 if (port) {
   // a second training core must not take the first from the thread that answers osqueryd
   yieldCpuToTheProtocolThread();
+  nameThisThread('anomaly-fit');
   port.on('message', (req: FitRequest) => {
     void (async () => {
       try {

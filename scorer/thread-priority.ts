@@ -25,3 +25,17 @@ export function yieldCpuToTheProtocolThread(): void {
     /* not Linux, or not allowed: the work still gets done, at the thread's default priority */
   }
 }
+
+/**
+ * Give the calling thread a name the kernel shows (`top -H`, `ps -L`, /proc/PID/task/TID/comm;
+ * 15 characters at most): every thread of node is `node`, so the scorer thread could only be
+ * told from V8's own threads by its CPU, and not at all while it waited for a core. Linux lets
+ * a thread rename itself through its comm file; elsewhere this does nothing.
+ */
+export function nameThisThread(name: string): void {
+  try {
+    fs.writeFileSync('/proc/thread-self/comm', name.slice(0, 15));
+  } catch {
+    /* not Linux: the thread keeps its name */
+  }
+}

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { HeapKeeper } from './heap';
 import { pace, pacer, type CpuBudget } from './pacing';
 import { Progress } from './watch';
-import { yieldCpuToTheProtocolThread } from './thread-priority';
+import { nameThisThread, yieldCpuToTheProtocolThread } from './thread-priority';
 import { Scorer, type IdCount } from './scorer';
 import { WindowScorer, windowOptionsFrom } from './windows';
 import type { SubjectOptions } from './subject';
@@ -139,6 +139,7 @@ async function scoreInSlices(scorer: Scorer, parsed: Parsed, request: number, li
 
 async function main(): Promise<void> {
   yieldCpuToTheProtocolThread();
+  nameThisThread('anomaly-scorer');
   const port = parentPort!;
   const init = workerData as WorkerInit;
   const progress = new Progress(init.progress);
