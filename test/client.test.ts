@@ -6,6 +6,7 @@ import t from 'tap';
 import { ExtensionClient, type ExtensionStatus } from '../extension/client';
 import { MessageType, MessageWriter, TType } from '../extension/wire';
 import { until } from './helpers/emulated';
+import { bareNode } from './helpers/bare-node';
 
 // The client's timeout is for a peer that says nothing, never for an answer that is already
 // there. A process that was starved (a loaded host) or busy wakes with the timer and the
@@ -49,7 +50,7 @@ t.test('an answer that arrived while the caller was busy past its timeout is tak
   for (let attempt = 1, timeoutMs = 250; ; attempt++, timeoutMs *= 2) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-client-'));
     const sock = path.join(dir, 's');
-    const peer = spawn(process.execPath, ['-e', PEER, sock, dir, pong], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } });
+    const peer = spawn(...bareNode(['-e', PEER, sock, dir, pong]), { stdio: ['pipe', 'pipe', 'inherit'] });
     try {
       await new Promise<void>((resolve, reject) => {
         peer.stdout!.once('data', () => resolve());
