@@ -1,6 +1,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import t from 'tap';
+import { bareNode } from './helpers/bare-node';
 import { DIST } from './helpers/paths';
 
 // `npm run bench -- PART [OPTIONS]` as a user types it (issue 10, "Bench usability"): the help
@@ -8,9 +9,8 @@ import { DIST } from './helpers/paths';
 // (exit 64, one line saying what is wrong), before anything is measured.
 
 function bench(args: string[]): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, ['--expose-gc', path.join(DIST, 'bench', 'run.js'), ...args], {
+  const r = spawnSync(...bareNode(['--expose-gc', path.join(DIST, 'bench', 'run.js'), ...args]), {
     encoding: 'utf8',
-    env: { ...process.env, NODE_OPTIONS: '' },
     timeout: 600_000,
   });
   return { code: r.status, out: r.stdout, err: r.stderr };

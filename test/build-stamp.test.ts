@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
+import { bareNode } from './helpers/bare-node';
 import { ROOT } from './helpers/paths';
 
 // The README's first three commands are `npm ci`, `npm test` and `npm run demo`. `npm ci`
@@ -42,9 +43,10 @@ function tree(t: Test): string {
 }
 
 function run(dir: string, script: string) {
-  // as npm runs them: without the TAP_* settings of this test's own run (tap reads its project from TAP_CWD)
+  // as npm runs them: without the TAP_* settings of this test's own run (tap reads its project from
+  // TAP_CWD), nor its hooks (which tsc's and tap's loads of their compilers ran through)
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TAP')));
-  const r = spawnSync(process.execPath, [path.join('scripts', script)], { cwd: dir, encoding: 'utf8', env });
+  const r = spawnSync(...bareNode([path.join('scripts', script)]), { cwd: dir, encoding: 'utf8', env });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 

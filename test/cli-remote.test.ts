@@ -4,6 +4,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
+import { bareNode } from './helpers/bare-node';
 import { emulated, until } from './helpers/emulated';
 import { asOtherUser, otherUserCannotRun } from './helpers/cli';
 import { DIST } from './helpers/paths';
@@ -14,7 +15,7 @@ function anomaly(args: string[], as: { uid?: number; gid?: number } = {}): Promi
   return new Promise((resolve) => {
     const child =
       as.uid === undefined
-        ? spawn(process.execPath, [path.join(DIST, 'cli', 'main.js'), ...args], { env: { ...process.env, ANOMALY_CONFIG: '' } })
+        ? spawn(...bareNode([path.join(DIST, 'cli', 'main.js'), ...args]), { env: { ...process.env, ANOMALY_CONFIG: '' } })
         : spawn(...asOtherUser(args), as);
     let out = '';
     let err = '';

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { anomaly } from './helpers/cli';
 import { JUMPVM_LOG, WORKSTATION_EXPORT } from './helpers/paths';
 
@@ -17,12 +17,30 @@ t.test('help and usage errors follow Unix conventions', async (t) => {
   t.equal(anomaly(['score', '--bogus', 'x']).code, 64);
 });
 
-t.test('train and score on real logs, and errors that name the file', async (t) => {
+/**
+ * `anomaly train` on the workstation export with rarity and the SVM, run once for the file (the
+ * two tests below that score on it trained the same state twice): what it printed, and a copy
+ * of the state it left for the test to score into, with its config at STATE/anomaly.json
+ */
+let workstation: { dir: string; trained: ReturnType<typeof anomaly> } | undefined;
+function trainedOnWorkstation(test: Test): { state: string; cfg: string; trained: ReturnType<typeof anomaly> } {
+  if (!workstation) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-trained-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    fs.writeFileSync(
+      path.join(dir, 'anomaly.json'),
+      JSON.stringify({ learning: { min_events: 150, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: false } }),
+    );
+    workstation = { dir, trained: anomaly(['train', '--log', WORKSTATION_EXPORT, '--state', dir, '--config', path.join(dir, 'anomaly.json'), '--quiet']) };
+  }
   const state = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-'));
-  t.teardown(() => fs.rmSync(state, { recursive: true, force: true }));
-  const cfg = path.join(state, 'anomaly.json');
-  fs.writeFileSync(cfg, JSON.stringify({ learning: { min_events: 150, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: false } }));
-  const trained = anomaly(['train', '--log', WORKSTATION_EXPORT, '--state', state, '--config', cfg, '--quiet']);
+  test.teardown(() => fs.rmSync(state, { recursive: true, force: true }));
+  fs.cpSync(workstation.dir, state, { recursive: true });
+  return { state, cfg: path.join(state, 'anomaly.json'), trained: workstation.trained };
+}
+
+t.test('train and score on real logs, and errors that name the file', async (t) => {
+  const { state, cfg, trained } = trainedOnWorkstation(t);
   t.equal(trained.code, 0, trained.err);
   t.match(trained.out, /learned 1,741 rows/);
   t.ok(fs.readdirSync(path.join(state, 'subjects')).length > 0, 'models saved in the state directory');
@@ -65,11 +83,8 @@ t.test('train and score on real logs, and errors that name the file', async (t) 
 // and scored them after the rows that came later: the demo's last two days scored twice gave
 // 35 bad rows the second time instead of 25 (root's sshd, "session from internal never seen").
 t.test('score given lines it has already scored prints their scores again, and learns nothing twice', async (t) => {
-  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-'));
-  t.teardown(() => fs.rmSync(state, { recursive: true, force: true }));
-  const cfg = path.join(state, 'anomaly.json');
-  fs.writeFileSync(cfg, JSON.stringify({ learning: { min_events: 150, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: false } }));
-  t.equal(anomaly(['train', '--log', WORKSTATION_EXPORT, '--state', state, '--config', cfg, '--quiet']).code, 0);
+  const { state, cfg, trained } = trainedOnWorkstation(t);
+  t.equal(trained.code, 0);
   const events = () =>
     fs
       .readdirSync(path.join(state, 'subjects'))

@@ -5,6 +5,7 @@ import * as path from 'path';
 import t, { type Test } from 'tap';
 import { ExtensionClient, type ExtensionStatus } from '../extension/client';
 import { MessageType, MessageWriter, TType } from '../extension/wire';
+import { bareNode } from './helpers/bare-node';
 
 // The client's timeout is for a peer that says nothing, never for an answer that is already
 // there. A process that was starved (a loaded host) or busy wakes with the timer and the
@@ -82,7 +83,7 @@ async function answerWhileBusy(t: Test, stallFirst: boolean): Promise<number> {
   for (let attempt = 1, timeoutMs = 250; ; attempt++, timeoutMs *= 2) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-client-'));
     const sock = path.join(dir, 's');
-    const peer = spawn(process.execPath, ['-e', PEER, sock, dir, pong], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } });
+    const peer = spawn(...bareNode(['-e', PEER, sock, dir, pong]), { stdio: ['pipe', 'pipe', 'inherit'] });
     try {
       await said(peer, 'ready');
       const asked = said(peer, 'asked');

@@ -9,6 +9,7 @@ import { writeReport } from '../report/report';
 import { findIncidents } from '../report/incidents';
 import type { ScoredEvent, ScoredWindow } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
+import { bareNode } from './helpers/bare-node';
 import { DIST } from './helpers/paths';
 
 t.test('the demo stream is osquery output with six attack stories', async (t) => {
@@ -38,7 +39,8 @@ t.test('npm run demo, under umask 0: the real extension finds every story throug
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-demo-test-'));
   t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
   const demo = [path.join(DIST, 'cli', 'main.js'), 'demo', '--out', out, '--days', '10', '--quiet'];
-  const r = spawnSync('/bin/sh', ['-c', 'umask 0 && exec "$0" "$@"', process.execPath, ...demo], {
+  // unset NODE_OPTIONS: the demo and the extension it starts run without tap's hooks (bareNode)
+  const r = spawnSync('/bin/sh', ['-c', 'umask 0 && unset NODE_OPTIONS && exec "$0" "$@"', process.execPath, ...demo], {
     encoding: 'utf8',
     // only for a hang, and under tap's own limit (package.json), so a hung demo is reported
     // with its output and killed, not left running when tap kills this file; 10 days of
@@ -450,7 +452,7 @@ t.test('report keeps no row columns in memory: retained rows with long command l
     run(['--state', ${JSON.stringify(state)}, '--config', ${JSON.stringify(cfg)}, '--out', ${JSON.stringify(path.join(dir, 'report'))}]).then((code) => {
       process.stderr.write(JSON.stringify({ code, grownKb: kb('VmHWM') - before }));
     });`;
-  const res = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8' });
+  const res = spawnSync(...bareNode(['-e', script]), { encoding: 'utf8' });
   const got = JSON.parse(res.stderr.slice(res.stderr.lastIndexOf('{'))) as { code: number; grownKb: number };
   t.equal(got.code, 0, 'the report is written');
   // holding the columns cost 2.2 times the rows' bytes at the peak; without them the peak is

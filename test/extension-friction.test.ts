@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
+import { bareNode } from './helpers/bare-node';
 import { emulated } from './helpers/emulated';
 import { DIST, ROOT } from './helpers/paths';
 
@@ -15,7 +16,7 @@ function ext(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string) {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANOMALY_') && k !== 'OSQUERY_EXTENSION'));
   // the timeout only ends a hang, so that it is reported instead of stalling the suite (SIGKILL:
   // a blocked event loop never runs the SIGTERM handler)
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { ...clean, ...env }, cwd, timeout: 120_000, killSignal: 'SIGKILL' });
+  const r = spawnSync(...bareNode([MAIN, ...args]), { encoding: 'utf8', env: { ...clean, ...env }, cwd, timeout: 120_000, killSignal: 'SIGKILL' });
   return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
 }
 
@@ -63,7 +64,7 @@ t.test('a relative ANOMALY_STATE_DIR is refused (EX_CONFIG), by anomaly.ext and 
   t.equal(r.err.trim().split('\n').length, 1, 'one line');
   t.same(fs.readdirSync(dir), [], 'nothing created in the working directory');
   const cli = (args: string[], env: NodeJS.ProcessEnv) =>
-    spawnSync(process.execPath, [path.join(DIST, 'cli', 'main.js'), ...args], {
+    spawnSync(...bareNode([path.join(DIST, 'cli', 'main.js'), ...args]), {
       encoding: 'utf8',
       env: { ...process.env, ANOMALY_CONFIG: '', ...env },
       cwd: dir,

@@ -7,6 +7,7 @@ import * as zlib from 'zlib';
 import { readResultLogs } from '../scorer/parse/results';
 import { RetainedScores } from '../state/scores';
 import { table } from '../cli/commands/shared';
+import { bareNode } from './helpers/bare-node';
 import { anomaly } from './helpers/cli';
 import { DIST } from './helpers/paths';
 
@@ -338,7 +339,7 @@ t.test('a .gz that inflates to a huge JSON array (a gzip bomb) is read a record 
       }
       process.stdout.write(JSON.stringify({ paths, errors, grownKb: kb('VmHWM') - before }));
     })();`;
-  const res = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8' });
+  const res = spawnSync(...bareNode(['-e', script]), { encoding: 'utf8' });
   t.equal(res.status, 0, `the child read the file (${res.stderr.slice(-500)})`);
   const got = JSON.parse(res.stdout) as { paths: string[]; errors: string[]; grownKb: number };
   t.same(got.errors, [], 'no error');

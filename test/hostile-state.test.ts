@@ -8,6 +8,7 @@ import type { ScoredEvent, ScoredWindow } from '../scorer/types';
 import { JsonlAppender, readJsonl } from '../state/atomic';
 import { RetainedScores } from '../state/scores';
 import { RetainedWindows } from '../state/windows';
+import { bareNode } from './helpers/bare-node';
 import { anomaly } from './helpers/cli';
 import { emulatedOnSmallDisk, fill, smallDisk } from './helpers/disk';
 import { counters, emulated, exited, processLine as line, until } from './helpers/emulated';
@@ -392,7 +393,7 @@ t.test('the copies a crash leaves half written are removed at the next start, no
     // a real process killed in the middle of writeStateFile: its first 300 kB are written
     // when the next member is turned into JSON, which kills the process
     const script = `require(${JSON.stringify(path.join(DIST, 'state', 'atomic.js'))}).writeStateFile(${JSON.stringify(file)}, 'subject', 1, { a: 'x'.repeat(300000), b: { toJSON() { process.kill(process.pid, 'SIGKILL'); } } });`;
-    const res = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NODE_OPTIONS: '' } });
+    const res = spawnSync(...bareNode(['-e', script]));
     t.equal(res.signal, 'SIGKILL', `killed while writing ${path.relative(e.stateDir, file)}`);
   };
   const targets = [

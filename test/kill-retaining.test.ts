@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
+import { bareNode } from './helpers/bare-node';
 import { FIRST, FIRST_WINDOW, SECOND, life, until } from './helpers/kill-retaining';
 
 // chaos2's first "seen and left": the scorer thread saved the window state (with `taken`, the
@@ -17,7 +18,7 @@ t.test('windows a batch closed are kept when the process is SIGKILLed while reta
   // the first life: the first batch scored and its window state saved, the second batch scored
   // (closing the first batch's window, and saving the subject that began to monitor), then a
   // SIGKILL as the main thread begins to retain the closed windows
-  const child = spawn(process.execPath, [path.join(__dirname, 'helpers', 'kill-retaining.js'), dir], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(...bareNode([path.join(__dirname, 'helpers', 'kill-retaining.js'), dir]), { stdio: ['ignore', 'inherit', 'inherit'] });
   const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
   t.equal(signal, 'SIGKILL', `the first life died as it retained the closed windows (exit ${code})`);
   // the next start: the queue gives the second batch back, and it is scored again

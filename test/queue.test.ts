@@ -8,6 +8,7 @@ import * as vm from 'vm';
 import fsModule = require('fs');
 import { DurableQueue } from '../extension/queue';
 import { readStateFile, writeStateFile } from '../state/atomic';
+import { bareNode } from './helpers/bare-node';
 
 // The durable queue on its own: what is appended comes back after a stop, commits survive,
 // a full disk never throws from the timer and recovery needs nobody, and damaged segments or
@@ -539,7 +540,7 @@ t.test('the lines waiting in the queue are kept on disk, not in memory as well',
     process.stdout.write(JSON.stringify({ queued: q.length, grownMb: grown / 2 ** 20, first: first.map((l) => JSON.parse(l).columns.n) }));
     q.close();`;
   const run = (mode: string) => {
-    const res = spawnSync(process.execPath, ['--expose-gc', '-e', script(mode)], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+    const res = spawnSync(...bareNode(['--expose-gc', '-e', script(mode)]), { encoding: 'utf8' });
     t.equal(res.status, 0, `${mode}: ${res.stderr.slice(-300)}`);
     return JSON.parse(res.stdout) as { queued: number; grownMb: number; first: number[] };
   };

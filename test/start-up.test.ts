@@ -6,6 +6,7 @@ import t from 'tap';
 import fsModule = require('fs');
 import { RetainedScores } from '../state/scores';
 import { RetainedWindows } from '../state/windows';
+import { bareNode } from './helpers/bare-node';
 import { emulated, exited, until } from './helpers/emulated';
 import { DIST } from './helpers/paths';
 import { fillScores, plainRow } from './helpers/scored';
@@ -186,7 +187,7 @@ t.test('reading retained scores holds about a slice of rows, not a whole segment
       const bad = s.select({ score: [{ op: '<', value: 0.3 }] }).length;
       process.stdout.write(JSON.stringify({ rows: s.size, bad, grownKb: kb('VmHWM') - before }));
     });`;
-  const res = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8' });
+  const res = spawnSync(...bareNode(['-e', script]), { encoding: 'utf8' });
   t.equal(res.status, 0, `the child read the store (${res.stderr.slice(-500)})`);
   const got = JSON.parse(res.stdout) as { rows: number; bad: number; grownKb: number };
   t.equal(got.rows, 40_000, 'every row');
@@ -293,7 +294,7 @@ t.test('retained windows are held as an index of columns, not an object each: 20
       const alice = s.select({ subject: ['uid:1007'], start: [{ op: '>=', value: ${start + 90 * 600} }] });
       process.stdout.write(JSON.stringify({ size: s.size, bad: bad.length, first: bad[0], alice: alice.map((w) => w.start), grown }));
     });`;
-  const res = spawnSync(process.execPath, ['--expose-gc', '-e', script], { env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const res = spawnSync(...bareNode(['--expose-gc', '-e', script]), { encoding: 'utf8', maxBuffer: 1 << 26 });
   t.equal(res.status, 0, `the child read the windows (${res.stderr.slice(-500)})`);
   const got = JSON.parse(res.stdout) as {
     size: number;

@@ -1,12 +1,13 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
+import { bareNode } from './bare-node';
 import { DIST } from './paths';
 
 const CLI = path.join(DIST, 'cli', 'main.js');
 
 /** run the `anomaly` command as a user would, without the caller's ANOMALY_CONFIG */
 export function anomaly(args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ANOMALY_CONFIG: '', ...env }, timeout: 600_000 });
+  const r = spawnSync(...bareNode([CLI, ...args]), { encoding: 'utf8', env: { ...process.env, ANOMALY_CONFIG: '', ...env }, timeout: 600_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
