@@ -4,6 +4,7 @@ import * as path from 'path';
 import * as readline from 'readline';
 import { DEMO_USERS, evaluationSplit, generateDemo } from '../../demo/generate';
 import { OsquerydEmulator } from '../../emulator';
+import { answers } from '../../emulator/manager-socket';
 import { writeReport } from '../../report/report';
 import { BAD_BELOW, GOOD_FROM } from '../../scorer/calibration';
 import type { ModelName, ScoredEvent, ScoredWindow } from '../../scorer/types';
@@ -75,6 +76,14 @@ export async function run(argv: string[]): Promise<number> {
     );
     return EXIT.ok;
   }
+  // the emulator shares this process with the report's rendering, which holds the event loop
+  // for seconds; the extension takes a ping slower than the interval for osqueryd gone, so
+  // the interval leaves room for that
+  const emu = new OsquerydEmulator({ dir: path.join(out, 'osquery'), interval: 10, timeout: 10, hostIdentifier: 'web-01', users: DEMO_USERS });
+  // a demo still running into this --out (its npm or terminal gone, the process not) keeps
+  // its files: the emulator would refuse its socket anyway, but only after the state was wiped
+  if (await answers(emu.socket))
+    throw new CliError(`another demo is still running into ${out} (its osqueryd answers on ${emu.socket}): end it, or pass another --out`, EXIT.tempfail);
   const logFile = path.join(out, 'osqueryd.results.log');
   fs.writeFileSync(logFile, stream.lines.join('\n') + '\n');
 
@@ -97,10 +106,6 @@ export async function run(argv: string[]): Promise<number> {
   // anyone can write
   fs.chmodSync(configFile, 0o644);
 
-  // the emulator shares this process with the report's rendering, which holds the event loop
-  // for seconds; the extension takes a ping slower than the interval for osqueryd gone, so
-  // the interval leaves room for that
-  const emu = new OsquerydEmulator({ dir: path.join(out, 'osquery'), interval: 10, timeout: 10, hostIdentifier: 'web-01', users: DEMO_USERS });
   const extensionLog: string[] = [];
   let failed = true;
   await emu.start();
