@@ -109,6 +109,13 @@ export async function run(argv: string[]): Promise<number> {
   const extensionLog: string[] = [];
   let failed = true;
   await emu.start();
+  // ended by a signal before its summary (kill, a closed terminal), the demo takes the emulator
+  // and the extension with it: an orphaned extension pings the next run's emulator on the same
+  // --out, and lives on beside that run's own
+  const ending = (signal: NodeJS.Signals) => void emu.shutdown(2000).finally(() => process.exit(128 + (os.constants.signals[signal] ?? 0)));
+  const endings = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const s of endings) process.on(s, ending);
+  const ownSignals = () => endings.forEach((s) => process.off(s, ending));
   try {
     // the extension's own log is kept, and shown only if the demo fails: its warnings about
     // the emulator going away at the end are expected, not news
@@ -220,6 +227,8 @@ export async function run(argv: string[]): Promise<number> {
     });
     w(`\nreport: ${report}\nresults log: ${logFile}\nfinished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
     failed = false;
+    // serve() has its own ending for the signals
+    ownSignals();
     if (flags.serve) {
       // an example for feedback: the lowest-scored row outside the stories (a false positive if there is one)
       const inStories = new Set(found.flatMap((f) => f.hits));
@@ -235,6 +244,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     return EXIT.ok;
   } finally {
+    ownSignals();
     await emu.shutdown(5000);
     if (failed && extensionLog.length) process.stderr.write(`anomaly.ext said:\n${extensionLog.join('')}`);
   }
