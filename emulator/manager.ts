@@ -6,6 +6,7 @@ import * as path from 'path';
 import * as thrift from 'thrift';
 import { ExtensionClient, ExtensionManager, THRIFT_TIMEOUT_MS, toNumber, types } from '../extension/client';
 import { launchExtension, type LaunchOptions } from './launcher';
+import { answers, listenAt, stillOurs, type BoundSocket } from './manager-socket';
 import { SocketTransport } from '../extension/transport';
 import { generateContext, loadTable, queryColumnNames, referencedTables, runQuery, sqlite, type ColumnRoute } from './sql';
 
@@ -101,6 +102,8 @@ export class OsquerydEmulator extends EventEmitter {
   readonly timeout: number;
   private readonly extensions = new Map<number, Registered>();
   private server: net.Server | null = null;
+  /** the socket file this emulator bound, while it runs */
+  private bound: BoundSocket | null = null;
   /** the watcher's next round, while it waits between rounds */
   private health: NodeJS.Timeout | null = null;
   /** bumped at each start and stop: a round still running from before a restart schedules nothing */
@@ -131,16 +134,16 @@ export class OsquerydEmulator extends EventEmitter {
 
   async start(): Promise<void> {
     fs.mkdirSync(this.opts.dir, { recursive: true });
+    // a socket left by a killed osqueryd is removed; one that answers is another osqueryd's,
+    // refused as osqueryd's pidfile refuses a second instance
+    if (await answers(this.socket)) throw new Error(`osqueryd is already running: ${this.socket} accepts connections`);
     this.removeStaleSockets();
     const handler = this.handler();
     this.server = thrift.createServer(ExtensionManager, handler as never, {
       transport: SocketTransport,
       protocol: thrift.TBinaryProtocol,
     }) as unknown as net.Server;
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(this.socket, () => resolve());
-    });
+    this.bound = await listenAt(this.server, this.socket);
     // thrift re-emits a client connection's errors on the server: a client that hangs up
     // before its answer is written (EPIPE, ECONNRESET) is its own business, as in osqueryd
     this.server.on('error', () => undefined);
@@ -512,9 +515,12 @@ export class OsquerydEmulator extends EventEmitter {
       await Promise.all([...this.extensions.values()].map((e) => new ExtensionClient(e.socket).shutdown(2000).catch(() => undefined)));
     }
     this.extensions.clear();
+    // a socket that is no longer ours (another start replaced it) and its extensions' are left alone
+    const ours = stillOurs(this.socket, this.bound);
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server = null;
-    this.removeStaleSockets();
+    this.bound = null;
+    if (ours) this.removeStaleSockets();
   }
 
   /** stop the manager and wait for launched extensions to exit (or kill them after a grace period) */

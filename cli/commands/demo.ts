@@ -4,6 +4,7 @@ import * as path from 'path';
 import * as readline from 'readline';
 import { DEMO_USERS, evaluationSplit, generateDemo } from '../../demo/generate';
 import { OsquerydEmulator } from '../../emulator';
+import { answers } from '../../emulator/manager-socket';
 import { writeReport } from '../../report/report';
 import { BAD_BELOW, GOOD_FROM } from '../../scorer/calibration';
 import type { ModelName, ScoredEvent, ScoredWindow } from '../../scorer/types';
@@ -75,6 +76,14 @@ export async function run(argv: string[]): Promise<number> {
     );
     return EXIT.ok;
   }
+  // the emulator shares this process with the report's rendering, which holds the event loop
+  // for seconds; the extension takes a ping slower than the interval for osqueryd gone, so
+  // the interval leaves room for that
+  const emu = new OsquerydEmulator({ dir: path.join(out, 'osquery'), interval: 10, timeout: 10, hostIdentifier: 'web-01', users: DEMO_USERS });
+  // a demo still running into this --out (its npm or terminal gone, the process not) keeps
+  // its files: the emulator would refuse its socket anyway, but only after the state was wiped
+  if (await answers(emu.socket))
+    throw new CliError(`another demo is still running into ${out} (its osqueryd answers on ${emu.socket}): end it, or pass another --out`, EXIT.tempfail);
   const logFile = path.join(out, 'osqueryd.results.log');
   fs.writeFileSync(logFile, stream.lines.join('\n') + '\n');
 
@@ -97,13 +106,16 @@ export async function run(argv: string[]): Promise<number> {
   // anyone can write
   fs.chmodSync(configFile, 0o644);
 
-  // the emulator shares this process with the report's rendering, which holds the event loop
-  // for seconds; the extension takes a ping slower than the interval for osqueryd gone, so
-  // the interval leaves room for that
-  const emu = new OsquerydEmulator({ dir: path.join(out, 'osquery'), interval: 10, timeout: 10, hostIdentifier: 'web-01', users: DEMO_USERS });
   const extensionLog: string[] = [];
   let failed = true;
   await emu.start();
+  // ended by a signal before its summary (kill, a closed terminal), the demo takes the emulator
+  // and the extension with it: an orphaned extension pings the next run's emulator on the same
+  // --out, and lives on beside that run's own
+  const ending = (signal: NodeJS.Signals) => void emu.shutdown(2000).finally(() => process.exit(128 + (os.constants.signals[signal] ?? 0)));
+  const endings = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const s of endings) process.on(s, ending);
+  const ownSignals = () => endings.forEach((s) => process.off(s, ending));
   try {
     // the extension's own log is kept, and shown only if the demo fails: its warnings about
     // the emulator going away at the end are expected, not news
@@ -215,6 +227,8 @@ export async function run(argv: string[]): Promise<number> {
     });
     w(`\nreport: ${report}\nresults log: ${logFile}\nfinished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
     failed = false;
+    // serve() has its own ending for the signals
+    ownSignals();
     if (flags.serve) {
       // an example for feedback: the lowest-scored row outside the stories (a false positive if there is one)
       const inStories = new Set(found.flatMap((f) => f.hits));
@@ -230,6 +244,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     return EXIT.ok;
   } finally {
+    ownSignals();
     await emu.shutdown(5000);
     if (failed && extensionLog.length) process.stderr.write(`anomaly.ext said:\n${extensionLog.join('')}`);
   }
