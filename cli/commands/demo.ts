@@ -77,8 +77,8 @@ export async function run(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   // the emulator shares this process with the report's rendering, which holds the event loop
-  // for seconds; the extension takes a ping slower than the interval for osqueryd gone, so
-  // the interval leaves room for that
+  // for seconds: a 10 s interval and timeout keep both sides' health checks clear of that stall
+  // (the extension takes only a socket gone or refusing for osqueryd gone, never a slow ping)
   const emu = new OsquerydEmulator({ dir: path.join(out, 'osquery'), interval: 10, timeout: 10, hostIdentifier: 'web-01', users: DEMO_USERS });
   // a demo still running into this --out (its npm or terminal gone, the process not) keeps
   // its files: the emulator would refuse its socket anyway, but only after the state was wiped
