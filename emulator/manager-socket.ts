@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
+import { sunPathProblem } from '../extension/sun-path';
 
 // The manager socket's file, owned by one emulator at a time. A run killed before its stop
 // leaves the file behind; a later start removes it, as osqueryd does. But a run that is only
@@ -39,9 +40,17 @@ export function answers(file: string, timeoutMs = 2000): Promise<boolean> {
  * then, so the bound path must be one no one else will ever use.
  */
 export async function listenAt(server: net.Server, file: string): Promise<BoundSocket> {
-  const staging = fs.mkdtempSync(path.join(path.dirname(file), '.manager-bind-'));
+  // a path libuv would cut binds elsewhere: the file itself, which clients connect to, and the
+  // staging name `.bXXXXXX/s`, no longer than it for a name of 10 bytes or more and at most 9
+  // longer, so any manager path the extension takes (97 bytes, extension/args.ts) is served
+  // (a longer prefix cut the bind to a stray `.manager-bin` beside it, review rev2)
+  const tooLong = sunPathProblem(file);
+  if (tooLong) throw new Error(`cannot serve the manager socket: ${tooLong}`);
+  const staging = fs.mkdtempSync(path.join(path.dirname(file), '.b'));
   try {
     const bound = path.join(staging, 's');
+    const cut = sunPathProblem(bound);
+    if (cut) throw new Error(`cannot serve the manager socket: ${cut}`);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(bound, () => {

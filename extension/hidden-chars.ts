@@ -6,12 +6,15 @@
 // marks, joiners and spaces that show nothing at all: zero-width space U+200B, the
 // left-to-right and right-to-left marks U+200E/F, the Arabic letter mark U+061C, the word
 // joiner U+2060, the byte order mark U+FEFF, soft hyphen U+00AD, and the tag characters
-// U+E0000–E007F; and the Hangul fillers, letters drawn as blanks. Shown raw,
+// U+E0000–E007F; the Hangul fillers, letters drawn as blanks; and the rest of Unicode's
+// default-ignorable characters, which are marks or letters yet draw nothing: the variation
+// selectors (U+FE00–FE0F, U+E0100–E01EF), the combining grapheme joiner U+034F, the Khmer
+// inherent vowels U+17B4/5, the Mongolian free variation selectors (review rev2). Shown raw,
 // `/usr/bin/su<U+200B>do` reads `/usr/bin/sudo`: an alert on a user's own program looks like
 // root's routine sudo, a false alarm to label normal. Each caller escapes them, and C0 as its
 // output needs, through one set, so the report, the command line and the log agree.
 
-const HIDDEN_CLASS = '\\x7f-\\x9f\\u2028\\u2029\\u115f\\u1160\\u3164\\uffa0\\p{Cf}';
+const HIDDEN_CLASS = '\\x7f-\\x9f\\u2028\\u2029\\u115f\\u1160\\u3164\\uffa0\\p{Cf}\\p{Default_Ignorable_Code_Point}';
 
 /** a global pattern of the hidden characters and the C0 range `c0` (a class body, '' for none) */
 export function hiddenChars(c0: string): RegExp {

@@ -1,9 +1,11 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import t, { type Test } from 'tap';
 import { OsquerydEmulator } from '../emulator';
+import { listenAt } from '../emulator/manager-socket';
 import { ManagerClient } from '../extension/client';
 
 // A demo run again into the --out of one that was killed. What a killed run leaves is a
@@ -58,4 +60,27 @@ t.test("a manager's stop leaves alone a socket that replaced its own", async (t)
   t.teardown(() => second.stop());
   await first.stop();
   t.equal(await pong(second.socket), 0, 'the second manager still answers after the first stopped');
+});
+
+t.test('a manager socket as long as the extension takes (97 bytes) is served, and nothing is bound at a cut name (rev2)', async (t) => {
+  const d = dir(t);
+  // a short name in a deep directory: the longest path extension/args.ts accepts
+  const deep = path.join(d, 'd'.repeat(Math.max(1, 97 - d.length - 4)));
+  fs.mkdirSync(deep);
+  const file = path.join(deep, 'em');
+  t.equal(Buffer.byteLength(file), 97);
+  const server = net.createServer();
+  t.teardown(() => server.close());
+  await listenAt(server, file);
+  t.ok(fs.lstatSync(file).isSocket(), 'the socket is at its path');
+  t.same(fs.readdirSync(deep), ['em'], 'no socket left at a name libuv cut');
+});
+
+t.test('a socket path too long for a unix address is refused before anything is bound (rev2)', async (t) => {
+  const d = dir(t);
+  const file = path.join(d, 'm'.repeat(120 - d.length));
+  const server = net.createServer();
+  t.teardown(() => server.close());
+  await t.rejects(listenAt(server, file), /longer than a unix socket address holds/);
+  t.same(fs.readdirSync(d), [], 'nothing is left in the directory');
 });
