@@ -58,9 +58,16 @@ export async function listenAt(server: net.Server, file: string): Promise<BoundS
         resolve();
       });
     });
-    fs.renameSync(bound, file);
-    const st = fs.lstatSync(file);
-    return { dev: st.dev, ino: st.ino };
+    try {
+      fs.renameSync(bound, file);
+      const st = fs.lstatSync(file);
+      return { dev: st.dev, ino: st.ino };
+    } catch (err) {
+      // a server left listening at the staging name serves no one and keeps the process (a
+      // test, the demo) alive for good: the start fails, and says why
+      server.close();
+      throw err;
+    }
   } finally {
     fs.rmSync(staging, { recursive: true, force: true });
   }

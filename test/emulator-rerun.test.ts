@@ -84,3 +84,18 @@ t.test('a socket path too long for a unix address is refused before anything is 
   await t.rejects(listenAt(server, file), /longer than a unix socket address holds/);
   t.same(fs.readdirSync(d), [], 'nothing is left in the directory');
 });
+
+t.test('a socket that cannot be put in place leaves no server listening (the process can end)', async (t) => {
+  // the manager's path is a directory with something in it, so the rename fails: the server
+  // bound at the staging name was left listening, which held the test's process open until
+  // tap's hour-long timeout (the CI run of 5e8c886, whose bind was cut before rev2)
+  const d = dir(t);
+  const file = path.join(d, 'em');
+  fs.mkdirSync(file);
+  fs.writeFileSync(path.join(file, 'x'), '');
+  const server = net.createServer();
+  t.teardown(() => server.close());
+  await t.rejects(listenAt(server, file));
+  t.equal(server.listening, false, 'the server is closed');
+  t.same(fs.readdirSync(d).sort(), ['em'], 'and no staging directory is left');
+});
