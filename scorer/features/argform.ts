@@ -34,6 +34,19 @@ const BASE64_RUN = /[A-Za-z0-9+/_-]{40,}={0,2}/g;
 /** a hex run longer than any digest (SHA-512 is 128): git's and container ids are routine */
 const HEX_RUN = /[0-9a-fA-F]{129,}/;
 const SEPARATOR = /(\|\||\||&&|[;&()`\n]|\$\()/;
+/**
+ * Interpreters' options that take the next word as their value, so that the options after it
+ * are still read: `python3 -W ignore -c …`, `php -d x=1 -r …`, `node -r fs -e …`, `bash -o
+ * pipefail -c …` (stopping at the value let code given after it pass as no form, rev2)
+ */
+const OPTION_VALUE: Record<string, RegExp> = {
+  python: /^-[WXQ]$/,
+  ruby: /^-[IrEC]$/,
+  php: /^-[dcz]$/,
+  node: /^(?:-r|-C|--require|--import|--loader|--experimental-loader|--input-type|--conditions)$/,
+  perl: /^-I$/,
+};
+const SHELL_OPTION_VALUE = /^[-+][oO]$/;
 
 /**
  * The forms of a command line (see the top of this file), each once, in a fixed order; none
@@ -53,8 +66,9 @@ export function argumentForms(cmdline: string): ArgumentForm[] {
     budget -= words.length;
     const starts = commandStarts(words);
     if (starts.length === 0) continue;
-    // text piped into a shell: `curl … | sh`, `| sudo bash -s`
-    if (parts[i - 1] === '|' && COMMAND_SHELLS.has(programName(words[starts[0]]))) found.add('pipe-shell');
+    // text piped into a shell or an interpreter that reads its code there: `curl … | sh`,
+    // `| sudo bash -s`, `| python3`; not `| bash script.sh` or `| xargs sh -c …`
+    if (parts[i - 1] === '|' && readsCodeFromInput(words, starts[0])) found.add('pipe-shell');
     for (const at of starts) {
       const program = programName(words[at]);
       if (isShell(program) && !COMMAND_SHELLS.has(program) && codeOptionAt(program, words, at + 1) >= 0) found.add('inline-code');
@@ -82,8 +96,31 @@ function optionsOf(words: string[], from: number): string[] {
 
 /** where the option giving code to `program` is among its options from `from`; -1 when none */
 function codeOptionAt(program: string, words: string[], from: number): number {
-  for (let i = from; i < words.length && words[i].startsWith('-'); i++) if (isCodeOption(program, words[i])) return i;
+  for (let i = from; i < words.length && words[i].startsWith('-'); i++) {
+    if (isCodeOption(program, words[i])) return i;
+    if (takesValue(program, words[i])) i++;
+  }
   return -1;
+}
+
+function takesValue(program: string, option: string): boolean {
+  return (COMMAND_SHELLS.has(program) ? SHELL_OPTION_VALUE : OPTION_VALUE[program])?.test(option) ?? false;
+}
+
+/**
+ * Whether the shell or interpreter at `at` takes its code from its input: no code given by an
+ * option and no script named, or told to read it there (`sh -s`, `python3 -`).
+ */
+function readsCodeFromInput(words: string[], at: number): boolean {
+  const program = programName(words[at]);
+  if (!isShell(program)) return false;
+  for (let i = at + 1; i < words.length; i++) {
+    const w = words[i];
+    if (w === '-' || (COMMAND_SHELLS.has(program) && /^-\w*s\w*$/.test(w))) return true;
+    if (!w.startsWith('-') || isCodeOption(program, w)) return false;
+    if (takesValue(program, w)) i++;
+  }
+  return true;
 }
 
 /**
