@@ -351,7 +351,7 @@ ${incidents.length ? `<table><thead><tr><th>from (UTC)</th><th>for</th><th>subje
 <h2>Top anomalies</h2>
 ${top.length ? "<p class=\"meta\">A row that is normal for its subject: <code>anomaly feedback ID normal</code> where the extension runs (or <code>INSERT INTO anomaly_feedback (id, label) VALUES ('ID', 'normal')</code>) stops flagging its event for that subject.</p>\n" : ''}${top.length ? `<table><thead><tr><th>time (UTC)</th><th>subject</th><th>host</th><th>score</th><th>verdict</th><th>event</th><th>why</th><th>model</th><th>id</th></tr></thead><tbody>\n${anomalyRows}\n</tbody></table>` : '<p>No bad or ugly rows.</p>'}
 <h2>Score timelines per subject</h2>
-<p class="meta">One time axis for every subject. Dots are rows; horizontal bars are windows, from their start to their end at their score.${bySubject.size > drawn.size ? ` The ${drawn.size} subjects with the lowest scores are drawn; ${(bySubject.size - drawn.size).toLocaleString('en-US')} others, none of them lower, are not (their bad rows are in the tables above).` : ''}</p>
+<p class="meta">One time axis for every subject. Dots are rows; horizontal bars are windows, from their start to their end at their score.${bySubject.size > drawn.size ? ` The ${drawn.size} subjects with the lowest scores are drawn; ${(bySubject.size - drawn.size).toLocaleString('en-US')} others, none of them lower, are not (the tables above list at most ${TOP_ANOMALIES} rows; every row of theirs is in <code>anomaly_scores</code>).` : ''}</p>
 ${timelines.join('\n') || '<p>No scored rows yet.</p>'}
 <h2>Score distribution</h2>
 <figure>${histogram}</figure>
