@@ -34,3 +34,14 @@ export function jsonEscape(c: string): string {
   for (let i = 0; i < c.length; i++) out += `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`;
   return out;
 }
+
+const SHOWN_HIDDEN = hiddenChars('\\x00-\\x08\\x0b-\\x1f');
+
+/**
+ * Untrusted text for a reader that keeps its lines and tabs (a CLI message, a report cell,
+ * where HTML shows them as spaces): every other C0 control and every hidden character
+ * escaped with `codeEscape`, so none drives a terminal or hides in what is shown
+ */
+export function showHidden(text: string): string {
+  return text.replace(SHOWN_HIDDEN, codeEscape);
+}

@@ -4,7 +4,7 @@ import { BAD_BELOW, GOOD_FROM } from '../scorer/calibration';
 import type { ModelSummary, ScoredEvent, ScoredWindow } from '../scorer/types';
 import { evenSample } from '../scorer/sample';
 import { replaceFile, writeAll } from '../state/atomic';
-import { codeEscape, hiddenChars } from '../extension/hidden-chars';
+import { showHidden } from '../extension/hidden-chars';
 import { duration, findIncidents, INCIDENT_GAP_SECONDS, subjectKey, type Incident } from './incidents';
 
 // A self-contained HTML report for people who would rather look than read: the incidents
@@ -207,9 +207,6 @@ function histogramSpec(rows: ReadonlyArray<{ score: number | null; verdict: stri
   };
 }
 
-/** the hidden characters (extension/hidden-chars.ts) and C0 but tab and newline, which HTML shows as spaces */
-const SHOWN_HIDDEN = hiddenChars('\\x00-\\x08\\x0b-\\x1f');
-
 /**
  * Control characters, bidi controls and characters that draw nothing of the rows made visible,
  * as the command line shows them (cli/commands/shared.ts printable): a program a local user
@@ -217,7 +214,7 @@ const SHOWN_HIDDEN = hiddenChars('\\x00-\\x08\\x0b-\\x1f');
  * "sudo"; escaping markup does not stop that
  */
 export function visible(s: string): string {
-  return s.replace(SHOWN_HIDDEN, codeEscape);
+  return showHidden(s);
 }
 
 export function escapeHtml(s: string): string {

@@ -6,7 +6,7 @@ import type { LogFn } from '../../scorer/scorer';
 import { rowBatches } from '../../scorer/parse/batches';
 import type { LogItem } from '../../scorer/parse/results';
 import type { ResultRow } from '../../scorer/types';
-import { codeEscape, hiddenChars, jsonEscape } from '../../extension/hidden-chars';
+import { codeEscape, hiddenChars, jsonEscape, showHidden } from '../../extension/hidden-chars';
 import { COMMAND_USER, prepareStateDir, StateDirError, trustStateDir, untrustedPlace } from '../../extension/statedir';
 import { CliError, EXIT } from '../exit';
 import { lockStateDir, StateInUse } from '../../state/lock';
@@ -257,15 +257,13 @@ function looksBinary(bytes: Uint8Array): boolean {
   return control > bytes.length / 100;
 }
 
-const PRINTABLE_HIDDEN = hiddenChars('\\x00-\\x08\\x0b-\\x1f');
-
 /**
  * control characters of untrusted text made visible, so an error never drives the terminal:
  * C0 but tab and newline, and the hidden characters of extension/hidden-chars.ts (DEL, C1,
  * bidi controls, format characters), as cellText (a message is several lines: newline and tab stay)
  */
 export function printable(text: string): string {
-  return text.replace(PRINTABLE_HIDDEN, codeEscape);
+  return showHidden(text);
 }
 
 const CELL_HIDDEN = hiddenChars('\\x00-\\x1f');
