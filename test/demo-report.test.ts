@@ -49,6 +49,7 @@ t.test('npm run demo, under umask 0: the real extension finds every story throug
   });
   t.equal(r.status, 0, r.stderr);
   t.equal(fs.statSync(path.join(out, 'anomaly.json')).mode & 0o022, 0, 'anomaly.json writable by its owner only');
+  t.equal(fs.statSync(path.join(out, 'osqueryd.results.log')).mode & 0o777, 0o600, "the results log, every user's command lines, is 0600");
   t.match(r.stdout, /osquery> SELECT .* FROM anomaly_scores WHERE score < 0\.3/);
   // each table shows the columns its query selects, as osqueryi would
   for (const [, select, header] of r.stdout.matchAll(/^osquery> SELECT (.*?) FROM .*\n\+[-+]+\n\|(.*)\|$/gm)) {
