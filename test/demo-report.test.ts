@@ -7,7 +7,7 @@ import t from 'tap';
 import { generateDemo } from '../demo/generate';
 import { writeReport } from '../report/report';
 import { findIncidents } from '../report/incidents';
-import type { ScoredEvent, ScoredWindow } from '../scorer/types';
+import type { ModelSummary, ScoredEvent, ScoredWindow } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
 import { bareNode } from './helpers/bare-node';
 import { DIST } from './helpers/paths';
@@ -395,6 +395,43 @@ t.test('a flood of subjects draws the least normal timelines only: the report st
   t.match(timelines.join(''), /zz-eve: 1 scored rows, 1 bad/, 'the subject with the bad row is among them');
   t.match(timelines.join(''), /uid:100007: 2 scored rows, 0 bad, 1 ugly/, 'and the one with an ugly row');
   t.match(section, /The 60 subjects with the lowest scores are drawn; 241 others, none of them lower, are not/);
+});
+
+t.test('a flood of subjects lists the models of the drawn subjects only, and says where the rest are', async (t) => {
+  // the models table listed every subject's models: 65,536 uids of a subordinate range made a
+  // table of 196,608 rows, where the timelines and the tables of rows were bounded
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-models-'));
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  const row = (subject: string, i: number, score: number): ScoredEvent => ({
+    ...scoredRows()[1],
+    id: `m${i}`,
+    time: 1_790_000_000 + i,
+    subject,
+    score,
+    verdict: score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good',
+  });
+  const subjects = Array.from({ length: 999 }, (_, i) => `uid:${100_000 + i}`);
+  const rows = subjects.map((s, i) => row(s, i, 0.8 + (i % 10) / 100));
+  // the one that matters sorts last by name
+  subjects.push('zz-eve');
+  rows.push(row('zz-eve', 1000, 0.05));
+  const model = (subject: string, m: ModelSummary['model']): ModelSummary => ({
+    subject,
+    model: m,
+    state: 'monitoring',
+    events: 5000,
+    lastTrained: 1_790_100_000,
+    calibration: 700,
+    backend: 'js',
+  });
+  const models = [...subjects, '*@web-01'].flatMap((s) => [model(s, 'rarity'), model(s, 'ocsvm')]);
+  const html = fs.readFileSync(await writeReport(out, { scores: rows, windows: [], models, generated: 1_790_300_000 }), 'utf8');
+  const section = html.slice(html.indexOf('<h2>Models</h2>'));
+  const listed = new Set([...section.matchAll(/<tr><td>([^<]*)<\/td><td>(rarity|ocsvm)<\/td>/g)].map((m) => m[1]));
+  t.equal(listed.size, 60, 'the models of 60 subjects, not of 1,001');
+  t.ok(listed.has('zz-eve'), 'the subject with the bad row has its models listed (it is drawn)');
+  t.ok(listed.has('*@web-01'), 'and the baseline of its host');
+  t.match(section, /models of 60 subjects are listed[^<]*; 941 others are not[^<]*<code>anomaly_models<\/code>/);
 });
 
 t.test('every plot draws the 0.3 and 0.7 lines once, and the report does not grow with the rows a plot counts', async (t) => {
