@@ -372,22 +372,19 @@ t.test("the report shows characters that draw nothing as escapes: a user's su<ZW
   t.match(html, 'ev\\u200be', 'in subject names too');
 });
 
+/** a row of `subject`, numbered `i`, scored `score`: the floods of subjects below */
+function subjectRow(subject: string, i: number, score: number): ScoredEvent {
+  return { ...scoredRows()[1], id: `f${i}`, time: 1_790_000_000 + i, subject, score, verdict: score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good' };
+}
+
 t.test('a flood of subjects draws the least normal timelines only: the report stays readable and quick to write', async (t) => {
   // a timeline per subject, all of them: a local user with a subordinate uid range (65,536
   // uids) makes a subject of each, and each timeline took ~55 ms and ~14 kB (1,000 subjects:
   // 54 s, 13.7 MB of HTML; 65,536 an hour, most of a GB); the one that matters sorted last
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-subjects-'));
   t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
-  const row = (subject: string, i: number, score: number): ScoredEvent => ({
-    ...scoredRows()[1],
-    id: `f${i}`,
-    time: 1_790_000_000 + i,
-    subject,
-    score,
-    verdict: score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good',
-  });
-  const rows = Array.from({ length: 300 }, (_, i) => row(`uid:${100_000 + i}`, i, 0.8 + (i % 10) / 100));
-  rows.push(row('zz-eve', 400, 0.05), row('uid:100007', 401, 0.5));
+  const rows = Array.from({ length: 300 }, (_, i) => subjectRow(`uid:${100_000 + i}`, i, 0.8 + (i % 10) / 100));
+  rows.push(subjectRow('zz-eve', 400, 0.05), subjectRow('uid:100007', 401, 0.5));
   const html = fs.readFileSync(await writeReport(out, { scores: rows, windows: [], models: [], generated: 1_790_300_000 }), 'utf8');
   const section = html.slice(html.indexOf('Score timelines per subject'), html.indexOf('Score distribution'));
   const timelines = section.split('<figure>').slice(1);
@@ -402,19 +399,11 @@ t.test('a flood of subjects lists the models of the drawn subjects only, and say
   // table of 196,608 rows, where the timelines and the tables of rows were bounded
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-models-'));
   t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
-  const row = (subject: string, i: number, score: number): ScoredEvent => ({
-    ...scoredRows()[1],
-    id: `m${i}`,
-    time: 1_790_000_000 + i,
-    subject,
-    score,
-    verdict: score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good',
-  });
   const subjects = Array.from({ length: 999 }, (_, i) => `uid:${100_000 + i}`);
-  const rows = subjects.map((s, i) => row(s, i, 0.8 + (i % 10) / 100));
+  const rows = subjects.map((s, i) => subjectRow(s, i, 0.8 + (i % 10) / 100));
   // the one that matters sorts last by name
   subjects.push('zz-eve');
-  rows.push(row('zz-eve', 1000, 0.05));
+  rows.push(subjectRow('zz-eve', 1000, 0.05));
   const model = (subject: string, m: ModelSummary['model']): ModelSummary => ({
     subject,
     model: m,
