@@ -76,6 +76,8 @@ export class AnomalyExtension {
   private uuid = 0;
   private watchdog: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
+  /** the pauses a shutdown ends (pauseUnlessStopped) */
+  private readonly wakeOnStop = new Set<() => void>();
   private readonly say: Throttled;
   private readonly cpu = new CpuMonitor();
 
@@ -199,7 +201,8 @@ export class AnomalyExtension {
       }),
       this.feedback,
     ];
-    await this.register();
+    // a stop that came before the name was ours leaves nothing registered: start() ends with it
+    if (!(await this.register())) return this.stopping ?? undefined;
     this.ingest.start();
     try {
       const retention = { maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log };
@@ -256,22 +259,34 @@ export class AnomalyExtension {
     );
   }
 
-  private async register(): Promise<void> {
+  /**
+   * register and serve; false when a shutdown began first. A shutdown ends the wait for a dead
+   * holder's name: the stopped extension went on asking, and registered with osqueryd once the
+   * name was free, after its shutdown had deregistered nothing
+   */
+  private async register(): Promise<boolean> {
     const registry: Registry = { table: {}, logger: {} };
     for (const p of this.plugins) registry[p.registry][p.name] = p.routes();
     const info = new types.InternalExtensionInfo({ name: NAME, version: VERSION, sdk_version: SDK_VERSION, min_sdk_version: SDK_VERSION });
     for (let waiting = false; ;) {
+      if (this.stopping) return false;
       const status = await this.manager.registerExtension(info, registry);
+      if (this.stopping) {
+        // asked before the stop, answered after it: the shutdown deregistered only what it knew
+        if (status.code === 0) await this.manager.deregisterExtension(toNumber(status.uuid), 1000).catch(() => undefined);
+        return false;
+      }
       if (status.code === 0) {
         this.uuid = toNumber(status.uuid);
         break;
       }
       if (!/duplicate/i.test(status.message)) throw new ExitError(1, `osqueryd refused the registration: ${status.message}`);
       const holder = await this.nameHolder();
+      if (this.stopping) return false;
       if (!holder.gone) throw new ExitError(1, `osqueryd refused the registration: ${status.message} (${holder.what})`);
       if (!waiting) this.log('info', `registration refused (${status.message}): ${holder.what}; retrying until osqueryd's health check forgets it`);
       waiting = true;
-      await sleep(500);
+      await this.pauseUnlessStopped(500);
     }
     const old = this.server;
     this.server = await startServer({
@@ -283,6 +298,21 @@ export class AnomalyExtension {
     });
     if (old) void old.close();
     this.log('info', `registered as ${NAME} (uuid ${this.uuid}), serving ${this.server.path}`);
+    return true;
+  }
+
+  /** `ms`, or less when a shutdown begins */
+  private pauseUnlessStopped(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakeOnStop.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakeOnStop.add(done);
+    });
   }
 
   /**
@@ -308,6 +338,7 @@ export class AnomalyExtension {
 
   /** health-check the manager every --interval until shutdown */
   run(): void {
+    if (this.stopping) return;
     let tick = 0;
     let checking = false;
     this.watchdog = setInterval(async () => {
@@ -418,6 +449,7 @@ export class AnomalyExtension {
   shutdown(code: number, why: string): Promise<void> {
     this.stopping ??= (async () => {
       this.log('info', `shutting down: ${why}`);
+      for (const wake of [...this.wakeOnStop]) wake();
       if (this.watchdog) clearInterval(this.watchdog);
       if (this.lockRetry) clearInterval(this.lockRetry);
       this.cpu.stop();

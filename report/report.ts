@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { FLEET_SUBJECT, hostBaselineName } from '../scorer/baseline';
 import { BAD_BELOW, GOOD_FROM } from '../scorer/calibration';
 import type { ModelSummary, ScoredEvent, ScoredWindow } from '../scorer/types';
 import { evenSample } from '../scorer/sample';
@@ -37,6 +38,8 @@ const INCIDENT_ROWS = 100;
  * user with a subordinate uid range (65,536 uids) makes a subject of each uid
  */
 const TIMELINES = 60;
+/** subjects whose models the models table lists: the same flood makes three rows of each */
+const MODEL_SUBJECTS = 60;
 
 type Spec = Record<string, unknown>;
 
@@ -234,6 +237,31 @@ function leastNormal(bySubject: Map<string, ScoredEvent[]>, windowsOf: Map<strin
   return new Map(ranked.slice(0, most).map((r) => [r.key, r.rows]));
 }
 
+/**
+ * The models to list, of at most `most` subjects: first those of the subjects drawn (the least
+ * normal first) and the baseline of each one's host, then the fleet prior, then the others by
+ * name. A model's subject is the row's, or the row's `subject@host` when users are per host.
+ */
+function modelsToList(models: readonly ModelSummary[], drawn: Iterable<string>, most: number): { listed: ModelSummary[]; subjects: number; of: number } {
+  const bySubject = new Map<string, ModelSummary[]>();
+  for (const m of models) (bySubject.get(m.subject) ?? bySubject.set(m.subject, []).get(m.subject)!).push(m);
+  if (bySubject.size <= most) return { listed: [...models], subjects: bySubject.size, of: bySubject.size };
+  const chosen = new Set<string>();
+  const choose = (name: string) => {
+    if (chosen.size < most && bySubject.has(name)) chosen.add(name);
+  };
+  for (const key of drawn) {
+    const [subject, host] = key.split('\u0000');
+    for (const name of [`${subject}@${host}`, subject, hostBaselineName(host)]) choose(name);
+  }
+  choose(FLEET_SUBJECT);
+  for (const name of [...bySubject.keys()].sort()) {
+    if (chosen.size >= most) break;
+    choose(name);
+  }
+  return { listed: [...chosen].flatMap((name) => bySubject.get(name)!), subjects: chosen.size, of: bySubject.size };
+}
+
 function iso(t: number): string {
   return new Date(t * 1000).toISOString().replace('.000Z', 'Z').replace('T', ' ');
 }
@@ -318,7 +346,8 @@ export async function writeReport(outDir: string, data: ReportData): Promise<str
         `<tr class="${s.verdict}"><td class="nowrap">${escapeHtml(iso(s.time))}</td><td>${escapeHtml(s.subject)}</td><td class="nowrap">${escapeHtml(s.host)}</td><td class="num">${(s.score as number).toFixed(3)}</td><td>${escapeHtml(s.verdict)}</td><td><code>${escapeHtml(s.event)}</code></td><td>${escapeHtml(s.reasons)}</td><td>${escapeHtml(s.model)}</td><td class="nowrap"><code>${escapeHtml(s.id)}</code></td></tr>`,
     )
     .join('\n');
-  const modelRows = [...data.models]
+  const models = modelsToList(data.models, drawn.keys(), MODEL_SUBJECTS);
+  const modelRows = models.listed
     .sort((a, b) => a.subject.localeCompare(b.subject) || a.model.localeCompare(b.model))
     .map(
       (m) =>
@@ -353,7 +382,7 @@ ${timelines.join('\n') || '<p>No scored rows yet.</p>'}
 <h2>Score distribution</h2>
 <figure>${histogram}</figure>
 <h2>Models</h2>
-<table><thead><tr><th>subject</th><th>model</th><th>state</th><th>events</th><th>last trained (UTC)</th><th>calibration</th><th>backend</th></tr></thead><tbody>
+${models.of > models.subjects ? `<p class="meta">The models of ${models.subjects} subjects are listed: those of the subjects drawn above, the baselines of their hosts, then others by name; ${(models.of - models.subjects).toLocaleString('en-US')} others are not (every subject's models are in <code>anomaly_models</code>, which <code>anomaly status</code> prints).</p>\n` : ''}<table><thead><tr><th>subject</th><th>model</th><th>state</th><th>events</th><th>last trained (UTC)</th><th>calibration</th><th>backend</th></tr></thead><tbody>
 ${modelRows}
 </tbody></table>
 ${data.unreadable?.length ? `<p><strong>Not shown: ${data.unreadable.length} state file${data.unreadable.length === 1 ? '' : 's'} could not be read (left in place):</strong></p>\n<ul>\n${data.unreadable.map((u) => `<li><code>${escapeHtml(u)}</code></li>`).join('\n')}\n</ul>` : ''}

@@ -7,7 +7,7 @@ import t from 'tap';
 import { generateDemo } from '../demo/generate';
 import { writeReport } from '../report/report';
 import { findIncidents } from '../report/incidents';
-import type { ScoredEvent, ScoredWindow } from '../scorer/types';
+import type { ModelSummary, ScoredEvent, ScoredWindow } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
 import { bareNode } from './helpers/bare-node';
 import { DIST } from './helpers/paths';
@@ -49,6 +49,7 @@ t.test('npm run demo, under umask 0: the real extension finds every story throug
   });
   t.equal(r.status, 0, r.stderr);
   t.equal(fs.statSync(path.join(out, 'anomaly.json')).mode & 0o022, 0, 'anomaly.json writable by its owner only');
+  t.equal(fs.statSync(path.join(out, 'osqueryd.results.log')).mode & 0o777, 0o600, "the results log, every user's command lines, is 0600");
   t.match(r.stdout, /osquery> SELECT .* FROM anomaly_scores WHERE score < 0\.3/);
   // each table shows the columns its query selects, as osqueryi would
   for (const [, select, header] of r.stdout.matchAll(/^osquery> SELECT (.*?) FROM .*\n\+[-+]+\n\|(.*)\|$/gm)) {
@@ -371,22 +372,19 @@ t.test("the report shows characters that draw nothing as escapes: a user's su<ZW
   t.match(html, 'ev\\u200be', 'in subject names too');
 });
 
+/** a row of `subject`, numbered `i`, scored `score`: the floods of subjects below */
+function subjectRow(subject: string, i: number, score: number): ScoredEvent {
+  return { ...scoredRows()[1], id: `f${i}`, time: 1_790_000_000 + i, subject, score, verdict: score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good' };
+}
+
 t.test('a flood of subjects draws the least normal timelines only: the report stays readable and quick to write', async (t) => {
   // a timeline per subject, all of them: a local user with a subordinate uid range (65,536
   // uids) makes a subject of each, and each timeline took ~55 ms and ~14 kB (1,000 subjects:
   // 54 s, 13.7 MB of HTML; 65,536 an hour, most of a GB); the one that matters sorted last
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-subjects-'));
   t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
-  const row = (subject: string, i: number, score: number): ScoredEvent => ({
-    ...scoredRows()[1],
-    id: `f${i}`,
-    time: 1_790_000_000 + i,
-    subject,
-    score,
-    verdict: score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good',
-  });
-  const rows = Array.from({ length: 300 }, (_, i) => row(`uid:${100_000 + i}`, i, 0.8 + (i % 10) / 100));
-  rows.push(row('zz-eve', 400, 0.05), row('uid:100007', 401, 0.5));
+  const rows = Array.from({ length: 300 }, (_, i) => subjectRow(`uid:${100_000 + i}`, i, 0.8 + (i % 10) / 100));
+  rows.push(subjectRow('zz-eve', 400, 0.05), subjectRow('uid:100007', 401, 0.5));
   const html = fs.readFileSync(await writeReport(out, { scores: rows, windows: [], models: [], generated: 1_790_300_000 }), 'utf8');
   const section = html.slice(html.indexOf('Score timelines per subject'), html.indexOf('Score distribution'));
   const timelines = section.split('<figure>').slice(1);
@@ -394,6 +392,35 @@ t.test('a flood of subjects draws the least normal timelines only: the report st
   t.match(timelines.join(''), /zz-eve: 1 scored rows, 1 bad/, 'the subject with the bad row is among them');
   t.match(timelines.join(''), /uid:100007: 2 scored rows, 0 bad, 1 ugly/, 'and the one with an ugly row');
   t.match(section, /The 60 subjects with the lowest scores are drawn; 241 others, none of them lower, are not/);
+});
+
+t.test('a flood of subjects lists the models of the drawn subjects only, and says where the rest are', async (t) => {
+  // the models table listed every subject's models: 65,536 uids of a subordinate range made a
+  // table of 196,608 rows, where the timelines and the tables of rows were bounded
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-models-'));
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  const subjects = Array.from({ length: 999 }, (_, i) => `uid:${100_000 + i}`);
+  const rows = subjects.map((s, i) => subjectRow(s, i, 0.8 + (i % 10) / 100));
+  // the one that matters sorts last by name
+  subjects.push('zz-eve');
+  rows.push(subjectRow('zz-eve', 1000, 0.05));
+  const model = (subject: string, m: ModelSummary['model']): ModelSummary => ({
+    subject,
+    model: m,
+    state: 'monitoring',
+    events: 5000,
+    lastTrained: 1_790_100_000,
+    calibration: 700,
+    backend: 'js',
+  });
+  const models = [...subjects, '*@web-01'].flatMap((s) => [model(s, 'rarity'), model(s, 'ocsvm')]);
+  const html = fs.readFileSync(await writeReport(out, { scores: rows, windows: [], models, generated: 1_790_300_000 }), 'utf8');
+  const section = html.slice(html.indexOf('<h2>Models</h2>'));
+  const listed = new Set([...section.matchAll(/<tr><td>([^<]*)<\/td><td>(rarity|ocsvm)<\/td>/g)].map((m) => m[1]));
+  t.equal(listed.size, 60, 'the models of 60 subjects, not of 1,001');
+  t.ok(listed.has('zz-eve'), 'the subject with the bad row has its models listed (it is drawn)');
+  t.ok(listed.has('*@web-01'), 'and the baseline of its host');
+  t.match(section, /models of 60 subjects are listed[^<]*; 941 others are not[^<]*<code>anomaly_models<\/code>/);
 });
 
 t.test('every plot draws the 0.3 and 0.7 lines once, and the report does not grow with the rows a plot counts', async (t) => {

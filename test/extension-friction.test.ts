@@ -96,6 +96,27 @@ t.test('once registered, it logs which config took effect and where its state is
   t.match(bare.stderr.join(''), `config /etc/osquery/anomaly.json (absent: defaults); state directory ${bare.stateDir}`);
 });
 
+// The harness's own promise (test/helpers/emulated.ts): the extension under test runs without
+// tap's process-info hooks, which record every module it loads and, through signal-exit, undo
+// node's ignoring of SIGXFSZ. tap writes its --import into every child's NODE_OPTIONS at
+// spawn, an empty value in `env` included; the launching shell's unset is what drops it.
+t.test("the extension under test runs without tap's hooks: no NODE_OPTIONS in its environment", async (t) => {
+  const e = await emulated();
+  t.teardown(() => e.close());
+  const child = await e.launch();
+  const environ = fs.readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0');
+  t.match(
+    fs.readFileSync(`/proc/${child.pid}/cmdline`, 'utf8'),
+    /extension\/main\.js/,
+    'the pid is node running the extension (the shell and the launcher exec)',
+  );
+  t.same(
+    environ.filter((v) => v.startsWith('NODE_OPTIONS=')),
+    [],
+    'no NODE_OPTIONS',
+  );
+});
+
 /** no deadline: tap's own timeout reports a line that never comes */
 async function until(ok: () => boolean): Promise<void> {
   while (!ok()) await new Promise((r) => setTimeout(r, 100));

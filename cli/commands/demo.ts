@@ -6,6 +6,7 @@ import { DEMO_USERS, evaluationSplit, generateDemo } from '../../demo/generate';
 import { OsquerydEmulator } from '../../emulator';
 import { answers } from '../../emulator/manager-socket';
 import { writeReport } from '../../report/report';
+import { replaceFile, writeAll } from '../../state/atomic';
 import { BAD_BELOW, GOOD_FROM } from '../../scorer/calibration';
 import type { ModelName, ScoredEvent, ScoredWindow } from '../../scorer/types';
 import { parseFlags } from '../flags';
@@ -69,8 +70,8 @@ export async function run(argv: string[]): Promise<number> {
   if (problem) throw new CliError(`cannot write the demo into ${out}: ${problem}; pass --out DIR`, EXIT.cantcreat);
   if (flags['eval-split']) {
     const { train, test } = evaluationSplit(stream);
-    fs.writeFileSync(path.join(out, 'train.log'), train.join('\n') + '\n');
-    fs.writeFileSync(path.join(out, 'test.log'), test.join('\n') + '\n');
+    writeLines(path.join(out, 'train.log'), train);
+    writeLines(path.join(out, 'test.log'), test);
     process.stdout.write(
       `wrote ${train.length} training and ${test.length} labelled test lines; evaluate with\n  anomaly eval --train ${path.join(out, 'train.log')} --test ${path.join(out, 'test.log')}\n`,
     );
@@ -85,7 +86,7 @@ export async function run(argv: string[]): Promise<number> {
   if (await answers(emu.socket))
     throw new CliError(`another demo is still running into ${out} (its osqueryd answers on ${emu.socket}): end it, or pass another --out`, EXIT.tempfail);
   const logFile = path.join(out, 'osqueryd.results.log');
-  fs.writeFileSync(logFile, stream.lines.join('\n') + '\n');
+  writeLines(logFile, stream.lines);
 
   // install the extension as osqueryd wants it: a .ext file in a non-sticky directory
   const extDir = path.join(out, 'extensions');
@@ -251,6 +252,14 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 /** YYYY-MM-DD (UTC) to the midnight that ends that day */
+/**
+ * a file of result lines, which hold every demo user's command lines: 0600 whatever the umask
+ * (as eval --out's listing), and written beside and renamed over, so never through a link
+ */
+function writeLines(file: string, lines: readonly string[]): void {
+  replaceFile(file, (fd) => writeAll(fd, lines.join('\n') + '\n'), false);
+}
+
 function endOfDay(date: string): number {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
   const t = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : NaN;

@@ -34,15 +34,11 @@ export async function emulated(
   );
   const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: opts.interval ?? 1, timeout: 5, users: opts.users, flags: opts.flags });
   await emu.start();
-  // NODE_OPTIONS: tap's process-info hooks are for the test process, not for the extension under
-  // test. tap puts them back into every child's NODE_OPTIONS at spawn, so the launching shell
-  // unsets it: with them the extension ran tap's signal-exit, which takes back node's own
-  // ignoring of SIGXFSZ, and a file-size limit killed it (faults, RLIMIT_FSIZE case)
   // ANOMALY_CGROUP_ROOT: an empty folder, so that a CPU quota of the host running the tests (a
   // CI container's) does not pace the extension under test
   const cgroupRoot = path.join(dir, 'cgroup');
   fs.mkdirSync(cgroupRoot);
-  const env: NodeJS.ProcessEnv = { ANOMALY_DIST: DIST, ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '', NODE_OPTIONS: '', ANOMALY_CGROUP_ROOT: cgroupRoot };
+  const env: NodeJS.ProcessEnv = { ANOMALY_DIST: DIST, ANOMALY_CONFIG: configFile, ANOMALY_STATE_DIR: '', ANOMALY_CGROUP_ROOT: cgroupRoot };
   const stderr: string[] = [];
   const e: Emulated = {
     dir,
@@ -53,6 +49,12 @@ export async function emulated(
     child: null,
     stderr,
     async launch(opts = {}) {
+      // unset NODE_OPTIONS: tap's process-info hooks are for the test process, not for the
+      // extension under test. tap writes them into every child's NODE_OPTIONS at spawn, whatever
+      // `env` says (an empty value there did nothing), so the launching shell unsets it, as
+      // bareNode's `env -u` does for a node child (the child here is the shell, which execs the
+      // launcher, which execs node). With them the extension ran tap's signal-exit, which takes
+      // back node's own ignoring of SIGXFSZ, and a file-size limit killed it (faults, RLIMIT_FSIZE case)
       const child = emu.launch(ext, { env, stderr: 'pipe', umask: opts.umask, fileSizeBlocks: opts.fileSizeBlocks, unsetEnv: ['NODE_OPTIONS'] });
       child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
       e.child = child;
