@@ -4,6 +4,7 @@ import { CharModel, type CharState } from '../features/chars';
 import { argumentForms } from '../features/argform';
 import { maskedWord, MINED_TOKENS } from '../features/extract';
 import { currentEventKey, currentQueryToken, pathArguments } from '../features/kinds';
+import { exeLocation } from '../features/security';
 import { argumentsAreBehaviour } from '../features/lineage';
 import { BOOT_START_WEIGHT, bootStart } from './boot-start';
 import { packageRunWeight, unattendedPackageRun } from './package-run';
@@ -80,6 +81,19 @@ import { CONDITIONS, NO_LOGIN, type BehaviourEvent, type Evidence, type Model, t
 // of their own and count in full, and so does a path under no directory where the subject made
 // that change (`/boot/grub/grub.cfg` on a host that never changed /boot). The places are
 // recorded as the model learns file events (`places`, bounded), not tuned lists.
+//
+// A new working directory in a known place is a new value of a recurring kind too. A
+// process's working directory is where its account was when it started it: a person's new
+// project (`~/projects/thesis` beside `~/projects/vision`), an incident responder's `~/ir`, a
+// CI job's new workspace beside the others. Its name is new each time work starts somewhere,
+// and a first day in a new directory made every command typed there a bad row. So a working
+// directory whose parent is a place the subject worked in or beside (a known working directory
+// is that directory or one directly under it) counts half, new or rare, as a new file in a
+// known place does. Not a temporary or hidden one (`/tmp/.X11-unix/.p`: where an attacker
+// stages is a class of its own), nor one directly under the root, and nothing else in the
+// event: a new program, parent or address run there counts in full. The places are the
+// parents of the working directories the model counts (`cwdPlaces`, built from the counts when
+// first asked, so a saved state has them too), bounded as the counts are.
 //
 // A person's new tool is not a service's new behaviour. A pooled baseline's held-out sample
 // is the whole host's, mostly daemons and service accounts that never bring a new value; an
@@ -255,6 +269,8 @@ export class RarityModel implements Model {
   private accounts = new Map<string, number>();
   /** per program, the operands of its known command lines (operandsOf); built when first asked */
   private operands: Map<string, Set<string>> | null = null;
+  /** the known working directories and their parents (inKnownWorkPlace); built when first asked */
+  private cwdPlaces: Set<string> | null = null;
   /**
    * the places the subject changed files in, and how: `action class<TAB>directory` (`UPDATED
    * config\t/etc`) for every directory above a learnt file event's path but the root, most
@@ -317,6 +333,7 @@ export class RarityModel implements Model {
       const had = f.counts.get(t);
       if (had === undefined) {
         if (this.operands && t.startsWith('exe=') && fieldOf(t) === 'exe>cmd') this.noteOperands(t);
+        if (this.cwdPlaces && t.startsWith(CWD)) noteCwdPlace(this.cwdPlaces, t);
         f.chars += t.length;
         this.valueChars += t.length;
       }
@@ -357,6 +374,7 @@ export class RarityModel implements Model {
     // the operands index is of the command lines the counts know: built again from them
     // when next asked, it is bounded as they are (it kept every operand ever learnt)
     if (this.operands && name === 'exe>cmd') this.operands = null;
+    if (name === 'cwd') this.cwdPlaces = null;
   }
 
   /** characters of the values the model counts (at most maxChars past an observation) */
@@ -746,6 +764,23 @@ export class RarityModel implements Model {
     return tokens.filter((t) => !t.includes(cmd));
   }
 
+  /**
+   * Whether a token is a working directory in a place the subject worked in or beside (see "A
+   * new working directory in a known place" at the top of this file): not temporary or hidden,
+   * not directly under the root, its parent a known working directory or the parent of one.
+   */
+  private inKnownWorkPlace(token: string): boolean {
+    if (!token.startsWith(CWD)) return false;
+    const dir = token.slice(CWD.length);
+    const parent = parentDirectory(dir);
+    if (parent === undefined || isStagingPlace(dir)) return false;
+    if (!this.cwdPlaces) {
+      this.cwdPlaces = new Set();
+      for (const t of this.fields.get('cwd')?.counts.keys() ?? []) noteCwdPlace(this.cwdPlaces, t);
+    }
+    return this.cwdPlaces.has(parent);
+  }
+
   /** the operands of each program's known templates, built from the `exe>cmd` counts when first asked */
   private operandsOf(): Map<string, Set<string>> {
     if (this.operands) return this.operands;
@@ -844,7 +879,7 @@ export class RarityModel implements Model {
             : optionsOnly && novel && isTemplateToken(t)
               ? excess * KNOWN_TOOL_TEMPLATE_WEIGHT
               : excess) *
-          (this.isLeafEvidence(t, knownPlace) ? KNOWN_PLACE_LEAF_WEIGHT : 1) *
+          (this.isLeafEvidence(t, knownPlace) || this.inKnownWorkPlace(t) ? KNOWN_PLACE_LEAF_WEIGHT : 1) *
           (person && valueWeighed ? PERSON_VALUE_WEIGHT : 1) *
           (valueWeighed ? runWeight : 1);
         excesses[i] = weighed;
@@ -893,6 +928,7 @@ export class RarityModel implements Model {
     objects: { words: string[]; masked: boolean },
     place: { dir: string; newPath: boolean } | undefined,
   ): string | undefined {
+    if (this.inKnownWorkPlace(token)) return `new working directory in a known place (\`${parentDirectory(token.slice(CWD.length))}\`)`;
     if (!isTemplateToken(token)) return this.isLeafEvidence(token, place) ? `new file in a known place (\`${place?.dir}\`)` : undefined;
     if (optionsOnly) return 'new options of a known program';
     if (objects.words.length === 0) return undefined;
@@ -1112,6 +1148,29 @@ const PLANTED_CLASSES: ReadonlySet<string> = new Set(['accounts', 'ssh', 'autost
 /** a place as `places` holds it: the change, the location class and a directory (`UPDATED config\t/etc`) */
 function placeOf(file: FileOf, dir: string): string {
   return `${file.action} ${file.loc}\t${dir}`;
+}
+
+const CWD = 'cwd=';
+
+/** a temporary place or a hidden name in a generalised path (`/tmp/<tmp>`, `/run/user/<n>/x`, `~/.cache`), by exeLocation's classes */
+function isStagingPlace(dir: string): boolean {
+  const loc = exeLocation(dir.replaceAll('<n>', '0'));
+  return loc.startsWith('temp') || loc.endsWith('-hidden');
+}
+
+/** `~/projects/thesis` → `~/projects`; undefined for a directory directly under the root or none (`/srv`, `~`, `/`) */
+function parentDirectory(dir: string): string | undefined {
+  const cut = dir.lastIndexOf('/');
+  return cut > 0 ? dir.slice(0, cut) : undefined;
+}
+
+/** record a known working directory (a `cwd=` token) and its parent as places worked in */
+function noteCwdPlace(places: Set<string>, token: string): void {
+  if (fieldOf(token) !== 'cwd') return;
+  const dir = token.slice(CWD.length);
+  places.add(dir);
+  const parent = parentDirectory(dir);
+  if (parent !== undefined) places.add(parent);
 }
 
 /** whether a token is a file path or a pair with one (`action=UPDATED>path=/etc/motd`) */
