@@ -9,7 +9,7 @@ import { ROOT } from './helpers/paths';
 // The README's first three commands are `npm ci`, `npm test` and `npm run demo`. `npm ci`
 // builds (its `prepare` script, scripts/prepare.js), and `npm run demo` builds again unless
 // dist/.built says the last build is newer than every source (scripts/build-if-stale.js).
-// A build is a build whichever script ran it: the demo right after `npm ci` must not run tsc
+// A build is a build whichever script ran it: the demo right after `npm ci` must not build
 // a second time. The scripts run here on a tree of their own (one source, the repository's
 // TypeScript), so that the test builds seconds of code, not the project.
 
