@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// `npm run demo` builds first, and a build of an unchanged tree still costs tsc a few seconds
-// of a one-minute demo (it starts, reads every source and checks its build info). This runs
-// the build (tsc, then copy-assets.js, as `npm run build`) unless dist/.built is newer than
+// `npm run demo` builds first, and a build of an unchanged tree still costs a few seconds of
+// a one-minute demo (transpile.js transpiles every source again). This runs the build
+// (transpile.js, then copy-assets.js, as `npm run build`) unless dist/.built is newer than
 // every source, tsconfig.json and package.json: every build of stale.js stamps it with the
-// time it started, this script's and npm ci's (prepare.js). (tsc does not rewrite an output
-// whose source was saved unchanged, so the outputs' own times cannot say that a build is
-// current.)
+// time it started, this script's and npm ci's (prepare.js). (The outputs' own times cannot
+// say that a build is current: `npx tsc` does not rewrite an output whose source was saved
+// unchanged.)
 'use strict';
 const fs = require('fs');
 const path = require('path');

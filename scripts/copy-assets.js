@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// tsc compiles only TypeScript; the committed Thrift bindings (plain JS) and the JSON
+// The build compiles only TypeScript (transpile.js); the committed Thrift bindings (plain JS) and the JSON
 // schemas have to sit beside the compiled code that loads them.
 // Usage: node scripts/copy-assets.js [outDir]   (default dist)
 'use strict';

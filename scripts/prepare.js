@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// `npm ci` runs this (the `prepare` script). With the dev dependencies it builds (tsc is
-// incremental, so a current dist/ costs a second). A production install (`npm ci --omit=dev`)
+// `npm ci` runs this (the `prepare` script). With the dev dependencies it builds (transpiles
+// every source, a few seconds; the type check is npm run lint's). A production install (`npm ci --omit=dev`)
 // has no TypeScript: it keeps a dist/ that is current and says how to build one that is not.
 'use strict';
 const fs = require('fs');

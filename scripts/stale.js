@@ -44,16 +44,16 @@ function staleSource() {
 }
 
 /**
- * `npm run build`: tsc, then copy-assets.js; a failed tsc ends the process with its status.
- * Then dist/.built is stamped with the time the build started and `why` it ran: whichever
- * script built (prepare.js under `npm ci`, build-if-stale.js before the demo), the next
- * build-if-stale.js knows the build is current (a source saved while tsc ran is newer).
+ * `npm run build`: transpile.js, then copy-assets.js; a syntax error ends the process with
+ * status 1 once every output is written, as tsc did (a type error no longer stops a build:
+ * `npm run typecheck`, part of `npm run lint`, finds it). Then dist/.built is stamped with
+ * the time the build started and `why` it ran: whichever script built (prepare.js under
+ * `npm ci`, build-if-stale.js before the demo), the next build-if-stale.js knows the build
+ * is current (a source saved while it ran is newer).
  */
 function build(why) {
-  const { spawnSync } = require('child_process');
   const started = new Date();
-  const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) process.exit(r.status ?? 1);
+  if (require('./transpile.js').transpile(path.join(root, 'tsconfig.json')) > 0) process.exit(1);
   require('./copy-assets.js');
   fs.writeFileSync(stamp, `${why}\n`);
   fs.utimesSync(stamp, started, started);

@@ -9,7 +9,7 @@ import { ROOT } from './helpers/paths';
 // The README's first three commands are `npm ci`, `npm test` and `npm run demo`. `npm ci`
 // builds (its `prepare` script, scripts/prepare.js), and `npm run demo` builds again unless
 // dist/.built says the last build is newer than every source (scripts/build-if-stale.js).
-// A build is a build whichever script ran it: the demo right after `npm ci` must not run tsc
+// A build is a build whichever script ran it: the demo right after `npm ci` must not build
 // a second time. The scripts run here on a tree of their own (one source, the repository's
 // TypeScript), so that the test builds seconds of code, not the project.
 
@@ -17,7 +17,7 @@ function tree(t: Test): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'build-stamp-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   fs.mkdirSync(path.join(dir, 'scripts'));
-  for (const f of ['stale.js', 'prepare.js', 'build-if-stale.js', 'copy-assets.js'])
+  for (const f of ['stale.js', 'prepare.js', 'build-if-stale.js', 'transpile.js', 'copy-assets.js'])
     fs.copyFileSync(path.join(ROOT, 'scripts', f), path.join(dir, 'scripts', f));
   fs.writeFileSync(
     path.join(dir, 'tsconfig.json'),
@@ -26,6 +26,9 @@ function tree(t: Test): string {
         target: 'ES2022',
         module: 'node16',
         strict: true,
+        esModuleInterop: true,
+        isolatedModules: true,
+        sourceMap: true,
         outDir: 'dist',
         rootDir: '.',
         incremental: true,
@@ -79,4 +82,92 @@ t.test('a source saved after the last build is built again', async (t) => {
   t.notMatch(demo.out, /nothing to build/, 'the changed source is built');
   t.match(fs.readFileSync(path.join(dir, 'dist', 'cli', 'main.js'), 'utf8'), /43/, 'the output is the new source');
   t.match(run(dir, 'build-if-stale.js').out, /dist\/ is current: nothing to build/, 'and once built, current');
+});
+
+/** the repository's `npm run typecheck` (part of `npm run lint`), run in `dir` */
+function typecheck(dir: string) {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TAP'))),
+    PATH: `${path.join(ROOT, 'node_modules', '.bin')}:${process.env.PATH}`,
+  };
+  const r = spawnSync('/usr/bin/env', ['-u', 'NODE_OPTIONS', '/bin/sh', '-c', pkg.scripts.typecheck], { cwd: dir, encoding: 'utf8', env });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+// The build transpiles each file alone (scripts/transpile.js, no type check): its outputs must
+// be tsc's own, which isolatedModules (checked by the type check) makes them, maps included.
+t.test("the build's per-file transpile writes what tsc writes, maps included", async (t) => {
+  const dir = tree(t);
+  const files: Record<string, string> = {
+    'cli/main.ts': [
+      "import path from 'path';",
+      "import { type Shape, area, Kind } from './shape';",
+      "import type { Unit } from './unit';",
+      "export { area } from './shape';",
+      'const unit: Unit = "m";',
+      'export class Box { readonly sides = 4; constructor(private readonly shape: Shape) {} }',
+      'export async function main(): Promise<string> { return `${area({ kind: Kind.Square, side: 2 })} ${unit} ${path.sep}`; }',
+      '',
+    ].join('\n'),
+    'cli/shape.ts':
+      'export enum Kind { Square, Circle }\nexport interface Shape { kind: Kind; side: number }\nexport function area(s: Shape): number { return s.kind === Kind.Square ? s.side ** 2 : Math.PI * s.side ** 2; }\n',
+    'cli/unit.ts': "export type Unit = 'm' | 'cm';\n",
+  };
+  for (const [f, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, f), text);
+  t.equal(run(dir, 'build-if-stale.js').status, 0, 'built');
+  // tsc's emit of the same tree (its type errors do not stop it: no node types here)
+  spawnSync(
+    ...bareNode([path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json', '--outDir', 'dist-tsc', '--incremental', 'false']),
+    { cwd: dir },
+  );
+  for (const f of Object.keys(files)) {
+    for (const out of [f.replace(/\.ts$/, '.js'), f.replace(/\.ts$/, '.js.map')])
+      t.equal(fs.readFileSync(path.join(dir, 'dist', out), 'utf8'), fs.readFileSync(path.join(dir, 'dist-tsc', out), 'utf8'), `dist/${out} is tsc's`);
+  }
+  t.match(
+    fs.readFileSync(path.join(dir, 'dist', 'cli', 'main.js.map'), 'utf8'),
+    /"sources":\["\.\.\/\.\.\/cli\/main\.ts"\]/,
+    'the map names the source, relative to itself',
+  );
+});
+
+t.test('a type error no longer stops the build; the type check (npm run lint) fails on it, and on what a per-file transpile would get wrong', async (t) => {
+  const dir = tree(t);
+  t.equal(typecheck(dir).status, 0, 'the fixture checks clean');
+  fs.writeFileSync(path.join(dir, 'cli', 'main.ts'), "export const answer: number = 'forty-two';\n");
+  const built = run(dir, 'build-if-stale.js');
+  t.equal(built.status, 0, `the build runs the code's JavaScript whatever its types: ${built.out}`);
+  t.match(fs.readFileSync(path.join(dir, 'dist', 'cli', 'main.js'), 'utf8'), /forty-two/);
+  const checked = typecheck(dir);
+  t.not(checked.status, 0, 'the type check fails');
+  t.match(checked.out, /TS2322/, checked.out);
+  // a type re-exported as a value: transpiled alone, the file would export a getter of nothing
+  fs.writeFileSync(path.join(dir, 'cli', 'types.ts'), 'export type Answer = number;\n');
+  fs.writeFileSync(path.join(dir, 'cli', 'main.ts'), "import { Answer } from './types';\nexport { Answer };\n");
+  const isolated = typecheck(dir);
+  t.not(isolated.status, 0, 'the type check fails on a construct a per-file transpile cannot compile as tsc does');
+  t.match(isolated.out, /TS1205/, isolated.out);
+});
+
+t.test('a syntax error fails the build, which is not stamped', async (t) => {
+  const dir = tree(t);
+  fs.writeFileSync(path.join(dir, 'cli', 'main.ts'), 'export const answer: number = ;\n');
+  const built = run(dir, 'build-if-stale.js');
+  t.not(built.status, 0, 'the build fails');
+  t.match(built.out, /cli\/main\.ts.*TS1109/, built.out);
+  t.notOk(fs.existsSync(path.join(dir, 'dist', '.built')), 'and does not say dist/ is current');
+});
+
+t.test("a deleted source's output is gone after the next build", async (t) => {
+  const dir = tree(t);
+  fs.writeFileSync(path.join(dir, 'cli', 'old.ts'), 'export const old = 1;\n');
+  t.equal(run(dir, 'prepare.js').status, 0);
+  t.ok(fs.existsSync(path.join(dir, 'dist', 'cli', 'old.js')), 'built');
+  const before = new Date(Date.now() - 10_000);
+  fs.utimesSync(path.join(dir, 'dist', '.built'), before, before);
+  fs.rmSync(path.join(dir, 'cli', 'old.ts'));
+  fs.writeFileSync(path.join(dir, 'cli', 'main.ts'), 'export const answer: number = 43;\n');
+  t.equal(run(dir, 'build-if-stale.js').status, 0);
+  for (const out of ['old.js', 'old.js.map']) t.notOk(fs.existsSync(path.join(dir, 'dist', 'cli', out)), `dist/cli/${out} is gone`);
 });
