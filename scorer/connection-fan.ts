@@ -1,4 +1,5 @@
 import { GOOD_FROM } from './calibration';
+import { ownCopy } from './features/compact-value';
 import { addressClass } from './features/generalise';
 import { lowered, pOf, type ChainRow, type ChainVerdict } from './chain-suspicion';
 
@@ -99,7 +100,8 @@ export class ConnectionFan {
       const parent = row.columns.parent;
       const program = row.columns.path ?? '';
       if (!unusual || parent === undefined || !PID.test(parent) || !program) return undefined;
-      const group = `${row.host}\u0000${parent}\u0000${program.slice(0, 256)}`;
+      // a string of its own: a slice is a view that keeps the row's whole value alive (compact-value.ts)
+      const group = ownCopy(`${row.host}\u0000${parent}\u0000${program.slice(0, 256)}`);
       const own = pOf(row.score);
       this.remember(this.members, key, { p: own, group, time: row.time }, MAX_PROCESSES);
       const g = this.current(group, row.time);
@@ -112,7 +114,7 @@ export class ConnectionFan {
     if (!m || row.time - m.time > FAN_SECONDS) return undefined;
     let g = this.current(m.group, row.time);
     if (!g) {
-      g = { peers: new Map(), event: row.event.slice(0, MAX_EVENT) };
+      g = { peers: new Map(), event: ownCopy(row.event.slice(0, MAX_EVENT)) };
       this.remember(this.groups, m.group, g, MAX_GROUPS);
     }
     if (!g.peers.has(peer) && g.peers.size < MAX_PEERS) g.peers.set(peer, { pid, p: m.p, time: row.time });

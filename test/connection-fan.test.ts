@@ -1,3 +1,5 @@
+import * as v8 from 'v8';
+import * as vm from 'vm';
 import t from 'tap';
 import { ConnectionFan, fisher, FAN_SECONDS } from '../scorer/connection-fan';
 import { scoreScenarioSet } from './helpers/scenario-run';
@@ -86,4 +88,31 @@ t.test('the second held-out set (seed 12): lateral movement is found by its rows
     [],
     'no normal row (routine, or a benign first time: a package upgrade, a new developer, a holiday week) is changed by a fan',
   );
+});
+
+t.test("a remembered group keeps the heads of its program and event, not the whole rows' values they were cut from", async (t) => {
+  // Each member process is remembered with its group (its parent and program's first 256
+  // characters) and each group with its first connection's event's first 200: slices are views
+  // on the row's whole value, which would stay alive with them (a local user's flood of long
+  // program names)
+  const gc = (() => {
+    v8.setFlagsFromString('--expose-gc');
+    return vm.runInNewContext('gc') as () => void;
+  })();
+  const fan = new ConnectionFan();
+  const groups = 40;
+  const chars = 1 << 20;
+  gc();
+  const base = process.memoryUsage().heapUsed;
+  for (let i = 0; i < groups; i++) {
+    const program = `/home/eve/${String.fromCharCode(97 + (i % 26)).repeat(chars)}${i}`;
+    for (let k = 0; k < 3; k++) {
+      const pid = String(1000 + 3 * i + k);
+      fan.judge({ ...exec(pid, String(100 + i), 0.5, 1000 + i), columns: { pid, parent: String(100 + i), path: program } });
+      fan.judge({ ...connect(pid, `10.40.2.${k}`, 0.6, 1000 + i), event: `connect ${program} -> private:10.40:22` });
+    }
+  }
+  gc();
+  const grown = process.memoryUsage().heapUsed - base;
+  t.ok(grown < 4 * chars, `the heap grew by ${(grown / 1048576).toFixed(1)} MB for ${groups} groups whose programs were ${chars >> 20} MB each`);
 });
