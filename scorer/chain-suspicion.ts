@@ -124,8 +124,24 @@ export interface ChainVerdict {
   reason: string;
 }
 
-function pOf(score: number): number {
+/** the p-value a calibrated score stands for (scoreFromP's inverse) */
+export function pOf(score: number): number {
   return Math.pow(10, 4 * (score - 1));
+}
+
+/**
+ * The verdict of a row whose evidence, combined with other rows', is p: undefined when that is
+ * no lower than the row's own score; `why` says which rows were combined.
+ */
+export function lowered(score: number, p: number, why: string): ChainVerdict | undefined {
+  const s = scoreFromP(p);
+  if (s >= score) return undefined;
+  const v = verdictOf(s);
+  return {
+    score: s,
+    verdict: v,
+    reason: `${why}; together p ${p.toPrecision(2)}${v === 'bad' && score >= BAD_BELOW ? ', an alert where the row alone was not' : ''}`,
+  };
 }
 
 /** Fisher's combination of two independent p-values */
@@ -194,14 +210,7 @@ export class ChainSuspicion {
 
   private combined(score: number, above: Unusual, how: string): ChainVerdict | undefined {
     const p = fisher2(pOf(score), above.p);
-    const s = scoreFromP(p);
-    if (s >= score) return undefined;
-    const v = verdictOf(s);
-    return {
-      score: s,
-      verdict: v,
-      reason: `suspicion carried down a process chain: ${how} process (\`${above.event}\`, p ${above.p.toPrecision(2)}); together p ${p.toPrecision(2)}${v === 'bad' && score >= BAD_BELOW ? ', an alert where the row alone was not' : ''}`,
-    };
+    return lowered(score, p, `suspicion carried down a process chain: ${how} process (\`${above.event}\`, p ${above.p.toPrecision(2)})`);
   }
 
   private get(host: string, pid: string, time: number): Suspect | undefined {

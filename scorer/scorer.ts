@@ -9,7 +9,8 @@ import { fnv1a64 } from './hash';
 import { announceBackend, selectBackend } from './models/backend';
 import { pace } from './pacing';
 import { Subject, type SubjectOptions, type SubjectStateFile, type SubjectVerdict } from './subject';
-import { ChainSuspicion } from './chain-suspicion';
+import { ChainSuspicion, type ChainRow } from './chain-suspicion';
+import { ConnectionFan } from './connection-fan';
 import { bootStart } from './models/boot-start';
 import { packagesDoing } from './models/package-run';
 import { combineBaselines, FLEET_SUBJECT, hostBaselineName, isBaselineName, subjectKey, withIdentity, type BaselineVerdict } from './baseline';
@@ -103,6 +104,8 @@ export class Scorer {
   private idsAtTime = new Map<string, number>();
   /** suspicion carried down a process chain (chain-suspicion.ts) */
   private readonly chains = new ChainSuspicion();
+  /** one tool against many peers, one new peer against a service many times (connection-fan.ts) */
+  private readonly fans = new ConnectionFan();
   /** a subject started monitoring or retrained since the last save: save soon */
   changedState = false;
 
@@ -544,7 +547,7 @@ export class Scorer {
     for (let i = 0; i < rows.length; i++) {
       const e = out[i] as ScoredEvent;
       const kind = extracted[i].event.values.find((v) => v.startsWith('kind='))?.slice(5);
-      const chained = this.chains.judge({
+      const row: ChainRow = {
         host: rows[i].host,
         time: rows[i].time,
         columns: rows[i].columns,
@@ -553,8 +556,11 @@ export class Scorer {
         score: e.score,
         model: e.model,
         packagesDoing: packagesDoing(extracted[i].event) || bootStart(extracted[i].event),
-      });
-      if (chained) out[i] = { ...e, score: chained.score, verdict: chained.verdict, reasons: `${chained.reason}; ${e.reasons}` };
+      };
+      const chained = this.chains.judge(row);
+      const fanned = this.fans.judge(row);
+      const lower = fanned && (!chained || fanned.score < chained.score) ? fanned : chained;
+      if (lower) out[i] = { ...e, score: lower.score, verdict: lower.verdict, reasons: `${lower.reason}; ${e.reasons}` };
     }
     return out as ScoredEvent[];
   }

@@ -1,14 +1,8 @@
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import * as v8 from 'v8';
 import * as vm from 'vm';
 import t from 'tap';
-import { resolveConfig } from '../conf/config';
 import { ChainSuspicion, fisher2 } from '../scorer/chain-suspicion';
-import { runEval } from '../scorer/eval/run';
-import { generateScenarios } from '../scorer/eval/scenarios/generate';
-import type { ScoredEvent } from '../scorer/types';
+import { scoreScenarioSet } from './helpers/scenario-run';
 
 // Suspicion carried down a process chain (scorer/chain-suspicion.ts): an unusual process
 // started by an unusual process is two pieces of evidence about one chain of events.
@@ -141,14 +135,7 @@ t.test("the steps of a package run are the packages' structure, not a chain", as
 });
 
 t.test('the third held-out set (seed 12): the malicious package is found by rows, and no normal row more is bad', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-chain-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const set = generateScenarios({ seed: 12, days: 21, start: 1_767_225_600, stories: 'heldout3' });
-  fs.writeFileSync(path.join(dir, 'train.log'), set.train.join('\n') + '\n');
-  fs.writeFileSync(path.join(dir, 'test.log'), set.test.join('\n') + '\n');
-  const config = resolveConfig({ models: { rarity: true, ocsvm: true, lstm: false } }, 'test', {});
-  const rows: ScoredEvent[] = [];
-  await runEval({ train: path.join(dir, 'train.log'), test: path.join(dir, 'test.log'), config, onRow: (s) => rows.push(s) });
+  const { set, rows } = await scoreScenarioSet(t, 12, 'heldout3');
   const story = (id: string) => rows.filter((_, i) => set.testStory[i] === id);
   // before: every one of its 20 rows 0.34-0.51 (a person's host pool, a new kind at its edge)
   const deb = story('malicious-deb');
