@@ -51,10 +51,13 @@ function tree(root) {
 
 /** `${pid}/${tid}` -> { process, thread, seconds }, the last reading of each thread */
 const seen = new Map();
+/** pid -> its command line as first read (an exiting process's reads empty) */
+const names = new Map();
 function sample(root) {
   for (const pid of tree(root)) {
     try {
-      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, 3).join(' ').slice(0, 80);
+      const argv = names.get(pid) || fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, 3).join(' ').slice(0, 80);
+      names.set(pid, argv);
       for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
         const { comm, rest } = stat(`/proc/${pid}/task/${tid}/stat`);
         const seconds = (Number(rest[11]) + Number(rest[12])) / TICKS;
