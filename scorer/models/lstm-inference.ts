@@ -103,10 +103,24 @@ export class LstmInference {
   }
 }
 
+/**
+ * The last tensor read, disposed: kept so that one Tensor object lives in this thread between
+ * two scoring passes. V8 holds a class's instance layout (the map a tensor has once its
+ * constructor has run) only through a weak link from the class, so at a full collection with
+ * no tensor alive the layout dies, and every optimised function that checks it (logits above,
+ * tfjs's engine) is thrown away and optimised again at its next use. The scorer thread's
+ * forced collections (scorer/heap.ts) come between scoring passes, when no tensor is alive:
+ * in the demo the forward pass here was optimised 47 times, with this 2 to 4 times. A
+ * disposed tensor holds no backend memory and counts in no tfjs total (docs/benchmarks.md,
+ * "The demo's CPU, per thread, at fce2fe7").
+ */
+const lastRead: { tensor: tf.Tensor | null } = { tensor: null };
+
 /** a tensor's values, and the tensor gone (tf.tidy must not return them: it walks every element) */
 function read(t: tf.Tensor): Float32Array {
   const values = t.dataSync() as Float32Array;
   t.dispose();
+  lastRead.tensor = t;
   return values;
 }
 
