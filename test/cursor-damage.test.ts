@@ -34,8 +34,12 @@ const manyRows = (i: number) =>
     },
   });
 
-/** a start of the extension's pipeline over `dir`, run until its queue is empty, then stopped: what it replayed, and the rows retained after it */
-async function run(dir: string, logs: string[], accept: (ingest: Ingest) => void) {
+/**
+ * a start of the extension's pipeline over `dir`, run until its queue is empty, then stopped:
+ * what it replayed, and the rows retained after it (their distinct pids read back only when
+ * `countPids`: a read of every retained row, which only the replay's check needs)
+ */
+async function run(dir: string, logs: string[], accept: (ingest: Ingest) => void, countPids = false) {
   // subjects that stay learning, so that scoring is cheap
   const config = resolveConfig({ state_dir: dir, learning: { min_events: 1_000_000_000, min_days: 0 } }, 'test', {});
   const log = (_level: string, m: string) => logs.push(m);
@@ -52,11 +56,11 @@ async function run(dir: string, logs: string[], accept: (ingest: Ingest) => void
   queue.close();
   await service.close();
   const pids = new Set<number>();
-  for (const e of scores.matching({})) pids.add(Number(JSON.parse(e.columns).pid));
+  if (countPids) for (const e of scores.matching({})) pids.add(Number(JSON.parse(e.columns).pid));
   const size = scores.size;
   scores.close();
   windows.close();
-  return { replayed, pids: pids.size, size };
+  return { replayed, pids: countPids ? pids.size : null, size };
 }
 
 const LINES = 600;
@@ -88,7 +92,7 @@ async function damagedCursor(t: Test, damage: (cursorFile: string) => void) {
   fs.cpSync(first.dir, dir, { recursive: true });
   const logs: string[] = [];
   damage(path.join(dir, 'queue', 'cursor.json'));
-  const second = await run(dir, logs, () => {});
+  const second = await run(dir, logs, () => {}, true);
   t.equal(second.replayed, LINES, 'the whole segment is replayed');
   t.match(logs.join('\n'), /replaying the whole queue/, 'the log says the cursor was damaged');
   t.equal(second.pids, LINES * 100, 'every row is in anomaly_scores');

@@ -107,12 +107,17 @@ t.test("watched by osqueryd's watchdog, anomaly.ext reads its retained scores pa
   // cores: 28 ms of CPU a second, which the read outruns whenever it gets 3 % of a core, yet
   // more than the idle process's other threads take (under 0.5 %, they alone used it up and
   // every wait was given up after 30 s: pacing.test.ts)
+  // the three starts read the same 60,000 rows: written once, copied into each state
+  const seeded = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-start-seeded-'));
+  t.teardown(() => fs.rmSync(seeded, { recursive: true, force: true }));
+  filled(seeded, 60_000);
   for (const run of ['watched', 'not watched', 'config budget'] as const) {
     const e = await emulated({
       config: { log_level: 'info', ...(run === 'config budget' ? { budget: { cpu_percent: 2 } } : {}) },
       flags: run === 'watched' ? { enable_extensions_watchdog: 'true' } : {},
     });
-    filled(path.join(e.stateDir, 'scores'), 60_000);
+    fs.mkdirSync(e.stateDir, { mode: 0o700 });
+    fs.cpSync(seeded, path.join(e.stateDir, 'scores'), { recursive: true });
     await e.launch();
     // the warm-up's line is written once the stores are read, after the read's own line: waiting
     // for "loaded 60000" instead raced the line that follows it (a loaded host can stop the
