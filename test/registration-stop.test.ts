@@ -2,8 +2,8 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import t from 'tap';
-import { loadConfig } from '../conf/config';
+import t, { type Test } from 'tap';
+import { loadConfig, type AnomalyConfig } from '../conf/config';
 import { OsquerydEmulator } from '../emulator';
 import { ManagerClient, toNumber, types } from '../extension/client';
 import { AnomalyExtension, NAME } from '../extension/extension';
@@ -13,15 +13,27 @@ import { AnomalyExtension, NAME } from '../extension/extension';
 // stopping osqueryd and the extension together) did not end that wait: the stopped extension
 // went on asking, and registered as soon as the name was free, after its shutdown had run.
 
-t.test('a stop while the name is held by a dead extension ends the wait and registers nothing', async (t) => {
+/** an emulated osqueryd in a folder of its own, with no health round during a test (a dead holder stays registered until the test forgets it) */
+async function quietEmulator(t: Test): Promise<{ dir: string; emu: OsquerydEmulator }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-regstop-'));
-  // no health round during the test: the dead holder stays registered until the test forgets it
   const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: 3600, timeout: 5 });
   await emu.start();
   t.teardown(async () => {
     await emu.shutdown(5000);
     fs.rmSync(dir, { recursive: true, force: true });
   });
+  return { dir, emu };
+}
+
+/** the extension's config, its state in `dir`, without the LSTM */
+function configIn(dir: string, more: Record<string, unknown> = {}): AnomalyConfig {
+  const configFile = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(configFile, JSON.stringify({ state_dir: path.join(dir, 'state'), models: { lstm: false }, ...more }));
+  return loadConfig(configFile, {});
+}
+
+t.test('a stop while the name is held by a dead extension ends the wait and registers nothing', async (t) => {
+  const { dir, emu } = await quietEmulator(t);
   // the dead predecessor: registered, its socket never bound (as after a SIGKILL and osqueryd's cleanup)
   const holder = await new ManagerClient(emu.socket).registerExtension(
     new types.InternalExtensionInfo({ name: NAME, version: '1', sdk_version: '0.0.0', min_sdk_version: '0.0.0' }),
@@ -29,9 +41,7 @@ t.test('a stop while the name is held by a dead extension ends the wait and regi
   );
   t.equal(holder.code, 0, 'the dead predecessor holds the name');
 
-  const configFile = path.join(dir, 'anomaly.json');
-  fs.writeFileSync(configFile, JSON.stringify({ state_dir: path.join(dir, 'state'), models: { lstm: false } }));
-  const config = loadConfig(configFile, {});
+  const config = configIn(dir);
   const lines: string[] = [];
   let waiting!: () => void;
   const refusedOnce = new Promise<void>((resolve) => (waiting = resolve));
@@ -69,16 +79,8 @@ t.test('a stop while the name is held by a dead extension ends the wait and regi
 // (systemd stopping osqueryd and the extension together) while a call of the start is under way.
 
 t.test('a registration answered after a stop is given back before the extension exits', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-regstop-'));
-  const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: 3600, timeout: 5 });
-  await emu.start();
-  t.teardown(async () => {
-    await emu.shutdown(5000);
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  const configFile = path.join(dir, 'anomaly.json');
-  fs.writeFileSync(configFile, JSON.stringify({ state_dir: path.join(dir, 'state'), models: { lstm: false } }));
-  const config = loadConfig(configFile, {});
+  const { dir, emu } = await quietEmulator(t);
+  const config = configIn(dir);
   const atExit: Array<{ code: number; registered: string[] }> = [];
   const ext = new AnomalyExtension(
     { socket: emu.socket, timeout: 5, interval: 3600, verbose: false },
@@ -110,12 +112,10 @@ t.test('a manager gone with the stop, while the start asks for the name, leaves 
   );
   await new Promise<void>((resolve) => manager.listen(socket, resolve));
   t.teardown(() => manager.close());
-  const configFile = path.join(dir, 'anomaly.json');
-  fs.writeFileSync(configFile, JSON.stringify({ state_dir: path.join(dir, 'state'), models: { lstm: false }, budget: { cpu_percent: 50 } }));
   const exits: number[] = [];
   const ext = new AnomalyExtension(
     { socket, timeout: 5, interval: 3600, verbose: false },
-    loadConfig(configFile, {}),
+    configIn(dir, { budget: { cpu_percent: 50 } }),
     () => undefined,
     (code) => exits.push(code),
   );
