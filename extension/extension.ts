@@ -7,7 +7,17 @@ import { RetainedScores } from '../state/scores';
 import { RetainedWindows } from '../state/windows';
 import type { ExtensionArgs } from './args';
 import { CpuMonitor, readBudget } from './budget';
-import { ExtensionClient, ManagerClient, RpcError, THRIFT_TIMEOUT_MS, toNumber, types, type Registry } from './client';
+import {
+  ExtensionClient,
+  ManagerClient,
+  RpcError,
+  THRIFT_TIMEOUT_MS,
+  toNumber,
+  types,
+  type ExtensionStatus,
+  type InternalExtensionInfo,
+  type Registry,
+} from './client';
 import { Ingest } from './ingest';
 import { Throttled, type LogFn } from './log';
 import { loggerPlugin } from './plugin/logger';
@@ -34,6 +44,11 @@ const VERSION: string = require('../../package.json').version;
 const SDK_VERSION = '0.0.0';
 /** how the extension names itself in the state directory's lock (state/lock.ts) */
 const NAME_IN_LOCK = 'anomaly.ext';
+/**
+ * how long a shutdown waits for a registration asked before it (its answer, and the name given
+ * back): the 1 s a deregistration is given, twice, well within the 15 s systemd allows
+ */
+const REGISTRATION_WAIT_MS = 2_000;
 /** check that the manager still knows our uuid every this many intervals */
 const UUID_CHECK_EVERY = 2;
 /** how often a lock the full disk refused at start is tried again */
@@ -78,6 +93,8 @@ export class AnomalyExtension {
   private stopping: Promise<void> | null = null;
   /** the pauses a shutdown ends (pauseUnlessStopped) */
   private readonly wakeOnStop = new Set<() => void>();
+  /** the last registration call (askForName): a shutdown waits for it to settle before it exits */
+  private asking: Promise<ExtensionStatus | null> | null = null;
   private readonly say: Throttled;
   private readonly cpu = new CpuMonitor();
 
@@ -95,8 +112,22 @@ export class AnomalyExtension {
     this.say = new Throttled(log, 60_000);
   }
 
-  /** state, queue, plugins, registration, server; throws ExitError when it cannot start */
+  /**
+   * state, queue, plugins, registration, server; throws ExitError when it cannot start. Once a
+   * shutdown began, a start that fails ends with the shutdown instead: osqueryd stopping with
+   * the extension drops the call a start is making, and that error (exit 1 in main.ts) cut the
+   * shutdown short, its state unsaved and its exit code lost
+   */
   async start(): Promise<void> {
+    try {
+      await this.starting();
+    } catch (err) {
+      if (this.stopping) return this.stopping;
+      throw err;
+    }
+  }
+
+  private async starting(): Promise<void> {
     const { config, log } = this;
     try {
       prepareStateDir(config.state_dir);
@@ -270,12 +301,8 @@ export class AnomalyExtension {
     const info = new types.InternalExtensionInfo({ name: NAME, version: VERSION, sdk_version: SDK_VERSION, min_sdk_version: SDK_VERSION });
     for (let waiting = false; ;) {
       if (this.stopping) return false;
-      const status = await this.manager.registerExtension(info, registry);
-      if (this.stopping) {
-        // asked before the stop, answered after it: the shutdown deregistered only what it knew
-        if (status.code === 0) await this.manager.deregisterExtension(toNumber(status.uuid), 1000).catch(() => undefined);
-        return false;
-      }
+      const status = await this.askForName(info, registry);
+      if (!status) return false;
       if (status.code === 0) {
         this.uuid = toNumber(status.uuid);
         break;
@@ -299,6 +326,22 @@ export class AnomalyExtension {
     if (old) void old.close();
     this.log('info', `registered as ${NAME} (uuid ${this.uuid}), serving ${this.server.path}`);
     return true;
+  }
+
+  /**
+   * osqueryd's answer to a registration; null when a shutdown began meanwhile, the name given
+   * back if it was granted. A shutdown waits for this (REGISTRATION_WAIT_MS): the give-back sent
+   * after the answer, with the shutdown's exit already done, never reached osqueryd, which kept
+   * the name for an extension that was gone
+   */
+  private askForName(info: InternalExtensionInfo, registry: Registry): Promise<ExtensionStatus | null> {
+    this.asking = (async () => {
+      const status = await this.manager.registerExtension(info, registry);
+      if (!this.stopping) return status;
+      if (status.code === 0) await this.manager.deregisterExtension(toNumber(status.uuid), 1000).catch(() => undefined);
+      return null;
+    })();
+    return this.asking;
   }
 
   /** `ms`, or less when a shutdown begins */
@@ -456,6 +499,7 @@ export class AnomalyExtension {
       // the batch under way ends before the ingest stops and the state is saved: unpaced from
       // here, or a paced one outlasts the 15 s systemd gives osqueryd's unit after SIGTERM
       this.service?.hurry();
+      if (this.asking) await settledWithin(this.asking, REGISTRATION_WAIT_MS);
       if (this.uuid) await this.manager.deregisterExtension(this.uuid, 1000).catch(() => undefined);
       // the queue stays open until no call can arrive any more: a line answered 0 is a line kept
       if (this.server) await this.server.close();
@@ -476,6 +520,18 @@ export class AnomalyExtension {
 function noSpace(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** `p` settled, or `ms` passed */
+function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    p.then(done, done);
+  });
 }
 
 function sleep(ms: number): Promise<void> {

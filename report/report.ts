@@ -38,8 +38,12 @@ const INCIDENT_ROWS = 100;
  * user with a subordinate uid range (65,536 uids) makes a subject of each uid
  */
 const TIMELINES = 60;
-/** subjects whose models the models table lists: the same flood makes three rows of each */
-const MODEL_SUBJECTS = 60;
+/**
+ * subjects whose models the models table lists: the same flood makes three rows of each. Room
+ * for every subject drawn, its host's baseline and the fleet prior: at 60, 60 subjects drawn on
+ * 60 hosts listed 30 of them (rev3)
+ */
+const MODEL_SUBJECTS = 2 * TIMELINES + 1;
 
 type Spec = Record<string, unknown>;
 
@@ -239,7 +243,7 @@ function leastNormal(bySubject: Map<string, ScoredEvent[]>, windowsOf: Map<strin
 
 /**
  * The models to list, of at most `most` subjects: first those of the subjects drawn (the least
- * normal first) and the baseline of each one's host, then the fleet prior, then the others by
+ * normal first), then the baselines of their hosts, then the fleet prior, then the others by
  * name. A model's subject is the row's, or the row's `subject@host` when users are per host.
  */
 function modelsToList(models: readonly ModelSummary[], drawn: Iterable<string>, most: number): { listed: ModelSummary[]; subjects: number; of: number } {
@@ -250,10 +254,9 @@ function modelsToList(models: readonly ModelSummary[], drawn: Iterable<string>, 
   const choose = (name: string) => {
     if (chosen.size < most && bySubject.has(name)) chosen.add(name);
   };
-  for (const key of drawn) {
-    const [subject, host] = key.split('\u0000');
-    for (const name of [`${subject}@${host}`, subject, hostBaselineName(host)]) choose(name);
-  }
+  const keys = [...drawn].map((key) => key.split('\u0000'));
+  for (const [subject, host] of keys) for (const name of [`${subject}@${host}`, subject]) choose(name);
+  for (const [, host] of keys) choose(hostBaselineName(host));
   choose(FLEET_SUBJECT);
   for (const name of [...bySubject.keys()].sort()) {
     if (chosen.size >= most) break;

@@ -394,7 +394,7 @@ t.test('a flood of subjects draws the least normal timelines only: the report st
   t.match(section, /The 60 subjects with the lowest scores are drawn; 241 others, none of them lower, are not/);
 });
 
-t.test('a flood of subjects lists the models of the drawn subjects only, and says where the rest are', async (t) => {
+t.test('a flood of subjects lists the models of a bounded number of subjects, the drawn ones first, and says where the rest are', async (t) => {
   // the models table listed every subject's models: 65,536 uids of a subordinate range made a
   // table of 196,608 rows, where the timelines and the tables of rows were bounded
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-models-'));
@@ -417,10 +417,49 @@ t.test('a flood of subjects lists the models of the drawn subjects only, and say
   const html = fs.readFileSync(await writeReport(out, { scores: rows, windows: [], models, generated: 1_790_300_000 }), 'utf8');
   const section = html.slice(html.indexOf('<h2>Models</h2>'));
   const listed = new Set([...section.matchAll(/<tr><td>([^<]*)<\/td><td>(rarity|ocsvm)<\/td>/g)].map((m) => m[1]));
-  t.equal(listed.size, 60, 'the models of 60 subjects, not of 1,001');
+  // room for the 60 drawn, their hosts' baselines and the fleet prior (121), here filled by name
+  t.equal(listed.size, 121, 'the models of 121 subjects, not of 1,001');
   t.ok(listed.has('zz-eve'), 'the subject with the bad row has its models listed (it is drawn)');
   t.ok(listed.has('*@web-01'), 'and the baseline of its host');
-  t.match(section, /models of 60 subjects are listed[^<]*; 941 others are not[^<]*<code>anomaly_models<\/code>/);
+  t.match(section, /models of 121 subjects are listed[^<]*; 880 others are not[^<]*<code>anomaly_models<\/code>/);
+});
+
+t.test('a flood of subjects over many hosts lists the models of every subject drawn and of its host, as the note says', async (t) => {
+  // (rev3) the bound was 60 subjects, drawn ones and their hosts' baselines taken in turn: 60
+  // subjects drawn on 60 hosts listed 30 of them and 30 baselines, under a note that says the
+  // drawn subjects' models are listed
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-models-'));
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  const drawn = Array.from({ length: 60 }, (_, i) => ({ subject: `ops${i}`, host: `web-${i}` }));
+  const rows = drawn.map(({ subject, host }, i) => ({ ...subjectRow(subject, i, 0.05), host }));
+  // the quiet rest: a subordinate uid range on one host, none of it drawn
+  const quiet = Array.from({ length: 500 }, (_, i) => `uid:${100_000 + i}`);
+  rows.push(...quiet.map((s, i) => subjectRow(s, 100 + i, 0.95)));
+  const model = (subject: string): ModelSummary => ({
+    subject,
+    model: 'rarity',
+    state: 'monitoring',
+    events: 5000,
+    lastTrained: 1_790_100_000,
+    calibration: 700,
+    backend: 'js',
+  });
+  const models = [...drawn.flatMap(({ subject, host }) => [subject, `*@${host}`]), ...quiet, '*@*'].map(model);
+  const html = fs.readFileSync(await writeReport(out, { scores: rows, windows: [], models, generated: 1_790_300_000 }), 'utf8');
+  const section = html.slice(html.indexOf('<h2>Models</h2>'));
+  const listed = new Set([...section.matchAll(/<tr><td>([^<]*)<\/td><td>rarity<\/td>/g)].map((m) => m[1]));
+  t.same(
+    drawn.filter(({ subject }) => !listed.has(subject)).map(({ subject }) => subject),
+    [],
+    'every drawn subject has its models listed',
+  );
+  t.same(
+    drawn.filter(({ host }) => !listed.has(`*@${host}`)).map(({ host }) => host),
+    [],
+    "and every drawn subject's host its baseline's",
+  );
+  t.ok(listed.has('*@*'), 'and the fleet prior');
+  t.match(section, /listed: those of the subjects drawn above, the baselines of their hosts/);
 });
 
 t.test('every plot draws the 0.3 and 0.7 lines once, and the report does not grow with the rows a plot counts', async (t) => {

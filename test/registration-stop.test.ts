@@ -1,8 +1,9 @@
 import * as fs from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import t from 'tap';
-import { loadConfig } from '../conf/config';
+import t, { type Test } from 'tap';
+import { loadConfig, type AnomalyConfig } from '../conf/config';
 import { OsquerydEmulator } from '../emulator';
 import { ManagerClient, toNumber, types } from '../extension/client';
 import { AnomalyExtension, NAME } from '../extension/extension';
@@ -12,15 +13,27 @@ import { AnomalyExtension, NAME } from '../extension/extension';
 // stopping osqueryd and the extension together) did not end that wait: the stopped extension
 // went on asking, and registered as soon as the name was free, after its shutdown had run.
 
-t.test('a stop while the name is held by a dead extension ends the wait and registers nothing', async (t) => {
+/** an emulated osqueryd in a folder of its own, with no health round during a test (a dead holder stays registered until the test forgets it) */
+async function quietEmulator(t: Test): Promise<{ dir: string; emu: OsquerydEmulator }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-regstop-'));
-  // no health round during the test: the dead holder stays registered until the test forgets it
   const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: 3600, timeout: 5 });
   await emu.start();
   t.teardown(async () => {
     await emu.shutdown(5000);
     fs.rmSync(dir, { recursive: true, force: true });
   });
+  return { dir, emu };
+}
+
+/** the extension's config, its state in `dir`, without the LSTM */
+function configIn(dir: string, more: Record<string, unknown> = {}): AnomalyConfig {
+  const configFile = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(configFile, JSON.stringify({ state_dir: path.join(dir, 'state'), models: { lstm: false }, ...more }));
+  return loadConfig(configFile, {});
+}
+
+t.test('a stop while the name is held by a dead extension ends the wait and registers nothing', async (t) => {
+  const { dir, emu } = await quietEmulator(t);
   // the dead predecessor: registered, its socket never bound (as after a SIGKILL and osqueryd's cleanup)
   const holder = await new ManagerClient(emu.socket).registerExtension(
     new types.InternalExtensionInfo({ name: NAME, version: '1', sdk_version: '0.0.0', min_sdk_version: '0.0.0' }),
@@ -28,9 +41,7 @@ t.test('a stop while the name is held by a dead extension ends the wait and regi
   );
   t.equal(holder.code, 0, 'the dead predecessor holds the name');
 
-  const configFile = path.join(dir, 'anomaly.json');
-  fs.writeFileSync(configFile, JSON.stringify({ state_dir: path.join(dir, 'state'), models: { lstm: false } }));
-  const config = loadConfig(configFile, {});
+  const config = configIn(dir);
   const lines: string[] = [];
   let waiting!: () => void;
   const refusedOnce = new Promise<void>((resolve) => (waiting = resolve));
@@ -61,4 +72,57 @@ t.test('a stop while the name is held by a dead extension ends the wait and regi
   t.same(emu.registered(), [], 'osqueryd lists no anomaly extension');
   t.same(exits, [0], 'the shutdown ran once, exit 0');
   t.match(lines.join('\n'), /shutting down: the test stops it/);
+});
+
+// Two more ways a stop meets a start still asking osqueryd for the name (rev3): a registration
+// asked before the stop and answered after it, and a manager that goes away with the stop
+// (systemd stopping osqueryd and the extension together) while a call of the start is under way.
+
+t.test('a registration answered after a stop is given back before the extension exits', async (t) => {
+  const { dir, emu } = await quietEmulator(t);
+  const config = configIn(dir);
+  const atExit: Array<{ code: number; registered: string[] }> = [];
+  const ext = new AnomalyExtension(
+    { socket: emu.socket, timeout: 5, interval: 3600, verbose: false },
+    config,
+    () => undefined,
+    (code) => atExit.push({ code, registered: emu.registered().map((e) => e.name) }),
+  );
+  // the stop comes while osqueryd grants the name: its answer reaches a stopping extension
+  emu.once('register', () => void ext.shutdown(0, 'the test stops it'));
+  const end = await ext.start().then(
+    () => 'returned',
+    (err: Error) => `threw ${err.message}`,
+  );
+  t.equal(end, 'returned');
+  t.same(atExit, [{ code: 0, registered: [] }], 'when the extension exits, osqueryd lists no anomaly extension');
+});
+
+t.test('a manager gone with the stop, while the start asks for the name, leaves the shutdown its own exit code', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-regstop-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const socket = path.join(dir, 'osquery.em');
+  // a manager that dies as it is asked: the registration's connection is dropped unanswered,
+  // right after the stop began (osqueryd stopping with the extension); other calls are dropped too
+  const manager = net.createServer((c) =>
+    c.on('data', (d: Buffer) => {
+      if (d.includes('registerExtension')) void ext.shutdown(0, 'SIGTERM');
+      c.destroy();
+    }),
+  );
+  await new Promise<void>((resolve) => manager.listen(socket, resolve));
+  t.teardown(() => manager.close());
+  const exits: number[] = [];
+  const ext = new AnomalyExtension(
+    { socket, timeout: 5, interval: 3600, verbose: false },
+    configIn(dir, { budget: { cpu_percent: 50 } }),
+    () => undefined,
+    (code) => exits.push(code),
+  );
+  const end = await ext.start().then(
+    () => 'returned',
+    (err: Error) => `threw ${err.message}`,
+  );
+  t.equal(end, 'returned', 'start() ends with the stop, not with the error of a call the stop cut');
+  t.same(exits, [0], 'the shutdown ran to its end, exit 0');
 });

@@ -251,7 +251,6 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-/** YYYY-MM-DD (UTC) to the midnight that ends that day */
 /**
  * a file of result lines, which hold every demo user's command lines: 0600 whatever the umask
  * (as eval --out's listing), and written beside and renamed over, so never through a link
@@ -260,6 +259,7 @@ function writeLines(file: string, lines: readonly string[]): void {
   replaceFile(file, (fd) => writeAll(fd, lines.join('\n') + '\n'), false);
 }
 
+/** YYYY-MM-DD (UTC) to the midnight that ends that day */
 function endOfDay(date: string): number {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
   const t = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : NaN;

@@ -1152,10 +1152,24 @@ function placeOf(file: FileOf, dir: string): string {
 
 const CWD = 'cwd=';
 
-/** a temporary place or a hidden name in a generalised path (`/tmp/<tmp>`, `/run/user/<n>/x`, `~/.cache`), by exeLocation's classes */
+const DELETED = ' (deleted)';
+/**
+ * a hidden name: one that starts with a dot, but `.` and `..` (exeLocation's pattern asks for a
+ * character other than a dot after the first, and took `...` and `..x` for plain names). Only
+ * the working directory's test uses it: exeLocation's classes are features of every model,
+ * measured as they are
+ */
+const HIDDEN_NAME = /(?:^|\/)\.(?!\.?(?:\/|$))/;
+
+/**
+ * a temporary place or a hidden name in a generalised path (`/tmp/<tmp>`, `/run/user/<n>/x`,
+ * `~/.cache`, `~/src/...`), by exeLocation's temporary class; a directory removed while a
+ * process works in it (the kernel's ` (deleted)`) by where it was: exeLocation's class for it,
+ * `deleted`, hid a temporary or hidden one
+ */
 function isStagingPlace(dir: string): boolean {
-  const loc = exeLocation(dir.replaceAll('<n>', '0'));
-  return loc.startsWith('temp') || loc.endsWith('-hidden');
+  const where = dir.endsWith(DELETED) ? dir.slice(0, -DELETED.length) : dir;
+  return exeLocation(where.replaceAll('<n>', '0')).startsWith('temp') || HIDDEN_NAME.test(where);
 }
 
 /** `~/projects/thesis` → `~/projects`; undefined for a directory directly under the root or none (`/srv`, `~`, `/`) */
