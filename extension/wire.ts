@@ -7,7 +7,7 @@
 // message, and reads past (discards) any string over the budget so the call still gets an
 // answer.
 
-export const enum TType {
+export enum TType {
   STOP = 0,
   BOOL = 2,
   BYTE = 3,
@@ -22,7 +22,7 @@ export const enum TType {
   LIST = 15,
 }
 
-export const enum MessageType {
+export enum MessageType {
   CALL = 1,
   REPLY = 2,
   EXCEPTION = 3,
