@@ -152,6 +152,16 @@ function checkedExtension(emu: OsquerydEmulator, dir: string, interval = 0.2) {
   return { ext, lines, exits, scorerReady };
 }
 
+/** an extension started and ready, its health check running (every 0.2 s), osqueryd's health rounds off */
+async function healthChecked(t: Test) {
+  const { dir, emu } = await quietEmulator(t);
+  const { ext, exits, scorerReady } = checkedExtension(emu, dir);
+  await ext.start();
+  await scorerReady;
+  ext.run();
+  return { emu, ext, exits };
+}
+
 /** holds osqueryd's answer to the next registration it grants, until `release` */
 function holdNextGrant(emu: OsquerydEmulator): { granted: Promise<void>; release: () => void } {
   let release!: () => void;
@@ -167,11 +177,7 @@ function holdNextGrant(emu: OsquerydEmulator): { granted: Promise<void>; release
 }
 
 t.test('a stop while the health check registers again is given back what osqueryd grants', async (t) => {
-  const { dir, emu } = await quietEmulator(t);
-  const { ext, exits, scorerReady } = checkedExtension(emu, dir);
-  await ext.start();
-  await scorerReady;
-  ext.run();
+  const { emu, ext, exits } = await healthChecked(t);
   // the worker restarted: the manager no longer knows the extension, whose health check registers again
   const stopped = new Promise<void>((resolve) => emu.once('register', () => resolve(ext.shutdown(0, 'the test stops it'))));
   emu.forget(emu.registered()[0].uuid);
@@ -200,11 +206,7 @@ t.test('a registration osqueryd never answers holds a stop no longer than its wa
 });
 
 t.test("the health check's registration never answered holds a stop no longer than its wait", async (t) => {
-  const { dir, emu } = await quietEmulator(t);
-  const { ext, exits, scorerReady } = checkedExtension(emu, dir);
-  await ext.start();
-  await scorerReady;
-  ext.run();
+  const { emu, ext, exits } = await healthChecked(t);
   const hold = holdNextGrant(emu);
   emu.forget(emu.registered()[0].uuid);
   await hold.granted;
