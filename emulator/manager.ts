@@ -118,6 +118,11 @@ export class OsquerydEmulator extends EventEmitter {
    * (osqueryd answers when it answers) while something else happens to the extension
    */
   beforeExtensionsAnswer: (() => Promise<void>) | null = null;
+  /**
+   * awaited before a granted registration is answered (the name already given): a test holds the
+   * answer there, as a slow or hung osqueryd would, while something else happens to the extension
+   */
+  beforeRegisterAnswer: ((uuid: number) => Promise<void>) | null = null;
   /** called when an extension asks to be deregistered, before it is (a test's view of a shutdown under way) */
   onDeregister: (() => void) | null = null;
   readonly users: Array<{ uid: string; username: string }>;
@@ -208,7 +213,8 @@ export class OsquerydEmulator extends EventEmitter {
         while (this.extensions.has(uuid));
         this.extensions.set(uuid, { uuid, info: { ...info }, registry, socket: `${this.socket}.${uuid}`, checked: false });
         this.emit('register', uuid, info.name);
-        cb(null, status(0, 'OK', uuid));
+        if (this.beforeRegisterAnswer) void this.beforeRegisterAnswer(uuid).then(() => cb(null, status(0, 'OK', uuid)));
+        else cb(null, status(0, 'OK', uuid));
       },
       deregisterExtension: (uuid: unknown, cb: (e: null, r: unknown) => void) => {
         this.onDeregister?.();

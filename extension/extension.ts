@@ -116,14 +116,16 @@ export class AnomalyExtension {
    * state, queue, plugins, registration, server; throws ExitError when it cannot start. Once a
    * shutdown began, a start that fails ends with the shutdown instead: osqueryd stopping with
    * the extension drops the call a start is making, and that error (exit 1 in main.ts) cut the
-   * shutdown short, its state unsaved and its exit code lost
+   * shutdown short, its state unsaved and its exit code lost. The error is still logged: one
+   * the stop did not cause (a bug in the start) would otherwise leave no trace
    */
   async start(): Promise<void> {
     try {
       await this.starting();
     } catch (err) {
-      if (this.stopping) return this.stopping;
-      throw err;
+      if (!this.stopping) throw err;
+      this.log('info', `the start, cut short by the shutdown, ended with: ${(err as Error).message}`);
+      return this.stopping;
     }
   }
 
