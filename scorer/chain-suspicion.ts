@@ -144,13 +144,22 @@ export function lowered(score: number, p: number, why: string): ChainVerdict | u
   };
 }
 
-/** Fisher's combination of two independent p-values */
-export function fisher2(p1: number, p2: number): number {
-  const q = p1 * p2;
-  return q <= 0 ? 0 : Math.min(1, q * (1 - Math.log(q)));
+/** Fisher's combination of independent p-values: chi-square with 2k degrees of freedom */
+export function fisher(ps: readonly number[]): number {
+  if (ps.length === 0) return 1;
+  const x = -2 * ps.reduce((a, p) => a + Math.log(Math.max(p, 1e-300)), 0);
+  const m = x / 2;
+  let term = Math.exp(-m);
+  let sum = term;
+  for (let i = 1; i < ps.length; i++) {
+    term *= m / i;
+    sum += term;
+  }
+  return Math.min(1, sum);
 }
 
-const PID = /^[0-9]{1,10}$/;
+/** a process id as osquery's tables give it */
+export const PID = /^[0-9]{1,10}$/;
 
 /**
  * Whether a row's score is evidence of that row alone: rarity weighs the row's own values. The
@@ -158,7 +167,7 @@ const PID = /^[0-9]{1,10}$/;
  * right after an odd event (root's cron after an interactive root session) is outside its
  * shape for the same reason as its parent was: two rows, one piece of evidence.
  */
-function ofItsOwn(model: string): boolean {
+export function ofItsOwn(model: string): boolean {
   return model === 'rarity' || model.endsWith(':rarity');
 }
 
@@ -209,7 +218,7 @@ export class ChainSuspicion {
   }
 
   private combined(score: number, above: Unusual, how: string): ChainVerdict | undefined {
-    const p = fisher2(pOf(score), above.p);
+    const p = fisher([pOf(score), above.p]);
     return lowered(score, p, `suspicion carried down a process chain: ${how} process (\`${above.event}\`, p ${above.p.toPrecision(2)})`);
   }
 

@@ -1,7 +1,7 @@
 import { GOOD_FROM } from './calibration';
 import { ownCopy } from './features/compact-value';
 import { addressClass } from './features/generalise';
-import { lowered, pOf, type ChainRow, type ChainVerdict } from './chain-suspicion';
+import { fisher, lowered, ofItsOwn, pOf, PID, type ChainRow, type ChainVerdict } from './chain-suspicion';
 
 // One tool against many peers. A row's score weighs what that row shows against its subject's
 // history, alone, and a connection names its peer by class (`private:10.40`), so a bastion
@@ -54,26 +54,6 @@ interface Group {
   event: string;
 }
 
-/** Fisher's combination of independent p-values: chi-square with 2k degrees of freedom */
-export function fisher(ps: readonly number[]): number {
-  if (ps.length === 0) return 1;
-  const x = -2 * ps.reduce((a, p) => a + Math.log(Math.max(p, 1e-300)), 0);
-  const m = x / 2;
-  let term = Math.exp(-m);
-  let sum = term;
-  for (let i = 1; i < ps.length; i++) {
-    term *= m / i;
-    sum += term;
-  }
-  return Math.min(1, sum);
-}
-
-const PID = /^[0-9]{1,10}$/;
-
-function ofItsOwn(row: ChainRow): boolean {
-  return (row.model === 'rarity' || row.model.endsWith(':rarity')) && !row.packagesDoing;
-}
-
 /** a peer's address as the row gives it, when it is one: not loopback or unspecified */
 function peerOf(columns: Record<string, string>): string | undefined {
   const a = (columns.remote_address ?? '').trim().toLowerCase();
@@ -93,7 +73,7 @@ export class ConnectionFan {
   judge(row: ChainRow): ChainVerdict | undefined {
     const pid = row.columns.pid;
     if (row.score === null || pid === undefined || !PID.test(pid)) return undefined;
-    const unusual = row.score < GOOD_FROM && ofItsOwn(row);
+    const unusual = row.score < GOOD_FROM && ofItsOwn(row.model) && !row.packagesDoing;
     if (row.kind === 'process') {
       const key = `${row.host}\u0000${pid}`;
       this.members.delete(key);

@@ -104,7 +104,7 @@ export class Scorer {
   private idsAtTime = new Map<string, number>();
   /** suspicion carried down a process chain (chain-suspicion.ts) */
   private readonly chains = new ChainSuspicion();
-  /** one tool against many peers, one new peer against a service many times (connection-fan.ts) */
+  /** one tool against many peers (connection-fan.ts) */
   private readonly fans = new ConnectionFan();
   /** a subject started monitoring or retrained since the last save: save soon */
   changedState = false;

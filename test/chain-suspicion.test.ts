@@ -1,7 +1,7 @@
 import * as v8 from 'v8';
 import * as vm from 'vm';
 import t from 'tap';
-import { ChainSuspicion, fisher2 } from '../scorer/chain-suspicion';
+import { ChainSuspicion, fisher } from '../scorer/chain-suspicion';
 import { scoreScenarioSet } from './helpers/scenario-run';
 
 // Suspicion carried down a process chain (scorer/chain-suspicion.ts): an unusual process
@@ -46,7 +46,7 @@ t.test('an unusual process started by an unusual one is an alert where neither r
   t.equal(chains.judge(exec('15', '14', 'exec /usr/bin/curl <- /usr/bin/ldconfig', 0.4)), undefined, 'a usual process ends the chain');
   const beacon = chains.judge(socket('13', 'connect /var/lib/dpkg/info/x.postinst -> public:203.0:8443', 0.48, 4000));
   t.ok(beacon && beacon.verdict === 'bad', 'an unusual connection of a process started by an unusual process is bad');
-  t.ok(Math.abs(fisher2(0.01, 0.01) - 0.0001 * (1 - Math.log(0.0001))) < 1e-12, "Fisher's combination of two p-values");
+  t.ok(Math.abs(fisher([0.01, 0.01]) - 0.0001 * (1 - Math.log(0.0001))) < 1e-12, "Fisher's combination of two p-values");
 });
 
 t.test('what a process that is an alert on its own runs takes its suspicion, usual or not', async (t) => {

@@ -1,7 +1,8 @@
 import * as v8 from 'v8';
 import * as vm from 'vm';
 import t from 'tap';
-import { ConnectionFan, fisher, FAN_SECONDS } from '../scorer/connection-fan';
+import { fisher } from '../scorer/chain-suspicion';
+import { ConnectionFan, FAN_SECONDS } from '../scorer/connection-fan';
 import { scoreScenarioSet } from './helpers/scenario-run';
 
 // One tool against many peers (scorer/connection-fan.ts): the repetition no single row carries.
