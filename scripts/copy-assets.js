@@ -41,3 +41,8 @@ function sweep(dir) {
 for (const top of ['extension', 'state', 'scorer', 'emulator', 'cli', 'demo', 'report', 'conf', 'bench', 'test']) {
   if (fs.existsSync(path.join(out, top))) sweep(path.join(out, top));
 }
+
+// the config schema's validator (config-validator.js); after the sweep, which would take it for
+// the output of a source that is gone
+const configSchema = path.join(out, 'conf', 'anomaly.schema.json');
+if (fs.existsSync(configSchema)) require('./config-validator.js').writeConfigValidator(configSchema, path.join(out, 'conf', 'anomaly.schema.validate.js'));
