@@ -84,7 +84,7 @@ export class ConfigError extends Error {
 
 const schema = JSON.parse(fs.readFileSync(path.join(__dirname, 'anomaly.schema.json'), 'utf8'));
 /** the schema's validator, compiled by the build (scripts/config-validator.js): compiled here, it cost every start about 90 ms of CPU */
-const validate: ValidateFunction = require('./anomaly.schema.validate.js');
+const validate: ValidateFunction = require('./anomaly.schema.validate.cjs');
 
 /** Validate a parsed config object and fill in defaults; `file` only labels the errors. */
 export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv = process.env): AnomalyConfig {

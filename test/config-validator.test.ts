@@ -11,7 +11,7 @@ import { ROOT } from './helpers/paths';
 const { OPTIONS, schemaDigest } = require(path.join(ROOT, 'scripts', 'config-validator.js'));
 const schemaText = fs.readFileSync(path.join(ROOT, 'conf', 'anomaly.schema.json'), 'utf8');
 const schema = JSON.parse(schemaText);
-const built = require(path.join(__dirname, '..', 'conf', 'anomaly.schema.validate.js'));
+const built = require(path.join(__dirname, '..', 'conf', 'anomaly.schema.validate.cjs'));
 
 t.test("the built validator is the schema's as it is now", async (t) => {
   t.equal(
