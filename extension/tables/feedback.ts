@@ -11,11 +11,21 @@ import { tablePlugin, type ColumnDefinition, type InsertResult } from '../plugin
 // carries is bounded and checked before it is kept; a line of the file that is not a
 // feedback record is skipped with a warning when the file is read.
 
+/**
+ * ColumnOptions ADDITIONAL. osqueryd refuses an INSERT that gives NULL to a column whose options
+ * are exactly INDEX or REQUIRED before the extension hears of it (virtual_table.cpp,
+ * serializeUpdateParameters), and under --extensions_default_index (default true) a column
+ * declared with no options is INDEX: the README's INSERT, which leaves `time` out, was refused
+ * as "datatype mismatch". ADDITIONAL columns still get their constraints and leave every value,
+ * NULL included, to insertOne's checks.
+ */
+const CHECKED_HERE = 4;
+
 export const FEEDBACK_COLUMNS: ColumnDefinition[] = [
-  { name: 'id', type: 'TEXT' },
-  { name: 'label', type: 'TEXT' },
-  { name: 'note', type: 'TEXT' },
-  { name: 'time', type: 'BIGINT' },
+  { name: 'id', type: 'TEXT', options: CHECKED_HERE },
+  { name: 'label', type: 'TEXT', options: CHECKED_HERE },
+  { name: 'note', type: 'TEXT', options: CHECKED_HERE },
+  { name: 'time', type: 'BIGINT', options: CHECKED_HERE },
 ];
 
 /** bytes of a note; a longer one is refused, not cut, so nobody is surprised by what was kept */
