@@ -427,12 +427,14 @@ export class OsquerydEmulator extends EventEmitter {
           : { action: 'delete', id: String(w.rowid) };
     const res = await this.callPlugin('table', w.table, request);
     if (res.code !== 0) throw new Error(`Error writing table ${w.table}: ${res.message}`);
+    // what osqueryd's xUpdate makes of the answer: only a `failure` shows the extension's message
     const status = res.rows[0]?.status;
+    const message = res.rows[0]?.message;
     if (status === 'success') return;
-    const why = res.rows[0]?.message ? `: ${res.rows[0].message}` : '';
-    if (status === 'readonly') throw new Error(`attempt to write a readonly database (${w.table})${why}`);
-    if (status === 'constraint') throw new Error(`constraint failed (${w.table})${why}`);
-    throw new Error(`SQL logic error (${w.table}: ${status ?? 'no status'})${why}`);
+    if (status === 'readonly') throw new Error(`attempt to write a readonly database: table ${w.table} may not be modified`);
+    if (status === 'constraint') throw new Error(`constraint failed (${w.table})`);
+    if (status === 'failure' && message !== undefined) throw new Error(message);
+    throw new Error(`SQL logic error (${w.table}: ${status ?? 'no status'})`);
   }
 
   private async columnsOf(sql: string): Promise<string[]> {

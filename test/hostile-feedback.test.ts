@@ -254,5 +254,38 @@ t.test('the README INSERT, which leaves time (and note) out, labels the row thro
     ],
     'both labels kept',
   );
-  await t.rejects(e.emu.query(`INSERT INTO anomaly_feedback (label) VALUES ('normal')`), /constraint/, 'a missing id is still refused, by the extension');
+  await t.rejects(e.emu.query(`INSERT INTO anomaly_feedback (label) VALUES ('normal')`), /id is required/, 'a missing id is still refused, by the extension');
+});
+
+// osqueryd's xUpdate shows the extension's message only with a `failure` status: a
+// `constraint` is SQLite's bare "constraint failed", so at an osquery prompt a label refused
+// for its label, time, note or id said nothing of why (the emulator had shown the message)
+t.test('a label refused at the osquery prompt says why (review rev5)', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 60, min_days: 0 } } });
+  t.teardown(() => e.close());
+  await e.launch();
+  await e.emu.logResult(
+    'anomaly',
+    JSON.stringify({
+      name: 'pack_user-behavior_process_events',
+      hostIdentifier: 'h',
+      unixTime: 1_790_000_000,
+      columns: { pid: '1', path: '/usr/bin/nc', cmdline: 'nc -l 4444', auid: '0', parent: '1' },
+      action: 'added',
+    }),
+  );
+  const [row] = await until(
+    () => e.emu.query('SELECT id FROM anomaly_scores'),
+    (r) => r.length === 1,
+  );
+  const refused = async (sql: string, why: RegExp, what: string) => t.rejects(e.emu.query(sql), why, what);
+  await refused(`INSERT INTO anomaly_feedback (id, label) VALUES ('${row.id}', 'NORMAL')`, /label must be 'normal' or 'anomalous', not "NORMAL"/, 'a label');
+  await refused(`INSERT INTO anomaly_feedback (id, label) VALUES ('no-such-id', 'normal')`, /no retained anomaly_scores row has id "no-such-id"/, 'an id');
+  await refused(
+    `INSERT INTO anomaly_feedback (id, label, note) VALUES ('${row.id}', 'normal', '${'x'.repeat(5000)}')`,
+    /note of 5000 bytes is over 4096/,
+    'a note',
+  );
+  await refused(`INSERT INTO anomaly_feedback (label) VALUES ('normal')`, /id is required/, 'no id');
+  t.same(await e.emu.query('SELECT id FROM anomaly_feedback'), [], 'nothing kept');
 });

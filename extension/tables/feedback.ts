@@ -74,17 +74,16 @@ export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
   async function insertOne(values: Record<string, string | null>): Promise<InsertResult> {
     const { id, label } = values;
     const note = values.note ?? '';
-    if (!id) return { status: 'constraint', message: 'id is required: an id from anomaly_scores' };
-    if (id.length > MAX_ID_CHARS) return { status: 'constraint', message: `id of ${id.length} characters is not an anomaly_scores id` };
-    if (label !== 'normal' && label !== 'anomalous') return { status: 'constraint', message: `label must be 'normal' or 'anomalous', not ${echo(label)}` };
-    if (Buffer.byteLength(note) > MAX_NOTE_BYTES)
-      return { status: 'constraint', message: `note of ${Buffer.byteLength(note)} bytes is over ${MAX_NOTE_BYTES}` };
+    if (!id) return { status: 'failure', message: 'id is required: an id from anomaly_scores' };
+    if (id.length > MAX_ID_CHARS) return { status: 'failure', message: `id of ${id.length} characters is not an anomaly_scores id` };
+    if (label !== 'normal' && label !== 'anomalous') return { status: 'failure', message: `label must be 'normal' or 'anomalous', not ${echo(label)}` };
+    if (Buffer.byteLength(note) > MAX_NOTE_BYTES) return { status: 'failure', message: `note of ${Buffer.byteLength(note)} bytes is over ${MAX_NOTE_BYTES}` };
     let time = Math.floor(Date.now() / 1000);
     if (values.time !== null && values.time !== undefined && values.time !== '') {
       // digits only: Number() also reads '0x10' (16), '0b11', '1e3' and blanks around them
       const t = /^\d+$/.test(values.time) ? Number(values.time) : NaN;
       if (!Number.isInteger(t) || t < 0 || t >= MAX_TIME)
-        return { status: 'constraint', message: `time must be unixTime seconds (a whole number ≥ 0), not ${echo(values.time)}` };
+        return { status: 'failure', message: `time must be unixTime seconds (a whole number ≥ 0), not ${echo(values.time)}` };
       time = t;
     }
     const record: FeedbackRecord = { id, label, note, time };
@@ -94,7 +93,7 @@ export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
       try {
         await labeler.feedback(record);
       } catch (err) {
-        return { status: 'constraint', message: (err as Error).message };
+        return { status: 'failure', message: (err as Error).message };
       }
       current.set(id, { label, note, saved: false });
     }
