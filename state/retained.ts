@@ -643,6 +643,7 @@ export abstract class Retained<R> {
             p.fold ? shared : p,
             this.subjects.values[this.subject[i]],
             this.hosts.values[this.host[i]],
+            this.kind.tag ? this.tags.values[this.tag[i]] : '',
             start,
             this.time[i],
             this.score[i],
