@@ -5,6 +5,7 @@ import t from 'tap';
 import { resolveConfig } from '../conf/config';
 import { feedbackTable } from '../extension/tables/feedback';
 import { Scorer, subjectFileName } from '../scorer/scorer';
+import { scoredPrograms } from './helpers/emulated';
 import { usersStream } from './helpers/users';
 
 /** an INSERT of a label into the feedback table, answered with its status */
@@ -218,4 +219,45 @@ t.test("a label in its subject's file but not in feedback.jsonl (a SIGKILL betwe
   t.equal(await inserter(table)(scored[0].id, 'normal'), 'success');
   second.save();
   t.equal(windowLength(), before, 'anomalous took every event of the key out; normal put the labelled row back once');
+});
+
+// osqueryd refuses an INSERT that gives NULL to an index column before the extension hears of
+// it, and a column an extension declares with no options is an index under its default
+// --extensions_default_index: the README's INSERT, which leaves `time` out, was "datatype
+// mismatch" at every osqueryd (the emulator now refuses as osqueryd does)
+t.test('the README INSERT, which leaves time (and note) out, labels the row through osqueryd (review rev5)', async (t) => {
+  const { e, ids: rows } = await scoredPrograms(['/usr/bin/nc', '/usr/bin/socat']);
+  t.teardown(() => e.close());
+  t.same(await e.emu.query(`INSERT INTO anomaly_feedback (id, label, note) VALUES ('${rows[0]}', 'normal', 'backup job')`), [], 'no time');
+  t.same(await e.emu.query(`INSERT INTO anomaly_feedback (id, label) VALUES ('${rows[1]}', 'anomalous')`), [], 'no time and no note');
+  t.match(
+    await e.emu.query('SELECT id, label, note FROM anomaly_feedback ORDER BY label DESC'),
+    [
+      { id: rows[0], label: 'normal', note: 'backup job' },
+      { id: rows[1], label: 'anomalous', note: '' },
+    ],
+    'both labels kept',
+  );
+  await t.rejects(e.emu.query(`INSERT INTO anomaly_feedback (label) VALUES ('normal')`), /id is required/, 'a missing id is still refused, by the extension');
+});
+
+// osqueryd's xUpdate shows the extension's message only with a `failure` status: a
+// `constraint` is SQLite's bare "constraint failed", so at an osquery prompt a label refused
+// for its label, time, note or id said nothing of why (the emulator had shown the message)
+t.test('a label refused at the osquery prompt says why (review rev5)', async (t) => {
+  const {
+    e,
+    ids: [id],
+  } = await scoredPrograms(['/usr/bin/nc']);
+  t.teardown(() => e.close());
+  const refused = async (sql: string, why: RegExp, what: string) => t.rejects(e.emu.query(sql), why, what);
+  await refused(`INSERT INTO anomaly_feedback (id, label) VALUES ('${id}', 'NORMAL')`, /label must be 'normal' or 'anomalous', not "NORMAL"/, 'a label');
+  await refused(`INSERT INTO anomaly_feedback (id, label) VALUES ('no-such-id', 'normal')`, /no retained anomaly_scores row has id "no-such-id"/, 'an id');
+  await refused(
+    `INSERT INTO anomaly_feedback (id, label, note) VALUES ('${id}', 'normal', '${'x'.repeat(5000)}')`,
+    /note of 5000 bytes is over 4096/,
+    'a note',
+  );
+  await refused(`INSERT INTO anomaly_feedback (label) VALUES ('normal')`, /id is required/, 'no id');
+  t.same(await e.emu.query('SELECT id FROM anomaly_feedback'), [], 'nothing kept');
 });

@@ -34,7 +34,12 @@ export interface QueryContext {
 
 export type { Row };
 
-export type InsertResult = { status: 'success'; id?: string } | { status: 'constraint' | 'failure' | 'readonly'; message: string };
+/**
+ * A row the table does not take is a `failure` with its reason: osqueryd's xUpdate shows an
+ * answer's message only with that status (`constraint` is SQLite's bare "constraint failed"),
+ * and the osquery prompt, or osqueryd's log for a scheduled INSERT, then says why.
+ */
+export type InsertResult = { status: 'success'; id?: string } | { status: 'failure' | 'readonly'; message: string };
 
 export interface TableDefinition {
   name: string;
@@ -171,16 +176,20 @@ export function boundsOf(ctx: QueryContext, column: string): Bound[] | undefined
   if (!list) return undefined;
   const out: Bound[] = [];
   const equals: number[] = [];
+  // an equality that gives no bound may be a member of an IN list the others share: SQLite
+  // reads ' 200 ' as 200 for a numeric column, and narrowing the list to the members read here
+  // dropped its rows, so such a member leaves the list unbounded
+  let unread = false;
   for (const c of list) {
-    if (!SQL_NUMBER.test(c.expr)) continue;
-    const v = Number(c.expr);
-    if (!Number.isFinite(v)) continue;
-    if (c.op === OP.EQUALS) equals.push(v);
-    else if (BOUND_OPS[c.op]) out.push({ op: BOUND_OPS[c.op], value: v });
+    const v = SQL_NUMBER.test(c.expr) ? Number(c.expr) : NaN;
+    if (c.op === OP.EQUALS) {
+      if (Number.isFinite(v)) equals.push(v);
+      else unread = true;
+    } else if (BOUND_OPS[c.op] && Number.isFinite(v)) out.push({ op: BOUND_OPS[c.op], value: v });
   }
   // several equalities are an IN list: their span bounds the rows (a loop, not a spread:
   // an IN list of 200k values would overflow the call stack)
-  if (equals.length) {
+  if (equals.length && !unread) {
     let lo = Infinity;
     let hi = -Infinity;
     for (const v of equals) {

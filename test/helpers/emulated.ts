@@ -130,6 +130,32 @@ export const processLine = (i: number, user = '1000') =>
     columns: { pid: String(i), path: `/usr/bin/tool${i % 5}`, cmdline: `tool${i % 5} -n ${i}`, auid: user, parent: '1' },
   });
 
+/**
+ * An extension launched under the emulator (learning from 60 rows) that has scored one
+ * process row of root's for each program, a second apart: the ids, oldest first, to label.
+ * The caller closes it.
+ */
+export async function scoredPrograms(programs: readonly string[]): Promise<{ e: Emulated; ids: string[] }> {
+  const e = await emulated({ config: { learning: { min_events: 60, min_days: 0 } } });
+  await e.launch();
+  for (const [i, path] of programs.entries())
+    await e.emu.logResult(
+      'anomaly',
+      JSON.stringify({
+        name: 'pack_user-behavior_process_events',
+        hostIdentifier: 'h',
+        unixTime: 1_790_000_000 + i,
+        columns: { pid: String(i + 1), path, cmdline: `${path} -l 4444`, auid: '0', parent: '1' },
+        action: 'added',
+      }),
+    );
+  const rows = await until(
+    () => e.emu.query('SELECT id FROM anomaly_scores ORDER BY time'),
+    (r) => r.length === programs.length,
+  );
+  return { e, ids: rows.map((r) => r.id) };
+}
+
 const COUNTERS = ['received', 'accepted', 'rejected', 'queued', 'scored', 'dropped', 'set_aside'];
 
 /** the logger's line counters from anomaly_models' `*` row */
