@@ -51,7 +51,7 @@ import type { Verdict } from './types';
 // The record is kept per host and pid (a pid's next exec row replaces it), bounded and not
 // saved: after a restart a chain starts afresh. It is forgotten a day after the process's last
 // row, not its exec: the fifth held-out set's post-link stage calls back every three hours for
-// two days, and its calls after the first 24 hours were judged alone (0.43-0.49, missed).
+// two days, and its calls after the first 24 hours were judged alone (0.31-0.49, missed).
 // A stage that is quiet for a day and then calls again is judged alone.
 
 /** a row below this score (p < 0.01) is unusual enough to carry or take a chain's suspicion */
