@@ -117,6 +117,41 @@ t.test('one piece of evidence shown twice is not combined', async (t) => {
   t.equal(chains.judge(exec('43', '40', 'exec /bin/sh <- /usr/bin/vim', 0.4)), undefined, "a pid's next exec row replaces its record");
 });
 
+t.test('a process that keeps acting keeps its chain: a stage calling back every three hours for days', async (t) => {
+  // a post-link script's python stage (unusual, under an unusual installer) detaches and calls
+  // its server every ~3 h; each call is at the edge of usual for a person who brings new values
+  const chains = new ChainSuspicion();
+  chains.judge(exec('90', '1', 'exec /opt/conda/bin/python <- /bin/bash', 0.42));
+  chains.judge(exec('91', '90', 'exec /opt/conda/envs/x/bin/python <- /opt/conda/bin/python', 0.41));
+  const hour = 3600;
+  const calls: (number | undefined)[] = [];
+  for (let h = 3; h <= 33; h += 3)
+    calls.push(chains.judge(socket('91', 'connect /opt/conda/envs/x/bin/python3.11 -> public:203.0:443', 0.45, 1000 + h * hour))?.score);
+  t.ok(
+    calls.every((s) => s !== undefined && s < 0.3),
+    `every call, the last 33 h after the stage started, is an alert: ${calls.map((s) => s?.toFixed(3)).join(' ')}`,
+  );
+  // a day with no row of it: the pid may be another process's now
+  t.equal(
+    chains.judge(socket('91', 'connect /opt/conda/envs/x/bin/python3.11 -> public:203.0:443', 0.45, 1000 + 58 * hour)),
+    undefined,
+    'a day after its last row it is forgotten',
+  );
+  // another login's row under the same pid is another process (a fork without exec that reused
+  // it): it takes nothing from the record and does not keep it alive
+  chains.judge({ ...exec('92', '90', 'exec /tmp/.s <- /opt/conda/bin/python', 0.41), columns: { pid: '92', parent: '90', auid: '1001', uid: '1001' } });
+  t.equal(
+    chains.judge({ ...socket('92', 'connect /usr/bin/ssh -> private:10.40:22', 0.45, 1000 + 20 * hour), columns: { pid: '92', auid: '1002' } }),
+    undefined,
+    "another login's row under the pid takes nothing",
+  );
+  t.equal(
+    chains.judge({ ...socket('92', 'connect /tmp/.s -> public:203.0:443', 0.45, 1000 + 30 * hour), columns: { pid: '92', auid: '1001' } }),
+    undefined,
+    'nor keeps the record alive',
+  );
+});
+
 t.test("the steps of a package run are the packages' structure, not a chain", async (t) => {
   // a first kernel upgrade (by the automatic upgrades or a person's sudo apt): dpkg starts dpkg-deb, the image's postinst
   // starts run-parts, run-parts depmod; each unusual for a root that never upgraded a kernel
