@@ -408,7 +408,7 @@ export class OsquerydEmulator extends EventEmitter {
       const attached = await this.attach(db, sql);
       captureWrites(db, attached);
       const rows = runQuery(db, sql);
-      for (const w of takeWrites(db)) await this.write(w);
+      for (const w of takeWrites(db)) await this.write(w, attached.get(w.table) ?? []);
       return rows;
     } finally {
       db.close();
@@ -416,7 +416,9 @@ export class OsquerydEmulator extends EventEmitter {
   }
 
   /** one row written to an extension table, as osquery/sql/virtual_table.cpp xUpdate sends it */
-  private async write(w: CapturedWrite): Promise<void> {
+  private async write(w: CapturedWrite, columns: readonly ColumnRoute[]): Promise<void> {
+    const unset = w.action === 'delete' ? undefined : nullInIndexColumn(w.values, columns);
+    if (unset) throw new Error(`datatype mismatch (${w.table}: NULL for ${unset}, an index column)`);
     const request: Record<string, string> =
       w.action === 'insert'
         ? { action: 'insert', auto_rowid: 'true', json_value_array: w.values }
@@ -425,12 +427,14 @@ export class OsquerydEmulator extends EventEmitter {
           : { action: 'delete', id: String(w.rowid) };
     const res = await this.callPlugin('table', w.table, request);
     if (res.code !== 0) throw new Error(`Error writing table ${w.table}: ${res.message}`);
+    // what osqueryd's xUpdate makes of the answer: only a `failure` shows the extension's message
     const status = res.rows[0]?.status;
+    const message = res.rows[0]?.message;
     if (status === 'success') return;
-    const why = res.rows[0]?.message ? `: ${res.rows[0].message}` : '';
-    if (status === 'readonly') throw new Error(`attempt to write a readonly database (${w.table})${why}`);
-    if (status === 'constraint') throw new Error(`constraint failed (${w.table})${why}`);
-    throw new Error(`SQL logic error (${w.table}: ${status ?? 'no status'})${why}`);
+    if (status === 'readonly') throw new Error(`attempt to write a readonly database: table ${w.table} may not be modified`);
+    if (status === 'constraint') throw new Error(`constraint failed (${w.table})`);
+    if (status === 'failure' && message !== undefined) throw new Error(message);
+    throw new Error(`SQL logic error (${w.table}: ${status ?? 'no status'})`);
   }
 
   private async columnsOf(sql: string): Promise<string[]> {
@@ -576,6 +580,22 @@ export function readLogRecords(file: string): string[] {
   if (trimmed.startsWith('[')) return (JSON.parse(trimmed) as unknown[]).map((r) => JSON.stringify(r));
   return text.split('\n').filter((l: string) => l.trim());
 }
+
+/**
+ * osqueryd's serializeUpdateParameters refuses an INSERT or UPDATE (SQLITE_MISMATCH, before the
+ * extension hears of it) that gives NULL to a column whose options are exactly INDEX or
+ * REQUIRED, and with --extensions_default_index (default true) a column an extension declares
+ * with op 0 is INDEX: the first such column given NULL, if any
+ */
+function nullInIndexColumn(values: string, columns: readonly ColumnRoute[]): string | undefined {
+  const row = JSON.parse(values) as unknown[];
+  return columns.find((c, i) => {
+    const op = Number(c.op) || INDEX;
+    return (op === INDEX || op === REQUIRED) && row[i] === null;
+  })?.name;
+}
+const INDEX = 1;
+const REQUIRED = 2;
 
 interface CapturedWrite {
   table: string;

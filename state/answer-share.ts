@@ -65,6 +65,11 @@ export interface HeldBack<R = unknown> {
   score: number | null;
   /** the most severe verdict held */
   verdict: Verdict;
+  /**
+   * the tag (an anomaly_scores row's query) of every record held, '' when they differ: a
+   * constraint on `query` is pushed down, so the summary must meet it as its rows did
+   */
+  tag: string;
   /** distinct events held back (state/answer-keep.ts); 0 in a summary of several subjects */
   events: number;
   /** the most pressing of them (answer-keep.ts TOLD_EVENTS) */
@@ -159,11 +164,21 @@ export function shareOut(pairs: ReadonlyMap<number, PairTally>, share: AnswerSha
 const SEVERITY: Record<Verdict, number> = { good: 0, learning: 1, ugly: 2, bad: 3 };
 
 /** add a record the answer does not carry to a summary (a pair's, or one that several share) */
-export function holdBack(into: { held: HeldBack | null }, subject: string, host: string, from: number, to: number, score: number, verdict: Verdict): void {
-  const h = (into.held ??= { held: true, subject, host, rows: 0, from, to, score: null, verdict, events: 0, told: [], pairs: 1 });
+export function holdBack(
+  into: { held: HeldBack | null },
+  subject: string,
+  host: string,
+  tag: string,
+  from: number,
+  to: number,
+  score: number,
+  verdict: Verdict,
+): void {
+  const h = (into.held ??= { held: true, subject, host, rows: 0, from, to, score: null, verdict, tag, events: 0, told: [], pairs: 1 });
   h.rows++;
   if (subject !== h.subject) h.subject = '*';
   if (host !== h.host) h.host = '*';
+  if (tag !== h.tag) h.tag = '';
   if (from < h.from) h.from = from;
   if (to > h.to) h.to = to;
   // (NaN, a record without a score, lowers nothing)

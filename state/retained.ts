@@ -166,6 +166,22 @@ interface Segment {
 
 type Column = Float64Array | Float32Array | Uint8Array | Uint32Array;
 
+/** how a scan finds the records a filter can match */
+export interface Walk {
+  /** the test on a live slot */
+  matches: (i: number) => boolean;
+  /** no score at or above LOW_SCORE can match: only the list of low-scored records is walked */
+  lowOnly: boolean;
+  /**
+   * only records whose `hash` column is one of these can match (a filter on ids): they are
+   * found by a plain pass over that column, and only they are tested. osqueryd calls a table
+   * once per value of an IN list and per row of a join, so `WHERE id IN (…)` or a join of
+   * anomaly_feedback with anomaly_scores looks one id up per call, and each such call walked
+   * and tested every slot: 57–74 ms of the main thread over a million retained rows
+   */
+  hashes?: ReadonlySet<number> | null;
+}
+
 /**
  * The index and the segments. A subclass says how its table's filter matches (`scan` with a
  * test on slots) and may look at each record as it is indexed (`indexed`), to drop repeats.
@@ -513,8 +529,8 @@ export abstract class Retained<R> {
    * is reached; with `lowOnly` (no score at or above LOW_SCORE can match) only the list of
    * low-scored ones is walked
    */
-  protected *scan(matches: (i: number) => boolean, lowOnly: boolean): Generator<R> {
-    for (const i of this.slots(matches, lowOnly)) {
+  protected *scan(walk: Walk): Generator<R> {
+    for (const i of this.slots(walk)) {
       const r = this.read(i);
       if (r) yield r;
     }
@@ -527,7 +543,7 @@ export abstract class Retained<R> {
    * ones that matter (state/answer-keep.ts); the others are summed up from the index, never
    * read, and come last as one HeldBack each, with a row read of each event they name
    */
-  protected *scanShared(matches: (i: number) => boolean, lowOnly: boolean, share: AnswerShare): Generator<R | HeldBack<R>> {
+  protected *scanShared(walk: Walk, share: AnswerShare): Generator<R | HeldBack<R>> {
     const pairs = new Map<number, PairTally>();
     const cost = (i: number): number =>
       share.rowBytes(
@@ -537,7 +553,7 @@ export abstract class Retained<R> {
         this.kind.tag ? this.tags.values[this.tag[i]] : '',
       );
     const pairOf = (i: number): number => this.host[i] * 2 ** 32 + this.subject[i];
-    for (const i of this.slots(matches, lowOnly)) {
+    for (const i of this.slots(walk)) {
       const key = pairOf(i);
       let p = pairs.get(key);
       if (!p) pairs.set(key, (p = tally()));
@@ -548,7 +564,7 @@ export abstract class Retained<R> {
     }
     if (!shareOut(pairs, share)) {
       const sent: number[] = [];
-      for (const i of this.slots(matches, lowOnly)) {
+      for (const i of this.slots(walk)) {
         const r = this.read(i);
         if (!r) continue;
         if (share.marks) sent.push(this.base + i);
@@ -571,7 +587,7 @@ export abstract class Retained<R> {
           events: 0,
           at: 0,
         });
-    for (const i of this.slots(matches, lowOnly)) {
+    for (const i of this.slots(walk)) {
       const p = pairs.get(pairOf(i))!;
       const c = cuts.get(p);
       if (!c) continue;
@@ -628,7 +644,7 @@ export abstract class Retained<R> {
     const sent: number[] = [];
     let folded = 0;
     for (const p of cuts.keys()) if (p.fold) folded++;
-    for (const i of this.slots(matches, lowOnly)) {
+    for (const i of this.slots(walk)) {
       const p = pairs.get(pairOf(i));
       const row = this.base + i;
       // (a record appended since the tally is not in this answer)
@@ -643,6 +659,7 @@ export abstract class Retained<R> {
             p.fold ? shared : p,
             this.subjects.values[this.subject[i]],
             this.hosts.values[this.host[i]],
+            this.kind.tag ? this.tags.values[this.tag[i]] : '',
             start,
             this.time[i],
             this.score[i],
@@ -730,26 +747,44 @@ export abstract class Retained<R> {
     return out;
   }
 
-  /** the live slots that pass `matches`, newest first (see scan) */
-  private *slots(matches: (i: number) => boolean, lowOnly: boolean): Generator<number> {
+  /** slots a walk has tested (Walk.matches run), for the tests and benchmarks */
+  slotsTested = 0;
+
+  /** the live slots that pass the walk's test, newest first (see scan) */
+  private *slots(walk: Walk): Generator<number> {
+    const { matches } = walk;
     // records are followed by absolute number: a caller that pauses between them may see new
     // ones appended (and the arrays moved) or old ones retired in the meantime
-    if (lowOnly) {
+    if (walk.hashes || walk.lowOnly) {
       // Compaction replaces this.low; the array held here keeps its absolute row numbers.
-      const low = this.low;
-      for (let k = low.length - 1; k >= 0; k--) {
-        const i = low[k] - this.base;
+      const rows = walk.hashes ? this.rowsWithHash(walk.hashes) : this.low;
+      for (let k = rows.length - 1; k >= 0; k--) {
+        const i = rows[k] - this.base;
         if (i < this.start) return;
-        if (i < this.end && this.verdict[i] !== DEAD && matches(i)) yield i;
+        if (i >= this.end || this.verdict[i] === DEAD) continue;
+        this.slotsTested++;
+        if (matches(i)) yield i;
       }
       return;
     }
     for (let row = this.base + this.end - 1; ; row--) {
       const i = row - this.base;
       if (i < this.start || i >= this.end) return;
-      if (this.verdict[i] === DEAD || !matches(i)) continue;
-      yield i;
+      if (this.verdict[i] === DEAD) continue;
+      this.slotsTested++;
+      if (matches(i)) yield i;
     }
+  }
+
+  /** the absolute numbers of the live records whose hash is one of `hashes`, oldest first */
+  private rowsWithHash(hashes: ReadonlySet<number>): number[] {
+    const out: number[] = [];
+    const hash = this.hash;
+    if (hashes.size === 1) {
+      const [h] = hashes;
+      for (let i = this.start; i < this.end; i++) if (hash[i] === h) out.push(this.base + i);
+    } else for (let i = this.start; i < this.end; i++) if (hashes.has(hash[i])) out.push(this.base + i);
+    return out;
   }
 
   private cacheLow(row: number, r: R, bytes: number): void {

@@ -1,5 +1,5 @@
 import { compareMarks, isQueuedMark, type QueuedMark, type ScoredEvent, type TakenMark, type Verdict } from '../scorer/types';
-import { hashText, idSet, range, Retained, verdictIds, within, VERDICTS, LOW_SCORE, type RetainedKind, type RetainedOptions } from './retained';
+import { hashText, idSet, range, Retained, verdictIds, within, VERDICTS, LOW_SCORE, type RetainedKind, type RetainedOptions, type Walk } from './retained';
 import type { AnswerShare, HeldBack } from './answer-share';
 import { eventDigest } from './event-digest';
 import { readInSlices, SCORE_SLACK, textKey, type RowIdentity, type ScoreFilter, type ScoreStore } from './store';
@@ -183,18 +183,18 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
   *matching(filter: ScoreFilter): Generator<ScoredEvent> {
     const m = this.matcher(filter);
     if (!m) return;
-    for (const ev of this.scan(m.matches, m.lowOnly)) if (m.wanted(ev)) yield ev;
+    for (const ev of this.scan(m)) if (m.wanted(ev)) yield ev;
   }
 
   /** matching's rows within an answer's share, and a summary of each subject's rows held back */
   *answer(filter: ScoreFilter, share: AnswerShare): Generator<ScoredEvent | HeldBack<ScoredEvent>> {
     const m = this.matcher(filter);
     if (!m) return;
-    for (const ev of this.scanShared(m.matches, m.lowOnly, share)) if ('held' in ev || m.wanted(ev)) yield ev;
+    for (const ev of this.scanShared(m, share)) if ('held' in ev || m.wanted(ev)) yield ev;
   }
 
   /** the index test for a filter, or null when no row can match */
-  private matcher(filter: ScoreFilter): { matches: (i: number) => boolean; lowOnly: boolean; wanted: (ev: ScoredEvent) => boolean } | null {
+  private matcher(filter: ScoreFilter): (Walk & { wanted: (ev: ScoredEvent) => boolean }) | null {
     const subjects = idSet(filter.subject, this.subjects);
     const hosts = idSet(filter.host, this.hosts);
     const queries = idSet(filter.query, this.tags);
@@ -221,7 +221,7 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
     // with a scan of the list per row cost n² (200k ids: minutes of the main thread's CPU)
     const wanted = filter.id ? new Set(filter.id.map(textKey)) : null;
     // only low scores can match: walk the list of them, newest first, instead of every row
-    return { matches, lowOnly: hasScoreBound && scores[1].v < LOW_SCORE, wanted: (ev) => !wanted || wanted.has(textKey(ev.id)) };
+    return { matches, lowOnly: hasScoreBound && scores[1].v < LOW_SCORE, hashes: ids, wanted: (ev) => !wanted || wanted.has(textKey(ev.id)) };
   }
 
   get(id: string): ScoredEvent | undefined {

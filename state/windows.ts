@@ -143,13 +143,13 @@ export class RetainedWindows extends Retained<ScoredWindow> implements WindowSto
   /** windows matching the filter, newest first, each read from disk only when it is reached */
   *matching(filter: WindowFilter): Generator<ScoredWindow> {
     const m = this.matcher(filter);
-    if (m) yield* this.scan(m.matches, m.lowOnly);
+    if (m) yield* this.scan(m);
   }
 
   /** matching's windows within an answer's share, and a summary of each subject's windows held back */
   *answer(filter: WindowFilter, share: AnswerShare): Generator<ScoredWindow | HeldBack<ScoredWindow>> {
     const m = this.matcher(filter);
-    if (m) yield* this.scanShared(m.matches, m.lowOnly, share);
+    if (m) yield* this.scanShared(m, share);
   }
 
   /** the index test for a filter, or null when no window can match */

@@ -173,3 +173,27 @@ t.test('cuts never pass their bound, never split a character, and say the full s
   t.equal((JSON.parse(cols) as Record<string, string>).c, 'ok', 'JSON, its short values whole');
   t.same(fairShares([1, 5, 100], 30), [1, 5, 24], 'max-min fair shares');
 });
+
+// The summary of a subject's held-back rows named no query (''), so a constraint on `query`,
+// which the extension pushes down and so holds the answer to, had SQLite drop the summary:
+// `score < 0.3 AND query = …` (an alert route per collection query) lost the held-back rows
+// without a trace (review rev5)
+t.test('a summary of held-back rows is selected by the query constraint that selected them', async (t) => {
+  const N = 3_000;
+  const now = Math.floor(Date.now() / 1000);
+  const query = 'pack_user-behavior_process_events';
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  const store = new RetainedScores({ dir: path.join(e.stateDir, 'scores'), maxRows: 100_000, maxDays: 30 });
+  const eve = (i: number, q: string): ScoredEvent =>
+    plainRow(i, { id: `eve-${q}-${i}`, time: now - N + i, subject: 'eve', query: q, event: `exec /tmp/x${i % 3} <- /bin/bash`, score: 0.1, verdict: 'bad' });
+  store.append(Array.from({ length: N }, (_, i) => eve(i, query)));
+  store.close();
+  await e.launch();
+  const rows = await e.emu.query(`SELECT id, model, query, event FROM anomaly_scores WHERE score < 0.3 AND query = '${query}'`);
+  const held = rows.filter((r) => r.model === 'held-back');
+  t.equal(held.length, 1, 'the summary is in the answer');
+  t.equal(held[0]?.query, query, 'naming the query of the rows it holds');
+  const shown = rows.length - held.length;
+  t.equal(shown + Number(/held back: (\d+) rows/.exec(held[0]?.event ?? '')?.[1]), N, 'shown and held back are every row: none lost silently');
+});

@@ -109,10 +109,16 @@ t.test("SQL writes at the emulator's osquery> prompt reach the extension, as osq
   t.match(await e.emu.query('SELECT id, label, note FROM anomaly_feedback'), [{ id: row.id, label: 'normal', note: 'backup job' }], 'the label is kept');
   await t.rejects(
     e.emu.query(`INSERT INTO anomaly_feedback (id, label) VALUES ('${row.id}', 'weird')`),
-    /constraint/,
+    /label must be 'normal' or 'anomalous'/,
     'a label the extension refuses is an error',
   );
-  await t.rejects(e.emu.query(`INSERT INTO anomaly_scores (id) VALUES ('x')`), /readonly/, 'anomaly_scores is read-only');
+  await t.rejects(
+    e.emu.query(`INSERT INTO anomaly_scores VALUES ('x', 1, 'h', 's', 'q', 'added', 'e', 0.5, 'good', 'm', 'r', '{}')`),
+    /readonly/,
+    'anomaly_scores is read-only',
+  );
+  // (osqueryd itself refuses a row that leaves one of its index columns NULL)
+  await t.rejects(e.emu.query(`INSERT INTO anomaly_scores (id) VALUES ('x')`), /datatype mismatch/, 'a row with NULLs never reaches it');
   await t.rejects(e.emu.query(`DELETE FROM anomaly_feedback`), /readonly/, 'labels cannot be deleted');
   t.equal((await e.emu.query('SELECT id FROM anomaly_feedback')).length, 1, 'one label, as before');
 });

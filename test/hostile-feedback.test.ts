@@ -5,6 +5,7 @@ import t from 'tap';
 import { resolveConfig } from '../conf/config';
 import { feedbackTable } from '../extension/tables/feedback';
 import { Scorer, subjectFileName } from '../scorer/scorer';
+import { emulated, until } from './helpers/emulated';
 import { usersStream } from './helpers/users';
 
 /** an INSERT of a label into the feedback table, answered with its status */
@@ -218,4 +219,73 @@ t.test("a label in its subject's file but not in feedback.jsonl (a SIGKILL betwe
   t.equal(await inserter(table)(scored[0].id, 'normal'), 'success');
   second.save();
   t.equal(windowLength(), before, 'anomalous took every event of the key out; normal put the labelled row back once');
+});
+
+// osqueryd refuses an INSERT that gives NULL to an index column before the extension hears of
+// it, and a column an extension declares with no options is an index under its default
+// --extensions_default_index: the README's INSERT, which leaves `time` out, was "datatype
+// mismatch" at every osqueryd (the emulator now refuses as osqueryd does)
+t.test('the README INSERT, which leaves time (and note) out, labels the row through osqueryd (review rev5)', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 60, min_days: 0 } } });
+  t.teardown(() => e.close());
+  await e.launch();
+  for (const [i, tool] of ['/usr/bin/nc', '/usr/bin/socat'].entries())
+    await e.emu.logResult(
+      'anomaly',
+      JSON.stringify({
+        name: 'pack_user-behavior_process_events',
+        hostIdentifier: 'h',
+        unixTime: 1_790_000_000 + i,
+        columns: { pid: String(i + 1), path: tool, cmdline: `${tool} -l 4444`, auid: '0', parent: '1' },
+        action: 'added',
+      }),
+    );
+  const rows = await until(
+    () => e.emu.query('SELECT id FROM anomaly_scores ORDER BY time'),
+    (r) => r.length === 2,
+  );
+  t.same(await e.emu.query(`INSERT INTO anomaly_feedback (id, label, note) VALUES ('${rows[0].id}', 'normal', 'backup job')`), [], 'no time');
+  t.same(await e.emu.query(`INSERT INTO anomaly_feedback (id, label) VALUES ('${rows[1].id}', 'anomalous')`), [], 'no time and no note');
+  t.match(
+    await e.emu.query('SELECT id, label, note FROM anomaly_feedback ORDER BY label DESC'),
+    [
+      { id: rows[0].id, label: 'normal', note: 'backup job' },
+      { id: rows[1].id, label: 'anomalous', note: '' },
+    ],
+    'both labels kept',
+  );
+  await t.rejects(e.emu.query(`INSERT INTO anomaly_feedback (label) VALUES ('normal')`), /id is required/, 'a missing id is still refused, by the extension');
+});
+
+// osqueryd's xUpdate shows the extension's message only with a `failure` status: a
+// `constraint` is SQLite's bare "constraint failed", so at an osquery prompt a label refused
+// for its label, time, note or id said nothing of why (the emulator had shown the message)
+t.test('a label refused at the osquery prompt says why (review rev5)', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 60, min_days: 0 } } });
+  t.teardown(() => e.close());
+  await e.launch();
+  await e.emu.logResult(
+    'anomaly',
+    JSON.stringify({
+      name: 'pack_user-behavior_process_events',
+      hostIdentifier: 'h',
+      unixTime: 1_790_000_000,
+      columns: { pid: '1', path: '/usr/bin/nc', cmdline: 'nc -l 4444', auid: '0', parent: '1' },
+      action: 'added',
+    }),
+  );
+  const [row] = await until(
+    () => e.emu.query('SELECT id FROM anomaly_scores'),
+    (r) => r.length === 1,
+  );
+  const refused = async (sql: string, why: RegExp, what: string) => t.rejects(e.emu.query(sql), why, what);
+  await refused(`INSERT INTO anomaly_feedback (id, label) VALUES ('${row.id}', 'NORMAL')`, /label must be 'normal' or 'anomalous', not "NORMAL"/, 'a label');
+  await refused(`INSERT INTO anomaly_feedback (id, label) VALUES ('no-such-id', 'normal')`, /no retained anomaly_scores row has id "no-such-id"/, 'an id');
+  await refused(
+    `INSERT INTO anomaly_feedback (id, label, note) VALUES ('${row.id}', 'normal', '${'x'.repeat(5000)}')`,
+    /note of 5000 bytes is over 4096/,
+    'a note',
+  );
+  await refused(`INSERT INTO anomaly_feedback (label) VALUES ('normal')`, /id is required/, 'no id');
+  t.same(await e.emu.query('SELECT id FROM anomaly_feedback'), [], 'nothing kept');
 });

@@ -282,10 +282,10 @@ t.test('one extension against hostile clients', async (t) => {
     // Number() reads hexadecimal, binary, exponents and blanks: '0x10' was kept as time 16
     for (const time of ['NaN', 'Infinity', '-5', '1.5', 'soon', '0x10', '0b11', ' 17', '1e3']) {
       const res = await insert([row.id, 'normal', 'n', time]);
-      t.match(res.response[0], { status: 'constraint', message: /time must be unixTime seconds/ }, `time ${time} refused`);
+      t.match(res.response[0], { status: 'failure', message: /time must be unixTime seconds/ }, `time ${time} refused`);
     }
     const big = await insert([row.id, 'normal', 'x'.repeat(1024 * 1024)]);
-    t.match(big.response[0], { status: 'constraint', message: /note of 1048576 bytes is over 4096/ }, 'a 1 MB note refused');
+    t.match(big.response[0], { status: 'failure', message: /note of 1048576 bytes is over 4096/ }, 'a 1 MB note refused');
     const ok = await insert([row.id, 'normal', 'backup job', 1_790_000_100]);
     t.match(ok.response[0], { status: 'success' }, 'a sound label is kept');
     const rows = await e.emu.query('SELECT id, note, time FROM anomaly_feedback');

@@ -28,9 +28,17 @@ t.test('a broken pack is refused, naming the key', async (t) => {
   t.match(paths, /snapshott|interval/, 'and at the bad key');
   t.notOk(validatePack({ queries: {} }), 'a pack needs queries');
   // osquery's Pack::initialize reads shard, platform, version, query, interval, snapshot,
-  // removed and denylist of a query (value and description are documentation): any other key
-  // would be silently ignored
-  t.notOk(validatePack({ queries: { q: { query: 'SELECT 1', startup_priority: 1 } } }), 'a key osquery does not read is refused');
+  // removed, denylist and (since 5.17.0) startup_priority of a query (value and description are
+  // documentation): any other key would be silently ignored
+  t.notOk(validatePack({ queries: { q: { query: 'SELECT 1', blacklist: false } } }), 'a key osquery does not read is refused');
+  t.notOk(validatePack({ queries: { q: { query: 'SELECT 1', startup_priority: -1 } } }), 'startup_priority is a size');
+});
+
+t.test("a pack query's startup_priority, which osquery 5.17.0 reads, is accepted (review rev5)", async (t) => {
+  // osquery/config/packs.cpp reads it since #8554 (5.17.0): a query with it also runs once at
+  // start, in its order; the schema had been made to refuse it as a key osquery never reads
+  const pack = { queries: { users: { query: 'SELECT uid FROM users;', interval: 86400, startup_priority: 0 } } };
+  t.ok(validatePack(pack), JSON.stringify(validatePack.errors));
 });
 
 t.test('the example config is valid and covers every section', async (t) => {

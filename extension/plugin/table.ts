@@ -34,7 +34,12 @@ export interface QueryContext {
 
 export type { Row };
 
-export type InsertResult = { status: 'success'; id?: string } | { status: 'constraint' | 'failure' | 'readonly'; message: string };
+/**
+ * A row the table does not take is a `failure` with its reason: osqueryd's xUpdate shows an
+ * answer's message only with that status (`constraint` is SQLite's bare "constraint failed"),
+ * and the osquery prompt, or osqueryd's log for a scheduled INSERT, then says why.
+ */
+export type InsertResult = { status: 'success'; id?: string } | { status: 'failure' | 'readonly'; message: string };
 
 export interface TableDefinition {
   name: string;

@@ -11,11 +11,21 @@ import { tablePlugin, type ColumnDefinition, type InsertResult } from '../plugin
 // carries is bounded and checked before it is kept; a line of the file that is not a
 // feedback record is skipped with a warning when the file is read.
 
+/**
+ * ColumnOptions ADDITIONAL. osqueryd refuses an INSERT that gives NULL to a column whose options
+ * are exactly INDEX or REQUIRED before the extension hears of it (virtual_table.cpp,
+ * serializeUpdateParameters), and under --extensions_default_index (default true) a column
+ * declared with no options is INDEX: the README's INSERT, which leaves `time` out, was refused
+ * as "datatype mismatch". ADDITIONAL columns still get their constraints and leave every value,
+ * NULL included, to insertOne's checks.
+ */
+const CHECKED_HERE = 4;
+
 export const FEEDBACK_COLUMNS: ColumnDefinition[] = [
-  { name: 'id', type: 'TEXT' },
-  { name: 'label', type: 'TEXT' },
-  { name: 'note', type: 'TEXT' },
-  { name: 'time', type: 'BIGINT' },
+  { name: 'id', type: 'TEXT', options: CHECKED_HERE },
+  { name: 'label', type: 'TEXT', options: CHECKED_HERE },
+  { name: 'note', type: 'TEXT', options: CHECKED_HERE },
+  { name: 'time', type: 'BIGINT', options: CHECKED_HERE },
 ];
 
 /** bytes of a note; a longer one is refused, not cut, so nobody is surprised by what was kept */
@@ -64,17 +74,16 @@ export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
   async function insertOne(values: Record<string, string | null>): Promise<InsertResult> {
     const { id, label } = values;
     const note = values.note ?? '';
-    if (!id) return { status: 'constraint', message: 'id is required: an id from anomaly_scores' };
-    if (id.length > MAX_ID_CHARS) return { status: 'constraint', message: `id of ${id.length} characters is not an anomaly_scores id` };
-    if (label !== 'normal' && label !== 'anomalous') return { status: 'constraint', message: `label must be 'normal' or 'anomalous', not ${echo(label)}` };
-    if (Buffer.byteLength(note) > MAX_NOTE_BYTES)
-      return { status: 'constraint', message: `note of ${Buffer.byteLength(note)} bytes is over ${MAX_NOTE_BYTES}` };
+    if (!id) return { status: 'failure', message: 'id is required: an id from anomaly_scores' };
+    if (id.length > MAX_ID_CHARS) return { status: 'failure', message: `id of ${id.length} characters is not an anomaly_scores id` };
+    if (label !== 'normal' && label !== 'anomalous') return { status: 'failure', message: `label must be 'normal' or 'anomalous', not ${echo(label)}` };
+    if (Buffer.byteLength(note) > MAX_NOTE_BYTES) return { status: 'failure', message: `note of ${Buffer.byteLength(note)} bytes is over ${MAX_NOTE_BYTES}` };
     let time = Math.floor(Date.now() / 1000);
     if (values.time !== null && values.time !== undefined && values.time !== '') {
       // digits only: Number() also reads '0x10' (16), '0b11', '1e3' and blanks around them
       const t = /^\d+$/.test(values.time) ? Number(values.time) : NaN;
       if (!Number.isInteger(t) || t < 0 || t >= MAX_TIME)
-        return { status: 'constraint', message: `time must be unixTime seconds (a whole number ≥ 0), not ${echo(values.time)}` };
+        return { status: 'failure', message: `time must be unixTime seconds (a whole number ≥ 0), not ${echo(values.time)}` };
       time = t;
     }
     const record: FeedbackRecord = { id, label, note, time };
@@ -84,7 +93,7 @@ export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
       try {
         await labeler.feedback(record);
       } catch (err) {
-        return { status: 'constraint', message: (err as Error).message };
+        return { status: 'failure', message: (err as Error).message };
       }
       current.set(id, { label, note, saved: false });
     }

@@ -76,8 +76,9 @@ function* scoreRows(store: ScoreStore, ctx: QueryContext): Generator<Row> {
 
 /**
  * The rows of one subject on one host an answer held back, as one row the same constraints
- * select: its time is the newest held, its score the lowest and its verdict the most severe,
- * so `score < 0.3 AND time > …` still finds it. Its id names the subject and host, so the
+ * select: its time is the newest held, its score the lowest, its verdict the most severe and
+ * its query theirs when they share one, so `score < 0.3 AND time > …` (or `AND query = …`,
+ * which is pushed down too) still finds it. Its id names the subject and host, so the
  * differential log reports it again only as it changes; its event names the events held back
  * (the alert pack's query reads no `columns`), its columns the same with a row of each.
  */
@@ -87,7 +88,7 @@ export function heldScoreRow(h: HeldBack<ScoredEvent>, share: AnswerShare): Row 
     time: String(h.to),
     host: h.host,
     subject: h.subject,
-    query: '',
+    query: h.tag,
     action: 'held',
     event: toldText(
       h,
