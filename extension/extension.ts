@@ -95,6 +95,10 @@ export class AnomalyExtension {
   private readonly wakeOnStop = new Set<() => void>();
   /** the last registration call (askForName): a shutdown waits for it to settle before it exits */
   private asking: Promise<ExtensionStatus | null> | null = null;
+  /** the start under way (starting): a shutdown waits for it as for a registration, then closes what it opened */
+  private startRun: Promise<void> | null = null;
+  /** the scorer's start, once the stores are read: a shutdown ends it (its signal) and waits for it */
+  private scorerStart: Promise<ScoringService> | null = null;
   private readonly say: Throttled;
   private readonly cpu = new CpuMonitor();
 
@@ -121,14 +125,20 @@ export class AnomalyExtension {
    */
   async start(): Promise<void> {
     try {
-      await this.starting();
+      await (this.startRun = this.starting());
     } catch (err) {
       if (!this.stopping) throw err;
       this.log('info', `the start, cut short by the shutdown, ended with: ${(err as Error).message}`);
-      return this.stopping;
     }
+    return this.stopping ?? undefined;
   }
 
+  /**
+   * The start's steps. A shutdown ends each of its waits (pauseUnlessStopped, the paced read,
+   * the scorer's start; a call to osqueryd it bounds by REGISTRATION_WAIT_MS), and once it has
+   * begun the start opens nothing more: what it opens is kept on this object, which the
+   * shutdown closes. Never awaits the shutdown, which waits for it.
+   */
   private async starting(): Promise<void> {
     const { config, log } = this;
     try {
@@ -137,6 +147,7 @@ export class AnomalyExtension {
       throw new ExitError(73, (err as Error).message);
     }
     await this.holdStateDir();
+    if (this.stopping) return;
     if (this.releaseState) {
       // (only with the lock: without it, 'anomaly train' may be writing a copy right now)
       const left = removeLeftoverCopies(config.state_dir);
@@ -147,8 +158,10 @@ export class AnomalyExtension {
         );
     }
     await this.waitForManager();
+    if (this.stopping) return;
     this.cpu.start();
     const budget = await readBudget(() => this.manager.options(), config.budget.cpu_percent, log);
+    if (this.stopping) return;
     this.queue = new DurableQueue(path.join(config.state_dir, 'queue'), config.queue.max_bytes, log);
     // The retained scores are read after registration (RetainedScores.open): osqueryd gives
     // the logger --extensions_timeout to appear, and a million retained rows take longer than
@@ -173,29 +186,36 @@ export class AnomalyExtension {
     // open windows' rows retained since their last save are read back the same way.
     const reading = new Pacer();
     reading.configure(budget);
+    // a stop unpaces the read and ends the scorer's start
+    const scorerStop = new AbortController();
+    this.wakeOnStop.add(() => reading.release());
+    this.wakeOnStop.add(() => scorerStop.abort(new Error('the extension stopped while its scorer started')));
     const between = async () => {
       await nextTurn();
       await reading.slice();
     };
     // scoring starts when the scorer is ready; until then accepted lines wait in the queue
-    this.ready = stores.then(({ scores, windows }) =>
-      ScoringService.start({
-        config,
-        log,
-        scores,
-        windows,
-        budget,
-        between,
-        lookupUsers: async () => {
-          const res = await this.manager.query('SELECT uid, username FROM users');
-          if (res.status.code !== 0) throw new Error(res.status.message);
-          return res.response.map((r) => ({ uid: r.uid, username: r.username }));
-        },
-      }),
+    this.ready = stores.then(
+      ({ scores, windows }) =>
+        (this.scorerStart = ScoringService.start({
+          config,
+          log,
+          scores,
+          windows,
+          budget,
+          between,
+          lookupUsers: async () => {
+            const res = await this.manager.query('SELECT uid, username FROM users');
+            if (res.status.code !== 0) throw new Error(res.status.message);
+            return res.response.map((r) => ({ uid: r.uid, username: r.username }));
+          },
+          signal: scorerStop.signal,
+        })),
     );
     this.ready.then(
       (s) => (this.service = s),
       (err) => {
+        if (scorerStop.signal.aborted) return;
         log('error', `the scorer could not start: ${(err as Error).message}`);
         void this.shutdown(70, 'no scorer');
       },
@@ -235,13 +255,22 @@ export class AnomalyExtension {
       this.feedback,
     ];
     // a stop that came before the name was ours leaves nothing registered: start() ends with it
-    if (!(await this.register())) return this.stopping ?? undefined;
+    if (!(await this.register())) return;
     this.ingest.start();
+    let windows: RetainedWindows | undefined;
+    let scores: RetainedScores | undefined;
     try {
       const retention = { maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log };
       const began = performance.now();
-      this.windows = await RetainedWindows.open({ dir: path.join(config.state_dir, 'window-scores'), ...retention }, between);
-      this.scores = await RetainedScores.open({ dir: path.join(config.state_dir, 'scores'), ...retention }, between);
+      windows = await RetainedWindows.open({ dir: path.join(config.state_dir, 'window-scores'), ...retention }, between);
+      scores = await RetainedScores.open({ dir: path.join(config.state_dir, 'scores'), ...retention }, between);
+      if (this.stopping) {
+        // read after the shutdown began, which may have closed what it had: closed here, the scorer not started
+        windows.close();
+        scores.close();
+        storesFailed(new Error('the extension stopped before the retained scores were read'));
+        return;
+      }
       // said whenever the read is paced, waited or not: whether it must wait depends on how much
       // CPU the host leaves the process (on a loaded one the read spreads out under the budget)
       if (budget)
@@ -250,21 +279,25 @@ export class AnomalyExtension {
           `read the retained scores and windows in ${((performance.now() - began) / 1000).toFixed(1)} s, paced to ${budget.source} (waited ${(reading.waitedMs / 1000).toFixed(1)} s)`,
         );
       // before any line is scored: the cursor never passes rows the disk may not have
-      this.queue.syncBeforeCursor([this.scores, this.windows]);
-      storesRead({ scores: this.scores, windows: this.windows });
+      this.queue.syncBeforeCursor([scores, windows]);
+      this.windows = windows;
+      this.scores = scores;
+      storesRead({ scores, windows });
     } catch (err) {
+      scores?.close();
+      windows?.close();
       const why = `cannot read the retained scores and windows: ${(err as Error).message}`;
       log('error', why);
-      const stopped = this.shutdown(73, why);
+      void this.shutdown(73, why);
       storesFailed(err);
-      return stopped;
+      return;
     }
     // after the stores are read and not awaited: it must not hold up start-up, and calls
     // that arrive meanwhile interleave with it
     if (this.server) void warmUp(this.server, [ALERT_QUERY], WARM_UP, log);
   }
 
-  /** the manager socket, within --timeout (protocol doc §3.2) */
+  /** the manager socket, within --timeout (protocol doc §3.2), or a shutdown */
   private async waitForManager(): Promise<void> {
     const deadline = Date.now() + Math.max(this.args.timeout * 1000, 200);
     let last = '';
@@ -281,7 +314,8 @@ export class AnomalyExtension {
       } catch (err) {
         last = (err as Error).message;
       }
-      await sleep(200);
+      await this.pauseUnlessStopped(200);
+      if (this.stopping) return;
     }
     // EX_UNAVAILABLE, and what to do: run by hand, the usual cause is no osqueryd, or one
     // listening elsewhere (its --extensions_socket) or with extensions disabled
@@ -438,7 +472,7 @@ export class AnomalyExtension {
     }
   }
 
-  /** the state directory's lock (state/lock.ts), or its retry when the disk is full */
+  /** the state directory's lock (state/lock.ts), or its retry when the disk is full; none once a shutdown began */
   private async holdStateDir(): Promise<void> {
     // An anomaly.ext that holds the lock is most likely this one's predecessor, still saving
     // its subjects after osqueryd restarted (a stop waits for one scoring batch and a save;
@@ -465,7 +499,8 @@ export class AnomalyExtension {
         if (err.holder !== NAME_IN_LOCK) throw new ExitError(75, `${err.message}; not started, so that neither saves over the other's files`);
         if (!said) this.log('warn', `${err.message}; waiting for it to stop before starting`);
         said = true;
-        await sleep(200);
+        await this.pauseUnlessStopped(200);
+        if (this.stopping) return;
       }
     }
   }
@@ -501,7 +536,9 @@ export class AnomalyExtension {
       // the batch under way ends before the ingest stops and the state is saved: unpaced from
       // here, or a paced one outlasts the 15 s systemd gives osqueryd's unit after SIGTERM
       this.service?.hurry();
-      if (this.asking) await settledWithin(this.asking, REGISTRATION_WAIT_MS);
+      // the start ends with the stop but for a call to osqueryd, as a registration asked
+      await settledWithin(Promise.allSettled([this.asking, this.startRun]), REGISTRATION_WAIT_MS);
+      await this.scorerStart?.catch(() => undefined);
       if (this.uuid) await this.manager.deregisterExtension(this.uuid, 1000).catch(() => undefined);
       // the queue stays open until no call can arrive any more: a line answered 0 is a line kept
       if (this.server) await this.server.close();

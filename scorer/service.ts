@@ -34,6 +34,8 @@ export interface ScoringServiceOptions {
   usersRefreshSeconds?: number;
   /** awaited between two steps of work on the calling thread (a start's window rebuild); a turn of the event loop by default */
   between?: () => Promise<void>;
+  /** ends the start (the extension stopping while its scorer starts): its worker is ended, unsaved, and start() rejects */
+  signal?: AbortSignal;
 }
 
 export interface ScoreResult {
@@ -75,6 +77,8 @@ interface Live {
   worker: Worker;
   pending: Pending;
   watch: SliceWatch;
+  /** the worker has exited: a request to it would never be answered */
+  exited: boolean;
 }
 
 /**
@@ -94,6 +98,8 @@ class ScorerThread {
   private current: Live | null = null;
   private nextId = 1;
   private closing = false;
+  /** the worker last started, ready or not (abandon) */
+  private newest: Worker | null = null;
   /**
    * run on each worker once it is ready and before any request reaches it: the window rows
    * its saved state lacks are given back (scorer/window-rebuild.ts). Requests made meanwhile
@@ -126,7 +132,8 @@ class ScorerThread {
       });
       const pending: Pending = new Map();
       const watch = new SliceWatch(progress, worker, this.rowBudgetMs, (over) => this.overBudget(live, over));
-      const live: Live = { worker, pending, watch };
+      const live: Live = { worker, pending, watch, exited: false };
+      this.newest = worker;
       let ready = false;
       worker.on('message', (msg: WorkerReply) => {
         if (msg.type === 'log') return this.log(msg.level, `scorer: ${msg.msg}`);
@@ -141,7 +148,9 @@ class ScorerThread {
           // a rebuild that fails leaves those rows out of their windows, as before it: the
           // worker still scores
           return void this.prepare(live, msg.taken)
-            .catch((err) => this.log('error', `the open windows could not be given their rows retained since the last save: ${(err as Error).message}`))
+            .catch((err) => {
+              if (!this.closing) this.log('error', `the open windows could not be given their rows retained since the last save: ${(err as Error).message}`);
+            })
             .then(() => resolve(live));
         }
         const p = pending.get(msg.id);
@@ -153,6 +162,7 @@ class ScorerThread {
       });
       worker.on('error', (err) => this.log('error', `scorer worker: ${err.stack ?? err.message}`));
       worker.on('exit', (code) => {
+        live.exited = true;
         watch.stop();
         const err = new Error(`scorer worker exited with code ${code}`);
         for (const p of pending.values()) p.reject(err);
@@ -217,6 +227,7 @@ class ScorerThread {
 
   /** a request to this worker, whether or not requests wait for it (prepare) */
   requestOf(live: Live, req: Unnumbered<WorkerRequest>): Promise<Done> {
+    if (live.exited) return Promise.reject(new Error('the scorer worker has exited'));
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       live.pending.set(id, { resolve, reject });
@@ -240,6 +251,15 @@ class ScorerThread {
     void this.live?.then((live) => live.worker.postMessage({ type: 'release' } satisfies WorkerSignal)).catch(() => undefined);
   }
 
+  /**
+   * End the worker now, ready or not, without a save: a start abandoned (the extension stopped
+   * while its scorer started) has scored nothing, and the state it loaded is on disk as it was
+   */
+  async abandon(): Promise<void> {
+    this.closing = true;
+    await this.newest?.terminate();
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     const live = await this.live?.catch(() => null);
@@ -260,17 +280,24 @@ function refreshUsersEvery(
   lookup: ScoringServiceOptions['lookupUsers'],
   log: LogFn,
 ): { first: Promise<void>; stop(): void } {
+  let stopped = false;
   const refresh = async () => {
     if (!lookup) return;
     try {
       await thread.request({ type: 'users', rows: await lookup() });
     } catch (err) {
-      log('warn', `could not read users from osqueryd (uids stay numeric): ${(err as Error).message}`);
+      if (!stopped) log('warn', `could not read users from osqueryd (uids stay numeric): ${(err as Error).message}`);
     }
   };
   const timer = setInterval(refresh, seconds * 1000);
   timer.unref();
-  return { first: refresh(), stop: () => clearInterval(timer) };
+  return {
+    first: refresh(),
+    stop: () => {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
 }
 
 export class ScoringService {
@@ -293,6 +320,7 @@ export class ScoringService {
 
   static async start(opts: ScoringServiceOptions): Promise<ScoringService> {
     const { config, log } = opts;
+    opts.signal?.throwIfAborted();
     const thread = new ScorerThread(
       { config, stateDir: config.state_dir, modelOptions: opts.modelOptions, saveEverySeconds: opts.saveEverySeconds ?? 60, budget: opts.budget ?? null },
       config.budget.row_cpu_ms,
@@ -306,11 +334,30 @@ export class ScoringService {
       new RetainedWindows({ dir: path.join(config.state_dir, 'window-scores'), maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log });
     const service = new ScoringService(thread, scores, windows, { stop: () => {} }, log, !opts.scores, config.budget.row_cpu_ms);
     thread.prepare = (live, taken) => service.rebuild(live, taken, opts.between ?? nextTurn).then(() => undefined);
-    await thread.start();
-    const users = refreshUsersEvery(opts.usersRefreshSeconds ?? 600, thread, opts.lookupUsers, log);
-    service.users = users;
-    await users.first;
-    return service;
+    const { signal } = opts;
+    // every wait below ends with the signal: the worker's start, its rebuild and the users'
+    // lookup (a call to the manager, which may be stopping too and never answer)
+    const abandoned = new Promise<never>((_, reject) => {
+      if (!signal) return;
+      const abandon = () => reject(signal.reason);
+      signal.addEventListener('abort', abandon, { once: true });
+      if (signal.aborted) abandon();
+    });
+    abandoned.catch(() => undefined);
+    const started = thread.start();
+    started.catch(() => undefined);
+    try {
+      await Promise.race([started, abandoned]);
+      const users = refreshUsersEvery(opts.usersRefreshSeconds ?? 600, thread, opts.lookupUsers, log);
+      service.users = users;
+      await Promise.race([users.first, abandoned]);
+      signal?.throwIfAborted();
+      return service;
+    } catch (err) {
+      service.users.stop();
+      await thread.abandon();
+      throw err;
+    }
   }
 
   /**

@@ -9,13 +9,15 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const { sources, build, root, stamp } = require('./stale.js');
+const { sources, orphans, build, root, stamp } = require('./stale.js');
 
 function changed() {
   if (!fs.existsSync(stamp)) return 'no build stamped yet';
   const built = fs.statSync(stamp).mtimeMs;
   for (const rel of ['tsconfig.json', 'package.json', ...Array.from(sources(), (s) => s.rel)])
     if (fs.statSync(path.join(root, rel)).mtimeMs > built) return rel;
+  // a source deleted changes no other's time, and its output would still run (a test removed)
+  for (const orphan of orphans()) return `${path.relative(root, orphan)}, whose source is gone`;
   return null;
 }
 

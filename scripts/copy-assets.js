@@ -21,23 +21,10 @@ for (const { from, keep } of copies) {
   }
 }
 
-// A source deleted or renamed leaves its compiled file behind, and `npm test` runs every
-// dist/test/*.test.js: a test removed from the tree still ran (and failed) from an earlier
-// build. Outputs whose source is gone are removed.
-const COMPILED = /\.(js|js\.map|d\.ts)$/;
-function sweep(dir) {
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) {
-      sweep(full);
-      continue;
-    }
-    if (!entry.isFile() || !COMPILED.test(entry.name)) continue;
-    const rel = path.relative(out, full).replace(COMPILED, '');
-    const source = ['.ts', '.js'].some((ext) => fs.existsSync(path.join(root, rel + ext)));
-    if (!source) fs.rmSync(full);
-  }
-}
-for (const top of ['extension', 'state', 'scorer', 'emulator', 'cli', 'demo', 'report', 'conf', 'bench', 'test']) {
-  if (fs.existsSync(path.join(out, top))) sweep(path.join(out, top));
-}
+// outputs whose source is gone (stale.js)
+for (const orphan of require('./stale.js').orphans(out)) fs.rmSync(orphan);
+
+// the config schema's validator (config-validator.js), a .cjs: no source of its name, it is not
+// a compiled file that lost its source (stale.js orphans)
+const configSchema = path.join(out, 'conf', 'anomaly.schema.json');
+if (fs.existsSync(configSchema)) require('./config-validator.js').writeConfigValidator(configSchema, path.join(out, 'conf', 'anomaly.schema.validate.cjs'));

@@ -34,6 +34,27 @@ function* sources() {
   }
 }
 
+// A source deleted or renamed leaves its compiled file behind, and `npm test` runs every
+// dist/test/*.test.js: a test removed from the tree still ran (and failed) from an earlier
+// build. copy-assets.js removes such outputs; build-if-stale.js builds when it finds one.
+const COMPILED = /\.(js|js\.map|d\.ts)$/;
+const COMPILED_DIRS = ['extension', 'state', 'scorer', 'emulator', 'cli', 'demo', 'report', 'conf', 'bench', 'test'];
+
+/** the compiled files in `out` whose source is gone, as full paths */
+function* orphans(out = dist) {
+  const walk = function* (dir) {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) yield* walk(full);
+      else if (entry.isFile() && COMPILED.test(entry.name)) {
+        const rel = path.relative(out, full).replace(COMPILED, '');
+        if (!['.ts', '.js'].some((ext) => fs.existsSync(path.join(root, rel + ext)))) yield full;
+      }
+    }
+  };
+  for (const top of COMPILED_DIRS) if (fs.existsSync(path.join(out, top))) yield* walk(path.join(out, top));
+}
+
 /** the first source newer than its output, or null */
 function staleSource() {
   for (const { rel, out } of sources()) {
@@ -59,4 +80,4 @@ function build(why) {
   fs.utimesSync(stamp, started, started);
 }
 
-module.exports = { sources, staleSource, build, root, dist, stamp };
+module.exports = { sources, staleSource, orphans, build, root, dist, stamp };

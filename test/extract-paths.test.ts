@@ -6,7 +6,7 @@ import { FeatureExtractor } from '../scorer/features/extract';
 import { TemplateMiner } from '../scorer/features/miner';
 import { UidMap } from '../scorer/features/subject';
 import { sshdAccount } from '../scorer/features/lineage';
-import { fileLocation } from '../scorer/features/security';
+import { exeLocation, fileLocation } from '../scorer/features/security';
 import { runEval } from '../scorer/eval/run';
 import { DatasetError } from '../scorer/eval/datasets';
 import { checkExtractor } from '../state/schema';
@@ -68,6 +68,28 @@ t.test('a changed file carries what its place is for', async (t) => {
   const e = x.extract(row).event;
   t.ok(e.values.includes('pathloc=accounts'), 'the class is a value');
   t.ok(e.pairs.includes('action=UPDATED>pathloc=accounts'), 'and paired with the action');
+});
+
+// (tidy6) A name that starts with a dot is hidden, `..x` and `...` as much as `.x`: exeLocation's
+// pattern asked for a character other than a dot after the first and took them for plain names,
+// for a program and for the paths of its arguments (the working directory's test had its own
+// rule, rev3). One rule for all three now; `.` and `..` name no place of their own.
+t.test('a name that starts with two dots is hidden, for a program and its arguments; `.` and `..` are not', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['/tmp/..x/k', 'temp-hidden'],
+    ['/dev/shm/.../k', 'temp-hidden'],
+    ['/home/dana/..cache/k', 'home-hidden'],
+    ['/srv/...', 'other-hidden'],
+    ['/tmp/.k', 'temp-hidden'],
+    ['/usr/bin/../lib/x', 'system'],
+    ['/srv/./x', 'other'],
+    ['/srv/x..y/z', 'other'],
+  ];
+  for (const [p, want] of cases) t.equal(exeLocation(p), want, p);
+  const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
+  const e = x.extract(proc('30', '1', '/var/tmp/..k/x', 'x -c /srv/.../y')).event;
+  t.ok(e.values.includes('exeloc=temp-hidden'), `the program (${e.values.join(' ')})`);
+  t.ok(e.values.includes('argloc=other-hidden'), `its argument (${e.values.join(' ')})`);
 });
 
 t.test('match learns nothing; extract does', async (t) => {

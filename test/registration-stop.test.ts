@@ -1,8 +1,10 @@
+import { spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import t, { type Test } from 'tap';
+import type { Worker } from 'worker_threads';
 import { loadConfig, type AnomalyConfig } from '../conf/config';
 import { OsquerydEmulator } from '../emulator';
 import { ManagerClient, toNumber, types } from '../extension/client';
@@ -218,4 +220,123 @@ t.test("the health check's registration never answered holds a stop no longer th
     (n) => n === 0,
   );
   t.pass('the name granted after the exit is given back');
+});
+
+// The start's other waits and what it opens (tidy6): a stop ended neither the wait for a
+// predecessor's lock nor the wait for osqueryd's socket, and a scorer still starting when the
+// stop came was never closed. The process exits anyway; in-process, each outlived the stop.
+
+/** a live process named in the state directory's lock as an anomaly.ext still stopping */
+function predecessorHolding(t: Test, stateDir: string): { lock: string; holder: ChildProcess } {
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const holder = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  t.teardown(() => holder.kill('SIGKILL'));
+  const lock = path.join(stateDir, 'lock');
+  fs.writeFileSync(lock, JSON.stringify({ pid: holder.pid, start: null, what: 'anomaly.ext' }), { mode: 0o600 });
+  return { lock, holder };
+}
+
+/** resolves when a logged message matches */
+function logged(pattern: RegExp): { log: (level: string, message: string) => void; seen: Promise<void>; lines: string[] } {
+  const lines: string[] = [];
+  let seen!: () => void;
+  const once = new Promise<void>((resolve) => (seen = resolve));
+  return {
+    lines,
+    seen: once,
+    log: (level, message) => {
+      lines.push(`${level} ${message}`);
+      if (pattern.test(message)) seen();
+    },
+  };
+}
+
+t.test("a stop while the start waits for its predecessor's lock ends the wait: the lock, once free, is not taken", async (t) => {
+  const { dir, emu } = await quietEmulator(t);
+  const config = configIn(dir);
+  const { lock, holder } = predecessorHolding(t, config.state_dir);
+  const { log, seen } = logged(/waiting for it to stop before starting/);
+  const exits: number[] = [];
+  const ext = new AnomalyExtension({ socket: emu.socket, timeout: 5, interval: 3600, verbose: false }, config, log, (code) => exits.push(code));
+  const started = ext.start().then(
+    () => 'returned',
+    (err: Error) => `threw ${err.message}`,
+  );
+  await seen;
+  await ext.shutdown(0, 'the test stops it');
+  // the predecessor is gone from here: a wait still going on would take the lock
+  holder.kill('SIGKILL');
+  await new Promise((resolve) => holder.once('exit', resolve));
+  t.equal(await started, 'returned');
+  t.equal(JSON.parse(fs.readFileSync(lock, 'utf8')).pid, holder.pid, 'the lock still names the predecessor: the stopped extension never took it');
+  t.same(emu.registered(), [], 'nothing registered');
+  t.same(exits, [0]);
+});
+
+t.test("a stop while the start waits for osqueryd's socket ends the wait: a socket that appears later is never called", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-regstop-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const socket = path.join(dir, 'osquery.em');
+  const config = configIn(dir);
+  const exits: number[] = [];
+  const ext = new AnomalyExtension(
+    { socket, timeout: 3600, interval: 3600, verbose: false },
+    config,
+    () => undefined,
+    (code) => exits.push(code),
+  );
+  const started = ext.start().then(
+    () => 'returned',
+    (err: Error) => `threw ${err.message}`,
+  );
+  // the lock is taken just before the wait for the socket begins
+  await until(
+    async () => fs.existsSync(path.join(config.state_dir, 'lock')),
+    (locked) => locked,
+  );
+  await ext.shutdown(0, 'the test stops it');
+  let calls = 0;
+  const manager = net.createServer((c) => {
+    calls++;
+    c.destroy();
+  });
+  await new Promise<void>((resolve) => manager.listen(socket, resolve));
+  t.teardown(() => manager.close());
+  t.equal(await started, 'returned');
+  t.equal(calls, 0, 'no connection reached the socket that appeared after the stop');
+  t.notOk(fs.existsSync(path.join(config.state_dir, 'lock')), 'the lock is given back');
+  t.same(exits, [0]);
+});
+
+t.test("a stop while the scorer starts ends its thread before the extension exits, and the scorer's start with it", async (t) => {
+  // the scorer's threads, counted from their construction to their exit
+  const threads = require('worker_threads') as typeof import('worker_threads');
+  const Real = threads.Worker;
+  const running = new Set<Worker>();
+  threads.Worker = class extends Real {
+    constructor(...args: ConstructorParameters<typeof Real>) {
+      super(...args);
+      running.add(this);
+      this.once('exit', () => running.delete(this));
+    }
+  };
+  t.teardown(async () => {
+    threads.Worker = Real;
+    for (const w of running) await w.terminate();
+  });
+  const { dir, emu } = await quietEmulator(t);
+  const { log, seen, lines } = logged(/scorer ready/);
+  const atExit: number[] = [];
+  const ext = new AnomalyExtension({ socket: emu.socket, timeout: 5, interval: 3600, verbose: false }, configIn(dir), log, () => atExit.push(running.size));
+  const started = ext.start().then(
+    () => 'returned',
+    (err: Error) => `threw ${err.message}`,
+  );
+  // the worker is ready; the scorer's start goes on (its rebuild, the users' lookup) when the stop comes
+  await seen;
+  t.equal(running.size, 1, 'the scorer thread runs');
+  await ext.shutdown(0, 'the test stops it');
+  t.equal(await started, 'returned');
+  t.same(atExit, [0], 'exit 0 with no scorer thread left running');
+  t.notMatch(lines.join('\n'), /could not start|could not read users/, 'the start ended by the stop is not reported as a failure');
 });

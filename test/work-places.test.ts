@@ -69,7 +69,7 @@ t.test('rarity: a new working directory beside known ones counts half; a staging
     // (rev3) a staging place by another spelling: a directory removed while a process runs in
     // it (the kernel's ` (deleted)`: exeLocation's class `deleted` hid the temporary and the
     // hidden ones), and names that start with two dots (`...`, `..x`: a hidden name that
-    // exeLocation's pattern, one dot then another character, does not see)
+    // exeLocation's pattern, one dot then another character, did not see; one rule since, tidy6)
     ['deleted, in a temporary place', await scoreOf(model, event('/tmp/tmp.Q1x9aZ/b (deleted)'), before)],
     ['deleted, hidden', await scoreOf(model, event('/home/dana/src/.x (deleted)'), before)],
     ['three dots', await scoreOf(model, event('/home/dana/src/...'), before)],

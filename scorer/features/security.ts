@@ -9,7 +9,17 @@ import { addressClass } from './generalise';
 const SYSTEM_DIRS = /^\/(?:usr\/(?:local\/)?(?:s?bin|lib(?:exec|32|64)?|share|games)|s?bin|lib(?:32|64)?|opt|snap|nix|etc|var\/lib\/dpkg\/info)\//;
 const TEMP_DIRS = /^\/(?:tmp|var\/tmp|dev\/shm|run\/shm|run\/user\/\d+|var\/run\/user\/\d+|run\/lock|var\/lock|var\/crash)(?:\/|$)/;
 const HOME_DIRS = /^\/(?:home\/[^/]+|root|var\/home\/[^/]+)(?:\/|$)/;
-const HIDDEN = /\/\.[^/.][^/]*/;
+/**
+ * a hidden name in a path: a component that starts with a dot, but `.` and `..` (which name
+ * where one is and its parent). `...` and `..x` are hidden names, as `.x` is: each starts
+ * with a dot and ls leaves it out, which is why an attacker's staging directory is often one
+ */
+const HIDDEN_NAME = /(?:^|\/)\.(?!\.?(?:\/|$))/;
+
+/** whether a path has a hidden name in it (HIDDEN_NAME) */
+export function hasHiddenName(path: string): boolean {
+  return HIDDEN_NAME.test(path);
+}
 
 /**
  * Location class of an executable's path: system, home, temp (world-writable), other, plus
@@ -21,7 +31,7 @@ export function exeLocation(path: string): string {
   if (path.endsWith(' (deleted)')) return 'deleted';
   if (path.startsWith('memfd:') || path.startsWith('/memfd:')) return 'memory';
   const base = TEMP_DIRS.test(path) ? 'temp' : HOME_DIRS.test(path) ? 'home' : SYSTEM_DIRS.test(path) ? 'system' : path.startsWith('/') ? 'other' : 'relative';
-  return HIDDEN.test(path) ? `${base}-hidden` : base;
+  return hasHiddenName(path) ? `${base}-hidden` : base;
 }
 
 // Where a changed file lives, by what the place is for: the accounts and their credentials,

@@ -4,7 +4,7 @@ import { CharModel, type CharState } from '../features/chars';
 import { argumentForms } from '../features/argform';
 import { maskedWord, MINED_TOKENS } from '../features/extract';
 import { currentEventKey, currentQueryToken, pathArguments } from '../features/kinds';
-import { exeLocation } from '../features/security';
+import { exeLocation, hasHiddenName } from '../features/security';
 import { argumentsAreBehaviour } from '../features/lineage';
 import { BOOT_START_WEIGHT, bootStart } from './boot-start';
 import { packageRunWeight, unattendedPackageRun } from './package-run';
@@ -1154,14 +1154,6 @@ const CWD = 'cwd=';
 
 const DELETED = ' (deleted)';
 /**
- * a hidden name: one that starts with a dot, but `.` and `..` (exeLocation's pattern asks for a
- * character other than a dot after the first, and took `...` and `..x` for plain names). Only
- * the working directory's test uses it: exeLocation's classes are features of every model,
- * measured as they are
- */
-const HIDDEN_NAME = /(?:^|\/)\.(?!\.?(?:\/|$))/;
-
-/**
  * a temporary place or a hidden name in a generalised path (`/tmp/<tmp>`, `/run/user/<n>/x`,
  * `~/.cache`, `~/src/...`), by exeLocation's temporary class; a directory removed while a
  * process works in it (the kernel's ` (deleted)`) by where it was: exeLocation's class for it,
@@ -1169,7 +1161,7 @@ const HIDDEN_NAME = /(?:^|\/)\.(?!\.?(?:\/|$))/;
  */
 function isStagingPlace(dir: string): boolean {
   const where = dir.endsWith(DELETED) ? dir.slice(0, -DELETED.length) : dir;
-  return exeLocation(where.replaceAll('<n>', '0')).startsWith('temp') || HIDDEN_NAME.test(where);
+  return exeLocation(where.replaceAll('<n>', '0')).startsWith('temp') || hasHiddenName(where);
 }
 
 /** `~/projects/thesis` → `~/projects`; undefined for a directory directly under the root or none (`/srv`, `~`, `/`) */
