@@ -121,7 +121,11 @@ t.test('score with a --state that does not exist creates nothing, wherever it po
 t.test('a usage error points at the help of the command that was run', async (t) => {
   const typo = anomaly(['train', '--lgo', JUMPVM_LOG]);
   t.equal(typo.code, 64);
-  t.equal(typo.err, "anomaly: unknown flag --lgo\nRun 'anomaly train --help' for its options.\n");
+  t.equal(typo.err, "anomaly: unknown flag --lgo; did you mean --log?\nRun 'anomaly train --help' for its options.\n");
+  // osquery's spelling of the flag: the command's own name for it is offered
+  const osquerySpelt = anomaly(['status', '--extensions_socket', '/var/osquery/osquery.em']);
+  t.equal(osquerySpelt.code, 64);
+  t.equal(osquerySpelt.err, "anomaly: unknown flag --extensions_socket; did you mean --socket?\nRun 'anomaly status --help' for its options.\n");
   // every code a command can end with is in the top-level help
   const help = anomaly(['--help']);
   for (const [name, code] of Object.entries(EXIT)) t.match(help.out, new RegExp(`\\b${code} `), `anomaly --help names exit ${code} (${name})`);
