@@ -227,3 +227,19 @@ t.test("a command run without sudo on root's state says to run it as root, not t
   }
   t.equal(fs.statSync(state).uid, 0);
 });
+
+t.test('a config the user may not read says so and to run as its owner, in one line', { skip: otherUserCannotRun() }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-rootconfig-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.chmodSync(dir, 0o755);
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, '{}', { mode: 0o600 });
+  const r = spawnSync(...asOtherUser(['report', '--config', cfg, '--state', path.join(dir, 'state'), '--out', path.join(dir, 'report')]), {
+    encoding: 'utf8',
+    uid: 65534,
+    gid: 65534,
+  });
+  t.equal(r.status, 78, 'EX_CONFIG as before');
+  // it was "cannot read config: EACCES: permission denied, open '<the path again>'"
+  t.equal(r.stderr, `anomaly: config error: ${cfg}: cannot read it (permission denied): run as root (sudo), or name another with --config\n`);
+});
