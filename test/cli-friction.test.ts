@@ -104,7 +104,7 @@ t.test('every friction point is one clear line with its sysexits code', async (t
   t.equal(notOsquery.out, '', 'no rows printed');
 });
 
-t.test('score with a --state that does not exist creates nothing, wherever it points', async (t) => {
+t.test('score or report with a --state that does not exist creates nothing, wherever it points, and says so', async (t) => {
   // score made the directory, its parents (0755, as root) and subjects/ and tfjs-backend in it
   // before it found no trained model there: a typo left a tree wherever it pointed
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-typo-'));
@@ -116,6 +116,11 @@ t.test('score with a --state that does not exist creates nothing, wherever it po
   t.equal(r.code, 66, `EX_NOINPUT (${r.err.trim()})`);
   t.match(r.err, /no trained model in .*anomaly \(no such directory\): .*train first with: anomaly train --log FILE/);
   t.notOk(fs.existsSync(path.join(dir, 'var')), 'nothing created');
+  // report, which only reads, said "no retained scores in …" as of an empty state: the typo was not named
+  const report = anomaly(['report', '--state', typo, '--config', cfg, '--out', path.join(dir, 'report')]);
+  t.equal(report.code, 66, `report: EX_NOINPUT (${report.err.trim()})`);
+  t.match(report.err, /no retained scores in .*osqery\/anomaly \(no such directory\); pass --state DIR/);
+  t.notOk(fs.existsSync(path.join(dir, 'var')), 'nothing created by report either');
 });
 
 t.test('a usage error points at the help of the command that was run', async (t) => {
