@@ -26,7 +26,10 @@ export function parseFlags(argv: readonly string[], spec: Record<string, FlagSpe
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     // own keys only: a plain object also answers 'constructor', 'toString', '__proto__'
     const s = Object.hasOwn(spec, name) ? spec[name] : undefined;
-    if (!s) throw new UsageError(`unknown flag --${name}`);
+    if (!s) {
+      const meant = meantFlag(name, Object.keys(spec));
+      throw new UsageError(`unknown flag --${name}${meant ? `; did you mean --${meant}?` : ''}`);
+    }
     if (s.kind === 'bool') {
       if (eq >= 0) throw new UsageError(`--${name} takes no value`);
       flags[name] = true;
@@ -46,4 +49,34 @@ export function parseFlags(argv: readonly string[], spec: Record<string, FlagSpe
     }
   }
   return { flags, rest };
+}
+
+// Words osquery's flags (and this project's config keys) add to the name of the thing itself:
+// `--extensions_socket`, `--config_path`, `state_dir` are our `--socket`, `--config`, `--state`.
+const KIND_WORDS = new Set(['extensions', 'dir', 'path', 'file']);
+
+/**
+ * The declared flag an unknown one most likely meant, or undefined: the same name in osquery's
+ * spelling (underscores, a kind word before or after it), else the one flag a single typo away
+ * (a letter left out, added or changed, or two swapped; two typos in a name of 6 letters or more).
+ */
+function meantFlag(name: string, known: readonly string[]): string | undefined {
+  const words = name.toLowerCase().replace(/_/g, '-').split('-');
+  const spelt = [words, words.filter((w, i) => !(KIND_WORDS.has(w) && (i === 0 || i === words.length - 1)))].map((w) => w.join('-'));
+  const same = known.find((k) => spelt.includes(k));
+  if (same) return same;
+  const allowed = name.length >= 6 ? 2 : 1;
+  const near = known.filter((k) => typoDistance(spelt[0], k) <= allowed);
+  return near.length === 1 ? near[0] : undefined;
+}
+
+/** edits (insert, delete, change, swap of neighbours) that turn `a` into `b` */
+function typoDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.length][b.length];
 }

@@ -170,6 +170,17 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
   return raw === undefined ? resolveConfig({}, '(defaults)', env) : resolveConfig(raw, target, env);
 }
 
+/** who may read a config this user may not: as installed it is root's, and a command run without sudo meets it */
+function readAs(file: string): string {
+  let owner: number | undefined;
+  try {
+    owner = fs.statSync(file).uid;
+  } catch {
+    // a folder above it is closed to this user too
+  }
+  return owner === 0 ? 'run as root (sudo)' : owner !== undefined ? `run as its owner (uid ${owner})` : 'run as a user who may';
+}
+
 /** the parsed JSON of a config file; undefined when it is absent and `optional` */
 export function readConfigJson(file: string, optional = false): unknown {
   let text: string;
@@ -188,6 +199,8 @@ export function readConfigJson(file: string, optional = false): unknown {
     if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (optional && code === 'ENOENT') return undefined;
+    if (code === 'EACCES' || code === 'EPERM')
+      throw new ConfigError(file, '', `cannot read it (permission denied): ${readAs(file)}, or name another with --config`);
     throw new ConfigError(file, '', code === 'ENOENT' ? 'no such config file' : `cannot read config: ${(err as Error).message}`, code === 'ENOENT');
   }
   try {

@@ -80,4 +80,14 @@ function build(why) {
   fs.utimesSync(stamp, started, started);
 }
 
-module.exports = { sources, staleSource, orphans, build, root, dist, stamp };
+/**
+ * what makes dist/ besides its sources, relative to the root: the project's settings and the
+ * build's own scripts (how it transpiles, what it copies, the config's validator it writes).
+ * build-if-stale.js builds when one is newer than the last build, as for a source
+ */
+function buildInputs() {
+  const scripts = ['stale.js', 'transpile.js', 'copy-assets.js', 'config-validator.js'].map((f) => path.join('scripts', f));
+  return ['tsconfig.json', 'package.json', ...scripts].filter((rel) => fs.existsSync(path.join(root, rel)));
+}
+
+module.exports = { sources, staleSource, orphans, buildInputs, build, root, dist, stamp };

@@ -45,6 +45,11 @@ function tree(t: Test): string {
   return dir;
 }
 
+/** what a build is made by but its sources, in the tree (scripts/stale.js buildInputs) */
+function buildInputs(dir: string): string[] {
+  return ['tsconfig.json', 'package.json', ...fs.readdirSync(path.join(dir, 'scripts')).map((f) => path.join('scripts', f))];
+}
+
 function run(dir: string, script: string) {
   // as npm runs them: without the TAP_* settings of this test's own run (tap reads its project from
   // TAP_CWD), nor its hooks (which tsc's and tap's loads of their compilers ran through)
@@ -183,12 +188,34 @@ t.test("a deleted source's output is gone after the next build, which the deleti
   // every source and the build older than now, the sources older still: only the deletion is new
   const before = new Date(Date.now() - 10_000);
   const longBefore = new Date(Date.now() - 20_000);
-  for (const f of ['tsconfig.json', 'package.json', path.join('cli', 'main.ts')]) fs.utimesSync(path.join(dir, f), longBefore, longBefore);
+  for (const f of [...buildInputs(dir), path.join('cli', 'main.ts')]) fs.utimesSync(path.join(dir, f), longBefore, longBefore);
   fs.utimesSync(path.join(dir, 'dist', '.built'), before, before);
   fs.rmSync(path.join(dir, 'cli', 'old.ts'));
   const demo = run(dir, 'build-if-stale.js');
   t.equal(demo.status, 0, demo.out);
   t.notMatch(demo.out, /nothing to build/, `the deletion is a reason to build (it said: ${demo.out.trim() || 'nothing'})`);
   for (const out of ['old.js', 'old.js.map']) t.notOk(fs.existsSync(path.join(dir, 'dist', 'cli', out)), `dist/cli/${out} is gone`);
+  t.match(run(dir, 'build-if-stale.js').out, /dist\/ is current: nothing to build/, 'and once built, current');
+});
+
+// (rev6) the build's own scripts make dist/ as much as the sources do: before `npm test` built
+// through build-if-stale.js, every run built, so a change to how the build transpiles, copies
+// or writes the config's validator (scripts/config-validator.js) was tested; after it, `npm
+// test` said "dist/ is current" and ran the tests against what the old scripts had made
+t.test('a build script changed since the last build is a reason to build', async (t) => {
+  const dir = tree(t);
+  t.equal(run(dir, 'prepare.js').status, 0);
+  const before = new Date(Date.now() - 10_000);
+  const longBefore = new Date(Date.now() - 20_000);
+  for (const f of [...buildInputs(dir), path.join('cli', 'main.ts')]) fs.utimesSync(path.join(dir, f), longBefore, longBefore);
+  fs.utimesSync(path.join(dir, 'dist', '.built'), before, before);
+  // the copy step now also writes a file of its own into dist/
+  fs.appendFileSync(path.join(dir, 'scripts', 'copy-assets.js'), "\nfs.writeFileSync(path.join(out, 'made-by-the-new-copy-step'), 'x');\n");
+  const demo = run(dir, 'build-if-stale.js');
+  t.equal(demo.status, 0, demo.out);
+  t.ok(
+    fs.existsSync(path.join(dir, 'dist', 'made-by-the-new-copy-step')),
+    `dist/ is what the changed build makes (build-if-stale said: ${demo.out.trim() || 'nothing'})`,
+  );
   t.match(run(dir, 'build-if-stale.js').out, /dist\/ is current: nothing to build/, 'and once built, current');
 });

@@ -38,6 +38,30 @@ t.test('usage errors name the flag', async (t) => {
   );
 });
 
+t.test('an unknown flag names the declared one it most likely meant', async (t) => {
+  const spec: Record<string, FlagSpec> = {
+    socket: { kind: 'value' },
+    state: { kind: 'value' },
+    config: { kind: 'value' },
+    'fail-on-bad': { kind: 'bool' },
+    log: { kind: 'many' },
+  };
+  const meant = (flag: string) => (catchError(() => parseFlags([flag, 'x'], spec)) as Error).message;
+  // a typo: one letter left out, added, changed, or two swapped
+  t.equal(meant('--sockt'), 'unknown flag --sockt; did you mean --socket?');
+  t.equal(meant('--lgo'), 'unknown flag --lgo; did you mean --log?');
+  t.equal(meant('--confg'), 'unknown flag --confg; did you mean --config?');
+  // osquery's spelling of the same setting: its flags use underscores and longer names
+  t.equal(meant('--extensions_socket'), 'unknown flag --extensions_socket; did you mean --socket?');
+  t.equal(meant('--state_dir'), 'unknown flag --state_dir; did you mean --state?');
+  t.equal(meant('--config_path'), 'unknown flag --config_path; did you mean --config?');
+  t.equal(meant('--fail_on_bad'), 'unknown flag --fail_on_bad; did you mean --fail-on-bad?');
+  // nothing near: no guess
+  t.equal(meant('--bogus'), 'unknown flag --bogus');
+  t.equal(meant('--logger_plugin'), 'unknown flag --logger_plugin', 'a word of it is no flag of ours');
+  t.equal(meant('--x'), 'unknown flag --x');
+});
+
 function catchError(f: () => unknown): unknown {
   try {
     f();

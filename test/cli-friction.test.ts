@@ -104,7 +104,7 @@ t.test('every friction point is one clear line with its sysexits code', async (t
   t.equal(notOsquery.out, '', 'no rows printed');
 });
 
-t.test('score with a --state that does not exist creates nothing, wherever it points', async (t) => {
+t.test('score or report with a --state that does not exist creates nothing, wherever it points, and says so', async (t) => {
   // score made the directory, its parents (0755, as root) and subjects/ and tfjs-backend in it
   // before it found no trained model there: a typo left a tree wherever it pointed
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-typo-'));
@@ -116,12 +116,21 @@ t.test('score with a --state that does not exist creates nothing, wherever it po
   t.equal(r.code, 66, `EX_NOINPUT (${r.err.trim()})`);
   t.match(r.err, /no trained model in .*anomaly \(no such directory\): .*train first with: anomaly train --log FILE/);
   t.notOk(fs.existsSync(path.join(dir, 'var')), 'nothing created');
+  // report, which only reads, said "no retained scores in …" as of an empty state: the typo was not named
+  const report = anomaly(['report', '--state', typo, '--config', cfg, '--out', path.join(dir, 'report')]);
+  t.equal(report.code, 66, `report: EX_NOINPUT (${report.err.trim()})`);
+  t.match(report.err, /no retained scores in .*osqery\/anomaly \(no such directory\); pass --state DIR/);
+  t.notOk(fs.existsSync(path.join(dir, 'var')), 'nothing created by report either');
 });
 
 t.test('a usage error points at the help of the command that was run', async (t) => {
   const typo = anomaly(['train', '--lgo', JUMPVM_LOG]);
   t.equal(typo.code, 64);
-  t.equal(typo.err, "anomaly: unknown flag --lgo\nRun 'anomaly train --help' for its options.\n");
+  t.equal(typo.err, "anomaly: unknown flag --lgo; did you mean --log?\nRun 'anomaly train --help' for its options.\n");
+  // osquery's spelling of the flag: the command's own name for it is offered
+  const osquerySpelt = anomaly(['status', '--extensions_socket', '/var/osquery/osquery.em']);
+  t.equal(osquerySpelt.code, 64);
+  t.equal(osquerySpelt.err, "anomaly: unknown flag --extensions_socket; did you mean --socket?\nRun 'anomaly status --help' for its options.\n");
   // every code a command can end with is in the top-level help
   const help = anomaly(['--help']);
   for (const [name, code] of Object.entries(EXIT)) t.match(help.out, new RegExp(`\\b${code} `), `anomaly --help names exit ${code} (${name})`);
@@ -222,4 +231,20 @@ t.test("a command run without sudo on root's state says to run it as root, not t
     t.notMatch(r.stderr, /chown it or choose/, 'not the advice that locks the extension out');
   }
   t.equal(fs.statSync(state).uid, 0);
+});
+
+t.test('a config the user may not read says so and to run as its owner, in one line', { skip: otherUserCannotRun() }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-rootconfig-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.chmodSync(dir, 0o755);
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, '{}', { mode: 0o600 });
+  const r = spawnSync(...asOtherUser(['report', '--config', cfg, '--state', path.join(dir, 'state'), '--out', path.join(dir, 'report')]), {
+    encoding: 'utf8',
+    uid: 65534,
+    gid: 65534,
+  });
+  t.equal(r.status, 78, 'EX_CONFIG as before');
+  // it was "cannot read config: EACCES: permission denied, open '<the path again>'"
+  t.equal(r.stderr, `anomaly: config error: ${cfg}: cannot read it (permission denied): run as root (sudo), or name another with --config\n`);
 });

@@ -261,3 +261,32 @@ t.test('a label refused at the osquery prompt says why (review rev5)', async (t)
   await refused(`INSERT INTO anomaly_feedback (label) VALUES ('normal')`, /id is required/, 'no id');
   t.same(await e.emu.query('SELECT id FROM anomaly_feedback'), [], 'nothing kept');
 });
+
+t.test(
+  "a refused label's reason, which osqueryd now shows (bd6ec2f), has no raw C1 control or bidi override of the values it echoes (review rev6)",
+  async (t) => {
+    // a 'failure' message is what osqueryd puts in SQLite's error: the osquery prompt prints it,
+    // osqueryd logs it for a scheduled INSERT, a fleet manager shows it. The values it echoes
+    // (label, time) were JSON-quoted, which escapes C0 only: CSI (U+009B) and a right-to-left
+    // override (U+202E) of an INSERT went out raw
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-feedback-echo-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const table = feedbackTable({ feedback: async () => {} }, dir, () => {});
+    t.teardown(() => table.close());
+    const answer = async (values: unknown[]) =>
+      (
+        (await table.call({ action: 'insert', json_value_array: JSON.stringify(values) }, new Map())) as unknown as {
+          rows: Array<{ status: string; message: string }>;
+        }
+      ).rows[0];
+    for (const [what, values] of [
+      ['label', ['r1', '\u009b2J\u202eno', '', null]],
+      ['time', ['r1', 'normal', '', '\u009b2J\u202e1']],
+    ] as const) {
+      const { status, message } = await answer([...values]);
+      t.equal(status, 'failure', `a bad ${what} is refused`);
+      t.notMatch(message, /[\u0080-\u009f\u202a-\u202e\u2066-\u2069]/, `its reason has no raw C1 or bidi control: ${JSON.stringify(message)}`);
+      t.match(message, /\\u009b2J\\u202e/, 'they are shown as escapes');
+    }
+  },
+);

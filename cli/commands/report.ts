@@ -7,7 +7,7 @@ import { RetainedScores } from '../../state/scores';
 import { RetainedWindows } from '../../state/windows';
 import { parseFlags } from '../flags';
 import { CliError, EXIT } from '../exit';
-import { configFrom, STATE_FLAGS, STATE_HELP, stderrLog, writableDir } from './shared';
+import { configFrom, lexists, STATE_FLAGS, STATE_HELP, stderrLog, writableDir } from './shared';
 
 export const help = `Usage: anomaly report [--out DIR] [options]
 
@@ -29,6 +29,12 @@ export async function run(argv: string[]): Promise<number> {
   const config = configFrom(flags, 'read');
   const problem = writableDir(outDir);
   if (problem) throw new CliError(`cannot write the report into ${outDir}: ${problem}`, EXIT.cantcreat);
+  // a --state or state_dir mistyped read as an empty state
+  if (!lexists(config.state_dir))
+    throw new CliError(
+      `no retained scores in ${config.state_dir} (no such directory); pass --state DIR, or run 'anomaly score' or the extension first`,
+      EXIT.noinput,
+    );
 
   const log = stderrLog(flags);
   // read-only: the extension may be running, appending to these very files

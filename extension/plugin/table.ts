@@ -1,5 +1,5 @@
 import type { Bound, ScoreFilter } from '../../state/store';
-import { echo } from '../log';
+import { echo, escapeControl } from '../log';
 import type { Plugin, PluginResponse, Row } from './types';
 
 // A table plugin from plain functions (osquery-go's table.NewPlugin): columns, a generate
@@ -75,9 +75,11 @@ export function tablePlugin(def: TableDefinition): Plugin {
           if (!def.insert) return { code: 0, rows: [{ status: 'readonly' }] };
           const values = parseValueArray(request.json_value_array, def.columns);
           const res = await def.insert(values);
-          return res.status === 'success'
-            ? { code: 0, rows: [{ status: 'success', ...(res.id ? { id: res.id } : {}) }] }
-            : { code: 0, message: res.message, rows: [{ status: res.status, message: res.message }] };
+          if (res.status === 'success') return { code: 0, rows: [{ status: 'success', ...(res.id ? { id: res.id } : {}) }] };
+          // osqueryd shows a failure's message (its SQL error: the osquery prompt, its log, a
+          // fleet manager) and it echoes values of the INSERT: their controls are shown, not obeyed
+          const message = escapeControl(res.message);
+          return { code: 0, message, rows: [{ status: res.status, message }] };
         }
         case 'update':
         case 'delete':
