@@ -9,6 +9,8 @@ const root = path.resolve(__dirname, '..');
 const dist = path.join(root, 'dist');
 /** the last build's start (build-if-stale.js compares the sources with it) */
 const stamp = path.join(dist, '.built');
+/** top folders the demo does not run, which its build (build-if-stale.js) leaves to `npm run build` */
+const NOT_RUN_BY_THE_DEMO = ['test', 'bench'];
 
 /** every source of dist/ (TypeScript, Thrift bindings, JSON schemas), with its output there, relative to the root */
 function* sources() {
@@ -49,14 +51,14 @@ function staleSource() {
  * `npm run typecheck`, part of `npm run lint`, finds it). Then dist/.built is stamped with
  * the time the build started and `why` it ran: whichever script built (prepare.js under
  * `npm ci`, build-if-stale.js before the demo), the next build-if-stale.js knows the build
- * is current (a source saved while it ran is newer).
+ * is current (a source saved while it ran is newer). `skip`: top folders left out (transpile.js).
  */
-function build(why) {
+function build(why, skip = []) {
   const started = new Date();
-  if (require('./transpile.js').transpile(path.join(root, 'tsconfig.json')) > 0) process.exit(1);
+  if (require('./transpile.js').transpile(path.join(root, 'tsconfig.json'), skip) > 0) process.exit(1);
   require('./copy-assets.js');
   fs.writeFileSync(stamp, `${why}\n`);
   fs.utimesSync(stamp, started, started);
 }
 
-module.exports = { sources, staleSource, build, root, dist, stamp };
+module.exports = { sources, staleSource, build, root, dist, stamp, NOT_RUN_BY_THE_DEMO };

@@ -184,3 +184,26 @@ t.test("a deleted source's output is gone after the next build", async (t) => {
   t.equal(run(dir, 'build-if-stale.js').status, 0);
   for (const out of ['old.js', 'old.js.map']) t.notOk(fs.existsSync(path.join(dir, 'dist', 'cli', out)), `dist/cli/${out} is gone`);
 });
+
+t.test("the demo's build leaves the tests and benchmarks to npm run build, and their edits do not make it stale", async (t) => {
+  const dir = tree(t);
+  const config = path.join(dir, 'tsconfig.json');
+  fs.writeFileSync(config, JSON.stringify({ ...JSON.parse(fs.readFileSync(config, 'utf8')), include: ['cli/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'] }));
+  for (const dir2 of ['test', 'bench']) {
+    fs.mkdirSync(path.join(dir, dir2));
+    fs.writeFileSync(path.join(dir, dir2, 'x.ts'), 'export const x = 1;\n');
+  }
+  const demo = run(dir, 'build-if-stale.js');
+  t.equal(demo.status, 0, demo.out);
+  t.ok(fs.existsSync(path.join(dir, 'dist', 'cli', 'main.js')), 'what the demo runs is built');
+  for (const out of ['test/x.js', 'bench/x.js']) t.notOk(fs.existsSync(path.join(dir, 'dist', out)), `dist/${out} is left to npm run build`);
+  // the build well after the demo's sources were saved and before the test is
+  const saved = new Date(Date.now() - 20_000);
+  for (const f of ['tsconfig.json', 'package.json', 'cli/main.ts']) fs.utimesSync(path.join(dir, f), saved, saved);
+  const before = new Date(Date.now() - 10_000);
+  fs.utimesSync(path.join(dir, 'dist', '.built'), before, before);
+  fs.writeFileSync(path.join(dir, 'test', 'x.ts'), 'export const x = 2;\n');
+  t.match(run(dir, 'build-if-stale.js').out, /dist\/ is current: nothing to build/, 'a test saved after the build does not rebuild the demo');
+  t.equal(run(dir, 'prepare.js').status, 0, 'the full build (npm ci, as npm run build)');
+  for (const out of ['test/x.js', 'bench/x.js']) t.ok(fs.existsSync(path.join(dir, 'dist', out)), `dist/${out} is built by the full build`);
+});
