@@ -153,9 +153,9 @@ async function main(): Promise<void> {
     heap.check();
   };
   // The collection after a fit only keeps a fit's garbage from counting as growth under
-  // osqueryd's watcher: in the demo's run (unwatched) those were 84 full collections, ~5 s of
-  // CPU of ~58 (docs/benchmarks.md, "The heap keeper after fits"). Unwatched, the slack alone
-  // bounds the heap as above.
+  // osqueryd's watcher: in the demo's run (unwatched) those were 84 full collections, 3-5 s of
+  // CPU of ~58 (docs/benchmarks.md, "The demo's CPU: the heap keeper after fits"). Unwatched,
+  // the slack alone bounds the heap as above.
   if (init.memoryWatched !== false) pacer.onFitEnd = () => heap.afterFit();
   const log: LogFn = (level, msg) => port.postMessage({ type: 'log', level, msg } satisfies WorkerReply);
   const scorer = await Scorer.open({
