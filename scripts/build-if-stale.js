@@ -6,9 +6,9 @@
 // it with the time it started, this script's and npm ci's (prepare.js). (The outputs' own
 // times cannot say that a build is current: `npx tsc` does not rewrite an output whose source
 // was saved unchanged.) It builds only what the demo runs: the tests and the benchmarks, 45 %
-// of the sources and a third of the build's CPU, are built by `npm run build`, which `npm test`,
+// of the sources and 30-43 % of the build's CPU, are built by `npm run build`, which `npm test`,
 // `npm run bench` and the tests' own instructions run first (docs/benchmarks.md, "The demo's
-// build").
+// CPU: the heap keeper after fits, the demo's build").
 'use strict';
 const fs = require('fs');
 const path = require('path');

@@ -7,7 +7,7 @@
 // could not compile as tsc would; the output is then tsc's own, file for file, maps included.
 // Outputs whose source is gone are removed by copy-assets.js, which every build runs next.
 // `skip` leaves out the sources under some top folders: the demo's build (build-if-stale.js)
-// needs neither the tests nor the benchmarks, 45 % of the sources and ~1/3 of the build's CPU.
+// needs neither the tests nor the benchmarks, 45 % of the sources and 30-43 % of the build's CPU.
 // Usage: node scripts/transpile.js [tsconfig.json]   (exit 1 on a syntax error, as tsc)
 'use strict';
 const fs = require('fs');
