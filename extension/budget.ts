@@ -49,6 +49,17 @@ export function watchdogLimits(options: Record<string, OptionInfo>): WatchdogLim
 }
 
 /**
+ * Whether osqueryd's watcher may count this process's resident memory: false only when
+ * osqueryd's options() said that it watches no extension (enable_extensions_watchdog false);
+ * options not read (a configured budget.cpu_percent, an osqueryd that did not answer), it may.
+ * The scorer thread then collects its garbage after each fit (scorer/heap.ts), which the watcher
+ * would otherwise count as growth.
+ */
+export function memoryWatched(options: Record<string, OptionInfo> | null): boolean {
+  return options === null || watchdogLimits(options).watched;
+}
+
+/**
  * The cores watcher.cpp scales the limit by: kNumOfCPUs = boost::thread::physical_concurrency(),
  * which on Linux counts the distinct (physical id, core id) pairs of /proc/cpuinfo and falls
  * back to the logical count when there are none, or a line is not `key: value`. Hyperthreads
@@ -228,6 +239,16 @@ export async function readBudget(
   log: (level: 'info' | 'warn', msg: string) => void,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<CpuBudget | null> {
+  return (await readLimits(fetchOptions, configured, log, env)).budget;
+}
+
+/** readBudget's budget, and whether osqueryd's watcher may count this process's memory (memoryWatched) */
+export async function readLimits(
+  fetchOptions: () => Promise<Record<string, OptionInfo>>,
+  configured: number | null,
+  log: (level: 'info' | 'warn', msg: string) => void,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ budget: CpuBudget | null; memoryWatched: boolean }> {
   let options: Record<string, OptionInfo> | null = null;
   if (configured === null) {
     try {
@@ -243,5 +264,5 @@ export async function readBudget(
       ? `pacing the scorer to ${budgetMsPerMinute(budget)} ms of CPU per minute: ${Math.round(TARGET_SHARE * 100)} % of a ${budget.limitPercent} % limit of ${budget.cores} cores (${budget.source})`
       : 'CPU not paced: osqueryd does not watch this extension, its cgroup has no CPU quota, and the config sets no budget.cpu_percent',
   );
-  return budget;
+  return { budget, memoryWatched: memoryWatched(options) };
 }

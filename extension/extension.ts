@@ -6,7 +6,7 @@ import { ScoringService } from '../scorer/service';
 import { RetainedScores } from '../state/scores';
 import { RetainedWindows } from '../state/windows';
 import type { ExtensionArgs } from './args';
-import { CpuMonitor, readBudget } from './budget';
+import { CpuMonitor, readLimits } from './budget';
 import {
   ExtensionClient,
   ManagerClient,
@@ -160,7 +160,7 @@ export class AnomalyExtension {
     await this.waitForManager();
     if (this.stopping) return;
     this.cpu.start();
-    const budget = await readBudget(() => this.manager.options(), config.budget.cpu_percent, log);
+    const { budget, memoryWatched } = await readLimits(() => this.manager.options(), config.budget.cpu_percent, log);
     if (this.stopping) return;
     this.queue = new DurableQueue(path.join(config.state_dir, 'queue'), config.queue.max_bytes, log);
     // The retained scores are read after registration (RetainedScores.open): osqueryd gives
@@ -203,6 +203,7 @@ export class AnomalyExtension {
           scores,
           windows,
           budget,
+          memoryWatched,
           between,
           lookupUsers: async () => {
             const res = await this.manager.query('SELECT uid, username FROM users');

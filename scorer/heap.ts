@@ -115,6 +115,7 @@ export class HeapKeeper {
    * the median and 7–16 MB at its highest from the 10,000th line on, but with 864 collections
    * after fits; most rarity fold fits leave 1–4 MB, hence the quarter: 488 collections after
    * fits, and the highest RSS 255 → 244 MB (242 MB after every fit), scores unchanged.
+   * The scorer thread asks only when osqueryd's watcher may count its memory (worker.ts).
    */
   afterFit(): boolean {
     return this.check(this.slackBytes / 4);

@@ -31,6 +31,8 @@ export interface ScoringServiceOptions {
   saveEverySeconds?: number;
   /** the CPU budget the scorer thread paces to (extension/budget.ts); absent: unpaced */
   budget?: CpuBudget | null;
+  /** whether osqueryd's watcher may count the process's resident memory (extension/budget.ts memoryWatched); absent: it may */
+  memoryWatched?: boolean;
   usersRefreshSeconds?: number;
   /** awaited between two steps of work on the calling thread (a start's window rebuild); a turn of the event loop by default */
   between?: () => Promise<void>;
@@ -322,7 +324,14 @@ export class ScoringService {
     const { config, log } = opts;
     opts.signal?.throwIfAborted();
     const thread = new ScorerThread(
-      { config, stateDir: config.state_dir, modelOptions: opts.modelOptions, saveEverySeconds: opts.saveEverySeconds ?? 60, budget: opts.budget ?? null },
+      {
+        config,
+        stateDir: config.state_dir,
+        modelOptions: opts.modelOptions,
+        saveEverySeconds: opts.saveEverySeconds ?? 60,
+        budget: opts.budget ?? null,
+        memoryWatched: opts.memoryWatched ?? true,
+      },
       config.budget.row_cpu_ms,
       log,
     );

@@ -7,8 +7,16 @@ const path = require('path');
 
 const root = path.resolve(__dirname, '..');
 const dist = path.join(root, 'dist');
-/** the last build's start (build-if-stale.js compares the sources with it) */
+/** the last full build's start (build-if-stale.js compares the sources with it) */
 const stamp = path.join(dist, '.built');
+/**
+ * the last product-only build's start (`build-if-stale.js --product`, the demo's): a stamp of
+ * its own, so that a full build-if-stale (npm test's) never takes a build without the tests for
+ * a current one
+ */
+const productStamp = path.join(dist, '.built-product');
+/** top folders the demo does not run, which its build (build-if-stale.js) leaves to `npm run build` */
+const NOT_RUN_BY_THE_DEMO = ['test', 'bench'];
 
 /** every source of dist/ (TypeScript, Thrift bindings, JSON schemas), with its output there, relative to the root */
 function* sources() {
@@ -70,14 +78,16 @@ function staleSource() {
  * `npm run typecheck`, part of `npm run lint`, finds it). Then dist/.built is stamped with
  * the time the build started and `why` it ran: whichever script built (prepare.js under
  * `npm ci`, build-if-stale.js before the demo), the next build-if-stale.js knows the build
- * is current (a source saved while it ran is newer).
+ * is current (a source saved while it ran is newer). `skip`: top folders left out (transpile.js);
+ * such a build stamps `productStamp` instead, which only a product-only check reads.
  */
-function build(why) {
+function build(why, skip = []) {
   const started = new Date();
-  if (require('./transpile.js').transpile(path.join(root, 'tsconfig.json')) > 0) process.exit(1);
+  if (require('./transpile.js').transpile(path.join(root, 'tsconfig.json'), skip) > 0) process.exit(1);
   require('./copy-assets.js');
-  fs.writeFileSync(stamp, `${why}\n`);
-  fs.utimesSync(stamp, started, started);
+  const stamped = skip.length > 0 ? productStamp : stamp;
+  fs.writeFileSync(stamped, `${why}\n`);
+  fs.utimesSync(stamped, started, started);
 }
 
 /**
@@ -90,4 +100,4 @@ function buildInputs() {
   return ['tsconfig.json', 'package.json', ...scripts].filter((rel) => fs.existsSync(path.join(root, rel)));
 }
 
-module.exports = { sources, staleSource, orphans, buildInputs, build, root, dist, stamp };
+module.exports = { sources, staleSource, orphans, buildInputs, build, root, dist, stamp, productStamp, NOT_RUN_BY_THE_DEMO };

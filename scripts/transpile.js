@@ -6,6 +6,8 @@
 // typecheck, part of npm run lint and so of npm test) rejects whatever a per-file transpile
 // could not compile as tsc would; the output is then tsc's own, file for file, maps included.
 // Outputs whose source is gone are removed by copy-assets.js, which every build runs next.
+// `skip` leaves out the sources under some top folders: the demo's build (build-if-stale.js)
+// needs neither the tests nor the benchmarks, 45 % of the sources and 30-43 % of the build's CPU.
 // Usage: node scripts/transpile.js [tsconfig.json]   (exit 1 on a syntax error, as tsc)
 'use strict';
 const fs = require('fs');
@@ -14,8 +16,9 @@ const path = require('path');
 /**
  * Writes each source's .js (and .js.map with sourceMap) where tsc -p would, and returns the
  * number of syntax errors printed to stderr (the outputs are written all the same, as tsc does).
+ * Sources in a top folder named in `skip` (relative to the config's folder) are left out.
  */
-function transpile(configFile) {
+function transpile(configFile, skip = []) {
   const ts = require(require.resolve('typescript', { paths: [path.dirname(configFile)] }));
   const host = { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => fail(ts, [d]) };
   const config = ts.getParsedCommandLineOfConfigFile(configFile, undefined, host);
@@ -28,6 +31,7 @@ function transpile(configFile) {
   let errors = 0;
   for (const file of config.fileNames) {
     if (/\.d\.[cm]?ts$/.test(file)) continue;
+    if (skip.includes(path.relative(path.dirname(configFile), file).split(path.sep)[0])) continue;
     const out = ts.transpileModule(fs.readFileSync(file, 'utf8'), { compilerOptions: options, fileName: file, reportDiagnostics: true });
     if (out.diagnostics.length > 0) {
       errors += out.diagnostics.length;

@@ -50,11 +50,11 @@ function buildInputs(dir: string): string[] {
   return ['tsconfig.json', 'package.json', ...fs.readdirSync(path.join(dir, 'scripts')).map((f) => path.join('scripts', f))];
 }
 
-function run(dir: string, script: string) {
+function run(dir: string, script: string, ...args: string[]) {
   // as npm runs them: without the TAP_* settings of this test's own run (tap reads its project from
   // TAP_CWD), nor its hooks (which tsc's and tap's loads of their compilers ran through)
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TAP')));
-  const r = spawnSync(...bareNode([path.join('scripts', script)]), { cwd: dir, encoding: 'utf8', env });
+  const r = spawnSync(...bareNode([path.join('scripts', script), ...args]), { cwd: dir, encoding: 'utf8', env });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -218,4 +218,32 @@ t.test('a build script changed since the last build is a reason to build', async
     `dist/ is what the changed build makes (build-if-stale said: ${demo.out.trim() || 'nothing'})`,
   );
   t.match(run(dir, 'build-if-stale.js').out, /dist\/ is current: nothing to build/, 'and once built, current');
+});
+
+t.test("the demo's build leaves the tests and benchmarks out, and npm test's check builds them", async (t) => {
+  const dir = tree(t);
+  const config = path.join(dir, 'tsconfig.json');
+  fs.writeFileSync(config, JSON.stringify({ ...JSON.parse(fs.readFileSync(config, 'utf8')), include: ['cli/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'] }));
+  for (const dir2 of ['test', 'bench']) {
+    fs.mkdirSync(path.join(dir, dir2));
+    fs.writeFileSync(path.join(dir, dir2, 'x.ts'), 'export const x = 1;\n');
+  }
+  const demo = run(dir, 'build-if-stale.js', '--product');
+  t.equal(demo.status, 0, demo.out);
+  t.ok(fs.existsSync(path.join(dir, 'dist', 'cli', 'main.js')), 'what the demo runs is built');
+  for (const out of ['test/x.js', 'bench/x.js']) t.notOk(fs.existsSync(path.join(dir, 'dist', out)), `dist/${out} is left out`);
+  // the build well after the demo's sources were saved and before the test is
+  const saved = new Date(Date.now() - 20_000);
+  for (const f of buildInputs(dir).concat('cli/main.ts')) fs.utimesSync(path.join(dir, f), saved, saved);
+  const before = new Date(Date.now() - 10_000);
+  fs.utimesSync(path.join(dir, 'dist', '.built-product'), before, before);
+  fs.writeFileSync(path.join(dir, 'test', 'x.ts'), 'export const x = 2;\n');
+  t.match(run(dir, 'build-if-stale.js', '--product').out, /dist\/ is current: nothing to build/, 'a test saved after the build does not rebuild the demo');
+  // npm test's check (no --product): a build without the tests is no build of them
+  const full = run(dir, 'build-if-stale.js');
+  t.equal(full.status, 0, full.out);
+  t.notMatch(full.out, /nothing to build/, 'the full check builds after a product-only build');
+  for (const out of ['test/x.js', 'bench/x.js']) t.ok(fs.existsSync(path.join(dir, 'dist', out)), `dist/${out} is built by the full check`);
+  t.match(run(dir, 'build-if-stale.js').out, /dist\/ is current: nothing to build/, 'and once built, current');
+  t.match(run(dir, 'build-if-stale.js', '--product').out, /dist\/ is current: nothing to build/, 'for the demo too');
 });

@@ -1,7 +1,7 @@
 import * as os from 'os';
 import t from 'tap';
 import { OsquerydEmulator } from '../emulator';
-import { cgroupCpus, readBudget, resolveBudget, watchdogLimits, watcherCores, type OptionInfo } from '../extension/budget';
+import { cgroupCpus, readBudget, readLimits, resolveBudget, watchdogLimits, watcherCores, type OptionInfo } from '../extension/budget';
 import { ManagerClient } from '../extension/client';
 import { MAX_WAIT_MS, Pacer, TARGET_SHARE, type CpuBudget, type PacerEnv } from '../scorer/pacing';
 import { anomaly } from './helpers/cli';
@@ -206,6 +206,17 @@ t.test('the limit follows watcher.cpp: level, override, extensions watchdog on o
   t.match(resolveBudget(opts({ enable_extensions_watchdog: 'true' }), null, launched, 4, null), { limitPercent: 10, cores: 4 });
   t.match(resolveBudget(null, 25, {}, 2), { limitPercent: 25, source: 'config budget.cpu_percent' }, 'the config wins');
   t.equal(resolveBudget(opts({ enable_extensions_watchdog: 'true' }), 0, launched, 2), null, 'budget.cpu_percent 0 turns pacing off');
+});
+
+t.test("the scorer collects a fit's garbage unless osqueryd says it watches no extension's memory", async (t) => {
+  const noLog = () => {};
+  const read = (o: Record<string, string>, configured: number | null = null) => readLimits(async () => opts(o), configured, noLog, launched);
+  t.equal((await read({ enable_extensions_watchdog: 'false' })).memoryWatched, false, 'extensions not watched');
+  t.equal((await read({ enable_extensions_watchdog: 'true' })).memoryWatched, true, 'watched');
+  t.equal((await read({ enable_extensions_watchdog: 'true' }, 0)).memoryWatched, true, 'budget.cpu_percent 0 (options not read): assumed watched');
+  t.equal((await read({ enable_extensions_watchdog: 'false' }, 25)).memoryWatched, true, 'a configured budget (options not read): assumed watched');
+  const failing = await readLimits(() => Promise.reject(new Error('no answer')), null, noLog, launched);
+  t.same(failing, { budget: null, memoryWatched: true }, 'osqueryd did not answer: assumed watched');
 });
 
 /** a reader of the files cgroupCpus looks at, from a map of their texts */
