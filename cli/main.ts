@@ -22,11 +22,17 @@ for (const stream of [process.stdout, process.stderr]) {
 /** the command being run, so that a usage error points at its own --help, where its flags are */
 let command: string | undefined;
 
+/** own keys only: a plain object also answers 'constructor', 'toString', '__proto__' */
+function commandNamed(name: string): (typeof COMMANDS)[string] | undefined {
+  return Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? args[0] : undefined;
-    const cmd = topic ? COMMANDS[topic] : undefined;
+    const cmd = topic ? commandNamed(topic) : undefined;
+    if (topic && !cmd) throw new UsageError(`unknown command ${JSON.stringify(topic)}`);
     process.stdout.write(cmd ? cmd.load().help : usage());
     return EXIT.ok;
   }
@@ -34,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${require('../../package.json').version}\n`);
     return EXIT.ok;
   }
-  const cmd = COMMANDS[name];
+  const cmd = commandNamed(name);
   if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
   command = name;
   if (args.includes('--help') || args.includes('-h')) {
