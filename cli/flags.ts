@@ -27,7 +27,7 @@ export function parseFlags(argv: readonly string[], spec: Record<string, FlagSpe
     // own keys only: a plain object also answers 'constructor', 'toString', '__proto__'
     const s = Object.hasOwn(spec, name) ? spec[name] : undefined;
     if (!s) {
-      const meant = meantFlag(name, Object.keys(spec));
+      const meant = meantName(name, Object.keys(spec));
       throw new UsageError(`unknown flag --${name}${meant ? `; did you mean --${meant}?` : ''}`);
     }
     if (s.kind === 'bool') {
@@ -56,11 +56,12 @@ export function parseFlags(argv: readonly string[], spec: Record<string, FlagSpe
 const KIND_WORDS = new Set(['extensions', 'dir', 'path', 'file']);
 
 /**
- * The declared flag an unknown one most likely meant, or undefined: the same name in osquery's
- * spelling (underscores, a kind word before or after it), else the one flag a single typo away
- * (a letter left out, added or changed, or two swapped; two typos in a name of 6 letters or more).
+ * The known name (a flag, a command) an unknown one most likely meant, or undefined: the same
+ * name in osquery's spelling (underscores, a kind word before or after it), else the one name a
+ * single typo away (a letter left out, added or changed, or two swapped; two typos in a name
+ * of 6 letters or more).
  */
-function meantFlag(name: string, known: readonly string[]): string | undefined {
+export function meantName(name: string, known: readonly string[]): string | undefined {
   const words = name.toLowerCase().replace(/_/g, '-').split('-');
   const spelt = [words, words.filter((w, i) => !(KIND_WORDS.has(w) && (i === 0 || i === words.length - 1)))].map((w) => w.join('-'));
   const same = known.find((k) => spelt.includes(k));

@@ -2,7 +2,7 @@
 import { ConfigError } from '../conf/config';
 import { DatasetError } from '../scorer/eval/datasets';
 import { ResultLineError } from '../scorer/parse/results';
-import { UsageError } from './flags';
+import { meantName, UsageError } from './flags';
 import { EXIT, CliError } from './exit';
 import { COMMANDS, usage } from './commands';
 import { printable } from './commands/shared';
@@ -27,12 +27,17 @@ function commandNamed(name: string): (typeof COMMANDS)[string] | undefined {
   return Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
 }
 
+function unknownCommand(name: string): UsageError {
+  const meant = meantName(name, Object.keys(COMMANDS));
+  return new UsageError(`unknown command ${JSON.stringify(name)}${meant ? `; did you mean ${meant}?` : ''}`);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? args[0] : undefined;
     const cmd = topic ? commandNamed(topic) : undefined;
-    if (topic && !cmd) throw new UsageError(`unknown command ${JSON.stringify(topic)}`);
+    if (topic && !cmd) throw unknownCommand(topic);
     process.stdout.write(cmd ? cmd.load().help : usage());
     return EXIT.ok;
   }
@@ -41,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const cmd = commandNamed(name);
-  if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
+  if (!cmd) throw unknownCommand(name);
   command = name;
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(cmd.load().help);
