@@ -13,12 +13,20 @@ export interface FlagSpec {
   kind: 'bool' | 'value' | 'many';
 }
 
-export function parseFlags(argv: readonly string[], spec: Record<string, FlagSpec>): { flags: Record<string, string | string[] | boolean>; rest: string[] } {
+/** `positionals`: how many words that are no flag's value the command takes (feedback's ID and label) */
+export function parseFlags(
+  argv: readonly string[],
+  spec: Record<string, FlagSpec>,
+  positionals = 0,
+): { flags: Record<string, string | string[] | boolean>; rest: string[] } {
   const flags: Record<string, string | string[] | boolean> = {};
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith('--')) {
+      // osqueryi's and gflags' single dash (`-socket`): a flag mistyped, not a word to ignore
+      if (/^-[a-z]/i.test(arg)) throw unknownFlag(arg.split('=')[0], spec);
+      if (rest.length === positionals) throw new UsageError(`unexpected argument ${JSON.stringify(arg)}`);
       rest.push(arg);
       continue;
     }
@@ -26,10 +34,7 @@ export function parseFlags(argv: readonly string[], spec: Record<string, FlagSpe
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     // own keys only: a plain object also answers 'constructor', 'toString', '__proto__'
     const s = Object.hasOwn(spec, name) ? spec[name] : undefined;
-    if (!s) {
-      const meant = meantName(name, Object.keys(spec));
-      throw new UsageError(`unknown flag --${name}${meant ? `; did you mean --${meant}?` : ''}`);
-    }
+    if (!s) throw unknownFlag(`--${name}`, spec);
     if (s.kind === 'bool') {
       if (eq >= 0) throw new UsageError(`--${name} takes no value`);
       flags[name] = true;
@@ -49,6 +54,11 @@ export function parseFlags(argv: readonly string[], spec: Record<string, FlagSpe
     }
   }
   return { flags, rest };
+}
+
+function unknownFlag(flag: string, spec: Record<string, FlagSpec>): UsageError {
+  const meant = meantName(flag.replace(/^-+/, ''), Object.keys(spec));
+  return new UsageError(`unknown flag ${flag}${meant ? `; did you mean --${meant}?` : ''}`);
 }
 
 // Words osquery's flags (and this project's config keys) add to the name of the thing itself:
