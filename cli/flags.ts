@@ -13,12 +13,20 @@ export interface FlagSpec {
   kind: 'bool' | 'value' | 'many';
 }
 
-export function parseFlags(argv: readonly string[], spec: Record<string, FlagSpec>): { flags: Record<string, string | string[] | boolean>; rest: string[] } {
+/** `positionals`: how many words that are no flag's value the command takes (feedback's ID and label) */
+export function parseFlags(
+  argv: readonly string[],
+  spec: Record<string, FlagSpec>,
+  positionals = 0,
+): { flags: Record<string, string | string[] | boolean>; rest: string[] } {
   const flags: Record<string, string | string[] | boolean> = {};
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith('--')) {
+      // osqueryi's and gflags' single dash (`-socket`): a flag mistyped, not a word to ignore
+      if (/^-[a-z]/i.test(arg)) throw unknownFlag(arg.split('=')[0], spec);
+      if (rest.length === positionals) throw new UsageError(`unexpected argument ${JSON.stringify(arg)}`);
       rest.push(arg);
       continue;
     }
@@ -26,10 +34,7 @@ export function parseFlags(argv: readonly string[], spec: Record<string, FlagSpe
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     // own keys only: a plain object also answers 'constructor', 'toString', '__proto__'
     const s = Object.hasOwn(spec, name) ? spec[name] : undefined;
-    if (!s) {
-      const meant = meantFlag(name, Object.keys(spec));
-      throw new UsageError(`unknown flag --${name}${meant ? `; did you mean --${meant}?` : ''}`);
-    }
+    if (!s) throw unknownFlag(`--${name}`, spec);
     if (s.kind === 'bool') {
       if (eq >= 0) throw new UsageError(`--${name} takes no value`);
       flags[name] = true;
@@ -51,16 +56,22 @@ export function parseFlags(argv: readonly string[], spec: Record<string, FlagSpe
   return { flags, rest };
 }
 
+function unknownFlag(flag: string, spec: Record<string, FlagSpec>): UsageError {
+  const meant = meantName(flag.replace(/^-+/, ''), Object.keys(spec));
+  return new UsageError(`unknown flag ${flag}${meant ? `; did you mean --${meant}?` : ''}`);
+}
+
 // Words osquery's flags (and this project's config keys) add to the name of the thing itself:
 // `--extensions_socket`, `--config_path`, `state_dir` are our `--socket`, `--config`, `--state`.
 const KIND_WORDS = new Set(['extensions', 'dir', 'path', 'file']);
 
 /**
- * The declared flag an unknown one most likely meant, or undefined: the same name in osquery's
- * spelling (underscores, a kind word before or after it), else the one flag a single typo away
- * (a letter left out, added or changed, or two swapped; two typos in a name of 6 letters or more).
+ * The known name (a flag, a command) an unknown one most likely meant, or undefined: the same
+ * name in osquery's spelling (underscores, a kind word before or after it), else the one name a
+ * single typo away (a letter left out, added or changed, or two swapped; two typos in a name
+ * of 6 letters or more).
  */
-function meantFlag(name: string, known: readonly string[]): string | undefined {
+export function meantName(name: string, known: readonly string[]): string | undefined {
   const words = name.toLowerCase().replace(/_/g, '-').split('-');
   const spelt = [words, words.filter((w, i) => !(KIND_WORDS.has(w) && (i === 0 || i === words.length - 1)))].map((w) => w.join('-'));
   const same = known.find((k) => spelt.includes(k));

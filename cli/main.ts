@@ -2,7 +2,7 @@
 import { ConfigError } from '../conf/config';
 import { DatasetError } from '../scorer/eval/datasets';
 import { ResultLineError } from '../scorer/parse/results';
-import { UsageError } from './flags';
+import { meantName, UsageError } from './flags';
 import { EXIT, CliError } from './exit';
 import { COMMANDS, usage } from './commands';
 import { printable } from './commands/shared';
@@ -22,11 +22,22 @@ for (const stream of [process.stdout, process.stderr]) {
 /** the command being run, so that a usage error points at its own --help, where its flags are */
 let command: string | undefined;
 
+/** own keys only: a plain object also answers 'constructor', 'toString', '__proto__' */
+function commandNamed(name: string): (typeof COMMANDS)[string] | undefined {
+  return Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+}
+
+function unknownCommand(name: string): UsageError {
+  const meant = meantName(name, Object.keys(COMMANDS));
+  return new UsageError(`unknown command ${JSON.stringify(name)}${meant ? `; did you mean ${meant}?` : ''}`);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? args[0] : undefined;
-    const cmd = topic ? COMMANDS[topic] : undefined;
+    const cmd = topic ? commandNamed(topic) : undefined;
+    if (topic && !cmd) throw unknownCommand(topic);
     process.stdout.write(cmd ? cmd.load().help : usage());
     return EXIT.ok;
   }
@@ -34,8 +45,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${require('../../package.json').version}\n`);
     return EXIT.ok;
   }
-  const cmd = COMMANDS[name];
-  if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
+  const cmd = commandNamed(name);
+  if (!cmd) throw unknownCommand(name);
   command = name;
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(cmd.load().help);

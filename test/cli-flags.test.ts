@@ -10,14 +10,14 @@ t.test('values, booleans and the --x=v form', async (t) => {
   t.same(parseFlags(['--out', 'dir', '--quiet'], SPEC), { flags: { out: 'dir', quiet: true }, rest: [] });
   t.same(parseFlags(['--out=a=b'], SPEC).flags, { out: 'a=b' }, 'only the first = splits');
   t.same(parseFlags(['--out='], SPEC).flags, { out: '' }, 'an explicit empty value');
-  t.same(parseFlags(['id', '--quiet', 'normal'], SPEC), { flags: { quiet: true }, rest: ['id', 'normal'] }, 'positional words stay in order');
+  t.same(parseFlags(['id', '--quiet', 'normal'], SPEC, 2), { flags: { quiet: true }, rest: ['id', 'normal'] }, 'positional words stay in order');
   t.same(parseFlags(['--out', 'a', '--out', 'b'], SPEC).flags, { out: 'b' }, 'a repeated value flag: the last wins');
 });
 
 t.test('a many-valued flag takes the words after it, and repeats add up', async (t) => {
-  t.same(parseFlags(['--log', 'a.log', 'b.log', '--quiet', 'c'], SPEC), { flags: { log: ['a.log', 'b.log'], quiet: true }, rest: ['c'] });
+  t.same(parseFlags(['--log', 'a.log', 'b.log', '--quiet', 'c'], SPEC, 1), { flags: { log: ['a.log', 'b.log'], quiet: true }, rest: ['c'] });
   t.same(parseFlags(['--log', 'a', '--log=b', '--log', 'c', 'd'], SPEC).flags, { log: ['a', 'b', 'c', 'd'] });
-  t.same(parseFlags(['--log=a', 'b'], SPEC), { flags: { log: ['a'] }, rest: ['b'] }, '--log=x takes exactly one');
+  t.same(parseFlags(['--log=a', 'b'], SPEC, 1), { flags: { log: ['a'] }, rest: ['b'] }, '--log=x takes exactly one');
 });
 
 t.test('usage errors name the flag', async (t) => {
@@ -60,6 +60,17 @@ t.test('an unknown flag names the declared one it most likely meant', async (t) 
   t.equal(meant('--bogus'), 'unknown flag --bogus');
   t.equal(meant('--logger_plugin'), 'unknown flag --logger_plugin', 'a word of it is no flag of ours');
   t.equal(meant('--x'), 'unknown flag --x');
+});
+
+t.test('a word the command does not take is a usage error, not ignored', async (t) => {
+  // `anomaly status -socket /x` (osqueryi's single dash) asked the default socket; `anomaly
+  // report stray` ignored the word
+  t.throws(() => parseFlags(['-out', 'dir'], SPEC), new UsageError('unknown flag -out; did you mean --out?'));
+  t.throws(() => parseFlags(['-out=dir'], SPEC), new UsageError('unknown flag -out; did you mean --out?'));
+  t.throws(() => parseFlags(['-bogus'], SPEC), new UsageError('unknown flag -bogus'));
+  t.throws(() => parseFlags(['--quiet', 'stray'], SPEC), new UsageError('unexpected argument "stray"'));
+  t.throws(() => parseFlags(['a', 'b', 'c'], SPEC, 2), new UsageError('unexpected argument "c"'));
+  t.same(parseFlags(['--out', '-x'], SPEC).flags, { out: '-x' }, "a value may start with '-'");
 });
 
 function catchError(f: () => unknown): unknown {

@@ -148,7 +148,20 @@ t.test('a usage error points at the help of the command that was run', async (t)
   t.notOk(fs.existsSync(path.join(scratch, 'state')), 'and nothing was learnt');
   const unknown = anomaly(['trian']);
   t.equal(unknown.code, 64);
-  t.equal(unknown.err, 'anomaly: unknown command "trian"\nRun \'anomaly --help\' for usage.\n');
+  t.equal(unknown.err, 'anomaly: unknown command "trian"; did you mean train?\nRun \'anomaly --help\' for usage.\n');
+  // `anomaly help trian` printed the general usage and exit 0, as if the command were known
+  const helpUnknown = anomaly(['help', 'trian']);
+  t.equal(helpUnknown.code, 64, 'help of a command that does not exist: EX_USAGE');
+  t.equal(helpUnknown.err, 'anomaly: unknown command "trian"; did you mean train?\nRun \'anomaly --help\' for usage.\n');
+  t.equal(anomaly(['stats']).err.split('\n')[0], 'anomaly: unknown command "stats"; did you mean status?');
+  t.equal(anomaly(['scan']).err.split('\n')[0], 'anomaly: unknown command "scan"', 'nothing one typo away: no guess');
+  t.equal(anomaly(['help', 'train']).out, anomaly(['train', '--help']).out, 'help COMMAND is COMMAND --help');
+  // names every object has are no commands: `anomaly constructor` was an internal error (exit 70)
+  for (const args of [['constructor'], ['help', 'toString'], ['__proto__']]) {
+    const r = anomaly(args);
+    t.equal(r.code, 64, `anomaly ${args.join(' ')}: EX_USAGE (${r.err.split('\n')[0]})`);
+    t.match(r.err, /^anomaly: unknown command /);
+  }
 });
 
 /** each command's `anomaly COMMAND --help`, run once for the two tests below that read it */

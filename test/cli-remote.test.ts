@@ -159,3 +159,20 @@ t.test('status at a socket that does not exist says so', async (t) => {
   const gone = await anomaly(['status', '--socket', path.join(dir, 'no-such-dir', 'osquery.em')]);
   t.match(gone.err, 'no-such-dir/osquery.em does not exist');
 });
+
+// `--socket /var/osquery`: osqueryd's folder, not its socket, was "no extension sockets there"
+// (it looked beside the folder); the socket in it is the one meant.
+t.test('status at a folder names the sockets in it to pass instead', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-remote-folder-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const sock = path.join(dir, 'osquery.em');
+  const server = net.createServer((c) => c.destroy());
+  await new Promise<void>((res) => server.listen(sock, res));
+  t.teardown(() => server.close());
+  const r = await anomaly(['status', '--socket', dir]);
+  t.equal(r.code, 69);
+  t.match(r.err, `${dir} is a folder, not osqueryd's extensions socket: pass --socket ${sock}`);
+  const empty = path.join(dir, 'empty');
+  fs.mkdirSync(empty);
+  t.match((await anomaly(['status', '--socket', empty])).err, `${empty} is a folder, not osqueryd's extensions socket (no socket in it)`);
+});

@@ -18,9 +18,9 @@ Options:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const { flags, rest } = parseFlags(argv, { socket: { kind: 'value' }, note: { kind: 'value' } });
+  const { flags, rest } = parseFlags(argv, { socket: { kind: 'value' }, note: { kind: 'value' } }, 2);
   const [id, label] = rest;
-  if (!id || !label || rest.length > 2) throw new CliError('feedback needs ID and a label (normal or anomalous)', EXIT.usage);
+  if (!id || !label) throw new CliError('feedback needs ID and a label (normal or anomalous)', EXIT.usage);
   if (label !== 'normal' && label !== 'anomalous') throw new CliError(`label must be normal or anomalous, not ${JSON.stringify(label)}`, EXIT.usage);
   const socket = await findExtensionSocket(flags.socket as string | undefined, 'feedback');
   const note = (flags.note as string | undefined) ?? '';

@@ -31,6 +31,13 @@ export async function callExtension(
  */
 export async function findExtensionSocket(socket: string | undefined, command: string): Promise<string> {
   const given = socket ?? process.env.ANOMALY_SOCKET ?? DEFAULT_MANAGER_SOCKET;
+  // `--socket /var/osquery`: the socket meant is in the folder, not beside it
+  const inFolder = socketsIn(given);
+  if (inFolder)
+    throw new CliError(
+      `${given} is a folder, not osqueryd's extensions socket${inFolder.length ? `: pass --socket ${inFolder.join(' or --socket ')}` : ' (no socket in it)'}`,
+      EXIT.unavailable,
+    );
   const listed = /\.\d+$/.test(given) ? { names: [given] } : siblings(given);
   const errors: string[] = [];
   let denied = false;
@@ -75,4 +82,18 @@ function siblings(manager: string): { names: string[]; denied?: boolean } {
     return { names: [], denied: code === 'EACCES' || code === 'EPERM' };
   }
   return { names: names.filter((n) => n.startsWith(`${base}.`) && /^\d+$/.test(n.slice(base.length + 1))).map((n) => path.join(dir, n)) };
+}
+
+/** the sockets in `dir` but extensions' own (`.<uuid>`), or undefined when it is no folder */
+function socketsIn(dir: string): string[] | undefined {
+  try {
+    if (!fs.statSync(dir).isDirectory()) return undefined;
+    return fs
+      .readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isSocket() && !/\.\d+$/.test(e.name))
+      .map((e) => path.join(dir, e.name));
+  } catch {
+    // gone, or a folder this user may not list: what the probe below reports
+    return undefined;
+  }
 }
