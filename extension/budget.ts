@@ -30,6 +30,15 @@ export interface WatchdogLimits {
 
 const flag = (options: Record<string, OptionInfo>, name: string): string | undefined => options[name]?.value ?? options[name]?.default_value;
 
+/** a boolean gflag's value as gflags reads one (true/t/yes/y/1, false/f/no/n/0, any case); undefined: absent or neither */
+function boolFlag(options: Record<string, OptionInfo>, name: string): boolean | undefined {
+  const v = flag(options, name)?.trim().toLowerCase();
+  if (v === undefined) return undefined;
+  if (['true', 't', 'yes', 'y', '1'].includes(v)) return true;
+  if (['false', 'f', 'no', 'n', '0'].includes(v)) return false;
+  return undefined;
+}
+
 /** getWorkerLimit() of watcher.cpp, from the flags osqueryd reported */
 export function watchdogLimits(options: Record<string, OptionInfo>): WatchdogLimits {
   const level = flag(options, 'watchdog_level') ?? '0';
@@ -41,7 +50,7 @@ export function watchdogLimits(options: Record<string, OptionInfo>): WatchdogLim
   };
   return {
     // the watcher checks an extension's CPU and memory only with this flag (watchExtensions)
-    watched: flag(options, 'enable_extensions_watchdog') === 'true',
+    watched: boolFlag(options, 'enable_extensions_watchdog') === true,
     utilizationPercent: override('watchdog_utilization_limit') || UTILIZATION_BY_LEVEL[known],
     memoryMb: override('watchdog_memory_limit') || MEMORY_BY_LEVEL[known],
     level: Number(known),
@@ -56,7 +65,9 @@ export function watchdogLimits(options: Record<string, OptionInfo>): WatchdogLim
  * would otherwise count as growth.
  */
 export function memoryWatched(options: Record<string, OptionInfo> | null): boolean {
-  return options === null || watchdogLimits(options).watched;
+  // not watchdogLimits' `watched`, which takes an absent flag for osquery's default (off): an
+  // osqueryd that does not report it, or a value gflags would not read, may still count the growth
+  return options === null || boolFlag(options, 'enable_extensions_watchdog') !== false;
 }
 
 /**

@@ -234,7 +234,8 @@ export class ChainSuspicion {
    * else's while it runs), so a stage that calls back every few hours for days keeps its chain
    * for as long as it keeps calling, not for a day after it started. A row whose login is not
    * the record's (both rows name one) is another process that reused the pid: it takes nothing
-   * from the record and keeps nothing alive.
+   * from the record and keeps nothing alive. Rows are judged as they arrive, not in time order:
+   * the age counts from the latest row's time.
    */
   private stillRunning(row: ChainRow): Suspect | undefined {
     const s = this.get(row.host, row.columns.pid, row.time);
@@ -242,7 +243,8 @@ export class ChainSuspicion {
     const auid = row.columns.auid;
     if (s.who.startsWith('a') && auid !== undefined && auid !== '' && !withoutLogin(row.columns) && s.who !== `a${auid.slice(0, 12)}`) return undefined;
     const key = `${row.host}\u0000${row.columns.pid}`;
-    s.time = row.time;
+    // a row logged late (osqueryd sends each query's rows at its own interval) is no later sign of life
+    if (row.time > s.time) s.time = row.time;
     this.procs.delete(key);
     this.procs.set(key, s);
     return s;

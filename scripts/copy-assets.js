@@ -2,29 +2,37 @@
 // The build compiles only TypeScript (transpile.js); the committed Thrift bindings (plain JS) and the JSON
 // schemas have to sit beside the compiled code that loads them.
 // Usage: node scripts/copy-assets.js [outDir]   (default dist)
+// The builds of stale.js call copyAssets(): the command line is then build-if-stale.js's own
+// (`--product`), not an output folder.
 'use strict';
 const fs = require('fs');
 const path = require('path');
 
 const root = path.resolve(__dirname, '..');
-const out = path.resolve(root, process.argv[2] || 'dist');
-const copies = [
-  { from: 'extension/gen', keep: (f) => f.endsWith('.js') },
-  { from: 'conf', keep: (f) => f.endsWith('.json') },
-];
-for (const { from, keep } of copies) {
-  const src = path.join(root, from);
-  if (!fs.existsSync(src)) continue;
-  fs.mkdirSync(path.join(out, from), { recursive: true });
-  for (const f of fs.readdirSync(src)) {
-    if (keep(f)) fs.copyFileSync(path.join(src, f), path.join(out, from, f));
+
+function copyAssets(out = path.join(root, 'dist')) {
+  const copies = [
+    { from: 'extension/gen', keep: (f) => f.endsWith('.js') },
+    { from: 'conf', keep: (f) => f.endsWith('.json') },
+  ];
+  for (const { from, keep } of copies) {
+    const src = path.join(root, from);
+    if (!fs.existsSync(src)) continue;
+    fs.mkdirSync(path.join(out, from), { recursive: true });
+    for (const f of fs.readdirSync(src)) {
+      if (keep(f)) fs.copyFileSync(path.join(src, f), path.join(out, from, f));
+    }
   }
+
+  // outputs whose source is gone (stale.js)
+  for (const orphan of require('./stale.js').orphans(out)) fs.rmSync(orphan);
+
+  // the config schema's validator (config-validator.js), a .cjs: no source of its name, it is not
+  // a compiled file that lost its source (stale.js orphans)
+  const configSchema = path.join(out, 'conf', 'anomaly.schema.json');
+  if (fs.existsSync(configSchema)) require('./config-validator.js').writeConfigValidator(configSchema, path.join(out, 'conf', 'anomaly.schema.validate.cjs'));
 }
 
-// outputs whose source is gone (stale.js)
-for (const orphan of require('./stale.js').orphans(out)) fs.rmSync(orphan);
+module.exports = { copyAssets };
 
-// the config schema's validator (config-validator.js), a .cjs: no source of its name, it is not
-// a compiled file that lost its source (stale.js orphans)
-const configSchema = path.join(out, 'conf', 'anomaly.schema.json');
-if (fs.existsSync(configSchema)) require('./config-validator.js').writeConfigValidator(configSchema, path.join(out, 'conf', 'anomaly.schema.validate.cjs'));
+if (require.main === module) copyAssets(path.resolve(root, process.argv[2] || 'dist'));

@@ -84,7 +84,7 @@ function staleSource() {
 function build(why, skip = []) {
   const started = new Date();
   if (require('./transpile.js').transpile(path.join(root, 'tsconfig.json'), skip) > 0) process.exit(1);
-  require('./copy-assets.js');
+  require('./copy-assets.js').copyAssets(dist);
   const stamped = skip.length > 0 ? productStamp : stamp;
   fs.writeFileSync(stamped, `${why}\n`);
   fs.utimesSync(stamped, started, started);

@@ -210,7 +210,7 @@ t.test('a build script changed since the last build is a reason to build', async
   for (const f of [...buildInputs(dir), path.join('cli', 'main.ts')]) fs.utimesSync(path.join(dir, f), longBefore, longBefore);
   fs.utimesSync(path.join(dir, 'dist', '.built'), before, before);
   // the copy step now also writes a file of its own into dist/
-  fs.appendFileSync(path.join(dir, 'scripts', 'copy-assets.js'), "\nfs.writeFileSync(path.join(out, 'made-by-the-new-copy-step'), 'x');\n");
+  fs.appendFileSync(path.join(dir, 'scripts', 'copy-assets.js'), "\nfs.writeFileSync(path.join(root, 'dist', 'made-by-the-new-copy-step'), 'x');\n");
   const demo = run(dir, 'build-if-stale.js');
   t.equal(demo.status, 0, demo.out);
   t.ok(
@@ -246,4 +246,18 @@ t.test("the demo's build leaves the tests and benchmarks out, and npm test's che
   for (const out of ['test/x.js', 'bench/x.js']) t.ok(fs.existsSync(path.join(dir, 'dist', out)), `dist/${out} is built by the full check`);
   t.match(run(dir, 'build-if-stale.js').out, /dist\/ is current: nothing to build/, 'and once built, current');
   t.match(run(dir, 'build-if-stale.js', '--product').out, /dist\/ is current: nothing to build/, 'for the demo too');
+});
+
+// (rev7) copy-assets.js took its output folder from the command line, and the demo's build
+// requires it inside build-if-stale.js, whose first argument is `--product`: the Thrift bindings
+// and the JSON schemas went to a folder named `--product` in the checkout, and from a deleted
+// dist/ the demo's extension could not load (Cannot find module './gen/Extension')
+t.test("the demo's build copies the assets into dist/, as every build does", async (t) => {
+  const dir = tree(t);
+  fs.mkdirSync(path.join(dir, 'conf'));
+  fs.writeFileSync(path.join(dir, 'conf', 'a.schema.json'), '{}\n');
+  const demo = run(dir, 'build-if-stale.js', '--product');
+  t.equal(demo.status, 0, demo.out);
+  t.ok(fs.existsSync(path.join(dir, 'dist', 'conf', 'a.schema.json')), 'the schema is beside the compiled code');
+  t.notOk(fs.existsSync(path.join(dir, '--product')), 'and nothing is written to a folder named after the flag');
 });

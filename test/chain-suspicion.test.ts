@@ -216,3 +216,17 @@ t.test('a remembered process keeps the head of its event, not the whole row even
   const child = chains.judge(exec('200', '100', 'exec /usr/bin/curl <- /home/eve/x', 0.3, 'eve:rarity'));
   t.ok(child?.reason.includes(`exec /home/eve/${'a'.repeat(50)}`), "the head is still what a child's reason names");
 });
+
+t.test("a row that arrives late does not age the process's record: its age counts from the latest row", async (t) => {
+  // osqueryd logs each query's rows at its own interval, so a process's earlier connection may
+  // be scored after a later one (rows are judged in the order they arrive)
+  const chains = new ChainSuspicion();
+  chains.judge(exec('90', '1', 'exec /opt/conda/bin/python <- /bin/bash', 0.42));
+  chains.judge(exec('91', '90', 'exec /opt/conda/envs/x/bin/python <- /opt/conda/bin/python', 0.41));
+  const hour = 3600;
+  const call = (h: number) => chains.judge(socket('91', 'connect /opt/conda/envs/x/bin/python3.11 -> public:203.0:443', 0.45, 1000 + h * hour))?.score;
+  t.ok((call(20) ?? 1) < 0.3, 'its call 20 h after it started is an alert');
+  t.ok((call(1) ?? 1) < 0.3, "a call of its first hour, logged late, is one of the process's rows too");
+  const later = call(30);
+  t.ok(later !== undefined && later < 0.3, `10 h after its latest row it still has its chain (${later})`);
+});

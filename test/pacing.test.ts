@@ -217,6 +217,15 @@ t.test("the scorer collects a fit's garbage unless osqueryd says it watches no e
   t.equal((await read({ enable_extensions_watchdog: 'false' }, 25)).memoryWatched, true, 'a configured budget (options not read): assumed watched');
   const failing = await readLimits(() => Promise.reject(new Error('no answer')), null, noLog, launched);
   t.same(failing, { budget: null, memoryWatched: true }, 'osqueryd did not answer: assumed watched');
+  // only an explicit "no" lets the scorer skip its collections: an osqueryd that reports no such
+  // flag, or spells "yes" as gflags also accepts it, may still count the growth
+  t.equal((await read({ watchdog_level: '0' })).memoryWatched, true, 'options without enable_extensions_watchdog: assumed watched');
+  t.equal((await read({ enable_extensions_watchdog: 'TRUE' })).memoryWatched, true, '"TRUE": watched');
+  t.equal((await read({ enable_extensions_watchdog: '1' })).memoryWatched, true, '"1": watched');
+  t.equal((await read({ enable_extensions_watchdog: '' })).memoryWatched, true, 'an empty value: assumed watched');
+  t.equal((await read({ enable_extensions_watchdog: '0' })).memoryWatched, false, '"0": not watched');
+  t.equal((await read({ enable_extensions_watchdog: 'FALSE' })).memoryWatched, false, '"FALSE": not watched');
+  t.equal(watchdogLimits(opts({ enable_extensions_watchdog: '1' })).watched, true, 'and the CPU limit reads "1" as gflags does');
 });
 
 /** a reader of the files cgroupCpus looks at, from a map of their texts */
