@@ -529,28 +529,38 @@ export class AnomalyExtension {
   /** deregister, stop taking calls, keep what was acknowledged, stop the scorer, exit */
   shutdown(code: number, why: string): Promise<void> {
     this.stopping ??= (async () => {
-      this.log('info', `shutting down: ${why}`);
-      for (const wake of [...this.wakeOnStop]) wake();
-      if (this.watchdog) clearInterval(this.watchdog);
-      if (this.lockRetry) clearInterval(this.lockRetry);
-      this.cpu.stop();
-      // the batch under way ends before the ingest stops and the state is saved: unpaced from
-      // here, or a paced one outlasts the 15 s systemd gives osqueryd's unit after SIGTERM
-      this.service?.hurry();
-      // the start ends with the stop but for a call to osqueryd, as a registration asked
-      await settledWithin(Promise.allSettled([this.asking, this.startRun]), REGISTRATION_WAIT_MS);
-      await this.scorerStart?.catch(() => undefined);
-      if (this.uuid) await this.manager.deregisterExtension(this.uuid, 1000).catch(() => undefined);
-      // the queue stays open until no call can arrive any more: a line answered 0 is a line kept
-      if (this.server) await this.server.close();
-      await this.ingest?.stop();
-      this.queue?.close();
-      this.feedback?.close();
-      if (this.service) await this.service.close().catch((err) => this.log('error', `closing the scorer: ${(err as Error).message}`));
-      this.scores?.close();
-      this.windows?.close();
-      this.releaseState?.();
-      this.exit(code);
+      // The shutdown holds the event loop until it exits: the waits it ends on its way (the
+      // ingest's gathering pause, paced reads) are unref'd so that none keeps a process alive on
+      // its own, and with the scorer abandoned during its start no worker holds the loop either.
+      // Node then ended the process in the ingest's stop, exit 0, the scorer unsaved and the
+      // state directory's lock left behind (test/state-lock, the full-disk restart).
+      const hold = setInterval(() => undefined, 60_000);
+      try {
+        this.log('info', `shutting down: ${why}`);
+        for (const wake of [...this.wakeOnStop]) wake();
+        if (this.watchdog) clearInterval(this.watchdog);
+        if (this.lockRetry) clearInterval(this.lockRetry);
+        this.cpu.stop();
+        // the batch under way ends before the ingest stops and the state is saved: unpaced from
+        // here, or a paced one outlasts the 15 s systemd gives osqueryd's unit after SIGTERM
+        this.service?.hurry();
+        // the start ends with the stop but for a call to osqueryd, as a registration asked
+        await settledWithin(Promise.allSettled([this.asking, this.startRun]), REGISTRATION_WAIT_MS);
+        await this.scorerStart?.catch(() => undefined);
+        if (this.uuid) await this.manager.deregisterExtension(this.uuid, 1000).catch(() => undefined);
+        // the queue stays open until no call can arrive any more: a line answered 0 is a line kept
+        if (this.server) await this.server.close();
+        await this.ingest?.stop();
+        this.queue?.close();
+        this.feedback?.close();
+        if (this.service) await this.service.close().catch((err) => this.log('error', `closing the scorer: ${(err as Error).message}`));
+        this.scores?.close();
+        this.windows?.close();
+        this.releaseState?.();
+        this.exit(code);
+      } finally {
+        clearInterval(hold);
+      }
     })();
     return this.stopping;
   }
