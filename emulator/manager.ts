@@ -123,6 +123,11 @@ export class OsquerydEmulator extends EventEmitter {
    * answer there, as a slow or hung osqueryd would, while something else happens to the extension
    */
   beforeRegisterAnswer: ((uuid: number) => Promise<void>) | null = null;
+  /**
+   * awaited before an extension's query is answered: a test holds the extension where it waits
+   * for osqueryd's answer (the users its scorer's start looks up) while something else happens
+   */
+  beforeQueryAnswer: ((sql: string) => Promise<void>) | null = null;
   /** called when an extension asks to be deregistered, before it is (a test's view of a shutdown under way) */
   onDeregister: (() => void) | null = null;
   readonly users: Array<{ uid: string; username: string }>;
@@ -224,10 +229,12 @@ export class OsquerydEmulator extends EventEmitter {
         cb(null, status(0, 'OK'));
       },
       query: (sql: string, cb: (e: null, r: unknown) => void) => {
-        this.query(sql).then(
-          (rows) => cb(null, new types.ExtensionResponse({ status: status(0, 'OK'), response: rows })),
-          (err: Error) => cb(null, new types.ExtensionResponse({ status: status(1, err.message), response: [] })),
-        );
+        (this.beforeQueryAnswer?.(sql) ?? Promise.resolve())
+          .then(() => this.query(sql))
+          .then(
+            (rows) => cb(null, new types.ExtensionResponse({ status: status(0, 'OK'), response: rows })),
+            (err: Error) => cb(null, new types.ExtensionResponse({ status: status(1, err.message), response: [] })),
+          );
       },
       getQueryColumns: (sql: string, cb: (e: null, r: unknown) => void) => {
         this.columnsOf(sql).then(

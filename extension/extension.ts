@@ -535,28 +535,40 @@ export class AnomalyExtension {
       // Node then ended the process in the ingest's stop, exit 0, the scorer unsaved and the
       // state directory's lock left behind (test/state-lock, the full-disk restart).
       const hold = setInterval(() => undefined, 60_000);
+      // A step that fails is logged and the shutdown goes on: thrown, it rejected this promise,
+      // which a signal's handler does not await (Node's unhandled rejection, exit 1) and start()
+      // returns (main.ts's exit 1), the scorer unsaved and the state directory's lock left behind
+      const step = async (what: string, run: () => unknown): Promise<void> => {
+        try {
+          await run();
+        } catch (err) {
+          this.log('error', `shutting down, ${what}: ${(err as Error).message}`);
+        }
+      };
       try {
         this.log('info', `shutting down: ${why}`);
-        for (const wake of [...this.wakeOnStop]) wake();
-        if (this.watchdog) clearInterval(this.watchdog);
-        if (this.lockRetry) clearInterval(this.lockRetry);
-        this.cpu.stop();
-        // the batch under way ends before the ingest stops and the state is saved: unpaced from
-        // here, or a paced one outlasts the 15 s systemd gives osqueryd's unit after SIGTERM
-        this.service?.hurry();
+        await step('waking the start', () => {
+          for (const wake of [...this.wakeOnStop]) wake();
+          if (this.watchdog) clearInterval(this.watchdog);
+          if (this.lockRetry) clearInterval(this.lockRetry);
+          this.cpu.stop();
+          // the batch under way ends before the ingest stops and the state is saved: unpaced from
+          // here, or a paced one outlasts the 15 s systemd gives osqueryd's unit after SIGTERM
+          this.service?.hurry();
+        });
         // the start ends with the stop but for a call to osqueryd, as a registration asked
         await settledWithin(Promise.allSettled([this.asking, this.startRun]), REGISTRATION_WAIT_MS);
         await this.scorerStart?.catch(() => undefined);
         if (this.uuid) await this.manager.deregisterExtension(this.uuid, 1000).catch(() => undefined);
         // the queue stays open until no call can arrive any more: a line answered 0 is a line kept
-        if (this.server) await this.server.close();
-        await this.ingest?.stop();
-        this.queue?.close();
-        this.feedback?.close();
-        if (this.service) await this.service.close().catch((err) => this.log('error', `closing the scorer: ${(err as Error).message}`));
-        this.scores?.close();
-        this.windows?.close();
-        this.releaseState?.();
+        await step('closing the server', () => this.server?.close());
+        await step('stopping the ingest', () => this.ingest?.stop());
+        await step('closing the queue', () => this.queue?.close());
+        await step('closing the feedback', () => this.feedback?.close());
+        await step('closing the scorer', () => this.service?.close());
+        await step('closing the retained scores', () => this.scores?.close());
+        await step('closing the retained windows', () => this.windows?.close());
+        await step('giving back the state directory', () => this.releaseState?.());
         this.exit(code);
       } finally {
         clearInterval(hold);
