@@ -34,7 +34,8 @@ function gate(): { wait: () => Promise<void>; reached: Promise<void>; open: () =
 const lockOf = (e: Emulated) => path.join(e.stateDir, 'lock');
 
 t.test('a SIGTERM at each phase of the start and of the life: the shutdown completes', async (t) => {
-  const e = await emulated({ config: { learning: { min_events: 50, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } } });
+  // a --timeout no loaded host outlasts: the phase 'waiting for osqueryd' must not end by it
+  const e = await emulated({ timeout: 60, config: { learning: { min_events: 50, min_days: 0 }, models: { rarity: true, ocsvm: false, lstm: false } } });
   t.teardown(() => e.close());
   /** result lines osqueryd was answered 0 for, over every run */
   let acknowledged = 0;

@@ -22,7 +22,14 @@ export interface Emulated {
 }
 
 export async function emulated(
-  opts: { config?: Record<string, unknown>; interval?: number; users?: Array<{ uid: string; username: string }>; flags?: Record<string, string> } = {},
+  opts: {
+    config?: Record<string, unknown>;
+    interval?: number;
+    /** osqueryd's --extensions_timeout, which the extension is launched with (its wait for the socket) */
+    timeout?: number;
+    users?: Array<{ uid: string; username: string }>;
+    flags?: Record<string, string>;
+  } = {},
 ): Promise<Emulated> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-emu-'));
   const stateDir = path.join(dir, 'state');
@@ -32,7 +39,13 @@ export async function emulated(
     configFile,
     JSON.stringify({ state_dir: stateDir, learning: { min_events: 200, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: false }, ...opts.config }),
   );
-  const emu = new OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: opts.interval ?? 1, timeout: 5, users: opts.users, flags: opts.flags });
+  const emu = new OsquerydEmulator({
+    dir: path.join(dir, 'osquery'),
+    interval: opts.interval ?? 1,
+    timeout: opts.timeout ?? 5,
+    users: opts.users,
+    flags: opts.flags,
+  });
   await emu.start();
   // ANOMALY_CGROUP_ROOT: an empty folder, so that a CPU quota of the host running the tests (a
   // CI container's) does not pace the extension under test
