@@ -31,6 +31,8 @@ function copyAssets(out = path.join(root, 'dist')) {
   // a compiled file that lost its source (stale.js orphans)
   const configSchema = path.join(out, 'conf', 'anomaly.schema.json');
   if (fs.existsSync(configSchema)) require('./config-validator.js').writeConfigValidator(configSchema, path.join(out, 'conf', 'anomaly.schema.validate.cjs'));
+  // and the state files' (state/schemas.ts, transpiled before this runs)
+  if (fs.existsSync(path.join(out, 'state', 'schemas.js'))) require('./config-validator.js').writeStateValidators(path.join(out, 'state'));
 }
 
 module.exports = { copyAssets };

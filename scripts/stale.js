@@ -18,6 +18,11 @@ const productStamp = path.join(dist, '.built-product');
 /** top folders the demo does not run, which its build (build-if-stale.js) leaves to `npm run build` */
 const NOT_RUN_BY_THE_DEMO = ['test', 'bench'];
 
+/** whether copy-assets.js copies the file at `rel` (relative to the root) to the same place in dist/ */
+function copied(rel) {
+  return (path.dirname(rel) === 'conf' && rel.endsWith('.json')) || (path.dirname(rel) === path.join('extension', 'gen') && rel.endsWith('.js'));
+}
+
 /** every source of dist/ (TypeScript, Thrift bindings, JSON schemas), with its output there, relative to the root */
 function* sources() {
   const config = JSON.parse(fs.readFileSync(path.join(root, 'tsconfig.json'), 'utf8'));
@@ -35,9 +40,7 @@ function* sources() {
       const rel = path.relative(root, src);
       if (rel.endsWith('.d.ts')) continue;
       else if (rel.endsWith('.ts')) yield { rel, out: rel.replace(/\.ts$/, '.js') };
-      // what copy-assets.js copies
-      else if ((path.dirname(rel) === 'conf' && rel.endsWith('.json')) || (path.dirname(rel) === path.join('extension', 'gen') && rel.endsWith('.js')))
-        yield { rel, out: rel };
+      else if (copied(rel)) yield { rel, out: rel };
     }
   }
 }
@@ -45,18 +48,21 @@ function* sources() {
 // A source deleted or renamed leaves its compiled file behind, and `npm test` runs every
 // dist/test/*.test.js: a test removed from the tree still ran (and failed) from an earlier
 // build. copy-assets.js removes such outputs; build-if-stale.js builds when it finds one.
+// A copied file (a conf/ JSON) whose original is gone is one as well: it stayed in dist/conf.
 const COMPILED = /\.(js|js\.map|d\.ts)$/;
 const COMPILED_DIRS = ['extension', 'state', 'scorer', 'emulator', 'cli', 'demo', 'report', 'conf', 'bench', 'test'];
 
-/** the compiled files in `out` whose source is gone, as full paths */
+/** the compiled and copied files in `out` whose source is gone, as full paths */
 function* orphans(out = dist) {
   const walk = function* (dir) {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) yield* walk(full);
-      else if (entry.isFile() && COMPILED.test(entry.name)) {
-        const rel = path.relative(out, full).replace(COMPILED, '');
-        if (!['.ts', '.js'].some((ext) => fs.existsSync(path.join(root, rel + ext)))) yield full;
+      else if (entry.isFile() && (COMPILED.test(entry.name) || copied(path.relative(out, full)))) {
+        const rel = path.relative(out, full);
+        const base = rel.replace(COMPILED, '');
+        // its source: itself (copied), or the TypeScript or JavaScript it was compiled from
+        if (![rel, `${base}.ts`, `${base}.js`].some((src) => fs.existsSync(path.join(root, src)))) yield full;
       }
     }
   };

@@ -1,134 +1,19 @@
-import Ajv, { type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import type { PayloadCheck } from './atomic';
+import type { STATE_SCHEMAS } from './schemas';
 
-// JSON schemas of the state files, checked when a file is read: a file that parses but lacks
-// a field (a subject without `window`, a `null` payload) is quarantined with the exact path
-// of what is wrong, instead of failing later in the middle of scoring someone else's rows.
+// The state files' schemas (state/schemas.ts), checked when a file is read: a file that parses
+// but lacks a field (a subject without `window`, a `null` payload) is quarantined with the exact
+// path of what is wrong, instead of failing later in the middle of scoring someone else's rows.
 
-const ajv = new Ajv({ allErrors: false });
+/**
+ * their validators, written by the build (scripts/config-validator.js): compiled here, Ajv's
+ * require and compile cost every `score`, `train` and extension start over 100 ms of CPU
+ */
+const built: Record<keyof typeof STATE_SCHEMAS, ValidateFunction> = require('./schemas.validate.cjs');
 
-const count = { type: 'integer', minimum: 0 } as const;
-const num = { type: 'number' } as const;
-const strings = { type: 'array', items: { type: 'string' } } as const;
-/** the last queue row a learner learned (scorer/types.ts LearnedMark); absent in files of earlier builds */
-const learned = {
-  type: ['object', 'null'],
-  required: ['epoch', 'at'],
-  properties: { epoch: { type: 'string' }, at: { type: 'array', minItems: 3, maxItems: 3, items: count } },
-} as const;
-
-const event = {
-  type: 'object',
-  required: ['key', 'values', 'pairs', 'text', 'time'],
-  properties: { key: { type: 'string' }, values: strings, pairs: strings, text: { type: 'string' }, time: num },
-} as const;
-const numbered = { type: 'object', required: ['e', 'n'], properties: { e: event, n: num } } as const;
-
-export const SUBJECT_SCHEMA = {
-  type: 'object',
-  required: [
-    'name',
-    'state',
-    'events',
-    'firstTime',
-    'lastTime',
-    'lastTrained',
-    'trainedAtEvents',
-    'window',
-    'recent',
-    'seq',
-    'context',
-    'models',
-    'calibration',
-    'normalKeys',
-    'anomalousKeys',
-  ],
-  properties: {
-    name: { type: 'string', minLength: 1 },
-    state: { enum: ['learning', 'monitoring'] },
-    events: count,
-    firstTime: num,
-    lastTime: num,
-    lastTrained: num,
-    trainedAtEvents: count,
-    window: { type: 'array', items: numbered },
-    recent: { type: 'array', items: numbered },
-    seq: num,
-    context: { type: 'array', items: event },
-    models: {
-      type: 'array',
-      items: { type: 'object', required: ['name', 'version'], properties: { name: { enum: ['rarity', 'ocsvm', 'lstm', 'ngram'] }, version: num } },
-    },
-    calibration: { type: ['object', 'null'] },
-    normalKeys: strings,
-    anomalousKeys: strings,
-    learned,
-    /** the window's events labelled normal, by number (absent in files of earlier builds) */
-    labelled: { type: 'array', items: num },
-    labelledRows: { type: 'array', items: { type: 'array', minItems: 2, maxItems: 2, items: [{ type: 'string' }, num] } },
-    fittedInOlderSpelling: { type: 'boolean' },
-  },
-} as const;
-
-const minerState = {
-  type: 'object',
-  required: ['options', 'clusters'],
-  properties: {
-    options: { type: 'object', required: ['similarity', 'depth', 'maxChildren', 'masks', 'maxTemplates'], properties: { masks: strings } },
-    clusters: { type: 'array', items: { type: 'array', minItems: 3, maxItems: 3, items: [num, strings, num] } },
-  },
-} as const;
-
-export const EXTRACTOR_SCHEMA = {
-  type: 'object',
-  required: ['miner', 'users'],
-  properties: {
-    miner: minerState,
-    legacyMiner: minerState,
-    users: { type: 'array', items: { type: 'array', minItems: 2, maxItems: 2, items: [{ type: 'string' }, { type: 'string' }] } },
-    sessions: { type: 'array', items: { type: 'array', minItems: 3, maxItems: 3, items: [{ type: 'string' }, { type: 'string' }, { type: 'string' }] } },
-    listeners: { type: 'array', items: { type: 'string' } },
-    procs: { type: 'array', items: { type: 'array', minItems: 4, maxItems: 4, items: [{ type: 'string' }, { type: 'string' }, { type: 'string' }, num] } },
-    // the processes of `procs` a package manager's run passes through (review13; a property of its
-    // own, which a build before ignores: a tuple's fifth element would have set its file aside)
-    runs: { type: 'array', items: { type: 'string' } },
-    noLogin: { type: 'array', items: { type: 'array', minItems: 2, maxItems: 2, items: [{ type: 'string' }, { type: 'string' }] } },
-    // per host, when root last ran a reboot command, and the programs seen running (features/boot.ts):
-    // the extension restarts with the host, and the boot it wakes into is the one they describe
-    reboots: { type: 'array', items: { type: 'array', minItems: 2, maxItems: 2, items: [{ type: 'string' }, num] } },
-    programs: { type: 'array', items: { type: 'string' } },
-    learned,
-    // how a long line's template is spelt (extract.ts LongForm; absent before compactword: the head form)
-    longForm: { enum: ['words', 'head'] },
-  },
-} as const;
-
-export const COUNTERS_SCHEMA = {
-  type: 'object',
-  properties: { received: count, accepted: count, rejected: count, scored: count, dropped: count, set_aside: count },
-} as const;
-
-export const CURSOR_SCHEMA = {
-  type: 'object',
-  required: ['segment', 'position'],
-  properties: { segment: count, position: count, counters: COUNTERS_SCHEMA },
-} as const;
-
-export const EPOCH_SCHEMA = {
-  type: 'object',
-  required: ['epoch'],
-  properties: { epoch: { type: 'string', minLength: 1, maxLength: 64 } },
-} as const;
-
-export const FEEDBACK_SCHEMA = {
-  type: 'object',
-  required: ['id', 'label', 'note', 'time'],
-  properties: { id: { type: 'string', minLength: 1 }, label: { enum: ['normal', 'anomalous'] }, note: { type: 'string' }, time: count },
-} as const;
-
-/** a PayloadCheck from a schema: null, or "<path>: <what is wrong>" */
-export function checker(schema: object): PayloadCheck {
-  const validate: ValidateFunction = ajv.compile(schema);
+/** a PayloadCheck from a validator: null, or "<path>: <what is wrong>" */
+export function checker(validate: ValidateFunction): PayloadCheck {
   return (payload) => {
     if (validate(payload)) return null;
     const e = validate.errors?.[0];
@@ -137,8 +22,8 @@ export function checker(schema: object): PayloadCheck {
   };
 }
 
-export const checkSubject = checker(SUBJECT_SCHEMA);
-export const checkExtractor = checker(EXTRACTOR_SCHEMA);
-export const checkCursor = checker(CURSOR_SCHEMA);
-export const checkEpoch = checker(EPOCH_SCHEMA);
-export const checkFeedback = checker(FEEDBACK_SCHEMA);
+export const checkSubject = checker(built.subject);
+export const checkExtractor = checker(built.extractor);
+export const checkCursor = checker(built.cursor);
+export const checkEpoch = checker(built.epoch);
+export const checkFeedback = checker(built.feedback);

@@ -198,6 +198,30 @@ t.test("a deleted source's output is gone after the next build, which the deleti
   t.match(run(dir, 'build-if-stale.js').out, /dist\/ is current: nothing to build/, 'and once built, current');
 });
 
+// (tidy7) the orphan rule above covered compiled files only: a JSON file of conf/ deleted from
+// the tree stayed in dist/conf (copy-assets.js copies conf/*.json) after any build, and a build
+// was not asked for by its deletion
+t.test("a deleted conf JSON's copy is gone after the next build, which the deletion alone asks for", async (t) => {
+  const dir = tree(t);
+  fs.mkdirSync(path.join(dir, 'conf'));
+  fs.writeFileSync(path.join(dir, 'conf', 'old.schema.json'), '{}\n');
+  fs.writeFileSync(path.join(dir, 'conf', 'kept.schema.json'), '{}\n');
+  t.equal(run(dir, 'prepare.js').status, 0);
+  t.ok(fs.existsSync(path.join(dir, 'dist', 'conf', 'old.schema.json')), 'copied');
+  const before = new Date(Date.now() - 10_000);
+  const longBefore = new Date(Date.now() - 20_000);
+  for (const f of [...buildInputs(dir), path.join('cli', 'main.ts'), path.join('conf', 'kept.schema.json')])
+    fs.utimesSync(path.join(dir, f), longBefore, longBefore);
+  fs.utimesSync(path.join(dir, 'dist', '.built'), before, before);
+  fs.rmSync(path.join(dir, 'conf', 'old.schema.json'));
+  const demo = run(dir, 'build-if-stale.js');
+  t.equal(demo.status, 0, demo.out);
+  t.notMatch(demo.out, /nothing to build/, `the deletion is a reason to build (it said: ${demo.out.trim() || 'nothing'})`);
+  t.notOk(fs.existsSync(path.join(dir, 'dist', 'conf', 'old.schema.json')), 'dist/conf/old.schema.json is gone');
+  t.ok(fs.existsSync(path.join(dir, 'dist', 'conf', 'kept.schema.json')), 'the JSON still in conf/ is kept');
+  t.match(run(dir, 'build-if-stale.js').out, /dist\/ is current: nothing to build/, 'and once built, current');
+});
+
 // (rev6) the build's own scripts make dist/ as much as the sources do: before `npm test` built
 // through build-if-stale.js, every run built, so a change to how the build transpiles, copies
 // or writes the config's validator (scripts/config-validator.js) was tested; after it, `npm

@@ -91,11 +91,15 @@ t.test('a report of a state directory without retained scores says so and create
   t.equal(r.code, 66, `no input: ${r.err.trim()}`);
   t.match(r.err, /no retained scores/);
   t.same(fs.readdirSync(state), [], 'no scores/ or window-scores/ made by a reader');
+  // the --out folder was made before the state was read: each refusal left an empty one behind
+  t.notOk(fs.existsSync(path.join(dir, 'report')), 'no report, so no --out folder');
+  fs.rmSync(path.join(dir, 'report'), { recursive: true, force: true });
   // a mistyped --state: not made either (as root, wherever it pointed)
   const typo = path.join(dir, 'stat');
   const m = anomaly(['report', '--config', config, '--state', typo, '--out', path.join(dir, 'report'), '--quiet']);
   t.equal(m.code, 66, m.err.trim());
   t.notOk(fs.existsSync(typo), 'the state directory a mistyped --state names is not created');
+  t.notOk(fs.existsSync(path.join(dir, 'report')), 'nor the --out folder of a report not written');
 });
 
 t.test('a report of a state directory with a corrupt subject file says so and leaves the file where it is', async (t) => {

@@ -27,8 +27,13 @@ export async function run(argv: string[]): Promise<number> {
   // only read: the state directory is not made (a mistyped --state was, as root) nor need it
   // be writable (it may be on a read-only mount); what is read is read without following links
   const config = configFrom(flags, 'read');
-  const problem = writableDir(outDir);
-  if (problem) throw new CliError(`cannot write the report into ${outDir}: ${problem}`, EXIT.cantcreat);
+  // --out is checked before the state is read (a report that cannot be written is said first),
+  // and made only once there is a report to write: a missing state left an empty folder
+  const checkOut = (create: boolean) => {
+    const problem = writableDir(outDir, 0o755, create);
+    if (problem) throw new CliError(`cannot write the report into ${outDir}: ${problem}`, EXIT.cantcreat);
+  };
+  checkOut(false);
   // a --state or state_dir mistyped read as an empty state
   if (!lexists(config.state_dir))
     throw new CliError(
@@ -49,6 +54,7 @@ export async function run(argv: string[]): Promise<number> {
   const windows = retainedWindows.select({});
   retainedWindows.close();
   if (!scores.length) throw new CliError(`no retained scores in ${config.state_dir}; run 'anomaly score' or the extension first`, EXIT.noinput);
+  checkOut(true);
   // read-only as well: a subject file it cannot load is named, in the report too, and left
   // where it is (opened as the extension opens it, it was moved to quarantine/)
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log, readOnly: true });

@@ -105,9 +105,11 @@ export function lexists(p: string): boolean {
 
 /**
  * Make `dir` a writable directory, creating missing parts one level at a time (a recursive
- * mkdir under /proc never returns); what is wrong with it, or null.
+ * mkdir under /proc never returns); what is wrong with it, or null. With `create` false,
+ * nothing is made: what would be wrong is told from the nearest part that exists (a command
+ * that may yet find its input missing checks first and creates after, leaving no empty folder).
  */
-export function writableDir(dir: string, mode = 0o755): string | null {
+export function writableDir(dir: string, mode = 0o755, create = true): string | null {
   // root writes there: whoever could swap a directory on the way for a link would choose where
   const untrusted = untrustedPlace(dir);
   if (untrusted) return untrusted;
@@ -120,6 +122,7 @@ export function writableDir(dir: string, mode = 0o755): string | null {
     existing = up;
   }
   if (!fs.statSync(existing).isDirectory()) return `${existing} is not a directory`;
+  if (!create) return missing.length ? writeProbe(existing, (code) => `cannot create ${missing[0]} (${code})`) : writeProbe(dir);
   for (const d of missing) {
     try {
       fs.mkdirSync(d, { mode: d === dir ? mode : 0o755 });
@@ -129,15 +132,18 @@ export function writableDir(dir: string, mode = 0o755): string | null {
       return `cannot create ${d} (${(err as NodeJS.ErrnoException).code})`;
     }
   }
-  const made = untrustedPlace(dir);
-  if (made) return made;
+  return untrustedPlace(dir) ?? writeProbe(dir);
+}
+
+/** whether a file can be written in `dir`: null, or `fault` of the error's code */
+function writeProbe(dir: string, fault = (code: string | undefined) => `not writable (${code})`): string | null {
   // root passes access(W_OK) on read-only mounts such as /proc: only a real file tells
   const probe = path.join(dir, `.anomaly-probe-${process.pid}`);
   try {
     fs.writeFileSync(probe, '', { flag: 'wx', mode: 0o600 });
     fs.unlinkSync(probe);
   } catch (err) {
-    return `not writable (${(err as NodeJS.ErrnoException).code})`;
+    return fault((err as NodeJS.ErrnoException).code);
   }
   return null;
 }
