@@ -147,6 +147,25 @@ t.test('score given rows the state retains without its ledger (as the extension 
   t.match(again.err, /scored 0 rows and showed 266 rows of query runs scored before into .* \(by the extension or an earlier score\) as they were retained/);
 });
 
+// dedup: the README's `train --log` of a host's existing logs, once the extension has run, met
+// the rows it had scored (and learnt the good ones of): train knew only its own ledger
+t.test('train given rows the state retains as scored learns nothing twice', async (t) => {
+  const { state, cfg, trained } = trainedOnWorkstation(t);
+  t.equal(trained.code, 0);
+  const events = () =>
+    fs
+      .readdirSync(path.join(state, 'subjects'))
+      .map((f) => JSON.parse(fs.readFileSync(path.join(state, 'subjects', f), 'utf8')).payload.events as number)
+      .reduce((a, b) => a + b, 0);
+  const scored = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(scored.code, 0, scored.err);
+  const learnt = events();
+  const again = anomaly(['train', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(again.code, 65, 'nothing new to learn: EX_DATAERR');
+  t.match(again.err, /all 266 rows were already learned \(same host, query and time as rows .* or the extension or 'anomaly score' scored there\)/);
+  t.equal(events(), learnt, 'no subject learnt them twice');
+});
+
 // review10: osqueryd writes a differential run one line a row, and a log scored while it writes
 // holds part of a run; the rest, read the next time, was taken for scored and never scored
 t.test('score given a log that ended inside a run scores the rest of the run the next time', async (t) => {
