@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { fnv1a64 } from '../scorer/hash';
+import { runKey } from '../state/retained-runs';
 import { APPEND_READ, fsyncDir, readNoFollow, replaceFile, writeAll } from '../state/atomic';
 import { CliError, EXIT } from './exit';
 import type { ResultRow } from '../scorer/types';
@@ -43,6 +43,8 @@ export class TrainLedger {
   private readonly met = new Map<string, number>();
   /** rows of each run kept now, beyond the known ones */
   private readonly added = new Map<string, Run>();
+  /** rows of a run kept by something else than the command (the extension's retained scores) */
+  private keptElsewhere: (key: string) => number = () => 0;
 
   constructor(
     private readonly stateDir: string,
@@ -98,7 +100,12 @@ export class TrainLedger {
     const key = runKey(row);
     const n = (this.met.get(key) ?? 0) + 1;
     this.met.set(key, n);
-    return n <= (this.known.get(key)?.rows ?? 0);
+    return n <= Math.max(this.known.get(key)?.rows ?? 0, this.keptElsewhere(key));
+  }
+
+  /** rows of runs kept without this ledger (`rowsOf`: how many of the run named by a runKey) are known too */
+  alsoKnown(rowsOf: (key: string) => number): void {
+    this.keptElsewhere = rowsOf;
   }
 
   /** note the row, to be saved: once what it was noted for is kept */
@@ -163,8 +170,4 @@ function wholeLinesBytes(fd: number, size: number): number {
 
 function entryLine(key: string, run: Run): string {
   return run.rows === Infinity ? key : `${key} ${run.rows} ${run.time}`;
-}
-
-function runKey(row: ResultRow): string {
-  return fnv1a64(`${row.host}\u0000${row.query}\u0000${row.time}`);
 }

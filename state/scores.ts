@@ -2,6 +2,7 @@ import { compareMarks, isQueuedMark, type QueuedMark, type ScoredEvent, type Tak
 import { hashText, idSet, range, Retained, verdictIds, within, VERDICTS, LOW_SCORE, type RetainedKind, type RetainedOptions, type Walk } from './retained';
 import type { AnswerShare, HeldBack } from './answer-share';
 import { eventDigest } from './event-digest';
+import { RunRows, runKey, runNumber } from './retained-runs';
 import { readInSlices, SCORE_SLACK, textKey, type RowIdentity, type ScoreFilter, type ScoreStore } from './store';
 
 // The retained `anomaly_scores` rows: an index of typed columns and the rows in segment files
@@ -222,6 +223,19 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
     const wanted = filter.id ? new Set(filter.id.map(textKey)) : null;
     // only low scores can match: walk the list of them, newest first, instead of every row
     return { matches, lowOnly: hasScoreBound && scores[1].v < LOW_SCORE, hashes: ids, wanted: (ev) => !wanted || wanted.has(textKey(ev.id)) };
+  }
+
+  /**
+   * How many rows of each query run are retained: the runs the extension scored into this
+   * state, which `anomaly score --log` must not score nor learn again (it keeps a ledger of
+   * its own runs only). Read from the index, not the segments: 8 bytes a retained row.
+   */
+  runRows(): RunRows {
+    const keys = new Float64Array(this.size);
+    let n = 0;
+    for (let i = this.start; i < this.end; i++)
+      if (!this.isDead(i)) keys[n++] = runNumber(runKey({ host: this.hosts.values[this.host[i]], query: this.tags.values[this.tag[i]], time: this.time[i] }));
+    return new RunRows(keys.subarray(0, n));
   }
 
   get(id: string): ScoredEvent | undefined {

@@ -18,8 +18,9 @@ one anomaly_scores row per result row: JSON lines by default, or an osqueryi-sty
 Scored rows, and each subject's time windows as they close, are also retained in the state
 directory (for 'anomaly report'), and good rows keep teaching the models, exactly as in the
 extension. Windows still open at the end of the logs stay open for the next run. Query runs
-(host, query and time) scored into the state before are printed as they were retained, not
-scored or learned again: scoring a growing results log again scores its new lines only.
+(host, query and time) scored into the state before, by this command or by the extension,
+are printed as they were retained, not scored or learned again: scoring a growing results log
+again scores its new lines only.
 Since good rows are learnt, a log another user could change (theirs, writable by everyone, or
 in a folder they may write) is refused (exit 66), as train refuses it.
 
@@ -82,6 +83,11 @@ export async function run(argv: string[]): Promise<number> {
   // the whole file). A run scored again would be learnt twice and scored after the rows that
   // followed it; a run this state has scored is shown as it was scored and kept, instead.
   const ledger = new TrainLedger(config.state_dir, SCORED_RUNS, undefined, (msg) => log('warn', msg));
+  // The ledger names the runs this command scored; the extension keeps none, and its rows
+  // scored again (the filesystem log osqueryd writes beside the anomaly logger) were learnt
+  // twice. Its runs are known by the rows retained when this run began.
+  const runs = retained.runRows();
+  ledger.alsoKnown((key) => runs.rowsOf(key));
   let fresh = 0;
   let shownAgain = 0;
   let goneAgain = 0;
@@ -143,7 +149,7 @@ export async function run(argv: string[]): Promise<number> {
   const skipped = `${stats.errors ? `, ${stats.errors} lines skipped` : ''}${stats.skipped ? `, ${stats.skipped} lines of the extension's own tables or ignored queries skipped` : ''}`;
   bar.done(
     again
-      ? `scored ${fresh.toLocaleString('en-US')} rows and showed ${again.toLocaleString('en-US')} rows of query runs scored before into ${config.state_dir} as they were retained, not scored or learned again` +
+      ? `scored ${fresh.toLocaleString('en-US')} rows and showed ${again.toLocaleString('en-US')} rows of query runs scored before into ${config.state_dir} (by the extension or an earlier score) as they were retained, not scored or learned again` +
           (goneAgain ? ` (${goneAgain.toLocaleString('en-US')} of them no longer retained: retention's max_rows or max_days)` : '') +
           `; ${bad} bad in all${skipped}`
       : `scored ${fresh.toLocaleString('en-US')} rows (${bad} bad)${skipped}`,

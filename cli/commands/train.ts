@@ -6,8 +6,21 @@ import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
 import { TRAINED_RUNS, TrainLedger } from '../train-ledger';
-import { cellText, checkInputFile, configFrom, holdState, logBatches, STATE_FLAGS, STATE_HELP, stderrLog, writableDir, type RowStreamStats } from './shared';
+import {
+  cellText,
+  checkInputFile,
+  configFrom,
+  holdState,
+  lexists,
+  logBatches,
+  STATE_FLAGS,
+  STATE_HELP,
+  stderrLog,
+  writableDir,
+  type RowStreamStats,
+} from './shared';
 import { notScored } from '../../extension/own-output';
+import { RetainedScores } from '../../state/scores';
 import type { ResultRow } from '../../scorer/types';
 
 export const help = `Usage: anomaly train --log FILE... [options]
@@ -55,6 +68,16 @@ export async function run(argv: string[]): Promise<number> {
   const stats: RowStreamStats = { lines: 0, rows: 0, errors: 0, skipped: 0 };
   const skip = (rows: readonly ResultRow[]) => notScored(config, rows);
   const ledger = new TrainLedger(config.state_dir, TRAINED_RUNS, undefined, (msg) => log('warn', msg));
+  // The extension (and 'anomaly score') retains the rows it scores, and has learnt the good
+  // ones, but keeps no ledger of trained runs: a host's results log, written beside the
+  // anomaly logger, holds them too, and training on it learnt them a second time
+  const scoresDir = path.join(config.state_dir, 'scores');
+  if (lexists(scoresDir)) {
+    const retained = new RetainedScores({ dir: scoresDir, maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log, readOnly: true });
+    const runs = retained.runRows();
+    retained.close();
+    ledger.alsoKnown((key) => runs.rowsOf(key));
+  }
   let shown = 0;
   let repeated = 0;
   for await (const batch of logBatches(files, stats, (msg) => shown++ < 5 && log('warn', `skipped ${msg}`), undefined, config.queue.max_line_bytes, skip)) {
@@ -64,7 +87,7 @@ export async function run(argv: string[]): Promise<number> {
     bar.update('learning', stats.rows, 0);
   }
   if (stats.rows === 0) throw new CliError(`${files.join(', ')}: no result rows found`, EXIT.dataerr);
-  const already = `(same host, query and time as rows an earlier 'anomaly train' learned into ${config.state_dir})`;
+  const already = `(same host, query and time as rows an earlier 'anomaly train' learned into ${config.state_dir}, or the extension or 'anomaly score' scored there)`;
   if (repeated === stats.rows) {
     bar.done();
     throw new CliError(`${files.join(', ')}: all ${repeated.toLocaleString('en-US')} rows were already learned ${already}; nothing new to learn`, EXIT.dataerr);
