@@ -16,6 +16,9 @@ import { lockStateDir } from '../state/lock';
 /** the saved state of subject `name` in a state directory, or undefined */
 function savedState(stateDir: string, name: string): string | undefined {
   const dir = path.join(stateDir, 'subjects');
+  // an extension stopped while its scorer started saves no subject: on a loaded host the
+  // SIGTERM below can come first
+  if (!fs.existsSync(dir)) return undefined;
   for (const f of fs.readdirSync(dir)) {
     const doc = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
     if (doc.payload?.name === name) return doc.payload.state;
