@@ -353,6 +353,11 @@ export class AnomalyExtension {
       await this.pauseUnlessStopped(500);
     }
     const old = this.server;
+    // No stop can come between the grant and the new server being this.server: startServer binds
+    // a unix socket synchronously and resolves from a nextTick, and a stop always starts from an
+    // event-loop callback (a signal, osqueryd's shutdown call). Keep it so: a wait added inside
+    // startServer would let a stop close the old server and leave the new one listening
+    // (branch sockrace's controls, docs/hardening.md).
     this.server = await startServer({
       path: `${this.args.socket}.${this.uuid}`,
       plugins: this.plugins,
