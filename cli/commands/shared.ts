@@ -153,9 +153,11 @@ function writeProbe(dir: string, fault = (code: string | undefined) => `not writ
     }
     try {
       fs.unlinkSync(probe);
-    } catch {
-      // made, so the folder is writable; one empty file of the name left is what a failed
-      // unlink costs (it would be a fault of its own, not of writability)
+    } catch (err) {
+      // a folder where files are made but not removed (append-only) is no place for the state,
+      // whose saves replace files; gone already (someone else's unlink) is no fault
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') return fault(code);
     }
     return null;
   }
