@@ -103,6 +103,11 @@ export class TrainLedger {
     return n <= Math.max(this.known.get(key)?.rows ?? 0, this.keptElsewhere(key));
   }
 
+  /** rows of the run named `key` (runKey) this ledger's command kept: Infinity for a whole run */
+  rowsKept(key: string): number {
+    return this.known.get(key)?.rows ?? 0;
+  }
+
   /** rows of runs kept without this ledger (`rowsOf`: how many of the run named by a runKey) are known too */
   alsoKnown(rowsOf: (key: string) => number): void {
     this.keptElsewhere = rowsOf;

@@ -159,6 +159,21 @@ t.test('train given rows the state retains as scored learns nothing twice', asyn
   t.equal(events(), learnt, 'no subject learnt them twice');
 });
 
+// rev9: the retained scores are bounded (retention's max_rows, max_days): once a run scored by
+// 'anomaly score' had left them, train knew it no more, and learnt its good rows a second time
+t.test('train given rows anomaly score scored, no longer retained, learns nothing twice', async (t) => {
+  const { state, cfg, trained } = trainedOnWorkstation(t);
+  t.equal(trained.code, 0);
+  const scored = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(scored.code, 0, scored.err);
+  const learnt = eventsLearnt(state);
+  // what retention does to rows older than max_days, at once
+  fs.rmSync(path.join(state, 'scores'), { recursive: true });
+  const again = anomaly(['train', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(again.code, 65, `nothing new to learn: EX_DATAERR (${again.err.trim().split('\n')[0]})`);
+  t.equal(eventsLearnt(state), learnt, 'no subject learnt them twice');
+});
+
 // review10: osqueryd writes a differential run one line a row, and a log scored while it writes
 // holds part of a run; the rest, read the next time, was taken for scored and never scored
 t.test('score given a log that ended inside a run scores the rest of the run the next time', async (t) => {

@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import Ajv from 'ajv';
 import t from 'tap';
@@ -9,7 +10,7 @@ import { checkCursor, checkSubject } from '../state/schema';
 // each start. They must be the schemas' as they are now, and judge every payload as Ajv's
 // compile of those schemas does, down to the first error, which is state/schema.ts's message.
 
-const { schemaDigest, stateSchemas } = require(path.join(ROOT, 'scripts', 'config-validator.js'));
+const { schemaDigest, stateSchemas, writeStateValidators } = require(path.join(ROOT, 'scripts', 'config-validator.js'));
 const built = require(path.join(__dirname, '..', 'state', 'schemas.validate.cjs'));
 
 t.test("the built validators are the schemas' as they are now", async (t) => {
@@ -75,4 +76,30 @@ t.test('the checks read their messages from the built validators', async (t) => 
   t.equal(checkCursor({ segment: 1 }), "(the payload) must have required property 'position'");
   t.equal(checkCursor({ segment: -1, position: 2 }), '/segment must be >= 0');
   t.match(checkSubject(null), /^\(the payload\) must be object$/);
+});
+
+// A build that transpiles state/schemas.ts without writing its validators again (transpile.js
+// alone, a tsc) leaves the validators of the schemas before: the run itself must not use them.
+t.test('validators written from other schemas than the run has are not the ones it checks with', async (t) => {
+  // under dist/: the copied modules find ajv where the built ones do
+  const dir = fs.mkdtempSync(path.join(__dirname, 'stale-validators-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // the schemas of before: a cursor without its position
+  const before = { ...STATE_SCHEMAS, cursor: { ...STATE_SCHEMAS.cursor, required: ['segment'] } };
+  fs.writeFileSync(
+    path.join(dir, 'schemas.js'),
+    `exports.STATE_SCHEMAS = ${JSON.stringify(before)};\nexports.STATE_SCHEMA_OPTIONS = ${JSON.stringify(STATE_SCHEMA_OPTIONS)};\n`,
+  );
+  writeStateValidators(dir);
+  // then the schemas of now, and the module that checks with them
+  for (const f of ['schemas.js', 'schema.js']) fs.copyFileSync(path.join(__dirname, '..', 'state', f), path.join(dir, f));
+  // (the generator's require of the schemas of before is cached: a run starts without it)
+  delete require.cache[require.resolve(path.join(dir, 'schemas.js'))];
+  const run = require(path.join(dir, 'schema.js'));
+  t.equal(
+    run.checkCursor({ segment: 1 }),
+    "(the payload) must have required property 'position'",
+    'a cursor without its position is refused, as the schemas of now say',
+  );
+  t.equal(run.checkCursor({ segment: 1, position: 2 }), null);
 });

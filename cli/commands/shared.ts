@@ -1,3 +1,4 @@
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadConfig, type AnomalyConfig } from '../../conf/config';
@@ -137,15 +138,29 @@ export function writableDir(dir: string, mode = 0o755, create = true): string | 
 
 /** whether a file can be written in `dir`: null, or `fault` of the error's code */
 function writeProbe(dir: string, fault = (code: string | undefined) => `not writable (${code})`): string | null {
-  // root passes access(W_OK) on read-only mounts such as /proc: only a real file tells
-  const probe = path.join(dir, `.anomaly-probe-${process.pid}`);
-  try {
-    fs.writeFileSync(probe, '', { flag: 'wx', mode: 0o600 });
-    fs.unlinkSync(probe);
-  } catch (err) {
-    return fault((err as NodeJS.ErrnoException).code);
+  // root passes access(W_OK) on read-only mounts such as /proc: only a real file tells. Its
+  // name is random: a name of the pid, guessed and planted by whoever else may write in the
+  // folder (/tmp), made every probe there EEXIST, a writable folder "not writable" (rev9).
+  // 'wx' (O_EXCL) never follows a link planted at the name, nor opens a file that was there.
+  for (let attempt = 0; ; attempt++) {
+    const probe = path.join(dir, `.anomaly-probe-${crypto.randomBytes(12).toString('hex')}`);
+    try {
+      fs.writeFileSync(probe, '', { flag: 'wx', mode: 0o600 });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' && attempt < 3) continue;
+      return fault(code);
+    }
+    try {
+      fs.unlinkSync(probe);
+    } catch (err) {
+      // a folder where files are made but not removed (append-only) is no place for the state,
+      // whose saves replace files; gone already (someone else's unlink) is no fault
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') return fault(code);
+    }
+    return null;
   }
-  return null;
 }
 
 export function stderrLog(flags: Record<string, unknown>): LogFn {

@@ -5,7 +5,7 @@ import { WindowScorer, windowOptionsFrom } from '../../scorer/windows';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
-import { TRAINED_RUNS, TrainLedger } from '../train-ledger';
+import { SCORED_RUNS, TRAINED_RUNS, TrainLedger } from '../train-ledger';
 import {
   cellText,
   checkInputFile,
@@ -71,13 +71,18 @@ export async function run(argv: string[]): Promise<number> {
   // The extension (and 'anomaly score') retains the rows it scores, and has learnt the good
   // ones, but keeps no ledger of trained runs: a host's results log, written beside the
   // anomaly logger, holds them too, and training on it learnt them a second time
+  // 'anomaly score' keeps a ledger of the runs it scored, read too: its retained rows leave
+  // with retention's max_rows and max_days, its runs stay learnt (rev9)
+  const scoredRuns = new TrainLedger(config.state_dir, SCORED_RUNS, undefined, (msg) => log('warn', msg));
+  let retainedRows = (_key: string) => 0;
   const scoresDir = path.join(config.state_dir, 'scores');
   if (lexists(scoresDir)) {
     const retained = new RetainedScores({ dir: scoresDir, maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log, readOnly: true });
     const runs = retained.runRows();
     retained.close();
-    ledger.alsoKnown((key) => runs.rowsOf(key));
+    retainedRows = (key) => runs.rowsOf(key);
   }
+  ledger.alsoKnown((key) => Math.max(scoredRuns.rowsKept(key), retainedRows(key)));
   let shown = 0;
   let repeated = 0;
   for await (const batch of logBatches(files, stats, (msg) => shown++ < 5 && log('warn', `skipped ${msg}`), undefined, config.queue.max_line_bytes, skip)) {
