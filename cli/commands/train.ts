@@ -70,9 +70,9 @@ export async function run(argv: string[]): Promise<number> {
   const ledger = new TrainLedger(config.state_dir, TRAINED_RUNS, undefined, (msg) => log('warn', msg));
   // The extension (and 'anomaly score') retains the rows it scores, and has learnt the good
   // ones, but keeps no ledger of trained runs: a host's results log, written beside the
-  // anomaly logger, holds them too, and training on it learnt them a second time
+  // anomaly logger, holds them too, and training on it learnt them a second time.
   // 'anomaly score' keeps a ledger of the runs it scored, read too: its retained rows leave
-  // with retention's max_rows and max_days, its runs stay learnt (rev9)
+  // with retention's max_rows and max_days, its runs stay learnt (rev9).
   const scoredRuns = new TrainLedger(config.state_dir, SCORED_RUNS, undefined, (msg) => log('warn', msg));
   let retainedRows = (_key: string) => 0;
   const scoresDir = path.join(config.state_dir, 'scores');
