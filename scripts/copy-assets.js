@@ -11,21 +11,19 @@ const path = require('path');
 const root = path.resolve(__dirname, '..');
 
 function copyAssets(out = path.join(root, 'dist')) {
-  const copies = [
-    { from: 'extension/gen', keep: (f) => f.endsWith('.js') },
-    { from: 'conf', keep: (f) => f.endsWith('.json') },
-  ];
-  for (const { from, keep } of copies) {
+  // what is copied, and what is stale or an orphan, are one list (stale.js COPIED)
+  const { COPIED, orphans } = require('./stale.js');
+  for (const { from, ending } of COPIED) {
     const src = path.join(root, from);
     if (!fs.existsSync(src)) continue;
     fs.mkdirSync(path.join(out, from), { recursive: true });
     for (const f of fs.readdirSync(src)) {
-      if (keep(f)) fs.copyFileSync(path.join(src, f), path.join(out, from, f));
+      if (f.endsWith(ending)) fs.copyFileSync(path.join(src, f), path.join(out, from, f));
     }
   }
 
   // outputs whose source is gone (stale.js)
-  for (const orphan of require('./stale.js').orphans(out)) fs.rmSync(orphan);
+  for (const orphan of orphans(out)) fs.rmSync(orphan);
 
   // the config schema's validator (config-validator.js), a .cjs: no source of its name, it is not
   // a compiled file that lost its source (stale.js orphans)

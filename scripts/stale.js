@@ -18,9 +18,15 @@ const productStamp = path.join(dist, '.built-product');
 /** top folders the demo does not run, which its build (build-if-stale.js) leaves to `npm run build` */
 const NOT_RUN_BY_THE_DEMO = ['test', 'bench'];
 
+/** what copy-assets.js copies to the same place in dist/: the files of a folder with an ending */
+const COPIED = [
+  { from: path.join('extension', 'gen'), ending: '.js' },
+  { from: 'conf', ending: '.json' },
+];
+
 /** whether copy-assets.js copies the file at `rel` (relative to the root) to the same place in dist/ */
 function copied(rel) {
-  return (path.dirname(rel) === 'conf' && rel.endsWith('.json')) || (path.dirname(rel) === path.join('extension', 'gen') && rel.endsWith('.js'));
+  return COPIED.some(({ from, ending }) => path.dirname(rel) === from && rel.endsWith(ending));
 }
 
 /** every source of dist/ (TypeScript, Thrift bindings, JSON schemas), with its output there, relative to the root */
@@ -106,4 +112,4 @@ function buildInputs() {
   return ['tsconfig.json', 'package.json', ...scripts].filter((rel) => fs.existsSync(path.join(root, rel)));
 }
 
-module.exports = { sources, staleSource, orphans, buildInputs, build, root, dist, stamp, productStamp, NOT_RUN_BY_THE_DEMO };
+module.exports = { COPIED, sources, staleSource, orphans, buildInputs, build, root, dist, stamp, productStamp, NOT_RUN_BY_THE_DEMO };
