@@ -11,6 +11,7 @@ import { pace } from './pacing';
 import { Subject, type SubjectOptions, type SubjectStateFile, type SubjectVerdict } from './subject';
 import { ChainSuspicion, type ChainRow } from './chain-suspicion';
 import { ConnectionFan } from './connection-fan';
+import { SharedPeer } from './shared-peer';
 import { bootStart } from './models/boot-start';
 import { packagesDoing } from './models/package-run';
 import { combineBaselines, FLEET_SUBJECT, hostBaselineName, isBaselineName, subjectKey, withIdentity, type BaselineVerdict } from './baseline';
@@ -106,6 +107,8 @@ export class Scorer {
   private readonly chains = new ChainSuspicion();
   /** one tool against many peers (connection-fan.ts) */
   private readonly fans = new ConnectionFan();
+  /** another program at an alert's public peer (shared-peer.ts) */
+  private readonly peers = new SharedPeer();
   /** a subject started monitoring or retrained since the last save: save soon */
   changedState = false;
 
@@ -561,6 +564,10 @@ export class Scorer {
       const fanned = this.fans.judge(row);
       const lower = fanned && (!chained || fanned.score < chained.score) ? fanned : chained;
       if (lower) out[i] = { ...e, score: lower.score, verdict: lower.verdict, reasons: `${lower.reason}; ${e.reasons}` };
+      // after them: an alert the chain made is an alert's peer too
+      const now = out[i] as ScoredEvent;
+      const shared = this.peers.judge({ ...row, score: now.score });
+      if (shared) out[i] = { ...now, score: shared.score, verdict: shared.verdict, reasons: `${shared.reason}; ${now.reasons}` };
     }
     return out as ScoredEvent[];
   }
