@@ -55,7 +55,7 @@ interface Group {
 }
 
 /** a peer's address as the row gives it, when it is one: not loopback or unspecified */
-function peerOf(columns: Record<string, string>): string | undefined {
+export function peerOf(columns: Record<string, string>): string | undefined {
   const a = (columns.remote_address ?? '').trim().toLowerCase();
   if (!a || a.length > 64) return undefined;
   const c = addressClass(a);

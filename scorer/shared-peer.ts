@@ -2,6 +2,7 @@ import { BAD_BELOW, GOOD_FROM } from './calibration';
 import { ownCopy } from './features/compact-value';
 import { addressClass } from './features/generalise';
 import { fisher, lowered, ofItsOwn, pOf, type ChainRow, type ChainVerdict } from './chain-suspicion';
+import { peerOf } from './connection-fan';
 
 // A second program at an alert's peer. A connection names its peer by class (`public:203.0`),
 // and a row is weighed against its subject's history alone, so a stage that calls out and is
@@ -41,9 +42,8 @@ interface AlertPeer {
 
 /** the row's remote address when it is a public one */
 function publicPeer(columns: Record<string, string>): string | undefined {
-  const a = (columns.remote_address ?? '').trim().toLowerCase();
-  if (!a || a.length > 64) return undefined;
-  return addressClass(a).startsWith('public:') ? a : undefined;
+  const a = peerOf(columns);
+  return a !== undefined && addressClass(a).startsWith('public:') ? a : undefined;
 }
 
 export class SharedPeer {
