@@ -1,17 +1,17 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { Calibrator, MIN_CALIBRATION, GOOD_FROM, verdictOf } from './calibration';
-import { readStateFile, writeStateFile, StateFileError, quarantine } from '../state/atomic';
-import { subjectFileName } from './scorer';
-import { hostBaselineName } from './baseline';
-import { EARLIEST_PLAUSIBLE, latestPlausible, plausibleTime } from './clock';
-import { currentEventKey } from './features/kinds';
-import type { AnomalyConfig } from '../conf/config';
-import type { RowMark, ScoredWindow, TakenMark, WindowEvidence, WindowRow } from './types';
-import { compareMarks } from './types';
-import { SMOOTH, MIN_VARIANCE, countNoise, paceDistance, fitPoolPace, paceFor, savedPoolPace, restoredPoolPace } from './window-pace';
-import type { Pace, PoolPace, SavedPoolPace } from './window-pace';
-import { windowsToDrop } from './window-pool-trim';
+import { Calibrator, MIN_CALIBRATION, GOOD_FROM, verdictOf } from '../calibration';
+import { readStateFile, writeStateFile, StateFileError, quarantine } from '../../state/atomic';
+import { subjectFileName } from '../scorer';
+import { hostBaselineName } from '../baseline';
+import { EARLIEST_PLAUSIBLE, latestPlausible, plausibleTime } from '../clock';
+import { currentEventKey } from '../features/kinds';
+import type { AnomalyConfig } from '../../conf/config';
+import type { RowMark, ScoredWindow, TakenMark, WindowEvidence, WindowRow } from '../types';
+import { compareMarks } from '../types';
+import { SMOOTH, MIN_VARIANCE, countNoise, paceDistance, fitPoolPace, paceFor, savedPoolPace, restoredPoolPace } from '../window-pace';
+import type { Pace, PoolPace, SavedPoolPace } from '../window-pace';
+import { windowsToDrop } from '../window-pool-trim';
 
 // Window scores (design.md, `anomaly_windows`): what no single row shows. Someone else at a
 // user's keyboard runs ordinary programs, each row plausible, but in another mix, order and
