@@ -6,12 +6,13 @@ import { subjectFileName } from '../scorer';
 import { hostBaselineName } from '../baseline';
 import { EARLIEST_PLAUSIBLE, latestPlausible, plausibleTime } from '../clock';
 import { currentEventKey } from '../features/kinds';
-import type { AnomalyConfig } from '../../conf/config';
 import type { RowMark, ScoredWindow, TakenMark, WindowEvidence, WindowRow } from '../types';
 import { compareMarks } from '../types';
 import { SMOOTH, MIN_VARIANCE, countNoise, paceDistance, fitPoolPace, paceFor, savedPoolPace, restoredPoolPace } from '../window-pace';
 import type { Pace, PoolPace, SavedPoolPace } from '../window-pace';
 import { windowsToDrop } from '../window-pool-trim';
+import { MAX_HISTORY_FACTOR } from './options';
+import type { WindowOptions, WindowScorerOptions } from './options';
 
 // Window scores (design.md, `anomaly_windows`): what no single row shows. Someone else at a
 // user's keyboard runs ordinary programs, each row plausible, but in another mix, order and
@@ -40,26 +41,6 @@ import { windowsToDrop } from '../window-pool-trim';
 
 export const WINDOW_EVIDENCE: readonly WindowEvidence[] = ['mix', 'sequence', 'rate', 'peak', 'mean'];
 
-export interface WindowOptions {
-  /** window length in seconds */
-  seconds: number;
-  /** how long after its end a window waits for late rows */
-  graceSeconds: number;
-  /** lifecycle minimums of the subject (config.learning) */
-  minEvents: number;
-  minSeconds: number;
-  /** rows of history kept per subject (config.retrain.window_events) */
-  historyRows: number;
-  retrainSeconds: number;
-  /** fraction of the history held out for calibration */
-  heldOutFraction?: number;
-  /**
-   * score the windows of subjects still learning against their host's window baseline
-   * (config.baselines.host, as for rows; on unless false)
-   */
-  hostBaseline?: boolean;
-}
-
 /** rows kept per open window for the order and the top ids; more are counted, not kept */
 const MAX_OPEN_ROWS = 50_000;
 /** distinct keys remembered per subject; rarer keys beyond it share one id */
@@ -70,13 +51,6 @@ const HOP_FRACTION = 1 / 20;
 const TOP_IDS = 5;
 /** window lengths the held-out history must span before the subject's windows are scored */
 const MIN_HELD_OUT_LENGTHS = 20;
-/**
- * The history keeps `retrain.window_events` rows, or more when those span less than the
- * calibration needs (a subject that logs a row a second fills 20,000 rows in 5.6 h, while
- * 20 held-out 10-minute windows need 11 h), up to this many times as many rows: 100,000 by
- * default, about 3 MB of arrays, for subjects of up to 2.5 rows a second.
- */
-const MAX_HISTORY_FACTOR = 5;
 /** a key is one of the subject's usual keys from this share of its events */
 const USUAL_SHARE = 0.01;
 const MAX_USUAL = 30;
@@ -998,19 +972,6 @@ function otherKeys(s: { keys: readonly string[] }, keys: readonly number[], ref:
   return `keys seldom seen${top.length ? ` (${top.join(', ')})` : ''}`;
 }
 
-export interface WindowScorerOptions extends WindowOptions {
-  /** where window state is persisted; null keeps it in memory (evaluation) */
-  stateDir: string | null;
-  /**
-   * the most subjects kept (the extension passes memory.max_subjects; offline commands keep
-   * all): beyond it the least recently active one whose windows are not scored yet and that
-   * has no window open is forgotten, file and all; when there is none, a new subject's rows
-   * make no windows
-   */
-  maxSubjects?: number;
-  log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
-}
-
 const STATE_KIND = 'windows';
 const POOL_KIND = 'windows-pool';
 const STATE_VERSION = 1;
@@ -1568,21 +1529,6 @@ function rebucketWindows(open: readonly OpenWindow[], seconds: number): OpenWind
 /** a window subject's key: its name and host ('' for an earlier build's subject of every host) */
 function windowKey(name: string, host: string): string {
   return host ? `${name}\u0000${host}` : name;
-}
-
-/** the window unit's options from the extension's config */
-export function windowOptionsFrom(config: AnomalyConfig, stateDir: string | null, log?: WindowScorerOptions['log']): WindowScorerOptions {
-  return {
-    seconds: config.windows.seconds,
-    graceSeconds: config.windows.grace_seconds,
-    minEvents: config.learning.min_events,
-    minSeconds: config.learning.min_days * 86400,
-    historyRows: config.retrain.window_events,
-    retrainSeconds: config.retrain.interval_seconds,
-    hostBaseline: config.baselines.host,
-    stateDir,
-    log,
-  };
 }
 
 /** a saved queue mark (absent in files of earlier builds) */
