@@ -8,25 +8,18 @@ import { EARLIEST_PLAUSIBLE, latestPlausible, plausibleTime } from '../clock';
 import { currentEventKey } from '../features/kinds';
 import type { RowMark, ScoredWindow, TakenMark, WindowEvidence, WindowRow } from '../types';
 import { compareMarks } from '../types';
-import { SMOOTH, MIN_VARIANCE, countNoise, paceDistance, fitPoolPace, paceFor, savedPoolPace, restoredPoolPace } from '../window-pace';
+import { paceDistance, fitPoolPace, paceFor, savedPoolPace, restoredPoolPace } from '../window-pace';
 import type { Pace, PoolPace, SavedPoolPace } from '../window-pace';
 import { windowsToDrop } from '../window-pool-trim';
 import { MAX_HISTORY_FACTOR } from './options';
 import type { WindowOptions, WindowScorerOptions } from './options';
+import { HOP_FRACTION, OTHER_SHARE, buildReference, fitReference, restoredReference, savedReference, slide } from './reference';
+import type { Reference, SavedReference } from './reference';
+import { WINDOW_EVIDENCE, crowdingKey, furthestPart, mixTerms, windowStatistics } from './statistics';
 
-// Window scores (design.md, `anomaly_windows`): what no single row shows. Someone else at a
-// user's keyboard runs ordinary programs, each row plausible, but in another mix, order and
-// pace. So each subject's rows are also cut into fixed windows (10 minutes by default), and a
-// window is scored once it has closed, from its rows as a whole:
-//
-//   mix       how far the window's mix of event keys is from the subject's usual mix: keys the
-//             subject always has that are thin or missing, and a share of keys it seldom or
-//             never has that is unusual (mixDistance), in the window or in either half of it
-//   sequence  how much less predictable the order of the window's events is than the
-//             subject's own order (mean log ratio of unigram to transition probability)
-//   rate      how far the number of events is from the subject's usual number per window
-//   peak      the strongest row evidence in the window (−log10 p of its least normal row)
-//   mean      the mean row evidence
+// Window scores (design.md, `anomaly_windows`): what no single row shows. Each subject's rows
+// are also cut into fixed windows (10 minutes by default), and a window is scored once it has
+// closed, from its rows as a whole (statistics.ts: mix, sequence, rate, peak and mean).
 //
 // The five are calibrated together, exactly like a row's model evidence (scorer/calibration.ts),
 // against windows slid over the subject's held-out recent history, so a window's 0.3 means
@@ -39,23 +32,14 @@ import type { WindowOptions, WindowScorerOptions } from './options';
 // passed its end by a grace period; rows are ordered by time when it closes. A row for a
 // window that has already closed is counted as late and left out (it is still scored as a row).
 
-export const WINDOW_EVIDENCE: readonly WindowEvidence[] = ['mix', 'sequence', 'rate', 'peak', 'mean'];
-
 /** rows kept per open window for the order and the top ids; more are counted, not kept */
 const MAX_OPEN_ROWS = 50_000;
 /** distinct keys remembered per subject; rarer keys beyond it share one id */
 const MAX_KEYS = 5_000;
 const OTHER_KEY = 0;
-/** held-out windows are slid by this fraction of the window length */
-const HOP_FRACTION = 1 / 20;
 const TOP_IDS = 5;
 /** window lengths the held-out history must span before the subject's windows are scored */
 const MIN_HELD_OUT_LENGTHS = 20;
-/** a key is one of the subject's usual keys from this share of its events */
-const USUAL_SHARE = 0.01;
-const MAX_USUAL = 30;
-/** the usual-keys entry standing for all other keys together */
-const OTHER_SHARE = -1;
 /**
  * The natural tail width of each statistic, the least scale its extrapolated tail may have:
  * mix and rate are sums of squared z-scores, whose tails decay like e^(−x/2) whatever the
@@ -85,26 +69,6 @@ interface OpenWindow {
   rows: Array<[number, number, number, string, number]>;
 }
 
-/** what a subject usually does, fitted on the older part of its history */
-interface Reference {
-  /** key id → probability */
-  p: Map<number, number>;
-  total: number;
-  /** key id → (next key id → count) */
-  next: Map<number, Map<number, number>>;
-  /** key id → times it is followed by anything */
-  from: Map<number, number>;
-  /**
-   * each usual key (and OTHER_SHARE, all others together): its share of the subject's events,
-   * and the variance of its log share between windows beyond binomial noise
-   */
-  usual: Array<{ key: number; share: number; variance: number }>;
-  /** median events per window */
-  medianEvents: number;
-  /** variance of log(events / median) between windows beyond Poisson noise */
-  rateVariance: number;
-}
-
 interface WindowSubjectState {
   name: string;
   /** absent in files of earlier builds, which kept one window subject per name for all hosts */
@@ -119,48 +83,6 @@ interface WindowSubjectState {
   lastFit: number;
   heldOut: Partial<Record<WindowEvidence, (number | null)[]>> | null;
   reference: SavedReference | null;
-}
-
-/** a Reference as saved (maps as arrays of pairs; `from` is counted again from `next`) */
-interface SavedReference {
-  p: Array<[number, number]>;
-  total: number;
-  next: Array<[number, Array<[number, number]>]>;
-  usual: Reference['usual'];
-  medianEvents: number;
-  rateVariance: number;
-}
-
-function savedReference(r: Reference): SavedReference {
-  return {
-    p: [...r.p],
-    total: r.total,
-    next: [...r.next].map(([a, m]) => [a, [...m]]),
-    usual: r.usual,
-    medianEvents: r.medianEvents,
-    rateVariance: r.rateVariance,
-  };
-}
-
-function restoredReference(s: SavedReference): Reference {
-  const next = new Map<number, Map<number, number>>();
-  const from = new Map<number, number>();
-  for (const [a, pairs] of s.next) {
-    next.set(a, new Map(pairs));
-    from.set(
-      a,
-      pairs.reduce((sum, [, c]) => sum + c, 0),
-    );
-  }
-  return {
-    p: new Map(s.p),
-    total: s.total,
-    next,
-    from,
-    usual: s.usual,
-    medianEvents: s.medianEvents,
-    rateVariance: s.rateVariance,
-  };
 }
 
 /** a key's id in a bounded table of keys (past MAX_KEYS, the shared `(other)`) */
@@ -711,253 +633,6 @@ class WindowPool {
 function hours(seconds: number): string {
   const h = seconds / 3600;
   return h >= 48 ? `${Math.floor(h / 24)} days` : `${h < 10 ? Math.floor(h * 10) / 10 : Math.floor(h)} h`;
-}
-
-/**
- * Sliding windows over rows [from, to) of a history: calls `visit(lo, hi)` for each window of
- * length L started every `hop` seconds from `startAt` that lies entirely before `endAt` and
- * holds at least one row.
- */
-function slide(
-  t: readonly number[],
-  from: number,
-  to: number,
-  startAt: number,
-  endAt: number,
-  L: number,
-  hop: number,
-  visit: (lo: number, hi: number) => void,
-): void {
-  let lo = from;
-  let hi = from;
-  for (let s = startAt; s + L <= endAt; s += hop) {
-    while (lo < to && t[lo] < s) lo++;
-    if (hi < lo) hi = lo;
-    while (hi < to && t[hi] < s + L) hi++;
-    if (hi > lo) visit(lo, hi);
-  }
-}
-
-function logShare(count: number, n: number): number {
-  return Math.log((count + SMOOTH) / (n + SMOOTH));
-}
-
-function buildReference(k: readonly number[], t: readonly number[], from: number, to: number, L: number): Reference {
-  return fitReference(k, [[from, to]], (visit) => slide(t, from, to, t[from], t[to - 1] + 1, L, Math.max(1, L * HOP_FRACTION), visit));
-}
-
-/**
- * The usual mix, order and pace from rows `k`: keys and transitions counted within each of
- * `streams` ([lo, hi) ranges of one subject's rows in time order; a pool's windows are each
- * one, since consecutive windows of a pool are other subjects), shares and pace from the
- * windows `forEachWindow` visits (slid over a subject's history, or a pool's closed windows).
- */
-function fitReference(
-  k: readonly number[],
-  streams: ReadonlyArray<readonly [number, number]>,
-  forEachWindow: (visit: (lo: number, hi: number) => void) => void,
-): Reference {
-  const counts = new Map<number, number>();
-  const next = new Map<number, Map<number, number>>();
-  const fromCounts = new Map<number, number>();
-  let total = 0;
-  for (const [from, to] of streams)
-    for (let i = from; i < to; i++) {
-      counts.set(k[i], (counts.get(k[i]) ?? 0) + 1);
-      total++;
-      if (i + 1 < to) {
-        let m = next.get(k[i]);
-        if (!m) next.set(k[i], (m = new Map()));
-        m.set(k[i + 1], (m.get(k[i + 1]) ?? 0) + 1);
-        fromCounts.set(k[i], (fromCounts.get(k[i]) ?? 0) + 1);
-      }
-    }
-  const p = new Map<number, number>();
-  for (const [key, c] of counts) p.set(key, c / total);
-  // the usual keys (and all others together), each with its usual share, and how much more its
-  // log share varies between the subject's windows than the binomial noise of their sizes
-  const usualKeys = [...p]
-    .filter(([, pk]) => pk >= USUAL_SHARE)
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, MAX_USUAL)
-    .map(([key]) => key);
-  let usualTotal = 0;
-  for (const key of usualKeys) usualTotal += p.get(key)!;
-  const shares = [...usualKeys.map((key) => p.get(key)!), Math.max(1 - usualTotal, SMOOTH / total)];
-  const usualIndex = new Map(usualKeys.map((key, i) => [key, i]));
-  const sizes: number[] = [];
-  const excess = shares.map(() => new Moments());
-  forEachWindow((lo, hi) => {
-    const c = new Array<number>(shares.length).fill(0);
-    for (let i = lo; i < hi; i++) c[usualIndex.get(k[i]) ?? shares.length - 1]++;
-    const n = hi - lo;
-    for (let j = 0; j < shares.length; j++) excess[j].add(logShare(c[j], n) - Math.log(shares[j]), shareNoise(n, shares[j]));
-    sizes.push(n);
-  });
-  const usual = shares.map((share, j) => ({ key: j < usualKeys.length ? usualKeys[j] : OTHER_SHARE, share, variance: excess[j].excessVariance() }));
-  // events per window: the median over the subject's windows, and how much more it varies than
-  // Poisson noise
-  const sorted = sizes.slice().sort((a, b) => a - b);
-  const medianEvents = sorted[Math.floor(sorted.length / 2)] ?? 0;
-  const pace = new Moments();
-  for (const n of sizes) pace.add(Math.log((n + SMOOTH) / (medianEvents + SMOOTH)), countNoise(medianEvents));
-  return { p, total, next, from: fromCounts, usual, medianEvents, rateVariance: pace.excessVariance() };
-}
-
-/** mean and variance of a log ratio, and the part of its variance that noise does not explain */
-class Moments {
-  private n = 0;
-  private s = 0;
-  private s2 = 0;
-  private noise = 0;
-  add(x: number, noiseVariance: number): void {
-    this.n++;
-    this.s += x;
-    this.s2 += x * x;
-    this.noise += noiseVariance;
-  }
-  excessVariance(): number {
-    if (!this.n) return 0;
-    const mean = this.s / this.n;
-    return Math.max(this.s2 / this.n - mean * mean - this.noise / this.n, 0);
-  }
-}
-
-function shareNoise(n: number, share: number): number {
-  return countNoise(n * share);
-}
-
-/** the window statistics (larger = less usual); peak and mean are absent without row evidence */
-function windowStatistics(keys: readonly number[], evidence: readonly number[], ref: Reference): Record<WindowEvidence, number | undefined> {
-  const n = keys.length;
-  const counts = new Map<number, number>();
-  for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
-  // someone may sit down half-way through a window: its halves are judged as well (the
-  // held-out windows get the same maximum, so calibration pays for looking three times)
-  const mix = mixDistance(furthestPart(keys, ref).keys, ref);
-  // sequence: how much less the previous event predicts the next than usual
-  let seq = 0;
-  for (let i = 1; i < n; i++) seq += Math.log(unigram(ref, keys[i]) / transition(ref, keys[i - 1], keys[i]));
-  // a sum over √(n − 1): its noise is the same for a quiet window as for a busy one
-  const sequence = n > 1 ? seq / Math.sqrt(n - 1) : 0;
-  const rate = paceDistance(n, { usual: ref.medianEvents, variance: ref.rateVariance });
-  let peak: number | undefined;
-  let sum = 0;
-  let m = 0;
-  for (const e of evidence) {
-    if (e < 0) continue;
-    if (peak === undefined || e > peak) peak = e;
-    sum += e;
-    m++;
-  }
-  // the peak is the strongest row's −log10 p for the number of rows looked at (Šidák: the chance
-  // that the least of m uniform p-values is at most 10^−peak), itself a p-value as the mean is
-  // nearly one (TailCalibratedStatistic's logP): a window of one row is that row, and a busy
-  // window's strongest row is no rarer than its rows are many
-  return {
-    mix,
-    sequence,
-    rate,
-    peak: m === n && peak !== undefined ? -Math.log10(-Math.expm1(m * Math.log1p(-Math.pow(10, -peak)))) : undefined,
-    mean: m === n && m ? sum / m : undefined,
-  };
-}
-
-/** one term of the mix distance: a usual key (or OTHER_SHARE, all other keys), its share and z² */
-interface MixTerm {
-  key: number;
-  share: number;
-  usual: number;
-  z2: number;
-}
-
-function mixTerms(keys: readonly number[], ref: Reference): MixTerm[] {
-  // A sum of squared z-scores of log shares: each usual key's share of the window against how
-  // it varies between the subject's windows, counted when the share is lower than usual (what
-  // the subject always does and this window does not: a higher share of one key shows as lower
-  // shares of the others), and all other keys together counted both ways (what the subject
-  // seldom or never does). Log shares make a key that is missing altogether a large change even
-  // when the subject's share of it swings widely; the binomial noise of a window of n events
-  // widens each key's allowance, so a short window is not unusual for being short.
-  const n = keys.length;
-  const counts = new Map<number, number>();
-  for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
-  const terms: MixTerm[] = [];
-  let rest = n;
-  for (const u of ref.usual) {
-    if (u.key === OTHER_SHARE) continue;
-    const c = counts.get(u.key) ?? 0;
-    rest -= c;
-    const d = logShare(c, n) - Math.log(u.share);
-    terms.push({ key: u.key, share: c / n, usual: u.share, z2: d > 0 ? 0 : sq(d) / (u.variance + MIN_VARIANCE + shareNoise(n, u.share)) });
-  }
-  const o = ref.usual[ref.usual.length - 1];
-  terms.push({
-    key: OTHER_SHARE,
-    share: rest / n,
-    usual: o.share,
-    z2: sq(logShare(rest, n) - Math.log(o.share)) / (o.variance + MIN_VARIANCE + shareNoise(n, o.share)),
-  });
-  return terms;
-}
-
-/**
- * The usual key furthest above its usual share in these keys (in the units the mix distance
- * uses for keys below it), or null when none is at least twice its usual share: a key a
- * little above usual is only what is left when others are missing, not what replaced them
- */
-function crowdingKey(keys: readonly number[], ref: Reference): MixTerm | null {
-  const n = keys.length;
-  const counts = new Map<number, number>();
-  for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
-  let best: MixTerm | null = null;
-  for (const u of ref.usual) {
-    if (u.key === OTHER_SHARE) continue;
-    const c = counts.get(u.key) ?? 0;
-    const d = logShare(c, n) - Math.log(u.share);
-    if (d < Math.LN2) continue;
-    const z2 = sq(d) / (u.variance + MIN_VARIANCE + shareNoise(n, u.share));
-    if (!best || z2 > best.z2) best = { key: u.key, share: c / n, usual: u.share, z2 };
-  }
-  return best;
-}
-
-function mixDistance(keys: readonly number[], ref: Reference): number {
-  let sum = 0;
-  for (const term of mixTerms(keys, ref)) sum += term.z2;
-  return sum;
-}
-
-/** the window, or its half, whose mix is furthest from usual: windowStatistics takes the maximum */
-function furthestPart(keys: readonly number[], ref: Reference): { part: 'window' | 'first half' | 'second half'; keys: readonly number[] } {
-  const n = keys.length;
-  const parts: Array<ReturnType<typeof furthestPart>> = [{ part: 'window', keys }];
-  if (n >= 4) parts.push({ part: 'first half', keys: keys.slice(0, n >> 1) }, { part: 'second half', keys: keys.slice(n >> 1) });
-  let best = parts[0];
-  let bestDistance = -1;
-  for (const p of parts) {
-    const d = mixDistance(p.keys, ref);
-    if (d > bestDistance) {
-      best = p;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function sq(x: number): number {
-  return x * x;
-}
-
-function unigram(ref: Reference, key: number): number {
-  return ((ref.p.get(key) ?? 0) * ref.total + SMOOTH) / (ref.total + SMOOTH * (ref.p.size + 1));
-}
-
-/** P(b | a), smoothed towards the unigram so that unseen pairs are rare, not impossible */
-function transition(ref: Reference, a: number, b: number): number {
-  const c = ref.next.get(a)?.get(b) ?? 0;
-  const total = ref.from.get(a) ?? 0;
-  return (c + unigram(ref, b)) / (total + 1);
 }
 
 /** "keys seldom seen (`shell`, `listen …`)": what the other-keys share is made of */
