@@ -14,6 +14,8 @@ import { windowsToDrop } from '../window-pool-trim';
 import { MAX_HISTORY_FACTOR } from './options';
 import type { WindowOptions, WindowScorerOptions } from './options';
 import { windowCalibrator } from './calibration';
+import { MAX_OPEN_ROWS, isTaken, openWindowId, rebucketWindows } from './open';
+import type { OpenWindow } from './open';
 import { OTHER_KEY, internKey } from './keys';
 import { WindowSubject, hours, windowKey } from './subject';
 import type { WindowSubjectState } from './subject';
@@ -33,18 +35,7 @@ import { crowdingKey, furthestPart, mixTerms, windowStatistics } from './statist
 // passed its end by a grace period; rows are ordered by time when it closes. A row for a
 // window that has already closed is counted as late and left out (it is still scored as a row).
 
-/** rows kept per open window for the order and the top ids; more are counted, not kept */
-const MAX_OPEN_ROWS = 50_000;
 const TOP_IDS = 5;
-
-interface OpenWindow {
-  subject: string;
-  host: string;
-  start: number;
-  events: number;
-  /** [time, key id, row evidence (−1 while the subject was learning), id, arrival] */
-  rows: Array<[number, number, number, string, number]>;
-}
 
 /**
  * Closed windows a host's window baseline must hold out before it scores: its windows are
@@ -511,7 +502,7 @@ export class WindowScorer {
         this.late++;
         continue;
       }
-      const id = `${e.subject}\u0000${e.host}\u0000${start}`;
+      const id = openWindowId(e.subject, e.host, start);
       let w = this.open.get(id);
       if (!w) {
         this.open.set(id, (w = { subject: e.subject, host: e.host, start, events: 0, rows: [] }));
@@ -557,7 +548,7 @@ export class WindowScorer {
     windows.sort((a, b) => a.start - b.start || (a.subject < b.subject ? -1 : 1));
     const out: ScoredWindow[] = [];
     for (const w of windows) {
-      this.open.delete(`${w.subject}\u0000${w.host}\u0000${w.start}`);
+      this.open.delete(openWindowId(w.subject, w.host, w.start));
       this.openDirty = true;
       const s = this.subject(w.subject, w.host, true)!;
       s.openWindows = Math.max(0, s.openWindows - 1);
@@ -864,7 +855,7 @@ export class WindowScorer {
         }
         let unknownKeys = 0;
         for (const w of this.rebucket(open)) {
-          this.open.set(`${w.subject}\u0000${w.host}\u0000${w.start}`, w);
+          this.open.set(openWindowId(w.subject, w.host, w.start), w);
           const s = this.subject(w.subject, w.host, true)!;
           s.openWindows++;
           for (const r of w.rows) {
@@ -891,30 +882,4 @@ export class WindowScorer {
       if (!(err instanceof StateFileError)) quarantine(openFile);
     }
   }
-}
-
-/**
- * Open windows as saved, or, when windows.seconds changed since, their rows in windows of the
- * configured length (a row beyond the MAX_OPEN_ROWS kept was counted, not kept, and is lost)
- */
-function rebucketWindows(open: readonly OpenWindow[], seconds: number): OpenWindow[] {
-  if (open.every((w) => w.start % seconds === 0 && w.rows.every((r) => Math.floor(r[0] / seconds) * seconds === w.start))) return [...open];
-  const out = new Map<string, OpenWindow>();
-  for (const w of open)
-    for (const r of w.rows) {
-      const start = Math.floor(r[0] / seconds) * seconds;
-      const id = `${w.subject}\u0000${w.host}\u0000${start}`;
-      let n = out.get(id);
-      if (!n) out.set(id, (n = { subject: w.subject, host: w.host, start, events: 0, rows: [] }));
-      n.events++;
-      n.rows.push(r);
-    }
-  return [...out.values()];
-}
-
-/** a saved queue mark (absent in files of earlier builds) */
-function isTaken(x: unknown): x is TakenMark {
-  if (!x || typeof x !== 'object') return false;
-  const { epoch, at } = x as { epoch?: unknown; at?: unknown };
-  return typeof epoch === 'string' && Array.isArray(at) && at.length === 3 && at.every((n) => Number.isInteger(n) && n >= 0);
 }

@@ -5,6 +5,7 @@ import { currentEventKey } from '../features/kinds';
 import type { WindowEvidence } from '../types';
 import { windowCalibrator } from './calibration';
 import { OTHER_KEY, internKey } from './keys';
+import type { OpenRow } from './open';
 import { MAX_HISTORY_FACTOR } from './options';
 import type { WindowOptions } from './options';
 import { HOP_FRACTION, buildReference, restoredReference, savedReference, slide } from './reference';
@@ -83,7 +84,7 @@ export class WindowSubject {
     return id;
   }
 
-  remember(rows: ReadonlyArray<[number, number, number, string, number]>, bad: boolean): void {
+  remember(rows: readonly OpenRow[], bad: boolean): void {
     for (const [t, k, ev] of rows) {
       this.t.push(t);
       this.k.push(k);
