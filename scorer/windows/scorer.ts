@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { GOOD_FROM, verdictOf } from '../calibration';
+import { verdictOf } from '../calibration';
 import { readStateFile, writeStateFile, StateFileError, quarantine } from '../../state/atomic';
 import { subjectFileName } from '../scorer';
 import { EARLIEST_PLAUSIBLE, latestPlausible, plausibleTime } from '../clock';
@@ -15,9 +15,8 @@ import { WindowSubject, windowKey } from './subject';
 import type { WindowSubjectState } from './subject';
 import { WindowPool, poolStatistics } from './pool';
 import type { WindowPoolState } from './pool';
-import { OTHER_SHARE } from './reference';
-import type { Reference } from './reference';
-import { crowdingKey, furthestPart, mixTerms, windowStatistics } from './statistics';
+import { windowStatistics } from './statistics';
+import { windowReasons } from './reasons';
 
 // Window scores (design.md, `anomaly_windows`): what no single row shows. Each subject's rows
 // are also cut into fixed windows (10 minutes by default), and a window is scored once it has
@@ -32,18 +31,6 @@ import { crowdingKey, furthestPart, mixTerms, windowStatistics } from './statist
 // window that has already closed is counted as late and left out (it is still scored as a row).
 
 const TOP_IDS = 5;
-
-/** "keys seldom seen (`shell`, `listen …`)": what the other-keys share is made of */
-function otherKeys(s: { keys: readonly string[] }, keys: readonly number[], ref: Reference): string {
-  const usual = new Set(ref.usual.map((u) => u.key));
-  const counts = new Map<number, number>();
-  for (const k of keys) if (!usual.has(k)) counts.set(k, (counts.get(k) ?? 0) + 1);
-  const top = [...counts]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 2)
-    .map(([k]) => `\`${s.keys[k]}\``);
-  return `keys seldom seen${top.length ? ` (${top.join(', ')})` : ''}`;
-}
 
 const STATE_KIND = 'windows';
 const POOL_KIND = 'windows-pool';
@@ -297,7 +284,7 @@ export class WindowScorer {
     const c = pool.calibrator!.calibrate(evidence);
     const score = Math.round(c.score * 1e6) / 1e6;
     const judged = `${s.name}, against the windows of every subject of ${pool.host} (host baseline)`;
-    const why = this.explain(
+    const why = windowReasons(
       {
         name: judged,
         keys: pool.keys,
@@ -306,6 +293,7 @@ export class WindowScorer {
       },
       pool.keysOf(s, w.rows),
       w.events,
+      this.opts.seconds,
       c.model,
       score,
     );
@@ -344,58 +332,8 @@ export class WindowScorer {
       score,
       verdict: verdictOf(score),
       model: c.model,
-      reasons: this.explain({ name: s.name, keys: s.keys, reference: s.reference }, keys, w.events, c.model, score),
+      reasons: windowReasons({ name: s.name, keys: s.keys, reference: s.reference }, keys, w.events, this.opts.seconds, c.model, score),
     };
-  }
-
-  /**
-   * one sentence: what about the window was unusual, in the terms of what judged it (the
-   * subject, or its host's window baseline): `windowKeys` are the window's rows' keys in
-   * `judge.keys`' ids, `events` its rows counted
-   */
-  private explain(
-    judge: { name: string; keys: readonly string[]; reference: Reference; paceOf?: string },
-    windowKeys: readonly number[],
-    events: number,
-    decided: WindowEvidence | '',
-    score: number,
-  ): string {
-    const ref = judge.reference;
-    const s = judge;
-    // windows.seconds may be as short as 10 s: not "0 min"
-    const length = this.opts.seconds % 60 === 0 ? `${this.opts.seconds / 60} min` : `${this.opts.seconds} s`;
-    const span = `${events} event${events === 1 ? '' : 's'} in ${length}`;
-    if (score >= GOOD_FROM || !decided) return `usual for ${s.name} (${span})`;
-    const pct = (x: number) => (x > 0 && x < 0.01 ? `${(x * 100).toFixed(1)} %` : `${Math.round(x * 100)} %`);
-    switch (decided) {
-      case 'mix': {
-        const { part, keys } = furthestPart(windowKeys, ref);
-        const named = mixTerms(keys, ref)
-          .filter((x) => x.z2 > 0)
-          .sort((a, b) => b.z2 - a.z2)
-          .slice(0, 2);
-        const terms = named.map((x) =>
-          x.key === OTHER_SHARE
-            ? `${otherKeys(s, keys, ref)} ${pct(x.share)} (usually ${pct(x.usual)})`
-            : `\`${s.keys[x.key]}\` ${pct(x.share)} (usually ${pct(x.usual)})`,
-        );
-        // usual keys thin or missing were replaced by something: when it is not keys seldom
-        // seen (named above their usual share), it is a usual key far above its share (a burst of one ordinary thing, ssh to
-        // host after host), which the distance does not count (one-sided) but a reader needs
-        if (!named.some((x) => x.key === OTHER_SHARE && x.share > x.usual)) {
-          const crowd = crowdingKey(keys, ref);
-          if (crowd) terms.push(`in their place \`${s.keys[crowd.key]}\` ${pct(crowd.share)} (usually ${pct(crowd.usual)})`);
-        }
-        return `unusual mix of events for ${s.name}${part === 'window' ? '' : ` in the ${part} of the window`}: ${terms.join(', ')} (mix; ${span})`;
-      }
-      case 'sequence':
-        return `events in an order unusual for ${s.name} (sequence; ${span})`;
-      case 'rate':
-        return `${events > ref.medianEvents ? 'more' : 'fewer'} events than usual for ${s.name}: ${events} in ${length}, usually ${ref.medianEvents}${judge.paceOf ? ` ${judge.paceOf}` : ''} (rate; ${span})`;
-      case 'peak':
-      case 'mean':
-        return `${decided === 'peak' ? 'one row' : 'many rows'} unusual for ${s.name} (${decided} row evidence; ${span})`;
-    }
   }
 
   /**
