@@ -18,6 +18,11 @@ export interface OpenWindow {
   rows: OpenRow[];
 }
 
+/** the start of the window of `seconds` a time falls in: windows are aligned to multiples of their length */
+export function windowStartOf(time: number, seconds: number): number {
+  return Math.floor(time / seconds) * seconds;
+}
+
 /** an open window's key: its subject's, host's and start's */
 export function openWindowId(subject: string, host: string, start: number): string {
   return `${subject}\u0000${host}\u0000${start}`;
@@ -28,11 +33,11 @@ export function openWindowId(subject: string, host: string, start: number): stri
  * configured length (a row beyond the MAX_OPEN_ROWS kept was counted, not kept, and is lost)
  */
 export function rebucketWindows(open: readonly OpenWindow[], seconds: number): OpenWindow[] {
-  if (open.every((w) => w.start % seconds === 0 && w.rows.every((r) => Math.floor(r[0] / seconds) * seconds === w.start))) return [...open];
+  if (open.every((w) => w.start % seconds === 0 && w.rows.every((r) => windowStartOf(r[0], seconds) === w.start))) return [...open];
   const out = new Map<string, OpenWindow>();
   for (const w of open)
     for (const r of w.rows) {
-      const start = Math.floor(r[0] / seconds) * seconds;
+      const start = windowStartOf(r[0], seconds);
       const id = openWindowId(w.subject, w.host, start);
       let n = out.get(id);
       if (!n) out.set(id, (n = { subject: w.subject, host: w.host, start, events: 0, rows: [] }));

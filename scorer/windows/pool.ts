@@ -218,10 +218,10 @@ export class WindowPool {
     const heldFrom = Math.floor(n * (1 - (this.opts.heldOutFraction ?? 0.3)));
     if (n - heldFrom < MIN_POOL_HELD_OUT) return false;
     const offset: number[] = [];
-    let at = 0;
-    for (const z of this.size) {
-      offset.push(at);
-      at += z;
+    let rowsBefore = 0;
+    for (const size of this.size) {
+      offset.push(rowsBefore);
+      rowsBefore += size;
     }
     const fitted: Array<[number, number]> = [];
     let fittedRows = 0;
@@ -239,9 +239,9 @@ export class WindowPool {
     for (let i = 0; i < heldFrom; i++) {
       if (this.bad[i]) continue;
       const name = this.subjects[this.who[i]];
-      let z = sizes.get(name);
-      if (!z) sizes.set(name, (z = []));
-      z.push(this.size[i]);
+      let own = sizes.get(name);
+      if (!own) sizes.set(name, (own = []));
+      own.push(this.size[i]);
     }
     const pace = fitPoolPace(sizes);
     const samples: Array<Partial<Record<WindowEvidence, number | undefined>>> = [];

@@ -11,6 +11,7 @@ export const HOP_FRACTION = 1 / 20;
 
 /** a key is one of the subject's usual keys from this share of its events */
 const USUAL_SHARE = 0.01;
+/** and at most this many usual keys, the most frequent */
 const MAX_USUAL = 30;
 /** the usual-keys entry standing for all other keys together */
 export const OTHER_SHARE = -1;
@@ -78,46 +79,52 @@ export function restoredReference(s: SavedReference): Reference {
 }
 
 /**
- * Sliding windows over rows [from, to) of a history: calls `visit(lo, hi)` for each window of
- * length L started every `hop` seconds from `startAt` that lies entirely before `endAt` and
- * holds at least one row.
+ * Windows slid over rows [from, to) of a history whose row times are `times`: calls
+ * `visit(lo, hi)` for each window of `seconds` started every `hop` seconds from `startAt` that
+ * lies entirely before `endAt` and holds at least one row.
  */
-export function slide(
-  t: readonly number[],
+export function forEachSlidWindow(
+  times: readonly number[],
   from: number,
   to: number,
   startAt: number,
   endAt: number,
-  L: number,
+  seconds: number,
   hop: number,
   visit: (lo: number, hi: number) => void,
 ): void {
   let lo = from;
   let hi = from;
-  for (let s = startAt; s + L <= endAt; s += hop) {
-    while (lo < to && t[lo] < s) lo++;
+  for (let start = startAt; start + seconds <= endAt; start += hop) {
+    while (lo < to && times[lo] < start) lo++;
     if (hi < lo) hi = lo;
-    while (hi < to && t[hi] < s + L) hi++;
+    while (hi < to && times[hi] < start + seconds) hi++;
     if (hi > lo) visit(lo, hi);
   }
 }
 
+/** the log of a key's share of n events, smoothed: a key missing altogether is far, not infinitely far */
 export function logShare(count: number, n: number): number {
   return Math.log((count + SMOOTH) / (n + SMOOTH));
 }
 
-export function buildReference(k: readonly number[], t: readonly number[], from: number, to: number, L: number): Reference {
-  return fitReference(k, [[from, to]], (visit) => slide(t, from, to, t[from], t[to - 1] + 1, L, Math.max(1, L * HOP_FRACTION), visit));
+/** the Reference of one subject's rows in time order (`keys`, at `times`), over windows of `seconds` slid across them */
+export function fitHistoryReference(keys: readonly number[], times: readonly number[], seconds: number): Reference {
+  const to = keys.length;
+  return fitReference(keys, [[0, to]], (visit) =>
+    forEachSlidWindow(times, 0, to, times[0], times[to - 1] + 1, seconds, Math.max(1, seconds * HOP_FRACTION), visit),
+  );
 }
 
 /**
- * The usual mix, order and pace from rows `k`: keys and transitions counted within each of
- * `streams` ([lo, hi) ranges of one subject's rows in time order; a pool's windows are each
- * one, since consecutive windows of a pool are other subjects), shares and pace from the
- * windows `forEachWindow` visits (slid over a subject's history, or a pool's closed windows).
+ * The usual mix, order and pace of rows whose keys are `keys`: keys and transitions counted
+ * within each of `streams` ([lo, hi) ranges of one subject's rows in time order; a pool's
+ * windows are each one, since consecutive windows of a pool are other subjects), shares and
+ * pace from the windows `forEachWindow` visits (slid over a subject's history, or a pool's
+ * closed windows).
  */
 export function fitReference(
-  k: readonly number[],
+  keys: readonly number[],
   streams: ReadonlyArray<readonly [number, number]>,
   forEachWindow: (visit: (lo: number, hi: number) => void) => void,
 ): Reference {
@@ -127,13 +134,13 @@ export function fitReference(
   let total = 0;
   for (const [from, to] of streams)
     for (let i = from; i < to; i++) {
-      counts.set(k[i], (counts.get(k[i]) ?? 0) + 1);
+      counts.set(keys[i], (counts.get(keys[i]) ?? 0) + 1);
       total++;
       if (i + 1 < to) {
-        let m = next.get(k[i]);
-        if (!m) next.set(k[i], (m = new Map()));
-        m.set(k[i + 1], (m.get(k[i + 1]) ?? 0) + 1);
-        fromCounts.set(k[i], (fromCounts.get(k[i]) ?? 0) + 1);
+        let followers = next.get(keys[i]);
+        if (!followers) next.set(keys[i], (followers = new Map()));
+        followers.set(keys[i + 1], (followers.get(keys[i + 1]) ?? 0) + 1);
+        fromCounts.set(keys[i], (fromCounts.get(keys[i]) ?? 0) + 1);
       }
     }
   const p = new Map<number, number>();
@@ -152,10 +159,10 @@ export function fitReference(
   const sizes: number[] = [];
   const excess = shares.map(() => new Moments());
   forEachWindow((lo, hi) => {
-    const c = new Array<number>(shares.length).fill(0);
-    for (let i = lo; i < hi; i++) c[usualIndex.get(k[i]) ?? shares.length - 1]++;
+    const inWindow = new Array<number>(shares.length).fill(0);
+    for (let i = lo; i < hi; i++) inWindow[usualIndex.get(keys[i]) ?? shares.length - 1]++;
     const n = hi - lo;
-    for (let j = 0; j < shares.length; j++) excess[j].add(logShare(c[j], n) - Math.log(shares[j]), shareNoise(n, shares[j]));
+    for (let j = 0; j < shares.length; j++) excess[j].add(logShare(inWindow[j], n) - Math.log(shares[j]), shareNoise(n, shares[j]));
     sizes.push(n);
   });
   const usual = shares.map((share, j) => ({ key: j < usualKeys.length ? usualKeys[j] : OTHER_SHARE, share, variance: excess[j].excessVariance() }));
@@ -171,22 +178,23 @@ export function fitReference(
 /** mean and variance of a log ratio, and the part of its variance that noise does not explain */
 class Moments {
   private n = 0;
-  private s = 0;
-  private s2 = 0;
+  private sum = 0;
+  private sumOfSquares = 0;
   private noise = 0;
   add(x: number, noiseVariance: number): void {
     this.n++;
-    this.s += x;
-    this.s2 += x * x;
+    this.sum += x;
+    this.sumOfSquares += x * x;
     this.noise += noiseVariance;
   }
   excessVariance(): number {
     if (!this.n) return 0;
-    const mean = this.s / this.n;
-    return Math.max(this.s2 / this.n - mean * mean - this.noise / this.n, 0);
+    const mean = this.sum / this.n;
+    return Math.max(this.sumOfSquares / this.n - mean * mean - this.noise / this.n, 0);
   }
 }
 
+/** the variance of a key's log share that binomial noise alone gives a window of n events */
 export function shareNoise(n: number, share: number): number {
   return countNoise(n * share);
 }

@@ -8,7 +8,7 @@ import type { RowMark, ScoredWindow, TakenMark, WindowEvidence, WindowRow } from
 import { compareMarks } from '../types';
 import { paceFor } from '../window-pace';
 import type { WindowScorerOptions } from './options';
-import { MAX_OPEN_ROWS, isTaken, openWindowId, rebucketWindows } from './open';
+import { MAX_OPEN_ROWS, isTaken, openWindowId, rebucketWindows, windowStartOf } from './open';
 import type { OpenWindow } from './open';
 import { OTHER_KEY } from './keys';
 import { WindowSubject, windowKey } from './subject';
@@ -30,6 +30,7 @@ import { windowReasons } from './reasons';
 // passed its end by a grace period; rows are ordered by time when it closes. A row for a
 // window that has already closed is counted as late and left out (it is still scored as a row).
 
+/** the row ids a window names (top_ids): those of its rows with the strongest evidence */
 const TOP_IDS = 5;
 
 const STATE_KIND = 'windows';
@@ -70,9 +71,9 @@ export class WindowScorer {
     if (opts.stateDir) this.load(opts.stateDir);
   }
 
-  /** the start of the window a time falls in; windows are aligned to multiples of the length */
+  /** the start of the window a time falls in */
   windowStart(time: number): number {
-    return Math.floor(time / this.opts.seconds) * this.opts.seconds;
+    return windowStartOf(time, this.opts.seconds);
   }
 
   /**
@@ -207,10 +208,6 @@ export class WindowScorer {
   /** the last queue row taken in (saved with the open windows), null before any */
   get takenThrough(): TakenMark | null {
     return this.taken && { epoch: this.taken.epoch, at: [...this.taken.at] };
-  }
-
-  private rebucket(open: readonly OpenWindow[]): OpenWindow[] {
-    return rebucketWindows(open, this.opts.seconds);
   }
 
   /** close every window whose end plus grace is at or before `now`, by default its host's watermark */
@@ -488,7 +485,7 @@ export class WindowScorer {
           if (Number.isFinite(mark)) this.watermarks.set(host, mark);
         }
         let unknownKeys = 0;
-        for (const w of this.rebucket(open)) {
+        for (const w of rebucketWindows(open, this.opts.seconds)) {
           this.open.set(openWindowId(w.subject, w.host, w.start), w);
           const s = this.subject(w.subject, w.host, true)!;
           s.openWindows++;

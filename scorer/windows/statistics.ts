@@ -22,19 +22,18 @@ export const WINDOW_EVIDENCE: readonly WindowEvidence[] = ['mix', 'sequence', 'r
 /** the window statistics (larger = less usual); peak and mean are absent without row evidence */
 export function windowStatistics(keys: readonly number[], evidence: readonly number[], ref: Reference): Record<WindowEvidence, number | undefined> {
   const n = keys.length;
-  const counts = new Map<number, number>();
-  for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
   // someone may sit down half-way through a window: its halves are judged as well (the
   // held-out windows get the same maximum, so calibration pays for looking three times)
   const mix = mixDistance(furthestPart(keys, ref).keys, ref);
   // sequence: how much less the previous event predicts the next than usual
-  let seq = 0;
-  for (let i = 1; i < n; i++) seq += Math.log(unigram(ref, keys[i]) / transition(ref, keys[i - 1], keys[i]));
+  let surprise = 0;
+  for (let i = 1; i < n; i++) surprise += Math.log(unigram(ref, keys[i]) / transition(ref, keys[i - 1], keys[i]));
   // a sum over √(n − 1): its noise is the same for a quiet window as for a busy one
-  const sequence = n > 1 ? seq / Math.sqrt(n - 1) : 0;
+  const sequence = n > 1 ? surprise / Math.sqrt(n - 1) : 0;
   const rate = paceDistance(n, { usual: ref.medianEvents, variance: ref.rateVariance });
   let peak: number | undefined;
   let sum = 0;
+  // m: the rows with evidence; without every row's, the window has no peak and mean
   let m = 0;
   for (const e of evidence) {
     if (e < 0) continue;
@@ -72,8 +71,7 @@ export function mixTerms(keys: readonly number[], ref: Reference): MixTerm[] {
   // when the subject's share of it swings widely; the binomial noise of a window of n events
   // widens each key's allowance, so a short window is not unusual for being short.
   const n = keys.length;
-  const counts = new Map<number, number>();
-  for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
+  const counts = keyCounts(keys);
   const terms: MixTerm[] = [];
   let rest = n;
   for (const u of ref.usual) {
@@ -81,15 +79,10 @@ export function mixTerms(keys: readonly number[], ref: Reference): MixTerm[] {
     const c = counts.get(u.key) ?? 0;
     rest -= c;
     const d = logShare(c, n) - Math.log(u.share);
-    terms.push({ key: u.key, share: c / n, usual: u.share, z2: d > 0 ? 0 : sq(d) / (u.variance + MIN_VARIANCE + shareNoise(n, u.share)) });
+    terms.push({ key: u.key, share: c / n, usual: u.share, z2: d > 0 ? 0 : shareZ2(d, u, n) });
   }
-  const o = ref.usual[ref.usual.length - 1];
-  terms.push({
-    key: OTHER_SHARE,
-    share: rest / n,
-    usual: o.share,
-    z2: sq(logShare(rest, n) - Math.log(o.share)) / (o.variance + MIN_VARIANCE + shareNoise(n, o.share)),
-  });
+  const others = ref.usual[ref.usual.length - 1];
+  terms.push({ key: OTHER_SHARE, share: rest / n, usual: others.share, z2: shareZ2(logShare(rest, n) - Math.log(others.share), others, n) });
   return terms;
 }
 
@@ -100,15 +93,14 @@ export function mixTerms(keys: readonly number[], ref: Reference): MixTerm[] {
  */
 export function crowdingKey(keys: readonly number[], ref: Reference): MixTerm | null {
   const n = keys.length;
-  const counts = new Map<number, number>();
-  for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
+  const counts = keyCounts(keys);
   let best: MixTerm | null = null;
   for (const u of ref.usual) {
     if (u.key === OTHER_SHARE) continue;
     const c = counts.get(u.key) ?? 0;
     const d = logShare(c, n) - Math.log(u.share);
     if (d < Math.LN2) continue;
-    const z2 = sq(d) / (u.variance + MIN_VARIANCE + shareNoise(n, u.share));
+    const z2 = shareZ2(d, u, n);
     if (!best || z2 > best.z2) best = { key: u.key, share: c / n, usual: u.share, z2 };
   }
   return best;
@@ -137,10 +129,21 @@ export function furthestPart(keys: readonly number[], ref: Reference): { part: '
   return best;
 }
 
-function sq(x: number): number {
-  return x * x;
+/**
+ * a log share's departure `d` from a usual key's, squared in units of how much it varies: between
+ * the subject's windows, at least MIN_VARIANCE, and the binomial noise of a window of n events
+ */
+function shareZ2(d: number, usual: { share: number; variance: number }, n: number): number {
+  return (d * d) / (usual.variance + MIN_VARIANCE + shareNoise(n, usual.share));
 }
 
+function keyCounts(keys: readonly number[]): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
+  return counts;
+}
+
+/** P(key), smoothed so that a key never seen is rare, not impossible */
 function unigram(ref: Reference, key: number): number {
   return ((ref.p.get(key) ?? 0) * ref.total + SMOOTH) / (ref.total + SMOOTH * (ref.p.size + 1));
 }

@@ -8,7 +8,7 @@ import { OTHER_KEY, internKey } from './keys';
 import type { OpenRow } from './open';
 import { MAX_HISTORY_FACTOR } from './options';
 import type { WindowOptions } from './options';
-import { HOP_FRACTION, buildReference, restoredReference, savedReference, slide } from './reference';
+import { HOP_FRACTION, fitHistoryReference, forEachSlidWindow, restoredReference, savedReference } from './reference';
 import type { Reference, SavedReference } from './reference';
 import { WINDOW_EVIDENCE, windowStatistics } from './statistics';
 
@@ -43,7 +43,9 @@ export interface WindowSubjectState {
 export class WindowSubject {
   keys: string[] = ['(other)'];
   private keyIds = new Map<string, number>();
-  /** the subject's history of non-bad windows' rows, in time order */
+  // The history: the rows of the subject's closed windows in time order, as columns (their
+  // names are those of the saved file's `history`): time, key id, row evidence (−1 while the
+  // subject was learning), and whether its window was bad
   t: number[] = [];
   k: number[] = [];
   ev: number[] = [];
@@ -165,7 +167,7 @@ export class WindowSubject {
   fit(now: number): boolean {
     const n = this.t.length;
     if (n < 2) return false;
-    const L = this.opts.seconds;
+    const seconds = this.opts.seconds;
     const heldFrom = Math.floor(n * (1 - (this.opts.heldOutFraction ?? 0.3)));
     const cutTime = this.t[heldFrom];
     let fitEnd = heldFrom;
@@ -184,9 +186,9 @@ export class WindowSubject {
       fitT.push(this.t[i]);
     }
     if (fitK.length < MIN_CALIBRATION) return false;
-    const reference = buildReference(fitK, fitT, 0, fitK.length, L);
+    const reference = fitHistoryReference(fitK, fitT, seconds);
     const samples: Array<Record<WindowEvidence, number | undefined>> = [];
-    slide(this.t, fitEnd, n, cutTime, this.t[n - 1] + 1, L, Math.max(1, L * HOP_FRACTION), (lo, hi) => {
+    forEachSlidWindow(this.t, fitEnd, n, cutTime, this.t[n - 1] + 1, seconds, Math.max(1, seconds * HOP_FRACTION), (lo, hi) => {
       samples.push(windowStatistics(this.k.slice(lo, hi), this.ev.slice(lo, hi), reference));
     });
     if (samples.length < MIN_CALIBRATION) return false;
@@ -198,7 +200,7 @@ export class WindowSubject {
     }
     this.reference = reference;
     this.calibrator = windowCalibrator(heldOut);
-    this.fittedSeconds = L;
+    this.fittedSeconds = seconds;
     this.lastFit = now;
     this.dirty = true;
     return true;
