@@ -414,37 +414,24 @@ export class WindowScorer {
     const log = this.opts.log ?? (() => {});
     const subjectsDir = path.join(dir, 'subjects');
     fs.mkdirSync(subjectsDir, { recursive: true, mode: 0o700 });
-    const loaded: WindowSubject[] = [];
-    for (const file of fs.readdirSync(subjectsDir)) {
-      if (!file.endsWith('.json')) continue;
-      const full = path.join(subjectsDir, file);
-      try {
-        const state = readStateFile(full, STATE_KIND, STATE_VERSION) as WindowSubjectState | undefined;
-        if (!state) continue;
-        const s = WindowSubject.fromState(state, this.opts);
-        loaded.push(s);
-      } catch (err) {
-        log('error', `${err instanceof StateFileError ? err.message : `${full}: ${(err as Error).message}`}; that subject's windows start learning again`);
-        if (!(err instanceof StateFileError)) quarantine(full);
-      }
-    }
+    const loaded = readEach(
+      subjectsDir,
+      STATE_KIND,
+      (state: WindowSubjectState) => WindowSubject.fromState(state, this.opts),
+      "that subject's windows start learning again",
+      log,
+    );
     const poolsDir = path.join(dir, 'pools');
-    for (const file of fs.existsSync(poolsDir) ? fs.readdirSync(poolsDir) : []) {
-      if (!file.endsWith('.json')) continue;
-      const full = path.join(poolsDir, file);
-      try {
-        const state = readStateFile(full, POOL_KIND, STATE_VERSION) as WindowPoolState | undefined;
-        if (!state) continue;
-        const p = WindowPool.fromState(state, this.opts);
-        this.pools.set(p.host, p);
-      } catch (err) {
-        log(
-          'error',
-          `${err instanceof StateFileError ? err.message : `${full}: ${(err as Error).message}`}; that host's window baseline starts learning again`,
-        );
-        if (!(err instanceof StateFileError)) quarantine(full);
-      }
-    }
+    const pools = fs.existsSync(poolsDir)
+      ? readEach(
+          poolsDir,
+          POOL_KIND,
+          (state: WindowPoolState) => WindowPool.fromState(state, this.opts),
+          "that host's window baseline starts learning again",
+          log,
+        )
+      : [];
+    for (const p of pools) this.pools.set(p.host, p);
     // windows.seconds changed since the save: the usual pace and the calibration are of windows
     // of another length (every window "more events than usual" until the next retraining).
     // A subject's history is rows, so it refits on it when its next window closes; a host
@@ -513,4 +500,27 @@ export class WindowScorer {
       if (!(err instanceof StateFileError)) quarantine(openFile);
     }
   }
+}
+
+/**
+ * The state files of `kind` in `dir`, each restored by `restore`, in the order the folder lists
+ * them. One that cannot be read or restored is logged with what it costs (`lost`) and left out,
+ * and set aside: readStateFile has set aside a corrupt or foreign file (its StateFileError), so
+ * here only one whose payload `restore` refused.
+ */
+function readEach<S, T>(dir: string, kind: string, restore: (state: S) => T, lost: string, log: NonNullable<WindowScorerOptions['log']>): T[] {
+  const restored: T[] = [];
+  for (const file of fs.readdirSync(dir)) {
+    if (!file.endsWith('.json')) continue;
+    const full = path.join(dir, file);
+    try {
+      const state = readStateFile(full, kind, STATE_VERSION) as S | undefined;
+      if (!state) continue;
+      restored.push(restore(state));
+    } catch (err) {
+      log('error', `${err instanceof StateFileError ? err.message : `${full}: ${(err as Error).message}`}; ${lost}`);
+      if (!(err instanceof StateFileError)) quarantine(full);
+    }
+  }
+  return restored;
 }
