@@ -4,9 +4,9 @@ import { hostBaselineName } from '../baseline';
 import { plausibleTime } from '../clock';
 import { currentEventKey } from '../features/kinds';
 import type { WindowEvidence } from '../types';
-import { paceDistance, fitPoolPace, paceFor, savedPoolPace, restoredPoolPace } from '../window-pace';
-import type { Pace, PoolPace, SavedPoolPace } from '../window-pace';
-import { windowsToDrop } from '../window-pool-trim';
+import { paceDistance, fitPoolPace, paceFor, savedPoolPace, restoredPoolPace } from './pace';
+import type { Pace, PoolPace, SavedPoolPace } from './pace';
+import { windowsToDrop } from './pool-trim';
 import { windowCalibrator } from './calibration';
 import { OTHER_KEY, internKey } from './keys';
 import type { OpenWindow } from './open';
@@ -42,7 +42,7 @@ const POOL_EVIDENCE: readonly WindowEvidence[] = ['rate', 'peak', 'mean'];
 
 /**
  * a window's statistics as a host's window baseline sees them (POOL_EVIDENCE): the rate
- * against its own subject's usual pace (or a typical subject's, scorer/window-pace.ts), one-sided
+ * against its own subject's usual pace (or a typical subject's, pace.ts), one-sided
  */
 export function poolStatistics(
   keys: readonly number[],
@@ -82,7 +82,7 @@ export interface WindowPoolState {
  * week, a nightly backup, a new person) is not blind, as the host baseline keeps its rows from
  * being blind (scorer/baseline.ts). The windows are the subjects' own, as they closed (a
  * subject's rows are never mixed with another's in one window); the usual mix and order are
- * the host's over them, the usual pace each subject's own (scorer/window-pace.ts), and the
+ * the host's over them, the usual pace each subject's own (pace.ts), and the
  * calibration is its newest windows' evidence against those,
  * under the same contract as a subject's. Who acted is not a key here: a learning subject's
  * rows were scored by the host's row baseline, which weighs who acted, and that evidence is
@@ -155,7 +155,7 @@ export class WindowPool {
   /**
    * Drop windows beyond `historyRows` rows, but keep the windows calibration needs, up to
    * MAX_HISTORY_FACTOR × historyRows rows: bounded like a subject's history. The oldest
-   * window of the subject that holds the most rows goes first (scorer/window-pool-trim.ts),
+   * window of the subject that holds the most rows goes first (pool-trim.ts),
    * so one account's flood of rows does not push the others' windows out
    */
   private trim(): void {
@@ -234,7 +234,7 @@ export class WindowPool {
     const reference = fitReference(this.k, fitted, (visit) => {
       for (const [lo, hi] of fitted) visit(lo, hi);
     });
-    // each subject's usual pace from its own fitted windows (scorer/window-pace.ts)
+    // each subject's usual pace from its own fitted windows (pace.ts)
     const sizes = new Map<string, number[]>();
     for (let i = 0; i < heldFrom; i++) {
       if (this.bad[i]) continue;

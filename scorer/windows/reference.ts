@@ -1,4 +1,4 @@
-import { SMOOTH, countNoise } from '../window-pace';
+import { SMOOTH, countNoise } from './pace';
 
 // What a subject usually does, against which statistics.ts measures each of its windows: the
 // share of each of its usual keys and how much it varies between windows, which key follows

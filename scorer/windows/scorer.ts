@@ -6,7 +6,7 @@ import { subjectFileName } from '../scorer';
 import { EARLIEST_PLAUSIBLE, latestPlausible, plausibleTime } from '../clock';
 import type { RowMark, ScoredWindow, TakenMark, WindowEvidence, WindowRow } from '../types';
 import { compareMarks } from '../types';
-import { paceFor } from '../window-pace';
+import { paceFor } from './pace';
 import type { WindowScorerOptions } from './options';
 import { MAX_OPEN_ROWS, isTaken, openWindowId, rebucketWindows, windowStartOf } from './open';
 import type { OpenWindow } from './open';

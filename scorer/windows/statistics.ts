@@ -1,5 +1,5 @@
 import type { WindowEvidence } from '../types';
-import { MIN_VARIANCE, SMOOTH, paceDistance } from '../window-pace';
+import { MIN_VARIANCE, SMOOTH, paceDistance } from './pace';
 import { OTHER_SHARE, logShare, shareNoise } from './reference';
 import type { Reference } from './reference';
 
