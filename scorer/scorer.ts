@@ -781,7 +781,7 @@ function push(groups: Map<string, { index: number[]; events: BehaviourEvent[] }>
   group.events.push(event);
 }
 
-/** how earlier versions named subject files (`alice@web-01` …; scorer/windows.ts still names its files so) */
+/** how earlier versions named subject files (`alice@web-01` …; scorer/windows/ still names its files so) */
 function fileNameFor(subject: string): string {
   return encodeURIComponent(subject).replace(/\./g, '%2E');
 }

@@ -527,7 +527,7 @@ export class ScoringService {
 
   /**
    * Keep the windows a batch closed, whether or not its rows were kept: a window is closed once
-   * (scorer/windows.ts takes each row in once), so the batch scored again closes none, and
+   * (scorer/windows/scorer.ts takes each row in once), so the batch scored again closes none, and
    * windows dropped with a batch whose rows the disk refused were gone for good (review11)
    */
   private retainWindows(windows: readonly ScoredWindow[]): void {

@@ -9,6 +9,9 @@ import { currentMarks } from './features/compact-value';
 import { fitEnded, pace } from './pacing';
 import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, RowMark, ScoringInput, SubjectState, Verdict } from './types';
 import { learnedAlready, type LearnedMark } from './types';
+import { EventColumns, WINDOW_CHARS_PER_EVENT, historyOf, numberedOf } from './event-columns';
+import type { Form, Numbered } from './event-columns';
+import { CROSS_FIT_FOLDS, calibrationSample, dayFolds } from './day-folds';
 
 // One subject's behaviour: its models, its calibration and where it is in the lifecycle
 // (design.md, "Lifecycle"). A subject learns until it has seen enough events over enough
@@ -75,17 +78,6 @@ export interface SubjectStateFile {
 const DAY = 86400;
 /** held-out events scored between two pacing checks */
 const HELD_OUT_SLICE = 256;
-/** folds of days for cross-fitted calibration */
-const CROSS_FIT_FOLDS = 5;
-/** most events a cross-fitted calibration scores: beyond it, an even sample of each fold */
-const MAX_CALIBRATION = 5000;
-
-/** what events of a subject's routine repeat exactly: their key and token lists */
-interface Form {
-  key: string;
-  values: string[];
-  pairs: string[];
-}
 
 function sameTokens(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
@@ -93,19 +85,6 @@ function sameTokens(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
-interface Numbered {
-  e: BehaviourEvent;
-  n: number;
-}
-
-/**
- * Numbered events in stream order, as columns: no object per event. A window holds up to
- * retrain.window_events × 1.25 events for each subject and each host baseline, and an event
- * as an object (its Numbered wrapper, the event, two token arrays) was ~355 bytes in a heap
- * snapshot of the watchdog stream, ~100 with the lists shared; here it is four array slots,
- * the form and the text shared with the events that repeat them. Events are made again as
- * objects only for a training or a save, which read them all once.
- */
 /**
  * a saved event with an older build's spellings as this build's: the query value and key
  * (Fleet's whole name), and the values compacted with the older mark (currentMarks)
@@ -134,90 +113,10 @@ function respeltTokens(saved: string[], query: boolean): string[] {
 }
 
 /**
- * Characters a window may hold per event of retrain.window_events, over the whole window (its
- * events' texts and tokens, shared ones counted each time). The most any subject or host
- * baseline of the scenario sets and the real logs holds is ~540 an event (a host baseline's,
- * with its `who=` pairs), and their windows are a fifth of window_events at most; a local
- * user's own events, from paths and with argument lists of their choosing, hold ~9,000 each,
- * every one new: 20,000 of them were 160 MB of heap for one user (rootsafe)
- */
-export const WINDOW_CHARS_PER_EVENT = 1_000;
-
-/**
  * Characters the tables of one copy of a subject may hold per event of retrain.window_events:
  * a routine repeats a few hundred strings, which they share among thousands of events
  */
 const SHARED_CHARS_PER_EVENT = 100;
-
-/** the characters an event holds in a window: its text and its tokens */
-function charsOf(form: Form, text: string): number {
-  let n = text.length + form.key.length;
-  for (const v of form.values) n += v.length;
-  for (const v of form.pairs) n += v.length;
-  return n;
-}
-
-class EventColumns {
-  forms: Form[] = [];
-  texts: string[] = [];
-  times: number[] = [];
-  ns: number[] = [];
-  private sizes: number[] = [];
-  /** characters the events hold (charsOf) */
-  private chars = 0;
-
-  get length(): number {
-    return this.ns.length;
-  }
-
-  /** characters the events hold (charsOf) */
-  get heldChars(): number {
-    return this.chars;
-  }
-
-  push(form: Form, text: string, time: number, n: number): void {
-    this.forms.push(form);
-    this.texts.push(text);
-    this.times.push(time);
-    this.ns.push(n);
-    const size = charsOf(form, text);
-    this.sizes.push(size);
-    this.chars += size;
-  }
-
-  /**
-   * Drop the oldest events, keeping the newest `keep` and, of those, no more than hold
-   * `maxChars` characters (always the newest one); only once 1.25 times over either, so that
-   * the arrays are cut now and then, not at every event
-   */
-  bound(keep: number, maxChars: number): void {
-    if (this.length <= keep * 1.25 && this.chars <= maxChars * 1.25) return;
-    let drop = Math.max(0, this.length - keep);
-    let chars = this.chars;
-    for (let i = 0; i < drop; i++) chars -= this.sizes[i];
-    while (drop < this.length - 1 && chars > maxChars) chars -= this.sizes[drop++];
-    if (drop <= 0) return;
-    this.forms.splice(0, drop);
-    this.texts.splice(0, drop);
-    this.times.splice(0, drop);
-    this.ns.splice(0, drop);
-    this.sizes.splice(0, drop);
-    this.chars = chars;
-  }
-
-  /** the events whose key is not `key` */
-  without(key: string): EventColumns {
-    const out = new EventColumns();
-    for (let i = 0; i < this.length; i++) if (this.forms[i].key !== key) out.push(this.forms[i], this.texts[i], this.times[i], this.ns[i]);
-    return out;
-  }
-
-  /** event i as the models and the state file take it (the fields in the order the extractor makes them) */
-  event(i: number): BehaviourEvent {
-    const f = this.forms[i];
-    return { key: f.key, values: f.values, pairs: f.pairs, text: this.texts[i], time: this.times[i] };
-  }
-}
 
 export class Subject {
   state: SubjectState = 'learning';
@@ -894,84 +793,6 @@ export class Subject {
     subject.dirty = false;
     return subject;
   }
-}
-
-/** the window and the recent events merged in stream order, each event once, as objects */
-function historyOf(window: EventColumns, recent: EventColumns): Numbered[] {
-  const out: Numbered[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < window.length || j < recent.length) {
-    const a = i < window.length ? window.ns[i] : Infinity;
-    const b = j < recent.length ? recent.ns[j] : Infinity;
-    if (a < b) out.push({ e: window.event(i++), n: a });
-    else if (b < a) out.push({ e: recent.event(j++), n: b });
-    else {
-      out.push({ e: window.event(i), n: a });
-      i++;
-      j++;
-    }
-  }
-  return out;
-}
-
-/** the events as the state file holds them */
-function numberedOf(events: EventColumns): Numbered[] {
-  const out = new Array<Numbered>(events.length);
-  for (let i = 0; i < events.length; i++) out[i] = { e: events.event(i), n: events.ns[i] };
-  return out;
-}
-
-/**
- * The fold of each event: its day's rank among the history's days, modulo k, so that every
- * fold holds days from the whole window. null when the history has fewer than k days
- * besides the subject's first day (or no clock): then there is nothing to cross-fit over.
- *
- * When the history starts on the subject's first day (`firstDay`), that day is fold -1: every
- * fold's model learns it and none holds it out. Command templates are mined online, and a
- * line is its own template until a second one like it generalises it (`tar -cf
- * /var/backups/db-20454.tar` before `tar -cf <*>`), so the first day's events carry templates
- * no later day repeats. Held out, they looked new to models fitted on the other days: a
- * nightly backup job's first night was the top of its host's calibration, above first-seen
- * attack commands.
- *
- * Events never held out (`never`: labelled normal) are fold -1 too, and their days count for
- * nothing: a row of last week labelled now brought its day to a window of four, and five
- * folds were made of four days and one event no fold scores.
- */
-function dayFolds(history: readonly BehaviourEvent[], k: number, firstDay: number, never: readonly boolean[]): Int8Array | null {
-  const folds = new Int8Array(history.length);
-  // days ranked as the calendar has them: an event of an earlier day coming later in the
-  // stream (a row labelled normal joins with the newest number and its own time; logs read out
-  // of order) counted, by changes of day, its day again and the day after it once more: one
-  // day split over two folds, and five folds made of fewer days
-  const days: number[] = [];
-  for (const e of history) {
-    if (!e.time) return null;
-    days.push(Math.floor(e.time / DAY));
-  }
-  const ranks = new Map([...new Set(days.filter((_, i) => !never[i]))].sort((a, b) => a - b).map((day, rank) => [day, rank]));
-  const skip = ranks.size > 0 && ranks.has(firstDay) && ranks.get(firstDay) === 0;
-  for (let i = 0; i < history.length; i++) {
-    if (never[i]) {
-      folds[i] = -1;
-      continue;
-    }
-    const rank = ranks.get(days[i])!;
-    folds[i] = skip ? (rank === 0 ? -1 : (rank - 1) % k) : rank % k;
-  }
-  return ranks.size - (skip ? 1 : 0) >= k ? folds : null;
-}
-
-/** indices of fold k's events to score, an even sample when the history is large */
-function calibrationSample(folds: Int8Array, k: number): number[] {
-  const all: number[] = [];
-  for (let i = 0; i < folds.length; i++) if (folds[i] === k) all.push(i);
-  const share = Math.ceil(MAX_CALIBRATION / CROSS_FIT_FOLDS);
-  if (all.length <= share) return all;
-  const out: number[] = [];
-  for (let j = 0; j < share; j++) out.push(all[Math.floor((j * all.length) / share)]);
-  return out;
 }
 
 /** the held-out values of the events some model scored: the calibration keeps no row of gaps */

@@ -224,7 +224,7 @@ export interface FeedbackRecord {
   time: number;
 }
 
-/** What about a window decided its score (scorer/windows.ts). */
+/** What about a window decided its score (scorer/windows/statistics.ts). */
 export type WindowEvidence = 'mix' | 'sequence' | 'rate' | 'peak' | 'mean';
 
 /** One row of `anomaly_windows` (design doc): one subject's rows in one closed time window. */
@@ -267,7 +267,7 @@ export function compareMarks(a: RowMark, b: RowMark): number {
   return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
 }
 
-/** the last queue row the window scorer took in, saved with its open windows (scorer/windows.ts) */
+/** the last queue row the window scorer took in, saved with its open windows (scorer/windows/open.ts) */
 export interface TakenMark {
   epoch: string;
   at: [number, number, number];

@@ -57,7 +57,7 @@ export type WorkerSignal = { type: 'release' } | { type: 'retained'; ids: number
 
 export type WorkerReply =
   /** `summaries`: the models' summaries as bytes (scorer/reply-slices.ts, toBytes), transferred; read only when asked for */
-  /** `taken`: the last queue row the window state on disk took in (scorer/windows.ts) */
+  /** `taken`: the last queue row the window state on disk took in (scorer/windows/scorer.ts) */
   | { type: 'ready'; backend: string; summaries: Uint8Array; budgetMsPerMinute: number | null; taken: TakenMark | null }
   /** `events`, `windows`: the scored rows and closed windows in slices (scorer/reply-slices.ts), transferred */
   | { type: 'done'; id: number; events?: Uint8Array[]; windows?: Uint8Array[]; unreadable?: number[]; summaries: Uint8Array }

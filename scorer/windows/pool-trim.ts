@@ -1,10 +1,10 @@
-// Which windows a host's window baseline (scorer/windows.ts, WindowPool) lets go when it holds
+// Which windows a host's window baseline (pool.ts, WindowPool) lets go when it holds
 // more than it may. Oldest first over the host let one account that floods the host with rows
 // push every other subject's windows out: at 400 rows a minute, 20,000 rows are under an hour,
 // and a deploy account's windows of the hours before were gone, its usual pace with them. So
 // the subject holding the most rows gives up its oldest window, until the baseline is within
 // bounds: a flood costs the flooder's own history first.
-import { BinaryHeap } from './binary-heap';
+import { BinaryHeap } from '../binary-heap';
 
 /**
  * Windows to drop (true), given each window's subject (`who`) and rows (`size`), oldest first;

@@ -1,5 +1,5 @@
 // A window's pace: how far its number of events is above a usual number per window, in units
-// of how much that number varies between windows (scorer/windows.ts, `rate`). A subject's own
+// of how much that number varies between windows (statistics.ts, `rate`). A subject's own
 // windows have one usual pace. A host's window baseline (WindowPool) holds the windows of all
 // its subjects, whose paces differ by orders of magnitude (a person's ten rows a minute, a CI
 // account's hundreds, a deploy account's three every half hour): one usual pace over all of
