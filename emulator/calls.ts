@@ -65,11 +65,9 @@ export function evaluator(db: Database): Evaluate {
  * NULL or no constant: xFilter has no text for it)
  */
 export function handedTerms(sql: string, columns: readonly ColumnRoute[], table: string, opts: CallOptions = OSQUERYD, evaluate?: Evaluate): Term[] {
-  const names = new Set(columns.map((c) => c.name));
-  const text = new Set(columns.filter((c) => c.type === 'TEXT').map((c) => c.name));
-  const byName = new Map(columns.map((c) => [c.name, c]));
+  const { names, text, handed } = shapeOf(columns, opts);
   return whereTerms(sql, table, names, text).flatMap((t) => {
-    if (!handedOver(byName.get(t.column)!, opts)) return [];
+    if (!handed(t.column)) return [];
     if (t.sql === undefined) return [t];
     const expr = evaluate?.(t.sql) ?? null;
     return expr === null ? [] : [{ column: t.column, op: t.op, expr, ...(t.list ? { list: t.list } : {}) }];
@@ -78,10 +76,18 @@ export function handedTerms(sql: string, columns: readonly ColumnRoute[], table:
 
 /** the join terms on `table`'s columns that osqueryd hands over when the other table is outer */
 export function handedJoinTerms(sql: string, columns: readonly ColumnRoute[], table: string, opts: CallOptions = OSQUERYD): JoinTerm[] {
-  const names = new Set(columns.map((c) => c.name));
-  const text = new Set(columns.filter((c) => c.type === 'TEXT').map((c) => c.name));
+  const { names, text, handed } = shapeOf(columns, opts);
+  return joinTerms(sql, table, names, text).filter((t) => handed(t.column));
+}
+
+/** a table's column names, its TEXT ones (no ranges), and whether a column's terms are handed over */
+function shapeOf(columns: readonly ColumnRoute[], opts: CallOptions) {
   const byName = new Map(columns.map((c) => [c.name, c]));
-  return joinTerms(sql, table, names, text).filter((t) => handedOver(byName.get(t.column)!, opts));
+  return {
+    names: new Set(byName.keys()),
+    text: new Set(columns.filter((c) => c.type === 'TEXT').map((c) => c.name)),
+    handed: (column: string) => handedOver(byName.get(column)!, opts),
+  };
 }
 
 /**
