@@ -138,7 +138,7 @@ function tokenize(sql: string): Token[] | null {
 
 const CLAUSE_END = new Set(['GROUP', 'ORDER', 'LIMIT', 'HAVING', 'WINDOW', 'UNION', 'INTERSECT', 'EXCEPT', 'RETURNING']);
 const COMPOUND = new Set(['UNION', 'INTERSECT', 'EXCEPT']);
-const OUTER = new Set(['LEFT', 'RIGHT', 'FULL', 'OUTER', 'NATURAL', 'USING']);
+const OUTER = new Set(['LEFT', 'RIGHT', 'FULL', 'OUTER', 'NATURAL']);
 /** words that may follow a table in FROM and so are not its alias */
 const NOT_ALIAS = new Set([
   'WHERE', 'JOIN', 'INNER', 'CROSS', 'LEFT', 'RIGHT', 'FULL', 'NATURAL', 'ON', 'USING', 'GROUP', 'ORDER', 'LIMIT',

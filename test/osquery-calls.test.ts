@@ -113,5 +113,13 @@ for (const optimizedIn of [true, false]) {
       'a join of anomaly_feedback with anomaly_scores: each label with its row',
     );
     t.same(joined.calls, { anomaly_feedback: 1, anomaly_scores: LABELLED }, 'anomaly_scores called once per label, by its id');
+    const using = await run('SELECT id, f.label, s.score FROM anomaly_feedback f JOIN anomaly_scores s USING (id)');
+    t.same(using.rows.map((r) => r.id).sort(), joined.rows.map((r) => r.id).sort(), 'JOIN … USING (id): the same rows');
+    t.same(using.calls, { anomaly_feedback: 1, anomaly_scores: LABELLED }, 'and the same calls');
+    t.same(
+      using.contexts.slice(1).map((c) => c.constraints.find((x) => x.name === 'id')?.list),
+      Array.from({ length: LABELLED }, (_, i) => [{ op: 2, expr: `r-${i * 10}` }]),
+      "each call carries the label's id",
+    );
   });
 }
