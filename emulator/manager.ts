@@ -8,7 +8,9 @@ import { ExtensionClient, ExtensionManager, THRIFT_TIMEOUT_MS, toNumber, types }
 import { launchExtension, type LaunchOptions } from './launcher';
 import { answers, listenAt, stillOurs, type BoundSocket } from './manager-socket';
 import { SocketTransport } from '../extension/transport';
-import { generateContext, loadTable, queryColumnNames, referencedTables, runQuery, sqlite, type ColumnRoute } from './sql';
+import { constraintSets, contextJson, evaluator, OSQUERYD, type CallOptions } from './calls';
+import { joinDriver, outerValues, type JoinDriver } from './join';
+import { loadTable, queryColumnNames, referencedTables, runQuery, sqlite, type ColumnRoute } from './sql';
 
 // An osqueryd double for tests and the demo: the ExtensionManager side of the protocol,
 // as strict as osqueryd itself (protocol doc §1–§6). It registers extensions by osquery's
@@ -29,6 +31,12 @@ export interface EmulatorOptions {
   statusLog?: Array<{ s: number; f: string; i: number; m: string }>;
   /** osqueryd flags set on its command line, e.g. { enable_extensions_watchdog: 'true' } */
   flags?: Record<string, string>;
+  /**
+   * how osqueryd calls a table (emulator/calls.ts): by default as osquery ≥ 5.14 with
+   * --extensions_default_index; `optimizedIn: false` is osquery 5.0-5.13, which calls once per
+   * value of every IN list, OPTIMIZED or not
+   */
+  calls?: Partial<CallOptions>;
 }
 
 /**
@@ -131,9 +139,12 @@ export class OsquerydEmulator extends EventEmitter {
   /** called when an extension asks to be deregistered, before it is (a test's view of a shutdown under way) */
   onDeregister: (() => void) | null = null;
   readonly users: Array<{ uid: string; username: string }>;
+  /** how this osqueryd calls an extension's table */
+  readonly calls: CallOptions;
 
   constructor(private readonly opts: EmulatorOptions) {
     super();
+    this.calls = { ...OSQUERYD, ...opts.calls };
     this.socket = path.join(opts.dir, 'osquery.em');
     this.interval = opts.interval ?? 3;
     this.timeout = opts.timeout ?? 3;
@@ -494,22 +505,60 @@ export class OsquerydEmulator extends EventEmitter {
         ],
       },
     };
-    for (const name of referencedTables(sql, [...tables.keys()])) {
-      const columns = tables.get(name)!;
-      let rows: Array<Record<string, string>> = [];
-      if (!schemaOnly) {
-        const res = await this.callPlugin('table', name, { action: 'generate', context: generateContext(sql, columns, name) });
-        if (res.code !== 0) throw new Error(`Error generating table ${name}: ${res.message}`);
-        rows = res.rows;
-      }
-      loadTable(db, name, columns, rows);
-      attached.set(name, columns);
-    }
+    // built-ins first: a join may take an extension table's values from one of their rows
     for (const name of referencedTables(sql, Object.keys(builtins))) {
       if (tables.has(name)) continue;
       loadTable(db, name, builtins[name].columns, builtins[name].rows());
     }
+    const scans = referencedTables(sql, [...tables.keys()]);
+    const drivers = new Map(scans.map((name) => [name, joinDriver(sql, name, tables, Object.keys(builtins), this.calls, evaluator(db))]));
+    for (const pending = [...scans]; pending.length;) {
+      // a table the outer loop of a join drives is generated once the outer one is loaded
+      const at = pending.findIndex((n) => !pending.includes(drivers.get(n)?.outer ?? ''));
+      const [name] = pending.splice(at < 0 ? 0 : at, 1);
+      const columns = tables.get(name)!;
+      const rows = schemaOnly ? [] : await this.scan(db, sql, name, columns, drivers.get(name) ?? null);
+      loadTable(db, name, columns, rows);
+      attached.set(name, columns);
+    }
     return attached;
+  }
+
+  /**
+   * The rows SQLite sees from one scan of an extension table, generated as osqueryd calls it
+   * (emulator/calls.ts): once per constraint set, their rows one after the other; under a
+   * join, those calls again for each row of the outer table, with its value. (The rows of the
+   * outer rows' calls are merged: a row as many times as the most any one outer row got it, as
+   * a table answers the same for the same value.)
+   */
+  private async scan(db: import('sql.js').Database, sql: string, name: string, columns: readonly ColumnRoute[], join: JoinDriver | null) {
+    const evaluate = evaluator(db);
+    const generate = async (extra: Parameters<typeof constraintSets>[4]) => {
+      const out: Array<Record<string, string>> = [];
+      for (const set of constraintSets(sql, columns, name, this.calls, extra, evaluate)) {
+        const context = contextJson(set, columns, sql);
+        this.emit('generate', name, context);
+        const res = await this.callPlugin('table', name, { action: 'generate', context });
+        if (res.code !== 0) throw new Error(`Error generating table ${name}: ${res.message}`);
+        for (const row of res.rows) out.push(row);
+      }
+      return out;
+    };
+    if (!join) return generate([]);
+    const merged = new Map<string, { row: Record<string, string>; most: number }>();
+    const key = (row: Record<string, string>) => JSON.stringify(columns.map((c) => row[c.name] ?? null));
+    for (const value of outerValues(db, join)) {
+      const count = new Map<string, number>();
+      for (const row of await generate([{ column: join.column, op: join.op, expr: value }])) {
+        const k = key(row);
+        const n = (count.get(k) ?? 0) + 1;
+        count.set(k, n);
+        const m = merged.get(k);
+        if (!m) merged.set(k, { row, most: 1 });
+        else if (n > m.most) m.most = n;
+      }
+    }
+    return [...merged.values()].flatMap((m) => Array<Record<string, string>>(m.most).fill(m.row));
   }
 
   /** start an extension as osqueryd does, with its argv; emits 'exit' when it ends */

@@ -1,6 +1,6 @@
 import initSqlJs, { type Database, type SqlJsStatic, type Statement } from 'sql.js';
 import { encodeInto } from '../extension/wire';
-import { whereTerms } from './where';
+import { contextJson, handedTerms, NUMERIC, OSQUERYD, type CallOptions, type Evaluate } from './calls';
 
 // The SQL side of the emulator: the user's query runs in real SQLite (sql.js) over the rows
 // the extension's `generate` returns, with the constraint context osqueryd would build.
@@ -63,8 +63,6 @@ const BLOCK_BYTES = 1 << 20;
 /** rows one INSERT statement takes when there are enough and few columns */
 const MANY_ROWS = 32;
 
-const NUMERIC = new Set(['INTEGER', 'BIGINT', 'UNSIGNED BIGINT', 'DOUBLE']);
-
 /** the tables a statement names, of those given */
 export function referencedTables(sql: string, tables: Iterable<string>): string[] {
   const out: string[] = [];
@@ -72,29 +70,26 @@ export function referencedTables(sql: string, tables: Iterable<string>): string[
   return out;
 }
 
-/** the constraints osqueryd would pass for `sql` scanning `table` (emulator/where.ts) */
-export function constraintsFor(sql: string, columns: readonly ColumnRoute[], table: string): Map<string, Constraint[]> {
+/**
+ * the constraints osqueryd would pass for `sql` scanning `table`, all in one call (every IN
+ * list handed over at once; emulator/calls.ts says how many calls osqueryd makes)
+ */
+export function constraintsFor(
+  sql: string,
+  columns: readonly ColumnRoute[],
+  table: string,
+  opts: CallOptions = OSQUERYD,
+  evaluate?: Evaluate,
+): Map<string, Constraint[]> {
   const out = new Map<string, Constraint[]>();
-  const names = new Set(columns.map((c) => c.name));
-  const numeric = new Set(columns.filter((c) => NUMERIC.has(c.type)).map((c) => c.name));
-  for (const t of whereTerms(sql, table, names, numeric)) (out.get(t.column) ?? out.set(t.column, []).get(t.column)!).push({ op: t.op, expr: t.expr });
+  for (const t of handedTerms(sql, columns, table, opts, evaluate))
+    (out.get(t.column) ?? out.set(t.column, []).get(t.column)!).push({ op: t.op, expr: t.expr });
   return out;
 }
 
-/** the context JSON osqueryd sends with generate */
+/** the context JSON osqueryd sends with generate, every IN list in one call */
 export function generateContext(sql: string, columns: readonly ColumnRoute[], table: string): string {
-  const found = constraintsFor(sql, columns, table);
-  const star = /select\s+\*|select\s+\w+\.\*/i.test(sql);
-  const used = columns.filter((c) => star || new RegExp(`\\b${c.name}\\b`, 'i').test(sql)).map((c) => c.name);
-  let bitset = 0;
-  columns.forEach((c, i) => {
-    if (used.includes(c.name) && i < 31) bitset |= 1 << i;
-  });
-  return JSON.stringify({
-    constraints: columns.map((c) => ({ name: c.name, list: found.get(c.name) ?? [], affinity: c.type })),
-    colsUsed: used,
-    colsUsedBitset: bitset,
-  });
+  return contextJson(constraintsFor(sql, columns, table), columns, sql);
 }
 
 /**

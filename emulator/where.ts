@@ -3,14 +3,22 @@
 // conjuncts (the ANDed parts) of the WHERE or an inner join's ON clause of the SELECT that
 // scans the table, compares one of its columns with a constant, and is of a form the planner
 // knows: `col op value` or `value op col` (commuted), `col BETWEEN a AND b` (two terms),
-// `col IN (values)` (one EQUALS per value), `col LIKE|GLOB pattern`. A term under OR or NOT,
-// in the select list, or on another table is never a constraint: passing one would let the
-// table filter rows the query keeps, which no real osqueryd does. Where in doubt (the table
-// scanned twice, an outer join) this passes nothing, which is always a plan SQLite may choose.
+// `col IN (values)` (one EQUALS per value, one IN list), `col = a OR col = b` (SQLite rewrites
+// it as `col IN (a, b)`), `col LIKE|GLOB pattern`, `col != value`, `col IS [NOT] value`. Any
+// other term under OR or NOT, in the select list, or on another table is never a constraint:
+// passing one would let the table filter rows the query keeps, which no real osqueryd does.
+// Where in doubt (the table scanned twice, an outer join) this passes nothing, which is always
+// a plan SQLite may choose. A comparison with another table's column (`t.col = o.col`) is a
+// join term (joinTerms): its value comes from the other table's row, one call per row.
+// docs/osquery-calls.md says where each rule is in osquery's and SQLite's source.
 
 export const LIKE = 65;
 export const GLOB = 66;
 const EQUALS = 2;
+/** SQLite's SQLITE_INDEX_CONSTRAINT_NE, _ISNOT and _IS, which osqueryd passes on as they are */
+export const NOT_EQUALS = 68;
+const IS_NOT = 69;
+const IS = 72;
 const RANGE: Record<string, number> = { '>': 4, '<=': 8, '<': 16, '>=': 32 };
 const COMMUTED: Record<string, string> = { '>': '<', '<': '>', '>=': '<=', '<=': '>=' };
 
@@ -18,6 +26,22 @@ export interface Term {
   column: string;
   op: number;
   expr: string;
+  /** the terms of one IN list (or OR of equalities) share it: SQLite loops over them */
+  list?: number;
+  /**
+   * an expression that is no literal (`time > strftime('%s', 'now') - 3600`): SQLite offers the
+   * term and hands over its value, if it is a constant; the caller evaluates it (calls.ts)
+   */
+  sql?: string;
+}
+
+/** `col op other.col`: a term whose value is the other table's, row by row */
+export interface JoinTerm {
+  column: string;
+  op: number;
+  /** the other table's name or alias as the query writes it, and its column */
+  other: string;
+  otherColumn: string;
 }
 
 interface Token {
@@ -25,6 +49,9 @@ interface Token {
   /** a word upper-cased, an identifier unquoted, a string's value, a number as SQLite prints it */
   text: string;
   depth: number;
+  /** where it starts and ends in the statement */
+  at: number;
+  end: number;
 }
 
 const NUMBER = /^(?:0x[0-9a-f]+|(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)/i;
@@ -41,7 +68,8 @@ function numberText(lit: string): string {
   return realText(Number(lit));
 }
 
-function realText(v: number): string {
+/** SQLite's text form of a real */
+export function realText(v: number): string {
   if (!Number.isFinite(v)) return v > 0 ? 'Inf' : '-Inf';
   const s = String(Number(v.toPrecision(15)));
   return /[.eE]/.test(s) ? s.replace(/e\+?/, 'e+').replace('e+-', 'e-') : `${s}.0`;
@@ -78,30 +106,30 @@ function tokenize(sql: string): Token[] | null {
         }
         text += sql[j++];
       }
-      out.push({ kind: c === "'" ? 'string' : 'quoted', text, depth });
+      out.push({ kind: c === "'" ? 'string' : 'quoted', text, depth, at: i, end: j + 1 });
       i = j + 1;
     } else if (NUMBER.test(rest)) {
       const m = rest.match(NUMBER)![0];
-      out.push({ kind: 'number', text: m, depth });
+      out.push({ kind: 'number', text: m, depth, at: i, end: i + m.length });
       i += m.length;
     } else if (WORD.test(rest)) {
       const m = rest.match(WORD)![0];
-      out.push({ kind: 'word', text: m.toUpperCase(), depth });
+      out.push({ kind: 'word', text: m.toUpperCase(), depth, at: i, end: i + m.length });
       i += m.length;
     } else if (c === '(') {
-      out.push({ kind: '(', text: c, depth: depth++ });
+      out.push({ kind: '(', text: c, depth: depth++, at: i, end: i + 1 });
       i++;
     } else if (c === ')') {
       if (depth === 0) return null;
-      out.push({ kind: ')', text: c, depth: --depth });
+      out.push({ kind: ')', text: c, depth: --depth, at: i, end: i + 1 });
       i++;
     } else if (c === ',' || c === ';') {
-      out.push({ kind: c, text: c, depth });
+      out.push({ kind: c, text: c, depth, at: i, end: i + 1 });
       i++;
     } else {
       const op = OPS.find((o) => rest.startsWith(o));
       if (!op) return null;
-      out.push({ kind: 'op', text: op === '==' ? '=' : op, depth });
+      out.push({ kind: 'op', text: op === '==' ? '=' : op, depth, at: i, end: i + op.length });
       i += op.length;
     }
   }
@@ -110,7 +138,7 @@ function tokenize(sql: string): Token[] | null {
 
 const CLAUSE_END = new Set(['GROUP', 'ORDER', 'LIMIT', 'HAVING', 'WINDOW', 'UNION', 'INTERSECT', 'EXCEPT', 'RETURNING']);
 const COMPOUND = new Set(['UNION', 'INTERSECT', 'EXCEPT']);
-const OUTER = new Set(['LEFT', 'RIGHT', 'FULL', 'OUTER', 'NATURAL', 'USING']);
+const OUTER = new Set(['LEFT', 'RIGHT', 'FULL', 'OUTER', 'NATURAL']);
 /** words that may follow a table in FROM and so are not its alias */
 const NOT_ALIAS = new Set([
   'WHERE', 'JOIN', 'INNER', 'CROSS', 'LEFT', 'RIGHT', 'FULL', 'NATURAL', 'ON', 'USING', 'GROUP', 'ORDER', 'LIMIT',
@@ -122,14 +150,36 @@ function isName(t: Token | undefined, name: string): boolean {
 }
 
 /**
- * The constraints osqueryd would pass when `sql` scans `table` with these columns (numeric
- * ones named in `numeric`, where ranges are kept: osquery drops ranges on TEXT columns)
+ * The constraints osqueryd would pass when `sql` scans `table` with these columns (`text` ones
+ * lose their ranges: osquery's sensibleComparison drops them on TEXT columns)
  */
-export function whereTerms(sql: string, table: string, columns: ReadonlySet<string>, numeric: ReadonlySet<string>): Term[] {
+export function whereTerms(sql: string, table: string, columns: ReadonlySet<string>, text: ReadonlySet<string>): Term[] {
+  const scan = scanOf(sql, table);
+  if (!scan) return [];
+  const terms: Term[] = [];
+  const lists = { next: 1 };
+  for (const conjunct of scan.conjuncts) terms.push(...termsOf(conjunct, scan.names, columns, text, lists, sql));
+  return terms;
+}
+
+/** the terms comparing a column of `table` with a column of another table of the same SELECT */
+export function joinTerms(sql: string, table: string, columns: ReadonlySet<string>, text: ReadonlySet<string>): JoinTerm[] {
+  const scan = scanOf(sql, table);
+  if (!scan) return [];
+  return scan.conjuncts.flatMap((c) => joinTermOf(c, scan.names, columns, text) ?? []);
+}
+
+/** the names `table` goes by in `sql` (itself and its alias), when it is scanned once */
+export function namesOf(sql: string, table: string): ReadonlySet<string> | null {
+  return scanOf(sql, table)?.names ?? null;
+}
+
+/** where `table` is scanned: its names and the conjuncts SQLite may offer it; null where in doubt */
+function scanOf(sql: string, table: string): { names: Set<string>; conjuncts: Token[][] } | null {
   const tokens = tokenize(sql);
-  if (!tokens) return [];
+  if (!tokens) return null;
   const uses = tokens.flatMap((t, i) => (isName(t, table) && tokens[i - 1]?.text !== '.' && tokens[i + 1]?.text !== '.' ? [i] : []));
-  if (uses.length !== 1) return []; // scanned twice or more: each scan has its own terms
+  if (uses.length !== 1) return null; // scanned twice or more: each scan has its own terms
   const at = uses[0];
   const depth = tokens[at].depth;
   // the SELECT core holding the scan: within its parentheses, between compound operators
@@ -139,13 +189,12 @@ export function whereTerms(sql: string, table: string, columns: ReadonlySet<stri
   while (to < tokens.length && !(tokens[to].depth < depth || (tokens[to].depth === depth && (COMPOUND.has(tokens[to].text) || tokens[to].kind === ';')))) to++;
   const core = tokens.slice(from, to).filter((t) => t.depth >= depth);
   const level = core.filter((t) => t.depth === depth);
-  if (level.some((t) => t.kind === 'word' && OUTER.has(t.text))) return [];
+  if (level.some((t) => t.kind === 'word' && OUTER.has(t.text))) return null;
   const names = new Set([table.toUpperCase()]);
   const next = tokens[at + 1];
   const alias = next?.text === 'AS' && next.kind === 'word' ? tokens[at + 2] : next;
   if (alias && at + 1 < to && (alias.kind === 'quoted' || (alias.kind === 'word' && !NOT_ALIAS.has(alias.text)))) names.add(alias.text.toUpperCase());
 
-  const terms: Term[] = [];
   const clauses: Token[][] = [];
   for (let i = 0; i < core.length; i++) {
     const t = core[i];
@@ -163,8 +212,7 @@ export function whereTerms(sql: string, table: string, columns: ReadonlySet<stri
     clauses.push(core.slice(i + 1, j));
     i = j - 1;
   }
-  for (const clause of clauses) for (const conjunct of conjuncts(clause, depth)) terms.push(...termsOf(conjunct, names, columns, numeric));
-  return terms;
+  return { names, conjuncts: clauses.flatMap((clause) => conjuncts(clause, depth)) };
 }
 
 /** the parts of an expression ANDed at `depth`, parenthesised conjunctions opened up */
@@ -222,22 +270,100 @@ function columnAt(ts: Token[], names: ReadonlySet<string>, columns: ReadonlySet<
   return { column, length };
 }
 
-function termsOf(ts: Token[], names: ReadonlySet<string>, columns: ReadonlySet<string>, numeric: ReadonlySet<string>): Term[] {
+/** the comparison a conjunct starts with after its column: its op code, and how many tokens it takes */
+function comparison(ts: Token[], at: number): { op: number; length: number } | null {
+  const t = ts[at];
+  if (t?.kind === 'op') {
+    if (t.text === '=') return { op: EQUALS, length: 1 };
+    if (t.text === '!=' || t.text === '<>') return { op: NOT_EQUALS, length: 1 };
+    if (RANGE[t.text]) return { op: RANGE[t.text], length: 1 };
+  }
+  if (t?.kind === 'word' && t.text === 'IS')
+    return ts[at + 1]?.kind === 'word' && ts[at + 1].text === 'NOT' ? { op: IS_NOT, length: 2 } : { op: IS, length: 1 };
+  return null;
+}
+
+/** the op of `value op col` once SQLite turns it round to `col op' value` */
+function commuted(op: number): number {
+  const name = Object.keys(RANGE).find((k) => RANGE[k] === op);
+  return name ? RANGE[COMMUTED[name]] : op;
+}
+
+/** words and operators that bind no tighter than a comparison */
+const LOOSE = new Set([
+  'AND',
+  'OR',
+  'NOT',
+  'IS',
+  'IN',
+  'LIKE',
+  'GLOB',
+  'MATCH',
+  'REGEXP',
+  'BETWEEN',
+  'ESCAPE',
+  'COLLATE',
+  'ISNULL',
+  'NOTNULL',
+  '=',
+  '!=',
+  '<>',
+  '<',
+  '>',
+  '<=',
+  '>=',
+]);
+
+/** a literal's text, or an expression's SQL for the caller to evaluate; null for nothing */
+function valueOf(ts: Token[], source: string): { expr: string } | { sql: string } | null {
+  const literal = constant(ts);
+  if (literal !== null) return { expr: literal };
+  // an operator binding as loosely as the comparison (`time = 5 AND score > 0`) ends its value
+  // there, and SQLite's term is not `time = <all of it>`: nothing, rather than a wrong value
+  const top = Math.min(...ts.map((t) => t.depth));
+  const loose = ts.some((t) => t.depth === top && ((t.kind === 'word' && LOOSE.has(t.text)) || (t.kind === 'op' && LOOSE.has(t.text))));
+  return ts.length && !loose ? { sql: source.slice(ts[0].at, ts[ts.length - 1].end) } : null;
+}
+
+function termsOf(
+  ts: Token[],
+  names: ReadonlySet<string>,
+  columns: ReadonlySet<string>,
+  text: ReadonlySet<string>,
+  lists: { next: number },
+  source: string,
+): Term[] {
   const withoutCollate = (xs: Token[]) => (xs.length > 2 && xs[xs.length - 2].text === 'COLLATE' ? xs.slice(0, -2) : xs);
-  const keep = (column: string, op: number, expr: string | null): Term[] =>
-    expr === null || (op !== EQUALS && op !== LIKE && op !== GLOB && !numeric.has(column)) ? [] : [{ column, op, expr }];
+  const isRange = (op: number) => Object.values(RANGE).includes(op);
+  const keep = (column: string, op: number, value: { expr: string } | { sql: string } | null, list?: number): Term[] =>
+    value === null || (isRange(op) && text.has(column)) ? [] : [{ column, op, expr: 'expr' in value ? value.expr : '', ...value, ...(list ? { list } : {}) }];
+  const top = Math.min(...ts.map((t) => t.depth));
+  // `col = a OR col = b OR col IN (c)`: SQLite's OR optimisation makes it one IN list on col
+  if (ts.some((t) => t.depth === top && t.kind === 'word' && t.text === 'OR')) {
+    const parts: Token[][] = [[]];
+    for (const t of ts) {
+      if (t.depth === top && t.kind === 'word' && t.text === 'OR') parts.push([]);
+      else parts[parts.length - 1].push(t);
+    }
+    const each = parts.map((p) => termsOf(p, names, columns, text, lists, source));
+    const all = each.flat();
+    const one = all.length > 0 && each.every((p) => p.length > 0 && p.every((x) => x.op === EQUALS && x.column === all[0].column));
+    if (!one) return [];
+    const list = lists.next++;
+    return all.map((x) => ({ ...x, list }));
+  }
   const col = columnAt(ts, names, columns);
   if (col) {
+    const cmp = comparison(ts, col.length);
     const op = ts[col.length];
-    const rest = ts.slice(col.length + 1);
-    if (op?.kind === 'op' && (op.text === '=' || RANGE[op.text]))
-      return keep(col.column, op.text === '=' ? EQUALS : RANGE[op.text], constant(withoutCollate(rest)));
+    const rest = ts.slice(col.length + (cmp?.length ?? 1));
+    if (cmp) return keep(col.column, cmp.op, valueOf(withoutCollate(rest), source));
     if (op?.kind === 'word' && (op.text === 'LIKE' || op.text === 'GLOB') && !rest.some((t) => t.text === 'ESCAPE'))
-      return keep(col.column, op.text === 'LIKE' ? LIKE : GLOB, constant(rest));
+      return keep(col.column, op.text === 'LIKE' ? LIKE : GLOB, valueOf(rest, source));
     if (op?.kind === 'word' && op.text === 'BETWEEN') {
       const and = rest.findIndex((t) => t.kind === 'word' && t.text === 'AND' && t.depth === op.depth);
-      const lo = constant(rest.slice(0, and));
-      const hi = constant(rest.slice(and + 1));
+      const lo = valueOf(rest.slice(0, and), source);
+      const hi = valueOf(rest.slice(and + 1), source);
       return and < 0 || lo === null || hi === null ? [] : [...keep(col.column, RANGE['>='], lo), ...keep(col.column, RANGE['<='], hi)];
     }
     if (op?.kind === 'word' && op.text === 'IN' && rest[0]?.kind === '(' && rest[rest.length - 1]?.kind === ')') {
@@ -247,16 +373,50 @@ function termsOf(ts: Token[], names: ReadonlySet<string>, columns: ReadonlySet<s
         if (t.kind === ',' && t.depth === rest[0].depth + 1) items.push([]);
         else items[items.length - 1].push(t);
       }
-      const values = items.map(constant);
-      return values.length && values.every((v) => v !== null) ? values.flatMap((v) => keep(col.column, EQUALS, v)) : [];
+      // (a subquery is a list too, of values SQLite reads at run time: not followed here)
+      if (inner[0]?.kind === 'word' && (inner[0].text === 'SELECT' || inner[0].text === 'WITH' || inner[0].text === 'VALUES')) return [];
+      const values = items.map((item) => valueOf(item, source));
+      if (!values.length || values.some((v) => v === null)) return [];
+      // one value is `col = value` to SQLite: no list to loop over
+      const list = values.length > 1 ? lists.next++ : undefined;
+      return values.flatMap((v) => keep(col.column, EQUALS, v, list));
     }
     return [];
   }
   // `value op col`: SQLite commutes the comparison
-  const opAt = ts.findIndex((t) => t.kind === 'op' && (t.text === '=' || RANGE[t.text]));
-  if (opAt <= 0) return [];
-  const right = columnAt(ts.slice(opAt + 1), names, columns);
-  if (!right || opAt + 1 + right.length !== ts.length) return [];
-  const op = ts[opAt].text;
-  return keep(right.column, op === '=' ? EQUALS : RANGE[COMMUTED[op]], constant(withoutCollate(ts.slice(0, opAt))));
+  for (let at = 1; at < ts.length; at++) {
+    const cmp = comparison(ts, at);
+    if (!cmp) continue;
+    const right = columnAt(ts.slice(at + cmp.length), names, columns);
+    if (!right || at + cmp.length + right.length !== ts.length) return [];
+    return keep(right.column, commuted(cmp.op), valueOf(withoutCollate(ts.slice(0, at)), source));
+  }
+  return [];
+}
+
+/** `col op q.other` or `q.other op col`, q another table of the SELECT: a join term */
+function joinTermOf(ts: Token[], names: ReadonlySet<string>, columns: ReadonlySet<string>, text: ReadonlySet<string>): JoinTerm | null {
+  const other = (xs: Token[]): { other: string; otherColumn: string } | null =>
+    xs.length === 3 &&
+    (xs[0].kind === 'word' || xs[0].kind === 'quoted') &&
+    xs[1].text === '.' &&
+    (xs[2].kind === 'word' || xs[2].kind === 'quoted') &&
+    !names.has(xs[0].text.toUpperCase())
+      ? { other: xs[0].text, otherColumn: xs[2].text }
+      : null;
+  const term = (column: string, op: number, o: { other: string; otherColumn: string } | null): JoinTerm | null =>
+    o && op !== IS_NOT && op !== IS && !(Object.values(RANGE).includes(op) && text.has(column)) ? { column, op, ...o } : null;
+  const col = columnAt(ts, names, columns);
+  if (col) {
+    const cmp = comparison(ts, col.length);
+    return cmp ? term(col.column, cmp.op, other(ts.slice(col.length + cmp.length))) : null;
+  }
+  for (let at = 1; at < ts.length; at++) {
+    const cmp = comparison(ts, at);
+    if (!cmp) continue;
+    const right = columnAt(ts.slice(at + cmp.length), names, columns);
+    if (!right || at + cmp.length + right.length !== ts.length) return null;
+    return term(right.column, commuted(cmp.op), other(ts.slice(0, at)));
+  }
+  return null;
 }

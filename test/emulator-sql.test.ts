@@ -1,5 +1,6 @@
 import t from 'tap';
 import { seededRandom } from '../demo/random';
+import { evaluator, OSQUERYD } from '../emulator/calls';
 import { constraintsFor, loadTable, runQuery, sqlite, statementHandle, type ColumnRoute } from '../emulator/sql';
 
 // The emulator loads a table's answer into SQLite the way osqueryd casts it (text as text,
@@ -124,7 +125,8 @@ function runOver(SQL: Awaited<ReturnType<typeof sqlite>>, sql: string, table: Ar
 
 function strictly(rows: Array<Record<string, string>>, found: Map<string, Array<{ op: number; expr: string }>>): Array<Record<string, string>> {
   const holds = (v: string, op: number, expr: string): boolean => {
-    if (op === 2) return v === expr || (v !== '' && Number(v) === Number(expr));
+    if (op === 2 || op === 72) return v === expr || (v !== '' && Number(v) === Number(expr));
+    if (op === 68 || op === 69) return !holds(v, 2, expr);
     const [a, b] = [Number(v), Number(expr)];
     return op === 4 ? a > b : op === 8 ? a <= b : op === 16 ? a < b : op === 32 ? a >= b : true; // LIKE, GLOB: left to SQLite
   };
@@ -222,6 +224,9 @@ t.test('random WHERE clauses of ANDs, ORs, NOTs and parentheses: each answers as
   const SQL = await sqlite();
   const rows = scoreRows();
   const random = seededRandom(7);
+  const scratch = new SQL.Database();
+  t.teardown(() => scratch.close());
+  const evaluate = evaluator(scratch);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
   const num = () => pick(['5', '10', '30', '-1', '0x14', '2.5e1', "'7'"]);
   const atoms = [
@@ -234,6 +239,9 @@ t.test('random WHERE clauses of ANDs, ORs, NOTs and parentheses: each answers as
     () => pick(["verdict = 'bad'", "verdict IN ('good', 'ugly')"]),
     () => `CASE WHEN time > ${num()} THEN 1 ELSE 0 END`,
     () => `${pick(['time', 'score'])} ${pick(['IS NULL', 'IS NOT NULL', 'NOTNULL'])}`,
+    // expressions SQLite computes, and whose value osqueryd hands over
+    () => `time ${pick(['=', '<', '>=', '!='])} ${pick(['2 * 5', 'abs(-20) + 1', "CAST('7' AS INTEGER)", '(3 + 4) * 2', 'NULL + 1'])}`,
+    () => `subject ${pick(['=', 'IS', 'IS NOT'])} ${pick(["lower('ALICE')", "'b' || 'ob'", 'NULL'])}`,
   ];
   const expr = (depth: number): string => {
     if (depth <= 0 || random() < 0.3) return pick(atoms)();
@@ -255,7 +263,7 @@ t.test('random WHERE clauses of ANDs, ORs, NOTs and parentheses: each answers as
       `SELECT * FROM anomaly_scores s WHERE ${e.replace(/\btime\b/g, 's.time')}`,
       `SELECT * FROM anomaly_scores JOIN (SELECT 1 AS one) o ON ${e}`,
     ]);
-    const found = constraintsFor(sql, scoreColumns, 'anomaly_scores');
+    const found = constraintsFor(sql, scoreColumns, 'anomaly_scores', OSQUERYD, evaluate);
     if (found.size) passed++;
     const expected = runOver(SQL, sql, rows);
     if (JSON.stringify(runOver(SQL, sql, strictly(rows, found))) !== JSON.stringify(expected)) {

@@ -1,4 +1,4 @@
-import type { Bound, ScoreFilter } from '../../state/store';
+import { textKey, type Bound, type ScoreFilter } from '../../state/store';
 import { echo, escapeControl } from '../log';
 import type { Plugin, PluginResponse, Row } from './types';
 
@@ -8,10 +8,21 @@ import type { Plugin, PluginResponse, Row } from './types';
 
 export type ColumnType = 'TEXT' | 'INTEGER' | 'BIGINT' | 'UNSIGNED BIGINT' | 'DOUBLE' | 'BLOB';
 
+/** osquery's ColumnOptions (osquery/core/sql/column.h) */
+export const COLUMN = { INDEX: 1, REQUIRED: 2, ADDITIONAL: 4, OPTIMIZED: 8, HIDDEN: 16 } as const;
+
+/**
+ * The options of a column declared without any: INDEX, so that osqueryd hands its constraints
+ * over whatever --extensions_default_index says, and OPTIMIZED, so that osquery ≥ 5.14 hands an
+ * IN list over in one call instead of one call per value (200 calls for `id IN` 200 ids). Not
+ * exactly INDEX, which osqueryd would refuse NULL for in an INSERT (docs/osquery-calls.md).
+ */
+export const DEFAULT_OPTIONS = COLUMN.INDEX | COLUMN.OPTIMIZED;
+
 export interface ColumnDefinition {
   name: string;
   type: ColumnType;
-  /** ColumnOptions bitmask (INDEX 1, REQUIRED 2, ADDITIONAL 4, HIDDEN 16 …) */
+  /** ColumnOptions bitmask (COLUMN); DEFAULT_OPTIONS when absent */
   options?: number;
 }
 
@@ -53,7 +64,7 @@ export interface TableDefinition {
 export const OP = { EQUALS: 2, GREATER_THAN: 4, LESS_THAN_OR_EQUALS: 8, LESS_THAN: 16, GREATER_THAN_OR_EQUALS: 32 } as const;
 
 export function tablePlugin(def: TableDefinition): Plugin {
-  const routes = def.columns.map((c) => ({ id: 'column', name: c.name, type: c.type, op: String(c.options ?? 0) }));
+  const routes = def.columns.map((c) => ({ id: 'column', name: c.name, type: c.type, op: String(c.options ?? DEFAULT_OPTIONS) }));
   return {
     registry: 'table',
     name: def.name,
@@ -68,7 +79,7 @@ export function tablePlugin(def: TableDefinition): Plugin {
           // server runs them once it has written the reply
           const commits: Array<() => void> = [];
           context.onDelivered = (commit) => void commits.push(commit);
-          const rows = onlyUsed(await def.generate(context), context.colsUsed, def.columns);
+          const rows = onlyUsed(onlyEqual(await def.generate(context), context, def.columns), context.colsUsed, def.columns);
           return { code: 0, rows, delivered: () => commits.splice(0).forEach((commit) => commit()) };
         }
         case 'insert': {
@@ -107,17 +118,62 @@ function onlyUsed(
 ): Iterable<Row> | AsyncIterable<Row> {
   if (!used || columns.every((c) => used.has(c.name))) return rows;
   const keep = columns.filter((c) => used.has(c.name)).map((c) => c.name);
-  const pick = (row: Row): Row => {
+  return eachRow(rows, (row) => {
     const out: Row = {};
     for (const k of keep) if (row[k] !== undefined) out[k] = row[k];
     return out;
-  };
+  });
+}
+
+/**
+ * Only the rows that may equal the call's `=` values (docs/osquery-calls.md). osqueryd calls a
+ * table once per value of an IN list (every list before osquery 5.14, a list on a column not
+ * OPTIMIZED since), and SQLite checks each row against the whole list, not the value of the
+ * call, and drops no repeat: a row a table answered to every call came back once per value
+ * (`anomaly_models WHERE subject IN ('*', 'alice')` listed each model twice). A row is left out
+ * only when no collation could make it equal (text compared as textKey compares it, numbers as
+ * numbers), so no COLLATE clause loses one.
+ */
+function onlyEqual(rows: Iterable<Row> | AsyncIterable<Row>, ctx: QueryContext, columns: readonly ColumnDefinition[]): Iterable<Row> | AsyncIterable<Row> {
+  const tests: Array<{ column: string; may: (v: string) => boolean }> = [];
+  for (const c of columns) {
+    const values = equalsOf(ctx, c.name);
+    if (!values) continue;
+    if (c.type === 'TEXT' || c.type === 'BLOB') {
+      const keys = new Set(values.map(textKey));
+      tests.push({ column: c.name, may: (v) => keys.has(textKey(v)) });
+      continue;
+    }
+    // a value SQLite would not read as a number leaves the column unfiltered
+    const numbers = values.map(affinityNumber);
+    if (numbers.some((n) => n === null)) continue;
+    const set = new Set(numbers);
+    tests.push({ column: c.name, may: (v) => affinityNumber(v) === null || set.has(affinityNumber(v)) });
+  }
+  if (!tests.length) return rows;
+  return eachRow(rows, (row) => (tests.every((t) => row[t.column] === undefined || t.may(row[t.column])) ? row : null));
+}
+
+/** text SQLite's numeric affinity reads as a number (blanks around it allowed), or null */
+function affinityNumber(text: string): number | null {
+  const trimmed = text.trim();
+  return SQL_NUMBER.test(trimmed) ? Number(trimmed) : null;
+}
+
+/** rows through `map`, lazily, sync or async as they came; a row mapped to null is left out */
+function eachRow(rows: Iterable<Row> | AsyncIterable<Row>, map: (row: Row) => Row | null): Iterable<Row> | AsyncIterable<Row> {
   if (Symbol.iterator in rows)
     return (function* () {
-      for (const row of rows as Iterable<Row>) yield pick(row);
+      for (const row of rows as Iterable<Row>) {
+        const out = map(row);
+        if (out) yield out;
+      }
     })();
   return (async function* () {
-    for await (const row of rows) yield pick(row);
+    for await (const row of rows) {
+      const out = map(row);
+      if (out) yield out;
+    }
   })();
 }
 

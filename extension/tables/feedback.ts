@@ -3,7 +3,7 @@ import type { FeedbackRecord } from '../../scorer/types';
 import { JsonlAppender, readJsonl } from '../../state/atomic';
 import { checkFeedback } from '../../state/schema';
 import { echo, type LogFn } from '../log';
-import { tablePlugin, type ColumnDefinition, type InsertResult } from '../plugin/table';
+import { COLUMN, tablePlugin, type ColumnDefinition, type InsertResult } from '../plugin/table';
 
 // anomaly_feedback, writable through osquery's INSERT:
 //   INSERT INTO anomaly_feedback (id, label, note) VALUES ('<anomaly_scores.id>', 'normal', 'backup job');
@@ -17,9 +17,9 @@ import { tablePlugin, type ColumnDefinition, type InsertResult } from '../plugin
  * serializeUpdateParameters), and under --extensions_default_index (default true) a column
  * declared with no options is INDEX: the README's INSERT, which leaves `time` out, was refused
  * as "datatype mismatch". ADDITIONAL columns still get their constraints and leave every value,
- * NULL included, to insertOne's checks.
+ * NULL included, to insertOne's checks; OPTIMIZED, an IN list in one call (DEFAULT_OPTIONS).
  */
-const CHECKED_HERE = 4;
+const CHECKED_HERE = COLUMN.ADDITIONAL | COLUMN.OPTIMIZED;
 
 export const FEEDBACK_COLUMNS: ColumnDefinition[] = [
   { name: 'id', type: 'TEXT', options: CHECKED_HERE },

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { installExtension, OsquerydEmulator } from '../../emulator';
+import { installExtension, OsquerydEmulator, type EmulatorOptions } from '../../emulator';
 import { DIST } from './paths';
 
 // An emulated osqueryd with anomaly.ext installed the way osqueryd wants it: a copy of the
@@ -29,6 +29,8 @@ export async function emulated(
     timeout?: number;
     users?: Array<{ uid: string; username: string }>;
     flags?: Record<string, string>;
+    /** how the emulated osqueryd calls a table (emulator/calls.ts; its default is osquery ≥ 5.14's) */
+    calls?: EmulatorOptions['calls'];
   } = {},
 ): Promise<Emulated> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-emu-'));
@@ -45,6 +47,7 @@ export async function emulated(
     timeout: opts.timeout ?? 5,
     users: opts.users,
     flags: opts.flags,
+    calls: opts.calls,
   });
   await emu.start();
   // ANOMALY_CGROUP_ROOT: an empty folder, so that a CPU quota of the host running the tests (a
