@@ -9,6 +9,7 @@ import { CliError, EXIT } from '../exit';
 import { checkInputFile, configFrom, holdState, jsonText, lexists, logBatches, STATE_FLAGS, stateHelp, stderrLog, table, type RowStreamStats } from './shared';
 import { notScored } from '../../extension/own-output';
 import { SCORED_RUNS, TrainLedger } from '../train-ledger';
+import { rowNumber, runNumber } from '../../state/retained-runs';
 import type { ResultRow, ScoredEvent } from '../../scorer/types';
 
 export const help = `Usage: anomaly score --log FILE... [options]
@@ -17,10 +18,10 @@ Score every row of osquery results logs with the models in the state directory a
 one anomaly_scores row per result row: JSON lines by default, or an osqueryi-style table.
 Scored rows, and each subject's time windows as they close, are also retained in the state
 directory (for 'anomaly report'), and good rows keep teaching the models, exactly as in the
-extension. Windows still open at the end of the logs stay open for the next run. Query runs
-(host, query and time) scored into the state before, by this command or by the extension,
-are printed as they were retained, not scored or learned again: scoring a growing results log
-again scores its new lines only.
+extension. Windows still open at the end of the logs stay open for the next run. Rows scored
+into the state before (the same host, query, time and columns), by this command or by the
+extension, are printed as they were retained, not scored or learned again: scoring a growing
+results log again, or a rotated one file by file, scores its new rows only.
 Since good rows are learnt, a log another user could change (theirs, writable by everyone, or
 in a folder they may write) is refused (exit 66), as train refuses it.
 
@@ -68,6 +69,7 @@ export async function run(argv: string[]): Promise<number> {
     maxRows: config.retention.max_rows,
     maxDays: config.retention.max_days,
     log,
+    rowNumbers: true,
   });
   const windows = new WindowScorer(windowOptionsFrom(config, path.join(config.state_dir, 'windows'), log));
   const retainedWindows = new RetainedWindows({
@@ -80,19 +82,18 @@ export async function run(argv: string[]): Promise<number> {
   const tableRows: Record<string, unknown>[] = [];
   let bad = 0;
   // A results log grows all day and is scored again (as a table, then as JSON; each morning
-  // the whole file). A run scored again would be learnt twice and scored after the rows that
-  // followed it; a run this state has scored is shown as it was scored and kept, instead.
+  // the whole file). A row scored again would be learnt twice and scored after the rows that
+  // followed it; a row this state has scored is shown as it was scored and kept, instead.
   const ledger = new TrainLedger(config.state_dir, SCORED_RUNS, undefined, (msg) => log('warn', msg));
-  // The ledger names the runs this command scored; the extension keeps none, and its rows
+  // The ledger names the rows this command scored; the extension keeps none, and its rows
   // scored again (the filesystem log osqueryd writes beside the anomaly logger) were learnt
-  // twice. Its runs are known by the rows retained when this run began.
-  const runs = retained.runRows();
-  ledger.alsoKnown((key) => runs.rowsOf(key));
+  // twice. They are known by the rows retained when this command began.
+  const retainedRows = retained.rowNumbers();
+  const retainedRuns = ledger.hasCounts ? retained.runRows() : null;
+  ledger.alsoKnown({ row: (n) => retainedRows.has(n), retainedOfRun: retainedRuns ? (run) => retainedRuns.count(runNumber(run)) : undefined });
   let fresh = 0;
   let shownAgain = 0;
   let goneAgain = 0;
-  // a run whose lines straddle two batches is shown once, whole
-  const shownRuns = new Set<string>();
   const show = (events: readonly ScoredEvent[]) => {
     // (a row the extension retained carries its place in its queue: not part of the row shown)
     for (const { queued: _queued, ...s } of events) {
@@ -111,13 +112,11 @@ export async function run(argv: string[]): Promise<number> {
       config.queue.max_line_bytes,
       (rows) => notScored(config, rows),
     )) {
-      const news = batch.filter((row) => !ledger.knows(row));
-      if (news.length < batch.length) {
-        const earlier = retainedRuns(
-          retained,
-          batch.filter((row) => !news.includes(row)),
-          shownRuns,
-        );
+      const news: ResultRow[] = [];
+      const known: ResultRow[] = [];
+      for (const row of batch) (ledger.knows(row) ? known : news).push(row);
+      if (known.length) {
+        const earlier = retainedRowsOf(retained, known, (row) => ledger.numberOf(row));
         shownAgain += earlier.shown.length;
         goneAgain += earlier.gone;
         show(earlier.shown);
@@ -145,54 +144,61 @@ export async function run(argv: string[]): Promise<number> {
   }
   // as train says: a file of other lines (syslog, osqueryd.INFO) is not an empty day of results
   if (stats.rows === 0 && stats.errors > 0) throw new CliError(`${files.join(', ')}: no result rows found (${stats.errors} lines skipped)`, EXIT.dataerr);
-  const again = shownAgain + goneAgain;
   const skipped = `${stats.errors ? `, ${stats.errors} lines skipped` : ''}${stats.skipped ? `, ${stats.skipped} lines of the extension's own tables or ignored queries skipped` : ''}`;
+  const count = (n: number) => n.toLocaleString('en-US');
+  // Rows scored before that are not retained are neither shown nor counted as shown; and a
+  // store that could not read some of its files at this start is named, not put down to
+  // retention (its rows are gone to the damage as much as to max_rows or max_days).
+  const gone = !goneAgain
+    ? ''
+    : retained.unreadableAtLoad
+      ? `; ${count(goneAgain)} rows scored before were not shown, nor scored or learned again: they are not in the retained scores, ${retained.unreadableAtLoad} of whose files could not be read at this start (see above), or retention's max_rows or max_days dropped them`
+      : `; ${count(goneAgain)} rows scored before were not shown, nor scored or learned again: no longer retained (retention's max_rows or max_days)`;
   bar.done(
-    again
-      ? `scored ${fresh.toLocaleString('en-US')} rows and showed ${again.toLocaleString('en-US')} rows of query runs scored before into ${config.state_dir} (by the extension or an earlier score) as they were retained, not scored or learned again` +
-          (goneAgain ? ` (${goneAgain.toLocaleString('en-US')} of them no longer retained: retention's max_rows or max_days)` : '') +
-          `; ${bad} bad in all${skipped}`
-      : `scored ${fresh.toLocaleString('en-US')} rows (${bad} bad)${skipped}`,
+    shownAgain || goneAgain
+      ? `scored ${count(fresh)} rows` +
+          (shownAgain
+            ? ` and showed ${count(shownAgain)} rows of query runs scored before into ${config.state_dir} (by the extension or an earlier score) as they were retained, not scored or learned again`
+            : '') +
+          `${gone}; ${bad} bad ${goneAgain ? 'among the rows scored and shown' : 'in all'}${skipped}`
+      : `scored ${count(fresh)} rows (${bad} bad)${skipped}`,
   );
   if (format === 'table') process.stdout.write(table(tableRows, COLUMNS));
   return flags['fail-on-bad'] && bad > 0 ? EXIT.findings : EXIT.ok;
 }
 
 /**
- * The retained scores of the runs of `rows` not yet in `shownRuns` (a run: one query on one
- * host at one time, as the ledger names it), in the order they were scored; `gone` counts the
- * rows whose run is no longer retained in full. The runs shown are added to `shownRuns`. One
- * read of the store per batch, bounded by the batch's times: the store has no index by run,
- * and a read per run over a million retained rows would cost a scan each.
+ * The retained scores of `rows`, rows scored before (`numberOf`: the number of each row's id,
+ * as the ledger met it), in the order of the rows; `gone` counts the rows not retained. Each
+ * row is shown once, as it was scored: not the rest of its run, which the log may not hold.
+ * One read of the store per batch, bounded by the batch's times: the store has no index by
+ * id, and a read per row over a million retained rows would cost a scan each.
  */
-function retainedRuns(retained: RetainedScores, rows: readonly ResultRow[], shownRuns: Set<string>): { shown: ScoredEvent[]; gone: number } {
-  const runKey = (r: { host: string; query: string; time: number }) => `${r.host}\u0000${r.query}\u0000${r.time}`;
-  const runs = new Map<string, { rows: number; kept: ScoredEvent[] }>();
-  for (const row of rows) {
-    const key = runKey(row);
-    if (shownRuns.has(key) && !runs.has(key)) continue;
-    shownRuns.add(key);
-    const run = runs.get(key) ?? { rows: 0, kept: [] };
-    run.rows++;
-    runs.set(key, run);
+function retainedRowsOf(retained: RetainedScores, rows: readonly ResultRow[], numberOf: (row: ResultRow) => number): { shown: ScoredEvent[]; gone: number } {
+  const wanted = new Map<number, ScoredEvent[]>();
+  for (const row of rows) wanted.set(numberOf(row), []);
+  let from = Infinity;
+  let to = -Infinity;
+  for (const r of rows) {
+    from = Math.min(from, r.time);
+    to = Math.max(to, r.time);
   }
-  if (!runs.size) return { shown: [], gone: 0 };
-  const times = rows.map((r) => r.time);
   const kept = retained.matching({
     host: [...new Set(rows.map((r) => r.host))],
     query: [...new Set(rows.map((r) => r.query))],
     time: [
-      { op: '>=', value: Math.min(...times) },
-      { op: '<=', value: Math.max(...times) },
+      { op: '>=', value: from },
+      { op: '<=', value: to },
     ],
   });
-  for (const ev of kept) runs.get(runKey(ev))?.kept.push(ev);
+  // (newest first from the store: a row retained twice is shown as it was first scored)
+  for (const ev of kept) wanted.get(rowNumber(ev.id))?.unshift(ev);
   const shown: ScoredEvent[] = [];
   let gone = 0;
-  for (const run of runs.values()) {
-    // newest first from the store: the run's rows in the order they were scored
-    shown.push(...run.kept.reverse());
-    gone += Math.max(0, run.rows - run.kept.length);
+  for (const row of rows) {
+    const ev = wanted.get(numberOf(row))?.shift();
+    if (ev) shown.push(ev);
+    else gone++;
   }
   return { shown, gone };
 }
