@@ -2,8 +2,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t, { type Test } from 'tap';
+import { spawn } from 'child_process';
 import { anomaly } from './helpers/cli';
-import { JUMPVM_LOG, WORKSTATION_EXPORT } from './helpers/paths';
+import { bareNode } from './helpers/bare-node';
+import { DIST, JUMPVM_LOG, WORKSTATION_EXPORT } from './helpers/paths';
 
 t.test('help and usage errors follow Unix conventions', async (t) => {
   const help = anomaly(['--help']);
@@ -439,4 +441,54 @@ t.test('score over retained scores damaged at this start says the rows are lost 
   t.match(summary, /266 rows scored before .*not shown/);
   t.match(summary, /could not be read at this start/, 'the damage named');
   t.notMatch(summary, /\(266 of them no longer retained: retention's max_rows or max_days\)/, 'not put down to retention');
+});
+
+// ledger: `score` stopped by a signal (Ctrl-C) had appended the rows of its batches so far to the
+// retained scores and saved neither its ledger nor the subjects that learnt them: the next
+// score took those rows for scored (dedup counts every retained row), and never learnt them
+t.test('score stopped by SIGINT saves what it scored: the next score learns the rest, and nothing twice', async (t) => {
+  const { state, cfg } = trainedOnWorkstation(t);
+  const before = eventsLearnt(state);
+  // the jumpvm log once a day for 20 days: batches of 2,000 rows, stopped after the first
+  const lines = fs.readFileSync(JUMPVM_LOG, 'utf8').trim().split('\n');
+  const log = path.join(state, 'days.log');
+  const days = Array.from({ length: 20 }, (_, d) =>
+    lines.map((l) => {
+      const j = JSON.parse(l);
+      j.unixTime += d * 86_400;
+      return JSON.stringify(j);
+    }),
+  ).flat();
+  fs.writeFileSync(log, days.join('\n') + '\n');
+  const child = spawn(...bareNode([path.join(DIST, 'cli', 'main.js'), 'score', '--log', log, '--state', state, '--config', cfg]), {
+    env: { ...process.env, ANOMALY_CONFIG: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const ended = new Promise<number | string | null>((resolve) => child.on('close', (code, signal) => resolve(code ?? signal)));
+  // signalled once the first batch's scores are printed: they are retained by then
+  await new Promise<void>((resolve) =>
+    child.stdout.on('data', (d) => {
+      if (!out) {
+        child.kill('SIGINT');
+        resolve();
+      }
+      out += d;
+    }),
+  );
+  const code = await ended;
+  t.equal(code, 130, `the shell's code for SIGINT, once what was scored is saved (${err.trim().split('\n').pop()})`);
+  t.match(err, /stopped by SIGINT \(what was scored is saved\): the rest of the logs is scored the next time/);
+  const printed = idsOf(out).length;
+  t.ok(printed > 0 && printed < days.length, `stopped in the middle: ${printed} rows of ${days.length}`);
+  const ledger = fs.readFileSync(path.join(state, 'scored-runs'), 'utf8').trim().split('\n');
+  t.equal(ledger.length, printed, 'every row scored is in the ledger');
+  t.ok(eventsLearnt(state) > before, 'and the subjects that learnt them are saved');
+  // (the bad rows only: the whole log's JSON is more than spawnSync keeps)
+  const rest = anomaly(['score', '--log', log, '--state', state, '--config', cfg, '--only', 'bad']);
+  t.equal(rest.code, 0, rest.err);
+  t.match(rest.err, new RegExp(`scored ${(days.length - printed).toLocaleString('en-US')} rows and showed ${printed.toLocaleString('en-US')} rows`));
+  t.equal(fs.readFileSync(path.join(state, 'scored-runs'), 'utf8').trim().split('\n').length, days.length, 'every row scored once, in the ledger');
 });

@@ -1,3 +1,4 @@
+import * as os from 'os';
 import * as path from 'path';
 import { Scorer } from '../../scorer/scorer';
 import { RetainedScores } from '../../state/scores';
@@ -21,7 +22,9 @@ directory (for 'anomaly report'), and good rows keep teaching the models, exactl
 extension. Windows still open at the end of the logs stay open for the next run. Rows scored
 into the state before (the same host, query, time and columns), by this command or by the
 extension, are printed as they were retained, not scored or learned again: scoring a growing
-results log again, or a rotated one file by file, scores its new rows only.
+results log again, or a rotated one file by file, scores its new rows only. Stopped by
+Ctrl-C or SIGTERM, it finishes the batch under way and saves what it scored (exit 130, 143);
+a second signal ends it at once.
 Since good rows are learnt, a log another user could change (theirs, writable by everyone, or
 in a folder they may write) is refused (exit 66), as train refuses it.
 
@@ -103,6 +106,17 @@ export async function run(argv: string[]): Promise<number> {
       else tableRows.push({ ...s, time: new Date(s.time * 1000).toISOString().replace('.000Z', 'Z'), score: s.score === null ? '' : s.score.toFixed(3) });
     }
   };
+  // Stopped (Ctrl-C, a service manager's SIGTERM) in the middle, the command left the rows of
+  // its batches so far retained and neither the subjects that learnt them nor the ledger
+  // saved: the next score showed them as scored, and their good rows were never learnt. The
+  // batch under way is finished and everything saved, as at the end; a second signal ends the
+  // command at once, as before.
+  let stoppedBy: NodeJS.Signals | null = null;
+  const stop = (signal: NodeJS.Signals) => {
+    stoppedBy = signal;
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
   try {
     for await (const batch of logBatches(
       files,
@@ -112,6 +126,7 @@ export async function run(argv: string[]): Promise<number> {
       config.queue.max_line_bytes,
       (rows) => notScored(config, rows),
     )) {
+      if (stoppedBy) break;
       const news: ResultRow[] = [];
       const known: ResultRow[] = [];
       for (const row of batch) (ledger.knows(row) ? known : news).push(row);
@@ -133,18 +148,24 @@ export async function run(argv: string[]): Promise<number> {
       bar.update('scoring', stats.rows, 0);
     }
   } finally {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
     retained.flush();
     retained.close();
     retainedWindows.close();
     scorer.save();
     windows.save();
-    // after the scores are kept: a run in the ledger whose rows were lost would be shown as
-    // nothing the next time, while a run scored and kept but not in the ledger is scored again
+    // after the scores are kept: a row in the ledger whose score was lost would be shown as
+    // nothing the next time, while a row scored and kept but not in the ledger is scored again
     ledger.save();
   }
+  const stopped = stoppedBy as NodeJS.Signals | null;
   // as train says: a file of other lines (syslog, osqueryd.INFO) is not an empty day of results
-  if (stats.rows === 0 && stats.errors > 0) throw new CliError(`${files.join(', ')}: no result rows found (${stats.errors} lines skipped)`, EXIT.dataerr);
-  const skipped = `${stats.errors ? `, ${stats.errors} lines skipped` : ''}${stats.skipped ? `, ${stats.skipped} lines of the extension's own tables or ignored queries skipped` : ''}`;
+  if (!stopped && stats.rows === 0 && stats.errors > 0)
+    throw new CliError(`${files.join(', ')}: no result rows found (${stats.errors} lines skipped)`, EXIT.dataerr);
+  const skipped =
+    `${stats.errors ? `, ${stats.errors} lines skipped` : ''}${stats.skipped ? `, ${stats.skipped} lines of the extension's own tables or ignored queries skipped` : ''}` +
+    (stopped ? `; stopped by ${stopped} (what was scored is saved): the rest of the logs is scored the next time` : '');
   const count = (n: number) => n.toLocaleString('en-US');
   // Rows scored before that are not retained are neither shown nor counted as shown; and a
   // store that could not read some of its files at this start is named, not put down to
@@ -164,6 +185,8 @@ export async function run(argv: string[]): Promise<number> {
       : `scored ${count(fresh)} rows (${bad} bad)${skipped}`,
   );
   if (format === 'table') process.stdout.write(table(tableRows, COLUMNS));
+  // (the shell's code for a command a signal ended: 130 for SIGINT, 143 for SIGTERM)
+  if (stopped) return 128 + os.constants.signals[stopped];
   return flags['fail-on-bad'] && bad > 0 ? EXIT.findings : EXIT.ok;
 }
 
