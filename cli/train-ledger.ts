@@ -1,163 +1,299 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { runKey } from '../state/retained-runs';
+import { NumberCounts, rowNumber, runKey } from '../state/retained-runs';
 import { APPEND_READ, fsyncDir, readNoFollow, replaceFile, writeAll } from '../state/atomic';
+import { RowIds } from '../scorer/row-id';
 import { CliError, EXIT } from './exit';
 import type { ResultRow } from '../scorer/types';
 
-// Which query runs `anomaly train` has already learned, so training the same log twice does
-// not double a subject's history (and, in a ledger of its own, which runs `anomaly score` has
-// scored, so scoring a log again shows those runs' retained scores instead of learning them
-// twice). A run is one query on one host at one time: osqueryd logs
-// every row of a run with the same host, name, counter and unixTime, and no two runs of a
-// query on a host share a second; the parser keeps no counter, so host, name and time name it.
-// The ledger is a file of 64-bit FNV-1a hashes, one per line with the number of the run's rows
-// kept, appended after each training. osqueryd writes a differential run one line a row, so a
-// log read while it writes holds part of a run: the rows of a run beyond those counted are
-// new (the rest of a run read in part was taken for scored, and never scored nor learnt). A
-// line without a count, of a ledger written before the counts, stands for its run whole. Each
-// entry has its run's time too: past MAX_RUNS entries the file is written anew with the newest
-// half (one line a run, read whole at each start: a year of a host's runs is millions, a
-// fleet's log a hundred times that). A run forgotten so is scored or learnt again if its log
-// is read again, as it would be by a new state.
+// Which rows `anomaly train` has already learned, so training the same log twice does not
+// double a subject's history (and, in a ledger of its own, which rows `anomaly score` has
+// scored, so scoring a log again shows their retained scores instead of learning them twice).
+//
+// A row is known by its id (scorer/row-id.ts): its host, query, time, action and columns, and
+// for a row identical to others of the same second, how many came before it. The rows are
+// named, not counted: a run (one query on one host at one time) split by a log rotation, its
+// head in osqueryd.results.log.1 and its tail in osqueryd.results.log, read by two commands,
+// has each part known for what it holds. (The ledgers of before held "the first N rows of run
+// R": the tail's first N rows were taken for the head's, never scored nor learnt; and two
+// hosts with one hostIdentifier, whose runs share host, query and time, took each other's.)
+// Rows identical in every column at the same second are one row to the ledger as they are to
+// the scorer's id: the same counted again from the start (a rotation between them, a second
+// host named as the first) is taken for the one kept.
+//
+// The file: one line a row, the first 52 bits of the 64-bit FNV-1a of its id as 13 hex digits,
+// appended after each reading (14 bytes a row). Read at each start into one sorted typed array,
+// 8 bytes a row. Past MAX_ROWS lines the file is written anew with the newest half, in the
+// order they were appended: a row forgotten so is scored or learnt again if its log is read
+// again, as it would be by a new state.
+//
+// A ledger written before the rows were named has one line a run, `<16 hex digits> <rows>
+// <time>` (or the bare hash: the run whole): still read, and the first so many rows of its run
+// met in a reading are known, as they were. Its lines are kept as they are until the file is
+// written anew past its bound, as the oldest.
 
 export const TRAINED_RUNS = 'trained-runs';
 export const SCORED_RUNS = 'scored-runs';
 
-/** a whole entry: a line cut short by a crash or a full disk is not one */
-const ENTRY = /^([0-9a-f]{16})(?: ([0-9]{1,15})(?: (-?[0-9]{1,15}))?)?$/;
-/** entries kept: 1M lines of 35 bytes, some 100 MB in memory */
-const MAX_RUNS = 1_000_000;
+/** an older ledger's entry of a run (runKey), with the rows kept and its time */
+const RUN_ENTRY = /^([0-9a-f]{16})(?: ([0-9]{1,15})(?: (-?[0-9]{1,15}))?)?$/;
+/** digits of a row's entry (52 bits of hex) */
+const ROW_DIGITS = 13;
+/** lines kept: 4M rows, 56 MB on disk, 32 MB in memory */
+const MAX_ROWS = 4_000_000;
 
-interface Run {
-  /** rows kept; Infinity for an entry without a count (the whole run) */
-  rows: number;
-  /** the run's time; 0 for an entry without one (forgotten first) */
-  time: number;
+/** what is known of rows outside this ledger (another ledger, the retained scores) */
+export interface KnownElsewhere {
+  /** whether the row of this number (rowNumber of its id) is known */
+  row(n: number): boolean;
+  /** rows of a run another ledger of before counted (the first so many met), 0 if none */
+  counted?(run: string): number;
+  /** rows of a run the retained scores hold (RetainedScores.runRows) */
+  retainedOfRun?(run: string): number;
 }
 
 export class TrainLedger {
-  /** rows of each run kept by earlier runs of the command */
-  private readonly known = new Map<string, Run>();
-  /** rows of each run met in this reading, in order */
-  private readonly met = new Map<string, number>();
-  /** rows of each run kept now, beyond the known ones */
-  private readonly added = new Map<string, Run>();
-  /** rows of a run kept by something else than the command (the extension's retained scores) */
-  private keptElsewhere: (key: string) => number = () => 0;
+  private rows = new NumberCounts(new Float64Array(0));
+  /** an older ledger's runs: rows kept (Infinity: the whole run) */
+  private readonly counted = new Map<string, number>();
+  /** lines of the file that are entries */
+  private entries = 0;
+  private readonly ids = new RowIds();
+  /** rows met in this reading of runs a count names, in order */
+  private readonly metOfRun = new Map<string, number>();
+  /** each row met, its number: for note */
+  private readonly met = new WeakMap<ResultRow, number>();
+  /** numbers of the rows noted, to be saved */
+  private added = new Float64Array(1024);
+  private addedCount = 0;
+  private elsewhere: KnownElsewhere = { row: () => false };
+  private readonly file: string;
 
   constructor(
     private readonly stateDir: string,
-    private readonly file = TRAINED_RUNS,
-    private readonly maxRuns = MAX_RUNS,
+    private readonly name = TRAINED_RUNS,
+    private readonly maxRows = MAX_ROWS,
     warn: (msg: string) => void = () => {},
   ) {
-    const ledger = path.join(stateDir, file);
-    let text = '';
+    this.file = path.join(stateDir, name);
+    let text: Buffer = Buffer.alloc(0);
     try {
-      text = readNoFollow(ledger).toString('utf8');
+      text = readNoFollow(this.file);
     } catch (err) {
-      // a ledger that cannot be read would let every run be learned again: say so, not train
+      // a ledger that cannot be read would let every row be learned again: say so, not train
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        throw new CliError(`cannot read the ledger of runs ${ledger}: ${(err as Error).message}`, EXIT.ioerr);
+        throw new CliError(`cannot read the ledger of rows ${this.file}: ${(err as Error).message}`, EXIT.ioerr);
     }
-    const lines = text.split('\n');
-    // (the piece after the last newline is '' when the file ends whole, else a torn line)
-    if (lines[lines.length - 1] === '') lines.pop();
-    let damaged = 0;
-    let first = 0;
-    for (let i = 0; i < lines.length; i++) {
-      const entry = ENTRY.exec(lines[i]);
-      if (!entry) {
-        if (!damaged++) first = i + 1;
-        continue;
-      }
-      const rows = entry[2] === undefined ? Infinity : Number(entry[2]);
-      const time = entry[3] === undefined ? 0 : Number(entry[3]);
-      const was = this.known.get(entry[1]);
-      this.known.set(entry[1], { rows: Math.max(rows, was?.rows ?? 0), time: Math.max(time, was?.time ?? 0) });
-    }
-    // Named, not skipped in silence: the runs such a line held are taken for new, scored and
+    const { damaged, first } = this.load(text);
+    // Named, not skipped in silence: the rows such a line held are taken for new, scored and
     // learnt again, and nothing else would say why a subject's history had doubled (review12)
     if (damaged)
       warn(
-        `${ledger}: ${damaged.toLocaleString('en-US')} line${damaged > 1 ? 's' : ''} not a run's entry (the first: line ${first}), torn by a crash or a full disk, or damaged: the runs they held are taken for new if their log is read again (scored or learnt twice)`,
+        `${this.file}: ${damaged.toLocaleString('en-US')} line${damaged > 1 ? 's' : ''} not an entry (the first: line ${first}), torn by a crash or a full disk, or damaged: the rows they held are taken for new if their log is read again (scored or learnt twice)`,
       );
   }
 
-  /** false when an earlier training learned this row's run; new runs are noted */
+  /** the entries of the file's text, whole lines only (a torn last line is none) */
+  private load(text: Buffer): { damaged: number; first: number } {
+    const numbers = new Float64Array(Math.ceil(text.length / (ROW_DIGITS + 1)));
+    let n = 0;
+    let damaged = 0;
+    let first = 0;
+    let line = 0;
+    this.counted.clear();
+    for (let at = 0; at < text.length;) {
+      const nl = text.indexOf(10, at);
+      line++;
+      // the piece after the last newline is a line torn by a crash or a full disk, whatever it
+      // looks like: no entry, and cut off by the next save
+      const row = nl - at === ROW_DIGITS ? hexNumber(text, at, nl) : -1;
+      if (row >= 0) numbers[n++] = row;
+      else if (nl < 0 || !this.readRun(text.toString('latin1', at, nl))) {
+        if (!damaged++) first = line;
+      }
+      if (nl < 0) break;
+      at = nl + 1;
+    }
+    this.rows = new NumberCounts(numbers.subarray(0, n));
+    this.entries = n + this.counted.size;
+    return { damaged, first };
+  }
+
+  /** an older ledger's line of a run, noted; false when the line is no such entry */
+  private readRun(line: string): boolean {
+    const entry = RUN_ENTRY.exec(line);
+    if (!entry) return false;
+    const rows = entry[2] === undefined ? Infinity : Number(entry[2]);
+    this.counted.set(entry[1], Math.max(rows, this.counted.get(entry[1]) ?? 0));
+    return true;
+  }
+
+  /** whether the row of this number is in the ledger */
+  has(n: number): boolean {
+    return this.rows.has(n);
+  }
+
+  /**
+   * Rows of a run an older ledger counted: the first so many met (Infinity: the whole run).
+   * The rows score counted were retained: where the retained scores still hold as many rows of
+   * the run (`retainedOfRun`), they name the rows themselves, and the count is not used.
+   */
+  rowsCounted(run: string, retainedOfRun?: (run: string) => number): number {
+    const rows = this.counted.get(run) ?? 0;
+    if (!rows || this.name !== SCORED_RUNS || !retainedOfRun) return rows;
+    return retainedOfRun(run) >= rows ? 0 : rows;
+  }
+
+  /** whether this ledger holds counts of runs of an older ledger */
+  get hasCounts(): boolean {
+    return this.counted.size > 0;
+  }
+
+  /** rows known without this ledger are known too */
+  alsoKnown(elsewhere: KnownElsewhere): void {
+    this.elsewhere = elsewhere;
+  }
+
+  /**
+   * Whether the row was kept before (by this ledger's command, or as `alsoKnown` says). Call
+   * once a row, in the order of the log: identical rows of a second are told apart by it.
+   */
+  knows(row: ResultRow): boolean {
+    const n = rowNumber(this.ids.next(row));
+    this.met.set(row, n);
+    if (this.counted.size || this.elsewhere.counted) {
+      const run = runKey(row);
+      const counted = Math.max(this.rowsCounted(run, this.elsewhere.retainedOfRun), this.elsewhere.counted?.(run) ?? 0);
+      if (counted) {
+        const nth = (this.metOfRun.get(run) ?? 0) + 1;
+        this.metOfRun.set(run, nth);
+        if (nth <= counted) return true;
+      }
+    }
+    return this.rows.has(n) || this.elsewhere.row(n);
+  }
+
+  /** false when the row was kept before (knows); a new row is noted */
   isNew(row: ResultRow): boolean {
     if (this.knows(row)) return false;
     this.note(row);
     return true;
   }
 
-  /**
-   * whether earlier runs of the command kept this row: it is counted as the next row met of
-   * its run (call once a row, in the order of the log), and known when they kept as many
-   */
-  knows(row: ResultRow): boolean {
-    const key = runKey(row);
-    const n = (this.met.get(key) ?? 0) + 1;
-    this.met.set(key, n);
-    return n <= Math.max(this.known.get(key)?.rows ?? 0, this.keptElsewhere(key));
+  /** the row's number, as knows met it */
+  numberOf(row: ResultRow): number {
+    const n = this.met.get(row);
+    if (n === undefined) throw new Error('a row is met (knows) before it is noted');
+    return n;
   }
 
-  /** rows of the run named `key` (runKey) this ledger's command kept: Infinity for a whole run */
-  rowsKept(key: string): number {
-    return this.known.get(key)?.rows ?? 0;
-  }
-
-  /** rows of runs kept without this ledger (`rowsOf`: how many of the run named by a runKey) are known too */
-  alsoKnown(rowsOf: (key: string) => number): void {
-    this.keptElsewhere = rowsOf;
-  }
-
-  /** note the row, to be saved: once what it was noted for is kept */
+  /** note a row met (knows), to be saved: once what it was noted for is kept */
   note(row: ResultRow): void {
-    const key = runKey(row);
-    this.added.set(key, { rows: (this.added.get(key)?.rows ?? 0) + 1, time: row.time });
+    const n = this.numberOf(row);
+    if (this.addedCount === this.added.length) {
+      const grown = new Float64Array(this.added.length * 2);
+      grown.set(this.added);
+      this.added = grown;
+    }
+    this.added[this.addedCount++] = n;
   }
 
   /**
-   * Append the runs learned now, whole and synced; O_NOFOLLOW and an explicit mode, as
-   * everything in the state. A last line left torn by a crash or a full disk is cut off
-   * first: appended to, it would glue itself to the first run saved now, and that run would be
-   * learned again by the next training of the same log.
+   * Append the rows noted, whole and synced; O_NOFOLLOW and an explicit mode, as everything
+   * in the state. A last line left torn by a crash or a full disk is cut off first: appended
+   * to, it would glue itself to the first row saved now, and that row would be learned again
+   * by the next training of the same log.
    */
   save(): void {
-    if (!this.added.size) return;
-    const totals = [...this.added].map(([key, run]) => [key, { rows: (this.known.get(key)?.rows ?? 0) + run.rows, time: run.time }] as const);
-    if (this.known.size + totals.filter(([key]) => !this.known.has(key)).length > this.maxRuns) {
-      for (const [key, run] of totals) this.known.set(key, run);
-      this.added.clear();
-      this.forgetOldest();
+    const fresh = this.freshNoted();
+    this.addedCount = 0;
+    if (!fresh.length) return;
+    if (this.entries + fresh.length > this.maxRows) {
+      this.writeNewest(fresh);
       return;
     }
-    const fd = fs.openSync(path.join(this.stateDir, this.file), APPEND_READ, 0o600);
+    const lines = fresh.map(rowLine).join('');
+    const fd = fs.openSync(this.file, APPEND_READ, 0o600);
     try {
       // a torn last line is cut off (ftruncate needs no room): ended instead, it stayed a line
       // that is no entry, named at every reading after (review12)
       const size = fs.fstatSync(fd).size;
       const whole = wholeLinesBytes(fd, size);
       if (whole < size) fs.ftruncateSync(fd, whole);
-      writeAll(fd, totals.map(([key, run]) => entryLine(key, run)).join('\n') + '\n');
+      writeAll(fd, lines);
       fs.fsyncSync(fd);
-      for (const [key, run] of totals) this.known.set(key, run);
     } finally {
       fs.closeSync(fd);
     }
-    this.added.clear();
+    this.rows = this.rows.with(fresh);
+    this.entries += fresh.length;
   }
 
-  /** the file written anew with the newest half of the runs (by their time) */
-  private forgetOldest(): void {
-    const newest = [...this.known].sort((a, b) => b[1].time - a[1].time).slice(0, Math.ceil(this.maxRuns / 2));
-    this.known.clear();
-    for (const [key, run] of newest) this.known.set(key, run);
-    replaceFile(path.join(this.stateDir, this.file), (fd) => writeAll(fd, newest.map(([key, run]) => entryLine(key, run)).join('\n') + '\n'));
-    fsyncDir(this.stateDir);
+  /** the rows noted, in the order they were (the log's: the newest last), once each, and not those in the file already */
+  private freshNoted(): number[] {
+    const noted = this.added.subarray(0, this.addedCount);
+    const sorted = new NumberCounts(noted.slice());
+    const written = new Uint8Array(sorted.size);
+    const fresh: number[] = [];
+    for (const n of noted) {
+      const at = sorted.indexOf(n);
+      if (written[at] || this.rows.has(n)) continue;
+      written[at] = 1;
+      fresh.push(n);
+    }
+    return fresh;
   }
+
+  /** the file written anew with the newest half of its entries, the rows `fresh` the newest */
+  private writeNewest(fresh: readonly number[]): void {
+    const keep = Math.ceil(this.maxRows / 2);
+    let text = '';
+    if (fresh.length < keep) {
+      // the file's entries, in the order they were appended, the damaged lines left out
+      let old: Buffer = Buffer.alloc(0);
+      try {
+        old = readNoFollow(this.file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      const entries: string[] = [];
+      for (let at = 0; at < old.length;) {
+        const nl = old.indexOf(10, at);
+        if (nl < 0) break;
+        const line = old.toString('latin1', at, nl);
+        if ((line.length === ROW_DIGITS && hexNumber(old, at, nl) >= 0) || RUN_ENTRY.test(line)) entries.push(line);
+        at = nl + 1;
+      }
+      text = entries
+        .slice(Math.max(0, entries.length - (keep - fresh.length)))
+        .map((line) => `${line}\n`)
+        .join('');
+    }
+    text += fresh
+      .slice(Math.max(0, fresh.length - keep))
+      .map(rowLine)
+      .join('');
+    replaceFile(this.file, (fd) => writeAll(fd, text));
+    fsyncDir(this.stateDir);
+    this.load(Buffer.from(text, 'latin1'));
+  }
+}
+
+/** a row's entry: its number as ROW_DIGITS hex digits, a line */
+function rowLine(n: number): string {
+  return `${n.toString(16).padStart(ROW_DIGITS, '0')}\n`;
+}
+
+/** the number of `ROW_DIGITS` lowercase hex digits of `buf` from `from` to `to`, or -1 */
+function hexNumber(buf: Buffer, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = buf[i];
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) return -1;
+    n = n * 16 + d;
+  }
+  return n;
 }
 
 /** the bytes of the file open as `fd` (`size` bytes) up to its last newline: its whole lines */
@@ -171,8 +307,4 @@ function wholeLinesBytes(fd: number, size: number): number {
     end = from;
   }
   return 0;
-}
-
-function entryLine(key: string, run: Run): string {
-  return run.rows === Infinity ? key : `${key} ${run.rows} ${run.time}`;
 }

@@ -5,7 +5,7 @@ import type { AnomalyConfig } from '../conf/config';
 import { FeatureExtractor, storedColumns } from './features/extract';
 import { currentEventKey } from './features/kinds';
 import { learnIdentity, UidMap } from './features/subject';
-import { fnv1a64 } from './hash';
+import { RowIds, type IdCount } from './row-id';
 import { announceBackend, selectBackend } from './models/backend';
 import { pace } from './pacing';
 import { Subject, type SubjectOptions, type SubjectStateFile, type SubjectVerdict } from './subject';
@@ -72,12 +72,6 @@ interface Parked {
   order: number;
 }
 
-/** the identical rows counted at the newest time (Scorer.idFor) */
-export interface IdCount {
-  time: number;
-  seen: ReadonlyMap<string, number>;
-}
-
 export class Scorer {
   /** the loaded subjects, least recently used first */
   private readonly subjects = new Map<string, Subject>();
@@ -100,9 +94,8 @@ export class Scorer {
   private readonly subjectOptions: SubjectOptions;
   /** pooled baselines mix many subjects' streams: no sequence model, whose context would be noise */
   private readonly baselineOptions: SubjectOptions;
-  private lastIdTime = -1;
-  /** rows at lastIdTime by hash: every row counted here, since its time began, moves the ids after it */
-  private idsAtTime = new Map<string, number>();
+  /** the ids of the rows scored, identical rows of a second told apart by their order */
+  private readonly ids = new RowIds();
   /** suspicion carried down a process chain (chain-suspicion.ts) */
   private readonly chains = new ChainSuspicion();
   /** one tool against many peers (connection-fan.ts) */
@@ -531,7 +524,7 @@ export class Scorer {
         const row = rows[i];
         const v = verdicts[j];
         out[i] = {
-          id: this.idFor(row),
+          id: this.ids.next(row),
           time: row.time,
           host: row.host,
           subject: extracted[i].subject,
@@ -598,30 +591,14 @@ export class Scorer {
     return b;
   }
 
-  /** where the count of identical rows (idFor) stands: a batch scored again from here gets the same ids */
+  /** where the count of identical rows (RowIds) stands: a batch scored again from here gets the same ids */
   idCount(): IdCount {
-    return { time: this.lastIdTime, seen: new Map(this.idsAtTime) };
+    return this.ids.count();
   }
 
   /** go back to a count idCount gave, before a batch is scored again */
   restoreIdCount(count: IdCount): void {
-    this.lastIdTime = count.time;
-    this.idsAtTime = new Map(count.seen);
-  }
-
-  /**
-   * A stable id for a row: the same row scored again gets the same id, and identical rows
-   * logged in the same second are told apart by their position.
-   */
-  private idFor(row: ResultRow): string {
-    const h = fnv1a64(`${row.host}\u0000${row.query}\u0000${row.action}\u0000${row.time}\u0000${JSON.stringify(row.columns)}`);
-    if (row.time !== this.lastIdTime) {
-      this.lastIdTime = row.time;
-      this.idsAtTime.clear();
-    }
-    const seen = this.idsAtTime.get(h) ?? 0;
-    this.idsAtTime.set(h, seen + 1);
-    return `${row.time.toString(36)}-${h}${seen ? `-${seen}` : ''}`;
+    this.ids.restore(count);
   }
 
   /** apply feedback to the subject of a scored event */
@@ -801,6 +778,7 @@ export function subjectFileName(subject: string): string {
 }
 
 export { fnv1a64 } from './hash';
+export type { IdCount } from './row-id';
 
 /**
  * The parked learning subjects by (events, order): the one that has learnt the least first,

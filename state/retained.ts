@@ -234,6 +234,12 @@ export abstract class Retained<R> {
   private newest = 0;
   /** a segment was created since the directory was last fsynced */
   private dirUnsynced = false;
+  /**
+   * segment files of which records could not be read at load (a read error, unreadable
+   * records, not a file), each named in the log: rows retained there are not here, and a
+   * caller that expected them says why (`anomaly score`, whose summary put it down to retention)
+   */
+  unreadableAtLoad = 0;
 
   constructor(
     protected readonly kind: RetainedKind<R>,
@@ -849,9 +855,11 @@ export abstract class Retained<R> {
         if ((err as NodeJS.ErrnoException).code === 'ELOOP' && !this.opts.readOnly) {
           // a link is never followed, and set aside as every other state file found to be one
           this.log('warn', `${file}: a symbolic link where a state file belongs; not followed, moved to ${quarantine(file)}`);
+          this.unreadableAtLoad++;
           continue;
         }
         this.log('error', `${file}: cannot read ${what} (${(err as Error).message}); skipped`);
+        this.unreadableAtLoad++;
         continue;
       }
       try {
@@ -861,6 +869,7 @@ export abstract class Retained<R> {
       } catch (err) {
         fs.closeSync(fd);
         this.log('error', `${file}: cannot read ${what} (${(err as Error).message}); skipped`);
+        this.unreadableAtLoad++;
         continue;
       }
       const seg: Segment = { n, file, fd, size: 0, lastRow: 0 };
@@ -932,6 +941,7 @@ export abstract class Retained<R> {
       if (failed) this.log('error', `${file}: cannot read ${what} past byte ${at} (${failed.message}); the rows before are kept`);
       else if (good < size) this.log('warn', `${file}: skipped a torn last record (${size - good} bytes) left by a crash`);
       const rows = this.end - firstEnd;
+      if (failed || corrupt > 0) this.unreadableAtLoad++;
       if (corrupt > 0 && rows === 0) {
         this.segments.pop();
         fs.closeSync(fd);

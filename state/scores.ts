@@ -2,7 +2,7 @@ import { compareMarks, isQueuedMark, type QueuedMark, type ScoredEvent, type Tak
 import { hashText, idSet, range, Retained, verdictIds, within, VERDICTS, LOW_SCORE, type RetainedKind, type RetainedOptions, type Walk } from './retained';
 import type { AnswerShare, HeldBack } from './answer-share';
 import { eventDigest } from './event-digest';
-import { RunRows, runKey, runNumber } from './retained-runs';
+import { NumberCounts, rowNumber, runKey, runNumber } from './retained-runs';
 import { readInSlices, SCORE_SLACK, textKey, type RowIdentity, type ScoreFilter, type ScoreStore } from './store';
 
 // The retained `anomaly_scores` rows: an index of typed columns and the rows in segment files
@@ -18,7 +18,13 @@ const LOW_CACHE_BYTES = 8 << 20;
 /** the last rows a replay after a crash can repeat: far more than 250 ms of scoring */
 const REPLAY_IDS = 50_000;
 
-export type RetainedScoresOptions = RetainedOptions;
+export type RetainedScoresOptions = RetainedOptions & {
+  /**
+   * keep the number of each row's id as it is loaded (rowNumbers): 8 bytes a row loaded, for
+   * the command line's ledgers; the extension keeps none
+   */
+  rowNumbers?: boolean;
+};
 
 /** the last second of year 9999, as results lines are bounded (scorer/parse/results.ts) */
 const LAST_SECOND = 253_402_300_799;
@@ -73,9 +79,13 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
    * lines, and the ids of the last REPLAY_IDS rows loaded reached back over only part of it
    */
   private retainedThrough: QueuedMark | null = null;
+  /** rowNumber of each row's id by its absolute row number, while loading with the option rowNumbers */
+  private loadedNumbers: Float64Array | null;
+  private loadedCount = 0;
 
   constructor(opts: RetainedScoresOptions, load = true) {
     super(SCORES, opts);
+    this.loadedNumbers = opts.rowNumbers ? new Float64Array(1024) : null;
     if (load) for (const _ of this.loading());
   }
 
@@ -92,8 +102,17 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
     return store;
   }
 
-  protected override indexed(_row: number, ev: ScoredEvent, loading: boolean): void {
+  protected override indexed(row: number, ev: ScoredEvent, loading: boolean): void {
     if (!loading) return;
+    if (this.loadedNumbers) {
+      if (row >= this.loadedNumbers.length) {
+        const grown = new Float64Array(Math.max(row + 1, this.loadedNumbers.length * 2));
+        grown.set(this.loadedNumbers);
+        this.loadedNumbers = grown;
+      }
+      this.loadedNumbers[row] = rowNumber(ev.id);
+      this.loadedCount = Math.max(this.loadedCount, row + 1);
+    }
     if (isQueuedMark(ev.queued)) this.retainedThrough = ev.queued;
     const lastIds = this.lastIds;
     lastIds.push([ev.id, ev.time]);
@@ -230,12 +249,30 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
    * state, which `anomaly score --log` must not score nor learn again (it keeps a ledger of
    * its own runs only). Read from the index, not the segments: 8 bytes a retained row.
    */
-  runRows(): RunRows {
+  runRows(): NumberCounts {
     const keys = new Float64Array(this.size);
     let n = 0;
     for (let i = this.start; i < this.end; i++)
       if (!this.isDead(i)) keys[n++] = runNumber(runKey({ host: this.hosts.values[this.host[i]], query: this.tags.values[this.tag[i]], time: this.time[i] }));
-    return new RunRows(keys.subarray(0, n));
+    return new NumberCounts(keys.subarray(0, n));
+  }
+
+  /**
+   * The rows retained when the store was loaded, by the number of their ids (rowNumber): the
+   * rows themselves, where runRows counts them. Needs the option rowNumbers; the numbers kept
+   * while loading are let go.
+   */
+  rowNumbers(): NumberCounts {
+    const loaded = this.loadedNumbers;
+    if (!loaded) throw new Error('rowNumbers needs the store opened with the option rowNumbers');
+    this.loadedNumbers = null;
+    const keys = new Float64Array(this.size);
+    let n = 0;
+    for (let i = this.start; i < this.end; i++) {
+      const row = this.base + i;
+      if (!this.isDead(i) && row < this.loadedCount) keys[n++] = loaded[row];
+    }
+    return new NumberCounts(keys.subarray(0, n));
   }
 
   get(id: string): ScoredEvent | undefined {

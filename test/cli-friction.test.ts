@@ -92,7 +92,7 @@ t.test('every friction point is one clear line with its sysexits code', async (t
     t.equal(fs.statSync(path.join(state, f.name)).mode & 0o777, 0o600, `${f.name}: 0600`);
   const again = anomaly(['train', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
   t.equal(again.code, 65, 'the same log again: nothing new, EX_DATAERR');
-  t.match(again.err, /all 266 rows were already learned \(same host, query and time/);
+  t.match(again.err, /all 266 rows were already learned \(the same rows, host, query, time and columns/);
   oneLine(again, 'the same log again');
 
   // a log that is not osquery's: score says so as train does, instead of exit 0 and no rows

@@ -2,8 +2,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t, { type Test } from 'tap';
+import { spawn } from 'child_process';
 import { anomaly } from './helpers/cli';
-import { JUMPVM_LOG, WORKSTATION_EXPORT } from './helpers/paths';
+import { bareNode } from './helpers/bare-node';
+import { DIST, JUMPVM_LOG, WORKSTATION_EXPORT } from './helpers/paths';
 
 t.test('help and usage errors follow Unix conventions', async (t) => {
   const help = anomaly(['--help']);
@@ -155,7 +157,10 @@ t.test('train given rows the state retains as scored learns nothing twice', asyn
   const learnt = events();
   const again = anomaly(['train', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
   t.equal(again.code, 65, 'nothing new to learn: EX_DATAERR');
-  t.match(again.err, /all 266 rows were already learned \(same host, query and time as rows .* or the extension or 'anomaly score' scored there\)/);
+  t.match(
+    again.err,
+    /all 266 rows were already learned \(the same rows, host, query, time and columns, as .* or the extension or 'anomaly score' scored there\)/,
+  );
   t.equal(events(), learnt, 'no subject learnt them twice');
 });
 
@@ -322,4 +327,168 @@ t.test('train fits windows only for subjects with the history their calibration 
   const again = anomaly(['train', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
   t.equal(again.code, 0, again.err);
   t.match(again.out, /windows of 600 s scored for host@jumpvm\n/);
+});
+
+/** the jumpvm log cut inside its 21-row run of process_memory, after `head` of its rows: what a log rotation does */
+function rotatedJumpvm(dir: string, head = 10): { head: string; tail: string; headRows: number; tailRows: number } {
+  const lines = fs.readFileSync(JUMPVM_LOG, 'utf8').trim().split('\n');
+  const start = lines.findIndex((l) => {
+    const j = JSON.parse(l);
+    return j.name === 'pack_incident-response_process_memory' && j.unixTime === 1678937151;
+  });
+  const cut = start + head;
+  const files = { head: path.join(dir, 'osqueryd.results.log.1'), tail: path.join(dir, 'osqueryd.results.log') };
+  fs.writeFileSync(files.head, lines.slice(0, cut).join('\n') + '\n');
+  fs.writeFileSync(files.tail, lines.slice(cut).join('\n') + '\n');
+  return { ...files, headRows: cut, tailRows: lines.length - cut };
+}
+
+/** the ids of score's JSON lines */
+function idsOf(out: string): string[] {
+  return out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l).id as string);
+}
+
+// ledger: the ledgers knew "the first N rows of run R". A run split by a log rotation (its head in
+// osqueryd.results.log.1, its tail in osqueryd.results.log), scored file by file, had the first N
+// rows of its tail taken for the head's: never scored, never learnt, and the head's rows shown
+// in their place
+t.test('a run split across a log rotation, scored file by file, has every row scored exactly once', async (t) => {
+  const { state, cfg } = trainedOnWorkstation(t);
+  const whole = trainedOnWorkstation(t);
+  const { head, tail, headRows, tailRows } = rotatedJumpvm(state);
+  const first = anomaly(['score', '--log', head, '--state', state, '--config', cfg]);
+  t.equal(first.code, 0, first.err);
+  t.match(first.err, new RegExp(`scored ${headRows} rows`));
+  const second = anomaly(['score', '--log', tail, '--state', state, '--config', cfg]);
+  t.equal(second.code, 0, second.err);
+  t.match(second.err, new RegExp(`scored ${tailRows} rows \\(`), 'every row of the tail is new');
+  const once = anomaly(['score', '--log', JUMPVM_LOG, '--state', whole.state, '--config', whole.cfg, '--quiet']);
+  t.equal(once.code, 0, once.err);
+  const ids = [...idsOf(first.out), ...idsOf(second.out)];
+  t.equal(new Set(ids).size, 266, 'no row printed twice');
+  t.same(ids.sort(), idsOf(once.out).sort(), 'the rows scored as the log read whole scores them');
+  t.equal(eventsLearnt(state), eventsLearnt(whole.state), 'every row learnt once, as from the log read whole');
+  // the whole log, read again, is known row by row
+  const again = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg]);
+  t.match(again.err, /scored 0 rows and showed 266 rows/);
+  t.equal(idsOf(again.out).length, 266);
+  // and train, on either file, knows them all
+  const trained = anomaly(['train', '--log', tail, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(trained.code, 65, 'nothing new to learn in the tail');
+});
+
+// ledger: retained rows were shown by run: a log holding part of a run the state holds whole
+// printed the whole run, rows that are not in the log among them (55 rows read, 66 printed)
+t.test('a log holding part of a run scored before prints the rows it holds, each once', async (t) => {
+  const { state, cfg } = trainedOnWorkstation(t);
+  const scored = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(scored.code, 0, scored.err);
+  const { head, headRows } = rotatedJumpvm(state);
+  for (const ledger of [true, false]) {
+    // (without the ledger: as the extension leaves its state)
+    if (!ledger) fs.rmSync(path.join(state, 'scored-runs'));
+    const part = anomaly(['score', '--log', head, '--state', state, '--config', cfg]);
+    t.equal(part.code, 0, part.err);
+    t.equal(idsOf(part.out).length, headRows, `one row printed a row read (${ledger ? 'ledger' : 'retained rows only'})`);
+    t.match(part.err, new RegExp(`scored 0 rows and showed ${headRows} rows`));
+    t.same(idsOf(part.out).sort(), idsOf(scored.out).slice(0, headRows).sort(), 'the rows read, as they were scored');
+  }
+});
+
+// ledger: runs are named by host, query and time; two hosts with one hostIdentifier (cloned
+// images) share them, and the second host's rows at the first's times were taken for scored
+t.test("a host named as another scored before: its own rows at the same times are scored, not taken for the other's", async (t) => {
+  const { state, cfg } = trainedOnWorkstation(t);
+  const a = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(a.code, 0, a.err);
+  // the clone: the same hostIdentifier, queries and times, its own host_uuid and column values
+  const clone = path.join(state, 'clone.log');
+  const lines = fs.readFileSync(JUMPVM_LOG, 'utf8').trim().split('\n');
+  fs.writeFileSync(
+    clone,
+    lines
+      .map((l) => {
+        const j = JSON.parse(l);
+        j.decorations.host_uuid = '00000000-0000-4000-8000-000000000002';
+        const k = Object.keys(j.columns)[0];
+        j.columns[k] = `${j.columns[k]}2`;
+        return JSON.stringify(j);
+      })
+      .join('\n') + '\n',
+  );
+  const b = anomaly(['score', '--log', clone, '--state', state, '--config', cfg]);
+  t.equal(b.code, 0, b.err);
+  t.match(b.err, /scored 266 rows \(/, "every row of the clone scored (before: 0, all taken for the first host's)");
+  t.equal(new Set([...idsOf(a.out), ...idsOf(b.out)]).size, 532);
+});
+
+// ledger: a damaged retained segment is set aside at the start; the rows scored before that it
+// held were counted "showed" (none was printed) and put down to retention
+t.test('score over retained scores damaged at this start says the rows are lost to the damage and shows none it has not', async (t) => {
+  const { state, cfg, first } = scoredTwice(t, () => {});
+  t.ok(first.out);
+  const dir = path.join(state, 'scores');
+  for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.jsonl'))) fs.writeFileSync(path.join(dir, f), 'not a record\n'.repeat(40));
+  const again = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg]);
+  t.equal(again.code, 0, again.err);
+  t.equal(idsOf(again.out).length, 0, 'nothing printed: nothing retained');
+  const summary = again.err.trim().split('\n').pop()!;
+  t.notMatch(summary, /showed 266/, 'no row counted as shown that was not');
+  t.match(summary, /266 rows scored before .*not shown/);
+  t.match(summary, /could not be read at this start/, 'the damage named');
+  t.notMatch(summary, /\(266 of them no longer retained: retention's max_rows or max_days\)/, 'not put down to retention');
+});
+
+// ledger: `score` stopped by a signal (Ctrl-C) had appended the rows of its batches so far to the
+// retained scores and saved neither its ledger nor the subjects that learnt them: the next
+// score took those rows for scored (dedup counts every retained row), and never learnt them
+t.test('score stopped by SIGINT saves what it scored: the next score learns the rest, and nothing twice', async (t) => {
+  const { state, cfg } = trainedOnWorkstation(t);
+  const before = eventsLearnt(state);
+  // the jumpvm log once a day for 20 days: batches of 2,000 rows, stopped after the first
+  const lines = fs.readFileSync(JUMPVM_LOG, 'utf8').trim().split('\n');
+  const log = path.join(state, 'days.log');
+  const days = Array.from({ length: 20 }, (_, d) =>
+    lines.map((l) => {
+      const j = JSON.parse(l);
+      j.unixTime += d * 86_400;
+      return JSON.stringify(j);
+    }),
+  ).flat();
+  fs.writeFileSync(log, days.join('\n') + '\n');
+  const child = spawn(...bareNode([path.join(DIST, 'cli', 'main.js'), 'score', '--log', log, '--state', state, '--config', cfg]), {
+    env: { ...process.env, ANOMALY_CONFIG: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const ended = new Promise<number | string | null>((resolve) => child.on('close', (code, signal) => resolve(code ?? signal)));
+  // signalled once the first batch's scores are printed: they are retained by then
+  await new Promise<void>((resolve) =>
+    child.stdout.on('data', (d) => {
+      if (!out) {
+        child.kill('SIGINT');
+        resolve();
+      }
+      out += d;
+    }),
+  );
+  const code = await ended;
+  t.equal(code, 130, `the shell's code for SIGINT, once what was scored is saved (${err.trim().split('\n').pop()})`);
+  t.match(err, /stopped by SIGINT \(what was scored is saved\): the rest of the logs is scored the next time/);
+  const printed = idsOf(out).length;
+  t.ok(printed > 0 && printed < days.length, `stopped in the middle: ${printed} rows of ${days.length}`);
+  const ledger = fs.readFileSync(path.join(state, 'scored-runs'), 'utf8').trim().split('\n');
+  t.equal(ledger.length, printed, 'every row scored is in the ledger');
+  t.ok(eventsLearnt(state) > before, 'and the subjects that learnt them are saved');
+  // (the bad rows only: the whole log's JSON is more than spawnSync keeps)
+  const rest = anomaly(['score', '--log', log, '--state', state, '--config', cfg, '--only', 'bad']);
+  t.equal(rest.code, 0, rest.err);
+  t.match(rest.err, new RegExp(`scored ${(days.length - printed).toLocaleString('en-US')} rows and showed ${printed.toLocaleString('en-US')} rows`));
+  t.equal(fs.readFileSync(path.join(state, 'scored-runs'), 'utf8').trim().split('\n').length, days.length, 'every row scored once, in the ledger');
 });

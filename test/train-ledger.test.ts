@@ -2,7 +2,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
-import { SCORED_RUNS, TrainLedger } from '../cli/train-ledger';
+import { SCORED_RUNS, TRAINED_RUNS, TrainLedger } from '../cli/train-ledger';
+import { runKey } from '../state/retained-runs';
 import type { ResultRow } from '../scorer/types';
 
 // The ledger of runs `anomaly train` has learned (cli/train-ledger.ts) is appended to after
@@ -41,15 +42,17 @@ t.test('a run read in part is known for the rows read: its later rows are new', 
   const row = (pid: number): ResultRow => ({ ...run(1_790_000_000), columns: { pid: String(pid) } });
   let ledger = new TrainLedger(dir, SCORED_RUNS);
   for (const pid of [1, 2]) {
-    t.notOk(ledger.knows(row(pid)));
-    ledger.note(row(pid));
+    const r = row(pid);
+    t.notOk(ledger.knows(r));
+    ledger.note(r);
   }
   ledger.save();
   ledger = new TrainLedger(dir, SCORED_RUNS);
   t.ok(ledger.knows(row(1)), 'the rows of the run read before are known');
   t.ok(ledger.knows(row(2)));
-  t.notOk(ledger.knows(row(3)), 'the row written after them is not');
-  ledger.note(row(3));
+  const third = row(3);
+  t.notOk(ledger.knows(third), 'the row written after them is not');
+  ledger.note(third);
   ledger.save();
   ledger = new TrainLedger(dir, SCORED_RUNS);
   t.same(
@@ -68,7 +71,7 @@ t.test('a run read in part is known for the rows read: its later rows are new', 
     'training learns the later row of the run, once',
   );
   // a ledger written before the counts (bare hashes) knows its runs whole, as it did
-  fs.writeFileSync(path.join(dir, SCORED_RUNS), fs.readFileSync(path.join(dir, SCORED_RUNS), 'utf8').replace(/ .*$/gm, ''));
+  fs.writeFileSync(path.join(dir, SCORED_RUNS), `${runKey(row(1))}\n`);
   ledger = new TrainLedger(dir, SCORED_RUNS);
   t.same(
     [1, 2, 3, 4].map((pid) => ledger.knows(row(pid))),
@@ -91,15 +94,25 @@ t.test('the ledger is bounded: past its size, only the newest runs are kept', as
   for (let i = 8; i < 12; i++) t.ok(ledger.isNew(at(i)));
   ledger.save();
   const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
-  t.ok(lines.length <= 10, `the file holds ${lines.length} runs, at most 10`);
+  t.ok(lines.length <= 10, `the file holds ${lines.length} rows, at most 10`);
   ledger = new TrainLedger(dir, SCORED_RUNS, 10);
   t.same(
-    [11, 10, 7].map((i) => ledger.knows(at(i))),
-    [true, true, true],
-    'the newest runs are known',
+    [11, 10, 8, 7].map((i) => ledger.knows(at(i))),
+    [true, true, true, true],
+    'the newest rows are known (the latest appended)',
   );
   t.notOk(ledger.knows(at(0)), 'the oldest is not');
   t.equal(fs.statSync(file).mode & 0o777, 0o600);
+  // one reading of more rows than the bound keeps its newest half
+  ledger = new TrainLedger(dir, SCORED_RUNS, 10);
+  for (let i = 100; i < 130; i++) ledger.isNew(at(i));
+  ledger.save();
+  t.equal(fs.readFileSync(file, 'utf8').trim().split('\n').length, 5);
+  ledger = new TrainLedger(dir, SCORED_RUNS, 10);
+  t.same(
+    [129, 125, 124].map((i) => ledger.knows(at(i))),
+    [true, true, false],
+  );
 });
 
 t.test('a damaged line of a ledger is named in a warning, not skipped in silence (review12)', async (t) => {
@@ -150,4 +163,109 @@ t.test('a damaged line of a ledger is named in a warning, not skipped in silence
   t.notOk(ledger.isNew(run(1_790_000_000)));
   t.notOk(ledger.isNew(run(1_790_000_060)));
   t.equal(fs.readFileSync(file, 'utf8').split('\n').length, 3, 'two lines and the end');
+});
+
+// ledger: the ledgers held "the first N rows of run R". osqueryd's filesystem logger rotates
+// between two lines, and a run's head in osqueryd.results.log.1 and its tail in
+// osqueryd.results.log, read by two commands, had the tail's first N rows taken for the head's
+t.test('a run split by a log rotation, read in two parts, has each part known for its own rows', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-ledger-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const row = (pid: number): ResultRow => ({ ...run(1_790_000_000), columns: { pid: String(pid) } });
+  for (const file of [SCORED_RUNS, TRAINED_RUNS]) {
+    let ledger = new TrainLedger(dir, file);
+    t.same(
+      [1, 2, 3].map((pid) => ledger.isNew(row(pid))),
+      [true, true, true],
+    );
+    ledger.save();
+    ledger = new TrainLedger(dir, file);
+    t.same(
+      [4, 5, 6].map((pid) => ledger.isNew(row(pid))),
+      [true, true, true],
+      `${file}: the tail's rows are new (before: the first three taken for the head's)`,
+    );
+    ledger.save();
+    ledger = new TrainLedger(dir, file);
+    t.same(
+      [1, 2, 3, 4, 5, 6, 7].map((pid) => ledger.knows(row(pid))),
+      [true, true, true, true, true, true, false],
+      `${file}: the run read whole is known row by row`,
+    );
+  }
+});
+
+// ledger: two hosts of one hostIdentifier share host, query and time; their rows are told
+// apart by their columns. Rows identical in every column are one row, to the ledger as to the
+// scorer's id (anomaly_scores.id): identical rows of one second are counted, from the start of
+// each reading
+t.test('rows are told apart by their columns; identical rows of a second by their order', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-ledger-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const row = (pid: string, uuid: string): ResultRow => ({ ...run(1_790_000_000), columns: { pid }, decorations: { host_uuid: uuid } });
+  let ledger = new TrainLedger(dir);
+  t.same([ledger.isNew(row('1', 'a')), ledger.isNew(row('1', 'a')), ledger.isNew(row('2', 'a'))], [true, true, true]);
+  ledger.save();
+  ledger = new TrainLedger(dir);
+  t.same(
+    [ledger.isNew(row('3', 'b')), ledger.isNew(row('2', 'b'))],
+    [true, false],
+    "another host of the same name: its own row is new; one identical in every column is taken for the first host's",
+  );
+  ledger = new TrainLedger(dir);
+  t.same(
+    [ledger.isNew(row('1', 'a')), ledger.isNew(row('1', 'a')), ledger.isNew(row('1', 'a'))],
+    [false, false, true],
+    'a third identical row of the second is new',
+  );
+});
+
+// ledger: a ledger of before holds runs (a hash, the rows kept, the time): upgraded, it is
+// still read as it was, and the rows noted after it are named one by one
+t.test("a ledger of runs of before is still read: its runs' first rows known, and new rows named after them", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-ledger-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const row = (pid: number, time = 1_790_000_000): ResultRow => ({ ...run(time), columns: { pid: String(pid) } });
+  const file = path.join(dir, SCORED_RUNS);
+  // as the build before wrote it: two rows of the first run kept, the second whole
+  fs.writeFileSync(file, `${runKey(row(1))} 2 1790000000\n${runKey(row(1, 1_790_000_060))}\n`, { mode: 0o600 });
+  const said: string[] = [];
+  let ledger = new TrainLedger(dir, SCORED_RUNS, undefined, (m) => said.push(m));
+  t.same(said, [], 'no line of it taken for damaged');
+  t.same(
+    [1, 2, 3].map((pid) => ledger.isNew(row(pid))),
+    [false, false, true],
+    'the first two rows of the run are known, the third is new',
+  );
+  t.same(
+    [7, 8].map((pid) => ledger.isNew(row(pid, 1_790_000_060))),
+    [false, false],
+    'a run kept whole is known whole',
+  );
+  ledger.save();
+  ledger = new TrainLedger(dir, SCORED_RUNS, undefined, (m) => said.push(m));
+  t.same(
+    [1, 2, 3, 4].map((pid) => ledger.knows(row(pid))),
+    [true, true, true, false],
+    'read again after the upgrade, nothing is new twice',
+  );
+  t.same(said, []);
+  t.match(fs.readFileSync(file, 'utf8'), /^[0-9a-f]{16} 2 1790000000\n[0-9a-f]{16}\n[0-9a-f]{13}\n$/, 'the lines of before kept, the new row after them');
+  // score's counts name rows it retained: where the retained scores hold as many of the run,
+  // they name the rows, and the count gives way (a rotation's tail is then new)
+  ledger = new TrainLedger(dir, SCORED_RUNS);
+  ledger.alsoKnown({ row: () => false, retainedOfRun: () => 2 });
+  t.same(
+    [5, 6].map((pid) => ledger.knows(row(pid))),
+    [false, false],
+    'rows the retained scores do not hold are new, though the count of before would have taken them',
+  );
+  // train's counts name rows learnt, which nothing retains: they stand
+  fs.writeFileSync(path.join(dir, TRAINED_RUNS), `${runKey(row(1))} 2 1790000000\n`, { mode: 0o600 });
+  ledger = new TrainLedger(dir, TRAINED_RUNS);
+  ledger.alsoKnown({ row: () => false, retainedOfRun: () => 2 });
+  t.same(
+    [5, 6, 7].map((pid) => ledger.knows(row(pid))),
+    [true, true, false],
+  );
 });

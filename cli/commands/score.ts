@@ -1,3 +1,4 @@
+import * as os from 'os';
 import * as path from 'path';
 import { Scorer } from '../../scorer/scorer';
 import { RetainedScores } from '../../state/scores';
@@ -9,6 +10,7 @@ import { CliError, EXIT } from '../exit';
 import { checkInputFile, configFrom, holdState, jsonText, lexists, logBatches, STATE_FLAGS, stateHelp, stderrLog, table, type RowStreamStats } from './shared';
 import { notScored } from '../../extension/own-output';
 import { SCORED_RUNS, TrainLedger } from '../train-ledger';
+import { rowNumber, runNumber } from '../../state/retained-runs';
 import type { ResultRow, ScoredEvent } from '../../scorer/types';
 
 export const help = `Usage: anomaly score --log FILE... [options]
@@ -17,10 +19,12 @@ Score every row of osquery results logs with the models in the state directory a
 one anomaly_scores row per result row: JSON lines by default, or an osqueryi-style table.
 Scored rows, and each subject's time windows as they close, are also retained in the state
 directory (for 'anomaly report'), and good rows keep teaching the models, exactly as in the
-extension. Windows still open at the end of the logs stay open for the next run. Query runs
-(host, query and time) scored into the state before, by this command or by the extension,
-are printed as they were retained, not scored or learned again: scoring a growing results log
-again scores its new lines only.
+extension. Windows still open at the end of the logs stay open for the next run. Rows scored
+into the state before (the same host, query, time and columns), by this command or by the
+extension, are printed as they were retained, not scored or learned again: scoring a growing
+results log again, or a rotated one file by file, scores its new rows only. Stopped by
+Ctrl-C or SIGTERM, it finishes the batch under way and saves what it scored (exit 130, 143);
+a second signal ends it at once.
 Since good rows are learnt, a log another user could change (theirs, writable by everyone, or
 in a folder they may write) is refused (exit 66), as train refuses it.
 
@@ -68,6 +72,7 @@ export async function run(argv: string[]): Promise<number> {
     maxRows: config.retention.max_rows,
     maxDays: config.retention.max_days,
     log,
+    rowNumbers: true,
   });
   const windows = new WindowScorer(windowOptionsFrom(config, path.join(config.state_dir, 'windows'), log));
   const retainedWindows = new RetainedWindows({
@@ -80,19 +85,18 @@ export async function run(argv: string[]): Promise<number> {
   const tableRows: Record<string, unknown>[] = [];
   let bad = 0;
   // A results log grows all day and is scored again (as a table, then as JSON; each morning
-  // the whole file). A run scored again would be learnt twice and scored after the rows that
-  // followed it; a run this state has scored is shown as it was scored and kept, instead.
+  // the whole file). A row scored again would be learnt twice and scored after the rows that
+  // followed it; a row this state has scored is shown as it was scored and kept, instead.
   const ledger = new TrainLedger(config.state_dir, SCORED_RUNS, undefined, (msg) => log('warn', msg));
-  // The ledger names the runs this command scored; the extension keeps none, and its rows
+  // The ledger names the rows this command scored; the extension keeps none, and its rows
   // scored again (the filesystem log osqueryd writes beside the anomaly logger) were learnt
-  // twice. Its runs are known by the rows retained when this run began.
-  const runs = retained.runRows();
-  ledger.alsoKnown((key) => runs.rowsOf(key));
+  // twice. They are known by the rows retained when this command began.
+  const retainedRows = retained.rowNumbers();
+  const retainedRuns = ledger.hasCounts ? retained.runRows() : null;
+  ledger.alsoKnown({ row: (n) => retainedRows.has(n), retainedOfRun: retainedRuns ? (run) => retainedRuns.count(runNumber(run)) : undefined });
   let fresh = 0;
   let shownAgain = 0;
   let goneAgain = 0;
-  // a run whose lines straddle two batches is shown once, whole
-  const shownRuns = new Set<string>();
   const show = (events: readonly ScoredEvent[]) => {
     // (a row the extension retained carries its place in its queue: not part of the row shown)
     for (const { queued: _queued, ...s } of events) {
@@ -102,6 +106,17 @@ export async function run(argv: string[]): Promise<number> {
       else tableRows.push({ ...s, time: new Date(s.time * 1000).toISOString().replace('.000Z', 'Z'), score: s.score === null ? '' : s.score.toFixed(3) });
     }
   };
+  // Stopped (Ctrl-C, a service manager's SIGTERM) in the middle, the command left the rows of
+  // its batches so far retained and neither the subjects that learnt them nor the ledger
+  // saved: the next score showed them as scored, and their good rows were never learnt. The
+  // batch under way is finished and everything saved, as at the end; a second signal ends the
+  // command at once, as before.
+  let stoppedBy: NodeJS.Signals | null = null;
+  const stop = (signal: NodeJS.Signals) => {
+    stoppedBy = signal;
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
   try {
     for await (const batch of logBatches(
       files,
@@ -111,13 +126,12 @@ export async function run(argv: string[]): Promise<number> {
       config.queue.max_line_bytes,
       (rows) => notScored(config, rows),
     )) {
-      const news = batch.filter((row) => !ledger.knows(row));
-      if (news.length < batch.length) {
-        const earlier = retainedRuns(
-          retained,
-          batch.filter((row) => !news.includes(row)),
-          shownRuns,
-        );
+      if (stoppedBy) break;
+      const news: ResultRow[] = [];
+      const known: ResultRow[] = [];
+      for (const row of batch) (ledger.knows(row) ? known : news).push(row);
+      if (known.length) {
+        const earlier = retainedRowsOf(retained, known, (row) => ledger.numberOf(row));
         shownAgain += earlier.shown.length;
         goneAgain += earlier.gone;
         show(earlier.shown);
@@ -134,65 +148,80 @@ export async function run(argv: string[]): Promise<number> {
       bar.update('scoring', stats.rows, 0);
     }
   } finally {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
     retained.flush();
     retained.close();
     retainedWindows.close();
     scorer.save();
     windows.save();
-    // after the scores are kept: a run in the ledger whose rows were lost would be shown as
-    // nothing the next time, while a run scored and kept but not in the ledger is scored again
+    // after the scores are kept: a row in the ledger whose score was lost would be shown as
+    // nothing the next time, while a row scored and kept but not in the ledger is scored again
     ledger.save();
   }
+  const stopped = stoppedBy as NodeJS.Signals | null;
   // as train says: a file of other lines (syslog, osqueryd.INFO) is not an empty day of results
-  if (stats.rows === 0 && stats.errors > 0) throw new CliError(`${files.join(', ')}: no result rows found (${stats.errors} lines skipped)`, EXIT.dataerr);
-  const again = shownAgain + goneAgain;
-  const skipped = `${stats.errors ? `, ${stats.errors} lines skipped` : ''}${stats.skipped ? `, ${stats.skipped} lines of the extension's own tables or ignored queries skipped` : ''}`;
+  if (!stopped && stats.rows === 0 && stats.errors > 0)
+    throw new CliError(`${files.join(', ')}: no result rows found (${stats.errors} lines skipped)`, EXIT.dataerr);
+  const skipped =
+    `${stats.errors ? `, ${stats.errors} lines skipped` : ''}${stats.skipped ? `, ${stats.skipped} lines of the extension's own tables or ignored queries skipped` : ''}` +
+    (stopped ? `; stopped by ${stopped} (what was scored is saved): the rest of the logs is scored the next time` : '');
+  const count = (n: number) => n.toLocaleString('en-US');
+  // Rows scored before that are not retained are neither shown nor counted as shown; and a
+  // store that could not read some of its files at this start is named, not put down to
+  // retention (its rows are gone to the damage as much as to max_rows or max_days).
+  const gone = !goneAgain
+    ? ''
+    : retained.unreadableAtLoad
+      ? `; ${count(goneAgain)} rows scored before were not shown, nor scored or learned again: they are not in the retained scores, ${retained.unreadableAtLoad} of whose files could not be read at this start (see above), or retention's max_rows or max_days dropped them`
+      : `; ${count(goneAgain)} rows scored before were not shown, nor scored or learned again: no longer retained (retention's max_rows or max_days)`;
   bar.done(
-    again
-      ? `scored ${fresh.toLocaleString('en-US')} rows and showed ${again.toLocaleString('en-US')} rows of query runs scored before into ${config.state_dir} (by the extension or an earlier score) as they were retained, not scored or learned again` +
-          (goneAgain ? ` (${goneAgain.toLocaleString('en-US')} of them no longer retained: retention's max_rows or max_days)` : '') +
-          `; ${bad} bad in all${skipped}`
-      : `scored ${fresh.toLocaleString('en-US')} rows (${bad} bad)${skipped}`,
+    shownAgain || goneAgain
+      ? `scored ${count(fresh)} rows` +
+          (shownAgain
+            ? ` and showed ${count(shownAgain)} rows of query runs scored before into ${config.state_dir} (by the extension or an earlier score) as they were retained, not scored or learned again`
+            : '') +
+          `${gone}; ${bad} bad ${goneAgain ? 'among the rows scored and shown' : 'in all'}${skipped}`
+      : `scored ${count(fresh)} rows (${bad} bad)${skipped}`,
   );
   if (format === 'table') process.stdout.write(table(tableRows, COLUMNS));
+  // (the shell's code for a command a signal ended: 130 for SIGINT, 143 for SIGTERM)
+  if (stopped) return 128 + os.constants.signals[stopped];
   return flags['fail-on-bad'] && bad > 0 ? EXIT.findings : EXIT.ok;
 }
 
 /**
- * The retained scores of the runs of `rows` not yet in `shownRuns` (a run: one query on one
- * host at one time, as the ledger names it), in the order they were scored; `gone` counts the
- * rows whose run is no longer retained in full. The runs shown are added to `shownRuns`. One
- * read of the store per batch, bounded by the batch's times: the store has no index by run,
- * and a read per run over a million retained rows would cost a scan each.
+ * The retained scores of `rows`, rows scored before (`numberOf`: the number of each row's id,
+ * as the ledger met it), in the order of the rows; `gone` counts the rows not retained. Each
+ * row is shown once, as it was scored: not the rest of its run, which the log may not hold.
+ * One read of the store per batch, bounded by the batch's times: the store has no index by
+ * id, and a read per row over a million retained rows would cost a scan each.
  */
-function retainedRuns(retained: RetainedScores, rows: readonly ResultRow[], shownRuns: Set<string>): { shown: ScoredEvent[]; gone: number } {
-  const runKey = (r: { host: string; query: string; time: number }) => `${r.host}\u0000${r.query}\u0000${r.time}`;
-  const runs = new Map<string, { rows: number; kept: ScoredEvent[] }>();
-  for (const row of rows) {
-    const key = runKey(row);
-    if (shownRuns.has(key) && !runs.has(key)) continue;
-    shownRuns.add(key);
-    const run = runs.get(key) ?? { rows: 0, kept: [] };
-    run.rows++;
-    runs.set(key, run);
+function retainedRowsOf(retained: RetainedScores, rows: readonly ResultRow[], numberOf: (row: ResultRow) => number): { shown: ScoredEvent[]; gone: number } {
+  const wanted = new Map<number, ScoredEvent[]>();
+  for (const row of rows) wanted.set(numberOf(row), []);
+  let from = Infinity;
+  let to = -Infinity;
+  for (const r of rows) {
+    from = Math.min(from, r.time);
+    to = Math.max(to, r.time);
   }
-  if (!runs.size) return { shown: [], gone: 0 };
-  const times = rows.map((r) => r.time);
   const kept = retained.matching({
     host: [...new Set(rows.map((r) => r.host))],
     query: [...new Set(rows.map((r) => r.query))],
     time: [
-      { op: '>=', value: Math.min(...times) },
-      { op: '<=', value: Math.max(...times) },
+      { op: '>=', value: from },
+      { op: '<=', value: to },
     ],
   });
-  for (const ev of kept) runs.get(runKey(ev))?.kept.push(ev);
+  // (newest first from the store: a row retained twice is shown as it was first scored)
+  for (const ev of kept) wanted.get(rowNumber(ev.id))?.unshift(ev);
   const shown: ScoredEvent[] = [];
   let gone = 0;
-  for (const run of runs.values()) {
-    // newest first from the store: the run's rows in the order they were scored
-    shown.push(...run.kept.reverse());
-    gone += Math.max(0, run.rows - run.kept.length);
+  for (const row of rows) {
+    const ev = wanted.get(numberOf(row))?.shift();
+    if (ev) shown.push(ev);
+    else gone++;
   }
   return { shown, gone };
 }

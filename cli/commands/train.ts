@@ -21,6 +21,7 @@ import {
 } from './shared';
 import { notScored } from '../../extension/own-output';
 import { RetainedScores } from '../../state/scores';
+import { runNumber, type NumberCounts } from '../../state/retained-runs';
 import type { ResultRow } from '../../scorer/types';
 
 export const help = `Usage: anomaly train --log FILE... [options]
@@ -69,20 +70,33 @@ export async function run(argv: string[]): Promise<number> {
   const skip = (rows: readonly ResultRow[]) => notScored(config, rows);
   const ledger = new TrainLedger(config.state_dir, TRAINED_RUNS, undefined, (msg) => log('warn', msg));
   // The extension (and 'anomaly score') retains the rows it scores, and has learnt the good
-  // ones, but keeps no ledger of trained runs: a host's results log, written beside the
+  // ones, but keeps no ledger of trained rows: a host's results log, written beside the
   // anomaly logger, holds them too, and training on it learnt them a second time.
-  // 'anomaly score' keeps a ledger of the runs it scored, read too: its retained rows leave
-  // with retention's max_rows and max_days, its runs stay learnt (rev9).
-  const scoredRuns = new TrainLedger(config.state_dir, SCORED_RUNS, undefined, (msg) => log('warn', msg));
-  let retainedRows = (_key: string) => 0;
+  // 'anomaly score' keeps a ledger of the rows it scored, read too: its retained rows leave
+  // with retention's max_rows and max_days, and stay learnt (rev9).
+  const scored = new TrainLedger(config.state_dir, SCORED_RUNS, undefined, (msg) => log('warn', msg));
+  let retainedRows: NumberCounts | null = null;
+  let retainedRuns: NumberCounts | null = null;
   const scoresDir = path.join(config.state_dir, 'scores');
   if (lexists(scoresDir)) {
-    const retained = new RetainedScores({ dir: scoresDir, maxRows: config.retention.max_rows, maxDays: config.retention.max_days, log, readOnly: true });
-    const runs = retained.runRows();
+    const retained = new RetainedScores({
+      dir: scoresDir,
+      maxRows: config.retention.max_rows,
+      maxDays: config.retention.max_days,
+      log,
+      readOnly: true,
+      rowNumbers: true,
+    });
+    retainedRows = retained.rowNumbers();
+    // (the retained rows of each run, only for the counts of ledgers of before)
+    if (scored.hasCounts) retainedRuns = retained.runRows();
     retained.close();
-    retainedRows = (key) => runs.rowsOf(key);
   }
-  ledger.alsoKnown((key) => Math.max(scoredRuns.rowsKept(key), retainedRows(key)));
+  const retainedOfRun = (run: string) => retainedRuns?.count(runNumber(run)) ?? 0;
+  ledger.alsoKnown({
+    row: (n) => scored.has(n) || Boolean(retainedRows?.has(n)),
+    counted: scored.hasCounts ? (run) => scored.rowsCounted(run, retainedOfRun) : undefined,
+  });
   let shown = 0;
   let repeated = 0;
   for await (const batch of logBatches(files, stats, (msg) => shown++ < 5 && log('warn', `skipped ${msg}`), undefined, config.queue.max_line_bytes, skip)) {
@@ -92,7 +106,7 @@ export async function run(argv: string[]): Promise<number> {
     bar.update('learning', stats.rows, 0);
   }
   if (stats.rows === 0) throw new CliError(`${files.join(', ')}: no result rows found`, EXIT.dataerr);
-  const already = `(same host, query and time as rows an earlier 'anomaly train' learned into ${config.state_dir}, or the extension or 'anomaly score' scored there)`;
+  const already = `(the same rows, host, query, time and columns, as an earlier 'anomaly train' learned into ${config.state_dir}, or the extension or 'anomaly score' scored there)`;
   if (repeated === stats.rows) {
     bar.done();
     throw new CliError(`${files.join(', ')}: all ${repeated.toLocaleString('en-US')} rows were already learned ${already}; nothing new to learn`, EXIT.dataerr);
