@@ -45,3 +45,39 @@ const SHOWN_HIDDEN = hiddenChars('\\x00-\\x08\\x0b-\\x1f');
 export function showHidden(text: string): string {
   return text.replace(SHOWN_HIDDEN, codeEscape);
 }
+
+const LINE_HIDDEN = hiddenChars('\\x00-\\x1f');
+/** JSON's own short escapes, which take no more bytes than JSON.stringify gives them */
+const SHORT_ESCAPES: Record<string, string> = { '\b': '\\b', '\t': '\\t', '\n': '\\n', '\f': '\\f', '\r': '\\r' };
+
+/**
+ * Untrusted text for a reader that shows it on one line as it is (a table cell at a terminal,
+ * osqueryi's printf of an extension's answer): every C0 control (newline and tab as `\n`,
+ * `\t`: a cell is one line; NUL ends a C string, and with it the printed row) and every hidden
+ * character escaped. An escape never takes more bytes than JSON gives the character in a
+ * stored record (storedJson), which is what answers are budgeted by.
+ */
+export function oneLine(text: string): string {
+  return text.replace(LINE_HIDDEN, (c) => SHORT_ESCAPES[c] ?? codeEscape(c));
+}
+
+const JSON_HIDDEN = hiddenChars('');
+
+/**
+ * JSON text (JSON.stringify's: C0 escaped already) with the hidden characters as `\u`
+ * escapes too: the same JSON, parsed to the same value, and nothing in it drives a terminal
+ */
+export function jsonShown(json: string): string {
+  return json.replace(JSON_HIDDEN, jsonEscape);
+}
+
+/** JSON.stringify(value) as jsonShown writes it: a record stored so counts each hidden character at its shown size */
+export function storedJson(value: unknown): string {
+  return jsonShown(JSON.stringify(value));
+}
+
+const ONE_HIDDEN = new RegExp(`^[${HIDDEN_CLASS}]$`, 'u');
+/** whether one character (a code point: one or two UTF-16 units) is a hidden one */
+export function isHidden(c: string): boolean {
+  return ONE_HIDDEN.test(c);
+}
