@@ -8,7 +8,7 @@ import { windowRow } from '../extension/tables/windows';
 import type { ScoredEvent, ScoredWindow } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
 import { RetainedWindows } from '../state/windows';
-import { emulated, until } from './helpers/emulated';
+import { emulated, lsLine, until } from './helpers/emulated';
 import { plainRow } from './helpers/scored';
 
 // What the tables hand osqueryd of a local user's own text (review rev10). osqueryd passes an
@@ -180,4 +180,29 @@ t.test("a cell shown takes no more bytes than its record's stored line, which th
     top_ids: '',
   });
   t.notOk(RAW.test(w.reasons!), "a window's reasons are shown too");
+});
+
+t.test('a result line over queue.max_line_bytes is scored with its values cut as they are kept, not rejected unscored', async (t) => {
+  // a local user pads their command with a megabyte of arguments (printable: ARG_MAX is 2 MB,
+  // up to 6 MB under a raised stack limit): the line passed queue.max_line_bytes and was
+  // rejected, so the command was never scored, whatever it did; the warning about it is said
+  // once a minute. Every feature reads the first 4,096 characters of a command line
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  await e.launch();
+  const row = JSON.parse(lsLine(1));
+  const cmdline = `python3 -c 'import socket,os,pty' ${'A'.repeat(1_500_000)}`;
+  await e.emu.logResult('anomaly', JSON.stringify({ ...row, columns: { ...row.columns, cmdline, cwd: `/tmp/${'d'.repeat(2_000)}` } }));
+  const counters = await until(
+    async () => (await e.emu.query("SELECT received, rejected, queued, scored FROM anomaly_models WHERE subject = '*'"))[0],
+    (c) => Number(c.received) === 1 && Number(c.queued) === 0,
+  );
+  t.equal(Number(counters.rejected), 0, 'not rejected');
+  t.equal(Number(counters.scored), 1, 'scored');
+  const [got] = await e.emu.query(`SELECT event, columns FROM anomaly_scores WHERE time = ${row.unixTime}`);
+  t.ok(got, 'its row is in anomaly_scores');
+  const cols = JSON.parse(got?.columns ?? '{}') as Record<string, string>;
+  t.match(cols.cmdline, /^python3 -c 'import socket,os,pty' A+… \(1500034 chars\)$/, 'its command line as kept, saying how long it was');
+  t.match(cols.cwd, /… \(2005 chars\)$/, 'and its other long values');
+  t.equal(cols.path, row.columns.path, 'short values as they were');
 });
