@@ -58,8 +58,12 @@ const SHORT_ESCAPES: Record<string, string> = { '\b': '\\b', '\t': '\\t', '\n': 
  * stored record (storedJson), which is what answers are budgeted by.
  */
 export function oneLine(text: string): string {
-  return text.replace(LINE_HIDDEN, (c) => SHORT_ESCAPES[c] ?? codeEscape(c));
+  return PRINTABLE_ASCII.test(text) ? text : text.replace(LINE_HIDDEN, (c) => SHORT_ESCAPES[c] ?? codeEscape(c));
 }
+
+/** (the common case, tested at a fraction of the cost of the classes of Unicode properties) */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+const ASCII = /^[\x00-\x7e]*$/;
 
 const JSON_HIDDEN = hiddenChars('');
 
@@ -68,7 +72,7 @@ const JSON_HIDDEN = hiddenChars('');
  * escapes too: the same JSON, parsed to the same value, and nothing in it drives a terminal
  */
 export function jsonShown(json: string): string {
-  return json.replace(JSON_HIDDEN, jsonEscape);
+  return ASCII.test(json) ? json : json.replace(JSON_HIDDEN, jsonEscape);
 }
 
 /** JSON.stringify(value) as jsonShown writes it: a record stored so counts each hidden character at its shown size */
@@ -77,7 +81,15 @@ export function storedJson(value: unknown): string {
 }
 
 const ONE_HIDDEN = new RegExp(`^[${HIDDEN_CLASS}]$`, 'u');
+/** the answer for each BMP unit once asked (0 not yet, 1 no, 2 yes): a cut measures every character of a cell */
+const BMP_HIDDEN = new Uint8Array(0x10000);
 /** whether one character (a code point: one or two UTF-16 units) is a hidden one */
 export function isHidden(c: string): boolean {
-  return ONE_HIDDEN.test(c);
+  return c.length === 1 ? isHiddenUnit(c.charCodeAt(0)) : ONE_HIDDEN.test(c);
+}
+
+/** whether a UTF-16 unit of the BMP (not a surrogate) is a hidden character */
+export function isHiddenUnit(code: number): boolean {
+  BMP_HIDDEN[code] ||= ONE_HIDDEN.test(String.fromCharCode(code)) ? 2 : 1;
+  return BMP_HIDDEN[code] === 2;
 }

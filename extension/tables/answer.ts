@@ -2,7 +2,7 @@ import { GOOD_FROM } from '../../scorer/calibration';
 import { fairShares, WIRE_OVERHEAD, type AnswerShare, type HeldBack } from '../../state/answer-share';
 import { OLDER_EVENTS } from '../../state/older-rows';
 import { CHOSEN_ROWS } from '../../state/retained';
-import { isHidden, jsonShown, storedJson } from '../hidden-chars';
+import { isHidden, isHiddenUnit, jsonShown, storedJson } from '../hidden-chars';
 import { boundsOf, equalsOf, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
 
 // The bounds of one table answer (state/answer-share.ts says why): its budget, a subject's
@@ -130,8 +130,9 @@ export function cutText(text: string, max: number): string {
  */
 export function cutColumns(text: string, max: number): string {
   // (shown: the cut is measured as the cell goes out, its hidden characters escaped)
-  text = jsonShown(text);
-  if (text.length <= max / 6 || Buffer.byteLength(text) <= max) return text;
+  if (text.length <= max / 6) return jsonShown(text);
+  const shown = jsonShown(text);
+  if (Buffer.byteLength(shown) <= max) return shown;
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -173,7 +174,7 @@ const VALUE_FLOOR = 24;
 /** `v` cut to `room` bytes of JSON (quotes aside), ending with its full length */
 function cutJson(v: string, room: number): string {
   const mark = `… (${v.length} chars)`;
-  return `${v.slice(0, unitsWithin(v, Math.max(0, room - jsonBytes(mark) + 2), jsonCharBytes))}${mark}`;
+  return `${v.slice(0, unitsWithin(v, Math.max(0, room - jsonBytes(mark) + 2), jsonCodeBytes))}${mark}`;
 }
 
 /** `text` as the one value of a JSON object, cut to fit `max` bytes */
@@ -181,37 +182,37 @@ function asOneValue(text: string, max: number): string {
   return storedJson({ '…': cutJson(text, max - 16) });
 }
 
-/** the units of `text` from its start whose bytes (by `size`, of a character: one unit or a surrogate pair) fit `max`, never half a pair */
-function unitsWithin(text: string, max: number, size: (c: string) => number): number {
+/** the units of `text` from its start whose bytes (by `size`, of a code point; a lone surrogate is one) fit `max`, never half a surrogate pair */
+function unitsWithin(text: string, max: number, size: (code: number) => number): number {
   let used = 0;
   let i = 0;
   while (i < text.length) {
-    const c = text.charCodeAt(i);
-    const pair = c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
-    const n = size(pair ? text.slice(i, i + 2) : text[i]);
+    const unit = text.charCodeAt(i);
+    const code = unit >= 0xd800 && unit <= 0xdbff ? text.codePointAt(i)! : unit;
+    const n = size(code);
     if (used + n > max) break;
     used += n;
-    i += pair ? 2 : 1;
+    i += code > 0xffff ? 2 : 1;
   }
   return i;
 }
 
-const utf8Bytes = (c: string): number => {
-  const code = c.charCodeAt(0);
-  return c.length === 2 ? 4 : code < 0x80 ? 1 : code < 0x800 ? 2 : 3;
-};
-/** bytes of a character inside a JSON string as jsonShown writes it (JSON.stringify's escapes, and the hidden characters') */
-const jsonCharBytes = (c: string): number => {
-  const code = c.charCodeAt(0);
-  if (c.length === 1 && (code === 0x22 || code === 0x5c || code === 8 || code === 9 || code === 10 || code === 12 || code === 13)) return 2;
-  if (c.length === 1 && (code < 0x20 || (code >= 0xd800 && code <= 0xdfff))) return 6;
-  if (code >= 0x7f && isHidden(c)) return 6 * c.length;
-  return utf8Bytes(c);
+const utf8Bytes = (code: number): number => (code < 0x80 ? 1 : code < 0x800 ? 2 : code <= 0xffff ? 3 : 4);
+/** bytes of a code point inside a JSON string as jsonShown writes it (JSON.stringify's escapes, and the hidden characters') */
+const jsonCodeBytes = (code: number): number => {
+  if (code < 0x7f) return code === 0x22 || code === 0x5c || code === 8 || code === 9 || code === 10 || code === 12 || code === 13 ? 2 : code < 0x20 ? 6 : 1;
+  if (code > 0xffff) return isHidden(String.fromCodePoint(code)) ? 12 : 4;
+  return (code >= 0xd800 && code <= 0xdfff) || isHiddenUnit(code) ? 6 : utf8Bytes(code);
 };
 /** UTF-8 bytes of a string as JSON, quotes included, as jsonShown writes it */
 function jsonBytes(s: string): number {
   let n = 2;
-  for (const c of s) n += jsonCharBytes(c);
+  for (let i = 0; i < s.length; i++) {
+    const unit = s.charCodeAt(i);
+    const code = unit >= 0xd800 && unit <= 0xdbff ? s.codePointAt(i)! : unit;
+    n += jsonCodeBytes(code);
+    if (code > 0xffff) i++;
+  }
   return n;
 }
 
