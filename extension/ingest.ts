@@ -78,7 +78,7 @@ export class Ingest {
       if (line.length > max / 3 && Buffer.byteLength(line) > max) {
         const bytes = Buffer.byteLength(line);
         const cut = shrinkLine(line, max);
-        if (cut === null) return this.reject(`a line of ${bytes} bytes is over queue.max_line_bytes (${max}), and still with its values cut as they are kept`);
+        if (cut === null) return this.reject(`a line of ${bytes} bytes is over queue.max_line_bytes (${max}), even with its values cut as they are kept`);
         this.say.say(
           'shrunk',
           'info',
