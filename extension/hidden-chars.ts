@@ -63,7 +63,7 @@ export function oneLine(text: string): string {
 
 /** (the common case, tested at a fraction of the cost of the classes of Unicode properties) */
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
-const ASCII = /^[\x00-\x7e]*$/;
+const ASCII = /^[^\u007f-\uffff]*$/;
 
 const JSON_HIDDEN = hiddenChars('');
 
