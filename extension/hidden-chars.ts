@@ -45,3 +45,51 @@ const SHOWN_HIDDEN = hiddenChars('\\x00-\\x08\\x0b-\\x1f');
 export function showHidden(text: string): string {
   return text.replace(SHOWN_HIDDEN, codeEscape);
 }
+
+const LINE_HIDDEN = hiddenChars('\\x00-\\x1f');
+/** JSON's own short escapes, which take no more bytes than JSON.stringify gives them */
+const SHORT_ESCAPES: Record<string, string> = { '\b': '\\b', '\t': '\\t', '\n': '\\n', '\f': '\\f', '\r': '\\r' };
+
+/**
+ * Untrusted text for a reader that shows it on one line as it is (a table cell at a terminal,
+ * osqueryi's printf of an extension's answer): every C0 control (newline and tab as `\n`,
+ * `\t`: a cell is one line; NUL ends a C string, and with it the printed row) and every hidden
+ * character escaped. An escape never takes more bytes than JSON gives the character in a
+ * stored record (storedJson), which is what answers are budgeted by.
+ */
+export function oneLine(text: string): string {
+  return PRINTABLE_ASCII.test(text) ? text : text.replace(LINE_HIDDEN, (c) => SHORT_ESCAPES[c] ?? codeEscape(c));
+}
+
+/** (the common case, tested at a fraction of the cost of the classes of Unicode properties) */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+const ASCII = /^[^\u007f-\uffff]*$/;
+
+const JSON_HIDDEN = hiddenChars('');
+
+/**
+ * JSON text (JSON.stringify's: C0 escaped already) with the hidden characters as `\u`
+ * escapes too: the same JSON, parsed to the same value, and nothing in it drives a terminal
+ */
+export function jsonShown(json: string): string {
+  return ASCII.test(json) ? json : json.replace(JSON_HIDDEN, jsonEscape);
+}
+
+/** JSON.stringify(value) as jsonShown writes it: a record stored so counts each hidden character at its shown size */
+export function storedJson(value: unknown): string {
+  return jsonShown(JSON.stringify(value));
+}
+
+const ONE_HIDDEN = new RegExp(`^[${HIDDEN_CLASS}]$`, 'u');
+/** the answer for each BMP unit once asked (0 not yet, 1 no, 2 yes): a cut measures every character of a cell */
+const BMP_HIDDEN = new Uint8Array(0x10000);
+/** whether one character (a code point: one or two UTF-16 units) is a hidden one */
+export function isHidden(c: string): boolean {
+  return c.length === 1 ? isHiddenUnit(c.charCodeAt(0)) : ONE_HIDDEN.test(c);
+}
+
+/** whether a UTF-16 unit of the BMP (not a surrogate) is a hidden character */
+export function isHiddenUnit(code: number): boolean {
+  BMP_HIDDEN[code] ||= ONE_HIDDEN.test(String.fromCharCode(code)) ? 2 : 1;
+  return BMP_HIDDEN[code] === 2;
+}

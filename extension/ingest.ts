@@ -7,6 +7,7 @@ import { APPEND_READ, makeDir, writeAll } from '../state/atomic';
 import { RowsNotRetained } from '../state/store';
 import type { IngestCounters } from './counters';
 import { Throttled, type LogFn } from './log';
+import { shrinkLine } from './shrink-line';
 import type { DurableQueue } from './queue';
 import { isOwnOutput } from './own-output';
 
@@ -67,14 +68,24 @@ export class Ingest {
   }
 
   /** judge one result line; never throws, the logger answers 0 whatever happens here */
-  accept(line: unknown): void {
+  accept(given: unknown): void {
     this.counters.received++;
     this.queue.touch();
     try {
-      if (typeof line !== 'string') return this.reject('not a string');
+      if (typeof given !== 'string') return this.reject('not a string');
+      let line = given;
       const max = this.config.queue.max_line_bytes;
-      if (line.length > max / 3 && Buffer.byteLength(line) > max)
-        return this.reject(`a line of ${Buffer.byteLength(line)} bytes is over queue.max_line_bytes (${max})`);
+      if (line.length > max / 3 && Buffer.byteLength(line) > max) {
+        const bytes = Buffer.byteLength(line);
+        const cut = shrinkLine(line, max);
+        if (cut === null) return this.reject(`a line of ${bytes} bytes is over queue.max_line_bytes (${max}), even with its values cut as they are kept`);
+        this.say.say(
+          'shrunk',
+          'info',
+          `a result line of ${bytes} bytes, over queue.max_line_bytes (${max}), is scored with its values cut as anomaly_scores keeps them (${Buffer.byteLength(cut)} bytes)`,
+        );
+        line = cut;
+      }
       let rows: ResultRow[];
       try {
         rows = parseResultLine(line);

@@ -10,6 +10,7 @@ import { OlderRows } from './older-rows';
 import { holdBack, shareOut, tally, type AnswerShare, type HeldBack, type HeldEvent, type PairTally } from './answer-share';
 import { APPEND_READ, fsyncDir, fsyncDirInBackground, makeDir, quarantine, READ, writeAll } from './atomic';
 import { textKey, type Bound } from './store';
+import { storedJson } from '../extension/hidden-chars';
 
 // Retained records (anomaly_scores rows, anomaly_windows rows) as an index of typed columns
 // in memory and the records themselves in append-only segment files. A million records must
@@ -355,7 +356,9 @@ export abstract class Retained<R> {
 
   /** write one chunk of records to a segment, then index them; returns how many */
   private appendChunk(seg: Segment, records: readonly R[]): number {
-    const lines = records.map((r) => `${JSON.stringify(r)}\n`);
+    // (hidden characters as \u escapes: a record's stored bytes are what an answer is budgeted
+    // by, and no cell shown of it takes more, extension/hidden-chars.ts oneLine)
+    const lines = records.map((r) => `${storedJson(r)}\n`);
     // After a part that could not be cut off, the records go after it (O_APPEND), on a line
     // of their own: indexed at seg.size, they were read back as that part, missing from every
     // answer, and the first, glued to it, was skipped as unreadable at the next start. The

@@ -70,3 +70,37 @@ t.test('eval: too few training sessions to calibrate on is bad input (65), said 
   t.match(r.err, /train\.txt: 2 training sessions leave 2 to calibrate on; at least 50 are needed/, 'says what is missing');
   t.notMatch(r.err, /internal error|\n\s+at /, 'no stack trace');
 });
+
+t.test("eval --out: the window listing's JSON lines carry a user's C1 controls and bidi overrides as \\u escapes (rev10)", async (t) => {
+  // the listing is NDJSON whose reasons quote the rows' programs; JSON.stringify escapes C0
+  // only, so `cat w.jsonl` ran a CSI (U+009B) or reordered text (U+202E), as score's JSON lines did
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-eval-listing-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const train = path.join(dir, 'train.log');
+  const test = path.join(dir, 'test.log');
+  const out = path.join(dir, 'w.jsonl');
+  fs.writeFileSync(train, Array.from({ length: 600 }, (_, i) => line(i, 'pack_x_process_events')).join('\n') + '\n');
+  const hostile = (i: number) =>
+    JSON.stringify({
+      name: 'pack_x_process_events',
+      hostIdentifier: 'h',
+      unixTime: 1_790_000_000 + i * 60,
+      action: 'added',
+      columns: { pid: String(i), path: `/home/eve/csi\u009b2J\u202etxt.exe${i}`, cmdline: 'x', auid: '1000', parent: '1' },
+      label: 'anomalous',
+    });
+  fs.writeFileSync(
+    test,
+    [
+      ...Array.from({ length: 300 }, (_, i) => line(600 + i, 'pack_x_process_events', 'normal')),
+      ...Array.from({ length: 30 }, (_, i) => hostile(900 + i)),
+    ].join('\n') + '\n',
+  );
+  const r = anomaly(['eval', '--train', train, '--test', test, '--models', 'rarity', '--unit', 'window', '--quiet', '--out', out]);
+  t.equal(r.code, 0, r.err);
+  const text = fs.readFileSync(out, 'utf8');
+  t.ok(text.length > 0, 'windows listed');
+  t.ok(text.includes('\\u009b'), 'a window quotes the program, escaped');
+  t.notMatch(text, /[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/, 'no C1 control or bidi override in the file');
+  for (const l of text.trimEnd().split('\n')) JSON.parse(l);
+});

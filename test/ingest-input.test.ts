@@ -11,7 +11,14 @@ t.test('bad input is answered 0, counted rejected, and the extension stays up', 
   const bad = [
     'this is not json',
     good(1).slice(0, 60),
-    JSON.stringify({ name: 'q', hostIdentifier: 'h', unixTime: 1, columns: { x: 'y' }, filler: 'x'.repeat(10 * 1024 * 1024) }),
+    // over queue.max_line_bytes whatever its values are cut to (rev10): 200,000 columns
+    JSON.stringify({
+      name: 'q',
+      hostIdentifier: 'h',
+      unixTime: 1,
+      columns: Object.fromEntries(Array.from({ length: 200_000 }, (_, i) => [`c${i}`, 'x'])),
+      action: 'added',
+    }),
     JSON.stringify({ name: 'q', hostIdentifier: 'h', unixTime: 1, columns: 'not an object', action: 'added' }),
     JSON.stringify({ name: 42, hostIdentifier: 'h', unixTime: 1, columns: {}, action: 'added' }),
     JSON.stringify({ name: '', hostIdentifier: 'h', unixTime: 1, columns: { a: 'b' }, action: 'added' }),
@@ -23,13 +30,18 @@ t.test('bad input is answered 0, counted rejected, and the extension stays up', 
   // an empty row and an unknown query name are valid osquery output: accepted
   await e.emu.logResult('anomaly', JSON.stringify({ name: 'pack_unknown_whatever', hostIdentifier: 'h', unixTime: 1, columns: {}, action: 'added' }));
   await e.emu.logResult('anomaly', good(2));
+  // a line over queue.max_line_bytes for its values is scored with them cut (rev10)
+  await e.emu.logResult(
+    'anomaly',
+    JSON.stringify({ name: 'q', hostIdentifier: 'h', unixTime: 1, columns: { x: 'y' }, filler: 'x'.repeat(10 * 1024 * 1024), action: 'added' }),
+  );
   t.equal(e.emu.catastrophic, null, 'no answer would have stopped osqueryd');
   const [c] = await until(
     () => e.emu.query("SELECT accepted, rejected FROM anomaly_models WHERE subject = '*'"),
     (r) => r.length === 1,
   );
   t.equal(c.rejected, String(bad.length), 'each bad line counted rejected');
-  t.equal(c.accepted, '2', 'the valid lines accepted');
+  t.equal(c.accepted, '3', 'the valid lines accepted');
   const [ext] = e.emu.registered();
   const pong = await new ExtensionClient(ext.socket).ping();
   t.equal(pong.code, 0, 'still answering pings');

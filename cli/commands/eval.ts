@@ -100,7 +100,7 @@ export async function run(argv: string[]): Promise<number> {
       onWindow:
         listing === null
           ? undefined
-          : (w, labelled) => fs.writeSync(listing, JSON.stringify({ ...w, labelled_rows: labelled.rows, anomalous_rows: labelled.anomalous }) + '\n'),
+          : (w, labelled) => fs.writeSync(listing, jsonText({ ...w, labelled_rows: labelled.rows, anomalous_rows: labelled.anomalous }) + '\n'),
     });
   } catch (err) {
     if (err instanceof DatasetError) throw new CliError(err.message, EXIT.dataerr);

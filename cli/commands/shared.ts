@@ -7,7 +7,7 @@ import type { LogFn } from '../../scorer/scorer';
 import { rowBatches } from '../../scorer/parse/batches';
 import type { LogItem } from '../../scorer/parse/results';
 import type { ResultRow } from '../../scorer/types';
-import { codeEscape, hiddenChars, jsonEscape, showHidden } from '../../extension/hidden-chars';
+import { jsonShown, oneLine, showHidden } from '../../extension/hidden-chars';
 import { COMMAND_USER, prepareStateDir, StateDirError, trustStateDir, untrustedPlace } from '../../extension/statedir';
 import { CliError, EXIT } from '../exit';
 import { lockStateDir, StateInUse } from '../../state/lock';
@@ -287,19 +287,16 @@ export function printable(text: string): string {
   return showHidden(text);
 }
 
-const CELL_HIDDEN = hiddenChars('\\x00-\\x1f');
-/** JSON.stringify has escaped C0 already */
-const JSON_HIDDEN = hiddenChars('');
-
 /**
  * A table cell's text on one line and inert: every C0 control character (newline and tab
  * too: a cell is one line) and the hidden characters (extension/hidden-chars.ts: C1, bidi
  * overrides that reorder what a terminal shows, characters that show nothing).
  * Cells hold what the watched hosts sent (a program a local user named, a command line), and
- * printed raw they drive the reader's terminal or forge rows.
+ * printed raw they drive the reader's terminal or forge rows. The extension's tables show
+ * their cells by the same rule (oneLine).
  */
 export function cellText(text: string): string {
-  return text.replace(CELL_HIDDEN, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : codeEscape(c)));
+  return oneLine(text);
 }
 
 /**
@@ -310,7 +307,7 @@ export function cellText(text: string): string {
  * escape and the JSON means the same.
  */
 export function jsonText(value: unknown): string {
-  return JSON.stringify(value).replace(JSON_HIDDEN, jsonEscape);
+  return jsonShown(JSON.stringify(value));
 }
 
 /** print rows as osqueryi prints a result set */

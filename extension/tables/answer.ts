@@ -2,6 +2,7 @@ import { GOOD_FROM } from '../../scorer/calibration';
 import { fairShares, WIRE_OVERHEAD, type AnswerShare, type HeldBack } from '../../state/answer-share';
 import { OLDER_EVENTS } from '../../state/older-rows';
 import { CHOSEN_ROWS } from '../../state/retained';
+import { isHidden, isHiddenUnit, jsonShown, storedJson } from '../hidden-chars';
 import { boundsOf, equalsOf, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
 
 // The bounds of one table answer (state/answer-share.ts says why): its budget, a subject's
@@ -128,7 +129,10 @@ export function cutText(text: string, max: number): string {
  * alone pass `max`); anything that is not an object is one value under the key `…`.
  */
 export function cutColumns(text: string, max: number): string {
-  if (text.length <= max / 6 || Buffer.byteLength(text) <= max) return text;
+  // (shown: the cut is measured as the cell goes out, its hidden characters escaped)
+  if (text.length <= max / 6) return jsonShown(text);
+  const shown = jsonShown(text);
+  if (Buffer.byteLength(shown) <= max) return shown;
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -158,7 +162,7 @@ export function cutColumns(text: string, max: number): string {
     const room = Math.floor(shares[i]) - 2;
     out[k] = jsonBytes(v) - 2 <= room ? v : cutJson(v, room);
   });
-  const cut = JSON.stringify(out);
+  const cut = storedJson(out);
   return Buffer.byteLength(cut) <= max ? cut : asOneValue(text, max);
 }
 
@@ -170,37 +174,45 @@ const VALUE_FLOOR = 24;
 /** `v` cut to `room` bytes of JSON (quotes aside), ending with its full length */
 function cutJson(v: string, room: number): string {
   const mark = `… (${v.length} chars)`;
-  return `${v.slice(0, unitsWithin(v, Math.max(0, room - jsonBytes(mark) + 2), jsonUnitBytes))}${mark}`;
+  return `${v.slice(0, unitsWithin(v, Math.max(0, room - jsonBytes(mark) + 2), jsonCodeBytes))}${mark}`;
 }
 
 /** `text` as the one value of a JSON object, cut to fit `max` bytes */
 function asOneValue(text: string, max: number): string {
-  return JSON.stringify({ '…': cutJson(text, max - 16) });
+  return storedJson({ '…': cutJson(text, max - 16) });
 }
 
-/** the units of `text` from its start whose bytes (by `size`) fit `max`, never half a surrogate pair */
+/** the units of `text` from its start whose bytes (by `size`, of a code point; a lone surrogate is one) fit `max`, never half a surrogate pair */
 function unitsWithin(text: string, max: number, size: (code: number) => number): number {
   let used = 0;
   let i = 0;
   while (i < text.length) {
-    const c = text.charCodeAt(i);
-    const pair = c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
-    const n = pair ? 4 : size(c);
+    const unit = text.charCodeAt(i);
+    const code = unit >= 0xd800 && unit <= 0xdbff ? text.codePointAt(i)! : unit;
+    const n = size(code);
     if (used + n > max) break;
     used += n;
-    i += pair ? 2 : 1;
+    i += code > 0xffff ? 2 : 1;
   }
   return i;
 }
 
-const utf8Bytes = (c: number): number => (c < 0x80 ? 1 : c < 0x800 ? 2 : 3);
-/** bytes of a UTF-16 unit inside a JSON string (JSON.stringify's escapes) */
-const jsonUnitBytes = (c: number): number =>
-  c === 0x22 || c === 0x5c || c === 8 || c === 9 || c === 10 || c === 12 || c === 13 ? 2 : c < 0x20 || (c >= 0xd800 && c <= 0xdfff) ? 6 : utf8Bytes(c);
-/** UTF-8 bytes of a string as JSON, quotes included */
+const utf8Bytes = (code: number): number => (code < 0x80 ? 1 : code < 0x800 ? 2 : code <= 0xffff ? 3 : 4);
+/** bytes of a code point inside a JSON string as jsonShown writes it (JSON.stringify's escapes, and the hidden characters') */
+const jsonCodeBytes = (code: number): number => {
+  if (code < 0x7f) return code === 0x22 || code === 0x5c || code === 8 || code === 9 || code === 10 || code === 12 || code === 13 ? 2 : code < 0x20 ? 6 : 1;
+  if (code > 0xffff) return isHidden(String.fromCodePoint(code)) ? 12 : 4;
+  return (code >= 0xd800 && code <= 0xdfff) || isHiddenUnit(code) ? 6 : utf8Bytes(code);
+};
+/** UTF-8 bytes of a string as JSON, quotes included, as jsonShown writes it */
 function jsonBytes(s: string): number {
   let n = 2;
-  for (let i = 0; i < s.length; i++) n += jsonUnitBytes(s.charCodeAt(i));
+  for (let i = 0; i < s.length; i++) {
+    const unit = s.charCodeAt(i);
+    const code = unit >= 0xd800 && unit <= 0xdbff ? s.codePointAt(i)! : unit;
+    n += jsonCodeBytes(code);
+    if (code > 0xffff) i++;
+  }
   return n;
 }
 
@@ -226,7 +238,8 @@ export function heldReasons(h: HeldBack, what: string, share: AnswerShare): stri
  * each program first, answer-keep.ts), each as `text` says it, as a JSON string cut to
  * TOLD_BYTES, with its rows held back and whether no answer ever held a row of it, as many as
  * fit a cell whole. Each entry is quoted and escaped: the text is the user's own, and a command
- * line of theirs that spelled `; … ×9 (never answered)` read as entries of the list (review).
+ * line of theirs that spelled `; … ×9 (never answered)` read as entries of the list (review);
+ * its controls and hidden characters too, as the cell is shown (hidden-chars.ts jsonShown).
  */
 export function toldText<R>(h: HeldBack<R>, prefix: string, text: (r: R) => string): string {
   const of = h.events > 0 ? ` of ${h.events} distinct event${h.events === 1 ? '' : 's'}` : '';
@@ -236,7 +249,7 @@ export function toldText<R>(h: HeldBack<R>, prefix: string, text: (r: R) => stri
   let named = 0;
   for (const t of h.told) {
     const v = text(t.record);
-    const entry = `${named ? '; ' : ': '}${JSON.stringify(jsonBytes(v) <= TOLD_BYTES ? v : cutJson(v, TOLD_BYTES - 2))} ×${t.rows}${t.answered ? '' : ' (never answered)'}`;
+    const entry = `${named ? '; ' : ': '}${storedJson(jsonBytes(v) <= TOLD_BYTES ? v : cutJson(v, TOLD_BYTES - 2))} ×${t.rows}${t.answered ? '' : ' (never answered)'}`;
     const bytes = Buffer.byteLength(entry);
     if (bytes > room) break;
     out += entry;
@@ -253,15 +266,15 @@ export function toldText<R>(h: HeldBack<R>, prefix: string, text: (r: R) => stri
  */
 export function heldColumns<R>(h: HeldBack<R>, entry: (r: R) => Record<string, unknown>): string {
   const doc = { held: h.rows, from: h.from, to: h.to, events: h.events, subjects: h.pairs, told: [] as unknown[] };
-  let bytes = Buffer.byteLength(JSON.stringify(doc));
+  let bytes = Buffer.byteLength(storedJson(doc));
   for (const t of h.told) {
     const e = { ...entry(t.record), rows: t.rows, answered: t.answered };
-    const more = Buffer.byteLength(JSON.stringify(e)) + 1;
+    const more = Buffer.byteLength(storedJson(e)) + 1;
     if (bytes + more > COLUMNS_BYTES) break;
     doc.told.push(e);
     bytes += more;
   }
-  return JSON.stringify(doc);
+  return storedJson(doc);
 }
 
 export function iso(t: number): string {

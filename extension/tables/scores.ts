@@ -2,6 +2,7 @@ import type { ScoredEvent } from '../../scorer/types';
 import type { AnswerShare, HeldBack } from '../../state/answer-share';
 import type { ScoreStore } from '../../state/store';
 import { equalsOf, scoreFilterOf, tablePlugin, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
+import { jsonShown, oneLine } from '../hidden-chars';
 import { answerShare, cutCells, cutText, heldColumns, heldReasons, toldText } from './answer';
 
 // anomaly_scores (design.md): one row per scored result row, newest first, with the
@@ -32,11 +33,12 @@ export function scoreRow(s: ScoredEvent): Row {
     subject: s.subject,
     query: s.query,
     action: s.action,
-    event: s.event,
+    // the user's own text, shown: osqueryd hands a cell on as it is (hidden-chars.ts oneLine)
+    event: oneLine(s.event),
     verdict: s.verdict,
     model: s.model,
-    reasons: s.reasons,
-    columns: s.columns,
+    reasons: oneLine(s.reasons),
+    columns: jsonShown(s.columns),
   };
   // a missing key is SQL NULL: the score of a subject still learning
   if (s.score !== null) row.score = formatDouble(s.score);

@@ -1,4 +1,5 @@
 import type { QueryOverride } from '../../conf/config';
+import { cutColumns, MAX_COMMAND, MAX_FIELD, storedColumns } from './value-bounds';
 import { learnedAlready, NO_LOGIN, type BehaviourEvent, type LearnedMark, type ResultRow, type RowMark } from '../types';
 import { generalisePath, hourOf, weekdayOf } from './generalise';
 import { generaliseValue, shortQuery, UNITS, type EventBuilder, type Lookup, type QueryKind } from './kinds';
@@ -48,13 +49,6 @@ export function maskedWord(word: string): string {
   return s.slice(1);
 }
 
-/**
- * What features read of a row: a command line up to MAX_COMMAND characters, any other field
- * up to MAX_FIELD. A local user controls their own command lines; this bounds the work (and
- * the text a subject keeps per event) whatever they run.
- */
-export const MAX_COMMAND = 4096;
-export const MAX_FIELD = 1024;
 /**
  * words of a command line the miner reads (a template's words past them are option names,
  * commandTemplate); characters of a template kept whole (longer, each of its words is bounded
@@ -112,30 +106,9 @@ function headForm(template: string, tokens: string[]): string {
 
 /** characters of the strings the extractor shares among events (intern) */
 const INTERNED_CHARS = 8_000_000;
-const LONG_FIELDS = new Set(['cmdline', 'command', 'pcmdline']);
-
-/**
- * The row's columns with each value as `cut` makes it within its bound (above): the same
- * object when no value changes.
- */
-function cutColumns(c: Record<string, string>, cut: (v: string, max: number) => string): Record<string, string> {
-  let out: Record<string, string> | null = null;
-  for (const k in c) {
-    const v = c[k];
-    if (typeof v !== 'string') continue;
-    const w = cut(v, LONG_FIELDS.has(k) ? MAX_COMMAND : MAX_FIELD);
-    if (w !== v) {
-      out ??= { ...c };
-      out[k] = w;
-    }
-  }
-  return out ?? c;
-}
 
 // cut before the marks are respelt: the respelling keeps a value's length, and a cut through a mark leaves none
 const truncate = (v: string, max: number) => withoutMarks(v.length > max ? v.slice(0, max) : v);
-const truncateSaying = (v: string, max: number) => (v.length > max ? `${v.slice(0, max)}… (${v.length} chars)` : v);
-
 /**
  * The row's columns as every feature reads them: cut to the bounds above, and with no mark of
  * a compacted value in them (withoutMarks), so that only compaction makes one
@@ -144,17 +117,7 @@ function boundedColumns(c: Record<string, string>): Record<string, string> {
   return cutColumns(c, truncate);
 }
 
-/**
- * The row's columns as anomaly_scores keeps them: cut to the same bounds, each cut value
- * ending in how long it was. A local user can make osquery log command lines of a megabyte;
- * kept whole, 70 such rows passed the 64 MB a table answer may hold, and every SELECT over
- * them (the alert query `score < 0.3`, as they score bad) was refused until they aged out,
- * while a million retained rows could take a terabyte. osquery's own results log keeps the
- * whole line.
- */
-export function storedColumns(c: Record<string, string>): Record<string, string> {
-  return cutColumns(c, truncateSaying);
-}
+export { MAX_COMMAND, MAX_FIELD, storedColumns };
 
 export interface ExtractorState {
   miner: MinerState;
