@@ -1,8 +1,9 @@
 import { BAD_BELOW, GOOD_FROM } from './calibration';
 import { ownCopy } from './features/compact-value';
-import { addressClass } from './features/generalise';
+import { addressClass, canonicalAddress } from './features/generalise';
 import { fisher, lowered, ofItsOwn, pOf, type ChainRow, type ChainVerdict } from './chain-suspicion';
 import { peerOf } from './connection-fan';
+import { fnv1a64 } from './hash';
 
 // A second program at an alert's peer. A connection names its peer by class (`public:203.0`),
 // and a row is weighed against its subject's history alone, so a stage that calls out and is
@@ -24,26 +25,41 @@ import { peerOf } from './connection-fan';
 // What it concedes: a shared front (a CDN address behind many sites) is one peer to it, so a
 // benign program reaching the same CDN address as an alerting one is combined too when it is
 // unusual itself (the sets' one such row, a second python environment at PyPI's front, is at
-// 0.77, above the gate). It only lowers scores, learns nothing, and its records are bounded
-// and not saved.
+// 0.77, above the gate). So one alert lowers at most one row of each of MAX_PROGRAMS other
+// programs: a local user's alert at a busy front buys a few alerts on others' programs, not a
+// day of them. It only lowers scores, learns nothing, and its records are bounded and not
+// saved (after a restart an alert's peer is forgotten, as the chain's and the fan's records are).
 
 /** how long an alert's peer stays suspect, seconds */
 export const PEER_SECONDS = 86_400;
 /** peers remembered at most (the oldest go first) */
 const MAX_PEERS = 20_000;
 const MAX_EVENT = 200;
+/**
+ * other programs whose row one alert's peer may lower: a local user who makes one alert at an
+ * address the host's programs reach every day (a CDN's front, a cloud's storage) otherwise
+ * turned every other account's unusual connection there, for a day, into an alert
+ */
+export const MAX_PROGRAMS = 4;
 
 interface AlertPeer {
   p: number;
   program: string;
+  /** the latest alert's time at the peer: a late row of an earlier time does not age it */
   time: number;
   event: string;
+  /** the programs whose row this peer has lowered, each once, by their paths' hash (a path may be 256 characters) */
+  lowered: string[];
 }
 
-/** the row's remote address when it is a public one */
+/**
+ * the row's remote address when it is a public one, in its one text: socket_events writes an
+ * IPv6 address's every group and an IPv4 peer of an IPv6 socket as `::ffff:…`, so one peer
+ * reached by two programs could be two strings
+ */
 function publicPeer(columns: Record<string, string>): string | undefined {
   const a = peerOf(columns);
-  return a !== undefined && addressClass(a).startsWith('public:') ? a : undefined;
+  return a !== undefined && addressClass(a).startsWith('public:') ? canonicalAddress(a) : undefined;
 }
 
 export class SharedPeer {
@@ -64,12 +80,25 @@ export class SharedPeer {
     if (row.score < BAD_BELOW) {
       this.peers.delete(key);
       if (this.peers.size >= MAX_PEERS) this.peers.delete(this.peers.keys().next().value as string);
+      // an alert again at the peer within the day keeps what the peer has lowered: making alerts
+      // there does not buy more of other programs' rows
+      const current = alert && row.time - alert.time <= PEER_SECONDS;
       // strings of their own: a slice is a view that keeps the row's whole value alive (compact-value.ts)
-      this.peers.set(key, { p: pOf(row.score), program: ownCopy(program.slice(0, 256)), time: row.time, event: ownCopy(row.event.slice(0, MAX_EVENT)) });
+      this.peers.set(key, {
+        p: pOf(row.score),
+        program: ownCopy(program.slice(0, 256)),
+        time: current ? Math.max(alert.time, row.time) : row.time,
+        event: ownCopy(row.event.slice(0, MAX_EVENT)),
+        lowered: current ? alert.lowered : [],
+      });
       return undefined;
     }
     const unusual = row.score < GOOD_FROM && ofItsOwn(row.model) && !row.packagesDoing;
-    if (!alert || !unusual || alert.program === program.slice(0, 256) || row.time - alert.time > PEER_SECONDS || row.time < alert.time) return undefined;
+    const own = program.slice(0, 256);
+    if (!alert || !unusual || alert.program === own || row.time - alert.time > PEER_SECONDS || row.time < alert.time) return undefined;
+    const taker = fnv1a64(own);
+    if (alert.lowered.includes(taker) || alert.lowered.length >= MAX_PROGRAMS) return undefined;
+    alert.lowered.push(taker);
     return lowered(
       row.score,
       fisher([pOf(row.score), alert.p]),

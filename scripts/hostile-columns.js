@@ -16,7 +16,7 @@ const path = require('path');
 const dist = path.join(__dirname, '..', 'dist');
 const { resolveConfig } = require(path.join(dist, 'conf', 'config.js'));
 const { Scorer } = require(path.join(dist, 'scorer', 'scorer.js'));
-const { WindowScorer, windowOptionsFrom } = require(path.join(dist, 'scorer', 'windows.js'));
+const { WindowScorer, windowOptionsFrom } = require(path.join(dist, 'scorer', 'windows'));
 const { parseResultLine } = require(path.join(dist, 'scorer', 'parse', 'results.js'));
 
 const [dir, rowsArg, seedArg] = process.argv.slice(2);

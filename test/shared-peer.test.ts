@@ -1,5 +1,5 @@
 import t from 'tap';
-import { PEER_SECONDS, SharedPeer } from '../scorer/shared-peer';
+import { MAX_PROGRAMS, PEER_SECONDS, SharedPeer } from '../scorer/shared-peer';
 import { scoreScenarioSet } from './helpers/scenario-run';
 
 // Another program at an alert's public peer (scorer/shared-peer.ts).
@@ -57,4 +57,40 @@ t.test('the fifth held-out set (seed 12): the post-link stage’s curl connectio
     [],
     'no normal row (apt at a new mirror, a new environment at its index) is changed',
   );
+});
+
+t.test('one address written two ways is one peer: an IPv4 address through an IPv6 socket, in full or short form (rev12)', async (t) => {
+  // 203.0.113.77 is ::ffff:cb00:714d; socket_events writes every group of an IPv6 address in full
+  for (const written of ['::ffff:203.0.113.77', '0000:0000:0000:0000:0000:ffff:cb00:714d', ' 203.0.113.77 ']) {
+    const peers = new SharedPeer();
+    peers.judge(connect(stage, '203.0.113.77', 0.0, 1000));
+    const curl = peers.judge(connect('/usr/bin/curl', written, 0.62, 1060));
+    t.equal(curl?.verdict, 'bad', `curl at ${JSON.stringify(written)} reached the stage's peer`);
+  }
+  const v6 = new SharedPeer();
+  v6.judge(connect(stage, '2001:0db8:0000:0000:0000:0000:0000:0077', 0.0, 1000));
+  t.equal(v6.judge(connect('/usr/bin/curl', '2001:DB8::77', 0.62, 1060))?.verdict, 'bad', 'an IPv6 peer in full form and in short form');
+});
+
+t.test("one alert lowers at most one row of each other program, and only a few programs' (rev12)", async (t) => {
+  // A local user makes one alert at an address the host's programs reach every day (a CDN's
+  // front, a cloud's storage endpoint): every other program's unusual connection there for a
+  // day was an alert on the other accounts, as many as they made.
+  const peers = new SharedPeer();
+  peers.judge(connect('/home/mallory/.local/bin/x', '203.0.113.77', 0.0, 1000));
+  let lowered = 0;
+  for (let i = 0; i < 20; i++) for (const again of [0, 1]) if (peers.judge(connect(`/usr/bin/tool${i}`, '203.0.113.77', 0.5, 1100 + i * 10 + again))) lowered++;
+  t.equal(lowered, MAX_PROGRAMS, `${lowered} rows lowered by one alert (at most one a program, ${MAX_PROGRAMS} programs)`);
+  // the alert again, by its program: what it lowers stays counted
+  peers.judge(connect('/home/mallory/.local/bin/x', '203.0.113.77', 0.0, 2000));
+  t.equal(peers.judge(connect('/usr/bin/tool19', '203.0.113.77', 0.5, 2100)), undefined, 'an alert again at the same peer does not start the count afresh');
+});
+
+t.test("an alert that arrives late does not age the peer's record (rev12)", async (t) => {
+  // osqueryd logs each query's rows at its own interval: a row of an earlier time can arrive later
+  const peers = new SharedPeer();
+  peers.judge(connect(stage, '203.0.113.77', 0.0, 50_000));
+  peers.judge(connect('/usr/bin/wget', '203.0.113.77', 0.0, 1000));
+  const curl = peers.judge(connect('/usr/bin/curl', '203.0.113.77', 0.62, 1000 + PEER_SECONDS + 100));
+  t.equal(curl?.verdict, 'bad', 'less than a day after the latest alert at the peer, whatever order the alerts came in');
 });

@@ -182,7 +182,7 @@ function goodRows(): (subject: string, time: number) => ScoredEvent {
 }
 
 t.test('a flood of distinct uids does not grow the window scorer without bound either', async (t) => {
-  // the window unit keeps a subject of its own per user (scorer/windows.ts), each with a file
+  // the window unit keeps a subject of its own per user (scorer/windows/), each with a file
   // and loaded at every start: 5,000 uids of one row each made 5,001 files and 7.3 MB of heap,
   // kept for ever (65,536 uids: about 95 MB), whatever memory.max_subjects said
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-flood-windows-'));

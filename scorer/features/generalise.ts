@@ -129,17 +129,10 @@ export function generaliseExe(path: string, name = ''): string {
 export function addressClass(addr: string): string {
   if (!addr) return 'none';
   return cached(`a${addr}`, () => {
-    let a = addr.trim().toLowerCase();
-    if (a.includes(':')) {
-      // an X display (`:0`) or a screen window (`10.1.2.3:S.0`) is no IPv6 address, nor public
-      if (!isIPv6(a)) return 'name';
-      a = canonicalIPv6(a);
-      // an IPv4 address reached through an IPv6 socket (`::ffff:198.51.100.7`) is that address
-      const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(a);
-      if (!mapped) return ipv6Class(a);
-      const [hi, lo] = [parseInt(mapped[1], 16), parseInt(mapped[2], 16)];
-      a = `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-    }
+    // an X display (`:0`) or a screen window (`10.1.2.3:S.0`) is no IPv6 address, nor public
+    if (addr.includes(':') && !isIPv6(addr.trim().toLowerCase())) return 'name';
+    const a = canonicalAddress(addr);
+    if (a.includes(':')) return ipv6Class(a);
     const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(a);
     if (!m) return 'name';
     const [o1, o2] = [Number(m[1]), Number(m[2])];
@@ -166,6 +159,22 @@ export function loginOrigin(host: string): string {
   if (isIPv6(h)) return h;
   h = h.replace(/:\d+(?:\.\d+)?$/, '');
   return h.startsWith(':') || h === 'local' ? '' : h;
+}
+
+/**
+ * The one text of an address, so that one peer is one string however a table wrote it: an
+ * IPv6 address in RFC 5952's form, an IPv4 address reached through an IPv6 socket
+ * (`::ffff:198.51.100.7`, `0000:…:ffff:c633:6407`) as that IPv4 address, anything else
+ * trimmed and in lower case.
+ */
+export function canonicalAddress(addr: string): string {
+  const a = addr.trim().toLowerCase();
+  if (!a.includes(':') || !isIPv6(a)) return a;
+  const v6 = canonicalIPv6(a);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
+  if (!mapped) return v6;
+  const [hi, lo] = [parseInt(mapped[1], 16), parseInt(mapped[2], 16)];
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
 /**

@@ -58,7 +58,7 @@ export async function until(done: () => boolean): Promise<void> {
   while (!done()) await new Promise((r) => setTimeout(r, 20));
 }
 
-/** the window state's saved `taken` (scorer/windows.ts), null before the first save */
+/** the window state's saved `taken` (scorer/windows/scorer.ts), null before the first save */
 export function savedTaken(dir: string): unknown {
   try {
     return JSON.parse(fs.readFileSync(path.join(dir, 'windows', 'open.json'), 'utf8')).payload.taken ?? null;
