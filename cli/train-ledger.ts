@@ -61,8 +61,8 @@ export class TrainLedger {
   private readonly ids = new RowIds();
   /** rows met in this reading of runs a count names, in order */
   private readonly metOfRun = new Map<string, number>();
-  /** each row met, its number: for note */
-  private readonly met = new WeakMap<ResultRow, number>();
+  /** each row met, its id and the id's number: for note */
+  private readonly met = new WeakMap<ResultRow, { id: string; n: number }>();
   /** numbers of the rows noted, to be saved */
   private added = new Float64Array(1024);
   private addedCount = 0;
@@ -159,8 +159,9 @@ export class TrainLedger {
    * once a row, in the order of the log: identical rows of a second are told apart by it.
    */
   knows(row: ResultRow): boolean {
-    const n = rowNumber(this.ids.next(row));
-    this.met.set(row, n);
+    const id = this.ids.next(row);
+    const n = rowNumber(id);
+    this.met.set(row, { id, n });
     if (this.counted.size || this.elsewhere.counted) {
       const run = runKey(row);
       const counted = Math.max(this.rowsCounted(run, this.elsewhere.retainedOfRun), this.elsewhere.counted?.(run) ?? 0);
@@ -182,9 +183,22 @@ export class TrainLedger {
 
   /** the row's number, as knows met it */
   numberOf(row: ResultRow): number {
-    const n = this.met.get(row);
-    if (n === undefined) throw new Error('a row is met (knows) before it is noted');
-    return n;
+    return this.metRow(row).n;
+  }
+
+  /**
+   * The row's id, as knows counted it among every row read: the id the scorer must give it
+   * (Scorer.scoreRows `ids`), or a row identical to one known at the same second is retained
+   * under the known one's id (rev11)
+   */
+  idOf(row: ResultRow): string {
+    return this.metRow(row).id;
+  }
+
+  private metRow(row: ResultRow): { id: string; n: number } {
+    const met = this.met.get(row);
+    if (met === undefined) throw new Error('a row is met (knows) before it is noted');
+    return met;
   }
 
   /** note a row met (knows), to be saved: once what it was noted for is kept */

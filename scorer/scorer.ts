@@ -476,9 +476,15 @@ export class Scorer {
    * `replay`, from the extension's queue, says where each row sits in it: a subject (or
    * baseline) saved after learning some of these rows, before the queue saved its cursor,
    * meets them again after a crash, and scores them without learning them twice.
+   *
+   * `ids`, the rows' ids (scorer/row-id.ts) when the caller counted them over rows it does not
+   * score (`anomaly score`'s ledger, over the rows scored before too): counted here over these
+   * rows only, a row identical to one of those at the same second took that row's id. Counted
+   * here, in the order of the rows (not of their subjects), as the ledger counts them.
    */
-  async scoreRows(rows: readonly ResultRow[], replay?: { epoch: string; marks: readonly RowMark[] }): Promise<ScoredEvent[]> {
+  async scoreRows(rows: readonly ResultRow[], replay?: { epoch: string; marks: readonly RowMark[] }, ids?: readonly string[]): Promise<ScoredEvent[]> {
     const out = new Array<ScoredEvent | undefined>(rows.length);
+    const rowIds = ids ?? rows.map((row) => this.ids.next(row));
     const perHost = this.opts.config.baselines.per_host_users;
     const bySubject = new Map<string, { index: number[]; events: BehaviourEvent[] }>();
     const byHost = new Map<string, { index: number[]; events: BehaviourEvent[] }>();
@@ -524,7 +530,7 @@ export class Scorer {
         const row = rows[i];
         const v = verdicts[j];
         out[i] = {
-          id: this.ids.next(row),
+          id: rowIds[i],
           time: row.time,
           host: row.host,
           subject: extracted[i].subject,

@@ -492,3 +492,36 @@ t.test('score stopped by SIGINT saves what it scored: the next score learns the 
   t.match(rest.err, new RegExp(`scored ${(days.length - printed).toLocaleString('en-US')} rows and showed ${printed.toLocaleString('en-US')} rows`));
   t.equal(fs.readFileSync(path.join(state, 'scored-runs'), 'utf8').trim().split('\n').length, days.length, 'every row scored once, in the ledger');
 });
+
+// rev11: score's ledger named the rows of a batch in log order, over every row read, and the
+// scorer named the rows it scored by counting only those: a row identical to one scored before
+// at the same second (a run's repeated row, its first copy scored by an earlier score of the
+// growing log) was noted as `<id>-1` but scored and retained as `<id>`, the first copy's id,
+// which the retained store took for a replay and dropped: never in anomaly_scores, and the
+// next score counted it "no longer retained"
+t.test('a row identical to one scored before at the same second is scored, retained and shown under its own id', async (t) => {
+  const { state, cfg } = trainedOnWorkstation(t);
+  const lines = fs.readFileSync(JUMPVM_LOG, 'utf8').trim().split('\n');
+  const k = lines.findIndex((l) => {
+    const j = JSON.parse(l);
+    return j.name === 'pack_incident-response_process_memory' && j.unixTime === 1678937151;
+  });
+  // the log as read mid-run (through line k), then grown: line k's row again, then the rest
+  const early = path.join(state, 'early.log');
+  const grown = path.join(state, 'grown.log');
+  fs.writeFileSync(early, lines.slice(0, k + 1).join('\n') + '\n');
+  fs.writeFileSync(grown, [...lines.slice(0, k + 1), lines[k], ...lines.slice(k + 1)].join('\n') + '\n');
+  const first = anomaly(['score', '--log', early, '--state', state, '--config', cfg]);
+  t.equal(first.code, 0, first.err);
+  const second = anomaly(['score', '--log', grown, '--state', state, '--config', cfg]);
+  t.equal(second.code, 0, second.err);
+  t.match(second.err, new RegExp(`scored ${lines.length - k} rows and showed ${k + 1} rows`));
+  const ids = idsOf(second.out);
+  t.equal(new Set(ids).size, lines.length + 1, 'the repeated row has an id of its own');
+  t.equal(ids[k + 1], `${ids[k]}-1`, "the second copy is the first's id, counted");
+  const third = anomaly(['score', '--log', grown, '--state', state, '--config', cfg]);
+  t.equal(third.code, 0, third.err);
+  t.match(third.err, new RegExp(`scored 0 rows and showed ${lines.length + 1} rows`));
+  t.notMatch(third.err, /not shown/, 'every row scored before is retained');
+  t.same(idsOf(third.out), ids, 'shown as scored, in the order of the log');
+});

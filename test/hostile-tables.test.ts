@@ -9,6 +9,7 @@ import { emulated, processLine as line, until } from './helpers/emulated';
 import { plainRow } from './helpers/scored';
 import { storedColumns } from '../scorer/features/extract';
 import { ROOT } from './helpers/paths';
+import initSqlJs from 'sql.js';
 
 // The constraints osqueryd pushes down are hints: SQLite checks every row again, so a hint
 // may let through rows SQLite drops, never drop a row SQLite would keep. Here the SQL is run
@@ -296,4 +297,44 @@ t.test('anomaly_windows push-down never drops a window SQLite would return', asy
     ["end < ''", 's1,s2,s3,s4,s5,s6'],
   ];
   for (const [where, want] of cases) t.equal(await subjects(where), want, `WHERE ${where}`);
+});
+
+// rev11: a text column compared with a numeric operand (another table's INTEGER column in a
+// join, a CAST) is compared as a number: SQLite gives the column numeric affinity, and
+// '01000', ' 1000', '1000.0' and '1e3' all equal 1000. The table is handed only the operand's
+// value ("1000"), and the push-down (the store's text filter, then onlyEqual) compared text
+// with text, dropping four rows of the five SQLite keeps
+t.test('push-down on text columns never drops a row a numeric operand makes SQLite keep', async (t) => {
+  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  const subjects = ['01000', '1000', ' 1000', '1000.0', '1e3', '1001', 'alice'];
+  const store = new RetainedScores({ dir: path.join(e.stateDir, 'scores'), maxRows: 1000, maxDays: 3650 });
+  store.append(subjects.map((subject, i) => plainRow(i, { subject, host: subject })));
+  store.close();
+  const windows = new RetainedWindows({ dir: path.join(e.stateDir, 'window-scores'), maxRows: 1000, maxDays: 3650 });
+  const win = { start: 1_790_000_000, end: 1_790_000_600, events: 3, score: 0.9, verdict: 'good' as const, model: '' as const, reasons: 'r', top_ids: '[]' };
+  windows.append(subjects.map((subject, i) => ({ ...win, start: win.start + i, subject, host: subject })));
+  windows.close();
+  await e.launch();
+  // what SQLite answers over the same values in a plain table
+  const SQL = await initSqlJs();
+  const plain = new SQL.Database();
+  plain.run('CREATE TABLE t(subject TEXT, host TEXT)');
+  for (const s of subjects) plain.run('INSERT INTO t VALUES (?, ?)', [s, s]);
+  const wheres = [
+    "subject = CAST('1000' AS INTEGER)",
+    'subject = CAST(1000 AS REAL)',
+    "host = CAST('1000' AS INTEGER)",
+    'subject IN (CAST(1000 AS INTEGER), CAST(1001 AS INTEGER))',
+    "subject = '1000'",
+    "subject IN ('1000', '1001')",
+  ];
+  for (const where of wheres) {
+    const want = (plain.exec(`SELECT subject FROM t WHERE ${where}`)[0]?.values ?? []).map((r) => String(r[0])).sort();
+    const scores = (await e.emu.query(`SELECT subject FROM anomaly_scores WHERE ${where}`)).map((r) => r.subject).sort();
+    t.same(scores, want, `anomaly_scores WHERE ${where}`);
+    const wins = (await e.emu.query(`SELECT subject FROM anomaly_windows WHERE ${where}`)).map((r) => r.subject).sort();
+    t.same(wins, want, `anomaly_windows WHERE ${where}`);
+  }
+  plain.close();
 });

@@ -137,7 +137,12 @@ export async function run(argv: string[]): Promise<number> {
         show(earlier.shown);
       }
       if (news.length) {
-        const scored = await scorer.scoreRows(news);
+        // (under the ids the ledger counted over every row read, the known ones too)
+        const scored = await scorer.scoreRows(
+          news,
+          undefined,
+          news.map((row) => ledger.idOf(row)),
+        );
         fresh += scored.length;
         retained.append(scored);
         retainedWindows.append(windows.add(scored));

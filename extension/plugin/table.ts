@@ -132,16 +132,23 @@ function onlyUsed(
  * call, and drops no repeat: a row a table answered to every call came back once per value
  * (`anomaly_models WHERE subject IN ('*', 'alice')` listed each model twice). A row is left out
  * only when no collation could make it equal (text compared as textKey compares it, numbers as
- * numbers), so no COLLATE clause loses one.
+ * numbers), so no COLLATE clause loses one; nor a numeric operand: a text column compared with
+ * another table's INTEGER column or a CAST is compared as a number ('01000' = 1000), and the
+ * call is told the operand's value only, so a text value that reads as a number also matches
+ * a row whose text reads as the same number.
  */
 function onlyEqual(rows: Iterable<Row> | AsyncIterable<Row>, ctx: QueryContext, columns: readonly ColumnDefinition[]): Iterable<Row> | AsyncIterable<Row> {
   const tests: Array<{ column: string; may: (v: string) => boolean }> = [];
   for (const c of columns) {
-    const values = equalsOf(ctx, c.name);
-    if (!values) continue;
+    const values = ctx.constraints
+      .get(c.name)
+      ?.filter((x) => x.op === OP.EQUALS)
+      .map((x) => x.expr);
+    if (!values?.length) continue;
     if (c.type === 'TEXT' || c.type === 'BLOB') {
       const keys = new Set(values.map(textKey));
-      tests.push({ column: c.name, may: (v) => keys.has(textKey(v)) });
+      const asNumbers = new Set(values.map(affinityNumber).filter((n): n is number => n !== null));
+      tests.push({ column: c.name, may: (v) => keys.has(textKey(v)) || (asNumbers.size > 0 && asNumbers.has(affinityNumber(v) ?? NaN)) });
       continue;
     }
     // a value SQLite would not read as a number leaves the column unfiltered
@@ -259,9 +266,13 @@ export function boundsOf(ctx: QueryContext, column: string): Bound[] | undefined
   return out.length ? out : undefined;
 }
 
-/** `=` and `IN (…)` values for a column */
+/** `=` and `IN (…)` values for a text column, for a store to filter by (none when one reads as a number) */
 export function equalsOf(ctx: QueryContext, column: string): string[] | undefined {
   const list = ctx.constraints.get(column)?.filter((c) => c.op === OP.EQUALS);
+  // A value that reads as a number may stand for a numeric operand (another table's INTEGER
+  // column, a CAST), which SQLite compares with the text column as a number: '01000' = 1000.
+  // A store's text filter would drop such rows; the column is left to onlyEqual (rev11)
+  if (list?.some((c) => affinityNumber(c.expr) !== null)) return undefined;
   return list?.length ? list.map((c) => c.expr) : undefined;
 }
 
