@@ -3,7 +3,7 @@ import * as path from 'path';
 import t from 'tap';
 import { DIST } from './helpers/paths';
 
-// Loading TensorFlow.js costs a process about 0.15 s of CPU; a process that builds, restores
+// Loading TensorFlow.js costs a process about 0.12 s of CPU; a process that builds, restores
 // or runs no LSTM (`--help`, `report`, `status`, a config without the LSTM, the extension's
 // Thrift thread) must not pay it. Each check runs in a fresh node, as a user's command does.
 

@@ -16,7 +16,7 @@ let chosen: Promise<BackendName> | null = null;
  * TensorFlow.js itself, loaded on the first call. It is the one place the package is loaded at
  * run time outside the LSTM's own modules (lstm.ts, lstm-inference.ts, contexts.ts, which
  * models/index.ts loads only when an LSTM is built or restored): loading tfjs costs a process
- * 0.15 s of CPU, which every CLI start, `--help`, `report`, `status` and a config without the
+ * about 0.12 s of CPU, which every CLI start, `--help`, `report`, `status` and a config without the
  * LSTM paid for nothing (docs/benchmarks.md, "Loading TensorFlow.js only for an LSTM").
  */
 export function tfjs(): typeof Tf {

@@ -6,7 +6,7 @@ import { RarityModel } from './rarity';
 
 export { selectBackend } from './backend';
 
-// The LSTM's module loads TensorFlow.js (0.15 s of CPU, see backend.ts's tfjs()), so it is
+// The LSTM's module loads TensorFlow.js (about 0.12 s of CPU, see backend.ts's tfjs()), so it is
 // loaded here on the first LSTM built or restored, not by every process that imports the models.
 function lstm(): typeof Lstm {
   return require('./lstm') as typeof Lstm;
