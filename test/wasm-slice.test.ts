@@ -73,7 +73,7 @@ t.test('slices, splits and clones are the package kernels’ values, to the bit'
   const start = tf.memory();
   const theirs = run();
   t.equal(tf.memory().numTensors, start.numTensors, 'no tensor left behind by the package’s kernels');
-  installWasmSlice();
+  installWasmSlice(tf);
   t.not(tf.getKernel('Slice', 'wasm'), undefined);
   const ours = run();
   t.equal(tf.memory().numTensors, start.numTensors, 'nor by these');
@@ -98,7 +98,7 @@ t.test('slices, splits and clones are the package kernels’ values, to the bit'
 
 t.test('a slice whose output grows the heap reads its input after the growth', async (t) => {
   t.ok(await tf.setBackend('wasm'));
-  installWasmSlice();
+  installWasmSlice(tf);
   // 16 MB in, nearly as much out: the output's allocation outgrows the heap the input was in
   const rows = 4096;
   const big = tf.tidy(() => tf.add(tf.range(0, rows * 1024, 1, 'float32').reshape([rows, 1024]), 0));

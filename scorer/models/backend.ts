@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import * as tf from '@tensorflow/tfjs';
+import type * as Tf from '@tensorflow/tfjs';
 import { ConfigError } from '../../conf/config';
 import { installWasmSlice } from './wasm-slice';
 
@@ -11,6 +11,17 @@ import { installWasmSlice } from './wasm-slice';
 export type BackendName = 'tfjs-node' | 'wasm' | 'cpu';
 
 let chosen: Promise<BackendName> | null = null;
+
+/**
+ * TensorFlow.js itself, loaded on the first call. It is the one place the package is loaded at
+ * run time outside the LSTM's own modules (lstm.ts, lstm-inference.ts, contexts.ts, which
+ * models/index.ts loads only when an LSTM is built or restored): loading tfjs costs a process
+ * about 0.12 s of CPU, which every CLI start, `--help`, `report`, `status` and a config without the
+ * LSTM paid for nothing (docs/benchmarks.md, "Loading TensorFlow.js only for an LSTM").
+ */
+export function tfjs(): typeof Tf {
+  return require('@tensorflow/tfjs') as typeof Tf;
+}
 
 // A package missing from the install's node_modules, as the optional tfjs-node usually is, is
 // looked for by a bare require in every folder above the install up to /node_modules: whoever
@@ -28,6 +39,7 @@ async function choose(): Promise<BackendName> {
   const forced = process.env.ANOMALY_TF_BACKEND || undefined;
   if (forced !== undefined && !NAMES.includes(forced)) throw new ConfigError('ANOMALY_TF_BACKEND', '', `${forced} names no backend (${NAMES.join(', ')})`);
   const order = forced ? [forced as BackendName] : (NAMES as BackendName[]);
+  const tf = tfjs();
   for (const name of order) {
     try {
       if (name === 'tfjs-node') {
@@ -37,7 +49,7 @@ async function choose(): Promise<BackendName> {
         require('@tensorflow/tfjs-backend-wasm');
         if (await tf.setBackend('wasm')) {
           await tf.ready();
-          installWasmSlice();
+          installWasmSlice(tf);
           return name;
         }
       } else if (await tf.setBackend('cpu')) {

@@ -1,10 +1,16 @@
 import type { Model, ModelName, ModelState } from '../types';
-import { LstmModel } from './lstm';
+import type * as Lstm from './lstm';
 import { NgramModel } from './ngram';
 import { OcsvmModel } from './ocsvm';
 import { RarityModel } from './rarity';
 
 export { selectBackend } from './backend';
+
+// The LSTM's module loads TensorFlow.js (about 0.12 s of CPU, see backend.ts's tfjs()), so it is
+// loaded here on the first LSTM built or restored, not by every process that imports the models.
+function lstm(): typeof Lstm {
+  return require('./lstm') as typeof Lstm;
+}
 
 export function createModel(name: ModelName, options: Record<string, unknown> = {}): Model {
   switch (name) {
@@ -13,7 +19,7 @@ export function createModel(name: ModelName, options: Record<string, unknown> = 
     case 'ocsvm':
       return new OcsvmModel(options);
     case 'lstm':
-      return new LstmModel(options);
+      return new (lstm().LstmModel)(options);
     case 'ngram':
       return new NgramModel(options);
     default:
@@ -30,7 +36,7 @@ export function loadModel(state: ModelState): Model {
     case 'ocsvm':
       return OcsvmModel.fromState(state);
     case 'lstm':
-      return LstmModel.fromState(state);
+      return lstm().LstmModel.fromState(state);
     case 'ngram':
       return NgramModel.fromState(state);
     default:

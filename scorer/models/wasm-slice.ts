@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as Tf from '@tensorflow/tfjs';
 
 // tfjs-backend-wasm's Slice kernel (4.22) reads its whole input out of the wasm heap into a
 // fresh ArrayBuffer (readSync) before it copies the slice, and its SplitV kernel does so once
@@ -10,15 +10,15 @@ import * as tf from '@tensorflow/tfjs';
 
 /** the part of tfjs-backend-wasm's BackendWasm these kernels use */
 interface WasmBackend {
-  incRef(dataId: tf.DataId): void;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  incRef(dataId: Tf.DataId): void;
+  makeOutput(shape: number[], dtype: Tf.DataType): Tf.TensorInfo;
+  typedArrayFromHeap(t: Tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
-type SliceArgs = { inputs: { x: tf.TensorInfo }; attrs: { begin: number | number[]; size: number | number[] }; backend: WasmBackend };
+type SliceArgs = { inputs: { x: Tf.TensorInfo }; attrs: { begin: number | number[]; size: number | number[] }; backend: WasmBackend };
 
 /** x[begin : begin + size], copied element by element from the heap into a new output */
-function sliceFromHeap(x: tf.TensorInfo, begin: number[], size: number[], backend: WasmBackend): tf.TensorInfo {
+function sliceFromHeap(x: Tf.TensorInfo, begin: number[], size: number[], backend: WasmBackend): Tf.TensorInfo {
   // the output first: its allocation may grow the heap, which detaches views taken before it
   const out = backend.makeOutput(size, x.dtype);
   const n = size.reduce((a, b) => a * b, 1);
@@ -48,7 +48,7 @@ function sliceFromHeap(x: tf.TensorInfo, begin: number[], size: number[], backen
 let installed = false;
 
 /** replace the wasm backend's Slice and SplitV kernels with the ones above (once; call after the wasm backend is registered) */
-export function installWasmSlice(): void {
+export function installWasmSlice(tf: typeof Tf): void {
   if (installed) return;
   installed = true;
   const slice = tf.getKernel('Slice', 'wasm');
@@ -57,14 +57,14 @@ export function installWasmSlice(): void {
   const ownSlice = (args: SliceArgs) => {
     const { x } = args.inputs;
     if (x.dtype === 'string') return slice.kernelFunc(args as never);
-    const [begin, size] = tf.slice_util.parseSliceParams(x as tf.Tensor, args.attrs.begin, args.attrs.size);
+    const [begin, size] = tf.slice_util.parseSliceParams(x as Tf.Tensor, args.attrs.begin, args.attrs.size);
     return sliceFromHeap(x, begin, size, args.backend);
   };
-  const ownSplit = (args: { inputs: { x: tf.TensorInfo }; attrs: { numOrSizeSplits: number | number[]; axis: number }; backend: WasmBackend }) => {
+  const ownSplit = (args: { inputs: { x: Tf.TensorInfo }; attrs: { numOrSizeSplits: number | number[]; axis: number }; backend: WasmBackend }) => {
     const { x } = args.inputs;
     if (x.dtype === 'string') return split.kernelFunc(args as never);
     const axis = tf.util.parseAxisParam(args.attrs.axis, x.shape)[0];
-    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, args.attrs.numOrSizeSplits, axis);
+    const sizes = tf.backend_util.prepareSplitSize(x as Tf.Tensor, args.attrs.numOrSizeSplits, axis);
     const begin = new Array<number>(x.shape.length).fill(0);
     return sizes.map((s) => {
       const size = [...x.shape];
@@ -78,7 +78,7 @@ export function installWasmSlice(): void {
   // counted, as the wasm backend's Reshape and the cpu backend's Identity do
   const identity = tf.getKernel('Identity', 'wasm');
   if (identity) {
-    const ownIdentity = (args: { inputs: { x: tf.TensorInfo }; backend: WasmBackend }) => {
+    const ownIdentity = (args: { inputs: { x: Tf.TensorInfo }; backend: WasmBackend }) => {
       const { x } = args.inputs;
       if (x.dtype === 'string') return identity.kernelFunc(args as never);
       args.backend.incRef(x.dataId);
