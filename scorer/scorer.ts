@@ -481,8 +481,16 @@ export class Scorer {
    * score (`anomaly score`'s ledger, over the rows scored before too): counted here over these
    * rows only, a row identical to one of those at the same second took that row's id. Counted
    * here, in the order of the rows (not of their subjects), as the ledger counts them.
+   *
+   * `learnt`, true for each row another command learnt already (`anomaly train`, whose ledger
+   * `anomaly score` reads): scored without learning, as a row replayed after a crash is.
    */
-  async scoreRows(rows: readonly ResultRow[], replay?: { epoch: string; marks: readonly RowMark[] }, ids?: readonly string[]): Promise<ScoredEvent[]> {
+  async scoreRows(
+    rows: readonly ResultRow[],
+    replay?: { epoch: string; marks: readonly RowMark[] },
+    ids?: readonly string[],
+    learnt?: readonly boolean[],
+  ): Promise<ScoredEvent[]> {
     const out = new Array<ScoredEvent | undefined>(rows.length);
     const rowIds = ids ?? rows.map((row) => this.ids.next(row));
     const perHost = this.opts.config.baselines.per_host_users;
@@ -490,7 +498,7 @@ export class Scorer {
     const byHost = new Map<string, { index: number[]; events: BehaviourEvent[] }>();
     const extracted: { subject: string; key: string; event: BehaviourEvent }[] = [];
     for (let i = 0; i < rows.length; i++) {
-      const x = this.extractor.extract(rows[i], replay && { epoch: replay.epoch, mark: replay.marks[i] });
+      const x = this.extractor.extract(rows[i], replay && { epoch: replay.epoch, mark: replay.marks[i] }, learnt?.[i]);
       const key = subjectKey(x.subject, rows[i].host, perHost);
       if (x.subject.startsWith('uid:')) this.bareUidRows.set(x.subject, (this.bareUidRows.get(x.subject) ?? 0) + 1);
       extracted.push({ ...x, key });
@@ -499,7 +507,7 @@ export class Scorer {
     }
     const fromHost = new Array<SubjectVerdict | undefined>(rows.length);
     for (const [host, group] of byHost) {
-      const verdicts = await learnOnce(this.baseline(host), group, replay);
+      const verdicts = await learnOnce(this.baseline(host), group, replay, learnt);
       verdicts.forEach((v, j) => (fromHost[group.index[j]] = v));
     }
     for (const [name, group] of bySubject) {
@@ -508,7 +516,7 @@ export class Scorer {
       let verdicts: SubjectVerdict[];
       if (subject) {
         const before = `${subject.state}/${subject.lastTrained}`;
-        verdicts = await learnOnce(subject, group, replay);
+        verdicts = await learnOnce(subject, group, replay, learnt);
         if (`${subject.state}/${subject.lastTrained}` !== before) this.changedState = true;
       } else verdicts = this.notModelled(name, group.events.length);
       const learning = verdicts.map((v, j) => (v.verdict === 'learning' ? j : -1)).filter((j) => j >= 0);
@@ -739,21 +747,29 @@ function baselineModels(models: readonly ModelName[]): ModelName[] {
 }
 
 /**
- * A subject's rows of a batch, learned unless it learned them before a crash: those are the
- * first of the group (rows keep the queue's order), scored without learning.
+ * A subject's rows of a batch, learned unless it learned them before: before a crash (the
+ * first of the group, rows keep the queue's order), or in another command (`learnt`, by the
+ * rows' places in the batch). Those are scored without learning, each stretch in its turn.
  */
 async function learnOnce(
   s: Subject,
   group: { index: number[]; events: BehaviourEvent[] },
   replay: { epoch: string; marks: readonly RowMark[] } | undefined,
+  learnt: readonly boolean[] | undefined,
 ): Promise<SubjectVerdict[]> {
-  if (!replay) return s.scoreEvents(group.events);
-  const marks = group.index.map((i) => replay.marks[i]);
-  let known = 0;
-  while (known < marks.length && s.hasLearned(replay.epoch, marks[known])) known++;
-  const out = known ? await s.rejudge(group.events.slice(0, known)) : [];
-  if (known < marks.length) for (const v of await s.scoreEvents(known ? group.events.slice(known) : group.events)) out.push(v);
-  s.markLearned(replay.epoch, marks[marks.length - 1]);
+  if (!replay && !learnt) return s.scoreEvents(group.events);
+  let replayed = 0;
+  if (replay) while (replayed < group.index.length && s.hasLearned(replay.epoch, replay.marks[group.index[replayed]])) replayed++;
+  const known = (j: number) => j < replayed || Boolean(learnt?.[group.index[j]]);
+  const out: SubjectVerdict[] = [];
+  for (let from = 0; from < group.events.length;) {
+    let to = from + 1;
+    while (to < group.events.length && known(to) === known(from)) to++;
+    const events = group.events.slice(from, to);
+    for (const v of await (known(from) ? s.rejudge(events) : s.scoreEvents(events))) out.push(v);
+    from = to;
+  }
+  if (replay) s.markLearned(replay.epoch, replay.marks[group.index[group.index.length - 1]]);
   return out;
 }
 

@@ -179,6 +179,43 @@ t.test('train given rows anomaly score scored, no longer retained, learns nothin
   t.equal(eventsLearnt(state), learnt, 'no subject learnt them twice');
 });
 
+// rev11: score knew the rows it scored and those retained, not those train learnt: `train
+// --log F` then `score --log F` learnt every row of F twice (jumpvm's: events 4,014 → 4,546)
+t.test('score given rows train learnt scores, shows and retains them, and learns nothing twice', async (t) => {
+  const { state, cfg, trained } = trainedOnWorkstation(t);
+  t.equal(trained.code, 0);
+  const again = anomaly(['train', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(again.code, 0, again.err);
+  const learnt = eventsLearnt(state);
+  // (every file of the window scorer's state: what its windows hold, open and closed)
+  const windows = () =>
+    (fs.readdirSync(path.join(state, 'windows'), { recursive: true }) as string[])
+      .sort()
+      .filter((f) => fs.statSync(path.join(state, 'windows', f)).isFile())
+      .map((f) => `${f} ${fs.readFileSync(path.join(state, 'windows', f), 'utf8')}`);
+  const windowsLearnt = windows();
+  const scored = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg]);
+  t.equal(scored.code, 0, scored.err);
+  t.equal(scoredRows(scored.out).length, 266, 'every row scored and shown');
+  t.ok(
+    scoredRows(scored.out).some((r) => !r.endsWith(' learning')),
+    'by models that monitor',
+  );
+  t.match(scored.err, /scored 266 rows \(/);
+  t.equal(eventsLearnt(state), learnt, 'no subject learnt them twice');
+  // (train closed the windows of its rows: taken in again they would be late, and were before too)
+  t.same(windows(), windowsLearnt, 'nor did any window take them in again');
+  // retained, and in score's ledger: a third command shows them as they were scored
+  const third = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg]);
+  t.equal(third.code, 0, third.err);
+  t.same(scoredRows(third.out), scoredRows(scored.out), 'retained with the scores shown');
+  t.match(third.err, /scored 0 rows and showed 266 rows/);
+  t.equal(eventsLearnt(state), learnt);
+  fs.rmSync(path.join(state, 'scores'), { recursive: true });
+  const fourth = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg]);
+  t.match(fourth.err, /scored 0 rows; 266 rows scored before were not shown/, "known by score's ledger once no longer retained");
+});
+
 // review10: osqueryd writes a differential run one line a row, and a log scored while it writes
 // holds part of a run; the rest, read the next time, was taken for scored and never scored
 t.test('score given a log that ended inside a run scores the rest of the run the next time', async (t) => {

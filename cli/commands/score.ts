@@ -9,7 +9,7 @@ import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
 import { checkInputFile, configFrom, holdState, jsonText, lexists, logBatches, STATE_FLAGS, stateHelp, stderrLog, table, type RowStreamStats } from './shared';
 import { notScored } from '../../extension/own-output';
-import { SCORED_RUNS, TrainLedger } from '../train-ledger';
+import { SCORED_RUNS, TRAINED_RUNS, TrainLedger } from '../train-ledger';
 import { rowNumber, runNumber } from '../../state/retained-runs';
 import type { ResultRow, ScoredEvent } from '../../scorer/types';
 
@@ -22,7 +22,8 @@ directory (for 'anomaly report'), and good rows keep teaching the models, exactl
 extension. Windows still open at the end of the logs stay open for the next run. Rows scored
 into the state before (the same host, query, time and columns), by this command or by the
 extension, are printed as they were retained, not scored or learned again: scoring a growing
-results log again, or a rotated one file by file, scores its new rows only. Stopped by
+results log again, or a rotated one file by file, scores its new rows only. Rows 'anomaly
+train' learned are scored, shown and retained, not learned again. Stopped by
 Ctrl-C or SIGTERM, it finishes the batch under way and saves what it scored (exit 130, 143);
 a second signal ends it at once.
 Since good rows are learnt, a log another user could change (theirs, writable by everyone, or
@@ -94,6 +95,11 @@ export async function run(argv: string[]): Promise<number> {
   const retainedRows = retained.rowNumbers();
   const retainedRuns = ledger.hasCounts ? retained.runRows() : null;
   ledger.alsoKnown({ row: (n) => retainedRows.has(n), retainedOfRun: retainedRuns ? (run) => retainedRuns.count(runNumber(run)) : undefined });
+  // Rows `anomaly train` learnt (its ledger, only read here) are scored, shown and retained
+  // like any other, but not learnt again: `train --log F` then `score --log F` learnt every
+  // row of F twice (rev11). Nor are they given to the windows, which train fed and closed
+  // (they would be late rows). Noted in this command's ledger too, as scored.
+  const trained = new TrainLedger(config.state_dir, TRAINED_RUNS, undefined, (msg) => log('warn', msg));
   let fresh = 0;
   let shownAgain = 0;
   let goneAgain = 0;
@@ -129,7 +135,16 @@ export async function run(argv: string[]): Promise<number> {
       if (stoppedBy) break;
       const news: ResultRow[] = [];
       const known: ResultRow[] = [];
-      for (const row of batch) (ledger.knows(row) ? known : news).push(row);
+      const learnt: boolean[] = [];
+      for (const row of batch) {
+        // (both ledgers meet every row, in order: each counts identical rows of a second over all)
+        const wasTrained = trained.knows(row);
+        if (ledger.knows(row)) known.push(row);
+        else {
+          news.push(row);
+          learnt.push(wasTrained);
+        }
+      }
       if (known.length) {
         const earlier = retainedRowsOf(retained, known, (row) => ledger.numberOf(row));
         shownAgain += earlier.shown.length;
@@ -142,10 +157,11 @@ export async function run(argv: string[]): Promise<number> {
           news,
           undefined,
           news.map((row) => ledger.idOf(row)),
+          learnt.some(Boolean) ? learnt : undefined,
         );
         fresh += scored.length;
         retained.append(scored);
-        retainedWindows.append(windows.add(scored));
+        retainedWindows.append(windows.add(scored.filter((_, i) => !learnt[i])));
         // noted once kept: a batch that failed is not taken for scored by the next run
         for (const row of news) ledger.note(row);
         show(scored);

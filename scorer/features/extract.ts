@@ -261,10 +261,11 @@ export class FeatureExtractor {
   /**
    * The learning path: the row's subject and event, learning what the row tells. A row the
    * extension's queue replays after a crash (`replay`), up to the last one this extractor
-   * learned before it was saved, is not counted by the template miner again.
+   * learned before it was saved, is not counted by the template miner again; nor is a row
+   * another command learnt (`learnt`: `anomaly train`'s, scored by `anomaly score`).
    */
-  extract(row: ResultRow, replay?: { epoch: string; mark: RowMark }): { subject: string; event: BehaviourEvent } {
-    let look = this.learning;
+  extract(row: ResultRow, replay?: { epoch: string; mark: RowMark }, learnt = false): { subject: string; event: BehaviourEvent } {
+    let look = learnt ? this.replaying : this.learning;
     if (replay) {
       if (learnedAlready(this.learned, replay.epoch, replay.mark)) look = this.replaying;
       else this.learned = { epoch: replay.epoch, at: [replay.mark[0], replay.mark[1], replay.mark[2]] };
