@@ -766,7 +766,10 @@ async function learnOnce(
     let to = from + 1;
     while (to < group.events.length && known(to) === known(from)) to++;
     const events = group.events.slice(from, to);
-    for (const v of await (known(from) ? s.rejudge(events) : s.scoreEvents(events))) out.push(v);
+    // (a stretch train learnt moves the context for the rows after it; a crash's replay, the
+    // first stretch, was saved with the context after it)
+    const verdicts = !known(from) ? await s.scoreEvents(events) : await s.rejudge(events, from >= replayed);
+    for (const v of verdicts) out.push(v);
     from = to;
   }
   if (replay) s.markLearned(replay.epoch, replay.marks[group.index[group.index.length - 1]]);

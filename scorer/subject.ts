@@ -321,11 +321,17 @@ export class Subject {
     return own;
   }
 
-  private remember(event: BehaviourEvent, learn: boolean, calibrate: boolean): void {
+  /** `event` as the last the subject saw, in the form it keeps */
+  private pushContext(event: BehaviourEvent): { form: Form; text: string } {
     const form = this.formOf(event);
     const text = this.text(event.text);
     this.context.push({ key: form.key, values: form.values, pairs: form.pairs, text, time: event.time });
     if (this.context.length > this.opts.contextLength * 4) this.context.splice(0, this.context.length - this.opts.contextLength);
+    return { form, text };
+  }
+
+  private remember(event: BehaviourEvent, learn: boolean, calibrate: boolean): void {
+    const { form, text } = this.pushContext(event);
     const n = ++this.seq;
     if (calibrate) {
       this.recent.push(form, text, event.time, n);
@@ -426,17 +432,25 @@ export class Subject {
   }
 
   /**
-   * Score events this subject has learned already (replayed after a crash), learning
-   * nothing and moving no context: the retained scores keep the first scoring of a row, so
-   * these verdicts matter only for a row whose first scoring was lost with the process.
+   * Score events this subject has learned already, learning nothing: replayed after a crash
+   * (the retained scores keep the first scoring of a row, so these verdicts matter only for a
+   * row whose first scoring was lost with the process), or learnt by `anomaly train` and given
+   * to `anomaly score` (shown and retained). Each is judged after the ones before it, as they
+   * were learnt: judged all in the context the subject last saw, a routine sequence read as
+   * transitions it never made (rarity's n-grams of keys, the SVM's last five events).
+   * `advance`: the rows after these see them before them (train's rows within score's stream);
+   * a crash's replay leaves the context as it was saved, after the same rows.
    */
-  async rejudge(events: readonly BehaviourEvent[]): Promise<SubjectVerdict[]> {
+  async rejudge(events: readonly BehaviourEvent[], advance = false): Promise<SubjectVerdict[]> {
     if (this.state !== 'monitoring') return events.map(() => this.learningVerdict());
-    const context = this.lastOf(this.context);
-    const evidence = await this.evaluate(
-      events.map((event) => ({ event, context })),
-      () => true,
-    );
+    const ctx = this.context.slice();
+    const inputs: ScoringInput[] = [];
+    for (const event of events) {
+      inputs.push({ event, context: this.lastOf(ctx) });
+      ctx.push(event);
+    }
+    const evidence = await this.evaluate(inputs, () => true);
+    if (advance) for (const event of events) this.pushContext(event);
     return events.map((event, i) => this.judge(event, evidence[i]));
   }
 
