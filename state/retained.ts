@@ -10,7 +10,7 @@ import { OlderRows } from './older-rows';
 import { holdBack, shareOut, tally, type AnswerShare, type HeldBack, type HeldEvent, type PairTally } from './answer-share';
 import { APPEND_READ, fsyncDir, fsyncDirInBackground, makeDir, quarantine, READ, writeAll } from './atomic';
 import { textKey, type Bound } from './store';
-import { storedJson } from '../extension/hidden-chars';
+import { jsonShown, storedJson } from '../extension/hidden-chars';
 
 // Retained records (anomaly_scores rows, anomaly_windows rows) as an index of typed columns
 // in memory and the records themselves in append-only segment files. A million records must
@@ -231,6 +231,8 @@ export abstract class Retained<R> {
   private lowHead = 0;
   /** parsed low-scored records by absolute row number, oldest first (Map keeps insertion order) */
   private readonly lowCache = new Map<number, { r: R; bytes: number }>();
+  /** segments (by number) of records stored raw by an earlier version: their ratio of shown to stored bytes */
+  private readonly shownRatio = new Map<number, number>();
   private lowCacheBytes = 0;
   private newest = 0;
   /** a segment was created since the directory was last fsynced */
@@ -429,6 +431,26 @@ export abstract class Retained<R> {
     if (time > this.newest && time <= latestPlausible()) this.newest = time;
   }
 
+  /**
+   * A record written by a version before storedJson kept its hidden characters raw (DEL is 1
+   * byte raw, 6 as `\u007f`): its stored bytes no longer bound what is shown of it, and an
+   * answer budgeted by them passed its budget (2.1 times over for records of DEL). Its
+   * segment's records are costed at the largest ratio of shown to stored bytes found in it
+   * (1 for every segment written since), until it is retired.
+   */
+  private noteShownSize(segment: number, text: string, bytes: number): void {
+    const shown = jsonShown(text);
+    if (shown === text) return;
+    const ratio = Buffer.byteLength(shown) / bytes;
+    if (ratio > (this.shownRatio.get(segment) ?? 1)) this.shownRatio.set(segment, ratio);
+  }
+
+  /** the bytes a record is budgeted at: stored, or as shown for a record stored raw (noteShownSize) */
+  private shownLength(i: number): number {
+    const ratio = this.shownRatio.get(this.segOf[i]);
+    return ratio === undefined ? this.length[i] : Math.ceil(this.length[i] * ratio);
+  }
+
   /** a record was indexed at absolute row `row` (read from a segment when `loading`) */
   protected indexed(_row: number, _r: R, _loading: boolean): void {}
 
@@ -486,6 +508,7 @@ export abstract class Retained<R> {
     while (this.segments.length > 1 && this.segments[0].lastRow < firstLive) {
       const seg = this.segments.shift()!;
       this.closeSegment(seg);
+      this.shownRatio.delete(seg.n);
       if (!this.opts.readOnly) fs.rmSync(seg.file, { force: true });
       dropped = true;
     }
@@ -556,7 +579,7 @@ export abstract class Retained<R> {
     const pairs = new Map<number, PairTally>();
     const cost = (i: number): number =>
       share.rowBytes(
-        this.length[i],
+        this.shownLength(i),
         this.subjects.values[this.subject[i]],
         this.hosts.values[this.host[i]],
         this.kind.tag ? this.tags.values[this.tag[i]] : '',
@@ -923,8 +946,10 @@ export abstract class Retained<R> {
             corrupt++;
           } else if (nl > pos) {
             try {
-              const r: unknown = JSON.parse(data.toString('utf8', pos, nl));
+              const text = data.toString('utf8', pos, nl);
+              const r: unknown = JSON.parse(text);
               if (!this.kind.isRecord(r)) throw new Error('not a record');
+              this.noteShownSize(seg.n, text, nl - pos);
               this.grow(1);
               const i = this.end++;
               this.index(i, r, segIndex, from + pos, nl - pos);
