@@ -5,6 +5,7 @@ import { echo, Throttled, type LogFn } from './log';
 import type { Plugin, PluginResponse, Row } from './plugin/types';
 import { sunPathProblem } from './sun-path';
 import { ByteBudget, MessageReader, MessageType, MessageWriter, Oversize, ProtocolError, TType, type Message, type Value } from './wire';
+import { LARGEST_LINE } from './shrink-line';
 
 // The extension's own Thrift server on `<manager socket>.<uuid>`: ping, call, shutdown.
 // Every request is answered from the event loop without waiting on scoring or training, and
@@ -37,7 +38,7 @@ export interface ServerLimits {
 export const DEFAULT_LIMITS: ServerLimits = {
   maxConnections: 64,
   idleMs: 30_000,
-  maxString: 16 * 1024 * 1024,
+  maxString: LARGEST_LINE,
   maxMessage: 32 * 1024 * 1024,
   maxShared: 128 * 1024 * 1024,
   maxReply: 64 * 1024 * 1024,

@@ -8,6 +8,9 @@ import { MAX_FIELD, storedColumns } from '../scorer/features/value-bounds';
 // (storedColumns), so the line is queued with its values cut so: scored as the whole line
 // would have been, each cut value ending in how long it was.
 
+/** the longest line the extension's server reads (server.ts DEFAULT_LIMITS.maxString): past it a line is only a size */
+export const LARGEST_LINE = 16 * 1024 * 1024;
+
 /** how deep in a line values are cut: a row's columns sit at most three levels down (diffResults.added[i]) */
 const DEPTH = 4;
 

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as zlib from 'zlib';
 import type { Label, ResultRow, RowAction } from '../types';
+import { LARGEST_LINE, shrinkLine } from '../../extension/shrink-line';
 
 // osquery result log lines (protocol doc §7) into rows. One parser serves the extension's
 // logger and the CLI, so a line the extension would reject is rejected offline too.
@@ -302,6 +303,11 @@ export async function* readResultLogs(
   opts: { onProgress?(bytes: number, total: number): void; maxLineBytes?: number } = {},
 ): AsyncGenerator<LogItem> {
   const maxLine = opts.maxLineBytes ?? MAX_LINE_BYTES;
+  // Given the extension's queue.max_line_bytes, a line over it is taken as the extension takes
+  // it (ingest.ts): cut as anomaly_scores keeps its values, up to the longest the extension's
+  // server reads; training and scoring from the log learn what the extension would
+  const cutToFit = opts.maxLineBytes !== undefined;
+  const readUpTo = cutToFit ? Math.max(maxLine, LARGEST_LINE) : maxLine;
   for (const file of files) {
     const raw = fs.createReadStream(file);
     const input = file.endsWith('.gz') ? raw.pipe(zlib.createGunzip()) : raw;
@@ -319,7 +325,7 @@ export async function* readResultLogs(
     /** an array whose records are not one per line: read again below, a member at a time */
     let asArray = false;
     try {
-      for await (const rawLine of boundedLines(input as AsyncIterable<Buffer>, maxLine)) {
+      for await (const rawLine of boundedLines(input as AsyncIterable<Buffer>, readUpTo)) {
         n++;
         if (typeof rawLine !== 'string') {
           // a JSON array export on one line
@@ -338,6 +344,11 @@ export async function* readResultLogs(
         }
         let line = rawLine.trim();
         if (!line) continue;
+        // (a JSON array export on one line over the limit is read a member at a time, as above)
+        if (n === 1 && line.startsWith('[') && cutToFit && Buffer.byteLength(line) > maxLine) {
+          asArray = true;
+          break;
+        }
         if (n === 1 && line.startsWith('[')) {
           arrayMode = true;
           line = line.slice(1).trim();
@@ -348,6 +359,21 @@ export async function* readResultLogs(
           if (line === ']') continue;
           if (line.endsWith(']')) line = line.slice(0, -1).trimEnd();
           if (line.endsWith(',')) line = line.slice(0, -1);
+        }
+        if (cutToFit && line.length > maxLine / 3 && Buffer.byteLength(line) > maxLine) {
+          const bytes = Buffer.byteLength(line);
+          const cut = shrinkLine(line, maxLine);
+          if (cut === null) {
+            yield {
+              file,
+              line: n,
+              error: new ResultLineError(
+                `${file}:${n}: a line of ${bytes} bytes is over the ${maxLine} a result line may have (queue.max_line_bytes), even with its values cut as they are kept`,
+              ),
+            };
+            continue;
+          }
+          line = cut;
         }
         try {
           const rows = parseResultLine(line);
