@@ -2,6 +2,7 @@ import t from 'tap';
 import { seededRandom as rng } from '../demo/generate';
 import { Subject, type SubjectOptions } from '../scorer/subject';
 import type { BehaviourEvent } from '../scorer/types';
+import { DAY, execEvent, SMALL_SUBJECT, START } from './helpers/subject-options';
 
 // `anomaly score` after `anomaly train` of the same rows (relearn): a row train learnt is
 // judged again, not learnt again (Subject.rejudge). Its models read each row in the context of
@@ -9,19 +10,7 @@ import type { BehaviourEvent } from '../scorer/types';
 // as train did when it learnt them: a stretch of such rows must be judged each in its own
 // context, and the rows after the stretch must see it before them.
 
-const DAY = 86400;
-const START = 1_790_000_000 - (1_790_000_000 % DAY);
-
-const OPTIONS: SubjectOptions = {
-  models: ['rarity', 'ocsvm'],
-  minEvents: 200,
-  minSeconds: 0,
-  windowEvents: 400,
-  retrainSeconds: 30 * DAY,
-  contextLength: 4,
-  heldOutFraction: 0.3,
-  backend: 'none',
-};
+const OPTIONS: SubjectOptions = { ...SMALL_SUBJECT, retrainSeconds: 30 * DAY };
 
 /** a routine whose order matters: each tool is followed by the next in a cycle, now and then a skip */
 function stream(seed: number, from: number, n: number): BehaviourEvent[] {
@@ -32,13 +21,7 @@ function stream(seed: number, from: number, n: number): BehaviourEvent[] {
     at = (at + (r() < 0.9 ? 1 : 2)) % tools.length;
     const tool = tools[at];
     const time = START + Math.floor((from + i) / 60) * DAY + 9 * 3600 + ((from + i) % 60) * 480;
-    return {
-      key: `exec /usr/bin/${tool} <- /bin/bash`,
-      values: ['kind=process', `exe=/usr/bin/${tool}`],
-      pairs: [`parent=/bin/bash>exe=/usr/bin/${tool}`],
-      text: `${tool} -v`,
-      time,
-    };
+    return execEvent(tool, time);
   });
 }
 

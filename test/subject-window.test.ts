@@ -2,6 +2,7 @@ import t from 'tap';
 import { seededRandom as rng } from '../demo/generate';
 import { Subject, type SubjectOptions } from '../scorer/subject';
 import type { BehaviourEvent } from '../scorer/types';
+import { DAY, execEvent, SMALL_SUBJECT, START } from './helpers/subject-options';
 
 // A subject's window and held-out events are kept as columns, events that repeat sharing one
 // copy of their tokens (scorer/subject.ts, EventColumns; docs/benchmarks.md, memory). What
@@ -10,19 +11,7 @@ import type { BehaviourEvent } from '../scorer/types';
 // exactly as the one that stayed in memory; the window stays bounded; and an event labelled
 // anomalous leaves what later retraining learns.
 
-const DAY = 86400;
-const START = 1_790_000_000 - (1_790_000_000 % DAY);
-
-const OPTIONS: SubjectOptions = {
-  models: ['rarity', 'ocsvm'],
-  minEvents: 200,
-  minSeconds: 0,
-  windowEvents: 400,
-  retrainSeconds: DAY,
-  contextLength: 4,
-  heldOutFraction: 0.3,
-  backend: 'none',
-};
+const OPTIONS: SubjectOptions = SMALL_SUBJECT;
 
 /** a routine of a few programs at working hours, with now and then a one-off command line */
 function stream(seed: number, from: number, n: number): BehaviourEvent[] {
@@ -213,13 +202,7 @@ t.test('rarity is cross-fitted over days as the calendar has them, whatever orde
   const event = (d: number, i: number): BehaviourEvent => {
     const tool = tools[Math.floor(r() * tools.length)];
     const time = START + d * DAY + 9 * 3600 + i * 480;
-    return {
-      key: `exec /usr/bin/${tool} <- /bin/bash`,
-      values: ['kind=process', `exe=/usr/bin/${tool}`],
-      pairs: [`parent=/bin/bash>exe=/usr/bin/${tool}`],
-      text: `${tool} -v`,
-      time,
-    };
+    return execEvent(tool, time);
   };
   const day = (d: number) => Array.from({ length: 60 }, (_, i) => event(d, i));
   const s = new Subject('dev@app-01', options);
