@@ -1,6 +1,6 @@
 import { GOOD_FROM } from './calibration';
 import { ownCopy } from './features/compact-value';
-import { addressClass } from './features/generalise';
+import { addressClass, canonicalAddress } from './features/generalise';
 import { fisher, lowered, ofItsOwn, pOf, PID, type ChainRow, type ChainVerdict } from './chain-suspicion';
 
 // One tool against many peers. A row's score weighs what that row shows against its subject's
@@ -54,12 +54,16 @@ interface Group {
   event: string;
 }
 
-/** a peer's address as the row gives it, when it is one: not loopback or unspecified */
+/**
+ * a row's peer, when it has one (not loopback or unspecified), in its one text: socket_events
+ * writes an IPv6 address's every group and an IPv4 peer of an IPv6 socket as `::ffff:…`, so one
+ * peer compared as the row wrote it was two (two peers of a fan, or an alert's peer missed)
+ */
 export function peerOf(columns: Record<string, string>): string | undefined {
-  const a = (columns.remote_address ?? '').trim().toLowerCase();
+  const a = (columns.remote_address ?? '').trim();
   if (!a || a.length > 64) return undefined;
   const c = addressClass(a);
-  return c === 'loopback' || c === 'any' || c === 'none' || c === 'name' ? undefined : a;
+  return c === 'loopback' || c === 'any' || c === 'none' || c === 'name' ? undefined : canonicalAddress(a);
 }
 
 export class ConnectionFan {

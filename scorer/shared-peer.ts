@@ -1,6 +1,6 @@
 import { BAD_BELOW, GOOD_FROM } from './calibration';
 import { ownCopy } from './features/compact-value';
-import { addressClass, canonicalAddress } from './features/generalise';
+import { addressClass } from './features/generalise';
 import { fisher, lowered, ofItsOwn, pOf, type ChainRow, type ChainVerdict } from './chain-suspicion';
 import { peerOf } from './connection-fan';
 import { fnv1a64 } from './hash';
@@ -52,14 +52,10 @@ interface AlertPeer {
   lowered: string[];
 }
 
-/**
- * the row's remote address when it is a public one, in its one text: socket_events writes an
- * IPv6 address's every group and an IPv4 peer of an IPv6 socket as `::ffff:…`, so one peer
- * reached by two programs could be two strings
- */
+/** the row's peer (in its one text, peerOf) when it is a public address */
 function publicPeer(columns: Record<string, string>): string | undefined {
   const a = peerOf(columns);
-  return a !== undefined && addressClass(a).startsWith('public:') ? canonicalAddress(a) : undefined;
+  return a !== undefined && addressClass(a).startsWith('public:') ? a : undefined;
 }
 
 export class SharedPeer {

@@ -2,7 +2,7 @@ import * as v8 from 'v8';
 import * as vm from 'vm';
 import t from 'tap';
 import { fisher } from '../scorer/chain-suspicion';
-import { ConnectionFan, FAN_SECONDS } from '../scorer/connection-fan';
+import { ConnectionFan, FAN_SECONDS, peerOf } from '../scorer/connection-fan';
 import { scoreScenarioSet } from './helpers/scenario-run';
 
 // One tool against many peers (scorer/connection-fan.ts): the repetition no single row carries.
@@ -72,6 +72,28 @@ t.test('what is no fan: usual processes, one process to many peers, one peer, me
     t.equal(svm.judge(exec(String(600 + k), '64', 0.5, 1000 + k, 'ocsvm')), undefined);
     t.equal(svm.judge(connect(String(600 + k), `10.40.2.${k}`, 0.5, 1000 + k)), undefined, 'processes the SVM decided are not weighed on their own rows');
   }
+});
+
+t.test('one address written two ways is one peer: three processes to one host in three writings are no fan-out', async (t) => {
+  // socket_events writes an IPv6 address's every group and an IPv4 peer of an IPv6 socket as
+  // `::ffff:…`; a tool that reaches one host over an IPv4 and a dual-stack socket made two or
+  // three peers of it. 10.40.2.7 is ::ffff:a28:207.
+  const writings = [
+    ['10.40.2.7', '::ffff:10.40.2.7', '0000:0000:0000:0000:0000:ffff:0a28:0207'],
+    ['2001:db8::7', '2001:0DB8:0000:0000:0000:0000:0000:0007', ' 2001:DB8::7 '],
+    ['fe80::7', 'fe80::7%eth0', 'FE80:0:0:0:0:0:0:7'],
+  ];
+  for (const [i, forms] of writings.entries()) {
+    const fan = new ConnectionFan();
+    const verdicts = forms.flatMap((peer, k) => {
+      const pid = String(700 + 10 * i + k);
+      return [fan.judge(exec(pid, String(70 + i), 0.5, 1000 + k)), fan.judge(connect(pid, peer, 0.5, 1001 + k))];
+    });
+    t.same(verdicts, [undefined, undefined, undefined, undefined, undefined, undefined], `${forms.join(', ')}: one peer`);
+    t.same(new Set(forms.map((peer) => peerOf({ remote_address: peer }))).size, 1, `peerOf gives ${forms[0]} one text`);
+  }
+  t.equal(peerOf({ remote_address: '::ffff:10.40.2.7' }), '10.40.2.7', 'an IPv4 peer of an IPv6 socket in its IPv4 form, the form shared-peer keys on');
+  t.equal(peerOf({ remote_address: '0000:0000:0000:0000:0000:0000:0000:0001' }), undefined, 'loopback in full is no peer');
 });
 
 t.test('the second held-out set (seed 12): lateral movement is found by its rows, and no normal row more is bad', async (t) => {
