@@ -2,6 +2,7 @@ import t from 'tap';
 import { storedColumns } from '../scorer/features/extract';
 import type { ScoredEvent } from '../scorer/types';
 import { ANSWER_BYTES } from '../extension/tables/answer';
+import type { AnswerShare } from '../state/answer-share';
 import { generateContext } from '../emulator/sql';
 import type { Row } from '../extension/plugin/table';
 import { SCORE_COLUMNS, scoresTable } from '../extension/tables/scores';
@@ -126,4 +127,26 @@ t.test("tens of thousands of attacker subjects with a bad row each do not fold a
   t.equal(new Set(few.map((r) => r.subject)).size, FLOOD + 1, 'a query of subject and host alone answers every subject, none held back');
   const ownSummaries = held.filter((r) => r.subject !== '*');
   t.ok(ownSummaries.length > 0 && ownSummaries.every((r) => r.subject.startsWith('uid:')), "the summaries of their own are the flood's too");
+});
+
+t.test('where not every subject has room, standing decides before score: a crowd ranks below an account with twice its history (fold)', async (t) => {
+  // room for 8 rows (a row 1,000 bytes, two summaries of 1,000 kept out of 10,000)
+  const share: AnswerShare = { bytes: 10_000, heldBytes: 1_000, rows: 1_000, perSubject: Infinity, rowBytes: () => 1_000 };
+  const run = (crowdHistory: number): string[] => {
+    const store = tmpScoreStore(t);
+    const rows: ScoredEvent[] = [];
+    let i = 0;
+    const subject = (name: string, history: number, score: number): void => {
+      for (let k = 0; k < history; k++) rows.push(plainRow(i++, { id: `${name}-${k}`, subject: name, time: NOW - 86400 + k }));
+      rows.push(plainRow(i++, { id: `${name}-bad`, subject: name, score, verdict: 'bad', time: NOW - 60 }));
+    };
+    subject('bob', 64, 0.2);
+    for (let c = 0; c < 20; c++) subject(`uid:${100_000 + c}`, crowdHistory, 0);
+    store.append(rows);
+    return [...store.answer({ score: [{ op: '<', value: 0.3 }] }, share)].filter((r) => !('held' in r)).map((r) => (r as ScoredEvent).id);
+  };
+  const fewer = run(31);
+  t.equal(fewer.length, 8, 'the room is used');
+  t.ok(fewer.includes('bob-bad'), `bob (64 rows retained) is answered before 20 subjects of 31 rows each scored lower (${fewer.join(' ')})`);
+  t.notOk(run(63).includes('bob-bad'), 'subjects with as much history (in powers of two) and lower scores come first: the limit retention bounds');
 });
