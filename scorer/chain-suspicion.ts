@@ -1,3 +1,4 @@
+import { quoted } from './quoted';
 import { BAD_BELOW, scoreFromP, verdictOf } from './calibration';
 import { sshdAccount } from './features/lineage';
 import { ownCopy } from './features/compact-value';
@@ -225,7 +226,7 @@ export class ChainSuspicion {
 
   private combined(score: number, above: Unusual, how: string): ChainVerdict | undefined {
     const p = fisher([pOf(score), above.p]);
-    return lowered(score, p, `suspicion carried down a process chain: ${how} process (\`${above.event}\`, p ${above.p.toPrecision(2)})`);
+    return lowered(score, p, `suspicion carried down a process chain: ${how} process (${quoted(above.event)}, p ${above.p.toPrecision(2)})`);
   }
 
   /**

@@ -1,3 +1,4 @@
+import { quoted } from './quoted';
 import { GOOD_FROM } from './calibration';
 import { ownCopy } from './features/compact-value';
 import { addressClass, canonicalAddress } from './features/generalise';
@@ -110,7 +111,7 @@ export class ConnectionFan {
     return lowered(
       score,
       fisher(ps.slice(0, MAX_COMBINED)),
-      `repeated against many peers: ${how} one program started by one parent against ${g.peers.size} peers within ${FAN_SECONDS / 60} minutes, each unusual (\`${g.event}\`)`,
+      `repeated against many peers: ${how} one program started by one parent against ${g.peers.size} peers within ${FAN_SECONDS / 60} minutes, each unusual (${quoted(g.event)})`,
     );
   }
 

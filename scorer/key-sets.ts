@@ -1,3 +1,4 @@
+import { quoted } from './quoted';
 import type { Evidence } from './types';
 
 // A session's nearest training session by the set of distinct keys it holds: the Jaccard
@@ -99,6 +100,6 @@ function intersection(a: Int32Array, b: Int32Array): number {
 }
 
 function list(keys: string[]): string {
-  const shown = keys.slice(0, 4).map((k) => `\`${k}\``);
+  const shown = keys.slice(0, 4).map(quoted);
   return shown.join(', ') + (keys.length > 4 ? ` and ${keys.length - 4} more` : '');
 }

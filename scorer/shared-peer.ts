@@ -1,3 +1,4 @@
+import { quoted } from './quoted';
 import { BAD_BELOW, GOOD_FROM } from './calibration';
 import { ownCopy } from './features/compact-value';
 import { addressClass } from './features/generalise';
@@ -98,7 +99,7 @@ export class SharedPeer {
     return lowered(
       row.score,
       fisher([pOf(row.score), alert.p]),
-      `another program at an alert's peer: the address an alert reached (\`${alert.event}\`, p ${alert.p.toPrecision(2)})`,
+      `another program at an alert's peer: the address an alert reached (${quoted(alert.event)}, p ${alert.p.toPrecision(2)})`,
     );
   }
 }

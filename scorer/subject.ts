@@ -1,3 +1,4 @@
+import { firstPhrase } from './quoted';
 import { Calibrator, MIN_CALIBRATION, verdictOf, scoreFromP, BAD_BELOW, GOOD_FROM } from './calibration';
 import { createModel, loadModel } from './models';
 import { fitInHelper, fitsElsewhere } from './fit-helper';
@@ -497,7 +498,7 @@ export class Subject {
     for (const r of [...ranked.filter((x) => x.name === decided), ...ranked.filter((x) => x.name !== decided)]) {
       if (parts.length >= 2) break;
       if (r.name !== decided && r.p > 0.01) continue;
-      const first = r.detail.split('; ')[0];
+      const first = firstPhrase(r.detail);
       if (first && !parts.includes(first)) parts.push(first);
     }
     return `${parts.join('; ') || `unusual for ${this.name}`} (${decided}; ${history})`;

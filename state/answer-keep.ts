@@ -7,8 +7,8 @@ import { DigestTable } from './digest-table';
 // sliding time range, and its differential log sends a row to the SIEM the first time an
 // answer holds it, so what matters is that every distinct bad event is in some answer once,
 // not that one answer holds everything. The rows are taken in this order, each while it fits:
-//  1. the onset: the subject's first ONSET_ROWS rows in the answer's range, and its
-//     LOWEST_ROWS lowest-scored (to a thousandth, the oldest first among equals);
+//  1. its lowest-scored row (to a thousandth, the oldest first among equals), the onset (the
+//     subject's first ONSET_ROWS rows in the answer's range), then its LOWEST_ROWS lowest-scored;
 //  2. one row of each distinct event (the same query, event and columns, a volatile column's
 //     digits aside: state/event-digest.ts) that no answer on the alert route has held yet
 //     (PairRows.answered: the store marks an answer's rows once it was sent, state/answer-marks.ts), its first; the newest and the
@@ -90,8 +90,11 @@ export function keptRows(rows: PairRows, keepRows: number, keepBytes: number, fi
     taken++;
     bytes += c;
   };
-  for (let k = 0; k < Math.min(n, ONSET_ROWS); k++) take(k);
   const order = byScore(rows);
+  // its lowest-scored row first: the share gives every subject it ranks room for one row
+  // (answer-share.ts), and that row must be its worst, not its flood's first
+  if (n) take(order[0]);
+  for (let k = 0; k < Math.min(n, ONSET_ROWS); k++) take(k);
   for (let j = 0; j < Math.min(n, LOWEST_ROWS); j++) take(order[j]);
 
   // each event's first row (from the front of `firsts`) and its first row of each later hour

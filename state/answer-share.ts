@@ -6,11 +6,20 @@ import type { Verdict } from '../scorer/types';
 // text they can, had the alert pack's `bad` query refused (rootsafe), and short of that buried
 // every other account's alert among theirs and sent all of them to the SIEM. So an answer has
 // a budget in bytes and rows; a subject whose rows do not fit its share keeps the rows that
-// matter within it (state/answer-keep.ts: the onset, each distinct event, the lowest scores),
+// matter within it (state/answer-keep.ts: its lowest score, the onset, each distinct event),
 // and the rest is one summary row (HeldBack) that names the events held back, which the same
 // constraints still select. Summaries count against the budget: past MAX_SUMMARY_SHARE of it,
-// the subjects with the least severe rows held back share one summary.
-
+// the subjects that rank last share one summary.
+//
+// Each subject's lowest-scored row is given room first, in rank order, and only then is the
+// rest shared fairly. Shared out evenly alone, a local user with tens of thousands of subjects
+// (a rootless container's subuids, each `uid:N`) of one bad row each made every subject's
+// share smaller than one row: no subject kept any, 652 had a summary and the rest were folded
+// into one, by lowest score, so another account's alert scored above the flood's zeros was in
+// no row of the answer (fold). Subjects rank by their standing (rank): the rows their host has
+// retained of them beyond this answer, an established account's thousands before a crowd of
+// new accounts' few, which retention bounds (max_rows in all, so a flood of N subjects has at
+// most max_rows / N rows each), then by lowest score, then by most rows.
 /** the part of an answer's bytes its summaries may take at most */
 export const MAX_SUMMARY_SHARE = 1 / 4;
 
@@ -78,14 +87,23 @@ export interface HeldBack<R = unknown> {
   pairs: number;
   /** its rows older than the newest an answer chooses among (state/older-rows.ts): counted, of which only a few are examined */
   older?: number;
+  /** the first subjects on hosts (up to NAMED_SUBJECTS) whose rows it holds, in the order they came: who a shared summary stands for */
+  names: [subject: string, host: string][];
 }
+
+/** subjects a summary of several names */
+export const NAMED_SUBJECTS = 8;
 
 /** what the index tells of one subject on one host in an answer */
 export interface PairTally {
   rows: number;
   bytes: number;
+  /** the most one of its rows takes: the room its lowest-scored row is given first */
+  maxBytes: number;
   /** its lowest score (NaN: none): which subjects keep a summary of their own */
   score: number;
+  /** its records retained in all, this answer's and others (set by the store when shareOut asks: rank) */
+  retained: number;
   /** the rows and bytes it may keep (set by shareOut) */
   keepRows: number;
   keepBytes: number;
@@ -96,7 +114,7 @@ export interface PairTally {
 }
 
 export function tally(): PairTally {
-  return { rows: 0, bytes: 0, score: NaN, keepRows: 0, keepBytes: 0, cut: false, fold: false, held: null };
+  return { rows: 0, bytes: 0, maxBytes: 0, score: NaN, retained: 0, keepRows: 0, keepBytes: 0, cut: false, fold: false, held: null };
 }
 
 /**
@@ -122,42 +140,74 @@ export function summaryRoom(share: AnswerShare): number {
   return share.heldBytes > 0 ? Math.max(1, Math.floor((share.bytes * MAX_SUMMARY_SHARE) / share.heldBytes)) : Infinity;
 }
 
-/** set each pair's keepRows, keepBytes, cut and fold; false when every pair fits whole */
-export function shareOut(pairs: ReadonlyMap<number, PairTally>, share: AnswerShare): boolean {
+/**
+ * A pair's standing in an answer that has no room for every subject: its rows retained beyond
+ * this answer's, by powers of two (a thousand rows of history are not outranked by a
+ * thousand and one). The alert a flood of new subjects would hide is an established
+ * account's; a subject with no history is one of the crowd, however low its score
+ */
+const standing = (p: PairTally): number => Math.floor(Math.log2(1 + Math.max(0, p.retained - p.rows)));
+const lowest = (p: PairTally): number => (p.score === p.score ? p.score : 2);
+/** the order in which pairs get room for their lowest row and for a summary of their own: standing, lowest score, most rows */
+const rank = (a: PairTally, b: PairTally): number => standing(b) - standing(a) || lowest(a) - lowest(b) || b.rows - a.rows;
+
+/**
+ * Set each pair's keepRows, keepBytes, cut and fold; false when every pair fits whole.
+ * `retained` sets each pair's PairTally.retained, called only when the pairs must be ranked
+ * (a walk of the whole index)
+ */
+export function shareOut(pairs: ReadonlyMap<number, PairTally>, share: AnswerShare, retained: () => void = () => {}): boolean {
   const list = [...pairs.values()];
   let rows = 0;
   let bytes = 0;
+  let maxBytes = 0;
   let over = false;
   for (const p of list) {
     rows += p.rows;
     bytes += p.bytes;
+    maxBytes += p.maxBytes;
     if (p.rows > share.perSubject) over = true;
   }
   if (!over && rows <= share.rows && bytes <= share.bytes - share.heldBytes) return false;
-  const rowShares = fairShares(
-    list.map((p) => Math.min(p.rows, share.perSubject)),
-    share.rows,
-  );
   // every subject may need a summary, up to the room for them; the rest is the rows'
   const summaries = Math.min(list.length, summaryRoom(share));
-  const byteShares = fairShares(
-    list.map((p) => p.bytes),
-    share.bytes - summaries * share.heldBytes,
+  let rowsLeft = share.rows;
+  let bytesLeft = share.bytes - summaries * share.heldBytes;
+  // each subject's lowest-scored row first (answer-keep.ts takes it first), in rank order
+  // when there is no room for all of them
+  const ranked = list.length > share.rows || maxBytes > bytesLeft || list.length > summaries;
+  if (ranked) {
+    retained();
+    list.sort(rank);
+  }
+  const first: PairTally[] = [];
+  for (const p of list) {
+    if (rowsLeft < 1 || p.maxBytes > bytesLeft) continue;
+    first.push(p);
+    rowsLeft--;
+    bytesLeft -= p.maxBytes;
+  }
+  // then the rest of the budget, fairly
+  const rowShares = fairShares(
+    first.map((p) => Math.min(p.rows, share.perSubject) - 1),
+    rowsLeft,
   );
+  const byteShares = fairShares(
+    first.map((p) => p.bytes - p.maxBytes),
+    bytesLeft,
+  );
+  first.forEach((p, k) => {
+    p.keepRows = 1 + Math.floor(rowShares[k]);
+    p.keepBytes = p.maxBytes + byteShares[k];
+  });
   const cut: PairTally[] = [];
-  list.forEach((p, k) => {
-    p.keepRows = Math.floor(rowShares[k]);
-    p.keepBytes = byteShares[k];
+  for (const p of list) {
     p.cut = p.rows > p.keepRows || p.bytes > p.keepBytes + 1e-6;
     if (p.cut) cut.push(p);
-  });
-  if (cut.length > summaries) {
-    // the most severe keep their own summary (the lowest score, then the most rows); the
-    // others share the last one
-    const severity = (p: PairTally) => (p.score === p.score ? p.score : 2);
-    cut.sort((a, b) => severity(a) - severity(b) || b.rows - a.rows);
-    for (const p of cut.slice(summaries - 1)) p.fold = true;
   }
+  // the first in rank keep their own summary, the others share the last one (cut is in rank
+  // order whenever it is longer than the room)
+  if (cut.length > summaries) for (const p of cut.slice(summaries - 1)) p.fold = true;
   return true;
 }
 
@@ -174,8 +224,9 @@ export function holdBack(
   score: number,
   verdict: Verdict,
 ): void {
-  const h = (into.held ??= { held: true, subject, host, rows: 0, from, to, score: null, verdict, tag, events: 0, told: [], pairs: 1 });
+  const h = (into.held ??= { held: true, subject, host, rows: 0, from, to, score: null, verdict, tag, events: 0, told: [], pairs: 1, names: [] });
   h.rows++;
+  if (h.names.length < NAMED_SUBJECTS && !h.names.some(([s, o]) => s === subject && o === host)) h.names.push([subject, host]);
   if (subject !== h.subject) h.subject = '*';
   if (host !== h.host) h.host = '*';
   if (tag !== h.tag) h.tag = '';

@@ -589,12 +589,22 @@ export abstract class Retained<R> {
       const key = pairOf(i);
       let p = pairs.get(key);
       if (!p) pairs.set(key, (p = tally()));
+      const c = cost(i);
       p.rows++;
-      p.bytes += cost(i);
+      p.bytes += c;
+      if (c > p.maxBytes) p.maxBytes = c;
       const score = this.score[i];
       if (score === score && !(score >= p.score)) p.score = score;
     }
-    if (!shareOut(pairs, share)) {
+    // (a subject's standing, when the pairs must be ranked: its records retained in all)
+    const retained = (): void => {
+      for (let i = this.start; i < this.end; i++) {
+        if (this.verdict[i] === DEAD) continue;
+        const p = pairs.get(pairOf(i));
+        if (p) p.retained++;
+      }
+    };
+    if (!shareOut(pairs, share, retained)) {
       const sent: number[] = [];
       for (const i of this.slots(walk)) {
         const r = this.read(i);

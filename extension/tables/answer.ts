@@ -219,11 +219,22 @@ function jsonBytes(s: string): number {
 /** what a summary row says of the rows it stands for, and how to read them */
 export function heldReasons(h: HeldBack, what: string, share: AnswerShare): string {
   const cap = share.perSubject === Infinity ? '' : `, at most ${share.perSubject} of one subject where only ugly and bad ones are asked for`;
-  const whose = h.pairs > 1 ? `of ${h.pairs} subjects on hosts, more than this answer has room to sum up one by one,` : 'of this subject on this host';
+  if (h.pairs > 1)
+    // (answer-share.ts: the subjects that rank last are folded here, and the reader must know
+    // that this row stands for subjects, not one, and how to read them)
+    return (
+      `${h.rows} ${what} of ${h.pairs} subjects on hosts, from ${iso(h.from)} to ${iso(h.to)}, were held back from this answer ` +
+      `with no row and no summary of their own: it holds ${share.rows} rows and ${Math.round(share.bytes / 2 ** 20)} MB${cap}, ` +
+      `and more subjects had ${what} than it has room for. Each subject's lowest-scored row is given room first, ` +
+      `those with the most ${what} retained beyond this answer first (an established account before a crowd of new ones), ` +
+      `then the lowest scores, then the most ${what}; these ${h.pairs} ranked last ` +
+      `(a table call cannot be paged): a query of few columns has room for every subject (subject, host and count(*) grouped by them), ` +
+      `then select each by subject and host`
+    );
   return (
-    `${h.rows} ${what} ${whose} from ${iso(h.from)} to ${iso(h.to)}, were held back from this answer, ` +
+    `${h.rows} ${what} of this subject on this host from ${iso(h.from)} to ${iso(h.to)}, were held back from this answer, ` +
     `as each subject gets a fair share of ${share.rows} rows and ${Math.round(share.bytes / 2 ** 20)} MB${cap}; ` +
-    `kept: its first ${what} and lowest scores, one of each distinct event no answer held yet (the newest and the oldest in turns), ` +
+    `kept: its lowest score, its first ${what} and lowest scores, one of each distinct event no answer held yet (the newest and the oldest in turns), ` +
     `then one of each answered before (and of each an hour), then its lowest scores ` +
     `(a table call cannot be paged): select them by subject and host and a time within that span` +
     (h.older
@@ -243,7 +254,9 @@ export function heldReasons(h: HeldBack, what: string, share: AnswerShare): stri
  */
 export function toldText<R>(h: HeldBack<R>, prefix: string, text: (r: R) => string): string {
   const of = h.events > 0 ? ` of ${h.events} distinct event${h.events === 1 ? '' : 's'}` : '';
-  let out = `${prefix}${of}`;
+  // (a summary of several subjects names no event: the subjects it stands for, quoted as the user's own text)
+  const whose = h.pairs > 1 ? ` of ${h.pairs} subjects, among them ${h.names.map(([s, o]) => storedJson(cutText(`${s}@${o}`, 128))).join(', ')}` : '';
+  let out = `${prefix}${of}${whose}`;
   // (room kept for the last words, `; and N more`)
   let room = CELL_BYTES - 32 - Buffer.byteLength(out);
   let named = 0;
@@ -265,7 +278,15 @@ export function toldText<R>(h: HeldBack<R>, prefix: string, text: (r: R) => stri
  * its count, span and subjects, and as many of the named events as fit
  */
 export function heldColumns<R>(h: HeldBack<R>, entry: (r: R) => Record<string, unknown>): string {
-  const doc = { held: h.rows, from: h.from, to: h.to, events: h.events, subjects: h.pairs, told: [] as unknown[] };
+  const doc = {
+    held: h.rows,
+    from: h.from,
+    to: h.to,
+    events: h.events,
+    subjects: h.pairs,
+    named: h.pairs > 1 ? h.names.map(([s, o]) => ({ subject: cutText(s, 128), host: cutText(o, 128) })) : [],
+    told: [] as unknown[],
+  };
   let bytes = Buffer.byteLength(storedJson(doc));
   for (const t of h.told) {
     const e = { ...entry(t.record), rows: t.rows, answered: t.answered };

@@ -1,3 +1,4 @@
+import { quoted } from '../quoted';
 import * as tf from '@tensorflow/tfjs';
 import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput, TrainingStep } from '../types';
 import { currentEventKey } from '../features/kinds';
@@ -363,7 +364,7 @@ export class LstmModel implements Model {
       this.ids(batch[j].context, ctx, j * W);
       const id = this.vocab.get(batch[j].event.key);
       if (id === undefined) {
-        out[j] = { value: UNSEEN_NATS, detail: `\`${batch[j].event.key}\` never occurred in this subject's training sequences` };
+        out[j] = { value: UNSEEN_NATS, detail: `${quoted(batch[j].event.key)} never occurred in this subject's training sequences` };
         continue;
       }
       const ck = ctx.subarray(j * W, (j + 1) * W).join(',');
@@ -444,7 +445,7 @@ export class LstmModel implements Model {
     const after = input.context.at(-1)?.key ?? 'the start';
     return {
       value,
-      detail: `\`${input.event.key}\` was ${unexpected ? 'unexpected' : 'unusual'} after \`${after}\` (p=${p.toPrecision(2)}, ${rank + 1}${ordinal(rank + 1)} likeliest)`,
+      detail: `${quoted(input.event.key)} was ${unexpected ? 'unexpected' : 'unusual'} after ${quoted(after)} (p=${p.toPrecision(2)}, ${rank + 1}${ordinal(rank + 1)} likeliest)`,
     };
   }
 

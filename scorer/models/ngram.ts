@@ -1,3 +1,4 @@
+import { quoted } from '../quoted';
 import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '../types';
 import { currentEventKey } from '../features/kinds';
 import { holdsOlderMark } from '../features/compact-value';
@@ -88,9 +89,9 @@ export class NgramModel implements Model {
       const value = -Math.log(p);
       if (value < 5) return { value, detail: '' };
       const before = window.slice(0, -1).filter((k) => k !== START);
-      const after = before.length ? ` after \`${before.slice(-3).join(' ')}\`` : ' at the start';
+      const after = before.length ? ` after ${quoted(before.slice(-3).join(' '))}` : ' at the start';
       const seen = this.vocabulary.has(input.event.key) ? 'unexpected' : 'never seen';
-      return { value, detail: `\`${input.event.key}\` was ${seen}${after} (p=${p.toPrecision(2)} in the ${this.opts.order}-gram model)` };
+      return { value, detail: `${quoted(input.event.key)} was ${seen}${after} (p=${p.toPrecision(2)} in the ${this.opts.order}-gram model)` };
     });
   }
 

@@ -1,3 +1,4 @@
+import { quoted } from '../quoted';
 import type { BehaviourEvent, Evidence, Model, ModelState, ScoringInput } from '../types';
 import { hashEvent, type SparseVector } from './hashing';
 import { evenSample } from '../sample';
@@ -196,7 +197,7 @@ export class OcsvmModel implements Model {
       return {
         value: -f,
         ...(f !== inContext ? { plain: -inContext } : {}),
-        detail: f < 0 ? `\`${event.key}\` lies outside the learned shape of this subject's events (SVM margin ${f.toFixed(3)})` : '',
+        detail: f < 0 ? `${quoted(event.key)} lies outside the learned shape of this subject's events (SVM margin ${f.toFixed(3)})` : '',
       };
     });
   }

@@ -1,3 +1,4 @@
+import { quoted } from '../quoted';
 import { compactFieldValue, compactWord, holdsOlderMark, MAX_VALUE_CHARS } from '../features/compact-value';
 import { countText } from '../count-text';
 import { CharModel, type CharState } from '../features/chars';
@@ -560,13 +561,13 @@ export class RarityModel implements Model {
     // a row of a new account past its first is judged by what it does: the analyst is told whose it is
     if (this.newAccount(event) !== undefined) {
       const first = this.accounts.get(who as string) as number;
-      return `, by \`${who}\`, an account new here${first > 0 ? ` since ${new Date(first * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC` : ''}`;
+      return `, by ${quoted(String(who))}, an account new here${first > 0 ? ` since ${new Date(first * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC` : ''}`;
     }
     const a = who === undefined ? undefined : this.actors.get(who);
     if (!a || a.events === 0) return '';
     // said only where the person discount may apply: a service's child is weighed in full
     const person = kind || event.values.includes(NO_LOGIN) ? '' : this.isPerson(who as string) ? ', an account that logs in here,' : '';
-    return `, where \`${who}\`${person} brought a new ${kind ? 'kind' : 'value'} in ${kind ? a.novelKind : a.novel} of ${countText(a.events)} events after its first day`;
+    return `, where ${quoted(String(who))}${person} brought a new ${kind ? 'kind' : 'value'} in ${kind ? a.novelKind : a.novel} of ${countText(a.events)} events after its first day`;
   }
 
   private field(name: string): FieldStats {
@@ -928,11 +929,11 @@ export class RarityModel implements Model {
     objects: { words: string[]; masked: boolean },
     place: { dir: string; newPath: boolean } | undefined,
   ): string | undefined {
-    if (this.inKnownWorkPlace(token)) return `new working directory in a known place (\`${parentDirectory(token.slice(CWD.length))}\`)`;
-    if (!isTemplateToken(token)) return this.isLeafEvidence(token, place) ? `new file in a known place (\`${place?.dir}\`)` : undefined;
+    if (this.inKnownWorkPlace(token)) return `new working directory in a known place (${quoted(String(parentDirectory(token.slice(CWD.length))))})`;
+    if (!isTemplateToken(token)) return this.isLeafEvidence(token, place) ? `new file in a known place (${quoted(String(place?.dir))})` : undefined;
     if (optionsOnly) return 'new options of a known program';
     if (objects.words.length === 0) return undefined;
-    return `a known program on a new object (${objects.masked ? 'in place of ' : ''}${objects.words.map((w) => `\`${w}\``).join(' ')})`;
+    return `a known program on a new object (${objects.masked ? 'in place of ' : ''}${objects.words.map(quoted).join(' ')})`;
   }
 
   /**
@@ -1382,8 +1383,8 @@ const FIELD_NAMES: Record<string, string> = {
 };
 
 function describeToken(token: string): string {
-  if (/^next\d=/.test(token)) return `the steps \`${token.slice(6).replaceAll(STEP, '` → `')}\``;
-  const shown = partsOf(token).map(([field, value]) => `${FIELD_NAMES[field] ?? field} \`${value}\``);
+  if (/^next\d=/.test(token)) return `the steps ${token.slice(6).split(STEP).map(quoted).join(' → ')}`;
+  const shown = partsOf(token).map(([field, value]) => `${FIELD_NAMES[field] ?? field} ${quoted(value)}`);
   return shown.length === 1 ? shown[0] : `${shown[0]} with ${shown.slice(1).join(' with ')}`;
 }
 
@@ -1404,5 +1405,5 @@ function evictRarest(f: FieldStats): number {
 }
 
 function truncate(s: string): string {
-  return `\`${s.length > 60 ? `${s.slice(0, 57)}...` : s}\``;
+  return quoted(s.length > 60 ? `${s.slice(0, 57)}...` : s);
 }

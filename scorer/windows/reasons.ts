@@ -1,3 +1,4 @@
+import { quoted } from '../quoted';
 import { GOOD_FROM } from '../calibration';
 import type { WindowEvidence } from '../types';
 import { OTHER_SHARE } from './reference';
@@ -44,7 +45,7 @@ export function windowReasons(
       const terms = named.map((x) =>
         x.key === OTHER_SHARE
           ? `${otherKeys(judge, keys, ref)} ${pct(x.share)} (usually ${pct(x.usual)})`
-          : `\`${judge.keys[x.key]}\` ${pct(x.share)} (usually ${pct(x.usual)})`,
+          : `${quoted(judge.keys[x.key])} ${pct(x.share)} (usually ${pct(x.usual)})`,
       );
       // usual keys thin or missing were replaced by something: when it is not keys seldom
       // seen (named above their usual share), it is a usual key far above its share (a burst
@@ -52,7 +53,7 @@ export function windowReasons(
       // (one-sided) but a reader needs
       if (!named.some((x) => x.key === OTHER_SHARE && x.share > x.usual)) {
         const crowd = crowdingKey(keys, ref);
-        if (crowd) terms.push(`in their place \`${judge.keys[crowd.key]}\` ${pct(crowd.share)} (usually ${pct(crowd.usual)})`);
+        if (crowd) terms.push(`in their place ${quoted(judge.keys[crowd.key])} ${pct(crowd.share)} (usually ${pct(crowd.usual)})`);
       }
       return `unusual mix of events for ${judge.name}${part === 'window' ? '' : ` in the ${part} of the window`}: ${terms.join(', ')} (mix; ${span})`;
     }
@@ -74,6 +75,6 @@ function otherKeys(judge: { keys: readonly string[] }, keys: readonly number[], 
   const top = [...counts]
     .sort((a, b) => b[1] - a[1])
     .slice(0, 2)
-    .map(([k]) => `\`${judge.keys[k]}\``);
+    .map(([k]) => quoted(judge.keys[k]));
   return `keys seldom seen${top.length ? ` (${top.join(', ')})` : ''}`;
 }

@@ -1,4 +1,4 @@
-// What the alert answer scripts (alert-flood.js, alert-burst.js) share: their options, the build
+// What the alert answer scripts (alert-flood.js, alert-burst.js, alert-fold.js) share: their options, the build
 // they run (`--dist DIR`: another build's dist/ directory, e.g. the tree before a change), and
 // the pack's `bad` query's answer as the table plugin makes it at a given time, with the
 // context osqueryd sends (the time bound its strftime gives at that moment, colsUsed).

