@@ -23,6 +23,9 @@ export function prepareStateDir(dir: string, runsAs = 'the extension runs as'): 
   try {
     makeDir(dir);
   } catch (err) {
+    // something already there that is not a directory (a file, a dangling link): say what,
+    // not mkdir's EEXIST
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') trustStateDir(dir, runsAs);
     throw new StateDirError(`state directory ${dir} cannot be created (${(err as Error).message}); set state_dir in the config or ANOMALY_STATE_DIR`);
   }
   where();
@@ -40,7 +43,7 @@ export function prepareStateDir(dir: string, runsAs = 'the extension runs as'): 
  */
 export function trustStateDir(dir: string, runsAs = 'the extension runs as'): void {
   const st = fs.lstatSync(dir);
-  if (st.isSymbolicLink()) throw new StateDirError(`state directory ${dir} is a symbolic link; name the real directory in state_dir`);
+  if (st.isSymbolicLink()) throw new StateDirError(`state directory ${dir} is a symbolic link${linkTarget(dir)}; name the real directory in state_dir`);
   if (!st.isDirectory()) throw new StateDirError(`state directory ${dir} is not a directory`);
   const uid = process.getuid?.();
   if (uid !== undefined && st.uid !== uid) {
@@ -57,6 +60,19 @@ export function trustStateDir(dir: string, runsAs = 'the extension runs as'): vo
     throw new StateDirError(
       `state directory ${dir} is writable by ${st.mode & 0o002 ? 'everyone' : 'its group'} (mode ${(st.mode & 0o777).toString(8)}); chmod 700 it`,
     );
+}
+
+/** where a link leads, for the message: the directory to name instead, or that it leads nowhere */
+function linkTarget(link: string): string {
+  try {
+    return ` to ${fs.realpathSync(link)}`;
+  } catch {
+    try {
+      return ` to ${fs.readlinkSync(link)}, which does not exist`;
+    } catch {
+      return '';
+    }
+  }
 }
 
 /**

@@ -123,6 +123,33 @@ t.test('score or report with a --state that does not exist creates nothing, wher
   t.notOk(fs.existsSync(path.join(dir, 'var')), 'nothing created by report either');
 });
 
+t.test('a --state that is a file or a link says what is there and where the link leads, not mkdir EEXIST', async (t) => {
+  // a new user's state_dir naming a file said "cannot be created (EEXIST: file already exists,
+  // mkdir …)", and one naming a link (/var/osquery/anomaly -> /data/anomaly) did not say which
+  // directory to name instead
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-statedir-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cfg = path.join(dir, 'anomaly.json');
+  fs.writeFileSync(cfg, JSON.stringify({ models: { rarity: true, ocsvm: false, lstm: false } }), { mode: 0o600 });
+  const real = path.join(dir, 'real');
+  fs.mkdirSync(real, { mode: 0o700 });
+  fs.symlinkSync(real, path.join(dir, 'link'));
+  fs.symlinkSync(path.join(dir, 'nowhere'), path.join(dir, 'dangling'));
+  const cases: Array<[string, RegExp]> = [
+    ['anomaly.json', /state directory .*anomaly\.json is not a directory; or pass --state DIR/],
+    ['link', new RegExp(`state directory .*link is a symbolic link to ${real}; name the real directory in state_dir`)],
+    ['dangling', /state directory .*dangling is a symbolic link to .*nowhere, which does not exist; name the real directory/],
+  ];
+  for (const [name, message] of cases) {
+    const r = anomaly(['train', '--log', JUMPVM_LOG, '--state', path.join(dir, name), '--config', cfg, '--quiet']);
+    t.equal(r.code, EXIT.cantcreat, `${name}: EX_CANTCREAT (${r.err.trim()})`);
+    t.match(r.err, message, name);
+    t.notMatch(r.err, /EEXIST/, `${name}: not mkdir's error`);
+  }
+  t.notOk(fs.existsSync(path.join(dir, 'nowhere')), 'nothing created through the dangling link');
+  t.same(fs.readdirSync(real), [], 'nor through the link');
+});
+
 t.test('a usage error points at the help of the command that was run', async (t) => {
   const typo = anomaly(['train', '--lgo', JUMPVM_LOG]);
   t.equal(typo.code, 64);

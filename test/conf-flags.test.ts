@@ -58,3 +58,49 @@ t.test('the flags without which the pack has no events are in the flags file and
   // osquery's defaults that the pack relies on, not turned off
   for (const off of ['--audit_allow_process_events=false', '--disable_events=true']) t.notOk(flagfile.has(off) || snippet.has(off), `not set: ${off}`);
 });
+
+/**
+ * The flags the example flagfiles and configs set, each with the file of osquery's sources
+ * (osquery/osquery, 5.x) that defines it: a misspelt flag in a flagfile stops osqueryd at start
+ * ("Unrecognized flag"), one in a config's options is dropped with a warning. A flag added to
+ * the examples is checked against osquery's sources and added here.
+ */
+const OSQUERY_FLAGS: Record<string, string> = {
+  logger_plugin: 'osquery/logger/logger.cpp',
+  logger_event_type: 'osquery/logger/logger.cpp',
+  extensions_autoload: 'osquery/extensions/extensions.cpp',
+  extensions_require: 'osquery/extensions/extensions.cpp',
+  extensions_timeout: 'osquery/extensions/extensions.cpp',
+  extensions_interval: 'osquery/extensions/extensions.cpp',
+  disable_audit: 'osquery/events/audit_flags.cpp',
+  audit_allow_config: 'osquery/events/audit_flags.cpp',
+  audit_allow_process_events: 'osquery/events/audit_flags.cpp',
+  audit_allow_sockets: 'osquery/events/audit_flags.cpp',
+  audit_allow_user_events: 'osquery/events/audit_flags.cpp',
+  audit_persist: 'osquery/events/linux/auditdnetlink.cpp',
+  enable_file_events: 'osquery/events/file_events_flags.cpp',
+  events_expiry: 'osquery/events/eventsubscriberplugin.cpp',
+  events_max: 'osquery/events/eventsubscriberplugin.cpp',
+  host_identifier: 'osquery/core/system.cpp',
+  config_path: 'plugins/config/filesystem_config.cpp',
+  schedule_splay_percent: 'osquery/config/packs.cpp',
+  logger_kafka_brokers: 'plugins/logger/kafka_producer.cpp',
+  logger_kafka_topic: 'plugins/logger/kafka_producer.cpp',
+  logger_kafka_acks: 'plugins/logger/kafka_producer.cpp',
+  logger_kafka_compression: 'plugins/logger/kafka_producer.cpp',
+};
+
+t.test("every flag the example flagfiles and configs set is one of osquery's, as osquery spells it", async (t) => {
+  const conf = path.join(ROOT, 'conf');
+  for (const f of fs.readdirSync(conf).filter((f) => f.endsWith('.flags'))) {
+    for (const line of fs.readFileSync(path.join(conf, f), 'utf8').split('\n')) {
+      if (!line.trim() || line.startsWith('#')) continue;
+      const name = /^--(\w+)=/.exec(line)?.[1];
+      t.ok(name && name in OSQUERY_FLAGS, `${f}: ${line} is an osquery flag`);
+    }
+  }
+  for (const f of fs.readdirSync(conf).filter((f) => f.endsWith('.conf'))) {
+    const options = JSON.parse(fs.readFileSync(path.join(conf, f), 'utf8')).options ?? {};
+    for (const k of Object.keys(options)) t.ok(k in OSQUERY_FLAGS, `${f}: options.${k} is an osquery flag`);
+  }
+});

@@ -12,6 +12,7 @@ import type { ModelName, ScoredEvent, ScoredWindow } from '../../scorer/types';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
+import { promptLine } from './prompt-dot';
 import { table, writableDir } from './shared';
 
 export const help = `Usage: anomaly demo [--out DIR] [--days N] [--seed N] [--end DATE] [--no-attacks] [--eval-split] [--serve]
@@ -279,12 +280,12 @@ function endOfDay(date: string): number {
 async function serve(emu: OsquerydEmulator, exampleId: string | undefined, ended: Promise<string>): Promise<string> {
   const npx = 'npx anomaly';
   process.stdout.write(
-    `\nServing: the emulated osqueryd (socket ${emu.socket}) and anomaly.ext keep running until Ctrl-C.\n` +
+    `\nServing: the emulated osqueryd (socket ${emu.socket}) and anomaly.ext keep running until Ctrl-C or .quit.\n` +
       `In another terminal, in this folder:\n` +
       `  ${npx} status --socket ${emu.socket}\n` +
       `  ${npx} feedback ${exampleId ?? '<id>'} normal --note "a false positive" --socket ${emu.socket}\n` +
       `  (the lowest-scored row outside the attack stories; any id from anomaly_scores works)\n` +
-      `Here, SQL as in osqueryi, for example:\n` +
+      `Here, SQL as in osqueryi (and .tables, .schema TABLE, .quit), for example:\n` +
       `  SELECT subject, event, score, reasons FROM anomaly_scores WHERE score < ${BAD_BELOW} ORDER BY score LIMIT 5;\n` +
       `  SELECT * FROM anomaly_feedback;\n`,
   );
@@ -303,11 +304,13 @@ async function serve(emu: OsquerydEmulator, exampleId: string | undefined, ended
     // one statement at a time, in the order typed or piped
     let previous: Promise<void> = Promise.resolve();
     rl.on('line', (line) => {
-      const sql = line.trim();
+      const typed = promptLine(line);
       previous = previous.then(async () => {
-        if (sql) {
+        if ('quit' in typed) return stop();
+        if ('say' in typed) process.stdout.write(`${typed.say}\n`);
+        else if (typed.sql) {
           try {
-            const rows = await emu.query(sql);
+            const rows = await emu.query(typed.sql);
             process.stdout.write(rows.length ? table(rows, Object.keys(rows[0])) : '(no rows)\n');
           } catch (err) {
             process.stdout.write(`Error: ${(err as Error).message}\n`);

@@ -29,6 +29,9 @@ export const help = `Usage: anomaly train --log FILE... [options]
 
 Learn each subject's normal behaviour from osquery results logs and save the models in the
 state directory, so that the extension (or 'anomaly score') starts out monitoring.
+A subject with the config's learning.min_events rows in the logs is trained whatever time
+they span: learning.min_days is not kept here (an hour's log of 1,100 rows of one user made
+that user monitoring), so give it logs that cover the subjects' usual days.
 Accepts JSON lines as osqueryd's filesystem logger writes them (event and batch formats,
 snapshots), JSON-array exports, and .gz files of either. What is learnt decides what the
 models take for normal: a log another user could change (theirs, writable by everyone, or in
