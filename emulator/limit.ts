@@ -2,7 +2,7 @@ import type { Evaluate } from './calls';
 import type { ColumnRoute } from './sql';
 import { conjunctTerms, scanOf, sourceOf, type Token } from './where';
 
-// LIMIT and OFFSET as SQLite (3.38 and later; osqueryd bundles 3.42 since osquery 5.12) offers
+// LIMIT and OFFSET as SQLite (3.38 and later: osquery 5.4.0 on; 3.42 since 5.12.1) offers
 // them to a virtual table's xBestIndex: sqlite3WhereAddLimit (whereexpr.c) adds a term
 // SQLITE_INDEX_CONSTRAINT_OFFSET (74) and then SQLITE_INDEX_CONSTRAINT_LIMIT (73) when
 //   1. the SELECT has a LIMIT;
