@@ -1,5 +1,3 @@
-import type { Row } from './types';
-
 // A stable rowid on every row a table answers. osqueryd gives an extension's table a rowid
 // (osquery/core/tables.cpp columnDefinition keeps it for read/write extension tables, where a
 // native table with an index is WITHOUT ROWID), and xRowid reads it from the row's `rowid`
@@ -24,21 +22,4 @@ export function rowidOf(key: string): string {
   // (two rows of one answer share one with odds of about n² / 2^54: 1 in 3 million for
   // 100,000 rows; only a multi-index OR's later scan then skips one of them)
   return String(((a >>> 0) % 2 ** 21) * 2 ** 32 + (b >>> 0));
-}
-
-/** each row with its `rowid` (one the table set is kept), lazily, sync or async as they came */
-export function withRowids(rows: Iterable<Row> | AsyncIterable<Row>, key: (row: Row) => string): Iterable<Row> | AsyncIterable<Row> {
-  const add = (row: Row) => {
-    if (row.rowid === undefined) row.rowid = rowidOf(key(row));
-    return row;
-  };
-  // (an array stays one: a caller may count it)
-  if (Array.isArray(rows)) return (rows as Row[]).map(add);
-  if (Symbol.iterator in rows)
-    return (function* () {
-      for (const row of rows as Iterable<Row>) yield add(row);
-    })();
-  return (async function* () {
-    for await (const row of rows) yield add(row);
-  })();
 }

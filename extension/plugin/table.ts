@@ -1,6 +1,6 @@
 import { textKey, type Bound, type ScoreFilter } from '../../state/store';
 import { echo, escapeControl } from '../log';
-import { withRowids } from './rowid';
+import { rowidOf } from './rowid';
 import type { Plugin, PluginResponse, Row } from './types';
 
 // A table plugin from plain functions (osquery-go's table.NewPlugin): columns, a generate
@@ -86,7 +86,12 @@ export function tablePlugin(def: TableDefinition): Plugin {
           const commits: Array<() => void> = [];
           context.onDelivered = (commit) => void commits.push(commit);
           const key = def.rowKey ?? ((row: Row) => JSON.stringify(def.columns.map((c) => row[c.name] ?? null)));
-          const rows = onlyUsed(withRowids(onlyEqual(await def.generate(context), context, def.columns), key), context.colsUsed, def.columns);
+          // (a row that carries its own rowid keeps it: rowid.ts)
+          const withRowid = eachRow(onlyEqual(await def.generate(context), context, def.columns), (row) => {
+            if (row.rowid === undefined) row.rowid = rowidOf(key(row));
+            return row;
+          });
+          const rows = onlyUsed(withRowid, context.colsUsed, def.columns);
           return { code: 0, rows, delivered: () => commits.splice(0).forEach((commit) => commit()) };
         }
         case 'insert': {
@@ -175,8 +180,16 @@ function affinityNumber(text: string): number | null {
   return SQL_NUMBER.test(trimmed) ? Number(trimmed) : null;
 }
 
-/** rows through `map`, lazily, sync or async as they came; a row mapped to null is left out */
+/** rows through `map`, lazily, sync or async as they came (an array at once, into one); a row mapped to null is left out */
 function eachRow(rows: Iterable<Row> | AsyncIterable<Row>, map: (row: Row) => Row | null): Iterable<Row> | AsyncIterable<Row> {
+  if (Array.isArray(rows)) {
+    const out: Row[] = [];
+    for (const row of rows as Row[]) {
+      const mapped = map(row);
+      if (mapped) out.push(mapped);
+    }
+    return out;
+  }
   if (Symbol.iterator in rows)
     return (function* () {
       for (const row of rows as Iterable<Row>) {
