@@ -76,81 +76,101 @@ const SHAPES: string[] = [
   "SELECT subject FROM anomaly_windows WHERE start IN (' " + String(now - 3000) + " ', " + String(now - 2400) + ')',
 ];
 
-t.test("every query answers as SQLite does over the tables' whole rows", async (t) => {
-  const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } } });
-  t.teardown(() => e.close());
-  const store = new RetainedScores({ dir: path.join(e.stateDir, 'scores'), maxRows: 10_000, maxDays: 3650 });
-  store.append(
-    Array.from({ length: ROWS }, (_, i) => {
-      const score = i % 9 === 0 ? 0.1 : i % 9 === 1 ? 0.5 : 0.9;
-      return plainRow(i, {
-        time: now - 7000 + i * 50,
-        subject: i % 10 === 3 ? 'USER0' : i % 10 === 4 ? 'user2 ' : `user${i % 3}`,
-        host: i % 4 === 0 ? 'h2' : 'h1',
-        query: i % 2 ? 'q' : 'Q',
-        event: i % 5 === 0 ? 'exec /usr/bin/curl <- /bin/sh' : i % 7 === 0 ? 'exec /usr/bin/SUDO <- /bin/bash' : 'exec /bin/x <- /bin/sh',
-        score,
-        verdict: score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good',
-        model: i % 2 ? 'rarity' : 'ocsvm',
-      });
-    }),
-  );
-  store.close();
-  const windows = new RetainedWindows({ dir: path.join(e.stateDir, 'window-scores'), maxRows: 1000, maxDays: 3650 });
-  windows.append(
-    Array.from({ length: 12 }, (_, i) => ({
-      subject: i % 5 === 4 ? 'USER1' : `user${i % 3}`,
-      host: 'h1',
-      start: now - 7200 + i * 600,
-      end: now - 6600 + i * 600,
-      events: 3,
-      score: i % 4 === 0 ? 0.1 : 0.9,
-      verdict: (i % 4 === 0 ? 'bad' : 'good') as 'good',
-      model: (i % 2 ? 'mix' : 'rate') as 'mix',
-      reasons: 'r',
-      top_ids: '[]',
-    })),
-  );
-  windows.close();
-  fs.writeFileSync(
-    path.join(e.stateDir, 'feedback.jsonl'),
-    [0, 10, 13, 27, 13]
-      .map((i, k) => JSON.stringify({ id: `r-${i}`, label: k % 2 ? 'anomalous' : 'normal', note: k === 2 ? 'backup job' : '', time: now - 7000 + i * 50 }))
-      .join('\n') + '\n',
-    { mode: 0o600 },
-  );
-  await e.launch();
+/**
+ * Queries whose answer repeats rows when an IN list is looped over (osquery before 5.14):
+ * the subquery's values hold 'USER0' and 'user0', two calls, and each call's answer has
+ * user0's windows, as a table must for `subject = 'USER0' COLLATE NOCASE` (SQLite's IN index
+ * holds one of the two under NOCASE, both under BINARY; a call is not told which). SQLite
+ * drops no repeat between the calls of one IN loop: a row twice, never a row lost.
+ */
+const REPEATED = ["SELECT subject, start FROM anomaly_windows WHERE subject IN (SELECT subject FROM anomaly_scores WHERE verdict = 'bad')"];
 
-  // the tables whole, as one unconstrained call each hands them over (again for each query:
-  // anomaly_models' backend is named once tfjs is loaded)
-  const SQL = await sqlite();
-  const whole = new SQL.Database();
-  t.teardown(() => whole.close());
-  const takeWhole = async () => {
-    for (const [name, columns] of Object.entries(TABLES)) {
-      const routes: ColumnRoute[] = columns.map((c) => ({ name: c.name, type: c.type, op: '9' }));
-      loadTable(whole, name, routes, await e.emu.query(`SELECT * FROM ${name}`));
-    }
-  };
-  await takeWhole();
-  t.equal(runQuery(whole, 'SELECT count(*) AS n FROM anomaly_scores')[0].n, String(ROWS), 'every retained row, taken whole');
+for (const optimizedIn of [true, false])
+  t.test(
+    `${optimizedIn ? 'osquery ≥ 5.14' : 'osquery 5.4-5.13 (an IN list a call per value)'}: every query answers as SQLite does over the tables' whole rows`,
+    async (t) => {
+      const e = await emulated({ config: { learning: { min_events: 100000, min_days: 0 } }, calls: { optimizedIn } });
+      t.teardown(() => e.close());
+      const store = new RetainedScores({ dir: path.join(e.stateDir, 'scores'), maxRows: 10_000, maxDays: 3650 });
+      store.append(
+        Array.from({ length: ROWS }, (_, i) => {
+          const score = i % 9 === 0 ? 0.1 : i % 9 === 1 ? 0.5 : 0.9;
+          return plainRow(i, {
+            time: now - 7000 + i * 50,
+            subject: i % 10 === 3 ? 'USER0' : i % 10 === 4 ? 'user2 ' : `user${i % 3}`,
+            host: i % 4 === 0 ? 'h2' : 'h1',
+            query: i % 2 ? 'q' : 'Q',
+            event: i % 5 === 0 ? 'exec /usr/bin/curl <- /bin/sh' : i % 7 === 0 ? 'exec /usr/bin/SUDO <- /bin/bash' : 'exec /bin/x <- /bin/sh',
+            score,
+            verdict: score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good',
+            model: i % 2 ? 'rarity' : 'ocsvm',
+          });
+        }),
+      );
+      store.close();
+      const windows = new RetainedWindows({ dir: path.join(e.stateDir, 'window-scores'), maxRows: 1000, maxDays: 3650 });
+      windows.append(
+        Array.from({ length: 12 }, (_, i) => ({
+          subject: i % 5 === 4 ? 'USER1' : `user${i % 3}`,
+          host: 'h1',
+          start: now - 7200 + i * 600,
+          end: now - 6600 + i * 600,
+          events: 3,
+          score: i % 4 === 0 ? 0.1 : 0.9,
+          verdict: (i % 4 === 0 ? 'bad' : 'good') as 'good',
+          model: (i % 2 ? 'mix' : 'rate') as 'mix',
+          reasons: 'r',
+          top_ids: '[]',
+        })),
+      );
+      windows.close();
+      fs.writeFileSync(
+        path.join(e.stateDir, 'feedback.jsonl'),
+        [0, 10, 13, 27, 13]
+          .map((i, k) => JSON.stringify({ id: `r-${i}`, label: k % 2 ? 'anomalous' : 'normal', note: k === 2 ? 'backup job' : '', time: now - 7000 + i * 50 }))
+          .join('\n') + '\n',
+        { mode: 0o600 },
+      );
+      await e.launch();
 
-  // (the '*' row's CPU of the last minute moves between two calls)
-  const shown = (rows: ReadonlyArray<Record<string, string>>) => rows.map((r) => JSON.stringify({ ...r, cpu_ms_per_min: undefined }));
-  const pack = JSON.parse(fs.readFileSync(path.join(ROOT, 'packs', 'anomaly-alerts.conf'), 'utf8')) as { queries: Record<string, { query: string }> };
-  const queries = [...Object.entries(pack.queries).map(([name, q]) => ({ name: `pack ${name}`, sql: q.query })), ...SHAPES.map((sql) => ({ name: sql, sql }))];
-  let nonEmpty = 0;
-  for (const { name, sql } of queries) {
-    await takeWhole();
-    const want = runQuery(whole, sql);
-    const got = await e.emu.query(sql);
-    if (/random\(\)/i.test(sql)) {
-      t.equal(got.length, want.length, `${name}: as many rows`);
-      continue;
-    }
-    const ordered = /ORDER BY/i.test(sql);
-    t.same(ordered ? shown(got) : shown(got).sort(), ordered ? shown(want) : shown(want).sort(), `${name}: ${want.length} rows`);
-    if (want.length) nonEmpty++;
-  }
-  t.ok(nonEmpty >= queries.length - 4, `the queries select rows (${nonEmpty} of ${queries.length} answer some)`);
-});
+      // the tables whole, as one unconstrained call each hands them over (again for each query:
+      // anomaly_models' backend is named once tfjs is loaded)
+      const SQL = await sqlite();
+      const whole = new SQL.Database();
+      t.teardown(() => whole.close());
+      const takeWhole = async () => {
+        for (const [name, columns] of Object.entries(TABLES)) {
+          const routes: ColumnRoute[] = columns.map((c) => ({ name: c.name, type: c.type, op: '9' }));
+          loadTable(whole, name, routes, await e.emu.query(`SELECT * FROM ${name}`));
+        }
+      };
+      await takeWhole();
+      t.equal(runQuery(whole, 'SELECT count(*) AS n FROM anomaly_scores')[0].n, String(ROWS), 'every retained row, taken whole');
+
+      // (the '*' row's CPU of the last minute moves between two calls)
+      const shown = (rows: ReadonlyArray<Record<string, string>>) => rows.map((r) => JSON.stringify({ ...r, cpu_ms_per_min: undefined }));
+      const pack = JSON.parse(fs.readFileSync(path.join(ROOT, 'packs', 'anomaly-alerts.conf'), 'utf8')) as { queries: Record<string, { query: string }> };
+      const queries = [
+        ...Object.entries(pack.queries).map(([name, q]) => ({ name: `pack ${name}`, sql: q.query })),
+        ...SHAPES.map((sql) => ({ name: sql, sql })),
+      ];
+      let nonEmpty = 0;
+      for (const { name, sql } of queries) {
+        await takeWhole();
+        const want = runQuery(whole, sql);
+        const got = await e.emu.query(sql);
+        if (/random\(\)/i.test(sql)) {
+          t.equal(got.length, want.length, `${name}: as many rows`);
+          continue;
+        }
+        const ordered = /ORDER BY/i.test(sql);
+        if (!optimizedIn && REPEATED.includes(sql)) {
+          // every row, and no other; some twice (REPEATED says why)
+          t.same([...new Set(shown(got))].sort(), [...new Set(shown(want))].sort(), `${name}: ${want.length} rows, each at least once`);
+          t.ok(got.length > want.length, `${name}: repeated rows, ${got.length} for ${want.length}`);
+        } else t.same(ordered ? shown(got) : shown(got).sort(), ordered ? shown(want) : shown(want).sort(), `${name}: ${want.length} rows`);
+        if (want.length) nonEmpty++;
+      }
+      t.ok(nonEmpty >= queries.length - 4, `the queries select rows (${nonEmpty} of ${queries.length} answer some)`);
+    },
+  );
