@@ -1,5 +1,6 @@
 import type { Database } from 'sql.js';
 import type { ColumnRoute, Constraint } from './sql';
+import { limitTerms } from './limit';
 import { joinTerms, realText, whereTerms, type JoinTerm, type Term } from './where';
 
 // How many times osqueryd calls an extension table's `generate` for one scan, and with which
@@ -44,12 +45,16 @@ export function handedOver(c: ColumnRoute, opts: CallOptions = OSQUERYD): boolea
   return (columnOptions(c, opts) & (INDEX | REQUIRED | ADDITIONAL)) !== 0;
 }
 
-/** SQLite's value of a constant expression as xFilter reads it (its text), or null: no constant */
-export type Evaluate = (sql: string) => string | null;
+/**
+ * SQLite's value of a constant expression as xFilter reads it (its text), or null: no constant.
+ * `list` runs an `IN (SELECT …)` subquery: its values' text (null for NULL), or null when it
+ * cannot run yet (a table it reads is not loaded).
+ */
+export type Evaluate = ((sql: string) => string | null) & { list?: (sql: string) => Array<string | null> | null };
 
 /** a term's expression (`time > strftime('%s', 'now') - 3600`) with the value SQLite computes in `db` */
 export function evaluator(db: Database): Evaluate {
-  return (expr) => {
+  const one = (expr: string) => {
     try {
       const v = db.exec(`SELECT CAST((${expr}) AS TEXT)`)[0]?.values[0]?.[0];
       return v === null || v === undefined ? null : String(v);
@@ -57,6 +62,16 @@ export function evaluator(db: Database): Evaluate {
       return null; // a column's value, not a constant
     }
   };
+  const list = (select: string) => {
+    try {
+      return (db.exec(`WITH emulator_in(v) AS (${select}) SELECT CAST(v AS TEXT) FROM emulator_in`)[0]?.values ?? []).map(([v]) =>
+        v === null ? null : String(v),
+      );
+    } catch {
+      return null;
+    }
+  };
+  return Object.assign(one, { list });
 }
 
 /**
@@ -68,6 +83,11 @@ export function handedTerms(sql: string, columns: readonly ColumnRoute[], table:
   const { names, text, handed } = shapeOf(columns, opts);
   return whereTerms(sql, table, names, text).flatMap((t) => {
     if (!handed(t.column)) return [];
+    if (t.subquery !== undefined) {
+      // the subquery's rows, read at run time (NULL has no text: xFilter adds nothing for it)
+      const values = evaluate?.list?.(t.subquery) ?? null;
+      return values === null ? [] : [{ ...t, values: values.filter((v): v is string => v !== null) }];
+    }
     if (t.sql === undefined) return [t];
     const expr = evaluate?.(t.sql) ?? null;
     return expr === null ? [] : [{ column: t.column, op: t.op, expr, ...(t.list ? { list: t.list } : {}) }];
@@ -112,7 +132,9 @@ export function constraintSets(
     else {
       const numeric = NUMERIC.has(byName.get(t.column)!.type) ? byName.get(t.column)!.type : null;
       const list = lists.get(t.list) ?? lists.set(t.list, { column: t.column, values: [] }).get(t.list)!;
-      list.values.push(inValue(t.expr, numeric));
+      // (a subquery's list may be empty: looped over, no call at all; handed at once, one call
+      // with nothing on the column, as sqlite3_vtab_in_first finds no value)
+      for (const v of t.values ?? [t.expr]) list.values.push(inValue(v, numeric));
     }
   }
   // SQLite reads a list from an index of its values: each once, in order; a list handed over
@@ -123,6 +145,10 @@ export function constraintSets(
     if (atOnce(l.column)) for (const v of values) fixed.push({ column: l.column, op: 2, expr: v, safe: true });
     else loops.push({ column: l.column, values });
   }
+  // LIMIT and OFFSET, offered as terms on column 0 (limit.ts), last: SQLite drops them from a
+  // plan that loops over an IN list (whereLoopAddVirtualOne's pbRetryLimit)
+  if (!loops.length && !extra.length)
+    for (const l of limitTerms(sql, columns, table, evaluate)) if (handedOver(columns[0], opts)) fixed.push({ column: columns[0].name, ...l, safe: false });
   let sets: Array<Array<{ column: string; op: number; expr: string | null; safe: boolean }>> = [[...fixed, ...extra.map((e) => ({ ...e, safe: false }))]];
   for (const loop of loops) sets = sets.flatMap((s) => loop.values.map((v) => [...s, { column: loop.column, op: 2, expr: v, safe: false }]));
   return sets.map((set) => {
@@ -136,10 +162,18 @@ export function constraintSets(
   });
 }
 
-/** the context JSON of one call, as osquery/core/tables.cpp setRequestFromContext writes it */
-export function contextJson(constraints: ReadonlyMap<string, Constraint[]>, columns: readonly ColumnRoute[], sql: string): string {
+/**
+ * the context JSON of one call, as osquery/core/tables.cpp setRequestFromContext writes it;
+ * `joined`: columns the query reads without naming them (a NATURAL join's shared columns)
+ */
+export function contextJson(
+  constraints: ReadonlyMap<string, Constraint[]>,
+  columns: readonly ColumnRoute[],
+  sql: string,
+  joined: readonly string[] = [],
+): string {
   const star = /select\s+\*|select\s+\w+\.\*/i.test(sql);
-  const used = columns.filter((c) => star || new RegExp(`\\b${c.name}\\b`, 'i').test(sql)).map((c) => c.name);
+  const used = columns.filter((c) => star || joined.includes(c.name) || new RegExp(`\\b${c.name}\\b`, 'i').test(sql)).map((c) => c.name);
   let bitset = 0;
   columns.forEach((c, i) => {
     if (used.includes(c.name) && i < 31) bitset |= 1 << i;

@@ -10,6 +10,8 @@ import { answers, listenAt, stillOurs, type BoundSocket } from './manager-socket
 import { SocketTransport } from '../extension/transport';
 import { constraintSets, contextJson, evaluator, OSQUERYD, type CallOptions } from './calls';
 import { joinDriver, outerValues, type JoinDriver } from './join';
+import { orScans, rowidOf } from './multi-or';
+import { scanOf, sourceOf } from './where';
 import { loadTable, queryColumnNames, referencedTables, runQuery, sqlite, type ColumnRoute } from './sql';
 
 // An osqueryd double for tests and the demo: the ExtensionManager side of the protocol,
@@ -511,13 +513,30 @@ export class OsquerydEmulator extends EventEmitter {
       loadTable(db, name, builtins[name].columns, builtins[name].rows());
     }
     const scans = referencedTables(sql, [...tables.keys()]);
-    const drivers = new Map(scans.map((name) => [name, joinDriver(sql, name, tables, Object.keys(builtins), this.calls, evaluator(db))]));
+    const drivers = new Map(
+      scans.map((name) => [name, joinDriver(sql, name, tables, new Map(Object.entries(builtins).map(([n, b]) => [n, b.columns])), this.calls, evaluator(db))]),
+    );
+    // a table whose terms read a subquery of another is generated once that one is loaded
+    const reads = new Map(scans.map((name) => [name, subqueryTables(sql, name, scans)]));
     for (const pending = [...scans]; pending.length;) {
       // a table the outer loop of a join drives is generated once the outer one is loaded
-      const at = pending.findIndex((n) => !pending.includes(drivers.get(n)?.outer ?? ''));
+      const at = pending.findIndex((n) => !pending.includes(drivers.get(n)?.outer ?? '') && !reads.get(n)!.some((o) => pending.includes(o)));
       const [name] = pending.splice(at < 0 ? 0 : at, 1);
       const columns = tables.get(name)!;
-      const rows = schemaOnly ? [] : await this.scan(db, sql, name, columns, drivers.get(name) ?? null);
+      // a NATURAL join reads the columns its tables share (SQLite's colUsed has them)
+      const shared = /\bNATURAL\b/i.test(sql)
+        ? columns
+            .filter((c) =>
+              [...scans, ...Object.keys(builtins)].some(
+                (o) =>
+                  o !== name &&
+                  referencedTables(sql, [o]).length &&
+                  (tables.get(o) ?? builtins[o]?.columns ?? []).some((x) => x.name.toUpperCase() === c.name.toUpperCase()),
+              ),
+            )
+            .map((c) => c.name)
+        : [];
+      const rows = schemaOnly ? [] : await this.scan(db, sql, name, columns, drivers.get(name) ?? null, shared);
       loadTable(db, name, columns, rows);
       attached.set(name, columns);
     }
@@ -531,25 +550,60 @@ export class OsquerydEmulator extends EventEmitter {
    * outer rows' calls are merged: a row as many times as the most any one outer row got it, as
    * a table answers the same for the same value.)
    */
-  private async scan(db: import('sql.js').Database, sql: string, name: string, columns: readonly ColumnRoute[], join: JoinDriver | null) {
+  private async scan(
+    db: import('sql.js').Database,
+    sql: string,
+    name: string,
+    columns: readonly ColumnRoute[],
+    join: JoinDriver | null,
+    shared: readonly string[],
+  ) {
     const evaluate = evaluator(db);
-    const generate = async (extra: Parameters<typeof constraintSets>[4]) => {
-      const out: Array<Record<string, string>> = [];
-      for (const set of constraintSets(sql, columns, name, this.calls, extra, evaluate)) {
-        const context = contextJson(set, columns, sql);
+    /** the rows of the calls of one scan, each with its index in its call's answer */
+    const calls = async (scanSql: string, extra: Parameters<typeof constraintSets>[4]) => {
+      const out: Array<{ row: Record<string, string>; index: number }> = [];
+      for (const set of constraintSets(scanSql, columns, name, this.calls, extra, evaluate)) {
+        const context = contextJson(set, columns, sql, shared);
         this.emit('generate', name, context);
         const res = await this.callPlugin('table', name, { action: 'generate', context });
         if (res.code !== 0) throw new Error(`Error generating table ${name}: ${res.message}`);
-        for (const row of res.rows) out.push(row);
+        res.rows.forEach((row, index) => out.push({ row, index }));
       }
       return out;
     };
+    const generate = async (extra: Parameters<typeof constraintSets>[4]) => (await calls(sql, extra)).map((r) => r.row);
+    const ors = join ? null : orScans(sql, columns, name, this.calls, evaluate);
+    if (ors) {
+      // a scan per disjunct; a row whose rowid an earlier scan kept is skipped (OP_RowSetTest)
+      const kept: Array<Record<string, string>> = [];
+      const seen = new Set<string>();
+      for (const sub of ors) {
+        const rows = await calls(sub.sql, []);
+        loadTable(
+          db,
+          name,
+          columns,
+          rows.map((r) => r.row),
+        );
+        const passing = new Set((db.exec(sub.passing)[0]?.values ?? []).map(([v]) => Number(v) - 1));
+        const mine = new Set<string>();
+        rows.forEach((r, i) => {
+          if (!passing.has(i)) return;
+          const rowid = rowidOf(r.row, r.index);
+          if (seen.has(rowid)) return;
+          kept.push(r.row);
+          mine.add(rowid);
+        });
+        for (const id of mine) seen.add(id);
+      }
+      return kept;
+    }
     if (!join) return generate([]);
     const merged = new Map<string, { row: Record<string, string>; most: number }>();
     const key = (row: Record<string, string>) => JSON.stringify(columns.map((c) => row[c.name] ?? null));
-    for (const value of outerValues(db, join)) {
+    for (const values of outerValues(db, join)) {
       const count = new Map<string, number>();
-      for (const row of await generate([{ column: join.column, op: join.op, expr: value }])) {
+      for (const row of await generate(join.pairs.map((p, i) => ({ column: p.column, op: p.op, expr: values[i] })))) {
         const k = key(row);
         const n = (count.get(k) ?? 0) + 1;
         count.set(k, n);
@@ -692,4 +746,15 @@ function takeWrites(db: import('sql.js').Database): CapturedWrite[] {
     rowid: Number(rowid),
     values: values === null ? '' : String(values),
   }));
+}
+
+/** the tables of `among` a subquery in `table`'s WHERE reads (`id IN (SELECT id FROM …)`) */
+function subqueryTables(sql: string, table: string, among: readonly string[]): string[] {
+  const scan = scanOf(sql, table);
+  if (!scan) return [];
+  const inner = scan.conjuncts.flatMap((c) => {
+    const deeper = c.filter((t) => t.depth > scan.depth);
+    return deeper.some((t) => t.kind === 'word' && t.text === 'SELECT') ? [sourceOf(deeper, sql)] : [];
+  });
+  return referencedTables(inner.join(' '), among).filter((o) => o !== table);
 }

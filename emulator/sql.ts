@@ -83,7 +83,7 @@ export function constraintsFor(
 ): Map<string, Constraint[]> {
   const out = new Map<string, Constraint[]>();
   for (const t of handedTerms(sql, columns, table, opts, evaluate))
-    (out.get(t.column) ?? out.set(t.column, []).get(t.column)!).push({ op: t.op, expr: t.expr });
+    for (const expr of t.values ?? [t.expr]) (out.get(t.column) ?? out.set(t.column, []).get(t.column)!).push({ op: t.op, expr });
   return out;
 }
 

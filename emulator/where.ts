@@ -33,6 +33,13 @@ export interface Term {
    * term and hands over its value, if it is a constant; the caller evaluates it (calls.ts)
    */
   sql?: string;
+  /**
+   * `col IN (SELECT …)`: one IN list whose values SQLite reads from the subquery at run time;
+   * the caller runs it (calls.ts) once the tables it reads are loaded
+   */
+  subquery?: string;
+  /** a subquery's values, once run (calls.ts) */
+  values?: string[];
 }
 
 /** `col op other.col`: a term whose value is the other table's, row by row */
@@ -44,7 +51,7 @@ export interface JoinTerm {
   otherColumn: string;
 }
 
-interface Token {
+export interface Token {
   kind: 'word' | 'quoted' | 'string' | 'number' | 'op' | '(' | ')' | ',' | ';';
   /** a word upper-cased, an identifier unquoted, a string's value, a number as SQLite prints it */
   text: string;
@@ -138,7 +145,8 @@ function tokenize(sql: string): Token[] | null {
 
 const CLAUSE_END = new Set(['GROUP', 'ORDER', 'LIMIT', 'HAVING', 'WINDOW', 'UNION', 'INTERSECT', 'EXCEPT', 'RETURNING']);
 const COMPOUND = new Set(['UNION', 'INTERSECT', 'EXCEPT']);
-const OUTER = new Set(['LEFT', 'RIGHT', 'FULL', 'OUTER', 'NATURAL']);
+// (a NATURAL join is an inner join on its common columns, unless LEFT, RIGHT or FULL: join.ts)
+const OUTER = new Set(['LEFT', 'RIGHT', 'FULL', 'OUTER']);
 /** words that may follow a table in FROM and so are not its alias */
 const NOT_ALIAS = new Set([
   'WHERE', 'JOIN', 'INNER', 'CROSS', 'LEFT', 'RIGHT', 'FULL', 'NATURAL', 'ON', 'USING', 'GROUP', 'ORDER', 'LIMIT',
@@ -174,8 +182,23 @@ export function namesOf(sql: string, table: string): ReadonlySet<string> | null 
   return scanOf(sql, table)?.names ?? null;
 }
 
+/** the SELECT core scanning `table`, as scanOf finds it */
+export interface Scan {
+  names: Set<string>;
+  /** the alias the query gives the table, if any */
+  alias: string | null;
+  /** the ANDed parts of its WHERE and inner joins' ON clauses */
+  conjuncts: Token[][];
+  /** the tokens of its SELECT core (subqueries inside it included), and those at its own depth */
+  core: Token[];
+  level: Token[];
+  depth: number;
+  /** a part of a compound SELECT (UNION, INTERSECT, EXCEPT) */
+  compound: boolean;
+}
+
 /** where `table` is scanned: its names and the conjuncts SQLite may offer it; null where in doubt */
-function scanOf(sql: string, table: string): { names: Set<string>; conjuncts: Token[][] } | null {
+export function scanOf(sql: string, table: string): Scan | null {
   const tokens = tokenize(sql);
   if (!tokens) return null;
   const uses = tokens.flatMap((t, i) => (isName(t, table) && tokens[i - 1]?.text !== '.' && tokens[i + 1]?.text !== '.' ? [i] : []));
@@ -193,7 +216,8 @@ function scanOf(sql: string, table: string): { names: Set<string>; conjuncts: To
   const names = new Set([table.toUpperCase()]);
   const next = tokens[at + 1];
   const alias = next?.text === 'AS' && next.kind === 'word' ? tokens[at + 2] : next;
-  if (alias && at + 1 < to && (alias.kind === 'quoted' || (alias.kind === 'word' && !NOT_ALIAS.has(alias.text)))) names.add(alias.text.toUpperCase());
+  const aliased = Boolean(alias && at + 1 < to && (alias.kind === 'quoted' || (alias.kind === 'word' && !NOT_ALIAS.has(alias.text))));
+  if (aliased) names.add(alias.text.toUpperCase());
 
   const clauses: Token[][] = [];
   for (let i = 0; i < core.length; i++) {
@@ -212,7 +236,44 @@ function scanOf(sql: string, table: string): { names: Set<string>; conjuncts: To
     clauses.push(core.slice(i + 1, j));
     i = j - 1;
   }
-  return { names, conjuncts: clauses.flatMap((clause) => conjuncts(clause, depth)) };
+  const compound =
+    (from > 0 && tokens[from - 1].depth === depth && COMPOUND.has(tokens[from - 1].text)) ||
+    (to < tokens.length && tokens[to].depth === depth && COMPOUND.has(tokens[to].text));
+  return {
+    names,
+    alias: aliased ? (alias.kind === 'word' ? sql.slice(alias.at, alias.end) : alias.text) : null,
+    conjuncts: clauses.flatMap((clause) => conjuncts(clause, depth)),
+    core,
+    level,
+    depth,
+    compound,
+  };
+}
+
+/** the statement's text of a run of its tokens */
+export function sourceOf(ts: readonly Token[], sql: string): string {
+  return ts.length ? sql.slice(ts[0].at, ts[ts.length - 1].end) : '';
+}
+
+/** the terms SQLite offers for one conjunct (`text` columns keep their ranges here: no osquery rule applied) */
+export function conjunctTerms(conjunct: Token[], scan: Scan, columns: ReadonlySet<string>, sql: string): Term[] {
+  return termsOf(conjunct, scan.names, columns, new Set(), { next: 1 }, sql);
+}
+
+/** a conjunct's disjuncts: the parts ORed at its top, parenthesised disjunctions opened up (SQLite's OR clause) */
+export function disjunctsOf(ts: Token[]): Token[][] {
+  const top = Math.min(...ts.map((t) => t.depth));
+  const parts: Token[][] = [[]];
+  for (const t of ts) {
+    if (t.depth === top && t.kind === 'word' && t.text === 'OR') parts.push([]);
+    else parts[parts.length - 1].push(t);
+  }
+  if (parts.length === 1) {
+    const p = parts[0];
+    const wrapped = p.length > 2 && p[0].kind === '(' && p[p.length - 1].kind === ')' && p.slice(1, -1).every((t) => t.depth > top);
+    return wrapped && disjunctsOf(p.slice(1, -1)).length > 1 ? disjunctsOf(p.slice(1, -1)) : [p];
+  }
+  return parts.flatMap((p) => disjunctsOf(p));
 }
 
 /** the parts of an expression ANDed at `depth`, parenthesised conjunctions opened up */
@@ -347,7 +408,11 @@ function termsOf(
     }
     const each = parts.map((p) => termsOf(p, names, columns, text, lists, source));
     const all = each.flat();
-    const one = all.length > 0 && each.every((p) => p.length > 0 && p.every((x) => x.op === EQUALS && x.column === all[0].column));
+    // (only `col = value` disjuncts: an IN list of two or more, or of a subquery, is no WO_EQ
+    // term, and the OR stays an OR, scanned once per disjunct: multi-or.ts)
+    const one =
+      all.length > 0 &&
+      each.every((p) => p.length === 1 && p[0].op === EQUALS && p[0].list === undefined && p[0].subquery === undefined && p[0].column === all[0].column);
     if (!one) return [];
     const list = lists.next++;
     return all.map((x) => ({ ...x, list }));
@@ -373,8 +438,9 @@ function termsOf(
         if (t.kind === ',' && t.depth === rest[0].depth + 1) items.push([]);
         else items[items.length - 1].push(t);
       }
-      // (a subquery is a list too, of values SQLite reads at run time: not followed here)
-      if (inner[0]?.kind === 'word' && (inner[0].text === 'SELECT' || inner[0].text === 'WITH' || inner[0].text === 'VALUES')) return [];
+      // a subquery is a list too, of values SQLite reads at run time (an ephemeral index of them)
+      if (inner[0]?.kind === 'word' && (inner[0].text === 'SELECT' || inner[0].text === 'WITH' || inner[0].text === 'VALUES'))
+        return [{ column: col.column, op: EQUALS, expr: '', subquery: sourceOf(inner, source), list: lists.next++ }];
       const values = items.map((item) => valueOf(item, source));
       if (!values.length || values.some((v) => v === null)) return [];
       // one value is `col = value` to SQLite: no list to loop over

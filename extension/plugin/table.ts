@@ -1,5 +1,6 @@
 import { textKey, type Bound, type ScoreFilter } from '../../state/store';
 import { echo, escapeControl } from '../log';
+import { rowidOf } from './rowid';
 import type { Plugin, PluginResponse, Row } from './types';
 
 // A table plugin from plain functions (osquery-go's table.NewPlugin): columns, a generate
@@ -59,6 +60,11 @@ export interface TableDefinition {
   generate(context: QueryContext): Iterable<Row> | AsyncIterable<Row> | Promise<Iterable<Row>>;
   /** values by column name, null for SQL NULL */
   insert?(values: Record<string, string | null>): InsertResult | Promise<InsertResult>;
+  /**
+   * a row's identity, of which its `rowid` is made (rowid.ts: SQLite removes an OR's repeats by
+   * rowid); every cell when absent. A row that carries its own `rowid` keeps it
+   */
+  rowKey?(row: Row): string;
 }
 
 export const OP = { EQUALS: 2, GREATER_THAN: 4, LESS_THAN_OR_EQUALS: 8, LESS_THAN: 16, GREATER_THAN_OR_EQUALS: 32 } as const;
@@ -79,7 +85,13 @@ export function tablePlugin(def: TableDefinition): Plugin {
           // server runs them once it has written the reply
           const commits: Array<() => void> = [];
           context.onDelivered = (commit) => void commits.push(commit);
-          const rows = onlyUsed(onlyEqual(await def.generate(context), context, def.columns), context.colsUsed, def.columns);
+          const key = def.rowKey ?? ((row: Row) => JSON.stringify(def.columns.map((c) => row[c.name] ?? null)));
+          // (a row that carries its own rowid keeps it: rowid.ts)
+          const withRowid = eachRow(onlyEqual(await def.generate(context), context, def.columns), (row) => {
+            if (row.rowid === undefined) row.rowid = rowidOf(key(row));
+            return row;
+          });
+          const rows = onlyUsed(withRowid, context.colsUsed, def.columns);
           return { code: 0, rows, delivered: () => commits.splice(0).forEach((commit) => commit()) };
         }
         case 'insert': {
@@ -117,7 +129,8 @@ function onlyUsed(
   columns: readonly ColumnDefinition[],
 ): Iterable<Row> | AsyncIterable<Row> {
   if (!used || columns.every((c) => used.has(c.name))) return rows;
-  const keep = columns.filter((c) => used.has(c.name)).map((c) => c.name);
+  // (the rowid too, which no query names: SQLite reads it through xRowid)
+  const keep = [...columns.filter((c) => used.has(c.name)).map((c) => c.name), 'rowid'];
   return eachRow(rows, (row) => {
     const out: Row = {};
     for (const k of keep) if (row[k] !== undefined) out[k] = row[k];
@@ -167,8 +180,16 @@ function affinityNumber(text: string): number | null {
   return SQL_NUMBER.test(trimmed) ? Number(trimmed) : null;
 }
 
-/** rows through `map`, lazily, sync or async as they came; a row mapped to null is left out */
+/** rows through `map`, lazily, sync or async as they came (an array at once, into one); a row mapped to null is left out */
 function eachRow(rows: Iterable<Row> | AsyncIterable<Row>, map: (row: Row) => Row | null): Iterable<Row> | AsyncIterable<Row> {
+  if (Array.isArray(rows)) {
+    const out: Row[] = [];
+    for (const row of rows as Row[]) {
+      const mapped = map(row);
+      if (mapped) out.push(mapped);
+    }
+    return out;
+  }
   if (Symbol.iterator in rows)
     return (function* () {
       for (const row of rows as Iterable<Row>) {

@@ -35,11 +35,13 @@ export const COLUMNS_BYTES = 8_192;
  * at this many bytes, which only a record that is not the scorer's (a damaged store) reaches
  */
 export const SHORT_CELL_BYTES = 128;
+/** the wire bytes of a row's `rowid` cell (plugin/rowid.ts): its name, 16 digits and a cell's framing */
+const ROWID_BYTES = 8 + 'rowid'.length + 16;
 /**
  * the most a summary row takes: its subject, host, query, event and reasons cut to a cell
  * each, its columns to theirs, the rest short, and each column's name and lengths (twelve)
  */
-const HELD_ROW_BYTES = 5 * CELL_BYTES + COLUMNS_BYTES + 4 * SHORT_CELL_BYTES + 2 * 24 + 12 * 24;
+const HELD_ROW_BYTES = 5 * CELL_BYTES + COLUMNS_BYTES + 4 * SHORT_CELL_BYTES + 2 * 24 + 12 * 24 + ROWID_BYTES;
 /** bytes of one held event as a summary names it in its text */
 const TOLD_BYTES = 240;
 /** the columns of a table whose text the index keeps (each record's cost is then known exactly) */
@@ -60,7 +62,7 @@ function cellBytes(column: ColumnDefinition, short: ReadonlySet<string>): number
  */
 export function answerShare(ctx: QueryContext, columns: readonly ColumnDefinition[], short: ReadonlySet<string>, whole: boolean): AnswerShare {
   const used = ctx.colsUsed;
-  let fixed = 6;
+  let fixed = 6 + ROWID_BYTES;
   let text = 0;
   const indexed = { subject: false, host: false, query: false };
   for (const c of columns) {
@@ -75,9 +77,9 @@ export function answerShare(ctx: QueryContext, columns: readonly ColumnDefinitio
   // (cut cells only shrink, and a record's stored JSON holds every cell's text, escaped, and
   // its names: the wire adds a few bytes a column, WIRE_OVERHEAD)
   const rowBytes = whole
-    ? (stored: number) => stored + WIRE_OVERHEAD
+    ? (stored: number) => stored + WIRE_OVERHEAD + ROWID_BYTES
     : (stored: number, subject: string, host: string, tag: string) =>
-        Math.min(stored + WIRE_OVERHEAD, fixed + known(indexed.subject, subject) + known(indexed.host, host) + known(indexed.query, tag) + text);
+        Math.min(stored + WIRE_OVERHEAD + ROWID_BYTES, fixed + known(indexed.subject, subject) + known(indexed.host, host) + known(indexed.query, tag) + text);
   const named = equalsOf(ctx, 'subject') || equalsOf(ctx, 'id');
   const alertRoute = !named && alertBands(ctx);
   return {

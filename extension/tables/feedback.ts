@@ -65,7 +65,8 @@ export function feedbackTable(labeler: Labeler, stateDir: string, log: LogFn) {
     tablePlugin({
       name: 'anomaly_feedback',
       columns: FEEDBACK_COLUMNS,
-      generate: () => given.map((f) => ({ id: f.id, label: f.label, note: f.note, time: String(f.time) })),
+      // (a label given again is listed again: its place in the list is its rowid, rowid.ts)
+      generate: () => given.map((f, i) => ({ id: f.id, label: f.label, note: f.note, time: String(f.time), rowid: String(i + 1) })),
       insert: (values) => inTurn(() => insertOne(values)),
     }),
     { close: () => appender?.close() },

@@ -43,6 +43,7 @@ export function modelsTable(source: ModelsSource) {
   return tablePlugin({
     name: 'anomaly_models',
     columns: MODEL_COLUMNS,
+    rowKey: (row) => `${row.subject}\u0000${row.model}`,
     generate: () => {
       const c = source.counters();
       const ingest = {

@@ -56,6 +56,8 @@ export function scoresTable(store: ScoreStore | Promise<ScoreStore>) {
     name: 'anomaly_scores',
     columns: SCORE_COLUMNS,
     generate: async (ctx) => scoreRows(await store, ctx),
+    // (a held-back summary's id names its subject and host)
+    rowKey: (row) => `${row.id}\u0000${row.time}`,
   });
 }
 

@@ -63,6 +63,7 @@ export function windowsTable(store: WindowStore | Promise<WindowStore>) {
     name: 'anomaly_windows',
     columns: WINDOW_COLUMNS,
     generate: async (ctx) => windowRows(await store, ctx),
+    rowKey: (row) => [row.subject, row.host, row.start, row.end, row.model].join('\u0000'),
   });
 }
 
