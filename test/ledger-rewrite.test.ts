@@ -83,3 +83,26 @@ t.test('a ledger of 2M rows is written anew within a 48 MB heap', (t) => {
   t.equal(size, (n / 2) * 14, 'the newest half kept');
   t.end();
 });
+
+t.test('a ledger read a chunk at a time: lines across chunks, a damaged line longer than a chunk, a torn last line', (t) => {
+  const dir = tmp(t);
+  const file = path.join(dir, SCORED_RUNS);
+  const first = new TrainLedger(dir, SCORED_RUNS);
+  for (let i = 0; i < 200_000; i++) first.isNew(row(i));
+  first.save();
+  const whole = fs.readFileSync(file, 'latin1');
+  // 2.8 MB of entries, with a damaged line of 3 MB (no newline in it) after the first 100,000
+  const cut = 100_000 * 14;
+  fs.writeFileSync(file, `${whole.slice(0, cut)}${'x'.repeat(3 << 20)}\n${whole.slice(cut)}${whole.slice(0, 6)}`, 'latin1');
+  const said: string[] = [];
+  const ledger = new TrainLedger(dir, SCORED_RUNS, undefined, (m) => said.push(m));
+  t.same(
+    [0, 99_999, 100_000, 150_001, 199_999].map((i) => ledger.knows(row(i))),
+    [true, true, true, true, true],
+    'every entry is read',
+  );
+  t.notOk(ledger.knows(row(200_000)), 'and no other');
+  t.equal(said.length, 1);
+  t.match(said[0], /2 lines not an entry \(the first: line 100001\)/, 'the long line and the torn one are named');
+  t.end();
+});
