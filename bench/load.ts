@@ -1,9 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import type { ScoredEvent } from '../scorer/types';
 import { RetainedScores, type RetainedScoresOptions } from '../state/scores';
 import { STORED_MARK } from '../state/retained';
 import { UsageError, type BenchPart } from './part';
+import { retainedRow } from './select';
 import { loadAverage, note, report, tmpdir } from './table';
 
 // What a start costs in reading the retained scores: the extension and `anomaly score` read
@@ -14,25 +14,6 @@ import { loadAverage, note, report, tmpdir } from './table';
 // the unmarked copy (an earlier commit, before the marks). In turns, in this process.
 
 type Store = new (opts: RetainedScoresOptions) => RetainedScores;
-
-/** row i: select's rows (1 in 997 bad); with `unicode`, an event of non-ASCII text as the tests' rows */
-function row(i: number, unicode: boolean): ScoredEvent {
-  const bad = i % 997 === 0;
-  return {
-    id: `id-${i}`,
-    time: 1_790_000_000 + i,
-    host: 'web-01',
-    subject: `user${i % 100}`,
-    query: 'pack_user-behavior_process_events',
-    action: 'added',
-    event: `exec /usr/bin/tool${i % 50} <- /bin/bash${unicode ? ' ü€😀' : ''}`,
-    score: bad ? 0.1 : 0.7 + (i % 300) / 1000,
-    verdict: bad ? 'bad' : 'good',
-    model: 'rarity',
-    reasons: bad ? 'program `/usr/bin/nc` never seen before' : 'usual',
-    columns: '{"pid":"1"}',
-  };
-}
 
 /** ms of CPU and of wall to load the store in `dir`, and the records it loaded */
 function load(Store: Store, dir: string, rows: number): { cpu: number; wall: number; size: number } {
@@ -67,7 +48,8 @@ async function run(args: string[]): Promise<void> {
     const marked = path.join(dir, 'marked');
     const plain = path.join(dir, 'unmarked');
     const store = new RetainedScores({ dir: marked, maxRows: rows, maxDays: 3650 });
-    for (let i = 0; i < rows; i += 50_000) store.append(Array.from({ length: Math.min(50_000, rows - i) }, (_, k) => row(i + k, unicode)));
+    for (let i = 0; i < rows; i += 50_000)
+      store.append(Array.from({ length: Math.min(50_000, rows - i) }, (_, k) => retainedRow(i + k, unicode ? ' ü€😀' : '')));
     store.close();
     // the same records as an earlier build wrote them: no mark
     fs.mkdirSync(plain, { mode: 0o700 });
