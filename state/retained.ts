@@ -76,7 +76,8 @@ const MAX_RECORD_BYTES = 16 << 20;
 /**
  * The first line of each segment this version creates: its records are written by storedJson,
  * so their stored bytes bound what is shown of them, and a load need not measure each record's
- * shown size (noteShownSize: 145–410 ms of a million records' 2.2–2.8 s load). A segment
+ * shown size (noteShownSize: nearly free for ASCII records, 1.6–1.9 s of CPU for a million
+ * with non-ASCII text, a third of their load: docs/benchmarks.md, `bench load`). A segment
  * without it (an earlier build's, or one whose first write was torn) is measured as before;
  * a first line that begins as a mark but is not this one is damaged: one unreadable line, and
  * its segment measured, which is right for a segment of any build.
