@@ -2,6 +2,7 @@ import * as os from 'os';
 import { demoTrainingPart } from './demo-training';
 import { heapPart } from './heap';
 import { ingestPart } from './ingest';
+import { loadPart } from './load';
 import { lstmPart, scoringPart } from './sequence-parts';
 import { memoryPart } from './memory';
 import { pidsPart } from './pids';
@@ -14,7 +15,7 @@ import { watchdogPart } from './watchdog';
 // run, because these machines are shared and absolute numbers drift. One file per part;
 // results and how to read them: docs/benchmarks.md.
 
-const PARTS: BenchPart[] = [ingestPart, scoringPart, selectPart, memoryPart, heapPart, lstmPart, demoTrainingPart, watchdogPart, pidsPart];
+const PARTS: BenchPart[] = [ingestPart, scoringPart, selectPart, memoryPart, heapPart, lstmPart, demoTrainingPart, watchdogPart, pidsPart, loadPart];
 /** sysexits EX_USAGE */
 const EX_USAGE = 64;
 

@@ -64,27 +64,31 @@ function buildAt(dist: string): Build {
 const ALERT = 'SELECT * FROM anomaly_scores WHERE score < 0.3';
 const NOTHING = "SELECT * FROM anomaly_scores WHERE score < 0.3 AND subject = 'nobody'";
 
+/** retained row i of a million (1 in 997 scored bad), its event ending in `suffix` */
+export function retainedRow(i: number, suffix = ''): ScoredEvent {
+  const bad = i % 997 === 0;
+  return {
+    id: `id-${i}`,
+    time: 1_790_000_000 + i,
+    host: 'web-01',
+    subject: `user${i % 100}`,
+    query: 'pack_user-behavior_process_events',
+    action: 'added',
+    event: `exec /usr/bin/tool${i % 50} <- /bin/bash${suffix}`,
+    score: bad ? 0.1 : 0.7 + (i % 300) / 1000,
+    verdict: bad ? 'bad' : 'good',
+    model: 'rarity',
+    reasons: bad ? 'program `/usr/bin/nc` never seen before' : 'usual',
+    columns: '{"pid":"1"}',
+  };
+}
+
 /** a million retained rows (1,004 scored bad), an emulator, and the table served to it */
 async function setUp(b: Build, dir: string, rehearse = true) {
   const store = new b.store.RetainedScores({ dir: path.join(dir, 'scores'), maxRows: 1_000_000, maxDays: 3650 });
   const batch: ScoredEvent[] = [];
   for (let i = 0; i < 1_000_000; i++) {
-    const bad = i % 997 === 0;
-    const score = bad ? 0.1 : 0.7 + (i % 300) / 1000;
-    batch.push({
-      id: `id-${i}`,
-      time: 1_790_000_000 + i,
-      host: 'web-01',
-      subject: `user${i % 100}`,
-      query: 'pack_user-behavior_process_events',
-      action: 'added',
-      event: `exec /usr/bin/tool${i % 50} <- /bin/bash`,
-      score,
-      verdict: bad ? 'bad' : 'good',
-      model: 'rarity',
-      reasons: bad ? 'program `/usr/bin/nc` never seen before' : 'usual',
-      columns: '{"pid":"1"}',
-    });
+    batch.push(retainedRow(i));
     if (batch.length === 50_000) store.append(batch.splice(0));
   }
   const emu = new b.emulator.OsquerydEmulator({ dir: path.join(dir, 'osquery'), interval: 60, timeout: 5 });

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { NumberCounts, rowNumber, runKey } from '../state/retained-runs';
-import { APPEND_READ, fsyncDir, readNoFollow, replaceFile, writeAll } from '../state/atomic';
+import { APPEND_READ, fsyncDir, READ, replaceFile, writeAll } from '../state/atomic';
 import { RowIds } from '../scorer/row-id';
 import { CliError, EXIT } from './exit';
 import type { ResultRow } from '../scorer/types';
@@ -41,6 +41,8 @@ const RUN_ENTRY = /^([0-9a-f]{16})(?: ([0-9]{1,15})(?: (-?[0-9]{1,15}))?)?$/;
 const ROW_DIGITS = 13;
 /** lines kept: 4M rows, 56 MB on disk, 32 MB in memory */
 const MAX_ROWS = 4_000_000;
+/** bytes of a ledger read at once */
+const LINES_CHUNK = 1 << 20;
 
 /** what is known of rows outside this ledger (another ledger, the retained scores) */
 export interface KnownElsewhere {
@@ -76,15 +78,20 @@ export class TrainLedger {
     warn: (msg: string) => void = () => {},
   ) {
     this.file = path.join(stateDir, name);
-    let text: Buffer = Buffer.alloc(0);
+    let read = { damaged: 0, first: 0 };
+    let fd = -1;
     try {
-      text = readNoFollow(this.file);
+      fd = fs.openSync(this.file, READ);
+      const size = fs.fstatSync(fd).size;
+      read = this.load(linesOfFile(fd, size), size);
     } catch (err) {
       // a ledger that cannot be read would let every row be learned again: say so, not train
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
         throw new CliError(`cannot read the ledger of rows ${this.file}: ${(err as Error).message}`, EXIT.ioerr);
+    } finally {
+      if (fd >= 0) fs.closeSync(fd);
     }
-    const { damaged, first } = this.load(text);
+    const { damaged, first } = read;
     // Named, not skipped in silence: the rows such a line held are taken for new, scored and
     // learnt again, and nothing else would say why a subject's history had doubled (review12)
     if (damaged)
@@ -93,27 +100,24 @@ export class TrainLedger {
       );
   }
 
-  /** the entries of the file's text, whole lines only (a torn last line is none) */
-  private load(text: Buffer): { damaged: number; first: number } {
-    const numbers = new Float64Array(Math.ceil(text.length / (ROW_DIGITS + 1)));
+  /** the entries of a file of `size` bytes, whole lines only (a torn last line is none) */
+  private load(lines: LineWalk, size: number): { damaged: number; first: number } {
+    const numbers = new Float64Array(Math.ceil(size / (ROW_DIGITS + 1)));
     let n = 0;
     let damaged = 0;
     let first = 0;
     let line = 0;
     this.counted.clear();
-    for (let at = 0; at < text.length;) {
-      const nl = text.indexOf(10, at);
+    lines((buf, at, end, whole) => {
       line++;
       // the piece after the last newline is a line torn by a crash or a full disk, whatever it
       // looks like: no entry, and cut off by the next save
-      const row = nl - at === ROW_DIGITS ? hexNumber(text, at, nl) : -1;
+      const row = whole && end - at === ROW_DIGITS ? hexNumber(buf, at, end) : -1;
       if (row >= 0) numbers[n++] = row;
-      else if (nl < 0 || !this.readRun(text.toString('latin1', at, nl))) {
+      else if (!whole || !this.readRun(buf.toString('latin1', at, end))) {
         if (!damaged++) first = line;
       }
-      if (nl < 0) break;
-      at = nl + 1;
-    }
+    });
     this.rows = new NumberCounts(numbers.subarray(0, n));
     this.entries = n + this.counted.size;
     return { damaged, first };
@@ -258,39 +262,113 @@ export class TrainLedger {
     return fresh;
   }
 
-  /** the file written anew with the newest half of its entries, the rows `fresh` the newest */
+  /**
+   * The file written anew with the newest half of its entries, the rows `fresh` the newest.
+   * Built as bytes: the file's entries were once each a string in an array (4M of them, some
+   * 40 bytes each), then joined, and the new text copied into a Buffer twice, and
+   * `anomaly score` that passed the bound peaked at 613–691 MB resident against 270 MB just
+   * under it (docs/benchmarks.md, "The ledgers at their bound").
+   */
   private writeNewest(fresh: readonly number[]): void {
     const keep = Math.ceil(this.maxRows / 2);
-    let text = '';
-    if (fresh.length < keep) {
-      // the file's entries, in the order they were appended, the damaged lines left out
-      let old: Buffer = Buffer.alloc(0);
+    const newest = fresh.slice(Math.max(0, fresh.length - keep));
+    /** entries of the file to keep, its newest */
+    const fromFile = keep - newest.length;
+    // the file's whole lines that are entries, in the order they were appended (the damaged
+    // ones left out): counted, then the bytes of the newest `fromFile` of them, then those
+    // copied; a chunk of the file at a time
+    let fd = -1;
+    let size = 0;
+    if (fromFile > 0) {
       try {
-        old = readNoFollow(this.file);
+        fd = fs.openSync(this.file, READ);
+        size = fs.fstatSync(fd).size;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
-      const entries: string[] = [];
-      for (let at = 0; at < old.length;) {
-        const nl = old.indexOf(10, at);
-        if (nl < 0) break;
-        const line = old.toString('latin1', at, nl);
-        if ((line.length === ROW_DIGITS && hexNumber(old, at, nl) >= 0) || RUN_ENTRY.test(line)) entries.push(line);
-        at = nl + 1;
-      }
-      text = entries
-        .slice(Math.max(0, entries.length - (keep - fresh.length)))
-        .map((line) => `${line}\n`)
-        .join('');
     }
-    text += fresh
-      .slice(Math.max(0, fresh.length - keep))
-      .map(rowLine)
-      .join('');
+    let out: Buffer;
+    let length = 0;
+    try {
+      const walk = fd < 0 ? null : linesOfFile(fd, size);
+      const entriesOfFile = (each: (buf: Buffer, at: number, end: number) => void) =>
+        walk?.((buf, at, end, whole) => {
+          if (whole && isEntry(buf, at, end)) each(buf, at, end);
+        });
+      let entries = 0;
+      entriesOfFile(() => entries++);
+      const skip = Math.max(0, entries - fromFile);
+      let k = 0;
+      let bytes = 0;
+      entriesOfFile((_buf, at, end) => {
+        if (k++ >= skip) bytes += end + 1 - at;
+      });
+      out = Buffer.allocUnsafe(bytes + newest.length * (ROW_DIGITS + 1));
+      k = 0;
+      entriesOfFile((buf, at, end) => {
+        if (k++ >= skip) length += buf.copy(out, length, at, end + 1);
+      });
+    } finally {
+      if (fd >= 0) fs.closeSync(fd);
+    }
+    for (const n of newest) length += out.write(rowLine(n), length, 'latin1');
+    const text = out.subarray(0, length);
     replaceFile(this.file, (fd) => writeAll(fd, text));
     fsyncDir(this.stateDir);
-    this.load(Buffer.from(text, 'latin1'));
+    this.load(linesOf(text), text.length);
   }
+}
+
+/**
+ * Calls `line` with each line of a file, from `at` to `end` (its newline, or the end of the
+ * piece after the last newline, which is not `whole`), in the order of the file
+ */
+type LineWalk = (line: (buf: Buffer, at: number, end: number, whole: boolean) => void) => void;
+
+/** the lines of a file's bytes */
+function linesOf(text: Buffer): LineWalk {
+  return (line) => {
+    for (let at = 0; at < text.length;) {
+      const nl = text.indexOf(10, at);
+      line(text, at, nl < 0 ? text.length : nl, nl >= 0);
+      if (nl < 0) break;
+      at = nl + 1;
+    }
+  };
+}
+
+/**
+ * the lines of the file open as `fd`, read LINES_CHUNK bytes at a time: read whole, each of
+ * two ledgers at their bound was a Buffer of 56 MB beside its 32 MB of numbers, resident
+ * together until a collection (docs/benchmarks.md, "The ledgers at their bound")
+ */
+function linesOfFile(fd: number, size: number): LineWalk {
+  return (line) => {
+    let buf = Buffer.allocUnsafe(Math.min(size, LINES_CHUNK));
+    /** bytes at the start of buf: a line the last read cut */
+    let kept = 0;
+    for (let pos = 0; pos < size;) {
+      // (a line longer than the buffer, a damaged one, grows it)
+      if (kept === buf.length) buf = Buffer.concat([buf, Buffer.allocUnsafe(buf.length)]);
+      const got = fs.readSync(fd, buf, kept, Math.min(buf.length - kept, size - pos), pos);
+      if (got <= 0) break;
+      pos += got;
+      const data = buf.subarray(0, kept + got);
+      let at = 0;
+      for (let nl = data.indexOf(10); nl >= 0; nl = data.indexOf(10, at)) {
+        line(data, at, nl, true);
+        at = nl + 1;
+      }
+      kept = data.length - at;
+      if (kept) data.copyWithin(0, at);
+    }
+    if (kept) line(buf, 0, kept, false);
+  };
+}
+
+/** whether the line of `buf` from `at` to `end` is an entry: a row's, or an older ledger's run */
+function isEntry(buf: Buffer, at: number, end: number): boolean {
+  return (end - at === ROW_DIGITS && hexNumber(buf, at, end) >= 0) || RUN_ENTRY.test(buf.toString('latin1', at, end));
 }
 
 /** a row's entry: its number as ROW_DIGITS hex digits, a line */

@@ -73,6 +73,20 @@ const READ_SLICE_BYTES = 4 << 20;
 const LOAD_CHUNK = 4 << 20;
 /** a record longer than this is not one the scorer wrote (a row keeps ~4 kB of its columns) */
 const MAX_RECORD_BYTES = 16 << 20;
+/**
+ * The first line of each segment this version creates: its records are written by storedJson,
+ * so their stored bytes bound what is shown of them, and a load need not measure each record's
+ * shown size (noteShownSize: nearly free for ASCII records, 1.6–1.9 s of CPU for a million
+ * with non-ASCII text, a third of their load: docs/benchmarks.md, `bench load`). A segment
+ * without it (an earlier build's, or one whose first write was torn) is measured as before;
+ * a first line that begins as a mark but is not this one is damaged: one unreadable line, and
+ * its segment measured, which is right for a segment of any build.
+ */
+export const STORED_MARK = '{"segment":"retained records","stored":"storedJson"}';
+/** how a first line that is meant as a mark begins (never a record: no kind has a `segment` member) */
+const MARK_START = '{"segment":';
+/** the mark's line, and its bytes (ASCII) */
+const MARK_LINE = `${STORED_MARK}\n`;
 
 export interface RetainedOptions {
   dir: string;
@@ -163,6 +177,8 @@ interface Segment {
   inPool?: number;
   /** dropped or closed while an fdatasync was in the pool */
   closing?: boolean;
+  /** it begins with STORED_MARK */
+  marked?: boolean;
 }
 
 type Column = Float64Array | Float32Array | Uint8Array | Uint32Array;
@@ -243,6 +259,8 @@ export abstract class Retained<R> {
    * caller that expected them says why (`anomaly score`, whose summary put it down to retention)
    */
   unreadableAtLoad = 0;
+  /** records whose shown size a load measured (noteShownSize), for the tests and benchmarks */
+  measuredAtLoad = 0;
 
   constructor(
     protected readonly kind: RetainedKind<R>,
@@ -366,7 +384,9 @@ export abstract class Retained<R> {
     // answer, and the first, glued to it, was skipped as unreadable at the next start. The
     // part is then one unreadable record, as failed.jsonl and the queue treat theirs
     const at = seg.torn ? fs.fstatSync(seg.fd).size : seg.size;
-    const prefix = seg.torn ? '\n' : '';
+    // (a new segment's mark goes in its first write: a segment holds records only after it.
+    // Torn before any record, it stays unmarked, and is measured at load as an earlier build's)
+    const prefix = seg.torn ? '\n' : seg.size === 0 ? MARK_LINE : '';
     try {
       writeAll(seg.fd, Buffer.from(prefix + lines.join('')));
     } catch (err) {
@@ -377,6 +397,7 @@ export abstract class Retained<R> {
       }
       throw err;
     }
+    if (prefix === MARK_LINE) seg.marked = true;
     seg.torn = false;
     seg.unsynced = true;
     let offset = at + prefix.length;
@@ -436,9 +457,11 @@ export abstract class Retained<R> {
    * byte raw, 6 as `\u007f`): its stored bytes no longer bound what is shown of it, and an
    * answer budgeted by them passed its budget (2.1 times over for records of DEL). Its
    * segment's records are costed at the largest ratio of shown to stored bytes found in it
-   * (1 for every segment written since), until it is retired.
+   * (1 for every segment written since), until it is retired. Segments that begin with
+   * STORED_MARK are not measured: the ratio of each of their records is 1.
    */
   private noteShownSize(segment: number, text: string, bytes: number): void {
+    this.measuredAtLoad++;
     const shown = jsonShown(text);
     if (shown === text) return;
     const ratio = Buffer.byteLength(shown) / bytes;
@@ -923,6 +946,8 @@ export abstract class Retained<R> {
       let at = 0;
       let good = 0;
       let corrupt = 0;
+      /** its first line began as a mark but was not STORED_MARK */
+      let damagedMark = false;
       let failed: Error | null = null;
       while (at < size) {
         if (kept === buf.length) {
@@ -954,12 +979,18 @@ export abstract class Retained<R> {
             // the end of a record over MAX_RECORD_BYTES: one unreadable record
             skipping = false;
             corrupt++;
+          } else if (from + pos === 0 && data.toString('latin1', pos, Math.min(nl, pos + MARK_START.length)) === MARK_START) {
+            if (data.toString('latin1', pos, nl) === STORED_MARK) seg.marked = true;
+            else {
+              damagedMark = true;
+              corrupt++;
+            }
           } else if (nl > pos) {
             try {
               const text = data.toString('utf8', pos, nl);
               const r: unknown = JSON.parse(text);
               if (!this.kind.isRecord(r)) throw new Error('not a record');
-              this.noteShownSize(seg.n, text, nl - pos);
+              if (!seg.marked) this.noteShownSize(seg.n, text, nl - pos);
               this.grow(1);
               const i = this.end++;
               this.index(i, r, segIndex, from + pos, nl - pos);
@@ -992,6 +1023,8 @@ export abstract class Retained<R> {
         continue;
       }
       if (corrupt > 0) this.log('warn', `${file}: skipped ${corrupt} unreadable records`);
+      if (damagedMark)
+        this.log('warn', `${file}: its first line is a damaged mark (not ${STORED_MARK}): its records are budgeted by what they show, as an earlier build's`);
       // (a reader does not cut it: the part after `good` may be a record its writer is writing)
       if (good < size && !failed && !this.opts.readOnly) fs.ftruncateSync(fd, good);
       // (after a read error the rows before it are kept, and appends go after the file's end,
@@ -1001,7 +1034,7 @@ export abstract class Retained<R> {
     }
     // an empty trailing segment would confuse row ownership; drop empty ones
     this.segments = this.segments.filter((s) => {
-      const empty = s.size === 0;
+      const empty = s.size <= (s.marked ? MARK_LINE.length : 0);
       if (empty) {
         fs.closeSync(s.fd);
         if (!this.opts.readOnly) fs.rmSync(s.file, { force: true });
