@@ -2,7 +2,11 @@
 // error that names the flag (exit 64, EX_USAGE).
 
 export class UsageError extends Error {
-  constructor(message: string) {
+  /** `usage`: the error is the command line's whole shape (no command at all), so the usage follows it */
+  constructor(
+    message: string,
+    readonly usage = false,
+  ) {
     super(message);
     this.name = 'UsageError';
   }

@@ -34,7 +34,10 @@ function unknownCommand(name: string): UsageError {
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  // no command is a usage error like an unknown one (exit 64, on stderr): a script that ran
+  // `anomaly $CMD` with CMD unset printed the usage to stdout and went on as if it had worked
+  if (!name) throw new UsageError('a command is required', true);
+  if (name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? args[0] : undefined;
     const cmd = topic ? commandNamed(topic) : undefined;
     if (topic && !cmd) throw unknownCommand(topic);
@@ -63,7 +66,8 @@ main(process.argv.slice(2)).then(
     const e = err as Error;
     const message = printable(e.message);
     if (err instanceof UsageError) {
-      process.stderr.write(`anomaly: ${message}\nRun 'anomaly ${command ? `${command} ` : ''}--help' for ${command ? 'its options' : 'usage'}.\n`);
+      const next = err.usage ? `\n${usage()}` : `Run 'anomaly ${command ? `${command} ` : ''}--help' for ${command ? 'its options' : 'usage'}.\n`;
+      process.stderr.write(`anomaly: ${message}\n${next}`);
       process.exitCode = EXIT.usage;
     } else if (err instanceof ConfigError) {
       process.stderr.write(`anomaly: config error: ${message}\n`);

@@ -98,7 +98,9 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
         ? `unknown key (${knownKeys(e.schemaPath)})`
         : e.keyword === 'enum'
           ? `must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`
-          : (e.message ?? 'invalid');
+          : e.keyword === 'maximum'
+            ? `${e.message}${whyAtMost(e.schemaPath)}`
+            : (e.message ?? 'invalid');
     throw new ConfigError(file, key || '(top level)', what);
   }
   const cfg = raw as Partial<AnomalyConfig>;
@@ -141,13 +143,26 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
   return merged;
 }
 
+/** the schema's node that holds the keyword at `schemaPath` ('#/properties/learning/additionalProperties': its parent) */
+function schemaNode(schemaPath: string): Record<string, unknown> | undefined {
+  let node = schema as Record<string, unknown> | undefined;
+  for (const part of schemaPath.replace(/^#\//, '').split('/').slice(0, -1)) node = node?.[part] as Record<string, unknown> | undefined;
+  return node;
+}
+
 /** the keys allowed where an unknown one stood, so that a typo shows its fix */
 function knownKeys(schemaPath: string): string {
-  // '#/properties/learning/additionalProperties': the object schema is the path's parent
-  let node = schema as { properties?: Record<string, unknown> };
-  for (const part of schemaPath.replace(/^#\//, '').split('/').slice(0, -1)) node = (node as Record<string, typeof node>)[part];
-  const keys = Object.keys(node?.properties ?? {});
+  const keys = Object.keys((schemaNode(schemaPath)?.properties as Record<string, unknown> | undefined) ?? {});
   return keys.length ? `expected one of ${keys.join(', ')}` : 'none allowed here';
+}
+
+/**
+ * why a value may be no larger, as the schema's `$comment` beside the bound says: each bound on
+ * what sizes memory, time or work names what breaks past it
+ */
+function whyAtMost(schemaPath: string): string {
+  const why = schemaNode(schemaPath)?.$comment;
+  return typeof why === 'string' ? `: ${why}` : '';
 }
 
 /**

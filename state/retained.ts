@@ -9,8 +9,8 @@ import { AnswerMarks, markKey } from './answer-marks';
 import { OlderRows } from './older-rows';
 import { holdBack, shareOut, tally, type AnswerShare, type HeldBack, type HeldEvent, type PairTally } from './answer-share';
 import { APPEND_READ, fsyncDir, fsyncDirInBackground, makeDir, quarantine, READ, writeAll } from './atomic';
-import { textKey, type Bound } from './store';
-import { jsonShown, storedJson } from '../extension/hidden-chars';
+import { shownKey, textKey, type Bound } from './store';
+import { jsonShown, oneLine, storedJson } from '../extension/hidden-chars';
 
 // Retained records (anomaly_scores rows, anomaly_windows rows) as an index of typed columns
 // in memory and the records themselves in append-only segment files. A million records must
@@ -140,25 +140,28 @@ export interface RetainedKind<R> {
 
 class Interner {
   private readonly ids = new Map<string, number>();
-  /** the ids of the values of each textKey (a collation may equate them) */
+  /** the ids of the values of each shownKey (a collation, or the shown form, may equate them) */
   private readonly byKey = new Map<string, number[]>();
   readonly values: string[] = [];
+  /** each value as the tables show it (oneLine): what an answer's cell costs */
+  readonly shown: string[] = [];
   id(value: string): number {
     let id = this.ids.get(value);
     if (id === undefined) {
       id = this.values.length;
       this.values.push(value);
+      this.shown.push(oneLine(value));
       this.ids.set(value, id);
-      const key = textKey(value);
+      const key = shownKey(value);
       const same = this.byKey.get(key);
       if (same) same.push(id);
       else this.byKey.set(key, [id]);
     }
     return id;
   }
-  /** the ids of every value SQLite may take for `value` under some collation */
+  /** the ids of every value SQLite may take for `value` (shown, or raw) under some collation */
   lookup(value: string): readonly number[] {
-    return this.byKey.get(textKey(value)) ?? [];
+    return this.byKey.get(shownKey(value)) ?? [];
   }
 }
 
@@ -603,9 +606,9 @@ export abstract class Retained<R> {
     const cost = (i: number): number =>
       share.rowBytes(
         this.shownLength(i),
-        this.subjects.values[this.subject[i]],
-        this.hosts.values[this.host[i]],
-        this.kind.tag ? this.tags.values[this.tag[i]] : '',
+        this.subjects.shown[this.subject[i]],
+        this.hosts.shown[this.host[i]],
+        this.kind.tag ? this.tags.shown[this.tag[i]] : '',
       );
     const pairOf = (i: number): number => this.host[i] * 2 ** 32 + this.subject[i];
     for (const i of this.slots(walk)) {
@@ -1107,9 +1110,9 @@ export abstract class Retained<R> {
   }
 }
 
-/** the hash a text column is kept by (ids: a collation may equate two, so by textKey) */
+/** the hash a text column is kept by (ids: a collation, or the shown form, may equate two, so by shownKey) */
 export function hashText(value: string): number {
-  return fnv(textKey(value));
+  return fnv(shownKey(value));
 }
 
 export function idSet(values: string[] | undefined, interner: { lookup(v: string): readonly number[] }): Set<number> | null {

@@ -3,7 +3,7 @@ import { hashText, idSet, range, Retained, verdictIds, within, VERDICTS, LOW_SCO
 import type { AnswerShare, HeldBack } from './answer-share';
 import { eventDigest } from './event-digest';
 import { NumberCounts, rowNumber, runKey, runNumber } from './retained-runs';
-import { readInSlices, SCORE_SLACK, textKey, type RowIdentity, type ScoreFilter, type ScoreStore } from './store';
+import { readInSlices, SCORE_SLACK, shownKey, type RowIdentity, type ScoreFilter, type ScoreStore } from './store';
 
 // The retained `anomaly_scores` rows: an index of typed columns and the rows in segment files
 // (state/retained.ts), which anomaly_windows' store shares.
@@ -239,9 +239,9 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
     };
     // the ids themselves, for rows whose hash matched: a Set, as an IN list of n ids checked
     // with a scan of the list per row cost n² (200k ids: minutes of the main thread's CPU)
-    const wanted = filter.id ? new Set(filter.id.map(textKey)) : null;
+    const wanted = filter.id ? new Set(filter.id.map(shownKey)) : null;
     // only low scores can match: walk the list of them, newest first, instead of every row
-    return { matches, lowOnly: hasScoreBound && scores[1].v < LOW_SCORE, hashes: ids, wanted: (ev) => !wanted || wanted.has(textKey(ev.id)) };
+    return { matches, lowOnly: hasScoreBound && scores[1].v < LOW_SCORE, hashes: ids, wanted: (ev) => !wanted || wanted.has(shownKey(ev.id)) };
   }
 
   /**

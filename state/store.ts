@@ -1,5 +1,6 @@
 import type { ScoredEvent, ScoredWindow, TakenMark } from '../scorer/types';
 import type { AnswerShare, HeldBack } from './answer-share';
+import { oneLine } from '../extension/hidden-chars';
 
 // What the anomaly_scores and anomaly_windows tables and the scoring service need of the
 // retained rows.
@@ -45,6 +46,18 @@ export function textKey(value: string): string {
   while (end > 0 && value.charCodeAt(end - 1) === 32) end--;
   const cut = end === value.length ? value : value.slice(0, end);
   return /[A-Z]/.test(cut) ? cut.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : cut;
+}
+
+/**
+ * What a stored text is compared by in a push-down: the key of its shown form. The tables show
+ * every text cell through oneLine (extension/plugin/table.ts), and SQLite compares the cell it
+ * was handed, so a WHERE copied from an answer (`subject = 'ev\x1be'`) names the shown form:
+ * compared with the stored `ev<ESC>e` it matched nothing, and a row SQLite would keep was
+ * dropped. A value given raw is shown first too, so it finds the row whose shown form is its
+ * own (the command line names hosts and queries as logged); SQLite then drops it.
+ */
+export function shownKey(value: string): string {
+  return textKey(oneLine(value));
 }
 
 /**

@@ -154,7 +154,7 @@ export class RetainedWindows extends Retained<ScoredWindow> implements WindowSto
 
   /** the index test for a filter, or null when no window can match */
   private matcher(filter: WindowFilter): { matches: (i: number) => boolean; lowOnly: boolean } | null {
-    // text compared by textKey: SQLite may compare with a collation (store.ts)
+    // text compared by shownKey: SQLite compares the shown cell, maybe with a collation (store.ts)
     const subjects = idSet(filter.subject, this.subjects);
     const hosts = idSet(filter.host, this.hosts);
     const verdicts = verdictIds(filter.verdict);

@@ -17,6 +17,15 @@ t.test('help and usage errors follow Unix conventions', async (t) => {
   t.match(unknown.err, /unknown command "frobnicate"/);
   t.equal(anomaly(['score', '--log']).code, 64, 'a flag without its value');
   t.equal(anomaly(['score', '--bogus', 'x']).code, 64);
+  // no command at all is a usage error too: it printed the usage to stdout and exited 0, so a
+  // script's `anomaly $CMD` with CMD unset went on as if it had worked
+  const bare = anomaly([]);
+  t.equal(bare.code, 64, 'no command: EX_USAGE');
+  t.equal(bare.out, '', 'nothing on stdout');
+  t.match(bare.err, /^anomaly: a command is required\n\nUsage: anomaly <command>/, 'the usage on stderr, after why');
+  t.match(bare.err, /\n {2}score /, 'listing the commands');
+  t.equal(help.out, bare.err.slice(bare.err.indexOf('Usage:')), '--help prints the same usage, to stdout');
+  t.equal(help.err, '', '--help: nothing on stderr');
 });
 
 /**

@@ -372,6 +372,32 @@ t.test("the report shows characters that draw nothing as escapes: a user's su<ZW
   t.match(html, 'ev\\u200be', 'in subject names too');
 });
 
+t.test("every text field the report shows is shown by the same rule: hosts, models, ids, windows' and models' names", async (t) => {
+  // the subject, event and reasons were tested; a host identifier, a query, a model's name and
+  // a row's id reach the report too, and a window's or a model's subject (review: cells)
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-report-cells-'));
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  const mark = (s: string) => `${s}\u001b[2J\u202e\u200b`;
+  const rows = scoredRows().map((r) => (r.verdict === 'bad' ? { ...r, host: mark('web'), id: mark(r.id), model: mark('rarity') as ScoredEvent['model'] } : r));
+  const windows = scoredWindows().map((w) => (w.verdict === 'bad' ? { ...w, host: mark('web'), model: mark('mix') as ScoredWindow['model'] } : w));
+  const models: ModelSummary[] = [
+    {
+      subject: mark('alice@web'),
+      model: mark('lstm') as ModelSummary['model'],
+      state: 'monitoring',
+      events: 9,
+      lastTrained: 1,
+      calibration: 2,
+      backend: mark('wasm'),
+    },
+  ];
+  const html = fs.readFileSync(await writeReport(out, { scores: rows, windows, models, generated: 1_790_300_000 }), 'utf8');
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  t.notOk(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b\u202a-\u202e\u2066-\u2069]/.test(html), 'no control, bidi or hidden character in the file');
+  for (const name of ['web', 'r0', 'rarity', 'alice@web', 'lstm', 'wasm'])
+    t.ok(html.includes(`${name}\\x1b[2J\\u202e\\u200b`), `${name}: each shown as an escape, in place`);
+});
+
 /** a row of `subject`, numbered `i`, scored `score`: the floods of subjects below */
 function subjectRow(subject: string, i: number, score: number): ScoredEvent {
   return { ...scoredRows()[1], id: `f${i}`, time: 1_790_000_000 + i, subject, score, verdict: score < 0.3 ? 'bad' : score < 0.7 ? 'ugly' : 'good' };

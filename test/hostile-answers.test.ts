@@ -3,8 +3,9 @@ import * as os from 'os';
 import * as path from 'path';
 import t from 'tap';
 import { cutColumns } from '../extension/tables/answer';
-import { scoreRow } from '../extension/tables/scores';
-import { windowRow } from '../extension/tables/windows';
+import { shownRow, textColumns } from '../extension/plugin/table';
+import { SCORE_COLUMNS, scoreRow } from '../extension/tables/scores';
+import { WINDOW_COLUMNS, windowRow } from '../extension/tables/windows';
 import type { ScoredEvent, ScoredWindow } from '../scorer/types';
 import { STORED_MARK } from '../state/retained';
 import { RetainedScores } from '../state/scores';
@@ -149,7 +150,13 @@ t.test("a cell shown takes no more bytes than its record's stored line, which th
   const heavy = ['\u007f', '\u009b', '\u200b', '\u{e0072}', '\u00ad', '\u0001', '\b', '\f', '"', '\\'];
   const records = heavy.map((c, i) => {
     const text = c.repeat(500);
-    return plainRow(i, { event: `shell ${text}`, reasons: `\`${text}\``, columns: JSON.stringify({ cmdline: text }) });
+    return plainRow(i, {
+      subject: text.slice(0, 40),
+      host: text.slice(0, 20),
+      event: `shell ${text}`,
+      reasons: `\`${text}\``,
+      columns: JSON.stringify({ cmdline: text }),
+    });
   });
   const store = new RetainedScores({ dir, maxRows: 1000, maxDays: 3650 });
   store.append(records);
@@ -162,7 +169,7 @@ t.test("a cell shown takes no more bytes than its record's stored line, which th
     .filter((line) => line !== STORED_MARK);
   t.equal(lines.length, records.length, 'every record stored');
   lines.forEach((line, i) => {
-    const shown = scoreRow(records[i]);
+    const shown = shownRow(scoreRow(records[i]), textColumns(SCORE_COLUMNS));
     const cells = Object.values(shown).reduce((n, v) => n + Buffer.byteLength(v ?? ''), 0);
     const name = `U+${heavy[i].codePointAt(0)!.toString(16).padStart(4, '0')}`;
     t.ok(cells <= Buffer.byteLength(line), `${name}: shown ${cells} bytes, stored ${Buffer.byteLength(line)}`);
@@ -170,18 +177,21 @@ t.test("a cell shown takes no more bytes than its record's stored line, which th
     t.ok(Buffer.byteLength(cutColumns(shown.columns!, 1024)) <= 1024, 'a cut of the shown columns stays within its bound');
     t.notOk(RAW.test(cutColumns(shown.columns!, 1024)), 'and shows what it keeps');
   });
-  const w = windowRow({
-    subject: 's',
-    host: 'h',
-    start: 0,
-    end: 1,
-    events: 1,
-    score: 0,
-    verdict: 'bad',
-    model: 'mix',
-    reasons: '\u007f'.repeat(100),
-    top_ids: '',
-  });
+  const w = shownRow(
+    windowRow({
+      subject: 's',
+      host: 'h',
+      start: 0,
+      end: 1,
+      events: 1,
+      score: 0,
+      verdict: 'bad',
+      model: 'mix',
+      reasons: '\u007f'.repeat(100),
+      top_ids: '',
+    }),
+    textColumns(WINDOW_COLUMNS),
+  );
   t.notOk(RAW.test(w.reasons!), "a window's reasons are shown too");
 });
 

@@ -128,7 +128,9 @@ t.test('a label repeated as it stands (a labelling query run again and again) is
     const table = feedbackTable(labeler, dir, () => {});
     t.teardown(() => table.close());
     const insert = inserter(table);
-    const listed = async () => ((await table.call({ action: 'generate', context: '{}' }, new Map())) as unknown as { rows: unknown[] }).rows.length;
+    // (the rows come as an iterable: every cell is shown as it is taken, plugin/table.ts shownCells)
+    const listed = async () =>
+      [...((await table.call({ action: 'generate', context: '{}' }, new Map())) as unknown as { rows: Iterable<unknown> }).rows].length;
     return { insert, listed, close: () => table.close() };
   };
   const lines = () => fs.readFileSync(path.join(dir, 'feedback.jsonl'), 'utf8').split('\n').filter(Boolean).length;

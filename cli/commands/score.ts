@@ -7,7 +7,7 @@ import { WindowScorer, windowOptionsFrom } from '../../scorer/windows';
 import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
-import { checkInputFile, configFrom, holdState, jsonText, lexists, logBatches, STATE_FLAGS, stateHelp, stderrLog, table, type RowStreamStats } from './shared';
+import { configFrom, distinctInputs, holdState, jsonText, lexists, logBatches, STATE_FLAGS, stateHelp, stderrLog, table, type RowStreamStats } from './shared';
 import { notScored } from '../../extension/own-output';
 import { SCORED_RUNS, TRAINED_RUNS, TrainLedger } from '../train-ledger';
 import { rowNumber, runNumber } from '../../state/retained-runs';
@@ -48,14 +48,15 @@ export async function run(argv: string[]): Promise<number> {
     only: { kind: 'value' },
     'fail-on-bad': { kind: 'bool' },
   });
-  const files = (flags.log as string[] | undefined) ?? [];
-  if (!files.length) throw new CliError('score needs --log FILE (see anomaly score --help)', EXIT.usage);
+  const given = (flags.log as string[] | undefined) ?? [];
+  if (!given.length) throw new CliError('score needs --log FILE (see anomaly score --help)', EXIT.usage);
   const format = (flags.format as string | undefined) ?? 'json';
   if (format !== 'json' && format !== 'table') throw new CliError(`--format must be json or table, not ${JSON.stringify(format)}`, EXIT.usage);
   const only = flags.only ? new Set(String(flags.only).split(',')) : null;
   for (const v of only ?? [])
     if (!(VERDICTS as readonly string[]).includes(v)) throw new CliError(`--only: unknown verdict ${JSON.stringify(v)} (${VERDICTS.join(', ')})`, EXIT.usage);
-  for (const f of files) checkInputFile(f, 'learnt');
+  const log = stderrLog(flags);
+  const files = distinctInputs(given, 'learnt', log);
   const config = configFrom(flags, 'existing');
   const untrained = (why: string) =>
     new CliError(
@@ -64,7 +65,6 @@ export async function run(argv: string[]): Promise<number> {
     );
   if (!lexists(config.state_dir)) throw untrained(' (no such directory)');
   holdState(config, 'anomaly score');
-  const log = stderrLog(flags);
   const bar = progress(process.stderr, Boolean(flags.quiet));
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
   if (!scorer.summaries().some((m) => m.state === 'monitoring')) throw untrained('');

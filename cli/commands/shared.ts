@@ -230,8 +230,34 @@ export async function* logBatches(
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 
-/** a missing, unreadable, non-file, binary or falsely named .gz input is one clear CliError */
-export function checkInputFile(file: string, use: 'learnt' | 'read' = 'read'): void {
+/**
+ * The input files, each checked (checkInputFile) and each named once: the same file given
+ * twice in one command (`--log a.log --log a.log`, `./a.log` and `a.log`, a link or a hard link
+ * to it) was read twice, and its rows scored or learnt twice (a user's routine counted double,
+ * or `score` printing every row twice). A file is known by the device and inode of the
+ * descriptor its check opened, which is the file the links lead to (links are followed, where
+ * checkInputFile's untrustedPlace lets them be); a repeat is said on stderr and left out.
+ */
+export function distinctInputs(files: readonly string[], use: 'learnt' | 'read', log: LogFn): string[] {
+  const first = new Map<string, string>();
+  const out: string[] = [];
+  for (const f of files) {
+    const { dev, ino } = checkInputFile(f, use);
+    const key = `${dev}:${ino}`;
+    const named = first.get(key);
+    if (named === undefined) {
+      first.set(key, f);
+      out.push(f);
+    } else log('warn', `${f} is ${named} again (the same file: device ${dev}, inode ${ino}): read once`);
+  }
+  return out;
+}
+
+/**
+ * a missing, unreadable, non-file, binary or falsely named .gz input is one clear CliError;
+ * else the identity (fstat) of the file its check opened and read
+ */
+export function checkInputFile(file: string, use: 'learnt' | 'read' = 'read'): { dev: bigint; ino: bigint } {
   let st: fs.Stats;
   try {
     st = fs.statSync(file);
@@ -249,9 +275,13 @@ export function checkInputFile(file: string, use: 'learnt' | 'read' = 'read'): v
   if (untrusted) throw new CliError(`${file}: not learnt from: ${untrusted} (its rows would become every subject's normal)`, EXIT.noinput);
   const head = Buffer.alloc(4096);
   let n: number;
+  let id: { dev: bigint; ino: bigint };
   try {
     const fd = fs.openSync(file, 'r');
     try {
+      // (bigint: an inode number may pass 2^53)
+      const { dev, ino } = fs.fstatSync(fd, { bigint: true });
+      id = { dev, ino };
       n = fs.readSync(fd, head, 0, head.length, 0);
     } finally {
       fs.closeSync(fd);
@@ -262,10 +292,11 @@ export function checkInputFile(file: string, use: 'learnt' | 'read' = 'read'): v
   const bytes = head.subarray(0, n);
   if (file.endsWith('.gz')) {
     if (n < 2 || bytes[0] !== GZIP_MAGIC[0] || bytes[1] !== GZIP_MAGIC[1]) throw new CliError(`${file}: named .gz but not gzip data`, EXIT.dataerr);
-    return;
+    return id;
   }
   if (looksBinary(bytes))
     throw new CliError(`${file}: binary data, not osquery results output (expected JSON lines, a JSON array or .gz of either)`, EXIT.dataerr);
+  return id;
 }
 
 /** NUL bytes or many control characters: not a text log (UTF-8 text has neither) */

@@ -8,7 +8,7 @@ import { CliError, EXIT } from '../exit';
 import { SCORED_RUNS, TRAINED_RUNS, TrainLedger } from '../train-ledger';
 import {
   cellText,
-  checkInputFile,
+  distinctInputs,
   configFrom,
   holdState,
   lexists,
@@ -51,16 +51,16 @@ ${STATE_HELP}`;
 export async function run(argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv, { ...STATE_FLAGS, log: { kind: 'many' }, fleet: { kind: 'many' }, out: { kind: 'value' } });
   if (flags.fleet) return trainFleet(flags);
-  const files = (flags.log as string[] | undefined) ?? [];
-  if (!files.length) throw new CliError('train needs --log FILE or --fleet FILE (see anomaly train --help)', EXIT.usage);
+  const given = (flags.log as string[] | undefined) ?? [];
+  if (!given.length) throw new CliError('train needs --log FILE or --fleet FILE (see anomaly train --help)', EXIT.usage);
   // --log learns into the state directory and writes no other file: an --out given with it
   // would be silently dropped, and the user would look for a file that never came
   if (flags.out !== undefined)
     throw new CliError(`--out is where --fleet writes its prior; train --log learns into the state directory (--state DIR to choose it)`, EXIT.usage);
-  for (const f of files) checkInputFile(f, 'learnt');
+  const log = stderrLog(flags);
+  const files = distinctInputs(given, 'learnt', log);
   const config = configFrom(flags);
   holdState(config, 'anomaly train');
-  const log = stderrLog(flags);
   const bar = progress(process.stderr, Boolean(flags.quiet));
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
   const windows = new WindowScorer(windowOptionsFrom(config, path.join(config.state_dir, 'windows'), log));
@@ -158,14 +158,13 @@ export async function run(argv: string[]): Promise<number> {
 
 async function trainFleet(flags: Record<string, unknown>): Promise<number> {
   if (flags.log) throw new CliError('train takes --log or --fleet, not both', EXIT.usage);
-  const files = flags.fleet as string[];
-  for (const f of files) checkInputFile(f, 'learnt');
+  const log = stderrLog(flags);
+  const files = distinctInputs(flags.fleet as string[], 'learnt', log);
   const config = configFrom(flags);
   const out = path.resolve((flags.out as string | undefined) ?? path.join(config.state_dir, 'fleet.json'));
   // checked before the training, which takes minutes, and as one line, not a stack trace at the end
   const problem = fs.existsSync(out) && fs.statSync(out).isDirectory() ? `${out} is a directory` : writableDir(path.dirname(out));
   if (problem) throw new CliError(`cannot write the fleet prior to ${out}: ${problem}; pass --out FILE`, EXIT.cantcreat);
-  const log = stderrLog(flags);
   const bar = progress(process.stderr, Boolean(flags.quiet));
   // the fleet prior is trained in memory: it must not touch the subjects in the state directory
   const scorer = await Scorer.open({ config: { ...config, baselines: { ...config.baselines, fleet_prior: '' } }, stateDir: null, log });

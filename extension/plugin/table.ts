@@ -1,5 +1,6 @@
 import { textKey, type Bound, type ScoreFilter } from '../../state/store';
 import { echo, escapeControl } from '../log';
+import { oneLine } from '../hidden-chars';
 import { rowidOf } from './rowid';
 import type { Plugin, PluginResponse, Row } from './types';
 
@@ -87,7 +88,7 @@ export function tablePlugin(def: TableDefinition): Plugin {
           context.onDelivered = (commit) => void commits.push(commit);
           const key = def.rowKey ?? ((row: Row) => JSON.stringify(def.columns.map((c) => row[c.name] ?? null)));
           // (a row that carries its own rowid keeps it: rowid.ts)
-          const withRowid = eachRow(onlyEqual(await def.generate(context), context, def.columns), (row) => {
+          const withRowid = eachRow(onlyEqual(shownCells(await def.generate(context), def.columns), context, def.columns), (row) => {
             if (row.rowid === undefined) row.rowid = rowidOf(key(row));
             return row;
           });
@@ -112,6 +113,36 @@ export function tablePlugin(def: TableDefinition): Plugin {
       }
     },
   };
+}
+
+/**
+ * Every text cell of every table shown by one rule, oneLine (hidden-chars.ts): osqueryi prints
+ * a cell with printf("%s"), so a control or hidden character in it drives or fools the root
+ * operator's terminal. Not only the event and reasons are a local user's to write: a subject
+ * is a row's username or uid (`last`, `logged_in_users` read utmp, which its users' sessions
+ * write), a host and a query name come from the config or the line, a label's note and id from
+ * whoever INSERTs. Before onlyEqual, which compares what SQLite compares: the shown cell (the
+ * stores' push-down compares shown forms too, state/store.ts shownKey). A table that cuts its
+ * cells shows them first (answer.ts cutCells), so its cut counts the escapes; shown text is
+ * shown again unchanged.
+ */
+export function shownCells(rows: Iterable<Row> | AsyncIterable<Row>, columns: readonly ColumnDefinition[]): Iterable<Row> | AsyncIterable<Row> {
+  const text = textColumns(columns);
+  return eachRow(rows, (row) => shownRow(row, text));
+}
+
+/** the names of the TEXT columns among `columns` */
+export function textColumns(columns: readonly ColumnDefinition[]): string[] {
+  return columns.filter((c) => c.type === 'TEXT').map((c) => c.name);
+}
+
+/** `row` with each of its cells named in `text` shown (shownCells) */
+export function shownRow(row: Row, text: readonly string[]): Row {
+  for (const k of text) {
+    const v = row[k];
+    if (v !== undefined) row[k] = oneLine(v);
+  }
+  return row;
 }
 
 /**

@@ -2,7 +2,7 @@ import { GOOD_FROM } from '../../scorer/calibration';
 import { fairShares, WIRE_OVERHEAD, type AnswerShare, type HeldBack } from '../../state/answer-share';
 import { OLDER_EVENTS } from '../../state/older-rows';
 import { CHOSEN_ROWS } from '../../state/retained';
-import { isHidden, isHiddenUnit, jsonShown, storedJson } from '../hidden-chars';
+import { isHidden, isHiddenUnit, jsonShown, oneLine, storedJson } from '../hidden-chars';
 import { boundsOf, equalsOf, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
 
 // The bounds of one table answer (state/answer-share.ts says why): its budget, a subject's
@@ -99,13 +99,17 @@ function alertBands(ctx: QueryContext): boolean {
   return Boolean(below) || Boolean(verdicts?.every((v) => /^(bad|ugly) *$/i.test(v)));
 }
 
-/** the cells of `row` the query reads, each cut to its bound */
+/**
+ * the cells of `row` the query reads, each shown (as every table's cells are, plugin/table.ts
+ * shownCells) and cut to its bound: the cut counts the shown bytes, up to four times the
+ * stored ones (an ESC, one byte, is shown as `\x1b`)
+ */
 export function cutCells(row: Row, used: ReadonlySet<string> | null, short: ReadonlySet<string>): Row {
   for (const k in row) {
     if (used && !used.has(k)) continue;
     const v = row[k];
     if (v === undefined) continue;
-    row[k] = k === 'columns' ? cutColumns(v, COLUMNS_BYTES) : cutText(v, short.has(k) ? SHORT_CELL_BYTES : CELL_BYTES);
+    row[k] = k === 'columns' ? cutColumns(v, COLUMNS_BYTES) : cutText(oneLine(v), short.has(k) ? SHORT_CELL_BYTES : CELL_BYTES);
   }
   return row;
 }
@@ -131,9 +135,10 @@ export function cutText(text: string, max: number): string {
  * alone pass `max`); anything that is not an object is one value under the key `…`.
  */
 export function cutColumns(text: string, max: number): string {
-  // (shown: the cut is measured as the cell goes out, its hidden characters escaped)
-  if (text.length <= max / 6) return jsonShown(text);
-  const shown = jsonShown(text);
+  // (shown: the cut is measured as the cell goes out, its hidden characters escaped, and the
+  // raw controls of text that is not JSON.stringify's, which no JSON holds, as oneLine shows them)
+  if (text.length <= max / 6) return oneLine(jsonShown(text));
+  const shown = oneLine(jsonShown(text));
   if (Buffer.byteLength(shown) <= max) return shown;
   let doc: unknown;
   try {

@@ -2,7 +2,7 @@ import type { ScoredEvent } from '../../scorer/types';
 import type { AnswerShare, HeldBack } from '../../state/answer-share';
 import type { ScoreStore } from '../../state/store';
 import { equalsOf, scoreFilterOf, tablePlugin, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
-import { jsonShown, oneLine } from '../hidden-chars';
+import { jsonShown } from '../hidden-chars';
 import { answerShare, cutCells, cutText, heldColumns, heldReasons, toldText } from './answer';
 
 // anomaly_scores (design.md): one row per scored result row, newest first, with the
@@ -33,11 +33,12 @@ export function scoreRow(s: ScoredEvent): Row {
     subject: s.subject,
     query: s.query,
     action: s.action,
-    // the user's own text, shown: osqueryd hands a cell on as it is (hidden-chars.ts oneLine)
-    event: oneLine(s.event),
+    // (every text cell is shown as it goes out, plugin/table.ts shownCells; the columns JSON
+    // first as JSON, with `\u` escapes, so that it still parses)
+    event: s.event,
     verdict: s.verdict,
     model: s.model,
-    reasons: oneLine(s.reasons),
+    reasons: s.reasons,
     columns: jsonShown(s.columns),
   };
   // a missing key is SQL NULL: the score of a subject still learning

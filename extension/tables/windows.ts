@@ -2,7 +2,6 @@ import type { ScoredWindow } from '../../scorer/types';
 import type { AnswerShare, HeldBack } from '../../state/answer-share';
 import type { WindowFilter, WindowStore } from '../../state/store';
 import { boundsOf, equalsOf, tablePlugin, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
-import { oneLine } from '../hidden-chars';
 import { answerShare, cutCells, heldReasons, iso, toldText } from './answer';
 import { formatDouble } from './scores';
 
@@ -33,9 +32,9 @@ export function windowRow(w: ScoredWindow): Row {
     events: String(w.events),
     verdict: w.verdict,
     model: w.model,
-    // they quote the user's own events, shown (hidden-chars.ts oneLine)
-    reasons: oneLine(w.reasons),
-    top_ids: oneLine(w.top_ids),
+    // (they quote the user's own events: shown as they go out, plugin/table.ts shownCells)
+    reasons: w.reasons,
+    top_ids: w.top_ids,
   };
   // a missing key is SQL NULL: the score of a window whose subject is still learning
   if (w.score !== null) row.score = formatDouble(w.score);
