@@ -443,7 +443,11 @@ export class Subject {
    * a crash's replay leaves the context as it was saved, after the same rows.
    */
   async rejudge(events: readonly BehaviourEvent[], advance = false): Promise<SubjectVerdict[]> {
-    if (this.state !== 'monitoring') return events.map(() => this.learningVerdict());
+    if (this.state !== 'monitoring') {
+      // learning, the context is what the first rows judged after training see (crashlearn)
+      if (advance) for (const event of events) this.pushContext(event);
+      return events.map(() => this.learningVerdict());
+    }
     const ctx = this.context.slice();
     const inputs: ScoringInput[] = [];
     for (const event of events) {
