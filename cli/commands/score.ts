@@ -26,7 +26,8 @@ extension, are printed as they were retained, not scored or learned again: scori
 results log again, or a rotated one file by file, scores its new rows only. Rows 'anomaly
 train' learned are scored, shown and retained, not learned again. Stopped by
 Ctrl-C or SIGTERM, it finishes the batch under way and saves what it scored (exit 130, 143);
-a second signal ends it at once.
+a second signal ends it at once. Killed without warning (SIGKILL, a power cut), the next score
+of the same logs scores again the rows it had begun, learning each once and retaining it once.
 Since good rows are learnt, a log another user could change (theirs, writable by everyone, or
 in a folder they may write) is refused (exit 66), as train refuses it.
 
