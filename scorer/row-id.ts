@@ -12,39 +12,85 @@ export function rowId(row: ResultRow, before: number): string {
   return `${row.time.toString(36)}-${h}${before ? `-${before}` : ''}`;
 }
 
-/** the identical rows counted at the newest time (RowIds) */
+/** where a count of identical rows (RowIds) stood: rows met again from there get the same ids */
 export interface IdCount {
-  time: number;
-  seen: ReadonlyMap<string, number>;
+  readonly at: number;
 }
 
 /**
- * Ids of rows met in order: identical rows are counted within the second they share, and the
- * count starts again when the time changes (rows of one run are logged together; bounded by
- * the rows of one second).
+ * The identical rows of the seconds kept: past this many distinct rows, the seconds first met
+ * longest ago are forgotten (their rows met again are counted from 0), the newest always kept.
+ * About 2.5 MB of heap in the extension's scorer thread (200,000 took 25 MB: node --expose-gc,
+ * heapUsed before and after); a fleet log's hosts interleave their lines by a few seconds.
+ */
+const MAX_COUNTED = 20_000;
+
+/**
+ * Ids of rows met in order: identical rows are counted within the second they share, wherever
+ * they are met. Counted only while the time stayed the same (as before crashlearn), the
+ * second of two identical rows of one second that a row of another second separated (a fleet
+ * log, its hosts' lines interleaved) took the first one's id, and was dropped as a replay of it
+ * (the retained store) or taken for it (the ledgers). A log whose seconds are each met in one
+ * stretch is counted as it was: the ids of old ledgers still match.
  */
 export class RowIds {
-  private time = -1;
-  private seen = new Map<string, number>();
+  /** for each second kept, in the order first met: how many of each row (by its first id) */
+  private seconds = new Map<number, Map<string, number>>();
+  private counted = 0;
+  /** what changed since count(), to go back to it: a row's count before, or a second forgotten (none until count() is asked) */
+  private changes: Array<{ time: number; first: string; before: number } | { time: number; forgot: Map<string, number> }> | null = null;
+  private at = 0;
 
   next(row: ResultRow): string {
-    if (row.time !== this.time) {
-      this.time = row.time;
-      this.seen.clear();
-    }
+    let seen = this.seconds.get(row.time);
+    if (!seen) this.seconds.set(row.time, (seen = new Map()));
     const first = rowId(row, 0);
-    const before = this.seen.get(first) ?? 0;
-    this.seen.set(first, before + 1);
+    const before = seen.get(first) ?? 0;
+    seen.set(first, before + 1);
+    this.changes?.push({ time: row.time, first, before });
+    if (!before && ++this.counted > MAX_COUNTED) this.forget(row.time);
     return before ? `${first}-${before}` : first;
   }
 
-  /** where the count stands: rows met again from here get the same ids */
-  count(): IdCount {
-    return { time: this.time, seen: new Map(this.seen) };
+  /** the seconds first met longest ago, but `now`'s, forgotten until MAX_COUNTED rows are counted */
+  private forget(now: number): void {
+    for (const [time, seen] of this.seconds) {
+      if (this.counted <= MAX_COUNTED) return;
+      if (time === now) continue;
+      this.seconds.delete(time);
+      this.counted -= seen.size;
+      this.changes?.push({ time, forgot: seen });
+    }
   }
 
+  /** where the count stands: rows met again from here get the same ids (restore) */
+  count(): IdCount {
+    this.changes = [];
+    return { at: ++this.at };
+  }
+
+  /** back to where count() stood, when it was the last one asked */
   restore(count: IdCount): void {
-    this.time = count.time;
-    this.seen = new Map(count.seen);
+    if (count.at !== this.at || !this.changes) throw new Error('RowIds.restore: the count asked for is not the last one');
+    const forgotten: Array<[number, Map<string, number>]> = [];
+    for (let i = this.changes.length - 1; i >= 0; i--) {
+      const c = this.changes[i];
+      if ('forgot' in c) {
+        forgotten.unshift([c.time, c.forgot]);
+        this.seconds.set(c.time, c.forgot);
+        this.counted += c.forgot.size;
+        continue;
+      }
+      const seen = this.seconds.get(c.time)!;
+      if (c.before) seen.set(c.first, c.before);
+      else {
+        seen.delete(c.first);
+        this.counted--;
+        if (!seen.size) this.seconds.delete(c.time);
+      }
+    }
+    // (the seconds forgotten were the first met: they go back in front, in their order)
+    if (forgotten.length) this.seconds = new Map([...forgotten, ...[...this.seconds].filter(([time]) => !forgotten.some(([t]) => t === time))]);
+    this.changes = [];
   }
 }

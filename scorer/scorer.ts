@@ -760,11 +760,14 @@ async function learnOnce(
   if (!replay && !learnt) return s.scoreEvents(group.events);
   let replayed = 0;
   if (replay) while (replayed < group.index.length && s.hasLearned(replay.epoch, replay.marks[group.index[replayed]])) replayed++;
-  const known = (j: number) => j < replayed || Boolean(learnt?.[group.index[j]]);
+  const replayedRow = (j: number) => j < replayed;
+  const known = (j: number) => replayedRow(j) || Boolean(learnt?.[group.index[j]]);
   const out: SubjectVerdict[] = [];
   for (let from = 0; from < group.events.length;) {
     let to = from + 1;
-    while (to < group.events.length && known(to) === known(from)) to++;
+    // (the replay ends a stretch: rows train learnt right after it move the context, which was
+    // saved after the replay only; one stretch with them moved it for none, crashlearn)
+    while (to < group.events.length && known(to) === known(from) && replayedRow(to) === replayedRow(from)) to++;
     const events = group.events.slice(from, to);
     // (a stretch train learnt moves the context for the rows after it; a crash's replay, the
     // first stretch, was saved with the context after it)

@@ -9,7 +9,7 @@ import { currentEventKey, currentQueryToken } from './features/kinds';
 import { currentMarks } from './features/compact-value';
 import { fitEnded, pace } from './pacing';
 import type { BehaviourEvent, Evidence, Model, ModelName, ModelState, ModelSummary, RowMark, ScoringInput, SubjectState, Verdict } from './types';
-import { learnedAlready, type LearnedMark } from './types';
+import { LearnedMarks, type LearnedMark } from './types';
 import { EventColumns, WINDOW_CHARS_PER_EVENT, historyOf, numberedOf } from './event-columns';
 import type { Form, Numbered } from './event-columns';
 import { CROSS_FIT_FOLDS, calibrationSample, dayFolds } from './day-folds';
@@ -64,6 +64,8 @@ export interface SubjectStateFile {
   anomalousKeys: string[];
   /** the last row of the extension's queue learned (absent in files of earlier builds) */
   learned?: LearnedMark | null;
+  /** the last row of the command line's last run learned (LearnedMarks.run; absent in files of earlier builds) */
+  runLearned?: LearnedMark | null;
   /** the window's events labelled normal, by number (absent in files of earlier builds) */
   labelled?: number[];
   /** of those, the ones a label on an anomaly_scores row put there: [row id, number] (absent in files of earlier builds) */
@@ -162,11 +164,12 @@ export class Subject {
   private fittedInOlderSpelling = false;
   private training: Promise<void> | null = null;
   /**
-   * The last row of the extension's durable queue this subject learned (types.ts LineMarks).
-   * Saved with what it learned, so that the rows the queue replays after a crash, up to
-   * here, are scored but not learned a second time.
+   * The last row of the extension's durable queue this subject learned (types.ts LineMarks),
+   * and of the command line's run (cli/run-journal.ts). Saved with what it learned, so that
+   * the rows the queue or a killed run replays, up to here, are scored but not learned a
+   * second time.
    */
-  private learned: LearnedMark | null = null;
+  private learned = new LearnedMarks();
   /**
    * One copy of each distinct key and token the window holds. A subject's routine repeats
    * the same few dozen strings in thousands of events; the extractor (and a state file read
@@ -422,14 +425,12 @@ export class Subject {
 
   /** whether the row at `mark` of queue `epoch` was learned already (a replay after a crash) */
   hasLearned(epoch: string, mark: RowMark): boolean {
-    return learnedAlready(this.learned, epoch, mark);
+    return this.learned.has(epoch, mark);
   }
 
   /** the rows up to `mark` of queue `epoch` are learned */
   markLearned(epoch: string, mark: RowMark): void {
-    if (this.hasLearned(epoch, mark)) return;
-    this.learned = { epoch, at: [mark[0], mark[1], mark[2]] };
-    this.dirty = true;
+    if (this.learned.mark(epoch, mark)) this.dirty = true;
   }
 
   /**
@@ -443,7 +444,11 @@ export class Subject {
    * a crash's replay leaves the context as it was saved, after the same rows.
    */
   async rejudge(events: readonly BehaviourEvent[], advance = false): Promise<SubjectVerdict[]> {
-    if (this.state !== 'monitoring') return events.map(() => this.learningVerdict());
+    if (this.state !== 'monitoring') {
+      // learning, the context is what the first rows judged after training see (crashlearn)
+      if (advance) for (const event of events) this.pushContext(event);
+      return events.map(() => this.learningVerdict());
+    }
     const ctx = this.context.slice();
     const inputs: ScoringInput[] = [];
     for (const event of events) {
@@ -742,7 +747,8 @@ export class Subject {
       calibration: this.calibrator?.toState() ?? null,
       normalKeys: [...this.normalKeys],
       anomalousKeys: [...this.anomalousKeys],
-      learned: this.learned,
+      learned: this.learned.queue,
+      ...(this.learned.run ? { runLearned: this.learned.run } : {}),
       labelled: this.labelledInWindow(),
       ...(this.labelledRows.size ? { labelledRows: [...this.labelledRows] } : {}),
       ...(this.fittedInOlderSpelling ? { fittedInOlderSpelling: true as const } : {}),
@@ -802,7 +808,8 @@ export class Subject {
     }
     subject.normalKeys = new Set(s.normalKeys.map(currentEventKey));
     subject.anomalousKeys = new Set(s.anomalousKeys.map(currentEventKey));
-    subject.learned = s.learned ?? null;
+    subject.learned.queue = s.learned ?? null;
+    subject.learned.run = s.runLearned ?? null;
     subject.labelled = new Set(s.labelled ?? []);
     subject.labelledRows = new Map(s.labelledRows ?? []);
     subject.dirty = false;

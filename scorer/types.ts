@@ -282,6 +282,34 @@ export interface LearnedMark {
   at: [number, number, number];
 }
 
+/**
+ * How the epochs of the command line's runs begin (cli/run-journal.ts, its places of rows in
+ * a run as marks): a learner keeps the last mark of such a run apart from the queue's (see
+ * LearnedMarks), or `anomaly score` run between an extension's crash and its restart would
+ * erase the mark the queue's replay is checked against, and the replay be learnt twice
+ */
+export const RUN_EPOCH = 'run:';
+
+/** a learner's last marks: of the extension's queue, and of the command line's last run */
+export class LearnedMarks {
+  queue: LearnedMark | null = null;
+  run: LearnedMark | null = null;
+
+  /** whether the row at `mark` of `epoch` was learnt already (replayed after a crash) */
+  has(epoch: string, mark: RowMark): boolean {
+    return learnedAlready(epoch.startsWith(RUN_EPOCH) ? this.run : this.queue, epoch, mark);
+  }
+
+  /** the rows up to `mark` of `epoch` are learnt; false when they were already */
+  mark(epoch: string, mark: RowMark): boolean {
+    if (this.has(epoch, mark)) return false;
+    const learned = { epoch, at: [mark[0], mark[1], mark[2]] as [number, number, number] };
+    if (epoch.startsWith(RUN_EPOCH)) this.run = learned;
+    else this.queue = learned;
+    return true;
+  }
+}
+
 /** whether the row at `mark` of queue `epoch` is at or before `learned`: replayed after a crash */
 export function learnedAlready(learned: LearnedMark | null, epoch: string, mark: RowMark): boolean {
   return learned !== null && learned.epoch === epoch && compareMarks(mark, learned.at) <= 0;

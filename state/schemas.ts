@@ -58,6 +58,7 @@ export const SUBJECT_SCHEMA = {
     normalKeys: strings,
     anomalousKeys: strings,
     learned,
+    runLearned: learned,
     /** the window's events labelled normal, by number (absent in files of earlier builds) */
     labelled: { type: 'array', items: num },
     labelledRows: { type: 'array', items: { type: 'array', minItems: 2, maxItems: 2, items: [{ type: 'string' }, num] } },
@@ -93,6 +94,7 @@ export const EXTRACTOR_SCHEMA = {
     reboots: { type: 'array', items: { type: 'array', minItems: 2, maxItems: 2, items: [{ type: 'string' }, num] } },
     programs: { type: 'array', items: { type: 'string' } },
     learned,
+    runLearned: learned,
     // how a long line's template is spelt (extract.ts LongForm; absent before compactword: the head form)
     longForm: { enum: ['words', 'head'] },
   },

@@ -52,3 +52,47 @@ t.test("a crash's replay of rows learnt before moves no context; rows train lear
   await scorer.scoreRows(all.slice(745, 750), undefined, undefined, [true, true, true, true, true]);
   t.not(contextOf(scorer, name), saved, 'rows another command learnt move it');
 });
+
+// crashlearn: a resumed `anomaly score` (cli/run-journal.ts) gives rows both a replay mark and
+// train's flag. The rows train learnt right after the replay were judged in one stretch with
+// it, and moved the context for none of them: the rows after saw a context without them.
+t.test('rows train learnt right after a replay move the context, as they would alone', async (t) => {
+  const config = resolveConfig({ learning: { min_events: 400, min_days: 1 }, models: { rarity: true, ocsvm: true, lstm: false } }, 'test', {});
+  const all = rows(760);
+  const marks: RowMark[] = all.map((_, i) => [1, 100 * (i + 1), 0]);
+  const name = `bob@${HOST}`;
+  const monitoring = async () => {
+    const scorer = await Scorer.open({ config, stateDir: null });
+    scorer.setUsers([{ uid: '1000', username: 'bob' }]);
+    await scorer.scoreRows(all.slice(0, 750), { epoch: 'e1', marks: marks.slice(0, 750) });
+    return scorer;
+  };
+  const resumed = await monitoring();
+  const saved = contextOf(resumed, name);
+  const learnt = [false, false, false, false, false, true, true, true, true, true];
+  await resumed.scoreRows(all.slice(745, 755), { epoch: 'e1', marks: marks.slice(745, 755) }, undefined, learnt);
+  const alone = await monitoring();
+  await alone.scoreRows(all.slice(750, 755), undefined, undefined, learnt.slice(5));
+  t.not(contextOf(resumed, name), saved, 'the rows train learnt moved it');
+  t.equal(contextOf(resumed, name), contextOf(alone, name), 'as far as they move it given without the replay');
+});
+
+// crashlearn: a subject still learning judged the rows train learnt (Subject.rejudge) without
+// taking them into its context: the first rows it judged once trained saw the rows before them
+t.test('rows train learnt move the context of a subject still learning, as rows it learns do', async (t) => {
+  const config = resolveConfig({ learning: { min_events: 400, min_days: 1 }, models: { rarity: true, ocsvm: true, lstm: false } }, 'test', {});
+  const all = rows(120);
+  const name = `bob@${HOST}`;
+  const open = async () => {
+    const scorer = await Scorer.open({ config, stateDir: null });
+    scorer.setUsers([{ uid: '1000', username: 'bob' }]);
+    await scorer.scoreRows(all.slice(0, 100));
+    return scorer;
+  };
+  const given = await open();
+  t.equal(given.summaries().find((s) => s.subject === name)?.state, 'learning', 'the subject is learning');
+  await given.scoreRows(all.slice(100, 110), undefined, undefined, new Array<boolean>(10).fill(true));
+  const learning = await open();
+  await learning.scoreRows(all.slice(100, 110));
+  t.equal(contextOf(given, name), contextOf(learning, name), 'the context after the rows train learnt is the one after learning them');
+});

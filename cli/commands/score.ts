@@ -10,6 +10,7 @@ import { CliError, EXIT } from '../exit';
 import { configFrom, distinctInputs, holdState, jsonText, lexists, logBatches, STATE_FLAGS, stateHelp, stderrLog, table, type RowStreamStats } from './shared';
 import { notScored } from '../../extension/own-output';
 import { SCORED_RUNS, TRAINED_RUNS, TrainLedger } from '../train-ledger';
+import { RunJournal, SCORING_RUN } from '../run-journal';
 import { rowNumber, runNumber } from '../../state/retained-runs';
 import type { ResultRow, ScoredEvent } from '../../scorer/types';
 
@@ -25,7 +26,8 @@ extension, are printed as they were retained, not scored or learned again: scori
 results log again, or a rotated one file by file, scores its new rows only. Rows 'anomaly
 train' learned are scored, shown and retained, not learned again. Stopped by
 Ctrl-C or SIGTERM, it finishes the batch under way and saves what it scored (exit 130, 143);
-a second signal ends it at once.
+a second signal ends it at once. Killed without warning (SIGKILL, a power cut), the next score
+of the same logs scores again the rows it had begun, learning each once and retaining it once.
 Since good rows are learnt, a log another user could change (theirs, writable by everyone, or
 in a folder they may write) is refused (exit 66), as train refuses it.
 
@@ -94,7 +96,15 @@ export async function run(argv: string[]): Promise<number> {
   // twice. They are known by the rows retained when this command began.
   const retainedRows = retained.rowNumbers();
   const retainedRuns = ledger.hasCounts ? retained.runRows() : null;
-  ledger.alsoKnown({ row: (n) => retainedRows.has(n), retainedOfRun: retainedRuns ? (run) => retainedRuns.count(runNumber(run)) : undefined });
+  // ... but not the rows a run of this command killed without warning (SIGKILL, a power cut)
+  // retained and never committed to its ledger: it may have died before the subjects that
+  // learnt them were saved. They are scored again, learnt by the subjects that had not saved
+  // them, and retained once (cli/run-journal.ts).
+  const journal = new RunJournal(config.state_dir, SCORING_RUN);
+  ledger.alsoKnown({
+    row: (n) => retainedRows.has(n) && !journal.leftByCrash(n),
+    retainedOfRun: retainedRuns ? (run) => retainedRuns.count(runNumber(run)) : undefined,
+  });
   // Rows `anomaly train` learnt (its ledger, only read here) are scored, shown and retained
   // like any other, but not learnt again: `train --log F` then `score --log F` learnt every
   // row of F twice (rev11). Nor are they given to the windows, which train fed and closed
@@ -103,6 +113,8 @@ export async function run(argv: string[]): Promise<number> {
   let fresh = 0;
   let shownAgain = 0;
   let goneAgain = 0;
+  /** rows scored again that a killed run had scored */
+  let resumed = 0;
   const show = (events: readonly ScoredEvent[]) => {
     // (a row the extension retained carries its place in its queue: not part of the row shown)
     for (const { queued: _queued, ...s } of events) {
@@ -152,15 +164,20 @@ export async function run(argv: string[]): Promise<number> {
         show(earlier.shown);
       }
       if (news.length) {
+        // (written before they are scored: a subject unloaded on the way saves what it learnt of them)
+        const numbers = news.map((row) => ledger.numberOf(row));
+        const marks = journal.placesOf(numbers);
         // (under the ids the ledger counted over every row read, the known ones too)
-        const scored = await scorer.scoreRows(
+        let scored = await scorer.scoreRows(
           news,
-          undefined,
+          { epoch: journal.epoch, marks },
           news.map((row) => ledger.idOf(row)),
           learnt.some(Boolean) ? learnt : undefined,
         );
         fresh += scored.length;
-        retained.append(scored);
+        resumed += numbers.filter((n) => journal.leftByCrash(n)).length;
+        if (journal.resumed) scored = retainedOnce(retained, scored, numbers, (n) => journal.leftByCrash(n) && retainedRows.has(n));
+        else retained.append(scored);
         retainedWindows.append(windows.add(scored.filter((_, i) => !learnt[i])));
         // noted once kept: a batch that failed is not taken for scored by the next run
         for (const row of news) ledger.note(row);
@@ -179,15 +196,18 @@ export async function run(argv: string[]): Promise<number> {
     // after the scores are kept: a row in the ledger whose score was lost would be shown as
     // nothing the next time, while a row scored and kept but not in the ledger is scored again
     ledger.save();
+    // (reached only once everything above is saved: a throw leaves the run to the next one)
+    journal.commit();
   }
   const stopped = stoppedBy as NodeJS.Signals | null;
   // as train says: a file of other lines (syslog, osqueryd.INFO) is not an empty day of results
   if (!stopped && stats.rows === 0 && stats.errors > 0)
     throw new CliError(`${files.join(', ')}: no result rows found (${stats.errors} lines skipped)`, EXIT.dataerr);
+  const count = (n: number) => n.toLocaleString('en-US');
   const skipped =
+    (resumed ? `; ${count(resumed)} of them were begun by a run killed before it finished: learnt now where it had not saved them, and retained once` : '') +
     `${stats.errors ? `, ${stats.errors} lines skipped` : ''}${stats.skipped ? `, ${stats.skipped} lines of the extension's own tables or ignored queries skipped` : ''}` +
     (stopped ? `; stopped by ${stopped} (what was scored is saved): the rest of the logs is scored the next time` : '');
-  const count = (n: number) => n.toLocaleString('en-US');
   // Rows scored before that are not retained are neither shown nor counted as shown; and a
   // store that could not read some of its files at this start is named, not put down to
   // retention (its rows are gone to the damage as much as to max_rows or max_days).
@@ -209,6 +229,22 @@ export async function run(argv: string[]): Promise<number> {
   // (the shell's code for a command a signal ended: 130 for SIGINT, 143 for SIGTERM)
   if (stopped) return 128 + os.constants.signals[stopped];
   return flags['fail-on-bad'] && bad > 0 ? EXIT.findings : EXIT.ok;
+}
+
+/**
+ * `scored` retained, but for the rows a killed run retained already (`before`, by the number
+ * of each row's id, parallel to `numbers`): those stay as they were retained, and are shown so
+ */
+function retainedOnce(retained: RetainedScores, scored: readonly ScoredEvent[], numbers: readonly number[], before: (n: number) => boolean): ScoredEvent[] {
+  const again = scored.filter((_, i) => before(numbers[i]));
+  if (!again.length) {
+    retained.append(scored);
+    return [...scored];
+  }
+  retained.append(scored.filter((_, i) => !before(numbers[i])));
+  const kept = new Map<number, ScoredEvent>();
+  for (const ev of retained.matching({ id: again.map((e) => e.id) })) if (!kept.has(rowNumber(ev.id))) kept.set(rowNumber(ev.id), ev);
+  return scored.map((ev, i) => (before(numbers[i]) ? (kept.get(numbers[i]) ?? ev) : ev));
 }
 
 /**

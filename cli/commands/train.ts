@@ -6,6 +6,7 @@ import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
 import { SCORED_RUNS, TRAINED_RUNS, TrainLedger } from '../train-ledger';
+import { RunJournal, TRAINING_RUN } from '../run-journal';
 import {
   cellText,
   distinctInputs,
@@ -100,12 +101,16 @@ export async function run(argv: string[]): Promise<number> {
     row: (n) => scored.has(n) || Boolean(retainedRows?.has(n)),
     counted: scored.hasCounts ? (run) => scored.rowsCounted(run, retainedOfRun) : undefined,
   });
+  // A run killed without warning may have saved subjects that learnt some of its rows (one
+  // unloaded for the next, or part of the final save) and not its ledger: the next run learns
+  // again only what no saved subject learnt (cli/run-journal.ts), as score does
+  const journal = new RunJournal(config.state_dir, TRAINING_RUN);
   let shown = 0;
   let repeated = 0;
   for await (const batch of logBatches(files, stats, (msg) => shown++ < 5 && log('warn', `skipped ${msg}`), undefined, config.queue.max_line_bytes, skip)) {
     const fresh = batch.filter((row) => ledger.isNew(row));
     repeated += batch.length - fresh.length;
-    if (fresh.length) windows.add(await scorer.scoreRows(fresh));
+    if (fresh.length) windows.add(await scorer.scoreRows(fresh, { epoch: journal.epoch, marks: journal.placesOf(fresh.map((row) => ledger.numberOf(row))) }));
     bar.update('learning', stats.rows, 0);
   }
   if (stats.rows === 0) throw new CliError(`${files.join(', ')}: no result rows found`, EXIT.dataerr);
@@ -119,6 +124,7 @@ export async function run(argv: string[]): Promise<number> {
   await scorer.trainAll();
   scorer.save();
   ledger.save();
+  journal.commit();
   // the logs are over: their last windows close, and each subject's windows are fitted on them
   windows.flush();
   windows.trainAll({ minimums: true });

@@ -1,6 +1,6 @@
 import type { QueryOverride } from '../../conf/config';
 import { cutColumns, MAX_COMMAND, MAX_FIELD, storedColumns } from './value-bounds';
-import { learnedAlready, NO_LOGIN, type BehaviourEvent, type LearnedMark, type ResultRow, type RowMark } from '../types';
+import { LearnedMarks, NO_LOGIN, type BehaviourEvent, type LearnedMark, type ResultRow, type RowMark } from '../types';
 import { generalisePath, hourOf, weekdayOf } from './generalise';
 import { generaliseValue, shortQuery, UNITS, type EventBuilder, type Lookup, type QueryKind } from './kinds';
 import { ProcessTable } from './lineage';
@@ -138,6 +138,8 @@ export interface ExtractorState {
   programs?: string[];
   /** the last queue row learned (absent in files of older builds) */
   learned?: LearnedMark | null;
+  /** the last row of the command line's last run learned (LearnedMarks.run; absent in files of older builds) */
+  runLearned?: LearnedMark | null;
   /** an older build's templates, mined across subjects (FeatureExtractor.legacy; absent when there were none) */
   legacyMiner?: MinerState;
   /** the form of a long line's template (FeatureExtractor.longForm; absent in files of builds before compactword: `head`) */
@@ -171,7 +173,7 @@ export class FeatureExtractor {
    * template is the subject's, widened by its own lines only. Frozen, so bounded as it was.
    */
   private legacy: TemplateMiner | null = null;
-  private learned: LearnedMark | null = null;
+  private learned = new LearnedMarks();
   /**
    * How this extractor spells a long line's template. A state saved before compactword goes on
    * with the head form its models learnt: spelt anew, every routine long line (a node's runc
@@ -267,8 +269,7 @@ export class FeatureExtractor {
   extract(row: ResultRow, replay?: { epoch: string; mark: RowMark }, learnt = false): { subject: string; event: BehaviourEvent } {
     let look = learnt ? this.replaying : this.learning;
     if (replay) {
-      if (learnedAlready(this.learned, replay.epoch, replay.mark)) look = this.replaying;
-      else this.learned = { epoch: replay.epoch, at: [replay.mark[0], replay.mark[1], replay.mark[2]] };
+      if (!this.learned.mark(replay.epoch, replay.mark)) look = this.replaying;
     }
     const subject = resolveSubject(row, this.users, this.overrides[row.query], this.loginless(row));
     this.scope = scopeToken(subject, row.host);
@@ -383,7 +384,8 @@ export class FeatureExtractor {
       noLogin: this.processes.noLoginState(),
       reboots: this.processes.rebootsState(),
       programs: this.processes.programsState(),
-      learned: this.learned,
+      learned: this.learned.queue,
+      ...(this.learned.run ? { runLearned: this.learned.run } : {}),
       ...(this.legacy ? { legacyMiner: this.legacy.toState() } : {}),
       longForm: this.longForm,
     };
@@ -406,7 +408,8 @@ export class FeatureExtractor {
     if (state.noLogin) x.processes.loadNoLogin(state.noLogin);
     if (state.reboots) x.processes.loadReboots(state.reboots);
     if (state.programs) x.processes.loadPrograms(state.programs);
-    x.learned = state.learned ?? null;
+    x.learned.queue = state.learned ?? null;
+    x.learned.run = state.runLearned ?? null;
     x.longForm = state.longForm === 'words' ? 'words' : 'head';
     return x;
   }

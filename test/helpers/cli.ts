@@ -5,9 +5,17 @@ import { DIST } from './paths';
 
 const CLI = path.join(DIST, 'cli', 'main.js');
 
-/** run the `anomaly` command as a user would, without the caller's ANOMALY_CONFIG */
+/**
+ * run the `anomaly` command as a user would, without the caller's ANOMALY_CONFIG (its output
+ * whole: spawnSync's default keeps 1 MB, 1,500 rows of score's JSON)
+ */
 export function anomaly(args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; out: string; err: string } {
-  const r = spawnSync(...bareNode([CLI, ...args]), { encoding: 'utf8', env: { ...process.env, ANOMALY_CONFIG: '', ...env }, timeout: 600_000 });
+  const r = spawnSync(...bareNode([CLI, ...args]), {
+    encoding: 'utf8',
+    env: { ...process.env, ANOMALY_CONFIG: '', ...env },
+    timeout: 600_000,
+    maxBuffer: 1 << 28,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

@@ -1,0 +1,132 @@
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { APPEND_READ, fsyncDir, readNoFollow, writeAll } from '../state/atomic';
+import { RUN_EPOCH, type RowMark } from '../scorer/types';
+import { CliError, EXIT } from './exit';
+
+// The rows a run of `anomaly score` (or `train`) has begun to score and not yet committed to
+// its ledger, in the order it scored them: what a run killed without warning (SIGKILL, the
+// OOM killer, a power cut) leaves to the next one.
+//
+// A run writes, in this order: the rows' numbers here (synced), before it scores them; the
+// rows' scores to the retained store, as it goes; a subject's file whenever it unloads one,
+// and every file at the end; then its ledger; then it removes this file. Killed anywhere in
+// between, the rows it retained were neither in its ledger nor, perhaps, learnt by the
+// subjects as saved, and the next run took them for scored by the extension (they were
+// retained) and never learnt them (crashlearn). Now the next run finds them here: it scores
+// them again, under the same run (epoch) and at the places they had, so that each subject
+// (and the feature extractor), which saves with its state the last place of this run it
+// learnt (Subject.markLearned), learns those it had not saved and judges again those it had;
+// the rows already retained are not retained twice.
+//
+// The file: `run <epoch>` on the first line, then one line a row, its number (rowNumber of
+// its id) as 13 hex digits; a row's place is its line. A torn last line is no row, and is cut
+// off before the next append.
+
+export const SCORING_RUN = 'scoring-run';
+export const TRAINING_RUN = 'training-run';
+
+const ROW_DIGITS = 13;
+const HEAD = /^run ([0-9a-f]{16})$/;
+
+export class RunJournal {
+  /** the run's epoch (Scorer.scoreRows `replay`): a resumed run keeps the crashed one's */
+  readonly epoch: string;
+  /** the rows a killed run left, by number, and their places */
+  private readonly left = new Map<number, number>();
+  /** rows of the run so far (the next row's place) */
+  private rows = 0;
+  private readonly file: string;
+  private written = false;
+  /** the file's whole lines, when a killed run left it: a torn last line is cut off at the first append */
+  private wholeBytes: number | null = null;
+
+  constructor(
+    private readonly stateDir: string,
+    name: string,
+  ) {
+    this.file = path.join(stateDir, name);
+    let text = '';
+    try {
+      text = readNoFollow(this.file).toString('latin1');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new CliError(`cannot read the journal of the run under way ${this.file}: ${(err as Error).message}`, EXIT.ioerr);
+    }
+    const lines = text.split('\n');
+    // (the piece after the last newline is torn, whatever it looks like)
+    lines.pop();
+    const head = HEAD.exec(lines[0] ?? '');
+    this.epoch = `${RUN_EPOCH}${head ? head[1] : crypto.randomBytes(8).toString('hex')}`;
+    if (head) {
+      this.written = true;
+      this.wholeBytes = text.lastIndexOf('\n') + 1;
+      for (const line of lines.slice(1)) {
+        // (a damaged line keeps its place: the places after it are the rows' own)
+        const n = line.length === ROW_DIGITS && /^[0-9a-f]+$/.test(line) ? parseInt(line, 16) : -1;
+        if (n >= 0 && !this.left.has(n)) this.left.set(n, this.rows);
+        this.rows++;
+      }
+    }
+  }
+
+  /** whether a run was killed with this row scored and not committed: it is scored again */
+  leftByCrash(n: number): boolean {
+    return this.left.has(n);
+  }
+
+  /** whether a killed run left rows to score again */
+  get resumed(): boolean {
+    return this.left.size > 0;
+  }
+
+  /**
+   * The places of rows about to be scored (numbers: rowNumber of their ids), each the one a
+   * killed run gave it or a new one; the new ones are written, synced, before this returns.
+   */
+  placesOf(numbers: readonly number[]): RowMark[] {
+    const fresh: number[] = [];
+    const marks = numbers.map((n): RowMark => {
+      // (a row met once a run: the ledger's ids tell identical rows apart)
+      let at = this.left.get(n);
+      if (at === undefined) {
+        at = this.rows++;
+        fresh.push(n);
+      }
+      return [0, at, 0];
+    });
+    if (fresh.length) this.append(fresh.map((n) => `${n.toString(16).padStart(ROW_DIGITS, '0')}\n`).join(''));
+    return marks;
+  }
+
+  private append(lines: string): void {
+    const fd = fs.openSync(this.file, APPEND_READ, 0o600);
+    try {
+      if (!this.written) {
+        fs.ftruncateSync(fd, 0);
+        writeAll(fd, `run ${this.epoch.slice(RUN_EPOCH.length)}\n`);
+      } else if (this.wholeBytes !== null) {
+        // a line torn by the kill would glue itself to the first row appended now
+        if (this.wholeBytes < fs.fstatSync(fd).size) fs.ftruncateSync(fd, this.wholeBytes);
+        this.wholeBytes = null;
+      }
+      writeAll(fd, lines);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (!this.written) fsyncDir(this.stateDir);
+    this.written = true;
+  }
+
+  /** the run's rows are in its ledger, and what learnt them saved: the run is over */
+  commit(): void {
+    if (!this.written) return;
+    fs.rmSync(this.file, { force: true });
+    fsyncDir(this.stateDir);
+    this.written = false;
+    this.left.clear();
+    this.rows = 0;
+  }
+}

@@ -1,0 +1,34 @@
+import { Scorer } from '../../scorer/scorer';
+import { RetainedScores } from '../../state/scores';
+import { TrainLedger } from '../../cli/train-ledger';
+
+// The `anomaly` command, run as a script that SIGKILLs itself at one chosen moment, the way a
+// power cut or the OOM killer would end it: no `finally`, no signal handler, nothing saved
+// after that moment. The moment is `CLI_KILL_AT`, `<point>:<n>`, the n-th time (from 1) the
+// process passes the point:
+//   retained  rows appended to the retained scores (a batch)
+//   subject   a subject's file written (a resident subject unloaded, or the final save)
+//   ledger    a ledger saved
+// The command's arguments are this script's. Used by test/cli-killed.test.ts.
+
+const [point, nth] = (process.env.CLI_KILL_AT ?? '').split(':');
+const after = Number(nth) || 1;
+let passed = 0;
+
+/** `method` of `proto`, followed by a SIGKILL the n-th time it returns when `point` is the one chosen */
+function killAfter(name: string, proto: object, method: string): void {
+  if (point !== name) return;
+  const p = proto as Record<string, (...args: unknown[]) => unknown>;
+  const original = p[method];
+  p[method] = function (this: unknown, ...args: unknown[]) {
+    const out = original.apply(this, args);
+    if (++passed === after) process.kill(process.pid, 'SIGKILL');
+    return out;
+  };
+}
+
+killAfter('retained', RetainedScores.prototype, 'append');
+killAfter('subject', Scorer.prototype, 'writeSubject');
+killAfter('ledger', TrainLedger.prototype, 'save');
+
+require('../../cli/main');
