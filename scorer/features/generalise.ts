@@ -1,4 +1,4 @@
-import { isIPv6 } from 'net';
+import { isIPv4, isIPv6 } from 'net';
 
 // Generalisation: the same behaviour must produce the same value however volatile its
 // details (pids, temp names, home directories, ephemeral ports), or every row is new.
@@ -125,12 +125,30 @@ export function generaliseExe(path: string, name = ''): string {
   return name ? name.replace(DIGITS, '<n>') : '';
 }
 
+/**
+ * Whether a text is an IP address, and of which version (0: none): the one rule by which
+ * addressClass, canonicalAddress, loginOrigin and a column of any table (generaliseValue)
+ * tell an address, so that one host is one value however a table wrote it. Node's parser
+ * takes every IPv6 form (`2a01:4f8:c17:1b2c:a00:27ff:fe4e:66a1` with no `::`, every group in
+ * full as socket_events writes it, `::ffff:198.51.100.7`, a zone `%eth0`) and leaves out what
+ * only has colons: a MAC (`aa:bb:cc:dd:ee:ff`, six groups), a time (`12:34:56`), an X
+ * display (`:0`), a name with `::` in it (`Net::SSH`). Left out too: eight groups of two hex
+ * digits, the byte string of an EUI-64 or a fibre channel WWN (`50:01:43:80:12:34:56:78`),
+ * which parses as IPv6 but as an address would lie in ::/8, reserved and never assigned.
+ */
+export function ipVersion(text: string): 0 | 4 | 6 {
+  const a = text.trim();
+  if (isIPv4(a)) return 4;
+  if (!isIPv6(a) || /^[0-9a-f]{2}(?::[0-9a-f]{2}){7}$/i.test(a)) return 0;
+  return 6;
+}
+
 /** address class and prefix: loopback, private, link-local, multicast, unspecified, public:198.51 */
 export function addressClass(addr: string): string {
   if (!addr) return 'none';
   return cached(`a${addr}`, () => {
-    // an X display (`:0`) or a screen window (`10.1.2.3:S.0`) is no IPv6 address, nor public
-    if (addr.includes(':') && !isIPv6(addr.trim().toLowerCase())) return 'name';
+    // an X display (`:0`) or a screen window (`10.1.2.3:S.0`) is no address, nor public
+    if (!ipVersion(addr)) return 'name';
     const a = canonicalAddress(addr);
     if (a.includes(':')) return ipv6Class(a);
     const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(a);
@@ -154,9 +172,9 @@ export function addressClass(addr: string): string {
  */
 export function loginOrigin(host: string): string {
   let h = host.trim();
-  if (!h || isIPv6(h)) return h;
+  if (!h || ipVersion(h) === 6) return h;
   h = h.replace(/:S\.\d+$/, '');
-  if (isIPv6(h)) return h;
+  if (ipVersion(h) === 6) return h;
   h = h.replace(/:\d+(?:\.\d+)?$/, '');
   return h.startsWith(':') || h === 'local' ? '' : h;
 }
@@ -169,7 +187,7 @@ export function loginOrigin(host: string): string {
  */
 export function canonicalAddress(addr: string): string {
   const a = addr.trim().toLowerCase();
-  if (!a.includes(':') || !isIPv6(a)) return a;
+  if (ipVersion(a) !== 6) return a;
   const v6 = canonicalIPv6(a);
   const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
   if (!mapped) return v6;

@@ -1,7 +1,7 @@
 import { AT_BOOT, IN_PACKAGE_RUN, type ResultRow } from '../types';
 import { argumentForms } from './argform';
 import { currentMarks } from './compact-value';
-import { addressClass, generaliseExe, generalisePath, hourOf, loginOrigin, portClass, ttyClass, VOLATILE } from './generalise';
+import { addressClass, generaliseExe, generalisePath, hourOf, ipVersion, loginOrigin, portClass, ttyClass, VOLATILE } from './generalise';
 import { sshdAccount } from './lineage';
 import { exeLocation, fileLocation, isShell, networkClass, privilegeTransition } from './security';
 
@@ -317,6 +317,8 @@ export function shortQuery(name: string): string {
 export function generaliseValue(value: string): string {
   if (!value) return '';
   if (value.startsWith('/') || value.startsWith('~')) return generalisePath(value);
-  if (/^(\d{1,3}\.){3}\d{1,3}$/.test(value) || value.includes('::')) return addressClass(value);
+  // by addressClass's own rule: an IPv6 address with no `::` (`2001:0db8:0000:…:0001` as
+  // socket_events writes it) was masked as digits, another value than `2001:db8::1`
+  if (ipVersion(value)) return addressClass(value);
   return value.length > 80 ? `${value.slice(0, 80)}…` : value.replace(/\d+/g, '<n>');
 }
