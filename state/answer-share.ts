@@ -89,6 +89,11 @@ export interface HeldBack<R = unknown> {
   older?: number;
   /** the first subjects on hosts (up to NAMED_SUBJECTS) whose rows it holds, in the order they came: who a shared summary stands for */
   names: [subject: string, host: string][];
+  /**
+   * of the subjects a shared summary stands for, those with rows in the answer too: folding
+   * takes the subjects past the room for summaries, and those that had room for rows keep them
+   */
+  shown?: number;
 }
 
 /** subjects a summary of several names */

@@ -684,6 +684,8 @@ export abstract class Retained<R> {
     }
     const shared: { held: HeldBack | null } = { held: null };
     const sent: number[] = [];
+    /** the folded pairs with a row in the answer (their summary must not say they have none) */
+    const shownFolded = new Set<PairTally>();
     let folded = 0;
     for (const p of cuts.keys()) if (p.fold) folded++;
     for (const i of this.slots(walk)) {
@@ -713,6 +715,7 @@ export abstract class Retained<R> {
       const r = this.read(i);
       if (!r) continue;
       if (share.marks) sent.push(row);
+      if (p.fold) shownFolded.add(p);
       yield r;
     }
     this.handMarks(share, sent);
@@ -724,7 +727,7 @@ export abstract class Retained<R> {
       h.told = this.toldOf(c.told);
       yield h;
     }
-    if (shared.held) yield { ...(shared.held as HeldBack<R>), pairs: folded };
+    if (shared.held) yield { ...(shared.held as HeldBack<R>), pairs: folded, shown: shownFolded.size };
   }
 
   /**

@@ -1,8 +1,8 @@
 import t from 'tap';
 import { storedColumns } from '../scorer/features/extract';
 import type { ScoredEvent } from '../scorer/types';
-import { ANSWER_BYTES } from '../extension/tables/answer';
-import type { AnswerShare } from '../state/answer-share';
+import { ANSWER_BYTES, heldReasons } from '../extension/tables/answer';
+import type { AnswerShare, HeldBack } from '../state/answer-share';
 import { generateContext } from '../emulator/sql';
 import type { Row } from '../extension/plugin/table';
 import { SCORE_COLUMNS, scoresTable } from '../extension/tables/scores';
@@ -149,4 +149,25 @@ t.test('where not every subject has room, standing decides before score: a crowd
   t.equal(fewer.length, 8, 'the room is used');
   t.ok(fewer.includes('bob-bad'), `bob (64 rows retained) is answered before 20 subjects of 31 rows each scored lower (${fewer.join(' ')})`);
   t.notOk(run(63).includes('bob-bad'), 'subjects with as much history (in powers of two) and lower scores come first: the limit retention bounds');
+});
+
+t.test('the shared summary does not say its subjects have no row when some have rows in the answer (revfold)', async (t) => {
+  // room for 2 summaries and 76 rows: 4 subjects of 30 rows each keep 20 each, every one is
+  // cut, and the 3 ranked after the first share the `*` summary though each has 20 rows answered
+  const share: AnswerShare = { bytes: 10_000, heldBytes: 1_000, rows: 1_000, perSubject: Infinity, rowBytes: () => 100 };
+  const store = tmpScoreStore(t);
+  const rows: ScoredEvent[] = [];
+  for (let s = 0; s < 4; s++)
+    for (let k = 0; k < 30; k++) rows.push(plainRow(s * 30 + k, { id: `u${s}-${k}`, subject: `u${s}`, score: 0.1, verdict: 'bad', time: NOW - 3600 + k }));
+  store.append(rows);
+  const out = [...store.answer({ score: [{ op: '<', value: 0.3 }] }, share)];
+  const shown = out.filter((r) => !('held' in r)) as ScoredEvent[];
+  const shared = out.find((r): r is HeldBack<ScoredEvent> => 'held' in r && r.subject === '*');
+  t.ok(shared, 'the subjects past the room for summaries share one');
+  const of = new Set(shared?.names.map(([s]) => s));
+  const answered = new Set(shown.filter((r) => of.has(r.subject)).map((r) => r.subject));
+  t.equal(answered.size, 3, `each of the 3 subjects it sums up has rows in the answer (${[...answered].join(' ')})`);
+  const reasons = heldReasons(shared!, 'rows', share);
+  t.notMatch(reasons, /with no row and no summary/, `it does not say they have no row (${reasons})`);
+  t.match(reasons, /3 of them have rows in this answer/, 'it says how many have');
 });
