@@ -114,6 +114,12 @@ export interface RetainedKind<R> {
   /** the digest naming what a record's event is of (a program and its lineage): a summary names one held event of each first */
   group?(r: R): number;
   /**
+   * whether the record was scored by its subject's own models (a subject past its learning),
+   * not by a baseline's or while learning: an answer with no room for every subject ranks
+   * those first (answer-share.ts)
+   */
+  own?(r: R): boolean;
+  /**
    * link each record to the one before it of the same subject and host (previousOfPair): a
    * subclass that looks for an earlier record of the same key walks that pair's records only
    */
@@ -208,6 +214,8 @@ export abstract class Retained<R> {
   protected hash = new Uint32Array(0);
   private digest = new Float64Array(0);
   private group = new Uint32Array(0);
+  /** 1: scored by its subject's own models (RetainedKind.own) */
+  private own = new Uint8Array(0);
   /**
    * 1 once the record was sent in an answer on the alert route (AnswerShare.marks): a subject
    * cut from one takes its never-answered events first (answer-keep.ts); kept across restarts
@@ -266,6 +274,7 @@ export abstract class Retained<R> {
     if (k.hashed) cols.push(this.hash);
     if (k.digest) cols.push(this.digest);
     if (k.group) cols.push(this.group);
+    if (k.own) cols.push(this.own);
     if (k.pairs) cols.push(this.pairBack);
     return cols;
   }
@@ -295,6 +304,7 @@ export abstract class Retained<R> {
     if (k.hashed) this.hash = grown(this.hash, Uint32Array);
     if (k.digest) this.digest = grown(this.digest, Float64Array);
     if (k.group) this.group = grown(this.group, Uint32Array);
+    if (k.own) this.own = grown(this.own, Uint8Array);
     this.answered = grown(this.answered, Uint8Array);
     if (k.pairs) this.pairBack = grown(this.pairBack, Uint32Array);
     this.segOf = grown(this.segOf, Uint32Array);
@@ -414,6 +424,7 @@ export abstract class Retained<R> {
     const low = score !== null && score < LOW_SCORE;
     if (k.digest) this.digest[i] = low ? k.digest(r) : NaN;
     if (k.group) this.group[i] = low ? k.group(r) : 0;
+    if (k.own) this.own[i] = k.own(r) ? 1 : 0;
     this.answered[i] = 0;
     if (k.pairs) {
       const pair = this.host[i] * 2 ** 32 + this.subject[i];
@@ -595,6 +606,7 @@ export abstract class Retained<R> {
       if (c > p.maxBytes) p.maxBytes = c;
       const score = this.score[i];
       if (score === score && !(score >= p.score)) p.score = score;
+      if (this.kind.own && this.own[i]) p.own = true;
     }
     // (a subject's standing, when the pairs must be ranked: its records retained in all)
     const retained = (): void => {

@@ -1,3 +1,6 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import t from 'tap';
 import { storedColumns } from '../scorer/features/extract';
 import type { ScoredEvent } from '../scorer/types';
@@ -8,6 +11,7 @@ import type { Row } from '../extension/plugin/table';
 import { SCORE_COLUMNS, scoresTable } from '../extension/tables/scores';
 import { badAnswer, tmpScoreStore } from './helpers/alert-answer';
 import { plainRow } from './helpers/scored';
+import { RetainedScores } from '../state/scores';
 
 // The fold attack (review, lead 1): a local user who can make tens of thousands of subjects
 // (the owner uids of a rootless container's files, 65,536 subuids a user, each `uid:N` as no
@@ -170,4 +174,30 @@ t.test('the shared summary does not say its subjects have no row when some have 
   const reasons = heldReasons(shared!, 'rows', share);
   t.notMatch(reasons, /with no row and no summary/, `it does not say they have no row (${reasons})`);
   t.match(reasons, /3 of them have rows in this answer/, 'it says how many have');
+});
+
+t.test("a flood of rows that retires an account's history does not rank a crowd of new subjects before its alert (revfold)", async (t) => {
+  // room for 8 rows, as above. Retention is one queue for every subject (max_rows, oldest
+  // first): the attacker's own ordinary rows retire bob's history, his standing falls to 0,
+  // and 20 new subjects scored by the host's baseline (standing 0, scores below his) come first
+  const share: AnswerShare = { bytes: 10_000, heldBytes: 1_000, rows: 1_000, perSubject: Infinity, rowBytes: () => 1_000 };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-alert-fold-'));
+  const store = new RetainedScores({ dir, maxRows: 1_000, maxDays: 30 });
+  t.teardown(() => {
+    store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  let i = 0;
+  const rows: ScoredEvent[] = [];
+  for (let k = 0; k < 64; k++) rows.push(plainRow(i++, { id: `bob-${k}`, subject: 'bob', time: NOW - 86400 + k }));
+  // mallory's ordinary rows, as many as retention keeps less the alerts after them
+  for (let k = 0; k < 979; k++) rows.push(plainRow(i++, { id: `mallory-${k}`, subject: 'mallory', time: NOW - 7200 + k }));
+  rows.push(plainRow(i++, { id: 'bob-bad', subject: 'bob', score: 0.2, verdict: 'bad', time: NOW - 60 }));
+  for (let c = 0; c < 20; c++)
+    rows.push(plainRow(i++, { id: `crowd-${c}`, subject: `uid:${100_000 + c}`, score: 0, verdict: 'bad', model: 'host:rarity', time: NOW - 30 }));
+  store.append(rows);
+  t.equal(store.size, 1_000, 'retention kept max_rows');
+  const shown = [...store.answer({ score: [{ op: '<', value: 0.3 }] }, share)].filter((r) => !('held' in r)).map((r) => (r as ScoredEvent).id);
+  t.equal(shown.length, 8, 'the room is used');
+  t.ok(shown.includes('bob-bad'), `bob's alert, scored by his own models, is answered before new subjects scored by the host's (${shown.join(' ')})`);
 });

@@ -226,6 +226,7 @@ export function heldReasons(h: HeldBack, what: string, share: AnswerShare): stri
       `${h.rows} ${what} of ${h.pairs} subjects on hosts, from ${iso(h.from)} to ${iso(h.to)}, were held back from this answer ` +
       `with ${h.shown ? `no summary of their own (${h.shown} of them have ${what} in this answer, each its lowest-scored first)` : `no row and no summary of their own`}: it holds ${share.rows} rows and ${Math.round(share.bytes / 2 ** 20)} MB${cap}, ` +
       `and more subjects had ${what} than it has room for. Each subject's lowest-scored row is given room first, ` +
+      `those scored by their own models (past their learning) before those a baseline scored or still learning, then ` +
       `those with the most ${what} retained beyond this answer first (an established account before a crowd of new ones), ` +
       `then the lowest scores, then the most ${what}; these ${h.pairs} ranked last ` +
       `(a table call cannot be paged): a query of few columns has room for every subject (subject, host and count(*) grouped by them), ` +
