@@ -45,9 +45,10 @@ export interface AnswerShare {
   marks?: (commit: () => void) => void;
   /**
    * the most a record takes on the wire in this answer (its cells cut, the columns read), from
-   * what the index knows of it: its stored JSON's bytes, its subject, host and tag (a row's query)
+   * what the index knows of it: its stored JSON's bytes, its subject, host and tag (a row's query),
+   * and the units of a cell few queries read (RetainedKind.bulk: a row's `columns`)
    */
-  rowBytes(stored: number, subject: string, host: string, tag: string): number;
+  rowBytes(stored: number, subject: string, host: string, tag: string, bulk: number): number;
 }
 
 /** a record's cost on the wire beyond its stored JSON: the row's map header and each column's lengths */

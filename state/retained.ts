@@ -120,6 +120,13 @@ export interface RetainedKind<R> {
    */
   own?(r: R): boolean;
   /**
+   * the UTF-16 units of a cell few queries read (a row's `columns`), which its stored JSON
+   * holds in at least as many bytes: an answer that does not read it does not pay for it
+   * (AnswerShare.rowBytes), or a user's rows padded there cost it up to 8 times their wire
+   * bytes (revfold)
+   */
+  bulk?(r: R): number;
+  /**
    * link each record to the one before it of the same subject and host (previousOfPair): a
    * subclass that looks for an earlier record of the same key walks that pair's records only
    */
@@ -216,6 +223,8 @@ export abstract class Retained<R> {
   private group = new Uint32Array(0);
   /** 1: scored by its subject's own models (RetainedKind.own) */
   private own = new Uint8Array(0);
+  /** RetainedKind.bulk, capped at 2^32 - 1 */
+  private bulk = new Uint32Array(0);
   /**
    * 1 once the record was sent in an answer on the alert route (AnswerShare.marks): a subject
    * cut from one takes its never-answered events first (answer-keep.ts); kept across restarts
@@ -275,6 +284,7 @@ export abstract class Retained<R> {
     if (k.digest) cols.push(this.digest);
     if (k.group) cols.push(this.group);
     if (k.own) cols.push(this.own);
+    if (k.bulk) cols.push(this.bulk);
     if (k.pairs) cols.push(this.pairBack);
     return cols;
   }
@@ -305,6 +315,7 @@ export abstract class Retained<R> {
     if (k.digest) this.digest = grown(this.digest, Float64Array);
     if (k.group) this.group = grown(this.group, Uint32Array);
     if (k.own) this.own = grown(this.own, Uint8Array);
+    if (k.bulk) this.bulk = grown(this.bulk, Uint32Array);
     this.answered = grown(this.answered, Uint8Array);
     if (k.pairs) this.pairBack = grown(this.pairBack, Uint32Array);
     this.segOf = grown(this.segOf, Uint32Array);
@@ -425,6 +436,7 @@ export abstract class Retained<R> {
     if (k.digest) this.digest[i] = low ? k.digest(r) : NaN;
     if (k.group) this.group[i] = low ? k.group(r) : 0;
     if (k.own) this.own[i] = k.own(r) ? 1 : 0;
+    if (k.bulk) this.bulk[i] = Math.min(0xffffffff, k.bulk(r));
     this.answered[i] = 0;
     if (k.pairs) {
       const pair = this.host[i] * 2 ** 32 + this.subject[i];
@@ -594,6 +606,7 @@ export abstract class Retained<R> {
         this.subjects.values[this.subject[i]],
         this.hosts.values[this.host[i]],
         this.kind.tag ? this.tags.values[this.tag[i]] : '',
+        this.kind.bulk ? this.bulk[i] : 0,
       );
     const pairOf = (i: number): number => this.host[i] * 2 ** 32 + this.subject[i];
     for (const i of this.slots(walk)) {

@@ -66,6 +66,7 @@ const SCORES: RetainedKind<ScoredEvent> = {
   group: (e) => eventDigest(e.query, e.event) >>> 0,
   // (a baseline's verdict is `host:rarity`, `fleet`; a learning subject's '')
   own: (e) => (MODEL_NAMES as readonly string[]).includes(e.model),
+  bulk: (e) => e.columns.length,
   lowCacheBytes: LOW_CACHE_BYTES,
 };
 

@@ -4,12 +4,12 @@ import * as path from 'path';
 import t from 'tap';
 import { storedColumns } from '../scorer/features/extract';
 import type { ScoredEvent } from '../scorer/types';
-import { ANSWER_BYTES, heldReasons } from '../extension/tables/answer';
+import { ANSWER_BYTES, answerShare, heldReasons } from '../extension/tables/answer';
 import type { AnswerShare, HeldBack } from '../state/answer-share';
 import { generateContext } from '../emulator/sql';
-import type { Row } from '../extension/plugin/table';
+import { parseContext, scoreFilterOf, type Row } from '../extension/plugin/table';
 import { SCORE_COLUMNS, scoresTable } from '../extension/tables/scores';
-import { badAnswer, tmpScoreStore } from './helpers/alert-answer';
+import { badAnswer, badRequest, tmpScoreStore } from './helpers/alert-answer';
 import { plainRow } from './helpers/scored';
 import { RetainedScores } from '../state/scores';
 
@@ -25,7 +25,11 @@ t.setTimeout(1_800_000);
 const NOW = 1_800_000_000;
 const HOST = 'web-01';
 
-/** attacker subject k's one bad row: the first act of a uid never seen, its command line as long as they like */
+/**
+ * attacker subject k's one bad row: the first act of a uid never seen, its path as long as they
+ * like, in the event the answer sends (padding in `columns`, which the bad query does not
+ * read, costs the answer nothing: revfold)
+ */
 const attackers = (k: number): ScoredEvent =>
   plainRow(k, {
     id: `flood-${k}`,
@@ -33,7 +37,7 @@ const attackers = (k: number): ScoredEvent =>
     host: HOST,
     subject: `uid:${100_000 + k}`,
     query: 'pack_user-behavior_file_events',
-    event: 'write /home/<user>/.local/share/containers/<*>',
+    event: `write /home/<user>/.local/share/containers/storage/overlay/${'a'.repeat(1200)}`,
     score: 0,
     verdict: 'bad',
     model: 'host:rarity',
@@ -200,4 +204,33 @@ t.test("a flood of rows that retires an account's history does not rank a crowd 
   const shown = [...store.answer({ score: [{ op: '<', value: 0.3 }] }, share)].filter((r) => !('held' in r)).map((r) => (r as ScoredEvent).id);
   t.equal(shown.length, 8, 'the room is used');
   t.ok(shown.includes('bob-bad'), `bob's alert, scored by his own models, is answered before new subjects scored by the host's (${shown.join(' ')})`);
+});
+
+t.test("a flood's rows padded in `columns`, which the bad query does not read, are not charged for it (revfold)", async (t) => {
+  // osqueryd's colsUsed leaves `columns` out of the bad query's rows, but the budget charged
+  // each row up to its stored JSON, the padding included (a command line of 4,096 characters
+  // and a working directory of 1,024, as the store keeps them): 4.6 kB a row of the flood for
+  // some 0.3 kB on the wire
+  const store = tmpScoreStore(t);
+  const FLOOD = 1_000;
+  const padded = (k: number): ScoredEvent => ({
+    ...attackers(k),
+    columns: JSON.stringify(
+      storedColumns({ cmdline: `sh -c ${'x'.repeat(5000)}`, cwd: `/home/mallory/${'d'.repeat(1100)}`, path: '/bin/sh', uid: String(100_000 + k) }),
+    ),
+  });
+  store.append([...Array.from({ length: FLOOD }, (_, k) => padded(k)), VICTIM]);
+  const ctx = parseContext(badRequest(NOW).context);
+  const share: AnswerShare = { ...answerShare(ctx, SCORE_COLUMNS, new Set(['id', 'action', 'verdict', 'model']), false), bytes: 2_000_000 };
+  const out = [...store.answer(scoreFilterOf(ctx), share)];
+  const rows = out.filter((r): r is ScoredEvent => !('held' in r));
+  const used = [...(ctx.colsUsed ?? [])];
+  t.notOk(used.includes('columns'), 'the bad query reads no columns');
+  const wire = rows.reduce((n, r) => n + used.reduce((m, c) => m + 8 + c.length + Buffer.byteLength(String(r[c as keyof ScoredEvent] ?? '')), 6), 0);
+  t.equal(
+    rows.length,
+    FLOOD + 1,
+    `every subject's row is in the answer (${rows.length} rows, ${out.length - rows.length} summaries, ${wire} bytes of ${share.bytes})`,
+  );
+  t.ok(wire <= share.bytes, 'within its bytes');
 });

@@ -73,11 +73,15 @@ export function answerShare(ctx: QueryContext, columns: readonly ColumnDefinitio
   }
   const known = (on: boolean, s: string) => (on ? Math.min(CELL_BYTES, 3 * s.length) : 0);
   // (cut cells only shrink, and a record's stored JSON holds every cell's text, escaped, and
-  // its names: the wire adds a few bytes a column, WIRE_OVERHEAD)
+  // its names: the wire adds a few bytes a column, WIRE_OVERHEAD. A column the query does not
+  // read is left out of its rows, `columns` too, which its stored JSON holds in at least
+  // `bulk` bytes: a user's rows padded there cost them nothing on the wire)
+  const readsBulk = !used || used.has('columns');
+  const paid = (stored: number, bulk: number) => (readsBulk ? stored : stored - bulk) + WIRE_OVERHEAD;
   const rowBytes = whole
-    ? (stored: number) => stored + WIRE_OVERHEAD
-    : (stored: number, subject: string, host: string, tag: string) =>
-        Math.min(stored + WIRE_OVERHEAD, fixed + known(indexed.subject, subject) + known(indexed.host, host) + known(indexed.query, tag) + text);
+    ? (stored: number, _subject: string, _host: string, _tag: string, bulk: number) => paid(stored, bulk)
+    : (stored: number, subject: string, host: string, tag: string, bulk: number) =>
+        Math.min(paid(stored, bulk), fixed + known(indexed.subject, subject) + known(indexed.host, host) + known(indexed.query, tag) + text);
   const named = equalsOf(ctx, 'subject') || equalsOf(ctx, 'id');
   const alertRoute = !named && alertBands(ctx);
   return {
