@@ -5,11 +5,18 @@
 // "x` is routine; `y" read as two quotes and a verdict between them (review). Inside a quote
 // a backtick is written `\x60`, the escape the tables already give a control character
 // (extension/hidden-chars.ts), so no user text can end a quote; every reason quotes through
-// this one function.
+// this one function. The characters a reader takes for a backtick are escaped too (as `\uNNNN`):
+// a program named "x\u1fef is routine; \u1fefy" (Greek varia, drawn as a backtick by common
+// terminal fonts) read as the product's words between two quotes (revfold).
 
-/** `text` between backticks, any backtick in it escaped */
+/** backticks and the characters drawn like one: modifier grave, Greek varia, reversed prime, fullwidth grave */
+const GRAVES = /[`\u02cb\u1fef\u2035\uff40]/g;
+const GRAVE_TEST = /[`\u02cb\u1fef\u2035\uff40]/;
+
+/** `text` between backticks, any backtick (or look-alike) in it escaped */
 export function quoted(text: string): string {
-  return `\`${text.includes('`') ? text.replaceAll('`', '\\x60') : text}\``;
+  if (!GRAVE_TEST.test(text)) return `\`${text}\``;
+  return `\`${text.replace(GRAVES, (c) => (c === '`' ? '\\x60' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`))}\``;
 }
 
 /**

@@ -16,10 +16,12 @@ import type { Verdict } from '../scorer/types';
 // (a rootless container's subuids, each `uid:N`) of one bad row each made every subject's
 // share smaller than one row: no subject kept any, 652 had a summary and the rest were folded
 // into one, by lowest score, so another account's alert scored above the flood's zeros was in
-// no row of the answer (fold). Subjects rank by their standing (rank): the rows their host has
-// retained of them beyond this answer, an established account's thousands before a crowd of
-// new accounts' few, which retention bounds (max_rows in all, so a flood of N subjects has at
-// most max_rows / N rows each), then by lowest score, then by most rows.
+// no row of the answer (fold). Subjects rank first by whether their rows were scored by their
+// own models (past their learning: a crowd of new subjects is scored by the host's baseline),
+// then by their standing (rank): the rows their host has retained of them beyond this answer,
+// an established account's thousands before a crowd of new accounts' few, which retention
+// bounds (max_rows in all, so a flood of N subjects has at most max_rows / N rows each) but
+// which the flood's own rows also retire (revfold), then by lowest score, then by most rows.
 /** the part of an answer's bytes its summaries may take at most */
 export const MAX_SUMMARY_SHARE = 1 / 4;
 
@@ -43,9 +45,10 @@ export interface AnswerShare {
   marks?: (commit: () => void) => void;
   /**
    * the most a record takes on the wire in this answer (its cells cut, the columns read), from
-   * what the index knows of it: its stored JSON's bytes, its subject, host and tag (a row's query)
+   * what the index knows of it: its stored JSON's bytes, its subject, host and tag (a row's query),
+   * and the units of a cell few queries read (RetainedKind.bulk: a row's `columns`)
    */
-  rowBytes(stored: number, subject: string, host: string, tag: string): number;
+  rowBytes(stored: number, subject: string, host: string, tag: string, bulk: number): number;
 }
 
 /** a record's cost on the wire beyond its stored JSON: the row's map header and each column's lengths */
@@ -89,6 +92,11 @@ export interface HeldBack<R = unknown> {
   older?: number;
   /** the first subjects on hosts (up to NAMED_SUBJECTS) whose rows it holds, in the order they came: who a shared summary stands for */
   names: [subject: string, host: string][];
+  /**
+   * of the subjects a shared summary stands for, those with rows in the answer too: folding
+   * takes the subjects past the room for summaries, and those that had room for rows keep them
+   */
+  shown?: number;
 }
 
 /** subjects a summary of several names */
@@ -104,6 +112,8 @@ export interface PairTally {
   score: number;
   /** its records retained in all, this answer's and others (set by the store when shareOut asks: rank) */
   retained: number;
+  /** a row of it in this answer was scored by its subject's own models, past its learning (rank) */
+  own: boolean;
   /** the rows and bytes it may keep (set by shareOut) */
   keepRows: number;
   keepBytes: number;
@@ -114,7 +124,7 @@ export interface PairTally {
 }
 
 export function tally(): PairTally {
-  return { rows: 0, bytes: 0, maxBytes: 0, score: NaN, retained: 0, keepRows: 0, keepBytes: 0, cut: false, fold: false, held: null };
+  return { rows: 0, bytes: 0, maxBytes: 0, score: NaN, retained: 0, own: false, keepRows: 0, keepBytes: 0, cut: false, fold: false, held: null };
 }
 
 /**
@@ -148,8 +158,15 @@ export function summaryRoom(share: AnswerShare): number {
  */
 const standing = (p: PairTally): number => Math.floor(Math.log2(1 + Math.max(0, p.retained - p.rows)));
 const lowest = (p: PairTally): number => (p.score === p.score ? p.score : 2);
-/** the order in which pairs get room for their lowest row and for a summary of their own: standing, lowest score, most rows */
-const rank = (a: PairTally, b: PairTally): number => standing(b) - standing(a) || lowest(a) - lowest(b) || b.rows - a.rows;
+/**
+ * the order in which pairs get room for their lowest row and for a summary of their own: a
+ * subject scored by its own models first, then standing, lowest score, most rows. Standing
+ * alone is the attacker's to lower: retention is one queue for every subject (max_rows, oldest
+ * first), so their own ordinary rows retire an account's history, and its standing with it,
+ * until a crowd of new subjects ties it (revfold). Being past its learning is not retired with
+ * rows: a crowd must each reach learning.min_events and min_days, within memory.max_subjects
+ */
+const rank = (a: PairTally, b: PairTally): number => Number(b.own) - Number(a.own) || standing(b) - standing(a) || lowest(a) - lowest(b) || b.rows - a.rows;
 
 /**
  * Set each pair's keepRows, keepBytes, cut and fold; false when every pair fits whole.

@@ -128,6 +128,19 @@ export interface RetainedKind<R> {
   /** the digest naming what a record's event is of (a program and its lineage): a summary names one held event of each first */
   group?(r: R): number;
   /**
+   * whether the record was scored by its subject's own models (a subject past its learning),
+   * not by a baseline's or while learning: an answer with no room for every subject ranks
+   * those first (answer-share.ts)
+   */
+  own?(r: R): boolean;
+  /**
+   * the UTF-16 units of a cell few queries read (a row's `columns`), which its stored JSON
+   * holds in at least as many bytes: an answer that does not read it does not pay for it
+   * (AnswerShare.rowBytes), or a user's rows padded there cost it up to 8 times their wire
+   * bytes (revfold)
+   */
+  bulk?(r: R): number;
+  /**
    * link each record to the one before it of the same subject and host (previousOfPair): a
    * subclass that looks for an earlier record of the same key walks that pair's records only
    */
@@ -227,6 +240,10 @@ export abstract class Retained<R> {
   protected hash = new Uint32Array(0);
   private digest = new Float64Array(0);
   private group = new Uint32Array(0);
+  /** 1: scored by its subject's own models (RetainedKind.own) */
+  private own = new Uint8Array(0);
+  /** RetainedKind.bulk, capped at 2^32 - 1 */
+  private bulk = new Uint32Array(0);
   /**
    * 1 once the record was sent in an answer on the alert route (AnswerShare.marks): a subject
    * cut from one takes its never-answered events first (answer-keep.ts); kept across restarts
@@ -287,6 +304,8 @@ export abstract class Retained<R> {
     if (k.hashed) cols.push(this.hash);
     if (k.digest) cols.push(this.digest);
     if (k.group) cols.push(this.group);
+    if (k.own) cols.push(this.own);
+    if (k.bulk) cols.push(this.bulk);
     if (k.pairs) cols.push(this.pairBack);
     return cols;
   }
@@ -316,6 +335,8 @@ export abstract class Retained<R> {
     if (k.hashed) this.hash = grown(this.hash, Uint32Array);
     if (k.digest) this.digest = grown(this.digest, Float64Array);
     if (k.group) this.group = grown(this.group, Uint32Array);
+    if (k.own) this.own = grown(this.own, Uint8Array);
+    if (k.bulk) this.bulk = grown(this.bulk, Uint32Array);
     this.answered = grown(this.answered, Uint8Array);
     if (k.pairs) this.pairBack = grown(this.pairBack, Uint32Array);
     this.segOf = grown(this.segOf, Uint32Array);
@@ -438,6 +459,8 @@ export abstract class Retained<R> {
     const low = score !== null && score < LOW_SCORE;
     if (k.digest) this.digest[i] = low ? k.digest(r) : NaN;
     if (k.group) this.group[i] = low ? k.group(r) : 0;
+    if (k.own) this.own[i] = k.own(r) ? 1 : 0;
+    if (k.bulk) this.bulk[i] = Math.min(0xffffffff, k.bulk(r));
     this.answered[i] = 0;
     if (k.pairs) {
       const pair = this.host[i] * 2 ** 32 + this.subject[i];
@@ -609,6 +632,7 @@ export abstract class Retained<R> {
         this.subjects.shown[this.subject[i]],
         this.hosts.shown[this.host[i]],
         this.kind.tag ? this.tags.shown[this.tag[i]] : '',
+        this.kind.bulk ? this.bulk[i] : 0,
       );
     const pairOf = (i: number): number => this.host[i] * 2 ** 32 + this.subject[i];
     for (const i of this.slots(walk)) {
@@ -621,6 +645,7 @@ export abstract class Retained<R> {
       if (c > p.maxBytes) p.maxBytes = c;
       const score = this.score[i];
       if (score === score && !(score >= p.score)) p.score = score;
+      if (this.kind.own && this.own[i]) p.own = true;
     }
     // (a subject's standing, when the pairs must be ranked: its records retained in all)
     const retained = (): void => {
@@ -710,6 +735,8 @@ export abstract class Retained<R> {
     }
     const shared: { held: HeldBack | null } = { held: null };
     const sent: number[] = [];
+    /** the folded pairs with a row in the answer (their summary must not say they have none) */
+    const shownFolded = new Set<PairTally>();
     let folded = 0;
     for (const p of cuts.keys()) if (p.fold) folded++;
     for (const i of this.slots(walk)) {
@@ -739,6 +766,7 @@ export abstract class Retained<R> {
       const r = this.read(i);
       if (!r) continue;
       if (share.marks) sent.push(row);
+      if (p.fold) shownFolded.add(p);
       yield r;
     }
     this.handMarks(share, sent);
@@ -750,7 +778,7 @@ export abstract class Retained<R> {
       h.told = this.toldOf(c.told);
       yield h;
     }
-    if (shared.held) yield { ...(shared.held as HeldBack<R>), pairs: folded };
+    if (shared.held) yield { ...(shared.held as HeldBack<R>), pairs: folded, shown: shownFolded.size };
   }
 
   /**

@@ -1,4 +1,4 @@
-import { compareMarks, isQueuedMark, type QueuedMark, type ScoredEvent, type TakenMark, type Verdict } from '../scorer/types';
+import { compareMarks, isQueuedMark, MODEL_NAMES, type QueuedMark, type ScoredEvent, type TakenMark, type Verdict } from '../scorer/types';
 import { hashText, idSet, range, Retained, verdictIds, within, VERDICTS, LOW_SCORE, type RetainedKind, type RetainedOptions, type Walk } from './retained';
 import type { AnswerShare, HeldBack } from './answer-share';
 import { eventDigest } from './event-digest';
@@ -64,6 +64,9 @@ const SCORES: RetainedKind<ScoredEvent> = {
   digest: (e) => eventDigest(e.query, e.event, e.columns),
   // (32 bits: it only orders what a summary names)
   group: (e) => eventDigest(e.query, e.event) >>> 0,
+  // (a baseline's verdict is `host:rarity`, `fleet`; a learning subject's '')
+  own: (e) => (MODEL_NAMES as readonly string[]).includes(e.model),
+  bulk: (e) => e.columns.length,
   lowCacheBytes: LOW_CACHE_BYTES,
 };
 

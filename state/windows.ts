@@ -52,6 +52,8 @@ const WINDOWS: RetainedKind<ScoredWindow> = {
   subject: (w) => w.subject,
   host: (w) => w.host,
   start: (w) => w.start,
+  // (a baseline's verdict is `host:mix`, `host`; a learning subject's '')
+  own: (w) => w.model !== '' && w.model !== 'host' && !w.model.includes(':'),
   lowCacheBytes: LOW_CACHE_BYTES,
   legacyFile: LEGACY_FILE,
   pairs: true,

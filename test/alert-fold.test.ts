@@ -1,13 +1,17 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import t from 'tap';
 import { storedColumns } from '../scorer/features/extract';
 import type { ScoredEvent } from '../scorer/types';
-import { ANSWER_BYTES } from '../extension/tables/answer';
-import type { AnswerShare } from '../state/answer-share';
+import { ANSWER_BYTES, answerShare, heldReasons } from '../extension/tables/answer';
+import type { AnswerShare, HeldBack } from '../state/answer-share';
 import { generateContext } from '../emulator/sql';
-import type { Row } from '../extension/plugin/table';
+import { parseContext, scoreFilterOf, type Row } from '../extension/plugin/table';
 import { SCORE_COLUMNS, scoresTable } from '../extension/tables/scores';
-import { badAnswer, tmpScoreStore } from './helpers/alert-answer';
+import { badAnswer, badRequest, tmpScoreStore } from './helpers/alert-answer';
 import { plainRow } from './helpers/scored';
+import { RetainedScores } from '../state/scores';
 
 // The fold attack (review, lead 1): a local user who can make tens of thousands of subjects
 // (the owner uids of a rootless container's files, 65,536 subuids a user, each `uid:N` as no
@@ -21,7 +25,11 @@ t.setTimeout(1_800_000);
 const NOW = 1_800_000_000;
 const HOST = 'web-01';
 
-/** attacker subject k's one bad row: the first act of a uid never seen, its command line as long as they like */
+/**
+ * attacker subject k's one bad row: the first act of a uid never seen, its path as long as they
+ * like, in the event the answer sends (padding in `columns`, which the bad query does not
+ * read, costs the answer nothing: revfold)
+ */
 const attackers = (k: number): ScoredEvent =>
   plainRow(k, {
     id: `flood-${k}`,
@@ -29,7 +37,7 @@ const attackers = (k: number): ScoredEvent =>
     host: HOST,
     subject: `uid:${100_000 + k}`,
     query: 'pack_user-behavior_file_events',
-    event: 'write /home/<user>/.local/share/containers/<*>',
+    event: `write /home/<user>/.local/share/containers/storage/overlay/${'a'.repeat(1200)}`,
     score: 0,
     verdict: 'bad',
     model: 'host:rarity',
@@ -149,4 +157,80 @@ t.test('where not every subject has room, standing decides before score: a crowd
   t.equal(fewer.length, 8, 'the room is used');
   t.ok(fewer.includes('bob-bad'), `bob (64 rows retained) is answered before 20 subjects of 31 rows each scored lower (${fewer.join(' ')})`);
   t.notOk(run(63).includes('bob-bad'), 'subjects with as much history (in powers of two) and lower scores come first: the limit retention bounds');
+});
+
+t.test('the shared summary does not say its subjects have no row when some have rows in the answer (revfold)', async (t) => {
+  // room for 2 summaries and 76 rows: 4 subjects of 30 rows each keep 20 each, every one is
+  // cut, and the 3 ranked after the first share the `*` summary though each has 20 rows answered
+  const share: AnswerShare = { bytes: 10_000, heldBytes: 1_000, rows: 1_000, perSubject: Infinity, rowBytes: () => 100 };
+  const store = tmpScoreStore(t);
+  const rows: ScoredEvent[] = [];
+  for (let s = 0; s < 4; s++)
+    for (let k = 0; k < 30; k++) rows.push(plainRow(s * 30 + k, { id: `u${s}-${k}`, subject: `u${s}`, score: 0.1, verdict: 'bad', time: NOW - 3600 + k }));
+  store.append(rows);
+  const out = [...store.answer({ score: [{ op: '<', value: 0.3 }] }, share)];
+  const shown = out.filter((r) => !('held' in r)) as ScoredEvent[];
+  const shared = out.find((r): r is HeldBack<ScoredEvent> => 'held' in r && r.subject === '*');
+  t.ok(shared, 'the subjects past the room for summaries share one');
+  const of = new Set(shared?.names.map(([s]) => s));
+  const answered = new Set(shown.filter((r) => of.has(r.subject)).map((r) => r.subject));
+  t.equal(answered.size, 3, `each of the 3 subjects it sums up has rows in the answer (${[...answered].join(' ')})`);
+  const reasons = heldReasons(shared!, 'rows', share);
+  t.notMatch(reasons, /with no row and no summary/, `it does not say they have no row (${reasons})`);
+  t.match(reasons, /3 of them have rows in this answer/, 'it says how many have');
+});
+
+t.test("a flood of rows that retires an account's history does not rank a crowd of new subjects before its alert (revfold)", async (t) => {
+  // room for 8 rows, as above. Retention is one queue for every subject (max_rows, oldest
+  // first): the attacker's own ordinary rows retire bob's history, his standing falls to 0,
+  // and 20 new subjects scored by the host's baseline (standing 0, scores below his) come first
+  const share: AnswerShare = { bytes: 10_000, heldBytes: 1_000, rows: 1_000, perSubject: Infinity, rowBytes: () => 1_000 };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-alert-fold-'));
+  const store = new RetainedScores({ dir, maxRows: 1_000, maxDays: 30 });
+  t.teardown(() => {
+    store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  let i = 0;
+  const rows: ScoredEvent[] = [];
+  for (let k = 0; k < 64; k++) rows.push(plainRow(i++, { id: `bob-${k}`, subject: 'bob', time: NOW - 86400 + k }));
+  // mallory's ordinary rows, as many as retention keeps less the alerts after them
+  for (let k = 0; k < 979; k++) rows.push(plainRow(i++, { id: `mallory-${k}`, subject: 'mallory', time: NOW - 7200 + k }));
+  rows.push(plainRow(i++, { id: 'bob-bad', subject: 'bob', score: 0.2, verdict: 'bad', time: NOW - 60 }));
+  for (let c = 0; c < 20; c++)
+    rows.push(plainRow(i++, { id: `crowd-${c}`, subject: `uid:${100_000 + c}`, score: 0, verdict: 'bad', model: 'host:rarity', time: NOW - 30 }));
+  store.append(rows);
+  t.equal(store.size, 1_000, 'retention kept max_rows');
+  const shown = [...store.answer({ score: [{ op: '<', value: 0.3 }] }, share)].filter((r) => !('held' in r)).map((r) => (r as ScoredEvent).id);
+  t.equal(shown.length, 8, 'the room is used');
+  t.ok(shown.includes('bob-bad'), `bob's alert, scored by his own models, is answered before new subjects scored by the host's (${shown.join(' ')})`);
+});
+
+t.test("a flood's rows padded in `columns`, which the bad query does not read, are not charged for it (revfold)", async (t) => {
+  // osqueryd's colsUsed leaves `columns` out of the bad query's rows, but the budget charged
+  // each row up to its stored JSON, the padding included (a command line of 4,096 characters
+  // and a working directory of 1,024, as the store keeps them): 4.6 kB a row of the flood for
+  // some 0.3 kB on the wire
+  const store = tmpScoreStore(t);
+  const FLOOD = 1_000;
+  const padded = (k: number): ScoredEvent => ({
+    ...attackers(k),
+    columns: JSON.stringify(
+      storedColumns({ cmdline: `sh -c ${'x'.repeat(5000)}`, cwd: `/home/mallory/${'d'.repeat(1100)}`, path: '/bin/sh', uid: String(100_000 + k) }),
+    ),
+  });
+  store.append([...Array.from({ length: FLOOD }, (_, k) => padded(k)), VICTIM]);
+  const ctx = parseContext(badRequest(NOW).context);
+  const share: AnswerShare = { ...answerShare(ctx, SCORE_COLUMNS, new Set(['id', 'action', 'verdict', 'model']), false), bytes: 2_000_000 };
+  const out = [...store.answer(scoreFilterOf(ctx), share)];
+  const rows = out.filter((r): r is ScoredEvent => !('held' in r));
+  const used = [...(ctx.colsUsed ?? [])];
+  t.notOk(used.includes('columns'), 'the bad query reads no columns');
+  const wire = rows.reduce((n, r) => n + used.reduce((m, c) => m + 8 + c.length + Buffer.byteLength(String(r[c as keyof ScoredEvent] ?? '')), 6), 0);
+  t.equal(
+    rows.length,
+    FLOOD + 1,
+    `every subject's row is in the answer (${rows.length} rows, ${out.length - rows.length} summaries, ${wire} bytes of ${share.bytes})`,
+  );
+  t.ok(wire <= share.bytes, 'within its bytes');
 });

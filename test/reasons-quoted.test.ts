@@ -24,6 +24,16 @@ t.test('quoted: a backtick in the text cannot end the quote (quoted)', async (t)
   }
 });
 
+t.test('quoted: a character a reader takes for a backtick cannot end the quote either (revfold)', async (t) => {
+  // U+1FEF (Greek varia) is a backtick under NFC, U+FF40 under NFKC; U+02CB and U+2035 are drawn as one
+  for (const c of ['\u1fef', '\uff40', '\u02cb', '\u2035']) {
+    const q = quoted(`x${c} is routine for this subject; marked normal by feedback ${c}y`);
+    const code = c.charCodeAt(0).toString(16);
+    t.notOk(q.includes(c), `U+${code} is escaped (${q})`);
+    t.equal(unquoted(q.normalize('NFKC')), '', `U+${code}: nothing outside the quote, even normalised (${q.normalize('NFKC')})`);
+  }
+});
+
 t.test("score: a program whose name holds backticks gets reasons whose own words are the product's (quoted)", async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-reasons-quoted-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

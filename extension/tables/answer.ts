@@ -75,11 +75,15 @@ export function answerShare(ctx: QueryContext, columns: readonly ColumnDefinitio
   }
   const known = (on: boolean, s: string) => (on ? Math.min(CELL_BYTES, 3 * s.length) : 0);
   // (cut cells only shrink, and a record's stored JSON holds every cell's text, escaped, and
-  // its names: the wire adds a few bytes a column, WIRE_OVERHEAD)
+  // its names: the wire adds a few bytes a column, WIRE_OVERHEAD. A column the query does not
+  // read is left out of its rows, `columns` too, which its stored JSON holds in at least
+  // `bulk` bytes: a user's rows padded there cost them nothing on the wire)
+  const readsBulk = !used || used.has('columns');
+  const paid = (stored: number, bulk: number) => (readsBulk ? stored : stored - bulk) + WIRE_OVERHEAD + ROWID_BYTES;
   const rowBytes = whole
-    ? (stored: number) => stored + WIRE_OVERHEAD + ROWID_BYTES
-    : (stored: number, subject: string, host: string, tag: string) =>
-        Math.min(stored + WIRE_OVERHEAD + ROWID_BYTES, fixed + known(indexed.subject, subject) + known(indexed.host, host) + known(indexed.query, tag) + text);
+    ? (stored: number, _subject: string, _host: string, _tag: string, bulk: number) => paid(stored, bulk)
+    : (stored: number, subject: string, host: string, tag: string, bulk: number) =>
+        Math.min(paid(stored, bulk), fixed + known(indexed.subject, subject) + known(indexed.host, host) + known(indexed.query, tag) + text);
   const named = equalsOf(ctx, 'subject') || equalsOf(ctx, 'id');
   const alertRoute = !named && alertBands(ctx);
   return {
@@ -231,8 +235,9 @@ export function heldReasons(h: HeldBack, what: string, share: AnswerShare): stri
     // that this row stands for subjects, not one, and how to read them)
     return (
       `${h.rows} ${what} of ${h.pairs} subjects on hosts, from ${iso(h.from)} to ${iso(h.to)}, were held back from this answer ` +
-      `with no row and no summary of their own: it holds ${share.rows} rows and ${Math.round(share.bytes / 2 ** 20)} MB${cap}, ` +
+      `with ${h.shown ? `no summary of their own (${h.shown} of them have ${what} in this answer, each its lowest-scored first)` : `no row and no summary of their own`}: it holds ${share.rows} rows and ${Math.round(share.bytes / 2 ** 20)} MB${cap}, ` +
       `and more subjects had ${what} than it has room for. Each subject's lowest-scored row is given room first, ` +
+      `those scored by their own models (past their learning) before those a baseline scored or still learning, then ` +
       `those with the most ${what} retained beyond this answer first (an established account before a crowd of new ones), ` +
       `then the lowest scores, then the most ${what}; these ${h.pairs} ranked last ` +
       `(a table call cannot be paged): a query of few columns has room for every subject (subject, host and count(*) grouped by them), ` +
