@@ -143,9 +143,21 @@ export function ipVersion(text: string): 0 | 4 | 6 {
   return 6;
 }
 
-/** address class and prefix: loopback, private, link-local, multicast, unspecified, public:198.51 */
+/**
+ * How osquery writes "no address": '' (a column it left unset, and NULL, which its log writes
+ * as ''), and "0", which socket_events wrote up to 5.14 for the side a row has not (a bind's
+ * remote, a connect's or an accept's local) and leaves unset since 5.15.0 (osquery #8510). One
+ * class for both, so a host's binds do not turn new when its osquery is upgraded. `0.0.0.0` and
+ * `::` are addresses: a listener's every interface, kept as `any`.
+ */
+function noAddress(addr: string): boolean {
+  const a = addr.trim();
+  return a === '' || a === '0';
+}
+
+/** address class and prefix: none, loopback, private, link-local, multicast, any (unspecified), public:198.51 */
 export function addressClass(addr: string): string {
-  if (!addr) return 'none';
+  if (noAddress(addr)) return 'none';
   return cached(`a${addr}`, () => {
     // an X display (`:0`) or a screen window (`10.1.2.3:S.0`) is no address, nor public
     if (!ipVersion(addr)) return 'name';

@@ -106,8 +106,9 @@ const socket: Unit = (row, b, look) => {
   const c = row.columns;
   const exe = exeOf(row, look);
   look.noteProgram(row.host, exe);
-  const action = (c.action || (c.remote_address ? 'connect' : 'bind')).toLowerCase();
   const raddr = addressClass(c.remote_address ?? '');
+  // a row with no action column (process_open_sockets) and no peer is a bound socket
+  const action = (c.action || (raddr === 'none' ? 'bind' : 'connect')).toLowerCase();
   const net = networkClass(c.remote_address ?? '');
   const rport = portClass(c.remote_port ?? '');
   const lport = portClass(c.local_port ?? '');
