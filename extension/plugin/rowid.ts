@@ -16,42 +16,31 @@ import { answeredRowOf } from '../../state/retained';
 // colliding for two ids of the scorer's form in two minutes of one core (a cycle search over
 // ids; test/rowid-unique.test.ts), and a row's id is a hash of cells a local user writes, so
 // their row could take the rowid of another's alert and a later scan skip that alert. Numbers
-// given out instead: a retained record's row number (state/retained.ts answeredRowOf), a
-// summary row's own negative number, anything else a number given to its identity.
+// given out instead: a retained record's row number (state/retained.ts answeredRowOf); a
+// held-back summary's or a model's row, a negative number given to its identity.
 
-/** the rowid of a record a retained store's answer yielded, or undefined */
+/** the rowid of a record a retained store's answer yielded (its row number, never negative), or undefined */
 export function recordRowid(record: object): string | undefined {
   const n = answeredRowOf(record);
   return n === undefined ? undefined : String(n);
 }
 
+/** identities already numbered; forgotten past IDENTITIES (no number is given twice) */
+const numbered = new Map<string, number>();
+/** identities remembered: a table's few (anomaly_models: subjects × models; the summaries of one answer) */
+const IDENTITIES = 100_000;
 let given = 0;
 
 /**
- * a rowid no other row has: negative, where row numbers and identities' numbers are not. A row
- * made for one answer (a summary of rows held back) then repeats in a later scan that makes it
- * again, and no scan ever skips it for another
- */
-export function freshRowid(): string {
-  return String(-++given);
-}
-
-/** identities already numbered; forgotten past IDENTITIES (numbers are never given twice) */
-const numbered = new Map<string, number>();
-/** identities remembered: a table's identities are few (anomaly_models: subjects × models) */
-const IDENTITIES = 100_000;
-let next = 0;
-
-/**
- * The rowid of a row whose identity is `key`: the number given to that identity. Forgotten when
- * too many are remembered, an identity gets a new one, and a later scan of a query then shows
- * its row again rather than skip another row.
+ * The rowid of a row whose identity is `key`: the number given to that identity, negative, where
+ * records' row numbers are not. Forgotten when too many are remembered, an identity gets a new
+ * one, and a later scan of a query then shows its row again rather than skip another row.
  */
 export function rowidOf(key: string): string {
   let n = numbered.get(key);
   if (n === undefined) {
     if (numbered.size >= IDENTITIES) numbered.clear();
-    n = next++;
+    n = -++given;
     numbered.set(key, n);
   }
   return String(n);

@@ -3,7 +3,7 @@ import type { AnswerShare, HeldBack } from '../../state/answer-share';
 import type { ScoreStore } from '../../state/store';
 import { equalsOf, scoreFilterOf, tablePlugin, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
 import { jsonShown, oneLine } from '../hidden-chars';
-import { freshRowid, recordRowid } from '../plugin/rowid';
+import { recordRowid, rowidOf } from '../plugin/rowid';
 import { answerShare, cutCells, cutText, heldColumns, heldReasons, toldText } from './answer';
 
 // anomaly_scores (design.md): one row per scored result row, newest first, with the
@@ -78,8 +78,11 @@ function* scoreRows(store: ScoreStore, ctx: QueryContext): Generator<Row> {
         : byId
           ? scoreRow(ev)
           : cutCells(scoreRow(ev), ctx.colsUsed, SHORT_SCORE_CELLS);
-    // (a record's row number; a summary, made for this answer, a number of its own: rowid.ts)
-    row.rowid = ('held' in ev ? undefined : recordRowid(ev)) ?? freshRowid();
+    // (a record's row number; a summary's, a number given to its subject, host and newest time: rowid.ts)
+    row.rowid =
+      'held' in ev
+        ? rowidOf(['anomaly_scores', ev.subject, ev.host, ev.to].join('\u0000'))
+        : (recordRowid(ev) ?? rowidOf(`anomaly_scores\u0000${JSON.stringify(ev)}`));
     yield row;
   }
 }

@@ -3,7 +3,7 @@ import type { AnswerShare, HeldBack } from '../../state/answer-share';
 import type { WindowFilter, WindowStore } from '../../state/store';
 import { boundsOf, equalsOf, tablePlugin, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
 import { oneLine } from '../hidden-chars';
-import { freshRowid, recordRowid } from '../plugin/rowid';
+import { recordRowid, rowidOf } from '../plugin/rowid';
 import { answerShare, cutCells, heldReasons, iso, toldText } from './answer';
 import { formatDouble } from './scores';
 
@@ -76,7 +76,10 @@ function* windowRows(store: WindowStore, ctx: QueryContext): Generator<Row> {
   for (const w of store.answer(windowFilterOf(ctx), share)) {
     const row = cutCells('held' in w ? heldWindowRow(w, share) : windowRow(w), ctx.colsUsed, SHORT_WINDOW_CELLS);
     // (as anomaly_scores' rows: rowid.ts)
-    row.rowid = ('held' in w ? undefined : recordRowid(w)) ?? freshRowid();
+    row.rowid =
+      'held' in w
+        ? rowidOf(['anomaly_windows', w.subject, w.host, w.to].join('\u0000'))
+        : (recordRowid(w) ?? rowidOf(`anomaly_windows\u0000${JSON.stringify(w)}`));
     yield row;
   }
 }
