@@ -219,6 +219,18 @@ export interface Walk {
  * The index and the segments. A subclass says how its table's filter matches (`scan` with a
  * test on slots) and may look at each record as it is indexed (`indexed`), to drop repeats.
  */
+/**
+ * The row number of each record an answer yielded (extension/plugin/rowid.ts): unique among
+ * the records of a store and the same for a record in every answer while the process runs,
+ * so that a table's rowid of a record is both by construction
+ */
+const answeredRows = new WeakMap<object, number>();
+
+/** the row number of a record an answer yielded, if it came from one */
+export function answeredRowOf(record: object): number | undefined {
+  return answeredRows.get(record);
+}
+
 export abstract class Retained<R> {
   protected readonly log: LogFn;
   private capacity = 0;
@@ -661,6 +673,7 @@ export abstract class Retained<R> {
         const r = this.read(i);
         if (!r) continue;
         if (share.marks) sent.push(this.base + i);
+        answeredRows.set(r as object, this.base + i);
         yield r;
       }
       this.handMarks(share, sent);
@@ -767,6 +780,7 @@ export abstract class Retained<R> {
       if (!r) continue;
       if (share.marks) sent.push(row);
       if (p.fold) shownFolded.add(p);
+      answeredRows.set(r as object, row);
       yield r;
     }
     this.handMarks(share, sent);

@@ -8,6 +8,7 @@ import { bareNode } from './helpers/bare-node';
 import { emulated, scoredPrograms, until } from './helpers/emulated';
 import { asOtherUser, otherUserCannotRun } from './helpers/cli';
 import { DIST } from './helpers/paths';
+import { MODEL_COLUMNS } from '../extension/tables/models';
 
 // `anomaly status` and `anomaly feedback` talk to a running extension through its socket.
 
@@ -66,6 +67,22 @@ t.test('status and feedback against a running extension', async (t) => {
   t.match(
     status.out,
     /\nCPU: [\d,]+ ms in the last minute \(the process, every thread\); not paced: osqueryd does not watch this extension, its cgroup has no CPU quota, and the config sets no budget\.cpu_percent\n$/,
+  );
+
+  // --json: a line per anomaly_models row, its columns and no other key (each row the table
+  // answers also carries the rowid osqueryd reads: extension/plugin/rowid.ts)
+  const json = await anomaly(['status', '--json', '--socket', e.emu.socket]);
+  t.equal(json.code, 0, json.err);
+  const lines = json.out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, string>);
+  t.ok(lines.some((r) => r.subject === 'alice@h') && lines.some((r) => r.subject === '*'), 'alice and the ingest row, as JSON lines');
+  const named = new Set(MODEL_COLUMNS.map((c) => c.name));
+  t.same(
+    lines.flatMap((r) => Object.keys(r).filter((k) => !named.has(k))),
+    [],
+    "no key that is not one of anomaly_models' columns",
   );
 
   const fb = await anomaly(['feedback', odd.id, 'normal', '--note', 'port check by the admin', '--socket', e.emu.socket]);

@@ -1,3 +1,4 @@
+import { MODEL_COLUMNS } from '../../extension/tables/models';
 import { parseFlags } from '../flags';
 import { CliError, EXIT } from '../exit';
 import { callExtension, findExtensionSocket } from './remote';
@@ -39,12 +40,14 @@ export async function run(argv: string[]): Promise<number> {
   const socket = await findExtensionSocket(flags.socket as string | undefined, 'status');
   const res = await callExtension(socket, 'table', 'anomaly_models', { action: 'generate', context: JSON.stringify({ constraints: [] }) });
   if (res.status?.code !== 0) throw new CliError(`anomaly_models: ${res.status?.message ?? 'failed'}`, EXIT.unavailable);
-  const rows = (res.response ?? []).map((r) => ({
+  // (each row's columns only: a row also carries the rowid osqueryd reads, extension/plugin/rowid.ts)
+  const models = (res.response ?? []).map((r) => Object.fromEntries(MODEL_COLUMNS.filter((c) => r[c.name] !== undefined).map((c) => [c.name, r[c.name]])));
+  const rows = models.map((r) => ({
     ...r,
     last_trained: r.last_trained && r.last_trained !== '0' ? new Date(Number(r.last_trained) * 1000).toISOString().replace('.000Z', 'Z') : '',
   }));
-  if (flags.json) for (const r of res.response ?? []) process.stdout.write(jsonText(r) + '\n');
-  else process.stdout.write(`extension socket ${socket}\n` + table(rows, COLUMNS) + cpuLine(res.response ?? []));
+  if (flags.json) for (const r of models) process.stdout.write(jsonText(r) + '\n');
+  else process.stdout.write(`extension socket ${socket}\n` + table(rows, COLUMNS) + cpuLine(models));
   return EXIT.ok;
 }
 

@@ -1,25 +1,47 @@
-// A stable rowid on every row a table answers. osqueryd gives an extension's table a rowid
-// (osquery/core/tables.cpp columnDefinition keeps it for read/write extension tables, where a
-// native table with an index is WITHOUT ROWID), and xRowid reads it from the row's `rowid`
-// cell, else takes the row's index in its call's answer (osquery/sql/dynamic_table_row.cpp
-// get_rowid). SQLite's multi-index OR scans the table once per disjunct and skips a row of a
-// later scan whose rowid an earlier scan kept (OP_RowSetTest): a disjunct the table filters by
-// (`subject = 'alice' OR host = 'web-01'`) gave web-01's rows the indexes alice's rows had in
-// the first scan, and every web-01 row at an index below alice's count was dropped (the
-// emulator's test osquery-shapes lost 22 of 54 rows). A rowid of the row's own identity makes a
-// later scan skip only the rows an earlier one already gave.
+import { answeredRowOf } from '../../state/retained';
 
-/** the `rowid` cell of a row whose identity is `key`: 53 bits of two FNV-1a hashes, a decimal osquery reads as a long long */
+// A rowid on every row a table answers, the same for a row in each scan of one query and never
+// shared by two rows. osqueryd gives an extension's table a rowid (osquery/core/tables.cpp
+// columnDefinition keeps it for read/write extension tables, where a native table with an
+// index is WITHOUT ROWID), and xRowid reads it from the row's `rowid` cell (tryTo<long long>,
+// base 10; not one fails the query), else takes the row's index in its call's answer
+// (osquery/sql/dynamic_table_row.cpp get_rowid). SQLite's multi-index OR scans the table once
+// per disjunct and skips a row of a later scan whose rowid an earlier scan kept
+// (OP_RowSetTest): by index, a disjunct the table filters by (`subject = 'alice' OR host =
+// 'web-01'`) gave web-01's rows the indexes alice's rows had in the first scan, and every
+// web-01 row at an index below alice's count was dropped (the emulator's test osquery-shapes
+// lost 22 of 54 rows).
+//
+// Not a hash of the row: 53 bits of two FNV-1a hashes of a row's id and time were found
+// colliding for two ids of the scorer's form in two minutes of one core (a cycle search over
+// ids; test/rowid-unique.test.ts), and a row's id is a hash of cells a local user writes, so
+// their row could take the rowid of another's alert and a later scan skip that alert. Numbers
+// given out instead: a retained record's row number (state/retained.ts answeredRowOf); a
+// held-back summary's or a model's row, a negative number given to its identity.
+
+/** the rowid of a record a retained store's answer yielded (its row number, never negative), or undefined */
+export function recordRowid(record: object): string | undefined {
+  const n = answeredRowOf(record);
+  return n === undefined ? undefined : String(n);
+}
+
+/** identities already numbered; forgotten past IDENTITIES (no number is given twice) */
+const numbered = new Map<string, number>();
+/** identities remembered: a table's few (anomaly_models: subjects × models; the summaries of one answer) */
+const IDENTITIES = 100_000;
+let given = 0;
+
+/**
+ * The rowid of a row whose identity is `key`: the number given to that identity, negative, where
+ * records' row numbers are not. Forgotten when too many are remembered, an identity gets a new
+ * one, and a later scan of a query then shows its row again rather than skip another row.
+ */
 export function rowidOf(key: string): string {
-  let a = 0x811c9dc5;
-  let b = 0x9747b28c;
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-    b ^= b >>> 13;
+  let n = numbered.get(key);
+  if (n === undefined) {
+    if (numbered.size >= IDENTITIES) numbered.clear();
+    n = -++given;
+    numbered.set(key, n);
   }
-  // (two rows of one answer share one with odds of about n² / 2^54: 1 in 3 million for
-  // 100,000 rows; only a multi-index OR's later scan then skips one of them)
-  return String(((a >>> 0) % 2 ** 21) * 2 ** 32 + (b >>> 0));
+  return String(n);
 }

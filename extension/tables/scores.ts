@@ -3,6 +3,7 @@ import type { AnswerShare, HeldBack } from '../../state/answer-share';
 import type { ScoreStore } from '../../state/store';
 import { equalsOf, scoreFilterOf, tablePlugin, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
 import { jsonShown } from '../hidden-chars';
+import { recordRowid, rowidOf } from '../plugin/rowid';
 import { answerShare, cutCells, cutText, heldColumns, heldReasons, toldText } from './answer';
 
 // anomaly_scores (design.md): one row per scored result row, newest first, with the
@@ -57,8 +58,6 @@ export function scoresTable(store: ScoreStore | Promise<ScoreStore>) {
     name: 'anomaly_scores',
     columns: SCORE_COLUMNS,
     generate: async (ctx) => scoreRows(await store, ctx),
-    // (a held-back summary's id names its subject and host)
-    rowKey: (row) => `${row.id}\u0000${row.time}`,
   });
 }
 
@@ -74,8 +73,18 @@ function* scoreRows(store: ScoreStore, ctx: QueryContext): Generator<Row> {
   const byId = Boolean(equalsOf(ctx, 'id'));
   const share = answerShare(ctx, SCORE_COLUMNS, SHORT_SCORE_CELLS, byId);
   for (const ev of store.answer(scoreFilterOf(ctx), share)) {
-    if ('held' in ev) yield cutCells(heldScoreRow(ev, share), ctx.colsUsed, SHORT_SCORE_CELLS);
-    else yield byId ? scoreRow(ev) : cutCells(scoreRow(ev), ctx.colsUsed, SHORT_SCORE_CELLS);
+    const row =
+      'held' in ev
+        ? cutCells(heldScoreRow(ev, share), ctx.colsUsed, SHORT_SCORE_CELLS)
+        : byId
+          ? scoreRow(ev)
+          : cutCells(scoreRow(ev), ctx.colsUsed, SHORT_SCORE_CELLS);
+    // (a record's row number; a summary's, a number given to its subject, host and newest time: rowid.ts)
+    row.rowid =
+      'held' in ev
+        ? rowidOf(['anomaly_scores', ev.subject, ev.host, ev.to].join('\u0000'))
+        : (recordRowid(ev) ?? rowidOf(`anomaly_scores\u0000${JSON.stringify(ev)}`));
+    yield row;
   }
 }
 

@@ -2,6 +2,7 @@ import type { ScoredWindow } from '../../scorer/types';
 import type { AnswerShare, HeldBack } from '../../state/answer-share';
 import type { WindowFilter, WindowStore } from '../../state/store';
 import { boundsOf, equalsOf, tablePlugin, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
+import { recordRowid, rowidOf } from '../plugin/rowid';
 import { answerShare, cutCells, heldReasons, iso, toldText } from './answer';
 import { formatDouble } from './scores';
 
@@ -62,7 +63,6 @@ export function windowsTable(store: WindowStore | Promise<WindowStore>) {
     name: 'anomaly_windows',
     columns: WINDOW_COLUMNS,
     generate: async (ctx) => windowRows(await store, ctx),
-    rowKey: (row) => [row.subject, row.host, row.start, row.end, row.model].join('\u0000'),
   });
 }
 
@@ -72,8 +72,15 @@ const SHORT_WINDOW_CELLS: ReadonlySet<string> = new Set(['verdict', 'model']);
 /** read one at a time as the server encodes them, within the answer's share, as anomaly_scores' rows are */
 function* windowRows(store: WindowStore, ctx: QueryContext): Generator<Row> {
   const share = answerShare(ctx, WINDOW_COLUMNS, SHORT_WINDOW_CELLS, false);
-  for (const w of store.answer(windowFilterOf(ctx), share))
-    yield cutCells('held' in w ? heldWindowRow(w, share) : windowRow(w), ctx.colsUsed, SHORT_WINDOW_CELLS);
+  for (const w of store.answer(windowFilterOf(ctx), share)) {
+    const row = cutCells('held' in w ? heldWindowRow(w, share) : windowRow(w), ctx.colsUsed, SHORT_WINDOW_CELLS);
+    // (as anomaly_scores' rows: rowid.ts)
+    row.rowid =
+      'held' in w
+        ? rowidOf(['anomaly_windows', w.subject, w.host, w.to].join('\u0000'))
+        : (recordRowid(w) ?? rowidOf(`anomaly_windows\u0000${JSON.stringify(w)}`));
+    yield row;
+  }
 }
 
 /** the windows of one subject on one host an answer held back, as one window the same constraints select (heldScoreRow) */
