@@ -35,6 +35,8 @@ export class RunJournal {
   readonly epoch: string;
   /** the rows a killed run left, by number, and their places */
   private readonly left = new Map<number, number>();
+  /** the rows a killed run left that this run met again */
+  private readonly met = new Set<number>();
   /** rows of the run so far (the next row's place) */
   private rows = 0;
   private readonly file: string;
@@ -90,7 +92,8 @@ export class RunJournal {
     const marks = numbers.map((n): RowMark => {
       // (a row met once a run: the ledger's ids tell identical rows apart)
       let at = this.left.get(n);
-      if (at === undefined) {
+      if (at !== undefined) this.met.add(n);
+      else {
         at = this.rows++;
         fresh.push(n);
       }
@@ -120,8 +123,19 @@ export class RunJournal {
     this.written = true;
   }
 
+  /**
+   * How many rows a killed run left that this run did not meet: it read other logs, or not
+   * all of them. Committing forgets them; being retained, a later score of their logs takes
+   * them for the extension's and does not learn them where the killed run had not saved them
+   * (a loss the command names, since nothing else would tell it).
+   */
+  get unmet(): number {
+    return this.left.size - this.met.size;
+  }
+
   /** the run's rows are in its ledger, and what learnt them saved: the run is over */
   commit(): void {
+    this.met.clear();
     if (!this.written) return;
     fs.rmSync(this.file, { force: true });
     fsyncDir(this.stateDir);
@@ -129,4 +143,15 @@ export class RunJournal {
     this.left.clear();
     this.rows = 0;
   }
+}
+
+/**
+ * What a run says when a killed run's journal named rows it did not meet (RunJournal.unmet).
+ * A later score of the killed run's logs takes its retained rows for the extension's and
+ * learns none (lost where it had not saved them); a later train, its ledger not knowing them,
+ * learns them all again (twice where it had saved them).
+ */
+export function killedRunUnmet(rows: number, command: 'score' | 'train'): string {
+  const then = command === 'score' ? 'does not learn those it had not saved' : 'learns again those it had saved';
+  return `${rows.toLocaleString('en-US')} rows a ${command} killed before it finished had begun are not in these logs (it read others, or more): its journal is cleared, and a later ${command} of its logs ${then}`;
 }

@@ -127,3 +127,33 @@ t.test('train killed as it saves a subject, then run again, learns every row onc
     t.equal(fs.readFileSync(path.join(state, 'trained-runs'), 'utf8').trim().split('\n').length, rows, 'every row in the ledger');
   }
 });
+
+t.test('a killed run resumed on other logs says that the rows it had begun are left alone', async (t) => {
+  // revcrash: the next run on other logs cleared the killed run's journal without a word, and
+  // the rows it had begun were then never learnt (score) or learnt twice (train) by a run on its logs
+  const { dir, cfg, log } = setUp(t);
+  // (the same days a year on: no row of the killed run's)
+  const other = path.join(dir, 'other.log');
+  const year = 365 * 86_400;
+  const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
+  fs.writeFileSync(other, `${lines.map((l) => JSON.stringify({ ...JSON.parse(l), unixTime: JSON.parse(l).unixTime + year })).join('\n')}\n`);
+  for (const [command, at] of [
+    ['score', 'retained:1'],
+    ['train', 'subject:2'],
+  ]) {
+    const state = path.join(dir, command);
+    if (command === 'score') t.equal(anomaly(['train', '--log', WORKSTATION_EXPORT, '--state', state, '--config', cfg, '--quiet']).code, 0);
+    const killed = killedAt(at, [command, '--log', log, '--state', state, '--config', cfg]);
+    t.equal(killed.signal, 'SIGKILL', `${command} killed at ${at} (${killed.stderr.trim().split('\n').pop()})`);
+    const rerun = () => anomaly([command, '--log', other, '--state', state, '--config', cfg, '--quiet']);
+    const first = rerun();
+    t.equal(first.code, 0, first.err);
+    t.match(
+      first.err,
+      new RegExp(`warn: [\\d,]+ rows a ${command} killed before it finished had begun are not in these logs`),
+      `${command}: the rerun on other logs names the rows it leaves`,
+    );
+    t.notOk(fs.existsSync(path.join(state, command === 'score' ? 'scoring-run' : 'training-run')), `${command}: the run is over`);
+    t.notMatch(rerun().err, /not in these logs/, `${command}: said once`);
+  }
+});

@@ -6,7 +6,7 @@ import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
 import { SCORED_RUNS, TRAINED_RUNS, TrainLedger } from '../train-ledger';
-import { RunJournal, TRAINING_RUN } from '../run-journal';
+import { killedRunUnmet, RunJournal, TRAINING_RUN } from '../run-journal';
 import {
   cellText,
   distinctInputs,
@@ -124,7 +124,9 @@ export async function run(argv: string[]): Promise<number> {
   await scorer.trainAll();
   scorer.save();
   ledger.save();
+  const unmet = journal.unmet;
   journal.commit();
+  if (unmet) log('warn', killedRunUnmet(unmet, 'train'));
   // the logs are over: their last windows close, and each subject's windows are fitted on them
   windows.flush();
   windows.trainAll({ minimums: true });
