@@ -78,6 +78,11 @@ export class RunJournal {
     return this.left.has(n);
   }
 
+  /** a row this run found kept already (a killed run saved its ledger, not yet removed this file): met, not left */
+  known(n: number): void {
+    if (this.left.has(n)) this.met.add(n);
+  }
+
   /** whether a killed run left rows to score again */
   get resumed(): boolean {
     return this.left.size > 0;

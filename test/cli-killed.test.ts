@@ -156,4 +156,21 @@ t.test('a killed run resumed on other logs says that the rows it had begun are l
     t.notOk(fs.existsSync(path.join(state, command === 'score' ? 'scoring-run' : 'training-run')), `${command}: the run is over`);
     t.notMatch(rerun().err, /not in these logs/, `${command}: said once`);
   }
+  // killed once its ledger was saved, before the journal was removed: its rows, read again, are
+  // all known, which is no log other than its own
+  for (const command of ['score', 'train']) {
+    const state = path.join(dir, `${command}-saved`);
+    if (command === 'score') t.equal(anomaly(['train', '--log', WORKSTATION_EXPORT, '--state', state, '--config', cfg, '--quiet']).code, 0);
+    const killed = killedAt('ledger:1', [command, '--log', log, '--state', state, '--config', cfg]);
+    t.equal(killed.signal, 'SIGKILL', `${command} killed at ledger:1`);
+    t.ok(fs.existsSync(path.join(state, command === 'score' ? 'scoring-run' : 'training-run')), `${command}: its journal left`);
+    const again = anomaly([command, '--log', log, '--state', state, '--config', cfg, '--quiet']);
+    // (train of rows all learnt already says so, exit 65)
+    t.equal(again.code, command === 'score' ? 0 : 65, again.err);
+    t.notMatch(again.err, /not in these logs/, `${command} of the same logs, its rows all known: nothing said of other logs`);
+    t.notOk(fs.existsSync(path.join(state, command === 'score' ? 'scoring-run' : 'training-run')), `${command}: the run is over`);
+    const next = anomaly([command, '--log', other, '--state', state, '--config', cfg, '--quiet']);
+    t.equal(next.code, 0, next.err);
+    t.notMatch(next.err, /not in these logs/, `${command} of other logs after: nothing said of the run that was over`);
+  }
 });

@@ -158,6 +158,7 @@ export async function run(argv: string[]): Promise<number> {
         }
       }
       if (known.length) {
+        for (const row of known) journal.known(ledger.numberOf(row));
         const earlier = retainedRowsOf(retained, known, (row) => ledger.numberOf(row));
         shownAgain += earlier.shown.length;
         goneAgain += earlier.gone;
