@@ -37,6 +37,9 @@ export class RunJournal {
   private readonly left = new Map<number, number>();
   /** the rows a killed run left that this run met again */
   private readonly met = new Set<number>();
+  /** the latest place of a killed run's row met so far, and how many were met before one of a later place */
+  private lastLeft = -1;
+  private reordered = 0;
   /** rows of the run so far (the next row's place) */
   private rows = 0;
   private readonly file: string;
@@ -97,8 +100,13 @@ export class RunJournal {
     const marks = numbers.map((n): RowMark => {
       // (a row met once a run: the ledger's ids tell identical rows apart)
       let at = this.left.get(n);
-      if (at !== undefined) this.met.add(n);
-      else {
+      if (at !== undefined) {
+        if (!this.met.has(n)) {
+          if (at < this.lastLeft) this.reordered++;
+          else this.lastLeft = at;
+        }
+        this.met.add(n);
+      } else {
         at = this.rows++;
         fresh.push(n);
       }
@@ -138,9 +146,21 @@ export class RunJournal {
     return this.left.size - this.met.size;
   }
 
+  /**
+   * How many rows a killed run left this run met after one the killed run had met later (the
+   * logs given in another order). A subject's mark is the last place it learnt: met out of
+   * order, a row of a place before it was taken for learnt (lost), or one after the place the
+   * saved subject had reached learnt again, so the command says so.
+   */
+  get outOfOrder(): number {
+    return this.reordered;
+  }
+
   /** the run's rows are in its ledger, and what learnt them saved: the run is over */
   commit(): void {
     this.met.clear();
+    this.lastLeft = -1;
+    this.reordered = 0;
     if (!this.written) return;
     fs.rmSync(this.file, { force: true });
     fsyncDir(this.stateDir);
@@ -159,4 +179,9 @@ export class RunJournal {
 export function killedRunUnmet(rows: number, command: 'score' | 'train'): string {
   const then = command === 'score' ? 'does not learn those it had not saved' : 'learns again those it had saved';
   return `${rows.toLocaleString('en-US')} rows a ${command} killed before it finished had begun are not in these logs (it read others, or more): its journal is cleared, and a later ${command} of its logs ${then}`;
+}
+
+/** what a run says when it met a killed run's rows in another order than it had (RunJournal.outOfOrder) */
+export function killedRunReordered(rows: number, command: 'score' | 'train'): string {
+  return `${rows.toLocaleString('en-US')} rows a ${command} killed before it finished had begun were read in another order than it read them (the logs given in another order): those a subject had not saved may be learnt twice or not at all; give the logs in the order of the killed run`;
 }

@@ -6,7 +6,7 @@ import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
 import { SCORED_RUNS, TRAINED_RUNS, TrainLedger } from '../train-ledger';
-import { killedRunUnmet, RunJournal, TRAINING_RUN } from '../run-journal';
+import { killedRunReordered, killedRunUnmet, RunJournal, TRAINING_RUN } from '../run-journal';
 import {
   cellText,
   distinctInputs,
@@ -132,8 +132,10 @@ export async function run(argv: string[]): Promise<number> {
   scorer.save();
   ledger.save();
   const unmet = journal.unmet;
+  const reordered = journal.outOfOrder;
   journal.commit();
   if (unmet) log('warn', killedRunUnmet(unmet, 'train'));
+  if (reordered) log('warn', killedRunReordered(reordered, 'train'));
   // the logs are over: their last windows close, and each subject's windows are fitted on them
   windows.flush();
   windows.trainAll({ minimums: true });
