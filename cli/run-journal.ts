@@ -35,6 +35,11 @@ export class RunJournal {
   readonly epoch: string;
   /** the rows a killed run left, by number, and their places */
   private readonly left = new Map<number, number>();
+  /** the rows a killed run left that this run met again */
+  private readonly met = new Set<number>();
+  /** the latest place of a killed run's row met so far, and how many were met before one of a later place */
+  private lastLeft = -1;
+  private reordered = 0;
   /** rows of the run so far (the next row's place) */
   private rows = 0;
   private readonly file: string;
@@ -76,6 +81,11 @@ export class RunJournal {
     return this.left.has(n);
   }
 
+  /** a row this run found kept already (a killed run saved its ledger, not yet removed this file): met, not left */
+  known(n: number): void {
+    if (this.left.has(n)) this.met.add(n);
+  }
+
   /** whether a killed run left rows to score again */
   get resumed(): boolean {
     return this.left.size > 0;
@@ -90,7 +100,13 @@ export class RunJournal {
     const marks = numbers.map((n): RowMark => {
       // (a row met once a run: the ledger's ids tell identical rows apart)
       let at = this.left.get(n);
-      if (at === undefined) {
+      if (at !== undefined) {
+        if (!this.met.has(n)) {
+          if (at < this.lastLeft) this.reordered++;
+          else this.lastLeft = at;
+        }
+        this.met.add(n);
+      } else {
         at = this.rows++;
         fresh.push(n);
       }
@@ -120,8 +136,31 @@ export class RunJournal {
     this.written = true;
   }
 
+  /**
+   * How many rows a killed run left that this run did not meet: it read other logs, or not
+   * all of them. Committing forgets them; being retained, a later score of their logs takes
+   * them for the extension's and does not learn them where the killed run had not saved them
+   * (a loss the command names, since nothing else would tell it).
+   */
+  get unmet(): number {
+    return this.left.size - this.met.size;
+  }
+
+  /**
+   * How many rows a killed run left this run met after one the killed run had met later (the
+   * logs given in another order). A subject's mark is the last place it learnt: met out of
+   * order, a row of a place before it was taken for learnt (lost), or one after the place the
+   * saved subject had reached learnt again, so the command says so.
+   */
+  get outOfOrder(): number {
+    return this.reordered;
+  }
+
   /** the run's rows are in its ledger, and what learnt them saved: the run is over */
   commit(): void {
+    this.met.clear();
+    this.lastLeft = -1;
+    this.reordered = 0;
     if (!this.written) return;
     fs.rmSync(this.file, { force: true });
     fsyncDir(this.stateDir);
@@ -129,4 +168,20 @@ export class RunJournal {
     this.left.clear();
     this.rows = 0;
   }
+}
+
+/**
+ * What a run says when a killed run's journal named rows it did not meet (RunJournal.unmet).
+ * A later score of the killed run's logs takes its retained rows for the extension's and
+ * learns none (lost where it had not saved them); a later train, its ledger not knowing them,
+ * learns them all again (twice where it had saved them).
+ */
+export function killedRunUnmet(rows: number, command: 'score' | 'train'): string {
+  const then = command === 'score' ? 'does not learn those it had not saved' : 'learns again those it had saved';
+  return `${rows.toLocaleString('en-US')} rows a ${command} killed before it finished had begun are not in these logs (it read others, or more): its journal is cleared, and a later ${command} of its logs ${then}`;
+}
+
+/** what a run says when it met a killed run's rows in another order than it had (RunJournal.outOfOrder) */
+export function killedRunReordered(rows: number, command: 'score' | 'train'): string {
+  return `${rows.toLocaleString('en-US')} rows a ${command} killed before it finished had begun were read in another order than it read them (the logs given in another order): those a subject had not saved may be learnt twice or not at all; give the logs in the order of the killed run`;
 }

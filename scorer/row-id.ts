@@ -26,6 +26,13 @@ export interface IdCount {
 const MAX_COUNTED = 20_000;
 
 /**
+ * The seconds forgotten whose rows, met again, are counted apart (RowIds.forgotten): a number
+ * each, under 2 MB at most (node --expose-gc, heapUsed of 50,000 entries: 1.8 MB); past it the ones forgotten longest ago are let go (hours of a
+ * fleet's log at 25,000 rows a second, far past the seconds its hosts' lines interleave by)
+ */
+const MAX_FORGOTTEN = 50_000;
+
+/**
  * Ids of rows met in order: identical rows are counted within the second they share, wherever
  * they are met. Counted only while the time stayed the same (as before crashlearn), the
  * second of two identical rows of one second that a row of another second separated (a fleet
@@ -37,8 +44,17 @@ export class RowIds {
   /** for each second kept, in the order first met: how many of each row (by its first id) */
   private seconds = new Map<number, Map<string, number>>();
   private counted = 0;
+  /**
+   * How many times each second forgotten was: its rows met again are counted from 0 again, and
+   * took the ids of the first ones of it (a fleet log's host whose lines of one second another
+   * 20,000 rows of other hosts' separate, osquery's TLS logger sending a query's rows in
+   * batches of 1,024 every 4 s): the second was dropped as a replay of the first, or taken for
+   * it by the ledgers. Now counted apart, as `<id>-<times forgotten>.<before>`, an id no row
+   * of the second had before.
+   */
+  private forgotten = new Map<number, number>();
   /** what changed since count(), to go back to it: a row's count before, or a second forgotten (none until count() is asked) */
-  private changes: Array<{ time: number; first: string; before: number } | { time: number; forgot: Map<string, number> }> | null = null;
+  private changes: Array<{ time: number; first: string; before: number } | { time: number; forgot: Map<string, number>; times: number }> | null = null;
   private at = 0;
 
   next(row: ResultRow): string {
@@ -49,6 +65,8 @@ export class RowIds {
     seen.set(first, before + 1);
     this.changes?.push({ time: row.time, first, before });
     if (!before && ++this.counted > MAX_COUNTED) this.forget(row.time);
+    const times = this.forgotten.get(row.time);
+    if (times) return `${first}-${times}.${before}`;
     return before ? `${first}-${before}` : first;
   }
 
@@ -59,12 +77,25 @@ export class RowIds {
       if (time === now) continue;
       this.seconds.delete(time);
       this.counted -= seen.size;
-      this.changes?.push({ time, forgot: seen });
+      const times = this.forgotten.get(time) ?? 0;
+      this.forgotten.delete(time);
+      this.forgotten.set(time, times + 1);
+      this.changes?.push({ time, forgot: seen, times });
+    }
+    // (let go only where no count can be put back to before it: restore gives back what a batch changed)
+    if (!this.changes) this.trimForgotten();
+  }
+
+  private trimForgotten(): void {
+    for (const time of this.forgotten.keys()) {
+      if (this.forgotten.size <= MAX_FORGOTTEN) return;
+      this.forgotten.delete(time);
     }
   }
 
   /** where the count stands: rows met again from here get the same ids (restore) */
   count(): IdCount {
+    this.trimForgotten();
     this.changes = [];
     return { at: ++this.at };
   }
@@ -78,6 +109,8 @@ export class RowIds {
       if ('forgot' in c) {
         forgotten.unshift([c.time, c.forgot]);
         this.seconds.set(c.time, c.forgot);
+        if (c.times) this.forgotten.set(c.time, c.times);
+        else this.forgotten.delete(c.time);
         this.counted += c.forgot.size;
         continue;
       }

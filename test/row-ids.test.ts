@@ -72,7 +72,11 @@ t.test('a count put back gives the rows met again the ids they had, also past th
   const batch = [row(100, '1'), ...many, row(100, '1'), row(300, '5')];
   const first = batch.map((r) => ids.next(r));
   t.equal(first[0], rowId(batch[0], 10), 'the eleventh of its second');
-  t.equal(first[first.length - 2], rowId(batch[0], 0), 'met again once 20,000 rows of later seconds were counted, its second forgotten: counted anew');
+  t.equal(
+    first[first.length - 2],
+    `${rowId(batch[0], 0)}-1.0`,
+    'met again once 20,000 rows of later seconds were counted, its second forgotten: counted anew, apart',
+  );
   ids.restore(at);
   t.same(
     batch.map((r) => ids.next(r)),
@@ -85,7 +89,35 @@ t.test('a count put back gives the rows met again the ids they had, also past th
     first,
     'and again',
   );
-  t.equal(ids.next(row(200, '0')), rowId(row(200, '0'), 0), 'a second forgotten counts its rows from the start again');
+  t.equal(ids.next(row(200, '0')), `${rowId(row(200, '0'), 0)}-1.0`, 'a second forgotten counts its rows from the start again, apart');
+});
+
+t.test('identical rows of one second that 20,000 rows of other seconds separate have ids of their own', async (t) => {
+  // revcrash: a fleet log whose host sent a query's rows of one second in two batches (osquery's
+  // TLS logger: 1,024 lines every 4 s) with 20,000 rows of other hosts between them: its second
+  // was forgotten, its rows met again counted from 0, and a row identical to one of the first
+  // batch took its id (dropped as a replay of it, or taken for it by the ledgers)
+  const others = Array.from({ length: 20_001 }, (_, i) => row(101 + Math.floor(i / 5_000), String(i), `host-${i % 500}`));
+  const log = [row(100, '1'), row(100, '1'), ...others, row(100, '1'), row(100, '1'), row(100, '2')];
+  const ids = new RowIds();
+  const got = log.map((r) => ids.next(r));
+  t.equal(new Set(got).size, log.length, 'every row its own id');
+  t.same(got.slice(0, 2), [rowId(log[0], 0), rowId(log[0], 1)], 'the first ones as before');
+  const again = new RowIds();
+  t.same(
+    log.map((r) => again.next(r)),
+    got,
+    'the log read again: the same ids',
+  );
+});
+
+t.test('a log past the rows counted whose seconds each come in one stretch keeps the ids it had', async (t) => {
+  const log = Array.from({ length: 45_000 }, (_, i) => row(100 + Math.floor(i / 1_000), String(i % 900)));
+  const ids = new RowIds();
+  t.same(
+    log.map((r) => ids.next(r)),
+    idsBefore(log),
+  );
 });
 
 t.test('score of a grown fleet log scores the second of two identical rows another second separates', async (t) => {

@@ -10,7 +10,7 @@ import { CliError, EXIT } from '../exit';
 import { configFrom, distinctInputs, holdState, jsonText, lexists, logBatches, STATE_FLAGS, stateHelp, stderrLog, table, type RowStreamStats } from './shared';
 import { notScored } from '../../extension/own-output';
 import { SCORED_RUNS, TRAINED_RUNS, TrainLedger } from '../train-ledger';
-import { RunJournal, SCORING_RUN } from '../run-journal';
+import { killedRunReordered, killedRunUnmet, RunJournal, SCORING_RUN } from '../run-journal';
 import { rowNumber, runNumber } from '../../state/retained-runs';
 import type { ResultRow, ScoredEvent } from '../../scorer/types';
 
@@ -158,6 +158,7 @@ export async function run(argv: string[]): Promise<number> {
         }
       }
       if (known.length) {
+        for (const row of known) journal.known(ledger.numberOf(row));
         const earlier = retainedRowsOf(retained, known, (row) => ledger.numberOf(row));
         shownAgain += earlier.shown.length;
         goneAgain += earlier.gone;
@@ -197,7 +198,11 @@ export async function run(argv: string[]): Promise<number> {
     // nothing the next time, while a row scored and kept but not in the ledger is scored again
     ledger.save();
     // (reached only once everything above is saved: a throw leaves the run to the next one)
+    const unmet = journal.unmet;
+    const reordered = journal.outOfOrder;
     journal.commit();
+    if (unmet) log('warn', killedRunUnmet(unmet, 'score'));
+    if (reordered) log('warn', killedRunReordered(reordered, 'score'));
   }
   const stopped = stoppedBy as NodeJS.Signals | null;
   // as train says: a file of other lines (syslog, osqueryd.INFO) is not an empty day of results

@@ -6,7 +6,7 @@ import { parseFlags } from '../flags';
 import { progress } from '../progress';
 import { CliError, EXIT } from '../exit';
 import { SCORED_RUNS, TRAINED_RUNS, TrainLedger } from '../train-ledger';
-import { RunJournal, TRAINING_RUN } from '../run-journal';
+import { killedRunReordered, killedRunUnmet, RunJournal, TRAINING_RUN } from '../run-journal';
 import {
   cellText,
   distinctInputs,
@@ -108,7 +108,11 @@ export async function run(argv: string[]): Promise<number> {
   let shown = 0;
   let repeated = 0;
   for await (const batch of logBatches(files, stats, (msg) => shown++ < 5 && log('warn', `skipped ${msg}`), undefined, config.queue.max_line_bytes, skip)) {
-    const fresh = batch.filter((row) => ledger.isNew(row));
+    const fresh: ResultRow[] = [];
+    for (const row of batch) {
+      if (ledger.isNew(row)) fresh.push(row);
+      else journal.known(ledger.numberOf(row));
+    }
     repeated += batch.length - fresh.length;
     if (fresh.length) windows.add(await scorer.scoreRows(fresh, { epoch: journal.epoch, marks: journal.placesOf(fresh.map((row) => ledger.numberOf(row))) }));
     bar.update('learning', stats.rows, 0);
@@ -117,6 +121,9 @@ export async function run(argv: string[]): Promise<number> {
   const already = `(the same rows, host, query, time and columns, as an earlier 'anomaly train' learned into ${config.state_dir}, or the extension or 'anomaly score' scored there)`;
   if (repeated === stats.rows) {
     bar.done();
+    // a run killed once its ledger was saved left its journal: its rows all known, it is over
+    // (kept, a later train of other logs would take them for rows it did not meet)
+    if (!journal.unmet) journal.commit();
     throw new CliError(`${files.join(', ')}: all ${repeated.toLocaleString('en-US')} rows were already learned ${already}; nothing new to learn`, EXIT.dataerr);
   }
   if (repeated) log('warn', `skipped ${repeated.toLocaleString('en-US')} rows already learned ${already}`);
@@ -124,7 +131,11 @@ export async function run(argv: string[]): Promise<number> {
   await scorer.trainAll();
   scorer.save();
   ledger.save();
+  const unmet = journal.unmet;
+  const reordered = journal.outOfOrder;
   journal.commit();
+  if (unmet) log('warn', killedRunUnmet(unmet, 'train'));
+  if (reordered) log('warn', killedRunReordered(reordered, 'train'));
   // the logs are over: their last windows close, and each subject's windows are fitted on them
   windows.flush();
   windows.trainAll({ minimums: true });
