@@ -57,7 +57,13 @@ export class RunJournal {
       text = readNoFollow(this.file).toString('latin1');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        throw new CliError(`cannot read the journal of the run under way ${this.file}: ${(err as Error).message}`, EXIT.ioerr);
+        // (every later run would stop here too: say what ends it)
+        throw new CliError(
+          `cannot read the journal of the run under way ${this.file}: ${(err as Error).message}; ` +
+            `${(err as NodeJS.ErrnoException).code === 'ELOOP' ? 'it is a symbolic link, which is never followed; ' : ''}` +
+            'remove it to start afresh (a killed run it recorded is then not resumed: its rows may be learnt twice or not at all)',
+          EXIT.ioerr,
+        );
     }
     const lines = text.split('\n');
     // (the piece after the last newline is torn, whatever it looks like)
