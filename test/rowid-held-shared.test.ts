@@ -1,9 +1,9 @@
 import t from 'tap';
 import { scoresTable } from '../extension/tables/scores';
 import { windowsTable } from '../extension/tables/windows';
-import type { PluginResponse } from '../extension/plugin/types';
 import type { HeldBack } from '../state/answer-share';
 import type { ScoreStore, WindowStore } from '../state/store';
+import { generated } from './helpers/table-rows';
 
 // A summary's rowid is its identity in every scan of one query (extension/plugin/rowid.ts):
 // a multi-index OR scan skips a row of a later disjunct whose rowid an earlier one kept. Two
@@ -27,12 +27,6 @@ const shared = (names: [string, string][]): HeldBack => ({
   shown: 0,
 });
 
-const rowsOf = async (res: PluginResponse) => {
-  const out: Record<string, string>[] = [];
-  for await (const r of res.rows ?? []) out.push(r as Record<string, string>);
-  return out;
-};
-
 for (const [name, table] of [
   ['anomaly_scores', (answer: () => Iterable<HeldBack>) => scoresTable({ answer } as unknown as ScoreStore)],
   ['anomaly_windows', (answer: () => Iterable<HeldBack>) => windowsTable({ answer } as unknown as WindowStore)],
@@ -51,7 +45,7 @@ for (const [name, table] of [
     ] as [string, string][][];
     let call = 0;
     const plugin = table(() => [shared(scans[call++])]);
-    const scan = async () => (await rowsOf(await plugin.call({ action: 'generate', context: JSON.stringify({ constraints: [] }) }, new Map())))[0];
+    const scan = async () => (await generated(plugin))[0];
     const first = await scan();
     const second = await scan();
     t.not(first.rowid, second.rowid, 'each summary has its own rowid');
