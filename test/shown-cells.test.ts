@@ -4,12 +4,12 @@ import * as path from 'path';
 import t from 'tap';
 import { feedbackTable } from '../extension/tables/feedback';
 import { modelsTable } from '../extension/tables/models';
-import type { Plugin, PluginResponse } from '../extension/plugin/types';
 import type { ModelSummary, ScoredEvent, ScoredWindow } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
 import { RetainedWindows } from '../state/windows';
 import { emulated, until } from './helpers/emulated';
 import { plainRow } from './helpers/scored';
+import { generated as generate, modelsSource, rowsOf } from './helpers/table-rows';
 
 // One rule for every text cell of the four tables (review: cells). `event`, `reasons` and
 // `columns` were shown through oneLine, while subject, host, query, model, action, id, top_ids,
@@ -153,20 +153,7 @@ t.test("anomaly_models' and anomaly_feedback's cells are shown, and a WHERE on t
     calibration: 2,
     backend: 'cpu',
   });
-  const models = modelsTable({
-    models: () => [summary(`${SUBJECT}@${HOST}`), summary('alice@h')],
-    backend: () => 'wasm\u001b[5m',
-    counters: () => ({ received: 0, accepted: 0, rejected: 0, queued: 0, scored: 0, dropped: 0, set_aside: 0 }),
-    cpuMsPerMinute: () => 0,
-    budgetMsPerMinute: () => null,
-  });
-  const rowsOf = async (res: PluginResponse) => {
-    const out: Record<string, string>[] = [];
-    for await (const r of res.rows ?? []) out.push(r as Record<string, string>);
-    return out;
-  };
-  const generate = async (plugin: Plugin, constraints: unknown[] = []) =>
-    rowsOf(await plugin.call({ action: 'generate', context: JSON.stringify({ constraints }) }, new Map()));
+  const models = modelsTable(modelsSource(() => [summary(`${SUBJECT}@${HOST}`), summary('alice@h')], 'wasm\u001b[5m'));
   const all = await generate(models);
   t.equal(all.length, 3, 'the ingest row and two models');
   t.same(rawCells(all), [], 'no cell of anomaly_models holds a raw control or hidden character');

@@ -1,3 +1,4 @@
+import type { HeldBack } from '../../state/answer-share';
 import { answeredRowOf } from '../../state/retained';
 
 // A rowid on every row a table answers, the same for a row in each scan of one query and never
@@ -44,4 +45,16 @@ export function rowidOf(key: string): string {
     numbered.set(key, n);
   }
   return String(n);
+}
+
+/**
+ * The rowid of a summary of rows held back (state/answer-share.ts): a number given to what it
+ * stands for, by its raw text. Not its subject, host and newest time alone: a summary several
+ * subjects share is '*' and '*', and two of different subjects, in two scans of an OR, whose
+ * newest rows have one time (a query run's rows share it) took one rowid, and the second was
+ * skipped, its subjects in no row of the answer. A summary that differs in a later scan (fewer
+ * rows kept there) is shown again instead.
+ */
+export function heldRowid(table: string, h: HeldBack): string {
+  return rowidOf(JSON.stringify([table, h.subject, h.host, h.from, h.to, h.rows, h.pairs, h.events, h.tag, h.names]));
 }

@@ -61,11 +61,6 @@ export interface TableDefinition {
   generate(context: QueryContext): Iterable<Row> | AsyncIterable<Row> | Promise<Iterable<Row>>;
   /** values by column name, null for SQL NULL */
   insert?(values: Record<string, string | null>): InsertResult | Promise<InsertResult>;
-  /**
-   * a row's identity, of which its `rowid` is made (rowid.ts: SQLite removes an OR's repeats by
-   * rowid); every cell when absent. A row that carries its own `rowid` keeps it
-   */
-  rowKey?(row: Row): string;
 }
 
 export const OP = { EQUALS: 2, GREATER_THAN: 4, LESS_THAN_OR_EQUALS: 8, LESS_THAN: 16, GREATER_THAN_OR_EQUALS: 32 } as const;
@@ -86,8 +81,9 @@ export function tablePlugin(def: TableDefinition): Plugin {
           // server runs them once it has written the reply
           const commits: Array<() => void> = [];
           context.onDelivered = (commit) => void commits.push(commit);
-          const key = def.rowKey ?? ((row: Row) => JSON.stringify(def.columns.map((c) => row[c.name] ?? null)));
-          // (a row that carries its own rowid keeps it: rowid.ts)
+          // (a row that carries its own rowid keeps it, one made of its raw text: rowid.ts; the
+          // shown cells of two rows may be alike)
+          const key = (row: Row) => JSON.stringify(def.columns.map((c) => row[c.name] ?? null));
           const withRowid = eachRow(onlyEqual(shownCells(await def.generate(context), def.columns), context, def.columns), (row) => {
             if (row.rowid === undefined) row.rowid = rowidOf(key(row));
             return row;

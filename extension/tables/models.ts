@@ -1,5 +1,6 @@
 import type { ModelSummary } from '../../scorer/types';
 import type { IngestCounters } from '../counters';
+import { rowidOf } from '../plugin/rowid';
 import { tablePlugin, type ColumnDefinition } from '../plugin/table';
 
 // anomaly_models: one row per subject and model, with the logger's line counters on every
@@ -43,7 +44,6 @@ export function modelsTable(source: ModelsSource) {
   return tablePlugin({
     name: 'anomaly_models',
     columns: MODEL_COLUMNS,
-    rowKey: (row) => `${row.subject}\u0000${row.model}`,
     generate: () => {
       const c = source.counters();
       const ingest = {
@@ -67,6 +67,9 @@ export function modelsTable(source: ModelsSource) {
         backend: source.backend(),
         ...ingest,
       };
+      // (a rowid for each subject and model by their raw text: their shown cells may be alike, a
+      // raw control and the text of its escape, and a later scan of an OR skip one: rowid.ts)
+      star.rowid = rowidOf(JSON.stringify(['anomaly_models', null, 'ingest']));
       star.cpu_ms_per_min = String(source.cpuMsPerMinute());
       const budget = source.budgetMsPerMinute();
       if (budget !== null) star.budget_ms_per_min = String(budget);
@@ -81,6 +84,7 @@ export function modelsTable(source: ModelsSource) {
           calibration: String(m.calibration),
           backend: m.backend,
           ...ingest,
+          rowid: rowidOf(JSON.stringify(['anomaly_models', m.subject, m.model])),
         })),
       ];
     },
