@@ -73,6 +73,8 @@ const SCORES: RetainedKind<ScoredEvent> = {
 export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore {
   /** ids of the last rows loaded, until the first row appended that is not among them (see append) */
   private replayIds: Map<string, number> | null = null;
+  /** replayIds holds only the ids loaded (none of a batch scored again: scoredAgain) */
+  private onlyLoadedIds = false;
   /** while loading: the ids and times of the last rows read */
   private lastIds: [string, number][] = [];
   /**
@@ -123,7 +125,10 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
   }
 
   protected override loaded(): void {
-    if (this.lastIds.length) this.replayIds = new Map(this.lastIds.slice(-REPLAY_IDS));
+    if (this.lastIds.length) {
+      this.replayIds = new Map(this.lastIds.slice(-REPLAY_IDS));
+      this.onlyLoadedIds = true;
+    }
     this.lastIds = [];
   }
 
@@ -141,6 +146,11 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
         // past the mark ends the replay
         if (q[0] !== through[0] || (since !== undefined && q[1] >= since) || compareMarks([q[1], q[2], q[3]], at) > 0) {
           this.retainedThrough = null;
+          // a place of the epoch retained through, past it, was never retained: the ids loaded
+          // must not drop its row. The count of identical rows of a second starts empty at a
+          // start (scorer/row-id.ts), and the second of two identical rows of one second a
+          // restart fell between took the first one's id, and was dropped as its replay
+          if (q[0] === through[0] && this.onlyLoadedIds) this.replayIds = null;
           break;
         }
       }
@@ -179,6 +189,7 @@ export class RetainedScores extends Retained<ScoredEvent> implements ScoreStore 
     const taken = events.filter((e) => newest.has(`${hashText(e.id)} ${e.time}`));
     if (!taken.length) return;
     this.replayIds ??= new Map();
+    this.onlyLoadedIds = false;
     for (const e of taken) this.replayIds.set(e.id, e.time);
   }
 
