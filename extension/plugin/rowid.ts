@@ -20,10 +20,15 @@ import { answeredRowOf } from '../../state/retained';
 // given out instead: a retained record's row number (state/retained.ts answeredRowOf); a
 // held-back summary's or a model's row, a negative number given to its identity.
 
-/** the rowid of a record a retained store's answer yielded (its row number, never negative), or undefined */
-export function recordRowid(record: object): string | undefined {
-  const n = answeredRowOf(record);
-  return n === undefined ? undefined : String(n);
+/**
+ * The rowid of what a retained store's answer yielded: a summary of rows held back, a number
+ * given to what it stands for (heldRowid); a record, its row number (never negative); a record
+ * no store numbered (a test's store), a number given to its whole text
+ */
+export function answerRowid(table: string, item: object): string {
+  if ('held' in item) return heldRowid(table, item as HeldBack);
+  const n = answeredRowOf(item);
+  return n === undefined ? rowidOf(`${table}\u0000${JSON.stringify(item)}`) : String(n);
 }
 
 /** identities already numbered; forgotten past IDENTITIES (no number is given twice) */
@@ -55,6 +60,6 @@ export function rowidOf(key: string): string {
  * skipped, its subjects in no row of the answer. A summary that differs in a later scan (fewer
  * rows kept there) is shown again instead.
  */
-export function heldRowid(table: string, h: HeldBack): string {
+function heldRowid(table: string, h: HeldBack): string {
   return rowidOf(JSON.stringify([table, h.subject, h.host, h.from, h.to, h.rows, h.pairs, h.events, h.tag, h.names]));
 }

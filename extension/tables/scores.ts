@@ -3,7 +3,7 @@ import type { AnswerShare, HeldBack } from '../../state/answer-share';
 import type { ScoreStore } from '../../state/store';
 import { equalsOf, scoreFilterOf, tablePlugin, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
 import { jsonShown } from '../hidden-chars';
-import { heldRowid, recordRowid, rowidOf } from '../plugin/rowid';
+import { answerRowid } from '../plugin/rowid';
 import { answerShare, cutCells, cutText, heldColumns, heldReasons, toldText } from './answer';
 
 // anomaly_scores (design.md): one row per scored result row, newest first, with the
@@ -79,8 +79,8 @@ function* scoreRows(store: ScoreStore, ctx: QueryContext): Generator<Row> {
         : byId
           ? scoreRow(ev)
           : cutCells(scoreRow(ev), ctx.colsUsed, SHORT_SCORE_CELLS);
-    // (a record's row number; a summary's, a number given to what it stands for: rowid.ts heldRowid)
-    row.rowid = 'held' in ev ? heldRowid('anomaly_scores', ev) : (recordRowid(ev) ?? rowidOf(`anomaly_scores\u0000${JSON.stringify(ev)}`));
+    // (a record's row number; a summary's, a number given to what it stands for: rowid.ts)
+    row.rowid = answerRowid('anomaly_scores', ev);
     yield row;
   }
 }

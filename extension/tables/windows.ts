@@ -2,7 +2,7 @@ import type { ScoredWindow } from '../../scorer/types';
 import type { AnswerShare, HeldBack } from '../../state/answer-share';
 import type { WindowFilter, WindowStore } from '../../state/store';
 import { boundsOf, equalsOf, tablePlugin, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
-import { heldRowid, recordRowid, rowidOf } from '../plugin/rowid';
+import { answerRowid } from '../plugin/rowid';
 import { answerShare, cutCells, heldReasons, iso, toldText } from './answer';
 import { formatDouble } from './scores';
 
@@ -75,7 +75,7 @@ function* windowRows(store: WindowStore, ctx: QueryContext): Generator<Row> {
   for (const w of store.answer(windowFilterOf(ctx), share)) {
     const row = cutCells('held' in w ? heldWindowRow(w, share) : windowRow(w), ctx.colsUsed, SHORT_WINDOW_CELLS);
     // (as anomaly_scores' rows: rowid.ts)
-    row.rowid = 'held' in w ? heldRowid('anomaly_windows', w) : (recordRowid(w) ?? rowidOf(`anomaly_windows\u0000${JSON.stringify(w)}`));
+    row.rowid = answerRowid('anomaly_windows', w);
     yield row;
   }
 }
