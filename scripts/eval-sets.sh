@@ -4,8 +4,8 @@
 # output (its JSON line and the per-story tables) is kept in $OUT/<run>.txt.
 #
 # usage: [REPO=checkout] [EV=/tmp/ev] scripts/eval-sets.sh NAME [sets...]
-#   sets: ind (21 days, default seed and 12/13/14), ind16, ind12, ho, ho3, ho4, ho5 (held-out
-#   story sets 2-5, seeds 12/13/14); default: ind ind16 ind12 ho ho3. REPO must be built
+#   sets: ind (21 days, default seed and 12/13/14), ind16, ind12, ho, ho3, ho4, ho5, ho6 (held-out
+#   story sets 2-6, seeds 12/13/14); default: ind ind16 ind12 ho ho3. REPO must be built
 #   (npx tsc -p tsconfig.json && node scripts/copy-assets.js).
 set -euo pipefail
 REPO=${REPO:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -27,7 +27,7 @@ for s in $SETS; do
     ind16) run ind16 --days 16 ;;
     ind12) run ind12 --days 12 ;;
     ho) for x in 12 13 14; do run "ho-$x" --seed $x --stories heldout; done ;;
-    ho3 | ho4 | ho5) for x in 12 13 14; do run "$s-$x" --seed $x --stories "heldout${s#ho}"; done ;;
-    *) echo "unknown set: $s (ind ind16 ind12 ho ho3 ho4 ho5)" >&2; exit 64 ;;
+    ho3 | ho4 | ho5 | ho6) for x in 12 13 14; do run "$s-$x" --seed $x --stories "heldout${s#ho}"; done ;;
+    *) echo "unknown set: $s (ind ind16 ind12 ho ho3 ho4 ho5 ho6)" >&2; exit 64 ;;
   esac
 done

@@ -3,6 +3,7 @@ import { generateHeldout } from './heldout';
 import { generateHeldout3 } from './heldout3';
 import { generateHeldout4 } from './heldout4';
 import { generateHeldout5 } from './heldout5';
+import { generateHeldout6 } from './heldout6';
 import { companyHost, playStories } from './company';
 import { ATTACKS, NOVELTIES, type Story, type StoryInfo } from './stories';
 import { DAY, Host, splitLabelled, xorshift } from './world';
@@ -23,8 +24,10 @@ export interface ScenarioOptions {
    * `heldout3` (heldout3.ts: written blind again once the second set had been tuned against) or
    * `heldout4` (heldout4.ts: a fourth blind set, with a mail server and a Kubernetes node) or
    * `heldout5` (heldout5.ts: a fifth blind set, with a GPU node, a file server and a VPN gateway)
+   * or `heldout6` (heldout6.ts: a sixth blind set, with an LDAP/Kerberos server, a Git server and
+   * a developer's laptop)
    */
-  stories?: 'independent' | 'heldout' | 'heldout3' | 'heldout4' | 'heldout5';
+  stories?: 'independent' | 'heldout' | 'heldout3' | 'heldout4' | 'heldout5' | 'heldout6';
   /** held-out set only: the internet's SSH password guesses on the edge host (default: yes) */
   scanners?: boolean;
 }
@@ -58,6 +61,7 @@ export function generateScenarios(opts: ScenarioOptions): ScenarioSet {
   if (opts.stories === 'heldout3') return generateHeldout3(opts);
   if (opts.stories === 'heldout4') return generateHeldout4(opts);
   if (opts.stories === 'heldout5') return generateHeldout5(opts);
+  if (opts.stories === 'heldout6') return generateHeldout6(opts);
   if (opts.days < 5) throw new Error('the scenario set needs at least 5 days');
   const r = xorshift(opts.seed);
   const hosts = new Map<string, Host>((['ci-runner-3', 'pg-main', 'edge-web'] as const).map((name) => [name, companyHost(name, r)]));

@@ -81,7 +81,7 @@ function watchedCategory(path: string): 'persistence' | 'credentials' | undefine
 }
 
 /** whether the pack's query returns the row (and a file event gets its place's category) */
-function packReturns(row: Row): boolean {
+export function packReturns(row: Row): boolean {
   if (row.query === 'pack_hids_socket_events') return !row.columns.remote_address.startsWith('127.');
   if (row.query === 'pack_hids_file_events') {
     const category = watchedCategory(row.columns.target_path);
@@ -92,7 +92,7 @@ function packReturns(row: Row): boolean {
 }
 
 /** a UDP listener (listening_ports' protocol 17) */
-function listenUdp(h: Host, time: number, pid: string, port: number, r: Rand): void {
+export function listenUdp(h: Host, time: number, pid: string, port: number, r: Rand): void {
   h.rows.push({
     host: h.name,
     query: 'pack_hids_listening_ports',
@@ -101,7 +101,7 @@ function listenUdp(h: Host, time: number, pid: string, port: number, r: Rand): v
   });
 }
 
-const publicAddress = (r: Rand, nets: readonly string[]) => `${pick(r, nets)}.${1 + Math.floor(r() * 250)}.${1 + Math.floor(r() * 250)}`;
+export const publicAddress = (r: Rand, nets: readonly string[]) => `${pick(r, nets)}.${1 + Math.floor(r() * 250)}.${1 + Math.floor(r() * 250)}`;
 const uuid = (r: Rand) => `${hex(r, 8)}-${hex(r, 4)}-${hex(r, 4)}-${hex(r, 4)}-${hex(r, 12)}`;
 
 // ---- the GPU node ----
@@ -653,7 +653,7 @@ function openvpnStart(h: Host, t: number, tag: Tag): void {
  * An admin's SSH login from `from` and `sudo -i` after `after` seconds: the root shell's pid and
  * the ids its commands run with (root, the admin's login behind them)
  */
-function rootShell(
+export function rootShell(
   h: Host,
   t: number,
   who: string,

@@ -8,7 +8,7 @@ import { generateScenarios, type ScenarioOptions } from './generate';
 import { windowReport, type ListedWindow } from './window-report';
 import { DAY } from './world';
 
-// node dist/scorer/eval/scenarios/main.js --out DIR [--days 21] [--seed 11] [--stories independent|heldout|heldout3|heldout4|heldout5 [--no-scanners]] [--eval] [--models rarity,ocsvm,lstm]
+// node dist/scorer/eval/scenarios/main.js --out DIR [--days 21] [--seed 11] [--stories independent|heldout|heldout3|heldout4|heldout5|heldout6 [--no-scanners]] [--eval] [--models rarity,ocsvm,lstm]
 // Writes DIR/train.log and DIR/test.log (for `anomaly eval`) and, with --eval, scores them as
 // the product does and prints a table per story.
 
@@ -22,8 +22,8 @@ async function main(argv: string[]): Promise<void> {
   const seed = Number(arg('seed', '11'));
   const start = Number(arg('start', String(1_767_225_600))); // Thu 1 Jan 2026, fixed: the figures do not move with the date
   const stories = arg('stories', 'independent');
-  if (!['independent', 'heldout', 'heldout3', 'heldout4', 'heldout5'].includes(stories))
-    throw new Error(`--stories: independent, heldout, heldout3, heldout4 or heldout5, not ${stories}`);
+  if (!['independent', 'heldout', 'heldout3', 'heldout4', 'heldout5', 'heldout6'].includes(stories))
+    throw new Error(`--stories: independent, heldout, heldout3, heldout4, heldout5 or heldout6, not ${stories}`);
   const set = generateScenarios({
     seed,
     days,
