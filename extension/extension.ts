@@ -18,6 +18,7 @@ import {
   type InternalExtensionInfo,
   type Registry,
 } from './client';
+import { HostAccounts } from './host-accounts';
 import { Ingest } from './ingest';
 import { Throttled, type LogFn } from './log';
 import { loggerPlugin } from './plugin/logger';
@@ -194,6 +195,9 @@ export class AnomalyExtension {
       await nextTurn();
       await reading.slice();
     };
+    // the accounts the users table lists, read with the scorer's uid → name (every
+    // usersRefreshSeconds): an answer with no room for every subject ranks them first
+    const accounts = new HostAccounts();
     // scoring starts when the scorer is ready; until then accepted lines wait in the queue
     this.ready = stores.then(
       ({ scores, windows }) =>
@@ -208,7 +212,9 @@ export class AnomalyExtension {
           lookupUsers: async () => {
             const res = await this.manager.query('SELECT uid, username FROM users');
             if (res.status.code !== 0) throw new Error(res.status.message);
-            return res.response.map((r) => ({ uid: r.uid, username: r.username }));
+            const users = res.response.map((r) => ({ uid: r.uid, username: r.username }));
+            accounts.update(users);
+            return users;
           },
           signal: scorerStop.signal,
         })),
@@ -244,8 +250,8 @@ export class AnomalyExtension {
             );
         },
       }),
-      scoresTable(scoresRead),
-      windowsTable(windowsRead),
+      scoresTable(scoresRead, accounts),
+      windowsTable(windowsRead, accounts),
       modelsTable({
         models: () => this.service?.models() ?? [],
         backend: () => this.service?.backend ?? '',

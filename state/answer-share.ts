@@ -16,8 +16,10 @@ import type { Verdict } from '../scorer/types';
 // (a rootless container's subuids, each `uid:N`) of one bad row each made every subject's
 // share smaller than one row: no subject kept any, 652 had a summary and the rest were folded
 // into one, by lowest score, so another account's alert scored above the flood's zeros was in
-// no row of the answer (fold). Subjects rank first by whether their rows were scored by their
-// own models (past their learning: a crowd of new subjects is scored by the host's baseline),
+// no row of the answer (fold). Subjects rank first by whether they are an account the host's
+// users table lists (a new account root made, still learning, is one; a crowd of subuids is
+// not: foldacct), then by whether their rows were scored by their own models (past their
+// learning: a crowd of new subjects is scored by the host's baseline),
 // then by their standing (rank): the rows their host has retained of them beyond this answer,
 // an established account's thousands before a crowd of new accounts' few, which retention
 // bounds (max_rows in all, so a flood of N subjects has at most max_rows / N rows each) but
@@ -49,6 +51,11 @@ export interface AnswerShare {
    * and the units of a cell few queries read (RetainedKind.bulk: a row's `columns`)
    */
   rowBytes(stored: number, subject: string, host: string, tag: string, bulk: number): number;
+  /**
+   * the subject (as the scorer wrote it) is an account the host's users table lists
+   * (extension/host-accounts.ts): asked of each subject only when they must be ranked (rank)
+   */
+  account?(subject: string): boolean;
 }
 
 /** a record's cost on the wire beyond its stored JSON: the row's map header and each column's lengths */
@@ -114,6 +121,8 @@ export interface PairTally {
   retained: number;
   /** a row of it in this answer was scored by its subject's own models, past its learning (rank) */
   own: boolean;
+  /** its subject is an account the host lists (AnswerShare.account; set by the store when shareOut asks: rank) */
+  account: boolean;
   /** the rows and bytes it may keep (set by shareOut) */
   keepRows: number;
   keepBytes: number;
@@ -124,7 +133,20 @@ export interface PairTally {
 }
 
 export function tally(): PairTally {
-  return { rows: 0, bytes: 0, maxBytes: 0, score: NaN, retained: 0, own: false, keepRows: 0, keepBytes: 0, cut: false, fold: false, held: null };
+  return {
+    rows: 0,
+    bytes: 0,
+    maxBytes: 0,
+    score: NaN,
+    retained: 0,
+    own: false,
+    account: false,
+    keepRows: 0,
+    keepBytes: 0,
+    cut: false,
+    fold: false,
+    held: null,
+  };
 }
 
 /**
@@ -159,14 +181,20 @@ export function summaryRoom(share: AnswerShare): number {
 const standing = (p: PairTally): number => Math.floor(Math.log2(1 + Math.max(0, p.retained - p.rows)));
 const lowest = (p: PairTally): number => (p.score === p.score ? p.score : 2);
 /**
- * the order in which pairs get room for their lowest row and for a summary of their own: a
- * subject scored by its own models first, then standing, lowest score, most rows. Standing
- * alone is the attacker's to lower: retention is one queue for every subject (max_rows, oldest
- * first), so their own ordinary rows retire an account's history, and its standing with it,
- * until a crowd of new subjects ties it (revfold). Being past its learning is not retired with
- * rows: a crowd must each reach learning.min_events and min_days, within memory.max_subjects
+ * the order in which pairs get room for their lowest row and for a summary of their own: an
+ * account the host lists first, then a subject scored by its own models, then standing, lowest
+ * score, most rows. Standing alone is the attacker's to lower: retention is one queue for every
+ * subject (max_rows, oldest first), so their own ordinary rows retire an account's history, and
+ * its standing with it, until a crowd of new subjects ties it (revfold). Being past its
+ * learning is not retired with rows: a crowd must each reach learning.min_events and min_days,
+ * within memory.max_subjects. Neither helps a new account: a backdoor root made an hour ago is
+ * still learning, its rows scored by the host's baseline as a crowd's are, and its history is
+ * as short as theirs. Being an account is neither earned nor retired with rows: the users table
+ * lists only what root made, so the tier is as large as the host's passwd, however many
+ * subjects a local user makes (foldacct)
  */
-const rank = (a: PairTally, b: PairTally): number => Number(b.own) - Number(a.own) || standing(b) - standing(a) || lowest(a) - lowest(b) || b.rows - a.rows;
+const rank = (a: PairTally, b: PairTally): number =>
+  Number(b.account) - Number(a.account) || Number(b.own) - Number(a.own) || standing(b) - standing(a) || lowest(a) - lowest(b) || b.rows - a.rows;
 
 /**
  * Set each pair's keepRows, keepBytes, cut and fold; false when every pair fits whole.

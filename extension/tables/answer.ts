@@ -4,6 +4,7 @@ import { OLDER_EVENTS } from '../../state/older-rows';
 import { CHOSEN_ROWS } from '../../state/retained';
 import { isHidden, isHiddenUnit, jsonShown, oneLine, storedJson } from '../hidden-chars';
 import { boundsOf, equalsOf, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
+import type { HostAccounts } from '../host-accounts';
 
 // The bounds of one table answer (state/answer-share.ts says why): its budget, a subject's
 // share of the alert bands, and each cell of text cut to a size with a mark that says so.
@@ -60,7 +61,13 @@ function cellBytes(column: ColumnDefinition, short: ReadonlySet<string>): number
  * cells the query reads, each at most its bound, the index's texts at their length, and the
  * others no more than the record's stored JSON.
  */
-export function answerShare(ctx: QueryContext, columns: readonly ColumnDefinition[], short: ReadonlySet<string>, whole: boolean): AnswerShare {
+export function answerShare(
+  ctx: QueryContext,
+  columns: readonly ColumnDefinition[],
+  short: ReadonlySet<string>,
+  whole: boolean,
+  accounts?: HostAccounts,
+): AnswerShare {
   const used = ctx.colsUsed;
   let fixed = 6 + ROWID_BYTES;
   let text = 0;
@@ -93,6 +100,7 @@ export function answerShare(ctx: QueryContext, columns: readonly ColumnDefinitio
     marks: alertRoute ? ctx.onDelivered : undefined,
     rowBytes,
     heldBytes: HELD_ROW_BYTES,
+    account: accounts && ((subject) => accounts.has(subject)),
   };
 }
 
@@ -237,6 +245,7 @@ export function heldReasons(h: HeldBack, what: string, share: AnswerShare): stri
       `${h.rows} ${what} of ${h.pairs} subjects on hosts, from ${iso(h.from)} to ${iso(h.to)}, were held back from this answer ` +
       `with ${h.shown ? `no summary of their own (${h.shown} of them have ${what} in this answer, each its lowest-scored first)` : `no row and no summary of their own`}: it holds ${share.rows} rows and ${Math.round(share.bytes / 2 ** 20)} MB${cap}, ` +
       `and more subjects had ${what} than it has room for. Each subject's lowest-scored row is given room first, ` +
+      `accounts the host's users table lists before the subjects it does not (\`uid:N\`), then ` +
       `those scored by their own models (past their learning) before those a baseline scored or still learning, then ` +
       `those with the most ${what} retained beyond this answer first (an established account before a crowd of new ones), ` +
       `then the lowest scores, then the most ${what}; these ${h.pairs} ranked last ` +

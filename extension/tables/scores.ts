@@ -4,6 +4,7 @@ import type { ScoreStore } from '../../state/store';
 import { equalsOf, scoreFilterOf, tablePlugin, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
 import { jsonShown } from '../hidden-chars';
 import { answerRowid } from '../plugin/rowid';
+import type { HostAccounts } from '../host-accounts';
 import { answerShare, cutCells, cutText, heldColumns, heldReasons, toldText } from './answer';
 
 // anomaly_scores (design.md): one row per scored result row, newest first, with the
@@ -52,12 +53,15 @@ export function formatDouble(x: number): string {
   return Number.isInteger(x) ? `${x}.0` : x.toFixed(6).replace(/0+$/, '');
 }
 
-/** `store` may still be loading (the extension reads it after registering): calls wait for it */
-export function scoresTable(store: ScoreStore | Promise<ScoreStore>) {
+/**
+ * `store` may still be loading (the extension reads it after registering): calls wait for it.
+ * `accounts`: the host's, which an answer with no room for every subject ranks first
+ */
+export function scoresTable(store: ScoreStore | Promise<ScoreStore>, accounts?: HostAccounts) {
   return tablePlugin({
     name: 'anomaly_scores',
     columns: SCORE_COLUMNS,
-    generate: async (ctx) => scoreRows(await store, ctx),
+    generate: async (ctx) => scoreRows(await store, ctx, accounts),
   });
 }
 
@@ -69,9 +73,9 @@ const SHORT_SCORE_CELLS: ReadonlySet<string> = new Set(['id', 'action', 'verdict
  * whole; one subject's flood of bad rows is summed up in one row (heldScoreRow) rather than
  * refused past 64 MB with everyone else's
  */
-function* scoreRows(store: ScoreStore, ctx: QueryContext): Generator<Row> {
+function* scoreRows(store: ScoreStore, ctx: QueryContext, accounts?: HostAccounts): Generator<Row> {
   const byId = Boolean(equalsOf(ctx, 'id'));
-  const share = answerShare(ctx, SCORE_COLUMNS, SHORT_SCORE_CELLS, byId);
+  const share = answerShare(ctx, SCORE_COLUMNS, SHORT_SCORE_CELLS, byId, accounts);
   for (const ev of store.answer(scoreFilterOf(ctx), share)) {
     const row =
       'held' in ev

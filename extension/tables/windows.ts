@@ -3,6 +3,7 @@ import type { AnswerShare, HeldBack } from '../../state/answer-share';
 import type { WindowFilter, WindowStore } from '../../state/store';
 import { boundsOf, equalsOf, tablePlugin, type ColumnDefinition, type QueryContext, type Row } from '../plugin/table';
 import { answerRowid } from '../plugin/rowid';
+import type { HostAccounts } from '../host-accounts';
 import { answerShare, cutCells, heldReasons, iso, toldText } from './answer';
 import { formatDouble } from './scores';
 
@@ -57,12 +58,12 @@ export function windowFilterOf(ctx: QueryContext): WindowFilter {
   return f;
 }
 
-/** `store` may still be loading (the extension reads it after registering): calls wait for it */
-export function windowsTable(store: WindowStore | Promise<WindowStore>) {
+/** `store` may still be loading (the extension reads it after registering): calls wait for it; `accounts` as scoresTable's */
+export function windowsTable(store: WindowStore | Promise<WindowStore>, accounts?: HostAccounts) {
   return tablePlugin({
     name: 'anomaly_windows',
     columns: WINDOW_COLUMNS,
-    generate: async (ctx) => windowRows(await store, ctx),
+    generate: async (ctx) => windowRows(await store, ctx, accounts),
   });
 }
 
@@ -70,8 +71,8 @@ export function windowsTable(store: WindowStore | Promise<WindowStore>) {
 const SHORT_WINDOW_CELLS: ReadonlySet<string> = new Set(['verdict', 'model']);
 
 /** read one at a time as the server encodes them, within the answer's share, as anomaly_scores' rows are */
-function* windowRows(store: WindowStore, ctx: QueryContext): Generator<Row> {
-  const share = answerShare(ctx, WINDOW_COLUMNS, SHORT_WINDOW_CELLS, false);
+function* windowRows(store: WindowStore, ctx: QueryContext, accounts?: HostAccounts): Generator<Row> {
+  const share = answerShare(ctx, WINDOW_COLUMNS, SHORT_WINDOW_CELLS, false, accounts);
   for (const w of store.answer(windowFilterOf(ctx), share)) {
     const row = cutCells('held' in w ? heldWindowRow(w, share) : windowRow(w), ctx.colsUsed, SHORT_WINDOW_CELLS);
     // (as anomaly_scores' rows: rowid.ts)

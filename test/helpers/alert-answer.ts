@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { generateContext } from '../../emulator/sql';
 import { SCORE_COLUMNS, scoresTable } from '../../extension/tables/scores';
+import type { HostAccounts } from '../../extension/host-accounts';
 import type { Row } from '../../extension/plugin/table';
 import type { ScoredEvent } from '../../scorer/types';
 import { RetainedScores } from '../../state/scores';
@@ -30,10 +31,11 @@ export function badRequest(now: number): Record<string, string> {
 
 /**
  * the table plugin's answer to the `bad` query at `now`, with the context osqueryd sends,
- * delivered: what it commits run as the server runs it once the reply is written
+ * delivered: what it commits run as the server runs it once the reply is written; `accounts`:
+ * the host's users table as the extension read it
  */
-export async function badAnswer(store: RetainedScores, now: number): Promise<Row[]> {
-  const res = await scoresTable(store).call(badRequest(now), new Map());
+export async function badAnswer(store: RetainedScores, now: number, accounts?: HostAccounts): Promise<Row[]> {
+  const res = await scoresTable(store, accounts).call(badRequest(now), new Map());
   const rows: Row[] = [];
   for await (const r of (res as unknown as { rows: AsyncIterable<Row> }).rows) rows.push(r);
   res.delivered?.();
