@@ -193,3 +193,42 @@ t.test('a killed run resumed with its logs in another order says that rows may b
   t.equal(again.code, 0, again.err);
   t.match(again.err, /warn: [\d,]+ rows a train killed before it finished had begun were read in another order than it read them/);
 });
+
+t.test('score whose batch the disk refused, its subjects and ledger saved, learns that batch once when run again (chaos3)', async (t) => {
+  // chaos3: a batch scored (and learnt) whose rows the retained store refused (a full disk
+  // refuses the 2,000 rows' write and takes the subjects' and ledger's smaller files) threw out
+  // of the loop; the `finally` saved the subjects that learnt it and the ledger without it, and
+  // removed the journal that named its rows. The next run found the rows neither retained, in
+  // the ledger nor in a journal, and learnt them a second time.
+  const { dir, cfg, log, rows } = setUp(t);
+  const trained = path.join(dir, 'trained');
+  fs.mkdirSync(trained);
+  t.equal(anomaly(['train', '--log', WORKSTATION_EXPORT, '--state', trained, '--config', cfg, '--quiet']).code, 0);
+  const score = (state: string) => anomaly(['score', '--log', log, '--state', state, '--config', cfg]);
+  const whole = path.join(dir, 'whole');
+  fs.cpSync(trained, whole, { recursive: true });
+  const once = score(whole);
+  t.equal(once.code, 0, once.err);
+  for (const at of ['retained:1', 'retained:2']) {
+    const state = path.join(dir, at.replace(':', '-'));
+    fs.cpSync(trained, state, { recursive: true });
+    const refused = spawnSync(
+      ...bareNode([path.join(__dirname, 'helpers', 'cli-killed.js'), 'score', '--log', log, '--state', state, '--config', cfg, '--quiet']),
+      { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ANOMALY_CONFIG: '', CLI_FAIL_AT: at } },
+    );
+    t.not(refused.status, 0, `${at}: the refused write ends the run with an error`);
+    t.match(refused.stderr, /ENOSPC/, `${at}: and says why`);
+    t.ok(fs.existsSync(path.join(state, 'scoring-run')), `${at}: the journal of the rows the run had begun is kept`);
+    const again = score(state);
+    t.equal(again.code, 0, again.err);
+    t.equal(eventsLearnt(state), eventsLearnt(whole), `${at}: the subjects learnt every row once, as one whole run`);
+    t.same(ids(again.out), ids(once.out), `${at}: every row shown once, in the order of the log`);
+    const kept = fs
+      .readdirSync(path.join(state, 'scores'))
+      .filter((f) => f.endsWith('.jsonl'))
+      .flatMap((f) => ids(fs.readFileSync(path.join(state, 'scores', f), 'utf8')));
+    t.equal(kept.length, rows, `${at}: every row retained once`);
+    t.equal(new Set(kept).size, rows);
+    t.notOk(fs.existsSync(path.join(state, 'scoring-run')), `${at}: the run is over`);
+  }
+});

@@ -135,6 +135,8 @@ export async function run(argv: string[]): Promise<number> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  /** every batch begun was kept to its end (the loop was left by its end or a stop, not a throw) */
+  let finished = false;
   try {
     for await (const batch of logBatches(
       files,
@@ -186,6 +188,7 @@ export async function run(argv: string[]): Promise<number> {
       }
       bar.update('scoring', stats.rows, 0);
     }
+    finished = true;
   } finally {
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
@@ -197,12 +200,18 @@ export async function run(argv: string[]): Promise<number> {
     // after the scores are kept: a row in the ledger whose score was lost would be shown as
     // nothing the next time, while a row scored and kept but not in the ledger is scored again
     ledger.save();
-    // (reached only once everything above is saved: a throw leaves the run to the next one)
-    const unmet = journal.unmet;
-    const reordered = journal.outOfOrder;
-    journal.commit();
-    if (unmet) log('warn', killedRunUnmet(unmet, 'score'));
-    if (reordered) log('warn', killedRunReordered(reordered, 'score'));
+    // (reached only once everything above is saved: a throw leaves the run to the next one.
+    // So does a batch that threw out of the loop, its rows scored and learnt but not retained
+    // nor in the ledger (a full disk refused the segment's write and took the smaller files
+    // above): the journal names them, so that the next run retains them and learns only what
+    // no saved subject learnt; committed, it learnt them twice (chaos3))
+    if (finished) {
+      const unmet = journal.unmet;
+      const reordered = journal.outOfOrder;
+      journal.commit();
+      if (unmet) log('warn', killedRunUnmet(unmet, 'score'));
+      if (reordered) log('warn', killedRunReordered(reordered, 'score'));
+    }
   }
   const stopped = stoppedBy as NodeJS.Signals | null;
   // as train says: a file of other lines (syslog, osqueryd.INFO) is not an empty day of results
