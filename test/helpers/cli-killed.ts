@@ -38,7 +38,8 @@ if (failPoint === 'retained') {
   const original = p.append;
   let calls = 0;
   p.append = function (this: unknown, ...args: unknown[]) {
-    if (++calls === (Number(failNth) || 1)) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+    if (++calls === (Number(failNth) || 1))
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
     return original.apply(this, args);
   };
 }
