@@ -27,11 +27,15 @@ import { STORED_MARK } from '../state/retained';
 //     subjects are saved every minute, at exit and when they change state; documented);
 //   - every start registers and answers a query within its deadline (state always loads);
 //   - after the last stop no `.tmp` copy is left, the queue holds at most one segment and
-//     no file is set aside (quarantined) that the harness did not damage.
+//     no file is set aside (quarantined) that the harness did not damage;
+//   - (chaos3) with `--twins`, lines that repeat the line before byte for byte are each kept
+//     (a row as often as its line was acknowledged, never more often than it was sent); a
+//     state file swapped for a symbolic link (`link`) is never written through; no file or
+//     folder of the state gives group or others any access, whatever the umask.
 //
 // Every wait has a deadline (a hang is reported as a violation, not waited out). Run:
 //
-//   npm run chaos -- [--seed N] [--seeds A-B] [--rounds R] [--users U] [--disk 24m] [--faults a,b]
+//   npm run chaos -- [--seed N] [--seeds A-B] [--rounds R] [--users U] [--disk 24m] [--faults a,b] [--twins 0.15]
 //
 // Exit 0 when every seed held, 1 when one did not (each violation is printed with its seed).
 

@@ -3,10 +3,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { rng } from './chaos';
-import { STORED_MARK } from '../state/retained';
 import { SCORING_RUN } from '../cli/run-journal';
 import { bareNode } from '../test/helpers/bare-node';
-import { DIST, JUMPVM_LOG, WORKSTATION_EXPORT } from '../test/helpers/paths';
+import { eventsLearnt, idsOf as ids, killedRunFixture, retainedIds } from '../test/helpers/cli-state';
+import { DIST, WORKSTATION_EXPORT } from '../test/helpers/paths';
 
 // `anomaly score` killed at random moments (chaos3). test/cli-killed.test.ts kills it at four
 // chosen points (a batch retained, a subject saved, the ledger saved); here a seeded delay
@@ -22,7 +22,6 @@ import { DIST, JUMPVM_LOG, WORKSTATION_EXPORT } from '../test/helpers/paths';
 // Exit 0 when every seed held, 1 when one did not. Heavy: run it under `nice -n 10`.
 
 const CLI = path.join(DIST, 'cli', 'main.js');
-const DAYS = 10;
 
 function option(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
@@ -46,27 +45,6 @@ function killedAfter(args: string[], ms: number): Promise<boolean> {
   });
 }
 
-function eventsLearnt(state: string): number {
-  const dir = path.join(state, 'subjects');
-  return fs.readdirSync(dir).reduce((sum, f) => sum + (JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')).payload.events as number), 0);
-}
-
-const ids = (text: string) =>
-  text
-    .trim()
-    .split('\n')
-    .filter((l) => l && l !== STORED_MARK)
-    .map((l) => JSON.parse(l).id as string);
-
-function retainedIds(state: string): string[] {
-  const dir = path.join(state, 'scores');
-  return fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith('.jsonl'))
-    .sort()
-    .flatMap((f) => ids(fs.readFileSync(path.join(dir, f), 'utf8')));
-}
-
 async function main(args: string[]) {
   const [a, b] = (option(args, 'seeds') ?? '1-10').split('-').map(Number);
   const resumeKills = Number(option(args, 'resume-kills') ?? 0.3);
@@ -78,16 +56,7 @@ async function main(args: string[]) {
   });
   try {
     // as test/cli-killed.test.ts: one subject resident (every other saved as the next one's rows come), two batches
-    const cfg = path.join(dir, 'anomaly.json');
-    fs.writeFileSync(
-      cfg,
-      JSON.stringify({ learning: { min_events: 150, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: false }, memory: { resident_subjects: 1 } }),
-    );
-    const lines = fs.readFileSync(JUMPVM_LOG, 'utf8').trim().split('\n');
-    const log = path.join(dir, 'days.log');
-    const days: string[] = [];
-    for (let d = 0; d < DAYS; d++) for (const l of lines) days.push(JSON.stringify({ ...JSON.parse(l), unixTime: JSON.parse(l).unixTime + d * 86_400 }));
-    fs.writeFileSync(log, `${days.join('\n')}\n`);
+    const { cfg, log, rows } = killedRunFixture(dir);
     const trained = path.join(dir, 'trained');
     fs.mkdirSync(trained);
     const t = run(['train', '--log', WORKSTATION_EXPORT, '--state', trained, '--config', cfg, '--quiet']);
@@ -101,7 +70,7 @@ async function main(args: string[]) {
     if (once.code !== 0) throw new Error(`score: ${once.err}`);
     const learnt = eventsLearnt(whole);
     const shown = ids(once.out);
-    console.log(`a whole run: ${days.length} rows, ${learnt} events learnt, ${took} ms`);
+    console.log(`a whole run: ${rows} rows, ${learnt} events learnt, ${took} ms`);
     let failed = 0;
     for (let seed = a; seed <= (b ?? a); seed++) {
       const random = rng(seed);
@@ -121,10 +90,9 @@ async function main(args: string[]) {
       const events = eventsLearnt(state);
       if (events !== learnt) problems.push(`the subjects learnt ${events} events, a whole run ${learnt}`);
       const kept = retainedIds(state);
-      if (kept.length !== days.length || new Set(kept).size !== days.length)
-        problems.push(`${kept.length} rows retained, ${new Set(kept).size} distinct, of ${days.length}`);
+      if (kept.length !== rows || new Set(kept).size !== rows) problems.push(`${kept.length} rows retained, ${new Set(kept).size} distinct, of ${rows}`);
       const ledger = fs.readFileSync(path.join(state, 'scored-runs'), 'utf8').trim().split('\n').length;
-      if (ledger !== days.length) problems.push(`${ledger} rows in the ledger, of ${days.length}`);
+      if (ledger !== rows) problems.push(`${ledger} rows in the ledger, of ${rows}`);
       const out = ids(again.out);
       if (out.join() !== shown.join()) problems.push(`${out.length} rows shown (${new Set(out).size} distinct), a whole run ${shown.length}`);
       if (fs.existsSync(path.join(state, SCORING_RUN))) problems.push('its journal is left');

@@ -3,10 +3,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t, { type Test } from 'tap';
-import { STORED_MARK } from '../state/retained';
 import { anomaly } from './helpers/cli';
 import { bareNode } from './helpers/bare-node';
-import { JUMPVM_LOG, WORKSTATION_EXPORT } from './helpers/paths';
+import { eventsLearnt, idsOf as ids, killedRunFixture, retainedIds } from './helpers/cli-state';
+import { WORKSTATION_EXPORT } from './helpers/paths';
 
 // crashlearn: `anomaly score` killed without warning (SIGKILL, the OOM killer, a power cut)
 // had retained the rows of its batches so far, and saved neither its ledger nor, perhaps, the
@@ -16,38 +16,11 @@ import { JUMPVM_LOG, WORKSTATION_EXPORT } from './helpers/paths';
 // (test/helpers/cli-killed.ts), then run again, it must leave what one whole run leaves: every
 // row learnt once, retained once, in its ledger, and shown once.
 
-const DAYS = 10;
-
-/** the sum of the events each saved subject learnt */
-function eventsLearnt(state: string): number {
-  const dir = path.join(state, 'subjects');
-  return fs.readdirSync(dir).reduce((sum, f) => sum + (JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')).payload.events as number), 0);
-}
-
-/** the ids of the rows score printed, or of the rows retained */
-const ids = (out: string) =>
-  out
-    .trim()
-    .split('\n')
-    // (a segment's first line is the store's mark, not a row: state/retained.ts)
-    .filter((l) => l && l !== STORED_MARK)
-    .map((l) => JSON.parse(l).id as string);
-
 /** a folder for the test, the config (one subject resident at a time: every other is saved as the next one's rows come) and the jumpvm log once a day: two batches (2,000 rows, then the rest) */
 function setUp(t: Test): { dir: string; cfg: string; log: string; rows: number } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-killed-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const cfg = path.join(dir, 'anomaly.json');
-  fs.writeFileSync(
-    cfg,
-    JSON.stringify({ learning: { min_events: 150, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: false }, memory: { resident_subjects: 1 } }),
-  );
-  const lines = fs.readFileSync(JUMPVM_LOG, 'utf8').trim().split('\n');
-  const log = path.join(dir, 'days.log');
-  const days: string[] = [];
-  for (let d = 0; d < DAYS; d++) for (const l of lines) days.push(JSON.stringify({ ...JSON.parse(l), unixTime: JSON.parse(l).unixTime + d * 86_400 }));
-  fs.writeFileSync(log, `${days.join('\n')}\n`);
-  return { dir, cfg, log, rows: days.length };
+  return { dir, ...killedRunFixture(dir) };
 }
 
 /** the `anomaly` command with `args`, SIGKILLed at `at` (test/helpers/cli-killed.ts) */
@@ -102,10 +75,7 @@ t.test('score killed at any point, then run again, learns every row once and ret
     t.equal(eventsLearnt(state), learnt, `${at}: the subjects learnt every row once, as one whole run`);
     t.same(ids(again.out), ids(once.out), `${at}: every row shown once, in the order of the log`);
     t.equal(fs.readFileSync(path.join(state, 'scored-runs'), 'utf8').trim().split('\n').length, rows, `${at}: every row in the ledger`);
-    const kept = fs
-      .readdirSync(path.join(state, 'scores'))
-      .filter((f) => f.endsWith('.jsonl'))
-      .flatMap((f) => ids(fs.readFileSync(path.join(state, 'scores', f), 'utf8')));
+    const kept = retainedIds(state);
     t.equal(kept.length, rows, `${at}: every row retained once`);
     t.equal(new Set(kept).size, rows);
     t.notOk(fs.existsSync(path.join(state, 'scoring-run')), `${at}: the run is over`);
@@ -223,10 +193,7 @@ t.test('score whose batch the disk refused, its subjects and ledger saved, learn
     t.equal(again.code, 0, again.err);
     t.equal(eventsLearnt(state), eventsLearnt(whole), `${at}: the subjects learnt every row once, as one whole run`);
     t.same(ids(again.out), ids(once.out), `${at}: every row shown once, in the order of the log`);
-    const kept = fs
-      .readdirSync(path.join(state, 'scores'))
-      .filter((f) => f.endsWith('.jsonl'))
-      .flatMap((f) => ids(fs.readFileSync(path.join(state, 'scores', f), 'utf8')));
+    const kept = retainedIds(state);
     t.equal(kept.length, rows, `${at}: every row retained once`);
     t.equal(new Set(kept).size, rows);
     t.notOk(fs.existsSync(path.join(state, 'scoring-run')), `${at}: the run is over`);
