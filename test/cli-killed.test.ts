@@ -199,3 +199,23 @@ t.test('score whose batch the disk refused, its subjects and ledger saved, learn
     t.notOk(fs.existsSync(path.join(state, 'scoring-run')), `${at}: the run is over`);
   }
 });
+
+t.test('score stopped between batches by a log that is no results output clears its journal: nothing of it is left to resume (chaos3)', async (t) => {
+  // the refinement of the test above: only a batch begun and not kept leaves the journal; a
+  // throw between batches leaves every row scored in the ledger, and a journal kept then made
+  // the next run on other logs warn of rows "not in these logs" that were all kept
+  const { dir, cfg, log } = setUp(t);
+  const state = path.join(dir, 'state');
+  t.equal(anomaly(['train', '--log', WORKSTATION_EXPORT, '--state', state, '--config', cfg, '--quiet']).code, 0);
+  const junk = path.join(dir, 'junk.log');
+  fs.writeFileSync(junk, '{"a":1}\n'.repeat(200));
+  const stopped = anomaly(['score', '--log', log, '--log', junk, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(stopped.code, 65, `the second log ends the run (${stopped.err.trim().split('\n').pop()})`);
+  t.notOk(fs.existsSync(path.join(state, 'scoring-run')), 'the run is over: its rows are in its ledger');
+  const other = path.join(dir, 'other.log');
+  const year = 365 * 86_400;
+  fs.writeFileSync(other, `${JSON.stringify({ ...JSON.parse(fs.readFileSync(log, 'utf8').split('\n')[0]), unixTime: 1_900_000_000 + year })}\n`);
+  const next = anomaly(['score', '--log', other, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(next.code, 0, next.err);
+  t.notMatch(next.err, /not in these logs/, 'nothing said of rows left by a run');
+});

@@ -135,8 +135,8 @@ export async function run(argv: string[]): Promise<number> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  /** every batch begun was kept to its end (the loop was left by its end or a stop, not a throw) */
-  let finished = false;
+  /** a batch is begun (its rows in the journal) and not yet kept (retained and in the ledger) */
+  let begun = false;
   try {
     for await (const batch of logBatches(
       files,
@@ -169,6 +169,7 @@ export async function run(argv: string[]): Promise<number> {
       if (news.length) {
         // (written before they are scored: a subject unloaded on the way saves what it learnt of them)
         const numbers = news.map((row) => ledger.numberOf(row));
+        begun = true;
         const marks = journal.placesOf(numbers);
         // (under the ids the ledger counted over every row read, the known ones too)
         let scored = await scorer.scoreRows(
@@ -184,11 +185,11 @@ export async function run(argv: string[]): Promise<number> {
         retainedWindows.append(windows.add(scored.filter((_, i) => !learnt[i])));
         // noted once kept: a batch that failed is not taken for scored by the next run
         for (const row of news) ledger.note(row);
+        begun = false;
         show(scored);
       }
       bar.update('scoring', stats.rows, 0);
     }
-    finished = true;
   } finally {
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
@@ -201,11 +202,12 @@ export async function run(argv: string[]): Promise<number> {
     // nothing the next time, while a row scored and kept but not in the ledger is scored again
     ledger.save();
     // (reached only once everything above is saved: a throw leaves the run to the next one.
-    // So does a batch that threw out of the loop, its rows scored and learnt but not retained
-    // nor in the ledger (a full disk refused the segment's write and took the smaller files
-    // above): the journal names them, so that the next run retains them and learns only what
-    // no saved subject learnt; committed, it learnt them twice (chaos3))
-    if (finished) {
+    // So does a batch that threw out of the loop once begun, its rows scored and learnt but
+    // not retained nor in the ledger (a full disk refused the segment's write and took the
+    // smaller files above): the journal names them, so that the next run retains them and
+    // learns only what no saved subject learnt; committed, it learnt them twice (chaos3). A
+    // throw between batches (a log found not to be results) leaves nothing begun: committed)
+    if (!begun) {
       const unmet = journal.unmet;
       const reordered = journal.outOfOrder;
       journal.commit();
