@@ -97,6 +97,8 @@ export interface ChaosResult {
   violations: string[];
   sent: number;
   acknowledged: number;
+  /** twins logged to an extension started after the line they repeat was logged: the same-second replay across a restart */
+  twinsAcrossStarts?: number;
   /** where no tmpfs can be mounted the run does not happen */
   skipped?: string;
 }
@@ -268,7 +270,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     log(`[seed ${opts.seed}] ${s}`);
   };
 
+  /** an extension was started since the last line was logged; twins logged first after a start */
+  let startedSinceLine = false;
+  let twinsAcrossStarts = 0;
   const launch = async (): Promise<ChildProcess> => {
+    startedSinceLine = true;
     // osqueryd forgets a killed extension at its next health check; until then a new one is a duplicate
     await until(
       'osqueryd forgets the extension gone',
@@ -311,6 +317,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       const twin = i > 0 && own() < (opts.twins ?? 0) ? lines[i - 1] : null;
       const line: Line = { i, n: twin ? twin.n : i, user: twin ? twin.user : user, acked: false, mayBeLost: filler !== null };
       lines.push(line);
+      if (twin && startedSinceLine) twinsAcrossStarts++;
+      startedSinceLine = false;
       try {
         await within('a result line is answered', opts.deadlineMs, e.emu.logResult('anomaly', processLine(line.n, line.user)));
         line.acked = true;
@@ -588,7 +596,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await e.close().catch(() => undefined);
   }
   if (violations.length && opts.log) opts.log(`its log:\n${e.stderr.join('')}`);
-  return { seed: opts.seed, steps, violations, sent: sent || lines.length, acknowledged: lines.filter((l) => l.acked).length };
+  return { seed: opts.seed, steps, violations, sent: sent || lines.length, acknowledged: lines.filter((l) => l.acked).length, twinsAcrossStarts };
 }
 
 /** a stream line's unixTime (test/helpers/emulated.ts, processLine) */
@@ -724,7 +732,7 @@ async function main(args: string[]) {
       continue;
     }
     console.log(
-      `seed ${seed}: ${r.steps.length} steps, ${r.sent} lines sent, ${r.acknowledged} acknowledged, ${secs} s: ${r.violations.length ? 'VIOLATED' : 'held'}`,
+      `seed ${seed}: ${r.steps.length} steps, ${r.sent} lines sent, ${r.acknowledged} acknowledged${twins ? `, ${r.twinsAcrossStarts} twins across a start` : ''}, ${secs} s: ${r.violations.length ? 'VIOLATED' : 'held'}`,
     );
     if (r.violations.length) {
       failed++;
