@@ -113,6 +113,8 @@ async function main(args: string[]) {
         .split('\n').length;
       if (ledger !== rows) problems.push(`${ledger} rows in the ledger, of ${rows}`);
       if (fs.existsSync(path.join(state, command === 'score' ? SCORING_RUN : TRAINING_RUN))) problems.push('its journal is left');
+      const copies = fs.readdirSync(state, { recursive: true }).filter((f) => String(f).endsWith('.tmp'));
+      if (copies.length) problems.push(`copies left by a killed save: ${copies.join(', ')}`);
       console.log(
         `seed ${seed}: killed ${kills.length ? `after ${kills.join(', then ')}` : 'never (it ended first)'}: ${problems.length ? 'VIOLATED' : 'held'}`,
       );

@@ -66,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
       EXIT.noinput,
     );
   if (!lexists(config.state_dir)) throw untrained(' (no such directory)');
-  holdState(config, 'anomaly score');
+  holdState(config, 'anomaly score', log);
   const bar = progress(process.stderr, Boolean(flags.quiet));
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
   if (!scorer.summaries().some((m) => m.state === 'monitoring')) throw untrained('');

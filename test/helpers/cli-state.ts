@@ -9,7 +9,11 @@ import { JUMPVM_LOG } from './paths';
 /** the sum of the events each saved subject learnt */
 export function eventsLearnt(state: string): number {
   const dir = path.join(state, 'subjects');
-  return fs.readdirSync(dir).reduce((sum, f) => sum + (JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')).payload.events as number), 0);
+  // (a subject's file; a copy a killed save left, `.<name>.<hex>.tmp`, is none)
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json') && !f.startsWith('.'))
+    .reduce((sum, f) => sum + (JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')).payload.events as number), 0);
 }
 
 /** the ids of the rows score printed, or of the rows of a retained segment */
