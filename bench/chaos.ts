@@ -27,11 +27,15 @@ import { STORED_MARK } from '../state/retained';
 //     subjects are saved every minute, at exit and when they change state; documented);
 //   - every start registers and answers a query within its deadline (state always loads);
 //   - after the last stop no `.tmp` copy is left, the queue holds at most one segment and
-//     no file is set aside (quarantined) that the harness did not damage.
+//     no file is set aside (quarantined) that the harness did not damage;
+//   - (chaos3) with `--twins`, lines that repeat the line before byte for byte are each kept
+//     (a row as often as its line was acknowledged, never more often than it was sent); a
+//     state file swapped for a symbolic link (`link`) is never written through; no file or
+//     folder of the state gives group or others any access, whatever the umask.
 //
 // Every wait has a deadline (a hang is reported as a violation, not waited out). Run:
 //
-//   npm run chaos -- [--seed N] [--seeds A-B] [--rounds R] [--users U] [--disk 24m] [--faults a,b]
+//   npm run chaos -- [--seed N] [--seeds A-B] [--rounds R] [--users U] [--disk 24m] [--faults a,b] [--twins 0.15]
 //
 // Exit 0 when every seed held, 1 when one did not (each violation is printed with its seed).
 
@@ -49,6 +53,8 @@ const FAULTS = [
   'full-disk',
   'kill-retaining',
   'damage-windows',
+  'link',
+  'osqueryd-midburst',
 ] as const;
 type Fault = (typeof FAULTS)[number];
 
@@ -74,6 +80,13 @@ export interface ChaosOptions {
   deadlineMs: number;
   /** only these faults (`--faults a,b`; the sequence is then another than the seed's full one) */
   faults?: Fault[];
+  /**
+   * the share of lines that repeat the line before byte for byte (chaos3): a query run's
+   * identical rows at one second, which only their count among that second's rows tells
+   * apart (scorer/row-id.ts); a restart between two of them is the replay that
+   * test/replay-same-second.test.ts pins. 0 (the default) keeps every line its own
+   */
+  twins?: number;
   log?: (s: string) => void;
 }
 
@@ -84,12 +97,16 @@ export interface ChaosResult {
   violations: string[];
   sent: number;
   acknowledged: number;
+  /** twins logged to an extension started after the line they repeat was logged: the same-second replay across a restart */
+  twinsAcrossStarts?: number;
   /** where no tmpfs can be mounted the run does not happen */
   skipped?: string;
 }
 
 interface Line {
   i: number;
+  /** the number its row carries (pid) and its time's offset: its own, or, a twin's, the line before's */
+  n: number;
   user: string;
   acked: boolean;
   /** a fault may have lost it (see the header) */
@@ -137,6 +154,19 @@ function files(dir: string, under = ''): string[] {
     const rel = path.join(under, d.name);
     if (d.isDirectory()) out = out.concat(files(dir, rel));
     else if (d.isFile()) out.push(rel);
+  }
+  return out;
+}
+
+/** files and folders under `dir` (not `dir`, not through links) whose mode gives group or others any access: `rel (mode)` */
+function modesOpen(dir: string, under = ''): string[] {
+  let out: string[] = [];
+  for (const d of fs.readdirSync(path.join(dir, under), { withFileTypes: true })) {
+    const rel = path.join(under, d.name);
+    if (d.isSymbolicLink()) continue;
+    const mode = fs.lstatSync(path.join(dir, rel)).mode & 0o777;
+    if (mode & 0o077) out.push(`${rel} (${mode.toString(8)})`);
+    if (d.isDirectory()) out = out.concat(modesOpen(dir, rel));
   }
   return out;
 }
@@ -240,7 +270,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     log(`[seed ${opts.seed}] ${s}`);
   };
 
+  /** an extension was started since the last line was logged; twins logged first after a start */
+  let startedSinceLine = false;
+  let twinsAcrossStarts = 0;
   const launch = async (): Promise<ChildProcess> => {
+    startedSinceLine = true;
     // osqueryd forgets a killed extension at its next health check; until then a new one is a duplicate
     await until(
       'osqueryd forgets the extension gone',
@@ -259,8 +293,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   };
   const stopped = async (child: ChildProcess, what: string) => within(`${what}: the extension exits`, opts.deadlineMs, exitOf(child));
 
-  /** log `count` lines; with `killAfter` ms set, SIGKILL the extension meanwhile */
-  const burst = async (count: number, killAfter: number | null) => {
+  /**
+   * log `count` lines; with `killAfter` ms set, SIGKILL the extension meanwhile (or, given
+   * `interrupt`, do that instead: lines it fails are then no violation)
+   */
+  const burst = async (count: number, killAfter: number | null, interrupt?: () => void) => {
     const child = e.child!;
     let killed = false;
     const killer =
@@ -268,31 +305,45 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         ? null
         : setTimeout(() => {
             killed = true;
-            child.kill('SIGKILL');
+            if (interrupt) interrupt();
+            else child.kill('SIGKILL');
           }, killAfter);
     for (let k = 0; k < count; k++) {
       // the user of a line depends on its number only, not on how many lines a kill let through
       const i = lines.length;
-      const line: Line = { i, user: users[Math.floor(rng(opts.seed * 1_000_003 + i)() * users.length)], acked: false, mayBeLost: filler !== null };
+      const own = rng(opts.seed * 1_000_003 + i);
+      const user = users[Math.floor(own() * users.length)];
+      // (a twin repeats the line before: its number, time and user)
+      const twin = i > 0 && own() < (opts.twins ?? 0) ? lines[i - 1] : null;
+      const line: Line = { i, n: twin ? twin.n : i, user: twin ? twin.user : user, acked: false, mayBeLost: filler !== null };
       lines.push(line);
+      if (twin && startedSinceLine) twinsAcrossStarts++;
+      startedSinceLine = false;
       try {
-        await within('a result line is answered', opts.deadlineMs, e.emu.logResult('anomaly', processLine(line.i, line.user)));
+        await within('a result line is answered', opts.deadlineMs, e.emu.logResult('anomaly', processLine(line.n, line.user)));
         line.acked = true;
       } catch (err) {
         if (!killed) violations.push(`line ${line.i} was not acknowledged: ${(err as Error).message}`);
         break;
       }
     }
-    if (killer) {
+    if (killer && !interrupt) {
       excused.learnedLess = true;
       // a burst quicker than `killAfter` is followed by the kill
       await stopped(child, 'SIGKILL');
     }
+    if (killer && interrupt && !killed) {
+      // a burst quicker than `killAfter`: interrupted at its end
+      clearTimeout(killer);
+      interrupt();
+    }
     return killer !== null;
   };
 
-  /** damage one state file while the extension is down */
-  const damage = (under = '') => {
+  /** state files swapped for a link to a copy of them outside the state directory (chaos3): the copy and its bytes */
+  const decoys: { rel: string; decoy: string; bytes: Buffer }[] = [];
+  /** damage one state file while the extension is down (`link`: swap it for a symbolic link to a copy of it) */
+  const damage = (under = '', link = false) => {
     const candidates = files(e.stateDir).filter((f) => f.startsWith(under) && f !== 'filler' && !f.startsWith('.lock') && !f.includes('quarantine'));
     if (!candidates.length) return;
     const rel = pick(candidates);
@@ -300,8 +351,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const size = fs.statSync(file).size;
     const at = Math.floor(random() * size);
     const text = fs.readFileSync(file, 'latin1');
-    const how = pick(['cut', 'overwrite', 'empty'] as const);
-    if (how === 'cut') fs.truncateSync(file, at);
+    const how = link ? 'link' : pick(['cut', 'overwrite', 'empty'] as const);
+    if (how === 'link') {
+      // the copy holds the file's bytes, so that a start that followed the link would lose
+      // nothing the checks see: what they check is that the link is not followed, not written through
+      const decoy = path.join(e.dir, `decoy-${decoys.length}`);
+      fs.writeFileSync(decoy, text, 'latin1');
+      fs.rmSync(file);
+      fs.symlinkSync(decoy, file);
+      decoys.push({ rel, decoy, bytes: Buffer.from(text, 'latin1') });
+    } else if (how === 'cut') fs.truncateSync(file, at);
     else if (how === 'empty') fs.truncateSync(file, 0);
     else {
       const fd = fs.openSync(file, 'r+');
@@ -309,14 +368,18 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       fs.closeSync(fd);
     }
     damaged.add(rel);
-    const from = how === 'empty' ? 0 : at;
+    // (a link is not followed: its file is as good as empty)
+    const from = how === 'empty' || how === 'link' ? 0 : at;
     step(`damage ${rel} (${how} at ${from} of ${size})`);
     // what the damage may lose: the lines it touched, from the start of the first (a cut
     // after a line's number loses that line too); an overwrite touches no line after them
     const first = text.lastIndexOf('\n', from - 1) + 1;
     const last = how === 'overwrite' ? text.indexOf('\n', from + 11) : -1;
     const touched = text.slice(first, last < 0 ? undefined : last);
-    if (/^queue\/\d+\.log$/.test(rel) || /^scores\//.test(rel)) for (const n of numbersIn(touched)) if (lines[n]) lines[n].mayBeLost = true;
+    if (/^queue\/\d+\.log$/.test(rel) || /^scores\//.test(rel)) {
+      const touchedNumbers = new Set(numbersIn(touched));
+      for (const l of lines) if (touchedNumbers.has(l.n)) l.mayBeLost = true;
+    }
     if (/^queue\/(cursor|epoch)\.json$/.test(rel)) excused.learnedTwice = true;
     // a damaged queue, retained windows or window state may lose closed windows (documented)
     if (/^(queue|window-scores|windows)\//.test(rel)) excused.windowsLost = true;
@@ -428,6 +491,26 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         // windows/pools/ or open.json, which refer to one another)
         damage(fault === 'damage' ? '' : 'windows/');
         await launch();
+      } else if (fault === 'osqueryd-midburst') {
+        // osqueryd stops (telling its extensions, or vanishing) while it logs a burst's lines:
+        // those in flight may be acknowledged or fail; the extension stops on its own
+        const after = Math.floor(random() * 400);
+        const notify = random() < 0.5;
+        step(`burst ${count}, osqueryd ${notify ? 'stops' : 'vanishes'} after ${after} ms`);
+        let stopping: Promise<void> | null = null;
+        await burst(count, after, () => (stopping = e.emu.stop({ notifyExtensions: notify })));
+        await within('osqueryd stops', opts.deadlineMs, stopping ?? Promise.resolve());
+        await stopped(e.child!, 'osqueryd-midburst');
+        await within('osqueryd starts', opts.deadlineMs, e.emu.start());
+        await launch();
+      } else if (fault === 'link') {
+        // a state file swapped for a symbolic link between two lives (a local attacker with
+        // the directory's write access, or a restore that made links): never followed, set aside
+        const after = Math.floor(random() * 400);
+        step(`burst ${count}, SIGKILL after ${after} ms`);
+        await burst(count, after);
+        damage('', true);
+        await launch();
       } else {
         // the disk fills right after a burst, while its lines are queued and being scored;
         // the lines logged then cannot be queued (counted dropped)
@@ -477,6 +560,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     e.child!.kill('SIGTERM');
     await stopped(e.child!, 'the last SIGTERM');
     const left = files(e.stateDir);
+    // every file and folder the extension made is its own (explicit modes, whatever the umask:
+    // the harness's is the shell's, usually 022), the harness's filler aside
+    const open = modesOpen(e.stateDir).filter((f) => f !== 'filler');
+    if (open.length) violations.push(`state files others may read or write: ${open.slice(0, 10).join(', ')}`);
+    for (const d of decoys) {
+      const now = fs.readFileSync(d.decoy);
+      if (!now.equals(d.bytes))
+        violations.push(`${d.rel}, swapped for a link to ${d.decoy}, was written through the link (${d.bytes.length} bytes then, ${now.length} now)`);
+    }
     const tmp = left.filter((f) => /\.tmp$/.test(f));
     if (tmp.length) violations.push(`copies left after the last stop: ${tmp.join(', ')}`);
     const segments = left.filter((f) => /^queue\/\d+\.log$/.test(f));
@@ -504,7 +596,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await e.close().catch(() => undefined);
   }
   if (violations.length && opts.log) opts.log(`its log:\n${e.stderr.join('')}`);
-  return { seed: opts.seed, steps, violations, sent: sent || lines.length, acknowledged: lines.filter((l) => l.acked).length };
+  return { seed: opts.seed, steps, violations, sent: sent || lines.length, acknowledged: lines.filter((l) => l.acked).length, twinsAcrossStarts };
 }
 
 /** a stream line's unixTime (test/helpers/emulated.ts, processLine) */
@@ -524,16 +616,28 @@ async function check(
   note: (s: string) => void,
 ) {
   const rows = await e.emu.query('SELECT subject, columns FROM anomaly_scores');
+  /** rows found of each line number (twins share one: chaos3) */
   const times = new Map<number, number>();
   for (const r of rows) {
     const n = Number(JSON.parse(r.columns).pid);
     times.set(n, (times.get(n) ?? 0) + 1);
   }
-  const twice = [...times].filter(([, c]) => c > 1).map(([n]) => n);
+  /** lines sent of each number; and those acknowledged that no fault may lose */
+  const sentOf = new Map<number, number>();
+  const neededOf = new Map<number, number>();
+  for (const l of lines) {
+    sentOf.set(l.n, (sentOf.get(l.n) ?? 0) + 1);
+    if (l.acked && !l.mayBeLost) neededOf.set(l.n, (neededOf.get(l.n) ?? 0) + 1);
+  }
+  const twice = [...times]
+    .filter(([n, c]) => c > (sentOf.get(n) ?? 0))
+    .map(([n, c]) => `${n}${(sentOf.get(n) ?? 0) > 1 ? ` (${c} rows of ${sentOf.get(n)} lines)` : ''}`);
   if (twice.length) violations.push(`${twice.length} rows kept more than once in anomaly_scores: lines ${twice.slice(0, 20).join(', ')}`);
-  const lost = lines.filter((l) => l.acked && !l.mayBeLost && !times.has(l.i)).map((l) => l.i);
+  const lost = [...neededOf]
+    .filter(([n, c]) => (times.get(n) ?? 0) < c)
+    .map(([n, c]) => `${n}${c > 1 ? ` (${times.get(n) ?? 0} rows of ${c} identical lines)` : ''}`);
   if (lost.length) violations.push(`${lost.length} acknowledged lines have no row in anomaly_scores: ${lost.slice(0, 20).join(', ')}`);
-  const stray = [...times.keys()].filter((n) => !lines[n]);
+  const stray = [...times.keys()].filter((n) => !sentOf.has(n));
   if (stray.length) violations.push(`rows of lines never sent: ${stray.slice(0, 20).join(', ')}`);
   // closed windows (anomaly_windows): none kept twice, and every window the stream's newest
   // scored row has closed (its end and the grace passed) is kept, unless a fault may lose it
@@ -546,8 +650,8 @@ async function check(
     const newest = Math.max(...[...times.keys()].map((n) => LINE_TIME(n)));
     const due = new Set<string>();
     for (const l of lines)
-      if (times.has(l.i)) {
-        const start = Math.floor(LINE_TIME(l.i) / WINDOW_SECONDS) * WINDOW_SECONDS;
+      if (times.has(l.n)) {
+        const start = Math.floor(LINE_TIME(l.n) / WINDOW_SECONDS) * WINDOW_SECONDS;
         if (newest > start + WINDOW_SECONDS + WINDOW_GRACE) due.add(`uid:${l.user} ${start}`);
       }
     const missing = [...due].filter((k) => !seen.has(k));
@@ -559,7 +663,7 @@ async function check(
   // lives, each killed within its first minute). A subject never saved is lost with its
   // process, as what a saved one learnt since its save is: learnt 0, allowed after a SIGKILL,
   // a violation otherwise. Waiting for it to be listed waited for ever.
-  const withRows = users.filter((u) => lines.some((l) => l.user === u && times.has(l.i)));
+  const withRows = users.filter((u) => lines.some((l) => l.user === u && times.has(l.n)));
   await until(
     'the scorer is ready',
     deadlineMs,
@@ -568,9 +672,10 @@ async function check(
   );
   const models = await e.emu.query("SELECT subject, events FROM anomaly_models WHERE model = 'rarity'");
   for (const u of withRows) {
-    const scored = lines.filter((l) => l.user === u && times.has(l.i)).length;
+    const numbers = new Set(lines.filter((l) => l.user === u).map((l) => l.n));
+    const scored = [...numbers].reduce((sum, n) => sum + (times.get(n) ?? 0), 0);
     // a row in a damaged part of the retained scores may have been learnt
-    const most = lines.filter((l) => l.user === u && (times.has(l.i) || l.mayBeLost)).length;
+    const most = scored + lines.filter((l) => l.user === u && l.mayBeLost).length;
     const listed = models.find((m) => m.subject === `uid:${u}@h`);
     if (!listed) note(`(uid:${u}@h has ${scored} rows scored and no subject: none saved before a SIGKILL)`);
     const learned = Number(listed?.events ?? 0);
@@ -589,7 +694,7 @@ async function main(args: string[]) {
   if (args.includes('--help') || args.includes('-h')) {
     // (--help once ran seed 1 for 30 rounds: an unknown flag is not an error here)
     console.log(
-      'npm run chaos -- [--seed N | --seeds A-B] [--rounds R (30)] [--users U (3)] [--disk SIZE (24m)] [--deadline MS (120000)] [--faults a,b] [--verbose]\n' +
+      'npm run chaos -- [--seed N | --seeds A-B] [--rounds R (30)] [--users U (3)] [--disk SIZE (24m)] [--deadline MS (120000)] [--faults a,b] [--twins SHARE (0)] [--verbose]\n' +
         `faults: ${[...new Set(FAULTS)].join(', ')}\n` +
         'each seed: its steps, lines sent, held or VIOLATED (docs/hardening.md, "Randomised faults"); exit 1 when a seed did not hold',
     );
@@ -606,6 +711,7 @@ async function main(args: string[]) {
   const disk = option(args, 'disk') ?? '24m';
   const deadlineMs = Number(option(args, 'deadline') ?? 120_000);
   const faults = option(args, 'faults')?.split(',') as Fault[] | undefined;
+  const twins = Number(option(args, 'twins') ?? 0);
   const unknown = faults?.filter((f) => !(FAULTS as readonly string[]).includes(f));
   if (unknown?.length) {
     console.error(`unknown faults: ${unknown.join(', ')} (known: ${[...new Set(FAULTS)].join(', ')})`);
@@ -619,14 +725,14 @@ async function main(args: string[]) {
   let failed = 0;
   for (const seed of seeds) {
     const started = Date.now();
-    const r = await runChaos({ seed, rounds, users, disk, deadlineMs, faults, log: args.includes('--verbose') ? (s) => console.log(s) : undefined });
+    const r = await runChaos({ seed, rounds, users, disk, deadlineMs, faults, twins, log: args.includes('--verbose') ? (s) => console.log(s) : undefined });
     const secs = ((Date.now() - started) / 1000).toFixed(1);
     if (r.skipped) {
       console.log(`seed ${seed}: skipped (${r.skipped})`);
       continue;
     }
     console.log(
-      `seed ${seed}: ${r.steps.length} steps, ${r.sent} lines sent, ${r.acknowledged} acknowledged, ${secs} s: ${r.violations.length ? 'VIOLATED' : 'held'}`,
+      `seed ${seed}: ${r.steps.length} steps, ${r.sent} lines sent, ${r.acknowledged} acknowledged${twins ? `, ${r.twinsAcrossStarts} twins across a start` : ''}, ${secs} s: ${r.violations.length ? 'VIOLATED' : 'held'}`,
     );
     if (r.violations.length) {
       failed++;

@@ -69,6 +69,17 @@ export class RunJournal {
     // (the piece after the last newline is torn, whatever it looks like)
     lines.pop();
     const head = HEAD.exec(lines[0] ?? '');
+    // A whole first line that is no head is damage: taken for no journal, the run got a new
+    // epoch and wrote over the killed run's rows, which, retained, were then taken for the
+    // extension's and never learnt by the subjects that had not saved them (chaos3). Without
+    // the epoch they cannot be resumed; the run stops, as for a journal it cannot read. (A head
+    // torn by a kill in the run's first write has no newline: nothing was scored after it.)
+    if (!head && lines.length)
+      throw new CliError(
+        `the journal of the run under way ${this.file} is damaged (its first line is not \`run <epoch>\`): ` +
+          'remove it to start afresh (a killed run it recorded is then not resumed: its rows may be learnt twice or not at all)',
+        EXIT.dataerr,
+      );
     this.epoch = `${RUN_EPOCH}${head ? head[1] : crypto.randomBytes(8).toString('hex')}`;
     if (head) {
       this.written = true;

@@ -31,7 +31,7 @@ import { modelsTable } from './tables/models';
 import { scoresTable } from './tables/scores';
 import { windowsTable } from './tables/windows';
 import { ALERT_QUERY, WARM_UP, warmUp } from './warm';
-import { removeLeftoverCopies } from '../state/atomic';
+import { leftoverCopiesRemoved, removeLeftoverCopies } from '../state/atomic';
 import { nextTurn } from '../state/store';
 import { lockStateDir, StateInUse } from '../state/lock';
 
@@ -152,11 +152,7 @@ export class AnomalyExtension {
     if (this.releaseState) {
       // (only with the lock: without it, 'anomaly train' may be writing a copy right now)
       const left = removeLeftoverCopies(config.state_dir);
-      if (left.files)
-        log(
-          'warn',
-          `removed ${left.files} copies of state files (${left.bytes} bytes) left by a stop in the middle of a save; the files they were to replace are as last saved`,
-        );
+      if (left.files) log('warn', leftoverCopiesRemoved(left));
     }
     await this.waitForManager();
     if (this.stopping) return;

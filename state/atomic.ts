@@ -112,6 +112,11 @@ const STATE_SUBDIRS = ['.', 'subjects', 'windows', path.join('windows', 'subject
  * anything but a regular file are unlinked, never followed; a subdirectory that is a link is
  * skipped.
  */
+/** what a holder of the lock says of the copies removeLeftoverCopies removed (the extension, `anomaly score` and `train`) */
+export function leftoverCopiesRemoved(left: { files: number; bytes: number }): string {
+  return `removed ${left.files} copies of state files (${left.bytes} bytes) left by a stop in the middle of a save; the files they were to replace are as last saved`;
+}
+
 export function removeLeftoverCopies(stateDir: string): { files: number; bytes: number } {
   let files = 0;
   let bytes = 0;

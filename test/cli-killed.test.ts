@@ -3,10 +3,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import t, { type Test } from 'tap';
-import { STORED_MARK } from '../state/retained';
 import { anomaly } from './helpers/cli';
 import { bareNode } from './helpers/bare-node';
-import { JUMPVM_LOG, WORKSTATION_EXPORT } from './helpers/paths';
+import { eventsLearnt, idsOf as ids, killedRunFixture, retainedIds } from './helpers/cli-state';
+import { WORKSTATION_EXPORT } from './helpers/paths';
 
 // crashlearn: `anomaly score` killed without warning (SIGKILL, the OOM killer, a power cut)
 // had retained the rows of its batches so far, and saved neither its ledger nor, perhaps, the
@@ -16,38 +16,11 @@ import { JUMPVM_LOG, WORKSTATION_EXPORT } from './helpers/paths';
 // (test/helpers/cli-killed.ts), then run again, it must leave what one whole run leaves: every
 // row learnt once, retained once, in its ledger, and shown once.
 
-const DAYS = 10;
-
-/** the sum of the events each saved subject learnt */
-function eventsLearnt(state: string): number {
-  const dir = path.join(state, 'subjects');
-  return fs.readdirSync(dir).reduce((sum, f) => sum + (JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')).payload.events as number), 0);
-}
-
-/** the ids of the rows score printed, or of the rows retained */
-const ids = (out: string) =>
-  out
-    .trim()
-    .split('\n')
-    // (a segment's first line is the store's mark, not a row: state/retained.ts)
-    .filter((l) => l && l !== STORED_MARK)
-    .map((l) => JSON.parse(l).id as string);
-
 /** a folder for the test, the config (one subject resident at a time: every other is saved as the next one's rows come) and the jumpvm log once a day: two batches (2,000 rows, then the rest) */
 function setUp(t: Test): { dir: string; cfg: string; log: string; rows: number } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-killed-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const cfg = path.join(dir, 'anomaly.json');
-  fs.writeFileSync(
-    cfg,
-    JSON.stringify({ learning: { min_events: 150, min_days: 0 }, models: { rarity: true, ocsvm: true, lstm: false }, memory: { resident_subjects: 1 } }),
-  );
-  const lines = fs.readFileSync(JUMPVM_LOG, 'utf8').trim().split('\n');
-  const log = path.join(dir, 'days.log');
-  const days: string[] = [];
-  for (let d = 0; d < DAYS; d++) for (const l of lines) days.push(JSON.stringify({ ...JSON.parse(l), unixTime: JSON.parse(l).unixTime + d * 86_400 }));
-  fs.writeFileSync(log, `${days.join('\n')}\n`);
-  return { dir, cfg, log, rows: days.length };
+  return { dir, ...killedRunFixture(dir) };
 }
 
 /** the `anomaly` command with `args`, SIGKILLed at `at` (test/helpers/cli-killed.ts) */
@@ -102,10 +75,7 @@ t.test('score killed at any point, then run again, learns every row once and ret
     t.equal(eventsLearnt(state), learnt, `${at}: the subjects learnt every row once, as one whole run`);
     t.same(ids(again.out), ids(once.out), `${at}: every row shown once, in the order of the log`);
     t.equal(fs.readFileSync(path.join(state, 'scored-runs'), 'utf8').trim().split('\n').length, rows, `${at}: every row in the ledger`);
-    const kept = fs
-      .readdirSync(path.join(state, 'scores'))
-      .filter((f) => f.endsWith('.jsonl'))
-      .flatMap((f) => ids(fs.readFileSync(path.join(state, 'scores', f), 'utf8')));
+    const kept = retainedIds(state);
     t.equal(kept.length, rows, `${at}: every row retained once`);
     t.equal(new Set(kept).size, rows);
     t.notOk(fs.existsSync(path.join(state, 'scoring-run')), `${at}: the run is over`);
@@ -192,4 +162,60 @@ t.test('a killed run resumed with its logs in another order says that rows may b
   const again = anomaly(['train', '--log', b, '--log', a, '--state', state, '--config', cfg, '--quiet']);
   t.equal(again.code, 0, again.err);
   t.match(again.err, /warn: [\d,]+ rows a train killed before it finished had begun were read in another order than it read them/);
+});
+
+t.test('score whose batch the disk refused, its subjects and ledger saved, learns that batch once when run again (chaos3)', async (t) => {
+  // chaos3: a batch scored (and learnt) whose rows the retained store refused (a full disk
+  // refuses the 2,000 rows' write and takes the subjects' and ledger's smaller files) threw out
+  // of the loop; the `finally` saved the subjects that learnt it and the ledger without it, and
+  // removed the journal that named its rows. The next run found the rows neither retained, in
+  // the ledger nor in a journal, and learnt them a second time.
+  const { dir, cfg, log, rows } = setUp(t);
+  const trained = path.join(dir, 'trained');
+  fs.mkdirSync(trained);
+  t.equal(anomaly(['train', '--log', WORKSTATION_EXPORT, '--state', trained, '--config', cfg, '--quiet']).code, 0);
+  const score = (state: string) => anomaly(['score', '--log', log, '--state', state, '--config', cfg]);
+  const whole = path.join(dir, 'whole');
+  fs.cpSync(trained, whole, { recursive: true });
+  const once = score(whole);
+  t.equal(once.code, 0, once.err);
+  for (const at of ['retained:1', 'retained:2']) {
+    const state = path.join(dir, at.replace(':', '-'));
+    fs.cpSync(trained, state, { recursive: true });
+    const refused = spawnSync(
+      ...bareNode([path.join(__dirname, 'helpers', 'cli-killed.js'), 'score', '--log', log, '--state', state, '--config', cfg, '--quiet']),
+      { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ANOMALY_CONFIG: '', CLI_FAIL_AT: at } },
+    );
+    t.not(refused.status, 0, `${at}: the refused write ends the run with an error`);
+    t.match(refused.stderr, /ENOSPC/, `${at}: and says why`);
+    t.ok(fs.existsSync(path.join(state, 'scoring-run')), `${at}: the journal of the rows the run had begun is kept`);
+    const again = score(state);
+    t.equal(again.code, 0, again.err);
+    t.equal(eventsLearnt(state), eventsLearnt(whole), `${at}: the subjects learnt every row once, as one whole run`);
+    t.same(ids(again.out), ids(once.out), `${at}: every row shown once, in the order of the log`);
+    const kept = retainedIds(state);
+    t.equal(kept.length, rows, `${at}: every row retained once`);
+    t.equal(new Set(kept).size, rows);
+    t.notOk(fs.existsSync(path.join(state, 'scoring-run')), `${at}: the run is over`);
+  }
+});
+
+t.test('score stopped between batches by a log that is no results output clears its journal: nothing of it is left to resume (chaos3)', async (t) => {
+  // the refinement of the test above: only a batch begun and not kept leaves the journal; a
+  // throw between batches leaves every row scored in the ledger, and a journal kept then made
+  // the next run on other logs warn of rows "not in these logs" that were all kept
+  const { dir, cfg, log } = setUp(t);
+  const state = path.join(dir, 'state');
+  t.equal(anomaly(['train', '--log', WORKSTATION_EXPORT, '--state', state, '--config', cfg, '--quiet']).code, 0);
+  const junk = path.join(dir, 'junk.log');
+  fs.writeFileSync(junk, '{"a":1}\n'.repeat(200));
+  const stopped = anomaly(['score', '--log', log, '--log', junk, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(stopped.code, 65, `the second log ends the run (${stopped.err.trim().split('\n').pop()})`);
+  t.notOk(fs.existsSync(path.join(state, 'scoring-run')), 'the run is over: its rows are in its ledger');
+  const other = path.join(dir, 'other.log');
+  const year = 365 * 86_400;
+  fs.writeFileSync(other, `${JSON.stringify({ ...JSON.parse(fs.readFileSync(log, 'utf8').split('\n')[0]), unixTime: 1_900_000_000 + year })}\n`);
+  const next = anomaly(['score', '--log', other, '--state', state, '--config', cfg, '--quiet']);
+  t.equal(next.code, 0, next.err);
+  t.notMatch(next.err, /not in these logs/, 'nothing said of rows left by a run');
 });

@@ -66,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
       EXIT.noinput,
     );
   if (!lexists(config.state_dir)) throw untrained(' (no such directory)');
-  holdState(config, 'anomaly score');
+  holdState(config, 'anomaly score', log);
   const bar = progress(process.stderr, Boolean(flags.quiet));
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
   if (!scorer.summaries().some((m) => m.state === 'monitoring')) throw untrained('');
@@ -135,6 +135,8 @@ export async function run(argv: string[]): Promise<number> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  /** a batch is begun (its rows in the journal) and not yet kept (retained and in the ledger) */
+  let begun = false;
   try {
     for await (const batch of logBatches(
       files,
@@ -167,6 +169,7 @@ export async function run(argv: string[]): Promise<number> {
       if (news.length) {
         // (written before they are scored: a subject unloaded on the way saves what it learnt of them)
         const numbers = news.map((row) => ledger.numberOf(row));
+        begun = true;
         const marks = journal.placesOf(numbers);
         // (under the ids the ledger counted over every row read, the known ones too)
         let scored = await scorer.scoreRows(
@@ -182,6 +185,7 @@ export async function run(argv: string[]): Promise<number> {
         retainedWindows.append(windows.add(scored.filter((_, i) => !learnt[i])));
         // noted once kept: a batch that failed is not taken for scored by the next run
         for (const row of news) ledger.note(row);
+        begun = false;
         show(scored);
       }
       bar.update('scoring', stats.rows, 0);
@@ -197,12 +201,19 @@ export async function run(argv: string[]): Promise<number> {
     // after the scores are kept: a row in the ledger whose score was lost would be shown as
     // nothing the next time, while a row scored and kept but not in the ledger is scored again
     ledger.save();
-    // (reached only once everything above is saved: a throw leaves the run to the next one)
-    const unmet = journal.unmet;
-    const reordered = journal.outOfOrder;
-    journal.commit();
-    if (unmet) log('warn', killedRunUnmet(unmet, 'score'));
-    if (reordered) log('warn', killedRunReordered(reordered, 'score'));
+    // (reached only once everything above is saved: a throw leaves the run to the next one.
+    // So does a batch that threw out of the loop once begun, its rows scored and learnt but
+    // not retained nor in the ledger (a full disk refused the segment's write and took the
+    // smaller files above): the journal names them, so that the next run retains them and
+    // learns only what no saved subject learnt; committed, it learnt them twice (chaos3). A
+    // throw between batches (a log found not to be results) leaves nothing begun: committed)
+    if (!begun) {
+      const unmet = journal.unmet;
+      const reordered = journal.outOfOrder;
+      journal.commit();
+      if (unmet) log('warn', killedRunUnmet(unmet, 'score'));
+      if (reordered) log('warn', killedRunReordered(reordered, 'score'));
+    }
   }
   const stopped = stoppedBy as NodeJS.Signals | null;
   // as train says: a file of other lines (syslog, osqueryd.INFO) is not an empty day of results

@@ -11,7 +11,7 @@ import { jsonShown, oneLine, showHidden } from '../../extension/hidden-chars';
 import { COMMAND_USER, prepareStateDir, StateDirError, trustStateDir, untrustedPlace } from '../../extension/statedir';
 import { CliError, EXIT } from '../exit';
 import { lockStateDir, StateInUse } from '../../state/lock';
-import { untrustedFile } from '../../state/atomic';
+import { leftoverCopiesRemoved, removeLeftoverCopies, untrustedFile } from '../../state/atomic';
 
 export const STATE_FLAGS = {
   state: { kind: 'value' },
@@ -82,7 +82,7 @@ export function configFrom(flags: Record<string, unknown>, access: 'write' | 're
  * Hold the state directory for this command until the process exits (state/lock.ts): a
  * running extension would save its own subjects over what train or score write there.
  */
-export function holdState(config: AnomalyConfig, what: string): void {
+export function holdState(config: AnomalyConfig, what: string, log?: LogFn): void {
   let release: () => void;
   try {
     release = lockStateDir(config.state_dir, what);
@@ -92,6 +92,12 @@ export function holdState(config: AnomalyConfig, what: string): void {
     throw new CliError(`state directory ${config.state_dir}: cannot take its lock (${(err as Error).message})`, EXIT.cantcreat);
   }
   process.once('exit', release);
+  // The copies a run killed mid-save left (a subject's file is megabytes), removed as the
+  // extension removes them once it holds the lock: no other writer can be writing one now.
+  // Only the extension did, and a state only the command line used kept one more for each
+  // run killed while it saved (chaos3)
+  const left = removeLeftoverCopies(config.state_dir);
+  if (left.files) log?.('warn', leftoverCopiesRemoved(left));
 }
 
 /** whether anything (a link too, even a dangling one) is at `p` */

@@ -61,7 +61,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = stderrLog(flags);
   const files = distinctInputs(given, 'learnt', log);
   const config = configFrom(flags);
-  holdState(config, 'anomaly train');
+  holdState(config, 'anomaly train', log);
   const bar = progress(process.stderr, Boolean(flags.quiet));
   const scorer = await Scorer.open({ config, stateDir: config.state_dir, log });
   const windows = new WindowScorer(windowOptionsFrom(config, path.join(config.state_dir, 'windows'), log));

@@ -9,6 +9,9 @@ import { TrainLedger } from '../../cli/train-ledger';
 //   retained  rows appended to the retained scores (a batch)
 //   subject   a subject's file written (a resident subject unloaded, or the final save)
 //   ledger    a ledger saved
+// Or, with `CLI_FAIL_AT` `retained:<n>` instead, the n-th append to the retained scores is
+// refused as a full disk refuses a chunk: nothing of it written (the store cuts a refused
+// write back), ENOSPC thrown; the command goes on as it would after that (chaos3).
 // The command's arguments are this script's. Used by test/cli-killed.test.ts.
 
 const [point, nth] = (process.env.CLI_KILL_AT ?? '').split(':');
@@ -28,6 +31,18 @@ function killAfter(name: string, proto: object, method: string): void {
 }
 
 killAfter('retained', RetainedScores.prototype, 'append');
+
+const [failPoint, failNth] = (process.env.CLI_FAIL_AT ?? '').split(':');
+if (failPoint === 'retained') {
+  const p = RetainedScores.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const original = p.append;
+  let calls = 0;
+  p.append = function (this: unknown, ...args: unknown[]) {
+    if (++calls === (Number(failNth) || 1))
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+    return original.apply(this, args);
+  };
+}
 killAfter('subject', Scorer.prototype, 'writeSubject');
 killAfter('ledger', TrainLedger.prototype, 'save');
 
