@@ -16,11 +16,16 @@ import { WORKSTATION_EXPORT } from './helpers/paths';
 // (test/helpers/cli-killed.ts), then run again, it must leave what one whole run leaves: every
 // row learnt once, retained once, in its ledger, and shown once.
 
-/** a folder for the test, the config (one subject resident at a time: every other is saved as the next one's rows come) and the jumpvm log once a day: two batches (2,000 rows, then the rest) */
+/** the file's folder, with the config and the log of test/helpers/cli-state.ts, made once */
+const base = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-killed-'));
+t.teardown(() => fs.rmSync(base, { recursive: true, force: true }));
+const fixture = killedRunFixture(base);
+
+/** a folder for the test, the file's config and log */
 function setUp(t: Test): { dir: string; cfg: string; log: string; rows: number } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-killed-'));
+  const dir = fs.mkdtempSync(path.join(base, 'test-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return { dir, ...killedRunFixture(dir) };
+  return { dir, ...fixture };
 }
 
 /** the `anomaly` command with `args`, SIGKILLed at `at` (test/helpers/cli-killed.ts) */
@@ -33,12 +38,49 @@ function killedAt(at: string, args: string[]) {
   });
 }
 
+// Several tests start from the same state: the workstation's export trained, or the file's
+// log scored or trained and killed at the same point. Each is made once (a CLI run of 2–6 s
+// of CPU) and copied into the test that starts from it, with the run that made it, which
+// that test checks as it did when it made its own.
+const made = new Map<string, { state: string; run: { status: number | null; signal: NodeJS.Signals | null; stderr: string } }>();
+function shared(name: string, make: (state: string) => { status: number | null; signal: NodeJS.Signals | null; stderr: string }) {
+  let m = made.get(name);
+  if (!m) {
+    const state = path.join(base, 'made', name);
+    m = { state, run: make(state) };
+    made.set(name, m);
+  }
+  return m;
+}
+
+/** `name`'s state copied to `to`, and the run that made it */
+function copyOf(m: ReturnType<typeof shared>, to: string) {
+  fs.cpSync(m.state, to, { recursive: true });
+  return m.run;
+}
+
+/** a state that trained the workstation's export (another host: every jumpvm subject is new to it) */
+const trainedWorkstation = () =>
+  shared('trained', (state) => {
+    const r = anomaly(['train', '--log', WORKSTATION_EXPORT, '--state', state, '--config', cfg, '--quiet']);
+    return { status: r.code, signal: null, stderr: r.err };
+  });
+
+/** the state `command` of the file's log left, killed at `at`: score from a trained state, train from none */
+const killedRun = (command: 'score' | 'train', at: string, to: string) =>
+  copyOf(
+    shared(`${command}-${at.replace(':', '-')}`, (state) => {
+      if (command === 'score') copyOf(trainedWorkstation(), state);
+      return killedAt(at, [command, '--log', log, '--state', state, '--config', cfg]);
+    }),
+    to,
+  );
+
 t.test('score killed at any point, then run again, learns every row once and retains it once', async (t) => {
   const { dir, cfg, log, rows } = setUp(t);
-  const trained = path.join(dir, 'trained');
-  fs.mkdirSync(trained);
-  const train = anomaly(['train', '--log', WORKSTATION_EXPORT, '--state', trained, '--config', cfg, '--quiet']);
-  t.equal(train.code, 0, train.err);
+  const train = trainedWorkstation();
+  t.equal(train.run.status, 0, train.run.stderr);
+  const trained = train.state;
   const score = (state: string) => anomaly(['score', '--log', log, '--state', state, '--config', cfg]);
   const copy = (name: string) => {
     const state = path.join(dir, name);
@@ -58,16 +100,8 @@ t.test('score killed at any point, then run again, learns every row once and ret
     ['subject:5', 'some subjects saved at the end, not all'],
     ['ledger:1', 'everything saved but the end of the run'],
   ]) {
-    const state = copy(at.replace(':', '-'));
-    const killed = spawnSync(
-      ...bareNode([path.join(__dirname, 'helpers', 'cli-killed.js'), 'score', '--log', log, '--state', state, '--config', cfg, '--quiet']),
-      {
-        encoding: 'utf8',
-        // (what it printed is not kept: spawnSync ends a child that prints more than maxBuffer)
-        stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, ANOMALY_CONFIG: '', CLI_KILL_AT: at },
-      },
-    );
+    const state = path.join(dir, at.replace(':', '-'));
+    const killed = killedRun('score', at, state);
     t.equal(killed.signal, 'SIGKILL', `killed at ${at}: ${what} (${killed.stderr.trim().split('\n').pop()})`);
     const again = score(state);
     t.equal(again.code, 0, again.err);
@@ -89,7 +123,7 @@ t.test('train killed as it saves a subject, then run again, learns every row onc
   t.equal(train(whole).code, 0);
   for (const at of ['subject:2', 'subject:5']) {
     const state = path.join(dir, at.replace(':', '-'));
-    const killed = killedAt(at, ['train', '--log', log, '--state', state, '--config', cfg]);
+    const killed = killedRun('train', at, state);
     t.equal(killed.signal, 'SIGKILL', `killed at ${at} (${killed.stderr.trim().split('\n').pop()})`);
     t.ok(eventsLearnt(state) > 0, 'a subject that learnt part of the log was saved');
     const again = train(state);
@@ -112,10 +146,10 @@ t.test('a killed run resumed on other logs says that the rows it had begun are l
   for (const [command, at] of [
     ['score', 'retained:1'],
     ['train', 'subject:2'],
-  ]) {
+  ] as const) {
     const state = path.join(dir, command);
-    if (command === 'score') t.equal(anomaly(['train', '--log', WORKSTATION_EXPORT, '--state', state, '--config', cfg, '--quiet']).code, 0);
-    const killed = killedAt(at, [command, '--log', log, '--state', state, '--config', cfg]);
+    if (command === 'score') t.equal(trainedWorkstation().run.status, 0);
+    const killed = killedRun(command, at, state);
     t.equal(killed.signal, 'SIGKILL', `${command} killed at ${at} (${killed.stderr.trim().split('\n').pop()})`);
     const rerun = () => anomaly([command, '--log', other, '--state', state, '--config', cfg, '--quiet']);
     const first = rerun();
@@ -130,10 +164,10 @@ t.test('a killed run resumed on other logs says that the rows it had begun are l
   }
   // killed once its ledger was saved, before the journal was removed: its rows, read again, are
   // all known, which is no log other than its own
-  for (const command of ['score', 'train']) {
+  for (const command of ['score', 'train'] as const) {
     const state = path.join(dir, `${command}-saved`);
-    if (command === 'score') t.equal(anomaly(['train', '--log', WORKSTATION_EXPORT, '--state', state, '--config', cfg, '--quiet']).code, 0);
-    const killed = killedAt('ledger:1', [command, '--log', log, '--state', state, '--config', cfg]);
+    if (command === 'score') t.equal(trainedWorkstation().run.status, 0);
+    const killed = killedRun(command, 'ledger:1', state);
     t.equal(killed.signal, 'SIGKILL', `${command} killed at ledger:1`);
     t.ok(fs.existsSync(path.join(state, command === 'score' ? 'scoring-run' : 'training-run')), `${command}: its journal left`);
     const again = anomaly([command, '--log', log, '--state', state, '--config', cfg, '--quiet']);
