@@ -20,6 +20,7 @@ import { WORKSTATION_EXPORT } from './helpers/paths';
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'anomaly-cli-killed-'));
 t.teardown(() => fs.rmSync(base, { recursive: true, force: true }));
 const fixture = killedRunFixture(base);
+const { cfg, log } = fixture;
 
 /** a folder for the test, the file's config and log */
 function setUp(t: Test): { dir: string; cfg: string; log: string; rows: number } {
