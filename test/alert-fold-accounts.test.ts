@@ -114,3 +114,41 @@ t.test('the same state under a users table that does not list the account folds 
     `and the unlisted account with it (${rows.filter((r) => r.model !== 'held-back').length} rows shown; ${rows.find((r) => r.subject === '*')?.event})`,
   );
 });
+
+t.test("until osqueryd answers the extension's first users lookup the tier is empty; the next bad run after it answers the account (revacct)", async (t) => {
+  // a restart under a busy osqueryd: the tables answer once the retained scores are read, the
+  // accounts only once the lookup is answered. The bad query looks back a day, so this delays
+  // the alert by a run, it does not lose it (docs/hardening.md, revacct)
+  const now = Math.floor(Date.now() / 1000);
+  const e = await emulated({ users: [...HOST_USERS, { uid: '1005', username: 'sysupd' }], config: { learning: { min_events: 100000, min_days: 0 } } });
+  t.teardown(() => e.close());
+  seed(e, now);
+  let reach!: () => void;
+  let open!: () => void;
+  const reached = new Promise<void>((r) => (reach = r));
+  const opened = new Promise<void>((r) => (open = r));
+  e.emu.beforeQueryAnswer = async (sql) => {
+    if (!/FROM users/i.test(sql)) return;
+    reach();
+    await opened;
+  };
+  await e.launch();
+  await reached;
+  const before = await e.emu.query(alerts.queries.bad.query);
+  t.notOk(
+    before.some((r) => r.id === 'sysupd-bad'),
+    'while the lookup is held, the account ranks with the crowd and is folded',
+  );
+  open();
+  e.emu.beforeQueryAnswer = null;
+  await e.emu.logResult('anomaly', processLine(1, '1002'));
+  await until(
+    () => e.emu.query("SELECT subject FROM anomaly_scores WHERE query = 'pack_user-behavior_process_events' AND subject = 'bob'"),
+    (r) => r.length > 0,
+  );
+  const after = await e.emu.query(alerts.queries.bad.query);
+  t.ok(
+    after.some((r) => r.id === 'sysupd-bad'),
+    'once it is answered, the next bad run answers it',
+  );
+});
