@@ -1,8 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import t, { type Test } from 'tap';
-import type { ScoredEvent } from '../scorer/types';
+import type { ScoredEvent, ScoredWindow } from '../scorer/types';
 import { RetainedScores } from '../state/scores';
+import { RetainedWindows } from '../state/windows';
 import { emulated, processLine, until, type Emulated } from './helpers/emulated';
 import { ROOT } from './helpers/paths';
 import { plainRow } from './helpers/scored';
@@ -61,6 +62,29 @@ function seed(e: Emulated, now: number): void {
     store.append(batch);
   }
   store.close();
+  // and the same in anomaly_windows: the crowd's windows at 0, the account's one at 0.12,
+  // all the host's window baseline's (bad_windows reads reasons and top_ids, 2 kB each here)
+  const windows = new RetainedWindows({ dir: path.join(e.stateDir, 'window-scores'), maxRows: 1_000_000, maxDays: 30 });
+  const window = (subject: string, k: number, score: number, long: boolean): ScoredWindow => ({
+    subject,
+    host: 'h',
+    start: now - 7200 + (k % 3600),
+    end: now - 6600 + (k % 3600),
+    events: 9,
+    score,
+    verdict: 'bad',
+    model: 'host:mix',
+    reasons: long ? `a mix of events this host's subjects never had ${'r'.repeat(2000)} (host:mix)` : 'a mix never seen (host:mix)',
+    top_ids: JSON.stringify(long ? Array.from({ length: 90 }, (_, j) => `crowd-${k}-${j}`) : [`crowd-${k}`]),
+  });
+  for (let i = 0; i < CROWD; i += 1_000) {
+    // two windows a subject (an hour apart): the crowd's one each fits in bad_windows' 48 MB
+    const batch = Array.from({ length: Math.min(1_000, CROWD - i) }, (_, k) => window(`uid:${100_000 + i + k}`, i + k, 0, (i + k) % 4 !== 3));
+    batch.push(...batch.map((w) => ({ ...w, start: w.start + 3600, end: w.end + 3600 })));
+    if (i === CROWD / 2) batch.push(window('sysupd', 0, 0.12, false));
+    windows.append(batch);
+  }
+  windows.close();
 }
 
 /**
@@ -68,7 +92,7 @@ function seed(e: Emulated, now: number): void {
  * table lists `users`, asked once the extension has read the table: a row of bob's (uid 1002,
  * listed in both) logged after the start is scored under his name only once the lookup answered
  */
-async function badAfterLookup(t: Test, users: Array<{ uid: string; username: string }>): Promise<Array<Record<string, string>>> {
+async function badAfterLookup(t: Test, users: Array<{ uid: string; username: string }>): Promise<Record<'rows' | 'windows', Array<Record<string, string>>>> {
   const now = Math.floor(Date.now() / 1000);
   const e = await emulated({ users, config: { learning: { min_events: 100000, min_days: 0 } } });
   t.teardown(() => e.close());
@@ -80,7 +104,7 @@ async function badAfterLookup(t: Test, users: Array<{ uid: string; username: str
     (r) => r.length > 0,
   );
   t.equal(probe.subject, 'bob', 'the extension read the users table (uid 1002 is named bob)');
-  return e.emu.query(alerts.queries.bad.query);
+  return { rows: await e.emu.query(alerts.queries.bad.query), windows: await e.emu.query(alerts.queries.bad_windows.query) };
 }
 
 const HOST_USERS = [
@@ -90,21 +114,27 @@ const HOST_USERS = [
 ];
 
 t.test(
-  "a learning account the users table lists keeps its bad row in the bad answer among a crowd of uid subjects, read through osqueryd's users table (revacct)",
+  "a learning account the users table lists keeps its bad row and window in the alert answers among a crowd of uid subjects, read through osqueryd's users table (revacct)",
   async (t) => {
-    const rows = await badAfterLookup(t, [...HOST_USERS, { uid: '1005', username: 'sysupd' }]);
+    const { rows, windows } = await badAfterLookup(t, [...HOST_USERS, { uid: '1005', username: 'sysupd' }]);
     const folded = rows.find((r) => r.subject === '*');
     t.ok(folded, `the answer has no room for every subject: the crowd's last are folded (${folded?.event})`);
     t.ok(
       rows.some((r) => r.id === 'sysupd-bad'),
       "the backdoor's row is a row of the answer",
     );
+    const foldedWindows = windows.find((r) => r.subject === '*');
+    t.ok(foldedWindows, `bad_windows has no room for every subject either (${windows.length - 1} windows and summaries shown)`);
+    t.ok(
+      windows.some((r) => r.subject === 'sysupd' && r.model === 'host:mix'),
+      "the backdoor's window is a row of bad_windows",
+    );
   },
 );
 
-t.test('the same state under a users table that does not list the account folds its row with the crowd (revacct)', async (t) => {
+t.test('the same state under a users table that does not list the account folds its row and window with the crowd (revacct)', async (t) => {
   // what makes the difference in the test above is the table osqueryd answered
-  const rows = await badAfterLookup(t, HOST_USERS);
+  const { rows, windows } = await badAfterLookup(t, HOST_USERS);
   t.ok(
     rows.some((r) => r.subject === '*'),
     'the crowd is folded',
@@ -112,6 +142,10 @@ t.test('the same state under a users table that does not list the account folds 
   t.notOk(
     rows.some((r) => r.id === 'sysupd-bad'),
     `and the unlisted account with it (${rows.filter((r) => r.model !== 'held-back').length} rows shown; ${rows.find((r) => r.subject === '*')?.event})`,
+  );
+  t.notOk(
+    windows.some((r) => r.subject === 'sysupd' && r.model === 'host:mix'),
+    `and its window (${windows.filter((r) => r.model !== 'held-back').length} windows shown)`,
   );
 });
 
