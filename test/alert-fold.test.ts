@@ -366,3 +366,26 @@ t.test('an account the host lists ranks before subjects it does not list, whatev
   t.equal(answered.length, 8, 'the room is used');
   t.ok(answered.includes('sysupd-bad'), `with it, the account is answered first (${answered.join(' ')})`);
 });
+
+t.test('the tier compares a subject as the scorer wrote it, not as a cell shows it (revacct)', async (t) => {
+  // a name with a control character is shown escaped (`\x01`); the store keeps the raw name and
+  // the users table answers it raw: the listed account is in the tier, and a subject a row wrote
+  // as the escaped text, which shows alike, is not (room for 8 rows, as above)
+  const accounts = new HostAccounts();
+  accounts.update([{ uid: '1005', username: 'sys\u0001upd' }]);
+  const share: AnswerShare = { bytes: 10_000, heldBytes: 1_000, rows: 1_000, perSubject: Infinity, rowBytes: () => 1_000, account: (s) => accounts.has(s) };
+  const store = tmpScoreStore(t);
+  const rows: ScoredEvent[] = [];
+  let i = 0;
+  const subject = (name: string, id: string, history: number, score: number): void => {
+    for (let k = 0; k < history; k++) rows.push(plainRow(i++, { id: `${id}-${k}`, subject: name, model: 'host:rarity', time: NOW - 86400 + k }));
+    rows.push(plainRow(i++, { id: `${id}-bad`, subject: name, score, verdict: 'bad', model: 'host:rarity', time: NOW - 60 }));
+  };
+  subject('sys\u0001upd', 'raw', 0, 0.25);
+  subject('sys\\x01upd', 'written', 0, 0.25);
+  for (let c = 0; c < 20; c++) subject(`uid:${100_000 + c}`, `crowd${c}`, 63, 0);
+  store.append(rows);
+  const shown = [...store.answer({ score: [{ op: '<', value: 0.3 }] }, share)].filter((r) => !('held' in r)).map((r) => (r as ScoredEvent).id);
+  t.ok(shown.includes('raw-bad'), `the listed account, raw, is answered (${shown.join(' ')})`);
+  t.notOk(shown.includes('written-bad'), 'the subject that only shows like it is not in the tier');
+});
