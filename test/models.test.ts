@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { sequenceEvent } from '../scorer/features/extract';
 import { createModel, loadModel, selectBackend } from '../scorer/models';
 import { splitContexts } from '../scorer/models/contexts';
@@ -200,38 +200,6 @@ t.test('a rarity model of the build before `argloc` ignores it, fitted again on 
   );
 });
 
-/**
- * A field a later build added (FIELD_SINCE), `features` the count of the build before it: a
- * model that build saved, and one retrained on a window of its events, score the subject's
- * routine command line (`routine[0]`, which carries the field now) as they did without the
- * field. Returns the line's bits without it.
- */
-async function routineSurvivesField(t: Test, field: string, features: number, routine: Array<[string, string | null]>): Promise<number> {
-  const cmdRow = commandEvent(field);
-  const [line, value] = routine[0];
-  const before = Array.from({ length: 300 }, (_, i) => cmdRow(i, routine[i % routine.length][0], null));
-  const old = createModel('rarity');
-  await old.fit([before]);
-  const upgraded = loadModel(JSON.parse(JSON.stringify({ ...(old.toState() as Record<string, unknown>), features })));
-  const withField = await one(upgraded, cmdRow(400, line, value), [before[0]]);
-  const withoutField = await one(upgraded, cmdRow(400, line, null), [before[0]]);
-  t.ok(
-    Math.abs(withField - withoutField) < 0.01,
-    `the routine command scores as before the upgrade (${withField.toFixed(2)} bits, ${withoutField.toFixed(2)} without the field)`,
-  );
-  // retrained on a window of the old build's rows and one of this build's
-  const window = [...before, cmdRow(300, routine[1][0], null)];
-  const retrained = createModel('rarity');
-  await retrained.fit([window]);
-  const after = await one(retrained, cmdRow(400, line, value), [before[0]]);
-  const afterWithout = await one(retrained, cmdRow(400, line, null), [before[0]]);
-  t.ok(
-    Math.abs(after - afterWithout) < 0.01,
-    `retrained on events extracted before the field, the routine command scores ${after.toFixed(2)} bits (${afterWithout.toFixed(2)} without the field)`,
-  );
-  return withoutField;
-}
-
 t.test('a rarity model of the build before `argform` ignores it, fitted again on the old window too', async (t) => {
   // Branch `argform` added the form of a command line (inline code, an encoded blob, a pipe
   // into a shell) as `argloc` was added: a subject whose routine has such a line (an admin's
@@ -243,8 +211,27 @@ t.test('a rarity model of the build before `argform` ignores it, fitted again on
     ['git status', null],
     ['ls -la', null],
   ];
+  const before = Array.from({ length: 300 }, (_, i) => cmdRow(i, ROUTINE[i % 3][0], null));
+  const old = createModel('rarity');
+  await old.fit([before]);
   // a state saved by the build before (features 3: argloc, not argform)
-  const withoutField = await routineSurvivesField(t, 'argform', 3, ROUTINE);
+  const upgraded = loadModel(JSON.parse(JSON.stringify({ ...(old.toState() as Record<string, unknown>), features: 3 })));
+  const withField = await one(upgraded, cmdRow(400, 'perl -ne print', 'inline-code'), [before[0]]);
+  const withoutField = await one(upgraded, cmdRow(400, 'perl -ne print', null), [before[0]]);
+  t.ok(
+    Math.abs(withField - withoutField) < 0.01,
+    `the routine command scores as before the upgrade (${withField.toFixed(2)} bits, ${withoutField.toFixed(2)} without the field)`,
+  );
+  // retrained on a window of the old build's rows and one of this build's
+  const window = [...before, cmdRow(300, 'git status', null)];
+  const retrained = createModel('rarity');
+  await retrained.fit([window]);
+  const after = await one(retrained, cmdRow(400, 'perl -ne print', 'inline-code'), [before[0]]);
+  const afterWithout = await one(retrained, cmdRow(400, 'perl -ne print', null), [before[0]]);
+  t.ok(
+    Math.abs(after - afterWithout) < 0.01,
+    `retrained on events extracted before the field, the routine command scores ${after.toFixed(2)} bits (${afterWithout.toFixed(2)} without the field)`,
+  );
   // fitted on this build's events only, a form the commands never had is news
   const current = Array.from({ length: 300 }, (_, i) => cmdRow(i, ROUTINE[i % 3][0], ROUTINE[i % 3][1]));
   const fresh = createModel('rarity');
@@ -254,34 +241,6 @@ t.test('a rarity model of the build before `argform` ignores it, fitted again on
     'fitted on events that all carry it, a form never seen is news',
   );
   t.ok(Math.abs((await one(fresh, cmdRow(400, 'perl -ne print', 'inline-code'), [current[0]])) - withoutField) < 0.5, 'and the routine form is routine');
-});
-
-t.test('a rarity model of the build before `argnet` ignores it, fitted again on the old window too', async (t) => {
-  // Branch `recall8` added whether a command line names an internet address as `argform` was
-  // added: a subject whose routine names one (fail2ban's `iptables -I f2b-sshd -s
-  // 185.220.82.112 …`), trained before it, must not take each of those lines for a new kind of
-  // behaviour after the upgrade, nor after a retraining on a window extracted before it.
-  const cmdRow = commandEvent('argnet');
-  const ROUTINE: Array<[string, string | null]> = [
-    ['iptables -w -I f2b-sshd 1 -s 185.220.82.112 -j REJECT', 'public'],
-    ['git status', null],
-    ['ls -la', null],
-  ];
-  // a state saved by the build before (features 4: argform, not argnet)
-  const withoutField = await routineSurvivesField(t, 'argnet', 4, ROUTINE);
-  // fitted on this build's events only, an internet address where the commands never named one is news
-  const quiet = Array.from({ length: 300 }, (_, i) => cmdRow(i, ROUTINE[1 + (i % 2)][0], null));
-  const person = createModel('rarity');
-  await person.fit([quiet]);
-  t.ok(
-    (await one(person, cmdRow(400, 'git push https://198.51.100.7/x', 'public'), [quiet[0]])) >
-      (await one(person, cmdRow(400, 'git push https://example.org/x', null), [quiet[0]])) + 1,
-    'fitted on events that all carry it, an internet address never named is news',
-  );
-  const current = Array.from({ length: 300 }, (_, i) => cmdRow(i, ROUTINE[i % 3][0], ROUTINE[i % 3][1]));
-  const fresh = createModel('rarity');
-  await fresh.fit([current]);
-  t.ok(Math.abs((await one(fresh, cmdRow(400, ROUTINE[0][0], 'public'), [current[0]])) - withoutField) < 0.5, 'and a routine that names them is routine');
 });
 
 t.test('rarity names values that contain ">" whole in its reasons', async (t) => {

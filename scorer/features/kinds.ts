@@ -1,6 +1,5 @@
 import { AT_BOOT, IN_PACKAGE_RUN, type ResultRow } from '../types';
 import { argumentForms } from './argform';
-import { argumentNetworks } from './argnet';
 import { currentMarks } from './compact-value';
 import { addressClass, generaliseExe, generalisePath, hourOf, ipVersion, loginOrigin, portClass, ttyClass, VOLATILE } from './generalise';
 import { sshdAccount } from './lineage';
@@ -94,7 +93,6 @@ const process: Unit = (row, b, look) => {
   b.pair('exe', exe, 'cmd', cmd);
   argumentPlaces(c.cmdline ?? '', exe, b);
   commandForms(c.cmdline ?? '', exe, b);
-  commandNetworks(c.cmdline ?? '', exe, b);
   b.pair('parent', parent, 'exeloc', loc);
   // a condition, not a value (types.ts IN_PACKAGE_RUN): `run=package-manager`
   if (look.packageRun(row.host, c.parent, parent, c, time)) b.value('run', IN_PACKAGE_RUN.slice(4));
@@ -178,7 +176,6 @@ const shell: Unit = (row, b, look) => {
   b.pair('exe', first, 'cmd', cmd);
   argumentPlaces(command, first, b);
   commandForms(command, first, b);
-  commandNetworks(command, first, b);
   return `shell ${cmd}`;
 };
 
@@ -212,17 +209,6 @@ function commandForms(cmdline: string, exe: string, b: EventBuilder): void {
   for (const form of argumentForms(cmdline)) {
     b.value('argform', form);
     b.pair('exe', exe, 'argform', form);
-  }
-}
-
-/**
- * The networks of the addresses a command line names (argnet.ts): `argnet=public`. As
- * `argloc`, a class: the first such network in a subject's commands is a new kind of behaviour.
- */
-function commandNetworks(cmdline: string, exe: string, b: EventBuilder): void {
-  for (const net of argumentNetworks(cmdline)) {
-    b.value('argnet', net);
-    b.pair('exe', exe, 'argnet', net);
   }
 }
 

@@ -3,7 +3,6 @@ import { compactFieldValue, compactWord, holdsOlderMark, MAX_VALUE_CHARS } from 
 import { countText } from '../count-text';
 import { CharModel, type CharState } from '../features/chars';
 import { argumentForms } from '../features/argform';
-import { argumentNetworks } from '../features/argnet';
 import { maskedWord, MINED_TOKENS } from '../features/extract';
 import { currentEventKey, currentQueryToken, pathArguments } from '../features/kinds';
 import { exeLocation, hasHiddenName } from '../features/security';
@@ -195,7 +194,7 @@ const EMPTY_FIELD_BITS = 4;
  * of the demo's backup account fell from 0.93 to 0.30). A model ignores the fields newer than
  * its fit until it is fitted again. FEATURES counts the additions; FIELD_SINCE says which.
  */
-const FEATURES = 5;
+const FEATURES = 4;
 const FIELD_SINCE: ReadonlyMap<string, number> = new Map([
   // a changed file's location class (security.ts fileLocation)
   ['pathloc', 2],
@@ -203,8 +202,6 @@ const FIELD_SINCE: ReadonlyMap<string, number> = new Map([
   ['argloc', 3],
   // the form of a command line (argform.ts), branch `argform`
   ['argform', 4],
-  // whether a command line names an internet address (argnet.ts), branch `recall8`
-  ['argnet', 5],
 ]);
 /**
  * Which events carry the new field in this build, told from what they carried before it: an
@@ -221,8 +218,6 @@ const CARRIED_WITH: ReadonlyMap<string, (e: BehaviourEvent) => boolean> = new Ma
   ['argloc', (e: BehaviourEvent) => e.text !== '' && pathArguments(e.text).length > 0],
   // a command line of a form: its text is the command line, as for argloc
   ['argform', (e: BehaviourEvent) => e.text !== '' && argumentForms(e.text).length > 0],
-  // a command line naming an internet address: its text is the command line, as for argloc
-  ['argnet', (e: BehaviourEvent) => e.text !== '' && argumentNetworks(e.text).length > 0],
 ]);
 
 class FieldStats {
@@ -1335,22 +1330,7 @@ function fieldOf(token: string): string {
 }
 
 /** fields whose values are classes: a value new there is a new kind of behaviour, not just a new name */
-const CLASS_FIELDS = new Set([
-  'kind',
-  'exeloc',
-  'pathloc',
-  'argloc',
-  'argform',
-  'argnet',
-  'priv',
-  'lineage',
-  'net',
-  'session',
-  'exposure',
-  'tty',
-  'action',
-  'type',
-]);
+const CLASS_FIELDS = new Set(['kind', 'exeloc', 'pathloc', 'argloc', 'argform', 'priv', 'lineage', 'net', 'session', 'exposure', 'tty', 'action', 'type']);
 const TOOL_FIELDS = new Set(['exe', 'cmd']);
 
 /** a field whose last part is a class (`exeloc`, `who>net`): its new values are new kinds of behaviour */
