@@ -295,3 +295,31 @@ t.test('score whose closed windows the disk refused, its rows retained, takes no
   t.same(open(state), open(whole), 'the open windows hold each row once, none taken for late');
   t.notOk(fs.existsSync(path.join(state, 'scoring-run')), 'the run is over');
 });
+
+t.test('train killed once its ledger was saved leaves the windows it learnt saved (revchaos)', async (t) => {
+  // train saved its windows after its ledger and journal: killed between, the next train of
+  // the same logs found every row learnt (exit 65) and the windows of the whole run were never
+  // saved, never trained, without a word
+  const { dir, cfg, log } = setUp(t);
+  const whole = path.join(dir, 'whole');
+  t.equal(anomaly(['train', '--log', log, '--state', whole, '--config', cfg, '--quiet']).code, 0);
+  const windowFiles = (s: string) =>
+    ['subjects', 'pools'].flatMap((sub) => {
+      const d = path.join(s, 'windows', sub);
+      return fs.existsSync(d) ? fs.readdirSync(d).map((f) => `${sub}/${f}`) : [];
+    });
+  const late = (s: string) => JSON.parse(fs.readFileSync(path.join(s, 'windows', 'open.json'), 'utf8')).payload.late as number;
+  t.ok(windowFiles(whole).length > 0, 'a whole train saves its windows');
+  // (killed at subject:13, the final save's first subject: the windows are saved and that
+  // subject not, so the rows are resumed and given to the windows again, which must not take
+  // them twice nor count them late)
+  for (const at of ['ledger:1', 'subject:13']) {
+    const state = path.join(dir, at.replace(':', '-'));
+    const killed = killedRun('train', at, state);
+    t.equal(killed.signal, 'SIGKILL', `killed at ${at} (${killed.stderr.trim().split('\n').pop()})`);
+    t.ok(fs.existsSync(path.join(state, 'windows', 'open.json')), `${at}: killed after the windows were saved`);
+    anomaly(['train', '--log', log, '--state', state, '--config', cfg, '--quiet']);
+    t.same(windowFiles(state).sort(), windowFiles(whole).sort(), `${at}: the killed train and its rerun saved the same windows`);
+    t.equal(late(state), late(whole), `${at}: no row taken for late`);
+  }
+});
