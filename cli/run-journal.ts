@@ -195,10 +195,10 @@ export class RunJournal {
  */
 export function killedRunUnmet(rows: number, command: 'score' | 'train'): string {
   const then = command === 'score' ? 'does not learn those it had not saved' : 'learns again those it had saved';
-  return `${rows.toLocaleString('en-US')} rows a ${command} killed before it finished had begun are not in these logs (it read others, or more): its journal is cleared, and a later ${command} of its logs ${then}`;
+  return `${rows.toLocaleString('en-US')} rows a ${command} that ended before it finished (killed, or stopped by an error) had begun are not in these logs (it read others, or more): its journal is cleared, and a later ${command} of its logs ${then}`;
 }
 
 /** what a run says when it met a killed run's rows in another order than it had (RunJournal.outOfOrder) */
 export function killedRunReordered(rows: number, command: 'score' | 'train'): string {
-  return `${rows.toLocaleString('en-US')} rows a ${command} killed before it finished had begun were read in another order than it read them (the logs given in another order): those a subject had not saved may be learnt twice or not at all; give the logs in the order of the killed run`;
+  return `${rows.toLocaleString('en-US')} rows a ${command} that ended before it finished (killed, or stopped by an error) had begun were read in another order than it read them (the logs given in another order): those a subject had not saved may be learnt twice or not at all; give the logs in the order of that run`;
 }

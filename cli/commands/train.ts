@@ -114,7 +114,12 @@ export async function run(argv: string[]): Promise<number> {
       else journal.known(ledger.numberOf(row));
     }
     repeated += batch.length - fresh.length;
-    if (fresh.length) windows.add(await scorer.scoreRows(fresh, { epoch: journal.epoch, marks: journal.placesOf(fresh.map((row) => ledger.numberOf(row))) }));
+    if (fresh.length) {
+      const run = { epoch: journal.epoch, marks: journal.placesOf(fresh.map((row) => ledger.numberOf(row))) };
+      // (the windows too under the rows' places: saved before the ledger, a run killed between
+      // leaves them with its rows taken, and the rows resumed are not taken twice)
+      windows.add(await scorer.scoreRows(fresh, run), run);
+    }
     bar.update('learning', stats.rows, 0);
   }
   if (stats.rows === 0) throw new CliError(`${files.join(', ')}: no result rows found`, EXIT.dataerr);
@@ -129,6 +134,12 @@ export async function run(argv: string[]): Promise<number> {
   if (repeated) log('warn', `skipped ${repeated.toLocaleString('en-US')} rows already learned ${already}`);
   bar.update('training models', 0, 1);
   await scorer.trainAll();
+  // the logs are over: their last windows close, and each subject's windows are fitted on them.
+  // Saved before the ledger: after it, a run killed between left the windows of its rows never
+  // saved, and the next train of its logs found every row learnt (revchaos)
+  windows.flush();
+  windows.trainAll({ minimums: true });
+  windows.save();
   scorer.save();
   ledger.save();
   const unmet = journal.unmet;
@@ -136,10 +147,6 @@ export async function run(argv: string[]): Promise<number> {
   journal.commit();
   if (unmet) log('warn', killedRunUnmet(unmet, 'train'));
   if (reordered) log('warn', killedRunReordered(reordered, 'train'));
-  // the logs are over: their last windows close, and each subject's windows are fitted on them
-  windows.flush();
-  windows.trainAll({ minimums: true });
-  windows.save();
   bar.update('training models', 1, 1);
   const summaries = scorer.summaries();
   const subjects = new Map(summaries.map((s) => [s.subject, s]));

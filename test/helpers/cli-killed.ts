@@ -1,5 +1,6 @@
 import { Scorer } from '../../scorer/scorer';
 import { RetainedScores } from '../../state/scores';
+import { RetainedWindows } from '../../state/windows';
 import { TrainLedger } from '../../cli/train-ledger';
 
 // The `anomaly` command, run as a script that SIGKILLs itself at one chosen moment, the way a
@@ -11,7 +12,8 @@ import { TrainLedger } from '../../cli/train-ledger';
 //   ledger    a ledger saved
 // Or, with `CLI_FAIL_AT` `retained:<n>` instead, the n-th append to the retained scores is
 // refused as a full disk refuses a chunk: nothing of it written (the store cuts a refused
-// write back), ENOSPC thrown; the command goes on as it would after that (chaos3).
+// write back), ENOSPC thrown; the command goes on as it would after that (chaos3). And
+// `windows:<n>`: the n-th append of closed windows to the retained windows refused the same way.
 // The command's arguments are this script's. Used by test/cli-killed.test.ts.
 
 const [point, nth] = (process.env.CLI_KILL_AT ?? '').split(':');
@@ -33,8 +35,9 @@ function killAfter(name: string, proto: object, method: string): void {
 killAfter('retained', RetainedScores.prototype, 'append');
 
 const [failPoint, failNth] = (process.env.CLI_FAIL_AT ?? '').split(':');
-if (failPoint === 'retained') {
-  const p = RetainedScores.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
+const refused = ({ retained: RetainedScores.prototype, windows: RetainedWindows.prototype } as Record<string, object | undefined>)[failPoint];
+if (refused) {
+  const p = refused as unknown as Record<string, (...args: unknown[]) => unknown>;
   const original = p.append;
   let calls = 0;
   p.append = function (this: unknown, ...args: unknown[]) {
