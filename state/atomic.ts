@@ -104,6 +104,11 @@ const COPY = /^\.(?!lock\.).+\.[0-9a-f]{12}\.tmp$/;
 /** the directories of a state directory that state files are written in */
 const STATE_SUBDIRS = ['.', 'subjects', 'windows', path.join('windows', 'subjects'), path.join('windows', 'pools'), 'queue', 'window-scores', 'scores'];
 
+/** what a holder of the lock says of the copies removeLeftoverCopies removed (the extension, `anomaly score` and `train`) */
+export function leftoverCopiesRemoved(left: { files: number; bytes: number }): string {
+  return `removed ${left.files} copies of state files (${left.bytes} bytes) left by a stop in the middle of a save; the files they were to replace are as last saved`;
+}
+
 /**
  * Remove the copies that writes killed in the middle left in `stateDir` (a SIGKILL while the
  * subjects are saved, a power loss): each is up to a host baseline's 15–20 MB, and nothing
@@ -112,11 +117,6 @@ const STATE_SUBDIRS = ['.', 'subjects', 'windows', path.join('windows', 'subject
  * anything but a regular file are unlinked, never followed; a subdirectory that is a link is
  * skipped.
  */
-/** what a holder of the lock says of the copies removeLeftoverCopies removed (the extension, `anomaly score` and `train`) */
-export function leftoverCopiesRemoved(left: { files: number; bytes: number }): string {
-  return `removed ${left.files} copies of state files (${left.bytes} bytes) left by a stop in the middle of a save; the files they were to replace are as last saved`;
-}
-
 export function removeLeftoverCopies(stateDir: string): { files: number; bytes: number } {
   let files = 0;
   let bytes = 0;
