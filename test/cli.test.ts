@@ -50,12 +50,27 @@ function trainedOnWorkstation(test: Test): { state: string; cfg: string; trained
   return { state, cfg: path.join(state, 'anomaly.json'), trained: workstation.trained };
 }
 
+let jumpvmScored: { dir: string; scored: ReturnType<typeof anomaly> } | undefined;
+/**
+ * the workstation's trained state with jumpvm's log scored into it (`score --quiet`), and that
+ * run: nine tests start from it, so it is made once per file and each gets its own copy
+ */
+function scoredOnWorkstation(test: Test): { state: string; cfg: string; trained: ReturnType<typeof anomaly>; scored: ReturnType<typeof anomaly> } {
+  if (!jumpvmScored) {
+    const made = trainedOnWorkstation(t);
+    jumpvmScored = { dir: made.state, scored: anomaly(['score', '--log', JUMPVM_LOG, '--state', made.state, '--config', made.cfg, '--quiet']) };
+  }
+  const { state, cfg, trained } = trainedOnWorkstation(test);
+  fs.rmSync(state, { recursive: true, force: true });
+  fs.cpSync(jumpvmScored.dir, state, { recursive: true });
+  return { state, cfg, trained, scored: jumpvmScored.scored };
+}
+
 t.test('train and score on real logs, and errors that name the file', async (t) => {
-  const { state, cfg, trained } = trainedOnWorkstation(t);
+  const { state, cfg, trained, scored } = scoredOnWorkstation(t);
   t.equal(trained.code, 0, trained.err);
   t.match(trained.out, /learned 1,741 rows/);
   t.ok(fs.readdirSync(path.join(state, 'subjects')).length > 0, 'models saved in the state directory');
-  const scored = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
   t.equal(scored.code, 0, scored.err);
   const rows = scored.out
     .trim()
@@ -112,9 +127,8 @@ function scoredRows(out: string): string[] {
  * the log scored again: both runs' output and the events learnt after the first
  */
 function scoredTwice(test: Test, between: (state: string) => void) {
-  const { state, cfg, trained } = trainedOnWorkstation(test);
+  const { state, cfg, trained, scored: first } = scoredOnWorkstation(test);
   test.equal(trained.code, 0);
-  const first = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
   test.equal(first.code, 0, first.err);
   const learnt = eventsLearnt(state);
   between(state);
@@ -158,10 +172,9 @@ t.test('score given rows the state retains without its ledger (as the extension 
 // dedup: the README's `train --log` of a host's existing logs, once the extension has run, met
 // the rows it had scored (and learnt the good ones of): train knew only its own ledger
 t.test('train given rows the state retains as scored learns nothing twice', async (t) => {
-  const { state, cfg, trained } = trainedOnWorkstation(t);
+  const { state, cfg, trained, scored } = scoredOnWorkstation(t);
   t.equal(trained.code, 0);
   const events = () => eventsLearnt(state);
-  const scored = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
   t.equal(scored.code, 0, scored.err);
   const learnt = events();
   const again = anomaly(['train', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
@@ -176,9 +189,8 @@ t.test('train given rows the state retains as scored learns nothing twice', asyn
 // rev9: the retained scores are bounded (retention's max_rows, max_days): once a run scored by
 // 'anomaly score' had left them, train knew it no more, and learnt its good rows a second time
 t.test('train given rows anomaly score scored, no longer retained, learns nothing twice', async (t) => {
-  const { state, cfg, trained } = trainedOnWorkstation(t);
+  const { state, cfg, trained, scored } = scoredOnWorkstation(t);
   t.equal(trained.code, 0);
-  const scored = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
   t.equal(scored.code, 0, scored.err);
   const learnt = eventsLearnt(state);
   // what retention does to rows older than max_days, at once
@@ -404,7 +416,7 @@ function idsOf(out: string): string[] {
 // in their place
 t.test('a run split across a log rotation, scored file by file, has every row scored exactly once', async (t) => {
   const { state, cfg } = trainedOnWorkstation(t);
-  const whole = trainedOnWorkstation(t);
+  const whole = scoredOnWorkstation(t);
   const { head, tail, headRows, tailRows } = rotatedJumpvm(state);
   const first = anomaly(['score', '--log', head, '--state', state, '--config', cfg]);
   t.equal(first.code, 0, first.err);
@@ -412,7 +424,7 @@ t.test('a run split across a log rotation, scored file by file, has every row sc
   const second = anomaly(['score', '--log', tail, '--state', state, '--config', cfg]);
   t.equal(second.code, 0, second.err);
   t.match(second.err, new RegExp(`scored ${tailRows} rows \\(`), 'every row of the tail is new');
-  const once = anomaly(['score', '--log', JUMPVM_LOG, '--state', whole.state, '--config', whole.cfg, '--quiet']);
+  const once = whole.scored;
   t.equal(once.code, 0, once.err);
   const ids = [...idsOf(first.out), ...idsOf(second.out)];
   t.equal(new Set(ids).size, 266, 'no row printed twice');
@@ -430,8 +442,7 @@ t.test('a run split across a log rotation, scored file by file, has every row sc
 // ledger: retained rows were shown by run: a log holding part of a run the state holds whole
 // printed the whole run, rows that are not in the log among them (55 rows read, 66 printed)
 t.test('a log holding part of a run scored before prints the rows it holds, each once', async (t) => {
-  const { state, cfg } = trainedOnWorkstation(t);
-  const scored = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
+  const { state, cfg, scored } = scoredOnWorkstation(t);
   t.equal(scored.code, 0, scored.err);
   const { head, headRows } = rotatedJumpvm(state);
   for (const ledger of [true, false]) {
@@ -448,8 +459,7 @@ t.test('a log holding part of a run scored before prints the rows it holds, each
 // ledger: runs are named by host, query and time; two hosts with one hostIdentifier (cloned
 // images) share them, and the second host's rows at the first's times were taken for scored
 t.test("a host named as another scored before: its own rows at the same times are scored, not taken for the other's", async (t) => {
-  const { state, cfg } = trainedOnWorkstation(t);
-  const a = anomaly(['score', '--log', JUMPVM_LOG, '--state', state, '--config', cfg, '--quiet']);
+  const { state, cfg, scored: a } = scoredOnWorkstation(t);
   t.equal(a.code, 0, a.err);
   // the clone: the same hostIdentifier, queries and times, its own host_uuid and column values
   const clone = path.join(state, 'clone.log');
