@@ -31,7 +31,7 @@ import { modelsTable } from './tables/models';
 import { scoresTable } from './tables/scores';
 import { windowsTable } from './tables/windows';
 import { ALERT_QUERY, WARM_UP, warmUp } from './warm';
-import { leftoverCopiesRemoved, removeLeftoverCopies } from '../state/atomic';
+import { clearLeftoverCopies } from '../state/atomic';
 import { nextTurn } from '../state/store';
 import { lockStateDir, StateInUse } from '../state/lock';
 
@@ -151,8 +151,7 @@ export class AnomalyExtension {
     if (this.stopping) return;
     if (this.releaseState) {
       // (only with the lock: without it, 'anomaly train' may be writing a copy right now)
-      const left = removeLeftoverCopies(config.state_dir);
-      if (left.files) log('warn', leftoverCopiesRemoved(left));
+      clearLeftoverCopies(config.state_dir, log);
     }
     await this.waitForManager();
     if (this.stopping) return;

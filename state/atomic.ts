@@ -2,6 +2,7 @@ import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { stringifyInPieces } from './json-pieces';
+import type { LogFn } from '../conf/log';
 
 // State files are written so that a crash at any moment leaves either the old file or the
 // new one, never half of one: temp file in the same directory, fsync, rename, fsync of the
@@ -104,9 +105,14 @@ const COPY = /^\.(?!lock\.).+\.[0-9a-f]{12}\.tmp$/;
 /** the directories of a state directory that state files are written in */
 const STATE_SUBDIRS = ['.', 'subjects', 'windows', path.join('windows', 'subjects'), path.join('windows', 'pools'), 'queue', 'window-scores', 'scores'];
 
-/** what a holder of the lock says of the copies removeLeftoverCopies removed (the extension, `anomaly score` and `train`) */
-export function leftoverCopiesRemoved(left: { files: number; bytes: number }): string {
-  return `removed ${left.files} copies of state files (${left.bytes} bytes) left by a stop in the middle of a save; the files they were to replace are as last saved`;
+/** removeLeftoverCopies, saying what it removed: for the extension, `anomaly score` and `train`, each once it holds the lock */
+export function clearLeftoverCopies(stateDir: string, log: LogFn): void {
+  const left = removeLeftoverCopies(stateDir);
+  if (left.files)
+    log(
+      'warn',
+      `removed ${left.files} copies of state files (${left.bytes} bytes) left by a stop in the middle of a save; the files they were to replace are as last saved`,
+    );
 }
 
 /**

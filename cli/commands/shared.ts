@@ -11,7 +11,7 @@ import { jsonShown, oneLine, showHidden } from '../../extension/hidden-chars';
 import { COMMAND_USER, prepareStateDir, StateDirError, trustStateDir, untrustedPlace } from '../../extension/statedir';
 import { CliError, EXIT } from '../exit';
 import { lockStateDir, StateInUse } from '../../state/lock';
-import { leftoverCopiesRemoved, removeLeftoverCopies, untrustedFile } from '../../state/atomic';
+import { clearLeftoverCopies, untrustedFile } from '../../state/atomic';
 
 export const STATE_FLAGS = {
   state: { kind: 'value' },
@@ -82,7 +82,7 @@ export function configFrom(flags: Record<string, unknown>, access: 'write' | 're
  * Hold the state directory for this command until the process exits (state/lock.ts): a
  * running extension would save its own subjects over what train or score write there.
  */
-export function holdState(config: AnomalyConfig, what: string, log?: LogFn): void {
+export function holdState(config: AnomalyConfig, what: string, log: LogFn): void {
   let release: () => void;
   try {
     release = lockStateDir(config.state_dir, what);
@@ -96,8 +96,7 @@ export function holdState(config: AnomalyConfig, what: string, log?: LogFn): voi
   // extension removes them once it holds the lock: no other writer can be writing one now.
   // Only the extension did, and a state only the command line used kept one more for each
   // run killed while it saved (chaos3)
-  const left = removeLeftoverCopies(config.state_dir);
-  if (left.files) log?.('warn', leftoverCopiesRemoved(left));
+  clearLeftoverCopies(config.state_dir, log);
 }
 
 /** whether anything (a link too, even a dangling one) is at `p` */
